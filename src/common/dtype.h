@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <bit>
 #include <cstring>
 
 namespace magi {

@@ -1,0 +1,78 @@
+// Configs mirroring the seed's DistAttnConfig / DispatchConfig / OverlapConfig. Every config is
+// a plain value, validated on construction (validate() is called by the constructors' users:
+// key creation and the Python front end), comparable, and part of the key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace magi {
+
+/// Dispatch algorithms: chunks -> ranks with an equal number of chunks per rank.
+enum class DispatchAlgType : int8_t {
+  kMinHeap,                 // default: largest chunk first onto the least-loaded rank
+  kSequential,              // contiguous blocks of chunks (ring-style layout)
+  kSortedSequentialSelect,  // keeps a document's chunks together
+  kToppHeap,                // among the top-p least-loaded ranks, the one sharing most k ranges
+  kExact,                   // optimal by branch and bound; for small inputs and tests
+};
+
+struct DispatchAlg {
+  DispatchAlgType type = DispatchAlgType::kMinHeap;
+  double top_p = 0.0;             // kToppHeap
+  double allocation_ratio = 1.0;  // kSortedSequentialSelect
+  friend bool operator==(const DispatchAlg&, const DispatchAlg&) = default;
+};
+
+std::string to_string(DispatchAlgType t);
+
+struct DispatchConfig {
+  DispatchAlg alg{};
+  std::optional<int64_t> chunk_size;  // none: chosen at key creation
+  void validate() const;
+  friend bool operator==(const DispatchConfig&, const DispatchConfig&) = default;
+};
+
+enum class AttnOverlapMode : int8_t { kStatic, kDynamic };
+
+enum class OverlapAlgType : int8_t {
+  kUniform,  // remote chunks cut into equal-count stages in order (optionally shuffled)
+  kGreedy,   // stages balanced against the host stage's compute (see plan/overlap_solver)
+};
+
+struct OverlapAlg {
+  OverlapAlgType type = OverlapAlgType::kUniform;
+  bool random_costs = false;        // kUniform: shuffle the remote chunks before grouping
+  std::optional<uint64_t> random_seed;
+  friend bool operator==(const OverlapAlg&, const OverlapAlg&) = default;
+};
+
+/// degree 0: no overlap (one blocking fetch, one merged kernel call); 1: host stage plus one
+/// remote stage; N: N remote stages. Dynamic mode chooses the degree from a cost model.
+struct OverlapConfig {
+  bool enable = true;  // false forces degree 0 (the original's v1.0 field)
+  AttnOverlapMode mode = AttnOverlapMode::kStatic;
+  std::optional<int64_t> degree = 1;          // must be set in static mode
+  std::optional<int64_t> dynamic_max_degree = 8;
+  int64_t min_chunk_size = 512;
+  int64_t max_num_chunks = 64;
+  OverlapAlg alg{};
+  double calc_cost_factor = 1.0;  // cost per cell (dynamic mode)
+  double comm_cost_factor = 1.0;  // cost per remote token (dynamic mode)
+
+  /// Degree in effect: 0 when !enable or degree == 0.
+  int64_t effective_degree() const;
+  void validate() const;
+  friend bool operator==(const OverlapConfig&, const OverlapConfig&) = default;
+};
+
+struct DistAttnConfig {
+  DispatchConfig dispatch_config{};
+  OverlapConfig overlap_config{};
+  int64_t high_bandwith_domain_size = 1;  // the seed's spelling; accepted, not yet used
+  void validate() const;
+  friend bool operator==(const DistAttnConfig&, const DistAttnConfig&) = default;
+};
+
+}  // namespace magi
