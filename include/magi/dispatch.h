@@ -1,0 +1,52 @@
+// Dispatch: pad the global sequence, cut it into chunks, and balance the chunks' attention
+// cost across the CP ranks with an equal number of chunks per rank.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "magi/config.h"
+#include "magi/mask.h"
+
+namespace magi {
+
+/// pad = (B - total % B) % B with B = chunk_size * cp_size. head_dim is accepted for the seed's
+/// call form and only checked.
+int64_t compute_pad_size(int64_t total_seqlen_q, int64_t cp_size, int64_t head_dim,
+                         int64_t chunk_size);
+
+/// Cost of chunk c = number of mask cells in rows [c * chunk_size, (c + 1) * chunk_size) (per
+/// head). `slices` may overlap: cells are counted once.
+std::vector<int64_t> chunk_costs(std::span<const AttnSlice> slices, int64_t total_seqlen,
+                                 int64_t chunk_size);
+
+/// Where every chunk lives. A value: every rank computes the same one from the global mask.
+struct DispatchMeta {
+  int64_t total_seqlen = 0;  // padded; a multiple of chunk_size * cp_size
+  int64_t chunk_size = 0;
+  int64_t cp_size = 0;
+  std::vector<int64_t> costs;                   // per chunk
+  std::vector<std::vector<int64_t>> partitions;  // per rank: its chunk ids, ascending
+  std::vector<int64_t> perm;    // position in the rank-major gathered order -> chunk id
+  std::vector<int64_t> unperm;  // chunk id -> position in the gathered order
+
+  int64_t num_chunks() const { return static_cast<int64_t>(costs.size()); }
+  int64_t shard_seqlen() const { return total_seqlen / cp_size; }
+  /// The rank's rows as merged global token ranges; the local buffer stores them in order.
+  AttnRanges host_ranges(int64_t rank) const;
+  /// Global token id of each local row of `rank`.
+  std::vector<int64_t> position_ids(int64_t rank) const;
+  /// Rank that owns global token `token`.
+  int64_t owner(int64_t token) const;
+  /// Sum of chunk costs per rank.
+  std::vector<int64_t> rank_costs() const;
+  friend bool operator==(const DispatchMeta&, const DispatchMeta&) = default;
+};
+
+/// Solves the dispatch of a padded mask (total_seqlen % (chunk_size * cp_size) == 0). Throws on
+/// bad arguments, naming them.
+DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seqlen,
+                            int64_t chunk_size, int64_t cp_size, const DispatchAlg& alg);
+
+}  // namespace magi
