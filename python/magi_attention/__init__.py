@@ -1,0 +1,11 @@
+"""magi_attention: context-parallel flexible attention over a C++/CUDA core.
+
+Start with :mod:`magi_attention.api` (the seed's API) and
+:func:`magi_attention.functional.flex_flash_attn.flex_flash_attn_func`.
+"""
+
+__version__ = "0.1.0"
+
+from . import api, config, functional  # noqa: E402,F401
+
+__all__ = ["api", "config", "functional", "__version__"]
