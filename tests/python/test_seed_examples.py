@@ -14,8 +14,19 @@ from reference import attention, dense_mask, rel_err
 from seed_workers import loss_weights, run_example
 
 
+_REFERENCES: dict = {}
+
+
 def _reference(rank0, dtype):
-    """Dense pipeline in `dtype`: returns (total_out, x.grad)."""
+    """Dense pipeline in `dtype`: returns (total_out, x.grad). Cached: the inputs depend on the
+    example and its dtype only (every run seeds them), not on the number of processes."""
+    tag = (tuple(rank0["slices"]), rank0["x"].dtype, float(rank0["x"].double().sum()), dtype)
+    if tag not in _REFERENCES:
+        _REFERENCES[tag] = _compute_reference(rank0, dtype)
+    return _REFERENCES[tag]
+
+
+def _compute_reference(rank0, dtype):
     hq, hkv, d = rank0["heads"]
     x = rank0["x"].to(dtype).requires_grad_()
     (wq, bq), (wk, bk), (wv, bv) = [(w.to(dtype), b.to(dtype)) for w, b in rank0["weights"]]
