@@ -21,7 +21,8 @@ def check_tensor(name: str, t, *, ndim: int | None = None, dtypes=None) -> None:
 
 
 def check_qkv(q, k, v) -> None:
-    """q ``[Sq, Hq, D]``, k and v ``[Sk, Hkv, D]``: same float dtype and device, ``Hq % Hkv == 0``."""
+    """q ``[Sq, Hq, D]``, k and v ``[Sk, Hkv, D]``: same float dtype and device,
+    ``Hq % Hkv == 0``."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_tensor(name, t, ndim=3, dtypes=FLOAT_DTYPES)
     if k.dtype != q.dtype or v.dtype != q.dtype:

@@ -23,7 +23,8 @@ struct Runtime {
 
 void bind_runtime(py::module_& m) {
   py::class_<Runtime>(m, "Runtime", "One rank's immutable runtime of a key (dispatch + plan).")
-      .def_property_readonly("padded_seqlen", [](const Runtime& r) { return r.rt->padded_seqlen(); })
+      .def_property_readonly("padded_seqlen",
+                             [](const Runtime& r) { return r.rt->padded_seqlen(); })
       .def_property_readonly("shard_seqlen", [](const Runtime& r) { return r.rt->shard_seqlen(); })
       .def_property_readonly("pad_size", [](const Runtime& r) { return r.rt->key().pad_size; })
       .def_property_readonly("chunk_size", [](const Runtime& r) { return r.rt->key().chunk_size; })

@@ -24,7 +24,8 @@ class DistAttnRuntimeKey:
     Fields compared and hashed: the mask ``slices`` (``(q_start, q_end, k_start, k_end,
     type_code)`` before padding), the total sequence lengths (before padding), head counts and
     head_dim (None where the call did not give them), ``chunk_size`` (None: the core's default),
-    the group id and the config; ``pad_size`` follows from them. ``runtime`` (the rank's C++ runtime), ``comm`` and the user's
+    the group id and the config; ``pad_size`` follows from them. ``runtime`` (the rank's C++
+    runtime), ``comm`` and the user's
     ``cp_group``/``cp_mesh`` ride along without taking part in equality.
     """
 

@@ -99,7 +99,8 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
     key = key_cache.get(probe)
     if key is None:
         # NOTE: without head counts (the seed's call form) this runtime serves dispatch and
-        # undispatch; calc_attn resolves one per head configuration (DistAttnRuntimeKey.runtime_for).
+        # undispatch; calc_attn resolves one per head configuration
+        # (DistAttnRuntimeKey.runtime_for).
         runtime = core().make_flex_key(list(slices), total_q, total_k, heads[0] or 1,
                                        heads[1] or 1, heads[2] or _PLACEHOLDER_HEAD_DIM, comm,
                                        config._to_core(), chunk_size)
