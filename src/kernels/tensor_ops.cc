@@ -1,6 +1,8 @@
 #include "kernels/tensor_ops.h"
 
+#include <array>
 #include <cstring>
+#include <vector>
 
 #include "common/dtype.h"
 #include "magi/check.h"

@@ -68,11 +68,16 @@ Reduce start_reduce(const StagePlan& st, Communicator& comm, Workspace& ws,
                     const TensorView& dk_part, const TensorView& dv_part) {
   Reduce r;
   const int64_t h = dk_part.shape[1], d = dk_part.shape[2];
-  r.dk = ws.empty(DType::kFloat32, {st.num_send(), h, d});
-  r.dv = ws.empty(DType::kFloat32, {st.num_send(), h, d});
+  r.dk = ws.empty(dk_part.dtype, {st.num_send(), h, d});
+  r.dv = ws.empty(dv_part.dtype, {st.num_send(), h, d});
   r.hk = comm.all_to_all_v(dk_part, st.recv_counts, r.dk, st.send_counts, row_bytes(dk_part));
   r.hv = comm.all_to_all_v(dv_part, st.recv_counts, r.dv, st.send_counts, row_bytes(dv_part));
   return r;
+}
+
+// fp64 inputs accumulate (and travel) in fp64, everything else in fp32.
+DType acc_dtype(const TensorView& q) {
+  return q.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
 void check_local(const Plan& plan, const TensorView& t, const char* name) {
@@ -95,22 +100,25 @@ void forward(const Plan& plan, const RankPlan& rp, Communicator& comm, const Ten
   std::vector<Fetch> fetches;
   for (const StagePlan& st : rp.stages) fetches.push_back(start_fetch(st, comm, ws, k, v, stream));
 
-  const bool direct = out.dtype == DType::kFloat32;
-  const TensorView acc = direct ? out : ws.empty(DType::kFloat32, {q.shape[0], q.shape[1], q.shape[2]});
+  const DType at = acc_dtype(q);
+  const bool direct_out = out.dtype == at, direct_lse = lse.dtype == at;
+  const TensorView acc = direct_out ? out : ws.empty(at, {q.shape[0], q.shape[1], q.shape[2]});
+  const TensorView lse_acc = direct_lse ? lse : ws.empty(at, {q.shape[0], q.shape[1]});
   if (plan.degree == 0) {
     fetches[0].wait();
     const TensorView k_all = concat_rows(ws, k, fetches[0].k, stream);
     const TensorView v_all = concat_rows(ws, v, fetches[0].v, stream);
-    ffa_forward(q, k_all, v_all, rp.merged_slices, opts, acc, lse, false);
+    ffa_forward(q, k_all, v_all, rp.merged_slices, opts, acc, lse_acc, false);
   } else {
-    ffa_forward(q, k, v, rp.host_slices, opts, acc, lse, false);
+    ffa_forward(q, k, v, rp.host_slices, opts, acc, lse_acc, false);
     for (size_t s = 0; s < rp.stages.size(); ++s) {
       fetches[s].wait();
       if (rp.stages[s].slices.empty()) continue;
-      ffa_forward(q, fetches[s].k, fetches[s].v, rp.stages[s].slices, opts, acc, lse, true);
+      ffa_forward(q, fetches[s].k, fetches[s].v, rp.stages[s].slices, opts, acc, lse_acc, true);
     }
   }
-  if (!direct) copy_cast(acc, out, stream);
+  if (!direct_out) copy_cast(acc, out, stream);
+  if (!direct_lse) copy_cast(lse_acc, lse, stream);
 }
 
 void backward(const Plan& plan, const RankPlan& rp, Communicator& comm, const TensorView& q,
@@ -126,9 +134,10 @@ void backward(const Plan& plan, const RankPlan& rp, Communicator& comm, const Te
   std::vector<Fetch> fetches;
   for (const StagePlan& st : rp.stages) fetches.push_back(start_fetch(st, comm, ws, k, v, stream));
 
-  const TensorView dq_acc = ws.zeros(DType::kFloat32, {q.shape[0], q.shape[1], q.shape[2]});
-  const TensorView dk_acc = ws.zeros(DType::kFloat32, {s_len, hkv, d});
-  const TensorView dv_acc = ws.zeros(DType::kFloat32, {s_len, hkv, d});
+  const DType at = acc_dtype(q);
+  const TensorView dq_acc = ws.zeros(at, {q.shape[0], q.shape[1], q.shape[2]});
+  const TensorView dk_acc = ws.zeros(at, {s_len, hkv, d});
+  const TensorView dv_acc = ws.zeros(at, {s_len, hkv, d});
   std::vector<Reduce> reduces;
   if (plan.degree == 0) {
     fetches[0].wait();
@@ -136,8 +145,8 @@ void backward(const Plan& plan, const RankPlan& rp, Communicator& comm, const Te
     const int64_t r_len = st.num_recv();
     const TensorView k_all = concat_rows(ws, k, fetches[0].k, stream);
     const TensorView v_all = concat_rows(ws, v, fetches[0].v, stream);
-    const TensorView dk_all = ws.zeros(DType::kFloat32, {s_len + r_len, hkv, d});
-    const TensorView dv_all = ws.zeros(DType::kFloat32, {s_len + r_len, hkv, d});
+    const TensorView dk_all = ws.zeros(at, {s_len + r_len, hkv, d});
+    const TensorView dv_all = ws.zeros(at, {s_len + r_len, hkv, d});
     ffa_backward(q, k_all, v_all, out, lse, dout, rp.merged_slices, opts, dq_acc, dk_all, dv_all);
     copy_cast(row_slice(dk_all, 0, s_len), dk_acc, stream);
     copy_cast(row_slice(dv_all, 0, s_len), dv_acc, stream);
@@ -150,8 +159,8 @@ void backward(const Plan& plan, const RankPlan& rp, Communicator& comm, const Te
     for (size_t s = 0; s < rp.stages.size(); ++s) {
       const StagePlan& st = rp.stages[s];
       fetches[s].wait();
-      const TensorView dk_part = ws.zeros(DType::kFloat32, {st.num_recv(), hkv, d});
-      const TensorView dv_part = ws.zeros(DType::kFloat32, {st.num_recv(), hkv, d});
+      const TensorView dk_part = ws.zeros(at, {st.num_recv(), hkv, d});
+      const TensorView dv_part = ws.zeros(at, {st.num_recv(), hkv, d});
       if (!st.slices.empty()) {
         ffa_backward(q, fetches[s].k, fetches[s].v, out, lse, dout, st.slices, opts, dq_acc,
                      dk_part, dv_part);
