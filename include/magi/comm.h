@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -51,10 +52,16 @@ class LocalGroup {
   LocalGroup& operator=(const LocalGroup&) = delete;
   Communicator& member(int64_t rank);
   int64_t size() const;
+  /// Makes every pending and future exchange throw (a rank failed; the others must not hang).
+  void abort();
 
  private:
   struct State;
   std::unique_ptr<State> state_;
 };
+
+/// Runs fn(comm) for every rank of a fresh LocalGroup of `size`, one thread each. If a rank
+/// throws, the group is aborted and the first error is rethrown after all threads end.
+void run_local_ranks(int64_t size, const std::function<void(Communicator&)>& fn);
 
 }  // namespace magi
