@@ -163,7 +163,7 @@ void check_plan(const Case& c, const Plan& plan) {
 
 TEST(Planner, RandomMasksCoverEveryCellOnceAndFetchEachRowOnce) {
   std::mt19937_64 rng(2024);
-  for (int iter = 0; iter < 1500; ++iter) {
+  for (int iter = 0; iter < 3000; ++iter) {
     const Case c = random_case(rng);
     const OverlapConfig overlap = random_overlap(rng);
     const DispatchMeta d = solve_dispatch(c.slices, c.total, c.chunk, c.cp, random_alg(rng));
