@@ -206,6 +206,21 @@ TEST(DistAttn, CachedKeyIsReused) {
   EXPECT_EQ(key_cache_size(), 0u);
 }
 
+TEST(Varlen, KeyFromCuSeqlensMatchesTheFlexKey) {
+  const auto cu = full_attention_to_varlen_attention(5, 25);
+  EXPECT_EQ(cu, (std::vector<int64_t>{0, 25, 50, 75, 100, 125}));
+  EXPECT_THROW(full_attention_to_varlen_attention(0, 25), Error);
+  run_local_ranks(2, [&](Communicator& comm) {
+    const auto a = make_varlen_key(cu, cu, true, -1, -1, 4, 2, 8, comm, {}, 8);
+    const auto slices = varlen_slices(cu, cu, true);
+    const auto b = make_flex_key(slices, 125, 125, 4, 2, 8, comm, {}, 8);
+    EXPECT_EQ(a.get(), b.get());
+    EXPECT_EQ(a->padded_seqlen(), 128);  // 125 padded to a multiple of 8 * 2
+    const auto ids = a->position_ids();
+    EXPECT_EQ(static_cast<int64_t>(ids.size()), 64);
+  });
+}
+
 TEST(Varlen, SlicesFollowTheWindowDefinition) {
   const std::vector<int64_t> cu = {0, 7, 20};
   for (auto [causal, left, right] : {std::tuple{false, -1L, -1L}, {true, -1L, -1L},
