@@ -47,11 +47,11 @@ Result run(const CaseSpec& s, const std::vector<double>& q, const std::vector<do
   Result res;
   std::mutex mu;
   run_local_ranks(s.cp, [&](Communicator& comm) {
-    const auto rt = make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config,
-                                  s.chunk);
+    const auto rt =
+        make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config, s.chunk);
     const int64_t n = rt->shard_seqlen(), S = s.total;
-    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}),
-        V(s.dtype, {S, s.hkv, s.d}), dO(s.dtype, {S, s.hq, s.d});
+    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}), V(s.dtype, {S, s.hkv, s.d}),
+        dO(s.dtype, {S, s.hq, s.d});
     Q.set(q);
     K.set(k);
     V.set(v);
@@ -67,14 +67,15 @@ Result run(const CaseSpec& s, const std::vector<double>& q, const std::vector<do
     o.fill(NAN);  // poison: every element must be written
     l.fill(NAN);
     calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), {}, o.view(), l.view());
-    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}), gv(s.dtype, {n, s.hkv, s.d});
+    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
+        gv(s.dtype, {n, s.hkv, s.d});
     gq.fill(NAN);
     gk.fill(NAN);
     gv.fill(NAN);
     calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
                        {}, gq.view(), gk.view(), gv.view());
-    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}),
-        gdq(s.dtype, {S, s.hq, s.d}), gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
+    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
+        gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
     undispatch(*rt, comm, o.view(), go.view());
     undispatch(*rt, comm, l.view(), gl.view());
     undispatch(*rt, comm, gq.view(), gdq.view());
@@ -133,9 +134,9 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
     if (rng() % 2) o.alg.type = OverlapAlgType::kGreedy;
     s.config.dispatch_config.alg.type = static_cast<DispatchAlgType>(rng() % 4);
     s.config.dispatch_config.alg.top_p = 0.5;
-    SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) +
-                 ", total " + std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) +
-                 ", degree " + std::to_string(deg) + ", " + std::string(to_string(s.dtype)));
+    SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
+                 std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
+                 std::to_string(deg) + ", " + std::string(to_string(s.dtype)));
     check_against_dense(s, rng, s.dtype == DType::kFloat64 ? 1e-10 : 1e-5);
     if (HasFailure()) return;
   }
@@ -179,15 +180,28 @@ TEST(DistAttn, BadInputsRaiseClearErrors) {
         bad_len(DType::kFloat32, {n + 1, 2, 8}), bad_heads(DType::kFloat32, {n, 1, 8}),
         bad_dtype(DType::kFloat64, {n, 2, 8}), o(DType::kFloat32, {n, 2, 8}),
         l(DType::kFloat32, {n, 2});
-    expect_error([&] { calc_attn(*rt, comm, bad_len.view(), k.view(), k.view(), {}, o.view(), l.view()); },
-                 "local length");
-    expect_error([&] { calc_attn(*rt, comm, q.view(), bad_heads.view(), bad_heads.view(), {}, o.view(), l.view()); },
-                 "the key expects");
-    expect_error([&] { calc_attn(*rt, comm, q.view(), bad_dtype.view(), bad_dtype.view(), {}, o.view(), l.view()); },
-                 "dtype");
+    expect_error(
+        [&] { calc_attn(*rt, comm, bad_len.view(), k.view(), k.view(), {}, o.view(), l.view()); },
+        "local length");
+    expect_error(
+        [&] {
+          calc_attn(*rt, comm, q.view(), bad_heads.view(), bad_heads.view(), {}, o.view(),
+                    l.view());
+        },
+        "the key expects");
+    expect_error(
+        [&] {
+          calc_attn(*rt, comm, q.view(), bad_dtype.view(), bad_dtype.view(), {}, o.view(),
+                    l.view());
+        },
+        "dtype");
     LocalGroup other(2);
-    expect_error([&] { calc_attn(*rt, other.member(comm.rank()), q.view(), k.view(), k.view(), {}, o.view(), l.view()); },
-                 "the key was made for");
+    expect_error(
+        [&] {
+          calc_attn(*rt, other.member(comm.rank()), q.view(), k.view(), k.view(), {}, o.view(),
+                    l.view());
+        },
+        "the key was made for");
   });
 }
 
@@ -223,8 +237,11 @@ TEST(Varlen, KeyFromCuSeqlensMatchesTheFlexKey) {
 
 TEST(Varlen, SlicesFollowTheWindowDefinition) {
   const std::vector<int64_t> cu = {0, 7, 20};
-  for (auto [causal, left, right] : {std::tuple{false, -1L, -1L}, {true, -1L, -1L},
-                                     {false, 3L, 2L}, {true, 4L, -1L}, {false, -1L, 1L}}) {
+  for (auto [causal, left, right] : {std::tuple{false, -1L, -1L},
+                                     {true, -1L, -1L},
+                                     {false, 3L, 2L},
+                                     {true, 4L, -1L},
+                                     {false, -1L, 1L}}) {
     const auto slices = varlen_slices(cu, cu, causal, left, right);
     const auto m = testing::dense_mask(slices, 20, 20);
     for (int64_t i = 0; i < 20; ++i) {
