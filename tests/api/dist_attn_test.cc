@@ -36,6 +36,7 @@ struct CaseSpec {
   int64_t total = 0, hq = 2, hkv = 1, d = 8, cp = 2, chunk = 0;
   DType dtype = DType::kFloat64;
   DistAttnConfig config;
+  FfaOptions opts;
 };
 
 struct Result {
@@ -66,14 +67,14 @@ Result run(const CaseSpec& s, const std::vector<double>& q, const std::vector<do
     HostTensor o(s.dtype, {n, s.hq, s.d}), l(lse_dtype, {n, s.hq});
     o.fill(NAN);  // poison: every element must be written
     l.fill(NAN);
-    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), {}, o.view(), l.view());
+    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), s.opts, o.view(), l.view());
     HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
         gv(s.dtype, {n, s.hkv, s.d});
     gq.fill(NAN);
     gk.fill(NAN);
     gv.fill(NAN);
     calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
-                       {}, gq.view(), gk.view(), gv.view());
+                       s.opts, gq.view(), gk.view(), gv.view());
     HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
         gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
     undispatch(*rt, comm, o.view(), go.view());
@@ -95,7 +96,7 @@ void check_against_dense(const CaseSpec& s, std::mt19937_64& rng, double tol) {
   const auto k = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
   const auto v = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
   const auto dout = testing::rounded(s.dtype, testing::random_values(rng, S * s.hq * s.d));
-  const testing::DenseAttnSpec spec{S, S, s.hq, s.hkv, s.d};
+  const testing::DenseAttnSpec spec{S, S, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
   const auto mask = testing::dense_mask(s.slices, S, S);
   const auto ref = testing::dense_forward(spec, q, k, v, mask);
   const auto grads = testing::dense_backward(spec, q, k, v, dout, mask);
@@ -132,7 +133,14 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
       o.degree = deg;
     }
     if (rng() % 2) o.alg.type = OverlapAlgType::kGreedy;
-    s.config.dispatch_config.alg.type = static_cast<DispatchAlgType>(rng() % 4);
+    if (rng() % 3 == 0) {
+      s.opts.softmax_scale = 0.7;
+      s.opts.softcap = 2.0;
+    }
+    // The exact solver only takes small inputs (<= 20 chunks).
+    const int64_t padded_chunks = (s.total + s.chunk * s.cp - 1) / (s.chunk * s.cp) * s.cp;
+    s.config.dispatch_config.alg.type =
+        static_cast<DispatchAlgType>(rng() % (padded_chunks <= 20 ? 5 : 4));
     s.config.dispatch_config.alg.top_p = 0.5;
     SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
                  std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
