@@ -30,8 +30,8 @@ void BM_Plan(benchmark::State& state) {
   overlap.degree = 2;
   for (auto _ : state) {
     const magi::DispatchMeta d = magi::solve_dispatch(slices, total, chunk, cp, {});
-    const magi::Plan p = all ? magi::make_plan(slices, d, overlap)
-                             : magi::make_rank_plan(slices, d, overlap, 0);
+    const magi::Plan p =
+        all ? magi::make_plan(slices, d, overlap) : magi::make_rank_plan(slices, d, overlap, 0);
     benchmark::DoNotOptimize(p.ranks.size());
   }
   state.counters["slices"] = static_cast<double>(slices.size());

@@ -82,6 +82,18 @@ std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
                                      std::span<const int64_t> cu_seqlens_k, bool causal,
                                      int64_t window_left = -1, int64_t window_right = -1);
 
+/// make_flex_key over varlen_slices(cu_seqlens_q, cu_seqlens_k, causal, window...).
+std::shared_ptr<const DistAttnRuntime> make_varlen_key(
+    std::span<const int64_t> cu_seqlens_q, std::span<const int64_t> cu_seqlens_k, bool causal,
+    int64_t window_left, int64_t window_right, int64_t num_heads_q, int64_t num_heads_kv,
+    int64_t head_dim, const Communicator& comm, const DistAttnConfig& config = {},
+    std::optional<int64_t> chunk_size = std::nullopt);
+
+/// cu_seqlens of `batch` sequences of `seqlen` tokens each: {0, seqlen, 2 seqlen, ...}. With a
+/// batch squashed into one sequence of batch * seqlen rows (row-major [batch, seqlen, ...]
+/// tensors already are), this turns batched full attention into a varlen mask.
+std::vector<int64_t> full_attention_to_varlen_attention(int64_t batch, int64_t seqlen);
+
 /// Empties the key cache of every group (tests; the Python clear_cache()).
 void clear_key_cache();
 /// Number of cached runtimes over all groups.

@@ -27,11 +27,11 @@ namespace magi {
 
 /// One overlap stage of one rank.
 struct StagePlan {
-  AttnRanges recv_global;          // global rows received, in recv-buffer order
+  AttnRanges recv_global;            // global rows received, in recv-buffer order
   std::vector<int64_t> recv_counts;  // rows from each source rank (size cp)
-  AttnRanges send_rows;            // local rows to gather, in send-buffer order
+  AttnRanges send_rows;              // local rows to gather, in send-buffer order
   std::vector<int64_t> send_counts;  // rows to each destination rank (size cp)
-  std::vector<AttnSlice> slices;   // q: local rows; k: recv-buffer rows
+  std::vector<AttnSlice> slices;     // q: local rows; k: recv-buffer rows
 
   int64_t num_recv() const { return recv_global.total_size(); }
   int64_t num_send() const { return send_rows.total_size(); }
@@ -54,7 +54,7 @@ struct RankPlan {
 
 struct Plan {
   DispatchMeta dispatch;
-  int64_t degree = 0;  // effective overlap degree (0: no overlap); stages = max(degree, 1)
+  int64_t degree = 0;           // effective overlap degree (0: no overlap); stages = max(degree, 1)
   std::vector<RankPlan> ranks;  // every rank, or the one asked for (see make_rank_plan)
 
   int64_t cp_size() const { return dispatch.cp_size; }

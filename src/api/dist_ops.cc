@@ -19,8 +19,8 @@ int64_t row_bytes(const TensorView& t) {
 }
 
 void check_rows(const char* fn, const char* name, const TensorView& t, int64_t rows) {
-  MAGI_CHECK(t.ndim >= 1 && t.shape[0] == rows, fn, ": ", name, " = ", t.describe(),
-             ": expected ", rows, " rows in dim 0");
+  MAGI_CHECK(t.ndim >= 1 && t.shape[0] == rows, fn, ": ", name, " = ", t.describe(), ": expected ",
+             rows, " rows in dim 0");
   for (int d = 1; d < t.ndim; ++d) {
     int64_t inner = 1;
     for (int e = d + 1; e < t.ndim; ++e) inner *= t.shape[e];
@@ -30,8 +30,8 @@ void check_rows(const char* fn, const char* name, const TensorView& t, int64_t r
 }
 
 void check_same_rows(const char* fn, const TensorView& a, const TensorView& b) {
-  MAGI_CHECK(a.dtype == b.dtype && a.ndim == b.ndim && a.device == b.device, fn, ": ",
-             a.describe(), " and ", b.describe(), " differ in dtype, rank or device");
+  MAGI_CHECK(a.dtype == b.dtype && a.ndim == b.ndim && a.device == b.device, fn, ": ", a.describe(),
+             " and ", b.describe(), " differ in dtype, rank or device");
   for (int d = 1; d < a.ndim; ++d) {
     MAGI_CHECK(a.shape[d] == b.shape[d], fn, ": ", a.describe(), " and ", b.describe(),
                " differ in dim ", d);

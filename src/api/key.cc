@@ -20,8 +20,8 @@ size_t DistAttnKey::hash() const {
     mix(h, std::hash<int64_t>()(s.k.start) * 5 + std::hash<int64_t>()(s.k.end));
     mix(h, static_cast<size_t>(s.type));
   }
-  for (int64_t v : {total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv, head_dim,
-                    chunk_size, pad_size, cp_size, cp_rank}) {
+  for (int64_t v : {total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv, head_dim, chunk_size,
+                    pad_size, cp_size, cp_rank}) {
     mix(h, std::hash<int64_t>()(v));
   }
   const OverlapConfig& o = config.overlap_config;
@@ -42,10 +42,12 @@ int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
   return std::clamp<int64_t>((total_seqlen + per_rank - 1) / per_rank, 1, 512);
 }
 
-std::shared_ptr<const DistAttnRuntime> make_flex_key(
-    std::span<const AttnSlice> slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
-    int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, const Communicator& comm,
-    const DistAttnConfig& config, std::optional<int64_t> chunk_size) {
+std::shared_ptr<const DistAttnRuntime> make_flex_key(std::span<const AttnSlice> slices,
+                                                     int64_t total_seqlen_q, int64_t total_seqlen_k,
+                                                     int64_t num_heads_q, int64_t num_heads_kv,
+                                                     int64_t head_dim, const Communicator& comm,
+                                                     const DistAttnConfig& config,
+                                                     std::optional<int64_t> chunk_size) {
   MAGI_CHECK(total_seqlen_q >= 1, "total_seqlen_q = ", total_seqlen_q, ": must be >= 1");
   MAGI_CHECK(total_seqlen_q == total_seqlen_k, "total_seqlen_q = ", total_seqlen_q,
              " and total_seqlen_k = ", total_seqlen_k,

@@ -8,8 +8,8 @@ namespace magi {
 std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
                                      std::span<const int64_t> cu_seqlens_k, bool causal,
                                      int64_t window_left, int64_t window_right) {
-  MAGI_CHECK(cu_seqlens_q.size() == cu_seqlens_k.size(), "cu_seqlens_q has ",
-             cu_seqlens_q.size(), " entries but cu_seqlens_k has ", cu_seqlens_k.size());
+  MAGI_CHECK(cu_seqlens_q.size() == cu_seqlens_k.size(), "cu_seqlens_q has ", cu_seqlens_q.size(),
+             " entries but cu_seqlens_k has ", cu_seqlens_k.size());
   MAGI_CHECK(window_left >= -1, "window_size[0] = ", window_left, ": must be >= -1");
   MAGI_CHECK(window_right >= -1, "window_size[1] = ", window_right, ": must be >= -1");
   const AttnRanges qs = AttnRanges::from_cu_seqlens(cu_seqlens_q, cu_seqlens_q.back());
@@ -27,6 +27,25 @@ std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
     for (const AttnSlice& s : mask::to_slices(b)) out.push_back(s);
   }
   return out;
+}
+
+std::shared_ptr<const DistAttnRuntime> make_varlen_key(
+    std::span<const int64_t> cu_seqlens_q, std::span<const int64_t> cu_seqlens_k, bool causal,
+    int64_t window_left, int64_t window_right, int64_t num_heads_q, int64_t num_heads_kv,
+    int64_t head_dim, const Communicator& comm, const DistAttnConfig& config,
+    std::optional<int64_t> chunk_size) {
+  MAGI_CHECK(!cu_seqlens_q.empty() && !cu_seqlens_k.empty(), "cu_seqlens must not be empty");
+  const auto slices = varlen_slices(cu_seqlens_q, cu_seqlens_k, causal, window_left, window_right);
+  return make_flex_key(slices, cu_seqlens_q.back(), cu_seqlens_k.back(), num_heads_q, num_heads_kv,
+                       head_dim, comm, config, chunk_size);
+}
+
+std::vector<int64_t> full_attention_to_varlen_attention(int64_t batch, int64_t seqlen) {
+  MAGI_CHECK(batch >= 1, "batch_size = ", batch, ": must be >= 1");
+  MAGI_CHECK(seqlen >= 1, "seqlen = ", seqlen, ": must be >= 1");
+  std::vector<int64_t> cu(static_cast<size_t>(batch) + 1);
+  for (int64_t b = 0; b <= batch; ++b) cu[b] = b * seqlen;
+  return cu;
 }
 
 }  // namespace magi

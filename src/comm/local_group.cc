@@ -3,12 +3,12 @@
 // has posted: each receiver copies its pieces straight out of the senders' buffers, and no
 // rank leaves until all have copied, so send buffers stay valid.
 #include <chrono>
-#include <exception>
-#include <thread>
 #include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "magi/check.h"
@@ -75,8 +75,7 @@ class LocalGroup::State::Handle : public CommHandle {
     for (int64_t src = 0; src < s_.size; ++src) {
       const Post& p = ex.posts[src];
       MAGI_CHECK(p.row_bytes == me.row_bytes, "all_to_all_v #", seq_, ": rank ", src,
-                 " sends rows of ", p.row_bytes, " bytes, rank ", rank_, " expects ",
-                 me.row_bytes);
+                 " sends rows of ", p.row_bytes, " bytes, rank ", rank_, " expects ", me.row_bytes);
       MAGI_CHECK(p.send_counts[rank_] == me.recv_counts[src], "all_to_all_v #", seq_, ": rank ",
                  src, " sends ", p.send_counts[rank_], " rows to rank ", rank_, ", which expects ",
                  me.recv_counts[src]);
@@ -150,8 +149,8 @@ LocalGroup::LocalGroup(int64_t size) : state_(std::make_unique<State>(size)) {
 LocalGroup::~LocalGroup() = default;
 
 Communicator& LocalGroup::member(int64_t rank) {
-  MAGI_CHECK(rank >= 0 && rank < state_->size, "rank = ", rank, ": must be in [0, ",
-             state_->size, ")");
+  MAGI_CHECK(rank >= 0 && rank < state_->size, "rank = ", rank, ": must be in [0, ", state_->size,
+             ")");
   return *state_->members[rank];
 }
 

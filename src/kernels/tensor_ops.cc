@@ -12,21 +12,35 @@ namespace {
 
 double load(const void* p, DType t) {
   switch (t) {
-    case DType::kFloat32: return *static_cast<const float*>(p);
-    case DType::kFloat64: return *static_cast<const double*>(p);
-    case DType::kBFloat16: return to_float(*static_cast<const BFloat16*>(p));
-    case DType::kFloat16: return to_float(*static_cast<const Float16*>(p));
-    default: MAGI_FAIL("dtype ", to_string(t), " is not floating");
+    case DType::kFloat32:
+      return *static_cast<const float*>(p);
+    case DType::kFloat64:
+      return *static_cast<const double*>(p);
+    case DType::kBFloat16:
+      return to_float(*static_cast<const BFloat16*>(p));
+    case DType::kFloat16:
+      return to_float(*static_cast<const Float16*>(p));
+    default:
+      MAGI_FAIL("dtype ", to_string(t), " is not floating");
   }
 }
 
 void store(void* p, DType t, double x) {
   switch (t) {
-    case DType::kFloat32: *static_cast<float*>(p) = static_cast<float>(x); return;
-    case DType::kFloat64: *static_cast<double*>(p) = x; return;
-    case DType::kBFloat16: *static_cast<BFloat16*>(p) = to_bf16(static_cast<float>(x)); return;
-    case DType::kFloat16: *static_cast<Float16*>(p) = to_fp16(static_cast<float>(x)); return;
-    default: MAGI_FAIL("dtype ", to_string(t), " is not floating");
+    case DType::kFloat32:
+      *static_cast<float*>(p) = static_cast<float>(x);
+      return;
+    case DType::kFloat64:
+      *static_cast<double*>(p) = x;
+      return;
+    case DType::kBFloat16:
+      *static_cast<BFloat16*>(p) = to_bf16(static_cast<float>(x));
+      return;
+    case DType::kFloat16:
+      *static_cast<Float16*>(p) = to_fp16(static_cast<float>(x));
+      return;
+    default:
+      MAGI_FAIL("dtype ", to_string(t), " is not floating");
   }
 }
 
@@ -68,8 +82,8 @@ void fill(const TensorView& dst, double value, void*) {
 void copy_cast(const TensorView& src, const TensorView& dst, void*) {
   check_cpu("copy_cast", src);
   check_cpu("copy_cast", dst);
-  MAGI_CHECK(src.ndim == dst.ndim && src.shape == dst.shape, "copy_cast: shapes differ: ",
-             src.describe(), " vs ", dst.describe());
+  MAGI_CHECK(src.ndim == dst.ndim && src.shape == dst.shape,
+             "copy_cast: shapes differ: ", src.describe(), " vs ", dst.describe());
   const size_t ss = dtype_size(src.dtype), ds = dtype_size(dst.dtype);
   if (src.dtype == dst.dtype && src.is_contiguous() && dst.is_contiguous()) {
     std::memcpy(dst.data, src.data, static_cast<size_t>(src.numel()) * ss);
@@ -88,8 +102,8 @@ void copy_cast(const TensorView& src, const TensorView& dst, void*) {
 }
 
 TensorView row_slice(const TensorView& t, int64_t start, int64_t end) {
-  MAGI_CHECK(t.ndim >= 1 && 0 <= start && start <= end && end <= t.shape[0],
-             "row_slice: rows [", start, ", ", end, ") of ", t.describe());
+  MAGI_CHECK(t.ndim >= 1 && 0 <= start && start <= end && end <= t.shape[0], "row_slice: rows [",
+             start, ", ", end, ") of ", t.describe());
   TensorView v = t;
   v.data = static_cast<std::byte*>(t.data) +
            start * t.strides[0] * static_cast<int64_t>(dtype_size(t.dtype));

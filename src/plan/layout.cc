@@ -13,8 +13,8 @@ RowIndex::RowIndex(std::span<const AttnSlice> slices, int64_t total_rows, int64_
   for (size_t i = 0; i < slices_.size(); ++i) {
     const AttnRange q = slices_[i].q;
     const int64_t first = q.start / chunk_size_;
-    const int64_t last = std::min<int64_t>((q.end - 1) / chunk_size_,
-                                           static_cast<int64_t>(by_chunk_.size()) - 1);
+    const int64_t last =
+        std::min<int64_t>((q.end - 1) / chunk_size_, static_cast<int64_t>(by_chunk_.size()) - 1);
     for (int64_t c = first; c <= last; ++c) by_chunk_[c].push_back(static_cast<int32_t>(i));
   }
 }

@@ -10,9 +10,9 @@
 namespace magi::plan {
 
 struct OverlapCosts {
-  double host_calc = 0;       // compute of the host stage
-  std::vector<double> comm;   // per remote chunk: cost to fetch it
-  std::vector<double> calc;   // per remote chunk: cost to compute with it
+  double host_calc = 0;      // compute of the host stage
+  std::vector<double> comm;  // per remote chunk: cost to fetch it
+  std::vector<double> calc;  // per remote chunk: cost to compute with it
 };
 
 using Stages = std::vector<std::vector<int64_t>>;  // chunk ids per stage

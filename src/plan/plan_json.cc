@@ -8,7 +8,8 @@ namespace {
 
 void put_ranges(std::ostream& os, const AttnRanges& rs) {
   os << "[";
-  for (size_t i = 0; i < rs.size(); ++i) os << (i ? "," : "") << "[" << rs[i].start << "," << rs[i].end << "]";
+  for (size_t i = 0; i < rs.size(); ++i)
+    os << (i ? "," : "") << "[" << rs[i].start << "," << rs[i].end << "]";
   os << "]";
 }
 
@@ -22,8 +23,8 @@ void put_slices(std::ostream& os, const std::vector<AttnSlice>& slices) {
   os << "[";
   for (size_t i = 0; i < slices.size(); ++i) {
     const AttnSlice& s = slices[i];
-    os << (i ? "," : "") << "[" << s.q.start << "," << s.q.end << "," << s.k.start << ","
-       << s.k.end << ",\"" << to_string(s.type) << "\"]";
+    os << (i ? "," : "") << "[" << s.q.start << "," << s.q.end << "," << s.k.start << "," << s.k.end
+       << ",\"" << to_string(s.type) << "\"]";
   }
   os << "]";
 }

@@ -13,8 +13,8 @@ namespace magi {
 namespace {
 
 struct RankStages {
-  std::vector<AttnSlice> slices;         // q: local rows; k: global rows
-  std::vector<AttnRanges> stage_rows;    // per stage: global rows received (merged)
+  std::vector<AttnSlice> slices;       // q: local rows; k: global rows
+  std::vector<AttnRanges> stage_rows;  // per stage: global rows received (merged)
 };
 
 // The original's remote chunking: min_chunk_size tokens per chunk unless that makes more than
@@ -32,8 +32,7 @@ AttnRanges key_rows(std::span<const AttnSlice> slices) {
 }
 
 plan::OverlapCosts overlap_costs(std::span<const AttnSlice> slices, const AttnRanges& host,
-                                 const std::vector<AttnRanges>& chunks,
-                                 const OverlapConfig& cfg) {
+                                 const std::vector<AttnRanges>& chunks, const OverlapConfig& cfg) {
   plan::OverlapCosts c;
   c.host_calc = cfg.calc_cost_factor * plan::total_area(plan::map_keys(slices, host));
   for (const AttnRanges& chunk : chunks) {
@@ -43,9 +42,9 @@ plan::OverlapCosts overlap_costs(std::span<const AttnSlice> slices, const AttnRa
   return c;
 }
 
-std::vector<RankStages> plan_stages(std::span<const AttnSlice> slices,
-                                    const DispatchMeta& dispatch, const OverlapConfig& cfg,
-                                    const std::vector<AttnRanges>& hosts, int64_t& degree) {
+std::vector<RankStages> plan_stages(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
+                                    const OverlapConfig& cfg, const std::vector<AttnRanges>& hosts,
+                                    int64_t& degree) {
   const int64_t cp = dispatch.cp_size;
   const plan::RowIndex index(slices, dispatch.total_seqlen, dispatch.chunk_size);
   std::vector<RankStages> out(cp);
@@ -140,8 +139,8 @@ Plan make_plan_impl(std::span<const AttnSlice> slices, const DispatchMeta& dispa
   overlap.validate();
   const int64_t cp = dispatch.cp_size;
   MAGI_CHECK(cp >= 1, "cp_size = ", cp, ": must be >= 1");
-  MAGI_CHECK(!only || (*only >= 0 && *only < cp), "rank = ", only.value_or(-1),
-             ": must be in [0, ", cp, ")");
+  MAGI_CHECK(!only || (*only >= 0 && *only < cp), "rank = ", only.value_or(-1), ": must be in [0, ",
+             cp, ")");
   check_slices(slices, dispatch.total_seqlen, dispatch.total_seqlen);
   std::vector<AttnRanges> hosts(cp);
   for (int64_t r = 0; r < cp; ++r) hosts[r] = dispatch.host_ranges(r);

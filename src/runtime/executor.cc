@@ -81,8 +81,8 @@ DType acc_dtype(const TensorView& q) {
 }
 
 void check_local(const Plan& plan, const TensorView& t, const char* name) {
-  MAGI_CHECK(t.ndim == 3 && t.shape[0] == plan.dispatch.shard_seqlen(), "calc_attn: ", name,
-             " = ", t.describe(), ": expected [", plan.dispatch.shard_seqlen(),
+  MAGI_CHECK(t.ndim == 3 && t.shape[0] == plan.dispatch.shard_seqlen(), "calc_attn: ", name, " = ",
+             t.describe(), ": expected [", plan.dispatch.shard_seqlen(),
              " (the local length), heads, head_dim]");
 }
 

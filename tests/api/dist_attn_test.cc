@@ -36,6 +36,7 @@ struct CaseSpec {
   int64_t total = 0, hq = 2, hkv = 1, d = 8, cp = 2, chunk = 0;
   DType dtype = DType::kFloat64;
   DistAttnConfig config;
+  FfaOptions opts;
 };
 
 struct Result {
@@ -47,11 +48,11 @@ Result run(const CaseSpec& s, const std::vector<double>& q, const std::vector<do
   Result res;
   std::mutex mu;
   run_local_ranks(s.cp, [&](Communicator& comm) {
-    const auto rt = make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config,
-                                  s.chunk);
+    const auto rt =
+        make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config, s.chunk);
     const int64_t n = rt->shard_seqlen(), S = s.total;
-    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}),
-        V(s.dtype, {S, s.hkv, s.d}), dO(s.dtype, {S, s.hq, s.d});
+    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}), V(s.dtype, {S, s.hkv, s.d}),
+        dO(s.dtype, {S, s.hq, s.d});
     Q.set(q);
     K.set(k);
     V.set(v);
@@ -66,15 +67,16 @@ Result run(const CaseSpec& s, const std::vector<double>& q, const std::vector<do
     HostTensor o(s.dtype, {n, s.hq, s.d}), l(lse_dtype, {n, s.hq});
     o.fill(NAN);  // poison: every element must be written
     l.fill(NAN);
-    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), {}, o.view(), l.view());
-    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}), gv(s.dtype, {n, s.hkv, s.d});
+    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), s.opts, o.view(), l.view());
+    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
+        gv(s.dtype, {n, s.hkv, s.d});
     gq.fill(NAN);
     gk.fill(NAN);
     gv.fill(NAN);
     calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
-                       {}, gq.view(), gk.view(), gv.view());
-    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}),
-        gdq(s.dtype, {S, s.hq, s.d}), gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
+                       s.opts, gq.view(), gk.view(), gv.view());
+    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
+        gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
     undispatch(*rt, comm, o.view(), go.view());
     undispatch(*rt, comm, l.view(), gl.view());
     undispatch(*rt, comm, gq.view(), gdq.view());
@@ -94,7 +96,7 @@ void check_against_dense(const CaseSpec& s, std::mt19937_64& rng, double tol) {
   const auto k = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
   const auto v = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
   const auto dout = testing::rounded(s.dtype, testing::random_values(rng, S * s.hq * s.d));
-  const testing::DenseAttnSpec spec{S, S, s.hq, s.hkv, s.d};
+  const testing::DenseAttnSpec spec{S, S, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
   const auto mask = testing::dense_mask(s.slices, S, S);
   const auto ref = testing::dense_forward(spec, q, k, v, mask);
   const auto grads = testing::dense_backward(spec, q, k, v, dout, mask);
@@ -131,11 +133,18 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
       o.degree = deg;
     }
     if (rng() % 2) o.alg.type = OverlapAlgType::kGreedy;
-    s.config.dispatch_config.alg.type = static_cast<DispatchAlgType>(rng() % 4);
+    if (rng() % 3 == 0) {
+      s.opts.softmax_scale = 0.7;
+      s.opts.softcap = 2.0;
+    }
+    // The exact solver only takes small inputs (<= 20 chunks).
+    const int64_t padded_chunks = (s.total + s.chunk * s.cp - 1) / (s.chunk * s.cp) * s.cp;
+    s.config.dispatch_config.alg.type =
+        static_cast<DispatchAlgType>(rng() % (padded_chunks <= 20 ? 5 : 4));
     s.config.dispatch_config.alg.top_p = 0.5;
-    SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) +
-                 ", total " + std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) +
-                 ", degree " + std::to_string(deg) + ", " + std::string(to_string(s.dtype)));
+    SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
+                 std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
+                 std::to_string(deg) + ", " + std::string(to_string(s.dtype)));
     check_against_dense(s, rng, s.dtype == DType::kFloat64 ? 1e-10 : 1e-5);
     if (HasFailure()) return;
   }
@@ -179,15 +188,28 @@ TEST(DistAttn, BadInputsRaiseClearErrors) {
         bad_len(DType::kFloat32, {n + 1, 2, 8}), bad_heads(DType::kFloat32, {n, 1, 8}),
         bad_dtype(DType::kFloat64, {n, 2, 8}), o(DType::kFloat32, {n, 2, 8}),
         l(DType::kFloat32, {n, 2});
-    expect_error([&] { calc_attn(*rt, comm, bad_len.view(), k.view(), k.view(), {}, o.view(), l.view()); },
-                 "local length");
-    expect_error([&] { calc_attn(*rt, comm, q.view(), bad_heads.view(), bad_heads.view(), {}, o.view(), l.view()); },
-                 "the key expects");
-    expect_error([&] { calc_attn(*rt, comm, q.view(), bad_dtype.view(), bad_dtype.view(), {}, o.view(), l.view()); },
-                 "dtype");
+    expect_error(
+        [&] { calc_attn(*rt, comm, bad_len.view(), k.view(), k.view(), {}, o.view(), l.view()); },
+        "local length");
+    expect_error(
+        [&] {
+          calc_attn(*rt, comm, q.view(), bad_heads.view(), bad_heads.view(), {}, o.view(),
+                    l.view());
+        },
+        "the key expects");
+    expect_error(
+        [&] {
+          calc_attn(*rt, comm, q.view(), bad_dtype.view(), bad_dtype.view(), {}, o.view(),
+                    l.view());
+        },
+        "dtype");
     LocalGroup other(2);
-    expect_error([&] { calc_attn(*rt, other.member(comm.rank()), q.view(), k.view(), k.view(), {}, o.view(), l.view()); },
-                 "the key was made for");
+    expect_error(
+        [&] {
+          calc_attn(*rt, other.member(comm.rank()), q.view(), k.view(), k.view(), {}, o.view(),
+                    l.view());
+        },
+        "the key was made for");
   });
 }
 
@@ -206,10 +228,28 @@ TEST(DistAttn, CachedKeyIsReused) {
   EXPECT_EQ(key_cache_size(), 0u);
 }
 
+TEST(Varlen, KeyFromCuSeqlensMatchesTheFlexKey) {
+  const auto cu = full_attention_to_varlen_attention(5, 25);
+  EXPECT_EQ(cu, (std::vector<int64_t>{0, 25, 50, 75, 100, 125}));
+  EXPECT_THROW(full_attention_to_varlen_attention(0, 25), Error);
+  run_local_ranks(2, [&](Communicator& comm) {
+    const auto a = make_varlen_key(cu, cu, true, -1, -1, 4, 2, 8, comm, {}, 8);
+    const auto slices = varlen_slices(cu, cu, true);
+    const auto b = make_flex_key(slices, 125, 125, 4, 2, 8, comm, {}, 8);
+    EXPECT_EQ(a.get(), b.get());
+    EXPECT_EQ(a->padded_seqlen(), 128);  // 125 padded to a multiple of 8 * 2
+    const auto ids = a->position_ids();
+    EXPECT_EQ(static_cast<int64_t>(ids.size()), 64);
+  });
+}
+
 TEST(Varlen, SlicesFollowTheWindowDefinition) {
   const std::vector<int64_t> cu = {0, 7, 20};
-  for (auto [causal, left, right] : {std::tuple{false, -1L, -1L}, {true, -1L, -1L},
-                                     {false, 3L, 2L}, {true, 4L, -1L}, {false, -1L, 1L}}) {
+  for (auto [causal, left, right] : {std::tuple{false, -1L, -1L},
+                                     {true, -1L, -1L},
+                                     {false, 3L, 2L},
+                                     {true, 4L, -1L},
+                                     {false, -1L, 1L}}) {
     const auto slices = varlen_slices(cu, cu, causal, left, right);
     const auto m = testing::dense_mask(slices, 20, 20);
     for (int64_t i = 0; i < 20; ++i) {

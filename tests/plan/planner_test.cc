@@ -163,14 +163,14 @@ void check_plan(const Case& c, const Plan& plan) {
 
 TEST(Planner, RandomMasksCoverEveryCellOnceAndFetchEachRowOnce) {
   std::mt19937_64 rng(2024);
-  for (int iter = 0; iter < 1500; ++iter) {
+  for (int iter = 0; iter < 3000; ++iter) {
     const Case c = random_case(rng);
     const OverlapConfig overlap = random_overlap(rng);
     const DispatchMeta d = solve_dispatch(c.slices, c.total, c.chunk, c.cp, random_alg(rng));
     const Plan plan = make_plan(c.slices, d, overlap);
-    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) +
-                 " total " + std::to_string(c.total) + " chunk " + std::to_string(c.chunk) +
-                 " degree " + std::to_string(plan.degree));
+    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " total " +
+                 std::to_string(c.total) + " chunk " + std::to_string(c.chunk) + " degree " +
+                 std::to_string(plan.degree));
     check_plan(c, plan);
     if (HasFatalFailure()) return;
     const int64_t r = static_cast<int64_t>(rng() % c.cp);

@@ -74,8 +74,10 @@ Tensor make_tensor(DType dtype, std::initializer_list<int64_t> shape,
   t.raw.resize(static_cast<size_t>(n) * dtype_size(dtype));
   t.view = TensorView::contiguous(t.raw.data(), dtype, shape);
   for (int64_t i = 0; i < n && !values.empty(); ++i) {
-    if (dtype == DType::kFloat64) reinterpret_cast<double*>(t.raw.data())[i] = values[i];
-    else reinterpret_cast<float*>(t.raw.data())[i] = static_cast<float>(values[i]);
+    if (dtype == DType::kFloat64)
+      reinterpret_cast<double*>(t.raw.data())[i] = values[i];
+    else
+      reinterpret_cast<float*>(t.raw.data())[i] = static_cast<float>(values[i]);
   }
   return t;
 }
@@ -120,12 +122,12 @@ int run_demo(const Args& a) {
   a.check_all_used();
   const int64_t S = mask.seqlen;
 
-  std::printf("magi-attn demo: mask %s, seqlen %lld, %zu slices, cp %lld, heads %lld/%lld, "
-              "head_dim %lld, %s, chunk %lld, overlap degree %s\n",
-              mask.name.c_str(), (long long)S, mask.slices.size(), (long long)cp, (long long)hq,
-              (long long)hkv, (long long)hd, dtype_name.c_str(), (long long)chunk,
-              cfg.overlap_config.degree ? std::to_string(*cfg.overlap_config.degree).c_str()
-                                        : "dynamic");
+  std::printf(
+      "magi-attn demo: mask %s, seqlen %lld, %zu slices, cp %lld, heads %lld/%lld, "
+      "head_dim %lld, %s, chunk %lld, overlap degree %s\n",
+      mask.name.c_str(), (long long)S, mask.slices.size(), (long long)cp, (long long)hq,
+      (long long)hkv, (long long)hd, dtype_name.c_str(), (long long)chunk,
+      cfg.overlap_config.degree ? std::to_string(*cfg.overlap_config.degree).c_str() : "dynamic");
   std::mt19937_64 rng(1234);
   std::normal_distribution<double> normal(0.0, 1.0);
   auto randn = [&](int64_t n) {
@@ -162,8 +164,8 @@ int run_demo(const Args& a) {
     const auto t1 = Clock::now();
     calc_attn(*rt, comm, q.view, k.view, v.view, {}, o.view, l.view);
     const auto t2 = Clock::now();
-    calc_attn_backward(*rt, comm, q.view, k.view, v.view, o.view, l.view, d_o.view, {},
-                       gq.view, gk.view, gv.view);
+    calc_attn_backward(*rt, comm, q.view, k.view, v.view, o.view, l.view, d_o.view, {}, gq.view,
+                       gk.view, gv.view);
     const auto t3 = Clock::now();
     fwd_s[r] = secs(t1, t2);
     bwd_s[r] = secs(t2, t3);
@@ -180,8 +182,8 @@ int run_demo(const Args& a) {
     std::lock_guard lock(print_mu);
     const RankPlan& rp = rt->rank_plan();
     std::printf("  rank %lld: cells %lld (host %lld, remote %lld), recv rows per stage:",
-                (long long)r, (long long)(rp.host_area + rp.remote_area),
-                (long long)rp.host_area, (long long)rp.remote_area);
+                (long long)r, (long long)(rp.host_area + rp.remote_area), (long long)rp.host_area,
+                (long long)rp.remote_area);
     for (const StagePlan& st : rp.stages) std::printf(" %lld", (long long)st.num_recv());
     std::printf("\n");
   });
@@ -190,9 +192,10 @@ int run_demo(const Args& a) {
   double comm_total = 0;
   for (double c : comm_s) comm_total += c;
   std::printf("plan (key creation, rank 0): %.2f ms\n", plan_s[0] * 1e3);
-  std::printf("forward %.3f s, backward %.3f s (slowest rank); %.1f%% of rank time waiting on "
-              "exchanges; %.0f tokens/s per rank (fwd+bwd)\n",
-              fwd, bwd, 100.0 * comm_total / (cp * (fwd + bwd)), S / cp / (fwd + bwd));
+  std::printf(
+      "forward %.3f s, backward %.3f s (slowest rank); %.1f%% of rank time waiting on "
+      "exchanges; %.0f tokens/s per rank (fwd+bwd)\n",
+      fwd, bwd, 100.0 * comm_total / (cp * (fwd + bwd)), S / cp / (fwd + bwd));
 
   // 1. single device, float64.
   const auto t0 = Clock::now();
@@ -211,8 +214,10 @@ int run_demo(const Args& a) {
   std::printf("single-device float64 reference: %.2f s\n", secs(t0, Clock::now()));
   const double errs[5] = {rel_err(out, o64), rel_err(lse, l64), rel_err(dq, dq64),
                           rel_err(dk, dk64), rel_err(dv, dv64)};
-  std::printf("max error vs single device (max|diff| / max|ref|): out %.2e  lse %.2e  dq %.2e  "
-              "dk %.2e  dv %.2e\n", errs[0], errs[1], errs[2], errs[3], errs[4]);
+  std::printf(
+      "max error vs single device (max|diff| / max|ref|): out %.2e  lse %.2e  dq %.2e  "
+      "dk %.2e  dv %.2e\n",
+      errs[0], errs[1], errs[2], errs[3], errs[4]);
 
   // 2. textbook dense attention on sampled rows.
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
@@ -236,7 +241,8 @@ int run_demo(const Args& a) {
     for (int64_t c = 0; c < S; ++c) {
       if (!row_mask[c]) continue;
       double dot = 0;
-      for (int64_t x = 0; x < hd; ++x) dot += qv[(row * hq + h) * hd + x] * kv[(c * hkv + g) * hd + x];
+      for (int64_t x = 0; x < hd; ++x)
+        dot += qv[(row * hq + h) * hd + x] * kv[(c * hkv + g) * hd + x];
       p[c] = dot * scale;
       mx = std::max(mx, p[c]);
     }
@@ -262,7 +268,8 @@ int run_demo(const Args& a) {
     for (int64_t x = 0; x < hd; ++x) dsum += dov[(row * hq + h) * hd + x] * o[x];
     for (int64_t c = 0; c < S; ++c) {
       if (!row_mask[c]) continue;
-      for (int64_t x = 0; x < hd; ++x) dq_ref[x] += p[c] * (dp[c] - dsum) * scale * kv[(c * hkv + g) * hd + x];
+      for (int64_t x = 0; x < hd; ++x)
+        dq_ref[x] += p[c] * (dp[c] - dsum) * scale * kv[(c * hkv + g) * hd + x];
     }
     for (int64_t x = 0; x < hd; ++x) {
       dense_err = std::max(dense_err, std::abs(at(out, (row * hq + h) * hd + x) - o[x]));
@@ -270,8 +277,10 @@ int run_demo(const Args& a) {
                                           std::max(1.0, std::abs(dq_ref[x])));
     }
   }
-  std::printf("max error vs dense textbook attention on %lld sampled (row, head) pairs "
-              "(out, lse, dq): %.2e\n", (long long)samples, dense_err);
+  std::printf(
+      "max error vs dense textbook attention on %lld sampled (row, head) pairs "
+      "(out, lse, dq): %.2e\n",
+      (long long)samples, dense_err);
   const double tol = dtype == DType::kFloat64 ? 1e-10 : 1e-4;
   const bool ok = dense_err <= tol &&
                   std::all_of(std::begin(errs), std::end(errs), [&](double e) { return e <= tol; });

@@ -31,6 +31,12 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string cmd = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help") {
+      usage();
+      return 0;
+    }
+  }
   try {
     const magi::cli::Args args(argc, argv, 2);
     if (cmd == "plan") return magi::cli::run_plan(args);

@@ -67,9 +67,9 @@ int run_plan(const Args& a) {
   // K and V rows in bf16.
   const double row_bytes = 2.0 * heads_kv * head_dim * 2;
   std::printf("mask %s: seqlen %lld (+%lld pad), %zu slices, cp %lld, chunk %lld, degree %lld\n",
-              mask.name.c_str(), static_cast<long long>(mask.seqlen),
-              static_cast<long long>(pad), mask.slices.size(), static_cast<long long>(cp),
-              static_cast<long long>(chunk), static_cast<long long>(plan.degree));
+              mask.name.c_str(), static_cast<long long>(mask.seqlen), static_cast<long long>(pad),
+              mask.slices.size(), static_cast<long long>(cp), static_cast<long long>(chunk),
+              static_cast<long long>(plan.degree));
   std::printf("%5s %14s %14s %10s  %s\n", "rank", "cells", "host cells", "recv rows",
               "recv rows per stage");
   int64_t max_cells = 0, sum_cells = 0, total_recv = 0;
@@ -81,17 +81,17 @@ int run_plan(const Args& a) {
     std::printf("%5lld %14lld %14lld %10lld  ", static_cast<long long>(rp.rank),
                 static_cast<long long>(cells), static_cast<long long>(rp.host_area),
                 static_cast<long long>(rp.num_recv()));
-    for (const StagePlan& st : rp.stages) std::printf("%lld ", static_cast<long long>(st.num_recv()));
+    for (const StagePlan& st : rp.stages)
+      std::printf("%lld ", static_cast<long long>(st.num_recv()));
     std::printf("\n");
   }
   const double mean = static_cast<double>(sum_cells) / static_cast<double>(cp);
   const int64_t ring_rows = cp * (cp - 1) * d.shard_seqlen();
   std::printf("imbalance (max/mean cells): %.4f\n", mean > 0 ? max_cells / mean : 1.0);
-  std::printf("comm: %.2f MB of K/V moved in total (%lld rows); ring attention: %.2f MB (%.1f%%)\n",
-              total_recv * row_bytes / 1e6, static_cast<long long>(total_recv),
-              ring_rows * row_bytes / 1e6,
-              ring_rows ? 100.0 * static_cast<double>(total_recv) / static_cast<double>(ring_rows)
-                        : 0.0);
+  std::printf(
+      "comm: %.2f MB of K/V moved in total (%lld rows); ring attention: %.2f MB (%.1f%%)\n",
+      total_recv * row_bytes / 1e6, static_cast<long long>(total_recv), ring_rows * row_bytes / 1e6,
+      ring_rows ? 100.0 * static_cast<double>(total_recv) / static_cast<double>(ring_rows) : 0.0);
   std::printf("planning time (dispatch + all ranks): %.2f ms\n", ms);
   return 0;
 }
