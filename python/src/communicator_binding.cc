@@ -34,23 +34,19 @@ py::tuple describe_buffer(const TensorView& t, std::span<const int64_t> counts, 
                           const char* name) {
   const int64_t rows = std::accumulate(counts.begin(), counts.end(), int64_t{0});
   const int64_t nbytes = rows * row_bytes;
-  MAGI_CHECK(t.is_contiguous(), "all_to_all_v: ", name, " must be contiguous, got ",
-             t.describe());
-  MAGI_CHECK(nbytes <= t.numel() * static_cast<int64_t>(dtype_size(t.dtype)), "all_to_all_v: ",
-             name, " holds fewer than ", rows, " rows of ", row_bytes, " bytes: ", t.describe());
+  MAGI_CHECK(t.is_contiguous(), "all_to_all_v: ", name, " must be contiguous, got ", t.describe());
+  MAGI_CHECK(nbytes <= t.numel() * static_cast<int64_t>(dtype_size(t.dtype)),
+             "all_to_all_v: ", name, " holds fewer than ", rows, " rows of ", row_bytes,
+             " bytes: ", t.describe());
   return py::make_tuple(reinterpret_cast<uintptr_t>(t.data), nbytes,
                         t.device.type == DeviceType::kCUDA, t.device.index);
 }
 
 }  // namespace
 
-int64_t PyCommunicator::rank() const {
-  PYBIND11_OVERRIDE_PURE(int64_t, Communicator, rank);
-}
+int64_t PyCommunicator::rank() const { PYBIND11_OVERRIDE_PURE(int64_t, Communicator, rank); }
 
-int64_t PyCommunicator::size() const {
-  PYBIND11_OVERRIDE_PURE(int64_t, Communicator, size);
-}
+int64_t PyCommunicator::size() const { PYBIND11_OVERRIDE_PURE(int64_t, Communicator, size); }
 
 std::string PyCommunicator::group_id() const {
   PYBIND11_OVERRIDE_PURE(std::string, Communicator, group_id);

@@ -37,12 +37,12 @@ void bind_runtime(py::module_& m) {
       .def("position_ids", [](const Runtime& r) { return r.rt->position_ids(); })
       .def("partitions", [](const Runtime& r) { return r.rt->dispatch_meta().partitions; })
       .def(
-          "plan_json", [](const Runtime& r, bool with_slices) {
-            return r.rt->plan().to_json(with_slices);
-          },
+          "plan_json",
+          [](const Runtime& r, bool with_slices) { return r.rt->plan().to_json(with_slices); },
           py::arg("with_slices") = false)
-      .def("same_as", [](const Runtime& a, const Runtime& b) { return a.rt == b.rt; },
-           "True when both handles hold the same cached runtime object.");
+      .def(
+          "same_as", [](const Runtime& a, const Runtime& b) { return a.rt == b.rt; },
+          "True when both handles hold the same cached runtime object.");
 }
 
 }  // namespace
@@ -104,15 +104,15 @@ void register_dist(py::module_& m) {
   m.def(
       "calc_attn_backward",
       [](const Runtime& r, Communicator& comm, const TensorView& q, const TensorView& k,
-         const TensorView& v, const TensorView& out, const TensorView& lse,
-         const TensorView& dout, double softmax_scale, double softcap, uintptr_t cuda_stream,
-         const TensorView& dq, const TensorView& dk, const TensorView& dv) {
+         const TensorView& v, const TensorView& out, const TensorView& lse, const TensorView& dout,
+         double softmax_scale, double softcap, uintptr_t cuda_stream, const TensorView& dq,
+         const TensorView& dk, const TensorView& dv) {
         calc_attn_backward(*r.rt, comm, q, k, v, out, lse, dout,
                            make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
       },
-      py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"),
-      py::arg("out"), py::arg("lse"), py::arg("dout"), py::arg("softmax_scale"),
-      py::arg("softcap"), py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"));
+      py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
+      py::arg("lse"), py::arg("dout"), py::arg("softmax_scale"), py::arg("softcap"),
+      py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"));
 }
 
 }  // namespace magi::python

@@ -47,9 +47,8 @@ void register_ffa(py::module_& m) {
                      make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
-      py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"),
-      py::arg("softmax_scale"), py::arg("softcap"), py::arg("cuda_stream"), py::arg("dq"),
-      py::arg("dk"), py::arg("dv"),
+      py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"), py::arg("softmax_scale"),
+      py::arg("softcap"), py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"),
       "magi::ffa_backward: adds gradients into the fp32/fp64 accumulators dq, dk, dv.");
 }
 

@@ -44,8 +44,8 @@ std::vector<AttnSlice> slices_from_views(const TensorView& q_ranges, const Tenso
   check_range_view(q_ranges, "q_ranges");
   check_range_view(k_ranges, "k_ranges");
   const int64_t n = q_ranges.shape[0];
-  MAGI_CHECK(k_ranges.shape[0] == n, "k_ranges: ", k_ranges.shape[0],
-             " rows, but q_ranges has ", n);
+  MAGI_CHECK(k_ranges.shape[0] == n, "k_ranges: ", k_ranges.shape[0], " rows, but q_ranges has ",
+             n);
   if (types) {
     MAGI_CHECK(types->device.type == DeviceType::kCPU && types->dtype == DType::kInt32 &&
                    types->ndim == 1 && types->shape[0] == n && types->is_contiguous(),
@@ -114,8 +114,7 @@ void register_common(py::module_& m) {
                        const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
              MAGI_CHECK(shape.size() == strides.size() &&
                             shape.size() <= static_cast<size_t>(TensorView::kMaxDims),
-                        "TensorView: at most ", TensorView::kMaxDims, " dims, got ",
-                        shape.size());
+                        "TensorView: at most ", TensorView::kMaxDims, " dims, got ", shape.size());
              TensorView t;
              t.data = reinterpret_cast<void*>(data);
              t.dtype = dtype;
