@@ -20,11 +20,11 @@ from magi_attention.api import (
 HQ, HKV, D = 4, 2, 16
 
 
-def qkv_of(x):
-    """q, k, v from a [rows, HQ*D] tensor (the same map on shards and on the global x)."""
-    q = x.view(-1, HQ, D)
-    k = (0.5 * x[:, : HKV * D]).reshape(-1, HKV, D)
-    v = torch.tanh(x[:, -HKV * D:]).reshape(-1, HKV, D)
+def qkv_of(x, hq=HQ, hkv=HKV, d=D):
+    """q, k, v from a [rows, hq*d] tensor (the same map on shards and on the global x)."""
+    q = x.view(-1, hq, d)
+    k = (0.5 * x[:, : hkv * d]).reshape(-1, hkv, d)
+    v = torch.tanh(x[:, -hkv * d:]).reshape(-1, hkv, d)
     return q, k, v
 
 
