@@ -81,7 +81,8 @@ void register_dist(py::module_& m) {
       "dispatch",
       [](const Runtime& r, const TensorView& x_global, const TensorView& x_local,
          double pad_value) { dispatch(*r.rt, x_global, x_local, pad_value); },
-      py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0);
+      py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
+      py::call_guard<py::gil_scoped_release>());  // local copy: no callback, no GIL needed
 
   m.def(
       "undispatch",

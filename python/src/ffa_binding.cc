@@ -1,5 +1,6 @@
 // FFA entry: magi::ffa_forward / ffa_backward on caller-allocated views. The core dispatches on
 // the tensors' device; for CUDA tensors the caller passes torch's current stream.
+// NOTE: these calls never reach Python, so they run without the GIL.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -33,6 +34,7 @@ void register_ffa(py::module_& m) {
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("q_ranges"), py::arg("k_ranges"),
       py::arg("attn_type_map"), py::arg("softmax_scale"), py::arg("softcap"),
       py::arg("cuda_stream"), py::arg("out"), py::arg("lse"), py::arg("accumulate") = false,
+      py::call_guard<py::gil_scoped_release>(),
       "magi::ffa_forward: writes out [Sq, Hq, D] and lse [Sq, Hq] (fp32).");
 
   m.def(
@@ -49,6 +51,7 @@ void register_ffa(py::module_& m) {
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
       py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"), py::arg("softmax_scale"),
       py::arg("softcap"), py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"),
+      py::call_guard<py::gil_scoped_release>(),
       "magi::ffa_backward: adds gradients into the fp32/fp64 accumulators dq, dk, dv.");
 }
 

@@ -30,7 +30,8 @@ class _CudaBuffer:
 
     def __init__(self, address: int, nbytes: int) -> None:
         self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1",
-                                         "data": (address, False), "version": 2}
+                                         "data": (address, False), "strides": None,
+                                         "version": 2}
 
 
 def _as_bytes(buffer) -> torch.Tensor:
