@@ -12,8 +12,20 @@ def _is_mesh(obj) -> bool:
     return hasattr(obj, "get_group") and hasattr(obj, "mesh")
 
 
+_mesh_groups: dict = {}
+
+
 def _mesh_group(mesh):
-    """The process group over every rank of a device mesh (1-D or 2-D)."""
+    """The process group over every rank of a device mesh (1-D or 2-D), made once per mesh."""
+    group = _mesh_groups.get(id(mesh), (None, None))
+    if group[0] is mesh:
+        return group[1]
+    group = _new_mesh_group(mesh)
+    _mesh_groups[id(mesh)] = (mesh, group)  # NOTE: holds the mesh, so its id stays unique
+    return group
+
+
+def _new_mesh_group(mesh):
     if mesh.mesh.dim() == 1:
         return mesh.get_group()
     if hasattr(mesh, "_flatten"):
