@@ -101,12 +101,13 @@ size_t key_cache_size();
 
 /// x_local = this rank's rows of x_global ([total_seqlen_q, ...] before padding), padding rows
 /// set to pad_value. Local, no communication. x_local: [shard_seqlen, ...], same dtype.
+/// CUDA tensors run on `cuda_stream` (a cudaStream_t; nullptr: the default stream).
 void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const TensorView& x_local,
-              double pad_value = 0.0);
+              double pad_value = 0.0, void* cuda_stream = nullptr);
 
 /// x_global = all ranks' x_local gathered, un-permuted, padding removed: [total_seqlen_q, ...].
 void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
-                const TensorView& x_global);
+                const TensorView& x_global, void* cuda_stream = nullptr);
 
 /// Forward over local q [shard, Hq, D], k/v [shard, Hkv, D]: out [shard, Hq, D] (any float
 /// dtype), lse [shard, Hq] fp32.

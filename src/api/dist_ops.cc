@@ -57,7 +57,7 @@ void check_heads(const DistAttnRuntime& rt, const TensorView& q, const TensorVie
 }  // namespace
 
 void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const TensorView& x_local,
-              double pad_value) {
+              double pad_value, void* stream) {
   const int64_t total = rt.key().total_seqlen_q;
   check_rows("dispatch", "x", x_global, total);
   check_rows("dispatch", "x_local", x_local, rt.shard_seqlen());
@@ -66,29 +66,29 @@ void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const Tenso
   // comes last.
   const AttnRanges valid = rt.rank_plan().host_ranges.intersect(AttnRanges{{0, total}});
   const int64_t n = valid.total_size();
-  range_gather(x_global, valid.items(), row_slice(x_local, 0, n));
-  if (n < rt.shard_seqlen()) fill(row_slice(x_local, n, rt.shard_seqlen()), pad_value);
+  range_gather(x_global, valid.items(), row_slice(x_local, 0, n), stream);
+  if (n < rt.shard_seqlen()) fill(row_slice(x_local, n, rt.shard_seqlen()), pad_value, stream);
 }
 
 void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
-                const TensorView& x_global) {
+                const TensorView& x_global, void* stream) {
   const DispatchMeta& d = rt.dispatch_meta();
   const int64_t shard = d.shard_seqlen(), cp = d.cp_size, total = rt.key().total_seqlen_q;
   check_rows("undispatch", "x", x_local, shard);
   check_rows("undispatch", "x_global", x_global, total);
   check_same_rows("undispatch", x_local, x_global);
   check_group("undispatch", rt, comm);
-  runtime::Workspace ws(x_local.device);
+  runtime::Workspace ws(x_local.device, stream);
   // All-gather as one all_to_all_v (my shard to every rank), landing in rank-major chunk
   // order; then un-permute the chunks and drop the padding.
   const TensorView gathered = ws.empty_rows(x_local, cp * shard);
   if (cp == 1) {
     const AttnRange all[] = {{0, shard}};
-    range_gather(x_local, all, gathered);
+    range_gather(x_local, all, gathered, stream);
   } else {
     const TensorView send = ws.empty_rows(x_local, cp * shard);
     const std::vector<AttnRange> copies(cp, AttnRange{0, shard});
-    range_gather(x_local, copies, send);
+    range_gather(x_local, copies, send, stream);
     const std::vector<int64_t> counts(cp, shard);
     comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local))->wait();
   }
@@ -97,7 +97,7 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
     const int64_t rows = std::min(d.chunk_size, total - c * d.chunk_size);
     order.push_back({d.unperm[c] * d.chunk_size, d.unperm[c] * d.chunk_size + rows});
   }
-  range_gather(gathered, order, x_global);
+  range_gather(gathered, order, x_global, stream);
 }
 
 void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,

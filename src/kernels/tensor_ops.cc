@@ -7,6 +7,10 @@
 #include "common/dtype.h"
 #include "magi/check.h"
 
+#ifdef MAGI_WITH_CUDA
+#include "kernels/cuda/runtime/tensor_ops_cuda.h"
+#endif
+
 namespace magi {
 namespace {
 
@@ -60,16 +64,30 @@ void for_each_offset(const TensorView& t, Fn fn) {
   }
 }
 
-void check_cpu(const char* fn, const TensorView& t) {
-  MAGI_CHECK(t.device.type == DeviceType::kCPU, fn, ": ", t.describe(),
-             ": CUDA tensors are not supported by the runtime yet");
+void check_floating(const char* fn, const TensorView& t) {
   MAGI_CHECK(is_floating(t.dtype), fn, ": ", t.describe(), ": expected a floating dtype");
+}
+
+// True when the call goes to the CUDA implementation; throws when that is not built.
+bool on_cuda(const char* fn, const TensorView& t) {
+  if (t.device.type == DeviceType::kCPU) return false;
+#ifdef MAGI_WITH_CUDA
+  return true;
+#else
+  MAGI_FAIL(fn, ": ", t.describe(), ": this build has no CUDA support");
+#endif
 }
 
 }  // namespace
 
-void fill(const TensorView& dst, double value, void*) {
-  check_cpu("fill", dst);
+void fill(const TensorView& dst, double value, void* cuda_stream) {
+  check_floating("fill", dst);
+  if (on_cuda("fill", dst)) {
+#ifdef MAGI_WITH_CUDA
+    cuda::fill(dst, value, cuda_stream);
+#endif
+    return;
+  }
   const size_t es = dtype_size(dst.dtype);
   auto* base = static_cast<std::byte*>(dst.data);
   if (value == 0.0 && dst.is_contiguous()) {
@@ -79,11 +97,19 @@ void fill(const TensorView& dst, double value, void*) {
   for_each_offset(dst, [&](int64_t off) { store(base + off * es, dst.dtype, value); });
 }
 
-void copy_cast(const TensorView& src, const TensorView& dst, void*) {
-  check_cpu("copy_cast", src);
-  check_cpu("copy_cast", dst);
+void copy_cast(const TensorView& src, const TensorView& dst, void* cuda_stream) {
+  check_floating("copy_cast", src);
+  check_floating("copy_cast", dst);
   MAGI_CHECK(src.ndim == dst.ndim && src.shape == dst.shape,
              "copy_cast: shapes differ: ", src.describe(), " vs ", dst.describe());
+  MAGI_CHECK(src.device == dst.device, "copy_cast: ", src.describe(), " and ", dst.describe(),
+             " are on different devices");
+  if (on_cuda("copy_cast", dst)) {
+#ifdef MAGI_WITH_CUDA
+    cuda::copy_cast(src, dst, cuda_stream);
+#endif
+    return;
+  }
   const size_t ss = dtype_size(src.dtype), ds = dtype_size(dst.dtype);
   if (src.dtype == dst.dtype && src.is_contiguous() && dst.is_contiguous()) {
     std::memcpy(dst.data, src.data, static_cast<size_t>(src.numel()) * ss);

@@ -1,5 +1,5 @@
-// Whole-tensor helpers of the runtime, on any device (CPU now; CUDA tensors are refused with a
-// clear error until the CUDA runtime lands).
+// Whole-tensor helpers of the runtime, on any device: CPU, or CUDA (on `cuda_stream`) in builds
+// with CUDA.
 #pragma once
 
 #include "magi/tensor.h"

@@ -95,7 +95,7 @@ void forward(const Plan& plan, const RankPlan& rp, Communicator& comm, const Ten
   check_local(plan, k, "k");
   check_local(plan, v, "v");
   void* stream = opts.cuda_stream;
-  Workspace ws(q.device);
+  Workspace ws(q.device, stream);
   // Every exchange is posted before the first kernel, so communication overlaps the host stage.
   std::vector<Fetch> fetches;
   for (const StagePlan& st : rp.stages) fetches.push_back(start_fetch(st, comm, ws, k, v, stream));
@@ -129,7 +129,7 @@ void backward(const Plan& plan, const RankPlan& rp, Communicator& comm, const Te
   check_local(plan, k, "k");
   check_local(plan, v, "v");
   void* stream = opts.cuda_stream;
-  Workspace ws(q.device);
+  Workspace ws(q.device, stream);
   const int64_t s_len = k.shape[0], hkv = k.shape[1], d = k.shape[2];
   std::vector<Fetch> fetches;
   for (const StagePlan& st : rp.stages) fetches.push_back(start_fetch(st, comm, ws, k, v, stream));
