@@ -79,16 +79,22 @@ void register_dist(py::module_& m) {
 
   m.def(
       "dispatch",
-      [](const Runtime& r, const TensorView& x_global, const TensorView& x_local,
-         double pad_value) { dispatch(*r.rt, x_global, x_local, pad_value); },
+      [](const Runtime& r, const TensorView& x_global, const TensorView& x_local, double pad_value,
+         uintptr_t cuda_stream) {
+        dispatch(*r.rt, x_global, x_local, pad_value, reinterpret_cast<void*>(cuda_stream));
+      },
       py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
+      py::arg("cuda_stream") = 0,
       py::call_guard<py::gil_scoped_release>());  // local copy: no callback, no GIL needed
 
   m.def(
       "undispatch",
       [](const Runtime& r, Communicator& comm, const TensorView& x_local,
-         const TensorView& x_global) { undispatch(*r.rt, comm, x_local, x_global); },
-      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"));
+         const TensorView& x_global, uintptr_t cuda_stream) {
+        undispatch(*r.rt, comm, x_local, x_global, reinterpret_cast<void*>(cuda_stream));
+      },
+      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
+      py::arg("cuda_stream") = 0);
 
   m.def(
       "calc_attn",

@@ -23,7 +23,8 @@ def _dispatch(key, x_global: torch.Tensor, pad_value: float) -> torch.Tensor:
     x_global = x_global.contiguous()
     local = torch.empty((key.shard_seqlen, *x_global.shape[1:]), dtype=x_global.dtype,
                         device=x_global.device)
-    core().dispatch(key.runtime, view(x_global), view(local), pad_value)
+    core().dispatch(key.runtime, view(x_global), view(local), pad_value,
+                    stream_of(x_global))
     return local
 
 
@@ -31,7 +32,7 @@ def _undispatch(key, x_local: torch.Tensor) -> torch.Tensor:
     x_local = x_local.contiguous()
     out = torch.empty((key.total_seqlen_q, *x_local.shape[1:]), dtype=x_local.dtype,
                       device=x_local.device)
-    core().undispatch(key.runtime, key.comm, view(x_local), view(out))
+    core().undispatch(key.runtime, key.comm, view(x_local), view(out), stream_of(x_local))
     return out
 
 
