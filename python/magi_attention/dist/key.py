@@ -74,7 +74,11 @@ class DistAttnRuntimeKey:
         if rt is None:
             from .make_key import make_runtime
 
-            rt = by_heads[heads] = make_runtime(self, *heads)
+            rt = make_runtime(self, *heads)
+            # NOTE: the shards were made by self.runtime; both must place chunks alike.
+            if rt.partitions() != self.runtime.partitions():
+                raise RuntimeError("the runtime for these head counts dispatches differently")
+            by_heads[heads] = rt
         return rt
 
 
