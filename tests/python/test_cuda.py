@@ -13,7 +13,7 @@ from test_flex_flash_attn import CASES, _inputs, _run_magi, _run_ref
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
 def test_flex_flash_attn_cuda(case, dtype):
     _, tq, tk, slices = case

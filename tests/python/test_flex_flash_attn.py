@@ -53,7 +53,7 @@ def _run_ref(q, k, v, slices, dout, **kw):
 
 @pytest.mark.parametrize("heads", HEADS, ids=lambda h: f"hq{h[0]}_hkv{h[1]}")
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
 def test_matches_dense_reference(case, heads, dtype):
     _, tq, tk, slices = case
     (q, k, v), dout = _inputs(tq, tk, *heads, 16, dtype)
