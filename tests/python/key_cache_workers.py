@@ -33,6 +33,11 @@ def run(rank, world_size, calls: int):
     t_cached = time.perf_counter() - t0
     assert again is key and hash(again) == hash(key)
     assert get_most_recent_key(group) is key
+    # the later versions' positional form (num_heads_q, num_heads_kv, head_dim, pad_size,
+    # cp_group_or_mesh, dist_attn_config, 3 flags, chunk_size) gives an equal key
+    with_heads = magi_attn_flex_key(*args, num_heads_q=4, num_heads_kv=2, **kw)
+    assert magi_attn_flex_key(*args, 4, 2, 16, None, group, None, True, True, True, 16) \
+        is with_heads
     other = magi_attn_flex_key(*args[:2], "causal", *args[3:], **kw)
     assert other != key and get_most_recent_key(group) is other
 

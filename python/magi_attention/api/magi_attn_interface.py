@@ -22,17 +22,18 @@ __all__ = [
 
 
 def magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q: int,
-                       total_seqlen_k: int, *, num_heads_q: int | None = None,
+                       total_seqlen_k: int, num_heads_q: int | None = None,
                        num_heads_kv: int | None = None, head_dim: int | None = None,
-                       pad_size: int | None = None, chunk_size: int | None = None,
-                       cp_group=None, cp_mesh=None, cp_group_or_mesh=None,
+                       pad_size: int | None = None, cp_group_or_mesh=None,
                        dist_attn_config: DistAttnConfig | None = None,
                        is_same_source: bool = True, is_q_permutable: bool = True,
-                       is_k_permutable: bool = True) -> DistAttnRuntimeKey:
+                       is_k_permutable: bool = True, chunk_size: int | None = None, *,
+                       cp_group=None, cp_mesh=None) -> DistAttnRuntimeKey:
     """The runtime key of a flexible mask on a CP group (built once, then cached).
 
     Every rank of the group must call it with the same arguments. The key holds the rank's
     dispatch and attention plan; an equal call later returns the cached key without planning.
+    Positional arguments follow the later versions' order; the seed passes keywords.
 
     Args:
         q_ranges: :class:`AttnRanges` (or ``[[start, end], ...]``) of query rows per slice.
@@ -65,12 +66,13 @@ def magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q: int,
                          is_q_permutable=is_q_permutable, is_k_permutable=is_k_permutable)
 
 
-def magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, *, num_heads_q: int | None = None,
+def magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, num_heads_q: int | None = None,
                          num_heads_kv: int | None = None, head_dim: int | None = None,
-                         pad_size: int | None = None, chunk_size: int | None = None,
-                         cp_group=None, cp_mesh=None, cp_group_or_mesh=None,
+                         pad_size: int | None = None, cp_group_or_mesh=None,
                          causal: bool = False, window_size=(-1, -1),
-                         dist_attn_config: DistAttnConfig | None = None) -> DistAttnRuntimeKey:
+                         dist_attn_config: DistAttnConfig | None = None,
+                         chunk_size: int | None = None, *, cp_group=None,
+                         cp_mesh=None) -> DistAttnRuntimeKey:
     """The runtime key of a varlen mask given by cumulative sequence lengths.
 
     Each sequence ``[cu[i], cu[i+1])`` attends to itself: FULL, CAUSAL when ``causal``, or a
@@ -89,28 +91,28 @@ def magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, *, num_heads_q: int | None 
                          cp_group_or_mesh=cp_group_or_mesh, dist_attn_config=dist_attn_config)
 
 
-def magi_attn_varlen_dispatch(x: torch.Tensor, cu_seqlens_q, cu_seqlens_k, **kwargs):
+def magi_attn_varlen_dispatch(x: torch.Tensor, cu_seqlens_q, cu_seqlens_k, *args, **kwargs):
     """:func:`magi_attn_varlen_key` then :func:`dispatch`.
 
     Args:
         x: the global input ``[total_seqlen, ...]`` (the same on every rank).
-        cu_seqlens_q, cu_seqlens_k, **kwargs: as :func:`magi_attn_varlen_key`.
+        cu_seqlens_q, cu_seqlens_k, *args, **kwargs: as :func:`magi_attn_varlen_key`.
 
     Returns:
         ``(local_x, key)``: local_x ``[(total_seqlen + pad_size) / cp_size, ...]``.
     """
-    key = magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, **kwargs)
+    key = magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, *args, **kwargs)
     return dispatch(x, key), key
 
 
 def magi_attn_flex_dispatch(x: torch.Tensor, q_ranges=None, k_ranges=None,
                             attn_mask_type=AttnMaskType.FULL, total_seqlen_q=None,
-                            total_seqlen_k=None, **kwargs):
+                            total_seqlen_k=None, *args, **kwargs):
     """:func:`magi_attn_flex_key` then :func:`dispatch`.
 
     Args:
         x: the global input ``[total_seqlen_q, ...]`` (the same on every rank).
-        q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seqlen_k, **kwargs: as
+        q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seqlen_k, *args, **kwargs: as
             :func:`magi_attn_flex_key`.
 
     Returns:
@@ -119,7 +121,7 @@ def magi_attn_flex_dispatch(x: torch.Tensor, q_ranges=None, k_ranges=None,
     if q_ranges is None or k_ranges is None:
         raise ValueError("q_ranges, k_ranges: required")
     key = magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q,
-                             total_seqlen_k, **kwargs)
+                             total_seqlen_k, *args, **kwargs)
     return dispatch(x, key), key
 
 
