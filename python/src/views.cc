@@ -98,7 +98,7 @@ DistAttnConfig config_from_dict(const py::dict& d) {
 void register_common(py::module_& m) {
   // NOTE: core errors are argument errors in the vast majority of cases; the Python type derives
   // from both ValueError and RuntimeError so either `except` clause catches it.
-  static py::exception<Error> error(
+  py::register_exception<Error>(
       m, "MagiError", py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError)));
 
   py::enum_<DType>(m, "DType")

@@ -133,3 +133,11 @@ def test_compute_pad_size_and_cu_seqlens():
         infer_attn_mask_from_cu_seqlens(torch.tensor([0.0, 4.0]), [0, 4])
     with pytest.raises(ValueError, match="cu_seqlens_k"):
         infer_attn_mask_from_cu_seqlens([0, 4], [0, 4, 2])
+
+
+def test_core_errors_are_value_errors():
+    from magi_attention._ext import core
+
+    with pytest.raises(ValueError, match="top_p") as info:
+        core().check_config(dict(DistAttnConfig()._to_core(), top_p=2.0))
+    assert isinstance(info.value, RuntimeError) and type(info.value).__name__ == "MagiError"
