@@ -3,6 +3,8 @@ values/shapes, both naming the argument."""
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 from ._tensor import FLOAT_DTYPES
@@ -39,9 +41,14 @@ def check_qkv(q, k, v) -> None:
 
 
 def check_int(name: str, value, minimum: int | None = None) -> int:
-    """``value`` is an int (not bool), at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """``value`` is an int (not bool; numpy/torch integer scalars too), at least ``minimum``;
+    returns it as a Python int."""
+    if isinstance(value, bool) or (hasattr(value, "is_floating_point") and value.dim()):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} = {value}: must be >= {minimum}")
     return value

@@ -29,11 +29,11 @@ def compute_pad_size(total_seqlen_q: int, cp_size: int, head_dim: int,
     """
     if chunk_size is None:
         head_dim, chunk_size = None, head_dim
-    check_int("total_seqlen_q", total_seqlen_q, 0)
-    check_int("cp_size", cp_size, 1)
+    total_seqlen_q = check_int("total_seqlen_q", total_seqlen_q, 0)
+    cp_size = check_int("cp_size", cp_size, 1)
     if head_dim is not None:
         check_int("head_dim", head_dim, 1)
-    check_int("chunk_size", chunk_size, 1)
+    chunk_size = check_int("chunk_size", chunk_size, 1)
     block = chunk_size * cp_size
     return (block - total_seqlen_q % block) % block
 
@@ -52,8 +52,8 @@ def infer_varlen_mask_from_batch(batch_size: int, seq_len: int, device=None):
     """``(cu_seqlens_q, cu_seqlens_k)`` of ``batch_size`` sequences of ``seq_len`` tokens: the
     same int32 tensor ``arange(batch_size + 1) * seq_len`` twice. ``device`` defaults to CUDA
     when available, else CPU."""
-    check_int("batch_size", batch_size, 1)
-    check_int("seq_len", seq_len, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    seq_len = check_int("seq_len", seq_len, 1)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     cu = torch.arange(batch_size + 1, dtype=torch.int32, device=device) * seq_len

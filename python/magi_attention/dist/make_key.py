@@ -71,7 +71,7 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                          f"{heads[1]}")
     chunk_size = _optional_int("chunk_size", chunk_size)
     if pad_size is not None:
-        check_int("pad_size", pad_size, 0)
+        pad_size = check_int("pad_size", pad_size, 0)
     config = DistAttnConfig() if dist_attn_config is None else dist_attn_config
     if not isinstance(config, DistAttnConfig):
         raise TypeError(f"dist_attn_config: expected a DistAttnConfig, got "
