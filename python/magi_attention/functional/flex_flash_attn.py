@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 
 from .._checks import check_qkv, check_scale, check_tensor
 from .._ext import core
-from .._tensor import accumulator_dtype, optional_view, stream_of, view
+from .._tensor import accumulator_dtype, optional_view, prepare, stream_of, view
 
 __all__ = ["flex_flash_attn_func"]
 
@@ -34,13 +36,50 @@ def _check_bounds(name: str, ranges: torch.Tensor, limit: int) -> None:
                          f"0 <= start <= end <= {limit}")
 
 
+def _identity(t):
+    return None if t is None else (t.data_ptr(), t._version, tuple(t.shape), str(t.device),
+                                   t.dtype)
+
+
+# NOTE: a CUDA range tensor costs a device-to-host copy (a sync) when read; repeated calls with
+# the same, unmodified range tensors reuse the checked host copies. Entries keep the caller's
+# tensors alive, so their addresses cannot be reused; `_version` changes on in-place writes.
+_HOST_RANGES: OrderedDict = OrderedDict()
+_HOST_RANGES_SIZE = 64
+
+
+def _host_ranges(q_ranges, k_ranges, attn_type_map, total_q: int, total_k: int):
+    """Checked host int32 copies ``(q_ranges, k_ranges, attn_type_map or None)``."""
+    cache_key = (_identity(q_ranges) if isinstance(q_ranges, torch.Tensor) else id(q_ranges),
+                 _identity(k_ranges) if isinstance(k_ranges, torch.Tensor) else id(k_ranges),
+                 _identity(attn_type_map) if isinstance(attn_type_map, torch.Tensor)
+                 else id(attn_type_map), total_q, total_k)
+    hit = _HOST_RANGES.get(cache_key)
+    if hit is not None:
+        _HOST_RANGES.move_to_end(cache_key)
+        return hit[0]
+    qr = _host_int32("q_ranges", q_ranges, (2,), None)
+    kr = _host_int32("k_ranges", k_ranges, (2,), qr.shape[0])
+    types = None
+    if attn_type_map is not None:
+        types = _host_int32("attn_type_map", attn_type_map, (), qr.shape[0])
+        if types.numel() and bool(((types < 0) | (types > 3)).any()):
+            raise ValueError(f"attn_type_map: codes must be 0..3, got {types.unique().tolist()}")
+    _check_bounds("q_ranges", qr, total_q)
+    _check_bounds("k_ranges", kr, total_k)
+    _HOST_RANGES[cache_key] = ((qr, kr, types), (q_ranges, k_ranges, attn_type_map))
+    if len(_HOST_RANGES) > _HOST_RANGES_SIZE:
+        _HOST_RANGES.popitem(last=False)
+    return qr, kr, types
+
+
 class _FlexFlashAttn(torch.autograd.Function):
     """out, lse = FFA(q, k, v); backward through magi::ffa_backward."""
 
     @staticmethod
     def forward(ctx, q, k, v, q_ranges, k_ranges, types, softmax_scale, softcap):
-        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
-        out = torch.empty_like(q)
+        q, k, v = prepare(q), prepare(k), prepare(v)
+        out = torch.empty_like(q, memory_format=torch.contiguous_format)
         lse = torch.empty(q.shape[:2], dtype=torch.float32, device=q.device)
         core().ffa_forward(view(q), view(k), view(v), view(q_ranges), view(k_ranges),
                            optional_view(types), softmax_scale, softcap, stream_of(q),
@@ -57,7 +96,7 @@ class _FlexFlashAttn(torch.autograd.Function):
         dq = torch.zeros(q.shape, dtype=acc, device=q.device)
         dk = torch.zeros(k.shape, dtype=acc, device=k.device)
         dv = torch.zeros(v.shape, dtype=acc, device=v.device)
-        dout = dout.contiguous()
+        dout = prepare(dout)
         core().ffa_backward(view(q), view(k), view(v), view(out), view(lse), view(dout),
                             view(q_ranges), view(k_ranges), optional_view(types), *ctx.scale,
                             stream_of(q), view(dq), view(dk), view(dv))
@@ -107,14 +146,6 @@ def flex_flash_attn_func(
         ``[total_q, num_heads_q]`` float32, natural log (not differentiable).
     """
     check_qkv(q, k, v)
-    qr = _host_int32("q_ranges", q_ranges, (2,), None)
-    kr = _host_int32("k_ranges", k_ranges, (2,), qr.shape[0])
-    types = None
-    if attn_type_map is not None:
-        types = _host_int32("attn_type_map", attn_type_map, (), qr.shape[0])
-        if types.numel() and bool(((types < 0) | (types > 3)).any()):
-            raise ValueError(f"attn_type_map: codes must be 0..3, got {types.unique().tolist()}")
-    _check_bounds("q_ranges", qr, q.shape[0])
-    _check_bounds("k_ranges", kr, k.shape[0])
+    qr, kr, types = _host_ranges(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
     scale, cap = check_scale(softmax_scale, softcap)
     return _FlexFlashAttn.apply(q, k, v, qr, kr, types, scale, cap)
