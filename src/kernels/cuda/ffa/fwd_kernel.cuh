@@ -1,0 +1,136 @@
+// FFA forward kernel, portable tensor-core path (sm_80+: mma.sync, ldmatrix, cp.async).
+//
+// One CTA per (work item, query head): kBlockM query rows (aligned, global) against the keys
+// of every segment of the item, with an online softmax across segments. Pipeline (one K and
+// one V buffer): the V tile loads while S = Q K^T and the softmax run; the next K tile loads
+// while O += P V runs.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cuda/ffa/fwd_epilogue.cuh"
+#include "kernels/cuda/ffa/mask.cuh"
+#include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/score.cuh"
+#include "kernels/cuda/ffa/softmax.cuh"
+#include "kernels/cuda/ffa/tile_copy.cuh"
+#include "kernels/cuda/ffa/traits.cuh"
+#include "kernels/cuda/ffa/warp_mma.cuh"
+#include "kernels/cuda/ptx/cp_async.cuh"
+#include "kernels/cuda/ptx/shared.cuh"
+
+namespace magi::cuda {
+
+/// Position of the key tile being processed: segment index, mask and first key.
+struct KeyTileCursor {
+  int seg;
+  SegmentMask mask;
+  int c0;
+};
+
+template <class Tr>
+__device__ __forceinline__ bool next_key_tile(const FwdParams& p, const FfaWorkItem& item,
+                                              KeyTileCursor& cur) {
+  cur.c0 += Tr::kBlockN;
+  if (cur.c0 < cur.mask.k1) return true;
+  if (++cur.seg >= item.seg_end) return false;
+  cur.mask = SegmentMask::load(p.segs + cur.seg);
+  cur.c0 = cur.mask.k0;
+  return true;
+}
+
+template <class Tr>
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
+    ffa_fwd_kernel(const __grid_constant__ FwdParams p) {
+  using T = typename Tr::T;
+  constexpr Elem E = Tr::kElem;
+  constexpr int kD = Tr::kHeadDim, kBM = Tr::kBlockM, kBN = Tr::kBlockN;
+  constexpr int kMT = Tr::kWarpMTiles, kPitch = Tr::kPitch, kThreads = Tr::kThreads;
+  constexpr int kNS = kBN / 8;  // n8 tiles of S per warp (a warp sees all kBlockN keys)
+  constexpr int kNO = kD / 8;   // n8 tiles of O per warp
+
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBlockM][kPitch], row-major (q rows x d)
+  T* s_k = s_q + Tr::kSmemQ;                // [kBlockN][kPitch], row-major (keys x d)
+  T* s_v = s_k + Tr::kSmemK;                // [kBlockN][kPitch], row-major (keys x d)
+  const uint32_t a_q = ptx::cvta_to_shared(s_q);
+  const uint32_t a_k = ptx::cvta_to_shared(s_k);
+  const uint32_t a_v = ptx::cvta_to_shared(s_v);
+
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int head = blockIdx.x % p.num_heads_q;
+  const FfaWorkItem item = p.items[blockIdx.x / p.num_heads_q];
+  const int kv_head = head / p.heads_per_kv;
+  const T* q = static_cast<const T*>(p.q) + head * p.q_head_stride;
+  const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
+  const T* v = static_cast<const T*>(p.v) + kv_head * p.v_head_stride;
+  const int r0 = item.block_start;
+  const int warp_row0 = warp * kMT * 16;  // first tile row of this warp
+  const int g = lane >> 2, t = lane & 3;
+  const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
+
+  load_tile_async<kBM, kD, kPitch, kThreads>(a_q, q, p.q_row_stride, r0, p.total_q, tid);
+  ptx::cp_async_commit_group();
+
+  float o[kMT][kNO][4];  // O accumulators: (16 kMT rows) x kD, fp32
+  zero_acc(o);
+  OnlineSoftmax<kMT> softmax;
+  softmax.init();
+
+  if (item.seg_begin < item.seg_end) {
+    KeyTileCursor cur;
+    cur.seg = item.seg_begin;
+    cur.mask = SegmentMask::load(p.segs + cur.seg);
+    cur.c0 = cur.mask.k0;
+    load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, cur.c0, cur.mask.k1, tid);
+    ptx::cp_async_commit_group();
+    while (true) {
+      ptx::cp_async_wait_group<0>();
+      __syncthreads();  // K (and Q) landed; every warp is done with the previous V
+      load_tile_async<kBN, kD, kPitch, kThreads>(a_v, v, p.v_row_stride, cur.c0, cur.mask.k1,
+                                                 tid);
+      ptx::cp_async_commit_group();
+
+      float s[kMT][kNS][4];  // S = Q K^T: (16 kMT rows) x kBlockN, fp32
+      zero_acc(s);
+      warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, warp_row0, 0, a_k,
+                                                                kPitch, 0, 0, lane);
+      const bool interior = cur.mask.tile_is_interior(r0, kBM, cur.c0, kBN);
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            float x = score(s[mt][nt][e]);
+            if (!interior) {
+              const int row = r0 + warp_row0 + 16 * mt + g + 8 * (e >> 1);
+              const int col = cur.c0 + 8 * nt + 2 * t + (e & 1);
+              if (!cur.mask.contains(row, col)) x = -INFINITY;
+            }
+            s[mt][nt][e] = x;
+          }
+      softmax.update(s, o);
+
+      KeyTileCursor next = cur;
+      const bool has_next = next_key_tile<Tr>(p, item, next);
+      ptx::cp_async_wait_group<0>();
+      __syncthreads();  // V landed; every warp is done with K
+      if (has_next) {
+        load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, next.c0, next.mask.k1,
+                                                   tid);
+        ptx::cp_async_commit_group();
+      }
+      uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
+      acc_to_a<E>(s, pa);
+      warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v, kPitch, 0, 0, lane);
+      if (!has_next) break;
+      cur = next;
+    }
+  }
+  ptx::cp_async_wait_group<0>();
+  fwd_epilogue(p, head, r0 + warp_row0, o, softmax, lane);
+}
+
+}  // namespace magi::cuda
