@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "python"))
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
 from magi_attention import _C, flex_flash_attn_func  # noqa: E402
 from magi_attention._tensor import tensor_desc  # noqa: E402

@@ -21,6 +21,7 @@
 #include "kernels/cuda/ffa/warp_mma.cuh"
 #include "kernels/cuda/ptx/cp_async.cuh"
 #include "kernels/cuda/ptx/math.cuh"
+#include "kernels/cuda/ptx/red.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 
 namespace magi::cuda {
@@ -38,8 +39,8 @@ __device__ __forceinline__ void atomic_add_tile(float* base, int64_t row_stride,
     float* dst = base + row * row_stride + col0 + 2 * t;
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt) {
-      atomicAdd(dst + 8 * nt, acc[0][nt][2 * hi] * scale);
-      atomicAdd(dst + 8 * nt + 1, acc[0][nt][2 * hi + 1] * scale);
+      ptx::red_global_add_v2_f32(dst + 8 * nt, acc[0][nt][2 * hi] * scale,
+                                 acc[0][nt][2 * hi + 1] * scale);
     }
   }
 }

@@ -22,22 +22,53 @@
 
 namespace magi::cuda {
 
-/// Position of the key tile being processed: segment index, mask and first key.
+/// Position of the key tile being processed: segment index, first key, end of the segment's
+/// keys. (The segment's full mask is re-read from L1 where needed, to save registers.)
 struct KeyTileCursor {
   int seg;
-  SegmentMask mask;
   int c0;
+  int k1;
 };
 
 template <class Tr>
 __device__ __forceinline__ bool next_key_tile(const FwdParams& p, const FfaWorkItem& item,
                                               KeyTileCursor& cur) {
   cur.c0 += Tr::kBlockN;
-  if (cur.c0 < cur.mask.k1) return true;
+  if (cur.c0 < cur.k1) return true;
   if (++cur.seg >= item.seg_end) return false;
-  cur.mask = SegmentMask::load(p.segs + cur.seg);
-  cur.c0 = cur.mask.k0;
+  cur.c0 = p.segs[cur.seg].k0;
+  cur.k1 = p.segs[cur.seg].k1;
   return true;
+}
+
+/// Scores of one tile: raw q.k -> log2 units, cells outside the segment -> -inf.
+template <int kMT, int kNS, bool kSoftcap>
+__device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
+                                                   const ScoreTransform& score,
+                                                   const FfaSegment* seg, int row0, int col0,
+                                                   int rows, int cols, int lane) {
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[mt][nt][e] = kSoftcap ? score.softcap_log2 * ptx::tanh_approx(s[mt][nt][e] * score.scale_cap)
+                                : s[mt][nt][e] * score.scale_log2;
+      }
+  const SegmentMask mask = SegmentMask::load(seg);
+  if (mask.tile_is_interior(row0, rows, col0, cols)) return;
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = row0 + 16 * mt + g + 8 * (e >> 1);
+        const int col = col0 + 8 * nt + 2 * t + (e & 1);
+        if (!mask.contains(row, col)) s[mt][nt][e] = -INFINITY;
+      }
 }
 
 template <class Tr>
@@ -67,7 +98,6 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const T* v = static_cast<const T*>(p.v) + kv_head * p.v_head_stride;
   const int r0 = item.block_start;
   const int warp_row0 = warp * kMT * 16;  // first tile row of this warp
-  const int g = lane >> 2, t = lane & 3;
   const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
 
   load_tile_async<kBM, kD, kPitch, kThreads>(a_q, q, p.q_row_stride, r0, p.total_q, tid);
@@ -79,38 +109,28 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   softmax.init();
 
   if (item.seg_begin < item.seg_end) {
-    KeyTileCursor cur;
-    cur.seg = item.seg_begin;
-    cur.mask = SegmentMask::load(p.segs + cur.seg);
-    cur.c0 = cur.mask.k0;
-    load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, cur.c0, cur.mask.k1, tid);
+    KeyTileCursor cur{item.seg_begin, p.segs[item.seg_begin].k0, p.segs[item.seg_begin].k1};
+    load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, cur.c0, cur.k1, tid);
     ptx::cp_async_commit_group();
     while (true) {
       ptx::cp_async_wait_group<0>();
       __syncthreads();  // K (and Q) landed; every warp is done with the previous V
-      load_tile_async<kBN, kD, kPitch, kThreads>(a_v, v, p.v_row_stride, cur.c0, cur.mask.k1,
-                                                 tid);
+      load_tile_async<kBN, kD, kPitch, kThreads>(a_v, v, p.v_row_stride, cur.c0, cur.k1, tid);
       ptx::cp_async_commit_group();
 
       float s[kMT][kNS][4];  // S = Q K^T: (16 kMT rows) x kBlockN, fp32
       zero_acc(s);
       warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, warp_row0, 0, a_k,
                                                                 kPitch, 0, 0, lane);
-      const bool interior = cur.mask.tile_is_interior(r0, kBM, cur.c0, kBN);
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-        for (int nt = 0; nt < kNS; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            float x = score(s[mt][nt][e]);
-            if (!interior) {
-              const int row = r0 + warp_row0 + 16 * mt + g + 8 * (e >> 1);
-              const int col = cur.c0 + 8 * nt + 2 * t + (e & 1);
-              if (!cur.mask.contains(row, col)) x = -INFINITY;
-            }
-            s[mt][nt][e] = x;
-          }
+      // NOTE: masking is decided per warp (its 16 kMT rows), so a diagonal tile costs the
+      // per-cell test only in the warps it crosses.
+      if (score.use_softcap) {
+        transform_and_mask<kMT, kNS, true>(s, score, p.segs + cur.seg, r0 + warp_row0, cur.c0,
+                                           16 * kMT, kBN, lane);
+      } else {
+        transform_and_mask<kMT, kNS, false>(s, score, p.segs + cur.seg, r0 + warp_row0, cur.c0,
+                                            16 * kMT, kBN, lane);
+      }
       softmax.update(s, o);
 
       KeyTileCursor next = cur;
@@ -118,8 +138,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       ptx::cp_async_wait_group<0>();
       __syncthreads();  // V landed; every warp is done with K
       if (has_next) {
-        load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, next.c0, next.mask.k1,
-                                                   tid);
+        load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, next.c0, next.k1, tid);
         ptx::cp_async_commit_group();
       }
       uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN

@@ -6,10 +6,9 @@
 
 #include <cstdint>
 
-namespace magi::cuda {
+#include "kernels/cuda/ffa/config.h"
 
-/// Element type tags: the only typed compile-time parameter besides the head dim.
-enum class Elem { kBf16, kFp16 };
+namespace magi::cuda {
 
 template <Elem E>
 struct ElemInfo;
@@ -24,9 +23,6 @@ struct ElemInfo<Elem::kFp16> {
   using T2 = __half2;
 };
 
-inline constexpr float kLog2e = 1.4426950408889634f;
-inline constexpr float kLn2 = 0.6931471805599453f;
-
 /// Forward: kWarps warps, each owning kWarpMTiles x 16 query rows of the tile; K/V tiles of
 /// kBlockN keys. Shared tiles are row-major with kPad elements of padding per row, which makes
 /// ldmatrix and the 16-byte cp.async stores bank-conflict free.
@@ -35,20 +31,20 @@ struct FwdTraits {
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kWarps = 4;
+  static constexpr int kWarps = FwdTileConfig::kWarps;
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kWarpMTiles = 2;                       // 32 rows per warp
-  static constexpr int kBlockM = kWarps * kWarpMTiles * 16;   // 128
-  static constexpr int kBlockN = 64;
+  static constexpr int kWarpMTiles = FwdTileConfig::kWarpMTiles;
+  static constexpr int kBlockM = FwdTileConfig::kBlockM;
+  static constexpr int kBlockN = FwdTileConfig::kBlockN;
   static constexpr int kPad = 8;
   static constexpr int kPitch = kHeadDim + kPad;              // elements per smem row
   static constexpr int kSmemQ = kBlockM * kPitch;             // elements
   static constexpr int kSmemK = kBlockN * kPitch;
   static constexpr int kSmemV = kBlockN * kPitch;
   static constexpr int kSmemBytes = (kSmemQ + kSmemK + kSmemV) * 2;
-  static constexpr int kMinBlocksPerSm = 2;
+  static constexpr int kMinBlocksPerSm = FwdTileConfig::kMinBlocksPerSm;
   static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0);
-  static_assert(kSmemBytes <= 227 * 1024);
+  static_assert(kSmemBytes * kMinBlocksPerSm <= 227 * 1024);
 };
 
 /// Backward: kWarps warps over a tile of kBlockM query rows x kBlockN keys. S, dP: warp
@@ -59,10 +55,10 @@ struct BwdTraits {
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kWarps = 8;
+  static constexpr int kWarps = BwdTileConfig::kWarps;
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kBlockM = 64;
-  static constexpr int kBlockN = 64;
+  static constexpr int kBlockM = BwdTileConfig::kBlockM;
+  static constexpr int kBlockN = BwdTileConfig::kBlockN;
   static constexpr int kPad = 8;
   static constexpr int kPitch = kHeadDim + kPad;   // Q, dO, K, V rows
   static constexpr int kPitchP = kBlockN + kPad;   // P, dS rows
@@ -74,9 +70,9 @@ struct BwdTraits {
   static constexpr int kSmemDs = kBlockM * kPitchP;
   static constexpr int kSmemBytes =
       (kSmemK + kSmemV + kSmemQ + kSmemDo + kSmemP + kSmemDs) * 2 + 2 * kBlockM * 4;
-  static constexpr int kMinBlocksPerSm = 2;
+  static constexpr int kMinBlocksPerSm = BwdTileConfig::kMinBlocksPerSm;
   static_assert(kWarps == 8 && kBlockM == 4 * 16 && kBlockN == 2 * 32);
-  static_assert(kSmemBytes <= 113 * 1024, "two CTAs per SM");
+  static_assert(kSmemBytes * kMinBlocksPerSm <= 227 * 1024);
 };
 
 }  // namespace magi::cuda
