@@ -71,8 +71,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t = lane & 3;
   const int wr = warp & 3, wc = warp >> 2;  // row group (16 rows / keys), column half
-  const int head = blockIdx.x % p.num_heads_q;
-  const FfaWorkItem item = p.items[blockIdx.x / p.num_heads_q];
+  // NOTE: head-major order: the CTAs resident together share few heads, so their K/V (forward)
+  // or Q/dO (backward) stay in L2; within a head the items run longest first.
+  const int head = blockIdx.x / p.num_items;
+  const FfaWorkItem item = p.items[blockIdx.x % p.num_items];
   const int kv_head = head / p.heads_per_kv;
   const T* q = static_cast<const T*>(p.q) + head * p.q_head_stride;
   const T* dout = static_cast<const T*>(p.dout) + head * p.do_head_stride;

@@ -90,8 +90,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const uint32_t a_v = ptx::cvta_to_shared(s_v);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int head = blockIdx.x % p.num_heads_q;
-  const FfaWorkItem item = p.items[blockIdx.x / p.num_heads_q];
+  // NOTE: head-major order: the CTAs resident together share few heads, so their K/V (forward)
+  // or Q/dO (backward) stay in L2; within a head the items run longest first.
+  const int head = blockIdx.x / p.num_items;
+  const FfaWorkItem item = p.items[blockIdx.x % p.num_items];
   const int kv_head = head / p.heads_per_kv;
   const T* q = static_cast<const T*>(p.q) + head * p.q_head_stride;
   const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
