@@ -71,7 +71,7 @@ __device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
       }
 }
 
-template <class Tr>
+template <class Tr, Softcap kCap>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     ffa_fwd_kernel(const __grid_constant__ FwdParams p) {
   using T = typename Tr::T;
@@ -90,10 +90,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const uint32_t a_v = ptx::cvta_to_shared(s_v);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  // NOTE: head-major order: the CTAs resident together share few heads, so their K/V (forward)
-  // or Q/dO (backward) stay in L2; within a head the items run longest first.
-  const int head = blockIdx.x / p.num_items;
-  const FfaWorkItem item = p.items[blockIdx.x % p.num_items];
+  // NOTE: item-major order (heads innermost): the longest items of every head start first.
+  // (Head-major order measured slower on causal masks: bench/NOTES.md.)
+  const int head = blockIdx.x % p.num_heads_q;
+  const FfaWorkItem item = p.items[blockIdx.x / p.num_heads_q];
   const int kv_head = head / p.heads_per_kv;
   const T* q = static_cast<const T*>(p.q) + head * p.q_head_stride;
   const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
@@ -126,13 +126,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
                                                                 kPitch, 0, 0, lane);
       // NOTE: masking is decided per warp (its 16 kMT rows), so a diagonal tile costs the
       // per-cell test only in the warps it crosses.
-      if (score.use_softcap) {
-        transform_and_mask<kMT, kNS, true>(s, score, p.segs + cur.seg, r0 + warp_row0, cur.c0,
-                                           16 * kMT, kBN, lane);
-      } else {
-        transform_and_mask<kMT, kNS, false>(s, score, p.segs + cur.seg, r0 + warp_row0, cur.c0,
-                                            16 * kMT, kBN, lane);
-      }
+      transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, p.segs + cur.seg,
+                                                         r0 + warp_row0, cur.c0, 16 * kMT, kBN,
+                                                         lane);
       softmax.update(s, o);
 
       KeyTileCursor next = cur;

@@ -29,9 +29,16 @@ template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
   using Tr = FwdTraits<E, kHeadDim>;
   static_assert(Tr::kBlockM == kFwdBlockM);
-  static std::atomic<uint64_t> smem_set{0};
-  set_smem_once(ffa_fwd_kernel<Tr>, Tr::kSmemBytes, smem_set);
-  ffa_fwd_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, static_cast<cudaStream_t>(stream)>>>(p);
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (p.use_softcap) {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
+    ffa_fwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+  } else {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
+    ffa_fwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+  }
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -39,9 +46,16 @@ template <Elem E, int kHeadDim>
 void launch_bwd(const BwdParams& p, int grid, void* stream) {
   using Tr = BwdTraits<E, kHeadDim>;
   static_assert(Tr::kBlockN == kBwdBlockN);
-  static std::atomic<uint64_t> smem_set{0};
-  set_smem_once(ffa_bwd_kernel<Tr>, Tr::kSmemBytes, smem_set);
-  ffa_bwd_kernel<Tr><<<grid, Tr::kThreads, Tr::kSmemBytes, static_cast<cudaStream_t>(stream)>>>(p);
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (p.use_softcap) {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
+    ffa_bwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+  } else {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
+    ffa_bwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+  }
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 

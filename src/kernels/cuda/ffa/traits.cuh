@@ -35,7 +35,7 @@ struct FwdTraits {
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kWarpMTiles = FwdTileConfig::kWarpMTiles;
   static constexpr int kBlockM = FwdTileConfig::kBlockM;
-  static constexpr int kBlockN = FwdTileConfig::kBlockN;
+  static constexpr int kBlockN = FwdTileConfig::kBlockN<kHeadDim_>;
   static constexpr int kPad = 8;
   static constexpr int kPitch = kHeadDim + kPad;              // elements per smem row
   static constexpr int kSmemQ = kBlockM * kPitch;             // elements
@@ -47,9 +47,11 @@ struct FwdTraits {
   static_assert(kSmemBytes * kMinBlocksPerSm <= 227 * 1024);
 };
 
-/// Backward: kWarps warps over a tile of kBlockM query rows x kBlockN keys. S, dP: warp
-/// (w % 4) owns 16 query rows, (w / 4) half of the keys. dK, dV: warp (w % 4) owns 16 keys,
-/// (w / 4) half of the head dim. dQ: (w % 4) 16 rows, (w / 4) half of the head dim.
+/// Backward: 8 warps over a tile of kBlockM query rows x kBlockN keys; Q, dO (and lse, D)
+/// double-buffered. Warp grids (rows x cols of warps) per product:
+///   S, dP  [kBlockM x kBlockN]: 2 x 4 warps, each 32 x 32
+///   dK, dV [kBlockN x D]:       4 x 2 warps, each 32 x D/2
+///   dQ     [kBlockM x D]:       2 x 4 warps, each 32 x D/4
 template <Elem E, int kHeadDim_>
 struct BwdTraits {
   static constexpr Elem kElem = E;
@@ -59,19 +61,29 @@ struct BwdTraits {
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kBlockM = BwdTileConfig::kBlockM;
   static constexpr int kBlockN = BwdTileConfig::kBlockN;
+  static constexpr int kStages = 2;
+  static constexpr int kSWarpsM = 2, kSWarpsN = 4;
+  static constexpr int kSMT = kBlockM / (16 * kSWarpsM), kSNT = kBlockN / (8 * kSWarpsN);
+  static constexpr int kKvWarpsM = 4, kKvWarpsN = 2;
+  static constexpr int kKvMT = kBlockN / (16 * kKvWarpsM), kKvNT = kHeadDim / (8 * kKvWarpsN);
+  static constexpr int kQWarpsM = 2, kQWarpsN = 4;
+  static constexpr int kQMT = kBlockM / (16 * kQWarpsM), kQNT = kHeadDim / (8 * kQWarpsN);
   static constexpr int kPad = 8;
   static constexpr int kPitch = kHeadDim + kPad;   // Q, dO, K, V rows
   static constexpr int kPitchP = kBlockN + kPad;   // P, dS rows
-  static constexpr int kSmemK = kBlockN * kPitch;
+  static constexpr int kSmemK = kBlockN * kPitch;  // elements
   static constexpr int kSmemV = kBlockN * kPitch;
-  static constexpr int kSmemQ = kBlockM * kPitch;
-  static constexpr int kSmemDo = kBlockM * kPitch;
+  static constexpr int kSmemQ = kBlockM * kPitch;  // per stage
+  static constexpr int kSmemDo = kBlockM * kPitch; // per stage
   static constexpr int kSmemP = kBlockM * kPitchP;
   static constexpr int kSmemDs = kBlockM * kPitchP;
   static constexpr int kSmemBytes =
-      (kSmemK + kSmemV + kSmemQ + kSmemDo + kSmemP + kSmemDs) * 2 + 2 * kBlockM * 4;
+      (kSmemK + kSmemV + kStages * (kSmemQ + kSmemDo) + kSmemP + kSmemDs) * 2 +
+      2 * kStages * kBlockM * 4;
   static constexpr int kMinBlocksPerSm = BwdTileConfig::kMinBlocksPerSm;
-  static_assert(kWarps == 8 && kBlockM == 4 * 16 && kBlockN == 2 * 32);
+  static_assert(kWarps == kSWarpsM * kSWarpsN && kWarps == kKvWarpsM * kKvWarpsN &&
+                kWarps == kQWarpsM * kQWarpsN);
+  static_assert(kSNT % 2 == 0 && kKvNT % 2 == 0 && kQNT % 2 == 0);
   static_assert(kSmemBytes * kMinBlocksPerSm <= 227 * 1024);
 };
 
