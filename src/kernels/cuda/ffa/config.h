@@ -13,6 +13,9 @@
 #ifndef MAGI_FFA_FWD_BLOCK_N
 #define MAGI_FFA_FWD_BLOCK_N 32
 #endif
+#ifndef MAGI_FFA_FWD_STAGES
+#define MAGI_FFA_FWD_STAGES 3
+#endif
 #ifndef MAGI_FFA_FWD_MIN_BLOCKS
 #define MAGI_FFA_FWD_MIN_BLOCKS 2
 #endif
@@ -38,6 +41,7 @@ struct FwdTileConfig {
   /// Keys per K/V tile: 32 at head dim 128 keeps O, S and the fragments in 255 registers.
   template <int kHeadDim>
   static constexpr int kBlockN = kHeadDim <= 64 ? 64 : MAGI_FFA_FWD_BLOCK_N;
+  static constexpr int kStages = MAGI_FFA_FWD_STAGES;           // K/V ring depth
   static constexpr int kMinBlocksPerSm = MAGI_FFA_FWD_MIN_BLOCKS;
 };
 

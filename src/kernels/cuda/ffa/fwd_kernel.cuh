@@ -1,9 +1,9 @@
 // FFA forward kernel, portable tensor-core path (sm_80+: mma.sync, ldmatrix, cp.async).
 //
 // One CTA per (work item, query head): kBlockM query rows (aligned, global) against the keys
-// of every segment of the item, with an online softmax across segments. Pipeline (one K and
-// one V buffer): the V tile loads while S = Q K^T and the softmax run; the next K tile loads
-// while O += P V runs.
+// of every segment of the item, with an online softmax across segments. Pipeline: a ring of
+// kStages K/V tiles filled by cp.async, kStages - 1 tiles ahead of the math; one barrier per
+// tile.
 #pragma once
 
 #include <cmath>
@@ -82,12 +82,14 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   constexpr int kNO = kD / 8;   // n8 tiles of O per warp
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBlockM][kPitch], row-major (q rows x d)
-  T* s_k = s_q + Tr::kSmemQ;                // [kBlockN][kPitch], row-major (keys x d)
-  T* s_v = s_k + Tr::kSmemK;                // [kBlockN][kPitch], row-major (keys x d)
+  T* s_q = reinterpret_cast<T*>(smem_raw);      // [kBlockM][kPitch], row-major (q rows x d)
+  T* s_k = s_q + Tr::kSmemQ;                    // [kStages][kBlockN][kPitch] (keys x d)
+  T* s_v = s_k + Tr::kStages * Tr::kSmemK;      // [kStages][kBlockN][kPitch] (keys x d)
   const uint32_t a_q = ptx::cvta_to_shared(s_q);
-  const uint32_t a_k = ptx::cvta_to_shared(s_k);
-  const uint32_t a_v = ptx::cvta_to_shared(s_v);
+  const uint32_t a_k0 = ptx::cvta_to_shared(s_k);
+  const uint32_t a_v0 = ptx::cvta_to_shared(s_v);
+  constexpr uint32_t kStageBytes = Tr::kSmemK * 2;
+  constexpr int kStages = Tr::kStages;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   // NOTE: item-major order (heads innermost): the longest items of every head start first.
@@ -102,48 +104,64 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const int warp_row0 = warp * kMT * 16;  // first tile row of this warp
   const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
 
-  load_tile_async<kBM, kD, kPitch, kThreads>(a_q, q, p.q_row_stride, r0, p.total_q, tid);
-  ptx::cp_async_commit_group();
-
   float o[kMT][kNO][4];  // O accumulators: (16 kMT rows) x kD, fp32
   zero_acc(o);
   OnlineSoftmax<kMT> softmax;
   softmax.init();
 
-  if (item.seg_begin < item.seg_end) {
-    KeyTileCursor cur{item.seg_begin, p.segs[item.seg_begin].k0, p.segs[item.seg_begin].k1};
-    load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, cur.c0, cur.k1, tid);
+  // K/V ring of kStages tiles: tile j lives in stage j % kStages. One commit group per tile
+  // (empty past the end), so "tile j landed" is always cp.async.wait_group<kStages - 2>.
+  load_tile_async<kBM, kD, kPitch, kThreads>(a_q, q, p.q_row_stride, r0, p.total_q, tid);
+  const bool any = item.seg_begin < item.seg_end;
+  KeyTileCursor load_cur{item.seg_begin, any ? p.segs[item.seg_begin].k0 : 0,
+                         any ? p.segs[item.seg_begin].k1 : 0};
+  bool load_ok = any;
+  int load_stage = 0;
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) {
+    if (load_ok) {
+      load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytes, k,
+                                                 p.k_row_stride, load_cur.c0, load_cur.k1, tid);
+      load_tile_async<kBN, kD, kPitch, kThreads>(a_v0 + load_stage * kStageBytes, v,
+                                                 p.v_row_stride, load_cur.c0, load_cur.k1, tid);
+      load_ok = next_key_tile<Tr>(p, item, load_cur);
+    }
     ptx::cp_async_commit_group();
+    load_stage = load_stage + 1 == kStages ? 0 : load_stage + 1;
+  }
+
+  if (any) {
+    KeyTileCursor cur{item.seg_begin, p.segs[item.seg_begin].k0, p.segs[item.seg_begin].k1};
+    int stage = 0;
     while (true) {
-      ptx::cp_async_wait_group<0>();
-      __syncthreads();  // K (and Q) landed; every warp is done with the previous V
-      load_tile_async<kBN, kD, kPitch, kThreads>(a_v, v, p.v_row_stride, cur.c0, cur.k1, tid);
+      ptx::cp_async_wait_group<kStages - 2>();
+      __syncthreads();  // tile `stage` landed; every warp is done with the stage refilled next
+      if (load_ok) {
+        load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytes, k,
+                                                   p.k_row_stride, load_cur.c0, load_cur.k1, tid);
+        load_tile_async<kBN, kD, kPitch, kThreads>(a_v0 + load_stage * kStageBytes, v,
+                                                   p.v_row_stride, load_cur.c0, load_cur.k1, tid);
+        load_ok = next_key_tile<Tr>(p, item, load_cur);
+      }
       ptx::cp_async_commit_group();
+      load_stage = load_stage + 1 == kStages ? 0 : load_stage + 1;
 
       float s[kMT][kNS][4];  // S = Q K^T: (16 kMT rows) x kBlockN, fp32
       zero_acc(s);
-      warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, warp_row0, 0, a_k,
-                                                                kPitch, 0, 0, lane);
+      warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(
+          s, a_q, kPitch, warp_row0, 0, a_k0 + stage * kStageBytes, kPitch, 0, 0, lane);
       // NOTE: masking is decided per warp (its 16 kMT rows), so a diagonal tile costs the
       // per-cell test only in the warps it crosses.
       transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, p.segs + cur.seg,
                                                          r0 + warp_row0, cur.c0, 16 * kMT, kBN,
                                                          lane);
       softmax.update(s, o);
-
-      KeyTileCursor next = cur;
-      const bool has_next = next_key_tile<Tr>(p, item, next);
-      ptx::cp_async_wait_group<0>();
-      __syncthreads();  // V landed; every warp is done with K
-      if (has_next) {
-        load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, next.c0, next.k1, tid);
-        ptx::cp_async_commit_group();
-      }
       uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
       acc_to_a<E>(s, pa);
-      warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v, kPitch, 0, 0, lane);
-      if (!has_next) break;
-      cur = next;
+      warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytes, kPitch, 0,
+                                                   0, lane);
+      if (!next_key_tile<Tr>(p, item, cur)) break;
+      stage = stage + 1 == kStages ? 0 : stage + 1;
     }
   }
   ptx::cp_async_wait_group<0>();

@@ -41,9 +41,10 @@ struct FwdTraits {
   static constexpr int kSmemQ = kBlockM * kPitch;             // elements
   static constexpr int kSmemK = kBlockN * kPitch;
   static constexpr int kSmemV = kBlockN * kPitch;
-  static constexpr int kSmemBytes = (kSmemQ + kSmemK + kSmemV) * 2;
+  static constexpr int kStages = FwdTileConfig::kStages;     // K/V ring: tiles in flight
+  static constexpr int kSmemBytes = (kSmemQ + kStages * (kSmemK + kSmemV)) * 2;
   static constexpr int kMinBlocksPerSm = FwdTileConfig::kMinBlocksPerSm;
-  static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0);
+  static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0 && kStages >= 2);
   static_assert(kSmemBytes * kMinBlocksPerSm <= 227 * 1024);
 };
 
