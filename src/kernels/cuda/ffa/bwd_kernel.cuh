@@ -212,10 +212,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       float dp[kSMT][kSNT][4];  // dP: same tile
       zero_acc(s);
       zero_acc(dp);
+#if MAGI_FFA_BWD_DUAL
+      warp_gemm_ss_x2<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, dp, a_q, a_do, kPitch, s_r,
+                                                                     a_k, a_v, kPitch, s_c, lane);
+#else
       warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, s_r, 0, a_k,
                                                                   kPitch, s_c, 0, lane);
       warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(dp, a_do, kPitch, s_r, 0, a_v,
                                                                   kPitch, s_c, 0, lane);
+#endif
       uint16_t* sp16 = reinterpret_cast<uint16_t*>(s_p);
       uint16_t* sds16 = reinterpret_cast<uint16_t*>(s_ds);
       probs_and_dscores<E, kSMT, kSNT, kPitchP, kCap == Softcap::kOn>(
@@ -224,10 +229,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       __syncthreads();  // P and dS complete
 
       // dV += P^T dO, dK += dS^T Q: rows = keys, cols = d, k = q rows.
+#if MAGI_FFA_BWD_DUAL
+      warp_gemm_ss_x2<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(
+          dv, dk, a_p, a_ds, kPitchP, kv_r, a_do, a_q, kPitch, kv_c, lane);
+#else
       warp_gemm_ss<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(dv, a_p, kPitchP, kv_r, 0,
                                                                      a_do, kPitch, kv_c, 0, lane);
       warp_gemm_ss<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(dk, a_ds, kPitchP, kv_r, 0,
                                                                      a_q, kPitch, kv_c, 0, lane);
+#endif
       // dQ = dS K: rows = q, cols = d, k = keys.
       float dq[kQMT][kQNT][4];  // (16 kQMT q rows) x (8 kQNT d)
       zero_acc(dq);

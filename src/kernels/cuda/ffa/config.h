@@ -19,6 +19,9 @@
 #ifndef MAGI_FFA_FWD_MIN_BLOCKS
 #define MAGI_FFA_FWD_MIN_BLOCKS 2
 #endif
+#ifndef MAGI_FFA_BWD_DUAL
+#define MAGI_FFA_BWD_DUAL 0
+#endif
 #ifndef MAGI_FFA_BWD_MIN_BLOCKS
 #define MAGI_FFA_BWD_MIN_BLOCKS 1
 #endif

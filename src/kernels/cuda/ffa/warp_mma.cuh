@@ -118,6 +118,50 @@ __device__ __forceinline__ void warp_gemm_ss(float (&acc)[kMT][kNT][4], uint32_t
   }
 }
 
+/// Two independent products of the same shape and layouts, interleaved step by step so the
+/// tensor pipe always has two accumulation chains and two fragment streams in flight:
+/// acc0 += A0 B0, acc1 += A1 B1.
+template <Elem E, int kMT, int kNT, int kK, ALayout LA, BLayout LB>
+__device__ __forceinline__ void warp_gemm_ss_x2(float (&acc0)[kMT][kNT][4],
+                                                float (&acc1)[kMT][kNT][4], uint32_t a0_base,
+                                                uint32_t a1_base, int a_pitch, int m0,
+                                                uint32_t b0_base, uint32_t b1_base, int b_pitch,
+                                                int n0, int lane) {
+  static_assert(kNT % 2 == 0 && kK % 16 == 0);
+#pragma unroll
+  for (int kk = 0; kk < kK / 16; ++kk) {
+    uint32_t a0[kMT][4], a1[kMT][4];  // A fragments of both products, 16 x 16 each
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+      if constexpr (LA == ALayout::kMK) {
+        load_a(a0[mt], a0_base, a_pitch, m0 + 16 * mt, 16 * kk, lane);
+        load_a(a1[mt], a1_base, a_pitch, m0 + 16 * mt, 16 * kk, lane);
+      } else {
+        load_a_trans(a0[mt], a0_base, a_pitch, m0 + 16 * mt, 16 * kk, lane);
+        load_a_trans(a1[mt], a1_base, a_pitch, m0 + 16 * mt, 16 * kk, lane);
+      }
+    }
+#pragma unroll
+    for (int np = 0; np < kNT / 2; ++np) {
+      uint32_t b0[2][2], b1[2][2];  // 16 x 8 B fragments of both products
+      if constexpr (LB == BLayout::kNK) {
+        load_b_nk(b0, b0_base, b_pitch, n0 + 16 * np, 16 * kk, lane);
+        load_b_nk(b1, b1_base, b_pitch, n0 + 16 * np, 16 * kk, lane);
+      } else {
+        load_b_kn(b0, b0_base, b_pitch, n0 + 16 * np, 16 * kk, lane);
+        load_b_kn(b1, b1_base, b_pitch, n0 + 16 * np, 16 * kk, lane);
+      }
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        mma_16816<E>(acc0[mt][2 * np], a0[mt], b0[0]);
+        mma_16816<E>(acc1[mt][2 * np], a1[mt], b1[0]);
+        mma_16816<E>(acc0[mt][2 * np + 1], a0[mt], b0[1]);
+        mma_16816<E>(acc1[mt][2 * np + 1], a1[mt], b1[1]);
+      }
+    }
+  }
+}
+
 /// acc[kMT][kNT] += A (registers, kMT x kK/16 fragments) * B(kb0 .. kb0 + kK, n0 ..).
 template <Elem E, int kMT, int kNT, int kK, BLayout LB>
 __device__ __forceinline__ void warp_gemm_rs(float (&acc)[kMT][kNT][4],
