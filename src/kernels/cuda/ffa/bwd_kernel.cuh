@@ -68,28 +68,27 @@ __device__ __forceinline__ bool next_q_tile(const BwdParams& p, const FfaWorkIte
   return true;
 }
 
-/// Issues the loads of one query tile (Q, dO by cp.async; lse, D by plain loads) into a stage.
+/// Issues the loads of one query tile into a stage, all by cp.async (one commit group): Q, dO
+/// and the rows' lse and D (zero-filled past the segment's rows, which the mask excludes).
 template <class Tr, class T>
 __device__ __forceinline__ void load_q_tile(const BwdParams& p, const QTileCursor& cur, int head,
                                             const T* q, const T* dout, uint32_t a_q,
-                                            uint32_t a_do, float* s_lse, float* s_dsum, int tid) {
+                                            uint32_t a_do, uint32_t a_lse, uint32_t a_dsum,
+                                            int tid) {
   constexpr int kBM = Tr::kBlockM, kD = Tr::kHeadDim, kPitch = Tr::kPitch;
   load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_q, q, p.q_row_stride, cur.qb0, cur.q1, tid);
   load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_do, dout, p.do_row_stride, cur.qb0, cur.q1,
                                                  tid);
-  ptx::cp_async_commit_group();
-  if (tid < kBM) {
-    const int row = cur.qb0 + tid;
-    float l2 = INFINITY, ds = 0.f;
-    if (row < cur.q1) {
-      const float l = p.lse[row * p.lse_row_stride + head * p.lse_head_stride];
-      // NOTE: lse = -inf (a row without cells) -> +inf, so 2^(s - lse) = 0, never NaN.
-      l2 = l == -INFINITY ? INFINITY : l * kLog2e;
-      ds = p.dsum[static_cast<int64_t>(row) * p.num_heads_q + head];
-    }
-    s_lse[tid] = l2;
-    s_dsum[tid] = ds;
+  if (tid < 2 * kBM) {
+    const int i = tid % kBM;
+    const int row = cur.qb0 + i;
+    const bool ok = row < cur.q1;
+    const int r = ok ? row : 0;
+    const float* src = tid < kBM ? p.lse + r * p.lse_row_stride + head * p.lse_head_stride
+                                 : p.dsum + static_cast<int64_t>(r) * p.num_heads_q + head;
+    ptx::cp_async_ca_4((tid < kBM ? a_lse : a_dsum) + 4 * i, src, ok ? 4 : 0);
   }
+  ptx::cp_async_commit_group();
 }
 
 /// P = 2^(S - lse) on the segment's cells, dS = P (dP - D) [* (1 - tanh^2) with softcap], both
@@ -111,7 +110,9 @@ __device__ __forceinline__ void probs_and_dscores(const float (&s)[kMT][kNT][4],
 #pragma unroll
     for (int hi = 0; hi < 2; ++hi) {
       const int rl = r_local + 16 * mt + g + 8 * hi;
-      const float lse2 = s_lse[rl], dsum = s_dsum[rl];
+      // NOTE: lse = -inf (a row without cells) -> +inf, so 2^(s - lse) = 0, never NaN.
+      const float lse = s_lse[rl], dsum = s_dsum[rl];
+      const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
 #pragma unroll
       for (int nt = 0; nt < kNT; ++nt) {
         const int cl = c_local + 8 * nt + 2 * t;
@@ -155,7 +156,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   T* s_do = s_q + Tr::kStages * Tr::kSmemQ;     // [kStages][kBlockM][kPitch] q rows x d
   T* s_p = s_do + Tr::kStages * Tr::kSmemDo;    // [kBlockM][kPitchP] q rows x keys
   T* s_ds = s_p + Tr::kSmemP;                   // [kBlockM][kPitchP] q rows x keys
-  float* s_lse = reinterpret_cast<float*>(s_ds + Tr::kSmemDs);  // [kStages][kBlockM] lse*log2e
+  float* s_lse = reinterpret_cast<float*>(s_ds + Tr::kSmemDs);  // [kStages][kBlockM] lse
   float* s_dsum = s_lse + Tr::kStages * kBM;                     // [kStages][kBlockM] D
   const uint32_t a_k = ptx::cvta_to_shared(s_k), a_v = ptx::cvta_to_shared(s_v);
   const uint32_t a_q0 = ptx::cvta_to_shared(s_q), a_do0 = ptx::cvta_to_shared(s_do);
@@ -190,7 +191,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   if (item.seg_begin < item.seg_end) {
     QTileCursor cur{item.seg_begin, p.segs[item.seg_begin].q0, p.segs[item.seg_begin].q1};
     int stage = 0;
-    load_q_tile<Tr>(p, cur, head, q, dout, a_q0, a_do0, s_lse, s_dsum, tid);
+    const uint32_t a_lse0 = ptx::cvta_to_shared(s_lse), a_dsum0 = ptx::cvta_to_shared(s_dsum);
+    load_q_tile<Tr>(p, cur, head, q, dout, a_q0, a_do0, a_lse0, a_dsum0, tid);
     while (true) {
       __syncthreads();  // every warp is done with the previous tile (other stage, P, dS)
       QTileCursor next = cur;
@@ -198,7 +200,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       if (has_next) {
         const int ns = stage ^ 1;
         load_q_tile<Tr>(p, next, head, q, dout, a_q0 + ns * kStageBytes, a_do0 + ns * kStageBytes,
-                        s_lse + ns * kBM, s_dsum + ns * kBM, tid);
+                        a_lse0 + ns * kBM * 4, a_dsum0 + ns * kBM * 4, tid);
         ptx::cp_async_wait_group<1>();
       } else {
         ptx::cp_async_wait_group<0>();

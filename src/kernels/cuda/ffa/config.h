@@ -14,7 +14,7 @@
 #define MAGI_FFA_FWD_BLOCK_N 32
 #endif
 #ifndef MAGI_FFA_FWD_STAGES
-#define MAGI_FFA_FWD_STAGES 3
+#define MAGI_FFA_FWD_STAGES 2
 #endif
 #ifndef MAGI_FFA_FWD_MIN_BLOCKS
 #define MAGI_FFA_FWD_MIN_BLOCKS 2

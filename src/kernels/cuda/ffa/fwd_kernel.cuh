@@ -45,7 +45,7 @@ __device__ __forceinline__ bool next_key_tile(const FwdParams& p, const FfaWorkI
 template <int kMT, int kNS, bool kSoftcap>
 __device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
                                                    const ScoreTransform& score,
-                                                   const FfaSegment* seg, int row0, int col0,
+                                                   const SegmentMask& mask, int row0, int col0,
                                                    int rows, int cols, int lane) {
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
@@ -56,7 +56,6 @@ __device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
         s[mt][nt][e] = kSoftcap ? score.softcap_log2 * ptx::tanh_approx(s[mt][nt][e] * score.scale_cap)
                                 : s[mt][nt][e] * score.scale_log2;
       }
-  const SegmentMask mask = SegmentMask::load(seg);
   if (mask.tile_is_interior(row0, rows, col0, cols)) return;
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -146,15 +145,16 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       ptx::cp_async_commit_group();
       load_stage = load_stage + 1 == kStages ? 0 : load_stage + 1;
 
+      // NOTE: the segment is read before the GEMM so its load latency hides behind it.
+      const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
       float s[kMT][kNS][4];  // S = Q K^T: (16 kMT rows) x kBlockN, fp32
       zero_acc(s);
       warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(
           s, a_q, kPitch, warp_row0, 0, a_k0 + stage * kStageBytes, kPitch, 0, 0, lane);
       // NOTE: masking is decided per warp (its 16 kMT rows), so a diagonal tile costs the
       // per-cell test only in the warps it crosses.
-      transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, p.segs + cur.seg,
-                                                         r0 + warp_row0, cur.c0, 16 * kMT, kBN,
-                                                         lane);
+      transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0, cur.c0,
+                                                         16 * kMT, kBN, lane);
       softmax.update(s, o);
       uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
       acc_to_a<E>(s, pa);
