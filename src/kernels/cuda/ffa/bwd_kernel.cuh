@@ -123,13 +123,13 @@ __device__ __forceinline__ void probs_and_dscores(const float (&s)[kMT][kNT][4],
           float x, dfac = 1.f;
           if constexpr (kSoftcap) {
             const float th = ptx::tanh_approx(raw * score.scale_cap);
-            x = score.softcap_log2 * th;
+            x = fmaf(score.softcap_log2, th, -lse2);
             dfac = 1.f - th * th;
           } else {
-            x = raw * score.scale_log2;
+            x = fmaf(raw, score.scale_log2, -lse2);
           }
           const bool ok = interior || mask.contains(qb0 + rl, c0 + cl + e);
-          pv[e] = ok ? ptx::ex2_approx_ftz(x - lse2) : 0.f;
+          pv[e] = ok ? ptx::ex2_approx_ftz(x) : 0.f;
           dsv[e] = pv[e] * (dp[mt][nt][2 * hi + e] - dsum) * dfac;
         }
         *reinterpret_cast<uint32_t*>(s_p + rl * kPitchP + cl) = pack2<E>(pv[0], pv[1]);

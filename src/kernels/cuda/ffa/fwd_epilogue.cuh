@@ -15,7 +15,7 @@ namespace magi::cuda {
 template <int kMT, int kNO>
 __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int row_base,
                                              float (&o)[kMT][kNO][4], OnlineSoftmax<kMT>& sm,
-                                             int lane) {
+                                             float scale, int lane) {
   const int g = lane >> 2, t = lane & 3;
   sm.finalize();
   float lse_tile[kMT][2], inv[kMT][2];
@@ -27,7 +27,7 @@ __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int r
       const int row = row_base + 16 * mt + g + 8 * hi;
       const float l = sm.row_sum[mt][hi];
       const bool empty = !(l > 0.f);
-      lse_tile[mt][hi] = empty ? -INFINITY : (sm.row_max[mt][hi] + log2f(l)) * kLn2;
+      lse_tile[mt][hi] = empty ? -INFINITY : (sm.row_max[mt][hi] * scale + log2f(l)) * kLn2;
       inv[mt][hi] = empty ? 0.f : 1.f / l;
       skip[mt][hi] = row >= p.total_q || (empty && p.out_mode == FwdOutMode::kMergeFp32);
     }

@@ -41,21 +41,23 @@ __device__ __forceinline__ bool next_key_tile(const FwdParams& p, const FfaWorkI
   return true;
 }
 
-/// Scores of one tile: raw q.k -> log2 units, cells outside the segment -> -inf.
+/// Scores of one tile: cells outside the segment -> -inf; with softcap, raw q.k -> log2 units
+/// (without, the raw scores stay and the softmax applies scale_log2 inside its exponent).
 template <int kMT, int kNS, bool kSoftcap>
 __device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
                                                    const ScoreTransform& score,
                                                    const SegmentMask& mask, int row0, int col0,
                                                    int rows, int cols, int lane) {
+  if constexpr (kSoftcap) {
 #pragma unroll
-  for (int mt = 0; mt < kMT; ++mt)
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-    for (int nt = 0; nt < kNS; ++nt)
+      for (int nt = 0; nt < kNS; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[mt][nt][e] = kSoftcap ? score.softcap_log2 * ptx::tanh_approx(s[mt][nt][e] * score.scale_cap)
-                                : s[mt][nt][e] * score.scale_log2;
-      }
+        for (int e = 0; e < 4; ++e) {
+          s[mt][nt][e] = score.softcap_log2 * ptx::tanh_approx(s[mt][nt][e] * score.scale_cap);
+        }
+  }
   if (mask.tile_is_interior(row0, rows, col0, cols)) return;
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
@@ -155,7 +157,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       // per-cell test only in the warps it crosses.
       transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0, cur.c0,
                                                          16 * kMT, kBN, lane);
-      softmax.update(s, o);
+      softmax.update(s, o, kCap == Softcap::kOn ? 1.f : score.scale_log2);
       uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
       acc_to_a<E>(s, pa);
       warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytes, kPitch, 0,
@@ -165,7 +167,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     }
   }
   ptx::cp_async_wait_group<0>();
-  fwd_epilogue(p, head, r0 + warp_row0, o, softmax, lane);
+  fwd_epilogue(p, head, r0 + warp_row0, o, softmax,
+               kCap == Softcap::kOn ? 1.f : score.scale_log2, lane);
 }
 
 }  // namespace magi::cuda
