@@ -231,7 +231,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       __syncthreads();  // P and dS complete
 
       // dV += P^T dO, dK += dS^T Q: rows = keys, cols = d, k = q rows.
-#if MAGI_FFA_BWD_DUAL
+#if MAGI_FFA_BWD_DUAL >= 2
       warp_gemm_ss_x2<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(
           dv, dk, a_p, a_ds, kPitchP, kv_r, a_do, a_q, kPitch, kv_c, lane);
 #else
