@@ -98,12 +98,11 @@ template <Elem E, int kMT, int kNT, int kPitchP, bool kSoftcap>
 __device__ __forceinline__ void probs_and_dscores(const float (&s)[kMT][kNT][4],
                                                   const float (&dp)[kMT][kNT][4],
                                                   const ScoreTransform& score,
-                                                  const FfaSegment* seg, int qb0, int c0,
+                                                  const SegmentMask& mask, int qb0, int c0,
                                                   int r_local, int c_local, const float* s_lse,
                                                   const float* s_dsum, uint16_t* s_p,
                                                   uint16_t* s_ds, int lane) {
   const int g = lane >> 2, t = lane & 3;
-  const SegmentMask mask = SegmentMask::load(seg);
   const bool interior = mask.tile_is_interior(qb0 + r_local, 16 * kMT, c0 + c_local, 8 * kNT);
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
@@ -136,6 +135,22 @@ __device__ __forceinline__ void probs_and_dscores(const float (&s)[kMT][kNT][4],
         *reinterpret_cast<uint32_t*>(s_ds + rl * kPitchP + cl) = pack2<E>(dsv[0], dsv[1]);
       }
     }
+}
+
+/// Zeros of this warp's [16 kMT x 8 kNT] part of a shared P / dS tile.
+template <int kMT, int kNT, int kPitchP>
+__device__ __forceinline__ void store_zero_tile(uint16_t* tile, int r_local, int c_local,
+                                                int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi)
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) {
+        const int rl = r_local + 16 * mt + g + 8 * hi, cl = c_local + 8 * nt + 2 * t;
+        *reinterpret_cast<uint32_t*>(tile + rl * kPitchP + cl) = 0u;
+      }
 }
 
 template <class Tr, Softcap kCap>
@@ -177,10 +192,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
   const T* v = static_cast<const T*>(p.v) + kv_head * p.v_head_stride;
   const int c0 = item.block_start;
+  int key_end = c0;  // end of the keys any segment of the item covers (dK / dV rows to add)
+  for (int si = item.seg_begin; si < item.seg_end; ++si) key_end = max(key_end, p.segs[si].k1);
   const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
 
-  load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, c0, p.total_k, tid);
-  load_tile_async<kBN, kD, kPitch, kThreads>(a_v, v, p.v_row_stride, c0, p.total_k, tid);
+  load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, c0, key_end, tid);
+  load_tile_async<kBN, kD, kPitch, kThreads>(a_v, v, p.v_row_stride, c0, key_end, tid);
   ptx::cp_async_commit_group();
 
   float dk[kKvMT][kKvNT][4];  // dK: (16 kKvMT keys) x (8 kKvNT d), fp32
@@ -210,24 +227,32 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       const float* lse_st = s_lse + stage * kBM;
       const float* dsum_st = s_dsum + stage * kBM;
 
-      float s[kSMT][kSNT][4];   // S: (16 kSMT q rows) x (8 kSNT keys)
-      float dp[kSMT][kSNT][4];  // dP: same tile
-      zero_acc(s);
-      zero_acc(dp);
-#if MAGI_FFA_BWD_DUAL
-      warp_gemm_ss_x2<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, dp, a_q, a_do, kPitch, s_r,
-                                                                     a_k, a_v, kPitch, s_c, lane);
-#else
-      warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, s_r, 0, a_k,
-                                                                  kPitch, s_c, 0, lane);
-      warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(dp, a_do, kPitch, s_r, 0, a_v,
-                                                                  kPitch, s_c, 0, lane);
-#endif
       uint16_t* sp16 = reinterpret_cast<uint16_t*>(s_p);
       uint16_t* sds16 = reinterpret_cast<uint16_t*>(s_ds);
-      probs_and_dscores<E, kSMT, kSNT, kPitchP, kCap == Softcap::kOn>(
-          s, dp, score, p.segs + cur.seg, cur.qb0, c0, s_r, s_c, lse_st, dsum_st, sp16, sds16,
-          lane);
+      if (MAGI_FFA_BWD_WARP_SKIP && SegmentMask::load(p.segs + cur.seg)
+                                        .tile_is_empty(cur.qb0 + s_r, 16 * kSMT, c0 + s_c,
+                                                       8 * kSNT)) {
+        // NOTE: no cell in this warp's part of the tile: P = dS = 0 without the two GEMMs.
+        store_zero_tile<kSMT, kSNT, kPitchP>(sp16, s_r, s_c, lane);
+        store_zero_tile<kSMT, kSNT, kPitchP>(sds16, s_r, s_c, lane);
+      } else {
+        float s[kSMT][kSNT][4];   // S: (16 kSMT q rows) x (8 kSNT keys)
+        float dp[kSMT][kSNT][4];  // dP: same tile
+        zero_acc(s);
+        zero_acc(dp);
+#if MAGI_FFA_BWD_DUAL
+        warp_gemm_ss_x2<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(
+            s, dp, a_q, a_do, kPitch, s_r, a_k, a_v, kPitch, s_c, lane);
+#else
+        warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, s_r, 0, a_k,
+                                                                    kPitch, s_c, 0, lane);
+        warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(dp, a_do, kPitch, s_r, 0,
+                                                                    a_v, kPitch, s_c, 0, lane);
+#endif
+        const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
+        probs_and_dscores<E, kSMT, kSNT, kPitchP, kCap == Softcap::kOn>(
+            s, dp, score, mask, cur.qb0, c0, s_r, s_c, lse_st, dsum_st, sp16, sds16, lane);
+      }
       __syncthreads();  // P and dS complete
 
       // dV += P^T dO, dK += dS^T Q: rows = keys, cols = d, k = q rows.
@@ -253,9 +278,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     }
   }
   ptx::cp_async_wait_group<0>();
-  red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + kv_r, p.total_k, kv_c, dk,
+  red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + kv_r, key_end, kv_c, dk,
                p.scale, lane);
-  red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + kv_r, p.total_k, kv_c, dv,
+  red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + kv_r, key_end, kv_c, dv,
                1.f, lane);
 }
 

@@ -22,6 +22,9 @@
 #ifndef MAGI_FFA_BWD_DUAL
 #define MAGI_FFA_BWD_DUAL 0
 #endif
+#ifndef MAGI_FFA_BWD_WARP_SKIP
+#define MAGI_FFA_BWD_WARP_SKIP 1
+#endif
 #ifndef MAGI_FFA_BWD_MIN_BLOCKS
 #define MAGI_FFA_BWD_MIN_BLOCKS 1
 #endif

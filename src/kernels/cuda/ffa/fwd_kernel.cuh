@@ -149,19 +149,24 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 
       // NOTE: the segment is read before the GEMM so its load latency hides behind it.
       const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
-      float s[kMT][kNS][4];  // S = Q K^T: (16 kMT rows) x kBlockN, fp32
-      zero_acc(s);
-      warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(
-          s, a_q, kPitch, warp_row0, 0, a_k0 + stage * kStageBytes, kPitch, 0, 0, lane);
-      // NOTE: masking is decided per warp (its 16 kMT rows), so a diagonal tile costs the
-      // per-cell test only in the warps it crosses.
-      transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0, cur.c0,
-                                                         16 * kMT, kBN, lane);
-      softmax.update(s, o, kCap == Softcap::kOn ? 1.f : score.scale_log2);
-      uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
-      acc_to_a<E>(s, pa);
-      warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytes, kPitch, 0,
-                                                   0, lane);
+      // NOTE: a warp whose rows have no cell in this tile (another segment's rows in a block
+      // shared by two documents, the empty side of a diagonal) skips the math; it still takes
+      // part in the loads and barriers.
+      if (!mask.tile_is_empty(r0 + warp_row0, 16 * kMT, cur.c0, kBN)) {
+        float s[kMT][kNS][4];  // S = Q K^T: (16 kMT rows) x kBlockN, fp32
+        zero_acc(s);
+        warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(
+            s, a_q, kPitch, warp_row0, 0, a_k0 + stage * kStageBytes, kPitch, 0, 0, lane);
+        // Masking is decided per warp (its 16 kMT rows): a diagonal tile costs the per-cell
+        // test only in the warps it crosses.
+        transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0,
+                                                           cur.c0, 16 * kMT, kBN, lane);
+        softmax.update(s, o, kCap == Softcap::kOn ? 1.f : score.scale_log2);
+        uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
+        acc_to_a<E>(s, pa);
+        warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytes, kPitch,
+                                                     0, 0, lane);
+      }
       if (!next_key_tile<Tr>(p, item, cur)) break;
       stage = stage + 1 == kStages ? 0 : stage + 1;
     }

@@ -10,6 +10,7 @@ namespace magi::cuda {
 /// Rows per forward work item and keys per backward work item (the work lists' block sizes).
 inline constexpr int kFwdBlockM = FwdTileConfig::kBlockM;
 inline constexpr int kBwdBlockN = BwdTileConfig::kBlockN;
+inline constexpr int kBwdBlockM = BwdTileConfig::kBlockM;
 
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/work_list.h"
 
 namespace magi::cuda {
@@ -51,7 +52,8 @@ Entry build(std::span<const AttnSlice> slices, int64_t total_q, int64_t total_k,
             int block, int device, std::vector<int64_t> key) {
   const std::vector<AttnSlice> disjoint = make_disjoint(slices);
   const WorkList wl = kind == PlanKind::kForward ? build_fwd_work(disjoint, total_q, block)
-                                                 : build_bwd_work(disjoint, total_k, block);
+                                                 : build_bwd_work(disjoint, total_k, block,
+                                                                  kBwdBlockM);
   const size_t items_bytes = wl.items.size() * sizeof(FfaWorkItem);
   const size_t segs_bytes = wl.segs.size() * sizeof(FfaSegment);
   std::vector<unsigned char> host(items_bytes + segs_bytes + 16);

@@ -20,8 +20,11 @@ struct WorkList {
 /// segments included, last: their rows get out = 0, lse = -inf). `slices` must be disjoint.
 WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m);
 
-/// Backward: one item per aligned block of `block_n` keys that some slice touches.
-WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n);
+/// Backward: items of `block_n` keys. A slice with >= block_m rows and >= block_n keys gets
+/// blocks of its own aligned to its k range start; smaller slices share globally aligned
+/// blocks. Items may overlap in keys (dK / dV are added atomically).
+WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
+                        int block_m);
 
 /// The band of a slice in the kernels' form: dlo <= k - q < dhi (kNoDiagBound when free).
 void slice_diagonals(const AttnSlice& s, int32_t& dlo, int32_t& dhi);
