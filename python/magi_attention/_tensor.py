@@ -43,3 +43,7 @@ def stream_of(t: torch.Tensor) -> int:
 def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
     """fp64 for fp64 inputs, fp32 otherwise (the core's gradient accumulators)."""
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+# The name the kernel benchmark and GPU tests use.
+tensor_desc = view
