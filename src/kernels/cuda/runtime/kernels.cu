@@ -14,9 +14,14 @@ constexpr int kThreads = 256;
 
 __device__ int64_t offset_of(const Strided& s, int64_t i) {
   int64_t off = 0;
-  for (int d = s.ndim - 1; d >= 0; --d) {
-    off += (i % s.shape[d]) * s.strides[d];
-    i /= s.shape[d];
+  // NOTE: unrolled with a guard so that every array index is a compile-time constant (a
+  // run-time index would put the shape and stride arrays in local memory).
+#pragma unroll
+  for (int d = 3; d >= 0; --d) {
+    if (d < s.ndim) {
+      off += (i % s.shape[d]) * s.strides[d];
+      i /= s.shape[d];
+    }
   }
   return off;
 }
