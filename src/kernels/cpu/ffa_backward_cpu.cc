@@ -1,0 +1,238 @@
+// CPU FFA backward from the final out and lse:
+//   Delta = rowsum(dO * O), P = exp(score - lse), dV += P^T dO, dP = dO V^T,
+//   dS = P * (dP - Delta) (times the softcap derivative), dQ += scale dS K, dK += scale dS^T Q.
+//
+// Work item = (kv head, part of the rows). Each item owns private dK/dV buffers over the key
+// hull of its rows; items are cut from the mask alone (equal cells per part), and the buffers
+// are summed into dk/dv in a fixed order, so the result does not depend on the thread count.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/convert.h"
+#include "kernels/cpu/ffa_cpu.h"
+#include "kernels/cpu/packed_operand.h"
+#include "kernels/cpu/panel_kernels.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/row_keys.h"
+#include "kernels/cpu/row_softmax.h"
+
+namespace magi::cpu {
+namespace {
+
+constexpr int64_t kTargetItems = 16;      // work items over all kv heads (fixed: determinism)
+constexpr int64_t kMinRowsPerPart = 256;  // smaller parts cost more in dK/dV buffers
+constexpr double kMinFlopsPerThread = 1 << 22;
+
+struct BackwardArgs {
+  const TensorView& q;
+  const TensorView& out;
+  const TensorView& lse;
+  const TensorView& dout;
+  const TensorView& dq;
+};
+
+/// The rows of one work item and its private dK/dV accumulators over keys [hull).
+template <typename Acc>
+struct Part {
+  int64_t g = 0;
+  AttnRange rows;
+  AttnRange hull;
+  std::vector<Acc> dk, dv;  // [hull.size(), dp]
+};
+
+/// Scratch reused by the blocks of one work item.
+template <typename Acc>
+struct BackwardScratch {
+  BlockCols cols;
+  std::vector<Acc> qb, dob, dqb;  // [kBlockRows, dp] scaled q, dO, dQ partial
+  std::vector<Acc> p, ds, deriv;  // [kBlockRows, lds] P, dP then dS, softcap derivative
+  std::vector<Acc> orow;          // [d]
+  std::vector<double> dq_row;     // [d]
+  int64_t lds = 0;
+
+  BackwardScratch(int64_t dp, int64_t sk, int64_t d, bool softcap)
+      : qb(kBlockRows * dp), dob(kBlockRows * dp), dqb(kBlockRows * dp), orow(d), dq_row(d) {
+    lds = pad_lanes<Acc>(sk + kLanes<Acc>);
+    p.resize(static_cast<size_t>(kBlockRows * lds));
+    ds.resize(p.size());
+    if (softcap) deriv.resize(p.size());
+  }
+};
+
+template <typename Acc>
+struct Operands {
+  Packed<Acc> kt, vt, kr;  // K and V in key blocks (bt), K row-major (b): panel_kernels.h
+};
+
+template <typename Acc>
+void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& keys,
+                    const Operands<Acc>& ops, int64_t h, int64_t row0, Part<Acc>& part,
+                    BackwardScratch<Acc>& w) {
+  const int n = static_cast<int>(std::min<int64_t>(kBlockRows, part.rows.end - row0));
+  const int64_t d = dims.d, dp = ops.kr.ld, g = part.g;
+  w.cols.build(keys, row0, n);
+  const int64_t cols = w.cols.cols();
+  if (cols == 0) return;
+  const auto segs = w.cols.segments();
+
+  Acc delta[kBlockRows] = {}, lse[kBlockRows] = {};
+  bool live[kBlockRows] = {};
+  std::fill(w.qb.begin(), w.qb.end(), Acc{0});
+  std::fill(w.dob.begin(), w.dob.end(), Acc{0});
+  for (int r = 0; r < n; ++r) {
+    const int64_t row = row0 + r;
+    const double l = load_scalar(a.lse, row, h);
+    // NOTE: a row whose lse is -inf (or not finite) holds no probability mass; skipping it
+    // keeps exp(score - lse) from producing inf.
+    live[r] = !w.cols.row_cols(r).empty() && std::isfinite(l);
+    if (!live[r]) continue;
+    lse[r] = static_cast<Acc>(l);
+    Acc* qr = w.qb.data() + r * dp;
+    Acc* dor = w.dob.data() + r * dp;
+    load_row(element_ptr(a.q, row, h), a.q.dtype, d, qr);
+    for (int64_t e = 0; e < d; ++e) qr[e] *= static_cast<Acc>(dims.scale);
+    load_row(element_ptr(a.dout, row, h), a.dout.dtype, d, dor);
+    load_row(element_ptr(a.out, row, h), a.out.dtype, d, w.orow.data());
+    for (int64_t e = 0; e < d; ++e) delta[r] += dor[e] * w.orow[e];
+  }
+
+  panel_dot(w.qb.data(), dp, d, ops.kt.head(g), segs, w.p.data(), w.lds);
+  panel_dot(w.dob.data(), dp, d, ops.vt.head(g), segs, w.ds.data(), w.lds);
+  for (int r = 0; r < kBlockRows; ++r) {
+    const auto regions = live[r] ? w.cols.row_cols(r) : std::span<const AttnRange>{};
+    Acc* pr = w.p.data() + r * w.lds;
+    Acc* dsr = w.ds.data() + r * w.lds;
+    Acc* dr = w.deriv.empty() ? nullptr : w.deriv.data() + r * w.lds;
+    if (dr) softcap_row(pr, regions, static_cast<Acc>(dims.softcap), dr);
+    masked_exp(pr, regions, cols, lse[r]);
+    softmax_grad_row(pr, dsr, cols, delta[r]);
+    if (dr) {
+      for (const AttnRange& reg : regions) {
+        for (int64_t c = reg.start; c < reg.end; ++c) dsr[c] *= dr[c];
+      }
+    }
+  }
+
+  panel_rank_update(w.p.data(), w.lds, segs, w.dob.data(), dp, dp, part.dv.data(), dp,
+                    part.hull.start);
+  panel_rank_update(w.ds.data(), w.lds, segs, w.qb.data(), dp, dp, part.dk.data(), dp,
+                    part.hull.start);
+  std::fill(w.dqb.begin(), w.dqb.end(), Acc{0});
+  panel_gemm(w.ds.data(), w.lds, segs, ops.kr.head(g), dp, dp, w.dqb.data(), dp);
+  for (int r = 0; r < n; ++r) {
+    if (!live[r]) continue;
+    void* dst = element_ptr(a.dq, row0 + r, h);
+    load_row(dst, a.dq.dtype, d, w.dq_row.data());
+    const Acc* src = w.dqb.data() + r * dp;
+    for (int64_t e = 0; e < d; ++e) w.dq_row[e] += dims.scale * static_cast<double>(src[e]);
+    store_row(w.dq_row.data(), d, a.dq.dtype, dst);
+  }
+}
+
+/// Cuts each kv head's rows into parts of about equal cell count.
+template <typename Acc>
+std::vector<Part<Acc>> make_parts(const AttnDims& dims, const RowKeys& keys) {
+  std::vector<int64_t> prefix(static_cast<size_t>(dims.sq) + 1, 0);
+  for (int64_t r = 0; r < dims.sq; ++r) prefix[r + 1] = prefix[r] + keys.cells(r);
+  const int64_t total = prefix[dims.sq];
+  const int64_t parts = std::clamp<int64_t>((kTargetItems + dims.hkv - 1) / dims.hkv, 1,
+                                            std::max<int64_t>(1, dims.sq / kMinRowsPerPart));
+  std::vector<AttnRange> rows;
+  int64_t start = 0;
+  for (int64_t i = 1; i <= parts && start < dims.sq; ++i) {
+    const int64_t target = total * i / parts;
+    int64_t end = i == parts
+                      ? dims.sq
+                      : std::lower_bound(prefix.begin(), prefix.end(), target) - prefix.begin();
+    end = std::clamp<int64_t>(end, start + 1, dims.sq);
+    rows.push_back({start, end});
+    start = end;
+  }
+  std::vector<Part<Acc>> out;
+  for (int64_t g = 0; g < dims.hkv; ++g) {
+    for (const AttnRange& r : rows) {
+      AttnRange hull{dims.sk, 0};
+      for (int64_t q = r.start; q < r.end; ++q) {
+        const auto ks = keys.row(q);
+        if (ks.empty()) continue;
+        hull.start = std::min(hull.start, ks.front().start);
+        hull.end = std::max(hull.end, ks.back().end);
+      }
+      if (hull.empty()) continue;
+      out.push_back({g, r, hull, {}, {}});
+    }
+  }
+  return out;
+}
+
+/// dst[j, g, :] += sum over parts of g (in order) of part.buf[j - hull.start, :].
+template <typename Acc>
+void reduce_parts(const std::vector<Part<Acc>>& parts, bool key_grad, const TensorView& dst,
+                  const AttnDims& dims, int64_t dp, int threads) {
+  parallel_for(dims.hkv, threads, [&](int64_t g) {
+    std::vector<Acc> sum(static_cast<size_t>(dims.d));
+    std::vector<double> row(static_cast<size_t>(dims.d));
+    for (int64_t j = 0; j < dims.sk; ++j) {
+      bool any = false;
+      std::fill(sum.begin(), sum.end(), Acc{0});
+      for (const Part<Acc>& p : parts) {
+        if (p.g != g || !p.hull.contains(j)) continue;
+        any = true;
+        const Acc* src = (key_grad ? p.dk : p.dv).data() + (j - p.hull.start) * dp;
+        for (int64_t e = 0; e < dims.d; ++e) sum[e] += src[e];
+      }
+      if (!any) continue;
+      void* out = element_ptr(dst, j, g);
+      load_row(out, dst.dtype, dims.d, row.data());
+      for (int64_t e = 0; e < dims.d; ++e) row[e] += static_cast<double>(sum[e]);
+      store_row(row.data(), dims.d, dst.dtype, out);
+    }
+  });
+}
+
+template <typename Acc>
+void backward_impl(const BackwardArgs& a, const TensorView& k, const TensorView& v,
+                   const AttnDims& dims, std::span<const AttnSlice> slices, const TensorView& dk,
+                   const TensorView& dv) {
+  const RowKeys keys = RowKeys::build(slices, dims.sq);
+  std::vector<Part<Acc>> parts = make_parts<Acc>(dims, keys);
+  int64_t cells = 0;
+  for (int64_t r = 0; r < dims.sq; ++r) cells += keys.cells(r);
+  const int threads =
+      threads_for(5.0 * double(cells) * double(dims.hq * dims.d), kMinFlopsPerThread);
+  Operands<Acc> ops{pack_key_blocks<Acc>(k, threads), pack_key_blocks<Acc>(v, threads),
+                    pack_rows<Acc>(k, threads)};
+  const int64_t dp = ops.kr.ld;
+
+  parallel_for(static_cast<int64_t>(parts.size()), threads, [&](int64_t i) {
+    Part<Acc>& part = parts[i];
+    part.dk.assign(static_cast<size_t>(part.hull.size() * dp), Acc{0});
+    part.dv.assign(part.dk.size(), Acc{0});
+    BackwardScratch<Acc> w(dp, dims.sk, dims.d, dims.softcap > 0);
+    for (int64_t h = part.g * dims.group; h < (part.g + 1) * dims.group; ++h) {
+      for (int64_t row0 = part.rows.start; row0 < part.rows.end; row0 += kBlockRows) {
+        backward_block(a, dims, keys, ops, h, row0, part, w);
+      }
+    }
+  });
+  reduce_parts(parts, true, dk, dims, dp, threads);
+  reduce_parts(parts, false, dv, dims, dp, threads);
+}
+
+}  // namespace
+
+void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                  const TensorView& out, const TensorView& lse, const TensorView& dout,
+                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
+                  const TensorView& dk, const TensorView& dv) {
+  const AttnDims dims = AttnDims::from(q, k, opts);
+  const BackwardArgs a{q, out, lse, dout, dq};
+  if (q.dtype == DType::kFloat64) {
+    backward_impl<double>(a, k, v, dims, slices, dk, dv);
+  } else {
+    backward_impl<float>(a, k, v, dims, slices, dk, dv);
+  }
+}
+
+}  // namespace magi::cpu

@@ -1,0 +1,148 @@
+// CPU FFA forward: per (query head, block of kBlockRows rows), scores against the block's
+// compact key columns, an exact two-pass softmax per row, then P·V.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/convert.h"
+#include "kernels/cpu/ffa_cpu.h"
+#include "kernels/cpu/lse_merge.h"
+#include "kernels/cpu/packed_operand.h"
+#include "kernels/cpu/panel_kernels.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/row_keys.h"
+#include "kernels/cpu/row_softmax.h"
+
+namespace magi::cpu {
+namespace {
+
+constexpr int64_t kBlocksPerItem = 16;          // row blocks per work item
+constexpr double kMinFlopsPerThread = 1 << 22;  // below this a thread costs more than it saves
+
+struct ForwardArgs {
+  const TensorView& q;
+  const TensorView& out;
+  const TensorView& lse;
+  bool accumulate;
+};
+
+/// Scratch reused by the blocks of one work item.
+template <typename Acc>
+struct ForwardScratch {
+  BlockCols cols;
+  std::vector<Acc> qb;                   // [kBlockRows, dp] scaled query rows
+  std::vector<Acc> s;                    // [kBlockRows, lds] scores, then probabilities
+  std::vector<Acc> o;                    // [kBlockRows, dp] unnormalised output
+  std::vector<double> row_new, row_old;  // [d] merge buffers
+  int64_t lds = 0;
+
+  ForwardScratch(int64_t dp, int64_t sk, int64_t d)
+      : qb(kBlockRows * dp), o(kBlockRows * dp), row_new(d), row_old(d) {
+    lds = pad_lanes<Acc>(sk + kLanes<Acc>);
+    s.resize(static_cast<size_t>(kBlockRows * lds));
+  }
+};
+
+/// Writes one finished row: the normalised output and its lse (-inf and zeros when empty).
+template <typename Acc>
+void write_row(const ForwardArgs& a, int64_t d, int64_t row, int64_t h, const Acc* o, Acc lse,
+               ForwardScratch<Acc>& w) {
+  void* out_ptr = element_ptr(a.out, row, h);
+  if (!a.accumulate) {
+    store_row(o, d, a.out.dtype, out_ptr);
+    store_scalar(static_cast<double>(lse), a.lse, row, h);
+    return;
+  }
+  const LseMerge m = lse_merge(load_scalar(a.lse, row, h), static_cast<double>(lse));
+  if (m.keep1) return;
+  for (int64_t e = 0; e < d; ++e) w.row_new[e] = static_cast<double>(o[e]);
+  load_row(out_ptr, a.out.dtype, d, w.row_old.data());
+  apply_lse_merge(m, w.row_old.data(), w.row_new.data(), d);
+  store_row(w.row_old.data(), d, a.out.dtype, out_ptr);
+  store_scalar(m.lse, a.lse, row, h);
+}
+
+template <typename Acc>
+void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& keys,
+                   const Packed<Acc>& kt, const Packed<Acc>& vr, int64_t h, int64_t row0,
+                   ForwardScratch<Acc>& w) {
+  constexpr Acc kNegInf = -std::numeric_limits<Acc>::infinity();
+  const int n = static_cast<int>(std::min<int64_t>(kBlockRows, dims.sq - row0));
+  const int64_t d = dims.d, dp = vr.ld, g = h / dims.group;
+  w.cols.build(keys, row0, n);
+  const int64_t cols = w.cols.cols();
+
+  std::fill(w.o.begin(), w.o.end(), Acc{0});
+  if (cols == 0) {
+    for (int r = 0; r < n; ++r) write_row(a, d, row0 + r, h, w.o.data(), kNegInf, w);
+    return;
+  }
+  std::fill(w.qb.begin(), w.qb.end(), Acc{0});
+  for (int r = 0; r < n; ++r) {
+    Acc* qr = w.qb.data() + r * dp;
+    load_row(element_ptr(a.q, row0 + r, h), a.q.dtype, d, qr);
+    for (int64_t e = 0; e < d; ++e) qr[e] *= static_cast<Acc>(dims.scale);
+  }
+  panel_dot(w.qb.data(), dp, d, kt.head(g), w.cols.segments(), w.s.data(), w.lds);
+
+  Acc maxes[kBlockRows], sums[kBlockRows];
+  for (int r = 0; r < kBlockRows; ++r) {
+    Acc* sr = w.s.data() + r * w.lds;
+    const auto regions = r < n ? w.cols.row_cols(r) : std::span<const AttnRange>{};
+    if (dims.softcap > 0)
+      softcap_row(sr, regions, static_cast<Acc>(dims.softcap), static_cast<Acc*>(nullptr));
+    maxes[r] = row_max(sr, regions);
+    sums[r] = masked_exp(sr, regions, cols, maxes[r] == kNegInf ? Acc{0} : maxes[r]);
+  }
+  panel_gemm(w.s.data(), w.lds, w.cols.segments(), vr.head(g), dp, dp, w.o.data(), dp);
+
+  for (int r = 0; r < n; ++r) {
+    Acc* orow = w.o.data() + r * dp;
+    Acc lse = kNegInf;
+    if (sums[r] > 0) {
+      const Acc inv = Acc{1} / sums[r];
+      for (int64_t e = 0; e < d; ++e) orow[e] *= inv;
+      lse = maxes[r] + std::log(sums[r]);
+    }
+    write_row(a, d, row0 + r, h, orow, lse, w);
+  }
+}
+
+template <typename Acc>
+void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v,
+                  const AttnDims& dims, std::span<const AttnSlice> slices) {
+  const RowKeys keys = RowKeys::build(slices, dims.sq);
+  int64_t cells = 0;
+  for (int64_t r = 0; r < dims.sq; ++r) cells += keys.cells(r);
+  const int threads =
+      threads_for(2.0 * double(cells) * double(dims.hq * dims.d), kMinFlopsPerThread);
+  const Packed<Acc> kt = pack_key_blocks<Acc>(k, threads);
+  const Packed<Acc> vr = pack_rows<Acc>(v, threads);
+
+  const int64_t blocks = (dims.sq + kBlockRows - 1) / kBlockRows;
+  const int64_t items_per_head = (blocks + kBlocksPerItem - 1) / kBlocksPerItem;
+  parallel_for(dims.hq * items_per_head, threads, [&](int64_t item) {
+    const int64_t h = item / items_per_head;
+    const int64_t b0 = item % items_per_head * kBlocksPerItem;
+    const int64_t b1 = std::min(blocks, b0 + kBlocksPerItem);
+    ForwardScratch<Acc> w(vr.ld, dims.sk, dims.d);
+    for (int64_t b = b0; b < b1; ++b) forward_block(a, dims, keys, kt, vr, h, b * kBlockRows, w);
+  });
+}
+
+}  // namespace
+
+void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                 std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
+                 const TensorView& lse, bool accumulate) {
+  const AttnDims dims = AttnDims::from(q, k, opts);
+  const ForwardArgs a{q, out, lse, accumulate};
+  if (q.dtype == DType::kFloat64) {
+    forward_impl<double>(a, k, v, dims, slices);
+  } else {
+    forward_impl<float>(a, k, v, dims, slices);
+  }
+}
+
+}  // namespace magi::cpu

@@ -1,0 +1,126 @@
+// The FFA device dispatcher: validates every argument of ffa.h once, then runs the CPU or the
+// CUDA kernels by the tensors' device.
+#include "magi/ffa.h"
+
+#include <cmath>
+
+#include "kernels/cpu/ffa_cpu.h"
+#include "kernels/tensor_checks.h"
+#include "magi/check.h"
+#ifdef MAGI_WITH_CUDA
+#include "kernels/cuda/ffa_cuda.h"
+#endif
+
+namespace magi {
+namespace {
+
+constexpr std::initializer_list<DType> kFloating = {DType::kFloat32, DType::kFloat64,
+                                                    DType::kBFloat16, DType::kFloat16};
+constexpr std::initializer_list<DType> kWide = {DType::kFloat32, DType::kFloat64};
+
+struct Sizes {
+  int64_t sq, sk, hq, hkv, d;
+};
+
+/// Checks q, k, v, the slices and the options; returns the problem sizes.
+Sizes check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
+                   const TensorView& v, std::span<const AttnSlice> slices, const FfaOptions& opts) {
+  checks::ndim(fn, "q", q, 3, "[Sq, Hq, D]");
+  checks::ndim(fn, "k", k, 3, "[Sk, Hkv, D]");
+  checks::ndim(fn, "v", v, 3, "[Sk, Hkv, D]");
+  const Sizes s{q.shape[0], k.shape[0], q.shape[1], k.shape[1], q.shape[2]};
+  MAGI_CHECK(s.hq >= 1 && s.hkv >= 1 && s.d >= 1, fn, ": q = ", q.describe(),
+             ", k = ", k.describe(), ": head counts and head dim must be >= 1");
+  MAGI_CHECK(k.shape[2] == s.d, fn, ": head dim of k (", k.shape[2], ") differs from q's (", s.d,
+             ")");
+  checks::shape(fn, "v", v, {s.sk, s.hkv, s.d}, "[Sk, Hkv, D] of k");
+  MAGI_CHECK(s.hq % s.hkv == 0, fn, ": q has ", s.hq, " heads and k has ", s.hkv,
+             ": Hq must be a multiple of Hkv");
+  checks::dtype_in(fn, "q", q, kFloating, "a floating dtype");
+  MAGI_CHECK(k.dtype == q.dtype && v.dtype == q.dtype, fn,
+             ": q, k and v must share one dtype, got ", to_string(q.dtype), ", ",
+             to_string(k.dtype), ", ", to_string(v.dtype));
+  checks::same_device(fn, "k", k, "q", q);
+  checks::same_device(fn, "v", v, "q", q);
+  checks::inner_contiguous(fn, "q", q);
+  checks::inner_contiguous(fn, "k", k);
+  checks::inner_contiguous(fn, "v", v);
+  check_slices(slices, s.sq, s.sk);
+  MAGI_CHECK(std::isfinite(opts.softmax_scale), fn, ": softmax_scale = ", opts.softmax_scale,
+             ": must be finite (0 means head_dim ** -0.5)");
+  MAGI_CHECK(std::isfinite(opts.softcap) && opts.softcap >= 0, fn, ": softcap = ", opts.softcap,
+             ": must be finite and >= 0 (0 means none)");
+  return s;
+}
+
+/// A per-row tensor like lse: [Sq, Hq], fp32 or fp64, on q's device.
+void check_lse(std::string_view fn, const TensorView& lse, const TensorView& q, const Sizes& s) {
+  checks::ndim(fn, "lse", lse, 2, "[Sq, Hq]");
+  checks::shape(fn, "lse", lse, {s.sq, s.hq}, "[Sq, Hq]");
+  checks::dtype_in(fn, "lse", lse, kWide, "float32 or float64");
+  checks::same_device(fn, "lse", lse, "q", q);
+  checks::inner_contiguous(fn, "lse", lse);
+}
+
+/// A tensor shaped like q or k ([S, H, D]) with a dtype from `allowed`, on q's device.
+void check_like(std::string_view fn, std::string_view name, const TensorView& t,
+                const TensorView& like, std::string_view like_name, const TensorView& q,
+                std::initializer_list<DType> allowed, std::string_view what) {
+  checks::ndim(fn, name, t, 3, "[S, H, D]");
+  const std::string layout = "of " + std::string(like_name);
+  checks::shape(fn, name, t, {like.shape[0], like.shape[1], like.shape[2]}, layout);
+  checks::dtype_in(fn, name, t, allowed, what);
+  checks::same_device(fn, name, t, "q", q);
+  checks::inner_contiguous(fn, name, t);
+}
+
+}  // namespace
+
+void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                 std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
+                 const TensorView& lse, bool accumulate) {
+  constexpr std::string_view fn = "ffa_forward";
+  const Sizes s = check_inputs(fn, q, k, v, slices, opts);
+  if (accumulate) {
+    check_like(fn, "out", out, q, "q", q, kWide, "float32 or float64 in accumulate mode");
+  } else {
+    check_like(fn, "out", out, q, "q", q, kFloating, "a floating dtype");
+  }
+  check_lse(fn, lse, q, s);
+
+  if (q.device.type == DeviceType::kCPU) {
+    cpu::ffa_forward(q, k, v, slices, opts, out, lse, accumulate);
+    return;
+  }
+#ifdef MAGI_WITH_CUDA
+  cuda::ffa_forward(q, k, v, slices, opts, out, lse, accumulate);
+#else
+  MAGI_FAIL(fn, ": q is on ", to_string(q.device), " but magi was built without CUDA");
+#endif
+}
+
+void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                  const TensorView& out, const TensorView& lse, const TensorView& dout,
+                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
+                  const TensorView& dk, const TensorView& dv) {
+  constexpr std::string_view fn = "ffa_backward";
+  const Sizes s = check_inputs(fn, q, k, v, slices, opts);
+  check_like(fn, "out", out, q, "q", q, kFloating, "a floating dtype");
+  check_like(fn, "dout", dout, q, "q", q, kFloating, "a floating dtype");
+  check_lse(fn, lse, q, s);
+  check_like(fn, "dq", dq, q, "q", q, kWide, "float32 or float64 (an accumulator)");
+  check_like(fn, "dk", dk, k, "k", q, kWide, "float32 or float64 (an accumulator)");
+  check_like(fn, "dv", dv, k, "k", q, kWide, "float32 or float64 (an accumulator)");
+
+  if (q.device.type == DeviceType::kCPU) {
+    cpu::ffa_backward(q, k, v, out, lse, dout, slices, opts, dq, dk, dv);
+    return;
+  }
+#ifdef MAGI_WITH_CUDA
+  cuda::ffa_backward(q, k, v, out, lse, dout, slices, opts, dq, dk, dv);
+#else
+  MAGI_FAIL(fn, ": q is on ", to_string(q.device), " but magi was built without CUDA");
+#endif
+}
+
+}  // namespace magi

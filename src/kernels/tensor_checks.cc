@@ -1,0 +1,64 @@
+#include "kernels/tensor_checks.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "magi/check.h"
+
+namespace magi::checks {
+
+void ndim(std::string_view fn, std::string_view name, const TensorView& t, int ndim,
+          std::string_view layout) {
+  MAGI_CHECK(t.ndim == ndim, fn, ": ", name, " = ", t.describe(), ": expected ", ndim, " dims ",
+             layout, ", got ", t.ndim);
+  for (int i = 0; i < ndim; ++i) {
+    MAGI_CHECK(t.shape[i] >= 0, fn, ": ", name, " = ", t.describe(), ": negative size in dim ", i);
+  }
+  MAGI_CHECK(t.numel() == 0 || t.data != nullptr, fn, ": ", name, " = ", t.describe(),
+             ": data is null");
+}
+
+void shape(std::string_view fn, std::string_view name, const TensorView& t,
+           std::initializer_list<int64_t> want, std::string_view layout) {
+  bool ok = t.ndim == static_cast<int>(want.size());
+  std::ostringstream os;
+  int i = 0;
+  for (int64_t w : want) {
+    os << (i ? ", " : "") << w;
+    ok = ok && t.shape[i] == w;
+    ++i;
+  }
+  MAGI_CHECK(ok, fn, ": ", name, " = ", t.describe(), ": expected shape ", layout, " = [", os.str(),
+             "]");
+}
+
+void inner_contiguous(std::string_view fn, std::string_view name, const TensorView& t) {
+  if (t.ndim == 0) return;
+  const int last = t.ndim - 1;
+  MAGI_CHECK(t.strides[last] == 1 || t.shape[last] <= 1, fn, ": ", name, " = ", t.describe(),
+             ": the last dim must be contiguous (stride 1), got stride ", t.strides[last]);
+}
+
+void rows_contiguous(std::string_view fn, std::string_view name, const TensorView& t) {
+  int64_t stride = 1;
+  for (int i = t.ndim - 1; i >= 1; --i) {
+    MAGI_CHECK(t.shape[i] <= 1 || t.strides[i] == stride, fn, ": ", name, " = ", t.describe(),
+               ": dims after the first must be contiguous, got stride ", t.strides[i], " in dim ",
+               i, " (expected ", stride, ")");
+    stride *= t.shape[i];
+  }
+}
+
+void dtype_in(std::string_view fn, std::string_view name, const TensorView& t,
+              std::initializer_list<DType> allowed, std::string_view what) {
+  MAGI_CHECK(std::find(allowed.begin(), allowed.end(), t.dtype) != allowed.end(), fn, ": ", name,
+             " = ", t.describe(), ": dtype must be ", what, ", got ", to_string(t.dtype));
+}
+
+void same_device(std::string_view fn, std::string_view name, const TensorView& t,
+                 std::string_view ref_name, const TensorView& ref) {
+  MAGI_CHECK(t.device == ref.device, fn, ": ", name, " is on ", to_string(t.device), " but ",
+             ref_name, " is on ", to_string(ref.device), ": all tensors must be on one device");
+}
+
+}  // namespace magi::checks

@@ -1,0 +1,145 @@
+// The FFA dispatcher rejects bad arguments with an Error naming the argument.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "magi/check.h"
+#include "magi/ffa.h"
+#include "testing/host_tensor.h"
+
+namespace magi {
+namespace {
+
+using testing::HostTensor;
+
+void expect_error(const std::function<void()>& call, const std::string& needle) {
+  try {
+    call();
+    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+        << "message '" << e.what() << "' does not mention '" << needle << "'";
+  }
+}
+
+/// A valid problem: Sq = 6, Sk = 5, Hq = 4, Hkv = 2, D = 8, fp32; each test breaks one thing.
+struct Args {
+  HostTensor q{DType::kFloat32, {6, 4, 8}}, k{DType::kFloat32, {5, 2, 8}},
+      v{DType::kFloat32, {5, 2, 8}};
+  HostTensor out{DType::kFloat32, {6, 4, 8}}, lse{DType::kFloat32, {6, 4}};
+  HostTensor dout{DType::kFloat32, {6, 4, 8}}, dq{DType::kFloat32, {6, 4, 8}},
+      dk{DType::kFloat32, {5, 2, 8}}, dv{DType::kFloat32, {5, 2, 8}};
+  TensorView tq = q.view(), tk = k.view(), tv = v.view(), tout = out.view(), tlse = lse.view(),
+             tdout = dout.view(), tdq = dq.view(), tdk = dk.view(), tdv = dv.view();
+  std::vector<AttnSlice> slices = {{{0, 6}, {0, 5}, AttnMaskType::kCausal}};
+  FfaOptions opts;
+  bool accumulate = false;
+
+  void forward() const { ffa_forward(tq, tk, tv, slices, opts, tout, tlse, accumulate); }
+  void backward() const {
+    ffa_backward(tq, tk, tv, tout, tlse, tdout, slices, opts, tdq, tdk, tdv);
+  }
+};
+
+TEST(FfaValidation, ValidArgumentsPass) {
+  Args a;
+  a.forward();
+  a.backward();
+  a.accumulate = true;
+  a.forward();
+}
+
+/// One broken argument: how to break it, which pass to call, what the message must say.
+struct BadCase {
+  std::function<void(Args&)> breaks;
+  bool backward;
+  std::string needle;
+};
+
+void run_cases(const std::vector<BadCase>& cases) {
+  for (const BadCase& c : cases) {
+    Args a;
+    c.breaks(a);
+    expect_error([&] { c.backward ? a.backward() : a.forward(); }, c.needle);
+  }
+}
+
+TEST(FfaValidation, ShapesNameTheArgument) {
+  run_cases({
+      {[](Args& a) { a.tq.ndim = 2; }, false, "q = float32[6, 4] cpu: expected 3 dims"},
+      {[](Args& a) { a.tk.shape[2] = 4; }, false, "head dim of k (4)"},
+      {[](Args& a) { a.tv.shape[0] = 4; }, false, "v = float32[4, 2, 8]"},
+      {[](Args& a) { a.tk.shape[1] = a.tv.shape[1] = 3; }, false, "Hq must be a multiple of Hkv"},
+      {[](Args& a) { a.tout.shape[0] = 5; }, false, "out = float32[5, 4, 8]"},
+      {[](Args& a) { a.tlse.shape[1] = 2; }, false, "lse = float32[6, 2]"},
+      {[](Args& a) { a.tdout.shape[2] = 7; }, true, "dout = float32[6, 4, 7]"},
+      {[](Args& a) { a.tdk.shape[0] = 6; }, true, "dk = float32[6, 2, 8]"},
+      {[](Args& a) { a.tdq.shape[1] = 2; }, true, "dq = float32[6, 2, 8]"},
+      {[](Args& a) { a.tq.shape[2] = a.tk.shape[2] = 0; }, false, "head dim must be >= 1"},
+  });
+}
+
+TEST(FfaValidation, DtypesNameTheArgument) {
+  HostTensor bf(DType::kBFloat16, {5, 2, 8}), ints(DType::kInt32, {6, 4, 8});
+  HostTensor bf_out(DType::kBFloat16, {6, 4, 8}), half_lse(DType::kFloat16, {6, 4});
+  run_cases({
+      {[&](Args& a) { a.tk = bf.view(); }, false, "q, k and v must share one dtype"},
+      {[&](Args& a) { a.tq = ints.view(); }, false,
+       "q = int32[6, 4, 8] cpu: dtype must be a floating dtype"},
+      {[&](Args& a) { a.tlse = half_lse.view(); }, false,
+       "lse = float16[6, 4] cpu: dtype must be float32 or float64"},
+      {[&](Args& a) { a.tout = bf_out.view(), a.accumulate = true; }, false,
+       "out = bfloat16[6, 4, 8] cpu: dtype must be float32 or float64 in accumulate mode"},
+      {[&](Args& a) { a.tdq = bf_out.view(); }, true, "dq = bfloat16"},
+      {[&](Args& a) { a.tdv = bf.view(); }, true, "dv = bfloat16"},
+  });
+  Args a;  // 16-bit out is fine when not accumulating
+  a.tout = bf_out.view();
+  a.forward();
+}
+
+TEST(FfaValidation, LayoutDeviceAndDataNameTheArgument) {
+  run_cases({
+      {[](Args& a) {
+         a.tv.strides = {16, 8, 2};
+       },
+       false, "v = float32[5, 2, 8] cpu: the last dim must be contiguous"},
+      {[](Args& a) {
+         a.tk.device = {DeviceType::kCUDA, 0};
+       },
+       false, "k is on cuda:0 but q is on cpu"},
+      {[](Args& a) {
+         a.tdk.device = {DeviceType::kCUDA, 1};
+       },
+       true, "dk is on cuda:1"},
+      {[](Args& a) { a.tq.data = nullptr; }, false, "q = float32[6, 4, 8] cpu: data is null"},
+  });
+#ifndef MAGI_WITH_CUDA
+  Args a;
+  for (TensorView* t : {&a.tq, &a.tk, &a.tv, &a.tout, &a.tlse}) t->device = {DeviceType::kCUDA, 0};
+  expect_error([&] { a.forward(); }, "built without CUDA");
+#endif
+}
+
+TEST(FfaValidation, SlicesAndOptionsNameTheArgument) {
+  run_cases({
+      {[](Args& a) {
+         a.slices.push_back({{0, 7}, {0, 5}, {}});
+       },
+       false, "q_ranges[1] = [0, 7)"},
+      {[](Args& a) {
+         a.slices[0].k = {2, 1};
+       },
+       true, "k_ranges[0] = [2, 1)"},
+      {[](Args& a) { a.slices[0].type = static_cast<AttnMaskType>(7); }, false,
+       "attn_mask_type = 7"},
+      {[](Args& a) { a.opts.softcap = -1; }, false, "softcap = -1"},
+      {[](Args& a) { a.opts.softmax_scale = std::numeric_limits<double>::quiet_NaN(); }, true,
+       "softmax_scale = nan"},
+  });
+}
+
+}  // namespace
+}  // namespace magi

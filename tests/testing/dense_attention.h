@@ -1,0 +1,141 @@
+// Test oracle: dense attention in fp64 over a materialised 0/1 mask (testing::dense_mask), by
+// the textbook formulas, independent of the kernels' tiling, row intervals and merge logic.
+//
+// Layouts (row-major): q [sq, hq, d], k and v [sk, hkv, d], out/dout [sq, hq, d],
+// lse [sq, hq], mask [sq, sk]. Query head h reads kv head h / (hq / hkv).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace magi::testing {
+
+struct DenseAttnSpec {
+  int64_t sq = 0, sk = 0, hq = 1, hkv = 1, d = 1;
+  double softmax_scale = 0.0;  // 0 means d ** -0.5
+  double softcap = 0.0;        // 0 means none
+
+  double scale() const { return softmax_scale != 0.0 ? softmax_scale : 1.0 / std::sqrt(double(d)); }
+};
+
+struct DenseForward {
+  std::vector<double> out;  // [sq, hq, d]; 0 on rows without keys
+  std::vector<double> lse;  // [sq, hq]; -inf on rows without keys
+};
+
+struct DenseGrads {
+  std::vector<double> dq, dk, dv;
+};
+
+namespace detail {
+
+/// Capped score of (row i, head h, key j) and d(capped)/d(raw).
+inline void dense_score(const DenseAttnSpec& s, const std::vector<double>& q,
+                        const std::vector<double>& k, int64_t i, int64_t h, int64_t j,
+                        double* score, double* deriv) {
+  const int64_t g = h / (s.hq / s.hkv);
+  double dot = 0;
+  for (int64_t e = 0; e < s.d; ++e)
+    dot += q[(i * s.hq + h) * s.d + e] * k[(j * s.hkv + g) * s.d + e];
+  const double raw = s.scale() * dot;
+  *score = raw;
+  *deriv = 1.0;
+  if (s.softcap > 0) {
+    const double t = std::tanh(raw / s.softcap);
+    *score = s.softcap * t;
+    *deriv = 1.0 - t * t;
+  }
+}
+
+/// Softmax probabilities of row (i, h) over its masked keys; empty when the row has none.
+inline std::vector<double> dense_probs(const DenseAttnSpec& s, const std::vector<double>& q,
+                                       const std::vector<double>& k,
+                                       const std::vector<uint8_t>& mask, int64_t i, int64_t h,
+                                       double* lse, std::vector<double>* derivs) {
+  std::vector<double> sc(s.sk, 0.0), p(s.sk, 0.0);
+  derivs->assign(s.sk, 0.0);
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < s.sk; ++j) {
+    if (!mask[i * s.sk + j]) continue;
+    dense_score(s, q, k, i, h, j, &sc[j], &(*derivs)[j]);
+    m = std::max(m, sc[j]);
+  }
+  *lse = m;
+  if (m == -std::numeric_limits<double>::infinity()) return {};
+  double sum = 0;
+  for (int64_t j = 0; j < s.sk; ++j) {
+    if (mask[i * s.sk + j]) sum += (p[j] = std::exp(sc[j] - m));
+  }
+  for (double& x : p) x /= sum;
+  *lse = m + std::log(sum);
+  return p;
+}
+
+}  // namespace detail
+
+inline DenseForward dense_forward(const DenseAttnSpec& s, const std::vector<double>& q,
+                                  const std::vector<double>& k, const std::vector<double>& v,
+                                  const std::vector<uint8_t>& mask) {
+  DenseForward f{std::vector<double>(s.sq * s.hq * s.d, 0.0), std::vector<double>(s.sq * s.hq)};
+  std::vector<double> derivs;
+  for (int64_t i = 0; i < s.sq; ++i) {
+    for (int64_t h = 0; h < s.hq; ++h) {
+      const int64_t g = h / (s.hq / s.hkv);
+      const std::vector<double> p =
+          detail::dense_probs(s, q, k, mask, i, h, &f.lse[i * s.hq + h], &derivs);
+      for (size_t j = 0; j < p.size(); ++j) {
+        for (int64_t e = 0; e < s.d; ++e)
+          f.out[(i * s.hq + h) * s.d + e] += p[j] * v[(j * s.hkv + g) * s.d + e];
+      }
+    }
+  }
+  return f;
+}
+
+/// Gradients of sum(out * dout) for the attention above (rows without keys give none), with
+/// Delta_i = sum_j P_ij dP_ij. When `out_for_delta` is given, Delta_i = sum_e dout_ie out_ie
+/// from that output instead (equal in exact arithmetic): what a kernel computes when it is fed
+/// a rounded output.
+inline DenseGrads dense_backward(const DenseAttnSpec& s, const std::vector<double>& q,
+                                 const std::vector<double>& k, const std::vector<double>& v,
+                                 const std::vector<double>& dout, const std::vector<uint8_t>& mask,
+                                 const std::vector<double>* out_for_delta = nullptr) {
+  DenseGrads gr{std::vector<double>(q.size(), 0.0), std::vector<double>(k.size(), 0.0),
+                std::vector<double>(v.size(), 0.0)};
+  std::vector<double> derivs;
+  for (int64_t i = 0; i < s.sq; ++i) {
+    for (int64_t h = 0; h < s.hq; ++h) {
+      const int64_t g = h / (s.hq / s.hkv);
+      double lse;
+      const std::vector<double> p = detail::dense_probs(s, q, k, mask, i, h, &lse, &derivs);
+      if (p.empty()) continue;
+      const double* dorow = &dout[(i * s.hq + h) * s.d];
+      std::vector<double> dp(s.sk, 0.0);
+      double rowsum = 0;  // Delta_i
+      for (int64_t j = 0; j < s.sk; ++j) {
+        for (int64_t e = 0; e < s.d; ++e) dp[j] += dorow[e] * v[(j * s.hkv + g) * s.d + e];
+        rowsum += p[j] * dp[j];
+      }
+      if (out_for_delta) {
+        rowsum = 0;
+        for (int64_t e = 0; e < s.d; ++e)
+          rowsum += dorow[e] * (*out_for_delta)[(i * s.hq + h) * s.d + e];
+      }
+      for (int64_t j = 0; j < s.sk; ++j) {
+        if (!mask[i * s.sk + j]) continue;
+        const double ds = p[j] * (dp[j] - rowsum) * derivs[j] * s.scale();
+        for (int64_t e = 0; e < s.d; ++e) {
+          gr.dv[(j * s.hkv + g) * s.d + e] += p[j] * dorow[e];
+          gr.dq[(i * s.hq + h) * s.d + e] += ds * k[(j * s.hkv + g) * s.d + e];
+          gr.dk[(j * s.hkv + g) * s.d + e] += ds * q[(i * s.hq + h) * s.d + e];
+        }
+      }
+    }
+  }
+  return gr;
+}
+
+}  // namespace magi::testing
