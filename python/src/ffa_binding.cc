@@ -11,9 +11,6 @@
 #include "magi/ffa.h"
 #include "magi/mask.h"
 #include "tensor_view.h"
-#ifdef MAGI_WITH_CUDA
-#include "kernels/cuda/ffa_cuda.h"
-#endif
 
 namespace py = pybind11;
 
@@ -53,28 +50,14 @@ FfaOptions options(double softmax_scale, double softcap, uintptr_t stream) {
 
 void forward(const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
              const FfaOptions& o, const TensorView& out, const TensorView& lse, bool accumulate) {
-  check_slices(s.slices, q.shape[0], k.shape[0]);
-#ifdef MAGI_WITH_CUDA
-  if (q.device.type == DeviceType::kCUDA) {
-    cuda::ffa_forward(q, k, v, s.slices, o, out, lse, accumulate);
-    return;
-  }
-#endif
-  MAGI_FAIL("ffa_forward: this build runs FFA on CUDA tensors only, got ", q.describe());
+  ffa_forward(q, k, v, s.slices, o, out, lse, accumulate);  // validates, then CPU or CUDA
 }
 
 void backward(const TensorView& q, const TensorView& k, const TensorView& v,
               const TensorView& out, const TensorView& lse, const TensorView& dout,
               const FfaSlices& s, const FfaOptions& o, const TensorView& dq, const TensorView& dk,
               const TensorView& dv) {
-  check_slices(s.slices, q.shape[0], k.shape[0]);
-#ifdef MAGI_WITH_CUDA
-  if (q.device.type == DeviceType::kCUDA) {
-    cuda::ffa_backward(q, k, v, out, lse, dout, s.slices, o, dq, dk, dv);
-    return;
-  }
-#endif
-  MAGI_FAIL("ffa_backward: this build runs FFA on CUDA tensors only, got ", q.describe());
+  ffa_backward(q, k, v, out, lse, dout, s.slices, o, dq, dk, dv);
 }
 
 }  // namespace
