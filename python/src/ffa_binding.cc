@@ -4,6 +4,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
+#include <string>
+#include <vector>
+
 #include "magi/ffa.h"
 #include "views.h"
 
@@ -18,9 +22,72 @@ std::vector<AttnSlice> slices_of(const TensorView& q_ranges, const TensorView& k
   return slices_from_views(q_ranges, k_ranges, types ? &*types : nullptr);
 }
 
+/// A mask converted once: repeated calls with the same ranges skip the conversion (the CUDA
+/// kernels then find their work list by the slices' contents).
+struct FfaSlices {
+  std::vector<AttnSlice> slices;
+};
+
 }  // namespace
 
 void register_ffa(py::module_& m) {
+  py::class_<FfaSlices>(m, "FfaSlices")
+      .def(py::init([](const TensorView& q_ranges, const TensorView& k_ranges,
+                       const std::optional<TensorView>& types) {
+             return FfaSlices{slices_of(q_ranges, k_ranges, types)};
+           }),
+           py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"),
+           "From host int32 views q_ranges [n, 2], k_ranges [n, 2], types [n] (None: FULL).")
+      .def("__len__", [](const FfaSlices& s) { return s.slices.size(); })
+      .def("area", [](const FfaSlices& s) { return union_area(s.slices); })
+      .def("__repr__", [](const FfaSlices& s) {
+        std::string r = "FfaSlices[";
+        for (size_t i = 0; i < s.slices.size() && i < 8; ++i) r += to_string(s.slices[i]) + " ";
+        return r + (s.slices.size() > 8 ? "...]" : "]");
+      });
+
+  m.def(
+      "ffa_forward_slices",
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
+         const TensorView& out, const TensorView& lse, double softmax_scale, double softcap,
+         bool accumulate, uintptr_t cuda_stream) {
+        ffa_forward(q, k, v, s.slices, make_options(softmax_scale, softcap, cuda_stream), out, lse,
+                    accumulate);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("slices"), py::arg("out"), py::arg("lse"),
+      py::arg("softmax_scale"), py::arg("softcap"), py::arg("accumulate"), py::arg("cuda_stream"),
+      py::call_guard<py::gil_scoped_release>(), "magi::ffa_forward over prebuilt FfaSlices.");
+
+  m.def(
+      "ffa_backward_slices",
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& out,
+         const TensorView& lse, const TensorView& dout, const FfaSlices& s, const TensorView& dq,
+         const TensorView& dk, const TensorView& dv, double softmax_scale, double softcap,
+         uintptr_t cuda_stream) {
+        ffa_backward(q, k, v, out, lse, dout, s.slices,
+                     make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
+      py::arg("slices"), py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("softmax_scale"),
+      py::arg("softcap"), py::arg("cuda_stream"), py::call_guard<py::gil_scoped_release>(),
+      "magi::ffa_backward over prebuilt FfaSlices.");
+
+  // Host cost of one cached forward call inside C++ (validation, work-list lookup, launch), in
+  // microseconds averaged over `iters` calls. The kernels run too; the caller synchronises.
+  m.def(
+      "ffa_forward_host_us",
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
+         const TensorView& out, const TensorView& lse, uintptr_t cuda_stream, int iters) {
+        const FfaOptions o = make_options(0.0, 0.0, cuda_stream);
+        ffa_forward(q, k, v, s.slices, o, out, lse, false);  // warm the caches
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < iters; ++i) ffa_forward(q, k, v, s.slices, o, out, lse, false);
+        const auto t1 = std::chrono::steady_clock::now();
+        return std::chrono::duration<double, std::micro>(t1 - t0).count() / iters;
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("slices"), py::arg("out"), py::arg("lse"),
+      py::arg("cuda_stream"), py::arg("iters"), py::call_guard<py::gil_scoped_release>());
+
   m.def(
       "ffa_forward",
       [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& q_ranges,

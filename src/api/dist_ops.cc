@@ -12,12 +12,6 @@
 namespace magi {
 namespace {
 
-int64_t row_bytes(const TensorView& t) {
-  int64_t n = static_cast<int64_t>(dtype_size(t.dtype));
-  for (int d = 1; d < t.ndim; ++d) n *= t.shape[d];
-  return n;
-}
-
 void check_rows(const char* fn, const char* name, const TensorView& t, int64_t rows) {
   MAGI_CHECK(t.ndim >= 1 && t.shape[0] == rows, fn, ": ", name, " = ", t.describe(), ": expected ",
              rows, " rows in dim 0");

@@ -46,7 +46,7 @@ int64_t check_pair(std::string_view fn, const TensorView& src, std::span<const A
   return total;
 }
 
-[[noreturn]] void no_cuda(std::string_view fn, const TensorView& t) {
+[[noreturn, maybe_unused]] void no_cuda(std::string_view fn, const TensorView& t) {
   MAGI_FAIL(fn, ": tensors are on ", to_string(t.device), " but magi was built without CUDA");
 }
 

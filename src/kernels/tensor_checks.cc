@@ -21,15 +21,15 @@ void ndim(std::string_view fn, std::string_view name, const TensorView& t, int n
 void shape(std::string_view fn, std::string_view name, const TensorView& t,
            std::initializer_list<int64_t> want, std::string_view layout) {
   bool ok = t.ndim == static_cast<int>(want.size());
-  std::ostringstream os;
   int i = 0;
-  for (int64_t w : want) {
-    os << (i ? ", " : "") << w;
-    ok = ok && t.shape[i] == w;
-    ++i;
-  }
-  MAGI_CHECK(ok, fn, ": ", name, " = ", t.describe(), ": expected shape ", layout, " = [", os.str(),
-             "]");
+  for (int64_t w : want) ok = ok && t.shape[i++] == w;
+  if (ok) return;
+  // NOTE: the message is built only on failure (no stream on the hot path of every call).
+  std::ostringstream os;
+  i = 0;
+  for (int64_t w : want) os << (i++ ? ", " : "") << w;
+  MAGI_FAIL(fn, ": ", name, " = ", t.describe(), ": expected shape ", layout, " = [", os.str(),
+            "]");
 }
 
 void inner_contiguous(std::string_view fn, std::string_view name, const TensorView& t) {

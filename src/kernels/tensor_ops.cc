@@ -127,6 +127,12 @@ void copy_cast(const TensorView& src, const TensorView& dst, void* cuda_stream) 
   });
 }
 
+int64_t row_bytes(const TensorView& t) {
+  int64_t n = static_cast<int64_t>(dtype_size(t.dtype));
+  for (int d = 1; d < t.ndim; ++d) n *= t.shape[d];
+  return n;
+}
+
 TensorView row_slice(const TensorView& t, int64_t start, int64_t end) {
   MAGI_CHECK(t.ndim >= 1 && 0 <= start && start <= end && end <= t.shape[0], "row_slice: rows [",
              start, ", ", end, ") of ", t.describe());

@@ -12,6 +12,9 @@ void fill(const TensorView& dst, double value, void* cuda_stream = nullptr);
 /// dst = src converted to dst's dtype (rounded to nearest even for 16-bit). Same shape.
 void copy_cast(const TensorView& src, const TensorView& dst, void* cuda_stream = nullptr);
 
+/// Bytes of one dim-0 row (all later dims).
+int64_t row_bytes(const TensorView& t);
+
 /// Rows [start, end) of dim 0 as a view.
 TensorView row_slice(const TensorView& t, int64_t start, int64_t end);
 

@@ -11,12 +11,6 @@
 namespace magi::runtime {
 namespace {
 
-int64_t row_bytes(const TensorView& t) {
-  int64_t n = static_cast<int64_t>(dtype_size(t.dtype));
-  for (int d = 1; d < t.ndim; ++d) n *= t.shape[d];
-  return n;
-}
-
 // K and V of one stage on their way in (group-cast: gather + all_to_all_v; the receive buffer
 // is already in the stage's layout).
 struct Fetch {

@@ -28,9 +28,11 @@ def run(rank, world_size, calls: int):
     t0 = time.perf_counter()
     key = magi_attn_flex_key(*args, **kw)
     t_first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    again = magi_attn_flex_key(*args, **kw)
-    t_cached = time.perf_counter() - t0
+    t_cached = float("inf")
+    for _ in range(20):  # NOTE: the best of several, so a stray context switch cannot flip it
+        t0 = time.perf_counter()
+        again = magi_attn_flex_key(*args, **kw)
+        t_cached = min(t_cached, time.perf_counter() - t0)
     assert again is key and hash(again) == hash(key)
     assert get_most_recent_key(group) is key
     # the later versions' positional form (num_heads_q, num_heads_kv, head_dim, pad_size,

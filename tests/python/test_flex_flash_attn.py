@@ -117,9 +117,9 @@ def test_strided_and_misaligned_inputs_and_range_cache():
     qr = torch.tensor([[0, 20]], dtype=torch.int32)
     tm = torch.tensor([1], dtype=torch.int32)
     out1, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
-    hits = len(ffa_mod._HOST_RANGES)
+    hits = len(ffa_mod._SLICE_CACHE)
     out2, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
-    assert len(ffa_mod._HOST_RANGES) == hits and torch.equal(out1, out2)
+    assert len(ffa_mod._SLICE_CACHE) == hits and torch.equal(out1, out2)
     tm[0] = 0  # in place: the cached copy must not be used
     out3, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
     ref3, _ = attention(q, k, v, dense_mask([(0, 20, 0, 20, 0)], 20, 20))

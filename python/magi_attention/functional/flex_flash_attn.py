@@ -10,7 +10,7 @@ from .._checks import check_qkv, check_scale, check_tensor
 from .._ext import core
 from .._tensor import accumulator_dtype, optional_view, prepare, stream_of, view
 
-__all__ = ["flex_flash_attn_func"]
+__all__ = ["flex_flash_attn_func", "ffa_forward", "ffa_backward"]
 
 
 def _host_int32(name: str, t, shape_tail: tuple, num_rows: int | None):
@@ -36,27 +36,27 @@ def _check_bounds(name: str, ranges: torch.Tensor, limit: int) -> None:
                          f"0 <= start <= end <= {limit}")
 
 
-def _identity(t):
-    return None if t is None else (t.data_ptr(), t._version, tuple(t.shape), str(t.device),
-                                   t.dtype)
+# Converted masks by the identity of their range tensors. An entry holds references to the
+# tensors, so a cached data pointer cannot be reused by another tensor, and `_version` changes
+# on any in-place write, which forces a new conversion.
+_SLICE_CACHE: OrderedDict = OrderedDict()
+_SLICE_CACHE_SIZE = 64
 
 
-# NOTE: a CUDA range tensor costs a device-to-host copy (a sync) when read; repeated calls with
-# the same, unmodified range tensors reuse the checked host copies. Entries keep the caller's
-# tensors alive, so their addresses cannot be reused; `_version` changes on in-place writes.
-_HOST_RANGES: OrderedDict = OrderedDict()
-_HOST_RANGES_SIZE = 64
+def _tensor_key(t):
+    if t is None:
+        return None
+    return (t.data_ptr(), t._version, tuple(t.shape), t.dtype, t.device)
 
 
-def _host_ranges(q_ranges, k_ranges, attn_type_map, total_q: int, total_k: int):
-    """Checked host int32 copies ``(q_ranges, k_ranges, attn_type_map or None)``."""
-    cache_key = (_identity(q_ranges) if isinstance(q_ranges, torch.Tensor) else id(q_ranges),
-                 _identity(k_ranges) if isinstance(k_ranges, torch.Tensor) else id(k_ranges),
-                 _identity(attn_type_map) if isinstance(attn_type_map, torch.Tensor)
-                 else id(attn_type_map), total_q, total_k)
-    hit = _HOST_RANGES.get(cache_key)
+def _get_slices(q_ranges, k_ranges, attn_type_map=None, total_q=None, total_k=None):
+    """The core's slice list (``_C.FfaSlices``) for these range tensors, validated and built
+    once per distinct tensors; with totals given, ranges are checked against them."""
+    key = (_tensor_key(q_ranges), _tensor_key(k_ranges), _tensor_key(attn_type_map), total_q,
+           total_k)
+    hit = _SLICE_CACHE.get(key)
     if hit is not None:
-        _HOST_RANGES.move_to_end(cache_key)
+        _SLICE_CACHE.move_to_end(key)
         return hit[0]
     qr = _host_int32("q_ranges", q_ranges, (2,), None)
     kr = _host_int32("k_ranges", k_ranges, (2,), qr.shape[0])
@@ -65,42 +65,61 @@ def _host_ranges(q_ranges, k_ranges, attn_type_map, total_q: int, total_k: int):
         types = _host_int32("attn_type_map", attn_type_map, (), qr.shape[0])
         if types.numel() and bool(((types < 0) | (types > 3)).any()):
             raise ValueError(f"attn_type_map: codes must be 0..3, got {types.unique().tolist()}")
-    _check_bounds("q_ranges", qr, total_q)
-    _check_bounds("k_ranges", kr, total_k)
-    _HOST_RANGES[cache_key] = ((qr, kr, types), (q_ranges, k_ranges, attn_type_map))
-    if len(_HOST_RANGES) > _HOST_RANGES_SIZE:
-        _HOST_RANGES.popitem(last=False)
-    return qr, kr, types
+    if total_q is not None:
+        _check_bounds("q_ranges", qr, total_q)
+    if total_k is not None:
+        _check_bounds("k_ranges", kr, total_k)
+    slices = core().FfaSlices(view(qr), view(kr), optional_view(types))
+    _SLICE_CACHE[key] = (slices, (q_ranges, k_ranges, attn_type_map))
+    if len(_SLICE_CACHE) > _SLICE_CACHE_SIZE:
+        _SLICE_CACHE.popitem(last=False)
+    return slices
+
+
+def ffa_forward(q, k, v, slices, softmax_scale, softcap, out=None, lse=None, accumulate=False):
+    """Low-level forward over prebuilt slices (no autograd). With ``accumulate=True``, ``out``
+    and ``lse`` are fp32 accumulators holding a partial result, merged into by log-sum-exp."""
+    if out is None:
+        out = torch.empty_like(q, memory_format=torch.contiguous_format)
+    if lse is None:
+        lse = torch.empty(q.shape[:2], dtype=torch.float32, device=q.device)
+    core().ffa_forward_slices(view(q), view(k), view(v), slices, view(out), view(lse),
+                              float(softmax_scale), float(softcap), bool(accumulate), stream_of(q))
+    return out, lse
+
+
+def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=None, dk=None,
+                 dv=None):
+    """Low-level backward over prebuilt slices: dq/dk/dv are fp32 (fp64 for fp64 inputs)
+    accumulators, zero-initialised when not given, that the gradients are added into."""
+    acc = accumulator_dtype(q.dtype)
+    dq = torch.zeros(q.shape, dtype=acc, device=q.device) if dq is None else dq
+    dk = torch.zeros(k.shape, dtype=acc, device=k.device) if dk is None else dk
+    dv = torch.zeros(v.shape, dtype=acc, device=v.device) if dv is None else dv
+    core().ffa_backward_slices(view(q), view(k), view(v), view(out), view(lse), view(dout),
+                               slices, view(dq), view(dk), view(dv), float(softmax_scale),
+                               float(softcap), stream_of(q))
+    return dq, dk, dv
 
 
 class _FlexFlashAttn(torch.autograd.Function):
     """out, lse = FFA(q, k, v); backward through magi::ffa_backward."""
 
     @staticmethod
-    def forward(ctx, q, k, v, q_ranges, k_ranges, types, softmax_scale, softcap):
+    def forward(ctx, q, k, v, slices, softmax_scale, softcap):
         q, k, v = prepare(q), prepare(k), prepare(v)
-        out = torch.empty_like(q, memory_format=torch.contiguous_format)
-        lse = torch.empty(q.shape[:2], dtype=torch.float32, device=q.device)
-        core().ffa_forward(view(q), view(k), view(v), view(q_ranges), view(k_ranges),
-                           optional_view(types), softmax_scale, softcap, stream_of(q),
-                           view(out), view(lse), False)
-        ctx.save_for_backward(q, k, v, out, lse, q_ranges, k_ranges, types)
+        out, lse = ffa_forward(q, k, v, slices, softmax_scale, softcap)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.slices = slices
         ctx.scale = (softmax_scale, softcap)
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, dlse):
-        q, k, v, out, lse, q_ranges, k_ranges, types = ctx.saved_tensors
-        acc = accumulator_dtype(q.dtype)
-        dq = torch.zeros(q.shape, dtype=acc, device=q.device)
-        dk = torch.zeros(k.shape, dtype=acc, device=k.device)
-        dv = torch.zeros(v.shape, dtype=acc, device=v.device)
-        dout = prepare(dout)
-        core().ffa_backward(view(q), view(k), view(v), view(out), view(lse), view(dout),
-                            view(q_ranges), view(k_ranges), optional_view(types), *ctx.scale,
-                            stream_of(q), view(dq), view(dk), view(dv))
-        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None, None, None
+        q, k, v, out, lse = ctx.saved_tensors
+        dq, dk, dv = ffa_backward(prepare(dout), q, k, v, out, lse, ctx.slices, *ctx.scale)
+        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None
 
 
 def flex_flash_attn_func(
@@ -139,13 +158,14 @@ def flex_flash_attn_func(
         softcap: if > 0, scores become ``softcap * tanh(score / softcap)``.
         deterministic, sm_margin, disable_fwd_atomic_reduction, auto_range_merge,
             max_seqlen_q: accepted for compatibility with the original kernel; they do not
-            change results here (the core's kernels are deterministic).
+            change results here. (The CPU kernels are deterministic; the CUDA backward adds
+            dq, dk and dv with atomics, so its last bits may vary between runs.)
 
     Returns:
         ``(out, lse)``: out ``[total_q, num_heads_q, head_dim]`` in q's dtype; lse
         ``[total_q, num_heads_q]`` float32, natural log (not differentiable).
     """
     check_qkv(q, k, v)
-    qr, kr, types = _host_ranges(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
+    slices = _get_slices(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
     scale, cap = check_scale(softmax_scale, softcap)
-    return _FlexFlashAttn.apply(q, k, v, qr, kr, types, scale, cap)
+    return _FlexFlashAttn.apply(q, k, v, slices, scale, cap)

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""FFA vs peers on the cases of bench/cases.json (copied from ../shared/bench), one process.
+
+Peers (as in ../shared/bench/peers.py): torch SDPA with the FLASH (FA2) and cuDNN backends on
+full / causal; FlexAttention (torch.compile'd, block mask built once per case); FA2 varlen
+through torch.ops.aten._flash_attention_forward/backward where it applies (full, causal,
+varlen_full, varlen_causal, swa_causal via a left window).
+
+TFLOP/s from exact cell counts: fwd = 4 * Hq * D * cells, bwd = 2.5 x fwd, fwd+bwd = 3.5 x fwd;
+bwd time = (fwd+bwd time) - (fwd time). Times are medians over batches of back-to-back calls
+timed with CUDA events behind a GPU sleep (host overhead hidden; host time reported apart).
+
+Writes $OUT/bench_ffa.json (after every measurement); bench/report.py makes RESULTS.md + PNG.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, os.path.join(HERE, "..", "python"))
+
+from magi_attention import _C, flex_flash_attn_func  # noqa: E402
+from magi_attention._tensor import tensor_desc  # noqa: E402
+from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
+
+TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
+IMPLS = ["ffa", "sdpa_flash", "sdpa_cudnn", "fa2_varlen", "flex"]
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def row_intervals(slices, s):
+    """Per query row one key interval [lo, hi) (true for every case in cases.json)."""
+    import numpy as np
+    lo = np.full(s, s, dtype=np.int64)
+    hi = np.zeros(s, dtype=np.int64)
+    for qs, qe, ks, ke, t in slices:
+        t = TYPES[t]
+        i = np.arange(qs, qe)
+        a = np.full(qe - qs, ks)
+        b = np.full(qe - qs, ke)
+        if t in (1, 3):
+            b = np.minimum(b, ks + (i - qs) + (ke - ks) - (qe - qs) + 1)
+        if t in (2, 3):
+            a = np.maximum(a, ks + (i - qs))
+        ok = b > a
+        lo[i[ok]] = np.minimum(lo[i[ok]], a[ok])
+        hi[i[ok]] = np.maximum(hi[i[ok]], b[ok])
+    return lo, hi
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="4096,8192,16384,32768")
+    ap.add_argument("--cases", default="full,causal,varlen_full,varlen_causal,swa_causal,varlen_block_causal")
+    ap.add_argument("--impls", default=",".join(IMPLS))
+    ap.add_argument("--budget-s", type=float, default=520.0)
+    ap.add_argument("--out", default=os.environ.get("OUT", "out"))
+    ap.add_argument("--tag", default="bench_ffa")
+    args = ap.parse_args()
+    T0 = time.time()
+    left = lambda: args.budget_s - (time.time() - T0)  # noqa: E731
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, f"{args.tag}.json")
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    for name in ("cache_size_limit", "recompile_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 256)
+    flex_c = torch.compile(flex_attention, dynamic=False)
+    fa_fwd = torch.ops.aten._flash_attention_forward
+    fa_bwd = torch.ops.aten._flash_attention_backward
+    dev = torch.device("cuda")
+
+    def git_commit():
+        try:
+            return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                  text=True, cwd=HERE, timeout=10).stdout.strip()
+        except Exception:  # noqa: BLE001
+            return ""
+
+    R = {"env": {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
+                 "cudnn": torch.backends.cudnn.version(),
+                 "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                 "commit": os.environ.get("MAGI_COMMIT") or git_commit()},
+         "results": [], "host": [], "notes": []}
+
+    def save():
+        with open(json_path + ".tmp", "w") as f:
+            json.dump(R, f, indent=1)
+        os.replace(json_path + ".tmp", json_path)
+
+    # ---- timing (as peers.py: events around batches of k calls behind a GPU sleep) ----
+    def calib():
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        c = 1.5e6
+        for _ in range(2):
+            s.record()
+            torch.cuda._sleep(20_000_000)
+            e.record()
+            torch.cuda.synchronize()
+            c = 20_000_000 / max(s.elapsed_time(e), 1e-3)
+        return c
+
+    CYC = calib()
+
+    def bench(fn, min_batch_ms=25.0, n_batches=7, max_k=30):
+        fn()
+        torch.cuda.synchronize()
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        torch.cuda.synchronize()
+        est = max(s.elapsed_time(e), 1e-3)
+        t0 = time.perf_counter()
+        fn()
+        fn()
+        host = (time.perf_counter() - t0) / 2 * 1e3
+        torch.cuda.synchronize()
+        k = int(min(max_k, max(1, math.ceil(min_batch_ms / est))))
+        ts = []
+        for _ in range(n_batches):
+            torch.cuda._sleep(int(min(300.0, 1.5 * k * host + 0.3) * CYC))
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            for _ in range(k):
+                fn()
+            e.record()
+            torch.cuda.synchronize()
+            ts.append(s.elapsed_time(e) / k)
+        ts.sort()
+        return {"ms": statistics.median(ts), "min_ms": ts[0], "max_ms": ts[-1], "k": k,
+                "host_ms_per_call": host}
+
+    cases = json.load(open(os.path.join(HERE, "cases.json")))["cases"]
+    sizes = [int(x) for x in args.sizes.split(",")]
+    names = args.cases.split(",")
+    impls = args.impls.split(",")
+    for S in sizes:
+        for c in [c for c in cases if c["seqlen"] == S and c["name"] in names]:
+            name, H, D = c["name"], c["num_heads_q"], c["head_dim"]
+            cells = c["cells"]
+            F_fwd = 4 * H * D * cells
+            slices = c["slices"]
+            log(f"\n=== {name} S={S} cells={cells} slices={len(slices)} (left {left():.0f}s)")
+            torch.manual_seed(S + len(name))
+            q = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+            k = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+            v = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+            dout = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16)
+            qr = torch.tensor([[a, b] for a, b, *_ in slices], dtype=torch.int32, device=dev)
+            kr = torch.tensor([[x[2], x[3]] for x in slices], dtype=torch.int32, device=dev)
+            tm = torch.tensor([TYPES[x[4]] for x in slices], dtype=torch.int32, device=dev)
+            lo, hi = row_intervals(slices, S)
+            ref_out = None
+
+            def zero():
+                for t in (q, k, v):
+                    t.grad = None
+
+            for impl in impls:
+                if left() < (40 if impl == "flex" else 10):
+                    R["notes"].append(f"skipped for time: {name} S={S} {impl}")
+                    continue
+                if impl in ("sdpa_flash", "sdpa_cudnn") and name not in ("full", "causal"):
+                    continue
+                if impl == "fa2_varlen" and name == "varlen_block_causal":
+                    continue
+                res = {"case": name, "S": S, "impl": impl, "cells": cells, "fwd_flops": F_fwd}
+                try:
+                    if impl == "ffa":
+                        def f():
+                            return flex_flash_attn_func(q, k, v, qr, kr, tm)[0]
+                    elif impl in ("sdpa_flash", "sdpa_cudnn"):
+                        be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
+                        causal = name == "causal"
+                        qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
+                        dt = dout.transpose(0, 1).unsqueeze(0)
+
+                        def f(be=be, causal=causal, qt=qt, kt=kt, vt=vt):
+                            with sdpa_kernel([be]):
+                                return F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
+                    elif impl == "fa2_varlen":
+                        if name.startswith("varlen"):
+                            cu_l = [0] + [x[1] for x in slices]
+                        else:
+                            cu_l = [0, S]
+                        cu = torch.tensor(cu_l, dtype=torch.int32, device=dev)
+                        mx = max(b - a for a, b in zip(cu_l[:-1], cu_l[1:]))
+                        causal = name in ("causal", "varlen_causal", "swa_causal")
+                        W = S // 8
+                        wl, wr = (W - 1, 0) if name == "swa_causal" else (None, None)
+                        qd, kd, vd = (x.detach() for x in (q, k, v))
+
+                        def f(cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
+                            return fa_fwd(qd, kd, vd, cu, cu, mx, mx, 0.0, causal, False,
+                                          scale=None, window_size_left=wl, window_size_right=wr)
+
+                        def fb(f=f, cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
+                            o, lse, rng, unused, _ = f()
+                            return fa_bwd(dout, qd, kd, vd, o, lse, cu, cu, mx, mx, 0.0, causal,
+                                          rng, unused, scale=None, window_size_left=wl,
+                                          window_size_right=wr)
+                    elif impl == "flex":
+                        lo_t = torch.tensor(lo, device=dev, dtype=torch.int32)
+                        hi_t = torch.tensor(hi, device=dev, dtype=torch.int32)
+
+                        def mm(b, h, qi, ki, lo_t=lo_t, hi_t=hi_t):
+                            return (ki >= lo_t[qi]) & (ki < hi_t[qi])
+
+                        bm = create_block_mask(mm, None, None, S, S, device=dev)
+                        qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
+                        dt = dout.transpose(0, 1).unsqueeze(0)
+                        t0 = time.perf_counter()
+                        o = flex_c(qt, kt, vt, block_mask=bm)
+                        o.backward(dt)
+                        torch.cuda.synchronize()
+                        res["compile_s"] = time.perf_counter() - t0
+
+                        def f(qt=qt, kt=kt, vt=vt, bm=bm):
+                            return flex_c(qt, kt, vt, block_mask=bm)
+                    if impl != "fa2_varlen":
+                        leaves = (qt, kt, vt) if impl != "ffa" else (q, k, v)
+                        g = dt if impl != "ffa" else dout
+
+                        def fb(f=f, leaves=leaves, g=g):
+                            for t in leaves:
+                                t.grad = None
+                            f().backward(g)
+                    tf = bench(f)
+                    tfb = bench(fb)
+                    res.update(fwd_ms=tf["ms"], fwdbwd_ms=tfb["ms"], fwd_bench=tf, fwdbwd_bench=tfb,
+                               host_ms_per_call_fwd=tf["host_ms_per_call"])
+                    res["fwd_tflops"] = F_fwd / (tf["ms"] * 1e-3) / 1e12
+                    res["fwdbwd_tflops"] = 3.5 * F_fwd / (tfb["ms"] * 1e-3) / 1e12
+                    bwd = tfb["ms"] - tf["ms"]
+                    res["bwd_ms"] = bwd
+                    res["bwd_tflops"] = 2.5 * F_fwd / (bwd * 1e-3) / 1e12 if bwd > 0 else None
+                    # sanity: FFA output against the first peer on the same inputs
+                    with torch.no_grad():
+                        o = f()
+                        if isinstance(o, tuple):
+                            o = o[0]
+                        if o.dim() == 4:
+                            o = o[0].transpose(0, 1)
+                        o = o.float()
+                        if impl == "ffa":
+                            ref_out = o
+                        elif ref_out is not None:
+                            res["rel_l2_vs_ffa"] = ((o - ref_out).norm() / ref_out.norm()).item()
+                    if impl == "ffa":
+                        out = torch.empty_like(q)
+                        lse = torch.empty(S, H, device=dev)
+                        sl = ffa_mod._get_slices(qr, kr, tm)
+                        stream = torch.cuda.current_stream().cuda_stream
+                        descs = [tensor_desc(x) for x in (q.detach(), k.detach(), v.detach())]
+                        host_us = _C.ffa_forward_host_us(*descs, sl, tensor_desc(out), tensor_desc(lse),
+                                                         stream, 20)
+                        torch.cuda.synchronize()
+                        res["cpp_host_us_per_cached_call"] = host_us
+                        # Python end to end (no autograd recording), cached
+                        with torch.no_grad():
+                            flex_flash_attn_func(q, k, v, qr, kr, tm)
+                            torch.cuda.synchronize()
+                            t0 = time.perf_counter()
+                            for _ in range(20):
+                                flex_flash_attn_func(q, k, v, qr, kr, tm)
+                            res["py_host_us_per_cached_call"] = (time.perf_counter() - t0) / 20 * 1e6
+                            torch.cuda.synchronize()
+                except Exception as ex:  # noqa: BLE001
+                    res["error"] = repr(ex)[:1500]
+                    traceback.print_exc()
+                zero()
+                R["results"].append(res)
+                save()
+                log(f"  {impl:11s} fwd {res.get('fwd_ms', float('nan')):8.3f} ms {res.get('fwd_tflops') or float('nan'):6.1f} TF/s"
+                    f" | bwd {res.get('bwd_tflops') or float('nan'):6.1f} TF/s | f+b {res.get('fwdbwd_tflops') or float('nan'):6.1f} TF/s"
+                    + (f" | host C++ {res['cpp_host_us_per_cached_call']:.1f} us py {res['py_host_us_per_cached_call']:.1f} us" if 'cpp_host_us_per_cached_call' in res else "")
+                    + (f" | relL2 {res['rel_l2_vs_ffa']:.1e}" if 'rel_l2_vs_ffa' in res else "")
+                    + (f" | ERROR {res['error'][:200]}" if 'error' in res else ""))
+                torch.cuda.empty_cache()
+            del q, k, v, dout
+            torch.cuda.empty_cache()
+    R["env"]["wall_s"] = time.time() - T0
+    save()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""One FFA forward + backward on a cases.json case, for ncu / compute-sanitizer runs:
+  ncu --kernel-name regex:ffa_ python3 bench/profile_ffa.py full 8192
+"""
+import json
+import os
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from magi_attention import flex_flash_attn_func  # noqa: E402
+
+TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
+
+
+def main():
+    name, s = sys.argv[1], int(sys.argv[2])
+    reps = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    c = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
+         if c["name"] == name and c["seqlen"] == s][0]
+    h, d = c["num_heads_q"], c["head_dim"]
+    q, k, v = (torch.randn(s, h, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+               for _ in range(3))
+    sl = c["slices"]
+    qr = torch.tensor([[x[0], x[1]] for x in sl], dtype=torch.int32, device="cuda")
+    kr = torch.tensor([[x[2], x[3]] for x in sl], dtype=torch.int32, device="cuda")
+    tm = torch.tensor([TYPES[x[4]] for x in sl], dtype=torch.int32, device="cuda")
+    for _ in range(reps):
+        out, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
+        out.backward(torch.ones_like(out))
+    torch.cuda.synchronize()
+    print("done", name, s)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""bench_ffa JSON -> bench/RESULTS.md (table, ratios) and a PNG chart.
+
+  python3 bench/report.py OUT/bench_ffa.json [--md bench/RESULTS.md] [--png bench/results.png]
+"""
+import argparse
+import json
+import os
+
+CASES = ["full", "causal", "varlen_full", "varlen_causal", "swa_causal", "varlen_block_causal"]
+PEERS = ["sdpa_flash", "sdpa_cudnn", "fa2_varlen", "flex"]
+
+
+def fmt(x, nd=0):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("json", nargs="+")
+    ap.add_argument("--md", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
+    ap.add_argument("--png", default=os.path.join(os.path.dirname(__file__), "results.png"))
+    args = ap.parse_args()
+    R = None
+    for path in args.json:
+        with open(path) as f:
+            r = json.load(f)
+        if R is None:
+            R = r
+        else:
+            R["results"] += r["results"]
+    res = {(r["case"], r["S"], r["impl"]): r for r in R["results"] if "error" not in r}
+    errs = [r for r in R["results"] if "error" in r]
+    sizes = sorted({r["S"] for r in R["results"]})
+    env = R["env"]
+    L = []
+    L.append("# FFA (CUDA, portable sm_80+ path) vs peers\n")
+    L.append(f"Device: {env['device']}; torch {env['torch']}, cuDNN {env['cudnn']}; "
+             f"date {env['date']}; commit `{env['commit']}`. One process, one run "
+             "(`bench/bench_ffa.py`), bf16, head_dim 128, 16 q heads, 16 kv heads, cases of "
+             "`bench/cases.json`.\n")
+    L.append("TFLOP/s from exact cell counts: fwd = 4·H·D·cells, bwd = 2.5×fwd, fwd+bwd = 3.5×fwd; "
+             "bwd time = (fwd+bwd) − fwd. Median of 7 batches of back-to-back calls timed with CUDA "
+             "events behind a GPU sleep (host overhead hidden; host time below). `ratio` = FFA "
+             "rate / peer rate (> 1: FFA faster).\n")
+    for S in sizes:
+        L.append(f"\n## S = {S}\n")
+        L.append("| case | impl | fwd ms | fwd TF/s | bwd TF/s | fwd+bwd TF/s | FFA/peer fwd | FFA/peer bwd | FFA/peer f+b |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for c in CASES:
+            f = res.get((c, S, "ffa"))
+            if f is None:
+                continue
+            L.append(f"| {c} | **ffa** | {fmt(f['fwd_ms'], 3)} | {fmt(f['fwd_tflops'])} | "
+                     f"{fmt(f.get('bwd_tflops'))} | {fmt(f['fwdbwd_tflops'])} | | | |")
+            for p in PEERS:
+                r = res.get((c, S, p))
+                if r is None:
+                    continue
+                def ratio(key):
+                    a, b = f.get(key), r.get(key)
+                    return f"{a / b:.2f}" if a and b else "-"
+                L.append(f"| {c} | {p} | {fmt(r['fwd_ms'], 3)} | {fmt(r['fwd_tflops'])} | "
+                         f"{fmt(r.get('bwd_tflops'))} | {fmt(r['fwdbwd_tflops'])} | "
+                         f"{ratio('fwd_tflops')} | {ratio('bwd_tflops')} | {ratio('fwdbwd_tflops')} |")
+    # own full-mask rate
+    L.append("\n## Irregular masks against FFA's own full-mask rate\n")
+    L.append("| S | case | fwd | bwd | fwd+bwd |")
+    L.append("|---:|---|---:|---:|---:|")
+    for S in sizes:
+        full = res.get(("full", S, "ffa"))
+        if not full:
+            continue
+        for c in CASES[1:]:
+            f = res.get((c, S, "ffa"))
+            if not f:
+                continue
+            L.append(f"| {S} | {c} | {f['fwd_tflops'] / full['fwd_tflops']:.2f} | "
+                     f"{(f.get('bwd_tflops') or 0) / (full.get('bwd_tflops') or 1):.2f} | "
+                     f"{f['fwdbwd_tflops'] / full['fwdbwd_tflops']:.2f} |")
+    L.append("\n## Host time per cached FFA call\n")
+    L.append("C++: `ffa_forward` entry (validation, plan-cache lookup, launch) averaged over 20 "
+             "calls in C++. Python: `flex_flash_attn_func` under `no_grad`, 20 calls.\n")
+    L.append("| S | case | C++ µs/call | Python µs/call |")
+    L.append("|---:|---|---:|---:|")
+    for S in sizes:
+        for c in CASES:
+            f = res.get((c, S, "ffa"))
+            if f and "cpp_host_us_per_cached_call" in f:
+                L.append(f"| {S} | {c} | {f['cpp_host_us_per_cached_call']:.1f} | "
+                         f"{f['py_host_us_per_cached_call']:.1f} |")
+    if errs or R.get("notes"):
+        L.append("\n## Errors and notes\n")
+        for r in errs:
+            L.append(f"- {r['case']} S={r['S']} {r['impl']}: `{r['error'][:300]}`")
+        for n in R.get("notes", []):
+            L.append(f"- {n}")
+    with open(args.md, "w") as f:
+        f.write("\n".join(L) + "\n")
+    print("wrote", args.md)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        impls = ["ffa"] + PEERS
+        fig, axes = plt.subplots(len(sizes), 2, figsize=(14, 3.2 * len(sizes)), squeeze=False)
+        for i, S in enumerate(sizes):
+            for j, key in enumerate(["fwd_tflops", "bwd_tflops"]):
+                ax = axes[i][j]
+                w = 0.16
+                for k, im in enumerate(impls):
+                    ys = [(res.get((c, S, im)) or {}).get(key) or 0 for c in CASES]
+                    ax.bar([x + (k - 2) * w for x in range(len(CASES))], ys, w, label=im)
+                ax.set_xticks(range(len(CASES)))
+                ax.set_xticklabels([c.replace("varlen_", "vl_") for c in CASES], fontsize=8)
+                ax.set_title(f"S={S} {key.split('_')[0]} TFLOP/s")
+                if i == 0 and j == 0:
+                    ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=90)
+        print("wrote", args.png)
+    except Exception as ex:  # noqa: BLE001
+        print("no chart:", ex)
+
+
+if __name__ == "__main__":
+    main()

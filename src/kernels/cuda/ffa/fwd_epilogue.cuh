@@ -1,0 +1,106 @@
+// Forward epilogue: normalise O, write out and lse, or merge them into fp32 accumulators.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cmath>
+
+#include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/softmax.cuh"
+#include "kernels/cuda/ffa/traits.cuh"
+
+namespace magi::cuda {
+
+template <int kMT, int kNO>
+__device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int row_base,
+                                             float (&o)[kMT][kNO][4], OnlineSoftmax<kMT>& sm,
+                                             float scale, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+  sm.finalize();
+  float lse_tile[kMT][2], inv[kMT][2];
+  bool skip[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      const int row = row_base + 16 * mt + g + 8 * hi;
+      const float l = sm.row_sum[mt][hi];
+      const bool empty = !(l > 0.f);
+      lse_tile[mt][hi] = empty ? -INFINITY : (sm.row_max[mt][hi] * scale + log2f(l)) * kLn2;
+      inv[mt][hi] = empty ? 0.f : 1.f / l;
+      skip[mt][hi] = row >= p.total_q || (empty && p.out_mode == FwdOutMode::kMergeFp32);
+    }
+
+  if (p.out_mode != FwdOutMode::kMergeFp32) {
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        if (skip[mt][hi]) continue;
+        const int row = row_base + 16 * mt + g + 8 * hi;
+        const int64_t off = row * p.o_row_stride + head * p.o_head_stride + 2 * t;
+#pragma unroll
+        for (int nt = 0; nt < kNO; ++nt) {
+          const float x = o[mt][nt][2 * hi] * inv[mt][hi];
+          const float y = o[mt][nt][2 * hi + 1] * inv[mt][hi];
+          if (p.out_mode == FwdOutMode::kStoreBf16) {
+            reinterpret_cast<__nv_bfloat162*>(static_cast<__nv_bfloat16*>(p.out) + off)[4 * nt] =
+                __floats2bfloat162_rn(x, y);
+          } else if (p.out_mode == FwdOutMode::kStoreFp16) {
+            reinterpret_cast<__half2*>(static_cast<__half*>(p.out) + off)[4 * nt] =
+                __floats2half2_rn(x, y);
+          } else {
+            reinterpret_cast<float2*>(static_cast<float*>(p.out) + off)[4 * nt] = make_float2(x, y);
+          }
+        }
+        if (t == 0) p.lse[row * p.lse_row_stride + head * p.lse_head_stride] = lse_tile[mt][hi];
+      }
+    return;
+  }
+
+  // Merge: out = w_old * out + w_new * o, lse = logaddexp(lse_old, lse_tile). This CTA owns
+  // its rows (one work item per row block), so plain read-modify-write is race-free.
+  float lse_old[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      const int row = row_base + 16 * mt + g + 8 * hi;
+      lse_old[mt][hi] =
+          skip[mt][hi] ? 0.f : p.lse[row * p.lse_row_stride + head * p.lse_head_stride];
+    }
+  __syncwarp();  // every lane of the quad has read lse before lane t == 0 overwrites it
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      if (skip[mt][hi]) continue;
+      const int row = row_base + 16 * mt + g + 8 * hi;
+      const float a = lse_old[mt][hi], b = lse_tile[mt][hi];
+      float lse_new, w_old, w_new;
+      if (a == -INFINITY) {
+        lse_new = b;
+        w_old = 0.f;
+        w_new = 1.f;
+      } else {
+        const float mx = fmaxf(a, b);
+        lse_new = mx + log1pf(expf(-fabsf(a - b)));
+        w_old = expf(a - lse_new);
+        w_new = expf(b - lse_new);
+      }
+      const float wn = w_new * inv[mt][hi];
+      float2* out = reinterpret_cast<float2*>(static_cast<float*>(p.out) + row * p.o_row_stride +
+                                              head * p.o_head_stride + 2 * t);
+#pragma unroll
+      for (int nt = 0; nt < kNO; ++nt) {
+        float2 prev = make_float2(0.f, 0.f);
+        if (w_old != 0.f) prev = out[4 * nt];
+        out[4 * nt] = make_float2(w_old * prev.x + wn * o[mt][nt][2 * hi],
+                                  w_old * prev.y + wn * o[mt][nt][2 * hi + 1]);
+      }
+      if (t == 0) p.lse[row * p.lse_row_stride + head * p.lse_head_stride] = lse_new;
+    }
+}
+
+}  // namespace magi::cuda

@@ -1,0 +1,103 @@
+// Plain data shared by the host launcher and the FFA kernels (no CUDA types).
+//
+// The mask reaches the kernels as a work list built on the host (work_list.h):
+//   forward:  one item per block of kBlockM consecutive query rows (global, aligned), with the
+//             segments of every (disjoint) slice that touches those rows;
+//   backward: one item per block of kBlockN consecutive keys, with the segments of every slice
+//             that touches those keys.
+// A segment is a band: cells (q, k) with q in [q0, q1), k in [k0, k1) and dlo <= k - q < dhi.
+// Both ranges are already restricted to the item's block and to the band, so a kernel walks
+// exactly [k0, k1) (forward) or [q0, q1) (backward) in tiles.
+#pragma once
+
+#include <cstdint>
+
+namespace magi::cuda {
+
+/// Diagonal bound that never binds (|k - q| < 2^31 - 2^30 for int32 token indices < 2^30).
+inline constexpr int32_t kNoDiagBound = int32_t{1} << 30;
+
+struct FfaSegment {
+  int32_t q0, q1;   // query rows [q0, q1)
+  int32_t k0, k1;   // keys [k0, k1)
+  int32_t dlo, dhi; // dlo <= k - q < dhi
+};
+
+struct FfaWorkItem {
+  int32_t block_start;  // first query row (forward) or key (backward) of the item's block
+  int32_t seg_begin;    // segments [seg_begin, seg_end) of the plan's segment array
+  int32_t seg_end;
+  int32_t cost;         // cells-ish estimate used for the longest-first order
+};
+
+/// Output modes of the forward epilogue.
+enum class FwdOutMode : int32_t {
+  kStoreBf16 = 0,   // overwrite out (bf16) and lse
+  kStoreFp16 = 1,   // overwrite out (fp16) and lse
+  kStoreFp32 = 2,   // overwrite out (fp32) and lse
+  kMergeFp32 = 3,   // merge into fp32 out / lse accumulators by log-sum-exp
+};
+
+struct FwdParams {
+  const void* q;  // [Sq, Hq, D]
+  const void* k;  // [Sk, Hkv, D]
+  const void* v;  // [Sk, Hkv, D]
+  void* out;      // [Sq, Hq, D]
+  float* lse;     // [Sq, Hq]
+  int64_t q_row_stride, q_head_stride;
+  int64_t k_row_stride, k_head_stride;
+  int64_t v_row_stride, v_head_stride;
+  int64_t o_row_stride, o_head_stride;
+  int64_t lse_row_stride, lse_head_stride;
+  int32_t total_q, total_k;
+  int32_t num_heads_q, heads_per_kv;
+  // score in log2 units: no softcap: raw * scale_log2;  softcap: softcap_log2 * tanh(raw * scale_cap)
+  float scale_log2, scale_cap, softcap_log2;
+  int32_t use_softcap;
+  FwdOutMode out_mode;
+  const FfaWorkItem* items;
+  const FfaSegment* segs;
+  int32_t num_items;
+};
+
+struct BwdParams {
+  const void* q;     // [Sq, Hq, D]
+  const void* k;     // [Sk, Hkv, D]
+  const void* v;     // [Sk, Hkv, D]
+  const void* dout;  // [Sq, Hq, D], q's dtype
+  const float* lse;  // [Sq, Hq]
+  const float* dsum; // [Sq * Hq] rowsum(dout * out), contiguous (preprocess output)
+  float* dq;         // [Sq, Hq, D] fp32, added into
+  float* dk;         // [Sk, Hkv, D] fp32, added into
+  float* dv;         // [Sk, Hkv, D] fp32, added into
+  int64_t q_row_stride, q_head_stride;
+  int64_t k_row_stride, k_head_stride;
+  int64_t v_row_stride, v_head_stride;
+  int64_t do_row_stride, do_head_stride;
+  int64_t lse_row_stride, lse_head_stride;
+  int64_t dq_row_stride, dq_head_stride;
+  int64_t dk_row_stride, dk_head_stride;
+  int64_t dv_row_stride, dv_head_stride;
+  int32_t total_q, total_k;
+  int32_t num_heads_q, heads_per_kv;
+  float scale;  // softmax_scale (dq, dk are scaled by it at the end)
+  float scale_log2, scale_cap, softcap_log2;
+  int32_t use_softcap;
+  const FfaWorkItem* items;
+  const FfaSegment* segs;
+  int32_t num_items;
+};
+
+/// Inputs of the backward preprocess: dsum[r * Hq + h] = sum_d dout[r, h, d] * out[r, h, d].
+struct BwdPreParams {
+  const void* out;
+  const void* dout;
+  float* dsum;
+  int64_t o_row_stride, o_head_stride;
+  int64_t do_row_stride, do_head_stride;
+  int32_t total_q, num_heads_q, head_dim;
+  int32_t out_dtype;   // 0 bf16, 1 fp16, 2 fp32
+  int32_t dout_dtype;  // 0 bf16, 1 fp16
+};
+
+}  // namespace magi::cuda

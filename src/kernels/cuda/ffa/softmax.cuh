@@ -1,0 +1,102 @@
+// Online softmax over the rows a thread holds in mma accumulator layout (log2 units).
+#pragma once
+
+#include <cmath>
+
+#include "kernels/cuda/ptx/math.cuh"
+
+namespace magi::cuda {
+
+/// Rows per thread: kMT m-tiles x 2 (g and g + 8). Row sums stay thread-partial until
+/// finalize(); the row max is reduced over the quad (the 4 lanes sharing a row) at each step.
+/// Scores stay in their own units (raw q.k, or softcapped log2 units); `scale` maps them to
+/// log2 units inside the exponent (one FFMA per cell).
+template <int kMT>
+struct OnlineSoftmax {
+  float row_max[kMT][2];  // reference max of the scores (score units), -inf before any cell
+  float row_sum[kMT][2];  // thread-partial sum of 2^(score - row_max)
+
+  __device__ __forceinline__ void init() {
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        row_max[mt][hi] = -INFINITY;
+        row_sum[mt][hi] = 0.f;
+      }
+  }
+
+  /// s: scores of one key tile in units where 2^(scale * s) is the softmax weight (masked
+  /// cells -inf), replaced by their probabilities 2^(scale (s - ref)); o: output accumulators.
+  /// The reference `row_max` only moves when the tile's max exceeds it by more than
+  /// kRescaleSlack (log2 units): weights stay <= 2^kRescaleSlack, exact after normalisation,
+  /// and the O rescale (the costliest part) runs only on the tiles that move it.
+  template <int kNT, int kNO>
+  __device__ __forceinline__ void update(float (&s)[kMT][kNT][4], float (&o)[kMT][kNO][4],
+                                         float scale) {
+    constexpr float kRescaleSlack = 8.f;
+    float alpha[kMT][2];
+    bool any_rescale = false;
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * hi], s[mt][nt][2 * hi + 1]));
+        }
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float ref = row_max[mt][hi];
+        const bool move = mx != -INFINITY && (ref == -INFINITY || (mx - ref) * scale > kRescaleSlack);
+        alpha[mt][hi] = 1.f;
+        if (move) {
+          // NOTE: ref = -inf gives alpha = 2^-inf = 0 (o and the sum are still 0 then).
+          alpha[mt][hi] = ptx::ex2_approx_ftz((ref - mx) * scale);
+          row_max[mt][hi] = mx;
+          any_rescale = true;
+        }
+        // A row without any cell so far keeps ref -inf: subtract 0 so -inf cells give 0.
+        const float ref_scaled = row_max[mt][hi] == -INFINITY ? 0.f : row_max[mt][hi] * scale;
+        float rs = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float pv = ptx::ex2_approx_ftz(fmaf(s[mt][nt][2 * hi + e], scale, -ref_scaled));
+            s[mt][nt][2 * hi + e] = pv;
+            rs += pv;
+          }
+        }
+        row_sum[mt][hi] = row_sum[mt][hi] * alpha[mt][hi] + rs;
+      }
+    }
+    if (__any_sync(0xffffffffu, any_rescale)) {
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < kNO; ++nt) {
+          o[mt][nt][0] *= alpha[mt][0];
+          o[mt][nt][1] *= alpha[mt][0];
+          o[mt][nt][2] *= alpha[mt][1];
+          o[mt][nt][3] *= alpha[mt][1];
+        }
+    }
+  }
+
+  /// Reduces the row sums over the quad.
+  __device__ __forceinline__ void finalize() {
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        float l = row_sum[mt][hi];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        row_sum[mt][hi] = l;
+      }
+  }
+};
+
+}  // namespace magi::cuda

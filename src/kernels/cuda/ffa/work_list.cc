@@ -1,0 +1,117 @@
+#include "kernels/cuda/ffa/work_list.h"
+
+#include <algorithm>
+
+#include "magi/check.h"
+
+namespace magi::cuda {
+namespace {
+
+// Orders items by decreasing cost (stable, so equal costs keep block order) and rebuilds the
+// segment array in the new item order.
+WorkList finish(std::vector<std::vector<FfaSegment>>& per_block, std::vector<int64_t>& cost,
+                const std::vector<int32_t>& starts, bool keep_empty) {
+  std::vector<int32_t> order;
+  for (size_t b = 0; b < per_block.size(); ++b) {
+    if (keep_empty || !per_block[b].empty()) order.push_back(static_cast<int32_t>(b));
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return cost[a] > cost[b]; });
+  WorkList wl;
+  wl.items.reserve(order.size());
+  for (int32_t b : order) {
+    FfaWorkItem it{};
+    it.block_start = starts[b];
+    it.seg_begin = static_cast<int32_t>(wl.segs.size());
+    wl.segs.insert(wl.segs.end(), per_block[b].begin(), per_block[b].end());
+    it.seg_end = static_cast<int32_t>(wl.segs.size());
+    it.cost = static_cast<int32_t>(std::min<int64_t>(cost[b], INT32_MAX));
+    wl.items.push_back(it);
+  }
+  return wl;
+}
+
+}  // namespace
+
+void slice_diagonals(const AttnSlice& s, int32_t& dlo, int32_t& dhi) {
+  dlo = -kNoDiagBound;
+  dhi = kNoDiagBound;
+  // CAUSAL: j <= i + (Sk - Sq)  <=>  k - q <= ke - qe.  INVCAUSAL: j >= i  <=>  k - q >= ks - qs.
+  if (s.type == AttnMaskType::kCausal || s.type == AttnMaskType::kBiCausal) {
+    dhi = static_cast<int32_t>(s.k.end - s.q.end + 1);
+  }
+  if (s.type == AttnMaskType::kInvCausal || s.type == AttnMaskType::kBiCausal) {
+    dlo = static_cast<int32_t>(s.k.start - s.q.start);
+  }
+}
+
+WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m) {
+  MAGI_CHECK(total_q < (int64_t{1} << 30), "FFA CUDA: total_q must be < 2^30");
+  const int64_t nblocks = (total_q + block_m - 1) / block_m;
+  std::vector<std::vector<FfaSegment>> per_block(nblocks);
+  std::vector<int64_t> cost(nblocks, 0);
+  for (const AttnSlice& s : slices) {
+    if (s.q.empty() || s.k.empty()) continue;
+    int32_t dlo, dhi;
+    slice_diagonals(s, dlo, dhi);
+    for (int64_t b = s.q.start / block_m; b * block_m < s.q.end; ++b) {
+      const int64_t r0 = std::max<int64_t>(s.q.start, b * block_m);
+      const int64_t r1 = std::min<int64_t>(s.q.end, (b + 1) * block_m);
+      // Keys seen by any of rows [r0, r1): row r sees [max(ks, r + dlo), min(ke, r + dhi)).
+      const int64_t k0 = std::max<int64_t>(s.k.start, r0 + dlo);
+      const int64_t k1 = std::min<int64_t>(s.k.end, r1 - 1 + int64_t{dhi});
+      if (k1 <= k0) continue;
+      per_block[b].push_back({static_cast<int32_t>(r0), static_cast<int32_t>(r1),
+                              static_cast<int32_t>(k0), static_cast<int32_t>(k1), dlo, dhi});
+      cost[b] += k1 - k0;
+    }
+  }
+  std::vector<int32_t> starts(nblocks);
+  for (int64_t b = 0; b < nblocks; ++b) starts[b] = static_cast<int32_t>(b * block_m);
+  return finish(per_block, cost, starts, /*keep_empty=*/true);
+}
+
+WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
+                        int block_m) {
+  MAGI_CHECK(total_k < (int64_t{1} << 30), "FFA CUDA: total_k must be < 2^30");
+  // Large slices get key blocks of their own, aligned to their k range start (no block mixes
+  // two slices, so nothing is computed for another slice's rows: packed documents cost what
+  // their cells cost). Small slices share globally aligned blocks. Key rows may then be
+  // owned by several items: the kernel adds dK / dV with atomics.
+  const int64_t nglobal = (total_k + block_n - 1) / block_n;
+  std::vector<std::vector<FfaSegment>> per_block(nglobal);
+  std::vector<int64_t> cost(nglobal, 0);
+  std::vector<int32_t> starts(nglobal);
+  for (int64_t b = 0; b < nglobal; ++b) starts[b] = static_cast<int32_t>(b * block_n);
+  auto add = [&](size_t blk, const AttnSlice& s, int64_t c0, int64_t c1, int32_t dlo,
+                 int32_t dhi) {
+    // Rows that see any of keys [c0, c1): dlo <= c - q < dhi  <=>  c - dhi < q <= c - dlo.
+    const int64_t q0 = std::max<int64_t>(s.q.start, c0 - int64_t{dhi} + 1);
+    const int64_t q1 = std::min<int64_t>(s.q.end, c1 - 1 - int64_t{dlo} + 1);
+    if (q1 <= q0) return;
+    per_block[blk].push_back({static_cast<int32_t>(q0), static_cast<int32_t>(q1),
+                              static_cast<int32_t>(c0), static_cast<int32_t>(c1), dlo, dhi});
+    cost[blk] += q1 - q0;
+  };
+  for (const AttnSlice& s : slices) {
+    if (s.q.empty() || s.k.empty()) continue;
+    int32_t dlo, dhi;
+    slice_diagonals(s, dlo, dhi);
+    if (s.q.size() >= block_m && s.k.size() >= block_n) {
+      for (int64_t c0 = s.k.start; c0 < s.k.end; c0 += block_n) {
+        per_block.emplace_back();
+        cost.push_back(0);
+        starts.push_back(static_cast<int32_t>(c0));
+        add(per_block.size() - 1, s, c0, std::min<int64_t>(s.k.end, c0 + block_n), dlo, dhi);
+      }
+      continue;
+    }
+    for (int64_t b = s.k.start / block_n; b * block_n < s.k.end; ++b) {
+      add(b, s, std::max<int64_t>(s.k.start, b * block_n),
+          std::min<int64_t>(s.k.end, (b + 1) * block_n), dlo, dhi);
+    }
+  }
+  return finish(per_block, cost, starts, /*keep_empty=*/false);
+}
+
+}  // namespace magi::cuda

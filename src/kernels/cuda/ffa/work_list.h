@@ -1,0 +1,32 @@
+// Scheduler, host half: turns a disjoint slice list into the kernels' work lists (params.h).
+// Pure host code, unit-testable on the CPU.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/cuda/ffa/params.h"
+#include "magi/mask.h"
+
+namespace magi::cuda {
+
+struct WorkList {
+  std::vector<FfaWorkItem> items;  // longest first
+  std::vector<FfaSegment> segs;
+};
+
+/// Forward: one item per aligned block of `block_m` query rows in [0, total_q) (items without
+/// segments included, last: their rows get out = 0, lse = -inf). `slices` must be disjoint.
+WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m);
+
+/// Backward: items of `block_n` keys. A slice with >= block_m rows and >= block_n keys gets
+/// blocks of its own aligned to its k range start; smaller slices share globally aligned
+/// blocks. Items may overlap in keys (dK / dV are added atomically).
+WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
+                        int block_m);
+
+/// The band of a slice in the kernels' form: dlo <= k - q < dhi (kNoDiagBound when free).
+void slice_diagonals(const AttnSlice& s, int32_t& dlo, int32_t& dhi);
+
+}  // namespace magi::cuda

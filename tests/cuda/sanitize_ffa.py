@@ -1,0 +1,31 @@
+"""Small FFA forward + backward for compute-sanitizer (memcheck, racecheck):
+  compute-sanitizer --tool memcheck python3 tests/cuda/sanitize_ffa.py
+"""
+import os
+import random
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_ffa import random_slices, to_tensors  # noqa: E402
+
+from magi_attention import flex_flash_attn_func  # noqa: E402
+
+
+def main():
+    rng = random.Random(0)
+    for d, dtype in ((128, torch.bfloat16), (64, torch.float16)):
+        sq, sk = 197, 263
+        sl = random_slices(rng, sq, sk) + [(0, sq, 0, sk, 1)]
+        q = torch.randn(sq, 2, d, device="cuda", dtype=dtype, requires_grad=True)
+        k = torch.randn(sk, 1, d, device="cuda", dtype=dtype, requires_grad=True)
+        v = torch.randn(sk, 1, d, device="cuda", dtype=dtype, requires_grad=True)
+        out, lse = flex_flash_attn_func(q, k, v, *to_tensors(sl))
+        out.backward(torch.randn_like(out))
+        torch.cuda.synchronize()
+        print("ok", d, dtype, out.float().abs().sum().item(), q.grad.float().abs().sum().item())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""GPU tests of the CUDA FFA kernels against a float64 reference.
+
+Rule (FA3 style): max |ffa - ref64| <= 2 * max |ref_lowprec - ref64| + atol, for out, lse, dq,
+dk, dv, where ref_lowprec is the same computation done by torch in the kernel's dtype.
+Run: PYTHONPATH=python python3 -m pytest tests/cuda -q
+"""
+import math
+import os
+import random
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from ffa_ref import attention_ref, dense_mask  # noqa: E402
+
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from magi_attention import flex_flash_attn_func  # noqa: E402
+from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
+
+DEV = torch.device("cuda")
+SHAPES_SEEN = set()
+
+
+def random_slices(rng, sq, sk, n_max=6):
+    """Any types, overlapping q ranges, slices sharing cells, empty slices."""
+    out = []
+    for _ in range(rng.randint(1, n_max)):
+        a, b = sorted(rng.randint(0, sq) for _ in range(2))
+        c, d = sorted(rng.randint(0, sk) for _ in range(2))
+        out.append((a, b, c, d, rng.randint(0, 3)))
+    return out
+
+
+def varlen(rng, s, typ, n=5):
+    cuts = sorted(rng.sample(range(1, s), n - 1))
+    b = [0] + cuts + [s]
+    return [(b[i], b[i + 1], b[i], b[i + 1], typ) for i in range(n)]
+
+
+def swa(s, w):
+    return [(0, w, 0, w, 1), (w, s, 1, s, 3)]
+
+
+def to_tensors(slices):
+    qr = torch.tensor([[a, b] for a, b, _, _, _ in slices], dtype=torch.int32, device=DEV)
+    kr = torch.tensor([[c, d] for _, _, c, d, _ in slices], dtype=torch.int32, device=DEV)
+    tm = torch.tensor([t for *_, t in slices], dtype=torch.int32, device=DEV)
+    return qr, kr, tm
+
+
+def check(name, got, ref64, reflp, atol_scale=1e-3):
+    got = got.double()
+    if name == "lse":
+        fin = torch.isfinite(ref64)
+        assert torch.equal(torch.isfinite(got), fin), "lse: -inf pattern differs"
+        assert not torch.isnan(got).any()
+        got, ref64, reflp = got[fin], ref64[fin], reflp.double()[fin]
+        if got.numel() == 0:
+            return
+    assert not torch.isnan(got).any(), f"{name}: NaN"
+    err = (got - ref64).abs().max().item() if got.numel() else 0.0
+    err_lp = (reflp.double() - ref64).abs().max().item() if got.numel() else 0.0
+    atol = atol_scale * (1.0 + (ref64.abs().max().item() if got.numel() else 0.0))
+    assert err <= 2 * err_lp + atol, f"{name}: err {err:.3e} > 2 * {err_lp:.3e} + {atol:.1e}"
+
+
+def run_case(slices, sq, sk, hq, hkv, d, dtype, softcap=0.0, seed=0):
+    SHAPES_SEEN.add((sq, sk, hq, hkv, d, str(dtype), softcap > 0))
+    torch.manual_seed(seed)
+    q = torch.randn(sq, hq, d, device=DEV, dtype=dtype)
+    k = torch.randn(sk, hkv, d, device=DEV, dtype=dtype)
+    v = torch.randn(sk, hkv, d, device=DEV, dtype=dtype)
+    dout = torch.randn(sq, hq, d, device=DEV, dtype=dtype)
+    scale = d ** -0.5
+    mask = dense_mask(slices, sq, sk, DEV)
+    r64 = attention_ref(q, k, v, dout, mask, scale, softcap, torch.float64)
+    rlp = attention_ref(q, k, v, dout, mask, scale, softcap, dtype)
+
+    # Forward through the low-level entry with poisoned outputs: every element must be written.
+    qr, kr, tm = to_tensors(slices)
+    sl = ffa_mod._get_slices(qr, kr, tm)
+    out = torch.full_like(q, float("nan"))
+    lse = torch.full((sq, hq), float("nan"), device=DEV)
+    ffa_mod.ffa_forward(q, k, v, sl, scale, softcap, out=out, lse=lse)
+    torch.cuda.synchronize()
+    check("out", out, r64[0], rlp[0])
+    check("lse", lse, r64[1], rlp[1])
+
+    # Backward through autograd (dq/dk/dv accumulated in fp32, then cast).
+    qg, kg, vg = (x.clone().requires_grad_(True) for x in (q, k, v))
+    o2, l2 = flex_flash_attn_func(qg, kg, vg, qr, kr, tm, softmax_scale=scale, softcap=softcap)
+    assert torch.equal(o2, out)
+    o2.backward(dout)
+    check("dq", qg.grad, r64[2], rlp[2])
+    check("dk", kg.grad, r64[3], rlp[3])
+    check("dv", vg.grad, r64[4], rlp[4])
+
+    # The gradient accumulators are added into.
+    base = torch.randn(sq, hq, d, device=DEV)
+    dq = base.clone()
+    ffa_mod.ffa_backward(dout, q, k, v, out, lse, sl, scale, softcap, dq=dq)
+    check("dq(add)", dq - base, r64[2], rlp[2])
+
+
+DTYPES = [torch.bfloat16, torch.float16]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("seed", range(4))
+def test_random_masks(dtype, d, seed):
+    rng = random.Random(seed * 7 + d)
+    sq, sk = rng.randint(100, 700), rng.randint(100, 700)
+    hkv = rng.choice([1, 2])
+    hq = hkv * rng.choice([1, 2])
+    run_case(random_slices(rng, sq, sk), sq, sk, hq, hkv, d, dtype, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("typ", [0, 1, 2, 3])
+def test_each_type_unaligned(dtype, typ):
+    # Sq != Sk, unaligned to every tile size, one slice of the type plus a second slice
+    # whose q range overlaps it.
+    sq, sk = 389, 517
+    slices = [(13, 389, 7, 500, typ), (200, 300, 0, 517, (typ + 1) % 4)]
+    run_case(slices, sq, sk, 4, 2, 128, dtype, seed=typ)
+
+
+@pytest.mark.parametrize("name", ["full", "causal", "varlen_full", "varlen_causal", "swa",
+                                  "block_causal", "empty_rows", "shared_cells"])
+def test_named_masks(name):
+    rng = random.Random(1)
+    s = 1000
+    if name == "full":
+        sl = [(0, s, 0, s, 0)]
+    elif name == "causal":
+        sl = [(0, s, 0, s, 1)]
+    elif name == "varlen_full":
+        sl = varlen(rng, s, 0)
+    elif name == "varlen_causal":
+        sl = varlen(rng, s, 1)
+    elif name == "swa":
+        sl = swa(s, 128)
+    elif name == "block_causal":
+        sl = [(a, min(a + 256, s), 0, min(a + 256, s), 0) for a in range(0, s, 256)]
+    elif name == "empty_rows":
+        sl = [(100, 300, 0, 500, 0), (600, 700, 650, 900, 1), (750, 760, 0, 0, 0)]
+    else:  # every cell of the causal part covered twice or three times
+        sl = [(0, s, 0, s, 1), (0, s, 0, s, 1), (200, 600, 0, 400, 0), (0, s, 0, s, 3)]
+    run_case(sl, s, s, 4, 4, 128, torch.bfloat16)
+
+
+def test_gqa_softcap():
+    rng = random.Random(5)
+    sl = random_slices(rng, 600, 600) + [(0, 600, 0, 600, 1)]
+    run_case(sl, 600, 600, 8, 2, 128, torch.bfloat16, softcap=30.0)
+    run_case(sl, 600, 600, 8, 1, 64, torch.float16, softcap=5.0)
+
+
+def test_accumulate_merge():
+    """Two calls over disjoint key sets merged by log-sum-exp equal one call over the union."""
+    rng = random.Random(3)
+    sq, sk, h, d = 500, 800, 4, 128
+    a = [(x[0], x[1], min(x[2], 400), min(x[3], 400), x[4]) for x in random_slices(rng, sq, sk)]
+    b = [(x[0], x[1], max(x[2], 400), max(x[3], 400), x[4]) for x in random_slices(rng, sq, sk)]
+    torch.manual_seed(0)
+    q = torch.randn(sq, h, d, device=DEV, dtype=torch.bfloat16)
+    k = torch.randn(sk, h, d, device=DEV, dtype=torch.bfloat16)
+    v = torch.randn(sk, h, d, device=DEV, dtype=torch.bfloat16)
+    scale = d ** -0.5
+    out = torch.full((sq, h, d), float("nan"), device=DEV)
+    lse = torch.full((sq, h), float("-inf"), device=DEV)
+    for part in (a, b):
+        sl = ffa_mod._get_slices(*to_tensors(part))
+        ffa_mod.ffa_forward(q, k, v, sl, scale, 0.0, out=out, lse=lse, accumulate=True)
+    dout = torch.zeros_like(q)
+    mask = dense_mask(a + b, sq, sk, DEV)
+    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
+    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.bfloat16)
+    empty = ~mask.any(1)
+    out = torch.where(empty[:, None, None], torch.zeros_like(out), out)  # never written rows
+    check("out", out, r64[0], rlp[0])
+    check("lse", lse, r64[1], rlp[1])
+
+
+def test_zz_print_coverage():
+    print(f"\nshape coverage ({len(SHAPES_SEEN)}): (sq, sk, hq, hkv, d, dtype, softcap)")
+    for s in sorted(SHAPES_SEEN):
+        print("  ", s)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# On the device machine, from the repository root: build, then run the steps named in $@
+# (tests, sanitize, bench:<args>). Logs go to $OUT.
+set -o pipefail
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD/python PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
+t0=$(date +%s)
+cmake -B build -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
+  -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90} \
+  -DPython3_EXECUTABLE="$(command -v python3)" >"$OUT/build.log" 2>&1 &&
+  ninja -C build -j16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
+for step in "$@"; do
+  case "$step" in
+    tests) python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee "$OUT/tests.log" | tail -40 ;;
+    sanitize)
+      for tool in memcheck racecheck; do
+        compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py \
+          >"$OUT/sanitize_$tool.log" 2>&1; echo "$tool rc=$?"; tail -4 "$OUT/sanitize_$tool.log"
+      done ;;
+    bench:*) python3 bench/bench_ffa.py ${step#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning ;;
+  esac
+done
