@@ -45,5 +45,18 @@ def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def prepare(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as the kernels read it: last dim contiguous, 16-byte aligned base, row strides
+    that keep rows 16-byte aligned. Copies only when ``t`` is not like that already."""
+    esize = t.element_size()
+    aligned = (t.dim() == 0 or t.stride(-1) == 1) and t.data_ptr() % 16 == 0 and all(
+        (s * esize) % 16 == 0 for s in t.stride()[:-1])
+    if aligned:
+        return t
+    t = t.contiguous()
+    # NOTE: contiguous() returns a misaligned view unchanged; a fresh allocation is aligned.
+    return t if t.data_ptr() % 16 == 0 else t.clone()
+
+
 # The name the kernel benchmark and GPU tests use.
 tensor_desc = view

@@ -96,3 +96,31 @@ def test_no_slices_gives_zero_and_minus_inf():
     empty = torch.zeros(0, 2, dtype=torch.int32)
     out, lse = flex_flash_attn_func(q, k, v, empty, empty)
     assert torch.all(out == 0) and torch.all(torch.isneginf(lse))
+
+
+def test_strided_and_misaligned_inputs_and_range_cache():
+    """Strided (last dim contiguous) and misaligned inputs give the same result; repeated calls
+    reuse the converted slices until a range tensor is modified in place."""
+    from magi_attention.functional import flex_flash_attn as ffa_mod
+
+    slices = [(0, 20, 0, 20, 1)]
+    g = torch.Generator().manual_seed(3)
+    q = torch.randn(20, 2, 32, generator=g, dtype=torch.float64)[:, :, :16]
+    k = torch.randn(20 * 2 * 16 + 1, generator=g, dtype=torch.float64)[1:].view(20, 2, 16)
+    v = torch.randn(20, 4, 16, generator=g, dtype=torch.float64)[:, 1:3]
+    dout = torch.randn(20, 2, 16, generator=g, dtype=torch.float64)
+    got = _run_magi(q, k, v, slices, dout)
+    ref = _run_ref(q, k, v, slices, dout)
+    for name, x, r in zip(("out", "lse", "dq", "dk", "dv"), got, ref):
+        assert rel_err(x, r) <= (1e-10 if name == "out" else 1e-6), name
+
+    qr = torch.tensor([[0, 20]], dtype=torch.int32)
+    tm = torch.tensor([1], dtype=torch.int32)
+    out1, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
+    hits = len(ffa_mod._SLICE_CACHE)
+    out2, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
+    assert len(ffa_mod._SLICE_CACHE) == hits and torch.equal(out1, out2)
+    tm[0] = 0  # in place: the cached copy must not be used
+    out3, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
+    ref3, _ = attention(q, k, v, dense_mask([(0, 20, 0, 20, 0)], 20, 20))
+    assert rel_err(out3, ref3) <= 1e-10

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from .._ext import core
-from .._tensor import stream_of, view
+from .._tensor import prepare, stream_of, view
 
 __all__ = ["dispatch_func", "undispatch_func", "dist_attn_func"]
 
@@ -61,8 +61,8 @@ class _Undispatch(torch.autograd.Function):
 class _DistAttn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, key, runtime, softmax_scale, softcap):
-        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
-        out = torch.empty_like(q)
+        q, k, v = prepare(q), prepare(k), prepare(v)
+        out = torch.empty_like(q, memory_format=torch.contiguous_format)
         lse = torch.empty(q.shape[:2], dtype=torch.float32, device=q.device)
         core().calc_attn(runtime, key.comm, view(q), view(k), view(v), softmax_scale, softcap,
                          stream_of(q), view(out), view(lse))
@@ -77,7 +77,7 @@ class _DistAttn(torch.autograd.Function):
         key, runtime, softmax_scale, softcap = ctx.args
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         core().calc_attn_backward(runtime, key.comm, view(q), view(k), view(v), view(out),
-                                  view(lse), view(dout.contiguous()), softmax_scale, softcap,
+                                  view(lse), view(prepare(dout)), softmax_scale, softcap,
                                   stream_of(q), view(dq), view(dk), view(dv))
         return dq, dk, dv, None, None, None, None
 

@@ -8,7 +8,7 @@ import torch
 
 from .._checks import check_qkv, check_scale, check_tensor
 from .._ext import core
-from .._tensor import accumulator_dtype, optional_view, stream_of, view
+from .._tensor import accumulator_dtype, optional_view, prepare, stream_of, view
 
 __all__ = ["flex_flash_attn_func", "ffa_forward", "ffa_backward"]
 
@@ -36,16 +36,17 @@ def _check_bounds(name: str, ranges: torch.Tensor, limit: int) -> None:
                          f"0 <= start <= end <= {limit}")
 
 
-# Converted masks by the identity of their range tensors. An entry holds references to the
-# tensors, so a cached data pointer cannot be reused by another tensor, and `_version` changes
-# on any in-place write, which forces a new conversion.
+# Converted masks by the identity of their range tensors. NOTE: a CUDA range tensor costs a
+# device-to-host copy (a sync) when read, so repeated calls must not read it again. An entry
+# holds references to the tensors, so a cached data pointer cannot be reused by another tensor,
+# and `_version` changes on any in-place write, which forces a new conversion.
 _SLICE_CACHE: OrderedDict = OrderedDict()
 _SLICE_CACHE_SIZE = 64
 
 
 def _tensor_key(t):
-    if t is None:
-        return None
+    if not isinstance(t, torch.Tensor):
+        return ("object", id(t))  # not a tensor: _host_int32 raises TypeError on first use
     return (t.data_ptr(), t._version, tuple(t.shape), t.dtype, t.device)
 
 
@@ -107,7 +108,7 @@ class _FlexFlashAttn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, slices, softmax_scale, softcap):
-        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+        q, k, v = prepare(q), prepare(k), prepare(v)
         out, lse = ffa_forward(q, k, v, slices, softmax_scale, softcap)
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.slices = slices
@@ -118,7 +119,7 @@ class _FlexFlashAttn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dlse):
         q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = ffa_backward(dout.contiguous(), q, k, v, out, lse, ctx.slices, *ctx.scale)
+        dq, dk, dv = ffa_backward(prepare(dout), q, k, v, out, lse, ctx.slices, *ctx.scale)
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None
 
 
