@@ -27,8 +27,8 @@ template <typename... Args>
 
 /// MAGI_CHECK(cond, parts...): throws magi::Error with the streamed parts when cond is false.
 #ifndef MAGI_CHECK
-#define MAGI_CHECK(cond, ...)                                        \
-  do {                                                               \
+#define MAGI_CHECK(cond, ...)                                                  \
+  do {                                                                         \
     if (!(cond)) ::magi::detail::throw_error(__FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
 #endif

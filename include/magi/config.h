@@ -43,7 +43,7 @@ enum class OverlapAlgType : int8_t {
 
 struct OverlapAlg {
   OverlapAlgType type = OverlapAlgType::kUniform;
-  bool random_costs = false;        // kUniform: shuffle the remote chunks before grouping
+  bool random_costs = false;  // kUniform: shuffle the remote chunks before grouping
   std::optional<uint64_t> random_seed;
   friend bool operator==(const OverlapAlg&, const OverlapAlg&) = default;
 };
@@ -53,7 +53,7 @@ struct OverlapAlg {
 struct OverlapConfig {
   bool enable = true;  // false forces degree 0 (the original's v1.0 field)
   AttnOverlapMode mode = AttnOverlapMode::kStatic;
-  std::optional<int64_t> degree = 1;          // must be set in static mode
+  std::optional<int64_t> degree = 1;  // must be set in static mode
   std::optional<int64_t> dynamic_max_degree = 8;
   int64_t min_chunk_size = 512;
   int64_t max_num_chunks = 64;

@@ -26,7 +26,7 @@ struct DispatchMeta {
   int64_t total_seqlen = 0;  // padded; a multiple of chunk_size * cp_size
   int64_t chunk_size = 0;
   int64_t cp_size = 0;
-  std::vector<int64_t> costs;                   // per chunk
+  std::vector<int64_t> costs;                    // per chunk
   std::vector<std::vector<int64_t>> partitions;  // per rank: its chunk ids, ascending
   std::vector<int64_t> perm;    // position in the rank-major gathered order -> chunk id
   std::vector<int64_t> unperm;  // chunk id -> position in the gathered order

@@ -15,9 +15,9 @@
 namespace magi {
 
 struct FfaOptions {
-  double softmax_scale = 0.0;  // 0 means head_dim ** -0.5
-  double softcap = 0.0;        // 0 means no softcap
-  void* cuda_stream = nullptr; // cudaStream_t for CUDA tensors (nullptr: the default stream)
+  double softmax_scale = 0.0;   // 0 means head_dim ** -0.5
+  double softcap = 0.0;         // 0 means no softcap
+  void* cuda_stream = nullptr;  // cudaStream_t for CUDA tensors (nullptr: the default stream)
 };
 
 /// Forward. With accumulate = false, out (any floating dtype) and lse are overwritten. With

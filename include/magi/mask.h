@@ -111,9 +111,7 @@ struct AttnSlice {
   /// Exact number of cells.
   int64_t area() const;
   /// Same cells moved by dq rows and dk columns.
-  AttnSlice translated(int64_t dq, int64_t dk) const {
-    return {q.offset(dq), k.offset(dk), type};
-  }
+  AttnSlice translated(int64_t dq, int64_t dk) const { return {q.offset(dq), k.offset(dk), type}; }
   friend bool operator==(const AttnSlice&, const AttnSlice&) = default;
 };
 

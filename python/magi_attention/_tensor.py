@@ -1,17 +1,49 @@
-"""torch tensor -> the description tuple that magi_attention._C turns into a TensorView."""
+"""torch.Tensor -> core TensorView (pointer, dtype, device, shape, strides), and the stream.
 
-_DTYPES = {}
+The only place that looks inside torch tensors for the core; the views do not own memory, so
+callers keep the tensors alive across the core call.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._ext import core
+
+FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+
+_DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64",
+                torch.bfloat16: "bfloat16", torch.float16: "float16",
+                torch.int32: "int32", torch.int64: "int64"}
+_dtype_codes: dict = {}
 
 
-def _dtype_name(dt):
-    name = _DTYPES.get(dt)
-    if name is None:
-        name = str(dt).replace("torch.", "")
-        _DTYPES[dt] = name
-    return name
+def view(t: torch.Tensor):
+    """The core TensorView of ``t`` (at most 4 dims; element strides)."""
+    code = _dtype_codes.get(t.dtype)
+    if code is None:
+        code = getattr(core().DType, _DTYPE_NAMES[t.dtype])
+        _dtype_codes[t.dtype] = code
+    return core().TensorView(t.data_ptr(), code, t.is_cuda, t.device.index or 0,
+                             list(t.shape), list(t.stride()))
 
 
-def tensor_desc(t):
-    """(data_ptr, dtype, device_type, device_index, shape, strides) of a torch tensor."""
-    dev = t.device
-    return (t.data_ptr(), _dtype_name(t.dtype), dev.type, dev.index or 0, tuple(t.shape), t.stride())
+def optional_view(t):
+    """``view(t)``, or None."""
+    return None if t is None else view(t)
+
+
+def stream_of(t: torch.Tensor) -> int:
+    """torch's current CUDA stream handle for ``t``'s device (0 for CPU tensors)."""
+    if not t.is_cuda:
+        return 0
+    return torch.cuda.current_stream(t.device).cuda_stream
+
+
+def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
+    """fp64 for fp64 inputs, fp32 otherwise (the core's gradient accumulators)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+# The name the kernel benchmark and GPU tests use.
+tensor_desc = view

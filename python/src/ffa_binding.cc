@@ -1,72 +1,43 @@
-// Python bindings of FFA: the slice list as an opaque object built once, and forward /
-// backward on tensor descriptions (tensor_view.h), launched on the caller's stream.
+// FFA entry: magi::ffa_forward / ffa_backward on caller-allocated views. The core dispatches on
+// the tensors' device; for CUDA tensors the caller passes torch's current stream.
+// NOTE: these calls never reach Python, so they run without the GIL.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <chrono>
-#include <cstdint>
+#include <string>
 #include <vector>
 
-#include "magi/check.h"
 #include "magi/ffa.h"
-#include "magi/mask.h"
-#include "tensor_view.h"
+#include "views.h"
 
 namespace py = pybind11;
 
 namespace magi::python {
 namespace {
 
-/// The mask of one call, kept on the host (the kernels cache their device work lists by its
-/// contents, so building this once per mask keeps repeated calls cheap).
+/// Slices from range views (host int32); types may be None (all FULL).
+std::vector<AttnSlice> slices_of(const TensorView& q_ranges, const TensorView& k_ranges,
+                                 const std::optional<TensorView>& types) {
+  return slices_from_views(q_ranges, k_ranges, types ? &*types : nullptr);
+}
+
+/// A mask converted once: repeated calls with the same ranges skip the conversion (the CUDA
+/// kernels then find their work list by the slices' contents).
 struct FfaSlices {
   std::vector<AttnSlice> slices;
 };
-
-FfaSlices slices_from_ptrs(uintptr_t q_ranges, uintptr_t k_ranges, uintptr_t types, int64_t n) {
-  FfaSlices s;
-  s.slices.resize(static_cast<size_t>(n));
-  const auto* q = reinterpret_cast<const int32_t*>(q_ranges);
-  const auto* k = reinterpret_cast<const int32_t*>(k_ranges);
-  const auto* t = reinterpret_cast<const int32_t*>(types);
-  for (int64_t i = 0; i < n; ++i) {
-    s.slices[i].q = {q[2 * i], q[2 * i + 1]};
-    s.slices[i].k = {k[2 * i], k[2 * i + 1]};
-    s.slices[i].type = t ? mask_type_from_int(t[i]) : AttnMaskType::kFull;
-    MAGI_CHECK(s.slices[i].q.start <= s.slices[i].q.end && s.slices[i].k.start <= s.slices[i].k.end &&
-                   s.slices[i].q.start >= 0 && s.slices[i].k.start >= 0,
-               "slice ", i, ": invalid ranges ", to_string(s.slices[i]));
-  }
-  return s;
-}
-
-FfaOptions options(double softmax_scale, double softcap, uintptr_t stream) {
-  FfaOptions o;
-  o.softmax_scale = softmax_scale;
-  o.softcap = softcap;
-  o.cuda_stream = reinterpret_cast<void*>(stream);
-  return o;
-}
-
-void forward(const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
-             const FfaOptions& o, const TensorView& out, const TensorView& lse, bool accumulate) {
-  ffa_forward(q, k, v, s.slices, o, out, lse, accumulate);  // validates, then CPU or CUDA
-}
-
-void backward(const TensorView& q, const TensorView& k, const TensorView& v,
-              const TensorView& out, const TensorView& lse, const TensorView& dout,
-              const FfaSlices& s, const FfaOptions& o, const TensorView& dq, const TensorView& dk,
-              const TensorView& dv) {
-  ffa_backward(q, k, v, out, lse, dout, s.slices, o, dq, dk, dv);
-}
 
 }  // namespace
 
 void register_ffa(py::module_& m) {
   py::class_<FfaSlices>(m, "FfaSlices")
-      .def(py::init(&slices_from_ptrs), py::arg("q_ranges_ptr"), py::arg("k_ranges_ptr"),
-           py::arg("types_ptr"), py::arg("n"),
-           "From host int32 arrays q_ranges [n, 2], k_ranges [n, 2], types [n] (0 = all full).")
+      .def(py::init([](const TensorView& q_ranges, const TensorView& k_ranges,
+                       const std::optional<TensorView>& types) {
+             return FfaSlices{slices_of(q_ranges, k_ranges, types)};
+           }),
+           py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"),
+           "From host int32 views q_ranges [n, 2], k_ranges [n, 2], types [n] (None: FULL).")
       .def("__len__", [](const FfaSlices& s) { return s.slices.size(); })
       .def("area", [](const FfaSlices& s) { return union_area(s.slices); })
       .def("__repr__", [](const FfaSlices& s) {
@@ -76,48 +47,79 @@ void register_ffa(py::module_& m) {
       });
 
   m.def(
-      "ffa_forward",
-      [](const py::tuple& q, const py::tuple& k, const py::tuple& v, const FfaSlices& s,
-         const py::tuple& out, const py::tuple& lse, double softmax_scale, double softcap,
-         bool accumulate, uintptr_t stream) {
-        forward(tensor_view(q), tensor_view(k), tensor_view(v), s,
-                options(softmax_scale, softcap, stream), tensor_view(out), tensor_view(lse),
-                accumulate);
+      "ffa_forward_slices",
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
+         const TensorView& out, const TensorView& lse, double softmax_scale, double softcap,
+         bool accumulate, uintptr_t cuda_stream) {
+        ffa_forward(q, k, v, s.slices, make_options(softmax_scale, softcap, cuda_stream), out, lse,
+                    accumulate);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("slices"), py::arg("out"), py::arg("lse"),
-      py::arg("softmax_scale"), py::arg("softcap"), py::arg("accumulate"), py::arg("stream"));
+      py::arg("softmax_scale"), py::arg("softcap"), py::arg("accumulate"), py::arg("cuda_stream"),
+      py::call_guard<py::gil_scoped_release>(), "magi::ffa_forward over prebuilt FfaSlices.");
 
   m.def(
-      "ffa_backward",
-      [](const py::tuple& q, const py::tuple& k, const py::tuple& v, const py::tuple& out,
-         const py::tuple& lse, const py::tuple& dout, const FfaSlices& s, const py::tuple& dq,
-         const py::tuple& dk, const py::tuple& dv, double softmax_scale, double softcap,
-         uintptr_t stream) {
-        backward(tensor_view(q), tensor_view(k), tensor_view(v), tensor_view(out),
-                 tensor_view(lse), tensor_view(dout), s, options(softmax_scale, softcap, stream),
-                 tensor_view(dq), tensor_view(dk), tensor_view(dv));
+      "ffa_backward_slices",
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& out,
+         const TensorView& lse, const TensorView& dout, const FfaSlices& s, const TensorView& dq,
+         const TensorView& dk, const TensorView& dv, double softmax_scale, double softcap,
+         uintptr_t cuda_stream) {
+        ffa_backward(q, k, v, out, lse, dout, s.slices,
+                     make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
       py::arg("slices"), py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("softmax_scale"),
-      py::arg("softcap"), py::arg("stream"));
+      py::arg("softcap"), py::arg("cuda_stream"), py::call_guard<py::gil_scoped_release>(),
+      "magi::ffa_backward over prebuilt FfaSlices.");
 
-  // Host cost of one cached forward call inside C++ (validation, plan lookup, launch), in
+  // Host cost of one cached forward call inside C++ (validation, work-list lookup, launch), in
   // microseconds averaged over `iters` calls. The kernels run too; the caller synchronises.
   m.def(
       "ffa_forward_host_us",
-      [](const py::tuple& q, const py::tuple& k, const py::tuple& v, const FfaSlices& s,
-         const py::tuple& out, const py::tuple& lse, uintptr_t stream, int iters) {
-        const TensorView tq = tensor_view(q), tk = tensor_view(k), tv = tensor_view(v);
-        const TensorView to = tensor_view(out), tl = tensor_view(lse);
-        const FfaOptions o = options(0.0, 0.0, stream);
-        forward(tq, tk, tv, s, o, to, tl, false);  // warm the plan cache
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
+         const TensorView& out, const TensorView& lse, uintptr_t cuda_stream, int iters) {
+        const FfaOptions o = make_options(0.0, 0.0, cuda_stream);
+        ffa_forward(q, k, v, s.slices, o, out, lse, false);  // warm the caches
         const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < iters; ++i) forward(tq, tk, tv, s, o, to, tl, false);
+        for (int i = 0; i < iters; ++i) ffa_forward(q, k, v, s.slices, o, out, lse, false);
         const auto t1 = std::chrono::steady_clock::now();
         return std::chrono::duration<double, std::micro>(t1 - t0).count() / iters;
       },
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("slices"), py::arg("out"), py::arg("lse"),
-      py::arg("stream"), py::arg("iters"));
+      py::arg("cuda_stream"), py::arg("iters"), py::call_guard<py::gil_scoped_release>());
+
+  m.def(
+      "ffa_forward",
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& q_ranges,
+         const TensorView& k_ranges, const std::optional<TensorView>& types, double softmax_scale,
+         double softcap, uintptr_t cuda_stream, const TensorView& out, const TensorView& lse,
+         bool accumulate) {
+        const auto slices = slices_of(q_ranges, k_ranges, types);
+        ffa_forward(q, k, v, slices, make_options(softmax_scale, softcap, cuda_stream), out, lse,
+                    accumulate);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("q_ranges"), py::arg("k_ranges"),
+      py::arg("attn_type_map"), py::arg("softmax_scale"), py::arg("softcap"),
+      py::arg("cuda_stream"), py::arg("out"), py::arg("lse"), py::arg("accumulate") = false,
+      py::call_guard<py::gil_scoped_release>(),
+      "magi::ffa_forward: writes out [Sq, Hq, D] and lse [Sq, Hq] (fp32).");
+
+  m.def(
+      "ffa_backward",
+      [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& out,
+         const TensorView& lse, const TensorView& dout, const TensorView& q_ranges,
+         const TensorView& k_ranges, const std::optional<TensorView>& types, double softmax_scale,
+         double softcap, uintptr_t cuda_stream, const TensorView& dq, const TensorView& dk,
+         const TensorView& dv) {
+        const auto slices = slices_of(q_ranges, k_ranges, types);
+        ffa_backward(q, k, v, out, lse, dout, slices,
+                     make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
+      },
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
+      py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"), py::arg("softmax_scale"),
+      py::arg("softcap"), py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"),
+      py::call_guard<py::gil_scoped_release>(),
+      "magi::ffa_backward: adds gradients into the fp32/fp64 accumulators dq, dk, dv.");
 }
 
 }  // namespace magi::python

@@ -6,11 +6,16 @@ namespace magi {
 
 std::string to_string(DispatchAlgType t) {
   switch (t) {
-    case DispatchAlgType::kMinHeap: return "min_heap";
-    case DispatchAlgType::kSequential: return "sequential";
-    case DispatchAlgType::kSortedSequentialSelect: return "sorted_sequential_select";
-    case DispatchAlgType::kToppHeap: return "topp_heap";
-    case DispatchAlgType::kExact: return "exact";
+    case DispatchAlgType::kMinHeap:
+      return "min_heap";
+    case DispatchAlgType::kSequential:
+      return "sequential";
+    case DispatchAlgType::kSortedSequentialSelect:
+      return "sorted_sequential_select";
+    case DispatchAlgType::kToppHeap:
+      return "topp_heap";
+    case DispatchAlgType::kExact:
+      return "exact";
   }
   MAGI_FAIL("dispatch alg: invalid value ", static_cast<int>(t));
 }
@@ -18,8 +23,7 @@ std::string to_string(DispatchAlgType t) {
 void DispatchConfig::validate() const {
   MAGI_CHECK(!chunk_size || *chunk_size >= 1, "chunk_size = ", chunk_size.value_or(0),
              ": must be >= 1");
-  MAGI_CHECK(alg.top_p >= 0.0 && alg.top_p <= 1.0, "top_p = ", alg.top_p,
-             ": must be in [0, 1]");
+  MAGI_CHECK(alg.top_p >= 0.0 && alg.top_p <= 1.0, "top_p = ", alg.top_p, ": must be in [0, 1]");
   MAGI_CHECK(alg.allocation_ratio > 0.0 && alg.allocation_ratio <= 1.0,
              "allocation_ratio = ", alg.allocation_ratio, ": must be in (0, 1]");
 }

@@ -1,8 +1,8 @@
 // Scalar conversions for the 16-bit float formats on the host (round to nearest even).
 #pragma once
 
-#include <cstdint>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 
 namespace magi {

@@ -43,7 +43,7 @@ Band Band::trimmed() const {
   // columns in use are [lo(first row), hi(last row)).
   b.k = {row_keys(b.q.start).start, row_keys(b.q.end - 1).end};
   if (b.dlo <= b.k.start - (b.q.end - 1)) b.dlo = -kNoBound;  // never binds
-  if (b.dhi >= b.k.end - b.q.start) b.dhi = kNoBound;          // never binds
+  if (b.dhi >= b.k.end - b.q.start) b.dhi = kNoBound;         // never binds
   return b;
 }
 

@@ -25,8 +25,7 @@ std::string to_string(const AttnRanges& rs) {
 
 AttnRanges AttnRanges::from_cu_seqlens(std::span<const int64_t> cu, int64_t total) {
   MAGI_CHECK(!cu.empty() && cu.front() == 0, "cu_seqlens must start with 0");
-  MAGI_CHECK(cu.back() == total, "cu_seqlens must end with the total ", total, ", got ",
-             cu.back());
+  MAGI_CHECK(cu.back() == total, "cu_seqlens must end with the total ", total, ", got ", cu.back());
   AttnRanges out;
   for (size_t i = 0; i + 1 < cu.size(); ++i) {
     MAGI_CHECK(cu[i] < cu[i + 1], "cu_seqlens must increase strictly, got ", cu[i], " then ",
@@ -109,8 +108,7 @@ AttnRanges AttnRanges::subtract(const AttnRanges& other) const {
 
 std::vector<AttnRanges> AttnRanges::chunk(int64_t chunk_size) const {
   MAGI_CHECK(chunk_size > 0, "chunk_size = ", chunk_size, ": must be > 0");
-  MAGI_CHECK(merged().total_size() == total_size(), "chunk(): ranges overlap: ",
-             to_string(*this));
+  MAGI_CHECK(merged().total_size() == total_size(), "chunk(): ranges overlap: ", to_string(*this));
   std::vector<AttnRanges> out;
   AttnRanges cur;
   int64_t room = chunk_size;

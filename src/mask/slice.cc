@@ -8,10 +8,14 @@ namespace magi {
 
 std::string_view to_string(AttnMaskType t) {
   switch (t) {
-    case AttnMaskType::kFull: return "full";
-    case AttnMaskType::kCausal: return "causal";
-    case AttnMaskType::kInvCausal: return "inv_causal";
-    case AttnMaskType::kBiCausal: return "bi_causal";
+    case AttnMaskType::kFull:
+      return "full";
+    case AttnMaskType::kCausal:
+      return "causal";
+    case AttnMaskType::kInvCausal:
+      return "inv_causal";
+    case AttnMaskType::kBiCausal:
+      return "bi_causal";
   }
   MAGI_FAIL("mask type: invalid value ", static_cast<int>(t));
 }
@@ -68,9 +72,8 @@ std::vector<AttnSlice> make_disjoint(std::span<const AttnSlice> slices) {
     const mask::Band b = mask::Band::from_slice(s).trimmed();
     if (!b.empty()) items.push_back({s, b});
   }
-  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-    return a.band.q.start < b.band.q.start;
-  });
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return a.band.q.start < b.band.q.start; });
 
   std::vector<AttnSlice> out;
   // Sweep in q order; `active` holds earlier items whose rows reach the current one. Each item

@@ -41,7 +41,10 @@ inline AttnRange random_range(std::mt19937_64& rng, int64_t total, bool allow_em
   int64_t a = d(rng), b = d(rng);
   if (a > b) std::swap(a, b);
   if (!allow_empty && a == b) {
-    if (b < total) ++b; else --a;
+    if (b < total)
+      ++b;
+    else
+      --a;
   }
   return {a, b};
 }
@@ -51,8 +54,8 @@ inline AttnMaskType random_type(std::mt19937_64& rng) {
 }
 
 /// Random slices: any types, overlapping q ranges, slices sharing cells, empty slices.
-inline std::vector<AttnSlice> random_slices(std::mt19937_64& rng, int64_t total_q,
-                                            int64_t total_k, int max_slices = 6) {
+inline std::vector<AttnSlice> random_slices(std::mt19937_64& rng, int64_t total_q, int64_t total_k,
+                                            int max_slices = 6) {
   const int n = std::uniform_int_distribution<int>(0, max_slices)(rng);
   std::vector<AttnSlice> out;
   for (int i = 0; i < n; ++i) {
@@ -70,8 +73,7 @@ inline std::vector<AttnSlice> random_varlen_slices(std::mt19937_64& rng, int64_t
   const int docs = std::uniform_int_distribution<int>(1, max_docs)(rng);
   for (int d = 0; d < docs && pos < total; ++d) {
     const int64_t left = total - pos;
-    const int64_t len = d + 1 == docs ? left
-                        : std::uniform_int_distribution<int64_t>(1, left)(rng);
+    const int64_t len = d + 1 == docs ? left : std::uniform_int_distribution<int64_t>(1, left)(rng);
     const int kind = std::uniform_int_distribution<int>(0, 2)(rng);
     const AttnRange r{pos, pos + len};
     if (kind == 0) {
@@ -81,7 +83,8 @@ inline std::vector<AttnSlice> random_varlen_slices(std::mt19937_64& rng, int64_t
     } else {
       const int64_t w = std::uniform_int_distribution<int64_t>(1, len)(rng);
       out.push_back({{pos, pos + w}, {pos, pos + w}, AttnMaskType::kCausal});
-      if (w < len) out.push_back({{pos + w, pos + len}, {pos, pos + len - 1 + 1}, AttnMaskType::kBiCausal});
+      if (w < len)
+        out.push_back({{pos + w, pos + len}, {pos, pos + len - 1 + 1}, AttnMaskType::kBiCausal});
     }
     pos += len;
   }

@@ -1,0 +1,125 @@
+// Distributed attention, the C++ face of the seed's API: keys, dispatch, calc_attn (forward and
+// backward), undispatch. Framework-free: tensors are TensorViews the caller allocates.
+//
+// Typical use on each rank (same calls, same order on every rank of the group):
+//   auto rt = magi::make_flex_key(slices, S, S, hq, hkv, hd, comm, config);
+//   magi::dispatch(*rt, x_global, x_local);          // x_local: [rt->shard_seqlen(), ...]
+//   magi::calc_attn(*rt, comm, q, k, v, opts, out, lse);
+//   magi::undispatch(*rt, comm, out, out_global);    // out_global: [S, ...] (padding dropped)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "magi/comm.h"
+#include "magi/config.h"
+#include "magi/ffa.h"
+#include "magi/mask.h"
+#include "magi/plan.h"
+#include "magi/tensor.h"
+
+namespace magi {
+
+/// What identifies a distributed attention setup. Equal keys share one runtime.
+struct DistAttnKey {
+  std::vector<AttnSlice> slices;  // the caller's mask, before padding
+  int64_t total_seqlen_q = 0;     // before padding
+  int64_t total_seqlen_k = 0;
+  int64_t num_heads_q = 0;
+  int64_t num_heads_kv = 0;
+  int64_t head_dim = 0;
+  int64_t chunk_size = 0;  // resolved
+  int64_t pad_size = 0;
+  DistAttnConfig config{};
+  std::string group;  // Communicator::group_id()
+  int64_t cp_size = 0;
+  int64_t cp_rank = 0;
+
+  size_t hash() const;
+  friend bool operator==(const DistAttnKey&, const DistAttnKey&) = default;
+};
+
+/// The immutable runtime of one key on one rank: dispatch and this rank's plan.
+class DistAttnRuntime {
+ public:
+  DistAttnRuntime(DistAttnKey key, Plan plan);
+  const DistAttnKey& key() const { return key_; }
+  const Plan& plan() const { return plan_; }
+  const RankPlan& rank_plan() const { return plan_.ranks.front(); }
+  const DispatchMeta& dispatch_meta() const { return plan_.dispatch; }
+  int64_t padded_seqlen() const { return plan_.dispatch.total_seqlen; }
+  int64_t shard_seqlen() const { return plan_.dispatch.shard_seqlen(); }
+  /// Global token id of each local row (padding rows have ids >= total_seqlen_q).
+  std::vector<int64_t> position_ids() const;
+
+ private:
+  DistAttnKey key_;
+  Plan plan_;
+};
+
+/// Chunk size used when none is given: ceil(total / (8 * cp)) (the original's default of 8
+/// chunks per rank), at most 512.
+int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
+
+/// Builds (or takes from the per-group LRU cache) the runtime of a flex mask. No collective
+/// communication: every rank derives the same plan. chunk_size defaults to
+/// config.dispatch_config.chunk_size, then to default_chunk_size(). Throws for bad input,
+/// naming the argument (self-attention requires total_seqlen_q == total_seqlen_k).
+std::shared_ptr<const DistAttnRuntime> make_flex_key(
+    std::span<const AttnSlice> slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
+    int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, const Communicator& comm,
+    const DistAttnConfig& config = {}, std::optional<int64_t> chunk_size = std::nullopt);
+
+/// Varlen masks from cumulative sequence lengths: one slice per sequence, FULL or CAUSAL, or a
+/// sliding window (window_left, window_right; -1 = unbounded) expressed exactly with
+/// CAUSAL / BICAUSAL / INVCAUSAL / FULL slices.
+std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
+                                     std::span<const int64_t> cu_seqlens_k, bool causal,
+                                     int64_t window_left = -1, int64_t window_right = -1);
+
+/// make_flex_key over varlen_slices(cu_seqlens_q, cu_seqlens_k, causal, window...).
+std::shared_ptr<const DistAttnRuntime> make_varlen_key(
+    std::span<const int64_t> cu_seqlens_q, std::span<const int64_t> cu_seqlens_k, bool causal,
+    int64_t window_left, int64_t window_right, int64_t num_heads_q, int64_t num_heads_kv,
+    int64_t head_dim, const Communicator& comm, const DistAttnConfig& config = {},
+    std::optional<int64_t> chunk_size = std::nullopt);
+
+/// cu_seqlens of `batch` sequences of `seqlen` tokens each: {0, seqlen, 2 seqlen, ...}. With a
+/// batch squashed into one sequence of batch * seqlen rows (row-major [batch, seqlen, ...]
+/// tensors already are), this turns batched full attention into a varlen mask.
+std::vector<int64_t> full_attention_to_varlen_attention(int64_t batch, int64_t seqlen);
+
+/// Empties the key cache of every group (tests; the Python clear_cache()).
+void clear_key_cache();
+/// Number of cached runtimes over all groups.
+size_t key_cache_size();
+
+/// x_local = this rank's rows of x_global ([total_seqlen_q, ...] before padding), padding rows
+/// set to pad_value. Local, no communication. x_local: [shard_seqlen, ...], same dtype.
+/// CUDA tensors run on `cuda_stream` (a cudaStream_t; nullptr: the default stream).
+void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const TensorView& x_local,
+              double pad_value = 0.0, void* cuda_stream = nullptr);
+
+/// x_global = all ranks' x_local gathered, un-permuted, padding removed: [total_seqlen_q, ...].
+void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
+                const TensorView& x_global, void* cuda_stream = nullptr);
+
+/// Forward over local q [shard, Hq, D], k/v [shard, Hkv, D]: out [shard, Hq, D] (any float
+/// dtype), lse [shard, Hq] fp32.
+void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
+               const TensorView& k, const TensorView& v, const FfaOptions& opts,
+               const TensorView& out, const TensorView& lse);
+
+/// Backward from the forward's out and lse: writes dq, dk, dv (any float dtype, overwritten);
+/// gradients of remote K/V are summed back to their owners.
+void calc_attn_backward(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
+                        const TensorView& k, const TensorView& v, const TensorView& out,
+                        const TensorView& lse, const TensorView& dout, const FfaOptions& opts,
+                        const TensorView& dq, const TensorView& dk, const TensorView& dv);
+
+}  // namespace magi

@@ -1,0 +1,75 @@
+// The attention plan: for each CP rank, which slices it computes against its own K/V (the host
+// stage), which remote K/V rows it receives in which overlap stage, the slices of each stage in
+// receive-buffer coordinates, and the group-cast / group-reduce tables. A plan is an immutable
+// value computed from the global mask alone: every rank derives the same one, so key creation
+// needs no collective communication.
+//
+// Buffers (per rank; rows are tokens, each row holds all kv heads):
+//   local   the rank's own rows, host_ranges (global, merged) stored in ascending order.
+//   recv    one per stage: the rows received in that stage, grouped by source rank in rank
+//           order, ascending within a source. This is exactly the order all_to_all_v delivers,
+//           so group-cast needs no scatter after the exchange.
+//   send    one per stage: local rows gathered at send_rows, grouped by destination rank.
+// Group-reduce (backward) runs the same tables in reverse: the recv-layout partial dK/dV goes
+// back with recv_counts as send counts, and the owner scatter-adds what arrives at send_rows.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "magi/config.h"
+#include "magi/dispatch.h"
+#include "magi/mask.h"
+
+namespace magi {
+
+/// One overlap stage of one rank.
+struct StagePlan {
+  AttnRanges recv_global;            // global rows received, in recv-buffer order
+  std::vector<int64_t> recv_counts;  // rows from each source rank (size cp)
+  AttnRanges send_rows;              // local rows to gather, in send-buffer order
+  std::vector<int64_t> send_counts;  // rows to each destination rank (size cp)
+  std::vector<AttnSlice> slices;     // q: local rows; k: recv-buffer rows
+
+  int64_t num_recv() const { return recv_global.total_size(); }
+  int64_t num_send() const { return send_rows.total_size(); }
+  friend bool operator==(const StagePlan&, const StagePlan&) = default;
+};
+
+struct RankPlan {
+  int64_t rank = 0;
+  AttnRanges host_ranges;              // global rows of the local buffer (merged, ascending)
+  std::vector<AttnSlice> host_slices;  // q and k: local rows
+  std::vector<StagePlan> stages;       // same count on every rank (empty stages allowed)
+  /// Degree 0 only: host and remote slices for one call over k = [local; recv of stage 0].
+  std::vector<AttnSlice> merged_slices;
+  int64_t host_area = 0;    // cells computed in the host stage
+  int64_t remote_area = 0;  // cells computed in all remote stages
+
+  int64_t num_recv() const;
+  friend bool operator==(const RankPlan&, const RankPlan&) = default;
+};
+
+struct Plan {
+  DispatchMeta dispatch;
+  int64_t degree = 0;           // effective overlap degree (0: no overlap); stages = max(degree, 1)
+  std::vector<RankPlan> ranks;  // every rank, or the one asked for (see make_rank_plan)
+
+  int64_t cp_size() const { return dispatch.cp_size; }
+  /// JSON for debugging and the CLI: per-rank areas, stage sizes, tables and slices.
+  std::string to_json(bool with_slices = false) const;
+  friend bool operator==(const Plan&, const Plan&) = default;
+};
+
+/// Builds the plan of every rank. `slices` is the padded global mask (any overlap allowed: the
+/// union is used); `dispatch` places the chunks.
+Plan make_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
+               const OverlapConfig& overlap);
+
+/// The plan of one rank only (ranks has one element). Equal to make_plan(...).ranks[rank].
+Plan make_rank_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
+                    const OverlapConfig& overlap, int64_t rank);
+
+}  // namespace magi

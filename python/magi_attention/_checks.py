@@ -1,0 +1,69 @@
+"""Argument checks shared by the API: TypeError for wrong types/dtypes, ValueError for wrong
+values/shapes, both naming the argument."""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+
+from ._tensor import FLOAT_DTYPES
+
+
+def check_tensor(name: str, t, *, ndim: int | None = None, dtypes=None) -> None:
+    """``t`` is a tensor with ``ndim`` dims and a dtype in ``dtypes``."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if dtypes is not None and t.dtype not in dtypes:
+        allowed = ", ".join(str(d).replace("torch.", "") for d in dtypes)
+        raise TypeError(f"{name}: dtype {str(t.dtype).replace('torch.', '')} is not supported; "
+                        f"expected one of {allowed}")
+    if ndim is not None and t.dim() != ndim:
+        raise ValueError(f"{name}: expected {ndim} dims, got shape {list(t.shape)}")
+
+
+def check_qkv(q, k, v) -> None:
+    """q ``[Sq, Hq, D]``, k and v ``[Sk, Hkv, D]``: same float dtype and device,
+    ``Hq % Hkv == 0``."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(name, t, ndim=3, dtypes=FLOAT_DTYPES)
+    if k.dtype != q.dtype or v.dtype != q.dtype:
+        raise TypeError(f"k, v: dtypes {k.dtype}, {v.dtype} differ from q's {q.dtype}")
+    if k.device != q.device or v.device != q.device:
+        raise ValueError(f"k, v: devices {k.device}, {v.device} differ from q's {q.device}")
+    if k.shape != v.shape:
+        raise ValueError(f"v: shape {list(v.shape)} differs from k's {list(k.shape)}")
+    if k.shape[2] != q.shape[2]:
+        raise ValueError(f"k: head_dim {k.shape[2]} differs from q's {q.shape[2]}")
+    if k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0:
+        raise ValueError(f"q, k: num_heads_q = {q.shape[1]} is not a multiple of "
+                         f"num_heads_kv = {k.shape[1]}")
+
+
+def check_int(name: str, value, minimum: int | None = None) -> int:
+    """``value`` is an int (not bool; numpy/torch integer scalars too), at least ``minimum``;
+    returns it as a Python int."""
+    if isinstance(value, bool) or (hasattr(value, "is_floating_point") and value.dim()):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} = {value}: must be >= {minimum}")
+    return value
+
+
+def check_scale(softmax_scale, softcap) -> tuple[float, float]:
+    """softmax_scale (None: head_dim ** -0.5, passed to the core as 0) and softcap >= 0."""
+    if softmax_scale is not None:
+        if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
+            raise TypeError(f"softmax_scale: expected a float or None, got "
+                            f"{type(softmax_scale).__name__}")
+        if not softmax_scale > 0:
+            raise ValueError(f"softmax_scale = {softmax_scale}: must be > 0")
+    if isinstance(softcap, bool) or not isinstance(softcap, (int, float)):
+        raise TypeError(f"softcap: expected a float, got {type(softcap).__name__}")
+    if softcap < 0:
+        raise ValueError(f"softcap = {softcap}: must be >= 0")
+    return float(softmax_scale or 0.0), float(softcap)

@@ -1,0 +1,54 @@
+"""The public API of magi_attention (the seed's ``magi_attention.api``)."""
+
+from ..common.enum import AttnMaskType, AttnOverlapMode
+from ..common.ranges import AttnRange, AttnRanges
+from ..config import (
+    DispatchAlg,
+    DispatchConfig,
+    DistAttnConfig,
+    ExactDispatchAlg,
+    GreedyOverlapAlg,
+    MinHeapDispatchAlg,
+    OverlapAlg,
+    OverlapConfig,
+    SequentialDispatchAlg,
+    SortedSequentialSelectAlg,
+    ToppHeapDispatchAlg,
+    UniformOverlapAlg,
+)
+from ..dist.key import DistAttnRuntimeKey
+from ..functional.flex_flash_attn import flex_flash_attn_func
+from .functools import (
+    compute_pad_size,
+    full_attention_to_varlen_attention,
+    infer_attn_mask_from_cu_seqlens,
+    infer_attn_mask_from_sliding_window,
+    infer_varlen_mask_from_batch,
+    init_hierarchical_mesh,
+    squash_batch_dim,
+)
+from .magi_attn_interface import (
+    calc_attn,
+    clear_cache,
+    dispatch,
+    get_most_recent_key,
+    get_position_ids,
+    magi_attn_flex_dispatch,
+    magi_attn_flex_key,
+    magi_attn_varlen_dispatch,
+    magi_attn_varlen_key,
+    undispatch,
+)
+
+__all__ = [
+    "AttnMaskType", "AttnOverlapMode", "AttnRange", "AttnRanges", "DistAttnRuntimeKey",
+    "DispatchAlg", "DispatchConfig", "DistAttnConfig", "ExactDispatchAlg", "GreedyOverlapAlg",
+    "MinHeapDispatchAlg", "OverlapAlg", "OverlapConfig", "SequentialDispatchAlg",
+    "SortedSequentialSelectAlg", "ToppHeapDispatchAlg", "UniformOverlapAlg",
+    "flex_flash_attn_func", "compute_pad_size", "full_attention_to_varlen_attention",
+    "infer_attn_mask_from_cu_seqlens", "infer_attn_mask_from_sliding_window",
+    "infer_varlen_mask_from_batch", "init_hierarchical_mesh", "squash_batch_dim", "calc_attn",
+    "clear_cache", "dispatch", "get_most_recent_key", "get_position_ids",
+    "magi_attn_flex_dispatch", "magi_attn_flex_key", "magi_attn_varlen_dispatch",
+    "magi_attn_varlen_key", "undispatch",
+]

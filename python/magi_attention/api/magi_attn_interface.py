@@ -1,0 +1,219 @@
+"""The distributed API of the seed: keys, dispatch, calc_attn, undispatch, and the key cache."""
+
+from __future__ import annotations
+
+import torch
+
+from .._checks import check_qkv, check_scale, check_tensor
+from ..common.enum import AttnMaskType
+from ..config import DistAttnConfig
+from ..dist.communicator import communicator_for
+from ..dist.group import resolve_group
+from ..dist.key import DistAttnRuntimeKey, key_cache
+from ..dist.make_key import make_flex_key
+from ..functional.dist_attn import dispatch_func, dist_attn_func, undispatch_func
+from .functools import infer_attn_mask_from_cu_seqlens
+
+__all__ = [
+    "magi_attn_varlen_key", "magi_attn_varlen_dispatch", "magi_attn_flex_key",
+    "magi_attn_flex_dispatch", "dispatch", "undispatch", "calc_attn", "get_position_ids",
+    "get_most_recent_key", "clear_cache",
+]
+
+
+def magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q: int,
+                       total_seqlen_k: int, num_heads_q: int | None = None,
+                       num_heads_kv: int | None = None, head_dim: int | None = None,
+                       pad_size: int | None = None, cp_group_or_mesh=None,
+                       dist_attn_config: DistAttnConfig | None = None,
+                       is_same_source: bool = True, is_q_permutable: bool = True,
+                       is_k_permutable: bool = True, chunk_size: int | None = None, *,
+                       cp_group=None, cp_mesh=None) -> DistAttnRuntimeKey:
+    """The runtime key of a flexible mask on a CP group (built once, then cached).
+
+    Every rank of the group must call it with the same arguments. The key holds the rank's
+    dispatch and attention plan; an equal call later returns the cached key without planning.
+    Positional arguments follow the later versions' order; the seed passes keywords.
+
+    Args:
+        q_ranges: :class:`AttnRanges` (or ``[[start, end], ...]``) of query rows per slice.
+        k_ranges: :class:`AttnRanges` of key rows per slice (same length).
+        attn_mask_type: one :class:`AttnMaskType` or string (``"full"``, ``"causal"``,
+            ``"inv_causal"``, ``"bi_causal"``) for all slices, or a list of them.
+        total_seqlen_q: rows of the global q (before padding).
+        total_seqlen_k: rows of the global k (self-attention: equal to total_seqlen_q).
+        num_heads_q, num_heads_kv: optional head counts (later versions' form); without them
+            the runtime is specialised on the first calc_attn.
+        head_dim: head dimension (the seed passes it).
+        pad_size: the seed's ``compute_pad_size(total_seqlen_q, cp_size, head_dim,
+            chunk_size)``; must equal it (ValueError otherwise). None: computed.
+        chunk_size: tokens per dispatch chunk; None takes
+            ``dist_attn_config.dispatch_config.chunk_size`` or the core's default.
+        cp_group: the ``ProcessGroup`` of the context-parallel ranks; or
+        cp_mesh: a ``DeviceMesh`` over them (exactly one of the two).
+        cp_group_or_mesh: later versions' single argument for either.
+        dist_attn_config: a :class:`DistAttnConfig` (default ``DistAttnConfig()``).
+        is_same_source, is_q_permutable, is_k_permutable: only self-attention (all True).
+
+    Returns:
+        A :class:`DistAttnRuntimeKey`.
+    """
+    return make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seqlen_k,
+                         num_heads_q=num_heads_q, num_heads_kv=num_heads_kv, head_dim=head_dim,
+                         pad_size=pad_size, chunk_size=chunk_size, cp_group=cp_group,
+                         cp_mesh=cp_mesh, cp_group_or_mesh=cp_group_or_mesh,
+                         dist_attn_config=dist_attn_config, is_same_source=is_same_source,
+                         is_q_permutable=is_q_permutable, is_k_permutable=is_k_permutable)
+
+
+def magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, num_heads_q: int | None = None,
+                         num_heads_kv: int | None = None, head_dim: int | None = None,
+                         pad_size: int | None = None, cp_group_or_mesh=None,
+                         causal: bool = False, window_size=(-1, -1),
+                         dist_attn_config: DistAttnConfig | None = None,
+                         chunk_size: int | None = None, *, cp_group=None,
+                         cp_mesh=None) -> DistAttnRuntimeKey:
+    """The runtime key of a varlen mask given by cumulative sequence lengths.
+
+    Each sequence ``[cu[i], cu[i+1])`` attends to itself: FULL, CAUSAL when ``causal``, or a
+    sliding ``window_size = (left, right)`` (``-1`` = unbounded). Other arguments as in
+    :func:`magi_attn_flex_key`.
+
+    Args:
+        cu_seqlens_q: int tensor or list ``[0, s1, s1 + s2, ...]`` of query rows.
+        cu_seqlens_k: the same for keys.
+    """
+    q, k, types, total_q, total_k = infer_attn_mask_from_cu_seqlens(
+        cu_seqlens_q, cu_seqlens_k, causal=causal, window_size=window_size)
+    return make_flex_key(q, k, types, total_q, total_k, num_heads_q=num_heads_q,
+                         num_heads_kv=num_heads_kv, head_dim=head_dim, pad_size=pad_size,
+                         chunk_size=chunk_size, cp_group=cp_group, cp_mesh=cp_mesh,
+                         cp_group_or_mesh=cp_group_or_mesh, dist_attn_config=dist_attn_config)
+
+
+def magi_attn_varlen_dispatch(x: torch.Tensor, cu_seqlens_q, cu_seqlens_k, *args, **kwargs):
+    """:func:`magi_attn_varlen_key` then :func:`dispatch`.
+
+    Args:
+        x: the global input ``[total_seqlen, ...]`` (the same on every rank).
+        cu_seqlens_q, cu_seqlens_k, *args, **kwargs: as :func:`magi_attn_varlen_key`.
+
+    Returns:
+        ``(local_x, key)``: local_x ``[(total_seqlen + pad_size) / cp_size, ...]``.
+    """
+    key = magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, *args, **kwargs)
+    return dispatch(x, key), key
+
+
+def magi_attn_flex_dispatch(x: torch.Tensor, q_ranges=None, k_ranges=None,
+                            attn_mask_type=AttnMaskType.FULL, total_seqlen_q=None,
+                            total_seqlen_k=None, *args, **kwargs):
+    """:func:`magi_attn_flex_key` then :func:`dispatch`.
+
+    Args:
+        x: the global input ``[total_seqlen_q, ...]`` (the same on every rank).
+        q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seqlen_k, *args, **kwargs: as
+            :func:`magi_attn_flex_key`.
+
+    Returns:
+        ``(local_x, key)``: local_x ``[(total_seqlen_q + pad_size) / cp_size, ...]``.
+    """
+    if q_ranges is None or k_ranges is None:
+        raise ValueError("q_ranges, k_ranges: required")
+    key = magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q,
+                             total_seqlen_k, *args, **kwargs)
+    return dispatch(x, key), key
+
+
+def _check_key(key) -> None:
+    if not isinstance(key, DistAttnRuntimeKey) or key.runtime is None:
+        raise TypeError(f"key: expected a DistAttnRuntimeKey from magi_attn_*_key, got "
+                        f"{type(key).__name__}")
+
+
+def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0) -> torch.Tensor:
+    """This rank's shard of the global ``x`` ``[total_seqlen_q, ...]``: its chunks in order,
+    padding rows filled with ``pad_value``. Differentiable: the gradient of ``x`` is gathered
+    from all ranks (every rank gets the full gradient)."""
+    _check_key(key)
+    check_tensor("x", x)
+    if x.dim() < 1 or x.shape[0] != key.total_seqlen_q:
+        raise ValueError(f"x: expected {key.total_seqlen_q} rows (total_seqlen_q), got shape "
+                         f"{list(x.shape)}")
+    return dispatch_func(x, key, float(pad_value))
+
+
+def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey) -> torch.Tensor:
+    """The global tensor ``[total_seqlen_q, ...]`` (padding removed) from every rank's local
+    shard ``x``. Collective. Differentiable: the gradient keeps this rank's rows."""
+    _check_key(key)
+    check_tensor("x", x)
+    if x.dim() < 1 or x.shape[0] != key.shard_seqlen:
+        raise ValueError(f"x: expected {key.shard_seqlen} rows (the local shard), got shape "
+                         f"{list(x.shape)}")
+    return undispatch_func(x, key)
+
+
+def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRuntimeKey,
+              sink=None, softmax_scale: float | None = None, softcap: float = 0.0):
+    """Distributed attention over the local shards. Collective.
+
+    Args:
+        q: ``[shard, num_heads_q, head_dim]`` (shard = rows of the dispatched x).
+        k, v: ``[shard, num_heads_kv, head_dim]``, same dtype (float32/float64/bfloat16/
+            float16) and device as q.
+        key: from :func:`magi_attn_varlen_key`/:func:`magi_attn_flex_key` or a dispatch call.
+        sink: not supported (must be None).
+        softmax_scale: default ``head_dim ** -0.5``.
+        softcap: if > 0, scores become ``softcap * tanh(score / softcap)``.
+
+    Returns:
+        ``(out, lse)``: out ``[shard, num_heads_q, head_dim]`` in q's dtype, lse ``[shard,
+        num_heads_q]`` float32 (natural log; not differentiable). Differentiable in q, k, v.
+    """
+    _check_key(key)
+    check_qkv(q, k, v)
+    if sink is not None:
+        raise NotImplementedError("sink: attention sinks are not supported yet")
+    shard = key.shard_seqlen
+    if q.shape[0] != shard or k.shape[0] != shard:
+        raise ValueError(f"q, k: expected {shard} rows (the local shard), got {q.shape[0]} and "
+                         f"{k.shape[0]}")
+    hq, hkv, d = q.shape[1], k.shape[1], q.shape[2]
+    if key.head_dim is not None and d != key.head_dim:
+        raise ValueError(f"q: head_dim {d} differs from the key's head_dim {key.head_dim}")
+    if key.num_heads_q is not None and (hq, hkv) != (key.num_heads_q, key.num_heads_kv):
+        raise ValueError(f"q, k: heads ({hq}, {hkv}) differ from the key's "
+                         f"({key.num_heads_q}, {key.num_heads_kv})")
+    scale, cap = check_scale(softmax_scale, softcap)
+    return dist_attn_func(q, k, v, key, key.runtime_for(hq, hkv, d), scale, cap)
+
+
+def get_position_ids(key: DistAttnRuntimeKey, device=None) -> torch.Tensor:
+    """Global position of each local row (int64), for RoPE after dispatch; padding rows are
+    clamped to ``total_seqlen_q - 1``."""
+    _check_key(key)
+    ids = torch.tensor(key.runtime.position_ids(), dtype=torch.int64)
+    ids.clamp_(max=key.total_seqlen_q - 1)
+    return ids if device is None else ids.to(device)
+
+
+def get_most_recent_key(cp_group=None, cp_mesh=None) -> DistAttnRuntimeKey:
+    """The most recently created or used key of the group (ValueError when there is none)."""
+    group = resolve_group(cp_group, cp_mesh)
+    key = key_cache.most_recent(communicator_for(group).group_id())
+    if key is None:
+        raise ValueError("cp_group: no key has been created for this group")
+    return key
+
+
+def clear_cache(cp_group=None) -> None:
+    """Forgets the cached keys of ``cp_group``, or of every group (and the core's runtime
+    cache) when None."""
+    if cp_group is None:
+        from .._ext import core
+
+        key_cache.clear()
+        core().clear_key_cache()
+    else:
+        key_cache.clear(communicator_for(resolve_group(cp_group)).group_id())

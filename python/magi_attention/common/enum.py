@@ -1,0 +1,89 @@
+"""Enumerations of the public API: mask types and overlap modes."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["AttnMaskType", "AttnOverlapMode"]
+
+
+class AttnMaskType(Enum):
+    """Mask type of one attention slice ``(q_range, k_range, type)``.
+
+    With ``i = q - q_start``, ``j = k - k_start``, ``Sq = |q_range|``, ``Sk = |k_range|``:
+
+    - ``FULL`` (``"full"``, code 0): every cell.
+    - ``CAUSAL`` (``"causal"``, code 1): ``j <= i + (Sk - Sq)``; the diagonal is aligned
+      bottom-right, so the last query row sees the whole k range.
+    - ``INVCAUSAL`` (``"inv_causal"``, code 2): ``j >= i``; aligned top-left.
+    - ``BICAUSAL`` (``"bi_causal"``, code 3): both constraints (a band).
+
+    ``AttnMaskType("causal")`` converts a string; ``to_int_type()``/``from_int_type()`` convert
+    the integer codes the kernels use.
+    """
+
+    FULL = "full"
+    CAUSAL = "causal"
+    INVCAUSAL = "inv_causal"
+    BICAUSAL = "bi_causal"
+
+    def to_int_type(self) -> int:
+        """The kernel's integer code: 0 full, 1 causal, 2 inv_causal, 3 bi_causal."""
+        return _CODES[self]
+
+    @classmethod
+    def from_int_type(cls, code: int) -> "AttnMaskType":
+        """The mask type of an integer code (ValueError for anything but 0..3)."""
+        try:
+            return _TYPES[code]
+        except (KeyError, TypeError):
+            raise ValueError(f"attn mask type code {code!r}: expected 0, 1, 2 or 3") from None
+
+    def __int__(self) -> int:
+        return _CODES[self]
+
+
+_CODES = {AttnMaskType.FULL: 0, AttnMaskType.CAUSAL: 1, AttnMaskType.INVCAUSAL: 2,
+          AttnMaskType.BICAUSAL: 3}
+_TYPES = {v: k for k, v in _CODES.items()}
+
+
+class AttnOverlapMode(Enum):
+    """How the overlap degree (number of remote K/V stages) is chosen.
+
+    ``STATIC``: ``OverlapConfig.degree`` stages. ``DYNAMIC``: chosen per key from a cost model,
+    at most ``OverlapConfig.dynamic_max_degree``.
+    """
+
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
+def normalize_mask_types(attn_mask_type, num_slices: int,
+                         name: str = "attn_mask_type") -> list[AttnMaskType]:
+    """Mask types given as one value or a list of ``AttnMaskType``/``str``, as a list of
+    ``num_slices`` enum members. TypeError/ValueError name the argument ``name``."""
+    if isinstance(attn_mask_type, (str, AttnMaskType)):
+        items = [attn_mask_type] * num_slices
+    elif isinstance(attn_mask_type, (list, tuple)):
+        items = list(attn_mask_type)
+    else:
+        raise TypeError(f"{name}: expected an AttnMaskType, a str or a list of them, "
+                        f"got {type(attn_mask_type).__name__}")
+    if len(items) != num_slices:
+        raise ValueError(f"{name}: {len(items)} entries for {num_slices} slices")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, AttnMaskType):
+            out.append(item)
+        elif isinstance(item, str):
+            try:
+                out.append(AttnMaskType(item))
+            except ValueError:
+                valid = ", ".join(repr(t.value) for t in AttnMaskType)
+                raise ValueError(f"{name}[{i}] = {item!r}: unknown mask type; "
+                                 f"expected one of {valid}") from None
+        else:
+            raise TypeError(f"{name}[{i}]: expected an AttnMaskType or a str, "
+                            f"got {type(item).__name__}")
+    return out

@@ -1,0 +1,271 @@
+"""Configs of distributed attention: frozen, hashable dataclasses validated on construction.
+
+They mirror ``include/magi/config.h``; ``DistAttnConfig._to_core()`` is the flat form the C++
+key takes. Invalid values raise ``TypeError``/``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .common.enum import AttnOverlapMode
+
+__all__ = [
+    "DispatchAlg", "MinHeapDispatchAlg", "SequentialDispatchAlg", "SortedSequentialSelectAlg",
+    "ToppHeapDispatchAlg", "ExactDispatchAlg", "OverlapAlg", "UniformOverlapAlg",
+    "GreedyOverlapAlg", "DispatchConfig", "OverlapConfig", "DistAttnConfig",
+]
+
+
+def _check_int(owner: str, name: str, value, *, minimum: Optional[int] = None,
+               optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}.{name}: expected an int{' or None' if optional else ''}, "
+                        f"got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{owner}.{name} = {value}: must be >= {minimum}")
+
+
+def _check_float(owner: str, name: str, value, lo: float, hi: float, lo_open: bool = False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{owner}.{name}: expected a float, got {type(value).__name__}")
+    if value < lo or value > hi or (lo_open and value == lo):
+        bound = "(" if lo_open else "["
+        raise ValueError(f"{owner}.{name} = {value}: must be in {bound}{lo}, {hi}]")
+
+
+def _check_bool(owner: str, name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}.{name}: expected a bool, got {type(value).__name__}")
+
+
+# ---- dispatch algorithms ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class DispatchAlg:
+    """Base of the dispatch algorithms (chunks -> ranks, equal chunk count per rank)."""
+
+    _core_type = -1
+
+    def _to_core(self) -> dict:
+        return {"dispatch_alg": self._core_type, "top_p": 0.0, "allocation_ratio": 1.0}
+
+
+@dataclass(frozen=True)
+class MinHeapDispatchAlg(DispatchAlg):
+    """The default: largest chunk first onto the least-loaded rank that still has room."""
+
+    _core_type = 0
+
+
+@dataclass(frozen=True)
+class SequentialDispatchAlg(DispatchAlg):
+    """Contiguous blocks of chunks per rank (the ring-attention layout)."""
+
+    _core_type = 1
+
+
+@dataclass(frozen=True)
+class SortedSequentialSelectAlg(DispatchAlg):
+    """Keeps a document's chunks together; ``allocation_ratio`` in ``(0, 1]``."""
+
+    allocation_ratio: float = 1.0
+    _core_type = 2
+
+    def __post_init__(self) -> None:
+        _check_float(type(self).__name__, "allocation_ratio", self.allocation_ratio, 0.0, 1.0,
+                     lo_open=True)
+
+    def _to_core(self) -> dict:
+        return dict(super()._to_core(), allocation_ratio=float(self.allocation_ratio))
+
+
+@dataclass(frozen=True)
+class ToppHeapDispatchAlg(DispatchAlg):
+    """Among the top-p least-loaded ranks, the one sharing most k ranges; ``top_p`` in
+    ``[0, 1]``."""
+
+    top_p: float = 0.0
+    _core_type = 3
+
+    def __post_init__(self) -> None:
+        _check_float(type(self).__name__, "top_p", self.top_p, 0.0, 1.0)
+
+    def _to_core(self) -> dict:
+        return dict(super()._to_core(), top_p=float(self.top_p))
+
+
+@dataclass(frozen=True)
+class ExactDispatchAlg(DispatchAlg):
+    """Optimal by branch and bound; for small inputs and tests."""
+
+    _core_type = 4
+
+
+# ---- overlap algorithms ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class OverlapAlg:
+    """Base of the overlap algorithms (remote K/V chunks -> overlap stages)."""
+
+    _core_type = -1
+
+    def _to_core(self) -> dict:
+        return {"overlap_alg": self._core_type, "random_costs": False, "random_seed": None}
+
+
+@dataclass(frozen=True)
+class UniformOverlapAlg(OverlapAlg):
+    """Remote chunks cut into equal-count stages in order; ``random_costs=True`` shuffles them
+    first with ``random_seed``."""
+
+    random_costs: bool = False
+    random_seed: Optional[int] = None
+    _core_type = 0
+
+    def __post_init__(self) -> None:
+        _check_bool("UniformOverlapAlg", "random_costs", self.random_costs)
+        _check_int("UniformOverlapAlg", "random_seed", self.random_seed, minimum=0, optional=True)
+
+    def _to_core(self) -> dict:
+        return dict(super()._to_core(), random_costs=self.random_costs,
+                    random_seed=self.random_seed)
+
+
+@dataclass(frozen=True)
+class GreedyOverlapAlg(OverlapAlg):
+    """Stages balanced against the host stage's compute."""
+
+    _core_type = 1
+
+
+# ---- configs ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DispatchConfig:
+    """How the padded sequence is cut into chunks and placed on ranks.
+
+    Args:
+        alg: a :class:`DispatchAlg` (default :class:`MinHeapDispatchAlg`).
+        chunk_size: tokens per chunk; ``None`` lets key creation choose (or takes the key
+            function's ``chunk_size``).
+        uneven_shard: not supported (padding always evens the shards); must be False.
+    """
+
+    alg: DispatchAlg = field(default_factory=MinHeapDispatchAlg)
+    chunk_size: Optional[int] = None
+    uneven_shard: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.alg, DispatchAlg) or type(self.alg) is DispatchAlg:
+            raise TypeError(f"DispatchConfig.alg: expected a DispatchAlg such as "
+                            f"MinHeapDispatchAlg(), got {self.alg!r}")
+        _check_int("DispatchConfig", "chunk_size", self.chunk_size, minimum=1, optional=True)
+        _check_bool("DispatchConfig", "uneven_shard", self.uneven_shard)
+        if self.uneven_shard:
+            raise ValueError("DispatchConfig.uneven_shard = True: not supported (use padding)")
+
+
+@dataclass(frozen=True)
+class OverlapConfig:
+    """Overlap of remote K/V communication with attention compute.
+
+    Args:
+        enable: False disables overlap (degree 0: one blocking fetch, one kernel call).
+        mode: :class:`AttnOverlapMode` ``STATIC`` (``degree`` stages) or ``DYNAMIC`` (degree from
+            a cost model, at most ``dynamic_max_degree``; ``degree`` must be None).
+        degree: 0 no overlap, 1 host stage plus one remote stage, N remote stages.
+        dynamic_max_degree: upper bound in dynamic mode.
+        min_chunk_size: smallest remote chunk (tokens) the overlap solver cuts.
+        max_num_chunks: most remote chunks the overlap solver considers (>= degree).
+        alg: an :class:`OverlapAlg` (default :class:`UniformOverlapAlg`).
+        calc_cost_factor: cost per mask cell (dynamic mode).
+        comm_cost_factor: cost per remote token (dynamic mode).
+    """
+
+    enable: bool = True
+    mode: AttnOverlapMode = AttnOverlapMode.STATIC
+    degree: Optional[int] = 1
+    dynamic_max_degree: Optional[int] = 8
+    min_chunk_size: int = 512
+    max_num_chunks: int = 64
+    alg: OverlapAlg = field(default_factory=UniformOverlapAlg)
+    calc_cost_factor: float = 1.0
+    comm_cost_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        owner = "OverlapConfig"
+        _check_bool(owner, "enable", self.enable)
+        if isinstance(self.mode, str):
+            try:
+                object.__setattr__(self, "mode", AttnOverlapMode(self.mode))
+            except ValueError:
+                raise ValueError(f"{owner}.mode = {self.mode!r}: expected 'static' or "
+                                 "'dynamic'") from None
+        if not isinstance(self.mode, AttnOverlapMode):
+            raise TypeError(f"{owner}.mode: expected an AttnOverlapMode, got {self.mode!r}")
+        _check_int(owner, "degree", self.degree, minimum=0, optional=True)
+        _check_int(owner, "dynamic_max_degree", self.dynamic_max_degree, minimum=1,
+                   optional=True)
+        _check_int(owner, "min_chunk_size", self.min_chunk_size, minimum=1)
+        _check_int(owner, "max_num_chunks", self.max_num_chunks, minimum=1)
+        if not isinstance(self.alg, OverlapAlg) or type(self.alg) is OverlapAlg:
+            raise TypeError(f"{owner}.alg: expected an OverlapAlg such as UniformOverlapAlg(), "
+                            f"got {self.alg!r}")
+        for name in ("calc_cost_factor", "comm_cost_factor"):
+            value = getattr(self, name)
+            _check_float(owner, name, value, 0.0, float("inf"), lo_open=True)
+        if self.enable and self.mode is AttnOverlapMode.STATIC:
+            if self.degree is None:
+                raise ValueError(f"{owner}.degree = None: static mode needs a degree")
+            if self.degree > self.max_num_chunks:
+                raise ValueError(f"{owner}.degree = {self.degree}: must be <= max_num_chunks = "
+                                 f"{self.max_num_chunks}")
+        if self.enable and self.mode is AttnOverlapMode.DYNAMIC and self.degree is not None:
+            raise ValueError(f"{owner}.degree = {self.degree}: must be None in dynamic mode")
+
+    @property
+    def no_overlap(self) -> bool:
+        """True when communication is not overlapped (``enable=False`` or ``degree=0``)."""
+        return not self.enable or self.degree == 0
+
+    def _to_core(self) -> dict:
+        return dict(self.alg._to_core(), enable=self.enable,
+                    mode=0 if self.mode is AttnOverlapMode.STATIC else 1, degree=self.degree,
+                    dynamic_max_degree=self.dynamic_max_degree,
+                    min_chunk_size=self.min_chunk_size, max_num_chunks=self.max_num_chunks,
+                    calc_cost_factor=float(self.calc_cost_factor),
+                    comm_cost_factor=float(self.comm_cost_factor))
+
+
+@dataclass(frozen=True)
+class DistAttnConfig:
+    """Configuration of distributed attention, part of the runtime key.
+
+    Args:
+        dispatch_config: a :class:`DispatchConfig`.
+        overlap_config: an :class:`OverlapConfig`.
+        high_bandwith_domain_size: ranks per high-bandwidth domain (the seed's spelling);
+            accepted and validated (>= 1), not yet used by the planner.
+    """
+
+    dispatch_config: DispatchConfig = field(default_factory=DispatchConfig)
+    overlap_config: OverlapConfig = field(default_factory=OverlapConfig)
+    high_bandwith_domain_size: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dispatch_config, DispatchConfig):
+            raise TypeError("DistAttnConfig.dispatch_config: expected a DispatchConfig, got "
+                            f"{type(self.dispatch_config).__name__}")
+        if not isinstance(self.overlap_config, OverlapConfig):
+            raise TypeError("DistAttnConfig.overlap_config: expected an OverlapConfig, got "
+                            f"{type(self.overlap_config).__name__}")
+        _check_int("DistAttnConfig", "high_bandwith_domain_size",
+                   self.high_bandwith_domain_size, minimum=1)
+
+    def _to_core(self) -> dict:
+        """The flat dict ``_C.make_flex_key`` takes (see python/src/views.cc)."""
+        d = dict(self.dispatch_config.alg._to_core(), **self.overlap_config._to_core())
+        d["chunk_size"] = self.dispatch_config.chunk_size
+        d["high_bandwith_domain_size"] = self.high_bandwith_domain_size
+        return d

@@ -1,0 +1,1 @@
+"""Distributed plumbing: the torch.distributed communicator, group resolution, runtime keys."""

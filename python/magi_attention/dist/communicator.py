@@ -1,0 +1,100 @@
+"""The core's Communicator over torch.distributed: the user's own process group carries the
+runtime's all_to_all_v (gloo for CPU tensors, NCCL for CUDA tensors)."""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+import torch.distributed as dist
+
+from .._ext import core
+
+__all__ = ["TorchCommunicator", "group_ranks", "communicator_for"]
+
+
+def group_ranks(group) -> list[int]:
+    """Global ranks of ``group`` in group-rank order."""
+    if hasattr(dist, "get_process_group_ranks"):
+        return list(dist.get_process_group_ranks(group))
+    from torch.distributed import distributed_c10d as c10d  # torch < 2.0
+
+    if group is None or group is c10d.GroupMember.WORLD:
+        return list(range(dist.get_world_size()))
+    mapping = c10d._pg_group_ranks[group]  # global rank -> group rank
+    return [g for g, _ in sorted(mapping.items(), key=lambda item: item[1])]
+
+
+class _CudaBuffer:
+    """A raw device allocation exposed through ``__cuda_array_interface__`` (bytes)."""
+
+    def __init__(self, address: int, nbytes: int) -> None:
+        self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1",
+                                         "data": (address, False), "strides": None,
+                                         "version": 2}
+
+
+def _as_bytes(buffer) -> torch.Tensor:
+    """A uint8 tensor over the core's buffer ``(address, nbytes, is_cuda, device_index)``,
+    without copying."""
+    address, nbytes, is_cuda, index = buffer
+    device = torch.device("cuda", index) if is_cuda else torch.device("cpu")
+    if nbytes == 0:
+        return torch.empty(0, dtype=torch.uint8, device=device)
+    if is_cuda:
+        return torch.as_tensor(_CudaBuffer(address, nbytes), device=device)
+    return torch.frombuffer((ctypes.c_uint8 * nbytes).from_address(address), dtype=torch.uint8)
+
+
+class _Work:
+    """The handle returned to the core: ``wait()`` completes the exchange once."""
+
+    def __init__(self, work, keepalive) -> None:
+        self._work, self._keepalive = work, keepalive
+
+    def wait(self) -> None:
+        if self._work is not None:
+            self._work.wait()
+        self._work = self._keepalive = None
+
+
+class TorchCommunicator(core().Communicator):
+    """``magi::Communicator`` implemented with ``dist.all_to_all_single(async_op=True)`` on
+    ``group``. Its group id is the group's global ranks, so keys are cached per group."""
+
+    def __init__(self, group) -> None:
+        super().__init__()
+        self.group = group
+        self._rank = dist.get_rank(group)
+        self._size = dist.get_world_size(group)
+        self._group_id = "torch:" + ",".join(map(str, group_ranks(group)))
+
+    def rank(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._size
+
+    def group_id(self) -> str:
+        return self._group_id
+
+    def all_to_all_v(self, send, send_counts, recv, recv_counts, row_bytes):
+        """Called by the core: rows of ``row_bytes`` bytes, counts per rank in rank order."""
+        send_t, recv_t = _as_bytes(send), _as_bytes(recv)
+        work = dist.all_to_all_single(
+            recv_t, send_t,
+            output_split_sizes=[c * row_bytes for c in recv_counts],
+            input_split_sizes=[c * row_bytes for c in send_counts],
+            group=self.group, async_op=True)
+        return _Work(work, (send_t, recv_t))
+
+
+_communicators: dict = {}
+
+
+def communicator_for(group) -> TorchCommunicator:
+    """The (cached) communicator of ``group``."""
+    comm = _communicators.get(group)
+    if comm is None:
+        comm = _communicators[group] = TorchCommunicator(group)
+    return comm

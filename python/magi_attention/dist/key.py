@@ -1,0 +1,129 @@
+"""DistAttnRuntimeKey and the per-group LRU key cache.
+
+A key is a value (hashable, equal by its fields) that also carries the rank's C++ runtime and
+the group's communicator. Keys are cached per group so that re-creating an equal key returns the
+cached one without planning; the C++ side caches runtimes too (make_flex_key).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..config import DistAttnConfig
+
+__all__ = ["DistAttnRuntimeKey", "KeyCache", "key_cache"]
+
+
+@dataclass(frozen=True, eq=True)
+class DistAttnRuntimeKey:
+    """Identifies one distributed attention setup on one CP group.
+
+    Fields compared and hashed: the mask ``slices`` (``(q_start, q_end, k_start, k_end,
+    type_code)`` before padding), the total sequence lengths (before padding), head counts and
+    head_dim (None where the call did not give them), ``chunk_size`` (None: the core's default),
+    the group id and the config; ``pad_size`` follows from them. ``runtime`` (the rank's C++
+    runtime), ``comm`` and the user's
+    ``cp_group``/``cp_mesh`` ride along without taking part in equality.
+    """
+
+    slices: tuple
+    total_seqlen_q: int
+    total_seqlen_k: int
+    num_heads_q: Optional[int]
+    num_heads_kv: Optional[int]
+    head_dim: Optional[int]
+    pad_size: int = field(compare=False)
+    chunk_size: Optional[int]
+    group_id: str
+    dist_attn_config: DistAttnConfig
+    runtime: Any = field(default=None, compare=False, repr=False)
+    comm: Any = field(default=None, compare=False, repr=False)
+    cp_group: Any = field(default=None, compare=False, repr=False)
+    cp_mesh: Any = field(default=None, compare=False, repr=False)
+
+    def __hash__(self) -> int:
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.slices, self.total_seqlen_q, self.total_seqlen_k, self.num_heads_q,
+                      self.num_heads_kv, self.head_dim, self.chunk_size,
+                      self.group_id, self.dist_attn_config))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    @property
+    def padded_seqlen(self) -> int:
+        """Total sequence length after padding."""
+        return self.runtime.padded_seqlen
+
+    @property
+    def shard_seqlen(self) -> int:
+        """Rows of every rank's local shard: ``(total_seqlen_q + pad_size) / cp_size``."""
+        return self.runtime.shard_seqlen
+
+    def runtime_for(self, num_heads_q: int, num_heads_kv: int, head_dim: int):
+        """The runtime for these head counts. Keys made without head counts (the seed's call
+        form) get one runtime per head configuration, made on first use and kept here."""
+        if self.num_heads_q is not None:
+            return self.runtime
+        heads = (num_heads_q, num_heads_kv, head_dim)
+        by_heads = self.__dict__.setdefault("_by_heads", {})
+        rt = by_heads.get(heads)
+        if rt is None:
+            from .make_key import make_runtime
+
+            rt = make_runtime(self, *heads)
+            # NOTE: the shards were made by self.runtime; both must place chunks alike.
+            if rt.partitions() != self.runtime.partitions():
+                raise RuntimeError("the runtime for these head counts dispatches differently")
+            by_heads[heads] = rt
+        return rt
+
+
+def _capacity() -> int:
+    return int(os.environ.get("MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE", "1000"))
+
+
+class KeyCache:
+    """One LRU of keys per group id (MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE per group)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, OrderedDict] = {}
+
+    def get(self, probe: DistAttnRuntimeKey) -> Optional[DistAttnRuntimeKey]:
+        """The cached key equal to ``probe`` (moved to most recent), or None."""
+        lru = self._groups.get(probe.group_id)
+        if lru is None:
+            return None
+        key = lru.get(probe)
+        if key is not None:
+            lru.move_to_end(probe)
+        return key
+
+    def put(self, key: DistAttnRuntimeKey) -> None:
+        """Inserts ``key`` as most recent, evicting the least recent beyond the capacity."""
+        lru = self._groups.setdefault(key.group_id, OrderedDict())
+        lru[key] = key
+        lru.move_to_end(key)
+        while len(lru) > max(_capacity(), 1):
+            lru.popitem(last=False)
+
+    def most_recent(self, group_id: str) -> Optional[DistAttnRuntimeKey]:
+        """The most recently created or used key of the group, or None."""
+        lru = self._groups.get(group_id)
+        return next(reversed(lru)) if lru else None
+
+    def clear(self, group_id: Optional[str] = None) -> None:
+        """Forgets the keys of one group, or of all groups."""
+        if group_id is None:
+            self._groups.clear()
+        else:
+            self._groups.pop(group_id, None)
+
+    def __len__(self) -> int:
+        return sum(len(lru) for lru in self._groups.values())
+
+
+key_cache = KeyCache()

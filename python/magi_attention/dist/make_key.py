@@ -1,0 +1,115 @@
+"""Key creation: validates the mask and sizes, then builds (or finds) the rank's runtime."""
+
+from __future__ import annotations
+
+from .._checks import check_int
+from .._ext import core
+from ..api.functools import compute_pad_size
+from ..common.enum import normalize_mask_types
+from ..common.ranges import AttnRanges
+from ..config import DistAttnConfig
+from .communicator import communicator_for
+from .group import resolve_group
+from .key import DistAttnRuntimeKey, key_cache
+
+__all__ = ["make_flex_key", "make_runtime"]
+
+_PLACEHOLDER_HEAD_DIM = 64  # head_dim of a dispatch-only runtime when the caller gave none
+
+
+def _ranges(name: str, value) -> AttnRanges:
+    try:
+        return AttnRanges.from_ranges(value)
+    except TypeError as e:
+        raise TypeError(f"{name}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+def _optional_int(name: str, value, minimum: int = 1):
+    return None if value is None else check_int(name, value, minimum)
+
+
+def make_runtime(key: DistAttnRuntimeKey, num_heads_q: int, num_heads_kv: int, head_dim: int):
+    """The C++ runtime of ``key`` for the given head counts (cached by the core)."""
+    return core().make_flex_key(list(key.slices), key.total_seqlen_q, key.total_seqlen_k,
+                                num_heads_q, num_heads_kv, head_dim, key.comm,
+                                key.dist_attn_config._to_core(), key.chunk_size)
+
+
+def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seqlen_k, *,
+                  num_heads_q=None, num_heads_kv=None, head_dim=None, pad_size=None,
+                  chunk_size=None, cp_group=None, cp_mesh=None, cp_group_or_mesh=None,
+                  dist_attn_config=None, is_same_source=True, is_q_permutable=True,
+                  is_k_permutable=True) -> DistAttnRuntimeKey:
+    """See :func:`magi_attention.api.magi_attn_flex_key` (this does the work)."""
+    qr, kr = _ranges("q_ranges", q_ranges), _ranges("k_ranges", k_ranges)
+    if len(kr) != len(qr):
+        raise ValueError(f"k_ranges: {len(kr)} ranges, but q_ranges has {len(qr)}")
+    types = normalize_mask_types(attn_mask_type, len(qr))
+    total_q = check_int("total_seqlen_q", total_seqlen_q, 1)
+    total_k = check_int("total_seqlen_k", total_seqlen_k, 1)
+    if len(qr) and qr.end > total_q:
+        raise ValueError(f"q_ranges: end {qr.end} exceeds total_seqlen_q = {total_q}")
+    if len(kr) and kr.end > total_k:
+        raise ValueError(f"k_ranges: end {kr.end} exceeds total_seqlen_k = {total_k}")
+    if not (is_same_source and is_q_permutable and is_k_permutable):
+        raise NotImplementedError("is_same_source, is_q_permutable, is_k_permutable: only "
+                                  "self-attention (all True) is supported")
+    if total_q != total_k:
+        raise ValueError(f"total_seqlen_k = {total_k}: self-attention needs total_seqlen_q "
+                         f"== total_seqlen_k = {total_q}")
+    if head_dim is None and num_heads_q is not None:
+        raise ValueError("head_dim: required when num_heads_q/num_heads_kv are given")
+    heads = [_optional_int(n, v) for n, v in (("num_heads_q", num_heads_q),
+                                               ("num_heads_kv", num_heads_kv),
+                                               ("head_dim", head_dim))]
+    if (heads[0] is None) != (heads[1] is None):
+        raise ValueError("num_heads_q, num_heads_kv: give both or neither")
+    if heads[0] is not None and heads[0] % heads[1]:
+        raise ValueError(f"num_heads_q = {heads[0]}: not a multiple of num_heads_kv = "
+                         f"{heads[1]}")
+    chunk_size = _optional_int("chunk_size", chunk_size)
+    if pad_size is not None:
+        pad_size = check_int("pad_size", pad_size, 0)
+    config = DistAttnConfig() if dist_attn_config is None else dist_attn_config
+    if not isinstance(config, DistAttnConfig):
+        raise TypeError(f"dist_attn_config: expected a DistAttnConfig, got "
+                        f"{type(config).__name__}")
+    cfg_chunk = config.dispatch_config.chunk_size
+    if chunk_size is not None and cfg_chunk is not None and chunk_size != cfg_chunk:
+        raise ValueError(f"chunk_size = {chunk_size}: differs from "
+                         f"dist_attn_config.dispatch_config.chunk_size = {cfg_chunk}")
+    chunk_size = chunk_size if chunk_size is not None else cfg_chunk
+
+    group = resolve_group(cp_group, cp_mesh, cp_group_or_mesh)
+    comm = communicator_for(group)
+    if chunk_size is not None:
+        expected = compute_pad_size(total_q, comm.size(), heads[2] or _PLACEHOLDER_HEAD_DIM,
+                                    chunk_size)
+        if pad_size is not None and pad_size != expected:
+            raise ValueError(f"pad_size = {pad_size}: compute_pad_size({total_q}, "
+                             f"{comm.size()}, head_dim, {chunk_size}) gives {expected}")
+        pad_size = expected
+    slices = tuple((r.start, r.end, k.start, k.end, t.to_int_type())
+                   for r, k, t in zip(qr, kr, types))
+    probe = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=0,
+                               chunk_size=chunk_size, group_id=comm.group_id(),
+                               dist_attn_config=config)
+    key = key_cache.get(probe)
+    if key is None:
+        # NOTE: without head counts (the seed's call form) this runtime serves dispatch and
+        # undispatch; calc_attn resolves one per head configuration
+        # (DistAttnRuntimeKey.runtime_for).
+        runtime = core().make_flex_key(list(slices), total_q, total_k, heads[0] or 1,
+                                       heads[1] or 1, heads[2] or _PLACEHOLDER_HEAD_DIM, comm,
+                                       config._to_core(), chunk_size)
+        key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
+                                 chunk_size=chunk_size, group_id=comm.group_id(),
+                                 dist_attn_config=config, runtime=runtime, comm=comm,
+                                 cp_group=group, cp_mesh=cp_mesh)
+    if pad_size is not None and key.pad_size != pad_size:
+        raise ValueError(f"pad_size = {pad_size}: the key resolved a pad of {key.pad_size} "
+                         f"(chunk_size {key.runtime.chunk_size})")
+    key_cache.put(key)
+    return key

@@ -1,0 +1,31 @@
+// The Communicator trampoline: Python subclasses of _C.Communicator (magi_attention.dist)
+// implement rank/size/group_id/all_to_all_v; the core calls them through this class.
+//
+// Python's all_to_all_v receives each buffer as (address, nbytes, is_cuda, device_index) plus the
+// per-rank row counts and the row size, and returns an object whose wait() completes the
+// exchange. The GIL stays held by the caller of the core (the core calls back on the calling
+// thread); every entry here still acquires it so a call from another thread is safe too.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include "magi/comm.h"
+
+namespace magi::python {
+
+class PyCommunicator : public Communicator {
+ public:
+  using Communicator::Communicator;
+  int64_t rank() const override;
+  int64_t size() const override;
+  std::string group_id() const override;
+  std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
+                                           std::span<const int64_t> send_counts,
+                                           const TensorView& recv,
+                                           std::span<const int64_t> recv_counts,
+                                           int64_t row_bytes) override;
+};
+
+void register_communicator(pybind11::module_& m);
+
+}  // namespace magi::python

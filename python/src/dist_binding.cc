@@ -1,0 +1,125 @@
+// Distributed attention entry (dist_attn.h): keys, dispatch, calc_attn (fwd/bwd), undispatch.
+// The GIL stays held: the core calls back into the Python communicator on this thread.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "communicator_binding.h"
+#include "magi/dist_attn.h"
+#include "views.h"
+
+namespace py = pybind11;
+
+namespace magi::python {
+namespace {
+
+/// The Python-visible handle of one cached runtime (pybind11 cannot hold shared_ptr<const T>).
+struct Runtime {
+  std::shared_ptr<const DistAttnRuntime> rt;
+};
+
+void bind_runtime(py::module_& m) {
+  py::class_<Runtime>(m, "Runtime", "One rank's immutable runtime of a key (dispatch + plan).")
+      .def_property_readonly("padded_seqlen",
+                             [](const Runtime& r) { return r.rt->padded_seqlen(); })
+      .def_property_readonly("shard_seqlen", [](const Runtime& r) { return r.rt->shard_seqlen(); })
+      .def_property_readonly("pad_size", [](const Runtime& r) { return r.rt->key().pad_size; })
+      .def_property_readonly("chunk_size", [](const Runtime& r) { return r.rt->key().chunk_size; })
+      .def_property_readonly("cp_size", [](const Runtime& r) { return r.rt->key().cp_size; })
+      .def_property_readonly("cp_rank", [](const Runtime& r) { return r.rt->key().cp_rank; })
+      .def_property_readonly("total_seqlen_q",
+                             [](const Runtime& r) { return r.rt->key().total_seqlen_q; })
+      .def_property_readonly("total_seqlen_k",
+                             [](const Runtime& r) { return r.rt->key().total_seqlen_k; })
+      .def("position_ids", [](const Runtime& r) { return r.rt->position_ids(); })
+      .def("partitions", [](const Runtime& r) { return r.rt->dispatch_meta().partitions; })
+      .def(
+          "plan_json",
+          [](const Runtime& r, bool with_slices) { return r.rt->plan().to_json(with_slices); },
+          py::arg("with_slices") = false)
+      .def(
+          "same_as", [](const Runtime& a, const Runtime& b) { return a.rt == b.rt; },
+          "True when both handles hold the same cached runtime object.");
+}
+
+}  // namespace
+
+void register_dist(py::module_& m) {
+  register_communicator(m);
+  bind_runtime(m);
+
+  m.def(
+      "make_flex_key",
+      [](const std::vector<SliceTuple>& slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
+         int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, const Communicator& comm,
+         const py::dict& config, std::optional<int64_t> chunk_size) {
+        const auto core_slices = slices_from_tuples(slices);
+        return Runtime{make_flex_key(core_slices, total_seqlen_q, total_seqlen_k, num_heads_q,
+                                     num_heads_kv, head_dim, comm, config_from_dict(config),
+                                     chunk_size)};
+      },
+      py::arg("slices"), py::arg("total_seqlen_q"), py::arg("total_seqlen_k"),
+      py::arg("num_heads_q"), py::arg("num_heads_kv"), py::arg("head_dim"), py::arg("comm"),
+      py::arg("config"), py::arg("chunk_size") = py::none());
+
+  m.def(
+      "varlen_slices",
+      [](const std::vector<int64_t>& cu_q, const std::vector<int64_t>& cu_k, bool causal,
+         int64_t window_left, int64_t window_right) {
+        return slices_to_tuples(varlen_slices(cu_q, cu_k, causal, window_left, window_right));
+      },
+      py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("causal"),
+      py::arg("window_left") = -1, py::arg("window_right") = -1);
+
+  m.def("clear_key_cache", &clear_key_cache);
+  m.def("key_cache_size", &key_cache_size);
+
+  m.def(
+      "dispatch",
+      [](const Runtime& r, const TensorView& x_global, const TensorView& x_local, double pad_value,
+         uintptr_t cuda_stream) {
+        dispatch(*r.rt, x_global, x_local, pad_value, reinterpret_cast<void*>(cuda_stream));
+      },
+      py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
+      py::arg("cuda_stream") = 0,
+      py::call_guard<py::gil_scoped_release>());  // local copy: no callback, no GIL needed
+
+  m.def(
+      "undispatch",
+      [](const Runtime& r, Communicator& comm, const TensorView& x_local,
+         const TensorView& x_global, uintptr_t cuda_stream) {
+        undispatch(*r.rt, comm, x_local, x_global, reinterpret_cast<void*>(cuda_stream));
+      },
+      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
+      py::arg("cuda_stream") = 0);
+
+  m.def(
+      "calc_attn",
+      [](const Runtime& r, Communicator& comm, const TensorView& q, const TensorView& k,
+         const TensorView& v, double softmax_scale, double softcap, uintptr_t cuda_stream,
+         const TensorView& out, const TensorView& lse) {
+        calc_attn(*r.rt, comm, q, k, v, make_options(softmax_scale, softcap, cuda_stream), out,
+                  lse);
+      },
+      py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"),
+      py::arg("softmax_scale"), py::arg("softcap"), py::arg("cuda_stream"), py::arg("out"),
+      py::arg("lse"));
+
+  m.def(
+      "calc_attn_backward",
+      [](const Runtime& r, Communicator& comm, const TensorView& q, const TensorView& k,
+         const TensorView& v, const TensorView& out, const TensorView& lse, const TensorView& dout,
+         double softmax_scale, double softcap, uintptr_t cuda_stream, const TensorView& dq,
+         const TensorView& dk, const TensorView& dv) {
+        calc_attn_backward(*r.rt, comm, q, k, v, out, lse, dout,
+                           make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
+      },
+      py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
+      py::arg("lse"), py::arg("dout"), py::arg("softmax_scale"), py::arg("softcap"),
+      py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"));
+}
+
+}  // namespace magi::python

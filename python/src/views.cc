@@ -1,0 +1,140 @@
+#include "views.h"
+
+#include <pybind11/stl.h>
+
+#include <optional>
+
+#include "magi/check.h"
+#include "magi/dispatch.h"
+
+namespace py = pybind11;
+
+namespace magi::python {
+
+std::vector<AttnSlice> slices_from_tuples(const std::vector<SliceTuple>& tuples) {
+  std::vector<AttnSlice> slices;
+  slices.reserve(tuples.size());
+  for (const auto& [qs, qe, ks, ke, type] : tuples) {
+    slices.push_back({{qs, qe}, {ks, ke}, mask_type_from_int(type)});
+  }
+  return slices;
+}
+
+std::vector<SliceTuple> slices_to_tuples(const std::vector<AttnSlice>& slices) {
+  std::vector<SliceTuple> out;
+  out.reserve(slices.size());
+  for (const AttnSlice& s : slices) {
+    out.emplace_back(s.q.start, s.q.end, s.k.start, s.k.end, static_cast<int64_t>(s.type));
+  }
+  return out;
+}
+
+namespace {
+
+void check_range_view(const TensorView& t, const char* name) {
+  MAGI_CHECK(t.device.type == DeviceType::kCPU && t.dtype == DType::kInt32 && t.ndim == 2 &&
+                 t.shape[1] == 2 && t.is_contiguous(),
+             name, ": expected a contiguous int32 [N, 2] host tensor, got ", t.describe());
+}
+
+}  // namespace
+
+std::vector<AttnSlice> slices_from_views(const TensorView& q_ranges, const TensorView& k_ranges,
+                                         const TensorView* types) {
+  check_range_view(q_ranges, "q_ranges");
+  check_range_view(k_ranges, "k_ranges");
+  const int64_t n = q_ranges.shape[0];
+  MAGI_CHECK(k_ranges.shape[0] == n, "k_ranges: ", k_ranges.shape[0], " rows, but q_ranges has ",
+             n);
+  if (types) {
+    MAGI_CHECK(types->device.type == DeviceType::kCPU && types->dtype == DType::kInt32 &&
+                   types->ndim == 1 && types->shape[0] == n && types->is_contiguous(),
+               "attn_type_map: expected a contiguous int32 [", n, "] host tensor, got ",
+               types->describe());
+  }
+  const int32_t* q = q_ranges.ptr<int32_t>();
+  const int32_t* k = k_ranges.ptr<int32_t>();
+  const int32_t* t = types ? types->ptr<int32_t>() : nullptr;
+  std::vector<AttnSlice> slices(n);
+  for (int64_t i = 0; i < n; ++i) {
+    slices[i] = {{q[2 * i], q[2 * i + 1]},
+                 {k[2 * i], k[2 * i + 1]},
+                 t ? mask_type_from_int(t[i]) : AttnMaskType::kFull};
+  }
+  return slices;
+}
+
+FfaOptions make_options(double softmax_scale, double softcap, uintptr_t cuda_stream) {
+  FfaOptions o;
+  o.softmax_scale = softmax_scale;
+  o.softcap = softcap;
+  o.cuda_stream = reinterpret_cast<void*>(cuda_stream);
+  return o;
+}
+
+DistAttnConfig config_from_dict(const py::dict& d) {
+  DistAttnConfig c;
+  c.dispatch_config.alg.type = static_cast<DispatchAlgType>(d["dispatch_alg"].cast<int>());
+  c.dispatch_config.alg.top_p = d["top_p"].cast<double>();
+  c.dispatch_config.alg.allocation_ratio = d["allocation_ratio"].cast<double>();
+  c.dispatch_config.chunk_size = d["chunk_size"].cast<std::optional<int64_t>>();
+  OverlapConfig& o = c.overlap_config;
+  o.enable = d["enable"].cast<bool>();
+  o.mode = static_cast<AttnOverlapMode>(d["mode"].cast<int>());
+  o.degree = d["degree"].cast<std::optional<int64_t>>();
+  o.dynamic_max_degree = d["dynamic_max_degree"].cast<std::optional<int64_t>>();
+  o.min_chunk_size = d["min_chunk_size"].cast<int64_t>();
+  o.max_num_chunks = d["max_num_chunks"].cast<int64_t>();
+  o.alg.type = static_cast<OverlapAlgType>(d["overlap_alg"].cast<int>());
+  o.alg.random_costs = d["random_costs"].cast<bool>();
+  o.alg.random_seed = d["random_seed"].cast<std::optional<uint64_t>>();
+  o.calc_cost_factor = d["calc_cost_factor"].cast<double>();
+  o.comm_cost_factor = d["comm_cost_factor"].cast<double>();
+  c.high_bandwith_domain_size = d["high_bandwith_domain_size"].cast<int64_t>();
+  c.validate();
+  return c;
+}
+
+void register_common(py::module_& m) {
+  // NOTE: core errors are argument errors in the vast majority of cases; the Python type derives
+  // from both ValueError and RuntimeError so either `except` clause catches it.
+  py::register_exception<Error>(
+      m, "MagiError", py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError)));
+
+  py::enum_<DType>(m, "DType")
+      .value("float32", DType::kFloat32)
+      .value("float64", DType::kFloat64)
+      .value("bfloat16", DType::kBFloat16)
+      .value("float16", DType::kFloat16)
+      .value("int32", DType::kInt32)
+      .value("int64", DType::kInt64);
+
+  py::class_<TensorView>(m, "TensorView")
+      .def(py::init([](uintptr_t data, DType dtype, bool cuda, int device_index,
+                       const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
+             MAGI_CHECK(shape.size() == strides.size() &&
+                            shape.size() <= static_cast<size_t>(TensorView::kMaxDims),
+                        "TensorView: at most ", TensorView::kMaxDims, " dims, got ", shape.size());
+             TensorView t;
+             t.data = reinterpret_cast<void*>(data);
+             t.dtype = dtype;
+             t.device = {cuda ? DeviceType::kCUDA : DeviceType::kCPU, device_index};
+             t.ndim = static_cast<int>(shape.size());
+             for (int i = 0; i < t.ndim; ++i) {
+               t.shape[i] = shape[i];
+               t.strides[i] = strides[i];
+             }
+             return t;
+           }),
+           py::arg("data"), py::arg("dtype"), py::arg("cuda"), py::arg("device_index"),
+           py::arg("shape"), py::arg("strides"))
+      .def("__repr__", &TensorView::describe);
+
+  m.def("compute_pad_size", &compute_pad_size, py::arg("total_seqlen_q"), py::arg("cp_size"),
+        py::arg("head_dim"), py::arg("chunk_size"));
+  m.def(
+      "check_config", [](const py::dict& d) { config_from_dict(d); }, py::arg("config"),
+      "Validates a DistAttnConfig dict with the core's rules (raises MagiError).");
+}
+
+}  // namespace magi::python

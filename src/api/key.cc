@@ -1,0 +1,91 @@
+// Key creation: validate, resolve chunk size and padding, dispatch, plan this rank; cached.
+#include <algorithm>
+#include <functional>
+
+#include "api/key_cache.h"
+#include "magi/check.h"
+#include "magi/dist_attn.h"
+
+namespace magi {
+namespace {
+
+void mix(size_t& h, size_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); }
+
+}  // namespace
+
+size_t DistAttnKey::hash() const {
+  size_t h = std::hash<std::string>()(group);
+  for (const AttnSlice& s : slices) {
+    mix(h, std::hash<int64_t>()(s.q.start) * 3 + std::hash<int64_t>()(s.q.end));
+    mix(h, std::hash<int64_t>()(s.k.start) * 5 + std::hash<int64_t>()(s.k.end));
+    mix(h, static_cast<size_t>(s.type));
+  }
+  for (int64_t v : {total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv, head_dim, chunk_size,
+                    pad_size, cp_size, cp_rank}) {
+    mix(h, std::hash<int64_t>()(v));
+  }
+  const OverlapConfig& o = config.overlap_config;
+  mix(h, std::hash<int64_t>()(o.degree.value_or(-1)));
+  mix(h, static_cast<size_t>(config.dispatch_config.alg.type));
+  return h;
+}
+
+DistAttnRuntime::DistAttnRuntime(DistAttnKey key, Plan plan)
+    : key_(std::move(key)), plan_(std::move(plan)) {}
+
+std::vector<int64_t> DistAttnRuntime::position_ids() const {
+  return plan_.dispatch.position_ids(key_.cp_rank);
+}
+
+int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
+  const int64_t per_rank = 8 * cp_size;
+  return std::clamp<int64_t>((total_seqlen + per_rank - 1) / per_rank, 1, 512);
+}
+
+std::shared_ptr<const DistAttnRuntime> make_flex_key(std::span<const AttnSlice> slices,
+                                                     int64_t total_seqlen_q, int64_t total_seqlen_k,
+                                                     int64_t num_heads_q, int64_t num_heads_kv,
+                                                     int64_t head_dim, const Communicator& comm,
+                                                     const DistAttnConfig& config,
+                                                     std::optional<int64_t> chunk_size) {
+  MAGI_CHECK(total_seqlen_q >= 1, "total_seqlen_q = ", total_seqlen_q, ": must be >= 1");
+  MAGI_CHECK(total_seqlen_q == total_seqlen_k, "total_seqlen_q = ", total_seqlen_q,
+             " and total_seqlen_k = ", total_seqlen_k,
+             ": self-attention needs equal totals (q and k are dispatched together)");
+  MAGI_CHECK(num_heads_q >= 1, "num_heads_q = ", num_heads_q, ": must be >= 1");
+  MAGI_CHECK(num_heads_kv >= 1, "num_heads_kv = ", num_heads_kv, ": must be >= 1");
+  MAGI_CHECK(num_heads_q % num_heads_kv == 0, "num_heads_q = ", num_heads_q,
+             " is not a multiple of num_heads_kv = ", num_heads_kv);
+  MAGI_CHECK(head_dim >= 1, "head_dim = ", head_dim, ": must be >= 1");
+  config.validate();
+  check_slices(slices, total_seqlen_q, total_seqlen_k);
+  const int64_t cp = comm.size();
+  MAGI_CHECK(cp >= 1, "cp_size = ", cp, ": must be >= 1");
+
+  const auto given = chunk_size ? chunk_size : config.dispatch_config.chunk_size;
+  MAGI_CHECK(!given || *given >= 1, "chunk_size = ", given.value_or(0), ": must be >= 1");
+  DistAttnKey key;
+  key.slices.assign(slices.begin(), slices.end());
+  key.total_seqlen_q = total_seqlen_q;
+  key.total_seqlen_k = total_seqlen_k;
+  key.num_heads_q = num_heads_q;
+  key.num_heads_kv = num_heads_kv;
+  key.head_dim = head_dim;
+  key.chunk_size = given.value_or(default_chunk_size(total_seqlen_q, cp));
+  key.pad_size = compute_pad_size(total_seqlen_q, cp, head_dim, key.chunk_size);
+  key.config = config;
+  key.group = comm.group_id();
+  key.cp_size = cp;
+  key.cp_rank = comm.rank();
+
+  if (auto hit = api::cache_find(key)) return hit;
+  // Padding rows have no slice: they attend to nothing and nothing attends to them.
+  const int64_t total = total_seqlen_q + key.pad_size;
+  DispatchMeta d = solve_dispatch(slices, total, key.chunk_size, cp, config.dispatch_config.alg);
+  Plan plan = make_rank_plan(slices, d, config.overlap_config, key.cp_rank);
+  auto rt = std::make_shared<const DistAttnRuntime>(std::move(key), std::move(plan));
+  api::cache_insert(rt);
+  return rt;
+}
+
+}  // namespace magi

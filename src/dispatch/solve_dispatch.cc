@@ -1,0 +1,77 @@
+#include <algorithm>
+#include <limits>
+
+#include "dispatch/chunked_mask.h"
+#include "dispatch/solvers.h"
+#include "magi/check.h"
+#include "magi/dispatch.h"
+
+namespace magi {
+namespace {
+
+dispatch::Buckets run_solver(const dispatch::ChunkedMask& mask, std::span<const int64_t> costs,
+                             int64_t cp_size, const DispatchAlg& alg) {
+  switch (alg.type) {
+    case DispatchAlgType::kMinHeap:
+      return dispatch::solve_min_heap(costs, cp_size);
+    case DispatchAlgType::kSequential:
+      return dispatch::solve_sequential(static_cast<int64_t>(costs.size()), cp_size);
+    case DispatchAlgType::kSortedSequentialSelect:
+      return dispatch::solve_sorted_sequential_select(costs, dispatch::chunk_sample_ids(mask),
+                                                      cp_size, alg.allocation_ratio);
+    case DispatchAlgType::kToppHeap:
+      return dispatch::solve_topp_heap(costs, dispatch::chunk_k_ranges(mask), cp_size, alg.top_p);
+    case DispatchAlgType::kExact:
+      return dispatch::solve_exact(costs, cp_size);
+  }
+  MAGI_FAIL("dispatch alg: invalid value ", static_cast<int>(alg.type));
+}
+
+}  // namespace
+
+DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seqlen,
+                            int64_t chunk_size, int64_t cp_size, const DispatchAlg& alg) {
+  MAGI_CHECK(cp_size >= 1, "cp_size = ", cp_size, ": must be >= 1");
+  MAGI_CHECK(chunk_size >= 1, "chunk_size = ", chunk_size, ": must be >= 1");
+  MAGI_CHECK(chunk_size <= std::numeric_limits<int64_t>::max() / cp_size,
+             "chunk_size * cp_size = ", chunk_size, " * ", cp_size, ": overflows int64");
+  const int64_t block = chunk_size * cp_size;
+  // NOTE: total 0 would leave every rank without a chunk (the original rejects empty
+  // partitions), so the smallest valid sequence is one block.
+  MAGI_CHECK(total_seqlen > 0 && total_seqlen % block == 0, "total_seqlen = ", total_seqlen,
+             ": must be a positive multiple of chunk_size * cp_size = ", chunk_size, " * ", cp_size,
+             " = ", block, " (pad it by compute_pad_size)");
+
+  const dispatch::ChunkedMask mask = dispatch::cut_into_chunks(slices, total_seqlen, chunk_size);
+  DispatchMeta m;
+  m.total_seqlen = total_seqlen;
+  m.chunk_size = chunk_size;
+  m.cp_size = cp_size;
+  m.costs = mask.costs();
+  m.partitions = run_solver(mask, m.costs, cp_size, alg);
+
+  // The solvers promise an equal split and a permutation; check it here once for all of them,
+  // since a broken layout would silently corrupt every later step.
+  const int64_t n = m.num_chunks(), per_rank = n / cp_size;
+  MAGI_CHECK(static_cast<int64_t>(m.partitions.size()) == cp_size, "dispatch solver ",
+             to_string(alg.type), " returned ", m.partitions.size(),
+             " partitions for cp_size = ", cp_size);
+  m.perm.reserve(static_cast<size_t>(n));
+  for (int64_t r = 0; r < cp_size; ++r) {
+    std::vector<int64_t>& p = m.partitions[r];
+    MAGI_CHECK(static_cast<int64_t>(p.size()) == per_rank, "dispatch solver ", to_string(alg.type),
+               " gave rank ", r, " ", p.size(), " chunks, expected ", per_rank);
+    std::sort(p.begin(), p.end());
+    m.perm.insert(m.perm.end(), p.begin(), p.end());
+  }
+  m.unperm.assign(static_cast<size_t>(n), -1);
+  for (int64_t pos = 0; pos < n; ++pos) {
+    const int64_t c = m.perm[pos];
+    MAGI_CHECK(c >= 0 && c < n && m.unperm[c] == -1, "dispatch solver ", to_string(alg.type),
+               " placed chunk ", c, " twice or out of range (num_chunks = ", n, ")");
+    m.unperm[c] = pos;
+  }
+  return m;
+}
+
+}  // namespace magi

@@ -1,0 +1,267 @@
+// End to end on simulated ranks: dispatch -> calc_attn fwd/bwd -> undispatch, against dense
+// float64 attention over the materialised global mask.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <mutex>
+#include <random>
+
+#include "magi/check.h"
+#include "magi/dist_attn.h"
+#include "testing/dense_attention.h"
+#include "testing/host_tensor.h"
+#include "testing/random_mask.h"
+
+namespace magi {
+namespace {
+
+using testing::HostTensor;
+
+// max |a - b| / max |b|; -inf entries (empty rows) must match exactly.
+double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (std::isinf(b[i]) || std::isinf(a[i]) || std::isnan(a[i])) {
+      if (a[i] != b[i]) return INFINITY;
+      continue;
+    }
+    num = std::max(num, std::abs(a[i] - b[i]));
+    den = std::max(den, std::abs(b[i]));
+  }
+  return den > 0 ? num / den : num;
+}
+
+struct CaseSpec {
+  std::vector<AttnSlice> slices;
+  int64_t total = 0, hq = 2, hkv = 1, d = 8, cp = 2, chunk = 0;
+  DType dtype = DType::kFloat64;
+  DistAttnConfig config;
+  FfaOptions opts;
+};
+
+struct Result {
+  std::vector<double> out, lse, dq, dk, dv;
+};
+
+Result run(const CaseSpec& s, const std::vector<double>& q, const std::vector<double>& k,
+           const std::vector<double>& v, const std::vector<double>& dout) {
+  Result res;
+  std::mutex mu;
+  run_local_ranks(s.cp, [&](Communicator& comm) {
+    const auto rt =
+        make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config, s.chunk);
+    const int64_t n = rt->shard_seqlen(), S = s.total;
+    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}), V(s.dtype, {S, s.hkv, s.d}),
+        dO(s.dtype, {S, s.hq, s.d});
+    Q.set(q);
+    K.set(k);
+    V.set(v);
+    dO.set(dout);
+    HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {n, s.hkv, s.d}),
+        lv(s.dtype, {n, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
+    dispatch(*rt, Q.view(), lq.view());
+    dispatch(*rt, K.view(), lk.view());
+    dispatch(*rt, V.view(), lv.view());
+    dispatch(*rt, dO.view(), ldo.view());
+    const DType lse_dtype = s.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+    HostTensor o(s.dtype, {n, s.hq, s.d}), l(lse_dtype, {n, s.hq});
+    o.fill(NAN);  // poison: every element must be written
+    l.fill(NAN);
+    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), s.opts, o.view(), l.view());
+    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
+        gv(s.dtype, {n, s.hkv, s.d});
+    gq.fill(NAN);
+    gk.fill(NAN);
+    gv.fill(NAN);
+    calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
+                       s.opts, gq.view(), gk.view(), gv.view());
+    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
+        gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
+    undispatch(*rt, comm, o.view(), go.view());
+    undispatch(*rt, comm, l.view(), gl.view());
+    undispatch(*rt, comm, gq.view(), gdq.view());
+    undispatch(*rt, comm, gk.view(), gdk.view());
+    undispatch(*rt, comm, gv.view(), gdv.view());
+    if (comm.rank() == 0) {
+      std::lock_guard lock(mu);
+      res = {go.get(), gl.get(), gdq.get(), gdk.get(), gdv.get()};
+    }
+  });
+  return res;
+}
+
+void check_against_dense(const CaseSpec& s, std::mt19937_64& rng, double tol) {
+  const int64_t S = s.total;
+  const auto q = testing::rounded(s.dtype, testing::random_values(rng, S * s.hq * s.d));
+  const auto k = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
+  const auto v = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
+  const auto dout = testing::rounded(s.dtype, testing::random_values(rng, S * s.hq * s.d));
+  const testing::DenseAttnSpec spec{S, S, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
+  const auto mask = testing::dense_mask(s.slices, S, S);
+  const auto ref = testing::dense_forward(spec, q, k, v, mask);
+  const auto grads = testing::dense_backward(spec, q, k, v, dout, mask);
+  const Result got = run(s, q, k, v, dout);
+  EXPECT_LE(rel_err(got.out, ref.out), tol) << "out";
+  EXPECT_LE(rel_err(got.lse, ref.lse), tol) << "lse";
+  EXPECT_LE(rel_err(got.dq, grads.dq), tol) << "dq";
+  EXPECT_LE(rel_err(got.dk, grads.dk), tol) << "dk";
+  EXPECT_LE(rel_err(got.dv, grads.dv), tol) << "dv";
+}
+
+TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
+  std::mt19937_64 rng(77);
+  const int64_t cps[] = {1, 2, 3, 4, 8};
+  for (int iter = 0; iter < 160; ++iter) {
+    CaseSpec s;
+    s.cp = cps[iter % 5];
+    s.chunk = std::uniform_int_distribution<int64_t>(1, 4)(rng);
+    s.total = std::uniform_int_distribution<int64_t>(1, 40)(rng);
+    s.slices = rng() % 2 ? testing::random_slices(rng, s.total, s.total, 6)
+                         : testing::random_varlen_slices(rng, s.total, 5);
+    s.hkv = 1 + static_cast<int64_t>(rng() % 2);
+    s.hq = s.hkv * (1 + static_cast<int64_t>(rng() % 2));
+    s.dtype = iter % 4 == 3 ? DType::kFloat32 : DType::kFloat64;
+    OverlapConfig& o = s.config.overlap_config;
+    o.min_chunk_size = 1 + static_cast<int64_t>(rng() % 4);
+    o.max_num_chunks = 8;
+    const int64_t degrees[] = {0, 1, 2, 4, -1};
+    const int64_t deg = degrees[rng() % 5];
+    if (deg < 0) {
+      o.mode = AttnOverlapMode::kDynamic;
+      o.degree.reset();
+    } else {
+      o.degree = deg;
+    }
+    if (rng() % 2) o.alg.type = OverlapAlgType::kGreedy;
+    if (rng() % 3 == 0) {
+      s.opts.softmax_scale = 0.7;
+      s.opts.softcap = 2.0;
+    }
+    // The exact solver only takes small inputs (<= 20 chunks).
+    const int64_t padded_chunks = (s.total + s.chunk * s.cp - 1) / (s.chunk * s.cp) * s.cp;
+    s.config.dispatch_config.alg.type =
+        static_cast<DispatchAlgType>(rng() % (padded_chunks <= 20 ? 5 : 4));
+    s.config.dispatch_config.alg.top_p = 0.5;
+    SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
+                 std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
+                 std::to_string(deg) + ", " + std::string(to_string(s.dtype)));
+    check_against_dense(s, rng, s.dtype == DType::kFloat64 ? 1e-10 : 1e-5);
+    if (HasFailure()) return;
+  }
+}
+
+TEST(DistAttn, AllFourMaskTypesAtEveryCpSize) {
+  std::mt19937_64 rng(5);
+  for (int t = 0; t < 4; ++t) {
+    for (int64_t cp : {1, 2, 3, 4, 8}) {
+      CaseSpec s;
+      s.cp = cp;
+      s.total = 37;  // not a multiple of anything
+      s.chunk = 2;
+      s.hq = 4;
+      s.hkv = 2;
+      const auto type = static_cast<AttnMaskType>(t);
+      s.slices = {{{0, 20}, {0, 25}, type}, {{20, 37}, {5, 37}, type}, {{10, 30}, {0, 12}, type}};
+      SCOPED_TRACE(std::string(to_string(type)) + " cp " + std::to_string(cp));
+      check_against_dense(s, rng, 1e-10);
+    }
+  }
+}
+
+TEST(DistAttn, BadInputsRaiseClearErrors) {
+  const std::vector<AttnSlice> causal = {{{0, 16}, {0, 16}, AttnMaskType::kCausal}};
+  auto expect_error = [](auto fn, const std::string& needle) {
+    try {
+      fn();
+      ADD_FAILURE() << "no error; expected one naming " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  run_local_ranks(2, [&](Communicator& comm) {
+    expect_error([&] { make_flex_key(causal, 16, 16, 3, 2, 8, comm); }, "num_heads_q = 3");
+    expect_error([&] { make_flex_key(causal, 16, 12, 2, 2, 8, comm); }, "total_seqlen_k = 12");
+    expect_error([&] { make_flex_key(causal, 8, 8, 2, 2, 8, comm); }, "q_ranges[0]");
+    const auto rt = make_flex_key(causal, 16, 16, 2, 2, 8, comm, {}, 4);
+    const int64_t n = rt->shard_seqlen();
+    HostTensor q(DType::kFloat32, {n, 2, 8}), k(DType::kFloat32, {n, 2, 8}),
+        bad_len(DType::kFloat32, {n + 1, 2, 8}), bad_heads(DType::kFloat32, {n, 1, 8}),
+        bad_dtype(DType::kFloat64, {n, 2, 8}), o(DType::kFloat32, {n, 2, 8}),
+        l(DType::kFloat32, {n, 2});
+    expect_error(
+        [&] { calc_attn(*rt, comm, bad_len.view(), k.view(), k.view(), {}, o.view(), l.view()); },
+        "local length");
+    expect_error(
+        [&] {
+          calc_attn(*rt, comm, q.view(), bad_heads.view(), bad_heads.view(), {}, o.view(),
+                    l.view());
+        },
+        "the key expects");
+    expect_error(
+        [&] {
+          calc_attn(*rt, comm, q.view(), bad_dtype.view(), bad_dtype.view(), {}, o.view(),
+                    l.view());
+        },
+        "dtype");
+    LocalGroup other(2);
+    expect_error(
+        [&] {
+          calc_attn(*rt, other.member(comm.rank()), q.view(), k.view(), k.view(), {}, o.view(),
+                    l.view());
+        },
+        "the key was made for");
+  });
+}
+
+TEST(DistAttn, CachedKeyIsReused) {
+  clear_key_cache();
+  const std::vector<AttnSlice> causal = {{{0, 64}, {0, 64}, AttnMaskType::kCausal}};
+  run_local_ranks(2, [&](Communicator& comm) {
+    const auto a = make_flex_key(causal, 64, 64, 2, 2, 8, comm, {}, 8);
+    const auto b = make_flex_key(causal, 64, 64, 2, 2, 8, comm, {}, 8);
+    EXPECT_EQ(a.get(), b.get());
+    const auto c = make_flex_key(causal, 64, 64, 2, 2, 16, comm, {}, 8);
+    EXPECT_NE(a.get(), c.get());
+  });
+  EXPECT_EQ(key_cache_size(), 4u);
+  clear_key_cache();
+  EXPECT_EQ(key_cache_size(), 0u);
+}
+
+TEST(Varlen, KeyFromCuSeqlensMatchesTheFlexKey) {
+  const auto cu = full_attention_to_varlen_attention(5, 25);
+  EXPECT_EQ(cu, (std::vector<int64_t>{0, 25, 50, 75, 100, 125}));
+  EXPECT_THROW(full_attention_to_varlen_attention(0, 25), Error);
+  run_local_ranks(2, [&](Communicator& comm) {
+    const auto a = make_varlen_key(cu, cu, true, -1, -1, 4, 2, 8, comm, {}, 8);
+    const auto slices = varlen_slices(cu, cu, true);
+    const auto b = make_flex_key(slices, 125, 125, 4, 2, 8, comm, {}, 8);
+    EXPECT_EQ(a.get(), b.get());
+    EXPECT_EQ(a->padded_seqlen(), 128);  // 125 padded to a multiple of 8 * 2
+    const auto ids = a->position_ids();
+    EXPECT_EQ(static_cast<int64_t>(ids.size()), 64);
+  });
+}
+
+TEST(Varlen, SlicesFollowTheWindowDefinition) {
+  const std::vector<int64_t> cu = {0, 7, 20};
+  for (auto [causal, left, right] : {std::tuple{false, -1L, -1L},
+                                     {true, -1L, -1L},
+                                     {false, 3L, 2L},
+                                     {true, 4L, -1L},
+                                     {false, -1L, 1L}}) {
+    const auto slices = varlen_slices(cu, cu, causal, left, right);
+    const auto m = testing::dense_mask(slices, 20, 20);
+    for (int64_t i = 0; i < 20; ++i) {
+      for (int64_t j = 0; j < 20; ++j) {
+        const int64_t doc_i = i < 7 ? 0 : 1, doc_j = j < 7 ? 0 : 1;
+        const int64_t r = causal ? 0 : right;
+        const bool in = doc_i == doc_j && (left < 0 || j >= i - left) && (r < 0 || j <= i + r);
+        ASSERT_EQ(m[i * 20 + j], in ? 1 : 0) << i << "," << j << " causal " << causal;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace magi

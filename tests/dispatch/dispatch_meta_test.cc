@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "magi/check.h"
+#include "magi/dispatch.h"
+#include "testing/random_mask.h"
+
+namespace magi {
+namespace {
+
+DispatchMeta hand_meta() {
+  DispatchMeta m;
+  m.total_seqlen = 16;
+  m.chunk_size = 2;
+  m.cp_size = 2;
+  m.costs = {1, 2, 3, 4, 5, 6, 7, 8};
+  m.partitions = {{0, 1, 5, 7}, {2, 3, 4, 6}};
+  m.perm = {0, 1, 5, 7, 2, 3, 4, 6};
+  m.unperm = {0, 1, 4, 5, 6, 2, 7, 3};
+  return m;
+}
+
+TEST(DispatchMeta, HandCase) {
+  const DispatchMeta m = hand_meta();
+  EXPECT_EQ(m.host_ranges(0), (AttnRanges{{0, 4}, {10, 12}, {14, 16}}));
+  EXPECT_EQ(m.host_ranges(1), (AttnRanges{{4, 10}, {12, 14}}));
+  EXPECT_EQ(m.position_ids(1), (std::vector<int64_t>{4, 5, 6, 7, 8, 9, 12, 13}));
+  EXPECT_EQ(m.owner(0), 0);
+  EXPECT_EQ(m.owner(11), 0);
+  EXPECT_EQ(m.owner(12), 1);
+  EXPECT_EQ(m.owner(15), 0);
+  EXPECT_EQ(m.rank_costs(), (std::vector<int64_t>{1 + 2 + 6 + 8, 3 + 4 + 5 + 7}));
+  EXPECT_EQ(m.shard_seqlen(), 8);
+  EXPECT_THROW(m.owner(16), Error);
+  EXPECT_THROW(m.owner(-1), Error);
+  EXPECT_THROW(m.host_ranges(2), Error);
+  EXPECT_THROW(m.position_ids(-1), Error);
+}
+
+// The three views of "who holds which row" agree on random dispatches.
+TEST(DispatchMeta, PositionIdsHostRangesAndOwnerAgree) {
+  std::mt19937_64 rng(81);
+  const DispatchAlgType types[] = {DispatchAlgType::kMinHeap, DispatchAlgType::kSequential,
+                                   DispatchAlgType::kSortedSequentialSelect,
+                                   DispatchAlgType::kToppHeap};
+  for (int iter = 0; iter < 800; ++iter) {
+    const int64_t cp = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+    const int64_t cs = std::uniform_int_distribution<int64_t>(1, 5)(rng);
+    const int64_t total = cs * cp * std::uniform_int_distribution<int64_t>(1, 4)(rng);
+    const auto slices = testing::random_varlen_slices(rng, total, 5);
+    const DispatchAlg alg{types[iter % 4], 0.5, 1.0};
+    const DispatchMeta m = solve_dispatch(slices, total, cs, cp, alg);
+    std::vector<int> seen(static_cast<size_t>(total), 0);
+    std::vector<int64_t> gathered;
+    for (int64_t r = 0; r < cp; ++r) {
+      const auto ids = m.position_ids(r);
+      ASSERT_EQ(static_cast<int64_t>(ids.size()), m.shard_seqlen());
+      ASSERT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+      // host_ranges, expanded in order, are exactly the local rows.
+      const AttnRanges hr = m.host_ranges(r);
+      ASSERT_TRUE(hr.is_merged());
+      std::vector<int64_t> expanded;
+      for (const AttnRange& x : hr)
+        for (int64_t t = x.start; t < x.end; ++t) expanded.push_back(t);
+      ASSERT_EQ(expanded, ids);
+      for (int64_t t : ids) {
+        ASSERT_EQ(m.owner(t), r) << "token " << t;
+        ++seen[t];
+      }
+      gathered.insert(gathered.end(), ids.begin(), ids.end());
+    }
+    for (int x : seen) ASSERT_EQ(x, 1);
+    // The gathered order is perm, chunk by chunk.
+    for (int64_t pos = 0; pos < m.num_chunks(); ++pos)
+      for (int64_t i = 0; i < cs; ++i) ASSERT_EQ(gathered[pos * cs + i], m.perm[pos] * cs + i);
+  }
+}
+
+}  // namespace
+}  // namespace magi

@@ -1,0 +1,29 @@
+"""Worker of test_cuda.py: the distributed pipeline on one GPU over NCCL (exercises the
+communicator's CUDA buffers and the stream hand-off)."""
+
+import torch
+import torch.distributed as dist
+
+from dist_attn_workers import qkv_of
+
+HQ, HKV, D = 4, 2, 64  # head_dim the CUDA kernels support
+from magi_attention.api import calc_attn, dispatch, magi_attn_flex_key, undispatch
+
+
+def run(rank, world_size, dtype_name, total):
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world_size)
+    group = dist.new_group(list(range(world_size)), backend="nccl")
+    q = [[0, 40], [20, 60], [10, 90], [60, total]]
+    k = [[0, 40], [50, 100], [0, 30], [40, total]]
+    types = ["causal", "full", "bi_causal", "inv_causal"]
+    key = magi_attn_flex_key(q, k, types, total, total, head_dim=D, chunk_size=8, cp_group=group)
+    x = torch.randn(total, HQ * D, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64).to("cuda", getattr(torch, dtype_name)).requires_grad_()
+    out, _ = calc_attn(*qkv_of(dispatch(x, key), HQ, HKV, D), key)
+    total_out = undispatch(out, key)
+    g = torch.randn(total_out.shape, generator=torch.Generator().manual_seed(1),
+                    dtype=torch.float64)
+    (total_out.double() * g.cuda()).sum().backward()
+    return dict(out=total_out.detach().cpu(), x_grad=x.grad.cpu(), x=x.detach().cpu(),
+                slices=list(key.slices))

@@ -1,0 +1,74 @@
+"""Worker of test_key_cache.py: key caching and the host time of calc_attn with a cached key."""
+
+import time
+
+import torch
+import torch.distributed as dist
+
+import magi_attention._C as C
+from magi_attention.api import (
+    calc_attn,
+    clear_cache,
+    dispatch,
+    get_most_recent_key,
+    magi_attn_flex_key,
+)
+
+
+def _forbid_planning(*args, **kwargs):
+    raise AssertionError("make_flex_key (planning) called with a cached key")
+
+
+def run(rank, world_size, calls: int):
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    group = dist.new_group(list(range(world_size)))
+    clear_cache()
+    args = ([[0, 64], [64, 128]], [[0, 64], [0, 128]], ["causal", "full"], 128, 128)
+    kw = dict(head_dim=16, chunk_size=16, cp_group=group)
+    t0 = time.perf_counter()
+    key = magi_attn_flex_key(*args, **kw)
+    t_first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again = magi_attn_flex_key(*args, **kw)
+    t_cached = time.perf_counter() - t0
+    assert again is key and hash(again) == hash(key)
+    assert get_most_recent_key(group) is key
+    # the later versions' positional form (num_heads_q, num_heads_kv, head_dim, pad_size,
+    # cp_group_or_mesh, dist_attn_config, 3 flags, chunk_size) gives an equal key
+    with_heads = magi_attn_flex_key(*args, num_heads_q=4, num_heads_kv=2, **kw)
+    assert magi_attn_flex_key(*args, 4, 2, 16, None, group, None, True, True, True, 16) \
+        is with_heads
+    other = magi_attn_flex_key(*args[:2], "causal", *args[3:], **kw)
+    assert other != key and get_most_recent_key(group) is other
+
+    x = torch.randn(128, 4 * 16, generator=torch.Generator().manual_seed(0))
+    local = dispatch(x, key)
+    q = local.view(-1, 4, 16)
+    k = v = local.view(-1, 4, 16)[:, :2].contiguous()
+    calc_attn(q, k, v, key)  # first call may specialise the runtime for these head counts
+    cached_core = C.key_cache_size()
+    real = C.make_flex_key
+    C.make_flex_key = _forbid_planning
+    try:
+        dist.barrier(group)
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            out, lse = calc_attn(q, k, v, key)
+        t_call = (time.perf_counter() - t0) / calls
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                C.calc_attn(key.runtime_for(4, 2, 16), key.comm,
+                            *(_views(q, k, v, out, lse)))
+            t_core = (time.perf_counter() - t0) / calls
+    finally:
+        C.make_flex_key = real
+    assert C.key_cache_size() == cached_core
+    return dict(first_key_s=t_first, cached_key_s=t_cached, calc_attn_s=t_call,
+                core_call_s=t_core)
+
+
+def _views(q, k, v, out, lse):
+    from magi_attention._tensor import view
+
+    return view(q), view(k), view(v), 0.0, 0.0, 0, view(out), view(lse)

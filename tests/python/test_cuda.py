@@ -1,0 +1,50 @@
+"""CUDA tensors (skipped without a GPU): flex_flash_attn_func and the distributed pipeline on
+one GPU over NCCL, against the float64 dense reference with the bf16/fp16 rule (error <= 3 x
+torch's same-precision error + 1e-3)."""
+
+import pytest
+import torch
+
+from dist_attn_workers import qkv_of
+from dist_harness import run_ranks
+from reference import attention, dense_mask, rel_err
+from test_flex_flash_attn import CASES, _inputs, _run_magi, _run_ref
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
+def test_flex_flash_attn_cuda(case, dtype):
+    _, tq, tk, slices = case
+    (q, k, v), dout = _inputs(tq, tk, 8, 2, 128, dtype)
+    got = _run_magi(q.cuda(), k.cuda(), v.cuda(), slices, dout.cuda())
+    ref = _run_ref(*(t.double() for t in (q, k, v)), slices, dout)
+    low = _run_ref(q, k, v, slices, dout)
+    for name, x, r, lp in zip(("out", "lse", "dq", "dk", "dv"), got, ref, low):
+        assert x.is_cuda, name
+        err, err_lp = rel_err(x.cpu(), r), rel_err(lp, r)
+        assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16"])
+def test_dist_pipeline_one_gpu_nccl(dtype):
+    from cuda_workers import D, HKV, HQ, run
+
+    total = 100
+    r0 = run_ranks(run, 1, dtype, total, timeout=300)[0]
+    for lowp in (False, True):
+        x = r0["x"].double() if not lowp else r0["x"].clone()
+        x.requires_grad_()
+        out, _ = attention(*qkv_of(x, HQ, HKV, D), dense_mask(r0["slices"], total, total))
+        g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1),
+                        dtype=torch.float64)
+        (out.double() * g).sum().backward()
+        if not lowp:
+            ref_out, ref_grad = out.detach(), x.grad
+        else:
+            lp_out, lp_grad = out.detach(), x.grad
+    for name, got, ref, lp in (("out", r0["out"], ref_out, lp_out),
+                               ("x.grad", r0["x_grad"], ref_grad, lp_grad)):
+        err, err_lp = rel_err(got, ref), rel_err(lp, ref)
+        assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"

@@ -1,0 +1,98 @@
+"""flex_flash_attn_func on CPU tensors against the dense torch reference (fwd and bwd)."""
+
+import pytest
+import torch
+
+from reference import attention, dense_mask, rel_err
+
+from magi_attention.functional.flex_flash_attn import flex_flash_attn_func
+
+# (name, total_q, total_k, slices (qs, qe, ks, ke, type))
+CASES = [
+    ("full", 37, 37, [(0, 37, 0, 37, 0)]),
+    ("causal", 37, 37, [(0, 37, 0, 37, 1)]),
+    ("inv_causal", 37, 37, [(0, 37, 0, 37, 2)]),
+    ("bi_causal", 37, 37, [(0, 37, 0, 37, 3)]),
+    ("causal_rect", 40, 50, [(0, 20, 5, 45, 1), (20, 40, 0, 10, 1)]),
+    ("inv_bi_rect", 40, 50, [(0, 20, 5, 45, 2), (20, 30, 10, 50, 3)]),
+    ("varlen_causal", 48, 48, [(0, 16, 0, 16, 1), (16, 40, 16, 40, 1), (40, 48, 40, 48, 0)]),
+    # overlapping q ranges: disjoint cells, and cells covered twice (union counts once)
+    ("overlap_q", 40, 60, [(0, 30, 0, 10, 0), (10, 40, 10, 40, 1), (0, 40, 35, 60, 3)]),
+    ("overlap_cells", 32, 32, [(0, 32, 0, 32, 1), (8, 24, 0, 20, 0), (0, 16, 0, 32, 2)]),
+    ("uncovered_rows", 30, 30, [(5, 12, 0, 30, 0), (20, 25, 3, 9, 1)]),
+]
+HEADS = [(2, 2), (4, 2), (3, 1)]  # MHA, GQA, MQA
+
+
+def _inputs(total_q, total_k, hq, hkv, d, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(total_q, hq, d, generator=g, dtype=torch.float64)
+    k = torch.randn(total_k, hkv, d, generator=g, dtype=torch.float64)
+    v = torch.randn(total_k, hkv, d, generator=g, dtype=torch.float64)
+    dout = torch.randn(total_q, hq, d, generator=g, dtype=torch.float64)
+    return [t.to(dtype) for t in (q, k, v)], dout
+
+
+def _run_magi(q, k, v, slices, dout, **kw):
+    q, k, v = (t.clone().requires_grad_() for t in (q, k, v))
+    qr = torch.tensor([s[:2] for s in slices], dtype=torch.int32)
+    kr = torch.tensor([s[2:4] for s in slices], dtype=torch.int32)
+    tm = torch.tensor([s[4] for s in slices], dtype=torch.int32)
+    out, lse = flex_flash_attn_func(q, k, v, qr, kr, tm, **kw)
+    out.backward(dout.to(out.dtype))
+    return out, lse, q.grad, k.grad, v.grad
+
+
+def _run_ref(q, k, v, slices, dout, **kw):
+    q, k, v = (t.clone().requires_grad_() for t in (q, k, v))
+    mask = dense_mask(slices, q.shape[0], k.shape[0])
+    out, lse = attention(q, k, v, mask, **kw)
+    out.backward(dout.to(out.dtype))
+    return out, lse, q.grad, k.grad, v.grad
+
+
+@pytest.mark.parametrize("heads", HEADS, ids=lambda h: f"hq{h[0]}_hkv{h[1]}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
+def test_matches_dense_reference(case, heads, dtype):
+    _, tq, tk, slices = case
+    (q, k, v), dout = _inputs(tq, tk, *heads, 16, dtype)
+    got = _run_magi(q, k, v, slices, dout)
+    ref = _run_ref(*(t.double() for t in (q, k, v)), slices, dout)
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    for name, x, r in zip(("out", "lse", "dq", "dk", "dv"), got, ref):
+        assert x.dtype == (torch.float32 if name == "lse" else dtype), name
+        err = rel_err(x, r)
+        # NOTE: lse is float32 for every dtype, and backward reads it: fp64 grads ~1e-7.
+        limit = tol if name == "out" else max(tol, 1e-6)
+        assert err <= limit, f"{name}: relative error {err:.3e} > {tol:g}"
+
+
+@pytest.mark.parametrize("case", CASES[:4] + CASES[7:9], ids=lambda c: c[0])
+def test_bfloat16_rule(case):
+    """bf16 rule (STYLE.md 22): error vs the fp64 reference <= 3 x the error of the same
+    computation done by torch in bf16, + 1e-3."""
+    _, tq, tk, slices = case
+    (q, k, v), dout = _inputs(tq, tk, 4, 2, 64, torch.bfloat16)
+    got = _run_magi(q, k, v, slices, dout)
+    ref = _run_ref(*(t.double() for t in (q, k, v)), slices, dout)
+    low = _run_ref(q, k, v, slices, dout)
+    for name, x, r, lp in zip(("out", "lse", "dq", "dk", "dv"), got, ref, low):
+        err, err_lp = rel_err(x, r), rel_err(lp, r)
+        assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
+
+
+def test_softmax_scale_and_softcap():
+    slices = [(0, 24, 0, 24, 1)]
+    (q, k, v), dout = _inputs(24, 24, 2, 2, 16, torch.float64)
+    got = _run_magi(q, k, v, slices, dout, softmax_scale=0.3, softcap=2.0)
+    ref = _run_ref(q, k, v, slices, dout, softmax_scale=0.3, softcap=2.0)
+    for name, x, r in zip(("out", "lse", "dq", "dk", "dv"), got, ref):
+        assert rel_err(x, r) <= (1e-10 if name == "out" else 1e-6), name
+
+
+def test_no_slices_gives_zero_and_minus_inf():
+    (q, k, v), _ = _inputs(8, 8, 2, 2, 16, torch.float32)
+    empty = torch.zeros(0, 2, dtype=torch.int32)
+    out, lse = flex_flash_attn_func(q, k, v, empty, empty)
+    assert torch.all(out == 0) and torch.all(torch.isneginf(lse))

@@ -1,0 +1,143 @@
+"""Bad input raises TypeError/ValueError naming the argument."""
+
+import pytest
+import torch
+
+from magi_attention.api import (
+    AttnMaskType,
+    DispatchConfig,
+    DistAttnConfig,
+    OverlapConfig,
+    UniformOverlapAlg,
+    compute_pad_size,
+    flex_flash_attn_func,
+    infer_attn_mask_from_cu_seqlens,
+    magi_attn_flex_key,
+)
+from magi_attention.common.enum import normalize_mask_types
+
+
+def _qkv(dtype=torch.float32, sq=8, sk=8, hq=2, hkv=2, d=16):
+    return (torch.randn(sq, hq, d).to(dtype), torch.randn(sk, hkv, d).to(dtype),
+            torch.randn(sk, hkv, d).to(dtype))
+
+
+R = torch.tensor([[0, 8]], dtype=torch.int32)
+
+
+@pytest.mark.parametrize("kwargs,exc,name", [
+    (dict(q_ranges=R.long()), TypeError, "q_ranges"),
+    (dict(k_ranges=R.float()), TypeError, "k_ranges"),
+    (dict(q_ranges=R.view(-1)), ValueError, "q_ranges"),
+    (dict(k_ranges=torch.zeros(1, 3, dtype=torch.int32)), ValueError, "k_ranges"),
+    (dict(k_ranges=torch.zeros(2, 2, dtype=torch.int32)), ValueError, "k_ranges"),
+    (dict(attn_type_map=torch.zeros(1, dtype=torch.int64)), TypeError, "attn_type_map"),
+    (dict(attn_type_map=torch.zeros(2, dtype=torch.int32)), ValueError, "attn_type_map"),
+    (dict(attn_type_map=torch.full((1,), 4, dtype=torch.int32)), ValueError, "attn_type_map"),
+    (dict(q_ranges=torch.tensor([[0, 9]], dtype=torch.int32)), ValueError, "q_ranges"),
+    (dict(k_ranges=torch.tensor([[5, 3]], dtype=torch.int32)), ValueError, "k_ranges"),
+    (dict(softmax_scale=-1.0), ValueError, "softmax_scale"),
+    (dict(softcap="x"), TypeError, "softcap"),
+])
+def test_ffa_bad_ranges_and_options(kwargs, exc, name):
+    args = dict(q_ranges=R, k_ranges=R, attn_type_map=None)
+    args.update(kwargs)
+    q, k, v = _qkv()
+    with pytest.raises(exc, match=name):
+        flex_flash_attn_func(q, k, v, args.pop("q_ranges"), args.pop("k_ranges"),
+                             args.pop("attn_type_map"), **args)
+
+
+@pytest.mark.parametrize("qkv,exc,name", [
+    (lambda: _qkv(torch.int32), TypeError, "q"),
+    (lambda: (_qkv()[0], _qkv(torch.float64)[1], _qkv()[2]), TypeError, "k"),
+    (lambda: (_qkv()[0].view(8, 32), *_qkv()[1:]), ValueError, "q"),
+    (lambda: _qkv(hq=3, hkv=2), ValueError, "num_heads_q"),
+    (lambda: (_qkv()[0], _qkv(d=8)[1], _qkv(d=8)[2]), ValueError, "head_dim"),
+    (lambda: (_qkv()[0], _qkv()[1], _qkv(sk=7)[2]), ValueError, "v"),
+    (lambda: ([[1.0]], *_qkv()[1:]), TypeError, "q"),
+])
+def test_ffa_bad_tensors(qkv, exc, name):
+    with pytest.raises(exc, match=rf"\b{name}\b"):
+        flex_flash_attn_func(*qkv(), R, R)
+
+
+def test_mask_type_strings():
+    assert normalize_mask_types(["full", AttnMaskType.CAUSAL, "bi_causal"], 3)[2] is \
+        AttnMaskType.BICAUSAL
+    with pytest.raises(ValueError, match="attn_mask_type.*'causual'"):
+        normalize_mask_types(["full", "causual"], 2)
+    with pytest.raises(TypeError, match="attn_mask_type"):
+        normalize_mask_types([1], 1)
+    with pytest.raises(ValueError, match="attn_mask_type"):
+        normalize_mask_types(["full"] * 2, 3)
+
+
+def test_key_needs_exactly_one_of_group_and_mesh():
+    common = dict(head_dim=64, pad_size=None, chunk_size=4)
+    with pytest.raises(ValueError, match="cp_group, cp_mesh.*neither"):
+        magi_attn_flex_key([[0, 8]], [[0, 8]], "full", 8, 8, **common)
+    with pytest.raises(ValueError, match="cp_group, cp_mesh.*both"):
+        magi_attn_flex_key([[0, 8]], [[0, 8]], "full", 8, 8, cp_group=object(),
+                           cp_mesh=object(), **common)
+    with pytest.raises(TypeError, match="cp_group"):
+        magi_attn_flex_key([[0, 8]], [[0, 8]], "full", 8, 8, cp_group=object(), **common)
+
+
+@pytest.mark.parametrize("args,exc,name", [
+    (dict(attn_mask_type="causual"), ValueError, "attn_mask_type"),
+    (dict(q_ranges="0:8"), TypeError, "q_ranges"),
+    (dict(k_ranges=[[0, 8], [0, 4]]), ValueError, "k_ranges"),
+    (dict(q_ranges=[[4, 2]]), ValueError, "q_ranges"),
+    (dict(q_ranges=[[0, 9]]), ValueError, "q_ranges"),
+    (dict(total_seqlen_k=7, k_ranges=[[0, 7]]), ValueError, "total_seqlen_k"),
+    (dict(total_seqlen_q=8.0), TypeError, "total_seqlen_q"),
+    (dict(chunk_size=0), ValueError, "chunk_size"),
+    (dict(pad_size=-1), ValueError, "pad_size"),
+    (dict(dist_attn_config="x"), TypeError, "dist_attn_config"),
+])
+def test_flex_key_bad_arguments(args, exc, name):
+    call = dict(q_ranges=[[0, 8]], k_ranges=[[0, 8]], attn_mask_type="full",
+                total_seqlen_q=8, total_seqlen_k=8)
+    call.update(args)
+    with pytest.raises(exc, match=name):
+        magi_attn_flex_key(call.pop("q_ranges"), call.pop("k_ranges"),
+                           call.pop("attn_mask_type"), call.pop("total_seqlen_q"),
+                           call.pop("total_seqlen_k"), head_dim=64, cp_group=object(), **call)
+
+
+def test_configs_validate():
+    with pytest.raises(TypeError, match="alg"):
+        DispatchConfig(alg="min_heap")
+    with pytest.raises(ValueError, match="degree"):
+        OverlapConfig(degree=65, max_num_chunks=64)
+    with pytest.raises(ValueError, match="degree"):
+        OverlapConfig(mode="dynamic", degree=2)
+    with pytest.raises(TypeError, match="random_costs"):
+        UniformOverlapAlg(random_costs=1)
+    with pytest.raises(ValueError, match="high_bandwith_domain_size"):
+        DistAttnConfig(high_bandwith_domain_size=0)
+    with pytest.raises(TypeError, match="enable"):
+        OverlapConfig(enable="yes")
+    assert OverlapConfig(enable=False).no_overlap
+    assert hash(DistAttnConfig()) == hash(DistAttnConfig())
+
+
+def test_compute_pad_size_and_cu_seqlens():
+    assert compute_pad_size(125, 2, 128, 512) == 899
+    assert compute_pad_size(960, 2, 128, 512) == 64
+    assert compute_pad_size(1024, 2, 512) == 0
+    with pytest.raises(ValueError, match="cp_size"):
+        compute_pad_size(10, 0, 128, 512)
+    with pytest.raises(TypeError, match="cu_seqlens_q"):
+        infer_attn_mask_from_cu_seqlens(torch.tensor([0.0, 4.0]), [0, 4])
+    with pytest.raises(ValueError, match="cu_seqlens_k"):
+        infer_attn_mask_from_cu_seqlens([0, 4], [0, 4, 2])
+
+
+def test_core_errors_are_value_errors():
+    from magi_attention._ext import core
+
+    with pytest.raises(ValueError, match="top_p") as info:
+        core().check_config(dict(DistAttnConfig()._to_core(), top_p=2.0))
+    assert isinstance(info.value, RuntimeError) and type(info.value).__name__ == "MagiError"

@@ -1,0 +1,28 @@
+// Mask presets for the CLI and demo, and reading slice files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "magi/mask.h"
+
+namespace magi::cli {
+
+struct Mask {
+  std::string name;
+  int64_t seqlen = 0;
+  std::vector<AttnSlice> slices;
+};
+
+/// full, causal, varlen_full, varlen_causal, swa_causal, varlen_block_causal over `seqlen`
+/// tokens. Document lengths are drawn from [seqlen/16, seqlen/4] with `seed`; the window of
+/// swa_causal is seqlen/8; blocks of varlen_block_causal are seqlen/32 tokens.
+Mask make_preset(const std::string& name, int64_t seqlen, uint64_t seed);
+std::vector<std::string> preset_names();
+
+/// Reads a slice file: either a JSON list of [q_start, q_end, k_start, k_end, "type"] or an
+/// object with "slices" (and optionally "seqlen"). seqlen defaults to the largest end.
+Mask read_slice_file(const std::string& path);
+
+}  // namespace magi::cli
