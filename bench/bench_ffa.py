@@ -30,7 +30,7 @@ if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
 from magi_attention import _C, flex_flash_attn_func  # noqa: E402
-from magi_attention._tensor import tensor_desc  # noqa: E402
+from magi_attention._tensor import view  # noqa: E402
 from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
@@ -267,8 +267,8 @@ def main():
                         lse = torch.empty(S, H, device=dev)
                         sl = ffa_mod._get_slices(qr, kr, tm)
                         stream = torch.cuda.current_stream().cuda_stream
-                        descs = [tensor_desc(x) for x in (q.detach(), k.detach(), v.detach())]
-                        host_us = _C.ffa_forward_host_us(*descs, sl, tensor_desc(out), tensor_desc(lse),
+                        descs = [view(x) for x in (q.detach(), k.detach(), v.detach())]
+                        host_us = _C.ffa_forward_host_us(*descs, sl, view(out), view(lse),
                                                          stream, 20)
                         torch.cuda.synchronize()
                         res["cpp_host_us_per_cached_call"] = host_us

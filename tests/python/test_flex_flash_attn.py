@@ -100,7 +100,7 @@ def test_no_slices_gives_zero_and_minus_inf():
 
 def test_strided_and_misaligned_inputs_and_range_cache():
     """Strided (last dim contiguous) and misaligned inputs give the same result; repeated calls
-    reuse the checked host ranges until the range tensor is modified in place."""
+    reuse the converted slices until a range tensor is modified in place."""
     from magi_attention.functional import flex_flash_attn as ffa_mod
 
     slices = [(0, 20, 0, 20, 1)]

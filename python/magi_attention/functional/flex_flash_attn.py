@@ -36,16 +36,17 @@ def _check_bounds(name: str, ranges: torch.Tensor, limit: int) -> None:
                          f"0 <= start <= end <= {limit}")
 
 
-# Converted masks by the identity of their range tensors. An entry holds references to the
-# tensors, so a cached data pointer cannot be reused by another tensor, and `_version` changes
-# on any in-place write, which forces a new conversion.
+# Converted masks by the identity of their range tensors. NOTE: a CUDA range tensor costs a
+# device-to-host copy (a sync) when read, so repeated calls must not read it again. An entry
+# holds references to the tensors, so a cached data pointer cannot be reused by another tensor,
+# and `_version` changes on any in-place write, which forces a new conversion.
 _SLICE_CACHE: OrderedDict = OrderedDict()
 _SLICE_CACHE_SIZE = 64
 
 
 def _tensor_key(t):
-    if t is None:
-        return None
+    if not isinstance(t, torch.Tensor):
+        return ("object", id(t))  # not a tensor: _host_int32 raises TypeError on first use
     return (t.data_ptr(), t._version, tuple(t.shape), t.dtype, t.device)
 
 

@@ -1,4 +1,4 @@
-// The runtime's elementwise CUDA kernels: fill and cast (any floating dtype, any strides).
+// The runtime's CUDA kernels: fill, cast, range gather, range scatter-add, out/lse merge.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -44,6 +44,15 @@ __device__ void store(void* base, int e, int64_t i, double x) {
   }
 }
 
+// Index of the range holding packed row r: the last i with offsets[i] <= r.
+__device__ int64_t find_range(const int64_t* offsets, int64_t n, int64_t r) {
+  int64_t lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (offsets[mid] <= r) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
 
 __global__ void fill_kernel(void* dst, int e, Strided s, int64_t n, double value) {
   for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < n;
@@ -60,7 +69,62 @@ __global__ void cast_kernel(const void* src, int se, Strided ss, void* dst, int 
   }
 }
 
+__global__ void gather_kernel(const char* src, int64_t src_stride, char* dst, int64_t dst_stride,
+                              int64_t row_bytes, const int64_t* starts, const int64_t* offsets,
+                              int64_t n, int64_t rows) {
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t i = find_range(offsets, n, r);
+    const char* s = src + (starts[i] + r - offsets[i]) * src_stride;
+    char* d = dst + r * dst_stride;
+    const bool vec = ((reinterpret_cast<uintptr_t>(s) | reinterpret_cast<uintptr_t>(d) |
+                       static_cast<uintptr_t>(row_bytes)) & 15) == 0;
+    if (vec) {
+      for (int64_t b = threadIdx.x; b < row_bytes / 16; b += blockDim.x) {
+        reinterpret_cast<int4*>(d)[b] = reinterpret_cast<const int4*>(s)[b];
+      }
+    } else {
+      for (int64_t b = threadIdx.x; b < row_bytes; b += blockDim.x) d[b] = s[b];
+    }
+  }
+}
+
+template <typename T>
+__global__ void scatter_add_kernel(const void* src, int se, int64_t src_stride, T* dst,
+                                   int64_t dst_stride, int64_t row_elems, const int64_t* starts,
+                                   const int64_t* offsets, int64_t n, int64_t rows) {
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t i = find_range(offsets, n, r);
+    T* d = dst + (starts[i] + r - offsets[i]) * dst_stride;
+    for (int64_t e = threadIdx.x; e < row_elems; e += blockDim.x) {
+      // NOTE: ranges may overlap (a row sent to several ranks comes back from each): atomics.
+      atomicAdd(d + e, static_cast<T>(load(src, se, r * src_stride + e)));
+    }
+  }
+}
+
+__global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, int lae,
+                             Strided la, const void* out_part, int ope, Strided op,
+                             const void* lse_part, int lpe, Strided lp, int64_t rows_heads,
+                             int64_t d) {
+  for (int64_t rh = blockIdx.x; rh < rows_heads; rh += gridDim.x) {
+    const double l1 = load(lse_acc, lae, offset_of(la, rh));
+    const double l2 = load(lse_part, lpe, offset_of(lp, rh));
+    if (isinf(l2) && l2 < 0) continue;  // uniform across the block: the partial holds no key
+    const double mx = fmax(l1, l2), mn = fmin(l1, l2);
+    const double lse = (isinf(mn) && mn < 0) ? mx : mx + log1p(exp(mn - mx));
+    const double w1 = (isinf(l1) && l1 < 0) ? 0.0 : exp(l1 - lse), w2 = exp(l2 - lse);
+    for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
+      const int64_t i = rh * d + e;
+      const double o = w1 * load(out_acc, oae, offset_of(oa, i)) + w2 * load(out_part, ope, offset_of(op, i));
+      store(out_acc, oae, offset_of(oa, i), o);
+    }
+    __syncthreads();  // every thread has read l1 before it is overwritten
+    if (threadIdx.x == 0) store(lse_acc, lae, offset_of(la, rh), lse);
+  }
+}
+
 int flat_grid(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535)); }
+int row_grid(int64_t rows) { return static_cast<int>(std::min<int64_t>(rows, 65535)); }
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 }  // namespace
@@ -73,6 +137,38 @@ void launch_cast(const void* src, int src_elem, const Strided& ss, void* dst, in
                  const Strided& ds, int64_t n, void* stream) {
   cast_kernel<<<flat_grid(n), kThreads, 0, as_stream(stream)>>>(src, src_elem, ss, dst, dst_elem,
                                                                 ds, n);
+}
+
+void launch_gather(const void* src, int64_t src_stride, void* dst, int64_t dst_stride,
+                   int64_t row_bytes, const int64_t* starts, const int64_t* offsets, int64_t n,
+                   int64_t rows, void* stream) {
+  gather_kernel<<<row_grid(rows), kThreads, 0, as_stream(stream)>>>(
+      static_cast<const char*>(src), src_stride, static_cast<char*>(dst), dst_stride, row_bytes,
+      starts, offsets, n, rows);
+}
+
+void launch_scatter_add(const void* src, int src_elem, int64_t src_stride, void* dst,
+                        int dst_elem, int64_t dst_stride, int64_t row_elems,
+                        const int64_t* starts, const int64_t* offsets, int64_t n, int64_t rows,
+                        void* stream) {
+  if (dst_elem == kF64) {
+    scatter_add_kernel<double><<<row_grid(rows), kThreads, 0, as_stream(stream)>>>(
+        src, src_elem, src_stride, static_cast<double*>(dst), dst_stride, row_elems, starts,
+        offsets, n, rows);
+  } else {
+    scatter_add_kernel<float><<<row_grid(rows), kThreads, 0, as_stream(stream)>>>(
+        src, src_elem, src_stride, static_cast<float*>(dst), dst_stride, row_elems, starts,
+        offsets, n, rows);
+  }
+}
+
+void launch_merge(void* out_acc, int oa_elem, const Strided& oa, void* lse_acc, int la_elem,
+                  const Strided& la, const void* out_part, int op_elem, const Strided& op,
+                  const void* lse_part, int lp_elem, const Strided& lp, int64_t rows_heads,
+                  int64_t d, void* stream) {
+  merge_kernel<<<row_grid(rows_heads), 128, 0, as_stream(stream)>>>(
+      out_acc, oa_elem, oa, lse_acc, la_elem, la, out_part, op_elem, op, lse_part, lp_elem, lp,
+      rows_heads, d);
 }
 
 }  // namespace magi::cuda::rt

@@ -1,0 +1,137 @@
+// Host wrappers of the runtime's CUDA kernels: TensorViews in, launches out.
+#include <cuda_runtime_api.h>
+
+#include <vector>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/range_ops_cuda.h"
+#include "kernels/cuda/runtime/launch.h"
+#include "kernels/cuda/runtime/tensor_ops_cuda.h"
+
+namespace magi::cuda {
+namespace {
+
+static_assert(static_cast<int>(DType::kFloat32) == rt::kF32 &&
+              static_cast<int>(DType::kFloat64) == rt::kF64 &&
+              static_cast<int>(DType::kBFloat16) == rt::kBF16 &&
+              static_cast<int>(DType::kFloat16) == rt::kF16);
+
+int elem(const TensorView& t, const char* fn) {
+  MAGI_CHECK(is_floating(t.dtype), fn, ": ", t.describe(), ": expected a floating dtype");
+  return static_cast<int>(t.dtype);
+}
+
+rt::Strided strided(const TensorView& t) {
+  rt::Strided s;
+  s.ndim = t.ndim;
+  for (int d = 0; d < t.ndim; ++d) {
+    s.shape[d] = t.shape[d];
+    s.strides[d] = t.strides[d];
+  }
+  return s;
+}
+
+int64_t row_elems(const TensorView& t) {
+  int64_t n = 1;
+  for (int d = 1; d < t.ndim; ++d) n *= t.shape[d];
+  return n;
+}
+
+// The ranges' starts and packed offsets on the device, freed stream-ordered with the object.
+class DeviceRanges {
+ public:
+  DeviceRanges(std::span<const AttnRange> ranges, void* stream) : stream_(stream) {
+    n_ = static_cast<int64_t>(ranges.size());
+    std::vector<int64_t> host(2 * n_ + 1);
+    for (int64_t i = 0; i < n_; ++i) {
+      host[i] = ranges[i].start;
+      host[n_ + i] = rows_;
+      rows_ += ranges[i].size();
+    }
+    host[2 * n_] = rows_;
+    if (rows_ == 0) return;
+    dev_ = static_cast<int64_t*>(device_alloc(host.size() * sizeof(int64_t), stream));
+    // NOTE: from pageable memory the copy is staged before cudaMemcpyAsync returns, so `host`
+    // may die right after.
+    MAGI_CUDA_CHECK(cudaMemcpyAsync(dev_, host.data(), host.size() * sizeof(int64_t),
+                                    cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
+  }
+  ~DeviceRanges() {
+    if (dev_) cudaFreeAsync(dev_, static_cast<cudaStream_t>(stream_));
+  }
+  const int64_t* starts() const { return dev_; }
+  const int64_t* offsets() const { return dev_ + n_; }
+  int64_t n() const { return n_; }
+  int64_t rows() const { return rows_; }
+
+ private:
+  void* stream_;
+  int64_t* dev_ = nullptr;
+  int64_t n_ = 0, rows_ = 0;
+};
+
+}  // namespace
+
+void fill(const TensorView& dst, double value, void* stream) {
+  const int e = elem(dst, "fill");
+  if (dst.numel() == 0) return;
+  rt::launch_fill(dst.data, e, strided(dst), dst.numel(), value, stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+void copy_cast(const TensorView& src, const TensorView& dst, void* stream) {
+  const int se = elem(src, "copy_cast"), de = elem(dst, "copy_cast");
+  if (dst.numel() == 0) return;
+  if (se == de && src.is_contiguous() && dst.is_contiguous()) {
+    MAGI_CUDA_CHECK(cudaMemcpyAsync(dst.data, src.data, dst.numel() * dtype_size(dst.dtype),
+                                    cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)));
+    return;
+  }
+  rt::launch_cast(src.data, se, strided(src), dst.data, de, strided(dst), dst.numel(), stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+void* device_alloc(size_t bytes, void* stream) {
+  void* p = nullptr;
+  MAGI_CUDA_CHECK(cudaMallocAsync(&p, bytes, static_cast<cudaStream_t>(stream)));
+  return p;
+}
+
+void device_free(void* p, void* stream) {
+  MAGI_CUDA_CHECK(cudaFreeAsync(p, static_cast<cudaStream_t>(stream)));
+}
+
+void range_gather(const TensorView& src, std::span<const AttnRange> ranges, const TensorView& dst,
+                  void* stream) {
+  const DeviceRanges r(ranges, stream);
+  if (r.rows() == 0) return;
+  const int64_t es = static_cast<int64_t>(dtype_size(src.dtype));
+  rt::launch_gather(src.data, src.strides[0] * es, dst.data, dst.strides[0] * es,
+                    row_elems(src) * es, r.starts(), r.offsets(), r.n(), r.rows(), stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+void range_scatter_add(const TensorView& src, std::span<const AttnRange> ranges,
+                       const TensorView& dst, void* stream) {
+  MAGI_CHECK(dst.dtype == DType::kFloat32 || dst.dtype == DType::kFloat64,
+             "range_scatter_add on CUDA: dst = ", dst.describe(), ": fp32 or fp64 only");
+  const DeviceRanges r(ranges, stream);
+  if (r.rows() == 0) return;
+  rt::launch_scatter_add(src.data, elem(src, "range_scatter_add"), src.strides[0], dst.data,
+                         elem(dst, "range_scatter_add"), dst.strides[0], row_elems(src), r.starts(),
+                         r.offsets(), r.n(), r.rows(), stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const TensorView& out_part,
+                   const TensorView& lse_part, void* stream) {
+  const int64_t rows_heads = out_acc.shape[0] * out_acc.shape[1];
+  if (rows_heads == 0) return;
+  rt::launch_merge(out_acc.data, elem(out_acc, "merge"), strided(out_acc), lse_acc.data,
+                   elem(lse_acc, "merge"), strided(lse_acc), out_part.data, elem(out_part, "merge"),
+                   strided(out_part), lse_part.data, elem(lse_part, "merge"), strided(lse_part),
+                   rows_heads, out_acc.shape[2], stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace magi::cuda
