@@ -6,6 +6,7 @@ namespace magi::python {
 void register_common(pybind11::module_& m);
 void register_ffa(pybind11::module_& m);
 void register_dist(pybind11::module_& m);
+void register_range_ops(pybind11::module_& m);
 }  // namespace magi::python
 
 PYBIND11_MODULE(_C, m) {
@@ -13,4 +14,5 @@ PYBIND11_MODULE(_C, m) {
   magi::python::register_common(m);
   magi::python::register_ffa(m);
   magi::python::register_dist(m);
+  magi::python::register_range_ops(m);
 }
