@@ -14,9 +14,8 @@
 namespace magi {
 namespace {
 
-constexpr std::initializer_list<DType> kFloating = {DType::kFloat32, DType::kFloat64,
-                                                    DType::kBFloat16, DType::kFloat16};
-constexpr std::initializer_list<DType> kWide = {DType::kFloat32, DType::kFloat64};
+using checks::kFloating;
+using checks::kWide;
 
 struct Sizes {
   int64_t sq, sk, hq, hkv, d;
@@ -88,14 +87,12 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
   }
   check_lse(fn, lse, q, s);
 
-  if (q.device.type == DeviceType::kCPU) {
+  if (!checks::on_cuda(fn, q)) {
     cpu::ffa_forward(q, k, v, slices, opts, out, lse, accumulate);
     return;
   }
 #ifdef MAGI_WITH_CUDA
   cuda::ffa_forward(q, k, v, slices, opts, out, lse, accumulate);
-#else
-  MAGI_FAIL(fn, ": q is on ", to_string(q.device), " but magi was built without CUDA");
 #endif
 }
 
@@ -112,14 +109,12 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   check_like(fn, "dk", dk, k, "k", q, kWide, "float32 or float64 (an accumulator)");
   check_like(fn, "dv", dv, k, "k", q, kWide, "float32 or float64 (an accumulator)");
 
-  if (q.device.type == DeviceType::kCPU) {
+  if (!checks::on_cuda(fn, q)) {
     cpu::ffa_backward(q, k, v, out, lse, dout, slices, opts, dq, dk, dv);
     return;
   }
 #ifdef MAGI_WITH_CUDA
   cuda::ffa_backward(q, k, v, out, lse, dout, slices, opts, dq, dk, dv);
-#else
-  MAGI_FAIL(fn, ": q is on ", to_string(q.device), " but magi was built without CUDA");
 #endif
 }
 

@@ -13,9 +13,8 @@
 namespace magi {
 namespace {
 
-constexpr std::initializer_list<DType> kFloating = {DType::kFloat32, DType::kFloat64,
-                                                    DType::kBFloat16, DType::kFloat16};
-constexpr std::initializer_list<DType> kWide = {DType::kFloat32, DType::kFloat64};
+using checks::kFloating;
+using checks::kWide;
 
 /// A rows tensor [N, ...] with contiguous rows.
 void check_rows(std::string_view fn, std::string_view name, const TensorView& t) {
@@ -46,10 +45,6 @@ int64_t check_pair(std::string_view fn, const TensorView& src, std::span<const A
   return total;
 }
 
-[[noreturn, maybe_unused]] void no_cuda(std::string_view fn, const TensorView& t) {
-  MAGI_FAIL(fn, ": tensors are on ", to_string(t.device), " but magi was built without CUDA");
-}
-
 }  // namespace
 
 void range_gather(const TensorView& src, std::span<const AttnRange> ranges, const TensorView& dst,
@@ -60,11 +55,9 @@ void range_gather(const TensorView& src, std::span<const AttnRange> ranges, cons
              " differs from src dtype ", to_string(src.dtype));
   MAGI_CHECK(dst.shape[0] == total, fn, ": dst = ", dst.describe(), ": expected ", total,
              " rows (the total size of the ranges)");
-  if (src.device.type == DeviceType::kCPU) return cpu::range_gather(src, ranges, dst);
+  if (!checks::on_cuda(fn, src)) return cpu::range_gather(src, ranges, dst);
 #ifdef MAGI_WITH_CUDA
   cuda::range_gather(src, ranges, dst, cuda_stream);
-#else
-  no_cuda(fn, src);
 #endif
 }
 
@@ -76,11 +69,9 @@ void range_scatter_add(const TensorView& src, std::span<const AttnRange> ranges,
   checks::dtype_in(fn, "dst", dst, kFloating, "a floating dtype");
   MAGI_CHECK(src.shape[0] == total, fn, ": src = ", src.describe(), ": expected ", total,
              " rows (the total size of the ranges)");
-  if (src.device.type == DeviceType::kCPU) return cpu::range_scatter_add(src, ranges, dst);
+  if (!checks::on_cuda(fn, src)) return cpu::range_scatter_add(src, ranges, dst);
 #ifdef MAGI_WITH_CUDA
   cuda::range_scatter_add(src, ranges, dst, cuda_stream);
-#else
-  no_cuda(fn, src);
 #endif
 }
 
@@ -106,13 +97,10 @@ void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const T
   }
   checks::inner_contiguous(fn, "out_acc", out_acc);
   checks::inner_contiguous(fn, "out_part", out_part);
-  if (out_acc.device.type == DeviceType::kCPU) {
+  if (!checks::on_cuda(fn, out_acc))
     return cpu::merge_out_lse(out_acc, lse_acc, out_part, lse_part);
-  }
 #ifdef MAGI_WITH_CUDA
   cuda::merge_out_lse(out_acc, lse_acc, out_part, lse_part, cuda_stream);
-#else
-  no_cuda(fn, out_acc);
 #endif
 }
 

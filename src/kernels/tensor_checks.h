@@ -11,6 +11,14 @@
 
 namespace magi::checks {
 
+inline constexpr std::initializer_list<DType> kFloating = {DType::kFloat32, DType::kFloat64,
+                                                           DType::kBFloat16, DType::kFloat16};
+inline constexpr std::initializer_list<DType> kWide = {DType::kFloat32, DType::kFloat64};
+
+/// Whether a call on `t` goes to the CUDA implementation: false on the CPU, true on a CUDA
+/// device in a build with CUDA; throws (naming fn and t's device) in a build without.
+bool on_cuda(std::string_view fn, const TensorView& t);
+
 /// Exactly `ndim` dims (named by `layout`, e.g. "[Sq, Hq, D]"), non-negative sizes, data
 /// present unless empty.
 void ndim(std::string_view fn, std::string_view name, const TensorView& t, int ndim,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/dtype.h"
+#include "kernels/tensor_checks.h"
 #include "magi/check.h"
 
 #ifdef MAGI_WITH_CUDA
@@ -68,21 +69,11 @@ void check_floating(const char* fn, const TensorView& t) {
   MAGI_CHECK(is_floating(t.dtype), fn, ": ", t.describe(), ": expected a floating dtype");
 }
 
-// True when the call goes to the CUDA implementation; throws when that is not built.
-bool on_cuda(const char* fn, const TensorView& t) {
-  if (t.device.type == DeviceType::kCPU) return false;
-#ifdef MAGI_WITH_CUDA
-  return true;
-#else
-  MAGI_FAIL(fn, ": ", t.describe(), ": this build has no CUDA support");
-#endif
-}
-
 }  // namespace
 
 void fill(const TensorView& dst, double value, void* cuda_stream) {
   check_floating("fill", dst);
-  if (on_cuda("fill", dst)) {
+  if (checks::on_cuda("fill", dst)) {
 #ifdef MAGI_WITH_CUDA
     cuda::fill(dst, value, cuda_stream);
 #endif
@@ -104,7 +95,7 @@ void copy_cast(const TensorView& src, const TensorView& dst, void* cuda_stream) 
              "copy_cast: shapes differ: ", src.describe(), " vs ", dst.describe());
   MAGI_CHECK(src.device == dst.device, "copy_cast: ", src.describe(), " and ", dst.describe(),
              " are on different devices");
-  if (on_cuda("copy_cast", dst)) {
+  if (checks::on_cuda("copy_cast", dst)) {
 #ifdef MAGI_WITH_CUDA
     cuda::copy_cast(src, dst, cuda_stream);
 #endif
