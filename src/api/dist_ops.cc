@@ -75,11 +75,9 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
   runtime::Workspace ws(x_local.device, stream);
   // All-gather as one all_to_all_v (my shard to every rank), landing in rank-major chunk
   // order; then un-permute the chunks and drop the padding.
-  const TensorView gathered = ws.empty_rows(x_local, cp * shard);
-  if (cp == 1) {
-    const AttnRange all[] = {{0, shard}};
-    range_gather(x_local, all, gathered, stream);
-  } else {
+  TensorView gathered = x_local;  // one rank: its rows already are the gathered order
+  if (cp > 1) {
+    gathered = ws.empty_rows(x_local, cp * shard);
     const TensorView send = ws.empty_rows(x_local, cp * shard);
     const std::vector<AttnRange> copies(cp, AttnRange{0, shard});
     range_gather(x_local, copies, send, stream);

@@ -60,7 +60,6 @@ class TimedComm : public Communicator {
 };
 
 struct Tensor {
-  std::vector<double> data;  // values; stored in `dtype` when viewed
   std::vector<std::byte> raw;
   TensorView view;
 };
