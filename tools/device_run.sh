@@ -8,13 +8,21 @@ export PYTHONPATH=$PWD/python PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 t0=$(date +%s)
 cmake -B build -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
-  -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90} \
+  -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90a} \
   -DPython3_EXECUTABLE="$(command -v python3)" >"$OUT/build.log" 2>&1 &&
   ninja -C build -j16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
 echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
 for step in "$@"; do
   case "$step" in
     tests) python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee "$OUT/tests.log" | tail -40 ;;
+    tests_portable)  # the portable (mma.sync) kernels on the same machine
+      MAGI_FFA_PORTABLE=1 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
+        tee "$OUT/tests_portable.log" | tail -15 ;;
+    sass)  # which tensor-core instructions each kernel uses
+      for so in $(find build python -name "_C*.so" | head -1); do
+        cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
+          END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
+      done ;;
     sanitize)
       for tool in memcheck racecheck; do
         compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py \

@@ -9,7 +9,7 @@ IFS=';' read -ra VS <<<"$VARIANTS"
 for v in "${VS[@]}"; do
   name=${v%%=*}; flags=${v#*=}
   cmake -B build_$name -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
-    -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=90 -DMAGI_CUDA_EXTRA_FLAGS="$flags" \
+    -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=90a -DMAGI_CUDA_EXTRA_FLAGS="$flags" \
     -DPython3_EXECUTABLE="$(command -v python3)" >"$OUT/build_$name.log" 2>&1 &&
     ninja -C build_$name -j16 >>"$OUT/build_$name.log" 2>&1 || { tail -30 "$OUT/build_$name.log"; continue; }
   rm -rf /tmp/py_$name && cp -r python /tmp/py_$name

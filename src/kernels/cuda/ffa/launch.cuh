@@ -5,11 +5,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/launch.h"
+#include "kernels/cuda/ffa/sm90/bwd_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
 
 namespace magi::cuda {
 
@@ -25,11 +28,59 @@ void set_smem_once(Kernel kernel, int bytes, std::atomic<uint64_t>& done) {
   done.fetch_or(bit);
 }
 
+/// Whether the current device runs the Hopper kernels: built with sm_90a (MAGI_HAVE_SM90A),
+/// a compute capability 9.0 device, and MAGI_FFA_PORTABLE unset or 0 (which forces the
+/// portable kernels, for testing both paths on one machine). Cached per device.
+inline bool use_sm90_kernels() {
+#if MAGI_HAVE_SM90A
+  static const bool forced_portable = [] {
+    const char* env = std::getenv("MAGI_FFA_PORTABLE");
+    return env != nullptr && env[0] != '\0' && env[0] != '0';
+  }();
+  if (forced_portable) return false;
+  static std::atomic<uint64_t> known{0}, hopper{0};
+  int dev = 0;
+  MAGI_CUDA_CHECK(cudaGetDevice(&dev));
+  const uint64_t bit = uint64_t{1} << (dev & 63);
+  if (!(known.load(std::memory_order_acquire) & bit)) {
+    int major = 0, minor = 0;
+    MAGI_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    MAGI_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    if (major == 9 && minor == 0) hopper.fetch_or(bit);
+    known.fetch_or(bit, std::memory_order_release);
+  }
+  return (hopper.load(std::memory_order_relaxed) & bit) != 0;
+#else
+  return false;
+#endif
+}
+
+template <class Kernel, class Params>
+void launch_with_smem(Kernel kernel, int threads, int smem, int grid, cudaStream_t s,
+                      const Params& p, std::atomic<uint64_t>& smem_set) {
+  set_smem_once(kernel, smem, smem_set);
+  kernel<<<grid, threads, smem, s>>>(p);
+}
+
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
   using Tr = FwdTraits<E, kHeadDim>;
   static_assert(Tr::kBlockM == kFwdBlockM);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (use_sm90_kernels()) {
+    using Tr90 = sm90::FwdTraits<E, kHeadDim>;
+    static_assert(Tr90::kBlockM == kFwdBlockM);
+    static std::atomic<uint64_t> set_on{0}, set_off{0};
+    if (p.use_softcap) {
+      launch_with_smem(sm90::ffa_fwd_sm90_kernel<Tr90, Softcap::kOn>, Tr90::kThreads,
+                       Tr90::kSmemBytes, grid, s, p, set_on);
+    } else {
+      launch_with_smem(sm90::ffa_fwd_sm90_kernel<Tr90, Softcap::kOff>, Tr90::kThreads,
+                       Tr90::kSmemBytes, grid, s, p, set_off);
+    }
+    MAGI_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
   if (p.use_softcap) {
     static std::atomic<uint64_t> smem_set{0};
     set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
@@ -47,6 +98,20 @@ void launch_bwd(const BwdParams& p, int grid, void* stream) {
   using Tr = BwdTraits<E, kHeadDim>;
   static_assert(Tr::kBlockN == kBwdBlockN);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (use_sm90_kernels()) {
+    using Tr90 = sm90::BwdTraits<E, kHeadDim>;
+    static_assert(Tr90::kBlockN == kBwdBlockN && Tr90::kBlockM == kBwdBlockM);
+    static std::atomic<uint64_t> set_on{0}, set_off{0};
+    if (p.use_softcap) {
+      launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOn>, Tr90::kThreads,
+                       Tr90::kSmemBytes, grid, s, p, set_on);
+    } else {
+      launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOff>, Tr90::kThreads,
+                       Tr90::kSmemBytes, grid, s, p, set_off);
+    }
+    MAGI_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
   if (p.use_softcap) {
     static std::atomic<uint64_t> smem_set{0};
     set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);

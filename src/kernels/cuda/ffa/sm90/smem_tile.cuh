@@ -1,0 +1,86 @@
+// Shared-memory tiles in the layout wgmma reads (128-byte swizzle), and their descriptors.
+//
+// A [kRows x kCols] tile of 16-bit elements (kCols a multiple of 64) is stored as kCols / 64
+// "atoms" of [kRows x 64], one after another; in an atom, row r is 128 bytes at r * 128 whose
+// 16-byte chunks are XOR-permuted by r % 8 (PTX's 128-byte swizzle; the hardware applies the
+// same permutation to the addresses a descriptor generates, so tiles must be 1024-byte aligned).
+// The same bytes serve as a K-major operand (K = columns) or an MN-major one (K = rows).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ptx/cp_async.cuh"
+#include "kernels/cuda/ptx/wgmma.cuh"
+
+namespace magi::cuda::sm90 {
+
+template <int kRows, int kCols>
+struct Sw128Tile {
+  static_assert(kCols % 64 == 0 && kRows % 8 == 0);
+  static constexpr int kAtomBytes = kRows * 128;
+  static constexpr int kBytes = kAtomBytes * (kCols / 64);
+
+  /// Byte offset of element (r, c); c even (4-byte stores of two elements stay in one chunk).
+  __device__ __forceinline__ static uint32_t offset(int r, int c) {
+    return static_cast<uint32_t>((c >> 6) * kAtomBytes + r * 128 +
+                                 ((((c >> 3) & 7) ^ (r & 7)) << 4) + (c & 7) * 2);
+  }
+
+  /// Descriptor of the 16-column slice kk (columns 16 kk ..) of rows [r0, r0 + M) as a K-major
+  /// operand (r0 a multiple of 8).
+  __device__ __forceinline__ static uint64_t k_major(uint32_t base, int r0, int kk) {
+    return ptx::wgmma_desc_sw128(base + (kk >> 2) * kAtomBytes + r0 * 128 + (kk & 3) * 32, 16,
+                                 1024);
+  }
+
+  /// Descriptor of rows 16 kk .. 16 kk + 15 (the K slice) and columns c0 .. (c0 a multiple of
+  /// 64) as an MN-major operand.
+  __device__ __forceinline__ static uint64_t mn_major(uint32_t base, int kk, int c0) {
+    return ptx::wgmma_desc_sw128(base + (c0 >> 6) * kAtomBytes + kk * 16 * 128, kAtomBytes,
+                                 1024);
+  }
+
+  /// cp.async of rows [row0, row0 + kRows) x kCols of a strided matrix (row_limit and later
+  /// rows zero-filled) into the tile at `base`.
+  template <int kThreads, class T>
+  __device__ __forceinline__ static void load_async(uint32_t base, const T* src,
+                                                    int64_t row_stride, int row0, int row_limit,
+                                                    int tid) {
+    constexpr int kChunksPerRow = kCols / 8;
+    constexpr int kChunks = kRows * kChunksPerRow;
+    static_assert(kChunks % kThreads == 0);
+#pragma unroll
+    for (int i = 0; i < kChunks / kThreads; ++i) {
+      const int ch = tid + i * kThreads;
+      const int r = ch / kChunksPerRow, cc = ch % kChunksPerRow;
+      const int gr = row0 + r;
+      const bool ok = gr < row_limit;
+      const T* g = src + (ok ? static_cast<int64_t>(gr) * row_stride + cc * 8 : 0);
+      const uint32_t dst =
+          base + (cc >> 3) * kAtomBytes + r * 128 + (((cc & 7) ^ (r & 7)) << 4);
+      ptx::cp_async_cg_16(dst, g, ok ? 16 : 0);
+    }
+  }
+};
+
+/// Keeps the compiler from moving accumulator registers across an asynchronous wgmma (their
+/// values are only defined after the wait).
+template <int kN>
+__device__ __forceinline__ void fence_acc(float (&acc)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(acc[i][e])::"memory");
+}
+
+/// Keeps A-fragment registers of an asynchronous wgmma (rs) allocated until its wait: the
+/// compiler sees them read at the issue, the tensor cores read them later.
+template <int kN>
+__device__ __forceinline__ void fence_frag(uint32_t (&a)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[i][e])::"memory");
+}
+
+}  // namespace magi::cuda::sm90
