@@ -115,7 +115,9 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
     const double w1 = (isinf(l1) && l1 < 0) ? 0.0 : exp(l1 - lse), w2 = exp(l2 - lse);
     for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
       const int64_t i = rh * d + e;
-      const double o = w1 * load(out_acc, oae, offset_of(oa, i)) + w2 * load(out_part, ope, offset_of(op, i));
+      // NOTE: w1 = 0 (no key so far) never reads out_acc, which may hold anything then.
+      const double prev = w1 == 0.0 ? 0.0 : load(out_acc, oae, offset_of(oa, i));
+      const double o = w1 * prev + w2 * load(out_part, ope, offset_of(op, i));
       store(out_acc, oae, offset_of(oa, i), o);
     }
     __syncthreads();  // every thread has read l1 before it is overwritten

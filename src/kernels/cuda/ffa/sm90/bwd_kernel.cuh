@@ -29,7 +29,7 @@ struct BwdTraits {
   static constexpr int kThreads = kWarpGroups * 128;
   static constexpr int kBlockN = 64 * kWarpGroups;  // keys per work item
   static constexpr int kBlockM = 64;                // query rows per tile
-  static constexpr int kStages = 2;
+  static constexpr int kStages = 3;  // query tiles in the ring
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;
   using QTile = Sw128Tile<kBlockM, kHeadDim>;  // Q and dO, per stage
   using DsTile = Sw128Tile<kBlockN, kBlockM>;  // dS^T: keys x query rows
@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   constexpr Elem E = Tr::kElem;
   constexpr bool kBf16 = E == Elem::kBf16;
   constexpr int kD = Tr::kHeadDim, kBM = Tr::kBlockM, kBN = Tr::kBlockN;
-  constexpr int kThreads = Tr::kThreads;
+  constexpr int kThreads = Tr::kThreads, kStages = Tr::kStages;
   using KvTile = typename Tr::KvTile;
   using QTile = typename Tr::QTile;
   using DsTile = typename Tr::DsTile;
@@ -55,11 +55,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const uint32_t raw = ptx::cvta_to_shared(smem_raw);
   const uint32_t a_k = (raw + 1023u) & ~1023u;
   const uint32_t a_v = a_k + KvTile::kBytes;
-  const uint32_t a_q0 = a_v + KvTile::kBytes;            // [2] Q tiles
-  const uint32_t a_do0 = a_q0 + 2 * QTile::kBytes;       // [2] dO tiles
-  const uint32_t a_ds = a_do0 + 2 * QTile::kBytes;       // dS^T
-  const uint32_t a_lse0 = a_ds + DsTile::kBytes;         // [2][kBM] lse
-  const uint32_t a_dsum0 = a_lse0 + 2 * kBM * 4;         // [2][kBM] D
+  const uint32_t a_q0 = a_v + KvTile::kBytes;                // [kStages] Q tiles
+  const uint32_t a_do0 = a_q0 + kStages * QTile::kBytes;     // [kStages] dO tiles
+  const uint32_t a_ds = a_do0 + kStages * QTile::kBytes;     // dS^T
+  const uint32_t a_lse0 = a_ds + DsTile::kBytes;             // [kStages][kBM] lse
+  const uint32_t a_dsum0 = a_lse0 + kStages * kBM * 4;       // [kStages][kBM] D
   const float* s_lse = reinterpret_cast<const float*>(smem_raw + (a_lse0 - raw));
   const float* s_dsum = reinterpret_cast<const float*>(smem_raw + (a_dsum0 - raw));
   unsigned char* s_ds = smem_raw + (a_ds - raw);
@@ -92,52 +92,60 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     zero_acc(dv2);
   }
 
-  auto load_q_stage = [&](const QTileCursor& c, int st) {
-    QTile::template load_async<kThreads>(a_q0 + st * QTile::kBytes, q, p.q_row_stride, c.qb0,
-                                         c.q1, tid);
-    QTile::template load_async<kThreads>(a_do0 + st * QTile::kBytes, dout, p.do_row_stride,
-                                         c.qb0, c.q1, tid);
-    if (tid < 2 * kBM) {
-      const int i = tid % kBM;
-      const int row = c.qb0 + i;
-      const bool ok = row < c.q1;
-      const int r = ok ? row : 0;
-      const float* src = tid < kBM ? p.lse + r * p.lse_row_stride + head * p.lse_head_stride
-                                   : p.dsum + static_cast<int64_t>(r) * p.num_heads_q + head;
-      ptx::cp_async_ca_4((tid < kBM ? a_lse0 : a_dsum0) + (st * kBM + i) * 4, src, ok ? 4 : 0);
+  // Q / dO / lse / D of one query tile into stage `st`, one cp.async group (empty when !ok).
+  auto load_q_stage = [&](const QTileCursor& c, int st, bool ok_tile) {
+    if (ok_tile) {
+      QTile::template load_async<kThreads>(a_q0 + st * QTile::kBytes, q, p.q_row_stride, c.qb0,
+                                           c.q1, tid);
+      QTile::template load_async<kThreads>(a_do0 + st * QTile::kBytes, dout, p.do_row_stride,
+                                           c.qb0, c.q1, tid);
+      if (tid < 2 * kBM) {
+        const int i = tid % kBM;
+        const int row = c.qb0 + i;
+        const bool ok = row < c.q1;
+        const int r = ok ? row : 0;
+        const float* src = tid < kBM ? p.lse + r * p.lse_row_stride + head * p.lse_head_stride
+                                     : p.dsum + static_cast<int64_t>(r) * p.num_heads_q + head;
+        ptx::cp_async_ca_4((tid < kBM ? a_lse0 : a_dsum0) + (st * kBM + i) * 4, src,
+                           ok ? 4 : 0);
+      }
     }
     ptx::cp_async_commit_group();
   };
 
   if (item.seg_begin < item.seg_end) {
     QTileCursor cur{item.seg_begin, p.segs[item.seg_begin].q0, p.segs[item.seg_begin].q1};
-    int stage = 0;
-    load_q_stage(cur, 0);
+    // Ring of kStages query tiles, kStages - 1 ahead; one group per tile slot (empty past the
+    // end), so "tile j landed" is always cp.async.wait_group<kStages - 2>.
+    QTileCursor ld = cur;
+    bool ld_ok = true;
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i) {
+      load_q_stage(ld, i, ld_ok);
+      if (ld_ok) ld_ok = next_q_tile<Tr>(p, item, ld);
+    }
+    int stage = 0, ld_stage = kStages - 1;
     while (true) {
-      __syncthreads();  // every warpgroup is done with the previous tile (other stage, dS^T)
-      QTileCursor next = cur;
-      const bool has_next = next_q_tile<Tr>(p, item, next);
-      if (has_next) {
-        load_q_stage(next, stage ^ 1);
-        ptx::cp_async_wait_group<1>();
-      } else {
-        ptx::cp_async_wait_group<0>();
-      }
+      ptx::cp_async_wait_group<kStages - 2>();
       ptx::fence_proxy_async_shared();
-      __syncthreads();  // this stage's Q, dO, lse, D (and K, V) are visible
+      // This stage's Q, dO, lse, D (and K, V) are visible; every warpgroup is done with the
+      // previous tile (its dQ product read dS^T).
+      __syncthreads();
       const uint32_t a_q = a_q0 + stage * QTile::kBytes, a_do = a_do0 + stage * QTile::kBytes;
       const float* lse_st = s_lse + stage * kBM;
       const float* dsum_st = s_dsum + stage * kBM;
       const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
 
-      // Per warpgroup: its 64 keys x the tile's 64 rows.
+      // Per warpgroup: its 64 keys x the tile's 64 rows. Commit groups, in order:
+      // S^T | dP^T | dV | dK | dQ, so that P^T is computed while dP^T runs and dS^T while dV
+      // runs.
       uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = q rows)
       const bool wg_empty = mask.tile_is_empty(cur.qb0, kBM, c0 + key_wg0, 64);
       if (wg_empty) {
 #pragma unroll
         for (int kk = 0; kk < kBM / 16; ++kk)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) pa[kk][e] = dsa[kk][e] = 0u;
+          for (int e = 0; e < 4; ++e) dsa[kk][e] = 0u;
       } else {
         float st[1][kBM / 8][4], dpt[1][kBM / 8][4];  // S^T, dP^T: 16 keys x 64 rows per warp
         ptx::wgmma_fence();
@@ -146,48 +154,67 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
           ptx::Wgmma<kBM, kBf16>::template ss<0, 0>(st[0], KvTile::k_major(a_k, key_wg0, kk),
                                                     QTile::k_major(a_q, 0, kk), kk > 0);
         }
+        ptx::wgmma_commit_group();
 #pragma unroll
         for (int kk = 0; kk < kD / 16; ++kk) {
           ptx::Wgmma<kBM, kBf16>::template ss<0, 0>(dpt[0], KvTile::k_major(a_v, key_wg0, kk),
                                                     QTile::k_major(a_do, 0, kk), kk > 0);
         }
         ptx::wgmma_commit_group();
-        ptx::wgmma_wait_group<0>();
+        ptx::wgmma_wait_group<1>();  // S^T
         fence_acc(st[0]);
-        fence_acc(dpt[0]);
         // Rows are keys, columns query rows: cell (key, row) is in the mask iff
         // mask.contains(row, key).
         const bool interior = mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16);
+        // Softcap: dS also carries 1 - tanh^2 of each cell (unused registers otherwise).
+        float dfac[kCap == Softcap::kOn ? kBM / 8 : 1][4];
 #pragma unroll
         for (int nt = 0; nt < kBM / 8; ++nt)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int rl = 8 * nt + 2 * t + e;  // local query row
-            const float lse = lse_st[rl], dsum = dsum_st[rl];
+            const float lse = lse_st[rl];
             // NOTE: lse = -inf (a row without cells) -> +inf, so 2^(s - lse) = 0, never NaN.
             const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
 #pragma unroll
             for (int hi = 0; hi < 2; ++hi) {
               const int key = c0 + key_warp0 + g + 8 * hi;
               const float raw = st[0][nt][2 * hi + e];
-              float x, dfac = 1.f;
+              float x;
               if constexpr (kCap == Softcap::kOn) {
                 const float th = ptx::tanh_approx(raw * score.scale_cap);
                 x = fmaf(score.softcap_log2, th, -lse2);
-                dfac = 1.f - th * th;
+                dfac[nt][2 * hi + e] = 1.f - th * th;
               } else {
                 x = fmaf(raw, score.scale_log2, -lse2);
               }
               const bool ok = interior || mask.contains(cur.qb0 + rl, key);
-              const float pv = ok ? ptx::ex2_approx_ftz(x) : 0.f;
-              st[0][nt][2 * hi + e] = pv;
-              dpt[0][nt][2 * hi + e] = pv * (dpt[0][nt][2 * hi + e] - dsum) * dfac;
+              st[0][nt][2 * hi + e] = ok ? ptx::ex2_approx_ftz(x) : 0.f;
             }
           }
-        float(&st_ref)[1][kBM / 8][4] = st;
-        float(&dpt_ref)[1][kBM / 8][4] = dpt;
-        acc_to_a<E>(st_ref, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
-        acc_to_a<E>(dpt_ref, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
+        acc_to_a<E>(st, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
+        fence_acc(dv);
+        ptx::wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < kBM / 16; ++kk) {
+          ptx::Wgmma<kD, kBf16>::template rs<1>(dv, pa[kk], QTile::mn_major(a_do, kk, 0), 1);
+        }
+        ptx::wgmma_commit_group();
+        ptx::wgmma_wait_group<1>();  // dP^T (dV may still run)
+        fence_acc(dpt[0]);
+#pragma unroll
+        for (int nt = 0; nt < kBM / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float dsum = dsum_st[8 * nt + 2 * t + e];
+#pragma unroll
+            for (int hi = 0; hi < 2; ++hi) {
+              float& d = dpt[0][nt][2 * hi + e];
+              d = st[0][nt][2 * hi + e] * (d - dsum);
+              if constexpr (kCap == Softcap::kOn) d *= dfac[nt][2 * hi + e];
+            }
+          }
+        acc_to_a<E>(dpt, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
       }
       // dS^T -> shared (keys x rows) for dQ; fragment [kk][j]: row g + 8 (j & 1), columns
       // 16 kk + 8 (j >> 1) + 2t.
@@ -201,19 +228,19 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       ptx::fence_proxy_async_shared();  // dS^T stores -> visible to wgmma
       if (!wg_empty) {
         fence_acc(dk);
-        fence_acc(dv);
         ptx::wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < kBM / 16; ++kk) {
-          ptx::Wgmma<kD, kBf16>::template rs<1>(dv, pa[kk], QTile::mn_major(a_do, kk, 0), 1);
-        }
 #pragma unroll
         for (int kk = 0; kk < kBM / 16; ++kk) {
           ptx::Wgmma<kD, kBf16>::template rs<1>(dk, dsa[kk], QTile::mn_major(a_q, kk, 0), 1);
         }
         ptx::wgmma_commit_group();
       }
-      __syncthreads();  // dS^T of both warpgroups stored
+      // dS^T of both warpgroups stored; every warpgroup is past the previous tile, so its
+      // stage can be refilled with the tile kStages - 1 ahead.
+      __syncthreads();
+      load_q_stage(ld, ld_stage, ld_ok);
+      if (ld_ok) ld_ok = next_q_tile<Tr>(p, item, ld);
+      ld_stage = ld_stage + 1 == kStages ? 0 : ld_stage + 1;
 
       // dQ = dS K. Head dim 128: warpgroup w computes columns [64 w, 64 w + 64) over all 128
       // keys; head dim 64: all 64 columns over its own 64 keys (both add into dq).
@@ -243,9 +270,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride,
                    cur.qb0 + 16 * (warp & 3), cur.q1, kD == 128 ? 64 * wg : 0, dq, p.scale,
                    lane);
-      if (!has_next) break;
-      cur = next;
-      stage ^= 1;
+      if (!next_q_tile<Tr>(p, item, cur)) break;
+      stage = stage + 1 == kStages ? 0 : stage + 1;
     }
   }
   ptx::cp_async_wait_group<0>();
