@@ -98,12 +98,8 @@ void launch_bwd(const BwdParams& p, int grid, void* stream) {
   using Tr = BwdTraits<E, kHeadDim>;
   static_assert(Tr::kBlockN == kBwdBlockN);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  using Tr90 = sm90::BwdTraits<E, kHeadDim>;
-  // The Hopper kernel's bulk dQ reductions need 16-byte aligned dq rows (any dq the caller
-  // passes is accepted: an unaligned one takes the portable kernel).
-  const bool dq_aligned = reinterpret_cast<uintptr_t>(p.dq) % 16 == 0 &&
-                          p.dq_row_stride % 4 == 0 && p.dq_head_stride % 4 == 0;
-  if (use_sm90_kernels() && (!Tr90::kDqBulk || dq_aligned)) {
+  if (use_sm90_kernels()) {
+    using Tr90 = sm90::BwdTraits<E, kHeadDim>;
     static_assert(Tr90::kBlockN == kBwdBlockN && Tr90::kBlockM == kBwdBlockM);
     static std::atomic<uint64_t> set_on{0}, set_off{0};
     if (p.use_softcap) {

@@ -8,8 +8,7 @@
 //   P^T  = 2^(S^T - lse),  dS^T = P^T (dP^T - D)  registers
 //   dV  += P^T dO,  dK += dS^T Q                  wgmma rs (B = dO, Q MN-major)
 //   dQ   = dS K                                   wgmma ss, A = dS^T tile in shared memory
-//                                                 (MN-major), B = K (MN-major); added into
-//                                                 dq by bulk reductions (hd 128) or fp32 red
+//                                                 (MN-major), B = K (MN-major); fp32 red
 // dK and dV are added into the fp32 outputs once at the end.
 #pragma once
 
@@ -17,7 +16,6 @@
 
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
-#include "kernels/cuda/ptx/bulk.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 
 namespace magi::cuda::sm90 {
@@ -35,16 +33,8 @@ struct BwdTraits {
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;
   using QTile = Sw128Tile<kBlockM, kHeadDim>;  // Q and dO, per stage
   using DsTile = Sw128Tile<kBlockN, kBlockM>;  // dS^T: keys x query rows
-  /// Head dim 128: dQ tiles go through shared memory ([kBlockM][kDqPitch] fp32, padded so the
-  /// accumulator stores spread over the banks) and reach dq by the copy engine's bulk
-  /// reduction, one 256-byte row half per warpgroup and row. Head dim 64 (the warpgroups'
-  /// partial dQ overlap there): fp32 red from registers.
-  static constexpr bool kDqBulk = kHeadDim == 128 && MAGI_FFA_SM90_DQ_BULK;
-  static constexpr int kDqPitch = kHeadDim + 4;
-  static constexpr int kDqBytes = kDqBulk ? kBlockM * kDqPitch * 4 : 0;
   static constexpr int kSmemBytes = 2 * KvTile::kBytes + 2 * kStages * QTile::kBytes +
-                                    DsTile::kBytes + 2 * kStages * kBlockM * 4 + kDqBytes +
-                                    1024;
+                                    DsTile::kBytes + 2 * kStages * kBlockM * 4 + 1024;
   static_assert(kSmemBytes <= 227 * 1024);
 };
 
@@ -70,15 +60,12 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const uint32_t a_ds = a_do0 + kStages * QTile::kBytes;     // dS^T
   const uint32_t a_lse0 = a_ds + DsTile::kBytes;             // [kStages][kBM] lse
   const uint32_t a_dsum0 = a_lse0 + kStages * kBM * 4;       // [kStages][kBM] D
-  const uint32_t a_dq = a_dsum0 + kStages * kBM * 4;         // dQ tile (kDqBulk)
   const float* s_lse = reinterpret_cast<const float*>(smem_raw + (a_lse0 - raw));
   const float* s_dsum = reinterpret_cast<const float*>(smem_raw + (a_dsum0 - raw));
   unsigned char* s_ds = smem_raw + (a_ds - raw);
-  float* s_dq = reinterpret_cast<float*>(smem_raw + (a_dq - raw));
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
-  const int wg_tid = tid & 127;
   const int head = blockIdx.x % p.num_heads_q;
   const FfaWorkItem item = p.items[blockIdx.x / p.num_heads_q];
   const int kv_head = head / p.heads_per_kv;
@@ -280,41 +267,14 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       fence_acc(dv);
       fence_frag(pa);
       fence_frag(dsa);
-      if constexpr (Tr::kDqBulk) {
-        // This warpgroup's column half [64 w, 64 w + 64) of the shared dQ tile: free once the
-        // previous tile's reductions (issued by its threads wg_tid < kBM) have read it.
-        if (wg_tid < kBM) ptx::bulk_wait_group_read<0>();
-        ptx::named_barrier_sync(1 + wg, 128);
-#pragma unroll
-        for (int hi = 0; hi < 2; ++hi) {
-          float* row = s_dq + (16 * (warp & 3) + g + 8 * hi) * Tr::kDqPitch + 64 * wg + 2 * t;
-#pragma unroll
-          for (int nt = 0; nt < 8; ++nt) {
-            *reinterpret_cast<float2*>(row + 8 * nt) =
-                make_float2(dq[0][nt][2 * hi] * p.scale, dq[0][nt][2 * hi + 1] * p.scale);
-          }
-        }
-        ptx::fence_proxy_async_shared();  // the stores -> visible to the copy engine
-        ptx::named_barrier_sync(1 + wg, 128);
-        if (wg_tid < kBM) {
-          const int row = cur.qb0 + wg_tid;
-          if (row < cur.q1) {
-            ptx::bulk_reduce_add_f32(
-                p.dq + head * p.dq_head_stride + row * p.dq_row_stride + 64 * wg,
-                a_dq + (wg_tid * Tr::kDqPitch + 64 * wg) * 4, 64 * 4);
-          }
-          ptx::bulk_commit_group();
-        }
-      } else {
-        red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride,
-                     cur.qb0 + 16 * (warp & 3), cur.q1, 0, dq, p.scale, lane);
-      }
+      red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride,
+                   cur.qb0 + 16 * (warp & 3), cur.q1, kD == 128 ? 64 * wg : 0, dq, p.scale,
+                   lane);
       if (!next_q_tile<Tr>(p, item, cur)) break;
       stage = stage + 1 == kStages ? 0 : stage + 1;
     }
   }
   ptx::cp_async_wait_group<0>();
-  if (Tr::kDqBulk && wg_tid < kBM) ptx::bulk_wait_group<0>();  // shared source outlives them
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
   float(&dv2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dv);
   red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + key_warp0, key_end, 0,
