@@ -28,7 +28,16 @@ def main():
     tm = torch.tensor([TYPES[x[4]] for x in sl], dtype=torch.int32, device="cuda")
     for _ in range(reps):
         out, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
-        out.backward(torch.ones_like(out))
+        out.backward(torch.randn_like(out))
+    if os.environ.get("PROFILE_PEER") and name in ("full", "causal"):
+        # torch SDPA's FlashAttention-2 kernels on the same inputs, for side-by-side counters.
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        qt, kt, vt = (x.detach().transpose(0, 1)[None].requires_grad_() for x in (q, k, v))
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            for _ in range(reps):
+                o = torch.nn.functional.scaled_dot_product_attention(
+                    qt, kt, vt, is_causal=name == "causal")
+                o.backward(torch.randn_like(o))
     torch.cuda.synchronize()
     print("done", name, s)
 

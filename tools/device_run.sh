@@ -28,6 +28,12 @@ for step in "$@"; do
         compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py \
           >"$OUT/sanitize_$tool.log" 2>&1; echo "$tool rc=$?"; tail -4 "$OUT/sanitize_$tool.log"
       done ;;
+    ncu:*)  # counters of the FFA and FlashAttention-2 kernels on one case: ncu:<case> <S>
+      PROFILE_PEER=1 ncu --kernel-name regex:"ffa_(fwd|bwd)_sm90|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
+        --launch-count 4 --section SpeedOfLight --section WarpStateStats \
+        --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+        python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
+      grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Registers Per" "$OUT/ncu.txt" | cut -c1-110 ;;
     bench:*) python3 bench/bench_ffa.py ${step#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning ;;
   esac
 done
