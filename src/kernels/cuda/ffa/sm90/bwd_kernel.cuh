@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
@@ -113,6 +114,17 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     ptx::cp_async_commit_group();
   };
 
+  // dQ of a tile (rows: this warp's 16 query rows from dq_row0; cols: 64 of d) is added into
+  // dq during the next tile's first products: its fp32 reductions then overlap them.
+  float dq[1][8][4];
+  int dq_row0 = -1, dq_row_limit = 0;  // dq_row0 < 0: nothing pending
+  auto flush_dq = [&]() {
+    if (dq_row0 >= 0) {
+      red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, dq_row0, dq_row_limit,
+                   kD == 128 ? 64 * wg : 0, dq, p.scale, lane);
+    }
+  };
+
   if (item.seg_begin < item.seg_end) {
     QTileCursor cur{item.seg_begin, p.segs[item.seg_begin].q0, p.segs[item.seg_begin].q1};
     // Ring of kStages query tiles, kStages - 1 ahead; one group per tile slot (empty past the
@@ -140,14 +152,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       // S^T | dP^T | dV | dK | dQ, so that P^T is computed while dP^T runs and dS^T while dV
       // runs.
       uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = q rows)
+      float st[1][kBM / 8][4], dpt[1][kBM / 8][4];  // S^T, dP^T: 16 keys x 64 rows per warp
       const bool wg_empty = mask.tile_is_empty(cur.qb0, kBM, c0 + key_wg0, 64);
-      if (wg_empty) {
-#pragma unroll
-        for (int kk = 0; kk < kBM / 16; ++kk)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) dsa[kk][e] = 0u;
-      } else {
-        float st[1][kBM / 8][4], dpt[1][kBM / 8][4];  // S^T, dP^T: 16 keys x 64 rows per warp
+      if (!wg_empty) {
         ptx::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kD / 16; ++kk) {
@@ -161,37 +168,55 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                                                     QTile::k_major(a_do, 0, kk), kk > 0);
         }
         ptx::wgmma_commit_group();
+      }
+      flush_dq();  // the previous tile's dQ, while these products run
+      if (wg_empty) {
+#pragma unroll
+        for (int kk = 0; kk < kBM / 16; ++kk)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) dsa[kk][e] = 0u;
+      } else {
         ptx::wgmma_wait_group<1>();  // S^T
         fence_acc(st[0]);
         // Rows are keys, columns query rows: cell (key, row) is in the mask iff
-        // mask.contains(row, key).
-        const bool interior = mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16);
+        // mask.contains(row, key); interior tiles (most of them) skip the test.
         // Softcap: dS also carries 1 - tanh^2 of each cell (unused registers otherwise).
         float dfac[kCap == Softcap::kOn ? kBM / 8 : 1][4];
+        auto probs = [&](auto masked) {
 #pragma unroll
-        for (int nt = 0; nt < kBM / 8; ++nt)
+          for (int nt = 0; nt < kBM / 8; ++nt) {
+            const float2 lse_pair = *reinterpret_cast<const float2*>(lse_st + 8 * nt + 2 * t);
 #pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int rl = 8 * nt + 2 * t + e;  // local query row
-            const float lse = lse_st[rl];
-            // NOTE: lse = -inf (a row without cells) -> +inf, so 2^(s - lse) = 0, never NaN.
-            const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
+            for (int e = 0; e < 2; ++e) {
+              const int rl = 8 * nt + 2 * t + e;  // local query row
+              const float lse = e == 0 ? lse_pair.x : lse_pair.y;
+              // NOTE: lse = -inf (a row without cells) -> +inf: 2^(s - lse) = 0, never NaN.
+              const float lse2 = lse == -INFINITY ? INFINITY : lse * kLog2e;
 #pragma unroll
-            for (int hi = 0; hi < 2; ++hi) {
-              const int key = c0 + key_warp0 + g + 8 * hi;
-              const float raw = st[0][nt][2 * hi + e];
-              float x;
-              if constexpr (kCap == Softcap::kOn) {
-                const float th = ptx::tanh_approx(raw * score.scale_cap);
-                x = fmaf(score.softcap_log2, th, -lse2);
-                dfac[nt][2 * hi + e] = 1.f - th * th;
-              } else {
-                x = fmaf(raw, score.scale_log2, -lse2);
+              for (int hi = 0; hi < 2; ++hi) {
+                const float raw = st[0][nt][2 * hi + e];
+                float x;
+                if constexpr (kCap == Softcap::kOn) {
+                  const float th = ptx::tanh_approx(raw * score.scale_cap);
+                  x = fmaf(score.softcap_log2, th, -lse2);
+                  dfac[nt][2 * hi + e] = 1.f - th * th;
+                } else {
+                  x = fmaf(raw, score.scale_log2, -lse2);
+                }
+                float pv = ptx::ex2_approx_ftz(x);
+                if constexpr (decltype(masked)::value) {
+                  if (!mask.contains(cur.qb0 + rl, c0 + key_warp0 + g + 8 * hi)) pv = 0.f;
+                }
+                st[0][nt][2 * hi + e] = pv;
               }
-              const bool ok = interior || mask.contains(cur.qb0 + rl, key);
-              st[0][nt][2 * hi + e] = ok ? ptx::ex2_approx_ftz(x) : 0.f;
             }
           }
+        };
+        if (mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16)) {
+          probs(std::false_type{});
+        } else {
+          probs(std::true_type{});
+        }
         acc_to_a<E>(st, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
         fence_acc(dv);
         ptx::wgmma_fence();
@@ -206,7 +231,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         for (int nt = 0; nt < kBM / 8; ++nt)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float dsum = dsum_st[8 * nt + 2 * t + e];
+            const float dsum = dsum_st[8 * nt + 2 * t + e];  // (one LDS.64 after unrolling)
 #pragma unroll
             for (int hi = 0; hi < 2; ++hi) {
               float& d = dpt[0][nt][2 * hi + e];
@@ -244,7 +269,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 
       // dQ = dS K. Head dim 128: warpgroup w computes columns [64 w, 64 w + 64) over all 128
       // keys; head dim 64: all 64 columns over its own 64 keys (both add into dq).
-      float dq[1][8][4];  // rows: this warp's 16 query rows; cols: 64 of d
       ptx::wgmma_fence();
       if constexpr (kD == 128) {
 #pragma unroll
@@ -267,12 +291,16 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       fence_acc(dv);
       fence_frag(pa);
       fence_frag(dsa);
-      red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride,
-                   cur.qb0 + 16 * (warp & 3), cur.q1, kD == 128 ? 64 * wg : 0, dq, p.scale,
-                   lane);
+      dq_row0 = cur.qb0 + 16 * (warp & 3);
+      dq_row_limit = cur.q1;
+      if (!MAGI_FFA_SM90_DQ_DEFER) {
+        flush_dq();
+        dq_row0 = -1;
+      }
       if (!next_q_tile<Tr>(p, item, cur)) break;
       stage = stage + 1 == kStages ? 0 : stage + 1;
     }
+    flush_dq();
   }
   ptx::cp_async_wait_group<0>();
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
