@@ -28,6 +28,9 @@
 #ifndef MAGI_FFA_SM90_DQ_DEFER
 #define MAGI_FFA_SM90_DQ_DEFER 1
 #endif
+#ifndef MAGI_FFA_SM90_SPLIT_MASK
+#define MAGI_FFA_SM90_SPLIT_MASK 1
+#endif
 #ifndef MAGI_FFA_BWD_MIN_BLOCKS
 #define MAGI_FFA_BWD_MIN_BLOCKS 1
 #endif

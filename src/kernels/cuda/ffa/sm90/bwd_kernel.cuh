@@ -182,6 +182,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         // mask.contains(row, key); interior tiles (most of them) skip the test.
         // Softcap: dS also carries 1 - tanh^2 of each cell (unused registers otherwise).
         float dfac[kCap == Softcap::kOn ? kBM / 8 : 1][4];
+        bool interior = false;  // with MAGI_FFA_SM90_SPLIT_MASK off: one loop tests it per cell
         auto probs = [&](auto masked) {
 #pragma unroll
           for (int nt = 0; nt < kBM / 8; ++nt) {
@@ -205,14 +206,19 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                 }
                 float pv = ptx::ex2_approx_ftz(x);
                 if constexpr (decltype(masked)::value) {
-                  if (!mask.contains(cur.qb0 + rl, c0 + key_warp0 + g + 8 * hi)) pv = 0.f;
+                  if (!interior && !mask.contains(cur.qb0 + rl, c0 + key_warp0 + g + 8 * hi)) {
+                    pv = 0.f;
+                  }
                 }
                 st[0][nt][2 * hi + e] = pv;
               }
             }
           }
         };
-        if (mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16)) {
+        if (!MAGI_FFA_SM90_SPLIT_MASK) {
+          interior = mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16);
+          probs(std::true_type{});
+        } else if (mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16)) {
           probs(std::false_type{});
         } else {
           probs(std::true_type{});
