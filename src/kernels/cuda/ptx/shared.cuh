@@ -11,3 +11,19 @@ __device__ __forceinline__ uint32_t cvta_to_shared(const void* p) {
 }
 
 }  // namespace magi::cuda::ptx
+
+namespace magi::cuda::ptx {
+
+/// ld.shared.v2.f32 / st.shared.b32 by 32-bit shared-window address (no 64-bit generic
+/// pointers kept live in registers).
+__device__ __forceinline__ float2 ld_shared_f32x2(uint32_t addr) {
+  float2 v;
+  asm volatile("ld.shared.v2.f32 {%0, %1}, [%2];\n" : "=f"(v.x), "=f"(v.y) : "r"(addr));
+  return v;
+}
+
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+
+}  // namespace magi::cuda::ptx

@@ -61,28 +61,30 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const uint32_t a_ds = a_do0 + kStages * QTile::kBytes;     // dS^T
   const uint32_t a_lse0 = a_ds + DsTile::kBytes;             // [kStages][kBM] lse
   const uint32_t a_dsum0 = a_lse0 + kStages * kBM * 4;       // [kStages][kBM] D
-  const float* s_lse = reinterpret_cast<const float*>(smem_raw + (a_lse0 - raw));
-  const float* s_dsum = reinterpret_cast<const float*>(smem_raw + (a_dsum0 - raw));
-  unsigned char* s_ds = smem_raw + (a_ds - raw);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
   const int head = blockIdx.x % p.num_heads_q;
   const FfaWorkItem item = p.items[blockIdx.x / p.num_heads_q];
   const int kv_head = head / p.heads_per_kv;
-  const T* q = static_cast<const T*>(p.q) + head * p.q_head_stride;
-  const T* dout = static_cast<const T*>(p.dout) + head * p.do_head_stride;
   const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
   const T* v = static_cast<const T*>(p.v) + kv_head * p.v_head_stride;
   const int c0 = item.block_start;
-  int key_end = c0;  // end of the keys any segment of the item covers (dK / dV rows to add)
-  for (int si = item.seg_begin; si < item.seg_end; ++si) key_end = max(key_end, p.segs[si].k1);
-  const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
+  // End of the keys any segment of the item covers (dK / dV rows to add); recomputed where
+  // needed rather than kept in a register through the loop.
+  auto key_end_of = [&]() {
+    int e = c0;
+    for (int si = item.seg_begin; si < item.seg_end; ++si) e = max(e, p.segs[si].k1);
+    return e;
+  };
   const int key_wg0 = 64 * wg;                 // this warpgroup's first key (local)
   const int key_warp0 = key_wg0 + 16 * (warp & 3);  // first key of this warp's accumulators
 
-  KvTile::template load_async<kThreads>(a_k, k, p.k_row_stride, c0, key_end, tid);
-  KvTile::template load_async<kThreads>(a_v, v, p.v_row_stride, c0, key_end, tid);
+  {
+    const int key_end = key_end_of();
+    KvTile::template load_async<kThreads>(a_k, k, p.k_row_stride, c0, key_end, tid);
+    KvTile::template load_async<kThreads>(a_v, v, p.v_row_stride, c0, key_end, tid);
+  }
   ptx::cp_async_commit_group();
 
   float dk[kD / 8][4], dv[kD / 8][4];  // rows: this warp's 16 keys; cols: d
@@ -96,6 +98,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   // Q / dO / lse / D of one query tile into stage `st`, one cp.async group (empty when !ok).
   auto load_q_stage = [&](const QTileCursor& c, int st, bool ok_tile) {
     if (ok_tile) {
+      // NOTE: the head's base pointers are recomputed per tile (registers are the limit here).
+      const T* q = static_cast<const T*>(p.q) + head * p.q_head_stride;
+      const T* dout = static_cast<const T*>(p.dout) + head * p.do_head_stride;
       QTile::template load_async<kThreads>(a_q0 + st * QTile::kBytes, q, p.q_row_stride, c.qb0,
                                            c.q1, tid);
       QTile::template load_async<kThreads>(a_do0 + st * QTile::kBytes, dout, p.do_row_stride,
@@ -144,8 +149,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       // previous tile (its dQ product read dS^T).
       __syncthreads();
       const uint32_t a_q = a_q0 + stage * QTile::kBytes, a_do = a_do0 + stage * QTile::kBytes;
-      const float* lse_st = s_lse + stage * kBM;
-      const float* dsum_st = s_dsum + stage * kBM;
+      const uint32_t a_lse = a_lse0 + stage * kBM * 4, a_dsum = a_dsum0 + stage * kBM * 4;
       const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
 
       // Per warpgroup: its 64 keys x the tile's 64 rows. Commit groups, in order:
@@ -186,7 +190,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         auto probs = [&](auto masked) {
 #pragma unroll
           for (int nt = 0; nt < kBM / 8; ++nt) {
-            const float2 lse_pair = *reinterpret_cast<const float2*>(lse_st + 8 * nt + 2 * t);
+            const float2 lse_pair = ptx::ld_shared_f32x2(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
               const int rl = 8 * nt + 2 * t + e;  // local query row
@@ -198,11 +202,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                 const float raw = st[0][nt][2 * hi + e];
                 float x;
                 if constexpr (kCap == Softcap::kOn) {
-                  const float th = ptx::tanh_approx(raw * score.scale_cap);
-                  x = fmaf(score.softcap_log2, th, -lse2);
+                  const float th = ptx::tanh_approx(raw * p.scale_cap);
+                  x = fmaf(p.softcap_log2, th, -lse2);
                   dfac[nt][2 * hi + e] = 1.f - th * th;
                 } else {
-                  x = fmaf(raw, score.scale_log2, -lse2);
+                  x = fmaf(raw, p.scale_log2, -lse2);
                 }
                 float pv = ptx::ex2_approx_ftz(x);
                 if constexpr (decltype(masked)::value) {
@@ -234,10 +238,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         ptx::wgmma_wait_group<1>();  // dP^T (dV may still run)
         fence_acc(dpt[0]);
 #pragma unroll
-        for (int nt = 0; nt < kBM / 8; ++nt)
+        for (int nt = 0; nt < kBM / 8; ++nt) {
+          const float2 dsum_pair = ptx::ld_shared_f32x2(a_dsum + (8 * nt + 2 * t) * 4);
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float dsum = dsum_st[8 * nt + 2 * t + e];  // (one LDS.64 after unrolling)
+            const float dsum = e == 0 ? dsum_pair.x : dsum_pair.y;
 #pragma unroll
             for (int hi = 0; hi < 2; ++hi) {
               float& d = dpt[0][nt][2 * hi + e];
@@ -245,6 +250,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
               if constexpr (kCap == Softcap::kOn) d *= dfac[nt][2 * hi + e];
             }
           }
+        }
         acc_to_a<E>(dpt, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
       }
       // dS^T -> shared (keys x rows) for dQ; fragment [kk][j]: row g + 8 (j & 1), columns
@@ -254,7 +260,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           const int kr = key_warp0 + g + 8 * (j & 1), col = 16 * kk + 8 * (j >> 1) + 2 * t;
-          *reinterpret_cast<uint32_t*>(s_ds + DsTile::offset(kr, col)) = dsa[kk][j];
+          ptx::st_shared_b32(a_ds + DsTile::offset(kr, col), dsa[kk][j]);
         }
       ptx::fence_proxy_async_shared();  // dS^T stores -> visible to wgmma
       if (!wg_empty) {
@@ -311,6 +317,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   ptx::cp_async_wait_group<0>();
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
   float(&dv2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dv);
+  const int key_end = key_end_of();
   red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + key_warp0, key_end, 0,
                dk2, p.scale, lane);
   red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + key_warp0, key_end, 0,
