@@ -119,17 +119,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     ptx::cp_async_commit_group();
   };
 
-  // dQ of a tile (rows: this warp's 16 query rows from dq_row0; cols: 64 of d) is added into
-  // dq during the next tile's first products: its fp32 reductions then overlap them.
-  float dq[1][8][4];
-  int dq_row0 = -1, dq_row_limit = 0;  // dq_row0 < 0: nothing pending
-  auto flush_dq = [&]() {
-    if (dq_row0 >= 0) {
-      red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, dq_row0, dq_row_limit,
-                   kD == 128 ? 64 * wg : 0, dq, p.scale, lane);
-    }
-  };
-
   if (item.seg_begin < item.seg_end) {
     QTileCursor cur{item.seg_begin, p.segs[item.seg_begin].q0, p.segs[item.seg_begin].q1};
     // Ring of kStages query tiles, kStages - 1 ahead; one group per tile slot (empty past the
@@ -173,7 +162,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         }
         ptx::wgmma_commit_group();
       }
-      flush_dq();  // the previous tile's dQ, while these products run
       if (wg_empty) {
 #pragma unroll
         for (int kk = 0; kk < kBM / 16; ++kk)
@@ -186,7 +174,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         // mask.contains(row, key); interior tiles (most of them) skip the test.
         // Softcap: dS also carries 1 - tanh^2 of each cell (unused registers otherwise).
         float dfac[kCap == Softcap::kOn ? kBM / 8 : 1][4];
-        bool interior = false;  // with MAGI_FFA_SM90_SPLIT_MASK off: one loop tests it per cell
         auto probs = [&](auto masked) {
 #pragma unroll
           for (int nt = 0; nt < kBM / 8; ++nt) {
@@ -210,19 +197,16 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                 }
                 float pv = ptx::ex2_approx_ftz(x);
                 if constexpr (decltype(masked)::value) {
-                  if (!interior && !mask.contains(cur.qb0 + rl, c0 + key_warp0 + g + 8 * hi)) {
-                    pv = 0.f;
-                  }
+                  if (!mask.contains(cur.qb0 + rl, c0 + key_warp0 + g + 8 * hi)) pv = 0.f;
                 }
                 st[0][nt][2 * hi + e] = pv;
               }
             }
           }
         };
-        if (!MAGI_FFA_SM90_SPLIT_MASK) {
-          interior = mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16);
-          probs(std::true_type{});
-        } else if (mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16)) {
+        // NOTE: two instances of the loop; one with a per-cell `interior ||` test measured
+        // 15 % slower (bench/NOTES.md).
+        if (mask.tile_is_interior(cur.qb0, kBM, c0 + key_warp0, 16)) {
           probs(std::false_type{});
         } else {
           probs(std::true_type{});
@@ -253,6 +237,18 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         }
         acc_to_a<E>(dpt, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
       }
+      auto issue_dk = [&]() {
+        if (!wg_empty) {
+          fence_acc(dk);
+          ptx::wgmma_fence();
+#pragma unroll
+          for (int kk = 0; kk < kBM / 16; ++kk) {
+            ptx::Wgmma<kD, kBf16>::template rs<1>(dk, dsa[kk], QTile::mn_major(a_q, kk, 0), 1);
+          }
+          ptx::wgmma_commit_group();
+        }
+      };
+      if (MAGI_FFA_SM90_DK_FIRST) issue_dk();  // dK reads dS^T from registers, not the stores
       // dS^T -> shared (keys x rows) for dQ; fragment [kk][j]: row g + 8 (j & 1), columns
       // 16 kk + 8 (j >> 1) + 2t.
 #pragma unroll
@@ -263,15 +259,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
           ptx::st_shared_b32(a_ds + DsTile::offset(kr, col), dsa[kk][j]);
         }
       ptx::fence_proxy_async_shared();  // dS^T stores -> visible to wgmma
-      if (!wg_empty) {
-        fence_acc(dk);
-        ptx::wgmma_fence();
-#pragma unroll
-        for (int kk = 0; kk < kBM / 16; ++kk) {
-          ptx::Wgmma<kD, kBf16>::template rs<1>(dk, dsa[kk], QTile::mn_major(a_q, kk, 0), 1);
-        }
-        ptx::wgmma_commit_group();
-      }
+      if (!MAGI_FFA_SM90_DK_FIRST) issue_dk();
       // dS^T of both warpgroups stored; every warpgroup is past the previous tile, so its
       // stage can be refilled with the tile kStages - 1 ahead.
       __syncthreads();
@@ -281,6 +269,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 
       // dQ = dS K. Head dim 128: warpgroup w computes columns [64 w, 64 w + 64) over all 128
       // keys; head dim 64: all 64 columns over its own 64 keys (both add into dq).
+      float dq[1][8][4];  // rows: this warp's 16 query rows; cols: 64 of d
       ptx::wgmma_fence();
       if constexpr (kD == 128) {
 #pragma unroll
@@ -303,16 +292,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       fence_acc(dv);
       fence_frag(pa);
       fence_frag(dsa);
-      dq_row0 = cur.qb0 + 16 * (warp & 3);
-      dq_row_limit = cur.q1;
-      if (!MAGI_FFA_SM90_DQ_DEFER) {
-        flush_dq();
-        dq_row0 = -1;
-      }
+      red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, cur.qb0 + 16 * (warp & 3),
+                   cur.q1, kD == 128 ? 64 * wg : 0, dq, p.scale, lane);
       if (!next_q_tile<Tr>(p, item, cur)) break;
       stage = stage + 1 == kStages ? 0 : stage + 1;
     }
-    flush_dq();
   }
   ptx::cp_async_wait_group<0>();
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
