@@ -248,7 +248,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
           ptx::wgmma_commit_group();
         }
       };
-      if (MAGI_FFA_SM90_DK_FIRST) issue_dk();  // dK reads dS^T from registers, not the stores
+      // NOTE: dK is queued before the dS^T stores (it reads dS^T from registers): 1 % faster.
+      issue_dk();
       // dS^T -> shared (keys x rows) for dQ; fragment [kk][j]: row g + 8 (j & 1), columns
       // 16 kk + 8 (j >> 1) + 2t.
 #pragma unroll
@@ -259,7 +260,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
           ptx::st_shared_b32(a_ds + DsTile::offset(kr, col), dsa[kk][j]);
         }
       ptx::fence_proxy_async_shared();  // dS^T stores -> visible to wgmma
-      if (!MAGI_FFA_SM90_DK_FIRST) issue_dk();
       // dS^T of both warpgroups stored; every warpgroup is past the previous tile, so its
       // stage can be refilled with the tile kStages - 1 ahead.
       __syncthreads();
