@@ -25,9 +25,6 @@
 #ifndef MAGI_FFA_BWD_WARP_SKIP
 #define MAGI_FFA_BWD_WARP_SKIP 0
 #endif
-#ifndef MAGI_FFA_SM90_DKV_BULK
-#define MAGI_FFA_SM90_DKV_BULK 0
-#endif
 #ifndef MAGI_FFA_BWD_MIN_BLOCKS
 #define MAGI_FFA_BWD_MIN_BLOCKS 1
 #endif

@@ -17,7 +17,6 @@
 
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
-#include "kernels/cuda/ptx/bulk.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 
 namespace magi::cuda::sm90 {
@@ -300,46 +299,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
   }
   ptx::cp_async_wait_group<0>();
-  const int key_end = key_end_of();
-#if MAGI_FFA_SM90_DKV_BULK
-  {
-    // dK, dV through shared memory (the operand tiles are free now) and the copy engine's
-    // bulk reductions: one 16-byte aligned row of kD fp32 per thread, issued at once.
-    constexpr int kPitch = kD + 4;  // floats; rows stay 16-byte aligned, stores spread banks
-    static_assert(2 * kBN * kPitch * 4 + 1024 <= Tr::kSmemBytes);
-    float* gdk = p.dk + kv_head * p.dk_head_stride;
-    float* gdv = p.dv + kv_head * p.dv_head_stride;
-    const bool aligned = (reinterpret_cast<uintptr_t>(gdk) | reinterpret_cast<uintptr_t>(gdv)) %
-                                 16 == 0 &&
-                         p.dk_row_stride % 4 == 0 && p.dv_row_stride % 4 == 0;
-    if (aligned) {
-      __syncthreads();  // every warp is done with the operand tiles
-#pragma unroll
-      for (int hi = 0; hi < 2; ++hi) {
-        const int r = key_warp0 + g + 8 * hi;
-#pragma unroll
-        for (int nt = 0; nt < kD / 8; ++nt) {
-          const uint32_t off = (r * kPitch + 8 * nt + 2 * t) * 4;
-          ptx::st_shared_f32x2(a_k + off, dk[nt][2 * hi] * p.scale, dk[nt][2 * hi + 1] * p.scale);
-          ptx::st_shared_f32x2(a_k + kBN * kPitch * 4 + off, dv[nt][2 * hi], dv[nt][2 * hi + 1]);
-        }
-      }
-      ptx::fence_proxy_async_shared();
-      __syncthreads();
-      const int which = tid / kBN, r = tid % kBN;  // 256 threads: dK rows, then dV rows
-      if (c0 + r < key_end) {
-        float* dst = (which == 0 ? gdk + (c0 + r) * p.dk_row_stride
-                                 : gdv + (c0 + r) * p.dv_row_stride);
-        ptx::bulk_reduce_add_f32(dst, a_k + (which * kBN + r) * kPitch * 4, kD * 4);
-        ptx::bulk_commit_group();
-        ptx::bulk_wait_group<0>();  // the shared source must outlive the copy
-      }
-      return;
-    }
-  }
-#endif
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
   float(&dv2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dv);
+  const int key_end = key_end_of();
   red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + key_warp0, key_end, 0,
                dk2, p.scale, lane);
   red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + key_warp0, key_end, 0,
