@@ -89,10 +89,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 
   float dk[kD / 8][4], dv[kD / 8][4];  // rows: this warp's 16 keys; cols: d
   {
-  #ifdef MAGI_FFA_PROBE_NO_DKV_EPILOGUE
-  return;  // timing probe only (wrong results)
-#endif
-  float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
+    float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
     float(&dv2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dv);
     zero_acc(dk2);
     zero_acc(dv2);
@@ -302,9 +299,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
   }
   ptx::cp_async_wait_group<0>();
-#ifdef MAGI_FFA_PROBE_NO_DKV_EPILOGUE
-  return;  // timing probe only (wrong results)
-#endif
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
   float(&dv2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dv);
   const int key_end = key_end_of();
