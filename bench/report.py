@@ -34,7 +34,9 @@ def main():
     sizes = sorted({r["S"] for r in R["results"]})
     env = R["env"]
     L = []
-    L.append("# FFA (CUDA, portable sm_80+ path) vs peers\n")
+    L.append("# FFA (CUDA) vs peers\n")
+    L.append("FFA runs its Hopper kernels (wgmma, sm_90a) on this device; the portable mma.sync "
+             "kernels (sm_80+) are selected on other GPUs or with `MAGI_FFA_PORTABLE=1`.\n")
     L.append(f"Device: {env['device']}; torch {env['torch']}, cuDNN {env['cudnn']}; "
              f"date {env['date']}; commit `{env['commit']}`. One process, one run "
              "(`bench/bench_ffa.py`), bf16, head_dim 128, 16 q heads, 16 kv heads, cases of "

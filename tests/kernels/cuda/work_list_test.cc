@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 #include <vector>
@@ -23,7 +25,7 @@ std::vector<uint8_t> covered(const WorkList& wl, int64_t sq, int64_t sk, bool fw
       const FfaSegment& g = wl.segs[s];
       if (fwd) {
         EXPECT_GE(g.q0, it.block_start);
-        EXPECT_LE(g.q1, it.block_start + block);
+        EXPECT_LE(g.q1, it.block_end);
       } else {
         EXPECT_GE(g.k0, it.block_start);
         EXPECT_LE(g.k1, it.block_start + block);
@@ -49,10 +51,27 @@ TEST(FfaWorkList, CoversTheUnionExactlyOnce) {
     for (int block : {16, 32}) {
       const WorkList f = build_fwd_work(slices, sq, block);
       EXPECT_EQ(covered(f, sq, sk, true, block), want) << "fwd trial " << trial;
-      std::set<int32_t> starts;
-      for (const FfaWorkItem& it : f.items) starts.insert(it.block_start);
-      EXPECT_EQ(static_cast<int64_t>(starts.size()), (sq + block - 1) / block);
-      EXPECT_EQ(starts.size(), f.items.size());
+      // Forward blocks: disjoint, contiguous, non-empty, at most `block` rows, covering
+      // [0, sq); each slice row start / end at least block / 8 rows into a block cuts it.
+      std::map<int32_t, int32_t> blocks;
+      for (const FfaWorkItem& it : f.items) blocks[it.block_start] = it.block_end;
+      ASSERT_EQ(blocks.size(), f.items.size());
+      int32_t pos = 0;
+      for (const auto& [b0, b1] : blocks) {
+        EXPECT_EQ(b0, pos);
+        EXPECT_GT(b1, b0);
+        EXPECT_LE(b1 - b0, block);
+        for (const AttnSlice& sl : slices) {
+          for (int64_t cut : {sl.q.start, sl.q.end}) {
+            if (!sl.q.empty() && !sl.k.empty()) {
+              EXPECT_FALSE(cut >= b0 + std::max(1, block / 8) && cut < b1)
+                  << "cut " << cut << " inside [" << b0 << ", " << b1 << ")";
+            }
+          }
+        }
+        pos = b1;
+      }
+      EXPECT_EQ(pos, sq);
       for (size_t i = 1; i < f.items.size(); ++i) {
         EXPECT_GE(f.items[i - 1].cost, f.items[i].cost);  // longest first
       }

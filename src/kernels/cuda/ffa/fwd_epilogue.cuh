@@ -12,10 +12,11 @@
 
 namespace magi::cuda {
 
+/// Rows >= row_end (the end of the work item's block) belong to another item: not written.
 template <int kMT, int kNO>
 __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int row_base,
-                                             float (&o)[kMT][kNO][4], OnlineSoftmax<kMT>& sm,
-                                             float scale, int lane) {
+                                             int row_end, float (&o)[kMT][kNO][4],
+                                             OnlineSoftmax<kMT>& sm, float scale, int lane) {
   const int g = lane >> 2, t = lane & 3;
   sm.finalize();
   float lse_tile[kMT][2], inv[kMT][2];
@@ -29,7 +30,7 @@ __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int r
       const bool empty = !(l > 0.f);
       lse_tile[mt][hi] = empty ? -INFINITY : (sm.row_max[mt][hi] * scale + log2f(l)) * kLn2;
       inv[mt][hi] = empty ? 0.f : 1.f / l;
-      skip[mt][hi] = row >= p.total_q || (empty && p.out_mode == FwdOutMode::kMergeFp32);
+      skip[mt][hi] = row >= row_end || (empty && p.out_mode == FwdOutMode::kMergeFp32);
     }
 
   if (p.out_mode != FwdOutMode::kMergeFp32) {

@@ -172,7 +172,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     }
   }
   ptx::cp_async_wait_group<0>();
-  fwd_epilogue(p, head, r0 + warp_row0, o, softmax,
+  fwd_epilogue(p, head, r0 + warp_row0, item.block_end, o, softmax,
                kCap == Softcap::kOn ? 1.f : score.scale_log2, lane);
 }
 

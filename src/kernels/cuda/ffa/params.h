@@ -1,8 +1,9 @@
 // Plain data shared by the host launcher and the FFA kernels (no CUDA types).
 //
 // The mask reaches the kernels as a work list built on the host (work_list.h):
-//   forward:  one item per block of kBlockM consecutive query rows (global, aligned), with the
-//             segments of every (disjoint) slice that touches those rows;
+//   forward:  one item per block of at most kBlockM consecutive query rows (blocks start at
+//             slice row boundaries where they can, see work_list.h), with the segments of
+//             every (disjoint) slice that touches those rows;
 //   backward: one item per block of kBlockN consecutive keys, with the segments of every slice
 //             that touches those keys.
 // A segment is a band: cells (q, k) with q in [q0, q1), k in [k0, k1) and dlo <= k - q < dhi.
@@ -25,6 +26,7 @@ struct FfaSegment {
 
 struct FfaWorkItem {
   int32_t block_start;  // first query row (forward) or key (backward) of the item's block
+  int32_t block_end;    // end of the block (forward: rows the item owns and writes)
   int32_t seg_begin;    // segments [seg_begin, seg_end) of the plan's segment array
   int32_t seg_end;
   int32_t cost;         // cells-ish estimate used for the longest-first order

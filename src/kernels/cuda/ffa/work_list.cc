@@ -10,7 +10,8 @@ namespace {
 // Orders items by decreasing cost (stable, so equal costs keep block order) and rebuilds the
 // segment array in the new item order.
 WorkList finish(std::vector<std::vector<FfaSegment>>& per_block, std::vector<int64_t>& cost,
-                const std::vector<int32_t>& starts, bool keep_empty) {
+                const std::vector<int32_t>& starts, const std::vector<int32_t>& ends,
+                bool keep_empty) {
   std::vector<int32_t> order;
   for (size_t b = 0; b < per_block.size(); ++b) {
     if (keep_empty || !per_block[b].empty()) order.push_back(static_cast<int32_t>(b));
@@ -22,6 +23,7 @@ WorkList finish(std::vector<std::vector<FfaSegment>>& per_block, std::vector<int
   for (int32_t b : order) {
     FfaWorkItem it{};
     it.block_start = starts[b];
+    it.block_end = ends[b];
     it.seg_begin = static_cast<int32_t>(wl.segs.size());
     wl.segs.insert(wl.segs.end(), per_block[b].begin(), per_block[b].end());
     it.seg_end = static_cast<int32_t>(wl.segs.size());
@@ -47,16 +49,42 @@ void slice_diagonals(const AttnSlice& s, int32_t& dlo, int32_t& dhi) {
 
 WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m) {
   MAGI_CHECK(total_q < (int64_t{1} << 30), "FFA CUDA: total_q must be < 2^30");
-  const int64_t nblocks = (total_q + block_m - 1) / block_m;
+  // Row blocks: contiguous, at most block_m rows, cutting at slice row boundaries at least
+  // block_m / 8 rows into a block. A block that straddles a boundary runs each side's key
+  // tiles with the other side's rows masked, so without the cuts documents that do not start
+  // on a multiple of block_m cost one extra block each.
+  std::vector<int64_t> cuts;
+  for (const AttnSlice& s : slices) {
+    if (s.q.empty() || s.k.empty()) continue;
+    cuts.push_back(s.q.start);
+    cuts.push_back(s.q.end);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  std::vector<int32_t> starts, ends;
+  const int64_t min_rows = std::max(1, block_m / 8);
+  auto next_cut = cuts.begin();
+  for (int64_t pos = 0; pos < total_q;) {
+    int64_t end = std::min<int64_t>(pos + block_m, total_q);
+    next_cut = std::upper_bound(next_cut, cuts.end(), pos + min_rows - 1);
+    if (next_cut != cuts.end() && *next_cut < end) end = *next_cut;
+    starts.push_back(static_cast<int32_t>(pos));
+    ends.push_back(static_cast<int32_t>(end));
+    pos = end;
+  }
+  const size_t nblocks = starts.size();
   std::vector<std::vector<FfaSegment>> per_block(nblocks);
   std::vector<int64_t> cost(nblocks, 0);
   for (const AttnSlice& s : slices) {
     if (s.q.empty() || s.k.empty()) continue;
     int32_t dlo, dhi;
     slice_diagonals(s, dlo, dhi);
-    for (int64_t b = s.q.start / block_m; b * block_m < s.q.end; ++b) {
-      const int64_t r0 = std::max<int64_t>(s.q.start, b * block_m);
-      const int64_t r1 = std::min<int64_t>(s.q.end, (b + 1) * block_m);
+    // First block containing s.q.start: the last start <= it.
+    size_t b = static_cast<size_t>(
+        std::upper_bound(starts.begin(), starts.end(), static_cast<int32_t>(s.q.start)) -
+        starts.begin() - 1);
+    for (; b < nblocks && starts[b] < s.q.end; ++b) {
+      const int64_t r0 = std::max<int64_t>(s.q.start, starts[b]);
+      const int64_t r1 = std::min<int64_t>(s.q.end, ends[b]);
       // Keys seen by any of rows [r0, r1): row r sees [max(ks, r + dlo), min(ke, r + dhi)).
       const int64_t k0 = std::max<int64_t>(s.k.start, r0 + dlo);
       const int64_t k1 = std::min<int64_t>(s.k.end, r1 - 1 + int64_t{dhi});
@@ -66,9 +94,7 @@ WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int 
       cost[b] += k1 - k0;
     }
   }
-  std::vector<int32_t> starts(nblocks);
-  for (int64_t b = 0; b < nblocks; ++b) starts[b] = static_cast<int32_t>(b * block_m);
-  return finish(per_block, cost, starts, /*keep_empty=*/true);
+  return finish(per_block, cost, starts, ends, /*keep_empty=*/true);
 }
 
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
@@ -111,7 +137,9 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
           std::min<int64_t>(s.k.end, (b + 1) * block_n), dlo, dhi);
     }
   }
-  return finish(per_block, cost, starts, /*keep_empty=*/false);
+  std::vector<int32_t> ends(starts.size());
+  for (size_t b = 0; b < starts.size(); ++b) ends[b] = starts[b] + block_n;
+  return finish(per_block, cost, starts, ends, /*keep_empty=*/false);
 }
 
 }  // namespace magi::cuda

@@ -16,8 +16,10 @@ struct WorkList {
   std::vector<FfaSegment> segs;
 };
 
-/// Forward: one item per aligned block of `block_m` query rows in [0, total_q) (items without
-/// segments included, last: their rows get out = 0, lse = -inf). `slices` must be disjoint.
+/// Forward: items own disjoint, contiguous blocks of at most `block_m` query rows covering
+/// [0, total_q) (items without segments included: their rows get out = 0, lse = -inf). A
+/// block ends early at a slice's row start or end at least block_m / 8 rows into it, so that
+/// slices' rows start blocks of their own. `slices` must be disjoint.
 WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m);
 
 /// Backward: items of `block_n` keys. A slice with >= block_m rows and >= block_n keys gets

@@ -144,7 +144,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
   }
   ptx::cp_async_wait_group<0>();
-  fwd_epilogue(p, head, warp_row0, o, softmax, sm_scale, lane);
+  fwd_epilogue(p, head, warp_row0, item.block_end, o, softmax, sm_scale, lane);
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then
 #endif
