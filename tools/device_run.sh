@@ -5,6 +5,8 @@ set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD/python PYTHONUNBUFFERED=1
+# NOTE: the device copy's git metadata is stale; pass the commit being measured.
+[ -n "${MAGI_COMMIT:-}" ] || echo "warning: MAGI_COMMIT unset: bench JSON will name a stale commit"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 t0=$(date +%s)
 cmake -B build -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
