@@ -29,6 +29,9 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
 
 /// Backward from the final out and lse. dq, dk and dv are fp32 (or fp64) accumulators: this
 /// call adds its gradients into them, so partial results over disjoint key sets sum exactly.
+/// On CUDA with bf16 / fp16 inputs, dk and dv may instead have q's dtype: they are then
+/// overwritten with the gradient (rows no cell touches get 0), which saves the fp32
+/// round trip when the caller wants the gradient in the input dtype anyway.
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,

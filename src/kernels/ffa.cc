@@ -106,8 +106,18 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   check_like(fn, "dout", dout, q, "q", q, kFloating, "a floating dtype");
   check_lse(fn, lse, q, s);
   check_like(fn, "dq", dq, q, "q", q, kWide, "float32 or float64 (an accumulator)");
-  check_like(fn, "dk", dk, k, "k", q, kWide, "float32 or float64 (an accumulator)");
-  check_like(fn, "dv", dv, k, "k", q, kWide, "float32 or float64 (an accumulator)");
+  // dk / dv: accumulators, or (CUDA, 16-bit inputs) tensors of q's dtype that are overwritten.
+  const bool dkv_overwrite = dk.dtype == q.dtype && dtype_size(q.dtype) == 2;
+  if (dkv_overwrite) {
+    check_like(fn, "dk", dk, k, "k", q, {q.dtype}, "q's dtype (overwritten) or an accumulator");
+    check_like(fn, "dv", dv, k, "k", q, {q.dtype}, "q's dtype like dk");
+    MAGI_CHECK(q.device.type == DeviceType::kCUDA, fn, ": dk = ", dk.describe(),
+               ": gradients in ", to_string(q.dtype),
+               " (overwritten) are supported on CUDA only; pass float32 accumulators");
+  } else {
+    check_like(fn, "dk", dk, k, "k", q, kWide, "float32 or float64 (an accumulator)");
+    check_like(fn, "dv", dv, k, "k", q, kWide, "float32 or float64 (an accumulator)");
+  }
 
   if (!checks::on_cuda(fn, q)) {
     cpu::ffa_backward(q, k, v, out, lse, dout, slices, opts, dq, dk, dv);

@@ -187,6 +187,37 @@ def test_accumulate_merge():
     check("lse", lse, r64[1], rlp[1])
 
 
+@pytest.mark.parametrize("hkv,kind", [(4, "disjoint"), (4, "overlapping"), (2, "disjoint")])
+def test_backward_dkv_in_input_dtype(hkv, kind):
+    """dk / dv passed in the input dtype are overwritten with the gradient (direct stores when
+    every key row has one owner block and one query head, fp32 scratch and a cast otherwise)
+    and equal the fp32-accumulator result rounded; keys without cells get 0."""
+    sq, sk, h, d = 700, 700, 4, 128
+    if kind == "disjoint":
+        sl = [(0, 300, 0, 300, 1), (300, 640, 300, 640, 0), (640, 700, 640, 650, 3)]
+    else:  # a large slice whose key blocks start at 50 overlaps the blocks starting at 0
+        sl = [(0, 300, 0, 300, 0), (300, 700, 50, 650, 1)]
+    torch.manual_seed(5)
+    q = torch.randn(sq, h, d, device=DEV, dtype=torch.bfloat16)
+    k = torch.randn(sk, hkv, d, device=DEV, dtype=torch.bfloat16)
+    v = torch.randn(sk, hkv, d, device=DEV, dtype=torch.bfloat16)
+    dout = torch.randn(sq, h, d, device=DEV, dtype=torch.bfloat16)
+    slices = ffa_mod._get_slices(*to_tensors(sl))
+    scale = d ** -0.5
+    out, lse = ffa_mod.ffa_forward(q, k, v, slices, scale, 0.0)
+    _, dk32, dv32 = ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, scale, 0.0)
+    dk16 = torch.full_like(k, float("nan"))
+    dv16 = torch.full_like(v, float("nan"))
+    _, dk16, dv16 = ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, scale, 0.0,
+                                         dk=dk16, dv=dv16)
+    torch.cuda.synchronize()
+    for name, got, ref in (("dk", dk16, dk32), ("dv", dv16, dv32)):
+        assert got.dtype == torch.bfloat16 and not torch.isnan(got).any(), name
+        assert torch.equal(got[650:], torch.zeros_like(got[650:])), f"{name}: uncovered keys"
+        err = (got.double() - ref.double()).abs().max().item()
+        assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
+
+
 def test_zz_print_coverage():
     print(f"\nshape coverage ({len(SHAPES_SEEN)}): (sq, sk, hq, hkv, d, dtype, softcap)")
     for s in sorted(SHAPES_SEEN):

@@ -100,6 +100,22 @@ TEST(FfaValidation, DtypesNameTheArgument) {
   a.forward();
 }
 
+TEST(FfaValidation, SixteenBitGradientsAreCudaOnly) {
+  // dk / dv in q's 16-bit dtype mean "overwrite" (magi/ffa.h): CUDA only, named clearly.
+  HostTensor q(DType::kBFloat16, {6, 4, 8}), k(DType::kBFloat16, {5, 2, 8}),
+      v(DType::kBFloat16, {5, 2, 8}), out(DType::kBFloat16, {6, 4, 8}),
+      dout(DType::kBFloat16, {6, 4, 8}), dk(DType::kBFloat16, {5, 2, 8}),
+      dv(DType::kBFloat16, {5, 2, 8}), dv32(DType::kFloat32, {5, 2, 8});
+  Args a;
+  a.tq = q.view(), a.tk = k.view(), a.tv = v.view(), a.tout = out.view(),
+  a.tdout = dout.view();
+  a.tdk = dk.view(), a.tdv = dv.view();
+  expect_error([&] { a.backward(); }, "dk = bfloat16[5, 2, 8] cpu: gradients in bfloat16 "
+                                      "(overwritten) are supported on CUDA only");
+  a.tdv = dv32.view();  // mixed: dk overwritten, dv accumulated
+  expect_error([&] { a.backward(); }, "dv = float32[5, 2, 8] cpu: dtype must be q's dtype");
+}
+
 TEST(FfaValidation, LayoutDeviceAndDataNameTheArgument) {
   run_cases({
       {[](Args& a) {

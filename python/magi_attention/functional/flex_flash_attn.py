@@ -92,7 +92,9 @@ def ffa_forward(q, k, v, slices, softmax_scale, softcap, out=None, lse=None, acc
 def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=None, dk=None,
                  dv=None):
     """Low-level backward over prebuilt slices: dq/dk/dv are fp32 (fp64 for fp64 inputs)
-    accumulators, zero-initialised when not given, that the gradients are added into."""
+    accumulators, zero-initialised when not given, that the gradients are added into. On CUDA
+    with bf16/fp16 inputs, dk/dv may instead be given in the input dtype: they are then
+    overwritten with the gradient."""
     acc = accumulator_dtype(q.dtype)
     dq = torch.zeros(q.shape, dtype=acc, device=q.device) if dq is None else dq
     dk = torch.zeros(k.shape, dtype=acc, device=k.device) if dk is None else dk
@@ -119,7 +121,12 @@ class _FlexFlashAttn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dlse):
         q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = ffa_backward(prepare(dout), q, k, v, out, lse, ctx.slices, *ctx.scale)
+        dk = dv = None
+        if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16):
+            # dk / dv straight in the input dtype (overwritten; no fp32 round trip).
+            dk, dv = torch.empty_like(k), torch.empty_like(v)
+        dq, dk, dv = ffa_backward(prepare(dout), q, k, v, out, lse, ctx.slices, *ctx.scale,
+                                  dk=dk, dv=dv)
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None
 
 

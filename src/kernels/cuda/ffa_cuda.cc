@@ -10,6 +10,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/plan_cache.h"
+#include "kernels/cuda/runtime/tensor_ops_cuda.h"
 #include "magi/check.h"
 
 namespace magi::cuda {
@@ -199,9 +200,13 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                  out.dtype == DType::kFloat32,
              "FFA CUDA: out dtype ", to_string(out.dtype), " is not supported");
   MAGI_CHECK(lse.dtype == DType::kFloat32, "FFA CUDA: lse must be fp32");
-  MAGI_CHECK(dq.dtype == DType::kFloat32 && dk.dtype == DType::kFloat32 &&
-                 dv.dtype == DType::kFloat32,
-             "FFA CUDA: dq, dk, dv must be fp32 accumulators");
+  // dk / dv in q's dtype: overwritten with the gradient (magi/ffa.h).
+  const bool overwrite = dk.dtype == q.dtype && dv.dtype == q.dtype;
+  MAGI_CHECK(dq.dtype == DType::kFloat32 &&
+                 (overwrite || (dk.dtype == DType::kFloat32 && dv.dtype == DType::kFloat32)),
+             "FFA CUDA: dq must be an fp32 accumulator and dk, dv fp32 accumulators or of q's "
+             "dtype, got dq = ", dq.describe(), ", dk = ", dk.describe(), ", dv = ",
+             dv.describe());
   for (int i = 0; i < 3; ++i) {
     MAGI_CHECK(out.shape[i] == q.shape[i] && dout.shape[i] == q.shape[i] &&
                    dq.shape[i] == q.shape[i] && dk.shape[i] == k.shape[i] &&
@@ -210,12 +215,35 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   }
   check_16b(dout, "dout");
   const int64_t sq = q.shape[0], sk = k.shape[0], hq = q.shape[1], d = q.shape[2];
+  DeviceGuard guard(device);
+  const cudaStream_t stream = static_cast<cudaStream_t>(opts.cuda_stream);
+  if (overwrite) {
+    // Rows no item writes (or every row, when there is no work) read 0.
+    fill(dk, 0.0, opts.cuda_stream);
+    fill(dv, 0.0, opts.cuda_stream);
+  }
   if (sq == 0 || sk == 0 || hq == 0) return;
   const Elem elem = elem_of(q.dtype);
-  DeviceGuard guard(device);
   const DevicePlan plan = get_plan(slices, sq, sk, PlanKind::kBackward, kBwdBlockN);
   if (plan.num_items == 0) return;
-  const cudaStream_t stream = static_cast<cudaStream_t>(opts.cuda_stream);
+  // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
+  // one query head per kv head) and the Hopper kernel. Otherwise fp32 scratch accumulators,
+  // cast into dk / dv at the end.
+  const bool store_direct =
+      overwrite && plan.disjoint_blocks && hq == k.shape[1] && hopper_kernels_selected();
+  float* scratch = nullptr;
+  TensorView dk_acc = dk, dv_acc = dv;
+  if (overwrite && !store_direct) {
+    const int64_t n = k.shape[0] * k.shape[1] * d;
+    scratch = static_cast<float*>(device_alloc(static_cast<size_t>(2 * n) * sizeof(float),
+                                               opts.cuda_stream));
+    dk_acc = TensorView::contiguous(scratch, DType::kFloat32, {k.shape[0], k.shape[1], d},
+                                    q.device);
+    dv_acc = TensorView::contiguous(scratch + n, DType::kFloat32, {k.shape[0], k.shape[1], d},
+                                    q.device);
+    fill(dk_acc, 0.0, opts.cuda_stream);
+    fill(dv_acc, 0.0, opts.cuda_stream);
+  }
 
   float* dsum = nullptr;
   MAGI_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dsum),
@@ -244,8 +272,11 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   p.lse = lse.ptr<float>();
   p.dsum = dsum;
   p.dq = dq.ptr<float>();
-  p.dk = dk.ptr<float>();
-  p.dv = dv.ptr<float>();
+  p.dkv_store = store_direct ? 1 : 0;
+  p.dk = store_direct ? nullptr : static_cast<float*>(dk_acc.data);
+  p.dv = store_direct ? nullptr : static_cast<float*>(dv_acc.data);
+  p.dk_store = store_direct ? dk.data : nullptr;
+  p.dv_store = store_direct ? dv.data : nullptr;
   p.q_row_stride = q.strides[0];
   p.q_head_stride = q.strides[1];
   p.k_row_stride = k.strides[0];
@@ -258,10 +289,10 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   p.lse_head_stride = lse.strides[1];
   p.dq_row_stride = dq.strides[0];
   p.dq_head_stride = dq.strides[1];
-  p.dk_row_stride = dk.strides[0];
-  p.dk_head_stride = dk.strides[1];
-  p.dv_row_stride = dv.strides[0];
-  p.dv_head_stride = dv.strides[1];
+  p.dk_row_stride = dk_acc.strides[0];
+  p.dk_head_stride = dk_acc.strides[1];
+  p.dv_row_stride = dv_acc.strides[0];
+  p.dv_head_stride = dv_acc.strides[1];
   p.total_q = static_cast<int32_t>(sq);
   p.total_k = static_cast<int32_t>(sk);
   p.num_heads_q = static_cast<int32_t>(hq);
@@ -280,6 +311,11 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
     launch_bwd<E, D>(p, static_cast<int>(grid), opts.cuda_stream);
   });
   MAGI_CUDA_CHECK(cudaFreeAsync(dsum, stream));
+  if (scratch != nullptr) {
+    copy_cast(dk_acc, dk, opts.cuda_stream);
+    copy_cast(dv_acc, dv, opts.cuda_stream);
+    device_free(scratch, opts.cuda_stream);
+  }
 }
 
 }  // namespace magi::cuda

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
+#include "kernels/cuda/ffa/launch.cuh"
 #include "kernels/cuda/ffa/launch.h"
 
 namespace magi::cuda {
@@ -34,5 +35,7 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
   }
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
+
+bool hopper_kernels_selected() { return use_sm90_kernels(); }
 
 }  // namespace magi::cuda

@@ -20,4 +20,8 @@ void launch_bwd(const BwdParams& p, int grid, void* stream);
 
 void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
 
+/// Whether launch_fwd / launch_bwd run the Hopper kernels on the current device (only they
+/// implement BwdParams::dkv_store).
+bool hopper_kernels_selected();
+
 }  // namespace magi::cuda

@@ -70,8 +70,11 @@ struct BwdParams {
   const float* lse;  // [Sq, Hq]
   const float* dsum; // [Sq * Hq] rowsum(dout * out), contiguous (preprocess output)
   float* dq;         // [Sq, Hq, D] fp32, added into
-  float* dk;         // [Sk, Hkv, D] fp32, added into
-  float* dv;         // [Sk, Hkv, D] fp32, added into
+  float* dk;         // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
+  float* dv;         // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
+  void* dk_store;    // [Sk, Hkv, D] in q's dtype, written (dkv_store = 1: every key row has
+  void* dv_store;    //   one owner item and one query head; strides: dk_* / dv_* below)
+  int32_t dkv_store;
   int64_t q_row_stride, q_head_stride;
   int64_t k_row_stride, k_head_stride;
   int64_t v_row_stride, v_head_stride;

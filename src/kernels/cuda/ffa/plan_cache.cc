@@ -68,6 +68,7 @@ Entry build(std::span<const AttnSlice> slices, int64_t total_q, int64_t total_k,
   e.plan.items = reinterpret_cast<const FfaWorkItem*>(base);
   e.plan.segs = reinterpret_cast<const FfaSegment*>(base + items_bytes);
   e.plan.num_items = static_cast<int32_t>(wl.items.size());
+  e.plan.disjoint_blocks = wl.disjoint_blocks;
   return e;
 }
 

@@ -16,6 +16,7 @@ struct DevicePlan {
   const FfaWorkItem* items = nullptr;  // device
   const FfaSegment* segs = nullptr;    // device
   int32_t num_items = 0;
+  bool disjoint_blocks = true;  // WorkList::disjoint_blocks
 };
 
 /// The plan for `slices` (any slice list: normalised with make_disjoint on a miss) on the

@@ -139,7 +139,18 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
   }
   std::vector<int32_t> ends(starts.size());
   for (size_t b = 0; b < starts.size(); ++b) ends[b] = starts[b] + block_n;
-  return finish(per_block, cost, starts, ends, /*keep_empty=*/false);
+  WorkList wl = finish(per_block, cost, starts, ends, /*keep_empty=*/false);
+  // Slice-aligned blocks may overlap each other or global ones (their keys then get dK / dV
+  // from several items).
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  for (const FfaWorkItem& it : wl.items) {
+    spans.emplace_back(it.block_start, std::min<int64_t>(it.block_end, total_k));
+  }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i].first < spans[i - 1].second) wl.disjoint_blocks = false;
+  }
+  return wl;
 }
 
 }  // namespace magi::cuda

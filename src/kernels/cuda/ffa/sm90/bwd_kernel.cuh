@@ -299,9 +299,28 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
   }
   ptx::cp_async_wait_group<0>();
+  const int key_end = key_end_of();
+  if (p.dkv_store) {
+    // This item is the only writer of its key rows (the host checked): plain stores in q's
+    // dtype, no fp32 round trip.
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      const int key = c0 + key_warp0 + g + 8 * hi;
+      if (key >= key_end) continue;
+      T* gk = static_cast<T*>(p.dk_store) + kv_head * p.dk_head_stride + key * p.dk_row_stride;
+      T* gv = static_cast<T*>(p.dv_store) + kv_head * p.dv_head_stride + key * p.dv_row_stride;
+#pragma unroll
+      for (int nt = 0; nt < kD / 8; ++nt) {
+        const int col = 8 * nt + 2 * t;
+        *reinterpret_cast<uint32_t*>(gk + col) =
+            pack2<E>(dk[nt][2 * hi] * p.scale, dk[nt][2 * hi + 1] * p.scale);
+        *reinterpret_cast<uint32_t*>(gv + col) = pack2<E>(dv[nt][2 * hi], dv[nt][2 * hi + 1]);
+      }
+    }
+    return;
+  }
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
   float(&dv2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dv);
-  const int key_end = key_end_of();
   red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + key_warp0, key_end, 0,
                dk2, p.scale, lane);
   red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + key_warp0, key_end, 0,
