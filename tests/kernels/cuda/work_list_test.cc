@@ -77,6 +77,17 @@ TEST(FfaWorkList, CoversTheUnionExactlyOnce) {
       }
       const WorkList b = build_bwd_work(slices, sk, block, 8);
       EXPECT_EQ(covered(b, sq, sk, false, block), want) << "bwd trial " << trial;
+      // Backward blocks end at their segments' last key; disjoint_blocks is exact.
+      std::vector<int> owners(static_cast<size_t>(sk), 0);
+      for (const FfaWorkItem& it : b.items) {
+        EXPECT_LE(it.block_end - it.block_start, block);
+        for (int si = it.seg_begin; si < it.seg_end; ++si) {
+          EXPECT_LE(b.segs[si].k1, it.block_end);
+        }
+        for (int32_t key = it.block_start; key < it.block_end; ++key) ++owners[key];
+      }
+      EXPECT_EQ(b.disjoint_blocks, *std::max_element(owners.begin(), owners.end()) <= 1)
+          << "bwd trial " << trial;
     }
   }
 }

@@ -137,15 +137,17 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
           std::min<int64_t>(s.k.end, (b + 1) * block_n), dlo, dhi);
     }
   }
+  // An item's block ends at the last key any of its segments covers: the keys it writes.
   std::vector<int32_t> ends(starts.size());
-  for (size_t b = 0; b < starts.size(); ++b) ends[b] = starts[b] + block_n;
+  for (size_t b = 0; b < starts.size(); ++b) {
+    ends[b] = starts[b];
+    for (const FfaSegment& g : per_block[b]) ends[b] = std::max(ends[b], g.k1);
+  }
   WorkList wl = finish(per_block, cost, starts, ends, /*keep_empty=*/false);
   // Slice-aligned blocks may overlap each other or global ones (their keys then get dK / dV
   // from several items).
-  std::vector<std::pair<int64_t, int64_t>> spans;
-  for (const FfaWorkItem& it : wl.items) {
-    spans.emplace_back(it.block_start, std::min<int64_t>(it.block_end, total_k));
-  }
+  std::vector<std::pair<int32_t, int32_t>> spans;
+  for (const FfaWorkItem& it : wl.items) spans.emplace_back(it.block_start, it.block_end);
   std::sort(spans.begin(), spans.end());
   for (size_t i = 1; i < spans.size(); ++i) {
     if (spans[i].first < spans[i - 1].second) wl.disjoint_blocks = false;

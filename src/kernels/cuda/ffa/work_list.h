@@ -23,9 +23,10 @@ struct WorkList {
 /// slices' rows start blocks of their own. `slices` must be disjoint.
 WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m);
 
-/// Backward: items of `block_n` keys. A slice with >= block_m rows and >= block_n keys gets
-/// blocks of its own aligned to its k range start; smaller slices share globally aligned
-/// blocks. Items may overlap in keys (dK / dV are added atomically).
+/// Backward: items of at most `block_n` keys, [block_start, block_end) = the keys their
+/// segments cover. A slice with >= block_m rows and >= block_n keys gets blocks of its own
+/// aligned to its k range start; smaller slices share globally aligned blocks. Items may
+/// overlap in keys (dK / dV are then added atomically; disjoint_blocks says whether any do).
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
                         int block_m);
 

@@ -70,8 +70,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
   const T* v = static_cast<const T*>(p.v) + kv_head * p.v_head_stride;
   const int c0 = item.block_start;
-  // End of the keys any segment of the item covers (dK / dV rows to add); recomputed where
-  // needed rather than kept in a register through the loop.
+  // End of the keys any segment of the item covers (= item.block_end; dK / dV rows to write),
+  // recomputed where needed rather than kept in a register through the loop.
   auto key_end_of = [&]() {
     int e = c0;
     for (int si = item.seg_begin; si < item.seg_end; ++si) e = max(e, p.segs[si].k1);
