@@ -217,20 +217,26 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   const int64_t sq = q.shape[0], sk = k.shape[0], hq = q.shape[1], d = q.shape[2];
   DeviceGuard guard(device);
   const cudaStream_t stream = static_cast<cudaStream_t>(opts.cuda_stream);
-  if (overwrite) {
-    // Rows no item writes (or every row, when there is no work) read 0.
+  auto zero_dkv = [&] {  // overwrite mode: rows no item writes read 0
     fill(dk, 0.0, opts.cuda_stream);
     fill(dv, 0.0, opts.cuda_stream);
+  };
+  if (sq == 0 || sk == 0 || hq == 0) {
+    if (overwrite) zero_dkv();
+    return;
   }
-  if (sq == 0 || sk == 0 || hq == 0) return;
   const Elem elem = elem_of(q.dtype);
   const DevicePlan plan = get_plan(slices, sq, sk, PlanKind::kBackward, kBwdBlockN);
-  if (plan.num_items == 0) return;
+  if (plan.num_items == 0) {
+    if (overwrite) zero_dkv();
+    return;
+  }
   // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
   // one query head per kv head) and the Hopper kernel. Otherwise fp32 scratch accumulators,
   // cast into dk / dv at the end.
   const bool store_direct =
       overwrite && plan.disjoint_blocks && hq == k.shape[1] && hopper_kernels_selected();
+  if (store_direct) zero_dkv();
   float* scratch = nullptr;
   TensorView dk_acc = dk, dv_acc = dv;
   if (overwrite && !store_direct) {

@@ -16,6 +16,8 @@ struct Strided {
 };
 
 void launch_fill(void* dst, int elem, const Strided& s, int64_t n, double value, void* stream);
+/// Contiguous fp32 -> bf16 / fp16 fast path; false (nothing launched) when it does not apply.
+bool launch_cast_f32_contig(const void* src, void* dst, int dst_elem, int64_t n, void* stream);
 void launch_cast(const void* src, int src_elem, const Strided& ss, void* dst, int dst_elem,
                  const Strided& ds, int64_t n, void* stream);
 /// Rows of `rows` packed destination rows; range i starts at starts[i] in the source and at

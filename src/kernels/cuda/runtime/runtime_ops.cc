@@ -75,6 +75,11 @@ class DeviceRanges {
 void fill(const TensorView& dst, double value, void* stream) {
   const int e = elem(dst, "fill");
   if (dst.numel() == 0) return;
+  if (value == 0.0 && dst.is_contiguous()) {  // all-zero bits are 0 in every float type
+    MAGI_CUDA_CHECK(cudaMemsetAsync(dst.data, 0, dst.numel() * dtype_size(dst.dtype),
+                                    static_cast<cudaStream_t>(stream)));
+    return;
+  }
   rt::launch_fill(dst.data, e, strided(dst), dst.numel(), value, stream);
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
@@ -85,6 +90,11 @@ void copy_cast(const TensorView& src, const TensorView& dst, void* stream) {
   if (se == de && src.is_contiguous() && dst.is_contiguous()) {
     MAGI_CUDA_CHECK(cudaMemcpyAsync(dst.data, src.data, dst.numel() * dtype_size(dst.dtype),
                                     cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)));
+    return;
+  }
+  if (src.dtype == DType::kFloat32 && src.is_contiguous() && dst.is_contiguous() &&
+      rt::launch_cast_f32_contig(src.data, dst.data, de, dst.numel(), stream)) {
+    MAGI_CUDA_CHECK(cudaGetLastError());
     return;
   }
   rt::launch_cast(src.data, se, strided(src), dst.data, de, strided(dst), dst.numel(), stream);
