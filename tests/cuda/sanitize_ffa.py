@@ -15,12 +15,19 @@ from magi_attention import flex_flash_attn_func  # noqa: E402
 
 def main():
     rng = random.Random(0)
-    for d, dtype in ((128, torch.bfloat16), (64, torch.float16)):
+    # GQA with overlapping slices (dK / dV through fp32 scratch) and MHA with disjoint
+    # documents (dK / dV stored directly by the Hopper kernel).
+    for d, dtype, hkv, mha in ((128, torch.bfloat16, 1, False), (64, torch.float16, 1, False),
+                                (128, torch.bfloat16, 2, True)):
         sq, sk = 197, 263
-        sl = random_slices(rng, sq, sk) + [(0, sq, 0, sk, 1)]
+        if mha:
+            sq = sk = 330
+            sl = [(0, 150, 0, 150, 1), (150, 330, 150, 320, 0)]
+        else:
+            sl = random_slices(rng, sq, sk) + [(0, sq, 0, sk, 1)]
         q = torch.randn(sq, 2, d, device="cuda", dtype=dtype, requires_grad=True)
-        k = torch.randn(sk, 1, d, device="cuda", dtype=dtype, requires_grad=True)
-        v = torch.randn(sk, 1, d, device="cuda", dtype=dtype, requires_grad=True)
+        k = torch.randn(sk, hkv, d, device="cuda", dtype=dtype, requires_grad=True)
+        v = torch.randn(sk, hkv, d, device="cuda", dtype=dtype, requires_grad=True)
         out, lse = flex_flash_attn_func(q, k, v, *to_tensors(sl))
         out.backward(torch.randn_like(out))
         torch.cuda.synchronize()
