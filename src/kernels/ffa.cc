@@ -111,8 +111,8 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   if (dkv_overwrite) {
     check_like(fn, "dk", dk, k, "k", q, {q.dtype}, "q's dtype (overwritten) or an accumulator");
     check_like(fn, "dv", dv, k, "k", q, {q.dtype}, "q's dtype like dk");
-    MAGI_CHECK(q.device.type == DeviceType::kCUDA, fn, ": dk = ", dk.describe(),
-               ": gradients in ", to_string(q.dtype),
+    MAGI_CHECK(q.device.type == DeviceType::kCUDA, fn, ": dk = ", dk.describe(), ": gradients in ",
+               to_string(q.dtype),
                " (overwritten) are supported on CUDA only; pass float32 accumulators");
   } else {
     check_like(fn, "dk", dk, k, "k", q, kWide, "float32 or float64 (an accumulator)");

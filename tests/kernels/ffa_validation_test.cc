@@ -107,11 +107,11 @@ TEST(FfaValidation, SixteenBitGradientsAreCudaOnly) {
       dout(DType::kBFloat16, {6, 4, 8}), dk(DType::kBFloat16, {5, 2, 8}),
       dv(DType::kBFloat16, {5, 2, 8}), dv32(DType::kFloat32, {5, 2, 8});
   Args a;
-  a.tq = q.view(), a.tk = k.view(), a.tv = v.view(), a.tout = out.view(),
-  a.tdout = dout.view();
+  a.tq = q.view(), a.tk = k.view(), a.tv = v.view(), a.tout = out.view(), a.tdout = dout.view();
   a.tdk = dk.view(), a.tdv = dv.view();
-  expect_error([&] { a.backward(); }, "dk = bfloat16[5, 2, 8] cpu: gradients in bfloat16 "
-                                      "(overwritten) are supported on CUDA only");
+  expect_error([&] { a.backward(); },
+               "dk = bfloat16[5, 2, 8] cpu: gradients in bfloat16 "
+               "(overwritten) are supported on CUDA only");
   a.tdv = dv32.view();  // mixed: dk overwritten, dv accumulated
   expect_error([&] { a.backward(); }, "dv = float32[5, 2, 8] cpu: dtype must be q's dtype");
 }

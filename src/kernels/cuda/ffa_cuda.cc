@@ -38,8 +38,7 @@ class DeviceGuard {
 void check_cuda_tensor(const TensorView& t, const char* name, int ndim, int device) {
   MAGI_CHECK(t.device.type == DeviceType::kCUDA && t.device.index == device, "FFA CUDA: ", name,
              " must be on cuda:", device, ", got ", t.describe());
-  MAGI_CHECK(t.ndim == ndim, "FFA CUDA: ", name, " must have ", ndim, " dims, got ",
-             t.describe());
+  MAGI_CHECK(t.ndim == ndim, "FFA CUDA: ", name, " must have ", ndim, " dims, got ", t.describe());
   MAGI_CHECK(t.strides[ndim - 1] == 1 || t.shape[ndim - 1] <= 1, "FFA CUDA: ", name,
              " needs a contiguous last dim, got ", t.describe());
 }
@@ -59,8 +58,7 @@ void check_pairs(const TensorView& t, const char* name) {
   const uintptr_t pair = 2 * dtype_size(t.dtype);
   MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % pair == 0 && t.strides[0] % 2 == 0 &&
                  t.strides[1] % 2 == 0,
-             "FFA CUDA: ", name, " needs a pair-aligned base and even strides, got ",
-             t.describe());
+             "FFA CUDA: ", name, " needs a pair-aligned base and even strides, got ", t.describe());
 }
 
 Elem elem_of(DType t) {
@@ -89,11 +87,15 @@ template <class Fn>
 void dispatch_kernel(Elem e, int64_t d, Fn&& fn) {
   MAGI_CHECK(d == 64 || d == 128, "FFA CUDA: head_dim must be 64 or 128, got ", d);
   if (e == Elem::kBf16) {
-    if (d == 64) fn.template operator()<Elem::kBf16, 64>();
-    else fn.template operator()<Elem::kBf16, 128>();
+    if (d == 64)
+      fn.template operator()<Elem::kBf16, 64>();
+    else
+      fn.template operator()<Elem::kBf16, 128>();
   } else {
-    if (d == 64) fn.template operator()<Elem::kFp16, 64>();
-    else fn.template operator()<Elem::kFp16, 128>();
+    if (d == 64)
+      fn.template operator()<Elem::kFp16, 64>();
+    else
+      fn.template operator()<Elem::kFp16, 128>();
   }
 }
 
@@ -103,8 +105,7 @@ void check_qkv(const TensorView& q, const TensorView& k, const TensorView& v, in
   check_cuda_tensor(v, "v", 3, device);
   MAGI_CHECK(k.dtype == q.dtype && v.dtype == q.dtype, "FFA CUDA: q, k, v dtypes differ");
   MAGI_CHECK(k.shape[1] > 0 && q.shape[1] % k.shape[1] == 0 && v.shape[1] == k.shape[1] &&
-                 k.shape[0] == v.shape[0] && k.shape[2] == q.shape[2] &&
-                 v.shape[2] == q.shape[2],
+                 k.shape[0] == v.shape[0] && k.shape[2] == q.shape[2] && v.shape[2] == q.shape[2],
              "FFA CUDA: shapes q ", q.describe(), ", k ", k.describe(), ", v ", v.describe());
   check_16b(q, "q");
   check_16b(k, "k");
@@ -128,8 +129,8 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
   check_pairs(out, "out");
   FwdOutMode mode;
   if (accumulate) {
-    MAGI_CHECK(out.dtype == DType::kFloat32,
-               "FFA CUDA: accumulate mode needs an fp32 out, got ", out.describe());
+    MAGI_CHECK(out.dtype == DType::kFloat32, "FFA CUDA: accumulate mode needs an fp32 out, got ",
+               out.describe());
     mode = FwdOutMode::kMergeFp32;
   } else if (out.dtype == DType::kBFloat16) {
     mode = FwdOutMode::kStoreBf16;
@@ -196,17 +197,17 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   check_cuda_tensor(dk, "dk", 3, device);
   check_cuda_tensor(dv, "dv", 3, device);
   MAGI_CHECK(dout.dtype == q.dtype, "FFA CUDA: dout must have q's dtype, got ", dout.describe());
-  MAGI_CHECK(out.dtype == DType::kBFloat16 || out.dtype == DType::kFloat16 ||
-                 out.dtype == DType::kFloat32,
-             "FFA CUDA: out dtype ", to_string(out.dtype), " is not supported");
+  MAGI_CHECK(
+      out.dtype == DType::kBFloat16 || out.dtype == DType::kFloat16 || out.dtype == DType::kFloat32,
+      "FFA CUDA: out dtype ", to_string(out.dtype), " is not supported");
   MAGI_CHECK(lse.dtype == DType::kFloat32, "FFA CUDA: lse must be fp32");
   // dk / dv in q's dtype: overwritten with the gradient (magi/ffa.h).
   const bool overwrite = dk.dtype == q.dtype && dv.dtype == q.dtype;
   MAGI_CHECK(dq.dtype == DType::kFloat32 &&
                  (overwrite || (dk.dtype == DType::kFloat32 && dv.dtype == DType::kFloat32)),
              "FFA CUDA: dq must be an fp32 accumulator and dk, dv fp32 accumulators or of q's "
-             "dtype, got dq = ", dq.describe(), ", dk = ", dk.describe(), ", dv = ",
-             dv.describe());
+             "dtype, got dq = ",
+             dq.describe(), ", dk = ", dk.describe(), ", dv = ", dv.describe());
   for (int i = 0; i < 3; ++i) {
     MAGI_CHECK(out.shape[i] == q.shape[i] && dout.shape[i] == q.shape[i] &&
                    dq.shape[i] == q.shape[i] && dk.shape[i] == k.shape[i] &&
@@ -241,12 +242,12 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   TensorView dk_acc = dk, dv_acc = dv;
   if (overwrite && !store_direct) {
     const int64_t n = k.shape[0] * k.shape[1] * d;
-    scratch = static_cast<float*>(device_alloc(static_cast<size_t>(2 * n) * sizeof(float),
-                                               opts.cuda_stream));
-    dk_acc = TensorView::contiguous(scratch, DType::kFloat32, {k.shape[0], k.shape[1], d},
-                                    q.device);
-    dv_acc = TensorView::contiguous(scratch + n, DType::kFloat32, {k.shape[0], k.shape[1], d},
-                                    q.device);
+    scratch = static_cast<float*>(
+        device_alloc(static_cast<size_t>(2 * n) * sizeof(float), opts.cuda_stream));
+    dk_acc =
+        TensorView::contiguous(scratch, DType::kFloat32, {k.shape[0], k.shape[1], d}, q.device);
+    dv_acc =
+        TensorView::contiguous(scratch + n, DType::kFloat32, {k.shape[0], k.shape[1], d}, q.device);
     fill(dk_acc, 0.0, opts.cuda_stream);
     fill(dv_acc, 0.0, opts.cuda_stream);
   }

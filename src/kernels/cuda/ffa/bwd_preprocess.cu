@@ -29,9 +29,15 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
   const int grid = static_cast<int>((warps * 32 + kThreads - 1) / kThreads);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (p.out_dtype) {
-    case 0: launch_pre<__nv_bfloat16>(p, grid, kThreads, s); break;
-    case 1: launch_pre<__half>(p, grid, kThreads, s); break;
-    default: launch_pre<float>(p, grid, kThreads, s); break;
+    case 0:
+      launch_pre<__nv_bfloat16>(p, grid, kThreads, s);
+      break;
+    case 1:
+      launch_pre<__half>(p, grid, kThreads, s);
+      break;
+    default:
+      launch_pre<float>(p, grid, kThreads, s);
+      break;
   }
   MAGI_CUDA_CHECK(cudaGetLastError());
 }

@@ -83,9 +83,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   constexpr int kNO = kD / 8;   // n8 tiles of O per warp
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  T* s_q = reinterpret_cast<T*>(smem_raw);      // [kBlockM][kPitch], row-major (q rows x d)
-  T* s_k = s_q + Tr::kSmemQ;                    // [kStages][kBlockN][kPitch] (keys x d)
-  T* s_v = s_k + Tr::kStages * Tr::kSmemK;      // [kStages][kBlockN][kPitch] (keys x d)
+  T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBlockM][kPitch], row-major (q rows x d)
+  T* s_k = s_q + Tr::kSmemQ;                // [kStages][kBlockN][kPitch] (keys x d)
+  T* s_v = s_k + Tr::kStages * Tr::kSmemK;  // [kStages][kBlockN][kPitch] (keys x d)
   const uint32_t a_q = ptx::cvta_to_shared(s_q);
   const uint32_t a_k0 = ptx::cvta_to_shared(s_k);
   const uint32_t a_v0 = ptx::cvta_to_shared(s_v);
@@ -121,10 +121,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
     if (load_ok) {
-      load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytes, k,
-                                                 p.k_row_stride, load_cur.c0, load_cur.k1, tid);
-      load_tile_async<kBN, kD, kPitch, kThreads>(a_v0 + load_stage * kStageBytes, v,
-                                                 p.v_row_stride, load_cur.c0, load_cur.k1, tid);
+      load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytes, k, p.k_row_stride,
+                                                 load_cur.c0, load_cur.k1, tid);
+      load_tile_async<kBN, kD, kPitch, kThreads>(a_v0 + load_stage * kStageBytes, v, p.v_row_stride,
+                                                 load_cur.c0, load_cur.k1, tid);
       load_ok = next_key_tile<Tr>(p, item, load_cur);
     }
     ptx::cp_async_commit_group();
@@ -159,13 +159,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
             s, a_q, kPitch, warp_row0, 0, a_k0 + stage * kStageBytes, kPitch, 0, 0, lane);
         // Masking is decided per warp (its 16 kMT rows): a diagonal tile costs the per-cell
         // test only in the warps it crosses.
-        transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0,
-                                                           cur.c0, 16 * kMT, kBN, lane);
+        transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0, cur.c0,
+                                                           16 * kMT, kBN, lane);
         softmax.update(s, o, kCap == Softcap::kOn ? 1.f : score.scale_log2);
         uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
         acc_to_a<E>(s, pa);
-        warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytes, kPitch,
-                                                     0, 0, lane);
+        warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytes, kPitch, 0,
+                                                     0, lane);
       }
       if (!next_key_tile<Tr>(p, item, cur)) break;
       stage = stage + 1 == kStages ? 0 : stage + 1;

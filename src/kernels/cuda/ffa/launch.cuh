@@ -23,8 +23,7 @@ void set_smem_once(Kernel kernel, int bytes, std::atomic<uint64_t>& done) {
   MAGI_CUDA_CHECK(cudaGetDevice(&dev));
   const uint64_t bit = uint64_t{1} << (dev & 63);
   if (done.load(std::memory_order_relaxed) & bit) return;
-  MAGI_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  MAGI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
   done.fetch_or(bit);
 }
 

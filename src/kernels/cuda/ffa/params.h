@@ -19,9 +19,9 @@ namespace magi::cuda {
 inline constexpr int32_t kNoDiagBound = int32_t{1} << 30;
 
 struct FfaSegment {
-  int32_t q0, q1;   // query rows [q0, q1)
-  int32_t k0, k1;   // keys [k0, k1)
-  int32_t dlo, dhi; // dlo <= k - q < dhi
+  int32_t q0, q1;    // query rows [q0, q1)
+  int32_t k0, k1;    // keys [k0, k1)
+  int32_t dlo, dhi;  // dlo <= k - q < dhi
 };
 
 struct FfaWorkItem {
@@ -29,15 +29,15 @@ struct FfaWorkItem {
   int32_t block_end;    // end of the block (forward: rows the item owns and writes)
   int32_t seg_begin;    // segments [seg_begin, seg_end) of the plan's segment array
   int32_t seg_end;
-  int32_t cost;         // cells-ish estimate used for the longest-first order
+  int32_t cost;  // cells-ish estimate used for the longest-first order
 };
 
 /// Output modes of the forward epilogue.
 enum class FwdOutMode : int32_t {
-  kStoreBf16 = 0,   // overwrite out (bf16) and lse
-  kStoreFp16 = 1,   // overwrite out (fp16) and lse
-  kStoreFp32 = 2,   // overwrite out (fp32) and lse
-  kMergeFp32 = 3,   // merge into fp32 out / lse accumulators by log-sum-exp
+  kStoreBf16 = 0,  // overwrite out (bf16) and lse
+  kStoreFp16 = 1,  // overwrite out (fp16) and lse
+  kStoreFp32 = 2,  // overwrite out (fp32) and lse
+  kMergeFp32 = 3,  // merge into fp32 out / lse accumulators by log-sum-exp
 };
 
 struct FwdParams {
@@ -53,7 +53,8 @@ struct FwdParams {
   int64_t lse_row_stride, lse_head_stride;
   int32_t total_q, total_k;
   int32_t num_heads_q, heads_per_kv;
-  // score in log2 units: no softcap: raw * scale_log2;  softcap: softcap_log2 * tanh(raw * scale_cap)
+  // score in log2 units: no softcap: raw * scale_log2;  softcap: softcap_log2 * tanh(raw *
+  // scale_cap)
   float scale_log2, scale_cap, softcap_log2;
   int32_t use_softcap;
   FwdOutMode out_mode;
@@ -63,17 +64,17 @@ struct FwdParams {
 };
 
 struct BwdParams {
-  const void* q;     // [Sq, Hq, D]
-  const void* k;     // [Sk, Hkv, D]
-  const void* v;     // [Sk, Hkv, D]
-  const void* dout;  // [Sq, Hq, D], q's dtype
-  const float* lse;  // [Sq, Hq]
-  const float* dsum; // [Sq * Hq] rowsum(dout * out), contiguous (preprocess output)
-  float* dq;         // [Sq, Hq, D] fp32, added into
-  float* dk;         // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
-  float* dv;         // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
-  void* dk_store;    // [Sk, Hkv, D] in q's dtype, written (dkv_store = 1: every key row has
-  void* dv_store;    //   one owner item and one query head; strides: dk_* / dv_* below)
+  const void* q;      // [Sq, Hq, D]
+  const void* k;      // [Sk, Hkv, D]
+  const void* v;      // [Sk, Hkv, D]
+  const void* dout;   // [Sq, Hq, D], q's dtype
+  const float* lse;   // [Sq, Hq]
+  const float* dsum;  // [Sq * Hq] rowsum(dout * out), contiguous (preprocess output)
+  float* dq;          // [Sq, Hq, D] fp32, added into
+  float* dk;          // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
+  float* dv;          // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
+  void* dk_store;     // [Sk, Hkv, D] in q's dtype, written (dkv_store = 1: every key row has
+  void* dv_store;     //   one owner item and one query head; strides: dk_* / dv_* below)
   int32_t dkv_store;
   int64_t q_row_stride, q_head_stride;
   int64_t k_row_stride, k_head_stride;

@@ -33,8 +33,7 @@ void make_key(std::span<const AttnSlice> slices, int64_t total_q, int64_t total_
   key.insert(key.end(), {static_cast<int64_t>(kind), block, device, total_q, total_k,
                          static_cast<int64_t>(slices.size())});
   for (const AttnSlice& s : slices) {
-    key.insert(key.end(),
-               {s.q.start, s.q.end, s.k.start, s.k.end, static_cast<int64_t>(s.type)});
+    key.insert(key.end(), {s.q.start, s.q.end, s.k.start, s.k.end, static_cast<int64_t>(s.type)});
   }
 }
 
@@ -51,9 +50,9 @@ uint64_t hash_key(const std::vector<int64_t>& key) {
 Entry build(std::span<const AttnSlice> slices, int64_t total_q, int64_t total_k, PlanKind kind,
             int block, int device, std::vector<int64_t> key) {
   const std::vector<AttnSlice> disjoint = make_disjoint(slices);
-  const WorkList wl = kind == PlanKind::kForward ? build_fwd_work(disjoint, total_q, block)
-                                                 : build_bwd_work(disjoint, total_k, block,
-                                                                  kBwdBlockM);
+  const WorkList wl = kind == PlanKind::kForward
+                          ? build_fwd_work(disjoint, total_q, block)
+                          : build_bwd_work(disjoint, total_k, block, kBwdBlockM);
   const size_t items_bytes = wl.items.size() * sizeof(FfaWorkItem);
   const size_t segs_bytes = wl.segs.size() * sizeof(FfaSegment);
   std::vector<unsigned char> host(items_bytes + segs_bytes + 16);

@@ -109,8 +109,7 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
   std::vector<int64_t> cost(nglobal, 0);
   std::vector<int32_t> starts(nglobal);
   for (int64_t b = 0; b < nglobal; ++b) starts[b] = static_cast<int32_t>(b * block_n);
-  auto add = [&](size_t blk, const AttnSlice& s, int64_t c0, int64_t c1, int32_t dlo,
-                 int32_t dhi) {
+  auto add = [&](size_t blk, const AttnSlice& s, int64_t c0, int64_t c1, int32_t dlo, int32_t dhi) {
     // Rows that see any of keys [c0, c1): dlo <= c - q < dhi  <=>  c - dhi < q <= c - dlo.
     const int64_t q0 = std::max<int64_t>(s.q.start, c0 - int64_t{dhi} + 1);
     const int64_t q1 = std::min<int64_t>(s.q.end, c1 - 1 - int64_t{dlo} + 1);

@@ -14,7 +14,7 @@ namespace magi::cuda {
 struct WorkList {
   std::vector<FfaWorkItem> items;  // longest first
   std::vector<FfaSegment> segs;
-  bool disjoint_blocks = true;     // no row (forward) / key (backward) in two items' blocks
+  bool disjoint_blocks = true;  // no row (forward) / key (backward) in two items' blocks
 };
 
 /// Forward: items own disjoint, contiguous blocks of at most `block_m` query rows covering

@@ -30,19 +30,31 @@ __device__ int64_t offset_of(const Strided& s, int64_t i) {
 
 __device__ double load(const void* base, int e, int64_t i) {
   switch (e) {
-    case kF32: return static_cast<const float*>(base)[i];
-    case kF64: return static_cast<const double*>(base)[i];
-    case kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[i]);
-    default: return __half2float(static_cast<const __half*>(base)[i]);
+    case kF32:
+      return static_cast<const float*>(base)[i];
+    case kF64:
+      return static_cast<const double*>(base)[i];
+    case kBF16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[i]);
+    default:
+      return __half2float(static_cast<const __half*>(base)[i]);
   }
 }
 
 __device__ void store(void* base, int e, int64_t i, double x) {
   switch (e) {
-    case kF32: static_cast<float*>(base)[i] = static_cast<float>(x); break;
-    case kF64: static_cast<double*>(base)[i] = x; break;
-    case kBF16: static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16_rn(static_cast<float>(x)); break;
-    default: static_cast<__half*>(base)[i] = __float2half_rn(static_cast<float>(x)); break;
+    case kF32:
+      static_cast<float*>(base)[i] = static_cast<float>(x);
+      break;
+    case kF64:
+      static_cast<double*>(base)[i] = x;
+      break;
+    case kBF16:
+      static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16_rn(static_cast<float>(x));
+      break;
+    default:
+      static_cast<__half*>(base)[i] = __float2half_rn(static_cast<float>(x));
+      break;
   }
 }
 
@@ -51,7 +63,10 @@ __device__ int64_t find_range(const int64_t* offsets, int64_t n, int64_t r) {
   int64_t lo = 0, hi = n - 1;
   while (lo < hi) {
     const int64_t mid = (lo + hi + 1) / 2;
-    if (offsets[mid] <= r) lo = mid; else hi = mid - 1;
+    if (offsets[mid] <= r)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
@@ -96,7 +111,8 @@ __global__ void gather_kernel(const char* src, int64_t src_stride, char* dst, in
     const char* s = src + (starts[i] + r - offsets[i]) * src_stride;
     char* d = dst + r * dst_stride;
     const bool vec = ((reinterpret_cast<uintptr_t>(s) | reinterpret_cast<uintptr_t>(d) |
-                       static_cast<uintptr_t>(row_bytes)) & 15) == 0;
+                       static_cast<uintptr_t>(row_bytes)) &
+                      15) == 0;
     if (vec) {
       for (int64_t b = threadIdx.x; b < row_bytes / 16; b += blockDim.x) {
         reinterpret_cast<int4*>(d)[b] = reinterpret_cast<const int4*>(s)[b];
@@ -121,10 +137,9 @@ __global__ void scatter_add_kernel(const void* src, int se, int64_t src_stride, 
   }
 }
 
-__global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, int lae,
-                             Strided la, const void* out_part, int ope, Strided op,
-                             const void* lse_part, int lpe, Strided lp, int64_t rows_heads,
-                             int64_t d) {
+__global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, int lae, Strided la,
+                             const void* out_part, int ope, Strided op, const void* lse_part,
+                             int lpe, Strided lp, int64_t rows_heads, int64_t d) {
   for (int64_t rh = blockIdx.x; rh < rows_heads; rh += gridDim.x) {
     const double l1 = load(lse_acc, lae, offset_of(la, rh));
     const double l2 = load(lse_part, lpe, offset_of(lp, rh));
@@ -144,7 +159,9 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
   }
 }
 
-int flat_grid(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535)); }
+int flat_grid(int64_t n) {
+  return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535));
+}
 int row_grid(int64_t rows) { return static_cast<int>(std::min<int64_t>(rows, 65535)); }
 cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
@@ -185,18 +202,17 @@ void launch_gather(const void* src, int64_t src_stride, void* dst, int64_t dst_s
       starts, offsets, n, rows);
 }
 
-void launch_scatter_add(const void* src, int src_elem, int64_t src_stride, void* dst,
-                        int dst_elem, int64_t dst_stride, int64_t row_elems,
-                        const int64_t* starts, const int64_t* offsets, int64_t n, int64_t rows,
-                        void* stream) {
+void launch_scatter_add(const void* src, int src_elem, int64_t src_stride, void* dst, int dst_elem,
+                        int64_t dst_stride, int64_t row_elems, const int64_t* starts,
+                        const int64_t* offsets, int64_t n, int64_t rows, void* stream) {
   if (dst_elem == kF64) {
     scatter_add_kernel<double><<<row_grid(rows), kThreads, 0, as_stream(stream)>>>(
         src, src_elem, src_stride, static_cast<double*>(dst), dst_stride, row_elems, starts,
         offsets, n, rows);
   } else {
     scatter_add_kernel<float><<<row_grid(rows), kThreads, 0, as_stream(stream)>>>(
-        src, src_elem, src_stride, static_cast<float*>(dst), dst_stride, row_elems, starts,
-        offsets, n, rows);
+        src, src_elem, src_stride, static_cast<float*>(dst), dst_stride, row_elems, starts, offsets,
+        n, rows);
   }
 }
 

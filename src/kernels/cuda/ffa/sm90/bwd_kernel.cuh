@@ -30,7 +30,7 @@ struct BwdTraits {
   static constexpr int kThreads = kWarpGroups * 128;
   static constexpr int kBlockN = 64 * kWarpGroups;  // keys per work item
   static constexpr int kBlockM = 64;                // query rows per tile
-  static constexpr int kStages = 3;  // query tiles in the ring
+  static constexpr int kStages = 3;                 // query tiles in the ring
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;
   using QTile = Sw128Tile<kBlockM, kHeadDim>;  // Q and dO, per stage
   using DsTile = Sw128Tile<kBlockN, kBlockM>;  // dS^T: keys x query rows
@@ -56,11 +56,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const uint32_t raw = ptx::cvta_to_shared(smem_raw);
   const uint32_t a_k = (raw + 1023u) & ~1023u;
   const uint32_t a_v = a_k + KvTile::kBytes;
-  const uint32_t a_q0 = a_v + KvTile::kBytes;                // [kStages] Q tiles
-  const uint32_t a_do0 = a_q0 + kStages * QTile::kBytes;     // [kStages] dO tiles
-  const uint32_t a_ds = a_do0 + kStages * QTile::kBytes;     // dS^T
-  const uint32_t a_lse0 = a_ds + DsTile::kBytes;             // [kStages][kBM] lse
-  const uint32_t a_dsum0 = a_lse0 + kStages * kBM * 4;       // [kStages][kBM] D
+  const uint32_t a_q0 = a_v + KvTile::kBytes;             // [kStages] Q tiles
+  const uint32_t a_do0 = a_q0 + kStages * QTile::kBytes;  // [kStages] dO tiles
+  const uint32_t a_ds = a_do0 + kStages * QTile::kBytes;  // dS^T
+  const uint32_t a_lse0 = a_ds + DsTile::kBytes;          // [kStages][kBM] lse
+  const uint32_t a_dsum0 = a_lse0 + kStages * kBM * 4;    // [kStages][kBM] D
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     for (int si = item.seg_begin; si < item.seg_end; ++si) e = max(e, p.segs[si].k1);
     return e;
   };
-  const int key_wg0 = 64 * wg;                 // this warpgroup's first key (local)
+  const int key_wg0 = 64 * wg;                      // this warpgroup's first key (local)
   const int key_warp0 = key_wg0 + 16 * (warp & 3);  // first key of this warp's accumulators
 
   {
@@ -103,8 +103,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       const T* dout = static_cast<const T*>(p.dout) + head * p.do_head_stride;
       QTile::template load_async<kThreads>(a_q0 + st * QTile::kBytes, q, p.q_row_stride, c.qb0,
                                            c.q1, tid);
-      QTile::template load_async<kThreads>(a_do0 + st * QTile::kBytes, dout, p.do_row_stride,
-                                           c.qb0, c.q1, tid);
+      QTile::template load_async<kThreads>(a_do0 + st * QTile::kBytes, dout, p.do_row_stride, c.qb0,
+                                           c.q1, tid);
       if (tid < 2 * kBM) {
         const int i = tid % kBM;
         const int row = c.qb0 + i;
@@ -112,8 +112,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         const int r = ok ? row : 0;
         const float* src = tid < kBM ? p.lse + r * p.lse_row_stride + head * p.lse_head_stride
                                      : p.dsum + static_cast<int64_t>(r) * p.num_heads_q + head;
-        ptx::cp_async_ca_4((tid < kBM ? a_lse0 : a_dsum0) + (st * kBM + i) * 4, src,
-                           ok ? 4 : 0);
+        ptx::cp_async_ca_4((tid < kBM ? a_lse0 : a_dsum0) + (st * kBM + i) * 4, src, ok ? 4 : 0);
       }
     }
     ptx::cp_async_commit_group();
@@ -144,7 +143,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       // Per warpgroup: its 64 keys x the tile's 64 rows. Commit groups, in order:
       // S^T | dP^T | dV | dK | dQ, so that P^T is computed while dP^T runs and dS^T while dV
       // runs.
-      uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = q rows)
+      uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];   // P^T, dS^T as A fragments (k = q rows)
       float st[1][kBM / 8][4], dpt[1][kBM / 8][4];  // S^T, dP^T: 16 keys x 64 rows per warp
       const bool wg_empty = mask.tile_is_empty(cur.qb0, kBM, c0 + key_wg0, 64);
       if (!wg_empty) {
@@ -321,10 +320,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   }
   float(&dk2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dk);
   float(&dv2)[1][kD / 8][4] = reinterpret_cast<float(&)[1][kD / 8][4]>(dv);
-  red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + key_warp0, key_end, 0,
-               dk2, p.scale, lane);
-  red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + key_warp0, key_end, 0,
-               dv2, 1.f, lane);
+  red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + key_warp0, key_end, 0, dk2,
+               p.scale, lane);
+  red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + key_warp0, key_end, 0, dv2,
+               1.f, lane);
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then
 #endif

@@ -49,8 +49,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 
   extern __shared__ unsigned char smem_raw[];
   const uint32_t a_q = (ptx::cvta_to_shared(smem_raw) + 1023u) & ~1023u;
-  const uint32_t a_k0 = a_q + QTile::kBytes;                    // [kStages] K tiles
-  const uint32_t a_v0 = a_k0 + kStages * KvTile::kBytes;        // [kStages] V tiles
+  const uint32_t a_k0 = a_q + QTile::kBytes;              // [kStages] K tiles
+  const uint32_t a_v0 = a_k0 + kStages * KvTile::kBytes;  // [kStages] V tiles
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int wg = warp >> 2;
@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
   const T* v = static_cast<const T*>(p.v) + kv_head * p.v_head_stride;
   const int r0 = item.block_start;
-  const int wg_row0 = r0 + 64 * wg;             // first row of this warpgroup
+  const int wg_row0 = r0 + 64 * wg;                 // first row of this warpgroup
   const int warp_row0 = wg_row0 + 16 * (warp & 3);  // first row of this warp's accumulators
   const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
   const float sm_scale = kCap == Softcap::kOn ? 1.f : score.scale_log2;
@@ -80,10 +80,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
     if (load_ok) {
-      KvTile::template load_async<kThreads>(a_k0 + load_stage * KvTile::kBytes, k,
-                                            p.k_row_stride, load_cur.c0, load_cur.k1, tid);
-      KvTile::template load_async<kThreads>(a_v0 + load_stage * KvTile::kBytes, v,
-                                            p.v_row_stride, load_cur.c0, load_cur.k1, tid);
+      KvTile::template load_async<kThreads>(a_k0 + load_stage * KvTile::kBytes, k, p.k_row_stride,
+                                            load_cur.c0, load_cur.k1, tid);
+      KvTile::template load_async<kThreads>(a_v0 + load_stage * KvTile::kBytes, v, p.v_row_stride,
+                                            load_cur.c0, load_cur.k1, tid);
       load_ok = next_key_tile<Tr>(p, item, load_cur);
     }
     ptx::cp_async_commit_group();
@@ -98,10 +98,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       ptx::fence_proxy_async_shared();  // cp.async bytes -> visible to wgmma's operand reads
       __syncthreads();  // tile `stage` landed; every warpgroup is done with the stage refilled
       if (load_ok) {
-        KvTile::template load_async<kThreads>(a_k0 + load_stage * KvTile::kBytes, k,
-                                              p.k_row_stride, load_cur.c0, load_cur.k1, tid);
-        KvTile::template load_async<kThreads>(a_v0 + load_stage * KvTile::kBytes, v,
-                                              p.v_row_stride, load_cur.c0, load_cur.k1, tid);
+        KvTile::template load_async<kThreads>(a_k0 + load_stage * KvTile::kBytes, k, p.k_row_stride,
+                                              load_cur.c0, load_cur.k1, tid);
+        KvTile::template load_async<kThreads>(a_v0 + load_stage * KvTile::kBytes, v, p.v_row_stride,
+                                              load_cur.c0, load_cur.k1, tid);
         load_ok = next_key_tile<Tr>(p, item, load_cur);
       }
       ptx::cp_async_commit_group();
@@ -122,8 +122,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         ptx::wgmma_commit_group();
         ptx::wgmma_wait_group<0>();
         fence_acc(s[0]);
-        transform_and_mask<1, kBN / 8, kCap == Softcap::kOn>(s, score, mask, warp_row0, cur.c0,
-                                                             16, kBN, lane);
+        transform_and_mask<1, kBN / 8, kCap == Softcap::kOn>(s, score, mask, warp_row0, cur.c0, 16,
+                                                             kBN, lane);
         softmax.update(s, o, sm_scale);
         uint32_t pa[1][kBN / 16][4];
         acc_to_a<E>(s, pa);
@@ -131,8 +131,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         ptx::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBN / 16; ++kk) {
-          ptx::Wgmma<kD, kBf16>::template rs<1>(o[0], pa[0][kk], KvTile::mn_major(a_v, kk, 0),
-                                                1);
+          ptx::Wgmma<kD, kBf16>::template rs<1>(o[0], pa[0][kk], KvTile::mn_major(a_v, kk, 0), 1);
         }
         ptx::wgmma_commit_group();
         ptx::wgmma_wait_group<0>();

@@ -36,16 +36,14 @@ struct Sw128Tile {
   /// Descriptor of rows 16 kk .. 16 kk + 15 (the K slice) and columns c0 .. (c0 a multiple of
   /// 64) as an MN-major operand.
   __device__ __forceinline__ static uint64_t mn_major(uint32_t base, int kk, int c0) {
-    return ptx::wgmma_desc_sw128(base + (c0 >> 6) * kAtomBytes + kk * 16 * 128, kAtomBytes,
-                                 1024);
+    return ptx::wgmma_desc_sw128(base + (c0 >> 6) * kAtomBytes + kk * 16 * 128, kAtomBytes, 1024);
   }
 
   /// cp.async of rows [row0, row0 + kRows) x kCols of a strided matrix (row_limit and later
   /// rows zero-filled) into the tile at `base`.
   template <int kThreads, class T>
-  __device__ __forceinline__ static void load_async(uint32_t base, const T* src,
-                                                    int64_t row_stride, int row0, int row_limit,
-                                                    int tid) {
+  __device__ __forceinline__ static void load_async(uint32_t base, const T* src, int64_t row_stride,
+                                                    int row0, int row_limit, int tid) {
     constexpr int kChunksPerRow = kCols / 8;
     constexpr int kChunks = kRows * kChunksPerRow;
     static_assert(kChunks % kThreads == 0);
@@ -56,8 +54,7 @@ struct Sw128Tile {
       const int gr = row0 + r;
       const bool ok = gr < row_limit;
       const T* g = src + (ok ? static_cast<int64_t>(gr) * row_stride + cc * 8 : 0);
-      const uint32_t dst =
-          base + (cc >> 3) * kAtomBytes + r * 128 + (((cc & 7) ^ (r & 7)) << 4);
+      const uint32_t dst = base + (cc >> 3) * kAtomBytes + r * 128 + (((cc & 7) ^ (r & 7)) << 4);
       ptx::cp_async_cg_16(dst, g, ok ? 16 : 0);
     }
   }
