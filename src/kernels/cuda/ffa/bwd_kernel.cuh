@@ -68,17 +68,12 @@ __device__ __forceinline__ bool next_q_tile(const BwdParams& p, const FfaWorkIte
   return true;
 }
 
-/// Issues the loads of one query tile into a stage, all by cp.async (one commit group): Q, dO
-/// and the rows' lse and D (zero-filled past the segment's rows, which the mask excludes).
-template <class Tr, class T>
-__device__ __forceinline__ void load_q_tile(const BwdParams& p, const QTileCursor& cur, int head,
-                                            const T* q, const T* dout, uint32_t a_q,
-                                            uint32_t a_do, uint32_t a_lse, uint32_t a_dsum,
-                                            int tid) {
-  constexpr int kBM = Tr::kBlockM, kD = Tr::kHeadDim, kPitch = Tr::kPitch;
-  load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_q, q, p.q_row_stride, cur.qb0, cur.q1, tid);
-  load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_do, dout, p.do_row_stride, cur.qb0, cur.q1,
-                                                 tid);
+/// cp.async of the lse and D of query rows [qb0, qb0 + kBM) (zero past the segment's rows)
+/// to a_lse / a_dsum, by threads 0 .. 2 kBM - 1.
+template <int kBM>
+__device__ __forceinline__ void load_row_stats_async(const BwdParams& p, const QTileCursor& cur,
+                                                     int head, uint32_t a_lse, uint32_t a_dsum,
+                                                     int tid) {
   if (tid < 2 * kBM) {
     const int i = tid % kBM;
     const int row = cur.qb0 + i;
@@ -88,6 +83,18 @@ __device__ __forceinline__ void load_q_tile(const BwdParams& p, const QTileCurso
                                  : p.dsum + static_cast<int64_t>(r) * p.num_heads_q + head;
     ptx::cp_async_ca_4((tid < kBM ? a_lse : a_dsum) + 4 * i, src, ok ? 4 : 0);
   }
+}
+
+/// Issues the loads of one query tile into a stage, all by cp.async (one commit group): Q, dO
+/// and the rows' lse and D (zero-filled past the segment's rows, which the mask excludes).
+template <class Tr, class T>
+__device__ __forceinline__ void load_q_tile(const BwdParams& p, const QTileCursor& cur, int head,
+                                            const T* q, const T* dout, uint32_t a_q, uint32_t a_do,
+                                            uint32_t a_lse, uint32_t a_dsum, int tid) {
+  constexpr int kBM = Tr::kBlockM, kD = Tr::kHeadDim, kPitch = Tr::kPitch;
+  load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_q, q, p.q_row_stride, cur.qb0, cur.q1, tid);
+  load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_do, dout, p.do_row_stride, cur.qb0, cur.q1, tid);
+  load_row_stats_async<kBM>(p, cur, head, a_lse, a_dsum, tid);
   ptx::cp_async_commit_group();
 }
 
@@ -95,13 +102,10 @@ __device__ __forceinline__ void load_q_tile(const BwdParams& p, const QTileCurso
 /// stored to shared memory in the element type. s, dp: this warp's [16 kMT x 8 kNT] tile at
 /// (r_local, c_local) of the CTA tile.
 template <Elem E, int kMT, int kNT, int kPitchP, bool kSoftcap>
-__device__ __forceinline__ void probs_and_dscores(const float (&s)[kMT][kNT][4],
-                                                  const float (&dp)[kMT][kNT][4],
-                                                  const ScoreTransform& score,
-                                                  const SegmentMask& mask, int qb0, int c0,
-                                                  int r_local, int c_local, const float* s_lse,
-                                                  const float* s_dsum, uint16_t* s_p,
-                                                  uint16_t* s_ds, int lane) {
+__device__ __forceinline__ void probs_and_dscores(
+    const float (&s)[kMT][kNT][4], const float (&dp)[kMT][kNT][4], const ScoreTransform& score,
+    const SegmentMask& mask, int qb0, int c0, int r_local, int c_local, const float* s_lse,
+    const float* s_dsum, uint16_t* s_p, uint16_t* s_ds, int lane) {
   const int g = lane >> 2, t = lane & 3;
   const bool interior = mask.tile_is_interior(qb0 + r_local, 16 * kMT, c0 + c_local, 8 * kNT);
 #pragma unroll
@@ -165,14 +169,14 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   constexpr int kQMT = Tr::kQMT, kQNT = Tr::kQNT;
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  T* s_k = reinterpret_cast<T*>(smem_raw);      // [kBlockN][kPitch] keys x d
-  T* s_v = s_k + Tr::kSmemK;                    // [kBlockN][kPitch] keys x d
-  T* s_q = s_v + Tr::kSmemV;                    // [kStages][kBlockM][kPitch] q rows x d
-  T* s_do = s_q + Tr::kStages * Tr::kSmemQ;     // [kStages][kBlockM][kPitch] q rows x d
-  T* s_p = s_do + Tr::kStages * Tr::kSmemDo;    // [kBlockM][kPitchP] q rows x keys
-  T* s_ds = s_p + Tr::kSmemP;                   // [kBlockM][kPitchP] q rows x keys
+  T* s_k = reinterpret_cast<T*>(smem_raw);    // [kBlockN][kPitch] keys x d
+  T* s_v = s_k + Tr::kSmemK;                  // [kBlockN][kPitch] keys x d
+  T* s_q = s_v + Tr::kSmemV;                  // [kStages][kBlockM][kPitch] q rows x d
+  T* s_do = s_q + Tr::kStages * Tr::kSmemQ;   // [kStages][kBlockM][kPitch] q rows x d
+  T* s_p = s_do + Tr::kStages * Tr::kSmemDo;  // [kBlockM][kPitchP] q rows x keys
+  T* s_ds = s_p + Tr::kSmemP;                 // [kBlockM][kPitchP] q rows x keys
   float* s_lse = reinterpret_cast<float*>(s_ds + Tr::kSmemDs);  // [kStages][kBlockM] lse
-  float* s_dsum = s_lse + Tr::kStages * kBM;                     // [kStages][kBlockM] D
+  float* s_dsum = s_lse + Tr::kStages * kBM;                    // [kStages][kBlockM] D
   const uint32_t a_k = ptx::cvta_to_shared(s_k), a_v = ptx::cvta_to_shared(s_v);
   const uint32_t a_q0 = ptx::cvta_to_shared(s_q), a_do0 = ptx::cvta_to_shared(s_do);
   const uint32_t a_p = ptx::cvta_to_shared(s_p), a_ds = ptx::cvta_to_shared(s_ds);
@@ -229,9 +233,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 
       uint16_t* sp16 = reinterpret_cast<uint16_t*>(s_p);
       uint16_t* sds16 = reinterpret_cast<uint16_t*>(s_ds);
-      if (MAGI_FFA_BWD_WARP_SKIP && SegmentMask::load(p.segs + cur.seg)
-                                        .tile_is_empty(cur.qb0 + s_r, 16 * kSMT, c0 + s_c,
-                                                       8 * kSNT)) {
+      if (MAGI_FFA_BWD_WARP_SKIP &&
+          SegmentMask::load(p.segs + cur.seg)
+              .tile_is_empty(cur.qb0 + s_r, 16 * kSMT, c0 + s_c, 8 * kSNT)) {
         // NOTE: no cell in this warp's part of the tile: P = dS = 0 without the two GEMMs.
         store_zero_tile<kSMT, kSNT, kPitchP>(sp16, s_r, s_c, lane);
         store_zero_tile<kSMT, kSNT, kPitchP>(sds16, s_r, s_c, lane);
@@ -246,8 +250,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 #else
         warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, s_r, 0, a_k,
                                                                     kPitch, s_c, 0, lane);
-        warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(dp, a_do, kPitch, s_r, 0,
-                                                                    a_v, kPitch, s_c, 0, lane);
+        warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(dp, a_do, kPitch, s_r, 0, a_v,
+                                                                    kPitch, s_c, 0, lane);
 #endif
         const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
         probs_and_dscores<E, kSMT, kSNT, kPitchP, kCap == Softcap::kOn>(
@@ -270,8 +274,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       zero_acc(dq);
       warp_gemm_ss<E, kQMT, kQNT, kBN, ALayout::kMK, BLayout::kKN>(dq, a_ds, kPitchP, q_r, 0, a_k,
                                                                    kPitch, q_c, 0, lane);
-      red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, cur.qb0 + q_r, cur.q1, q_c,
-                   dq, p.scale, lane);
+      red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, cur.qb0 + q_r, cur.q1, q_c, dq,
+                   p.scale, lane);
       if (!has_next) break;
       cur = next;
       stage ^= 1;

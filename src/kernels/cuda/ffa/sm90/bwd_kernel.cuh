@@ -105,15 +105,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                                            c.q1, tid);
       QTile::template load_async<kThreads>(a_do0 + st * QTile::kBytes, dout, p.do_row_stride, c.qb0,
                                            c.q1, tid);
-      if (tid < 2 * kBM) {
-        const int i = tid % kBM;
-        const int row = c.qb0 + i;
-        const bool ok = row < c.q1;
-        const int r = ok ? row : 0;
-        const float* src = tid < kBM ? p.lse + r * p.lse_row_stride + head * p.lse_head_stride
-                                     : p.dsum + static_cast<int64_t>(r) * p.num_heads_q + head;
-        ptx::cp_async_ca_4((tid < kBM ? a_lse0 : a_dsum0) + (st * kBM + i) * 4, src, ok ? 4 : 0);
-      }
+      load_row_stats_async<kBM>(p, c, head, a_lse0 + st * kBM * 4, a_dsum0 + st * kBM * 4, tid);
     }
     ptx::cp_async_commit_group();
   };

@@ -77,8 +77,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
                          any ? p.segs[item.seg_begin].k1 : 0};
   bool load_ok = any;
   int load_stage = 0;
-#pragma unroll
-  for (int i = 0; i < kStages - 1; ++i) {
+  // The next K/V tile into the next ring stage: one commit group per call (empty past the end).
+  auto load_next_kv = [&]() {
     if (load_ok) {
       KvTile::template load_async<kThreads>(a_k0 + load_stage * KvTile::kBytes, k, p.k_row_stride,
                                             load_cur.c0, load_cur.k1, tid);
@@ -88,7 +88,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
     ptx::cp_async_commit_group();
     load_stage = load_stage + 1 == kStages ? 0 : load_stage + 1;
-  }
+  };
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) load_next_kv();
 
   if (any) {
     KeyTileCursor cur{item.seg_begin, p.segs[item.seg_begin].k0, p.segs[item.seg_begin].k1};
@@ -97,15 +99,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       ptx::cp_async_wait_group<kStages - 2>();
       ptx::fence_proxy_async_shared();  // cp.async bytes -> visible to wgmma's operand reads
       __syncthreads();  // tile `stage` landed; every warpgroup is done with the stage refilled
-      if (load_ok) {
-        KvTile::template load_async<kThreads>(a_k0 + load_stage * KvTile::kBytes, k, p.k_row_stride,
-                                              load_cur.c0, load_cur.k1, tid);
-        KvTile::template load_async<kThreads>(a_v0 + load_stage * KvTile::kBytes, v, p.v_row_stride,
-                                              load_cur.c0, load_cur.k1, tid);
-        load_ok = next_key_tile<Tr>(p, item, load_cur);
-      }
-      ptx::cp_async_commit_group();
-      load_stage = load_stage + 1 == kStages ? 0 : load_stage + 1;
+      load_next_kv();
 
       const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
       // NOTE: the skip is decided per warpgroup (wgmma is warpgroup-wide).
