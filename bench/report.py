@@ -82,7 +82,7 @@ def main():
                      f"{f['fwdbwd_tflops'] / full['fwdbwd_tflops']:.2f} |")
     L.append("\n## Host time per cached FFA call\n")
     L.append("C++: `ffa_forward` entry (validation, plan-cache lookup, launch), median of 5 "
-             "rounds of 20 calls timed in C++. Python: `flex_flash_attn_func` under "
+             "rounds of 4 calls timed in C++. Python: `flex_flash_attn_func` under "
              "`no_grad`, 20 calls.\n")
     L.append("| S | case | C++ µs/call | Python µs/call |")
     L.append("|---:|---|---:|---:|")
