@@ -5,7 +5,6 @@ wrapper's zero-fills and casts.
 
   python3 bench/bwd_breakdown.py varlen_causal 32768
 """
-import json
 import os
 import statistics
 import sys
@@ -17,8 +16,7 @@ if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
 from magi_attention import flex_flash_attn_func  # noqa: E402
 from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
-
-TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
+from profile_ffa import load_case  # noqa: E402
 
 
 def timed(fn, reps=10):
@@ -35,15 +33,8 @@ def timed(fn, reps=10):
 
 def main():
     name, s = sys.argv[1], int(sys.argv[2])
-    c = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
-         if c["name"] == name and c["seqlen"] == s][0]
+    c, q, k, v, qr, kr, tm = load_case(name, s)
     h, d = c["num_heads_q"], c["head_dim"]
-    q, k, v = (torch.randn(s, h, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-               for _ in range(3))
-    sl = c["slices"]
-    qr = torch.tensor([[x[0], x[1]] for x in sl], dtype=torch.int32, device="cuda")
-    kr = torch.tensor([[x[2], x[3]] for x in sl], dtype=torch.int32, device="cuda")
-    tm = torch.tensor([TYPES[x[4]] for x in sl], dtype=torch.int32, device="cuda")
     out, lse = flex_flash_attn_func(q, k, v, qr, kr, tm)
     dout = torch.randn_like(out)
     slices = ffa_mod._get_slices(qr, kr, tm, s, s)

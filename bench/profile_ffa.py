@@ -14,18 +14,25 @@ from magi_attention import flex_flash_attn_func  # noqa: E402
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 
 
-def main():
-    name, s = sys.argv[1], int(sys.argv[2])
-    reps = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+def load_case(name, s, device="cuda"):
+    """Case `name` at seqlen `s` of cases.json: (case, q, k, v, q_ranges, k_ranges, types),
+    q/k/v random bf16 with requires_grad."""
     c = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
          if c["name"] == name and c["seqlen"] == s][0]
     h, d = c["num_heads_q"], c["head_dim"]
-    q, k, v = (torch.randn(s, h, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    q, k, v = (torch.randn(s, h, d, device=device, dtype=torch.bfloat16, requires_grad=True)
                for _ in range(3))
     sl = c["slices"]
-    qr = torch.tensor([[x[0], x[1]] for x in sl], dtype=torch.int32, device="cuda")
-    kr = torch.tensor([[x[2], x[3]] for x in sl], dtype=torch.int32, device="cuda")
-    tm = torch.tensor([TYPES[x[4]] for x in sl], dtype=torch.int32, device="cuda")
+    qr = torch.tensor([[x[0], x[1]] for x in sl], dtype=torch.int32, device=device)
+    kr = torch.tensor([[x[2], x[3]] for x in sl], dtype=torch.int32, device=device)
+    tm = torch.tensor([TYPES[x[4]] for x in sl], dtype=torch.int32, device=device)
+    return c, q, k, v, qr, kr, tm
+
+
+def main():
+    name, s = sys.argv[1], int(sys.argv[2])
+    reps = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    _, q, k, v, qr, kr, tm = load_case(name, s)
     for _ in range(reps):
         out, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
         out.backward(torch.randn_like(out))
