@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the device machine, from the repository root: build, then run the steps named in $@
-# (tests, sanitize, bench:<args>). Logs go to $OUT.
+# (tests, smoke, sanitize, sass, quick:<args>, bench:<args>); EXTRA = extra -D flags. Logs go to $OUT.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -11,12 +11,17 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,
 t0=$(date +%s)
 cmake -B build -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
   -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90a} \
-  -DPython3_EXECUTABLE="$(command -v python3)" >"$OUT/build.log" 2>&1 &&
+  -DPython3_EXECUTABLE="$(command -v python3)" -DMAGI_CUDA_EXTRA_FLAGS="${EXTRA:-}" \
+  >"$OUT/build.log" 2>&1 &&
   ninja -C build -j16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
 echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
 for step in "$@"; do
   case "$step" in
-    tests) python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee "$OUT/tests.log" | tail -40 ;;
+    tests) timeout 600 python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee "$OUT/tests.log" | tail -40 ;;
+    smoke)  # the forward tests alone, stopped after the first failure
+      timeout 300 python3 -m pytest tests/cuda/test_ffa.py -q -x 2>&1 |
+        tee "$OUT/smoke.log" | tail -30 ;;
+    quick:*) timeout 400 python3 bench/fwd_quick.py ${step#quick:} 2>&1 | tee -a "$OUT/quick.log" ;;
     tests_portable)  # the portable (mma.sync) kernels on the same machine
       MAGI_FFA_PORTABLE=1 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
         tee "$OUT/tests_portable.log" | tail -15 ;;

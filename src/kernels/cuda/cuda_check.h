@@ -6,10 +6,10 @@
 #include "magi/check.h"
 
 #ifndef MAGI_CUDA_CHECK
-#define MAGI_CUDA_CHECK(expr)                                                            \
-  do {                                                                                   \
-    const cudaError_t magi_err_ = (expr);                                                \
-    if (magi_err_ != cudaSuccess)                                                        \
-      MAGI_FAIL("CUDA error '", cudaGetErrorString(magi_err_), "' from ", #expr);        \
+#define MAGI_CUDA_CHECK(expr)                                                     \
+  do {                                                                            \
+    const cudaError_t magi_err_ = (expr);                                         \
+    if (magi_err_ != cudaSuccess)                                                 \
+      MAGI_FAIL("CUDA error '", cudaGetErrorString(magi_err_), "' from ", #expr); \
   } while (0)
 #endif

@@ -6,10 +6,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <iterator>
+#include <string>
+#include <utility>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/plan_cache.h"
+#include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
 #include "magi/check.h"
 
@@ -83,19 +87,29 @@ Scores scores_of(const FfaOptions& opts, int64_t d) {
   return s;
 }
 
-template <class Fn>
-void dispatch_kernel(Elem e, int64_t d, Fn&& fn) {
-  MAGI_CHECK(d == 64 || d == 128, "FFA CUDA: head_dim must be 64 or 128, got ", d);
-  if (e == Elem::kBf16) {
-    if (d == 64)
-      fn.template operator()<Elem::kBf16, 64>();
-    else
-      fn.template operator()<Elem::kBf16, 128>();
+template <size_t I = 0>
+std::string supported_head_dims() {
+  if constexpr (I == std::size(kHeadDimTiles)) {
+    return "";
   } else {
-    if (d == 64)
-      fn.template operator()<Elem::kFp16, 64>();
-    else
-      fn.template operator()<Elem::kFp16, 128>();
+    return (I ? ", " : "") + std::to_string(kHeadDimTiles[I].head_dim) +
+           supported_head_dims<I + 1>();
+  }
+}
+
+/// Calls fn.operator()<E, D>() for the row of kHeadDimTiles whose head dim is d.
+template <size_t I = 0, class Fn>
+void dispatch_kernel(Elem e, int64_t d, Fn&& fn) {
+  if constexpr (I == std::size(kHeadDimTiles)) {
+    MAGI_FAIL("FFA CUDA: head_dim must be one of ", supported_head_dims(), ", got ", d);
+  } else {
+    constexpr int kD = kHeadDimTiles[I].head_dim;
+    if (d != kD) return dispatch_kernel<I + 1>(e, d, std::forward<Fn>(fn));
+    if (e == Elem::kBf16) {
+      fn.template operator()<Elem::kBf16, kD>();
+    } else {
+      fn.template operator()<Elem::kFp16, kD>();
+    }
   }
 }
 

@@ -1,8 +1,6 @@
 // The CUDA FFA work lists (host code): every cell of the mask's union is covered by exactly
 // one (item, segment), segments stay inside their item's block, and the forward covers every
 // row block once.
-#ifdef MAGI_WITH_CUDA
-
 #include "kernels/cuda/ffa/work_list.h"
 
 #include <gtest/gtest.h>
@@ -104,5 +102,3 @@ TEST(FfaWorkList, DiagonalsOfEachType) {
 
 }  // namespace
 }  // namespace magi::cuda
-
-#endif  // MAGI_WITH_CUDA

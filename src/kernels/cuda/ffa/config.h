@@ -43,11 +43,11 @@ inline constexpr float kLn2 = 0.6931471805599453f;
 struct FwdTileConfig {
   static constexpr int kWarps = MAGI_FFA_FWD_WARPS;
   static constexpr int kWarpMTiles = MAGI_FFA_FWD_WARP_MTILES;  // 16-row m-tiles per warp
-  static constexpr int kBlockM = kWarps * kWarpMTiles * 16;    // query rows per work item
+  static constexpr int kBlockM = kWarps * kWarpMTiles * 16;     // query rows per work item
   /// Keys per K/V tile: 32 at head dim 128 keeps O, S and the fragments in 255 registers.
   template <int kHeadDim>
   static constexpr int kBlockN = kHeadDim <= 64 ? 64 : MAGI_FFA_FWD_BLOCK_N;
-  static constexpr int kStages = MAGI_FFA_FWD_STAGES;           // K/V ring depth
+  static constexpr int kStages = MAGI_FFA_FWD_STAGES;  // K/V ring depth
   static constexpr int kMinBlocksPerSm = MAGI_FFA_FWD_MIN_BLOCKS;
 };
 

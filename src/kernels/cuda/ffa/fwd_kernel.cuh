@@ -41,37 +41,6 @@ __device__ __forceinline__ bool next_key_tile(const FwdParams& p, const FfaWorkI
   return true;
 }
 
-/// Scores of one tile: cells outside the segment -> -inf; with softcap, raw q.k -> log2 units
-/// (without, the raw scores stay and the softmax applies scale_log2 inside its exponent).
-template <int kMT, int kNS, bool kSoftcap>
-__device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
-                                                   const ScoreTransform& score,
-                                                   const SegmentMask& mask, int row0, int col0,
-                                                   int rows, int cols, int lane) {
-  if constexpr (kSoftcap) {
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kNS; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[mt][nt][e] = score.softcap_log2 * ptx::tanh_approx(s[mt][nt][e] * score.scale_cap);
-        }
-  }
-  if (mask.tile_is_interior(row0, rows, col0, cols)) return;
-  const int g = lane >> 2, t = lane & 3;
-#pragma unroll
-  for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < kNS; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = row0 + 16 * mt + g + 8 * (e >> 1);
-        const int col = col0 + 8 * nt + 2 * t + (e & 1);
-        if (!mask.contains(row, col)) s[mt][nt][e] = -INFINITY;
-      }
-}
-
 template <class Tr, Softcap kCap>
 __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     ffa_fwd_kernel(const __grid_constant__ FwdParams p) {

@@ -9,23 +9,13 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
+#include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/sm90/bwd_kernel.cuh"
-#include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/fwd_launch.cuh"
 
 namespace magi::cuda {
-
-/// Raises a kernel's dynamic shared-memory limit once per device.
-template <class Kernel>
-void set_smem_once(Kernel kernel, int bytes, std::atomic<uint64_t>& done) {
-  int dev = 0;
-  MAGI_CUDA_CHECK(cudaGetDevice(&dev));
-  const uint64_t bit = uint64_t{1} << (dev & 63);
-  if (done.load(std::memory_order_relaxed) & bit) return;
-  MAGI_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
-  done.fetch_or(bit);
-}
 
 /// Whether the current device runs the Hopper kernels: built with sm_90a (MAGI_HAVE_SM90A),
 /// a compute capability 9.0 device, and MAGI_FFA_PORTABLE unset or 0 (which forces the
@@ -67,17 +57,8 @@ void launch_fwd(const FwdParams& p, int grid, void* stream) {
   static_assert(Tr::kBlockM == kFwdBlockM);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (use_sm90_kernels()) {
-    using Tr90 = sm90::FwdTraits<E, kHeadDim>;
-    static_assert(Tr90::kBlockM == kFwdBlockM);
-    static std::atomic<uint64_t> set_on{0}, set_off{0};
-    if (p.use_softcap) {
-      launch_with_smem(sm90::ffa_fwd_sm90_kernel<Tr90, Softcap::kOn>, Tr90::kThreads,
-                       Tr90::kSmemBytes, grid, s, p, set_on);
-    } else {
-      launch_with_smem(sm90::ffa_fwd_sm90_kernel<Tr90, Softcap::kOff>, Tr90::kThreads,
-                       Tr90::kSmemBytes, grid, s, p, set_off);
-    }
-    MAGI_CUDA_CHECK(cudaGetLastError());
+    static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
+    sm90::launch_fwd<E, kHeadDim>(p, s);
     return;
   }
   if (p.use_softcap) {

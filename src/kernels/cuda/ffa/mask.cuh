@@ -1,7 +1,10 @@
 // Mask: which cells of a (rows x keys) tile belong to a segment (params.h).
 #pragma once
 
+#include <cmath>
+
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/score.cuh"
 
 namespace magi::cuda {
 
@@ -27,5 +30,36 @@ struct SegmentMask {
     return r >= q0 && r < q1 && c >= k0 && c < k1 && c - r >= dlo && c - r < dhi;
   }
 };
+
+/// Scores of one tile: cells outside the segment -> -inf; with softcap, raw q.k -> log2 units
+/// (without, the raw scores stay and the softmax applies scale_log2 inside its exponent).
+template <int kMT, int kNS, bool kSoftcap>
+__device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
+                                                   const ScoreTransform& score,
+                                                   const SegmentMask& mask, int row0, int col0,
+                                                   int rows, int cols, int lane) {
+  if constexpr (kSoftcap) {
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[mt][nt][e] = score.softcap_log2 * ptx::tanh_approx(s[mt][nt][e] * score.scale_cap);
+        }
+  }
+  if (mask.tile_is_interior(row0, rows, col0, cols)) return;
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = row0 + 16 * mt + g + 8 * (e >> 1);
+        const int col = col0 + 8 * nt + 2 * t + (e & 1);
+        if (!mask.contains(row, col)) s[mt][nt][e] = -INFINITY;
+      }
+}
 
 }  // namespace magi::cuda

@@ -34,8 +34,17 @@ struct OnlineSoftmax {
   template <int kNT, int kNO>
   __device__ __forceinline__ void update(float (&s)[kMT][kNT][4], float (&o)[kMT][kNO][4],
                                          float scale) {
-    constexpr float kRescaleSlack = 8.f;
     float alpha[kMT][2];
+    if (update_scores(s, alpha, scale)) rescale(o, alpha);
+  }
+
+  /// The first half of update(): probabilities and row sums, without touching O (which an
+  /// asynchronous P V product may still be writing). Returns whether the warp must rescale O
+  /// by `alpha` (the same answer in every lane).
+  template <int kNT>
+  __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
+                                                float scale) {
+    constexpr float kRescaleSlack = 8.f;
     bool any_rescale = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
@@ -49,7 +58,8 @@ struct OnlineSoftmax {
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float ref = row_max[mt][hi];
-        const bool move = mx != -INFINITY && (ref == -INFINITY || (mx - ref) * scale > kRescaleSlack);
+        const bool move =
+            mx != -INFINITY && (ref == -INFINITY || (mx - ref) * scale > kRescaleSlack);
         alpha[mt][hi] = 1.f;
         if (move) {
           // NOTE: ref = -inf gives alpha = 2^-inf = 0 (o and the sum are still 0 then).
@@ -72,17 +82,21 @@ struct OnlineSoftmax {
         row_sum[mt][hi] = row_sum[mt][hi] * alpha[mt][hi] + rs;
       }
     }
-    if (__any_sync(0xffffffffu, any_rescale)) {
+    return __any_sync(0xffffffffu, any_rescale);
+  }
+
+  /// The second half of update(): O *= alpha, row by row.
+  template <int kNO>
+  __device__ __forceinline__ void rescale(float (&o)[kMT][kNO][4], const float (&alpha)[kMT][2]) {
 #pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < kNO; ++nt) {
-          o[mt][nt][0] *= alpha[mt][0];
-          o[mt][nt][1] *= alpha[mt][0];
-          o[mt][nt][2] *= alpha[mt][1];
-          o[mt][nt][3] *= alpha[mt][1];
-        }
-    }
+      for (int nt = 0; nt < kNO; ++nt) {
+        o[mt][nt][0] *= alpha[mt][0];
+        o[mt][nt][1] *= alpha[mt][0];
+        o[mt][nt][2] *= alpha[mt][1];
+        o[mt][nt][3] *= alpha[mt][1];
+      }
   }
 
   /// Reduces the row sums over the quad.

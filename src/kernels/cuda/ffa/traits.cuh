@@ -37,11 +37,11 @@ struct FwdTraits {
   static constexpr int kBlockM = FwdTileConfig::kBlockM;
   static constexpr int kBlockN = FwdTileConfig::kBlockN<kHeadDim_>;
   static constexpr int kPad = 8;
-  static constexpr int kPitch = kHeadDim + kPad;              // elements per smem row
-  static constexpr int kSmemQ = kBlockM * kPitch;             // elements
+  static constexpr int kPitch = kHeadDim + kPad;   // elements per smem row
+  static constexpr int kSmemQ = kBlockM * kPitch;  // elements
   static constexpr int kSmemK = kBlockN * kPitch;
   static constexpr int kSmemV = kBlockN * kPitch;
-  static constexpr int kStages = FwdTileConfig::kStages;     // K/V ring: tiles in flight
+  static constexpr int kStages = FwdTileConfig::kStages;  // K/V ring: tiles in flight
   static constexpr int kSmemBytes = (kSmemQ + kStages * (kSmemK + kSmemV)) * 2;
   static constexpr int kMinBlocksPerSm = FwdTileConfig::kMinBlocksPerSm;
   static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0 && kStages >= 2);
@@ -74,8 +74,8 @@ struct BwdTraits {
   static constexpr int kPitchP = kBlockN + kPad;   // P, dS rows
   static constexpr int kSmemK = kBlockN * kPitch;  // elements
   static constexpr int kSmemV = kBlockN * kPitch;
-  static constexpr int kSmemQ = kBlockM * kPitch;  // per stage
-  static constexpr int kSmemDo = kBlockM * kPitch; // per stage
+  static constexpr int kSmemQ = kBlockM * kPitch;   // per stage
+  static constexpr int kSmemDo = kBlockM * kPitch;  // per stage
   static constexpr int kSmemP = kBlockM * kPitchP;
   static constexpr int kSmemDs = kBlockM * kPitchP;
   static constexpr int kSmemBytes =

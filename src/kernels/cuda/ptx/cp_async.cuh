@@ -15,8 +15,7 @@ __device__ __forceinline__ void cp_async_cg_16(uint32_t smem_addr, const void* g
 
 /// PTX ISA 9.7.9.25.3.1 cp.async.ca.shared.global (4 bytes, through L1); src_bytes = 0
 /// zero-fills the destination without reading.
-__device__ __forceinline__ void cp_async_ca_4(uint32_t smem_addr, const void* gmem,
-                                              int src_bytes) {
+__device__ __forceinline__ void cp_async_ca_4(uint32_t smem_addr, const void* gmem, int src_bytes) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr), "l"(gmem),
                "r"(src_bytes));
 }

@@ -8,16 +8,6 @@
 
 namespace magi::cuda::ptx {
 
-/// PTX ISA 9.7.15.5.1 matrix descriptor, 128-byte swizzle: start address, leading- and
-/// stride-dimension byte offsets (all in 16-byte units), swizzle mode 1 in bits 62-63.
-/// The swizzle repeats every 1024 bytes; tiles start 1024-byte aligned (base offset 0).
-__device__ __forceinline__ uint64_t wgmma_desc_sw128(uint32_t smem_addr, uint32_t lbo_bytes,
-                                                     uint32_t sbo_bytes) {
-  return static_cast<uint64_t>((smem_addr & 0x3FFFF) >> 4) |
-         static_cast<uint64_t>((lbo_bytes >> 4) & 0x3FFF) << 16 |
-         static_cast<uint64_t>((sbo_bytes >> 4) & 0x3FFF) << 32 | uint64_t{1} << 62;
-}
-
 /// wgmma.fence: orders this thread's earlier register and shared-memory accesses before the
 /// next wgmma.mma_async (needed before the first one and after touching its registers).
 __device__ __forceinline__ void wgmma_fence() {

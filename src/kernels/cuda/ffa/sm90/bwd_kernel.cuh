@@ -18,6 +18,7 @@
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
+#include "kernels/cuda/ptx/wgmma.cuh"
 
 namespace magi::cuda::sm90 {
 

@@ -9,10 +9,28 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/ffa/sm90/smem_desc.cuh"
 #include "kernels/cuda/ptx/cp_async.cuh"
-#include "kernels/cuda/ptx/wgmma.cuh"
 
 namespace magi::cuda::sm90 {
+
+/// A K-major operand in a 128-byte-swizzled tile: K slice kk (16 elements, 32 bytes) is 32 kk
+/// bytes into the row, and every 64 columns start a new atom of kAtomBytes.
+template <uint32_t kAtomBytes>
+struct KMajorSw128 {
+  SmemDesc desc;
+  __device__ __forceinline__ SmemDesc advance_k(int kk) const {
+    return desc.advance((kk >> 2) * kAtomBytes + (kk & 3) * 32);
+  }
+};
+
+/// An MN-major operand in a 128-byte-swizzled tile: K slice kk is rows 16 kk .. 16 kk + 15.
+struct MnMajorSw128 {
+  SmemDesc desc;
+  __device__ __forceinline__ SmemDesc advance_k(int kk) const {
+    return desc.advance(kk * 16 * 128);
+  }
+};
 
 template <int kRows, int kCols>
 struct Sw128Tile {
@@ -26,17 +44,20 @@ struct Sw128Tile {
                                  ((((c >> 3) & 7) ^ (r & 7)) << 4) + (c & 7) * 2);
   }
 
-  /// Descriptor of the 16-column slice kk (columns 16 kk ..) of rows [r0, r0 + M) as a K-major
-  /// operand (r0 a multiple of 8).
-  __device__ __forceinline__ static uint64_t k_major(uint32_t base, int r0, int kk) {
-    return ptx::wgmma_desc_sw128(base + (kk >> 2) * kAtomBytes + r0 * 128 + (kk & 3) * 32, 16,
-                                 1024);
+  /// Rows [r0, r0 + M) (r0 a multiple of 8) as a K-major operand (K = columns).
+  __device__ __forceinline__ static KMajorSw128<kAtomBytes> k_major(uint32_t base, int r0) {
+    return {SmemDesc::sw128(base + r0 * 128, 16, 1024)};
   }
-
-  /// Descriptor of rows 16 kk .. 16 kk + 15 (the K slice) and columns c0 .. (c0 a multiple of
-  /// 64) as an MN-major operand.
+  /// Columns c0 .. (c0 a multiple of 64) as an MN-major operand (K = rows).
+  __device__ __forceinline__ static MnMajorSw128 mn_major(uint32_t base, int c0) {
+    return {SmemDesc::sw128(base + (c0 >> 6) * kAtomBytes, kAtomBytes, 1024)};
+  }
+  /// The descriptor bits of K slice kk of k_major(base, r0) / mn_major(base, c0).
+  __device__ __forceinline__ static uint64_t k_major(uint32_t base, int r0, int kk) {
+    return k_major(base, r0).advance_k(kk).bits;
+  }
   __device__ __forceinline__ static uint64_t mn_major(uint32_t base, int kk, int c0) {
-    return ptx::wgmma_desc_sw128(base + (c0 >> 6) * kAtomBytes + kk * 16 * 128, kAtomBytes, 1024);
+    return mn_major(base, c0).advance_k(kk).bits;
   }
 
   /// cp.async of rows [row0, row0 + kRows) x kCols of a strided matrix (row_limit and later

@@ -1,0 +1,63 @@
+// Host launcher of the Hopper forward kernel (included by the generated instantiation units):
+// tensor maps + choose_fwd_config + one launch.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ffa/device_info.h"
+#include "kernels/cuda/ffa/sm90/fwd_config.h"
+#include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/tma_desc.h"
+
+namespace magi::cuda::sm90 {
+
+template <Elem E, int kHeadDim>
+void launch_fwd(const FwdParams& p, cudaStream_t stream) {
+  using Tr = FwdTraits<E, kHeadDim>;
+  const FwdConfig cfg = choose_fwd_config({p.num_items, p.num_heads_q, current_sm_count()});
+  if (cfg.sched.grid == 0) return;
+  FwdParamsSm90 P{};
+  P.p = p;
+  P.sched = cfg.sched;
+  const uint64_t hkv = static_cast<uint64_t>(p.num_heads_q / p.heads_per_kv);
+  const uint32_t q_box[3] = {64, 1, Tr::kBlockM};
+  const uint32_t kv_box[3] = {64, 1, Tr::kBlockN};
+  P.tma_q = make_tma_desc(
+      {p.q,
+       {kHeadDim, static_cast<uint64_t>(p.num_heads_q), static_cast<uint64_t>(p.total_q)},
+       {2 * static_cast<uint64_t>(p.q_head_stride), 2 * static_cast<uint64_t>(p.q_row_stride)}},
+      q_box);
+  if (p.total_k > 0) {
+    P.tma_k = make_tma_desc(
+        {p.k,
+         {kHeadDim, hkv, static_cast<uint64_t>(p.total_k)},
+         {2 * static_cast<uint64_t>(p.k_head_stride), 2 * static_cast<uint64_t>(p.k_row_stride)}},
+        kv_box);
+    P.tma_v = make_tma_desc(
+        {p.v,
+         {kHeadDim, hkv, static_cast<uint64_t>(p.total_k)},
+         {2 * static_cast<uint64_t>(p.v_head_stride), 2 * static_cast<uint64_t>(p.v_row_stride)}},
+        kv_box);
+  } else {
+    // NOTE: no keys, so no item has a segment and nothing loads K/V; a map needs a non-empty
+    // tensor, so these two describe q's memory and are never used.
+    P.tma_k = P.tma_v = P.tma_q;
+  }
+  constexpr int kSmem = FwdSharedStorage<Tr>::kLaunchBytes;
+  if (p.use_softcap) {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_fwd_sm90_kernel<Tr, Softcap::kOn>, kSmem, smem_set);
+    ffa_fwd_sm90_kernel<Tr, Softcap::kOn><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
+  } else {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_fwd_sm90_kernel<Tr, Softcap::kOff>, kSmem, smem_set);
+    ffa_fwd_sm90_kernel<Tr, Softcap::kOff><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
+  }
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace magi::cuda::sm90

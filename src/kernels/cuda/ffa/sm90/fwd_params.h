@@ -1,0 +1,20 @@
+// Kernel parameters of the Hopper forward kernel: the portable parameters, the TMA tensor
+// maps of q, k and v, and the persistent schedule.
+#pragma once
+
+#include <cuda.h>
+
+#include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/tile_scheduler.h"
+
+namespace magi::cuda::sm90 {
+
+struct FwdParamsSm90 {
+  // [D, heads, rows] views (innermost first) of q [Sq, Hq, D], k and v [Sk, Hkv, D]; boxes of
+  // 64 columns x 1 head x a tile's rows, 128-byte swizzle. 64-byte aligned (CUtensorMap).
+  CUtensorMap tma_q, tma_k, tma_v;
+  FwdParams p;
+  TileScheduler sched;
+};
+
+}  // namespace magi::cuda::sm90

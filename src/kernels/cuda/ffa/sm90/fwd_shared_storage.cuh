@@ -1,0 +1,21 @@
+// Shared memory of the Hopper forward kernel: the Q tile, the K/V ring and its barriers.
+#pragma once
+
+#include <cstdint>
+
+namespace magi::cuda::sm90 {
+
+template <class Tr>
+struct FwdSharedStorage {
+  alignas(1024) unsigned char q[Tr::kQBytes];                // [kBlockM x D] swizzled, K-major
+  alignas(1024) unsigned char k[Tr::kStages][Tr::kKvBytes];  // [kBlockN x D] swizzled, per stage
+  alignas(1024) unsigned char v[Tr::kStages][Tr::kKvBytes];  // [kBlockN x D] swizzled, per stage
+  uint64_t full_q, empty_q;  // Q landed (1 arrival + bytes) / Q read (kConsumerWarps arrivals)
+  uint64_t full_k[Tr::kStages], empty_k[Tr::kStages];
+  uint64_t full_v[Tr::kStages], empty_v[Tr::kStages];
+
+  /// Dynamic shared memory to ask for: the storage plus the slack to align it to 1024 bytes.
+  static constexpr int kLaunchBytes = 1024 + static_cast<int>(sizeof(FwdSharedStorage));
+};
+
+}  // namespace magi::cuda::sm90

@@ -1,0 +1,56 @@
+// Compile-time constants of the Hopper forward kernel (tile shape, ring depth, roles,
+// register budgets), from the per-head-dim tile table. Nothing here is runtime data.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ffa/config.h"
+#include "kernels/cuda/ffa/sm90/smem_tile.cuh"
+#include "kernels/cuda/ffa/tile_table.h"
+#include "kernels/cuda/ffa/traits.cuh"
+
+namespace magi::cuda::sm90 {
+
+/// Named barriers of the forward kernel (id 0 is __syncthreads').
+enum class FwdBarrier : uint32_t {
+  kMmaTurnWg0 = 1,  // consumer warpgroup 0 may issue its next GEMMs (ping-pong)
+  kMmaTurnWg1 = 2,  // consumer warpgroup 1 may issue its next GEMMs
+};
+
+template <Elem E, int kHeadDim_>
+struct FwdTraits {
+  static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
+  static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
+
+  static constexpr Elem kElem = E;
+  using T = typename ElemInfo<E>::T;
+  static constexpr int kHeadDim = kHeadDim_;
+  // Roles: warpgroup 0 produces (one elected thread issues every TMA load), warpgroups 1..2
+  // consume; consumer warpgroup w owns query rows [64 w, 64 w + 64) of the 128-row block.
+  static constexpr int kConsumerWarpGroups = 2;
+  static constexpr int kThreads = 128 * (1 + kConsumerWarpGroups);
+  static constexpr int kConsumerWarps = 4 * kConsumerWarpGroups;
+  static constexpr int kBlockM = 64 * kConsumerWarpGroups;
+  static constexpr int kBlockN = kTile.fwd_block_n;
+  static constexpr int kStages = kTile.fwd_stages;
+  // Register budgets after setmaxnreg: 24 x 128 + 240 x 256 = 64512 = 168 x 384, the whole
+  // allocation the launch gives the CTA.
+  static constexpr int kProducerRegs = 24;
+  static constexpr int kConsumerRegs = 240;
+  static_assert(kProducerRegs * 128 + kConsumerRegs * 128 * kConsumerWarpGroups <=
+                (65536 / kThreads) / 8 * 8 * kThreads);
+
+  using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
+  using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major) or V (MN-major)
+  static constexpr uint32_t kQBytes = QTile::kBytes;
+  static constexpr uint32_t kKvBytes = KvTile::kBytes;
+  static constexpr int kAtoms = kHeadDim / 64;  // TMA boxes of 64 columns (128 bytes) per tile
+
+  static_assert(kHeadDim % 64 == 0, "128-byte swizzled atoms of 64 columns");
+  static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 256, "wgmma N of S = Q K^T");
+  static_assert(kHeadDim <= 256, "wgmma N of O += P V");
+  static_assert(kBlockM <= 256 && kBlockN <= 256, "TMA box extent");
+  static_assert(kStages >= 2);
+};
+
+}  // namespace magi::cuda::sm90

@@ -1,0 +1,30 @@
+// The per-head-dim tile table of the FFA kernels: the one place where a head dim is added.
+// Read by the kernels' traits (sm90/fwd_traits.cuh), by the host dispatch (ffa_cuda.cc, through
+// the generated inst/head_dims.h) and by tools/gen_ffa_cuda_inst.py, which parses the rows
+// between the BEGIN and END markers (one brace-enclosed row per line).
+#pragma once
+
+namespace magi::cuda {
+
+struct HeadDimTiles {
+  int head_dim;
+  int fwd_block_n;  // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
+  int fwd_stages;   // Hopper forward: K/V ring depth
+};
+
+inline constexpr HeadDimTiles kHeadDimTiles[] = {
+    // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages
+    {64, 128, 2},
+    {128, 128, 2},
+    // END TABLE
+};
+
+/// The row of `head_dim` (a compile-time error in a constant expression when absent).
+constexpr HeadDimTiles tiles_for(int head_dim) {
+  for (const HeadDimTiles& t : kHeadDimTiles) {
+    if (t.head_dim == head_dim) return t;
+  }
+  return HeadDimTiles{0, 0, 0};
+}
+
+}  // namespace magi::cuda
