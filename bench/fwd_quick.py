@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "python"))
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, os.path.join(HERE, "..", "python"))
 from magi_attention import flex_flash_attn_func  # noqa: E402
 
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the device: build each variant "name=flags" of $VARIANTS (';'-separated) into its own
-# build dir and Python package copy, then run bench/bench_ffa.py $BENCH_ARGS for each.
+# build dir and Python package copy, then run $BENCH_SCRIPT (default bench/bench_ffa.py)
+# with $BENCH_ARGS for each.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -19,5 +20,10 @@ for v in "${VS[@]}"; do
   name=${v%%=*}
   [ -d /tmp/py_$name ] || continue
   echo "=== variant $name"
-  PYTHONPATH=/tmp/py_$name python3 bench/bench_ffa.py --tag "v_$name" $BENCH_ARGS 2>&1 | grep -E "ffa|===|Error|error" | grep -v Warning
+  if [ -n "${BENCH_SCRIPT:-}" ]; then
+    PYTHONPATH=/tmp/py_$name OUT=$OUT/$name python3 $BENCH_SCRIPT $BENCH_ARGS 2>&1 | grep -v Warning
+  else
+    PYTHONPATH=/tmp/py_$name python3 bench/bench_ffa.py --tag "v_$name" $BENCH_ARGS 2>&1 |
+      grep -E "ffa|===|Error|error" | grep -v Warning
+  fi
 done

@@ -53,13 +53,24 @@ __device__ __forceinline__ void transform_and_mask(float (&s)[kMT][kNS][4],
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-    for (int nt = 0; nt < kNS; ++nt)
+    for (int hi = 0; hi < 2; ++hi) {
+      // NOTE: one key interval per row, compared branch-free per cell (two compares and a
+      // select): the row's keys are [max(k0, r + dlo), min(k1, r + dhi)), none outside the
+      // segment's rows. Relative to col0 + 2 t, so each cell compares a compile-time column.
+      const int row = row0 + 16 * mt + g + 8 * hi;
+      const bool row_in = row >= mask.q0 && row < mask.q1;
+      const int base = col0 + 2 * t;
+      const int lo = max(mask.k0, row + mask.dlo) - base;
+      const int end = row_in ? min(mask.k1, row + mask.dhi) - base : lo;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = row0 + 16 * mt + g + 8 * (e >> 1);
-        const int col = col0 + 8 * nt + 2 * t + (e & 1);
-        if (!mask.contains(row, col)) s[mt][nt][e] = -INFINITY;
-      }
+      for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int c = 8 * nt + e;
+          float& x = s[mt][nt][2 * hi + e];
+          x = (c >= lo && c < end) ? x : -INFINITY;
+        }
+    }
 }
 
 }  // namespace magi::cuda

@@ -4,6 +4,15 @@
 // between the BEGIN and END markers (one brace-enclosed row per line).
 #pragma once
 
+// NOTE: development filter for trying tile widths without editing the table (pass through
+// -DMAGI_CUDA_EXTRA_FLAGS; tools/device_variants.sh). The defaults are the shipped config.
+#ifndef MAGI_FFA_HD64_FWD_BLOCK_N
+#define MAGI_FFA_HD64_FWD_BLOCK_N 128
+#endif
+#ifndef MAGI_FFA_HD128_FWD_BLOCK_N
+#define MAGI_FFA_HD128_FWD_BLOCK_N 128
+#endif
+
 namespace magi::cuda {
 
 struct HeadDimTiles {
@@ -14,8 +23,8 @@ struct HeadDimTiles {
 
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages
-    {64, 128, 2},
-    {128, 128, 2},
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, 2},
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2},
     // END TABLE
 };
 

@@ -24,10 +24,47 @@ __device__ __forceinline__ void wgmma_wait_group() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
+/// wgmma.wait_group N as the first instruction of a basic block of its own: ptxas schedules a
+/// wait as early as its block allows, so a plain one would rise above the independent work
+/// placed before it to overlap the products in flight (seen in the forward kernel's SASS: the
+/// whole softmax sank below the wait). `uniform` must be the same in the whole warpgroup; the
+/// branch on it only makes the block boundary.
+template <int N>
+__device__ __forceinline__ void wgmma_wait_group_new_block(bool uniform) {
+  if (uniform) {
+    wgmma_wait_group<N>();
+  } else {
+    wgmma_wait_group<N>();
+  }
+}
+
 /// fence.proxy.async.shared::cta: makes this thread's generic-proxy shared-memory writes
 /// (st.shared, cp.async after its wait) visible to the async proxy (wgmma operand reads).
 __device__ __forceinline__ void fence_proxy_async_shared() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
+
+/// Operand fences (compiler only, no instruction): the compiler sees the registers read and
+/// rewritten at this point, so it keeps them allocated up to here and cannot move their
+/// producers below it or their consumers above it. Around asynchronous wgmma:
+///  - accumulators after a wait: their values are only defined once the wait has returned;
+///  - A fragments (rs) up to the wait: the tensor cores read them after the issue;
+///  - values computed between an issue and a wait that should overlap the product: without
+///    a fence the compiler may sink their computation below the wait.
+template <int kN>
+__device__ __forceinline__ void fence_acc(float (&acc)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(acc[i][e])::"memory");
+}
+template <int kN>
+__device__ __forceinline__ void fence_frag(uint32_t (&a)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[i][e])::"memory");
+}
+__device__ __forceinline__ void fence_value(float& x) { asm volatile("" : "+f"(x)::"memory"); }
 
 }  // namespace magi::cuda::ptx

@@ -161,7 +161,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
           for (int e = 0; e < 4; ++e) dsa[kk][e] = 0u;
       } else {
         ptx::wgmma_wait_group<1>();  // S^T
-        fence_acc(st[0]);
+        ptx::fence_acc(st[0]);
         // Rows are keys, columns query rows: cell (key, row) is in the mask iff
         // mask.contains(row, key); interior tiles (most of them) skip the test.
         // Softcap: dS also carries 1 - tanh^2 of each cell (unused registers otherwise).
@@ -204,7 +204,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
           probs(std::true_type{});
         }
         acc_to_a<E>(st, reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
-        fence_acc(dv);
+        ptx::fence_acc(dv);
         ptx::wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < kBM / 16; ++kk) {
@@ -212,7 +212,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         }
         ptx::wgmma_commit_group();
         ptx::wgmma_wait_group<1>();  // dP^T (dV may still run)
-        fence_acc(dpt[0]);
+        ptx::fence_acc(dpt[0]);
 #pragma unroll
         for (int nt = 0; nt < kBM / 8; ++nt) {
           const float2 dsum_pair = ptx::ld_shared_f32x2(a_dsum + (8 * nt + 2 * t) * 4);
@@ -231,7 +231,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       }
       auto issue_dk = [&]() {
         if (!wg_empty) {
-          fence_acc(dk);
+          ptx::fence_acc(dk);
           ptx::wgmma_fence();
 #pragma unroll
           for (int kk = 0; kk < kBM / 16; ++kk) {
@@ -279,11 +279,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       }
       ptx::wgmma_commit_group();
       ptx::wgmma_wait_group<0>();
-      fence_acc(dq[0]);
-      fence_acc(dk);
-      fence_acc(dv);
-      fence_frag(pa);
-      fence_frag(dsa);
+      ptx::fence_acc(dq[0]);
+      ptx::fence_acc(dk);
+      ptx::fence_acc(dv);
+      ptx::fence_frag(pa);
+      ptx::fence_frag(dsa);
       red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, cur.qb0 + 16 * (warp & 3),
                    cur.q1, kD == 128 ? 64 * wg : 0, dq, p.scale, lane);
       if (!next_q_tile<Tr>(p, item, cur)) break;

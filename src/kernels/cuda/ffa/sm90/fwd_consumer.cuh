@@ -52,6 +52,25 @@ struct FwdConsumer {
     }
     ptx::wgmma_commit_group();
   }
+  /// Mask and softmax statistics of one S tile: S becomes P (fp32). Returns whether O must be
+  /// rescaled by `alpha`. The fences keep this work above the wait that follows, so it
+  /// overlaps the P V product in flight (the compiler would otherwise sink it below).
+  __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
+                                                    OnlineSoftmax<1>& softmax,
+                                                    const ScoreTransform& score,
+                                                    const SegmentMask& mask, int warp_row0,
+                                                    int c0, float sm_scale, int lane) {
+    transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN,
+                                                     lane);
+    const bool moved = softmax.update_scores(s, alpha, sm_scale);
+    ptx::fence_acc(s[0]);
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      ptx::fence_value(softmax.row_sum[0][hi]);
+      ptx::fence_value(alpha[0][hi]);
+    }
+    return moved;
+  }
   /// One arrival per warp on an "empty" barrier: this warpgroup's reads of the stage are done.
   __device__ __forceinline__ static void release(uint64_t& bar, int lane) {
     if (lane == 0) Barrier::at(&bar).arrive();
@@ -89,6 +108,9 @@ struct FwdConsumer {
         float s[1][kNS][4];           // S [16 rows x kBN] of this warp, fp32
         uint32_t pa[1][kBN / 16][4];  // P [16 rows x kBN] as wgmma A fragments, 16-bit
         KeyTiles<kBN> keys(p.segs, item);
+        // NOTE: the segment is read before each tile's products are issued, so its load
+        // latency hides behind them (segments change rarely: L1 hits).
+        SegmentMask mask = SegmentMask::load(p.segs + keys.seg);
         // Tile 0: S only.
         Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
         turns.acquire();
@@ -96,23 +118,19 @@ struct FwdConsumer {
         issue_qk(s[0], q_op, Tr::KvTile::k_major(a_k + kv.index * Tr::kKvBytes, 0));
         turns.release();
         ptx::wgmma_wait_group<0>();
-        fence_acc(s[0]);
+        ptx::fence_acc(s[0]);
         release(st.empty_k[kv.index], lane);
         KeyTiles<kBN> next = keys;
         bool more = next.next(p.segs);
         if (!more) release(st.empty_q, lane);
-        {
-          const SegmentMask mask = SegmentMask::load(p.segs + keys.seg);
-          transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, keys.c0, 16,
-                                                           kBN, lane);
-          float alpha[1][2];
-          softmax.update_scores(s, alpha, sm_scale);  // O is still 0: nothing to rescale
-          acc_to_a<Tr::kElem>(s, pa);
-        }
+        float alpha0[1][2];
+        score_step(s, alpha0, softmax, score, mask, warp_row0, keys.c0, sm_scale, lane);
+        acc_to_a<Tr::kElem>(s, pa);  // O is still 0: nothing to rescale
         PipelineState<Tr::kStages> pv = kv;  // the stage whose V the pending P multiplies
         kv.advance();
         while (more) {
           keys = next;
+          mask = SegmentMask::load(p.segs + keys.seg);
           Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
           turns.acquire();
           ptx::wgmma_fence();
@@ -121,18 +139,17 @@ struct FwdConsumer {
           issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0));
           turns.release();
           ptx::wgmma_wait_group<1>();  // S_j done (groups complete in order), P V may run on
-          fence_acc(s[0]);
+          ptx::fence_acc(s[0]);
           release(st.empty_k[kv.index], lane);
           more = next.next(p.segs);
           if (!more) release(st.empty_q, lane);
-          const SegmentMask mask = SegmentMask::load(p.segs + keys.seg);
-          transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, keys.c0, 16,
-                                                           kBN, lane);
           float alpha[1][2];
-          const bool moved = softmax.update_scores(s, alpha, sm_scale);
-          ptx::wgmma_wait_group<0>();  // O += P_{j-1} V_{j-1} done: O and P's registers free
-          fence_acc(o[0]);
-          fence_frag(pa[0]);
+          const bool moved =
+              score_step(s, alpha, softmax, score, mask, warp_row0, keys.c0, sm_scale, lane);
+          // O += P_{j-1} V_{j-1} done: O and P's registers free.
+          ptx::wgmma_wait_group_new_block<0>(more);
+          ptx::fence_acc(o[0]);
+          ptx::fence_frag(pa[0]);
           release(st.empty_v[pv.index], lane);
           if (moved) softmax.rescale(o, alpha);
           acc_to_a<Tr::kElem>(s, pa);
@@ -143,8 +160,8 @@ struct FwdConsumer {
         ptx::wgmma_fence();
         issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0));
         ptx::wgmma_wait_group<0>();
-        fence_acc(o[0]);
-        fence_frag(pa[0]);
+        ptx::fence_acc(o[0]);
+        ptx::fence_frag(pa[0]);
         release(st.empty_v[pv.index], lane);
       }
       fwd_epilogue(p, head, warp_row0, item.block_end, o, softmax, sm_scale, lane);

@@ -81,24 +81,4 @@ struct Sw128Tile {
   }
 };
 
-/// Keeps the compiler from moving accumulator registers across an asynchronous wgmma (their
-/// values are only defined after the wait).
-template <int kN>
-__device__ __forceinline__ void fence_acc(float (&acc)[kN][4]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(acc[i][e])::"memory");
-}
-
-/// Keeps A-fragment registers of an asynchronous wgmma (rs) allocated until its wait: the
-/// compiler sees them read at the issue, the tensor cores read them later.
-template <int kN>
-__device__ __forceinline__ void fence_frag(uint32_t (&a)[kN][4]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[i][e])::"memory");
-}
-
 }  // namespace magi::cuda::sm90
