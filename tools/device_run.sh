@@ -31,7 +31,7 @@ for step in "$@"; do
           END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
       done ;;
     sanitize)
-      for tool in memcheck racecheck; do
+      for tool in memcheck racecheck synccheck; do
         compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py \
           >"$OUT/sanitize_$tool.log" 2>&1; echo "$tool rc=$?"; tail -4 "$OUT/sanitize_$tool.log"
       done ;;

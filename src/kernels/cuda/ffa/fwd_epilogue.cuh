@@ -104,4 +104,28 @@ __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int r
     }
 }
 
+/// The rows of an item without keys: out = 0 and lse = -inf (store modes); merge mode leaves
+/// the accumulators as they are. Same thread -> row map as fwd_epilogue, kNO column blocks of 8.
+template <int kNO>
+__device__ __forceinline__ void fwd_store_empty_rows(const FwdParams& p, int head, int row_base,
+                                                     int row_end, int lane) {
+  if (p.out_mode == FwdOutMode::kMergeFp32) return;
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int hi = 0; hi < 2; ++hi) {
+    const int row = row_base + g + 8 * hi;
+    if (row >= row_end) continue;
+    const int64_t off = row * p.o_row_stride + head * p.o_head_stride + 2 * t;
+#pragma unroll
+    for (int nt = 0; nt < kNO; ++nt) {
+      if (p.out_mode == FwdOutMode::kStoreFp32) {
+        reinterpret_cast<float2*>(static_cast<float*>(p.out) + off)[4 * nt] = make_float2(0.f, 0.f);
+      } else {  // bf16 / fp16: 32 zero bits either way
+        reinterpret_cast<uint32_t*>(static_cast<uint16_t*>(p.out) + off)[4 * nt] = 0u;
+      }
+    }
+    if (t == 0) p.lse[row * p.lse_row_stride + head * p.lse_head_stride] = -INFINITY;
+  }
+}
+
 }  // namespace magi::cuda

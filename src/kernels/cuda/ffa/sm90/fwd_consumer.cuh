@@ -1,10 +1,12 @@
-// Consumers of the Hopper forward kernel: two warpgroups, each owning 64 query rows of the
-// tile. Per key tile j (after the first), in this warpgroup's tensor-core turn:
+// Consumers of the Hopper forward kernel: two warpgroups, each owning 64 query rows of every
+// tile. A warpgroup walks the CTA's work stream (all key tiles of all its items, work_stream.h)
+// one step behind itself: in step j, in its tensor-core turn,
 //   S_j = Q K_j^T            wgmma SS (Q and K from shared memory)
 //   O  += P_{j-1} V_{j-1}    wgmma RS (P in registers, V MN-major in shared memory)
 // then, while O += P V runs: mask S_j, softmax statistics and P_j = 2^(S_j - max); after it:
-// O *= alpha (only when a row max moved) and P_j to 16-bit A fragments. The last P V follows
-// the loop; the epilogue writes out/lse (or merges into the fp32 accumulators).
+// O *= alpha (only when a row max moved), or, when tile j starts a new item, the epilogue of
+// the previous one (out/lse, or a merge into the fp32 accumulators) and O = 0; and P_j to
+// 16-bit A fragments. Tile j may belong to the next item, so items meet without a bubble.
 #pragma once
 
 #include <cstdint>
@@ -13,9 +15,9 @@
 #include "kernels/cuda/ffa/mask.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_params.h"
 #include "kernels/cuda/ffa/sm90/fwd_shared_storage.cuh"
-#include "kernels/cuda/ffa/sm90/key_tiles.h"
 #include "kernels/cuda/ffa/sm90/mma_turns.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
+#include "kernels/cuda/ffa/sm90/work_stream.h"
 #include "kernels/cuda/ffa/softmax.cuh"
 #include "kernels/cuda/ffa/warp_mma.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
@@ -42,13 +44,14 @@ struct FwdConsumer {
     }
     ptx::wgmma_commit_group();
   }
-  // O [64 x D] += P [64 x kBN] V [kBN x D]: kBN / 16 wgmma k-steps.
+  // O [64 x D] (+)= P [64 x kBN] V [kBN x D]: kBN / 16 wgmma k-steps; `fresh` overwrites O
+  // (the first product of an item), so no ordinary instruction ever defines O.
   __device__ __forceinline__ static void issue_pv(float (&o)[kNO][4],
                                                   const uint32_t (&pa)[kBN / 16][4],
-                                                  MnMajorSw128 v) {
+                                                  MnMajorSw128 v, bool fresh) {
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
-      ptx::Wgmma<kD, kBf16>::template rs<1>(o, pa[kk], v.advance_k(kk).bits, 1);
+      ptx::Wgmma<kD, kBf16>::template rs<1>(o, pa[kk], v.advance_k(kk).bits, kk > 0 || !fresh);
     }
     ptx::wgmma_commit_group();
   }
@@ -76,96 +79,129 @@ struct FwdConsumer {
     if (lane == 0) Barrier::at(&bar).arrive();
   }
 
+  /// The rows an item's epilogue writes, for this warp.
+  struct Rows {
+    int head, row0, row_end;  // rows row0 + g, row0 + g + 8 of this thread, below row_end
+  };
+
   __device__ static void run(const FwdParamsSm90& P, Storage& st, int wg) {
     const FwdParams& p = P.p;
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
+    const int row_offset = 64 * wg + 16 * warp;  // first row of this warp in a tile
     const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
     const float sm_scale = kCap == Softcap::kOn ? 1.f : score.scale_log2;
-    const QOperand q_op = Tr::QTile::k_major(ptx::cvta_to_shared(st.q), 64 * wg);
+    const uint32_t a_q = ptx::cvta_to_shared(st.q[0]);
     const uint32_t a_k = ptx::cvta_to_shared(st.k[0]);
     const uint32_t a_v = ptx::cvta_to_shared(st.v[0]);
+    const auto write_empty = [&](const FfaWorkItem& it, int head) {
+      fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset, it.block_end, lane);
+    };
     const MmaTurns turns{wg};
     turns.start();
-    PipelineState<1> q_state;
-    PipelineState<Tr::kStages> kv;
 
-    for (int round = 0;; ++round) {
-      const int tile = P.sched.tile(blockIdx.x, round);
-      if (tile < 0) break;
-      const FfaWorkItem item = p.items[P.sched.item_of(tile)];
-      const int head = P.sched.head_of(tile);
-      const int wg_row0 = item.block_start + 64 * wg;
-      const int warp_row0 = wg_row0 + 16 * warp;  // rows warp_row0 + g, + g + 8 in this thread
+    WorkStream<kBN> ws{P.sched, static_cast<int32_t>(blockIdx.x)};
+    if (!ws.next_item(p.items, p.segs, write_empty)) return;
+    PipelineState<Tr::kQStages> q;       // Q stage of the stream's current item
+    PipelineState<Tr::kStages> kv;       // stage of the stream's current key tile
+    PipelineState<Tr::kStages> pv;       // stage of the V that the pending P multiplies
+    Rows rows{ws.head(), ws.item.block_start + row_offset, ws.item.block_end};  // O's item
+    float o[1][kNO][4];                  // O [16 rows x D] of this warp, fp32 (wgmma layout)
+    float s[1][kNS][4];                  // S [16 rows x kBN] of this warp, fp32
+    uint32_t pa[1][kBN / 16][4];         // P [16 rows x kBN] as wgmma A fragments, 16-bit
+    OnlineSoftmax<1> softmax;            // statistics of O's item
+    bool o_fresh = true;                 // O holds nothing yet: the next P V overwrites it
+    softmax.init();
 
-      float o[1][kNO][4];  // O [16 rows x D] of this warp, fp32 (wgmma accumulator layout)
-      zero_acc(o);
-      OnlineSoftmax<1> softmax;
-      softmax.init();
-      if (item.seg_begin < item.seg_end) {
-        Barrier::at(&st.full_q).wait(q_state.full_parity());
-        q_state.advance();
+    // S of the stream's current tile, in this warpgroup's turn; then waits for it.
+    const auto wait_q = [&] { Barrier::at(&st.full_q[q.index]).wait(q.full_parity()); };
+    const auto issue_s = [&] {
+      Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
+      turns.acquire();
+      ptx::wgmma_fence();
+      issue_qk(s[0], Tr::QTile::k_major(a_q + q.index * Tr::kQBytes, 64 * wg),
+               Tr::KvTile::k_major(a_k + kv.index * Tr::kKvBytes, 0));
+    };
+    // After S of the current tile completed: its K stage, and the item's Q after its last tile.
+    const auto release_s = [&] {
+      release(st.empty_k[kv.index], lane);
+      if (ws.keys.last()) release(st.empty_q[q.index], lane);
+    };
 
-        float s[1][kNS][4];           // S [16 rows x kBN] of this warp, fp32
-        uint32_t pa[1][kBN / 16][4];  // P [16 rows x kBN] as wgmma A fragments, 16-bit
-        KeyTiles<kBN> keys(p.segs, item);
-        // NOTE: the segment is read before each tile's products are issued, so its load
-        // latency hides behind them (segments change rarely: L1 hits).
-        SegmentMask mask = SegmentMask::load(p.segs + keys.seg);
-        // Tile 0: S only.
-        Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
-        turns.acquire();
-        ptx::wgmma_fence();
-        issue_qk(s[0], q_op, Tr::KvTile::k_major(a_k + kv.index * Tr::kKvBytes, 0));
-        turns.release();
-        ptx::wgmma_wait_group<0>();
-        ptx::fence_acc(s[0]);
-        release(st.empty_k[kv.index], lane);
-        KeyTiles<kBN> next = keys;
-        bool more = next.next(p.segs);
-        if (!more) release(st.empty_q, lane);
-        float alpha0[1][2];
-        score_step(s, alpha0, softmax, score, mask, warp_row0, keys.c0, sm_scale, lane);
-        acc_to_a<Tr::kElem>(s, pa);  // O is still 0: nothing to rescale
-        PipelineState<Tr::kStages> pv = kv;  // the stage whose V the pending P multiplies
-        kv.advance();
-        while (more) {
-          keys = next;
-          mask = SegmentMask::load(p.segs + keys.seg);
-          Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
-          turns.acquire();
-          ptx::wgmma_fence();
-          issue_qk(s[0], q_op, Tr::KvTile::k_major(a_k + kv.index * Tr::kKvBytes, 0));
-          Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-          issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0));
-          turns.release();
-          ptx::wgmma_wait_group<1>();  // S_j done (groups complete in order), P V may run on
-          ptx::fence_acc(s[0]);
-          release(st.empty_k[kv.index], lane);
-          more = next.next(p.segs);
-          if (!more) release(st.empty_q, lane);
-          float alpha[1][2];
-          const bool moved =
-              score_step(s, alpha, softmax, score, mask, warp_row0, keys.c0, sm_scale, lane);
-          // O += P_{j-1} V_{j-1} done: O and P's registers free.
-          ptx::wgmma_wait_group_new_block<0>(more);
-          ptx::fence_acc(o[0]);
-          ptx::fence_frag(pa[0]);
-          release(st.empty_v[pv.index], lane);
-          if (moved) softmax.rescale(o, alpha);
-          acc_to_a<Tr::kElem>(s, pa);
-          pv = kv;
-          kv.advance();
-        }
-        Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-        ptx::wgmma_fence();
-        issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0));
+    // The first tile: S only.
+    wait_q();
+    SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+    issue_s();
+    turns.release();
+    ptx::wgmma_wait_group<0>();
+    ptx::fence_acc(s[0]);
+    release_s();
+    {
+      float alpha[1][2];
+      score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset, ws.keys.c0,
+                 sm_scale, lane);
+    }
+    acc_to_a<Tr::kElem>(s, pa);
+    pv = kv;
+    kv.advance();
+
+    // Steady state: S of the stream's tile and P V of the previous one in one turn.
+    // NOTE: the body issues both products and waits for both on every path (ptxas serialises
+    // all wgmma of a kernel whose products or waits are conditional), and each wait for P V
+    // starts a branch of its own (a wait is scheduled at the top of its block: in the block of
+    // the softmax it would rise above it and end the overlap).
+    for (StreamStep step = ws.next(p.items, p.segs, write_empty); step != StreamStep::kEnd;
+         step = ws.next(p.items, p.segs, write_empty)) {
+      const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
+      if (new_item) {
+        q.advance();
+        wait_q();
+      }
+      // NOTE: the segment is read before the products are issued, so its load latency hides
+      // behind them (segments change rarely: L1 hits).
+      mask = SegmentMask::load(p.segs + ws.keys.seg);
+      issue_s();
+      Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
+      issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0), o_fresh);
+      o_fresh = false;
+      turns.release();
+
+      ptx::wgmma_wait_group<1>();  // S done (groups complete in order); P V may still run
+      ptx::fence_acc(s[0]);
+      release_s();
+      OnlineSoftmax<1> next_softmax = softmax;  // statistics of S's item
+      if (new_item) next_softmax.init();
+      float alpha[1][2];
+      const bool moved = score_step(s, alpha, next_softmax, score, mask,
+                                    ws.item.block_start + row_offset, ws.keys.c0, sm_scale, lane);
+      if (new_item) {
+        ptx::wgmma_wait_group<0>();  // P V done: O and P's registers are free again
+        ptx::fence_acc(o[0]);
+        ptx::fence_frag(pa[0]);
+        fwd_epilogue(p, rows.head, rows.row0, rows.row_end, o, softmax, sm_scale, lane);
+        o_fresh = true;
+        rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end};
+      } else {
         ptx::wgmma_wait_group<0>();
         ptx::fence_acc(o[0]);
         ptx::fence_frag(pa[0]);
-        release(st.empty_v[pv.index], lane);
+        if (moved) softmax.rescale(o, alpha);
       }
-      fwd_epilogue(p, head, warp_row0, item.block_end, o, softmax, sm_scale, lane);
+      release(st.empty_v[pv.index], lane);
+      softmax = next_softmax;
+      acc_to_a<Tr::kElem>(s, pa);
+      pv = kv;
+      kv.advance();
     }
+
+    // The last P V and the last epilogue.
+    Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
+    ptx::wgmma_fence();
+    issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0), o_fresh);
+    ptx::wgmma_wait_group<0>();
+    ptx::fence_acc(o[0]);
+    ptx::fence_frag(pa[0]);
+    release(st.empty_v[pv.index], lane);
+    fwd_epilogue(p, rows.head, rows.row0, rows.row_end, o, softmax, sm_scale, lane);
   }
 };
 

@@ -35,8 +35,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   Storage& st = *reinterpret_cast<Storage*>(smem_raw + (((raw + 1023u) & ~1023u) - raw));
 
   if (threadIdx.x == 0) {
-    Barrier::at(&st.full_q).init(1);
-    Barrier::at(&st.empty_q).init(Tr::kConsumerWarps);
+#pragma unroll
+    for (int i = 0; i < Tr::kQStages; ++i) {
+      Barrier::at(&st.full_q[i]).init(1);
+      Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
+    }
 #pragma unroll
     for (int i = 0; i < Tr::kStages; ++i) {
       Barrier::at(&st.full_k[i]).init(1);

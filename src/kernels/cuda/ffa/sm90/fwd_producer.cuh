@@ -1,13 +1,14 @@
-// Producer of the Hopper forward kernel: one elected thread loads, per tile, the Q block once
-// and the K/V tiles of every segment through the ring, in the order the consumers use them.
+// Producer of the Hopper forward kernel: one elected thread walks the CTA's work stream and
+// loads, per item with keys, its Q block into the Q ring, and each key tile's K and V into the
+// K/V ring, in the order the consumers use them.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/cuda/ffa/sm90/fwd_params.h"
 #include "kernels/cuda/ffa/sm90/fwd_shared_storage.cuh"
-#include "kernels/cuda/ffa/sm90/key_tiles.h"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
+#include "kernels/cuda/ffa/sm90/work_stream.h"
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/tma.cuh"
 
@@ -35,40 +36,37 @@ struct FwdProducer {
     // Q is read by one CTA, K and V by every CTA of the kv head's rows: keep K/V in L2.
     const uint64_t q_policy = ptx::policy_evict_first();
     const uint64_t kv_policy = ptx::policy_evict_last();
-    const uint32_t a_q = ptx::cvta_to_shared(s.q);
+    const uint32_t a_q = ptx::cvta_to_shared(s.q[0]);
     const uint32_t a_k = ptx::cvta_to_shared(s.k[0]);
     const uint32_t a_v = ptx::cvta_to_shared(s.v[0]);
-    const Barrier full_q = Barrier::at(&s.full_q), empty_q = Barrier::at(&s.empty_q);
-    PipelineState<1> q_state;
+    PipelineState<Tr::kQStages> q;
     PipelineState<Tr::kStages> kv;
-    for (int round = 0;; ++round) {
-      const int tile = P.sched.tile(blockIdx.x, round);
-      if (tile < 0) break;
-      const FfaWorkItem item = p.items[P.sched.item_of(tile)];
-      if (item.seg_begin == item.seg_end) continue;  // no keys: the consumers write zeros
-      const int head = P.sched.head_of(tile);
-      const int kv_head = head / p.heads_per_kv;
-
-      empty_q.wait(q_state.empty_parity());
-      full_q.arrive_expect_bytes(Tr::kQBytes);
-      load_tile(P.tma_q, a_q, Tr::QTile::kAtomBytes, head, item.block_start, full_q, q_policy);
-      q_state.advance();
-
-      KeyTiles<Tr::kBlockN> keys(p.segs, item);
-      do {
-        const Barrier full_k = Barrier::at(&s.full_k[kv.index]);
-        const Barrier full_v = Barrier::at(&s.full_v[kv.index]);
-        Barrier::at(&s.empty_k[kv.index]).wait(kv.empty_parity());
-        full_k.arrive_expect_bytes(Tr::kKvBytes);
-        load_tile(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head, keys.c0,
-                  full_k, kv_policy);
-        Barrier::at(&s.empty_v[kv.index]).wait(kv.empty_parity());
-        full_v.arrive_expect_bytes(Tr::kKvBytes);
-        load_tile(P.tma_v, a_v + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head, keys.c0,
-                  full_v, kv_policy);
-        kv.advance();
-      } while (keys.next(p.segs));
-    }
+    WorkStream<Tr::kBlockN> ws{P.sched, static_cast<int32_t>(blockIdx.x)};
+    if (!ws.next_item(p.items, p.segs, IgnoreEmpty{})) return;
+    StreamStep step = StreamStep::kNewItem;
+    do {
+      if (step == StreamStep::kNewItem) {
+        const Barrier full_q = Barrier::at(&s.full_q[q.index]);
+        Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
+        full_q.arrive_expect_bytes(Tr::kQBytes);
+        load_tile(P.tma_q, a_q + q.index * Tr::kQBytes, Tr::QTile::kAtomBytes, ws.head(),
+                  ws.item.block_start, full_q, q_policy);
+        q.advance();
+      }
+      const int kv_head = ws.head() / p.heads_per_kv;
+      const Barrier full_k = Barrier::at(&s.full_k[kv.index]);
+      const Barrier full_v = Barrier::at(&s.full_v[kv.index]);
+      Barrier::at(&s.empty_k[kv.index]).wait(kv.empty_parity());
+      full_k.arrive_expect_bytes(Tr::kKvBytes);
+      load_tile(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head,
+                ws.keys.c0, full_k, kv_policy);
+      Barrier::at(&s.empty_v[kv.index]).wait(kv.empty_parity());
+      full_v.arrive_expect_bytes(Tr::kKvBytes);
+      load_tile(P.tma_v, a_v + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head,
+                ws.keys.c0, full_v, kv_policy);
+      kv.advance();
+      step = ws.next(p.items, p.segs, IgnoreEmpty{});
+    } while (step != StreamStep::kEnd);
   }
 };
 

@@ -7,10 +7,11 @@ namespace magi::cuda::sm90 {
 
 template <class Tr>
 struct FwdSharedStorage {
-  alignas(1024) unsigned char q[Tr::kQBytes];                // [kBlockM x D] swizzled, K-major
+  alignas(1024) unsigned char q[Tr::kQStages][Tr::kQBytes];  // [kBlockM x D] swizzled, K-major
   alignas(1024) unsigned char k[Tr::kStages][Tr::kKvBytes];  // [kBlockN x D] swizzled, per stage
   alignas(1024) unsigned char v[Tr::kStages][Tr::kKvBytes];  // [kBlockN x D] swizzled, per stage
-  uint64_t full_q, empty_q;  // Q landed (1 arrival + bytes) / Q read (kConsumerWarps arrivals)
+  // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
+  uint64_t full_q[Tr::kQStages], empty_q[Tr::kQStages];
   uint64_t full_k[Tr::kStages], empty_k[Tr::kStages];
   uint64_t full_v[Tr::kStages], empty_v[Tr::kStages];
 

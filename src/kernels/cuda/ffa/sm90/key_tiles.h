@@ -15,12 +15,17 @@ struct KeyTiles {
   int k1;   // end of the segment's keys
   int seg_end;
 
+  KeyTiles() = default;
   /// Positioned on the first tile; the item must have a segment.
-  MAGI_HD KeyTiles(const FfaSegment* segs, const FfaWorkItem& item)
-      : seg(item.seg_begin),
-        c0(segs[item.seg_begin].k0),
-        k1(segs[item.seg_begin].k1),
-        seg_end(item.seg_end) {}
+  MAGI_HD KeyTiles(const FfaSegment* segs, const FfaWorkItem& item) { reset(segs, item); }
+  MAGI_HD void reset(const FfaSegment* segs, const FfaWorkItem& item) {
+    seg = item.seg_begin;
+    c0 = segs[seg].k0;
+    k1 = segs[seg].k1;
+    seg_end = item.seg_end;
+  }
+  /// Whether this is the item's last tile.
+  MAGI_HD bool last() const { return c0 + kBlockN >= k1 && seg + 1 >= seg_end; }
 
   /// Moves to the next tile; false (and unchanged) after the last one.
   MAGI_HD bool next(const FfaSegment* segs) {
