@@ -45,16 +45,25 @@ struct OnlineSoftmax {
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
                                                 float scale) {
     constexpr float kRescaleSlack = 8.f;
+    constexpr int kChains = kNT >= 8 ? 4 : 1;
     bool any_rescale = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        float mx = -INFINITY;
+        // NOTE: kChains independent max / sum chains: a single chain over the tile's 2 kNT
+        // cells is a latency chain on the warpgroup's critical path between two products.
+        float part[kChains];
+#pragma unroll
+        for (int c = 0; c < kChains; ++c) part[c] = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt) {
-          mx = fmaxf(mx, fmaxf(s[mt][nt][2 * hi], s[mt][nt][2 * hi + 1]));
+          part[nt % kChains] =
+              fmaxf(part[nt % kChains], fmaxf(s[mt][nt][2 * hi], s[mt][nt][2 * hi + 1]));
         }
+        float mx = part[0];
+#pragma unroll
+        for (int c = 1; c < kChains; ++c) mx = fmaxf(mx, part[c]);
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float ref = row_max[mt][hi];
@@ -69,16 +78,20 @@ struct OnlineSoftmax {
         }
         // A row without any cell so far keeps ref -inf: subtract 0 so -inf cells give 0.
         const float ref_scaled = row_max[mt][hi] == -INFINITY ? 0.f : row_max[mt][hi] * scale;
-        float rs = 0.f;
+#pragma unroll
+        for (int c = 0; c < kChains; ++c) part[c] = 0.f;
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const float pv = ptx::ex2_approx_ftz(fmaf(s[mt][nt][2 * hi + e], scale, -ref_scaled));
             s[mt][nt][2 * hi + e] = pv;
-            rs += pv;
+            part[nt % kChains] += pv;
           }
         }
+        float rs = part[0];
+#pragma unroll
+        for (int c = 1; c < kChains; ++c) rs += part[c];
         row_sum[mt][hi] = row_sum[mt][hi] * alpha[mt][hi] + rs;
       }
     }

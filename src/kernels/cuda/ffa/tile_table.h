@@ -7,10 +7,13 @@
 // NOTE: development filter for trying tile widths without editing the table (pass through
 // -DMAGI_CUDA_EXTRA_FLAGS; tools/device_variants.sh). The defaults are the shipped config.
 #ifndef MAGI_FFA_HD64_FWD_BLOCK_N
-#define MAGI_FFA_HD64_FWD_BLOCK_N 128
+#define MAGI_FFA_HD64_FWD_BLOCK_N 192
+#endif
+#ifndef MAGI_FFA_HD64_FWD_STAGES
+#define MAGI_FFA_HD64_FWD_STAGES 2
 #endif
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
-#define MAGI_FFA_HD128_FWD_BLOCK_N 128
+#define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
 
 namespace magi::cuda {
@@ -23,7 +26,7 @@ struct HeadDimTiles {
 
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages
-    {64, MAGI_FFA_HD64_FWD_BLOCK_N, 2},
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES},
     {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2},
     // END TABLE
 };
