@@ -64,6 +64,8 @@ def row_intervals(slices, s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="4096,8192,16384,32768")
+    ap.add_argument("--heads", default="16:16", help="q:kv head counts, comma-separated")
+    ap.add_argument("--dims", default="128", help="head dims; other than 128: full/causal only")
     ap.add_argument("--cases", default="full,causal,varlen_full,varlen_causal,swa_causal,varlen_block_causal")
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--budget-s", type=float, default=520.0)
@@ -150,153 +152,171 @@ def main():
     sizes = [int(x) for x in args.sizes.split(",")]
     names = args.cases.split(",")
     impls = args.impls.split(",")
-    for S in sizes:
-        for c in [c for c in cases if c["seqlen"] == S and c["name"] in names]:
-            name, H, D = c["name"], c["num_heads_q"], c["head_dim"]
-            cells = c["cells"]
-            F_fwd = 4 * H * D * cells
-            slices = c["slices"]
-            log(f"\n=== {name} S={S} cells={cells} slices={len(slices)} (left {left():.0f}s)")
-            torch.manual_seed(S + len(name))
-            q = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-            k = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-            v = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-            dout = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16)
-            qr = torch.tensor([[a, b] for a, b, *_ in slices], dtype=torch.int32, device=dev)
-            kr = torch.tensor([[x[2], x[3]] for x in slices], dtype=torch.int32, device=dev)
-            tm = torch.tensor([TYPES[x[4]] for x in slices], dtype=torch.int32, device=dev)
-            lo, hi = row_intervals(slices, S)
-            ref_out = None
 
-            def zero():
-                for t in (q, k, v):
-                    t.grad = None
+    def case_list(S, D):
+        """cases.json at S (hd 128), and full / causal at any S or head dim."""
+        out = []
+        for name in names:
+            if name in ("full", "causal"):
+                cells = S * S if name == "full" else S * (S + 1) // 2
+                out.append({"name": name, "cells": cells, "slices": [[0, S, 0, S, name]]})
+            elif D == 128:
+                out += [c for c in cases if c["seqlen"] == S and c["name"] == name]
+        return out
 
-            for impl in impls:
-                if left() < (40 if impl == "flex" else 10):
-                    R["notes"].append(f"skipped for time: {name} S={S} {impl}")
-                    continue
-                if impl in ("sdpa_flash", "sdpa_cudnn") and name not in ("full", "causal"):
-                    continue
-                if impl == "fa2_varlen" and name == "varlen_block_causal":
-                    continue
-                res = {"case": name, "S": S, "impl": impl, "cells": cells, "fwd_flops": F_fwd}
-                try:
+    layouts = [tuple(int(x) for x in h.split(":")) for h in args.heads.split(",")]
+    dims = [int(x) for x in args.dims.split(",")]
+    for S, (H, HKV), D, c in [(S, hh, D, c) for S in sizes for hh in layouts for D in dims
+                              for c in case_list(S, D)]:
+        name = c["name"]
+        cells = c["cells"]
+        F_fwd = 4 * H * D * cells
+        slices = c["slices"]
+        log(f"\n=== {name} S={S} heads={H}:{HKV} d={D} cells={cells} slices={len(slices)}"
+            f" (left {left():.0f}s)")
+        torch.manual_seed(S + len(name))
+        q = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+        k = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+        v = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+        dout = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16)
+        gqa = H != HKV
+        qr = torch.tensor([[a, b] for a, b, *_ in slices], dtype=torch.int32, device=dev)
+        kr = torch.tensor([[x[2], x[3]] for x in slices], dtype=torch.int32, device=dev)
+        tm = torch.tensor([TYPES[x[4]] for x in slices], dtype=torch.int32, device=dev)
+        lo, hi = row_intervals(slices, S)
+        ref_out = None
+
+        def zero():
+            for t in (q, k, v):
+                t.grad = None
+
+        for impl in impls:
+            if left() < (40 if impl == "flex" else 10):
+                R["notes"].append(f"skipped for time: {name} S={S} {impl}")
+                continue
+            if impl in ("sdpa_flash", "sdpa_cudnn") and name not in ("full", "causal"):
+                continue
+            if impl == "fa2_varlen" and name == "varlen_block_causal":
+                continue
+            res = {"case": name, "S": S, "impl": impl, "cells": cells, "fwd_flops": F_fwd,
+                   "hq": H, "hkv": HKV, "d": D}
+            try:
+                if impl == "ffa":
+                    def f():
+                        return flex_flash_attn_func(q, k, v, qr, kr, tm)[0]
+                elif impl in ("sdpa_flash", "sdpa_cudnn"):
+                    be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
+                    causal = name == "causal"
+                    qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
+                    dt = dout.transpose(0, 1).unsqueeze(0)
+
+                    def f(be=be, causal=causal, qt=qt, kt=kt, vt=vt):
+                        with sdpa_kernel([be]):
+                            return F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal,
+                                                                  enable_gqa=gqa)
+                elif impl == "fa2_varlen":
+                    if name.startswith("varlen"):
+                        cu_l = [0] + [x[1] for x in slices]
+                    else:
+                        cu_l = [0, S]
+                    cu = torch.tensor(cu_l, dtype=torch.int32, device=dev)
+                    mx = max(b - a for a, b in zip(cu_l[:-1], cu_l[1:]))
+                    causal = name in ("causal", "varlen_causal", "swa_causal")
+                    W = S // 8
+                    wl, wr = (W - 1, 0) if name == "swa_causal" else (None, None)
+                    qd, kd, vd = (x.detach() for x in (q, k, v))
+
+                    def f(cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
+                        return fa_fwd(qd, kd, vd, cu, cu, mx, mx, 0.0, causal, False,
+                                      scale=None, window_size_left=wl, window_size_right=wr)
+
+                    def fb(f=f, cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
+                        o, lse, rng, unused, _ = f()
+                        return fa_bwd(dout, qd, kd, vd, o, lse, cu, cu, mx, mx, 0.0, causal,
+                                      rng, unused, scale=None, window_size_left=wl,
+                                      window_size_right=wr)
+                elif impl == "flex":
+                    lo_t = torch.tensor(lo, device=dev, dtype=torch.int32)
+                    hi_t = torch.tensor(hi, device=dev, dtype=torch.int32)
+
+                    def mm(b, h, qi, ki, lo_t=lo_t, hi_t=hi_t):
+                        return (ki >= lo_t[qi]) & (ki < hi_t[qi])
+
+                    bm = create_block_mask(mm, None, None, S, S, device=dev)
+                    qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
+                    dt = dout.transpose(0, 1).unsqueeze(0)
+                    t0 = time.perf_counter()
+                    o = flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
+                    o.backward(dt)
+                    torch.cuda.synchronize()
+                    res["compile_s"] = time.perf_counter() - t0
+
+                    def f(qt=qt, kt=kt, vt=vt, bm=bm):
+                        return flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
+                if impl != "fa2_varlen":
+                    leaves = (qt, kt, vt) if impl != "ffa" else (q, k, v)
+                    g = dt if impl != "ffa" else dout
+
+                    def fb(f=f, leaves=leaves, g=g):
+                        for t in leaves:
+                            t.grad = None
+                        f().backward(g)
+                tf = bench(f)
+                tfb = bench(fb)
+                res.update(fwd_ms=tf["ms"], fwdbwd_ms=tfb["ms"], fwd_bench=tf, fwdbwd_bench=tfb,
+                           host_ms_per_call_fwd=tf["host_ms_per_call"])
+                res["fwd_tflops"] = F_fwd / (tf["ms"] * 1e-3) / 1e12
+                res["fwdbwd_tflops"] = 3.5 * F_fwd / (tfb["ms"] * 1e-3) / 1e12
+                bwd = tfb["ms"] - tf["ms"]
+                res["bwd_ms"] = bwd
+                res["bwd_tflops"] = 2.5 * F_fwd / (bwd * 1e-3) / 1e12 if bwd > 0 else None
+                # sanity: FFA output against the first peer on the same inputs
+                with torch.no_grad():
+                    o = f()
+                    if isinstance(o, tuple):
+                        o = o[0]
+                    if o.dim() == 4:
+                        o = o[0].transpose(0, 1)
+                    o = o.float()
                     if impl == "ffa":
-                        def f():
-                            return flex_flash_attn_func(q, k, v, qr, kr, tm)[0]
-                    elif impl in ("sdpa_flash", "sdpa_cudnn"):
-                        be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
-                        causal = name == "causal"
-                        qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
-                        dt = dout.transpose(0, 1).unsqueeze(0)
-
-                        def f(be=be, causal=causal, qt=qt, kt=kt, vt=vt):
-                            with sdpa_kernel([be]):
-                                return F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
-                    elif impl == "fa2_varlen":
-                        if name.startswith("varlen"):
-                            cu_l = [0] + [x[1] for x in slices]
-                        else:
-                            cu_l = [0, S]
-                        cu = torch.tensor(cu_l, dtype=torch.int32, device=dev)
-                        mx = max(b - a for a, b in zip(cu_l[:-1], cu_l[1:]))
-                        causal = name in ("causal", "varlen_causal", "swa_causal")
-                        W = S // 8
-                        wl, wr = (W - 1, 0) if name == "swa_causal" else (None, None)
-                        qd, kd, vd = (x.detach() for x in (q, k, v))
-
-                        def f(cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
-                            return fa_fwd(qd, kd, vd, cu, cu, mx, mx, 0.0, causal, False,
-                                          scale=None, window_size_left=wl, window_size_right=wr)
-
-                        def fb(f=f, cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
-                            o, lse, rng, unused, _ = f()
-                            return fa_bwd(dout, qd, kd, vd, o, lse, cu, cu, mx, mx, 0.0, causal,
-                                          rng, unused, scale=None, window_size_left=wl,
-                                          window_size_right=wr)
-                    elif impl == "flex":
-                        lo_t = torch.tensor(lo, device=dev, dtype=torch.int32)
-                        hi_t = torch.tensor(hi, device=dev, dtype=torch.int32)
-
-                        def mm(b, h, qi, ki, lo_t=lo_t, hi_t=hi_t):
-                            return (ki >= lo_t[qi]) & (ki < hi_t[qi])
-
-                        bm = create_block_mask(mm, None, None, S, S, device=dev)
-                        qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
-                        dt = dout.transpose(0, 1).unsqueeze(0)
-                        t0 = time.perf_counter()
-                        o = flex_c(qt, kt, vt, block_mask=bm)
-                        o.backward(dt)
-                        torch.cuda.synchronize()
-                        res["compile_s"] = time.perf_counter() - t0
-
-                        def f(qt=qt, kt=kt, vt=vt, bm=bm):
-                            return flex_c(qt, kt, vt, block_mask=bm)
-                    if impl != "fa2_varlen":
-                        leaves = (qt, kt, vt) if impl != "ffa" else (q, k, v)
-                        g = dt if impl != "ffa" else dout
-
-                        def fb(f=f, leaves=leaves, g=g):
-                            for t in leaves:
-                                t.grad = None
-                            f().backward(g)
-                    tf = bench(f)
-                    tfb = bench(fb)
-                    res.update(fwd_ms=tf["ms"], fwdbwd_ms=tfb["ms"], fwd_bench=tf, fwdbwd_bench=tfb,
-                               host_ms_per_call_fwd=tf["host_ms_per_call"])
-                    res["fwd_tflops"] = F_fwd / (tf["ms"] * 1e-3) / 1e12
-                    res["fwdbwd_tflops"] = 3.5 * F_fwd / (tfb["ms"] * 1e-3) / 1e12
-                    bwd = tfb["ms"] - tf["ms"]
-                    res["bwd_ms"] = bwd
-                    res["bwd_tflops"] = 2.5 * F_fwd / (bwd * 1e-3) / 1e12 if bwd > 0 else None
-                    # sanity: FFA output against the first peer on the same inputs
+                        ref_out = o
+                    elif ref_out is not None:
+                        res["rel_l2_vs_ffa"] = ((o - ref_out).norm() / ref_out.norm()).item()
+                if impl == "ffa":
+                    out = torch.empty_like(q)
+                    lse = torch.empty(S, H, device=dev)
+                    sl = ffa_mod._get_slices(qr, kr, tm)
+                    stream = torch.cuda.current_stream().cuda_stream
+                    descs = [view(x) for x in (q.detach(), k.detach(), v.detach())]
+                    # 5 rounds of 4 calls (median round): 20 launches in all, as many as
+                    # the Python figure, so the GPU work they queue stays small.
+                    host_us = _C.ffa_forward_host_us(*descs, sl, view(out), view(lse),
+                                                     stream, 4)
+                    torch.cuda.synchronize()
+                    res["cpp_host_us_per_cached_call"] = host_us
+                    # Python end to end (no autograd recording), cached
                     with torch.no_grad():
-                        o = f()
-                        if isinstance(o, tuple):
-                            o = o[0]
-                        if o.dim() == 4:
-                            o = o[0].transpose(0, 1)
-                        o = o.float()
-                        if impl == "ffa":
-                            ref_out = o
-                        elif ref_out is not None:
-                            res["rel_l2_vs_ffa"] = ((o - ref_out).norm() / ref_out.norm()).item()
-                    if impl == "ffa":
-                        out = torch.empty_like(q)
-                        lse = torch.empty(S, H, device=dev)
-                        sl = ffa_mod._get_slices(qr, kr, tm)
-                        stream = torch.cuda.current_stream().cuda_stream
-                        descs = [view(x) for x in (q.detach(), k.detach(), v.detach())]
-                        # 5 rounds of 4 calls (median round): 20 launches in all, as many as
-                        # the Python figure, so the GPU work they queue stays small.
-                        host_us = _C.ffa_forward_host_us(*descs, sl, view(out), view(lse),
-                                                         stream, 4)
+                        flex_flash_attn_func(q, k, v, qr, kr, tm)
                         torch.cuda.synchronize()
-                        res["cpp_host_us_per_cached_call"] = host_us
-                        # Python end to end (no autograd recording), cached
-                        with torch.no_grad():
+                        t0 = time.perf_counter()
+                        for _ in range(20):
                             flex_flash_attn_func(q, k, v, qr, kr, tm)
-                            torch.cuda.synchronize()
-                            t0 = time.perf_counter()
-                            for _ in range(20):
-                                flex_flash_attn_func(q, k, v, qr, kr, tm)
-                            res["py_host_us_per_cached_call"] = (time.perf_counter() - t0) / 20 * 1e6
-                            torch.cuda.synchronize()
-                except Exception as ex:  # noqa: BLE001
-                    res["error"] = repr(ex)[:1500]
-                    traceback.print_exc()
-                zero()
-                R["results"].append(res)
-                save()
-                log(f"  {impl:11s} fwd {res.get('fwd_ms', float('nan')):8.3f} ms {res.get('fwd_tflops') or float('nan'):6.1f} TF/s"
-                    f" | bwd {res.get('bwd_tflops') or float('nan'):6.1f} TF/s | f+b {res.get('fwdbwd_tflops') or float('nan'):6.1f} TF/s"
-                    + (f" | host C++ {res['cpp_host_us_per_cached_call']:.1f} us py {res['py_host_us_per_cached_call']:.1f} us" if 'cpp_host_us_per_cached_call' in res else "")
-                    + (f" | relL2 {res['rel_l2_vs_ffa']:.1e}" if 'rel_l2_vs_ffa' in res else "")
-                    + (f" | ERROR {res['error'][:200]}" if 'error' in res else ""))
-                torch.cuda.empty_cache()
-            del q, k, v, dout
+                        res["py_host_us_per_cached_call"] = (time.perf_counter() - t0) / 20 * 1e6
+                        torch.cuda.synchronize()
+            except Exception as ex:  # noqa: BLE001
+                res["error"] = repr(ex)[:1500]
+                traceback.print_exc()
+            zero()
+            R["results"].append(res)
+            save()
+            log(f"  {impl:11s} fwd {res.get('fwd_ms', float('nan')):8.3f} ms {res.get('fwd_tflops') or float('nan'):6.1f} TF/s"
+                f" | bwd {res.get('bwd_tflops') or float('nan'):6.1f} TF/s | f+b {res.get('fwdbwd_tflops') or float('nan'):6.1f} TF/s"
+                + (f" | host C++ {res['cpp_host_us_per_cached_call']:.1f} us py {res['py_host_us_per_cached_call']:.1f} us" if 'cpp_host_us_per_cached_call' in res else "")
+                + (f" | relL2 {res['rel_l2_vs_ffa']:.1e}" if 'rel_l2_vs_ffa' in res else "")
+                + (f" | ERROR {res['error'][:200]}" if 'error' in res else ""))
             torch.cuda.empty_cache()
+        del q, k, v, dout
+        torch.cuda.empty_cache()
     R["env"]["wall_s"] = time.time() - T0
     save()
 

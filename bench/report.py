@@ -29,9 +29,12 @@ def main():
             R = r
         else:
             R["results"] += r["results"]
-    res = {(r["case"], r["S"], r["impl"]): r for r in R["results"] if "error" not in r}
+    def shape(r):  # (S, q heads, kv heads, head dim); older runs: 16:16, hd 128
+        return (r["S"], r.get("hq", 16), r.get("hkv", 16), r.get("d", 128))
+
+    res = {(r["case"], shape(r), r["impl"]): r for r in R["results"] if "error" not in r}
     errs = [r for r in R["results"] if "error" in r]
-    sizes = sorted({r["S"] for r in R["results"]})
+    sizes = sorted({shape(r) for r in R["results"]})
     env = R["env"]
     L = []
     L.append("# FFA (CUDA) vs peers\n")
@@ -39,14 +42,14 @@ def main():
              "kernels (sm_80+) are selected on other GPUs or with `MAGI_FFA_PORTABLE=1`.\n")
     L.append(f"Device: {env['device']}; torch {env['torch']}, cuDNN {env['cudnn']}; "
              f"date {env['date']}; commit `{env['commit']}`. One process, one run "
-             "(`bench/bench_ffa.py`), bf16, head_dim 128, 16 q heads, 16 kv heads, cases of "
-             "`bench/cases.json`.\n")
+             "(`bench/bench_ffa.py`), bf16, batch 1; masks of `bench/cases.json` (full and causal "
+             "also at other sizes and head dims); each section names S, q:kv heads and head_dim.\n")
     L.append("TFLOP/s from exact cell counts: fwd = 4·H·D·cells, bwd = 2.5×fwd, fwd+bwd = 3.5×fwd; "
              "bwd time = (fwd+bwd) − fwd. Median of 7 batches of back-to-back calls timed with CUDA "
              "events behind a GPU sleep (host overhead hidden; host time below). `ratio` = FFA "
              "rate / peer rate (> 1: FFA faster).\n")
     for S in sizes:
-        L.append(f"\n## S = {S}\n")
+        L.append(f"\n## S = {S[0]}, heads {S[1]}:{S[2]}, head_dim {S[3]}\n")
         L.append("| case | impl | fwd ms | fwd TF/s | bwd TF/s | fwd+bwd TF/s | FFA/peer fwd | FFA/peer bwd | FFA/peer f+b |")
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for c in CASES:
@@ -77,7 +80,7 @@ def main():
             f = res.get((c, S, "ffa"))
             if not f:
                 continue
-            L.append(f"| {S} | {c} | {f['fwd_tflops'] / full['fwd_tflops']:.2f} | "
+            L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | {f['fwd_tflops'] / full['fwd_tflops']:.2f} | "
                      f"{(f.get('bwd_tflops') or 0) / (full.get('bwd_tflops') or 1):.2f} | "
                      f"{f['fwdbwd_tflops'] / full['fwdbwd_tflops']:.2f} |")
     L.append("\n## Host time per cached FFA call\n")
@@ -90,12 +93,13 @@ def main():
         for c in CASES:
             f = res.get((c, S, "ffa"))
             if f and "cpp_host_us_per_cached_call" in f:
-                L.append(f"| {S} | {c} | {f['cpp_host_us_per_cached_call']:.1f} | "
+                L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | "
+                         f"{f['cpp_host_us_per_cached_call']:.1f} | "
                          f"{f['py_host_us_per_cached_call']:.1f} |")
     if errs or R.get("notes"):
         L.append("\n## Errors and notes\n")
         for r in errs:
-            L.append(f"- {r['case']} S={r['S']} {r['impl']}: `{r['error'][:300]}`")
+            L.append(f"- {r['case']} {shape(r)} {r['impl']}: `{r['error'][:300]}`")
         for n in R.get("notes", []):
             L.append(f"- {n}")
     with open(args.md, "w") as f:
@@ -116,7 +120,7 @@ def main():
                     ax.bar([x + (k - 2) * w for x in range(len(CASES))], ys, w, label=im)
                 ax.set_xticks(range(len(CASES)))
                 ax.set_xticklabels([c.replace("varlen_", "vl_") for c in CASES], fontsize=8)
-                ax.set_title(f"S={S} {key.split('_')[0]} TFLOP/s")
+                ax.set_title(f"S={S[0]} {S[1]}:{S[2]} d{S[3]} {key.split('_')[0]} TFLOP/s")
                 if i == 0 and j == 0:
                     ax.legend(fontsize=7)
         fig.tight_layout()
