@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench_ffa JSON -> bench/RESULTS.md (table, ratios) and a PNG chart.
 
-  python3 bench/report.py OUT/bench_ffa.json [--md bench/RESULTS.md] [--png bench/results.png]
+  python3 bench/report.py OUT/bench_ffa.json [--quick OUT/fwd_quick.json] [--md bench/RESULTS.md]
+                          [--png bench/results.png]
 """
 import argparse
 import json
@@ -20,6 +21,7 @@ def main():
     ap.add_argument("json", nargs="+")
     ap.add_argument("--md", default=os.path.join(os.path.dirname(__file__), "RESULTS.md"))
     ap.add_argument("--png", default=os.path.join(os.path.dirname(__file__), "results.png"))
+    ap.add_argument("--quick", help="fwd_quick.py JSON of the same run: forward vs cuDNN table")
     args = ap.parse_args()
     R = None
     for path in args.json:
@@ -44,6 +46,10 @@ def main():
              f"date {env['date']}; commit `{env['commit']}`. One process, one run "
              "(`bench/bench_ffa.py`), bf16, batch 1; masks of `bench/cases.json` (full and causal "
              "also at other sizes and head dims); each section names S, q:kv heads and head_dim.\n")
+    impls_seen = sorted({r["impl"] for r in R["results"]})
+    L.append("This run covers: " + "; ".join(
+        f"S {S[0]} heads {S[1]}:{S[2]} hd {S[3]}" for S in sizes) +
+        f"; implementations {', '.join(impls_seen)}.\n")
     L.append("TFLOP/s from exact cell counts: fwd = 4·H·D·cells, bwd = 2.5×fwd, fwd+bwd = 3.5×fwd; "
              "bwd time = (fwd+bwd) − fwd. Median of 7 batches of back-to-back calls timed with CUDA "
              "events behind a GPU sleep (host overhead hidden; host time below). `ratio` = FFA "
@@ -83,6 +89,19 @@ def main():
             L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | {f['fwd_tflops'] / full['fwd_tflops']:.2f} | "
                      f"{(f.get('bwd_tflops') or 0) / (full.get('bwd_tflops') or 1):.2f} | "
                      f"{f['fwdbwd_tflops'] / full['fwdbwd_tflops']:.2f} |")
+    if args.quick:
+        with open(args.quick) as f:
+            q = json.load(f)
+        L.append("\n## Forward against cuDNN: sizes, head layouts, head dims (`bench/fwd_quick.py`)\n")
+        L.append("Same run. FFA forward and SDPA's cuDNN backend on the same inputs (no autograd), "
+                 "median of batches behind a GPU sleep; `ratio` = FFA / cuDNN; `own full` = the "
+                 "irregular mask's rate / FFA's full-mask rate at the same S and heads.\n")
+        L.append("| case | S | heads | d | FFA TF/s | cuDNN TF/s | ratio | own full |")
+        L.append("|---|---:|---|---:|---:|---:|---:|---:|")
+        for r in q["rows"]:
+            L.append(f"| {r['case']} | {r['S']} | {r['hq']}:{r['hkv']} | {r['d']} | "
+                     f"{r['ffa_tflops']:.0f} | {fmt(r.get('cudnn_tflops'))} | "
+                     f"{fmt(r.get('ratio'), 2)} | {fmt(r.get('vs_own_full'), 2)} |")
     L.append("\n## Host time per cached FFA call\n")
     L.append("C++: `ffa_forward` entry (validation, plan-cache lookup, launch), median of 5 "
              "rounds of 4 calls timed in C++. Python: `flex_flash_attn_func` under "

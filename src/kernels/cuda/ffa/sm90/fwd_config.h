@@ -13,6 +13,7 @@ struct FwdProblem {
   int64_t num_items;    // forward work items (row blocks)
   int64_t num_heads_q;  // query heads
   int num_sms;          // multiprocessors of the device
+  int heads_per_kv = 1;  // query heads per kv head
 };
 
 struct FwdConfig {
@@ -20,7 +21,8 @@ struct FwdConfig {
 };
 
 inline FwdConfig choose_fwd_config(const FwdProblem& pb) {
-  MAGI_CHECK(pb.num_items >= 0 && pb.num_heads_q >= 1 && pb.num_sms >= 1,
+  MAGI_CHECK(pb.num_items >= 0 && pb.num_heads_q >= 1 && pb.num_sms >= 1 &&
+                 pb.heads_per_kv >= 1 && pb.num_heads_q % pb.heads_per_kv == 0,
              "FFA CUDA: bad forward problem (items ", pb.num_items, ", heads ", pb.num_heads_q,
              ", SMs ", pb.num_sms, ")");
   const int64_t tiles = pb.num_items * pb.num_heads_q;
@@ -30,6 +32,10 @@ inline FwdConfig choose_fwd_config(const FwdProblem& pb) {
   c.sched.num_tiles = static_cast<int32_t>(tiles);
   c.sched.num_heads = static_cast<int32_t>(pb.num_heads_q);
   c.sched.grid = TileScheduler::grid_for(c.sched.num_tiles, pb.num_sms);
+  c.sched.heads_per_kv = pb.heads_per_kv;
+#ifdef MAGI_FFA_TILE_GROUP  // development knob (tile_scheduler.h, `group`)
+  c.sched.group = MAGI_FFA_TILE_GROUP;
+#endif
   return c;
 }
 

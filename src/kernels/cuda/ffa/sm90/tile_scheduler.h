@@ -19,6 +19,11 @@ struct TileScheduler {
   int32_t num_tiles;  // work items x query heads
   int32_t num_heads;  // query heads
   int32_t grid;       // CTAs, 1 <= grid <= num_tiles (when num_tiles > 0)
+  // 0: item-major tile numbering (heads innermost). g > 0: items in groups of g; in a group,
+  // kv head outermost, then item, then the query heads of the kv head: the CTAs running side
+  // by side read one kv head's K/V (row blocks of one head, and the heads that share it).
+  int32_t group = 0;
+  int32_t heads_per_kv = 1;
 
   /// The persistent grid for `num_tiles` tiles on `num_sms` multiprocessors.
   MAGI_HD static int32_t grid_for(int32_t num_tiles, int32_t num_sms) {
@@ -33,8 +38,28 @@ struct TileScheduler {
     return t < num_tiles ? static_cast<int32_t>(t) : -1;
   }
 
-  MAGI_HD int32_t item_of(int32_t tile) const { return tile / num_heads; }
-  MAGI_HD int32_t head_of(int32_t tile) const { return tile - item_of(tile) * num_heads; }
+  MAGI_HD int32_t item_of(int32_t tile) const {
+    if (group == 0) return tile / num_heads;
+    int32_t g, size, r;
+    locate(tile, g, size, r);
+    return g * group + (r % (size * heads_per_kv)) / heads_per_kv;
+  }
+  MAGI_HD int32_t head_of(int32_t tile) const {
+    if (group == 0) return tile - (tile / num_heads) * num_heads;
+    int32_t g, size, r;
+    locate(tile, g, size, r);
+    const int32_t kv = r / (size * heads_per_kv);
+    return kv * heads_per_kv + r % heads_per_kv;
+  }
+
+ private:
+  /// Group of `tile`, its item count (the last group may be short) and the tile's rank in it.
+  MAGI_HD void locate(int32_t tile, int32_t& g, int32_t& size, int32_t& r) const {
+    g = tile / (group * num_heads);
+    r = tile - g * group * num_heads;
+    const int32_t left = num_tiles / num_heads - g * group;
+    size = left < group ? left : group;
+  }
 };
 
 }  // namespace magi::cuda::sm90
