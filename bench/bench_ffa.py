@@ -14,9 +14,7 @@ Writes $OUT/bench_ffa.json (after every measurement); bench/report.py makes RESU
 """
 import argparse
 import json
-import math
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -29,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
+from gpu_timing import sleep_cycles_per_ms, time_batches  # noqa: E402
 from magi_attention import _C, flex_flash_attn_func  # noqa: E402
 from magi_attention._tensor import view  # noqa: E402
 from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
@@ -106,47 +105,10 @@ def main():
         os.replace(json_path + ".tmp", json_path)
 
     # ---- timing (as peers.py: events around batches of k calls behind a GPU sleep) ----
-    def calib():
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        c = 1.5e6
-        for _ in range(2):
-            s.record()
-            torch.cuda._sleep(20_000_000)
-            e.record()
-            torch.cuda.synchronize()
-            c = 20_000_000 / max(s.elapsed_time(e), 1e-3)
-        return c
+    CYC = sleep_cycles_per_ms()
 
-    CYC = calib()
-
-    def bench(fn, min_batch_ms=25.0, n_batches=7, max_k=30):
-        fn()
-        torch.cuda.synchronize()
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        est = max(s.elapsed_time(e), 1e-3)
-        t0 = time.perf_counter()
-        fn()
-        fn()
-        host = (time.perf_counter() - t0) / 2 * 1e3
-        torch.cuda.synchronize()
-        k = int(min(max_k, max(1, math.ceil(min_batch_ms / est))))
-        ts = []
-        for _ in range(n_batches):
-            torch.cuda._sleep(int(min(300.0, 1.5 * k * host + 0.3) * CYC))
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            for _ in range(k):
-                fn()
-            e.record()
-            torch.cuda.synchronize()
-            ts.append(s.elapsed_time(e) / k)
-        ts.sort()
-        return {"ms": statistics.median(ts), "min_ms": ts[0], "max_ms": ts[-1], "k": k,
-                "host_ms_per_call": host}
+    def bench(fn):
+        return time_batches(fn, CYC)
 
     cases = json.load(open(os.path.join(HERE, "cases.json")))["cases"]
     sizes = [int(x) for x in args.sizes.split(",")]

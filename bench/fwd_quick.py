@@ -11,7 +11,6 @@ Writes $OUT/fwd_quick.json. Not the harness: bench/bench_ffa.py is (peers, RESUL
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -21,47 +20,10 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from gpu_timing import sleep_cycles_per_ms, time_batches  # noqa: E402
 from magi_attention import flex_flash_attn_func  # noqa: E402
 
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
-
-
-def timed(fn, reps, cyc_per_ms):
-    """Median over `reps` batches of back-to-back calls queued behind a GPU sleep, so the
-    host's launch cost is hidden (the kernel time alone is measured)."""
-    fn()
-    torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    t0 = time.perf_counter()
-    s.record()
-    fn()
-    e.record()
-    torch.cuda.synchronize()
-    host_ms = (time.perf_counter() - t0) * 1e3
-    k = max(1, min(50, int(5.0 / max(s.elapsed_time(e), 1e-3))))
-    ts = []
-    for _ in range(reps):
-        torch.cuda._sleep(int((1.5 * k * host_ms + 0.2) * cyc_per_ms))
-        s.record()
-        for _ in range(k):
-            fn()
-        e.record()
-        torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e) / k)
-    return statistics.median(ts)
-
-
-def sleep_rate():
-    """GPU sleep cycles per millisecond (torch.cuda._sleep counts clock cycles)."""
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    rate = 1.5e6
-    for _ in range(2):
-        s.record()
-        torch.cuda._sleep(20_000_000)
-        e.record()
-        torch.cuda.synchronize()
-        rate = 20_000_000 / max(s.elapsed_time(e), 1e-3)
-    return rate
 
 
 def main():
@@ -77,7 +39,7 @@ def main():
     cases = json.load(open(os.path.join(HERE, "cases.json")))["cases"]
     dev = torch.device("cuda")
     rows = []
-    cyc = sleep_rate()
+    cyc = sleep_cycles_per_ms()
 
     def case(name, S):
         if name in ("full", "causal"):  # any S (cases.json starts at 4k)
@@ -97,7 +59,7 @@ def main():
         flops = 4 * hq * d * c["cells"]
         with torch.no_grad():
             f = lambda: flex_flash_attn_func(q, k, v, qr, kr, tm)[0]  # noqa: E731
-            ms = timed(f, args.reps, cyc)
+            ms = time_batches(f, cyc, 5.0, args.reps, 50)["ms"]
             r = {"case": name, "S": S, "hq": hq, "hkv": hkv, "d": d, "ffa_ms": ms,
                  "ffa_tflops": flops / ms / 1e9}
             if peer:
@@ -106,7 +68,7 @@ def main():
                 g = lambda: F.scaled_dot_product_attention(  # noqa: E731
                     qt, kt, vt, is_causal=name == "causal", enable_gqa=hq != hkv)
                 with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                    pms = timed(g, args.reps, cyc)
+                    pms = time_batches(g, cyc, 5.0, args.reps, 50)["ms"]
                     ref = g()[0].transpose(0, 1).float()
                 out = f().float()
                 r.update(cudnn_ms=pms, cudnn_tflops=flops / pms / 1e9, ratio=pms / ms,

@@ -24,20 +24,6 @@ __device__ __forceinline__ void wgmma_wait_group() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 
-/// wgmma.wait_group N as the first instruction of a basic block of its own: ptxas schedules a
-/// wait as early as its block allows, so a plain one would rise above the independent work
-/// placed before it to overlap the products in flight (seen in the forward kernel's SASS: the
-/// whole softmax sank below the wait). `uniform` must be the same in the whole warpgroup; the
-/// branch on it only makes the block boundary.
-template <int N>
-__device__ __forceinline__ void wgmma_wait_group_new_block(bool uniform) {
-  if (uniform) {
-    wgmma_wait_group<N>();
-  } else {
-    wgmma_wait_group<N>();
-  }
-}
-
 /// fence.proxy.async.shared::cta: makes this thread's generic-proxy shared-memory writes
 /// (st.shared, cp.async after its wait) visible to the async proxy (wgmma operand reads).
 __device__ __forceinline__ void fence_proxy_async_shared() {

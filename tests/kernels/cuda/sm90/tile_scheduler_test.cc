@@ -70,26 +70,26 @@ TEST(TileScheduler, GroupedNumberingIsABijection) {
   for (int items : {1, 5, 16, 37}) {
     for (int heads : {1, 3, 8}) {
       for (int group : {1, 4, 16})
-      for (int hpk : {1, heads}) {
-        TileScheduler s{items * heads, heads, 132};
-        s.group = group;
-        s.heads_per_kv = hpk;
-        std::vector<int> seen(items * heads, 0);
-        for (int t = 0; t < s.num_tiles; ++t) {
-          const int it = s.item_of(t), h = s.head_of(t);
-          ASSERT_GE(it, 0);
-          ASSERT_LT(it, items);
-          ASSERT_GE(h, 0);
-          ASSERT_LT(h, heads);
-          ++seen[it * heads + h];
-          // The query heads of a kv head run side by side.
-          if (t > 0 && h % hpk != 0) {
-            EXPECT_EQ(s.head_of(t - 1) + 1, h);
-            EXPECT_EQ(s.item_of(t - 1), it);
+        for (int hpk : {1, heads}) {
+          TileScheduler s{items * heads, heads, 132};
+          s.group = group;
+          s.heads_per_kv = hpk;
+          std::vector<int> seen(items * heads, 0);
+          for (int t = 0; t < s.num_tiles; ++t) {
+            const int it = s.item_of(t), h = s.head_of(t);
+            ASSERT_GE(it, 0);
+            ASSERT_LT(it, items);
+            ASSERT_GE(h, 0);
+            ASSERT_LT(h, heads);
+            ++seen[it * heads + h];
+            // The query heads of a kv head run side by side.
+            if (t > 0 && h % hpk != 0) {
+              EXPECT_EQ(s.head_of(t - 1) + 1, h);
+              EXPECT_EQ(s.item_of(t - 1), it);
+            }
           }
+          for (int x : seen) ASSERT_EQ(x, 1);
         }
-        for (int x : seen) ASSERT_EQ(x, 1);
-      }
     }
   }
 }

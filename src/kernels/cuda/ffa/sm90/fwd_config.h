@@ -10,9 +10,9 @@
 namespace magi::cuda::sm90 {
 
 struct FwdProblem {
-  int64_t num_items;    // forward work items (row blocks)
-  int64_t num_heads_q;  // query heads
-  int num_sms;          // multiprocessors of the device
+  int64_t num_items;     // forward work items (row blocks)
+  int64_t num_heads_q;   // query heads
+  int num_sms;           // multiprocessors of the device
   int heads_per_kv = 1;  // query heads per kv head
 };
 
@@ -21,8 +21,8 @@ struct FwdConfig {
 };
 
 inline FwdConfig choose_fwd_config(const FwdProblem& pb) {
-  MAGI_CHECK(pb.num_items >= 0 && pb.num_heads_q >= 1 && pb.num_sms >= 1 &&
-                 pb.heads_per_kv >= 1 && pb.num_heads_q % pb.heads_per_kv == 0,
+  MAGI_CHECK(pb.num_items >= 0 && pb.num_heads_q >= 1 && pb.num_sms >= 1 && pb.heads_per_kv >= 1 &&
+                 pb.num_heads_q % pb.heads_per_kv == 0,
              "FFA CUDA: bad forward problem (items ", pb.num_items, ", heads ", pb.num_heads_q,
              ", SMs ", pb.num_sms, ")");
   const int64_t tiles = pb.num_items * pb.num_heads_q;

@@ -5,8 +5,9 @@
 //   O  += P_{j-1} V_{j-1}    wgmma RS (P in registers, V MN-major in shared memory)
 // then, while O += P V runs: mask S_j, softmax statistics and P_j = 2^(S_j - max); after it:
 // O *= alpha (only when a row max moved), or, when tile j starts a new item, the epilogue of
-// the previous one (out/lse, or a merge into the fp32 accumulators) and O = 0; and P_j to
-// 16-bit A fragments. Tile j may belong to the next item, so items meet without a bubble.
+// the previous one (out/lse, or a merge into the fp32 accumulators; the item's first P V then
+// overwrites O); and P_j to 16-bit A fragments. Tile j may belong to the next item, so items
+// meet without a bubble.
 #pragma once
 
 #include <cstdint>
@@ -47,8 +48,8 @@ struct FwdConsumer {
   // O [64 x D] (+)= P [64 x kBN] V [kBN x D]: kBN / 16 wgmma k-steps; `fresh` overwrites O
   // (the first product of an item), so no ordinary instruction ever defines O.
   __device__ __forceinline__ static void issue_pv(float (&o)[kNO][4],
-                                                  const uint32_t (&pa)[kBN / 16][4],
-                                                  MnMajorSw128 v, bool fresh) {
+                                                  const uint32_t (&pa)[kBN / 16][4], MnMajorSw128 v,
+                                                  bool fresh) {
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
       ptx::Wgmma<kD, kBf16>::template rs<1>(o, pa[kk], v.advance_k(kk).bits, kk > 0 || !fresh);
@@ -56,15 +57,15 @@ struct FwdConsumer {
     ptx::wgmma_commit_group();
   }
   /// Mask and softmax statistics of one S tile: S becomes P (fp32). Returns whether O must be
-  /// rescaled by `alpha`. The fences keep this work above the wait that follows, so it
-  /// overlaps the P V product in flight (the compiler would otherwise sink it below).
+  /// rescaled by `alpha`. The fences keep the front end from sinking this work below the wait
+  /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
+  /// the P V product in flight.
   __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
                                                     OnlineSoftmax<1>& softmax,
                                                     const ScoreTransform& score,
-                                                    const SegmentMask& mask, int warp_row0,
-                                                    int c0, float sm_scale, int lane) {
-    transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN,
-                                                     lane);
+                                                    const SegmentMask& mask, int warp_row0, int c0,
+                                                    float sm_scale, int lane) {
+    transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
     const bool moved = softmax.update_scores(s, alpha, sm_scale);
     ptx::fence_acc(s[0]);
 #pragma unroll
@@ -101,15 +102,15 @@ struct FwdConsumer {
 
     WorkStream<kBN> ws{P.sched, static_cast<int32_t>(blockIdx.x)};
     if (!ws.next_item(p.items, p.segs, write_empty)) return;
-    PipelineState<Tr::kQStages> q;       // Q stage of the stream's current item
-    PipelineState<Tr::kStages> kv;       // stage of the stream's current key tile
-    PipelineState<Tr::kStages> pv;       // stage of the V that the pending P multiplies
+    PipelineState<Tr::kQStages> q;  // Q stage of the stream's current item
+    PipelineState<Tr::kStages> kv;  // stage of the stream's current key tile
+    PipelineState<Tr::kStages> pv;  // stage of the V that the pending P multiplies
     Rows rows{ws.head(), ws.item.block_start + row_offset, ws.item.block_end};  // O's item
-    float o[1][kNO][4];                  // O [16 rows x D] of this warp, fp32 (wgmma layout)
-    float s[1][kNS][4];                  // S [16 rows x kBN] of this warp, fp32
-    uint32_t pa[1][kBN / 16][4];         // P [16 rows x kBN] as wgmma A fragments, 16-bit
-    OnlineSoftmax<1> softmax;            // statistics of O's item
-    bool o_fresh = true;                 // O holds nothing yet: the next P V overwrites it
+    float o[1][kNO][4];           // O [16 rows x D] of this warp, fp32 (wgmma layout)
+    float s[1][kNS][4];           // S [16 rows x kBN] of this warp, fp32
+    uint32_t pa[1][kBN / 16][4];  // P [16 rows x kBN] as wgmma A fragments, 16-bit
+    OnlineSoftmax<1> softmax;     // statistics of O's item
+    bool o_fresh = true;          // O holds nothing yet: the next P V overwrites it
     softmax.init();
 
     // S of the stream's current tile, in this warpgroup's turn; then waits for it.

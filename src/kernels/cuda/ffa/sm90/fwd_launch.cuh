@@ -18,7 +18,8 @@ namespace magi::cuda::sm90 {
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, cudaStream_t stream) {
   using Tr = FwdTraits<E, kHeadDim>;
-  const FwdConfig cfg = choose_fwd_config({p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv});
+  const FwdConfig cfg =
+      choose_fwd_config({p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv});
   if (cfg.sched.grid == 0) return;
   FwdParamsSm90 P{};
   P.p = p;

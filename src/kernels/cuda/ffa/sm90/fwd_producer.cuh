@@ -58,12 +58,12 @@ struct FwdProducer {
       const Barrier full_v = Barrier::at(&s.full_v[kv.index]);
       Barrier::at(&s.empty_k[kv.index]).wait(kv.empty_parity());
       full_k.arrive_expect_bytes(Tr::kKvBytes);
-      load_tile(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head,
-                ws.keys.c0, full_k, kv_policy);
+      load_tile(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head, ws.keys.c0,
+                full_k, kv_policy);
       Barrier::at(&s.empty_v[kv.index]).wait(kv.empty_parity());
       full_v.arrive_expect_bytes(Tr::kKvBytes);
-      load_tile(P.tma_v, a_v + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head,
-                ws.keys.c0, full_v, kv_policy);
+      load_tile(P.tma_v, a_v + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head, ws.keys.c0,
+                full_v, kv_policy);
       kv.advance();
       step = ws.next(p.items, p.segs, IgnoreEmpty{});
     } while (step != StreamStep::kEnd);

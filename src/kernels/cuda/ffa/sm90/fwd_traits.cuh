@@ -47,8 +47,7 @@ struct FwdTraits {
   static constexpr int kAtoms = kHeadDim / 64;  // TMA boxes of 64 columns (128 bytes) per tile
   // Q tiles in flight: two (the next item's Q loads while the current item runs) when they fit
   // next to the K/V ring in the 227 KB of shared memory (barriers and alignment: 2 KB).
-  static constexpr int kQStages =
-      2 * kQBytes + 2 * kStages * kKvBytes + 2048 <= 227 * 1024 ? 2 : 1;
+  static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kKvBytes + 2048 <= 227 * 1024 ? 2 : 1;
 
   static_assert(kHeadDim % 64 == 0, "128-byte swizzled atoms of 64 columns");
   static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 256, "wgmma N of S = Q K^T");

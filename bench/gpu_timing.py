@@ -1,0 +1,55 @@
+"""GPU timing shared by the benchmarks: kernel time with the host's launch cost hidden.
+
+Each measurement is a batch of k back-to-back calls between two CUDA events, queued behind a
+GPU sleep long enough for the host to enqueue the whole batch; the figure is the median over
+batches of (batch time / k).
+"""
+import math
+import statistics
+import time
+
+import torch
+
+
+def sleep_cycles_per_ms():
+    """Clock cycles per millisecond of torch.cuda._sleep on this device."""
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    rate = 1.5e6
+    for _ in range(2):
+        s.record()
+        torch.cuda._sleep(20_000_000)
+        e.record()
+        torch.cuda.synchronize()
+        rate = 20_000_000 / max(s.elapsed_time(e), 1e-3)
+    return rate
+
+
+def time_batches(fn, cyc_per_ms, min_batch_ms=25.0, n_batches=7, max_k=30):
+    """{"ms": median per call, "min_ms", "max_ms", "k": calls per batch, "host_ms_per_call"}."""
+    fn()
+    torch.cuda.synchronize()
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    fn()
+    e.record()
+    torch.cuda.synchronize()
+    est = max(s.elapsed_time(e), 1e-3)
+    t0 = time.perf_counter()
+    fn()
+    fn()
+    host = (time.perf_counter() - t0) / 2 * 1e3
+    torch.cuda.synchronize()
+    k = int(min(max_k, max(1, math.ceil(min_batch_ms / est))))
+    ts = []
+    for _ in range(n_batches):
+        torch.cuda._sleep(int(min(300.0, 1.5 * k * host + 0.3) * cyc_per_ms))
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        for _ in range(k):
+            fn()
+        e.record()
+        torch.cuda.synchronize()
+        ts.append(s.elapsed_time(e) / k)
+    ts.sort()
+    return {"ms": statistics.median(ts), "min_ms": ts[0], "max_ms": ts[-1], "k": k,
+            "host_ms_per_call": host}
