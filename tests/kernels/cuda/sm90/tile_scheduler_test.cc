@@ -1,5 +1,5 @@
 // Index maths of the Hopper kernels' persistent schedule (ffa/sm90/tile_scheduler.h,
-// fwd_config.h) and of the key-tile walk the producer and consumers share (key_tiles.h).
+// fwd_config.h).
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 
 #include <gtest/gtest.h>
@@ -9,10 +9,7 @@
 #include <vector>
 
 #include "kernels/cuda/ffa/sm90/fwd_config.h"
-#include "kernels/cuda/ffa/sm90/key_tiles.h"
-#include "kernels/cuda/ffa/work_list.h"
 #include "magi/check.h"
-#include "testing/random_mask.h"
 
 namespace magi::cuda::sm90 {
 namespace {
@@ -98,31 +95,6 @@ TEST(FwdConfig, RejectsBadProblems) {
   EXPECT_THROW(choose_fwd_config({10, 0, 132}), Error);
   EXPECT_THROW(choose_fwd_config({int64_t{1} << 26, 64, 132}), Error);
   EXPECT_NO_THROW(choose_fwd_config({0, 8, 132}));
-}
-
-// The key tiles of each forward item start at every segment's first key, advance by the tile
-// width and cover each segment's keys exactly once, in order.
-TEST(KeyTiles, CoverEachSegmentOnce) {
-  std::mt19937_64 rng(7);
-  for (int iter = 0; iter < 200; ++iter) {
-    const int64_t sq = 1 + rng() % 700, sk = 1 + rng() % 700;
-    const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 6));
-    const WorkList wl = build_fwd_work(slices, sq, 128);
-    for (const FfaWorkItem& it : wl.items) {
-      if (it.seg_begin == it.seg_end) continue;
-      std::vector<std::vector<int>> starts(wl.segs.size());
-      KeyTiles<128> keys(wl.segs.data(), it);
-      do {
-        starts[keys.seg].push_back(keys.c0);
-      } while (keys.next(wl.segs.data()));
-      for (int g = it.seg_begin; g < it.seg_end; ++g) {
-        const FfaSegment& seg = wl.segs[g];
-        std::vector<int> want;
-        for (int c = seg.k0; c < seg.k1; c += 128) want.push_back(c);
-        EXPECT_EQ(starts[g], want) << "segment " << g;
-      }
-    }
-  }
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/ffa/params.h"
-#include "kernels/cuda/ffa/sm90/key_tiles.h"
+#include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "kernels/cuda/host_device.h"
 

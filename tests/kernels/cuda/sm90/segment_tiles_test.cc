@@ -1,0 +1,50 @@
+// The tile walks along an item's segments (ffa/sm90/segment_tiles.h): forward items by keys,
+// backward items by query rows; each segment's range covered once, in order, from its start.
+#include "kernels/cuda/ffa/sm90/segment_tiles.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/ffa/work_list.h"
+#include "testing/random_mask.h"
+
+namespace magi::cuda::sm90 {
+namespace {
+
+template <class Tiles, int kBlock>
+void expect_cover(const WorkList& wl, bool keys) {
+  for (const FfaWorkItem& it : wl.items) {
+    if (it.seg_begin == it.seg_end) continue;
+    std::vector<std::vector<int>> starts(wl.segs.size());
+    Tiles tiles(wl.segs.data(), it);
+    bool last = false;
+    do {
+      starts[tiles.seg].push_back(tiles.c0);
+      last = tiles.last();
+    } while (tiles.next(wl.segs.data()));
+    EXPECT_TRUE(last);
+    for (int g = it.seg_begin; g < it.seg_end; ++g) {
+      const FfaSegment& seg = wl.segs[g];
+      std::vector<int> want;
+      for (int c = keys ? seg.k0 : seg.q0; c < (keys ? seg.k1 : seg.q1); c += kBlock) {
+        want.push_back(c);
+      }
+      EXPECT_EQ(starts[g], want) << "segment " << g;
+    }
+  }
+}
+
+TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
+  std::mt19937_64 rng(7);
+  for (int iter = 0; iter < 200; ++iter) {
+    const int64_t sq = 1 + rng() % 700, sk = 1 + rng() % 700;
+    const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 6));
+    expect_cover<KeyTiles<128>, 128>(build_fwd_work(slices, sq, 128), true);
+    expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64), false);
+  }
+}
+
+}  // namespace
+}  // namespace magi::cuda::sm90
