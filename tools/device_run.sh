@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the device machine, from the repository root: build, then run the steps named in $@
-# (tests, smoke, sanitize, sass, quick:<args>, bench:<args>); EXTRA = extra -D flags. Logs go to $OUT.
+# (tests, tests_bwd_ws, tests_portable, smoke, sanitize, sass, quick:<args>, bench:<args>); EXTRA = extra -D flags. Logs go to $OUT.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -22,6 +22,9 @@ for step in "$@"; do
       timeout 300 python3 -m pytest tests/cuda/test_ffa.py -q -x 2>&1 |
         tee "$OUT/smoke.log" | tail -30 ;;
     quick:*) timeout 400 python3 bench/fwd_quick.py ${step#quick:} 2>&1 | tee -a "$OUT/quick.log" ;;
+    tests_bwd_ws)  # the warp-specialised Hopper backward (opt-in while unvalidated)
+      MAGI_FFA_BWD_WS=1 timeout 600 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
+        tee "$OUT/tests_bwd_ws.log" | tail -15 ;;
     tests_portable)  # the portable (mma.sync) kernels on the same machine
       MAGI_FFA_PORTABLE=1 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
         tee "$OUT/tests_portable.log" | tail -15 ;;

@@ -266,9 +266,15 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
     fill(dv_acc, 0.0, opts.cuda_stream);
   }
 
+  // Row statistics: D = rowsum(dO * O), row-major; for the warp-specialised Hopper backward
+  // head-major together with lse * log2(e), each [Hq, stride] (TMA loads a tile's rows).
+  const bool ws = bwd_ws_selected();
+  const int64_t stat_stride = (sq + 3) / 4 * 4;
+  const int64_t stat_floats = ws ? 2 * hq * stat_stride : sq * hq;
   float* dsum = nullptr;
   MAGI_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dsum),
-                                  static_cast<size_t>(sq * hq) * sizeof(float), stream));
+                                  static_cast<size_t>(stat_floats) * sizeof(float), stream));
+  const BwdStats stats{dsum + hq * stat_stride, dsum, stat_stride};
   BwdPreParams pre{};
   pre.out = out.data;
   pre.dout = dout.data;
@@ -282,6 +288,13 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   pre.head_dim = static_cast<int32_t>(d);
   pre.out_dtype = out.dtype == DType::kBFloat16 ? 0 : out.dtype == DType::kFloat16 ? 1 : 2;
   pre.dout_dtype = dout.dtype == DType::kBFloat16 ? 0 : 1;
+  if (ws) {
+    pre.lse2 = const_cast<float*>(stats.lse2);
+    pre.lse = lse.ptr<float>();
+    pre.lse_row_stride = lse.strides[0];
+    pre.lse_head_stride = lse.strides[1];
+    pre.stat_stride = stat_stride;
+  }
   launch_bwd_preprocess(pre, stream);
 
   const Scores sc = scores_of(opts, d);
@@ -329,7 +342,7 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   const int64_t grid = static_cast<int64_t>(plan.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid too large");
   dispatch_kernel(elem, d, [&]<Elem E, int D>() {
-    launch_bwd<E, D>(p, static_cast<int>(grid), opts.cuda_stream);
+    launch_bwd<E, D>(p, ws ? &stats : nullptr, static_cast<int>(grid), opts.cuda_stream);
   });
   MAGI_CUDA_CHECK(cudaFreeAsync(dsum, stream));
   if (scratch != nullptr) {

@@ -304,7 +304,16 @@ __global__ void ffa_bwd_preprocess_kernel(const __grid_constant__ BwdPreParams p
   }
 #pragma unroll
   for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  if (lane == 0) p.dsum[w] = acc;
+  if (lane != 0) return;
+  if (p.lse2 == nullptr) {
+    p.dsum[w] = acc;
+    return;
+  }
+  const int64_t at = head * p.stat_stride + row;
+  p.dsum[at] = acc;
+  // NOTE: -inf (a row without cells) -> +inf, so 2^(s - lse2) = 0; NaN stays NaN.
+  const float lse = p.lse[row * p.lse_row_stride + head * p.lse_head_stride];
+  p.lse2[at] = lse == -INFINITY ? INFINITY : lse * kLog2e;
 }
 
 }  // namespace magi::cuda

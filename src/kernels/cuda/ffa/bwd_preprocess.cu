@@ -3,6 +3,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/launch.cuh"
@@ -43,5 +45,13 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
 }
 
 bool hopper_kernels_selected() { return use_sm90_kernels(); }
+
+bool bwd_ws_selected() {
+  static const bool opted_in = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_WS");
+    return env != nullptr && env[0] == '1';
+  }();
+  return opted_in && use_sm90_kernels();
+}
 
 }  // namespace magi::cuda

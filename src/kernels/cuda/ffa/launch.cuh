@@ -13,6 +13,7 @@
 #include "kernels/cuda/ffa/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/sm90/bwd_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_launch.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_launch.cuh"
 
 namespace magi::cuda {
@@ -74,10 +75,16 @@ void launch_fwd(const FwdParams& p, int grid, void* stream) {
 }
 
 template <Elem E, int kHeadDim>
-void launch_bwd(const BwdParams& p, int grid, void* stream) {
+void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* stream) {
   using Tr = BwdTraits<E, kHeadDim>;
   static_assert(Tr::kBlockN == kBwdBlockN);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  if (ws_stats != nullptr) {
+    static_assert(sm90::BwdWsTraits<E, kHeadDim>::kBlockN == kBwdBlockN &&
+                  sm90::BwdWsTraits<E, kHeadDim>::kBlockM == kBwdBlockM);
+    sm90::launch_bwd_ws<E, kHeadDim>(p, *ws_stats, s);
+    return;
+  }
   if (use_sm90_kernels()) {
     using Tr90 = sm90::BwdTraits<E, kHeadDim>;
     static_assert(Tr90::kBlockN == kBwdBlockN && Tr90::kBlockM == kBwdBlockM);

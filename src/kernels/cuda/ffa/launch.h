@@ -15,10 +15,16 @@ inline constexpr int kBwdBlockM = BwdTileConfig::kBlockM;
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream);
 
+/// `ws_stats`: head-major row statistics from the preprocess when the warp-specialised Hopper
+/// backward runs (bwd_ws_selected()), else nullptr.
 template <Elem E, int kHeadDim>
-void launch_bwd(const BwdParams& p, int grid, void* stream);
+void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* stream);
 
 void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
+
+/// Whether launch_bwd runs the warp-specialised Hopper backward: Hopper kernels selected and
+/// MAGI_FFA_BWD_WS=1 (opt-in while it is validated on a GPU; read once per process).
+bool bwd_ws_selected();
 
 /// Whether launch_fwd / launch_bwd run the Hopper kernels on the current device (only they
 /// implement BwdParams::dkv_store).

@@ -94,7 +94,17 @@ struct BwdParams {
   int32_t num_items;
 };
 
-/// Inputs of the backward preprocess: dsum[r * Hq + h] = sum_d dout[r, h, d] * out[r, h, d].
+/// Head-major row statistics for the warp-specialised Hopper backward (TMA-loaded per tile):
+/// lse2[h * stride + r] = lse[r, h] * log2(e) (+inf for a row without cells), dsum likewise.
+struct BwdStats {
+  const float* lse2;
+  const float* dsum;
+  int64_t stride;  // >= total_q, a multiple of 4 (16-byte rows for TMA)
+};
+
+/// Inputs of the backward preprocess: D[r, h] = sum_d dout[r, h, d] * out[r, h, d], written to
+/// dsum[r * Hq + h]; or, with lse2 set, head-major to dsum[h * stat_stride + r] together with
+/// lse2 (BwdStats).
 struct BwdPreParams {
   const void* out;
   const void* dout;
@@ -104,6 +114,10 @@ struct BwdPreParams {
   int32_t total_q, num_heads_q, head_dim;
   int32_t out_dtype;   // 0 bf16, 1 fp16, 2 fp32
   int32_t dout_dtype;  // 0 bf16, 1 fp16
+  float* lse2;         // nullptr: row-major dsum only
+  const float* lse;    // [Sq, Hq] (with lse2)
+  int64_t lse_row_stride, lse_head_stride;
+  int64_t stat_stride;
 };
 
 }  // namespace magi::cuda

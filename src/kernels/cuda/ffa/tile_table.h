@@ -22,12 +22,13 @@ struct HeadDimTiles {
   int head_dim;
   int fwd_block_n;  // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
   int fwd_stages;   // Hopper forward: K/V ring depth
+  int bwd_stages;   // Hopper backward (warp-specialised): Q / dO ring depth
 };
 
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
-    // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages
-    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES},
-    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2},
+    // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages, bwd_stages
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3},
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2},
     // END TABLE
 };
 
@@ -36,7 +37,7 @@ constexpr HeadDimTiles tiles_for(int head_dim) {
   for (const HeadDimTiles& t : kHeadDimTiles) {
     if (t.head_dim == head_dim) return t;
   }
-  return HeadDimTiles{0, 0, 0};
+  return HeadDimTiles{0, 0, 0, 0};
 }
 
 }  // namespace magi::cuda

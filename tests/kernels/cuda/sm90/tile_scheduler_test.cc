@@ -1,5 +1,5 @@
 // Index maths of the Hopper kernels' persistent schedule (ffa/sm90/tile_scheduler.h,
-// fwd_config.h).
+// schedule.h).
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cuda/ffa/sm90/fwd_config.h"
+#include "kernels/cuda/ffa/sm90/schedule.h"
 #include "magi/check.h"
 
 namespace magi::cuda::sm90 {
@@ -18,7 +18,7 @@ namespace {
 TEST(TileScheduler, EveryTileOnceAndBalanced) {
   for (int32_t tiles : {0, 1, 5, 131, 132, 133, 264, 1000, 16384}) {
     for (int32_t sms : {1, 7, 132}) {
-      const FwdConfig cfg = choose_fwd_config({tiles, 1, sms});
+      const Schedule cfg = choose_schedule({tiles, 1, sms});
       const TileScheduler& s = cfg.sched;
       EXPECT_EQ(s.grid, std::min(tiles, sms));
       std::vector<int> seen(static_cast<size_t>(tiles), 0);
@@ -91,10 +91,10 @@ TEST(TileScheduler, GroupedNumberingIsABijection) {
   }
 }
 
-TEST(FwdConfig, RejectsBadProblems) {
-  EXPECT_THROW(choose_fwd_config({10, 0, 132}), Error);
-  EXPECT_THROW(choose_fwd_config({int64_t{1} << 26, 64, 132}), Error);
-  EXPECT_NO_THROW(choose_fwd_config({0, 8, 132}));
+TEST(Schedule, RejectsBadProblems) {
+  EXPECT_THROW(choose_schedule({10, 0, 132}), Error);
+  EXPECT_THROW(choose_schedule({int64_t{1} << 26, 64, 132}), Error);
+  EXPECT_NO_THROW(choose_schedule({0, 8, 132}));
 }
 
 }  // namespace

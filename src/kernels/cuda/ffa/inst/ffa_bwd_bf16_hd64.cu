@@ -2,5 +2,5 @@
 #include "kernels/cuda/ffa/launch.cuh"
 
 namespace magi::cuda {
-template void launch_bwd<Elem::kBf16, 64>(const BwdParams&, int, void*);
+template void launch_bwd<Elem::kBf16, 64>(const BwdParams&, const BwdStats*, int, void*);
 }  // namespace magi::cuda

@@ -21,9 +21,6 @@
 
 namespace magi::cuda::sm90 {
 
-/// Dynamic shared memory a CTA may use on Hopper (227 KB).
-inline constexpr int kMaxSmemBytes = 227 * 1024;
-
 template <class Tr, Softcap kCap>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     ffa_fwd_sm90_kernel(const __grid_constant__ FwdParamsSm90 P) {

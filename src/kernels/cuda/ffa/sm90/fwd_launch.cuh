@@ -1,5 +1,5 @@
 // Host launcher of the Hopper forward kernel (included by the generated instantiation units):
-// tensor maps + choose_fwd_config + one launch.
+// tensor maps + choose_schedule + one launch.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -9,7 +9,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
-#include "kernels/cuda/ffa/sm90/fwd_config.h"
+#include "kernels/cuda/ffa/sm90/schedule.h"
 #include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/tma_desc.h"
 
@@ -18,8 +18,8 @@ namespace magi::cuda::sm90 {
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, cudaStream_t stream) {
   using Tr = FwdTraits<E, kHeadDim>;
-  const FwdConfig cfg =
-      choose_fwd_config({p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv});
+  const Schedule cfg =
+      choose_schedule({p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv});
   if (cfg.sched.grid == 0) return;
   FwdParamsSm90 P{};
   P.p = p;

@@ -14,6 +14,9 @@
 
 namespace magi::cuda::sm90 {
 
+/// Dynamic shared memory a CTA may use on Hopper (227 KB).
+inline constexpr int kMaxSmemBytes = 227 * 1024;
+
 /// A K-major operand in a 128-byte-swizzled tile: K slice kk (16 elements, 32 bytes) is 32 kk
 /// bytes into the row, and every 64 columns start a new atom of kAtomBytes.
 template <uint32_t kAtomBytes>

@@ -28,8 +28,9 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 
 }  // namespace
 
-CUtensorMap make_tma_desc(const TmaView3d& view, const uint32_t (&box)[3]) {
-  constexpr uint32_t kElemBytes = 2, kSwizzleBytes = 128;
+CUtensorMap make_tma_desc(const TmaView3d& view, const uint32_t (&box)[3], TmaSwizzle swizzle) {
+  const uint32_t elem_bytes = view.elem == TmaElem::kFp32 ? 4 : 2;
+  const bool swizzled = swizzle == TmaSwizzle::k128B;
   MAGI_CHECK(reinterpret_cast<uintptr_t>(view.base) % 16 == 0,
              "TMA: base address must be 16-byte aligned, got ", view.base);
   for (int i = 0; i < 2; ++i) {
@@ -37,8 +38,9 @@ CUtensorMap make_tma_desc(const TmaView3d& view, const uint32_t (&box)[3]) {
                "TMA: strides must be multiples of 16 bytes below 2^40, got ", view.stride_bytes[i],
                " bytes (dimension ", i + 1, ")");
   }
-  MAGI_CHECK(box[0] * kElemBytes <= kSwizzleBytes && box[0] * kElemBytes % 16 == 0,
-             "TMA: inner box of ", box[0], " elements does not fit the 128-byte swizzle");
+  MAGI_CHECK(box[0] * elem_bytes % 16 == 0 && (!swizzled || box[0] * elem_bytes <= 128),
+             "TMA: an inner box of ", box[0], " elements of ", elem_bytes,
+             " bytes is not a multiple of 16 bytes", swizzled ? " of at most 128 (swizzle)" : "");
   for (int i = 0; i < 3; ++i) {
     MAGI_CHECK(box[i] >= 1 && box[i] <= 256, "TMA: box extent ", box[i], " (dimension ", i,
                ") must be in [1, 256]");

@@ -8,17 +8,22 @@
 
 namespace magi::cuda::sm90 {
 
-/// A 3-D strided view of 16-bit elements, innermost dimension first (stride 1 element).
+enum class TmaElem { k16Bit, kFp32 };
+enum class TmaSwizzle { kNone, k128B };
+
+/// A 3-D strided view, innermost dimension first (stride 1 element).
 struct TmaView3d {
   const void* base;
   uint64_t extent[3];        // elements per dimension
   uint64_t stride_bytes[2];  // strides of dimensions 1 and 2
+  TmaElem elem = TmaElem::k16Bit;
 };
 
-/// A tensor map over `view` with boxes of `box` elements (innermost first) and 128-byte
-/// swizzle (the layout of smem_tile.cuh); out-of-range elements load as zeros. Throws
-/// magi::Error when the view breaks a TMA rule (16-byte aligned base and strides, an inner
-/// box of at most 128 bytes, boxes of at most 256 per dimension).
-CUtensorMap make_tma_desc(const TmaView3d& view, const uint32_t (&box)[3]);
+/// A tensor map over `view` with boxes of `box` elements (innermost first); out-of-range
+/// elements load as zeros. k128B is the layout of smem_tile.cuh. Throws magi::Error when the
+/// view breaks a TMA rule (16-byte aligned base and strides, an inner box of a multiple of 16
+/// bytes and at most 128 of them when swizzled, boxes of at most 256 per dimension).
+CUtensorMap make_tma_desc(const TmaView3d& view, const uint32_t (&box)[3],
+                          TmaSwizzle swizzle = TmaSwizzle::k128B);
 
 }  // namespace magi::cuda::sm90

@@ -1,5 +1,5 @@
-// The Hopper forward's launch configuration from a problem description: a pure host
-// function (unit-tested on the CPU); fwd_launch.cuh only launches what it returns.
+// The persistent schedule of the Hopper kernels from a problem description: a pure host
+// function (unit-tested on the CPU); the launchers only launch what it returns.
 #pragma once
 
 #include <cstdint>
@@ -9,26 +9,26 @@
 
 namespace magi::cuda::sm90 {
 
-struct FwdProblem {
+struct ScheduleProblem {
   int64_t num_items;     // forward work items (row blocks)
   int64_t num_heads_q;   // query heads
   int num_sms;           // multiprocessors of the device
   int heads_per_kv = 1;  // query heads per kv head
 };
 
-struct FwdConfig {
+struct Schedule {
   TileScheduler sched;  // tiles, heads and the persistent grid (grid 0: nothing to launch)
 };
 
-inline FwdConfig choose_fwd_config(const FwdProblem& pb) {
+inline Schedule choose_schedule(const ScheduleProblem& pb) {
   MAGI_CHECK(pb.num_items >= 0 && pb.num_heads_q >= 1 && pb.num_sms >= 1 && pb.heads_per_kv >= 1 &&
                  pb.num_heads_q % pb.heads_per_kv == 0,
-             "FFA CUDA: bad forward problem (items ", pb.num_items, ", heads ", pb.num_heads_q,
+             "FFA CUDA: bad schedule problem (items ", pb.num_items, ", heads ", pb.num_heads_q,
              ", SMs ", pb.num_sms, ")");
   const int64_t tiles = pb.num_items * pb.num_heads_q;
   MAGI_CHECK(tiles < (int64_t{1} << 31), "FFA CUDA: ", tiles,
-             " forward tiles (row blocks x heads) exceed 2^31 - 1");
-  FwdConfig c{};
+             " tiles (work items x heads) exceed 2^31 - 1");
+  Schedule c{};
   c.sched.num_tiles = static_cast<int32_t>(tiles);
   c.sched.num_heads = static_cast<int32_t>(pb.num_heads_q);
   c.sched.grid = TileScheduler::grid_for(c.sched.num_tiles, pb.num_sms);

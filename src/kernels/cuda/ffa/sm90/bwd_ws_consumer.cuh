@@ -1,0 +1,262 @@
+// Consumers of the warp-specialised Hopper backward kernel: two warpgroups, warpgroup w owning
+// keys [64 w, 64 w + 64) of the item and their dK, dV in registers over all the item's query
+// tiles. Per query tile of 64 rows, with the products computed transposed so that P and dS
+// come out of the accumulators already in the A-operand layout of the next products:
+//   S^T  = K Q^T,  dP^T = V dO^T                   wgmma SS (K-major operands)
+//   P^T  = 2^(S^T - lse),  dS^T = P^T (dP^T - D)   registers (dS^T also to shared memory)
+//   dV  += P^T dO,  dK += dS^T Q                    wgmma RS (dO, Q MN-major)
+//   dQ   = dS K                                     wgmma SS from both warpgroups' dS^T;
+//                                                   fp32 reductions into dq
+// The first tile of an item overwrites dK / dV (no ordinary writes of accumulators, which would
+// make ptxas serialise every wgmma); the products and waits of a tile are unconditional.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ffa/bwd_kernel.cuh"
+#include "kernels/cuda/ffa/mask.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
+#include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_traits.cuh"
+#include "kernels/cuda/ffa/sm90/pipeline.cuh"
+#include "kernels/cuda/ffa/sm90/segment_tiles.h"
+#include "kernels/cuda/ffa/warp_mma.cuh"
+#include "kernels/cuda/ptx/shared.cuh"
+#include "kernels/cuda/ptx/warpgroup.cuh"
+#include "kernels/cuda/ptx/wgmma.cuh"
+
+namespace magi::cuda::sm90 {
+
+template <class Tr, Softcap kCap>
+struct BwdWsConsumer {
+  using Storage = BwdWsSharedStorage<Tr>;
+  using T = typename Tr::T;
+  static constexpr bool kBf16 = Tr::kElem == Elem::kBf16;
+  static constexpr bool kSoftcap = kCap == Softcap::kOn;
+  static constexpr int kD = Tr::kHeadDim, kBN = Tr::kBlockN, kBM = Tr::kBlockM;
+  static constexpr int kNS = kBM / 8;  // n8 column blocks of S^T per thread (columns: rows)
+  static constexpr int kNO = kD / 8;   // n8 column blocks of dK / dV per thread
+  using KvTile = typename Tr::KvTile;
+  using QTile = typename Tr::QTile;
+  using DsTile = typename Tr::DsTile;
+
+  // S^T [64 keys x 64 rows] = K_w [64 x D] Q^T (or dP^T = V_w dO^T): D / 16 k-steps.
+  __device__ __forceinline__ static void issue_transposed(float (&acc)[kNS][4],
+                                                          KMajorSw128<KvTile::kAtomBytes> a,
+                                                          KMajorSw128<QTile::kAtomBytes> b) {
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      ptx::Wgmma<kBM, kBf16>::template ss<0, 0>(acc, a.advance_k(kk).bits, b.advance_k(kk).bits,
+                                                kk > 0);
+    }
+    ptx::wgmma_commit_group();
+  }
+  // dV += P^T dO (or dK += dS^T Q): [64 keys x D], 64 / 16 k-steps; `fresh` overwrites.
+  __device__ __forceinline__ static void issue_grad(float (&acc)[kNO][4],
+                                                    const uint32_t (&a)[kBM / 16][4],
+                                                    MnMajorSw128 b, bool fresh) {
+#pragma unroll
+    for (int kk = 0; kk < kBM / 16; ++kk) {
+      ptx::Wgmma<kD, kBf16>::template rs<1>(acc, a[kk], b.advance_k(kk).bits, kk > 0 || !fresh);
+    }
+    ptx::wgmma_commit_group();
+  }
+  // dQ [64 rows x 64 columns] = dS K. Head dim 128: warpgroup w takes columns [64 w, 64 w + 64)
+  // over all 128 keys; head dim 64: all 64 columns over its own 64 keys (both add into dq).
+  __device__ __forceinline__ static void issue_dq(float (&dq)[8][4], uint32_t a_ds, uint32_t a_k,
+                                                  int wg) {
+    if constexpr (kD == 128) {
+#pragma unroll
+      for (int kk = 0; kk < kBN / 16; ++kk) {
+        ptx::Wgmma<64, kBf16>::template ss<1, 1>(dq, DsTile::mn_major(a_ds, kk, 0),
+                                                 KvTile::mn_major(a_k, kk, 64 * wg), kk > 0);
+      }
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        ptx::Wgmma<64, kBf16>::template ss<1, 1>(dq, DsTile::mn_major(a_ds, 4 * wg + kk, 0),
+                                                 KvTile::mn_major(a_k, 4 * wg + kk, 0), kk > 0);
+      }
+    }
+    ptx::wgmma_commit_group();
+  }
+  __device__ __forceinline__ static void release(uint64_t& bar, int lane) {
+    if (lane == 0) Barrier::at(&bar).arrive();
+  }
+
+  /// P^T of one tile in place of S^T (fp32), and 1 - tanh^2 per cell with softcap. Rows of the
+  /// accumulators are keys (key0 + g, + 8), columns the tile's query rows (row0 + 8 nt + 2 t,
+  /// + 1). Cells outside the segment get P = 0.
+  template <class Dfac>
+  __device__ __forceinline__ static void probs(float (&st)[kNS][4], Dfac& dfac, const BwdParams& p,
+                                               const SegmentMask& mask, uint32_t a_lse, int row0,
+                                               int key0, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    const bool interior = mask.tile_is_interior(row0, kBM, key0, 16);
+    // NOTE: per key, the rows that see it: [key - dhi + 1, key - dlo + 1) within [q0, q1);
+    // compared branch-free per cell relative to row0 + 2 t.
+    int lo[2], end[2];
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      const int key = key0 + g + 8 * hi, base = row0 + 2 * t;
+      const bool key_in = key >= mask.k0 && key < mask.k1;
+      lo[hi] = max(mask.q0, key - mask.dhi + 1) - base;
+      end[hi] = key_in ? min(mask.q1, key - mask.dlo + 1) - base : lo[hi];
+    }
+#pragma unroll
+    for (int nt = 0; nt < kNS; ++nt) {
+      const float2 lse2 = ptx::ld_shared_f32x2(a_lse + (8 * nt + 2 * t) * 4);
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+#pragma unroll
+        for (int hi = 0; hi < 2; ++hi) {
+          float& x = st[nt][2 * hi + e];
+          float arg;
+          if constexpr (kSoftcap) {
+            const float th = ptx::tanh_approx(x * p.scale_cap);
+            arg = fmaf(p.softcap_log2, th, -(e ? lse2.y : lse2.x));
+            dfac[nt][2 * hi + e] = 1.f - th * th;
+          } else {
+            arg = fmaf(x, p.scale_log2, -(e ? lse2.y : lse2.x));
+          }
+          const int c = 8 * nt + e;
+          const bool ok = interior || (c >= lo[hi] && c < end[hi]);
+          x = ok ? ptx::ex2_approx_ftz(arg) : 0.f;
+        }
+      }
+    }
+  }
+
+  __device__ static void run(const BwdParamsSm90& P, Storage& st, int wg) {
+    const BwdParams& p = P.p;
+    const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
+    const int g = lane >> 2, t = lane & 3;
+    const int key_warp0 = 64 * wg + 16 * warp;  // first key of this warp's dK / dV rows
+    const uint32_t a_k = ptx::cvta_to_shared(st.k);
+    const uint32_t a_v = ptx::cvta_to_shared(st.v);
+    PipelineState<1> kv;
+    PipelineState<Tr::kStages> q;
+    int ds_buf = 0;  // dS^T buffers alternate per tile (see the barrier below)
+
+    for (int round = 0;; ++round) {
+      const int tile = P.sched.tile(blockIdx.x, round);
+      if (tile < 0) break;
+      const FfaWorkItem item = p.items[P.sched.item_of(tile)];
+      if (item.seg_begin == item.seg_end) continue;
+      const int head = P.sched.head_of(tile);
+      const int c0 = item.block_start;
+
+      float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
+      bool fresh = true;             // dK / dV hold nothing yet
+      Barrier::at(&st.full_kv).wait(kv.full_parity());
+      RowTiles<kBM> rows(p.segs, item);
+      do {
+        const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
+        Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
+        const uint32_t a_q = ptx::cvta_to_shared(st.q[q.index]);
+        const uint32_t a_do = ptx::cvta_to_shared(st.dout[q.index]);
+        const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]);
+        const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]);
+        const uint32_t a_ds = ptx::cvta_to_shared(st.ds[ds_buf]);
+
+        float s_t[kNS][4], dp_t[kNS][4];  // S^T, dP^T: [16 keys x 64 rows] of this warp
+        ptx::wgmma_fence();
+        issue_transposed(s_t, KvTile::k_major(a_k, 64 * wg), QTile::k_major(a_q, 0));
+        issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
+        ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
+        ptx::fence_acc(s_t);
+        float dfac[kSoftcap ? kNS : 1][4];
+        probs(s_t, dfac, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
+        ptx::wgmma_wait_group<0>();  // dP^T
+        ptx::fence_acc(dp_t);
+        // NOTE: dV is issued after dS^T is computed, not while: with P^T's fragments and dV in
+        // flight during it, the live registers exceed the budget and ptxas serialises the
+        // products (C7511).
+        uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = rows)
+#pragma unroll
+        for (int nt = 0; nt < kNS; ++nt) {
+          const float2 dsum = ptx::ld_shared_f32x2(a_dsum + (8 * nt + 2 * t) * 4);
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            float& d = dp_t[nt][e];
+            d = s_t[nt][e] * (d - ((e & 1) ? dsum.y : dsum.x));
+            if constexpr (kSoftcap) d *= dfac[nt][e];
+          }
+        }
+        acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(s_t),
+                            reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
+        acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(dp_t),
+                            reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
+        ptx::wgmma_fence();
+        issue_grad(dv, pa, QTile::mn_major(a_do, 0), fresh);
+        issue_grad(dk, dsa, QTile::mn_major(a_q, 0), fresh);
+        fresh = false;
+        // dS^T to shared memory for dQ: fragment [kk][j] is key g + 8 (j & 1), rows
+        // 16 kk + 8 (j >> 1) + 2 t.
+#pragma unroll
+        for (int kk = 0; kk < kBM / 16; ++kk)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int kr = key_warp0 + g + 8 * (j & 1), col = 16 * kk + 8 * (j >> 1) + 2 * t;
+            ptx::st_shared_b32(a_ds + DsTile::offset(kr, col), dsa[kk][j]);
+          }
+        ptx::fence_proxy_async_shared();  // the stores -> visible to wgmma's operand reads
+        // NOTE: both warpgroups' dS^T are needed by each dQ. A warpgroup passes this barrier
+        // only after the other finished its previous tile (waits included), so a buffer is
+        // rewritten two tiles later, after every product that read it.
+        ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kDsReady), Tr::kConsumerThreads);
+        float dq[8][4];  // dQ [16 rows x 64 columns] of this warp
+        ptx::wgmma_fence();
+        issue_dq(dq, a_ds, a_k, wg);
+        ptx::wgmma_wait_group<0>();
+        ptx::fence_acc(dq);
+        ptx::fence_acc(dk);
+        ptx::fence_acc(dv);
+        ptx::fence_frag(pa);
+        ptx::fence_frag(dsa);
+        release(st.empty_q[q.index], lane);
+        red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, rows.c0 + 16 * warp, rows.k1,
+                     kD == 128 ? 64 * wg : 0, reinterpret_cast<const float(&)[1][8][4]>(dq),
+                     p.scale, lane);
+        q.advance();
+        ds_buf ^= 1;
+      } while (rows.next(p.segs));
+      release(st.empty_kv, lane);
+      kv.advance();
+      epilogue(p, item, head, c0 + key_warp0, dk, dv, lane);
+    }
+  }
+
+  /// dK (scaled by softmax_scale) and dV of this warp's keys: stored in q's dtype when every key
+  /// row has one writer (BwdParams::dkv_store), else added into the fp32 accumulators.
+  __device__ __forceinline__ static void epilogue(const BwdParams& p, const FfaWorkItem& item,
+                                                  int head, int key0, float (&dk)[kNO][4],
+                                                  float (&dv)[kNO][4], int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    const int kv_head = head / p.heads_per_kv;
+    if (p.dkv_store) {
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        const int key = key0 + g + 8 * hi;
+        if (key >= item.block_end) continue;
+        T* gk = static_cast<T*>(p.dk_store) + kv_head * p.dk_head_stride + key * p.dk_row_stride;
+        T* gv = static_cast<T*>(p.dv_store) + kv_head * p.dv_head_stride + key * p.dv_row_stride;
+#pragma unroll
+        for (int nt = 0; nt < kNO; ++nt) {
+          const int col = 8 * nt + 2 * t;
+          *reinterpret_cast<uint32_t*>(gk + col) =
+              pack2<Tr::kElem>(dk[nt][2 * hi] * p.scale, dk[nt][2 * hi + 1] * p.scale);
+          *reinterpret_cast<uint32_t*>(gv + col) =
+              pack2<Tr::kElem>(dv[nt][2 * hi], dv[nt][2 * hi + 1]);
+        }
+      }
+      return;
+    }
+    red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, key0, item.block_end, 0,
+                 reinterpret_cast<const float(&)[1][kNO][4]>(dk), p.scale, lane);
+    red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, key0, item.block_end, 0,
+                 reinterpret_cast<const float(&)[1][kNO][4]>(dv), 1.f, lane);
+  }
+};
+
+}  // namespace magi::cuda::sm90

@@ -1,0 +1,56 @@
+// FFA backward kernel, warp-specialised Hopper path (sm_90a): persistent over (work item,
+// query head) tiles; warpgroup 0 produces (TMA, bwd_ws_producer.cuh), warpgroups 1-2 consume
+// (wgmma, bwd_ws_consumer.cuh). This entry carves shared memory, initialises the barriers and
+// hands each warpgroup its role and register budget.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ffa/sm90/bwd_ws_consumer.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
+#include "kernels/cuda/ffa/sm90/bwd_ws_producer.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_traits.cuh"
+#include "kernels/cuda/ffa/sm90/pipeline.cuh"
+#include "kernels/cuda/ptx/mbarrier.cuh"
+#include "kernels/cuda/ptx/shared.cuh"
+#include "kernels/cuda/ptx/warpgroup.cuh"
+
+namespace magi::cuda::sm90 {
+
+template <class Tr, Softcap kCap>
+__global__ void __launch_bounds__(Tr::kThreads, 1)
+    ffa_bwd_ws_kernel(const __grid_constant__ BwdParamsSm90 P) {
+  using Storage = BwdWsSharedStorage<Tr>;
+  static_assert(Storage::kLaunchBytes <= kMaxSmemBytes);
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = ptx::cvta_to_shared(smem_raw);
+  Storage& st = *reinterpret_cast<Storage*>(smem_raw + (((raw + 1023u) & ~1023u) - raw));
+
+  if (threadIdx.x == 0) {
+    Barrier::at(&st.full_kv).init(1);
+    Barrier::at(&st.empty_kv).init(Tr::kConsumerWarps);
+#pragma unroll
+    for (int i = 0; i < Tr::kStages; ++i) {
+      Barrier::at(&st.full_q[i]).init(1);
+      Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
+    }
+    ptx::fence_mbarrier_init();
+  }
+  __syncthreads();
+
+  const int wg = threadIdx.x / 128;
+  if (wg == 0) {
+    ptx::setmaxnreg_dec<Tr::kProducerRegs>();
+    if (threadIdx.x / 32 == 0 && ptx::elect_sync()) BwdWsProducer<Tr>::run(P, st);
+  } else {
+    ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
+    BwdWsConsumer<Tr, kCap>::run(P, st, wg - 1);
+  }
+#else
+  __trap();  // built without sm_90a: the launcher never selects this kernel then
+#endif
+}
+
+}  // namespace magi::cuda::sm90

@@ -1,0 +1,63 @@
+// Host launcher of the warp-specialised Hopper backward kernel (included by the generated
+// instantiation units): tensor maps + choose_schedule + one launch.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/ffa/device_info.h"
+#include "kernels/cuda/ffa/sm90/bwd_ws_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/schedule.h"
+#include "kernels/cuda/ffa/sm90/tma_desc.h"
+
+namespace magi::cuda::sm90 {
+
+/// `stats`: the preprocess's head-major lse * log2(e) and D, each [Hq, stat_stride] fp32
+/// (stat_stride >= total_q, a multiple of 4).
+template <Elem E, int kHeadDim>
+void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t stream) {
+  using Tr = BwdWsTraits<E, kHeadDim>;
+  const Schedule cfg =
+      choose_schedule({p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv});
+  if (cfg.sched.grid == 0) return;
+  BwdParamsSm90 P{};
+  P.p = p;
+  P.sched = cfg.sched;
+  const uint64_t hq = static_cast<uint64_t>(p.num_heads_q);
+  const uint64_t hkv = hq / static_cast<uint64_t>(p.heads_per_kv);
+  const uint64_t sq = static_cast<uint64_t>(p.total_q), sk = static_cast<uint64_t>(p.total_k);
+  const uint32_t row_box[3] = {64, 1, Tr::kBlockM};
+  const uint32_t key_box[3] = {64, 1, Tr::kBlockN};
+  const uint32_t stat_box[3] = {Tr::kBlockM, 1, 1};
+  auto view = [](const void* base, uint64_t d, uint64_t heads, uint64_t rows, int64_t hs,
+                 int64_t rs) {
+    return TmaView3d{
+        base, {d, heads, rows}, {2 * static_cast<uint64_t>(hs), 2 * static_cast<uint64_t>(rs)}};
+  };
+  P.tma_q = make_tma_desc(view(p.q, kHeadDim, hq, sq, p.q_head_stride, p.q_row_stride), row_box);
+  P.tma_do =
+      make_tma_desc(view(p.dout, kHeadDim, hq, sq, p.do_head_stride, p.do_row_stride), row_box);
+  P.tma_k = make_tma_desc(view(p.k, kHeadDim, hkv, sk, p.k_head_stride, p.k_row_stride), key_box);
+  P.tma_v = make_tma_desc(view(p.v, kHeadDim, hkv, sk, p.v_head_stride, p.v_row_stride), key_box);
+  const uint64_t stride = 4 * static_cast<uint64_t>(stats.stride);
+  P.tma_lse2 = make_tma_desc({stats.lse2, {sq, hq, 1}, {stride, stride * hq}, TmaElem::kFp32},
+                             stat_box, TmaSwizzle::kNone);
+  P.tma_dsum = make_tma_desc({stats.dsum, {sq, hq, 1}, {stride, stride * hq}, TmaElem::kFp32},
+                             stat_box, TmaSwizzle::kNone);
+  constexpr int kSmem = BwdWsSharedStorage<Tr>::kLaunchBytes;
+  if (p.use_softcap) {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_bwd_ws_kernel<Tr, Softcap::kOn>, kSmem, smem_set);
+    ffa_bwd_ws_kernel<Tr, Softcap::kOn><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
+  } else {
+    static std::atomic<uint64_t> smem_set{0};
+    set_smem_once(ffa_bwd_ws_kernel<Tr, Softcap::kOff>, kSmem, smem_set);
+    ffa_bwd_ws_kernel<Tr, Softcap::kOff><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
+  }
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace magi::cuda::sm90

@@ -1,0 +1,78 @@
+// Producer of the warp-specialised Hopper backward kernel: one elected thread loads, per
+// (item, query head) tile of the CTA, the item's K and V once, then every query tile of the
+// item's segments (Q, dO, and the rows' lse and D) through the ring.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
+#include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
+#include "kernels/cuda/ffa/sm90/pipeline.cuh"
+#include "kernels/cuda/ffa/sm90/segment_tiles.h"
+#include "kernels/cuda/ptx/shared.cuh"
+#include "kernels/cuda/ptx/tma.cuh"
+
+namespace magi::cuda::sm90 {
+
+template <class Tr>
+struct BwdWsProducer {
+  using Storage = BwdWsSharedStorage<Tr>;
+
+  /// The kAtoms boxes of one [rows x D] tile (rows from `row0` of head `head`).
+  __device__ __forceinline__ static void load_tile(const CUtensorMap& map, uint32_t dst,
+                                                   uint32_t atom_bytes, int head, int row0,
+                                                   uint32_t full, uint64_t policy) {
+#pragma unroll
+    for (int a = 0; a < Tr::kAtoms; ++a) {
+      ptx::tma_load_3d(dst + a * atom_bytes, &map, 64 * a, head, row0, full, policy);
+    }
+  }
+
+  __device__ static void run(const BwdParamsSm90& P, Storage& s) {
+    const BwdParams& p = P.p;
+    for (const CUtensorMap* m :
+         {&P.tma_q, &P.tma_do, &P.tma_k, &P.tma_v, &P.tma_lse2, &P.tma_dsum}) {
+      ptx::prefetch_tensormap(m);
+    }
+    // K/V are read by the item's CTAs of every query head sharing them; a query tile by the
+    // items of its rows' keys: both stay in L2 (evict last); nothing here is read only once.
+    const uint64_t policy = ptx::policy_evict_last();
+    const Barrier full_kv = Barrier::at(&s.full_kv);
+    PipelineState<1> kv;
+    PipelineState<Tr::kStages> q;
+    for (int round = 0;; ++round) {
+      const int tile = P.sched.tile(blockIdx.x, round);
+      if (tile < 0) break;
+      const FfaWorkItem item = p.items[P.sched.item_of(tile)];
+      if (item.seg_begin == item.seg_end) continue;
+      const int head = P.sched.head_of(tile);
+      const int kv_head = head / p.heads_per_kv;
+
+      Barrier::at(&s.empty_kv).wait(kv.empty_parity());
+      full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
+      load_tile(P.tma_k, ptx::cvta_to_shared(s.k), Tr::KvTile::kAtomBytes, kv_head,
+                item.block_start, full_kv.addr, policy);
+      load_tile(P.tma_v, ptx::cvta_to_shared(s.v), Tr::KvTile::kAtomBytes, kv_head,
+                item.block_start, full_kv.addr, policy);
+      kv.advance();
+
+      RowTiles<Tr::kBlockM> rows(p.segs, item);
+      do {
+        const Barrier full_q = Barrier::at(&s.full_q[q.index]);
+        Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
+        full_q.arrive_expect_bytes(2 * Tr::kQBytes + 2 * Tr::kStatBytes);
+        load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head, rows.c0,
+                  full_q.addr, policy);
+        load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
+                  rows.c0, full_q.addr, policy);
+        ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0, head, 0,
+                         full_q.addr, policy);
+        ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0, head, 0,
+                         full_q.addr, policy);
+        q.advance();
+      } while (rows.next(p.segs));
+    }
+  }
+};
+
+}  // namespace magi::cuda::sm90

@@ -1,0 +1,26 @@
+// Shared memory of the warp-specialised Hopper backward kernel: the item's K and V, a ring of
+// query tiles (Q, dO and the rows' lse and D), two dS^T buffers, and the barriers.
+#pragma once
+
+#include <cstdint>
+
+namespace magi::cuda::sm90 {
+
+template <class Tr>
+struct BwdWsSharedStorage {
+  alignas(1024) unsigned char k[Tr::kKvBytes];                 // [128 keys x D] swizzled
+  alignas(1024) unsigned char v[Tr::kKvBytes];                 // [128 keys x D] swizzled
+  alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];     // [64 rows x D] swizzled
+  alignas(1024) unsigned char dout[Tr::kStages][Tr::kQBytes];  // [64 rows x D] swizzled
+  alignas(1024) unsigned char ds[2][Tr::kDsBytes];             // dS^T [128 keys x 64 rows]
+  alignas(128) float lse2[Tr::kStages][Tr::kBlockM];  // lse * log2(e) (+inf: row without cells)
+  alignas(128) float dsum[Tr::kStages][Tr::kBlockM];  // D = rowsum(dO * O)
+  // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
+  uint64_t full_kv, empty_kv;
+  uint64_t full_q[Tr::kStages], empty_q[Tr::kStages];
+
+  /// Dynamic shared memory to ask for: the storage plus the slack to align it to 1024 bytes.
+  static constexpr int kLaunchBytes = 1024 + static_cast<int>(sizeof(BwdWsSharedStorage));
+};
+
+}  // namespace magi::cuda::sm90

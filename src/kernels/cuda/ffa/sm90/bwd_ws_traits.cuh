@@ -1,0 +1,51 @@
+// Compile-time constants of the warp-specialised Hopper backward kernel (bwd_ws_kernel.cuh).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ffa/config.h"
+#include "kernels/cuda/ffa/sm90/smem_tile.cuh"
+#include "kernels/cuda/ffa/tile_table.h"
+#include "kernels/cuda/ffa/traits.cuh"
+
+namespace magi::cuda::sm90 {
+
+/// Named barriers of the backward kernel (id 0 is __syncthreads').
+enum class BwdBarrier : uint32_t {
+  kDsReady = 1,  // both consumer warpgroups stored their dS^T of the tile
+};
+
+template <Elem E, int kHeadDim_>
+struct BwdWsTraits {
+  static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
+  static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
+
+  static constexpr Elem kElem = E;
+  using T = typename ElemInfo<E>::T;
+  static constexpr int kHeadDim = kHeadDim_;
+  // Roles: warpgroup 0 produces (one elected thread issues every TMA load), warpgroups 1..2
+  // consume; consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128.
+  static constexpr int kConsumerWarpGroups = 2;
+  static constexpr int kThreads = 128 * (1 + kConsumerWarpGroups);
+  static constexpr int kConsumerWarps = 4 * kConsumerWarpGroups;
+  static constexpr int kConsumerThreads = 128 * kConsumerWarpGroups;
+  static constexpr int kBlockN = 64 * kConsumerWarpGroups;  // keys per work item
+  static constexpr int kBlockM = 64;                        // query rows per tile
+  static constexpr int kStages = kTile.bwd_stages;          // Q / dO / lse / D ring depth
+  static constexpr int kProducerRegs = 24;                  // 24 x 128 + 240 x 256 = 168 x 384
+  static constexpr int kConsumerRegs = 240;
+
+  using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // K, V: [keys x D]
+  using QTile = Sw128Tile<kBlockM, kHeadDim>;   // Q, dO: [rows x D], per stage
+  using DsTile = Sw128Tile<kBlockN, kBlockM>;   // dS^T: [keys x rows], two buffers
+  static constexpr uint32_t kKvBytes = KvTile::kBytes;
+  static constexpr uint32_t kQBytes = QTile::kBytes;
+  static constexpr uint32_t kDsBytes = DsTile::kBytes;
+  static constexpr uint32_t kStatBytes = kBlockM * 4;  // lse or D of a tile's rows (fp32)
+  static constexpr int kAtoms = kHeadDim / 64;
+
+  static_assert(kHeadDim == 64 || kHeadDim == 128, "dQ split: see bwd_ws_consumer.cuh");
+  static_assert(kStages >= 2);
+};
+
+}  // namespace magi::cuda::sm90
