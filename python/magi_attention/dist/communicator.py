@@ -3,14 +3,16 @@ runtime's all_to_all_v (gloo for CPU tensors, NCCL for CUDA tensors)."""
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import weakref
 
 import torch
 import torch.distributed as dist
 
 from .._ext import core
 
-__all__ = ["TorchCommunicator", "group_ranks", "communicator_for"]
+__all__ = ["TorchCommunicator", "group_ranks", "communicator_for", "forget_communicator"]
 
 
 def group_ranks(group) -> list[int]:
@@ -46,6 +48,16 @@ def _as_bytes(buffer) -> torch.Tensor:
     return torch.frombuffer((ctypes.c_uint8 * nbytes).from_address(address), dtype=torch.uint8)
 
 
+# NOTE: the tensors of finished exchanges stay referenced here for a while. torch's worker
+# thread (gloo; NCCL's watchdog likewise) drops its own references to an exchange's tensors a
+# moment *after* wait() returns. Were Python's references gone first, that last release would
+# free the tensors' Python objects on the worker thread, which then waits for the GIL; once
+# the interpreter is shutting down, taking the GIL ends the thread inside a noexcept frame and
+# the process aborts ("terminate called without an active exception", issue 15 item 2). The
+# tensors are views of the core's buffers: keeping them costs no memory.
+_RETIRED: collections.deque = collections.deque(maxlen=64)
+
+
 class _Work:
     """The handle returned to the core: ``wait()`` completes the exchange once."""
 
@@ -55,19 +67,31 @@ class _Work:
     def wait(self) -> None:
         if self._work is not None:
             self._work.wait()
+            _RETIRED.append((self._work, self._keepalive))
         self._work = self._keepalive = None
 
 
 class TorchCommunicator(core().Communicator):
     """``magi::Communicator`` implemented with ``dist.all_to_all_single(async_op=True)`` on
-    ``group``. Its group id is the group's global ranks, so keys are cached per group."""
+    ``group``. Its group id is the group's global ranks, so keys are cached per group.
+
+    The group is held weakly: the caches of this package never keep a process group alive
+    (after ``dist.destroy_process_group`` an exchange raises a RuntimeError instead)."""
 
     def __init__(self, group) -> None:
         super().__init__()
-        self.group = group
+        self._group = weakref.ref(group)
         self._rank = dist.get_rank(group)
         self._size = dist.get_world_size(group)
         self._group_id = "torch:" + ",".join(map(str, group_ranks(group)))
+
+    @property
+    def group(self):
+        group = self._group()
+        if group is None:
+            raise RuntimeError(f"the process group of ranks {self._group_id[6:]} was destroyed; "
+                               "make a new key on a live group")
+        return group
 
     def rank(self) -> int:
         return self._rank
@@ -89,7 +113,8 @@ class TorchCommunicator(core().Communicator):
         return _Work(work, (send_t, recv_t))
 
 
-_communicators: dict = {}
+# Communicators by group, held weakly (a communicator holds its group weakly too).
+_communicators: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def communicator_for(group) -> TorchCommunicator:
@@ -98,3 +123,11 @@ def communicator_for(group) -> TorchCommunicator:
     if comm is None:
         comm = _communicators[group] = TorchCommunicator(group)
     return comm
+
+
+def forget_communicator(group=None) -> None:
+    """Drops the cached communicator of ``group`` (of every group when None)."""
+    if group is None:
+        _communicators.clear()
+    else:
+        _communicators.pop(group, None)

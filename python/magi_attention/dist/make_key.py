@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from .._checks import check_int
 from .._ext import core
 from ..api.functools import compute_pad_size
@@ -107,7 +109,8 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
         key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
                                  chunk_size=chunk_size, group_id=comm.group_id(),
                                  dist_attn_config=config, runtime=runtime, comm=comm,
-                                 cp_group=group, cp_mesh=cp_mesh)
+                                 cp_group_ref=weakref.ref(group),
+                                 cp_mesh_ref=None if cp_mesh is None else weakref.ref(cp_mesh))
     if pad_size is not None and key.pad_size != pad_size:
         raise ValueError(f"pad_size = {pad_size}: the key resolved a pad of {key.pad_size} "
                          f"(chunk_size {key.runtime.chunk_size})")
