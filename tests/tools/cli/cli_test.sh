@@ -58,7 +58,7 @@ expect 0 "PASS" demo --seqlen 1 --cp 1 --mask full
 expect 0 "PASS" demo --seqlen 64 --cp 2 --threads 1 --heads 2 --heads-kv 1 --degree dynamic
 # Errors from the library name the source file relative to the repository (item 7).
 printf '[[0, 16, 0, 16, 1], [4, 2, 0, 8, 0]]' > "$tmp/reversed.json"
-expect 2 "src/mask/" plan --slices "$tmp/reversed.json"
+expect 2 "reversed.json': src/mask/" plan --slices "$tmp/reversed.json"
 
 if [ $fails -ne 0 ]; then
   echo "$fails check(s) failed"
