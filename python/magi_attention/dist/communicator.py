@@ -81,6 +81,7 @@ class TorchCommunicator(core().Communicator):
     def __init__(self, group) -> None:
         super().__init__()
         self._group = weakref.ref(group)
+        self._nccl = dist.get_backend(group) == "nccl"
         self._rank = dist.get_rank(group)
         self._size = dist.get_world_size(group)
         self._group_id = "torch:" + ",".join(map(str, group_ranks(group)))
@@ -105,12 +106,27 @@ class TorchCommunicator(core().Communicator):
     def all_to_all_v(self, send, send_counts, recv, recv_counts, row_bytes):
         """Called by the core: rows of ``row_bytes`` bytes, counts per rank in rank order."""
         send_t, recv_t = _as_bytes(send), _as_bytes(recv)
+        if self._nccl and not send_t.is_cuda:
+            return self._host_exchange(send_t, send_counts, recv_t, recv_counts, row_bytes)
         work = dist.all_to_all_single(
             recv_t, send_t,
             output_split_sizes=[c * row_bytes for c in recv_counts],
             input_split_sizes=[c * row_bytes for c in send_counts],
             group=self.group, async_op=True)
         return _Work(work, (send_t, recv_t))
+
+    def _host_exchange(self, send_t, send_counts, recv_t, recv_counts, row_bytes):
+        """Host buffers on an NCCL group (the key check's few bytes): staged through the
+        current CUDA device, completed before returning."""
+        device = torch.device("cuda", torch.cuda.current_device())
+        send_d = send_t.to(device)
+        recv_d = torch.empty(recv_t.shape, dtype=torch.uint8, device=device)
+        dist.all_to_all_single(
+            recv_d, send_d, output_split_sizes=[c * row_bytes for c in recv_counts],
+            input_split_sizes=[c * row_bytes for c in send_counts], group=self.group)
+        recv_t.copy_(recv_d.cpu())
+        _RETIRED.append((send_d, recv_d))  # see _RETIRED
+        return _Work(None, None)
 
 
 # Communicators by group, held weakly (a communicator holds its group weakly too).

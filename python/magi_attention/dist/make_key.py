@@ -99,13 +99,17 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                                chunk_size=chunk_size, group_id=comm.group_id(),
                                dist_attn_config=config)
     key = key_cache.get(probe)
+    # NOTE: without head counts (the seed's call form) this runtime serves dispatch and
+    # undispatch; calc_attn resolves one per head configuration (DistAttnRuntimeKey.runtime_for).
+    core_args = (list(slices), total_q, total_k, heads[0] or 1, heads[1] or 1,
+                 heads[2] or _PLACEHOLDER_HEAD_DIM, comm, config._to_core(), chunk_size)
     if key is None:
-        # NOTE: without head counts (the seed's call form) this runtime serves dispatch and
-        # undispatch; calc_attn resolves one per head configuration
-        # (DistAttnRuntimeKey.runtime_for).
-        runtime = core().make_flex_key(list(slices), total_q, total_k, heads[0] or 1,
-                                       heads[1] or 1, heads[2] or _PLACEHOLDER_HEAD_DIM, comm,
-                                       config._to_core(), chunk_size)
+        runtime = core().make_flex_key(*core_args)  # checks that the ranks agree
+    else:
+        # NOTE: the same collective check as on a miss, so that a rank that finds the key
+        # cached meets the ranks that do not (docs/python.md, MAGI_ATTENTION_CHECK_KEY_...).
+        core().check_key_agreement(*core_args)
+    if key is None:
         key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
                                  chunk_size=chunk_size, group_id=comm.group_id(),
                                  dist_attn_config=config, runtime=runtime, comm=comm,
