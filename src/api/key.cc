@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "api/key_agreement.h"
 #include "api/key_cache.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
@@ -45,9 +46,13 @@ int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
 std::shared_ptr<const DistAttnRuntime> make_flex_key(std::span<const AttnSlice> slices,
                                                      int64_t total_seqlen_q, int64_t total_seqlen_k,
                                                      int64_t num_heads_q, int64_t num_heads_kv,
-                                                     int64_t head_dim, const Communicator& comm,
+                                                     int64_t head_dim, Communicator& comm,
                                                      const DistAttnConfig& config,
                                                      std::optional<int64_t> chunk_size) {
+  // NOTE: before any local validation, so ranks that disagree all reach the collective.
+  api::check_key_agreement({slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,
+                            head_dim, chunk_size, &config},
+                           comm);
   MAGI_CHECK(total_seqlen_q >= 1, "total_seqlen_q = ", total_seqlen_q, ": must be >= 1");
   MAGI_CHECK(total_seqlen_q == total_seqlen_k, "total_seqlen_q = ", total_seqlen_q,
              " and total_seqlen_k = ", total_seqlen_k,

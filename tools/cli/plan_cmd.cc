@@ -1,57 +1,58 @@
 // magi-attn plan: dispatch and plan a mask, print per-rank load and communication.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
-#include "args.h"
 #include "commands.h"
 #include "magi/dispatch.h"
 #include "magi/plan.h"
-#include "presets.h"
+#include "options.h"
+#include "resources.h"
+#include "usage_error.h"
 
 namespace magi::cli {
 
-Mask mask_from_args(const Args& a) {
-  if (a.has("slices")) return read_slice_file(a.str("slices", ""));
-  return make_preset(a.str("mask", "varlen_causal"), a.integer("seqlen", 65536),
-                     static_cast<uint64_t>(a.integer("seed", 0)));
-}
+namespace {
 
-DistAttnConfig config_from_args(const Args& a) {
-  DistAttnConfig c;
-  const std::string alg = a.str("dispatch", "min_heap");
-  bool found = false;
-  for (int t = 0; t <= static_cast<int>(DispatchAlgType::kExact); ++t) {
-    if (to_string(static_cast<DispatchAlgType>(t)) == alg) {
-      c.dispatch_config.alg.type = static_cast<DispatchAlgType>(t);
-      found = true;
-    }
-  }
-  MAGI_CHECK(found, "--dispatch = '", alg, "': unknown dispatch algorithm");
-  c.dispatch_config.alg.top_p = 0.5;
-  OverlapConfig& o = c.overlap_config;
-  const std::string degree = a.str("degree", "2");
-  if (degree == "dynamic") {
-    o.mode = AttnOverlapMode::kDynamic;
-    o.degree.reset();
-  } else {
-    o.degree = a.integer("degree", 2);
-  }
-  o.min_chunk_size = a.integer("min-chunk", 512);
-  o.max_num_chunks = a.integer("max-chunks", 64);
-  if (a.str("overlap-alg", "uniform") == "greedy") o.alg.type = OverlapAlgType::kGreedy;
-  c.validate();
-  return c;
+constexpr int64_t kMaxPlanRanks = 1 << 16;
+constexpr int64_t kMaxChunks = int64_t{1} << 24;  // the planner holds a few words per chunk
+
+}  // namespace
+
+std::vector<Option> plan_options() {
+  return mask_options("65536") +
+         std::vector<Option>{{"cp", "N", "8", "CP ranks, 1 .. min(seqlen, 65536)"},
+                             {"chunk", "N", "512", "dispatch chunk size"},
+                             {"heads-kv", "N", "8", "key/value heads (for the bytes moved)"},
+                             {"head-dim", "N", "128", "head dimension (for the bytes moved)"},
+                             {"json", "", "", "print the plan as JSON instead of the table"},
+                             {"slices-out", "", "", "with --json: include every stage's slices"}} +
+         config_options();
 }
 
 int run_plan(const Args& a) {
   const Mask mask = mask_from_args(a);
-  const int64_t cp = a.integer("cp", 8), chunk = a.integer("chunk", 512);
-  const int64_t heads_kv = a.integer("heads-kv", 8), head_dim = a.integer("head-dim", 128);
+  const int64_t cp = a.integer("cp", 1, kMaxPlanRanks), chunk = a.integer("chunk", 1, kMaxSeqlen);
+  if (cp > mask.seqlen) {
+    throw UsageError("--cp = " + std::to_string(cp) + ": more ranks than tokens (seqlen " +
+                     std::to_string(mask.seqlen) + ")");
+  }
+  const int64_t heads_kv = a.integer("heads-kv", 1, 1024);
+  const int64_t head_dim = a.integer("head-dim", 1, 1024);
   const bool json = a.has("json");
+  if (a.has("slices-out") && !json) throw UsageError("--slices-out: only with --json");
   const DistAttnConfig cfg = config_from_args(a);
-  a.check_all_used();
+  const double chunks = std::ceil(static_cast<double>(mask.seqlen) / static_cast<double>(chunk));
+  if (chunks + cp > static_cast<double>(kMaxChunks)) {
+    throw UsageError("--seqlen " + std::to_string(mask.seqlen) + " with --chunk " +
+                     std::to_string(chunk) + ": " + std::to_string(int64_t(chunks)) +
+                     " chunks, more than the planner's limit of 2^24; raise --chunk");
+  }
+  check_memory(plan_bytes(mask.slices, chunk, cp, 1),
+               "planning seqlen " + std::to_string(mask.seqlen) + " in chunks of " +
+                   std::to_string(chunk) + " over cp " + std::to_string(cp));
 
   const int64_t pad = compute_pad_size(mask.seqlen, cp, head_dim, chunk);
   const auto t0 = std::chrono::steady_clock::now();
