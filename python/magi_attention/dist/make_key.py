@@ -104,12 +104,9 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
     core_args = (list(slices), total_q, total_k, heads[0] or 1, heads[1] or 1,
                  heads[2] or _PLACEHOLDER_HEAD_DIM, comm, config._to_core(), chunk_size)
     if key is None:
-        runtime = core().make_flex_key(*core_args)  # checks that the ranks agree
-    else:
-        # NOTE: the same collective check as on a miss, so that a rank that finds the key
-        # cached meets the ranks that do not (docs/python.md, MAGI_ATTENTION_CHECK_KEY_...).
-        core().check_key_agreement(*core_args)
-    if key is None:
+        # A new key: the core checks that the ranks agree (one collective), then plans. A
+        # cached key costs no communication (docs/python.md).
+        runtime = core().make_flex_key(*core_args)
         key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
                                  chunk_size=chunk_size, group_id=comm.group_id(),
                                  dist_attn_config=config, runtime=runtime, comm=comm,
