@@ -30,6 +30,9 @@ struct FfaWorkItem {
   int32_t seg_begin;    // segments [seg_begin, seg_end) of the plan's segment array
   int32_t seg_end;
   int32_t cost;  // cells-ish estimate used for the longest-first order
+  // Deterministic backward only (WorkList::row_turns): where this item's query tiles' turns
+  // start, one per tile in the order the kernel walks them.
+  int32_t turn_begin;
 };
 
 /// Output modes of the forward epilogue.

@@ -1,6 +1,7 @@
 #include "kernels/cuda/ffa/work_list.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "magi/check.h"
 
@@ -98,7 +99,7 @@ WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int 
 }
 
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
-                        int block_m) {
+                        int block_m, bool global_blocks_only) {
   MAGI_CHECK(total_k < (int64_t{1} << 30), "FFA CUDA: total_k must be < 2^30");
   // Large slices get key blocks of their own, aligned to their k range start (no block mixes
   // two slices, so nothing is computed for another slice's rows: packed documents cost what
@@ -122,7 +123,7 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
     if (s.q.empty() || s.k.empty()) continue;
     int32_t dlo, dhi;
     slice_diagonals(s, dlo, dhi);
-    if (s.q.size() >= block_m && s.k.size() >= block_n) {
+    if (!global_blocks_only && s.q.size() >= block_m && s.k.size() >= block_n) {
       for (int64_t c0 = s.k.start; c0 < s.k.end; c0 += block_n) {
         per_block.emplace_back();
         cost.push_back(0);
@@ -152,6 +153,21 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
     if (spans[i].first < spans[i - 1].second) wl.disjoint_blocks = false;
   }
   return wl;
+}
+
+void add_row_turns(WorkList& wl, int block_m) {
+  MAGI_CHECK(block_m >= 1, "add_row_turns: block_m = ", block_m);
+  std::unordered_map<int64_t, int32_t> seen;  // tiles so far per global row block
+  wl.row_turns.clear();
+  for (FfaWorkItem& it : wl.items) {
+    it.turn_begin = static_cast<int32_t>(wl.row_turns.size());
+    for (int g = it.seg_begin; g < it.seg_end; ++g) {
+      const FfaSegment& s = wl.segs[g];
+      for (int64_t r = s.q0 / block_m * block_m; r < s.q1; r += block_m) {
+        wl.row_turns.push_back(seen[r / block_m]++);
+      }
+    }
+  }
 }
 
 }  // namespace magi::cuda

@@ -15,6 +15,9 @@ struct WorkList {
   std::vector<FfaWorkItem> items;  // longest first
   std::vector<FfaSegment> segs;
   bool disjoint_blocks = true;  // no row (forward) / key (backward) in two items' blocks
+  // Deterministic backward (add_row_turns): for each item's query tiles, aligned to global
+  // blocks of block_m rows, the tile's turn among all tiles of its row block.
+  std::vector<int32_t> row_turns;
 };
 
 /// Forward: items own disjoint, contiguous blocks of at most `block_m` query rows covering
@@ -27,8 +30,17 @@ WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int 
 /// segments cover. A slice with >= block_m rows and >= block_n keys gets blocks of its own
 /// aligned to its k range start; smaller slices share globally aligned blocks. Items may
 /// overlap in keys (dK / dV are then added atomically; disjoint_blocks says whether any do).
+/// With `global_blocks_only`, every item is a global block [b block_n, (b + 1) block_n), so
+/// no two items share a key (the deterministic mode's requirement).
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
-                        int block_m);
+                        int block_m, bool global_blocks_only = false);
+
+/// The deterministic backward's accumulation order of dQ: each item's query tiles are walked
+/// aligned to global blocks of block_m rows (RowTiles with aligned = true); a tile's turn is the
+/// number of tiles of the same row block that come before it in (item index, walk) order.
+/// Fills row_turns and every item's turn_begin. The order depends on the work list alone, not
+/// on how the kernel schedules it.
+void add_row_turns(WorkList& wl, int block_m);
 
 /// The band of a slice in the kernels' form: dlo <= k - q < dhi (kNoDiagBound when free).
 void slice_diagonals(const AttnSlice& s, int32_t& dlo, int32_t& dhi);

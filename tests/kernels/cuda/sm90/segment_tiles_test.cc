@@ -14,11 +14,11 @@ namespace magi::cuda::sm90 {
 namespace {
 
 template <class Tiles, int kBlock>
-void expect_cover(const WorkList& wl, bool keys) {
+void expect_cover(const WorkList& wl, bool keys, bool aligned = false) {
   for (const FfaWorkItem& it : wl.items) {
     if (it.seg_begin == it.seg_end) continue;
     std::vector<std::vector<int>> starts(wl.segs.size());
-    Tiles tiles(wl.segs.data(), it);
+    Tiles tiles(wl.segs.data(), it, aligned);
     bool last = false;
     do {
       starts[tiles.seg].push_back(tiles.c0);
@@ -28,7 +28,9 @@ void expect_cover(const WorkList& wl, bool keys) {
     for (int g = it.seg_begin; g < it.seg_end; ++g) {
       const FfaSegment& seg = wl.segs[g];
       std::vector<int> want;
-      for (int c = keys ? seg.k0 : seg.q0; c < (keys ? seg.k1 : seg.q1); c += kBlock) {
+      const int first = keys ? seg.k0 : seg.q0;
+      for (int c = aligned ? first / kBlock * kBlock : first; c < (keys ? seg.k1 : seg.q1);
+           c += kBlock) {
         want.push_back(c);
       }
       EXPECT_EQ(starts[g], want) << "segment " << g;
@@ -43,6 +45,7 @@ TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
     const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 6));
     expect_cover<KeyTiles<128>, 128>(build_fwd_work(slices, sq, 128), true);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64), false);
+    expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64, true), false, true);
   }
 }
 

@@ -1,7 +1,8 @@
 // The tiles of a work item along one axis of its segments: segment after segment, kBlock
-// positions at a time from the segment's first (the last tile of a segment may run past its
-// end: masked). Forward items walk keys (KeyTiles), backward items walk query rows (RowTiles).
-// The producer and the consumers walk the same sequence.
+// positions at a time from the segment's first, or from the global block holding it when
+// `aligned` (the positions before the segment's first are masked, like those past its end).
+// Forward items walk keys (KeyTiles), backward items walk query rows (RowTiles; aligned in the
+// deterministic mode). The producer and the consumers walk the same sequence.
 #pragma once
 
 #include "kernels/cuda/ffa/params.h"
@@ -17,11 +18,15 @@ struct SegmentTiles {
   int c0;   // first position of the current tile
   int k1;   // end of the segment's positions
   int seg_end;
+  bool aligned;
 
   SegmentTiles() = default;
   /// Positioned on the first tile; the item must have a segment.
-  MAGI_HD SegmentTiles(const FfaSegment* segs, const FfaWorkItem& item) { reset(segs, item); }
-  MAGI_HD void reset(const FfaSegment* segs, const FfaWorkItem& item) {
+  MAGI_HD SegmentTiles(const FfaSegment* segs, const FfaWorkItem& item, bool align = false) {
+    reset(segs, item, align);
+  }
+  MAGI_HD void reset(const FfaSegment* segs, const FfaWorkItem& item, bool align = false) {
+    aligned = align;
     seg = item.seg_begin;
     seg_end = item.seg_end;
     load(segs[seg]);
@@ -44,6 +49,7 @@ struct SegmentTiles {
  private:
   MAGI_HD void load(const FfaSegment& s) {
     c0 = kAxis == SegAxis::kKeys ? s.k0 : s.q0;
+    if (aligned) c0 = c0 / kBlock * kBlock;
     k1 = kAxis == SegAxis::kKeys ? s.k1 : s.q1;
   }
 };
