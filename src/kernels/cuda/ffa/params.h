@@ -95,6 +95,12 @@ struct BwdParams {
   const FfaWorkItem* items;
   const FfaSegment* segs;
   int32_t num_items;
+  // Deterministic mode (warp-specialised Hopper backward): additions to dq, dk and dv in a
+  // fixed order, from a work list built with global key blocks and row turns (work_list.h).
+  int32_t deterministic;
+  const int32_t* row_turns;  // WorkList::row_turns
+  int* dq_turn;   // [ceil(Sq / 64) * Hq], zeroed: tiles of (row block, head) added so far
+  int* dkv_turn;  // [num_items * Hkv], zeroed: query heads of (item, kv head) added so far
 };
 
 /// Head-major row statistics for the warp-specialised Hopper backward (TMA-loaded per tile):

@@ -8,7 +8,9 @@
 //   dQ   = dS K                                     wgmma SS from both warpgroups' dS^T;
 //                                                   fp32 reductions into dq
 // The first tile of an item overwrites dK / dV (no ordinary writes of accumulators, which would
-// make ptxas serialise every wgmma); the products and waits of a tile are unconditional.
+// make ptxas serialise every wgmma); the products and waits of a tile are unconditional. In the
+// deterministic mode the reductions into dq (per row block and head) and into dk / dv (per item
+// and kv head) happen in a fixed order (in_turn).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/warp_mma.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
+#include "kernels/cuda/ptx/sync.cuh"
 #include "kernels/cuda/ptx/warpgroup.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
@@ -84,11 +87,9 @@ struct BwdWsConsumer {
     if (lane == 0) Barrier::at(&bar).arrive();
   }
 
-  /// P^T of one tile in place of S^T (fp32), and 1 - tanh^2 per cell with softcap. Rows of the
-  /// accumulators are keys (key0 + g, + 8), columns the tile's query rows (row0 + 8 nt + 2 t,
-  /// + 1). Cells outside the segment get P = 0.
-  template <class Dfac>
-  __device__ __forceinline__ static void probs(float (&st)[kNS][4], Dfac& dfac, const BwdParams& p,
+  /// P^T of one tile in place of S^T (fp32). Rows of the accumulators are keys (key0 + g, + 8),
+  /// columns the tile's query rows (row0 + 8 nt + 2 t, + 1). Cells outside the segment get 0.
+  __device__ __forceinline__ static void probs(float (&st)[kNS][4], const BwdParams& p,
                                                const SegmentMask& mask, uint32_t a_lse, int row0,
                                                int key0, int lane) {
     const int g = lane >> 2, t = lane & 3;
@@ -111,19 +112,66 @@ struct BwdWsConsumer {
 #pragma unroll
         for (int hi = 0; hi < 2; ++hi) {
           float& x = st[nt][2 * hi + e];
-          float arg;
-          if constexpr (kSoftcap) {
-            const float th = ptx::tanh_approx(x * p.scale_cap);
-            arg = fmaf(p.softcap_log2, th, -(e ? lse2.y : lse2.x));
-            dfac[nt][2 * hi + e] = 1.f - th * th;
-          } else {
-            arg = fmaf(x, p.scale_log2, -(e ? lse2.y : lse2.x));
-          }
+          const float score =
+              kSoftcap ? p.softcap_log2 * ptx::tanh_approx(x * p.scale_cap) : x * p.scale_log2;
           const int c = 8 * nt + e;
           const bool ok = interior || (c >= lo[hi] && c < end[hi]);
-          x = ok ? ptx::ex2_approx_ftz(arg) : 0.f;
+          x = ok ? ptx::ex2_approx_ftz(score - (e ? lse2.y : lse2.x)) : 0.f;
         }
       }
+    }
+  }
+
+  /// dS^T = P^T (dP^T - D) in place of dP^T; with softcap also times 1 - tanh^2 of the cell,
+  /// tanh recovered from P itself (P = 2^(softcap_log2 tanh - lse2)), which keeps no per-cell
+  /// array alive between the two steps (it would not fit the register budget).
+  __device__ __forceinline__ static void dscores(float (&dpt)[kNS][4], const float (&pt)[kNS][4],
+                                                 const BwdParams& p, uint32_t a_lse,
+                                                 uint32_t a_dsum, int lane) {
+    const int t = lane & 3;
+#pragma unroll
+    for (int nt = 0; nt < kNS; ++nt) {
+      const float2 dsum = ptx::ld_shared_f32x2(a_dsum + (8 * nt + 2 * t) * 4);
+      float2 lse2 = {0.f, 0.f};
+      if constexpr (kSoftcap) lse2 = ptx::ld_shared_f32x2(a_lse + (8 * nt + 2 * t) * 4);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float pv = pt[nt][e];
+        float d = pv * (dpt[nt][e] - ((e & 1) ? dsum.y : dsum.x));
+        if constexpr (kSoftcap) {
+          // NOTE: P = 0 (masked or underflowed) has no tanh to recover; its dS is 0 anyway.
+          // A NaN P fails the test and stays NaN.
+          const float th = (ptx::lg2_approx_ftz(pv) + ((e & 1) ? lse2.y : lse2.x)) / p.softcap_log2;
+          d = pv == 0.f ? 0.f : d * (1.f - th * th);
+        }
+        dpt[nt][e] = d;
+      }
+    }
+  }
+
+  /// Deterministic mode: runs add() (this warpgroup's reductions into one output tile) in a
+  /// fixed order: once the counter `turn_at` holds `turn`, warpgroup 0 adds, then warpgroup 1,
+  /// then the counter moves on. Every earlier turn belongs to a tile with a smaller scheduler
+  /// number, which its CTA has finished or will finish without waiting on this one (CTAs walk
+  /// their tiles in increasing order), so the wait always ends.
+  template <class Add>
+  __device__ __forceinline__ static void in_turn(int* turn_at, int turn, int wg, Add&& add) {
+    const uint32_t wg_thread = threadIdx.x & 127;
+    if (wg == 0) {
+      if (wg_thread == 0) {
+        while (ptx::ld_acquire_gpu(turn_at) != turn) {
+        }
+      }
+      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg0), 128);
+      add();
+      ptx::fence_acq_rel_gpu();
+      ptx::named_barrier_arrive(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
+    } else {
+      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
+      add();
+      ptx::fence_acq_rel_gpu();
+      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg1), 128);
+      if (wg_thread == 0) ptx::st_release_gpu(turn_at, turn + 1);
     }
   }
 
@@ -149,7 +197,8 @@ struct BwdWsConsumer {
       float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
       bool fresh = true;             // dK / dV hold nothing yet
       Barrier::at(&st.full_kv).wait(kv.full_parity());
-      RowTiles<kBM> rows(p.segs, item);
+      RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);
+      int walk = 0;  // index of the tile in the item's walk (deterministic turns)
       do {
         const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
         Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
@@ -165,24 +214,14 @@ struct BwdWsConsumer {
         issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
         ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
         ptx::fence_acc(s_t);
-        float dfac[kSoftcap ? kNS : 1][4];
-        probs(s_t, dfac, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
+        probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
         ptx::wgmma_wait_group<0>();  // dP^T
         ptx::fence_acc(dp_t);
         // NOTE: dV is issued after dS^T is computed, not while: with P^T's fragments and dV in
         // flight during it, the live registers exceed the budget and ptxas serialises the
         // products (C7511).
+        dscores(dp_t, s_t, p, a_lse, a_dsum, lane);
         uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = rows)
-#pragma unroll
-        for (int nt = 0; nt < kNS; ++nt) {
-          const float2 dsum = ptx::ld_shared_f32x2(a_dsum + (8 * nt + 2 * t) * 4);
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            float& d = dp_t[nt][e];
-            d = s_t[nt][e] * (d - ((e & 1) ? dsum.y : dsum.x));
-            if constexpr (kSoftcap) d *= dfac[nt][e];
-          }
-        }
         acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(s_t),
                             reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
         acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(dp_t),
@@ -215,15 +254,32 @@ struct BwdWsConsumer {
         ptx::fence_frag(pa);
         ptx::fence_frag(dsa);
         release(st.empty_q[q.index], lane);
-        red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, rows.c0 + 16 * warp, rows.k1,
-                     kD == 128 ? 64 * wg : 0, reinterpret_cast<const float(&)[1][8][4]>(dq),
-                     p.scale, lane);
+        const auto add_dq = [&] {
+          red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, rows.c0 + 16 * warp,
+                       rows.k1, kD == 128 ? 64 * wg : 0,
+                       reinterpret_cast<const float(&)[1][8][4]>(dq), p.scale, lane);
+        };
+        if (p.deterministic) {
+          in_turn(p.dq_turn + (rows.c0 / kBM) * p.num_heads_q + head,
+                  p.row_turns[item.turn_begin + walk], wg, add_dq);
+        } else {
+          add_dq();
+        }
+        ++walk;
         q.advance();
         ds_buf ^= 1;
       } while (rows.next(p.segs));
       release(st.empty_kv, lane);
       kv.advance();
-      epilogue(p, item, head, c0 + key_warp0, dk, dv, lane);
+      const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, dk, dv, lane); };
+      if (p.deterministic && !p.dkv_store) {
+        // The query heads of a kv head add into the same dK / dV rows: in head order.
+        const int kv_head = head / p.heads_per_kv;
+        in_turn(p.dkv_turn + P.sched.item_of(tile) * (p.num_heads_q / p.heads_per_kv) + kv_head,
+                head % p.heads_per_kv, wg, store);
+      } else {
+        store();
+      }
     }
   }
 

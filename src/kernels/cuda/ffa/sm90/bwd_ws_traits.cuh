@@ -12,7 +12,11 @@ namespace magi::cuda::sm90 {
 
 /// Named barriers of the backward kernel (id 0 is __syncthreads').
 enum class BwdBarrier : uint32_t {
-  kDsReady = 1,  // both consumer warpgroups stored their dS^T of the tile
+  kDsReady = 1,    // both consumer warpgroups stored their dS^T of the tile
+  kTurnWg0 = 2,    // deterministic: warpgroup 0 learned that its turn has come
+  kTurnWg1 = 3,    // deterministic: warpgroup 1's additions are done
+  kHandoff = 4,    // deterministic: warpgroup 0's additions are done, warpgroup 1's turn
+  kConsumers = 5,  // deterministic: both consumer warpgroups
 };
 
 template <Elem E, int kHeadDim_>

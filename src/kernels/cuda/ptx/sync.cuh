@@ -1,0 +1,28 @@
+// Ordering between CTAs through global memory: acquire loads, release stores, GPU-scope
+// fences (the deterministic backward's turn counters).
+#pragma once
+
+#include <cstdint>
+
+namespace magi::cuda::ptx {
+
+/// PTX ISA §ld, .acquire.gpu: later memory operations of this thread stay after the load.
+__device__ __forceinline__ int ld_acquire_gpu(const int* p) {
+  int v;
+  asm volatile("ld.acquire.gpu.global.b32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+/// PTX ISA §st, .release.gpu: earlier memory operations of this thread are visible first.
+__device__ __forceinline__ void st_release_gpu(int* p, int v) {
+  asm volatile("st.release.gpu.global.b32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
+}
+
+/// PTX ISA §membar/fence, fence.acq_rel.gpu: orders this thread's memory operations at GPU
+/// scope (its reductions to global memory are visible to a thread that later observes a flag
+/// written after the fence).
+__device__ __forceinline__ void fence_acq_rel_gpu() {
+  asm volatile("fence.acq_rel.gpu;\n" ::: "memory");
+}
+
+}  // namespace magi::cuda::ptx
