@@ -33,11 +33,13 @@ for step in "$@"; do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
           END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
       done ;;
-    sanitize)
+    sanitize|sanitize_ws)  # sanitize_ws: with the warp-specialised backward (MAGI_FFA_BWD_WS=1)
+      [ "$step" = sanitize_ws ] && export MAGI_FFA_BWD_WS=1
       for tool in memcheck racecheck synccheck; do
         compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py \
-          >"$OUT/sanitize_$tool.log" 2>&1; echo "$tool rc=$?"; tail -4 "$OUT/sanitize_$tool.log"
-      done ;;
+          >"$OUT/${step}_$tool.log" 2>&1; echo "$step $tool rc=$?"; tail -4 "$OUT/${step}_$tool.log"
+      done
+      unset MAGI_FFA_BWD_WS ;;
     ncu:*)  # counters of the FFA and FlashAttention-2 kernels on one case: ncu:<case> <S>
       PROFILE_PEER=1 ncu --kernel-name regex:"ffa_(fwd|bwd)_sm90|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
         --launch-count 4 --section SpeedOfLight --section WarpStateStats \
