@@ -15,12 +15,10 @@
 #include "commands.h"
 #include "magi/dist_attn.h"
 #include "magi/ffa.h"
+#include "options.h"
 #include "presets.h"
 
 namespace magi::cli {
-
-Mask mask_from_args(const Args& a);
-DistAttnConfig config_from_args(const Args& a);
 
 namespace {
 
@@ -104,11 +102,7 @@ double rel_err(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 int run_demo(const Args& a) {
-  const Mask mask = [&] {
-    if (a.has("slices")) return mask_from_args(a);
-    return make_preset(a.str("mask", "varlen_causal"), a.integer("seqlen", 8192),
-                       static_cast<uint64_t>(a.integer("seed", 0)));
-  }();
+  const Mask mask = mask_from_args(a, 8192);
   const int64_t cp = a.integer("cp", 4), hq = a.integer("heads", 8);
   const int64_t hkv = a.integer("heads-kv", hq), hd = a.integer("head-dim", 64);
   const std::string dtype_name = a.str("dtype", "float32");

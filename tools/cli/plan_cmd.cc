@@ -3,55 +3,28 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "args.h"
 #include "commands.h"
 #include "magi/dispatch.h"
+#include "magi/hier_plan.h"
 #include "magi/plan.h"
+#include "options.h"
 #include "presets.h"
 
 namespace magi::cli {
-
-Mask mask_from_args(const Args& a) {
-  if (a.has("slices")) return read_slice_file(a.str("slices", ""));
-  return make_preset(a.str("mask", "varlen_causal"), a.integer("seqlen", 65536),
-                     static_cast<uint64_t>(a.integer("seed", 0)));
-}
-
-DistAttnConfig config_from_args(const Args& a) {
-  DistAttnConfig c;
-  const std::string alg = a.str("dispatch", "min_heap");
-  bool found = false;
-  for (int t = 0; t <= static_cast<int>(DispatchAlgType::kExact); ++t) {
-    if (to_string(static_cast<DispatchAlgType>(t)) == alg) {
-      c.dispatch_config.alg.type = static_cast<DispatchAlgType>(t);
-      found = true;
-    }
-  }
-  MAGI_CHECK(found, "--dispatch = '", alg, "': unknown dispatch algorithm");
-  c.dispatch_config.alg.top_p = 0.5;
-  OverlapConfig& o = c.overlap_config;
-  const std::string degree = a.str("degree", "2");
-  if (degree == "dynamic") {
-    o.mode = AttnOverlapMode::kDynamic;
-    o.degree.reset();
-  } else {
-    o.degree = a.integer("degree", 2);
-  }
-  o.min_chunk_size = a.integer("min-chunk", 512);
-  o.max_num_chunks = a.integer("max-chunks", 64);
-  if (a.str("overlap-alg", "uniform") == "greedy") o.alg.type = OverlapAlgType::kGreedy;
-  c.validate();
-  return c;
-}
 
 int run_plan(const Args& a) {
   const Mask mask = mask_from_args(a);
   const int64_t cp = a.integer("cp", 8), chunk = a.integer("chunk", 512);
   const int64_t heads_kv = a.integer("heads-kv", 8), head_dim = a.integer("head-dim", 128);
-  const bool json = a.has("json");
+  const bool json = a.has("json"), with_slices = a.has("slices-out");
   const DistAttnConfig cfg = config_from_args(a);
+  const std::optional<CommMesh> mesh =
+      a.has("mesh") ? std::optional(parse_mesh("mesh", a.str("mesh", ""))) : std::nullopt;
   a.check_all_used();
+  if (mesh) mesh->validate(cp);
 
   const int64_t pad = compute_pad_size(mask.seqlen, cp, head_dim, chunk);
   const auto t0 = std::chrono::steady_clock::now();
@@ -60,8 +33,18 @@ int run_plan(const Args& a) {
   const Plan plan = make_plan(mask.slices, d, cfg.overlap_config);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const auto t1 = std::chrono::steady_clock::now();
+  const std::optional<HierPlan> hier =
+      mesh ? std::optional(make_hier_plan(plan, *mesh)) : std::nullopt;
+  const double hier_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
   if (json) {
-    std::cout << plan.to_json(a.has("slices-out")) << "\n";
+    if (hier) {
+      std::cout << "{\"plan\":" << plan.to_json(with_slices)
+                << ",\"hierarchical\":" << hier->to_json(with_slices) << "}\n";
+    } else {
+      std::cout << plan.to_json(with_slices) << "\n";
+    }
     return 0;
   }
   // K and V rows in bf16.
@@ -92,6 +75,21 @@ int run_plan(const Args& a) {
       "comm: %.2f MB of K/V moved in total (%lld rows); ring attention: %.2f MB (%.1f%%)\n",
       total_recv * row_bytes / 1e6, static_cast<long long>(total_recv), ring_rows * row_bytes / 1e6,
       ring_rows ? 100.0 * static_cast<double>(total_recv) / static_cast<double>(ring_rows) : 0.0);
+  if (hier) {
+    const CommVolume f = flat_volume(plan, *mesh), h = hier->volume();
+    auto mb = [&](int64_t rows) { return static_cast<double>(rows) * row_bytes / 1e6; };
+    std::printf("mesh %lldx%lld (inter-node x intra-node), K/V of one group-cast:\n",
+                static_cast<long long>(mesh->inter), static_cast<long long>(mesh->intra));
+    std::printf("  %-13s %14s %14s\n", "", "inter-node MB", "intra-node MB");
+    std::printf("  %-13s %14.2f %14.2f\n", "flat", mb(f.inter_rows), mb(f.intra_rows));
+    std::printf("  %-13s %14.2f %14.2f\n", "hierarchical", mb(h.inter_rows), mb(h.intra_rows));
+    if (h.inter_rows > 0) {
+      std::printf("  inter-node bytes: %.2fx fewer than flat (intra-node size %lld)\n",
+                  static_cast<double>(f.inter_rows) / static_cast<double>(h.inter_rows),
+                  static_cast<long long>(mesh->intra));
+    }
+    std::printf("hierarchical planning time: %.2f ms\n", hier_ms);
+  }
   std::printf("planning time (dispatch + all ranks): %.2f ms\n", ms);
   return 0;
 }
