@@ -5,7 +5,9 @@
 //
 // The model (every figure comes from ClusterDesc and AttnShape):
 //   kernel     time = sum over slices of cells * flops_per_cell / rate(slice type) + one call
-//              overhead per kernel call; forward 4 * Hq * D flops per cell, backward 2.5x.
+//              overhead per kernel call + a cost per row the call spans (the q rows its slices
+//              cover plus its k buffer's rows: packing, per-row softmax state; 0 by default, it
+//              matters for the CPU kernels); forward 4 * Hq * D flops per cell, backward 2.5x.
 //   link       each GPU has one intra-node link (NVLink) and one inter-node link (its NIC),
 //              full duplex, used concurrently; a rank's share of an exchange takes
 //              max(intra bytes / intra rate, inter bytes / inter rate), sending and receiving
@@ -45,6 +47,8 @@ struct ClusterDesc {
   std::array<double, 4> fwd_tflops{669, 655, 655, 655};  // by AttnMaskType code
   std::array<double, 4> bwd_tflops{315, 310, 310, 310};
   double kernel_overhead_us = 5;  // per kernel call (launch and tail)
+  double fwd_row_ns = 0;          // per q row + k row of a forward call (all heads)
+  double bwd_row_ns = 0;          // the same for a backward call
   double intra_gbps = 350;        // GB/s per GPU per direction, inside a node
   double inter_gbps = 45;         // GB/s per GPU per direction, between nodes
   double latency_us = 20;         // per exchange (all_to_all_v, or one ring step's P2P)
@@ -55,7 +59,7 @@ struct ClusterDesc {
   int64_t node(int64_t rank) const { return rank / gpus_per_node; }
   CommMesh mesh() const { return {nodes, gpus_per_node}; }
   /// Throws, naming the field and the value, for a non-positive size, rate or bandwidth or a
-  /// negative overhead / latency.
+  /// negative overhead / row cost / latency.
   void validate() const;
 };
 

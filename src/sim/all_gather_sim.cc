@@ -28,10 +28,11 @@ MethodResult simulate_all_gather(std::span<const AttnSlice> slices, int64_t tota
   for (int64_t r = 0; r < cp; ++r) {
     const detail::TypedCells tc = bc.row_cells(r);
     cells += detail::total(tc);
+    const int64_t rows = bc.num_rows(r) + total_seqlen;
     res.fwd_compute_s =
-        std::max(res.fwd_compute_s, detail::kernel_s(tc, detail::Pass::kFwd, c, shape));
+        std::max(res.fwd_compute_s, detail::kernel_s(tc, detail::Pass::kFwd, c, shape, rows));
     res.bwd_compute_s =
-        std::max(res.bwd_compute_s, detail::kernel_s(tc, detail::Pass::kBwd, c, shape));
+        std::max(res.bwd_compute_s, detail::kernel_s(tc, detail::Pass::kBwd, c, shape, rows));
   }
   res.fwd_s = ring_s(kv) + res.fwd_compute_s;
   res.bwd_s = ring_s(kv) + res.bwd_compute_s + ring_s(dkv);

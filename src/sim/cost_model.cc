@@ -24,13 +24,15 @@ void add_box_cells(const AttnSlice& s, AttnRange rows, AttnRange cols, TypedCell
 }
 
 double kernel_s(const TypedCells& cells, Pass pass, const ClusterDesc& c, const AttnShape& shape,
-                int64_t calls, int64_t head_split) {
+                int64_t rows, int64_t head_split) {
   if (total(cells) == 0) return 0;
   const double per_cell =
       (pass == Pass::kFwd ? shape.fwd_flops_per_cell() : shape.bwd_flops_per_cell()) /
       static_cast<double>(head_split);
   const auto& rate = pass == Pass::kFwd ? c.fwd_tflops : c.bwd_tflops;
-  double s = static_cast<double>(calls) * c.kernel_overhead_us * 1e-6;
+  const double row_ns = pass == Pass::kFwd ? c.fwd_row_ns : c.bwd_row_ns;
+  double s = c.kernel_overhead_us * 1e-6 +
+             static_cast<double>(rows) * row_ns * 1e-9 / static_cast<double>(head_split);
   for (int t = 0; t < 4; ++t) s += static_cast<double>(cells[t]) * per_cell / (rate[t] * 1e12);
   return s;
 }

@@ -23,10 +23,10 @@ void add_cells(std::span<const AttnSlice> slices, TypedCells& out);
 /// INVCAUSAL, both: BICAUSAL), trapezoids included.
 void add_box_cells(const AttnSlice& s, AttnRange rows, AttnRange cols, TypedCells& out);
 
-/// Kernel time of `cells` (on heads_q / head_split heads) plus `calls` call overheads; a call
-/// with no cells costs nothing.
+/// Time of one kernel call over `cells` spanning `rows` rows (q rows + k rows), on
+/// heads_q / head_split heads; a call with no cells costs nothing.
 double kernel_s(const TypedCells& cells, Pass pass, const ClusterDesc& c, const AttnShape& shape,
-                int64_t calls = 1, int64_t head_split = 1);
+                int64_t rows, int64_t head_split = 1);
 
 /// Bytes one rank moves in one exchange, by direction and level.
 struct Traffic {

@@ -29,6 +29,10 @@ void ClusterDesc::validate() const {
   check_positive(mem_gbps, "mem_gbps");
   MAGI_CHECK(std::isfinite(kernel_overhead_us) && kernel_overhead_us >= 0,
              "kernel_overhead_us = ", kernel_overhead_us, ": must be >= 0");
+  MAGI_CHECK(std::isfinite(fwd_row_ns) && fwd_row_ns >= 0, "fwd_row_ns = ", fwd_row_ns,
+             ": must be >= 0");
+  MAGI_CHECK(std::isfinite(bwd_row_ns) && bwd_row_ns >= 0, "bwd_row_ns = ", bwd_row_ns,
+             ": must be >= 0");
   MAGI_CHECK(std::isfinite(latency_us) && latency_us >= 0, "latency_us = ", latency_us,
              ": must be >= 0");
 }

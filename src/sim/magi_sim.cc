@@ -19,6 +19,13 @@ TypedCells cells_of(const std::vector<AttnSlice>& slices) {
   return c;
 }
 
+// Query rows a call touches: the union of its slices' q ranges.
+int64_t q_rows(const std::vector<AttnSlice>& slices) {
+  AttnRanges q;
+  for (const AttnSlice& s : slices) q.push_back(s.q);
+  return q.merged().total_size();
+}
+
 // One exchange level of one stage, every rank: its link time, and the collective's duration.
 struct Level {
   std::vector<double> link;  // per rank
@@ -96,22 +103,24 @@ MethodResult simulate_magi(const Plan& plan, const HierPlan* hier, const Cluster
     RankTimes& rt = res.ranks[r];
     rt.rank = r;
     cells += rp.host_area + rp.remote_area;
+    const int64_t local = rp.host_ranges.total_size();
     if (!merged) {
-      rt.host_fwd_s = detail::kernel_s(cells_of(rp.host_slices), Pass::kFwd, c, shape);
-      rt.host_bwd_s = detail::kernel_s(cells_of(rp.host_slices), Pass::kBwd, c, shape);
+      const TypedCells tc = cells_of(rp.host_slices);
+      const int64_t rows = q_rows(rp.host_slices) + local;
+      rt.host_fwd_s = detail::kernel_s(tc, Pass::kFwd, c, shape, rows);
+      rt.host_bwd_s = detail::kernel_s(tc, Pass::kBwd, c, shape, rows);
     }
     double gathered = 0;
     for (size_t s = 0; s < num_stages; ++s) {
       const StagePlan& st = rp.stages[s];
-      const TypedCells tc = cells_of(merged ? rp.merged_slices : st.slices);
+      const std::vector<AttnSlice>& slices = merged ? rp.merged_slices : st.slices;
+      const TypedCells tc = cells_of(slices);
+      const int64_t rows = q_rows(slices) + (merged ? local : 0) + st.num_recv();  // q + k
       double extra = 0;  // local copies on the compute stream before the stage's kernel
-      if (merged) {
-        extra = detail::copy_s(
-            static_cast<double>(rp.host_ranges.total_size() + st.num_recv()) * kv, c);
-      }
+      if (merged) extra = detail::copy_s(static_cast<double>(local + st.num_recv()) * kv, c);
       if (hier) extra += detail::copy_s(static_cast<double>(st.num_recv()) * kv, c);  // assemble
-      rt.fwd_s.push_back(detail::kernel_s(tc, Pass::kFwd, c, shape) + extra);
-      rt.bwd_s.push_back(detail::kernel_s(tc, Pass::kBwd, c, shape) + extra);
+      rt.fwd_s.push_back(detail::kernel_s(tc, Pass::kFwd, c, shape, rows) + extra);
+      rt.bwd_s.push_back(detail::kernel_s(tc, Pass::kBwd, c, shape, rows) + extra);
       std::vector<Traffic> f(levels), b(levels);
       if (hier) {
         const HierStagePlan& hs = hier->ranks[r].stages.at(s);

@@ -34,8 +34,9 @@ MethodResult simulate_ring(std::span<const AttnSlice> slices, int64_t total_seql
     for (int64_t r = 0; r < cp; ++r) {
       const detail::TypedCells tc = bc.cells(r, src(r, k));
       cells += detail::total(tc);
-      comp_f[r] = detail::kernel_s(tc, detail::Pass::kFwd, c, shape);
-      comp_b[r] = detail::kernel_s(tc, detail::Pass::kBwd, c, shape);
+      const int64_t rows = bc.num_rows(r) + bc.num_rows(src(r, k));
+      comp_f[r] = detail::kernel_s(tc, detail::Pass::kFwd, c, shape, rows);
+      comp_b[r] = detail::kernel_s(tc, detail::Pass::kBwd, c, shape, rows);
       total_f[r] += comp_f[r];
       total_b[r] += comp_b[r];
     }

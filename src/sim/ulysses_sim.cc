@@ -38,8 +38,8 @@ MethodResult simulate_ulysses(std::span<const AttnSlice> slices, int64_t total_s
   };
   detail::TypedCells tc{};
   detail::add_cells(make_disjoint(slices), tc);
-  res.fwd_compute_s = detail::kernel_s(tc, detail::Pass::kFwd, c, shape, 1, cp);
-  res.bwd_compute_s = detail::kernel_s(tc, detail::Pass::kBwd, c, shape, 1, cp);
+  res.fwd_compute_s = detail::kernel_s(tc, detail::Pass::kFwd, c, shape, 2 * total_seqlen, cp);
+  res.bwd_compute_s = detail::kernel_s(tc, detail::Pass::kBwd, c, shape, 2 * total_seqlen, cp);
   // Forward: q, k, v in; out back. Backward: dout in; dq, dk, dv back (replicated kv heads'
   // partial dk/dv are summed by their owners).
   res.fwd_s = a2a_s(q_bytes + kv_bytes) + res.fwd_compute_s + a2a_s(q_bytes);

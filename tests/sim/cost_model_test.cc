@@ -15,14 +15,18 @@ TEST(CostModel, KernelTimeByTypeAndOverhead) {
   AttnShape s;
   s.heads_q = s.heads_kv = 1;
   s.head_dim = 1;  // 4 FLOPs per cell forward, 10 backward
-  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kFwd, c, s), 4.0);
-  EXPECT_DOUBLE_EQ(kernel_s({0, 1'000'000, 1'000'000, 2'000'000}, Pass::kFwd, c, s),
+  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kFwd, c, s, 100), 4.0);
+  EXPECT_DOUBLE_EQ(kernel_s({0, 1'000'000, 1'000'000, 2'000'000}, Pass::kFwd, c, s, 100),
                    2.0 + 1.0 + 1.0);
-  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kBwd, c, s), 10.0);
-  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kFwd, c, s, 1, 4), 1.0);  // 1/4 heads
+  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kBwd, c, s, 100), 10.0);
+  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kFwd, c, s, 100, 4), 1.0);  // 1/4 heads
   c.kernel_overhead_us = 2e6;
-  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kFwd, c, s, 3), 4.0 + 6.0);
-  EXPECT_DOUBLE_EQ(kernel_s({0, 0, 0, 0}, Pass::kFwd, c, s, 3), 0.0);  // no call, no overhead
+  c.fwd_row_ns = 1e7;  // 0.01 s per row
+  c.bwd_row_ns = 2e7;
+  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kFwd, c, s, 100), 4.0 + 2.0 + 1.0);
+  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kBwd, c, s, 100), 10.0 + 2.0 + 2.0);
+  EXPECT_DOUBLE_EQ(kernel_s({1'000'000, 0, 0, 0}, Pass::kFwd, c, s, 100, 4), 1.0 + 2.0 + 0.25);
+  EXPECT_DOUBLE_EQ(kernel_s({0, 0, 0, 0}, Pass::kFwd, c, s, 100), 0.0);  // no call, no cost
 }
 
 TEST(CostModel, LinksRunConcurrentlyAndDirectionsSeparately) {
@@ -80,6 +84,9 @@ TEST(CostModel, BadDescriptionsNameTheField) {
   EXPECT_THROW(c.validate(), Error);
   c = {};
   c.latency_us = -1;
+  EXPECT_THROW(c.validate(), Error);
+  c = {};
+  c.bwd_row_ns = -1;
   EXPECT_THROW(c.validate(), Error);
   c = {};
   c.nodes = 0;

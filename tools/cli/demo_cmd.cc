@@ -8,15 +8,19 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "args.h"
 #include "commands.h"
+#include "cpu_calibration.h"
+#include "demo_predict.h"
 #include "magi/dist_attn.h"
 #include "magi/ffa.h"
 #include "options.h"
 #include "presets.h"
+#include "stage_times.h"
 
 namespace magi::cli {
 
@@ -26,36 +30,6 @@ using Clock = std::chrono::steady_clock;
 double secs(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
-
-// Times how long a rank spends waiting for (and copying) exchanges.
-class TimedComm : public Communicator {
- public:
-  explicit TimedComm(Communicator& c) : c_(c) {}
-  int64_t rank() const override { return c_.rank(); }
-  int64_t size() const override { return c_.size(); }
-  std::string group_id() const override { return c_.group_id(); }
-  std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send, std::span<const int64_t> sc,
-                                           const TensorView& recv, std::span<const int64_t> rc,
-                                           int64_t row_bytes) override {
-    struct H : CommHandle {
-      std::unique_ptr<CommHandle> h;
-      double* acc;
-      void wait() override {
-        const auto t0 = Clock::now();
-        h->wait();
-        *acc += secs(t0, Clock::now());
-      }
-    };
-    auto h = std::make_unique<H>();
-    h->h = c_.all_to_all_v(send, sc, recv, rc, row_bytes);
-    h->acc = &wait_s;
-    return h;
-  }
-  double wait_s = 0;
-
- private:
-  Communicator& c_;
-};
 
 struct Tensor {
   std::vector<std::byte> raw;
@@ -112,7 +86,11 @@ int run_demo(const Args& a) {
   const int64_t chunk = a.integer("chunk", default_chunk_size(mask.seqlen, cp));
   const DistAttnConfig cfg = config_from_args(a);
   const int64_t samples = a.integer("check-rows", 64);
+  const bool predict = a.has("predict");
+  const int64_t repeats = a.integer("repeat", predict ? 3 : 1);
   a.check_all_used();
+  MAGI_CHECK(repeats >= 1, "--repeat = ", repeats, ": must be >= 1");
+  MAGI_CHECK(!predict || cp >= 2, "--predict: needs --cp >= 2 (cp = ", cp, ")");
   const int64_t S = mask.seqlen;
 
   std::printf(
@@ -137,9 +115,13 @@ int run_demo(const Args& a) {
          dv = make_tensor(dtype, {S, hkv, hd}, {});
 
   std::mutex print_mu;
-  std::vector<double> fwd_s(cp), bwd_s(cp), comm_s(cp), plan_s(cp);
+  std::vector<double> comm_s(cp), plan_s(cp);
+  // Per repetition and rank; the fastest repetition (slowest rank) of each pass is reported.
+  std::vector<std::vector<MeasuredPass>> fwd_runs(repeats, std::vector<MeasuredPass>(cp)),
+      bwd_runs(repeats, std::vector<MeasuredPass>(cp));
+  std::optional<DispatchMeta> dispatch_meta;
   run_local_ranks(cp, [&](Communicator& base) {
-    TimedComm comm(base);
+    RecordingComm comm(base);
     const int64_t r = comm.rank();
     const auto t0 = Clock::now();
     const auto rt = make_flex_key(mask.slices, S, S, hq, hkv, hd, comm, cfg, chunk);
@@ -154,15 +136,20 @@ int run_demo(const Args& a) {
     Tensor o = make_tensor(dtype, {n, hq, hd}, {}), l = make_tensor(DType::kFloat32, {n, hq}, {});
     Tensor gq = make_tensor(dtype, {n, hq, hd}, {}), gk = make_tensor(dtype, {n, hkv, hd}, {}),
            gv = make_tensor(dtype, {n, hkv, hd}, {});
-    const auto t1 = Clock::now();
-    calc_attn(*rt, comm, q.view, k.view, v.view, {}, o.view, l.view);
-    const auto t2 = Clock::now();
-    calc_attn_backward(*rt, comm, q.view, k.view, v.view, o.view, l.view, d_o.view, {}, gq.view,
-                       gk.view, gv.view);
-    const auto t3 = Clock::now();
-    fwd_s[r] = secs(t1, t2);
-    bwd_s[r] = secs(t2, t3);
-    comm_s[r] = comm.wait_s;
+    const int64_t stages = static_cast<int64_t>(rt->rank_plan().stages.size());
+    for (int64_t it = 0; it < repeats; ++it) {
+      // NOTE: with --predict the ranks start each pass together, as the model assumes.
+      if (predict) barrier(comm);
+      comm.start_pass();
+      calc_attn(*rt, comm, q.view, k.view, v.view, {}, o.view, l.view);
+      fwd_runs[it][r] = forward_stages(comm.events(), stages, comm.now());
+      if (predict) barrier(comm);
+      comm.start_pass();
+      calc_attn_backward(*rt, comm, q.view, k.view, v.view, o.view, l.view, d_o.view, {}, gq.view,
+                         gk.view, gv.view);
+      bwd_runs[it][r] = backward_stages(comm.events(), stages, comm.now());
+    }
+    comm_s[r] = comm.total_wait_s() / static_cast<double>(repeats);
     // Every rank takes part in the gathers; rank 0's copy is the result.
     Tensor go = make_tensor(dtype, {S, hq, hd}, {}), gl = make_tensor(DType::kFloat32, {S, hq}, {});
     Tensor gdq = make_tensor(dtype, {S, hq, hd}, {}), gdk = make_tensor(dtype, {S, hkv, hd}, {}),
@@ -173,6 +160,7 @@ int run_demo(const Args& a) {
     undispatch(*rt, comm, gk.view, r == 0 ? dk.view : gdk.view);
     undispatch(*rt, comm, gv.view, r == 0 ? dv.view : gdv.view);
     std::lock_guard lock(print_mu);
+    if (r == 0) dispatch_meta = rt->dispatch_meta();
     const RankPlan& rp = rt->rank_plan();
     std::printf("  rank %lld: cells %lld (host %lld, remote %lld), recv rows per stage:",
                 (long long)r, (long long)(rp.host_area + rp.remote_area), (long long)rp.host_area,
@@ -180,8 +168,22 @@ int run_demo(const Args& a) {
     for (const StagePlan& st : rp.stages) std::printf(" %lld", (long long)st.num_recv());
     std::printf("\n");
   });
-  const double fwd = *std::max_element(fwd_s.begin(), fwd_s.end());
-  const double bwd = *std::max_element(bwd_s.begin(), bwd_s.end());
+  auto fastest = [&](const std::vector<std::vector<MeasuredPass>>& runs) {
+    size_t best = 0;
+    double best_t = INFINITY;
+    for (size_t it = 0; it < runs.size(); ++it) {
+      double t = 0;
+      for (const MeasuredPass& m : runs[it]) t = std::max(t, m.end_s);
+      if (t < best_t) best_t = t, best = it;
+    }
+    return runs[best];
+  };
+  const std::vector<MeasuredPass> fwd_stages = fastest(fwd_runs), bwd_stages = fastest(bwd_runs);
+  double fwd = 0, bwd = 0;
+  for (int64_t r = 0; r < cp; ++r) {
+    fwd = std::max(fwd, fwd_stages[r].end_s);
+    bwd = std::max(bwd, bwd_stages[r].end_s);
+  }
   double comm_total = 0;
   for (double c : comm_s) comm_total += c;
   std::printf("plan (key creation, rank 0): %.2f ms\n", plan_s[0] * 1e3);
@@ -189,6 +191,17 @@ int run_demo(const Args& a) {
       "forward %.3f s, backward %.3f s (slowest rank); %.1f%% of rank time waiting on "
       "exchanges; %.0f tokens/s per rank (fwd+bwd)\n",
       fwd, bwd, 100.0 * comm_total / (cp * (fwd + bwd)), S / cp / (fwd + bwd));
+  if (predict) {
+    const Plan plan = make_plan(mask.slices, *dispatch_meta, cfg.overlap_config);
+    const sim::ClusterDesc cluster =
+        calibrate_local_group(cp, dispatch_meta->shard_seqlen(), hq, hkv, hd, dtype);
+    sim::AttnShape shape;
+    shape.heads_q = hq;
+    shape.heads_kv = hkv;
+    shape.head_dim = hd;
+    shape.elem_bytes = shape.acc_bytes = static_cast<int64_t>(dtype_size(dtype));
+    print_prediction(plan, cluster, shape, fwd_stages, bwd_stages);
+  }
 
   // 1. single device, float64.
   const auto t0 = Clock::now();
