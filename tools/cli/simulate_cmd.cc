@@ -51,8 +51,12 @@ std::array<double, 4> parse_rates(const std::string& option, const std::string& 
     const size_t eq = item.find('=');
     MAGI_CHECK(eq != std::string::npos, "--", option, " = '", text, "': item '", item,
                "' is not TYPE=RATE");
-    const AttnMaskType t = mask_type_from_string(item.substr(0, eq));
-    rates[static_cast<int>(t)] = number(option, item.substr(eq + 1));
+    const std::string type = item.substr(0, eq);
+    int t = 0;
+    while (t < 4 && to_string(static_cast<AttnMaskType>(t)) != type) ++t;
+    MAGI_CHECK(t < 4, "--", option, " = '", text, "': unknown mask type '", type,
+               "' (expected full, causal, inv_causal, bi_causal)");
+    rates[t] = number(option, item.substr(eq + 1));
   }
   return rates;
 }
