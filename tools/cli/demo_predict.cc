@@ -23,8 +23,8 @@ void print_prediction(const Plan& plan, const sim::ClusterDesc& c, const sim::At
                       const std::vector<MeasuredPass>& fwd, const std::vector<MeasuredPass>& bwd) {
   const sim::MethodResult p = sim::simulate_magi(plan, nullptr, c, shape);
   std::printf(
-      "cost model check: the simulator (magi/sim.h, LocalGroup exchanges) with inputs measured "
-      "by a separate calibration run of %lld concurrent kernels on this machine:\n"
+      "cost model check: the simulator (magi/sim.h, LocalGroup exchanges) with inputs timed "
+      "on this machine by the %lld rank threads at once, just before the passes:\n"
       "  kernels fwd full %.2f, causal %.2f GFLOP/s per rank; bwd full %.2f, causal %.2f; call "
       "%.0f us; per row %.0f ns fwd, %.0f ns bwd; copies %.2f GB/s per rank; exchange latency "
       "%.0f us\n",

@@ -23,7 +23,6 @@ std::unique_ptr<CommHandle> RecordingComm::all_to_all_v(const TensorView& send,
         owner->events_[index].wait_begin = t0;
         owner->events_[index].wait_end = t1;
       }
-      owner->total_wait_s_ += t1 - t0;
     }
   };
   auto h = std::make_unique<Handle>();

@@ -31,14 +31,12 @@ class RecordingComm : public Communicator {
   void start_pass();
   double now() const;
   const std::vector<Event>& events() const { return events_; }
-  double total_wait_s() const { return total_wait_s_; }
 
  private:
   using Clock = std::chrono::steady_clock;
   Communicator& c_;
   Clock::time_point origin_;
   std::vector<Event> events_;
-  double total_wait_s_ = 0;
 };
 
 /// One rank's pass, cut into stages.
