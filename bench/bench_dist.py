@@ -42,7 +42,8 @@ from dist_masks import MASKS, cells, make_mask  # noqa: E402
 METHODS = ("magi", "ulysses", "ring", "all_gather")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32,
           "fp64": torch.float64}
-DEFAULT_TOL = {"bf16": 3e-2, "fp16": 1e-2, "fp32": 1e-4, "fp64": 1e-9}
+# NOTE: lse is fp32 inside the kernels for every dtype, so fp64 runs agree to ~1e-7.
+DEFAULT_TOL = {"bf16": 3e-2, "fp16": 1e-2, "fp32": 1e-4, "fp64": 1e-6}
 
 
 def parse_args(argv=None):

@@ -182,8 +182,7 @@ class RingAttn(torch.autograd.Function):
     def forward(ctx, q, k, v, steps, scale):
         cp, rank = dist.get_world_size(), dist.get_rank()
         to, frm = (rank + 1) % cp, (rank - 1) % cp
-        hkv = k.shape[1]
-        kv = torch.cat([k, v], dim=1).contiguous()
+        kv = torch.stack([k, v])  # [2, s, Hkv, D]: kv[0], kv[1] are contiguous
         out = torch.zeros(q.shape, dtype=torch.float32, device=q.device)
         lse = torch.full(q.shape[:2], float("-inf"), dtype=torch.float32, device=q.device)
         o_i, l_i = torch.empty_like(out), torch.empty_like(lse)
@@ -193,8 +192,7 @@ class RingAttn(torch.autograd.Function):
                 nxt = torch.empty_like(kv)
                 reqs = _exchange(kv, nxt, to, frm)
             if steps[i] is not None:
-                ffa_forward(q, kv[:, :hkv].contiguous(), kv[:, hkv:].contiguous(), steps[i],
-                            scale, 0.0, out=o_i, lse=l_i)
+                ffa_forward(q, kv[0], kv[1], steps[i], scale, 0.0, out=o_i, lse=l_i)
                 merge_(out, lse, o_i, l_i)
             for r in reqs:
                 r.wait()
@@ -210,11 +208,10 @@ class RingAttn(torch.autograd.Function):
         q, k, v, out, lse = ctx.saved_tensors
         cp, rank = dist.get_world_size(), dist.get_rank()
         to, frm = (rank + 1) % cp, (rank - 1) % cp
-        hkv = k.shape[1]
         dout = dout.contiguous()
         acc = torch.float64 if q.dtype == torch.float64 else torch.float32
         dq = torch.zeros(q.shape, dtype=acc, device=q.device)
-        kv = torch.cat([k, v], dim=1).contiguous()
+        kv = torch.stack([k, v])
         dkv = torch.zeros(kv.shape, dtype=acc, device=q.device)  # for the block held now
         for i in range(cp):
             reqs, nxt = [], None
@@ -222,11 +219,8 @@ class RingAttn(torch.autograd.Function):
                 nxt = torch.empty_like(kv)
                 reqs = _exchange(kv, nxt, to, frm)
             if ctx.steps[i] is not None:
-                dk = torch.zeros((kv.shape[0], hkv, kv.shape[2]), dtype=acc, device=q.device)
-                dv = torch.zeros_like(dk)
-                ffa_backward(dout, q, kv[:, :hkv].contiguous(), kv[:, hkv:].contiguous(), out,
-                             lse, ctx.steps[i], ctx.scale, 0.0, dq=dq, dk=dk, dv=dv)
-                dkv += torch.cat([dk, dv], dim=1)
+                ffa_backward(dout, q, kv[0], kv[1], out, lse, ctx.steps[i], ctx.scale, 0.0,
+                             dq=dq, dk=dkv[0], dv=dkv[1])
             for r in reqs:
                 r.wait()
             if nxt is not None:
@@ -237,7 +231,7 @@ class RingAttn(torch.autograd.Function):
                 for r in _exchange(dkv, recv, to, frm):
                     r.wait()
                 dkv = recv
-        return (dq.to(q.dtype), dkv[:, :hkv].to(k.dtype), dkv[:, hkv:].to(v.dtype), None, None)
+        return dq.to(q.dtype), dkv[0].to(k.dtype), dkv[1].to(v.dtype), None, None
 
 
 def ring_steps(slices, layout, total, cp, rank):
