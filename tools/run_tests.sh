@@ -1,17 +1,47 @@
 #!/usr/bin/env bash
-# Runs every test this machine can run: the C++ suites (ctest) and the Python suites (pytest,
-# CPU). The Python extension is built with the CUDA kernels whenever nvcc is found, so a
-# machine without a GPU still compiles them (it cannot run them; GPU tests: docs/cuda.md).
+# Runs every test this machine can run, starting from a fresh clone on a fresh Debian/Ubuntu
+# machine (CI: .ci/run calls this):
+#   1. installs the packages it lacks (tools/install_deps.sh: apt-get, as root or via sudo);
+#   2. the C++ suites (ctest, preset default), the magi-attn checks among them;
+#   3. the C++ suites again under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan),
+#      then the fuzz driver (tests/fuzz) under them for MAGI_FUZZ_SECONDS;
+#   4. the Python extension, with the CUDA kernels when nvcc is found (compiled, not run: GPU
+#      tests are in tests/cuda, see docs/cuda.md), and the Python suites (pytest, CPU).
+# Environment: MAGI_JOBS (default: nproc), MAGI_SANITIZE=0 (skip step 3), MAGI_FUZZ_SECONDS
+# (default 60), MAGI_FUZZ_SEED (default: the time; printed), MAGI_INSTALL_DEPS=0 (skip step 1),
+# PYTHON (the interpreter of step 4; default /usr/bin/python3, Debian's torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${MAGI_JOBS:-$(nproc)}
+start=$(date +%s)
+stamp() { echo "   ($(($(date +%s) - start)) s)"; }
+
+echo "== dependencies"
+tools/install_deps.sh
+if [ -d /usr/local/cuda/bin ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 
 echo "== C++: build and ctest"
 cmake --preset default >/dev/null
 cmake --build --preset default -j "$jobs"
 ctest --preset default -j "$jobs"
+stamp
 
+if [ "${MAGI_SANITIZE:-1}" != "0" ]; then
+  echo "== C++ under ASan + UBSan: build, ctest, fuzz driver"
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$jobs"
+  ctest --preset asan -j "$jobs" -E '^magi_fuzz$'
+  seed=${MAGI_FUZZ_SEED:-$(date +%s)}
+  echo "fuzz: MAGI_FUZZ_SEED=$seed MAGI_FUZZ_SECONDS=${MAGI_FUZZ_SECONDS:-60}"
+  MAGI_FUZZ_SEED=$seed MAGI_FUZZ_SECONDS=${MAGI_FUZZ_SECONDS:-60} \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    build/asan/magi_fuzz
+  stamp
+fi
+
+python=${PYTHON:-/usr/bin/python3}
 echo "== Python: build the extension$(command -v nvcc >/dev/null && echo ' with the CUDA kernels'), run pytest"
-JOBS=$jobs MAGI_CUDA=AUTO tools/install_python.sh --inplace
-PYTHONPATH="$PWD/python" /usr/bin/python3 -m pytest -q tests/python
+JOBS=$jobs MAGI_CUDA=AUTO PYTHON=$python tools/install_python.sh --inplace
+PYTHONPATH="$PWD/python" "$python" -m pytest -q tests/python
+stamp
 echo "== all tests passed"

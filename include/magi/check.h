@@ -4,14 +4,31 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace magi {
 
-/// The one exception type of the library. `what()` reads "file:line: message".
+namespace detail {
+
+/// `file` relative to the source tree when it lies under MAGI_SOURCE_ROOT (the build defines it
+/// as the repository's absolute path with a trailing '/'), else `file` as it is.
+inline const char* source_relative(const char* file) {
+#ifdef MAGI_SOURCE_ROOT
+  constexpr std::string_view root = MAGI_SOURCE_ROOT;
+  if (std::string_view(file).substr(0, root.size()) == root) return file + root.size();
+#endif
+  return file;
+}
+
+}  // namespace detail
+
+/// The one exception type of the library. `what()` reads "file:line: message", with the file
+/// relative to the repository (src/api/key.cc), not the path of the build machine.
 class Error : public std::runtime_error {
  public:
   Error(const char* file, int line, const std::string& msg)
-      : std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + msg) {}
+      : std::runtime_error(std::string(detail::source_relative(file)) + ":" + std::to_string(line) +
+                           ": " + msg) {}
 };
 
 namespace detail {

@@ -66,13 +66,17 @@ class DistAttnRuntime {
 /// chunks per rank), at most 512.
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 
-/// Builds (or takes from the per-group LRU cache) the runtime of a flex mask. No collective
-/// communication: every rank derives the same plan. chunk_size defaults to
-/// config.dispatch_config.chunk_size, then to default_chunk_size(). Throws for bad input,
-/// naming the argument (self-attention requires total_seqlen_q == total_seqlen_k).
+/// Builds (or takes from the per-group LRU cache) the runtime of a flex mask. Every rank
+/// derives the same plan by itself; the one collective is a check that the ranks agree: an
+/// all-gather of about 100 bytes per call (cached key or not), raising on every rank an
+/// Error naming the first difference (mask, lengths, heads, chunk size, config) when they do
+/// not. MAGI_ATTENTION_CHECK_KEY_CONSISTENCY=0 skips it. Every rank of `comm` must call this.
+/// chunk_size defaults to config.dispatch_config.chunk_size, then to default_chunk_size().
+/// Throws for bad input, naming the argument (self-attention requires total_seqlen_q ==
+/// total_seqlen_k).
 std::shared_ptr<const DistAttnRuntime> make_flex_key(
     std::span<const AttnSlice> slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
-    int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, const Communicator& comm,
+    int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
     const DistAttnConfig& config = {}, std::optional<int64_t> chunk_size = std::nullopt);
 
 /// Varlen masks from cumulative sequence lengths: one slice per sequence, FULL or CAUSAL, or a
@@ -86,7 +90,7 @@ std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
 std::shared_ptr<const DistAttnRuntime> make_varlen_key(
     std::span<const int64_t> cu_seqlens_q, std::span<const int64_t> cu_seqlens_k, bool causal,
     int64_t window_left, int64_t window_right, int64_t num_heads_q, int64_t num_heads_kv,
-    int64_t head_dim, const Communicator& comm, const DistAttnConfig& config = {},
+    int64_t head_dim, Communicator& comm, const DistAttnConfig& config = {},
     std::optional<int64_t> chunk_size = std::nullopt);
 
 /// cu_seqlens of `batch` sequences of `seqlen` tokens each: {0, seqlen, 2 seqlen, ...}. With a

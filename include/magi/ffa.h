@@ -5,6 +5,12 @@
 // the slices' cells (see mask.h); a cell covered by several slices counts once. A row with no
 // cell gets out = 0 and lse = -inf and contributes no gradient. Scores are
 // softmax_scale * q.k, then softcap * tanh(score / softcap) when softcap > 0.
+//
+// Non-finite values are data (DESIGN.md §6): a row whose scores hold a NaN or +inf gets
+// out = NaN and lse = NaN (never -inf, which means "no weight": no cell, or every score -inf),
+// and NaN gradients on its cells; merging partial results (accumulate, merge_out_lse)
+// propagates them as one call over all keys would. On the CPU a row's results depend on its own
+// cells only; the CUDA kernels lose no NaN but may also spread one within a tile (0 * NaN).
 #pragma once
 
 #include <span>

@@ -7,13 +7,14 @@ import operator
 
 import torch
 
-from ._tensor import FLOAT_DTYPES
+from ._tensor import FLOAT_DTYPES, check_device
 
 
 def check_tensor(name: str, t, *, ndim: int | None = None, dtypes=None) -> None:
     """``t`` is a tensor with ``ndim`` dims and a dtype in ``dtypes``."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    check_device(name, t)
     if dtypes is not None and t.dtype not in dtypes:
         allowed = ", ".join(str(d).replace("torch.", "") for d in dtypes)
         raise TypeError(f"{name}: dtype {str(t.dtype).replace('torch.', '')} is not supported; "

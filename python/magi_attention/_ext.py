@@ -19,3 +19,8 @@ def core():
                 f"({e}); build it with tools/install_python.sh or "
                 "`pip install --no-build-isolation .`") from e
     return _module
+
+
+def loaded() -> bool:
+    """Whether ``_C`` has been loaded (without loading it)."""
+    return _module is not None

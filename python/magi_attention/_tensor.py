@@ -18,8 +18,17 @@ _DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64",
 _dtype_codes: dict = {}
 
 
-def view(t: torch.Tensor):
+def check_device(name: str, t: torch.Tensor) -> None:
+    """``t`` holds data on the CPU or a CUDA device (ValueError naming ``name`` otherwise)."""
+    if not t.is_cuda and t.device.type != "cpu":
+        what = "meta tensors" if t.is_meta else f"tensors on device '{t.device.type}'"
+        raise ValueError(f"{name}: {what} are not supported: magi_attention computes on CPU "
+                         f"and CUDA tensors that hold data")
+
+
+def view(t: torch.Tensor, name: str = "tensor"):
     """The core TensorView of ``t`` (at most 4 dims; element strides)."""
+    check_device(name, t)
     code = _dtype_codes.get(t.dtype)
     if code is None:
         code = getattr(core().DType, _DTYPE_NAMES[t.dtype])

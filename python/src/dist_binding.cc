@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "api/key_agreement.h"
 #include "communicator_binding.h"
 #include "magi/dist_attn.h"
 #include "views.h"
@@ -54,13 +55,29 @@ void register_dist(py::module_& m) {
   m.def(
       "make_flex_key",
       [](const std::vector<SliceTuple>& slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
-         int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, const Communicator& comm,
+         int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
          const py::dict& config, std::optional<int64_t> chunk_size) {
         const auto core_slices = slices_from_tuples(slices);
         return Runtime{make_flex_key(core_slices, total_seqlen_q, total_seqlen_k, num_heads_q,
                                      num_heads_kv, head_dim, comm, config_from_dict(config),
                                      chunk_size)};
       },
+      py::arg("slices"), py::arg("total_seqlen_q"), py::arg("total_seqlen_k"),
+      py::arg("num_heads_q"), py::arg("num_heads_kv"), py::arg("head_dim"), py::arg("comm"),
+      py::arg("config"), py::arg("chunk_size") = py::none());
+
+  m.def(
+      "check_key_agreement",
+      [](const std::vector<SliceTuple>& slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
+         int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
+         const py::dict& config, std::optional<int64_t> chunk_size) {
+        const auto core_slices = slices_from_tuples(slices);
+        const DistAttnConfig cfg = config_from_dict(config);
+        api::check_key_agreement({core_slices, total_seqlen_q, total_seqlen_k, num_heads_q,
+                                  num_heads_kv, head_dim, chunk_size, &cfg},
+                                 comm);
+      },
+      "The collective check of make_flex_key alone (same arguments), for a cached key.",
       py::arg("slices"), py::arg("total_seqlen_q"), py::arg("total_seqlen_k"),
       py::arg("num_heads_q"), py::arg("num_heads_kv"), py::arg("head_dim"), py::arg("comm"),
       py::arg("config"), py::arg("chunk_size") = py::none());

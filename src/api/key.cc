@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "api/key_agreement.h"
 #include "api/key_cache.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
@@ -10,6 +11,59 @@ namespace magi {
 namespace {
 
 void mix(size_t& h, size_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); }
+
+/// The key of a request: validates every argument (throws naming the bad one).
+DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
+                     int64_t total_seqlen_k, int64_t num_heads_q, int64_t num_heads_kv,
+                     int64_t head_dim, const Communicator& comm, const DistAttnConfig& config,
+                     std::optional<int64_t> chunk_size) {
+  MAGI_CHECK(total_seqlen_q >= 1, "total_seqlen_q = ", total_seqlen_q, ": must be >= 1");
+  MAGI_CHECK(total_seqlen_q == total_seqlen_k, "total_seqlen_q = ", total_seqlen_q,
+             " and total_seqlen_k = ", total_seqlen_k,
+             ": self-attention needs equal totals (q and k are dispatched together)");
+  MAGI_CHECK(num_heads_q >= 1, "num_heads_q = ", num_heads_q, ": must be >= 1");
+  MAGI_CHECK(num_heads_kv >= 1, "num_heads_kv = ", num_heads_kv, ": must be >= 1");
+  MAGI_CHECK(num_heads_q % num_heads_kv == 0, "num_heads_q = ", num_heads_q,
+             " is not a multiple of num_heads_kv = ", num_heads_kv);
+  MAGI_CHECK(head_dim >= 1, "head_dim = ", head_dim, ": must be >= 1");
+  config.validate();
+  check_slices(slices, total_seqlen_q, total_seqlen_k);
+  const int64_t cp = comm.size();
+  MAGI_CHECK(cp >= 1, "cp_size = ", cp, ": must be >= 1");
+
+  const auto given = chunk_size ? chunk_size : config.dispatch_config.chunk_size;
+  MAGI_CHECK(!given || *given >= 1, "chunk_size = ", given.value_or(0), ": must be >= 1");
+  DistAttnKey key;
+  key.slices.assign(slices.begin(), slices.end());
+  key.total_seqlen_q = total_seqlen_q;
+  key.total_seqlen_k = total_seqlen_k;
+  key.num_heads_q = num_heads_q;
+  key.num_heads_kv = num_heads_kv;
+  key.head_dim = head_dim;
+  key.chunk_size = given.value_or(default_chunk_size(total_seqlen_q, cp));
+  key.pad_size = compute_pad_size(total_seqlen_q, cp, head_dim, key.chunk_size);
+  key.config = config;
+  key.group = comm.group_id();
+  key.cp_size = cp;
+  key.cp_rank = comm.rank();
+  return key;
+}
+
+/// The cached runtime of this request, or nullptr (also for a request make_key would refuse:
+/// the caller then reaches the agreement check and the error after it on every rank).
+std::shared_ptr<const DistAttnRuntime> find_cached(std::span<const AttnSlice> slices,
+                                                   int64_t total_seqlen_q, int64_t total_seqlen_k,
+                                                   int64_t num_heads_q, int64_t num_heads_kv,
+                                                   int64_t head_dim, const Communicator& comm,
+                                                   const DistAttnConfig& config,
+                                                   std::optional<int64_t> chunk_size) {
+  try {
+    return api::cache_find(make_key(slices, total_seqlen_q, total_seqlen_k, num_heads_q,
+                                    num_heads_kv, head_dim, comm, config, chunk_size));
+  } catch (const Error&) {
+    return nullptr;
+  }
+}
 
 }  // namespace
 
@@ -45,43 +99,26 @@ int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
 std::shared_ptr<const DistAttnRuntime> make_flex_key(std::span<const AttnSlice> slices,
                                                      int64_t total_seqlen_q, int64_t total_seqlen_k,
                                                      int64_t num_heads_q, int64_t num_heads_kv,
-                                                     int64_t head_dim, const Communicator& comm,
+                                                     int64_t head_dim, Communicator& comm,
                                                      const DistAttnConfig& config,
                                                      std::optional<int64_t> chunk_size) {
-  MAGI_CHECK(total_seqlen_q >= 1, "total_seqlen_q = ", total_seqlen_q, ": must be >= 1");
-  MAGI_CHECK(total_seqlen_q == total_seqlen_k, "total_seqlen_q = ", total_seqlen_q,
-             " and total_seqlen_k = ", total_seqlen_k,
-             ": self-attention needs equal totals (q and k are dispatched together)");
-  MAGI_CHECK(num_heads_q >= 1, "num_heads_q = ", num_heads_q, ": must be >= 1");
-  MAGI_CHECK(num_heads_kv >= 1, "num_heads_kv = ", num_heads_kv, ": must be >= 1");
-  MAGI_CHECK(num_heads_q % num_heads_kv == 0, "num_heads_q = ", num_heads_q,
-             " is not a multiple of num_heads_kv = ", num_heads_kv);
-  MAGI_CHECK(head_dim >= 1, "head_dim = ", head_dim, ": must be >= 1");
-  config.validate();
-  check_slices(slices, total_seqlen_q, total_seqlen_k);
-  const int64_t cp = comm.size();
-  MAGI_CHECK(cp >= 1, "cp_size = ", cp, ": must be >= 1");
-
-  const auto given = chunk_size ? chunk_size : config.dispatch_config.chunk_size;
-  MAGI_CHECK(!given || *given >= 1, "chunk_size = ", given.value_or(0), ": must be >= 1");
-  DistAttnKey key;
-  key.slices.assign(slices.begin(), slices.end());
-  key.total_seqlen_q = total_seqlen_q;
-  key.total_seqlen_k = total_seqlen_k;
-  key.num_heads_q = num_heads_q;
-  key.num_heads_kv = num_heads_kv;
-  key.head_dim = head_dim;
-  key.chunk_size = given.value_or(default_chunk_size(total_seqlen_q, cp));
-  key.pad_size = compute_pad_size(total_seqlen_q, cp, head_dim, key.chunk_size);
-  key.config = config;
-  key.group = comm.group_id();
-  key.cp_size = cp;
-  key.cp_rank = comm.rank();
-
-  if (auto hit = api::cache_find(key)) return hit;
+  // A key this rank has made before returns without any communication. (Every rank makes the
+  // same key calls in the same order, so the ranks agree on what is cached.)
+  if (auto hit = find_cached(slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,
+                             head_dim, comm, config, chunk_size)) {
+    return hit;
+  }
+  // A new key: one collective checks that the ranks ask for the same one. NOTE: before any
+  // local validation, so ranks that disagree all reach the collective.
+  api::check_key_agreement({slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,
+                            head_dim, chunk_size, &config},
+                           comm);
+  DistAttnKey key = make_key(slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,
+                             head_dim, comm, config, chunk_size);
   // Padding rows have no slice: they attend to nothing and nothing attends to them.
   const int64_t total = total_seqlen_q + key.pad_size;
-  DispatchMeta d = solve_dispatch(slices, total, key.chunk_size, cp, config.dispatch_config.alg);
+  DispatchMeta d =
+      solve_dispatch(slices, total, key.chunk_size, key.cp_size, config.dispatch_config.alg);
   Plan plan = make_rank_plan(slices, d, config.overlap_config, key.cp_rank);
   auto rt = std::make_shared<const DistAttnRuntime>(std::move(key), std::move(plan));
   api::cache_insert(rt);

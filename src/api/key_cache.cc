@@ -1,11 +1,11 @@
 #include "api/key_cache.h"
 
-#include <cstdlib>
 #include <list>
 #include <map>
 #include <mutex>
 #include <unordered_map>
 
+#include "common/env.h"
 #include "magi/check.h"
 
 namespace magi::api {
@@ -30,13 +30,8 @@ Cache& cache() {
 }
 
 size_t capacity() {
-  static const size_t cap = [] {
-    const char* env = std::getenv("MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE");
-    if (!env) return size_t{1000};
-    const long v = std::strtol(env, nullptr, 10);
-    MAGI_CHECK(v >= 1, "MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE = '", env, "': must be >= 1");
-    return static_cast<size_t>(v);
-  }();
+  static const size_t cap = static_cast<size_t>(
+      env::integer("MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE", 1, int64_t{1} << 40));
   return cap;
 }
 

@@ -32,7 +32,7 @@ std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
 std::shared_ptr<const DistAttnRuntime> make_varlen_key(
     std::span<const int64_t> cu_seqlens_q, std::span<const int64_t> cu_seqlens_k, bool causal,
     int64_t window_left, int64_t window_right, int64_t num_heads_q, int64_t num_heads_kv,
-    int64_t head_dim, const Communicator& comm, const DistAttnConfig& config,
+    int64_t head_dim, Communicator& comm, const DistAttnConfig& config,
     std::optional<int64_t> chunk_size) {
   MAGI_CHECK(!cu_seqlens_q.empty() && !cu_seqlens_k.empty(), "cu_seqlens must not be empty");
   const auto slices = varlen_slices(cu_seqlens_q, cu_seqlens_k, causal, window_left, window_right);

@@ -33,7 +33,9 @@ void range_scatter_add(const TensorView& src, std::span<const AttnRange> ranges,
 /// accumulator (DESIGN.md §2):
 ///   lse = max + log1p(exp(min - max)),  out = exp(l_acc - lse) * o_acc + exp(l_part - lse) *
 ///   o_part
-/// A partial with lse = -inf holds no key and leaves the other side unchanged (never NaN).
+/// A partial with lse = -inf holds no key and leaves the other side unchanged (never NaN). Any
+/// other non-finite lse on either side (NaN: scores with a NaN) gives lse = NaN and a NaN in
+/// every element of out, as on one device (DESIGN.md §6).
 /// out_acc [N, H, D] fp32/fp64; lse_acc [N, H] fp32/fp64; out_part [N, H, D] any floating dtype;
 /// lse_part [N, H] fp32/fp64; one device. Arithmetic in fp64.
 void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const TensorView& out_part,

@@ -27,3 +27,25 @@ def run(rank, world_size, dtype_name, total):
     (total_out.double() * g.cuda()).sum().backward()
     return dict(out=total_out.detach().cpu(), x_grad=x.grad.cpu(), x=x.detach().cpu(),
                 slices=list(key.slices))
+
+
+def key_agreement(rank, world_size):
+    """Ranks on NCCL (one GPU each) make an agreeing key, run the pipeline, then disagree on
+    the mask: the key check's fingerprint travels through the GPU (host buffers staged)."""
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world_size)
+    total = 64
+    key = magi_attn_flex_key([[0, total]], [[0, total]], "causal", total, total, head_dim=D,
+                             chunk_size=8, cp_group=dist.group.WORLD)
+    x = torch.randn(total, HQ * D, generator=torch.Generator().manual_seed(0)).to(
+        "cuda", torch.bfloat16)
+    out, _ = calc_attn(*qkv_of(dispatch(x, key), HQ, HKV, D), key)
+    finite = bool(torch.isfinite(undispatch(out, key)).all())
+    q = [[0, total]] if rank == 0 else [[0, 32], [32, total]]
+    try:
+        magi_attn_flex_key(q, q, "causal", total, total, head_dim=D, chunk_size=8,
+                           cp_group=dist.group.WORLD)
+        error = ""
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        error = str(e)
+    return dict(finite=finite, error=error)

@@ -49,16 +49,20 @@ def make_key(case, group, total):
                               total, total, num_heads_q=HQ, num_heads_kv=HKV, **common)
 
 
-def run(rank, world_size, case, dtype_name, total):
+def run(rank, world_size, case, dtype_name, total, poison=None):
+    """``poison``: (row, column, value) written into x (q, and k or v through qkv_of)."""
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     group = dist.new_group(list(range(world_size)))
     dtype = getattr(torch, dtype_name)
     key = make_key(case, group, total)
     x = torch.randn(total, HQ * D, generator=torch.Generator().manual_seed(0),
-                    dtype=torch.float64).to(dtype).requires_grad_()
+                    dtype=torch.float64)
+    if poison is not None:
+        x[poison[0], poison[1]] = poison[2]
+    x = x.to(dtype).requires_grad_()
     local = dispatch(x, key)
     pos = torch.tensor(key.runtime.position_ids())  # padding rows: ids >= total
-    assert torch.equal(local.detach()[pos < total], x.detach()[pos[pos < total]])
+    assert torch.equal(local.detach()[pos < total], x.detach()[pos[pos < total]]) or poison
     assert torch.equal(get_position_ids(key), pos.clamp(max=total - 1))
     out, lse = calc_attn(*qkv_of(local), key)
     total_out = undispatch(out, key)

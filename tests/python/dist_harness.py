@@ -1,6 +1,7 @@
 """Runs a function on N local processes (torch.multiprocessing spawn, gloo on 127.0.0.1 and a
 free port) with a hard timeout, and returns what each rank returned. A rank's exception is
-re-raised in the parent with its traceback; a hung run is killed."""
+re-raised in the parent with its traceback; a hung run is killed; a rank process whose exit
+status is not 0 (a crash at interpreter exit, say) fails the run even when it returned."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def run_ranks(fn, world_size: int, *args, timeout: float = 600.0) -> list:
                 p.join()
         results, errors = [], []
         for r in range(world_size):
+            if r not in hung and procs[r].exitcode != 0:
+                errors.append(f"rank {r}: process exit status {procs[r].exitcode}")
             path = os.path.join(out_dir, f"rank{r}.pt")
             if not os.path.exists(path):
                 errors.append(f"rank {r}: no result (exit code {procs[r].exitcode})")

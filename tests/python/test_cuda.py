@@ -48,3 +48,12 @@ def test_dist_pipeline_one_gpu_nccl(dtype):
                                ("x.grad", r0["x_grad"], ref_grad, lp_grad)):
         err, err_lp = rel_err(got, ref), rel_err(lp, ref)
         assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_key_agreement_over_nccl_two_gpus():
+    from cuda_workers import key_agreement
+
+    for res in run_ranks(key_agreement, 2, timeout=300):
+        assert res["finite"]
+        assert "disagree on the mask" in res["error"], res["error"]

@@ -141,3 +141,19 @@ def test_core_errors_are_value_errors():
     with pytest.raises(ValueError, match="top_p") as info:
         core().check_config(dict(DistAttnConfig()._to_core(), top_p=2.0))
     assert isinstance(info.value, RuntimeError) and type(info.value).__name__ == "MagiError"
+    # The source file is named relative to the repository (issue 15, item 7).
+    assert str(info.value).startswith("src/common/config.cc:"), str(info.value)
+
+
+def test_meta_tensors_are_reported_clearly():
+    """Tensors without data (device 'meta') are refused by name (issue 15 item 7: it said
+    "cpu: data is null"); the ranges may live on the meta device too."""
+    q, k, v = (t.to("meta") for t in _qkv())
+    with pytest.raises(ValueError, match=r"^q: meta tensors are not supported"):
+        flex_flash_attn_func(q, k, v, R, R)
+    from magi_attention._tensor import view
+
+    with pytest.raises(ValueError, match="meta tensors are not supported"):
+        view(torch.empty(3, device="meta"))
+    with pytest.raises(ValueError, match=r"^q_ranges: meta tensors are not supported"):
+        flex_flash_attn_func(*_qkv(), R.to("meta"), R)

@@ -1,59 +1,48 @@
-// Command-line options of the form --name value (or --flag), with typed, checked getters.
+// Command-line options: `--name value`, `--name=value` or `--flag`, declared per command with
+// a default and a help line. Anything else (an unknown or repeated option, a value missing or
+// given to a flag, a positional argument, a value out of range) throws UsageError naming the
+// option.
 #pragma once
 
 #include <cstdint>
 #include <map>
-#include <set>
+#include <span>
 #include <string>
-
-#include "magi/check.h"
+#include <vector>
 
 namespace magi::cli {
 
+struct Option {
+  std::string name;   // without the leading "--"
+  std::string value;  // placeholder shown in help, e.g. "N"; empty: a flag without a value
+  std::string def;    // default value ("" when there is none); shown in help
+  std::string help;
+};
+
 class Args {
  public:
-  Args(int argc, char** argv, int first) {
-    for (int i = first; i < argc; ++i) {
-      std::string a = argv[i];
-      MAGI_CHECK(a.rfind("--", 0) == 0, "unexpected argument '", a, "' (options are --name value)");
-      a = a.substr(2);
-      if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) {
-        values_[a] = argv[++i];
-      } else {
-        values_[a] = "";
-      }
-    }
-  }
-  bool has(const std::string& k) const {
-    used_.insert(k);
-    return values_.count(k) > 0;
-  }
-  std::string str(const std::string& k, const std::string& def) const {
-    used_.insert(k);
-    auto it = values_.find(k);
-    return it == values_.end() ? def : it->second;
-  }
-  int64_t integer(const std::string& k, int64_t def) const {
-    const std::string v = str(k, "");
-    if (v.empty()) return def;
-    size_t used = 0;
-    int64_t x = 0;
-    try {
-      x = std::stoll(v, &used);
-    } catch (...) {
-      used = 0;
-    }
-    MAGI_CHECK(used == v.size() && !v.empty(), "--", k, " = '", v, "': not an integer");
-    return x;
-  }
-  /// Throws for any option that no getter asked about (typos).
-  void check_all_used() const {
-    for (const auto& [k, v] : values_) MAGI_CHECK(used_.count(k), "unknown option --", k);
-  }
+  Args(std::span<const Option> options, int argc, char** argv, int first);
+
+  /// Whether the option was given on the command line.
+  bool has(const std::string& name) const;
+  /// The given value, else the declared default.
+  std::string str(const std::string& name) const;
+  /// str(name) as an integer in [lo, hi].
+  int64_t integer(const std::string& name, int64_t lo, int64_t hi) const;
+  /// str(name), which must be one of `choices`.
+  std::string choice(const std::string& name, std::span<const std::string> choices) const;
 
  private:
+  const Option& find(const std::string& name) const;
+  std::span<const Option> options_;
   std::map<std::string, std::string> values_;
-  mutable std::set<std::string> used_;
 };
+
+/// Parses a whole decimal integer in [lo, hi]; UsageError naming `--name` otherwise.
+int64_t parse_integer(const std::string& name, const std::string& text, int64_t lo, int64_t hi);
+
+/// The help of one command: usage line, summary, then every option with its default.
+std::string help_text(const std::string& command, const std::string& summary,
+                      std::span<const Option> options);
 
 }  // namespace magi::cli

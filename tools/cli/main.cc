@@ -1,71 +1,113 @@
 // magi-attn: the command-line front end. `demo` is the main job.
+//   magi-attn <command> [--option value ...]     magi-attn <command> --help
+//   magi-attn --help | help [command]            magi-attn --version
+// Exit status: 0 success, 1 failure (a FAIL of the demo's check, an error while running),
+// 2 usage error (bad command, option, value or input file).
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "commands.h"
+#include "usage_error.h"
+
+#ifndef MAGI_VERSION
+#define MAGI_VERSION "unknown"
+#endif
 
 namespace {
 
-void usage() {
-  std::printf(
-      "usage: magi-attn <command> [--option value ...]\n"
-      "  demo   run dispatch -> attention (fwd+bwd) -> undispatch over simulated CP ranks\n"
-      "         and check it against a dense reference\n"
-      "         --mask NAME (full, causal, varlen_full, varlen_causal, swa_causal,\n"
-      "                      varlen_block_causal) | --slices FILE.json\n"
-      "         --seqlen N --seed N --cp N --chunk N --degree N|dynamic --heads N\n"
-      "         --heads-kv N --head-dim N --dtype float32|float64 --check-rows N\n"
-      "         --predict (per-stage times measured, and predicted by the cost model of\n"
-      "         `simulate` with rates calibrated on this machine) --repeat N (passes run N\n"
-      "         times, the fastest reported; 3 with --predict, else 1)\n"
-      "  plan   print the dispatch and attention plan of a mask: per-rank load, imbalance,\n"
-      "         remote rows per stage, comm volume vs ring attention\n"
-      "         (mask options as above) --cp N --chunk N --degree N|dynamic --min-chunk N\n"
-      "         --max-chunks N --dispatch min_heap|sequential|sorted_sequential_select|\n"
-      "         topp_heap|exact --overlap-alg uniform|greedy --mesh AxB (inter x intra: bytes\n"
-      "         per level of hierarchical communication) --json [--slices-out]\n"
-      "  simulate  plan a mask, then predict per-rank, per-stage compute and communication\n"
-      "         times and per-GPU TFLOP/s of magi (flat; hierarchical on several nodes), ring\n"
-      "         attention, Ulysses and all-gather under one cost model (model outputs)\n"
-      "         mask: --mask NAME --seqlen N (default tokens-per-gpu * cp) --tokens-per-gpu N\n"
-      "           (8192) --seed N | --slices FILE.json\n"
-      "         cluster: --gpus-per-node N (8) and --nodes N (1) or --cp N; --fwd-tflops R or\n"
-      "           full=R,causal=R,inv_causal=R,bi_causal=R (669,655,655,655: H200, 2026-12-01);\n"
-      "           --bwd-tflops (315,310,310,310) --nvlink-gbps (350) --inter-gbps (45)\n"
-      "           --latency-us (20) --kernel-overhead-us (5) --mem-gbps (2000) --sync-comm\n"
-      "           (LocalGroup exchanges: copies inside wait, no overlap)\n"
-      "         shape: --heads N (64) --heads-kv N (8) --head-dim N (128) --dtype bf16|fp16|fp32\n"
-      "         config: --chunk N (2048) --degree N|dynamic (2) --dispatch ... --overlap-alg\n"
-      "           ... --min-chunk N --max-chunks N\n"
-      "         --methods magi,magi_hier,ring,ulysses,all_gather --ring-layout auto|zigzag|\n"
-      "           contiguous --ranks N (per-rank tables for N ranks and the slowest; 4) --json\n");
+using magi::cli::Option;
+
+struct Command {
+  const char* name;
+  const char* brief;    // one line for the command list
+  const char* summary;  // the command's help
+  std::vector<Option> (*options)();
+  int (*run)(const magi::cli::Args&);
+};
+
+const Command kCommands[] = {
+    {"demo", "dispatch -> attention fwd/bwd -> undispatch on simulated CP ranks, checked",
+     "Runs dispatch -> attention (forward and backward) -> undispatch over simulated CP ranks\n"
+     "(threads) on the CPU and checks it against a float64 single-device run and textbook\n"
+     "dense attention. Prints PASS (exit 0) or FAIL (exit 1).",
+     magi::cli::demo_options, magi::cli::run_demo},
+    {"plan", "print the dispatch and attention plan of a mask over CP ranks",
+     "Prints the dispatch and attention plan of a mask: per-rank load, imbalance, remote rows\n"
+     "per stage, communication volume against ring attention.",
+     magi::cli::plan_options, magi::cli::run_plan},
+    {"simulate", "predict per-rank times and TFLOP/s of magi, ring, Ulysses on a cluster",
+     "Plans a mask with the real dispatcher and planner, then predicts each rank's per-stage\n"
+     "compute and communication times and the per-GPU TFLOP/s of magi (flat, and hierarchical\n"
+     "on several nodes), ring attention, Ulysses and all-gather attention under one cost model\n"
+     "(include/magi/sim.h; bench/SIMULATED.md). Model outputs, not measurements.",
+     magi::cli::simulate_options, magi::cli::run_simulate},
+};
+
+void usage(std::FILE* f) {
+  std::fprintf(f, "usage: magi-attn <command> [--option value ...]\n\ncommands:\n");
+  for (const Command& c : kCommands) std::fprintf(f, "  %-8s %s\n", c.name, c.brief);
+  std::fprintf(f,
+               "\n'magi-attn <command> --help' lists a command's options and their defaults.\n"
+               "  --help      this help\n  --version   the version\n");
+}
+
+const Command* find(const std::string& name) {
+  for (const Command& c : kCommands) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
-    usage();
-    return argc < 2 ? 2 : 0;
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (first == "--version") {
+    std::printf("magi-attn %s\n", MAGI_VERSION);
+    return 0;
   }
-  const std::string cmd = argv[1];
+  if (first == "--help" || first == "-h" || first == "help") {
+    const Command* c = argc > 2 ? find(argv[2]) : nullptr;
+    if (argc > 2 && !c) {
+      std::fprintf(stderr, "magi-attn: unknown command '%s'\n", argv[2]);
+      return 2;
+    }
+    if (c) {
+      std::printf("%s", magi::cli::help_text(c->name, c->summary, c->options()).c_str());
+    } else {
+      usage(stdout);
+    }
+    return 0;
+  }
+  const Command* cmd = find(first);
+  if (!cmd) {
+    if (first.empty()) {
+      usage(stderr);
+    } else {
+      std::fprintf(stderr, "magi-attn: unknown command '%s' (commands: demo, plan, simulate)\n",
+                   first.c_str());
+    }
+    return 2;
+  }
+  const std::vector<Option> options = cmd->options();
   for (int i = 2; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      usage();
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("%s", magi::cli::help_text(cmd->name, cmd->summary, options).c_str());
       return 0;
     }
   }
   try {
-    const magi::cli::Args args(argc, argv, 2);
-    if (cmd == "plan") return magi::cli::run_plan(args);
-    if (cmd == "demo") return magi::cli::run_demo(args);
-    if (cmd == "simulate") return magi::cli::run_simulate(args);
-    std::fprintf(stderr, "magi-attn: unknown command '%s'\n", cmd.c_str());
-    usage();
+    const magi::cli::Args args(options, argc, argv, 2);
+    return cmd->run(args);
+  } catch (const magi::cli::UsageError& e) {
+    std::fprintf(stderr, "magi-attn %s: error: %s\n(see 'magi-attn %s --help')\n", cmd->name,
+                 e.what(), cmd->name);
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "magi-attn %s: error: %s\n", cmd.c_str(), e.what());
+    std::fprintf(stderr, "magi-attn %s: error: %s\n", cmd->name, e.what());
     return 1;
   }
 }

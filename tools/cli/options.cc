@@ -1,60 +1,98 @@
 #include "options.h"
 
-namespace magi::cli {
+#include "slice_file.h"
+#include "usage_error.h"
 
-Mask mask_from_args(const Args& a, int64_t default_seqlen) {
-  if (a.has("slices")) return read_slice_file(a.str("slices", ""));
-  return make_preset(a.str("mask", "varlen_causal"), a.integer("seqlen", default_seqlen),
-                     static_cast<uint64_t>(a.integer("seed", 0)));
+namespace magi::cli {
+namespace {
+
+std::string joined(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+std::vector<std::string> dispatch_names() {
+  std::vector<std::string> out;
+  for (int t = 0; t <= static_cast<int>(DispatchAlgType::kExact); ++t) {
+    out.push_back(to_string(static_cast<DispatchAlgType>(t)));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Option> operator+(std::vector<Option> a, const std::vector<Option>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::vector<Option> mask_options(const std::string& default_seqlen) {
+  return {{"mask", "NAME", "varlen_causal", "mask preset: " + joined(preset_names(), ", ")},
+          {"slices", "FILE", "", "mask from a JSON slice file instead of --mask (see docs)"},
+          {"seqlen", "N", default_seqlen, "tokens of the preset mask, 1 .. 2^40"},
+          {"seed", "N", "0", "seed of the preset's document lengths"}};
+}
+
+std::vector<Option> config_options() {
+  return {{"dispatch", "ALG", "min_heap", "dispatch algorithm: " + joined(dispatch_names(), ", ")},
+          {"degree", "N|dynamic", "2", "overlap degree (remote stages), or dynamic"},
+          {"min-chunk", "N", "512", "overlap: least rows of a remote chunk"},
+          {"max-chunks", "N", "64", "overlap: most remote chunks (bounds --degree)"},
+          {"overlap-alg", "ALG", "uniform", "overlap stage assignment: uniform, greedy"}};
+}
+
+Mask mask_from_args(const Args& a) {
+  if (a.has("slices")) {
+    for (const char* other : {"mask", "seqlen", "seed"}) {
+      if (a.has(other)) {
+        throw UsageError(std::string("--") + other + ": not used with --slices (the file " +
+                         "gives the mask and its length)");
+      }
+    }
+    return read_slice_file(a.str("slices"));
+  }
+  const std::string name = a.choice("mask", preset_names());
+  const int64_t seqlen = a.integer("seqlen", 1, kMaxSeqlen);
+  const int64_t seed = a.integer("seed", 0, INT64_MAX);
+  return make_preset(name, seqlen, static_cast<uint64_t>(seed));
 }
 
 DistAttnConfig config_from_args(const Args& a) {
   DistAttnConfig c;
-  const std::string alg = a.str("dispatch", "min_heap");
-  bool found = false;
+  const std::string alg = a.choice("dispatch", dispatch_names());
   for (int t = 0; t <= static_cast<int>(DispatchAlgType::kExact); ++t) {
     if (to_string(static_cast<DispatchAlgType>(t)) == alg) {
       c.dispatch_config.alg.type = static_cast<DispatchAlgType>(t);
-      found = true;
     }
   }
-  MAGI_CHECK(found, "--dispatch = '", alg, "': unknown dispatch algorithm");
   c.dispatch_config.alg.top_p = 0.5;
   OverlapConfig& o = c.overlap_config;
-  const std::string degree = a.str("degree", "2");
-  if (degree == "dynamic") {
+  o.min_chunk_size = a.integer("min-chunk", 1, INT64_MAX);
+  o.max_num_chunks = a.integer("max-chunks", 1, 1 << 20);
+  if (a.str("degree") == "dynamic") {
     o.mode = AttnOverlapMode::kDynamic;
     o.degree.reset();
   } else {
-    o.degree = a.integer("degree", 2);
+    o.degree = a.integer("degree", 0, o.max_num_chunks);
   }
-  o.min_chunk_size = a.integer("min-chunk", 512);
-  o.max_num_chunks = a.integer("max-chunks", 64);
-  const std::string overlap_alg = a.str("overlap-alg", "uniform");
-  MAGI_CHECK(overlap_alg == "uniform" || overlap_alg == "greedy", "--overlap-alg = '", overlap_alg,
-             "': expected uniform or greedy");
-  if (overlap_alg == "greedy") o.alg.type = OverlapAlgType::kGreedy;
+  const std::vector<std::string> algs = {"uniform", "greedy"};
+  if (a.choice("overlap-alg", algs) == "greedy") o.alg.type = OverlapAlgType::kGreedy;
   c.validate();
   return c;
 }
 
 CommMesh parse_mesh(const std::string& option, const std::string& text) {
   const size_t x = text.find('x');
-  CommMesh m{0, 0};
-  bool ok = x != std::string::npos && x > 0 && x + 1 < text.size();
-  if (ok) {
-    try {
-      size_t used_a = 0, used_b = 0;
-      m.inter = std::stoll(text.substr(0, x), &used_a);
-      m.intra = std::stoll(text.substr(x + 1), &used_b);
-      ok = used_a == x && used_b == text.size() - x - 1;
-    } catch (...) {
-      ok = false;
-    }
+  const std::string bad = "--" + option + " = '" + text +
+                          "': expected AxB (inter-node x intra-node ranks, both >= 1), e.g. 4x8";
+  if (x == std::string::npos || x == 0 || x + 1 >= text.size()) throw UsageError(bad);
+  try {
+    return {parse_integer(option, text.substr(0, x), 1, 1 << 20),
+            parse_integer(option, text.substr(x + 1), 1, 1 << 20)};
+  } catch (const UsageError&) {
+    throw UsageError(bad);
   }
-  MAGI_CHECK(ok && m.inter >= 1 && m.intra >= 1, "--", option, " = '", text,
-             "': expected AxB (inter-node x intra-node ranks, both >= 1), e.g. 4x8");
-  return m;
 }
 
 }  // namespace magi::cli

@@ -1,30 +1,69 @@
 // magi-attn plan: dispatch and plan a mask, print per-rank load and communication.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <optional>
 
-#include "args.h"
 #include "commands.h"
 #include "magi/dispatch.h"
 #include "magi/hier_plan.h"
 #include "magi/plan.h"
 #include "options.h"
-#include "presets.h"
+#include "resources.h"
+#include "usage_error.h"
 
 namespace magi::cli {
 
+namespace {
+
+constexpr int64_t kMaxPlanRanks = 1 << 16;
+constexpr int64_t kMaxChunks = int64_t{1} << 24;  // the planner holds a few words per chunk
+
+}  // namespace
+
+std::vector<Option> plan_options() {
+  return mask_options("65536") +
+         std::vector<Option>{{"cp", "N", "8", "CP ranks, 1 .. min(seqlen, 65536)"},
+                             {"chunk", "N", "512", "dispatch chunk size"},
+                             {"heads-kv", "N", "8", "key/value heads (for the bytes moved)"},
+                             {"head-dim", "N", "128", "head dimension (for the bytes moved)"},
+                             {"json", "", "", "print the plan as JSON instead of the table"},
+                             {"slices-out", "", "", "with --json: include every stage's slices"},
+                             {"mesh", "AxB", "",
+                              "also plan hierarchical communication on A nodes x B ranks "
+                              "(A*B = cp) and print the bytes per level"}} +
+         config_options();
+}
+
 int run_plan(const Args& a) {
   const Mask mask = mask_from_args(a);
-  const int64_t cp = a.integer("cp", 8), chunk = a.integer("chunk", 512);
-  const int64_t heads_kv = a.integer("heads-kv", 8), head_dim = a.integer("head-dim", 128);
-  const bool json = a.has("json"), with_slices = a.has("slices-out");
+  const int64_t cp = a.integer("cp", 1, kMaxPlanRanks), chunk = a.integer("chunk", 1, kMaxSeqlen);
+  if (cp > mask.seqlen) {
+    throw UsageError("--cp = " + std::to_string(cp) + ": more ranks than tokens (seqlen " +
+                     std::to_string(mask.seqlen) + ")");
+  }
+  const int64_t heads_kv = a.integer("heads-kv", 1, 1024);
+  const int64_t head_dim = a.integer("head-dim", 1, 1024);
+  const bool json = a.has("json");
+  if (a.has("slices-out") && !json) throw UsageError("--slices-out: only with --json");
   const DistAttnConfig cfg = config_from_args(a);
   const std::optional<CommMesh> mesh =
-      a.has("mesh") ? std::optional(parse_mesh("mesh", a.str("mesh", ""))) : std::nullopt;
-  a.check_all_used();
-  if (mesh) mesh->validate(cp);
+      a.has("mesh") ? std::optional(parse_mesh("mesh", a.str("mesh"))) : std::nullopt;
+  if (mesh && mesh->size() != cp) {
+    throw UsageError("--mesh = " + a.str("mesh") + ": " + std::to_string(mesh->size()) +
+                     " ranks, but --cp = " + std::to_string(cp));
+  }
+  const double chunks = std::ceil(static_cast<double>(mask.seqlen) / static_cast<double>(chunk));
+  if (chunks + cp > static_cast<double>(kMaxChunks)) {
+    throw UsageError("--seqlen " + std::to_string(mask.seqlen) + " with --chunk " +
+                     std::to_string(chunk) + ": " + std::to_string(int64_t(chunks)) +
+                     " chunks, more than the planner's limit of 2^24; raise --chunk");
+  }
+  check_memory(plan_bytes(mask.slices, chunk, cp, 1),
+               "planning seqlen " + std::to_string(mask.seqlen) + " in chunks of " +
+                   std::to_string(chunk) + " over cp " + std::to_string(cp));
 
   const int64_t pad = compute_pad_size(mask.seqlen, cp, head_dim, chunk);
   const auto t0 = std::chrono::steady_clock::now();
@@ -39,6 +78,7 @@ int run_plan(const Args& a) {
   const double hier_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
   if (json) {
+    const bool with_slices = a.has("slices-out");
     if (hier) {
       std::cout << "{\"plan\":" << plan.to_json(with_slices)
                 << ",\"hierarchical\":" << hier->to_json(with_slices) << "}\n";

@@ -1,11 +1,7 @@
 #include "presets.h"
 
 #include <algorithm>
-#include <cctype>
-#include <cstring>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "magi/check.h"
 
@@ -23,84 +19,6 @@ std::vector<AttnRange> documents(int64_t seqlen, uint64_t seed) {
   }
   return docs;
 }
-
-// A tiny reader for the one JSON shape we accept: numbers, strings, lists, objects.
-class Reader {
- public:
-  explicit Reader(std::string text) : s_(std::move(text)) {}
-  void ws() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-  }
-  bool peek(char c) {
-    ws();
-    return i_ < s_.size() && s_[i_] == c;
-  }
-  void expect(char c) {
-    MAGI_CHECK(peek(c), "slice file: expected '", c, "' at offset ", i_);
-    ++i_;
-  }
-  int64_t number() {
-    ws();
-    size_t used = 0;
-    const int64_t v = std::stoll(s_.substr(i_, 32), &used);
-    i_ += used;
-    return v;
-  }
-  std::string string() {
-    expect('"');
-    const size_t end = s_.find('"', i_);
-    MAGI_CHECK(end != std::string::npos, "slice file: unterminated string");
-    std::string v = s_.substr(i_, end - i_);
-    i_ = end + 1;
-    return v;
-  }
-  AttnSlice slice() {
-    expect('[');
-    AttnSlice s;
-    s.q.start = number();
-    expect(',');
-    s.q.end = number();
-    expect(',');
-    s.k.start = number();
-    expect(',');
-    s.k.end = number();
-    expect(',');
-    s.type = peek('"') ? mask_type_from_string(string()) : mask_type_from_int(number());
-    expect(']');
-    return s;
-  }
-  std::vector<AttnSlice> slices() {
-    std::vector<AttnSlice> out;
-    expect('[');
-    while (!peek(']')) {
-      out.push_back(slice());
-      if (peek(',')) ++i_;
-    }
-    expect(']');
-    return out;
-  }
-  // Skips any value (for unknown object keys).
-  void skip() {
-    if (peek('"')) {
-      string();
-    } else if (peek('[') || peek('{')) {
-      const char open = s_[i_], close = open == '[' ? ']' : '}';
-      ++i_;
-      while (!peek(close)) {
-        skip();
-        if (peek(',') || peek(':')) ++i_;
-      }
-      ++i_;
-    } else {
-      while (i_ < s_.size() && !std::strchr(",]}", s_[i_])) ++i_;
-    }
-  }
-  size_t pos() const { return i_; }
-
- private:
-  std::string s_;
-  size_t i_ = 0;
-};
 
 }  // namespace
 
@@ -134,35 +52,6 @@ Mask make_preset(const std::string& name, int64_t seqlen, uint64_t seed) {
     for (const auto& n : preset_names()) names += " " + n;
     MAGI_FAIL("mask = '", name, "': unknown preset (expected one of:", names, ")");
   }
-  return m;
-}
-
-Mask read_slice_file(const std::string& path) {
-  std::ifstream f(path);
-  MAGI_CHECK(f.good(), "slice file '", path, "': cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  Reader r(ss.str());
-  Mask m{path, 0, {}};
-  if (r.peek('[')) {
-    m.slices = r.slices();
-  } else {
-    r.expect('{');
-    while (!r.peek('}')) {
-      const std::string key = r.string();
-      r.expect(':');
-      if (key == "slices") {
-        m.slices = r.slices();
-      } else if (key == "seqlen") {
-        m.seqlen = r.number();
-      } else {
-        r.skip();
-      }
-      if (r.peek(',')) r.expect(',');
-    }
-  }
-  for (const AttnSlice& s : m.slices) m.seqlen = std::max({m.seqlen, s.q.end, s.k.end});
-  check_slices(m.slices, m.seqlen, m.seqlen);
   return m;
 }
 

@@ -1,4 +1,4 @@
-// Mask presets for the CLI and demo, and reading slice files.
+// Mask presets for the CLI and demo (slice files: slice_file.h).
 #pragma once
 
 #include <cstdint>
@@ -20,9 +20,5 @@ struct Mask {
 /// swa_causal is seqlen/8; blocks of varlen_block_causal are seqlen/32 tokens.
 Mask make_preset(const std::string& name, int64_t seqlen, uint64_t seed);
 std::vector<std::string> preset_names();
-
-/// Reads a slice file: either a JSON list of [q_start, q_end, k_start, k_end, "type"] or an
-/// object with "slices" (and optionally "seqlen"). seqlen defaults to the largest end.
-Mask read_slice_file(const std::string& path);
 
 }  // namespace magi::cli

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -12,11 +13,14 @@
 
 #include "args.h"
 #include "commands.h"
+#include "magi/check.h"
 #include "magi/dispatch.h"
 #include "magi/hier_plan.h"
 #include "magi/plan.h"
 #include "magi/sim.h"
 #include "options.h"
+#include "presets.h"
+#include "usage_error.h"
 
 namespace magi::cli {
 namespace {
@@ -34,31 +38,10 @@ double number(const std::string& option, const std::string& text) {
   } catch (...) {
     used = 0;
   }
-  MAGI_CHECK(used == text.size() && !text.empty(), "--", option, " = '", text, "': not a number");
+  if (used != text.size() || text.empty() || !std::isfinite(v)) {
+    throw UsageError("--" + option + " = '" + text + "': not a number");
+  }
   return v;
-}
-
-// "R" (every mask type) or "full=R,causal=R,..." (the others keep `rates`).
-std::array<double, 4> parse_rates(const std::string& option, const std::string& text,
-                                  std::array<double, 4> rates) {
-  if (text.find('=') == std::string::npos) {
-    rates.fill(number(option, text));
-    return rates;
-  }
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const size_t eq = item.find('=');
-    MAGI_CHECK(eq != std::string::npos, "--", option, " = '", text, "': item '", item,
-               "' is not TYPE=RATE");
-    const std::string type = item.substr(0, eq);
-    int t = 0;
-    while (t < 4 && to_string(static_cast<AttnMaskType>(t)) != type) ++t;
-    MAGI_CHECK(t < 4, "--", option, " = '", text, "': unknown mask type '", type,
-               "' (expected full, causal, inv_causal, bi_causal)");
-    rates[t] = number(option, item.substr(eq + 1));
-  }
-  return rates;
 }
 
 std::vector<std::string> split(const std::string& text) {
@@ -67,6 +50,42 @@ std::vector<std::string> split(const std::string& text) {
   std::string item;
   while (std::getline(ss, item, ',')) out.push_back(item);
   return out;
+}
+
+// "R" (every mask type), "R,R,R,R" (full, causal, inv_causal, bi_causal) or
+// "full=R,causal=R,..." (the others keep `rates`).
+std::array<double, 4> parse_rates(const std::string& option, const std::string& text,
+                                  std::array<double, 4> rates) {
+  if (text.find('=') == std::string::npos) {
+    const std::vector<std::string> items = split(text);
+    if (items.size() == 1) {
+      rates.fill(number(option, text));
+    } else if (items.size() == 4) {
+      for (int t = 0; t < 4; ++t) rates[t] = number(option, items[t]);
+    } else {
+      throw UsageError("--" + option + " = '" + text +
+                       "': expected R, four rates R,R,R,R (full, causal, inv_causal, "
+                       "bi_causal) or TYPE=R,...");
+    }
+    return rates;
+  }
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      throw UsageError("--" + option + " = '" + text + "': item '" + item + "' is not TYPE=RATE");
+    }
+    const std::string type = item.substr(0, eq);
+    int t = 0;
+    while (t < 4 && to_string(static_cast<AttnMaskType>(t)) != type) ++t;
+    if (t == 4) {
+      throw UsageError("--" + option + " = '" + text + "': unknown mask type '" + type +
+                       "' (expected full, causal, inv_causal, bi_causal)");
+    }
+    rates[t] = number(option, item.substr(eq + 1));
+  }
+  return rates;
 }
 
 void print_ranks(const sim::MethodResult& m, int64_t show) {
@@ -99,67 +118,111 @@ void print_ranks(const sim::MethodResult& m, int64_t show) {
 
 }  // namespace
 
+std::vector<Option> simulate_options() {
+  return mask_options("tokens-per-gpu x cp") +
+         std::vector<Option>{
+             {"tokens-per-gpu", "N", "8192", "tokens per GPU when --seqlen is not given"},
+             {"gpus-per-node", "N", "8", "GPUs per node (fewer when --cp is smaller)"},
+             {"nodes", "N", "1", "nodes (or give --cp)"},
+             {"cp", "N", "", "CP ranks = GPUs, a multiple of --gpus-per-node (or give --nodes)"},
+             {"fwd-tflops", "RATES", "669,655,655,655",
+              "forward kernel TFLOP/s: R, or R,R,R,R for full, causal, inv_causal, bi_causal, "
+              "or TYPE=R,...; default: H200, bench/RESULTS.md (2026-12-01)"},
+             {"bwd-tflops", "RATES", "315,310,310,310", "backward kernel TFLOP/s, as --fwd-tflops"},
+             {"nvlink-gbps", "X", "350", "intra-node GB/s per GPU per direction"},
+             {"inter-gbps", "X", "45", "inter-node GB/s per GPU per direction"},
+             {"latency-us", "X", "20", "latency of one exchange"},
+             {"kernel-overhead-us", "X", "5", "cost of one kernel call"},
+             {"mem-gbps", "X", "2000", "local range gathers / scatter-adds"},
+             {"sync-comm", "", "", "LocalGroup exchanges (copies inside wait, no overlap)"},
+             {"heads", "N", "64", "query heads"},
+             {"heads-kv", "N", "8", "key/value heads"},
+             {"head-dim", "N", "128", "head dimension"},
+             {"dtype", "T", "bf16", "bf16, fp16 or fp32"},
+             {"chunk", "N", "2048", "magi's dispatch chunk size"},
+             {"methods", "LIST", "magi,magi_hier,ring,ulysses,all_gather",
+              "methods to simulate (magi_hier: on two nodes or more)"},
+             {"ring-layout", "L", "auto",
+              "ring / all-gather layout: zigzag, contiguous, auto (zigzag for masks with a "
+              "diagonal)"},
+             {"ranks", "N", "4", "per-rank tables for the first N ranks and the slowest"},
+             {"json", "", "", "print JSON instead of the tables"}} +
+         config_options();
+}
+
 int run_simulate(const Args& a) {
   const auto t_start = Clock::now();
   // Cluster.
   sim::ClusterDesc c;
-  c.gpus_per_node = a.integer("gpus-per-node", 8);
-  MAGI_CHECK(!(a.has("nodes") && a.has("cp")), "--nodes, --cp: give one of them");
+  c.gpus_per_node = a.integer("gpus-per-node", 1, 1 << 16);
+  if (a.has("nodes") && a.has("cp")) throw UsageError("--nodes, --cp: give one of them");
   if (a.has("cp")) {
-    const int64_t cp = a.integer("cp", 8);
-    MAGI_CHECK(cp >= 1, "--cp = ", cp, ": must be >= 1");
+    const int64_t cp = a.integer("cp", 1, 1 << 20);
     if (cp < c.gpus_per_node) c.gpus_per_node = cp;
-    MAGI_CHECK(cp % c.gpus_per_node == 0, "--cp = ", cp,
-               ": not a multiple of --gpus-per-node = ", c.gpus_per_node);
+    if (cp % c.gpus_per_node != 0) {
+      throw UsageError("--cp = " + std::to_string(cp) +
+                       ": not a multiple of --gpus-per-node = " + std::to_string(c.gpus_per_node));
+    }
     c.nodes = cp / c.gpus_per_node;
   } else {
-    c.nodes = a.integer("nodes", 1);
+    c.nodes = a.integer("nodes", 1, 1 << 20);
   }
   if (a.has("fwd-tflops"))
-    c.fwd_tflops = parse_rates("fwd-tflops", a.str("fwd-tflops", ""), c.fwd_tflops);
+    c.fwd_tflops = parse_rates("fwd-tflops", a.str("fwd-tflops"), c.fwd_tflops);
   if (a.has("bwd-tflops"))
-    c.bwd_tflops = parse_rates("bwd-tflops", a.str("bwd-tflops", ""), c.bwd_tflops);
-  c.intra_gbps = number("nvlink-gbps", a.str("nvlink-gbps", "350"));
-  c.inter_gbps = number("inter-gbps", a.str("inter-gbps", "45"));
-  c.latency_us = number("latency-us", a.str("latency-us", "20"));
-  c.kernel_overhead_us = number("kernel-overhead-us", a.str("kernel-overhead-us", "5"));
-  c.mem_gbps = number("mem-gbps", a.str("mem-gbps", "2000"));
+    c.bwd_tflops = parse_rates("bwd-tflops", a.str("bwd-tflops"), c.bwd_tflops);
+  c.intra_gbps = number("nvlink-gbps", a.str("nvlink-gbps"));
+  c.inter_gbps = number("inter-gbps", a.str("inter-gbps"));
+  c.latency_us = number("latency-us", a.str("latency-us"));
+  c.kernel_overhead_us = number("kernel-overhead-us", a.str("kernel-overhead-us"));
+  c.mem_gbps = number("mem-gbps", a.str("mem-gbps"));
   c.async_comm = !a.has("sync-comm");
-  c.validate();
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    throw UsageError(std::string("the cluster: ") + e.what());
+  }
   const int64_t cp = c.size();
   // Shape.
   sim::AttnShape shape;
-  shape.heads_q = a.integer("heads", 64);
-  shape.heads_kv = a.integer("heads-kv", 8);
-  shape.head_dim = a.integer("head-dim", 128);
-  const std::string dtype = a.str("dtype", "bf16");
-  MAGI_CHECK(dtype == "bf16" || dtype == "fp16" || dtype == "fp32", "--dtype = '", dtype,
-             "': expected bf16, fp16 or fp32");
+  shape.heads_q = a.integer("heads", 1, 4096);
+  shape.heads_kv = a.integer("heads-kv", 1, shape.heads_q);
+  if (shape.heads_q % shape.heads_kv != 0) {
+    throw UsageError("--heads-kv = " + std::to_string(shape.heads_kv) +
+                     ": must divide --heads = " + std::to_string(shape.heads_q));
+  }
+  shape.head_dim = a.integer("head-dim", 1, 4096);
+  const std::vector<std::string> dtypes = {"bf16", "fp16", "fp32"};
+  const std::string dtype = a.choice("dtype", dtypes);
   shape.elem_bytes = dtype == "fp32" ? 4 : 2;
-  shape.validate();
   // Mask and config.
-  const int64_t per_gpu = a.integer("tokens-per-gpu", 8192);
-  MAGI_CHECK(per_gpu >= 1, "--tokens-per-gpu = ", per_gpu, ": must be >= 1");
-  const Mask mask = mask_from_args(a, per_gpu * cp);
-  const int64_t chunk = a.integer("chunk", 2048);
+  const int64_t per_gpu = a.integer("tokens-per-gpu", 1, kMaxSeqlen);
+  const Mask mask = [&] {
+    if (a.has("slices") || a.has("seqlen")) return mask_from_args(a);
+    return make_preset(a.choice("mask", preset_names()), per_gpu * cp,
+                       static_cast<uint64_t>(a.integer("seed", 0, INT64_MAX)));
+  }();
+  const int64_t chunk = a.integer("chunk", 1, kMaxSeqlen);
   const DistAttnConfig cfg = config_from_args(a);
-  const std::vector<std::string> methods =
-      split(a.str("methods", "magi,magi_hier,ring,ulysses,all_gather"));
+  const std::vector<std::string> methods = split(a.str("methods"));
+  const std::vector<std::string> known = {"magi", "magi_hier", "ring", "ulysses", "all_gather"};
   for (const std::string& m : methods) {
-    MAGI_CHECK(
-        m == "magi" || m == "magi_hier" || m == "ring" || m == "ulysses" || m == "all_gather",
-        "--methods: unknown method '", m,
-        "' (expected magi, magi_hier, ring, ulysses, all_gather)");
+    if (std::find(known.begin(), known.end(), m) == known.end()) {
+      throw UsageError("--methods: unknown method '" + m +
+                       "' (expected magi, magi_hier, ring, ulysses, all_gather)");
+    }
   }
   auto wants = [&](const char* m) {
     return std::find(methods.begin(), methods.end(), m) != methods.end();
   };
-  const std::string layout_name = a.str("ring-layout", "auto");
-  MAGI_CHECK(layout_name == "auto" || layout_name == "zigzag" || layout_name == "contiguous",
-             "--ring-layout = '", layout_name, "': expected auto, zigzag or contiguous");
+  const std::vector<std::string> layouts = {"auto", "zigzag", "contiguous"};
+  const std::string layout_name = a.choice("ring-layout", layouts);
   const bool json = a.has("json");
-  const int64_t show = a.integer("ranks", 4);
-  a.check_all_used();
+  const int64_t show = a.integer("ranks", 0, 1 << 20);
+  if (cp > mask.seqlen) {
+    throw UsageError("cp " + std::to_string(cp) + ": more ranks than tokens (seqlen " +
+                     std::to_string(mask.seqlen) + ")");
+  }
 
   // Plan.
   const int64_t pad = compute_pad_size(mask.seqlen, cp, shape.head_dim, chunk);

@@ -7,10 +7,11 @@ import torch
 from .._checks import check_qkv, check_scale, check_tensor
 from ..common.enum import AttnMaskType
 from ..config import DistAttnConfig
-from ..dist.communicator import communicator_for
+from ..dist.communicator import communicator_for, forget_communicator
 from ..dist.group import resolve_group
 from ..dist.key import DistAttnRuntimeKey, key_cache
 from ..dist.make_key import make_flex_key
+from ..dist.release import release_all
 from ..functional.dist_attn import dispatch_func, dist_attn_func, undispatch_func
 from .functools import infer_attn_mask_from_cu_seqlens
 
@@ -208,12 +209,12 @@ def get_most_recent_key(cp_group=None, cp_mesh=None) -> DistAttnRuntimeKey:
 
 
 def clear_cache(cp_group=None) -> None:
-    """Forgets the cached keys of ``cp_group``, or of every group (and the core's runtime
-    cache) when None."""
+    """Forgets the cached keys and the communicator of ``cp_group``, or everything the package
+    caches (keys, the core's runtimes, communicators, mesh groups) when None. Nothing cached
+    keeps a process group alive either way; interpreter exit releases everything too."""
     if cp_group is None:
-        from .._ext import core
-
-        key_cache.clear()
-        core().clear_key_cache()
+        release_all()
     else:
-        key_cache.clear(communicator_for(resolve_group(cp_group)).group_id())
+        group = resolve_group(cp_group)
+        key_cache.clear(communicator_for(group).group_id())
+        forget_communicator(group)

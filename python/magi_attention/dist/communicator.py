@@ -3,14 +3,16 @@ runtime's all_to_all_v (gloo for CPU tensors, NCCL for CUDA tensors)."""
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import weakref
 
 import torch
 import torch.distributed as dist
 
 from .._ext import core
 
-__all__ = ["TorchCommunicator", "group_ranks", "communicator_for"]
+__all__ = ["TorchCommunicator", "group_ranks", "communicator_for", "forget_communicator"]
 
 
 def group_ranks(group) -> list[int]:
@@ -46,6 +48,16 @@ def _as_bytes(buffer) -> torch.Tensor:
     return torch.frombuffer((ctypes.c_uint8 * nbytes).from_address(address), dtype=torch.uint8)
 
 
+# NOTE: the tensors of finished exchanges stay referenced here for a while. torch's worker
+# thread (gloo; NCCL's watchdog likewise) drops its own references to an exchange's tensors a
+# moment *after* wait() returns. Were Python's references gone first, that last release would
+# free the tensors' Python objects on the worker thread, which then waits for the GIL; once
+# the interpreter is shutting down, taking the GIL ends the thread inside a noexcept frame and
+# the process aborts ("terminate called without an active exception", issue 15 item 2). The
+# tensors are views of the core's buffers: keeping them costs no memory.
+_RETIRED: collections.deque = collections.deque(maxlen=64)
+
+
 class _Work:
     """The handle returned to the core: ``wait()`` completes the exchange once."""
 
@@ -55,19 +67,32 @@ class _Work:
     def wait(self) -> None:
         if self._work is not None:
             self._work.wait()
+            _RETIRED.append((self._work, self._keepalive))
         self._work = self._keepalive = None
 
 
 class TorchCommunicator(core().Communicator):
     """``magi::Communicator`` implemented with ``dist.all_to_all_single(async_op=True)`` on
-    ``group``. Its group id is the group's global ranks, so keys are cached per group."""
+    ``group``. Its group id is the group's global ranks, so keys are cached per group.
+
+    The group is held weakly: the caches of this package never keep a process group alive
+    (after ``dist.destroy_process_group`` an exchange raises a RuntimeError instead)."""
 
     def __init__(self, group) -> None:
         super().__init__()
-        self.group = group
+        self._group = weakref.ref(group)
+        self._nccl = dist.get_backend(group) == "nccl"
         self._rank = dist.get_rank(group)
         self._size = dist.get_world_size(group)
         self._group_id = "torch:" + ",".join(map(str, group_ranks(group)))
+
+    @property
+    def group(self):
+        group = self._group()
+        if group is None:
+            raise RuntimeError(f"the process group of ranks {self._group_id[6:]} was destroyed; "
+                               "make a new key on a live group")
+        return group
 
     def rank(self) -> int:
         return self._rank
@@ -81,6 +106,8 @@ class TorchCommunicator(core().Communicator):
     def all_to_all_v(self, send, send_counts, recv, recv_counts, row_bytes):
         """Called by the core: rows of ``row_bytes`` bytes, counts per rank in rank order."""
         send_t, recv_t = _as_bytes(send), _as_bytes(recv)
+        if self._nccl and not send_t.is_cuda:
+            return self._host_exchange(send_t, send_counts, recv_t, recv_counts, row_bytes)
         work = dist.all_to_all_single(
             recv_t, send_t,
             output_split_sizes=[c * row_bytes for c in recv_counts],
@@ -88,8 +115,22 @@ class TorchCommunicator(core().Communicator):
             group=self.group, async_op=True)
         return _Work(work, (send_t, recv_t))
 
+    def _host_exchange(self, send_t, send_counts, recv_t, recv_counts, row_bytes):
+        """Host buffers on an NCCL group (the key check's few bytes): staged through the
+        current CUDA device, completed before returning."""
+        device = torch.device("cuda", torch.cuda.current_device())
+        send_d = send_t.to(device)
+        recv_d = torch.empty(recv_t.shape, dtype=torch.uint8, device=device)
+        dist.all_to_all_single(
+            recv_d, send_d, output_split_sizes=[c * row_bytes for c in recv_counts],
+            input_split_sizes=[c * row_bytes for c in send_counts], group=self.group)
+        recv_t.copy_(recv_d.cpu())
+        _RETIRED.append((send_d, recv_d))  # see _RETIRED
+        return _Work(None, None)
 
-_communicators: dict = {}
+
+# Communicators by group, held weakly (a communicator holds its group weakly too).
+_communicators: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def communicator_for(group) -> TorchCommunicator:
@@ -98,3 +139,11 @@ def communicator_for(group) -> TorchCommunicator:
     if comm is None:
         comm = _communicators[group] = TorchCommunicator(group)
     return comm
+
+
+def forget_communicator(group=None) -> None:
+    """Drops the cached communicator of ``group`` (of every group when None)."""
+    if group is None:
+        _communicators.clear()
+    else:
+        _communicators.pop(group, None)

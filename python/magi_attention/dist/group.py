@@ -25,6 +25,11 @@ def _mesh_group(mesh):
     return group
 
 
+def forget_mesh_groups() -> None:
+    """Drops the cached groups of every device mesh."""
+    _mesh_groups.clear()
+
+
 def _new_mesh_group(mesh):
     if mesh.mesh.dim() == 1:
         return mesh.get_group()

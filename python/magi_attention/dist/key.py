@@ -26,7 +26,8 @@ class DistAttnRuntimeKey:
     head_dim (None where the call did not give them), ``chunk_size`` (None: the core's default),
     the group id and the config; ``pad_size`` follows from them. ``runtime`` (the rank's C++
     runtime), ``comm`` and the user's
-    ``cp_group``/``cp_mesh`` ride along without taking part in equality.
+    ``cp_group``/``cp_mesh`` ride along without taking part in equality; the group and the
+    mesh are held weakly (a cached key never keeps a process group alive).
     """
 
     slices: tuple
@@ -41,8 +42,18 @@ class DistAttnRuntimeKey:
     dist_attn_config: DistAttnConfig
     runtime: Any = field(default=None, compare=False, repr=False)
     comm: Any = field(default=None, compare=False, repr=False)
-    cp_group: Any = field(default=None, compare=False, repr=False)
-    cp_mesh: Any = field(default=None, compare=False, repr=False)
+    cp_group_ref: Any = field(default=None, compare=False, repr=False)  # weakref.ref or None
+    cp_mesh_ref: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def cp_group(self):
+        """The process group of the key (None once it was destroyed)."""
+        return self.cp_group_ref() if self.cp_group_ref is not None else None
+
+    @property
+    def cp_mesh(self):
+        """The device mesh the key was made with, or None."""
+        return self.cp_mesh_ref() if self.cp_mesh_ref is not None else None
 
     def __hash__(self) -> int:
         h = self.__dict__.get("_hash")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from .._checks import check_int
 from .._ext import core
 from ..api.functools import compute_pad_size
@@ -97,17 +99,19 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                                chunk_size=chunk_size, group_id=comm.group_id(),
                                dist_attn_config=config)
     key = key_cache.get(probe)
+    # NOTE: without head counts (the seed's call form) this runtime serves dispatch and
+    # undispatch; calc_attn resolves one per head configuration (DistAttnRuntimeKey.runtime_for).
+    core_args = (list(slices), total_q, total_k, heads[0] or 1, heads[1] or 1,
+                 heads[2] or _PLACEHOLDER_HEAD_DIM, comm, config._to_core(), chunk_size)
     if key is None:
-        # NOTE: without head counts (the seed's call form) this runtime serves dispatch and
-        # undispatch; calc_attn resolves one per head configuration
-        # (DistAttnRuntimeKey.runtime_for).
-        runtime = core().make_flex_key(list(slices), total_q, total_k, heads[0] or 1,
-                                       heads[1] or 1, heads[2] or _PLACEHOLDER_HEAD_DIM, comm,
-                                       config._to_core(), chunk_size)
+        # A new key: the core checks that the ranks agree (one collective), then plans. A
+        # cached key costs no communication (docs/python.md).
+        runtime = core().make_flex_key(*core_args)
         key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
                                  chunk_size=chunk_size, group_id=comm.group_id(),
                                  dist_attn_config=config, runtime=runtime, comm=comm,
-                                 cp_group=group, cp_mesh=cp_mesh)
+                                 cp_group_ref=weakref.ref(group),
+                                 cp_mesh_ref=None if cp_mesh is None else weakref.ref(cp_mesh))
     if pad_size is not None and key.pad_size != pad_size:
         raise ValueError(f"pad_size = {pad_size}: the key resolved a pad of {key.pad_size} "
                          f"(chunk_size {key.runtime.chunk_size})")

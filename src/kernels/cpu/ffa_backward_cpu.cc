@@ -5,8 +5,17 @@
 // Work item = (kv head, part of the rows). Each item owns private dK/dV buffers over the key
 // hull of its rows; items are cut from the mask alone (equal cells per part), and the buffers
 // are summed into dk/dv in a fixed order, so the result does not depend on the thread count.
+//
+// Non-finite values (DESIGN.md §6): a row with lse = NaN (its scores held a NaN) gets NaN
+// gradients on its cells, as does anything multiplied by a NaN or infinite input on a cell; a
+// row with lse = -inf has no weight and contributes nothing. A block's panels also pair rows
+// with the keys of the other rows (masked columns, weight 0), where 0 * NaN would reach
+// gradients that do not depend on the NaN. Blocks with a non-finite input (q, dO, out, lse of
+// a live row, or K / V of the kv head) are therefore computed one row at a time: a single
+// device and the CP ranks then agree on every NaN.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/cpu/convert.h"
@@ -66,10 +75,18 @@ struct Operands {
 };
 
 template <typename Acc>
+bool all_finite(const Acc* x, int64_t n) {
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(x[i]);
+  return ok;
+}
+
+/// Rows [row0, row0 + n) of query head h, n <= kBlockRows; `finite_kv`: K and V of the head's
+/// kv head are finite.
+template <typename Acc>
 void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& keys,
-                    const Operands<Acc>& ops, int64_t h, int64_t row0, Part<Acc>& part,
-                    BackwardScratch<Acc>& w) {
-  const int n = static_cast<int>(std::min<int64_t>(kBlockRows, part.rows.end - row0));
+                    const Operands<Acc>& ops, int64_t h, int64_t row0, int n, bool finite_kv,
+                    Part<Acc>& part, BackwardScratch<Acc>& w) {
   const int64_t d = dims.d, dp = ops.kr.ld, g = part.g;
   w.cols.build(keys, row0, n);
   const int64_t cols = w.cols.cols();
@@ -78,14 +95,15 @@ void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& 
 
   Acc delta[kBlockRows] = {}, lse[kBlockRows] = {};
   bool live[kBlockRows] = {};
+  bool finite = finite_kv;
   std::fill(w.qb.begin(), w.qb.end(), Acc{0});
   std::fill(w.dob.begin(), w.dob.end(), Acc{0});
   for (int r = 0; r < n; ++r) {
     const int64_t row = row0 + r;
     const double l = load_scalar(a.lse, row, h);
-    // NOTE: a row whose lse is -inf (or not finite) holds no probability mass; skipping it
-    // keeps exp(score - lse) from producing inf.
-    live[r] = !w.cols.row_cols(r).empty() && std::isfinite(l);
+    // NOTE: a row whose lse is -inf holds no probability mass; skipping it keeps
+    // exp(score - lse) from producing inf. A NaN lse is live: its gradients are NaN.
+    live[r] = !w.cols.row_cols(r).empty() && l != -std::numeric_limits<double>::infinity();
     if (!live[r]) continue;
     lse[r] = static_cast<Acc>(l);
     Acc* qr = w.qb.data() + r * dp;
@@ -95,6 +113,14 @@ void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& 
     load_row(element_ptr(a.dout, row, h), a.dout.dtype, d, dor);
     load_row(element_ptr(a.out, row, h), a.out.dtype, d, w.orow.data());
     for (int64_t e = 0; e < d; ++e) delta[r] += dor[e] * w.orow[e];
+    finite &= std::isfinite(l) && std::isfinite(delta[r]) && all_finite(qr, d) &&
+              all_finite(dor, d) && all_finite(w.orow.data(), d);
+  }
+  if (!finite && n > 1) {
+    for (int r = 0; r < n; ++r) {
+      backward_block(a, dims, keys, ops, h, row0 + r, 1, finite_kv, part, w);
+    }
+    return;
   }
 
   panel_dot(w.qb.data(), dp, d, ops.kt.head(g), segs, w.p.data(), w.lds);
@@ -204,15 +230,19 @@ void backward_impl(const BackwardArgs& a, const TensorView& k, const TensorView&
   Operands<Acc> ops{pack_key_blocks<Acc>(k, threads), pack_key_blocks<Acc>(v, threads),
                     pack_rows<Acc>(k, threads)};
   const int64_t dp = ops.kr.ld;
+  const std::vector<bool> k_finite = heads_finite(ops.kr, dims.hkv);
+  const std::vector<bool> v_finite = heads_finite(ops.vt, dims.hkv);
 
   parallel_for(static_cast<int64_t>(parts.size()), threads, [&](int64_t i) {
     Part<Acc>& part = parts[i];
     part.dk.assign(static_cast<size_t>(part.hull.size() * dp), Acc{0});
     part.dv.assign(part.dk.size(), Acc{0});
     BackwardScratch<Acc> w(dp, dims.sk, dims.d, dims.softcap > 0);
+    const bool finite_kv = k_finite[part.g] && v_finite[part.g];
     for (int64_t h = part.g * dims.group; h < (part.g + 1) * dims.group; ++h) {
       for (int64_t row0 = part.rows.start; row0 < part.rows.end; row0 += kBlockRows) {
-        backward_block(a, dims, keys, ops, h, row0, part, w);
+        const int n = static_cast<int>(std::min<int64_t>(kBlockRows, part.rows.end - row0));
+        backward_block(a, dims, keys, ops, h, row0, n, finite_kv, part, w);
       }
     }
   });

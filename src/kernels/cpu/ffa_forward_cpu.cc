@@ -1,5 +1,12 @@
 // CPU FFA forward: per (query head, block of kBlockRows rows), scores against the block's
 // compact key columns, an exact two-pass softmax per row, then P·V.
+//
+// Non-finite values (DESIGN.md §6): a row whose scores hold a NaN (or a +inf) gets out = NaN
+// and lse = NaN; a row whose weights are all zero (no cell, or every score -inf) gets out = 0
+// and lse = -inf. A row's result depends on its own cells only: a non-finite V row of a key
+// outside the row must not reach it through 0 * NaN in the block's P·V, so the kv heads whose V
+// holds a non-finite value are computed one row at a time (their blocks then have no masked
+// columns), which keeps a single device and the merged partials of CP ranks in agreement.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -63,12 +70,12 @@ void write_row(const ForwardArgs& a, int64_t d, int64_t row, int64_t h, const Ac
   store_scalar(m.lse, a.lse, row, h);
 }
 
+/// Rows [row0, row0 + n) of query head h, n <= kBlockRows.
 template <typename Acc>
 void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& keys,
-                   const Packed<Acc>& kt, const Packed<Acc>& vr, int64_t h, int64_t row0,
+                   const Packed<Acc>& kt, const Packed<Acc>& vr, int64_t h, int64_t row0, int n,
                    ForwardScratch<Acc>& w) {
   constexpr Acc kNegInf = -std::numeric_limits<Acc>::infinity();
-  const int n = static_cast<int>(std::min<int64_t>(kBlockRows, dims.sq - row0));
   const int64_t d = dims.d, dp = vr.ld, g = h / dims.group;
   w.cols.build(keys, row0, n);
   const int64_t cols = w.cols.cols();
@@ -100,7 +107,10 @@ void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& ke
   for (int r = 0; r < n; ++r) {
     Acc* orow = w.o.data() + r * dp;
     Acc lse = kNegInf;
-    if (sums[r] > 0) {
+    // NOTE: a NaN sum is not an empty row: it makes lse and out NaN below (1 / NaN).
+    if (sums[r] == 0) {
+      std::fill(orow, orow + d, Acc{0});
+    } else {
       const Acc inv = Acc{1} / sums[r];
       for (int64_t e = 0; e < d; ++e) orow[e] *= inv;
       lse = maxes[r] + std::log(sums[r]);
@@ -119,6 +129,7 @@ void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v
       threads_for(2.0 * double(cells) * double(dims.hq * dims.d), kMinFlopsPerThread);
   const Packed<Acc> kt = pack_key_blocks<Acc>(k, threads);
   const Packed<Acc> vr = pack_rows<Acc>(v, threads);
+  const std::vector<bool> v_finite = heads_finite(vr, dims.hkv);
 
   const int64_t blocks = (dims.sq + kBlockRows - 1) / kBlockRows;
   const int64_t items_per_head = (blocks + kBlocksPerItem - 1) / kBlocksPerItem;
@@ -127,7 +138,16 @@ void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v
     const int64_t b0 = item % items_per_head * kBlocksPerItem;
     const int64_t b1 = std::min(blocks, b0 + kBlocksPerItem);
     ForwardScratch<Acc> w(vr.ld, dims.sk, dims.d);
-    for (int64_t b = b0; b < b1; ++b) forward_block(a, dims, keys, kt, vr, h, b * kBlockRows, w);
+    const bool by_row = !v_finite[h / dims.group];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t row0 = b * kBlockRows;
+      const int n = static_cast<int>(std::min<int64_t>(kBlockRows, dims.sq - row0));
+      if (!by_row) {
+        forward_block(a, dims, keys, kt, vr, h, row0, n, w);
+      } else {
+        for (int r = 0; r < n; ++r) forward_block(a, dims, keys, kt, vr, h, row0 + r, 1, w);
+      }
+    }
   });
 }
 

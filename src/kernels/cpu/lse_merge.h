@@ -1,7 +1,9 @@
 // Exact merge of two partial attention results over disjoint key sets (DESIGN.md §2):
 //   lse = max + log1p(exp(min - max)),  out = exp(l1 - lse) * o1 + exp(l2 - lse) * o2.
 // A partial with lse = -inf holds no key; the merge then keeps the other one as it is, so no
-// 0 * inf or inf - inf ever appears.
+// 0 * inf or inf - inf ever appears. Any other non-finite lse (NaN: a row whose scores hold a
+// NaN or +inf) makes the result NaN in lse and in every element of out, as the same row
+// computed on one device would be (DESIGN.md §6, "NaN is data").
 #pragma once
 
 #include <algorithm>
@@ -21,8 +23,11 @@ struct LseMerge {
 
 inline LseMerge lse_merge(double l1, double l2) {
   constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-  if (!(l2 > kNegInf)) return {1.0, 0.0, l1, true, false};
-  if (!(l1 > kNegInf)) return {0.0, 1.0, l2, false, true};
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  if (l2 == kNegInf) return {1.0, 0.0, l1, true, false};
+  if (l1 == kNegInf) return {0.0, 1.0, l2, false, true};
+  // NOTE: tested explicitly: std::max / std::min would drop a NaN and give a finite lse.
+  if (!std::isfinite(l1) || !std::isfinite(l2)) return {kNaN, kNaN, kNaN, false, false};
   const double mx = std::max(l1, l2), mn = std::min(l1, l2);
   const double lse = mx + std::log1p(std::exp(mn - mx));
   return {std::exp(l1 - lse), std::exp(l2 - lse), lse, false, false};

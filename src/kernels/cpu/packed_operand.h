@@ -2,6 +2,7 @@
 // contiguous, zero-padded block per kv head, in the layouts panel_kernels.h expects.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -55,6 +56,19 @@ Packed<Acc> pack_key_blocks(const TensorView& t, int threads) {
     }
   });
   return p;
+}
+
+/// Per head: true when every element of the packed operand is finite (the padding is zero).
+template <typename Acc>
+std::vector<bool> heads_finite(const Packed<Acc>& p, int64_t heads) {
+  std::vector<bool> out(static_cast<size_t>(heads));
+  for (int64_t h = 0; h < heads; ++h) {
+    const Acc* x = p.head(h);
+    bool ok = true;
+    for (int64_t i = 0; i < p.head_size; ++i) ok &= std::isfinite(x[i]);
+    out[h] = ok;
+  }
+  return out;
 }
 
 }  // namespace magi::cpu

@@ -9,10 +9,17 @@
 
 namespace magi::cpu {
 
+namespace {
+std::atomic<int> g_threads{0};  // 0: the hardware's count
+}  // namespace
+
 int num_threads() {
-  static const int n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  return n;
+  static const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : hw;
 }
+
+void set_num_threads(int n) { g_threads.store(std::max(0, n), std::memory_order_relaxed); }
 
 int threads_for(double work, double min_work_per_thread) {
   const double t = work / std::max(min_work_per_thread, 1.0);

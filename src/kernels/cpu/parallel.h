@@ -6,8 +6,13 @@
 
 namespace magi::cpu {
 
-/// Worker threads the CPU kernels use: std::thread::hardware_concurrency(), at least 1.
+/// Worker threads the CPU kernels use: set_num_threads()'s value, else
+/// std::thread::hardware_concurrency(), at least 1.
 int num_threads();
+
+/// Caps the CPU kernels' worker threads at n >= 1 (0: back to the hardware's count). For tools
+/// and tests; calls in flight keep the value they started with.
+void set_num_threads(int n);
 
 /// Runs body(item) for every item in [0, n) on up to `max_threads` threads (the calling thread
 /// is one of them). Items are handed out dynamically in increasing order, so callers whose

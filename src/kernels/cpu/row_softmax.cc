@@ -74,7 +74,9 @@ template <typename T>
 
 template <typename T>
 [[gnu::always_inline]] inline void grad_impl(const T* p, T* ds, int64_t cols, T delta) {
-  for (int64_t c = 0; c < cols; ++c) ds[c] = p[c] * (ds[c] - delta);
+  // NOTE: a zero weight (a masked column, a row without mass) gives exactly 0, even when dP
+  // or delta is not finite (0 * inf would make a NaN that depends on no cell of the row).
+  for (int64_t c = 0; c < cols; ++c) ds[c] = p[c] == T{0} ? T{0} : p[c] * (ds[c] - delta);
 }
 
 template <typename T>

@@ -19,11 +19,13 @@ float row_max(const float* s, std::span<const AttnRange> regions);
 double row_max(const double* s, std::span<const AttnRange> regions);
 
 /// s[c] = exp(s[c] - shift) on the regions and 0 on the other columns of [0, cols); returns
-/// the sum. `shift` must be finite. The float version uses a vector exp of about 1 ulp.
+/// the sum. `shift` is finite, or non-finite to make every weight of the regions NaN or 0 (a
+/// NaN lse, a +inf score). The float version uses a vector exp of about 1 ulp.
 float masked_exp(float* s, std::span<const AttnRange> regions, int64_t cols, float shift);
 double masked_exp(double* s, std::span<const AttnRange> regions, int64_t cols, double shift);
 
-/// ds[c] = p[c] * (ds[c] - delta) for c in [0, cols): dS from P and dP (softmax backward).
+/// ds[c] = p[c] * (ds[c] - delta) for c in [0, cols): dS from P and dP (softmax backward);
+/// exactly 0 where p[c] == 0, whatever ds[c] and delta are.
 void softmax_grad_row(const float* p, float* ds, int64_t cols, float delta);
 void softmax_grad_row(const double* p, double* ds, int64_t cols, double delta);
 

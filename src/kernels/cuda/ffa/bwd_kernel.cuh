@@ -133,7 +133,9 @@ __device__ __forceinline__ void probs_and_dscores(
           }
           const bool ok = interior || mask.contains(qb0 + rl, c0 + cl + e);
           pv[e] = ok ? ptx::ex2_approx_ftz(x) : 0.f;
-          dsv[e] = pv[e] * (dp[mt][nt][2 * hi + e] - dsum) * dfac;
+          // NOTE: 0 outside the mask even when D is NaN (its row's out is NaN): 0 * NaN would
+          // reach the dK / dQ of cells that do not depend on it. A NaN lse gives pv = NaN.
+          dsv[e] = ok ? pv[e] * (dp[mt][nt][2 * hi + e] - dsum) * dfac : 0.f;
         }
         *reinterpret_cast<uint32_t*>(s_p + rl * kPitchP + cl) = pack2<E>(pv[0], pv[1]);
         *reinterpret_cast<uint32_t*>(s_ds + rl * kPitchP + cl) = pack2<E>(dsv[0], dsv[1]);

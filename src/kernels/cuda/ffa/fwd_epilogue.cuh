@@ -27,7 +27,11 @@ __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int r
     for (int hi = 0; hi < 2; ++hi) {
       const int row = row_base + 16 * mt + g + 8 * hi;
       const float l = sm.row_sum[mt][hi];
-      const bool empty = !(l > 0.f);
+      // NOTE: empty means no weight at all (no cell, or every score -inf): l == 0 exactly,
+      // since the reference max contributes 2^0 = 1 otherwise. A NaN sum (a NaN or +inf
+      // score) is not empty: it gives lse = NaN and out = NaN (DESIGN.md §6). row_max alone
+      // cannot tell: fmaxf skips NaN, so a row of NaN scores keeps row_max = -inf.
+      const bool empty = l == 0.f;
       lse_tile[mt][hi] = empty ? -INFINITY : (sm.row_max[mt][hi] * scale + log2f(l)) * kLn2;
       inv[mt][hi] = empty ? 0.f : 1.f / l;
       skip[mt][hi] = row >= row_end || (empty && p.out_mode == FwdOutMode::kMergeFp32);

@@ -144,9 +144,18 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
     const double l1 = load(lse_acc, lae, offset_of(la, rh));
     const double l2 = load(lse_part, lpe, offset_of(lp, rh));
     if (isinf(l2) && l2 < 0) continue;  // uniform across the block: the partial holds no key
-    const double mx = fmax(l1, l2), mn = fmin(l1, l2);
-    const double lse = (isinf(mn) && mn < 0) ? mx : mx + log1p(exp(mn - mx));
-    const double w1 = (isinf(l1) && l1 < 0) ? 0.0 : exp(l1 - lse), w2 = exp(l2 - lse);
+    const bool empty1 = isinf(l1) && l1 < 0;
+    double lse, w1, w2;
+    if (empty1) {
+      lse = l2, w1 = 0.0, w2 = 1.0;
+    } else if (!isfinite(l1) || !isfinite(l2)) {
+      // NOTE: fmax / fmin drop a NaN; a NaN (or +inf) partial makes the row NaN (DESIGN §6).
+      lse = w1 = w2 = nan("");
+    } else {
+      const double mx = fmax(l1, l2), mn = fmin(l1, l2);
+      lse = mx + log1p(exp(mn - mx));
+      w1 = exp(l1 - lse), w2 = exp(l2 - lse);
+    }
     for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
       const int64_t i = rh * d + e;
       // NOTE: w1 = 0 (no key so far) never reads out_acc, which may hold anything then.

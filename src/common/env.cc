@@ -1,0 +1,62 @@
+#include "common/env.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+
+#include "magi/check.h"
+
+namespace magi::env {
+namespace {
+
+constexpr Knob kKnobs[] = {
+    {"MAGI_ATTENTION_CHECK_KEY_CONSISTENCY", KnobType::kFlag, "1",
+     "key creation all-gathers a fingerprint of the key (mask, lengths, heads, chunk size, "
+     "config) and raises when the ranks of the group disagree; 0 skips that collective"},
+    {"MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE", KnobType::kInt, "1000",
+     "cached runtimes (keys) per group, least recently used evicted first"},
+};
+
+const Knob& find(std::string_view name, KnobType type) {
+  for (const Knob& k : kKnobs) {
+    if (k.name == name) {
+      MAGI_CHECK(k.type == type, "env knob ", name, " read with the wrong type");
+      return k;
+    }
+  }
+  MAGI_FAIL("env knob ", name, " is not declared in src/common/env.cc");
+}
+
+/// The variable's value, or the knob's default when unset or empty.
+std::string value_of(const Knob& k) {
+  const std::string name(k.name);
+  const char* v = std::getenv(name.c_str());
+  return v && *v ? std::string(v) : std::string(k.default_value);
+}
+
+}  // namespace
+
+std::span<const Knob> knobs() { return kKnobs; }
+
+bool flag(std::string_view name) {
+  const Knob& k = find(name, KnobType::kFlag);
+  std::string v = value_of(k);
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
+  if (v == "0" || v == "false" || v == "off" || v == "no") return false;
+  MAGI_FAIL(name, " = '", v, "': expected 1 or 0 (true/false, on/off, yes/no)");
+}
+
+int64_t integer(std::string_view name, int64_t lo, int64_t hi) {
+  const Knob& k = find(name, KnobType::kInt);
+  const std::string v = value_of(k);
+  int64_t x = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+  MAGI_CHECK(r.ec == std::errc{} && r.ptr == v.data() + v.size() && x >= lo && x <= hi, name,
+             " = '", v, "': expected an integer in [", lo, ", ", hi, "]");
+  return x;
+}
+
+}  // namespace magi::env

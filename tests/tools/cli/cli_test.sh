@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end checks of the magi-attn executable (issue 15, items 3-5, 7): exit status 2 and a
+# message naming the option for every bad command line, no hang on a truncated slice file,
+# resource limits checked up front, --help with defaults, --version, and the demo's float64
+# and seqlen-1 runs passing.   Usage: cli_test.sh path/to/magi-attn
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# expect STATUS NEEDLE ARGS...: runs magi-attn ARGS (60 s at most), checks the exit status and
+# that stdout+stderr contain NEEDLE.
+expect() {
+  local want=$1 needle=$2
+  shift 2
+  local out status
+  out=$(timeout 60 "$bin" "$@" 2>&1)
+  status=$?
+  if [ "$status" != "$want" ] || [[ "$out" != *"$needle"* ]]; then
+    echo "FAIL: magi-attn $*: status $status (want $want), output lacks '$needle':"
+    echo "$out" | tail -5
+    fails=$((fails + 1))
+  fi
+}
+
+expect 0 "magi-attn 0." --version
+expect 0 "commands:" --help
+expect 0 "(default: 8192)" demo --help
+expect 0 "(default: 65536)" help plan
+expect 2 "unknown command" frob
+expect 2 "--cp = 0: must be in" demo --cp 0
+expect 2 "--cp = -1: must be in" demo --cp -1
+expect 2 "--cp = 100000" demo --cp 100000 --seqlen 16
+expect 2 "--cp = 32: more ranks than tokens" demo --cp 32 --seqlen 16
+expect 2 "--seqlen: missing value" demo --seqlen
+expect 2 "--dtype = 'bfloat16'" demo --dtype bfloat16
+expect 2 "--overlap-alg = 'bogus'" plan --overlap-alg bogus
+expect 2 "--dispatch = 'bogus'" plan --dispatch bogus
+expect 2 "--heads-kv = 3: must divide --heads" demo --heads 8 --heads-kv 3
+expect 2 "unknown option --bogus" demo --bogus 1
+expect 2 "--degree = 100" demo --degree 100
+expect 2 "GiB are available" demo --seqlen 2147483648
+expect 2 "GiB are available" plan --seqlen 2147483648
+expect 2 "--slices '$tmp/none.json': cannot open" plan --slices "$tmp/none.json"
+printf '{"foo": [1, 2' > "$tmp/truncated.json"
+expect 2 "offset 13" plan --slices "$tmp/truncated.json"
+printf '[[0, 16, 0, 16, 1]] x' > "$tmp/garbage.json"
+expect 2 "offset 20" plan --slices "$tmp/garbage.json"
+printf '[[0, 16, 0, 16, 1],]' > "$tmp/comma.json"
+expect 2 "trailing comma" plan --slices "$tmp/comma.json"
+printf '{"seqlen": 64, "slices": [[0, 64, 0, 64, "causal"]]}' > "$tmp/ok.json"
+expect 0 "imbalance" plan --slices "$tmp/ok.json" --cp 2 --chunk 8
+expect 2 "--seqlen: not used with --slices" plan --slices "$tmp/ok.json" --seqlen 8
+expect 0 "PASS" demo --slices "$tmp/ok.json" --cp 2 --heads 2 --head-dim 16
+expect 0 "PASS (tolerance 1e-10)" demo --dtype float64 --seqlen 256 --cp 2 --heads 2
+expect 0 "PASS" demo --seqlen 1 --cp 1 --mask full
+expect 0 "PASS" demo --seqlen 64 --cp 2 --threads 1 --heads 2 --heads-kv 1 --degree dynamic
+# Errors from the library name the source file relative to the repository (item 7).
+printf '[[0, 16, 0, 16, 1], [4, 2, 0, 8, 0]]' > "$tmp/reversed.json"
+expect 2 "reversed.json': src/mask/" plan --slices "$tmp/reversed.json"
+
+if [ $fails -ne 0 ]; then
+  echo "$fails check(s) failed"
+  exit 1
+fi
+echo "all magi-attn checks passed"
