@@ -14,4 +14,7 @@ int run_plan(const Args& a);
 std::vector<Option> demo_options();
 int run_demo(const Args& a);
 
+std::vector<Option> simulate_options();
+int run_simulate(const Args& a);
+
 }  // namespace magi::cli

@@ -8,16 +8,20 @@
 #include <cmath>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "commands.h"
+#include "cpu_calibration.h"
 #include "demo_check.h"
+#include "demo_predict.h"
 #include "kernels/cpu/parallel.h"
 #include "magi/dist_attn.h"
 #include "magi/ffa.h"
 #include "options.h"
 #include "resources.h"
+#include "stage_times.h"
 #include "usage_error.h"
 
 namespace magi::cli {
@@ -30,39 +34,10 @@ double secs(Clock::time_point a, Clock::time_point b) {
 
 constexpr int64_t kMaxRanks = 4096;  // simulated ranks are threads
 
-// Times how long a rank spends waiting for (and copying) exchanges.
-class TimedComm : public Communicator {
- public:
-  explicit TimedComm(Communicator& c) : c_(c) {}
-  int64_t rank() const override { return c_.rank(); }
-  int64_t size() const override { return c_.size(); }
-  std::string group_id() const override { return c_.group_id(); }
-  std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send, std::span<const int64_t> sc,
-                                           const TensorView& recv, std::span<const int64_t> rc,
-                                           int64_t row_bytes) override {
-    struct H : CommHandle {
-      std::unique_ptr<CommHandle> h;
-      double* acc;
-      void wait() override {
-        const auto t0 = Clock::now();
-        h->wait();
-        *acc += secs(t0, Clock::now());
-      }
-    };
-    auto h = std::make_unique<H>();
-    h->h = c_.all_to_all_v(send, sc, recv, rc, row_bytes);
-    h->acc = &wait_s;
-    return h;
-  }
-  double wait_s = 0;
-
- private:
-  Communicator& c_;
-};
-
 struct Request {
   Mask mask;
-  int64_t cp = 0, hq = 0, hkv = 0, hd = 0, chunk = 0, samples = 0, threads = 0;
+  int64_t cp = 0, hq = 0, hkv = 0, hd = 0, chunk = 0, samples = 0, threads = 0, repeats = 1;
+  bool predict = false;
   DType dtype = DType::kFloat32;
   DistAttnConfig cfg;
 };
@@ -103,6 +78,11 @@ Request make_request(const Args& a) {
   r.chunk = a.has("chunk") ? a.integer("chunk", 1, S) : default_chunk_size(S, r.cp);
   r.samples = a.integer("check-rows", 0, 1 << 20);
   r.threads = a.has("threads") ? a.integer("threads", 1, 1024) : 0;
+  r.predict = a.has("predict");
+  r.repeats = a.has("repeat") ? a.integer("repeat", 1, 100) : (r.predict ? 3 : 1);
+  if (r.predict && r.cp < 2) {
+    throw UsageError("--predict: needs --cp >= 2 (cp = " + std::to_string(r.cp) + ")");
+  }
   r.cfg = config_from_args(a);
   check_memory(demo_bytes(r), "the demo with seqlen " + std::to_string(S) + ", " +
                                   std::to_string(r.hq) + " heads, head_dim " +
@@ -112,6 +92,12 @@ Request make_request(const Args& a) {
 
 struct Results {
   Tensor out, lse, dq, dk, dv;
+  // Per repetition and rank: the passes cut into stages, and (--predict) the model's inputs
+  // timed by the rank threads just before the passes.
+  std::vector<std::vector<MeasuredPass>> fwd_runs, bwd_runs;
+  std::vector<std::vector<KernelTimings>> calibration;
+  size_t best = 0;  // the fastest repetition (forward + backward of the slowest rank)
+  std::optional<DispatchMeta> dispatch_meta;
 };
 
 /// The distributed pipeline over simulated ranks; rank 0's undispatched results.
@@ -121,13 +107,20 @@ Results run_ranks(const Request& rq, const Tensor& Q, const Tensor& K, const Ten
   const DType dt = rq.dtype;
   // NOTE: lse in the accumulation dtype: fp32 lse would cap a float64 run at ~1e-7.
   const DType lt = dt == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
-  Results res{make_tensor(dt, {S, hq, hd}, {}), make_tensor(lt, {S, hq}, {}),
-              make_tensor(dt, {S, hq, hd}, {}), make_tensor(dt, {S, hkv, hd}, {}),
-              make_tensor(dt, {S, hkv, hd}, {})};
+  Results res;
+  res.out = make_tensor(dt, {S, hq, hd}, {});
+  res.lse = make_tensor(lt, {S, hq}, {});
+  res.dq = make_tensor(dt, {S, hq, hd}, {});
+  res.dk = make_tensor(dt, {S, hkv, hd}, {});
+  res.dv = make_tensor(dt, {S, hkv, hd}, {});
   std::mutex print_mu;
-  std::vector<double> fwd_s(cp), bwd_s(cp), comm_s(cp), plan_s(cp);
+  std::vector<double> plan_s(cp);
+  const size_t reps = static_cast<size_t>(rq.repeats);
+  res.fwd_runs.assign(reps, std::vector<MeasuredPass>(cp));
+  res.bwd_runs.assign(reps, std::vector<MeasuredPass>(cp));
+  res.calibration.assign(reps, std::vector<KernelTimings>(cp));
   run_local_ranks(cp, [&](Communicator& base) {
-    TimedComm comm(base);
+    RecordingComm comm(base);
     const int64_t r = comm.rank();
     const auto t0 = Clock::now();
     const auto rt = make_flex_key(rq.mask.slices, S, S, hq, hkv, hd, comm, rq.cfg, rq.chunk);
@@ -142,15 +135,22 @@ Results run_ranks(const Request& rq, const Tensor& Q, const Tensor& K, const Ten
     Tensor o = make_tensor(dt, {n, hq, hd}, {}), l = make_tensor(lt, {n, hq}, {});
     Tensor gq = make_tensor(dt, {n, hq, hd}, {}), gk = make_tensor(dt, {n, hkv, hd}, {}),
            gv = make_tensor(dt, {n, hkv, hd}, {});
-    const auto t1 = Clock::now();
-    calc_attn(*rt, comm, q.view, k.view, v.view, {}, o.view, l.view);
-    const auto t2 = Clock::now();
-    calc_attn_backward(*rt, comm, q.view, k.view, v.view, o.view, l.view, d_o.view, {}, gq.view,
-                       gk.view, gv.view);
-    const auto t3 = Clock::now();
-    fwd_s[r] = secs(t1, t2);
-    bwd_s[r] = secs(t2, t3);
-    comm_s[r] = comm.wait_s;
+    const int64_t stages = static_cast<int64_t>(rt->rank_plan().stages.size());
+    for (size_t it = 0; it < reps; ++it) {
+      // NOTE: with --predict each repetition first times the model's inputs on all ranks at
+      // once (same threads, same moment as the passes), and the ranks start each pass
+      // together, as the model assumes.
+      if (rq.predict) res.calibration[it][r] = time_rank_kernels(comm, n, hq, hkv, hd, dt);
+      if (rq.predict) barrier(comm);
+      comm.start_pass();
+      calc_attn(*rt, comm, q.view, k.view, v.view, {}, o.view, l.view);
+      res.fwd_runs[it][r] = forward_stages(comm.events(), stages, comm.now());
+      if (rq.predict) barrier(comm);
+      comm.start_pass();
+      calc_attn_backward(*rt, comm, q.view, k.view, v.view, o.view, l.view, d_o.view, {}, gq.view,
+                         gk.view, gv.view);
+      res.bwd_runs[it][r] = backward_stages(comm.events(), stages, comm.now());
+    }
     // Every rank takes part in the gathers; rank 0's copy is the result, the others gather
     // into one scratch buffer in turn.
     std::vector<std::byte> scratch(r == 0 ? 0 : res.out.raw.size());
@@ -165,6 +165,7 @@ Results run_ranks(const Request& rq, const Tensor& Q, const Tensor& K, const Ten
     undispatch(*rt, comm, gk.view, target(res.dk));
     undispatch(*rt, comm, gv.view, target(res.dv));
     std::lock_guard lock(print_mu);
+    if (r == 0) res.dispatch_meta = rt->dispatch_meta();
     const RankPlan& rp = rt->rank_plan();
     std::printf("  rank %lld: cells %lld (host %lld, remote %lld), recv rows per stage:",
                 (long long)r, (long long)(rp.host_area + rp.remote_area), (long long)rp.host_area,
@@ -172,10 +173,19 @@ Results run_ranks(const Request& rq, const Tensor& Q, const Tensor& K, const Ten
     for (const StagePlan& st : rp.stages) std::printf(" %lld", (long long)st.num_recv());
     std::printf("\n");
   });
-  const double fwd = *std::max_element(fwd_s.begin(), fwd_s.end());
-  const double bwd = *std::max_element(bwd_s.begin(), bwd_s.end());
-  double comm_total = 0;
-  for (double c : comm_s) comm_total += c;
+  double best_t = INFINITY, fwd = 0, bwd = 0;
+  for (size_t it = 0; it < reps; ++it) {
+    double f = 0, b = 0;
+    for (int64_t r = 0; r < cp; ++r) {
+      f = std::max(f, res.fwd_runs[it][r].end_s);
+      b = std::max(b, res.bwd_runs[it][r].end_s);
+    }
+    if (f + b < best_t) best_t = f + b, res.best = it, fwd = f, bwd = b;
+  }
+  double comm_total = 0;  // inside the passes' waits
+  for (int64_t r = 0; r < cp; ++r) {
+    comm_total += res.fwd_runs[res.best][r].wait_s + res.bwd_runs[res.best][r].wait_s;
+  }
   std::printf("plan (key creation, rank 0): %.2f ms\n", plan_s[0] * 1e3);
   std::printf(
       "forward %.3f s, backward %.3f s (slowest rank); %.1f%% of rank time waiting on "
@@ -196,7 +206,12 @@ std::vector<Option> demo_options() {
              {"head-dim", "N", "64", "head dimension"},
              {"dtype", "T", "float32", "float32 or float64"},
              {"threads", "N", "all cores", "CPU kernel threads per rank"},
-             {"check-rows", "N", "64", "rows checked against textbook dense attention"}} +
+             {"check-rows", "N", "64", "rows checked against textbook dense attention"},
+             {"predict", "", "",
+              "per-stage times, measured and predicted by the cost model of 'simulate' with "
+              "inputs timed on this machine (cp >= 2)"},
+             {"repeat", "N", "3 with --predict, else 1",
+              "run the passes N times and report the fastest"}} +
          config_options();
 }
 
@@ -231,6 +246,18 @@ int run_demo(const Args& a) {
   const Tensor Q = make_tensor(dt, {S, hq, hd}, qv), K = make_tensor(dt, {S, hkv, hd}, kv),
                V = make_tensor(dt, {S, hkv, hd}, vv), dO = make_tensor(dt, {S, hq, hd}, dov);
   const Results got = run_ranks(rq, Q, K, V, dO);
+  if (rq.predict) {
+    const DispatchMeta& d = *got.dispatch_meta;
+    const Plan plan = make_plan(rq.mask.slices, d, rq.cfg.overlap_config);
+    const sim::ClusterDesc cluster =
+        local_group_cluster(got.calibration[got.best], d.shard_seqlen(), hq, hd);
+    sim::AttnShape shape;
+    shape.heads_q = hq;
+    shape.heads_kv = hkv;
+    shape.head_dim = hd;
+    shape.elem_bytes = shape.acc_bytes = static_cast<int64_t>(dtype_size(dt));
+    print_prediction(plan, cluster, shape, got.fwd_runs[got.best], got.bwd_runs[got.best]);
+  }
 
   // 1. single device, float64.
   const auto t0 = Clock::now();

@@ -37,11 +37,17 @@ const Command kCommands[] = {
      "Prints the dispatch and attention plan of a mask: per-rank load, imbalance, remote rows\n"
      "per stage, communication volume against ring attention.",
      magi::cli::plan_options, magi::cli::run_plan},
+    {"simulate", "predict per-rank times and TFLOP/s of magi, ring, Ulysses on a cluster",
+     "Plans a mask with the real dispatcher and planner, then predicts each rank's per-stage\n"
+     "compute and communication times and the per-GPU TFLOP/s of magi (flat, and hierarchical\n"
+     "on several nodes), ring attention, Ulysses and all-gather attention under one cost model\n"
+     "(include/magi/sim.h; bench/SIMULATED.md). Model outputs, not measurements.",
+     magi::cli::simulate_options, magi::cli::run_simulate},
 };
 
 void usage(std::FILE* f) {
   std::fprintf(f, "usage: magi-attn <command> [--option value ...]\n\ncommands:\n");
-  for (const Command& c : kCommands) std::fprintf(f, "  %-6s %s\n", c.name, c.brief);
+  for (const Command& c : kCommands) std::fprintf(f, "  %-8s %s\n", c.name, c.brief);
   std::fprintf(f,
                "\n'magi-attn <command> --help' lists a command's options and their defaults.\n"
                "  --help      this help\n  --version   the version\n");
@@ -80,7 +86,7 @@ int main(int argc, char** argv) {
     if (first.empty()) {
       usage(stderr);
     } else {
-      std::fprintf(stderr, "magi-attn: unknown command '%s' (commands: demo, plan)\n",
+      std::fprintf(stderr, "magi-attn: unknown command '%s' (commands: demo, plan, simulate)\n",
                    first.c_str());
     }
     return 2;

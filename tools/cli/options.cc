@@ -82,4 +82,17 @@ DistAttnConfig config_from_args(const Args& a) {
   return c;
 }
 
+CommMesh parse_mesh(const std::string& option, const std::string& text) {
+  const size_t x = text.find('x');
+  const std::string bad = "--" + option + " = '" + text +
+                          "': expected AxB (inter-node x intra-node ranks, both >= 1), e.g. 4x8";
+  if (x == std::string::npos || x == 0 || x + 1 >= text.size()) throw UsageError(bad);
+  try {
+    return {parse_integer(option, text.substr(0, x), 1, 1 << 20),
+            parse_integer(option, text.substr(x + 1), 1, 1 << 20)};
+  } catch (const UsageError&) {
+    throw UsageError(bad);
+  }
+}
+
 }  // namespace magi::cli

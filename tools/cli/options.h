@@ -8,6 +8,7 @@
 
 #include "args.h"
 #include "magi/config.h"
+#include "magi/hier_plan.h"
 #include "presets.h"
 
 namespace magi::cli {
@@ -25,6 +26,9 @@ std::vector<Option> config_options();
 Mask mask_from_args(const Args& a);
 /// The config of the config options (UsageError naming the option for a bad value).
 DistAttnConfig config_from_args(const Args& a);
+
+/// "AxB" (inter-node x intra-node ranks, both >= 1), e.g. "4x8"; UsageError naming --option.
+CommMesh parse_mesh(const std::string& option, const std::string& text);
 
 /// Appends `b` to `a`.
 std::vector<Option> operator+(std::vector<Option> a, const std::vector<Option>& b);

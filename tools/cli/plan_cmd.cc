@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "commands.h"
 #include "magi/dispatch.h"
+#include "magi/hier_plan.h"
 #include "magi/plan.h"
 #include "options.h"
 #include "resources.h"
@@ -28,7 +30,10 @@ std::vector<Option> plan_options() {
                              {"heads-kv", "N", "8", "key/value heads (for the bytes moved)"},
                              {"head-dim", "N", "128", "head dimension (for the bytes moved)"},
                              {"json", "", "", "print the plan as JSON instead of the table"},
-                             {"slices-out", "", "", "with --json: include every stage's slices"}} +
+                             {"slices-out", "", "", "with --json: include every stage's slices"},
+                             {"mesh", "AxB", "",
+                              "also plan hierarchical communication on A nodes x B ranks "
+                              "(A*B = cp) and print the bytes per level"}} +
          config_options();
 }
 
@@ -44,6 +49,12 @@ int run_plan(const Args& a) {
   const bool json = a.has("json");
   if (a.has("slices-out") && !json) throw UsageError("--slices-out: only with --json");
   const DistAttnConfig cfg = config_from_args(a);
+  const std::optional<CommMesh> mesh =
+      a.has("mesh") ? std::optional(parse_mesh("mesh", a.str("mesh"))) : std::nullopt;
+  if (mesh && mesh->size() != cp) {
+    throw UsageError("--mesh = " + a.str("mesh") + ": " + std::to_string(mesh->size()) +
+                     " ranks, but --cp = " + std::to_string(cp));
+  }
   const double chunks = std::ceil(static_cast<double>(mask.seqlen) / static_cast<double>(chunk));
   if (chunks + cp > static_cast<double>(kMaxChunks)) {
     throw UsageError("--seqlen " + std::to_string(mask.seqlen) + " with --chunk " +
@@ -61,8 +72,19 @@ int run_plan(const Args& a) {
   const Plan plan = make_plan(mask.slices, d, cfg.overlap_config);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const auto t1 = std::chrono::steady_clock::now();
+  const std::optional<HierPlan> hier =
+      mesh ? std::optional(make_hier_plan(plan, *mesh)) : std::nullopt;
+  const double hier_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
   if (json) {
-    std::cout << plan.to_json(a.has("slices-out")) << "\n";
+    const bool with_slices = a.has("slices-out");
+    if (hier) {
+      std::cout << "{\"plan\":" << plan.to_json(with_slices)
+                << ",\"hierarchical\":" << hier->to_json(with_slices) << "}\n";
+    } else {
+      std::cout << plan.to_json(with_slices) << "\n";
+    }
     return 0;
   }
   // K and V rows in bf16.
@@ -93,6 +115,21 @@ int run_plan(const Args& a) {
       "comm: %.2f MB of K/V moved in total (%lld rows); ring attention: %.2f MB (%.1f%%)\n",
       total_recv * row_bytes / 1e6, static_cast<long long>(total_recv), ring_rows * row_bytes / 1e6,
       ring_rows ? 100.0 * static_cast<double>(total_recv) / static_cast<double>(ring_rows) : 0.0);
+  if (hier) {
+    const CommVolume f = flat_volume(plan, *mesh), h = hier->volume();
+    auto mb = [&](int64_t rows) { return static_cast<double>(rows) * row_bytes / 1e6; };
+    std::printf("mesh %lldx%lld (inter-node x intra-node), K/V of one group-cast:\n",
+                static_cast<long long>(mesh->inter), static_cast<long long>(mesh->intra));
+    std::printf("  %-13s %14s %14s\n", "", "inter-node MB", "intra-node MB");
+    std::printf("  %-13s %14.2f %14.2f\n", "flat", mb(f.inter_rows), mb(f.intra_rows));
+    std::printf("  %-13s %14.2f %14.2f\n", "hierarchical", mb(h.inter_rows), mb(h.intra_rows));
+    if (h.inter_rows > 0) {
+      std::printf("  inter-node bytes: %.2fx fewer than flat (intra-node size %lld)\n",
+                  static_cast<double>(f.inter_rows) / static_cast<double>(h.inter_rows),
+                  static_cast<long long>(mesh->intra));
+    }
+    std::printf("hierarchical planning time: %.2f ms\n", hier_ms);
+  }
   std::printf("planning time (dispatch + all ranks): %.2f ms\n", ms);
   return 0;
 }
