@@ -10,7 +10,7 @@
 namespace magi::cuda::sm90 {
 
 struct ScheduleProblem {
-  int64_t num_items;     // forward work items (row blocks)
+  int64_t num_items;     // work items (forward: row blocks; backward: key blocks)
   int64_t num_heads_q;   // query heads
   int num_sms;           // multiprocessors of the device
   int heads_per_kv = 1;  // query heads per kv head
