@@ -71,8 +71,8 @@ def free_port():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--seqlen", type=int, default=None, help="default: 4096 (GPU), 64 (CPU)")
-    ap.add_argument("--docs", type=int, default=8)
+    ap.add_argument("--seqlen", type=int, default=None, help="default: 4096 (GPU), 16 (CPU)")
+    ap.add_argument("--docs", type=int, default=None, help="default: 8 (GPU), 2 (CPU)")
     ap.add_argument("--calls", type=int, default=50)
     ap.add_argument("--batches", type=int, default=9)
     ap.add_argument("--json", default=None)
@@ -89,8 +89,9 @@ def main():
     else:
         def sleep(ms):
             pass
-        dtype, hq, hkv, d = torch.float32, 2, 1, 16
-    S = args.seqlen or (4096 if cuda else 64)
+        dtype, hq, hkv, d = torch.float32, 1, 1, 16
+    S = args.seqlen or (4096 if cuda else 16)
+    args.docs = args.docs or (8 if cuda else 2)
     dev = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
     q = torch.randn(S, hq, d, generator=g).to(dev, dtype)

@@ -63,6 +63,11 @@ def _lse_like(q):
     return q.new_empty(q.shape[:2], dtype=torch.float32)
 
 
+def _like(t):
+    """A contiguous tensor shaped like t (what the real implementations return)."""
+    return t.new_empty(t.shape)
+
+
 if _HAVE_CUSTOM_OPS:
     Tensor = torch.Tensor
 
@@ -77,7 +82,7 @@ if _HAVE_CUSTOM_OPS:
 
     @_ffa_fwd.register_fake
     def _(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap):
-        return torch.empty_like(q, memory_format=torch.contiguous_format), _lse_like(q)
+        return _like(q), _lse_like(q)
 
     @torch.library.custom_op("magi_attention::ffa_bwd", mutates_args=())
     def _ffa_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
@@ -89,7 +94,7 @@ if _HAVE_CUSTOM_OPS:
 
     @_ffa_bwd.register_fake
     def _(dout, q, k, v, out, lse, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap):
-        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        return _like(q), _like(k), _like(v)
 
     def _ffa_setup(ctx, inputs, output):
         q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap = inputs
@@ -116,7 +121,7 @@ if _HAVE_CUSTOM_OPS:
 
     @_calc_attn.register_fake
     def _(q, k, v, key_id, softmax_scale, softcap):
-        return torch.empty_like(q, memory_format=torch.contiguous_format), _lse_like(q)
+        return _like(q), _lse_like(q)
 
     @torch.library.custom_op("magi_attention::calc_attn_bwd", mutates_args=())
     def _calc_attn_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
@@ -127,7 +132,7 @@ if _HAVE_CUSTOM_OPS:
 
     @_calc_attn_bwd.register_fake
     def _(dout, q, k, v, out, lse, key_id, softmax_scale, softcap):
-        return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        return _like(q), _like(k), _like(v)
 
     def _calc_setup(ctx, inputs, output):
         q, k, v, key_id, softmax_scale, softcap = inputs

@@ -50,6 +50,9 @@ void check_local(const char* fn, const DistAttnRuntime& rt, const TensorView& q,
     MAGI_CHECK(t.ndim == 3 && t.shape[0] == shard, fn, ": ", name, " = ", t.describe(),
                ": expected [", shard, " (the local length), heads, head_dim]");
   }
+  // K and V rows travel (group-cast, degree 0's concatenation): each row one block.
+  checks::rows_contiguous(fn, "k", k);
+  checks::rows_contiguous(fn, "v", v);
   const bool heads_ok =
       key.num_heads_q == 0 || (q.shape[1] == key.num_heads_q && k.shape[1] == key.num_heads_kv);
   const bool dim_ok =

@@ -42,6 +42,14 @@ def _capture_and_replay(step, inputs, fill):
     return errors
 
 
+def _tensors(rows):
+    """q, k, v (requiring grad) and dout, bf16 on the GPU, filled later."""
+    def make(heads, grad):
+        return torch.empty(rows, heads, D, device="cuda", dtype=torch.bfloat16,
+                           requires_grad=grad)
+    return make(HQ, True), make(HKV, True), make(HKV, True), make(HQ, False)
+
+
 def flex(rank, world_size):
     from magi_attention import flex_flash_attn_func
 
@@ -49,10 +57,7 @@ def flex(rank, world_size):
     S = 300
     ranges = torch.tensor([[0, 100], [100, 220], [220, S]], dtype=torch.int32, device="cuda")
     types = torch.tensor([1, 0, 1], dtype=torch.int32, device="cuda")
-    q = torch.empty(S, HQ, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    k = torch.empty(S, HKV, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    v = torch.empty(S, HKV, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    dout = torch.empty(S, HQ, D, device="cuda", dtype=torch.bfloat16)
+    q, k, v, dout = _tensors(S)
 
     def fill(seed):
         g = torch.Generator(device="cuda").manual_seed(seed)
@@ -80,10 +85,7 @@ def calc_attn(rank, world_size):
     key = magi_attn_varlen_key(cu, cu, num_heads_q=HQ, num_heads_kv=HKV, head_dim=D,
                                causal=True, chunk_size=32, cp_group=dist.group.WORLD)
     shard = key.shard_seqlen
-    q = torch.empty(shard, HQ, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    k = torch.empty(shard, HKV, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    v = torch.empty(shard, HKV, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    dout = torch.empty(shard, HQ, D, device="cuda", dtype=torch.bfloat16)
+    q, k, v, dout = _tensors(shard)
 
     def fill(seed):
         g = torch.Generator(device="cuda").manual_seed(seed)

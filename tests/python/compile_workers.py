@@ -5,6 +5,9 @@ on the same inputs; they return both results (outputs and gradients)."""
 import torch
 import torch.distributed as dist
 
+from magi_attention import flex_flash_attn_func
+from magi_attention.api import calc_attn, dispatch, magi_attn_varlen_key, undispatch
+
 H, D = 2, 64  # head_dim 64: a size the CUDA kernels support too
 
 
@@ -22,8 +25,6 @@ class FlexAttention(torch.nn.Module):
         self.register_buffer("types", torch.ones(len(ranges), dtype=torch.int32))
 
     def forward(self, x):
-        from magi_attention import flex_flash_attn_func
-
         q, k, v = self.qkv(x).view(x.shape[0], 3, H, D).unbind(1)
         out, lse = flex_flash_attn_func(q, k, v, self.ranges, self.ranges, self.types)
         return self.o(out.reshape(x.shape[0], H * D)), lse
@@ -51,9 +52,7 @@ def flex(rank, world_size, device, dtype_name):
     return _run_both(model, x, lambda m, t: m(t))
 
 
-def calc_attn(rank, world_size, device, dtype_name):
-    from magi_attention.api import calc_attn, dispatch, magi_attn_varlen_key, undispatch
-
+def dist_pipeline(rank, world_size, device, dtype_name):
     if device == "cuda":
         torch.cuda.set_device(rank)
     dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank,

@@ -33,7 +33,7 @@ def test_flex_flash_attn_compiles_fullgraph(device, dtype):
 
 @pytest.mark.parametrize("device,dtype", DEVICES)
 def test_calc_attn_compiles_fullgraph(device, dtype):
-    from compile_workers import calc_attn
+    from compile_workers import dist_pipeline
 
-    res = run_ranks(calc_attn, 1, device, dtype, timeout=900)[0]
+    res = run_ranks(dist_pipeline, 1, device, dtype, timeout=900)[0]
     _check(res, 1e-5 if device == "cpu" else 2e-2)

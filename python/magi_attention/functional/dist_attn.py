@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from .._ext import core
-from .._tensor import alloc_bytes, prepared, stream_of
+from .._tensor import alloc_bytes, prepared, ready, stream_of
 
 __all__ = ["dispatch_func", "undispatch_func", "dist_attn_func"]
 
@@ -40,8 +40,8 @@ def _undispatch(key, x_local: torch.Tensor) -> torch.Tensor:
 
 def _calc_forward(q, k, v, key, scale: float, cap: float):
     """The prepared inputs and (out, lse), no autograd."""
-    q, k, v = prepared(q), prepared(k), prepared(v)
-    out = torch.empty_like(q, memory_format=torch.contiguous_format)
+    q, k, v = ready(q, k, v)
+    out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
     lse = q.new_empty(q.shape[:2], dtype=torch.float32)
     _C.calc_attn(key.runtime, key.comm, q, k, v, out, lse, scale, cap, stream_of(q), alloc_bytes)
     return q, k, v, out, lse
@@ -49,7 +49,7 @@ def _calc_forward(q, k, v, key, scale: float, cap: float):
 
 def _calc_backward(dout, q, k, v, out, lse, key, scale: float, cap: float):
     """dq, dk, dv in the inputs' dtypes."""
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    dq, dk, dv = q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
     _C.calc_attn_backward(key.runtime, key.comm, q, k, v, out, lse, prepared(dout), dq, dk, dv,
                           scale, cap, stream_of(q), alloc_bytes)
     return dq, dk, dv

@@ -16,8 +16,8 @@ import torch
 from .. import _ops
 from .._checks import check_qkv, check_scale, check_tensor
 from .._ext import core
-from .._tensor import (accumulator_dtype, alloc_bytes, optional_view, prepared, stream_of,
-                       view)
+from .._tensor import (accumulator_dtype, alloc_bytes, optional_view, prepared, ready,
+                       stream_of, view)
 
 __all__ = ["flex_flash_attn_func", "ffa_forward", "ffa_backward"]
 
@@ -115,14 +115,6 @@ def _empty_outputs(q):
     return torch.empty_like(q), q.new_empty(q.shape[:2], dtype=torch.float32)
 
 
-def _ready(q, k, v):
-    """q, k, v as the kernels read them (copies only when they are not already)."""
-    if q.is_contiguous() and k.is_contiguous() and v.is_contiguous() and (
-            not q.is_cuda or (q.data_ptr() | k.data_ptr() | v.data_ptr()) % 16 == 0):
-        return q, k, v
-    return prepared(q), prepared(k), prepared(v)
-
-
 def ffa_forward(q, k, v, slices, softmax_scale, softcap, out=None, lse=None, accumulate=False):
     """Low-level forward over a prepared mask (``_C.FfaWork``, or ``_C.FfaSlices`` from
     ``_get_slices``), no autograd. With ``accumulate=True``, ``out`` and ``lse`` are fp32
@@ -153,8 +145,8 @@ def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=Non
 
 def _forward(q, k, v, work, scale: float, cap: float):
     """out, lse (no autograd): the prepared inputs, two allocations, one C++ call."""
-    q, k, v = _ready(q, k, v)
-    out = torch.empty_like(q)
+    q, k, v = ready(q, k, v)
+    out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
     lse = q.new_empty(q.shape[:2], dtype=torch.float32)
     _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0)
     return q, k, v, out, lse
@@ -166,8 +158,10 @@ def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float):
     acc = accumulator_dtype(q.dtype)
     dq = torch.zeros(q.shape, dtype=acc, device=q.device)
     if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16):
-        # dk / dv straight in the input dtype (overwritten; no fp32 round trip).
-        dk, dv = torch.empty_like(k), torch.empty_like(v)
+        # dk / dv straight in the input dtype (overwritten; no fp32 round trip). NOTE: the
+        # gradients are contiguous whatever the inputs' strides (the custom ops' fake
+        # implementations promise it).
+        dk, dv = k.new_empty(k.shape), v.new_empty(v.shape)
     else:
         dk = torch.zeros(k.shape, dtype=acc, device=k.device)
         dv = torch.zeros(v.shape, dtype=acc, device=v.device)
