@@ -111,6 +111,6 @@ def undispatch_func(x_local: torch.Tensor, key) -> torch.Tensor:
 
 def dist_attn_func(q, k, v, key, softmax_scale: float, softcap: float):
     """Differentiable distributed attention over local shards; returns ``(out, lse)``."""
-    if _grad_needed(q, k, v):
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
         return _DistAttn.apply(q, k, v, key, softmax_scale, softcap)
     return _calc_forward(q, k, v, key, softmax_scale, softcap)[3:]
