@@ -10,87 +10,18 @@
 #include <string>
 #include <vector>
 
-#include "kernels/ffa_work_impl.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 #include "testing/host_tensor.h"
+#include "testing/recording_backend.h"
 
 namespace magi {
 namespace {
 
 using testing::HostTensor;
+using testing::Recording;
 
-/// Counts the calls of each entry point; FFA runs on the CPU kernels.
-class RecordingBackend final : public Backend {
- public:
-  struct Prepared : PreparedState {};
-
-  std::string_view name() const override { return "recording"; }
-  void check_ffa_forward(std::string_view, const FfaFwdArgs&) const override { ++checks; }
-  void check_ffa_backward(std::string_view, const FfaBwdArgs&) const override { ++checks; }
-  size_t ffa_backward_workspace_bytes(const FfaBwdArgs&) const override { return 64; }
-  void ffa_forward(const FfaFwdArgs& a) const override {
-    prepare(*a.work, a.q.device);
-    scales.push_back(a.scores.scale);
-    cpu_backend().ffa_forward(a);
-  }
-  void ffa_backward(const FfaBwdArgs& a) const override {
-    prepare(*a.work, a.q.device);
-    EXPECT_NE(a.workspace, nullptr);
-    cpu_backend().ffa_backward(a);
-  }
-  void range_gather(const TensorView& s, const RangeList& r, const TensorView& d,
-                    void* st) const override {
-    cpu_backend().range_gather(s, r, d, st);
-  }
-  void range_scatter_add(const TensorView& s, const RangeList& r, const TensorView& d,
-                         void* st) const override {
-    cpu_backend().range_scatter_add(s, r, d, st);
-  }
-  void merge_out_lse(const TensorView& a, const TensorView& b, const TensorView& c,
-                     const TensorView& d, void* st) const override {
-    cpu_backend().merge_out_lse(a, b, c, d, st);
-  }
-  void fill(const TensorView& d, double v, void* st) const override {
-    cpu_backend().fill(d, v, st);
-  }
-  void copy_cast(const TensorView& s, const TensorView& d, void* st) const override {
-    cpu_backend().copy_cast(s, d, st);
-  }
-  Allocator& allocator() const override { return counting; }
-
-  void prepare(const FfaWork& w, Device d) const {
-    w.impl().prepared.get<Prepared>(d, [&] {
-      ++builds;
-      return std::make_unique<Prepared>();
-    });
-  }
-
-  struct CountingAllocator final : Allocator {
-    void* allocate(size_t bytes, Device d, void* s) override {
-      ++allocations;
-      return cpu_backend().allocator().allocate(bytes, d, s);
-    }
-    void deallocate(void* p, size_t bytes, Device d, void* s) noexcept override {
-      ++frees;
-      cpu_backend().allocator().deallocate(p, bytes, d, s);
-    }
-    int allocations = 0, frees = 0;
-  };
-
-  mutable int checks = 0, builds = 0;
-  mutable std::vector<double> scales;
-  mutable CountingAllocator counting;
-};
-
-/// Installs a RecordingBackend for CUDA tensors for the scope of a test.
-struct Recording {
-  RecordingBackend backend;
-  const Backend* previous = register_backend(DeviceType::kCUDA, &backend);
-  ~Recording() { register_backend(DeviceType::kCUDA, previous); }
-};
-
-constexpr Device kCuda{DeviceType::kCUDA, 0};
+constexpr Device kCuda = testing::kRecordedCuda;
 
 /// An FFA problem on "cuda:0" (host memory): Sq = Sk = 6, Hq = 4, Hkv = 2, D = 16, fp32.
 struct Problem {
@@ -129,12 +60,12 @@ TEST(Backend, EntriesCheckOnceAndResolveTheScaleForTheBackend) {
   p.forward({});
   p.forward({.softmax_scale = 0.3});
   p.backward({});
-  EXPECT_EQ(r.backend.checks, 3);  // one device check per entry call
+  EXPECT_EQ(r.backend.checks.load(), 3);  // one device check per entry call
   ASSERT_EQ(r.backend.scales.size(), 2u);
   EXPECT_DOUBLE_EQ(r.backend.scales[0], 0.25);  // 0 -> head_dim ** -0.5
   EXPECT_DOUBLE_EQ(r.backend.scales[1], 0.3);
-  EXPECT_EQ(r.backend.counting.allocations, 1);  // the backward's scratch, given back
-  EXPECT_EQ(r.backend.counting.frees, 1);
+  EXPECT_EQ(r.backend.counting.allocations.load(), 1);  // the backward's scratch, given back
+  EXPECT_EQ(r.backend.counting.frees.load(), 1);
 }
 
 TEST(Backend, TheScaleRuleIsTheSameOnEveryDevice) {
@@ -159,7 +90,7 @@ TEST(Backend, TheScaleRuleIsTheSameOnEveryDevice) {
     p.forward({.softmax_scale = 0.5});
     EXPECT_NE(p.out.get(), by_default);
   }
-  EXPECT_EQ(r.backend.checks, 3);  // the CUDA calls that passed the entry: no more
+  EXPECT_EQ(r.backend.checks.load(), 3);  // the CUDA calls that passed the entry: no more
 }
 
 TEST(Backend, PreparedWorkIsBuiltOncePerDevice) {
@@ -167,10 +98,10 @@ TEST(Backend, PreparedWorkIsBuiltOncePerDevice) {
   Problem p(kCuda);
   for (int i = 0; i < 3; ++i) p.forward({});
   p.backward({});
-  EXPECT_EQ(r.backend.builds, 1);
+  EXPECT_EQ(r.backend.builds.load(), 1);
   p.dev = {DeviceType::kCUDA, 1};
   p.forward({});
-  EXPECT_EQ(r.backend.builds, 2);
+  EXPECT_EQ(r.backend.builds.load(), 2);
 }
 
 TEST(Backend, CudaTensorsWithoutABackendNameTheDevice) {
@@ -206,19 +137,20 @@ TEST(Backend, CalcAttnChecksOncePreparesOnceAndTakesOneBlockPerCall) {
         v.device = kCuda;
         return v;
       };
-      const int checks = r.backend.checks, allocations = r.backend.counting.allocations;
+      const int checks = r.backend.checks.load(),
+                allocations = r.backend.counting.allocations.load();
       calc_attn(*rt, comm, on(q), on(k), on(k), {}, on(o), on(l));
       calc_attn_backward(*rt, comm, on(q), on(k), on(k), on(o), on(l), on(o), {}, on(dq), on(dk),
                          on(dv));
-      EXPECT_EQ(r.backend.checks - checks, 2);
+      EXPECT_EQ(r.backend.checks.load() - checks, 2);
       // fp32 in and out on one rank: the forward needs no scratch (out and lse are the
       // accumulators), the backward one block (accumulators and the FFA's scratch).
-      EXPECT_EQ(r.backend.counting.allocations - allocations, 1);
+      EXPECT_EQ(r.backend.counting.allocations.load() - allocations, 1);
     }
-    EXPECT_EQ(r.backend.builds, 1);  // the host stage's work, on one device
+    EXPECT_EQ(r.backend.builds.load(), 1);  // the host stage's work, on one device
     EXPECT_EQ(key_cache_size(), 1u);
   });
-  EXPECT_EQ(r.backend.counting.frees, r.backend.counting.allocations);
+  EXPECT_EQ(r.backend.counting.frees.load(), r.backend.counting.allocations.load());
   clear_key_cache();
 }
 
