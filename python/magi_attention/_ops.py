@@ -7,6 +7,9 @@ autograd registered on it (the backward is an op too). Eager calls do not go thr
 the direct path is cheaper on the host. With an older torch (1.13 here) nothing is registered
 and ``compiling()`` is always False.
 
+lse is not differentiable: the backward ops ignore its gradient (eager calls mark it
+non-differentiable; through the ops it is simply dropped).
+
 Ops (namespace ``magi_attention``):
   ffa_fwd(q, k, v, q_ranges, k_ranges, attn_type_map?, softmax_scale, softcap) -> (out, lse)
   ffa_bwd(dout, q, k, v, out, lse, q_ranges, k_ranges, attn_type_map?, scale, softcap)
@@ -101,7 +104,6 @@ if _HAVE_CUSTOM_OPS:
         out, lse = output
         ctx.save_for_backward(q, k, v, out, lse, q_ranges, k_ranges, attn_type_map)
         ctx.scores = (softmax_scale, softcap)
-        ctx.mark_non_differentiable(lse)
 
     def _ffa_backward(ctx, dout, dlse):
         q, k, v, out, lse, q_ranges, k_ranges, attn_type_map = ctx.saved_tensors
@@ -139,7 +141,6 @@ if _HAVE_CUSTOM_OPS:
         out, lse = output
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.args = (key_id, softmax_scale, softcap)
-        ctx.mark_non_differentiable(lse)
 
     def _calc_backward(ctx, dout, dlse):
         q, k, v, out, lse = ctx.saved_tensors
