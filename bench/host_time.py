@@ -10,10 +10,13 @@ counts. The figure is the median over batches of (batch time / calls). Cases:
                       autograd recording                                    target <= 40 us
   C++ entry           magi::ffa_forward over prepared work (ffa_forward_host_us)  <= 5 us
 and, for information, forward + backward per step of flex_flash_attn_func and calc_attn.
+With --gpu-time S1,S2,... (GPU only) it also times calc_attn at cp 1 against the bare
+flex_flash_attn_func on the same mask on the GPU (bench/gpu_timing.py), forward and forward +
+backward: the issue's other target is a ratio <= 1.05.
 
   python3 bench/host_time.py                      # GPU: the issue's shapes (bf16, 64:8, hd 128)
   python3 bench/host_time.py --device cpu         # CPU, tiny tensors (compute is negligible)
-  python3 bench/host_time.py --json out.json
+  python3 bench/host_time.py --json out.json --gpu-time 4096,32768
 """
 
 import argparse
@@ -62,6 +65,51 @@ def per_call_us(fn, calls, batches, sleep):
     return statistics.median(figures)
 
 
+def gpu_ratio(S, docs, rate):
+    """GPU time of calc_attn (cp 1, the current process group) and of flex_flash_attn_func on
+    the same varlen-causal mask, bf16, 64:8 heads, hd 128: forward, and forward + backward."""
+    from gpu_timing import time_batches
+
+    hq, hkv, d = 64, 8, 128
+    g = torch.Generator().manual_seed(1)
+    cu = [S * i // docs for i in range(docs + 1)]
+    key = magi_attn_varlen_key(cu, cu, num_heads_q=hq, num_heads_kv=hkv, head_dim=d,
+                               causal=True, cp_group=dist.group.WORLD)
+    q = torch.randn(S, hq, d, generator=g).to("cuda", torch.bfloat16).requires_grad_()
+    k = torch.randn(S, hkv, d, generator=g).to("cuda", torch.bfloat16).requires_grad_()
+    v = torch.randn(S, hkv, d, generator=g).to("cuda", torch.bfloat16).requires_grad_()
+    dout = torch.randn(S, hq, d, generator=g).to("cuda", torch.bfloat16)
+    # NOTE: at cp 1 the local shard is the global sequence (plus padding rows, which attend to
+    # nothing), so both calls compute the same cells.
+    lq, lk, lv = (dispatch(t.detach(), key).requires_grad_() for t in (q, k, v))
+    ldout = dispatch(dout, key)
+    qr = torch.tensor([[cu[i], cu[i + 1]] for i in range(docs)], dtype=torch.int32,
+                      device="cuda")
+    tm = torch.ones(docs, dtype=torch.int32, device="cuda")
+
+    def flex_fwd():
+        with torch.no_grad():
+            flex_flash_attn_func(q, k, v, qr, qr, tm)
+
+    def calc_fwd():
+        with torch.no_grad():
+            calc_attn(lq, lk, lv, key)
+
+    def flex_step():
+        out, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
+        out.backward(dout)
+
+    def calc_step():
+        out, _ = calc_attn(lq, lk, lv, key)
+        out.backward(ldout)
+
+    return {"seqlen": S,
+            "flex fwd ms": time_batches(flex_fwd, rate)["ms"],
+            "calc_attn fwd ms": time_batches(calc_fwd, rate)["ms"],
+            "flex fwd+bwd ms": time_batches(flex_step, rate)["ms"],
+            "calc_attn fwd+bwd ms": time_batches(calc_step, rate)["ms"]}
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,6 +124,7 @@ def main():
     ap.add_argument("--calls", type=int, default=50)
     ap.add_argument("--batches", type=int, default=9)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--gpu-time", default="", help="GPU only: S1,S2,...: calc_attn vs bare FFA")
     args = ap.parse_args()
     cuda = args.device == "cuda"
     if cuda:
@@ -143,6 +192,9 @@ def main():
             out, _ = calc_attn(lq, lk, lv, key)
             out.backward(ldout)
         res["calc_attn fwd+bwd (info)"] = run(calc_step)
+        if cuda and args.gpu_time:
+            res["gpu_time"] = [gpu_ratio(int(n), args.docs, rate) for n in
+                               args.gpu_time.split(",")]
     finally:
         dist.destroy_process_group()
 
@@ -155,6 +207,12 @@ def main():
         verdict = "" if target is None else (
             f"target <= {target:4.0f} us  {'ok' if us <= target else 'OVER'}")
         print(f"  {name:26s} {us:8.1f} us   {verdict}")
+    for r in res.get("gpu_time", []):
+        for what in ("fwd", "fwd+bwd"):
+            ratio = r[f"calc_attn {what} ms"] / r[f"flex {what} ms"]
+            print(f"  GPU S={r['seqlen']:6d} {what:8s} calc_attn {r[f'calc_attn {what} ms']:.3f} ms"
+                  f" / flex {r[f'flex {what} ms']:.3f} ms = {ratio:.3f}   target <= 1.05  "
+                  f"{'ok' if ratio <= 1.05 else 'OVER'}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
