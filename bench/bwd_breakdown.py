@@ -37,7 +37,7 @@ def main():
     h, d = c["num_heads_q"], c["head_dim"]
     out, lse = flex_flash_attn_func(q, k, v, qr, kr, tm)
     dout = torch.randn_like(out)
-    slices = ffa_mod._get_slices(qr, kr, tm, s, s)
+    slices = ffa_mod._get_slices(qr, kr, tm).work(s, s)
     scale = d ** -0.5
     acc = [torch.zeros(s, h, d, device="cuda") for _ in range(3)]
     qd, kd, vd, od = (x.detach() for x in (q, k, v, out))

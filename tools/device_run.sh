@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the device machine, from the repository root: build, then run the steps named in $@
-# (tests, tests_bwd_ws, tests_portable, smoke, sanitize, sass, quick:<args>, bench:<args>); EXTRA = extra -D flags. Logs go to $OUT.
+# (tests, tests_bwd_ws, tests_portable, hot, smoke, sanitize, sass, quick:<args>, bench:<args>); EXTRA = extra -D flags. Logs go to $OUT.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -28,6 +28,11 @@ for step in "$@"; do
     tests_portable)  # the portable (mma.sync) kernels on the same machine
       MAGI_FFA_PORTABLE=1 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
         tee "$OUT/tests_portable.log" | tail -15 ;;
+    hot)  # the hot path (issue 11): the package on CUDA, torch.compile, host time vs targets
+      timeout 900 python3 -m pytest tests/python/test_cuda.py tests/python/test_compile.py -q -rf \
+        2>&1 | tee "$OUT/hot.log" | tail -15
+      timeout 600 python3 bench/host_time.py --gpu-time 4096,32768 --json "$OUT/host_time.json" \
+        2>&1 | tee -a "$OUT/hot.log" ;;
     sass)  # which tensor-core instructions each kernel uses
       for so in $(find build python -name "_C*.so" | head -1); do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}

@@ -1,6 +1,7 @@
 // Configs mirroring the seed's DistAttnConfig / DispatchConfig / OverlapConfig. Every config is
-// a plain value, validated on construction (validate() is called by the constructors' users:
-// key creation and the Python front end), comparable, and part of the key.
+// a plain value, comparable, and part of the key. validate() holds the one set of rules (key
+// creation calls it; the Python package's dataclasses convert into these types, bound with
+// pybind11, and call it too); errors name the field, e.g. "OverlapConfig.degree = 9: ...".
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,7 @@ struct DispatchAlg {
   DispatchAlgType type = DispatchAlgType::kMinHeap;
   double top_p = 0.0;             // kToppHeap
   double allocation_ratio = 1.0;  // kSortedSequentialSelect
+  void validate() const;
   friend bool operator==(const DispatchAlg&, const DispatchAlg&) = default;
 };
 

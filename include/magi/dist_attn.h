@@ -22,18 +22,25 @@
 #include "magi/mask.h"
 #include "magi/plan.h"
 #include "magi/tensor.h"
+#include "magi/workspace.h"
 
 namespace magi {
 
-/// What identifies a distributed attention setup. Equal keys share one runtime.
+namespace runtime {
+struct RankWork;  // src/runtime/rank_work.h
+}
+
+/// What identifies a distributed attention setup. Equal keys share one runtime. Head counts and
+/// head_dim take no part in planning: 0 means "not given" (any value is accepted per call);
+/// given ones are checked by every call.
 struct DistAttnKey {
   std::vector<AttnSlice> slices;  // the caller's mask, before padding
   int64_t total_seqlen_q = 0;     // before padding
   int64_t total_seqlen_k = 0;
-  int64_t num_heads_q = 0;
-  int64_t num_heads_kv = 0;
-  int64_t head_dim = 0;
-  int64_t chunk_size = 0;  // resolved
+  int64_t num_heads_q = 0;   // 0: not given
+  int64_t num_heads_kv = 0;  // 0: not given
+  int64_t head_dim = 0;      // 0: not given
+  int64_t chunk_size = 0;    // resolved
   int64_t pad_size = 0;
   DistAttnConfig config{};
   std::string group;  // Communicator::group_id()
@@ -44,10 +51,15 @@ struct DistAttnKey {
   friend bool operator==(const DistAttnKey&, const DistAttnKey&) = default;
 };
 
-/// The immutable runtime of one key on one rank: dispatch and this rank's plan.
+/// The immutable runtime of one key on one rank: dispatch, this rank's plan, and the work
+/// prepared from it once (the FFA work of every stage, the range lists; their device forms are
+/// made on first use per device and reused by every call).
 class DistAttnRuntime {
  public:
   DistAttnRuntime(DistAttnKey key, Plan plan);
+  ~DistAttnRuntime();
+  DistAttnRuntime(const DistAttnRuntime&) = delete;
+  DistAttnRuntime& operator=(const DistAttnRuntime&) = delete;
   const DistAttnKey& key() const { return key_; }
   const Plan& plan() const { return plan_; }
   const RankPlan& rank_plan() const { return plan_.ranks.front(); }
@@ -56,10 +68,13 @@ class DistAttnRuntime {
   int64_t shard_seqlen() const { return plan_.dispatch.shard_seqlen(); }
   /// Global token id of each local row (padding rows have ids >= total_seqlen_q).
   std::vector<int64_t> position_ids() const;
+  /// The prepared work of this rank (internal: src/runtime/rank_work.h).
+  const runtime::RankWork& work() const { return *work_; }
 
  private:
   DistAttnKey key_;
   Plan plan_;
+  std::unique_ptr<const runtime::RankWork> work_;
 };
 
 /// Chunk size used when none is given: ceil(total / (8 * cp)) (the original's default of 8
@@ -68,9 +83,11 @@ int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 
 /// Builds (or takes from the per-group LRU cache) the runtime of a flex mask. Every rank
 /// derives the same plan by itself; the one collective is a check that the ranks agree: an
-/// all-gather of about 100 bytes per call (cached key or not), raising on every rank an
-/// Error naming the first difference (mask, lengths, heads, chunk size, config) when they do
-/// not. MAGI_ATTENTION_CHECK_KEY_CONSISTENCY=0 skips it. Every rank of `comm` must call this.
+/// all-gather of about 100 bytes per new key (a cached key costs no communication), raising on
+/// every rank an Error naming the first difference (mask, lengths, heads, chunk size, config)
+/// when they do not. MAGI_ATTENTION_CHECK_KEY_CONSISTENCY=0 skips it. Every rank of `comm`
+/// must call this. num_heads_q and num_heads_kv (both or neither) and head_dim may be 0: "not
+/// given", checked by no call; given ones must be >= 1 and are checked by every call.
 /// chunk_size defaults to config.dispatch_config.chunk_size, then to default_chunk_size().
 /// Throws for bad input, naming the argument (self-attention requires total_seqlen_q ==
 /// total_seqlen_k).
@@ -110,11 +127,15 @@ void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const Tenso
               double pad_value = 0.0, void* cuda_stream = nullptr);
 
 /// x_global = all ranks' x_local gathered, un-permuted, padding removed: [total_seqlen_q, ...].
+/// The all-gather's buffers come from `allocator` (nullptr: default_allocator()).
 void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
-                const TensorView& x_global, void* cuda_stream = nullptr);
+                const TensorView& x_global, void* cuda_stream = nullptr,
+                Allocator* allocator = nullptr);
 
 /// Forward over local q [shard, Hq, D], k/v [shard, Hkv, D]: out [shard, Hq, D] (any float
-/// dtype), lse [shard, Hq] fp32.
+/// dtype), lse [shard, Hq] fp32. Hq % Hkv == 0, and the key's head counts and head_dim where
+/// it has them. Options as in ffa.h (one scale rule; opts.allocator supplies the call's one
+/// block of scratch memory).
 void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
                const TensorView& k, const TensorView& v, const FfaOptions& opts,
                const TensorView& out, const TensorView& lse);

@@ -11,24 +11,73 @@
 // and NaN gradients on its cells; merging partial results (accumulate, merge_out_lse)
 // propagates them as one call over all keys would. On the CPU a row's results depend on its own
 // cells only; the CUDA kernels lose no NaN but may also spread one within a tile (0 * NaN).
+//
+// Two forms of each entry:
+//   - over an FfaWork, the mask prepared once (disjoint slices; per device the kernels' work
+//     lists, uploaded on first use): a call does no planning and no hashing of the mask;
+//   - over a slice span, for convenience: the prepared work is looked up in a small cache keyed
+//     by the slices' contents (one hash of the slices per call). Prefer FfaWork for repeated
+//     calls.
+// Every argument is validated once, at the entry, with an Error naming the bad value.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <span>
 
 #include "magi/mask.h"
 #include "magi/tensor.h"
+#include "magi/workspace.h"
 
 namespace magi {
 
+/// Options of one call. The score parameters follow one rule on every device:
+///   softmax_scale: 0 means head_dim ** -0.5; any other value must be finite and > 0 (a
+///                  negative or non-finite scale is rejected, naming the value);
+///   softcap:       0 means none; any other value must be finite and > 0.
 struct FfaOptions {
-  double softmax_scale = 0.0;   // 0 means head_dim ** -0.5
-  double softcap = 0.0;         // 0 means no softcap
-  void* cuda_stream = nullptr;  // cudaStream_t for CUDA tensors (nullptr: the default stream)
+  double softmax_scale = 0.0;
+  double softcap = 0.0;
+  void* cuda_stream = nullptr;     // cudaStream_t for CUDA tensors (nullptr: the default stream)
+  Allocator* allocator = nullptr;  // scratch memory (nullptr: default_allocator())
+};
+
+/// A mask prepared for the FFA kernels: built once per mask and shape, reused by every call.
+/// Holds the union of the slices as disjoint slices and, per device it has been used on, the
+/// backend's prepared form (CPU: per-row key intervals; CUDA: the forward and backward work
+/// lists in device memory, uploaded on first use). Thread-safe; immutable to its users.
+/// NOTE (CUDA): the first call on a device uploads the work lists and synchronises the call's
+/// stream once; make it before capturing a CUDA graph. The work must outlive every graph that
+/// captured a call with it.
+class FfaWork {
+ public:
+  /// Throws, naming the slice, unless every slice lies inside [0, total_q) x [0, total_k).
+  FfaWork(std::span<const AttnSlice> slices, int64_t total_q, int64_t total_k);
+  ~FfaWork();
+  FfaWork(FfaWork&&) noexcept;
+  FfaWork& operator=(FfaWork&&) noexcept;
+
+  int64_t total_q() const;
+  int64_t total_k() const;
+  /// The mask's union as disjoint slices, sorted by q start (make_disjoint).
+  std::span<const AttnSlice> slices() const;
+
+  /// Internal state (src/kernels/ffa_work_impl.h).
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 /// Forward. With accumulate = false, out (any floating dtype) and lse are overwritten. With
 /// accumulate = true, out and lse are fp32 (or fp64) accumulators that already hold a partial
 /// result over other keys, and this call merges its own result into them by log-sum-exp.
+/// q must have work.total_q() rows and k, v work.total_k() rows.
+void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, const FfaWork& work,
+                 const FfaOptions& opts, const TensorView& out, const TensorView& lse,
+                 bool accumulate = false);
 void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
                  const TensorView& lse, bool accumulate = false);
@@ -38,9 +87,18 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
 /// On CUDA with bf16 / fp16 inputs, dk and dv may instead have q's dtype: they are then
 /// overwritten with the gradient (rows no cell touches get 0), which saves the fp32
 /// round trip when the caller wants the gradient in the input dtype anyway.
+/// Scratch memory (CUDA: per-row statistics, fp32 dk/dv when they cannot be stored directly)
+/// comes from opts.allocator.
+void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                  const TensorView& out, const TensorView& lse, const TensorView& dout,
+                  const FfaWork& work, const FfaOptions& opts, const TensorView& dq,
+                  const TensorView& dk, const TensorView& dv);
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
                   const TensorView& dk, const TensorView& dv);
+
+/// Empties the cache of the slice-span entries (frees its prepared work).
+void clear_ffa_work_cache();
 
 }  // namespace magi

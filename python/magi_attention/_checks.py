@@ -7,7 +7,15 @@ import operator
 
 import torch
 
-from ._tensor import FLOAT_DTYPES, check_device
+FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+
+
+def check_device(name: str, t: torch.Tensor) -> None:
+    """``t`` holds data on the CPU or a CUDA device (ValueError naming ``name`` otherwise)."""
+    if not t.is_cuda and t.device.type != "cpu":
+        what = "meta tensors" if t.is_meta else f"tensors on device '{t.device.type}'"
+        raise ValueError(f"{name}: {what} are not supported: magi_attention computes on CPU "
+                         f"and CUDA tensors that hold data")
 
 
 def check_tensor(name: str, t, *, ndim: int | None = None, dtypes=None) -> None:
@@ -56,15 +64,16 @@ def check_int(name: str, value, minimum: int | None = None) -> int:
 
 
 def check_scale(softmax_scale, softcap) -> tuple[float, float]:
-    """softmax_scale (None: head_dim ** -0.5, passed to the core as 0) and softcap >= 0."""
+    """The score options as the core takes them: softmax_scale None -> 0 (the core's
+    ``head_dim ** -0.5``). Only types are checked here (TypeError); the values follow the
+    core's one rule (0: default; otherwise finite and > 0; softcap finite and >= 0), checked
+    by the core, which raises ValueError naming the value."""
+    if softmax_scale is None and type(softcap) is float:
+        return 0.0, softcap
     if softmax_scale is not None:
         if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
             raise TypeError(f"softmax_scale: expected a float or None, got "
                             f"{type(softmax_scale).__name__}")
-        if not softmax_scale > 0:
-            raise ValueError(f"softmax_scale = {softmax_scale}: must be > 0")
     if isinstance(softcap, bool) or not isinstance(softcap, (int, float)):
         raise TypeError(f"softcap: expected a float, got {type(softcap).__name__}")
-    if softcap < 0:
-        raise ValueError(f"softcap = {softcap}: must be >= 0")
     return float(softmax_scale or 0.0), float(softcap)

@@ -1,40 +1,28 @@
-"""torch.Tensor -> core TensorView (pointer, dtype, device, shape, strides), and the stream.
+"""torch.Tensor helpers for the core: stream, layout, and the TensorView of a tensor.
 
-The only place that looks inside torch tensors for the core; the views do not own memory, so
-callers keep the tensors alive across the core call.
+The core reads torch tensors itself (``_C`` reads data pointer, dtype, device, shape and strides
+through Python attribute access, no libtorch); this module registers torch's types with it once
+and keeps what only Python can do cheaply (the current stream, making a tensor contiguous).
 """
 
 from __future__ import annotations
 
 import torch
 
+from ._checks import FLOAT_DTYPES, check_device  # noqa: F401 (re-exported)
 from ._ext import core
 
-FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
-
-_DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64",
-                torch.bfloat16: "bfloat16", torch.float16: "float16",
-                torch.int32: "int32", torch.int64: "int64"}
-_dtype_codes: dict = {}
-
-
-def check_device(name: str, t: torch.Tensor) -> None:
-    """``t`` holds data on the CPU or a CUDA device (ValueError naming ``name`` otherwise)."""
-    if not t.is_cuda and t.device.type != "cpu":
-        what = "meta tensors" if t.is_meta else f"tensors on device '{t.device.type}'"
-        raise ValueError(f"{name}: {what} are not supported: magi_attention computes on CPU "
-                         f"and CUDA tensors that hold data")
+_C = core()
+_C._register_torch(torch.Tensor, {
+    torch.float32: _C.DType.float32, torch.float64: _C.DType.float64,
+    torch.bfloat16: _C.DType.bfloat16, torch.float16: _C.DType.float16,
+    torch.int32: _C.DType.int32, torch.int64: _C.DType.int64})
 
 
 def view(t: torch.Tensor, name: str = "tensor"):
-    """The core TensorView of ``t`` (at most 4 dims; element strides)."""
-    check_device(name, t)
-    code = _dtype_codes.get(t.dtype)
-    if code is None:
-        code = getattr(core().DType, _DTYPE_NAMES[t.dtype])
-        _dtype_codes[t.dtype] = code
-    return core().TensorView(t.data_ptr(), code, t.is_cuda, t.device.index or 0,
-                             list(t.shape), list(t.stride()))
+    """The core TensorView of ``t`` (at most 4 dims; element strides); it does not own the
+    memory, so keep ``t`` alive while the view is used."""
+    return _C.tensor_view(t, name)
 
 
 def optional_view(t):
@@ -42,11 +30,23 @@ def optional_view(t):
     return None if t is None else view(t)
 
 
+# NOTE: torch >= 1.12 (with CUDA) has a raw accessor that builds no Stream object.
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 def stream_of(t: torch.Tensor) -> int:
     """torch's current CUDA stream handle for ``t``'s device (0 for CPU tensors)."""
     if not t.is_cuda:
         return 0
+    if _raw_stream is not None:
+        return _raw_stream(t.get_device())
     return torch.cuda.current_stream(t.device).cuda_stream
+
+
+def alloc_bytes(nbytes: int, device_index: int) -> torch.Tensor:
+    """The core's scratch memory (the Allocator hook): ``nbytes`` of torch's caching allocator
+    on ``cuda:device_index``, so the core's temporaries are torch's (and graph-aware)."""
+    return torch.empty(nbytes, dtype=torch.uint8, device=device_index)
 
 
 def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -68,6 +68,21 @@ def prepare(t: torch.Tensor) -> torch.Tensor:
     t = t.contiguous()
     # NOTE: contiguous() returns a misaligned view unchanged; a fresh allocation is aligned.
     return t if t.data_ptr() % 16 == 0 else t.clone()
+
+
+def prepared(t: torch.Tensor) -> torch.Tensor:
+    """``prepare(t)`` with a fast path for the common case (contiguous and, on CUDA, aligned)."""
+    if t.is_contiguous() and (not t.is_cuda or t.data_ptr() % 16 == 0):
+        return t
+    return prepare(t)
+
+
+def ready(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+    """``prepared`` of q, k and v, with one test for the common case."""
+    if q.is_contiguous() and k.is_contiguous() and v.is_contiguous() and (
+            not q.is_cuda or (q.data_ptr() | k.data_ptr() | v.data_ptr()) % 16 == 0):
+        return q, k, v
+    return prepared(q), prepared(k), prepared(v)
 
 
 # The name the kernel benchmark and GPU tests use.

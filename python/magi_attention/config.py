@@ -1,7 +1,9 @@
 """Configs of distributed attention: frozen, hashable dataclasses validated on construction.
 
-They mirror ``include/magi/config.h``; ``DistAttnConfig._to_core()`` is the flat form the C++
-key takes. Invalid values raise ``TypeError``/``ValueError`` naming the argument.
+They are the seed's user-facing classes over the core's own types (``include/magi/config.h``,
+bound as ``_C.DistAttnConfig`` & co.): ``_to_core()`` converts a config into its bound type,
+and the core's ``validate()`` holds the one set of value rules (errors are ``MagiError``, a
+ValueError, naming the field). Here only types are checked (TypeError naming the argument).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ._ext import core
 from .common.enum import AttnOverlapMode
 
 __all__ = [
@@ -18,23 +21,17 @@ __all__ = [
 ]
 
 
-def _check_int(owner: str, name: str, value, *, minimum: Optional[int] = None,
-               optional: bool = False) -> None:
+def _check_int(owner: str, name: str, value, *, optional: bool = False) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{owner}.{name}: expected an int{' or None' if optional else ''}, "
                         f"got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{owner}.{name} = {value}: must be >= {minimum}")
 
 
-def _check_float(owner: str, name: str, value, lo: float, hi: float, lo_open: bool = False):
+def _check_float(owner: str, name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{owner}.{name}: expected a float, got {type(value).__name__}")
-    if value < lo or value > hi or (lo_open and value == lo):
-        bound = "(" if lo_open else "["
-        raise ValueError(f"{owner}.{name} = {value}: must be in {bound}{lo}, {hi}]")
 
 
 def _check_bool(owner: str, name: str, value) -> None:
@@ -42,29 +39,41 @@ def _check_bool(owner: str, name: str, value) -> None:
         raise TypeError(f"{owner}.{name}: expected a bool, got {type(value).__name__}")
 
 
+_C = core()
+
+
 # ---- dispatch algorithms ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class DispatchAlg:
     """Base of the dispatch algorithms (chunks -> ranks, equal chunk count per rank)."""
 
-    _core_type = -1
+    _core_type = None  # the member of _C.DispatchAlgType
 
-    def _to_core(self) -> dict:
-        return {"dispatch_alg": self._core_type, "top_p": 0.0, "allocation_ratio": 1.0}
+    def __post_init__(self) -> None:
+        if self._core_type is not None:
+            self._to_core().validate()
+
+    def _to_core(self):
+        """This algorithm as the core's ``_C.DispatchAlg``."""
+        if self._core_type is None:
+            raise TypeError(f"{type(self).__name__}: use one of the concrete dispatch algorithms")
+        alg = _C.DispatchAlg()
+        alg.type = getattr(_C.DispatchAlgType, self._core_type)
+        return alg
 
 
 @dataclass(frozen=True)
 class MinHeapDispatchAlg(DispatchAlg):
     """The default: largest chunk first onto the least-loaded rank that still has room."""
 
-    _core_type = 0
+    _core_type = "min_heap"
 
 
 @dataclass(frozen=True)
 class SequentialDispatchAlg(DispatchAlg):
     """Contiguous blocks of chunks per rank (the ring-attention layout)."""
 
-    _core_type = 1
+    _core_type = "sequential"
 
 
 @dataclass(frozen=True)
@@ -72,14 +81,16 @@ class SortedSequentialSelectAlg(DispatchAlg):
     """Keeps a document's chunks together; ``allocation_ratio`` in ``(0, 1]``."""
 
     allocation_ratio: float = 1.0
-    _core_type = 2
+    _core_type = "sorted_sequential_select"
 
     def __post_init__(self) -> None:
-        _check_float(type(self).__name__, "allocation_ratio", self.allocation_ratio, 0.0, 1.0,
-                     lo_open=True)
+        _check_float(type(self).__name__, "allocation_ratio", self.allocation_ratio)
+        super().__post_init__()
 
-    def _to_core(self) -> dict:
-        return dict(super()._to_core(), allocation_ratio=float(self.allocation_ratio))
+    def _to_core(self):
+        alg = super()._to_core()
+        alg.allocation_ratio = float(self.allocation_ratio)
+        return alg
 
 
 @dataclass(frozen=True)
@@ -88,20 +99,23 @@ class ToppHeapDispatchAlg(DispatchAlg):
     ``[0, 1]``."""
 
     top_p: float = 0.0
-    _core_type = 3
+    _core_type = "topp_heap"
 
     def __post_init__(self) -> None:
-        _check_float(type(self).__name__, "top_p", self.top_p, 0.0, 1.0)
+        _check_float(type(self).__name__, "top_p", self.top_p)
+        super().__post_init__()
 
-    def _to_core(self) -> dict:
-        return dict(super()._to_core(), top_p=float(self.top_p))
+    def _to_core(self):
+        alg = super()._to_core()
+        alg.top_p = float(self.top_p)
+        return alg
 
 
 @dataclass(frozen=True)
 class ExactDispatchAlg(DispatchAlg):
     """Optimal by branch and bound; for small inputs and tests."""
 
-    _core_type = 4
+    _core_type = "exact"
 
 
 # ---- overlap algorithms ----------------------------------------------------------------------
@@ -109,10 +123,15 @@ class ExactDispatchAlg(DispatchAlg):
 class OverlapAlg:
     """Base of the overlap algorithms (remote K/V chunks -> overlap stages)."""
 
-    _core_type = -1
+    _core_type = None  # the member of _C.OverlapAlgType
 
-    def _to_core(self) -> dict:
-        return {"overlap_alg": self._core_type, "random_costs": False, "random_seed": None}
+    def _to_core(self):
+        """This algorithm as the core's ``_C.OverlapAlg``."""
+        if self._core_type is None:
+            raise TypeError(f"{type(self).__name__}: use one of the concrete overlap algorithms")
+        alg = _C.OverlapAlg()
+        alg.type = getattr(_C.OverlapAlgType, self._core_type)
+        return alg
 
 
 @dataclass(frozen=True)
@@ -122,22 +141,26 @@ class UniformOverlapAlg(OverlapAlg):
 
     random_costs: bool = False
     random_seed: Optional[int] = None
-    _core_type = 0
+    _core_type = "uniform"
 
     def __post_init__(self) -> None:
         _check_bool("UniformOverlapAlg", "random_costs", self.random_costs)
-        _check_int("UniformOverlapAlg", "random_seed", self.random_seed, minimum=0, optional=True)
+        _check_int("UniformOverlapAlg", "random_seed", self.random_seed, optional=True)
+        if self.random_seed is not None and self.random_seed < 0:  # the core's seed is unsigned
+            raise ValueError(f"UniformOverlapAlg.random_seed = {self.random_seed}: must be >= 0")
 
-    def _to_core(self) -> dict:
-        return dict(super()._to_core(), random_costs=self.random_costs,
-                    random_seed=self.random_seed)
+    def _to_core(self):
+        alg = super()._to_core()
+        alg.random_costs = self.random_costs
+        alg.random_seed = self.random_seed
+        return alg
 
 
 @dataclass(frozen=True)
 class GreedyOverlapAlg(OverlapAlg):
     """Stages balanced against the host stage's compute."""
 
-    _core_type = 1
+    _core_type = "greedy"
 
 
 # ---- configs ---------------------------------------------------------------------------------
@@ -160,10 +183,18 @@ class DispatchConfig:
         if not isinstance(self.alg, DispatchAlg) or type(self.alg) is DispatchAlg:
             raise TypeError(f"DispatchConfig.alg: expected a DispatchAlg such as "
                             f"MinHeapDispatchAlg(), got {self.alg!r}")
-        _check_int("DispatchConfig", "chunk_size", self.chunk_size, minimum=1, optional=True)
+        _check_int("DispatchConfig", "chunk_size", self.chunk_size, optional=True)
         _check_bool("DispatchConfig", "uneven_shard", self.uneven_shard)
         if self.uneven_shard:
             raise ValueError("DispatchConfig.uneven_shard = True: not supported (use padding)")
+        self._to_core().validate()
+
+    def _to_core(self):
+        """This config as the core's ``_C.DispatchConfig``."""
+        c = _C.DispatchConfig()
+        c.alg = self.alg._to_core()
+        c.chunk_size = self.chunk_size
+        return c
 
 
 @dataclass(frozen=True)
@@ -204,38 +235,35 @@ class OverlapConfig:
                                  "'dynamic'") from None
         if not isinstance(self.mode, AttnOverlapMode):
             raise TypeError(f"{owner}.mode: expected an AttnOverlapMode, got {self.mode!r}")
-        _check_int(owner, "degree", self.degree, minimum=0, optional=True)
-        _check_int(owner, "dynamic_max_degree", self.dynamic_max_degree, minimum=1,
-                   optional=True)
-        _check_int(owner, "min_chunk_size", self.min_chunk_size, minimum=1)
-        _check_int(owner, "max_num_chunks", self.max_num_chunks, minimum=1)
+        _check_int(owner, "degree", self.degree, optional=True)
+        _check_int(owner, "dynamic_max_degree", self.dynamic_max_degree, optional=True)
+        _check_int(owner, "min_chunk_size", self.min_chunk_size)
+        _check_int(owner, "max_num_chunks", self.max_num_chunks)
         if not isinstance(self.alg, OverlapAlg) or type(self.alg) is OverlapAlg:
             raise TypeError(f"{owner}.alg: expected an OverlapAlg such as UniformOverlapAlg(), "
                             f"got {self.alg!r}")
         for name in ("calc_cost_factor", "comm_cost_factor"):
-            value = getattr(self, name)
-            _check_float(owner, name, value, 0.0, float("inf"), lo_open=True)
-        if self.enable and self.mode is AttnOverlapMode.STATIC:
-            if self.degree is None:
-                raise ValueError(f"{owner}.degree = None: static mode needs a degree")
-            if self.degree > self.max_num_chunks:
-                raise ValueError(f"{owner}.degree = {self.degree}: must be <= max_num_chunks = "
-                                 f"{self.max_num_chunks}")
-        if self.enable and self.mode is AttnOverlapMode.DYNAMIC and self.degree is not None:
-            raise ValueError(f"{owner}.degree = {self.degree}: must be None in dynamic mode")
+            _check_float(owner, name, getattr(self, name))
+        self._to_core().validate()
 
     @property
     def no_overlap(self) -> bool:
         """True when communication is not overlapped (``enable=False`` or ``degree=0``)."""
         return not self.enable or self.degree == 0
 
-    def _to_core(self) -> dict:
-        return dict(self.alg._to_core(), enable=self.enable,
-                    mode=0 if self.mode is AttnOverlapMode.STATIC else 1, degree=self.degree,
-                    dynamic_max_degree=self.dynamic_max_degree,
-                    min_chunk_size=self.min_chunk_size, max_num_chunks=self.max_num_chunks,
-                    calc_cost_factor=float(self.calc_cost_factor),
-                    comm_cost_factor=float(self.comm_cost_factor))
+    def _to_core(self):
+        """This config as the core's ``_C.OverlapConfig``."""
+        c = _C.OverlapConfig()
+        c.enable = self.enable
+        c.mode = getattr(_C.AttnOverlapMode, self.mode.value)
+        c.degree = self.degree
+        c.dynamic_max_degree = self.dynamic_max_degree
+        c.min_chunk_size = self.min_chunk_size
+        c.max_num_chunks = self.max_num_chunks
+        c.alg = self.alg._to_core()
+        c.calc_cost_factor = float(self.calc_cost_factor)
+        c.comm_cost_factor = float(self.comm_cost_factor)
+        return c
 
 
 @dataclass(frozen=True)
@@ -260,12 +288,13 @@ class DistAttnConfig:
         if not isinstance(self.overlap_config, OverlapConfig):
             raise TypeError("DistAttnConfig.overlap_config: expected an OverlapConfig, got "
                             f"{type(self.overlap_config).__name__}")
-        _check_int("DistAttnConfig", "high_bandwith_domain_size",
-                   self.high_bandwith_domain_size, minimum=1)
+        _check_int("DistAttnConfig", "high_bandwith_domain_size", self.high_bandwith_domain_size)
+        self._to_core().validate()
 
-    def _to_core(self) -> dict:
-        """The flat dict ``_C.make_flex_key`` takes (see python/src/views.cc)."""
-        d = dict(self.dispatch_config.alg._to_core(), **self.overlap_config._to_core())
-        d["chunk_size"] = self.dispatch_config.chunk_size
-        d["high_bandwith_domain_size"] = self.high_bandwith_domain_size
-        return d
+    def _to_core(self):
+        """This config as the core's ``_C.DistAttnConfig`` (what ``_C.make_flex_key`` takes)."""
+        c = _C.DistAttnConfig()
+        c.dispatch_config = self.dispatch_config._to_core()
+        c.overlap_config = self.overlap_config._to_core()
+        c.high_bandwith_domain_size = self.high_bandwith_domain_size
+        return c

@@ -44,12 +44,10 @@ py::tuple describe_buffer(const TensorView& t, std::span<const int64_t> counts, 
 
 }  // namespace
 
-int64_t PyCommunicator::rank() const { PYBIND11_OVERRIDE_PURE(int64_t, Communicator, rank); }
-
-int64_t PyCommunicator::size() const { PYBIND11_OVERRIDE_PURE(int64_t, Communicator, size); }
-
-std::string PyCommunicator::group_id() const {
-  PYBIND11_OVERRIDE_PURE(std::string, Communicator, group_id);
+PyCommunicator::PyCommunicator(int64_t rank, int64_t size, std::string group_id)
+    : rank_(rank), size_(size), group_id_(std::move(group_id)) {
+  MAGI_CHECK(size >= 1 && rank >= 0 && rank < size, "Communicator: rank = ", rank,
+             ", size = ", size, ": need 0 <= rank < size");
 }
 
 std::unique_ptr<CommHandle> PyCommunicator::all_to_all_v(const TensorView& send,
@@ -70,7 +68,8 @@ std::unique_ptr<CommHandle> PyCommunicator::all_to_all_v(const TensorView& send,
 void register_communicator(py::module_& m) {
   py::class_<Communicator, PyCommunicator>(m, "Communicator",
                                            "Base class of Python communicators (see comm.h).")
-      .def(py::init<>())
+      .def(py::init_alias<int64_t, int64_t, std::string>(), py::arg("rank"), py::arg("size"),
+           py::arg("group_id"))
       .def("rank", &Communicator::rank)
       .def("size", &Communicator::size)
       .def("group_id", &Communicator::group_id);

@@ -1,5 +1,7 @@
-// The Communicator trampoline: Python subclasses of _C.Communicator (magi_attention.dist)
-// implement rank/size/group_id/all_to_all_v; the core calls them through this class.
+// The Communicator trampoline: Python subclasses of _C.Communicator (magi_attention.dist) pass
+// their rank, size and group id to the constructor (fixed for the communicator's life, so the
+// core reads them without calling into Python) and implement all_to_all_v, which the core calls
+// through this class.
 //
 // Python's all_to_all_v receives each buffer as (address, nbytes, is_cuda, device_index) plus the
 // per-rank row counts and the row size, and returns an object whose wait() completes the
@@ -15,15 +17,19 @@ namespace magi::python {
 
 class PyCommunicator : public Communicator {
  public:
-  using Communicator::Communicator;
-  int64_t rank() const override;
-  int64_t size() const override;
-  std::string group_id() const override;
+  PyCommunicator(int64_t rank, int64_t size, std::string group_id);
+  int64_t rank() const override { return rank_; }
+  int64_t size() const override { return size_; }
+  std::string group_id() const override { return group_id_; }
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
                                            std::span<const int64_t> send_counts,
                                            const TensorView& recv,
                                            std::span<const int64_t> recv_counts,
                                            int64_t row_bytes) override;
+
+ private:
+  int64_t rank_, size_;
+  std::string group_id_;
 };
 
 void register_communicator(pybind11::module_& m);

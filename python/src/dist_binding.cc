@@ -1,5 +1,7 @@
 // Distributed attention entry (dist_attn.h): keys, dispatch, calc_attn (fwd/bwd), undispatch.
-// The GIL stays held: the core calls back into the Python communicator on this thread.
+// Tensors are read directly (torch_tensor.h); configs arrive as the bound types
+// (config_binding.cc). The GIL stays held: the core calls back into the Python communicator on
+// this thread.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -10,6 +12,8 @@
 #include "api/key_agreement.h"
 #include "communicator_binding.h"
 #include "magi/dist_attn.h"
+#include "torch_allocator.h"
+#include "torch_tensor.h"
 #include "views.h"
 
 namespace py = pybind11;
@@ -23,7 +27,8 @@ struct Runtime {
 };
 
 void bind_runtime(py::module_& m) {
-  py::class_<Runtime>(m, "Runtime", "One rank's immutable runtime of a key (dispatch + plan).")
+  py::class_<Runtime>(m, "Runtime",
+                      "One rank's immutable runtime of a key (dispatch, plan, prepared work).")
       .def_property_readonly("padded_seqlen",
                              [](const Runtime& r) { return r.rt->padded_seqlen(); })
       .def_property_readonly("shard_seqlen", [](const Runtime& r) { return r.rt->shard_seqlen(); })
@@ -56,25 +61,24 @@ void register_dist(py::module_& m) {
       "make_flex_key",
       [](const std::vector<SliceTuple>& slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
          int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
-         const py::dict& config, std::optional<int64_t> chunk_size) {
+         const DistAttnConfig& config, std::optional<int64_t> chunk_size) {
         const auto core_slices = slices_from_tuples(slices);
         return Runtime{make_flex_key(core_slices, total_seqlen_q, total_seqlen_k, num_heads_q,
-                                     num_heads_kv, head_dim, comm, config_from_dict(config),
-                                     chunk_size)};
+                                     num_heads_kv, head_dim, comm, config, chunk_size)};
       },
       py::arg("slices"), py::arg("total_seqlen_q"), py::arg("total_seqlen_k"),
       py::arg("num_heads_q"), py::arg("num_heads_kv"), py::arg("head_dim"), py::arg("comm"),
-      py::arg("config"), py::arg("chunk_size") = py::none());
+      py::arg("config"), py::arg("chunk_size") = py::none(),
+      "magi::make_flex_key; head counts and head_dim may be 0 (not given).");
 
   m.def(
       "check_key_agreement",
       [](const std::vector<SliceTuple>& slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
          int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
-         const py::dict& config, std::optional<int64_t> chunk_size) {
+         const DistAttnConfig& config, std::optional<int64_t> chunk_size) {
         const auto core_slices = slices_from_tuples(slices);
-        const DistAttnConfig cfg = config_from_dict(config);
         api::check_key_agreement({core_slices, total_seqlen_q, total_seqlen_k, num_heads_q,
-                                  num_heads_kv, head_dim, chunk_size, &cfg},
+                                  num_heads_kv, head_dim, chunk_size, &config},
                                  comm);
       },
       "The collective check of make_flex_key alone (same arguments), for a cached key.",
@@ -96,47 +100,57 @@ void register_dist(py::module_& m) {
 
   m.def(
       "dispatch",
-      [](const Runtime& r, const TensorView& x_global, const TensorView& x_local, double pad_value,
-         uintptr_t cuda_stream) {
-        dispatch(*r.rt, x_global, x_local, pad_value, reinterpret_cast<void*>(cuda_stream));
+      [](const Runtime& r, py::handle x_global, py::handle x_local, double pad_value,
+         uintptr_t stream) {
+        const TensorView g = tensor_view(x_global, "x"), l = tensor_view(x_local, "x_local");
+        py::gil_scoped_release nogil;  // local copy: no callback
+        dispatch(*r.rt, g, l, pad_value, reinterpret_cast<void*>(stream));
       },
       py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
-      py::arg("cuda_stream") = 0,
-      py::call_guard<py::gil_scoped_release>());  // local copy: no callback, no GIL needed
+      py::arg("stream") = 0);
 
   m.def(
       "undispatch",
-      [](const Runtime& r, Communicator& comm, const TensorView& x_local,
-         const TensorView& x_global, uintptr_t cuda_stream) {
-        undispatch(*r.rt, comm, x_local, x_global, reinterpret_cast<void*>(cuda_stream));
+      [](const Runtime& r, Communicator& comm, py::handle x_local, py::handle x_global,
+         uintptr_t stream, py::object alloc) {
+        const TensorView l = tensor_view(x_local, "x"), g = tensor_view(x_global, "x_global");
+        TorchAllocator torch_alloc(std::move(alloc));
+        undispatch(*r.rt, comm, l, g, reinterpret_cast<void*>(stream),
+                   torch_alloc.for_device(l.device));
       },
       py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
-      py::arg("cuda_stream") = 0);
+      py::arg("stream") = 0, py::arg("alloc") = py::none());
 
   m.def(
       "calc_attn",
-      [](const Runtime& r, Communicator& comm, const TensorView& q, const TensorView& k,
-         const TensorView& v, double softmax_scale, double softcap, uintptr_t cuda_stream,
-         const TensorView& out, const TensorView& lse) {
-        calc_attn(*r.rt, comm, q, k, v, make_options(softmax_scale, softcap, cuda_stream), out,
-                  lse);
+      [](const Runtime& r, Communicator& comm, py::handle q, py::handle k, py::handle v,
+         py::handle out, py::handle lse, double softmax_scale, double softcap, uintptr_t stream,
+         py::object alloc) {
+        const AttnViews t = forward_views(q, k, v, out, lse);
+        TorchAllocator torch_alloc(std::move(alloc));
+        FfaOptions o = ffa_options(softmax_scale, softcap, stream);
+        o.allocator = torch_alloc.for_device(t.q.device);
+        calc_attn(*r.rt, comm, t.q, t.k, t.v, o, t.out, t.lse);
       },
-      py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"),
-      py::arg("softmax_scale"), py::arg("softcap"), py::arg("cuda_stream"), py::arg("out"),
-      py::arg("lse"));
+      py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
+      py::arg("lse"), py::arg("softmax_scale"), py::arg("softcap"), py::arg("stream"),
+      py::arg("alloc") = py::none());
 
   m.def(
       "calc_attn_backward",
-      [](const Runtime& r, Communicator& comm, const TensorView& q, const TensorView& k,
-         const TensorView& v, const TensorView& out, const TensorView& lse, const TensorView& dout,
-         double softmax_scale, double softcap, uintptr_t cuda_stream, const TensorView& dq,
-         const TensorView& dk, const TensorView& dv) {
-        calc_attn_backward(*r.rt, comm, q, k, v, out, lse, dout,
-                           make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
+      [](const Runtime& r, Communicator& comm, py::handle q, py::handle k, py::handle v,
+         py::handle out, py::handle lse, py::handle dout, py::handle dq, py::handle dk,
+         py::handle dv, double softmax_scale, double softcap, uintptr_t stream, py::object alloc) {
+        const AttnViews t = backward_views(q, k, v, out, lse, dout, dq, dk, dv);
+        TorchAllocator torch_alloc(std::move(alloc));
+        FfaOptions o = ffa_options(softmax_scale, softcap, stream);
+        o.allocator = torch_alloc.for_device(t.q.device);
+        calc_attn_backward(*r.rt, comm, t.q, t.k, t.v, t.out, t.lse, t.dout, o, t.dq, t.dk, t.dv);
       },
       py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
-      py::arg("lse"), py::arg("dout"), py::arg("softmax_scale"), py::arg("softcap"),
-      py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"));
+      py::arg("lse"), py::arg("dout"), py::arg("dq"), py::arg("dk"), py::arg("dv"),
+      py::arg("softmax_scale"), py::arg("softcap"), py::arg("stream"),
+      py::arg("alloc") = py::none());
 }
 
 }  // namespace magi::python

@@ -1,16 +1,20 @@
-// FFA entry: magi::ffa_forward / ffa_backward on caller-allocated views. The core dispatches on
-// the tensors' device; for CUDA tensors the caller passes torch's current stream.
-// NOTE: these calls never reach Python, so they run without the GIL.
+// FFA entries of the module: the mask prepared once (FfaSlices -> FfaWork), and calls that read
+// the torch tensors directly (torch_tensor.h) and run magi::ffa_forward / ffa_backward over the
+// prepared work on the caller's stream.
+// NOTE: the kernels run without the GIL; the TorchAllocator takes it back to allocate.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "magi/ffa.h"
+#include "torch_allocator.h"
+#include "torch_tensor.h"
 #include "views.h"
 
 namespace py = pybind11;
@@ -18,28 +22,42 @@ namespace py = pybind11;
 namespace magi::python {
 namespace {
 
-/// Slices from range views (host int32); types may be None (all FULL).
-std::vector<AttnSlice> slices_of(const TensorView& q_ranges, const TensorView& k_ranges,
-                                 const std::optional<TensorView>& types) {
-  return slices_from_views(q_ranges, k_ranges, types ? &*types : nullptr);
-}
-
-/// A mask converted once: repeated calls with the same ranges skip the conversion (the CUDA
-/// kernels then find their work list by the slices' contents).
+/// A mask converted once from range tensors; its prepared work per (total_q, total_k), kept.
 struct FfaSlices {
   std::vector<AttnSlice> slices;
+  std::vector<std::shared_ptr<const FfaWork>> works;  // few: one per shape it was used with
+
+  std::shared_ptr<const FfaWork> work(int64_t total_q, int64_t total_k) {
+    for (const auto& w : works) {
+      if (w->total_q() == total_q && w->total_k() == total_k) return w;
+    }
+    works.push_back(std::make_shared<const FfaWork>(slices, total_q, total_k));
+    return works.back();
+  }
 };
 
-}  // namespace
+void bind_mask(py::module_& m) {
+  py::class_<FfaWork, std::shared_ptr<FfaWork>>(m, "FfaWork",
+                                                "A mask prepared for the FFA kernels (magi/ffa.h).")
+      .def_property_readonly("total_q", &FfaWork::total_q)
+      .def_property_readonly("total_k", &FfaWork::total_k)
+      .def("__len__", [](const FfaWork& w) { return w.slices().size(); })
+      .def("area", [](const FfaWork& w) { return union_area(w.slices()); });
 
-void register_ffa(py::module_& m) {
   py::class_<FfaSlices>(m, "FfaSlices")
       .def(py::init([](const TensorView& q_ranges, const TensorView& k_ranges,
                        const std::optional<TensorView>& types) {
-             return FfaSlices{slices_of(q_ranges, k_ranges, types)};
+             return FfaSlices{slices_from_views(q_ranges, k_ranges, types ? &*types : nullptr), {}};
            }),
            py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"),
            "From host int32 views q_ranges [n, 2], k_ranges [n, 2], types [n] (None: FULL).")
+      .def(
+          "work",
+          [](FfaSlices& s, int64_t total_q, int64_t total_k) {
+            return std::const_pointer_cast<FfaWork>(s.work(total_q, total_k));
+          },
+          py::arg("total_q"), py::arg("total_k"),
+          "The prepared work over [0, total_q) x [0, total_k) (validated; made once, kept).")
       .def("__len__", [](const FfaSlices& s) { return s.slices.size(); })
       .def("area", [](const FfaSlices& s) { return union_area(s.slices); })
       .def("__repr__", [](const FfaSlices& s) {
@@ -47,87 +65,68 @@ void register_ffa(py::module_& m) {
         for (size_t i = 0; i < s.slices.size() && i < 8; ++i) r += to_string(s.slices[i]) + " ";
         return r + (s.slices.size() > 8 ? "...]" : "]");
       });
+}
+
+}  // namespace
+
+void register_ffa(py::module_& m) {
+  bind_mask(m);
 
   m.def(
-      "ffa_forward_slices",
-      [](const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
-         const TensorView& out, const TensorView& lse, double softmax_scale, double softcap,
-         bool accumulate, uintptr_t cuda_stream) {
-        ffa_forward(q, k, v, s.slices, make_options(softmax_scale, softcap, cuda_stream), out, lse,
-                    accumulate);
+      "ffa_fwd",
+      [](const FfaWork& work, py::handle q, py::handle k, py::handle v, py::handle out,
+         py::handle lse, double softmax_scale, double softcap, bool accumulate, uintptr_t stream) {
+        const AttnViews t = forward_views(q, k, v, out, lse);
+        const FfaOptions o = ffa_options(softmax_scale, softcap, stream);
+        py::gil_scoped_release nogil;
+        ffa_forward(t.q, t.k, t.v, work, o, t.out, t.lse, accumulate);
       },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("slices"), py::arg("out"), py::arg("lse"),
-      py::arg("softmax_scale"), py::arg("softcap"), py::arg("accumulate"), py::arg("cuda_stream"),
-      py::call_guard<py::gil_scoped_release>(), "magi::ffa_forward over prebuilt FfaSlices.");
+      py::arg("work"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"),
+      py::arg("softmax_scale"), py::arg("softcap"), py::arg("accumulate"), py::arg("stream"),
+      "magi::ffa_forward over prepared work; out and lse are written (merged into with "
+      "accumulate).");
 
   m.def(
-      "ffa_backward_slices",
-      [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& out,
-         const TensorView& lse, const TensorView& dout, const FfaSlices& s, const TensorView& dq,
-         const TensorView& dk, const TensorView& dv, double softmax_scale, double softcap,
-         uintptr_t cuda_stream) {
-        ffa_backward(q, k, v, out, lse, dout, s.slices,
-                     make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
+      "ffa_bwd",
+      [](const FfaWork& work, py::handle q, py::handle k, py::handle v, py::handle out,
+         py::handle lse, py::handle dout, py::handle dq, py::handle dk, py::handle dv,
+         double softmax_scale, double softcap, uintptr_t stream, py::object alloc) {
+        const AttnViews t = backward_views(q, k, v, out, lse, dout, dq, dk, dv);
+        TorchAllocator torch_alloc(std::move(alloc));
+        FfaOptions o = ffa_options(softmax_scale, softcap, stream);
+        o.allocator = torch_alloc.for_device(t.q.device);
+        py::gil_scoped_release nogil;
+        ffa_backward(t.q, t.k, t.v, t.out, t.lse, t.dout, work, o, t.dq, t.dk, t.dv);
       },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
-      py::arg("slices"), py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("softmax_scale"),
-      py::arg("softcap"), py::arg("cuda_stream"), py::call_guard<py::gil_scoped_release>(),
-      "magi::ffa_backward over prebuilt FfaSlices.");
+      py::arg("work"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"),
+      py::arg("dout"), py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("softmax_scale"),
+      py::arg("softcap"), py::arg("stream"), py::arg("alloc") = py::none(),
+      "magi::ffa_backward over prepared work: adds into the accumulators dq, dk, dv (or, CUDA "
+      "16-bit, overwrites dk, dv); scratch from alloc(nbytes, device_index) (torch).");
 
-  // Host cost of one cached forward call inside C++ (validation, work-list lookup, launch), in
-  // microseconds averaged over `iters` calls. The kernels run too; the caller synchronises.
+  // Host cost of one call of the C++ entry (validation, backend, prepared-work lookup, launch),
+  // in microseconds per call, the median of 5 rounds of `iters` calls. The kernels run too;
+  // the caller synchronises (on a GPU, keep it busy first so the launch queue never blocks).
   m.def(
       "ffa_forward_host_us",
-      [](const TensorView& q, const TensorView& k, const TensorView& v, const FfaSlices& s,
-         const TensorView& out, const TensorView& lse, uintptr_t cuda_stream, int iters) {
-        const FfaOptions o = make_options(0.0, 0.0, cuda_stream);
-        ffa_forward(q, k, v, s.slices, o, out, lse, false);  // warm the caches
-        // Median of 5 rounds of `iters` calls: one preempted call does not set the figure.
+      [](const FfaWork& work, py::handle q, py::handle k, py::handle v, py::handle out,
+         py::handle lse, uintptr_t stream, int iters) {
+        const AttnViews t = forward_views(q, k, v, out, lse);
+        const FfaOptions o = ffa_options(0.0, 0.0, stream);
+        py::gil_scoped_release nogil;
+        ffa_forward(t.q, t.k, t.v, work, o, t.out, t.lse, false);  // warm the prepared work
         std::array<double, 5> rounds{};
         for (double& r : rounds) {
           const auto t0 = std::chrono::steady_clock::now();
-          for (int i = 0; i < iters; ++i) ffa_forward(q, k, v, s.slices, o, out, lse, false);
+          for (int i = 0; i < iters; ++i) ffa_forward(t.q, t.k, t.v, work, o, t.out, t.lse, false);
           const auto t1 = std::chrono::steady_clock::now();
           r = std::chrono::duration<double, std::micro>(t1 - t0).count() / iters;
         }
         std::sort(rounds.begin(), rounds.end());
         return rounds[2];
       },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("slices"), py::arg("out"), py::arg("lse"),
-      py::arg("cuda_stream"), py::arg("iters"), py::call_guard<py::gil_scoped_release>());
-
-  m.def(
-      "ffa_forward",
-      [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& q_ranges,
-         const TensorView& k_ranges, const std::optional<TensorView>& types, double softmax_scale,
-         double softcap, uintptr_t cuda_stream, const TensorView& out, const TensorView& lse,
-         bool accumulate) {
-        const auto slices = slices_of(q_ranges, k_ranges, types);
-        ffa_forward(q, k, v, slices, make_options(softmax_scale, softcap, cuda_stream), out, lse,
-                    accumulate);
-      },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("q_ranges"), py::arg("k_ranges"),
-      py::arg("attn_type_map"), py::arg("softmax_scale"), py::arg("softcap"),
-      py::arg("cuda_stream"), py::arg("out"), py::arg("lse"), py::arg("accumulate") = false,
-      py::call_guard<py::gil_scoped_release>(),
-      "magi::ffa_forward: writes out [Sq, Hq, D] and lse [Sq, Hq] (fp32).");
-
-  m.def(
-      "ffa_backward",
-      [](const TensorView& q, const TensorView& k, const TensorView& v, const TensorView& out,
-         const TensorView& lse, const TensorView& dout, const TensorView& q_ranges,
-         const TensorView& k_ranges, const std::optional<TensorView>& types, double softmax_scale,
-         double softcap, uintptr_t cuda_stream, const TensorView& dq, const TensorView& dk,
-         const TensorView& dv) {
-        const auto slices = slices_of(q_ranges, k_ranges, types);
-        ffa_backward(q, k, v, out, lse, dout, slices,
-                     make_options(softmax_scale, softcap, cuda_stream), dq, dk, dv);
-      },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
-      py::arg("q_ranges"), py::arg("k_ranges"), py::arg("attn_type_map"), py::arg("softmax_scale"),
-      py::arg("softcap"), py::arg("cuda_stream"), py::arg("dq"), py::arg("dk"), py::arg("dv"),
-      py::call_guard<py::gil_scoped_release>(),
-      "magi::ffa_backward: adds gradients into the fp32/fp64 accumulators dq, dk, dv.");
+      py::arg("work"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"),
+      py::arg("stream"), py::arg("iters"));
 }
 
 }  // namespace magi::python

@@ -2,8 +2,7 @@
 
 #include <pybind11/stl.h>
 
-#include <optional>
-
+#include "kernels/backend.h"
 #include "magi/check.h"
 #include "magi/dispatch.h"
 
@@ -57,42 +56,13 @@ std::vector<AttnSlice> slices_from_views(const TensorView& q_ranges, const Tenso
   const int32_t* t = types ? types->ptr<int32_t>() : nullptr;
   std::vector<AttnSlice> slices(n);
   for (int64_t i = 0; i < n; ++i) {
+    MAGI_CHECK(!t || (t[i] >= 0 && t[i] <= 3), "attn_type_map[", i, "] = ", t ? t[i] : 0,
+               ": mask type codes are 0 (full), 1 (causal), 2 (inv_causal), 3 (bi_causal)");
     slices[i] = {{q[2 * i], q[2 * i + 1]},
                  {k[2 * i], k[2 * i + 1]},
                  t ? mask_type_from_int(t[i]) : AttnMaskType::kFull};
   }
   return slices;
-}
-
-FfaOptions make_options(double softmax_scale, double softcap, uintptr_t cuda_stream) {
-  FfaOptions o;
-  o.softmax_scale = softmax_scale;
-  o.softcap = softcap;
-  o.cuda_stream = reinterpret_cast<void*>(cuda_stream);
-  return o;
-}
-
-DistAttnConfig config_from_dict(const py::dict& d) {
-  DistAttnConfig c;
-  c.dispatch_config.alg.type = static_cast<DispatchAlgType>(d["dispatch_alg"].cast<int>());
-  c.dispatch_config.alg.top_p = d["top_p"].cast<double>();
-  c.dispatch_config.alg.allocation_ratio = d["allocation_ratio"].cast<double>();
-  c.dispatch_config.chunk_size = d["chunk_size"].cast<std::optional<int64_t>>();
-  OverlapConfig& o = c.overlap_config;
-  o.enable = d["enable"].cast<bool>();
-  o.mode = static_cast<AttnOverlapMode>(d["mode"].cast<int>());
-  o.degree = d["degree"].cast<std::optional<int64_t>>();
-  o.dynamic_max_degree = d["dynamic_max_degree"].cast<std::optional<int64_t>>();
-  o.min_chunk_size = d["min_chunk_size"].cast<int64_t>();
-  o.max_num_chunks = d["max_num_chunks"].cast<int64_t>();
-  o.alg.type = static_cast<OverlapAlgType>(d["overlap_alg"].cast<int>());
-  o.alg.random_costs = d["random_costs"].cast<bool>();
-  o.alg.random_seed = d["random_seed"].cast<std::optional<uint64_t>>();
-  o.calc_cost_factor = d["calc_cost_factor"].cast<double>();
-  o.comm_cost_factor = d["comm_cost_factor"].cast<double>();
-  c.high_bandwith_domain_size = d["high_bandwith_domain_size"].cast<int64_t>();
-  c.validate();
-  return c;
 }
 
 void register_common(py::module_& m) {
@@ -130,11 +100,19 @@ void register_common(py::module_& m) {
            py::arg("shape"), py::arg("strides"))
       .def("__repr__", &TensorView::describe);
 
+  m.def(
+      "backends",
+      [] {
+        std::vector<std::string> names;
+        for (DeviceType t : {DeviceType::kCPU, DeviceType::kCUDA}) {
+          if (has_backend(t)) names.emplace_back(backend_for(Device{t, 0}, "backends").name());
+        }
+        return names;
+      },
+      "Names of the backends this build registered (\"cpu\", and \"cuda\" when the CUDA "
+      "library is linked).");
   m.def("compute_pad_size", &compute_pad_size, py::arg("total_seqlen_q"), py::arg("cp_size"),
         py::arg("head_dim"), py::arg("chunk_size"));
-  m.def(
-      "check_config", [](const py::dict& d) { config_from_dict(d); }, py::arg("config"),
-      "Validates a DistAttnConfig dict with the core's rules (raises MagiError).");
 }
 
 }  // namespace magi::python

@@ -1,13 +1,19 @@
-// dispatch / undispatch / calc_attn on a runtime.
+// dispatch / undispatch / calc_attn on a runtime: the entries of dist_attn.h. Each validates its
+// arguments once, then runs the executor (or the range kernels) on the backend of the tensors'
+// device with the work the runtime prepared for its key.
 #include <algorithm>
 #include <vector>
 
-#include "kernels/range_ops.h"
+#include "kernels/backend.h"
+#include "kernels/ffa_entry.h"
+#include "kernels/scoped_block.h"
+#include "kernels/tensor_checks.h"
 #include "kernels/tensor_ops.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
+#include "runtime/arena.h"
 #include "runtime/executor.h"
-#include "runtime/workspace.h"
+#include "runtime/rank_work.h"
 
 namespace magi {
 namespace {
@@ -15,12 +21,7 @@ namespace {
 void check_rows(const char* fn, const char* name, const TensorView& t, int64_t rows) {
   MAGI_CHECK(t.ndim >= 1 && t.shape[0] == rows, fn, ": ", name, " = ", t.describe(), ": expected ",
              rows, " rows in dim 0");
-  for (int d = 1; d < t.ndim; ++d) {
-    int64_t inner = 1;
-    for (int e = d + 1; e < t.ndim; ++e) inner *= t.shape[e];
-    MAGI_CHECK(t.shape[d] <= 1 || t.strides[d] == inner, fn, ": ", name, " = ", t.describe(),
-               ": dims after the first must be contiguous");
-  }
+  checks::rows_contiguous(fn, name, t);
 }
 
 void check_same_rows(const char* fn, const TensorView& a, const TensorView& b) {
@@ -33,20 +34,38 @@ void check_same_rows(const char* fn, const TensorView& a, const TensorView& b) {
 }
 
 void check_group(const char* fn, const DistAttnRuntime& rt, const Communicator& comm) {
-  MAGI_CHECK(comm.group_id() == rt.key().group && comm.rank() == rt.key().cp_rank, fn,
+  MAGI_CHECK(comm.rank() == rt.key().cp_rank && comm.group_id() == rt.key().group, fn,
              ": the key was made for rank ", rt.key().cp_rank, " of group '", rt.key().group,
              "', not for rank ", comm.rank(), " of group '", comm.group_id(), "'");
 }
 
-void check_heads(const DistAttnRuntime& rt, const TensorView& q, const TensorView& k) {
+/// q [shard, Hq, D], k and v [shard, Hkv, D]: the local length, and the key's heads where it
+/// has them (the rest of ffa.h's contract is checked by check_ffa_*).
+void check_local(const char* fn, const DistAttnRuntime& rt, const TensorView& q,
+                 const TensorView& k, const TensorView& v) {
   const DistAttnKey& key = rt.key();
-  MAGI_CHECK(q.ndim == 3 && q.shape[1] == key.num_heads_q && q.shape[2] == key.head_dim,
-             "calc_attn: q = ", q.describe(), ": the key expects [", rt.shard_seqlen(), ", ",
-             key.num_heads_q, ", ", key.head_dim, "]");
-  MAGI_CHECK(k.ndim == 3 && k.shape[1] == key.num_heads_kv && k.shape[2] == key.head_dim,
-             "calc_attn: k = ", k.describe(), ": the key expects [", rt.shard_seqlen(), ", ",
-             key.num_heads_kv, ", ", key.head_dim, "]");
+  const int64_t shard = rt.shard_seqlen();
+  for (const auto& [name, t] :
+       {std::pair<const char*, const TensorView&>{"q", q}, {"k", k}, {"v", v}}) {
+    MAGI_CHECK(t.ndim == 3 && t.shape[0] == shard, fn, ": ", name, " = ", t.describe(),
+               ": expected [", shard, " (the local length), heads, head_dim]");
+  }
+  // K and V rows travel (group-cast, degree 0's concatenation): each row one block.
+  checks::rows_contiguous(fn, "k", k);
+  checks::rows_contiguous(fn, "v", v);
+  const bool heads_ok =
+      key.num_heads_q == 0 || (q.shape[1] == key.num_heads_q && k.shape[1] == key.num_heads_kv);
+  const bool dim_ok =
+      key.head_dim == 0 || (q.shape[2] == key.head_dim && k.shape[2] == key.head_dim);
+  MAGI_CHECK(heads_ok && dim_ok, fn, ": q = ", q.describe(), ", k = ", k.describe(),
+             ": the key expects ", key.num_heads_q ? std::to_string(key.num_heads_q) : "any",
+             " query heads, ", key.num_heads_kv ? std::to_string(key.num_heads_kv) : "any",
+             " kv heads and head_dim ", key.head_dim ? std::to_string(key.head_dim) : "any");
 }
+
+/// One FfaWork that fits the local shapes, for the checks of ffa.h's contract (the executor's
+/// calls use the runtime's per-stage work, whose totals it knows to match).
+const FfaWork& host_work(const DistAttnRuntime& rt) { return rt.work().host; }
 
 }  // namespace
 
@@ -56,57 +75,86 @@ void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const Tenso
   check_rows("dispatch", "x", x_global, total);
   check_rows("dispatch", "x_local", x_local, rt.shard_seqlen());
   check_same_rows("dispatch", x_global, x_local);
+  const Backend& be = backend_for(x_global.device, "dispatch");
   // Local rows are the rank's chunks in ascending global order, so padding (the global tail)
   // comes last.
-  const AttnRanges valid = rt.rank_plan().host_ranges.intersect(AttnRanges{{0, total}});
-  const int64_t n = valid.total_size();
-  range_gather(x_global, valid.items(), row_slice(x_local, 0, n), stream);
+  const RangeList& rows = rt.work().dispatch_rows;
+  const int64_t n = rows.total_rows();
+  be.range_gather(x_global, rows, row_slice(x_local, 0, n), stream);
   if (n < rt.shard_seqlen()) fill(row_slice(x_local, n, rt.shard_seqlen()), pad_value, stream);
 }
 
 void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
-                const TensorView& x_global, void* stream) {
+                const TensorView& x_global, void* stream, Allocator* allocator) {
   const DispatchMeta& d = rt.dispatch_meta();
-  const int64_t shard = d.shard_seqlen(), cp = d.cp_size, total = rt.key().total_seqlen_q;
+  const int64_t shard = d.shard_seqlen(), cp = d.cp_size;
   check_rows("undispatch", "x", x_local, shard);
-  check_rows("undispatch", "x_global", x_global, total);
+  check_rows("undispatch", "x_global", x_global, rt.key().total_seqlen_q);
   check_same_rows("undispatch", x_local, x_global);
   check_group("undispatch", rt, comm);
-  runtime::Workspace ws(x_local.device, stream);
+  const Backend& be = backend_for(x_local.device, "undispatch");
+  const runtime::RankWork& w = rt.work();
   // All-gather as one all_to_all_v (my shard to every rank), landing in rank-major chunk
   // order; then un-permute the chunks and drop the padding.
-  TensorView gathered = x_local;  // one rank: its rows already are the gathered order
-  if (cp > 1) {
-    gathered = ws.empty_rows(x_local, cp * shard);
-    const TensorView send = ws.empty_rows(x_local, cp * shard);
-    const std::vector<AttnRange> copies(cp, AttnRange{0, shard});
-    range_gather(x_local, copies, send, stream);
-    const std::vector<int64_t> counts(cp, shard);
-    comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local))->wait();
+  if (cp == 1) {  // one rank: its rows already are the gathered order
+    be.range_gather(x_local, w.undispatch_order, x_global, stream);
+    return;
   }
-  std::vector<AttnRange> order;
-  for (int64_t c = 0; c < d.num_chunks() && c * d.chunk_size < total; ++c) {
-    const int64_t rows = std::min(d.chunk_size, total - c * d.chunk_size);
-    order.push_back({d.unperm[c] * d.chunk_size, d.unperm[c] * d.chunk_size + rows});
+  // Two [cp * shard, ...] buffers shaped like x_local.
+  TensorView rows_like = x_local;
+  int64_t row_elems = 1;
+  for (int i = x_local.ndim - 1; i >= 1; --i) {
+    rows_like.strides[i] = row_elems;
+    row_elems *= x_local.shape[i];
   }
-  range_gather(gathered, order, x_global, stream);
+  rows_like.strides[0] = row_elems;
+  rows_like.shape[0] = cp * shard;
+  const size_t half = static_cast<size_t>(row_bytes(x_local) * cp * shard);
+  const size_t half_aligned =
+      (half + runtime::Arena::kAlign - 1) / runtime::Arena::kAlign * runtime::Arena::kAlign;
+  const ScopedBlock block(allocator ? *allocator : be.allocator(), 2 * half_aligned, x_local.device,
+                          stream);
+  TensorView send = rows_like, gathered = rows_like;
+  send.data = block.data();
+  gathered.data = static_cast<std::byte*>(block.data()) + half_aligned;
+  be.range_gather(x_local, w.undispatch_send, send, stream);
+  const std::vector<int64_t> counts(cp, shard);
+  comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local))->wait();
+  be.range_gather(gathered, w.undispatch_order, x_global, stream);
 }
 
 void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
                const TensorView& k, const TensorView& v, const FfaOptions& opts,
                const TensorView& out, const TensorView& lse) {
+  constexpr std::string_view fn = "calc_attn";
   check_group("calc_attn", rt, comm);
-  check_heads(rt, q, k);
-  runtime::forward(rt.plan(), rt.rank_plan(), comm, q, k, v, opts, out, lse);
+  check_local("calc_attn", rt, q, k, v);
+  const FfaFwdArgs a = check_ffa_forward(fn, q, k, v, host_work(rt), opts, out, lse, false);
+  const runtime::CallContext c{
+      rt, comm, backend_for(q.device, fn), a.scores, opts.cuda_stream, opts.allocator};
+  runtime::forward(c, q, k, v, out, lse);
 }
 
 void calc_attn_backward(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
                         const TensorView& k, const TensorView& v, const TensorView& out,
                         const TensorView& lse, const TensorView& dout, const FfaOptions& opts,
                         const TensorView& dq, const TensorView& dk, const TensorView& dv) {
+  constexpr std::string_view fn = "calc_attn_backward";
   check_group("calc_attn_backward", rt, comm);
-  check_heads(rt, q, k);
-  runtime::backward(rt.plan(), rt.rank_plan(), comm, q, k, v, out, lse, dout, opts, dq, dk, dv);
+  check_local("calc_attn_backward", rt, q, k, v);
+  // The gradients are written in any floating dtype (the executor accumulates on its own).
+  for (const auto& [name, t, like] :
+       {std::tuple<const char*, const TensorView&, const TensorView&>{"dq", dq, q},
+        {"dk", dk, k},
+        {"dv", dv, v}}) {
+    MAGI_CHECK(t.ndim == 3 && t.shape == like.shape && is_floating(t.dtype) && t.device == q.device,
+               fn, ": ", name, " = ", t.describe(), ": expected a floating tensor shaped like ",
+               like.describe());
+  }
+  const FfaBwdArgs a = check_ffa_backward_inputs(fn, q, k, v, out, lse, dout, host_work(rt), opts);
+  const runtime::CallContext c{
+      rt, comm, backend_for(q.device, fn), a.scores, opts.cuda_stream, opts.allocator};
+  runtime::backward(c, q, k, v, out, lse, dout, dq, dk, dv);
 }
 
 }  // namespace magi

@@ -6,6 +6,7 @@
 #include "api/key_cache.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
+#include "runtime/rank_work.h"
 
 namespace magi {
 namespace {
@@ -21,11 +22,15 @@ DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
   MAGI_CHECK(total_seqlen_q == total_seqlen_k, "total_seqlen_q = ", total_seqlen_q,
              " and total_seqlen_k = ", total_seqlen_k,
              ": self-attention needs equal totals (q and k are dispatched together)");
-  MAGI_CHECK(num_heads_q >= 1, "num_heads_q = ", num_heads_q, ": must be >= 1");
-  MAGI_CHECK(num_heads_kv >= 1, "num_heads_kv = ", num_heads_kv, ": must be >= 1");
-  MAGI_CHECK(num_heads_q % num_heads_kv == 0, "num_heads_q = ", num_heads_q,
+  // Heads are optional (0: not given) and take no part in planning.
+  MAGI_CHECK((num_heads_q == 0) == (num_heads_kv == 0), "num_heads_q = ", num_heads_q,
+             ", num_heads_kv = ", num_heads_kv, ": give both (>= 1) or neither (0)");
+  MAGI_CHECK(num_heads_q >= 0, "num_heads_q = ", num_heads_q, ": must be >= 1 (or 0: not given)");
+  MAGI_CHECK(num_heads_kv >= 0, "num_heads_kv = ", num_heads_kv,
+             ": must be >= 1 (or 0: not given)");
+  MAGI_CHECK(num_heads_kv == 0 || num_heads_q % num_heads_kv == 0, "num_heads_q = ", num_heads_q,
              " is not a multiple of num_heads_kv = ", num_heads_kv);
-  MAGI_CHECK(head_dim >= 1, "head_dim = ", head_dim, ": must be >= 1");
+  MAGI_CHECK(head_dim >= 0, "head_dim = ", head_dim, ": must be >= 1 (or 0: not given)");
   config.validate();
   check_slices(slices, total_seqlen_q, total_seqlen_k);
   const int64_t cp = comm.size();
@@ -41,7 +46,8 @@ DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
   key.num_heads_kv = num_heads_kv;
   key.head_dim = head_dim;
   key.chunk_size = given.value_or(default_chunk_size(total_seqlen_q, cp));
-  key.pad_size = compute_pad_size(total_seqlen_q, cp, head_dim, key.chunk_size);
+  key.pad_size =
+      compute_pad_size(total_seqlen_q, cp, std::max<int64_t>(head_dim, 1), key.chunk_size);
   key.config = config;
   key.group = comm.group_id();
   key.cp_size = cp;
@@ -85,7 +91,11 @@ size_t DistAttnKey::hash() const {
 }
 
 DistAttnRuntime::DistAttnRuntime(DistAttnKey key, Plan plan)
-    : key_(std::move(key)), plan_(std::move(plan)) {}
+    : key_(std::move(key)),
+      plan_(std::move(plan)),
+      work_(std::make_unique<const runtime::RankWork>(plan_, key_.total_seqlen_q)) {}
+
+DistAttnRuntime::~DistAttnRuntime() = default;
 
 std::vector<int64_t> DistAttnRuntime::position_ids() const {
   return plan_.dispatch.position_ids(key_.cp_rank);

@@ -20,12 +20,18 @@ std::string to_string(DispatchAlgType t) {
   MAGI_FAIL("dispatch alg: invalid value ", static_cast<int>(t));
 }
 
+void DispatchAlg::validate() const {
+  MAGI_CHECK(static_cast<int>(type) >= 0 && type <= DispatchAlgType::kExact,
+             "DispatchAlg.type = ", static_cast<int>(type), ": not a dispatch algorithm");
+  MAGI_CHECK(top_p >= 0.0 && top_p <= 1.0, "DispatchAlg.top_p = ", top_p, ": must be in [0, 1]");
+  MAGI_CHECK(allocation_ratio > 0.0 && allocation_ratio <= 1.0,
+             "DispatchAlg.allocation_ratio = ", allocation_ratio, ": must be in (0, 1]");
+}
+
 void DispatchConfig::validate() const {
-  MAGI_CHECK(!chunk_size || *chunk_size >= 1, "chunk_size = ", chunk_size.value_or(0),
-             ": must be >= 1");
-  MAGI_CHECK(alg.top_p >= 0.0 && alg.top_p <= 1.0, "top_p = ", alg.top_p, ": must be in [0, 1]");
-  MAGI_CHECK(alg.allocation_ratio > 0.0 && alg.allocation_ratio <= 1.0,
-             "allocation_ratio = ", alg.allocation_ratio, ": must be in (0, 1]");
+  MAGI_CHECK(!chunk_size || *chunk_size >= 1,
+             "DispatchConfig.chunk_size = ", chunk_size.value_or(0), ": must be >= 1");
+  alg.validate();
 }
 
 int64_t OverlapConfig::effective_degree() const {
@@ -34,20 +40,32 @@ int64_t OverlapConfig::effective_degree() const {
 }
 
 void OverlapConfig::validate() const {
-  MAGI_CHECK(min_chunk_size >= 1, "min_chunk_size = ", min_chunk_size, ": must be >= 1");
-  MAGI_CHECK(max_num_chunks >= 1, "max_num_chunks = ", max_num_chunks, ": must be >= 1");
-  MAGI_CHECK(calc_cost_factor > 0, "calc_cost_factor = ", calc_cost_factor, ": must be > 0");
-  MAGI_CHECK(comm_cost_factor > 0, "comm_cost_factor = ", comm_cost_factor, ": must be > 0");
-  if (mode == AttnOverlapMode::kStatic || !enable) {
-    MAGI_CHECK(degree.has_value() || !enable, "degree = None: static overlap mode needs a degree");
-    if (degree) {
-      MAGI_CHECK(*degree >= 0, "degree = ", *degree, ": must be >= 0");
-      MAGI_CHECK(*degree <= max_num_chunks, "degree = ", *degree,
-                 ": must be <= max_num_chunks = ", max_num_chunks);
-    }
+  MAGI_CHECK(static_cast<int>(alg.type) >= 0 && alg.type <= OverlapAlgType::kGreedy,
+             "OverlapAlg.type = ", static_cast<int>(alg.type), ": not an overlap algorithm");
+  MAGI_CHECK(mode == AttnOverlapMode::kStatic || mode == AttnOverlapMode::kDynamic,
+             "OverlapConfig.mode = ", static_cast<int>(mode), ": not an overlap mode");
+  MAGI_CHECK(min_chunk_size >= 1, "OverlapConfig.min_chunk_size = ", min_chunk_size,
+             ": must be >= 1");
+  MAGI_CHECK(max_num_chunks >= 1, "OverlapConfig.max_num_chunks = ", max_num_chunks,
+             ": must be >= 1");
+  MAGI_CHECK(calc_cost_factor > 0, "OverlapConfig.calc_cost_factor = ", calc_cost_factor,
+             ": must be > 0");
+  MAGI_CHECK(comm_cost_factor > 0, "OverlapConfig.comm_cost_factor = ", comm_cost_factor,
+             ": must be > 0");
+  MAGI_CHECK(!dynamic_max_degree || *dynamic_max_degree >= 1,
+             "OverlapConfig.dynamic_max_degree = ", dynamic_max_degree.value_or(0),
+             ": must be >= 1");
+  MAGI_CHECK(!degree || *degree >= 0, "OverlapConfig.degree = ", degree.value_or(0),
+             ": must be >= 0");
+  if (!enable) return;
+  if (mode == AttnOverlapMode::kStatic) {
+    MAGI_CHECK(degree.has_value(),
+               "OverlapConfig.degree = None: static overlap mode needs a degree");
+    MAGI_CHECK(*degree <= max_num_chunks, "OverlapConfig.degree = ", *degree,
+               ": must be <= max_num_chunks = ", max_num_chunks);
   } else {
-    MAGI_CHECK(!dynamic_max_degree || *dynamic_max_degree >= 1,
-               "dynamic_max_degree = ", dynamic_max_degree.value_or(0), ": must be >= 1");
+    MAGI_CHECK(!degree.has_value(), "OverlapConfig.degree = ", *degree,
+               ": must be None in dynamic mode");
   }
 }
 
@@ -55,7 +73,8 @@ void DistAttnConfig::validate() const {
   dispatch_config.validate();
   overlap_config.validate();
   MAGI_CHECK(high_bandwith_domain_size >= 1,
-             "high_bandwith_domain_size = ", high_bandwith_domain_size, ": must be >= 1");
+             "DistAttnConfig.high_bandwith_domain_size = ", high_bandwith_domain_size,
+             ": must be >= 1");
 }
 
 }  // namespace magi

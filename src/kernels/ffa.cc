@@ -1,15 +1,15 @@
-// The FFA device dispatcher: validates every argument of ffa.h once, then runs the CPU or the
-// CUDA kernels by the tensors' device.
+// The FFA entries (include/magi/ffa.h): validate every argument once, resolve the options once
+// (one rule on every device), then run the backend of the tensors' device.
 #include "magi/ffa.h"
 
 #include <cmath>
 
-#include "kernels/cpu/ffa_cpu.h"
+#include "kernels/backend.h"
+#include "kernels/ffa_entry.h"
+#include "kernels/ffa_work_cache.h"
+#include "kernels/scoped_block.h"
 #include "kernels/tensor_checks.h"
 #include "magi/check.h"
-#ifdef MAGI_WITH_CUDA
-#include "kernels/cuda/ffa_cuda.h"
-#endif
 
 namespace magi {
 namespace {
@@ -21,9 +21,9 @@ struct Sizes {
   int64_t sq, sk, hq, hkv, d;
 };
 
-/// Checks q, k, v, the slices and the options; returns the problem sizes.
+/// Checks q, k, v against each other and the work's totals; returns the problem sizes.
 Sizes check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
-                   const TensorView& v, std::span<const AttnSlice> slices, const FfaOptions& opts) {
+                   const TensorView& v, const FfaWork& work) {
   checks::ndim(fn, "q", q, 3, "[Sq, Hq, D]");
   checks::ndim(fn, "k", k, 3, "[Sk, Hkv, D]");
   checks::ndim(fn, "v", v, 3, "[Sk, Hkv, D]");
@@ -44,11 +44,10 @@ Sizes check_inputs(std::string_view fn, const TensorView& q, const TensorView& k
   checks::inner_contiguous(fn, "q", q);
   checks::inner_contiguous(fn, "k", k);
   checks::inner_contiguous(fn, "v", v);
-  check_slices(slices, s.sq, s.sk);
-  MAGI_CHECK(std::isfinite(opts.softmax_scale), fn, ": softmax_scale = ", opts.softmax_scale,
-             ": must be finite (0 means head_dim ** -0.5)");
-  MAGI_CHECK(std::isfinite(opts.softcap) && opts.softcap >= 0, fn, ": softcap = ", opts.softcap,
-             ": must be finite and >= 0 (0 means none)");
+  MAGI_CHECK(s.sq == work.total_q(), fn, ": q = ", q.describe(), ": the mask was prepared for ",
+             work.total_q(), " query rows");
+  MAGI_CHECK(s.sk == work.total_k(), fn, ": k = ", k.describe(), ": the mask was prepared for ",
+             work.total_k(), " key rows");
   return s;
 }
 
@@ -75,36 +74,55 @@ void check_like(std::string_view fn, std::string_view name, const TensorView& t,
 
 }  // namespace
 
-void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                 std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
-                 const TensorView& lse, bool accumulate) {
-  constexpr std::string_view fn = "ffa_forward";
-  const Sizes s = check_inputs(fn, q, k, v, slices, opts);
+ScoreParams resolve_scores(std::string_view fn, const FfaOptions& opts, int64_t head_dim) {
+  MAGI_CHECK(std::isfinite(opts.softmax_scale) && opts.softmax_scale >= 0, fn,
+             ": softmax_scale = ", opts.softmax_scale,
+             ": must be finite and >= 0 (0 means head_dim ** -0.5)");
+  MAGI_CHECK(std::isfinite(opts.softcap) && opts.softcap >= 0, fn, ": softcap = ", opts.softcap,
+             ": must be finite and >= 0 (0 means none)");
+  ScoreParams p;
+  p.scale = opts.softmax_scale != 0 ? opts.softmax_scale : 1.0 / std::sqrt(double(head_dim));
+  p.softcap = opts.softcap;
+  return p;
+}
+
+FfaFwdArgs check_ffa_forward(std::string_view fn, const TensorView& q, const TensorView& k,
+                             const TensorView& v, const FfaWork& work, const FfaOptions& opts,
+                             const TensorView& out, const TensorView& lse, bool accumulate) {
+  const Sizes s = check_inputs(fn, q, k, v, work);
   if (accumulate) {
     check_like(fn, "out", out, q, "q", q, kWide, "float32 or float64 in accumulate mode");
   } else {
     check_like(fn, "out", out, q, "q", q, kFloating, "a floating dtype");
   }
   check_lse(fn, lse, q, s);
-
-  if (!checks::on_cuda(fn, q)) {
-    cpu::ffa_forward(q, k, v, slices, opts, out, lse, accumulate);
-    return;
-  }
-#ifdef MAGI_WITH_CUDA
-  cuda::ffa_forward(q, k, v, slices, opts, out, lse, accumulate);
-#endif
+  return {q, k, v, out, lse, &work, resolve_scores(fn, opts, s.d), accumulate, opts.cuda_stream};
 }
 
-void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
-                  const TensorView& out, const TensorView& lse, const TensorView& dout,
-                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
-                  const TensorView& dk, const TensorView& dv) {
-  constexpr std::string_view fn = "ffa_backward";
-  const Sizes s = check_inputs(fn, q, k, v, slices, opts);
+FfaBwdArgs check_ffa_backward_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
+                                     const TensorView& v, const TensorView& out,
+                                     const TensorView& lse, const TensorView& dout,
+                                     const FfaWork& work, const FfaOptions& opts) {
+  const Sizes s = check_inputs(fn, q, k, v, work);
   check_like(fn, "out", out, q, "q", q, kFloating, "a floating dtype");
   check_like(fn, "dout", dout, q, "q", q, kFloating, "a floating dtype");
   check_lse(fn, lse, q, s);
+  FfaBwdArgs a;
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.out = out;
+  a.lse = lse;
+  a.dout = dout;
+  a.work = &work;
+  a.scores = resolve_scores(fn, opts, s.d);
+  a.stream = opts.cuda_stream;
+  return a;
+}
+
+void check_ffa_grads(std::string_view fn, FfaBwdArgs& a, const TensorView& dq, const TensorView& dk,
+                     const TensorView& dv) {
+  const TensorView &q = a.q, &k = a.k;
   check_like(fn, "dq", dq, q, "q", q, kWide, "float32 or float64 (an accumulator)");
   // dk / dv: accumulators, or (CUDA, 16-bit inputs) tensors of q's dtype that are overwritten.
   const bool dkv_overwrite = dk.dtype == q.dtype && dtype_size(q.dtype) == 2;
@@ -118,14 +136,49 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
     check_like(fn, "dk", dk, k, "k", q, kWide, "float32 or float64 (an accumulator)");
     check_like(fn, "dv", dv, k, "k", q, kWide, "float32 or float64 (an accumulator)");
   }
+  a.dq = dq;
+  a.dk = dk;
+  a.dv = dv;
+}
 
-  if (!checks::on_cuda(fn, q)) {
-    cpu::ffa_backward(q, k, v, out, lse, dout, slices, opts, dq, dk, dv);
-    return;
-  }
-#ifdef MAGI_WITH_CUDA
-  cuda::ffa_backward(q, k, v, out, lse, dout, slices, opts, dq, dk, dv);
-#endif
+void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, const FfaWork& work,
+                 const FfaOptions& opts, const TensorView& out, const TensorView& lse,
+                 bool accumulate) {
+  constexpr std::string_view fn = "ffa_forward";
+  const FfaFwdArgs a = check_ffa_forward(fn, q, k, v, work, opts, out, lse, accumulate);
+  const Backend& be = backend_for(q.device, fn);
+  be.check_ffa_forward(fn, a);
+  be.ffa_forward(a);
+}
+
+void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                  const TensorView& out, const TensorView& lse, const TensorView& dout,
+                  const FfaWork& work, const FfaOptions& opts, const TensorView& dq,
+                  const TensorView& dk, const TensorView& dv) {
+  constexpr std::string_view fn = "ffa_backward";
+  FfaBwdArgs a = check_ffa_backward_inputs(fn, q, k, v, out, lse, dout, work, opts);
+  check_ffa_grads(fn, a, dq, dk, dv);
+  const Backend& be = backend_for(q.device, fn);
+  be.check_ffa_backward(fn, a);
+  const ScopedBlock ws(opts.allocator ? *opts.allocator : be.allocator(),
+                       be.ffa_backward_workspace_bytes(a), q.device, opts.cuda_stream);
+  a.workspace = ws.data();
+  be.ffa_backward(a);
+}
+
+void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
+                 std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
+                 const TensorView& lse, bool accumulate) {
+  const auto work = cached_ffa_work(slices, checks::rows(q), checks::rows(k));
+  ffa_forward(q, k, v, *work, opts, out, lse, accumulate);
+}
+
+void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
+                  const TensorView& out, const TensorView& lse, const TensorView& dout,
+                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
+                  const TensorView& dk, const TensorView& dv) {
+  const auto work = cached_ffa_work(slices, checks::rows(q), checks::rows(k));
+  ffa_backward(q, k, v, out, lse, dout, *work, opts, dq, dk, dv);
 }
 
 }  // namespace magi

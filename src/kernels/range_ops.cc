@@ -1,14 +1,12 @@
-// The range-op device dispatcher: validates, then runs the CPU or CUDA kernels.
+// The range-op entries: validate, then run the backend of the tensors' device.
 #include "kernels/range_ops.h"
 
 #include <string>
+#include <vector>
 
-#include "kernels/cpu/range_ops.h"
+#include "kernels/backend.h"
 #include "kernels/tensor_checks.h"
 #include "magi/check.h"
-#ifdef MAGI_WITH_CUDA
-#include "kernels/cuda/range_ops_cuda.h"
-#endif
 
 namespace magi {
 namespace {
@@ -23,10 +21,10 @@ void check_rows(std::string_view fn, std::string_view name, const TensorView& t)
   checks::rows_contiguous(fn, name, t);
 }
 
-/// src and dst share the trailing shape and the device; returns the total size of the ranges
-/// after checking each lies inside [0, limit).
-int64_t check_pair(std::string_view fn, const TensorView& src, std::span<const AttnRange> ranges,
-                   const TensorView& dst, std::string_view rows_name, int64_t limit) {
+/// src and dst share the trailing shape and the device; each range lies inside [0, limit).
+/// `packed` (the side whose rows the ranges concatenate) must have their total size in rows.
+RangeList check_pair(std::string_view fn, const TensorView& src, std::span<const AttnRange> ranges,
+                     const TensorView& dst, bool ranges_on_src) {
   check_rows(fn, "src", src);
   check_rows(fn, "dst", dst);
   checks::same_device(fn, "dst", dst, "src", src);
@@ -34,15 +32,19 @@ int64_t check_pair(std::string_view fn, const TensorView& src, std::span<const A
   for (int i = 1; same && i < src.ndim; ++i) same = src.shape[i] == dst.shape[i];
   MAGI_CHECK(same, fn, ": src = ", src.describe(), " and dst = ", dst.describe(),
              ": dims after the first must match");
-  int64_t total = 0;
+  const TensorView& indexed = ranges_on_src ? src : dst;
+  const TensorView& packed = ranges_on_src ? dst : src;
   for (size_t i = 0; i < ranges.size(); ++i) {
     check_range(ranges[i],
                 std::string(fn) + ": ranges[" + std::to_string(i) + "] (rows of " +
-                    std::string(rows_name) + ")",
-                limit);
-    total += ranges[i].size();
+                    (ranges_on_src ? "src" : "dst") + ")",
+                indexed.shape[0]);
   }
-  return total;
+  RangeList list({ranges.begin(), ranges.end()}, /*transient=*/true);
+  MAGI_CHECK(packed.shape[0] == list.total_rows(), fn, ": ", ranges_on_src ? "dst" : "src", " = ",
+             packed.describe(), ": expected ", list.total_rows(),
+             " rows (the total size of the ranges)");
+  return list;
 }
 
 }  // namespace
@@ -50,29 +52,19 @@ int64_t check_pair(std::string_view fn, const TensorView& src, std::span<const A
 void range_gather(const TensorView& src, std::span<const AttnRange> ranges, const TensorView& dst,
                   void* cuda_stream) {
   constexpr std::string_view fn = "range_gather";
-  const int64_t total = check_pair(fn, src, ranges, dst, "src", src.ndim >= 1 ? src.shape[0] : 0);
+  const RangeList list = check_pair(fn, src, ranges, dst, /*ranges_on_src=*/true);
   MAGI_CHECK(dst.dtype == src.dtype, fn, ": dst dtype ", to_string(dst.dtype),
              " differs from src dtype ", to_string(src.dtype));
-  MAGI_CHECK(dst.shape[0] == total, fn, ": dst = ", dst.describe(), ": expected ", total,
-             " rows (the total size of the ranges)");
-  if (!checks::on_cuda(fn, src)) return cpu::range_gather(src, ranges, dst);
-#ifdef MAGI_WITH_CUDA
-  cuda::range_gather(src, ranges, dst, cuda_stream);
-#endif
+  backend_for(src.device, fn).range_gather(src, list, dst, cuda_stream);
 }
 
 void range_scatter_add(const TensorView& src, std::span<const AttnRange> ranges,
                        const TensorView& dst, void* cuda_stream) {
   constexpr std::string_view fn = "range_scatter_add";
-  const int64_t total = check_pair(fn, src, ranges, dst, "dst", dst.ndim >= 1 ? dst.shape[0] : 0);
   checks::dtype_in(fn, "src", src, kFloating, "a floating dtype");
   checks::dtype_in(fn, "dst", dst, kFloating, "a floating dtype");
-  MAGI_CHECK(src.shape[0] == total, fn, ": src = ", src.describe(), ": expected ", total,
-             " rows (the total size of the ranges)");
-  if (!checks::on_cuda(fn, src)) return cpu::range_scatter_add(src, ranges, dst);
-#ifdef MAGI_WITH_CUDA
-  cuda::range_scatter_add(src, ranges, dst, cuda_stream);
-#endif
+  const RangeList list = check_pair(fn, src, ranges, dst, /*ranges_on_src=*/false);
+  backend_for(src.device, fn).range_scatter_add(src, list, dst, cuda_stream);
 }
 
 void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const TensorView& out_part,
@@ -97,11 +89,7 @@ void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const T
   }
   checks::inner_contiguous(fn, "out_acc", out_acc);
   checks::inner_contiguous(fn, "out_part", out_part);
-  if (!checks::on_cuda(fn, out_acc))
-    return cpu::merge_out_lse(out_acc, lse_acc, out_part, lse_part);
-#ifdef MAGI_WITH_CUDA
-  cuda::merge_out_lse(out_acc, lse_acc, out_part, lse_part, cuda_stream);
-#endif
+  backend_for(out_acc.device, fn).merge_out_lse(out_acc, lse_acc, out_part, lse_part, cuda_stream);
 }
 
 }  // namespace magi

@@ -1,6 +1,7 @@
-// Row-range kernels of the distributed runtime, on any device. Each call validates its
-// arguments (magi::Error names the argument), then runs the CPU or CUDA implementation by the
-// tensors' device. `cuda_stream` is a cudaStream_t for CUDA tensors (nullptr: the default
+// Row-range kernels of the distributed runtime, on any device. Each entry here validates its
+// arguments (magi::Error names the argument), then runs the backend of the tensors' device on
+// a transient RangeList (the runtime calls the backends directly with the lists it prepared
+// once per key). `cuda_stream` is a cudaStream_t for CUDA tensors (nullptr: the default
 // stream) and is ignored on the CPU.
 //
 // "Row" means one index of dim 0 with everything behind it: a tensor [N, ...] has N rows of

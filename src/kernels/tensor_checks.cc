@@ -61,13 +61,4 @@ void same_device(std::string_view fn, std::string_view name, const TensorView& t
              ref_name, " is on ", to_string(ref.device), ": all tensors must be on one device");
 }
 
-bool on_cuda(std::string_view fn, const TensorView& t) {
-  if (t.device.type == DeviceType::kCPU) return false;
-#ifdef MAGI_WITH_CUDA
-  return true;
-#else
-  MAGI_FAIL(fn, ": tensors are on ", to_string(t.device), " but magi was built without CUDA");
-#endif
-}
-
 }  // namespace magi::checks

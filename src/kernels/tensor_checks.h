@@ -1,5 +1,5 @@
-// Argument checks shared by the device dispatchers (ffa.cc, range_ops.cc). Every failure
-// throws magi::Error with a message naming the function, the argument and its description,
+// Argument checks shared by the entries (ffa.cc, range_ops.cc, tensor_ops.cc, the runtime). Every
+// failure throws magi::Error with a message naming the function, the argument and its description,
 // e.g. "ffa_forward: k = bfloat16[8, 3, 64] cpu: expected 3 dims [Sk, Hkv, D], got 2".
 #pragma once
 
@@ -15,9 +15,8 @@ inline constexpr std::initializer_list<DType> kFloating = {DType::kFloat32, DTyp
                                                            DType::kBFloat16, DType::kFloat16};
 inline constexpr std::initializer_list<DType> kWide = {DType::kFloat32, DType::kFloat64};
 
-/// Whether a call on `t` goes to the CUDA implementation: false on the CPU, true on a CUDA
-/// device in a build with CUDA; throws (naming fn and t's device) in a build without.
-bool on_cuda(std::string_view fn, const TensorView& t);
+/// Rows of dim 0 (0 for a 0-dim view): what a mask's totals are compared with.
+inline int64_t rows(const TensorView& t) { return t.ndim >= 1 ? t.shape[0] : 0; }
 
 /// Exactly `ndim` dims (named by `layout`, e.g. "[Sq, Hq, D]"), non-negative sizes, data
 /// present unless empty.

@@ -1,5 +1,5 @@
-// Whole-tensor helpers of the runtime, on any device: CPU, or CUDA (on `cuda_stream`) in builds
-// with CUDA.
+// Whole-tensor helpers of the runtime, on any device: each entry validates, then runs the
+// backend of the tensors' device (CUDA: on `cuda_stream`).
 #pragma once
 
 #include "magi/tensor.h"

@@ -3,18 +3,25 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/range_ops.h"
+#include "kernels/scoped_block.h"
 #include "kernels/tensor_ops.h"
 #include "magi/check.h"
-#include "runtime/workspace.h"
+#include "runtime/arena.h"
+#include "runtime/rank_work.h"
 
 namespace magi::runtime {
 namespace {
 
+// fp64 inputs accumulate (and travel) in fp64, everything else in fp32.
+DType acc_dtype(const TensorView& q) {
+  return q.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+}
+
 // K and V of one stage on their way in (group-cast: gather + all_to_all_v; the receive buffer
 // is already in the stage's layout).
 struct Fetch {
-  TensorView k, v;
+  TensorView k, v;            // [num_recv, Hkv, D]
+  TensorView send_k, send_v;  // [num_send, Hkv, D] (remote exchanges only)
   std::unique_ptr<CommHandle> hk, hv;
   void wait() {
     if (hk) hk->wait();
@@ -24,154 +31,261 @@ struct Fetch {
   }
 };
 
-Fetch start_fetch(const StagePlan& st, Communicator& comm, Workspace& ws, const TensorView& k,
-                  const TensorView& v, void* stream) {
-  Fetch f;
+std::vector<Fetch> layout_fetches(const RankPlan& rp, bool remote, const TensorView& k, Arena& a) {
+  std::vector<Fetch> fetches(rp.stages.size());
   const int64_t h = k.shape[1], d = k.shape[2];
-  f.k = ws.empty(k.dtype, {st.num_recv(), h, d});
-  f.v = ws.empty(v.dtype, {st.num_recv(), h, d});
-  if (comm.size() == 1) return f;  // nothing remote (the plan has no rows to fetch)
-  const TensorView send_k = ws.empty(k.dtype, {st.num_send(), h, d});
-  const TensorView send_v = ws.empty(v.dtype, {st.num_send(), h, d});
-  range_gather(k, st.send_rows.items(), send_k, stream);
-  range_gather(v, st.send_rows.items(), send_v, stream);
-  f.hk = comm.all_to_all_v(send_k, st.send_counts, f.k, st.recv_counts, row_bytes(k));
-  f.hv = comm.all_to_all_v(send_v, st.send_counts, f.v, st.recv_counts, row_bytes(v));
-  return f;
+  for (size_t s = 0; s < rp.stages.size(); ++s) {
+    const StagePlan& st = rp.stages[s];
+    fetches[s].k = a.take(k.dtype, {st.num_recv(), h, d});
+    fetches[s].v = a.take(k.dtype, {st.num_recv(), h, d});
+    if (remote) {
+      fetches[s].send_k = a.take(k.dtype, {st.num_send(), h, d});
+      fetches[s].send_v = a.take(k.dtype, {st.num_send(), h, d});
+    }
+  }
+  return fetches;
+}
+
+// Posts every stage's group-cast (nothing to exchange in a group of one).
+void start_fetches(const CallContext& c, const RankWork& w, const TensorView& k,
+                   const TensorView& v, std::vector<Fetch>& fetches) {
+  if (c.comm.size() == 1) return;
+  const RankPlan& rp = c.rt.rank_plan();
+  for (size_t s = 0; s < fetches.size(); ++s) {
+    const StagePlan& st = rp.stages[s];
+    Fetch& f = fetches[s];
+    c.backend.range_gather(k, w.stages[s].send_rows, f.send_k, c.stream);
+    c.backend.range_gather(v, w.stages[s].send_rows, f.send_v, c.stream);
+    f.hk = c.comm.all_to_all_v(f.send_k, st.send_counts, f.k, st.recv_counts, row_bytes(k));
+    f.hv = c.comm.all_to_all_v(f.send_v, st.send_counts, f.v, st.recv_counts, row_bytes(v));
+  }
 }
 
 // [local; remote] rows in one buffer (degree 0).
-TensorView concat_rows(Workspace& ws, const TensorView& local, const TensorView& remote,
-                       void* stream) {
-  const int64_t s = local.shape[0], r = remote.shape[0];
-  TensorView all = ws.empty(local.dtype, {s + r, local.shape[1], local.shape[2]});
-  const AttnRange a[] = {{0, s}}, b[] = {{0, r}};
-  range_gather(local, a, row_slice(all, 0, s), stream);
-  range_gather(remote, b, row_slice(all, s, s + r), stream);
-  return all;
+void concat_rows(const CallContext& c, const RankWork& w, const TensorView& local,
+                 const TensorView& remote, const TensorView& all) {
+  const int64_t s = local.shape[0];
+  c.backend.range_gather(local, w.concat_local, row_slice(all, 0, s), c.stream);
+  c.backend.range_gather(remote, w.concat_remote, row_slice(all, s, all.shape[0]), c.stream);
 }
 
-// The partial dK/dV of one stage on their way home (group-reduce: all_to_all_v with the
-// stage's tables reversed, then scatter-add at send_rows).
-struct Reduce {
-  TensorView dk, dv;
-  std::unique_ptr<CommHandle> hk, hv;
+/// Lays a call out with layout(Arena&) twice, without memory to learn its bytes and then over
+/// one block of the call's allocator, and runs body(layout) while the block is held.
+template <class LayoutFn, class Body>
+void with_workspace(const CallContext& c, Device device, LayoutFn&& layout, Body&& body) {
+  Arena measure(device);
+  layout(measure);
+  Allocator& allocator = c.allocator != nullptr ? *c.allocator : c.backend.allocator();
+  const ScopedBlock block(allocator, measure.used(), device, c.stream);
+  Arena arena(device, block.data(), block.bytes());
+  body(layout(arena));
+}
+
+struct FwdLayout {
+  std::vector<Fetch> fetches;
+  TensorView acc, lse_acc;  // out / lse themselves when they have the accumulation dtype
+  TensorView k_all, v_all;  // degree 0: [local; remote]
 };
 
-Reduce start_reduce(const StagePlan& st, Communicator& comm, Workspace& ws,
-                    const TensorView& dk_part, const TensorView& dv_part) {
-  Reduce r;
-  const int64_t h = dk_part.shape[1], d = dk_part.shape[2];
-  r.dk = ws.empty(dk_part.dtype, {st.num_send(), h, d});
-  r.dv = ws.empty(dv_part.dtype, {st.num_send(), h, d});
-  r.hk = comm.all_to_all_v(dk_part, st.recv_counts, r.dk, st.send_counts, row_bytes(dk_part));
-  r.hv = comm.all_to_all_v(dv_part, st.recv_counts, r.dv, st.send_counts, row_bytes(dv_part));
-  return r;
+struct BwdLayout {
+  std::vector<Fetch> fetches;
+  TensorView dq_acc, dk_acc, dv_acc;
+  TensorView k_all, v_all, dk_all, dv_all;   // degree 0
+  std::vector<TensorView> dk_part, dv_part;  // per stage: [num_recv, Hkv, D]
+  std::vector<TensorView> dk_home, dv_home;  // per stage: [num_send, Hkv, D] (remote)
+  void* ffa_ws = nullptr;                    // one FFA backward's scratch, reused by each call
+};
+
+// ---- forward ---------------------------------------------------------------------------------
+
+FwdLayout layout_forward(const CallContext& c, const TensorView& q, const TensorView& k,
+                         const TensorView& v, const TensorView& out, const TensorView& lse,
+                         Arena& a) {
+  const RankPlan& rp = c.rt.rank_plan();
+  const DType at = acc_dtype(q);
+  const int64_t sq = q.shape[0], hq = q.shape[1], d = q.shape[2];
+  FwdLayout l;
+  l.fetches = layout_fetches(rp, c.comm.size() > 1, k, a);
+  l.acc = out.dtype == at ? out : a.take(at, {sq, hq, d});
+  l.lse_acc = lse.dtype == at ? lse : a.take(at, {sq, hq});
+  if (c.rt.plan().degree == 0) {
+    const int64_t rows = k.shape[0] + rp.stages.front().num_recv();
+    l.k_all = a.take(k.dtype, {rows, k.shape[1], d});
+    l.v_all = a.take(v.dtype, {rows, k.shape[1], d});
+  }
+  return l;
 }
 
-// fp64 inputs accumulate (and travel) in fp64, everything else in fp32.
-DType acc_dtype(const TensorView& q) {
-  return q.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
+void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
+                 const TensorView& v, const TensorView& out, const TensorView& lse, FwdLayout& l) {
+  const RankPlan& rp = c.rt.rank_plan();
+  const RankWork& w = c.rt.work();
+  const bool merged = c.rt.plan().degree == 0;
+  FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream};
+  if (merged) {
+    a.k = l.k_all;
+    a.v = l.v_all;
+    a.work = &*w.merged;
+  }
+  c.backend.check_ffa_forward("calc_attn", a);  // the device's limits, once per call
+
+  // Every exchange is posted before the first kernel, so communication overlaps the host stage.
+  start_fetches(c, w, k, v, l.fetches);
+  if (merged) {
+    l.fetches[0].wait();
+    concat_rows(c, w, k, l.fetches[0].k, l.k_all);
+    concat_rows(c, w, v, l.fetches[0].v, l.v_all);
+    c.backend.ffa_forward(a);
+  } else {
+    c.backend.ffa_forward(a);
+    a.accumulate = true;
+    for (size_t s = 0; s < rp.stages.size(); ++s) {
+      l.fetches[s].wait();
+      if (w.stages[s].ffa.slices().empty()) continue;
+      a.k = l.fetches[s].k;
+      a.v = l.fetches[s].v;
+      a.work = &w.stages[s].ffa;
+      c.backend.ffa_forward(a);
+    }
+  }
+  if (l.acc.data != out.data) c.backend.copy_cast(l.acc, out, c.stream);
+  if (l.lse_acc.data != lse.data) c.backend.copy_cast(l.lse_acc, lse, c.stream);
 }
 
-void check_local(const Plan& plan, const TensorView& t, const char* name) {
-  MAGI_CHECK(t.ndim == 3 && t.shape[0] == plan.dispatch.shard_seqlen(), "calc_attn: ", name, " = ",
-             t.describe(), ": expected [", plan.dispatch.shard_seqlen(),
-             " (the local length), heads, head_dim]");
+// ---- backward --------------------------------------------------------------------------------
+
+BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) {
+  const RankPlan& rp = c.rt.rank_plan();
+  const bool remote = c.comm.size() > 1, merged = c.rt.plan().degree == 0;
+  const TensorView &q = a.q, &k = a.k;
+  const DType at = acc_dtype(q);
+  const int64_t s_len = k.shape[0], hkv = k.shape[1], d = k.shape[2];
+  BwdLayout l;
+  l.fetches = layout_fetches(rp, remote, k, ar);
+  l.dq_acc = ar.take(at, {q.shape[0], q.shape[1], d});
+  l.dk_acc = ar.take(at, {s_len, hkv, d});
+  l.dv_acc = ar.take(at, {s_len, hkv, d});
+  if (merged) {
+    const int64_t rows = s_len + rp.stages.front().num_recv();
+    l.k_all = ar.take(k.dtype, {rows, hkv, d});
+    l.v_all = ar.take(k.dtype, {rows, hkv, d});
+    l.dk_all = ar.take(at, {rows, hkv, d});
+    l.dv_all = ar.take(at, {rows, hkv, d});
+  } else {
+    for (const StagePlan& st : rp.stages) {
+      l.dk_part.push_back(ar.take(at, {st.num_recv(), hkv, d}));
+      l.dv_part.push_back(ar.take(at, {st.num_recv(), hkv, d}));
+    }
+  }
+  if (remote) {
+    for (const StagePlan& st : rp.stages) {
+      l.dk_home.push_back(ar.take(at, {st.num_send(), hkv, d}));
+      l.dv_home.push_back(ar.take(at, {st.num_send(), hkv, d}));
+    }
+  }
+  // Every FFA call of this backward has the same q and fp32 (fp64) accumulators, so one
+  // scratch area serves them all in turn (they run in stream order).
+  FfaBwdArgs probe = a;
+  probe.dq = l.dq_acc;
+  probe.dk = probe.dv = merged ? l.dk_all : l.dk_acc;
+  if (merged) probe.k = probe.v = l.k_all;
+  l.ffa_ws = ar.take_bytes(c.backend.ffa_backward_workspace_bytes(probe));
+  return l;
+}
+
+void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, const TensorView& dk,
+                  const TensorView& dv, BwdLayout& l) {
+  const RankPlan& rp = c.rt.rank_plan();
+  const RankWork& w = c.rt.work();
+  const bool remote = c.comm.size() > 1, merged = c.rt.plan().degree == 0;
+  const TensorView k = a.k, v = a.v;
+  const int64_t s_len = k.shape[0];
+  a.dq = l.dq_acc;
+  a.dk = l.dk_acc;
+  a.dv = l.dv_acc;
+  a.workspace = l.ffa_ws;
+  if (merged) {
+    a.k = l.k_all;
+    a.v = l.v_all;
+    a.dk = l.dk_all;
+    a.dv = l.dv_all;
+    a.work = &*w.merged;
+  }
+  c.backend.check_ffa_backward("calc_attn_backward", a);  // the device's limits, once per call
+
+  const auto zero = [&](const TensorView& t) { c.backend.fill(t, 0.0, c.stream); };
+  start_fetches(c, w, k, v, l.fetches);
+  zero(l.dq_acc);
+  zero(l.dk_acc);
+  zero(l.dv_acc);
+  // The partial dK/dV of one stage on their way home (group-reduce: all_to_all_v with the
+  // stage's tables reversed, then scatter-add at send_rows).
+  std::vector<std::unique_ptr<CommHandle>> homes;
+  auto send_home = [&](size_t s, const TensorView& dk_part, const TensorView& dv_part) {
+    const StagePlan& st = rp.stages[s];
+    homes.push_back(c.comm.all_to_all_v(dk_part, st.recv_counts, l.dk_home[s], st.send_counts,
+                                        row_bytes(dk_part)));
+    homes.push_back(c.comm.all_to_all_v(dv_part, st.recv_counts, l.dv_home[s], st.send_counts,
+                                        row_bytes(dv_part)));
+  };
+  if (merged) {
+    l.fetches[0].wait();
+    concat_rows(c, w, k, l.fetches[0].k, l.k_all);
+    concat_rows(c, w, v, l.fetches[0].v, l.v_all);
+    zero(l.dk_all);
+    zero(l.dv_all);
+    c.backend.ffa_backward(a);
+    c.backend.copy_cast(row_slice(l.dk_all, 0, s_len), l.dk_acc, c.stream);
+    c.backend.copy_cast(row_slice(l.dv_all, 0, s_len), l.dv_acc, c.stream);
+    if (remote) {
+      const int64_t rows = l.dk_all.shape[0];
+      send_home(0, row_slice(l.dk_all, s_len, rows), row_slice(l.dv_all, s_len, rows));
+    }
+  } else {
+    c.backend.ffa_backward(a);
+    for (size_t s = 0; s < rp.stages.size(); ++s) {
+      l.fetches[s].wait();
+      zero(l.dk_part[s]);
+      zero(l.dv_part[s]);
+      if (!w.stages[s].ffa.slices().empty()) {
+        a.k = l.fetches[s].k;
+        a.v = l.fetches[s].v;
+        a.dk = l.dk_part[s];
+        a.dv = l.dv_part[s];
+        a.work = &w.stages[s].ffa;
+        c.backend.ffa_backward(a);
+      }
+      if (remote) send_home(s, l.dk_part[s], l.dv_part[s]);
+    }
+  }
+  for (size_t s = 0; s < homes.size() / 2; ++s) {
+    homes[2 * s]->wait();
+    homes[2 * s + 1]->wait();
+    c.backend.range_scatter_add(l.dk_home[s], w.stages[s].send_rows, l.dk_acc, c.stream);
+    c.backend.range_scatter_add(l.dv_home[s], w.stages[s].send_rows, l.dv_acc, c.stream);
+  }
+  c.backend.copy_cast(l.dq_acc, dq, c.stream);
+  c.backend.copy_cast(l.dk_acc, dk, c.stream);
+  c.backend.copy_cast(l.dv_acc, dv, c.stream);
 }
 
 }  // namespace
 
-void forward(const Plan& plan, const RankPlan& rp, Communicator& comm, const TensorView& q,
-             const TensorView& k, const TensorView& v, const FfaOptions& opts,
+void forward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
              const TensorView& out, const TensorView& lse) {
-  check_local(plan, q, "q");
-  check_local(plan, k, "k");
-  check_local(plan, v, "v");
-  void* stream = opts.cuda_stream;
-  Workspace ws(q.device, stream);
-  // Every exchange is posted before the first kernel, so communication overlaps the host stage.
-  std::vector<Fetch> fetches;
-  for (const StagePlan& st : rp.stages) fetches.push_back(start_fetch(st, comm, ws, k, v, stream));
-
-  const DType at = acc_dtype(q);
-  const bool direct_out = out.dtype == at, direct_lse = lse.dtype == at;
-  const TensorView acc = direct_out ? out : ws.empty(at, {q.shape[0], q.shape[1], q.shape[2]});
-  const TensorView lse_acc = direct_lse ? lse : ws.empty(at, {q.shape[0], q.shape[1]});
-  if (plan.degree == 0) {
-    fetches[0].wait();
-    const TensorView k_all = concat_rows(ws, k, fetches[0].k, stream);
-    const TensorView v_all = concat_rows(ws, v, fetches[0].v, stream);
-    ffa_forward(q, k_all, v_all, rp.merged_slices, opts, acc, lse_acc, false);
-  } else {
-    ffa_forward(q, k, v, rp.host_slices, opts, acc, lse_acc, false);
-    for (size_t s = 0; s < rp.stages.size(); ++s) {
-      fetches[s].wait();
-      if (rp.stages[s].slices.empty()) continue;
-      ffa_forward(q, fetches[s].k, fetches[s].v, rp.stages[s].slices, opts, acc, lse_acc, true);
-    }
-  }
-  if (!direct_out) copy_cast(acc, out, stream);
-  if (!direct_lse) copy_cast(lse_acc, lse, stream);
+  with_workspace(
+      c, q.device, [&](Arena& a) { return layout_forward(c, q, k, v, out, lse, a); },
+      [&](FwdLayout l) { run_forward(c, q, k, v, out, lse, l); });
 }
 
-void backward(const Plan& plan, const RankPlan& rp, Communicator& comm, const TensorView& q,
-              const TensorView& k, const TensorView& v, const TensorView& out,
-              const TensorView& lse, const TensorView& dout, const FfaOptions& opts,
+void backward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
+              const TensorView& out, const TensorView& lse, const TensorView& dout,
               const TensorView& dq, const TensorView& dk, const TensorView& dv) {
-  check_local(plan, q, "q");
-  check_local(plan, k, "k");
-  check_local(plan, v, "v");
-  void* stream = opts.cuda_stream;
-  Workspace ws(q.device, stream);
-  const int64_t s_len = k.shape[0], hkv = k.shape[1], d = k.shape[2];
-  std::vector<Fetch> fetches;
-  for (const StagePlan& st : rp.stages) fetches.push_back(start_fetch(st, comm, ws, k, v, stream));
-
-  const DType at = acc_dtype(q);
-  const TensorView dq_acc = ws.zeros(at, {q.shape[0], q.shape[1], q.shape[2]});
-  const TensorView dk_acc = ws.zeros(at, {s_len, hkv, d});
-  const TensorView dv_acc = ws.zeros(at, {s_len, hkv, d});
-  std::vector<Reduce> reduces;
-  if (plan.degree == 0) {
-    fetches[0].wait();
-    const StagePlan& st = rp.stages[0];
-    const int64_t r_len = st.num_recv();
-    const TensorView k_all = concat_rows(ws, k, fetches[0].k, stream);
-    const TensorView v_all = concat_rows(ws, v, fetches[0].v, stream);
-    const TensorView dk_all = ws.zeros(at, {s_len + r_len, hkv, d});
-    const TensorView dv_all = ws.zeros(at, {s_len + r_len, hkv, d});
-    ffa_backward(q, k_all, v_all, out, lse, dout, rp.merged_slices, opts, dq_acc, dk_all, dv_all);
-    copy_cast(row_slice(dk_all, 0, s_len), dk_acc, stream);
-    copy_cast(row_slice(dv_all, 0, s_len), dv_acc, stream);
-    if (comm.size() > 1) {
-      reduces.push_back(start_reduce(st, comm, ws, row_slice(dk_all, s_len, s_len + r_len),
-                                     row_slice(dv_all, s_len, s_len + r_len)));
-    }
-  } else {
-    ffa_backward(q, k, v, out, lse, dout, rp.host_slices, opts, dq_acc, dk_acc, dv_acc);
-    for (size_t s = 0; s < rp.stages.size(); ++s) {
-      const StagePlan& st = rp.stages[s];
-      fetches[s].wait();
-      const TensorView dk_part = ws.zeros(at, {st.num_recv(), hkv, d});
-      const TensorView dv_part = ws.zeros(at, {st.num_recv(), hkv, d});
-      if (!st.slices.empty()) {
-        ffa_backward(q, fetches[s].k, fetches[s].v, out, lse, dout, st.slices, opts, dq_acc,
-                     dk_part, dv_part);
-      }
-      if (comm.size() > 1) reduces.push_back(start_reduce(st, comm, ws, dk_part, dv_part));
-    }
-  }
-  for (size_t s = 0; s < reduces.size(); ++s) {
-    reduces[s].hk->wait();
-    reduces[s].hv->wait();
-    const AttnRanges& rows = rp.stages[s].send_rows;
-    range_scatter_add(reduces[s].dk, rows.items(), dk_acc, stream);
-    range_scatter_add(reduces[s].dv, rows.items(), dv_acc, stream);
-  }
-  copy_cast(dq_acc, dq, stream);
-  copy_cast(dk_acc, dk, stream);
-  copy_cast(dv_acc, dv, stream);
+  const FfaBwdArgs a{q,        k,        v,      out, lse, dout, {}, {}, {}, &c.rt.work().host,
+                     c.scores, c.stream, nullptr};
+  with_workspace(
+      c, q.device, [&](Arena& ar) { return layout_backward(c, a, ar); },
+      [&](BwdLayout l) { run_backward(c, a, dq, dk, dv, l); });
 }
 
 }  // namespace magi::runtime

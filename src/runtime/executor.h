@@ -1,28 +1,37 @@
-// The executor: runs one rank's Plan over its communicator (DESIGN.md §1). It calls the
-// device-dispatching kernels (ffa.h, range_ops.h, tensor_ops.h) and so does not know which
-// backend it drives.
+// The executor: runs one rank's plan over its communicator (DESIGN.md §1) on the backend of the
+// tensors' device, with the work prepared for the key (RankWork). It neither validates (the
+// entries in src/api did, once) nor knows which backend it drives. A call lays its temporaries
+// out in one arena and takes the arena's block from the call's Allocator, once.
 #pragma once
 
+#include "kernels/backend.h"
 #include "magi/comm.h"
-#include "magi/ffa.h"
-#include "magi/plan.h"
+#include "magi/dist_attn.h"
 
 namespace magi::runtime {
+
+/// What every call carries besides its tensors.
+struct CallContext {
+  const DistAttnRuntime& rt;
+  Communicator& comm;
+  const Backend& backend;
+  ScoreParams scores;
+  void* stream = nullptr;
+  Allocator* allocator = nullptr;  // nullptr: the backend's
+};
 
 /// Forward: the host stage against local K/V, then each remote stage as its K/V arrive,
 /// merged by log-sum-exp (degree 0: one blocking fetch and one call over [local; remote]).
 /// q [S, Hq, D], k/v [S, Hkv, D] local; out [S, Hq, D] any float dtype; lse [S, Hq] fp32 or
 /// fp64. fp64 inputs accumulate in fp64, all others in fp32.
-void forward(const Plan& plan, const RankPlan& rp, Communicator& comm, const TensorView& q,
-             const TensorView& k, const TensorView& v, const FfaOptions& opts,
+void forward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
              const TensorView& out, const TensorView& lse);
 
 /// Backward: K/V are fetched again per stage; dQ stays local; the partial dK/dV of remote rows
 /// are summed back to their owners in the accumulation dtype (fp64 for fp64 inputs, else
 /// fp32). dq/dk/dv: any float dtype, overwritten.
-void backward(const Plan& plan, const RankPlan& rp, Communicator& comm, const TensorView& q,
-              const TensorView& k, const TensorView& v, const TensorView& out,
-              const TensorView& lse, const TensorView& dout, const FfaOptions& opts,
+void backward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
+              const TensorView& out, const TensorView& lse, const TensorView& dout,
               const TensorView& dq, const TensorView& dk, const TensorView& dv);
 
 }  // namespace magi::runtime

@@ -100,7 +100,8 @@ def test_no_slices_gives_zero_and_minus_inf():
 
 def test_strided_and_misaligned_inputs_and_range_cache():
     """Strided (last dim contiguous) and misaligned inputs give the same result; repeated calls
-    reuse the converted slices until a range tensor is modified in place."""
+    reuse the prepared work (one object, no new conversion) until a range tensor is modified in
+    place."""
     from magi_attention.functional import flex_flash_attn as ffa_mod
 
     slices = [(0, 20, 0, 20, 1)]
@@ -117,10 +118,12 @@ def test_strided_and_misaligned_inputs_and_range_cache():
     qr = torch.tensor([[0, 20]], dtype=torch.int32)
     tm = torch.tensor([1], dtype=torch.int32)
     out1, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
-    hits = len(ffa_mod._SLICE_CACHE)
+    entries, work = len(ffa_mod._WORK_CACHE), ffa_mod._work_of(qr, qr, tm, 20, 20)
     out2, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
-    assert len(ffa_mod._SLICE_CACHE) == hits and torch.equal(out1, out2)
+    assert len(ffa_mod._WORK_CACHE) == entries and torch.equal(out1, out2)
+    assert ffa_mod._work_of(qr, qr, tm, 20, 20) is work
     tm[0] = 0  # in place: the cached copy must not be used
     out3, _ = flex_flash_attn_func(q, k, v, qr, qr, tm)
     ref3, _ = attention(q, k, v, dense_mask([(0, 20, 0, 20, 0)], 20, 20))
     assert rel_err(out3, ref3) <= 1e-10
+    assert ffa_mod._work_of(qr, qr, tm, 20, 20) is not work

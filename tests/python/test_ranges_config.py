@@ -1,4 +1,4 @@
-"""Pure-Python pieces: ranges, mask types, configs, key equality."""
+"""Ranges, mask types, configs (and their bound core types), key equality."""
 
 import pytest
 
@@ -12,6 +12,7 @@ from magi_attention.api import (
     ToppHeapDispatchAlg,
     UniformOverlapAlg,
 )
+import magi_attention._C as C
 from magi_attention.common.ranges import RangeError
 from magi_attention.dist.key import DistAttnRuntimeKey, KeyCache
 
@@ -44,8 +45,11 @@ def test_seed_config_and_defaults():
                                      max_num_chunks=64,
                                      alg=UniformOverlapAlg(random_costs=True, random_seed=42)),
         high_bandwith_domain_size=1)
-    core = cfg._to_core()
-    assert core["degree"] == 2 and core["random_seed"] == 42 and core["dispatch_alg"] == 0
+    core = cfg._to_core()  # the core's own type (bound with pybind11), not a dict of codes
+    assert core.overlap_config.degree == 2 and core.overlap_config.alg.random_seed == 42
+    assert core.dispatch_config.alg.type == C.DispatchAlgType.min_heap
+    assert core == DistAttnConfig(overlap_config=OverlapConfig(
+        degree=2, alg=UniformOverlapAlg(random_costs=True, random_seed=42)))._to_core()
     assert DispatchConfig(alg=ToppHeapDispatchAlg(top_p=0.5)) != DispatchConfig()
     with pytest.raises(Exception):
         cfg.high_bandwith_domain_size = 2  # frozen

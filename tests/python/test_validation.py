@@ -138,8 +138,10 @@ def test_compute_pad_size_and_cu_seqlens():
 def test_core_errors_are_value_errors():
     from magi_attention._ext import core
 
+    cfg = DistAttnConfig()._to_core()
+    cfg.dispatch_config.alg.top_p = 2.0
     with pytest.raises(ValueError, match="top_p") as info:
-        core().check_config(dict(DistAttnConfig()._to_core(), top_p=2.0))
+        cfg.validate()
     assert isinstance(info.value, RuntimeError) and type(info.value).__name__ == "MagiError"
     # The source file is named relative to the repository (issue 15, item 7).
     assert str(info.value).startswith("src/common/config.cc:"), str(info.value)

@@ -1,9 +1,13 @@
 // Runs one distributed attention case on simulated ranks (threads): dispatch -> calc_attn
-// forward and backward -> undispatch, returning the global results of rank 0. Outputs are
-// poisoned with NaN first, so an element the pipeline never writes shows up.
+// forward and backward (`calls` times) -> undispatch, returning the global results of rank 0.
+// Outputs are poisoned with NaN first, so an element the pipeline never writes shows up. The
+// tensors claim `device` (host memory: a CUDA claim needs a test backend, recording_backend.h).
 #pragma once
 
+#include <memory>
 #include <mutex>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "magi/dist_attn.h"
@@ -17,6 +21,30 @@ struct CaseSpec {
   DType dtype = DType::kFloat64;
   DistAttnConfig config;
   FfaOptions opts;
+  Device device{};
+  int calls = 1;
+};
+
+/// Forwards to a LocalGroup member with every buffer's device set to the CPU: the recording
+/// backend's "CUDA" tensors live in host memory.
+class HostMemoryComm final : public Communicator {
+ public:
+  explicit HostMemoryComm(Communicator& c) : c_(c) {}
+  int64_t rank() const override { return c_.rank(); }
+  int64_t size() const override { return c_.size(); }
+  std::string group_id() const override { return c_.group_id(); }
+  std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
+                                           std::span<const int64_t> send_counts,
+                                           const TensorView& recv,
+                                           std::span<const int64_t> recv_counts,
+                                           int64_t row_bytes) override {
+    TensorView s = send, r = recv;
+    s.device = r.device = Device{};
+    return c_.all_to_all_v(s, send_counts, r, recv_counts, row_bytes);
+  }
+
+ private:
+  Communicator& c_;
 };
 
 struct Result {
@@ -27,10 +55,16 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
                   const std::vector<double>& v, const std::vector<double>& dout) {
   Result res;
   std::mutex mu;
-  run_local_ranks(s.cp, [&](Communicator& comm) {
+  run_local_ranks(s.cp, [&](Communicator& local) {
+    HostMemoryComm comm(local);
     const auto rt =
         make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config, s.chunk);
     const int64_t n = rt->shard_seqlen(), S = s.total;
+    auto on = [&](const HostTensor& t) {
+      TensorView v = t.view();
+      v.device = s.device;
+      return v;
+    };
     HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}), V(s.dtype, {S, s.hkv, s.d}),
         dO(s.dtype, {S, s.hq, s.d});
     Q.set(q);
@@ -39,29 +73,31 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
     dO.set(dout);
     HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {n, s.hkv, s.d}),
         lv(s.dtype, {n, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
-    dispatch(*rt, Q.view(), lq.view());
-    dispatch(*rt, K.view(), lk.view());
-    dispatch(*rt, V.view(), lv.view());
-    dispatch(*rt, dO.view(), ldo.view());
+    dispatch(*rt, on(Q), on(lq));
+    dispatch(*rt, on(K), on(lk));
+    dispatch(*rt, on(V), on(lv));
+    dispatch(*rt, on(dO), on(ldo));
     const DType lse_dtype = s.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
     HostTensor o(s.dtype, {n, s.hq, s.d}), l(lse_dtype, {n, s.hq});
-    o.fill(NAN);  // poison: every element must be written
-    l.fill(NAN);
-    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), s.opts, o.view(), l.view());
     HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
         gv(s.dtype, {n, s.hkv, s.d});
-    gq.fill(NAN);
-    gk.fill(NAN);
-    gv.fill(NAN);
-    calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
-                       s.opts, gq.view(), gk.view(), gv.view());
+    for (int call = 0; call < s.calls; ++call) {
+      o.fill(NAN);  // poison: every element must be written
+      l.fill(NAN);
+      calc_attn(*rt, comm, on(lq), on(lk), on(lv), s.opts, on(o), on(l));
+      gq.fill(NAN);
+      gk.fill(NAN);
+      gv.fill(NAN);
+      calc_attn_backward(*rt, comm, on(lq), on(lk), on(lv), on(o), on(l), on(ldo), s.opts, on(gq),
+                         on(gk), on(gv));
+    }
     HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
         gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
-    undispatch(*rt, comm, o.view(), go.view());
-    undispatch(*rt, comm, l.view(), gl.view());
-    undispatch(*rt, comm, gq.view(), gdq.view());
-    undispatch(*rt, comm, gk.view(), gdk.view());
-    undispatch(*rt, comm, gv.view(), gdv.view());
+    undispatch(*rt, comm, on(o), on(go));
+    undispatch(*rt, comm, on(l), on(gl));
+    undispatch(*rt, comm, on(gq), on(gdq));
+    undispatch(*rt, comm, on(gk), on(gdk));
+    undispatch(*rt, comm, on(gv), on(gdv));
     if (comm.rank() == 0) {
       std::lock_guard lock(mu);
       res = {go.get(), gl.get(), gdq.get(), gdk.get(), gdv.get()};

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from .. import _ops
 from .._checks import check_qkv, check_scale, check_tensor
+from .._ext import core
 from ..common.enum import AttnMaskType
 from ..config import DistAttnConfig
 from ..dist.communicator import communicator_for, forget_communicator
@@ -136,6 +138,8 @@ def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0) -
     """This rank's shard of the global ``x`` ``[total_seqlen_q, ...]``: its chunks in order,
     padding rows filled with ``pad_value``. Differentiable: the gradient of ``x`` is gathered
     from all ranks (every rank gets the full gradient)."""
+    if _ops.compiling():
+        return _ops.dispatch(x, key, float(pad_value))
     _check_key(key)
     check_tensor("x", x)
     if x.dim() < 1 or x.shape[0] != key.total_seqlen_q:
@@ -147,6 +151,8 @@ def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0) -
 def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey) -> torch.Tensor:
     """The global tensor ``[total_seqlen_q, ...]`` (padding removed) from every rank's local
     shard ``x``. Collective. Differentiable: the gradient keeps this rank's rows."""
+    if _ops.compiling():
+        return _ops.undispatch(x, key)
     _check_key(key)
     check_tensor("x", x)
     if x.dim() < 1 or x.shape[0] != key.shard_seqlen:
@@ -165,29 +171,27 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
             float16) and device as q.
         key: from :func:`magi_attn_varlen_key`/:func:`magi_attn_flex_key` or a dispatch call.
         sink: not supported (must be None).
-        softmax_scale: default ``head_dim ** -0.5``.
+        softmax_scale: None or 0: ``head_dim ** -0.5``; otherwise finite and > 0.
         softcap: if > 0, scores become ``softcap * tanh(score / softcap)``.
 
     Returns:
         ``(out, lse)``: out ``[shard, num_heads_q, head_dim]`` in q's dtype, lse ``[shard,
         num_heads_q]`` float32 (natural log; not differentiable). Differentiable in q, k, v.
     """
-    _check_key(key)
-    check_qkv(q, k, v)
     if sink is not None:
         raise NotImplementedError("sink: attention sinks are not supported yet")
-    shard = key.shard_seqlen
-    if q.shape[0] != shard or k.shape[0] != shard:
-        raise ValueError(f"q, k: expected {shard} rows (the local shard), got {q.shape[0]} and "
-                         f"{k.shape[0]}")
-    hq, hkv, d = q.shape[1], k.shape[1], q.shape[2]
-    if key.head_dim is not None and d != key.head_dim:
-        raise ValueError(f"q: head_dim {d} differs from the key's head_dim {key.head_dim}")
-    if key.num_heads_q is not None and (hq, hkv) != (key.num_heads_q, key.num_heads_kv):
-        raise ValueError(f"q, k: heads ({hq}, {hkv}) differ from the key's "
-                         f"({key.num_heads_q}, {key.num_heads_kv})")
     scale, cap = check_scale(softmax_scale, softcap)
-    return dist_attn_func(q, k, v, key, key.runtime_for(hq, hkv, d), scale, cap)
+    if _ops.compiling():
+        return _ops.calc_attn(q, k, v, key, scale, cap)
+    _check_key(key)
+    # NOTE: the core checks the shapes against the key (rows, and heads where the key has
+    # them) once per call; Python looks at the tensors only when the core refused them, to
+    # raise TypeError for a wrong type or dtype.
+    try:
+        return dist_attn_func(q, k, v, key, scale, cap)
+    except (core().MagiError, AttributeError, IndexError):
+        check_qkv(q, k, v)
+        raise
 
 
 def get_position_ids(key: DistAttnRuntimeKey, device=None) -> torch.Tensor:

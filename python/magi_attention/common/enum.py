@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 
 __all__ = ["AttnMaskType", "AttnOverlapMode"]
@@ -29,23 +30,28 @@ class AttnMaskType(Enum):
 
     def to_int_type(self) -> int:
         """The kernel's integer code: 0 full, 1 causal, 2 inv_causal, 3 bi_causal."""
-        return _CODES[self]
+        return _codes()[self]
 
     @classmethod
     def from_int_type(cls, code: int) -> "AttnMaskType":
         """The mask type of an integer code (ValueError for anything but 0..3)."""
-        try:
-            return _TYPES[code]
-        except (KeyError, TypeError):
-            raise ValueError(f"attn mask type code {code!r}: expected 0, 1, 2 or 3") from None
+        for member, value in _codes().items():
+            if value == code and not isinstance(code, bool):
+                return member
+        raise ValueError(f"attn mask type code {code!r}: expected 0, 1, 2 or 3")
 
     def __int__(self) -> int:
-        return _CODES[self]
+        return _codes()[self]
 
 
-_CODES = {AttnMaskType.FULL: 0, AttnMaskType.CAUSAL: 1, AttnMaskType.INVCAUSAL: 2,
-          AttnMaskType.BICAUSAL: 3}
-_TYPES = {v: k for k, v in _CODES.items()}
+@functools.lru_cache(maxsize=None)
+def _codes() -> dict:
+    """Each member's code, read from the core's bound enum (``_C.AttnMaskType``, whose names
+    are this enum's values): one vocabulary, no table kept in step by hand."""
+    from .._ext import core
+
+    return {AttnMaskType(name): int(value)
+            for name, value in core().AttnMaskType.__members__.items()}
 
 
 class AttnOverlapMode(Enum):

@@ -79,12 +79,12 @@ class TorchCommunicator(core().Communicator):
     (after ``dist.destroy_process_group`` an exchange raises a RuntimeError instead)."""
 
     def __init__(self, group) -> None:
-        super().__init__()
+        # NOTE: rank, size and group id are fixed: the core reads them without calling Python.
+        group_id = "torch:" + ",".join(map(str, group_ranks(group)))
+        super().__init__(dist.get_rank(group), dist.get_world_size(group), group_id)
         self._group = weakref.ref(group)
         self._nccl = dist.get_backend(group) == "nccl"
-        self._rank = dist.get_rank(group)
-        self._size = dist.get_world_size(group)
-        self._group_id = "torch:" + ",".join(map(str, group_ranks(group)))
+        self._group_id = group_id
 
     @property
     def group(self):
@@ -93,15 +93,6 @@ class TorchCommunicator(core().Communicator):
             raise RuntimeError(f"the process group of ranks {self._group_id[6:]} was destroyed; "
                                "make a new key on a live group")
         return group
-
-    def rank(self) -> int:
-        return self._rank
-
-    def size(self) -> int:
-        return self._size
-
-    def group_id(self) -> str:
-        return self._group_id
 
     def all_to_all_v(self, send, send_counts, recv, recv_counts, row_bytes):
         """Called by the core: rows of ``row_bytes`` bytes, counts per rank in rank order."""

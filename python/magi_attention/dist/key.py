@@ -2,19 +2,23 @@
 
 A key is a value (hashable, equal by its fields) that also carries the rank's C++ runtime and
 the group's communicator. Keys are cached per group so that re-creating an equal key returns the
-cached one without planning; the C++ side caches runtimes too (make_flex_key).
+cached one without planning; the C++ side caches runtimes too (make_flex_key). Head counts and
+head_dim take no part in planning: one runtime serves every head configuration, and calc_attn
+checks the heads the key was given (if any) on every call.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..config import DistAttnConfig
 
-__all__ = ["DistAttnRuntimeKey", "KeyCache", "key_cache"]
+__all__ = ["DistAttnRuntimeKey", "KeyCache", "key_cache", "register_key", "key_of_id"]
 
 
 @dataclass(frozen=True, eq=True)
@@ -44,6 +48,7 @@ class DistAttnRuntimeKey:
     comm: Any = field(default=None, compare=False, repr=False)
     cp_group_ref: Any = field(default=None, compare=False, repr=False)  # weakref.ref or None
     cp_mesh_ref: Any = field(default=None, compare=False, repr=False)
+    key_id: int = field(default=-1, compare=False, repr=False)  # see register_key
 
     @property
     def cp_group(self):
@@ -73,24 +78,6 @@ class DistAttnRuntimeKey:
     def shard_seqlen(self) -> int:
         """Rows of every rank's local shard: ``(total_seqlen_q + pad_size) / cp_size``."""
         return self.runtime.shard_seqlen
-
-    def runtime_for(self, num_heads_q: int, num_heads_kv: int, head_dim: int):
-        """The runtime for these head counts. Keys made without head counts (the seed's call
-        form) get one runtime per head configuration, made on first use and kept here."""
-        if self.num_heads_q is not None:
-            return self.runtime
-        heads = (num_heads_q, num_heads_kv, head_dim)
-        by_heads = self.__dict__.setdefault("_by_heads", {})
-        rt = by_heads.get(heads)
-        if rt is None:
-            from .make_key import make_runtime
-
-            rt = make_runtime(self, *heads)
-            # NOTE: the shards were made by self.runtime; both must place chunks alike.
-            if rt.partitions() != self.runtime.partitions():
-                raise RuntimeError("the runtime for these head counts dispatches differently")
-            by_heads[heads] = rt
-        return rt
 
 
 def _capacity() -> int:
@@ -138,3 +125,26 @@ class KeyCache:
 
 
 key_cache = KeyCache()
+
+# Keys by a process-unique integer: how the custom ops of torch.compile (magi_attention._ops)
+# name a key (an op argument is a tensor or a number, not an object). Held weakly: a key lives
+# as long as the caller or the key cache holds it.
+_keys_by_id: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_next_id = itertools.count(1)
+
+
+def register_key(key: DistAttnRuntimeKey) -> DistAttnRuntimeKey:
+    """Gives ``key`` its ``key_id`` (once) and returns it."""
+    if key.key_id < 0:
+        object.__setattr__(key, "key_id", next(_next_id))
+        _keys_by_id[key.key_id] = key
+    return key
+
+
+def key_of_id(key_id: int) -> DistAttnRuntimeKey:
+    """The live key of ``key_id`` (ValueError when it was released)."""
+    key = _keys_by_id.get(key_id)
+    if key is None:
+        raise ValueError(f"key_id = {key_id}: no live key has this id (it was released, e.g. by "
+                         "clear_cache()); make the key again")
+    return key

@@ -6,17 +6,15 @@ import weakref
 
 from .._checks import check_int
 from .._ext import core
-from ..api.functools import compute_pad_size
 from ..common.enum import normalize_mask_types
+from ..common.padding import compute_pad_size
 from ..common.ranges import AttnRanges
 from ..config import DistAttnConfig
 from .communicator import communicator_for
 from .group import resolve_group
-from .key import DistAttnRuntimeKey, key_cache
+from .key import DistAttnRuntimeKey, key_cache, register_key
 
-__all__ = ["make_flex_key", "make_runtime"]
-
-_PLACEHOLDER_HEAD_DIM = 64  # head_dim of a dispatch-only runtime when the caller gave none
+__all__ = ["make_flex_key"]
 
 
 def _ranges(name: str, value) -> AttnRanges:
@@ -30,13 +28,6 @@ def _ranges(name: str, value) -> AttnRanges:
 
 def _optional_int(name: str, value, minimum: int = 1):
     return None if value is None else check_int(name, value, minimum)
-
-
-def make_runtime(key: DistAttnRuntimeKey, num_heads_q: int, num_heads_kv: int, head_dim: int):
-    """The C++ runtime of ``key`` for the given head counts (cached by the core)."""
-    return core().make_flex_key(list(key.slices), key.total_seqlen_q, key.total_seqlen_k,
-                                num_heads_q, num_heads_kv, head_dim, key.comm,
-                                key.dist_attn_config._to_core(), key.chunk_size)
 
 
 def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seqlen_k, *,
@@ -87,8 +78,7 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
     group = resolve_group(cp_group, cp_mesh, cp_group_or_mesh)
     comm = communicator_for(group)
     if chunk_size is not None:
-        expected = compute_pad_size(total_q, comm.size(), heads[2] or _PLACEHOLDER_HEAD_DIM,
-                                    chunk_size)
+        expected = compute_pad_size(total_q, comm.size(), heads[2] or 1, chunk_size)
         if pad_size is not None and pad_size != expected:
             raise ValueError(f"pad_size = {pad_size}: compute_pad_size({total_q}, "
                              f"{comm.size()}, head_dim, {chunk_size}) gives {expected}")
@@ -99,14 +89,14 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                                chunk_size=chunk_size, group_id=comm.group_id(),
                                dist_attn_config=config)
     key = key_cache.get(probe)
-    # NOTE: without head counts (the seed's call form) this runtime serves dispatch and
-    # undispatch; calc_attn resolves one per head configuration (DistAttnRuntimeKey.runtime_for).
-    core_args = (list(slices), total_q, total_k, heads[0] or 1, heads[1] or 1,
-                 heads[2] or _PLACEHOLDER_HEAD_DIM, comm, config._to_core(), chunk_size)
     if key is None:
         # A new key: the core checks that the ranks agree (one collective), then plans. A
-        # cached key costs no communication (docs/python.md).
-        runtime = core().make_flex_key(*core_args)
+        # cached key costs no communication (docs/python.md). NOTE: heads not given (the
+        # seed's call form) are 0 for the core: the one runtime serves any head configuration,
+        # checked per call; nothing is planned again on first use.
+        runtime = core().make_flex_key(list(slices), total_q, total_k, heads[0] or 0,
+                                       heads[1] or 0, heads[2] or 0, comm, config._to_core(),
+                                       chunk_size)
         key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
                                  chunk_size=chunk_size, group_id=comm.group_id(),
                                  dist_attn_config=config, runtime=runtime, comm=comm,
@@ -116,4 +106,4 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
         raise ValueError(f"pad_size = {pad_size}: the key resolved a pad of {key.pad_size} "
                          f"(chunk_size {key.runtime.chunk_size})")
     key_cache.put(key)
-    return key
+    return register_key(key)

@@ -7,6 +7,9 @@
               are summed back to their owners inside the core).
 - undispatch: out_local -> out_global (padding dropped). Backward: dispatch of the gradient
               (select the local rows; padding rows get zero).
+
+Each step is one C++ call on the key's runtime, which holds everything prepared for the key
+(plan, FFA work, range tables); the core's scratch memory comes from torch (``alloc_bytes``).
 """
 
 from __future__ import annotations
@@ -14,26 +17,42 @@ from __future__ import annotations
 import torch
 
 from .._ext import core
-from .._tensor import prepare, stream_of, view
+from .._tensor import alloc_bytes, prepared, ready, stream_of
 
 __all__ = ["dispatch_func", "undispatch_func", "dist_attn_func"]
+
+_C = core()
 
 
 def _dispatch(key, x_global: torch.Tensor, pad_value: float) -> torch.Tensor:
     x_global = x_global.contiguous()
-    local = torch.empty((key.shard_seqlen, *x_global.shape[1:]), dtype=x_global.dtype,
-                        device=x_global.device)
-    core().dispatch(key.runtime, view(x_global), view(local), pad_value,
-                    stream_of(x_global))
+    local = x_global.new_empty((key.shard_seqlen, *x_global.shape[1:]))
+    _C.dispatch(key.runtime, x_global, local, pad_value, stream_of(x_global))
     return local
 
 
 def _undispatch(key, x_local: torch.Tensor) -> torch.Tensor:
     x_local = x_local.contiguous()
-    out = torch.empty((key.total_seqlen_q, *x_local.shape[1:]), dtype=x_local.dtype,
-                      device=x_local.device)
-    core().undispatch(key.runtime, key.comm, view(x_local), view(out), stream_of(x_local))
+    out = x_local.new_empty((key.total_seqlen_q, *x_local.shape[1:]))
+    _C.undispatch(key.runtime, key.comm, x_local, out, stream_of(x_local), alloc_bytes)
     return out
+
+
+def _calc_forward(q, k, v, key, scale: float, cap: float):
+    """The prepared inputs and (out, lse), no autograd."""
+    q, k, v = ready(q, k, v)
+    out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
+    lse = q.new_empty(q.shape[:2], dtype=torch.float32)
+    _C.calc_attn(key.runtime, key.comm, q, k, v, out, lse, scale, cap, stream_of(q), alloc_bytes)
+    return q, k, v, out, lse
+
+
+def _calc_backward(dout, q, k, v, out, lse, key, scale: float, cap: float):
+    """dq, dk, dv in the inputs' dtypes."""
+    dq, dk, dv = q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
+    _C.calc_attn_backward(key.runtime, key.comm, q, k, v, out, lse, prepared(dout), dq, dk, dv,
+                          scale, cap, stream_of(q), alloc_bytes)
+    return dq, dk, dv
 
 
 class _Dispatch(torch.autograd.Function):
@@ -60,38 +79,38 @@ class _Undispatch(torch.autograd.Function):
 
 class _DistAttn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, key, runtime, softmax_scale, softcap):
-        q, k, v = prepare(q), prepare(k), prepare(v)
-        out = torch.empty_like(q, memory_format=torch.contiguous_format)
-        lse = torch.empty(q.shape[:2], dtype=torch.float32, device=q.device)
-        core().calc_attn(runtime, key.comm, view(q), view(k), view(v), softmax_scale, softcap,
-                         stream_of(q), view(out), view(lse))
+    def forward(ctx, q, k, v, key, softmax_scale, softcap):
+        q, k, v, out, lse = _calc_forward(q, k, v, key, softmax_scale, softcap)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.args = (key, runtime, softmax_scale, softcap)
+        ctx.args = (key, softmax_scale, softcap)
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, dlse):
-        q, k, v, out, lse = ctx.saved_tensors
-        key, runtime, softmax_scale, softcap = ctx.args
-        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        core().calc_attn_backward(runtime, key.comm, view(q), view(k), view(v), view(out),
-                                  view(lse), view(prepare(dout)), softmax_scale, softcap,
-                                  stream_of(q), view(dq), view(dk), view(dv))
-        return dq, dk, dv, None, None, None, None
+        return (*_calc_backward(dout, *ctx.saved_tensors, *ctx.args), None, None, None)
+
+
+def _grad_needed(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def dispatch_func(x_global: torch.Tensor, key, pad_value: float = 0.0) -> torch.Tensor:
     """Differentiable dispatch (see module doc)."""
-    return _Dispatch.apply(x_global, key, pad_value)
+    if _grad_needed(x_global):
+        return _Dispatch.apply(x_global, key, pad_value)
+    return _dispatch(key, x_global, pad_value)
 
 
 def undispatch_func(x_local: torch.Tensor, key) -> torch.Tensor:
     """Differentiable undispatch (see module doc)."""
-    return _Undispatch.apply(x_local, key)
+    if _grad_needed(x_local):
+        return _Undispatch.apply(x_local, key)
+    return _undispatch(key, x_local)
 
 
-def dist_attn_func(q, k, v, key, runtime, softmax_scale: float, softcap: float):
+def dist_attn_func(q, k, v, key, softmax_scale: float, softcap: float):
     """Differentiable distributed attention over local shards; returns ``(out, lse)``."""
-    return _DistAttn.apply(q, k, v, key, runtime, softmax_scale, softcap)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return _DistAttn.apply(q, k, v, key, softmax_scale, softcap)
+    return _calc_forward(q, k, v, key, softmax_scale, softcap)[3:]

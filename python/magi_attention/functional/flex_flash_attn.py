@@ -1,4 +1,11 @@
-"""flex_flash_attn_func: flexible attention on one device (CPU or CUDA tensors)."""
+"""flex_flash_attn_func: flexible attention on one device (CPU or CUDA tensors).
+
+The hot path: the mask's prepared work (``_C.FfaWork``: disjoint slices, and on CUDA the
+kernels' work lists uploaded once) is cached by the identity of the range tensors, so a
+repeated call costs one dict lookup, two output allocations and one C++ call that reads the
+tensors itself. Under ``torch.compile`` (torch >= 2.4) the call goes through the custom ops of
+:mod:`magi_attention._ops` instead.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,15 @@ from collections import OrderedDict
 
 import torch
 
+from .. import _ops
 from .._checks import check_qkv, check_scale, check_tensor
 from .._ext import core
-from .._tensor import accumulator_dtype, optional_view, prepare, stream_of, view
+from .._tensor import (accumulator_dtype, alloc_bytes, optional_view, prepared, ready,
+                       stream_of, view)
 
 __all__ = ["flex_flash_attn_func", "ffa_forward", "ffa_backward"]
+
+_C = core()
 
 
 def _host_int32(name: str, t, shape_tail: tuple, num_rows: int | None):
@@ -25,73 +36,101 @@ def _host_int32(name: str, t, shape_tail: tuple, num_rows: int | None):
     return t.detach().to("cpu").contiguous()
 
 
-def _check_bounds(name: str, ranges: torch.Tensor, limit: int) -> None:
-    if ranges.numel() == 0:
-        return
-    s, e = ranges[:, 0], ranges[:, 1]
-    bad = (s < 0) | (s > e) | (e > limit)
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0, 0])
-        raise ValueError(f"{name}[{i}] = [{int(s[i])}, {int(e[i])}): need "
-                         f"0 <= start <= end <= {limit}")
-
-
-# Converted masks by the identity of their range tensors. NOTE: a CUDA range tensor costs a
-# device-to-host copy (a sync) when read, so repeated calls must not read it again. An entry
-# holds references to the tensors, so a cached data pointer cannot be reused by another tensor,
-# and `_version` changes on any in-place write, which forces a new conversion.
-_SLICE_CACHE: OrderedDict = OrderedDict()
-_SLICE_CACHE_SIZE = 64
-
-
-def _tensor_key(t):
-    if not isinstance(t, torch.Tensor):
-        return ("object", id(t))  # not a tensor: _host_int32 raises TypeError on first use
-    return (t.data_ptr(), t._version, tuple(t.shape), t.dtype, t.device)
-
-
-def _get_slices(q_ranges, k_ranges, attn_type_map=None, total_q=None, total_k=None):
-    """The core's slice list (``_C.FfaSlices``) for these range tensors, validated and built
-    once per distinct tensors; with totals given, ranges are checked against them."""
-    key = (_tensor_key(q_ranges), _tensor_key(k_ranges), _tensor_key(attn_type_map), total_q,
-           total_k)
-    hit = _SLICE_CACHE.get(key)
-    if hit is not None:
-        _SLICE_CACHE.move_to_end(key)
-        return hit[0]
+def _get_slices(q_ranges, k_ranges, attn_type_map=None):
+    """The core's slice list (``_C.FfaSlices``) of these range tensors, validated; its
+    ``work(total_q, total_k)`` is the prepared work (made once per shape, kept)."""
     qr = _host_int32("q_ranges", q_ranges, (2,), None)
     kr = _host_int32("k_ranges", k_ranges, (2,), qr.shape[0])
     types = None
     if attn_type_map is not None:
         types = _host_int32("attn_type_map", attn_type_map, (), qr.shape[0])
-        if types.numel() and bool(((types < 0) | (types > 3)).any()):
-            raise ValueError(f"attn_type_map: codes must be 0..3, got {types.unique().tolist()}")
-    if total_q is not None:
-        _check_bounds("q_ranges", qr, total_q)
-    if total_k is not None:
-        _check_bounds("k_ranges", kr, total_k)
-    slices = core().FfaSlices(view(qr), view(kr), optional_view(types))
-    _SLICE_CACHE[key] = (slices, (q_ranges, k_ranges, attn_type_map))
-    if len(_SLICE_CACHE) > _SLICE_CACHE_SIZE:
-        _SLICE_CACHE.popitem(last=False)
-    return slices
+    return _C.FfaSlices(view(qr, "q_ranges"), view(kr, "k_ranges"),
+                        optional_view(types))
+
+
+# Prepared work by the identity of the range tensors and the lengths. NOTE: a CUDA range tensor
+# costs a device-to-host copy (a sync) when read, so repeated calls must not read it again. An
+# entry holds references to the tensors, so their ids cannot be reused by other tensors while
+# cached; `_version` changes on any in-place write and the data pointer on `.data =`, either of
+# which forces a new conversion.
+_WORK_CACHE: OrderedDict = OrderedDict()
+_WORK_CACHE_SIZE = 64
+
+
+class _Last:
+    """The most recent mask (most calls repeat it: one per layer of a step), compared by
+    identity without building a key."""
+
+    ranges = (None, None, None)
+    stamps = None  # (total_q, total_k, versions and data pointers)
+    work = None
+
+
+def _stamps(q_ranges, k_ranges, attn_type_map, total_q, total_k):
+    if attn_type_map is None:
+        return (total_q, total_k, q_ranges._version, k_ranges._version, q_ranges.data_ptr(),
+                k_ranges.data_ptr())
+    return (total_q, total_k, q_ranges._version, k_ranges._version, q_ranges.data_ptr(),
+            k_ranges.data_ptr(), attn_type_map._version, attn_type_map.data_ptr())
+
+
+def _tensor_key(t):
+    if t is None:
+        return None
+    if not isinstance(t, torch.Tensor):
+        return ("object", id(t))  # not a tensor: _host_int32 raises TypeError on first use
+    return (id(t), t._version, t.data_ptr())
+
+
+def _work_of(q_ranges, k_ranges, attn_type_map, total_q: int, total_k: int):
+    """The prepared work (``_C.FfaWork``) of this mask over ``[0, total_q) x [0, total_k)``,
+    validated and made once per distinct range tensors."""
+    last = _Last.ranges
+    if q_ranges is last[0] and k_ranges is last[1] and attn_type_map is last[2]:
+        if _stamps(q_ranges, k_ranges, attn_type_map, total_q, total_k) == _Last.stamps:
+            return _Last.work
+    key = (_tensor_key(q_ranges), _tensor_key(k_ranges), _tensor_key(attn_type_map), total_q,
+           total_k)
+    hit = _WORK_CACHE.get(key)
+    if hit is None:
+        work = _get_slices(q_ranges, k_ranges, attn_type_map).work(total_q, total_k)
+        hit = _WORK_CACHE[key] = (work, (q_ranges, k_ranges, attn_type_map))
+        if len(_WORK_CACHE) > _WORK_CACHE_SIZE:
+            _WORK_CACHE.popitem(last=False)
+    else:
+        _WORK_CACHE.move_to_end(key)
+    _Last.ranges = (q_ranges, k_ranges, attn_type_map)
+    _Last.stamps = _stamps(q_ranges, k_ranges, attn_type_map, total_q, total_k)
+    _Last.work = hit[0]
+    return hit[0]
+
+
+def _as_work(slices, q, k):
+    """An ``FfaWork``, or the work of an ``FfaSlices`` for q's and k's lengths."""
+    return slices.work(q.shape[0], k.shape[0]) if isinstance(slices, _C.FfaSlices) else slices
+
+
+def _empty_outputs(q):
+    """out like q (contiguous: q is, or has contiguous rows, see _tensor.prepare) and fp32 lse."""
+    return torch.empty_like(q), q.new_empty(q.shape[:2], dtype=torch.float32)
 
 
 def ffa_forward(q, k, v, slices, softmax_scale, softcap, out=None, lse=None, accumulate=False):
-    """Low-level forward over prebuilt slices (no autograd). With ``accumulate=True``, ``out``
-    and ``lse`` are fp32 accumulators holding a partial result, merged into by log-sum-exp."""
-    if out is None:
-        out = torch.empty_like(q, memory_format=torch.contiguous_format)
-    if lse is None:
-        lse = torch.empty(q.shape[:2], dtype=torch.float32, device=q.device)
-    core().ffa_forward_slices(view(q), view(k), view(v), slices, view(out), view(lse),
-                              float(softmax_scale), float(softcap), bool(accumulate), stream_of(q))
+    """Low-level forward over a prepared mask (``_C.FfaWork``, or ``_C.FfaSlices`` from
+    ``_get_slices``), no autograd. With ``accumulate=True``, ``out`` and ``lse`` are fp32
+    accumulators holding a partial result, merged into by log-sum-exp."""
+    if out is None or lse is None:
+        o, l = _empty_outputs(q)
+        out = o if out is None else out
+        lse = l if lse is None else lse
+    _C.ffa_fwd(_as_work(slices, q, k), q, k, v, out, lse, float(softmax_scale), float(softcap),
+               bool(accumulate), stream_of(q))
     return out, lse
 
 
 def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=None, dk=None,
                  dv=None):
-    """Low-level backward over prebuilt slices: dq/dk/dv are fp32 (fp64 for fp64 inputs)
+    """Low-level backward over a prepared mask: dq/dk/dv are fp32 (fp64 for fp64 inputs)
     accumulators, zero-initialised when not given, that the gradients are added into. On CUDA
     with bf16/fp16 inputs, dk/dv may instead be given in the input dtype: they are then
     overwritten with the gradient."""
@@ -99,35 +138,52 @@ def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=Non
     dq = torch.zeros(q.shape, dtype=acc, device=q.device) if dq is None else dq
     dk = torch.zeros(k.shape, dtype=acc, device=k.device) if dk is None else dk
     dv = torch.zeros(v.shape, dtype=acc, device=v.device) if dv is None else dv
-    core().ffa_backward_slices(view(q), view(k), view(v), view(out), view(lse), view(dout),
-                               slices, view(dq), view(dk), view(dv), float(softmax_scale),
-                               float(softcap), stream_of(q))
+    _C.ffa_bwd(_as_work(slices, q, k), q, k, v, out, lse, dout, dq, dk, dv,
+               float(softmax_scale), float(softcap), stream_of(q), alloc_bytes)
     return dq, dk, dv
+
+
+def _forward(q, k, v, work, scale: float, cap: float):
+    """out, lse (no autograd): the prepared inputs, two allocations, one C++ call."""
+    q, k, v = ready(q, k, v)
+    out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
+    lse = q.new_empty(q.shape[:2], dtype=torch.float32)
+    _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0)
+    return q, k, v, out, lse
+
+
+def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float):
+    """dq, dk, dv in the inputs' dtypes."""
+    dout = prepared(dout)
+    acc = accumulator_dtype(q.dtype)
+    dq = torch.zeros(q.shape, dtype=acc, device=q.device)
+    if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16):
+        # dk / dv straight in the input dtype (overwritten; no fp32 round trip). NOTE: the
+        # gradients are contiguous whatever the inputs' strides (the custom ops' fake
+        # implementations promise it).
+        dk, dv = k.new_empty(k.shape), v.new_empty(v.shape)
+    else:
+        dk = torch.zeros(k.shape, dtype=acc, device=k.device)
+        dv = torch.zeros(v.shape, dtype=acc, device=v.device)
+    _C.ffa_bwd(work, q, k, v, out, lse, dout, dq, dk, dv, scale, cap, stream_of(q), alloc_bytes)
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
 class _FlexFlashAttn(torch.autograd.Function):
     """out, lse = FFA(q, k, v); backward through magi::ffa_backward."""
 
     @staticmethod
-    def forward(ctx, q, k, v, slices, softmax_scale, softcap):
-        q, k, v = prepare(q), prepare(k), prepare(v)
-        out, lse = ffa_forward(q, k, v, slices, softmax_scale, softcap)
+    def forward(ctx, q, k, v, work, softmax_scale, softcap):
+        q, k, v, out, lse = _forward(q, k, v, work, softmax_scale, softcap)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.slices = slices
-        ctx.scale = (softmax_scale, softcap)
+        ctx.args = (work, softmax_scale, softcap)
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, dlse):
         q, k, v, out, lse = ctx.saved_tensors
-        dk = dv = None
-        if q.is_cuda and q.dtype in (torch.bfloat16, torch.float16):
-            # dk / dv straight in the input dtype (overwritten; no fp32 round trip).
-            dk, dv = torch.empty_like(k), torch.empty_like(v)
-        dq, dk, dv = ffa_backward(prepare(dout), q, k, v, out, lse, ctx.slices, *ctx.scale,
-                                  dk=dk, dv=dv)
-        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None
+        return (*_backward(dout, q, k, v, out, lse, *ctx.args), None, None, None)
 
 
 def flex_flash_attn_func(
@@ -153,6 +209,10 @@ def flex_flash_attn_func(
     slice get ``out = 0`` and ``lse = -inf``. Works on CPU tensors and (with the CUDA build)
     CUDA tensors, on torch's current stream. Differentiable in ``q``, ``k`` and ``v``.
 
+    The mask is prepared once per distinct range tensors (kept while they are alive and not
+    written in place): pass the same tensors on every call (e.g. one per layer or step) and a
+    call does no conversion or upload. With ``torch.compile`` (torch >= 2.4) it is a custom op.
+
     Args:
         q: ``[total_q, num_heads_q, head_dim]``, float32/float64/bfloat16/float16.
         k: ``[total_k, num_heads_kv, head_dim]``, same dtype; ``num_heads_q % num_heads_kv == 0``
@@ -162,7 +222,8 @@ def flex_flash_attn_func(
         k_ranges: int32 ``[N, 2]``, rows ``[start, end)`` of k.
         attn_type_map: int32 ``[N]`` mask type codes (0 full, 1 causal, 2 inv_causal,
             3 bi_causal; see :class:`~magi_attention.api.AttnMaskType`); None: all full.
-        softmax_scale: score scale; default ``head_dim ** -0.5``.
+        softmax_scale: score scale; None or 0: ``head_dim ** -0.5``; otherwise finite and > 0
+            (the same rule on every device; a negative scale raises ValueError).
         softcap: if > 0, scores become ``softcap * tanh(score / softcap)``.
         deterministic, sm_margin, disable_fwd_atomic_reduction, auto_range_merge,
             max_seqlen_q: accepted for compatibility with the original kernel; they do not
@@ -173,7 +234,18 @@ def flex_flash_attn_func(
         ``(out, lse)``: out ``[total_q, num_heads_q, head_dim]`` in q's dtype; lse
         ``[total_q, num_heads_q]`` float32, natural log (not differentiable).
     """
-    check_qkv(q, k, v)
-    slices = _get_slices(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
-    scale, cap = check_scale(softmax_scale, softcap)
-    return _FlexFlashAttn.apply(q, k, v, slices, scale, cap)
+    if _ops.compiling():
+        return _ops.flex_flash_attn(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale,
+                                    softcap)
+    # NOTE: the core validates every argument once; only when it refuses them are the tensors
+    # checked here too, to raise TypeError for a wrong type or dtype (the core's MagiError is a
+    # ValueError).
+    try:
+        scale, cap = check_scale(softmax_scale, softcap)
+        work = _work_of(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
+        if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+            return _FlexFlashAttn.apply(q, k, v, work, scale, cap)
+        return _forward(q, k, v, work, scale, cap)[3:]
+    except (_C.MagiError, AttributeError, IndexError):
+        check_qkv(q, k, v)
+        raise

@@ -219,9 +219,8 @@ void reduce_parts(const std::vector<Part<Acc>>& parts, bool key_grad, const Tens
 
 template <typename Acc>
 void backward_impl(const BackwardArgs& a, const TensorView& k, const TensorView& v,
-                   const AttnDims& dims, std::span<const AttnSlice> slices, const TensorView& dk,
+                   const AttnDims& dims, const RowKeys& keys, const TensorView& dk,
                    const TensorView& dv) {
-  const RowKeys keys = RowKeys::build(slices, dims.sq);
   std::vector<Part<Acc>> parts = make_parts<Acc>(dims, keys);
   int64_t cells = 0;
   for (int64_t r = 0; r < dims.sq; ++r) cells += keys.cells(r);
@@ -254,14 +253,14 @@ void backward_impl(const BackwardArgs& a, const TensorView& k, const TensorView&
 
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
-                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
+                  const RowKeys& keys, const ScoreParams& scores, const TensorView& dq,
                   const TensorView& dk, const TensorView& dv) {
-  const AttnDims dims = AttnDims::from(q, k, opts);
+  const AttnDims dims = AttnDims::from(q, k, scores);
   const BackwardArgs a{q, out, lse, dout, dq};
   if (q.dtype == DType::kFloat64) {
-    backward_impl<double>(a, k, v, dims, slices, dk, dv);
+    backward_impl<double>(a, k, v, dims, keys, dk, dv);
   } else {
-    backward_impl<float>(a, k, v, dims, slices, dk, dv);
+    backward_impl<float>(a, k, v, dims, keys, dk, dv);
   }
 }
 

@@ -121,8 +121,7 @@ void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& ke
 
 template <typename Acc>
 void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v,
-                  const AttnDims& dims, std::span<const AttnSlice> slices) {
-  const RowKeys keys = RowKeys::build(slices, dims.sq);
+                  const AttnDims& dims, const RowKeys& keys) {
   int64_t cells = 0;
   for (int64_t r = 0; r < dims.sq; ++r) cells += keys.cells(r);
   const int threads =
@@ -153,15 +152,15 @@ void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v
 
 }  // namespace
 
-void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                 std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
-                 const TensorView& lse, bool accumulate) {
-  const AttnDims dims = AttnDims::from(q, k, opts);
+void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, const RowKeys& keys,
+                 const ScoreParams& scores, const TensorView& out, const TensorView& lse,
+                 bool accumulate) {
+  const AttnDims dims = AttnDims::from(q, k, scores);
   const ForwardArgs a{q, out, lse, accumulate};
   if (q.dtype == DType::kFloat64) {
-    forward_impl<double>(a, k, v, dims, slices);
+    forward_impl<double>(a, k, v, dims, keys);
   } else {
-    forward_impl<float>(a, k, v, dims, slices);
+    forward_impl<float>(a, k, v, dims, keys);
   }
 }
 

@@ -1,5 +1,5 @@
-// Host entry points of the CUDA FFA kernels: checks what the kernels assume, looks the work
-// lists up in the plan cache and launches on the caller's stream.
+// Host side of the CUDA FFA kernels: the kernels' limits, the prepared work lists of the mask
+// (uploaded once per device, ffa/prepared_work.h), kernel parameters, one launch.
 #include "kernels/cuda/ffa_cuda.h"
 
 #include <cuda_runtime_api.h>
@@ -11,8 +11,9 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/ffa/launch.h"
-#include "kernels/cuda/ffa/plan_cache.h"
+#include "kernels/cuda/ffa/prepared_work.h"
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
 #include "magi/check.h"
@@ -20,72 +21,25 @@
 namespace magi::cuda {
 namespace {
 
-/// Makes `device` current for the scope of a call and restores the caller's device.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    MAGI_CUDA_CHECK(cudaGetDevice(&prev_));
-    set_ = prev_ != device;
-    if (set_) MAGI_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() {
-    if (set_) cudaSetDevice(prev_);
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int prev_ = 0;
-  bool set_ = false;
-};
-
-void check_cuda_tensor(const TensorView& t, const char* name, int ndim, int device) {
-  MAGI_CHECK(t.device.type == DeviceType::kCUDA && t.device.index == device, "FFA CUDA: ", name,
-             " must be on cuda:", device, ", got ", t.describe());
-  MAGI_CHECK(t.ndim == ndim, "FFA CUDA: ", name, " must have ", ndim, " dims, got ", t.describe());
-  MAGI_CHECK(t.strides[ndim - 1] == 1 || t.shape[ndim - 1] <= 1, "FFA CUDA: ", name,
-             " needs a contiguous last dim, got ", t.describe());
-}
-
-/// q/k/v/dout: 16-byte aligned base and strides (cp.async moves 16 bytes).
-void check_16b(const TensorView& t, const char* name) {
+/// q/k/v/dout: 16-byte aligned base and strides (cp.async and TMA move 16 bytes).
+void check_16b(std::string_view fn, const TensorView& t, const char* name) {
   MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % 8 == 0 &&
                  t.strides[1] % 8 == 0,
-             "FFA CUDA: ", name,
-             " needs a 16-byte aligned base and row/head strides that are multiples of 8 "
-             "elements, got ",
-             t.describe());
+             fn, ": ", name, " = ", t.describe(),
+             ": the CUDA kernels need a 16-byte aligned base and row/head strides that are "
+             "multiples of 8 elements");
 }
 
 /// Epilogues store element pairs: even strides and pair-aligned base.
-void check_pairs(const TensorView& t, const char* name) {
+void check_pairs(std::string_view fn, const TensorView& t, const char* name) {
   const uintptr_t pair = 2 * dtype_size(t.dtype);
   MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % pair == 0 && t.strides[0] % 2 == 0 &&
                  t.strides[1] % 2 == 0,
-             "FFA CUDA: ", name, " needs a pair-aligned base and even strides, got ", t.describe());
+             fn, ": ", name, " = ", t.describe(),
+             ": the CUDA kernels need a pair-aligned base and even strides");
 }
 
-Elem elem_of(DType t) {
-  MAGI_CHECK(t == DType::kBFloat16 || t == DType::kFloat16,
-             "FFA CUDA: q, k, v must be bf16 or fp16, got ", to_string(t));
-  return t == DType::kBFloat16 ? Elem::kBf16 : Elem::kFp16;
-}
-
-struct Scores {
-  float scale, scale_log2, scale_cap, softcap_log2;
-  int32_t use_softcap;
-};
-
-Scores scores_of(const FfaOptions& opts, int64_t d) {
-  Scores s{};
-  s.scale = static_cast<float>(opts.softmax_scale > 0 ? opts.softmax_scale
-                                                      : 1.0 / std::sqrt(static_cast<double>(d)));
-  s.scale_log2 = s.scale * kLog2e;
-  s.use_softcap = opts.softcap > 0 ? 1 : 0;
-  s.scale_cap = s.use_softcap ? static_cast<float>(s.scale / opts.softcap) : 0.f;
-  s.softcap_log2 = s.use_softcap ? static_cast<float>(opts.softcap * kLog2e) : 0.f;
-  return s;
-}
+Elem elem_of(DType t) { return t == DType::kBFloat16 ? Elem::kBf16 : Elem::kFp16; }
 
 template <size_t I = 0>
 std::string supported_head_dims() {
@@ -95,6 +49,13 @@ std::string supported_head_dims() {
     return (I ? ", " : "") + std::to_string(kHeadDimTiles[I].head_dim) +
            supported_head_dims<I + 1>();
   }
+}
+
+bool head_dim_supported(int64_t d) {
+  for (const HeadDimTiles& t : kHeadDimTiles) {
+    if (t.head_dim == d) return true;
+  }
+  return false;
 }
 
 /// Calls fn.operator()<E, D>() for the row of kHeadDimTiles whose head dim is d.
@@ -113,56 +74,123 @@ void dispatch_kernel(Elem e, int64_t d, Fn&& fn) {
   }
 }
 
-void check_qkv(const TensorView& q, const TensorView& k, const TensorView& v, int device) {
-  check_cuda_tensor(q, "q", 3, device);
-  check_cuda_tensor(k, "k", 3, device);
-  check_cuda_tensor(v, "v", 3, device);
-  MAGI_CHECK(k.dtype == q.dtype && v.dtype == q.dtype, "FFA CUDA: q, k, v dtypes differ");
-  MAGI_CHECK(k.shape[1] > 0 && q.shape[1] % k.shape[1] == 0 && v.shape[1] == k.shape[1] &&
-                 k.shape[0] == v.shape[0] && k.shape[2] == q.shape[2] && v.shape[2] == q.shape[2],
-             "FFA CUDA: shapes q ", q.describe(), ", k ", k.describe(), ", v ", v.describe());
-  check_16b(q, "q");
-  check_16b(k, "k");
-  check_16b(v, "v");
+/// The inputs every pass reads: q, k, v (and dout) in bf16 / fp16 with a supported head dim.
+void check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
+                  const TensorView& v, const TensorView& lse) {
+  MAGI_CHECK(q.dtype == DType::kBFloat16 || q.dtype == DType::kFloat16, fn, ": q = ", q.describe(),
+             ": the CUDA kernels take bfloat16 or float16 inputs");
+  MAGI_CHECK(head_dim_supported(q.shape[2]), fn, ": q = ", q.describe(),
+             ": the CUDA kernels take head_dim ", supported_head_dims(), ", got ", q.shape[2]);
+  check_16b(fn, q, "q");
+  check_16b(fn, k, "k");
+  check_16b(fn, v, "v");
+  MAGI_CHECK(lse.dtype == DType::kFloat32, fn, ": lse = ", lse.describe(),
+             ": must be float32 on CUDA");
+}
+
+/// Score parameters in the kernels' log2 form.
+struct Scores {
+  float scale, scale_log2, scale_cap, softcap_log2;
+  int32_t use_softcap;
+};
+
+Scores scores_of(const ScoreParams& p) {
+  Scores s{};
+  s.scale = static_cast<float>(p.scale);
+  s.scale_log2 = s.scale * kLog2e;
+  s.use_softcap = p.softcap > 0 ? 1 : 0;
+  s.scale_cap = s.use_softcap ? static_cast<float>(p.scale / p.softcap) : 0.f;
+  s.softcap_log2 = s.use_softcap ? static_cast<float>(p.softcap * kLog2e) : 0.f;
+  return s;
+}
+
+FwdOutMode out_mode_of(const FfaFwdArgs& a) {
+  if (a.accumulate) return FwdOutMode::kMergeFp32;
+  if (a.out.dtype == DType::kBFloat16) return FwdOutMode::kStoreBf16;
+  if (a.out.dtype == DType::kFloat16) return FwdOutMode::kStoreFp16;
+  return FwdOutMode::kStoreFp32;
+}
+
+/// Where one backward's scratch lies in its workspace (offsets in bytes; -1: not needed).
+struct BwdScratch {
+  bool overwrite = false;     // dk / dv in q's dtype
+  bool store_direct = false;  // ... written by the kernel itself
+  bool ws_kernel = false;     // the warp-specialised Hopper backward (head-major statistics)
+  int64_t stat_stride = 0;    // rows per head of the head-major statistics
+  size_t stats_bytes = 0;     // D (and lse2 for ws_kernel)
+  size_t dkv_offset = 0;      // fp32 dk then dv, when overwrite && !store_direct
+  size_t dkv_elems = 0;       // elements of each
+  size_t bytes = 0;
+};
+
+/// Needs the current device to be q's (hopper_kernels_selected()).
+BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
+  BwdScratch s;
+  const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
+  if (sq == 0 || sk == 0 || list.num_items == 0) return s;
+  s.overwrite = a.dk.dtype == a.q.dtype;
+  // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
+  // one query head per kv head) and the Hopper kernel. Otherwise fp32 scratch accumulators,
+  // cast into dk / dv at the end.
+  s.store_direct = s.overwrite && list.disjoint_blocks && hq == hkv && hopper_kernels_selected();
+  s.ws_kernel = bwd_ws_selected();
+  s.stat_stride = (sq + 3) / 4 * 4;
+  const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
+  s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);
+  s.bytes = (s.stats_bytes + 255) / 256 * 256;
+  if (s.overwrite && !s.store_direct) {
+    s.dkv_offset = s.bytes;
+    s.dkv_elems = static_cast<size_t>(sk * hkv * a.q.shape[2]);
+    s.bytes += 2 * s.dkv_elems * sizeof(float);
+  }
+  return s;
 }
 
 }  // namespace
 
-void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                 std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
-                 const TensorView& lse, bool accumulate) {
-  const int device = q.device.index;
-  check_qkv(q, k, v, device);
-  check_cuda_tensor(out, "out", 3, device);
-  check_cuda_tensor(lse, "lse", 2, device);
-  MAGI_CHECK(lse.dtype == DType::kFloat32, "FFA CUDA: lse must be fp32, got ", lse.describe());
-  MAGI_CHECK(out.shape[0] == q.shape[0] && out.shape[1] == q.shape[1] &&
-                 out.shape[2] == q.shape[2] && lse.shape[0] == q.shape[0] &&
-                 lse.shape[1] == q.shape[1],
-             "FFA CUDA: out ", out.describe(), " / lse ", lse.describe(), " do not match q");
-  check_pairs(out, "out");
-  FwdOutMode mode;
-  if (accumulate) {
-    MAGI_CHECK(out.dtype == DType::kFloat32, "FFA CUDA: accumulate mode needs an fp32 out, got ",
-               out.describe());
-    mode = FwdOutMode::kMergeFp32;
-  } else if (out.dtype == DType::kBFloat16) {
-    mode = FwdOutMode::kStoreBf16;
-  } else if (out.dtype == DType::kFloat16) {
-    mode = FwdOutMode::kStoreFp16;
+void check_ffa_forward(std::string_view fn, const FfaFwdArgs& a) {
+  check_inputs(fn, a.q, a.k, a.v, a.lse);
+  if (a.accumulate) {
+    MAGI_CHECK(a.out.dtype == DType::kFloat32, fn, ": out = ", a.out.describe(),
+               ": accumulate mode needs a float32 out on CUDA");
   } else {
-    MAGI_CHECK(out.dtype == DType::kFloat32, "FFA CUDA: out dtype ", to_string(out.dtype),
-               " is not supported (bf16, fp16, fp32)");
-    mode = FwdOutMode::kStoreFp32;
+    MAGI_CHECK(a.out.dtype != DType::kFloat64, fn, ": out = ", a.out.describe(),
+               ": the CUDA kernels store bfloat16, float16 or float32");
   }
-  const int64_t sq = q.shape[0], sk = k.shape[0], hq = q.shape[1], d = q.shape[2];
-  if (sq == 0 || hq == 0) return;
-  const Elem elem = elem_of(q.dtype);
-  DeviceGuard guard(device);
-  const DevicePlan plan = get_plan(slices, sq, sk, PlanKind::kForward, kFwdBlockM);
-  if (plan.num_items == 0) return;
+  check_pairs(fn, a.out, "out");
+}
 
-  const Scores sc = scores_of(opts, d);
+void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
+  check_inputs(fn, a.q, a.k, a.v, a.lse);
+  check_16b(fn, a.dout, "dout");
+  MAGI_CHECK(a.dout.dtype == a.q.dtype, fn, ": dout = ", a.dout.describe(),
+             ": must have q's dtype on CUDA");
+  MAGI_CHECK(a.out.dtype != DType::kFloat64, fn, ": out = ", a.out.describe(),
+             ": the CUDA kernels read bfloat16, float16 or float32");
+  const bool overwrite = a.dk.dtype == a.q.dtype && a.dv.dtype == a.q.dtype;
+  MAGI_CHECK(a.dq.dtype == DType::kFloat32 &&
+                 (overwrite || (a.dk.dtype == DType::kFloat32 && a.dv.dtype == DType::kFloat32)),
+             fn, ": dq = ", a.dq.describe(), ", dk = ", a.dk.describe(), ", dv = ", a.dv.describe(),
+             ": on CUDA dq is a float32 accumulator and dk, dv float32 accumulators or of q's "
+             "dtype");
+}
+
+size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) {
+  const int device = a.q.device.index;
+  DeviceGuard guard(device);
+  return bwd_scratch(a, prepared_ffa(*a.work, device, a.stream).bwd).bytes;
+}
+
+void ffa_forward(const FfaFwdArgs& a) {
+  const TensorView &q = a.q, &k = a.k, &v = a.v, &out = a.out, &lse = a.lse;
+  const int64_t sq = q.shape[0], sk = k.shape[0], hq = q.shape[1], d = q.shape[2];
+  if (sq == 0) return;
+  const int device = q.device.index;
+  DeviceGuard guard(device);
+  const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).fwd;
+  if (list.num_items == 0) return;
+
+  const Scores sc = scores_of(a.scores);
   FwdParams p{};
   p.q = q.data;
   p.k = k.data;
@@ -187,94 +215,46 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
   p.scale_cap = sc.scale_cap;
   p.softcap_log2 = sc.softcap_log2;
   p.use_softcap = sc.use_softcap;
-  p.out_mode = mode;
-  p.items = plan.items;
-  p.segs = plan.segs;
-  p.num_items = plan.num_items;
-  const int64_t grid = static_cast<int64_t>(plan.num_items) * hq;
-  MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid too large");
-  dispatch_kernel(elem, d, [&]<Elem E, int D>() {
-    launch_fwd<E, D>(p, static_cast<int>(grid), opts.cuda_stream);
-  });
+  p.out_mode = out_mode_of(a);
+  p.items = list.items;
+  p.segs = list.segs;
+  p.num_items = list.num_items;
+  const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
+  MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
+  dispatch_kernel(elem_of(q.dtype), d,
+                  [&]<Elem E, int D>() { launch_fwd<E, D>(p, static_cast<int>(grid), a.stream); });
 }
 
-void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
-                  const TensorView& out, const TensorView& lse, const TensorView& dout,
-                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
-                  const TensorView& dk, const TensorView& dv) {
-  const int device = q.device.index;
-  check_qkv(q, k, v, device);
-  check_cuda_tensor(out, "out", 3, device);
-  check_cuda_tensor(dout, "dout", 3, device);
-  check_cuda_tensor(lse, "lse", 2, device);
-  check_cuda_tensor(dq, "dq", 3, device);
-  check_cuda_tensor(dk, "dk", 3, device);
-  check_cuda_tensor(dv, "dv", 3, device);
-  MAGI_CHECK(dout.dtype == q.dtype, "FFA CUDA: dout must have q's dtype, got ", dout.describe());
-  MAGI_CHECK(
-      out.dtype == DType::kBFloat16 || out.dtype == DType::kFloat16 || out.dtype == DType::kFloat32,
-      "FFA CUDA: out dtype ", to_string(out.dtype), " is not supported");
-  MAGI_CHECK(lse.dtype == DType::kFloat32, "FFA CUDA: lse must be fp32");
-  // dk / dv in q's dtype: overwritten with the gradient (magi/ffa.h).
-  const bool overwrite = dk.dtype == q.dtype && dv.dtype == q.dtype;
-  MAGI_CHECK(dq.dtype == DType::kFloat32 &&
-                 (overwrite || (dk.dtype == DType::kFloat32 && dv.dtype == DType::kFloat32)),
-             "FFA CUDA: dq must be an fp32 accumulator and dk, dv fp32 accumulators or of q's "
-             "dtype, got dq = ",
-             dq.describe(), ", dk = ", dk.describe(), ", dv = ", dv.describe());
-  for (int i = 0; i < 3; ++i) {
-    MAGI_CHECK(out.shape[i] == q.shape[i] && dout.shape[i] == q.shape[i] &&
-                   dq.shape[i] == q.shape[i] && dk.shape[i] == k.shape[i] &&
-                   dv.shape[i] == v.shape[i],
-               "FFA CUDA: gradient / out shapes do not match q, k, v");
-  }
-  check_16b(dout, "dout");
+void ffa_backward(const FfaBwdArgs& a) {
+  const TensorView &q = a.q, &k = a.k, &v = a.v, &out = a.out, &lse = a.lse, &dout = a.dout;
+  const TensorView &dq = a.dq, &dk = a.dk, &dv = a.dv;
   const int64_t sq = q.shape[0], sk = k.shape[0], hq = q.shape[1], d = q.shape[2];
+  const int device = q.device.index;
   DeviceGuard guard(device);
-  const cudaStream_t stream = static_cast<cudaStream_t>(opts.cuda_stream);
-  auto zero_dkv = [&] {  // overwrite mode: rows no item writes read 0
-    fill(dk, 0.0, opts.cuda_stream);
-    fill(dv, 0.0, opts.cuda_stream);
-  };
-  if (sq == 0 || sk == 0 || hq == 0) {
-    if (overwrite) zero_dkv();
-    return;
+  const cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
+  const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).bwd;
+  const BwdScratch s = bwd_scratch(a, list);
+  const bool overwrite = dk.dtype == q.dtype;
+  if (overwrite && (!s.overwrite || s.store_direct)) {  // rows no item writes read 0
+    fill(dk, 0.0, a.stream);
+    fill(dv, 0.0, a.stream);
   }
-  const Elem elem = elem_of(q.dtype);
-  const DevicePlan plan = get_plan(slices, sq, sk, PlanKind::kBackward, kBwdBlockN);
-  if (plan.num_items == 0) {
-    if (overwrite) zero_dkv();
-    return;
-  }
-  // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
-  // one query head per kv head) and the Hopper kernel. Otherwise fp32 scratch accumulators,
-  // cast into dk / dv at the end.
-  const bool store_direct =
-      overwrite && plan.disjoint_blocks && hq == k.shape[1] && hopper_kernels_selected();
-  if (store_direct) zero_dkv();
-  float* scratch = nullptr;
+  if (s.bytes == 0) return;  // no cell: nothing to add
+  auto* ws = static_cast<unsigned char*>(a.workspace);
   TensorView dk_acc = dk, dv_acc = dv;
-  if (overwrite && !store_direct) {
-    const int64_t n = k.shape[0] * k.shape[1] * d;
-    scratch = static_cast<float*>(
-        device_alloc(static_cast<size_t>(2 * n) * sizeof(float), opts.cuda_stream));
-    dk_acc =
-        TensorView::contiguous(scratch, DType::kFloat32, {k.shape[0], k.shape[1], d}, q.device);
-    dv_acc =
-        TensorView::contiguous(scratch + n, DType::kFloat32, {k.shape[0], k.shape[1], d}, q.device);
-    fill(dk_acc, 0.0, opts.cuda_stream);
-    fill(dv_acc, 0.0, opts.cuda_stream);
+  if (overwrite && !s.store_direct) {
+    auto* scratch = reinterpret_cast<float*>(ws + s.dkv_offset);
+    dk_acc = TensorView::contiguous(scratch, DType::kFloat32, {sk, k.shape[1], d}, q.device);
+    dv_acc = TensorView::contiguous(scratch + s.dkv_elems, DType::kFloat32, {sk, k.shape[1], d},
+                                    q.device);
+    fill(dk_acc, 0.0, a.stream);
+    fill(dv_acc, 0.0, a.stream);
   }
 
   // Row statistics: D = rowsum(dO * O), row-major; for the warp-specialised Hopper backward
   // head-major together with lse * log2(e), each [Hq, stride] (TMA loads a tile's rows).
-  const bool ws = bwd_ws_selected();
-  const int64_t stat_stride = (sq + 3) / 4 * 4;
-  const int64_t stat_floats = ws ? 2 * hq * stat_stride : sq * hq;
-  float* dsum = nullptr;
-  MAGI_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dsum),
-                                  static_cast<size_t>(stat_floats) * sizeof(float), stream));
-  const BwdStats stats{dsum + hq * stat_stride, dsum, stat_stride};
+  auto* dsum = reinterpret_cast<float*>(ws);
+  const BwdStats stats{dsum + hq * s.stat_stride, dsum, s.stat_stride};
   BwdPreParams pre{};
   pre.out = out.data;
   pre.dout = dout.data;
@@ -288,16 +268,16 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   pre.head_dim = static_cast<int32_t>(d);
   pre.out_dtype = out.dtype == DType::kBFloat16 ? 0 : out.dtype == DType::kFloat16 ? 1 : 2;
   pre.dout_dtype = dout.dtype == DType::kBFloat16 ? 0 : 1;
-  if (ws) {
+  if (s.ws_kernel) {
     pre.lse2 = const_cast<float*>(stats.lse2);
     pre.lse = lse.ptr<float>();
     pre.lse_row_stride = lse.strides[0];
     pre.lse_head_stride = lse.strides[1];
-    pre.stat_stride = stat_stride;
+    pre.stat_stride = s.stat_stride;
   }
   launch_bwd_preprocess(pre, stream);
 
-  const Scores sc = scores_of(opts, d);
+  const Scores sc = scores_of(a.scores);
   BwdParams p{};
   p.q = q.data;
   p.k = k.data;
@@ -306,11 +286,11 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   p.lse = lse.ptr<float>();
   p.dsum = dsum;
   p.dq = dq.ptr<float>();
-  p.dkv_store = store_direct ? 1 : 0;
-  p.dk = store_direct ? nullptr : static_cast<float*>(dk_acc.data);
-  p.dv = store_direct ? nullptr : static_cast<float*>(dv_acc.data);
-  p.dk_store = store_direct ? dk.data : nullptr;
-  p.dv_store = store_direct ? dv.data : nullptr;
+  p.dkv_store = s.store_direct ? 1 : 0;
+  p.dk = s.store_direct ? nullptr : static_cast<float*>(dk_acc.data);
+  p.dv = s.store_direct ? nullptr : static_cast<float*>(dv_acc.data);
+  p.dk_store = s.store_direct ? dk.data : nullptr;
+  p.dv_store = s.store_direct ? dv.data : nullptr;
   p.q_row_stride = q.strides[0];
   p.q_head_stride = q.strides[1];
   p.k_row_stride = k.strides[0];
@@ -336,19 +316,17 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   p.scale_cap = sc.scale_cap;
   p.softcap_log2 = sc.softcap_log2;
   p.use_softcap = sc.use_softcap;
-  p.items = plan.items;
-  p.segs = plan.segs;
-  p.num_items = plan.num_items;
-  const int64_t grid = static_cast<int64_t>(plan.num_items) * hq;
-  MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid too large");
-  dispatch_kernel(elem, d, [&]<Elem E, int D>() {
-    launch_bwd<E, D>(p, ws ? &stats : nullptr, static_cast<int>(grid), opts.cuda_stream);
+  p.items = list.items;
+  p.segs = list.segs;
+  p.num_items = list.num_items;
+  const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
+  MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
+  dispatch_kernel(elem_of(q.dtype), d, [&]<Elem E, int D>() {
+    launch_bwd<E, D>(p, s.ws_kernel ? &stats : nullptr, static_cast<int>(grid), a.stream);
   });
-  MAGI_CUDA_CHECK(cudaFreeAsync(dsum, stream));
-  if (scratch != nullptr) {
-    copy_cast(dk_acc, dk, opts.cuda_stream);
-    copy_cast(dv_acc, dv, opts.cuda_stream);
-    device_free(scratch, opts.cuda_stream);
+  if (overwrite && !s.store_direct) {
+    copy_cast(dk_acc, dk, a.stream);
+    copy_cast(dv_acc, dv, a.stream);
   }
 }
 

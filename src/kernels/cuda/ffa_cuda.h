@@ -1,21 +1,27 @@
-// Entry points of the CUDA FFA kernels, called by the device dispatcher (src/kernels/ffa.cc)
-// after it has validated shapes and dtypes. CUDA-free header: the stream travels in
-// FfaOptions::cuda_stream.
+// The CUDA FFA kernels' host side, behind the CUDA backend (cuda_backend.cc). The entries have
+// validated the calls against ffa.h's contract; the checks here add the kernels' own limits, and
+// the runs check nothing. CUDA-free header: the stream travels in the argument structs.
 #pragma once
 
-#include <span>
+#include <cstddef>
+#include <string_view>
 
-#include "magi/ffa.h"
+#include "kernels/backend.h"
 
 namespace magi::cuda {
 
-void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
-                 std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
-                 const TensorView& lse, bool accumulate);
+/// bf16 / fp16 inputs, a head dim of the kernel table, 16-byte aligned rows, fp32 lse, an out
+/// dtype the epilogue stores (bf16, fp16, fp32; fp32 in accumulate mode) with paired strides.
+void check_ffa_forward(std::string_view fn, const FfaFwdArgs& a);
+/// As the forward, plus dout in q's dtype, dq an fp32 accumulator, dk / dv fp32 accumulators or
+/// q's dtype (overwritten).
+void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a);
 
-void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
-                  const TensorView& out, const TensorView& lse, const TensorView& dout,
-                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
-                  const TensorView& dk, const TensorView& dv);
+/// Scratch of one backward: the row statistics of the preprocess, and fp32 dk / dv when they
+/// are overwritten in q's dtype but cannot be stored directly.
+size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a);
+
+void ffa_forward(const FfaFwdArgs& a);
+void ffa_backward(const FfaBwdArgs& a);
 
 }  // namespace magi::cuda

@@ -1,9 +1,11 @@
 // Host wrappers of the runtime's CUDA kernels: TensorViews in, launches out.
 #include <cuda_runtime_api.h>
 
+#include <memory>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/range_ops_cuda.h"
 #include "kernels/cuda/runtime/launch.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
@@ -37,37 +39,69 @@ int64_t row_elems(const TensorView& t) {
   return n;
 }
 
-// The ranges' starts and packed offsets on the device, freed stream-ordered with the object.
+/// Host image of a range table: starts [n], packed offsets [n], total rows.
+std::vector<int64_t> table_of(const RangeList& list) {
+  const int64_t n = static_cast<int64_t>(list.ranges().size());
+  std::vector<int64_t> host(2 * n + 1);
+  int64_t rows = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    host[i] = list.ranges()[i].start;
+    host[n + i] = rows;
+    rows += list.ranges()[i].size();
+  }
+  host[2 * n] = rows;
+  return host;
+}
+
+struct CudaRangeTable : PreparedState {
+  std::unique_ptr<UploadedBuffer> buffer;
+};
+
+/// The list's table on the current device, `device`: prepared once, or for a transient list
+/// uploaded for this call (stream-ordered; freed in stream order with the object).
 class DeviceRanges {
  public:
-  DeviceRanges(std::span<const AttnRange> ranges, void* stream) : stream_(stream) {
-    n_ = static_cast<int64_t>(ranges.size());
-    std::vector<int64_t> host(2 * n_ + 1);
-    for (int64_t i = 0; i < n_; ++i) {
-      host[i] = ranges[i].start;
-      host[n_ + i] = rows_;
-      rows_ += ranges[i].size();
+  DeviceRanges(const RangeList& list, int device, void* stream) : stream_(stream) {
+    n_ = static_cast<int64_t>(list.ranges().size());
+    if (list.total_rows() == 0) return;
+    if (!list.transient()) {
+      dev_ = static_cast<const int64_t*>(
+          list.prepared()
+              .get<CudaRangeTable>(Device{DeviceType::kCUDA, device},
+                                   [&] {
+                                     const std::vector<int64_t> host = table_of(list);
+                                     auto t = std::make_unique<CudaRangeTable>();
+                                     t->buffer = std::make_unique<UploadedBuffer>(
+                                         host.data(), host.size() * sizeof(int64_t), device, stream,
+                                         "the key's range tables");
+                                     return t;
+                                   })
+              .buffer->data());
+      return;
     }
-    host[2 * n_] = rows_;
-    if (rows_ == 0) return;
-    dev_ = static_cast<int64_t*>(device_alloc(host.size() * sizeof(int64_t), stream));
+    const std::vector<int64_t> host = table_of(list);
+    const auto s = static_cast<cudaStream_t>(stream);
+    MAGI_CUDA_CHECK(cudaMallocAsync(&owned_, host.size() * sizeof(int64_t), s));
     // NOTE: from pageable memory the copy is staged before cudaMemcpyAsync returns, so `host`
     // may die right after.
-    MAGI_CUDA_CHECK(cudaMemcpyAsync(dev_, host.data(), host.size() * sizeof(int64_t),
-                                    cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)));
+    MAGI_CUDA_CHECK(cudaMemcpyAsync(owned_, host.data(), host.size() * sizeof(int64_t),
+                                    cudaMemcpyHostToDevice, s));
+    dev_ = static_cast<const int64_t*>(owned_);
   }
   ~DeviceRanges() {
-    if (dev_) cudaFreeAsync(dev_, static_cast<cudaStream_t>(stream_));
+    if (owned_) cudaFreeAsync(owned_, static_cast<cudaStream_t>(stream_));
   }
+  DeviceRanges(const DeviceRanges&) = delete;
+  DeviceRanges& operator=(const DeviceRanges&) = delete;
   const int64_t* starts() const { return dev_; }
   const int64_t* offsets() const { return dev_ + n_; }
   int64_t n() const { return n_; }
-  int64_t rows() const { return rows_; }
 
  private:
   void* stream_;
-  int64_t* dev_ = nullptr;
-  int64_t n_ = 0, rows_ = 0;
+  void* owned_ = nullptr;
+  const int64_t* dev_ = nullptr;
+  int64_t n_ = 0;
 };
 
 }  // namespace
@@ -101,35 +135,28 @@ void copy_cast(const TensorView& src, const TensorView& dst, void* stream) {
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
-void* device_alloc(size_t bytes, void* stream) {
-  void* p = nullptr;
-  MAGI_CUDA_CHECK(cudaMallocAsync(&p, bytes, static_cast<cudaStream_t>(stream)));
-  return p;
-}
-
-void device_free(void* p, void* stream) {
-  MAGI_CUDA_CHECK(cudaFreeAsync(p, static_cast<cudaStream_t>(stream)));
-}
-
-void range_gather(const TensorView& src, std::span<const AttnRange> ranges, const TensorView& dst,
+void range_gather(const TensorView& src, const RangeList& ranges, const TensorView& dst,
                   void* stream) {
-  const DeviceRanges r(ranges, stream);
-  if (r.rows() == 0) return;
+  if (ranges.total_rows() == 0) return;
+  DeviceGuard guard(src.device.index);
+  const DeviceRanges r(ranges, src.device.index, stream);
   const int64_t es = static_cast<int64_t>(dtype_size(src.dtype));
   rt::launch_gather(src.data, src.strides[0] * es, dst.data, dst.strides[0] * es,
-                    row_elems(src) * es, r.starts(), r.offsets(), r.n(), r.rows(), stream);
+                    row_elems(src) * es, r.starts(), r.offsets(), r.n(), ranges.total_rows(),
+                    stream);
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
-void range_scatter_add(const TensorView& src, std::span<const AttnRange> ranges,
-                       const TensorView& dst, void* stream) {
+void range_scatter_add(const TensorView& src, const RangeList& ranges, const TensorView& dst,
+                       void* stream) {
   MAGI_CHECK(dst.dtype == DType::kFloat32 || dst.dtype == DType::kFloat64,
              "range_scatter_add on CUDA: dst = ", dst.describe(), ": fp32 or fp64 only");
-  const DeviceRanges r(ranges, stream);
-  if (r.rows() == 0) return;
+  if (ranges.total_rows() == 0) return;
+  DeviceGuard guard(src.device.index);
+  const DeviceRanges r(ranges, src.device.index, stream);
   rt::launch_scatter_add(src.data, elem(src, "range_scatter_add"), src.strides[0], dst.data,
                          elem(dst, "range_scatter_add"), dst.strides[0], row_elems(src), r.starts(),
-                         r.offsets(), r.n(), r.rows(), stream);
+                         r.offsets(), r.n(), ranges.total_rows(), stream);
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 

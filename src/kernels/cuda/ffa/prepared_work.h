@@ -1,0 +1,28 @@
+// The CUDA form of an FfaWork (magi/ffa.h): the forward and backward work lists (work_list.h)
+// of the mask, built from its disjoint slices and uploaded to one device on first use, then
+// kept with the FfaWork. A call looks them up with one atomic load.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ffa/params.h"
+#include "magi/ffa.h"
+
+namespace magi::cuda {
+
+struct DeviceWorkList {
+  const FfaWorkItem* items = nullptr;  // device
+  const FfaSegment* segs = nullptr;    // device
+  int32_t num_items = 0;
+  bool disjoint_blocks = true;  // WorkList::disjoint_blocks
+};
+
+struct PreparedFfa {
+  DeviceWorkList fwd;  // blocks of kFwdBlockM query rows
+  DeviceWorkList bwd;  // blocks of kBwdBlockN keys
+};
+
+/// The work lists of `work` on cuda:`device` (current), uploaded on `stream` the first time.
+const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream);
+
+}  // namespace magi::cuda
