@@ -41,6 +41,11 @@ struct FfaOptions {
   double softcap = 0.0;
   void* cuda_stream = nullptr;     // cudaStream_t for CUDA tensors (nullptr: the default stream)
   Allocator* allocator = nullptr;  // scratch memory (nullptr: default_allocator())
+  /// Backward: gradients bit-identical from run to run whatever the order in which the GPU
+  /// schedules the work (the additions into dq, dk and dv happen in a fixed order). The CPU
+  /// kernels always are; on CUDA it needs the Hopper kernels (compute capability 9.0) and
+  /// costs some speed. MAGI_ATTENTION_DETERMINISTIC_MODE=1 turns it on for every call.
+  bool deterministic = false;
 };
 
 /// A mask prepared for the FFA kernels: built once per mask and shape, reused by every call.

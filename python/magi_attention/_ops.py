@@ -11,9 +11,10 @@ lse is not differentiable: the backward ops ignore its gradient (eager calls mar
 non-differentiable; through the ops it is simply dropped).
 
 Ops (namespace ``magi_attention``):
-  ffa_fwd(q, k, v, q_ranges, k_ranges, attn_type_map?, softmax_scale, softcap) -> (out, lse)
-  ffa_bwd(dout, q, k, v, out, lse, q_ranges, k_ranges, attn_type_map?, scale, softcap)
-      -> (dq, dk, dv)
+  ffa_fwd(q, k, v, q_ranges, k_ranges, attn_type_map?, softmax_scale, softcap, deterministic)
+      -> (out, lse)
+  ffa_bwd(dout, q, k, v, out, lse, q_ranges, k_ranges, attn_type_map?, scale, softcap,
+      deterministic) -> (dq, dk, dv)
   calc_attn(q, k, v, key_id, softmax_scale, softcap) -> (out, lse)
   calc_attn_bwd(dout, q, k, v, out, lse, key_id, softmax_scale, softcap) -> (dq, dk, dv)
   dispatch(x, key_id, pad_value) -> x_local;  undispatch(x_local, key_id) -> x
@@ -77,33 +78,36 @@ if _HAVE_CUSTOM_OPS:
     # ---- flex_flash_attn_func ---------------------------------------------------------------
     @torch.library.custom_op("magi_attention::ffa_fwd", mutates_args=())
     def _ffa_fwd(q: Tensor, k: Tensor, v: Tensor, q_ranges: Tensor, k_ranges: Tensor,
-                 attn_type_map: Optional[Tensor], softmax_scale: float,
-                 softcap: float) -> Tuple[Tensor, Tensor]:
+                 attn_type_map: Optional[Tensor], softmax_scale: float, softcap: float,
+                 deterministic: bool) -> Tuple[Tensor, Tensor]:
         f = _ffa()
         work = f._work_of(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
         return tuple(f._forward(q, k, v, work, softmax_scale, softcap)[3:])
 
     @_ffa_fwd.register_fake
-    def _(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap):
+    def _(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap, deterministic):
         return _like(q), _lse_like(q)
 
     @torch.library.custom_op("magi_attention::ffa_bwd", mutates_args=())
     def _ffa_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
                  q_ranges: Tensor, k_ranges: Tensor, attn_type_map: Optional[Tensor],
-                 softmax_scale: float, softcap: float) -> Tuple[Tensor, Tensor, Tensor]:
+                 softmax_scale: float, softcap: float,
+                 deterministic: bool) -> Tuple[Tensor, Tensor, Tensor]:
         f = _ffa()
         work = f._work_of(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
-        return tuple(f._backward(dout, q, k, v, out, lse, work, softmax_scale, softcap))
+        return tuple(f._backward(dout, q, k, v, out, lse, work, softmax_scale, softcap,
+                                 deterministic))
 
     @_ffa_bwd.register_fake
-    def _(dout, q, k, v, out, lse, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap):
+    def _(dout, q, k, v, out, lse, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap,
+          deterministic):
         return _like(q), _like(k), _like(v)
 
     def _ffa_setup(ctx, inputs, output):
-        q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap = inputs
+        q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap, deterministic = inputs
         out, lse = output
         ctx.save_for_backward(q, k, v, out, lse, q_ranges, k_ranges, attn_type_map)
-        ctx.scores = (softmax_scale, softcap)
+        ctx.scores = (softmax_scale, softcap, deterministic)
 
     def _ffa_backward(ctx, dout, dlse):
         q, k, v, out, lse, q_ranges, k_ranges, attn_type_map = ctx.saved_tensors
@@ -111,7 +115,7 @@ if _HAVE_CUSTOM_OPS:
             dout = torch.zeros_like(out)
         dq, dk, dv = _ffa_bwd(dout, q, k, v, out, lse, q_ranges, k_ranges, attn_type_map,
                               *ctx.scores)
-        return dq, dk, dv, None, None, None, None, None
+        return dq, dk, dv, None, None, None, None, None, None
 
     _ffa_fwd.register_autograd(_ffa_backward, setup_context=_ffa_setup)
 
@@ -184,10 +188,12 @@ if _HAVE_CUSTOM_OPS:
     _undispatch.register_autograd(_undispatch_backward, setup_context=_undispatch_setup)
 
 
-def flex_flash_attn(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap):
+def flex_flash_attn(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap,
+                    deterministic=False):
     """flex_flash_attn_func as the custom op (while compiling)."""
     scale = 0.0 if softmax_scale is None else float(softmax_scale)
-    return _ffa_fwd(q, k, v, q_ranges, k_ranges, attn_type_map, scale, float(softcap))
+    return _ffa_fwd(q, k, v, q_ranges, k_ranges, attn_type_map, scale, float(softcap),
+                    bool(deterministic))
 
 
 def calc_attn(q, k, v, key, softmax_scale: float, softcap: float):

@@ -90,19 +90,23 @@ void register_ffa(py::module_& m) {
       "ffa_bwd",
       [](const FfaWork& work, py::handle q, py::handle k, py::handle v, py::handle out,
          py::handle lse, py::handle dout, py::handle dq, py::handle dk, py::handle dv,
-         double softmax_scale, double softcap, uintptr_t stream, py::object alloc) {
+         double softmax_scale, double softcap, uintptr_t stream, py::object alloc,
+         bool deterministic) {
         const AttnViews t = backward_views(q, k, v, out, lse, dout, dq, dk, dv);
         TorchAllocator torch_alloc(std::move(alloc));
         FfaOptions o = ffa_options(softmax_scale, softcap, stream);
         o.allocator = torch_alloc.for_device(t.q.device);
+        o.deterministic = deterministic;
         py::gil_scoped_release nogil;
         ffa_backward(t.q, t.k, t.v, t.out, t.lse, t.dout, work, o, t.dq, t.dk, t.dv);
       },
       py::arg("work"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"),
       py::arg("dout"), py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("softmax_scale"),
       py::arg("softcap"), py::arg("stream"), py::arg("alloc") = py::none(),
+      py::arg("deterministic") = false,
       "magi::ffa_backward over prepared work: adds into the accumulators dq, dk, dv (or, CUDA "
-      "16-bit, overwrites dk, dv); scratch from alloc(nbytes, device_index) (torch).");
+      "16-bit, overwrites dk, dv); scratch from alloc(nbytes, device_index) (torch); "
+      "deterministic: a fixed order of the additions (FfaOptions::deterministic).");
 
   // Host cost of one call of the C++ entry (validation, backend, prepared-work lookup, launch),
   // in microseconds per call, the median of 5 rounds of `iters` calls. The kernels run too;

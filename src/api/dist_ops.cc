@@ -152,8 +152,9 @@ void calc_attn_backward(const DistAttnRuntime& rt, Communicator& comm, const Ten
                like.describe());
   }
   const FfaBwdArgs a = check_ffa_backward_inputs(fn, q, k, v, out, lse, dout, host_work(rt), opts);
-  const runtime::CallContext c{
+  runtime::CallContext c{
       rt, comm, backend_for(q.device, fn), a.scores, opts.cuda_stream, opts.allocator};
+  c.deterministic = a.deterministic;
   runtime::backward(c, q, k, v, out, lse, dout, dq, dk, dv);
 }
 

@@ -17,6 +17,9 @@ constexpr Knob kKnobs[] = {
      "config) and raises when the ranks of the group disagree; 0 skips that collective"},
     {"MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE", KnobType::kInt, "1000",
      "cached runtimes (keys) per group, least recently used evicted first"},
+    {"MAGI_ATTENTION_DETERMINISTIC_MODE", KnobType::kFlag, "0",
+     "every FFA backward adds into dq, dk and dv in a fixed order (bit-identical gradients from "
+     "run to run; CUDA: Hopper kernels only), as FfaOptions::deterministic"},
 };
 
 const Knob& find(std::string_view name, KnobType type) {

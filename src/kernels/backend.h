@@ -39,6 +39,7 @@ struct FfaBwdArgs {
   ScoreParams scores;
   void* stream = nullptr;
   void* workspace = nullptr;
+  bool deterministic = false;  // FfaOptions::deterministic or MAGI_ATTENTION_DETERMINISTIC_MODE
 };
 
 class Backend {

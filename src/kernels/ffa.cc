@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "common/env.h"
 #include "kernels/backend.h"
 #include "kernels/ffa_entry.h"
 #include "kernels/ffa_work_cache.h"
@@ -117,6 +118,7 @@ FfaBwdArgs check_ffa_backward_inputs(std::string_view fn, const TensorView& q, c
   a.work = &work;
   a.scores = resolve_scores(fn, opts, s.d);
   a.stream = opts.cuda_stream;
+  a.deterministic = opts.deterministic || env::flag("MAGI_ATTENTION_DETERMINISTIC_MODE");
   return a;
 }
 

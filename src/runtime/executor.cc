@@ -281,8 +281,8 @@ void forward(const CallContext& c, const TensorView& q, const TensorView& k, con
 void backward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
               const TensorView& out, const TensorView& lse, const TensorView& dout,
               const TensorView& dq, const TensorView& dk, const TensorView& dv) {
-  const FfaBwdArgs a{q,        k,        v,      out, lse, dout, {}, {}, {}, &c.rt.work().host,
-                     c.scores, c.stream, nullptr};
+  FfaBwdArgs a{q, k, v, out, lse, dout, {}, {}, {}, &c.rt.work().host, c.scores, c.stream};
+  a.deterministic = c.deterministic;
   with_workspace(
       c, q.device, [&](Arena& ar) { return layout_backward(c, a, ar); },
       [&](BwdLayout l) { run_backward(c, a, dq, dk, dv, l); });

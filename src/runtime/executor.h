@@ -18,6 +18,7 @@ struct CallContext {
   ScoreParams scores;
   void* stream = nullptr;
   Allocator* allocator = nullptr;  // nullptr: the backend's
+  bool deterministic = false;      // backward: FfaBwdArgs::deterministic for every FFA call
 };
 
 /// Forward: the host stage against local K/V, then each remote stage as its K/V arrive,

@@ -91,6 +91,18 @@ def test_softmax_scale_and_softcap():
         assert rel_err(x, r) <= (1e-10 if name == "out" else 1e-6), name
 
 
+def test_deterministic_flag_on_cpu():
+    """deterministic=True is accepted on the CPU (whose kernels always are) and changes
+    nothing: bit-identical to the default, run after run."""
+    slices = CASES[7][3]
+    (q, k, v), dout = _inputs(40, 60, 4, 2, 16, torch.float32)
+    base = _run_magi(q, k, v, slices, dout)
+    for _ in range(2):
+        det = _run_magi(q, k, v, slices, dout, deterministic=True)
+        for name, x, y in zip(("out", "lse", "dq", "dk", "dv"), base, det):
+            assert torch.equal(x, y), name
+
+
 def test_no_slices_gives_zero_and_minus_inf():
     (q, k, v), _ = _inputs(8, 8, 2, 2, 16, torch.float32)
     empty = torch.zeros(0, 2, dtype=torch.int32)

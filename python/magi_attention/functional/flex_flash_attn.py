@@ -129,7 +129,7 @@ def ffa_forward(q, k, v, slices, softmax_scale, softcap, out=None, lse=None, acc
 
 
 def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=None, dk=None,
-                 dv=None):
+                 dv=None, deterministic=False):
     """Low-level backward over a prepared mask: dq/dk/dv are fp32 (fp64 for fp64 inputs)
     accumulators, zero-initialised when not given, that the gradients are added into. On CUDA
     with bf16/fp16 inputs, dk/dv may instead be given in the input dtype: they are then
@@ -139,7 +139,8 @@ def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=Non
     dk = torch.zeros(k.shape, dtype=acc, device=k.device) if dk is None else dk
     dv = torch.zeros(v.shape, dtype=acc, device=v.device) if dv is None else dv
     _C.ffa_bwd(_as_work(slices, q, k), q, k, v, out, lse, dout, dq, dk, dv,
-               float(softmax_scale), float(softcap), stream_of(q), alloc_bytes)
+               float(softmax_scale), float(softcap), stream_of(q), alloc_bytes,
+               bool(deterministic))
     return dq, dk, dv
 
 
@@ -152,7 +153,7 @@ def _forward(q, k, v, work, scale: float, cap: float):
     return q, k, v, out, lse
 
 
-def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float):
+def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float, deterministic: bool):
     """dq, dk, dv in the inputs' dtypes."""
     dout = prepared(dout)
     acc = accumulator_dtype(q.dtype)
@@ -165,7 +166,8 @@ def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float):
     else:
         dk = torch.zeros(k.shape, dtype=acc, device=k.device)
         dv = torch.zeros(v.shape, dtype=acc, device=v.device)
-    _C.ffa_bwd(work, q, k, v, out, lse, dout, dq, dk, dv, scale, cap, stream_of(q), alloc_bytes)
+    _C.ffa_bwd(work, q, k, v, out, lse, dout, dq, dk, dv, scale, cap, stream_of(q), alloc_bytes,
+               deterministic)
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
@@ -173,17 +175,17 @@ class _FlexFlashAttn(torch.autograd.Function):
     """out, lse = FFA(q, k, v); backward through magi::ffa_backward."""
 
     @staticmethod
-    def forward(ctx, q, k, v, work, softmax_scale, softcap):
+    def forward(ctx, q, k, v, work, softmax_scale, softcap, deterministic):
         q, k, v, out, lse = _forward(q, k, v, work, softmax_scale, softcap)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.args = (work, softmax_scale, softcap)
+        ctx.args = (work, softmax_scale, softcap, deterministic)
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, dlse):
         q, k, v, out, lse = ctx.saved_tensors
-        return (*_backward(dout, q, k, v, out, lse, *ctx.args), None, None, None)
+        return (*_backward(dout, q, k, v, out, lse, *ctx.args), None, None, None, None)
 
 
 def flex_flash_attn_func(
@@ -225,10 +227,13 @@ def flex_flash_attn_func(
         softmax_scale: score scale; None or 0: ``head_dim ** -0.5``; otherwise finite and > 0
             (the same rule on every device; a negative scale raises ValueError).
         softcap: if > 0, scores become ``softcap * tanh(score / softcap)``.
-        deterministic, sm_margin, disable_fwd_atomic_reduction, auto_range_merge,
-            max_seqlen_q: accepted for compatibility with the original kernel; they do not
-            change results here. (The CPU kernels are deterministic; the CUDA backward adds
-            dq, dk and dv with atomics, so its last bits may vary between runs.)
+        deterministic: bit-identical gradients from run to run (the CUDA backward adds into
+            dq, dk and dv in a fixed order; Hopper GPUs only, ValueError elsewhere on CUDA;
+            the CPU kernels always are). ``MAGI_ATTENTION_DETERMINISTIC_MODE=1`` turns it on
+            for every call, calc_attn included. Without it the CUDA backward adds with
+            atomics, so the last bits of the gradients may vary between runs.
+        sm_margin, disable_fwd_atomic_reduction, auto_range_merge, max_seqlen_q: accepted
+            for compatibility with the original kernel; they do not change results here.
 
     Returns:
         ``(out, lse)``: out ``[total_q, num_heads_q, head_dim]`` in q's dtype; lse
@@ -236,7 +241,7 @@ def flex_flash_attn_func(
     """
     if _ops.compiling():
         return _ops.flex_flash_attn(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale,
-                                    softcap)
+                                    softcap, deterministic)
     # NOTE: the core validates every argument once; only when it refuses them are the tensors
     # checked here too, to raise TypeError for a wrong type or dtype (the core's MagiError is a
     # ValueError).
@@ -244,7 +249,7 @@ def flex_flash_attn_func(
         scale, cap = check_scale(softmax_scale, softcap)
         work = _work_of(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
         if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-            return _FlexFlashAttn.apply(q, k, v, work, scale, cap)
+            return _FlexFlashAttn.apply(q, k, v, work, scale, cap, bool(deterministic))
         return _forward(q, k, v, work, scale, cap)[3:]
     except (_C.MagiError, AttributeError, IndexError):
         check_qkv(q, k, v)

@@ -120,8 +120,19 @@ struct BwdScratch {
   size_t stats_bytes = 0;     // D (and lse2 for ws_kernel)
   size_t dkv_offset = 0;      // fp32 dk then dv, when overwrite && !store_direct
   size_t dkv_elems = 0;       // elements of each
+  size_t turns_offset = 0;    // deterministic: the dq then dk/dv turn counters (int32, zeroed)
+  size_t dq_turns = 0;        // ceil(Sq / kBwdBlockM) * Hq
+  size_t dkv_turns = 0;       // items * Hkv
   size_t bytes = 0;
 };
+
+size_t round256(size_t n) { return (n + 255) / 256 * 256; }
+
+/// The backward work list of a call: the deterministic one (global key blocks, row turns) or
+/// the default one.
+const DeviceWorkList& bwd_list(const FfaBwdArgs& a, const PreparedFfa& prepared) {
+  return a.deterministic ? prepared.bwd_det : prepared.bwd;
+}
 
 /// Needs the current device to be q's (hopper_kernels_selected()).
 BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
@@ -133,15 +144,21 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // one query head per kv head) and the Hopper kernel. Otherwise fp32 scratch accumulators,
   // cast into dk / dv at the end.
   s.store_direct = s.overwrite && list.disjoint_blocks && hq == hkv && hopper_kernels_selected();
-  s.ws_kernel = bwd_ws_selected();
+  s.ws_kernel = a.deterministic || bwd_ws_selected();
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);
-  s.bytes = (s.stats_bytes + 255) / 256 * 256;
+  s.bytes = round256(s.stats_bytes);
   if (s.overwrite && !s.store_direct) {
     s.dkv_offset = s.bytes;
     s.dkv_elems = static_cast<size_t>(sk * hkv * a.q.shape[2]);
-    s.bytes += 2 * s.dkv_elems * sizeof(float);
+    s.bytes = round256(s.bytes + 2 * s.dkv_elems * sizeof(float));
+  }
+  if (a.deterministic) {
+    s.turns_offset = s.bytes;
+    s.dq_turns = static_cast<size_t>((sq + kBwdBlockM - 1) / kBwdBlockM * hq);
+    s.dkv_turns = static_cast<size_t>(list.num_items) * static_cast<size_t>(hkv);
+    s.bytes = round256(s.bytes + (s.dq_turns + s.dkv_turns) * sizeof(int32_t));
   }
   return s;
 }
@@ -173,12 +190,19 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
              fn, ": dq = ", a.dq.describe(), ", dk = ", a.dk.describe(), ", dv = ", a.dv.describe(),
              ": on CUDA dq is a float32 accumulator and dk, dv float32 accumulators or of q's "
              "dtype");
+  if (a.deterministic) {
+    DeviceGuard guard(a.q.device.index);
+    MAGI_CHECK(hopper_kernels_selected(), fn,
+               ": deterministic = true on CUDA needs the Hopper kernels (compute capability 9.0, "
+               "a build with sm_90a, MAGI_FFA_PORTABLE unset); this device runs the portable "
+               "kernels, whose backward adds in any order");
+  }
 }
 
 size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) {
   const int device = a.q.device.index;
   DeviceGuard guard(device);
-  return bwd_scratch(a, prepared_ffa(*a.work, device, a.stream).bwd).bytes;
+  return bwd_scratch(a, bwd_list(a, prepared_ffa(*a.work, device, a.stream))).bytes;
 }
 
 void ffa_forward(const FfaFwdArgs& a) {
@@ -232,7 +256,7 @@ void ffa_backward(const FfaBwdArgs& a) {
   const int device = q.device.index;
   DeviceGuard guard(device);
   const cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
-  const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).bwd;
+  const DeviceWorkList& list = bwd_list(a, prepared_ffa(*a.work, device, a.stream));
   const BwdScratch s = bwd_scratch(a, list);
   const bool overwrite = dk.dtype == q.dtype;
   if (overwrite && (!s.overwrite || s.store_direct)) {  // rows no item writes read 0
@@ -319,6 +343,15 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;
+  if (a.deterministic) {
+    auto* turns = reinterpret_cast<int*>(ws + s.turns_offset);
+    MAGI_CUDA_CHECK(cudaMemsetAsync(turns, 0, (s.dq_turns + s.dkv_turns) * sizeof(int32_t),
+                                    stream));
+    p.deterministic = 1;
+    p.row_turns = list.row_turns;
+    p.dq_turn = turns;
+    p.dkv_turn = turns + s.dq_turns;
+  }
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
   dispatch_kernel(elem_of(q.dtype), d, [&]<Elem E, int D>() {

@@ -13,13 +13,15 @@ namespace magi::cuda {
 struct DeviceWorkList {
   const FfaWorkItem* items = nullptr;  // device
   const FfaSegment* segs = nullptr;    // device
+  const int32_t* row_turns = nullptr;  // device, WorkList::row_turns (deterministic list only)
   int32_t num_items = 0;
   bool disjoint_blocks = true;  // WorkList::disjoint_blocks
 };
 
 struct PreparedFfa {
-  DeviceWorkList fwd;  // blocks of kFwdBlockM query rows
-  DeviceWorkList bwd;  // blocks of kBwdBlockN keys
+  DeviceWorkList fwd;      // blocks of kFwdBlockM query rows
+  DeviceWorkList bwd;      // blocks of kBwdBlockN keys
+  DeviceWorkList bwd_det;  // the deterministic backward's: global key blocks and row turns
 };
 
 /// The work lists of `work` on cuda:`device` (current), uploaded on `stream` the first time.
