@@ -345,8 +345,8 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.num_items = list.num_items;
   if (a.deterministic) {
     auto* turns = reinterpret_cast<int*>(ws + s.turns_offset);
-    MAGI_CUDA_CHECK(cudaMemsetAsync(turns, 0, (s.dq_turns + s.dkv_turns) * sizeof(int32_t),
-                                    stream));
+    MAGI_CUDA_CHECK(
+        cudaMemsetAsync(turns, 0, (s.dq_turns + s.dkv_turns) * sizeof(int32_t), stream));
     p.deterministic = 1;
     p.row_turns = list.row_turns;
     p.dq_turn = turns;

@@ -21,11 +21,10 @@ size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
   constexpr int kLists = 3;
-  WorkList lists[kLists] = {
-      build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
-      build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM),
-      build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
-                     /*global_blocks_only=*/true)};
+  WorkList lists[kLists] = {build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
+                            build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM),
+                            build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
+                                           /*global_blocks_only=*/true)};
   add_row_turns(lists[2], kBwdBlockM);
   // One host image: per list [items][segs][row turns], each 16-byte aligned.
   size_t offsets[kLists][3], bytes = 0;
@@ -54,8 +53,9 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
   for (int i = 0; i < kLists; ++i) {
     out[i]->items = reinterpret_cast<const FfaWorkItem*>(base + offsets[i][0]);
     out[i]->segs = reinterpret_cast<const FfaSegment*>(base + offsets[i][1]);
-    out[i]->row_turns =
-        lists[i].row_turns.empty() ? nullptr : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
+    out[i]->row_turns = lists[i].row_turns.empty()
+                            ? nullptr
+                            : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
   }

@@ -9,8 +9,8 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
-#include "kernels/cuda/ffa/sm90/schedule.h"
 #include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/schedule.h"
 #include "kernels/cuda/ffa/sm90/tma_desc.h"
 
 namespace magi::cuda::sm90 {
