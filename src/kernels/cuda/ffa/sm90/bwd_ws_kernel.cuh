@@ -12,8 +12,8 @@
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_traits.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
+#include "kernels/cuda/ffa/sm90/smem_tile.cuh"
 #include "kernels/cuda/ptx/mbarrier.cuh"
-#include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/warpgroup.cuh"
 
 namespace magi::cuda::sm90 {
@@ -25,8 +25,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   static_assert(Storage::kLaunchBytes <= kMaxSmemBytes);
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  const uint32_t raw = ptx::cvta_to_shared(smem_raw);
-  Storage& st = *reinterpret_cast<Storage*>(smem_raw + (((raw + 1023u) & ~1023u) - raw));
+  Storage& st = shared_storage<Storage>(smem_raw);
 
   if (threadIdx.x == 0) {
     Barrier::at(&st.full_kv).init(1);

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
+#include "kernels/cuda/ffa/sm90/ws_roles.cuh"
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/ffa/traits.cuh"
 
@@ -20,24 +21,17 @@ enum class BwdBarrier : uint32_t {
 };
 
 template <Elem E, int kHeadDim_>
-struct BwdWsTraits {
+struct BwdWsTraits : WsRoles {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
 
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
-  // Roles: warpgroup 0 produces (one elected thread issues every TMA load), warpgroups 1..2
-  // consume; consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128.
-  static constexpr int kConsumerWarpGroups = 2;
-  static constexpr int kThreads = 128 * (1 + kConsumerWarpGroups);
-  static constexpr int kConsumerWarps = 4 * kConsumerWarpGroups;
-  static constexpr int kConsumerThreads = 128 * kConsumerWarpGroups;
+  // Consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128.
   static constexpr int kBlockN = 64 * kConsumerWarpGroups;  // keys per work item
   static constexpr int kBlockM = 64;                        // query rows per tile
   static constexpr int kStages = kTile.bwd_stages;          // Q / dO / lse / D ring depth
-  static constexpr int kProducerRegs = 24;                  // 24 x 128 + 240 x 256 = 168 x 384
-  static constexpr int kConsumerRegs = 240;
 
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // K, V: [keys x D]
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // Q, dO: [rows x D], per stage

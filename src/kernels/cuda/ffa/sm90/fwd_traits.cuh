@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
+#include "kernels/cuda/ffa/sm90/ws_roles.cuh"
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/ffa/traits.cuh"
 
@@ -18,27 +19,17 @@ enum class FwdBarrier : uint32_t {
 };
 
 template <Elem E, int kHeadDim_>
-struct FwdTraits {
+struct FwdTraits : WsRoles {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
 
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
-  // Roles: warpgroup 0 produces (one elected thread issues every TMA load), warpgroups 1..2
-  // consume; consumer warpgroup w owns query rows [64 w, 64 w + 64) of the 128-row block.
-  static constexpr int kConsumerWarpGroups = 2;
-  static constexpr int kThreads = 128 * (1 + kConsumerWarpGroups);
-  static constexpr int kConsumerWarps = 4 * kConsumerWarpGroups;
+  // Consumer warpgroup w owns query rows [64 w, 64 w + 64) of the 128-row block.
   static constexpr int kBlockM = 64 * kConsumerWarpGroups;
   static constexpr int kBlockN = kTile.fwd_block_n;
   static constexpr int kStages = kTile.fwd_stages;
-  // Register budgets after setmaxnreg: 24 x 128 + 240 x 256 = 64512 = 168 x 384, the whole
-  // allocation the launch gives the CTA.
-  static constexpr int kProducerRegs = 24;
-  static constexpr int kConsumerRegs = 240;
-  static_assert(kProducerRegs * 128 + kConsumerRegs * 128 * kConsumerWarpGroups <=
-                (65536 / kThreads) / 8 * 8 * kThreads);
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major) or V (MN-major)

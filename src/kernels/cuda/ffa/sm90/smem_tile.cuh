@@ -11,11 +11,20 @@
 
 #include "kernels/cuda/ffa/sm90/smem_desc.cuh"
 #include "kernels/cuda/ptx/cp_async.cuh"
+#include "kernels/cuda/ptx/shared.cuh"
 
 namespace magi::cuda::sm90 {
 
 /// Dynamic shared memory a CTA may use on Hopper (227 KB).
 inline constexpr int kMaxSmemBytes = 227 * 1024;
+
+/// The kernel's shared storage at the first 1024-byte boundary of dynamic shared memory
+/// (swizzled tiles need it; the launch asks for sizeof(Storage) + 1024 bytes).
+template <class Storage>
+__device__ __forceinline__ Storage& shared_storage(unsigned char* smem_raw) {
+  const uint32_t raw = ptx::cvta_to_shared(smem_raw);
+  return *reinterpret_cast<Storage*>(smem_raw + (((raw + 1023u) & ~1023u) - raw));
+}
 
 /// A K-major operand in a 128-byte-swizzled tile: K slice kk (16 elements, 32 bytes) is 32 kk
 /// bytes into the row, and every 64 columns start a new atom of kAtomBytes.
