@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the device machine, from the repository root: build, then run the steps named in $@
-# (tests, tests_bwd_ws, tests_portable, hot, smoke, sanitize, sass, quick:<args>, bench:<args>); EXTRA = extra -D flags. Logs go to $OUT.
+# (see the case list below; STEP_TIMEOUT bounds the pytest steps); EXTRA = extra -D flags. Logs go to $OUT.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -17,14 +17,29 @@ cmake -B build -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
 echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
 for step in "$@"; do
   case "$step" in
-    tests) timeout 600 python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee "$OUT/tests.log" | tail -40 ;;
+    tests) timeout ${STEP_TIMEOUT:-600} python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee "$OUT/tests.log" | tail -40 ;;
+    tests_nodet)  # tests/cuda without the deterministic mode's tests
+      timeout ${STEP_TIMEOUT:-400} python3 -m pytest tests/cuda -q --maxfail=20 -rf \
+        --ignore=tests/cuda/test_deterministic.py 2>&1 | tee "$OUT/tests_nodet.log" | tail -25 ;;
     smoke)  # the forward tests alone, stopped after the first failure
       timeout 300 python3 -m pytest tests/cuda/test_ffa.py -q -x 2>&1 |
         tee "$OUT/smoke.log" | tail -30 ;;
     quick:*) timeout 400 python3 bench/fwd_quick.py ${step#quick:} 2>&1 | tee -a "$OUT/quick.log" ;;
-    tests_bwd_ws)  # the warp-specialised Hopper backward (opt-in while unvalidated)
-      MAGI_FFA_BWD_WS=1 timeout 600 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
-        tee "$OUT/tests_bwd_ws.log" | tail -15 ;;
+    probe)  # the Hopper backward, one small case per process (tests/cuda/probe_bwd.py)
+      for args in "tiny" "tiny --det" "causal --hd 128" "causal --hd 128 --det" \
+        "two --hd 128 --heads 4:2" "two --hd 128 --heads 4:2 --det" "docs --heads 2:2" \
+        "docs --heads 2:2 --det"; do
+        timeout 60 python3 tests/cuda/probe_bwd.py $args >>"$OUT/probe.log" 2>&1
+        echo "probe $args: rc=$?" | tee -a "$OUT/probe.log"
+      done
+      grep -E "max err|Error|error" "$OUT/probe.log" | sort | uniq -c | head -30 ;;
+    memcheck:*)  # compute-sanitizer memcheck on one probe case: memcheck:<probe args, ',' for ' '>
+      timeout 200 compute-sanitizer --tool memcheck --show-backtrace device \
+        python3 tests/cuda/probe_bwd.py $(echo "${step#memcheck:}" | tr ',' ' ') 2>&1 |
+        tee -a "$OUT/memcheck.log" | grep -v "^=========     " | head -40 ;;
+    tests_bwd_old)  # with the older Hopper backward (MAGI_FFA_BWD_WS=0)
+      MAGI_FFA_BWD_WS=0 timeout ${STEP_TIMEOUT:-600} python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
+        tee "$OUT/tests_bwd_old.log" | tail -15 ;;
     tests_portable)  # the portable (mma.sync) kernels on the same machine
       MAGI_FFA_PORTABLE=1 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
         tee "$OUT/tests_portable.log" | tail -15 ;;
@@ -38,8 +53,8 @@ for step in "$@"; do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
           END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
       done ;;
-    sanitize|sanitize_ws)  # sanitize_ws: with the warp-specialised backward (MAGI_FFA_BWD_WS=1)
-      [ "$step" = sanitize_ws ] && export MAGI_FFA_BWD_WS=1
+    sanitize|sanitize_old)  # sanitize_old: with the older Hopper backward (MAGI_FFA_BWD_WS=0)
+      [ "$step" = sanitize_old ] && export MAGI_FFA_BWD_WS=0
       for tool in memcheck racecheck synccheck; do
         compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py \
           >"$OUT/${step}_$tool.log" 2>&1; echo "$step $tool rc=$?"; tail -4 "$OUT/${step}_$tool.log"

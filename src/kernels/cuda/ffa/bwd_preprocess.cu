@@ -47,11 +47,11 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
 bool hopper_kernels_selected() { return use_sm90_kernels(); }
 
 bool bwd_ws_selected() {
-  static const bool opted_in = [] {
+  static const bool chosen = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_WS");
-    return env != nullptr && env[0] == '1';
+    return env == nullptr || env[0] != '0';
   }();
-  return opted_in && use_sm90_kernels();
+  return chosen && use_sm90_kernels();
 }
 
 }  // namespace magi::cuda

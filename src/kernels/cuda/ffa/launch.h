@@ -23,7 +23,7 @@ void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* st
 void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
 
 /// Whether launch_bwd runs the warp-specialised Hopper backward: Hopper kernels selected and
-/// MAGI_FFA_BWD_WS=1 (opt-in while it is validated on a GPU; read once per process).
+/// not MAGI_FFA_BWD_WS=0 (which picks the older Hopper backward; read once per process).
 bool bwd_ws_selected();
 
 /// Whether launch_fwd / launch_bwd run the Hopper kernels on the current device (only they

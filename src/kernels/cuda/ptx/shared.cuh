@@ -22,6 +22,15 @@ __device__ __forceinline__ float2 ld_shared_f32x2(uint32_t addr) {
   return v;
 }
 
+/// Two consecutive floats at a 4-byte-aligned address (two ld.shared.f32).
+__device__ __forceinline__ float2 ld_shared_f32_pair(uint32_t addr) {
+  float2 v;
+  asm volatile("ld.shared.f32 %0, [%2];\n\tld.shared.f32 %1, [%2+4];\n"
+               : "=f"(v.x), "=f"(v.y)
+               : "r"(addr));
+  return v;
+}
+
 __device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 }

@@ -106,7 +106,7 @@ struct BwdWsConsumer {
     }
 #pragma unroll
     for (int nt = 0; nt < kNS; ++nt) {
-      const float2 lse2 = ptx::ld_shared_f32x2(a_lse + (8 * nt + 2 * t) * 4);
+      const float2 lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
 #pragma unroll
@@ -131,9 +131,9 @@ struct BwdWsConsumer {
     const int t = lane & 3;
 #pragma unroll
     for (int nt = 0; nt < kNS; ++nt) {
-      const float2 dsum = ptx::ld_shared_f32x2(a_dsum + (8 * nt + 2 * t) * 4);
+      const float2 dsum = ptx::ld_shared_f32_pair(a_dsum + (8 * nt + 2 * t) * 4);
       float2 lse2 = {0.f, 0.f};
-      if constexpr (kSoftcap) lse2 = ptx::ld_shared_f32x2(a_lse + (8 * nt + 2 * t) * 4);
+      if constexpr (kSoftcap) lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float pv = pt[nt][e];
@@ -149,30 +149,41 @@ struct BwdWsConsumer {
     }
   }
 
-  /// Deterministic mode: runs add() (this warpgroup's reductions into one output tile) in a
-  /// fixed order: once the counter `turn_at` holds `turn`, warpgroup 0 adds, then warpgroup 1,
-  /// then the counter moves on. Every earlier turn belongs to a tile with a smaller scheduler
-  /// number, which its CTA has finished or will finish without waiting on this one (CTAs walk
-  /// their tiles in increasing order), so the wait always ends.
-  template <class Add>
+  /// Deterministic mode: runs add() (this warpgroup's reductions into one output tile) once
+  /// the counter `turn_at` holds `turn`, then moves the counter on. kOrdered: the two
+  /// warpgroups add into the same cells (dQ at head dim 64), so warpgroup 0 adds first, then
+  /// warpgroup 1; otherwise their cells are disjoint and they add side by side. Every earlier
+  /// turn belongs to a tile with a smaller scheduler number, which its CTA has finished or will
+  /// finish without waiting on this one (CTAs walk their tiles in increasing order, and all of
+  /// the persistent grid is resident), so the wait always ends.
+  template <bool kOrdered, class Add>
   __device__ __forceinline__ static void in_turn(int* turn_at, int turn, int wg, Add&& add) {
-    const uint32_t wg_thread = threadIdx.x & 127;
-    if (wg == 0) {
-      if (wg_thread == 0) {
-        while (ptx::ld_acquire_gpu(turn_at) != turn) {
-        }
+    const bool leader = wg == 0 && (threadIdx.x & 127) == 0;
+    if (leader) {
+      while (ptx::ld_acquire_gpu(turn_at) != turn) {
       }
-      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg0), 128);
-      add();
-      ptx::fence_acq_rel_gpu();
-      ptx::named_barrier_arrive(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
-    } else {
+    }
+    __syncwarp();  // reconverge the leader's warp before the barrier (and later wgmma)
+    if constexpr (kOrdered) {
+      if (wg == 0) {
+        ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg0), 128);
+        add();
+        ptx::fence_acq_rel_gpu();
+        ptx::named_barrier_arrive(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
+        return;
+      }
       ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
       add();
       ptx::fence_acq_rel_gpu();
       ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg1), 128);
-      if (wg_thread == 0) ptx::st_release_gpu(turn_at, turn + 1);
+      if ((threadIdx.x & 127) == 0) ptx::st_release_gpu(turn_at, turn + 1);
+      return;
     }
+    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), 256);
+    add();
+    ptx::fence_acq_rel_gpu();
+    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), 256);
+    if (leader) ptx::st_release_gpu(turn_at, turn + 1);
   }
 
   __device__ static void run(const BwdParamsSm90& P, Storage& st, int wg) {
@@ -204,8 +215,9 @@ struct BwdWsConsumer {
         Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
         const uint32_t a_q = ptx::cvta_to_shared(st.q[q.index]);
         const uint32_t a_do = ptx::cvta_to_shared(st.dout[q.index]);
-        const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]);
-        const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]);
+        // The row statistics start at row c0 & ~3 (bwd_ws_traits.cuh: kStatRows).
+        const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + (rows.c0 & 3) * 4;
+        const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4;
         const uint32_t a_ds = ptx::cvta_to_shared(st.ds[ds_buf]);
 
         float s_t[kNS][4], dp_t[kNS][4];  // S^T, dP^T: [16 keys x 64 rows] of this warp
@@ -260,8 +272,9 @@ struct BwdWsConsumer {
                        reinterpret_cast<const float(&)[1][8][4]>(dq), p.scale, lane);
         };
         if (p.deterministic) {
-          in_turn(p.dq_turn + (rows.c0 / kBM) * p.num_heads_q + head,
-                  p.row_turns[item.turn_begin + walk], wg, add_dq);
+          // Head dim 128: the warpgroups add disjoint column halves of dQ (issue_dq).
+          in_turn<kD == 64>(p.dq_turn + (rows.c0 / kBM) * p.num_heads_q + head,
+                            p.row_turns[item.turn_begin + walk], wg, add_dq);
         } else {
           add_dq();
         }
@@ -275,8 +288,10 @@ struct BwdWsConsumer {
       if (p.deterministic && !p.dkv_store) {
         // The query heads of a kv head add into the same dK / dV rows: in head order.
         const int kv_head = head / p.heads_per_kv;
-        in_turn(p.dkv_turn + P.sched.item_of(tile) * (p.num_heads_q / p.heads_per_kv) + kv_head,
-                head % p.heads_per_kv, wg, store);
+        // The warpgroups own disjoint key rows: side by side.
+        in_turn<false>(
+            p.dkv_turn + P.sched.item_of(tile) * (p.num_heads_q / p.heads_per_kv) + kv_head,
+            head % p.heads_per_kv, wg, store);
       } else {
         store();
       }

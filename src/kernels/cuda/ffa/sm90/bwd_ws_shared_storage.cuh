@@ -13,8 +13,10 @@ struct BwdWsSharedStorage {
   alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];     // [64 rows x D] swizzled
   alignas(1024) unsigned char dout[Tr::kStages][Tr::kQBytes];  // [64 rows x D] swizzled
   alignas(1024) unsigned char ds[2][Tr::kDsBytes];             // dS^T [128 keys x 64 rows]
-  alignas(128) float lse2[Tr::kStages][Tr::kBlockM];  // lse * log2(e) (+inf: row without cells)
-  alignas(128) float dsum[Tr::kStages][Tr::kBlockM];  // D = rowsum(dO * O)
+  // From row c0 & ~3 of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without cells) and
+  // D = rowsum(dO * O).
+  alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
+  alignas(128) float dsum[Tr::kStages][Tr::kStatPitch];
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
   uint64_t full_kv, empty_kv;
   uint64_t full_q[Tr::kStages], empty_q[Tr::kStages];

@@ -39,7 +39,13 @@ struct BwdWsTraits : WsRoles {
   static constexpr uint32_t kKvBytes = KvTile::kBytes;
   static constexpr uint32_t kQBytes = QTile::kBytes;
   static constexpr uint32_t kDsBytes = DsTile::kBytes;
-  static constexpr uint32_t kStatBytes = kBlockM * 4;  // lse or D of a tile's rows (fp32)
+  // lse or D of a tile's rows (fp32), loaded from the row 16-byte aligned at or below the
+  // tile's first (TMA needs a box's first element 16-byte aligned in the innermost dimension,
+  // here rows): kBlockM + 3 rows at most, 16-byte multiple.
+  // Per stage kStatPitch floats: TMA writes a box to a 128-byte-aligned shared address.
+  static constexpr int kStatRows = kBlockM + 4;
+  static constexpr uint32_t kStatBytes = kStatRows * 4;
+  static constexpr int kStatPitch = (kStatRows + 31) / 32 * 32;
   static constexpr int kAtoms = kHeadDim / 64;
 
   static_assert(kHeadDim == 64 || kHeadDim == 128, "dQ split: see bwd_ws_consumer.cuh");

@@ -52,10 +52,15 @@ CUtensorMap make_tma_desc(const TmaView3d& view, const uint32_t (&box)[3], TmaSw
   const cuuint64_t strides[2] = {view.stride_bytes[0], view.stride_bytes[1]};
   const cuuint32_t boxes[3] = {box[0], box[1], box[2]};
   const cuuint32_t elem_strides[3] = {1, 1, 1};
-  const CUresult r = encoder()(
-      &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(view.base), dims, strides, boxes,
-      elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  // NOTE: the 16-bit type stands for bf16 and fp16 alike: TMA copies bytes (no conversion),
+  // and out-of-range elements fill as zeros.
+  const CUtensorMapDataType type = view.elem == TmaElem::kFp32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+                                                               : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const CUtensorMapSwizzle swz = swizzled ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_NONE;
+  const CUresult r =
+      encoder()(&map, type, 3, const_cast<void*>(view.base), dims, strides, boxes, elem_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, swz, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   MAGI_CHECK(r == CUDA_SUCCESS, "TMA: cuTensorMapEncodeTiled failed with CUresult ",
              static_cast<int>(r));
   return map;

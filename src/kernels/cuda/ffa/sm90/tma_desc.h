@@ -20,9 +20,11 @@ struct TmaView3d {
 };
 
 /// A tensor map over `view` with boxes of `box` elements (innermost first); out-of-range
-/// elements load as zeros. k128B is the layout of smem_tile.cuh. Throws magi::Error when the
-/// view breaks a TMA rule (16-byte aligned base and strides, an inner box of a multiple of 16
-/// bytes and at most 128 of them when swizzled, boxes of at most 256 per dimension).
+/// elements load as zeros. A load's box must start 16-byte aligned in the innermost dimension
+/// and land on a 128-byte-aligned shared address (the caller's coordinates and buffers). k128B is
+/// the layout of smem_tile.cuh. Throws magi::Error when the view breaks a TMA rule (16-byte aligned
+/// base and strides, an inner box of a multiple of 16 bytes and at most 128 of them when swizzled,
+/// boxes of at most 256 per dimension).
 CUtensorMap make_tma_desc(const TmaView3d& view, const uint32_t (&box)[3],
                           TmaSwizzle swizzle = TmaSwizzle::k128B);
 
