@@ -29,6 +29,18 @@ __device__ __forceinline__ void tma_store_3d(const void* tmap, uint32_t src, int
       : "memory");
 }
 
+/// PTX ISA §cp.reduce.async.bulk.tensor, .3d .add (shared -> global, tile mode, bulk group):
+/// adds the box at `src` into the tensor at coordinates (c0, c1, c2) (element type: the map's;
+/// atomic per element in L2); coordinates past the tensor's extent are not touched.
+__device__ __forceinline__ void tma_reduce_add_3d(const void* tmap, uint32_t src, int32_t c0,
+                                                  int32_t c1, int32_t c2) {
+  asm volatile(
+      "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group"
+      " [%0, {%2, %3, %4}], [%1];\n" ::"l"(reinterpret_cast<uint64_t>(tmap)),
+      "r"(src), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+
 /// PTX ISA §cp.async.bulk.commit_group.
 __device__ __forceinline__ void bulk_commit_group() {
   asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
@@ -39,6 +51,13 @@ __device__ __forceinline__ void bulk_commit_group() {
 template <int N>
 __device__ __forceinline__ void bulk_wait_group_read() {
   asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+
+/// PTX ISA §cp.async.bulk.wait_group N: at most N bulk groups of this thread are still
+/// pending (their writes to global memory performed otherwise).
+template <int N>
+__device__ __forceinline__ void bulk_wait_group() {
+  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 /// PTX ISA §prefetch, .tensormap: brings a tensor map into the descriptor cache.

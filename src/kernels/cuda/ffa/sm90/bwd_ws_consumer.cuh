@@ -186,6 +186,28 @@ struct BwdWsConsumer {
     if (leader) ptx::st_release_gpu(turn_at, turn + 1);
   }
 
+  /// Route Tr::kDqTma: this warp's dQ [16 rows x 64 columns] (times `scale`) into half `wg` of
+  /// the shared dQ tile, once the writer has read the previous one; then dq_full.
+  __device__ __forceinline__ static void store_dq(Storage& st, PipelineState<1>& ring,
+                                                  const float (&dq)[8][4], float scale, int wg,
+                                                  int warp, int lane) {
+    using Half = typename Tr::DqHalf;
+    const int g = lane >> 2, t = lane & 3;
+    const uint32_t base = ptx::cvta_to_shared(st.dq) + wg * Half::kBytes;
+    Barrier::at(&st.dq_empty).wait(ring.empty_parity());
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        const int row = 16 * warp + g + 8 * hi, col = 8 * nt + 2 * t;
+        ptx::st_shared_f32x2(base + Half::offset(row, col), dq[nt][2 * hi] * scale,
+                             dq[nt][2 * hi + 1] * scale);
+      }
+    ptx::fence_proxy_async_shared();  // the stores -> visible to the TMA reductions
+    Barrier::at(&st.dq_full).arrive();
+    ring.advance();
+  }
+
   __device__ static void run(const BwdParamsSm90& P, Storage& st, int wg) {
     const BwdParams& p = P.p;
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
@@ -195,7 +217,8 @@ struct BwdWsConsumer {
     const uint32_t a_v = ptx::cvta_to_shared(st.v);
     PipelineState<1> kv;
     PipelineState<Tr::kStages> q;
-    int ds_buf = 0;  // dS^T buffers alternate per tile (see the barrier below)
+    PipelineState<1> dq_ring;  // Tr::kDqTma: the shared dQ tile (bwd_ws_dq_writer.cuh)
+    int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
 
     for (int round = 0;; ++round) {
       const int tile = P.sched.tile(blockIdx.x, round);
@@ -271,7 +294,9 @@ struct BwdWsConsumer {
                        rows.k1, kD == 128 ? 64 * wg : 0,
                        reinterpret_cast<const float(&)[1][8][4]>(dq), p.scale, lane);
         };
-        if (p.deterministic) {
+        if (Tr::kDqTma && !p.deterministic) {
+          store_dq(st, dq_ring, dq, p.scale, wg, warp, lane);
+        } else if (p.deterministic) {
           // Head dim 128: the warpgroups add disjoint column halves of dQ (issue_dq).
           in_turn<kD == 64>(p.dq_turn + (rows.c0 / kBM) * p.num_heads_q + head,
                             p.row_turns[item.turn_begin + walk], wg, add_dq);

@@ -44,6 +44,22 @@ struct MnMajorSw128 {
   }
 };
 
+/// A [kRows x kCols] fp32 tile in the same 128-byte swizzle (atoms of [kRows x 32]), the
+/// shared layout of a TMA box {32, 1, kRows} with CU_TENSOR_MAP_SWIZZLE_128B.
+template <int kRows, int kCols>
+struct Sw128TileF32 {
+  static_assert(kCols % 32 == 0 && kRows % 8 == 0);
+  static constexpr int kAtomBytes = kRows * 128;
+  static constexpr int kAtoms = kCols / 32;
+  static constexpr int kBytes = kAtomBytes * kAtoms;
+
+  /// Byte offset of element (r, c); c even (8-byte stores of two elements stay in one chunk).
+  __device__ __forceinline__ static uint32_t offset(int r, int c) {
+    return static_cast<uint32_t>((c >> 5) * kAtomBytes + r * 128 +
+                                 ((((c >> 2) & 7) ^ (r & 7)) << 4) + (c & 3) * 4);
+  }
+};
+
 template <int kRows, int kCols>
 struct Sw128Tile {
   static_assert(kCols % 64 == 0 && kRows % 8 == 0);
