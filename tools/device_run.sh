@@ -61,7 +61,7 @@ for step in "$@"; do
       done
       unset MAGI_FFA_BWD_WS ;;
     ncu:*)  # counters of the FFA and FlashAttention-2 kernels on one case: ncu:<case> <S>
-      PROFILE_PEER=1 ncu --kernel-name regex:"ffa_(fwd|bwd)_sm90|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
+      PROFILE_PEER=1 ncu --kernel-name regex:"ffa_(fwd|bwd)_sm90|ffa_bwd_ws|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
         --launch-count 4 --section SpeedOfLight --section WarpStateStats \
         --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
         python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1

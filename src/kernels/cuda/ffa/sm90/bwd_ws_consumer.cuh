@@ -10,7 +10,7 @@
 // The first tile of an item overwrites dK / dV (no ordinary writes of accumulators, which would
 // make ptxas serialise every wgmma); the products and waits of a tile are unconditional. In the
 // deterministic mode the reductions into dq (per row block and head) and into dk / dv (per item
-// and kv head) happen in a fixed order (in_turn).
+// and kv head) happen in a fixed order (turns: wait_turn, pass_turn).
 #pragma once
 
 #include <cstdint>
@@ -149,41 +149,60 @@ struct BwdWsConsumer {
     }
   }
 
-  /// Deterministic mode: runs add() (this warpgroup's reductions into one output tile) once
-  /// the counter `turn_at` holds `turn`, then moves the counter on. kOrdered: the two
-  /// warpgroups add into the same cells (dQ at head dim 64), so warpgroup 0 adds first, then
-  /// warpgroup 1; otherwise their cells are disjoint and they add side by side. Every earlier
-  /// turn belongs to a tile with a smaller scheduler number, which its CTA has finished or will
-  /// finish without waiting on this one (CTAs walk their tiles in increasing order, and all of
-  /// the persistent grid is resident), so the wait always ends.
-  template <bool kOrdered, class Add>
-  __device__ __forceinline__ static void in_turn(int* turn_at, int turn, int wg, Add&& add) {
-    const bool leader = wg == 0 && (threadIdx.x & 127) == 0;
-    if (leader) {
-      while (ptx::ld_acquire_gpu(turn_at) != turn) {
+  // ---- Deterministic mode: additions into a shared output tile in a fixed order. A counter
+  // in global memory per tile holds how many turns have added so far; a warpgroup pair adds
+  // once the counter holds its turn, then moves it on. Every earlier turn belongs to a tile
+  // with a smaller scheduler number, which its CTA has finished or will finish without waiting
+  // on this one (CTAs walk their tiles in increasing order and the persistent grid is
+  // resident), so every wait ends, provided a CTA never waits while it holds a turn unpassed.
+  __device__ __forceinline__ static bool turn_leader(int wg) {
+    return wg == 0 && (threadIdx.x & 127) == 0;
+  }
+  /// Both warpgroups: returns once *at == turn (one thread polls).
+  __device__ __forceinline__ static void wait_turn(const int* at, int turn, int wg) {
+    if (turn_leader(wg)) {
+      while (ptx::ld_acquire_gpu(at) != turn) {
       }
     }
     __syncwarp();  // reconverge the leader's warp before the barrier (and later wgmma)
-    if constexpr (kOrdered) {
-      if (wg == 0) {
-        ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg0), 128);
-        add();
-        ptx::fence_acq_rel_gpu();
-        ptx::named_barrier_arrive(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
-        return;
+    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), Tr::kConsumerThreads);
+  }
+  /// Both warpgroups: makes this thread's additions visible, then moves *at to `next`.
+  __device__ __forceinline__ static void pass_turn(int* at, int next, int wg) {
+    ptx::fence_acq_rel_gpu();
+    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), Tr::kConsumerThreads);
+    if (turn_leader(wg)) ptx::st_release_gpu(at, next);
+  }
+  /// A turn whose additions are issued but not yet passed on (passed after the next tile's
+  /// first products are issued, so the fence's wait for the additions overlaps them).
+  struct HeldTurn {
+    int* at = nullptr;
+    int next = 0;
+    __device__ __forceinline__ void pass(int wg) {
+      if (at != nullptr) pass_turn(at, next, wg);
+      at = nullptr;
+    }
+  };
+  /// The two warpgroups add into the same cells (dQ at head dim 64): warpgroup 0, then 1.
+  template <class Add>
+  __device__ __forceinline__ static void in_turn_ordered(int* at, int turn, int wg, Add&& add) {
+    if (turn_leader(wg)) {
+      while (ptx::ld_acquire_gpu(at) != turn) {
       }
-      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
+    }
+    __syncwarp();
+    if (wg == 0) {
+      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg0), 128);
       add();
       ptx::fence_acq_rel_gpu();
-      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg1), 128);
-      if ((threadIdx.x & 127) == 0) ptx::st_release_gpu(turn_at, turn + 1);
+      ptx::named_barrier_arrive(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
       return;
     }
-    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), 256);
+    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
     add();
     ptx::fence_acq_rel_gpu();
-    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), 256);
-    if (leader) ptx::st_release_gpu(turn_at, turn + 1);
+    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg1), 128);
+    if ((threadIdx.x & 127) == 0) ptx::st_release_gpu(at, turn + 1);
   }
 
   /// Route Tr::kDqTma: this warp's dQ [16 rows x 64 columns] (times `scale`) into half `wg` of
@@ -219,6 +238,7 @@ struct BwdWsConsumer {
     PipelineState<Tr::kStages> q;
     PipelineState<1> dq_ring;  // Tr::kDqTma: the shared dQ tile (bwd_ws_dq_writer.cuh)
     int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
+    HeldTurn held;             // deterministic, head dim 128: the last dQ turn, not yet passed
 
     for (int round = 0;; ++round) {
       const int tile = P.sched.tile(blockIdx.x, round);
@@ -247,6 +267,7 @@ struct BwdWsConsumer {
         ptx::wgmma_fence();
         issue_transposed(s_t, KvTile::k_major(a_k, 64 * wg), QTile::k_major(a_q, 0));
         issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
+        held.pass(wg);
         ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
         ptx::fence_acc(s_t);
         probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
@@ -297,9 +318,15 @@ struct BwdWsConsumer {
         if (Tr::kDqTma && !p.deterministic) {
           store_dq(st, dq_ring, dq, p.scale, wg, warp, lane);
         } else if (p.deterministic) {
-          // Head dim 128: the warpgroups add disjoint column halves of dQ (issue_dq).
-          in_turn<kD == 64>(p.dq_turn + (rows.c0 / kBM) * p.num_heads_q + head,
-                            p.row_turns[item.turn_begin + walk], wg, add_dq);
+          int* at = p.dq_turn + (rows.c0 / kBM) * p.num_heads_q + head;
+          const int turn = p.row_turns[item.turn_begin + walk];
+          if constexpr (kD == 128) {  // the warpgroups add disjoint column halves (issue_dq)
+            wait_turn(at, turn, wg);
+            add_dq();
+            held = {at, turn + 1};
+          } else {
+            in_turn_ordered(at, turn, wg, add_dq);
+          }
         } else {
           add_dq();
         }
@@ -307,16 +334,18 @@ struct BwdWsConsumer {
         q.advance();
         ds_buf ^= 1;
       } while (rows.next(p.segs));
+      held.pass(wg);  // before any other wait (the dK / dV turn below, the next item)
       release(st.empty_kv, lane);
       kv.advance();
       const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, dk, dv, lane); };
       if (p.deterministic && !p.dkv_store) {
         // The query heads of a kv head add into the same dK / dV rows: in head order.
         const int kv_head = head / p.heads_per_kv;
-        // The warpgroups own disjoint key rows: side by side.
-        in_turn<false>(
-            p.dkv_turn + P.sched.item_of(tile) * (p.num_heads_q / p.heads_per_kv) + kv_head,
-            head % p.heads_per_kv, wg, store);
+        int* at = p.dkv_turn + P.sched.item_of(tile) * (p.num_heads_q / p.heads_per_kv) + kv_head;
+        const int turn = head % p.heads_per_kv;
+        wait_turn(at, turn, wg);  // the warpgroups own disjoint key rows: side by side
+        store();
+        pass_turn(at, turn + 1, wg);
       } else {
         store();
       }
