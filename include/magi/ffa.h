@@ -48,7 +48,7 @@ enum class SinkLayout : int8_t { kSH, kSSH };
 /// out and lse, is then exact for q, k and v; d logits = -sum over rows of
 /// exp(logit - lse) * rowsum(dout * out).
 struct AttnSink {
-  TensorView logits;
+  TensorView logits{};
   SinkLayout layout = SinkLayout::kSH;
 };
 
@@ -70,7 +70,7 @@ struct FfaOptions {
   /// accumulate = true: merged once into the accumulated result, so give it to exactly one of
   /// the calls whose results are merged). Backward: out and lse must be the sink-included ones
   /// the forward returned; the sink's gradient goes to ffa_backward's dsink.
-  std::optional<AttnSink> sink;
+  std::optional<AttnSink> sink{};
 };
 
 /// A mask prepared for the FFA kernels: built once per mask and shape, reused by every call.

@@ -154,16 +154,18 @@ TEST_P(SinkTest, ForwardAndBackwardMatchTheDenseSoftmaxWithSinks) {
   FfaOptions o;
   o.sink = AttnSink{sink.view(), p.layout};
   ffa_forward(q.view(), k.view(), v.view(), p.slices, o, out.view(), lse.view());
-  expect_near(out.get(), want.out, 1e-12, "out");
-  expect_near(lse.get(), want.lse, 1e-6, "lse");  // fp32 lse
+  // lse is fp32 here: the sink's weight exp(lse - lse') carries its rounding into out.
+  expect_near(out.get(), want.out, 1e-6, "out");
+  expect_near(lse.get(), want.lse, 1e-6, "lse");
 
-  // The backward from the forward's (sink-included) out and an fp64 lse, into accumulators
-  // that already hold values (dsink included).
-  HostTensor lse64 = tensor(f64, {p.sq, p.hq}, want.lse);
+  // The backward from the sink-included out and lse (the reference's, in fp64, so that the
+  // forward's fp32 lse does not count), into accumulators that already hold values.
+  const HostTensor lse64 = tensor(f64, {p.sq, p.hq}, want.lse),
+                   out64 = tensor(f64, {p.sq, p.hq, p.d}, want.out);
   HostTensor dq(f64, {p.sq, p.hq, p.d}), dk(f64, {p.sk, p.hkv, p.d}), dv(f64, {p.sk, p.hkv, p.d}),
       dsink(DType::kFloat32, p.sink_shape());
   dsink.fill(0.5);
-  ffa_backward(q.view(), k.view(), v.view(), out.view(), lse64.view(), dout.view(), p.slices, o,
+  ffa_backward(q.view(), k.view(), v.view(), out64.view(), lse64.view(), dout.view(), p.slices, o,
                dq.view(), dk.view(), dv.view(), dsink.view());
   expect_near(dq.get(), want.dq, 1e-10, "dq");
   expect_near(dk.get(), want.dk, 1e-10, "dk");
@@ -176,7 +178,12 @@ TEST_P(SinkTest, ForwardAndBackwardMatchTheDenseSoftmaxWithSinks) {
 }
 
 TEST_P(SinkTest, SinkGivenToOneAccumulatingCallEqualsOneCall) {
-  const Problem p = make_problem(GetParam(), 11);
+  Problem p = make_problem(GetParam(), 11);
+  // Keys split over two calls (keys [0, 5), then [5, 11)); the sink rides on the second. Row
+  // 12 has no key.
+  p.slices = {{{0, 12}, {0, 11}, AttnMaskType::kFull}};
+  const std::vector<AttnSlice> first = {{{0, 12}, {0, 5}, AttnMaskType::kFull}},
+                               rest = {{{0, 12}, {5, 11}, AttnMaskType::kFull}};
   const Reference want = reference(p);
   const auto f64 = DType::kFloat64;
   const HostTensor q = tensor(f64, {p.sq, p.hq, p.d}, p.q),
@@ -186,13 +193,8 @@ TEST_P(SinkTest, SinkGivenToOneAccumulatingCallEqualsOneCall) {
   HostTensor out(f64, {p.sq, p.hq, p.d}), lse(f64, {p.sq, p.hq});
   FfaOptions plain, with_sink;
   with_sink.sink = AttnSink{sink.view(), p.layout};
-  // Keys split over two calls (first slice, then the others); the sink rides on the second.
-  const std::vector<AttnSlice> first(p.slices.begin(), p.slices.begin() + 1),
-      rest(p.slices.begin() + 1, p.slices.end());
   ffa_forward(q.view(), k.view(), v.view(), first, plain, out.view(), lse.view());
   ffa_forward(q.view(), k.view(), v.view(), rest, with_sink, out.view(), lse.view(), true);
-  // NOTE: the split counts cells covered by both parts twice; this mask's overlap is inside
-  // `rest`, so the union is unchanged.
   expect_near(out.get(), want.out, 1e-12, "out");
   expect_near(lse.get(), want.lse, 1e-12, "lse");
 }
