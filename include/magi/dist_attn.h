@@ -135,16 +135,24 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
 /// Forward over local q [shard, Hq, D], k/v [shard, Hkv, D]: out [shard, Hq, D] (any float
 /// dtype), lse [shard, Hq] fp32. Hq % Hkv == 0, and the key's head counts and head_dim where
 /// it has them. Options as in ffa.h (one scale rule; opts.allocator supplies the call's one
-/// block of scratch memory).
+/// block of scratch memory). opts.sink: the attention sink (ffa.h AttnSink), counted once per
+/// row over all stages and ranks (merged after every other merge): layout kSH [num_sink, Hq]
+/// (the same logits on every rank) or kSSH [shard, num_sink, Hq] (per local row, i.e. the
+/// dispatched rows; dispatch a global [S, num_sink, Hq] tensor to get it).
 void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
                const TensorView& k, const TensorView& v, const FfaOptions& opts,
                const TensorView& out, const TensorView& lse);
 
 /// Backward from the forward's out and lse: writes dq, dk, dv (any float dtype, overwritten);
-/// gradients of remote K/V are summed back to their owners.
+/// gradients of remote K/V are summed back to their owners. With opts.sink (the forward's),
+/// dsink (fp32, the logits' shape; a default TensorView: not wanted) is overwritten with the
+/// sink's gradient over this rank's rows; for layout kSH, MAGI_ATTENTION_DSINK_ALL_REDUCE_OP
+/// = none (default) leaves it partial (sum it over the group for the full gradient), sum / avg
+/// all-reduce it over the group inside this call (then every rank must pass a dsink).
 void calc_attn_backward(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
                         const TensorView& k, const TensorView& v, const TensorView& out,
                         const TensorView& lse, const TensorView& dout, const FfaOptions& opts,
-                        const TensorView& dq, const TensorView& dk, const TensorView& dv);
+                        const TensorView& dq, const TensorView& dk, const TensorView& dv,
+                        const TensorView& dsink = {});
 
 }  // namespace magi

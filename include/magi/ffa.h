@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "magi/mask.h"
@@ -31,6 +32,25 @@
 #include "magi/workspace.h"
 
 namespace magi {
+
+/// Layout of attention-sink logits: kSH [num_sink, Hq] (the same sinks for every row) or kSSH
+/// [Sq, num_sink, Hq] (sinks per query row).
+enum class SinkLayout : int8_t { kSH, kSSH };
+
+/// Learnable attention-sink logits (gpt-oss style). Each sink s of row r and query head h adds
+/// exp(logits[s, h]) (kSSH: logits[r, s, h]) to the row's softmax denominator and nothing to
+/// out; the logits are not scaled by softmax_scale. lse includes the sinks. -inf means "no
+/// sink"; a NaN or +inf logit makes its rows NaN (DESIGN.md §6). Contract: float32, contiguous,
+/// on q's device, num_sink >= 1 (no upper limit: the sink step is O(num_sink) per row).
+///
+/// The sink takes no part in the kernels: it is merged once into the row's final result as a
+/// partial with out = 0 and lse = logsumexp over the sinks, and the backward, given that final
+/// out and lse, is then exact for q, k and v; d logits = -sum over rows of
+/// exp(logit - lse) * rowsum(dout * out).
+struct AttnSink {
+  TensorView logits{};
+  SinkLayout layout = SinkLayout::kSH;
+};
 
 /// Options of one call. The score parameters follow one rule on every device:
 ///   softmax_scale: 0 means head_dim ** -0.5; any other value must be finite and > 0 (a
@@ -46,6 +66,11 @@ struct FfaOptions {
   /// kernels always are; on CUDA it needs the Hopper kernels (compute capability 9.0) and
   /// costs some speed. MAGI_ATTENTION_DETERMINISTIC_MODE=1 turns it on for every call.
   bool deterministic = false;
+  /// Attention sink (see AttnSink). Forward: merged into this call's out and lse (with
+  /// accumulate = true: merged once into the accumulated result, so give it to exactly one of
+  /// the calls whose results are merged). Backward: out and lse must be the sink-included ones
+  /// the forward returned; the sink's gradient goes to ffa_backward's dsink.
+  std::optional<AttnSink> sink{};
 };
 
 /// A mask prepared for the FFA kernels: built once per mask and shape, reused by every call.
@@ -94,14 +119,16 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
 /// round trip when the caller wants the gradient in the input dtype anyway.
 /// Scratch memory (CUDA: per-row statistics, fp32 dk/dv when they cannot be stored directly)
 /// comes from opts.allocator.
+/// dsink: with opts.sink, an fp32 accumulator shaped like the sink's logits that the sink's
+/// gradient over this call's rows is added into; a default TensorView (ndim 0) skips it.
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   const FfaWork& work, const FfaOptions& opts, const TensorView& dq,
-                  const TensorView& dk, const TensorView& dv);
+                  const TensorView& dk, const TensorView& dv, const TensorView& dsink = {});
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
-                  const TensorView& dk, const TensorView& dv);
+                  const TensorView& dk, const TensorView& dv, const TensorView& dsink = {});
 
 /// Empties the cache of the slice-span entries (frees its prepared work).
 void clear_ffa_work_cache();

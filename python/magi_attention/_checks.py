@@ -77,3 +77,18 @@ def check_scale(softmax_scale, softcap) -> tuple[float, float]:
     if isinstance(softcap, bool) or not isinstance(softcap, (int, float)):
         raise TypeError(f"softcap: expected a float, got {type(softcap).__name__}")
     return float(softmax_scale or 0.0), float(softcap)
+
+
+SINK_LAYOUTS = ("sh", "ssh")
+
+
+def check_sink(sink, sink_layout):
+    """The sink as the core takes it: None, or a float32 tensor (contiguous: a copy when it is
+    not). TypeError for a non-tensor, another dtype or a non-str layout; the core checks the
+    shape against q and the layout's value (ValueError naming them)."""
+    if not isinstance(sink_layout, str):
+        raise TypeError(f"sink_layout: expected 'sh' or 'ssh', got {type(sink_layout).__name__}")
+    if sink is None:
+        return None
+    check_tensor("sink", sink, dtypes=(torch.float32,))
+    return sink if sink.is_contiguous() else sink.contiguous()

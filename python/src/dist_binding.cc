@@ -125,32 +125,38 @@ void register_dist(py::module_& m) {
       "calc_attn",
       [](const Runtime& r, Communicator& comm, py::handle q, py::handle k, py::handle v,
          py::handle out, py::handle lse, double softmax_scale, double softcap, uintptr_t stream,
-         py::object alloc) {
+         py::object alloc, py::handle sink, const std::string& sink_layout) {
         const AttnViews t = forward_views(q, k, v, out, lse);
         TorchAllocator torch_alloc(std::move(alloc));
         FfaOptions o = ffa_options(softmax_scale, softcap, stream);
         o.allocator = torch_alloc.for_device(t.q.device);
+        set_sink(o, sink, sink_layout);
         calc_attn(*r.rt, comm, t.q, t.k, t.v, o, t.out, t.lse);
       },
       py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
       py::arg("lse"), py::arg("softmax_scale"), py::arg("softcap"), py::arg("stream"),
-      py::arg("alloc") = py::none());
+      py::arg("alloc") = py::none(), py::arg("sink") = py::none(), py::arg("sink_layout") = "sh");
 
   m.def(
       "calc_attn_backward",
       [](const Runtime& r, Communicator& comm, py::handle q, py::handle k, py::handle v,
          py::handle out, py::handle lse, py::handle dout, py::handle dq, py::handle dk,
-         py::handle dv, double softmax_scale, double softcap, uintptr_t stream, py::object alloc) {
+         py::handle dv, double softmax_scale, double softcap, uintptr_t stream, py::object alloc,
+         py::handle sink, const std::string& sink_layout, py::handle dsink) {
         const AttnViews t = backward_views(q, k, v, out, lse, dout, dq, dk, dv);
         TorchAllocator torch_alloc(std::move(alloc));
         FfaOptions o = ffa_options(softmax_scale, softcap, stream);
         o.allocator = torch_alloc.for_device(t.q.device);
-        calc_attn_backward(*r.rt, comm, t.q, t.k, t.v, t.out, t.lse, t.dout, o, t.dq, t.dk, t.dv);
+        set_sink(o, sink, sink_layout);
+        const TensorView ds = optional_tensor_view(dsink, "dsink");
+        calc_attn_backward(*r.rt, comm, t.q, t.k, t.v, t.out, t.lse, t.dout, o, t.dq, t.dk, t.dv,
+                           ds);
       },
       py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
       py::arg("lse"), py::arg("dout"), py::arg("dq"), py::arg("dk"), py::arg("dv"),
       py::arg("softmax_scale"), py::arg("softcap"), py::arg("stream"),
-      py::arg("alloc") = py::none());
+      py::arg("alloc") = py::none(), py::arg("sink") = py::none(), py::arg("sink_layout") = "sh",
+      py::arg("dsink") = py::none());
 }
 
 }  // namespace magi::python

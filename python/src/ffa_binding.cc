@@ -75,36 +75,43 @@ void register_ffa(py::module_& m) {
   m.def(
       "ffa_fwd",
       [](const FfaWork& work, py::handle q, py::handle k, py::handle v, py::handle out,
-         py::handle lse, double softmax_scale, double softcap, bool accumulate, uintptr_t stream) {
+         py::handle lse, double softmax_scale, double softcap, bool accumulate, uintptr_t stream,
+         py::handle sink, const std::string& sink_layout) {
         const AttnViews t = forward_views(q, k, v, out, lse);
-        const FfaOptions o = ffa_options(softmax_scale, softcap, stream);
+        FfaOptions o = ffa_options(softmax_scale, softcap, stream);
+        set_sink(o, sink, sink_layout);
         py::gil_scoped_release nogil;
         ffa_forward(t.q, t.k, t.v, work, o, t.out, t.lse, accumulate);
       },
       py::arg("work"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"),
       py::arg("softmax_scale"), py::arg("softcap"), py::arg("accumulate"), py::arg("stream"),
+      py::arg("sink") = py::none(), py::arg("sink_layout") = "sh",
       "magi::ffa_forward over prepared work; out and lse are written (merged into with "
-      "accumulate).");
+      "accumulate); sink: float32 logits in sink_layout 'sh' or 'ssh' (FfaOptions::sink).");
 
   m.def(
       "ffa_bwd",
       [](const FfaWork& work, py::handle q, py::handle k, py::handle v, py::handle out,
          py::handle lse, py::handle dout, py::handle dq, py::handle dk, py::handle dv,
          double softmax_scale, double softcap, uintptr_t stream, py::object alloc,
-         bool deterministic) {
+         bool deterministic, py::handle sink, const std::string& sink_layout, py::handle dsink) {
         const AttnViews t = backward_views(q, k, v, out, lse, dout, dq, dk, dv);
         TorchAllocator torch_alloc(std::move(alloc));
         FfaOptions o = ffa_options(softmax_scale, softcap, stream);
         o.allocator = torch_alloc.for_device(t.q.device);
         o.deterministic = deterministic;
+        set_sink(o, sink, sink_layout);
+        const TensorView ds = optional_tensor_view(dsink, "dsink");
         py::gil_scoped_release nogil;
-        ffa_backward(t.q, t.k, t.v, t.out, t.lse, t.dout, work, o, t.dq, t.dk, t.dv);
+        ffa_backward(t.q, t.k, t.v, t.out, t.lse, t.dout, work, o, t.dq, t.dk, t.dv, ds);
       },
       py::arg("work"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"),
       py::arg("dout"), py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("softmax_scale"),
       py::arg("softcap"), py::arg("stream"), py::arg("alloc") = py::none(),
-      py::arg("deterministic") = false,
-      "magi::ffa_backward over prepared work: adds into the accumulators dq, dk, dv (or, CUDA "
+      py::arg("deterministic") = false, py::arg("sink") = py::none(), py::arg("sink_layout") = "sh",
+      py::arg("dsink") = py::none(),
+      "magi::ffa_backward over prepared work: adds into the accumulators dq, dk, dv and dsink (or, "
+      "CUDA "
       "16-bit, overwrites dk, dv); scratch from alloc(nbytes, device_index) (torch); "
       "deterministic: a fixed order of the additions (FfaOptions::deterministic).");
 

@@ -1,5 +1,7 @@
 #include "torch_tensor.h"
 
+#include "magi/check.h"
+
 #include <array>
 #include <string>
 #include <utility>
@@ -132,6 +134,18 @@ FfaOptions ffa_options(double softmax_scale, double softcap, uintptr_t stream) {
   o.softcap = softcap;
   o.cuda_stream = reinterpret_cast<void*>(stream);
   return o;
+}
+
+void set_sink(FfaOptions& o, py::handle sink, const std::string& layout) {
+  if (sink.is_none()) return;
+  MAGI_CHECK(layout == "sh" || layout == "ssh", "sink_layout = '", layout,
+             "': expected 'sh' ([num_sink, num_heads_q]) or 'ssh' ([total_q, num_sink, "
+             "num_heads_q])");
+  o.sink = AttnSink{tensor_view(sink, "sink"), layout == "sh" ? SinkLayout::kSH : SinkLayout::kSSH};
+}
+
+TensorView optional_tensor_view(py::handle t, const char* name) {
+  return t.is_none() ? TensorView{} : tensor_view(t, name);
 }
 
 void register_torch(py::module_& m) {

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <string>
 
 #include "magi/ffa.h"
 #include "magi/tensor.h"
@@ -29,6 +30,13 @@ AttnViews backward_views(pybind11::handle q, pybind11::handle k, pybind11::handl
 
 /// FfaOptions of a Python call (`stream`: the CUDA stream handle, 0 on the CPU).
 FfaOptions ffa_options(double softmax_scale, double softcap, uintptr_t stream);
+
+/// Sets o.sink from a Python sink (None: none) and its layout "sh" or "ssh" (anything else
+/// raises ValueError naming the value).
+void set_sink(FfaOptions& o, pybind11::handle sink, const std::string& layout);
+
+/// The view of `t`, or a default TensorView (ndim 0: "not given") for None.
+TensorView optional_tensor_view(pybind11::handle t, const char* name);
 
 /// Registers `_register_torch(tensor_type, {dtype: DType})` and `tensor_view(t, name)`.
 void register_torch(pybind11::module_& m);

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/env.h"
 #include "kernels/backend.h"
 #include "kernels/ffa_entry.h"
 #include "kernels/scoped_block.h"
+#include "kernels/sink.h"
 #include "kernels/tensor_checks.h"
 #include "kernels/tensor_ops.h"
 #include "magi/check.h"
@@ -130,15 +132,20 @@ void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& 
   check_group("calc_attn", rt, comm);
   check_local("calc_attn", rt, q, k, v);
   const FfaFwdArgs a = check_ffa_forward(fn, q, k, v, host_work(rt), opts, out, lse, false);
-  const runtime::CallContext c{
+  runtime::CallContext c{
       rt, comm, backend_for(q.device, fn), a.scores, opts.cuda_stream, opts.allocator};
+  if (opts.sink) {
+    check_sink(fn, *opts.sink, q, c.backend);
+    c.sink = &*opts.sink;
+  }
   runtime::forward(c, q, k, v, out, lse);
 }
 
 void calc_attn_backward(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
                         const TensorView& k, const TensorView& v, const TensorView& out,
                         const TensorView& lse, const TensorView& dout, const FfaOptions& opts,
-                        const TensorView& dq, const TensorView& dk, const TensorView& dv) {
+                        const TensorView& dq, const TensorView& dk, const TensorView& dv,
+                        const TensorView& dsink) {
   constexpr std::string_view fn = "calc_attn_backward";
   check_group("calc_attn_backward", rt, comm);
   check_local("calc_attn_backward", rt, q, k, v);
@@ -155,7 +162,17 @@ void calc_attn_backward(const DistAttnRuntime& rt, Communicator& comm, const Ten
   runtime::CallContext c{
       rt, comm, backend_for(q.device, fn), a.scores, opts.cuda_stream, opts.allocator};
   c.deterministic = a.deterministic;
-  runtime::backward(c, q, k, v, out, lse, dout, dq, dk, dv);
+  check_dsink(fn, dsink, opts.sink);
+  if (opts.sink) {
+    check_sink(fn, *opts.sink, q, c.backend);
+    c.sink = &*opts.sink;
+    const std::string op =
+        env::choice("MAGI_ATTENTION_DSINK_ALL_REDUCE_OP", {"none", "sum", "avg"});
+    c.dsink_reduce = op == "sum"   ? runtime::DsinkReduce::kSum
+                     : op == "avg" ? runtime::DsinkReduce::kAvg
+                                   : runtime::DsinkReduce::kNone;
+  }
+  runtime::backward(c, q, k, v, out, lse, dout, dq, dk, dv, dsink);
 }
 
 }  // namespace magi

@@ -20,6 +20,9 @@ constexpr Knob kKnobs[] = {
     {"MAGI_ATTENTION_DETERMINISTIC_MODE", KnobType::kFlag, "0",
      "every FFA backward adds into dq, dk and dv in a fixed order (bit-identical gradients from "
      "run to run; CUDA: Hopper kernels only), as FfaOptions::deterministic"},
+    {"MAGI_ATTENTION_DSINK_ALL_REDUCE_OP", KnobType::kChoice, "none",
+     "calc_attn's backward with a sink of layout sh: none leaves dsink partial (this rank's "
+     "rows), sum / avg all-reduce it over the cp group (sum or mean of the ranks' partials)"},
 };
 
 const Knob& find(std::string_view name, KnobType type) {
@@ -60,6 +63,18 @@ int64_t integer(std::string_view name, int64_t lo, int64_t hi) {
   MAGI_CHECK(r.ec == std::errc{} && r.ptr == v.data() + v.size() && x >= lo && x <= hi, name,
              " = '", v, "': expected an integer in [", lo, ", ", hi, "]");
   return x;
+}
+
+std::string choice(std::string_view name, std::initializer_list<std::string_view> allowed) {
+  const Knob& k = find(name, KnobType::kChoice);
+  std::string v = value_of(k);
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string options;
+  for (std::string_view a : allowed) {
+    if (v == a) return v;
+    options += (options.empty() ? "" : ", ") + std::string(a);
+  }
+  MAGI_FAIL(name, " = '", v, "': expected one of ", options);
 }
 
 }  // namespace magi::env

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace magi::env {
 
-enum class KnobType : int8_t { kFlag, kInt };
+enum class KnobType : int8_t { kFlag, kInt, kChoice };
 
 struct Knob {
   std::string_view name;
@@ -27,5 +29,10 @@ bool flag(std::string_view name);
 
 /// An integer knob in [lo, hi]; unset or empty gives its default. Read on every call.
 int64_t integer(std::string_view name, int64_t lo, int64_t hi);
+
+/// A choice knob: unset or empty gives its default; otherwise one of `allowed` (any case),
+/// returned in lower case; anything else throws magi::Error naming the variable and the
+/// allowed values. Read on every call.
+std::string choice(std::string_view name, std::initializer_list<std::string_view> allowed);
 
 }  // namespace magi::env

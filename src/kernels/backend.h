@@ -65,6 +65,16 @@ class Backend {
                              const TensorView& out_part, const TensorView& lse_part,
                              void* stream) const = 0;
 
+  // ---- attention sink (contracts: src/kernels/sink.h), validated by the caller. A backend
+  // that has them overrides all four; the defaults refuse, naming the backend.
+  virtual bool has_sink() const { return false; }
+  virtual void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& sink,
+                          void* stream) const;
+  virtual void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
+                             const AttnSink& sink, const TensorView& dsink, void* stream) const;
+  virtual void sum_rows(const TensorView& src, const TensorView& dst, double scale,
+                        void* stream) const;
+
   // ---- whole tensors (contracts: src/kernels/tensor_ops.h), validated by the caller.
   virtual void fill(const TensorView& dst, double value, void* stream) const = 0;
   virtual void copy_cast(const TensorView& src, const TensorView& dst, void* stream) const = 0;

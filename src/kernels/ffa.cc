@@ -9,6 +9,7 @@
 #include "kernels/ffa_entry.h"
 #include "kernels/ffa_work_cache.h"
 #include "kernels/scoped_block.h"
+#include "kernels/sink.h"
 #include "kernels/tensor_checks.h"
 #include "magi/check.h"
 
@@ -150,18 +151,25 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, 
   const FfaFwdArgs a = check_ffa_forward(fn, q, k, v, work, opts, out, lse, accumulate);
   const Backend& be = backend_for(q.device, fn);
   be.check_ffa_forward(fn, a);
+  if (opts.sink) check_sink(fn, *opts.sink, q, be);
   be.ffa_forward(a);
+  // The sink after the kernel: once, into this call's (or the accumulated) result.
+  if (opts.sink) be.sink_merge(out, lse, *opts.sink, opts.cuda_stream);
 }
 
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   const FfaWork& work, const FfaOptions& opts, const TensorView& dq,
-                  const TensorView& dk, const TensorView& dv) {
+                  const TensorView& dk, const TensorView& dv, const TensorView& dsink) {
   constexpr std::string_view fn = "ffa_backward";
   FfaBwdArgs a = check_ffa_backward_inputs(fn, q, k, v, out, lse, dout, work, opts);
   check_ffa_grads(fn, a, dq, dk, dv);
+  check_dsink(fn, dsink, opts.sink);
   const Backend& be = backend_for(q.device, fn);
   be.check_ffa_backward(fn, a);
+  if (opts.sink) check_sink(fn, *opts.sink, q, be);
+  // NOTE: out and lse already include the sink, so the kernels' backward is exact as it is.
+  if (has_dsink(dsink)) be.sink_backward(out, lse, dout, *opts.sink, dsink, opts.cuda_stream);
   const ScopedBlock ws(opts.allocator ? *opts.allocator : be.allocator(),
                        be.ffa_backward_workspace_bytes(a), q.device, opts.cuda_stream);
   a.workspace = ws.data();
@@ -178,9 +186,9 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
-                  const TensorView& dk, const TensorView& dv) {
+                  const TensorView& dk, const TensorView& dv, const TensorView& dsink) {
   const auto work = cached_ffa_work(slices, checks::rows(q), checks::rows(k));
-  ffa_backward(q, k, v, out, lse, dout, *work, opts, dq, dk, dv);
+  ffa_backward(q, k, v, out, lse, dout, *work, opts, dq, dk, dv, dsink);
 }
 
 }  // namespace magi

@@ -81,6 +81,12 @@ void with_workspace(const CallContext& c, Device device, LayoutFn&& layout, Body
   body(layout(arena));
 }
 
+// Whether dsink is all-reduced across the group (layout sh, a group of several ranks).
+bool reduces_dsink(const CallContext& c) {
+  return c.sink != nullptr && c.sink->layout == SinkLayout::kSH &&
+         c.dsink_reduce != DsinkReduce::kNone && c.comm.size() > 1;
+}
+
 struct FwdLayout {
   std::vector<Fetch> fetches;
   TensorView acc, lse_acc;  // out / lse themselves when they have the accumulation dtype
@@ -94,6 +100,7 @@ struct BwdLayout {
   std::vector<TensorView> dk_part, dv_part;  // per stage: [num_recv, Hkv, D]
   std::vector<TensorView> dk_home, dv_home;  // per stage: [num_send, Hkv, D] (remote)
   void* ffa_ws = nullptr;                    // one FFA backward's scratch, reused by each call
+  TensorView dsink_send, dsink_recv;         // [cp, sink numel]: dsink's all-reduce
 };
 
 // ---- forward ---------------------------------------------------------------------------------
@@ -148,6 +155,8 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
       c.backend.ffa_forward(a);
     }
   }
+  // The sink once per row, after every stage's merge, in the accumulation dtype.
+  if (c.sink != nullptr) c.backend.sink_merge(l.acc, l.lse_acc, *c.sink, c.stream);
   if (l.acc.data != out.data) c.backend.copy_cast(l.acc, out, c.stream);
   if (l.lse_acc.data != lse.data) c.backend.copy_cast(l.lse_acc, lse, c.stream);
 }
@@ -190,7 +199,30 @@ BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) 
   probe.dk = probe.dv = merged ? l.dk_all : l.dk_acc;
   if (merged) probe.k = probe.v = l.k_all;
   l.ffa_ws = ar.take_bytes(c.backend.ffa_backward_workspace_bytes(probe));
+  if (reduces_dsink(c)) {
+    const int64_t cp = c.comm.size(), n = c.sink->logits.numel();
+    l.dsink_send = ar.take(DType::kFloat32, {cp, n});
+    l.dsink_recv = ar.take(DType::kFloat32, {cp, n});
+  }
   return l;
+}
+
+// dsink = this rank's partial over its rows, then (reduces_dsink) the sum or mean of every
+// rank's partial: an all-gather (all_to_all_v of the same row to every rank) summed in rank
+// order, so every rank gets the same bits.
+void sink_grad(const CallContext& c, const TensorView& out, const TensorView& lse,
+               const TensorView& dout, const TensorView& dsink, BwdLayout& l) {
+  c.backend.fill(dsink, 0.0, c.stream);
+  c.backend.sink_backward(out, lse, dout, *c.sink, dsink, c.stream);
+  if (!reduces_dsink(c)) return;
+  const int64_t cp = c.comm.size(), n = dsink.numel();
+  const TensorView flat = TensorView::contiguous(dsink.data, DType::kFloat32, {1, n}, dsink.device);
+  for (int64_t r = 0; r < cp; ++r)
+    c.backend.copy_cast(flat, row_slice(l.dsink_send, r, r + 1), c.stream);
+  const std::vector<int64_t> ones(static_cast<size_t>(cp), 1);
+  c.comm.all_to_all_v(l.dsink_send, ones, l.dsink_recv, ones, row_bytes(l.dsink_send))->wait();
+  const double scale = c.dsink_reduce == DsinkReduce::kAvg ? 1.0 / double(cp) : 1.0;
+  c.backend.sum_rows(l.dsink_recv, dsink, scale, c.stream);
 }
 
 void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, const TensorView& dk,
@@ -280,12 +312,17 @@ void forward(const CallContext& c, const TensorView& q, const TensorView& k, con
 
 void backward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
               const TensorView& out, const TensorView& lse, const TensorView& dout,
-              const TensorView& dq, const TensorView& dk, const TensorView& dv) {
+              const TensorView& dq, const TensorView& dk, const TensorView& dv,
+              const TensorView& dsink) {
   FfaBwdArgs a{q, k, v, out, lse, dout, {}, {}, {}, &c.rt.work().host, c.scores, c.stream};
   a.deterministic = c.deterministic;
   with_workspace(
       c, q.device, [&](Arena& ar) { return layout_backward(c, a, ar); },
-      [&](BwdLayout l) { run_backward(c, a, dq, dk, dv, l); });
+      [&](BwdLayout l) {
+        run_backward(c, a, dq, dk, dv, l);
+        // NOTE: collective when reducing: every rank has a sink here (the same call on each).
+        if (dsink.ndim > 0) sink_grad(c, out, lse, dout, dsink, l);
+      });
 }
 
 }  // namespace magi::runtime

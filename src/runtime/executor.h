@@ -10,6 +10,11 @@
 
 namespace magi::runtime {
 
+/// What calc_attn's backward does with the sink gradient of layout sh across the group
+/// (MAGI_ATTENTION_DSINK_ALL_REDUCE_OP): keep this rank's partial, or all-reduce it (sum or
+/// mean over the ranks). The ssh gradient is per local row, exact as it is.
+enum class DsinkReduce : int8_t { kNone, kSum, kAvg };
+
 /// What every call carries besides its tensors.
 struct CallContext {
   const DistAttnRuntime& rt;
@@ -19,10 +24,13 @@ struct CallContext {
   void* stream = nullptr;
   Allocator* allocator = nullptr;  // nullptr: the backend's
   bool deterministic = false;      // backward: FfaBwdArgs::deterministic for every FFA call
+  const AttnSink* sink = nullptr;  // validated for the local q (nullptr: none)
+  DsinkReduce dsink_reduce = DsinkReduce::kNone;
 };
 
 /// Forward: the host stage against local K/V, then each remote stage as its K/V arrive,
-/// merged by log-sum-exp (degree 0: one blocking fetch and one call over [local; remote]).
+/// merged by log-sum-exp (degree 0: one blocking fetch and one call over [local; remote]);
+/// then the sink, once per row, into the merged result (so out and lse include it).
 /// q [S, Hq, D], k/v [S, Hkv, D] local; out [S, Hq, D] any float dtype; lse [S, Hq] fp32 or
 /// fp64. fp64 inputs accumulate in fp64, all others in fp32.
 void forward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
@@ -30,9 +38,12 @@ void forward(const CallContext& c, const TensorView& q, const TensorView& k, con
 
 /// Backward: K/V are fetched again per stage; dQ stays local; the partial dK/dV of remote rows
 /// are summed back to their owners in the accumulation dtype (fp64 for fp64 inputs, else
-/// fp32). dq/dk/dv: any float dtype, overwritten.
+/// fp32). dq/dk/dv: any float dtype, overwritten. out and lse are the forward's (the sink
+/// included). dsink (fp32, the logits' shape; ndim 0: not wanted) is overwritten with the
+/// gradient over this rank's rows, then reduced per c.dsink_reduce (layout sh).
 void backward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
               const TensorView& out, const TensorView& lse, const TensorView& dout,
-              const TensorView& dq, const TensorView& dk, const TensorView& dv);
+              const TensorView& dq, const TensorView& dk, const TensorView& dv,
+              const TensorView& dsink);
 
 }  // namespace magi::runtime

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "magi/check.h"
 
@@ -37,6 +38,25 @@ TEST(Env, IntegersAndUndeclaredKnobs) {
   EXPECT_THROW(env::flag("MAGI_NOT_A_KNOB"), Error);
   EXPECT_THROW(env::flag(k), Error);  // an integer knob read as a flag
   EXPECT_GE(env::knobs().size(), 2u);
+}
+
+TEST(Env, ChoicesParseAndNameTheAllowedValues) {
+  const char* k = "MAGI_ATTENTION_DSINK_ALL_REDUCE_OP";
+  unsetenv(k);
+  EXPECT_EQ(env::choice(k, {"none", "sum", "avg"}), "none");  // default
+  setenv(k, "SUM", 1);
+  EXPECT_EQ(env::choice(k, {"none", "sum", "avg"}), "sum");
+  setenv(k, "max", 1);
+  try {
+    env::choice(k, {"none", "sum", "avg"});
+    ADD_FAILURE() << "no error for 'max'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'max': expected one of none, sum, avg"),
+              std::string::npos)
+        << e.what();
+  }
+  unsetenv(k);
+  EXPECT_THROW(env::flag(k), Error);  // a choice knob read as a flag
 }
 
 }  // namespace

@@ -47,3 +47,25 @@ def rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
     num = (x[finite] - ref[finite]).norm()
     den = ref[finite].norm()
     return float(num / den) if den > 0 else float(num)
+
+
+def attention_with_sink(q, k, v, mask, sink, sink_layout="sh", softmax_scale=None):
+    """(out, lse) with attention-sink logits as extra softmax columns whose value is 0:
+    ``sink`` ``[num_sink, hq]`` ("sh") or ``[sq, num_sink, hq]`` ("ssh"), not scaled.
+    Differentiable in every input (sink included) through torch's autograd."""
+    hq, hkv, d = q.shape[1], k.shape[1], q.shape[2]
+    scale = d ** -0.5 if softmax_scale is None else softmax_scale
+    k = k.repeat_interleave(hq // hkv, dim=1)
+    v = v.repeat_interleave(hq // hkv, dim=1)
+    s = torch.einsum("qhd,khd->hqk", q, k) * scale
+    s = s.masked_fill(~mask, float("-inf"))
+    sink = sink.to(s.dtype)
+    if sink_layout == "sh":
+        extra = sink.t().unsqueeze(1).expand(hq, q.shape[0], sink.shape[0])
+    else:
+        extra = sink.permute(2, 0, 1)
+    logits = torch.cat([s, extra], dim=-1)
+    lse = torch.logsumexp(logits, dim=-1)  # [h, q]
+    p = torch.exp(logits - lse.unsqueeze(-1).masked_fill(torch.isinf(lse).unsqueeze(-1), 0.0))
+    out = torch.einsum("hqk,khd->qhd", p[..., : k.shape[0]], v)
+    return out, lse.transpose(0, 1)

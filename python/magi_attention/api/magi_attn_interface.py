@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import _ops
-from .._checks import check_qkv, check_scale, check_tensor
+from .._checks import check_qkv, check_scale, check_sink, check_tensor
 from .._ext import core
 from ..common.enum import AttnMaskType
 from ..config import DistAttnConfig
@@ -162,7 +162,8 @@ def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey) -> torch.Tensor:
 
 
 def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRuntimeKey,
-              sink=None, softmax_scale: float | None = None, softcap: float = 0.0):
+              sink: torch.Tensor | None = None, softmax_scale: float | None = None,
+              softcap: float = 0.0, *, sink_layout: str = "sh"):
     """Distributed attention over the local shards. Collective.
 
     Args:
@@ -170,25 +171,37 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
         k, v: ``[shard, num_heads_kv, head_dim]``, same dtype (float32/float64/bfloat16/
             float16) and device as q.
         key: from :func:`magi_attn_varlen_key`/:func:`magi_attn_flex_key` or a dispatch call.
-        sink: not supported (must be None).
+        sink: optional attention-sink logits, float32 (see flex_flash_attn_func): each adds
+            ``exp(sink)`` to its row's softmax denominator, counted once per row over all
+            stages and ranks. Layout "sh" (the original's distributed form):
+            ``[num_sink, num_heads_q]``, the same tensor on every rank; its gradient is this
+            rank's partial (sum it over the group, with a warning as in the original) unless
+            ``MAGI_ATTENTION_DSINK_ALL_REDUCE_OP`` is ``sum`` or ``avg`` (all-reduced inside
+            backward). CPU tensors only for now.
         softmax_scale: None or 0: ``head_dim ** -0.5``; otherwise finite and > 0.
         softcap: if > 0, scores become ``softcap * tanh(score / softcap)``.
+        sink_layout: ``"sh"``, or ``"ssh"``: sink ``[shard, num_sink, num_heads_q]`` per local
+            row (dispatch a global ``[total_seqlen_q, num_sink, num_heads_q]`` tensor with
+            :func:`dispatch` to get it; its gradient is exact per row and flows back through
+            dispatch).
 
     Returns:
         ``(out, lse)``: out ``[shard, num_heads_q, head_dim]`` in q's dtype, lse ``[shard,
         num_heads_q]`` float32 (natural log; not differentiable). Differentiable in q, k, v.
     """
-    if sink is not None:
-        raise NotImplementedError("sink: attention sinks are not supported yet")
     scale, cap = check_scale(softmax_scale, softcap)
+    if sink is not None or sink_layout != "sh":
+        sink = check_sink(sink, sink_layout)
     if _ops.compiling():
+        if sink is not None:
+            raise NotImplementedError("sink: not supported under torch.compile yet")
         return _ops.calc_attn(q, k, v, key, scale, cap)
     _check_key(key)
     # NOTE: the core checks the shapes against the key (rows, and heads where the key has
     # them) once per call; Python looks at the tensors only when the core refused them, to
     # raise TypeError for a wrong type or dtype.
     try:
-        return dist_attn_func(q, k, v, key, scale, cap)
+        return dist_attn_func(q, k, v, key, scale, cap, sink, sink_layout)
     except (core().MagiError, AttributeError, IndexError):
         check_qkv(q, k, v)
         raise

@@ -3,8 +3,9 @@
 - dispatch:   x_global -> x_local (this rank's chunks, padded). Backward: undispatch of the
               local gradient, so every rank gets the full gradient of x (each row from its
               owner).
-- calc_attn:  (q, k, v) local -> (out, lse) local. Backward: calc_attn_backward (remote dK/dV
-              are summed back to their owners inside the core).
+- calc_attn:  (q, k, v[, sink]) local -> (out, lse) local. Backward: calc_attn_backward
+              (remote dK/dV are summed back to their owners inside the core; the sink's
+              gradient reduced per MAGI_ATTENTION_DSINK_ALL_REDUCE_OP).
 - undispatch: out_local -> out_global (padding dropped). Backward: dispatch of the gradient
               (select the local rows; padding rows get zero).
 
@@ -13,6 +14,9 @@ Each step is one C++ call on the key's runtime, which holds everything prepared 
 """
 
 from __future__ import annotations
+
+import os
+import warnings
 
 import torch
 
@@ -38,21 +42,41 @@ def _undispatch(key, x_local: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _calc_forward(q, k, v, key, scale: float, cap: float):
-    """The prepared inputs and (out, lse), no autograd."""
+def _calc_forward(q, k, v, key, scale: float, cap: float, sink=None, sink_layout: str = "sh"):
+    """The prepared inputs and (out, lse), no autograd; with a sink, out and lse include it
+    (merged once per row after every stage, in the core)."""
     q, k, v = ready(q, k, v)
     out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
     lse = q.new_empty(q.shape[:2], dtype=torch.float32)
-    _C.calc_attn(key.runtime, key.comm, q, k, v, out, lse, scale, cap, stream_of(q), alloc_bytes)
+    _C.calc_attn(key.runtime, key.comm, q, k, v, out, lse, scale, cap, stream_of(q), alloc_bytes,
+                 sink, sink_layout)
     return q, k, v, out, lse
 
 
-def _calc_backward(dout, q, k, v, out, lse, key, scale: float, cap: float):
-    """dq, dk, dv in the inputs' dtypes."""
+def _calc_backward(dout, q, k, v, out, lse, key, scale: float, cap: float, sink=None,
+                   sink_layout: str = "sh", dsink=None):
+    """dq, dk, dv in the inputs' dtypes; ``dsink`` (float32 like the sink) is overwritten with
+    the sink's gradient (see dist_attn_func)."""
     dq, dk, dv = q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
     _C.calc_attn_backward(key.runtime, key.comm, q, k, v, out, lse, prepared(dout), dq, dk, dv,
-                          scale, cap, stream_of(q), alloc_bytes)
+                          scale, cap, stream_of(q), alloc_bytes, sink, sink_layout, dsink)
     return dq, dk, dv
+
+
+_warned_partial_dsink = False
+
+
+def _warn_partial_dsink(key, sink_layout: str) -> None:
+    """The original's warning: with several ranks and MAGI_ATTENTION_DSINK_ALL_REDUCE_OP=none
+    the "sh" sink's gradient is this rank's partial (once per process)."""
+    global _warned_partial_dsink
+    if _warned_partial_dsink or sink_layout != "sh" or key.comm.size() == 1:
+        return
+    if os.environ.get("MAGI_ATTENTION_DSINK_ALL_REDUCE_OP", "none").lower() in ("", "none"):
+        _warned_partial_dsink = True
+        warnings.warn("calc_attn: the gradient of sink is this rank's partial (its rows); "
+                      "all-reduce it over the cp group yourself, or set "
+                      "MAGI_ATTENTION_DSINK_ALL_REDUCE_OP=sum (or avg)", stacklevel=3)
 
 
 class _Dispatch(torch.autograd.Function):
@@ -79,16 +103,24 @@ class _Undispatch(torch.autograd.Function):
 
 class _DistAttn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, key, softmax_scale, softcap):
-        q, k, v, out, lse = _calc_forward(q, k, v, key, softmax_scale, softcap)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.args = (key, softmax_scale, softcap)
+    def forward(ctx, q, k, v, sink, key, softmax_scale, softcap, sink_layout):
+        q, k, v, out, lse = _calc_forward(q, k, v, key, softmax_scale, softcap, sink,
+                                          sink_layout)
+        ctx.save_for_backward(q, k, v, out, lse, sink)
+        ctx.args = (key, softmax_scale, softcap, sink_layout)
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, dlse):
-        return (*_calc_backward(dout, *ctx.saved_tensors, *ctx.args), None, None, None)
+        q, k, v, out, lse, sink = ctx.saved_tensors
+        key, scale, cap, layout = ctx.args
+        dsink = None
+        if sink is not None and ctx.needs_input_grad[3]:
+            dsink = torch.empty_like(sink)
+            _warn_partial_dsink(key, layout)
+        grads = _calc_backward(dout, q, k, v, out, lse, key, scale, cap, sink, layout, dsink)
+        return (*grads, dsink, None, None, None, None)
 
 
 def _grad_needed(*tensors) -> bool:
@@ -109,8 +141,15 @@ def undispatch_func(x_local: torch.Tensor, key) -> torch.Tensor:
     return _undispatch(key, x_local)
 
 
-def dist_attn_func(q, k, v, key, softmax_scale: float, softcap: float):
-    """Differentiable distributed attention over local shards; returns ``(out, lse)``."""
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-        return _DistAttn.apply(q, k, v, key, softmax_scale, softcap)
-    return _calc_forward(q, k, v, key, softmax_scale, softcap)[3:]
+def dist_attn_func(q, k, v, key, softmax_scale: float, softcap: float, sink=None,
+                   sink_layout: str = "sh"):
+    """Differentiable distributed attention over local shards; returns ``(out, lse)``.
+
+    ``sink`` (float32): ``"sh"`` ``[num_sink, num_heads_q]``, the same on every rank, or
+    ``"ssh"`` ``[shard, num_sink, num_heads_q]``, per local (dispatched) row. Its gradient:
+    "ssh" exact per local row; "sh" this rank's partial unless
+    ``MAGI_ATTENTION_DSINK_ALL_REDUCE_OP`` is ``sum`` or ``avg`` (all-reduced in the core)."""
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad or
+                                    (sink is not None and sink.requires_grad)):
+        return _DistAttn.apply(q, k, v, sink, key, softmax_scale, softcap, sink_layout)
+    return _calc_forward(q, k, v, key, softmax_scale, softcap, sink, sink_layout)[3:]

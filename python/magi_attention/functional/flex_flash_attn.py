@@ -14,7 +14,7 @@ from collections import OrderedDict
 import torch
 
 from .. import _ops
-from .._checks import check_qkv, check_scale, check_tensor
+from .._checks import check_qkv, check_scale, check_sink, check_tensor
 from .._ext import core
 from .._tensor import (accumulator_dtype, alloc_bytes, optional_view, prepared, ready,
                        stream_of, view)
@@ -144,17 +144,24 @@ def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=Non
     return dq, dk, dv
 
 
-def _forward(q, k, v, work, scale: float, cap: float):
-    """out, lse (no autograd): the prepared inputs, two allocations, one C++ call."""
+def _forward(q, k, v, work, scale: float, cap: float, sink=None, sink_layout: str = "sh"):
+    """out, lse (no autograd): the prepared inputs, two allocations, one C++ call. With a
+    sink, out and lse include it (merged once per row after the kernel, in the core)."""
     q, k, v = ready(q, k, v)
     out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
     lse = q.new_empty(q.shape[:2], dtype=torch.float32)
-    _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0)
+    if sink is None:
+        _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0)
+    else:
+        _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0,
+                   sink, sink_layout)
     return q, k, v, out, lse
 
 
-def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float, deterministic: bool):
-    """dq, dk, dv in the inputs' dtypes."""
+def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float, deterministic: bool,
+              sink=None, sink_layout: str = "sh", dsink=None):
+    """dq, dk, dv in the inputs' dtypes; with ``dsink`` (a float32 zero tensor like the sink),
+    the sink's gradient is added into it."""
     dout = prepared(dout)
     acc = accumulator_dtype(q.dtype)
     dq = torch.zeros(q.shape, dtype=acc, device=q.device)
@@ -167,25 +174,32 @@ def _backward(dout, q, k, v, out, lse, work, scale: float, cap: float, determini
         dk = torch.zeros(k.shape, dtype=acc, device=k.device)
         dv = torch.zeros(v.shape, dtype=acc, device=v.device)
     _C.ffa_bwd(work, q, k, v, out, lse, dout, dq, dk, dv, scale, cap, stream_of(q), alloc_bytes,
-               deterministic)
+               deterministic, sink, sink_layout, dsink)
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
 class _FlexFlashAttn(torch.autograd.Function):
-    """out, lse = FFA(q, k, v); backward through magi::ffa_backward."""
+    """out, lse = FFA(q, k, v[, sink]); backward through magi::ffa_backward from the saved
+    (sink-included) out and lse, which also gives the sink's gradient."""
 
     @staticmethod
-    def forward(ctx, q, k, v, work, softmax_scale, softcap, deterministic):
-        q, k, v, out, lse = _forward(q, k, v, work, softmax_scale, softcap)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.args = (work, softmax_scale, softcap, deterministic)
+    def forward(ctx, q, k, v, sink, work, softmax_scale, softcap, deterministic, sink_layout):
+        q, k, v, out, lse = _forward(q, k, v, work, softmax_scale, softcap, sink, sink_layout)
+        ctx.save_for_backward(q, k, v, out, lse, sink)
+        ctx.args = (work, softmax_scale, softcap, deterministic, sink_layout)
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, dlse):
-        q, k, v, out, lse = ctx.saved_tensors
-        return (*_backward(dout, q, k, v, out, lse, *ctx.args), None, None, None, None)
+        q, k, v, out, lse, sink = ctx.saved_tensors
+        work, scale, cap, deterministic, layout = ctx.args
+        dsink = None
+        if sink is not None and ctx.needs_input_grad[3]:
+            dsink = torch.zeros_like(sink)
+        grads = _backward(dout, q, k, v, out, lse, work, scale, cap, deterministic, sink, layout,
+                          dsink)
+        return (*grads, dsink, None, None, None, None, None)
 
 
 def flex_flash_attn_func(
@@ -203,6 +217,8 @@ def flex_flash_attn_func(
     disable_fwd_atomic_reduction: bool = False,
     auto_range_merge: bool = False,
     max_seqlen_q: int | None = None,
+    sink: torch.Tensor | None = None,
+    sink_layout: str = "sh",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flexible flash attention over a mask given as slices, on one device.
 
@@ -234,12 +250,22 @@ def flex_flash_attn_func(
             atomics, so the last bits of the gradients may vary between runs.
         sm_margin, disable_fwd_atomic_reduction, auto_range_merge, max_seqlen_q: accepted
             for compatibility with the original kernel; they do not change results here.
+        sink: optional learnable attention-sink logits, float32: each sink adds
+            ``exp(sink)`` (not scaled by softmax_scale) to its row's softmax denominator and
+            nothing to out; lse includes the sinks; ``-inf`` means no sink. Differentiable
+            (the gradient comes back in sink's dtype, float32). Any number of sinks >= 1.
+            CPU tensors only for now (CUDA raises ValueError).
+        sink_layout: ``"sh"``: sink ``[num_sink, num_heads_q]``, the same for every row;
+            ``"ssh"``: ``[total_q, num_sink, num_heads_q]``, per query row.
 
     Returns:
         ``(out, lse)``: out ``[total_q, num_heads_q, head_dim]`` in q's dtype; lse
-        ``[total_q, num_heads_q]`` float32, natural log (not differentiable).
+        ``[total_q, num_heads_q]`` float32, natural log (not differentiable). Rows with no
+        key get out 0 and lse -inf, or, with a sink, lse = logsumexp of their sinks.
     """
     if _ops.compiling():
+        if sink is not None:
+            raise NotImplementedError("sink: not supported under torch.compile yet")
         return _ops.flex_flash_attn(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale,
                                     softcap, deterministic)
     # NOTE: the core validates every argument once; only when it refuses them are the tensors
@@ -247,10 +273,14 @@ def flex_flash_attn_func(
     # ValueError).
     try:
         scale, cap = check_scale(softmax_scale, softcap)
+        if sink is not None or sink_layout != "sh":
+            sink = check_sink(sink, sink_layout)
         work = _work_of(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
-        if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
-            return _FlexFlashAttn.apply(q, k, v, work, scale, cap, bool(deterministic))
-        return _forward(q, k, v, work, scale, cap)[3:]
+        if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad or
+                                        (sink is not None and sink.requires_grad)):
+            return _FlexFlashAttn.apply(q, k, v, sink, work, scale, cap, bool(deterministic),
+                                        sink_layout)
+        return _forward(q, k, v, work, scale, cap, sink, sink_layout)[3:]
     except (_C.MagiError, AttributeError, IndexError):
         check_qkv(q, k, v)
         raise

@@ -6,6 +6,7 @@
 #include "kernels/cpu/ffa_cpu.h"
 #include "kernels/cpu/range_ops.h"
 #include "kernels/cpu/row_keys.h"
+#include "kernels/cpu/sink_cpu.h"
 #include "kernels/cpu/tensor_ops_cpu.h"
 #include "kernels/ffa_work_impl.h"
 
@@ -69,6 +70,19 @@ class CpuBackend final : public Backend {
   void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc,
                      const TensorView& out_part, const TensorView& lse_part, void*) const override {
     cpu::merge_out_lse(out_acc, lse_acc, out_part, lse_part);
+  }
+
+  bool has_sink() const override { return true; }
+  void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& sink,
+                  void*) const override {
+    cpu::sink_merge(out, lse, sink);
+  }
+  void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
+                     const AttnSink& sink, const TensorView& dsink, void*) const override {
+    cpu::sink_backward(out, lse, dout, sink, dsink);
+  }
+  void sum_rows(const TensorView& src, const TensorView& dst, double scale, void*) const override {
+    cpu::sum_rows(src, dst, scale);
   }
 
   void fill(const TensorView& dst, double value, void*) const override { cpu::fill(dst, value); }
