@@ -177,7 +177,7 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
             ``[num_sink, num_heads_q]``, the same tensor on every rank; its gradient is this
             rank's partial (sum it over the group, with a warning as in the original) unless
             ``MAGI_ATTENTION_DSINK_ALL_REDUCE_OP`` is ``sum`` or ``avg`` (all-reduced inside
-            backward). CPU tensors only for now.
+            backward).
         softmax_scale: None or 0: ``head_dim ** -0.5``; otherwise finite and > 0.
         softcap: if > 0, scores become ``softcap * tanh(score / softcap)``.
         sink_layout: ``"sh"``, or ``"ssh"``: sink ``[shard, num_sink, num_heads_q]`` per local

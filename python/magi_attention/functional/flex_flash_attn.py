@@ -254,7 +254,7 @@ def flex_flash_attn_func(
             ``exp(sink)`` (not scaled by softmax_scale) to its row's softmax denominator and
             nothing to out; lse includes the sinks; ``-inf`` means no sink. Differentiable
             (the gradient comes back in sink's dtype, float32). Any number of sinks >= 1.
-            CPU tensors only for now (CUDA raises ValueError).
+            Not under torch.compile yet.
         sink_layout: ``"sh"``: sink ``[num_sink, num_heads_q]``, the same for every row;
             ``"ssh"``: ``[total_q, num_sink, num_heads_q]``, per query row.
 

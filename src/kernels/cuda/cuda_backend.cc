@@ -5,6 +5,7 @@
 #include "kernels/cuda/ffa_cuda.h"
 #include "kernels/cuda/range_ops_cuda.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
+#include "kernels/cuda/sink_cuda.h"
 
 namespace magi::cuda {
 namespace {
@@ -37,6 +38,20 @@ class CudaBackend final : public Backend {
                      const TensorView& out_part, const TensorView& lse_part,
                      void* stream) const override {
     cuda::merge_out_lse(out_acc, lse_acc, out_part, lse_part, stream);
+  }
+
+  bool has_sink() const override { return true; }
+  void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& sink,
+                  void* stream) const override {
+    cuda::sink_merge(out, lse, sink, stream);
+  }
+  void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
+                     const AttnSink& sink, const TensorView& dsink, void* stream) const override {
+    cuda::sink_backward(out, lse, dout, sink, dsink, stream);
+  }
+  void sum_rows(const TensorView& src, const TensorView& dst, double scale,
+                void* stream) const override {
+    cuda::sum_rows(src, dst, scale, stream);
   }
 
   void fill(const TensorView& dst, double value, void* stream) const override {

@@ -168,6 +168,130 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
   }
 }
 
+// ---- attention sink (contracts: src/kernels/sink.h; the arithmetic mirrors cpu/sink_merge.h)
+
+/// logsumexp of the sinks of (row r, head h): -inf without a finite sink, NaN when a logit is
+/// NaN or +inf.
+__device__ double sink_lse(const SinkLogits& s, int64_t r, int64_t h) {
+  const float* x = s.logits + r * s.row_stride + h;
+  double mx = -INFINITY;
+  for (int64_t i = 0; i < s.num_sink; ++i) {
+    const double v = x[i * s.heads];
+    if (!(v < INFINITY)) return nan("");  // NaN or +inf
+    mx = fmax(mx, v);
+  }
+  if (isinf(mx)) return mx;
+  double sum = 0.0;
+  for (int64_t i = 0; i < s.num_sink; ++i) sum += exp(double(x[i * s.heads]) - mx);
+  return mx + log(sum);
+}
+
+__global__ void sink_merge_kernel(void* out, int oe, Strided o, void* lse, int le, Strided l,
+                                  SinkLogits sink, int64_t rows_heads, int64_t d) {
+  for (int64_t rh = blockIdx.x; rh < rows_heads; rh += gridDim.x) {
+    const double ls = sink_lse(sink, rh / sink.heads, rh % sink.heads);
+    if (isinf(ls) && ls < 0) continue;  // no sink: the row as it is (uniform across the block)
+    const double l0 = load(lse, le, offset_of(l, rh));
+    double merged, w;
+    if (isnan(ls)) {
+      merged = w = nan("");
+    } else if (isinf(l0) && l0 < 0) {
+      merged = ls, w = 0.0;  // no key: only the sinks, out = 0 whatever it held
+    } else if (!isfinite(l0)) {
+      merged = w = nan("");
+    } else {
+      const double mx = fmax(l0, ls), mn = fmin(l0, ls);
+      merged = mx + log1p(exp(mn - mx));
+      w = exp(l0 - merged);
+    }
+    for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
+      const int64_t i = offset_of(o, rh * d + e);
+      store(out, oe, i, w == 0.0 ? 0.0 : w * load(out, oe, i));
+    }
+    __syncthreads();  // every thread has read l0 before it is overwritten
+    if (threadIdx.x == 0) store(lse, le, offset_of(l, rh), merged);
+  }
+}
+
+/// -exp(logit - lse) * rowsum(dout * out) of sink i at (row r, head h); a -inf logit gives 0.
+__device__ double sink_term(const SinkLogits& s, int64_t i, int64_t r, int64_t h, double lse,
+                            double dsum) {
+  const double x = s.logits[r * s.row_stride + i * s.heads + h];
+  return (isinf(x) && x < 0) ? 0.0 : -exp(x - lse) * dsum;
+}
+
+__device__ double row_dot(const void* out, int oe, const Strided& o, const void* dout, int ge,
+                          const Strided& g, int64_t rh, int64_t d) {
+  double acc = 0.0;
+  for (int64_t e = 0; e < d; ++e) {
+    acc += load(out, oe, offset_of(o, rh * d + e)) * load(dout, ge, offset_of(g, rh * d + e));
+  }
+  return acc;
+}
+
+/// Layout ssh: one thread per (row, head), each sink's term added into its own cell.
+__global__ void sink_backward_rows_kernel(const void* out, int oe, Strided o, const void* lse,
+                                          int le, Strided l, const void* dout, int ge, Strided g,
+                                          SinkLogits sink, float* dsink, int64_t rows_heads,
+                                          int64_t d) {
+  for (int64_t rh = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; rh < rows_heads;
+       rh += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = rh / sink.heads, h = rh % sink.heads;
+    const double dsum = row_dot(out, oe, o, dout, ge, g, rh, d);
+    const double lv = load(lse, le, offset_of(l, rh));
+    for (int64_t i = 0; i < sink.num_sink; ++i) {
+      dsink[r * sink.row_stride + i * sink.heads + h] +=
+          static_cast<float>(sink_term(sink, i, r, h, lv, dsum));
+    }
+  }
+}
+
+/// Layout sh: block h sums head h's terms over all rows: thread t takes rows t, t + kThreads,
+/// ..., then a fixed tree adds the threads' sums, so the bits do not depend on the schedule.
+/// Sinks in chunks of kChunk (rows re-read per chunk; num_sink is small in practice).
+__global__ void sink_backward_heads_kernel(const void* out, int oe, Strided o, const void* lse,
+                                           int le, Strided l, const void* dout, int ge, Strided g,
+                                           SinkLogits sink, float* dsink, int64_t rows, int64_t d) {
+  constexpr int kChunk = 4;
+  __shared__ double part[kChunk][kThreads];
+  const int64_t h = blockIdx.x;
+  for (int64_t i0 = 0; i0 < sink.num_sink; i0 += kChunk) {
+    double acc[kChunk] = {};
+    for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
+      const int64_t rh = r * sink.heads + h;
+      const double dsum = row_dot(out, oe, o, dout, ge, g, rh, d);
+      const double lv = load(lse, le, offset_of(l, rh));
+#pragma unroll
+      for (int c = 0; c < kChunk; ++c) {
+        if (i0 + c < sink.num_sink) acc[c] += sink_term(sink, i0 + c, r, h, lv, dsum);
+      }
+    }
+#pragma unroll
+    for (int c = 0; c < kChunk; ++c) part[c][threadIdx.x] = acc[c];
+    __syncthreads();
+    for (int half = kThreads / 2; half > 0; half /= 2) {
+      if (threadIdx.x < half) {
+#pragma unroll
+        for (int c = 0; c < kChunk; ++c) part[c][threadIdx.x] += part[c][threadIdx.x + half];
+      }
+      __syncthreads();
+    }
+    if (threadIdx.x < kChunk && i0 + threadIdx.x < sink.num_sink) {
+      dsink[(i0 + threadIdx.x) * sink.heads + h] += static_cast<float>(part[threadIdx.x][0]);
+    }
+    __syncthreads();  // part is reused by the next chunk
+  }
+}
+
+__global__ void sum_rows_kernel(const float* src, float* dst, int64_t n, int64_t m, double scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < m;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    double acc = 0.0;
+    for (int64_t r = 0; r < n; ++r) acc += src[r * m + i];
+    dst[i] = static_cast<float>(scale * acc);
+  }
+}
+
 int flat_grid(int64_t n) {
   return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535));
 }
@@ -232,6 +356,32 @@ void launch_merge(void* out_acc, int oa_elem, const Strided& oa, void* lse_acc, 
   merge_kernel<<<row_grid(rows_heads), 128, 0, as_stream(stream)>>>(
       out_acc, oa_elem, oa, lse_acc, la_elem, la, out_part, op_elem, op, lse_part, lp_elem, lp,
       rows_heads, d);
+}
+
+void launch_sink_merge(void* out, int o_elem, const Strided& o, void* lse, int l_elem,
+                       const Strided& l, const SinkLogits& sink, int64_t rows_heads, int64_t d,
+                       void* stream) {
+  sink_merge_kernel<<<row_grid(rows_heads), 128, 0, as_stream(stream)>>>(
+      out, o_elem, o, lse, l_elem, l, sink, rows_heads, d);
+}
+
+void launch_sink_backward(const void* out, int o_elem, const Strided& o, const void* lse,
+                          int l_elem, const Strided& l, const void* dout, int g_elem,
+                          const Strided& g, const SinkLogits& sink, float* dsink, int64_t rows,
+                          int64_t d, void* stream) {
+  if (sink.row_stride == 0) {
+    sink_backward_heads_kernel<<<static_cast<int>(sink.heads), kThreads, 0, as_stream(stream)>>>(
+        out, o_elem, o, lse, l_elem, l, dout, g_elem, g, sink, dsink, rows, d);
+  } else {
+    const int64_t n = rows * sink.heads;
+    sink_backward_rows_kernel<<<flat_grid(n), kThreads, 0, as_stream(stream)>>>(
+        out, o_elem, o, lse, l_elem, l, dout, g_elem, g, sink, dsink, n, d);
+  }
+}
+
+void launch_sum_rows(const float* src, float* dst, int64_t n, int64_t m, double scale,
+                     void* stream) {
+  sum_rows_kernel<<<flat_grid(m), kThreads, 0, as_stream(stream)>>>(src, dst, n, m, scale);
 }
 
 }  // namespace magi::cuda::rt

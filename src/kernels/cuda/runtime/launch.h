@@ -34,4 +34,24 @@ void launch_merge(void* out_acc, int oa_elem, const Strided& oa, void* lse_acc, 
                   const void* lse_part, int lp_elem, const Strided& lp, int64_t rows_heads,
                   int64_t d, void* stream);
 
+/// The attention sink's logits as the kernels read them: sink s of (row r, head h) at
+/// logits[r * row_stride + s * heads + h] (row_stride 0 for layout sh), fp32.
+struct SinkLogits {
+  const float* logits = nullptr;
+  int64_t num_sink = 0, heads = 0, row_stride = 0;
+};
+/// src/kernels/sink.h's sink_merge on rows_heads (row, head) pairs of out [.., D] and lse.
+void launch_sink_merge(void* out, int o_elem, const Strided& o, void* lse, int l_elem,
+                       const Strided& l, const SinkLogits& sink, int64_t rows_heads, int64_t d,
+                       void* stream);
+/// sink_backward: dsink (fp32, contiguous, the logits' shape) += the sink's gradient over
+/// `rows` rows; layout sh sums the rows in a fixed order (one block per head).
+void launch_sink_backward(const void* out, int o_elem, const Strided& o, const void* lse,
+                          int l_elem, const Strided& l, const void* dout, int g_elem,
+                          const Strided& g, const SinkLogits& sink, float* dsink, int64_t rows,
+                          int64_t d, void* stream);
+/// dst[i] = scale * (src[i] + src[m + i] + ... + src[(n - 1) m + i]), in that order.
+void launch_sum_rows(const float* src, float* dst, int64_t n, int64_t m, double scale,
+                     void* stream);
+
 }  // namespace magi::cuda::rt

@@ -9,6 +9,7 @@
 #include "kernels/cuda/range_ops_cuda.h"
 #include "kernels/cuda/runtime/launch.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
+#include "kernels/cuda/sink_cuda.h"
 
 namespace magi::cuda {
 namespace {
@@ -168,6 +169,42 @@ void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const T
                    elem(lse_acc, "merge"), strided(lse_acc), out_part.data, elem(out_part, "merge"),
                    strided(out_part), lse_part.data, elem(lse_part, "merge"), strided(lse_part),
                    rows_heads, out_acc.shape[2], stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+rt::SinkLogits sink_logits(const AttnSink& sink) {
+  const TensorView& x = sink.logits;  // fp32, contiguous (check_sink)
+  const bool per_row = sink.layout == SinkLayout::kSSH;
+  const int64_t num_sink = x.shape[x.ndim - 2], heads = x.shape[x.ndim - 1];
+  return {x.ptr<const float>(), num_sink, heads, per_row ? num_sink * heads : 0};
+}
+
+void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& sink, void* stream) {
+  const int64_t rows_heads = out.shape[0] * out.shape[1];
+  if (rows_heads == 0) return;
+  DeviceGuard guard(out.device.index);
+  rt::launch_sink_merge(out.data, elem(out, "sink_merge"), strided(out), lse.data,
+                        elem(lse, "sink_merge"), strided(lse), sink_logits(sink), rows_heads,
+                        out.shape[2], stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
+                   const AttnSink& sink, const TensorView& dsink, void* stream) {
+  if (out.shape[0] * out.shape[1] == 0) return;
+  DeviceGuard guard(out.device.index);
+  rt::launch_sink_backward(out.data, elem(out, "sink_backward"), strided(out), lse.data,
+                           elem(lse, "sink_backward"), strided(lse), dout.data,
+                           elem(dout, "sink_backward"), strided(dout), sink_logits(sink),
+                           dsink.ptr<float>(), out.shape[0], out.shape[2], stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
+void sum_rows(const TensorView& src, const TensorView& dst, double scale, void* stream) {
+  if (dst.numel() == 0) return;
+  DeviceGuard guard(dst.device.index);
+  rt::launch_sum_rows(src.ptr<const float>(), dst.ptr<float>(), src.shape[0], dst.numel(), scale,
+                      stream);
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 

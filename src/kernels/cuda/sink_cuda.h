@@ -1,0 +1,17 @@
+// The attention sink's CUDA operations (src/kernels/sink.h), behind the CUDA backend; validated
+// by the caller. CUDA-free header: the stream travels as void*.
+#pragma once
+
+#include "magi/ffa.h"
+#include "magi/tensor.h"
+
+namespace magi::cuda {
+
+void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& sink, void* stream);
+
+void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
+                   const AttnSink& sink, const TensorView& dsink, void* stream);
+
+void sum_rows(const TensorView& src, const TensorView& dst, double scale, void* stream);
+
+}  // namespace magi::cuda
