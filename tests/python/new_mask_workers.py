@@ -35,6 +35,7 @@ def run(rank, world_size):
     group = dist.new_group(list(range(world_size)))
     result, key1 = hybrid(group)
     result["pad"] = rolls(group)
+    partial_grad(group)
     check_errors(key1)
     return result
 
@@ -125,3 +126,24 @@ def rolls(group):
     (y_ref * gy).sum().backward()
     assert torch.equal(xg.grad, xr.grad)
     return pad
+
+
+def partial_grad(group):
+    """undispatch(..., is_partial_grad=True): each rank's loss covers a disjoint set of global
+    rows, so the local gradient is the sum over ranks (the full g on this rank's rows); without
+    the flag it keeps only this rank's own loss terms."""
+    key = magi_attn_varlen_key(CU, CU, head_dim=D, chunk_size=8, cp_group=group, causal=True)
+    rank, ws = dist.get_rank(group), dist.get_world_size(group)
+    pos = torch.tensor(key.runtime.position_ids())
+    g = torch.randn(TOTAL, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    mine = torch.zeros(TOTAL, 1, dtype=torch.float64)
+    mine[rank::ws] = 1.0  # this rank's share of the loss
+    real = pos < TOTAL
+    for partial in (True, False):
+        local = torch.zeros(key.shard_seqlen, 3, dtype=torch.float64, requires_grad=True)
+        (undispatch(local, key, is_partial_grad=partial) * g * mine).sum().backward()
+        want = torch.zeros(key.shard_seqlen, 3, dtype=torch.float64)
+        want[real] = (g if partial else g * mine)[pos[real]]
+        assert torch.equal(local.grad, want), partial
+    with pytest.raises(TypeError, match="is_partial_grad"):
+        undispatch(torch.zeros(key.shard_seqlen, 3), key, is_partial_grad=1)

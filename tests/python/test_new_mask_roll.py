@@ -1,5 +1,5 @@
-"""Several masks on one dispatch (make_*_key_for_new_mask_after_dispatch) and roll /
-roll_simple, on 1, 2 and 4 gloo ranks, against float64 dense references (roll itself on 8 simulated
+"""Several masks on one dispatch (make_*_key_for_new_mask_after_dispatch), roll /
+roll_simple and undispatch(is_partial_grad=True), on 1, 2 and 4 gloo ranks, against float64 dense references (roll itself on 8 simulated
 ranks in tests/api/new_mask_key_test.cc)."""
 
 import pytest

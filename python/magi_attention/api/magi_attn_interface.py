@@ -193,17 +193,24 @@ def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0) -
     return dispatch_func(x, key, float(pad_value))
 
 
-def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey) -> torch.Tensor:
+def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey,
+               is_partial_grad: bool = False) -> torch.Tensor:
     """The global tensor ``[total_seqlen_q, ...]`` (padding removed) from every rank's local
-    shard ``x``. Collective. Differentiable: the gradient keeps this rank's rows."""
-    if _ops.compiling():
+    shard ``x``. Collective. Differentiable: the gradient keeps this rank's rows.
+
+    ``is_partial_grad=True``: each rank's gradient of the global result is a partial sum (for
+    example each rank computes the loss of a different part of the global output), so the
+    backward sums them over the group (all-reduce) before keeping this rank's rows."""
+    if not isinstance(is_partial_grad, bool):
+        raise TypeError(f"is_partial_grad: expected a bool, got {type(is_partial_grad).__name__}")
+    if _ops.compiling() and not is_partial_grad:
         return _ops.undispatch(x, key)
     _check_key(key)
     check_tensor("x", x)
     if x.dim() < 1 or x.shape[0] != key.shard_seqlen:
         raise ValueError(f"x: expected {key.shard_seqlen} rows (the local shard), got shape "
                          f"{list(x.shape)}")
-    return undispatch_func(x, key)
+    return undispatch_func(x, key, is_partial_grad)
 
 
 def roll(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) -> torch.Tensor:

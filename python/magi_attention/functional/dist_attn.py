@@ -6,7 +6,8 @@
 - calc_attn:  (q, k, v) local -> (out, lse) local. Backward: calc_attn_backward (remote dK/dV
               are summed back to their owners inside the core).
 - undispatch: out_local -> out_global (padding dropped). Backward: dispatch of the gradient
-              (select the local rows; padding rows get zero).
+              (select the local rows; padding rows get zero); with is_partial_grad, the ranks'
+              global gradients are partial sums: summed over the group first.
 - roll:       x_local -> x_local rolled along the global (padded) sequence. Backward: the
               opposite roll.
 
@@ -78,13 +79,18 @@ class _Dispatch(torch.autograd.Function):
 
 class _Undispatch(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_local, key):
-        ctx.key = key
+    def forward(ctx, x_local, key, is_partial_grad):
+        ctx.key, ctx.partial = key, is_partial_grad
         return _undispatch(key, x_local)
 
     @staticmethod
     def backward(ctx, grad_global):
-        return _dispatch(ctx.key, grad_global, 0.0), None
+        if ctx.partial and ctx.key.comm.size() > 1:
+            # NOTE: a reduce-scatter would move half the bytes, but gloo has none; all_reduce
+            # then a local select gives the same rows on every backend.
+            grad_global = grad_global.contiguous().clone()
+            torch.distributed.all_reduce(grad_global, group=ctx.key.cp_group)
+        return _dispatch(ctx.key, grad_global, 0.0), None, None
 
 
 class _Roll(torch.autograd.Function):
@@ -124,10 +130,10 @@ def dispatch_func(x_global: torch.Tensor, key, pad_value: float = 0.0) -> torch.
     return _dispatch(key, x_global, pad_value)
 
 
-def undispatch_func(x_local: torch.Tensor, key) -> torch.Tensor:
+def undispatch_func(x_local: torch.Tensor, key, is_partial_grad: bool = False) -> torch.Tensor:
     """Differentiable undispatch (see module doc)."""
     if _grad_needed(x_local):
-        return _Undispatch.apply(x_local, key)
+        return _Undispatch.apply(x_local, key, is_partial_grad)
     return _undispatch(key, x_local)
 
 
