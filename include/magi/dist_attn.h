@@ -46,6 +46,10 @@ struct DistAttnKey {
   std::string group;  // Communicator::group_id()
   int64_t cp_size = 0;
   int64_t cp_rank = 0;
+  /// Keys made by make_flex_key_for_new_mask_after_dispatch: the reused dispatch's partitions
+  /// (empty: the dispatch is solved from `slices`). Equal masks over different dispatches are
+  /// different keys.
+  std::vector<std::vector<int64_t>> reused_partitions;
 
   size_t hash() const;
   friend bool operator==(const DistAttnKey&, const DistAttnKey&) = default;
@@ -96,6 +100,21 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key(
     int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
     const DistAttnConfig& config = {}, std::optional<int64_t> chunk_size = std::nullopt);
 
+/// A key for another mask over the tokens `key_for_dispatch` has dispatched (hybrid models:
+/// layers with different masks over one dispatch). Only the attention is planned: the new key
+/// keeps the chunk -> rank partition, lengths, padding, chunk size and dispatch config of
+/// `key_for_dispatch`, so dispatched tensors (and their dispatch/undispatch/roll) serve both.
+/// NOTE: as in the original, the partition is not re-balanced for the new mask (its load may be
+/// uneven). `slices` lie in [0, total_seqlen_q) (before padding); heads and head_dim (0: not
+/// given) and the overlap config default to those of key_for_dispatch. Cached like
+/// make_flex_key; every rank of `comm` must call it (same agreement check).
+std::shared_ptr<const DistAttnRuntime> make_flex_key_for_new_mask_after_dispatch(
+    std::span<const AttnSlice> slices, const DistAttnRuntime& key_for_dispatch, Communicator& comm,
+    std::optional<int64_t> num_heads_q = std::nullopt,
+    std::optional<int64_t> num_heads_kv = std::nullopt,
+    std::optional<int64_t> head_dim = std::nullopt,
+    const std::optional<OverlapConfig>& overlap_config = std::nullopt);
+
 /// Varlen masks from cumulative sequence lengths: one slice per sequence, FULL or CAUSAL, or a
 /// sliding window (window_left, window_right; -1 = unbounded) expressed exactly with
 /// CAUSAL / BICAUSAL / INVCAUSAL / FULL slices.
@@ -131,6 +150,14 @@ void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const Tenso
 void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
                 const TensorView& x_global, void* cuda_stream = nullptr,
                 Allocator* allocator = nullptr);
+
+/// out_local = this rank's rows of the global (padded) sequence rolled by `shift` along the
+/// sequence: global row p of the result is global row (p - shift) mod padded_seqlen of x (as
+/// torch.roll on the undispatched, padded tensor). x_local and out_local: [shard, ...], same
+/// dtype and shape. Collective (one all_to_all_v; buffers from `allocator`). roll by -shift is its
+/// adjoint (and inverse), so the backward of a roll is the opposite roll.
+void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local, int64_t shift,
+          const TensorView& out_local, void* cuda_stream = nullptr, Allocator* allocator = nullptr);
 
 /// Forward over local q [shard, Hq, D], k/v [shard, Hkv, D]: out [shard, Hq, D] (any float
 /// dtype), lse [shard, Hq] fp32. Hq % Hkv == 0, and the key's head counts and head_dim where

@@ -72,6 +72,21 @@ void register_dist(py::module_& m) {
       "magi::make_flex_key; head counts and head_dim may be 0 (not given).");
 
   m.def(
+      "make_flex_key_for_new_mask_after_dispatch",
+      [](const std::vector<SliceTuple>& slices, const Runtime& key_for_dispatch, Communicator& comm,
+         std::optional<int64_t> num_heads_q, std::optional<int64_t> num_heads_kv,
+         std::optional<int64_t> head_dim, std::optional<OverlapConfig> overlap_config) {
+        const auto core_slices = slices_from_tuples(slices);
+        return Runtime{make_flex_key_for_new_mask_after_dispatch(core_slices, *key_for_dispatch.rt,
+                                                                 comm, num_heads_q, num_heads_kv,
+                                                                 head_dim, overlap_config)};
+      },
+      py::arg("slices"), py::arg("key_for_dispatch"), py::arg("comm"),
+      py::arg("num_heads_q") = py::none(), py::arg("num_heads_kv") = py::none(),
+      py::arg("head_dim") = py::none(), py::arg("overlap_config") = py::none(),
+      "magi::make_flex_key_for_new_mask_after_dispatch; None inherits from key_for_dispatch.");
+
+  m.def(
       "check_key_agreement",
       [](const std::vector<SliceTuple>& slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
          int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
@@ -119,6 +134,18 @@ void register_dist(py::module_& m) {
                    torch_alloc.for_device(l.device));
       },
       py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
+      py::arg("stream") = 0, py::arg("alloc") = py::none());
+
+  m.def(
+      "roll",
+      [](const Runtime& r, Communicator& comm, py::handle x_local, int64_t shift, py::handle out,
+         uintptr_t stream, py::object alloc) {
+        const TensorView x = tensor_view(x_local, "x"), o = tensor_view(out, "out");
+        TorchAllocator torch_alloc(std::move(alloc));
+        roll(*r.rt, comm, x, shift, o, reinterpret_cast<void*>(stream),
+             torch_alloc.for_device(x.device));
+      },
+      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("shift"), py::arg("out"),
       py::arg("stream") = 0, py::arg("alloc") = py::none());
 
   m.def(

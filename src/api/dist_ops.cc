@@ -13,6 +13,7 @@
 #include "kernels/tensor_ops.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
+#include "magi/roll.h"
 #include "runtime/arena.h"
 #include "runtime/executor.h"
 #include "runtime/rank_work.h"
@@ -65,6 +66,31 @@ void check_local(const char* fn, const DistAttnRuntime& rt, const TensorView& q,
              " kv heads and head_dim ", key.head_dim ? std::to_string(key.head_dim) : "any");
 }
 
+/// Two contiguous [rows, ...] buffers shaped like `like` in one scratch block (the send and
+/// receive sides of an all_to_all_v).
+struct RowBuffers {
+  RowBuffers(const TensorView& like, int64_t rows, Allocator& allocator, void* stream)
+      : block(allocator, 2 * aligned(static_cast<size_t>(row_bytes(like) * rows)), like.device,
+              stream) {
+    TensorView t = like;
+    int64_t row_elems = 1;
+    for (int i = like.ndim - 1; i >= 1; --i) {
+      t.strides[i] = row_elems;
+      row_elems *= like.shape[i];
+    }
+    t.strides[0] = row_elems;
+    t.shape[0] = rows;
+    send = recv = t;
+    send.data = block.data();
+    recv.data = static_cast<std::byte*>(block.data()) + block.bytes() / 2;
+  }
+  static size_t aligned(size_t n) {
+    return (n + runtime::Arena::kAlign - 1) / runtime::Arena::kAlign * runtime::Arena::kAlign;
+  }
+  ScopedBlock block;
+  TensorView send, recv;
+};
+
 /// One FfaWork that fits the local shapes, for the checks of ffa.h's contract (the executor's
 /// calls use the runtime's per-stage work, whose totals it knows to match).
 const FfaWork& host_work(const DistAttnRuntime& rt) { return rt.work().host; }
@@ -102,27 +128,34 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
     be.range_gather(x_local, w.undispatch_order, x_global, stream);
     return;
   }
-  // Two [cp * shard, ...] buffers shaped like x_local.
-  TensorView rows_like = x_local;
-  int64_t row_elems = 1;
-  for (int i = x_local.ndim - 1; i >= 1; --i) {
-    rows_like.strides[i] = row_elems;
-    row_elems *= x_local.shape[i];
-  }
-  rows_like.strides[0] = row_elems;
-  rows_like.shape[0] = cp * shard;
-  const size_t half = static_cast<size_t>(row_bytes(x_local) * cp * shard);
-  const size_t half_aligned =
-      (half + runtime::Arena::kAlign - 1) / runtime::Arena::kAlign * runtime::Arena::kAlign;
-  const ScopedBlock block(allocator ? *allocator : be.allocator(), 2 * half_aligned, x_local.device,
-                          stream);
-  TensorView send = rows_like, gathered = rows_like;
-  send.data = block.data();
-  gathered.data = static_cast<std::byte*>(block.data()) + half_aligned;
+  RowBuffers buf(x_local, cp * shard, allocator ? *allocator : be.allocator(), stream);
+  TensorView &send = buf.send, &gathered = buf.recv;
   be.range_gather(x_local, w.undispatch_send, send, stream);
   const std::vector<int64_t> counts(cp, shard);
   comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local))->wait();
   be.range_gather(gathered, w.undispatch_order, x_global, stream);
+}
+
+void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local, int64_t shift,
+          const TensorView& out_local, void* stream, Allocator* allocator) {
+  const DispatchMeta& d = rt.dispatch_meta();
+  const int64_t shard = rt.shard_seqlen();
+  check_rows("roll", "x", x_local, shard);
+  check_rows("roll", "out", out_local, shard);
+  check_same_rows("roll", x_local, out_local);
+  check_group("roll", rt, comm);
+  const Backend& be = backend_for(x_local.device, "roll");
+  // NOTE: planned per call (O(padded_seqlen) on the host): the shift is a call argument, and a
+  // per-shift cache on an immutable runtime would need locking for little gain.
+  const RollPlan p = make_roll_plan(d, shift, rt.key().cp_rank);
+  RowBuffers buf(x_local, shard, allocator ? *allocator : be.allocator(), stream);
+  be.range_gather(x_local, RangeList(p.send_rows.items(), true), buf.send, stream);
+  if (d.cp_size == 1) {  // every row stays: the send buffer is the receive buffer
+    be.range_gather(buf.send, RangeList(p.out_rows.items(), true), out_local, stream);
+    return;
+  }
+  comm.all_to_all_v(buf.send, p.send_counts, buf.recv, p.recv_counts, row_bytes(x_local))->wait();
+  be.range_gather(buf.recv, RangeList(p.out_rows.items(), true), out_local, stream);
 }
 
 void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,

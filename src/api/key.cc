@@ -87,6 +87,10 @@ size_t DistAttnKey::hash() const {
   const OverlapConfig& o = config.overlap_config;
   mix(h, std::hash<int64_t>()(o.degree.value_or(-1)));
   mix(h, static_cast<size_t>(config.dispatch_config.alg.type));
+  for (const std::vector<int64_t>& p : reused_partitions) {
+    for (int64_t c : p) mix(h, std::hash<int64_t>()(c));
+    mix(h, p.size());
+  }
   return h;
 }
 

@@ -37,6 +37,10 @@ from .magi_attn_interface import (
     magi_attn_flex_key,
     magi_attn_varlen_dispatch,
     magi_attn_varlen_key,
+    make_flex_key_for_new_mask_after_dispatch,
+    make_varlen_key_for_new_mask_after_dispatch,
+    roll,
+    roll_simple,
     undispatch,
 )
 
@@ -50,5 +54,6 @@ __all__ = [
     "infer_varlen_mask_from_batch", "init_hierarchical_mesh", "squash_batch_dim", "calc_attn",
     "clear_cache", "dispatch", "get_most_recent_key", "get_position_ids",
     "magi_attn_flex_dispatch", "magi_attn_flex_key", "magi_attn_varlen_dispatch",
-    "magi_attn_varlen_key", "undispatch",
+    "magi_attn_varlen_key", "undispatch", "make_flex_key_for_new_mask_after_dispatch",
+    "make_varlen_key_for_new_mask_after_dispatch", "roll", "roll_simple",
 ]

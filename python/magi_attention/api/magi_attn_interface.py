@@ -12,15 +12,16 @@ from ..config import DistAttnConfig
 from ..dist.communicator import communicator_for, forget_communicator
 from ..dist.group import resolve_group
 from ..dist.key import DistAttnRuntimeKey, key_cache
-from ..dist.make_key import make_flex_key
+from ..dist.make_key import make_flex_key, make_key_for_new_mask
 from ..dist.release import release_all
-from ..functional.dist_attn import dispatch_func, dist_attn_func, undispatch_func
+from ..functional.dist_attn import dispatch_func, dist_attn_func, roll_func, undispatch_func
 from .functools import infer_attn_mask_from_cu_seqlens
 
 __all__ = [
     "magi_attn_varlen_key", "magi_attn_varlen_dispatch", "magi_attn_flex_key",
     "magi_attn_flex_dispatch", "dispatch", "undispatch", "calc_attn", "get_position_ids",
-    "get_most_recent_key", "clear_cache",
+    "get_most_recent_key", "clear_cache", "make_flex_key_for_new_mask_after_dispatch",
+    "make_varlen_key_for_new_mask_after_dispatch", "roll", "roll_simple",
 ]
 
 
@@ -128,6 +129,50 @@ def magi_attn_flex_dispatch(x: torch.Tensor, q_ranges=None, k_ranges=None,
     return dispatch(x, key), key
 
 
+def make_flex_key_for_new_mask_after_dispatch(q_ranges, k_ranges, attn_mask_type,
+                                              key_for_dispatch: DistAttnRuntimeKey,
+                                              num_heads_q: int | None = None,
+                                              num_heads_kv: int | None = None,
+                                              head_dim: int | None = None,
+                                              dist_attn_config: DistAttnConfig | None = None
+                                              ) -> DistAttnRuntimeKey:
+    """The key of another mask over the tokens ``key_for_dispatch`` has dispatched.
+
+    For models whose layers use different masks over the same sequence (hybrid attention):
+    tensors dispatched with ``key_for_dispatch`` feed :func:`calc_attn` with the new key
+    directly. Only the attention is planned; the chunk -> rank partition, the lengths, padding,
+    chunk size and dispatch config are those of ``key_for_dispatch`` (so :func:`dispatch`,
+    :func:`undispatch` and :func:`roll` give the same results with either key). The partition
+    is not re-balanced for the new mask, so its attention load may be uneven across ranks.
+    Every rank of the group must call it with the same arguments; cached like the other keys.
+
+    Args:
+        q_ranges, k_ranges, attn_mask_type: the new mask, as in :func:`magi_attn_flex_key`
+            (rows before padding).
+        key_for_dispatch: a cached key (ValueError if it was cleared or evicted).
+        num_heads_q, num_heads_kv, head_dim: None keeps those of ``key_for_dispatch``.
+        dist_attn_config: only its ``overlap_config`` is used (None: keep the reference
+            key's); the dispatch config stays the reference key's.
+    """
+    return make_key_for_new_mask(q_ranges, k_ranges, attn_mask_type, key_for_dispatch,
+                                 num_heads_q=num_heads_q, num_heads_kv=num_heads_kv,
+                                 head_dim=head_dim, dist_attn_config=dist_attn_config)
+
+
+def make_varlen_key_for_new_mask_after_dispatch(cu_seqlens_q, cu_seqlens_k,
+                                                key_for_dispatch: DistAttnRuntimeKey,
+                                                causal: bool = False, window_size=(-1, -1),
+                                                dist_attn_config: DistAttnConfig | None = None
+                                                ) -> DistAttnRuntimeKey:
+    """:func:`make_flex_key_for_new_mask_after_dispatch` for a varlen mask (``causal`` and
+    ``window_size`` as in :func:`magi_attn_varlen_key`); ``cu_seqlens_q[-1]`` must not exceed
+    the reference key's total_seqlen_q."""
+    q, k, types, _, _ = infer_attn_mask_from_cu_seqlens(
+        cu_seqlens_q, cu_seqlens_k, causal=causal, window_size=window_size)
+    return make_key_for_new_mask(q, k, types, key_for_dispatch,
+                                 dist_attn_config=dist_attn_config)
+
+
 def _check_key(key) -> None:
     if not isinstance(key, DistAttnRuntimeKey) or key.runtime is None:
         raise TypeError(f"key: expected a DistAttnRuntimeKey from magi_attn_*_key, got "
@@ -148,17 +193,65 @@ def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0) -
     return dispatch_func(x, key, float(pad_value))
 
 
-def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey) -> torch.Tensor:
+def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey,
+               is_partial_grad: bool = False) -> torch.Tensor:
     """The global tensor ``[total_seqlen_q, ...]`` (padding removed) from every rank's local
-    shard ``x``. Collective. Differentiable: the gradient keeps this rank's rows."""
-    if _ops.compiling():
+    shard ``x``. Collective. Differentiable: the gradient keeps this rank's rows.
+
+    ``is_partial_grad=True``: each rank's gradient of the global result is a partial sum (for
+    example each rank computes the loss of a different part of the global output), so the
+    backward sums them over the group (all-reduce) before keeping this rank's rows."""
+    if not isinstance(is_partial_grad, bool):
+        raise TypeError(f"is_partial_grad: expected a bool, got {type(is_partial_grad).__name__}")
+    if _ops.compiling() and not is_partial_grad:
         return _ops.undispatch(x, key)
     _check_key(key)
     check_tensor("x", x)
     if x.dim() < 1 or x.shape[0] != key.shard_seqlen:
         raise ValueError(f"x: expected {key.shard_seqlen} rows (the local shard), got shape "
                          f"{list(x.shape)}")
-    return undispatch_func(x, key)
+    return undispatch_func(x, key, is_partial_grad)
+
+
+def roll(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) -> torch.Tensor:
+    """Rolls the global sequence by ``shift`` on the dispatched shards (multi-token
+    prediction). Collective.
+
+    The result equals ``dispatch(torch.roll(global_x, shift, dim), key)`` where ``global_x`` is
+    the undispatched sequence *with its padding rows*: the roll runs over the padded length
+    ``key.padded_seqlen``, as the original's. With ``shift = -1`` row ``i`` gets row ``i + 1``
+    and the last real row gets the first padding row (``pad_value`` of :func:`dispatch`); with no
+    padding it wraps to row 0. Only rows that change rank travel. Differentiable (the gradient
+    is the opposite roll).
+
+    Args:
+        x: local shard, ``x.shape[dim] == key.shard_seqlen``.
+        shift: any int (negative, or beyond the length, as ``torch.roll``).
+        dim: the sequence dim of ``x`` (negative counts from the end).
+        key: the key ``x`` was dispatched with (or one sharing its dispatch).
+
+    Returns:
+        The rolled local shard, shaped like ``x``.
+    """
+    _check_key(key)
+    check_tensor("x", x)
+    if isinstance(shift, bool) or not isinstance(shift, int):
+        raise TypeError(f"shift: expected an int, got {type(shift).__name__}")
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"dim: expected an int, got {type(dim).__name__}")
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(f"dim = {dim}: out of range for x of shape {list(x.shape)}")
+    if x.shape[dim] != key.shard_seqlen:
+        raise ValueError(f"x: expected {key.shard_seqlen} rows (the local shard) in dim {dim}, "
+                         f"got shape {list(x.shape)}")
+    return roll_func(x, key, shift, dim % x.dim())
+
+
+def roll_simple(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) -> torch.Tensor:
+    """:func:`roll` under the original's second name. The original's two differ only in the
+    transport (batched vs. plain point-to-point sends); here both run the same single
+    all-to-all, so results are identical."""
+    return roll(x, shift, dim, key)
 
 
 def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRuntimeKey,

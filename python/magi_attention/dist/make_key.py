@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 
 from .._checks import check_int
@@ -14,7 +15,7 @@ from .communicator import communicator_for
 from .group import resolve_group
 from .key import DistAttnRuntimeKey, key_cache, register_key
 
-__all__ = ["make_flex_key"]
+__all__ = ["make_flex_key", "make_key_for_new_mask"]
 
 
 def _ranges(name: str, value) -> AttnRanges:
@@ -105,5 +106,62 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
     if pad_size is not None and key.pad_size != pad_size:
         raise ValueError(f"pad_size = {pad_size}: the key resolved a pad of {key.pad_size} "
                          f"(chunk_size {key.runtime.chunk_size})")
+    key_cache.put(key)
+    return register_key(key)
+
+
+def make_key_for_new_mask(q_ranges, k_ranges, attn_mask_type, key_for_dispatch, *,
+                          num_heads_q=None, num_heads_kv=None, head_dim=None,
+                          dist_attn_config=None) -> DistAttnRuntimeKey:
+    """See :func:`magi_attention.api.make_flex_key_for_new_mask_after_dispatch`."""
+    if not isinstance(key_for_dispatch, DistAttnRuntimeKey) or key_for_dispatch.runtime is None:
+        raise TypeError(f"key_for_dispatch: expected a DistAttnRuntimeKey from magi_attn_*_key, "
+                        f"got {type(key_for_dispatch).__name__}")
+    ref = key_for_dispatch
+    if key_cache.get(ref) is None:
+        raise ValueError("key_for_dispatch: the dist attn runtime key does not exist (it was "
+                         "cleared or evicted from the cache); make it again")
+    qr, kr = _ranges("q_ranges", q_ranges), _ranges("k_ranges", k_ranges)
+    if len(kr) != len(qr):
+        raise ValueError(f"k_ranges: {len(kr)} ranges, but q_ranges has {len(qr)}")
+    types = normalize_mask_types(attn_mask_type, len(qr))
+    if len(qr) and qr.end > ref.total_seqlen_q:
+        raise ValueError(f"q_ranges: end {qr.end} exceeds total_seqlen_q = {ref.total_seqlen_q} "
+                         f"of key_for_dispatch")
+    if len(kr) and kr.end > ref.total_seqlen_k:
+        raise ValueError(f"k_ranges: end {kr.end} exceeds total_seqlen_k = {ref.total_seqlen_k} "
+                         f"of key_for_dispatch")
+    given = [_optional_int(n, v) for n, v in (("num_heads_q", num_heads_q),
+                                               ("num_heads_kv", num_heads_kv),
+                                               ("head_dim", head_dim))]
+    if (given[0] is None) != (given[1] is None):
+        raise ValueError("num_heads_q, num_heads_kv: give both or neither")
+    heads = [g if g is not None else r for g, r in
+             zip(given, (ref.num_heads_q, ref.num_heads_kv, ref.head_dim))]
+    if heads[0] is not None and heads[1] is not None and heads[0] % heads[1]:
+        raise ValueError(f"num_heads_q = {heads[0]}: not a multiple of num_heads_kv = "
+                         f"{heads[1]}")
+    if dist_attn_config is not None and not isinstance(dist_attn_config, DistAttnConfig):
+        raise TypeError(f"dist_attn_config: expected a DistAttnConfig, got "
+                        f"{type(dist_attn_config).__name__}")
+    # NOTE: as the original, only the overlap config of a new config is taken: the dispatch
+    # (and so its config) is the reference key's.
+    config = ref.dist_attn_config
+    if dist_attn_config is not None:
+        config = dataclasses.replace(config, overlap_config=dist_attn_config.overlap_config)
+    root = ref.dispatch_key if ref.dispatch_key is not None else ref
+    slices = tuple((r.start, r.end, k.start, k.end, t.to_int_type())
+                   for r, k, t in zip(qr, kr, types))
+    fields = dict(pad_size=ref.pad_size, chunk_size=ref.chunk_size, group_id=ref.group_id,
+                  dist_attn_config=config, dispatch_key=root)
+    probe = DistAttnRuntimeKey(slices, ref.total_seqlen_q, ref.total_seqlen_k, *heads, **fields)
+    key = key_cache.get(probe)
+    if key is None:
+        runtime = core().make_flex_key_for_new_mask_after_dispatch(
+            list(slices), ref.runtime, ref.comm, heads[0] or 0, heads[1] or 0, heads[2] or 0,
+            config.overlap_config._to_core())
+        key = DistAttnRuntimeKey(slices, ref.total_seqlen_q, ref.total_seqlen_k, *heads,
+                                 **fields, runtime=runtime, comm=ref.comm,
+                                 cp_group_ref=ref.cp_group_ref, cp_mesh_ref=ref.cp_mesh_ref)
     key_cache.put(key)
     return register_key(key)

@@ -7,7 +7,10 @@
               (remote dK/dV are summed back to their owners inside the core; the sink's
               gradient reduced per MAGI_ATTENTION_DSINK_ALL_REDUCE_OP).
 - undispatch: out_local -> out_global (padding dropped). Backward: dispatch of the gradient
-              (select the local rows; padding rows get zero).
+              (select the local rows; padding rows get zero); with is_partial_grad, the ranks'
+              global gradients are partial sums: summed over the group first.
+- roll:       x_local -> x_local rolled along the global (padded) sequence. Backward: the
+              opposite roll.
 
 Each step is one C++ call on the key's runtime, which holds everything prepared for the key
 (plan, FFA work, range tables); the core's scratch memory comes from torch (``alloc_bytes``).
@@ -23,7 +26,7 @@ import torch
 from .._ext import core
 from .._tensor import alloc_bytes, prepared, ready, stream_of
 
-__all__ = ["dispatch_func", "undispatch_func", "dist_attn_func"]
+__all__ = ["dispatch_func", "undispatch_func", "dist_attn_func", "roll_func"]
 
 _C = core()
 
@@ -40,6 +43,14 @@ def _undispatch(key, x_local: torch.Tensor) -> torch.Tensor:
     out = x_local.new_empty((key.total_seqlen_q, *x_local.shape[1:]))
     _C.undispatch(key.runtime, key.comm, x_local, out, stream_of(x_local), alloc_bytes)
     return out
+
+
+def _roll(key, x_local: torch.Tensor, shift: int, dim: int) -> torch.Tensor:
+    # NOTE: the core rolls rows (dim 0); another sequence dim is moved there and back.
+    x0 = x_local.movedim(dim, 0).contiguous()
+    out = torch.empty_like(x0)
+    _C.roll(key.runtime, key.comm, x0, shift, out, stream_of(x0), alloc_bytes)
+    return out.movedim(0, dim)
 
 
 def _calc_forward(q, k, v, key, scale: float, cap: float, sink=None, sink_layout: str = "sh"):
@@ -92,13 +103,30 @@ class _Dispatch(torch.autograd.Function):
 
 class _Undispatch(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_local, key):
-        ctx.key = key
+    def forward(ctx, x_local, key, is_partial_grad):
+        ctx.key, ctx.partial = key, is_partial_grad
         return _undispatch(key, x_local)
 
     @staticmethod
     def backward(ctx, grad_global):
-        return _dispatch(ctx.key, grad_global, 0.0), None
+        if ctx.partial and ctx.key.comm.size() > 1:
+            # NOTE: a reduce-scatter would move half the bytes, but gloo has none; all_reduce
+            # then a local select gives the same rows on every backend.
+            grad_global = grad_global.contiguous().clone()
+            torch.distributed.all_reduce(grad_global, group=ctx.key.cp_group)
+        return _dispatch(ctx.key, grad_global, 0.0), None, None
+
+
+class _Roll(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_local, key, shift, dim):
+        ctx.args = (key, shift, dim)
+        return _roll(key, x_local, shift, dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        key, shift, dim = ctx.args
+        return _roll(key, grad, -shift, dim), None, None, None
 
 
 class _DistAttn(torch.autograd.Function):
@@ -134,11 +162,18 @@ def dispatch_func(x_global: torch.Tensor, key, pad_value: float = 0.0) -> torch.
     return _dispatch(key, x_global, pad_value)
 
 
-def undispatch_func(x_local: torch.Tensor, key) -> torch.Tensor:
+def undispatch_func(x_local: torch.Tensor, key, is_partial_grad: bool = False) -> torch.Tensor:
     """Differentiable undispatch (see module doc)."""
     if _grad_needed(x_local):
-        return _Undispatch.apply(x_local, key)
+        return _Undispatch.apply(x_local, key, is_partial_grad)
     return _undispatch(key, x_local)
+
+
+def roll_func(x_local: torch.Tensor, key, shift: int, dim: int) -> torch.Tensor:
+    """Differentiable roll of the dispatched ``x_local`` along its sequence dim ``dim``."""
+    if _grad_needed(x_local):
+        return _Roll.apply(x_local, key, shift, dim)
+    return _roll(key, x_local, shift, dim)
 
 
 def dist_attn_func(q, k, v, key, softmax_scale: float, softcap: float, sink=None,
