@@ -119,7 +119,7 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
   gathered.data = static_cast<std::byte*>(block.data()) + half_aligned;
   be.range_gather(x_local, w.undispatch_send, send, stream);
   const std::vector<int64_t> counts(cp, shard);
-  comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local))->wait();
+  comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local), stream)->wait_on(stream);
   be.range_gather(gathered, w.undispatch_order, x_global, stream);
 }
 

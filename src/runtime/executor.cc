@@ -23,9 +23,9 @@ struct Fetch {
   TensorView k, v;            // [num_recv, Hkv, D]
   TensorView send_k, send_v;  // [num_send, Hkv, D] (remote exchanges only)
   std::unique_ptr<CommHandle> hk, hv;
-  void wait() {
-    if (hk) hk->wait();
-    if (hv) hv->wait();
+  void wait_on(void* stream) {
+    if (hk) hk->wait_on(stream);
+    if (hv) hv->wait_on(stream);
     hk.reset();
     hv.reset();
   }
@@ -56,8 +56,10 @@ void start_fetches(const CallContext& c, const RankWork& w, const TensorView& k,
     Fetch& f = fetches[s];
     c.backend.range_gather(k, w.stages[s].send_rows, f.send_k, c.stream);
     c.backend.range_gather(v, w.stages[s].send_rows, f.send_v, c.stream);
-    f.hk = c.comm.all_to_all_v(f.send_k, st.send_counts, f.k, st.recv_counts, row_bytes(k));
-    f.hv = c.comm.all_to_all_v(f.send_v, st.send_counts, f.v, st.recv_counts, row_bytes(v));
+    f.hk =
+        c.comm.all_to_all_v(f.send_k, st.send_counts, f.k, st.recv_counts, row_bytes(k), c.stream);
+    f.hv =
+        c.comm.all_to_all_v(f.send_v, st.send_counts, f.v, st.recv_counts, row_bytes(v), c.stream);
   }
 }
 
@@ -132,7 +134,7 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
   // Every exchange is posted before the first kernel, so communication overlaps the host stage.
   start_fetches(c, w, k, v, l.fetches);
   if (merged) {
-    l.fetches[0].wait();
+    l.fetches[0].wait_on(c.stream);
     concat_rows(c, w, k, l.fetches[0].k, l.k_all);
     concat_rows(c, w, v, l.fetches[0].v, l.v_all);
     c.backend.ffa_forward(a);
@@ -140,7 +142,7 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
     c.backend.ffa_forward(a);
     a.accumulate = true;
     for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait();
+      l.fetches[s].wait_on(c.stream);
       if (w.stages[s].ffa.slices().empty()) continue;
       a.k = l.fetches[s].k;
       a.v = l.fetches[s].v;
@@ -224,12 +226,12 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
   auto send_home = [&](size_t s, const TensorView& dk_part, const TensorView& dv_part) {
     const StagePlan& st = rp.stages[s];
     homes.push_back(c.comm.all_to_all_v(dk_part, st.recv_counts, l.dk_home[s], st.send_counts,
-                                        row_bytes(dk_part)));
+                                        row_bytes(dk_part), c.stream));
     homes.push_back(c.comm.all_to_all_v(dv_part, st.recv_counts, l.dv_home[s], st.send_counts,
-                                        row_bytes(dv_part)));
+                                        row_bytes(dv_part), c.stream));
   };
   if (merged) {
-    l.fetches[0].wait();
+    l.fetches[0].wait_on(c.stream);
     concat_rows(c, w, k, l.fetches[0].k, l.k_all);
     concat_rows(c, w, v, l.fetches[0].v, l.v_all);
     zero(l.dk_all);
@@ -244,7 +246,7 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
   } else {
     c.backend.ffa_backward(a);
     for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait();
+      l.fetches[s].wait_on(c.stream);
       zero(l.dk_part[s]);
       zero(l.dv_part[s]);
       if (!w.stages[s].ffa.slices().empty()) {
@@ -259,8 +261,8 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
     }
   }
   for (size_t s = 0; s < homes.size() / 2; ++s) {
-    homes[2 * s]->wait();
-    homes[2 * s + 1]->wait();
+    homes[2 * s]->wait_on(c.stream);
+    homes[2 * s + 1]->wait_on(c.stream);
     c.backend.range_scatter_add(l.dk_home[s], w.stages[s].send_rows, l.dk_acc, c.stream);
     c.backend.range_scatter_add(l.dv_home[s], w.stages[s].send_rows, l.dv_acc, c.stream);
   }
