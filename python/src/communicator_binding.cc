@@ -12,7 +12,8 @@ namespace py = pybind11;
 namespace magi::python {
 namespace {
 
-/// Completion of a Python-side exchange: wait() calls the Python object's wait().
+/// Completion of a Python-side exchange: wait() calls the Python object's wait(), wait_on(s)
+/// its wait_on(s) when it has one.
 class PyHandle : public CommHandle {
  public:
   explicit PyHandle(py::object work) : work_(std::move(work)) {}
@@ -23,6 +24,14 @@ class PyHandle : public CommHandle {
   void wait() override {
     py::gil_scoped_acquire gil;
     work_.attr("wait")();
+  }
+  void wait_on(void* stream) override {
+    py::gil_scoped_acquire gil;
+    if (py::hasattr(work_, "wait_on")) {  // nullptr is a stream too (CUDA's default one)
+      work_.attr("wait_on")(reinterpret_cast<uintptr_t>(stream));
+    } else {
+      work_.attr("wait")();
+    }
   }
 
  private:
@@ -54,14 +63,15 @@ std::unique_ptr<CommHandle> PyCommunicator::all_to_all_v(const TensorView& send,
                                                          std::span<const int64_t> send_counts,
                                                          const TensorView& recv,
                                                          std::span<const int64_t> recv_counts,
-                                                         int64_t row_bytes) {
+                                                         int64_t row_bytes, void* stream) {
   py::gil_scoped_acquire gil;
   py::function fn = py::get_override(static_cast<const Communicator*>(this), "all_to_all_v");
   MAGI_CHECK(static_cast<bool>(fn), "Communicator subclass does not implement all_to_all_v");
   py::object work = fn(describe_buffer(send, send_counts, row_bytes, "send"),
                        std::vector<int64_t>(send_counts.begin(), send_counts.end()),
                        describe_buffer(recv, recv_counts, row_bytes, "recv"),
-                       std::vector<int64_t>(recv_counts.begin(), recv_counts.end()), row_bytes);
+                       std::vector<int64_t>(recv_counts.begin(), recv_counts.end()), row_bytes,
+                       reinterpret_cast<uintptr_t>(stream));
   return std::make_unique<PyHandle>(std::move(work));
 }
 

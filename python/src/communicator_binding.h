@@ -4,8 +4,9 @@
 // through this class.
 //
 // Python's all_to_all_v receives each buffer as (address, nbytes, is_cuda, device_index) plus the
-// per-rank row counts and the row size, and returns an object whose wait() completes the
-// exchange. The GIL stays held by the caller of the core (the core calls back on the calling
+// per-rank row counts, the row size and the producer stream (a cudaStream_t as an int, 0 for
+// none), and returns an object whose wait() completes the exchange on the host and whose
+// optional wait_on(stream) orders that stream after it (without it, wait_on means wait()). The GIL stays held by the caller of the core (the core calls back on the calling
 // thread); every entry here still acquires it so a call from another thread is safe too.
 #pragma once
 
@@ -25,7 +26,7 @@ class PyCommunicator : public Communicator {
                                            std::span<const int64_t> send_counts,
                                            const TensorView& recv,
                                            std::span<const int64_t> recv_counts,
-                                           int64_t row_bytes) override;
+                                           int64_t row_bytes, void* stream) override;
 
  private:
   int64_t rank_, size_;

@@ -132,7 +132,7 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
   TensorView &send = buf.send, &gathered = buf.recv;
   be.range_gather(x_local, w.undispatch_send, send, stream);
   const std::vector<int64_t> counts(cp, shard);
-  comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local))->wait();
+  comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local), stream)->wait_on(stream);
   be.range_gather(gathered, w.undispatch_order, x_global, stream);
 }
 
@@ -154,7 +154,8 @@ void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_loc
     be.range_gather(buf.send, RangeList(p.out_rows.items(), true), out_local, stream);
     return;
   }
-  comm.all_to_all_v(buf.send, p.send_counts, buf.recv, p.recv_counts, row_bytes(x_local))->wait();
+  comm.all_to_all_v(buf.send, p.send_counts, buf.recv, p.recv_counts, row_bytes(x_local), stream)
+      ->wait_on(stream);
   be.range_gather(buf.recv, RangeList(p.out_rows.items(), true), out_local, stream);
 }
 

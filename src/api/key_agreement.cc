@@ -136,7 +136,7 @@ void check_key_agreement(const KeyRequest& rq, Communicator& comm) {
   const std::vector<int64_t> counts(static_cast<size_t>(cp), 1);
   const TensorView s = TensorView::contiguous(send.data(), DType::kInt64, {cp, kNumFields});
   const TensorView r = TensorView::contiguous(recv.data(), DType::kInt64, {cp, kNumFields});
-  comm.all_to_all_v(s, counts, r, counts, kNumFields * 8)->wait();
+  comm.all_to_all_v(s, counts, r, counts, kNumFields * 8)->wait();  // host buffers
 
   // NOTE: every rank scans the same table in the same order, so all raise the same message.
   for (int64_t i = 1; i < cp; ++i) {

@@ -110,8 +110,8 @@ class LocalGroup::State::Member : public Communicator {
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
                                            std::span<const int64_t> send_counts,
                                            const TensorView& recv,
-                                           std::span<const int64_t> recv_counts,
-                                           int64_t row_bytes) override {
+                                           std::span<const int64_t> recv_counts, int64_t row_bytes,
+                                           void* /*stream*/) override {
     MAGI_CHECK(static_cast<int64_t>(send_counts.size()) == s_.size &&
                    static_cast<int64_t>(recv_counts.size()) == s_.size,
                "all_to_all_v: send_counts and recv_counts need ", s_.size, " entries");

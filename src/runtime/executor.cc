@@ -17,18 +17,38 @@ DType acc_dtype(const TensorView& q) {
   return q.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
-// K and V of one stage on their way in (group-cast: gather + all_to_all_v; the receive buffer
-// is already in the stage's layout).
+// Two tensors of [rows, H, D] travelling as one: row r of `both` ([rows, 2, H, D], contiguous)
+// is row r of `first` then row r of `second`, which are views of it with row stride 2·H·D.
+// NOTE: interleaving by row (not [first; second]) keeps each rank's share of an exchange one
+// run of rows, so a pair costs one all_to_all_v with rows of 2·row_bytes.
+struct RowPair {
+  TensorView both, first, second;
+};
+
+RowPair take_pair(Arena& a, DType dtype, int64_t rows, int64_t h, int64_t d) {
+  RowPair p;
+  p.both = a.take(dtype, {rows, 2, h, d});
+  p.first = p.both;
+  p.first.ndim = 3;
+  p.first.shape = {rows, h, d, 0};
+  p.first.strides = {2 * h * d, d, 1, 0};
+  p.second = p.first;
+  p.second.data = static_cast<std::byte*>(p.both.data) + h * d * dtype_size(dtype);
+  return p;
+}
+
+// K and V of one stage on their way in (group-cast: gather + one all_to_all_v of K|V rows; the
+// receive buffer is already in the stage's layout).
 struct Fetch {
-  TensorView k, v;            // [num_recv, Hkv, D]
-  TensorView send_k, send_v;  // [num_send, Hkv, D] (remote exchanges only)
-  std::unique_ptr<CommHandle> hk, hv;
-  void wait() {
-    if (hk) hk->wait();
-    if (hv) hv->wait();
-    hk.reset();
-    hv.reset();
+  RowPair kv;       // [num_recv, 2, Hkv, D]: first = K, second = V
+  RowPair send_kv;  // [num_send, 2, Hkv, D] (remote exchanges only)
+  std::unique_ptr<CommHandle> h;
+  void wait_on(void* stream) {
+    if (h) h->wait_on(stream);
+    h.reset();
   }
+  const TensorView& k() const { return kv.first; }
+  const TensorView& v() const { return kv.second; }
 };
 
 std::vector<Fetch> layout_fetches(const RankPlan& rp, bool remote, const TensorView& k, Arena& a) {
@@ -36,12 +56,8 @@ std::vector<Fetch> layout_fetches(const RankPlan& rp, bool remote, const TensorV
   const int64_t h = k.shape[1], d = k.shape[2];
   for (size_t s = 0; s < rp.stages.size(); ++s) {
     const StagePlan& st = rp.stages[s];
-    fetches[s].k = a.take(k.dtype, {st.num_recv(), h, d});
-    fetches[s].v = a.take(k.dtype, {st.num_recv(), h, d});
-    if (remote) {
-      fetches[s].send_k = a.take(k.dtype, {st.num_send(), h, d});
-      fetches[s].send_v = a.take(k.dtype, {st.num_send(), h, d});
-    }
+    fetches[s].kv = take_pair(a, k.dtype, st.num_recv(), h, d);
+    if (remote) fetches[s].send_kv = take_pair(a, k.dtype, st.num_send(), h, d);
   }
   return fetches;
 }
@@ -54,10 +70,10 @@ void start_fetches(const CallContext& c, const RankWork& w, const TensorView& k,
   for (size_t s = 0; s < fetches.size(); ++s) {
     const StagePlan& st = rp.stages[s];
     Fetch& f = fetches[s];
-    c.backend.range_gather(k, w.stages[s].send_rows, f.send_k, c.stream);
-    c.backend.range_gather(v, w.stages[s].send_rows, f.send_v, c.stream);
-    f.hk = c.comm.all_to_all_v(f.send_k, st.send_counts, f.k, st.recv_counts, row_bytes(k));
-    f.hv = c.comm.all_to_all_v(f.send_v, st.send_counts, f.v, st.recv_counts, row_bytes(v));
+    c.backend.range_gather(k, w.stages[s].send_rows, f.send_kv.first, c.stream);
+    c.backend.range_gather(v, w.stages[s].send_rows, f.send_kv.second, c.stream);
+    f.h = c.comm.all_to_all_v(f.send_kv.both, st.send_counts, f.kv.both, st.recv_counts,
+                              row_bytes(f.kv.both), c.stream);
   }
 }
 
@@ -96,11 +112,12 @@ struct FwdLayout {
 struct BwdLayout {
   std::vector<Fetch> fetches;
   TensorView dq_acc, dk_acc, dv_acc;
-  TensorView k_all, v_all, dk_all, dv_all;   // degree 0
-  std::vector<TensorView> dk_part, dv_part;  // per stage: [num_recv, Hkv, D]
-  std::vector<TensorView> dk_home, dv_home;  // per stage: [num_send, Hkv, D] (remote)
-  void* ffa_ws = nullptr;                    // one FFA backward's scratch, reused by each call
-  TensorView dsink_send, dsink_recv;         // [cp, sink numel]: dsink's all-reduce
+  TensorView k_all, v_all;            // degree 0
+  RowPair dkv_all;                    // degree 0: [local; remote] rows of dK|dV
+  std::vector<RowPair> dkv_part;      // per stage: [num_recv, 2, Hkv, D]
+  std::vector<RowPair> dkv_home;      // per stage: [num_send, 2, Hkv, D] (remote)
+  void* ffa_ws = nullptr;             // one FFA backward's scratch, reused by each call
+  TensorView dsink_send, dsink_recv;  // [cp, sink numel]: dsink's all-reduce
 };
 
 // ---- forward ---------------------------------------------------------------------------------
@@ -139,18 +156,18 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
   // Every exchange is posted before the first kernel, so communication overlaps the host stage.
   start_fetches(c, w, k, v, l.fetches);
   if (merged) {
-    l.fetches[0].wait();
-    concat_rows(c, w, k, l.fetches[0].k, l.k_all);
-    concat_rows(c, w, v, l.fetches[0].v, l.v_all);
+    l.fetches[0].wait_on(c.stream);
+    concat_rows(c, w, k, l.fetches[0].k(), l.k_all);
+    concat_rows(c, w, v, l.fetches[0].v(), l.v_all);
     c.backend.ffa_forward(a);
   } else {
     c.backend.ffa_forward(a);
     a.accumulate = true;
     for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait();
+      l.fetches[s].wait_on(c.stream);
       if (w.stages[s].ffa.slices().empty()) continue;
-      a.k = l.fetches[s].k;
-      a.v = l.fetches[s].v;
+      a.k = l.fetches[s].k();
+      a.v = l.fetches[s].v();
       a.work = &w.stages[s].ffa;
       c.backend.ffa_forward(a);
     }
@@ -178,25 +195,23 @@ BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) 
     const int64_t rows = s_len + rp.stages.front().num_recv();
     l.k_all = ar.take(k.dtype, {rows, hkv, d});
     l.v_all = ar.take(k.dtype, {rows, hkv, d});
-    l.dk_all = ar.take(at, {rows, hkv, d});
-    l.dv_all = ar.take(at, {rows, hkv, d});
+    l.dkv_all = take_pair(ar, at, rows, hkv, d);
   } else {
     for (const StagePlan& st : rp.stages) {
-      l.dk_part.push_back(ar.take(at, {st.num_recv(), hkv, d}));
-      l.dv_part.push_back(ar.take(at, {st.num_recv(), hkv, d}));
+      l.dkv_part.push_back(take_pair(ar, at, st.num_recv(), hkv, d));
     }
   }
   if (remote) {
     for (const StagePlan& st : rp.stages) {
-      l.dk_home.push_back(ar.take(at, {st.num_send(), hkv, d}));
-      l.dv_home.push_back(ar.take(at, {st.num_send(), hkv, d}));
+      l.dkv_home.push_back(take_pair(ar, at, st.num_send(), hkv, d));
     }
   }
   // Every FFA call of this backward has the same q and fp32 (fp64) accumulators, so one
   // scratch area serves them all in turn (they run in stream order).
   FfaBwdArgs probe = a;
   probe.dq = l.dq_acc;
-  probe.dk = probe.dv = merged ? l.dk_all : l.dk_acc;
+  probe.dk = merged ? l.dkv_all.first : l.dk_acc;
+  probe.dv = merged ? l.dkv_all.second : l.dv_acc;
   if (merged) probe.k = probe.v = l.k_all;
   l.ffa_ws = ar.take_bytes(c.backend.ffa_backward_workspace_bytes(probe));
   if (reduces_dsink(c)) {
@@ -220,7 +235,8 @@ void sink_grad(const CallContext& c, const TensorView& out, const TensorView& ls
   for (int64_t r = 0; r < cp; ++r)
     c.backend.copy_cast(flat, row_slice(l.dsink_send, r, r + 1), c.stream);
   const std::vector<int64_t> ones(static_cast<size_t>(cp), 1);
-  c.comm.all_to_all_v(l.dsink_send, ones, l.dsink_recv, ones, row_bytes(l.dsink_send))->wait();
+  c.comm.all_to_all_v(l.dsink_send, ones, l.dsink_recv, ones, row_bytes(l.dsink_send), c.stream)
+      ->wait_on(c.stream);
   const double scale = c.dsink_reduce == DsinkReduce::kAvg ? 1.0 / double(cp) : 1.0;
   c.backend.sum_rows(l.dsink_recv, dsink, scale, c.stream);
 }
@@ -239,8 +255,8 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
   if (merged) {
     a.k = l.k_all;
     a.v = l.v_all;
-    a.dk = l.dk_all;
-    a.dv = l.dv_all;
+    a.dk = l.dkv_all.first;
+    a.dv = l.dkv_all.second;
     a.work = &*w.merged;
   }
   c.backend.check_ffa_backward("calc_attn_backward", a);  // the device's limits, once per call
@@ -250,51 +266,43 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
   zero(l.dq_acc);
   zero(l.dk_acc);
   zero(l.dv_acc);
-  // The partial dK/dV of one stage on their way home (group-reduce: all_to_all_v with the
-  // stage's tables reversed, then scatter-add at send_rows).
+  // The partial dK|dV rows of one stage on their way home (group-reduce: one all_to_all_v
+  // with the stage's tables reversed, then scatter-add at send_rows).
   std::vector<std::unique_ptr<CommHandle>> homes;
-  auto send_home = [&](size_t s, const TensorView& dk_part, const TensorView& dv_part) {
+  auto send_home = [&](size_t s, const TensorView& dkv_part) {
     const StagePlan& st = rp.stages[s];
-    homes.push_back(c.comm.all_to_all_v(dk_part, st.recv_counts, l.dk_home[s], st.send_counts,
-                                        row_bytes(dk_part)));
-    homes.push_back(c.comm.all_to_all_v(dv_part, st.recv_counts, l.dv_home[s], st.send_counts,
-                                        row_bytes(dv_part)));
+    homes.push_back(c.comm.all_to_all_v(dkv_part, st.recv_counts, l.dkv_home[s].both,
+                                        st.send_counts, row_bytes(dkv_part), c.stream));
   };
   if (merged) {
-    l.fetches[0].wait();
-    concat_rows(c, w, k, l.fetches[0].k, l.k_all);
-    concat_rows(c, w, v, l.fetches[0].v, l.v_all);
-    zero(l.dk_all);
-    zero(l.dv_all);
+    l.fetches[0].wait_on(c.stream);
+    concat_rows(c, w, k, l.fetches[0].k(), l.k_all);
+    concat_rows(c, w, v, l.fetches[0].v(), l.v_all);
+    zero(l.dkv_all.both);
     c.backend.ffa_backward(a);
-    c.backend.copy_cast(row_slice(l.dk_all, 0, s_len), l.dk_acc, c.stream);
-    c.backend.copy_cast(row_slice(l.dv_all, 0, s_len), l.dv_acc, c.stream);
-    if (remote) {
-      const int64_t rows = l.dk_all.shape[0];
-      send_home(0, row_slice(l.dk_all, s_len, rows), row_slice(l.dv_all, s_len, rows));
-    }
+    c.backend.copy_cast(row_slice(l.dkv_all.first, 0, s_len), l.dk_acc, c.stream);
+    c.backend.copy_cast(row_slice(l.dkv_all.second, 0, s_len), l.dv_acc, c.stream);
+    if (remote) send_home(0, row_slice(l.dkv_all.both, s_len, l.dkv_all.both.shape[0]));
   } else {
     c.backend.ffa_backward(a);
     for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait();
-      zero(l.dk_part[s]);
-      zero(l.dv_part[s]);
+      l.fetches[s].wait_on(c.stream);
+      zero(l.dkv_part[s].both);
       if (!w.stages[s].ffa.slices().empty()) {
-        a.k = l.fetches[s].k;
-        a.v = l.fetches[s].v;
-        a.dk = l.dk_part[s];
-        a.dv = l.dv_part[s];
+        a.k = l.fetches[s].k();
+        a.v = l.fetches[s].v();
+        a.dk = l.dkv_part[s].first;
+        a.dv = l.dkv_part[s].second;
         a.work = &w.stages[s].ffa;
         c.backend.ffa_backward(a);
       }
-      if (remote) send_home(s, l.dk_part[s], l.dv_part[s]);
+      if (remote) send_home(s, l.dkv_part[s].both);
     }
   }
-  for (size_t s = 0; s < homes.size() / 2; ++s) {
-    homes[2 * s]->wait();
-    homes[2 * s + 1]->wait();
-    c.backend.range_scatter_add(l.dk_home[s], w.stages[s].send_rows, l.dk_acc, c.stream);
-    c.backend.range_scatter_add(l.dv_home[s], w.stages[s].send_rows, l.dv_acc, c.stream);
+  for (size_t s = 0; s < homes.size(); ++s) {
+    homes[s]->wait_on(c.stream);
+    c.backend.range_scatter_add(l.dkv_home[s].first, w.stages[s].send_rows, l.dk_acc, c.stream);
+    c.backend.range_scatter_add(l.dkv_home[s].second, w.stages[s].send_rows, l.dv_acc, c.stream);
   }
   c.backend.copy_cast(l.dq_acc, dq, c.stream);
   c.backend.copy_cast(l.dk_acc, dk, c.stream);

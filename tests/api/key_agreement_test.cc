@@ -28,9 +28,9 @@ class CountingComm : public Communicator {
   std::string group_id() const override { return c_.group_id(); }
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& s, std::span<const int64_t> sc,
                                            const TensorView& r, std::span<const int64_t> rc,
-                                           int64_t row_bytes) override {
+                                           int64_t row_bytes, void* stream) override {
     ++n_;
-    return c_.all_to_all_v(s, sc, r, rc, row_bytes);
+    return c_.all_to_all_v(s, sc, r, rc, row_bytes, stream);
   }
 
  private:

@@ -32,6 +32,11 @@ def run(rank, world_size):
                         + torch.arange(c, dtype=torch.bfloat16).unsqueeze(1)
                         for s, c in enumerate(recv_counts)]) if sum(recv_counts) else recv
     assert torch.equal(recv, expect), (recv, expect)
+    # the stream-aware form: a producer stream (0: none on the CPU) and wait_on a consumer one
+    again = torch.full_like(recv, -1.0)
+    comm.all_to_all_v(_buffer(send), send_counts, _buffer(again), recv_counts,
+                      row * recv.element_size(), 0).wait_on(0)
+    assert torch.equal(again, expect), (again, expect)
     # an exchange with nothing to move still runs (every rank must take part)
     empty = torch.empty(0, dtype=torch.uint8)
     comm.all_to_all_v(_buffer(empty), [0] * world_size, _buffer(empty), [0] * world_size,

@@ -36,11 +36,11 @@ class HostMemoryComm final : public Communicator {
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
                                            std::span<const int64_t> send_counts,
                                            const TensorView& recv,
-                                           std::span<const int64_t> recv_counts,
-                                           int64_t row_bytes) override {
+                                           std::span<const int64_t> recv_counts, int64_t row_bytes,
+                                           void* stream) override {
     TensorView s = send, r = recv;
     s.device = r.device = Device{};
-    return c_.all_to_all_v(s, send_counts, r, recv_counts, row_bytes);
+    return c_.all_to_all_v(s, send_counts, r, recv_counts, row_bytes, stream);
   }
 
  private:

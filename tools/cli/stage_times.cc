@@ -1,6 +1,7 @@
 #include "stage_times.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "magi/check.h"
 
@@ -10,14 +11,20 @@ std::unique_ptr<CommHandle> RecordingComm::all_to_all_v(const TensorView& send,
                                                         std::span<const int64_t> sc,
                                                         const TensorView& recv,
                                                         std::span<const int64_t> rc,
-                                                        int64_t row_bytes) {
+                                                        int64_t row_bytes, void* stream) {
   struct Handle : CommHandle {
     std::unique_ptr<CommHandle> inner;
     RecordingComm* owner;
     size_t index;
     void wait() override {
+      timed([&] { inner->wait(); });
+    }
+    void wait_on(void* stream) override {
+      timed([&] { inner->wait_on(stream); });
+    }
+    void timed(const std::function<void()>& f) {
       const double t0 = owner->now();
-      inner->wait();
+      f();
       const double t1 = owner->now();
       if (index < owner->events_.size()) {
         owner->events_[index].wait_begin = t0;
@@ -29,7 +36,7 @@ std::unique_ptr<CommHandle> RecordingComm::all_to_all_v(const TensorView& send,
   h->owner = this;
   h->index = events_.size();
   events_.push_back({now(), 0, 0});
-  h->inner = c_.all_to_all_v(send, sc, recv, rc, row_bytes);
+  h->inner = c_.all_to_all_v(send, sc, recv, rc, row_bytes, stream);
   return h;
 }
 

@@ -26,7 +26,7 @@ class RecordingComm : public Communicator {
   std::string group_id() const override { return c_.group_id(); }
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send, std::span<const int64_t> sc,
                                            const TensorView& recv, std::span<const int64_t> rc,
-                                           int64_t row_bytes) override;
+                                           int64_t row_bytes, void* stream) override;
   /// Starts a new pass: clears the events and restarts the clock.
   void start_pass();
   double now() const;

@@ -4,6 +4,7 @@ runtime's all_to_all_v (gloo for CPU tensors, NCCL for CUDA tensors)."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import weakref
 
@@ -58,15 +59,37 @@ def _as_bytes(buffer) -> torch.Tensor:
 _RETIRED: collections.deque = collections.deque(maxlen=64)
 
 
-class _Work:
-    """The handle returned to the core: ``wait()`` completes the exchange once."""
+def _on_stream(stream: int, device: torch.device):
+    """Makes the core's stream (a cudaStream_t as an int; 0: none) torch's current stream, so
+    that ProcessGroupNCCL orders its work after it (on issue) or it after the work (on wait)."""
+    if not stream or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.cuda.stream(torch.cuda.ExternalStream(stream, device=device))
 
-    def __init__(self, work, keepalive) -> None:
-        self._work, self._keepalive = work, keepalive
+
+class _Work:
+    """The handle returned to the core: one call of ``wait()`` (the host waits) or
+    ``wait_on(stream)`` (the stream waits) completes the exchange."""
+
+    def __init__(self, work, keepalive, device=None) -> None:
+        self._work, self._keepalive, self._device = work, keepalive, device
 
     def wait(self) -> None:
+        self._finish(None)
+
+    def wait_on(self, stream: int) -> None:
+        """``stream``: a cudaStream_t as an int (0: torch's current stream)."""
+        self._finish(stream)
+
+    def _finish(self, stream) -> None:
         if self._work is not None:
-            self._work.wait()
+            cuda = self._device is not None and self._device.type == "cuda"
+            with _on_stream(stream or 0, self._device):
+                # NOTE: on NCCL, Work.wait() orders torch's current stream after the exchange
+                # and returns at once; the host waits only when that stream is synchronised.
+                self._work.wait()
+                if cuda and stream is None:
+                    torch.cuda.current_stream(self._device).synchronize()
             _RETIRED.append((self._work, self._keepalive))
         self._work = self._keepalive = None
 
@@ -94,17 +117,19 @@ class TorchCommunicator(core().Communicator):
                                "make a new key on a live group")
         return group
 
-    def all_to_all_v(self, send, send_counts, recv, recv_counts, row_bytes):
-        """Called by the core: rows of ``row_bytes`` bytes, counts per rank in rank order."""
+    def all_to_all_v(self, send, send_counts, recv, recv_counts, row_bytes, stream=0):
+        """Called by the core: rows of ``row_bytes`` bytes, counts per rank in rank order;
+        ``stream`` is the producer stream (a cudaStream_t as an int; 0: the current one)."""
         send_t, recv_t = _as_bytes(send), _as_bytes(recv)
         if self._nccl and not send_t.is_cuda:
             return self._host_exchange(send_t, send_counts, recv_t, recv_counts, row_bytes)
-        work = dist.all_to_all_single(
-            recv_t, send_t,
-            output_split_sizes=[c * row_bytes for c in recv_counts],
-            input_split_sizes=[c * row_bytes for c in send_counts],
-            group=self.group, async_op=True)
-        return _Work(work, (send_t, recv_t))
+        with _on_stream(stream, send_t.device):
+            work = dist.all_to_all_single(
+                recv_t, send_t,
+                output_split_sizes=[c * row_bytes for c in recv_counts],
+                input_split_sizes=[c * row_bytes for c in send_counts],
+                group=self.group, async_op=True)
+        return _Work(work, (send_t, recv_t), send_t.device)
 
     def _host_exchange(self, send_t, send_counts, recv_t, recv_counts, row_bytes):
         """Host buffers on an NCCL group (the key check's few bytes): staged through the
