@@ -118,9 +118,18 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key_for_new_mask_after_dispatch
 /// Varlen masks from cumulative sequence lengths: one slice per sequence, FULL or CAUSAL, or a
 /// sliding window (window_left, window_right; -1 = unbounded) expressed exactly with
 /// CAUSAL / BICAUSAL / INVCAUSAL / FULL slices.
+///
+/// Per sequence, with relative row i < Sq, column j < Sk and the bottom-right shift d = Sk - Sq,
+/// the window holds the cells with d - window_left <= j - i <= d + window_right (an unbounded
+/// side drops its inequality; `causal` means window_right = 0). `global_window` = G > 0 (only
+/// with a window: (window_left, window_right) as given must not be (-1, -1)) adds the
+/// sequence's first min(G, Sk) keys under the window's upper bound alone: j < G and j - i <= d +
+/// window_right (every row sees all of them when window_right = -1). The window over keys [G, Sk)
+/// and that global block become at most 3 + 2 disjoint slices.
 std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
                                      std::span<const int64_t> cu_seqlens_k, bool causal,
-                                     int64_t window_left = -1, int64_t window_right = -1);
+                                     int64_t window_left = -1, int64_t window_right = -1,
+                                     int64_t global_window = 0);
 
 /// make_flex_key over varlen_slices(cu_seqlens_q, cu_seqlens_k, causal, window...).
 std::shared_ptr<const DistAttnRuntime> make_varlen_key(

@@ -104,11 +104,12 @@ void register_dist(py::module_& m) {
   m.def(
       "varlen_slices",
       [](const std::vector<int64_t>& cu_q, const std::vector<int64_t>& cu_k, bool causal,
-         int64_t window_left, int64_t window_right) {
-        return slices_to_tuples(varlen_slices(cu_q, cu_k, causal, window_left, window_right));
+         int64_t window_left, int64_t window_right, int64_t global_window) {
+        return slices_to_tuples(
+            varlen_slices(cu_q, cu_k, causal, window_left, window_right, global_window));
       },
       py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("causal"),
-      py::arg("window_left") = -1, py::arg("window_right") = -1);
+      py::arg("window_left") = -1, py::arg("window_right") = -1, py::arg("global_window") = 0);
 
   m.def("clear_key_cache", &clear_key_cache);
   m.def("key_cache_size", &key_cache_size);

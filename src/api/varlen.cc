@@ -1,4 +1,6 @@
 // Varlen masks from cumulative sequence lengths, including sliding windows, as exact slices.
+#include <algorithm>
+
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 #include "mask/band.h"
@@ -7,13 +9,19 @@ namespace magi {
 
 std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
                                      std::span<const int64_t> cu_seqlens_k, bool causal,
-                                     int64_t window_left, int64_t window_right) {
+                                     int64_t window_left, int64_t window_right,
+                                     int64_t global_window) {
   MAGI_CHECK(cu_seqlens_q.size() == cu_seqlens_k.size(), "cu_seqlens_q has ", cu_seqlens_q.size(),
              " entries but cu_seqlens_k has ", cu_seqlens_k.size());
   MAGI_CHECK(window_left >= -1, "window_size[0] = ", window_left, ": must be >= -1");
   MAGI_CHECK(window_right >= -1, "window_size[1] = ", window_right, ": must be >= -1");
+  MAGI_CHECK(global_window >= 0, "global_window_size = ", global_window, ": must be >= 0");
   const AttnRanges qs = AttnRanges::from_cu_seqlens(cu_seqlens_q, cu_seqlens_q.back());
   const AttnRanges ks = AttnRanges::from_cu_seqlens(cu_seqlens_k, cu_seqlens_k.back());
+  // NOTE: without a window (FULL or CAUSAL) the global keys add no cell, so asking for them is
+  // a caller error rather than a silent no-op (the original accepts them only with a window).
+  MAGI_CHECK(global_window == 0 || window_left != -1 || window_right != -1,
+             "global_window_size = ", global_window, ": needs a window_size other than (-1, -1)");
   if (causal) window_right = 0;
   std::vector<AttnSlice> out;
   for (size_t i = 0; i < qs.size(); ++i) {
@@ -24,7 +32,18 @@ std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
     mask::Band b{q, k};
     if (window_left >= 0) b.dlo = shift - window_left;
     if (window_right >= 0) b.dhi = shift + window_right + 1;
-    for (const AttnSlice& s : mask::to_slices(b)) out.push_back(s);
+    if (global_window == 0) {
+      for (const AttnSlice& s : mask::to_slices(b)) out.push_back(s);
+      continue;
+    }
+    // The global keys [k.start, g_end) keep the window's upper diagonal (a row sees no global
+    // key beyond its own right edge) but lose the lower one; the window keeps the other keys.
+    // The two parts are disjoint, and the window's own cells below g_end lie inside the global
+    // part, so their union is the whole mask.
+    const int64_t g_end = k.start + std::min(global_window, k.size());
+    for (const AttnSlice& s : mask::to_slices(b.with_cols({g_end, k.end}))) out.push_back(s);
+    const mask::Band global{q, {k.start, g_end}, -mask::kNoBound, b.dhi};
+    for (const AttnSlice& s : mask::to_slices(global)) out.push_back(s);
   }
   return out;
 }

@@ -83,6 +83,16 @@ def infer_attn_mask_from_cu_seqlens(cu_seqlens_q, cu_seqlens_k, causal: bool = F
     right)`` a sliding window per sequence (bottom-right aligned; ``-1`` = unbounded side),
     expressed exactly with CAUSAL/BICAUSAL/INVCAUSAL/FULL slices.
 
+    Per sequence, with relative query row ``i``, key column ``j`` and ``d = Sk - Sq``, the
+    window holds ``d - left <= j - i <= d + right``. ``global_window_size = G > 0`` (attention
+    sink / system-prompt keys) also lets each row see the sequence's first ``G`` keys, up to
+    its window's right edge: ``j < G and j - i <= d + right`` (all ``G`` keys when ``right ==
+    -1``). ``G`` at least a sequence's key length makes that sequence's left side unbounded.
+
+    Raises:
+        ValueError: ``causal`` with a window; ``global_window_size < 0``; ``global_window_size >
+            0`` with ``window_size == (-1, -1)`` (it would add nothing).
+
     Returns:
         ``(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seqlen_k)``.
     """
@@ -95,9 +105,11 @@ def infer_attn_mask_from_cu_seqlens(cu_seqlens_q, cu_seqlens_k, causal: bool = F
     left, right = _window(window_size)
     if (left, right) != (-1, -1) and causal:
         raise ValueError("causal: must be False with a window_size (the window decides)")
-    if global_window_size:
-        raise NotImplementedError("global_window_size: not supported yet")
-    slices = core().varlen_slices(cu_q, cu_k, bool(causal), left, right)
+    global_window_size = check_int("global_window_size", global_window_size, 0)
+    if global_window_size and (left, right) == (-1, -1):
+        raise ValueError(f"global_window_size = {global_window_size}: needs a window_size "
+                         "other than (-1, -1)")
+    slices = core().varlen_slices(cu_q, cu_k, bool(causal), left, right, global_window_size)
     q, k, types = _slices_to_mask(slices)
     return q, k, types, cu_q[-1], cu_k[-1]
 
