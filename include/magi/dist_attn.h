@@ -174,7 +174,9 @@ void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_loc
 /// block of scratch memory). opts.sink: the attention sink (ffa.h AttnSink), counted once per
 /// row over all stages and ranks (merged after every other merge): layout kSH [num_sink, Hq]
 /// (the same logits on every rank) or kSSH [shard, num_sink, Hq] (per local row, i.e. the
-/// dispatched rows; dispatch a global [S, num_sink, Hq] tensor to get it).
+/// dispatched rows; dispatch a global [S, num_sink, Hq] tensor to get it). opts.max_logits
+/// (fp32 [Hq]) is overwritten with each head's largest score over every stage and rank, the
+/// same on every rank; collective: every rank of the group passes one or none.
 void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,
                const TensorView& k, const TensorView& v, const FfaOptions& opts,
                const TensorView& out, const TensorView& lse);

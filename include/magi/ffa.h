@@ -71,6 +71,15 @@ struct FfaOptions {
   /// the calls whose results are merged). Backward: out and lse must be the sink-included ones
   /// the forward returned; the sink's gradient goes to ffa_backward's dsink.
   std::optional<AttnSink> sink{};
+  /// Forward only (return_max_logits, for Muon QK-clip): float32 [Hq], contiguous, on q's
+  /// device; a default TensorView (ndim 0) skips it. For each query head h, the largest score
+  /// (after softmax_scale and softcap: the logit that enters the softmax, the sink's logits
+  /// excluded) over the call's valid cells is merged into max_logits[h] by max, whatever
+  /// `accumulate` says: fill it with -inf before the first of the calls it gathers. A head with
+  /// no valid cell leaves it unchanged (-inf); a NaN score makes it NaN (DESIGN.md §6).
+  /// calc_attn instead overwrites it with the maximum over every stage and rank. Not
+  /// differentiable. The CUDA kernels do not support it yet (an Error names max_logits).
+  TensorView max_logits{};
 };
 
 /// A mask prepared for the FFA kernels: built once per mask and shape, reused by every call.

@@ -153,17 +153,19 @@ void register_dist(py::module_& m) {
       "calc_attn",
       [](const Runtime& r, Communicator& comm, py::handle q, py::handle k, py::handle v,
          py::handle out, py::handle lse, double softmax_scale, double softcap, uintptr_t stream,
-         py::object alloc, py::handle sink, const std::string& sink_layout) {
+         py::object alloc, py::handle sink, const std::string& sink_layout, py::handle max_logits) {
         const AttnViews t = forward_views(q, k, v, out, lse);
         TorchAllocator torch_alloc(std::move(alloc));
         FfaOptions o = ffa_options(softmax_scale, softcap, stream);
         o.allocator = torch_alloc.for_device(t.q.device);
         set_sink(o, sink, sink_layout);
+        o.max_logits = optional_tensor_view(max_logits, "max_logits");
         calc_attn(*r.rt, comm, t.q, t.k, t.v, o, t.out, t.lse);
       },
       py::arg("runtime"), py::arg("comm"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
       py::arg("lse"), py::arg("softmax_scale"), py::arg("softcap"), py::arg("stream"),
-      py::arg("alloc") = py::none(), py::arg("sink") = py::none(), py::arg("sink_layout") = "sh");
+      py::arg("alloc") = py::none(), py::arg("sink") = py::none(), py::arg("sink_layout") = "sh",
+      py::arg("max_logits") = py::none());
 
   m.def(
       "calc_attn_backward",

@@ -76,18 +76,21 @@ void register_ffa(py::module_& m) {
       "ffa_fwd",
       [](const FfaWork& work, py::handle q, py::handle k, py::handle v, py::handle out,
          py::handle lse, double softmax_scale, double softcap, bool accumulate, uintptr_t stream,
-         py::handle sink, const std::string& sink_layout) {
+         py::handle sink, const std::string& sink_layout, py::handle max_logits) {
         const AttnViews t = forward_views(q, k, v, out, lse);
         FfaOptions o = ffa_options(softmax_scale, softcap, stream);
         set_sink(o, sink, sink_layout);
+        o.max_logits = optional_tensor_view(max_logits, "max_logits");
         py::gil_scoped_release nogil;
         ffa_forward(t.q, t.k, t.v, work, o, t.out, t.lse, accumulate);
       },
       py::arg("work"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"),
       py::arg("softmax_scale"), py::arg("softcap"), py::arg("accumulate"), py::arg("stream"),
       py::arg("sink") = py::none(), py::arg("sink_layout") = "sh",
+      py::arg("max_logits") = py::none(),
       "magi::ffa_forward over prepared work; out and lse are written (merged into with "
-      "accumulate); sink: float32 logits in sink_layout 'sh' or 'ssh' (FfaOptions::sink).");
+      "accumulate); sink: float32 logits in sink_layout 'sh' or 'ssh' (FfaOptions::sink); "
+      "max_logits: float32 [Hq] merged into by max (FfaOptions::max_logits).");
 
   m.def(
       "ffa_bwd",

@@ -172,6 +172,7 @@ void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& 
     check_sink(fn, *opts.sink, q, c.backend);
     c.sink = &*opts.sink;
   }
+  c.max_logits = a.max_logits;
   runtime::forward(c, q, k, v, out, lse);
 }
 

@@ -29,6 +29,7 @@ struct FfaFwdArgs {
   ScoreParams scores;
   bool accumulate = false;
   void* stream = nullptr;
+  TensorView max_logits{};  // FfaOptions::max_logits: fp32 [Hq] merged into by max (ndim 0: none)
 };
 
 /// One FFA backward call, validated. `workspace`: ffa_backward_workspace_bytes() bytes on q's
@@ -74,6 +75,10 @@ class Backend {
                              const AttnSink& sink, const TensorView& dsink, void* stream) const;
   virtual void sum_rows(const TensorView& src, const TensorView& dst, double scale,
                         void* stream) const;
+  /// max_logits' reduction over ranks: dst[j] = max over i in order of src[i, j] (src [n, m]
+  /// and dst [m] fp32, contiguous), a NaN in any row kept. The default refuses, naming the
+  /// backend.
+  virtual void max_rows(const TensorView& src, const TensorView& dst, void* stream) const;
 
   // ---- whole tensors (contracts: src/kernels/tensor_ops.h), validated by the caller.
   virtual void fill(const TensorView& dst, double value, void* stream) const = 0;

@@ -74,6 +74,17 @@ void check_like(std::string_view fn, std::string_view name, const TensorView& t,
   checks::inner_contiguous(fn, name, t);
 }
 
+/// FfaOptions::max_logits, when given: float32 [Hq], contiguous, on q's device.
+void check_max_logits(std::string_view fn, const TensorView& m, const TensorView& q,
+                      const Sizes& s) {
+  if (m.ndim == 0) return;
+  checks::ndim(fn, "max_logits", m, 1, "[Hq]");
+  checks::shape(fn, "max_logits", m, {s.hq}, "[Hq]");
+  checks::dtype_in(fn, "max_logits", m, {DType::kFloat32}, "float32");
+  checks::same_device(fn, "max_logits", m, "q", q);
+  checks::inner_contiguous(fn, "max_logits", m);
+}
+
 }  // namespace
 
 ScoreParams resolve_scores(std::string_view fn, const FfaOptions& opts, int64_t head_dim) {
@@ -98,7 +109,17 @@ FfaFwdArgs check_ffa_forward(std::string_view fn, const TensorView& q, const Ten
     check_like(fn, "out", out, q, "q", q, kFloating, "a floating dtype");
   }
   check_lse(fn, lse, q, s);
-  return {q, k, v, out, lse, &work, resolve_scores(fn, opts, s.d), accumulate, opts.cuda_stream};
+  check_max_logits(fn, opts.max_logits, q, s);
+  return {q,
+          k,
+          v,
+          out,
+          lse,
+          &work,
+          resolve_scores(fn, opts, s.d),
+          accumulate,
+          opts.cuda_stream,
+          opts.max_logits};
 }
 
 FfaBwdArgs check_ffa_backward_inputs(std::string_view fn, const TensorView& q, const TensorView& k,

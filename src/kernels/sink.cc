@@ -55,5 +55,8 @@ void Backend::sink_backward(const TensorView&, const TensorView&, const TensorVi
 void Backend::sum_rows(const TensorView&, const TensorView&, double, void*) const {
   MAGI_FAIL("sum_rows: the ", name(), " backend does not have it yet");
 }
+void Backend::max_rows(const TensorView&, const TensorView&, void*) const {
+  MAGI_FAIL("max_rows (max_logits' reduction): the ", name(), " backend does not have it yet");
+}
 
 }  // namespace magi

@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -105,8 +106,9 @@ bool reduces_dsink(const CallContext& c) {
 
 struct FwdLayout {
   std::vector<Fetch> fetches;
-  TensorView acc, lse_acc;  // out / lse themselves when they have the accumulation dtype
-  TensorView k_all, v_all;  // degree 0: [local; remote]
+  TensorView acc, lse_acc;        // out / lse themselves when they have the accumulation dtype
+  TensorView k_all, v_all;        // degree 0: [local; remote]
+  TensorView max_send, max_recv;  // [cp, Hq]: max_logits' all-reduce
 };
 
 struct BwdLayout {
@@ -137,7 +139,27 @@ FwdLayout layout_forward(const CallContext& c, const TensorView& q, const Tensor
     l.k_all = a.take(k.dtype, {rows, k.shape[1], d});
     l.v_all = a.take(v.dtype, {rows, k.shape[1], d});
   }
+  if (c.max_logits.ndim > 0 && c.comm.size() > 1) {
+    l.max_send = a.take(DType::kFloat32, {c.comm.size(), hq});
+    l.max_recv = a.take(DType::kFloat32, {c.comm.size(), hq});
+  }
   return l;
+}
+
+// max_logits: this rank's maximum over its stages (the kernels merge into it by max), then
+// the maximum over the group: an all-gather (all_to_all_v of the same row to every rank)
+// reduced in rank order, so every rank gets the same bits (NaN kept).
+void reduce_max_logits(const CallContext& c, FwdLayout& l) {
+  if (c.comm.size() == 1) return;
+  const int64_t cp = c.comm.size(), hq = c.max_logits.shape[0];
+  const TensorView flat =
+      TensorView::contiguous(c.max_logits.data, DType::kFloat32, {1, hq}, c.max_logits.device);
+  for (int64_t r = 0; r < cp; ++r)
+    c.backend.copy_cast(flat, row_slice(l.max_send, r, r + 1), c.stream);
+  const std::vector<int64_t> ones(static_cast<size_t>(cp), 1);
+  c.comm.all_to_all_v(l.max_send, ones, l.max_recv, ones, row_bytes(l.max_send), c.stream)
+      ->wait_on(c.stream);
+  c.backend.max_rows(l.max_recv, c.max_logits, c.stream);
 }
 
 void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
@@ -145,7 +167,7 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
   const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
   const bool merged = c.rt.plan().degree == 0;
-  FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream};
+  FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream, c.max_logits};
   if (merged) {
     a.k = l.k_all;
     a.v = l.v_all;
@@ -153,6 +175,9 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
   }
   c.backend.check_ffa_forward("calc_attn", a);  // the device's limits, once per call
 
+  if (c.max_logits.ndim > 0) {
+    c.backend.fill(c.max_logits, -std::numeric_limits<double>::infinity(), c.stream);
+  }
   // Every exchange is posted before the first kernel, so communication overlaps the host stage.
   start_fetches(c, w, k, v, l.fetches);
   if (merged) {
@@ -174,6 +199,7 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
   }
   // The sink once per row, after every stage's merge, in the accumulation dtype.
   if (c.sink != nullptr) c.backend.sink_merge(l.acc, l.lse_acc, *c.sink, c.stream);
+  if (c.max_logits.ndim > 0) reduce_max_logits(c, l);
   if (l.acc.data != out.data) c.backend.copy_cast(l.acc, out, c.stream);
   if (l.lse_acc.data != lse.data) c.backend.copy_cast(l.lse_acc, lse, c.stream);
 }

@@ -26,13 +26,17 @@ struct CallContext {
   bool deterministic = false;      // backward: FfaBwdArgs::deterministic for every FFA call
   const AttnSink* sink = nullptr;  // validated for the local q (nullptr: none)
   DsinkReduce dsink_reduce = DsinkReduce::kNone;
+  /// Forward: fp32 [Hq] (ndim 0: not wanted), overwritten with the per-head maximum score over
+  /// every stage and, in a group of several ranks, every rank (collective: then every rank
+  /// passes one).
+  TensorView max_logits{};
 };
 
 /// Forward: the host stage against local K/V, then each remote stage as its K/V arrive,
 /// merged by log-sum-exp (degree 0: one blocking fetch and one call over [local; remote]);
 /// then the sink, once per row, into the merged result (so out and lse include it).
 /// q [S, Hq, D], k/v [S, Hkv, D] local; out [S, Hq, D] any float dtype; lse [S, Hq] fp32 or
-/// fp64. fp64 inputs accumulate in fp64, all others in fp32.
+/// fp64. fp64 inputs accumulate in fp64, all others in fp32. c.max_logits: see CallContext.
 void forward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
              const TensorView& out, const TensorView& lse);
 

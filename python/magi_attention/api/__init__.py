@@ -1,6 +1,7 @@
 """The public API of magi_attention (the seed's ``magi_attention.api``)."""
 
 from ..common.enum import AttnMaskType, AttnOverlapMode
+from ..common.forward_meta import AttnForwardMeta
 from ..common.ranges import AttnRange, AttnRanges
 from ..config import (
     DispatchAlg,
@@ -45,7 +46,7 @@ from .magi_attn_interface import (
 )
 
 __all__ = [
-    "AttnMaskType", "AttnOverlapMode", "AttnRange", "AttnRanges", "DistAttnRuntimeKey",
+    "AttnForwardMeta", "AttnMaskType", "AttnOverlapMode", "AttnRange", "AttnRanges", "DistAttnRuntimeKey",
     "DispatchAlg", "DispatchConfig", "DistAttnConfig", "ExactDispatchAlg", "GreedyOverlapAlg",
     "MinHeapDispatchAlg", "OverlapAlg", "OverlapConfig", "SequentialDispatchAlg",
     "SortedSequentialSelectAlg", "ToppHeapDispatchAlg", "UniformOverlapAlg",

@@ -8,6 +8,7 @@ from .. import _ops
 from .._checks import check_qkv, check_scale, check_sink, check_tensor
 from .._ext import core
 from ..common.enum import AttnMaskType
+from ..common.forward_meta import AttnForwardMeta
 from ..config import DistAttnConfig
 from ..dist.communicator import communicator_for, forget_communicator
 from ..dist.group import resolve_group
@@ -256,7 +257,7 @@ def roll_simple(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) 
 
 def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRuntimeKey,
               sink: torch.Tensor | None = None, softmax_scale: float | None = None,
-              softcap: float = 0.0, *, sink_layout: str = "sh"):
+              softcap: float = 0.0, *, sink_layout: str = "sh", return_max_logits: bool = False):
     """Distributed attention over the local shards. Collective.
 
     Args:
@@ -277,10 +278,17 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
             row (dispatch a global ``[total_seqlen_q, num_sink, num_heads_q]`` tensor with
             :func:`dispatch` to get it; its gradient is exact per row and flows back through
             dispatch).
+        return_max_logits: also compute each query head's largest score over every valid
+            cell of every rank (after softmax_scale and softcap, the sink excluded; the same on
+            every rank, all-reduced inside the call) and return
+            ``(out, AttnForwardMeta(lse, max_logits))``. Every rank must pass the same value.
+            CPU only for now; not under torch.compile yet.
 
     Returns:
         ``(out, lse)``: out ``[shard, num_heads_q, head_dim]`` in q's dtype, lse ``[shard,
         num_heads_q]`` float32 (natural log; not differentiable). Differentiable in q, k, v.
+        With ``return_max_logits``: ``(out, AttnForwardMeta(lse, max_logits))``, max_logits
+        float32 ``[num_heads_q]`` (not differentiable).
     """
     scale, cap = check_scale(softmax_scale, softcap)
     if sink is not None or sink_layout != "sh":
@@ -288,12 +296,19 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
     if _ops.compiling():
         if sink is not None:
             raise NotImplementedError("sink: not supported under torch.compile yet")
+        if return_max_logits:
+            raise NotImplementedError("return_max_logits: not supported under torch.compile yet")
         return _ops.calc_attn(q, k, v, key, scale, cap)
     _check_key(key)
     # NOTE: the core checks the shapes against the key (rows, and heads where the key has
     # them) once per call; Python looks at the tensors only when the core refused them, to
     # raise TypeError for a wrong type or dtype.
     try:
+        if return_max_logits:
+            max_logits = torch.full((q.shape[1],), float("-inf"), dtype=torch.float32,
+                                    device=q.device)
+            out, lse = dist_attn_func(q, k, v, key, scale, cap, sink, sink_layout, max_logits)
+            return out, AttnForwardMeta(lse, max_logits)
         return dist_attn_func(q, k, v, key, scale, cap, sink, sink_layout)
     except (core().MagiError, AttributeError, IndexError):
         check_qkv(q, k, v)

@@ -53,14 +53,15 @@ def _roll(key, x_local: torch.Tensor, shift: int, dim: int) -> torch.Tensor:
     return out.movedim(0, dim)
 
 
-def _calc_forward(q, k, v, key, scale: float, cap: float, sink=None, sink_layout: str = "sh"):
+def _calc_forward(q, k, v, key, scale: float, cap: float, sink=None, sink_layout: str = "sh",
+                  max_logits=None):
     """The prepared inputs and (out, lse), no autograd; with a sink, out and lse include it
     (merged once per row after every stage, in the core)."""
     q, k, v = ready(q, k, v)
     out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
     lse = q.new_empty(q.shape[:2], dtype=torch.float32)
     _C.calc_attn(key.runtime, key.comm, q, k, v, out, lse, scale, cap, stream_of(q), alloc_bytes,
-                 sink, sink_layout)
+                 sink, sink_layout, max_logits)
     return q, k, v, out, lse
 
 
@@ -131,9 +132,10 @@ class _Roll(torch.autograd.Function):
 
 class _DistAttn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, sink, key, softmax_scale, softcap, sink_layout):
+    def forward(ctx, q, k, v, sink, key, softmax_scale, softcap, sink_layout, max_logits=None):
+        # max_logits (not differentiable): a float32 [num_heads_q] buffer overwritten here.
         q, k, v, out, lse = _calc_forward(q, k, v, key, softmax_scale, softcap, sink,
-                                          sink_layout)
+                                          sink_layout, max_logits)
         ctx.save_for_backward(q, k, v, out, lse, sink)
         ctx.args = (key, softmax_scale, softcap, sink_layout)
         ctx.mark_non_differentiable(lse)
@@ -148,7 +150,7 @@ class _DistAttn(torch.autograd.Function):
             dsink = torch.empty_like(sink)
             _warn_partial_dsink(key, layout)
         grads = _calc_backward(dout, q, k, v, out, lse, key, scale, cap, sink, layout, dsink)
-        return (*grads, dsink, None, None, None, None)
+        return (*grads, dsink, None, None, None, None, None)
 
 
 def _grad_needed(*tensors) -> bool:
@@ -177,14 +179,18 @@ def roll_func(x_local: torch.Tensor, key, shift: int, dim: int) -> torch.Tensor:
 
 
 def dist_attn_func(q, k, v, key, softmax_scale: float, softcap: float, sink=None,
-                   sink_layout: str = "sh"):
+                   sink_layout: str = "sh", max_logits=None):
     """Differentiable distributed attention over local shards; returns ``(out, lse)``.
 
     ``sink`` (float32): ``"sh"`` ``[num_sink, num_heads_q]``, the same on every rank, or
     ``"ssh"`` ``[shard, num_sink, num_heads_q]``, per local (dispatched) row. Its gradient:
     "ssh" exact per local row; "sh" this rank's partial unless
-    ``MAGI_ATTENTION_DSINK_ALL_REDUCE_OP`` is ``sum`` or ``avg`` (all-reduced in the core)."""
+    ``MAGI_ATTENTION_DSINK_ALL_REDUCE_OP`` is ``sum`` or ``avg`` (all-reduced in the core).
+    ``max_logits`` (float32 ``[num_heads_q]``, or None): overwritten with each head's largest
+    score over every stage and rank (collective: every rank passes one or none)."""
     if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad or
                                     (sink is not None and sink.requires_grad)):
-        return _DistAttn.apply(q, k, v, sink, key, softmax_scale, softcap, sink_layout)
-    return _calc_forward(q, k, v, key, softmax_scale, softcap, sink, sink_layout)[3:]
+        return _DistAttn.apply(q, k, v, sink, key, softmax_scale, softcap, sink_layout,
+                               max_logits)
+    return _calc_forward(q, k, v, key, softmax_scale, softcap, sink, sink_layout,
+                         max_logits)[3:]

@@ -144,17 +144,18 @@ def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=Non
     return dq, dk, dv
 
 
-def _forward(q, k, v, work, scale: float, cap: float, sink=None, sink_layout: str = "sh"):
+def _forward(q, k, v, work, scale: float, cap: float, sink=None, sink_layout: str = "sh",
+             max_logits=None):
     """out, lse (no autograd): the prepared inputs, two allocations, one C++ call. With a
     sink, out and lse include it (merged once per row after the kernel, in the core)."""
     q, k, v = ready(q, k, v)
     out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
     lse = q.new_empty(q.shape[:2], dtype=torch.float32)
-    if sink is None:
+    if sink is None and max_logits is None:
         _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0)
     else:
         _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0,
-                   sink, sink_layout)
+                   sink, sink_layout, max_logits)
     return q, k, v, out, lse
 
 
@@ -183,8 +184,11 @@ class _FlexFlashAttn(torch.autograd.Function):
     (sink-included) out and lse, which also gives the sink's gradient."""
 
     @staticmethod
-    def forward(ctx, q, k, v, sink, work, softmax_scale, softcap, deterministic, sink_layout):
-        q, k, v, out, lse = _forward(q, k, v, work, softmax_scale, softcap, sink, sink_layout)
+    def forward(ctx, q, k, v, sink, work, softmax_scale, softcap, deterministic, sink_layout,
+                max_logits=None):
+        # max_logits (not differentiable): a float32 [num_heads_q] buffer filled here.
+        q, k, v, out, lse = _forward(q, k, v, work, softmax_scale, softcap, sink, sink_layout,
+                                     max_logits)
         ctx.save_for_backward(q, k, v, out, lse, sink)
         ctx.args = (work, softmax_scale, softcap, deterministic, sink_layout)
         ctx.mark_non_differentiable(lse)
@@ -199,7 +203,12 @@ class _FlexFlashAttn(torch.autograd.Function):
             dsink = torch.zeros_like(sink)
         grads = _backward(dout, q, k, v, out, lse, work, scale, cap, deterministic, sink, layout,
                           dsink)
-        return (*grads, dsink, None, None, None, None, None)
+        return (*grads, dsink, None, None, None, None, None, None)
+
+
+def _max_logits_buffer(q):
+    """max_logits' buffer: float32 [num_heads_q], -inf (the kernels merge into it by max)."""
+    return torch.full((q.shape[1],), float("-inf"), dtype=torch.float32, device=q.device)
 
 
 def flex_flash_attn_func(
@@ -219,7 +228,8 @@ def flex_flash_attn_func(
     max_seqlen_q: int | None = None,
     sink: torch.Tensor | None = None,
     sink_layout: str = "sh",
-) -> tuple[torch.Tensor, torch.Tensor]:
+    return_max_logits: bool = False,
+):
     """Flexible flash attention over a mask given as slices, on one device.
 
     The mask is the union of the cells of the slices ``(q_ranges[i], k_ranges[i],
@@ -257,12 +267,23 @@ def flex_flash_attn_func(
             Not under torch.compile yet.
         sink_layout: ``"sh"``: sink ``[num_sink, num_heads_q]``, the same for every row;
             ``"ssh"``: ``[total_q, num_sink, num_heads_q]``, per query row.
+        return_max_logits: also compute each query head's largest score over the valid cells
+            (after softmax_scale and softcap, the sink's logits excluded; for Muon QK-clip),
+            and return ``(out, AttnForwardMeta(lse, max_logits))``. CPU only for now (the CUDA
+            kernels refuse it); not under torch.compile yet.
 
     Returns:
         ``(out, lse)``: out ``[total_q, num_heads_q, head_dim]`` in q's dtype; lse
         ``[total_q, num_heads_q]`` float32, natural log (not differentiable). Rows with no
-        key get out 0 and lse -inf, or, with a sink, lse = logsumexp of their sinks.
+        key get out 0 and lse -inf, or, with a sink, lse = logsumexp of their sinks. With
+        ``return_max_logits``: ``(out, AttnForwardMeta(lse, max_logits))``, max_logits float32
+        ``[num_heads_q]`` (-inf for a head with no valid cell; NaN kept; not differentiable).
     """
+    if return_max_logits:
+        if _ops.compiling():
+            raise NotImplementedError("return_max_logits: not supported under torch.compile yet")
+        return _flex_with_max_logits(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale,
+                                     softcap, deterministic, sink, sink_layout)
     if _ops.compiling():
         if sink is not None:
             raise NotImplementedError("sink: not supported under torch.compile yet")
@@ -281,6 +302,29 @@ def flex_flash_attn_func(
             return _FlexFlashAttn.apply(q, k, v, sink, work, scale, cap, bool(deterministic),
                                         sink_layout)
         return _forward(q, k, v, work, scale, cap, sink, sink_layout)[3:]
+    except (_C.MagiError, AttributeError, IndexError):
+        check_qkv(q, k, v)
+        raise
+
+
+def _flex_with_max_logits(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap,
+                          deterministic, sink, sink_layout):
+    """flex_flash_attn_func with return_max_logits: (out, AttnForwardMeta(lse, max_logits))."""
+    from ..common.forward_meta import AttnForwardMeta
+
+    try:
+        scale, cap = check_scale(softmax_scale, softcap)
+        if sink is not None or sink_layout != "sh":
+            sink = check_sink(sink, sink_layout)
+        work = _work_of(q_ranges, k_ranges, attn_type_map, q.shape[0], k.shape[0])
+        max_logits = _max_logits_buffer(q)
+        if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad or
+                                        (sink is not None and sink.requires_grad)):
+            out, lse = _FlexFlashAttn.apply(q, k, v, sink, work, scale, cap,
+                                            bool(deterministic), sink_layout, max_logits)
+        else:
+            out, lse = _forward(q, k, v, work, scale, cap, sink, sink_layout, max_logits)[3:]
+        return out, AttnForwardMeta(lse, max_logits)
     except (_C.MagiError, AttributeError, IndexError):
         check_qkv(q, k, v)
         raise

@@ -4,6 +4,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/ffa_cpu.h"
+#include "kernels/cpu/max_logits.h"
 #include "kernels/cpu/range_ops.h"
 #include "kernels/cpu/row_keys.h"
 #include "kernels/cpu/sink_cpu.h"
@@ -52,7 +53,8 @@ class CpuBackend final : public Backend {
   size_t ffa_backward_workspace_bytes(const FfaBwdArgs&) const override { return 0; }
 
   void ffa_forward(const FfaFwdArgs& a) const override {
-    cpu::ffa_forward(a.q, a.k, a.v, row_keys(*a.work), a.scores, a.out, a.lse, a.accumulate);
+    cpu::ffa_forward(a.q, a.k, a.v, row_keys(*a.work), a.scores, a.out, a.lse, a.accumulate,
+                     a.max_logits);
   }
   void ffa_backward(const FfaBwdArgs& a) const override {
     cpu::ffa_backward(a.q, a.k, a.v, a.out, a.lse, a.dout, row_keys(*a.work), a.scores, a.dq, a.dk,
@@ -83,6 +85,9 @@ class CpuBackend final : public Backend {
   }
   void sum_rows(const TensorView& src, const TensorView& dst, double scale, void*) const override {
     cpu::sum_rows(src, dst, scale);
+  }
+  void max_rows(const TensorView& src, const TensorView& dst, void*) const override {
+    cpu::max_rows(src, dst);
   }
 
   void fill(const TensorView& dst, double value, void*) const override { cpu::fill(dst, value); }

@@ -16,9 +16,10 @@
 namespace magi::cpu {
 
 /// `keys`: the mask row by row (RowKeys::build over the work's slices, rows = q's rows).
+/// `max_logits`: FfaOptions::max_logits (ndim 0: not wanted).
 void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, const RowKeys& keys,
                  const ScoreParams& scores, const TensorView& out, const TensorView& lse,
-                 bool accumulate);
+                 bool accumulate, const TensorView& max_logits = {});
 
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,

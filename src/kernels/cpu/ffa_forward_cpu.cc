@@ -7,6 +7,9 @@
 // outside the row must not reach it through 0 * NaN in the block's P·V, so the kv heads whose V
 // holds a non-finite value are computed one row at a time (their blocks then have no masked
 // columns), which keeps a single device and the merged partials of CP ranks in agreement.
+//
+// max_logits: each work item (one head, some rows) keeps its own maximum, reduced per head in a
+// fixed order after the items, so the result is exact and needs no locking.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,6 +18,7 @@
 #include "kernels/cpu/convert.h"
 #include "kernels/cpu/ffa_cpu.h"
 #include "kernels/cpu/lse_merge.h"
+#include "kernels/cpu/max_logits.h"
 #include "kernels/cpu/packed_operand.h"
 #include "kernels/cpu/panel_kernels.h"
 #include "kernels/cpu/parallel.h"
@@ -70,11 +74,25 @@ void write_row(const ForwardArgs& a, int64_t d, int64_t row, int64_t h, const Ac
   store_scalar(m.lse, a.lse, row, h);
 }
 
-/// Rows [row0, row0 + n) of query head h, n <= kBlockRows.
+/// The largest score of a row (softcapped, before the exp) with NaN kept: row_max skips NaN,
+/// so a +inf maximum (whose weights masked_exp makes NaN anyway) is checked by a scan.
+template <typename Acc>
+double row_logit_max(const Acc* s, std::span<const AttnRange> regions, Acc max) {
+  if (max != std::numeric_limits<Acc>::infinity()) return static_cast<double>(max);
+  for (const AttnRange& r : regions) {
+    for (int64_t c = r.start; c < r.end; ++c) {
+      if (std::isnan(s[c])) return std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  return static_cast<double>(max);
+}
+
+/// Rows [row0, row0 + n) of query head h, n <= kBlockRows. `logit_max` (nullptr: not wanted)
+/// is merged with the block's largest score.
 template <typename Acc>
 void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& keys,
                    const Packed<Acc>& kt, const Packed<Acc>& vr, int64_t h, int64_t row0, int n,
-                   ForwardScratch<Acc>& w) {
+                   ForwardScratch<Acc>& w, double* logit_max) {
   constexpr Acc kNegInf = -std::numeric_limits<Acc>::infinity();
   const int64_t d = dims.d, dp = vr.ld, g = h / dims.group;
   w.cols.build(keys, row0, n);
@@ -100,7 +118,17 @@ void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& ke
     if (dims.softcap > 0)
       softcap_row(sr, regions, static_cast<Acc>(dims.softcap), static_cast<Acc*>(nullptr));
     maxes[r] = row_max(sr, regions);
+    double row_logit = 0;
+    if (logit_max != nullptr) row_logit = row_logit_max(sr, regions, maxes[r]);
     sums[r] = masked_exp(sr, regions, cols, maxes[r] == kNegInf ? Acc{0} : maxes[r]);
+    // NOTE: with a finite (or -inf) maximum a NaN sum can only come from a NaN score, which
+    // row_max skipped.
+    if (logit_max != nullptr) {
+      if (std::isnan(sums[r]) && maxes[r] != std::numeric_limits<Acc>::infinity()) {
+        row_logit = std::numeric_limits<double>::quiet_NaN();
+      }
+      *logit_max = nan_max(*logit_max, row_logit);
+    }
   }
   panel_gemm(w.s.data(), w.lds, w.cols.segments(), vr.head(g), dp, dp, w.o.data(), dp);
 
@@ -121,7 +149,7 @@ void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& ke
 
 template <typename Acc>
 void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v,
-                  const AttnDims& dims, const RowKeys& keys) {
+                  const AttnDims& dims, const RowKeys& keys, const TensorView& max_logits) {
   int64_t cells = 0;
   for (int64_t r = 0; r < dims.sq; ++r) cells += keys.cells(r);
   const int threads =
@@ -132,35 +160,49 @@ void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v
 
   const int64_t blocks = (dims.sq + kBlockRows - 1) / kBlockRows;
   const int64_t items_per_head = (blocks + kBlocksPerItem - 1) / kBlocksPerItem;
+  const bool want_max = max_logits.ndim > 0;
+  std::vector<double> item_max(want_max ? static_cast<size_t>(dims.hq * items_per_head) : 0,
+                               -std::numeric_limits<double>::infinity());
   parallel_for(dims.hq * items_per_head, threads, [&](int64_t item) {
     const int64_t h = item / items_per_head;
     const int64_t b0 = item % items_per_head * kBlocksPerItem;
     const int64_t b1 = std::min(blocks, b0 + kBlocksPerItem);
     ForwardScratch<Acc> w(vr.ld, dims.sk, dims.d);
     const bool by_row = !v_finite[h / dims.group];
+    double* logit_max = want_max ? &item_max[static_cast<size_t>(item)] : nullptr;
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t row0 = b * kBlockRows;
       const int n = static_cast<int>(std::min<int64_t>(kBlockRows, dims.sq - row0));
       if (!by_row) {
-        forward_block(a, dims, keys, kt, vr, h, row0, n, w);
+        forward_block(a, dims, keys, kt, vr, h, row0, n, w, logit_max);
       } else {
-        for (int r = 0; r < n; ++r) forward_block(a, dims, keys, kt, vr, h, row0 + r, 1, w);
+        for (int r = 0; r < n; ++r)
+          forward_block(a, dims, keys, kt, vr, h, row0 + r, 1, w, logit_max);
       }
     }
   });
+  if (!want_max) return;
+  std::vector<double> head_max(static_cast<size_t>(dims.hq),
+                               -std::numeric_limits<double>::infinity());
+  for (int64_t h = 0; h < dims.hq; ++h) {
+    for (int64_t i = 0; i < items_per_head; ++i) {
+      head_max[h] = nan_max(head_max[h], item_max[h * items_per_head + i]);
+    }
+  }
+  merge_max_logits(max_logits, head_max.data());
 }
 
 }  // namespace
 
 void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, const RowKeys& keys,
                  const ScoreParams& scores, const TensorView& out, const TensorView& lse,
-                 bool accumulate) {
+                 bool accumulate, const TensorView& max_logits) {
   const AttnDims dims = AttnDims::from(q, k, scores);
   const ForwardArgs a{q, out, lse, accumulate};
   if (q.dtype == DType::kFloat64) {
-    forward_impl<double>(a, k, v, dims, keys);
+    forward_impl<double>(a, k, v, dims, keys, max_logits);
   } else {
-    forward_impl<float>(a, k, v, dims, keys);
+    forward_impl<float>(a, k, v, dims, keys, max_logits);
   }
 }
 

@@ -166,6 +166,8 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
 }  // namespace
 
 void check_ffa_forward(std::string_view fn, const FfaFwdArgs& a) {
+  MAGI_CHECK(a.max_logits.ndim == 0, fn, ": max_logits = ", a.max_logits.describe(),
+             ": return_max_logits is not supported by the CUDA kernels yet (CPU only)");
   check_inputs(fn, a.q, a.k, a.v, a.lse);
   if (a.accumulate) {
     MAGI_CHECK(a.out.dtype == DType::kFloat32, fn, ": out = ", a.out.describe(),
