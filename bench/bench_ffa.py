@@ -33,6 +33,10 @@ from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 IMPLS = ["ffa", "sdpa_flash", "sdpa_cudnn", "fa2_varlen", "flex"]
+# Not in the default list: "ffa_sink", FFA with 4 attention-sink logits (layout sh) that
+# require grad, for the sink's overhead against "ffa" in the same run (its output differs from
+# ffa's by design, so no rel_l2 is reported for it).
+EXTRA_IMPLS = ["ffa_sink"]
 
 
 def log(*a):
@@ -113,6 +117,9 @@ def main():
     sizes = [int(x) for x in args.sizes.split(",")]
     names = args.cases.split(",")
     impls = args.impls.split(",")
+    unknown = [i for i in impls if i not in IMPLS + EXTRA_IMPLS]
+    if unknown:
+        ap.error(f"--impls: unknown {', '.join(unknown)} (known: {', '.join(IMPLS + EXTRA_IMPLS)})")
 
     def case_list(S, D):
         """cases.json at S (hd 128), and full / causal at any S or head dim."""
@@ -162,9 +169,12 @@ def main():
             res = {"case": name, "S": S, "impl": impl, "cells": cells, "fwd_flops": F_fwd,
                    "hq": H, "hkv": HKV, "d": D}
             try:
-                if impl == "ffa":
-                    def f():
-                        return flex_flash_attn_func(q, k, v, qr, kr, tm)[0]
+                if impl in ("ffa", "ffa_sink"):
+                    sink = (torch.zeros(4, H, device=dev, requires_grad=True)
+                            if impl == "ffa_sink" else None)
+
+                    def f(sink=sink):
+                        return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink)[0]
                 elif impl in ("sdpa_flash", "sdpa_cudnn"):
                     be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
                     causal = name == "causal"
@@ -215,8 +225,9 @@ def main():
                     def f(qt=qt, kt=kt, vt=vt, bm=bm):
                         return flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
                 if impl != "fa2_varlen":
-                    leaves = (qt, kt, vt) if impl != "ffa" else (q, k, v)
-                    g = dt if impl != "ffa" else dout
+                    ours = impl in ("ffa", "ffa_sink")
+                    leaves = (q, k, v) if ours else (qt, kt, vt)
+                    g = dout if ours else dt
 
                     def fb(f=f, leaves=leaves, g=g):
                         for t in leaves:
@@ -241,7 +252,7 @@ def main():
                     o = o.float()
                     if impl == "ffa":
                         ref_out = o
-                    elif ref_out is not None:
+                    elif ref_out is not None and impl != "ffa_sink":
                         res["rel_l2_vs_ffa"] = ((o - ref_out).norm() / ref_out.norm()).item()
                 if impl == "ffa":
                     out = torch.empty_like(q)
