@@ -269,8 +269,8 @@ def flex_flash_attn_func(
             ``"ssh"``: ``[total_q, num_sink, num_heads_q]``, per query row.
         return_max_logits: also compute each query head's largest score over the valid cells
             (after softmax_scale and softcap, the sink's logits excluded; for Muon QK-clip),
-            and return ``(out, AttnForwardMeta(lse, max_logits))``. CPU only for now (the CUDA
-            kernels refuse it); not under torch.compile yet.
+            and return ``(out, AttnForwardMeta(lse, max_logits))``. Not under torch.compile
+            yet.
 
     Returns:
         ``(out, lse)``: out ``[total_q, num_heads_q, head_dim]`` in q's dtype; lse

@@ -53,6 +53,9 @@ class CudaBackend final : public Backend {
                 void* stream) const override {
     cuda::sum_rows(src, dst, scale, stream);
   }
+  void max_rows(const TensorView& src, const TensorView& dst, void* stream) const override {
+    cuda::max_rows(src, dst, stream);
+  }
 
   void fill(const TensorView& dst, double value, void* stream) const override {
     cuda::fill(dst, value, stream);

@@ -166,8 +166,6 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
 }  // namespace
 
 void check_ffa_forward(std::string_view fn, const FfaFwdArgs& a) {
-  MAGI_CHECK(a.max_logits.ndim == 0, fn, ": max_logits = ", a.max_logits.describe(),
-             ": return_max_logits is not supported by the CUDA kernels yet (CPU only)");
   check_inputs(fn, a.q, a.k, a.v, a.lse);
   if (a.accumulate) {
     MAGI_CHECK(a.out.dtype == DType::kFloat32, fn, ": out = ", a.out.describe(),
@@ -242,6 +240,9 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.softcap_log2 = sc.softcap_log2;
   p.use_softcap = sc.use_softcap;
   p.out_mode = out_mode_of(a);
+  // max_logits wants the exact row max: the softmax's reference then follows every increase.
+  p.max_logits = a.max_logits.ndim > 0 ? a.max_logits.ptr<float>() : nullptr;
+  p.rescale_slack = p.max_logits != nullptr ? 0.f : 8.f;
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;

@@ -14,4 +14,7 @@ void sink_backward(const TensorView& out, const TensorView& lse, const TensorVie
 
 void sum_rows(const TensorView& src, const TensorView& dst, double scale, void* stream);
 
+/// Backend::max_rows (max_logits over ranks; not a sink operation, but the same shape of step).
+void max_rows(const TensorView& src, const TensorView& dst, void* stream);
+
 }  // namespace magi::cuda

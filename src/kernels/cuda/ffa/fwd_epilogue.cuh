@@ -9,8 +9,39 @@
 #include "kernels/cuda/ffa/params.h"
 #include "kernels/cuda/ffa/softmax.cuh"
 #include "kernels/cuda/ffa/traits.cuh"
+#include "kernels/cuda/ptx/red.cuh"
 
 namespace magi::cuda {
+
+/// max(a, b), NaN when either is (fmaxf would drop the NaN).
+__device__ __forceinline__ float max_keep_nan(float a, float b) {
+  return (a != a || b != b) ? __int_as_float(0x7fffffff) : fmaxf(a, b);
+}
+
+/// FwdParams::max_logits: the warp's largest score (natural units) over its rows of the item,
+/// merged into max_logits[head]. With rescale_slack = 0, row_max is the exact maximum of the
+/// row's scores (score units; `scale` maps them to log2 units). A NaN row sum means a NaN or
+/// +inf score among the row's cells: the head's maximum becomes NaN (DESIGN.md §6). Called
+/// after sm.finalize().
+template <int kMT>
+__device__ __forceinline__ void merge_max_logits(const FwdParams& p, int head, int row_base,
+                                                 int row_end, const OnlineSoftmax<kMT>& sm,
+                                                 float scale, int lane) {
+  const int g = lane >> 2;
+  float m = -INFINITY;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      if (row_base + 16 * mt + g + 8 * hi >= row_end) continue;
+      const float l = sm.row_sum[mt][hi];
+      const float v = l != l ? l : (l == 0.f ? -INFINITY : sm.row_max[mt][hi] * scale * kLn2);
+      m = max_keep_nan(m, v);
+    }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) m = max_keep_nan(m, __shfl_xor_sync(0xffffffffu, m, off));
+  if (lane == 0 && m != -INFINITY) ptx::atomic_max_f32_keep_nan(p.max_logits + head, m);
+}
 
 /// Rows >= row_end (the end of the work item's block) belong to another item: not written.
 template <int kMT, int kNO>
@@ -36,6 +67,7 @@ __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int r
       inv[mt][hi] = empty ? 0.f : 1.f / l;
       skip[mt][hi] = row >= row_end || (empty && p.out_mode == FwdOutMode::kMergeFp32);
     }
+  if (p.max_logits != nullptr) merge_max_logits(p, head, row_base, row_end, sm, scale, lane);
 
   if (p.out_mode != FwdOutMode::kMergeFp32) {
 #pragma unroll

@@ -64,6 +64,11 @@ struct FwdParams {
   const FfaWorkItem* items;
   const FfaSegment* segs;
   int32_t num_items;
+  // FfaOptions::max_logits: [Hq] fp32, each head's largest score merged in by max (nullptr:
+  // not wanted). OnlineSoftmax's reference max trails the row max by up to rescale_slack (log2
+  // units) to save O rescales; 0 makes it the exact row max, which max_logits needs.
+  float* max_logits;
+  float rescale_slack;
 };
 
 struct BwdParams {

@@ -55,14 +55,15 @@ struct OnlineSoftmax {
 
   /// s: scores of one key tile in units where 2^(scale * s) is the softmax weight (masked
   /// cells -inf), replaced by their probabilities 2^(scale (s - ref)); o: output accumulators.
-  /// The reference `row_max` only moves when the tile's max exceeds it by more than
-  /// kRescaleSlack (log2 units): weights stay <= 2^kRescaleSlack, exact after normalisation,
-  /// and the O rescale (the costliest part) runs only on the tiles that move it.
+  /// The reference `row_max` only moves when the tile's max exceeds it by more than `slack`
+  /// (log2 units; FwdParams::rescale_slack, 8 unless the exact row max is wanted): weights
+  /// stay <= 2^slack, exact after normalisation, and the O rescale (the costliest part) runs
+  /// only on the tiles that move it. With slack 0, row_max is the exact maximum of the scores.
   template <int kNT, int kNO>
   __device__ __forceinline__ void update(float (&s)[kMT][kNT][4], float (&o)[kMT][kNO][4],
-                                         float scale) {
+                                         float scale, float slack) {
     float alpha[kMT][2];
-    if (update_scores(s, alpha, scale)) rescale(o, alpha);
+    if (update_scores(s, alpha, scale, slack)) rescale(o, alpha);
   }
 
   /// The first half of update(): probabilities and row sums, without touching O (which an
@@ -70,8 +71,7 @@ struct OnlineSoftmax {
   /// by `alpha` (the same answer in every lane).
   template <int kNT>
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
-                                                float scale) {
-    constexpr float kRescaleSlack = 8.f;
+                                                float scale, float slack) {
     constexpr int kChains = kNT >= 8 ? 4 : 1;
     bool any_rescale = false;
 #pragma unroll
@@ -94,8 +94,7 @@ struct OnlineSoftmax {
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float ref = row_max[mt][hi];
-        const bool move =
-            mx != -INFINITY && (ref == -INFINITY || (mx - ref) * scale > kRescaleSlack);
+        const bool move = mx != -INFINITY && (ref == -INFINITY || (mx - ref) * scale > slack);
         alpha[mt][hi] = 1.f;
         if (move) {
           // NOTE: ref = -inf gives alpha = 2^-inf = 0 (o and the sum are still 0 then).

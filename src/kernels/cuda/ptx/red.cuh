@@ -14,4 +14,18 @@ __device__ __forceinline__ void red_global_add_v2_f32(float* p, float a, float b
 #endif
 }
 
+/// *p = max(*p, v) for fp32, atomically, NaN kept (a NaN v or *p gives NaN). Through the
+/// integer order of IEEE bits: signed max for v >= 0, unsigned min for v < 0 (where larger
+/// bits are smaller floats); a NaN is stored as 0x7fffffff, which beats every other value
+/// under both (signed: above +inf's 0x7f800000; unsigned: below every negative's bits).
+__device__ __forceinline__ void atomic_max_f32_keep_nan(float* p, float v) {
+  if (v != v) {
+    atomicMax(reinterpret_cast<int*>(p), 0x7fffffff);
+  } else if (v >= 0.f) {
+    atomicMax(reinterpret_cast<int*>(p), __float_as_int(v));
+  } else {
+    atomicMin(reinterpret_cast<unsigned int*>(p), __float_as_uint(v));
+  }
+}
+
 }  // namespace magi::cuda::ptx

@@ -292,6 +292,18 @@ __global__ void sum_rows_kernel(const float* src, float* dst, int64_t n, int64_t
   }
 }
 
+__global__ void max_rows_kernel(const float* src, float* dst, int64_t n, int64_t m) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < m;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    float acc = -INFINITY;
+    for (int64_t r = 0; r < n; ++r) {
+      const float x = src[r * m + i];
+      acc = (acc != acc || x != x) ? nanf("") : fmaxf(acc, x);
+    }
+    dst[i] = acc;
+  }
+}
+
 int flat_grid(int64_t n) {
   return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535));
 }
@@ -382,6 +394,10 @@ void launch_sink_backward(const void* out, int o_elem, const Strided& o, const v
 void launch_sum_rows(const float* src, float* dst, int64_t n, int64_t m, double scale,
                      void* stream) {
   sum_rows_kernel<<<flat_grid(m), kThreads, 0, as_stream(stream)>>>(src, dst, n, m, scale);
+}
+
+void launch_max_rows(const float* src, float* dst, int64_t n, int64_t m, void* stream) {
+  max_rows_kernel<<<flat_grid(m), kThreads, 0, as_stream(stream)>>>(src, dst, n, m);
 }
 
 }  // namespace magi::cuda::rt

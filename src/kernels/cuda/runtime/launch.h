@@ -53,5 +53,7 @@ void launch_sink_backward(const void* out, int o_elem, const Strided& o, const v
 /// dst[i] = scale * (src[i] + src[m + i] + ... + src[(n - 1) m + i]), in that order.
 void launch_sum_rows(const float* src, float* dst, int64_t n, int64_t m, double scale,
                      void* stream);
+/// dst[i] = max over r of src[r * m + i], a NaN in any row kept (max_logits over ranks).
+void launch_max_rows(const float* src, float* dst, int64_t n, int64_t m, void* stream);
 
 }  // namespace magi::cuda::rt

@@ -200,6 +200,13 @@ void sink_backward(const TensorView& out, const TensorView& lse, const TensorVie
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
+void max_rows(const TensorView& src, const TensorView& dst, void* stream) {
+  if (dst.numel() == 0) return;
+  DeviceGuard guard(dst.device.index);
+  rt::launch_max_rows(src.ptr<const float>(), dst.ptr<float>(), src.shape[0], dst.numel(), stream);
+  MAGI_CUDA_CHECK(cudaGetLastError());
+}
+
 void sum_rows(const TensorView& src, const TensorView& dst, double scale, void* stream) {
   if (dst.numel() == 0) return;
   DeviceGuard guard(dst.device.index);

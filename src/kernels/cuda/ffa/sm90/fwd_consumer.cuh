@@ -64,9 +64,9 @@ struct FwdConsumer {
                                                     OnlineSoftmax<1>& softmax,
                                                     const ScoreTransform& score,
                                                     const SegmentMask& mask, int warp_row0, int c0,
-                                                    float sm_scale, int lane) {
+                                                    float sm_scale, float slack, int lane) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
-    const bool moved = softmax.update_scores(s, alpha, sm_scale);
+    const bool moved = softmax.update_scores(s, alpha, sm_scale, slack);
     ptx::fence_acc(s[0]);
 #pragma unroll
     for (int hi = 0; hi < 2; ++hi) {
@@ -139,7 +139,7 @@ struct FwdConsumer {
     {
       float alpha[1][2];
       score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset, ws.keys.c0,
-                 sm_scale, lane);
+                 sm_scale, p.rescale_slack, lane);
     }
     acc_to_a<Tr::kElem>(s, pa);
     pv = kv;
@@ -172,8 +172,9 @@ struct FwdConsumer {
       OnlineSoftmax<1> next_softmax = softmax;  // statistics of S's item
       if (new_item) next_softmax.init();
       float alpha[1][2];
-      const bool moved = score_step(s, alpha, next_softmax, score, mask,
-                                    ws.item.block_start + row_offset, ws.keys.c0, sm_scale, lane);
+      const bool moved =
+          score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
+                     ws.keys.c0, sm_scale, p.rescale_slack, lane);
       if (new_item) {
         ptx::wgmma_wait_group<0>();  // P V done: O and P's registers are free again
         ptx::fence_acc(o[0]);
