@@ -5,11 +5,13 @@
 #   2. the C++ suites (ctest, preset default), the magi-attn checks among them;
 #   3. the C++ suites again under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan),
 #      then the fuzz driver (tests/fuzz) under them for MAGI_FUZZ_SECONDS;
-#   4. the Python extension, with the CUDA kernels when nvcc is found (compiled, not run: GPU
+#   4. where nvcc and NCCL exist, the NCCL communicator (built and its GPU tests run: they skip
+#      without a GPU);
+#   5. the Python extension, with the CUDA kernels when nvcc is found (compiled, not run: GPU
 #      tests are in tests/cuda, see docs/cuda.md), and the Python suites (pytest, CPU).
 # Environment: MAGI_JOBS (default: nproc), MAGI_SANITIZE=0 (skip step 3), MAGI_FUZZ_SECONDS
 # (default 60), MAGI_FUZZ_SEED (default: the time; printed), MAGI_INSTALL_DEPS=0 (skip step 1),
-# PYTHON (the interpreter of step 4; default /usr/bin/python3, Debian's torch).
+# PYTHON (the interpreter of step 5; default /usr/bin/python3, Debian's torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${MAGI_JOBS:-$(nproc)}
@@ -37,6 +39,18 @@ if [ "${MAGI_SANITIZE:-1}" != "0" ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     build/asan/magi_fuzz
   stamp
+fi
+
+if command -v nvcc >/dev/null; then
+  # The NCCL communicator (a C++ library of its own, no kernels): compiled and linked here so it
+  # cannot rot between GPU sessions; its tests skip without a GPU.
+  cmake --preset cuda >/dev/null
+  if cmake --build build/cuda --target help 2>/dev/null | grep -q magi_nccl_tests; then
+    echo "== C++ with CUDA and NCCL: the NCCL communicator and its GPU tests (skipped without a GPU)"
+    cmake --build build/cuda -j "$jobs" --target magi_nccl_tests
+    build/cuda/src/comm/nccl/magi_nccl_tests
+    stamp
+  fi
 fi
 
 python=${PYTHON:-/usr/bin/python3}
