@@ -34,9 +34,10 @@ from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 IMPLS = ["ffa", "sdpa_flash", "sdpa_cudnn", "fa2_varlen", "flex"]
 # Not in the default list: "ffa_sink", FFA with 4 attention-sink logits (layout sh) that
-# require grad, for the sink's overhead against "ffa" in the same run (its output differs from
-# ffa's by design, so no rel_l2 is reported for it).
-EXTRA_IMPLS = ["ffa_sink"]
+# require grad, and "ffa_max_logits", FFA with return_max_logits=True: their overheads against
+# "ffa" in the same run (the sink changes the output by design, so no rel_l2 for it).
+EXTRA_IMPLS = ["ffa_sink", "ffa_max_logits"]
+OURS = ("ffa", *EXTRA_IMPLS)
 
 
 def log(*a):
@@ -169,12 +170,14 @@ def main():
             res = {"case": name, "S": S, "impl": impl, "cells": cells, "fwd_flops": F_fwd,
                    "hq": H, "hkv": HKV, "d": D}
             try:
-                if impl in ("ffa", "ffa_sink"):
+                if impl in OURS:
                     sink = (torch.zeros(4, H, device=dev, requires_grad=True)
                             if impl == "ffa_sink" else None)
+                    maxl = impl == "ffa_max_logits"
 
-                    def f(sink=sink):
-                        return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink)[0]
+                    def f(sink=sink, maxl=maxl):
+                        return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink,
+                                                    return_max_logits=maxl)[0]
                 elif impl in ("sdpa_flash", "sdpa_cudnn"):
                     be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
                     causal = name == "causal"
@@ -225,7 +228,7 @@ def main():
                     def f(qt=qt, kt=kt, vt=vt, bm=bm):
                         return flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
                 if impl != "fa2_varlen":
-                    ours = impl in ("ffa", "ffa_sink")
+                    ours = impl in OURS
                     leaves = (q, k, v) if ours else (qt, kt, vt)
                     g = dout if ours else dt
 
