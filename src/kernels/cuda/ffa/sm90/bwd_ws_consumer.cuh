@@ -158,13 +158,18 @@ struct BwdWsConsumer {
   __device__ __forceinline__ static bool turn_leader(int wg) {
     return wg == 0 && (threadIdx.x & 127) == 0;
   }
-  /// Both warpgroups: returns once *at == turn (one thread polls).
-  __device__ __forceinline__ static void wait_turn(const int* at, int turn, int wg) {
+  /// The leader polls until *at == turn (acquire); its warp reconverges after it (before any
+  /// barrier, and the wgmma that need whole warps).
+  __device__ __forceinline__ static void poll_turn(const int* at, int turn, int wg) {
     if (turn_leader(wg)) {
       while (ptx::ld_acquire_gpu(at) != turn) {
       }
     }
-    __syncwarp();  // reconverge the leader's warp before the barrier (and later wgmma)
+    __syncwarp();
+  }
+  /// Both warpgroups: returns once *at == turn.
+  __device__ __forceinline__ static void wait_turn(const int* at, int turn, int wg) {
+    poll_turn(at, turn, wg);
     ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), Tr::kConsumerThreads);
   }
   /// Both warpgroups: makes this thread's additions visible, then moves *at to `next`.
@@ -186,11 +191,7 @@ struct BwdWsConsumer {
   /// The two warpgroups add into the same cells (dQ at head dim 64): warpgroup 0, then 1.
   template <class Add>
   __device__ __forceinline__ static void in_turn_ordered(int* at, int turn, int wg, Add&& add) {
-    if (turn_leader(wg)) {
-      while (ptx::ld_acquire_gpu(at) != turn) {
-      }
-    }
-    __syncwarp();
+    poll_turn(at, turn, wg);
     if (wg == 0) {
       ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg0), 128);
       add();
