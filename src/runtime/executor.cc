@@ -146,19 +146,24 @@ FwdLayout layout_forward(const CallContext& c, const TensorView& q, const Tensor
   return l;
 }
 
+// Every rank's `mine` (fp32, contiguous) into recv [cp, numel] in rank order: an all-gather as
+// one all_to_all_v of the same row to every rank (send: [cp, numel] scratch). Reducing recv in
+// rank order then gives every rank the same bits.
+void all_gather_rows(const CallContext& c, const TensorView& mine, const TensorView& send,
+                     const TensorView& recv) {
+  const int64_t cp = c.comm.size();
+  const TensorView flat =
+      TensorView::contiguous(mine.data, DType::kFloat32, {1, mine.numel()}, mine.device);
+  for (int64_t r = 0; r < cp; ++r) c.backend.copy_cast(flat, row_slice(send, r, r + 1), c.stream);
+  const std::vector<int64_t> ones(static_cast<size_t>(cp), 1);
+  c.comm.all_to_all_v(send, ones, recv, ones, row_bytes(send), c.stream)->wait_on(c.stream);
+}
+
 // max_logits: this rank's maximum over its stages (the kernels merge into it by max), then
-// the maximum over the group: an all-gather (all_to_all_v of the same row to every rank)
-// reduced in rank order, so every rank gets the same bits (NaN kept).
+// the maximum over the group (NaN kept).
 void reduce_max_logits(const CallContext& c, FwdLayout& l) {
   if (c.comm.size() == 1) return;
-  const int64_t cp = c.comm.size(), hq = c.max_logits.shape[0];
-  const TensorView flat =
-      TensorView::contiguous(c.max_logits.data, DType::kFloat32, {1, hq}, c.max_logits.device);
-  for (int64_t r = 0; r < cp; ++r)
-    c.backend.copy_cast(flat, row_slice(l.max_send, r, r + 1), c.stream);
-  const std::vector<int64_t> ones(static_cast<size_t>(cp), 1);
-  c.comm.all_to_all_v(l.max_send, ones, l.max_recv, ones, row_bytes(l.max_send), c.stream)
-      ->wait_on(c.stream);
+  all_gather_rows(c, c.max_logits, l.max_send, l.max_recv);
   c.backend.max_rows(l.max_recv, c.max_logits, c.stream);
 }
 
@@ -249,21 +254,14 @@ BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) 
 }
 
 // dsink = this rank's partial over its rows, then (reduces_dsink) the sum or mean of every
-// rank's partial: an all-gather (all_to_all_v of the same row to every rank) summed in rank
-// order, so every rank gets the same bits.
+// rank's partial, summed in rank order.
 void sink_grad(const CallContext& c, const TensorView& out, const TensorView& lse,
                const TensorView& dout, const TensorView& dsink, BwdLayout& l) {
   c.backend.fill(dsink, 0.0, c.stream);
   c.backend.sink_backward(out, lse, dout, *c.sink, dsink, c.stream);
   if (!reduces_dsink(c)) return;
-  const int64_t cp = c.comm.size(), n = dsink.numel();
-  const TensorView flat = TensorView::contiguous(dsink.data, DType::kFloat32, {1, n}, dsink.device);
-  for (int64_t r = 0; r < cp; ++r)
-    c.backend.copy_cast(flat, row_slice(l.dsink_send, r, r + 1), c.stream);
-  const std::vector<int64_t> ones(static_cast<size_t>(cp), 1);
-  c.comm.all_to_all_v(l.dsink_send, ones, l.dsink_recv, ones, row_bytes(l.dsink_send), c.stream)
-      ->wait_on(c.stream);
-  const double scale = c.dsink_reduce == DsinkReduce::kAvg ? 1.0 / double(cp) : 1.0;
+  all_gather_rows(c, dsink, l.dsink_send, l.dsink_recv);
+  const double scale = c.dsink_reduce == DsinkReduce::kAvg ? 1.0 / double(c.comm.size()) : 1.0;
   c.backend.sum_rows(l.dsink_recv, dsink, scale, c.stream);
 }
 

@@ -2,59 +2,29 @@
 
 #include <array>
 #include <cstring>
-#include <vector>
 
 #include "common/dtype.h"
+#include "kernels/cpu/convert.h"
 #include "magi/check.h"
 
 namespace magi::cpu {
 namespace {
 
-double load(const void* p, DType t) {
-  switch (t) {
-    case DType::kFloat32:
-      return *static_cast<const float*>(p);
-    case DType::kFloat64:
-      return *static_cast<const double*>(p);
-    case DType::kBFloat16:
-      return to_float(*static_cast<const BFloat16*>(p));
-    case DType::kFloat16:
-      return to_float(*static_cast<const Float16*>(p));
-    default:
-      MAGI_FAIL("dtype ", to_string(t), " is not floating");
-  }
-}
-
-void store(void* p, DType t, double x) {
-  switch (t) {
-    case DType::kFloat32:
-      *static_cast<float*>(p) = static_cast<float>(x);
-      return;
-    case DType::kFloat64:
-      *static_cast<double*>(p) = x;
-      return;
-    case DType::kBFloat16:
-      *static_cast<BFloat16*>(p) = to_bf16(static_cast<float>(x));
-      return;
-    case DType::kFloat16:
-      *static_cast<Float16*>(p) = to_fp16(static_cast<float>(x));
-      return;
-    default:
-      MAGI_FAIL("dtype ", to_string(t), " is not floating");
-  }
-}
-
-// Calls fn(element offset) for every element of t, in row-major order.
+// Calls fn(offset in a, offset in b) for every element of a and b (the same shape), in row-major
+// order; offsets differ only through strides.
 template <typename Fn>
-void for_each_offset(const TensorView& t, Fn fn) {
+void for_each_offset(const TensorView& a, const TensorView& b, Fn fn) {
   std::array<int64_t, TensorView::kMaxDims> idx{};
-  const int64_t n = t.numel();
+  const int64_t n = a.numel();
   for (int64_t i = 0; i < n; ++i) {
-    int64_t off = 0;
-    for (int d = 0; d < t.ndim; ++d) off += idx[d] * t.strides[d];
-    fn(off);
-    for (int d = t.ndim - 1; d >= 0; --d) {
-      if (++idx[d] < t.shape[d]) break;
+    int64_t oa = 0, ob = 0;
+    for (int d = 0; d < a.ndim; ++d) {
+      oa += idx[d] * a.strides[d];
+      ob += idx[d] * b.strides[d];
+    }
+    fn(oa, ob);
+    for (int d = a.ndim - 1; d >= 0; --d) {
+      if (++idx[d] < a.shape[d]) break;
       idx[d] = 0;
     }
   }
@@ -69,7 +39,8 @@ void fill(const TensorView& dst, double value) {
     std::memset(base, 0, static_cast<size_t>(dst.numel()) * es);
     return;
   }
-  for_each_offset(dst, [&](int64_t off) { store(base + off * es, dst.dtype, value); });
+  for_each_offset(dst, dst,
+                  [&](int64_t off, int64_t) { store_row(&value, 1, dst.dtype, base + off * es); });
 }
 
 void copy_cast(const TensorView& src, const TensorView& dst) {
@@ -78,15 +49,12 @@ void copy_cast(const TensorView& src, const TensorView& dst) {
     std::memcpy(dst.data, src.data, static_cast<size_t>(src.numel()) * ss);
     return;
   }
-  // Walk both in row-major order; offsets differ only through strides.
-  std::vector<int64_t> src_off;
-  src_off.reserve(static_cast<size_t>(src.numel()));
-  for_each_offset(src, [&](int64_t off) { src_off.push_back(off); });
-  size_t i = 0;
   const auto* s = static_cast<const std::byte*>(src.data);
   auto* d = static_cast<std::byte*>(dst.data);
-  for_each_offset(dst, [&](int64_t off) {
-    store(d + off * ds, dst.dtype, load(s + src_off[i++] * ss, src.dtype));
+  for_each_offset(src, dst, [&](int64_t so, int64_t doff) {
+    double x;
+    load_row(s + so * ss, src.dtype, 1, &x);
+    store_row(&x, 1, dst.dtype, d + doff * ds);
   });
 }
 
