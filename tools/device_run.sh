@@ -8,22 +8,30 @@ export PYTHONPATH=$PWD/python PYTHONUNBUFFERED=1
 # NOTE: the device copy's git metadata is stale; pass the commit being measured.
 [ -n "${MAGI_COMMIT:-}" ] || echo "warning: MAGI_COMMIT unset: bench JSON will name a stale commit"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
-t0=$(date +%s)
-cmake -B build -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
-  -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90a} \
-  -DPython3_EXECUTABLE="$(command -v python3)" -DMAGI_CUDA_EXTRA_FLAGS="${EXTRA:-}" \
-  >"$OUT/build.log" 2>&1 &&
-  ninja -C build -j16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
-echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
+build() {  # (re)configure with EXTRA and build in place; the package loads build's module
+  local t0=$(date +%s)
+  echo "== build EXTRA='${EXTRA:-}'"
+  cmake -B build -G Ninja -DMAGI_CUDA=ON -DMAGI_PYTHON=ON -DMAGI_BUILD_TESTS=OFF \
+    -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90a} \
+    -DPython3_EXECUTABLE="$(command -v python3)" -DMAGI_CUDA_EXTRA_FLAGS="${EXTRA:-}" \
+    >>"$OUT/build.log" 2>&1 &&
+    ninja -C build -j16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+  echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
+}
+build
 for step in "$@"; do
+  echo "== $step ($(date +%T))"
   case "$step" in
-    tests) timeout ${STEP_TIMEOUT:-600} python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee "$OUT/tests.log" | tail -40 ;;
+    rebuild:*) EXTRA="${step#rebuild:}" build ;;  # rebuild:<-D flags>, then the next steps
+    env:*) export "${step#env:}" ;;  # env:NAME=value for the steps after it
+    unenv:*) unset "${step#unenv:}" ;;
+    tests) timeout ${STEP_TIMEOUT:-600} python3 -m pytest tests/cuda -q --maxfail=20 -rf -s 2>&1 | tee -a "$OUT/tests.log" | tail -40 ;;
     tests_nodet)  # tests/cuda without the deterministic mode's tests
       timeout ${STEP_TIMEOUT:-400} python3 -m pytest tests/cuda -q --maxfail=20 -rf \
-        --ignore=tests/cuda/test_deterministic.py 2>&1 | tee "$OUT/tests_nodet.log" | tail -25 ;;
+        --ignore=tests/cuda/test_deterministic.py 2>&1 | tee -a "$OUT/tests_nodet.log" | tail -25 ;;
     smoke)  # the forward tests alone, stopped after the first failure
       timeout 300 python3 -m pytest tests/cuda/test_ffa.py -q -x 2>&1 |
-        tee "$OUT/smoke.log" | tail -30 ;;
+        tee -a "$OUT/smoke.log" | tail -30 ;;
     quick:*) timeout 400 python3 bench/fwd_quick.py ${step#quick:} 2>&1 | tee -a "$OUT/quick.log" ;;
     probe)  # the Hopper backward, one small case per process (tests/cuda/probe_bwd.py)
       for args in "tiny" "tiny --det" "causal --hd 128" "causal --hd 128 --det" \
@@ -39,13 +47,13 @@ for step in "$@"; do
         tee -a "$OUT/memcheck.log" | grep -v "^=========     " | head -40 ;;
     tests_bwd_old)  # with the older Hopper backward (MAGI_FFA_BWD_WS=0)
       MAGI_FFA_BWD_WS=0 timeout ${STEP_TIMEOUT:-600} python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
-        tee "$OUT/tests_bwd_old.log" | tail -15 ;;
+        tee -a "$OUT/tests_bwd_old.log" | tail -15 ;;
     tests_portable)  # the portable (mma.sync) kernels on the same machine
       MAGI_FFA_PORTABLE=1 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
-        tee "$OUT/tests_portable.log" | tail -15 ;;
+        tee -a "$OUT/tests_portable.log" | tail -15 ;;
     hot)  # the hot path (issue 11): the package on CUDA, torch.compile, host time vs targets
       timeout 900 python3 -m pytest tests/python/test_cuda.py tests/python/test_compile.py -q -rf \
-        2>&1 | tee "$OUT/hot.log" | tail -15
+        2>&1 | tee -a "$OUT/hot.log" | tail -15
       timeout 600 python3 bench/host_time.py --gpu-time 4096,32768 --json "$OUT/host_time.json" \
         2>&1 | tee -a "$OUT/hot.log" ;;
     sass)  # which tensor-core instructions each kernel uses
