@@ -285,8 +285,6 @@ struct BwdWsConsumer {
                             reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
         ptx::wgmma_fence();
         issue_grad(dv, pa, QTile::mn_major(a_do, 0), fresh);
-        issue_grad(dk, dsa, QTile::mn_major(a_q, 0), fresh);
-        fresh = false;
         // dS^T to shared memory for dQ: fragment [kk][j] is key g + 8 (j & 1), rows
         // 16 kk + 8 (j >> 1) + 2 t.
 #pragma unroll
@@ -304,13 +302,13 @@ struct BwdWsConsumer {
         float dq[8][4];  // dQ [16 rows x 64 columns] of this warp
         ptx::wgmma_fence();
         issue_dq(dq, a_ds, a_k, wg);
-        ptx::wgmma_wait_group<0>();
+        // dK last: dQ is handed on while dK runs.
+        issue_grad(dk, dsa, QTile::mn_major(a_q, 0), fresh);
+        fresh = false;
+        ptx::wgmma_wait_group<1>();  // dV, dQ
         ptx::fence_acc(dq);
-        ptx::fence_acc(dk);
         ptx::fence_acc(dv);
         ptx::fence_frag(pa);
-        ptx::fence_frag(dsa);
-        release(st.empty_q[q.index], lane);
         const auto add_dq = [&] {
           red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, rows.c0 + 16 * warp,
                        rows.k1, kD == 128 ? 64 * wg : 0,
@@ -331,6 +329,10 @@ struct BwdWsConsumer {
         } else {
           add_dq();
         }
+        ptx::wgmma_wait_group<0>();  // dK
+        ptx::fence_acc(dk);
+        ptx::fence_frag(dsa);
+        release(st.empty_q[q.index], lane);
         ++walk;
         q.advance();
         ds_buf ^= 1;

@@ -53,7 +53,7 @@ struct BwdWsTraits : WsRoles {
   // shared memory and a writer warp adds it with TMA reductions (bwd_ws_dq_writer.cuh). The
   // deterministic mode always takes route 0 (its turns order the red.global additions).
 #ifndef MAGI_FFA_BWD_DQ_TMA
-#define MAGI_FFA_BWD_DQ_TMA 0
+#define MAGI_FFA_BWD_DQ_TMA 1
 #endif
   static constexpr bool kDqTma = MAGI_FFA_BWD_DQ_TMA != 0;
   // Route 1's tile: two halves of [kBlockM rows x 64 columns] fp32, half w written by consumer
