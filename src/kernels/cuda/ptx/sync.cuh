@@ -25,4 +25,12 @@ __device__ __forceinline__ void fence_acq_rel_gpu() {
   asm volatile("fence.acq_rel.gpu;\n" ::: "memory");
 }
 
+/// PTX ISA §membar/fence, fence.proxy.async.global: orders this thread's generic-proxy and
+/// async-proxy (bulk copies, TMA reductions) accesses of global memory, so a turn taken with
+/// an acquire load covers the reductions issued after it, and one passed with a release store
+/// covers the completed reductions before it.
+__device__ __forceinline__ void fence_proxy_async_global() {
+  asm volatile("fence.proxy.async.global;\n" ::: "memory");
+}
+
 }  // namespace magi::cuda::ptx

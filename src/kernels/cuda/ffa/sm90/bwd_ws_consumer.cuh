@@ -6,11 +6,11 @@
 //   P^T  = 2^(S^T - lse),  dS^T = P^T (dP^T - D)   registers (dS^T also to shared memory)
 //   dV  += P^T dO,  dK += dS^T Q                    wgmma RS (dO, Q MN-major)
 //   dQ   = dS K                                     wgmma SS from both warpgroups' dS^T;
-//                                                   fp32 reductions into dq
+//                                                   to shared memory for the dQ writer
 // The first tile of an item overwrites dK / dV (no ordinary writes of accumulators, which would
 // make ptxas serialise every wgmma); the products and waits of a tile are unconditional. In the
-// deterministic mode the reductions into dq (per row block and head) and into dk / dv (per item
-// and kv head) happen in a fixed order (turns: wait_turn, pass_turn).
+// deterministic mode the reductions into dk / dv (per item and kv head) happen in a fixed order
+// (turns: wait_turn, pass_turn); the dQ writer orders those into dq.
 #pragma once
 
 #include <cstdint>
@@ -150,26 +150,22 @@ struct BwdWsConsumer {
   }
 
   // ---- Deterministic mode: additions into a shared output tile in a fixed order. A counter
-  // in global memory per tile holds how many turns have added so far; a warpgroup pair adds
-  // once the counter holds its turn, then moves it on. Every earlier turn belongs to a tile
-  // with a smaller scheduler number, which its CTA has finished or will finish without waiting
-  // on this one (CTAs walk their tiles in increasing order and the persistent grid is
-  // resident), so every wait ends, provided a CTA never waits while it holds a turn unpassed.
+  // in global memory per tile holds how many turns have added so far; a CTA adds once the
+  // counter holds its turn, then moves it on. Every earlier turn belongs to a tile with a
+  // smaller scheduler number, which its CTA has finished or will finish without waiting on
+  // this one (CTAs walk their tiles in increasing order and the persistent grid is resident),
+  // so every wait ends, provided a CTA never waits while it holds a turn unpassed.
   __device__ __forceinline__ static bool turn_leader(int wg) {
     return wg == 0 && (threadIdx.x & 127) == 0;
   }
-  /// The leader polls until *at == turn (acquire); its warp reconverges after it (before any
-  /// barrier, and the wgmma that need whole warps).
-  __device__ __forceinline__ static void poll_turn(const int* at, int turn, int wg) {
+  /// Both warpgroups: returns once *at == turn (the leader polls with acquire loads; its warp
+  /// reconverges before the barrier).
+  __device__ __forceinline__ static void wait_turn(const int* at, int turn, int wg) {
     if (turn_leader(wg)) {
       while (ptx::ld_acquire_gpu(at) != turn) {
       }
     }
     __syncwarp();
-  }
-  /// Both warpgroups: returns once *at == turn.
-  __device__ __forceinline__ static void wait_turn(const int* at, int turn, int wg) {
-    poll_turn(at, turn, wg);
     ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), Tr::kConsumerThreads);
   }
   /// Both warpgroups: makes this thread's additions visible, then moves *at to `next`.
@@ -178,35 +174,8 @@ struct BwdWsConsumer {
     ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kConsumers), Tr::kConsumerThreads);
     if (turn_leader(wg)) ptx::st_release_gpu(at, next);
   }
-  /// A turn whose additions are issued but not yet passed on (passed after the next tile's
-  /// first products are issued, so the fence's wait for the additions overlaps them).
-  struct HeldTurn {
-    int* at = nullptr;
-    int next = 0;
-    __device__ __forceinline__ void pass(int wg) {
-      if (at != nullptr) pass_turn(at, next, wg);
-      at = nullptr;
-    }
-  };
-  /// The two warpgroups add into the same cells (dQ at head dim 64): warpgroup 0, then 1.
-  template <class Add>
-  __device__ __forceinline__ static void in_turn_ordered(int* at, int turn, int wg, Add&& add) {
-    poll_turn(at, turn, wg);
-    if (wg == 0) {
-      ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg0), 128);
-      add();
-      ptx::fence_acq_rel_gpu();
-      ptx::named_barrier_arrive(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
-      return;
-    }
-    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kHandoff), 256);
-    add();
-    ptx::fence_acq_rel_gpu();
-    ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kTurnWg1), 128);
-    if ((threadIdx.x & 127) == 0) ptx::st_release_gpu(at, turn + 1);
-  }
 
-  /// Route Tr::kDqTma: this warp's dQ [16 rows x 64 columns] (times `scale`) into half `wg` of
+  /// This warp's dQ [16 rows x 64 columns] (times `scale`) into half `wg` of
   /// the shared dQ tile, once the writer has read the previous one; then dq_full.
   __device__ __forceinline__ static void store_dq(Storage& st, PipelineState<1>& ring,
                                                   const float (&dq)[8][4], float scale, int wg,
@@ -237,9 +206,8 @@ struct BwdWsConsumer {
     const uint32_t a_v = ptx::cvta_to_shared(st.v);
     PipelineState<1> kv;
     PipelineState<Tr::kStages> q;
-    PipelineState<1> dq_ring;  // Tr::kDqTma: the shared dQ tile (bwd_ws_dq_writer.cuh)
+    PipelineState<1> dq_ring;  // the shared dQ tile (bwd_ws_dq_writer.cuh)
     int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
-    HeldTurn held;             // deterministic, head dim 128: the last dQ turn, not yet passed
 
     for (int round = 0;; ++round) {
       const int tile = P.sched.tile(blockIdx.x, round);
@@ -252,8 +220,7 @@ struct BwdWsConsumer {
       float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
       bool fresh = true;             // dK / dV hold nothing yet
       Barrier::at(&st.full_kv).wait(kv.full_parity());
-      RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);
-      int walk = 0;  // index of the tile in the item's walk (deterministic turns)
+      RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
       do {
         const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
         Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
@@ -268,7 +235,6 @@ struct BwdWsConsumer {
         ptx::wgmma_fence();
         issue_transposed(s_t, KvTile::k_major(a_k, 64 * wg), QTile::k_major(a_q, 0));
         issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
-        held.pass(wg);
         ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
         ptx::fence_acc(s_t);
         probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
@@ -309,35 +275,14 @@ struct BwdWsConsumer {
         ptx::fence_acc(dq);
         ptx::fence_acc(dv);
         ptx::fence_frag(pa);
-        const auto add_dq = [&] {
-          red_add_tile(p.dq + head * p.dq_head_stride, p.dq_row_stride, rows.c0 + 16 * warp,
-                       rows.k1, kD == 128 ? 64 * wg : 0,
-                       reinterpret_cast<const float(&)[1][8][4]>(dq), p.scale, lane);
-        };
-        if (Tr::kDqTma && !p.deterministic) {
-          store_dq(st, dq_ring, dq, p.scale, wg, warp, lane);
-        } else if (p.deterministic) {
-          int* at = p.dq_turn + (rows.c0 / kBM) * p.num_heads_q + head;
-          const int turn = p.row_turns[item.turn_begin + walk];
-          if constexpr (kD == 128) {  // the warpgroups add disjoint column halves (issue_dq)
-            wait_turn(at, turn, wg);
-            add_dq();
-            held = {at, turn + 1};
-          } else {
-            in_turn_ordered(at, turn, wg, add_dq);
-          }
-        } else {
-          add_dq();
-        }
+        store_dq(st, dq_ring, dq, p.scale, wg, warp, lane);
         ptx::wgmma_wait_group<0>();  // dK
         ptx::fence_acc(dk);
         ptx::fence_frag(dsa);
         release(st.empty_q[q.index], lane);
-        ++walk;
         q.advance();
         ds_buf ^= 1;
       } while (rows.next(p.segs));
-      held.pass(wg);  // before any other wait (the dK / dV turn below, the next item)
       release(st.empty_kv, lane);
       kv.advance();
       const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, dk, dv, lane); };

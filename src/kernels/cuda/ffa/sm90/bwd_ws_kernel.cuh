@@ -1,6 +1,6 @@
 // FFA backward kernel, warp-specialised Hopper path (sm_90a): persistent over (work item,
-// query head) tiles; warpgroup 0 produces (TMA, bwd_ws_producer.cuh; with Tr::kDqTma its second
-// warp also writes dQ, bwd_ws_dq_writer.cuh), warpgroups 1-2 consume (wgmma,
+// query head) tiles; warpgroup 0 produces (TMA, bwd_ws_producer.cuh; its second warp writes
+// dQ, bwd_ws_dq_writer.cuh), warpgroups 1-2 consume (wgmma,
 // bwd_ws_consumer.cuh). This entry carves shared memory, initialises the barriers and
 // hands each warpgroup its role and register budget.
 #pragma once
@@ -37,10 +37,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       Barrier::at(&st.full_q[i]).init(1);
       Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
     }
-    if constexpr (Tr::kDqTma) {
-      Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
-      Barrier::at(&st.dq_empty).init(1);
-    }
+    Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
+    Barrier::at(&st.dq_empty).init(1);
     ptx::fence_mbarrier_init();
   }
   __syncthreads();
@@ -49,9 +47,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
     if (threadIdx.x / 32 == 0 && ptx::elect_sync()) BwdWsProducer<Tr>::run(P, st);
-    if constexpr (Tr::kDqTma) {
-      if (threadIdx.x / 32 == 1 && ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
-    }
+    if (threadIdx.x / 32 == 1 && ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
     BwdWsConsumer<Tr, kCap>::run(P, st, wg - 1);

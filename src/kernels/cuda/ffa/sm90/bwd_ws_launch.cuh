@@ -47,15 +47,13 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
                              stat_box, TmaSwizzle::kNone);
   P.tma_dsum = make_tma_desc({stats.dsum, {sq, hq, 1}, {stride, stride * hq}, TmaElem::kFp32},
                              stat_box, TmaSwizzle::kNone);
-  if constexpr (Tr::kDqTma) {
-    const uint32_t dq_box[3] = {32, 1, Tr::kBlockM};
-    P.tma_dq = make_tma_desc(
-        {p.dq,
-         {static_cast<uint64_t>(kHeadDim), hq, sq},
-         {4 * static_cast<uint64_t>(p.dq_head_stride), 4 * static_cast<uint64_t>(p.dq_row_stride)},
-         TmaElem::kFp32},
-        dq_box);
-  }
+  const uint32_t dq_box[3] = {32, 1, Tr::kBlockM};
+  P.tma_dq = make_tma_desc(
+      {p.dq,
+       {static_cast<uint64_t>(kHeadDim), hq, sq},
+       {4 * static_cast<uint64_t>(p.dq_head_stride), 4 * static_cast<uint64_t>(p.dq_row_stride)},
+       TmaElem::kFp32},
+      dq_box);
   constexpr int kSmem = BwdWsSharedStorage<Tr>::kLaunchBytes;
   if (p.use_softcap) {
     static std::atomic<uint64_t> smem_set{0};

@@ -14,7 +14,7 @@ struct BwdParamsSm90 {
   // [Sk, Hkv, D] (boxes 64 x 1 x 128 keys), 128-byte swizzle; [rows, heads, 1] views of the
   // head-major fp32 lse2 and dsum [Hq, stat_stride] (boxes of kStatRows x 1 x 1).
   CUtensorMap tma_q, tma_do, tma_k, tma_v, tma_lse2, tma_dsum;
-  // BwdWsTraits::kDqTma: a [D, heads, rows] fp32 view of dq (boxes 32 x 1 x 64, 128-byte
+  // A [D, heads, rows] fp32 view of dq (boxes 32 x 1 x 64, 128-byte
   // swizzle) for the writer warp's reductions.
   CUtensorMap tma_dq;
   BwdParams p;

@@ -17,11 +17,11 @@ struct BwdWsSharedStorage {
   // D = rowsum(dO * O).
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
   alignas(128) float dsum[Tr::kStages][Tr::kStatPitch];
-  alignas(1024) unsigned char dq[Tr::kDqBytes];  // Tr::kDqTma: the tile's dQ, fp32 swizzled
+  alignas(1024) unsigned char dq[Tr::kDqBytes];  // the tile's dQ, fp32 swizzled
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
   uint64_t full_kv, empty_kv;
   uint64_t full_q[Tr::kStages], empty_q[Tr::kStages];
-  // Tr::kDqTma: dq_full, the consumers' dQ is in `dq` (one arrival per consumer thread);
+  // dq_full, the consumers' dQ is in `dq` (one arrival per consumer thread);
   // dq_empty, the writer's reductions have read it (one arrival).
   uint64_t dq_full, dq_empty;
 

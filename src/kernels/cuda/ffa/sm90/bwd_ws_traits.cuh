@@ -14,10 +14,7 @@ namespace magi::cuda::sm90 {
 /// Named barriers of the backward kernel (id 0 is __syncthreads').
 enum class BwdBarrier : uint32_t {
   kDsReady = 1,    // both consumer warpgroups stored their dS^T of the tile
-  kTurnWg0 = 2,    // deterministic: warpgroup 0 learned that its turn has come
-  kTurnWg1 = 3,    // deterministic: warpgroup 1's additions are done
-  kHandoff = 4,    // deterministic: warpgroup 0's additions are done, warpgroup 1's turn
-  kConsumers = 5,  // deterministic: both consumer warpgroups
+  kConsumers = 2,  // deterministic: both consumer warpgroups (dK / dV turns)
 };
 
 template <Elem E, int kHeadDim_>
@@ -48,19 +45,12 @@ struct BwdWsTraits : WsRoles {
   static constexpr int kStatPitch = (kStatRows + 31) / 32 * 32;
   static constexpr int kAtoms = kHeadDim / 64;
 
-  // dQ route (development knob MAGI_FFA_BWD_DQ_TMA, bench/NOTES.md v20): 0 = each consumer
-  // thread adds its fp32 dQ fragment with red.global; 1 = the consumers write the tile to
-  // shared memory and a writer warp adds it with TMA reductions (bwd_ws_dq_writer.cuh). The
-  // deterministic mode always takes route 0 (its turns order the red.global additions).
-#ifndef MAGI_FFA_BWD_DQ_TMA
-#define MAGI_FFA_BWD_DQ_TMA 1
-#endif
-  static constexpr bool kDqTma = MAGI_FFA_BWD_DQ_TMA != 0;
-  // Route 1's tile: two halves of [kBlockM rows x 64 columns] fp32, half w written by consumer
-  // warpgroup w (head dim 128: columns [64 w, 64 w + 64); head dim 64: all 64 columns of its
-  // own keys, both halves then added into the same dq columns).
+  // dQ of a tile, for the writer warp (bwd_ws_dq_writer.cuh): two halves of [kBlockM rows x
+  // 64 columns] fp32, half w written by consumer warpgroup w (head dim 128: columns
+  // [64 w, 64 w + 64); head dim 64: all 64 columns of its own keys, both halves then added
+  // into the same dq columns).
   using DqHalf = Sw128TileF32<kBlockM, 64>;
-  static constexpr uint32_t kDqBytes = kDqTma ? 2 * DqHalf::kBytes : 16;
+  static constexpr uint32_t kDqBytes = 2 * DqHalf::kBytes;
 
   static_assert(kHeadDim == 64 || kHeadDim == 128, "dQ split: see bwd_ws_consumer.cuh");
   static_assert(kStages >= 2);
