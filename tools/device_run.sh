@@ -74,6 +74,14 @@ for step in "$@"; do
         --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
         python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
       grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Registers Per" "$OUT/ncu.txt" | cut -c1-110 ;;
+    dist:*)  # issue 12 on one GPU: bench_dist.py at cp 1 (NCCL), with a profiler trace
+      timeout 300 torchrun --nproc-per-node 1 bench/bench_dist.py --out "$OUT" --trace ${step#dist:} 2>&1 |
+        tee -a "$OUT/dist.log" | grep -v Warning | tail -30 ;;
+    nccl)  # the C++ NCCL communicator's GPU tests (ctest label gpu)
+      { cmake -B build/nccl -G Ninja -DCMAKE_BUILD_TYPE=Release -DMAGI_CUDA=ON -DMAGI_NCCL=ON \
+          -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90a} &&
+        ninja -C build/nccl -j16 magi_nccl_tests && ctest --test-dir build/nccl -L gpu --output-on-failure
+      } >"$OUT/nccl.log" 2>&1; echo "nccl rc=$?"; tail -12 "$OUT/nccl.log" ;;
     bench:*) python3 bench/bench_ffa.py ${step#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning ;;
   esac
 done
