@@ -337,6 +337,8 @@ def worker(a):
 
 
 def _commit():
+    if os.environ.get("MAGI_COMMIT"):  # a copied tree's git metadata can be stale
+        return os.environ["MAGI_COMMIT"]
     try:
         return subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10).stdout.strip()
