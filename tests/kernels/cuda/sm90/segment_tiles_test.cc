@@ -1,11 +1,9 @@
 // The tile walks along an item's segments (ffa/sm90/segment_tiles.h): forward items by keys,
-// backward items by query rows; each segment's range covered once, in order, from its start
-// (or, rotated, from a later tile and wrapping around).
+// backward items by query rows; each segment's range covered once, in order, from its start.
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -16,11 +14,11 @@ namespace magi::cuda::sm90 {
 namespace {
 
 template <class Tiles, int kBlock>
-void expect_cover(const WorkList& wl, bool keys, bool aligned = false, int rotate = -1) {
+void expect_cover(const WorkList& wl, bool keys, bool aligned = false) {
   for (const FfaWorkItem& it : wl.items) {
     if (it.seg_begin == it.seg_end) continue;
     std::vector<std::vector<int>> starts(wl.segs.size());
-    Tiles tiles(wl.segs.data(), it, aligned, rotate);
+    Tiles tiles(wl.segs.data(), it, aligned);
     bool last = false;
     do {
       starts[tiles.seg].push_back(tiles.c0);
@@ -35,9 +33,6 @@ void expect_cover(const WorkList& wl, bool keys, bool aligned = false, int rotat
            c += kBlock) {
         want.push_back(c);
       }
-      if (rotate >= 0 && it.seg_end - it.seg_begin == 1) {  // starts at want[r], wraps
-        std::rotate(want.begin(), want.begin() + rotate % want.size(), want.end());
-      }
       EXPECT_EQ(starts[g], want) << "segment " << g;
     }
   }
@@ -51,8 +46,6 @@ TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
     expect_cover<KeyTiles<128>, 128>(build_fwd_work(slices, sq, 128), true);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64), false);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64, true), false, true);
-    const int rotate = static_cast<int>(rng() % 9);
-    expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64), false, false, rotate);
   }
 }
 

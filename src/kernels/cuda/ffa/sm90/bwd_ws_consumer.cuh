@@ -233,7 +233,7 @@ struct BwdWsConsumer {
       float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
       bool fresh = true;             // dK / dV hold nothing yet
       Barrier::at(&st.full_kv).wait(kv.full_parity());
-      RowTiles<kBM> rows = bwd_row_walk<kBM>(P, item, tile);
+      RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
       do {
         const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
         Barrier::at(&st.full_q[q.index]).wait(q.full_parity());

@@ -47,7 +47,7 @@ struct BwdWsDqWriter {
       const FfaWorkItem item = p.items[P.sched.item_of(tile)];
       if (item.seg_begin == item.seg_end) continue;
       const int head = P.sched.head_of(tile);
-      RowTiles<Tr::kBlockM> rows = bwd_row_walk<Tr::kBlockM>(P, item, tile);
+      RowTiles<Tr::kBlockM> rows(p.segs, item, det);
       int walk = 0;
       do {
         full.wait(dq.full_parity());

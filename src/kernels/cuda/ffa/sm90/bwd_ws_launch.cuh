@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <cstdlib>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
@@ -27,11 +26,6 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   BwdParamsSm90 P{};
   P.p = p;
   P.sched = cfg.sched;
-  static const bool rotate = [] {
-    const char* env = std::getenv("MAGI_FFA_BWD_ROTATE");
-    return env != nullptr && env[0] == '1';
-  }();
-  P.rotate_walk = rotate && !p.deterministic;
   const uint64_t hq = static_cast<uint64_t>(p.num_heads_q);
   const uint64_t hkv = hq / static_cast<uint64_t>(p.heads_per_kv);
   const uint64_t sq = static_cast<uint64_t>(p.total_q), sk = static_cast<uint64_t>(p.total_k);

@@ -5,7 +5,6 @@
 #include <cuda.h>
 
 #include "kernels/cuda/ffa/params.h"
-#include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 
 namespace magi::cuda::sm90 {
@@ -20,16 +19,6 @@ struct BwdParamsSm90 {
   CUtensorMap tma_dq;
   BwdParams p;
   TileScheduler sched;
-  // Development knob MAGI_FFA_BWD_ROTATE=1 (never in the deterministic mode, whose turns
-  // follow the unrotated walk): each tile's row walk starts at its tile number.
-  int rotate_walk;
 };
-
-/// The query tiles of `item` as the producer, the consumers and the dQ writer all walk them.
-template <int kBlockM>
-__device__ __forceinline__ RowTiles<kBlockM> bwd_row_walk(const BwdParamsSm90& P,
-                                                         const FfaWorkItem& item, int tile) {
-  return RowTiles<kBlockM>(P.p.segs, item, P.p.deterministic != 0, P.rotate_walk ? tile : -1);
-}
 
 }  // namespace magi::cuda::sm90

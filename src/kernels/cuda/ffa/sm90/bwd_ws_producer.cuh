@@ -56,7 +56,7 @@ struct BwdWsProducer {
                 item.block_start, full_kv.addr, policy);
       kv.advance();
 
-      RowTiles<Tr::kBlockM> rows = bwd_row_walk<Tr::kBlockM>(P, item, tile);
+      RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
       do {
         const Barrier full_q = Barrier::at(&s.full_q[q.index]);
         Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
