@@ -15,9 +15,6 @@
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
 #define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
-#ifndef MAGI_FFA_HD128_BWD_STAGES
-#define MAGI_FFA_HD128_BWD_STAGES 2
-#endif
 
 namespace magi::cuda {
 
@@ -31,7 +28,8 @@ struct HeadDimTiles {
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages, bwd_stages
     {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3},
-    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, MAGI_FFA_HD128_BWD_STAGES},
+    // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2},
     // END TABLE
 };
 
