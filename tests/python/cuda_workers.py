@@ -1,4 +1,4 @@
-"""Worker of test_cuda.py: the distributed pipeline on one GPU over NCCL (exercises the
+"""Worker of test_cuda.py: the distributed pipeline over NCCL, one GPU per rank (exercises the
 communicator's CUDA buffers and the stream hand-off)."""
 
 import torch
@@ -7,17 +7,22 @@ import torch.distributed as dist
 from dist_attn_workers import qkv_of
 
 HQ, HKV, D = 4, 2, 64  # head_dim the CUDA kernels support
-from magi_attention.api import calc_attn, dispatch, magi_attn_flex_key, undispatch
+from magi_attention.api import (DistAttnConfig, OverlapConfig, calc_attn, dispatch,
+                                magi_attn_flex_key, undispatch)
 
 
-def run(rank, world_size, dtype_name, total):
+def run(rank, world_size, dtype_name, total, degree=None):
+    """``degree``: the overlap degree (None: the default config)."""
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl", rank=rank, world_size=world_size)
     group = dist.new_group(list(range(world_size)), backend="nccl")
     q = [[0, 40], [20, 60], [10, 90], [60, total]]
     k = [[0, 40], [50, 100], [0, 30], [40, total]]
     types = ["causal", "full", "bi_causal", "inv_causal"]
-    key = magi_attn_flex_key(q, k, types, total, total, head_dim=D, chunk_size=8, cp_group=group)
+    cfg = None if degree is None else DistAttnConfig(
+        overlap_config=OverlapConfig(degree=degree, min_chunk_size=4))
+    key = magi_attn_flex_key(q, k, types, total, total, head_dim=D, chunk_size=8, cp_group=group,
+                             dist_attn_config=cfg)
     x = torch.randn(total, HQ * D, generator=torch.Generator().manual_seed(0),
                     dtype=torch.float64).to("cuda", getattr(torch, dtype_name)).requires_grad_()
     out, _ = calc_attn(*qkv_of(dispatch(x, key), HQ, HKV, D), key)

@@ -1,5 +1,5 @@
-"""CUDA tensors (skipped without a GPU): flex_flash_attn_func and the distributed pipeline on
-one GPU over NCCL, against the float64 dense reference with the bf16/fp16 rule (error <= 3 x
+"""CUDA tensors (skipped without a GPU): flex_flash_attn_func and the distributed pipeline over
+NCCL (one GPU per rank, as many ranks as GPUs allow), against the float64 dense reference with the bf16/fp16 rule (error <= 3 x
 torch's same-precision error + 1e-3)."""
 
 import pytest
@@ -27,12 +27,19 @@ def test_flex_flash_attn_cuda(case, dtype):
         assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16"])
-def test_dist_pipeline_one_gpu_nccl(dtype):
+@pytest.mark.parametrize("degree", [None, 0, 2])
+@pytest.mark.parametrize("world", [1, 2, 4, 8])
+def test_dist_pipeline_nccl(world, degree, dtype="bfloat16"):
     from cuda_workers import D, HKV, HQ, run
 
+    if torch.cuda.device_count() < world:
+        pytest.skip(f"needs {world} GPUs")
     total = 100
-    r0 = run_ranks(run, 1, dtype, total, timeout=300)[0]
+    results = run_ranks(run, world, dtype, total, degree, timeout=300)
+    r0 = results[0]
+    for r, res in enumerate(results[1:], 1):  # every rank undispatches the same global tensors
+        assert torch.equal(res["out"], r0["out"]), f"rank {r} out"
+        assert torch.equal(res["x_grad"], r0["x_grad"]), f"rank {r} x.grad"
     for lowp in (False, True):
         x = r0["x"].double() if not lowp else r0["x"].clone()
         x.requires_grad_()
