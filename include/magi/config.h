@@ -50,8 +50,8 @@ struct OverlapAlg {
   friend bool operator==(const OverlapAlg&, const OverlapAlg&) = default;
 };
 
-/// degree 0: no overlap (one blocking fetch, one merged kernel call); 1: host stage plus one
-/// remote stage; N: N remote stages. Dynamic mode chooses the degree from a cost model.
+/// degree 0: no overlap (one blocking fetch, one kernel call over every key); 1: host stage plus
+/// one remote stage; N: N remote stages. Dynamic mode chooses the degree from a cost model.
 struct OverlapConfig {
   bool enable = true;  // false forces degree 0 (the original's v1.0 field)
   AttnOverlapMode mode = AttnOverlapMode::kStatic;

@@ -38,26 +38,31 @@ RowPair take_pair(Arena& a, DType dtype, int64_t rows, int64_t h, int64_t d) {
   return p;
 }
 
-// K and V of one stage on their way in (group-cast: gather + one all_to_all_v of K|V rows; the
-// receive buffer is already in the stage's layout).
+// K and V of one stage on their way in (group-cast: gather + one all_to_all_v of K|V rows) into
+// the stage buffer: [local rows (reads_local); received rows], the received ones already in the
+// stage's layout.
 struct Fetch {
-  RowPair kv;       // [num_recv, 2, Hkv, D]: first = K, second = V
-  RowPair send_kv;  // [num_send, 2, Hkv, D] (remote exchanges only)
+  RowPair kv;              // [local_rows + num_recv, 2, Hkv, D]: first = K, second = V
+  int64_t local_rows = 0;  // StageWork::local_rows
+  RowPair send_kv;         // [num_send, 2, Hkv, D] (remote exchanges only)
   std::unique_ptr<CommHandle> h;
   void wait_on(void* stream) {
     if (h) h->wait_on(stream);
     h.reset();
   }
+  TensorView received() const { return row_slice(kv.both, local_rows, kv.both.shape[0]); }
   const TensorView& k() const { return kv.first; }
   const TensorView& v() const { return kv.second; }
 };
 
-std::vector<Fetch> layout_fetches(const RankPlan& rp, bool remote, const TensorView& k, Arena& a) {
+std::vector<Fetch> layout_fetches(const RankWork& w, const RankPlan& rp, bool remote,
+                                  const TensorView& k, Arena& a) {
   std::vector<Fetch> fetches(rp.stages.size());
   const int64_t h = k.shape[1], d = k.shape[2];
   for (size_t s = 0; s < rp.stages.size(); ++s) {
     const StagePlan& st = rp.stages[s];
-    fetches[s].kv = take_pair(a, k.dtype, st.num_recv(), h, d);
+    fetches[s].local_rows = w.stages[s].local_rows;
+    fetches[s].kv = take_pair(a, k.dtype, fetches[s].local_rows + st.num_recv(), h, d);
     if (remote) fetches[s].send_kv = take_pair(a, k.dtype, st.num_send(), h, d);
   }
   return fetches;
@@ -73,17 +78,18 @@ void start_fetches(const CallContext& c, const RankWork& w, const TensorView& k,
     Fetch& f = fetches[s];
     c.backend.range_gather(k, w.stages[s].send_rows, f.send_kv.first, c.stream);
     c.backend.range_gather(v, w.stages[s].send_rows, f.send_kv.second, c.stream);
-    f.h = c.comm.all_to_all_v(f.send_kv.both, st.send_counts, f.kv.both, st.recv_counts,
+    f.h = c.comm.all_to_all_v(f.send_kv.both, st.send_counts, f.received(), st.recv_counts,
                               row_bytes(f.kv.both), c.stream);
   }
 }
 
-// [local; remote] rows in one buffer (degree 0).
-void concat_rows(const CallContext& c, const RankWork& w, const TensorView& local,
-                 const TensorView& remote, const TensorView& all) {
-  const int64_t s = local.shape[0];
-  c.backend.range_gather(local, w.concat_local, row_slice(all, 0, s), c.stream);
-  c.backend.range_gather(remote, w.concat_remote, row_slice(all, s, all.shape[0]), c.stream);
+// Completes stage s's buffer for its kernel: its received rows, and the local ones in front.
+void finish_fetch(const CallContext& c, const RankWork& w, const TensorView& k, const TensorView& v,
+                  Fetch& f) {
+  f.wait_on(c.stream);
+  if (f.local_rows == 0) return;
+  c.backend.range_gather(k, w.all_local, row_slice(f.kv.first, 0, f.local_rows), c.stream);
+  c.backend.range_gather(v, w.all_local, row_slice(f.kv.second, 0, f.local_rows), c.stream);
 }
 
 /// Lays a call out with layout(Arena&) twice, without memory to learn its bytes and then over
@@ -107,18 +113,15 @@ bool reduces_dsink(const CallContext& c) {
 struct FwdLayout {
   std::vector<Fetch> fetches;
   TensorView acc, lse_acc;        // out / lse themselves when they have the accumulation dtype
-  TensorView k_all, v_all;        // degree 0: [local; remote]
   TensorView max_send, max_recv;  // [cp, Hq]: max_logits' all-reduce
 };
 
 struct BwdLayout {
   std::vector<Fetch> fetches;
   TensorView dq_acc, dk_acc, dv_acc;
-  TensorView k_all, v_all;            // degree 0
-  RowPair dkv_all;                    // degree 0: [local; remote] rows of dK|dV
-  std::vector<RowPair> dkv_part;      // per stage: [num_recv, 2, Hkv, D]
+  std::vector<RowPair> dkv_part;      // per stage: dK|dV of the stage buffer's rows
   std::vector<RowPair> dkv_home;      // per stage: [num_send, 2, Hkv, D] (remote)
-  void* ffa_ws = nullptr;             // one FFA backward's scratch, reused by each call
+  void* ffa_ws = nullptr;             // the largest FFA backward's scratch, reused by each call
   TensorView dsink_send, dsink_recv;  // [cp, sink numel]: dsink's all-reduce
 };
 
@@ -131,14 +134,9 @@ FwdLayout layout_forward(const CallContext& c, const TensorView& q, const Tensor
   const DType at = acc_dtype(q);
   const int64_t sq = q.shape[0], hq = q.shape[1], d = q.shape[2];
   FwdLayout l;
-  l.fetches = layout_fetches(rp, c.comm.size() > 1, k, a);
+  l.fetches = layout_fetches(c.rt.work(), rp, c.comm.size() > 1, k, a);
   l.acc = out.dtype == at ? out : a.take(at, {sq, hq, d});
   l.lse_acc = lse.dtype == at ? lse : a.take(at, {sq, hq});
-  if (c.rt.plan().degree == 0) {
-    const int64_t rows = k.shape[0] + rp.stages.front().num_recv();
-    l.k_all = a.take(k.dtype, {rows, k.shape[1], d});
-    l.v_all = a.take(v.dtype, {rows, k.shape[1], d});
-  }
   if (c.max_logits.ndim > 0 && c.comm.size() > 1) {
     l.max_send = a.take(DType::kFloat32, {c.comm.size(), hq});
     l.max_recv = a.take(DType::kFloat32, {c.comm.size(), hq});
@@ -169,15 +167,8 @@ void reduce_max_logits(const CallContext& c, FwdLayout& l) {
 
 void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
                  const TensorView& v, const TensorView& out, const TensorView& lse, FwdLayout& l) {
-  const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
-  const bool merged = c.rt.plan().degree == 0;
   FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream, c.max_logits};
-  if (merged) {
-    a.k = l.k_all;
-    a.v = l.v_all;
-    a.work = &*w.merged;
-  }
   c.backend.check_ffa_forward("calc_attn", a);  // the device's limits, once per call
 
   if (c.max_logits.ndim > 0) {
@@ -185,22 +176,17 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
   }
   // Every exchange is posted before the first kernel, so communication overlaps the host stage.
   start_fetches(c, w, k, v, l.fetches);
-  if (merged) {
-    l.fetches[0].wait_on(c.stream);
-    concat_rows(c, w, k, l.fetches[0].k(), l.k_all);
-    concat_rows(c, w, v, l.fetches[0].v(), l.v_all);
+  // NOTE: the host stage runs even without slices: it initialises out and lse (0 and -inf),
+  // into which every stage merges.
+  c.backend.ffa_forward(a);
+  a.accumulate = true;
+  for (size_t s = 0; s < l.fetches.size(); ++s) {
+    finish_fetch(c, w, k, v, l.fetches[s]);
+    if (w.stages[s].ffa.slices().empty()) continue;
+    a.k = l.fetches[s].k();
+    a.v = l.fetches[s].v();
+    a.work = &w.stages[s].ffa;
     c.backend.ffa_forward(a);
-  } else {
-    c.backend.ffa_forward(a);
-    a.accumulate = true;
-    for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait_on(c.stream);
-      if (w.stages[s].ffa.slices().empty()) continue;
-      a.k = l.fetches[s].k();
-      a.v = l.fetches[s].v();
-      a.work = &w.stages[s].ffa;
-      c.backend.ffa_forward(a);
-    }
   }
   // The sink once per row, after every stage's merge, in the accumulation dtype.
   if (c.sink != nullptr) c.backend.sink_merge(l.acc, l.lse_acc, *c.sink, c.stream);
@@ -213,38 +199,41 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
 
 BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) {
   const RankPlan& rp = c.rt.rank_plan();
-  const bool remote = c.comm.size() > 1, merged = c.rt.plan().degree == 0;
+  const RankWork& w = c.rt.work();
+  const bool remote = c.comm.size() > 1;
   const TensorView &q = a.q, &k = a.k;
   const DType at = acc_dtype(q);
   const int64_t s_len = k.shape[0], hkv = k.shape[1], d = k.shape[2];
   BwdLayout l;
-  l.fetches = layout_fetches(rp, remote, k, ar);
+  l.fetches = layout_fetches(w, rp, remote, k, ar);
   l.dq_acc = ar.take(at, {q.shape[0], q.shape[1], d});
   l.dk_acc = ar.take(at, {s_len, hkv, d});
   l.dv_acc = ar.take(at, {s_len, hkv, d});
-  if (merged) {
-    const int64_t rows = s_len + rp.stages.front().num_recv();
-    l.k_all = ar.take(k.dtype, {rows, hkv, d});
-    l.v_all = ar.take(k.dtype, {rows, hkv, d});
-    l.dkv_all = take_pair(ar, at, rows, hkv, d);
-  } else {
-    for (const StagePlan& st : rp.stages) {
-      l.dkv_part.push_back(take_pair(ar, at, st.num_recv(), hkv, d));
-    }
+  for (const Fetch& f : l.fetches) {
+    l.dkv_part.push_back(take_pair(ar, at, f.kv.both.shape[0], hkv, d));
   }
   if (remote) {
     for (const StagePlan& st : rp.stages) {
       l.dkv_home.push_back(take_pair(ar, at, st.num_send(), hkv, d));
     }
   }
-  // Every FFA call of this backward has the same q and fp32 (fp64) accumulators, so one
-  // scratch area serves them all in turn (they run in stream order).
+  // Every FFA call of this backward has the same q and fp32 (fp64) accumulators and runs in
+  // stream order, so one scratch area, as large as the largest call needs, serves them all.
   FfaBwdArgs probe = a;
   probe.dq = l.dq_acc;
-  probe.dk = merged ? l.dkv_all.first : l.dk_acc;
-  probe.dv = merged ? l.dkv_all.second : l.dv_acc;
-  if (merged) probe.k = probe.v = l.k_all;
-  l.ffa_ws = ar.take_bytes(c.backend.ffa_backward_workspace_bytes(probe));
+  probe.dk = l.dk_acc;
+  probe.dv = l.dv_acc;
+  size_t ws = c.backend.ffa_backward_workspace_bytes(probe);
+  for (size_t s = 0; s < l.fetches.size(); ++s) {
+    if (w.stages[s].ffa.slices().empty()) continue;  // no call
+    probe.k = l.fetches[s].k();
+    probe.v = l.fetches[s].v();
+    probe.dk = l.dkv_part[s].first;
+    probe.dv = l.dkv_part[s].second;
+    probe.work = &w.stages[s].ffa;
+    ws = std::max(ws, c.backend.ffa_backward_workspace_bytes(probe));
+  }
+  l.ffa_ws = ar.take_bytes(ws);
   if (reduces_dsink(c)) {
     const int64_t cp = c.comm.size(), n = c.sink->logits.numel();
     l.dsink_send = ar.take(DType::kFloat32, {cp, n});
@@ -269,20 +258,12 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
                   const TensorView& dv, BwdLayout& l) {
   const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
-  const bool remote = c.comm.size() > 1, merged = c.rt.plan().degree == 0;
+  const bool remote = c.comm.size() > 1;
   const TensorView k = a.k, v = a.v;
-  const int64_t s_len = k.shape[0];
   a.dq = l.dq_acc;
   a.dk = l.dk_acc;
   a.dv = l.dv_acc;
   a.workspace = l.ffa_ws;
-  if (merged) {
-    a.k = l.k_all;
-    a.v = l.v_all;
-    a.dk = l.dkv_all.first;
-    a.dv = l.dkv_all.second;
-    a.work = &*w.merged;
-  }
   c.backend.check_ffa_backward("calc_attn_backward", a);  // the device's limits, once per call
 
   const auto zero = [&](const TensorView& t) { c.backend.fill(t, 0.0, c.stream); };
@@ -293,34 +274,31 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
   // The partial dK|dV rows of one stage on their way home (group-reduce: one all_to_all_v
   // with the stage's tables reversed, then scatter-add at send_rows).
   std::vector<std::unique_ptr<CommHandle>> homes;
-  auto send_home = [&](size_t s, const TensorView& dkv_part) {
-    const StagePlan& st = rp.stages[s];
-    homes.push_back(c.comm.all_to_all_v(dkv_part, st.recv_counts, l.dkv_home[s].both,
-                                        st.send_counts, row_bytes(dkv_part), c.stream));
-  };
-  if (merged) {
-    l.fetches[0].wait_on(c.stream);
-    concat_rows(c, w, k, l.fetches[0].k(), l.k_all);
-    concat_rows(c, w, v, l.fetches[0].v(), l.v_all);
-    zero(l.dkv_all.both);
-    c.backend.ffa_backward(a);
-    c.backend.copy_cast(row_slice(l.dkv_all.first, 0, s_len), l.dk_acc, c.stream);
-    c.backend.copy_cast(row_slice(l.dkv_all.second, 0, s_len), l.dv_acc, c.stream);
-    if (remote) send_home(0, row_slice(l.dkv_all.both, s_len, l.dkv_all.both.shape[0]));
-  } else {
-    c.backend.ffa_backward(a);
-    for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait_on(c.stream);
-      zero(l.dkv_part[s].both);
-      if (!w.stages[s].ffa.slices().empty()) {
-        a.k = l.fetches[s].k();
-        a.v = l.fetches[s].v();
-        a.dk = l.dkv_part[s].first;
-        a.dv = l.dkv_part[s].second;
-        a.work = &w.stages[s].ffa;
-        c.backend.ffa_backward(a);
+  c.backend.ffa_backward(a);
+  for (size_t s = 0; s < l.fetches.size(); ++s) {
+    Fetch& f = l.fetches[s];
+    const RowPair& part = l.dkv_part[s];
+    finish_fetch(c, w, k, v, f);
+    zero(part.both);
+    if (!w.stages[s].ffa.slices().empty()) {
+      a.k = f.k();
+      a.v = f.v();
+      a.dk = part.first;
+      a.dv = part.second;
+      a.work = &w.stages[s].ffa;
+      c.backend.ffa_backward(a);
+      if (f.local_rows > 0) {  // the local rows' share stays here
+        c.backend.range_scatter_add(row_slice(part.first, 0, f.local_rows), w.all_local, l.dk_acc,
+                                    c.stream);
+        c.backend.range_scatter_add(row_slice(part.second, 0, f.local_rows), w.all_local, l.dv_acc,
+                                    c.stream);
       }
-      if (remote) send_home(s, l.dkv_part[s].both);
+    }
+    if (remote) {
+      const StagePlan& st = rp.stages[s];
+      const TensorView sent = row_slice(part.both, f.local_rows, part.both.shape[0]);
+      homes.push_back(c.comm.all_to_all_v(sent, st.recv_counts, l.dkv_home[s].both, st.send_counts,
+                                          row_bytes(sent), c.stream));
     }
   }
   for (size_t s = 0; s < homes.size(); ++s) {
