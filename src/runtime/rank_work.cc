@@ -27,7 +27,7 @@ std::vector<AttnRange> chunk_order(const DispatchMeta& d, int64_t total) {
 
 }  // namespace
 
-RankWork::RankWork(const Plan& plan, int64_t total_seqlen_q)
+RankWork::RankWork(const Plan& plan, const HierPlan* hier_plan, int64_t total_seqlen_q)
     : host(plan.ranks.front().host_slices, plan.dispatch.shard_seqlen(),
            plan.dispatch.shard_seqlen()),
       stages(stages_of(plan.ranks.front(), plan.dispatch.shard_seqlen())),
@@ -36,6 +36,8 @@ RankWork::RankWork(const Plan& plan, int64_t total_seqlen_q)
           plan.ranks.front().host_ranges.intersect(AttnRanges{{0, total_seqlen_q}}).items()),
       undispatch_send(std::vector<AttnRange>(static_cast<size_t>(plan.dispatch.cp_size),
                                              AttnRange{0, plan.dispatch.shard_seqlen()})),
-      undispatch_order(chunk_order(plan.dispatch, total_seqlen_q)) {}
+      undispatch_order(chunk_order(plan.dispatch, total_seqlen_q)) {
+  if (hier_plan != nullptr) hier.emplace(hier_plan->ranks.front(), plan.dispatch.shard_seqlen());
+}
 
 }  // namespace magi::runtime

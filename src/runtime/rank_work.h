@@ -5,11 +5,14 @@
 // uploads nothing.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "kernels/range_list.h"
 #include "magi/ffa.h"
+#include "magi/hier_plan.h"
 #include "magi/plan.h"
+#include "runtime/hier_work.h"
 
 namespace magi::runtime {
 
@@ -20,8 +23,9 @@ struct StageWork {
 };
 
 struct RankWork {
-  /// From the plan of one rank (plan.ranks.front()); `total_seqlen_q` before padding.
-  RankWork(const Plan& plan, int64_t total_seqlen_q);
+  /// From the plan of one rank (plan.ranks.front()) and its two-level form (hier_plan->ranks[0];
+  /// nullptr: flat); `total_seqlen_q` before padding.
+  RankWork(const Plan& plan, const HierPlan* hier_plan, int64_t total_seqlen_q);
 
   FfaWork host;                   // q and k: local rows
   std::vector<StageWork> stages;  // one per plan stage
@@ -29,6 +33,7 @@ struct RankWork {
   RangeList dispatch_rows;        // global rows of this rank (padding excluded), in local order
   RangeList undispatch_send;      // cp copies of the local rows (the all-gather's send buffer)
   RangeList undispatch_order;     // the gathered chunks in global order, padding dropped
+  std::optional<HierWork> hier;   // the hierarchical group-cast's lists (none: flat)
 };
 
 }  // namespace magi::runtime
