@@ -8,7 +8,9 @@
 #include "kernels/tensor_ops.h"
 #include "magi/check.h"
 #include "runtime/arena.h"
+#include "runtime/kv_exchange.h"
 #include "runtime/rank_work.h"
+#include "runtime/row_pair.h"
 
 namespace magi::runtime {
 namespace {
@@ -18,78 +20,45 @@ DType acc_dtype(const TensorView& q) {
   return q.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
-// Two tensors of [rows, H, D] travelling as one: row r of `both` ([rows, 2, H, D], contiguous)
-// is row r of `first` then row r of `second`, which are views of it with row stride 2·H·D.
-// NOTE: interleaving by row (not [first; second]) keeps each rank's share of an exchange one
-// run of rows, so a pair costs one all_to_all_v with rows of 2·row_bytes.
-struct RowPair {
-  TensorView both, first, second;
-};
-
-RowPair take_pair(Arena& a, DType dtype, int64_t rows, int64_t h, int64_t d) {
-  RowPair p;
-  p.both = a.take(dtype, {rows, 2, h, d});
-  p.first = p.both;
-  p.first.ndim = 3;
-  p.first.shape = {rows, h, d, 0};
-  p.first.strides = {2 * h * d, d, 1, 0};
-  p.second = p.first;
-  p.second.data = static_cast<std::byte*>(p.both.data) + h * d * dtype_size(dtype);
-  return p;
-}
-
-// K and V of one stage on their way in (group-cast: gather + one all_to_all_v of K|V rows) into
-// the stage buffer: [local rows (reads_local); received rows], the received ones already in the
-// stage's layout.
-struct Fetch {
+// The K|V rows one stage computes with: [local rows (StageWork::local_rows); received rows],
+// the received ones filled by the call's exchange in the stage's layout.
+struct StageKv {
   RowPair kv;              // [local_rows + num_recv, 2, Hkv, D]: first = K, second = V
   int64_t local_rows = 0;  // StageWork::local_rows
-  RowPair send_kv;         // [num_send, 2, Hkv, D] (remote exchanges only)
-  std::unique_ptr<CommHandle> h;
-  void wait_on(void* stream) {
-    if (h) h->wait_on(stream);
-    h.reset();
-  }
-  TensorView received() const { return row_slice(kv.both, local_rows, kv.both.shape[0]); }
-  const TensorView& k() const { return kv.first; }
-  const TensorView& v() const { return kv.second; }
+  RowPair received() const { return kv.slice(local_rows, kv.rows()); }
 };
 
-std::vector<Fetch> layout_fetches(const RankWork& w, const RankPlan& rp, bool remote,
-                                  const TensorView& k, Arena& a) {
-  std::vector<Fetch> fetches(rp.stages.size());
-  const int64_t h = k.shape[1], d = k.shape[2];
-  for (size_t s = 0; s < rp.stages.size(); ++s) {
-    const StagePlan& st = rp.stages[s];
-    fetches[s].local_rows = w.stages[s].local_rows;
-    fetches[s].kv = take_pair(a, k.dtype, fetches[s].local_rows + st.num_recv(), h, d);
-    if (remote) fetches[s].send_kv = take_pair(a, k.dtype, st.num_send(), h, d);
-  }
-  return fetches;
-}
+struct Stages {
+  std::vector<StageKv> kv;
+  std::unique_ptr<KvExchange> exchange;
+};
 
-// Posts every stage's group-cast (nothing to exchange in a group of one).
-void start_fetches(const CallContext& c, const RankWork& w, const TensorView& k,
-                   const TensorView& v, std::vector<Fetch>& fetches) {
-  if (c.comm.size() == 1) return;
+// The stage buffers and the exchange that fills them (backward: and sums dK|dV back in `acc`).
+Stages layout_stages(const CallContext& c, const TensorView& k, bool backward, DType acc,
+                     Arena& a) {
   const RankPlan& rp = c.rt.rank_plan();
-  for (size_t s = 0; s < fetches.size(); ++s) {
-    const StagePlan& st = rp.stages[s];
-    Fetch& f = fetches[s];
-    c.backend.range_gather(k, w.stages[s].send_rows, f.send_kv.first, c.stream);
-    c.backend.range_gather(v, w.stages[s].send_rows, f.send_kv.second, c.stream);
-    f.h = c.comm.all_to_all_v(f.send_kv.both, st.send_counts, f.received(), st.recv_counts,
-                              row_bytes(f.kv.both), c.stream);
+  const RankWork& w = c.rt.work();
+  Stages out;
+  std::vector<TensorView> received;
+  for (size_t s = 0; s < rp.stages.size(); ++s) {
+    StageKv& st = out.kv.emplace_back();
+    st.local_rows = w.stages[s].local_rows;
+    st.kv = take_pair(a, k.dtype, st.local_rows + rp.stages[s].num_recv(), k.shape[1], k.shape[2]);
+    received.push_back(st.received().both);
   }
+  out.exchange = layout_exchange(c, k, std::move(received), backward, acc, a);
+  return out;
 }
 
-// Completes stage s's buffer for its kernel: its received rows, and the local ones in front.
-void finish_fetch(const CallContext& c, const RankWork& w, const TensorView& k, const TensorView& v,
-                  Fetch& f) {
-  f.wait_on(c.stream);
-  if (f.local_rows == 0) return;
-  c.backend.range_gather(k, w.all_local, row_slice(f.kv.first, 0, f.local_rows), c.stream);
-  c.backend.range_gather(v, w.all_local, row_slice(f.kv.second, 0, f.local_rows), c.stream);
+// Stage s's buffer, complete for work queued next on the call's stream.
+void fill_stage(const CallContext& c, const TensorView& k, const TensorView& v, Stages& st,
+                size_t s) {
+  st.exchange->wait(s);
+  const StageKv& sk = st.kv[s];
+  if (sk.local_rows == 0) return;
+  const RowPair local = sk.kv.slice(0, sk.local_rows);
+  c.backend.range_gather(k, c.rt.work().all_local, local.first, c.stream);
+  c.backend.range_gather(v, c.rt.work().all_local, local.second, c.stream);
 }
 
 /// Lays a call out with layout(Arena&) twice, without memory to learn its bytes and then over
@@ -111,16 +80,15 @@ bool reduces_dsink(const CallContext& c) {
 }
 
 struct FwdLayout {
-  std::vector<Fetch> fetches;
+  Stages stages;
   TensorView acc, lse_acc;        // out / lse themselves when they have the accumulation dtype
   TensorView max_send, max_recv;  // [cp, Hq]: max_logits' all-reduce
 };
 
 struct BwdLayout {
-  std::vector<Fetch> fetches;
+  Stages stages;
   TensorView dq_acc, dk_acc, dv_acc;
   std::vector<RowPair> dkv_part;      // per stage: dK|dV of the stage buffer's rows
-  std::vector<RowPair> dkv_home;      // per stage: [num_send, 2, Hkv, D] (remote)
   void* ffa_ws = nullptr;             // the largest FFA backward's scratch, reused by each call
   TensorView dsink_send, dsink_recv;  // [cp, sink numel]: dsink's all-reduce
 };
@@ -130,11 +98,10 @@ struct BwdLayout {
 FwdLayout layout_forward(const CallContext& c, const TensorView& q, const TensorView& k,
                          const TensorView& v, const TensorView& out, const TensorView& lse,
                          Arena& a) {
-  const RankPlan& rp = c.rt.rank_plan();
   const DType at = acc_dtype(q);
   const int64_t sq = q.shape[0], hq = q.shape[1], d = q.shape[2];
   FwdLayout l;
-  l.fetches = layout_fetches(c.rt.work(), rp, c.comm.size() > 1, k, a);
+  l.stages = layout_stages(c, k, false, at, a);
   l.acc = out.dtype == at ? out : a.take(at, {sq, hq, d});
   l.lse_acc = lse.dtype == at ? lse : a.take(at, {sq, hq});
   if (c.max_logits.ndim > 0 && c.comm.size() > 1) {
@@ -174,17 +141,17 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
   if (c.max_logits.ndim > 0) {
     c.backend.fill(c.max_logits, -std::numeric_limits<double>::infinity(), c.stream);
   }
-  // Every exchange is posted before the first kernel, so communication overlaps the host stage.
-  start_fetches(c, w, k, v, l.fetches);
+  // Exchanges are posted before the first kernel, so communication overlaps the host stage.
+  l.stages.exchange->start(k, v);
   // NOTE: the host stage runs even without slices: it initialises out and lse (0 and -inf),
   // into which every stage merges.
   c.backend.ffa_forward(a);
   a.accumulate = true;
-  for (size_t s = 0; s < l.fetches.size(); ++s) {
-    finish_fetch(c, w, k, v, l.fetches[s]);
+  for (size_t s = 0; s < w.stages.size(); ++s) {
+    fill_stage(c, k, v, l.stages, s);
     if (w.stages[s].ffa.slices().empty()) continue;
-    a.k = l.fetches[s].k();
-    a.v = l.fetches[s].v();
+    a.k = l.stages.kv[s].kv.first;
+    a.v = l.stages.kv[s].kv.second;
     a.work = &w.stages[s].ffa;
     c.backend.ffa_forward(a);
   }
@@ -198,25 +165,17 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
 // ---- backward --------------------------------------------------------------------------------
 
 BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) {
-  const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
-  const bool remote = c.comm.size() > 1;
   const TensorView &q = a.q, &k = a.k;
   const DType at = acc_dtype(q);
   const int64_t s_len = k.shape[0], hkv = k.shape[1], d = k.shape[2];
   BwdLayout l;
-  l.fetches = layout_fetches(w, rp, remote, k, ar);
+  l.stages = layout_stages(c, k, true, at, ar);
   l.dq_acc = ar.take(at, {q.shape[0], q.shape[1], d});
   l.dk_acc = ar.take(at, {s_len, hkv, d});
   l.dv_acc = ar.take(at, {s_len, hkv, d});
-  for (const Fetch& f : l.fetches) {
-    l.dkv_part.push_back(take_pair(ar, at, f.kv.both.shape[0], hkv, d));
-  }
-  if (remote) {
-    for (const StagePlan& st : rp.stages) {
-      l.dkv_home.push_back(take_pair(ar, at, st.num_send(), hkv, d));
-    }
-  }
+  for (const StageKv& st : l.stages.kv)
+    l.dkv_part.push_back(take_pair(ar, at, st.kv.rows(), hkv, d));
   // Every FFA call of this backward has the same q and fp32 (fp64) accumulators and runs in
   // stream order, so one scratch area, as large as the largest call needs, serves them all.
   FfaBwdArgs probe = a;
@@ -224,10 +183,10 @@ BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) 
   probe.dk = l.dk_acc;
   probe.dv = l.dv_acc;
   size_t ws = c.backend.ffa_backward_workspace_bytes(probe);
-  for (size_t s = 0; s < l.fetches.size(); ++s) {
+  for (size_t s = 0; s < w.stages.size(); ++s) {
     if (w.stages[s].ffa.slices().empty()) continue;  // no call
-    probe.k = l.fetches[s].k();
-    probe.v = l.fetches[s].v();
+    probe.k = l.stages.kv[s].kv.first;
+    probe.v = l.stages.kv[s].kv.second;
     probe.dk = l.dkv_part[s].first;
     probe.dv = l.dkv_part[s].second;
     probe.work = &w.stages[s].ffa;
@@ -256,9 +215,7 @@ void sink_grad(const CallContext& c, const TensorView& out, const TensorView& ls
 
 void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, const TensorView& dk,
                   const TensorView& dv, BwdLayout& l) {
-  const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
-  const bool remote = c.comm.size() > 1;
   const TensorView k = a.k, v = a.v;
   a.dq = l.dq_acc;
   a.dk = l.dk_acc;
@@ -267,45 +224,33 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
   c.backend.check_ffa_backward("calc_attn_backward", a);  // the device's limits, once per call
 
   const auto zero = [&](const TensorView& t) { c.backend.fill(t, 0.0, c.stream); };
-  start_fetches(c, w, k, v, l.fetches);
+  l.stages.exchange->start(k, v);
   zero(l.dq_acc);
   zero(l.dk_acc);
   zero(l.dv_acc);
-  // The partial dK|dV rows of one stage on their way home (group-reduce: one all_to_all_v
-  // with the stage's tables reversed, then scatter-add at send_rows).
-  std::vector<std::unique_ptr<CommHandle>> homes;
   c.backend.ffa_backward(a);
-  for (size_t s = 0; s < l.fetches.size(); ++s) {
-    Fetch& f = l.fetches[s];
+  for (size_t s = 0; s < w.stages.size(); ++s) {
+    const StageKv& st = l.stages.kv[s];
     const RowPair& part = l.dkv_part[s];
-    finish_fetch(c, w, k, v, f);
+    fill_stage(c, k, v, l.stages, s);
     zero(part.both);
     if (!w.stages[s].ffa.slices().empty()) {
-      a.k = f.k();
-      a.v = f.v();
+      a.k = st.kv.first;
+      a.v = st.kv.second;
       a.dk = part.first;
       a.dv = part.second;
       a.work = &w.stages[s].ffa;
       c.backend.ffa_backward(a);
-      if (f.local_rows > 0) {  // the local rows' share stays here
-        c.backend.range_scatter_add(row_slice(part.first, 0, f.local_rows), w.all_local, l.dk_acc,
-                                    c.stream);
-        c.backend.range_scatter_add(row_slice(part.second, 0, f.local_rows), w.all_local, l.dv_acc,
-                                    c.stream);
+      if (st.local_rows > 0) {  // the local rows' share stays here
+        const RowPair local = part.slice(0, st.local_rows);
+        c.backend.range_scatter_add(local.first, w.all_local, l.dk_acc, c.stream);
+        c.backend.range_scatter_add(local.second, w.all_local, l.dv_acc, c.stream);
       }
     }
-    if (remote) {
-      const StagePlan& st = rp.stages[s];
-      const TensorView sent = row_slice(part.both, f.local_rows, part.both.shape[0]);
-      homes.push_back(c.comm.all_to_all_v(sent, st.recv_counts, l.dkv_home[s].both, st.send_counts,
-                                          row_bytes(sent), c.stream));
-    }
+    // The received rows' share goes home, to be summed by the owners (group-reduce).
+    l.stages.exchange->reduce(s, part.slice(st.local_rows, part.rows()).both);
   }
-  for (size_t s = 0; s < homes.size(); ++s) {
-    homes[s]->wait_on(c.stream);
-    c.backend.range_scatter_add(l.dkv_home[s].first, w.stages[s].send_rows, l.dk_acc, c.stream);
-    c.backend.range_scatter_add(l.dkv_home[s].second, w.stages[s].send_rows, l.dv_acc, c.stream);
-  }
+  l.stages.exchange->finish(l.dk_acc, l.dv_acc);
   c.backend.copy_cast(l.dq_acc, dq, c.stream);
   c.backend.copy_cast(l.dk_acc, dk, c.stream);
   c.backend.copy_cast(l.dv_acc, dv, c.stream);
