@@ -133,8 +133,11 @@ def init_hierarchical_mesh(world_size: int, world_size_inter_node: int,
                            world_size_intra_node: int):
     """A 2-D ``DeviceMesh`` ``(inter, intra)`` for hierarchical communication, or None.
 
-    Returns None unless ``MAGI_ATTENTION_HIERARCHICAL_COMM=1``. The mesh is accepted as
-    ``cp_mesh`` by the key functions; communication currently runs flat over all its ranks.
+    Returns None unless ``MAGI_ATTENTION_HIERARCHICAL_COMM=1``. Given as ``cp_mesh`` to the
+    key functions (with that variable still set), the key communicates in two levels: a remote
+    K/V row crosses between nodes at most once per destination node and fans out inside it, and
+    partial dK/dV are summed inside a node before they cross back. Results equal those of flat
+    communication (outputs bit for bit, gradients up to the order of their sums).
     """
     for name, v in (("world_size", world_size), ("world_size_inter_node", world_size_inter_node),
                     ("world_size_intra_node", world_size_intra_node)):
