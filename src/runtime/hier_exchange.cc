@@ -27,7 +27,8 @@ class HierExchange final : public KvExchange {
         plan_(c.rt.hier_plan()->ranks.front()),
         work_(*c.rt.work().hier),
         received_(std::move(received)),
-        shard_(k.shape[0]) {
+        shard_(k.shape[0]),
+        backward_(backward) {
     const int64_t h = k.shape[1], d = k.shape[2];
     holdings_ = take_pair(a, k.dtype, work_.rows, h, d);
     for (const HierStagePlan& st : plan_.stages) {
@@ -47,7 +48,7 @@ class HierExchange final : public KvExchange {
     const RowPair local = holdings_.slice(0, shard_);
     c_.backend.range_gather(k, w.all_local, local.first, c_.stream);
     c_.backend.range_gather(v, w.all_local, local.second, c_.stream);
-    if (sums_.rows() > 0) c_.backend.fill(sums_.both, 0.0, c_.stream);
+    if (backward_) c_.backend.fill(sums_.both, 0.0, c_.stream);
     for (size_t s = 0; s < plan_.stages.size(); ++s) {
       const ExchangeTable& ex = plan_.stages[s].inter;
       const HierStageWork& sw = work_.stages[s];
@@ -60,10 +61,11 @@ class HierExchange final : public KvExchange {
   void wait(size_t s) override {
     const ExchangeTable& ex = plan_.stages[s].intra;
     const HierStageWork& sw = work_.stages[s];
-    finish_handle(inter_[s]);
+    complete(inter_[s]);
     c_.backend.range_gather(holdings_.both, sw.intra_send, intra_send_[s].both, c_.stream);
-    finish_handle(intra_[s] = post(intra_send_[s].both, ex.send_counts,
-                                   delivered(holdings_, s).both, ex.recv_counts));
+    intra_[s] =
+        post(intra_send_[s].both, ex.send_counts, delivered(holdings_, s).both, ex.recv_counts);
+    complete(intra_[s]);
     c_.backend.range_gather(holdings_.both, sw.assemble, received_[s], c_.stream);
   }
 
@@ -76,7 +78,7 @@ class HierExchange final : public KvExchange {
   void finish(const TensorView& dk, const TensorView& dv) override {
     const size_t stages = plan_.stages.size();
     for (size_t s = 0; s < stages; ++s) {
-      finish_handle(intra_[s]);
+      complete(intra_[s]);
       c_.backend.range_scatter_add(intra_home_[s].both, work_.stages[s].intra_send, sums_.both,
                                    c_.stream);
     }
@@ -86,7 +88,7 @@ class HierExchange final : public KvExchange {
     }
     const RankWork& w = c_.rt.work();
     for (size_t s = 0; s < stages; ++s) {
-      finish_handle(inter_[s]);
+      complete(inter_[s]);
       c_.backend.range_scatter_add(inter_home_[s].first, work_.stages[s].inter_send, dk, c_.stream);
       c_.backend.range_scatter_add(inter_home_[s].second, work_.stages[s].inter_send, dv,
                                    c_.stream);
@@ -110,7 +112,8 @@ class HierExchange final : public KvExchange {
                                    const TensorView& recv, std::span<const int64_t> recv_counts) {
     return c_.comm.all_to_all_v(send, send_counts, recv, recv_counts, row_bytes(send), c_.stream);
   }
-  void finish_handle(std::unique_ptr<CommHandle>& h) {
+  // Orders the call's stream after the exchange.
+  void complete(std::unique_ptr<CommHandle>& h) {
     h->wait_on(c_.stream);
     h.reset();
   }
@@ -120,6 +123,7 @@ class HierExchange final : public KvExchange {
   const HierWork& work_;
   std::vector<TensorView> received_;  // per stage: [num_recv, 2, Hkv, D]
   int64_t shard_;
+  bool backward_;
   RowPair holdings_;                 // [work_.rows, 2, Hkv, D]: K|V
   RowPair sums_;                     // backward: holdings-shaped partial dK|dV
   std::vector<RowPair> inter_send_;  // per stage: [inter.num_send]

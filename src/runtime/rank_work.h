@@ -29,7 +29,7 @@ struct RankWork {
 
   FfaWork host;                   // q and k: local rows
   std::vector<StageWork> stages;  // one per plan stage
-  RangeList all_local;            // {0, shard}: the local rows in front of a stage buffer
+  RangeList all_local;            // {0, shard}: every local row, in order
   RangeList dispatch_rows;        // global rows of this rank (padding excluded), in local order
   RangeList undispatch_send;      // cp copies of the local rows (the all-gather's send buffer)
   RangeList undispatch_order;     // the gathered chunks in global order, padding dropped

@@ -3,14 +3,13 @@ the hierarchical mesh."""
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from .._checks import check_int
 from ..common.enum import AttnMaskType
 from ..common.padding import compute_pad_size
 from ..common.ranges import AttnRange, AttnRanges
+from ..dist.group import hierarchical_comm_enabled
 
 __all__ = [
     "compute_pad_size", "squash_batch_dim", "full_attention_to_varlen_attention",
@@ -146,7 +145,7 @@ def init_hierarchical_mesh(world_size: int, world_size_inter_node: int,
         raise ValueError(f"world_size = {world_size}: must equal world_size_inter_node * "
                          f"world_size_intra_node = "
                          f"{world_size_inter_node * world_size_intra_node}")
-    if os.environ.get("MAGI_ATTENTION_HIERARCHICAL_COMM", "0") != "1":
+    if not hierarchical_comm_enabled():
         return None
     try:
         from torch.distributed.device_mesh import init_device_mesh

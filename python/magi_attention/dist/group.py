@@ -83,8 +83,8 @@ def hierarchical_comm_enabled() -> bool:
 def hier_mesh_shape(group, mesh):
     """``(inter, intra)`` of the key's hierarchical communication, or None (flat): the mesh's
     shape when :func:`hierarchical_comm_enabled`, else None. As the original, that mode needs a
-    2-D mesh (ValueError for a process group or a mesh of another rank). The core numbers the
-    group's ranks node * intra + local, so the group must list the mesh's ranks row by row
+    2-D mesh (ValueError for a process group or a mesh of other than 2 dims). The core numbers
+    the group's ranks node * intra + local, so the group must list the mesh's ranks row by row
     (``init_hierarchical_mesh`` and ``init_device_mesh`` meshes do)."""
     if not hierarchical_comm_enabled():
         return None
