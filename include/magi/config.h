@@ -50,8 +50,8 @@ struct OverlapAlg {
   friend bool operator==(const OverlapAlg&, const OverlapAlg&) = default;
 };
 
-/// degree 0: no overlap (one blocking fetch, one merged kernel call); 1: host stage plus one
-/// remote stage; N: N remote stages. Dynamic mode chooses the degree from a cost model.
+/// degree 0: no overlap (one blocking fetch, one kernel call over every key); 1: host stage plus
+/// one remote stage; N: N remote stages. Dynamic mode chooses the degree from a cost model.
 struct OverlapConfig {
   bool enable = true;  // false forces degree 0 (the original's v1.0 field)
   AttnOverlapMode mode = AttnOverlapMode::kStatic;
@@ -69,10 +69,33 @@ struct OverlapConfig {
   friend bool operator==(const OverlapConfig&, const OverlapConfig&) = default;
 };
 
+/// `inter` nodes of `intra` ranks each. Rank = node * intra + local: the row-major flattening
+/// of an (inter, intra) DeviceMesh such as init_hierarchical_mesh returns.
+struct CommMesh {
+  int64_t inter = 1;
+  int64_t intra = 1;
+
+  int64_t size() const { return inter * intra; }
+  int64_t node(int64_t rank) const { return rank / intra; }
+  int64_t local(int64_t rank) const { return rank % intra; }
+  /// Throws, naming the values, unless inter >= 1, intra >= 1 and inter * intra == cp_size.
+  void validate(int64_t cp_size) const;
+  friend bool operator==(const CommMesh&, const CommMesh&) = default;
+};
+
 struct DistAttnConfig {
   DispatchConfig dispatch_config{};
   OverlapConfig overlap_config{};
   int64_t high_bandwith_domain_size = 1;  // the seed's spelling; accepted, not yet used
+  /// Hierarchical communication over this mesh of the group's ranks (magi/hier_plan.h); none:
+  /// flat, one all_to_all_v per stage. With a mesh, a remote K/V row crosses between nodes at
+  /// most once per destination node and then fans out inside it, and partial dK/dV are summed
+  /// inside a node before they cross back. Outputs equal the flat ones bit for bit; gradients
+  /// up to the order of their sums. Not in the seed's config: the Python package sets it from a
+  /// 2-D cp_mesh under MAGI_ATTENTION_HIERARCHICAL_COMM=1. Key creation must match it with the
+  /// group size (inter * intra == cp_size) and then plans every rank, whose needs the routing
+  /// depends on.
+  std::optional<CommMesh> hier_mesh;
   void validate() const;
   friend bool operator==(const DistAttnConfig&, const DistAttnConfig&) = default;
 };

@@ -19,6 +19,7 @@
 #include "magi/comm.h"
 #include "magi/config.h"
 #include "magi/ffa.h"
+#include "magi/hier_plan.h"
 #include "magi/mask.h"
 #include "magi/plan.h"
 #include "magi/tensor.h"
@@ -55,18 +56,28 @@ struct DistAttnKey {
   friend bool operator==(const DistAttnKey&, const DistAttnKey&) = default;
 };
 
-/// The immutable runtime of one key on one rank: dispatch, this rank's plan, and the work
-/// prepared from it once (the FFA work of every stage, the range lists; their device forms are
-/// made on first use per device and reused by every call).
+/// The immutable runtime of one key on one rank: dispatch, this rank's plan (and its
+/// hierarchical form when the key's config has a hier_mesh), and the work prepared from them
+/// once (the FFA work of every stage, the range lists; their device forms are made on first use
+/// per device and reused by every call).
 class DistAttnRuntime {
  public:
-  DistAttnRuntime(DistAttnKey key, Plan plan);
+  /// `plan` and `hier` (if any) hold this rank only (ranks.front()).
+  DistAttnRuntime(DistAttnKey key, Plan plan, std::optional<HierPlan> hier = std::nullopt);
   ~DistAttnRuntime();
   DistAttnRuntime(const DistAttnRuntime&) = delete;
   DistAttnRuntime& operator=(const DistAttnRuntime&) = delete;
   const DistAttnKey& key() const { return key_; }
   const Plan& plan() const { return plan_; }
   const RankPlan& rank_plan() const { return plan_.ranks.front(); }
+  /// This rank's two-level group-cast, or nullptr: flat.
+  const HierPlan* hier_plan() const { return hier_ ? &*hier_ : nullptr; }
+  /// K|V rows this rank receives per group-cast (each pass fetches once; the backward's
+  /// group-reduce sends as many partial dK|dV rows back), by level: a hierarchical key's
+  /// inter-node and intra-node levels; a flat key has one level, counted as intra_rows. Bytes
+  /// = rows * 2 * num_heads_kv * head_dim * the element size (K|V in the inputs' dtype, dK|dV
+  /// in fp32, fp64 for fp64 inputs).
+  CommVolume comm_rows() const;
   const DispatchMeta& dispatch_meta() const { return plan_.dispatch; }
   int64_t padded_seqlen() const { return plan_.dispatch.total_seqlen; }
   int64_t shard_seqlen() const { return plan_.dispatch.shard_seqlen(); }
@@ -78,6 +89,7 @@ class DistAttnRuntime {
  private:
   DistAttnKey key_;
   Plan plan_;
+  std::optional<HierPlan> hier_;
   std::unique_ptr<const runtime::RankWork> work_;
 };
 

@@ -8,11 +8,11 @@
 //                      local index (the same "rail"), in the first stage any rank of N needs the
 //                      row; the relay keeps it, and in stage s sends it to dst with one
 //                      intra-node hop unless dst is the relay itself.
-// A hierarchical plan is a pure function of the flat plan and the mesh (no communication), an
-// immutable value like the Plan. Executing it is future work; the tables below are what an
-// executor runs per stage: all_to_all_v(inter), then all_to_all_v(intra), then one gather
-// (`assemble`) that rebuilds the flat stage's receive buffer, so the flat plan's stage slices
-// apply unchanged.
+// A hierarchical plan is a pure function of the flat plan and the mesh (CommMesh, config.h; no
+// communication), an immutable value like the Plan. The runtime executes it when the key's
+// DistAttnConfig::hier_mesh is set (src/runtime/hier_exchange.cc), per stage: all_to_all_v
+// (inter), then all_to_all_v(intra), then one gather (`assemble`) that rebuilds the flat
+// stage's receive buffer, so the flat plan's stage slices apply unchanged.
 //
 // Group-reduce (backward) runs the tables in reverse with sums: assemble scatter-adds into
 // [inter buffers; intra buffer], the intra exchange returns partials to the relays and owners
@@ -28,20 +28,6 @@
 #include "magi/plan.h"
 
 namespace magi {
-
-/// `inter` nodes of `intra` ranks each. Rank = node * intra + local: the row-major flattening
-/// of an (inter, intra) DeviceMesh such as init_hierarchical_mesh returns.
-struct CommMesh {
-  int64_t inter = 1;
-  int64_t intra = 1;
-
-  int64_t size() const { return inter * intra; }
-  int64_t node(int64_t rank) const { return rank / intra; }
-  int64_t local(int64_t rank) const { return rank % intra; }
-  /// Throws, naming the values, unless inter >= 1, intra >= 1 and inter * intra == cp_size.
-  void validate(int64_t cp_size) const;
-  friend bool operator==(const CommMesh&, const CommMesh&) = default;
-};
 
 /// One rank's side of one all_to_all_v over the whole CP group.
 struct ExchangeTable {
@@ -85,9 +71,10 @@ struct CommVolume {
 
 struct HierPlan {
   CommMesh mesh;
-  std::vector<HierRankPlan> ranks;  // every rank
+  std::vector<HierRankPlan> ranks;  // every rank (a runtime keeps its own rank's only)
 
-  /// Rows received at each level (inter: inter.recv; intra: intra.recv), all ranks and stages.
+  /// Rows received at each level (inter: inter.recv; intra: intra.recv), over the ranks held
+  /// and all stages.
   CommVolume volume() const;
   /// JSON for debugging and the CLI: the mesh, per-level volumes, per rank and stage the
   /// counts (and with `with_rows`, the ranges).

@@ -9,6 +9,9 @@
 //   recv    one per stage: the rows received in that stage, grouped by source rank in rank
 //           order, ascending within a source. This is exactly the order all_to_all_v delivers,
 //           so group-cast needs no scatter after the exchange.
+//   stage   the K/V rows a stage's slices read: its recv rows, or [local; recv] for a stage
+//           that reads_local (degree 0: no overlap is one stage over every key, and the host
+//           stage is empty).
 //   send    one per stage: local rows gathered at send_rows, grouped by destination rank.
 // Group-reduce (backward) runs the same tables in reverse: the recv-layout partial dK/dV goes
 // back with recv_counts as send counts, and the owner scatter-adds what arrives at send_rows.
@@ -31,7 +34,8 @@ struct StagePlan {
   std::vector<int64_t> recv_counts;  // rows from each source rank (size cp)
   AttnRanges send_rows;              // local rows to gather, in send-buffer order
   std::vector<int64_t> send_counts;  // rows to each destination rank (size cp)
-  std::vector<AttnSlice> slices;     // q: local rows; k: recv-buffer rows
+  std::vector<AttnSlice> slices;     // q: local rows; k: stage-buffer rows
+  bool reads_local = false;          // the stage buffer is [local rows; recv] (degree 0)
 
   int64_t num_recv() const { return recv_global.total_size(); }
   int64_t num_send() const { return send_rows.total_size(); }
@@ -41,12 +45,10 @@ struct StagePlan {
 struct RankPlan {
   int64_t rank = 0;
   AttnRanges host_ranges;              // global rows of the local buffer (merged, ascending)
-  std::vector<AttnSlice> host_slices;  // q and k: local rows
+  std::vector<AttnSlice> host_slices;  // q and k: local rows (none at degree 0)
   std::vector<StagePlan> stages;       // same count on every rank (empty stages allowed)
-  /// Degree 0 only: host and remote slices for one call over k = [local; recv of stage 0].
-  std::vector<AttnSlice> merged_slices;
-  int64_t host_area = 0;    // cells computed in the host stage
-  int64_t remote_area = 0;  // cells computed in all remote stages
+  int64_t host_area = 0;               // cells against local K/V (degree 0: in stage 0)
+  int64_t remote_area = 0;             // cells against received K/V
 
   int64_t num_recv() const;
   friend bool operator==(const RankPlan&, const RankPlan&) = default;

@@ -71,11 +71,21 @@ void register_config(py::module_& m) {
       .def("effective_degree", &OverlapConfig::effective_degree)
       .def("validate", &OverlapConfig::validate)
       .def(py::self == py::self);
+  py::class_<CommMesh>(m, "CommMesh")
+      .def(py::init<int64_t, int64_t>(), py::arg("inter"), py::arg("intra"))
+      .def_readwrite("inter", &CommMesh::inter)
+      .def_readwrite("intra", &CommMesh::intra)
+      .def(py::self == py::self)
+      .def("__repr__", [](const CommMesh& c) {
+        return "CommMesh(inter=" + std::to_string(c.inter) + ", intra=" + std::to_string(c.intra) +
+               ")";
+      });
   py::class_<DistAttnConfig>(m, "DistAttnConfig")
       .def(py::init<>())
       .def_readwrite("dispatch_config", &DistAttnConfig::dispatch_config)
       .def_readwrite("overlap_config", &DistAttnConfig::overlap_config)
       .def_readwrite("high_bandwith_domain_size", &DistAttnConfig::high_bandwith_domain_size)
+      .def_readwrite("hier_mesh", &DistAttnConfig::hier_mesh)
       .def("validate", &DistAttnConfig::validate)
       .def(py::self == py::self)
       .def("__repr__", [](const DistAttnConfig& c) {

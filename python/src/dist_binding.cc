@@ -41,6 +41,18 @@ void bind_runtime(py::module_& m) {
       .def_property_readonly("total_seqlen_k",
                              [](const Runtime& r) { return r.rt->key().total_seqlen_k; })
       .def("position_ids", [](const Runtime& r) { return r.rt->position_ids(); })
+      .def_property_readonly(
+          "hier_mesh", [](const Runtime& r) { return r.rt->key().config.hier_mesh; },
+          "The mesh of hierarchical communication (CommMesh), or None: flat.")
+      .def(
+          "comm_rows",
+          [](const Runtime& r) {
+            const CommVolume v = r.rt->comm_rows();
+            return py::dict(py::arg("inter") = v.inter_rows, py::arg("intra") = v.intra_rows);
+          },
+          "K|V rows this rank receives per group-cast, by level ({'inter': n, 'intra': n}; a "
+          "flat key has one level, counted as intra). Bytes: rows * 2 * num_heads_kv * head_dim "
+          "* element size.")
       .def("partitions", [](const Runtime& r) { return r.rt->dispatch_meta().partitions; })
       .def(
           "plan_json",

@@ -53,7 +53,7 @@ void check_local(const char* fn, const DistAttnRuntime& rt, const TensorView& q,
     MAGI_CHECK(t.ndim == 3 && t.shape[0] == shard, fn, ": ", name, " = ", t.describe(),
                ": expected [", shard, " (the local length), heads, head_dim]");
   }
-  // K and V rows travel (group-cast, degree 0's concatenation): each row one block.
+  // K and V rows travel (group-cast, the local rows of a degree-0 stage): each row one block.
   checks::rows_contiguous(fn, "k", k);
   checks::rows_contiguous(fn, "v", v);
   const bool heads_ok =

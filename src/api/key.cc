@@ -4,6 +4,7 @@
 
 #include "api/key_agreement.h"
 #include "api/key_cache.h"
+#include "api/plan_runtime.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 #include "runtime/rank_work.h"
@@ -35,6 +36,7 @@ DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
   check_slices(slices, total_seqlen_q, total_seqlen_k);
   const int64_t cp = comm.size();
   MAGI_CHECK(cp >= 1, "cp_size = ", cp, ": must be >= 1");
+  if (config.hier_mesh) config.hier_mesh->validate(cp);
 
   const auto given = chunk_size ? chunk_size : config.dispatch_config.chunk_size;
   MAGI_CHECK(!given || *given >= 1, "chunk_size = ", given.value_or(0), ": must be >= 1");
@@ -86,6 +88,10 @@ size_t DistAttnKey::hash() const {
   }
   const OverlapConfig& o = config.overlap_config;
   mix(h, std::hash<int64_t>()(o.degree.value_or(-1)));
+  if (config.hier_mesh) {
+    mix(h, std::hash<int64_t>()(config.hier_mesh->inter));
+    mix(h, std::hash<int64_t>()(config.hier_mesh->intra));
+  }
   mix(h, static_cast<size_t>(config.dispatch_config.alg.type));
   for (const std::vector<int64_t>& p : reused_partitions) {
     for (int64_t c : p) mix(h, std::hash<int64_t>()(c));
@@ -94,10 +100,15 @@ size_t DistAttnKey::hash() const {
   return h;
 }
 
-DistAttnRuntime::DistAttnRuntime(DistAttnKey key, Plan plan)
+DistAttnRuntime::DistAttnRuntime(DistAttnKey key, Plan plan, std::optional<HierPlan> hier)
     : key_(std::move(key)),
       plan_(std::move(plan)),
-      work_(std::make_unique<const runtime::RankWork>(plan_, key_.total_seqlen_q)) {}
+      hier_(std::move(hier)),
+      work_(std::make_unique<const runtime::RankWork>(plan_, hier_plan(), key_.total_seqlen_q)) {}
+
+CommVolume DistAttnRuntime::comm_rows() const {
+  return hier_ ? hier_->volume() : CommVolume{0, rank_plan().num_recv()};
+}
 
 DistAttnRuntime::~DistAttnRuntime() = default;
 
@@ -131,10 +142,9 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key(std::span<const AttnSlice> 
                              head_dim, comm, config, chunk_size);
   // Padding rows have no slice: they attend to nothing and nothing attends to them.
   const int64_t total = total_seqlen_q + key.pad_size;
-  DispatchMeta d =
+  const DispatchMeta d =
       solve_dispatch(slices, total, key.chunk_size, key.cp_size, config.dispatch_config.alg);
-  Plan plan = make_rank_plan(slices, d, config.overlap_config, key.cp_rank);
-  auto rt = std::make_shared<const DistAttnRuntime>(std::move(key), std::move(plan));
+  auto rt = api::plan_runtime(std::move(key), slices, d);
   api::cache_insert(rt);
   return rt;
 }

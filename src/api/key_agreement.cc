@@ -52,6 +52,11 @@ uint64_t config_hash(const DistAttnConfig& c) {
   h.add(o.calc_cost_factor);
   h.add(o.comm_cost_factor);
   h.add(c.high_bandwith_domain_size);
+  h.add(int64_t{c.hier_mesh.has_value()});
+  if (c.hier_mesh) {
+    h.add(c.hier_mesh->inter);
+    h.add(c.hier_mesh->intra);
+  }
   return h.h;
 }
 

@@ -4,6 +4,7 @@
 
 #include "api/key_agreement.h"
 #include "api/key_cache.h"
+#include "api/plan_runtime.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 
@@ -69,9 +70,7 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key_for_new_mask_after_dispatch
   DistAttnKey key = new_mask_key(slices, key_for_dispatch, comm, num_heads_q, num_heads_kv,
                                  head_dim, overlap_config);
   // Only the attention is planned: the reference key's dispatch places the chunks.
-  Plan plan = make_rank_plan(slices, key_for_dispatch.dispatch_meta(), key.config.overlap_config,
-                             key.cp_rank);
-  auto rt = std::make_shared<const DistAttnRuntime>(std::move(key), std::move(plan));
+  auto rt = api::plan_runtime(std::move(key), slices, key_for_dispatch.dispatch_meta());
   api::cache_insert(rt);
   return rt;
 }

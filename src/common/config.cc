@@ -75,6 +75,18 @@ void DistAttnConfig::validate() const {
   MAGI_CHECK(high_bandwith_domain_size >= 1,
              "DistAttnConfig.high_bandwith_domain_size = ", high_bandwith_domain_size,
              ": must be >= 1");
+  if (hier_mesh) {
+    MAGI_CHECK(hier_mesh->inter >= 1 && hier_mesh->intra >= 1,
+               "DistAttnConfig.hier_mesh = ", hier_mesh->inter, "x", hier_mesh->intra,
+               ": both sizes must be >= 1 (inter-node x intra-node)");
+  }
+}
+
+void CommMesh::validate(int64_t cp_size) const {
+  MAGI_CHECK(inter >= 1 && intra >= 1, "mesh ", inter, "x", intra,
+             ": both sizes must be >= 1 (inter-node x intra-node)");
+  MAGI_CHECK(inter * intra == cp_size, "mesh ", inter, "x", intra, " has ", inter * intra,
+             " ranks, but cp_size = ", cp_size);
 }
 
 }  // namespace magi

@@ -37,13 +37,6 @@ AttnRanges merged(std::vector<AttnRange>& pieces) {
 
 }  // namespace
 
-void CommMesh::validate(int64_t cp_size) const {
-  MAGI_CHECK(inter >= 1 && intra >= 1, "mesh ", inter, "x", intra,
-             ": both sizes must be >= 1 (inter-node x intra-node)");
-  MAGI_CHECK(inter * intra == cp_size, "mesh ", inter, "x", intra, " has ", inter * intra,
-             " ranks, but cp_size = ", cp_size);
-}
-
 CommVolume HierPlan::volume() const {
   CommVolume v;
   for (const HierRankPlan& rp : ranks) {

@@ -77,7 +77,8 @@ std::string Plan::to_json(bool with_slices) const {
       put_ints(os, st.recv_counts);
       os << ",\"send_counts\":";
       put_ints(os, st.send_counts);
-      os << ",\"num_slices\":" << st.slices.size();
+      os << ",\"num_slices\":" << st.slices.size()
+         << ",\"reads_local\":" << (st.reads_local ? "true" : "false");
       if (with_slices) {
         os << ",\"slices\":";
         put_slices(os, st.slices);

@@ -77,14 +77,9 @@ std::vector<RankStages> plan_stages(std::span<const AttnSlice> slices, const Dis
     }
   }
   for (int64_t r = 0; r < cp; ++r) {
-    const int64_t n = static_cast<int64_t>(chunks[r].size());
-    plan::Stages stages;
-    if (degree == 0) {
-      stages.emplace_back(n);
-      for (int64_t c = 0; c < n; ++c) stages[0][c] = c;
-    } else {
-      stages = plan::solve_stages(costs[r], degree, cfg.alg);
-    }
+    // Degree 0 fetches as degree 1 does (every remote chunk in one stage); plan_rank then
+    // moves the host slices into that stage.
+    const plan::Stages stages = plan::solve_stages(costs[r], std::max<int64_t>(degree, 1), cfg.alg);
     for (const auto& stage : stages) {
       AttnRanges rows;
       for (int64_t c : stage)
@@ -125,11 +120,14 @@ RankPlan plan_rank(int64_t me, const std::vector<RankStages>& all,
     rp.stages.push_back(std::move(st));
   }
   if (degree == 0) {
-    const int64_t local_len = host.total_size();
-    rp.merged_slices = rp.host_slices;
-    for (const AttnSlice& sl : rp.stages[0].slices) {
-      rp.merged_slices.push_back(sl.translated(0, local_len));
-    }
+    // No overlap: one kernel call over k = [local; received] in the one stage, none in the host
+    // stage, so the runtime runs degree 0 as any other degree.
+    StagePlan& only = rp.stages.front();
+    std::vector<AttnSlice> all = std::move(rp.host_slices);
+    rp.host_slices.clear();
+    for (const AttnSlice& sl : only.slices) all.push_back(sl.translated(0, host.total_size()));
+    only.slices = std::move(all);
+    only.reads_local = true;
   }
   return rp;
 }

@@ -8,7 +8,9 @@
 #include "kernels/tensor_ops.h"
 #include "magi/check.h"
 #include "runtime/arena.h"
+#include "runtime/kv_exchange.h"
 #include "runtime/rank_work.h"
+#include "runtime/row_pair.h"
 
 namespace magi::runtime {
 namespace {
@@ -18,72 +20,45 @@ DType acc_dtype(const TensorView& q) {
   return q.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
 }
 
-// Two tensors of [rows, H, D] travelling as one: row r of `both` ([rows, 2, H, D], contiguous)
-// is row r of `first` then row r of `second`, which are views of it with row stride 2·H·D.
-// NOTE: interleaving by row (not [first; second]) keeps each rank's share of an exchange one
-// run of rows, so a pair costs one all_to_all_v with rows of 2·row_bytes.
-struct RowPair {
-  TensorView both, first, second;
+// The K|V rows one stage computes with: [local rows (StageWork::local_rows); received rows],
+// the received ones filled by the call's exchange in the stage's layout.
+struct StageKv {
+  RowPair kv;              // [local_rows + num_recv, 2, Hkv, D]: first = K, second = V
+  int64_t local_rows = 0;  // StageWork::local_rows
+  RowPair received() const { return kv.slice(local_rows, kv.rows()); }
 };
 
-RowPair take_pair(Arena& a, DType dtype, int64_t rows, int64_t h, int64_t d) {
-  RowPair p;
-  p.both = a.take(dtype, {rows, 2, h, d});
-  p.first = p.both;
-  p.first.ndim = 3;
-  p.first.shape = {rows, h, d, 0};
-  p.first.strides = {2 * h * d, d, 1, 0};
-  p.second = p.first;
-  p.second.data = static_cast<std::byte*>(p.both.data) + h * d * dtype_size(dtype);
-  return p;
-}
-
-// K and V of one stage on their way in (group-cast: gather + one all_to_all_v of K|V rows; the
-// receive buffer is already in the stage's layout).
-struct Fetch {
-  RowPair kv;       // [num_recv, 2, Hkv, D]: first = K, second = V
-  RowPair send_kv;  // [num_send, 2, Hkv, D] (remote exchanges only)
-  std::unique_ptr<CommHandle> h;
-  void wait_on(void* stream) {
-    if (h) h->wait_on(stream);
-    h.reset();
-  }
-  const TensorView& k() const { return kv.first; }
-  const TensorView& v() const { return kv.second; }
+struct Stages {
+  std::vector<StageKv> kv;
+  std::unique_ptr<KvExchange> exchange;
 };
 
-std::vector<Fetch> layout_fetches(const RankPlan& rp, bool remote, const TensorView& k, Arena& a) {
-  std::vector<Fetch> fetches(rp.stages.size());
-  const int64_t h = k.shape[1], d = k.shape[2];
-  for (size_t s = 0; s < rp.stages.size(); ++s) {
-    const StagePlan& st = rp.stages[s];
-    fetches[s].kv = take_pair(a, k.dtype, st.num_recv(), h, d);
-    if (remote) fetches[s].send_kv = take_pair(a, k.dtype, st.num_send(), h, d);
-  }
-  return fetches;
-}
-
-// Posts every stage's group-cast (nothing to exchange in a group of one).
-void start_fetches(const CallContext& c, const RankWork& w, const TensorView& k,
-                   const TensorView& v, std::vector<Fetch>& fetches) {
-  if (c.comm.size() == 1) return;
+// The stage buffers and the exchange that fills them (backward: and sums dK|dV back in `acc`).
+Stages layout_stages(const CallContext& c, const TensorView& k, bool backward, DType acc,
+                     Arena& a) {
   const RankPlan& rp = c.rt.rank_plan();
-  for (size_t s = 0; s < fetches.size(); ++s) {
-    const StagePlan& st = rp.stages[s];
-    Fetch& f = fetches[s];
-    c.backend.range_gather(k, w.stages[s].send_rows, f.send_kv.first, c.stream);
-    c.backend.range_gather(v, w.stages[s].send_rows, f.send_kv.second, c.stream);
-    f.h = c.comm.all_to_all_v(f.send_kv.both, st.send_counts, f.kv.both, st.recv_counts,
-                              row_bytes(f.kv.both), c.stream);
+  const RankWork& w = c.rt.work();
+  Stages out;
+  std::vector<TensorView> received;
+  for (size_t s = 0; s < rp.stages.size(); ++s) {
+    StageKv& st = out.kv.emplace_back();
+    st.local_rows = w.stages[s].local_rows;
+    st.kv = take_pair(a, k.dtype, st.local_rows + rp.stages[s].num_recv(), k.shape[1], k.shape[2]);
+    received.push_back(st.received().both);
   }
+  out.exchange = layout_exchange(c, k, std::move(received), backward, acc, a);
+  return out;
 }
 
-// [local; remote] rows in one buffer (degree 0).
-void concat_rows(const CallContext& c, const RankWork& w, const TensorView& local,
-                 const TensorView& remote, const TensorView& all) {
-  const int64_t s = local.shape[0];
-  c.backend.range_gather(local, w.concat_local, row_slice(all, 0, s), c.stream);
-  c.backend.range_gather(remote, w.concat_remote, row_slice(all, s, all.shape[0]), c.stream);
+// Stage s's buffer, complete for work queued next on the call's stream.
+void fill_stage(const CallContext& c, const TensorView& k, const TensorView& v, Stages& st,
+                size_t s) {
+  st.exchange->wait(s);
+  const StageKv& sk = st.kv[s];
+  if (sk.local_rows == 0) return;
+  const RowPair local = sk.kv.slice(0, sk.local_rows);
+  c.backend.range_gather(k, c.rt.work().all_local, local.first, c.stream);
+  c.backend.range_gather(v, c.rt.work().all_local, local.second, c.stream);
 }
 
 /// Lays a call out with layout(Arena&) twice, without memory to learn its bytes and then over
@@ -105,31 +80,26 @@ bool reduces_dsink(const CallContext& c) {
 }
 
 struct FwdLayout {
-  std::vector<Fetch> fetches;
+  Stages stages;
   TensorView acc, lse_acc;        // out / lse themselves when they have the accumulation dtype
-  TensorView k_all, v_all;        // degree 0: [local; remote]
   TensorView max_send, max_recv;  // [cp, Hq]: max_logits' all-reduce
 };
 
 struct BwdLayout {
-  std::vector<Fetch> fetches;
+  Stages stages;
   TensorView dq_acc, dk_acc, dv_acc;
-  TensorView k_all, v_all;            // degree 0
-  RowPair dkv_all;                    // degree 0: [local; remote] rows of dK|dV
-  std::vector<RowPair> dkv_part;      // per stage: [num_recv, 2, Hkv, D]
-  std::vector<RowPair> dkv_home;      // per stage: [num_send, 2, Hkv, D] (remote)
-  void* ffa_ws = nullptr;             // one FFA backward's scratch, reused by each call
+  std::vector<RowPair> dkv_part;      // per stage: dK|dV of the stage buffer's rows
+  void* ffa_ws = nullptr;             // the largest FFA backward's scratch, reused by each call
   TensorView dsink_send, dsink_recv;  // [cp, sink numel]: dsink's all-reduce
 };
 
 // ---- forward ---------------------------------------------------------------------------------
 
 // Whether this rank's forward is one kernel that writes every row once with nothing merged
-// after it (degree 0, or no remote stage with work, and no sink): it then writes out in out's
-// own dtype, with no accumulator to cast (at cp 1 the cast cost a quarter of the kernel).
+// after it (no stage with work, no sink): it then writes out in out's own dtype, with no
+// accumulator to cast (at cp 1 the cast cost a quarter of the kernel).
 bool one_pass_forward(const CallContext& c, const TensorView& out) {
   if (c.sink != nullptr || !out.is_contiguous()) return false;
-  if (c.rt.plan().degree == 0) return true;
   for (const auto& s : c.rt.work().stages) {
     if (!s.ffa.slices().empty()) return false;
   }
@@ -139,18 +109,12 @@ bool one_pass_forward(const CallContext& c, const TensorView& out) {
 FwdLayout layout_forward(const CallContext& c, const TensorView& q, const TensorView& k,
                          const TensorView& v, const TensorView& out, const TensorView& lse,
                          Arena& a) {
-  const RankPlan& rp = c.rt.rank_plan();
   const DType at = acc_dtype(q);
   const int64_t sq = q.shape[0], hq = q.shape[1], d = q.shape[2];
   FwdLayout l;
-  l.fetches = layout_fetches(rp, c.comm.size() > 1, k, a);
+  l.stages = layout_stages(c, k, false, at, a);
   l.acc = out.dtype == at || one_pass_forward(c, out) ? out : a.take(at, {sq, hq, d});
   l.lse_acc = lse.dtype == at ? lse : a.take(at, {sq, hq});
-  if (c.rt.plan().degree == 0) {
-    const int64_t rows = k.shape[0] + rp.stages.front().num_recv();
-    l.k_all = a.take(k.dtype, {rows, k.shape[1], d});
-    l.v_all = a.take(v.dtype, {rows, k.shape[1], d});
-  }
   if (c.max_logits.ndim > 0 && c.comm.size() > 1) {
     l.max_send = a.take(DType::kFloat32, {c.comm.size(), hq});
     l.max_recv = a.take(DType::kFloat32, {c.comm.size(), hq});
@@ -181,38 +145,26 @@ void reduce_max_logits(const CallContext& c, FwdLayout& l) {
 
 void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
                  const TensorView& v, const TensorView& out, const TensorView& lse, FwdLayout& l) {
-  const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
-  const bool merged = c.rt.plan().degree == 0;
   FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream, c.max_logits};
-  if (merged) {
-    a.k = l.k_all;
-    a.v = l.v_all;
-    a.work = &*w.merged;
-  }
   c.backend.check_ffa_forward("calc_attn", a);  // the device's limits, once per call
 
   if (c.max_logits.ndim > 0) {
     c.backend.fill(c.max_logits, -std::numeric_limits<double>::infinity(), c.stream);
   }
-  // Every exchange is posted before the first kernel, so communication overlaps the host stage.
-  start_fetches(c, w, k, v, l.fetches);
-  if (merged) {
-    l.fetches[0].wait_on(c.stream);
-    concat_rows(c, w, k, l.fetches[0].k(), l.k_all);
-    concat_rows(c, w, v, l.fetches[0].v(), l.v_all);
+  // Exchanges are posted before the first kernel, so communication overlaps the host stage.
+  l.stages.exchange->start(k, v);
+  // NOTE: the host stage runs even without slices: it initialises out and lse (0 and -inf),
+  // into which every stage merges.
+  c.backend.ffa_forward(a);
+  a.accumulate = true;
+  for (size_t s = 0; s < w.stages.size(); ++s) {
+    fill_stage(c, k, v, l.stages, s);
+    if (w.stages[s].ffa.slices().empty()) continue;
+    a.k = l.stages.kv[s].kv.first;
+    a.v = l.stages.kv[s].kv.second;
+    a.work = &w.stages[s].ffa;
     c.backend.ffa_forward(a);
-  } else {
-    c.backend.ffa_forward(a);
-    a.accumulate = true;
-    for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait_on(c.stream);
-      if (w.stages[s].ffa.slices().empty()) continue;
-      a.k = l.fetches[s].k();
-      a.v = l.fetches[s].v();
-      a.work = &w.stages[s].ffa;
-      c.backend.ffa_forward(a);
-    }
   }
   // The sink once per row, after every stage's merge, in the accumulation dtype.
   if (c.sink != nullptr) c.backend.sink_merge(l.acc, l.lse_acc, *c.sink, c.stream);
@@ -224,39 +176,34 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
 // ---- backward --------------------------------------------------------------------------------
 
 BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) {
-  const RankPlan& rp = c.rt.rank_plan();
-  const bool remote = c.comm.size() > 1, merged = c.rt.plan().degree == 0;
+  const RankWork& w = c.rt.work();
   const TensorView &q = a.q, &k = a.k;
   const DType at = acc_dtype(q);
   const int64_t s_len = k.shape[0], hkv = k.shape[1], d = k.shape[2];
   BwdLayout l;
-  l.fetches = layout_fetches(rp, remote, k, ar);
+  l.stages = layout_stages(c, k, true, at, ar);
   l.dq_acc = ar.take(at, {q.shape[0], q.shape[1], d});
   l.dk_acc = ar.take(at, {s_len, hkv, d});
   l.dv_acc = ar.take(at, {s_len, hkv, d});
-  if (merged) {
-    const int64_t rows = s_len + rp.stages.front().num_recv();
-    l.k_all = ar.take(k.dtype, {rows, hkv, d});
-    l.v_all = ar.take(k.dtype, {rows, hkv, d});
-    l.dkv_all = take_pair(ar, at, rows, hkv, d);
-  } else {
-    for (const StagePlan& st : rp.stages) {
-      l.dkv_part.push_back(take_pair(ar, at, st.num_recv(), hkv, d));
-    }
-  }
-  if (remote) {
-    for (const StagePlan& st : rp.stages) {
-      l.dkv_home.push_back(take_pair(ar, at, st.num_send(), hkv, d));
-    }
-  }
-  // Every FFA call of this backward has the same q and fp32 (fp64) accumulators, so one
-  // scratch area serves them all in turn (they run in stream order).
+  for (const StageKv& st : l.stages.kv)
+    l.dkv_part.push_back(take_pair(ar, at, st.kv.rows(), hkv, d));
+  // Every FFA call of this backward has the same q and fp32 (fp64) accumulators and runs in
+  // stream order, so one scratch area, as large as the largest call needs, serves them all.
   FfaBwdArgs probe = a;
   probe.dq = l.dq_acc;
-  probe.dk = merged ? l.dkv_all.first : l.dk_acc;
-  probe.dv = merged ? l.dkv_all.second : l.dv_acc;
-  if (merged) probe.k = probe.v = l.k_all;
-  l.ffa_ws = ar.take_bytes(c.backend.ffa_backward_workspace_bytes(probe));
+  probe.dk = l.dk_acc;
+  probe.dv = l.dv_acc;
+  size_t ws = c.backend.ffa_backward_workspace_bytes(probe);
+  for (size_t s = 0; s < w.stages.size(); ++s) {
+    if (w.stages[s].ffa.slices().empty()) continue;  // no call
+    probe.k = l.stages.kv[s].kv.first;
+    probe.v = l.stages.kv[s].kv.second;
+    probe.dk = l.dkv_part[s].first;
+    probe.dv = l.dkv_part[s].second;
+    probe.work = &w.stages[s].ffa;
+    ws = std::max(ws, c.backend.ffa_backward_workspace_bytes(probe));
+  }
+  l.ffa_ws = ar.take_bytes(ws);
   if (reduces_dsink(c)) {
     const int64_t cp = c.comm.size(), n = c.sink->logits.numel();
     l.dsink_send = ar.take(DType::kFloat32, {cp, n});
@@ -279,67 +226,42 @@ void sink_grad(const CallContext& c, const TensorView& out, const TensorView& ls
 
 void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, const TensorView& dk,
                   const TensorView& dv, BwdLayout& l) {
-  const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
-  const bool remote = c.comm.size() > 1, merged = c.rt.plan().degree == 0;
   const TensorView k = a.k, v = a.v;
-  const int64_t s_len = k.shape[0];
   a.dq = l.dq_acc;
   a.dk = l.dk_acc;
   a.dv = l.dv_acc;
   a.workspace = l.ffa_ws;
-  if (merged) {
-    a.k = l.k_all;
-    a.v = l.v_all;
-    a.dk = l.dkv_all.first;
-    a.dv = l.dkv_all.second;
-    a.work = &*w.merged;
-  }
   c.backend.check_ffa_backward("calc_attn_backward", a);  // the device's limits, once per call
 
   const auto zero = [&](const TensorView& t) { c.backend.fill(t, 0.0, c.stream); };
-  start_fetches(c, w, k, v, l.fetches);
+  l.stages.exchange->start(k, v);
   zero(l.dq_acc);
   zero(l.dk_acc);
   zero(l.dv_acc);
-  // The partial dK|dV rows of one stage on their way home (group-reduce: one all_to_all_v
-  // with the stage's tables reversed, then scatter-add at send_rows).
-  std::vector<std::unique_ptr<CommHandle>> homes;
-  auto send_home = [&](size_t s, const TensorView& dkv_part) {
-    const StagePlan& st = rp.stages[s];
-    homes.push_back(c.comm.all_to_all_v(dkv_part, st.recv_counts, l.dkv_home[s].both,
-                                        st.send_counts, row_bytes(dkv_part), c.stream));
-  };
-  if (merged) {
-    l.fetches[0].wait_on(c.stream);
-    concat_rows(c, w, k, l.fetches[0].k(), l.k_all);
-    concat_rows(c, w, v, l.fetches[0].v(), l.v_all);
-    zero(l.dkv_all.both);
-    c.backend.ffa_backward(a);
-    c.backend.copy_cast(row_slice(l.dkv_all.first, 0, s_len), l.dk_acc, c.stream);
-    c.backend.copy_cast(row_slice(l.dkv_all.second, 0, s_len), l.dv_acc, c.stream);
-    if (remote) send_home(0, row_slice(l.dkv_all.both, s_len, l.dkv_all.both.shape[0]));
-  } else {
-    c.backend.ffa_backward(a);
-    for (size_t s = 0; s < rp.stages.size(); ++s) {
-      l.fetches[s].wait_on(c.stream);
-      zero(l.dkv_part[s].both);
-      if (!w.stages[s].ffa.slices().empty()) {
-        a.k = l.fetches[s].k();
-        a.v = l.fetches[s].v();
-        a.dk = l.dkv_part[s].first;
-        a.dv = l.dkv_part[s].second;
-        a.work = &w.stages[s].ffa;
-        c.backend.ffa_backward(a);
+  c.backend.ffa_backward(a);
+  for (size_t s = 0; s < w.stages.size(); ++s) {
+    const StageKv& st = l.stages.kv[s];
+    const RowPair& part = l.dkv_part[s];
+    fill_stage(c, k, v, l.stages, s);
+    zero(part.both);
+    if (!w.stages[s].ffa.slices().empty()) {
+      a.k = st.kv.first;
+      a.v = st.kv.second;
+      a.dk = part.first;
+      a.dv = part.second;
+      a.work = &w.stages[s].ffa;
+      c.backend.ffa_backward(a);
+      if (st.local_rows > 0) {  // the local rows' share stays here
+        const RowPair local = part.slice(0, st.local_rows);
+        c.backend.range_scatter_add(local.first, w.all_local, l.dk_acc, c.stream);
+        c.backend.range_scatter_add(local.second, w.all_local, l.dv_acc, c.stream);
       }
-      if (remote) send_home(s, l.dkv_part[s].both);
     }
+    // The received rows' share goes home, to be summed by the owners (group-reduce).
+    l.stages.exchange->reduce(s, part.slice(st.local_rows, part.rows()).both);
   }
-  for (size_t s = 0; s < homes.size(); ++s) {
-    homes[s]->wait_on(c.stream);
-    c.backend.range_scatter_add(l.dkv_home[s].first, w.stages[s].send_rows, l.dk_acc, c.stream);
-    c.backend.range_scatter_add(l.dkv_home[s].second, w.stages[s].send_rows, l.dv_acc, c.stream);
-  }
+  l.stages.exchange->finish(l.dk_acc, l.dv_acc);
   c.backend.copy_cast(l.dq_acc, dq, c.stream);
   c.backend.copy_cast(l.dk_acc, dk, c.stream);
   c.backend.copy_cast(l.dv_acc, dv, c.stream);

@@ -1,8 +1,8 @@
 // RankWork: everything a call of one rank's runtime needs beyond its tensors, prepared once per
-// key (DistAttnRuntime owns it): the FFA work of the host stage, of each overlap stage and of
-// the degree-0 merged call, and the row lists of the range kernels. Backends add their
-// per-device forms on first use (work lists and range tables uploaded once), so a call with a
-// cached key converts, hashes and uploads nothing.
+// key (DistAttnRuntime owns it): the FFA work of the host stage and of each overlap stage, and
+// the row lists of the range kernels. Backends add their per-device forms on first use (work
+// lists and range tables uploaded once), so a call with a cached key converts, hashes and
+// uploads nothing.
 #pragma once
 
 #include <optional>
@@ -10,27 +10,30 @@
 
 #include "kernels/range_list.h"
 #include "magi/ffa.h"
+#include "magi/hier_plan.h"
 #include "magi/plan.h"
+#include "runtime/hier_work.h"
 
 namespace magi::runtime {
 
 struct StageWork {
-  FfaWork ffa;          // q: local rows; k: the stage's receive buffer
-  RangeList send_rows;  // local rows gathered for the group-cast, scatter-added back
+  FfaWork ffa;             // q: local rows; k: the stage buffer
+  int64_t local_rows = 0;  // local rows in front of the stage buffer (StagePlan::reads_local)
+  RangeList send_rows;     // local rows gathered for the group-cast, scatter-added back
 };
 
 struct RankWork {
-  /// From the plan of one rank (plan.ranks.front()); `total_seqlen_q` before padding.
-  RankWork(const Plan& plan, int64_t total_seqlen_q);
+  /// From the plan of one rank (plan.ranks.front()) and its two-level form (hier_plan->ranks[0];
+  /// nullptr: flat); `total_seqlen_q` before padding.
+  RankWork(const Plan& plan, const HierPlan* hier_plan, int64_t total_seqlen_q);
 
   FfaWork host;                   // q and k: local rows
   std::vector<StageWork> stages;  // one per plan stage
-  std::optional<FfaWork> merged;  // degree 0: k = [local; receive buffer of stage 0]
-  RangeList concat_local;         // degree 0: {0, shard}
-  RangeList concat_remote;        // degree 0: {0, rows received in stage 0}
+  RangeList all_local;            // {0, shard}: every local row, in order
   RangeList dispatch_rows;        // global rows of this rank (padding excluded), in local order
   RangeList undispatch_send;      // cp copies of the local rows (the all-gather's send buffer)
   RangeList undispatch_order;     // the gathered chunks in global order, padding dropped
+  std::optional<HierWork> hier;   // the hierarchical group-cast's lists (none: flat)
 };
 
 }  // namespace magi::runtime

@@ -81,7 +81,6 @@ MethodResult simulate_magi(const Plan& plan, const HierPlan* hier, const Cluster
   const size_t num_stages = plan.ranks[0].stages.size();
   const double kv = static_cast<double>(shape.kv_row_bytes());
   const double dkv = static_cast<double>(shape.dkv_row_bytes());
-  const bool merged = plan.degree == 0;  // one kernel over [local; remote] after the fetch
 
   MethodResult res;
   res.method = hier ? "magi_hier" : "magi";
@@ -104,20 +103,18 @@ MethodResult simulate_magi(const Plan& plan, const HierPlan* hier, const Cluster
     rt.rank = r;
     cells += rp.host_area + rp.remote_area;
     const int64_t local = rp.host_ranges.total_size();
-    if (!merged) {
-      const TypedCells tc = cells_of(rp.host_slices);
-      const int64_t rows = q_rows(rp.host_slices) + local;
-      rt.host_fwd_s = detail::kernel_s(tc, Pass::kFwd, c, shape, rows);
-      rt.host_bwd_s = detail::kernel_s(tc, Pass::kBwd, c, shape, rows);
-    }
+    const TypedCells host_cells = cells_of(rp.host_slices);  // none at degree 0: no time
+    const int64_t host_rows = q_rows(rp.host_slices) + local;
+    rt.host_fwd_s = detail::kernel_s(host_cells, Pass::kFwd, c, shape, host_rows);
+    rt.host_bwd_s = detail::kernel_s(host_cells, Pass::kBwd, c, shape, host_rows);
     double gathered = 0;
     for (size_t s = 0; s < num_stages; ++s) {
       const StagePlan& st = rp.stages[s];
-      const std::vector<AttnSlice>& slices = merged ? rp.merged_slices : st.slices;
-      const TypedCells tc = cells_of(slices);
-      const int64_t rows = q_rows(slices) + (merged ? local : 0) + st.num_recv();  // q + k
-      double extra = 0;  // local copies on the compute stream before the stage's kernel
-      if (merged) extra = detail::copy_s(static_cast<double>(local + st.num_recv()) * kv, c);
+      const int64_t local_rows = st.reads_local ? local : 0;  // in front of the stage buffer
+      const TypedCells tc = cells_of(st.slices);
+      const int64_t rows = q_rows(st.slices) + local_rows + st.num_recv();  // q + k
+      // Local copies on the compute stream before the stage's kernel.
+      double extra = detail::copy_s(static_cast<double>(local_rows) * kv, c);
       if (hier) extra += detail::copy_s(static_cast<double>(st.num_recv()) * kv, c);  // assemble
       rt.fwd_s.push_back(detail::kernel_s(tc, Pass::kFwd, c, shape, rows) + extra);
       rt.bwd_s.push_back(detail::kernel_s(tc, Pass::kBwd, c, shape, rows) + extra);

@@ -87,11 +87,48 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
     s.config.dispatch_config.alg.type =
         static_cast<DispatchAlgType>(rng() % (padded_chunks <= 20 ? 5 : 4));
     s.config.dispatch_config.alg.top_p = 0.5;
+    // Every other case communicates hierarchically over a mesh of the group (its own generator,
+    // so the cases stay those of the flat test).
+    std::mt19937_64 mesh_rng(iter);
+    if (mesh_rng() % 2) {
+      std::vector<int64_t> intra;
+      for (int64_t i = 1; i <= s.cp; ++i)
+        if (s.cp % i == 0) intra.push_back(i);
+      const int64_t width = intra[mesh_rng() % intra.size()];
+      s.config.hier_mesh = CommMesh{s.cp / width, width};
+    }
+    const std::string mesh = s.config.hier_mesh ? std::to_string(s.config.hier_mesh->inter) + "x" +
+                                                      std::to_string(s.config.hier_mesh->intra)
+                                                : "flat";
     SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
                  std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
-                 std::to_string(deg) + ", " + std::string(to_string(s.dtype)));
+                 std::to_string(deg) + ", " + std::string(to_string(s.dtype)) + ", mesh " + mesh);
     check_against_dense(s, rng, s.dtype == DType::kFloat64 ? 1e-10 : 1e-5);
     if (HasFailure()) return;
+  }
+}
+
+TEST(DistAttn, HierarchicalMeshesMatchDenseReference) {
+  std::mt19937_64 rng(9);
+  for (auto [inter, intra] : {std::pair<int64_t, int64_t>{2, 2}, {2, 4}, {4, 2}}) {
+    for (int64_t degree : {0, 1, 3}) {
+      for (bool varlen : {false, true}) {
+        CaseSpec s;
+        s.cp = inter * intra;
+        s.total = 13 * s.cp + 5;
+        s.chunk = 3;
+        s.hq = 4;
+        s.hkv = 2;
+        s.slices = varlen ? testing::random_varlen_slices(rng, s.total, 6)
+                          : testing::random_slices(rng, s.total, s.total, 8);
+        s.config.overlap_config.degree = degree;
+        s.config.overlap_config.min_chunk_size = 2;
+        s.config.hier_mesh = CommMesh{inter, intra};
+        SCOPED_TRACE("mesh " + std::to_string(inter) + "x" + std::to_string(intra) + " degree " +
+                     std::to_string(degree) + (varlen ? " varlen" : " random"));
+        check_against_dense(s, rng, 1e-10);
+      }
+    }
   }
 }
 
@@ -127,6 +164,13 @@ TEST(DistAttn, BadInputsRaiseClearErrors) {
     expect_error([&] { make_flex_key(causal, 16, 16, 3, 2, 8, comm); }, "num_heads_q = 3");
     expect_error([&] { make_flex_key(causal, 16, 12, 2, 2, 8, comm); }, "total_seqlen_k = 12");
     expect_error([&] { make_flex_key(causal, 8, 8, 2, 2, 8, comm); }, "q_ranges[0]");
+    DistAttnConfig mesh;
+    mesh.hier_mesh = CommMesh{2, 2};
+    expect_error([&] { make_flex_key(causal, 16, 16, 2, 2, 8, comm, mesh); },
+                 "mesh 2x2 has 4 ranks, but cp_size = 2");
+    mesh.hier_mesh = CommMesh{0, 2};
+    expect_error([&] { make_flex_key(causal, 16, 16, 2, 2, 8, comm, mesh); },
+                 "DistAttnConfig.hier_mesh = 0x2");
     const auto rt = make_flex_key(causal, 16, 16, 2, 2, 8, comm, {}, 4);
     const int64_t n = rt->shard_seqlen();
     HostTensor q(DType::kFloat32, {n, 2, 8}), k(DType::kFloat32, {n, 2, 8}),

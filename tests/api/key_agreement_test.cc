@@ -94,6 +94,13 @@ TEST(KeyAgreement, DisagreeingLengthsHeadsChunksAndConfigsAreNamed) {
                          make_flex_key(kCausal, 64, 64, 2, 2, 8, c, cfg, 8);
                        }),
              "dist_attn_config");
+  expect_all(errors_of(2,
+                       [](int64_t r, Communicator& c) {
+                         DistAttnConfig cfg;
+                         if (r) cfg.hier_mesh = CommMesh{2, 1};
+                         make_flex_key(kCausal, 64, 64, 2, 2, 8, c, cfg, 8);
+                       }),
+             "dist_attn_config");
 }
 
 // A request that disagreed (nothing cached) can be made again: still an error, still on every

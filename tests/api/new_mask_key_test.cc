@@ -60,6 +60,23 @@ TEST(NewMaskKey, ReusesTheDispatchAndPlansTheNewMask) {
   clear_key_cache();
 }
 
+TEST(NewMaskKey, KeepsTheHierarchicalMeshOfTheKeyItReuses) {
+  clear_key_cache();
+  run_local_ranks(4, [&](Communicator& comm) {
+    DistAttnConfig config;
+    config.hier_mesh = CommMesh{2, 2};
+    const auto ref = make_flex_key(kCausal, 50, 50, 4, 2, 8, comm, config, 4);
+    const auto nk = make_flex_key_for_new_mask_after_dispatch(kHybrid, *ref, comm);
+    EXPECT_EQ(nk->key().config.hier_mesh, config.hier_mesh);
+    ASSERT_NE(nk->hier_plan(), nullptr);
+    const Plan all = make_plan(kHybrid, ref->dispatch_meta(), config.overlap_config);
+    EXPECT_EQ(nk->plan().ranks, std::vector<RankPlan>{all.ranks[comm.rank()]});
+    EXPECT_EQ(nk->hier_plan()->ranks.front(),
+              make_hier_plan(all, *config.hier_mesh).ranks[comm.rank()]);
+  });
+  clear_key_cache();
+}
+
 TEST(NewMaskKey, BadInputsNameTheArgument) {
   run_local_ranks(2, [&](Communicator& comm) {
     const auto ref = make_flex_key(kCausal, 50, 50, 0, 0, 0, comm, {}, 4);

@@ -1,8 +1,8 @@
 // The executor on a device backend (the recording backend: host memory claimed as CUDA, CPU
 // kernels): the same results as on the CPU backend, bit for bit, for every overlap degree and
-// group size; everything a call needs is prepared once per key and device (no FFA work or range
-// list is prepared again by later calls, no transient range list is made), and each call takes
-// at most one scratch block.
+// group size, flat and hierarchical; everything a call needs is prepared once per key and device
+// (no FFA work or range list is prepared again by later calls, no transient range list is made),
+// and each call takes at most one scratch block.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -40,8 +40,9 @@ Counts run_on(Recording& r, CaseSpec s, int calls, const std::vector<double>& q,
 TEST(Executor, ADeviceBackendMatchesTheCpuAndPreparesEachKeyOnce) {
   Recording r;
   std::mt19937_64 rng(5);
-  for (int64_t cp : {1, 2, 3}) {
+  for (int64_t cp : {1, 2, 3, 4}) {
     for (int64_t degree : {0, 1, 2}) {
+      // cp 4 communicates hierarchically (mesh 2x2): its lists are prepared once too.
       SCOPED_TRACE("cp " + std::to_string(cp) + " degree " + std::to_string(degree));
       clear_key_cache();
       CaseSpec s;
@@ -56,6 +57,7 @@ TEST(Executor, ADeviceBackendMatchesTheCpuAndPreparesEachKeyOnce) {
                   {{30, 45}, {0, 10}, AttnMaskType::kFull}};
       s.config.overlap_config.degree = degree;
       s.config.overlap_config.min_chunk_size = 1;
+      if (cp == 4) s.config.hier_mesh = CommMesh{2, 2};
       const auto q = testing::random_values(rng, s.total * s.hq * s.d);
       const auto k = testing::random_values(rng, s.total * s.hkv * s.d);
       const auto dout = testing::random_values(rng, s.total * s.hq * s.d);

@@ -84,8 +84,9 @@ inline DispatchAlg random_alg(std::mt19937_64& rng) {
 }
 
 /// Every invariant of a plan (gtest assertions): (a) the host and stage slices of a rank cover
-/// the mask cells of its rows exactly once (the degree-0 merged slices too); (b) each remote
-/// row arrives once, from its owner, only where needed; (c) equal chunk counts per rank; the
+/// the mask cells of its rows exactly once (a stage that reads_local over [local; received]);
+/// (b) each remote row arrives once, from its owner, only where needed; (c) equal chunk counts
+/// per rank; (d) degree 0 is one stage over [local; received] and an empty host stage; the
 /// send tables deliver exactly every receiver's recv buffer.
 inline void check_plan(const PlanCase& c, const Plan& plan) {
   const int64_t n = c.total;
@@ -106,7 +107,9 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
     std::set<int64_t> received;
     for (const StagePlan& st : rp.stages) {
       const std::vector<int64_t> recv = row_ids(st.recv_global);
-      add_cells(st.slices, local, recv, n, count);
+      std::vector<int64_t> kv = st.reads_local ? local : std::vector<int64_t>{};
+      kv.insert(kv.end(), recv.begin(), recv.end());
+      add_cells(st.slices, local, kv, n, count);
       // (b) each remote row once, from its owner, never a host row.
       int64_t pos = 0;
       for (int64_t src = 0; src < c.cp; ++src) {
@@ -119,25 +122,28 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
       ASSERT_EQ(pos, static_cast<int64_t>(recv.size()));
     }
     std::set<int64_t> mine(local.begin(), local.end()), needed;
+    int64_t local_cells = 0, remote_cells = 0;
     for (int64_t q : local) {
       for (int64_t k = 0; k < n; ++k) {
         ASSERT_EQ(count[q * n + k], dense[q * n + k]) << "rank " << me << " cell " << q << "," << k;
         if (dense[q * n + k] && !mine.count(k)) needed.insert(k);
+        if (dense[q * n + k]) ++(mine.count(k) ? local_cells : remote_cells);
       }
     }
+    ASSERT_EQ(rp.host_area, local_cells) << "rank " << me;
+    ASSERT_EQ(rp.remote_area, remote_cells) << "rank " << me;
     for (int64_t q = 0; q < n; ++q) {
       if (mine.count(q)) continue;
       for (int64_t k = 0; k < n; ++k) ASSERT_EQ(count[q * n + k], 0);
     }
     ASSERT_EQ(received, needed) << "rank " << me << " receives rows it does not need";
+    // (d) degree 0 is one stage over [local; received] rows and no host stage.
     if (plan.degree == 0) {
-      std::vector<int> merged(n * n, 0);
-      std::vector<int64_t> kv = local;
-      for (int64_t x : row_ids(rp.stages[0].recv_global)) kv.push_back(x);
-      add_cells(rp.merged_slices, local, kv, n, merged);
-      for (int64_t q : local)
-        for (int64_t k = 0; k < n; ++k) ASSERT_EQ(merged[q * n + k], dense[q * n + k]);
+      ASSERT_TRUE(rp.host_slices.empty());
+      ASSERT_EQ(rp.stages.size(), 1u);
+      ASSERT_TRUE(rp.stages[0].reads_local);
     }
+    for (const StagePlan& st : rp.stages) ASSERT_EQ(st.reads_local, plan.degree == 0);
     // Send buffers, to check against the receivers below.
     for (size_t s = 0; s < rp.stages.size(); ++s) {
       const StagePlan& st = rp.stages[s];

@@ -3,14 +3,13 @@ the hierarchical mesh."""
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 from .._checks import check_int
 from ..common.enum import AttnMaskType
 from ..common.padding import compute_pad_size
 from ..common.ranges import AttnRange, AttnRanges
+from ..dist.group import hierarchical_comm_enabled
 
 __all__ = [
     "compute_pad_size", "squash_batch_dim", "full_attention_to_varlen_attention",
@@ -133,8 +132,11 @@ def init_hierarchical_mesh(world_size: int, world_size_inter_node: int,
                            world_size_intra_node: int):
     """A 2-D ``DeviceMesh`` ``(inter, intra)`` for hierarchical communication, or None.
 
-    Returns None unless ``MAGI_ATTENTION_HIERARCHICAL_COMM=1``. The mesh is accepted as
-    ``cp_mesh`` by the key functions; communication currently runs flat over all its ranks.
+    Returns None unless ``MAGI_ATTENTION_HIERARCHICAL_COMM=1``. Given as ``cp_mesh`` to the
+    key functions (with that variable still set), the key communicates in two levels: a remote
+    K/V row crosses between nodes at most once per destination node and fans out inside it, and
+    partial dK/dV are summed inside a node before they cross back. Results equal those of flat
+    communication (outputs bit for bit, gradients up to the order of their sums).
     """
     for name, v in (("world_size", world_size), ("world_size_inter_node", world_size_inter_node),
                     ("world_size_intra_node", world_size_intra_node)):
@@ -143,7 +145,7 @@ def init_hierarchical_mesh(world_size: int, world_size_inter_node: int,
         raise ValueError(f"world_size = {world_size}: must equal world_size_inter_node * "
                          f"world_size_intra_node = "
                          f"{world_size_inter_node * world_size_intra_node}")
-    if os.environ.get("MAGI_ATTENTION_HIERARCHICAL_COMM", "0") != "1":
+    if not hierarchical_comm_enabled():
         return None
     try:
         from torch.distributed.device_mesh import init_device_mesh

@@ -1,11 +1,16 @@
 """Resolves the seed's ``cp_group=`` / ``cp_mesh=`` (or the later ``cp_group_or_mesh=``) into
-one process group."""
+one process group, and a 2-D mesh into the shape of hierarchical communication."""
 
 from __future__ import annotations
 
+import os
+
 import torch.distributed as dist
 
-__all__ = ["resolve_group"]
+from .communicator import group_ranks
+
+__all__ = ["resolve_group", "resolve_group_and_mesh", "hierarchical_comm_enabled",
+           "hier_mesh_shape"]
 
 
 def _is_mesh(obj) -> bool:
@@ -42,6 +47,12 @@ def _new_mesh_group(mesh):
 def resolve_group(cp_group=None, cp_mesh=None, cp_group_or_mesh=None):
     """The process group to run on. Exactly one of the three arguments must be given
     (ValueError naming them otherwise; TypeError for an object of the wrong type)."""
+    return resolve_group_and_mesh(cp_group, cp_mesh, cp_group_or_mesh)[0]
+
+
+def resolve_group_and_mesh(cp_group=None, cp_mesh=None, cp_group_or_mesh=None):
+    """``(group, mesh)``: the process group to run on (as :func:`resolve_group`) and the
+    DeviceMesh it came from, or None when a process group was given."""
     if cp_group_or_mesh is not None:
         if cp_group is not None or cp_mesh is not None:
             raise ValueError("cp_group_or_mesh: give it alone, not with cp_group/cp_mesh")
@@ -56,8 +67,34 @@ def resolve_group(cp_group=None, cp_mesh=None, cp_group_or_mesh=None):
     if cp_mesh is not None:
         if not _is_mesh(cp_mesh):
             raise TypeError(f"cp_mesh: expected a DeviceMesh, got {type(cp_mesh).__name__}")
-        return _mesh_group(cp_mesh)
+        return _mesh_group(cp_mesh), cp_mesh
     if not isinstance(cp_group, dist.ProcessGroup):
         raise TypeError(f"cp_group: expected a torch.distributed.ProcessGroup, got "
                         f"{type(cp_group).__name__}")
-    return cp_group
+    return cp_group, None
+
+
+def hierarchical_comm_enabled() -> bool:
+    """``MAGI_ATTENTION_HIERARCHICAL_COMM=1``: keys made with a 2-D ``cp_mesh`` communicate
+    in two levels over it (inter-node x intra-node)."""
+    return os.environ.get("MAGI_ATTENTION_HIERARCHICAL_COMM", "0") == "1"
+
+
+def hier_mesh_shape(group, mesh):
+    """``(inter, intra)`` of the key's hierarchical communication, or None (flat): the mesh's
+    shape when :func:`hierarchical_comm_enabled`, else None. As the original, that mode needs a
+    2-D mesh (ValueError for a process group or a mesh of other than 2 dims). The core numbers
+    the group's ranks node * intra + local, so the group must list the mesh's ranks row by row
+    (``init_hierarchical_mesh`` and ``init_device_mesh`` meshes do)."""
+    if not hierarchical_comm_enabled():
+        return None
+    if mesh is None:
+        raise ValueError("cp_group: MAGI_ATTENTION_HIERARCHICAL_COMM=1 needs a 2-D cp_mesh "
+                         "(init_hierarchical_mesh), not a process group")
+    if mesh.mesh.dim() != 2:
+        raise ValueError(f"cp_mesh: MAGI_ATTENTION_HIERARCHICAL_COMM=1 needs a 2-D mesh "
+                         f"(inter-node x intra-node), got {mesh.mesh.dim()}-D")
+    if group_ranks(group) != mesh.mesh.flatten().tolist():
+        raise ValueError(f"cp_mesh: its ranks {mesh.mesh.tolist()} are not its group's "
+                         f"{group_ranks(group)} row by row")
+    return tuple(int(n) for n in mesh.mesh.shape)

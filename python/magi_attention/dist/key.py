@@ -28,8 +28,9 @@ class DistAttnRuntimeKey:
     Fields compared and hashed: the mask ``slices`` (``(q_start, q_end, k_start, k_end,
     type_code)`` before padding), the total sequence lengths (before padding), head counts and
     head_dim (None where the call did not give them), ``chunk_size`` (None: the core's default),
-    the group id, the config and ``dispatch_key`` (the key whose dispatch a new-mask key reuses,
-    else None); ``pad_size`` follows from them. ``runtime`` (the rank's C++
+    the group id, the config, ``dispatch_key`` (the key whose dispatch a new-mask key reuses,
+    else None) and ``hier_mesh`` (the shape of hierarchical communication, else None);
+    ``pad_size`` follows from them. ``runtime`` (the rank's C++
     runtime), ``comm`` and the user's
     ``cp_group``/``cp_mesh`` ride along without taking part in equality; the group and the
     mesh are held weakly (a cached key never keeps a process group alive).
@@ -48,6 +49,9 @@ class DistAttnRuntimeKey:
     # Keys of make_*_key_for_new_mask_after_dispatch: the key whose dispatch they reuse (the
     # first key of the chain); None: the dispatch was solved for this key's own mask.
     dispatch_key: Optional["DistAttnRuntimeKey"] = None
+    # (inter, intra) of hierarchical communication (a 2-D cp_mesh under
+    # MAGI_ATTENTION_HIERARCHICAL_COMM=1); None: flat.
+    hier_mesh: Optional[tuple] = None
     runtime: Any = field(default=None, compare=False, repr=False)
     comm: Any = field(default=None, compare=False, repr=False)
     cp_group_ref: Any = field(default=None, compare=False, repr=False)  # weakref.ref or None
@@ -69,7 +73,8 @@ class DistAttnRuntimeKey:
         if h is None:
             h = hash((self.slices, self.total_seqlen_q, self.total_seqlen_k, self.num_heads_q,
                       self.num_heads_kv, self.head_dim, self.chunk_size,
-                      self.group_id, self.dist_attn_config, self.dispatch_key))
+                      self.group_id, self.dist_attn_config, self.dispatch_key,
+                      self.hier_mesh))
             object.__setattr__(self, "_hash", h)
         return h
 

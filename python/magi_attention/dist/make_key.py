@@ -12,7 +12,7 @@ from ..common.padding import compute_pad_size
 from ..common.ranges import AttnRanges
 from ..config import DistAttnConfig
 from .communicator import communicator_for
-from .group import resolve_group
+from .group import hier_mesh_shape, resolve_group_and_mesh
 from .key import DistAttnRuntimeKey, key_cache, register_key
 
 __all__ = ["make_flex_key", "make_key_for_new_mask"]
@@ -76,7 +76,8 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                          f"dist_attn_config.dispatch_config.chunk_size = {cfg_chunk}")
     chunk_size = chunk_size if chunk_size is not None else cfg_chunk
 
-    group = resolve_group(cp_group, cp_mesh, cp_group_or_mesh)
+    group, mesh = resolve_group_and_mesh(cp_group, cp_mesh, cp_group_or_mesh)
+    hier_mesh = hier_mesh_shape(group, mesh)
     comm = communicator_for(group)
     if chunk_size is not None:
         expected = compute_pad_size(total_q, comm.size(), heads[2] or 1, chunk_size)
@@ -88,21 +89,24 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                    for r, k, t in zip(qr, kr, types))
     probe = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=0,
                                chunk_size=chunk_size, group_id=comm.group_id(),
-                               dist_attn_config=config)
+                               dist_attn_config=config, hier_mesh=hier_mesh)
     key = key_cache.get(probe)
     if key is None:
         # A new key: the core checks that the ranks agree (one collective), then plans. A
         # cached key costs no communication (docs/python.md). NOTE: heads not given (the
         # seed's call form) are 0 for the core: the one runtime serves any head configuration,
         # checked per call; nothing is planned again on first use.
+        core_config = config._to_core()
+        if hier_mesh is not None:
+            core_config.hier_mesh = core().CommMesh(*hier_mesh)
         runtime = core().make_flex_key(list(slices), total_q, total_k, heads[0] or 0,
-                                       heads[1] or 0, heads[2] or 0, comm, config._to_core(),
+                                       heads[1] or 0, heads[2] or 0, comm, core_config,
                                        chunk_size)
         key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
                                  chunk_size=chunk_size, group_id=comm.group_id(),
-                                 dist_attn_config=config, runtime=runtime, comm=comm,
-                                 cp_group_ref=weakref.ref(group),
-                                 cp_mesh_ref=None if cp_mesh is None else weakref.ref(cp_mesh))
+                                 dist_attn_config=config, hier_mesh=hier_mesh, runtime=runtime,
+                                 comm=comm, cp_group_ref=weakref.ref(group),
+                                 cp_mesh_ref=None if mesh is None else weakref.ref(mesh))
     if pad_size is not None and key.pad_size != pad_size:
         raise ValueError(f"pad_size = {pad_size}: the key resolved a pad of {key.pad_size} "
                          f"(chunk_size {key.runtime.chunk_size})")
@@ -152,8 +156,9 @@ def make_key_for_new_mask(q_ranges, k_ranges, attn_mask_type, key_for_dispatch, 
     root = ref.dispatch_key if ref.dispatch_key is not None else ref
     slices = tuple((r.start, r.end, k.start, k.end, t.to_int_type())
                    for r, k, t in zip(qr, kr, types))
+    # NOTE: the core keeps the reference key's hierarchical mesh (part of its config).
     fields = dict(pad_size=ref.pad_size, chunk_size=ref.chunk_size, group_id=ref.group_id,
-                  dist_attn_config=config, dispatch_key=root)
+                  dist_attn_config=config, dispatch_key=root, hier_mesh=ref.hier_mesh)
     probe = DistAttnRuntimeKey(slices, ref.total_seqlen_q, ref.total_seqlen_k, *heads, **fields)
     key = key_cache.get(probe)
     if key is None:

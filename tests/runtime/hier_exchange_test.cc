@@ -1,0 +1,336 @@
+// The hierarchical exchange (src/runtime/hier_exchange.cc) against the flat one, on simulated
+// ranks (threads), for several meshes and overlap degrees:
+//   - alone, over integer-valued rows: each stage receives exactly the flat plan's rows in the
+//     flat order, and the group-reduce returns to every owner the exact sum of the partials of
+//     its rows (flat and hierarchical alike);
+//   - inside calc_attn: outputs bit for bit those of the flat path, gradients equal up to the
+//     order of the sums; every exchange stays within one level, and the rows that cross nodes
+//     are what the plan reports (each remote row at most once per destination node: a full mask
+//     moves exactly intra times fewer rows across nodes than flat).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <string>
+
+#include "kernels/backend.h"
+#include "magi/dist_attn.h"
+#include "runtime/kv_exchange.h"
+#include "testing/dist_run.h"
+#include "testing/host_tensor.h"
+#include "testing/random_mask.h"
+
+namespace magi {
+namespace {
+
+using runtime::Arena;
+using runtime::KvExchange;
+using runtime::RowPair;
+using testing::HostTensor;
+
+struct MeshCase {
+  int64_t inter, intra;
+};
+const MeshCase kMeshes[] = {{2, 2}, {2, 4}, {4, 2}, {1, 4}, {4, 1}, {3, 2}};
+
+std::string name(const MeshCase& m, int64_t degree) {
+  return "mesh " + std::to_string(m.inter) + "x" + std::to_string(m.intra) + " degree " +
+         std::to_string(degree);
+}
+
+// Global row ids of a layout, in order.
+std::vector<int64_t> ids_of(const AttnRanges& layout) {
+  std::vector<int64_t> ids;
+  for (const AttnRange& r : layout)
+    for (int64_t x = r.start; x < r.end; ++x) ids.push_back(x);
+  return ids;
+}
+
+// One call's stage receive buffers and exchange, laid out as the executor does (measured, then
+// over one block).
+struct ExchangeCall {
+  std::vector<std::byte> block;
+  std::vector<RowPair> received;
+  std::unique_ptr<KvExchange> exchange;
+};
+
+ExchangeCall lay_out(const runtime::CallContext& c, const TensorView& k, bool hier) {
+  const RankPlan& rp = c.rt.rank_plan();
+  auto layout = [&](Arena& a, ExchangeCall& call) {
+    std::vector<TensorView> views;
+    call.received.clear();
+    for (const StagePlan& st : rp.stages) {
+      call.received.push_back(runtime::take_pair(a, k.dtype, st.num_recv(), 1, 2));
+      views.push_back(call.received.back().both);
+    }
+    call.exchange = hier ? runtime::layout_hier_exchange(c, k, views, true, k.dtype, a)
+                         : runtime::layout_flat_exchange(c, k, views, true, k.dtype, a);
+  };
+  ExchangeCall call;
+  Arena measure(Device{});
+  layout(measure, call);
+  call.block.resize(measure.used() + Arena::kAlign);
+  const auto base = reinterpret_cast<uintptr_t>(call.block.data());
+  const uintptr_t aligned = (base + Arena::kAlign - 1) / Arena::kAlign * Arena::kAlign;
+  Arena arena(Device{}, reinterpret_cast<void*>(aligned), measure.used());
+  layout(arena, call);
+  return call;
+}
+
+TEST(HierExchange, RoutesEveryRowAsTheFlatPlanAndSumsExactly) {
+  std::mt19937_64 rng(3);
+  for (const MeshCase& m : kMeshes) {
+    for (int64_t degree : {0, 1, 2, 3}) {
+      const int64_t cp = m.inter * m.intra, total = 8 * cp + 5;
+      const auto slices = testing::random_slices(rng, total, total, 7);
+      SCOPED_TRACE(name(m, degree));
+      clear_key_cache();
+      run_local_ranks(cp, [&](Communicator& comm) {
+        for (bool hier : {false, true}) {
+          SCOPED_TRACE(hier ? "hierarchical" : "flat");
+          DistAttnConfig config;
+          config.overlap_config.degree = degree;
+          config.overlap_config.min_chunk_size = 1;
+          if (hier) config.hier_mesh = CommMesh{m.inter, m.intra};
+          const auto rt = make_flex_key(slices, total, total, 1, 1, 2, comm, config, 2);
+          ASSERT_EQ(rt->hier_plan() != nullptr, hier);
+          const runtime::CallContext c{*rt, comm, cpu_backend(), ScoreParams{}};
+          const std::vector<int64_t> mine = rt->position_ids();
+          const int64_t n = rt->shard_seqlen();
+          // K = global id, V = 1000 + global id, in every element.
+          HostTensor k(DType::kFloat64, {n, 1, 2}), v(DType::kFloat64, {n, 1, 2});
+          std::vector<double> kv(2 * n), vv(2 * n);
+          for (int64_t i = 0; i < 2 * n; ++i) {
+            kv[i] = static_cast<double>(mine[i / 2]);
+            vv[i] = 1000.0 + static_cast<double>(mine[i / 2]);
+          }
+          k.set(kv);
+          v.set(vv);
+          ExchangeCall call = lay_out(c, k.view(), hier);
+          call.exchange->start(k.view(), v.view());
+          // Every rank's plan, for the sums expected at the owners.
+          const Plan all = make_plan(slices, rt->dispatch_meta(), config.overlap_config);
+          const RankPlan& rp = rt->rank_plan();
+          std::vector<HostTensor> partials;
+          for (size_t s = 0; s < rp.stages.size(); ++s) {
+            call.exchange->wait(s);
+            const std::vector<int64_t> want = ids_of(rp.stages[s].recv_global);
+            const RowPair& got = call.received[s];
+            for (size_t j = 0; j < want.size(); ++j) {
+              const double* row = static_cast<const double*>(got.both.data) + 4 * j;
+              ASSERT_EQ(row[0], static_cast<double>(want[j])) << "stage " << s << " row " << j;
+              ASSERT_EQ(row[1], static_cast<double>(want[j]));
+              ASSERT_EQ(row[2], 1000.0 + static_cast<double>(want[j]));
+            }
+            // Partial dK of a received row at rank r, stage s: (r + 1) + 10 (s + 1); dV: twice.
+            HostTensor p(DType::kFloat64, {static_cast<int64_t>(want.size()), 2, 1, 2});
+            std::vector<double> pv(4 * want.size());
+            const double x = static_cast<double>(comm.rank() + 1 + 10 * (s + 1));
+            for (size_t j = 0; j < pv.size(); ++j) pv[j] = j % 4 < 2 ? x : 2 * x;
+            p.set(pv);
+            call.exchange->reduce(s, p.view());
+            partials.push_back(std::move(p));
+          }
+          HostTensor dk(DType::kFloat64, {n, 1, 2}), dv(DType::kFloat64, {n, 1, 2});
+          dk.fill(0.0);
+          dv.fill(0.0);
+          call.exchange->finish(dk.view(), dv.view());
+          std::map<int64_t, double> sums;
+          for (const RankPlan& other : all.ranks) {
+            for (size_t s = 0; s < other.stages.size(); ++s) {
+              for (int64_t id : ids_of(other.stages[s].recv_global)) {
+                sums[id] += static_cast<double>(other.rank + 1 + 10 * (s + 1));
+              }
+            }
+          }
+          const std::vector<double> got_k = dk.get(), got_v = dv.get();
+          for (int64_t i = 0; i < 2 * n; ++i) {
+            const double want = sums.count(mine[i / 2]) ? sums[mine[i / 2]] : 0.0;
+            ASSERT_EQ(got_k[i], want) << "local row " << i / 2 << " (global " << mine[i / 2] << ")";
+            ASSERT_EQ(got_v[i], 2 * want);
+          }
+        }
+      });
+      if (HasFailure()) return;
+    }
+  }
+  clear_key_cache();
+}
+
+/// Forwards to another communicator, adding up the rows each exchange moves within and across
+/// the nodes of `mesh`, and checking that an exchange stays within one level.
+class LevelCountingComm final : public Communicator {
+ public:
+  LevelCountingComm(Communicator& c, CommMesh mesh) : c_(c), mesh_(mesh) {}
+  int64_t rank() const override { return c_.rank(); }
+  int64_t size() const override { return c_.size(); }
+  std::string group_id() const override { return c_.group_id(); }
+  std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
+                                           std::span<const int64_t> send_counts,
+                                           const TensorView& recv,
+                                           std::span<const int64_t> recv_counts, int64_t row_bytes,
+                                           void* stream) override {
+    int64_t inter = 0, intra = 0;
+    bool rail = true, node = true;  // every peer on my rail / in my node
+    for (int64_t r = 0; r < size(); ++r) {
+      if (recv_counts[r] == 0 && send_counts[r] == 0) continue;
+      const bool same_node = mesh_.node(r) == mesh_.node(rank());
+      (same_node ? intra : inter) += recv_counts[r];
+      node = node && same_node;
+      rail = rail && (mesh_.local(r) == mesh_.local(rank()));
+    }
+    one_level = one_level && (node || rail);
+    inter_rows += inter;
+    intra_rows += intra;
+    return c_.all_to_all_v(send, send_counts, recv, recv_counts, row_bytes, stream);
+  }
+  void reset() {
+    inter_rows = intra_rows = 0;
+    one_level = true;
+  }
+  int64_t inter_rows = 0, intra_rows = 0;  // received
+  bool one_level = true;
+
+ private:
+  Communicator& c_;
+  CommMesh mesh_;
+};
+
+// max |a - b| / max |b| (non-finite entries must match exactly).
+double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (!std::isfinite(b[i]) || !std::isfinite(a[i])) {
+      if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return INFINITY;
+      continue;
+    }
+    num = std::max(num, std::abs(a[i] - b[i]));
+    den = std::max(den, std::abs(b[i]));
+  }
+  return den > 0 ? num / den : num;
+}
+
+struct LevelRows {
+  int64_t inter = 0, intra = 0;
+};
+
+// One forward and backward of every rank. Returns rank 0's global results; summed over the
+// ranks, the rows each level moved in the forward and in both passes; and whether every rank
+// moved in the forward what its comm_rows() says and (hierarchical) kept each exchange within
+// one level.
+testing::Result run_counted(const testing::CaseSpec& s, CommMesh mesh, const std::vector<double>& q,
+                            const std::vector<double>& k, const std::vector<double>& v,
+                            const std::vector<double>& dout, LevelRows* fwd_rows,
+                            LevelRows* all_rows, bool* reported) {
+  testing::Result res;
+  std::mutex mu;
+  *fwd_rows = *all_rows = {};
+  *reported = true;
+  run_local_ranks(s.cp, [&](Communicator& local) {
+    LevelCountingComm comm(local, mesh);
+    const auto rt =
+        make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config, s.chunk);
+    comm.reset();  // the key agreement's all-gather is no exchange of rows
+    const int64_t n = rt->shard_seqlen(), S = s.total;
+    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}), V(s.dtype, {S, s.hkv, s.d}),
+        dO(s.dtype, {S, s.hq, s.d});
+    Q.set(q);
+    K.set(k);
+    V.set(v);
+    dO.set(dout);
+    HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {n, s.hkv, s.d}),
+        lv(s.dtype, {n, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
+    dispatch(*rt, Q.view(), lq.view());
+    dispatch(*rt, K.view(), lk.view());
+    dispatch(*rt, V.view(), lv.view());
+    dispatch(*rt, dO.view(), ldo.view());
+    HostTensor o(s.dtype, {n, s.hq, s.d}), l(DType::kFloat64, {n, s.hq});
+    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
+        gv(s.dtype, {n, s.hkv, s.d});
+    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), {}, o.view(), l.view());
+    const LevelRows fwd{comm.inter_rows, comm.intra_rows};
+    calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
+                       {}, gq.view(), gk.view(), gv.view());
+    const CommVolume want = rt->comm_rows();
+    const bool as_reported = rt->hier_plan() != nullptr
+                                 ? fwd.inter == want.inter_rows && fwd.intra == want.intra_rows
+                                 : fwd.inter + fwd.intra == want.intra_rows;
+    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(DType::kFloat64, {S, s.hq}),
+        gdq(s.dtype, {S, s.hq, s.d}), gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
+    undispatch(*rt, local, o.view(), go.view());
+    undispatch(*rt, local, l.view(), gl.view());
+    undispatch(*rt, local, gq.view(), gdq.view());
+    undispatch(*rt, local, gk.view(), gdk.view());
+    undispatch(*rt, local, gv.view(), gdv.view());
+    std::lock_guard lock(mu);
+    fwd_rows->inter += fwd.inter;
+    fwd_rows->intra += fwd.intra;
+    all_rows->inter += comm.inter_rows;
+    all_rows->intra += comm.intra_rows;
+    *reported = *reported && as_reported && (rt->hier_plan() == nullptr || comm.one_level);
+    if (comm.rank() == 0) res = {go.get(), gl.get(), gdq.get(), gdk.get(), gdv.get()};
+  });
+  return res;
+}
+
+TEST(HierExchange, CallsEqualTheFlatOnesAndCrossNodesOncePerNode) {
+  std::mt19937_64 rng(17);
+  for (const MeshCase& m : kMeshes) {
+    for (int64_t degree : {0, 1, 2}) {
+      for (bool full : {false, true}) {
+        const CommMesh mesh{m.inter, m.intra};
+        testing::CaseSpec s;
+        s.cp = mesh.size();
+        s.total = 6 * s.cp + 3;
+        s.chunk = 2;
+        s.hq = 2;
+        s.hkv = 1;
+        s.d = 4;
+        s.slices = full ? std::vector<AttnSlice>{{{0, s.total}, {0, s.total}, AttnMaskType::kFull}}
+                        : testing::random_slices(rng, s.total, s.total, 6);
+        s.config.overlap_config.degree = degree;
+        s.config.overlap_config.min_chunk_size = 1;
+        SCOPED_TRACE(name(m, degree) + (full ? " full mask" : " random mask"));
+        const auto q = testing::random_values(rng, s.total * s.hq * s.d);
+        const auto k = testing::random_values(rng, s.total * s.hkv * s.d);
+        const auto v = testing::random_values(rng, s.total * s.hkv * s.d);
+        const auto dout = testing::random_values(rng, s.total * s.hq * s.d);
+        clear_key_cache();
+        LevelRows flat_rows, flat_all, hier_rows, hier_all;
+        bool flat_ok = false, hier_ok = false;
+        const testing::Result flat =
+            run_counted(s, mesh, q, k, v, dout, &flat_rows, &flat_all, &flat_ok);
+        s.config.hier_mesh = mesh;
+        const testing::Result hier =
+            run_counted(s, mesh, q, k, v, dout, &hier_rows, &hier_all, &hier_ok);
+        EXPECT_EQ(hier.out, flat.out);
+        EXPECT_EQ(hier.lse, flat.lse);
+        EXPECT_EQ(hier.dq, flat.dq);  // dQ stays local: the same sums
+        EXPECT_LE(rel_err(hier.dk, flat.dk), 1e-13);
+        EXPECT_LE(rel_err(hier.dv, flat.dv), 1e-13);
+        EXPECT_TRUE(flat_ok);
+        EXPECT_TRUE(hier_ok) << "an exchange spans both levels, or the rows moved are not the "
+                                "plan's comm_rows()";
+        // The backward fetches again, and its reduce moves every fetched row back.
+        for (const auto& [fwd, all] : {std::pair{flat_rows, flat_all}, {hier_rows, hier_all}}) {
+          EXPECT_EQ(all.inter, 3 * fwd.inter);
+          EXPECT_EQ(all.intra, 3 * fwd.intra);
+        }
+        EXPECT_LE(hier_rows.inter, flat_rows.inter);
+        if (full) {
+          // Every rank needs every row: flat, each of a node's ranks fetches each remote row;
+          // hierarchical, one of them does.
+          EXPECT_EQ(hier_rows.inter * m.intra, flat_rows.inter);
+        }
+        if (HasFailure()) return;
+      }
+    }
+  }
+  clear_key_cache();
+}
+
+}  // namespace
+}  // namespace magi
