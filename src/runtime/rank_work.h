@@ -23,6 +23,8 @@ struct RankWork {
   /// From the plan of one rank (plan.ranks.front()); `total_seqlen_q` before padding.
   RankWork(const Plan& plan, int64_t total_seqlen_q);
 
+  int64_t shard;                  // local rows of this rank
+  std::vector<int64_t> shards;    // local rows of every rank (differ with uneven shards)
   FfaWork host;                   // q and k: local rows
   std::vector<StageWork> stages;  // one per plan stage
   std::optional<FfaWork> merged;  // degree 0: k = [local; receive buffer of stage 0]
