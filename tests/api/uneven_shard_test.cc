@@ -207,6 +207,25 @@ TEST(UnevenShard, LayoutsWithAnEmptyRankAreErrors) {
   clear_key_cache();
 }
 
+// A new-mask key over an uneven dispatch keeps its layout (lengths, partition, no padding) and
+// plans only the new mask on it.
+TEST(UnevenShard, NewMaskKeysKeepTheUnevenLayout) {
+  const std::vector<AttnSlice> causal = {{{0, 45}, {0, 45}, AttnMaskType::kCausal}};
+  const std::vector<AttnSlice> window = {{{0, 45}, {0, 45}, AttnMaskType::kBiCausal},
+                                         {{10, 45}, {0, 10}, AttnMaskType::kFull}};
+  run_local_ranks(3, [&](Communicator& comm) {
+    const auto ref =
+        make_flex_key(causal, 45, 45, 0, 0, 0, comm, uneven_config(DispatchAlgType::kMinHeap), 4);
+    const auto nk = make_flex_key_for_new_mask_after_dispatch(window, *ref, comm);
+    EXPECT_EQ(nk->dispatch_meta(), ref->dispatch_meta());
+    EXPECT_EQ(nk->shard_seqlen(), ref->shard_seqlen());
+    EXPECT_EQ(nk->key().pad_size, 0);
+    EXPECT_EQ(nk->plan(), make_rank_plan(window, ref->dispatch_meta(),
+                                         ref->key().config.overlap_config, comm.rank()));
+  });
+  clear_key_cache();
+}
+
 // The uneven key is another key than the padded one over the same mask (and so another layout).
 TEST(UnevenShard, IsPartOfTheKey) {
   const std::vector<AttnSlice> causal = {{{0, 30}, {0, 30}, AttnMaskType::kCausal}};
