@@ -10,7 +10,8 @@
 
 namespace magi {
 
-/// Dispatch algorithms: chunks -> ranks with an equal number of chunks per rank.
+/// Dispatch algorithms: chunks -> ranks with an equal number of chunks per rank (with
+/// uneven_shard, at most ceil(chunks / ranks) per rank; only kMinHeap and kSequential).
 enum class DispatchAlgType : int8_t {
   kMinHeap,                 // default: largest chunk first onto the least-loaded rank
   kSequential,              // contiguous blocks of chunks (ring-style layout)
@@ -29,9 +30,15 @@ struct DispatchAlg {
 
 std::string to_string(DispatchAlgType t);
 
+/// uneven_shard (the original's name): no padding. The sequence is cut into ceil(total /
+/// chunk_size) chunks, the last one possibly short, and ranks may hold different numbers of
+/// chunks (1 to ceil(chunks / ranks)), so local lengths differ between ranks
+/// (DispatchMeta::shard_seqlen(rank)). The solver must allow unequal counts (kMinHeap,
+/// kSequential; validate() names any other).
 struct DispatchConfig {
   DispatchAlg alg{};
   std::optional<int64_t> chunk_size;  // none: chosen at key creation
+  bool uneven_shard = false;
   void validate() const;
   friend bool operator==(const DispatchConfig&, const DispatchConfig&) = default;
 };

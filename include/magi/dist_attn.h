@@ -42,7 +42,7 @@ struct DistAttnKey {
   int64_t num_heads_kv = 0;  // 0: not given
   int64_t head_dim = 0;      // 0: not given
   int64_t chunk_size = 0;    // resolved
-  int64_t pad_size = 0;
+  int64_t pad_size = 0;      // 0 with config.dispatch_config.uneven_shard
   DistAttnConfig config{};
   std::string group;  // Communicator::group_id()
   int64_t cp_size = 0;
@@ -80,7 +80,8 @@ class DistAttnRuntime {
   CommVolume comm_rows() const;
   const DispatchMeta& dispatch_meta() const { return plan_.dispatch; }
   int64_t padded_seqlen() const { return plan_.dispatch.total_seqlen; }
-  int64_t shard_seqlen() const { return plan_.dispatch.shard_seqlen(); }
+  /// Rows of this rank's local buffer (ranks differ with uneven shards).
+  int64_t shard_seqlen() const { return plan_.dispatch.shard_seqlen(key_.cp_rank); }
   /// Global token id of each local row (padding rows have ids >= total_seqlen_q).
   std::vector<int64_t> position_ids() const;
   /// The prepared work of this rank (internal: src/runtime/rank_work.h).
@@ -105,6 +106,8 @@ int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 /// must call this. num_heads_q and num_heads_kv (both or neither) and head_dim may be 0: "not
 /// given", checked by no call; given ones must be >= 1 and are checked by every call.
 /// chunk_size defaults to config.dispatch_config.chunk_size, then to default_chunk_size().
+/// With config.dispatch_config.uneven_shard nothing is padded: ranks hold different numbers
+/// of rows (shard_seqlen() per rank), and ceil(total / chunk_size) must be >= the group size.
 /// Throws for bad input, naming the argument (self-attention requires total_seqlen_q ==
 /// total_seqlen_k).
 std::shared_ptr<const DistAttnRuntime> make_flex_key(
@@ -167,6 +170,7 @@ void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const Tenso
               double pad_value = 0.0, void* cuda_stream = nullptr);
 
 /// x_global = all ranks' x_local gathered, un-permuted, padding removed: [total_seqlen_q, ...].
+/// Each rank sends its own shard_seqlen() rows (an all-gather with per-rank counts).
 /// The all-gather's buffers come from `allocator` (nullptr: default_allocator()).
 void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
                 const TensorView& x_global, void* cuda_stream = nullptr,

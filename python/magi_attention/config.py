@@ -166,13 +166,19 @@ class GreedyOverlapAlg(OverlapAlg):
 # ---- configs ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DispatchConfig:
-    """How the padded sequence is cut into chunks and placed on ranks.
+    """How the (padded) sequence is cut into chunks and placed on ranks.
 
     Args:
         alg: a :class:`DispatchAlg` (default :class:`MinHeapDispatchAlg`).
         chunk_size: tokens per chunk; ``None`` lets key creation choose (or takes the key
             function's ``chunk_size``).
-        uneven_shard: not supported (padding always evens the shards); must be False.
+        uneven_shard: False (default): the sequence is padded to a multiple of
+            ``chunk_size * cp_size`` and every rank holds ``padded / cp_size`` rows. True: no
+            padding; ``ceil(total / chunk_size)`` chunks (the last one may be short) go to the
+            ranks with at most one chunk more on some, so local lengths differ per rank
+            (``key.shard_seqlen``). Needs at least ``cp_size`` chunks (every rank holds a
+            chunk) and an algorithm without an equal-count rule: :class:`MinHeapDispatchAlg`
+            or :class:`SequentialDispatchAlg` (ValueError otherwise).
     """
 
     alg: DispatchAlg = field(default_factory=MinHeapDispatchAlg)
@@ -185,8 +191,6 @@ class DispatchConfig:
                             f"MinHeapDispatchAlg(), got {self.alg!r}")
         _check_int("DispatchConfig", "chunk_size", self.chunk_size, optional=True)
         _check_bool("DispatchConfig", "uneven_shard", self.uneven_shard)
-        if self.uneven_shard:
-            raise ValueError("DispatchConfig.uneven_shard = True: not supported (use padding)")
         self._to_core().validate()
 
     def _to_core(self):
@@ -194,6 +198,7 @@ class DispatchConfig:
         c = _C.DispatchConfig()
         c.alg = self.alg._to_core()
         c.chunk_size = self.chunk_size
+        c.uneven_shard = self.uneven_shard
         return c
 
 

@@ -49,6 +49,7 @@ void register_config(py::module_& m) {
       .def(py::init<>())
       .def_readwrite("alg", &DispatchConfig::alg)
       .def_readwrite("chunk_size", &DispatchConfig::chunk_size)
+      .def_readwrite("uneven_shard", &DispatchConfig::uneven_shard)
       .def("validate", &DispatchConfig::validate)
       .def(py::self == py::self);
   py::class_<OverlapAlg>(m, "OverlapAlg")
@@ -92,7 +93,8 @@ void register_config(py::module_& m) {
         const OverlapConfig& o = c.overlap_config;
         std::ostringstream os;
         os << "DistAttnConfig(dispatch=" << to_string(c.dispatch_config.alg.type)
-           << ", chunk_size=" << opt(c.dispatch_config.chunk_size) << ", overlap=" << o.enable
+           << ", chunk_size=" << opt(c.dispatch_config.chunk_size)
+           << ", uneven_shard=" << c.dispatch_config.uneven_shard << ", overlap=" << o.enable
            << ", degree=" << opt(o.degree) << ")";
         return os.str();
       });

@@ -66,12 +66,14 @@ void check_local(const char* fn, const DistAttnRuntime& rt, const TensorView& q,
              " kv heads and head_dim ", key.head_dim ? std::to_string(key.head_dim) : "any");
 }
 
-/// Two contiguous [rows, ...] buffers shaped like `like` in one scratch block (the send and
-/// receive sides of an all_to_all_v).
+/// Two contiguous buffers shaped like `like` in one scratch block, [send_rows, ...] and
+/// [recv_rows, ...] (the send and receive sides of an all_to_all_v).
 struct RowBuffers {
-  RowBuffers(const TensorView& like, int64_t rows, Allocator& allocator, void* stream)
-      : block(allocator, 2 * aligned(static_cast<size_t>(row_bytes(like) * rows)), like.device,
-              stream) {
+  RowBuffers(const TensorView& like, int64_t send_rows, int64_t recv_rows, Allocator& allocator,
+             void* stream)
+      : send_bytes(aligned(static_cast<size_t>(row_bytes(like) * send_rows))),
+        block(allocator, send_bytes + aligned(static_cast<size_t>(row_bytes(like) * recv_rows)),
+              like.device, stream) {
     TensorView t = like;
     int64_t row_elems = 1;
     for (int i = like.ndim - 1; i >= 1; --i) {
@@ -79,14 +81,16 @@ struct RowBuffers {
       row_elems *= like.shape[i];
     }
     t.strides[0] = row_elems;
-    t.shape[0] = rows;
     send = recv = t;
+    send.shape[0] = send_rows;
+    recv.shape[0] = recv_rows;
     send.data = block.data();
-    recv.data = static_cast<std::byte*>(block.data()) + block.bytes() / 2;
+    recv.data = static_cast<std::byte*>(block.data()) + send_bytes;
   }
   static size_t aligned(size_t n) {
     return (n + runtime::Arena::kAlign - 1) / runtime::Arena::kAlign * runtime::Arena::kAlign;
   }
+  size_t send_bytes;
   ScopedBlock block;
   TensorView send, recv;
 };
@@ -114,25 +118,27 @@ void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const Tenso
 
 void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
                 const TensorView& x_global, void* stream, Allocator* allocator) {
-  const DispatchMeta& d = rt.dispatch_meta();
-  const int64_t shard = d.shard_seqlen(), cp = d.cp_size;
+  const runtime::RankWork& w = rt.work();
+  const int64_t shard = w.shard, cp = rt.dispatch_meta().cp_size;
   check_rows("undispatch", "x", x_local, shard);
   check_rows("undispatch", "x_global", x_global, rt.key().total_seqlen_q);
   check_same_rows("undispatch", x_local, x_global);
   check_group("undispatch", rt, comm);
   const Backend& be = backend_for(x_local.device, "undispatch");
-  const runtime::RankWork& w = rt.work();
-  // All-gather as one all_to_all_v (my shard to every rank), landing in rank-major chunk
-  // order; then un-permute the chunks and drop the padding.
+  // All-gather as one all_to_all_v (my shard to every rank; rank r's shard has w.shards[r]
+  // rows), landing in rank-major chunk order; then un-permute the chunks and drop the padding.
   if (cp == 1) {  // one rank: its rows already are the gathered order
     be.range_gather(x_local, w.undispatch_order, x_global, stream);
     return;
   }
-  RowBuffers buf(x_local, cp * shard, allocator ? *allocator : be.allocator(), stream);
+  const int64_t gathered_rows = rt.dispatch_meta().total_seqlen;
+  RowBuffers buf(x_local, cp * shard, gathered_rows, allocator ? *allocator : be.allocator(),
+                 stream);
   TensorView &send = buf.send, &gathered = buf.recv;
   be.range_gather(x_local, w.undispatch_send, send, stream);
-  const std::vector<int64_t> counts(cp, shard);
-  comm.all_to_all_v(send, counts, gathered, counts, row_bytes(x_local), stream)->wait_on(stream);
+  const std::vector<int64_t> send_counts(cp, shard);
+  comm.all_to_all_v(send, send_counts, gathered, w.shards, row_bytes(x_local), stream)
+      ->wait_on(stream);
   be.range_gather(gathered, w.undispatch_order, x_global, stream);
 }
 
@@ -148,7 +154,7 @@ void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_loc
   // NOTE: planned per call (O(padded_seqlen) on the host): the shift is a call argument, and a
   // per-shift cache on an immutable runtime would need locking for little gain.
   const RollPlan p = make_roll_plan(d, shift, rt.key().cp_rank);
-  RowBuffers buf(x_local, shard, allocator ? *allocator : be.allocator(), stream);
+  RowBuffers buf(x_local, shard, shard, allocator ? *allocator : be.allocator(), stream);
   be.range_gather(x_local, RangeList(p.send_rows.items(), true), buf.send, stream);
   if (d.cp_size == 1) {  // every row stays: the send buffer is the receive buffer
     be.range_gather(buf.send, RangeList(p.out_rows.items(), true), out_local, stream);

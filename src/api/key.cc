@@ -48,8 +48,10 @@ DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
   key.num_heads_kv = num_heads_kv;
   key.head_dim = head_dim;
   key.chunk_size = given.value_or(default_chunk_size(total_seqlen_q, cp));
-  key.pad_size =
-      compute_pad_size(total_seqlen_q, cp, std::max<int64_t>(head_dim, 1), key.chunk_size);
+  key.pad_size = config.dispatch_config.uneven_shard
+                     ? 0
+                     : compute_pad_size(total_seqlen_q, cp, std::max<int64_t>(head_dim, 1),
+                                        key.chunk_size);
   key.config = config;
   key.group = comm.group_id();
   key.cp_size = cp;
@@ -93,6 +95,7 @@ size_t DistAttnKey::hash() const {
     mix(h, std::hash<int64_t>()(config.hier_mesh->intra));
   }
   mix(h, static_cast<size_t>(config.dispatch_config.alg.type));
+  mix(h, static_cast<size_t>(config.dispatch_config.uneven_shard));
   for (const std::vector<int64_t>& p : reused_partitions) {
     for (int64_t c : p) mix(h, std::hash<int64_t>()(c));
     mix(h, p.size());
@@ -142,8 +145,9 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key(std::span<const AttnSlice> 
                              head_dim, comm, config, chunk_size);
   // Padding rows have no slice: they attend to nothing and nothing attends to them.
   const int64_t total = total_seqlen_q + key.pad_size;
-  const DispatchMeta d =
-      solve_dispatch(slices, total, key.chunk_size, key.cp_size, config.dispatch_config.alg);
+  const DispatchMeta d = solve_dispatch(slices, total, key.chunk_size, key.cp_size,
+                                        config.dispatch_config.alg,
+                                        config.dispatch_config.uneven_shard);
   auto rt = api::plan_runtime(std::move(key), slices, d);
   api::cache_insert(rt);
   return rt;

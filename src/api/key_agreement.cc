@@ -39,6 +39,7 @@ uint64_t config_hash(const DistAttnConfig& c) {
   h.add(d.alg.top_p);
   h.add(d.alg.allocation_ratio);
   h.add(d.chunk_size);
+  h.add(int64_t{d.uneven_shard});
   const OverlapConfig& o = c.overlap_config;
   h.add(int64_t{o.enable});
   h.add(int64_t{static_cast<int64_t>(o.mode)});

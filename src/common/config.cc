@@ -32,6 +32,11 @@ void DispatchConfig::validate() const {
   MAGI_CHECK(!chunk_size || *chunk_size >= 1,
              "DispatchConfig.chunk_size = ", chunk_size.value_or(0), ": must be >= 1");
   alg.validate();
+  // NOTE: as the original, only solvers without an equal-count constraint take uneven shards.
+  MAGI_CHECK(!uneven_shard || alg.type == DispatchAlgType::kMinHeap ||
+                 alg.type == DispatchAlgType::kSequential,
+             "DispatchConfig.uneven_shard = true with DispatchAlg.type = ", to_string(alg.type),
+             ": that solver gives every rank an equal chunk count; use min_heap or sequential");
 }
 
 int64_t OverlapConfig::effective_degree() const {

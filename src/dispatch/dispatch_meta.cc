@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "magi/check.h"
 #include "magi/dispatch.h"
 
@@ -11,13 +13,32 @@ void check_rank(const DispatchMeta& m, int64_t rank) {
 
 }  // namespace
 
+AttnRange DispatchMeta::chunk_rows(int64_t c) const {
+  MAGI_CHECK(c >= 0 && c < num_chunks(), "chunk = ", c,
+             ": must be in [0, num_chunks = ", num_chunks(), ")");
+  return {c * chunk_size, std::min((c + 1) * chunk_size, total_seqlen)};
+}
+
+int64_t DispatchMeta::shard_seqlen(int64_t rank) const {
+  check_rank(*this, rank);
+  int64_t n = 0;
+  for (int64_t c : partitions[rank]) n += chunk_rows(c).size();
+  return n;
+}
+
+std::vector<int64_t> DispatchMeta::shard_seqlens() const {
+  std::vector<int64_t> out(static_cast<size_t>(cp_size));
+  for (int64_t r = 0; r < cp_size; ++r) out[r] = shard_seqlen(r);
+  return out;
+}
+
 AttnRanges DispatchMeta::host_ranges(int64_t rank) const {
   check_rank(*this, rank);
   // Partitions are ascending, so fusing touching neighbours gives the merged set directly, in
   // the order the local buffer stores the rows.
   std::vector<AttnRange> out;
   for (int64_t c : partitions[rank]) {
-    const AttnRange r{c * chunk_size, (c + 1) * chunk_size};
+    const AttnRange r = chunk_rows(c);
     if (!out.empty() && out.back().end == r.start) {
       out.back().end = r.end;
     } else {
@@ -30,9 +51,10 @@ AttnRanges DispatchMeta::host_ranges(int64_t rank) const {
 std::vector<int64_t> DispatchMeta::position_ids(int64_t rank) const {
   check_rank(*this, rank);
   std::vector<int64_t> ids;
-  ids.reserve(partitions[rank].size() * static_cast<size_t>(chunk_size));
+  ids.reserve(static_cast<size_t>(shard_seqlen(rank)));
   for (int64_t c : partitions[rank]) {
-    for (int64_t t = c * chunk_size; t < (c + 1) * chunk_size; ++t) ids.push_back(t);
+    const AttnRange r = chunk_rows(c);
+    for (int64_t t = r.start; t < r.end; ++t) ids.push_back(t);
   }
   return ids;
 }
@@ -40,9 +62,14 @@ std::vector<int64_t> DispatchMeta::position_ids(int64_t rank) const {
 int64_t DispatchMeta::owner(int64_t token) const {
   MAGI_CHECK(token >= 0 && token < total_seqlen, "token = ", token,
              ": must be in [0, total_seqlen = ", total_seqlen, ")");
-  // Every rank holds the same number of chunks, so the gathered position tells the rank.
-  const int64_t per_rank = num_chunks() / cp_size;
-  return unperm[token / chunk_size] / per_rank;
+  // The gathered position of the chunk tells the rank: ranks hold consecutive positions.
+  int64_t pos = unperm[token / chunk_size];
+  for (int64_t r = 0; r < cp_size; ++r) {
+    const int64_t n = static_cast<int64_t>(partitions[r].size());
+    if (pos < n) return r;
+    pos -= n;
+  }
+  MAGI_FAIL("token = ", token, ": its chunk is in no partition");
 }
 
 std::vector<int64_t> DispatchMeta::rank_costs() const {

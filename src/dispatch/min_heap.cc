@@ -17,8 +17,8 @@ std::vector<int64_t> descending_order(std::span<const int64_t> costs) {
 
 Buckets solve_min_heap(std::span<const int64_t> costs, int64_t num_buckets) {
   const int64_t n = static_cast<int64_t>(costs.size());
-  check_equal_split(n, num_buckets);
-  const size_t cap = static_cast<size_t>(n / num_buckets);
+  MAGI_CHECK(num_buckets >= 1, "cp_size = ", num_buckets, ": must be >= 1");
+  const size_t cap = static_cast<size_t>((n + num_buckets - 1) / num_buckets);
   Buckets buckets(static_cast<size_t>(num_buckets));
   if (cap == 0) return buckets;
 

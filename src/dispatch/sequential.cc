@@ -3,10 +3,14 @@
 namespace magi::dispatch {
 
 Buckets solve_sequential(int64_t num_chunks, int64_t num_buckets) {
-  check_equal_split(num_chunks, num_buckets);
-  const int64_t per = num_chunks / num_buckets;
+  MAGI_CHECK(num_buckets >= 1, "cp_size = ", num_buckets, ": must be >= 1");
+  MAGI_CHECK(num_chunks >= 0, "num_chunks = ", num_chunks, ": must be >= 0");
+  const int64_t per = num_chunks / num_buckets, extra = num_chunks % num_buckets;
   Buckets buckets(static_cast<size_t>(num_buckets));
-  for (int64_t c = 0; c < num_chunks; ++c) buckets[c / per].push_back(c);
+  int64_t c = 0;
+  for (int64_t b = 0; b < num_buckets; ++b) {
+    for (int64_t i = 0; i < per + (b < extra ? 1 : 0); ++i) buckets[b].push_back(c++);
+  }
   return buckets;
 }
 

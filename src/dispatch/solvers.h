@@ -1,7 +1,9 @@
 // Dispatch solvers: chunk ids -> buckets (ranks). Internal to src/dispatch; solve_dispatch()
-// picks one from DispatchAlg. Every solver takes n chunks and k buckets with n % k == 0 and
-// returns k buckets of exactly n / k chunk ids each, together a permutation of 0..n-1. The
-// order inside a bucket is the order of assignment (solve_dispatch sorts it).
+// picks one from DispatchAlg. Every solver returns k buckets that together are a permutation of
+// the n chunk ids. With n % k == 0 every bucket gets exactly n / k ids; MinHeap and Sequential
+// also take any other n (uneven shards) and then give each bucket at most ceil(n / k), the
+// others require n % k == 0. The order inside a bucket is the order of assignment
+// (solve_dispatch sorts it).
 #pragma once
 
 #include <cstdint>
@@ -28,10 +30,13 @@ inline void check_equal_split(int64_t num_chunks, int64_t num_buckets) {
 /// because it decides ties and therefore the exact layout users get.
 std::vector<int64_t> descending_order(std::span<const int64_t> costs);
 
-/// Largest job first onto the least-loaded non-full bucket (ties to the smaller bucket id).
+/// Largest job first onto the least-loaded non-full bucket (ties to the smaller bucket id); a
+/// bucket is full at ceil(n / k) jobs. NOTE: as the original, zero-cost jobs keep a bucket the
+/// least loaded, so with n % k != 0 a bucket may end up empty (solve_dispatch rejects that).
 Buckets solve_min_heap(std::span<const int64_t> costs, int64_t num_buckets);
 
-/// Bucket r gets the contiguous chunk ids [r * n / k, (r + 1) * n / k).
+/// Contiguous blocks of chunk ids in bucket order; the first n % k buckets get one id more
+/// (n / k + 1), the others n / k.
 Buckets solve_sequential(int64_t num_chunks, int64_t num_buckets);
 
 /// The sample (document) of each chunk: the group of the disjoint slices holding most of the

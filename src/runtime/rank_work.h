@@ -27,6 +27,8 @@ struct RankWork {
   /// nullptr: flat); `total_seqlen_q` before padding.
   RankWork(const Plan& plan, const HierPlan* hier_plan, int64_t total_seqlen_q);
 
+  int64_t shard;                  // local rows of this rank
+  std::vector<int64_t> shards;    // local rows of every rank (differ with uneven shards)
   FfaWork host;                   // q and k: local rows
   std::vector<StageWork> stages;  // one per plan stage
   RangeList all_local;            // {0, shard}: every local row, in order

@@ -29,7 +29,7 @@ void check_roll(const DispatchMeta& d, int64_t shift) {
   for (int64_t r = 0; r < cp; ++r) {
     plans.push_back(make_roll_plan(d, shift, r));
     send[r] = gather(d.position_ids(r), plans[r].send_rows);
-    ASSERT_EQ(static_cast<int64_t>(send[r].size()), d.shard_seqlen());
+    ASSERT_EQ(static_cast<int64_t>(send[r].size()), d.shard_seqlen(r));
   }
   for (int64_t r = 0; r < cp; ++r) {
     std::vector<int64_t> recv;
@@ -66,6 +66,28 @@ TEST(RollPlan, MatchesGlobalRollForRandomDispatches) {
       check_roll(d, shift);
     }
   }
+}
+
+// Uneven shards: a short last chunk, ranks of different lengths, no padding to roll over.
+TEST(RollPlan, MatchesGlobalRollForUnevenShards) {
+  std::mt19937_64 rng(6);
+  for (int iter = 0; iter < 60; ++iter) {
+    const int64_t cp = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+    const int64_t chunk = std::uniform_int_distribution<int64_t>(1, 5)(rng);
+    const int64_t total = cp * chunk + std::uniform_int_distribution<int64_t>(0, 23)(rng);
+    const auto slices = testing::random_slices(rng, total, total, 5);
+    const DispatchMeta d =
+        solve_dispatch(slices, total, chunk, cp, {DispatchAlgType::kSequential}, true);
+    const int64_t r = std::uniform_int_distribution<int64_t>(-3 * total, 3 * total)(rng);
+    for (int64_t shift : {int64_t{0}, int64_t{1}, int64_t{-1}, chunk + 1, total - 1, r}) {
+      check_roll(d, shift);
+    }
+  }
+  // A hand case: 11 rows in chunks of 3 over 2 ranks, rank 0 holds 6 rows, rank 1 holds 5.
+  const std::vector<AttnSlice> causal = {{{0, 11}, {0, 11}, AttnMaskType::kCausal}};
+  const DispatchMeta d = solve_dispatch(causal, 11, 3, 2, {DispatchAlgType::kSequential}, true);
+  EXPECT_EQ(d.shard_seqlens(), (std::vector<int64_t>{6, 5}));
+  check_roll(d, -1);
 }
 
 TEST(RollPlan, ZeroShiftKeepsEveryRowAtHome) {

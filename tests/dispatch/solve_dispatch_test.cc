@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>
@@ -55,7 +56,7 @@ TEST(SolveDispatch, LayoutInvariantsForEveryAlgorithm) {
       SCOPED_TRACE(to_string(alg.type) + " iteration " + std::to_string(iter));
       ASSERT_EQ(m.costs, costs);
       ASSERT_EQ(m.num_chunks(), n);
-      ASSERT_EQ(m.shard_seqlen(), per * in.chunk_size);
+      for (int64_t r = 0; r < in.cp_size; ++r) ASSERT_EQ(m.shard_seqlen(r), per * in.chunk_size);
       ASSERT_EQ(static_cast<int64_t>(m.partitions.size()), in.cp_size);
       std::vector<int64_t> perm;
       for (const auto& p : m.partitions) {
@@ -88,6 +89,52 @@ TEST(SolveDispatch, RunsTheChosenSolver) {
   EXPECT_EQ(exact.rank_costs(), (std::vector<int64_t>{68, 68}));
 }
 
+// Uneven shards: no padding, ceil(total / chunk) chunks (the last one short), at most one chunk
+// more on some ranks, every rank non-empty; the union's cells are all counted.
+TEST(SolveDispatch, UnevenShardLayouts) {
+  std::mt19937_64 rng(72);
+  int64_t rejected = 0, solved = 0;
+  for (int iter = 0; iter < 1500; ++iter) {
+    const int64_t cp = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+    const int64_t cs = std::uniform_int_distribution<int64_t>(1, 6)(rng);
+    const int64_t total = std::uniform_int_distribution<int64_t>(cp * cs - cs + 1, 60)(rng);
+    const auto slices = iter % 2 ? testing::random_slices(rng, total, total, 6)
+                                 : testing::random_varlen_slices(rng, total, 6);
+    const int64_t n = (total + cs - 1) / cs;
+    for (DispatchAlgType t : {DispatchAlgType::kMinHeap, DispatchAlgType::kSequential}) {
+      SCOPED_TRACE(to_string(t) + " iteration " + std::to_string(iter));
+      DispatchMeta m;
+      try {
+        m = solve_dispatch(slices, total, cs, cp, {t}, true);
+      } catch (const Error& e) {
+        // Only MinHeap's pile of zero-cost chunks may leave a rank empty.
+        ASSERT_EQ(t, DispatchAlgType::kMinHeap) << e.what();
+        ASSERT_NE(std::string(e.what()).find("without a chunk"), std::string::npos) << e.what();
+        ++rejected;
+        continue;
+      }
+      ++solved;
+      ASSERT_EQ(m.total_seqlen, total);
+      ASSERT_EQ(m.num_chunks(), n);
+      ASSERT_EQ(m.costs, chunk_costs(slices, total, cs));
+      int64_t rows = 0, sum = 0;
+      for (int64_t r = 0; r < cp; ++r) {
+        const auto& p = m.partitions[r];
+        ASSERT_GE(p.size(), 1u);
+        ASSERT_LE(static_cast<int64_t>(p.size()), (n + cp - 1) / cp);
+        rows += m.shard_seqlen(r);
+      }
+      for (int64_t c : m.rank_costs()) sum += c;
+      ASSERT_EQ(rows, total);
+      ASSERT_EQ(sum, union_area(slices));
+      for (int64_t pos = 0; pos < n; ++pos) ASSERT_EQ(m.unperm[m.perm[pos]], pos);
+    }
+  }
+  EXPECT_GT(solved, 2000);
+  std::printf("uneven dispatch: %lld solved, %lld MinHeap layouts with an empty rank rejected\n",
+              static_cast<long long>(solved), static_cast<long long>(rejected));
+}
+
 void expect_error_naming(const std::function<void()>& f, const std::string& needle) {
   try {
     f();
@@ -105,6 +152,17 @@ TEST(SolveDispatch, BadArgumentsAreNamed) {
   expect_error_naming([&] { solve_dispatch(s, 1000, 512, 2, {}); }, "total_seqlen = 1000");
   expect_error_naming([&] { solve_dispatch(s, 1000, 512, 2, {}); }, "512 * 2 = 1024");
   expect_error_naming([&] { solve_dispatch(s, 0, 2, 2, {}); }, "total_seqlen = 0");
+  // Uneven shards: fewer chunks than ranks (a rank would hold no token), an equal-count solver,
+  // and MinHeap piling zero-cost chunks onto the low ranks (5 empty chunks, cap 2: 2, 2, 1, 0).
+  expect_error_naming([&] { solve_dispatch(s, 5, 2, 4, {}, true); }, "total_seqlen = 5");
+  expect_error_naming([&] { solve_dispatch(s, 5, 2, 4, {}, true); }, "cp_size = 4");
+  expect_error_naming([&] { solve_dispatch(s, 8, 2, 2, {DispatchAlgType::kToppHeap}, true); },
+                      "uneven_shard");
+  expect_error_naming([&] { solve_dispatch(s, 8, 2, 2, {DispatchAlgType::kExact}, true); },
+                      "exact");
+  expect_error_naming([&] { solve_dispatch({}, 5, 1, 4, {}, true); }, "rank 3 without a chunk");
+  EXPECT_EQ(solve_dispatch({}, 5, 1, 4, {DispatchAlgType::kSequential}, true).shard_seqlens(),
+            (std::vector<int64_t>{2, 1, 1, 1}));
   expect_error_naming([&] { solve_dispatch(s, 4, 2, 2, {}); }, "q_ranges[0]");
   const std::vector<AttnSlice> big = {{{0, 64}, {0, 64}, AttnMaskType::kCausal}};
   expect_error_naming([&] { solve_dispatch(big, 64, 2, 2, {DispatchAlgType::kExact}); },

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -38,7 +39,7 @@ inline void add_cells(const std::vector<AttnSlice>& slices, const std::vector<in
 
 struct PlanCase {
   std::vector<AttnSlice> slices;
-  int64_t total = 0;  // padded
+  int64_t total = 0;  // padded (not for uneven cases)
   int64_t chunk = 0, cp = 0;
 };
 
@@ -51,6 +52,18 @@ inline PlanCase random_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
   c.total = raw + (block - raw % block) % block;
   c.slices = rng() % 2 ? testing::random_slices(rng, raw, raw, 8)
                        : testing::random_varlen_slices(rng, raw, 6);
+  return c;
+}
+
+/// An unpadded case for uneven shards: total need not be a multiple of chunk or cp, and there
+/// are at least cp chunks.
+inline PlanCase random_uneven_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
+  PlanCase c;
+  c.cp = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+  c.total = std::uniform_int_distribution<int64_t>(c.cp, std::max(max_len, c.cp))(rng);
+  c.chunk = std::uniform_int_distribution<int64_t>(1, std::min<int64_t>(6, c.total / c.cp))(rng);
+  c.slices = rng() % 2 ? testing::random_slices(rng, c.total, c.total, 8)
+                       : testing::random_varlen_slices(rng, c.total, 6);
   return c;
 }
 
@@ -86,8 +99,9 @@ inline DispatchAlg random_alg(std::mt19937_64& rng) {
 /// Every invariant of a plan (gtest assertions): (a) the host and stage slices of a rank cover
 /// the mask cells of its rows exactly once (a stage that reads_local over [local; received]);
 /// (b) each remote row arrives once, from its owner, only where needed; (c) equal chunk counts
-/// per rank; (d) degree 0 is one stage over [local; received] and an empty host stage; the
-/// send tables deliver exactly every receiver's recv buffer.
+/// per rank (for uneven shards 1 to ceil(chunks / ranks)); (d) degree 0 is one stage over
+/// [local; received] and an empty host stage; the send tables deliver exactly every receiver's
+/// recv buffer.
 inline void check_plan(const PlanCase& c, const Plan& plan) {
   const int64_t n = c.total;
   const auto dense = testing::dense_mask(c.slices, n, n);
@@ -95,9 +109,15 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
   std::map<int64_t, std::vector<int64_t>> send_ids;  // (stage * cp + src) * cp + dst -> tokens
   for (const RankPlan& rp : plan.ranks) {
     const int64_t me = rp.rank;
-    // (c) equal chunk counts
-    ASSERT_EQ(static_cast<int64_t>(plan.dispatch.partitions[me].size()),
-              plan.dispatch.num_chunks() / c.cp);
+    // (c) equal chunk counts; uneven shards: at least one, at most ceil(chunks / ranks)
+    const int64_t chunks = static_cast<int64_t>(plan.dispatch.partitions[me].size());
+    const int64_t n_chunks = plan.dispatch.num_chunks();
+    if (plan.dispatch.total_seqlen % (c.chunk * c.cp) == 0) {
+      ASSERT_EQ(chunks, n_chunks / c.cp);
+    } else {
+      ASSERT_GE(chunks, 1);
+      ASSERT_LE(chunks, (n_chunks + c.cp - 1) / c.cp);
+    }
     ASSERT_EQ(rp.stages.size(), plan.ranks[0].stages.size());
     const std::vector<int64_t> local = row_ids(rp.host_ranges);
     ASSERT_EQ(local, plan.dispatch.position_ids(me));

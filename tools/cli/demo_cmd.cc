@@ -250,7 +250,7 @@ int run_demo(const Args& a) {
     const DispatchMeta& d = *got.dispatch_meta;
     const Plan plan = make_plan(rq.mask.slices, d, rq.cfg.overlap_config);
     const sim::ClusterDesc cluster =
-        local_group_cluster(got.calibration[got.best], d.shard_seqlen(), hq, hd);
+        local_group_cluster(got.calibration[got.best], d.shard_seqlen(0), hq, hd);
     sim::AttnShape shape;
     shape.heads_q = hq;
     shape.heads_kv = hkv;

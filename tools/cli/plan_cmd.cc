@@ -109,7 +109,7 @@ int run_plan(const Args& a) {
     std::printf("\n");
   }
   const double mean = static_cast<double>(sum_cells) / static_cast<double>(cp);
-  const int64_t ring_rows = cp * (cp - 1) * d.shard_seqlen();
+  const int64_t ring_rows = (cp - 1) * d.total_seqlen;  // every shard reaches cp - 1 ranks
   std::printf("imbalance (max/mean cells): %.4f\n", mean > 0 ? max_cells / mean : 1.0);
   std::printf(
       "comm: %.2f MB of K/V moved in total (%lld rows); ring attention: %.2f MB (%.1f%%)\n",

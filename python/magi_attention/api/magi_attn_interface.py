@@ -104,7 +104,8 @@ def magi_attn_varlen_dispatch(x: torch.Tensor, cu_seqlens_q, cu_seqlens_k, *args
         cu_seqlens_q, cu_seqlens_k, *args, **kwargs: as :func:`magi_attn_varlen_key`.
 
     Returns:
-        ``(local_x, key)``: local_x ``[(total_seqlen + pad_size) / cp_size, ...]``.
+        ``(local_x, key)``: local_x ``[key.shard_seqlen, ...]`` (``(total_seqlen + pad_size) /
+        cp_size``; this rank's own length with uneven shards).
     """
     key = magi_attn_varlen_key(cu_seqlens_q, cu_seqlens_k, *args, **kwargs)
     return dispatch(x, key), key
@@ -121,7 +122,8 @@ def magi_attn_flex_dispatch(x: torch.Tensor, q_ranges=None, k_ranges=None,
             :func:`magi_attn_flex_key`.
 
     Returns:
-        ``(local_x, key)``: local_x ``[(total_seqlen_q + pad_size) / cp_size, ...]``.
+        ``(local_x, key)``: local_x ``[key.shard_seqlen, ...]`` (``(total_seqlen_q + pad_size) /
+        cp_size``; this rank's own length with uneven shards).
     """
     if q_ranges is None or k_ranges is None:
         raise ValueError("q_ranges, k_ranges: required")
@@ -182,7 +184,8 @@ def _check_key(key) -> None:
 
 def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0) -> torch.Tensor:
     """This rank's shard of the global ``x`` ``[total_seqlen_q, ...]``: its chunks in order,
-    padding rows filled with ``pad_value``. Differentiable: the gradient of ``x`` is gathered
+    ``[key.shard_seqlen, ...]``, padding rows filled with ``pad_value`` (uneven shards have
+    none, and ranks hold different lengths). Differentiable: the gradient of ``x`` is gathered
     from all ranks (every rank gets the full gradient)."""
     if _ops.compiling():
         return _ops.dispatch(x, key, float(pad_value))

@@ -80,12 +80,13 @@ class DistAttnRuntimeKey:
 
     @property
     def padded_seqlen(self) -> int:
-        """Total sequence length after padding."""
+        """Total sequence length after padding (``total_seqlen_q`` for uneven shards)."""
         return self.runtime.padded_seqlen
 
     @property
     def shard_seqlen(self) -> int:
-        """Rows of every rank's local shard: ``(total_seqlen_q + pad_size) / cp_size``."""
+        """Rows of this rank's local shard: ``(total_seqlen_q + pad_size) / cp_size`` on every
+        rank, or with ``DispatchConfig(uneven_shard=True)`` this rank's own (unequal) length."""
         return self.runtime.shard_seqlen
 
 

@@ -79,7 +79,13 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
     group, mesh = resolve_group_and_mesh(cp_group, cp_mesh, cp_group_or_mesh)
     hier_mesh = hier_mesh_shape(group, mesh)
     comm = communicator_for(group)
-    if chunk_size is not None:
+    if config.dispatch_config.uneven_shard:
+        # NOTE: as the original, uneven shards pad nothing; a given pad_size must be 0.
+        if pad_size is not None and pad_size != 0:
+            raise ValueError(f"pad_size = {pad_size}: DispatchConfig(uneven_shard=True) pads "
+                             "nothing (pass 0 or None)")
+        pad_size = 0
+    elif chunk_size is not None:
         expected = compute_pad_size(total_q, comm.size(), heads[2] or 1, chunk_size)
         if pad_size is not None and pad_size != expected:
             raise ValueError(f"pad_size = {pad_size}: compute_pad_size({total_q}, "
