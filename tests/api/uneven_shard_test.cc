@@ -14,6 +14,7 @@
 #include "testing/dist_run.h"
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
+#include "testing/rel_err.h"
 
 namespace magi {
 namespace {
@@ -21,20 +22,7 @@ namespace {
 using testing::CaseSpec;
 using testing::HostTensor;
 
-// max |a - b| / max |b|; -inf entries (empty rows) must match exactly.
-double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    if (std::isinf(b[i]) || std::isinf(a[i]) || std::isnan(a[i])) {
-      if (a[i] != b[i]) return INFINITY;
-      continue;
-    }
-    num = std::max(num, std::abs(a[i] - b[i]));
-    den = std::max(den, std::abs(b[i]));
-  }
-  return den > 0 ? num / den : num;
-}
+using testing::rel_err;
 
 void check_against_dense(const CaseSpec& s, std::mt19937_64& rng) {
   const int64_t S = s.total;

@@ -20,8 +20,10 @@
 #include "magi/dist_attn.h"
 #include "runtime/kv_exchange.h"
 #include "testing/dist_run.h"
+#include "testing/forwarding_comm.h"
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
+#include "testing/rel_err.h"
 
 namespace magi {
 namespace {
@@ -162,12 +164,9 @@ TEST(HierExchange, RoutesEveryRowAsTheFlatPlanAndSumsExactly) {
 
 /// Forwards to another communicator, adding up the rows each exchange moves within and across
 /// the nodes of `mesh`, and checking that an exchange stays within one level.
-class LevelCountingComm final : public Communicator {
+class LevelCountingComm final : public testing::ForwardingComm {
  public:
-  LevelCountingComm(Communicator& c, CommMesh mesh) : c_(c), mesh_(mesh) {}
-  int64_t rank() const override { return c_.rank(); }
-  int64_t size() const override { return c_.size(); }
-  std::string group_id() const override { return c_.group_id(); }
+  LevelCountingComm(Communicator& c, CommMesh mesh) : ForwardingComm(c), mesh_(mesh) {}
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
                                            std::span<const int64_t> send_counts,
                                            const TensorView& recv,
@@ -185,7 +184,7 @@ class LevelCountingComm final : public Communicator {
     one_level = one_level && (node || rail);
     inter_rows += inter;
     intra_rows += intra;
-    return c_.all_to_all_v(send, send_counts, recv, recv_counts, row_bytes, stream);
+    return ForwardingComm::all_to_all_v(send, send_counts, recv, recv_counts, row_bytes, stream);
   }
   void reset() {
     inter_rows = intra_rows = 0;
@@ -195,23 +194,10 @@ class LevelCountingComm final : public Communicator {
   bool one_level = true;
 
  private:
-  Communicator& c_;
   CommMesh mesh_;
 };
 
-// max |a - b| / max |b| (non-finite entries must match exactly).
-double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    if (!std::isfinite(b[i]) || !std::isfinite(a[i])) {
-      if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return INFINITY;
-      continue;
-    }
-    num = std::max(num, std::abs(a[i] - b[i]));
-    den = std::max(den, std::abs(b[i]));
-  }
-  return den > 0 ? num / den : num;
-}
+using testing::rel_err;
 
 struct LevelRows {
   int64_t inter = 0, intra = 0;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "magi/dist_attn.h"
+#include "testing/forwarding_comm.h"
 #include "testing/host_tensor.h"
 
 namespace magi {
@@ -24,12 +25,9 @@ struct Posted {
 };
 
 /// Forwards to another communicator, logging every exchange and how its handle was completed.
-class LoggingComm final : public Communicator {
+class LoggingComm final : public testing::ForwardingComm {
  public:
-  explicit LoggingComm(Communicator& c) : c_(c) {}
-  int64_t rank() const override { return c_.rank(); }
-  int64_t size() const override { return c_.size(); }
-  std::string group_id() const override { return c_.group_id(); }
+  explicit LoggingComm(Communicator& c) : ForwardingComm(c) {}
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
                                            std::span<const int64_t> send_counts,
                                            const TensorView& recv,
@@ -47,7 +45,7 @@ class LoggingComm final : public Communicator {
     log_.push_back({row_bytes, std::accumulate(send_counts.begin(), send_counts.end(), int64_t{0}),
                     std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0}), stream});
     auto h = std::make_unique<Handle>();
-    h->inner = c_.all_to_all_v(send, send_counts, recv, recv_counts, row_bytes, stream);
+    h->inner = ForwardingComm::all_to_all_v(send, send_counts, recv, recv_counts, row_bytes, stream);
     h->log = &log_.back();  // a deque: stays valid as more are logged
     return h;
   }
@@ -58,7 +56,6 @@ class LoggingComm final : public Communicator {
   }
 
  private:
-  Communicator& c_;
   std::deque<Posted> log_;
 };
 

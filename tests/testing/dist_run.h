@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "magi/dist_attn.h"
+#include "testing/forwarding_comm.h"
 #include "testing/host_tensor.h"
 
 namespace magi::testing {
@@ -27,12 +28,9 @@ struct CaseSpec {
 
 /// Forwards to a LocalGroup member with every buffer's device set to the CPU: the recording
 /// backend's "CUDA" tensors live in host memory.
-class HostMemoryComm final : public Communicator {
+class HostMemoryComm final : public ForwardingComm {
  public:
-  explicit HostMemoryComm(Communicator& c) : c_(c) {}
-  int64_t rank() const override { return c_.rank(); }
-  int64_t size() const override { return c_.size(); }
-  std::string group_id() const override { return c_.group_id(); }
+  explicit HostMemoryComm(Communicator& c) : ForwardingComm(c) {}
   std::unique_ptr<CommHandle> all_to_all_v(const TensorView& send,
                                            std::span<const int64_t> send_counts,
                                            const TensorView& recv,
@@ -40,11 +38,8 @@ class HostMemoryComm final : public Communicator {
                                            void* stream) override {
     TensorView s = send, r = recv;
     s.device = r.device = Device{};
-    return c_.all_to_all_v(s, send_counts, r, recv_counts, row_bytes, stream);
+    return ForwardingComm::all_to_all_v(s, send_counts, r, recv_counts, row_bytes, stream);
   }
-
- private:
-  Communicator& c_;
 };
 
 struct Result {
