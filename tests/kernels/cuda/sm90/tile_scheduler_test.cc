@@ -91,6 +91,25 @@ TEST(TileScheduler, GroupedNumberingIsABijection) {
   }
 }
 
+// The backward groups tiles by kv head when query heads share one (>= 4 per kv head): a wave's
+// CTAs then walk the rows of few query heads. The forward and MHA keep item-major order.
+TEST(Schedule, BackwardGroupsByKvHead) {
+#ifndef MAGI_FFA_TILE_GROUP  // the development knob overrides the choice
+  const Schedule gqa = choose_schedule({256, 64, 132, 8, Pass::kBackward});
+  EXPECT_EQ(gqa.sched.group, 132 / 8);
+  EXPECT_EQ(choose_schedule({256, 64, 132, 8, Pass::kForward}).sched.group, 0);
+  EXPECT_EQ(choose_schedule({256, 16, 132, 1, Pass::kBackward}).sched.group, 0);
+  EXPECT_EQ(choose_schedule({256, 8, 132, 2, Pass::kBackward}).sched.group, 0);
+  // Few CTAs: groups of one item.
+  EXPECT_EQ(choose_schedule({1, 8, 132, 8, Pass::kBackward}).sched.group, 1);
+  // The first wave covers kv head 0's 8 query heads over the first 16 key blocks.
+  for (int32_t t = 0; t < gqa.sched.grid && t < 128; ++t) {
+    EXPECT_EQ(gqa.sched.head_of(t) / 8, 0) << "tile " << t;
+    EXPECT_LT(gqa.sched.item_of(t), 16) << "tile " << t;
+  }
+#endif
+}
+
 TEST(Schedule, RejectsBadProblems) {
   EXPECT_THROW(choose_schedule({10, 0, 132}), Error);
   EXPECT_THROW(choose_schedule({int64_t{1} << 26, 64, 132}), Error);

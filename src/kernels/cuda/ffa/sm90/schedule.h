@@ -9,11 +9,14 @@
 
 namespace magi::cuda::sm90 {
 
+enum class Pass { kForward, kBackward };
+
 struct ScheduleProblem {
   int64_t num_items;     // work items (forward: row blocks; backward: key blocks)
   int64_t num_heads_q;   // query heads
   int num_sms;           // multiprocessors of the device
   int heads_per_kv = 1;  // query heads per kv head
+  Pass pass = Pass::kForward;
 };
 
 struct Schedule {
@@ -33,6 +36,15 @@ inline Schedule choose_schedule(const ScheduleProblem& pb) {
   c.sched.num_heads = static_cast<int32_t>(pb.num_heads_q);
   c.sched.grid = TileScheduler::grid_for(c.sched.num_tiles, pb.num_sms);
   c.sched.heads_per_kv = pb.heads_per_kv;
+  // Backward with grouped-query heads: item-major order spreads a wave over every query head,
+  // so each Q / dO row stream, and the dQ reductions into it, is shared by only about
+  // grid / num_heads_q CTAs (2 at 64:8 on 132 SMs; dQ at 32k does not fit in L2). Grouping
+  // makes a wave one kv head's query heads x grid / heads_per_kv key blocks (16 at 64:8).
+  // Measured (bench/NOTES.md v24): +5-9 % on full masks at 64:8, causal -4..+3 %; the forward
+  // lost up to 15 % on causal masks with any grouping, and MHA gains nothing.
+  if (pb.pass == Pass::kBackward && pb.heads_per_kv >= 4) {
+    c.sched.group = c.sched.grid / pb.heads_per_kv > 1 ? c.sched.grid / pb.heads_per_kv : 1;
+  }
 #ifdef MAGI_FFA_TILE_GROUP  // development knob (tile_scheduler.h, `group`)
   c.sched.group = MAGI_FFA_TILE_GROUP;
 #endif
