@@ -67,12 +67,17 @@ class Backend {
                              void* stream) const = 0;
 
   // ---- attention sink (contracts: src/kernels/sink.h), validated by the caller. A backend
-  // that has them overrides all four; the defaults refuse, naming the backend.
+  // that has them overrides the four operations; the defaults refuse, naming the backend.
   virtual bool has_sink() const { return false; }
   virtual void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& sink,
                           void* stream) const;
   virtual void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
-                             const AttnSink& sink, const TensorView& dsink, void* stream) const;
+                             const AttnSink& sink, const TensorView& dsink, void* workspace,
+                             void* stream) const;
+  /// Bytes of the workspace sink_backward of out ([Sq, Hq, D]) and sink needs (0: none).
+  virtual size_t sink_backward_workspace_bytes(const TensorView&, const AttnSink&) const {
+    return 0;
+  }
   virtual void sum_rows(const TensorView& src, const TensorView& dst, double scale,
                         void* stream) const;
   /// max_logits' reduction over ranks: dst[j] = max over i in order of src[i, j] (src [n, m]

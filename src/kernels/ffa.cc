@@ -2,6 +2,7 @@
 // (one rule on every device), then run the backend of the tensors' device.
 #include "magi/ffa.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/env.h"
@@ -190,9 +191,14 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
   be.check_ffa_backward(fn, a);
   if (opts.sink) check_sink(fn, *opts.sink, q, be);
   // NOTE: out and lse already include the sink, so the kernels' backward is exact as it is.
-  if (has_dsink(dsink)) be.sink_backward(out, lse, dout, *opts.sink, dsink, opts.cuda_stream);
+  // One block serves both (stream order): the sink's backward, then the kernels'.
+  const size_t sink_ws = has_dsink(dsink) ? be.sink_backward_workspace_bytes(out, *opts.sink) : 0;
   const ScopedBlock ws(opts.allocator ? *opts.allocator : be.allocator(),
-                       be.ffa_backward_workspace_bytes(a), q.device, opts.cuda_stream);
+                       std::max(sink_ws, be.ffa_backward_workspace_bytes(a)), q.device,
+                       opts.cuda_stream);
+  if (has_dsink(dsink)) {
+    be.sink_backward(out, lse, dout, *opts.sink, dsink, ws.data(), opts.cuda_stream);
+  }
   a.workspace = ws.data();
   be.ffa_backward(a);
 }

@@ -49,7 +49,7 @@ void Backend::sink_merge(const TensorView&, const TensorView&, const AttnSink&, 
   MAGI_FAIL("sink_merge: the ", name(), " backend has no attention-sink support yet");
 }
 void Backend::sink_backward(const TensorView&, const TensorView&, const TensorView&,
-                            const AttnSink&, const TensorView&, void*) const {
+                            const AttnSink&, const TensorView&, void*, void*) const {
   MAGI_FAIL("sink_backward: the ", name(), " backend has no attention-sink support yet");
 }
 void Backend::sum_rows(const TensorView&, const TensorView&, double, void*) const {

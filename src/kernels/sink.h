@@ -16,8 +16,9 @@
 //     fp64) become out', lse' in place. Per row and head: ls = -inf leaves the row as it is;
 //     ls NaN or +inf (a NaN or +inf logit) makes lse' and out' NaN; lse = -inf (no key) gives
 //     lse' = ls and out' = 0; lse NaN or +inf stays NaN.
-//   sink_backward(out', lse', dout, sink, dsink):  dsink (fp32, shaped like the logits) +=
-//     the gradient above over these rows (kSH: summed over rows in a fixed order).
+//   sink_backward(out', lse', dout, sink, dsink, workspace):  dsink (fp32, shaped like the
+//     logits) += the gradient above over these rows (kSH: summed over rows in a fixed order);
+//     workspace: sink_backward_workspace_bytes(out, sink) bytes of scratch on out's device.
 //   sum_rows(src, dst, scale):  dst = scale * (src[0] + src[1] + ... + src[n-1]), src
 //     [n, ...] and dst [...] contiguous fp32, summed in that order (the result does not
 //     depend on the schedule, so every rank that sums the same rows gets the same bits).

@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -203,6 +204,8 @@ BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) 
     probe.work = &w.stages[s].ffa;
     ws = std::max(ws, c.backend.ffa_backward_workspace_bytes(probe));
   }
+  // The sink's backward runs after the last FFA call (stream order): the same scratch.
+  if (c.sink != nullptr) ws = std::max(ws, c.backend.sink_backward_workspace_bytes(a.out, *c.sink));
   l.ffa_ws = ar.take_bytes(ws);
   if (reduces_dsink(c)) {
     const int64_t cp = c.comm.size(), n = c.sink->logits.numel();
@@ -217,7 +220,7 @@ BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) 
 void sink_grad(const CallContext& c, const TensorView& out, const TensorView& lse,
                const TensorView& dout, const TensorView& dsink, BwdLayout& l) {
   c.backend.fill(dsink, 0.0, c.stream);
-  c.backend.sink_backward(out, lse, dout, *c.sink, dsink, c.stream);
+  c.backend.sink_backward(out, lse, dout, *c.sink, dsink, l.ffa_ws, c.stream);
   if (!reduces_dsink(c)) return;
   all_gather_rows(c, dsink, l.dsink_send, l.dsink_recv);
   const double scale = c.dsink_reduce == DsinkReduce::kAvg ? 1.0 / double(c.comm.size()) : 1.0;

@@ -1,5 +1,5 @@
-"""GPU tests of the attention sink on CUDA tensors (the CUDA backend's sink_merge,
-sink_backward and sum_rows, src/kernels/cuda/runtime/kernels.cu): flex_flash_attn_func with
+"""GPU tests of the attention sink on CUDA tensors (the CUDA backend's sink_merge and
+sink_backward, src/kernels/cuda/runtime/sink_kernels.cu, and sum_rows): flex_flash_attn_func with
 sink= against the dense reference with the sinks as extra softmax columns
 (tests/python/reference.py), forward and backward including the sink's gradient, both layouts,
 GQA, a row without keys and a -inf sink; and calc_attn with a sink at cp 1 over NCCL.

@@ -46,8 +46,13 @@ class CudaBackend final : public Backend {
     cuda::sink_merge(out, lse, sink, stream);
   }
   void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
-                     const AttnSink& sink, const TensorView& dsink, void* stream) const override {
-    cuda::sink_backward(out, lse, dout, sink, dsink, stream);
+                     const AttnSink& sink, const TensorView& dsink, void* workspace,
+                     void* stream) const override {
+    cuda::sink_backward(out, lse, dout, sink, dsink, workspace, stream);
+  }
+  size_t sink_backward_workspace_bytes(const TensorView& out,
+                                       const AttnSink& sink) const override {
+    return cuda::sink_backward_workspace_bytes(out, sink);
   }
   void sum_rows(const TensorView& src, const TensorView& dst, double scale,
                 void* stream) const override {

@@ -9,8 +9,11 @@ namespace magi::cuda {
 
 void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& sink, void* stream);
 
+/// `workspace`: sink_backward_workspace_bytes(out, sink) bytes on out's device (or null: the
+/// slower kernels that need none).
 void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
-                   const AttnSink& sink, const TensorView& dsink, void* stream);
+                   const AttnSink& sink, const TensorView& dsink, void* workspace, void* stream);
+size_t sink_backward_workspace_bytes(const TensorView& out, const AttnSink& sink);
 
 void sum_rows(const TensorView& src, const TensorView& dst, double scale, void* stream);
 

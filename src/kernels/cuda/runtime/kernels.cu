@@ -1,4 +1,5 @@
-// The runtime's CUDA kernels: fill, cast, range gather, range scatter-add, out/lse merge.
+// The runtime's CUDA kernels: fill, cast, range gather, range scatter-add, out/lse merge,
+// max_logits' and dsink's reductions over ranks (the sink's own kernels: sink_kernels.cu).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -7,56 +8,11 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cuda/runtime/element_access.cuh"
 #include "kernels/cuda/runtime/launch.h"
 
 namespace magi::cuda::rt {
 namespace {
-
-constexpr int kThreads = 256;
-
-__device__ int64_t offset_of(const Strided& s, int64_t i) {
-  int64_t off = 0;
-  // NOTE: unrolled with a guard so that every array index is a compile-time constant (a
-  // run-time index would put the shape and stride arrays in local memory).
-#pragma unroll
-  for (int d = 3; d >= 0; --d) {
-    if (d < s.ndim) {
-      off += (i % s.shape[d]) * s.strides[d];
-      i /= s.shape[d];
-    }
-  }
-  return off;
-}
-
-__device__ double load(const void* base, int e, int64_t i) {
-  switch (e) {
-    case kF32:
-      return static_cast<const float*>(base)[i];
-    case kF64:
-      return static_cast<const double*>(base)[i];
-    case kBF16:
-      return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[i]);
-    default:
-      return __half2float(static_cast<const __half*>(base)[i]);
-  }
-}
-
-__device__ void store(void* base, int e, int64_t i, double x) {
-  switch (e) {
-    case kF32:
-      static_cast<float*>(base)[i] = static_cast<float>(x);
-      break;
-    case kF64:
-      static_cast<double*>(base)[i] = x;
-      break;
-    case kBF16:
-      static_cast<__nv_bfloat16*>(base)[i] = __float2bfloat16_rn(static_cast<float>(x));
-      break;
-    default:
-      static_cast<__half*>(base)[i] = __float2half_rn(static_cast<float>(x));
-      break;
-  }
-}
 
 // Index of the range holding packed row r: the last i with offsets[i] <= r.
 __device__ int64_t find_range(const int64_t* offsets, int64_t n, int64_t r) {
@@ -137,24 +93,31 @@ __global__ void scatter_add_kernel(const void* src, int se, int64_t src_stride, 
   }
 }
 
+/// Weights of the merge of (out_acc, l1) with (out_part, l2): the merged lse and the two
+/// weights; `skip` when the partial holds no key (l2 = -inf: the accumulator stays as it is).
+__device__ inline bool merge_weights(double l1, double l2, double& lse, double& w1, double& w2) {
+  if (isinf(l2) && l2 < 0) return false;
+  if (isinf(l1) && l1 < 0) {
+    lse = l2, w1 = 0.0, w2 = 1.0;
+  } else if (!isfinite(l1) || !isfinite(l2)) {
+    // NOTE: fmax / fmin drop a NaN; a NaN (or +inf) partial makes the row NaN (DESIGN §6).
+    lse = w1 = w2 = nan("");
+  } else {
+    const double mx = fmax(l1, l2), mn = fmin(l1, l2);
+    lse = mx + log1p(exp(mn - mx));
+    w1 = exp(l1 - lse), w2 = exp(l2 - lse);
+  }
+  return true;
+}
+
 __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, int lae, Strided la,
                              const void* out_part, int ope, Strided op, const void* lse_part,
                              int lpe, Strided lp, int64_t rows_heads, int64_t d) {
   for (int64_t rh = blockIdx.x; rh < rows_heads; rh += gridDim.x) {
-    const double l1 = load(lse_acc, lae, offset_of(la, rh));
-    const double l2 = load(lse_part, lpe, offset_of(lp, rh));
-    if (isinf(l2) && l2 < 0) continue;  // uniform across the block: the partial holds no key
-    const bool empty1 = isinf(l1) && l1 < 0;
     double lse, w1, w2;
-    if (empty1) {
-      lse = l2, w1 = 0.0, w2 = 1.0;
-    } else if (!isfinite(l1) || !isfinite(l2)) {
-      // NOTE: fmax / fmin drop a NaN; a NaN (or +inf) partial makes the row NaN (DESIGN §6).
-      lse = w1 = w2 = nan("");
-    } else {
-      const double mx = fmax(l1, l2), mn = fmin(l1, l2);
-      lse = mx + log1p(exp(mn - mx));
-      w1 = exp(l1 - lse), w2 = exp(l2 - lse);
+    if (!merge_weights(load(lse_acc, lae, offset_of(la, rh)), load(lse_part, lpe, offset_of(lp, rh)),
+                       lse, w1, w2)) {
+      continue;  // uniform across the block
     }
     for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
       const int64_t i = rh * d + e;
@@ -168,118 +131,31 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
   }
 }
 
-// ---- attention sink (contracts: src/kernels/sink.h; the arithmetic mirrors cpu/sink_merge.h)
-
-/// logsumexp of the sinks of (row r, head h): -inf without a finite sink, NaN when a logit is
-/// NaN or +inf.
-__device__ double sink_lse(const SinkLogits& s, int64_t r, int64_t h) {
-  const float* x = s.logits + r * s.row_stride + h;
-  double mx = -INFINITY;
-  for (int64_t i = 0; i < s.num_sink; ++i) {
-    const double v = x[i * s.heads];
-    if (!(v < INFINITY)) return nan("");  // NaN or +inf
-    mx = fmax(mx, v);
-  }
-  if (isinf(mx)) return mx;
-  double sum = 0.0;
-  for (int64_t i = 0; i < s.num_sink; ++i) sum += exp(double(x[i * s.heads]) - mx);
-  return mx + log(sum);
-}
-
-__global__ void sink_merge_kernel(void* out, int oe, Strided o, void* lse, int le, Strided l,
-                                  SinkLogits sink, int64_t rows_heads, int64_t d) {
-  for (int64_t rh = blockIdx.x; rh < rows_heads; rh += gridDim.x) {
-    const double ls = sink_lse(sink, rh / sink.heads, rh % sink.heads);
-    if (isinf(ls) && ls < 0) continue;  // no sink: the row as it is (uniform across the block)
-    const double l0 = load(lse, le, offset_of(l, rh));
-    double merged, w;
-    if (isnan(ls)) {
-      merged = w = nan("");
-    } else if (isinf(l0) && l0 < 0) {
-      merged = ls, w = 0.0;  // no key: only the sinks, out = 0 whatever it held
-    } else if (!isfinite(l0)) {
-      merged = w = nan("");
-    } else {
-      const double mx = fmax(l0, ls), mn = fmin(l0, ls);
-      merged = mx + log1p(exp(mn - mx));
-      w = exp(l0 - merged);
-    }
-    for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {
-      const int64_t i = offset_of(o, rh * d + e);
-      store(out, oe, i, w == 0.0 ? 0.0 : w * load(out, oe, i));
-    }
-    __syncthreads();  // every thread has read l0 before it is overwritten
-    if (threadIdx.x == 0) store(lse, le, offset_of(l, rh), merged);
-  }
-}
-
-/// -exp(logit - lse) * rowsum(dout * out) of sink i at (row r, head h); a -inf logit gives 0.
-__device__ double sink_term(const SinkLogits& s, int64_t i, int64_t r, int64_t h, double lse,
-                            double dsum) {
-  const double x = s.logits[r * s.row_stride + i * s.heads + h];
-  return (isinf(x) && x < 0) ? 0.0 : -exp(x - lse) * dsum;
-}
-
-__device__ double row_dot(const void* out, int oe, const Strided& o, const void* dout, int ge,
-                          const Strided& g, int64_t rh, int64_t d) {
-  double acc = 0.0;
-  for (int64_t e = 0; e < d; ++e) {
-    acc += load(out, oe, offset_of(o, rh * d + e)) * load(dout, ge, offset_of(g, rh * d + e));
-  }
-  return acc;
-}
-
-/// Layout ssh: one thread per (row, head), each sink's term added into its own cell.
-__global__ void sink_backward_rows_kernel(const void* out, int oe, Strided o, const void* lse,
-                                          int le, Strided l, const void* dout, int ge, Strided g,
-                                          SinkLogits sink, float* dsink, int64_t rows_heads,
-                                          int64_t d) {
-  for (int64_t rh = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; rh < rows_heads;
-       rh += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = rh / sink.heads, h = rh % sink.heads;
-    const double dsum = row_dot(out, oe, o, dout, ge, g, rh, d);
-    const double lv = load(lse, le, offset_of(l, rh));
-    for (int64_t i = 0; i < sink.num_sink; ++i) {
-      dsink[r * sink.row_stride + i * sink.heads + h] +=
-          static_cast<float>(sink_term(sink, i, r, h, lv, dsum));
-    }
-  }
-}
-
-/// Layout sh: block h sums head h's terms over all rows: thread t takes rows t, t + kThreads,
-/// ..., then a fixed tree adds the threads' sums, so the bits do not depend on the schedule.
-/// Sinks in chunks of kChunk (rows re-read per chunk; num_sink is small in practice).
-__global__ void sink_backward_heads_kernel(const void* out, int oe, Strided o, const void* lse,
-                                           int le, Strided l, const void* dout, int ge, Strided g,
-                                           SinkLogits sink, float* dsink, int64_t rows, int64_t d) {
-  constexpr int kChunk = 4;
-  __shared__ double part[kChunk][kThreads];
-  const int64_t h = blockIdx.x;
-  for (int64_t i0 = 0; i0 < sink.num_sink; i0 += kChunk) {
-    double acc[kChunk] = {};
-    for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
-      const int64_t rh = r * sink.heads + h;
-      const double dsum = row_dot(out, oe, o, dout, ge, g, rh, d);
-      const double lv = load(lse, le, offset_of(l, rh));
+// Fast path of the merge (outs Rows3, lses fp32 2-D; the runtime's stage merges): one warp per
+// (row, head), four elements per lane and step, the weights in double as above.
+__global__ void merge_rows3_kernel(Rows3 out_acc, float* lse_acc, int64_t la_row, int64_t la_head,
+                                   Rows3 out_part, const float* lse_part, int64_t lp_row,
+                                   int64_t lp_head, int64_t heads, int64_t rows_heads, int d) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
+  for (int64_t rh = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; rh < rows_heads;
+       rh += warps) {
+    const int64_t r = rh / heads, h = rh - r * heads;
+    float* l1 = lse_acc + r * la_row + h * la_head;
+    double lse, w1, w2;
+    if (!merge_weights(*l1, lse_part[r * lp_row + h * lp_head], lse, w1, w2)) continue;
+    const float w1f = static_cast<float>(w1), w2f = static_cast<float>(w2);
+    for (int c = 4 * lane; c < d; c += 128) {
+      char* pa = at(out_acc, r, h, c);
+      float a[4] = {}, b[4];
+      if (w1 != 0.0) load4(pa, out_acc.elem, a);
+      load4(at(out_part, r, h, c), out_part.elem, b);
 #pragma unroll
-      for (int c = 0; c < kChunk; ++c) {
-        if (i0 + c < sink.num_sink) acc[c] += sink_term(sink, i0 + c, r, h, lv, dsum);
-      }
+      for (int k = 0; k < 4; ++k) a[k] = w1 == 0.0 ? w2f * b[k] : fmaf(w1f, a[k], w2f * b[k]);
+      store4(pa, out_acc.elem, a);
     }
-#pragma unroll
-    for (int c = 0; c < kChunk; ++c) part[c][threadIdx.x] = acc[c];
-    __syncthreads();
-    for (int half = kThreads / 2; half > 0; half /= 2) {
-      if (threadIdx.x < half) {
-#pragma unroll
-        for (int c = 0; c < kChunk; ++c) part[c][threadIdx.x] += part[c][threadIdx.x + half];
-      }
-      __syncthreads();
-    }
-    if (threadIdx.x < kChunk && i0 + threadIdx.x < sink.num_sink) {
-      dsink[(i0 + threadIdx.x) * sink.heads + h] += static_cast<float>(part[threadIdx.x][0]);
-    }
-    __syncthreads();  // part is reused by the next chunk
+    __syncwarp();  // every lane has read l1 before it is overwritten
+    if (lane == 0) *l1 = static_cast<float>(lse);
   }
 }
 
@@ -303,12 +179,6 @@ __global__ void max_rows_kernel(const float* src, float* dst, int64_t n, int64_t
     dst[i] = acc;
   }
 }
-
-int flat_grid(int64_t n) {
-  return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535));
-}
-int row_grid(int64_t rows) { return static_cast<int>(std::min<int64_t>(rows, 65535)); }
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 }  // namespace
 
@@ -365,30 +235,17 @@ void launch_merge(void* out_acc, int oa_elem, const Strided& oa, void* lse_acc, 
                   const Strided& la, const void* out_part, int op_elem, const Strided& op,
                   const void* lse_part, int lp_elem, const Strided& lp, int64_t rows_heads,
                   int64_t d, void* stream) {
+  if (fits_rows3(out_acc, oa_elem, oa) && fits_rows3(out_part, op_elem, op) && la_elem == kF32 &&
+      la.ndim == 2 && lp_elem == kF32 && lp.ndim == 2) {
+    merge_rows3_kernel<<<warp_grid(rows_heads), kThreads, 0, as_stream(stream)>>>(
+        rows3(out_acc, oa_elem, oa), static_cast<float*>(lse_acc), la.strides[0], la.strides[1],
+        rows3(out_part, op_elem, op), static_cast<const float*>(lse_part), lp.strides[0],
+        lp.strides[1], la.shape[1], rows_heads, static_cast<int>(d));
+    return;
+  }
   merge_kernel<<<row_grid(rows_heads), 128, 0, as_stream(stream)>>>(
       out_acc, oa_elem, oa, lse_acc, la_elem, la, out_part, op_elem, op, lse_part, lp_elem, lp,
       rows_heads, d);
-}
-
-void launch_sink_merge(void* out, int o_elem, const Strided& o, void* lse, int l_elem,
-                       const Strided& l, const SinkLogits& sink, int64_t rows_heads, int64_t d,
-                       void* stream) {
-  sink_merge_kernel<<<row_grid(rows_heads), 128, 0, as_stream(stream)>>>(
-      out, o_elem, o, lse, l_elem, l, sink, rows_heads, d);
-}
-
-void launch_sink_backward(const void* out, int o_elem, const Strided& o, const void* lse,
-                          int l_elem, const Strided& l, const void* dout, int g_elem,
-                          const Strided& g, const SinkLogits& sink, float* dsink, int64_t rows,
-                          int64_t d, void* stream) {
-  if (sink.row_stride == 0) {
-    sink_backward_heads_kernel<<<static_cast<int>(sink.heads), kThreads, 0, as_stream(stream)>>>(
-        out, o_elem, o, lse, l_elem, l, dout, g_elem, g, sink, dsink, rows, d);
-  } else {
-    const int64_t n = rows * sink.heads;
-    sink_backward_rows_kernel<<<flat_grid(n), kThreads, 0, as_stream(stream)>>>(
-        out, o_elem, o, lse, l_elem, l, dout, g_elem, g, sink, dsink, n, d);
-  }
 }
 
 void launch_sum_rows(const float* src, float* dst, int64_t n, int64_t m, double scale,

@@ -1,5 +1,6 @@
-// Launchers of the runtime's CUDA kernels (kernels.cu). Plain C++17 types only, so that the
-// device sources need none of the C++20 public headers; the host wrappers convert TensorViews.
+// Launchers of the runtime's CUDA kernels (kernels.cu, sink_kernels.cu). Plain C++17 types
+// only, so that the device sources need none of the C++20 public headers; the host wrappers
+// convert TensorViews.
 #pragma once
 
 #include <cstdint>
@@ -45,11 +46,12 @@ void launch_sink_merge(void* out, int o_elem, const Strided& o, void* lse, int l
                        const Strided& l, const SinkLogits& sink, int64_t rows_heads, int64_t d,
                        void* stream);
 /// sink_backward: dsink (fp32, contiguous, the logits' shape) += the sink's gradient over
-/// `rows` rows; layout sh sums the rows in a fixed order (one block per head).
+/// `rows` rows; layout sh sums the rows in a fixed order. `scratch`: rows x heads floats for
+/// layout sh (D per row and head, on the fast path), or null (the slower one-pass kernels).
 void launch_sink_backward(const void* out, int o_elem, const Strided& o, const void* lse,
                           int l_elem, const Strided& l, const void* dout, int g_elem,
-                          const Strided& g, const SinkLogits& sink, float* dsink, int64_t rows,
-                          int64_t d, void* stream);
+                          const Strided& g, const SinkLogits& sink, float* dsink, float* scratch,
+                          int64_t rows, int64_t d, void* stream);
 /// dst[i] = scale * (src[i] + src[m + i] + ... + src[(n - 1) m + i]), in that order.
 void launch_sum_rows(const float* src, float* dst, int64_t n, int64_t m, double scale,
                      void* stream);

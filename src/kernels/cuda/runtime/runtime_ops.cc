@@ -189,14 +189,20 @@ void sink_merge(const TensorView& out, const TensorView& lse, const AttnSink& si
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
+size_t sink_backward_workspace_bytes(const TensorView& out, const AttnSink& sink) {
+  // Layout sh: D per (row, head), summed over rows by a second kernel.
+  return sink.layout == SinkLayout::kSH ? size_t(out.shape[0] * out.shape[1]) * sizeof(float) : 0;
+}
+
 void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
-                   const AttnSink& sink, const TensorView& dsink, void* stream) {
+                   const AttnSink& sink, const TensorView& dsink, void* workspace, void* stream) {
   if (out.shape[0] * out.shape[1] == 0) return;
   DeviceGuard guard(out.device.index);
   rt::launch_sink_backward(out.data, elem(out, "sink_backward"), strided(out), lse.data,
                            elem(lse, "sink_backward"), strided(lse), dout.data,
                            elem(dout, "sink_backward"), strided(dout), sink_logits(sink),
-                           dsink.ptr<float>(), out.shape[0], out.shape[2], stream);
+                           dsink.ptr<float>(), static_cast<float*>(workspace), out.shape[0],
+                           out.shape[2], stream);
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
