@@ -131,31 +131,43 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
   }
 }
 
-// Fast path of the merge (outs Rows3, lses fp32 2-D; the runtime's stage merges): one warp per
-// (row, head), four elements per lane and step, the weights in double as above.
+// Fast path of the merge (outs Rows3, lses fp32 2-D; the runtime's stage merges): a warp takes
+// 32 (row, head) pairs at a time, lane j computes pair j's weights (double, once per pair),
+// then the warp merges the 32 rows, four elements per lane and step (as sink_kernels.cu).
 __global__ void merge_rows3_kernel(Rows3 out_acc, float* lse_acc, int64_t la_row, int64_t la_head,
                                    Rows3 out_part, const float* lse_part, int64_t lp_row,
                                    int64_t lp_head, int64_t heads, int64_t rows_heads, int d) {
   const int lane = threadIdx.x & 31;
-  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
-  for (int64_t rh = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; rh < rows_heads;
-       rh += warps) {
-    const int64_t r = rh / heads, h = rh - r * heads;
-    float* l1 = lse_acc + r * la_row + h * la_head;
-    double lse, w1, w2;
-    if (!merge_weights(*l1, lse_part[r * lp_row + h * lp_head], lse, w1, w2)) continue;
-    const float w1f = static_cast<float>(w1), w2f = static_cast<float>(w2);
-    for (int c = 4 * lane; c < d; c += 128) {
-      char* pa = at(out_acc, r, h, c);
-      float a[4] = {}, b[4];
-      if (w1 != 0.0) load4(pa, out_acc.elem, a);
-      load4(at(out_part, r, h, c), out_part.elem, b);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) a[k] = w1 == 0.0 ? w2f * b[k] : fmaf(w1f, a[k], w2f * b[k]);
-      store4(pa, out_acc.elem, a);
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t base = blockIdx.x * int64_t(blockDim.x) + (threadIdx.x & ~31); base < rows_heads;
+       base += step) {
+    const int64_t mine = base + lane;
+    float* l1 = nullptr;
+    double lse = 0.0, w1 = 0.0, w2 = 0.0;
+    if (mine < rows_heads) {
+      const int64_t r = mine / heads, h = mine - r * heads;
+      float* at1 = lse_acc + r * la_row + h * la_head;
+      if (merge_weights(*at1, lse_part[r * lp_row + h * lp_head], lse, w1, w2)) l1 = at1;
     }
-    __syncwarp();  // every lane has read l1 before it is overwritten
-    if (lane == 0) *l1 = static_cast<float>(lse);
+    const int flags = (l1 != nullptr ? 1 : 0) | (w1 == 0.0 ? 2 : 0);  // 2: out_acc not read
+    const float w1f = static_cast<float>(w1), w2f = static_cast<float>(w2);
+    const int count = rows_heads - base < 32 ? static_cast<int>(rows_heads - base) : 32;
+    for (int j = 0; j < count; ++j) {
+      const int fj = __shfl_sync(0xffffffffu, flags, j);
+      const float aj = __shfl_sync(0xffffffffu, w1f, j), bj = __shfl_sync(0xffffffffu, w2f, j);
+      if (!(fj & 1)) continue;  // uniform across the warp
+      const int64_t r = (base + j) / heads, h = base + j - r * heads;
+      for (int c = 4 * lane; c < d; c += 128) {
+        char* pa = at(out_acc, r, h, c);
+        float a[4] = {}, b[4];
+        if (!(fj & 2)) load4(pa, out_acc.elem, a);
+        load4(at(out_part, r, h, c), out_part.elem, b);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) a[k] = (fj & 2) ? bj * b[k] : fmaf(aj, a[k], bj * b[k]);
+        store4(pa, out_acc.elem, a);
+      }
+    }
+    if (l1 != nullptr) *l1 = static_cast<float>(lse);  // only lane j read pair j's lse
   }
 }
 
@@ -237,7 +249,7 @@ void launch_merge(void* out_acc, int oa_elem, const Strided& oa, void* lse_acc, 
                   int64_t d, void* stream) {
   if (fits_rows3(out_acc, oa_elem, oa) && fits_rows3(out_part, op_elem, op) && la_elem == kF32 &&
       la.ndim == 2 && lp_elem == kF32 && lp.ndim == 2) {
-    merge_rows3_kernel<<<warp_grid(rows_heads), kThreads, 0, as_stream(stream)>>>(
+    merge_rows3_kernel<<<flat_grid(rows_heads), kThreads, 0, as_stream(stream)>>>(
         rows3(out_acc, oa_elem, oa), static_cast<float*>(lse_acc), la.strides[0], la.strides[1],
         rows3(out_part, op_elem, op), static_cast<const float*>(lse_part), lp.strides[0],
         lp.strides[1], la.shape[1], rows_heads, static_cast<int>(d));
