@@ -139,4 +139,40 @@ __device__ inline void store4(char* p, int e, const float (&x)[4]) {
   }
 }
 
+/// A (row, head) pair's weights in the Rows3 kernels: `on` false leaves the pair as it is.
+struct PairWeights {
+  bool on = false;
+  float a = 0.f, b = 0.f;
+  bool zero_a = false;  // a is 0: what it multiplies is not read
+};
+
+/// The walk of the Rows3 kernels over rows_heads (row, head) pairs: a warp takes 32 pairs at a
+/// time; lane j calls weigh(pair) for pair j (its scalar arithmetic, in double, once per pair:
+/// on every lane it cost more than the row's traffic; the only place that pair's lse is read or
+/// written), then the warp calls apply(r, h, c, w) for every four-element column step c of
+/// the 32 rows that are on, w broadcast from lane j.
+template <class Weigh, class Apply>
+__device__ inline void walk_pairs(int64_t rows_heads, int64_t heads, int d, Weigh&& weigh,
+                                  Apply&& apply) {
+  const int lane = threadIdx.x & 31;
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t base = blockIdx.x * int64_t(blockDim.x) + (threadIdx.x & ~31); base < rows_heads;
+       base += step) {
+    const PairWeights mine = base + lane < rows_heads ? weigh(base + lane) : PairWeights{};
+    const int flags = (mine.on ? 1 : 0) | (mine.zero_a ? 2 : 0);
+    const int count = rows_heads - base < 32 ? static_cast<int>(rows_heads - base) : 32;
+    for (int j = 0; j < count; ++j) {
+      PairWeights w;
+      const int fj = __shfl_sync(0xffffffffu, flags, j);
+      w.a = __shfl_sync(0xffffffffu, mine.a, j);
+      w.b = __shfl_sync(0xffffffffu, mine.b, j);
+      if (!(fj & 1)) continue;  // uniform across the warp
+      w.on = true;
+      w.zero_a = (fj & 2) != 0;
+      const int64_t r = (base + j) / heads, h = base + j - r * heads;
+      for (int c = 4 * lane; c < d; c += 128) apply(r, h, c, w);
+    }
+  }
+}
+
 }  // namespace magi::cuda::rt

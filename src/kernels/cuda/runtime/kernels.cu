@@ -131,44 +131,32 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
   }
 }
 
-// Fast path of the merge (outs Rows3, lses fp32 2-D; the runtime's stage merges): a warp takes
-// 32 (row, head) pairs at a time, lane j computes pair j's weights (double, once per pair),
-// then the warp merges the 32 rows, four elements per lane and step (as sink_kernels.cu).
+// Fast path of the merge (outs Rows3, lses fp32 2-D; the runtime's stage merges): walk_pairs
+// with the weights above.
 __global__ void merge_rows3_kernel(Rows3 out_acc, float* lse_acc, int64_t la_row, int64_t la_head,
                                    Rows3 out_part, const float* lse_part, int64_t lp_row,
                                    int64_t lp_head, int64_t heads, int64_t rows_heads, int d) {
-  const int lane = threadIdx.x & 31;
-  const int64_t step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t base = blockIdx.x * int64_t(blockDim.x) + (threadIdx.x & ~31); base < rows_heads;
-       base += step) {
-    const int64_t mine = base + lane;
-    float* l1 = nullptr;
-    double lse = 0.0, w1 = 0.0, w2 = 0.0;
-    if (mine < rows_heads) {
-      const int64_t r = mine / heads, h = mine - r * heads;
-      float* at1 = lse_acc + r * la_row + h * la_head;
-      if (merge_weights(*at1, lse_part[r * lp_row + h * lp_head], lse, w1, w2)) l1 = at1;
-    }
-    const int flags = (l1 != nullptr ? 1 : 0) | (w1 == 0.0 ? 2 : 0);  // 2: out_acc not read
-    const float w1f = static_cast<float>(w1), w2f = static_cast<float>(w2);
-    const int count = rows_heads - base < 32 ? static_cast<int>(rows_heads - base) : 32;
-    for (int j = 0; j < count; ++j) {
-      const int fj = __shfl_sync(0xffffffffu, flags, j);
-      const float aj = __shfl_sync(0xffffffffu, w1f, j), bj = __shfl_sync(0xffffffffu, w2f, j);
-      if (!(fj & 1)) continue;  // uniform across the warp
-      const int64_t r = (base + j) / heads, h = base + j - r * heads;
-      for (int c = 4 * lane; c < d; c += 128) {
-        char* pa = at(out_acc, r, h, c);
-        float a[4] = {}, b[4];
-        if (!(fj & 2)) load4(pa, out_acc.elem, a);
-        load4(at(out_part, r, h, c), out_part.elem, b);
+  const auto weigh = [&](int64_t pair) {
+    const int64_t r = pair / heads, h = pair - r * heads;
+    float* l1 = lse_acc + r * la_row + h * la_head;
+    double lse, w1, w2;
+    PairWeights w;
+    if (!merge_weights(*l1, lse_part[r * lp_row + h * lp_head], lse, w1, w2)) return w;
+    *l1 = static_cast<float>(lse);
+    w.on = true;
+    w.a = static_cast<float>(w1), w.b = static_cast<float>(w2), w.zero_a = w1 == 0.0;
+    return w;
+  };
+  const auto apply = [&](int64_t r, int64_t h, int c, const PairWeights& w) {
+    char* pa = at(out_acc, r, h, c);
+    float a[4] = {}, b[4];
+    if (!w.zero_a) load4(pa, out_acc.elem, a);
+    load4(at(out_part, r, h, c), out_part.elem, b);
 #pragma unroll
-        for (int k = 0; k < 4; ++k) a[k] = (fj & 2) ? bj * b[k] : fmaf(aj, a[k], bj * b[k]);
-        store4(pa, out_acc.elem, a);
-      }
-    }
-    if (l1 != nullptr) *l1 = static_cast<float>(lse);  // only lane j read pair j's lse
-  }
+    for (int k = 0; k < 4; ++k) a[k] = w.zero_a ? w.b * b[k] : fmaf(w.a, a[k], w.b * b[k]);
+    store4(pa, out_acc.elem, a);
+  };
+  walk_pairs(rows_heads, heads, d, weigh, apply);
 }
 
 __global__ void sum_rows_kernel(const float* src, float* dst, int64_t n, int64_t m, double scale) {

@@ -61,47 +61,32 @@ __global__ void sink_merge_kernel(void* out, int oe, Strided o, void* lse, int l
   }
 }
 
-// Fast path (out 3-D with unit element stride, lse fp32 2-D): a warp takes 32 (row, head)
-// pairs at a time; lane j computes pair j's weight (double, once per pair: on every lane it
-// cost more than the row's traffic), then the warp scales the 32 rows, four elements per lane
-// and step, pair j's weight broadcast from lane j.
+// Fast path (out 3-D with unit element stride, lse fp32 2-D): walk_pairs (element_access.cuh),
+// lane j merging pair j's lse with its sinks.
 __global__ void sink_merge_rows3_kernel(Rows3 out, float* lse, int64_t l_row, int64_t l_head,
                                         SinkLogits sink, int64_t rows_heads, int d) {
-  const int lane = threadIdx.x & 31;
-  const int64_t step = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t base = blockIdx.x * int64_t(blockDim.x) + (threadIdx.x & ~31); base < rows_heads;
-       base += step) {
-    const int64_t mine = base + lane;
-    float* lp = nullptr;
-    double merged = 0.0, w = 0.0;
-    int flags = 0;  // 1: the pair has a sink (else it stays as it is); 2: w = 0
-    if (mine < rows_heads) {
-      const int64_t r = mine / sink.heads, h = mine - r * sink.heads;
-      const double ls = sink_lse(sink, r, h);
-      if (!(isinf(ls) && ls < 0)) {
-        lp = lse + r * l_row + h * l_head;
-        merge_with_sinks(*lp, ls, merged, w);
-        flags = 1 | (w == 0.0 ? 2 : 0);
-      }
-    }
-    const float wf = static_cast<float>(w);
-    const int count = rows_heads - base < 32 ? static_cast<int>(rows_heads - base) : 32;
-    for (int j = 0; j < count; ++j) {
-      const int fj = __shfl_sync(0xffffffffu, flags, j);
-      const float wj = __shfl_sync(0xffffffffu, wf, j);
-      if (!(fj & 1)) continue;  // uniform across the warp
-      const int64_t r = (base + j) / sink.heads, h = base + j - r * sink.heads;
-      for (int c = 4 * lane; c < d; c += 128) {
-        char* p = at(out, r, h, c);
-        float x[4];
-        load4(p, out.elem, x);
+  const auto weigh = [&](int64_t pair) {
+    const int64_t r = pair / sink.heads, h = pair - r * sink.heads;
+    PairWeights w;
+    const double ls = sink_lse(sink, r, h);
+    if (isinf(ls) && ls < 0) return w;  // no sink: the row as it is
+    float* lp = lse + r * l_row + h * l_head;
+    double merged, weight;
+    merge_with_sinks(*lp, ls, merged, weight);
+    *lp = static_cast<float>(merged);
+    w.on = true;
+    w.a = static_cast<float>(weight), w.zero_a = weight == 0.0;
+    return w;
+  };
+  const auto apply = [&](int64_t r, int64_t h, int c, const PairWeights& w) {
+    char* p = at(out, r, h, c);
+    float x[4] = {};
+    if (!w.zero_a) load4(p, out.elem, x);
 #pragma unroll
-        for (int k = 0; k < 4; ++k) x[k] = (fj & 2) ? 0.f : wj * x[k];
-        store4(p, out.elem, x);
-      }
-    }
-    if (lp != nullptr) *lp = static_cast<float>(merged);  // only lane j read pair j's lse
-  }
+    for (int k = 0; k < 4; ++k) x[k] *= w.a;
+    store4(p, out.elem, x);
+  };
+  walk_pairs(rows_heads, sink.heads, d, weigh, apply);
 }
 
 /// -exp(x - lse) * rowsum(dout * out) for a sink logit x; a -inf logit gives 0.

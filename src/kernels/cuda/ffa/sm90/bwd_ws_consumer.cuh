@@ -17,6 +17,7 @@
 
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/mask.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_traits.cuh"
@@ -222,12 +223,9 @@ struct BwdWsConsumer {
     PipelineState<1> dq_ring;  // the shared dQ tile (bwd_ws_dq_writer.cuh)
     int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
 
-    for (int round = 0;; ++round) {
-      const int tile = P.sched.tile(blockIdx.x, round);
-      if (tile < 0) break;
-      const FfaWorkItem item = p.items[P.sched.item_of(tile)];
-      if (item.seg_begin == item.seg_end) continue;
-      const int head = P.sched.head_of(tile);
+    for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
+      const FfaWorkItem& item = tile.item;
+      const int head = tile.head;
       const int c0 = item.block_start;
 
       float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
@@ -302,7 +300,7 @@ struct BwdWsConsumer {
       if (p.deterministic && !p.dkv_store) {
         // The query heads of a kv head add into the same dK / dV rows: in head order.
         const int kv_head = head / p.heads_per_kv;
-        int* at = p.dkv_turn + P.sched.item_of(tile) * (p.num_heads_q / p.heads_per_kv) + kv_head;
+        int* at = p.dkv_turn + tile.item_index * (p.num_heads_q / p.heads_per_kv) + kv_head;
         const int turn = head % p.heads_per_kv;
         wait_turn(at, turn, wg);  // the warpgroups own disjoint key rows: side by side
         store();
@@ -310,7 +308,7 @@ struct BwdWsConsumer {
       } else {
         store();
       }
-    }
+    });
   }
 
   /// dK (scaled by softmax_scale) and dV of this warp's keys: stored in q's dtype when every key

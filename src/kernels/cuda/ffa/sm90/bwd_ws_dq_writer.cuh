@@ -8,6 +8,7 @@
 // dQ turns), one reduction after the other, and passes the turn once they are complete.
 #pragma once
 
+#include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_traits.cuh"
@@ -41,12 +42,9 @@ struct BwdWsDqWriter {
     const uint32_t base = ptx::cvta_to_shared(s.dq);
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
-    for (int round = 0;; ++round) {
-      const int tile = P.sched.tile(blockIdx.x, round);
-      if (tile < 0) break;
-      const FfaWorkItem item = p.items[P.sched.item_of(tile)];
-      if (item.seg_begin == item.seg_end) continue;
-      const int head = P.sched.head_of(tile);
+    for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
+      const FfaWorkItem& item = tile.item;
+      const int head = tile.head;
       RowTiles<Tr::kBlockM> rows(p.segs, item, det);
       int walk = 0;
       do {
@@ -79,7 +77,7 @@ struct BwdWsDqWriter {
         dq.advance();
         ++walk;
       } while (rows.next(p.segs));
-    }
+    });
     ptx::bulk_wait_group<0>();
   }
 };

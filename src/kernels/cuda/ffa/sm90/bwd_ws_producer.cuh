@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
@@ -40,12 +41,9 @@ struct BwdWsProducer {
     const Barrier full_kv = Barrier::at(&s.full_kv);
     PipelineState<1> kv;
     PipelineState<Tr::kStages> q;
-    for (int round = 0;; ++round) {
-      const int tile = P.sched.tile(blockIdx.x, round);
-      if (tile < 0) break;
-      const FfaWorkItem item = p.items[P.sched.item_of(tile)];
-      if (item.seg_begin == item.seg_end) continue;
-      const int head = P.sched.head_of(tile);
+    for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
+      const FfaWorkItem& item = tile.item;
+      const int head = tile.head;
       const int kv_head = head / p.heads_per_kv;
 
       Barrier::at(&s.empty_kv).wait(kv.empty_parity());
@@ -71,7 +69,7 @@ struct BwdWsProducer {
                          full_q.addr, policy);
         q.advance();
       } while (rows.next(p.segs));
-    }
+    });
   }
 };
 

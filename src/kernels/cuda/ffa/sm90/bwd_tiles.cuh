@@ -1,0 +1,33 @@
+// The walk of a backward CTA over its tiles, shared by its roles (producer, consumers, dQ
+// writer): each takes the same sequence, so no tile index crosses shared memory.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/ffa/sm90/tile_scheduler.h"
+#include "kernels/cuda/ffa/params.h"
+
+namespace magi::cuda::sm90 {
+
+struct BwdTile {
+  int32_t item_index;  // in the work list
+  FfaWorkItem item;    // a key block with at least one segment
+  int32_t head;        // query head
+};
+
+/// fn(BwdTile) for each tile of this CTA, in the scheduler's order; items without segments are
+/// skipped (by every role alike).
+template <class Fn>
+__device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched,
+                                                  const FfaWorkItem* items, Fn&& fn) {
+  for (int32_t round = 0;; ++round) {
+    const int32_t tile = sched.tile(static_cast<int32_t>(blockIdx.x), round);
+    if (tile < 0) return;
+    const int32_t index = sched.item_of(tile);
+    const FfaWorkItem item = items[index];
+    if (item.seg_begin == item.seg_end) continue;
+    fn(BwdTile{index, item, sched.head_of(tile)});
+  }
+}
+
+}  // namespace magi::cuda::sm90
