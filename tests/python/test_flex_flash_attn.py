@@ -139,3 +139,19 @@ def test_strided_and_misaligned_inputs_and_range_cache():
     ref3, _ = attention(q, k, v, dense_mask([(0, 20, 0, 20, 0)], 20, 20))
     assert rel_err(out3, ref3) <= 1e-10
     assert ffa_mod._work_of(qr, qr, tm, 20, 20) is not work
+
+
+@pytest.mark.parametrize("d", [192, 256])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_head_dims_192_and_256(d, dtype):
+    """The head dims of video and MLA-style models on the CPU kernels (GQA, two mask cases);
+    bf16 by the rule of test_bfloat16_rule."""
+    for _, tq, tk, slices in (CASES[4], CASES[7]):
+        (q, k, v), dout = _inputs(tq, tk, 4, 2, d, dtype, seed=d)
+        got = _run_magi(q, k, v, slices, dout)
+        ref = _run_ref(*(t.double() for t in (q, k, v)), slices, dout)
+        low = _run_ref(q, k, v, slices, dout) if dtype == torch.bfloat16 else None
+        for i, (name, x, r) in enumerate(zip(("out", "lse", "dq", "dk", "dv"), got, ref)):
+            err = rel_err(x, r)
+            limit = 1e-5 if low is None else 3 * rel_err(low[i], r) + 1e-3
+            assert err <= limit, f"d={d} {name}: relative error {err:.3e} > {limit:.3e}"
