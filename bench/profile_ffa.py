@@ -1,5 +1,5 @@
 """One FFA forward + backward on a cases.json case, for ncu / compute-sanitizer runs:
-  ncu --kernel-name regex:ffa_ python3 bench/profile_ffa.py full 8192
+  ncu --kernel-name regex:ffa_ python3 bench/profile_ffa.py full 8192 [reps] [hq:hkv]
 """
 import json
 import os
@@ -14,14 +14,15 @@ from magi_attention import flex_flash_attn_func  # noqa: E402
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 
 
-def load_case(name, s, device="cuda"):
+def load_case(name, s, device="cuda", heads=None):
     """Case `name` at seqlen `s` of cases.json: (case, q, k, v, q_ranges, k_ranges, types),
-    q/k/v random bf16 with requires_grad."""
+    q/k/v random bf16 with requires_grad; `heads` (hq, hkv) overrides the case's."""
     c = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
          if c["name"] == name and c["seqlen"] == s][0]
     h, d = c["num_heads_q"], c["head_dim"]
-    q, k, v = (torch.randn(s, h, d, device=device, dtype=torch.bfloat16, requires_grad=True)
-               for _ in range(3))
+    hq, hkv = heads if heads else (h, h)
+    q, k, v = (torch.randn(s, n, d, device=device, dtype=torch.bfloat16, requires_grad=True)
+               for n in (hq, hkv, hkv))
     sl = c["slices"]
     qr = torch.tensor([[x[0], x[1]] for x in sl], dtype=torch.int32, device=device)
     kr = torch.tensor([[x[2], x[3]] for x in sl], dtype=torch.int32, device=device)
@@ -32,7 +33,8 @@ def load_case(name, s, device="cuda"):
 def main():
     name, s = sys.argv[1], int(sys.argv[2])
     reps = int(sys.argv[3]) if len(sys.argv) > 3 else 2
-    _, q, k, v, qr, kr, tm = load_case(name, s)
+    heads = tuple(map(int, sys.argv[4].split(":"))) if len(sys.argv) > 4 else None
+    _, q, k, v, qr, kr, tm = load_case(name, s, heads=heads)
     for _ in range(reps):
         out, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
         out.backward(torch.randn_like(out))
@@ -43,7 +45,8 @@ def main():
         with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
             for _ in range(reps):
                 o = torch.nn.functional.scaled_dot_product_attention(
-                    qt, kt, vt, is_causal=name == "causal")
+                    qt, kt, vt, is_causal=name == "causal",
+                    enable_gqa=qt.shape[1] != kt.shape[1])
                 o.backward(torch.randn_like(o))
     torch.cuda.synchronize()
     print("done", name, s)
