@@ -74,4 +74,9 @@ DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seq
   return m;
 }
 
+DispatchMeta solve_kv_dispatch(std::span<const AttnSlice> slices, int64_t total_seqlen_kv,
+                               int64_t chunk_size, int64_t cp_size, const DispatchAlg& alg) {
+  return solve_dispatch(transpose_mask(slices), total_seqlen_kv, chunk_size, cp_size, alg);
+}
+
 }  // namespace magi

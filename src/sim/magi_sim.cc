@@ -103,7 +103,7 @@ MethodResult simulate_magi(const Plan& plan, const HierPlan* hier, const Cluster
     RankTimes& rt = res.ranks[r];
     rt.rank = r;
     cells += rp.host_area + rp.remote_area;
-    const int64_t local = rp.host_ranges.total_size();
+    const int64_t local = rp.kv_host_ranges.total_size();
     if (!merged) {
       const TypedCells tc = cells_of(rp.host_slices);
       const int64_t rows = q_rows(rp.host_slices) + local;

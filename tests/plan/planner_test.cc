@@ -30,6 +30,38 @@ TEST(Planner, RandomMasksCoverEveryCellOnceAndFetchEachRowOnce) {
   }
 }
 
+TEST(Planner, CrossAttentionFetchesKvRowsFromTheirOwnDispatch) {
+  std::mt19937_64 rng(14);
+  for (int iter = 0; iter < 1500; ++iter) {
+    const PlanCase c = testing::random_cross_plan_case(rng);
+    const OverlapConfig overlap = testing::random_overlap(rng);
+    const DispatchAlg alg = testing::random_alg(rng);
+    const DispatchMeta d = solve_dispatch(c.slices, c.total, c.chunk, c.cp, alg);
+    const DispatchMeta dkv = solve_kv_dispatch(c.slices, c.total_kv, c.chunk_kv, c.cp, alg);
+    const Plan plan = make_plan(c.slices, d, dkv, overlap);
+    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " q " +
+                 std::to_string(c.total) + " kv " + std::to_string(c.total_kv) + " degree " +
+                 std::to_string(plan.degree));
+    check_plan(c, plan);
+    if (HasFatalFailure()) return;
+    const int64_t r = static_cast<int64_t>(rng() % c.cp);
+    ASSERT_EQ(make_rank_plan(c.slices, d, dkv, overlap, r).ranks.at(0), plan.ranks[r]);
+  }
+}
+
+TEST(Planner, CrossAttentionChecksTheTwoDispatches) {
+  const std::vector<AttnSlice> full = {{{0, 8}, {0, 12}, AttnMaskType::kFull}};
+  const DispatchMeta d = solve_dispatch(full, 8, 2, 2, {});
+  // k ranges index K/V's rows: 12 of them do not fit a K/V dispatch of 8 rows.
+  const std::vector<AttnSlice> square = {{{0, 8}, {0, 8}, AttnMaskType::kFull}};
+  EXPECT_THROW(make_plan(full, d, solve_kv_dispatch(square, 8, 2, 2, {}), {}), Error);
+  EXPECT_THROW(make_plan(full, d, solve_kv_dispatch(full, 12, 2, 3, {}), {}), Error);  // cp 3
+  const Plan p = make_plan(full, d, solve_kv_dispatch(full, 12, 3, 2, {}), {});
+  EXPECT_EQ(p.dispatch_kv.total_seqlen, 12);
+  EXPECT_NE(p.to_json().find("\"kv_partitions\""), std::string::npos);
+  EXPECT_EQ(make_plan(square, d, {}).to_json().find("kv_partitions"), std::string::npos);
+}
+
 TEST(Planner, StageCountFollowsTheDegree) {
   const std::vector<AttnSlice> causal = {{{0, 64}, {0, 64}, AttnMaskType::kCausal}};
   const DispatchMeta d = solve_dispatch(causal, 64, 4, 4, {});

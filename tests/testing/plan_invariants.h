@@ -24,6 +24,7 @@ inline std::vector<int64_t> row_ids(const AttnRanges& layout) {
 }
 
 // Adds the cells of `slices` (q: local rows, k: rows of a buffer with ids k_ids) to `count`.
+// `total` is the number of columns (K/V rows) of `count`.
 inline void add_cells(const std::vector<AttnSlice>& slices, const std::vector<int64_t>& q_ids,
                       const std::vector<int64_t>& k_ids, int64_t total, std::vector<int>& count) {
   for (const AttnSlice& s : slices) {
@@ -40,6 +41,10 @@ struct PlanCase {
   std::vector<AttnSlice> slices;
   int64_t total = 0;  // padded
   int64_t chunk = 0, cp = 0;
+  int64_t total_kv = 0;  // padded; 0: self-attention (K/V rows are the q rows)
+  int64_t chunk_kv = 0;
+
+  int64_t kv_rows() const { return total_kv ? total_kv : total; }
 };
 
 inline PlanCase random_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
@@ -51,6 +56,24 @@ inline PlanCase random_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
   c.total = raw + (block - raw % block) % block;
   c.slices = rng() % 2 ? testing::random_slices(rng, raw, raw, 8)
                        : testing::random_varlen_slices(rng, raw, 6);
+  return c;
+}
+
+/// Cross-attention: q and K/V of their own random lengths and chunk sizes.
+inline PlanCase random_cross_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
+  PlanCase c;
+  c.cp = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+  c.chunk = std::uniform_int_distribution<int64_t>(1, 6)(rng);
+  c.chunk_kv = std::uniform_int_distribution<int64_t>(1, 6)(rng);
+  const int64_t raw_q = std::uniform_int_distribution<int64_t>(1, max_len)(rng);
+  const int64_t raw_k = std::uniform_int_distribution<int64_t>(1, max_len)(rng);
+  auto padded = [&](int64_t raw, int64_t chunk) {
+    const int64_t block = chunk * c.cp;
+    return raw + (block - raw % block) % block;
+  };
+  c.total = padded(raw_q, c.chunk);
+  c.total_kv = padded(raw_k, c.chunk_kv);
+  c.slices = testing::random_slices(rng, raw_q, raw_k, 8);
   return c;
 }
 
@@ -86,10 +109,12 @@ inline DispatchAlg random_alg(std::mt19937_64& rng) {
 /// Every invariant of a plan (gtest assertions): (a) the host and stage slices of a rank cover
 /// the mask cells of its rows exactly once (the degree-0 merged slices too); (b) each remote
 /// row arrives once, from its owner, only where needed; (c) equal chunk counts per rank; the
-/// send tables deliver exactly every receiver's recv buffer.
+/// send tables deliver exactly every receiver's recv buffer. Remote rows are K/V rows (owned
+/// per plan.dispatch_kv).
 inline void check_plan(const PlanCase& c, const Plan& plan) {
-  const int64_t n = c.total;
-  const auto dense = testing::dense_mask(c.slices, n, n);
+  const int64_t nq = c.total, n = c.kv_rows();
+  const auto dense = testing::dense_mask(c.slices, nq, n);
+  ASSERT_EQ(plan.dispatch_kv.total_seqlen, n);
   ASSERT_EQ(static_cast<int64_t>(plan.ranks.size()), c.cp);
   std::map<int64_t, std::vector<int64_t>> send_ids;  // (stage * cp + src) * cp + dst -> tokens
   for (const RankPlan& rp : plan.ranks) {
@@ -98,11 +123,15 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
     ASSERT_EQ(static_cast<int64_t>(plan.dispatch.partitions[me].size()),
               plan.dispatch.num_chunks() / c.cp);
     ASSERT_EQ(rp.stages.size(), plan.ranks[0].stages.size());
+    ASSERT_EQ(static_cast<int64_t>(plan.dispatch_kv.partitions[me].size()),
+              plan.dispatch_kv.num_chunks() / c.cp);
     const std::vector<int64_t> local = row_ids(rp.host_ranges);
     ASSERT_EQ(local, plan.dispatch.position_ids(me));
+    const std::vector<int64_t> local_kv = row_ids(rp.kv_host_ranges);
+    ASSERT_EQ(local_kv, plan.dispatch_kv.position_ids(me));
     // (a) host + stage slices cover the mask cells in my rows exactly once.
-    std::vector<int> count(n * n, 0);
-    add_cells(rp.host_slices, local, local, n, count);
+    std::vector<int> count(nq * n, 0);
+    add_cells(rp.host_slices, local, local_kv, n, count);
     std::set<int64_t> received;
     for (const StagePlan& st : rp.stages) {
       const std::vector<int64_t> recv = row_ids(st.recv_global);
@@ -111,28 +140,29 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
       int64_t pos = 0;
       for (int64_t src = 0; src < c.cp; ++src) {
         for (int64_t i = 0; i < st.recv_counts[src]; ++i, ++pos) {
-          ASSERT_EQ(plan.dispatch.owner(recv[pos]), src);
+          ASSERT_EQ(plan.dispatch_kv.owner(recv[pos]), src);
           ASSERT_NE(src, me);
           ASSERT_TRUE(received.insert(recv[pos]).second) << "row " << recv[pos] << " twice";
         }
       }
       ASSERT_EQ(pos, static_cast<int64_t>(recv.size()));
     }
-    std::set<int64_t> mine(local.begin(), local.end()), needed;
+    std::set<int64_t> mine(local_kv.begin(), local_kv.end()), needed;
     for (int64_t q : local) {
       for (int64_t k = 0; k < n; ++k) {
         ASSERT_EQ(count[q * n + k], dense[q * n + k]) << "rank " << me << " cell " << q << "," << k;
         if (dense[q * n + k] && !mine.count(k)) needed.insert(k);
       }
     }
-    for (int64_t q = 0; q < n; ++q) {
-      if (mine.count(q)) continue;
+    const std::set<int64_t> my_q(local.begin(), local.end());
+    for (int64_t q = 0; q < nq; ++q) {
+      if (my_q.count(q)) continue;
       for (int64_t k = 0; k < n; ++k) ASSERT_EQ(count[q * n + k], 0);
     }
     ASSERT_EQ(received, needed) << "rank " << me << " receives rows it does not need";
     if (plan.degree == 0) {
-      std::vector<int> merged(n * n, 0);
-      std::vector<int64_t> kv = local;
+      std::vector<int> merged(nq * n, 0);
+      std::vector<int64_t> kv = local_kv;
       for (int64_t x : row_ids(rp.stages[0].recv_global)) kv.push_back(x);
       add_cells(rp.merged_slices, local, kv, n, merged);
       for (int64_t q : local)
@@ -145,7 +175,7 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
       const std::vector<int64_t> gathered = [&] {
         std::vector<int64_t> g;
         for (const AttnRange& r : st.send_rows)
-          for (int64_t x = r.start; x < r.end; ++x) g.push_back(local[x]);
+          for (int64_t x = r.start; x < r.end; ++x) g.push_back(local_kv[x]);
         return g;
       }();
       for (int64_t dst = 0; dst < c.cp; ++dst) {
