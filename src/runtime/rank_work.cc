@@ -25,21 +25,25 @@ std::vector<AttnRange> chunk_order(const DispatchMeta& d, int64_t total) {
 
 }  // namespace
 
-RankWork::RankWork(const Plan& plan, int64_t total_seqlen_q)
+DispatchRows::DispatchRows(const DispatchMeta& d, int64_t rank, int64_t total)
+    : dispatch_rows(d.host_ranges(rank).intersect(AttnRanges{{0, total}}).items()),
+      undispatch_send(
+          std::vector<AttnRange>(static_cast<size_t>(d.cp_size), AttnRange{0, d.shard_seqlen()})),
+      undispatch_order(chunk_order(d, total)) {}
+
+RankWork::RankWork(const Plan& plan, int64_t total_seqlen_q, int64_t total_seqlen_k)
     : host(plan.ranks.front().host_slices, plan.dispatch.shard_seqlen(),
-           plan.dispatch.shard_seqlen()),
+           plan.dispatch_kv.shard_seqlen()),
       stages(stages_of(plan.ranks.front(), plan.dispatch.shard_seqlen())),
-      dispatch_rows(
-          plan.ranks.front().host_ranges.intersect(AttnRanges{{0, total_seqlen_q}}).items()),
-      undispatch_send(std::vector<AttnRange>(static_cast<size_t>(plan.dispatch.cp_size),
-                                             AttnRange{0, plan.dispatch.shard_seqlen()})),
-      undispatch_order(chunk_order(plan.dispatch, total_seqlen_q)) {
+      q_rows(plan.dispatch, plan.ranks.front().rank, total_seqlen_q),
+      kv_rows(plan.dispatch_kv, plan.ranks.front().rank, total_seqlen_k) {
   const RankPlan& rp = plan.ranks.front();
-  const int64_t shard = plan.dispatch.shard_seqlen();
   if (plan.degree == 0) {
+    const int64_t shard_q = plan.dispatch.shard_seqlen(),
+                  shard_kv = plan.dispatch_kv.shard_seqlen();
     const int64_t recv = rp.stages.front().num_recv();
-    merged.emplace(rp.merged_slices, shard, shard + recv);
-    concat_local = RangeList({{0, shard}});
+    merged.emplace(rp.merged_slices, shard_q, shard_kv + recv);
+    concat_local = RangeList({{0, shard_kv}});
     concat_remote = RangeList({{0, recv}});
   }
 }
