@@ -28,8 +28,9 @@ class DistAttnRuntimeKey:
     Fields compared and hashed: the mask ``slices`` (``(q_start, q_end, k_start, k_end,
     type_code)`` before padding), the total sequence lengths (before padding), head counts and
     head_dim (None where the call did not give them), ``chunk_size`` (None: the core's default),
-    the group id, the config and ``dispatch_key`` (the key whose dispatch a new-mask key reuses,
-    else None); ``pad_size`` follows from them. ``runtime`` (the rank's C++
+    the group id, the config, ``is_same_source`` (False: cross-attention, q and k/v dispatched
+    separately) and ``dispatch_key`` (the key whose dispatch a new-mask key reuses, else None);
+    ``pad_size`` follows from them. ``runtime`` (the rank's C++
     runtime), ``comm`` and the user's
     ``cp_group``/``cp_mesh`` ride along without taking part in equality; the group and the
     mesh are held weakly (a cached key never keeps a process group alive).
@@ -48,6 +49,7 @@ class DistAttnRuntimeKey:
     # Keys of make_*_key_for_new_mask_after_dispatch: the key whose dispatch they reuse (the
     # first key of the chain); None: the dispatch was solved for this key's own mask.
     dispatch_key: Optional["DistAttnRuntimeKey"] = None
+    is_same_source: bool = True
     runtime: Any = field(default=None, compare=False, repr=False)
     comm: Any = field(default=None, compare=False, repr=False)
     cp_group_ref: Any = field(default=None, compare=False, repr=False)  # weakref.ref or None
@@ -69,7 +71,8 @@ class DistAttnRuntimeKey:
         if h is None:
             h = hash((self.slices, self.total_seqlen_q, self.total_seqlen_k, self.num_heads_q,
                       self.num_heads_kv, self.head_dim, self.chunk_size,
-                      self.group_id, self.dist_attn_config, self.dispatch_key))
+                      self.group_id, self.dist_attn_config, self.dispatch_key,
+                      self.is_same_source))
             object.__setattr__(self, "_hash", h)
         return h
 
@@ -82,6 +85,16 @@ class DistAttnRuntimeKey:
     def shard_seqlen(self) -> int:
         """Rows of every rank's local shard: ``(total_seqlen_q + pad_size) / cp_size``."""
         return self.runtime.shard_seqlen
+
+    @property
+    def shard_seqlen_kv(self) -> int:
+        """Rows of every rank's local k/v shard (``shard_seqlen`` in self-attention)."""
+        return self.runtime.shard_seqlen_kv
+
+    @property
+    def pad_size_kv(self) -> int:
+        """Padding rows appended to k/v (``pad_size`` in self-attention)."""
+        return self.runtime.pad_size_kv
 
 
 def _capacity() -> int:
