@@ -187,6 +187,8 @@ def _check_key(key) -> None:
 
 def _is_kv(attn_role, fn: str) -> bool:
     """True for the K/V side (AttnRole.KEY / VALUE or their strings), False for QUERY."""
+    if attn_role is AttnRole.QUERY:  # the default: nothing for torch.compile to trace
+        return False
     try:
         role = AttnRole(attn_role)
     except ValueError:
