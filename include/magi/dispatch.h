@@ -61,4 +61,12 @@ DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seq
                             int64_t chunk_size, int64_t cp_size, const DispatchAlg& alg,
                             bool uneven_shard = false);
 
+/// Cross-attention: the dispatch of K/V (a sequence of its own, padded to total_seqlen_kv, or
+/// not with uneven_shard). Its chunks are balanced like q's, by the cells in each chunk's
+/// columns: solve_dispatch over transpose_mask(slices), so every rank serves about the same
+/// share of the K/V reads. Throws as solve_dispatch.
+DispatchMeta solve_kv_dispatch(std::span<const AttnSlice> slices, int64_t total_seqlen_kv,
+                               int64_t chunk_size, int64_t cp_size, const DispatchAlg& alg,
+                               bool uneven_shard = false);
+
 }  // namespace magi

@@ -43,13 +43,18 @@ struct DistAttnKey {
   int64_t head_dim = 0;      // 0: not given
   int64_t chunk_size = 0;    // resolved
   int64_t pad_size = 0;      // 0 with config.dispatch_config.uneven_shard
+  /// false: cross-attention (q and K/V are different sequences, dispatched separately; k
+  /// ranges index K/V's sequence). Self-attention: the kv chunk size and pad equal q's.
+  bool is_same_source = true;
+  int64_t chunk_size_kv = 0;
+  int64_t pad_size_kv = 0;  // 0 with config.dispatch_config.uneven_shard
   DistAttnConfig config{};
   std::string group;  // Communicator::group_id()
   int64_t cp_size = 0;
   int64_t cp_rank = 0;
   /// Keys made by make_flex_key_for_new_mask_after_dispatch: the reused dispatch's partitions
-  /// (empty: the dispatch is solved from `slices`). Equal masks over different dispatches are
-  /// different keys.
+  /// (q's, then K/V's in cross-attention; empty: the dispatch is solved from `slices`). Equal
+  /// masks over different dispatches are different keys.
   std::vector<std::vector<int64_t>> reused_partitions;
 
   size_t hash() const;
@@ -84,6 +89,12 @@ class DistAttnRuntime {
   int64_t shard_seqlen() const { return plan_.dispatch.shard_seqlen(key_.cp_rank); }
   /// Global token id of each local row (padding rows have ids >= total_seqlen_q).
   std::vector<int64_t> position_ids() const;
+  /// The same for K/V: equal to the q ones in self-attention, K/V's own in cross-attention.
+  const DispatchMeta& dispatch_meta_kv() const { return plan_.dispatch_kv; }
+  int64_t padded_seqlen_kv() const { return plan_.dispatch_kv.total_seqlen; }
+  /// Rows of this rank's local K/V buffer (ranks differ with uneven shards).
+  int64_t shard_seqlen_kv() const { return plan_.dispatch_kv.shard_seqlen(key_.cp_rank); }
+  std::vector<int64_t> position_ids_kv() const;
   /// The prepared work of this rank (internal: src/runtime/rank_work.h).
   const runtime::RankWork& work() const { return *work_; }
 
@@ -98,6 +109,10 @@ class DistAttnRuntime {
 /// chunks per rank), at most 512.
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 
+/// Cross-attention's K/V chunk size: the q chunk size, reduced to default_chunk_size(total_k)
+/// when K/V is short (so its padding stays below about an eighth of a rank's share).
+int64_t kv_chunk_size(int64_t chunk_size_q, int64_t total_seqlen_k, int64_t cp_size);
+
 /// Builds (or takes from the per-group LRU cache) the runtime of a flex mask. Every rank
 /// derives the same plan by itself; the one collective is a check that the ranks agree: an
 /// all-gather of about 100 bytes per new key (a cached key costs no communication), raising on
@@ -110,10 +125,20 @@ int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 /// of rows (shard_seqlen() per rank), and ceil(total / chunk_size) must be >= the group size.
 /// Throws for bad input, naming the argument (self-attention requires total_seqlen_q ==
 /// total_seqlen_k).
+///
+/// is_same_source = false: cross-attention. q (total_seqlen_q rows) and K/V (total_seqlen_k
+/// rows) are different sequences: q ranges index q's rows, k ranges K/V's. Each is padded,
+/// chunked and dispatched on its own (q by its rows' cells, K/V by its columns' cells:
+/// solve_kv_dispatch, chunk size kv_chunk_size); q goes through dispatch/undispatch, K/V
+/// through dispatch_kv/undispatch_kv, and each rank fetches the remote K/V rows it needs from
+/// their owners (through the hierarchical exchange too, with a hier_mesh). With uneven_shard
+/// neither side is padded and both are uneven: K/V's ceil(total_seqlen_k / chunk_size_kv)
+/// chunks must be >= the group size as well (shard_seqlen_kv() per rank).
 std::shared_ptr<const DistAttnRuntime> make_flex_key(
     std::span<const AttnSlice> slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
     int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
-    const DistAttnConfig& config = {}, std::optional<int64_t> chunk_size = std::nullopt);
+    const DistAttnConfig& config = {}, std::optional<int64_t> chunk_size = std::nullopt,
+    bool is_same_source = true);
 
 /// A key for another mask over the tokens `key_for_dispatch` has dispatched (hybrid models:
 /// layers with different masks over one dispatch). Only the attention is planned: the new key
@@ -176,6 +201,14 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
                 const TensorView& x_global, void* cuda_stream = nullptr,
                 Allocator* allocator = nullptr);
 
+/// dispatch / undispatch of K/V-side tensors (k, v, dk, dv): [total_seqlen_k, ...] globally,
+/// [shard_seqlen_kv(), ...] locally. The same as dispatch / undispatch in self-attention.
+void dispatch_kv(const DistAttnRuntime& rt, const TensorView& x_global, const TensorView& x_local,
+                 double pad_value = 0.0, void* cuda_stream = nullptr);
+void undispatch_kv(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
+                   const TensorView& x_global, void* cuda_stream = nullptr,
+                   Allocator* allocator = nullptr);
+
 /// out_local = this rank's rows of the global (padded) sequence rolled by `shift` along the
 /// sequence: global row p of the result is global row (p - shift) mod padded_seqlen of x (as
 /// torch.roll on the undispatched, padded tensor). x_local and out_local: [shard, ...], same
@@ -184,7 +217,8 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
 void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local, int64_t shift,
           const TensorView& out_local, void* cuda_stream = nullptr, Allocator* allocator = nullptr);
 
-/// Forward over local q [shard, Hq, D], k/v [shard, Hkv, D]: out [shard, Hq, D] (any float
+/// Forward over local q [shard, Hq, D], k/v [shard_kv, Hkv, D] (shard_kv = shard_seqlen_kv();
+/// = shard in self-attention): out [shard, Hq, D] (any float
 /// dtype), lse [shard, Hq] fp32. Hq % Hkv == 0, and the key's head counts and head_dim where
 /// it has them. Options as in ffa.h (one scale rule; opts.allocator supplies the call's one
 /// block of scratch memory). opts.sink: the attention sink (ffa.h AttnSink), counted once per

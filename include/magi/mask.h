@@ -133,4 +133,9 @@ std::vector<AttnSlice> make_disjoint(std::span<const AttnSlice> slices);
 /// Exact number of cells in the union of the slices.
 int64_t union_area(std::span<const AttnSlice> slices);
 
+/// The mask with rows and columns swapped: (k, q) is a cell of the result iff (q, k) is a cell
+/// of `slices` (its q ranges index the keys, its k ranges the queries). The result's slices
+/// share no cell. Cross-attention balances K/V chunks by the cells in their columns this way.
+std::vector<AttnSlice> transpose_mask(std::span<const AttnSlice> slices);
+
 }  // namespace magi

@@ -5,7 +5,10 @@
 // needs no collective communication.
 //
 // Buffers (per rank; rows are tokens, each row holds all kv heads):
-//   local   the rank's own rows, host_ranges (global, merged) stored in ascending order.
+//   local   the rank's own K/V rows, kv_host_ranges (global, merged) stored in ascending order;
+//           its own q rows are host_ranges, stored the same way. Self-attention dispatches q
+//           and K/V together (the two are equal); cross-attention dispatches them separately,
+//           and every k range then indexes K/V's own sequence.
 //   recv    one per stage: the rows received in that stage, grouped by source rank in rank
 //           order, ascending within a source. This is exactly the order all_to_all_v delivers,
 //           so group-cast needs no scatter after the exchange.
@@ -44,7 +47,8 @@ struct StagePlan {
 
 struct RankPlan {
   int64_t rank = 0;
-  AttnRanges host_ranges;              // global rows of the local buffer (merged, ascending)
+  AttnRanges host_ranges;              // global q rows of the local buffer (merged, ascending)
+  AttnRanges kv_host_ranges;           // global K/V rows of the local buffer (merged, ascending)
   std::vector<AttnSlice> host_slices;  // q and k: local rows (none at degree 0)
   std::vector<StagePlan> stages;       // same count on every rank (empty stages allowed)
   int64_t host_area = 0;               // cells against local K/V (degree 0: in stage 0)
@@ -55,7 +59,8 @@ struct RankPlan {
 };
 
 struct Plan {
-  DispatchMeta dispatch;
+  DispatchMeta dispatch;        // of q (and of K/V in self-attention)
+  DispatchMeta dispatch_kv;     // of K/V: equal to `dispatch` in self-attention
   int64_t degree = 0;           // effective overlap degree (0: no overlap); stages = max(degree, 1)
   std::vector<RankPlan> ranks;  // every rank, or the one asked for (see make_rank_plan)
 
@@ -66,12 +71,19 @@ struct Plan {
 };
 
 /// Builds the plan of every rank. `slices` is the padded global mask (any overlap allowed: the
-/// union is used); `dispatch` places the chunks.
+/// union is used); `dispatch` places the chunks of q and K/V alike (self-attention).
 Plan make_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
                const OverlapConfig& overlap);
+
+/// Cross-attention: `dispatch` places the q chunks (q ranges index them), `dispatch_kv` the K/V
+/// chunks (k ranges index them); both over the same cp_size.
+Plan make_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
+               const DispatchMeta& dispatch_kv, const OverlapConfig& overlap);
 
 /// The plan of one rank only (ranks has one element). Equal to make_plan(...).ranks[rank].
 Plan make_rank_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
                     const OverlapConfig& overlap, int64_t rank);
+Plan make_rank_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
+                    const DispatchMeta& dispatch_kv, const OverlapConfig& overlap, int64_t rank);
 
 }  // namespace magi

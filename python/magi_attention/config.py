@@ -176,9 +176,10 @@ class DispatchConfig:
             ``chunk_size * cp_size`` and every rank holds ``padded / cp_size`` rows. True: no
             padding; ``ceil(total / chunk_size)`` chunks (the last one may be short) go to the
             ranks with at most one chunk more on some, so local lengths differ per rank
-            (``key.shard_seqlen``). Needs at least ``cp_size`` chunks (every rank holds a
-            chunk) and an algorithm without an equal-count rule: :class:`MinHeapDispatchAlg`
-            or :class:`SequentialDispatchAlg` (ValueError otherwise).
+            (``key.shard_seqlen``; a cross-attention key's k/v too, ``key.shard_seqlen_kv``).
+            Needs at least ``cp_size`` chunks (every rank holds a chunk; on both sides in
+            cross-attention) and an algorithm without an equal-count rule:
+            :class:`MinHeapDispatchAlg` or :class:`SequentialDispatchAlg` (ValueError otherwise).
     """
 
     alg: DispatchAlg = field(default_factory=MinHeapDispatchAlg)

@@ -40,7 +40,15 @@ void bind_runtime(py::module_& m) {
                              [](const Runtime& r) { return r.rt->key().total_seqlen_q; })
       .def_property_readonly("total_seqlen_k",
                              [](const Runtime& r) { return r.rt->key().total_seqlen_k; })
+      .def_property_readonly("shard_seqlen_kv",
+                             [](const Runtime& r) { return r.rt->shard_seqlen_kv(); })
+      .def_property_readonly("pad_size_kv",
+                             [](const Runtime& r) { return r.rt->key().pad_size_kv; })
+      .def_property_readonly("chunk_size_kv",
+                             [](const Runtime& r) { return r.rt->key().chunk_size_kv; })
       .def("position_ids", [](const Runtime& r) { return r.rt->position_ids(); })
+      .def("position_ids_kv", [](const Runtime& r) { return r.rt->position_ids_kv(); })
+      .def("partitions_kv", [](const Runtime& r) { return r.rt->dispatch_meta_kv().partitions; })
       .def_property_readonly(
           "hier_mesh", [](const Runtime& r) { return r.rt->key().config.hier_mesh; },
           "The mesh of hierarchical communication (CommMesh), or None: flat.")
@@ -73,14 +81,15 @@ void register_dist(py::module_& m) {
       "make_flex_key",
       [](const std::vector<SliceTuple>& slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
          int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
-         const DistAttnConfig& config, std::optional<int64_t> chunk_size) {
+         const DistAttnConfig& config, std::optional<int64_t> chunk_size, bool is_same_source) {
         const auto core_slices = slices_from_tuples(slices);
         return Runtime{make_flex_key(core_slices, total_seqlen_q, total_seqlen_k, num_heads_q,
-                                     num_heads_kv, head_dim, comm, config, chunk_size)};
+                                     num_heads_kv, head_dim, comm, config, chunk_size,
+                                     is_same_source)};
       },
       py::arg("slices"), py::arg("total_seqlen_q"), py::arg("total_seqlen_k"),
       py::arg("num_heads_q"), py::arg("num_heads_kv"), py::arg("head_dim"), py::arg("comm"),
-      py::arg("config"), py::arg("chunk_size") = py::none(),
+      py::arg("config"), py::arg("chunk_size") = py::none(), py::arg("is_same_source") = true,
       "magi::make_flex_key; head counts and head_dim may be 0 (not given).");
 
   m.def(
@@ -145,6 +154,29 @@ void register_dist(py::module_& m) {
         TorchAllocator torch_alloc(std::move(alloc));
         undispatch(*r.rt, comm, l, g, reinterpret_cast<void*>(stream),
                    torch_alloc.for_device(l.device));
+      },
+      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
+      py::arg("stream") = 0, py::arg("alloc") = py::none());
+
+  m.def(
+      "dispatch_kv",
+      [](const Runtime& r, py::handle x_global, py::handle x_local, double pad_value,
+         uintptr_t stream) {
+        const TensorView g = tensor_view(x_global, "x"), l = tensor_view(x_local, "x_local");
+        py::gil_scoped_release nogil;  // local copy: no callback
+        dispatch_kv(*r.rt, g, l, pad_value, reinterpret_cast<void*>(stream));
+      },
+      py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
+      py::arg("stream") = 0);
+
+  m.def(
+      "undispatch_kv",
+      [](const Runtime& r, Communicator& comm, py::handle x_local, py::handle x_global,
+         uintptr_t stream, py::object alloc) {
+        const TensorView l = tensor_view(x_local, "x"), g = tensor_view(x_global, "x_global");
+        TorchAllocator torch_alloc(std::move(alloc));
+        undispatch_kv(*r.rt, comm, l, g, reinterpret_cast<void*>(stream),
+                      torch_alloc.for_device(l.device));
       },
       py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
       py::arg("stream") = 0, py::arg("alloc") = py::none());

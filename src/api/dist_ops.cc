@@ -2,6 +2,7 @@
 // arguments once, then runs the executor (or the range kernels) on the backend of the tensors'
 // device with the work the runtime prepared for its key.
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "common/env.h"
@@ -42,14 +43,15 @@ void check_group(const char* fn, const DistAttnRuntime& rt, const Communicator& 
              "', not for rank ", comm.rank(), " of group '", comm.group_id(), "'");
 }
 
-/// q [shard, Hq, D], k and v [shard, Hkv, D]: the local length, and the key's heads where it
-/// has them (the rest of ffa.h's contract is checked by check_ffa_*).
+/// q [shard, Hq, D], k and v [shard_kv, Hkv, D]: the local lengths, and the key's heads where
+/// it has them (the rest of ffa.h's contract is checked by check_ffa_*).
 void check_local(const char* fn, const DistAttnRuntime& rt, const TensorView& q,
                  const TensorView& k, const TensorView& v) {
   const DistAttnKey& key = rt.key();
-  const int64_t shard = rt.shard_seqlen();
-  for (const auto& [name, t] :
-       {std::pair<const char*, const TensorView&>{"q", q}, {"k", k}, {"v", v}}) {
+  for (const auto& [name, t, shard] :
+       {std::tuple<const char*, const TensorView&, int64_t>{"q", q, rt.shard_seqlen()},
+        {"k", k, rt.shard_seqlen_kv()},
+        {"v", v, rt.shard_seqlen_kv()}}) {
     MAGI_CHECK(t.ndim == 3 && t.shape[0] == shard, fn, ": ", name, " = ", t.describe(),
                ": expected [", shard, " (the local length), heads, head_dim]");
   }
@@ -99,39 +101,57 @@ struct RowBuffers {
 /// calls use the runtime's per-stage work, whose totals it knows to match).
 const FfaWork& host_work(const DistAttnRuntime& rt) { return rt.work().host; }
 
-}  // namespace
+/// One side of a key: q's rows or K/V's (the same in self-attention).
+struct Side {
+  const char* dispatch_fn;
+  const char* undispatch_fn;
+  const DispatchMeta& meta;
+  const runtime::DispatchRows& rows;
+  int64_t total;  // before padding
+};
 
-void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const TensorView& x_local,
-              double pad_value, void* stream) {
-  const int64_t total = rt.key().total_seqlen_q;
-  check_rows("dispatch", "x", x_global, total);
-  check_rows("dispatch", "x_local", x_local, rt.shard_seqlen());
-  check_same_rows("dispatch", x_global, x_local);
-  const Backend& be = backend_for(x_global.device, "dispatch");
-  // Local rows are the rank's chunks in ascending global order, so padding (the global tail)
-  // comes last.
-  const RangeList& rows = rt.work().dispatch_rows;
-  const int64_t n = rows.total_rows();
-  be.range_gather(x_global, rows, row_slice(x_local, 0, n), stream);
-  if (n < rt.shard_seqlen()) fill(row_slice(x_local, n, rt.shard_seqlen()), pad_value, stream);
+Side q_side(const DistAttnRuntime& rt) {
+  return {"dispatch", "undispatch", rt.dispatch_meta(), rt.work().q_rows, rt.key().total_seqlen_q};
 }
 
-void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
-                const TensorView& x_global, void* stream, Allocator* allocator) {
-  const runtime::RankWork& w = rt.work();
-  const int64_t shard = w.shard, cp = rt.dispatch_meta().cp_size;
-  check_rows("undispatch", "x", x_local, shard);
-  check_rows("undispatch", "x_global", x_global, rt.key().total_seqlen_q);
-  check_same_rows("undispatch", x_local, x_global);
-  check_group("undispatch", rt, comm);
-  const Backend& be = backend_for(x_local.device, "undispatch");
+Side kv_side(const DistAttnRuntime& rt) {
+  return {"dispatch_kv", "undispatch_kv", rt.dispatch_meta_kv(), rt.work().kv_rows,
+          rt.key().total_seqlen_k};
+}
+
+void dispatch_side(const Side& side, const TensorView& x_global, const TensorView& x_local,
+                   double pad_value, void* stream) {
+  const int64_t shard = side.rows.shard;
+  check_rows(side.dispatch_fn, "x", x_global, side.total);
+  check_rows(side.dispatch_fn, "x_local", x_local, shard);
+  check_same_rows(side.dispatch_fn, x_global, x_local);
+  const Backend& be = backend_for(x_global.device, side.dispatch_fn);
+  // Local rows are the rank's chunks in ascending global order, so padding (the global tail)
+  // comes last.
+  const RangeList& rows = side.rows.dispatch_rows;
+  const int64_t n = rows.total_rows();
+  be.range_gather(x_global, rows, row_slice(x_local, 0, n), stream);
+  if (n < shard) fill(row_slice(x_local, n, shard), pad_value, stream);
+}
+
+void undispatch_side(const DistAttnRuntime& rt, const Side& side, Communicator& comm,
+                     const TensorView& x_local, const TensorView& x_global, void* stream,
+                     Allocator* allocator) {
+  const char* fn = side.undispatch_fn;
+  const runtime::DispatchRows& w = side.rows;
+  const int64_t shard = w.shard, cp = side.meta.cp_size;
+  check_rows(fn, "x", x_local, shard);
+  check_rows(fn, "x_global", x_global, side.total);
+  check_same_rows(fn, x_local, x_global);
+  check_group(fn, rt, comm);
+  const Backend& be = backend_for(x_local.device, fn);
   // All-gather as one all_to_all_v (my shard to every rank; rank r's shard has w.shards[r]
   // rows), landing in rank-major chunk order; then un-permute the chunks and drop the padding.
   if (cp == 1) {  // one rank: its rows already are the gathered order
     be.range_gather(x_local, w.undispatch_order, x_global, stream);
     return;
   }
-  const int64_t gathered_rows = rt.dispatch_meta().total_seqlen;
+  const int64_t gathered_rows = side.meta.total_seqlen;
   RowBuffers buf(x_local, cp * shard, gathered_rows, allocator ? *allocator : be.allocator(),
                  stream);
   TensorView &send = buf.send, &gathered = buf.recv;
@@ -140,6 +160,28 @@ void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView&
   comm.all_to_all_v(send, send_counts, gathered, w.shards, row_bytes(x_local), stream)
       ->wait_on(stream);
   be.range_gather(gathered, w.undispatch_order, x_global, stream);
+}
+
+}  // namespace
+
+void dispatch(const DistAttnRuntime& rt, const TensorView& x_global, const TensorView& x_local,
+              double pad_value, void* stream) {
+  dispatch_side(q_side(rt), x_global, x_local, pad_value, stream);
+}
+
+void undispatch(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
+                const TensorView& x_global, void* stream, Allocator* allocator) {
+  undispatch_side(rt, q_side(rt), comm, x_local, x_global, stream, allocator);
+}
+
+void dispatch_kv(const DistAttnRuntime& rt, const TensorView& x_global, const TensorView& x_local,
+                 double pad_value, void* stream) {
+  dispatch_side(kv_side(rt), x_global, x_local, pad_value, stream);
+}
+
+void undispatch_kv(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local,
+                   const TensorView& x_global, void* stream, Allocator* allocator) {
+  undispatch_side(rt, kv_side(rt), comm, x_local, x_global, stream, allocator);
 }
 
 void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local, int64_t shift,

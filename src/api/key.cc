@@ -18,11 +18,13 @@ void mix(size_t& h, size_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >
 DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
                      int64_t total_seqlen_k, int64_t num_heads_q, int64_t num_heads_kv,
                      int64_t head_dim, const Communicator& comm, const DistAttnConfig& config,
-                     std::optional<int64_t> chunk_size) {
+                     std::optional<int64_t> chunk_size, bool is_same_source) {
   MAGI_CHECK(total_seqlen_q >= 1, "total_seqlen_q = ", total_seqlen_q, ": must be >= 1");
-  MAGI_CHECK(total_seqlen_q == total_seqlen_k, "total_seqlen_q = ", total_seqlen_q,
-             " and total_seqlen_k = ", total_seqlen_k,
-             ": self-attention needs equal totals (q and k are dispatched together)");
+  MAGI_CHECK(total_seqlen_k >= 1, "total_seqlen_k = ", total_seqlen_k, ": must be >= 1");
+  MAGI_CHECK(!is_same_source || total_seqlen_q == total_seqlen_k,
+             "total_seqlen_q = ", total_seqlen_q, " and total_seqlen_k = ", total_seqlen_k,
+             ": self-attention needs equal totals (q and k are dispatched together; "
+             "is_same_source = false for cross-attention)");
   // Heads are optional (0: not given) and take no part in planning.
   MAGI_CHECK((num_heads_q == 0) == (num_heads_kv == 0), "num_heads_q = ", num_heads_q,
              ", num_heads_kv = ", num_heads_kv, ": give both (>= 1) or neither (0)");
@@ -48,10 +50,23 @@ DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
   key.num_heads_kv = num_heads_kv;
   key.head_dim = head_dim;
   key.chunk_size = given.value_or(default_chunk_size(total_seqlen_q, cp));
-  key.pad_size = config.dispatch_config.uneven_shard
-                     ? 0
-                     : compute_pad_size(total_seqlen_q, cp, std::max<int64_t>(head_dim, 1),
-                                        key.chunk_size);
+  const bool uneven = config.dispatch_config.uneven_shard;
+  const int64_t unit = std::max<int64_t>(head_dim, 1);
+  key.pad_size = uneven ? 0 : compute_pad_size(total_seqlen_q, cp, unit, key.chunk_size);
+  key.is_same_source = is_same_source;
+  key.chunk_size_kv =
+      is_same_source ? key.chunk_size : kv_chunk_size(key.chunk_size, total_seqlen_k, cp);
+  key.pad_size_kv = is_same_source || uneven
+                        ? key.pad_size
+                        : compute_pad_size(total_seqlen_k, cp, unit, key.chunk_size_kv);
+  // NOTE: K/V's own dispatch is uneven when q's is; solve_dispatch checks its chunk count too,
+  // but only here does the error say that the K/V sequence is the short one.
+  MAGI_CHECK(is_same_source || !uneven ||
+                 (total_seqlen_k + key.chunk_size_kv - 1) / key.chunk_size_kv >= cp,
+             "total_seqlen_k = ", total_seqlen_k,
+             ": uneven shards of cross-attention's K/V need at least cp_size = ", cp,
+             " K/V chunks of chunk_size_kv = ", key.chunk_size_kv,
+             " (a rank would hold no K/V token)");
   key.config = config;
   key.group = comm.group_id();
   key.cp_size = cp;
@@ -61,15 +76,14 @@ DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
 
 /// The cached runtime of this request, or nullptr (also for a request make_key would refuse:
 /// the caller then reaches the agreement check and the error after it on every rank).
-std::shared_ptr<const DistAttnRuntime> find_cached(std::span<const AttnSlice> slices,
-                                                   int64_t total_seqlen_q, int64_t total_seqlen_k,
-                                                   int64_t num_heads_q, int64_t num_heads_kv,
-                                                   int64_t head_dim, const Communicator& comm,
-                                                   const DistAttnConfig& config,
-                                                   std::optional<int64_t> chunk_size) {
+std::shared_ptr<const DistAttnRuntime> find_cached(
+    std::span<const AttnSlice> slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
+    int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, const Communicator& comm,
+    const DistAttnConfig& config, std::optional<int64_t> chunk_size, bool is_same_source) {
   try {
     return api::cache_find(make_key(slices, total_seqlen_q, total_seqlen_k, num_heads_q,
-                                    num_heads_kv, head_dim, comm, config, chunk_size));
+                                    num_heads_kv, head_dim, comm, config, chunk_size,
+                                    is_same_source));
   } catch (const Error&) {
     return nullptr;
   }
@@ -84,8 +98,9 @@ size_t DistAttnKey::hash() const {
     mix(h, std::hash<int64_t>()(s.k.start) * 5 + std::hash<int64_t>()(s.k.end));
     mix(h, static_cast<size_t>(s.type));
   }
-  for (int64_t v : {total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv, head_dim, chunk_size,
-                    pad_size, cp_size, cp_rank}) {
+  for (int64_t v :
+       {total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv, head_dim, chunk_size, pad_size,
+        int64_t{is_same_source}, chunk_size_kv, pad_size_kv, cp_size, cp_rank}) {
     mix(h, std::hash<int64_t>()(v));
   }
   const OverlapConfig& o = config.overlap_config;
@@ -107,7 +122,8 @@ DistAttnRuntime::DistAttnRuntime(DistAttnKey key, Plan plan, std::optional<HierP
     : key_(std::move(key)),
       plan_(std::move(plan)),
       hier_(std::move(hier)),
-      work_(std::make_unique<const runtime::RankWork>(plan_, hier_plan(), key_.total_seqlen_q)) {}
+      work_(std::make_unique<const runtime::RankWork>(plan_, hier_plan(), key_.total_seqlen_q,
+                                                      key_.total_seqlen_k)) {}
 
 CommVolume DistAttnRuntime::comm_rows() const {
   return hier_ ? hier_->volume() : CommVolume{0, rank_plan().num_recv()};
@@ -119,36 +135,48 @@ std::vector<int64_t> DistAttnRuntime::position_ids() const {
   return plan_.dispatch.position_ids(key_.cp_rank);
 }
 
+std::vector<int64_t> DistAttnRuntime::position_ids_kv() const {
+  return plan_.dispatch_kv.position_ids(key_.cp_rank);
+}
+
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
   const int64_t per_rank = 8 * cp_size;
   return std::clamp<int64_t>((total_seqlen + per_rank - 1) / per_rank, 1, 512);
 }
 
-std::shared_ptr<const DistAttnRuntime> make_flex_key(std::span<const AttnSlice> slices,
-                                                     int64_t total_seqlen_q, int64_t total_seqlen_k,
-                                                     int64_t num_heads_q, int64_t num_heads_kv,
-                                                     int64_t head_dim, Communicator& comm,
-                                                     const DistAttnConfig& config,
-                                                     std::optional<int64_t> chunk_size) {
+int64_t kv_chunk_size(int64_t chunk_size_q, int64_t total_seqlen_k, int64_t cp_size) {
+  return std::min(chunk_size_q, default_chunk_size(total_seqlen_k, cp_size));
+}
+
+std::shared_ptr<const DistAttnRuntime> make_flex_key(
+    std::span<const AttnSlice> slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
+    int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
+    const DistAttnConfig& config, std::optional<int64_t> chunk_size, bool is_same_source) {
   // A key this rank has made before returns without any communication. (Every rank makes the
   // same key calls in the same order, so the ranks agree on what is cached.)
   if (auto hit = find_cached(slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,
-                             head_dim, comm, config, chunk_size)) {
+                             head_dim, comm, config, chunk_size, is_same_source)) {
     return hit;
   }
   // A new key: one collective checks that the ranks ask for the same one. NOTE: before any
   // local validation, so ranks that disagree all reach the collective.
   api::check_key_agreement({slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,
-                            head_dim, chunk_size, &config},
+                            head_dim, chunk_size, &config, is_same_source},
                            comm);
   DistAttnKey key = make_key(slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,
-                             head_dim, comm, config, chunk_size);
+                             head_dim, comm, config, chunk_size, is_same_source);
   // Padding rows have no slice: they attend to nothing and nothing attends to them.
   const int64_t total = total_seqlen_q + key.pad_size;
-  const DispatchMeta d = solve_dispatch(slices, total, key.chunk_size, key.cp_size,
-                                        config.dispatch_config.alg,
-                                        config.dispatch_config.uneven_shard);
-  auto rt = api::plan_runtime(std::move(key), slices, d);
+  const DispatchConfig& dc = config.dispatch_config;
+  const DispatchMeta d =
+      solve_dispatch(slices, total, key.chunk_size, key.cp_size, dc.alg, dc.uneven_shard);
+  // Cross-attention: K/V's own dispatch (uneven when q's is).
+  const DispatchMeta d_kv =
+      key.is_same_source
+          ? d
+          : solve_kv_dispatch(slices, total_seqlen_k + key.pad_size_kv, key.chunk_size_kv,
+                              key.cp_size, dc.alg, dc.uneven_shard);
+  auto rt = api::plan_runtime(std::move(key), slices, d, d_kv);
   api::cache_insert(rt);
   return rt;
 }

@@ -73,7 +73,7 @@ uint64_t slices_hash(std::span<const AttnSlice> slices) {
   return h.h;
 }
 
-constexpr int64_t kMagic = 0x6d6167694b657931;  // "magiKey1": the layout of this record
+constexpr int64_t kMagic = 0x6d6167694b657932;  // "magiKey2": the layout of this record
 enum Field : int {
   kMagicField,
   kSeqlenQ,
@@ -85,6 +85,7 @@ enum Field : int {
   kNumSlices,
   kSlicesHash,
   kConfigHash,
+  kSameSource,
   kNumFields
 };
 using Record = std::array<int64_t, kNumFields>;
@@ -106,6 +107,8 @@ std::string describe_difference(const Record& a, int64_t ra, const Record& b, in
        << static_cast<uint64_t>(a[kSlicesHash]) << std::dec << "), rank " << rb << " has "
        << b[kNumSlices] << " slices (hash " << std::hex << static_cast<uint64_t>(b[kSlicesHash])
        << std::dec << ")";
+  } else if (a[kSameSource] != b[kSameSource]) {
+    both("is_same_source", kSameSource);
   } else if (a[kHeadsQ] != b[kHeadsQ]) {
     both("num_heads_q", kHeadsQ);
   } else if (a[kHeadsKv] != b[kHeadsKv]) {
@@ -136,6 +139,7 @@ void check_key_agreement(const KeyRequest& rq, Communicator& comm) {
   mine[kNumSlices] = static_cast<int64_t>(rq.slices.size());
   mine[kSlicesHash] = static_cast<int64_t>(slices_hash(rq.slices));
   mine[kConfigHash] = static_cast<int64_t>(rq.config ? config_hash(*rq.config) : 0);
+  mine[kSameSource] = rq.is_same_source;
 
   // All-gather through all_to_all_v: one row (the record) to and from every rank.
   std::vector<Record> send(static_cast<size_t>(cp), mine), recv(static_cast<size_t>(cp));

@@ -26,6 +26,7 @@ struct KeyRequest {
   int64_t num_heads_q = 0, num_heads_kv = 0, head_dim = 0;
   std::optional<int64_t> chunk_size;
   const DistAttnConfig* config = nullptr;
+  bool is_same_source = true;
 };
 
 /// Throws magi::Error on every rank when the ranks' requests differ (no-op for one rank or

@@ -28,6 +28,10 @@ DistAttnKey new_mask_key(std::span<const AttnSlice> slices, const DistAttnRuntim
   key.head_dim = head_dim.value_or(r.head_dim);
   if (overlap_config) key.config.overlap_config = *overlap_config;
   key.reused_partitions = ref.dispatch_meta().partitions;
+  if (!r.is_same_source) {  // K/V's own dispatch is reused too
+    const auto& kv = ref.dispatch_meta_kv().partitions;
+    key.reused_partitions.insert(key.reused_partitions.end(), kv.begin(), kv.end());
+  }
 
   MAGI_CHECK((key.num_heads_q == 0) == (key.num_heads_kv == 0), "num_heads_q = ", key.num_heads_q,
              ", num_heads_kv = ", key.num_heads_kv, ": give both (>= 1) or neither (0)");
@@ -65,12 +69,13 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key_for_new_mask_after_dispatch
   api::check_key_agreement(
       {slices, r.total_seqlen_q, r.total_seqlen_k, num_heads_q.value_or(r.num_heads_q),
        num_heads_kv.value_or(r.num_heads_kv), head_dim.value_or(r.head_dim), r.chunk_size,
-       &requested},
+       &requested, r.is_same_source},
       comm);
   DistAttnKey key = new_mask_key(slices, key_for_dispatch, comm, num_heads_q, num_heads_kv,
                                  head_dim, overlap_config);
   // Only the attention is planned: the reference key's dispatch places the chunks.
-  auto rt = api::plan_runtime(std::move(key), slices, key_for_dispatch.dispatch_meta());
+  auto rt = api::plan_runtime(std::move(key), slices, key_for_dispatch.dispatch_meta(),
+                              key_for_dispatch.dispatch_meta_kv());
   api::cache_insert(rt);
   return rt;
 }

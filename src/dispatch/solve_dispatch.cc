@@ -94,4 +94,11 @@ DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seq
   return m;
 }
 
+DispatchMeta solve_kv_dispatch(std::span<const AttnSlice> slices, int64_t total_seqlen_kv,
+                               int64_t chunk_size, int64_t cp_size, const DispatchAlg& alg,
+                               bool uneven_shard) {
+  return solve_dispatch(transpose_mask(slices), total_seqlen_kv, chunk_size, cp_size, alg,
+                        uneven_shard);
+}
+
 }  // namespace magi

@@ -82,8 +82,8 @@ HierPlan make_hier_plan(const Plan& plan, const CommMesh& mesh) {
   for (int64_t r = 0; r < cp; ++r) {
     out.ranks[r].rank = r;
     out.ranks[r].stages.resize(num_stages);
-    holdings[r].add(plan.ranks[r].host_ranges, 0);
-    held[r] = plan.ranks[r].host_ranges.total_size();
+    holdings[r].add(plan.ranks[r].kv_host_ranges, 0);
+    held[r] = plan.ranks[r].kv_host_ranges.total_size();
   }
   std::vector<AttnRanges> sent(cp * nodes);  // rows (src, node) has received so far
   std::vector<std::vector<AttnRange>> need(cp * nodes), deliver(cp * width);
@@ -121,7 +121,7 @@ HierPlan make_hier_plan(const Plan& plan, const CommMesh& mesh) {
       ExchangeTable& ex = out.ranks[r].stages[s].inter;
       ex.send_counts.assign(cp, 0);
       ex.recv_counts.assign(cp, 0);
-      const AttnRanges& host = plan.ranks[r].host_ranges;
+      const AttnRanges& host = plan.ranks[r].kv_host_ranges;
       const int64_t me_node = mesh.node(r), me_local = mesh.local(r);
       for (int64_t n = 0; n < nodes; ++n) {  // relays of r, in rank order
         const AttnRanges& rows = fresh[r * nodes + n];

@@ -57,12 +57,28 @@ std::string Plan::to_json(bool with_slices) const {
     os << (r ? "," : "");
     put_ints(os, dispatch.partitions[r]);
   }
-  os << "],\"ranks\":[";
+  os << "]";
+  // Cross-attention only: K/V have their own dispatch (self-attention's equals `dispatch`).
+  const bool cross = dispatch_kv != dispatch;
+  if (cross) {
+    os << ",\"kv_total_seqlen\":" << dispatch_kv.total_seqlen
+       << ",\"kv_chunk_size\":" << dispatch_kv.chunk_size << ",\"kv_partitions\":[";
+    for (size_t r = 0; r < dispatch_kv.partitions.size(); ++r) {
+      os << (r ? "," : "");
+      put_ints(os, dispatch_kv.partitions[r]);
+    }
+    os << "]";
+  }
+  os << ",\"ranks\":[";
   for (size_t i = 0; i < ranks.size(); ++i) {
     const RankPlan& rp = ranks[i];
     os << (i ? "," : "") << "{\"rank\":" << rp.rank << ",\"host_area\":" << rp.host_area
        << ",\"remote_area\":" << rp.remote_area << ",\"host_ranges\":";
     put_ranges(os, rp.host_ranges);
+    if (cross) {
+      os << ",\"kv_host_ranges\":";
+      put_ranges(os, rp.kv_host_ranges);
+    }
     os << ",\"num_host_slices\":" << rp.host_slices.size();
     if (with_slices) {
       os << ",\"host_slices\":";

@@ -42,16 +42,20 @@ plan::OverlapCosts overlap_costs(std::span<const AttnSlice> slices, const AttnRa
   return c;
 }
 
+// Global rows each rank holds: of q (`q`) and of K/V (`kv`; the same in self-attention).
+struct Hosts {
+  std::vector<AttnRanges> q, kv;
+};
+
 std::vector<RankStages> plan_stages(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
-                                    const OverlapConfig& cfg, const std::vector<AttnRanges>& hosts,
-                                    int64_t& degree) {
+                                    const OverlapConfig& cfg, const Hosts& hosts, int64_t& degree) {
   const int64_t cp = dispatch.cp_size;
   const plan::RowIndex index(slices, dispatch.total_seqlen, dispatch.chunk_size);
   std::vector<RankStages> out(cp);
   std::vector<std::vector<AttnRanges>> chunks(cp);
   for (int64_t r = 0; r < cp; ++r) {
-    out[r].slices = index.select(hosts[r]);
-    const AttnRanges remote = key_rows(out[r].slices).subtract(hosts[r]);
+    out[r].slices = index.select(hosts.q[r]);
+    const AttnRanges remote = key_rows(out[r].slices).subtract(hosts.kv[r]);
     if (!remote.empty()) chunks[r] = remote.chunk(remote_chunk_size(remote.total_size(), cfg));
   }
 
@@ -60,7 +64,7 @@ std::vector<RankStages> plan_stages(std::span<const AttnSlice> slices, const Dis
   std::vector<plan::OverlapCosts> costs(cp);
   if (need_costs) {
     for (int64_t r = 0; r < cp; ++r) {
-      costs[r] = overlap_costs(out[r].slices, hosts[r], chunks[r], cfg);
+      costs[r] = overlap_costs(out[r].slices, hosts.kv[r], chunks[r], cfg);
     }
   } else {
     for (int64_t r = 0; r < cp; ++r) costs[r].comm.resize(chunks[r].size());
@@ -90,13 +94,15 @@ std::vector<RankStages> plan_stages(std::span<const AttnSlice> slices, const Dis
   return out;
 }
 
-RankPlan plan_rank(int64_t me, const std::vector<RankStages>& all,
-                   const std::vector<AttnRanges>& hosts, int64_t degree) {
-  const int64_t cp = static_cast<int64_t>(hosts.size());
-  const AttnRanges& host = hosts[me];
+RankPlan plan_rank(int64_t me, const std::vector<RankStages>& all, const Hosts& hosts,
+                   int64_t degree) {
+  const int64_t cp = static_cast<int64_t>(hosts.kv.size());
+  // Remote rows are K/V rows: they come from, and go to, the K/V owners.
+  const AttnRanges& host = hosts.kv[me];
   RankPlan rp;
   rp.rank = me;
-  rp.host_ranges = host;
+  rp.host_ranges = hosts.q[me];
+  rp.kv_host_ranges = host;
   rp.host_slices = plan::coalesce(plan::map_keys(all[me].slices, host));
   rp.host_area = plan::total_area(rp.host_slices);
   for (size_t s = 0; s < all[me].stage_rows.size(); ++s) {
@@ -104,7 +110,7 @@ RankPlan plan_rank(int64_t me, const std::vector<RankStages>& all,
     st.recv_counts.assign(cp, 0);
     st.send_counts.assign(cp, 0);
     for (int64_t src = 0; src < cp; ++src) {
-      for (const AttnRange& g : all[me].stage_rows[s].intersect(hosts[src])) {
+      for (const AttnRange& g : all[me].stage_rows[s].intersect(hosts.kv[src])) {
         st.recv_global.push_back(g);
         st.recv_counts[src] += g.size();
       }
@@ -133,18 +139,25 @@ RankPlan plan_rank(int64_t me, const std::vector<RankStages>& all,
 }
 
 Plan make_plan_impl(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
-                    const OverlapConfig& overlap, std::optional<int64_t> only) {
+                    const DispatchMeta& dispatch_kv, const OverlapConfig& overlap,
+                    std::optional<int64_t> only) {
   overlap.validate();
   const int64_t cp = dispatch.cp_size;
   MAGI_CHECK(cp >= 1, "cp_size = ", cp, ": must be >= 1");
+  MAGI_CHECK(dispatch_kv.cp_size == cp, "dispatch_kv.cp_size = ", dispatch_kv.cp_size,
+             ": must equal the q dispatch's cp_size = ", cp);
   MAGI_CHECK(!only || (*only >= 0 && *only < cp), "rank = ", only.value_or(-1), ": must be in [0, ",
              cp, ")");
-  check_slices(slices, dispatch.total_seqlen, dispatch.total_seqlen);
-  std::vector<AttnRanges> hosts(cp);
-  for (int64_t r = 0; r < cp; ++r) hosts[r] = dispatch.host_ranges(r);
+  check_slices(slices, dispatch.total_seqlen, dispatch_kv.total_seqlen);
+  Hosts hosts{std::vector<AttnRanges>(cp), std::vector<AttnRanges>(cp)};
+  for (int64_t r = 0; r < cp; ++r) {
+    hosts.q[r] = dispatch.host_ranges(r);
+    hosts.kv[r] = dispatch_kv.host_ranges(r);
+  }
 
   Plan plan;
   plan.dispatch = dispatch;
+  plan.dispatch_kv = dispatch_kv;
   const std::vector<RankStages> all = plan_stages(slices, dispatch, overlap, hosts, plan.degree);
   for (int64_t r = 0; r < cp; ++r) {
     if (!only || *only == r) plan.ranks.push_back(plan_rank(r, all, hosts, plan.degree));
@@ -162,12 +175,22 @@ int64_t RankPlan::num_recv() const {
 
 Plan make_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
                const OverlapConfig& overlap) {
-  return make_plan_impl(slices, dispatch, overlap, std::nullopt);
+  return make_plan_impl(slices, dispatch, dispatch, overlap, std::nullopt);
+}
+
+Plan make_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
+               const DispatchMeta& dispatch_kv, const OverlapConfig& overlap) {
+  return make_plan_impl(slices, dispatch, dispatch_kv, overlap, std::nullopt);
 }
 
 Plan make_rank_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
                     const OverlapConfig& overlap, int64_t rank) {
-  return make_plan_impl(slices, dispatch, overlap, rank);
+  return make_plan_impl(slices, dispatch, dispatch, overlap, rank);
+}
+
+Plan make_rank_plan(std::span<const AttnSlice> slices, const DispatchMeta& dispatch,
+                    const DispatchMeta& dispatch_kv, const OverlapConfig& overlap, int64_t rank) {
+  return make_plan_impl(slices, dispatch, dispatch_kv, overlap, rank);
 }
 
 }  // namespace magi

@@ -58,8 +58,8 @@ void fill_stage(const CallContext& c, const TensorView& k, const TensorView& v, 
   const StageKv& sk = st.kv[s];
   if (sk.local_rows == 0) return;
   const RowPair local = sk.kv.slice(0, sk.local_rows);
-  c.backend.range_gather(k, c.rt.work().all_local, local.first, c.stream);
-  c.backend.range_gather(v, c.rt.work().all_local, local.second, c.stream);
+  c.backend.range_gather(k, c.rt.work().all_local_kv, local.first, c.stream);
+  c.backend.range_gather(v, c.rt.work().all_local_kv, local.second, c.stream);
 }
 
 /// Lays a call out with layout(Arena&) twice, without memory to learn its bytes and then over
@@ -257,8 +257,8 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
       c.backend.ffa_backward(a);
       if (st.local_rows > 0) {  // the local rows' share stays here
         const RowPair local = part.slice(0, st.local_rows);
-        c.backend.range_scatter_add(local.first, w.all_local, l.dk_acc, c.stream);
-        c.backend.range_scatter_add(local.second, w.all_local, l.dv_acc, c.stream);
+        c.backend.range_scatter_add(local.first, w.all_local_kv, l.dk_acc, c.stream);
+        c.backend.range_scatter_add(local.second, w.all_local_kv, l.dv_acc, c.stream);
       }
     }
     // The received rows' share goes home, to be summed by the owners (group-reduce).

@@ -35,8 +35,9 @@ struct CallContext {
 /// Forward: the host stage against local K/V, then each remote stage as its K/V arrive,
 /// merged by log-sum-exp (degree 0: an empty host stage and one stage over [local; remote]);
 /// then the sink, once per row, into the merged result (so out and lse include it).
-/// q [S, Hq, D], k/v [S, Hkv, D] local; out [S, Hq, D] any float dtype; lse [S, Hq] fp32 or
-/// fp64. fp64 inputs accumulate in fp64, all others in fp32. c.max_logits: see CallContext.
+/// q [S, Hq, D], k/v [S_kv, Hkv, D] local (S_kv: the K/V shard, = S in self-attention); out
+/// [S, Hq, D] any float dtype; lse [S, Hq] fp32 or fp64. fp64 inputs accumulate in fp64, all
+/// others in fp32. c.max_logits: see CallContext.
 void forward(const CallContext& c, const TensorView& q, const TensorView& k, const TensorView& v,
              const TensorView& out, const TensorView& lse);
 

@@ -46,8 +46,8 @@ class HierExchange final : public KvExchange {
   void start(const TensorView& k, const TensorView& v) override {
     const RankWork& w = c_.rt.work();
     const RowPair local = holdings_.slice(0, shard_);
-    c_.backend.range_gather(k, w.all_local, local.first, c_.stream);
-    c_.backend.range_gather(v, w.all_local, local.second, c_.stream);
+    c_.backend.range_gather(k, w.all_local_kv, local.first, c_.stream);
+    c_.backend.range_gather(v, w.all_local_kv, local.second, c_.stream);
     if (backward_) c_.backend.fill(sums_.both, 0.0, c_.stream);
     for (size_t s = 0; s < plan_.stages.size(); ++s) {
       const ExchangeTable& ex = plan_.stages[s].inter;
@@ -94,8 +94,8 @@ class HierExchange final : public KvExchange {
                                    c_.stream);
     }
     const RowPair local = sums_.slice(0, shard_);
-    c_.backend.range_scatter_add(local.first, w.all_local, dk, c_.stream);
-    c_.backend.range_scatter_add(local.second, w.all_local, dv, c_.stream);
+    c_.backend.range_scatter_add(local.first, w.all_local_kv, dk, c_.stream);
+    c_.backend.range_scatter_add(local.second, w.all_local_kv, dv, c_.stream);
   }
 
  private:
@@ -122,7 +122,7 @@ class HierExchange final : public KvExchange {
   const HierRankPlan& plan_;
   const HierWork& work_;
   std::vector<TensorView> received_;  // per stage: [num_recv, 2, Hkv, D]
-  int64_t shard_;
+  int64_t shard_;                     // local K/V rows
   bool backward_;
   RowPair holdings_;                 // [work_.rows, 2, Hkv, D]: K|V
   RowPair sums_;                     // backward: holdings-shaped partial dK|dV

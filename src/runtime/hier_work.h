@@ -24,7 +24,7 @@ struct HierStageWork {
 };
 
 struct HierWork {
-  /// `shard`: the rank's local rows.
+  /// `shard`: the rank's local K/V rows.
   HierWork(const HierRankPlan& plan, int64_t shard);
 
   int64_t rows = 0;  // of the holdings

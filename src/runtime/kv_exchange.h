@@ -25,7 +25,7 @@ class KvExchange {
  public:
   virtual ~KvExchange() = default;
   /// Posts what can travel before the first kernel (flat: every stage; hierarchical: the
-  /// inter-node level of every stage). k, v: the local [shard, Hkv, D].
+  /// inter-node level of every stage). k, v: the local K/V [shard_kv, Hkv, D].
   virtual void start(const TensorView& k, const TensorView& v) = 0;
   /// After it, work queued on the call's stream sees stage s's received rows in place.
   virtual void wait(size_t s) = 0;
@@ -33,8 +33,8 @@ class KvExchange {
   /// accumulation dtype, in the order they were received) leave for their owners. `partial`
   /// must stay untouched until finish().
   virtual void reduce(size_t s, const TensorView& partial) = 0;
-  /// Backward, after the last reduce: adds what came home into dk and dv ([shard, Hkv, D], the
-  /// accumulation dtype).
+  /// Backward, after the last reduce: adds what came home into dk and dv ([shard_kv, Hkv, D],
+  /// the accumulation dtype).
   virtual void finish(const TensorView& dk, const TensorView& dv) = 0;
 };
 

@@ -5,12 +5,13 @@
 namespace magi::runtime {
 namespace {
 
-std::vector<StageWork> stages_of(const RankPlan& rp, int64_t shard) {
+// q: the shard_q local rows; k: the stage buffer ([the shard_kv local K/V rows;] received).
+std::vector<StageWork> stages_of(const RankPlan& rp, int64_t shard_q, int64_t shard_kv) {
   std::vector<StageWork> out;
   out.reserve(rp.stages.size());
   for (const StagePlan& st : rp.stages) {
-    const int64_t local_rows = st.reads_local ? shard : 0;
-    out.push_back({FfaWork(st.slices, shard, local_rows + st.num_recv()), local_rows,
+    const int64_t local_rows = st.reads_local ? shard_kv : 0;
+    out.push_back({FfaWork(st.slices, shard_q, local_rows + st.num_recv()), local_rows,
                    RangeList(st.send_rows.items())});
   }
   return out;
@@ -35,18 +36,22 @@ std::vector<AttnRange> chunk_order(const DispatchMeta& d, int64_t total) {
 
 }  // namespace
 
-RankWork::RankWork(const Plan& plan, const HierPlan* hier_plan, int64_t total_seqlen_q)
-    : shard(plan.dispatch.shard_seqlen(plan.ranks.front().rank)),
-      shards(plan.dispatch.shard_seqlens()),
-      host(plan.ranks.front().host_slices, shard, shard),
-      stages(stages_of(plan.ranks.front(), shard)),
-      all_local({{0, shard}}),
-      dispatch_rows(
-          plan.ranks.front().host_ranges.intersect(AttnRanges{{0, total_seqlen_q}}).items()),
-      undispatch_send(
-          std::vector<AttnRange>(static_cast<size_t>(plan.dispatch.cp_size), AttnRange{0, shard})),
-      undispatch_order(chunk_order(plan.dispatch, total_seqlen_q)) {
-  if (hier_plan != nullptr) hier.emplace(hier_plan->ranks.front(), shard);
+DispatchRows::DispatchRows(const DispatchMeta& d, int64_t rank, int64_t total)
+    : shard(d.shard_seqlen(rank)),
+      shards(d.shard_seqlens()),
+      dispatch_rows(d.host_ranges(rank).intersect(AttnRanges{{0, total}}).items()),
+      undispatch_send(std::vector<AttnRange>(static_cast<size_t>(d.cp_size), AttnRange{0, shard})),
+      undispatch_order(chunk_order(d, total)) {}
+
+RankWork::RankWork(const Plan& plan, const HierPlan* hier_plan, int64_t total_seqlen_q,
+                   int64_t total_seqlen_k)
+    : q_rows(plan.dispatch, plan.ranks.front().rank, total_seqlen_q),
+      kv_rows(plan.dispatch_kv, plan.ranks.front().rank, total_seqlen_k),
+      host(plan.ranks.front().host_slices, q_rows.shard, kv_rows.shard),
+      stages(stages_of(plan.ranks.front(), q_rows.shard, kv_rows.shard)),
+      all_local_kv({{0, kv_rows.shard}}) {
+  // The holdings start with the local K/V rows.
+  if (hier_plan != nullptr) hier.emplace(hier_plan->ranks.front(), kv_rows.shard);
 }
 
 }  // namespace magi::runtime

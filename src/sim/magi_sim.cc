@@ -102,7 +102,7 @@ MethodResult simulate_magi(const Plan& plan, const HierPlan* hier, const Cluster
     RankTimes& rt = res.ranks[r];
     rt.rank = r;
     cells += rp.host_area + rp.remote_area;
-    const int64_t local = rp.host_ranges.total_size();
+    const int64_t local = rp.kv_host_ranges.total_size();    // local K/V rows
     const TypedCells host_cells = cells_of(rp.host_slices);  // none at degree 0: no time
     const int64_t host_rows = q_rows(rp.host_slices) + local;
     rt.host_fwd_s = detail::kernel_s(host_cells, Pass::kFwd, c, shape, host_rows);

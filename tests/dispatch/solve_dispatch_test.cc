@@ -144,6 +144,27 @@ void expect_error_naming(const std::function<void()>& f, const std::string& need
   }
 }
 
+TEST(SolveKvDispatch, BalancesKvChunksByTheCellsInTheirColumns) {
+  std::mt19937_64 rng(9);
+  for (int iter = 0; iter < 200; ++iter) {
+    const int64_t cp = 1 + static_cast<int64_t>(rng() % 4),
+                  chunk = 1 + static_cast<int64_t>(rng() % 4);
+    const int64_t sq = 1 + static_cast<int64_t>(rng() % 30),
+                  sk = 1 + static_cast<int64_t>(rng() % 30);
+    const int64_t total_kv = sk + (chunk * cp - sk % (chunk * cp)) % (chunk * cp);
+    const auto slices = testing::random_slices(rng, sq, sk, 5);
+    const DispatchMeta m = solve_kv_dispatch(slices, total_kv, chunk, cp, {});
+    ASSERT_EQ(m.total_seqlen, total_kv);
+    const auto dense = testing::dense_mask(slices, sq, total_kv);
+    for (int64_t c = 0; c < m.num_chunks(); ++c) {
+      int64_t cells = 0;
+      for (int64_t q = 0; q < sq; ++q)
+        for (int64_t k = c * chunk; k < (c + 1) * chunk; ++k) cells += dense[q * total_kv + k];
+      ASSERT_EQ(m.costs[c], cells) << "chunk " << c;
+    }
+  }
+}
+
 TEST(SolveDispatch, BadArgumentsAreNamed) {
   const std::vector<AttnSlice> s = {{{0, 8}, {0, 8}, AttnMaskType::kCausal}};
   expect_error_naming([&] { solve_dispatch(s, 8, 2, 0, {}); }, "cp_size = 0");

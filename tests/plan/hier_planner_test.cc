@@ -60,14 +60,15 @@ std::vector<std::vector<int64_t>> exchange(const std::vector<std::vector<int64_t
   return got;
 }
 
-// Executes the hierarchical plan on token ids and checks it against the flat plan.
+// Executes the hierarchical plan on token ids and checks it against the flat plan. Rows are K/V
+// rows, held and owned per flat.dispatch_kv (the q dispatch in self-attention).
 void check_hier(const Plan& flat, const HierPlan& hier, const CommMesh& mesh) {
   const int64_t cp = flat.cp_size();
   ASSERT_EQ(static_cast<int64_t>(hier.ranks.size()), cp);
   std::vector<std::vector<int64_t>> local(cp), inter_buf(cp);
   std::vector<std::set<int64_t>> needed(cp), forwarded(cp);
   for (int64_t r = 0; r < cp; ++r) {
-    local[r] = row_ids(flat.ranks[r].host_ranges);
+    local[r] = row_ids(flat.ranks[r].kv_host_ranges);
     for (const StagePlan& st : flat.ranks[r].stages)
       for (int64_t x : row_ids(st.recv_global)) needed[r].insert(x);
   }
@@ -111,7 +112,7 @@ void check_hier(const Plan& flat, const HierPlan& hier, const CommMesh& mesh) {
       ASSERT_EQ(gather(buf, hier.ranks[r].stages[s].assemble), want) << "rank " << r;
       // A row comes inside the node unless this rank is its relay (then it is in inter_buf).
       for (int64_t x : want) {
-        const int64_t owner = flat.dispatch.owner(x);
+        const int64_t owner = flat.dispatch_kv.owner(x);
         const bool via_own_relay =
             mesh.node(owner) != mesh.node(r) && mesh.node(r) * mesh.intra + mesh.local(owner) == r;
         EXPECT_EQ(seen.count(x), via_own_relay ? 0u : 1u) << "rank " << r << " row " << x;
@@ -204,6 +205,39 @@ TEST(HierPlanner, RandomMasksAndMeshes) {
     const Plan flat = make_plan(slices, solve_dispatch(slices, total, chunk, cp, alg), o);
     SCOPED_TRACE("iteration " + std::to_string(iter) + " mesh " + std::to_string(mesh.inter) + "x" +
                  std::to_string(mesh.intra) + " total " + std::to_string(total));
+    check_hier(flat, make_hier_plan(flat, mesh), mesh);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// Cross-attention: K/V rows have a dispatch (and a length) of their own, even or uneven; the
+// relays forward K/V rows from their K/V owners.
+TEST(HierPlanner, CrossAttentionRoutesKvRowsFromTheirOwnDispatch) {
+  std::mt19937_64 rng(78);
+  for (int iter = 0; iter < 600; ++iter) {
+    const CommMesh mesh{std::uniform_int_distribution<int64_t>(1, 3)(rng),
+                        std::uniform_int_distribution<int64_t>(1, 3)(rng)};
+    const int64_t cp = mesh.size();
+    const bool uneven = iter % 2;
+    const int64_t raw_q = std::uniform_int_distribution<int64_t>(cp, 80)(rng);
+    const int64_t raw_k = std::uniform_int_distribution<int64_t>(cp, 80)(rng);
+    const int64_t chunk = std::uniform_int_distribution<int64_t>(1, raw_q / cp > 3 ? 3 : 1)(rng);
+    const int64_t chunk_kv = std::uniform_int_distribution<int64_t>(1, raw_k / cp > 3 ? 3 : 1)(rng);
+    auto padded = [&](int64_t raw, int64_t c) {
+      return uneven ? raw : raw + (c * cp - raw % (c * cp)) % (c * cp);
+    };
+    const auto slices = testing::random_slices(rng, raw_q, raw_k, 8);
+    OverlapConfig o;
+    o.degree = std::uniform_int_distribution<int64_t>(0, 3)(rng);
+    o.min_chunk_size = std::uniform_int_distribution<int64_t>(1, 6)(rng);
+    const DispatchAlg alg{DispatchAlgType::kSequential};
+    const DispatchMeta d = solve_dispatch(slices, padded(raw_q, chunk), chunk, cp, alg, uneven);
+    const DispatchMeta dkv =
+        solve_kv_dispatch(slices, padded(raw_k, chunk_kv), chunk_kv, cp, alg, uneven);
+    const Plan flat = make_plan(slices, d, dkv, o);
+    SCOPED_TRACE("iteration " + std::to_string(iter) + " mesh " + std::to_string(mesh.inter) + "x" +
+                 std::to_string(mesh.intra) + " q " + std::to_string(raw_q) + " kv " +
+                 std::to_string(raw_k) + (uneven ? " uneven" : ""));
     check_hier(flat, make_hier_plan(flat, mesh), mesh);
     if (HasFatalFailure()) return;
   }

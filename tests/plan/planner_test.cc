@@ -63,6 +63,71 @@ TEST(Planner, UnevenShardsCoverEveryCellOnceAndFetchEachRowOnce) {
   EXPECT_GT(uneven, 500);  // the cases do exercise short chunks and unequal shards
 }
 
+TEST(Planner, CrossAttentionFetchesKvRowsFromTheirOwnDispatch) {
+  std::mt19937_64 rng(14);
+  for (int iter = 0; iter < 1500; ++iter) {
+    const PlanCase c = testing::random_cross_plan_case(rng);
+    const OverlapConfig overlap = testing::random_overlap(rng);
+    const DispatchAlg alg = testing::random_alg(rng);
+    const DispatchMeta d = solve_dispatch(c.slices, c.total, c.chunk, c.cp, alg);
+    const DispatchMeta dkv = solve_kv_dispatch(c.slices, c.total_kv, c.chunk_kv, c.cp, alg);
+    const Plan plan = make_plan(c.slices, d, dkv, overlap);
+    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " q " +
+                 std::to_string(c.total) + " kv " + std::to_string(c.total_kv) + " degree " +
+                 std::to_string(plan.degree));
+    check_plan(c, plan);
+    if (HasFatalFailure()) return;
+    const int64_t r = static_cast<int64_t>(rng() % c.cp);
+    ASSERT_EQ(make_rank_plan(c.slices, d, dkv, overlap, r).ranks.at(0), plan.ranks[r]);
+  }
+}
+
+TEST(Planner, CrossAttentionChecksTheTwoDispatches) {
+  const std::vector<AttnSlice> full = {{{0, 8}, {0, 12}, AttnMaskType::kFull}};
+  const DispatchMeta d = solve_dispatch(full, 8, 2, 2, {});
+  // k ranges index K/V's rows: 12 of them do not fit a K/V dispatch of 8 rows.
+  const std::vector<AttnSlice> square = {{{0, 8}, {0, 8}, AttnMaskType::kFull}};
+  EXPECT_THROW(make_plan(full, d, solve_kv_dispatch(square, 8, 2, 2, {}), {}), Error);
+  EXPECT_THROW(make_plan(full, d, solve_kv_dispatch(full, 12, 2, 3, {}), {}), Error);  // cp 3
+  const Plan p = make_plan(full, d, solve_kv_dispatch(full, 12, 3, 2, {}), {});
+  EXPECT_EQ(p.dispatch_kv.total_seqlen, 12);
+  EXPECT_NE(p.to_json().find("\"kv_partitions\""), std::string::npos);
+  EXPECT_EQ(make_plan(square, d, {}).to_json().find("kv_partitions"), std::string::npos);
+}
+
+// Cross-attention with uneven shards: both dispatches unpadded and uneven, the same invariants.
+TEST(Planner, CrossAttentionWithUnevenShardsFetchesKvRowsFromTheirOwners) {
+  std::mt19937_64 rng(15);
+  int64_t uneven_kv = 0;
+  for (int iter = 0; iter < 1500; ++iter) {
+    const PlanCase c = testing::random_uneven_cross_plan_case(rng);
+    const OverlapConfig overlap = testing::random_overlap(rng);
+    const DispatchAlg alg{iter % 2 ? DispatchAlgType::kMinHeap : DispatchAlgType::kSequential};
+    DispatchMeta d, dkv;
+    try {
+      d = solve_dispatch(c.slices, c.total, c.chunk, c.cp, alg, true);
+      dkv = solve_kv_dispatch(c.slices, c.total_kv, c.chunk_kv, c.cp, alg, true);
+    } catch (const Error& e) {
+      // MinHeap may pile zero-cost chunks onto one rank and leave another empty: an error.
+      ASSERT_EQ(alg.type, DispatchAlgType::kMinHeap) << e.what();
+      ASSERT_NE(std::string(e.what()).find("without a chunk"), std::string::npos) << e.what();
+      continue;
+    }
+    const std::vector<int64_t> shards = dkv.shard_seqlens();
+    uneven_kv += *std::max_element(shards.begin(), shards.end()) != shards.front() ||
+                 c.total_kv % c.chunk_kv != 0;
+    const Plan plan = make_plan(c.slices, d, dkv, overlap);
+    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " q " +
+                 std::to_string(c.total) + " kv " + std::to_string(c.total_kv) + " degree " +
+                 std::to_string(plan.degree));
+    check_plan(c, plan);
+    if (HasFatalFailure()) return;
+    const int64_t r = static_cast<int64_t>(rng() % c.cp);
+    ASSERT_EQ(make_rank_plan(c.slices, d, dkv, overlap, r).ranks.at(0), plan.ranks[r]);
+  }
+  EXPECT_GT(uneven_kv, 400);  // the cases do exercise short K/V chunks and unequal K/V shards
+}
+
 TEST(Planner, StageCountFollowsTheDegree) {
   const std::vector<AttnSlice> causal = {{{0, 64}, {0, 64}, AttnMaskType::kCausal}};
   const DispatchMeta d = solve_dispatch(causal, 64, 4, 4, {});

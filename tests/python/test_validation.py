@@ -95,6 +95,9 @@ def test_key_needs_exactly_one_of_group_and_mesh():
     (dict(chunk_size=0), ValueError, "chunk_size"),
     (dict(pad_size=-1), ValueError, "pad_size"),
     (dict(dist_attn_config="x"), TypeError, "dist_attn_config"),
+    (dict(is_same_source=1), TypeError, "is_same_source"),
+    (dict(is_q_permutable=False), ValueError, "is_q_permutable"),
+    (dict(is_same_source=False, is_k_permutable=False), NotImplementedError, "is_k_permutable"),
 ])
 def test_flex_key_bad_arguments(args, exc, name):
     call = dict(q_ranges=[[0, 8]], k_ranges=[[0, 8]], attn_mask_type="full",

@@ -1,5 +1,6 @@
 // The hierarchical exchange (src/runtime/hier_exchange.cc) against the flat one, on simulated
-// ranks (threads), for several meshes and overlap degrees:
+// ranks (threads), for several meshes and overlap degrees, over self-attention's K/V and
+// cross-attention's own (padded or uneven) K/V dispatch:
 //   - alone, over integer-valued rows: each stage receives exactly the flat plan's rows in the
 //     flat order, and the group-reduce returns to every owner the exact sum of the partials of
 //     its rows (flat and hierarchical alike);
@@ -37,6 +38,15 @@ struct MeshCase {
   int64_t inter, intra;
 };
 const MeshCase kMeshes[] = {{2, 2}, {2, 4}, {4, 2}, {1, 4}, {4, 1}, {3, 2}};
+
+// The K/V layouts an exchange serves: K/V dispatched with q (self-attention) or on its own
+// (cross-attention, padded or with uneven shards).
+struct KvLayout {
+  const char* name;
+  bool cross, uneven;
+};
+const KvLayout kLayouts[] = {
+    {"self-attention", false, false}, {"cross", true, false}, {"cross, uneven", true, true}};
 
 std::string name(const MeshCase& m, int64_t degree) {
   return "mesh " + std::to_string(m.inter) + "x" + std::to_string(m.intra) + " degree " +
@@ -82,81 +92,91 @@ ExchangeCall lay_out(const runtime::CallContext& c, const TensorView& k, bool hi
   return call;
 }
 
+// Rows are K/V rows: in cross-attention they have their own dispatch, and each comes from its
+// K/V owner.
 TEST(HierExchange, RoutesEveryRowAsTheFlatPlanAndSumsExactly) {
   std::mt19937_64 rng(3);
   for (const MeshCase& m : kMeshes) {
     for (int64_t degree : {0, 1, 2, 3}) {
-      const int64_t cp = m.inter * m.intra, total = 8 * cp + 5;
-      const auto slices = testing::random_slices(rng, total, total, 7);
-      SCOPED_TRACE(name(m, degree));
-      clear_key_cache();
-      run_local_ranks(cp, [&](Communicator& comm) {
-        for (bool hier : {false, true}) {
-          SCOPED_TRACE(hier ? "hierarchical" : "flat");
-          DistAttnConfig config;
-          config.overlap_config.degree = degree;
-          config.overlap_config.min_chunk_size = 1;
-          if (hier) config.hier_mesh = CommMesh{m.inter, m.intra};
-          const auto rt = make_flex_key(slices, total, total, 1, 1, 2, comm, config, 2);
-          ASSERT_EQ(rt->hier_plan() != nullptr, hier);
-          const runtime::CallContext c{*rt, comm, cpu_backend(), ScoreParams{}};
-          const std::vector<int64_t> mine = rt->position_ids();
-          const int64_t n = rt->shard_seqlen();
-          // K = global id, V = 1000 + global id, in every element.
-          HostTensor k(DType::kFloat64, {n, 1, 2}), v(DType::kFloat64, {n, 1, 2});
-          std::vector<double> kv(2 * n), vv(2 * n);
-          for (int64_t i = 0; i < 2 * n; ++i) {
-            kv[i] = static_cast<double>(mine[i / 2]);
-            vv[i] = 1000.0 + static_cast<double>(mine[i / 2]);
-          }
-          k.set(kv);
-          v.set(vv);
-          ExchangeCall call = lay_out(c, k.view(), hier);
-          call.exchange->start(k.view(), v.view());
-          // Every rank's plan, for the sums expected at the owners.
-          const Plan all = make_plan(slices, rt->dispatch_meta(), config.overlap_config);
-          const RankPlan& rp = rt->rank_plan();
-          std::vector<HostTensor> partials;
-          for (size_t s = 0; s < rp.stages.size(); ++s) {
-            call.exchange->wait(s);
-            const std::vector<int64_t> want = ids_of(rp.stages[s].recv_global);
-            const RowPair& got = call.received[s];
-            for (size_t j = 0; j < want.size(); ++j) {
-              const double* row = static_cast<const double*>(got.both.data) + 4 * j;
-              ASSERT_EQ(row[0], static_cast<double>(want[j])) << "stage " << s << " row " << j;
-              ASSERT_EQ(row[1], static_cast<double>(want[j]));
-              ASSERT_EQ(row[2], 1000.0 + static_cast<double>(want[j]));
+      for (const KvLayout& layout : kLayouts) {
+        const int64_t cp = m.inter * m.intra, total = 8 * cp + 5;
+        const int64_t total_kv = layout.cross ? 5 * cp + 3 : total;
+        const auto slices = testing::random_slices(rng, total, total_kv, 7);
+        SCOPED_TRACE(name(m, degree) + " " + layout.name);
+        clear_key_cache();
+        run_local_ranks(cp, [&](Communicator& comm) {
+          for (bool hier : {false, true}) {
+            SCOPED_TRACE(hier ? "hierarchical" : "flat");
+            DistAttnConfig config;
+            config.overlap_config.degree = degree;
+            config.overlap_config.min_chunk_size = 1;
+            config.dispatch_config.uneven_shard = layout.uneven;
+            if (layout.uneven) config.dispatch_config.alg.type = DispatchAlgType::kSequential;
+            if (hier) config.hier_mesh = CommMesh{m.inter, m.intra};
+            const auto rt =
+                make_flex_key(slices, total, total_kv, 1, 1, 2, comm, config, 2, !layout.cross);
+            ASSERT_EQ(rt->hier_plan() != nullptr, hier);
+            const runtime::CallContext c{*rt, comm, cpu_backend(), ScoreParams{}};
+            const std::vector<int64_t> mine = rt->position_ids_kv();
+            const int64_t n = rt->shard_seqlen_kv();
+            // K = global id, V = 1000 + global id, in every element.
+            HostTensor k(DType::kFloat64, {n, 1, 2}), v(DType::kFloat64, {n, 1, 2});
+            std::vector<double> kv(2 * n), vv(2 * n);
+            for (int64_t i = 0; i < 2 * n; ++i) {
+              kv[i] = static_cast<double>(mine[i / 2]);
+              vv[i] = 1000.0 + static_cast<double>(mine[i / 2]);
             }
-            // Partial dK of a received row at rank r, stage s: (r + 1) + 10 (s + 1); dV: twice.
-            HostTensor p(DType::kFloat64, {static_cast<int64_t>(want.size()), 2, 1, 2});
-            std::vector<double> pv(4 * want.size());
-            const double x = static_cast<double>(comm.rank() + 1 + 10 * (s + 1));
-            for (size_t j = 0; j < pv.size(); ++j) pv[j] = j % 4 < 2 ? x : 2 * x;
-            p.set(pv);
-            call.exchange->reduce(s, p.view());
-            partials.push_back(std::move(p));
-          }
-          HostTensor dk(DType::kFloat64, {n, 1, 2}), dv(DType::kFloat64, {n, 1, 2});
-          dk.fill(0.0);
-          dv.fill(0.0);
-          call.exchange->finish(dk.view(), dv.view());
-          std::map<int64_t, double> sums;
-          for (const RankPlan& other : all.ranks) {
-            for (size_t s = 0; s < other.stages.size(); ++s) {
-              for (int64_t id : ids_of(other.stages[s].recv_global)) {
-                sums[id] += static_cast<double>(other.rank + 1 + 10 * (s + 1));
+            k.set(kv);
+            v.set(vv);
+            ExchangeCall call = lay_out(c, k.view(), hier);
+            call.exchange->start(k.view(), v.view());
+            // Every rank's plan, for the sums expected at the owners.
+            const Plan all = make_plan(slices, rt->dispatch_meta(), rt->dispatch_meta_kv(),
+                                       config.overlap_config);
+            const RankPlan& rp = rt->rank_plan();
+            std::vector<HostTensor> partials;
+            for (size_t s = 0; s < rp.stages.size(); ++s) {
+              call.exchange->wait(s);
+              const std::vector<int64_t> want = ids_of(rp.stages[s].recv_global);
+              const RowPair& got = call.received[s];
+              for (size_t j = 0; j < want.size(); ++j) {
+                const double* row = static_cast<const double*>(got.both.data) + 4 * j;
+                ASSERT_EQ(row[0], static_cast<double>(want[j])) << "stage " << s << " row " << j;
+                ASSERT_EQ(row[1], static_cast<double>(want[j]));
+                ASSERT_EQ(row[2], 1000.0 + static_cast<double>(want[j]));
+              }
+              // Partial dK of a received row at rank r, stage s: (r + 1) + 10 (s + 1); dV: twice.
+              HostTensor p(DType::kFloat64, {static_cast<int64_t>(want.size()), 2, 1, 2});
+              std::vector<double> pv(4 * want.size());
+              const double x = static_cast<double>(comm.rank() + 1 + 10 * (s + 1));
+              for (size_t j = 0; j < pv.size(); ++j) pv[j] = j % 4 < 2 ? x : 2 * x;
+              p.set(pv);
+              call.exchange->reduce(s, p.view());
+              partials.push_back(std::move(p));
+            }
+            HostTensor dk(DType::kFloat64, {n, 1, 2}), dv(DType::kFloat64, {n, 1, 2});
+            dk.fill(0.0);
+            dv.fill(0.0);
+            call.exchange->finish(dk.view(), dv.view());
+            std::map<int64_t, double> sums;
+            for (const RankPlan& other : all.ranks) {
+              for (size_t s = 0; s < other.stages.size(); ++s) {
+                for (int64_t id : ids_of(other.stages[s].recv_global)) {
+                  sums[id] += static_cast<double>(other.rank + 1 + 10 * (s + 1));
+                }
               }
             }
+            const std::vector<double> got_k = dk.get(), got_v = dv.get();
+            for (int64_t i = 0; i < 2 * n; ++i) {
+              const double want = sums.count(mine[i / 2]) ? sums[mine[i / 2]] : 0.0;
+              ASSERT_EQ(got_k[i], want)
+                  << "local row " << i / 2 << " (global " << mine[i / 2] << ")";
+              ASSERT_EQ(got_v[i], 2 * want);
+            }
           }
-          const std::vector<double> got_k = dk.get(), got_v = dv.get();
-          for (int64_t i = 0; i < 2 * n; ++i) {
-            const double want = sums.count(mine[i / 2]) ? sums[mine[i / 2]] : 0.0;
-            ASSERT_EQ(got_k[i], want) << "local row " << i / 2 << " (global " << mine[i / 2] << ")";
-            ASSERT_EQ(got_v[i], 2 * want);
-          }
-        }
-      });
-      if (HasFailure()) return;
+        });
+        if (HasFailure()) return;
+      }
     }
   }
   clear_key_cache();
@@ -203,7 +223,8 @@ struct LevelRows {
   int64_t inter = 0, intra = 0;
 };
 
-// One forward and backward of every rank. Returns rank 0's global results; summed over the
+// One forward and backward of every rank (cross-attention when s.total_kv is set). Returns rank
+// 0's global results; summed over the
 // ranks, the rows each level moved in the forward and in both passes; and whether every rank
 // moved in the forward what its comm_rows() says and (hierarchical) kept each exchange within
 // one level.
@@ -217,25 +238,27 @@ testing::Result run_counted(const testing::CaseSpec& s, CommMesh mesh, const std
   *reported = true;
   run_local_ranks(s.cp, [&](Communicator& local) {
     LevelCountingComm comm(local, mesh);
+    const bool cross = s.total_kv != 0;
+    const int64_t S = s.total, Sk = cross ? s.total_kv : s.total;
     const auto rt =
-        make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config, s.chunk);
+        make_flex_key(s.slices, S, Sk, s.hq, s.hkv, s.d, comm, s.config, s.chunk, !cross);
     comm.reset();  // the key agreement's all-gather is no exchange of rows
-    const int64_t n = rt->shard_seqlen(), S = s.total;
-    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}), V(s.dtype, {S, s.hkv, s.d}),
-        dO(s.dtype, {S, s.hq, s.d});
+    const int64_t n = rt->shard_seqlen(), nk = rt->shard_seqlen_kv();
+    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {Sk, s.hkv, s.d}),
+        V(s.dtype, {Sk, s.hkv, s.d}), dO(s.dtype, {S, s.hq, s.d});
     Q.set(q);
     K.set(k);
     V.set(v);
     dO.set(dout);
-    HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {n, s.hkv, s.d}),
-        lv(s.dtype, {n, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
+    HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {nk, s.hkv, s.d}),
+        lv(s.dtype, {nk, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
     dispatch(*rt, Q.view(), lq.view());
-    dispatch(*rt, K.view(), lk.view());
-    dispatch(*rt, V.view(), lv.view());
+    dispatch_kv(*rt, K.view(), lk.view());
+    dispatch_kv(*rt, V.view(), lv.view());
     dispatch(*rt, dO.view(), ldo.view());
     HostTensor o(s.dtype, {n, s.hq, s.d}), l(DType::kFloat64, {n, s.hq});
-    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
-        gv(s.dtype, {n, s.hkv, s.d});
+    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {nk, s.hkv, s.d}),
+        gv(s.dtype, {nk, s.hkv, s.d});
     calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), {}, o.view(), l.view());
     const LevelRows fwd{comm.inter_rows, comm.intra_rows};
     calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
@@ -245,12 +268,13 @@ testing::Result run_counted(const testing::CaseSpec& s, CommMesh mesh, const std
                                  ? fwd.inter == want.inter_rows && fwd.intra == want.intra_rows
                                  : fwd.inter + fwd.intra == want.intra_rows;
     HostTensor go(s.dtype, {S, s.hq, s.d}), gl(DType::kFloat64, {S, s.hq}),
-        gdq(s.dtype, {S, s.hq, s.d}), gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
+        gdq(s.dtype, {S, s.hq, s.d}), gdk(s.dtype, {Sk, s.hkv, s.d}),
+        gdv(s.dtype, {Sk, s.hkv, s.d});
     undispatch(*rt, local, o.view(), go.view());
     undispatch(*rt, local, l.view(), gl.view());
     undispatch(*rt, local, gq.view(), gdq.view());
-    undispatch(*rt, local, gk.view(), gdk.view());
-    undispatch(*rt, local, gv.view(), gdv.view());
+    undispatch_kv(*rt, local, gk.view(), gdk.view());
+    undispatch_kv(*rt, local, gv.view(), gdv.view());
     std::lock_guard lock(mu);
     fwd_rows->inter += fwd.inter;
     fwd_rows->intra += fwd.intra;
@@ -315,6 +339,59 @@ TEST(HierExchange, CallsEqualTheFlatOnesAndCrossNodesOncePerNode) {
       }
     }
   }
+  clear_key_cache();
+}
+
+// Cross-attention, padded and uneven: the hierarchical path brings the remote K/V rows from
+// their K/V owners as the flat one does (outputs bit for bit), each exchange within one level.
+TEST(HierExchange, CrossAttentionCallsEqualTheFlatOnes) {
+  std::mt19937_64 rng(18);
+  int crossing = 0;  // cases where remote K/V rows cross nodes
+  for (const MeshCase& m : {MeshCase{2, 2}, MeshCase{2, 4}, MeshCase{3, 2}}) {
+    for (int64_t degree : {0, 2}) {
+      for (bool uneven : {false, true}) {
+        const CommMesh mesh{m.inter, m.intra};
+        testing::CaseSpec s;
+        s.cp = mesh.size();
+        s.total = 4 * s.cp + 3;
+        s.total_kv = 7 * s.cp + 1;
+        s.chunk = 2;
+        s.hq = 2;
+        s.hkv = 1;
+        s.d = 4;
+        s.slices = testing::random_slices(rng, s.total, s.total_kv, 6);
+        s.config.overlap_config.degree = degree;
+        s.config.overlap_config.min_chunk_size = 1;
+        s.config.dispatch_config.uneven_shard = uneven;
+        if (uneven) s.config.dispatch_config.alg.type = DispatchAlgType::kSequential;
+        SCOPED_TRACE(name(m, degree) + (uneven ? " uneven" : ""));
+        const auto q = testing::random_values(rng, s.total * s.hq * s.d);
+        const auto k = testing::random_values(rng, s.total_kv * s.hkv * s.d);
+        const auto v = testing::random_values(rng, s.total_kv * s.hkv * s.d);
+        const auto dout = testing::random_values(rng, s.total * s.hq * s.d);
+        clear_key_cache();
+        LevelRows flat_rows, flat_all, hier_rows, hier_all;
+        bool flat_ok = false, hier_ok = false;
+        const testing::Result flat =
+            run_counted(s, mesh, q, k, v, dout, &flat_rows, &flat_all, &flat_ok);
+        s.config.hier_mesh = mesh;
+        const testing::Result hier =
+            run_counted(s, mesh, q, k, v, dout, &hier_rows, &hier_all, &hier_ok);
+        EXPECT_EQ(hier.out, flat.out);
+        EXPECT_EQ(hier.lse, flat.lse);
+        EXPECT_EQ(hier.dq, flat.dq);
+        EXPECT_LE(rel_err(hier.dk, flat.dk), 1e-13);
+        EXPECT_LE(rel_err(hier.dv, flat.dv), 1e-13);
+        EXPECT_TRUE(flat_ok);
+        EXPECT_TRUE(hier_ok) << "an exchange spans both levels, or the rows moved are not the "
+                                "plan's comm_rows()";
+        crossing += flat_rows.inter > 0;
+        EXPECT_LE(hier_rows.inter, flat_rows.inter);
+        if (HasFailure()) return;
+      }
+    }
+  }
+  EXPECT_GE(crossing, 8);  // of 12: the cases do exercise both levels
   clear_key_cache();
 }
 

@@ -19,6 +19,7 @@ namespace magi::testing {
 struct CaseSpec {
   std::vector<AttnSlice> slices;
   int64_t total = 0, hq = 2, hkv = 1, d = 8, cp = 2, chunk = 0;
+  int64_t total_kv = 0;  // cross-attention's K/V length; 0: self-attention (total)
   DType dtype = DType::kFloat64;
   DistAttnConfig config;
   FfaOptions opts;
@@ -52,30 +53,34 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
   std::mutex mu;
   run_local_ranks(s.cp, [&](Communicator& local) {
     HostMemoryComm comm(local);
+    const bool cross = s.total_kv != 0;
+    const int64_t S = s.total, Sk = cross ? s.total_kv : s.total;
     const auto rt =
-        make_flex_key(s.slices, s.total, s.total, s.hq, s.hkv, s.d, comm, s.config, s.chunk);
-    const int64_t n = rt->shard_seqlen(), S = s.total;
+        make_flex_key(s.slices, S, Sk, s.hq, s.hkv, s.d, comm, s.config, s.chunk, !cross);
+    // NOTE: K/V-side tensors always go through dispatch_kv / undispatch_kv, which self-attention
+    // must serve like dispatch / undispatch.
+    const int64_t n = rt->shard_seqlen(), nk = rt->shard_seqlen_kv();
     auto on = [&](const HostTensor& t) {
       TensorView v = t.view();
       v.device = s.device;
       return v;
     };
-    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {S, s.hkv, s.d}), V(s.dtype, {S, s.hkv, s.d}),
-        dO(s.dtype, {S, s.hq, s.d});
+    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {Sk, s.hkv, s.d}),
+        V(s.dtype, {Sk, s.hkv, s.d}), dO(s.dtype, {S, s.hq, s.d});
     Q.set(q);
     K.set(k);
     V.set(v);
     dO.set(dout);
-    HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {n, s.hkv, s.d}),
-        lv(s.dtype, {n, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
+    HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {nk, s.hkv, s.d}),
+        lv(s.dtype, {nk, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
     dispatch(*rt, on(Q), on(lq));
-    dispatch(*rt, on(K), on(lk));
-    dispatch(*rt, on(V), on(lv));
+    dispatch_kv(*rt, on(K), on(lk));
+    dispatch_kv(*rt, on(V), on(lv));
     dispatch(*rt, on(dO), on(ldo));
     const DType lse_dtype = s.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
     HostTensor o(s.dtype, {n, s.hq, s.d}), l(lse_dtype, {n, s.hq});
-    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {n, s.hkv, s.d}),
-        gv(s.dtype, {n, s.hkv, s.d});
+    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {nk, s.hkv, s.d}),
+        gv(s.dtype, {nk, s.hkv, s.d});
     for (int call = 0; call < s.calls; ++call) {
       o.fill(NAN);  // poison: every element must be written
       l.fill(NAN);
@@ -87,12 +92,12 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
                          on(gk), on(gv));
     }
     HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
-        gdk(s.dtype, {S, s.hkv, s.d}), gdv(s.dtype, {S, s.hkv, s.d});
+        gdk(s.dtype, {Sk, s.hkv, s.d}), gdv(s.dtype, {Sk, s.hkv, s.d});
     undispatch(*rt, comm, on(o), on(go));
     undispatch(*rt, comm, on(l), on(gl));
     undispatch(*rt, comm, on(gq), on(gdq));
-    undispatch(*rt, comm, on(gk), on(gdk));
-    undispatch(*rt, comm, on(gv), on(gdv));
+    undispatch_kv(*rt, comm, on(gk), on(gdk));
+    undispatch_kv(*rt, comm, on(gv), on(gdv));
     if (comm.rank() == 0) {
       std::lock_guard lock(mu);
       res = {go.get(), gl.get(), gdq.get(), gdk.get(), gdv.get()};

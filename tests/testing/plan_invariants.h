@@ -25,6 +25,7 @@ inline std::vector<int64_t> row_ids(const AttnRanges& layout) {
 }
 
 // Adds the cells of `slices` (q: local rows, k: rows of a buffer with ids k_ids) to `count`.
+// `total` is the number of columns (K/V rows) of `count`.
 inline void add_cells(const std::vector<AttnSlice>& slices, const std::vector<int64_t>& q_ids,
                       const std::vector<int64_t>& k_ids, int64_t total, std::vector<int>& count) {
   for (const AttnSlice& s : slices) {
@@ -41,6 +42,10 @@ struct PlanCase {
   std::vector<AttnSlice> slices;
   int64_t total = 0;  // padded (not for uneven cases)
   int64_t chunk = 0, cp = 0;
+  int64_t total_kv = 0;  // padded (not for uneven cases); 0: self-attention (K/V rows are q's)
+  int64_t chunk_kv = 0;
+
+  int64_t kv_rows() const { return total_kv ? total_kv : total; }
 };
 
 inline PlanCase random_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
@@ -64,6 +69,43 @@ inline PlanCase random_uneven_plan_case(std::mt19937_64& rng, int64_t max_len = 
   c.chunk = std::uniform_int_distribution<int64_t>(1, std::min<int64_t>(6, c.total / c.cp))(rng);
   c.slices = rng() % 2 ? testing::random_slices(rng, c.total, c.total, 8)
                        : testing::random_varlen_slices(rng, c.total, 6);
+  return c;
+}
+
+/// Cross-attention: q and K/V of their own random lengths and chunk sizes.
+inline PlanCase random_cross_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
+  PlanCase c;
+  c.cp = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+  c.chunk = std::uniform_int_distribution<int64_t>(1, 6)(rng);
+  c.chunk_kv = std::uniform_int_distribution<int64_t>(1, 6)(rng);
+  const int64_t raw_q = std::uniform_int_distribution<int64_t>(1, max_len)(rng);
+  const int64_t raw_k = std::uniform_int_distribution<int64_t>(1, max_len)(rng);
+  auto padded = [&](int64_t raw, int64_t chunk) {
+    const int64_t block = chunk * c.cp;
+    return raw + (block - raw % block) % block;
+  };
+  c.total = padded(raw_q, c.chunk);
+  c.total_kv = padded(raw_k, c.chunk_kv);
+  c.slices = testing::random_slices(rng, raw_q, raw_k, 8);
+  return c;
+}
+
+/// Cross-attention with uneven shards: q and K/V unpadded, of their own random lengths and
+/// chunk sizes, each with at least cp chunks.
+inline PlanCase random_uneven_cross_plan_case(std::mt19937_64& rng, int64_t max_len = 70) {
+  PlanCase c;
+  c.cp = std::uniform_int_distribution<int64_t>(1, 8)(rng);
+  auto length = [&] {
+    return std::uniform_int_distribution<int64_t>(c.cp, std::max(max_len, c.cp))(rng);
+  };
+  auto chunk = [&](int64_t total) {
+    return std::uniform_int_distribution<int64_t>(1, std::min<int64_t>(6, total / c.cp))(rng);
+  };
+  c.total = length();
+  c.total_kv = length();
+  c.chunk = chunk(c.total);
+  c.chunk_kv = chunk(c.total_kv);
+  c.slices = testing::random_slices(rng, c.total, c.total_kv, 8);
   return c;
 }
 
@@ -99,49 +141,54 @@ inline DispatchAlg random_alg(std::mt19937_64& rng) {
 /// Every invariant of a plan (gtest assertions): (a) the host and stage slices of a rank cover
 /// the mask cells of its rows exactly once (a stage that reads_local over [local; received]);
 /// (b) each remote row arrives once, from its owner, only where needed; (c) equal chunk counts
-/// per rank (for uneven shards 1 to ceil(chunks / ranks)); (d) degree 0 is one stage over
-/// [local; received] and an empty host stage; the send tables deliver exactly every receiver's
-/// recv buffer.
+/// per rank, of q and of K/V (for uneven shards 1 to ceil(chunks / ranks)); (d) degree 0 is one
+/// stage over [local; received] and an empty host stage; the send tables deliver exactly every
+/// receiver's recv buffer. Remote rows are K/V rows (owned per plan.dispatch_kv).
 inline void check_plan(const PlanCase& c, const Plan& plan) {
-  const int64_t n = c.total;
-  const auto dense = testing::dense_mask(c.slices, n, n);
+  const int64_t nq = c.total, n = c.kv_rows();
+  const auto dense = testing::dense_mask(c.slices, nq, n);
+  ASSERT_EQ(plan.dispatch_kv.total_seqlen, n);
   ASSERT_EQ(static_cast<int64_t>(plan.ranks.size()), c.cp);
   std::map<int64_t, std::vector<int64_t>> send_ids;  // (stage * cp + src) * cp + dst -> tokens
   for (const RankPlan& rp : plan.ranks) {
     const int64_t me = rp.rank;
     // (c) equal chunk counts; uneven shards: at least one, at most ceil(chunks / ranks)
-    const int64_t chunks = static_cast<int64_t>(plan.dispatch.partitions[me].size());
-    const int64_t n_chunks = plan.dispatch.num_chunks();
-    if (plan.dispatch.total_seqlen % (c.chunk * c.cp) == 0) {
-      ASSERT_EQ(chunks, n_chunks / c.cp);
-    } else {
-      ASSERT_GE(chunks, 1);
-      ASSERT_LE(chunks, (n_chunks + c.cp - 1) / c.cp);
+    for (const DispatchMeta* d : {&plan.dispatch, &plan.dispatch_kv}) {
+      const int64_t chunks = static_cast<int64_t>(d->partitions[me].size());
+      const int64_t n_chunks = d->num_chunks();
+      if (d->total_seqlen % (d->chunk_size * c.cp) == 0) {
+        ASSERT_EQ(chunks, n_chunks / c.cp);
+      } else {
+        ASSERT_GE(chunks, 1);
+        ASSERT_LE(chunks, (n_chunks + c.cp - 1) / c.cp);
+      }
     }
     ASSERT_EQ(rp.stages.size(), plan.ranks[0].stages.size());
     const std::vector<int64_t> local = row_ids(rp.host_ranges);
     ASSERT_EQ(local, plan.dispatch.position_ids(me));
+    const std::vector<int64_t> local_kv = row_ids(rp.kv_host_ranges);
+    ASSERT_EQ(local_kv, plan.dispatch_kv.position_ids(me));
     // (a) host + stage slices cover the mask cells in my rows exactly once.
-    std::vector<int> count(n * n, 0);
-    add_cells(rp.host_slices, local, local, n, count);
+    std::vector<int> count(nq * n, 0);
+    add_cells(rp.host_slices, local, local_kv, n, count);
     std::set<int64_t> received;
     for (const StagePlan& st : rp.stages) {
       const std::vector<int64_t> recv = row_ids(st.recv_global);
-      std::vector<int64_t> kv = st.reads_local ? local : std::vector<int64_t>{};
+      std::vector<int64_t> kv = st.reads_local ? local_kv : std::vector<int64_t>{};
       kv.insert(kv.end(), recv.begin(), recv.end());
       add_cells(st.slices, local, kv, n, count);
       // (b) each remote row once, from its owner, never a host row.
       int64_t pos = 0;
       for (int64_t src = 0; src < c.cp; ++src) {
         for (int64_t i = 0; i < st.recv_counts[src]; ++i, ++pos) {
-          ASSERT_EQ(plan.dispatch.owner(recv[pos]), src);
+          ASSERT_EQ(plan.dispatch_kv.owner(recv[pos]), src);
           ASSERT_NE(src, me);
           ASSERT_TRUE(received.insert(recv[pos]).second) << "row " << recv[pos] << " twice";
         }
       }
       ASSERT_EQ(pos, static_cast<int64_t>(recv.size()));
     }
-    std::set<int64_t> mine(local.begin(), local.end()), needed;
+    std::set<int64_t> mine(local_kv.begin(), local_kv.end()), needed;
     int64_t local_cells = 0, remote_cells = 0;
     for (int64_t q : local) {
       for (int64_t k = 0; k < n; ++k) {
@@ -152,8 +199,9 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
     }
     ASSERT_EQ(rp.host_area, local_cells) << "rank " << me;
     ASSERT_EQ(rp.remote_area, remote_cells) << "rank " << me;
-    for (int64_t q = 0; q < n; ++q) {
-      if (mine.count(q)) continue;
+    const std::set<int64_t> my_q(local.begin(), local.end());
+    for (int64_t q = 0; q < nq; ++q) {
+      if (my_q.count(q)) continue;
       for (int64_t k = 0; k < n; ++k) ASSERT_EQ(count[q * n + k], 0);
     }
     ASSERT_EQ(received, needed) << "rank " << me << " receives rows it does not need";
@@ -171,7 +219,7 @@ inline void check_plan(const PlanCase& c, const Plan& plan) {
       const std::vector<int64_t> gathered = [&] {
         std::vector<int64_t> g;
         for (const AttnRange& r : st.send_rows)
-          for (int64_t x = r.start; x < r.end; ++x) g.push_back(local[x]);
+          for (int64_t x = r.start; x < r.end; ++x) g.push_back(local_kv[x]);
         return g;
       }();
       for (int64_t dst = 0; dst < c.cp; ++dst) {

@@ -1,6 +1,6 @@
 """The public API of magi_attention (the seed's ``magi_attention.api``)."""
 
-from ..common.enum import AttnMaskType, AttnOverlapMode
+from ..common.enum import AttnMaskType, AttnOverlapMode, AttnRole
 from ..common.forward_meta import AttnForwardMeta
 from ..common.ranges import AttnRange, AttnRanges
 from ..config import (
@@ -47,6 +47,7 @@ from .magi_attn_interface import (
 
 __all__ = [
     "AttnForwardMeta", "AttnMaskType", "AttnOverlapMode", "AttnRange", "AttnRanges", "DistAttnRuntimeKey",
+    "AttnRole",
     "DispatchAlg", "DispatchConfig", "DistAttnConfig", "ExactDispatchAlg", "GreedyOverlapAlg",
     "MinHeapDispatchAlg", "OverlapAlg", "OverlapConfig", "SequentialDispatchAlg",
     "SortedSequentialSelectAlg", "ToppHeapDispatchAlg", "UniformOverlapAlg",

@@ -7,7 +7,7 @@ import torch
 from .. import _ops
 from .._checks import check_qkv, check_scale, check_sink, check_tensor
 from .._ext import core
-from ..common.enum import AttnMaskType
+from ..common.enum import AttnMaskType, AttnRole
 from ..common.forward_meta import AttnForwardMeta
 from ..config import DistAttnConfig
 from ..dist.communicator import communicator_for, forget_communicator
@@ -58,7 +58,12 @@ def magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q: int,
         cp_mesh: a ``DeviceMesh`` over them (exactly one of the two).
         cp_group_or_mesh: later versions' single argument for either.
         dist_attn_config: a :class:`DistAttnConfig` (default ``DistAttnConfig()``).
-        is_same_source, is_q_permutable, is_k_permutable: only self-attention (all True).
+        is_same_source: True (self-attention: q and k/v are the same sequence, dispatched
+            together); False: cross-attention, q and k/v are different sequences with their
+            own lengths (q_ranges index q's rows, k_ranges k/v's) and their own dispatch:
+            dispatch q-side tensors with ``dispatch(x, key)`` and k/v-side ones with
+            ``dispatch(x, key, attn_role=AttnRole.KEY)`` (likewise undispatch).
+        is_q_permutable, is_k_permutable: only True (both sides are permuted by chunk).
 
     Returns:
         A :class:`DistAttnRuntimeKey`.
@@ -182,39 +187,66 @@ def _check_key(key) -> None:
                         f"{type(key).__name__}")
 
 
-def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0) -> torch.Tensor:
+def _is_kv(attn_role, fn: str) -> bool:
+    """True for the K/V side (AttnRole.KEY / VALUE or their strings), False for QUERY."""
+    if attn_role is AttnRole.QUERY:  # the default: nothing for torch.compile to trace
+        return False
+    try:
+        role = AttnRole(attn_role)
+    except ValueError:
+        raise ValueError(f"attn_role = {attn_role!r}: expected an AttnRole (query, key or "
+                         f"value)") from None
+    if role is not AttnRole.QUERY and _ops.compiling():
+        raise NotImplementedError(f"{fn}: attn_role = {role.value} is not supported under "
+                                  "torch.compile yet (dispatch k/v outside the compiled region)")
+    return role is not AttnRole.QUERY
+
+
+def dispatch(x: torch.Tensor, key: DistAttnRuntimeKey, pad_value: float = 0.0,
+             attn_role: AttnRole = AttnRole.QUERY) -> torch.Tensor:
     """This rank's shard of the global ``x`` ``[total_seqlen_q, ...]``: its chunks in order,
     ``[key.shard_seqlen, ...]``, padding rows filled with ``pad_value`` (uneven shards have
     none, and ranks hold different lengths). Differentiable: the gradient of ``x`` is gathered
-    from all ranks (every rank gets the full gradient)."""
+    from all ranks (every rank gets the full gradient).
+
+    ``attn_role=AttnRole.KEY`` (or ``VALUE``): ``x`` is a k/v-side tensor ``[total_seqlen_k,
+    ...]``, dispatched by the k/v dispatch (cross-attention's own; the same as q's in
+    self-attention); the result has ``key.shard_seqlen_kv`` rows."""
+    kv = _is_kv(attn_role, "dispatch")
     if _ops.compiling():
         return _ops.dispatch(x, key, float(pad_value))
     _check_key(key)
     check_tensor("x", x)
-    if x.dim() < 1 or x.shape[0] != key.total_seqlen_q:
-        raise ValueError(f"x: expected {key.total_seqlen_q} rows (total_seqlen_q), got shape "
-                         f"{list(x.shape)}")
-    return dispatch_func(x, key, float(pad_value))
+    total = key.total_seqlen_k if kv else key.total_seqlen_q
+    if x.dim() < 1 or x.shape[0] != total:
+        name = "total_seqlen_k" if kv else "total_seqlen_q"
+        raise ValueError(f"x: expected {total} rows ({name}), got shape {list(x.shape)}")
+    return dispatch_func(x, key, float(pad_value), kv)
 
 
-def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey,
-               is_partial_grad: bool = False) -> torch.Tensor:
+def undispatch(x: torch.Tensor, key: DistAttnRuntimeKey, is_partial_grad: bool = False,
+               attn_role: AttnRole = AttnRole.QUERY) -> torch.Tensor:
     """The global tensor ``[total_seqlen_q, ...]`` (padding removed) from every rank's local
     shard ``x``. Collective. Differentiable: the gradient keeps this rank's rows.
 
     ``is_partial_grad=True``: each rank's gradient of the global result is a partial sum (for
     example each rank computes the loss of a different part of the global output), so the
-    backward sums them over the group (all-reduce) before keeping this rank's rows."""
+    backward sums them over the group (all-reduce) before keeping this rank's rows.
+
+    ``attn_role=AttnRole.KEY`` (or ``VALUE``): ``x`` is a local k/v-side tensor (e.g. dk), the
+    result ``[total_seqlen_k, ...]``."""
     if not isinstance(is_partial_grad, bool):
         raise TypeError(f"is_partial_grad: expected a bool, got {type(is_partial_grad).__name__}")
+    kv = _is_kv(attn_role, "undispatch")
     if _ops.compiling() and not is_partial_grad:
         return _ops.undispatch(x, key)
     _check_key(key)
     check_tensor("x", x)
-    if x.dim() < 1 or x.shape[0] != key.shard_seqlen:
-        raise ValueError(f"x: expected {key.shard_seqlen} rows (the local shard), got shape "
+    shard = key.shard_seqlen_kv if kv else key.shard_seqlen
+    if x.dim() < 1 or x.shape[0] != shard:
+        raise ValueError(f"x: expected {shard} rows (the local shard), got shape "
                          f"{list(x.shape)}")
-    return undispatch_func(x, key, is_partial_grad)
+    return undispatch_func(x, key, is_partial_grad, kv)
 
 
 def roll(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) -> torch.Tensor:
@@ -318,12 +350,16 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
         raise
 
 
-def get_position_ids(key: DistAttnRuntimeKey, device=None) -> torch.Tensor:
+def get_position_ids(key: DistAttnRuntimeKey, device=None,
+                     attn_role: AttnRole = AttnRole.QUERY) -> torch.Tensor:
     """Global position of each local row (int64), for RoPE after dispatch; padding rows are
-    clamped to ``total_seqlen_q - 1``."""
+    clamped to ``total_seqlen_q - 1``. ``attn_role=AttnRole.KEY``: of the local k/v rows
+    (clamped to ``total_seqlen_k - 1``)."""
     _check_key(key)
-    ids = torch.tensor(key.runtime.position_ids(), dtype=torch.int64)
-    ids.clamp_(max=key.total_seqlen_q - 1)
+    kv = _is_kv(attn_role, "get_position_ids")
+    ids = torch.tensor(key.runtime.position_ids_kv() if kv else key.runtime.position_ids(),
+                       dtype=torch.int64)
+    ids.clamp_(max=(key.total_seqlen_k if kv else key.total_seqlen_q) - 1)
     return ids if device is None else ids.to(device)
 
 

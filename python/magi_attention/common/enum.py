@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from enum import Enum
 
-__all__ = ["AttnMaskType", "AttnOverlapMode"]
+__all__ = ["AttnMaskType", "AttnOverlapMode", "AttnRole"]
 
 
 class AttnMaskType(Enum):
@@ -63,6 +63,17 @@ class AttnOverlapMode(Enum):
 
     STATIC = "static"
     DYNAMIC = "dynamic"
+
+
+class AttnRole(Enum):
+    """Which side of the attention a tensor belongs to, for dispatch / undispatch /
+    get_position_ids: ``QUERY`` (q, out, lse, dq, ...) follows the q dispatch, ``KEY`` and
+    ``VALUE`` (k, v, dk, dv) the K/V dispatch. The two differ only for cross-attention
+    (``is_same_source=False``)."""
+
+    QUERY = "query"
+    KEY = "key"
+    VALUE = "value"
 
 
 def normalize_mask_types(attn_mask_type, num_slices: int,

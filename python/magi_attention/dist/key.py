@@ -28,8 +28,9 @@ class DistAttnRuntimeKey:
     Fields compared and hashed: the mask ``slices`` (``(q_start, q_end, k_start, k_end,
     type_code)`` before padding), the total sequence lengths (before padding), head counts and
     head_dim (None where the call did not give them), ``chunk_size`` (None: the core's default),
-    the group id, the config, ``dispatch_key`` (the key whose dispatch a new-mask key reuses,
-    else None) and ``hier_mesh`` (the shape of hierarchical communication, else None);
+    the group id, the config, ``is_same_source`` (False: cross-attention, q and k/v dispatched
+    separately), ``dispatch_key`` (the key whose dispatch a new-mask key reuses, else None) and
+    ``hier_mesh`` (the shape of hierarchical communication, else None);
     ``pad_size`` follows from them. ``runtime`` (the rank's C++
     runtime), ``comm`` and the user's
     ``cp_group``/``cp_mesh`` ride along without taking part in equality; the group and the
@@ -52,6 +53,7 @@ class DistAttnRuntimeKey:
     # (inter, intra) of hierarchical communication (a 2-D cp_mesh under
     # MAGI_ATTENTION_HIERARCHICAL_COMM=1); None: flat.
     hier_mesh: Optional[tuple] = None
+    is_same_source: bool = True
     runtime: Any = field(default=None, compare=False, repr=False)
     comm: Any = field(default=None, compare=False, repr=False)
     cp_group_ref: Any = field(default=None, compare=False, repr=False)  # weakref.ref or None
@@ -74,7 +76,7 @@ class DistAttnRuntimeKey:
             h = hash((self.slices, self.total_seqlen_q, self.total_seqlen_k, self.num_heads_q,
                       self.num_heads_kv, self.head_dim, self.chunk_size,
                       self.group_id, self.dist_attn_config, self.dispatch_key,
-                      self.hier_mesh))
+                      self.hier_mesh, self.is_same_source))
             object.__setattr__(self, "_hash", h)
         return h
 
@@ -88,6 +90,18 @@ class DistAttnRuntimeKey:
         """Rows of this rank's local shard: ``(total_seqlen_q + pad_size) / cp_size`` on every
         rank, or with ``DispatchConfig(uneven_shard=True)`` this rank's own (unequal) length."""
         return self.runtime.shard_seqlen
+
+    @property
+    def shard_seqlen_kv(self) -> int:
+        """Rows of this rank's local k/v shard (``shard_seqlen`` in self-attention; with
+        ``DispatchConfig(uneven_shard=True)`` ranks differ here too)."""
+        return self.runtime.shard_seqlen_kv
+
+    @property
+    def pad_size_kv(self) -> int:
+        """Padding rows appended to k/v (``pad_size`` in self-attention; 0 with uneven
+        shards)."""
+        return self.runtime.pad_size_kv
 
 
 def _capacity() -> int:

@@ -47,12 +47,19 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
         raise ValueError(f"q_ranges: end {qr.end} exceeds total_seqlen_q = {total_q}")
     if len(kr) and kr.end > total_k:
         raise ValueError(f"k_ranges: end {kr.end} exceeds total_seqlen_k = {total_k}")
-    if not (is_same_source and is_q_permutable and is_k_permutable):
-        raise NotImplementedError("is_same_source, is_q_permutable, is_k_permutable: only "
-                                  "self-attention (all True) is supported")
-    if total_q != total_k:
+    if not isinstance(is_same_source, bool):
+        raise TypeError(f"is_same_source: expected a bool, got {type(is_same_source).__name__}")
+    if not (is_q_permutable and is_k_permutable):
+        # NOTE: as the original: ValueError when self-attention would permute one side only,
+        # NotImplementedError for every other non-permutable combination.
+        error = ValueError if is_same_source and is_q_permutable != is_k_permutable \
+            else NotImplementedError
+        raise error(f"is_q_permutable = {is_q_permutable}, is_k_permutable = "
+                    f"{is_k_permutable}: only permutable q and k (both True) are supported")
+    if is_same_source and total_q != total_k:
         raise ValueError(f"total_seqlen_k = {total_k}: self-attention needs total_seqlen_q "
-                         f"== total_seqlen_k = {total_q}")
+                         f"== total_seqlen_k = {total_q} (is_same_source=False for "
+                         f"cross-attention)")
     if head_dim is None and num_heads_q is not None:
         raise ValueError("head_dim: required when num_heads_q/num_heads_kv are given")
     heads = [_optional_int(n, v) for n, v in (("num_heads_q", num_heads_q),
@@ -95,7 +102,8 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                    for r, k, t in zip(qr, kr, types))
     probe = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=0,
                                chunk_size=chunk_size, group_id=comm.group_id(),
-                               dist_attn_config=config, hier_mesh=hier_mesh)
+                               dist_attn_config=config, hier_mesh=hier_mesh,
+                               is_same_source=is_same_source)
     key = key_cache.get(probe)
     if key is None:
         # A new key: the core checks that the ranks agree (one collective), then plans. A
@@ -107,11 +115,12 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
             core_config.hier_mesh = core().CommMesh(*hier_mesh)
         runtime = core().make_flex_key(list(slices), total_q, total_k, heads[0] or 0,
                                        heads[1] or 0, heads[2] or 0, comm, core_config,
-                                       chunk_size)
+                                       chunk_size, is_same_source)
         key = DistAttnRuntimeKey(slices, total_q, total_k, *heads, pad_size=runtime.pad_size,
                                  chunk_size=chunk_size, group_id=comm.group_id(),
-                                 dist_attn_config=config, hier_mesh=hier_mesh, runtime=runtime,
-                                 comm=comm, cp_group_ref=weakref.ref(group),
+                                 dist_attn_config=config, hier_mesh=hier_mesh,
+                                 is_same_source=is_same_source, runtime=runtime, comm=comm,
+                                 cp_group_ref=weakref.ref(group),
                                  cp_mesh_ref=None if mesh is None else weakref.ref(mesh))
     if pad_size is not None and key.pad_size != pad_size:
         raise ValueError(f"pad_size = {pad_size}: the key resolved a pad of {key.pad_size} "
@@ -164,7 +173,8 @@ def make_key_for_new_mask(q_ranges, k_ranges, attn_mask_type, key_for_dispatch, 
                    for r, k, t in zip(qr, kr, types))
     # NOTE: the core keeps the reference key's hierarchical mesh (part of its config).
     fields = dict(pad_size=ref.pad_size, chunk_size=ref.chunk_size, group_id=ref.group_id,
-                  dist_attn_config=config, dispatch_key=root, hier_mesh=ref.hier_mesh)
+                  dist_attn_config=config, dispatch_key=root, hier_mesh=ref.hier_mesh,
+                  is_same_source=ref.is_same_source)
     probe = DistAttnRuntimeKey(slices, ref.total_seqlen_q, ref.total_seqlen_k, *heads, **fields)
     key = key_cache.get(probe)
     if key is None:

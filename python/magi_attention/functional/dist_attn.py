@@ -2,7 +2,8 @@
 
 - dispatch:   x_global -> x_local (this rank's chunks, padded). Backward: undispatch of the
               local gradient, so every rank gets the full gradient of x (each row from its
-              owner).
+              owner). ``kv=True``: over the K/V dispatch (cross-attention's own; in
+              self-attention the same as q's); undispatch likewise.
 - calc_attn:  (q, k, v[, sink]) local -> (out, lse) local. Backward: calc_attn_backward
               (remote dK/dV are summed back to their owners inside the core; the sink's
               gradient reduced per MAGI_ATTENTION_DSINK_ALL_REDUCE_OP).
@@ -31,17 +32,21 @@ __all__ = ["dispatch_func", "undispatch_func", "dist_attn_func", "roll_func"]
 _C = core()
 
 
-def _dispatch(key, x_global: torch.Tensor, pad_value: float) -> torch.Tensor:
+def _dispatch(key, x_global: torch.Tensor, pad_value: float, kv: bool = False) -> torch.Tensor:
     x_global = x_global.contiguous()
-    local = x_global.new_empty((key.shard_seqlen, *x_global.shape[1:]))
-    _C.dispatch(key.runtime, x_global, local, pad_value, stream_of(x_global))
+    rows = key.shard_seqlen_kv if kv else key.shard_seqlen
+    local = x_global.new_empty((rows, *x_global.shape[1:]))
+    fn = _C.dispatch_kv if kv else _C.dispatch
+    fn(key.runtime, x_global, local, pad_value, stream_of(x_global))
     return local
 
 
-def _undispatch(key, x_local: torch.Tensor) -> torch.Tensor:
+def _undispatch(key, x_local: torch.Tensor, kv: bool = False) -> torch.Tensor:
     x_local = x_local.contiguous()
-    out = x_local.new_empty((key.total_seqlen_q, *x_local.shape[1:]))
-    _C.undispatch(key.runtime, key.comm, x_local, out, stream_of(x_local), alloc_bytes)
+    rows = key.total_seqlen_k if kv else key.total_seqlen_q
+    out = x_local.new_empty((rows, *x_local.shape[1:]))
+    fn = _C.undispatch_kv if kv else _C.undispatch
+    fn(key.runtime, key.comm, x_local, out, stream_of(x_local), alloc_bytes)
     return out
 
 
@@ -93,20 +98,20 @@ def _warn_partial_dsink(key, sink_layout: str) -> None:
 
 class _Dispatch(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_global, key, pad_value):
-        ctx.key = key
-        return _dispatch(key, x_global, pad_value)
+    def forward(ctx, x_global, key, pad_value, kv):
+        ctx.key, ctx.kv = key, kv
+        return _dispatch(key, x_global, pad_value, kv)
 
     @staticmethod
     def backward(ctx, grad_local):
-        return _undispatch(ctx.key, grad_local), None, None
+        return _undispatch(ctx.key, grad_local, ctx.kv), None, None, None
 
 
 class _Undispatch(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_local, key, is_partial_grad):
-        ctx.key, ctx.partial = key, is_partial_grad
-        return _undispatch(key, x_local)
+    def forward(ctx, x_local, key, is_partial_grad, kv):
+        ctx.key, ctx.partial, ctx.kv = key, is_partial_grad, kv
+        return _undispatch(key, x_local, kv)
 
     @staticmethod
     def backward(ctx, grad_global):
@@ -115,7 +120,7 @@ class _Undispatch(torch.autograd.Function):
             # then a local select gives the same rows on every backend.
             grad_global = grad_global.contiguous().clone()
             torch.distributed.all_reduce(grad_global, group=ctx.key.cp_group)
-        return _dispatch(ctx.key, grad_global, 0.0), None, None
+        return _dispatch(ctx.key, grad_global, 0.0, ctx.kv), None, None, None
 
 
 class _Roll(torch.autograd.Function):
@@ -157,18 +162,20 @@ def _grad_needed(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
-def dispatch_func(x_global: torch.Tensor, key, pad_value: float = 0.0) -> torch.Tensor:
+def dispatch_func(x_global: torch.Tensor, key, pad_value: float = 0.0,
+                  kv: bool = False) -> torch.Tensor:
     """Differentiable dispatch (see module doc)."""
     if _grad_needed(x_global):
-        return _Dispatch.apply(x_global, key, pad_value)
-    return _dispatch(key, x_global, pad_value)
+        return _Dispatch.apply(x_global, key, pad_value, kv)
+    return _dispatch(key, x_global, pad_value, kv)
 
 
-def undispatch_func(x_local: torch.Tensor, key, is_partial_grad: bool = False) -> torch.Tensor:
+def undispatch_func(x_local: torch.Tensor, key, is_partial_grad: bool = False,
+                    kv: bool = False) -> torch.Tensor:
     """Differentiable undispatch (see module doc)."""
     if _grad_needed(x_local):
-        return _Undispatch.apply(x_local, key, is_partial_grad)
-    return _undispatch(key, x_local)
+        return _Undispatch.apply(x_local, key, is_partial_grad, kv)
+    return _undispatch(key, x_local, kv)
 
 
 def roll_func(x_local: torch.Tensor, key, shift: int, dim: int) -> torch.Tensor:
