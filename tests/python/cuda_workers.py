@@ -54,3 +54,34 @@ def key_agreement(rank, world_size):
     except Exception as e:  # noqa: BLE001 - reported to the test
         error = str(e)
     return dict(finite=finite, error=error)
+
+
+def cross(rank, world_size, mask_name, uneven):
+    """Cross-attention (is_same_source=False) over NCCL in bf16: q and k/v of different lengths,
+    each dispatched on its own (cross_attn_workers.MASKS), calc_attn and undispatch with
+    gradients; the global results on the CPU."""
+    from cross_attn_workers import MASKS
+    from magi_attention.api import AttnRole, DispatchConfig
+
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world_size)
+    group = dist.new_group(list(range(world_size)), backend="nccl")
+    total_q, total_k, q_ranges, k_ranges, types = MASKS[mask_name]
+    cfg = DistAttnConfig(dispatch_config=DispatchConfig(uneven_shard=uneven),
+                         overlap_config=OverlapConfig(degree=1, min_chunk_size=4))
+    key = magi_attn_flex_key(q_ranges, k_ranges, types, total_q, total_k, num_heads_q=HQ,
+                             num_heads_kv=HKV, head_dim=D, chunk_size=4, cp_group=group,
+                             dist_attn_config=cfg, is_same_source=False)
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(n, h, D, generator=gen, dtype=torch.float64)
+               .to("cuda", torch.bfloat16).requires_grad_()
+               for n, h in ((total_q, HQ), (total_k, HKV), (total_k, HKV)))
+    out, _ = calc_attn(dispatch(q, key), dispatch(k, key, attn_role=AttnRole.KEY),
+                       dispatch(v, key, attn_role=AttnRole.VALUE), key)
+    total_out = undispatch(out, key)
+    g = torch.randn(total_out.shape, generator=torch.Generator().manual_seed(1),
+                    dtype=torch.float64)
+    (total_out.double() * g.cuda()).sum().backward()
+    cpu = lambda t: t.detach().cpu()  # noqa: E731
+    return dict(out=cpu(total_out), dq=cpu(q.grad), dk=cpu(k.grad), dv=cpu(v.grad), q=cpu(q),
+                k=cpu(k), v=cpu(v), g=g, slices=list(key.slices), total=(total_q, total_k))

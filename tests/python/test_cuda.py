@@ -64,3 +64,24 @@ def test_key_agreement_over_nccl_two_gpus():
     for res in run_ranks(key_agreement, 2, timeout=300):
         assert res["finite"]
         assert "disagree on the mask" in res["error"], res["error"]
+
+
+@pytest.mark.parametrize("uneven", [False, True], ids=["even", "uneven"])
+@pytest.mark.parametrize("world", [1, 2, 4])
+def test_cross_attn_nccl(world, uneven):
+    """Cross-attention on CUDA tensors over NCCL (bf16) against the dense float64 reference."""
+    from cuda_workers import cross
+
+    if torch.cuda.device_count() < world:
+        pytest.skip(f"needs {world} GPUs")
+    results = run_ranks(cross, world, "causal_slices", uneven, timeout=300)
+    r0 = results[0]
+    refs = []
+    for dtype in (torch.float64, torch.bfloat16):  # the reference, then torch's own bf16 error
+        q, k, v = (r0[n].to(dtype).requires_grad_() for n in ("q", "k", "v"))
+        out, _ = attention(q, k, v, dense_mask(r0["slices"], *r0["total"]))
+        (out.double() * r0["g"]).sum().backward()
+        refs.append((out.detach(), q.grad, k.grad, v.grad))
+    for i, name in enumerate(("out", "dq", "dk", "dv")):
+        err, err_lp = rel_err(r0[name], refs[0][i]), rel_err(refs[1][i], refs[0][i])
+        assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
