@@ -125,7 +125,8 @@ __device__ inline void store4(char* p, int e, const float (&x)[4]) {
   if (e == kF32) {
     *reinterpret_cast<float4*>(p) = make_float4(x[0], x[1], x[2], x[3]);
   } else if (e == kBF16) {
-    const __nv_bfloat162 a = __floats2bfloat162_rn(x[0], x[1]), b = __floats2bfloat162_rn(x[2], x[3]);
+    const __nv_bfloat162 a = __floats2bfloat162_rn(x[0], x[1]),
+                         b = __floats2bfloat162_rn(x[2], x[3]);
     uint2 raw;
     raw.x = *reinterpret_cast<const uint32_t*>(&a);
     raw.y = *reinterpret_cast<const uint32_t*>(&b);

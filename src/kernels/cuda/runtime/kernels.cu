@@ -115,8 +115,8 @@ __global__ void merge_kernel(void* out_acc, int oae, Strided oa, void* lse_acc, 
                              int lpe, Strided lp, int64_t rows_heads, int64_t d) {
   for (int64_t rh = blockIdx.x; rh < rows_heads; rh += gridDim.x) {
     double lse, w1, w2;
-    if (!merge_weights(load(lse_acc, lae, offset_of(la, rh)), load(lse_part, lpe, offset_of(lp, rh)),
-                       lse, w1, w2)) {
+    if (!merge_weights(load(lse_acc, lae, offset_of(la, rh)),
+                       load(lse_part, lpe, offset_of(lp, rh)), lse, w1, w2)) {
       continue;  // uniform across the block
     }
     for (int64_t e = threadIdx.x; e < d; e += blockDim.x) {

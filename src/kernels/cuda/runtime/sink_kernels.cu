@@ -93,13 +93,13 @@ __global__ void sink_merge_rows3_kernel(Rows3 out, float* lse, int64_t l_row, in
 __device__ inline double sink_term(double x, double lse, double dsum) {
   return (isinf(x) && x < 0) ? 0.0 : -exp(x - lse) * dsum;
 }
-__device__ inline double sink_term(const SinkLogits& s, int64_t i, int64_t r, int64_t h,
-                                   double lse, double dsum) {
+__device__ inline double sink_term(const SinkLogits& s, int64_t i, int64_t r, int64_t h, double lse,
+                                   double dsum) {
   return sink_term(s.logits[r * s.row_stride + i * s.heads + h], lse, dsum);
 }
 
-__device__ inline double row_dot(const void* out, int oe, const Strided& o, const void* dout, int ge,
-                          const Strided& g, int64_t rh, int64_t d) {
+__device__ inline double row_dot(const void* out, int oe, const Strided& o, const void* dout,
+                                 int ge, const Strided& g, int64_t rh, int64_t d) {
   double acc = 0.0;
   for (int64_t e = 0; e < d; ++e) {
     acc += load(out, oe, offset_of(o, rh * d + e)) * load(dout, ge, offset_of(g, rh * d + e));
@@ -160,7 +160,6 @@ __global__ void sink_backward_heads_kernel(const void* out, int oe, Strided o, c
     __syncthreads();  // part is reused by the next chunk
   }
 }
-
 
 // Fast path of the backward (out, dout Rows3, lse fp32 2-D): one warp per (row, head) computes
 // D = rowsum(dout * out) (fp32, a fixed butterfly); ssh adds each sink's term into its own cell,
@@ -246,8 +245,8 @@ void launch_sink_backward(const void* out, int o_elem, const Strided& o, const v
       (!sh || scratch != nullptr)) {
     const float* lf = static_cast<const float*>(lse);
     sink_backward_rows3_kernel<<<warp_grid(n), kThreads, 0, as_stream(stream)>>>(
-        rows3(out, o_elem, o), rows3(dout, g_elem, g), lf, l.strides[0], l.strides[1], sink,
-        dsink, scratch, n, static_cast<int>(d));
+        rows3(out, o_elem, o), rows3(dout, g_elem, g), lf, l.strides[0], l.strides[1], sink, dsink,
+        scratch, n, static_cast<int>(d));
     if (sh) {
       const int blocks = static_cast<int>(std::min<int64_t>(sink.num_sink * sink.heads, 65535));
       sink_backward_sum_kernel<<<blocks, kThreads, 0, as_stream(stream)>>>(

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 
 namespace magi::cuda::sm90 {
 
