@@ -160,17 +160,21 @@ TEST(Fuzz, JsonReader) {
 TEST(Fuzz, MaskAndPlanInvariants) {
   const int64_t n = fuzz_loop("mask and plan invariants", [](uint64_t seed) {
     std::mt19937_64 rng(seed);
-    // Every other seed: uneven shards (no padding, short last chunk, unequal chunk counts).
-    const bool uneven = seed % 2 == 1;
-    const testing::PlanCase c = uneven ? testing::random_uneven_plan_case(rng, 120)
-                                       : testing::random_plan_case(rng, 120);
+    // seed % 4: 0 self-attention, 1 uneven shards (no padding, short last chunk, unequal chunk
+    // counts), 2 cross-attention (K/V of their own length and dispatch), 3 both.
+    const bool uneven = seed % 2 == 1, cross = seed % 4 >= 2;
+    const testing::PlanCase c = cross ? (uneven ? testing::random_uneven_cross_plan_case(rng, 120)
+                                                : testing::random_cross_plan_case(rng, 120))
+                                      : (uneven ? testing::random_uneven_plan_case(rng, 120)
+                                                : testing::random_plan_case(rng, 120));
+    const int64_t total_k = c.kv_rows();
     SCOPED_TRACE("seed " + std::to_string(seed) + ", cp " + std::to_string(c.cp) + ", total " +
-                 std::to_string(c.total) + ", chunk " + std::to_string(c.chunk) +
-                 (uneven ? ", uneven" : ""));
+                 std::to_string(c.total) + (cross ? ", kv " + std::to_string(total_k) : "") +
+                 ", chunk " + std::to_string(c.chunk) + (uneven ? ", uneven" : ""));
     // Mask algebra: the disjoint form and union_area count each cell of the union once.
-    const auto dense = testing::dense_mask(c.slices, c.total, c.total);
+    const auto dense = testing::dense_mask(c.slices, c.total, total_k);
     const auto disjoint = make_disjoint(c.slices);
-    ASSERT_EQ(testing::dense_mask(disjoint, c.total, c.total), dense);
+    ASSERT_EQ(testing::dense_mask(disjoint, c.total, total_k), dense);
     int64_t area = 0;
     for (const AttnSlice& s : disjoint) area += s.area();
     ASSERT_EQ(area, testing::count_cells(dense));
@@ -178,18 +182,25 @@ TEST(Fuzz, MaskAndPlanInvariants) {
     // Dispatch: costs are the cells per chunk; plan: every invariant of check_plan.
     // Uneven: sequential always places every chunk (MinHeap may leave a rank empty, an error
     // tested in tests/dispatch).
-    const DispatchMeta d =
-        uneven ? solve_dispatch(c.slices, c.total, c.chunk, c.cp, {DispatchAlgType::kSequential},
-                                true)
-               : solve_dispatch(c.slices, c.total, c.chunk, c.cp, testing::random_alg(rng));
+    const DispatchAlg alg =
+        uneven ? DispatchAlg{DispatchAlgType::kSequential} : testing::random_alg(rng);
+    const DispatchMeta d = solve_dispatch(c.slices, c.total, c.chunk, c.cp, alg, uneven);
     int64_t cost = 0;
     for (int64_t x : d.rank_costs()) cost += x;
     ASSERT_EQ(cost, area);
     const OverlapConfig overlap = testing::random_overlap(rng);
+    const int64_t r = static_cast<int64_t>(rng() % c.cp);
+    if (cross) {
+      const DispatchMeta dkv = solve_kv_dispatch(c.slices, total_k, c.chunk_kv, c.cp, alg, uneven);
+      const Plan plan = make_plan(c.slices, d, dkv, overlap);
+      testing::check_plan(c, plan);
+      if (::testing::Test::HasFatalFailure()) return;
+      ASSERT_EQ(make_rank_plan(c.slices, d, dkv, overlap, r).ranks.at(0), plan.ranks[r]);
+      return;
+    }
     const Plan plan = make_plan(c.slices, d, overlap);
     testing::check_plan(c, plan);
     if (::testing::Test::HasFatalFailure()) return;
-    const int64_t r = static_cast<int64_t>(rng() % c.cp);
     ASSERT_EQ(make_rank_plan(c.slices, d, overlap, r).ranks.at(0), plan.ranks[r]);
   });
   EXPECT_GT(n, 0);
