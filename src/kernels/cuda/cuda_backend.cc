@@ -50,8 +50,7 @@ class CudaBackend final : public Backend {
                      void* stream) const override {
     cuda::sink_backward(out, lse, dout, sink, dsink, workspace, stream);
   }
-  size_t sink_backward_workspace_bytes(const TensorView& out,
-                                       const AttnSink& sink) const override {
+  size_t sink_backward_workspace_bytes(const TensorView& out, const AttnSink& sink) const override {
     return cuda::sink_backward_workspace_bytes(out, sink);
   }
   void sum_rows(const TensorView& src, const TensorView& dst, double scale,

@@ -198,11 +198,10 @@ void sink_backward(const TensorView& out, const TensorView& lse, const TensorVie
                    const AttnSink& sink, const TensorView& dsink, void* workspace, void* stream) {
   if (out.shape[0] * out.shape[1] == 0) return;
   DeviceGuard guard(out.device.index);
-  rt::launch_sink_backward(out.data, elem(out, "sink_backward"), strided(out), lse.data,
-                           elem(lse, "sink_backward"), strided(lse), dout.data,
-                           elem(dout, "sink_backward"), strided(dout), sink_logits(sink),
-                           dsink.ptr<float>(), static_cast<float*>(workspace), out.shape[0],
-                           out.shape[2], stream);
+  rt::launch_sink_backward(
+      out.data, elem(out, "sink_backward"), strided(out), lse.data, elem(lse, "sink_backward"),
+      strided(lse), dout.data, elem(dout, "sink_backward"), strided(dout), sink_logits(sink),
+      dsink.ptr<float>(), static_cast<float*>(workspace), out.shape[0], out.shape[2], stream);
   MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
