@@ -94,7 +94,7 @@ TEST(TileScheduler, GroupedNumberingIsABijection) {
 // The backward groups tiles by kv head when query heads share one (>= 4 per kv head): a wave's
 // CTAs then walk the rows of few query heads. The forward and MHA keep item-major order.
 TEST(Schedule, BackwardGroupsByKvHead) {
-#ifndef MAGI_FFA_TILE_GROUP  // the development knob overrides the choice
+#if !defined(MAGI_FFA_TILE_GROUP) && !defined(MAGI_FFA_BWD_TILE_GROUP)  // knobs override
   const Schedule gqa = choose_schedule({256, 64, 132, 8, Pass::kBackward});
   EXPECT_EQ(gqa.sched.group, 132 / 8);
   EXPECT_EQ(choose_schedule({256, 64, 132, 8, Pass::kForward}).sched.group, 0);

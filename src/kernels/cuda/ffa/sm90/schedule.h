@@ -45,8 +45,11 @@ inline Schedule choose_schedule(const ScheduleProblem& pb) {
   if (pb.pass == Pass::kBackward && pb.heads_per_kv >= 4) {
     c.sched.group = c.sched.grid / pb.heads_per_kv > 1 ? c.sched.grid / pb.heads_per_kv : 1;
   }
-#ifdef MAGI_FFA_TILE_GROUP  // development knob (tile_scheduler.h, `group`)
+#ifdef MAGI_FFA_TILE_GROUP  // development knob (tile_scheduler.h, `group`), both passes
   c.sched.group = MAGI_FFA_TILE_GROUP;
+#endif
+#ifdef MAGI_FFA_BWD_TILE_GROUP  // development knob: the backward's alone (0: item-major)
+  if (pb.pass == Pass::kBackward) c.sched.group = MAGI_FFA_BWD_TILE_GROUP;
 #endif
   return c;
 }
