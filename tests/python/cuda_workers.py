@@ -85,3 +85,35 @@ def cross(rank, world_size, mask_name, uneven):
     cpu = lambda t: t.detach().cpu()  # noqa: E731
     return dict(out=cpu(total_out), dq=cpu(q.grad), dk=cpu(k.grad), dv=cpu(v.grad), q=cpu(q),
                 k=cpu(k), v=cpu(v), g=g, slices=list(key.slices), total=(total_q, total_k))
+
+
+def new_mask_roll(rank, world_size):
+    """Three layers with different masks on one dispatch (new-mask keys) and roll, over NCCL in
+    bf16 (new_mask_workers' masks); the global results on the CPU. roll is checked here
+    (exact: it moves rows)."""
+    from magi_attention.api import (magi_attn_varlen_key,
+                                    make_flex_key_for_new_mask_after_dispatch,
+                                    make_varlen_key_for_new_mask_after_dispatch, roll)
+    from new_mask_workers import CU, FLEX, TOTAL
+
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world_size)
+    group = dist.new_group(list(range(world_size)), backend="nccl")
+    key1 = magi_attn_varlen_key(CU, CU, head_dim=D, chunk_size=8, cp_group=group, causal=True)
+    key2 = make_flex_key_for_new_mask_after_dispatch(*FLEX, key1)
+    key3 = make_varlen_key_for_new_mask_after_dispatch([0, 50, TOTAL], [0, 50, TOTAL], key1,
+                                                       window_size=(7, 3))
+    x = torch.randn(TOTAL, HQ * D, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64).to("cuda", torch.bfloat16).requires_grad_()
+    local = dispatch(x, key1)
+    out = sum(calc_attn(*qkv_of(local, HQ, HKV, D), k)[0] for k in (key1, key2, key3))
+    total_out = undispatch(out, key2)
+    g = torch.randn(total_out.shape, generator=torch.Generator().manual_seed(1),
+                    dtype=torch.float64)
+    (total_out.double() * g.cuda()).sum().backward()
+    pos = torch.tensor(key1.runtime.position_ids(), device="cuda")
+    padded = torch.cat([x.detach(), x.new_zeros(key1.pad_size, HQ * D)])
+    for shift in (1, -7, 250):
+        assert torch.equal(roll(local.detach(), shift, 0, key1), torch.roll(padded, shift, 0)[pos])
+    return dict(out=total_out.detach().cpu(), x_grad=x.grad.cpu(), x=x.detach().cpu(),
+                slices=[list(key1.slices), list(key2.slices), list(key3.slices)])

@@ -85,3 +85,27 @@ def test_cross_attn_nccl(world, uneven):
     for i, name in enumerate(("out", "dq", "dk", "dv")):
         err, err_lp = rel_err(r0[name], refs[0][i]), rel_err(refs[1][i], refs[0][i])
         assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_new_mask_keys_and_roll_nccl(world):
+    """Several masks on one dispatch and roll on CUDA tensors over NCCL (bf16) against the
+    dense float64 sum of the three layers."""
+    from cuda_workers import D, HKV, HQ, new_mask_roll
+    from new_mask_workers import TOTAL
+
+    if torch.cuda.device_count() < world:
+        pytest.skip(f"needs {world} GPUs")
+    r0 = run_ranks(new_mask_roll, world, timeout=300)[0]
+    refs = []
+    for dtype in (torch.float64, torch.bfloat16):
+        x = r0["x"].to(dtype).requires_grad_()
+        q, k, v = qkv_of(x, HQ, HKV, D)
+        out = sum(attention(q, k, v, dense_mask(s, TOTAL, TOTAL))[0] for s in r0["slices"])
+        g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1),
+                        dtype=torch.float64)
+        (out.double() * g).sum().backward()
+        refs.append((out.detach(), x.grad))
+    for i, (name, got) in enumerate((("out", r0["out"]), ("x.grad", r0["x_grad"]))):
+        err, err_lp = rel_err(got, refs[0][i]), rel_err(refs[1][i], refs[0][i])
+        assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
