@@ -12,6 +12,7 @@
 #include "magi/dist_attn.h"
 #include "testing/dense_attention.h"
 #include "testing/dist_run.h"
+#include "testing/expect_error.h"
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
 #include "testing/rel_err.h"
@@ -20,6 +21,7 @@ namespace magi {
 namespace {
 
 using testing::CaseSpec;
+using testing::expect_error;
 using testing::HostTensor;
 using testing::Result;
 
@@ -73,17 +75,7 @@ TEST(CrossAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
     s.hkv = 1 + static_cast<int64_t>(rng() % 2);
     s.hq = s.hkv * (1 + static_cast<int64_t>(rng() % 2));
     s.dtype = iter % 4 == 3 ? DType::kFloat32 : DType::kFloat64;
-    OverlapConfig& o = s.config.overlap_config;
-    o.min_chunk_size = 1 + static_cast<int64_t>(rng() % 4);
-    o.max_num_chunks = 8;
-    const int64_t degrees[] = {0, 1, 2, 4, -1};
-    const int64_t deg = degrees[rng() % 5];
-    if (deg < 0) {
-      o.mode = AttnOverlapMode::kDynamic;
-      o.degree.reset();
-    } else {
-      o.degree = deg;
-    }
+    const int64_t deg = testing::random_stages(rng, s.config.overlap_config);
     if (rng() % 3 == 0) {
       s.opts.softmax_scale = 0.7;
       s.opts.softcap = 2.0;
@@ -150,14 +142,6 @@ TEST(CrossAttn, NamedMasksWithQLongerAndShorterThanKv) {
 
 TEST(CrossAttn, KeysDispatchKvOnItsOwnAndCheckShapes) {
   const std::vector<AttnSlice> full = {{{0, 20}, {0, 6}, AttnMaskType::kFull}};
-  auto expect_error = [](auto fn, const std::string& needle) {
-    try {
-      fn();
-      ADD_FAILURE() << "no error; expected one naming " << needle;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
   run_local_ranks(2, [&](Communicator& comm) {
     expect_error([&] { make_flex_key(full, 20, 6, 2, 2, 8, comm, {}, 4); }, "is_same_source");
     const auto rt = make_flex_key(full, 20, 6, 2, 2, 8, comm, {}, 4, false);

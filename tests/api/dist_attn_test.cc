@@ -10,6 +10,7 @@
 #include "magi/dist_attn.h"
 #include "testing/dense_attention.h"
 #include "testing/dist_run.h"
+#include "testing/expect_error.h"
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
 #include "testing/rel_err.h"
@@ -18,6 +19,7 @@ namespace magi {
 namespace {
 
 using testing::CaseSpec;
+using testing::expect_error;
 using testing::HostTensor;
 using testing::Result;
 using testing::run;
@@ -56,16 +58,7 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
     s.hq = s.hkv * (1 + static_cast<int64_t>(rng() % 2));
     s.dtype = iter % 4 == 3 ? DType::kFloat32 : DType::kFloat64;
     OverlapConfig& o = s.config.overlap_config;
-    o.min_chunk_size = 1 + static_cast<int64_t>(rng() % 4);
-    o.max_num_chunks = 8;
-    const int64_t degrees[] = {0, 1, 2, 4, -1};
-    const int64_t deg = degrees[rng() % 5];
-    if (deg < 0) {
-      o.mode = AttnOverlapMode::kDynamic;
-      o.degree.reset();
-    } else {
-      o.degree = deg;
-    }
+    const int64_t deg = testing::random_stages(rng, o);
     if (rng() % 2) o.alg.type = OverlapAlgType::kGreedy;
     if (rng() % 3 == 0) {
       s.opts.softmax_scale = 0.7;
@@ -141,14 +134,6 @@ TEST(DistAttn, AllFourMaskTypesAtEveryCpSize) {
 
 TEST(DistAttn, BadInputsRaiseClearErrors) {
   const std::vector<AttnSlice> causal = {{{0, 16}, {0, 16}, AttnMaskType::kCausal}};
-  auto expect_error = [](auto fn, const std::string& needle) {
-    try {
-      fn();
-      ADD_FAILURE() << "no error; expected one naming " << needle;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
   run_local_ranks(2, [&](Communicator& comm) {
     expect_error([&] { make_flex_key(causal, 16, 16, 3, 2, 8, comm); }, "num_heads_q = 3");
     expect_error([&] { make_flex_key(causal, 16, 12, 2, 2, 8, comm); }, "total_seqlen_k = 12");

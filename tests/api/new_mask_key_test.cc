@@ -8,11 +8,13 @@
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 #include "magi/roll.h"
+#include "testing/expect_error.h"
 #include "testing/host_tensor.h"
 
 namespace magi {
 namespace {
 
+using testing::expect_error;
 using testing::HostTensor;
 
 const std::vector<AttnSlice> kCausal = {{{0, 50}, {0, 50}, AttnMaskType::kCausal}};
@@ -80,14 +82,6 @@ TEST(NewMaskKey, KeepsTheHierarchicalMeshOfTheKeyItReuses) {
 TEST(NewMaskKey, BadInputsNameTheArgument) {
   run_local_ranks(2, [&](Communicator& comm) {
     const auto ref = make_flex_key(kCausal, 50, 50, 0, 0, 0, comm, {}, 4);
-    auto expect_error = [](auto&& fn, const std::string& what) {
-      try {
-        fn();
-        ADD_FAILURE() << "no error for " << what;
-      } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
-      }
-    };
     const std::vector<AttnSlice> too_long = {{{0, 51}, {0, 50}, AttnMaskType::kFull}};
     expect_error([&] { make_flex_key_for_new_mask_after_dispatch(too_long, *ref, comm); }, "51");
     expect_error([&] { make_flex_key_for_new_mask_after_dispatch(kHybrid, *ref, comm, 4); },

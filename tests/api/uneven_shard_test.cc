@@ -12,6 +12,7 @@
 #include "magi/dist_attn.h"
 #include "testing/dense_attention.h"
 #include "testing/dist_run.h"
+#include "testing/expect_error.h"
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
 #include "testing/rel_err.h"
@@ -20,6 +21,7 @@ namespace magi {
 namespace {
 
 using testing::CaseSpec;
+using testing::expect_error;
 using testing::HostTensor;
 
 using testing::rel_err;
@@ -56,8 +58,8 @@ TEST(UnevenShard, LocalLengthsAddUpWithoutPadding) {
   std::mutex mu;
   run_local_ranks(3, [&](Communicator& comm) {
     // 37 rows in chunks of 5: 8 chunks (the last 2 rows), 3, 3 and 2 chunks per rank.
-    const auto rt =
-        make_flex_key(causal, 37, 37, 0, 0, 0, comm, uneven_config(DispatchAlgType::kSequential), 5);
+    const auto rt = make_flex_key(causal, 37, 37, 0, 0, 0, comm,
+                                  uneven_config(DispatchAlgType::kSequential), 5);
     EXPECT_EQ(rt->key().pad_size, 0);
     EXPECT_EQ(rt->padded_seqlen(), 37);
     EXPECT_EQ(rt->dispatch_meta().num_chunks(), 8);
@@ -87,17 +89,7 @@ TEST(UnevenShard, MatchesDenseReferenceOnRandomMasks) {
     const bool heap = iter % 3 == 0;
     if (heap) s.slices = {{{0, s.total}, {0, s.total}, AttnMaskType::kCausal}};
     s.config = uneven_config(heap ? DispatchAlgType::kMinHeap : DispatchAlgType::kSequential);
-    OverlapConfig& o = s.config.overlap_config;
-    o.min_chunk_size = 1 + static_cast<int64_t>(rng() % 4);
-    o.max_num_chunks = 8;
-    const int64_t degrees[] = {0, 1, 2, 4, -1};
-    const int64_t deg = degrees[rng() % 5];
-    if (deg < 0) {
-      o.mode = AttnOverlapMode::kDynamic;
-      o.degree.reset();
-    } else {
-      o.degree = deg;
-    }
+    const int64_t deg = testing::random_stages(rng, s.config.overlap_config);
     unequal += s.total % s.chunk != 0 || (s.total + s.chunk - 1) / s.chunk % s.cp != 0;
     SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
                  std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
@@ -133,8 +125,8 @@ TEST(UnevenShard, RollIsAGlobalRollOverTheUnpaddedLength) {
   const std::vector<AttnSlice> causal = {{{0, 50}, {0, 50}, AttnMaskType::kCausal}};
   for (int64_t cp : {1, 2, 3, 5, 8}) {
     run_local_ranks(cp, [&](Communicator& comm) {
-      const auto rt = make_flex_key(causal, 50, 50, 0, 0, 0, comm,
-                                    uneven_config(DispatchAlgType::kMinHeap), 4);
+      const auto rt =
+          make_flex_key(causal, 50, 50, 0, 0, 0, comm, uneven_config(DispatchAlgType::kMinHeap), 4);
       const int64_t shard = rt->shard_seqlen();
       const std::vector<int64_t> ids = rt->position_ids();
       HostTensor x(DType::kFloat64, {shard, 2}), out(DType::kFloat64, {shard, 2});
@@ -161,14 +153,6 @@ TEST(UnevenShard, RollIsAGlobalRollOverTheUnpaddedLength) {
 }
 
 TEST(UnevenShard, LayoutsWithAnEmptyRankAreErrors) {
-  auto expect_error = [](auto&& fn, const std::string& needle) {
-    try {
-      fn();
-      ADD_FAILURE() << "no error; expected one naming " << needle;
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
   const std::vector<AttnSlice> causal = {{{0, 3}, {0, 3}, AttnMaskType::kCausal}};
   const std::vector<AttnSlice> empty_tail = {{{0, 1}, {0, 1}, AttnMaskType::kFull}};
   run_local_ranks(4, [&](Communicator& comm) {

@@ -8,22 +8,14 @@
 #include "kernels/backend.h"
 #include "magi/check.h"
 #include "magi/ffa.h"
+#include "testing/expect_error.h"
 #include "testing/host_tensor.h"
 
 namespace magi {
 namespace {
 
+using testing::expect_error;
 using testing::HostTensor;
-
-void expect_error(const std::function<void()>& call, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message '" << e.what() << "' does not mention '" << needle << "'";
-  }
-}
 
 /// A valid problem: Sq = 6, Sk = 5, Hq = 4, Hkv = 2, D = 8, fp32; each test breaks one thing.
 struct Args {

@@ -5,23 +5,14 @@
 
 #include "kernels/range_ops.h"
 #include "magi/check.h"
+#include "testing/expect_error.h"
 #include "testing/host_tensor.h"
 
 namespace magi {
 namespace {
 
+using testing::expect_error;
 using testing::HostTensor;
-
-template <typename F>
-void expect_error(F call, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message '" << e.what() << "' does not mention '" << needle << "'";
-  }
-}
 
 TEST(RangeOpsValidation, GatherAndScatter) {
   HostTensor src(DType::kFloat32, {10, 4}), dst(DType::kFloat32, {5, 4});

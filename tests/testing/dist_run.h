@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <mutex>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -42,6 +43,22 @@ class HostMemoryComm final : public ForwardingComm {
     return ForwardingComm::all_to_all_v(s, send_counts, r, recv_counts, row_bytes, stream);
   }
 };
+
+/// Random overlap settings for a pipeline case: min_chunk_size 1-4, at most 8 chunks, degree
+/// 0, 1, 2, 4 or dynamic. Returns the degree (-1: dynamic).
+inline int64_t random_stages(std::mt19937_64& rng, OverlapConfig& o) {
+  o.min_chunk_size = 1 + static_cast<int64_t>(rng() % 4);
+  o.max_num_chunks = 8;
+  const int64_t degrees[] = {0, 1, 2, 4, -1};
+  const int64_t deg = degrees[rng() % 5];
+  if (deg < 0) {
+    o.mode = AttnOverlapMode::kDynamic;
+    o.degree.reset();
+  } else {
+    o.degree = deg;
+  }
+  return deg;
+}
 
 struct Result {
   std::vector<double> out, lse, dq, dk, dv;
