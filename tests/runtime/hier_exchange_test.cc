@@ -223,67 +223,79 @@ struct LevelRows {
   int64_t inter = 0, intra = 0;
 };
 
-// One forward and backward of every rank (cross-attention when s.total_kv is set). Returns rank
-// 0's global results; summed over the
-// ranks, the rows each level moved in the forward and in both passes; and whether every rank
-// moved in the forward what its comm_rows() says and (hierarchical) kept each exchange within
-// one level.
+// One forward and backward of every rank (cross-attention when s.total_kv is set; testing::run
+// on a LevelCountingComm). Returns rank 0's global results; summed over the ranks, the rows each
+// level moved in the forward and in both passes; and whether every rank moved in the forward
+// what its comm_rows() says and (hierarchical) kept each exchange within one level.
 testing::Result run_counted(const testing::CaseSpec& s, CommMesh mesh, const std::vector<double>& q,
                             const std::vector<double>& k, const std::vector<double>& v,
                             const std::vector<double>& dout, LevelRows* fwd_rows,
                             LevelRows* all_rows, bool* reported) {
-  testing::Result res;
   std::mutex mu;
   *fwd_rows = *all_rows = {};
   *reported = true;
-  run_local_ranks(s.cp, [&](Communicator& local) {
-    LevelCountingComm comm(local, mesh);
-    const bool cross = s.total_kv != 0;
-    const int64_t S = s.total, Sk = cross ? s.total_kv : s.total;
-    const auto rt =
-        make_flex_key(s.slices, S, Sk, s.hq, s.hkv, s.d, comm, s.config, s.chunk, !cross);
-    comm.reset();  // the key agreement's all-gather is no exchange of rows
-    const int64_t n = rt->shard_seqlen(), nk = rt->shard_seqlen_kv();
-    HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {Sk, s.hkv, s.d}),
-        V(s.dtype, {Sk, s.hkv, s.d}), dO(s.dtype, {S, s.hq, s.d});
-    Q.set(q);
-    K.set(k);
-    V.set(v);
-    dO.set(dout);
-    HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {nk, s.hkv, s.d}),
-        lv(s.dtype, {nk, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
-    dispatch(*rt, Q.view(), lq.view());
-    dispatch_kv(*rt, K.view(), lk.view());
-    dispatch_kv(*rt, V.view(), lv.view());
-    dispatch(*rt, dO.view(), ldo.view());
-    HostTensor o(s.dtype, {n, s.hq, s.d}), l(DType::kFloat64, {n, s.hq});
-    HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {nk, s.hkv, s.d}),
-        gv(s.dtype, {nk, s.hkv, s.d});
-    calc_attn(*rt, comm, lq.view(), lk.view(), lv.view(), {}, o.view(), l.view());
-    const LevelRows fwd{comm.inter_rows, comm.intra_rows};
-    calc_attn_backward(*rt, comm, lq.view(), lk.view(), lv.view(), o.view(), l.view(), ldo.view(),
-                       {}, gq.view(), gk.view(), gv.view());
-    const CommVolume want = rt->comm_rows();
-    const bool as_reported = rt->hier_plan() != nullptr
-                                 ? fwd.inter == want.inter_rows && fwd.intra == want.intra_rows
-                                 : fwd.inter + fwd.intra == want.intra_rows;
-    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(DType::kFloat64, {S, s.hq}),
-        gdq(s.dtype, {S, s.hq, s.d}), gdk(s.dtype, {Sk, s.hkv, s.d}),
-        gdv(s.dtype, {Sk, s.hkv, s.d});
-    undispatch(*rt, local, o.view(), go.view());
-    undispatch(*rt, local, l.view(), gl.view());
-    undispatch(*rt, local, gq.view(), gdq.view());
-    undispatch_kv(*rt, local, gk.view(), gdk.view());
-    undispatch_kv(*rt, local, gv.view(), gdv.view());
+  std::vector<LevelRows> fwd(static_cast<size_t>(s.cp));  // per rank
+  testing::RankHooks hooks;
+  hooks.comm = [&](Communicator& local) {
+    return std::make_unique<LevelCountingComm>(local, mesh);
+  };
+  const auto counting = [](Communicator& c) -> LevelCountingComm& {
+    return static_cast<LevelCountingComm&>(c);
+  };
+  // The key agreement's all-gather is no exchange of rows.
+  hooks.after_key = [&](Communicator& c, const DistAttnRuntime&) { counting(c).reset(); };
+  hooks.after_forward = [&](Communicator& c, const DistAttnRuntime&) {
+    fwd[c.rank()] = {counting(c).inter_rows, counting(c).intra_rows};
+  };
+  hooks.after_backward = [&](Communicator& c, const DistAttnRuntime& rt) {
+    const LevelCountingComm& comm = counting(c);
+    const LevelRows f = fwd[c.rank()];
+    const CommVolume want = rt.comm_rows();
+    const bool as_reported = rt.hier_plan() != nullptr
+                                 ? f.inter == want.inter_rows && f.intra == want.intra_rows
+                                 : f.inter + f.intra == want.intra_rows;
     std::lock_guard lock(mu);
-    fwd_rows->inter += fwd.inter;
-    fwd_rows->intra += fwd.intra;
+    fwd_rows->inter += f.inter;
+    fwd_rows->intra += f.intra;
     all_rows->inter += comm.inter_rows;
     all_rows->intra += comm.intra_rows;
-    *reported = *reported && as_reported && (rt->hier_plan() == nullptr || comm.one_level);
-    if (comm.rank() == 0) res = {go.get(), gl.get(), gdq.get(), gdk.get(), gdv.get()};
-  });
-  return res;
+    *reported = *reported && as_reported && (rt.hier_plan() == nullptr || comm.one_level);
+  };
+  return testing::run(s, q, k, v, dout, hooks);
+}
+
+struct FlatAndHier {
+  LevelRows flat_rows, flat_all, hier_rows, hier_all;
+};
+
+// Runs case s on fresh random inputs flat, then hierarchical on `mesh`, and checks what holds
+// for every case: the same results (dQ stays local: the same sums; dK / dV are summed in
+// another order), each run moving in the forward what its plan reports, each hierarchical
+// exchange within one level, and no more inter-node rows than flat. Returns the rows moved.
+FlatAndHier flat_and_hier(testing::CaseSpec s, CommMesh mesh, std::mt19937_64& rng) {
+  const int64_t sk = s.total_kv ? s.total_kv : s.total;
+  const auto q = testing::random_values(rng, s.total * s.hq * s.d);
+  const auto k = testing::random_values(rng, sk * s.hkv * s.d);
+  const auto v = testing::random_values(rng, sk * s.hkv * s.d);
+  const auto dout = testing::random_values(rng, s.total * s.hq * s.d);
+  clear_key_cache();
+  FlatAndHier r;
+  bool flat_ok = false, hier_ok = false;
+  const testing::Result flat =
+      run_counted(s, mesh, q, k, v, dout, &r.flat_rows, &r.flat_all, &flat_ok);
+  s.config.hier_mesh = mesh;
+  const testing::Result hier =
+      run_counted(s, mesh, q, k, v, dout, &r.hier_rows, &r.hier_all, &hier_ok);
+  EXPECT_EQ(hier.out, flat.out);
+  EXPECT_EQ(hier.lse, flat.lse);
+  EXPECT_EQ(hier.dq, flat.dq);
+  EXPECT_LE(rel_err(hier.dk, flat.dk), 1e-13);
+  EXPECT_LE(rel_err(hier.dv, flat.dv), 1e-13);
+  EXPECT_TRUE(flat_ok);
+  EXPECT_TRUE(hier_ok) << "an exchange spans both levels, or the rows moved are not the "
+                          "plan's comm_rows()";
+  EXPECT_LE(r.hier_rows.inter, r.flat_rows.inter);
+  return r;
 }
 
 TEST(HierExchange, CallsEqualTheFlatOnesAndCrossNodesOncePerNode) {
@@ -304,32 +316,12 @@ TEST(HierExchange, CallsEqualTheFlatOnesAndCrossNodesOncePerNode) {
         s.config.overlap_config.degree = degree;
         s.config.overlap_config.min_chunk_size = 1;
         SCOPED_TRACE(name(m, degree) + (full ? " full mask" : " random mask"));
-        const auto q = testing::random_values(rng, s.total * s.hq * s.d);
-        const auto k = testing::random_values(rng, s.total * s.hkv * s.d);
-        const auto v = testing::random_values(rng, s.total * s.hkv * s.d);
-        const auto dout = testing::random_values(rng, s.total * s.hq * s.d);
-        clear_key_cache();
-        LevelRows flat_rows, flat_all, hier_rows, hier_all;
-        bool flat_ok = false, hier_ok = false;
-        const testing::Result flat =
-            run_counted(s, mesh, q, k, v, dout, &flat_rows, &flat_all, &flat_ok);
-        s.config.hier_mesh = mesh;
-        const testing::Result hier =
-            run_counted(s, mesh, q, k, v, dout, &hier_rows, &hier_all, &hier_ok);
-        EXPECT_EQ(hier.out, flat.out);
-        EXPECT_EQ(hier.lse, flat.lse);
-        EXPECT_EQ(hier.dq, flat.dq);  // dQ stays local: the same sums
-        EXPECT_LE(rel_err(hier.dk, flat.dk), 1e-13);
-        EXPECT_LE(rel_err(hier.dv, flat.dv), 1e-13);
-        EXPECT_TRUE(flat_ok);
-        EXPECT_TRUE(hier_ok) << "an exchange spans both levels, or the rows moved are not the "
-                                "plan's comm_rows()";
+        const auto [flat_rows, flat_all, hier_rows, hier_all] = flat_and_hier(s, mesh, rng);
         // The backward fetches again, and its reduce moves every fetched row back.
         for (const auto& [fwd, all] : {std::pair{flat_rows, flat_all}, {hier_rows, hier_all}}) {
           EXPECT_EQ(all.inter, 3 * fwd.inter);
           EXPECT_EQ(all.intra, 3 * fwd.intra);
         }
-        EXPECT_LE(hier_rows.inter, flat_rows.inter);
         if (full) {
           // Every rank needs every row: flat, each of a node's ranks fetches each remote row;
           // hierarchical, one of them does.
@@ -365,28 +357,8 @@ TEST(HierExchange, CrossAttentionCallsEqualTheFlatOnes) {
         s.config.dispatch_config.uneven_shard = uneven;
         if (uneven) s.config.dispatch_config.alg.type = DispatchAlgType::kSequential;
         SCOPED_TRACE(name(m, degree) + (uneven ? " uneven" : ""));
-        const auto q = testing::random_values(rng, s.total * s.hq * s.d);
-        const auto k = testing::random_values(rng, s.total_kv * s.hkv * s.d);
-        const auto v = testing::random_values(rng, s.total_kv * s.hkv * s.d);
-        const auto dout = testing::random_values(rng, s.total * s.hq * s.d);
-        clear_key_cache();
-        LevelRows flat_rows, flat_all, hier_rows, hier_all;
-        bool flat_ok = false, hier_ok = false;
-        const testing::Result flat =
-            run_counted(s, mesh, q, k, v, dout, &flat_rows, &flat_all, &flat_ok);
-        s.config.hier_mesh = mesh;
-        const testing::Result hier =
-            run_counted(s, mesh, q, k, v, dout, &hier_rows, &hier_all, &hier_ok);
-        EXPECT_EQ(hier.out, flat.out);
-        EXPECT_EQ(hier.lse, flat.lse);
-        EXPECT_EQ(hier.dq, flat.dq);
-        EXPECT_LE(rel_err(hier.dk, flat.dk), 1e-13);
-        EXPECT_LE(rel_err(hier.dv, flat.dv), 1e-13);
-        EXPECT_TRUE(flat_ok);
-        EXPECT_TRUE(hier_ok) << "an exchange spans both levels, or the rows moved are not the "
-                                "plan's comm_rows()";
+        const auto [flat_rows, flat_all, hier_rows, hier_all] = flat_and_hier(s, mesh, rng);
         crossing += flat_rows.inter > 0;
-        EXPECT_LE(hier_rows.inter, flat_rows.inter);
         if (HasFailure()) return;
       }
     }

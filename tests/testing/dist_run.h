@@ -1,9 +1,11 @@
 // Runs one distributed attention case on simulated ranks (threads): dispatch -> calc_attn
-// forward and backward (`calls` times) -> undispatch, returning the global results of rank 0.
+// forward and backward (`calls` times) -> undispatch, returning the global results of rank 0
+// (RankHooks: another communicator per rank, and calls between the steps).
 // Outputs are poisoned with NaN first, so an element the pipeline never writes shows up. The
 // tensors claim `device` (host memory: a CUDA claim needs a test backend, recording_backend.h).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -64,16 +66,29 @@ struct Result {
   std::vector<double> out, lse, dq, dk, dv;
 };
 
+/// What a test adds to each rank of run(), called from the rank's thread: the communicator the
+/// rank runs on, wrapping its LocalGroup member (default HostMemoryComm), and calls after the key
+/// is made, after the last forward and after the last backward (before the undispatches).
+struct RankHooks {
+  std::function<std::unique_ptr<Communicator>(Communicator& local)> comm;
+  std::function<void(Communicator&, const DistAttnRuntime&)> after_key, after_forward,
+      after_backward;
+};
+
 inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::vector<double>& k,
-                  const std::vector<double>& v, const std::vector<double>& dout) {
+                  const std::vector<double>& v, const std::vector<double>& dout,
+                  const RankHooks& hooks = {}) {
   Result res;
   std::mutex mu;
   run_local_ranks(s.cp, [&](Communicator& local) {
-    HostMemoryComm comm(local);
+    const std::unique_ptr<Communicator> owned =
+        hooks.comm ? hooks.comm(local) : std::make_unique<HostMemoryComm>(local);
+    Communicator& comm = *owned;
     const bool cross = s.total_kv != 0;
     const int64_t S = s.total, Sk = cross ? s.total_kv : s.total;
     const auto rt =
         make_flex_key(s.slices, S, Sk, s.hq, s.hkv, s.d, comm, s.config, s.chunk, !cross);
+    if (hooks.after_key) hooks.after_key(comm, *rt);
     // NOTE: K/V-side tensors always go through dispatch_kv / undispatch_kv, which self-attention
     // must serve like dispatch / undispatch.
     const int64_t n = rt->shard_seqlen(), nk = rt->shard_seqlen_kv();
@@ -102,12 +117,14 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
       o.fill(NAN);  // poison: every element must be written
       l.fill(NAN);
       calc_attn(*rt, comm, on(lq), on(lk), on(lv), s.opts, on(o), on(l));
+      if (hooks.after_forward && call + 1 == s.calls) hooks.after_forward(comm, *rt);
       gq.fill(NAN);
       gk.fill(NAN);
       gv.fill(NAN);
       calc_attn_backward(*rt, comm, on(lq), on(lk), on(lv), on(o), on(l), on(ldo), s.opts, on(gq),
                          on(gk), on(gv));
     }
+    if (hooks.after_backward) hooks.after_backward(comm, *rt);
     HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
         gdk(s.dtype, {Sk, s.hkv, s.d}), gdv(s.dtype, {Sk, s.hkv, s.d});
     undispatch(*rt, comm, on(o), on(go));
