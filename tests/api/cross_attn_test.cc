@@ -21,29 +21,12 @@ namespace magi {
 namespace {
 
 using testing::CaseSpec;
+using testing::check_against_dense;
 using testing::expect_error;
 using testing::HostTensor;
 using testing::Result;
 
 using testing::rel_err;
-
-void check_against_dense(const CaseSpec& s, std::mt19937_64& rng, double tol) {
-  const int64_t Sq = s.total, Sk = s.total_kv;
-  const auto q = testing::rounded(s.dtype, testing::random_values(rng, Sq * s.hq * s.d));
-  const auto k = testing::rounded(s.dtype, testing::random_values(rng, Sk * s.hkv * s.d));
-  const auto v = testing::rounded(s.dtype, testing::random_values(rng, Sk * s.hkv * s.d));
-  const auto dout = testing::rounded(s.dtype, testing::random_values(rng, Sq * s.hq * s.d));
-  const testing::DenseAttnSpec spec{Sq, Sk, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
-  const auto mask = testing::dense_mask(s.slices, Sq, Sk);
-  const auto ref = testing::dense_forward(spec, q, k, v, mask);
-  const auto grads = testing::dense_backward(spec, q, k, v, dout, mask);
-  const Result got = testing::run(s, q, k, v, dout);
-  EXPECT_LE(rel_err(got.out, ref.out), tol) << "out";
-  EXPECT_LE(rel_err(got.lse, ref.lse), tol) << "lse";
-  EXPECT_LE(rel_err(got.dq, grads.dq), tol) << "dq";
-  EXPECT_LE(rel_err(got.dk, grads.dk), tol) << "dk";
-  EXPECT_LE(rel_err(got.dv, grads.dv), tol) << "dv";
-}
 
 // Packed documents whose q and k lengths differ per document (encoder-decoder batches).
 std::vector<AttnSlice> random_cross_varlen(std::mt19937_64& rng, int64_t& sq, int64_t& sk) {

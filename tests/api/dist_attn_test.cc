@@ -19,30 +19,13 @@ namespace magi {
 namespace {
 
 using testing::CaseSpec;
+using testing::check_against_dense;
 using testing::expect_error;
 using testing::HostTensor;
 using testing::Result;
 using testing::run;
 
 using testing::rel_err;
-
-void check_against_dense(const CaseSpec& s, std::mt19937_64& rng, double tol) {
-  const int64_t S = s.total;
-  const auto q = testing::rounded(s.dtype, testing::random_values(rng, S * s.hq * s.d));
-  const auto k = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
-  const auto v = testing::rounded(s.dtype, testing::random_values(rng, S * s.hkv * s.d));
-  const auto dout = testing::rounded(s.dtype, testing::random_values(rng, S * s.hq * s.d));
-  const testing::DenseAttnSpec spec{S, S, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
-  const auto mask = testing::dense_mask(s.slices, S, S);
-  const auto ref = testing::dense_forward(spec, q, k, v, mask);
-  const auto grads = testing::dense_backward(spec, q, k, v, dout, mask);
-  const Result got = run(s, q, k, v, dout);
-  EXPECT_LE(rel_err(got.out, ref.out), tol) << "out";
-  EXPECT_LE(rel_err(got.lse, ref.lse), tol) << "lse";
-  EXPECT_LE(rel_err(got.dq, grads.dq), tol) << "dq";
-  EXPECT_LE(rel_err(got.dk, grads.dk), tol) << "dk";
-  EXPECT_LE(rel_err(got.dv, grads.dv), tol) << "dv";
-}
 
 TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
   std::mt19937_64 rng(77);

@@ -21,28 +21,11 @@ namespace magi {
 namespace {
 
 using testing::CaseSpec;
+using testing::check_against_dense;
 using testing::expect_error;
 using testing::HostTensor;
 
 using testing::rel_err;
-
-void check_against_dense(const CaseSpec& s, std::mt19937_64& rng) {
-  const int64_t S = s.total;
-  const auto q = testing::random_values(rng, S * s.hq * s.d);
-  const auto k = testing::random_values(rng, S * s.hkv * s.d);
-  const auto v = testing::random_values(rng, S * s.hkv * s.d);
-  const auto dout = testing::random_values(rng, S * s.hq * s.d);
-  const testing::DenseAttnSpec spec{S, S, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
-  const auto mask = testing::dense_mask(s.slices, S, S);
-  const auto ref = testing::dense_forward(spec, q, k, v, mask);
-  const auto grads = testing::dense_backward(spec, q, k, v, dout, mask);
-  const testing::Result got = testing::run(s, q, k, v, dout);
-  EXPECT_LE(rel_err(got.out, ref.out), 1e-10) << "out";
-  EXPECT_LE(rel_err(got.lse, ref.lse), 1e-10) << "lse";
-  EXPECT_LE(rel_err(got.dq, grads.dq), 1e-10) << "dq";
-  EXPECT_LE(rel_err(got.dk, grads.dk), 1e-10) << "dk";
-  EXPECT_LE(rel_err(got.dv, grads.dv), 1e-10) << "dv";
-}
 
 DistAttnConfig uneven_config(DispatchAlgType alg) {
   DistAttnConfig c;
@@ -94,7 +77,7 @@ TEST(UnevenShard, MatchesDenseReferenceOnRandomMasks) {
     SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
                  std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
                  std::to_string(deg) + (heap ? ", min_heap" : ", sequential"));
-    check_against_dense(s, rng);
+    check_against_dense(s, rng, 1e-10);
     if (HasFailure()) return;
   }
   EXPECT_GT(unequal, 60);  // most cases have a short chunk or unequal chunk counts
@@ -115,7 +98,7 @@ TEST(UnevenShard, AllFourMaskTypesAtEveryCpSize) {
       const auto type = static_cast<AttnMaskType>(t);
       s.slices = {{{0, 20}, {0, 25}, type}, {{20, 37}, {5, 37}, type}, {{10, 30}, {0, 12}, type}};
       SCOPED_TRACE(std::string(to_string(type)) + " cp " + std::to_string(cp));
-      check_against_dense(s, rng);
+      check_against_dense(s, rng, 1e-10);
     }
   }
   clear_key_cache();

@@ -13,9 +13,14 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "magi/dist_attn.h"
+#include "testing/dense_attention.h"
 #include "testing/forwarding_comm.h"
 #include "testing/host_tensor.h"
+#include "testing/random_mask.h"
+#include "testing/rel_err.h"
 
 namespace magi::testing {
 
@@ -138,6 +143,26 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
     }
   });
   return res;
+}
+
+/// run() on fresh random inputs (rounded to s.dtype) against the dense fp64 reference: out,
+/// lse, dq, dk and dv within relative error `tol` (cross-attention when s.total_kv is set).
+inline void check_against_dense(const CaseSpec& s, std::mt19937_64& rng, double tol) {
+  const int64_t Sq = s.total, Sk = s.total_kv ? s.total_kv : s.total;
+  const auto q = rounded(s.dtype, random_values(rng, Sq * s.hq * s.d));
+  const auto k = rounded(s.dtype, random_values(rng, Sk * s.hkv * s.d));
+  const auto v = rounded(s.dtype, random_values(rng, Sk * s.hkv * s.d));
+  const auto dout = rounded(s.dtype, random_values(rng, Sq * s.hq * s.d));
+  const DenseAttnSpec spec{Sq, Sk, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
+  const auto mask = dense_mask(s.slices, Sq, Sk);
+  const auto ref = dense_forward(spec, q, k, v, mask);
+  const auto grads = dense_backward(spec, q, k, v, dout, mask);
+  const Result got = run(s, q, k, v, dout);
+  EXPECT_LE(rel_err(got.out, ref.out), tol) << "out";
+  EXPECT_LE(rel_err(got.lse, ref.lse), tol) << "lse";
+  EXPECT_LE(rel_err(got.dq, grads.dq), tol) << "dq";
+  EXPECT_LE(rel_err(got.dk, grads.dk), tol) << "dk";
+  EXPECT_LE(rel_err(got.dv, grads.dv), tol) << "dv";
 }
 
 }  // namespace magi::testing
