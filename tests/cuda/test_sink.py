@@ -90,49 +90,12 @@ def test_sink_sh_gradient_is_repeatable():
     assert all(torch.equal(grads[0], g) for g in grads[1:])
 
 
-def _calc_attn_sink_worker(rank, world_size, layout):
-    """calc_attn with a sink at cp 1 over NCCL (the runtime's sink merge and backward, with the
-    sh gradient's scratch from the call's workspace) against flex_flash_attn_func's."""
-    import torch.distributed as dist
-
-    from magi_attention.api import calc_attn, dispatch, magi_attn_flex_key, undispatch
-
-    torch.cuda.set_device(rank)
-    dist.init_process_group("nccl", rank=rank, world_size=world_size)
-    hq, hkv, d = 4, 2, 64
-    qr, kr = [[0, 300], [200, 400]], [[0, 300], [100, 400]]
-    key = magi_attn_flex_key(qr, kr, ["causal", "full"], 400, 400, num_heads_q=hq,
-                             num_heads_kv=hkv, head_dim=d, chunk_size=16,
-                             cp_group=dist.group.WORLD)
-    g = torch.Generator().manual_seed(3)
-    q, k, v, dout = (torch.randn(400, h, d, generator=g).to("cuda", torch.bfloat16)
-                     for h in (hq, hkv, hkv, hq))
-    shape = (2, hq) if layout == "sh" else (400, 2, hq)
-    sink = torch.randn(*shape, generator=g).cuda()
-    results = []
-    for path in ("flex", "calc_attn"):
-        qg, kg, vg, sg = (x.clone().requires_grad_() for x in (q, k, v, sink))
-        if path == "flex":
-            out, lse = flex_flash_attn_func(qg, kg, vg, torch.tensor(qr, dtype=torch.int32),
-                                            torch.tensor(kr, dtype=torch.int32),
-                                            torch.tensor([1, 0], dtype=torch.int32), sink=sg,
-                                            sink_layout=layout)
-        else:
-            local_sink = sg if layout == "sh" else dispatch(sg, key)
-            lo, llse = calc_attn(dispatch(qg, key), dispatch(kg, key), dispatch(vg, key), key,
-                                 local_sink, sink_layout=layout)
-            out, lse = undispatch(lo, key), undispatch(llse, key)
-        out.backward(dout)
-        results.append([t.detach().float().cpu() for t in (out, lse, qg.grad, kg.grad, vg.grad,
-                                                            sg.grad)])
-    return results
-
-
 @pytest.mark.parametrize("layout", ["sh", "ssh"])
 def test_calc_attn_sink_matches_flex_cp1_nccl(layout):
     from dist_harness import run_ranks
+    from sink_workers import calc_attn_vs_flex_cuda
 
-    (flex, calc), = run_ranks(_calc_attn_sink_worker, 1, layout, timeout=600)
+    (flex, calc), = run_ranks(calc_attn_vs_flex_cuda, 1, layout, timeout=600)
     for name, a, b in zip(("out", "lse", "dq", "dk", "dv", "dsink"), calc, flex):
         err = ((a - b).abs().max() / (1 + b.abs().max())).item()
         assert err <= 2e-2, f"{name}: {err:.3e}"

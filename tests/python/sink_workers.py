@@ -1,6 +1,7 @@
 """Worker of test_sink.py: dispatch -> calc_attn with a sink -> undispatch, with gradients of x
 and of the sink, for the "sh" sink under each MAGI_ATTENTION_DSINK_ALL_REDUCE_OP and for the
-"ssh" sink (dispatched from a global [total, num_sink, hq] tensor)."""
+"ssh" sink (dispatched from a global [total, num_sink, hq] tensor); and the CUDA worker of
+tests/cuda/test_sink.py (calc_attn against flex_flash_attn_func at cp 1 over NCCL)."""
 
 import os
 import warnings
@@ -77,3 +78,40 @@ def run_sink(rank, world_size, case, total):
     for layout, op in (("sh", "none"), ("sh", "sum"), ("sh", "avg"), ("ssh", "none")):
         runs[f"{layout}-{op}"] = _one(key, x, layout, op, total)
     return dict(runs=runs, x=x, slices=list(key.slices), validated=validated)
+
+
+def calc_attn_vs_flex_cuda(rank, world_size, layout):
+    """calc_attn with a sink at cp 1 over NCCL (the runtime's sink merge and backward, with the
+    sh gradient's scratch from the call's workspace) against flex_flash_attn_func's."""
+    from magi_attention import flex_flash_attn_func
+    from magi_attention.api import magi_attn_flex_key
+
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world_size)
+    hq, hkv, d = 4, 2, 64
+    qr, kr = [[0, 300], [200, 400]], [[0, 300], [100, 400]]
+    key = magi_attn_flex_key(qr, kr, ["causal", "full"], 400, 400, num_heads_q=hq,
+                             num_heads_kv=hkv, head_dim=d, chunk_size=16,
+                             cp_group=dist.group.WORLD)
+    g = torch.Generator().manual_seed(3)
+    q, k, v, dout = (torch.randn(400, h, d, generator=g).to("cuda", torch.bfloat16)
+                     for h in (hq, hkv, hkv, hq))
+    shape = (2, hq) if layout == "sh" else (400, 2, hq)
+    sink = torch.randn(*shape, generator=g).cuda()
+    results = []
+    for path in ("flex", "calc_attn"):
+        qg, kg, vg, sg = (x.clone().requires_grad_() for x in (q, k, v, sink))
+        if path == "flex":
+            out, lse = flex_flash_attn_func(qg, kg, vg, torch.tensor(qr, dtype=torch.int32),
+                                            torch.tensor(kr, dtype=torch.int32),
+                                            torch.tensor([1, 0], dtype=torch.int32), sink=sg,
+                                            sink_layout=layout)
+        else:
+            local_sink = sg if layout == "sh" else dispatch(sg, key)
+            lo, llse = calc_attn(dispatch(qg, key), dispatch(kg, key), dispatch(vg, key), key,
+                                 local_sink, sink_layout=layout)
+            out, lse = undispatch(lo, key), undispatch(llse, key)
+        out.backward(dout)
+        results.append([t.detach().float().cpu() for t in (out, lse, qg.grad, kg.grad, vg.grad,
+                                                            sg.grad)])
+    return results
