@@ -64,7 +64,8 @@ for step in "$@"; do
     sanitize|sanitize_old)  # sanitize_old: with the older Hopper backward (MAGI_FFA_BWD_WS=0)
       [ "$step" = sanitize_old ] && export MAGI_FFA_BWD_WS=0
       for tool in memcheck racecheck synccheck; do
-        compute-sanitizer --tool $tool --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py \
+        timeout ${STEP_TIMEOUT:-600} compute-sanitizer --tool $tool --error-exitcode 9 \
+          python3 tests/cuda/sanitize_ffa.py \
           >"$OUT/${step}_$tool.log" 2>&1; echo "$step $tool rc=$?"; tail -4 "$OUT/${step}_$tool.log"
       done
       unset MAGI_FFA_BWD_WS ;;

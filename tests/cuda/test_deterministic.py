@@ -55,7 +55,7 @@ CASES = {
 
 @pytest.mark.skipif(not HOPPER, reason="deterministic mode needs the Hopper kernels")
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("d", [64, 128, 192, 256])
 @pytest.mark.parametrize("case", list(CASES))
 def test_bitwise_repeatable(case, d, dtype):
     spec = CASES[case]

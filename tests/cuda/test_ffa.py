@@ -107,6 +107,10 @@ def run_case(slices, sq, sk, hq, hkv, d, dtype, softcap=0.0, seed=0):
 
 
 DTYPES = [torch.bfloat16, torch.float16]
+# Head dims above 128 run on the Hopper kernels only (the portable ones refuse them).
+HOPPER = (torch.cuda.get_device_capability() == (9, 0)
+          and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
+needs_hopper = pytest.mark.skipif(not HOPPER, reason="head dims > 128 need the Hopper kernels")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -216,6 +220,59 @@ def test_backward_dkv_in_input_dtype(hkv, kind):
         assert torch.equal(got[650:], torch.zeros_like(got[650:])), f"{name}: uncovered keys"
         err = (got.double() - ref.double()).abs().max().item()
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
+
+
+@needs_hopper
+@pytest.mark.parametrize("d", [192, 256])
+@pytest.mark.parametrize("seed", range(3))
+def test_large_head_dims(d, seed):
+    """The split-head-dim backward (two 64-key passes per item) and the narrow forward tiles:
+    random masks with overlapping q ranges, GQA, unaligned lengths, both dtypes, softcap."""
+    rng = random.Random(seed * 11 + d)
+    sq, sk = rng.randint(100, 700), rng.randint(100, 700)
+    hkv = rng.choice([1, 2])
+    hq = hkv * rng.choice([1, 2])
+    dtype = DTYPES[seed % 2]
+    run_case(random_slices(rng, sq, sk), sq, sk, hq, hkv, d, dtype, seed=seed,
+             softcap=20.0 if seed == 2 else 0.0)
+
+
+@needs_hopper
+@pytest.mark.parametrize("d", [192, 256])
+@pytest.mark.parametrize("name", ["causal", "varlen_causal"])
+def test_large_head_dims_named(d, name):
+    rng = random.Random(2)
+    s = 1000
+    sl = [(0, s, 0, s, 1)] if name == "causal" else varlen(rng, s, 1)
+    run_case(sl, s, s, 4, 2, d, torch.bfloat16)
+
+
+@needs_hopper
+@pytest.mark.parametrize("d", [192, 256])
+def test_large_head_dims_dkv_store(d):
+    """dk / dv in the input dtype with one owner per key row: stored by the kernel per pass."""
+    sq, sk, h = 700, 700, 2
+    sl = [(0, 300, 0, 300, 1), (300, 640, 300, 640, 0), (640, 700, 640, 650, 3)]
+    torch.manual_seed(d)
+    q, k, v, dout = (torch.randn(n, h, d, device=DEV, dtype=torch.bfloat16)
+                     for n in (sq, sk, sk, sq))
+    slices = ffa_mod._get_slices(*to_tensors(sl))
+    out, lse = ffa_mod.ffa_forward(q, k, v, slices, d ** -0.5, 0.0)
+    _, dk32, dv32 = ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, d ** -0.5, 0.0)
+    dk16, dv16 = torch.full_like(k, float("nan")), torch.full_like(v, float("nan"))
+    ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, d ** -0.5, 0.0, dk=dk16, dv=dv16)
+    torch.cuda.synchronize()
+    for name, got, ref in (("dk", dk16, dk32), ("dv", dv16, dv32)):
+        assert not torch.isnan(got).any(), name
+        err = (got.double() - ref.double()).abs().max().item()
+        assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
+
+
+@pytest.mark.skipif(HOPPER, reason="the Hopper kernels take head dims > 128")
+def test_large_head_dims_refused_by_portable_kernels():
+    q = torch.randn(64, 1, 256, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="head_dim 256 needs the Hopper kernels"):
+        flex_flash_attn_func(q, q, q, *to_tensors([(0, 64, 0, 64, 0)]))
 
 
 def test_zz_print_coverage():

@@ -54,30 +54,32 @@ void launch_with_smem(Kernel kernel, int threads, int smem, int grid, cudaStream
 
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
-  using Tr = FwdTraits<E, kHeadDim>;
-  static_assert(Tr::kBlockM == kFwdBlockM);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (use_sm90_kernels()) {
     static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
     sm90::launch_fwd<E, kHeadDim>(p, s);
     return;
   }
-  if (p.use_softcap) {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
-    ffa_fwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+  if constexpr (kHeadDim > kPortableMaxHeadDim) {
+    MAGI_FAIL("FFA CUDA: head_dim ", kHeadDim, " runs on the Hopper kernels only");
   } else {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
-    ffa_fwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+    using Tr = FwdTraits<E, kHeadDim>;
+    static_assert(Tr::kBlockM == kFwdBlockM);
+    if (p.use_softcap) {
+      static std::atomic<uint64_t> smem_set{0};
+      set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
+      ffa_fwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+    } else {
+      static std::atomic<uint64_t> smem_set{0};
+      set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
+      ffa_fwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
+    }
+    MAGI_CUDA_CHECK(cudaGetLastError());
   }
-  MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
 template <Elem E, int kHeadDim>
 void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* stream) {
-  using Tr = BwdTraits<E, kHeadDim>;
-  static_assert(Tr::kBlockN == kBwdBlockN);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (ws_stats != nullptr) {
     static_assert(sm90::BwdWsTraits<E, kHeadDim>::kBlockN == kBwdBlockN &&
@@ -85,30 +87,37 @@ void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* st
     sm90::launch_bwd_ws<E, kHeadDim>(p, *ws_stats, s);
     return;
   }
-  if (use_sm90_kernels()) {
-    using Tr90 = sm90::BwdTraits<E, kHeadDim>;
-    static_assert(Tr90::kBlockN == kBwdBlockN && Tr90::kBlockM == kBwdBlockM);
-    static std::atomic<uint64_t> set_on{0}, set_off{0};
+  if constexpr (kHeadDim > kPortableMaxHeadDim) {
+    MAGI_FAIL("FFA CUDA: head_dim ", kHeadDim,
+              " runs on the warp-specialised Hopper backward only (MAGI_FFA_BWD_WS=0 is refused)");
+  } else {
+    using Tr = BwdTraits<E, kHeadDim>;
+    static_assert(Tr::kBlockN == kBwdBlockN);
+    if (use_sm90_kernels()) {
+      using Tr90 = sm90::BwdTraits<E, kHeadDim>;
+      static_assert(Tr90::kBlockN == kBwdBlockN && Tr90::kBlockM == kBwdBlockM);
+      static std::atomic<uint64_t> set_on{0}, set_off{0};
+      if (p.use_softcap) {
+        launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOn>, Tr90::kThreads,
+                         Tr90::kSmemBytes, grid, s, p, set_on);
+      } else {
+        launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOff>, Tr90::kThreads,
+                         Tr90::kSmemBytes, grid, s, p, set_off);
+      }
+      MAGI_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
     if (p.use_softcap) {
-      launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOn>, Tr90::kThreads,
-                       Tr90::kSmemBytes, grid, s, p, set_on);
+      static std::atomic<uint64_t> smem_set{0};
+      set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
+      ffa_bwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
     } else {
-      launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOff>, Tr90::kThreads,
-                       Tr90::kSmemBytes, grid, s, p, set_off);
+      static std::atomic<uint64_t> smem_set{0};
+      set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
+      ffa_bwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
     }
     MAGI_CUDA_CHECK(cudaGetLastError());
-    return;
   }
-  if (p.use_softcap) {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
-    ffa_bwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
-  } else {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
-    ffa_bwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
-  }
-  MAGI_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace magi::cuda

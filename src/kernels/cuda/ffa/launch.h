@@ -11,6 +11,11 @@ namespace magi::cuda {
 inline constexpr int kFwdBlockM = FwdTileConfig::kBlockM;
 inline constexpr int kBwdBlockN = BwdTileConfig::kBlockN;
 inline constexpr int kBwdBlockM = BwdTileConfig::kBlockM;
+/// Head dims above this run on the Hopper kernels only (forward and warp-specialised backward):
+/// the portable kernels' register layouts hold a whole head dim per warp.
+inline constexpr int kPortableMaxHeadDim = 128;
+/// Keys per pass of the Hopper backward above kPortableMaxHeadDim (sm90/bwd_ws_traits.cuh).
+inline constexpr int kBwdPassKeys = BwdTileConfig::kPassKeys;
 
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream);

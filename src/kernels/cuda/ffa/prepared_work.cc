@@ -20,12 +20,15 @@ struct CudaFfaWork : PreparedState {
 size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
-  constexpr int kLists = 3;
+  constexpr int kLists = 4;
   WorkList lists[kLists] = {build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
                             build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM),
                             build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
+                                           /*global_blocks_only=*/true),
+                            build_bwd_work(work.slices(), work.total_k(), kBwdPassKeys, kBwdBlockM,
                                            /*global_blocks_only=*/true)};
   add_row_turns(lists[2], kBwdBlockM);
+  add_row_turns(lists[3], kBwdBlockM);
   // One host image: per list [items][segs][row turns], each 16-byte aligned.
   size_t offsets[kLists][3], bytes = 0;
   for (int i = 0; i < kLists; ++i) {
@@ -49,7 +52,8 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
   w->buffer = std::make_unique<UploadedBuffer>(host.data(), bytes, device, stream,
                                                "FFA CUDA: the mask's work lists");
   const auto* base = static_cast<const unsigned char*>(w->buffer->data());
-  DeviceWorkList* out[kLists] = {&w->lists.fwd, &w->lists.bwd, &w->lists.bwd_det};
+  DeviceWorkList* out[kLists] = {&w->lists.fwd, &w->lists.bwd, &w->lists.bwd_det,
+                                 &w->lists.bwd_det_pass};
   for (int i = 0; i < kLists; ++i) {
     out[i]->items = reinterpret_cast<const FfaWorkItem*>(base + offsets[i][0]);
     out[i]->segs = reinterpret_cast<const FfaSegment*>(base + offsets[i][1]);

@@ -22,6 +22,9 @@ struct PreparedFfa {
   DeviceWorkList fwd;      // blocks of kFwdBlockM query rows
   DeviceWorkList bwd;      // blocks of kBwdBlockN keys
   DeviceWorkList bwd_det;  // the deterministic backward's: global key blocks and row turns
+  // ... above head dim 128: global blocks of kBwdPassKeys keys, one key pass per item (the
+  // turns count one addition per item and row tile; bwd_ws_dq_writer.cuh).
+  DeviceWorkList bwd_det_pass;
 };
 
 /// The work lists of `work` on cuda:`device` (current), uploaded on `stream` the first time.

@@ -30,6 +30,12 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
     {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2},
+    // Above 128 (Hopper kernels only): the forward's O is D / 2 fp32 registers per consumer
+    // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
+    // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh), and at 256 its
+    // shared memory holds one Q / dO stage beside K, V and the dQ tile.
+    {192, 112, 2, 2},
+    {256, 80, 2, 1},
     // END TABLE
 };
 

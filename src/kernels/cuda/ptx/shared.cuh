@@ -10,6 +10,15 @@ __device__ __forceinline__ uint32_t cvta_to_shared(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+/// cvta_to_shared through a volatile move, so the compiler cannot treat the address (and the
+/// wgmma descriptors computed from it) as loop-invariant: hoisted out of a tile loop, 16
+/// k-steps of 64-bit descriptors per operand hold registers for the whole loop and spill.
+__device__ __forceinline__ uint32_t shared_addr_per_use(const void* p) {
+  uint32_t a;
+  asm volatile("mov.b32 %0, %1;\n" : "=r"(a) : "r"(cvta_to_shared(p)));
+  return a;
+}
+
 }  // namespace magi::cuda::ptx
 
 namespace magi::cuda::ptx {

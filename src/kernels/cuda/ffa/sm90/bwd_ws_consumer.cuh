@@ -89,8 +89,10 @@ struct BwdWsConsumer {
   }
 
   /// P^T of one tile in place of S^T (fp32). Rows of the accumulators are keys (key0 + g, + 8),
-  /// columns the tile's query rows (row0 + 8 nt + 2 t, + 1). Cells outside the segment get 0.
-  __device__ __forceinline__ static void probs(float (&st)[kNS][4], const BwdParams& p,
+  /// columns the tile's query rows (row0 + 8 nt + 2 t, + 1); `a_lse` holds row0's statistic.
+  /// Cells outside the segment get 0.
+  template <int kNT>
+  __device__ __forceinline__ static void probs(float (&st)[kNT][4], const BwdParams& p,
                                                const SegmentMask& mask, uint32_t a_lse, int row0,
                                                int key0, int lane) {
     const int g = lane >> 2, t = lane & 3;
@@ -99,9 +101,9 @@ struct BwdWsConsumer {
     };
     // NOTE: a tile no slice edge crosses takes a loop without the per-cell test: with it, the
     // compiler branches around every exp2 (about 12 instructions per cell instead of 2).
-    if (mask.tile_is_interior(row0, kBM, key0, 16)) {
+    if (mask.tile_is_interior(row0, 8 * kNT, key0, 16)) {
 #pragma unroll
-      for (int nt = 0; nt < kNS; ++nt) {
+      for (int nt = 0; nt < kNT; ++nt) {
         const float2 lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
@@ -121,7 +123,7 @@ struct BwdWsConsumer {
       end[hi] = key_in ? min(mask.q1, key - mask.dlo + 1) - base : lo[hi];
     }
 #pragma unroll
-    for (int nt = 0; nt < kNS; ++nt) {
+    for (int nt = 0; nt < kNT; ++nt) {
       const float2 lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
@@ -139,12 +141,13 @@ struct BwdWsConsumer {
   /// dS^T = P^T (dP^T - D) in place of dP^T; with softcap also times 1 - tanh^2 of the cell,
   /// tanh recovered from P itself (P = 2^(softcap_log2 tanh - lse2)), which keeps no per-cell
   /// array alive between the two steps (it would not fit the register budget).
-  __device__ __forceinline__ static void dscores(float (&dpt)[kNS][4], const float (&pt)[kNS][4],
+  template <int kNT>
+  __device__ __forceinline__ static void dscores(float (&dpt)[kNT][4], const float (&pt)[kNT][4],
                                                  const BwdParams& p, uint32_t a_lse,
                                                  uint32_t a_dsum, int lane) {
     const int t = lane & 3;
 #pragma unroll
-    for (int nt = 0; nt < kNS; ++nt) {
+    for (int nt = 0; nt < kNT; ++nt) {
       const float2 dsum = ptx::ld_shared_f32_pair(a_dsum + (8 * nt + 2 * t) * 4);
       float2 lse2 = {0.f, 0.f};
       if constexpr (kSoftcap) lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
@@ -189,26 +192,37 @@ struct BwdWsConsumer {
     if (turn_leader(wg)) ptx::st_release_gpu(at, next);
   }
 
-  /// This warp's dQ [16 rows x 64 columns] (times `scale`) into half `wg` of
-  /// the shared dQ tile, once the writer has read the previous one; then dq_full.
-  __device__ __forceinline__ static void store_dq(Storage& st, PipelineState<1>& ring,
-                                                  const float (&dq)[8][4], float scale, int wg,
-                                                  int warp, int lane) {
-    using Half = typename Tr::DqHalf;
+  /// This warp's dQ [16 rows x 8 kNT columns] (times `scale`) into columns [col0, ...) of the
+  /// shared dQ tile (the caller waited for dq_empty).
+  template <int kNT>
+  __device__ __forceinline__ static void write_dq(Storage& st, const float (&dq)[kNT][4],
+                                                  float scale, int col0, int warp, int lane) {
+    using Tile = typename Tr::DqTile;
     const int g = lane >> 2, t = lane & 3;
-    const uint32_t base = ptx::cvta_to_shared(st.dq) + wg * Half::kBytes;
-    Barrier::at(&st.dq_empty).wait(ring.empty_parity());
+    const uint32_t base = ptx::cvta_to_shared(st.dq);
 #pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
+    for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        const int row = 16 * warp + g + 8 * hi, col = 8 * nt + 2 * t;
-        ptx::st_shared_f32x2(base + Half::offset(row, col), dq[nt][2 * hi] * scale,
+        const int row = 16 * warp + g + 8 * hi, col = col0 + 8 * nt + 2 * t;
+        ptx::st_shared_f32x2(base + Tile::offset(row, col), dq[nt][2 * hi] * scale,
                              dq[nt][2 * hi + 1] * scale);
       }
+  }
+  /// The written dQ tile -> the writer (dq_full).
+  __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
     ptx::fence_proxy_async_shared();  // the stores -> visible to the TMA reductions
     Barrier::at(&st.dq_full).arrive();
     ring.advance();
+  }
+  /// write_dq once the writer has read the previous tile, then publish_dq.
+  template <int kNT>
+  __device__ __forceinline__ static void store_dq(Storage& st, PipelineState<1>& ring,
+                                                  const float (&dq)[kNT][4], float scale,
+                                                  int col0, int warp, int lane) {
+    Barrier::at(&st.dq_empty).wait(ring.empty_parity());
+    write_dq(st, dq, scale, col0, warp, lane);
+    publish_dq(st, ring);
   }
 
   __device__ static void run(const BwdParamsSm90& P, Storage& st, int wg) {
@@ -286,7 +300,7 @@ struct BwdWsConsumer {
         ptx::fence_acc(dq);
         ptx::fence_acc(dv);
         ptx::fence_frag(pa);
-        store_dq(st, dq_ring, dq, p.scale, wg, warp, lane);
+        store_dq(st, dq_ring, dq, p.scale, 64 * wg, warp, lane);
         ptx::wgmma_wait_group<0>();  // dK
         ptx::fence_acc(dk);
         ptx::fence_frag(dsa);
@@ -296,7 +310,7 @@ struct BwdWsConsumer {
       } while (rows.next(p.segs));
       release(st.empty_kv, lane);
       kv.advance();
-      const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, dk, dv, lane); };
+      const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, 0, dk, dv, lane); };
       if (p.deterministic && !p.dkv_store) {
         // The query heads of a kv head add into the same dK / dV rows: in head order.
         const int kv_head = head / p.heads_per_kv;
@@ -311,11 +325,14 @@ struct BwdWsConsumer {
     });
   }
 
-  /// dK (scaled by softmax_scale) and dV of this warp's keys: stored in q's dtype when every key
-  /// row has one writer (BwdParams::dkv_store), else added into the fp32 accumulators.
+  /// dK (scaled by softmax_scale) and dV of this warp's keys, columns [col0, col0 + 8 kNT):
+  /// stored in q's dtype when every key row has one writer (BwdParams::dkv_store), else added
+  /// into the fp32 accumulators.
+  template <int kNT>
   __device__ __forceinline__ static void epilogue(const BwdParams& p, const FfaWorkItem& item,
-                                                  int head, int key0, float (&dk)[kNO][4],
-                                                  float (&dv)[kNO][4], int lane) {
+                                                  int head, int key0, int col0,
+                                                  const float (&dk)[kNT][4],
+                                                  const float (&dv)[kNT][4], int lane) {
     const int g = lane >> 2, t = lane & 3;
     const int kv_head = head / p.heads_per_kv;
     if (p.dkv_store) {
@@ -326,8 +343,8 @@ struct BwdWsConsumer {
         T* gk = static_cast<T*>(p.dk_store) + kv_head * p.dk_head_stride + key * p.dk_row_stride;
         T* gv = static_cast<T*>(p.dv_store) + kv_head * p.dv_head_stride + key * p.dv_row_stride;
 #pragma unroll
-        for (int nt = 0; nt < kNO; ++nt) {
-          const int col = 8 * nt + 2 * t;
+        for (int nt = 0; nt < kNT; ++nt) {
+          const int col = col0 + 8 * nt + 2 * t;
           *reinterpret_cast<uint32_t*>(gk + col) =
               pack2<Tr::kElem>(dk[nt][2 * hi] * p.scale, dk[nt][2 * hi + 1] * p.scale);
           *reinterpret_cast<uint32_t*>(gv + col) =
@@ -336,10 +353,10 @@ struct BwdWsConsumer {
       }
       return;
     }
-    red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, key0, item.block_end, 0,
-                 reinterpret_cast<const float(&)[1][kNO][4]>(dk), p.scale, lane);
-    red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, key0, item.block_end, 0,
-                 reinterpret_cast<const float(&)[1][kNO][4]>(dv), 1.f, lane);
+    red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, key0, item.block_end, col0,
+                 reinterpret_cast<const float(&)[1][kNT][4]>(dk), p.scale, lane);
+    red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, key0, item.block_end, col0,
+                 reinterpret_cast<const float(&)[1][kNT][4]>(dv), 1.f, lane);
   }
 };
 

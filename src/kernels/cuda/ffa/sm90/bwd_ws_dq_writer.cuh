@@ -1,7 +1,7 @@
 // dQ writer of the warp-specialised Hopper backward kernel: one elected thread of warpgroup
-// 0's second warp walks the CTA's tiles as the consumers do and, per query tile, adds the
-// consumers' fp32 dQ tile from shared memory into dq with TMA reductions, so the consumers
-// issue no per-element global reductions. Contract with the consumers (bwd_ws_consumer.cuh):
+// 0's second warp walks the CTA's tiles (and key passes) as the consumers do and, per query
+// tile, adds the consumers' fp32 dQ tile from shared memory into dq with TMA reductions, so
+// the consumers issue no per-element global reductions. Contract with the consumers (bwd_ws_consumer.cuh):
 // they wait for dq_empty, write the tile, and arrive on dq_full; the writer waits for
 // dq_full, reduces, waits until the reductions have read the tile, and arrives on dq_empty.
 // Deterministic mode: the writer adds a tile only in its turn (the consumers never wait for
@@ -23,15 +23,19 @@ namespace magi::cuda::sm90 {
 template <class Tr>
 struct BwdWsDqWriter {
   using Storage = BwdWsSharedStorage<Tr>;
-  using Half = typename Tr::DqHalf;
+  using Tile = typename Tr::DqTile;
+  static constexpr int kAtoms = Tile::kAtoms;               // of 32 columns
+  static constexpr int kGroupAtoms = Tr::kHeadDim / 32;     // atoms covering dq's columns once
+  static constexpr int kGroups = kAtoms / kGroupAtoms;      // 2 at head dim 64, else 1
 
-  /// Adds half `half` of the shared tile (bytes at `src`) into rows [c0, c0 + kBlockM).
-  __device__ __forceinline__ static void reduce_half(const BwdParamsSm90& P, uint32_t src,
-                                                     int half, int head, int c0) {
+  /// Adds atom group `grp` of the shared tile (at `base`) into rows [c0, c0 + kBlockM): atom a
+  /// holds dq columns [32 a, 32 a + 32) modulo the head dim (bwd_ws_traits.cuh: DqTile).
+  __device__ __forceinline__ static void reduce_group(const BwdParamsSm90& P, uint32_t base,
+                                                      int grp, int head, int c0) {
 #pragma unroll
-    for (int a = 0; a < Half::kAtoms; ++a) {
-      const int col = (Tr::kHeadDim == 128 ? 64 * half : 0) + 32 * a;
-      ptx::tma_reduce_add_3d(&P.tma_dq, src + a * Half::kAtomBytes, col, head, c0);
+    for (int i = 0; i < kGroupAtoms; ++i) {
+      const int a = grp * kGroupAtoms + i;
+      ptx::tma_reduce_add_3d(&P.tma_dq, base + a * Tile::kAtomBytes, 32 * i, head, c0);
     }
   }
 
@@ -45,38 +49,42 @@ struct BwdWsDqWriter {
     for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
-      RowTiles<Tr::kBlockM> rows(p.segs, item, det);
-      int walk = 0;
-      do {
-        full.wait(dq.full_parity());
-        // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
-        // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
-        if (!det) {
-          reduce_half(P, base, 0, head, rows.c0);
-          reduce_half(P, base + Half::kBytes, 1, head, rows.c0);
-          ptx::bulk_commit_group();
-          ptx::bulk_wait_group_read<0>();
-        } else {
-          int* at = p.dq_turn + (rows.c0 / Tr::kBlockM) * p.num_heads_q + head;
-          const int turn = p.row_turns[item.turn_begin + walk];
-          while (ptx::ld_acquire_gpu(at) != turn) {
-          }
-          ptx::fence_proxy_async_global();
-          // One group per half: at head dim 64 both halves add into the same columns, and
-          // reductions within a group may land in any order.
+      for_each_key_pass<Tr>(item, [&](int, int, int) {
+        RowTiles<Tr::kBlockM> rows(p.segs, item, det);
+        int walk = 0;
+        do {
+          full.wait(dq.full_parity());
+          // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
+          // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
+          if (!det) {
 #pragma unroll
-          for (int half = 0; half < 2; ++half) {
-            reduce_half(P, base + half * Half::kBytes, half, head, rows.c0);
+            for (int grp = 0; grp < kGroups; ++grp) reduce_group(P, base, grp, head, rows.c0);
             ptx::bulk_commit_group();
-            ptx::bulk_wait_group<0>();
+            ptx::bulk_wait_group_read<0>();
+          } else {
+            // NOTE: the deterministic lists have items of one key pass (prepared_work.h), so
+            // a tile's turn is taken once.
+            int* at = p.dq_turn + (rows.c0 / Tr::kBlockM) * p.num_heads_q + head;
+            const int turn = p.row_turns[item.turn_begin + walk];
+            while (ptx::ld_acquire_gpu(at) != turn) {
+            }
+            ptx::fence_proxy_async_global();
+            // One bulk group per atom group: at head dim 64 both groups add into the same
+            // columns, and reductions within a group may land in any order.
+#pragma unroll
+            for (int grp = 0; grp < kGroups; ++grp) {
+              reduce_group(P, base, grp, head, rows.c0);
+              ptx::bulk_commit_group();
+              ptx::bulk_wait_group<0>();
+            }
+            ptx::fence_proxy_async_global();
+            ptx::st_release_gpu(at, turn + 1);
           }
-          ptx::fence_proxy_async_global();
-          ptx::st_release_gpu(at, turn + 1);
-        }
-        empty.arrive();
-        dq.advance();
-        ++walk;
-      } while (rows.next(p.segs));
+          empty.arrive();
+          dq.advance();
+          ++walk;
+        } while (rows.next(p.segs));
+      });
     });
     ptx::bulk_wait_group<0>();
   }

@@ -1,13 +1,15 @@
 // FFA backward kernel, warp-specialised Hopper path (sm_90a): persistent over (work item,
 // query head) tiles; warpgroup 0 produces (TMA, bwd_ws_producer.cuh; its second warp writes
-// dQ, bwd_ws_dq_writer.cuh), warpgroups 1-2 consume (wgmma,
-// bwd_ws_consumer.cuh). This entry carves shared memory, initialises the barriers and
-// hands each warpgroup its role and register budget.
+// dQ, bwd_ws_dq_writer.cuh), warpgroups 1-2 consume (wgmma, bwd_ws_consumer.cuh; above head
+// dim 128 bwd_ws_consumer_split_d.cuh). This entry carves shared memory, initialises the
+// barriers and hands each warpgroup its role and register budget.
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/ffa/sm90/bwd_ws_consumer.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_consumer_split_d.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_dq_writer.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_producer.cuh"
@@ -50,7 +52,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     if (threadIdx.x / 32 == 1 && ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
-    BwdWsConsumer<Tr, kCap>::run(P, st, wg - 1);
+    using Consumer = std::conditional_t<Tr::kSplitD, BwdWsConsumerSplitD<Tr, kCap>,
+                                        BwdWsConsumer<Tr, kCap>>;
+    Consumer::run(P, st, wg - 1);
   }
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then

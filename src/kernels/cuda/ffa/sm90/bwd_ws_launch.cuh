@@ -30,7 +30,7 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   const uint64_t hkv = hq / static_cast<uint64_t>(p.heads_per_kv);
   const uint64_t sq = static_cast<uint64_t>(p.total_q), sk = static_cast<uint64_t>(p.total_k);
   const uint32_t row_box[3] = {64, 1, Tr::kBlockM};
-  const uint32_t key_box[3] = {64, 1, Tr::kBlockN};
+  const uint32_t key_box[3] = {64, 1, Tr::kPassKeys};
   const uint32_t stat_box[3] = {Tr::kStatRows, 1, 1};
   auto view = [](const void* base, uint64_t d, uint64_t heads, uint64_t rows, int64_t hs,
                  int64_t rs) {

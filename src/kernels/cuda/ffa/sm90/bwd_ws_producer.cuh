@@ -1,6 +1,7 @@
 // Producer of the warp-specialised Hopper backward kernel: one elected thread loads, per
-// (item, query head) tile of the CTA, the item's K and V once, then every query tile of the
-// item's segments (Q, dO, and the rows' lse and D) through the ring.
+// (item, query head) tile of the CTA and per key pass (bwd_tiles.cuh), the pass's K and V
+// once, then every query tile of the item's segments (Q, dO, and the rows' lse and D) through
+// the ring.
 #pragma once
 
 #include <cstdint>
@@ -46,29 +47,31 @@ struct BwdWsProducer {
       const int head = tile.head;
       const int kv_head = head / p.heads_per_kv;
 
-      Barrier::at(&s.empty_kv).wait(kv.empty_parity());
-      full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
-      load_tile(P.tma_k, ptx::cvta_to_shared(s.k), Tr::KvTile::kAtomBytes, kv_head,
-                item.block_start, full_kv.addr, policy);
-      load_tile(P.tma_v, ptx::cvta_to_shared(s.v), Tr::KvTile::kAtomBytes, kv_head,
-                item.block_start, full_kv.addr, policy);
-      kv.advance();
+      for_each_key_pass<Tr>(item, [&](int, int key0, int) {
+        Barrier::at(&s.empty_kv).wait(kv.empty_parity());
+        full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
+        load_tile(P.tma_k, ptx::cvta_to_shared(s.k), Tr::KvTile::kAtomBytes, kv_head, key0,
+                  full_kv.addr, policy);
+        load_tile(P.tma_v, ptx::cvta_to_shared(s.v), Tr::KvTile::kAtomBytes, kv_head, key0,
+                  full_kv.addr, policy);
+        kv.advance();
 
-      RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
-      do {
-        const Barrier full_q = Barrier::at(&s.full_q[q.index]);
-        Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
-        full_q.arrive_expect_bytes(2 * Tr::kQBytes + 2 * Tr::kStatBytes);
-        load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head, rows.c0,
-                  full_q.addr, policy);
-        load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
-                  rows.c0, full_q.addr, policy);
-        ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head, 0,
-                         full_q.addr, policy);
-        ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head, 0,
-                         full_q.addr, policy);
-        q.advance();
-      } while (rows.next(p.segs));
+        RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
+        do {
+          const Barrier full_q = Barrier::at(&s.full_q[q.index]);
+          Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
+          full_q.arrive_expect_bytes(2 * Tr::kQBytes + 2 * Tr::kStatBytes);
+          load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head,
+                    rows.c0, full_q.addr, policy);
+          load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
+                    rows.c0, full_q.addr, policy);
+          ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head,
+                           0, full_q.addr, policy);
+          ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head,
+                           0, full_q.addr, policy);
+          q.advance();
+        } while (rows.next(p.segs));
+      });
     });
   }
 };

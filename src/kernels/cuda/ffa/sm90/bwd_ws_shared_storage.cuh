@@ -1,5 +1,7 @@
-// Shared memory of the warp-specialised Hopper backward kernel: the item's K and V, a ring of
-// query tiles (Q, dO and the rows' lse and D), two dS^T buffers, and the barriers.
+// Shared memory of the warp-specialised Hopper backward kernel: the K and V of the item (or of
+// its pass, split-D), a ring of query tiles (Q, dO and the rows' lse and D), two dS^T buffers,
+// the dQ tile, and the barriers. The 1024-aligned tiles come first: at head dim 256 the whole
+// storage is within 1 KB of the 227 KB limit.
 #pragma once
 
 #include <cstdint>
@@ -8,16 +10,16 @@ namespace magi::cuda::sm90 {
 
 template <class Tr>
 struct BwdWsSharedStorage {
-  alignas(1024) unsigned char k[Tr::kKvBytes];                 // [128 keys x D] swizzled
-  alignas(1024) unsigned char v[Tr::kKvBytes];                 // [128 keys x D] swizzled
+  alignas(1024) unsigned char k[Tr::kKvBytes];                 // [kPassKeys x D] swizzled
+  alignas(1024) unsigned char v[Tr::kKvBytes];                 // [kPassKeys x D] swizzled
   alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];     // [64 rows x D] swizzled
   alignas(1024) unsigned char dout[Tr::kStages][Tr::kQBytes];  // [64 rows x D] swizzled
-  alignas(1024) unsigned char ds[2][Tr::kDsBytes];             // dS^T [128 keys x 64 rows]
+  alignas(1024) unsigned char ds[2][Tr::kDsBytes];             // Tr::DsTile
+  alignas(1024) unsigned char dq[Tr::kDqBytes];                // the tile's dQ, fp32 swizzled
   // From row c0 & ~3 of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without cells) and
   // D = rowsum(dO * O).
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
   alignas(128) float dsum[Tr::kStages][Tr::kStatPitch];
-  alignas(1024) unsigned char dq[Tr::kDqBytes];  // the tile's dQ, fp32 swizzled
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
   uint64_t full_kv, empty_kv;
   uint64_t full_q[Tr::kStages], empty_q[Tr::kStages];

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
@@ -25,14 +26,31 @@ struct BwdWsTraits : WsRoles {
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
-  // Consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128.
-  static constexpr int kBlockN = 64 * kConsumerWarpGroups;  // keys per work item
-  static constexpr int kBlockM = 64;                        // query rows per tile
-  static constexpr int kStages = kTile.bwd_stages;          // Q / dO / lse / D ring depth
+  static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
+  static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
+  static constexpr int kStages = kTile.bwd_stages;  // Q / dO / lse / D ring depth
 
-  using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // K, V: [keys x D]
-  using QTile = Sw128Tile<kBlockM, kHeadDim>;   // Q, dO: [rows x D], per stage
-  using DsTile = Sw128Tile<kBlockN, kBlockM>;   // dS^T: [keys x rows], two buffers
+  // Head dim 64 / 128: consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128 and
+  // their dK / dV over the whole head dim (bwd_ws_consumer.cuh). Above 128 that is more
+  // registers than a thread has: the item is walked in passes of 64 keys, both warpgroups on
+  // the same keys, each computing a window of 128 head-dim columns, warpgroup 0 from column 0,
+  // warpgroup 1 from column D - 128 (bwd_ws_consumer_split_d.cuh). At D = 192 the windows
+  // overlap by 64 columns, which warpgroup 1 computes but does not write: equal windows keep
+  // both warpgroups on one instruction path (a branch around wgmma serialises them, C7520),
+  // and windows start on 64-column atoms (MN-major operands cannot start inside one).
+  static constexpr bool kSplitD = kHeadDim > 128;
+  // Keys of K / V held at once (the deterministic list above 128 has items of this size).
+  static constexpr int kPassKeys = kSplitD ? BwdTileConfig::kPassKeys : kBlockN;
+  static constexpr int kPasses = kBlockN / kPassKeys;
+  static constexpr int kWindow = 128;                 // split-D: columns per warpgroup
+  static constexpr int kWindowStep = kHeadDim - 128;  // split-D: warpgroup 1's first column
+  static constexpr int kWindowSkip = 256 - kHeadDim;  // split-D: its columns left unwritten
+
+  using KvTile = Sw128Tile<kPassKeys, kHeadDim>;  // K, V: [keys x D]
+  using QTile = Sw128Tile<kBlockM, kHeadDim>;     // Q, dO: [rows x D], per stage
+  // dS^T [128 keys x 64 rows]; split-D: P^T [64 keys x 64 rows] in columns [0, 64) and dS^T
+  // in [64, 128). Two buffers.
+  using DsTile = std::conditional_t<kSplitD, Sw128Tile<kPassKeys, 128>, Sw128Tile<kBlockN, kBlockM>>;
   static constexpr uint32_t kKvBytes = KvTile::kBytes;
   static constexpr uint32_t kQBytes = QTile::kBytes;
   static constexpr uint32_t kDsBytes = DsTile::kBytes;
@@ -45,15 +63,17 @@ struct BwdWsTraits : WsRoles {
   static constexpr int kStatPitch = (kStatRows + 31) / 32 * 32;
   static constexpr int kAtoms = kHeadDim / 64;
 
-  // dQ of a tile, for the writer warp (bwd_ws_dq_writer.cuh): two halves of [kBlockM rows x
-  // 64 columns] fp32, half w written by consumer warpgroup w (head dim 128: columns
-  // [64 w, 64 w + 64); head dim 64: all 64 columns of its own keys, both halves then added
-  // into the same dq columns).
-  using DqHalf = Sw128TileF32<kBlockM, 64>;
-  static constexpr uint32_t kDqBytes = 2 * DqHalf::kBytes;
+  // dQ of a tile, for the writer warp (bwd_ws_dq_writer.cuh), fp32 [kBlockM rows x kDqCols]:
+  // head dim 128 and split-D, each warpgroup writes its own columns of dq; head dim 64, two halves of 64 columns, one per warpgroup (its own
+  // keys), both then added into the same dq columns.
+  static constexpr int kDqCols = kHeadDim == 64 ? 128 : kHeadDim;
+  using DqTile = Sw128TileF32<kBlockM, kDqCols>;
+  static constexpr uint32_t kDqBytes = DqTile::kBytes;
 
-  static_assert(kHeadDim == 64 || kHeadDim == 128, "dQ split: see bwd_ws_consumer.cuh");
-  static_assert(kStages >= 2);
+  static_assert(kHeadDim == 64 || kHeadDim == 128 || (kSplitD && kHeadDim % 64 == 0),
+                "dQ / dK / dV column split: see bwd_ws_consumer*.cuh");
+  static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
+  static_assert(kStages >= 1);
 };
 
 }  // namespace magi::cuda::sm90
