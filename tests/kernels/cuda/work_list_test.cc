@@ -101,31 +101,37 @@ TEST(FfaWorkList, DiagonalsOfEachType) {
 }
 
 // Deterministic mode: global key blocks only (no key in two items), and per global row block the
-// turns of the tiles that touch it are 0, 1, 2, ... in (item, walk) order.
+// turns of the tiles that touch it are 0, 1, 2, ... in (item, walk) order. Blocks of 128 keys
+// (head dims <= 128) and of 64 (the one-pass list of the split-head-dim kernel).
 TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
   std::mt19937_64 rng(5);
-  for (int iter = 0; iter < 300; ++iter) {
-    const int64_t sq = 1 + rng() % 600, sk = 1 + rng() % 600;
-    const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 8));
-    WorkList wl = build_bwd_work(slices, sk, 128, 64, /*global_blocks_only=*/true);
-    EXPECT_TRUE(wl.disjoint_blocks);
-    for (const FfaWorkItem& it : wl.items) EXPECT_EQ(it.block_start % 128, 0);
-    add_row_turns(wl, 64);
-    std::map<int64_t, int> next;  // expected next turn per row block
-    size_t pos = 0;
-    for (const FfaWorkItem& it : wl.items) {
-      EXPECT_EQ(it.turn_begin, static_cast<int32_t>(pos));
-      for (int g = it.seg_begin; g < it.seg_end; ++g) {
-        for (int64_t r = wl.segs[g].q0 / 64 * 64; r < wl.segs[g].q1; r += 64) {
-          ASSERT_LT(pos, wl.row_turns.size());
-          EXPECT_EQ(wl.row_turns[pos++], next[r / 64]++);
+  for (const int block_n : {128, 64}) {
+    for (int iter = 0; iter < 300; ++iter) {
+      const int64_t sq = 1 + rng() % 600, sk = 1 + rng() % 600;
+      const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 8));
+      WorkList wl = build_bwd_work(slices, sk, block_n, 64, /*global_blocks_only=*/true);
+      EXPECT_TRUE(wl.disjoint_blocks);
+      for (const FfaWorkItem& it : wl.items) {
+        EXPECT_EQ(it.block_start % block_n, 0);
+        EXPECT_LE(it.block_end - it.block_start, block_n);
+      }
+      add_row_turns(wl, 64);
+      std::map<int64_t, int> next;  // expected next turn per row block
+      size_t pos = 0;
+      for (const FfaWorkItem& it : wl.items) {
+        EXPECT_EQ(it.turn_begin, static_cast<int32_t>(pos));
+        for (int g = it.seg_begin; g < it.seg_end; ++g) {
+          for (int64_t r = wl.segs[g].q0 / 64 * 64; r < wl.segs[g].q1; r += 64) {
+            ASSERT_LT(pos, wl.row_turns.size());
+            EXPECT_EQ(wl.row_turns[pos++], next[r / 64]++);
+          }
         }
       }
+      EXPECT_EQ(pos, wl.row_turns.size());
+      // The same cells as the default list.
+      EXPECT_EQ(covered(wl, sq, sk, false, block_n),
+                covered(build_bwd_work(slices, sk, 128, 64), sq, sk, false, 128));
     }
-    EXPECT_EQ(pos, wl.row_turns.size());
-    // The same cells as the default list.
-    EXPECT_EQ(covered(wl, sq, sk, false, 128),
-              covered(build_bwd_work(slices, sk, 128, 64), sq, sk, false, 128));
   }
 }
 
