@@ -53,8 +53,8 @@ struct FwdTileConfig {
 
 struct BwdTileConfig {
   static constexpr int kWarps = 8;
-  static constexpr int kBlockM = 64;   // query rows per tile
-  static constexpr int kBlockN = 128;  // keys per work item
+  static constexpr int kBlockM = 64;    // query rows per tile
+  static constexpr int kBlockN = 128;   // keys per work item
   static constexpr int kPassKeys = 64;  // Hopper, head dim > 128: keys per pass over an item
   static constexpr int kMinBlocksPerSm = MAGI_FFA_BWD_MIN_BLOCKS;
 };

@@ -12,6 +12,7 @@
 #include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/launch.h"
+#include "kernels/cuda/ffa/launch_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_launch.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_launch.cuh"
@@ -45,13 +46,6 @@ inline bool use_sm90_kernels() {
 #endif
 }
 
-template <class Kernel, class Params>
-void launch_with_smem(Kernel kernel, int threads, int smem, int grid, cudaStream_t s,
-                      const Params& p, std::atomic<uint64_t>& smem_set) {
-  set_smem_once(kernel, smem, smem_set);
-  kernel<<<grid, threads, smem, s>>>(p);
-}
-
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
@@ -65,16 +59,8 @@ void launch_fwd(const FwdParams& p, int grid, void* stream) {
   } else {
     using Tr = FwdTraits<E, kHeadDim>;
     static_assert(Tr::kBlockM == kFwdBlockM);
-    if (p.use_softcap) {
-      static std::atomic<uint64_t> smem_set{0};
-      set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
-      ffa_fwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
-    } else {
-      static std::atomic<uint64_t> smem_set{0};
-      set_smem_once(ffa_fwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
-      ffa_fwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
-    }
-    MAGI_CUDA_CHECK(cudaGetLastError());
+    launch_softcap_variant<ffa_fwd_kernel<Tr, Softcap::kOn>, ffa_fwd_kernel<Tr, Softcap::kOff>>(
+        p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
   }
 }
 
@@ -96,27 +82,13 @@ void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* st
     if (use_sm90_kernels()) {
       using Tr90 = sm90::BwdTraits<E, kHeadDim>;
       static_assert(Tr90::kBlockN == kBwdBlockN && Tr90::kBlockM == kBwdBlockM);
-      static std::atomic<uint64_t> set_on{0}, set_off{0};
-      if (p.use_softcap) {
-        launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOn>, Tr90::kThreads,
-                         Tr90::kSmemBytes, grid, s, p, set_on);
-      } else {
-        launch_with_smem(sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOff>, Tr90::kThreads,
-                         Tr90::kSmemBytes, grid, s, p, set_off);
-      }
-      MAGI_CUDA_CHECK(cudaGetLastError());
+      launch_softcap_variant<sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOn>,
+                             sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOff>>(
+          p.use_softcap, grid, Tr90::kThreads, Tr90::kSmemBytes, s, p);
       return;
     }
-    if (p.use_softcap) {
-      static std::atomic<uint64_t> smem_set{0};
-      set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOn>, Tr::kSmemBytes, smem_set);
-      ffa_bwd_kernel<Tr, Softcap::kOn><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
-    } else {
-      static std::atomic<uint64_t> smem_set{0};
-      set_smem_once(ffa_bwd_kernel<Tr, Softcap::kOff>, Tr::kSmemBytes, smem_set);
-      ffa_bwd_kernel<Tr, Softcap::kOff><<<grid, Tr::kThreads, Tr::kSmemBytes, s>>>(p);
-    }
-    MAGI_CUDA_CHECK(cudaGetLastError());
+    launch_softcap_variant<ffa_bwd_kernel<Tr, Softcap::kOn>, ffa_bwd_kernel<Tr, Softcap::kOff>>(
+        p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
   }
 }
 

@@ -44,14 +44,15 @@ struct BwdWsConsumer {
   using QTile = typename Tr::QTile;
   using DsTile = typename Tr::DsTile;
 
-  // S^T [64 keys x 64 rows] = K_w [64 x D] Q^T (or dP^T = V_w dO^T): D / 16 k-steps.
-  __device__ __forceinline__ static void issue_transposed(float (&acc)[kNS][4],
+  // S^T [64 keys x 8 kNT rows] = K_w [64 x D] Q^T (or dP^T = V_w dO^T): D / 16 k-steps.
+  template <int kNT>
+  __device__ __forceinline__ static void issue_transposed(float (&acc)[kNT][4],
                                                           KMajorSw128<KvTile::kAtomBytes> a,
                                                           KMajorSw128<QTile::kAtomBytes> b) {
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
-      ptx::Wgmma<kBM, kBf16>::template ss<0, 0>(acc, a.advance_k(kk).bits, b.advance_k(kk).bits,
-                                                kk > 0);
+      ptx::Wgmma<8 * kNT, kBf16>::template ss<0, 0>(acc, a.advance_k(kk).bits, b.advance_k(kk).bits,
+                                                    kk > 0);
     }
     ptx::wgmma_commit_group();
   }
@@ -218,8 +219,8 @@ struct BwdWsConsumer {
   /// write_dq once the writer has read the previous tile, then publish_dq.
   template <int kNT>
   __device__ __forceinline__ static void store_dq(Storage& st, PipelineState<1>& ring,
-                                                  const float (&dq)[kNT][4], float scale,
-                                                  int col0, int warp, int lane) {
+                                                  const float (&dq)[kNT][4], float scale, int col0,
+                                                  int warp, int lane) {
     Barrier::at(&st.dq_empty).wait(ring.empty_parity());
     write_dq(st, dq, scale, col0, warp, lane);
     publish_dq(st, ring);

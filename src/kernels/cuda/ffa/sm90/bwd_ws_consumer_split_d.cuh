@@ -25,25 +25,13 @@ struct BwdWsConsumerSplitD {
   using Storage = BwdWsSharedStorage<Tr>;
   static constexpr bool kBf16 = Tr::kElem == Elem::kBf16;
   static constexpr int kD = Tr::kHeadDim, kBM = Tr::kBlockM, kKeys = Tr::kPassKeys;
-  static constexpr int kRows = kBM / 2;  // rows of S^T / dP^T per warpgroup
-  static constexpr int kNS = kRows / 8;  // n8 column blocks of S^T per thread
+  static constexpr int kRows = kBM / 2;        // rows of S^T / dP^T per warpgroup
+  static constexpr int kNS = kRows / 8;        // n8 column blocks of S^T per thread
   static constexpr int kNO = Tr::kWindow / 8;  // n8 column blocks of dK / dV of the window
   using KvTile = typename Tr::KvTile;
   using QTile = typename Tr::QTile;
   using DsTile = typename Tr::DsTile;
   static_assert(Tr::kSplitD && kKeys == 64 && kBM == 64);
-
-  // S^T [64 keys x kRows rows] = K [64 x D] Q_rows^T (or dP^T = V dO_rows^T): D / 16 k-steps.
-  __device__ __forceinline__ static void issue_transposed(float (&acc)[kNS][4],
-                                                          KMajorSw128<KvTile::kAtomBytes> a,
-                                                          KMajorSw128<QTile::kAtomBytes> b) {
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      ptx::Wgmma<kRows, kBf16>::template ss<0, 0>(acc, a.advance_k(kk).bits, b.advance_k(kk).bits,
-                                                  kk > 0);
-    }
-    ptx::wgmma_commit_group();
-  }
 
   /// dV (+= P^T dO) or dK (+= dS^T Q, kk0 = 4) of this warpgroup's window [c0, c0 + 128): A
   /// the shared P^T / dS^T (K-major, k = query rows), B = dO / Q; `fresh` overwrites.
@@ -117,8 +105,8 @@ struct BwdWsConsumerSplitD {
 
           float s_t[kNS][4], dp_t[kNS][4];  // [16 keys x kRows rows] of this warp
           ptx::wgmma_fence();
-          issue_transposed(s_t, KvTile::k_major(a_k, 0), QTile::k_major(a_q, kRows * wg));
-          issue_transposed(dp_t, KvTile::k_major(a_v, 0), QTile::k_major(a_do, kRows * wg));
+          Base::issue_transposed(s_t, KvTile::k_major(a_k, 0), QTile::k_major(a_q, kRows * wg));
+          Base::issue_transposed(dp_t, KvTile::k_major(a_v, 0), QTile::k_major(a_do, kRows * wg));
           ptx::wgmma_wait_group<1>();
           ptx::fence_acc(s_t);
           Base::probs(s_t, p, mask, a_lse, rows.c0 + kRows * wg, key0 + 16 * warp, lane);

@@ -1,11 +1,11 @@
 // dQ writer of the warp-specialised Hopper backward kernel: one elected thread of warpgroup
 // 0's second warp walks the CTA's tiles (and key passes) as the consumers do and, per query
 // tile, adds the consumers' fp32 dQ tile from shared memory into dq with TMA reductions, so
-// the consumers issue no per-element global reductions. Contract with the consumers (bwd_ws_consumer.cuh):
-// they wait for dq_empty, write the tile, and arrive on dq_full; the writer waits for
-// dq_full, reduces, waits until the reductions have read the tile, and arrives on dq_empty.
-// Deterministic mode: the writer adds a tile only in its turn (the consumers never wait for
-// dQ turns), one reduction after the other, and passes the turn once they are complete.
+// the consumers issue no per-element global reductions. Contract with the consumers
+// (bwd_ws_consumer.cuh): they wait for dq_empty, write the tile, and arrive on dq_full; the writer
+// waits for dq_full, reduces, waits until the reductions have read the tile, and arrives on
+// dq_empty. Deterministic mode: the writer adds a tile only in its turn (the consumers never wait
+// for dQ turns), one reduction after the other, and passes the turn once they are complete.
 #pragma once
 
 #include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
@@ -24,9 +24,9 @@ template <class Tr>
 struct BwdWsDqWriter {
   using Storage = BwdWsSharedStorage<Tr>;
   using Tile = typename Tr::DqTile;
-  static constexpr int kAtoms = Tile::kAtoms;               // of 32 columns
-  static constexpr int kGroupAtoms = Tr::kHeadDim / 32;     // atoms covering dq's columns once
-  static constexpr int kGroups = kAtoms / kGroupAtoms;      // 2 at head dim 64, else 1
+  static constexpr int kAtoms = Tile::kAtoms;            // of 32 columns
+  static constexpr int kGroupAtoms = Tr::kHeadDim / 32;  // atoms covering dq's columns once
+  static constexpr int kGroups = kAtoms / kGroupAtoms;   // 2 at head dim 64, else 1
 
   /// Adds atom group `grp` of the shared tile (at `base`) into rows [c0, c0 + kBlockM): atom a
   /// holds dq columns [32 a, 32 a + 32) modulo the head dim (bwd_ws_traits.cuh: DqTile).

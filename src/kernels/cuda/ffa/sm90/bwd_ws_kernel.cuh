@@ -52,8 +52,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     if (threadIdx.x / 32 == 1 && ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
-    using Consumer = std::conditional_t<Tr::kSplitD, BwdWsConsumerSplitD<Tr, kCap>,
-                                        BwdWsConsumer<Tr, kCap>>;
+    using Consumer =
+        std::conditional_t<Tr::kSplitD, BwdWsConsumerSplitD<Tr, kCap>, BwdWsConsumer<Tr, kCap>>;
     Consumer::run(P, st, wg - 1);
   }
 #else

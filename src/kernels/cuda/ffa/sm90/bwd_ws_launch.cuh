@@ -4,11 +4,11 @@
 
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
+#include "kernels/cuda/ffa/launch_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/schedule.h"
 #include "kernels/cuda/ffa/sm90/tma_desc.h"
@@ -54,17 +54,8 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
        {4 * static_cast<uint64_t>(p.dq_head_stride), 4 * static_cast<uint64_t>(p.dq_row_stride)},
        TmaElem::kFp32},
       dq_box);
-  constexpr int kSmem = BwdWsSharedStorage<Tr>::kLaunchBytes;
-  if (p.use_softcap) {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_bwd_ws_kernel<Tr, Softcap::kOn>, kSmem, smem_set);
-    ffa_bwd_ws_kernel<Tr, Softcap::kOn><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
-  } else {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_bwd_ws_kernel<Tr, Softcap::kOff>, kSmem, smem_set);
-    ffa_bwd_ws_kernel<Tr, Softcap::kOff><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
-  }
-  MAGI_CUDA_CHECK(cudaGetLastError());
+  launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
+      p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P);
 }
 
 }  // namespace magi::cuda::sm90

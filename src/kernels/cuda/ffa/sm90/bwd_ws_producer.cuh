@@ -65,10 +65,10 @@ struct BwdWsProducer {
                     rows.c0, full_q.addr, policy);
           load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
                     rows.c0, full_q.addr, policy);
-          ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head,
-                           0, full_q.addr, policy);
-          ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head,
-                           0, full_q.addr, policy);
+          ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head, 0,
+                           full_q.addr, policy);
+          ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head, 0,
+                           full_q.addr, policy);
           q.advance();
         } while (rows.next(p.segs));
       });

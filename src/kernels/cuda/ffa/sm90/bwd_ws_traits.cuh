@@ -28,7 +28,7 @@ struct BwdWsTraits : WsRoles {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
   static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
-  static constexpr int kStages = kTile.bwd_stages;  // Q / dO / lse / D ring depth
+  static constexpr int kStages = kTile.bwd_stages;        // Q / dO / lse / D ring depth
 
   // Head dim 64 / 128: consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128 and
   // their dK / dV over the whole head dim (bwd_ws_consumer.cuh). Above 128 that is more
@@ -50,7 +50,8 @@ struct BwdWsTraits : WsRoles {
   using QTile = Sw128Tile<kBlockM, kHeadDim>;     // Q, dO: [rows x D], per stage
   // dS^T [128 keys x 64 rows]; split-D: P^T [64 keys x 64 rows] in columns [0, 64) and dS^T
   // in [64, 128). Two buffers.
-  using DsTile = std::conditional_t<kSplitD, Sw128Tile<kPassKeys, 128>, Sw128Tile<kBlockN, kBlockM>>;
+  using DsTile =
+      std::conditional_t<kSplitD, Sw128Tile<kPassKeys, 128>, Sw128Tile<kBlockN, kBlockM>>;
   static constexpr uint32_t kKvBytes = KvTile::kBytes;
   static constexpr uint32_t kQBytes = QTile::kBytes;
   static constexpr uint32_t kDsBytes = DsTile::kBytes;
@@ -64,8 +65,8 @@ struct BwdWsTraits : WsRoles {
   static constexpr int kAtoms = kHeadDim / 64;
 
   // dQ of a tile, for the writer warp (bwd_ws_dq_writer.cuh), fp32 [kBlockM rows x kDqCols]:
-  // head dim 128 and split-D, each warpgroup writes its own columns of dq; head dim 64, two halves of 64 columns, one per warpgroup (its own
-  // keys), both then added into the same dq columns.
+  // head dim 128 and split-D, each warpgroup writes its own columns of dq; head dim 64, two halves
+  // of 64 columns, one per warpgroup (its own keys), both then added into the same dq columns.
   static constexpr int kDqCols = kHeadDim == 64 ? 128 : kHeadDim;
   using DqTile = Sw128TileF32<kBlockM, kDqCols>;
   static constexpr uint32_t kDqBytes = DqTile::kBytes;

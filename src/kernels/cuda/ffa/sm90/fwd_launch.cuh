@@ -4,11 +4,11 @@
 
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
+#include "kernels/cuda/ffa/launch_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/schedule.h"
 #include "kernels/cuda/ffa/sm90/tma_desc.h"
@@ -48,17 +48,9 @@ void launch_fwd(const FwdParams& p, cudaStream_t stream) {
     // tensor, so these two describe q's memory and are never used.
     P.tma_k = P.tma_v = P.tma_q;
   }
-  constexpr int kSmem = FwdSharedStorage<Tr>::kLaunchBytes;
-  if (p.use_softcap) {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_fwd_sm90_kernel<Tr, Softcap::kOn>, kSmem, smem_set);
-    ffa_fwd_sm90_kernel<Tr, Softcap::kOn><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
-  } else {
-    static std::atomic<uint64_t> smem_set{0};
-    set_smem_once(ffa_fwd_sm90_kernel<Tr, Softcap::kOff>, kSmem, smem_set);
-    ffa_fwd_sm90_kernel<Tr, Softcap::kOff><<<cfg.sched.grid, Tr::kThreads, kSmem, stream>>>(P);
-  }
-  MAGI_CUDA_CHECK(cudaGetLastError());
+  launch_softcap_variant<ffa_fwd_sm90_kernel<Tr, Softcap::kOn>,
+                         ffa_fwd_sm90_kernel<Tr, Softcap::kOff>>(
+      p.use_softcap, cfg.sched.grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P);
 }
 
 }  // namespace magi::cuda::sm90
