@@ -15,6 +15,14 @@ __device__ __forceinline__ bool elect_sync() {
   return elected != 0;
 }
 
+/// PTX ISA §special registers, %laneid, read where used (volatile): a lane index kept from
+/// a kernel's start holds a register the whole time, which ptxas spills under pressure.
+__device__ __forceinline__ int lane_id() {
+  int lane;
+  asm volatile("mov.u32 %0, %%laneid;\n" : "=r"(lane));
+  return lane;
+}
+
 /// PTX ISA §setmaxnreg, .inc / .dec (sm_90a): every thread of the warpgroup executes
 /// it; the kernel needs a register cap at entry (__launch_bounds__(threads, 1)).
 template <int kRegs>

@@ -30,18 +30,15 @@ __device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched,
   }
 }
 
-/// fn(pass, key0, key1) for the passes of `item` over its keys, Tr::kPassKeys at a time (one
-/// pass when Tr::kPasses is 1, known at compile time: a loop there costs the producer, with its
-/// 24 registers, a spill): every role walks the same passes, and the query tiles once per pass.
+/// fn(key0) for the passes of `item` over its keys, Tr::kPassKeys from key0 at a time (one pass
+/// when Tr::kPasses is 1, known at compile time: a loop there costs the producer, with its 24
+/// registers, a spill): every role walks the same passes, and the query tiles once per pass.
 template <class Tr, class Fn>
 __device__ __forceinline__ void for_each_key_pass(const FfaWorkItem& item, Fn&& fn) {
   if constexpr (Tr::kPasses == 1) {
-    fn(0, item.block_start, item.block_end);
+    fn(item.block_start);
   } else {
-    int pass = 0;
-    for (int key0 = item.block_start; key0 < item.block_end; key0 += Tr::kPassKeys, ++pass) {
-      fn(pass, key0, min(item.block_end, key0 + Tr::kPassKeys));
-    }
+    for (int key0 = item.block_start; key0 < item.block_end; key0 += Tr::kPassKeys) fn(key0);
   }
 }
 

@@ -73,7 +73,6 @@ struct BwdWsConsumerSplitD {
   __device__ static void run(const BwdParamsSm90& P, Storage& st, int wg) {
     const BwdParams& p = P.p;
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
-    const int g = lane >> 2, t = lane & 3;
     const int col0 = wg * Tr::kWindowStep;  // this warpgroup's window
     const int skip = wg * Tr::kWindowSkip;  // ... of which it writes columns [skip, 128)
     PipelineState<1> kv;
@@ -84,7 +83,7 @@ struct BwdWsConsumerSplitD {
     for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
-      for_each_key_pass<Tr>(item, [&](int, int key0, int) {
+      for_each_key_pass<Tr>(item, [&](int key0) {
         float dk[kNO][4], dv[kNO][4];  // [16 keys x this warpgroup's columns] of this warp
         bool fresh = true;
         Barrier::at(&st.full_kv).wait(kv.full_parity());
@@ -114,6 +113,8 @@ struct BwdWsConsumerSplitD {
           ptx::fence_acc(dp_t);
           Base::dscores(dp_t, s_t, p, a_lse, a_dsum, lane);
           // Accumulator [nt][j]: key 16 warp + g + 8 (j >> 1), row kRows wg + 8 nt + 2 t + (j & 1).
+          // NOTE: g and t read afresh here: held from the start, ptxas spilled them.
+          const int g = ptx::lane_id() >> 2, t = ptx::lane_id() & 3;
 #pragma unroll
           for (int nt = 0; nt < kNS; ++nt)
 #pragma unroll

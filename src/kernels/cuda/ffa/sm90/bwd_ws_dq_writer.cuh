@@ -49,7 +49,7 @@ struct BwdWsDqWriter {
     for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
-      for_each_key_pass<Tr>(item, [&](int, int, int) {
+      for_each_key_pass<Tr>(item, [&](int) {
         RowTiles<Tr::kBlockM> rows(p.segs, item, det);
         int walk = 0;
         do {

@@ -36,18 +36,21 @@ struct BwdWsProducer {
          {&P.tma_q, &P.tma_do, &P.tma_k, &P.tma_v, &P.tma_lse2, &P.tma_dsum}) {
       ptx::prefetch_tensormap(m);
     }
-    // K/V are read by the item's CTAs of every query head sharing them; a query tile by the
-    // items of its rows' keys: both stay in L2 (evict last); nothing here is read only once.
-    const uint64_t policy = ptx::policy_evict_last();
     const Barrier full_kv = Barrier::at(&s.full_kv);
     PipelineState<1> kv;
     PipelineState<Tr::kStages> q;
     for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
-      const FfaWorkItem& item = tile.item;
+      // NOTE: the item read where used from the list (global memory, cached), not the tile's
+      // copy: this thread has 24 registers, and the copy held across the passes spilled.
+      const FfaWorkItem& item = p.items[tile.item_index];
       const int head = tile.head;
-      const int kv_head = head / p.heads_per_kv;
-
-      for_each_key_pass<Tr>(item, [&](int, int key0, int) {
+      for_each_key_pass<Tr>(item, [&](int key0) {
+        // K/V are read by the item's CTAs of every query head sharing them; a query tile by
+        // the items of its rows' keys: both stay in L2 (evict last); nothing is read only once.
+        // NOTE: the policy is made where it is used (one instruction): held across the loops,
+        // its two registers made this thread (24 registers) spill at head dims above 128.
+        const uint64_t policy = ptx::policy_evict_last();
+        const int kv_head = head / p.heads_per_kv;
         Barrier::at(&s.empty_kv).wait(kv.empty_parity());
         full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
         load_tile(P.tma_k, ptx::cvta_to_shared(s.k), Tr::KvTile::kAtomBytes, kv_head, key0,
@@ -58,6 +61,7 @@ struct BwdWsProducer {
 
         RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
         do {
+          const uint64_t policy = ptx::policy_evict_last();
           const Barrier full_q = Barrier::at(&s.full_q[q.index]);
           Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
           full_q.arrive_expect_bytes(2 * Tr::kQBytes + 2 * Tr::kStatBytes);
