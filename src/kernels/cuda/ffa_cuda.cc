@@ -85,10 +85,10 @@ void check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
     DeviceGuard guard(q.device.index);
     return hopper_kernels_selected();
   };
-  MAGI_CHECK(q.shape[2] <= kPortableMaxHeadDim || hopper(), fn, ": q = ",
-             q.describe(), ": head_dim ", q.shape[2], " needs the Hopper kernels (an sm_90 GPU, ",
-             "a build with sm_90a, MAGI_FFA_PORTABLE unset); the portable kernels take head_dim <= ",
-             kPortableMaxHeadDim);
+  MAGI_CHECK(q.shape[2] <= kPortableMaxHeadDim || hopper(), fn, ": q = ", q.describe(),
+             ": head_dim ", q.shape[2],
+             " needs the Hopper kernels (an sm_90 GPU, a build with sm_90a, MAGI_FFA_PORTABLE ",
+             "unset); the portable kernels take head_dim <= ", kPortableMaxHeadDim);
   check_16b(fn, q, "q");
   check_16b(fn, k, "k");
   check_16b(fn, v, "v");
