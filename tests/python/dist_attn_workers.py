@@ -28,7 +28,7 @@ def qkv_of(x, hq=HQ, hkv=HKV, d=D):
     return q, k, v
 
 
-def make_key(case, group, total):
+def make_key(case, group, total, d=D):
     configs = {
         "default": None,
         "no_overlap": DistAttnConfig(overlap_config=OverlapConfig(degree=0)),
@@ -36,7 +36,7 @@ def make_key(case, group, total):
                                       overlap_config=OverlapConfig(degree=3, min_chunk_size=4)),
     }
     name, cfg = case
-    common = dict(head_dim=D, chunk_size=8, cp_group=group, dist_attn_config=configs[cfg])
+    common = dict(head_dim=d, chunk_size=8, cp_group=group, dist_attn_config=configs[cfg])
     if name == "varlen_causal":
         cu = torch.tensor([0, 30, 31, 77, total], dtype=torch.int32)
         return magi_attn_varlen_key(cu, cu, causal=True, **common)
@@ -49,13 +49,14 @@ def make_key(case, group, total):
                               total, total, num_heads_q=HQ, num_heads_kv=HKV, **common)
 
 
-def run(rank, world_size, case, dtype_name, total, poison=None):
-    """``poison``: (row, column, value) written into x (q, and k or v through qkv_of)."""
+def run(rank, world_size, case, dtype_name, total, poison=None, d=D):
+    """``poison``: (row, column, value) written into x (q, and k or v through qkv_of); ``d``:
+    the head dim."""
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     group = dist.new_group(list(range(world_size)))
     dtype = getattr(torch, dtype_name)
-    key = make_key(case, group, total)
-    x = torch.randn(total, HQ * D, generator=torch.Generator().manual_seed(0),
+    key = make_key(case, group, total, d)
+    x = torch.randn(total, HQ * d, generator=torch.Generator().manual_seed(0),
                     dtype=torch.float64)
     if poison is not None:
         x[poison[0], poison[1]] = poison[2]
@@ -64,7 +65,7 @@ def run(rank, world_size, case, dtype_name, total, poison=None):
     pos = torch.tensor(key.runtime.position_ids())  # padding rows: ids >= total
     assert torch.equal(local.detach()[pos < total], x.detach()[pos[pos < total]]) or poison
     assert torch.equal(get_position_ids(key), pos.clamp(max=total - 1))
-    out, lse = calc_attn(*qkv_of(local), key)
+    out, lse = calc_attn(*qkv_of(local, d=d), key)
     total_out = undispatch(out, key)
     g = torch.randn(total_out.shape, generator=torch.Generator().manual_seed(1),
                     dtype=torch.float64)
