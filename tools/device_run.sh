@@ -29,6 +29,12 @@ for step in "$@"; do
     tests_nodet)  # tests/cuda without the deterministic mode's tests
       timeout ${STEP_TIMEOUT:-400} python3 -m pytest tests/cuda -q --maxfail=20 -rf \
         --ignore=tests/cuda/test_deterministic.py 2>&1 | tee -a "$OUT/tests_nodet.log" | tail -25 ;;
+    large_hd)  # head dims 192 / 256: their tests, then forward / backward against cuDNN and Flex
+      timeout ${STEP_TIMEOUT:-300} python3 -m pytest tests/cuda -q -rf -k "large_head or bitwise" \
+        2>&1 | tee -a "$OUT/large_hd.log" | tail -5
+      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16 --dims 256,192 --cases full,causal \
+        --impls ffa,flex,sdpa_cudnn --budget-s 100 --tag large_hd 2>&1 | tee -a "$OUT/bench.log" |
+        grep -v Warning ;;
     smoke)  # the forward tests alone, stopped after the first failure
       timeout 300 python3 -m pytest tests/cuda/test_ffa.py -q -x 2>&1 |
         tee -a "$OUT/smoke.log" | tail -30 ;;
