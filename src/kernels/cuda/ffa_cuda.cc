@@ -85,10 +85,10 @@ void check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
     DeviceGuard guard(q.device.index);
     return hopper_kernels_selected();
   };
-  MAGI_CHECK(q.shape[2] <= kPortableMaxHeadDim || hopper(), fn, ": q = ", q.describe(),
-             ": head_dim ", q.shape[2],
+  MAGI_CHECK(q.shape[2] <= kNarrowMaxHeadDim || kPortableWide || hopper(), fn,
+             ": q = ", q.describe(), ": head_dim ", q.shape[2],
              " needs the Hopper kernels (an sm_90 GPU, a build with sm_90a, MAGI_FFA_PORTABLE ",
-             "unset); the portable kernels take head_dim <= ", kPortableMaxHeadDim);
+             "unset); the portable kernels take head_dim <= ", kNarrowMaxHeadDim);
   check_16b(fn, q, "q");
   check_16b(fn, k, "k");
   check_16b(fn, v, "v");
@@ -140,7 +140,7 @@ size_t round256(size_t n) { return (n + 255) / 256 * 256; }
 /// one key pass each above head dim 128) or the default one.
 const DeviceWorkList& bwd_list(const FfaBwdArgs& a, const PreparedFfa& prepared) {
   if (!a.deterministic) return prepared.bwd;
-  return a.q.shape[2] > kPortableMaxHeadDim ? prepared.bwd_det_pass : prepared.bwd_det;
+  return a.q.shape[2] > kNarrowMaxHeadDim ? prepared.bwd_det_pass : prepared.bwd_det;
 }
 
 /// Needs the current device to be q's (hopper_kernels_selected()).
@@ -153,7 +153,8 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // one query head per kv head) and the Hopper kernel. Otherwise fp32 scratch accumulators,
   // cast into dk / dv at the end.
   s.store_direct = s.overwrite && list.disjoint_blocks && hq == hkv && hopper_kernels_selected();
-  s.ws_kernel = a.deterministic || bwd_ws_selected() || a.q.shape[2] > kPortableMaxHeadDim;
+  s.ws_kernel = a.deterministic || bwd_ws_selected() ||
+                (a.q.shape[2] > kNarrowMaxHeadDim && hopper_kernels_selected());
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);

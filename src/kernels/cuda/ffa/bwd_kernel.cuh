@@ -190,14 +190,19 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const int kv_r = (warp / Tr::kKvWarpsN) * 16 * kKvMT, kv_c = (warp % Tr::kKvWarpsN) * 8 * kKvNT;
   const int q_r = (warp / Tr::kQWarpsN) * 16 * kQMT, q_c = (warp % Tr::kQWarpsN) * 8 * kQNT;
   // NOTE: item-major order (heads innermost): the longest items of every head start first.
-  const int head = blockIdx.x % p.num_heads_q;
-  const FfaWorkItem item = p.items[blockIdx.x / p.num_heads_q];
+  // Above head dim 128 (Tr::kPasses > 1) each (item, head) has kPasses CTAs, one per kBlockN
+  // keys of the item; a pass past the item's keys has nothing to do.
+  const unsigned tile = Tr::kPasses == 1 ? blockIdx.x : blockIdx.x / Tr::kPasses;
+  const int pass = Tr::kPasses == 1 ? 0 : static_cast<int>(blockIdx.x % Tr::kPasses);
+  const int head = tile % p.num_heads_q;
+  const FfaWorkItem item = p.items[tile / p.num_heads_q];
+  if (Tr::kPasses > 1 && item.block_start + pass * kBN >= item.block_end) return;
   const int kv_head = head / p.heads_per_kv;
   const T* q = static_cast<const T*>(p.q) + head * p.q_head_stride;
   const T* dout = static_cast<const T*>(p.dout) + head * p.do_head_stride;
   const T* k = static_cast<const T*>(p.k) + kv_head * p.k_head_stride;
   const T* v = static_cast<const T*>(p.v) + kv_head * p.v_head_stride;
-  const int c0 = item.block_start;
+  const int c0 = item.block_start + pass * kBN;
   int key_end = c0;  // end of the keys any segment of the item covers (dK / dV rows to add)
   for (int si = item.seg_begin; si < item.seg_end; ++si) key_end = max(key_end, p.segs[si].k1);
   const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};

@@ -11,10 +11,13 @@ namespace magi::cuda {
 inline constexpr int kFwdBlockM = FwdTileConfig::kBlockM;
 inline constexpr int kBwdBlockN = BwdTileConfig::kBlockN;
 inline constexpr int kBwdBlockM = BwdTileConfig::kBlockM;
-/// Head dims above this run on the Hopper kernels only (forward and warp-specialised backward):
-/// the portable kernels' register layouts hold a whole head dim per warp.
-inline constexpr int kPortableMaxHeadDim = 128;
-/// Keys per pass of the Hopper backward above kPortableMaxHeadDim (sm90/bwd_ws_traits.cuh).
+/// Head dims above this are "wide": the Hopper kernels take them (the backward: the
+/// warp-specialised one only), the portable kernels only when built with
+/// MAGI_FFA_PORTABLE_WIDE (config.h: written, not yet run on a GPU).
+inline constexpr int kNarrowMaxHeadDim = 128;
+inline constexpr bool kPortableWide = MAGI_FFA_PORTABLE_WIDE != 0;
+/// Keys per pass of the backward kernels above kNarrowMaxHeadDim (sm90/bwd_ws_traits.cuh,
+/// traits.cuh).
 inline constexpr int kBwdPassKeys = BwdTileConfig::kPassKeys;
 
 template <Elem E, int kHeadDim>

@@ -31,10 +31,13 @@ struct FwdTraits {
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
-  static constexpr int kWarps = FwdTileConfig::kWarps;
+  // Above head dim 128 a warp holds O of 16 rows (D / 2 registers a thread at 32 rows would
+  // not fit): twice the warps for the same kBlockM, one CTA per SM (shared memory).
+  static constexpr bool kWide = kHeadDim_ > 128;
+  static constexpr int kWarps = kWide ? 2 * FwdTileConfig::kWarps : FwdTileConfig::kWarps;
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kWarpMTiles = FwdTileConfig::kWarpMTiles;
-  static constexpr int kBlockM = FwdTileConfig::kBlockM;
+  static constexpr int kWarpMTiles = kWide ? 1 : FwdTileConfig::kWarpMTiles;
+  static constexpr int kBlockM = kWarps * kWarpMTiles * 16;
   static constexpr int kBlockN = FwdTileConfig::kBlockN<kHeadDim_>;
   static constexpr int kPad = 8;
   static constexpr int kPitch = kHeadDim + kPad;   // elements per smem row
@@ -43,7 +46,8 @@ struct FwdTraits {
   static constexpr int kSmemV = kBlockN * kPitch;
   static constexpr int kStages = FwdTileConfig::kStages;  // K/V ring: tiles in flight
   static constexpr int kSmemBytes = (kSmemQ + kStages * (kSmemK + kSmemV)) * 2;
-  static constexpr int kMinBlocksPerSm = FwdTileConfig::kMinBlocksPerSm;
+  static constexpr int kMinBlocksPerSm = kWide ? 1 : FwdTileConfig::kMinBlocksPerSm;
+  static_assert(kBlockM == FwdTileConfig::kBlockM, "the work list's row blocks");
   static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0 && kStages >= 2);
   static_assert(kSmemBytes * kMinBlocksPerSm <= 227 * 1024);
 };
@@ -61,7 +65,11 @@ struct BwdTraits {
   static constexpr int kWarps = BwdTileConfig::kWarps;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kBlockM = BwdTileConfig::kBlockM;
-  static constexpr int kBlockN = BwdTileConfig::kBlockN;
+  // Above head dim 128, dK / dV of 32 keys x D / 2 a warp would not fit its registers: a CTA
+  // takes one pass of kPassKeys keys of its item (kPasses CTAs per item and head).
+  static constexpr bool kWide = kHeadDim_ > 128;
+  static constexpr int kBlockN = kWide ? BwdTileConfig::kPassKeys : BwdTileConfig::kBlockN;
+  static constexpr int kPasses = BwdTileConfig::kBlockN / kBlockN;
   static constexpr int kStages = 2;
   static constexpr int kSWarpsM = 2, kSWarpsN = 4;
   static constexpr int kSMT = kBlockM / (16 * kSWarpsM), kSNT = kBlockN / (8 * kSWarpsN);
@@ -81,7 +89,7 @@ struct BwdTraits {
   static constexpr int kSmemBytes =
       (kSmemK + kSmemV + kStages * (kSmemQ + kSmemDo) + kSmemP + kSmemDs) * 2 +
       2 * kStages * kBlockM * 4;
-  static constexpr int kMinBlocksPerSm = BwdTileConfig::kMinBlocksPerSm;
+  static constexpr int kMinBlocksPerSm = kWide ? 1 : BwdTileConfig::kMinBlocksPerSm;
   static_assert(kWarps == kSWarpsM * kSWarpsN && kWarps == kKvWarpsM * kKvWarpsN &&
                 kWarps == kQWarpsM * kQWarpsN);
   static_assert(kSNT % 2 == 0 && kKvNT % 2 == 0 && kQNT % 2 == 0);
