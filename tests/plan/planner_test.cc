@@ -14,6 +14,22 @@ namespace {
 using testing::check_plan;
 using testing::PlanCase;
 
+// The plan of case `c` over dispatch `d` (and K/V's own `dkv` in cross-attention) keeps
+// check_plan's invariants, and one random rank's own plan equals its part of the whole.
+void plan_and_check(const PlanCase& c, const DispatchMeta& d, const DispatchMeta* dkv,
+                    const OverlapConfig& overlap, std::mt19937_64& rng, int iter) {
+  const Plan plan = dkv ? make_plan(c.slices, d, *dkv, overlap) : make_plan(c.slices, d, overlap);
+  SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " total " +
+               std::to_string(c.total) + " kv " + std::to_string(c.total_kv) + " chunk " +
+               std::to_string(c.chunk) + " degree " + std::to_string(plan.degree));
+  check_plan(c, plan);
+  if (::testing::Test::HasFatalFailure()) return;
+  const int64_t r = static_cast<int64_t>(rng() % c.cp);
+  const Plan own =
+      dkv ? make_rank_plan(c.slices, d, *dkv, overlap, r) : make_rank_plan(c.slices, d, overlap, r);
+  ASSERT_EQ(own.ranks.at(0), plan.ranks[r]);
+}
+
 TEST(Planner, RandomMasksCoverEveryCellOnceAndFetchEachRowOnce) {
   std::mt19937_64 rng(2024);
   for (int iter = 0; iter < 3000; ++iter) {
@@ -21,14 +37,8 @@ TEST(Planner, RandomMasksCoverEveryCellOnceAndFetchEachRowOnce) {
     const OverlapConfig overlap = testing::random_overlap(rng);
     const DispatchMeta d =
         solve_dispatch(c.slices, c.total, c.chunk, c.cp, testing::random_alg(rng));
-    const Plan plan = make_plan(c.slices, d, overlap);
-    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " total " +
-                 std::to_string(c.total) + " chunk " + std::to_string(c.chunk) + " degree " +
-                 std::to_string(plan.degree));
-    check_plan(c, plan);
+    plan_and_check(c, d, nullptr, overlap, rng, iter);
     if (HasFatalFailure()) return;
-    const int64_t r = static_cast<int64_t>(rng() % c.cp);
-    ASSERT_EQ(make_rank_plan(c.slices, d, overlap, r).ranks.at(0), plan.ranks[r]);
   }
 }
 
@@ -50,15 +60,10 @@ TEST(Planner, UnevenShardsCoverEveryCellOnceAndFetchEachRowOnce) {
       continue;
     }
     const std::vector<int64_t> shards = d.shard_seqlens();
-    uneven += *std::max_element(shards.begin(), shards.end()) != shards.front() ||
-              c.total % c.chunk != 0;
-    const Plan plan = make_plan(c.slices, d, overlap);
-    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " total " +
-                 std::to_string(c.total) + " chunk " + std::to_string(c.chunk));
-    check_plan(c, plan);
+    uneven +=
+        *std::max_element(shards.begin(), shards.end()) != shards.front() || c.total % c.chunk != 0;
+    plan_and_check(c, d, nullptr, overlap, rng, iter);
     if (HasFatalFailure()) return;
-    const int64_t r = static_cast<int64_t>(rng() % c.cp);
-    ASSERT_EQ(make_rank_plan(c.slices, d, overlap, r).ranks.at(0), plan.ranks[r]);
   }
   EXPECT_GT(uneven, 500);  // the cases do exercise short chunks and unequal shards
 }
@@ -71,14 +76,8 @@ TEST(Planner, CrossAttentionFetchesKvRowsFromTheirOwnDispatch) {
     const DispatchAlg alg = testing::random_alg(rng);
     const DispatchMeta d = solve_dispatch(c.slices, c.total, c.chunk, c.cp, alg);
     const DispatchMeta dkv = solve_kv_dispatch(c.slices, c.total_kv, c.chunk_kv, c.cp, alg);
-    const Plan plan = make_plan(c.slices, d, dkv, overlap);
-    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " q " +
-                 std::to_string(c.total) + " kv " + std::to_string(c.total_kv) + " degree " +
-                 std::to_string(plan.degree));
-    check_plan(c, plan);
+    plan_and_check(c, d, &dkv, overlap, rng, iter);
     if (HasFatalFailure()) return;
-    const int64_t r = static_cast<int64_t>(rng() % c.cp);
-    ASSERT_EQ(make_rank_plan(c.slices, d, dkv, overlap, r).ranks.at(0), plan.ranks[r]);
   }
 }
 
@@ -116,14 +115,8 @@ TEST(Planner, CrossAttentionWithUnevenShardsFetchesKvRowsFromTheirOwners) {
     const std::vector<int64_t> shards = dkv.shard_seqlens();
     uneven_kv += *std::max_element(shards.begin(), shards.end()) != shards.front() ||
                  c.total_kv % c.chunk_kv != 0;
-    const Plan plan = make_plan(c.slices, d, dkv, overlap);
-    SCOPED_TRACE("iteration " + std::to_string(iter) + " cp " + std::to_string(c.cp) + " q " +
-                 std::to_string(c.total) + " kv " + std::to_string(c.total_kv) + " degree " +
-                 std::to_string(plan.degree));
-    check_plan(c, plan);
+    plan_and_check(c, d, &dkv, overlap, rng, iter);
     if (HasFatalFailure()) return;
-    const int64_t r = static_cast<int64_t>(rng() % c.cp);
-    ASSERT_EQ(make_rank_plan(c.slices, d, dkv, overlap, r).ranks.at(0), plan.ranks[r]);
   }
   EXPECT_GT(uneven_kv, 400);  // the cases do exercise short K/V chunks and unequal K/V shards
 }
