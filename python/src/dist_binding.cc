@@ -71,6 +71,33 @@ void bind_runtime(py::module_& m) {
           "True when both handles hold the same cached runtime object.");
 }
 
+/// Binds one side's dispatch (a local copy: no callback, so without the GIL) and undispatch
+/// (an exchange over `comm`, scratch from torch's allocator) under the given names.
+template <auto kDispatch, auto kUndispatch>
+void def_dispatch_pair(py::module_& m, const char* dispatch_name, const char* undispatch_name) {
+  m.def(
+      dispatch_name,
+      [](const Runtime& r, py::handle x_global, py::handle x_local, double pad_value,
+         uintptr_t stream) {
+        const TensorView g = tensor_view(x_global, "x"), l = tensor_view(x_local, "x_local");
+        py::gil_scoped_release nogil;
+        kDispatch(*r.rt, g, l, pad_value, reinterpret_cast<void*>(stream));
+      },
+      py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
+      py::arg("stream") = 0);
+  m.def(
+      undispatch_name,
+      [](const Runtime& r, Communicator& comm, py::handle x_local, py::handle x_global,
+         uintptr_t stream, py::object alloc) {
+        const TensorView l = tensor_view(x_local, "x"), g = tensor_view(x_global, "x_global");
+        TorchAllocator torch_alloc(std::move(alloc));
+        kUndispatch(*r.rt, comm, l, g, reinterpret_cast<void*>(stream),
+                    torch_alloc.for_device(l.device));
+      },
+      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
+      py::arg("stream") = 0, py::arg("alloc") = py::none());
+}
+
 }  // namespace
 
 void register_dist(py::module_& m) {
@@ -135,51 +162,8 @@ void register_dist(py::module_& m) {
   m.def("clear_key_cache", &clear_key_cache);
   m.def("key_cache_size", &key_cache_size);
 
-  m.def(
-      "dispatch",
-      [](const Runtime& r, py::handle x_global, py::handle x_local, double pad_value,
-         uintptr_t stream) {
-        const TensorView g = tensor_view(x_global, "x"), l = tensor_view(x_local, "x_local");
-        py::gil_scoped_release nogil;  // local copy: no callback
-        dispatch(*r.rt, g, l, pad_value, reinterpret_cast<void*>(stream));
-      },
-      py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
-      py::arg("stream") = 0);
-
-  m.def(
-      "undispatch",
-      [](const Runtime& r, Communicator& comm, py::handle x_local, py::handle x_global,
-         uintptr_t stream, py::object alloc) {
-        const TensorView l = tensor_view(x_local, "x"), g = tensor_view(x_global, "x_global");
-        TorchAllocator torch_alloc(std::move(alloc));
-        undispatch(*r.rt, comm, l, g, reinterpret_cast<void*>(stream),
-                   torch_alloc.for_device(l.device));
-      },
-      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
-      py::arg("stream") = 0, py::arg("alloc") = py::none());
-
-  m.def(
-      "dispatch_kv",
-      [](const Runtime& r, py::handle x_global, py::handle x_local, double pad_value,
-         uintptr_t stream) {
-        const TensorView g = tensor_view(x_global, "x"), l = tensor_view(x_local, "x_local");
-        py::gil_scoped_release nogil;  // local copy: no callback
-        dispatch_kv(*r.rt, g, l, pad_value, reinterpret_cast<void*>(stream));
-      },
-      py::arg("runtime"), py::arg("x_global"), py::arg("x_local"), py::arg("pad_value") = 0.0,
-      py::arg("stream") = 0);
-
-  m.def(
-      "undispatch_kv",
-      [](const Runtime& r, Communicator& comm, py::handle x_local, py::handle x_global,
-         uintptr_t stream, py::object alloc) {
-        const TensorView l = tensor_view(x_local, "x"), g = tensor_view(x_global, "x_global");
-        TorchAllocator torch_alloc(std::move(alloc));
-        undispatch_kv(*r.rt, comm, l, g, reinterpret_cast<void*>(stream),
-                      torch_alloc.for_device(l.device));
-      },
-      py::arg("runtime"), py::arg("comm"), py::arg("x_local"), py::arg("x_global"),
-      py::arg("stream") = 0, py::arg("alloc") = py::none());
+  def_dispatch_pair<&dispatch, &undispatch>(m, "dispatch", "undispatch");
+  def_dispatch_pair<&dispatch_kv, &undispatch_kv>(m, "dispatch_kv", "undispatch_kv");
 
   m.def(
       "roll",
