@@ -33,10 +33,10 @@ def test_dist_attn_matches_dense(case, world_size, dtype):
         assert err <= tol, f"{name}: relative error {err:.3e} > {tol:g}"
 
 
-@pytest.mark.parametrize("world_size", [1, 2, 4])
+@pytest.mark.parametrize("world_size", [1, 2, 4, 8])
 @pytest.mark.parametrize("d", [192, 256])
 def test_dist_attn_large_head_dims(d, world_size):
-    """Head dims 192 and 256 through the whole CPU pipeline (dispatch, exchange, stage merges,
+    """Head dims 192 and 256 through the whole CPU pipeline on 1-8 ranks (dispatch, exchange, stage merges,
     backward), float64 against the dense reference."""
     total = 100
     results = run_ranks(run, world_size, ("flex", "seq_3stages"), "float64", total, None, d,
