@@ -107,27 +107,6 @@ def run_case(slices, sq, sk, hq, hkv, d, dtype, softcap=0.0, seed=0):
 
 
 DTYPES = [torch.bfloat16, torch.float16]
-HOPPER = (torch.cuda.get_device_capability() == (9, 0)
-          and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
-
-
-def _wide_head_dims_run():
-    """Head dims above 128 run on the Hopper kernels, and on the portable ones only in a build
-    with MAGI_FFA_PORTABLE_WIDE (src/kernels/cuda/ffa/config.h); otherwise refused by name."""
-    if HOPPER:
-        return True
-    q = torch.zeros(64, 1, 256, device=DEV, dtype=torch.bfloat16)
-    try:
-        flex_flash_attn_func(q, q, q, *to_tensors([(0, 64, 0, 64, 0)]))
-        return True
-    except RuntimeError as e:
-        if "needs the Hopper kernels" in str(e):
-            return False
-        raise
-
-
-WIDE = _wide_head_dims_run()
-needs_wide = pytest.mark.skipif(not WIDE, reason="head dims > 128: not in this build's kernels")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -239,7 +218,6 @@ def test_backward_dkv_in_input_dtype(hkv, kind):
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
 
 
-@needs_wide
 @pytest.mark.parametrize("d", [192, 256])
 @pytest.mark.parametrize("seed", range(3))
 def test_large_head_dims(d, seed):
@@ -254,7 +232,6 @@ def test_large_head_dims(d, seed):
              softcap=20.0 if seed == 2 else 0.0)
 
 
-@needs_wide
 @pytest.mark.parametrize("d", [192, 256])
 @pytest.mark.parametrize("name", ["causal", "varlen_causal"])
 def test_large_head_dims_named(d, name):
@@ -264,7 +241,6 @@ def test_large_head_dims_named(d, name):
     run_case(sl, s, s, 4, 2, d, torch.bfloat16)
 
 
-@needs_wide
 @pytest.mark.parametrize("d", [192, 256])
 def test_large_head_dims_dkv_store(d):
     """dk / dv in the input dtype with one owner per key row: stored by the kernel per pass."""
@@ -285,10 +261,9 @@ def test_large_head_dims_dkv_store(d):
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
 
 
-@pytest.mark.skipif(WIDE, reason="this build's kernels take head dims > 128")
-def test_large_head_dims_refused_by_portable_kernels():
-    q = torch.randn(64, 1, 256, device=DEV, dtype=torch.bfloat16)
-    with pytest.raises(RuntimeError, match="head_dim 256 needs the Hopper kernels"):
+def test_unsupported_head_dim_refused_by_name():
+    q = torch.randn(64, 1, 96, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="head_dim.*96"):
         flex_flash_attn_func(q, q, q, *to_tensors([(0, 64, 0, 64, 0)]))
 
 

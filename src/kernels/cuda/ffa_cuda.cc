@@ -81,14 +81,6 @@ void check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
              ": the CUDA kernels take bfloat16 or float16 inputs");
   MAGI_CHECK(head_dim_supported(q.shape[2]), fn, ": q = ", q.describe(),
              ": the CUDA kernels take head_dim ", supported_head_dims(), ", got ", q.shape[2]);
-  const auto hopper = [&] {
-    DeviceGuard guard(q.device.index);
-    return hopper_kernels_selected();
-  };
-  MAGI_CHECK(q.shape[2] <= kNarrowMaxHeadDim || kPortableWide || hopper(), fn,
-             ": q = ", q.describe(), ": head_dim ", q.shape[2],
-             " needs the Hopper kernels (an sm_90 GPU, a build with sm_90a, MAGI_FFA_PORTABLE ",
-             "unset); the portable kernels take head_dim <= ", kNarrowMaxHeadDim);
   check_16b(fn, q, "q");
   check_16b(fn, k, "k");
   check_16b(fn, v, "v");

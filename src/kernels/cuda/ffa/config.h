@@ -25,11 +25,6 @@
 #ifndef MAGI_FFA_BWD_WARP_SKIP
 #define MAGI_FFA_BWD_WARP_SKIP 0
 #endif
-// Head dims above 128 on the portable kernels: written, not yet run on a GPU; off (refused by
-// name) until tests/cuda passes with it (tools/device_run.sh rebuild:-DMAGI_FFA_PORTABLE_WIDE=1).
-#ifndef MAGI_FFA_PORTABLE_WIDE
-#define MAGI_FFA_PORTABLE_WIDE 0
-#endif
 #ifndef MAGI_FFA_BWD_MIN_BLOCKS
 #define MAGI_FFA_BWD_MIN_BLOCKS 1
 #endif

@@ -54,14 +54,10 @@ void launch_fwd(const FwdParams& p, int grid, void* stream) {
     sm90::launch_fwd<E, kHeadDim>(p, s);
     return;
   }
-  if constexpr (kHeadDim > kNarrowMaxHeadDim && !kPortableWide) {
-    MAGI_FAIL("FFA CUDA: head_dim ", kHeadDim, " runs on the Hopper kernels only");
-  } else {
-    using Tr = FwdTraits<E, kHeadDim>;
-    static_assert(Tr::kBlockM == kFwdBlockM);
-    launch_softcap_variant<ffa_fwd_kernel<Tr, Softcap::kOn>, ffa_fwd_kernel<Tr, Softcap::kOff>>(
-        p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
-  }
+  using Tr = FwdTraits<E, kHeadDim>;
+  static_assert(Tr::kBlockM == kFwdBlockM);
+  launch_softcap_variant<ffa_fwd_kernel<Tr, Softcap::kOn>, ffa_fwd_kernel<Tr, Softcap::kOff>>(
+      p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
 }
 
 template <Elem E, int kHeadDim>
@@ -74,17 +70,15 @@ void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* st
     return;
   }
   if constexpr (kHeadDim > kNarrowMaxHeadDim) {
-    MAGI_CHECK(kPortableWide && !use_sm90_kernels(), "FFA CUDA: head_dim ", kHeadDim,
+    MAGI_CHECK(!use_sm90_kernels(), "FFA CUDA: head_dim ", kHeadDim,
                " runs on the warp-specialised Hopper backward only (MAGI_FFA_BWD_WS=0 is refused)");
-    if constexpr (kPortableWide) {
-      // One CTA per (item, head, key pass): traits.cuh, BwdTraits::kPasses.
-      using Tr = BwdTraits<E, kHeadDim>;
-      static_assert(Tr::kBlockN * Tr::kPasses == kBwdBlockN);
-      MAGI_CHECK(grid <= INT32_MAX / Tr::kPasses, "FFA CUDA: grid of ", grid, " x ",
-                 Tr::kPasses, " blocks is too large");
-      launch_softcap_variant<ffa_bwd_kernel<Tr, Softcap::kOn>, ffa_bwd_kernel<Tr, Softcap::kOff>>(
-          p.use_softcap, grid * Tr::kPasses, Tr::kThreads, Tr::kSmemBytes, s, p);
-    }
+    // One CTA per (item, head, key pass): traits.cuh, BwdTraits::kPasses.
+    using Tr = BwdTraits<E, kHeadDim>;
+    static_assert(Tr::kBlockN * Tr::kPasses == kBwdBlockN);
+    MAGI_CHECK(grid <= INT32_MAX / Tr::kPasses, "FFA CUDA: grid of ", grid, " x ", Tr::kPasses,
+               " blocks is too large");
+    launch_softcap_variant<ffa_bwd_kernel<Tr, Softcap::kOn>, ffa_bwd_kernel<Tr, Softcap::kOff>>(
+        p.use_softcap, grid * Tr::kPasses, Tr::kThreads, Tr::kSmemBytes, s, p);
   } else {
     using Tr = BwdTraits<E, kHeadDim>;
     static_assert(Tr::kBlockN == kBwdBlockN);

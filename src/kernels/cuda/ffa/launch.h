@@ -11,11 +11,9 @@ namespace magi::cuda {
 inline constexpr int kFwdBlockM = FwdTileConfig::kBlockM;
 inline constexpr int kBwdBlockN = BwdTileConfig::kBlockN;
 inline constexpr int kBwdBlockM = BwdTileConfig::kBlockM;
-/// Head dims above this are "wide": the Hopper kernels take them (the backward: the
-/// warp-specialised one only), the portable kernels only when built with
-/// MAGI_FFA_PORTABLE_WIDE (config.h: written, not yet run on a GPU).
+/// Head dims above this are "wide": on Hopper only the warp-specialised backward takes them;
+/// the portable kernels run them with wide variants (traits.cuh: kWide).
 inline constexpr int kNarrowMaxHeadDim = 128;
-inline constexpr bool kPortableWide = MAGI_FFA_PORTABLE_WIDE != 0;
 /// Keys per pass of the backward kernels above kNarrowMaxHeadDim (sm90/bwd_ws_traits.cuh,
 /// traits.cuh).
 inline constexpr int kBwdPassKeys = BwdTileConfig::kPassKeys;
