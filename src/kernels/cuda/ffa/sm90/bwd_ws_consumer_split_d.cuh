@@ -9,8 +9,10 @@
 //   after both warpgroups stored theirs (kDsReady), warpgroup w takes a window of 128 head-dim
 //   columns from column w (D - 128) (bwd_ws_traits.cuh) of every product over the tile:
 //     dV += P^T dO,  dK += dS^T Q,  dQ = dS K     wgmma SS, A = the shared P^T / dS^T
-// The dQ tile goes to the writer warp as in bwd_ws_consumer.cuh (each warpgroup its columns);
-// dK / dV stay in registers over the pass's query tiles and are written per pass.
+// The dQ tile goes to the writer warp as in bwd_ws_consumer.cuh (each warpgroup its columns), at
+// head dim 256 in two parts (Tr::kDqParts: one 64-column block per warpgroup each); dK / dV stay
+// in registers over the pass's query tiles and are written per pass. At 256 dO has a ring of its
+// own (Tr::kDoRing), released once dV has read it.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +79,7 @@ struct BwdWsConsumerSplitD {
     const int skip = wg * Tr::kWindowSkip;  // ... of which it writes columns [skip, 128)
     PipelineState<1> kv;
     PipelineState<Tr::kStages> q;
+    PipelineState<Tr::kDoStages> dout;  // Tr::kDoRing only
     PipelineState<1> dq_ring;
     int ds_buf = 0;
 
@@ -93,7 +96,8 @@ struct BwdWsConsumerSplitD {
           Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
           // Addresses per tile (shared_addr_per_use): the descriptors are rebuilt per tile.
           const uint32_t a_q = ptx::shared_addr_per_use(st.q[q.index]);
-          const uint32_t a_do = ptx::shared_addr_per_use(st.dout[q.index]);
+          const uint32_t a_do =
+              ptx::shared_addr_per_use(st.dout[Tr::kDoRing ? dout.index : q.index]);
           const uint32_t a_k = ptx::shared_addr_per_use(st.k);
           const uint32_t a_v = ptx::shared_addr_per_use(st.v);
           // This warpgroup's first row's statistics (bwd_ws_traits.cuh: kStatRows).
@@ -105,6 +109,7 @@ struct BwdWsConsumerSplitD {
           float s_t[kNS][4], dp_t[kNS][4];  // [16 keys x kRows rows] of this warp
           ptx::wgmma_fence();
           Base::issue_transposed(s_t, KvTile::k_major(a_k, 0), QTile::k_major(a_q, kRows * wg));
+          if constexpr (Tr::kDoRing) Barrier::at(&st.full_do[dout.index]).wait(dout.full_parity());
           Base::issue_transposed(dp_t, KvTile::k_major(a_v, 0), QTile::k_major(a_do, kRows * wg));
           ptx::wgmma_wait_group<1>();
           ptx::fence_acc(s_t);
@@ -143,14 +148,26 @@ struct BwdWsConsumerSplitD {
               issue_grad(dk, a_ds, 4, a_q, col0, fresh);
               ptx::wgmma_wait_group<1>();  // dV, dQ block 0 (dK may still run)
               ptx::fence_acc(dv);
+              if constexpr (Tr::kDoRing) {  // dO's last reader was dV
+                Base::release(st.empty_do[dout.index], lane);
+                dout.advance();
+              }
               Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
             } else {
               ptx::wgmma_wait_group<0>();  // dQ block b (and dK)
+              if constexpr (Tr::kDqParts > 1) {  // the writer has read the previous part
+                Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
+              }
             }
             ptx::fence_acc(dq);
-            if (64 * b >= skip) Base::write_dq(st, dq, p.scale, col0 + 64 * b, warp, lane);
+            if constexpr (Tr::kDqParts > 1) {  // part b: this warpgroup's half of the tile
+              Base::write_dq(st, dq, p.scale, 64 * wg, warp, lane);
+              Base::publish_dq(st, dq_ring);
+            } else if (64 * b >= skip) {
+              Base::write_dq(st, dq, p.scale, col0 + 64 * b, warp, lane);
+            }
           }
-          Base::publish_dq(st, dq_ring);
+          if constexpr (Tr::kDqParts == 1) Base::publish_dq(st, dq_ring);
           fresh = false;
           ptx::wgmma_wait_group<0>();  // dK
           ptx::fence_acc(dk);

@@ -24,18 +24,29 @@ template <class Tr>
 struct BwdWsDqWriter {
   using Storage = BwdWsSharedStorage<Tr>;
   using Tile = typename Tr::DqTile;
-  static constexpr int kAtoms = Tile::kAtoms;            // of 32 columns
-  static constexpr int kGroupAtoms = Tr::kHeadDim / 32;  // atoms covering dq's columns once
-  static constexpr int kGroups = kAtoms / kGroupAtoms;   // 2 at head dim 64, else 1
+  static constexpr int kAtoms = Tile::kAtoms;  // of 32 columns
+  // Atoms covering dq's columns (of a part) once: 2 groups at head dim 64, else 1.
+  static constexpr int kGroupAtoms = Tr::kDqParts > 1 ? kAtoms : Tr::kHeadDim / 32;
+  static constexpr int kGroups = kAtoms / kGroupAtoms;
 
-  /// Adds atom group `grp` of the shared tile (at `base`) into rows [c0, c0 + kBlockM): atom a
-  /// holds dq columns [32 a, 32 a + 32) modulo the head dim (bwd_ws_traits.cuh: DqTile).
+  /// The first dq column of atom i of a group in part `part` (bwd_ws_traits.cuh: DqTile): one
+  /// part, atom i holds [32 i, 32 i + 32); two, [64 part + 32 (i % 2), ...) of warpgroup
+  /// i / 2's window.
+  __device__ __forceinline__ static int column(int i, int part) {
+    if constexpr (Tr::kDqParts == 1) {
+      return 32 * i;
+    } else {
+      return (i / 2) * Tr::kWindowStep + 64 * part + 32 * (i % 2);
+    }
+  }
+
+  /// Adds atom group `grp` of the shared tile (at `base`) into rows [c0, c0 + kBlockM).
   __device__ __forceinline__ static void reduce_group(const BwdParamsSm90& P, uint32_t base,
-                                                      int grp, int head, int c0) {
+                                                      int grp, int part, int head, int c0) {
 #pragma unroll
     for (int i = 0; i < kGroupAtoms; ++i) {
       const int a = grp * kGroupAtoms + i;
-      ptx::tma_reduce_add_3d(&P.tma_dq, base + a * Tile::kAtomBytes, 32 * i, head, c0);
+      ptx::tma_reduce_add_3d(&P.tma_dq, base + a * Tile::kAtomBytes, column(i, part), head, c0);
     }
   }
 
@@ -47,41 +58,53 @@ struct BwdWsDqWriter {
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
     for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
-      const FfaWorkItem& item = tile.item;
+      // NOTE: the item read where used from the list, not the tile's copy: as the producer's
+      // (bwd_ws_producer.cuh), this thread has 24 registers, and the copy held across the key
+      // passes and dQ parts spilled at head dim 256.
+      const FfaWorkItem& item = p.items[tile.item_index];
       const int head = tile.head;
       for_each_key_pass<Tr>(item, [&](int) {
         RowTiles<Tr::kBlockM> rows(p.segs, item, det);
         int walk = 0;
         do {
-          full.wait(dq.full_parity());
-          // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
-          // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
-          if (!det) {
 #pragma unroll
-            for (int grp = 0; grp < kGroups; ++grp) reduce_group(P, base, grp, head, rows.c0);
-            ptx::bulk_commit_group();
-            ptx::bulk_wait_group_read<0>();
-          } else {
-            // NOTE: the deterministic lists have items of one key pass (prepared_work.h), so
-            // a tile's turn is taken once.
-            int* at = p.dq_turn + (rows.c0 / Tr::kBlockM) * p.num_heads_q + head;
-            const int turn = p.row_turns[item.turn_begin + walk];
-            while (ptx::ld_acquire_gpu(at) != turn) {
-            }
-            ptx::fence_proxy_async_global();
-            // One bulk group per atom group: at head dim 64 both groups add into the same
-            // columns, and reductions within a group may land in any order.
+          for (int part = 0; part < Tr::kDqParts; ++part) {
+            full.wait(dq.full_parity());
+            // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
+            // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
+            if (!det) {
 #pragma unroll
-            for (int grp = 0; grp < kGroups; ++grp) {
-              reduce_group(P, base, grp, head, rows.c0);
+              for (int grp = 0; grp < kGroups; ++grp) {
+                reduce_group(P, base, grp, part, head, rows.c0);
+              }
               ptx::bulk_commit_group();
-              ptx::bulk_wait_group<0>();
+              ptx::bulk_wait_group_read<0>();
+            } else {
+              // NOTE: the deterministic lists have items of one key pass (prepared_work.h), so
+              // a tile's turn is taken once (and held over its parts).
+              int* at = p.dq_turn + (rows.c0 / Tr::kBlockM) * p.num_heads_q + head;
+              const int turn = p.row_turns[item.turn_begin + walk];
+              if (part == 0) {
+                while (ptx::ld_acquire_gpu(at) != turn) {
+                }
+                ptx::fence_proxy_async_global();
+              }
+              // One bulk group per atom group: at head dim 64 both groups add into the same
+              // columns, and reductions within a group may land in any order.
+#pragma unroll
+              for (int grp = 0; grp < kGroups; ++grp) {
+                reduce_group(P, base, grp, part, head, rows.c0);
+                ptx::bulk_commit_group();
+                ptx::bulk_wait_group<0>();
+              }
+              if (part == Tr::kDqParts - 1) {
+                ptx::fence_proxy_async_global();
+                ptx::st_release_gpu(at, turn + 1);
+              }
             }
-            ptx::fence_proxy_async_global();
-            ptx::st_release_gpu(at, turn + 1);
+            empty.arrive();
+            dq.advance();
           }
-          empty.arrive();
-          dq.advance();
           ++walk;
         } while (rows.next(p.segs));
       });

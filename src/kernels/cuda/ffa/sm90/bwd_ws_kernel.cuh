@@ -41,6 +41,13 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
     Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
     Barrier::at(&st.dq_empty).init(1);
+    if constexpr (Tr::kDoRing) {
+#pragma unroll
+      for (int i = 0; i < Tr::kDoStages; ++i) {
+        Barrier::at(&st.full_do[i]).init(1);
+        Barrier::at(&st.empty_do[i]).init(Tr::kConsumerWarps);
+      }
+    }
     ptx::fence_mbarrier_init();
   }
   __syncthreads();

@@ -39,6 +39,7 @@ struct BwdWsProducer {
     const Barrier full_kv = Barrier::at(&s.full_kv);
     PipelineState<1> kv;
     PipelineState<Tr::kStages> q;
+    PipelineState<Tr::kDoStages> dout;  // Tr::kDoRing only
     for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
       // NOTE: the item read where used from the list (global memory, cached), not the tile's
       // copy: this thread has 24 registers, and the copy held across the passes spilled.
@@ -64,16 +65,28 @@ struct BwdWsProducer {
           const uint64_t policy = ptx::policy_evict_last();
           const Barrier full_q = Barrier::at(&s.full_q[q.index]);
           Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
-          full_q.arrive_expect_bytes(2 * Tr::kQBytes + 2 * Tr::kStatBytes);
+          full_q.arrive_expect_bytes((Tr::kDoRing ? 1 : 2) * Tr::kQBytes + 2 * Tr::kStatBytes);
           load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head,
                     rows.c0, full_q.addr, policy);
-          load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
-                    rows.c0, full_q.addr, policy);
+          if constexpr (!Tr::kDoRing) {
+            load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
+                      rows.c0, full_q.addr, policy);
+          }
           ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head, 0,
                            full_q.addr, policy);
           ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head, 0,
                            full_q.addr, policy);
           q.advance();
+          if constexpr (Tr::kDoRing) {
+            // NOTE: after the next tile's Q: dO is released after this ring's previous tile's
+            // dV, Q only after its dK, so the Q of tile j + 1 is issued before waiting for dO.
+            const Barrier full_do = Barrier::at(&s.full_do[dout.index]);
+            Barrier::at(&s.empty_do[dout.index]).wait(dout.empty_parity());
+            full_do.arrive_expect_bytes(Tr::kQBytes);
+            load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[dout.index]), Tr::QTile::kAtomBytes,
+                      head, rows.c0, full_do.addr, ptx::policy_evict_last());
+            dout.advance();
+          }
         } while (rows.next(p.segs));
       });
     });

@@ -1,6 +1,6 @@
 // Shared memory of the warp-specialised Hopper backward kernel: the K and V of the item (or of
-// its pass, split-D), a ring of query tiles (Q, dO and the rows' lse and D), two dS^T buffers,
-// the dQ tile, and the barriers. The 1024-aligned tiles come first: at head dim 256 the whole
+// its pass, split-D), a ring of query tiles (Q, dO and the rows' lse and D; dO in a ring of its
+// own at head dim 256), two dS^T buffers, the dQ tile, and the barriers. The 1024-aligned tiles come first: at head dim 256 the whole
 // storage is within 1 KB of the 227 KB limit.
 #pragma once
 
@@ -13,7 +13,7 @@ struct BwdWsSharedStorage {
   alignas(1024) unsigned char k[Tr::kKvBytes];                 // [kPassKeys x D] swizzled
   alignas(1024) unsigned char v[Tr::kKvBytes];                 // [kPassKeys x D] swizzled
   alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];     // [64 rows x D] swizzled
-  alignas(1024) unsigned char dout[Tr::kStages][Tr::kQBytes];  // [64 rows x D] swizzled
+  alignas(1024) unsigned char dout[Tr::kDoStages][Tr::kQBytes];  // [64 rows x D] swizzled
   alignas(1024) unsigned char ds[2][Tr::kDsBytes];             // Tr::DsTile
   alignas(1024) unsigned char dq[Tr::kDqBytes];                // the tile's dQ, fp32 swizzled
   // From row c0 & ~3 of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without cells) and
@@ -26,6 +26,8 @@ struct BwdWsSharedStorage {
   // dq_full, the consumers' dQ is in `dq` (one arrival per consumer thread);
   // dq_empty, the writer's reductions have read it (one arrival).
   uint64_t dq_full, dq_empty;
+  // Tr::kDoRing: dO's own ring (full: landed; empty: read by every consumer warp); unused else.
+  uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
 
   /// Dynamic shared memory to ask for: the storage plus the slack to align it to 1024 bytes.
   static constexpr int kLaunchBytes = 1024 + static_cast<int>(sizeof(BwdWsSharedStorage));

@@ -28,7 +28,11 @@ struct BwdWsTraits : WsRoles {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
   static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
-  static constexpr int kStages = kTile.bwd_stages;        // Q / dO / lse / D ring depth
+  static constexpr int kStages = kTile.bwd_stages;        // Q / lse / D ring depth
+  static constexpr int kDoStages = kTile.bwd_do_stages;   // dO ring depth
+  // dO with barriers of its own (else it rides the Q ring): consumers release it after dV.
+  static constexpr bool kDoRing = kDoStages != kStages;
+  static constexpr int kDqParts = kTile.bwd_dq_parts;     // dQ hand-offs per query tile
 
   // Head dim 64 / 128: consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128 and
   // their dK / dV over the whole head dim (bwd_ws_consumer.cuh). Above 128 that is more
@@ -67,14 +71,20 @@ struct BwdWsTraits : WsRoles {
   // dQ of a tile, for the writer warp (bwd_ws_dq_writer.cuh), fp32 [kBlockM rows x kDqCols]:
   // head dim 128 and split-D, each warpgroup writes its own columns of dq; head dim 64, two halves
   // of 64 columns, one per warpgroup (its own keys), both then added into the same dq columns.
+  // With kDqParts = 2 (split-D at 256) the tile is half that, handed over twice per query tile:
+  // part h holds in columns [64 w, 64 w + 64) warpgroup w's dq columns from w kWindowStep + 64 h.
   static constexpr int kDqCols = kHeadDim == 64 ? 128 : kHeadDim;
-  using DqTile = Sw128TileF32<kBlockM, kDqCols>;
+  using DqTile = Sw128TileF32<kBlockM, kDqCols / kDqParts>;
   static constexpr uint32_t kDqBytes = DqTile::kBytes;
 
   static_assert(kHeadDim == 64 || kHeadDim == 128 || (kSplitD && kHeadDim % 64 == 0),
                 "dQ / dK / dV column split: see bwd_ws_consumer*.cuh");
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
   static_assert(kStages >= 1);
+  static_assert(!kDoRing || (kSplitD && kDoStages == 1), "a dO ring of its own: split-D only");
+  static_assert(kDqParts == 1 || (kSplitD && kDqParts == 2 && kWindowSkip == 0 &&
+                                  kWindow / 64 == kDqParts),
+                "dQ in parts: one 64-column block per warpgroup per part (split-D at 256)");
 };
 
 }  // namespace magi::cuda::sm90
