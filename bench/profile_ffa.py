@@ -1,5 +1,5 @@
 """One FFA forward + backward on a cases.json case, for ncu / compute-sanitizer runs:
-  ncu --kernel-name regex:ffa_ python3 bench/profile_ffa.py full 8192 [reps] [hq:hkv]
+  ncu --kernel-name regex:ffa_ python3 bench/profile_ffa.py full 8192 [reps] [hq:hkv] [head_dim]
 """
 import json
 import os
@@ -14,12 +14,12 @@ from magi_attention import flex_flash_attn_func  # noqa: E402
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 
 
-def load_case(name, s, device="cuda", heads=None):
+def load_case(name, s, device="cuda", heads=None, head_dim=None):
     """Case `name` at seqlen `s` of cases.json: (case, q, k, v, q_ranges, k_ranges, types),
-    q/k/v random bf16 with requires_grad; `heads` (hq, hkv) overrides the case's."""
+    q/k/v random bf16 with requires_grad; `heads` (hq, hkv) and `head_dim` override the case's."""
     c = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
          if c["name"] == name and c["seqlen"] == s][0]
-    h, d = c["num_heads_q"], c["head_dim"]
+    h, d = c["num_heads_q"], head_dim or c["head_dim"]
     hq, hkv = heads if heads else (h, h)
     q, k, v = (torch.randn(s, n, d, device=device, dtype=torch.bfloat16, requires_grad=True)
                for n in (hq, hkv, hkv))
@@ -34,7 +34,8 @@ def main():
     name, s = sys.argv[1], int(sys.argv[2])
     reps = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     heads = tuple(map(int, sys.argv[4].split(":"))) if len(sys.argv) > 4 else None
-    _, q, k, v, qr, kr, tm = load_case(name, s, heads=heads)
+    head_dim = int(sys.argv[5]) if len(sys.argv) > 5 else None
+    _, q, k, v, qr, kr, tm = load_case(name, s, heads=heads, head_dim=head_dim)
     for _ in range(reps):
         out, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
         out.backward(torch.randn_like(out))

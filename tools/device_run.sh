@@ -81,12 +81,12 @@ for step in "$@"; do
         --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
         python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
       grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Registers Per" "$OUT/ncu.txt" | cut -c1-110 ;;
-    stalls:*)  # the backward's stall split: stalls:<case>,<S>,<hq:hkv> (ncu, one bwd launch)
-      IFS=, read -r c n h <<<"${step#stalls:}"
+    stalls:*)  # the backward's stall split: stalls:<case>,<S>,<hq:hkv>[,<head_dim>] (ncu, one bwd launch)
+      IFS=, read -r c n h d <<<"${step#stalls:}"
       ncu --kernel-name regex:"ffa_bwd_ws" --launch-count 1 \
         --metrics regex:smsp__average_warps_issue_stalled_.*_per_issue_active,sm__throughput.avg.pct_of_peak_sustained_elapsed,lts__t_sector_hit_rate.pct,dram__throughput.avg.pct_of_peak_sustained_elapsed,smsp__issue_active.avg.pct_of_peak_sustained_active \
-        python3 bench/profile_ffa.py "$c" "$n" 1 "$h" >"$OUT/stalls_${c}_${n}_${h/:/-}.txt" 2>&1
-      grep -E "stalled|throughput|hit_rate|issue_active" "$OUT/stalls_${c}_${n}_${h/:/-}.txt" |
+        python3 bench/profile_ffa.py "$c" "$n" 1 "$h" $d >"$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" 2>&1
+      grep -E "stalled|throughput|hit_rate|issue_active" "$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" |
         sed 's/smsp__average_warps_issue_stalled_//; s/_per_issue_active//' | head -40 ;;
     dist:*)  # issue 12 on one GPU: bench_dist.py at cp 1 (NCCL), with a profiler trace
       timeout 300 torchrun --nproc-per-node 1 bench/bench_dist.py --out "$OUT" --trace ${step#dist:} 2>&1 |

@@ -15,6 +15,12 @@
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
 #define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
+#ifndef MAGI_FFA_HD256_BWD_STAGES
+#define MAGI_FFA_HD256_BWD_STAGES 2
+#endif
+#ifndef MAGI_FFA_HD256_BWD_DQ_PARTS
+#define MAGI_FFA_HD256_BWD_DQ_PARTS 2
+#endif
 
 namespace magi::cuda {
 
@@ -23,22 +29,22 @@ struct HeadDimTiles {
   int fwd_block_n;  // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
   int fwd_stages;   // Hopper forward: K/V ring depth
   int bwd_stages;   // Hopper backward (warp-specialised): Q (and lse, D) ring depth
-  int bwd_do_stages;  // ... dO ring depth: bwd_stages (dO rides the Q ring) or 1 (a ring of its own)
+  int bwd_do_stages;  // ... dO: 0, it rides the Q ring; else the depth of a ring of its own
   int bwd_dq_parts;   // ... hand-offs of a query tile's dQ to the writer (2: half a tile each)
 };
 
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages, bwd_stages, bwd_do_stages, bwd_dq_parts
-    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 3, 1},
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0, 1},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
-    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 2, 1},
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 0, 1},
     // Above 128 (Hopper kernels only): the forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
     // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 two Q
     // stages fit beside K and V only with one dO stage (dO is released after dV, early in the
     // tile) and half a dQ tile (handed over twice per query tile).
-    {192, 112, 2, 2, 2, 1},
-    {256, 80, 2, 2, 1, 2},
+    {192, 112, 2, 2, 0, 1},
+    {256, 80, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS},
     // END TABLE
 };
 

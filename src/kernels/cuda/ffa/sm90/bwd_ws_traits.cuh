@@ -29,9 +29,9 @@ struct BwdWsTraits : WsRoles {
   static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
   static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
   static constexpr int kStages = kTile.bwd_stages;        // Q / lse / D ring depth
-  static constexpr int kDoStages = kTile.bwd_do_stages;   // dO ring depth
-  // dO with barriers of its own (else it rides the Q ring): consumers release it after dV.
-  static constexpr bool kDoRing = kDoStages != kStages;
+  // dO in a ring of its own (else it rides the Q ring): consumers release it after dV.
+  static constexpr bool kDoRing = kTile.bwd_do_stages > 0;
+  static constexpr int kDoStages = kDoRing ? kTile.bwd_do_stages : kStages;  // dO ring depth
   static constexpr int kDqParts = kTile.bwd_dq_parts;     // dQ hand-offs per query tile
 
   // Head dim 64 / 128: consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128 and
