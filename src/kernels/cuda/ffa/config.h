@@ -25,10 +25,6 @@
 #ifndef MAGI_FFA_BWD_WARP_SKIP
 #define MAGI_FFA_BWD_WARP_SKIP 0
 #endif
-// Development: the L2 policy of the warp-specialised backward's Q / dO loads (0: evict last).
-#ifndef MAGI_FFA_BWD_QDO_EVICT_FIRST
-#define MAGI_FFA_BWD_QDO_EVICT_FIRST 0
-#endif
 #ifndef MAGI_FFA_BWD_MIN_BLOCKS
 #define MAGI_FFA_BWD_MIN_BLOCKS 1
 #endif

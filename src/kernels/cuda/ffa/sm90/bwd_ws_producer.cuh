@@ -62,8 +62,7 @@ struct BwdWsProducer {
 
         RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
         do {
-          const uint64_t policy =
-              MAGI_FFA_BWD_QDO_EVICT_FIRST ? ptx::policy_evict_first() : ptx::policy_evict_last();
+          const uint64_t policy = ptx::policy_evict_last();
           const Barrier full_q = Barrier::at(&s.full_q[q.index]);
           Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
           full_q.arrive_expect_bytes((Tr::kDoRing ? 1 : 2) * Tr::kQBytes + 2 * Tr::kStatBytes);
@@ -85,7 +84,7 @@ struct BwdWsProducer {
             Barrier::at(&s.empty_do[dout.index]).wait(dout.empty_parity());
             full_do.arrive_expect_bytes(Tr::kQBytes);
             load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[dout.index]), Tr::QTile::kAtomBytes,
-                      head, rows.c0, full_do.addr, policy);
+                      head, rows.c0, full_do.addr, ptx::policy_evict_last());
             dout.advance();
           }
         } while (rows.next(p.segs));
