@@ -28,9 +28,9 @@ namespace magi::cuda {
 
 struct HeadDimTiles {
   int head_dim;
-  int fwd_block_n;  // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
-  int fwd_stages;   // Hopper forward: K/V ring depth
-  int bwd_stages;   // Hopper backward (warp-specialised): Q (and lse, D) ring depth
+  int fwd_block_n;    // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
+  int fwd_stages;     // Hopper forward: K/V ring depth
+  int bwd_stages;     // Hopper backward (warp-specialised): Q (and lse, D) ring depth
   int bwd_do_stages;  // ... dO: 0, it rides the Q ring; else the depth of a ring of its own
   int bwd_dq_parts;   // ... hand-offs of a query tile's dQ to the writer (2: half a tile each)
 };
@@ -40,7 +40,7 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0, 1},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
     {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 0, 1},
-    // Above 128 (Hopper kernels only): the forward's O is D / 2 fp32 registers per consumer
+    // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
     // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 one Q
     // stage and one dO stage fit beside K, V and the dQ tile; dO has a ring of its own, so the

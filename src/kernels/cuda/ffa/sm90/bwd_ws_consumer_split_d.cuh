@@ -9,10 +9,10 @@
 //   after both warpgroups stored theirs (kDsReady), warpgroup w takes a window of 128 head-dim
 //   columns from column w (D - 128) (bwd_ws_traits.cuh) of every product over the tile:
 //     dV += P^T dO,  dK += dS^T Q,  dQ = dS K     wgmma SS, A = the shared P^T / dS^T
-// The dQ tile goes to the writer warp as in bwd_ws_consumer.cuh (each warpgroup its columns), at
-// head dim 256 in two parts (Tr::kDqParts: one 64-column block per warpgroup each); dK / dV stay
-// in registers over the pass's query tiles and are written per pass. At 256 dO has a ring of its
-// own (Tr::kDoRing), released once dV has read it.
+// The dQ tile goes to the writer warp as in bwd_ws_consumer.cuh (each warpgroup its columns), or
+// in two parts (Tr::kDqParts, a development variant at 256: one 64-column block per warpgroup
+// each); dK / dV stay in registers over the pass's query tiles and are written per pass. At 256
+// dO has a ring of its own (Tr::kDoRing), released once dV has read it.
 #pragma once
 
 #include <cstdint>
@@ -154,7 +154,7 @@ struct BwdWsConsumerSplitD {
               }
               Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
             } else {
-              ptx::wgmma_wait_group<0>();  // dQ block b (and dK)
+              ptx::wgmma_wait_group<0>();        // dQ block b (and dK)
               if constexpr (Tr::kDqParts > 1) {  // the writer has read the previous part
                 Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
               }

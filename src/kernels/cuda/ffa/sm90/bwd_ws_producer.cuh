@@ -78,8 +78,8 @@ struct BwdWsProducer {
                            full_q.addr, policy);
           q.advance();
           if constexpr (Tr::kDoRing) {
-            // NOTE: after the next tile's Q: dO is released after this ring's previous tile's
-            // dV, Q only after its dK, so the Q of tile j + 1 is issued before waiting for dO.
+            // NOTE: dO after Q: tile j + 1's dO slot frees when tile j's dV is done, its Q slot
+            // (with two Q stages) when tile j - 1's dK is: Q first never waits behind dO.
             const Barrier full_do = Barrier::at(&s.full_do[dout.index]);
             Barrier::at(&s.empty_do[dout.index]).wait(dout.empty_parity());
             full_do.arrive_expect_bytes(Tr::kQBytes);

@@ -1,7 +1,7 @@
 // Shared memory of the warp-specialised Hopper backward kernel: the K and V of the item (or of
 // its pass, split-D), a ring of query tiles (Q, dO and the rows' lse and D; dO in a ring of its
-// own at head dim 256), two dS^T buffers, the dQ tile, and the barriers. The 1024-aligned tiles come first: at head dim 256 the whole
-// storage is within 1 KB of the 227 KB limit.
+// own at head dim 256), two dS^T buffers, the dQ tile, and the barriers. The 1024-aligned tiles
+// come first: at head dim 256 the whole storage is within 1 KB of the 227 KB limit.
 #pragma once
 
 #include <cstdint>
@@ -10,12 +10,12 @@ namespace magi::cuda::sm90 {
 
 template <class Tr>
 struct BwdWsSharedStorage {
-  alignas(1024) unsigned char k[Tr::kKvBytes];                 // [kPassKeys x D] swizzled
-  alignas(1024) unsigned char v[Tr::kKvBytes];                 // [kPassKeys x D] swizzled
-  alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];     // [64 rows x D] swizzled
+  alignas(1024) unsigned char k[Tr::kKvBytes];                   // [kPassKeys x D] swizzled
+  alignas(1024) unsigned char v[Tr::kKvBytes];                   // [kPassKeys x D] swizzled
+  alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];       // [64 rows x D] swizzled
   alignas(1024) unsigned char dout[Tr::kDoStages][Tr::kQBytes];  // [64 rows x D] swizzled
-  alignas(1024) unsigned char ds[2][Tr::kDsBytes];             // Tr::DsTile
-  alignas(1024) unsigned char dq[Tr::kDqBytes];                // the tile's dQ, fp32 swizzled
+  alignas(1024) unsigned char ds[2][Tr::kDsBytes];               // Tr::DsTile
+  alignas(1024) unsigned char dq[Tr::kDqBytes];                  // the tile's dQ, fp32 swizzled
   // From row c0 & ~3 of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without cells) and
   // D = rowsum(dO * O).
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];

@@ -32,7 +32,7 @@ struct BwdWsTraits : WsRoles {
   // dO in a ring of its own (else it rides the Q ring): consumers release it after dV.
   static constexpr bool kDoRing = kTile.bwd_do_stages > 0;
   static constexpr int kDoStages = kDoRing ? kTile.bwd_do_stages : kStages;  // dO ring depth
-  static constexpr int kDqParts = kTile.bwd_dq_parts;     // dQ hand-offs per query tile
+  static constexpr int kDqParts = kTile.bwd_dq_parts;  // dQ hand-offs per query tile
 
   // Head dim 64 / 128: consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128 and
   // their dK / dV over the whole head dim (bwd_ws_consumer.cuh). Above 128 that is more
@@ -71,7 +71,7 @@ struct BwdWsTraits : WsRoles {
   // dQ of a tile, for the writer warp (bwd_ws_dq_writer.cuh), fp32 [kBlockM rows x kDqCols]:
   // head dim 128 and split-D, each warpgroup writes its own columns of dq; head dim 64, two halves
   // of 64 columns, one per warpgroup (its own keys), both then added into the same dq columns.
-  // With kDqParts = 2 (split-D at 256) the tile is half that, handed over twice per query tile:
+  // With kDqParts = 2 (split-D at 256, tile_table.h) the tile is half that, handed over twice:
   // part h holds in columns [64 w, 64 w + 64) warpgroup w's dq columns from w kWindowStep + 64 h.
   static constexpr int kDqCols = kHeadDim == 64 ? 128 : kHeadDim;
   using DqTile = Sw128TileF32<kBlockM, kDqCols / kDqParts>;
@@ -82,8 +82,8 @@ struct BwdWsTraits : WsRoles {
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
   static_assert(kStages >= 1);
   static_assert(!kDoRing || (kSplitD && kDoStages == 1), "a dO ring of its own: split-D only");
-  static_assert(kDqParts == 1 || (kSplitD && kDqParts == 2 && kWindowSkip == 0 &&
-                                  kWindow / 64 == kDqParts),
+  static_assert(kDqParts == 1 ||
+                    (kSplitD && kDqParts == 2 && kWindowSkip == 0 && kWindow / 64 == kDqParts),
                 "dQ in parts: one 64-column block per warpgroup per part (split-D at 256)");
 };
 
