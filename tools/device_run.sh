@@ -88,6 +88,9 @@ for step in "$@"; do
         python3 bench/profile_ffa.py "$c" "$n" 1 "$h" $d >"$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" 2>&1
       grep -E "stalled|throughput|hit_rate|issue_active" "$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" |
         sed 's/smsp__average_warps_issue_stalled_//; s/_per_issue_active//' | head -40 ;;
+    threads:*)  # cp ranks as threads on one GPU (bench/bench_threads.py): times, streams, overlap
+      timeout ${STEP_TIMEOUT:-300} python3 bench/bench_threads.py --out "$OUT" ${step#threads:} 2>&1 |
+        tee -a "$OUT/threads.log" | grep -v Warning | tail -20 ;;
     dist:*)  # issue 12 on one GPU: bench_dist.py at cp 1 (NCCL), with a profiler trace
       timeout 300 torchrun --nproc-per-node 1 bench/bench_dist.py --out "$OUT" --trace ${step#dist:} 2>&1 |
         tee -a "$OUT/dist.log" | grep -v Warning | tail -30 ;;
