@@ -38,6 +38,8 @@ def parse_args(argv=None):
     p.add_argument("--degree", type=int, default=2, help="overlap degree")
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--out", default="out")
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                   help="cpu: the same steps on CPU tensors (float32; a smoke run, no streams)")
     a = p.parse_args(argv)
     a.hq, a.hkv = map(int, a.heads.split(":"))
     return a
@@ -47,7 +49,8 @@ def stream_summary(trace_path):
     """Per CUDA stream of the trace: kernels (FFA ones apart), copies; and the time during which
     a copy on a stream without FFA kernels ran while an FFA kernel ran on another stream."""
     with open(trace_path) as f:
-        events = json.load(f)["traceEvents"]
+        data = json.load(f)
+    events = data["traceEvents"] if isinstance(data, dict) else data  # a bare list without CUPTI
     streams = {}
     for e in events:
         if e.get("ph") != "X" or e.get("cat") not in ("kernel", "gpu_memcpy"):
@@ -100,9 +103,16 @@ def stream_summary(trace_path):
 def main(argv=None):
     a = parse_args(argv)
     torch.manual_seed(0)
-    s, d = a.seqlen, a.head_dim
-    q, dout = (torch.randn(s, a.hq, d, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-    k, v = (torch.randn(s, a.hkv, d, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    s, d, cuda = a.seqlen, a.head_dim, a.device == "cuda"
+    dtype = torch.bfloat16 if cuda else torch.float32
+    q, dout = (torch.randn(s, a.hq, d, device=a.device, dtype=dtype) for _ in range(2))
+    k, v = (torch.randn(s, a.hkv, d, device=a.device, dtype=dtype) for _ in range(2))
+
+    def sync():
+        if cuda:
+            torch.cuda.current_stream().synchronize()
+
+    sync()  # the ranks read the inputs on streams of their own
     slices = [(0, s, 0, s, 0 if a.mask == "full" else 1)]
     cells = s * s if a.mask == "full" else s * (s + 1) // 2
     fwd_flops = 4 * a.hq * d * cells
@@ -119,18 +129,18 @@ def main(argv=None):
     def iteration(comm):
         """One forward + backward of this rank: (fwd ms, bwd ms), each from the common start."""
         key, (ql, kl, vl, dol) = keys[comm.rank()], local[comm.rank()]
-        torch.cuda.current_stream().synchronize()
+        sync()
         start.wait()
         t0 = time.perf_counter()
         ql, kl, vl, out, lse = fda._calc_forward(ql, kl, vl, key, d ** -0.5, 0.0)
-        torch.cuda.current_stream().synchronize()
+        sync()
         t1 = time.perf_counter()
         fda._calc_backward(dol, ql, kl, vl, out, lse, key, d ** -0.5, 0.0)
-        torch.cuda.current_stream().synchronize()
+        sync()
         return (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3
 
-    run_ranks(a.cp, setup, group=group)
-    runs = [run_ranks(a.cp, iteration, group=group) for _ in range(a.iters + 1)][1:]
+    run_ranks(a.cp, setup, cuda=cuda, group=group)
+    runs = [run_ranks(a.cp, iteration, cuda=cuda, group=group) for _ in range(a.iters + 1)][1:]
     best = min(runs, key=lambda r: max(f + b for f, b in r))
     fwd_ms, bwd_ms = max(f for f, _ in best), max(b for _, b in best)
 
@@ -138,23 +148,25 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     name = f"bench_threads_{a.mask}_cp{a.cp}"
     trace = os.path.join(a.out, name + "_trace.json")
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        run_ranks(a.cp, iteration, group=group)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        run_ranks(a.cp, iteration, cuda=cuda, group=group)
     prof.export_chrome_trace(trace)
     report = {
-        "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "commit": os.environ.get("MAGI_COMMIT", ""), "cp": a.cp, "seqlen": s,
         "heads_q": a.hq, "heads_kv": a.hkv, "head_dim": d, "mask": a.mask, "chunk": a.chunk,
         "degree": a.degree, "fwd_ms": fwd_ms, "bwd_ms": bwd_ms,
         # one GPU runs every rank: its rate is the whole problem's FLOPs over the slowest rank
-        "gpu_fwd_tflops": fwd_flops / fwd_ms / 1e9, "gpu_bwd_tflops": 2.5 * fwd_flops / bwd_ms / 1e9,
+        "gpu_fwd_tflops": fwd_flops / fwd_ms / 1e9,
+        "gpu_bwd_tflops": 2.5 * fwd_flops / bwd_ms / 1e9,
         "trace": os.path.basename(trace), **stream_summary(trace),
     }
     with open(os.path.join(a.out, name + ".json"), "w") as f:
         json.dump(report, f, indent=1)
     print(f"cp {a.cp} {a.mask} S={s} {a.hq}:{a.hkv} d={d}: fwd {fwd_ms:.2f} ms "
-          f"({report['gpu_fwd_tflops']:.0f} TF/s on the GPU), bwd {bwd_ms:.2f} ms "
+          f"({report['gpu_fwd_tflops']:.0f} TF/s on the device), bwd {bwd_ms:.2f} ms "
           f"({report['gpu_bwd_tflops']:.0f} TF/s)")
     for sid, st in report["streams"].items():
         tag = "exchange" if sid in report["exchange_streams"] else ""

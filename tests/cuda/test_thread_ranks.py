@@ -61,3 +61,21 @@ def test_pipeline_on_thread_ranks(cp, name, degree):
     low = attention_ref(q, k, v, dout, mask, scale, dtype=torch.bfloat16)
     for name_, got, i in zip(("out", "dq", "dk", "dv"), results[0], (0, 2, 3, 4)):
         check(name_, got, ref[i], low[i])
+
+
+@pytest.mark.parametrize("d,hq,hkv", [(64, 8, 1), (256, 4, 4)])
+def test_pipeline_on_thread_ranks_head_dims(d, hq, hkv):
+    """MQA at head dim 64, MHA at 256 (the split-head-dim backward), cp 4, causal."""
+    s, cp = 700, 4
+    slices = [(0, s, 0, s, 1)]
+    torch.manual_seed(d)
+    q, dout = (torch.randn(s, hq, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    k, v = (torch.randn(s, hkv, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    torch.cuda.synchronize()
+    results = run_ranks(cp, lambda comm: pipeline(
+        make_key(comm, slices, s, hq, hkv, d, chunk_size=64), q, k, v, dout, d ** -0.5))
+    mask = dense_mask(slices, s, s, DEV)
+    ref = attention_ref(q, k, v, dout, mask, d ** -0.5)
+    low = attention_ref(q, k, v, dout, mask, d ** -0.5, dtype=torch.bfloat16)
+    for name, got, i in zip(("out", "dq", "dk", "dv"), results[0], (0, 2, 3, 4)):
+        check(name, got, ref[i], low[i])

@@ -31,9 +31,10 @@ WAIT_S = 300  # a rank that does not take part within this is an error, not a ha
 
 class _Exchange:
     def __init__(self, size: int) -> None:
-        self.posts = [None] * size  # per rank: (send, send_counts, recv, recv_counts, row_bytes, event)
-        self.done = [None] * size   # per rank: its copies' event (CUDA) or True
-        self.left = size            # ranks that have not finished the exchange
+        # per rank: (send, send_counts, recv, recv_counts, row_bytes, producer event or None)
+        self.posts = [None] * size
+        self.done = [None] * size  # per rank: its copies' event (CUDA) or True
+        self.left = size  # ranks that have not finished the exchange
 
 
 class ThreadGroup:

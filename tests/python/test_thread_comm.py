@@ -59,3 +59,17 @@ def test_thread_comm_mismatch_raises():
 
     with pytest.raises(RuntimeError, match="sends .* rows of 1 bytes to rank"):
         run_ranks(2, rank, cuda=False)
+
+
+def test_bench_threads_cpu(tmp_path):
+    """bench/bench_threads.py (the one-GPU trace of issue 12) runs its steps on CPU tensors."""
+    import json
+    import subprocess
+
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                         "bench_threads.py")
+    subprocess.run([sys.executable, bench, "--device", "cpu", "--cp", "3", "--seqlen", "256",
+                    "--heads", "2:1", "--head-dim", "16", "--chunk", "16", "--iters", "1",
+                    "--out", str(tmp_path)], check=True, timeout=300)
+    report = json.load(open(tmp_path / "bench_threads_causal_cp3.json"))
+    assert report["cp"] == 3 and report["fwd_ms"] > 0 and report["bwd_ms"] > 0
