@@ -17,11 +17,23 @@ if not torch.cuda.is_available():
 sys.path.insert(0, os.path.dirname(__file__))
 from ffa_ref import attention_ref, dense_mask  # noqa: E402
 from test_ffa import check, random_slices, varlen  # noqa: E402
-from thread_ranks import make_key, pipeline, run_ranks  # noqa: E402
+import thread_ranks  # noqa: E402
+from thread_ranks import RanksHung, make_key, pipeline  # noqa: E402
 
 from magi_attention.config import DistAttnConfig, OverlapConfig  # noqa: E402
 
 DEV = "cuda"
+_hung = []  # a case whose rank threads never ended: the later ones are skipped, not hung too
+
+
+def run_ranks(cp, fn):
+    if _hung:
+        pytest.skip(f"rank threads of an earlier case did not end: {_hung[0]}")
+    try:
+        return thread_ranks.run_ranks(cp, fn)
+    except RanksHung as e:
+        _hung.append(str(e))
+        raise
 
 
 def _case(name, s, rng):

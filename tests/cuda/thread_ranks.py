@@ -16,6 +16,7 @@ the first exchange).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from types import SimpleNamespace
 
@@ -26,7 +27,8 @@ from magi_attention.config import DistAttnConfig
 from magi_attention.dist.communicator import _as_bytes
 from magi_attention.functional import dist_attn as fda
 
-WAIT_S = 300  # a rank that does not take part within this is an error, not a hang
+# A rank that does not take part in an exchange within this is an error, not a hang.
+WAIT_S = float(os.environ.get("MAGI_THREAD_RANKS_WAIT_S", "60"))
 
 
 class _Exchange:
@@ -157,11 +159,16 @@ class _Handle:
                 del g.exchanges[self.seq]
 
 
+class RanksHung(RuntimeError):
+    """Rank threads still running WAIT_S after an exchange could have completed (stuck outside
+    the exchanges, e.g. in a kernel); they are daemon threads, so the process can still exit."""
+
+
 def run_ranks(cp: int, fn, cuda: bool = True, group: ThreadGroup | None = None):
     """fn(comm) on `cp` threads, one ThreadComm each (of `group`, or of a new group), each on a
     CUDA stream of its own when `cuda` (torch's current stream is per thread); returns the
     results in rank order. The first failure is raised after every thread ended (the others end
-    with an 'abandoned' error)."""
+    with an 'abandoned' error); RanksHung if they do not end."""
     group = group or ThreadGroup(cp)
     results, errors = [None] * cp, [None] * cp
 
@@ -175,11 +182,14 @@ def run_ranks(cp: int, fn, cuda: bool = True, group: ThreadGroup | None = None):
             errors[r] = e
             group.fail()
 
-    threads = [threading.Thread(target=body, args=(r,)) for r in range(cp)]
+    threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(cp)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=2 * WAIT_S)
+    if any(t.is_alive() for t in threads):
+        group.fail()
+        raise RanksHung(f"{sum(t.is_alive() for t in threads)} of {cp} rank threads did not end")
     real = [e for e in errors if e is not None and "abandoned" not in str(e)]
     if real or any(errors):
         raise (real or [e for e in errors if e is not None])[0]
