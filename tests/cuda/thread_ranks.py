@@ -53,6 +53,8 @@ class ThreadGroup:
         """Waits (the lock held by the caller) until pred(); raises if a rank failed or never
         comes."""
         if not self.cv.wait_for(lambda: self.failed or pred(), timeout=WAIT_S):
+            self.failed = True  # the other ranks give up too
+            self.cv.notify_all()
             raise RuntimeError(f"ThreadGroup: {what}: some rank did not take part in {WAIT_S} s")
         if self.failed:
             raise RuntimeError(f"ThreadGroup: {what}: abandoned, another rank failed")
@@ -131,7 +133,8 @@ class _Handle:
             cs = comm.exchange_stream(recv_t.device)
             with torch.cuda.stream(cs):
                 for p in ex.posts:
-                    cs.wait_event(p[5])
+                    if p[5] is not None:
+                        cs.wait_event(p[5])
                 for d, s_t, s, n in pieces:
                     if n:
                         recv_t[d * row_bytes:(d + n) * row_bytes].copy_(
@@ -160,8 +163,8 @@ class _Handle:
 
 
 class RanksHung(RuntimeError):
-    """Rank threads still running WAIT_S after an exchange could have completed (stuck outside
-    the exchanges, e.g. in a kernel); they are daemon threads, so the process can still exit."""
+    """Rank threads still running 2 WAIT_S after run_ranks began to wait for them (stuck
+    outside the exchanges, e.g. in a kernel); they are daemon threads, so the process can exit."""
 
 
 def run_ranks(cp: int, fn, cuda: bool = True, group: ThreadGroup | None = None):
