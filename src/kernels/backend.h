@@ -62,6 +62,13 @@ class Backend {
                             void* stream) const = 0;
   virtual void range_scatter_add(const TensorView& src, const RangeList& ranges,
                                  const TensorView& dst, void* stream) const = 0;
+  /// range_scatter_add adding each row's contributions in list order, so the sums are the same
+  /// bits on every run (the deterministic mode). The default is range_scatter_add: right for a
+  /// backend whose scatter-add is ordered already (the CPU's).
+  virtual void range_scatter_add_ordered(const TensorView& src, const RangeList& ranges,
+                                         const TensorView& dst, void* stream) const {
+    range_scatter_add(src, ranges, dst, stream);
+  }
   virtual void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc,
                              const TensorView& out_part, const TensorView& lse_part,
                              void* stream) const = 0;

@@ -257,8 +257,8 @@ void run_backward(const CallContext& c, FfaBwdArgs a, const TensorView& dq, cons
       c.backend.ffa_backward(a);
       if (st.local_rows > 0) {  // the local rows' share stays here
         const RowPair local = part.slice(0, st.local_rows);
-        c.backend.range_scatter_add(local.first, w.all_local_kv, l.dk_acc, c.stream);
-        c.backend.range_scatter_add(local.second, w.all_local_kv, l.dv_acc, c.stream);
+        c.scatter_add(local.first, w.all_local_kv, l.dk_acc);
+        c.scatter_add(local.second, w.all_local_kv, l.dv_acc);
       }
     }
     // The received rows' share goes home, to be summed by the owners (group-reduce).

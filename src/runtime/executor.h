@@ -30,6 +30,16 @@ struct CallContext {
   /// every stage and, in a group of several ranks, every rank (collective: then every rank
   /// passes one).
   TensorView max_logits{};
+
+  /// dst[ranges] += src on the backend, in list order when deterministic (partial dK/dV of a
+  /// row come back from several ranks).
+  void scatter_add(const TensorView& src, const RangeList& ranges, const TensorView& dst) const {
+    if (deterministic) {
+      backend.range_scatter_add_ordered(src, ranges, dst, stream);
+    } else {
+      backend.range_scatter_add(src, ranges, dst, stream);
+    }
+  }
 };
 
 /// Forward: the host stage against local K/V, then each remote stage as its K/V arrive,

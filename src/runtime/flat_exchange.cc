@@ -53,8 +53,8 @@ class FlatExchange final : public KvExchange {
     const RankWork& w = c_.rt.work();
     for (size_t s = 0; s < home_.size(); ++s) {
       wait(s);
-      c_.backend.range_scatter_add(home_[s].first, w.stages[s].send_rows, dk, c_.stream);
-      c_.backend.range_scatter_add(home_[s].second, w.stages[s].send_rows, dv, c_.stream);
+      c_.scatter_add(home_[s].first, w.stages[s].send_rows, dk);
+      c_.scatter_add(home_[s].second, w.stages[s].send_rows, dv);
     }
   }
 

@@ -71,7 +71,7 @@ class HierExchange final : public KvExchange {
 
   void reduce(size_t s, const TensorView& partial) override {
     const ExchangeTable& ex = plan_.stages[s].intra;
-    c_.backend.range_scatter_add(partial, work_.stages[s].assemble, sums_.both, c_.stream);
+    c_.scatter_add(partial, work_.stages[s].assemble, sums_.both);
     intra_[s] = post(delivered(sums_, s).both, ex.recv_counts, intra_home_[s].both, ex.send_counts);
   }
 
@@ -79,8 +79,7 @@ class HierExchange final : public KvExchange {
     const size_t stages = plan_.stages.size();
     for (size_t s = 0; s < stages; ++s) {
       complete(intra_[s]);
-      c_.backend.range_scatter_add(intra_home_[s].both, work_.stages[s].intra_send, sums_.both,
-                                   c_.stream);
+      c_.scatter_add(intra_home_[s].both, work_.stages[s].intra_send, sums_.both);
     }
     for (size_t s = 0; s < stages; ++s) {
       const ExchangeTable& ex = plan_.stages[s].inter;
@@ -89,13 +88,12 @@ class HierExchange final : public KvExchange {
     const RankWork& w = c_.rt.work();
     for (size_t s = 0; s < stages; ++s) {
       complete(inter_[s]);
-      c_.backend.range_scatter_add(inter_home_[s].first, work_.stages[s].inter_send, dk, c_.stream);
-      c_.backend.range_scatter_add(inter_home_[s].second, work_.stages[s].inter_send, dv,
-                                   c_.stream);
+      c_.scatter_add(inter_home_[s].first, work_.stages[s].inter_send, dk);
+      c_.scatter_add(inter_home_[s].second, work_.stages[s].inter_send, dv);
     }
     const RowPair local = sums_.slice(0, shard_);
-    c_.backend.range_scatter_add(local.first, w.all_local_kv, dk, c_.stream);
-    c_.backend.range_scatter_add(local.second, w.all_local_kv, dv, c_.stream);
+    c_.scatter_add(local.first, w.all_local_kv, dk);
+    c_.scatter_add(local.second, w.all_local_kv, dv);
   }
 
  private:

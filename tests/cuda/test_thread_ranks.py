@@ -91,3 +91,24 @@ def test_pipeline_on_thread_ranks_head_dims(d, hq, hkv):
     low = attention_ref(q, k, v, dout, mask, d ** -0.5, dtype=torch.bfloat16)
     for name, got, i in zip(("out", "dq", "dk", "dv"), results[0], (0, 2, 3, 4)):
         check(name, got, ref[i], low[i])
+
+
+def test_deterministic_mode_on_thread_ranks(monkeypatch):
+    """MAGI_ATTENTION_DETERMINISTIC_MODE=1 at cp 4 (hierarchical-free, overlap degree 2): dq, dk,
+    dv bit-identical over three runs, though rows sent to several ranks come back from each
+    (the ordered scatter-add of their partial dK / dV)."""
+    monkeypatch.setenv("MAGI_ATTENTION_DETERMINISTIC_MODE", "1")
+    rng = random.Random(3)
+    s, hq, hkv, d, cp = 1000, 4, 2, 128, 4
+    slices = random_slices(rng, s, s) + [(0, s, 0, s, 1)]
+    torch.manual_seed(3)
+    q, dout = (torch.randn(s, hq, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    k, v = (torch.randn(s, hkv, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    config = DistAttnConfig(overlap_config=OverlapConfig(degree=2, min_chunk_size=4))
+    torch.cuda.synchronize()
+    runs = [run_ranks(cp, lambda comm: pipeline(
+        make_key(comm, slices, s, hq, hkv, d, chunk_size=64, config=config), q, k, v, dout,
+        d ** -0.5))[0] for _ in range(3)]
+    for i, run in enumerate(runs[1:], 1):
+        for name, a, b in zip(("out", "dq", "dk", "dv"), run, runs[0]):
+            assert torch.equal(a, b), f"run {i}: {name} differs from run 0's"

@@ -47,6 +47,11 @@ class RecordingBackend final : public Backend {
     prepare(r, s.device);
     cpu_backend().range_scatter_add(s, r, d, st);
   }
+  void range_scatter_add_ordered(const TensorView& s, const RangeList& r, const TensorView& d,
+                                 void* st) const override {
+    ++ordered_scatter_adds;
+    range_scatter_add(s, r, d, st);
+  }
   void merge_out_lse(const TensorView& a, const TensorView& b, const TensorView& c,
                      const TensorView& d, void* st) const override {
     cpu_backend().merge_out_lse(a, b, c, d, st);
@@ -88,7 +93,8 @@ class RecordingBackend final : public Backend {
     std::atomic<int> allocations{0}, frees{0};
   };
 
-  mutable std::atomic<int> checks{0}, builds{0}, list_builds{0}, transient_lists{0};
+  mutable std::atomic<int> checks{0}, builds{0}, list_builds{0}, transient_lists{0},
+      ordered_scatter_adds{0};
   mutable std::mutex mu;
   mutable std::vector<double> scales;
   mutable CountingAllocator counting;

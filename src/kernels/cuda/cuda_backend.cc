@@ -32,7 +32,11 @@ class CudaBackend final : public Backend {
   }
   void range_scatter_add(const TensorView& src, const RangeList& ranges, const TensorView& dst,
                          void* stream) const override {
-    cuda::range_scatter_add(src, ranges, dst, stream);
+    cuda::range_scatter_add(src, ranges, dst, stream, false);
+  }
+  void range_scatter_add_ordered(const TensorView& src, const RangeList& ranges,
+                                 const TensorView& dst, void* stream) const override {
+    cuda::range_scatter_add(src, ranges, dst, stream, true);
   }
   void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc,
                      const TensorView& out_part, const TensorView& lse_part,

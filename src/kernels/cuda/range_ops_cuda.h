@@ -12,8 +12,10 @@ namespace magi::cuda {
 void range_gather(const TensorView& src, const RangeList& ranges, const TensorView& dst,
                   void* stream);
 
+/// `ordered`: each row's contributions added in list order (bit-reproducible), one launch per
+/// layer of overlapping ranges (range_layers.h); else one launch of atomics.
 void range_scatter_add(const TensorView& src, const RangeList& ranges, const TensorView& dst,
-                       void* stream);
+                       void* stream, bool ordered);
 
 void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const TensorView& out_part,
                    const TensorView& lse_part, void* stream);

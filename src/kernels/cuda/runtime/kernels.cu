@@ -82,12 +82,15 @@ __global__ void gather_kernel(const char* src, int64_t src_stride, char* dst, in
 template <typename T>
 __global__ void scatter_add_kernel(const void* src, int se, int64_t src_stride, T* dst,
                                    int64_t dst_stride, int64_t row_elems, const int64_t* starts,
-                                   const int64_t* offsets, int64_t n, int64_t rows) {
+                                   const int64_t* offsets, int64_t n, int64_t rows,
+                                   const int64_t* layer_of, int64_t layer) {
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const int64_t i = find_range(offsets, n, r);
+    if (layer_of != nullptr && layer_of[i] != layer) continue;  // uniform across the block
     T* d = dst + (starts[i] + r - offsets[i]) * dst_stride;
     for (int64_t e = threadIdx.x; e < row_elems; e += blockDim.x) {
-      // NOTE: ranges may overlap (a row sent to several ranks comes back from each): atomics.
+      // NOTE: ranges may overlap (a row sent to several ranks comes back from each): atomics
+      // (within one layer, range_layers.h, they touch distinct elements).
       atomicAdd(d + e, static_cast<T>(load(src, se, r * src_stride + e)));
     }
   }
@@ -219,15 +222,16 @@ void launch_gather(const void* src, int64_t src_stride, void* dst, int64_t dst_s
 
 void launch_scatter_add(const void* src, int src_elem, int64_t src_stride, void* dst, int dst_elem,
                         int64_t dst_stride, int64_t row_elems, const int64_t* starts,
-                        const int64_t* offsets, int64_t n, int64_t rows, void* stream) {
+                        const int64_t* offsets, int64_t n, int64_t rows, const int64_t* layer_of,
+                        int64_t layer, void* stream) {
   if (dst_elem == kF64) {
     scatter_add_kernel<double><<<row_grid(rows), kThreads, 0, as_stream(stream)>>>(
         src, src_elem, src_stride, static_cast<double*>(dst), dst_stride, row_elems, starts,
-        offsets, n, rows);
+        offsets, n, rows, layer_of, layer);
   } else {
     scatter_add_kernel<float><<<row_grid(rows), kThreads, 0, as_stream(stream)>>>(
         src, src_elem, src_stride, static_cast<float*>(dst), dst_stride, row_elems, starts, offsets,
-        n, rows);
+        n, rows, layer_of, layer);
   }
 }
 

@@ -26,10 +26,12 @@ void launch_cast(const void* src, int src_elem, const Strided& ss, void* dst, in
 void launch_gather(const void* src, int64_t src_stride, void* dst, int64_t dst_stride,
                    int64_t row_bytes, const int64_t* starts, const int64_t* offsets, int64_t n,
                    int64_t rows, void* stream);
-/// dst (fp32 or fp64) rows at the ranges += packed src rows; strides in elements.
+/// dst (fp32 or fp64) rows at the ranges += packed src rows; strides in elements. With
+/// `layer_of` (per range) only the ranges of layer `layer` add.
 void launch_scatter_add(const void* src, int src_elem, int64_t src_stride, void* dst, int dst_elem,
                         int64_t dst_stride, int64_t row_elems, const int64_t* starts,
-                        const int64_t* offsets, int64_t n, int64_t rows, void* stream);
+                        const int64_t* offsets, int64_t n, int64_t rows, const int64_t* layer_of,
+                        int64_t layer, void* stream);
 void launch_merge(void* out_acc, int oa_elem, const Strided& oa, void* lse_acc, int la_elem,
                   const Strided& la, const void* out_part, int op_elem, const Strided& op,
                   const void* lse_part, int lp_elem, const Strided& lp, int64_t rows_heads,

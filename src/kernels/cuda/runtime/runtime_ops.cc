@@ -1,6 +1,7 @@
 // Host wrappers of the runtime's CUDA kernels: TensorViews in, launches out.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "kernels/cuda/runtime/launch.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
 #include "kernels/cuda/sink_cuda.h"
+#include "kernels/range_layers.h"
 
 namespace magi::cuda {
 namespace {
@@ -40,22 +42,35 @@ int64_t row_elems(const TensorView& t) {
   return n;
 }
 
-/// Host image of a range table: starts [n], packed offsets [n], total rows.
-std::vector<int64_t> table_of(const RangeList& list) {
+/// Host image of a range table: starts [n], packed offsets [n], total rows, and each range's
+/// layer [n] (range_layers.h: for the ordered scatter-add); `layers` is their count.
+struct HostTable {
+  std::vector<int64_t> data;
+  int64_t layers = 0;
+};
+
+HostTable table_of(const RangeList& list) {
   const int64_t n = static_cast<int64_t>(list.ranges().size());
-  std::vector<int64_t> host(2 * n + 1);
+  HostTable t;
+  t.data.resize(3 * n + 1);
   int64_t rows = 0;
   for (int64_t i = 0; i < n; ++i) {
-    host[i] = list.ranges()[i].start;
-    host[n + i] = rows;
+    t.data[i] = list.ranges()[i].start;
+    t.data[n + i] = rows;
     rows += list.ranges()[i].size();
   }
-  host[2 * n] = rows;
-  return host;
+  t.data[2 * n] = rows;
+  const std::vector<int64_t> layer = disjoint_layers(list.ranges());
+  for (int64_t i = 0; i < n; ++i) {
+    t.data[2 * n + 1 + i] = layer[i];
+    t.layers = std::max(t.layers, layer[i] + 1);
+  }
+  return t;
 }
 
 struct CudaRangeTable : PreparedState {
   std::unique_ptr<UploadedBuffer> buffer;
+  int64_t layers = 0;
 };
 
 /// The list's table on the current device, `device`: prepared once, or for a transient list
@@ -66,28 +81,29 @@ class DeviceRanges {
     n_ = static_cast<int64_t>(list.ranges().size());
     if (list.total_rows() == 0) return;
     if (!list.transient()) {
-      dev_ = static_cast<const int64_t*>(
-          list.prepared()
-              .get<CudaRangeTable>(Device{DeviceType::kCUDA, device},
-                                   [&] {
-                                     const std::vector<int64_t> host = table_of(list);
-                                     auto t = std::make_unique<CudaRangeTable>();
-                                     t->buffer = std::make_unique<UploadedBuffer>(
-                                         host.data(), host.size() * sizeof(int64_t), device, stream,
-                                         "the key's range tables");
-                                     return t;
-                                   })
-              .buffer->data());
+      const CudaRangeTable& t =
+          list.prepared().get<CudaRangeTable>(Device{DeviceType::kCUDA, device}, [&] {
+            const HostTable host = table_of(list);
+            auto made = std::make_unique<CudaRangeTable>();
+            made->buffer = std::make_unique<UploadedBuffer>(
+                host.data.data(), host.data.size() * sizeof(int64_t), device, stream,
+                "the key's range tables");
+            made->layers = host.layers;
+            return made;
+          });
+      dev_ = static_cast<const int64_t*>(t.buffer->data());
+      layers_ = t.layers;
       return;
     }
-    const std::vector<int64_t> host = table_of(list);
+    const HostTable host = table_of(list);
     const auto s = static_cast<cudaStream_t>(stream);
-    MAGI_CUDA_CHECK(cudaMallocAsync(&owned_, host.size() * sizeof(int64_t), s));
+    MAGI_CUDA_CHECK(cudaMallocAsync(&owned_, host.data.size() * sizeof(int64_t), s));
     // NOTE: from pageable memory the copy is staged before cudaMemcpyAsync returns, so `host`
     // may die right after.
-    MAGI_CUDA_CHECK(cudaMemcpyAsync(owned_, host.data(), host.size() * sizeof(int64_t),
+    MAGI_CUDA_CHECK(cudaMemcpyAsync(owned_, host.data.data(), host.data.size() * sizeof(int64_t),
                                     cudaMemcpyHostToDevice, s));
     dev_ = static_cast<const int64_t*>(owned_);
+    layers_ = host.layers;
   }
   ~DeviceRanges() {
     if (owned_) cudaFreeAsync(owned_, static_cast<cudaStream_t>(stream_));
@@ -96,13 +112,16 @@ class DeviceRanges {
   DeviceRanges& operator=(const DeviceRanges&) = delete;
   const int64_t* starts() const { return dev_; }
   const int64_t* offsets() const { return dev_ + n_; }
+  /// Each range's layer (range_layers.h), and how many layers there are.
+  const int64_t* layer_of() const { return dev_ + 2 * n_ + 1; }
+  int64_t layers() const { return layers_; }
   int64_t n() const { return n_; }
 
  private:
   void* stream_;
   void* owned_ = nullptr;
   const int64_t* dev_ = nullptr;
-  int64_t n_ = 0;
+  int64_t n_ = 0, layers_ = 0;
 };
 
 }  // namespace
@@ -149,16 +168,22 @@ void range_gather(const TensorView& src, const RangeList& ranges, const TensorVi
 }
 
 void range_scatter_add(const TensorView& src, const RangeList& ranges, const TensorView& dst,
-                       void* stream) {
+                       void* stream, bool ordered) {
   MAGI_CHECK(dst.dtype == DType::kFloat32 || dst.dtype == DType::kFloat64,
              "range_scatter_add on CUDA: dst = ", dst.describe(), ": fp32 or fp64 only");
   if (ranges.total_rows() == 0) return;
   DeviceGuard guard(src.device.index);
   const DeviceRanges r(ranges, src.device.index, stream);
-  rt::launch_scatter_add(src.data, elem(src, "range_scatter_add"), src.strides[0], dst.data,
-                         elem(dst, "range_scatter_add"), dst.strides[0], row_elems(src), r.starts(),
-                         r.offsets(), r.n(), ranges.total_rows(), stream);
-  MAGI_CUDA_CHECK(cudaGetLastError());
+  // Ordered: one launch per layer, in order; a layer's ranges are disjoint, so its atomics add
+  // into distinct elements. One layer: no two ranges overlap, one launch is ordered already.
+  const bool by_layer = ordered && r.layers() > 1;
+  for (int64_t layer = 0; layer < (by_layer ? r.layers() : 1); ++layer) {
+    rt::launch_scatter_add(src.data, elem(src, "range_scatter_add"), src.strides[0], dst.data,
+                           elem(dst, "range_scatter_add"), dst.strides[0], row_elems(src),
+                           r.starts(), r.offsets(), r.n(), ranges.total_rows(),
+                           by_layer ? r.layer_of() : nullptr, layer, stream);
+    MAGI_CUDA_CHECK(cudaGetLastError());
+  }
 }
 
 void merge_out_lse(const TensorView& out_acc, const TensorView& lse_acc, const TensorView& out_part,
