@@ -36,6 +36,9 @@ def run_ranks(cp, fn):
         raise
 
 
+NAMES = ("out", "dq", "dk", "dv")
+
+
 def _case(name, s, rng):
     if name == "causal":
         return [(0, s, 0, s, 1)]
@@ -44,71 +47,65 @@ def _case(name, s, rng):
     return random_slices(rng, s, s) + [(0, s // 3, 0, s // 3, 1)]  # overlapping q ranges
 
 
+def _inputs(s, hq, hkv, d, seed):
+    """Global bf16 q, k, v, dout, complete before the ranks read them on their own streams."""
+    torch.manual_seed(seed)
+    q, dout = (torch.randn(s, hq, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    k, v = (torch.randn(s, hkv, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    torch.cuda.synchronize()
+    return q, k, v, dout
+
+
+def _pipeline(cp, slices, inputs, degree=None):
+    """Every rank's global (out, dq, dk, dv), checked equal across ranks; rank 0's."""
+    q, k, v, dout = inputs
+    s, hq, d = q.shape
+    config = DistAttnConfig() if degree is None else DistAttnConfig(
+        overlap_config=OverlapConfig(degree=degree, min_chunk_size=4))
+    results = run_ranks(cp, lambda comm: pipeline(
+        make_key(comm, slices, s, hq, k.shape[1], d, chunk_size=64, config=config), q, k, v,
+        dout, d ** -0.5))
+    for r, res in enumerate(results[1:], 1):
+        for name, a, b in zip(NAMES, res, results[0]):
+            assert torch.equal(a, b), f"rank {r} {name} differs from rank 0's"
+    return results[0]
+
+
+def _check_reference(slices, inputs, got):
+    q, k, v, dout = inputs
+    s, d = q.shape[0], q.shape[2]
+    mask = dense_mask(slices, s, s, DEV)
+    ref = attention_ref(q, k, v, dout, mask, d ** -0.5)
+    low = attention_ref(q, k, v, dout, mask, d ** -0.5, dtype=torch.bfloat16)
+    for name, x, i in zip(NAMES, got, (0, 2, 3, 4)):
+        check(name, x, ref[i], low[i])
+
+
 @pytest.mark.parametrize("degree", [None, 0, 2])
 @pytest.mark.parametrize("name", ["causal", "varlen_causal", "random"])
 @pytest.mark.parametrize("cp", [2, 4, 8])
 def test_pipeline_on_thread_ranks(cp, name, degree):
-    rng = random.Random(cp * 10 + len(name))
-    s, hq, hkv, d = 1000, 4, 2, 128
-    slices = _case(name, s, rng)
-    torch.manual_seed(cp)
-    q = torch.randn(s, hq, d, device=DEV, dtype=torch.bfloat16)
-    k, v = (torch.randn(s, hkv, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
-    dout = torch.randn(s, hq, d, device=DEV, dtype=torch.bfloat16)
-    scale = d ** -0.5
-    config = DistAttnConfig() if degree is None else DistAttnConfig(
-        overlap_config=OverlapConfig(degree=degree, min_chunk_size=4))
-    torch.cuda.synchronize()
-
-    def rank(comm):
-        key = make_key(comm, slices, s, hq, hkv, d, chunk_size=64, config=config)
-        return pipeline(key, q, k, v, dout, scale)
-
-    results = run_ranks(cp, rank)
-    for r, res in enumerate(results[1:], 1):
-        for name_, a, b in zip(("out", "dq", "dk", "dv"), res, results[0]):
-            assert torch.equal(a, b), f"rank {r} {name_} differs from rank 0's"
-    mask = dense_mask(slices, s, s, DEV)
-    ref = attention_ref(q, k, v, dout, mask, scale)
-    low = attention_ref(q, k, v, dout, mask, scale, dtype=torch.bfloat16)
-    for name_, got, i in zip(("out", "dq", "dk", "dv"), results[0], (0, 2, 3, 4)):
-        check(name_, got, ref[i], low[i])
+    slices = _case(name, 1000, random.Random(cp * 10 + len(name)))
+    inputs = _inputs(1000, 4, 2, 128, seed=cp)
+    _check_reference(slices, inputs, _pipeline(cp, slices, inputs, degree))
 
 
 @pytest.mark.parametrize("d,hq,hkv", [(64, 8, 1), (256, 4, 4)])
 def test_pipeline_on_thread_ranks_head_dims(d, hq, hkv):
     """MQA at head dim 64, MHA at 256 (the split-head-dim backward), cp 4, causal."""
-    s, cp = 700, 4
-    slices = [(0, s, 0, s, 1)]
-    torch.manual_seed(d)
-    q, dout = (torch.randn(s, hq, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
-    k, v = (torch.randn(s, hkv, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
-    torch.cuda.synchronize()
-    results = run_ranks(cp, lambda comm: pipeline(
-        make_key(comm, slices, s, hq, hkv, d, chunk_size=64), q, k, v, dout, d ** -0.5))
-    mask = dense_mask(slices, s, s, DEV)
-    ref = attention_ref(q, k, v, dout, mask, d ** -0.5)
-    low = attention_ref(q, k, v, dout, mask, d ** -0.5, dtype=torch.bfloat16)
-    for name, got, i in zip(("out", "dq", "dk", "dv"), results[0], (0, 2, 3, 4)):
-        check(name, got, ref[i], low[i])
+    slices = [(0, 700, 0, 700, 1)]
+    inputs = _inputs(700, hq, hkv, d, seed=d)
+    _check_reference(slices, inputs, _pipeline(4, slices, inputs))
 
 
 def test_deterministic_mode_on_thread_ranks(monkeypatch):
-    """MAGI_ATTENTION_DETERMINISTIC_MODE=1 at cp 4 (hierarchical-free, overlap degree 2): dq, dk,
-    dv bit-identical over three runs, though rows sent to several ranks come back from each
-    (the ordered scatter-add of their partial dK / dV)."""
+    """MAGI_ATTENTION_DETERMINISTIC_MODE=1 at cp 4 (flat, overlap degree 2): out, dq, dk, dv
+    bit-identical over three runs, though rows sent to several ranks come back from each (the
+    ordered scatter-add of their partial dK / dV)."""
     monkeypatch.setenv("MAGI_ATTENTION_DETERMINISTIC_MODE", "1")
-    rng = random.Random(3)
-    s, hq, hkv, d, cp = 1000, 4, 2, 128, 4
-    slices = random_slices(rng, s, s) + [(0, s, 0, s, 1)]
-    torch.manual_seed(3)
-    q, dout = (torch.randn(s, hq, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
-    k, v = (torch.randn(s, hkv, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
-    config = DistAttnConfig(overlap_config=OverlapConfig(degree=2, min_chunk_size=4))
-    torch.cuda.synchronize()
-    runs = [run_ranks(cp, lambda comm: pipeline(
-        make_key(comm, slices, s, hq, hkv, d, chunk_size=64, config=config), q, k, v, dout,
-        d ** -0.5))[0] for _ in range(3)]
+    slices = random_slices(random.Random(3), 1000, 1000) + [(0, 1000, 0, 1000, 1)]
+    inputs = _inputs(1000, 4, 2, 128, seed=3)
+    runs = [_pipeline(4, slices, inputs, degree=2) for _ in range(3)]
     for i, run in enumerate(runs[1:], 1):
-        for name, a, b in zip(("out", "dq", "dk", "dv"), run, runs[0]):
+        for name, a, b in zip(NAMES, run, runs[0]):
             assert torch.equal(a, b), f"run {i}: {name} differs from run 0's"
