@@ -42,17 +42,18 @@ int64_t row_elems(const TensorView& t) {
   return n;
 }
 
-/// Host image of a range table: starts [n], packed offsets [n], total rows, and each range's
-/// layer [n] (range_layers.h: for the ordered scatter-add); `layers` is their count.
+/// Host image of a range table: starts [n], packed offsets [n], total rows, and with
+/// `with_layers` each range's layer [n] (range_layers.h: for the ordered scatter-add);
+/// `layers` is their count (0 without them).
 struct HostTable {
   std::vector<int64_t> data;
   int64_t layers = 0;
 };
 
-HostTable table_of(const RangeList& list) {
+HostTable table_of(const RangeList& list, bool with_layers) {
   const int64_t n = static_cast<int64_t>(list.ranges().size());
   HostTable t;
-  t.data.resize(3 * n + 1);
+  t.data.resize((with_layers ? 3 : 2) * n + 1);
   int64_t rows = 0;
   for (int64_t i = 0; i < n; ++i) {
     t.data[i] = list.ranges()[i].start;
@@ -60,6 +61,7 @@ HostTable table_of(const RangeList& list) {
     rows += list.ranges()[i].size();
   }
   t.data[2 * n] = rows;
+  if (!with_layers) return t;
   const std::vector<int64_t> layer = disjoint_layers(list.ranges());
   for (int64_t i = 0; i < n; ++i) {
     t.data[2 * n + 1 + i] = layer[i];
@@ -73,17 +75,19 @@ struct CudaRangeTable : PreparedState {
   int64_t layers = 0;
 };
 
-/// The list's table on the current device, `device`: prepared once, or for a transient list
-/// uploaded for this call (stream-ordered; freed in stream order with the object).
+/// The list's table on the current device, `device`: prepared once (with the layers: a key's
+/// lists serve the ordered scatter-add too), or for a transient list uploaded for this call
+/// (stream-ordered; freed in stream order with the object), its layers only when `layers`.
 class DeviceRanges {
  public:
-  DeviceRanges(const RangeList& list, int device, void* stream) : stream_(stream) {
+  DeviceRanges(const RangeList& list, int device, void* stream, bool layers = false)
+      : stream_(stream) {
     n_ = static_cast<int64_t>(list.ranges().size());
     if (list.total_rows() == 0) return;
     if (!list.transient()) {
       const CudaRangeTable& t =
           list.prepared().get<CudaRangeTable>(Device{DeviceType::kCUDA, device}, [&] {
-            const HostTable host = table_of(list);
+            const HostTable host = table_of(list, true);
             auto made = std::make_unique<CudaRangeTable>();
             made->buffer = std::make_unique<UploadedBuffer>(
                 host.data.data(), host.data.size() * sizeof(int64_t), device, stream,
@@ -95,7 +99,7 @@ class DeviceRanges {
       layers_ = t.layers;
       return;
     }
-    const HostTable host = table_of(list);
+    const HostTable host = table_of(list, layers);
     const auto s = static_cast<cudaStream_t>(stream);
     MAGI_CUDA_CHECK(cudaMallocAsync(&owned_, host.data.size() * sizeof(int64_t), s));
     // NOTE: from pageable memory the copy is staged before cudaMemcpyAsync returns, so `host`
@@ -112,7 +116,7 @@ class DeviceRanges {
   DeviceRanges& operator=(const DeviceRanges&) = delete;
   const int64_t* starts() const { return dev_; }
   const int64_t* offsets() const { return dev_ + n_; }
-  /// Each range's layer (range_layers.h), and how many layers there are.
+  /// Each range's layer (range_layers.h), and how many layers there are (0: not computed).
   const int64_t* layer_of() const { return dev_ + 2 * n_ + 1; }
   int64_t layers() const { return layers_; }
   int64_t n() const { return n_; }
@@ -173,7 +177,7 @@ void range_scatter_add(const TensorView& src, const RangeList& ranges, const Ten
              "range_scatter_add on CUDA: dst = ", dst.describe(), ": fp32 or fp64 only");
   if (ranges.total_rows() == 0) return;
   DeviceGuard guard(src.device.index);
-  const DeviceRanges r(ranges, src.device.index, stream);
+  const DeviceRanges r(ranges, src.device.index, stream, ordered);
   // Ordered: one launch per layer, in order; a layer's ranges are disjoint, so its atomics add
   // into distinct elements. One layer: no two ranges overlap, one launch is ordered already.
   const bool by_layer = ordered && r.layers() > 1;
