@@ -15,13 +15,13 @@
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
 #define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
-// hd 256 backward: two Q stages need the dQ tile in two parts (a second Q stage is +9-33 % at
-// 8k, -12-14 % at 32k on the H200, bench/NOTES.md v26).
+// hd 256 backward: two Q stages need the dQ tile in two parts (two stages against one: +9-33 % at
+// 8k; at 32k +25 % once the schedule groups MHA tiles, -12-14 % without; bench/NOTES.md v26, v27).
 #ifndef MAGI_FFA_HD256_BWD_STAGES
-#define MAGI_FFA_HD256_BWD_STAGES 1
+#define MAGI_FFA_HD256_BWD_STAGES 2
 #endif
 #ifndef MAGI_FFA_HD256_BWD_DQ_PARTS
-#define MAGI_FFA_HD256_BWD_DQ_PARTS 1
+#define MAGI_FFA_HD256_BWD_DQ_PARTS 2
 #endif
 
 namespace magi::cuda {
@@ -42,9 +42,9 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 0, 1},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
-    // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 one Q
-    // stage and one dO stage fit beside K, V and the dQ tile; dO has a ring of its own, so the
-    // next tile's dO loads once dV has read it, before the tile's end.
+    // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 two Q
+    // stages, one dO stage and half a dQ tile fit beside K and V; dO has a ring of its own, so
+    // the next tile's dO loads once dV has read it, before the tile's end.
     {192, 112, 2, 2, 0, 1},
     {256, 80, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS},
     // END TABLE

@@ -91,15 +91,20 @@ TEST(TileScheduler, GroupedNumberingIsABijection) {
   }
 }
 
-// The backward groups tiles by kv head when query heads share one (>= 4 per kv head): a wave's
-// CTAs then walk the rows of few query heads. The forward and MHA keep item-major order.
+// The backward groups tiles by kv head when there are at least a round's worth of items
+// (grid / heads_per_kv): a round's CTAs then walk the rows of one kv head's query heads. The
+// forward keeps item-major order.
 TEST(Schedule, BackwardGroupsByKvHead) {
 #if !defined(MAGI_FFA_TILE_GROUP) && !defined(MAGI_FFA_BWD_TILE_GROUP)  // knobs override
   const Schedule gqa = choose_schedule({256, 64, 132, 8, Pass::kBackward});
   EXPECT_EQ(gqa.sched.group, 132 / 8);
   EXPECT_EQ(choose_schedule({256, 64, 132, 8, Pass::kForward}).sched.group, 0);
-  EXPECT_EQ(choose_schedule({256, 16, 132, 1, Pass::kBackward}).sched.group, 0);
-  EXPECT_EQ(choose_schedule({256, 8, 132, 2, Pass::kBackward}).sched.group, 0);
+  // MHA and 2 query heads per kv head: a round of 132 (66) items of one head, given that many.
+  EXPECT_EQ(choose_schedule({256, 16, 132, 1, Pass::kBackward}).sched.group, 132);
+  EXPECT_EQ(choose_schedule({256, 8, 132, 2, Pass::kBackward}).sched.group, 66);
+  // Fewer items than a round: item-major (a round would mix long and short items).
+  EXPECT_EQ(choose_schedule({131, 16, 132, 1, Pass::kBackward}).sched.group, 0);
+  EXPECT_EQ(choose_schedule({15, 64, 132, 8, Pass::kBackward}).sched.group, 0);
   // Few CTAs: groups of one item.
   EXPECT_EQ(choose_schedule({1, 8, 132, 8, Pass::kBackward}).sched.group, 1);
   // The first wave covers kv head 0's 8 query heads over the first 16 key blocks.

@@ -2,10 +2,17 @@
 // function (unit-tested on the CPU); the launchers only launch what it returns.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "magi/check.h"
+
+// Development knob: the forward in grouped order too (1). It lost up to 15 % on causal masks in
+// v24 with groups smaller than a round.
+#ifndef MAGI_FFA_FWD_GROUPED
+#define MAGI_FFA_FWD_GROUPED 0
+#endif
 
 namespace magi::cuda::sm90 {
 
@@ -36,14 +43,17 @@ inline Schedule choose_schedule(const ScheduleProblem& pb) {
   c.sched.num_heads = static_cast<int32_t>(pb.num_heads_q);
   c.sched.grid = TileScheduler::grid_for(c.sched.num_tiles, pb.num_sms);
   c.sched.heads_per_kv = pb.heads_per_kv;
-  // Backward with grouped-query heads: item-major order spreads a wave over every query head,
-  // so each Q / dO row stream, and the dQ reductions into it, is shared by only about
-  // grid / num_heads_q CTAs (2 at 64:8 on 132 SMs; dQ at 32k does not fit in L2). Grouping
-  // makes a wave one kv head's query heads x grid / heads_per_kv key blocks (16 at 64:8).
-  // Measured (bench/NOTES.md v24): +5-9 % on full masks at 64:8, causal -4..+3 %; the forward
-  // lost up to 15 % on causal masks with any grouping, and MHA gains nothing.
-  if (pb.pass == Pass::kBackward && pb.heads_per_kv >= 4) {
-    c.sched.group = c.sched.grid / pb.heads_per_kv > 1 ? c.sched.grid / pb.heads_per_kv : 1;
+  // Grouped order (tile_scheduler.h, `group`) for the backward: a round is grid / heads_per_kv
+  // consecutive items of one kv head's query heads, so the CTAs running side by side stream the
+  // same Q / dO rows and reduce into the same dQ rows, which then stay in L2; and, the list being
+  // longest first, a round's items are of similar length. Item-major order spreads a round over
+  // every query head instead: at 32k the 16 (MHA) or 64 (GQA) query streams a round walks do
+  // not fit in L2 (hd 256 MHA: 58 % L2 hits against 85 %). With fewer items than a round, a round
+  // would span heads and mix long items with short ones (8k causal MHA: -28 %), so such lists
+  // keep item-major order. Measured in bench/NOTES.md v24 (GQA) and v27 (MHA).
+  const int64_t per_round = std::max<int64_t>(1, c.sched.grid / pb.heads_per_kv);
+  if ((pb.pass == Pass::kBackward || MAGI_FFA_FWD_GROUPED) && pb.num_items >= per_round) {
+    c.sched.group = static_cast<int32_t>(per_round);
   }
 #ifdef MAGI_FFA_TILE_GROUP  // development knob (tile_scheduler.h, `group`), both passes
   c.sched.group = MAGI_FFA_TILE_GROUP;
