@@ -8,10 +8,11 @@
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "magi/check.h"
 
-// Development knob: the forward in grouped order too (1). It lost up to 15 % on causal masks in
-// v24 with groups smaller than a round.
-#ifndef MAGI_FFA_FWD_GROUPED
-#define MAGI_FFA_FWD_GROUPED 0
+// Development knob: backward rounds of one query head (grid items of it) given grid items, also
+// with grouped-query heads (the backward loads K / V per tile, so only the Q / dO / dQ streams are
+// shared by the CTAs of a round).
+#ifndef MAGI_FFA_BWD_ONE_HEAD_ROUNDS
+#define MAGI_FFA_BWD_ONE_HEAD_ROUNDS 0
 #endif
 
 namespace magi::cuda::sm90 {
@@ -52,8 +53,12 @@ inline Schedule choose_schedule(const ScheduleProblem& pb) {
   // would span heads and mix long items with short ones (8k causal MHA: -28 %), so such lists
   // keep item-major order. Measured in bench/NOTES.md v24 (GQA) and v27 (MHA).
   const int64_t per_round = std::max<int64_t>(1, c.sched.grid / pb.heads_per_kv);
-  if ((pb.pass == Pass::kBackward || MAGI_FFA_FWD_GROUPED) && pb.num_items >= per_round) {
+  if (pb.pass == Pass::kBackward && pb.num_items >= per_round) {
     c.sched.group = static_cast<int32_t>(per_round);
+    if (MAGI_FFA_BWD_ONE_HEAD_ROUNDS && pb.num_items >= c.sched.grid) {
+      c.sched.group = c.sched.grid;
+      c.sched.heads_per_kv = 1;
+    }
   }
 #ifdef MAGI_FFA_TILE_GROUP  // development knob (tile_scheduler.h, `group`), both passes
   c.sched.group = MAGI_FFA_TILE_GROUP;
