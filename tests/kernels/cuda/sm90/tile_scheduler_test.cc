@@ -91,27 +91,33 @@ TEST(TileScheduler, GroupedNumberingIsABijection) {
   }
 }
 
-// The backward groups tiles by kv head when there are at least a round's worth of items
-// (grid / heads_per_kv): a round's CTAs then walk the rows of one kv head's query heads. The
-// forward keeps item-major order.
-TEST(Schedule, BackwardGroupsByKvHead) {
+// The backward's rounds: one query head's items given a round's worth (grid) of them, else one
+// kv head's query heads given grid / heads_per_kv items, else item-major. The forward keeps
+// item-major order.
+TEST(Schedule, BackwardRoundsShareQueryHeads) {
 #if !defined(MAGI_FFA_TILE_GROUP) && !defined(MAGI_FFA_BWD_TILE_GROUP)  // knobs override
-  const Schedule gqa = choose_schedule({256, 64, 132, 8, Pass::kBackward});
+  for (int hpk : {1, 2, 8}) {
+    const Schedule one = choose_schedule({256, 64, 132, hpk, Pass::kBackward});
+    EXPECT_EQ(one.sched.group, 132);
+    EXPECT_EQ(one.sched.heads_per_kv, 1);
+    for (int32_t t = 0; t < one.sched.grid; ++t) {  // the first round: head 0, items 0..131
+      EXPECT_EQ(one.sched.head_of(t), 0) << "tile " << t;
+      EXPECT_EQ(one.sched.item_of(t), t) << "tile " << t;
+    }
+    EXPECT_EQ(choose_schedule({256, 64, 132, hpk, Pass::kForward}).sched.group, 0);
+  }
+  const Schedule gqa = choose_schedule({100, 64, 132, 8, Pass::kBackward});
   EXPECT_EQ(gqa.sched.group, 132 / 8);
-  EXPECT_EQ(choose_schedule({256, 64, 132, 8, Pass::kForward}).sched.group, 0);
-  // MHA and 2 query heads per kv head: a round of 132 (66) items of one head, given that many.
-  EXPECT_EQ(choose_schedule({256, 16, 132, 1, Pass::kBackward}).sched.group, 132);
-  EXPECT_EQ(choose_schedule({256, 8, 132, 2, Pass::kBackward}).sched.group, 66);
+  for (int32_t t = 0; t < gqa.sched.grid && t < 128; ++t) {  // kv head 0, items 0..15
+    EXPECT_EQ(gqa.sched.head_of(t) / 8, 0) << "tile " << t;
+    EXPECT_LT(gqa.sched.item_of(t), 16) << "tile " << t;
+  }
+  EXPECT_EQ(choose_schedule({100, 8, 132, 2, Pass::kBackward}).sched.group, 66);
   // Fewer items than a round: item-major (a round would mix long and short items).
   EXPECT_EQ(choose_schedule({131, 16, 132, 1, Pass::kBackward}).sched.group, 0);
   EXPECT_EQ(choose_schedule({15, 64, 132, 8, Pass::kBackward}).sched.group, 0);
   // Few CTAs: groups of one item.
   EXPECT_EQ(choose_schedule({1, 8, 132, 8, Pass::kBackward}).sched.group, 1);
-  // The first wave covers kv head 0's 8 query heads over the first 16 key blocks.
-  for (int32_t t = 0; t < gqa.sched.grid && t < 128; ++t) {
-    EXPECT_EQ(gqa.sched.head_of(t) / 8, 0) << "tile " << t;
-    EXPECT_LT(gqa.sched.item_of(t), 16) << "tile " << t;
-  }
 #endif
 }
 

@@ -8,13 +8,6 @@
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "magi/check.h"
 
-// Development knob: backward rounds of one query head (grid items of it) given grid items, also
-// with grouped-query heads (the backward loads K / V per tile, so only the Q / dO / dQ streams are
-// shared by the CTAs of a round).
-#ifndef MAGI_FFA_BWD_ONE_HEAD_ROUNDS
-#define MAGI_FFA_BWD_ONE_HEAD_ROUNDS 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 enum class Pass { kForward, kBackward };
@@ -44,20 +37,22 @@ inline Schedule choose_schedule(const ScheduleProblem& pb) {
   c.sched.num_heads = static_cast<int32_t>(pb.num_heads_q);
   c.sched.grid = TileScheduler::grid_for(c.sched.num_tiles, pb.num_sms);
   c.sched.heads_per_kv = pb.heads_per_kv;
-  // Grouped order (tile_scheduler.h, `group`) for the backward: a round is grid / heads_per_kv
-  // consecutive items of one kv head's query heads, so the CTAs running side by side stream the
-  // same Q / dO rows and reduce into the same dQ rows, which then stay in L2; and, the list being
-  // longest first, a round's items are of similar length. Item-major order spreads a round over
-  // every query head instead: at 32k the 16 (MHA) or 64 (GQA) query streams a round walks do
-  // not fit in L2 (hd 256 MHA: 58 % L2 hits against 85 %). With fewer items than a round, a round
-  // would span heads and mix long items with short ones (8k causal MHA: -28 %), so such lists
-  // keep item-major order. Measured in bench/NOTES.md v24 (GQA) and v27 (MHA).
-  const int64_t per_round = std::max<int64_t>(1, c.sched.grid / pb.heads_per_kv);
-  if (pb.pass == Pass::kBackward && pb.num_items >= per_round) {
-    c.sched.group = static_cast<int32_t>(per_round);
-    if (MAGI_FFA_BWD_ONE_HEAD_ROUNDS && pb.num_items >= c.sched.grid) {
+  // The backward's tile order (tile_scheduler.h, `group`). Its CTAs load K / V per tile, so what
+  // the CTAs of a round can share in L2 is the query side: the Q / dO rows they stream and the dQ
+  // rows they reduce into. Item-major order spreads a round over every query head, and at 32k
+  // the 16-64 query streams of a round do not fit in L2 (hd 256 MHA: 58 % L2 hits, 85 % grouped).
+  // So, given a round's worth of items, a round is `grid` consecutive items of one query head
+  // (the list is longest first: they are of similar length); with fewer, one kv head's query
+  // heads over grid / heads_per_kv items; with fewer still, item-major, since a round spanning
+  // kv heads would mix long items with short ones (8k causal MHA in one-head rounds: -28 %).
+  // Measured (bench/NOTES.md v24, v27): 32k 64:8 causal +22 %, full +4 %; hd 256 MHA +25-30 %.
+  if (pb.pass == Pass::kBackward) {
+    const int32_t kv_round = std::max(1, c.sched.grid / pb.heads_per_kv);
+    if (pb.num_items >= c.sched.grid) {
       c.sched.group = c.sched.grid;
-      c.sched.heads_per_kv = 1;
+      c.sched.heads_per_kv = 1;  // the order's "kv head" is then the query head
+    } else if (pb.num_items >= kv_round) {
+      c.sched.group = kv_round;
     }
   }
 #ifdef MAGI_FFA_TILE_GROUP  // development knob (tile_scheduler.h, `group`), both passes

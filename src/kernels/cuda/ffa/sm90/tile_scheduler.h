@@ -23,7 +23,7 @@ struct TileScheduler {
   // kv head outermost, then item, then the query heads of the kv head: the CTAs running side
   // by side read one kv head's K/V (row blocks of one head, and the heads that share it).
   int32_t group = 0;
-  int32_t heads_per_kv = 1;
+  int32_t heads_per_kv = 1;  // query heads side by side in a group (1: a group walks one head)
 
   /// The persistent grid for `num_tiles` tiles on `num_sms` multiprocessors.
   MAGI_HD static int32_t grid_for(int32_t num_tiles, int32_t num_sms) {
