@@ -24,9 +24,11 @@ def main():
     ap.add_argument("--quick", help="fwd_quick.py JSON of the same run: forward vs cuDNN table")
     args = ap.parse_args()
     R = None
+    commits = set()
     for path in args.json:
         with open(path) as f:
             r = json.load(f)
+        commits.add(r["env"]["commit"])
         if R is None:
             R = r
         else:
@@ -38,12 +40,16 @@ def main():
     errs = [r for r in R["results"] if "error" in r]
     sizes = sorted({shape(r) for r in R["results"]})
     env = R["env"]
+    if len(commits) > 1:
+        raise SystemExit(f"report.py: the runs name different commits {sorted(commits)}")
+    runs = ("One process, one run" if len(args.json) == 1 else
+            f"{len(args.json)} processes run one after the other (peers always in FFA's process)")
     L = []
     L.append("# FFA (CUDA) vs peers\n")
     L.append("FFA runs its Hopper kernels (wgmma, sm_90a) on this device; the portable mma.sync "
              "kernels (sm_80+) are selected on other GPUs or with `MAGI_FFA_PORTABLE=1`.\n")
     L.append(f"Device: {env['device']}; torch {env['torch']}, cuDNN {env['cudnn']}; "
-             f"date {env['date']}; commit `{env['commit']}`. One process, one run "
+             f"date {env['date']}; commit `{env['commit']}`. {runs} "
              "(`bench/bench_ffa.py`), bf16, batch 1; masks of `bench/cases.json` (full and causal "
              "also at other sizes and head dims); each section names S, q:kv heads and head_dim.\n")
     impls_seen = sorted({r["impl"] for r in R["results"]})
