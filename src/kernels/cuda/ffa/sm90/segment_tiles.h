@@ -8,12 +8,6 @@
 #include "kernels/cuda/ffa/params.h"
 #include "kernels/cuda/host_device.h"
 
-// Development knob: backward items walk each segment's query rows from its last tile down
-// (outside the deterministic mode, whose row turns are listed in ascending order).
-#ifndef MAGI_FFA_BWD_REVERSE_ROWS
-#define MAGI_FFA_BWD_REVERSE_ROWS 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 enum class SegAxis { kKeys, kRows };
@@ -22,7 +16,7 @@ template <int kBlock, SegAxis kAxis>
 struct SegmentTiles {
   int seg;  // segment of the current tile
   int c0;   // first position of the current tile
-  int k1;   // end of the segment's positions (reversed walk: its first tile's start)
+  int k1;   // end of the segment's positions
   int seg_end;
   bool aligned;
 
@@ -38,14 +32,12 @@ struct SegmentTiles {
     load(segs[seg]);
   }
   /// Whether this is the item's last tile.
-  MAGI_HD bool last() const {
-    return (reversed() ? c0 <= k1 : c0 + kBlock >= k1) && seg + 1 >= seg_end;
-  }
+  MAGI_HD bool last() const { return c0 + kBlock >= k1 && seg + 1 >= seg_end; }
 
   /// Moves to the next tile; false (and unchanged) after the last one.
   MAGI_HD bool next(const FfaSegment* segs) {
-    if (reversed() ? c0 > k1 : c0 + kBlock < k1) {
-      c0 += reversed() ? -kBlock : kBlock;
+    if (c0 + kBlock < k1) {
+      c0 += kBlock;
       return true;
     }
     if (seg + 1 >= seg_end) return false;
@@ -55,18 +47,10 @@ struct SegmentTiles {
   }
 
  private:
-  MAGI_HD bool reversed() const {
-    return kAxis == SegAxis::kRows && MAGI_FFA_BWD_REVERSE_ROWS && !aligned;
-  }
   MAGI_HD void load(const FfaSegment& s) {
     c0 = kAxis == SegAxis::kKeys ? s.k0 : s.q0;
     if (aligned) c0 = c0 / kBlock * kBlock;
     k1 = kAxis == SegAxis::kKeys ? s.k1 : s.q1;
-    if (reversed()) {
-      const int first = c0;
-      c0 = first + (k1 - 1 - first) / kBlock * kBlock;
-      k1 = first;
-    }
   }
 };
 
