@@ -42,4 +42,14 @@ __device__ __forceinline__ void for_each_key_pass(const FfaWorkItem& item, Fn&& 
   }
 }
 
+/// The number of passes for_each_key_pass makes over `item` (an item with segments has keys).
+template <class Tr>
+__device__ __forceinline__ int key_passes(const FfaWorkItem& item) {
+  if constexpr (Tr::kPasses == 1) {
+    return 1;
+  } else {
+    return (item.block_end - item.block_start + Tr::kPassKeys - 1) / Tr::kPassKeys;
+  }
+}
+
 }  // namespace magi::cuda::sm90

@@ -58,14 +58,18 @@ struct BwdWsDqWriter {
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
     for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
-      // NOTE: the item read where used from the list, not the tile's copy: as the producer's
-      // (bwd_ws_producer.cuh), this thread has 24 registers, and the copy held across the key
-      // passes and dQ parts spilled at head dim 256.
-      const FfaWorkItem& item = p.items[tile.item_index];
+      // NOTE: this thread has 24 registers, and at head dim 256 every value held across the
+      // row walks spilled: the item is read where used from the list (not the tile's copy),
+      // and one unsigned word counts down the item's key passes (for_each_key_pass) and
+      // names the item (pass_at / kPasses), so no key, item address or sign word is held.
       const int head = tile.head;
-      for_each_key_pass<Tr>(item, [&](int) {
+      uint32_t pass_at = static_cast<uint32_t>(tile.item_index) * Tr::kPasses +
+                         key_passes<Tr>(p.items[tile.item_index]);
+      do {
+        --pass_at;
+        const FfaWorkItem& item = p.items[pass_at / Tr::kPasses];
         RowTiles<Tr::kBlockM> rows(p.segs, item, det);
-        int walk = 0;
+        int turn_at = item.turn_begin;  // this tile's entry in row_turns (deterministic mode)
         do {
 #pragma unroll
           for (int part = 0; part < Tr::kDqParts; ++part) {
@@ -82,8 +86,8 @@ struct BwdWsDqWriter {
             } else {
               // NOTE: the deterministic lists have items of one key pass (prepared_work.h), so
               // a tile's turn is taken once (and held over its parts).
-              int* at = p.dq_turn + (rows.c0 / Tr::kBlockM) * p.num_heads_q + head;
-              const int turn = p.row_turns[item.turn_begin + walk];
+              int* at = p.dq_turn + ((rows.c0 / Tr::kBlockM) * p.num_heads_q + head);
+              const int turn = p.row_turns[turn_at];
               if (part == 0) {
                 while (ptx::ld_acquire_gpu(at) != turn) {
                 }
@@ -105,9 +109,9 @@ struct BwdWsDqWriter {
             empty.arrive();
             dq.advance();
           }
-          ++walk;
+          ++turn_at;
         } while (rows.next(p.segs));
-      });
+      } while (pass_at % Tr::kPasses != 0);
     });
     ptx::bulk_wait_group<0>();
   }

@@ -55,8 +55,14 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
-    if (threadIdx.x / 32 == 0 && ptx::elect_sync()) BwdWsProducer<Tr>::run(P, st);
-    if (threadIdx.x / 32 == 1 && ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
+    // NOTE: else-if, so the warp index is not live (spilled, in 24 registers) across the
+    // producer's loop.
+    const int warp = threadIdx.x / 32;
+    if (warp == 0) {
+      if (ptx::elect_sync()) BwdWsProducer<Tr>::run(P, st);
+    } else if (warp == 1) {
+      if (ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
+    }
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
     using Consumer =
