@@ -6,14 +6,17 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <iterator>
 #include <string>
 #include <utility>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/device_memory.h"
+#include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/prepared_work.h"
+#include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
 #include "magi/check.h"
@@ -49,6 +52,16 @@ std::string supported_head_dims() {
     return (I ? ", " : "") + std::to_string(kHeadDimTiles[I].head_dim) +
            supported_head_dims<I + 1>();
   }
+}
+
+/// Development knob: MAGI_FFA_BWD_TILE_PLAN=1 runs the warp-specialised backward on a host
+/// tile plan (sm90/tile_plan.h) instead of the scheduler's rounds.
+bool bwd_tile_plan_selected() {
+  static const bool chosen = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
+    return env != nullptr && env[0] == '1';
+  }();
+  return chosen;
 }
 
 bool head_dim_supported(int64_t d) {
@@ -359,6 +372,14 @@ void ffa_backward(const FfaBwdArgs& a) {
   }
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
+  if (s.ws_kernel && bwd_tile_plan_selected()) {
+    const int32_t ctas =
+        sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
+    const DeviceTilePlan plan =
+        bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, device, a.stream);
+    p.plan_start = plan.start;
+    p.plan_tiles = plan.tiles;
+  }
   dispatch_kernel(elem_of(q.dtype), d, [&]<Elem E, int D>() {
     launch_bwd<E, D>(p, s.ws_kernel ? &stats : nullptr, static_cast<int>(grid), a.stream);
   });

@@ -106,6 +106,10 @@ struct BwdParams {
   const int32_t* row_turns;  // WorkList::row_turns
   int* dq_turn;   // [ceil(Sq / 64) * Hq], zeroed: tiles of (row block, head) added so far
   int* dkv_turn;  // [num_items * Hkv], zeroed: query heads of (item, kv head) added so far
+  // Warp-specialised Hopper backward: a host tile plan (sm90/tile_plan.h) in place of the
+  // scheduler's rounds, or null. CTA c runs plan_tiles[plan_start[c] .. plan_start[c + 1]).
+  const int32_t* plan_start;
+  const int32_t* plan_tiles;
 };
 
 /// Head-major row statistics for the warp-specialised Hopper backward (TMA-loaded per tile):

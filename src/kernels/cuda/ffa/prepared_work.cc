@@ -2,10 +2,12 @@
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/ffa/launch.h"
+#include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "kernels/cuda/ffa/work_list.h"
 #include "kernels/ffa_work_impl.h"
 
@@ -15,7 +17,31 @@ namespace {
 struct CudaFfaWork : PreparedState {
   PreparedFfa lists;
   std::unique_ptr<UploadedBuffer> buffer;  // every list: items, segments, row turns
+  struct Plan {
+    const DeviceWorkList* list;
+    int32_t num_heads, grid;
+    std::unique_ptr<UploadedBuffer> buffer;  // [grid + 1] starts, then the tiles
+  };
+  mutable std::mutex plans_mu;
+  mutable std::vector<Plan> plans;  // few: one per head count a model's layers use
 };
+
+/// The query tiles each item of `list` walks (RowTiles; aligned to kBwdBlockM-row blocks in
+/// the deterministic lists).
+std::vector<int32_t> item_costs(const WorkList& list, bool aligned) {
+  std::vector<int32_t> cost;
+  cost.reserve(list.items.size());
+  for (const FfaWorkItem& it : list.items) {
+    int64_t tiles = 0;
+    for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
+      const FfaSegment& g = list.segs[static_cast<size_t>(s)];
+      const int64_t q0 = aligned ? g.q0 / kBwdBlockM * kBwdBlockM : g.q0;
+      tiles += (g.q1 - q0 + kBwdBlockM - 1) / kBwdBlockM;
+    }
+    cost.push_back(static_cast<int32_t>(tiles));
+  }
+  return cost;
+}
 
 size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
@@ -62,18 +88,42 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
                             : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
+    if (i > 0) out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 2);
   }
   return w;
+}
+
+const CudaFfaWork& prepared(const FfaWork& work, int device, void* stream) {
+  return work.impl().prepared.get<CudaFfaWork>(Device{DeviceType::kCUDA, device},
+                                               [&] { return build(work, device, stream); });
 }
 
 }  // namespace
 
 const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream) {
-  return work.impl()
-      .prepared
-      .get<CudaFfaWork>(Device{DeviceType::kCUDA, device},
-                        [&] { return build(work, device, stream); })
-      .lists;
+  return prepared(work, device, stream).lists;
+}
+
+DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
+                             int32_t grid, int device, void* stream) {
+  const CudaFfaWork& w = prepared(work, device, stream);
+  std::lock_guard lock(w.plans_mu);
+  const CudaFfaWork::Plan* found = nullptr;
+  for (const CudaFfaWork::Plan& p : w.plans) {
+    if (p.list == &list && p.num_heads == num_heads && p.grid == grid) found = &p;
+  }
+  if (found == nullptr) {
+    const sm90::TilePlan plan = sm90::plan_tiles(list.item_cost, num_heads, grid);
+    std::vector<int32_t> host(plan.start);
+    host.insert(host.end(), plan.tiles.begin(), plan.tiles.end());
+    w.plans.push_back(
+        {&list, num_heads, grid,
+         std::make_unique<UploadedBuffer>(host.data(), host.size() * sizeof(int32_t), device,
+                                          stream, "FFA CUDA: the backward tile plans")});
+    found = &w.plans.back();
+  }
+  const auto* base = static_cast<const int32_t*>(found->buffer->data());
+  return {base, base + grid + 1};
 }
 
 }  // namespace magi::cuda

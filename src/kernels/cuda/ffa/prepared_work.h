@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cuda/ffa/params.h"
 #include "magi/ffa.h"
@@ -15,7 +16,8 @@ struct DeviceWorkList {
   const FfaSegment* segs = nullptr;    // device
   const int32_t* row_turns = nullptr;  // device, WorkList::row_turns (deterministic list only)
   int32_t num_items = 0;
-  bool disjoint_blocks = true;  // WorkList::disjoint_blocks
+  bool disjoint_blocks = true;     // WorkList::disjoint_blocks
+  std::vector<int32_t> item_cost;  // host: query tiles each item walks (0: no segments)
 };
 
 struct PreparedFfa {
@@ -29,5 +31,16 @@ struct PreparedFfa {
 
 /// The work lists of `work` on cuda:`device` (current), uploaded on `stream` the first time.
 const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream);
+
+/// A backward tile plan in device memory (sm90/tile_plan.h; BwdParams::plan_start).
+struct DeviceTilePlan {
+  const int32_t* start = nullptr;
+  const int32_t* tiles = nullptr;
+};
+
+/// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
+/// `grid` CTAs, built and uploaded on `stream` the first time, then kept with the work.
+DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
+                             int32_t grid, int device, void* stream);
 
 }  // namespace magi::cuda

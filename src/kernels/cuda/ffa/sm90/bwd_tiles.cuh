@@ -15,16 +15,23 @@ struct BwdTile {
   int32_t head;        // query head
 };
 
-/// fn(BwdTile) for each tile of this CTA, in the scheduler's order; items without segments are
-/// skipped (by every role alike).
+/// fn(BwdTile) for each tile of this CTA, in the scheduler's order or the plan's
+/// (BwdParams::plan_start); items without segments are skipped (by every role alike).
 template <class Fn>
-__device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched,
-                                                  const FfaWorkItem* items, Fn&& fn) {
+__device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched, const BwdParams& p,
+                                                  Fn&& fn) {
+  const int32_t cta = static_cast<int32_t>(blockIdx.x);
   for (int32_t round = 0;; ++round) {
-    const int32_t tile = sched.tile(static_cast<int32_t>(blockIdx.x), round);
+    int32_t tile;
+    if (p.plan_start != nullptr) {
+      const int32_t at = p.plan_start[cta] + round;
+      tile = at < p.plan_start[cta + 1] ? p.plan_tiles[at] : -1;
+    } else {
+      tile = sched.tile(cta, round);
+    }
     if (tile < 0) return;
     const int32_t index = sched.item_of(tile);
-    const FfaWorkItem item = items[index];
+    const FfaWorkItem item = p.items[index];
     if (item.seg_begin == item.seg_end) continue;
     fn(BwdTile{index, item, sched.head_of(tile)});
   }

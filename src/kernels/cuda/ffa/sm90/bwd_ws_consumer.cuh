@@ -238,7 +238,7 @@ struct BwdWsConsumer {
     PipelineState<1> dq_ring;  // the shared dQ tile (bwd_ws_dq_writer.cuh)
     int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
 
-    for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
+    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
       const int c0 = item.block_start;

@@ -83,7 +83,7 @@ struct BwdWsConsumerSplitD {
     PipelineState<1> dq_ring;
     int ds_buf = 0;
 
-    for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
+    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
       for_each_key_pass<Tr>(item, [&](int key0) {

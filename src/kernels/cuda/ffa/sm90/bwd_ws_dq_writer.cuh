@@ -57,7 +57,7 @@ struct BwdWsDqWriter {
     const uint32_t base = ptx::cvta_to_shared(s.dq);
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
-    for_each_bwd_tile(P.sched, p.items, [&](const BwdTile& tile) {
+    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       // NOTE: this thread has 24 registers, and at head dim 256 every value held across the
       // row walks spilled: the item is read where used from the list (not the tile's copy),
       // and one unsigned word counts down the item's key passes (for_each_key_pass) and

@@ -26,6 +26,7 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   BwdParamsSm90 P{};
   P.p = p;
   P.sched = cfg.sched;
+  if (p.plan_start != nullptr) P.sched.group = 0;  // the plan numbers tiles item-major
   const uint64_t hq = static_cast<uint64_t>(p.num_heads_q);
   const uint64_t hkv = hq / static_cast<uint64_t>(p.heads_per_kv);
   const uint64_t sq = static_cast<uint64_t>(p.total_q), sk = static_cast<uint64_t>(p.total_k);

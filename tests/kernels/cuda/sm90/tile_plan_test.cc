@@ -1,0 +1,128 @@
+// The backward's host tile plan (ffa/sm90/tile_plan.h): every tile once, each CTA in key
+// order, greedy balance, and the plan's locality against the round-robin rounds.
+#include "kernels/cuda/ffa/sm90/tile_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/ffa/sm90/tile_scheduler.h"
+#include "magi/check.h"
+
+namespace magi::cuda::sm90 {
+namespace {
+
+/// A causal list of `n` key blocks (longest first: n, n - 1, ..., 1 query tiles).
+std::vector<int32_t> causal_costs(int32_t n) {
+  std::vector<int32_t> c(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) c[static_cast<size_t>(i)] = n - i;
+  return c;
+}
+
+void expect_valid(const std::vector<int32_t>& cost, int32_t heads, int32_t grid) {
+  const TilePlan plan = plan_tiles(cost, heads, grid);
+  ASSERT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
+  ASSERT_EQ(plan.start.front(), 0);
+  ASSERT_EQ(static_cast<size_t>(plan.start.back()), plan.tiles.size());
+  const int64_t items = static_cast<int64_t>(cost.size());
+  std::vector<int> seen(static_cast<size_t>(items * heads), 0);
+  std::vector<int64_t> load(static_cast<size_t>(grid), 0);
+  int64_t max_tile = 0;
+  for (int32_t c = 0; c < grid; ++c) {
+    ASSERT_LE(plan.start[c], plan.start[c + 1]);
+    int64_t last_key = -1;
+    for (int32_t at = plan.start[c]; at < plan.start[c + 1]; ++at) {
+      const int32_t t = plan.tiles[static_cast<size_t>(at)];
+      ASSERT_GE(t, 0);
+      ASSERT_LT(t, items * heads);
+      ++seen[static_cast<size_t>(t)];
+      const int64_t item = t / heads, head = t % heads;
+      const int64_t key = head * items + item;  // query head, then item
+      EXPECT_GT(key, last_key) << "CTA " << c << " runs its tiles out of key order";
+      last_key = key;
+      const int64_t w = cost[static_cast<size_t>(item)] + 1;
+      load[static_cast<size_t>(c)] += w;
+      max_tile = std::max(max_tile, w);
+    }
+  }
+  for (int64_t t = 0; t < items * heads; ++t) {
+    EXPECT_EQ(seen[static_cast<size_t>(t)], cost[static_cast<size_t>(t / heads)] > 0 ? 1 : 0)
+        << "tile " << t;
+  }
+  // Greedy list scheduling: no CTA ends more than one tile after the least loaded one.
+  const auto [lo, hi] = std::minmax_element(load.begin(), load.end());
+  if (grid > 1 && plan.tiles.size() >= static_cast<size_t>(grid)) {
+    EXPECT_LE(*hi - *lo, max_tile);
+  }
+}
+
+TEST(TilePlan, EveryTileOnceInKeyOrderAndBalanced) {
+  expect_valid(causal_costs(64), 16, 132);               // 8k causal, hd 128 MHA
+  expect_valid(causal_costs(64), 64, 132);               // 8k causal, 64 query heads
+  expect_valid(std::vector<int32_t>(256, 128), 8, 132);  // 32k full
+  expect_valid(causal_costs(3), 2, 132);                 // fewer tiles than CTAs
+  expect_valid({5}, 1, 1);
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<int32_t> cost(1 + rng() % 300);
+    for (int32_t& c : cost) c = static_cast<int32_t>(rng() % 4 == 0 ? 0 : 1 + rng() % 64);
+    std::sort(cost.rbegin(), cost.rend());
+    expect_valid(cost, 1 + static_cast<int32_t>(rng() % 16), 1 + static_cast<int32_t>(rng() % 132));
+  }
+}
+
+/// Replays per-CTA tile lists with the tile costs as times; returns the most query heads
+/// whose tiles run at one time (at any tile's start).
+int heads_at_once(const std::vector<std::vector<int32_t>>& lists, const std::vector<int32_t>& cost,
+                  int32_t heads) {
+  struct Run {
+    int64_t begin, end;
+    int32_t head;
+  };
+  std::vector<Run> runs;
+  for (const std::vector<int32_t>& own : lists) {
+    int64_t t = 0;
+    for (int32_t tile : own) {
+      const int64_t w = cost[static_cast<size_t>(tile / heads)] + 1;
+      runs.push_back({t, t + w, tile % heads});
+      t += w;
+    }
+  }
+  size_t most = 0;
+  for (const Run& r : runs) {
+    std::vector<bool> on(static_cast<size_t>(heads), false);
+    for (const Run& o : runs) {
+      if (o.begin <= r.begin && r.begin < o.end) on[static_cast<size_t>(o.head)] = true;
+    }
+    most = std::max(most, static_cast<size_t>(std::count(on.begin(), on.end(), true)));
+  }
+  return static_cast<int>(most);
+}
+
+// Locality: the tiles running at one time span a few query heads; the item-major rounds of
+// the same causal 8k list span all 16.
+TEST(TilePlan, TilesRunningTogetherShareFewHeads) {
+  const std::vector<int32_t> cost = causal_costs(64);
+  const int32_t heads = 16, grid = 132;
+  const TilePlan plan = plan_tiles(cost, heads, grid);
+  std::vector<std::vector<int32_t>> planned(grid), rounds(grid);
+  for (int32_t c = 0; c < grid; ++c) {
+    planned[c].assign(plan.tiles.begin() + plan.start[c], plan.tiles.begin() + plan.start[c + 1]);
+  }
+  const TileScheduler sched{64 * heads, heads, grid};  // item-major
+  for (int32_t c = 0; c < grid; ++c) {
+    for (int32_t r = 0; sched.tile(c, r) >= 0; ++r) rounds[c].push_back(sched.tile(c, r));
+  }
+  EXPECT_EQ(heads_at_once(rounds, cost, heads), heads);
+  EXPECT_LE(heads_at_once(planned, cost, heads), 9);
+}
+
+TEST(TilePlan, RejectsBadShapes) {
+  EXPECT_THROW(plan_tiles({1, 2}, 0, 132), Error);
+  EXPECT_THROW(plan_tiles({1, 2}, 4, 0), Error);
+}
+
+}  // namespace
+}  // namespace magi::cuda::sm90
