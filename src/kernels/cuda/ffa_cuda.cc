@@ -154,12 +154,14 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
   if (sq == 0 || sk == 0 || list.num_items == 0) return s;
   s.overwrite = a.dk.dtype == a.q.dtype;
-  // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
-  // one query head per kv head) and the Hopper kernel. Otherwise fp32 scratch accumulators,
-  // cast into dk / dv at the end.
-  s.store_direct = s.overwrite && list.disjoint_blocks && hq == hkv && hopper_kernels_selected();
   s.ws_kernel = a.deterministic || bwd_ws_selected() ||
                 (a.q.shape[2] > kNarrowMaxHeadDim && hopper_kernels_selected());
+  // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
+  // and one query head per kv head or the warp-specialised kernel's packed tiles) and the
+  // Hopper kernel. Otherwise fp32 scratch accumulators, cast into dk / dv at the end.
+  s.store_direct = s.overwrite && list.disjoint_blocks &&
+                   (hq == hkv || (s.ws_kernel && bwd_ws_packs_heads())) &&
+                   hopper_kernels_selected();
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);
@@ -373,10 +375,11 @@ void ffa_backward(const FfaBwdArgs& a) {
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
   if (s.ws_kernel && bwd_tile_plan_selected()) {
-    const int32_t ctas =
-        sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
-    const DeviceTilePlan plan =
-        bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, device, a.stream);
+    // Tiles of (item, query head), or of (item, kv head) when the kernel packs heads.
+    const int32_t heads = static_cast<int32_t>(bwd_ws_packs_heads() ? k.shape[1] : hq);
+    const int32_t ctas = sm90::TileScheduler::grid_for(static_cast<int32_t>(list.num_items) * heads,
+                                                       current_sm_count());
+    const DeviceTilePlan plan = bwd_tile_plan(*a.work, list, heads, ctas, device, a.stream);
     p.plan_start = plan.start;
     p.plan_tiles = plan.tiles;
   }

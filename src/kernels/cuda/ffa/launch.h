@@ -32,6 +32,11 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
 /// not MAGI_FFA_BWD_WS=0 (which picks the older Hopper backward; read once per process).
 bool bwd_ws_selected();
 
+/// Whether the warp-specialised Hopper backward's tiles are (item, kv head), walking the kv
+/// head's query heads (MAGI_FFA_BWD_PACK_HEADS): its dK / dV rows then have one writer per
+/// kv head, so with disjoint key blocks it stores them directly at any head ratio.
+bool bwd_ws_packs_heads();
+
 /// Whether launch_fwd / launch_bwd run the Hopper kernels on the current device (only they
 /// implement BwdParams::dkv_store).
 bool hopper_kernels_selected();
