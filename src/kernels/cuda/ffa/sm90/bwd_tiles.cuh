@@ -59,16 +59,18 @@ __device__ __forceinline__ int first_head(const BwdParams& p, int tile_head) {
 
 /// Moves `rows` to the next query tile of a tile's walk (every role walks the same): the
 /// item's next row tile, else with Tr::kPackHeads the first row tile of the next query head
-/// (`head`) of the kv head. False after the last. One loop for the whole walk: a loop over
-/// the heads around the row loop made ptxas hoist the consumers' per-thread offsets out of
-/// both and spill them.
-template <class Tr>
-__device__ __forceinline__ bool next_row(RowTiles<Tr::kBlockM>& rows, int& head, const BwdParams& p,
-                                         const FfaWorkItem& item) {
+/// (`head`) of the kv head, calling on_next_head(). False after the last. One loop for the
+/// whole walk: a loop over the heads around the row loop made ptxas hoist the consumers'
+/// per-thread offsets out of both and spill them.
+template <class Tr, class OnNextHead = void (*)()>
+__device__ __forceinline__ bool next_row(
+    RowTiles<Tr::kBlockM>& rows, int& head, const BwdParams& p, const FfaWorkItem& item,
+    OnNextHead&& on_next_head = [] {}) {
   if (rows.next(p.segs)) return true;
   if constexpr (Tr::kPackHeads) {
     if (++head % p.heads_per_kv != 0) {
       rows.reset(p.segs, item, p.deterministic != 0);
+      on_next_head();
       return true;
     }
   }

@@ -70,17 +70,6 @@ struct BwdWsDqWriter {
         int head = first_head<Tr>(p, tile.head);
         RowTiles<Tr::kBlockM> rows(p.segs, item, det);
         int turn_at = item.turn_begin;  // this tile's entry in row_turns (deterministic mode)
-        // next_row's walk; the next query head's turns are the item's from its first again.
-        const auto next_head = [&] {
-          if constexpr (!Tr::kPackHeads) {
-            return false;
-          } else {
-            if (++head % p.heads_per_kv == 0) return false;
-            rows.reset(p.segs, item, det);
-            turn_at = item.turn_begin;
-            return true;
-          }
-        };
         do {
 #pragma unroll
           for (int part = 0; part < Tr::kDqParts; ++part) {
@@ -121,7 +110,8 @@ struct BwdWsDqWriter {
             dq.advance();
           }
           ++turn_at;
-        } while (rows.next(p.segs) || next_head());
+          // The next query head's turns are the item's, from its first tile again.
+        } while (next_row<Tr>(rows, head, p, item, [&] { turn_at = item.turn_begin; }));
       } while (pass_at % Tr::kPasses != 0);
     });
     ptx::bulk_wait_group<0>();
