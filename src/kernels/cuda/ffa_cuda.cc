@@ -54,14 +54,15 @@ std::string supported_head_dims() {
   }
 }
 
-/// Development knob: MAGI_FFA_BWD_TILE_PLAN=1 runs the warp-specialised backward on a host
-/// tile plan (sm90/tile_plan.h) instead of the scheduler's rounds.
-bool bwd_tile_plan_selected() {
-  static const bool chosen = [] {
+/// Development knob: MAGI_FFA_BWD_TILE_PLAN=<k> (k = 1..8) runs the warp-specialised backward
+/// on a host tile plan in chunks of k grids (sm90/tile_plan.h) instead of the scheduler's
+/// rounds; 0 (unset, or anything else): the rounds.
+int bwd_tile_plan_chunks() {
+  static const int chunks = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
-    return env != nullptr && env[0] == '1';
+    return env != nullptr && env[0] >= '1' && env[0] <= '8' && env[1] == '\0' ? env[0] - '0' : 0;
   }();
-  return chosen;
+  return chunks;
 }
 
 bool head_dim_supported(int64_t d) {
@@ -374,12 +375,13 @@ void ffa_backward(const FfaBwdArgs& a) {
   }
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
-  if (s.ws_kernel && bwd_tile_plan_selected()) {
+  if (s.ws_kernel && bwd_tile_plan_chunks() > 0) {
     // Tiles of (item, query head), or of (item, kv head) when the kernel packs heads.
     const int32_t heads = static_cast<int32_t>(bwd_ws_packs_heads() ? k.shape[1] : hq);
     const int32_t ctas = sm90::TileScheduler::grid_for(static_cast<int32_t>(list.num_items) * heads,
                                                        current_sm_count());
-    const DeviceTilePlan plan = bwd_tile_plan(*a.work, list, heads, ctas, device, a.stream);
+    const DeviceTilePlan plan =
+        bwd_tile_plan(*a.work, list, heads, ctas, bwd_tile_plan_chunks(), device, a.stream);
     p.plan_start = plan.start;
     p.plan_tiles = plan.tiles;
   }

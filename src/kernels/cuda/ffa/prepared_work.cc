@@ -19,7 +19,7 @@ struct CudaFfaWork : PreparedState {
   std::unique_ptr<UploadedBuffer> buffer;  // every list: items, segments, row turns
   struct Plan {
     const DeviceWorkList* list;
-    int32_t num_heads, grid;
+    int32_t num_heads, grid, chunk_grids;
     std::unique_ptr<UploadedBuffer> buffer;  // [grid + 1] starts, then the tiles
   };
   mutable std::mutex plans_mu;
@@ -105,19 +105,22 @@ const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream) {
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int device, void* stream) {
+                             int32_t grid, int32_t chunk_grids, int device, void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
   std::lock_guard lock(w.plans_mu);
   const CudaFfaWork::Plan* found = nullptr;
   for (const CudaFfaWork::Plan& p : w.plans) {
-    if (p.list == &list && p.num_heads == num_heads && p.grid == grid) found = &p;
+    if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
+        p.chunk_grids == chunk_grids) {
+      found = &p;
+    }
   }
   if (found == nullptr) {
-    const sm90::TilePlan plan = sm90::plan_tiles(list.item_cost, num_heads, grid);
+    const sm90::TilePlan plan = sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_grids);
     std::vector<int32_t> host(plan.start);
     host.insert(host.end(), plan.tiles.begin(), plan.tiles.end());
     w.plans.push_back(
-        {&list, num_heads, grid,
+        {&list, num_heads, grid, chunk_grids,
          std::make_unique<UploadedBuffer>(host.data(), host.size() * sizeof(int32_t), device,
                                           stream, "FFA CUDA: the backward tile plans")});
     found = &w.plans.back();

@@ -39,8 +39,9 @@ struct DeviceTilePlan {
 };
 
 /// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
-/// `grid` CTAs, built and uploaded on `stream` the first time, then kept with the work.
+/// `grid` CTAs in chunks of `chunk_grids` grids, built and uploaded on `stream` the first time,
+/// then kept with the work.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int device, void* stream);
+                             int32_t grid, int32_t chunk_grids, int device, void* stream);
 
 }  // namespace magi::cuda

@@ -21,8 +21,9 @@ std::vector<int32_t> causal_costs(int32_t n) {
   return c;
 }
 
-void expect_valid(const std::vector<int32_t>& cost, int32_t heads, int32_t grid) {
-  const TilePlan plan = plan_tiles(cost, heads, grid);
+void expect_valid(const std::vector<int32_t>& cost, int32_t heads, int32_t grid,
+                  int32_t chunk_grids = 2) {
+  const TilePlan plan = plan_tiles(cost, heads, grid, chunk_grids);
   ASSERT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
   ASSERT_EQ(plan.start.front(), 0);
   ASSERT_EQ(static_cast<size_t>(plan.start.back()), plan.tiles.size());
@@ -69,7 +70,8 @@ TEST(TilePlan, EveryTileOnceInKeyOrderAndBalanced) {
     std::vector<int32_t> cost(1 + rng() % 300);
     for (int32_t& c : cost) c = static_cast<int32_t>(rng() % 4 == 0 ? 0 : 1 + rng() % 64);
     std::sort(cost.rbegin(), cost.rend());
-    expect_valid(cost, 1 + static_cast<int32_t>(rng() % 16), 1 + static_cast<int32_t>(rng() % 132));
+    expect_valid(cost, 1 + static_cast<int32_t>(rng() % 16), 1 + static_cast<int32_t>(rng() % 132),
+                 1 + static_cast<int32_t>(rng() % 4));
   }
 }
 
@@ -106,22 +108,28 @@ int heads_at_once(const std::vector<std::vector<int32_t>>& lists, const std::vec
 TEST(TilePlan, TilesRunningTogetherShareFewHeads) {
   const std::vector<int32_t> cost = causal_costs(64);
   const int32_t heads = 16, grid = 132;
-  const TilePlan plan = plan_tiles(cost, heads, grid);
-  std::vector<std::vector<int32_t>> planned(grid), rounds(grid);
-  for (int32_t c = 0; c < grid; ++c) {
-    planned[c].assign(plan.tiles.begin() + plan.start[c], plan.tiles.begin() + plan.start[c + 1]);
-  }
+  const auto lists = [&](int32_t chunk_grids) {
+    const TilePlan plan = plan_tiles(cost, heads, grid, chunk_grids);
+    std::vector<std::vector<int32_t>> own(grid);
+    for (int32_t c = 0; c < grid; ++c) {
+      own[c].assign(plan.tiles.begin() + plan.start[c], plan.tiles.begin() + plan.start[c + 1]);
+    }
+    return own;
+  };
+  std::vector<std::vector<int32_t>> rounds(grid);
   const TileScheduler sched{64 * heads, heads, grid};  // item-major
   for (int32_t c = 0; c < grid; ++c) {
     for (int32_t r = 0; sched.tile(c, r) >= 0; ++r) rounds[c].push_back(sched.tile(c, r));
   }
   EXPECT_EQ(heads_at_once(rounds, cost, heads), heads);
-  EXPECT_LE(heads_at_once(planned, cost, heads), 9);
+  EXPECT_LE(heads_at_once(lists(2), cost, heads), 9);
+  EXPECT_LE(heads_at_once(lists(1), cost, heads), 6);
 }
 
 TEST(TilePlan, RejectsBadShapes) {
   EXPECT_THROW(plan_tiles({1, 2}, 0, 132), Error);
   EXPECT_THROW(plan_tiles({1, 2}, 4, 0), Error);
+  EXPECT_THROW(plan_tiles({1, 2}, 4, 132, 0), Error);
 }
 
 }  // namespace

@@ -1,18 +1,19 @@
 // A tile plan for the persistent Hopper backward: every (work item, query head) tile given to a
 // CTA on the host, ahead of the launch, in place of the scheduler's round-robin rounds
-// (tile_scheduler.h). Development path (MAGI_FFA_BWD_TILE_PLAN=1; bench/NOTES.md v27 item 4):
-// rounds of a causal list hold blocks of every length, so at 8k either the rounds span several
-// heads (their query rows then miss L2) or the round-robin leaves CTAs idle; the plan keeps
-// both the balance and the locality.
+// (tile_scheduler.h). Development path (MAGI_FFA_BWD_TILE_PLAN=<chunk_grids>; bench/NOTES.md
+// v27 items 4 and 6): rounds of a causal list hold blocks of every length, so at 8k either the
+// rounds span several heads (their query rows then miss L2) or the round-robin leaves CTAs
+// idle; the plan keeps both the balance and the locality.
 //
 // The tiles are taken in key order, query head then item (the list's longest-first order), in
-// chunks of two grids of tiles; in a chunk, longest first, each goes to the CTA with the least
-// work so far (ties: the lowest CTA, then the lowest key); every CTA then runs its tiles in key
-// order. Hence:
+// chunks of `chunk_grids` grids of tiles; in a chunk, longest first, each goes to the CTA with the
+// least work so far (ties: the lowest CTA, then the lowest key); every CTA then runs its tiles in
+// key order. Hence:
 // - balance: a greedy list schedule: no CTA ends more than one tile after another;
 // - locality: the tiles running at one time lie within a few chunks in key order, that is a few
-//   heads' rows (replayed with the costs as times, causal 8k: about 5 heads at once against 15
-//   of 16 for the item-major rounds and 35 of 64 for the kv-head rounds, at +1-3 % makespan;
+//   heads' rows (replayed with the costs as times, causal 8k, chunks of two grids: about 5
+//   heads at once against 15 of 16 for the item-major rounds and 6 against 35 of 64 for the
+//   kv-head rounds, at +1-3 % makespan; one grid: about 4 at +2-5 %;
 //   tests/kernels/cuda/sm90/tile_plan_test.cc);
 // - the deterministic mode's turns (a query tile's adds in item order, a kv head's dK / dV in
 //   query-head order) follow the key order; the CTA holding the least unfinished tile is at
@@ -40,10 +41,13 @@ struct TilePlan {
 /// The plan of `num_heads` query heads over items of cost `item_cost` (the query tiles an item
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs. A tile costs its
 /// item's walk plus one tile for its K / V load and dK / dV epilogue.
-inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid) {
+inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
+                           int32_t chunk_grids = 2) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
-  MAGI_CHECK(num_heads >= 1 && grid >= 1 && items * num_heads < (int64_t{1} << 31),
-             "FFA CUDA: bad tile plan (", items, " items, ", num_heads, " heads, grid ", grid, ")");
+  MAGI_CHECK(
+      num_heads >= 1 && grid >= 1 && chunk_grids >= 1 && items * num_heads < (int64_t{1} << 31),
+      "FFA CUDA: bad tile plan (", items, " items, ", num_heads, " heads, grid ", grid,
+      ", chunks of ", chunk_grids, " grids)");
   struct Tile {
     int32_t cost;    // item walk + 1
     int32_t key;     // head * items + item
@@ -62,7 +66,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
   using Load = std::pair<int64_t, int32_t>;  // (work so far, CTA)
   std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
   for (int32_t c = 0; c < grid; ++c) least.push({0, c});
-  const size_t chunk = 2 * static_cast<size_t>(grid);
+  const size_t chunk = static_cast<size_t>(chunk_grids) * static_cast<size_t>(grid);
   for (size_t begin = 0; begin < keyed.size(); begin += chunk) {
     const auto first = keyed.begin() + static_cast<std::ptrdiff_t>(begin);
     const auto last =
