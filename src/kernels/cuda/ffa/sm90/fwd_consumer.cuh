@@ -91,9 +91,11 @@ struct FwdConsumer {
     const int row_offset = 64 * wg + 16 * warp;  // first row of this warp in a tile
     const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
     const float sm_scale = kCap == Softcap::kOn ? 1.f : score.scale_log2;
-    const uint32_t a_q = ptx::cvta_to_shared(st.q[0]);
-    const uint32_t a_k = ptx::cvta_to_shared(st.k[0]);
-    const uint32_t a_v = ptx::cvta_to_shared(st.v[0]);
+    // Above head dim 128 the addresses are taken per use (ptx::shared_addr_per_use): hoisted,
+    // Q's 16 k-steps of 64-bit descriptors held registers for the whole stream and spilled.
+    const auto addr = [](const void* at) {
+      return Tr::kHeadDim > 128 ? ptx::shared_addr_per_use(at) : ptx::cvta_to_shared(at);
+    };
     const auto write_empty = [&](const FfaWorkItem& it, int head) {
       fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset, it.block_end, lane);
     };
@@ -119,8 +121,8 @@ struct FwdConsumer {
       Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
       turns.acquire();
       ptx::wgmma_fence();
-      issue_qk(s[0], Tr::QTile::k_major(a_q + q.index * Tr::kQBytes, 64 * wg),
-               Tr::KvTile::k_major(a_k + kv.index * Tr::kKvBytes, 0));
+      issue_qk(s[0], Tr::QTile::k_major(addr(st.q[0]) + q.index * Tr::kQBytes, 64 * wg),
+               Tr::KvTile::k_major(addr(st.k[0]) + kv.index * Tr::kKvBytes, 0));
     };
     // After S of the current tile completed: its K stage, and the item's Q after its last tile.
     const auto release_s = [&] {
@@ -162,7 +164,8 @@ struct FwdConsumer {
       mask = SegmentMask::load(p.segs + ws.keys.seg);
       issue_s();
       Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-      issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0), o_fresh);
+      issue_pv(o[0], pa[0], Tr::KvTile::mn_major(addr(st.v[0]) + pv.index * Tr::kKvBytes, 0),
+               o_fresh);
       o_fresh = false;
       turns.release();
 
@@ -198,7 +201,8 @@ struct FwdConsumer {
     // The last P V and the last epilogue.
     Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
     ptx::wgmma_fence();
-    issue_pv(o[0], pa[0], Tr::KvTile::mn_major(a_v + pv.index * Tr::kKvBytes, 0), o_fresh);
+    issue_pv(o[0], pa[0], Tr::KvTile::mn_major(addr(st.v[0]) + pv.index * Tr::kKvBytes, 0),
+             o_fresh);
     ptx::wgmma_wait_group<0>();
     ptx::fence_acc(o[0]);
     ptx::fence_frag(pa[0]);
