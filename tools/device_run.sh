@@ -51,9 +51,6 @@ for step in "$@"; do
       timeout 200 compute-sanitizer --tool memcheck --show-backtrace device \
         python3 tests/cuda/probe_bwd.py $(echo "${step#memcheck:}" | tr ',' ' ') 2>&1 |
         tee -a "$OUT/memcheck.log" | grep -v "^=========     " | head -40 ;;
-    tests_bwd_old)  # with the older Hopper backward (MAGI_FFA_BWD_WS=0)
-      MAGI_FFA_BWD_WS=0 timeout ${STEP_TIMEOUT:-600} python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
-        tee -a "$OUT/tests_bwd_old.log" | tail -15 ;;
     tests_portable)  # the portable (mma.sync) kernels on the same machine
       MAGI_FFA_PORTABLE=1 python3 -m pytest tests/cuda -q --maxfail=20 -rf 2>&1 |
         tee -a "$OUT/tests_portable.log" | tail -15 ;;
@@ -67,16 +64,14 @@ for step in "$@"; do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
           END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
       done ;;
-    sanitize|sanitize_old)  # sanitize_old: with the older Hopper backward (MAGI_FFA_BWD_WS=0)
-      [ "$step" = sanitize_old ] && export MAGI_FFA_BWD_WS=0
+    sanitize)  # memcheck, racecheck, synccheck on small cases (tests/cuda/sanitize_ffa.py)
       for tool in memcheck racecheck synccheck; do
         timeout ${STEP_TIMEOUT:-600} compute-sanitizer --tool $tool --error-exitcode 9 \
           python3 tests/cuda/sanitize_ffa.py \
           >"$OUT/${step}_$tool.log" 2>&1; echo "$step $tool rc=$?"; tail -4 "$OUT/${step}_$tool.log"
-      done
-      unset MAGI_FFA_BWD_WS ;;
+      done ;;
     ncu:*)  # counters of the FFA and FlashAttention-2 kernels on one case: ncu:<case> <S>
-      PROFILE_PEER=1 ncu --kernel-name regex:"ffa_(fwd|bwd)_sm90|ffa_bwd_ws|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
+      PROFILE_PEER=1 ncu --kernel-name regex:"ffa_fwd_sm90|ffa_bwd_ws|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
         --launch-count 4 --section SpeedOfLight --section WarpStateStats \
         --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
         python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1

@@ -155,8 +155,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
   if (sq == 0 || sk == 0 || list.num_items == 0) return s;
   s.overwrite = a.dk.dtype == a.q.dtype;
-  s.ws_kernel = a.deterministic || bwd_ws_selected() ||
-                (a.q.shape[2] > kNarrowMaxHeadDim && hopper_kernels_selected());
+  s.ws_kernel = hopper_kernels_selected();  // the deterministic mode needs it (checked earlier)
   // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
   // and one query head per kv head or the warp-specialised kernel's packed tiles) and the
   // Hopper kernel. Otherwise fp32 scratch accumulators, cast into dk / dv at the end.

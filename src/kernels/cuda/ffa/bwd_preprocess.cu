@@ -3,7 +3,6 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <cstdlib>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
@@ -48,13 +47,5 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
 bool hopper_kernels_selected() { return use_sm90_kernels(); }
 
 bool bwd_ws_packs_heads() { return MAGI_FFA_BWD_PACK_HEADS != 0; }
-
-bool bwd_ws_selected() {
-  static const bool chosen = [] {
-    const char* env = std::getenv("MAGI_FFA_BWD_WS");
-    return env == nullptr || env[0] != '0';
-  }();
-  return chosen && use_sm90_kernels();
-}
 
 }  // namespace magi::cuda

@@ -13,7 +13,6 @@
 #include "kernels/cuda/ffa/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/launch_kernel.cuh"
-#include "kernels/cuda/ffa/sm90/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_launch.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_launch.cuh"
 
@@ -69,9 +68,8 @@ void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* st
     sm90::launch_bwd_ws<E, kHeadDim>(p, *ws_stats, s);
     return;
   }
+  // The portable backward (on Hopper the warp-specialised one runs: ws_stats).
   if constexpr (kHeadDim > kNarrowMaxHeadDim) {
-    MAGI_CHECK(!use_sm90_kernels(), "FFA CUDA: head_dim ", kHeadDim,
-               " runs on the warp-specialised Hopper backward only (MAGI_FFA_BWD_WS=0 is refused)");
     // One CTA per (item, head, key pass): traits.cuh, BwdTraits::kPasses.
     using Tr = BwdTraits<E, kHeadDim>;
     static_assert(Tr::kBlockN * Tr::kPasses == kBwdBlockN);
@@ -82,14 +80,6 @@ void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* st
   } else {
     using Tr = BwdTraits<E, kHeadDim>;
     static_assert(Tr::kBlockN == kBwdBlockN);
-    if (use_sm90_kernels()) {
-      using Tr90 = sm90::BwdTraits<E, kHeadDim>;
-      static_assert(Tr90::kBlockN == kBwdBlockN && Tr90::kBlockM == kBwdBlockM);
-      launch_softcap_variant<sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOn>,
-                             sm90::ffa_bwd_sm90_kernel<Tr90, Softcap::kOff>>(
-          p.use_softcap, grid, Tr90::kThreads, Tr90::kSmemBytes, s, p);
-      return;
-    }
     launch_softcap_variant<ffa_bwd_kernel<Tr, Softcap::kOn>, ffa_bwd_kernel<Tr, Softcap::kOff>>(
         p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
   }

@@ -21,16 +21,12 @@ inline constexpr int kBwdPassKeys = BwdTileConfig::kPassKeys;
 template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream);
 
-/// `ws_stats`: head-major row statistics from the preprocess when the warp-specialised Hopper
-/// backward runs (bwd_ws_selected()), else nullptr.
+/// `ws_stats`: head-major row statistics from the preprocess for the warp-specialised Hopper
+/// backward (on Hopper: hopper_kernels_selected()), else nullptr (the portable backward).
 template <Elem E, int kHeadDim>
 void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* stream);
 
 void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
-
-/// Whether launch_bwd runs the warp-specialised Hopper backward: Hopper kernels selected and
-/// not MAGI_FFA_BWD_WS=0 (which picks the older Hopper backward; read once per process).
-bool bwd_ws_selected();
 
 /// Whether the warp-specialised Hopper backward's tiles are (item, kv head), walking the kv
 /// head's query heads (MAGI_FFA_BWD_PACK_HEADS): its dK / dV rows then have one writer per
