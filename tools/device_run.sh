@@ -94,10 +94,13 @@ for step in "$@"; do
           -DMAGI_BUILD_BENCH=OFF -DCMAKE_CUDA_ARCHITECTURES=${ARCH:-90a} &&
         ninja -C build/nccl -j16 magi_nccl_tests && build/nccl/src/comm/nccl/magi_nccl_tests
       } >"$OUT/nccl.log" 2>&1; echo "nccl rc=$?"; tail -12 "$OUT/nccl.log" ;;
-    harness)  # the run behind bench/RESULTS.md: copy $OUT/bench_ffa.json to bench/results.json and
-      # run bench/report.py on it here
-      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 64:8 --impls ffa,flex,sdpa_cudnn \
-        --budget-s 240 --tag bench_ffa 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning ;;
+    harness)  # the run behind bench/RESULTS.md: copy $OUT/bench_ffa.json to bench/results.json,
+      # $OUT/bench_mha.json to bench/runs/, and run bench/report.py on both here
+      python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 64:8 --impls ffa,flex,sdpa_cudnn \
+        --budget-s 240 --tag bench_ffa 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning
+      python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 16:16 --dims 128,64,256 \
+        --cases full,causal --impls ffa,sdpa_cudnn --budget-s 120 --tag bench_mha 2>&1 |
+        tee -a "$OUT/bench.log" | grep -v Warning ;;
     bench:*) python3 bench/bench_ffa.py ${step#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning ;;
   esac
 done
