@@ -1,0 +1,65 @@
+"""bench/compare.py and bench/report.py on made-up bench_ffa.py JSON: the variant ratios, a
+missing row, and report.py's refusal to merge runs of different commits."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH = os.path.join(ROOT, "bench")
+sys.path.insert(0, BENCH)
+
+from compare import table  # noqa: E402
+
+
+def run_json(path, commit, rates):
+    """A bench_ffa.py-shaped file: rates = {(case, S): (fwd, bwd)} for FFA, 64:8, hd 128."""
+    results = [
+        {"case": c, "S": s, "impl": "ffa", "hq": 64, "hkv": 8, "d": 128, "fwd_tflops": f,
+         "bwd_tflops": b, "fwdbwd_tflops": 3.5 / (1 / f + 2.5 / b), "fwd_ms": 1.0,
+         "fwdbwd_ms": 3.0, "cells": 1}
+        for (c, s), (f, b) in rates.items()
+    ]
+    env = {"device": "test", "torch": "-", "cudnn": "-", "date": "2026-12-02", "commit": commit}
+    with open(path, "w") as f:
+        json.dump({"env": env, "results": results, "host": {}, "notes": []}, f)
+    return str(path)
+
+
+def test_compare_ratios_and_missing_rows(tmp_path):
+    base = run_json(tmp_path / "base.json", "abc", {("full", 8192): (600.0, 500.0),
+                                                    ("causal", 8192): (580.0, 400.0)})
+    var = run_json(tmp_path / "var.json", "abc", {("full", 8192): (630.0, 450.0)})
+    lines = table([base, var], "ffa").splitlines()
+    assert len(lines) == 4  # header, rule, two rows of the baseline
+    full = next(line for line in lines if line.startswith("| full"))
+    cells = [c.strip() for c in full.strip("|").split("|")]
+    assert cells[4:8] == ["600", "500", "630", "450"]
+    assert cells[8:] == ["1.05", "0.90"]
+    causal = next(line for line in lines if line.startswith("| causal"))
+    assert [c.strip() for c in causal.strip("|").split("|")][6:] == ["-", "-", "-", "-"]
+
+
+def test_report_refuses_runs_of_different_commits(tmp_path):
+    a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 500.0)})
+    b = run_json(tmp_path / "b.json", "def", {("causal", 8192): (580.0, 400.0)})
+    md = tmp_path / "r.md"
+    cmd = [sys.executable, os.path.join(BENCH, "report.py"), a, b, "--md", str(md), "--png",
+           str(tmp_path / "r.png")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode != 0 and "different commits" in (r.stderr + r.stdout)
+    assert not md.exists()
+
+
+def test_report_merges_runs_of_one_commit(tmp_path):
+    a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 500.0)})
+    b = run_json(tmp_path / "b.json", "abc", {("causal", 8192): (580.0, 400.0)})
+    md = tmp_path / "r.md"
+    cmd = [sys.executable, os.path.join(BENCH, "report.py"), a, b, "--md", str(md), "--png",
+           str(tmp_path / "r.png")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    assert "2 processes run one after the other" in text and "commit `abc`" in text
+    assert "| full |" in text and "| causal |" in text
