@@ -1,0 +1,66 @@
+"""GPU tests of the backward's host tile plan (MAGI_FFA_BWD_TILE_PLAN=<k>, sm90/tile_plan.h).
+
+The knob is read once per process, so each setting runs in a fresh process: gradients against
+the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,
+and the deterministic mode bit-identical over runs (its turns must not deadlock under the
+plan's order). Hopper only (the plan drives the warp-specialised backward).
+Run: PYTHONPATH=python python3 -m pytest tests/cuda/test_tile_plan.py -q
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+HOPPER = (torch.cuda.get_device_capability() == (9, 0)
+          and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+WORKER = """
+import random, sys, torch
+sys.path.insert(0, 'tests/cuda')
+from ffa_ref import attention_ref, dense_mask
+from test_deterministic import grads, inputs
+from test_ffa import check, random_slices, to_tensors
+
+cases = [  # (name, sq, sk, slices or seed, hq, hkv, d, dtype)
+    ('causal', 4096, 4096, [(0, 4096, 0, 4096, 1)], 8, 2, 128, torch.bfloat16),
+    ('varlen_causal', 3000, 3000, [(0, 1000, 0, 1000, 1), (1000, 2200, 1000, 2200, 1),
+                                   (2200, 3000, 2200, 3000, 1)], 4, 1, 64, torch.float16),
+    ('random', 0, 0, 21, 8, 2, 128, torch.bfloat16),
+    ('hd256', 2048, 2048, [(0, 2048, 0, 2048, 1), (0, 1024, 0, 2048, 0)], 2, 2, 256,
+     torch.bfloat16),
+]
+for name, sq, sk, spec, hq, hkv, d, dtype in cases:
+    if isinstance(spec, int):
+        rng = random.Random(spec)
+        sq, sk = rng.randint(900, 2500), rng.randint(900, 2500)
+        spec = random_slices(rng, sq, sk, n_max=8)
+    q, k, v, do = inputs(sq, sk, hq, hkv, d, dtype, seed=d)
+    qr, kr, tm = to_tensors(spec)
+    mask = dense_mask(spec, sq, sk, q.device)
+    r64 = attention_ref(q, k, v, do, mask, d ** -0.5, 0.0, torch.float64)
+    rlp = attention_ref(q, k, v, do, mask, d ** -0.5, 0.0, dtype)
+    for det in (False, True):
+        got = grads(q, k, v, do, qr, kr, tm, det)
+        for i, g in enumerate(('dq', 'dk', 'dv')):
+            check(g, got[i], r64[2 + i], rlp[2 + i])
+        if det:
+            for _ in range(2):
+                again = grads(q, k, v, do, qr, kr, tm, True)
+                assert all(torch.equal(a, b) for a, b in zip(got, again)), name + ': differs'
+    print('ok', name)
+"""
+
+
+@pytest.mark.skipif(not HOPPER, reason="the tile plan drives the Hopper backward")
+@pytest.mark.parametrize("chunks", ["1", "2"])
+def test_backward_on_the_tile_plan(chunks):
+    env = dict(os.environ, MAGI_FFA_BWD_TILE_PLAN=chunks)
+    r = subprocess.run([sys.executable, "-c", WORKER], env=env, capture_output=True, text=True,
+                       cwd=ROOT, timeout=600)
+    assert r.returncode == 0 and r.stdout.count("ok ") == 4, r.stdout + r.stderr
