@@ -155,13 +155,13 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
   if (sq == 0 || sk == 0 || list.num_items == 0) return s;
   s.overwrite = a.dk.dtype == a.q.dtype;
-  s.ws_kernel = hopper_kernels_selected();  // the deterministic mode needs it (checked earlier)
-  // Overwrite mode, stored by the kernel: needs one writer per key row (disjoint key blocks,
-  // and one query head per kv head or the warp-specialised kernel's packed tiles) and the
-  // Hopper kernel. Otherwise fp32 scratch accumulators, cast into dk / dv at the end.
-  s.store_direct = s.overwrite && list.disjoint_blocks &&
-                   (hq == hkv || (s.ws_kernel && bwd_ws_packs_heads())) &&
-                   hopper_kernels_selected();
+  // On Hopper the warp-specialised backward (the deterministic mode's; checked earlier).
+  s.ws_kernel = hopper_kernels_selected();
+  // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
+  // (disjoint key blocks, and one query head per kv head or packed tiles). Otherwise fp32
+  // scratch accumulators, cast into dk / dv at the end.
+  s.store_direct =
+      s.ws_kernel && s.overwrite && list.disjoint_blocks && (hq == hkv || bwd_ws_packs_heads());
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);
