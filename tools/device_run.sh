@@ -102,5 +102,8 @@ for step in "$@"; do
         --cases full,causal --impls ffa,sdpa_cudnn --budget-s 120 --tag bench_mha 2>&1 |
         tee -a "$OUT/bench.log" | grep -v Warning ;;
     bench:*) python3 bench/bench_ffa.py ${step#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning ;;
+    compare:*)  # FFA's rates of earlier bench steps side by side: compare:<base tag>,<tag>,...
+      python3 bench/compare.py $(echo "${step#compare:}" | tr ',' ' ' |
+        xargs -n1 printf "$OUT/%s.json\n") 2>&1 | tee -a "$OUT/compare.log" ;;
   esac
 done
