@@ -41,24 +41,24 @@ def test_compare_ratios_and_missing_rows(tmp_path):
     assert [c.strip() for c in causal.strip("|").split("|")][6:] == ["-", "-", "-", "-"]
 
 
-def test_report_refuses_runs_of_different_commits(tmp_path):
+def report(tmp_path, second_commit):
+    """report.py on two runs (commits "abc" and `second_commit`): (process result, md path)."""
     a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 500.0)})
-    b = run_json(tmp_path / "b.json", "def", {("causal", 8192): (580.0, 400.0)})
+    b = run_json(tmp_path / "b.json", second_commit, {("causal", 8192): (580.0, 400.0)})
     md = tmp_path / "r.md"
     cmd = [sys.executable, os.path.join(BENCH, "report.py"), a, b, "--md", str(md), "--png",
            str(tmp_path / "r.png")]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True), md
+
+
+def test_report_refuses_runs_of_different_commits(tmp_path):
+    r, md = report(tmp_path, "def")
     assert r.returncode != 0 and "different commits" in (r.stderr + r.stdout)
     assert not md.exists()
 
 
 def test_report_merges_runs_of_one_commit(tmp_path):
-    a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 500.0)})
-    b = run_json(tmp_path / "b.json", "abc", {("causal", 8192): (580.0, 400.0)})
-    md = tmp_path / "r.md"
-    cmd = [sys.executable, os.path.join(BENCH, "report.py"), a, b, "--md", str(md), "--png",
-           str(tmp_path / "r.png")]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r, md = report(tmp_path, "abc")
     assert r.returncode == 0, r.stderr
     text = md.read_text()
     assert "2 processes run one after the other" in text and "commit `abc`" in text
