@@ -50,7 +50,7 @@ struct BwdWsProducer {
         // NOTE: the policy is made where it is used (one instruction): held across the loops,
         // its two registers made this thread (24 registers) spill at head dims above 128.
         const uint64_t policy = ptx::policy_evict_last();
-        const int kv_head = Tr::kPackHeads ? tile.head : tile.head / p.heads_per_kv;
+        const int kv_head = first_head<Tr>(p, tile.head) / p.heads_per_kv;
         Barrier::at(&s.empty_kv).wait(kv.empty_parity());
         full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
         load_tile(P.tma_k, ptx::cvta_to_shared(s.k), Tr::KvTile::kAtomBytes, kv_head, key0,
