@@ -101,7 +101,11 @@ for step in "$@"; do
       python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 16:16 --dims 128,64,256 \
         --cases full,causal --impls ffa,sdpa_cudnn --budget-s 120 --tag bench_mha 2>&1 |
         tee -a "$OUT/bench.log" | grep -v Warning ;;
-    bench:*) python3 bench/bench_ffa.py ${step#bench:} 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning ;;
+    bench:*) timeout ${BENCH_TIMEOUT:-900} python3 bench/bench_ffa.py ${step#bench:} 2>&1 |
+      tee -a "$OUT/bench.log" | grep -v Warning ;;
+    pytest:*)  # pytest:<files and options>, e.g. pytest:tests/cuda/test_deterministic.py
+      timeout ${STEP_TIMEOUT:-600} python3 -m pytest ${step#pytest:} -q -rf 2>&1 |
+        tee -a "$OUT/pytest.log" | tail -15 ;;
     compare:*)  # FFA's rates of earlier bench steps side by side: compare:<base tag>,<tag>,...
       python3 bench/compare.py $(echo "${step#compare:}" | tr ',' ' ' |
         xargs -n1 printf "$OUT/%s.json\n") 2>&1 | tee -a "$OUT/compare.log" ;;

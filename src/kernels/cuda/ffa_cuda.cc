@@ -57,14 +57,15 @@ std::string supported_head_dims() {
 /// The warp-specialised backward runs on a host tile plan in chunks of k grids (sm90/tile_plan.h);
 /// k = 2 by default (bench/NOTES.md v28: against the scheduler's rounds +15 % on 8k causal 64:8,
 /// +22-28 % on 32k varlen causal, full masks within noise). MAGI_FFA_BWD_TILE_PLAN=<k> (k = 1..8)
-/// picks another k, 0 the scheduler's rounds (development knob).
-int bwd_tile_plan_chunks() {
+/// picks another k, 0 the scheduler's rounds (development knob) except in the deterministic
+/// mode, whose turns only the plan's order follows (the rounds could deadlock there).
+int bwd_tile_plan_chunks(bool deterministic) {
   static const int chunks = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
     if (env == nullptr) return 2;
     return env[0] >= '0' && env[0] <= '8' && env[1] == '\0' ? env[0] - '0' : 2;
   }();
-  return chunks;
+  return deterministic && chunks == 0 ? 2 : chunks;
 }
 
 bool head_dim_supported(int64_t d) {
@@ -160,10 +161,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // On Hopper the warp-specialised backward (the deterministic mode's; checked earlier).
   s.ws_kernel = hopper_kernels_selected();
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
-  // (disjoint key blocks, and one query head per kv head or packed tiles). Otherwise fp32
-  // scratch accumulators, cast into dk / dv at the end.
-  s.store_direct =
-      s.ws_kernel && s.overwrite && list.disjoint_blocks && (hq == hkv || bwd_ws_packs_heads());
+  // (disjoint key blocks, one query head per kv head). Otherwise fp32 scratch accumulators,
+  // cast into dk / dv at the end.
+  s.store_direct = s.ws_kernel && s.overwrite && list.disjoint_blocks && hq == hkv;
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);
@@ -376,13 +376,12 @@ void ffa_backward(const FfaBwdArgs& a) {
   }
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
-  if (s.ws_kernel && bwd_tile_plan_chunks() > 0) {
-    // Tiles of (item, query head), or of (item, kv head) when the kernel packs heads.
-    const int32_t heads = static_cast<int32_t>(bwd_ws_packs_heads() ? k.shape[1] : hq);
-    const int32_t ctas = sm90::TileScheduler::grid_for(static_cast<int32_t>(list.num_items) * heads,
-                                                       current_sm_count());
-    const DeviceTilePlan plan =
-        bwd_tile_plan(*a.work, list, heads, ctas, bwd_tile_plan_chunks(), device, a.stream);
+  const int chunk_grids = bwd_tile_plan_chunks(a.deterministic);
+  if (s.ws_kernel && chunk_grids > 0) {
+    const int32_t ctas =
+        sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
+    const DeviceTilePlan plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas,
+                                              chunk_grids, device, a.stream);
     p.plan_start = plan.start;
     p.plan_tiles = plan.tiles;
   }

@@ -101,7 +101,7 @@ TEST(FfaWorkList, DiagonalsOfEachType) {
 }
 
 // Deterministic mode: global key blocks only (no key in two items), and per global row block the
-// turns of the tiles that touch it are 0, 1, 2, ... in (item, walk) order. Blocks of 128 keys
+// turns of the tiles that touch it are 0, 1, 2, ... in (reverse item, walk) order. Blocks of 128 keys
 // (head dims <= 128) and of 64 (the one-pass list of the split-head-dim kernel).
 TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
   std::mt19937_64 rng(5);
@@ -116,18 +116,26 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
         EXPECT_LE(it.block_end - it.block_start, block_n);
       }
       add_row_turns(wl, 64);
-      std::map<int64_t, int> next;  // expected next turn per row block
+      // The tiles' entries in (item, walk) order ...
       size_t pos = 0;
       for (const FfaWorkItem& it : wl.items) {
         EXPECT_EQ(it.turn_begin, static_cast<int32_t>(pos));
         for (int g = it.seg_begin; g < it.seg_end; ++g) {
+          pos += static_cast<size_t>((wl.segs[g].q1 - 1) / 64 - wl.segs[g].q0 / 64 + 1);
+        }
+      }
+      EXPECT_EQ(pos, wl.row_turns.size());
+      // ... and their turns in (reverse item, walk) order.
+      std::map<int64_t, int> next;  // expected next turn per row block
+      for (size_t i = wl.items.size(); i-- > 0;) {
+        pos = static_cast<size_t>(wl.items[i].turn_begin);
+        for (int g = wl.items[i].seg_begin; g < wl.items[i].seg_end; ++g) {
           for (int64_t r = wl.segs[g].q0 / 64 * 64; r < wl.segs[g].q1; r += 64) {
             ASSERT_LT(pos, wl.row_turns.size());
             EXPECT_EQ(wl.row_turns[pos++], next[r / 64]++);
           }
         }
       }
-      EXPECT_EQ(pos, wl.row_turns.size());
       // The same cells as the default list.
       EXPECT_EQ(covered(wl, sq, sk, false, block_n),
                 covered(build_bwd_work(slices, sk, 128, 64), sq, sk, false, 128));

@@ -6,7 +6,6 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
-#include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/launch.cuh"
 #include "kernels/cuda/ffa/launch.h"
 
@@ -45,7 +44,5 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
 }
 
 bool hopper_kernels_selected() { return use_sm90_kernels(); }
-
-bool bwd_ws_packs_heads() { return MAGI_FFA_BWD_PACK_HEADS != 0; }
 
 }  // namespace magi::cuda

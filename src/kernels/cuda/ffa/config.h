@@ -28,11 +28,6 @@
 #ifndef MAGI_FFA_BWD_MIN_BLOCKS
 #define MAGI_FFA_BWD_MIN_BLOCKS 1
 #endif
-// Warp-specialised Hopper backward: a tile is (item, kv head) and walks the kv head's query
-// heads one after the other, dK / dV held across them (1); or (item, query head) (0).
-#ifndef MAGI_FFA_BWD_PACK_HEADS
-#define MAGI_FFA_BWD_PACK_HEADS 0
-#endif
 
 namespace magi::cuda {
 

@@ -28,11 +28,6 @@ void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* st
 
 void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
 
-/// Whether the warp-specialised Hopper backward's tiles are (item, kv head), walking the kv
-/// head's query heads (MAGI_FFA_BWD_PACK_HEADS): its dK / dV rows then have one writer per
-/// kv head, so with disjoint key blocks it stores them directly at any head ratio.
-bool bwd_ws_packs_heads();
-
 /// Whether launch_fwd / launch_bwd run the Hopper kernels on the current device (only they
 /// implement BwdParams::dkv_store).
 bool hopper_kernels_selected();

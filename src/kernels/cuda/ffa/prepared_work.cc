@@ -116,7 +116,10 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
     }
   }
   if (found == nullptr) {
-    const sm90::TilePlan plan = sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_grids);
+    // The deterministic lists (with row turns) in the order their turns follow.
+    const sm90::TilePlan plan = sm90::plan_tiles(
+        list.item_cost, num_heads, grid, chunk_grids,
+        list.row_turns != nullptr ? sm90::TileOrder::kDeterministic : sm90::TileOrder::kHeadMajor);
     std::vector<int32_t> host(plan.start);
     host.insert(host.end(), plan.tiles.begin(), plan.tiles.end());
     w.plans.push_back(

@@ -39,8 +39,8 @@ struct DeviceTilePlan {
 };
 
 /// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
-/// `grid` CTAs in chunks of `chunk_grids` grids, built and uploaded on `stream` the first time,
-/// then kept with the work.
+/// `grid` CTAs in chunks of `chunk_grids` grids (sm90/tile_plan.h; a deterministic list's in the
+/// order of its turns), built and uploaded on `stream` the first time, then kept with the work.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
                              int32_t grid, int32_t chunk_grids, int device, void* stream);
 

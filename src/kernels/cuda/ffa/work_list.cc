@@ -157,16 +157,25 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
 
 void add_row_turns(WorkList& wl, int block_m) {
   MAGI_CHECK(block_m >= 1, "add_row_turns: block_m = ", block_m);
-  std::unordered_map<int64_t, int32_t> seen;  // tiles so far per global row block
-  wl.row_turns.clear();
-  for (FfaWorkItem& it : wl.items) {
-    it.turn_begin = static_cast<int32_t>(wl.row_turns.size());
+  // fn(global row block) for each query tile of an item's walk, in walk order.
+  auto walk = [&](const FfaWorkItem& it, auto&& fn) {
     for (int g = it.seg_begin; g < it.seg_end; ++g) {
       const FfaSegment& s = wl.segs[g];
-      for (int64_t r = s.q0 / block_m * block_m; r < s.q1; r += block_m) {
-        wl.row_turns.push_back(seen[r / block_m]++);
-      }
+      for (int64_t r = s.q0 / block_m * block_m; r < s.q1; r += block_m) fn(r / block_m);
     }
+  };
+  // An item's tiles hold row_turns[turn_begin, ...) in walk order, items in list order ...
+  size_t tiles = 0;
+  for (FfaWorkItem& it : wl.items) {
+    it.turn_begin = static_cast<int32_t>(tiles);
+    walk(it, [&](int64_t) { ++tiles; });
+  }
+  // ... and their turns are counted over the items in reverse.
+  wl.row_turns.assign(tiles, 0);
+  std::unordered_map<int64_t, int32_t> seen;  // tiles so far per global row block
+  for (auto it = wl.items.rbegin(); it != wl.items.rend(); ++it) {
+    size_t at = static_cast<size_t>(it->turn_begin);
+    walk(*it, [&](int64_t block) { wl.row_turns[at++] = seen[block]++; });
   }
 }
 

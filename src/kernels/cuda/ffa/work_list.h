@@ -37,9 +37,11 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
 
 /// The deterministic backward's accumulation order of dQ: each item's query tiles are walked
 /// aligned to global blocks of block_m rows (RowTiles with aligned = true); a tile's turn is the
-/// number of tiles of the same row block that come before it in (item index, walk) order.
-/// Fills row_turns and every item's turn_begin. The order depends on the work list alone, not
-/// on how the kernel schedules it.
+/// number of tiles of the same row block that come before it in (reverse item index, walk) order:
+/// shortest items first, which is the order in which a causal list's items, walking their rows
+/// upwards from the diagonal, reach a row (the deterministic tile plan, sm90/tile_plan.h, runs
+/// them in that order). Fills row_turns and every item's turn_begin. The order depends on the
+/// work list alone, not on how the kernel schedules it.
 void add_row_turns(WorkList& wl, int block_m);
 
 /// The band of a slice in the kernels' form: dlo <= k - q < dhi (kNoDiagBound when free).

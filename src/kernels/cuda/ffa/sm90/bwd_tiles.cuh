@@ -5,7 +5,6 @@
 #include <cstdint>
 
 #include "kernels/cuda/ffa/params.h"
-#include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 
 namespace magi::cuda::sm90 {
@@ -13,7 +12,7 @@ namespace magi::cuda::sm90 {
 struct BwdTile {
   int32_t item_index;  // in the work list
   FfaWorkItem item;    // a key block with at least one segment
-  int32_t head;        // query head (Tr::kPackHeads: kv head; first_head, next_row)
+  int32_t head;        // query head
 };
 
 /// fn(BwdTile) for each tile of this CTA, in the scheduler's order or the plan's
@@ -48,33 +47,6 @@ __device__ __forceinline__ void for_each_key_pass(const FfaWorkItem& item, Fn&& 
   } else {
     for (int key0 = item.block_start; key0 < item.block_end; key0 += Tr::kPassKeys) fn(key0);
   }
-}
-
-/// The first query head a tile walks: its own, or with Tr::kPackHeads (BwdTile::head is
-/// then the kv head) the first of its kv head's, which it walks one after the other.
-template <class Tr>
-__device__ __forceinline__ int first_head(const BwdParams& p, int tile_head) {
-  return Tr::kPackHeads ? tile_head * p.heads_per_kv : tile_head;
-}
-
-/// Moves `rows` to the next query tile of a tile's walk (every role walks the same): the
-/// item's next row tile, else with Tr::kPackHeads the first row tile of the next query head
-/// (`head`) of the kv head, calling on_next_head(). False after the last. One loop for the
-/// whole walk: a loop over the heads around the row loop made ptxas hoist the consumers'
-/// per-thread offsets out of both and spill them.
-template <class Tr, class OnNextHead = void (*)()>
-__device__ __forceinline__ bool next_row(
-    RowTiles<Tr::kBlockM>& rows, int& head, const BwdParams& p, const FfaWorkItem& item,
-    OnNextHead&& on_next_head = [] {}) {
-  if (rows.next(p.segs)) return true;
-  if constexpr (Tr::kPackHeads) {
-    if (++head % p.heads_per_kv != 0) {
-      rows.reset(p.segs, item, p.deterministic != 0);
-      on_next_head();
-      return true;
-    }
-  }
-  return false;
 }
 
 /// The number of passes for_each_key_pass makes over `item` (an item with segments has keys).

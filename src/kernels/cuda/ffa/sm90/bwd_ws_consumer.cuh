@@ -240,15 +240,13 @@ struct BwdWsConsumer {
 
     for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
-      const int head = first_head<Tr>(p, tile.head);  // (the first of) the walk's query heads
+      const int head = tile.head;
       const int c0 = item.block_start;
 
       float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
       bool fresh = true;             // dK / dV hold nothing yet
       Barrier::at(&st.full_kv).wait(kv.full_parity());
-      // The writer's walk (next_row moves walk_head with Tr::kPackHeads).
-      int walk_head = head;
-      RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);
+      RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
       do {
         const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
         Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
@@ -310,14 +308,12 @@ struct BwdWsConsumer {
         release(st.empty_q[q.index], lane);
         q.advance();
         ds_buf ^= 1;
-      } while (next_row<Tr>(rows, walk_head, p, item));
+      } while (rows.next(p.segs));
       release(st.empty_kv, lane);
       kv.advance();
       const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, 0, dk, dv, lane); };
-      if (p.deterministic && !p.dkv_store && !Tr::kPackHeads) {
-        // The query heads of a kv head add into the same dK / dV rows: in head order. (A
-        // packed tile holds them all: the deterministic lists' blocks are disjoint, so each
-        // dK / dV row then has one adding tile.)
+      if (p.deterministic && !p.dkv_store) {
+        // The query heads of a kv head add into the same dK / dV rows: in head order.
         const int kv_head = head / p.heads_per_kv;
         int* at = p.dkv_turn + tile.item_index * (p.num_heads_q / p.heads_per_kv) + kv_head;
         const int turn = head % p.heads_per_kv;

@@ -85,12 +85,11 @@ struct BwdWsConsumerSplitD {
 
     for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
-      const int head = first_head<Tr>(p, tile.head);  // (the first of) the walk's query heads
+      const int head = tile.head;
       for_each_key_pass<Tr>(item, [&](int key0) {
         float dk[kNO][4], dv[kNO][4];  // [16 keys x this warpgroup's columns] of this warp
         bool fresh = true;
         Barrier::at(&st.full_kv).wait(kv.full_parity());
-        int walk_head = head;  // next_row's head (Tr::kPackHeads)
         RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);
         do {
           const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
@@ -175,14 +174,14 @@ struct BwdWsConsumerSplitD {
           Base::release(st.empty_q[q.index], lane);
           q.advance();
           ds_buf ^= 1;
-        } while (next_row<Tr>(rows, walk_head, p, item));
+        } while (rows.next(p.segs));
         Base::release(st.empty_kv, lane);
         kv.advance();
 
         const auto store = [&] {
           epilogue(p, item, head, key0 + 16 * warp, col0, skip, dk, dv, lane);
         };
-        if (p.deterministic && !p.dkv_store && !Tr::kPackHeads) {
+        if (p.deterministic && !p.dkv_store) {
           // In head order (the deterministic list's items are one pass: prepared_work.h).
           const int kv_head = head / p.heads_per_kv;
           int* at = p.dkv_turn + tile.item_index * (p.num_heads_q / p.heads_per_kv) + kv_head;

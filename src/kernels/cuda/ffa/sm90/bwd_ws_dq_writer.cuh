@@ -62,12 +62,12 @@ struct BwdWsDqWriter {
       // row walks spilled: the item is read where used from the list (not the tile's copy),
       // and one unsigned word counts down the item's key passes (for_each_key_pass) and
       // names the item (pass_at / kPasses), so no key, item address or sign word is held.
+      const int head = tile.head;
       uint32_t pass_at = static_cast<uint32_t>(tile.item_index) * Tr::kPasses +
                          key_passes<Tr>(p.items[tile.item_index]);
       do {
         --pass_at;
         const FfaWorkItem& item = p.items[pass_at / Tr::kPasses];
-        int head = first_head<Tr>(p, tile.head);
         RowTiles<Tr::kBlockM> rows(p.segs, item, det);
         int turn_at = item.turn_begin;  // this tile's entry in row_turns (deterministic mode)
         do {
@@ -110,8 +110,7 @@ struct BwdWsDqWriter {
             dq.advance();
           }
           ++turn_at;
-          // The next query head's turns are the item's, from its first tile again.
-        } while (next_row<Tr>(rows, head, p, item, [&] { turn_at = item.turn_begin; }));
+        } while (rows.next(p.segs));
       } while (pass_at % Tr::kPasses != 0);
     });
     ptx::bulk_wait_group<0>();

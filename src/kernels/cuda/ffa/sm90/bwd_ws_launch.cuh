@@ -20,10 +20,8 @@ namespace magi::cuda::sm90 {
 template <Elem E, int kHeadDim>
 void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t stream) {
   using Tr = BwdWsTraits<E, kHeadDim>;
-  // Packed heads: tiles of (item, kv head) (bwd_tiles.cuh: next_row).
-  const int64_t tile_heads = Tr::kPackHeads ? p.num_heads_q / p.heads_per_kv : p.num_heads_q;
-  const Schedule cfg = choose_schedule({p.num_items, tile_heads, current_sm_count(),
-                                        Tr::kPackHeads ? 1 : p.heads_per_kv, Pass::kBackward});
+  const Schedule cfg = choose_schedule(
+      {p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv, Pass::kBackward});
   if (cfg.sched.grid == 0) return;
   BwdParamsSm90 P{};
   P.p = p;

@@ -44,13 +44,14 @@ struct BwdWsProducer {
       // NOTE: the item read where used from the list (global memory, cached), not the tile's
       // copy: this thread has 24 registers, and the copy held across the passes spilled.
       const FfaWorkItem& item = p.items[tile.item_index];
+      const int head = tile.head;
       for_each_key_pass<Tr>(item, [&](int key0) {
         // K/V are read by the item's CTAs of every query head sharing them; a query tile by
         // the items of its rows' keys: both stay in L2 (evict last); nothing is read only once.
         // NOTE: the policy is made where it is used (one instruction): held across the loops,
         // its two registers made this thread (24 registers) spill at head dims above 128.
         const uint64_t policy = ptx::policy_evict_last();
-        const int kv_head = first_head<Tr>(p, tile.head) / p.heads_per_kv;
+        const int kv_head = head / p.heads_per_kv;
         Barrier::at(&s.empty_kv).wait(kv.empty_parity());
         full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
         load_tile(P.tma_k, ptx::cvta_to_shared(s.k), Tr::KvTile::kAtomBytes, kv_head, key0,
@@ -59,7 +60,6 @@ struct BwdWsProducer {
                   full_kv.addr, policy);
         kv.advance();
 
-        int head = first_head<Tr>(p, tile.head);
         RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
         do {
           const uint64_t policy = ptx::policy_evict_last();
@@ -87,7 +87,7 @@ struct BwdWsProducer {
                       head, rows.c0, full_do.addr, ptx::policy_evict_last());
             dout.advance();
           }
-        } while (next_row<Tr>(rows, head, p, item));
+        } while (rows.next(p.segs));
       });
     });
   }

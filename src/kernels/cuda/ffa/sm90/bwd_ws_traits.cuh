@@ -43,8 +43,6 @@ struct BwdWsTraits : WsRoles {
   // both warpgroups on one instruction path (a branch around wgmma serialises them, C7520),
   // and windows start on 64-column atoms (MN-major operands cannot start inside one).
   static constexpr bool kSplitD = kHeadDim > 128;
-  // Tiles of (item, kv head) walking its query heads (config.h, MAGI_FFA_BWD_PACK_HEADS).
-  static constexpr bool kPackHeads = MAGI_FFA_BWD_PACK_HEADS != 0;
   // Keys of K / V held at once (the deterministic list above 128 has items of this size).
   static constexpr int kPassKeys = kSplitD ? BwdTileConfig::kPassKeys : kBlockN;
   static constexpr int kPasses = kBlockN / kPassKeys;

@@ -1,24 +1,27 @@
 // A tile plan for the persistent Hopper backward: every (work item, query head) tile given to a
 // CTA on the host, ahead of the launch, in place of the scheduler's round-robin rounds
-// (tile_scheduler.h). Development path (MAGI_FFA_BWD_TILE_PLAN=<chunk_grids>; bench/NOTES.md
-// v27 items 4 and 6): rounds of a causal list hold blocks of every length, so at 8k either the
+// (tile_scheduler.h); ffa_cuda.cc uses it by default (MAGI_FFA_BWD_TILE_PLAN=<chunk_grids>,
+// bench/NOTES.md v28). Rounds of a causal list hold blocks of every length, so at 8k either the
 // rounds span several heads (their query rows then miss L2) or the round-robin leaves CTAs
 // idle; the plan keeps both the balance and the locality.
 //
-// The tiles are taken in key order, query head then item (the list's longest-first order), in
-// chunks of `chunk_grids` grids of tiles; in a chunk, longest first, each goes to the CTA with the
-// least work so far (ties: the lowest CTA, then the lowest key); every CTA then runs its tiles in
-// key order. Hence:
+// The tiles are taken in key order (TileOrder), in chunks of `chunk_grids` grids of tiles; in a
+// chunk, longest first, each goes to the CTA with the least work so far (ties: the lowest CTA,
+// then the lowest key); every CTA then runs its tiles in key order. Hence:
 // - balance: a greedy list schedule: no CTA ends more than one tile after another;
-// - locality: the tiles running at one time lie within a few chunks in key order, that is a few
-//   heads' rows (replayed with the costs as times, causal 8k, chunks of two grids: about 5
-//   heads at once against 15 of 16 for the item-major rounds and 6 against 35 of 64 for the
-//   kv-head rounds, at +1-3 % makespan; one grid: about 4 at +2-5 %;
-//   tests/kernels/cuda/sm90/tile_plan_test.cc);
-// - the deterministic mode's turns (a query tile's adds in item order, a kv head's dK / dV in
-//   query-head order) follow the key order; the CTA holding the least unfinished tile is at
-//   it and waits for no turn of a later tile, so the plan cannot deadlock (all CTAs are
-//   resident: grid <= SMs).
+// - locality (kHeadMajor: query head, then item in list order): the tiles running at one time
+//   lie within a few chunks in key order, that is a few heads' rows (replayed with the costs as
+//   times, causal 8k, chunks of two grids: about 5 heads at once against 15 of 16 for the
+//   item-major rounds and 6 against 35 of 64 for the kv-head rounds, at +1-3 % makespan; one
+//   grid: about 4 at +2-5 %; tests/kernels/cuda/sm90/tile_plan_test.cc);
+// - the deterministic mode's turns (a query tile's adds in reverse item order, work_list.h; a kv
+//   head's dK / dV in query-head order) follow kDeterministic's key order (item in reverse list
+//   order, then query head); the CTA holding the least unfinished tile is at it and waits for no
+//   turn of a later tile, so the plan cannot deadlock (all CTAs are resident: grid <= SMs).
+//   Item-major: a query tile's adds are in series, so the items of one head running at once
+//   should be few (kHeadMajor puts a grid of one head's items side by side: 0.26-0.46x of the
+//   default's speed on causal masks, v28); in reverse order a causal list's items, each walking
+//   its rows upwards from its diagonal, reach a row in their turn order.
 #pragma once
 
 #include <algorithm>
@@ -33,6 +36,9 @@
 
 namespace magi::cuda::sm90 {
 
+/// The order of the tiles' keys: see above.
+enum class TileOrder { kHeadMajor, kDeterministic };
+
 struct TilePlan {
   std::vector<int32_t> start;  // [grid + 1]: CTA c runs tiles[start[c], start[c + 1])
   std::vector<int32_t> tiles;  // tile numbers, item-major: item * num_heads + head
@@ -42,7 +48,7 @@ struct TilePlan {
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs. A tile costs its
 /// item's walk plus one tile for its K / V load and dK / dV epilogue.
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
-                           int32_t chunk_grids = 2) {
+                           int32_t chunk_grids = 2, TileOrder order = TileOrder::kHeadMajor) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
   MAGI_CHECK(
       num_heads >= 1 && grid >= 1 && chunk_grids >= 1 && items * num_heads < (int64_t{1} << 31),
@@ -50,7 +56,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
       ", chunks of ", chunk_grids, " grids)");
   struct Tile {
     int32_t cost;    // item walk + 1
-    int32_t key;     // head * items + item
+    int32_t key;     // the tile's rank in `order`
     int32_t number;  // item * num_heads + head
   };
   std::vector<Tile> keyed;
@@ -58,10 +64,13 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     for (int64_t i = 0; i < items; ++i) {
       const int32_t cost = item_cost[static_cast<size_t>(i)];
       if (cost == 0) continue;
+      const int64_t key = order == TileOrder::kHeadMajor ? h * items + i
+                                                         : (items - 1 - i) * num_heads + h;
       keyed.push_back(
-          {cost + 1, static_cast<int32_t>(h * items + i), static_cast<int32_t>(i * num_heads + h)});
+          {cost + 1, static_cast<int32_t>(key), static_cast<int32_t>(i * num_heads + h)});
     }
   }
+  std::sort(keyed.begin(), keyed.end(), [](const Tile& a, const Tile& b) { return a.key < b.key; });
   std::vector<std::vector<Tile>> per_cta(static_cast<size_t>(grid));
   using Load = std::pair<int64_t, int32_t>;  // (work so far, CTA)
   std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
