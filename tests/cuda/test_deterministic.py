@@ -21,11 +21,9 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 from magi_attention import flex_flash_attn_func  # noqa: E402
-from test_ffa import check, random_slices, to_tensors  # noqa: E402
+from test_ffa import HOPPER, check, random_slices, to_tensors  # noqa: E402
 
 DEV = torch.device("cuda")
-HOPPER = (torch.cuda.get_device_capability() == (9, 0)
-          and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
 RUNS = 10
 
 

@@ -22,6 +22,9 @@ from magi_attention import flex_flash_attn_func  # noqa: E402
 from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 
 DEV = torch.device("cuda")
+# Whether FFA runs its Hopper kernels here (the deterministic mode and the tile plan need them).
+HOPPER = (torch.cuda.get_device_capability() == (9, 0)
+          and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
 SHAPES_SEEN = set()
 
 

@@ -16,7 +16,7 @@ if not torch.cuda.is_available():
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ffa_ref import attention_ref, dense_mask  # noqa: E402
-from test_ffa import check, random_slices, varlen  # noqa: E402
+from test_ffa import HOPPER, check, random_slices, varlen  # noqa: E402
 import thread_ranks  # noqa: E402
 from thread_ranks import RanksHung, make_key, pipeline  # noqa: E402
 
@@ -98,6 +98,7 @@ def test_pipeline_on_thread_ranks_head_dims(d, hq, hkv):
     _check_reference(slices, inputs, _pipeline(4, slices, inputs))
 
 
+@pytest.mark.skipif(not HOPPER, reason="deterministic mode needs the Hopper kernels")
 def test_deterministic_mode_on_thread_ranks(monkeypatch):
     """MAGI_ATTENTION_DETERMINISTIC_MODE=1 at cp 4 (flat, overlap degree 2): out, dq, dk, dv
     bit-identical over three runs, though rows sent to several ranks come back from each (the

@@ -1,9 +1,12 @@
-"""GPU tests of the backward's host tile plan (MAGI_FFA_BWD_TILE_PLAN=<k>, sm90/tile_plan.h).
+"""GPU tests of the backward's host tile plan (sm90/tile_plan.h) under its development knobs:
+MAGI_FFA_BWD_TILE_PLAN=<k> (chunks of k grids; 0 the scheduler's rounds) and
+MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic mode's head groups).
 
-The knob is read once per process, so each setting runs in a fresh process: gradients against
+The knobs are read once per process, so each setting runs in a fresh process: gradients against
 the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,
-and the deterministic mode bit-identical over runs (its turns must not deadlock under the
-plan's order). Hopper only (the plan drives the warp-specialised backward).
+and the deterministic mode bit-identical over runs and across the settings (its order of
+additions depends on the mask alone; its turns must not deadlock under any plan order).
+Hopper only (the plan drives the warp-specialised backward).
 Run: PYTHONPATH=python python3 -m pytest tests/cuda/test_tile_plan.py -q
 """
 import os
@@ -16,8 +19,8 @@ import torch
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
-HOPPER = (torch.cuda.get_device_capability() == (9, 0)
-          and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
+sys.path.insert(0, os.path.dirname(__file__))
+from test_ffa import HOPPER  # noqa: E402
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 WORKER = """
@@ -35,6 +38,7 @@ cases = [  # (name, sq, sk, slices or seed, hq, hkv, d, dtype)
     ('hd256', 2048, 2048, [(0, 2048, 0, 2048, 1), (0, 1024, 0, 2048, 0)], 2, 2, 256,
      torch.bfloat16),
 ]
+saved = {}  # the deterministic gradients per case
 for name, sq, sk, spec, hq, hkv, d, dtype in cases:
     if isinstance(spec, int):
         rng = random.Random(spec)
@@ -53,14 +57,33 @@ for name, sq, sk, spec, hq, hkv, d, dtype in cases:
             for _ in range(2):
                 again = grads(q, k, v, do, qr, kr, tm, True)
                 assert all(torch.equal(a, b) for a, b in zip(got, again)), name + ': differs'
+            saved[name] = [g.cpu() for g in got]
     print('ok', name)
+torch.save(saved, sys.argv[1])
 """
 
 
 @pytest.mark.skipif(not HOPPER, reason="the tile plan drives the Hopper backward")
-@pytest.mark.parametrize("chunks", ["1", "2"])
-def test_backward_on_the_tile_plan(chunks):
-    env = dict(os.environ, MAGI_FFA_BWD_TILE_PLAN=chunks)
-    r = subprocess.run([sys.executable, "-c", WORKER], env=env, capture_output=True, text=True,
-                       cwd=ROOT, timeout=600)
-    assert r.returncode == 0 and r.stdout.count("ok ") == 4, r.stdout + r.stderr
+def test_backward_on_each_tile_order(tmp_path):
+    # (chunks, deterministic head group): the defaults; the rounds (the deterministic mode
+    # keeps the plan); one grid, head-major; two grids, groups of 4 heads.
+    settings = [(None, None), ("0", None), ("1", "1"), ("2", "4")]
+    det = []
+    for chunks, group in settings:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MAGI_FFA_BWD_TILE_PLAN", "MAGI_FFA_BWD_DET_HEAD_GROUP")}
+        if chunks is not None:
+            env["MAGI_FFA_BWD_TILE_PLAN"] = chunks
+        if group is not None:
+            env["MAGI_FFA_BWD_DET_HEAD_GROUP"] = group
+        out = tmp_path / f"det_{len(det)}.pt"
+        r = subprocess.run([sys.executable, "-c", WORKER, str(out)], env=env, capture_output=True,
+                           text=True, cwd=ROOT, timeout=600)
+        assert r.returncode == 0 and r.stdout.count("ok ") == 4, (chunks, group,
+                                                                  r.stdout + r.stderr)
+        det.append(torch.load(out))
+    for (chunks, group), got in zip(settings[1:], det[1:]):
+        for name, grads in det[0].items():
+            assert all(torch.equal(a, b) for a, b in zip(grads, got[name])), (
+                f"{name}: deterministic gradients differ with MAGI_FFA_BWD_TILE_PLAN={chunks}, "
+                f"MAGI_FFA_BWD_DET_HEAD_GROUP={group}")

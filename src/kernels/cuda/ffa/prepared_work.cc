@@ -20,6 +20,7 @@ struct CudaFfaWork : PreparedState {
   struct Plan {
     const DeviceWorkList* list;
     int32_t num_heads, grid, chunk_grids;
+    sm90::TileOrder order;
     std::unique_ptr<UploadedBuffer> buffer;  // [grid + 1] starts, then the tiles
   };
   mutable std::mutex plans_mu;
@@ -105,25 +106,25 @@ const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream) {
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int32_t chunk_grids, int device, void* stream) {
+                             int32_t grid, int32_t chunk_grids, sm90::TileOrder order, int device,
+                             void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
   std::lock_guard lock(w.plans_mu);
   const CudaFfaWork::Plan* found = nullptr;
   for (const CudaFfaWork::Plan& p : w.plans) {
     if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
-        p.chunk_grids == chunk_grids) {
+        p.chunk_grids == chunk_grids && p.order.head_group == order.head_group &&
+        p.order.reverse_items == order.reverse_items) {
       found = &p;
     }
   }
   if (found == nullptr) {
-    // The deterministic lists (with row turns) in the order their turns follow.
-    const sm90::TilePlan plan = sm90::plan_tiles(
-        list.item_cost, num_heads, grid, chunk_grids,
-        list.row_turns != nullptr ? sm90::TileOrder::kDeterministic : sm90::TileOrder::kHeadMajor);
+    const sm90::TilePlan plan =
+        sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_grids, order);
     std::vector<int32_t> host(plan.start);
     host.insert(host.end(), plan.tiles.begin(), plan.tiles.end());
     w.plans.push_back(
-        {&list, num_heads, grid, chunk_grids,
+        {&list, num_heads, grid, chunk_grids, order,
          std::make_unique<UploadedBuffer>(host.data(), host.size() * sizeof(int32_t), device,
                                           stream, "FFA CUDA: the backward tile plans")});
     found = &w.plans.back();

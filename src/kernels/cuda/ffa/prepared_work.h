@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "magi/ffa.h"
 
 namespace magi::cuda {
@@ -39,9 +40,10 @@ struct DeviceTilePlan {
 };
 
 /// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
-/// `grid` CTAs in chunks of `chunk_grids` grids (sm90/tile_plan.h; a deterministic list's in the
-/// order of its turns), built and uploaded on `stream` the first time, then kept with the work.
+/// `grid` CTAs in chunks of `chunk_grids` grids in `order` (sm90/tile_plan.h), built and
+/// uploaded on `stream` the first time, then kept with the work.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int32_t chunk_grids, int device, void* stream);
+                             int32_t grid, int32_t chunk_grids, sm90::TileOrder order, int device,
+                             void* stream);
 
 }  // namespace magi::cuda

@@ -22,7 +22,7 @@ std::vector<int32_t> causal_costs(int32_t n) {
 }
 
 void expect_valid(const std::vector<int32_t>& cost, int32_t heads, int32_t grid,
-                  int32_t chunk_grids = 2, TileOrder order = TileOrder::kHeadMajor) {
+                  int32_t chunk_grids = 2, TileOrder order = {}) {
   const TilePlan plan = plan_tiles(cost, heads, grid, chunk_grids, order);
   ASSERT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
   ASSERT_EQ(plan.start.front(), 0);
@@ -40,8 +40,11 @@ void expect_valid(const std::vector<int32_t>& cost, int32_t heads, int32_t grid,
       ASSERT_LT(t, items * heads);
       ++seen[static_cast<size_t>(t)];
       const int64_t item = t / heads, head = t % heads;
-      const int64_t key = order == TileOrder::kHeadMajor ? head * items + item  // head, item
-                                                         : (items - 1 - item) * heads + head;
+      // Groups of g heads, in a group item (reversed or not), then head.
+      const int64_t g = order.head_group >= 1 && order.head_group <= heads ? order.head_group
+                                                                             : heads;
+      const int64_t i = order.reverse_items ? items - 1 - item : item;
+      const int64_t key = ((head / g) * items + i) * g + head % g;
       EXPECT_GT(key, last_key) << "CTA " << c << " runs its tiles out of key order";
       last_key = key;
       const int64_t w = cost[static_cast<size_t>(item)] + 1;
@@ -73,9 +76,11 @@ TEST(TilePlan, EveryTileOnceInKeyOrderAndBalanced) {
     std::sort(cost.rbegin(), cost.rend());
     expect_valid(cost, 1 + static_cast<int32_t>(rng() % 16), 1 + static_cast<int32_t>(rng() % 132),
                  1 + static_cast<int32_t>(rng() % 4),
-                 trial % 2 ? TileOrder::kDeterministic : TileOrder::kHeadMajor);
+                 TileOrder{static_cast<int32_t>(rng() % 20), trial % 2 == 1});
   }
-  expect_valid(causal_costs(64), 16, 132, 2, TileOrder::kDeterministic);
+  for (const int32_t group : {0, 1, 4, 16}) {
+    expect_valid(causal_costs(64), 16, 132, 2, TileOrder{group, true});
+  }
 }
 
 /// Replays per-CTA tile lists with the tile costs as times; returns the most query heads
@@ -189,13 +194,19 @@ TEST(TilePlan, DeterministicOrderKeepsTurnWaitsSmall) {
     const int32_t heads = 16, grid = 132;
     const std::vector<int32_t> cost = causal_costs(n);
     const double free = replay_turns(plan_tiles(cost, heads, grid), n, heads, false, false);
-    const double det = replay_turns(plan_tiles(cost, heads, grid, 2, TileOrder::kDeterministic), n,
-                                    heads, true, true);
+    const double det =
+        replay_turns(plan_tiles(cost, heads, grid, 2, TileOrder{0, true}), n, heads, true, true);
     const double head_major = replay_turns(plan_tiles(cost, heads, grid), n, heads, true, false);
     ASSERT_GT(det, 0) << "deadlock";
     ASSERT_GT(head_major, 0) << "deadlock";
     EXPECT_LT(det, 1.1 * free) << "n " << n;
     EXPECT_GT(head_major, 1.5 * free) << "n " << n;
+    for (const int32_t group : {1, 4}) {  // every head group of the reversed order: no deadlock
+      EXPECT_GT(replay_turns(plan_tiles(cost, heads, grid, 2, TileOrder{group, true}), n, heads,
+                             true, true),
+                0)
+          << "group " << group;
+    }
   }
 }
 

@@ -5,23 +5,24 @@
 // rounds span several heads (their query rows then miss L2) or the round-robin leaves CTAs
 // idle; the plan keeps both the balance and the locality.
 //
-// The tiles are taken in key order (TileOrder), in chunks of `chunk_grids` grids of tiles; in a
+// The tiles are taken in key order (TileOrder, below), in chunks of `chunk_grids` grids of tiles; in a
 // chunk, longest first, each goes to the CTA with the least work so far (ties: the lowest CTA,
 // then the lowest key); every CTA then runs its tiles in key order. Hence:
 // - balance: a greedy list schedule: no CTA ends more than one tile after another;
-// - locality (kHeadMajor: query head, then item in list order): the tiles running at one time
+// - locality (the default order: query head, then item in list order): the tiles running at one time
 //   lie within a few chunks in key order, that is a few heads' rows (replayed with the costs as
 //   times, causal 8k, chunks of two grids: about 5 heads at once against 15 of 16 for the
 //   item-major rounds and 6 against 35 of 64 for the kv-head rounds, at +1-3 % makespan; one
 //   grid: about 4 at +2-5 %; tests/kernels/cuda/sm90/tile_plan_test.cc);
 // - the deterministic mode's turns (a query tile's adds in reverse item order, work_list.h; a kv
-//   head's dK / dV in query-head order) follow kDeterministic's key order (item in reverse list
-//   order, then query head); the CTA holding the least unfinished tile is at it and waits for no
-//   turn of a later tile, so the plan cannot deadlock (all CTAs are resident: grid <= SMs).
-//   Item-major: a query tile's adds are in series, so the items of one head running at once
-//   should be few (kHeadMajor puts a grid of one head's items side by side: 0.26-0.46x of the
-//   default's speed on causal masks, v28); in reverse order a causal list's items, each walking
-//   its rows upwards from its diagonal, reach a row in their turn order.
+//   head's dK / dV in query-head order) follow its key order (items reversed, any head group);
+//   the CTA holding the least unfinished tile is at it and waits for no turn of a later tile, so
+//   the plan cannot deadlock (all CTAs are resident: grid <= SMs). A query tile's adds run in
+//   series, so the items of one head running at once should be few: the head-major order puts a
+//   grid of one head's items side by side (with list-order turns 0.26-0.46x of the default's
+//   speed on causal masks, v28), item-major order few (but every head's query rows at once). In
+//   reverse order a causal list's items, each walking its rows upwards from its diagonal, reach
+//   a row in their turn order.
 #pragma once
 
 #include <algorithm>
@@ -36,8 +37,18 @@
 
 namespace magi::cuda::sm90 {
 
-/// The order of the tiles' keys: see above.
-enum class TileOrder { kHeadMajor, kDeterministic };
+/// The order of the tiles' keys: query heads in groups of `head_group` (1: head-major; all
+/// heads: item-major), in a group item then query head, items in list order or reversed.
+struct TileOrder {
+  int32_t head_group = 1;
+  bool reverse_items = false;
+
+  int64_t key(int32_t head, int64_t item, int32_t num_heads, int64_t items) const {
+    const int32_t g = head_group < 1 || head_group > num_heads ? num_heads : head_group;
+    const int64_t i = reverse_items ? items - 1 - item : item;
+    return ((head / g) * items + i) * g + head % g;
+  }
+};
 
 struct TilePlan {
   std::vector<int32_t> start;  // [grid + 1]: CTA c runs tiles[start[c], start[c + 1])
@@ -48,7 +59,7 @@ struct TilePlan {
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs. A tile costs its
 /// item's walk plus one tile for its K / V load and dK / dV epilogue.
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
-                           int32_t chunk_grids = 2, TileOrder order = TileOrder::kHeadMajor) {
+                           int32_t chunk_grids = 2, TileOrder order = {}) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
   MAGI_CHECK(
       num_heads >= 1 && grid >= 1 && chunk_grids >= 1 && items * num_heads < (int64_t{1} << 31),
@@ -64,8 +75,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     for (int64_t i = 0; i < items; ++i) {
       const int32_t cost = item_cost[static_cast<size_t>(i)];
       if (cost == 0) continue;
-      const int64_t key = order == TileOrder::kHeadMajor ? h * items + i
-                                                         : (items - 1 - i) * num_heads + h;
+      const int64_t key = order.key(h, i, num_heads, items);
       keyed.push_back(
           {cost + 1, static_cast<int32_t>(key), static_cast<int32_t>(i * num_heads + h)});
     }
