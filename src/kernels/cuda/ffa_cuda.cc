@@ -70,16 +70,19 @@ int bwd_tile_plan_chunks(bool deterministic) {
 }
 
 /// The plan's tile order (sm90/tile_plan.h). The deterministic mode's: items in reverse list
-/// order (its turns', work_list.h), query heads in groups of MAGI_FFA_BWD_DET_HEAD_GROUP
-/// (development knob: 1 head-major, ..., unset or 0 all heads, item-major; v28: item-major
-/// 0.68-0.70x of the default's speed at 32k 64:8 on full, causal and varlen causal masks, the
-/// list-order turns on the head-major plan 0.26-0.95x).
-sm90::TileOrder bwd_tile_order(bool deterministic) {
+/// order (its turns', work_list.h); head-major when the list's rows are reached in lockstep
+/// (full masks: the turns then cost little in any order, and head-major keeps few heads' rows
+/// in L2: list-order turns on it 0.94-0.95x of the default's speed at 32k, v28), else
+/// item-major (few items of a head at once: 0.68-0.70x at 32k 64:8 on causal and varlen causal
+/// masks against 0.26-0.46x head-major). MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob:
+/// 1 head-major, ..., 0 item-major) sets the head group for every list.
+sm90::TileOrder bwd_tile_order(bool deterministic, const DeviceWorkList& list) {
   static const int32_t det_group = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
-    return env == nullptr ? 0 : std::max(0, std::atoi(env));
+    return env == nullptr ? -1 : std::max(0, std::atoi(env));
   }();
-  return deterministic ? sm90::TileOrder{det_group, true} : sm90::TileOrder{};
+  if (!deterministic) return sm90::TileOrder{};
+  return sm90::TileOrder{det_group >= 0 ? det_group : list.rows_in_lockstep ? 1 : 0, true};
 }
 
 bool head_dim_supported(int64_t d) {
@@ -396,7 +399,7 @@ void ffa_backward(const FfaBwdArgs& a) {
         sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
     const DeviceTilePlan plan =
         bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, chunk_grids,
-                      bwd_tile_order(a.deterministic), device, a.stream);
+                      bwd_tile_order(a.deterministic, list), device, a.stream);
     p.plan_start = plan.start;
     p.plan_tiles = plan.tiles;
   }

@@ -89,6 +89,7 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
                             : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
+    out[i]->rows_in_lockstep = lists[i].rows_in_lockstep;
     if (i > 0) out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 2);
   }
   return w;

@@ -18,6 +18,7 @@ struct DeviceWorkList {
   const int32_t* row_turns = nullptr;  // device, WorkList::row_turns (deterministic list only)
   int32_t num_items = 0;
   bool disjoint_blocks = true;     // WorkList::disjoint_blocks
+  bool rows_in_lockstep = false;   // WorkList::rows_in_lockstep (deterministic lists)
   std::vector<int32_t> item_cost;  // host: query tiles each item walks (0: no segments)
 };
 
