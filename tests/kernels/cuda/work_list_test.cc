@@ -117,8 +117,8 @@ TEST(FfaWorkList, DiagonalsOfEachType) {
 }
 
 // Deterministic mode: global key blocks only (no key in two items), and per global row block the
-// turns of the tiles that touch it are 0, 1, 2, ... in (reverse item, walk) order. Blocks of 128 keys
-// (head dims <= 128) and of 64 (the one-pass list of the split-head-dim kernel).
+// turns of the tiles that touch it are 0, 1, 2, ... in (reverse item, walk) order. Blocks of 128
+// keys (head dims <= 128) and of 64 (the one-pass list of the split-head-dim kernel).
 TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
   std::mt19937_64 rng(5);
   for (const int block_n : {128, 64}) {
@@ -144,7 +144,7 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
       // ... and their turns in (reverse item, walk) order; the row blocks reached in lockstep
       // when every item touching one reaches it at the same step of its walk.
       std::map<int64_t, std::set<int64_t>> steps;  // per row block
-      std::map<int64_t, int> next;  // expected next turn per row block
+      std::map<int64_t, int> next;                 // expected next turn per row block
       for (size_t i = wl.items.size(); i-- > 0;) {
         pos = static_cast<size_t>(wl.items[i].turn_begin);
         for (int g = wl.items[i].seg_begin; g < wl.items[i].seg_end; ++g) {

@@ -114,8 +114,7 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
   const CudaFfaWork::Plan* found = nullptr;
   for (const CudaFfaWork::Plan& p : w.plans) {
     if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
-        p.chunk_grids == chunk_grids && p.order.head_group == order.head_group &&
-        p.order.reverse_items == order.reverse_items) {
+        p.chunk_grids == chunk_grids && p.order == order) {
       found = &p;
     }
   }

@@ -41,8 +41,8 @@ void expect_valid(const std::vector<int32_t>& cost, int32_t heads, int32_t grid,
       ++seen[static_cast<size_t>(t)];
       const int64_t item = t / heads, head = t % heads;
       // Groups of g heads, in a group item (reversed or not), then head.
-      const int64_t g = order.head_group >= 1 && order.head_group <= heads ? order.head_group
-                                                                             : heads;
+      const int64_t g =
+          order.head_group >= 1 && order.head_group <= heads ? order.head_group : heads;
       const int64_t i = order.reverse_items ? items - 1 - item : item;
       const int64_t key = ((head / g) * items + i) * g + head % g;
       EXPECT_GT(key, last_key) << "CTA " << c << " runs its tiles out of key order";
@@ -139,8 +139,8 @@ TEST(TilePlan, TilesRunningTogetherShareFewHeads) {
 /// compute, one buffer) waits for the add before it in turn order, items in reverse list order
 /// when `reverse_turns` (work_list.h, add_row_turns), else in list order. Returns the makespan,
 /// or -1 when the CTAs deadlock.
-double replay_turns(const TilePlan& plan, int32_t n, int32_t heads, bool turns,
-                    bool reverse_turns, double a = 0.25) {
+double replay_turns(const TilePlan& plan, int32_t n, int32_t heads, bool turns, bool reverse_turns,
+                    double a = 0.25) {
   const int32_t grid = static_cast<int32_t>(plan.start.size()) - 1;
   // done[(head * n + row) * n + item]: when that add ended (< 0: not yet).
   std::vector<double> done(static_cast<size_t>(heads) * n * n, -1.0);

@@ -5,15 +5,15 @@
 // rounds span several heads (their query rows then miss L2) or the round-robin leaves CTAs
 // idle; the plan keeps both the balance and the locality.
 //
-// The tiles are taken in key order (TileOrder, below), in chunks of `chunk_grids` grids of tiles; in a
-// chunk, longest first, each goes to the CTA with the least work so far (ties: the lowest CTA,
-// then the lowest key); every CTA then runs its tiles in key order. Hence:
+// The tiles are taken in key order (TileOrder, below), in chunks of `chunk_grids` grids of
+// tiles; in a chunk, longest first, each goes to the CTA with the least work so far (ties: the
+// lowest CTA, then the lowest key); every CTA then runs its tiles in key order. Hence:
 // - balance: a greedy list schedule: no CTA ends more than one tile after another;
-// - locality (the default order: query head, then item in list order): the tiles running at one time
-//   lie within a few chunks in key order, that is a few heads' rows (replayed with the costs as
-//   times, causal 8k, chunks of two grids: about 5 heads at once against 15 of 16 for the
-//   item-major rounds and 6 against 35 of 64 for the kv-head rounds, at +1-3 % makespan; one
-//   grid: about 4 at +2-5 %; tests/kernels/cuda/sm90/tile_plan_test.cc);
+// - locality (the default order: query head, then item in list order): the tiles running at one
+//   time lie within a few chunks in key order, that is a few heads' rows (replayed with the
+//   costs as times, causal 8k, chunks of two grids: about 5 heads at once against 15 of 16 for
+//   the item-major rounds and 6 against 35 of 64 for the kv-head rounds, at +1-3 % makespan;
+//   one grid: about 4 at +2-5 %; tests/kernels/cuda/sm90/tile_plan_test.cc);
 // - the deterministic mode's turns (a query tile's adds in reverse item order, work_list.h; a kv
 //   head's dK / dV in query-head order) follow its key order (items reversed, any head group);
 //   the CTA holding the least unfinished tile is at it and waits for no turn of a later tile, so
@@ -48,6 +48,7 @@ struct TileOrder {
     const int64_t i = reverse_items ? items - 1 - item : item;
     return ((head / g) * items + i) * g + head % g;
   }
+  bool operator==(const TileOrder&) const = default;
 };
 
 struct TilePlan {
