@@ -34,9 +34,10 @@ from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 IMPLS = ["ffa", "sdpa_flash", "sdpa_cudnn", "fa2_varlen", "flex"]
 # Not in the default list: "ffa_sink", FFA with 4 attention-sink logits (layout sh) that
-# require grad, and "ffa_max_logits", FFA with return_max_logits=True: their overheads against
-# "ffa" in the same run (the sink changes the output by design, so no rel_l2 for it).
-EXTRA_IMPLS = ["ffa_sink", "ffa_max_logits"]
+# require grad, "ffa_max_logits", FFA with return_max_logits=True, and "ffa_det", FFA with
+# deterministic=True: their overheads against "ffa" in the same run (the sink changes the
+# output by design, so no rel_l2 for it).
+EXTRA_IMPLS = ["ffa_sink", "ffa_max_logits", "ffa_det"]
 OURS = ("ffa", *EXTRA_IMPLS)
 
 
@@ -174,10 +175,11 @@ def main():
                     sink = (torch.zeros(4, H, device=dev, requires_grad=True)
                             if impl == "ffa_sink" else None)
                     maxl = impl == "ffa_max_logits"
+                    det = impl == "ffa_det"
 
-                    def f(sink=sink, maxl=maxl):
+                    def f(sink=sink, maxl=maxl, det=det):
                         return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink,
-                                                    return_max_logits=maxl)[0]
+                                                    return_max_logits=maxl, deterministic=det)[0]
                 elif impl in ("sdpa_flash", "sdpa_cudnn"):
                     be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
                     causal = name == "causal"

@@ -95,6 +95,18 @@ def main():
             L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | {f['fwd_tflops'] / full['fwd_tflops']:.2f} | "
                      f"{(f.get('bwd_tflops') or 0) / (full.get('bwd_tflops') or 1):.2f} | "
                      f"{f['fwdbwd_tflops'] / full['fwdbwd_tflops']:.2f} |")
+    det = [(S, c) for S in sizes for c in CASES
+           if (c, S, "ffa_det") in res and (c, S, "ffa") in res]
+    if det:
+        L.append("\n## Deterministic backward against the default\n")
+        L.append("Same process: `ffa_det` is FFA with `deterministic=True` (bit-identical "
+                 "gradients); `ratio` = its backward rate / the default's.\n")
+        L.append("| S | case | default bwd TF/s | deterministic bwd TF/s | ratio |")
+        L.append("|---:|---|---:|---:|---:|")
+        for S, c in det:
+            a, b = res[(c, S, "ffa")].get("bwd_tflops"), res[(c, S, "ffa_det")].get("bwd_tflops")
+            L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | {fmt(a)} | {fmt(b)} | "
+                     f"{f'{b / a:.2f}' if a and b else '-'} |")
     if args.quick:
         with open(args.quick) as f:
             q = json.load(f)

@@ -96,8 +96,9 @@ for step in "$@"; do
       } >"$OUT/nccl.log" 2>&1; echo "nccl rc=$?"; tail -12 "$OUT/nccl.log" ;;
     harness)  # the run behind bench/RESULTS.md: copy $OUT/bench_ffa.json to bench/results.json,
       # $OUT/bench_mha.json to bench/runs/, and run bench/report.py on both here
-      python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 64:8 --impls ffa,flex,sdpa_cudnn \
-        --budget-s 240 --tag bench_ffa 2>&1 | tee -a "$OUT/bench.log" | grep -v Warning
+      python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 64:8 \
+        --impls ffa,ffa_det,flex,sdpa_cudnn --budget-s 300 --tag bench_ffa 2>&1 |
+        tee -a "$OUT/bench.log" | grep -v Warning
       python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 16:16 --dims 128,64,256 \
         --cases full,causal --impls ffa,sdpa_cudnn --budget-s 120 --tag bench_mha 2>&1 |
         tee -a "$OUT/bench.log" | grep -v Warning ;;

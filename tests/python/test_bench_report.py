@@ -13,14 +13,15 @@ sys.path.insert(0, BENCH)
 from compare import table  # noqa: E402
 
 
-def run_json(path, commit, rates):
-    """A bench_ffa.py-shaped file: rates = {(case, S): (fwd, bwd)} for FFA, 64:8, hd 128."""
+def run_json(path, commit, rates, impl="ffa", more=()):
+    """A bench_ffa.py-shaped file: rates = {(case, S): (fwd, bwd)} for `impl`, 64:8, hd 128;
+    `more`: results of other files' shape to add."""
     results = [
-        {"case": c, "S": s, "impl": "ffa", "hq": 64, "hkv": 8, "d": 128, "fwd_tflops": f,
+        {"case": c, "S": s, "impl": impl, "hq": 64, "hkv": 8, "d": 128, "fwd_tflops": f,
          "bwd_tflops": b, "fwdbwd_tflops": 3.5 / (1 / f + 2.5 / b), "fwd_ms": 1.0,
          "fwdbwd_ms": 3.0, "cells": 1}
         for (c, s), (f, b) in rates.items()
-    ]
+    ] + list(more)
     env = {"device": "test", "torch": "-", "cudnn": "-", "date": "2026-12-02", "commit": commit}
     with open(path, "w") as f:
         json.dump({"env": env, "results": results, "host": {}, "notes": []}, f)
@@ -63,3 +64,16 @@ def test_report_merges_runs_of_one_commit(tmp_path):
     text = md.read_text()
     assert "2 processes run one after the other" in text and "commit `abc`" in text
     assert "| full |" in text and "| causal |" in text
+
+
+def test_report_compares_the_deterministic_backward(tmp_path):
+    det = json.load(open(run_json(tmp_path / "d.json", "abc", {("causal", 8192): (580.0, 300.0)},
+                                  impl="ffa_det")))["results"]
+    a = run_json(tmp_path / "a.json", "abc", {("causal", 8192): (580.0, 400.0)}, more=det)
+    md = tmp_path / "r.md"
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "report.py"), a, "--md", str(md),
+                        "--png", str(tmp_path / "r.png")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    assert "## Deterministic backward against the default" in text
+    assert "| 8192 (64:8, d 128) | causal | 400 | 300 | 0.75 |" in text
