@@ -40,14 +40,9 @@ namespace magi::cuda::sm90 {
 /// The order of the tiles' keys: query heads in groups of `head_group` (1: head-major; all
 /// heads: item-major), in a group item then query head, items in list order or reversed.
 struct TileOrder {
-  int32_t head_group = 1;
+  int32_t head_group = 1;  // < 1 or > num_heads: all heads
   bool reverse_items = false;
 
-  int64_t key(int32_t head, int64_t item, int32_t num_heads, int64_t items) const {
-    const int32_t g = head_group < 1 || head_group > num_heads ? num_heads : head_group;
-    const int64_t i = reverse_items ? items - 1 - item : item;
-    return ((head / g) * items + i) * g + head % g;
-  }
   bool operator==(const TileOrder&) const = default;
 };
 
@@ -71,17 +66,21 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     int32_t key;     // the tile's rank in `order`
     int32_t number;  // item * num_heads + head
   };
-  std::vector<Tile> keyed;
-  for (int32_t h = 0; h < num_heads; ++h) {
-    for (int64_t i = 0; i < items; ++i) {
+  std::vector<Tile> keyed;  // in key order
+  keyed.reserve(static_cast<size_t>(items * num_heads));
+  const int32_t group =
+      order.head_group < 1 || order.head_group > num_heads ? num_heads : order.head_group;
+  for (int32_t h0 = 0; h0 < num_heads; h0 += group) {
+    for (int64_t at = 0; at < items; ++at) {
+      const int64_t i = order.reverse_items ? items - 1 - at : at;
       const int32_t cost = item_cost[static_cast<size_t>(i)];
       if (cost == 0) continue;
-      const int64_t key = order.key(h, i, num_heads, items);
-      keyed.push_back(
-          {cost + 1, static_cast<int32_t>(key), static_cast<int32_t>(i * num_heads + h)});
+      for (int32_t h = h0; h < std::min(h0 + group, num_heads); ++h) {
+        keyed.push_back({cost + 1, static_cast<int32_t>(keyed.size()),
+                         static_cast<int32_t>(i * num_heads + h)});
+      }
     }
   }
-  std::sort(keyed.begin(), keyed.end(), [](const Tile& a, const Tile& b) { return a.key < b.key; });
   std::vector<std::vector<Tile>> per_cta(static_cast<size_t>(grid));
   using Load = std::pair<int64_t, int32_t>;  // (work so far, CTA)
   std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
