@@ -134,13 +134,14 @@ TEST(TilePlan, TilesRunningTogetherShareFewHeads) {
   EXPECT_LE(heads_at_once(lists(1), cost, heads), 6);
 }
 
-/// Replays a plan of a causal list (item i walks query tiles [i, n), one time unit each) with
-/// the deterministic mode's dQ turns: a tile's add into a query tile (a time units, after its
-/// compute, one buffer) waits for the add before it in turn order, items in reverse list order
-/// when `reverse_turns` (work_list.h, add_row_turns), else in list order. Returns the makespan,
-/// or -1 when the CTAs deadlock.
+/// Replays a plan of a causal list (item i walks query tiles [i, n), one time unit each; with
+/// `full`, [0, n)) with the deterministic mode's dQ turns: a tile's add into a query tile (a
+/// time units, after its compute, one buffer) waits for the add before it in turn order, items
+/// in reverse list order when `reverse_turns` (work_list.h, add_row_turns), else in list order.
+/// Returns the makespan, or -1 when the CTAs deadlock.
 double replay_turns(const TilePlan& plan, int32_t n, int32_t heads, bool turns, bool reverse_turns,
-                    double a = 0.25) {
+                    bool full = false, double a = 0.25) {
+  const auto first_row = [&](int32_t item) { return full ? 0 : item; };
   const int32_t grid = static_cast<int32_t>(plan.start.size()) - 1;
   // done[(head * n + row) * n + item]: when that add ended (< 0: not yet).
   std::vector<double> done(static_cast<size_t>(heads) * n * n, -1.0);
@@ -156,12 +157,12 @@ double replay_turns(const TilePlan& plan, int32_t n, int32_t heads, bool turns, 
       Cta& k = ctas[c];
       while (k.at < plan.start[c + 1]) {
         const int32_t tile = plan.tiles[static_cast<size_t>(k.at)];
-        const int32_t item = tile / heads, head = tile % heads, row = item + k.step;
+        const int32_t item = tile / heads, head = tile % heads, row = first_row(item) + k.step;
         const double compute = std::max(k.compute, k.writer) + (k.step == 0 ? 2.0 : 1.0);
         double writer = compute;
         // The add before this one into (head, row): the next (reverse) or previous item.
         const int32_t prev = reverse_turns ? item + 1 : item - 1;
-        if (turns && prev >= 0 && prev < n && prev <= row) {
+        if (turns && prev >= 0 && prev < n && first_row(prev) <= row) {
           const double t = done[(static_cast<size_t>(head) * n + row) * n + prev];
           if (t < 0) break;
           writer = std::max(writer, t);
@@ -171,7 +172,7 @@ double replay_turns(const TilePlan& plan, int32_t n, int32_t heads, bool turns, 
         k.compute = compute;
         k.writer = writer;
         progress = true;
-        if (++k.step == n - item) {
+        if (++k.step == n - first_row(item)) {
           k.step = 0;
           ++k.at;
         }
@@ -207,6 +208,20 @@ TEST(TilePlan, DeterministicOrderKeepsTurnWaitsSmall) {
                 0)
           << "group " << group;
     }
+  }
+}
+
+// Full masks (rows reached in lockstep, WorkList::rows_in_lockstep): the head-major order, which
+// keeps few heads' rows in L2, costs little with the turns too.
+TEST(TilePlan, LockstepRowsTakeTheHeadMajorOrder) {
+  for (const int32_t n : {64, 256}) {
+    const int32_t heads = 16, grid = 132;
+    const std::vector<int32_t> cost(static_cast<size_t>(n), n);
+    const double free = replay_turns(plan_tiles(cost, heads, grid), n, heads, false, false, true);
+    const double det = replay_turns(plan_tiles(cost, heads, grid, 2, TileOrder{1, true}), n, heads,
+                                    true, true, true);
+    ASSERT_GT(det, 0) << "deadlock";
+    EXPECT_LT(det, 1.1 * free) << "n " << n;
   }
 }
 
