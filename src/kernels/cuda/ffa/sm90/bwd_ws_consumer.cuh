@@ -247,20 +247,22 @@ struct BwdWsConsumer {
       bool fresh = true;             // dK / dV hold nothing yet
       Barrier::at(&st.full_kv).wait(kv.full_parity());
       RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
-      do {
-        const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
-        Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
-        const uint32_t a_q = ptx::cvta_to_shared(st.q[q.index]);
-        const uint32_t a_do = ptx::cvta_to_shared(st.dout[q.index]);
-        // The row statistics start at row c0 & ~3 (bwd_ws_traits.cuh: kStatRows).
-        const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + (rows.c0 & 3) * 4;
-        const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4;
-        const uint32_t a_ds = ptx::cvta_to_shared(st.ds[ds_buf]);
+      float s_t[kNS][4], dp_t[kNS][4];             // S^T, dP^T: [16 keys x 64 rows] of this warp
+      uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = rows)
+      float dq[8][4];                              // dQ [16 rows x 64 columns] of this warp
 
-        float s_t[kNS][4], dp_t[kNS][4];  // S^T, dP^T: [16 keys x 64 rows] of this warp
+      // S^T and dP^T of a query tile whose Q and dO are at a_q, a_do.
+      const auto issue_scores = [&](uint32_t a_q, uint32_t a_do) {
         ptx::wgmma_fence();
         issue_transposed(s_t, KvTile::k_major(a_k, 64 * wg), QTile::k_major(a_q, 0));
         issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
+      };
+      // P^T and dS^T of the tile in stage q at `rows` as A fragments, once its S^T and dP^T
+      // were issued.
+      const auto scores_to_frags = [&](const SegmentMask& mask) {
+        // The row statistics start at row c0 & ~3 (bwd_ws_traits.cuh: kStatRows).
+        const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + (rows.c0 & 3) * 4;
+        const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4;
         ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
         ptx::fence_acc(s_t);
         probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
@@ -270,11 +272,16 @@ struct BwdWsConsumer {
         // flight during it, the live registers exceed the budget and ptxas serialises the
         // products (C7511).
         dscores(dp_t, s_t, p, a_lse, a_dsum, lane);
-        uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = rows)
         acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(s_t),
                             reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
         acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(dp_t),
                             reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
+      };
+      // dV, dQ and dK of the tile in stage q (issued, not waited for).
+      const auto issue_grads = [&]() {
+        const uint32_t a_q = ptx::cvta_to_shared(st.q[q.index]);
+        const uint32_t a_do = ptx::cvta_to_shared(st.dout[q.index]);
+        const uint32_t a_ds = ptx::cvta_to_shared(st.ds[ds_buf]);
         ptx::wgmma_fence();
         issue_grad(dv, pa, QTile::mn_major(a_do, 0), fresh);
         // dS^T to shared memory for dQ: fragment [kk][j] is key g + 8 (j & 1), rows
@@ -291,24 +298,71 @@ struct BwdWsConsumer {
         // only after the other finished its previous tile (waits included), so a buffer is
         // rewritten two tiles later, after every product that read it.
         ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kDsReady), Tr::kConsumerThreads);
-        float dq[8][4];  // dQ [16 rows x 64 columns] of this warp
         ptx::wgmma_fence();
         issue_dq(dq, a_ds, a_k, wg);
         // dK last: dQ is handed on while dK runs.
         issue_grad(dk, dsa, QTile::mn_major(a_q, 0), fresh);
         fresh = false;
-        ptx::wgmma_wait_group<1>();  // dV, dQ
+      };
+      // Once dV and dQ completed: dQ to the writer.
+      const auto hand_dq = [&]() {
         ptx::fence_acc(dq);
         ptx::fence_acc(dv);
         ptx::fence_frag(pa);
         store_dq(st, dq_ring, dq, p.scale, 64 * wg, warp, lane);
-        ptx::wgmma_wait_group<0>();  // dK
+      };
+      // Once dK completed: the tile's query stage back to the producer.
+      const auto release_q = [&]() {
         ptx::fence_acc(dk);
         ptx::fence_frag(dsa);
         release(st.empty_q[q.index], lane);
         q.advance();
         ds_buf ^= 1;
-      } while (rows.next(p.segs));
+      };
+
+      if constexpr (!Tr::kLookahead) {
+        do {
+          const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
+          Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
+          issue_scores(ptx::cvta_to_shared(st.q[q.index]), ptx::cvta_to_shared(st.dout[q.index]));
+          scores_to_frags(mask);
+          issue_grads();
+          ptx::wgmma_wait_group<1>();  // dV, dQ
+          hand_dq();
+          ptx::wgmma_wait_group<0>();  // dK
+          release_q();
+        } while (rows.next(p.segs));
+      } else {
+        // The next tile's S^T and dP^T issued right behind this tile's dV, dQ and dK, so they
+        // run while dQ is handed on and the tile released. No product is in flight across the
+        // loop's back edge (ptxas then serialises them all, C7514), and every product of the
+        // loop is issued on every path (a branch around wgmma serialises them): past the last
+        // tile the scores are computed on K and V, which the item holds until its end, and
+        // nobody reads them.
+        Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
+        issue_scores(ptx::cvta_to_shared(st.q[q.index]), ptx::cvta_to_shared(st.dout[q.index]));
+        scores_to_frags(SegmentMask::load(p.segs + rows.seg));
+        for (;;) {
+          issue_grads();
+          const bool more = rows.next(p.segs);
+          PipelineState<Tr::kStages> next = q;  // the next tile's stage (the ring holds >= 3)
+          next.advance();
+          if (more) Barrier::at(&st.full_q[next.index]).wait(next.full_parity());
+          issue_scores(more ? ptx::cvta_to_shared(st.q[next.index]) : a_k,
+                       more ? ptx::cvta_to_shared(st.dout[next.index]) : a_v);
+          ptx::wgmma_wait_group<3>();  // dV, dQ
+          hand_dq();
+          // NOTE: dK and the next S^T: reading dK with both scores in flight (wait<2>) made
+          // ptxas serialise every product (C7514).
+          ptx::wgmma_wait_group<1>();
+          release_q();
+          if (!more) break;
+          scores_to_frags(SegmentMask::load(p.segs + rows.seg));
+        }
+        ptx::wgmma_wait_group<0>();  // the scores past the last tile
+        ptx::fence_acc(s_t);
+        ptx::fence_acc(dp_t);
+      }
       release(st.empty_kv, lane);
       kv.advance();
       const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, 0, dk, dv, lane); };
