@@ -45,7 +45,7 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages, bwd_stages, bwd_do_stages, bwd_dq_parts,
     // bwd_lookahead
     {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0, 1, MAGI_FFA_HD64_BWD_LOOKAHEAD},
-    // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile); no lookahead (the
+    // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile); no look-ahead (the
     // next tile's S^T and dP^T do not fit the registers beside dK, dV and this tile's P^T, dS^T).
     {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 0, 1, 0},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
