@@ -19,7 +19,8 @@ struct WorkList {
   // blocks of block_m rows, the tile's turn among all tiles of its row block.
   std::vector<int32_t> row_turns;
   // ... and whether every item reaching a row block reaches it at the same step of its walk
-  // (full and varlen-full masks): its items then reach their rows together, in any turn order.
+  // (full masks; varlen full with documents aligned to the row blocks): its items then reach
+  // their rows together, in any turn order.
   bool rows_in_lockstep = false;
 };
 
