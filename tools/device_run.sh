@@ -108,7 +108,9 @@ for step in "$@"; do
       timeout ${STEP_TIMEOUT:-600} python3 -m pytest ${step#pytest:} -q -rf 2>&1 |
         tee -a "$OUT/pytest.log" | tail -15 ;;
     compare:*)  # FFA's rates of earlier bench steps side by side: compare:<base tag>,<tag>,...
-      python3 bench/compare.py $(echo "${step#compare:}" | tr ',' ' ' |
+      # (compare:<tags>@<impl> for another implementation's rows, e.g. @ffa_det)
+      tags="${step#compare:}"; impl=ffa; [[ "$tags" == *@* ]] && impl="${tags#*@}" && tags="${tags%@*}"
+      python3 bench/compare.py --impl "$impl" $(echo "$tags" | tr ',' ' ' |
         xargs -n1 printf "$OUT/%s.json\n") 2>&1 | tee -a "$OUT/compare.log" ;;
   esac
 done
