@@ -55,34 +55,32 @@ std::string supported_head_dims() {
   }
 }
 
-/// The warp-specialised backward runs on a host tile plan in chunks of k grids (sm90/tile_plan.h);
-/// k = 2 by default (bench/NOTES.md v28: against the scheduler's rounds +15 % on 8k causal 64:8,
-/// +22-28 % on 32k varlen causal, full masks within noise). MAGI_FFA_BWD_TILE_PLAN=<k> (k = 1..8)
-/// picks another k, 0 the scheduler's rounds (development knob) except in the deterministic
-/// mode, whose turns only the plan's order follows (the rounds could deadlock there).
-int bwd_tile_plan_chunks(bool deterministic) {
+/// How the warp-specialised backward's tiles go to its `ctas` CTAs (sm90/tile_plan.h).
+struct BwdPlanShape {
+  int64_t chunk_tiles = 0;  // 0: the scheduler's rounds, no plan
+  sm90::TileOrder order;
+};
+
+/// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
+/// scheduler's rounds +15 % on 8k causal 64:8, +22-28 % on 32k varlen causal, full masks within
+/// noise); MAGI_FFA_BWD_TILE_PLAN=<k> (k = 1..8) picks another k, 0 the rounds (development
+/// knob). The deterministic mode always plans, whatever the knob (the rounds could deadlock on
+/// its turns): items in reverse list order (its turns' order, work_list.h), head-major (few
+/// heads' rows in L2), chunks of one tile (starts in key order: no CTA queues at a turn;
+/// tile_plan.h, bench/NOTES.md v29). MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob: 0
+/// item-major) sets its head group.
+BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas) {
   static const int chunks = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
     if (env == nullptr) return 2;
     return env[0] >= '0' && env[0] <= '8' && env[1] == '\0' ? env[0] - '0' : 2;
   }();
-  return deterministic && chunks == 0 ? 2 : chunks;
-}
-
-/// The plan's tile order (sm90/tile_plan.h). The deterministic mode's: items in reverse list
-/// order (its turns', work_list.h); head-major when the list's rows are reached in lockstep
-/// (full masks: the turns then cost little in any order, and head-major keeps few heads' rows
-/// in L2: list-order turns on it 0.94-0.95x of the default's speed at 32k, v28), else
-/// item-major (few items of a head at once: 0.68-0.70x at 32k 64:8 on causal and varlen causal
-/// masks against 0.26-0.46x head-major). MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob:
-/// 1 head-major, ..., 0 item-major) sets the head group for every list.
-sm90::TileOrder bwd_tile_order(bool deterministic, const DeviceWorkList& list) {
   static const int32_t det_group = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
-    return env == nullptr ? -1 : std::max(0, std::atoi(env));
+    return env == nullptr ? 1 : std::max(0, std::atoi(env));
   }();
-  if (!deterministic) return sm90::TileOrder{};
-  return sm90::TileOrder{det_group >= 0 ? det_group : list.rows_in_lockstep ? 1 : 0, true};
+  if (deterministic) return {1, sm90::TileOrder{det_group, true}};
+  return {int64_t{chunks} * ctas, sm90::TileOrder{}};
 }
 
 bool head_dim_supported(int64_t d) {
@@ -393,15 +391,15 @@ void ffa_backward(const FfaBwdArgs& a) {
   }
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
-  const int chunk_grids = bwd_tile_plan_chunks(a.deterministic);
-  if (s.ws_kernel && chunk_grids > 0) {
+  if (s.ws_kernel) {
     const int32_t ctas =
         sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
-    const DeviceTilePlan plan =
-        bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, chunk_grids,
-                      bwd_tile_order(a.deterministic, list), device, a.stream);
-    p.plan_start = plan.start;
-    p.plan_tiles = plan.tiles;
+    if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas); shape.chunk_tiles > 0) {
+      const DeviceTilePlan plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas,
+                                                shape.chunk_tiles, shape.order, device, a.stream);
+      p.plan_start = plan.start;
+      p.plan_tiles = plan.tiles;
+    }
   }
   dispatch_kernel(elem_of(q.dtype), d, [&]<Elem E, int D>() {
     launch_bwd<E, D>(p, s.ws_kernel ? &stats : nullptr, static_cast<int>(grid), a.stream);

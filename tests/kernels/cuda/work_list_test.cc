@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <map>
 #include <random>
-#include <set>
 #include <vector>
 
 #include "testing/random_mask.h"
@@ -90,22 +89,6 @@ TEST(FfaWorkList, CoversTheUnionExactlyOnce) {
   }
 }
 
-// Lockstep rows: a full mask's key blocks all walk every row block from the first; a causal
-// mask's start at their diagonals; documents aligned to the row blocks keep a full mask's.
-TEST(FfaWorkList, DeterministicRowsInLockstep) {
-  const auto lockstep = [](std::vector<AttnSlice> slices, int64_t s) {
-    WorkList wl = build_bwd_work(slices, s, 128, 64, /*global_blocks_only=*/true);
-    add_row_turns(wl, 64);
-    return wl.rows_in_lockstep;
-  };
-  const auto full = AttnMaskType::kFull, causal = AttnMaskType::kCausal;
-  EXPECT_TRUE(lockstep({{{0, 1000}, {0, 1000}, full}}, 1000));
-  EXPECT_FALSE(lockstep({{{0, 1000}, {0, 1000}, causal}}, 1000));
-  EXPECT_TRUE(lockstep({{{0, 512}, {0, 512}, full}, {{512, 1000}, {512, 1000}, full}}, 1000));
-  // A key block spanning two documents walks the second one's rows later than its own blocks.
-  EXPECT_FALSE(lockstep({{{0, 500}, {0, 500}, full}, {{500, 1000}, {500, 1000}, full}}, 1000));
-}
-
 TEST(FfaWorkList, DiagonalsOfEachType) {
   int32_t dlo, dhi;
   slice_diagonals({{10, 20}, {0, 30}, AttnMaskType::kCausal}, dlo, dhi);
@@ -141,23 +124,17 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
         }
       }
       EXPECT_EQ(pos, wl.row_turns.size());
-      // ... and their turns in (reverse item, walk) order; the row blocks reached in lockstep
-      // when every item touching one reaches it at the same step of its walk.
-      std::map<int64_t, std::set<int64_t>> steps;  // per row block
-      std::map<int64_t, int> next;                 // expected next turn per row block
+      // ... and their turns in (reverse item, walk) order.
+      std::map<int64_t, int> next;  // expected next turn per row block
       for (size_t i = wl.items.size(); i-- > 0;) {
         pos = static_cast<size_t>(wl.items[i].turn_begin);
         for (int g = wl.items[i].seg_begin; g < wl.items[i].seg_end; ++g) {
           for (int64_t r = wl.segs[g].q0 / 64 * 64; r < wl.segs[g].q1; r += 64) {
             ASSERT_LT(pos, wl.row_turns.size());
-            steps[r / 64].insert(static_cast<int64_t>(pos) - wl.items[i].turn_begin);
             EXPECT_EQ(wl.row_turns[pos++], next[r / 64]++);
           }
         }
       }
-      EXPECT_EQ(wl.rows_in_lockstep, std::all_of(steps.begin(), steps.end(), [](const auto& s) {
-                  return s.second.size() == 1;
-                }));
       // The same cells as the default list.
       EXPECT_EQ(covered(wl, sq, sk, false, block_n),
                 covered(build_bwd_work(slices, sk, 128, 64), sq, sk, false, 128));

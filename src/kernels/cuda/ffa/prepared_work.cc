@@ -19,7 +19,8 @@ struct CudaFfaWork : PreparedState {
   std::unique_ptr<UploadedBuffer> buffer;  // every list: items, segments, row turns
   struct Plan {
     const DeviceWorkList* list;
-    int32_t num_heads, grid, chunk_grids;
+    int32_t num_heads, grid;
+    int64_t chunk_tiles;
     sm90::TileOrder order;
     std::unique_ptr<UploadedBuffer> buffer;  // [grid + 1] starts, then the tiles
   };
@@ -89,7 +90,6 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
                             : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
-    out[i]->rows_in_lockstep = lists[i].rows_in_lockstep;
     if (i > 0) out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 2);
   }
   return w;
@@ -107,24 +107,24 @@ const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream) {
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int32_t chunk_grids, sm90::TileOrder order, int device,
+                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order, int device,
                              void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
   std::lock_guard lock(w.plans_mu);
   const CudaFfaWork::Plan* found = nullptr;
   for (const CudaFfaWork::Plan& p : w.plans) {
     if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
-        p.chunk_grids == chunk_grids && p.order == order) {
+        p.chunk_tiles == chunk_tiles && p.order == order) {
       found = &p;
     }
   }
   if (found == nullptr) {
     const sm90::TilePlan plan =
-        sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_grids, order);
+        sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order);
     std::vector<int32_t> host(plan.start);
     host.insert(host.end(), plan.tiles.begin(), plan.tiles.end());
     w.plans.push_back(
-        {&list, num_heads, grid, chunk_grids, order,
+        {&list, num_heads, grid, chunk_tiles, order,
          std::make_unique<UploadedBuffer>(host.data(), host.size() * sizeof(int32_t), device,
                                           stream, "FFA CUDA: the backward tile plans")});
     found = &w.plans.back();

@@ -18,7 +18,6 @@ struct DeviceWorkList {
   const int32_t* row_turns = nullptr;  // device, WorkList::row_turns (deterministic list only)
   int32_t num_items = 0;
   bool disjoint_blocks = true;     // WorkList::disjoint_blocks
-  bool rows_in_lockstep = false;   // WorkList::rows_in_lockstep (deterministic lists)
   std::vector<int32_t> item_cost;  // host: query tiles each item walks (0: no segments)
 };
 
@@ -41,10 +40,10 @@ struct DeviceTilePlan {
 };
 
 /// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
-/// `grid` CTAs in chunks of `chunk_grids` grids in `order` (sm90/tile_plan.h), built and
+/// `grid` CTAs in chunks of `chunk_tiles` tiles in `order` (sm90/tile_plan.h), built and
 /// uploaded on `stream` the first time, then kept with the work.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int32_t chunk_grids, sm90::TileOrder order, int device,
+                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order, int device,
                              void* stream);
 
 }  // namespace magi::cuda

@@ -12,11 +12,6 @@
 #ifndef MAGI_FFA_HD64_FWD_STAGES
 #define MAGI_FFA_HD64_FWD_STAGES 2
 #endif
-// hd 64 backward: the next query tile's S^T and dP^T issued before this tile's dQ hand-off
-// (development: bench/NOTES.md v28, not yet run on a GPU).
-#ifndef MAGI_FFA_HD64_BWD_LOOKAHEAD
-#define MAGI_FFA_HD64_BWD_LOOKAHEAD 0
-#endif
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
 #define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
@@ -38,23 +33,20 @@ struct HeadDimTiles {
   int bwd_stages;     // Hopper backward (warp-specialised): Q (and lse, D) ring depth
   int bwd_do_stages;  // ... dO: 0, it rides the Q ring; else the depth of a ring of its own
   int bwd_dq_parts;   // ... hand-offs of a query tile's dQ to the writer (2: half a tile each)
-  int bwd_lookahead;  // ... 1: the next query tile's S^T, dP^T issued under this one's dQ, dK
 };
 
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
-    // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages, bwd_stages, bwd_do_stages, bwd_dq_parts,
-    // bwd_lookahead
-    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0, 1, MAGI_FFA_HD64_BWD_LOOKAHEAD},
-    // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile); no look-ahead (the
-    // next tile's S^T and dP^T do not fit the registers beside dK, dV and this tile's P^T, dS^T).
-    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 0, 1, 0},
+    // BEGIN TABLE: head_dim, fwd_block_n, fwd_stages, bwd_stages, bwd_do_stages, bwd_dq_parts
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0, 1},
+    // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 0, 1},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
     // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 two Q
     // stages, one dO stage and half a dQ tile fit beside K and V; dO has a ring of its own, so
     // the next tile's dO loads once dV has read it, before the tile's end.
-    {192, 112, 2, 2, 0, 1, 0},
-    {256, 80, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS, 0},
+    {192, 112, 2, 2, 0, 1},
+    {256, 80, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS},
     // END TABLE
 };
 
@@ -63,7 +55,7 @@ constexpr HeadDimTiles tiles_for(int head_dim) {
   for (const HeadDimTiles& t : kHeadDimTiles) {
     if (t.head_dim == head_dim) return t;
   }
-  return HeadDimTiles{0, 0, 0, 0, 0, 0, 0};
+  return HeadDimTiles{0, 0, 0, 0, 0, 0};
 }
 
 }  // namespace magi::cuda

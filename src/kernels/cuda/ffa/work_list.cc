@@ -166,17 +166,9 @@ void add_row_turns(WorkList& wl, int block_m) {
   };
   // An item's tiles hold row_turns[turn_begin, ...) in walk order, items in list order ...
   size_t tiles = 0;
-  std::unordered_map<int64_t, int64_t> step_of;  // per row block: the step its items reach it
-  wl.rows_in_lockstep = true;
   for (FfaWorkItem& it : wl.items) {
     it.turn_begin = static_cast<int32_t>(tiles);
-    int64_t step = 0;
-    walk(it, [&](int64_t block) {
-      const auto [at, added] = step_of.emplace(block, step);
-      if (!added && at->second != step) wl.rows_in_lockstep = false;
-      ++step;
-      ++tiles;
-    });
+    walk(it, [&](int64_t) { ++tiles; });
   }
   // ... and their turns are counted over the items in reverse.
   wl.row_turns.assign(tiles, 0);

@@ -18,10 +18,6 @@ struct WorkList {
   // Deterministic backward (add_row_turns): for each item's query tiles, aligned to global
   // blocks of block_m rows, the tile's turn among all tiles of its row block.
   std::vector<int32_t> row_turns;
-  // ... and whether every item reaching a row block reaches it at the same step of its walk
-  // (full masks; varlen full with documents aligned to the row blocks): its items then reach
-  // their rows together, in any turn order.
-  bool rows_in_lockstep = false;
 };
 
 /// Forward: items own disjoint, contiguous blocks of at most `block_m` query rows covering
@@ -44,7 +40,7 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
 /// number of tiles of the same row block that come before it in (reverse item index, walk) order:
 /// shortest items first, which is the order in which a causal list's items, walking their rows
 /// upwards from the diagonal, reach a row (the deterministic tile plan, sm90/tile_plan.h, runs
-/// them in that order). Fills row_turns, every item's turn_begin and rows_in_lockstep. The order
+/// them in that order). Fills row_turns and every item's turn_begin. The order
 /// depends on the work list alone, not on how the kernel schedules it.
 void add_row_turns(WorkList& wl, int block_m);
 

@@ -320,49 +320,17 @@ struct BwdWsConsumer {
         ds_buf ^= 1;
       };
 
-      if constexpr (!Tr::kLookahead) {
-        do {
-          const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
-          Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
-          issue_scores(ptx::cvta_to_shared(st.q[q.index]), ptx::cvta_to_shared(st.dout[q.index]));
-          scores_to_frags(mask);
-          issue_grads();
-          ptx::wgmma_wait_group<1>();  // dV, dQ
-          hand_dq();
-          ptx::wgmma_wait_group<0>();  // dK
-          release_q();
-        } while (rows.next(p.segs));
-      } else {
-        // The next tile's S^T and dP^T issued right behind this tile's dV, dQ and dK, so they
-        // run while dQ is handed on and the tile released. No product is in flight across the
-        // loop's back edge (ptxas then serialises them all, C7514), and every product of the
-        // loop is issued on every path (a branch around wgmma serialises them): past the last
-        // tile the scores are computed on K and V, which the item holds until its end, and
-        // nobody reads them.
+      do {
+        const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
         Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
         issue_scores(ptx::cvta_to_shared(st.q[q.index]), ptx::cvta_to_shared(st.dout[q.index]));
-        scores_to_frags(SegmentMask::load(p.segs + rows.seg));
-        for (;;) {
-          issue_grads();
-          const bool more = rows.next(p.segs);
-          PipelineState<Tr::kStages> next = q;  // the next tile's stage (the ring holds >= 3)
-          next.advance();
-          if (more) Barrier::at(&st.full_q[next.index]).wait(next.full_parity());
-          issue_scores(more ? ptx::cvta_to_shared(st.q[next.index]) : a_k,
-                       more ? ptx::cvta_to_shared(st.dout[next.index]) : a_v);
-          ptx::wgmma_wait_group<3>();  // dV, dQ
-          hand_dq();
-          // NOTE: dK and the next S^T: reading dK with both scores in flight (wait<2>) made
-          // ptxas serialise every product (C7514).
-          ptx::wgmma_wait_group<1>();
-          release_q();
-          if (!more) break;
-          scores_to_frags(SegmentMask::load(p.segs + rows.seg));
-        }
-        ptx::wgmma_wait_group<0>();  // the scores past the last tile
-        ptx::fence_acc(s_t);
-        ptx::fence_acc(dp_t);
-      }
+        scores_to_frags(mask);
+        issue_grads();
+        ptx::wgmma_wait_group<1>();  // dV, dQ
+        hand_dq();
+        ptx::wgmma_wait_group<0>();  // dK
+        release_q();
+      } while (rows.next(p.segs));
       release(st.empty_kv, lane);
       kv.advance();
       const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, 0, dk, dv, lane); };

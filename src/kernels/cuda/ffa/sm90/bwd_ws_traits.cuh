@@ -33,10 +33,6 @@ struct BwdWsTraits : WsRoles {
   static constexpr bool kDoRing = kTile.bwd_do_stages > 0;
   static constexpr int kDoStages = kDoRing ? kTile.bwd_do_stages : kStages;  // dO ring depth
   static constexpr int kDqParts = kTile.bwd_dq_parts;  // dQ hand-offs per query tile
-  // The next query tile's S^T, dP^T issued under this tile's dQ hand-off and dK (tile_table.h;
-  // bwd_ws_consumer.cuh): needs kStages >= 3 (two query tiles held at once besides the one
-  // loading) and one 64-column atom (the last tile's look-ahead reads K / V in Q's place).
-  static constexpr bool kLookahead = kTile.bwd_lookahead != 0;
 
   // Head dim 64 / 128: consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128 and
   // their dK / dV over the whole head dim (bwd_ws_consumer.cuh). Above 128 that is more
@@ -85,7 +81,6 @@ struct BwdWsTraits : WsRoles {
                 "dQ / dK / dV column split: see bwd_ws_consumer*.cuh");
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
   static_assert(kStages >= 1);
-  static_assert(!kLookahead || (kHeadDim == 64 && kStages >= 3 && !kSplitD));
   static_assert(!kDoRing || (kSplitD && kDoStages == 1), "a dO ring of its own: split-D only");
   static_assert(kDqParts == 1 ||
                     (kSplitD && kDqParts == 2 && kWindowSkip == 0 && kWindow / 64 == kDqParts),

@@ -1,13 +1,13 @@
 // A tile plan for the persistent Hopper backward: every (work item, query head) tile given to a
 // CTA on the host, ahead of the launch, in place of the scheduler's round-robin rounds
-// (tile_scheduler.h); ffa_cuda.cc uses it by default (MAGI_FFA_BWD_TILE_PLAN=<chunk_grids>,
-// bench/NOTES.md v28). Rounds of a causal list hold blocks of every length, so at 8k either the
-// rounds span several heads (their query rows then miss L2) or the round-robin leaves CTAs
-// idle; the plan keeps both the balance and the locality.
+// (tile_scheduler.h); ffa_cuda.cc uses it by default (MAGI_FFA_BWD_TILE_PLAN=<k>, bench/NOTES.md
+// v28). Rounds of a causal list hold blocks of every length, so at 8k either the rounds span
+// several heads (their query rows then miss L2) or the round-robin leaves CTAs idle; the plan
+// keeps both the balance and the locality.
 //
-// The tiles are taken in key order (TileOrder, below), in chunks of `chunk_grids` grids of
-// tiles; in a chunk, longest first, each goes to the CTA with the least work so far (ties: the
-// lowest CTA, then the lowest key); every CTA then runs its tiles in key order. Hence:
+// The tiles are taken in key order (TileOrder, below), in chunks of `chunk_tiles` tiles; in a
+// chunk, longest first, each goes to the CTA with the least work so far (ties: the lowest CTA,
+// then the lowest key); every CTA then runs its tiles in key order. Hence:
 // - balance: a greedy list schedule: no CTA ends more than one tile after another;
 // - locality (the default order: query head, then item in list order): the tiles running at one
 //   time lie within a few chunks in key order, that is a few heads' rows (replayed with the
@@ -15,14 +15,17 @@
 //   the item-major rounds and 6 against 35 of 64 for the kv-head rounds, at +1-3 % makespan;
 //   one grid: about 4 at +2-5 %; tests/kernels/cuda/sm90/tile_plan_test.cc);
 // - the deterministic mode's turns (a query tile's adds in reverse item order, work_list.h; a kv
-//   head's dK / dV in query-head order) follow its key order (items reversed, any head group);
-//   the CTA holding the least unfinished tile is at it and waits for no turn of a later tile, so
-//   the plan cannot deadlock (all CTAs are resident: grid <= SMs). A query tile's adds run in
-//   series, so the items of one head running at once should be few: the head-major order puts a
-//   grid of one head's items side by side (with list-order turns 0.26-0.46x of the default's
-//   speed on causal masks, v28), item-major order few (but every head's query rows at once). In
-//   reverse order a causal list's items, each walking its rows upwards from its diagonal, reach
-//   a row in their turn order.
+//   head's dK / dV in query-head order) follow its key order (items reversed); the CTA holding
+//   the least unfinished tile is at it and waits for no turn of a later tile, so the plan cannot
+//   deadlock (all CTAs are resident: grid <= SMs). A query tile's adds run in series, so the
+//   tiles of one head must reach each row in turn order. In reverse order a causal list's items,
+//   each walking its rows upwards from its diagonal, reach a row in turn order when each starts
+//   no later than the item after it: chunks of one tile (a plain list schedule in key order)
+//   keep the starts in key order. Longest-first chunks break it (the longest item of a chunk
+//   takes the CTA free first, so all reach a row at once and queue: 0.25x of the default's speed
+//   on 8k causal, head-major, chunks of two grids, v29); one-tile chunks keep the head-major
+//   order's locality at the cost of the tail's balance (replayed: 0.89x at 8k causal 16 heads,
+//   0.97-0.99x at 32k or 64 heads).
 #pragma once
 
 #include <algorithm>
@@ -52,15 +55,16 @@ struct TilePlan {
 };
 
 /// The plan of `num_heads` query heads over items of cost `item_cost` (the query tiles an item
-/// walks; 0: an item without segments, which no role runs) on `grid` CTAs. A tile costs its
-/// item's walk plus one tile for its K / V load and dK / dV epilogue.
+/// walks; 0: an item without segments, which no role runs) on `grid` CTAs, in chunks of
+/// `chunk_tiles` tiles. A tile costs its item's walk plus one tile for its K / V load and
+/// dK / dV epilogue.
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
-                           int32_t chunk_grids = 2, TileOrder order = {}) {
+                           int64_t chunk_tiles, TileOrder order = {}) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
   MAGI_CHECK(
-      num_heads >= 1 && grid >= 1 && chunk_grids >= 1 && items * num_heads < (int64_t{1} << 31),
+      num_heads >= 1 && grid >= 1 && chunk_tiles >= 1 && items * num_heads < (int64_t{1} << 31),
       "FFA CUDA: bad tile plan (", items, " items, ", num_heads, " heads, grid ", grid,
-      ", chunks of ", chunk_grids, " grids)");
+      ", chunks of ", chunk_tiles, " tiles)");
   struct Tile {
     int32_t cost;    // item walk + 1
     int32_t key;     // the tile's rank in `order`
@@ -85,7 +89,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
   using Load = std::pair<int64_t, int32_t>;  // (work so far, CTA)
   std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
   for (int32_t c = 0; c < grid; ++c) least.push({0, c});
-  const size_t chunk = static_cast<size_t>(chunk_grids) * static_cast<size_t>(grid);
+  const size_t chunk = static_cast<size_t>(chunk_tiles);
   for (size_t begin = 0; begin < keyed.size(); begin += chunk) {
     const auto first = keyed.begin() + static_cast<std::ptrdiff_t>(begin);
     const auto last =
