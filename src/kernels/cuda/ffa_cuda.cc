@@ -65,10 +65,10 @@ struct BwdPlanShape {
 /// scheduler's rounds +15 % on 8k causal 64:8, +22-28 % on 32k varlen causal, full masks within
 /// noise); MAGI_FFA_BWD_TILE_PLAN=<k> (k = 1..8) picks another k, 0 the rounds (development
 /// knob). The deterministic mode always plans, whatever the knob (the rounds could deadlock on
-/// its turns): items in reverse list order (its turns' order, work_list.h), head-major (few
-/// heads' rows in L2), chunks of one tile (starts in key order: no CTA queues at a turn;
-/// tile_plan.h, bench/NOTES.md v29). MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob: 0
-/// item-major) sets its head group.
+/// its turns): items in list order (its turns' order, work_list.h), head-major (few heads'
+/// rows in L2), chunks of one tile (starts in key order: no CTA queues at a turn; tile_plan.h,
+/// bench/NOTES.md v29). MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the
+/// order's independence: 0 item-major) sets its head group.
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas) {
   static const int chunks = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
@@ -79,7 +79,7 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas) {
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
     return env == nullptr ? 1 : std::max(0, std::atoi(env));
   }();
-  if (deterministic) return {1, sm90::TileOrder{det_group, true}};
+  if (deterministic) return {1, sm90::TileOrder{det_group}};
   return {int64_t{chunks} * ctas, sm90::TileOrder{}};
 }
 

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "testing/random_mask.h"
@@ -99,9 +101,11 @@ TEST(FfaWorkList, DiagonalsOfEachType) {
   EXPECT_EQ(dhi, kNoDiagBound);
 }
 
-// Deterministic mode: global key blocks only (no key in two items), and per global row block the
-// turns of the tiles that touch it are 0, 1, 2, ... in (reverse item, walk) order. Blocks of 128
-// keys (head dims <= 128) and of 64 (the one-pass list of the split-head-dim kernel).
+// Deterministic mode: global key blocks only (no key in two items), the list in turn order (the
+// latest first row block first, then the fewest row tiles, then the lowest key block), and per
+// global row block the turns of the tiles that touch it are 0, 1, 2, ... in (item, walk) order.
+// Blocks of 128 keys (head dims <= 128) and of 64 (the one-pass list of the split-head-dim
+// kernel).
 TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
   std::mt19937_64 rng(5);
   for (const int block_n : {128, 64}) {
@@ -115,18 +119,25 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
         EXPECT_LE(it.block_end - it.block_start, block_n);
       }
       add_row_turns(wl, 64);
-      // The tiles' entries in (item, walk) order ...
+      // The tiles' entries in (item, walk) order, the items in turn order ...
       size_t pos = 0;
+      std::tuple<int64_t, int64_t, int32_t> last{std::numeric_limits<int64_t>::min(), 0, 0};
       for (const FfaWorkItem& it : wl.items) {
         EXPECT_EQ(it.turn_begin, static_cast<int32_t>(pos));
+        int64_t tiles = 0;
         for (int g = it.seg_begin; g < it.seg_end; ++g) {
-          pos += static_cast<size_t>((wl.segs[g].q1 - 1) / 64 - wl.segs[g].q0 / 64 + 1);
+          tiles += (wl.segs[g].q1 - 1) / 64 - wl.segs[g].q0 / 64 + 1;
         }
+        pos += static_cast<size_t>(tiles);
+        const int64_t first = it.seg_end > it.seg_begin ? wl.segs[it.seg_begin].q0 / 64 : -1;
+        const std::tuple<int64_t, int64_t, int32_t> key{-first, tiles, it.block_start};
+        EXPECT_LT(last, key) << "items out of turn order";
+        last = key;
       }
       EXPECT_EQ(pos, wl.row_turns.size());
-      // ... and their turns in (reverse item, walk) order.
+      // ... and their turns in (item, walk) order.
       std::map<int64_t, int> next;  // expected next turn per row block
-      for (size_t i = wl.items.size(); i-- > 0;) {
+      for (size_t i = 0; i < wl.items.size(); ++i) {
         pos = static_cast<size_t>(wl.items[i].turn_begin);
         for (int g = wl.items[i].seg_begin; g < wl.items[i].seg_end; ++g) {
           for (int64_t r = wl.segs[g].q0 / 64 * 64; r < wl.segs[g].q1; r += 64) {

@@ -164,18 +164,43 @@ void add_row_turns(WorkList& wl, int block_m) {
       for (int64_t r = s.q0 / block_m * block_m; r < s.q1; r += block_m) fn(r / block_m);
     }
   };
-  // An item's tiles hold row_turns[turn_begin, ...) in walk order, items in list order ...
+  // The list in turn order: latest first row block first, then fewest tiles, then key block.
+  struct Key {
+    int64_t first = -1, tiles = 0;  // -1: no segments (last)
+    int32_t block_start;
+  };
+  std::vector<Key> keys(wl.items.size());
+  std::vector<size_t> order(wl.items.size());
+  for (size_t i = 0; i < wl.items.size(); ++i) {
+    Key& k = keys[i];
+    k.block_start = wl.items[i].block_start;
+    walk(wl.items[i], [&](int64_t block) {
+      if (k.tiles++ == 0) k.first = block;
+    });
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+    const Key &a = keys[x], &b = keys[y];
+    if (a.first != b.first) return a.first > b.first;
+    if (a.tiles != b.tiles) return a.tiles < b.tiles;
+    return a.block_start < b.block_start;
+  });
+  std::vector<FfaWorkItem> items;
+  items.reserve(wl.items.size());
+  for (const size_t i : order) items.push_back(wl.items[i]);
+  wl.items = std::move(items);
+  // An item's tiles hold row_turns[turn_begin, ...) in walk order, their turns counted over
+  // the items in list order.
   size_t tiles = 0;
   for (FfaWorkItem& it : wl.items) {
     it.turn_begin = static_cast<int32_t>(tiles);
     walk(it, [&](int64_t) { ++tiles; });
   }
-  // ... and their turns are counted over the items in reverse.
   wl.row_turns.assign(tiles, 0);
   std::unordered_map<int64_t, int32_t> seen;  // tiles so far per global row block
-  for (auto it = wl.items.rbegin(); it != wl.items.rend(); ++it) {
-    size_t at = static_cast<size_t>(it->turn_begin);
-    walk(*it, [&](int64_t block) { wl.row_turns[at++] = seen[block]++; });
+  for (const FfaWorkItem& it : wl.items) {
+    size_t at = static_cast<size_t>(it.turn_begin);
+    walk(it, [&](int64_t block) { wl.row_turns[at++] = seen[block]++; });
   }
 }
 

@@ -14,18 +14,17 @@
 //   costs as times, causal 8k, chunks of two grids: about 5 heads at once against 15 of 16 for
 //   the item-major rounds and 6 against 35 of 64 for the kv-head rounds, at +1-3 % makespan;
 //   one grid: about 4 at +2-5 %; tests/kernels/cuda/sm90/tile_plan_test.cc);
-// - the deterministic mode's turns (a query tile's adds in reverse item order, work_list.h; a kv
-//   head's dK / dV in query-head order) follow its key order (items reversed); the CTA holding
-//   the least unfinished tile is at it and waits for no turn of a later tile, so the plan cannot
-//   deadlock (all CTAs are resident: grid <= SMs). A query tile's adds run in series, so the
-//   tiles of one head must reach each row in turn order. In reverse order a causal list's items,
-//   each walking its rows upwards from its diagonal, reach a row in turn order when each starts
-//   no later than the item after it: chunks of one tile (a plain list schedule in key order)
-//   keep the starts in key order. Longest-first chunks break it (the longest item of a chunk
-//   takes the CTA free first, so all reach a row at once and queue: 0.25x of the default's speed
-//   on 8k causal, head-major, chunks of two grids, v29); one-tile chunks keep the head-major
-//   order's locality at the cost of the tail's balance (replayed: 0.89x at 8k causal 16 heads,
-//   0.97-0.99x at 32k or 64 heads).
+// - the deterministic mode's turns (a query tile's adds in list order, work_list.h:
+//   add_row_turns; a kv head's dK / dV in query-head order) follow its key order; the CTA
+//   holding the least unfinished tile is at it and waits for no turn of a later tile, so the
+//   plan cannot deadlock (all CTAs are resident: grid <= SMs). A query tile's adds run in
+//   series, so the tiles of one head must reach each row in turn order, which add_row_turns'
+//   order gives when each item starts no later than the items after it: chunks of one tile (a
+//   plain list schedule in key order) keep the starts in key order. Longest-first chunks break
+//   it (the longest item of a chunk takes the CTA free first, so all reach a row at once and
+//   queue: 0.25x of the default's speed on 8k causal, head-major, chunks of two grids, v29);
+//   one-tile chunks keep the head-major order's locality at the cost of the tail's balance
+//   (replayed: 0.87x at 8k causal with 16 heads, 0.97-1.00x at 32k or with 64 heads).
 #pragma once
 
 #include <algorithm>
@@ -41,10 +40,9 @@
 namespace magi::cuda::sm90 {
 
 /// The order of the tiles' keys: query heads in groups of `head_group` (1: head-major; all
-/// heads: item-major), in a group item then query head, items in list order or reversed.
+/// heads: item-major), in a group item (in list order) then query head.
 struct TileOrder {
   int32_t head_group = 1;  // < 1 or > num_heads: all heads
-  bool reverse_items = false;
 
   bool operator==(const TileOrder&) const = default;
 };
@@ -75,8 +73,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
   const int32_t group =
       order.head_group < 1 || order.head_group > num_heads ? num_heads : order.head_group;
   for (int32_t h0 = 0; h0 < num_heads; h0 += group) {
-    for (int64_t at = 0; at < items; ++at) {
-      const int64_t i = order.reverse_items ? items - 1 - at : at;
+    for (int64_t i = 0; i < items; ++i) {
       const int32_t cost = item_cost[static_cast<size_t>(i)];
       if (cost == 0) continue;
       for (int32_t h = h0; h < std::min(h0 + group, num_heads); ++h) {
