@@ -107,6 +107,9 @@ for step in "$@"; do
     pytest:*)  # pytest:<files and options>, e.g. pytest:tests/cuda/test_deterministic.py
       timeout ${STEP_TIMEOUT:-600} python3 -m pytest ${step#pytest:} -q -rf 2>&1 |
         tee -a "$OUT/pytest.log" | tail -15 ;;
+    pack)  # the last step: everything under $OUT into $OUT/out.tgz (the device returns few files)
+      tar czf /tmp/device_run_out.tgz -C "$OUT" . && find "$OUT" -mindepth 1 -delete &&
+        mv /tmp/device_run_out.tgz "$OUT/out.tgz" ;;
     compare:*)  # FFA's rates of earlier bench steps side by side: compare:<base tag>,<tag>,...
       # (compare:<tags>@<impl> for another implementation's rows, e.g. @ffa_det)
       tags="${step#compare:}"; impl=ffa; [[ "$tags" == *@* ]] && impl="${tags#*@}" && tags="${tags%@*}"
