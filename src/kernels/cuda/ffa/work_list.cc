@@ -185,17 +185,17 @@ void add_row_turns(WorkList& wl, int block_m) {
     if (a.tiles != b.tiles) return a.tiles < b.tiles;
     return a.block_start < b.block_start;
   });
-  std::vector<FfaWorkItem> items;
-  items.reserve(wl.items.size());
-  for (const size_t i : order) items.push_back(wl.items[i]);
-  wl.items = std::move(items);
   // An item's tiles hold row_turns[turn_begin, ...) in walk order, their turns counted over
   // the items in list order.
+  std::vector<FfaWorkItem> items;
+  items.reserve(wl.items.size());
   size_t tiles = 0;
-  for (FfaWorkItem& it : wl.items) {
-    it.turn_begin = static_cast<int32_t>(tiles);
-    walk(it, [&](int64_t) { ++tiles; });
+  for (const size_t i : order) {
+    items.push_back(wl.items[i]);
+    items.back().turn_begin = static_cast<int32_t>(tiles);
+    tiles += static_cast<size_t>(keys[i].tiles);
   }
+  wl.items = std::move(items);
   wl.row_turns.assign(tiles, 0);
   std::unordered_map<int64_t, int32_t> seen;  // tiles so far per global row block
   for (const FfaWorkItem& it : wl.items) {
