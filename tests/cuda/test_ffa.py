@@ -135,7 +135,8 @@ def test_each_type_unaligned(dtype, typ):
 
 @pytest.mark.parametrize("name", ["full", "causal", "varlen_full", "varlen_causal", "swa",
                                   "block_causal", "empty_rows", "shared_cells"])
-def test_named_masks(name):
+@pytest.mark.parametrize("d", [64, 128])
+def test_named_masks(name, d):
     rng = random.Random(1)
     s = 1000
     if name == "full":
@@ -154,7 +155,7 @@ def test_named_masks(name):
         sl = [(100, 300, 0, 500, 0), (600, 700, 650, 900, 1), (750, 760, 0, 0, 0)]
     else:  # every cell of the causal part covered twice or three times
         sl = [(0, s, 0, s, 1), (0, s, 0, s, 1), (200, 600, 0, 400, 0), (0, s, 0, s, 3)]
-    run_case(sl, s, s, 4, 4, 128, torch.bfloat16)
+    run_case(sl, s, s, 4, 4, d, torch.bfloat16)
 
 
 def test_gqa_softcap():
@@ -164,10 +165,11 @@ def test_gqa_softcap():
     run_case(sl, 600, 600, 8, 1, 64, torch.float16, softcap=5.0)
 
 
-def test_accumulate_merge():
+@pytest.mark.parametrize("d", [64, 128])
+def test_accumulate_merge(d):
     """Two calls over disjoint key sets merged by log-sum-exp equal one call over the union."""
     rng = random.Random(3)
-    sq, sk, h, d = 500, 800, 4, 128
+    sq, sk, h = 500, 800, 4
     a = [(x[0], x[1], min(x[2], 400), min(x[3], 400), x[4]) for x in random_slices(rng, sq, sk)]
     b = [(x[0], x[1], max(x[2], 400), max(x[3], 400), x[4]) for x in random_slices(rng, sq, sk)]
     torch.manual_seed(0)

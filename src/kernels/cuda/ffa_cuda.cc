@@ -245,7 +245,11 @@ void ffa_forward(const FfaFwdArgs& a) {
   if (sq == 0) return;
   const int device = q.device.index;
   DeviceGuard guard(device);
-  const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).fwd;
+  const PreparedFfa& lists = prepared_ffa(*a.work, device, a.stream);
+  const int block_m = fwd_block_m(static_cast<int>(d));
+  MAGI_CHECK(block_m == kFwdBlockM || block_m == kFwdWideBlockM,
+             "FFA CUDA: no forward work list of ", block_m, "-row blocks");
+  const DeviceWorkList& list = block_m == kFwdWideBlockM ? lists.fwd_wide : lists.fwd;
   if (list.num_items == 0) return;
 
   const Scores sc = scores_of(a.scores);

@@ -47,7 +47,7 @@ TEST(FfaWorkList, CoversTheUnionExactlyOnce) {
     const std::vector<AttnSlice> raw = testing::random_slices(rng, sq, sk, 6);
     const std::vector<AttnSlice> slices = make_disjoint(raw);
     const std::vector<uint8_t> want = testing::dense_mask(raw, sq, sk);
-    for (int block : {16, 32}) {
+    for (int block : {16, 24, 32}) {  // 24: a 192-row block's shape, scaled down
       const WorkList f = build_fwd_work(slices, sq, block);
       EXPECT_EQ(covered(f, sq, sk, true, block), want) << "fwd trial " << trial;
       // Forward blocks: disjoint, contiguous, non-empty, at most `block` rows, covering

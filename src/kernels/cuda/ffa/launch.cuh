@@ -49,7 +49,8 @@ template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (use_sm90_kernels()) {
-    static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
+    static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM ||
+                  sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdWideBlockM);
     sm90::launch_fwd<E, kHeadDim>(p, s);
     return;
   }

@@ -48,15 +48,16 @@ std::vector<int32_t> item_costs(const WorkList& list, bool aligned) {
 size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
-  constexpr int kLists = 4;
+  constexpr int kLists = 5;
   WorkList lists[kLists] = {build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
+                            build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
                             build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM),
                             build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
                                            /*global_blocks_only=*/true),
                             build_bwd_work(work.slices(), work.total_k(), kBwdPassKeys, kBwdBlockM,
                                            /*global_blocks_only=*/true)};
-  add_row_turns(lists[2], kBwdBlockM);
   add_row_turns(lists[3], kBwdBlockM);
+  add_row_turns(lists[4], kBwdBlockM);
   // One host image: per list [items][segs][row turns], each 16-byte aligned.
   size_t offsets[kLists][3], bytes = 0;
   for (int i = 0; i < kLists; ++i) {
@@ -80,8 +81,8 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
   w->buffer = std::make_unique<UploadedBuffer>(host.data(), bytes, device, stream,
                                                "FFA CUDA: the mask's work lists");
   const auto* base = static_cast<const unsigned char*>(w->buffer->data());
-  DeviceWorkList* out[kLists] = {&w->lists.fwd, &w->lists.bwd, &w->lists.bwd_det,
-                                 &w->lists.bwd_det_pass};
+  DeviceWorkList* out[kLists] = {&w->lists.fwd, &w->lists.fwd_wide, &w->lists.bwd,
+                                 &w->lists.bwd_det, &w->lists.bwd_det_pass};
   for (int i = 0; i < kLists; ++i) {
     out[i]->items = reinterpret_cast<const FfaWorkItem*>(base + offsets[i][0]);
     out[i]->segs = reinterpret_cast<const FfaSegment*>(base + offsets[i][1]);
@@ -90,7 +91,7 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
                             : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
-    if (i > 0) out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 2);
+    if (i >= 2) out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 3);
   }
   return w;
 }

@@ -22,7 +22,8 @@ struct DeviceWorkList {
 };
 
 struct PreparedFfa {
-  DeviceWorkList fwd;      // blocks of kFwdBlockM query rows
+  DeviceWorkList fwd;       // blocks of kFwdBlockM query rows
+  DeviceWorkList fwd_wide;  // blocks of kFwdWideBlockM query rows (launch.h, fwd_block_m)
   DeviceWorkList bwd;      // blocks of kBwdBlockN keys
   DeviceWorkList bwd_det;  // the deterministic backward's: global key blocks and row turns
   // ... above head dim 128: global blocks of kBwdPassKeys keys, one key pass per item (the

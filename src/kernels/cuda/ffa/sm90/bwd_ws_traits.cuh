@@ -19,7 +19,7 @@ enum class BwdBarrier : uint32_t {
 };
 
 template <Elem E, int kHeadDim_>
-struct BwdWsTraits : WsRoles {
+struct BwdWsTraits : WsRoles<> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
 

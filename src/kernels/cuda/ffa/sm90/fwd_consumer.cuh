@@ -1,5 +1,5 @@
-// Consumers of the Hopper forward kernel: two warpgroups, each owning 64 query rows of every
-// tile. A warpgroup walks the CTA's work stream (all key tiles of all its items, work_stream.h)
+// Consumers of the Hopper forward kernel: two or three warpgroups, each owning 64 query rows of
+// every tile. A warpgroup walks the CTA's work stream (all key tiles of all its items, work_stream.h)
 // one step behind itself: in step j, in its tensor-core turn,
 //   S_j = Q K_j^T            wgmma SS (Q and K from shared memory)
 //   O  += P_{j-1} V_{j-1}    wgmma RS (P in registers, V MN-major in shared memory)
@@ -99,7 +99,7 @@ struct FwdConsumer {
     const auto write_empty = [&](const FfaWorkItem& it, int head) {
       fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset, it.block_end, lane);
     };
-    const MmaTurns turns{wg};
+    const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
     turns.start();
 
     WorkStream<kBN> ws{P.sched, static_cast<int32_t>(blockIdx.x)};

@@ -14,20 +14,22 @@ namespace magi::cuda::sm90 {
 
 /// Named barriers of the forward kernel (id 0 is __syncthreads').
 enum class FwdBarrier : uint32_t {
-  kMmaTurnWg0 = 1,  // consumer warpgroup 0 may issue its next GEMMs (ping-pong)
-  kMmaTurnWg1 = 2,  // consumer warpgroup 1 may issue its next GEMMs
+  kMmaTurn = 1,  // + w: consumer warpgroup w may issue its next GEMMs (mma_turns.cuh)
 };
 
 template <Elem E, int kHeadDim_>
-struct FwdTraits : WsRoles {
+struct FwdTraits : WsRoles<tiles_for(kHeadDim_).fwd_block_m / 64> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
+  using Roles = WsRoles<kTile.fwd_block_m / 64>;
+  using Roles::kConsumerWarpGroups;
 
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
-  // Consumer warpgroup w owns query rows [64 w, 64 w + 64) of the 128-row block.
-  static constexpr int kBlockM = 64 * kConsumerWarpGroups;
+  // Consumer warpgroup w owns query rows [64 w, 64 w + 64) of the block.
+  static constexpr int kBlockM = kTile.fwd_block_m;
+  static_assert(kBlockM == 64 * kConsumerWarpGroups);
   static constexpr int kBlockN = kTile.fwd_block_n;
   static constexpr int kStages = kTile.fwd_stages;
 

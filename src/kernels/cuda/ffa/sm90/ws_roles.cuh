@@ -5,14 +5,17 @@
 
 namespace magi::cuda::sm90 {
 
+template <int kConsumerWarpGroups_ = 2>
 struct WsRoles {
-  static constexpr int kConsumerWarpGroups = 2;
+  static constexpr int kConsumerWarpGroups = kConsumerWarpGroups_;
+  static_assert(kConsumerWarpGroups == 2 || kConsumerWarpGroups == 3);
   static constexpr int kThreads = 128 * (1 + kConsumerWarpGroups);
   static constexpr int kConsumerWarps = 4 * kConsumerWarpGroups;
   static constexpr int kConsumerThreads = 128 * kConsumerWarpGroups;
-  // 24 x 128 + 240 x 256 = 64512 = 168 x 384: the whole allocation the launch gives the CTA.
+  // The whole allocation the launch gives the CTA: 24 x 128 + 240 x 256 = 64512 = 168 x 384
+  // with two consumer warpgroups, 24 x 128 + 160 x 384 = 64512 <= 128 x 512 with three.
   static constexpr int kProducerRegs = 24;
-  static constexpr int kConsumerRegs = 240;
+  static constexpr int kConsumerRegs = kConsumerWarpGroups == 2 ? 240 : 160;
   static_assert(kProducerRegs * 128 + kConsumerRegs * 128 * kConsumerWarpGroups <=
                 (65536 / kThreads) / 8 * 8 * kThreads);
 };
