@@ -17,6 +17,7 @@
 #include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/prepared_work.h"
+#include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
@@ -81,6 +82,27 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas) {
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}};
   return {int64_t{chunks} * ctas, sm90::TileOrder{}};
+}
+
+/// The forward's list: 128-row items, or on Hopper at head dims with a 192-row variant
+/// (tile_table.h) its 192-row items when they are expected to finish first
+/// (sm90::prefer_wide_fwd). MAGI_FFA_FWD_ROWS=128 or 192 forces one (development knob, for
+/// testing both variants; read once per process).
+const DeviceWorkList& fwd_list(const PreparedFfa& lists, int64_t d, int64_t heads) {
+  static const int forced = [] {
+    const char* env = std::getenv("MAGI_FFA_FWD_ROWS");
+    return env == nullptr ? 0 : std::atoi(env);
+  }();
+  if (forced == kFwdBlockM || tiles_for(static_cast<int>(d)).fwd_wide_block_n == 0 ||
+      !hopper_kernels_selected()) {
+    return lists.fwd;
+  }
+  if (forced == kFwdWideBlockM) return lists.fwd_wide;
+  const DeviceWorkList &n = lists.fwd, &w = lists.fwd_wide;
+  return sm90::prefer_wide_fwd(n.item_cost, n.item_cost_sum, w.item_cost, w.item_cost_sum, heads,
+                               current_sm_count())
+             ? w
+             : n;
 }
 
 bool head_dim_supported(int64_t d) {
@@ -245,11 +267,7 @@ void ffa_forward(const FfaFwdArgs& a) {
   if (sq == 0) return;
   const int device = q.device.index;
   DeviceGuard guard(device);
-  const PreparedFfa& lists = prepared_ffa(*a.work, device, a.stream);
-  const int block_m = fwd_block_m(static_cast<int>(d));
-  MAGI_CHECK(block_m == kFwdBlockM || block_m == kFwdWideBlockM,
-             "FFA CUDA: no forward work list of ", block_m, "-row blocks");
-  const DeviceWorkList& list = block_m == kFwdWideBlockM ? lists.fwd_wide : lists.fwd;
+  const DeviceWorkList& list = fwd_list(prepared_ffa(*a.work, device, a.stream), d, hq);
   if (list.num_items == 0) return;
 
   const Scores sc = scores_of(a.scores);
@@ -284,6 +302,7 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;
+  p.block_m = list.block;
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
   dispatch_kernel(elem_of(q.dtype), d,

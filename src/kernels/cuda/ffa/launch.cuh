@@ -49,13 +49,14 @@ template <Elem E, int kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   if (use_sm90_kernels()) {
-    static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM ||
-                  sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdWideBlockM);
+    static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
     sm90::launch_fwd<E, kHeadDim>(p, s);
     return;
   }
   using Tr = FwdTraits<E, kHeadDim>;
   static_assert(Tr::kBlockM == kFwdBlockM);
+  MAGI_CHECK(p.block_m == kFwdBlockM, "FFA CUDA: the portable forward runs ", kFwdBlockM,
+             "-row items, not ", p.block_m);
   launch_softcap_variant<ffa_fwd_kernel<Tr, Softcap::kOn>, ffa_fwd_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
 }

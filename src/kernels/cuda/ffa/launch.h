@@ -4,13 +4,13 @@
 
 #include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/params.h"
-#include "kernels/cuda/ffa/tile_table.h"
 
 namespace magi::cuda {
 
 /// Rows per forward work item and keys per backward work item (the work lists' block sizes).
 inline constexpr int kFwdBlockM = FwdTileConfig::kBlockM;
-/// ... of the Hopper forward with three consumer warpgroups (tile_table.h, fwd_block_m).
+/// ... of the Hopper forward's wide variant (three consumer warpgroups; tile_table.h), at the
+/// head dims that have one.
 inline constexpr int kFwdWideBlockM = 192;
 inline constexpr int kBwdBlockN = BwdTileConfig::kBlockN;
 inline constexpr int kBwdBlockM = BwdTileConfig::kBlockM;
@@ -34,11 +34,5 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
 /// Whether launch_fwd / launch_bwd run the Hopper kernels on the current device (only they
 /// implement BwdParams::dkv_store).
 bool hopper_kernels_selected();
-
-/// Rows per forward work item of the kernel launch_fwd runs at `head_dim` on the current device:
-/// kFwdBlockM or kFwdWideBlockM.
-inline int fwd_block_m(int head_dim) {
-  return hopper_kernels_selected() ? tiles_for(head_dim).fwd_block_m : kFwdBlockM;
-}
 
 }  // namespace magi::cuda

@@ -64,6 +64,7 @@ struct FwdParams {
   const FfaWorkItem* items;
   const FfaSegment* segs;
   int32_t num_items;
+  int32_t block_m;  // rows per item of `items`: kFwdBlockM, or kFwdWideBlockM (launch.h)
   // FfaOptions::max_logits: [Hq] fp32, each head's largest score merged in by max (nullptr:
   // not wanted). OnlineSoftmax's reference max trails the row max by up to rescale_slack (log2
   // units) to save O rescales; 0 makes it the exact row max, which max_logits needs.

@@ -28,12 +28,16 @@ struct CudaFfaWork : PreparedState {
   mutable std::vector<Plan> plans;  // few: one per head count a model's layers use
 };
 
-/// The query tiles each item of `list` walks (RowTiles; aligned to kBwdBlockM-row blocks in
-/// the deterministic lists).
-std::vector<int32_t> item_costs(const WorkList& list, bool aligned) {
+/// The query tiles each item of a backward `list` walks (RowTiles; aligned to kBwdBlockM-row
+/// blocks in the deterministic lists); the keys of each of a forward list's.
+std::vector<int32_t> item_costs(const WorkList& list, bool forward, bool aligned) {
   std::vector<int32_t> cost;
   cost.reserve(list.items.size());
   for (const FfaWorkItem& it : list.items) {
+    if (forward) {
+      cost.push_back(it.cost);
+      continue;
+    }
     int64_t tiles = 0;
     for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
       const FfaSegment& g = list.segs[static_cast<size_t>(s)];
@@ -49,12 +53,14 @@ size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
   constexpr int kLists = 5;
-  WorkList lists[kLists] = {build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
-                            build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
-                            build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM),
-                            build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
+  constexpr int32_t kBlock[kLists] = {kFwdBlockM, kFwdWideBlockM, kBwdBlockN, kBwdBlockN,
+                                      kBwdPassKeys};
+  WorkList lists[kLists] = {build_fwd_work(work.slices(), work.total_q(), kBlock[0]),
+                            build_fwd_work(work.slices(), work.total_q(), kBlock[1]),
+                            build_bwd_work(work.slices(), work.total_k(), kBlock[2], kBwdBlockM),
+                            build_bwd_work(work.slices(), work.total_k(), kBlock[3], kBwdBlockM,
                                            /*global_blocks_only=*/true),
-                            build_bwd_work(work.slices(), work.total_k(), kBwdPassKeys, kBwdBlockM,
+                            build_bwd_work(work.slices(), work.total_k(), kBlock[4], kBwdBlockM,
                                            /*global_blocks_only=*/true)};
   add_row_turns(lists[3], kBwdBlockM);
   add_row_turns(lists[4], kBwdBlockM);
@@ -90,8 +96,10 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
                             ? nullptr
                             : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
+    out[i]->block = kBlock[i];
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
-    if (i >= 2) out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 3);
+    out[i]->item_cost = item_costs(lists[i], /*forward=*/i < 2, /*aligned=*/i >= 3);
+    for (const int32_t c : out[i]->item_cost) out[i]->item_cost_sum += c;
   }
   return w;
 }

@@ -17,15 +17,19 @@ struct DeviceWorkList {
   const FfaSegment* segs = nullptr;    // device
   const int32_t* row_turns = nullptr;  // device, WorkList::row_turns (deterministic list only)
   int32_t num_items = 0;
-  bool disjoint_blocks = true;     // WorkList::disjoint_blocks
-  std::vector<int32_t> item_cost;  // host: query tiles each item walks (0: no segments)
+  int32_t block = 0;            // rows (forward) or keys (backward) per item's block
+  bool disjoint_blocks = true;  // WorkList::disjoint_blocks
+  // host: per item, the query tiles it walks (backward lists) or its keys (forward lists; 0: no
+  // segments), and their sum
+  std::vector<int32_t> item_cost;
+  int64_t item_cost_sum = 0;
 };
 
 struct PreparedFfa {
   DeviceWorkList fwd;       // blocks of kFwdBlockM query rows
-  DeviceWorkList fwd_wide;  // blocks of kFwdWideBlockM query rows (launch.h, fwd_block_m)
-  DeviceWorkList bwd;      // blocks of kBwdBlockN keys
-  DeviceWorkList bwd_det;  // the deterministic backward's: global key blocks and row turns
+  DeviceWorkList fwd_wide;  // blocks of kFwdWideBlockM query rows (launch.h)
+  DeviceWorkList bwd;       // blocks of kBwdBlockN keys
+  DeviceWorkList bwd_det;   // the deterministic backward's: global key blocks and row turns
   // ... above head dim 128: global blocks of kBwdPassKeys keys, one key pass per item (the
   // turns count one addition per item and row tile; bwd_ws_dq_writer.cuh).
   DeviceWorkList bwd_det_pass;

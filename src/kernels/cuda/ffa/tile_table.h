@@ -6,11 +6,11 @@
 
 // NOTE: development filter for trying tile widths without editing the table (pass through
 // -DMAGI_CUDA_EXTRA_FLAGS; tools/device_variants.sh). The defaults are the shipped config.
-#ifndef MAGI_FFA_HD64_FWD_BLOCK_M
-#define MAGI_FFA_HD64_FWD_BLOCK_M 192
-#endif
 #ifndef MAGI_FFA_HD64_FWD_BLOCK_N
-#define MAGI_FFA_HD64_FWD_BLOCK_N 128
+#define MAGI_FFA_HD64_FWD_BLOCK_N 192
+#endif
+#ifndef MAGI_FFA_HD64_FWD_WIDE_BLOCK_N
+#define MAGI_FFA_HD64_FWD_WIDE_BLOCK_N 128
 #endif
 #ifndef MAGI_FFA_HD64_FWD_STAGES
 #define MAGI_FFA_HD64_FWD_STAGES 2
@@ -31,30 +31,33 @@ namespace magi::cuda {
 
 struct HeadDimTiles {
   int head_dim;
-  int fwd_block_m;    // Hopper forward: query rows per item, 64 per consumer warpgroup (2 or 3)
-  int fwd_block_n;    // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
-  int fwd_stages;     // Hopper forward: K/V ring depth
-  int bwd_stages;     // Hopper backward (warp-specialised): Q (and lse, D) ring depth
-  int bwd_do_stages;  // ... dO: 0, it rides the Q ring; else the depth of a ring of its own
-  int bwd_dq_parts;   // ... hand-offs of a query tile's dQ to the writer (2: half a tile each)
+  int fwd_block_n;       // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
+  int fwd_wide_block_n;  // ... of its 192-row variant (three consumer warpgroups); 0: none
+  int fwd_stages;        // Hopper forward: K/V ring depth
+  int bwd_stages;        // Hopper backward (warp-specialised): Q (and lse, D) ring depth
+  int bwd_do_stages;     // ... dO: 0, it rides the Q ring; else the depth of a ring of its own
+  int bwd_dq_parts;      // ... hand-offs of a query tile's dQ to the writer (2: half a tile each)
 };
 
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
-    // BEGIN TABLE: head_dim, fwd_block_m, fwd_block_n, fwd_stages, bwd_stages, bwd_do_stages,
-    // bwd_dq_parts
-    // hd 64 forward: three consumer warpgroups (192 rows), so that two warpgroups' GEMMs cover
-    // one's softmax, which costs about as long as its GEMMs at this head dim; 160 registers
-    // each then hold S and P of 128 keys beside O.
-    {64, MAGI_FFA_HD64_FWD_BLOCK_M, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0, 1},
+    // BEGIN TABLE: head_dim, fwd_block_n, fwd_wide_block_n, fwd_stages, bwd_stages,
+    // bwd_do_stages, bwd_dq_parts
+    // hd 64 forward, 192-row variant: with three consumer warpgroups two warpgroups' GEMMs cover
+    // one's softmax, which takes about as long as its GEMMs at this head dim; 160 registers
+    // each hold S and P of 128 keys beside O. Per cell about 8 % faster than 128 rows, but its
+    // fewer, larger tiles fill the last round of a grid worse; the host picks per call
+    // (sm90/fwd_rows.h).
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_WIDE_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0,
+     1},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
-    {128, 128, MAGI_FFA_HD128_FWD_BLOCK_N, 2, 2, 0, 1},
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 0, 2, 2, 0, 1},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
     // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 two Q
     // stages, one dO stage and half a dQ tile fit beside K and V; dO has a ring of its own, so
     // the next tile's dO loads once dV has read it, before the tile's end.
-    {192, 128, 112, 2, 2, 0, 1},
-    {256, 128, 80, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS},
+    {192, 112, 0, 2, 2, 0, 1},
+    {256, 80, 0, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS},
     // END TABLE
 };
 

@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
+#include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/launch_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/schedule.h"
@@ -15,9 +16,9 @@
 
 namespace magi::cuda::sm90 {
 
-template <Elem E, int kHeadDim>
-void launch_fwd(const FwdParams& p, cudaStream_t stream) {
-  using Tr = FwdTraits<E, kHeadDim>;
+template <Elem E, int kHeadDim, int kBlockM>
+void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
+  using Tr = FwdTraits<E, kHeadDim, kBlockM>;
   const Schedule cfg =
       choose_schedule({p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv});
   if (cfg.sched.grid == 0) return;
@@ -51,6 +52,17 @@ void launch_fwd(const FwdParams& p, cudaStream_t stream) {
   launch_softcap_variant<ffa_fwd_sm90_kernel<Tr, Softcap::kOn>,
                          ffa_fwd_sm90_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, cfg.sched.grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P);
+}
+
+/// The variant of p.block_m rows per item (FwdParams::block_m).
+template <Elem E, int kHeadDim>
+void launch_fwd(const FwdParams& p, cudaStream_t stream) {
+  if constexpr (tiles_for(kHeadDim).fwd_wide_block_n > 0) {
+    if (p.block_m == kFwdWideBlockM) return launch_fwd_rows<E, kHeadDim, kFwdWideBlockM>(p, stream);
+  }
+  MAGI_CHECK(p.block_m == kFwdBlockM, "FFA CUDA: no Hopper forward of ", p.block_m,
+             "-row items at head dim ", kHeadDim);
+  launch_fwd_rows<E, kHeadDim, kFwdBlockM>(p, stream);
 }
 
 }  // namespace magi::cuda::sm90

@@ -17,20 +17,23 @@ enum class FwdBarrier : uint32_t {
   kMmaTurn = 1,  // + w: consumer warpgroup w may issue its next GEMMs (mma_turns.cuh)
 };
 
-template <Elem E, int kHeadDim_>
-struct FwdTraits : WsRoles<tiles_for(kHeadDim_).fwd_block_m / 64> {
+/// kBlockM_: query rows per item, 64 per consumer warpgroup: 128, or 192 where the tile table
+/// has a wide variant.
+template <Elem E, int kHeadDim_, int kBlockM_ = 128>
+struct FwdTraits : WsRoles<kBlockM_ / 64> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
-  using Roles = WsRoles<kTile.fwd_block_m / 64>;
+  using Roles = WsRoles<kBlockM_ / 64>;
   using Roles::kConsumerWarpGroups;
 
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
   // Consumer warpgroup w owns query rows [64 w, 64 w + 64) of the block.
-  static constexpr int kBlockM = kTile.fwd_block_m;
+  static constexpr int kBlockM = kBlockM_;
   static_assert(kBlockM == 64 * kConsumerWarpGroups);
-  static constexpr int kBlockN = kTile.fwd_block_n;
+  static constexpr int kBlockN = kBlockM == 128 ? kTile.fwd_block_n : kTile.fwd_wide_block_n;
+  static_assert(kBlockN > 0, "no forward of this many rows at this head dim (tile_table.h)");
   static constexpr int kStages = kTile.fwd_stages;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
