@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/ffa/sm90/schedule.h"
@@ -37,8 +38,10 @@ TEST(Schedule, ForwardKeysPerCtaEstimate) {
   for (int items : {1, 11, 16, 43, 64, 171, 256}) {
     const std::vector<int32_t> keys(static_cast<size_t>(items), 2048);
     for (int64_t heads : {1, 16, 64}) {
-      EXPECT_DOUBLE_EQ(fwd_keys_per_cta(keys, sum_of(keys), heads, 132), busiest(keys, heads, 132))
+      const FwdCtaLoad load = fwd_cta_load(keys, sum_of(keys), heads, 132);
+      EXPECT_DOUBLE_EQ(load.keys, busiest(keys, heads, 132))
           << items << " items, " << heads << " heads";
+      EXPECT_EQ(load.tiles, (items * heads + 131) / 132);
     }
   }
   std::mt19937 rng(3);
@@ -48,26 +51,39 @@ TEST(Schedule, ForwardKeysPerCtaEstimate) {
     std::sort(keys.begin(), keys.end(), std::greater<>());
     const int64_t heads = std::uniform_int_distribution<int64_t>(1, 64)(rng);
     const int sms = std::uniform_int_distribution<int>(1, 132)(rng);
-    EXPECT_NEAR(fwd_keys_per_cta(keys, sum_of(keys), heads, sms), busiest(keys, heads, sms),
-                keys[0])
-        << "trial " << trial;
+    const FwdCtaLoad load = fwd_cta_load(keys, sum_of(keys), heads, sms);
+    EXPECT_NEAR(load.keys, busiest(keys, heads, sms), keys[0]) << "trial " << trial;
+    const int64_t tiles = static_cast<int64_t>(keys.size()) * heads;
+    const int64_t grid = std::min<int64_t>(tiles, sms);
+    EXPECT_EQ(load.tiles, (tiles + grid - 1) / grid) << "trial " << trial;
   }
-  EXPECT_EQ(fwd_keys_per_cta({}, 0, 8, 132), 0.0);
+  EXPECT_EQ(fwd_cta_load({}, 0, 8, 132).keys, 0.0);
+  EXPECT_EQ(fwd_cta_load({}, 0, 8, 132).tiles, 0);
 }
 
-// The 192-row forward where its rounds fill as well as the 128-row one's (full mask, 16 heads,
-// 132 SMs: at 32k 21 rounds against 32), not where its last round is emptier (2k: 2 against 2,
-// 8k: 6 against 8).
-TEST(Schedule, WideForwardOnlyWhereItsRoundsFill) {
-  const auto prefer_wide = [](int64_t s, int64_t heads) {
-    const std::vector<int32_t> narrow(static_cast<size_t>((s + 127) / 128), s);
-    const std::vector<int32_t> wide(static_cast<size_t>((s + 191) / 192), s);
-    return prefer_wide_fwd(narrow, s * static_cast<int64_t>(narrow.size()), wide,
-                           s * static_cast<int64_t>(wide.size()), heads, 132);
+// The choice on the shapes the model was fitted to (bench/NOTES.md v30, H200, 132 SMs): full and
+// causal masks at 2k, 8k, 32k with 16 and 64 query heads; narrow only where it measured faster
+// (16 heads: 2k full and causal, 8k full).
+TEST(Schedule, WideForwardWhereItMeasuredFaster) {
+  const auto prefer_wide = [](int32_t s, int64_t heads, bool causal) {
+    const auto list = [&](int32_t rows) {
+      std::vector<int32_t> keys;
+      for (int32_t r0 = 0; r0 < s; r0 += rows) keys.push_back(causal ? std::min(s, r0 + rows) : s);
+      std::sort(keys.begin(), keys.end(), std::greater<>());
+      int64_t sum = 0;
+      for (const int32_t k : keys) sum += k;
+      return std::make_pair(keys, sum);
+    };
+    const auto [n, n_sum] = list(128);
+    const auto [w, w_sum] = list(192);
+    return prefer_wide_fwd(n, n_sum, w, w_sum, heads, 132);
   };
-  EXPECT_FALSE(prefer_wide(2048, 16));
-  EXPECT_FALSE(prefer_wide(8192, 16));
-  EXPECT_TRUE(prefer_wide(32768, 16));
+  for (const bool causal : {false, true}) {
+    EXPECT_FALSE(prefer_wide(2048, 16, causal));
+    EXPECT_EQ(prefer_wide(8192, 16, causal), causal);
+    EXPECT_TRUE(prefer_wide(32768, 16, causal));
+    for (const int32_t s : {2048, 8192, 32768}) EXPECT_TRUE(prefer_wide(s, 64, causal)) << s;
+  }
 }
 
 }  // namespace
