@@ -6,8 +6,11 @@
 # Environment: MAGI_INSTALL_DEPS=0 skips it (a machine set up another way).
 set -euo pipefail
 [ "${MAGI_INSTALL_DEPS:-1}" = "0" ] && exit 0
+# libopenblas0-pthread: Debian's torch calls the system libblas.so.3, which without it is the
+# reference BLAS: 60x slower matmuls, most of the Python tests' time (the examples' projections
+# and the float64 references).
 need=(cmake ninja-build g++ libgtest-dev libbenchmark-dev python3-torch pybind11-dev
-      python3-numpy python3-pytest)
+      python3-numpy python3-pytest libopenblas0-pthread)
 if ! command -v dpkg >/dev/null 2>&1; then
   echo "install_deps: not a Debian-based system; make sure these (or their equivalents) are" \
        "installed: ${need[*]}" >&2

@@ -1,6 +1,6 @@
 // Consumers of the Hopper forward kernel: two or three warpgroups, each owning 64 query rows of
-// every tile. A warpgroup walks the CTA's work stream (all key tiles of all its items, work_stream.h)
-// one step behind itself: in step j, in its tensor-core turn,
+// every tile. A warpgroup walks the CTA's work stream (all key tiles of all its items,
+// work_stream.h) one step behind itself: in step j, in its tensor-core turn,
 //   S_j = Q K_j^T            wgmma SS (Q and K from shared memory)
 //   O  += P_{j-1} V_{j-1}    wgmma RS (P in registers, V MN-major in shared memory)
 // then, while O += P V runs: mask S_j, softmax statistics and P_j = 2^(S_j - max); after it:
