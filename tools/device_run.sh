@@ -64,11 +64,15 @@ for step in "$@"; do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
           END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
       done ;;
-    sanitize)  # memcheck, racecheck, synccheck on small cases (tests/cuda/sanitize_ffa.py)
-      for tool in memcheck racecheck synccheck; do
-        timeout ${STEP_TIMEOUT:-600} compute-sanitizer --tool $tool --error-exitcode 9 \
-          python3 tests/cuda/sanitize_ffa.py \
-          >"$OUT/${step}_$tool.log" 2>&1; echo "$step $tool rc=$?"; tail -4 "$OUT/${step}_$tool.log"
+    sanitize)  # memcheck, racecheck, synccheck on small cases (tests/cuda/sanitize_ffa.py), then
+      # again with the hd 64 forward's 192-row variant forced (the small cases pick 128 rows)
+      for rows in 0 192; do
+        for tool in memcheck racecheck synccheck; do
+          log="$OUT/${step}_${tool}_rows$rows.log"
+          MAGI_FFA_FWD_ROWS=$rows timeout ${STEP_TIMEOUT:-600} compute-sanitizer --tool $tool \
+            --error-exitcode 9 python3 tests/cuda/sanitize_ffa.py >"$log" 2>&1
+          echo "$step $tool rows $rows rc=$?"; tail -6 "$log"
+        done
       done ;;
     ncu:*)  # counters of the FFA and FlashAttention-2 kernels on one case: ncu:<case> <S>
       PROFILE_PEER=1 ncu --kernel-name regex:"ffa_fwd_sm90|ffa_bwd_ws|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
