@@ -30,6 +30,8 @@ stamp
 
 if [ "${MAGI_SANITIZE:-1}" != "0" ]; then
   echo "== C++ under ASan + UBSan: build, ctest, fuzz driver"
+  # NOTE: the asan preset compiles at -O1 -g1 (line tables only): on the 2-core CI machine its
+  # build took 750 s at -O2 -g and 450 s so (bench/NOTES.md v30), reports still name file:line.
   cmake --preset asan >/dev/null
   cmake --build --preset asan -j "$jobs"
   ctest --preset asan -j "$jobs" -E '^magi_fuzz$'
