@@ -98,11 +98,10 @@ const DeviceWorkList& fwd_list(const PreparedFfa& lists, int64_t d, int64_t head
     return lists.fwd;
   }
   if (forced == kFwdWideBlockM) return lists.fwd_wide;
-  const DeviceWorkList &n = lists.fwd, &w = lists.fwd_wide;
-  return sm90::prefer_wide_fwd(n.item_cost, n.item_cost_sum, w.item_cost, w.item_cost_sum, heads,
+  return sm90::prefer_wide_fwd(lists.fwd.keys_from, lists.fwd_wide.keys_from, heads,
                                current_sm_count())
-             ? w
-             : n;
+             ? lists.fwd_wide
+             : lists.fwd;
 }
 
 bool head_dim_supported(int64_t d) {

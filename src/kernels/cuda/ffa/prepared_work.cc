@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/ffa/launch.h"
+#include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "kernels/cuda/ffa/work_list.h"
 #include "kernels/ffa_work_impl.h"
@@ -29,15 +30,11 @@ struct CudaFfaWork : PreparedState {
 };
 
 /// The query tiles each item of a backward `list` walks (RowTiles; aligned to kBwdBlockM-row
-/// blocks in the deterministic lists); the keys of each of a forward list's.
-std::vector<int32_t> item_costs(const WorkList& list, bool forward, bool aligned) {
+/// blocks in the deterministic lists).
+std::vector<int32_t> item_costs(const WorkList& list, bool aligned) {
   std::vector<int32_t> cost;
   cost.reserve(list.items.size());
   for (const FfaWorkItem& it : list.items) {
-    if (forward) {
-      cost.push_back(it.cost);
-      continue;
-    }
     int64_t tiles = 0;
     for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
       const FfaSegment& g = list.segs[static_cast<size_t>(s)];
@@ -98,8 +95,13 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
     out[i]->block = kBlock[i];
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
-    out[i]->item_cost = item_costs(lists[i], /*forward=*/i < 2, /*aligned=*/i >= 3);
-    for (const int32_t c : out[i]->item_cost) out[i]->item_cost_sum += c;
+    if (i < 2) {  // forward: FfaWorkItem::cost is the keys an item walks
+      std::vector<int32_t> keys;
+      for (const FfaWorkItem& it : lists[i].items) keys.push_back(it.cost);
+      out[i]->keys_from = sm90::keys_from(keys);
+    } else {
+      out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 3);
+    }
   }
   return w;
 }

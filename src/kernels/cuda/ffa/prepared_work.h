@@ -17,12 +17,10 @@ struct DeviceWorkList {
   const FfaSegment* segs = nullptr;    // device
   const int32_t* row_turns = nullptr;  // device, WorkList::row_turns (deterministic list only)
   int32_t num_items = 0;
-  int32_t block = 0;            // rows (forward) or keys (backward) per item's block
-  bool disjoint_blocks = true;  // WorkList::disjoint_blocks
-  // host: per item, the query tiles it walks (backward lists) or its keys (forward lists; 0: no
-  // segments), and their sum
-  std::vector<int32_t> item_cost;
-  int64_t item_cost_sum = 0;
+  int32_t block = 0;               // rows (forward) or keys (backward) per item's block
+  bool disjoint_blocks = true;     // WorkList::disjoint_blocks
+  std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
+  std::vector<int64_t> keys_from;  // host, forward lists: sm90::keys_from of the items' keys
 };
 
 struct PreparedFfa {

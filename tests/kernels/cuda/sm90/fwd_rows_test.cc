@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <functional>
 #include <random>
-#include <utility>
 #include <vector>
 
 #include "kernels/cuda/ffa/sm90/schedule.h"
@@ -30,15 +29,10 @@ TEST(Schedule, ForwardKeysPerCtaEstimate) {
     }
     return static_cast<double>(most);
   };
-  const auto sum_of = [](const std::vector<int32_t>& keys) {
-    int64_t s = 0;
-    for (const int32_t k : keys) s += k;
-    return s;
-  };
   for (int items : {1, 11, 16, 43, 64, 171, 256}) {
     const std::vector<int32_t> keys(static_cast<size_t>(items), 2048);
     for (int64_t heads : {1, 16, 64}) {
-      const FwdCtaLoad load = fwd_cta_load(keys, sum_of(keys), heads, 132);
+      const FwdCtaLoad load = fwd_cta_load(keys_from(keys), heads, 132);
       EXPECT_DOUBLE_EQ(load.keys, busiest(keys, heads, 132))
           << items << " items, " << heads << " heads";
       EXPECT_EQ(load.tiles, (items * heads + 131) / 132);
@@ -51,14 +45,14 @@ TEST(Schedule, ForwardKeysPerCtaEstimate) {
     std::sort(keys.begin(), keys.end(), std::greater<>());
     const int64_t heads = std::uniform_int_distribution<int64_t>(1, 64)(rng);
     const int sms = std::uniform_int_distribution<int>(1, 132)(rng);
-    const FwdCtaLoad load = fwd_cta_load(keys, sum_of(keys), heads, sms);
+    const FwdCtaLoad load = fwd_cta_load(keys_from(keys), heads, sms);
     EXPECT_NEAR(load.keys, busiest(keys, heads, sms), keys[0]) << "trial " << trial;
     const int64_t tiles = static_cast<int64_t>(keys.size()) * heads;
     const int64_t grid = std::min<int64_t>(tiles, sms);
     EXPECT_EQ(load.tiles, (tiles + grid - 1) / grid) << "trial " << trial;
   }
-  EXPECT_EQ(fwd_cta_load({}, 0, 8, 132).keys, 0.0);
-  EXPECT_EQ(fwd_cta_load({}, 0, 8, 132).tiles, 0);
+  EXPECT_EQ(fwd_cta_load(keys_from({}), 8, 132).keys, 0.0);
+  EXPECT_EQ(fwd_cta_load(keys_from({}), 8, 132).tiles, 0);
 }
 
 // The choice on the shapes the model was fitted to (bench/NOTES.md v30, H200, 132 SMs): full and
@@ -70,13 +64,9 @@ TEST(Schedule, WideForwardWhereItMeasuredFaster) {
       std::vector<int32_t> keys;
       for (int32_t r0 = 0; r0 < s; r0 += rows) keys.push_back(causal ? std::min(s, r0 + rows) : s);
       std::sort(keys.begin(), keys.end(), std::greater<>());
-      int64_t sum = 0;
-      for (const int32_t k : keys) sum += k;
-      return std::make_pair(keys, sum);
+      return keys_from(keys);
     };
-    const auto [n, n_sum] = list(128);
-    const auto [w, w_sum] = list(192);
-    return prefer_wide_fwd(n, n_sum, w, w_sum, heads, 132);
+    return prefer_wide_fwd(list(128), list(192), heads, 132);
   };
   for (const bool causal : {false, true}) {
     EXPECT_FALSE(prefer_wide(2048, 16, causal));

@@ -1,11 +1,13 @@
 // Which Hopper forward runs a call at head dims that have two (tile_table.h): 128-row items on
 // two consumer warpgroups or 192-row items on three. A pure host function of the two work
-// lists' item costs (unit-tested on the CPU, tests/kernels/cuda/sm90/fwd_rows_test.cc).
+// lists' item costs (unit-tested on the CPU, tests/kernels/cuda/sm90/fwd_rows_test.cc), O(1)
+// per call from sums kept with each list.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace magi::cuda::sm90 {
 
@@ -15,22 +17,31 @@ struct FwdCtaLoad {
   int64_t tiles = 0;
 };
 
+/// The suffix sums of a forward list's keys per item: [i] = keys of items i.. (size + 1 entries),
+/// what fwd_cta_load reads; built once per list.
+inline std::vector<int64_t> keys_from(std::span<const int32_t> keys) {
+  std::vector<int64_t> from(keys.size() + 1, 0);
+  for (size_t i = keys.size(); i-- > 0;) from[i] = from[i + 1] + keys[i];
+  return from;
+}
+
 /// The busiest CTA's load in the forward over a longest-first work list (work_list.h) whose
-/// items walk `keys[i]` keys (`sum` in all), for `heads` query heads on the persistent grid:
-/// tiles are items x heads in rounds of `grid` (tile_scheduler.h, item-major), the snake order
-/// spreads the full rounds evenly over the CTAs, and the last, partial round adds its longest
-/// tile. Exact for equal items; O(items of the last round).
-inline FwdCtaLoad fwd_cta_load(std::span<const int32_t> keys, int64_t sum, int64_t heads,
-                               int num_sms) {
-  const int64_t n = static_cast<int64_t>(keys.size()), tiles = n * heads;
-  if (tiles == 0) return {};
+/// items walk the keys that `from` sums (keys_from), for `heads` query heads on the persistent
+/// grid: tiles are items x heads in rounds of `grid` (tile_scheduler.h, item-major), the snake
+/// order spreads the full rounds evenly over the CTAs, and the last, partial round adds its
+/// longest tile. Exact for equal items.
+inline FwdCtaLoad fwd_cta_load(std::span<const int64_t> from, int64_t heads, int num_sms) {
+  const int64_t n = static_cast<int64_t>(from.size()) - 1, tiles = n * heads;
+  if (tiles <= 0) return {};
   const int64_t grid = std::min<int64_t>(tiles, num_sms);
   const int64_t full = tiles - tiles % grid;  // tiles of the full rounds
-  if (full == tiles) return {static_cast<double>(sum) * heads / grid, full / grid};
+  const double all = static_cast<double>(from[0]) * heads;
+  if (full == tiles) return {all / grid, full / grid};
   const int64_t first = full / heads;  // the partial round's first (longest) item
-  double last = static_cast<double>(keys[first]) * (heads * (first + 1) - full);
-  for (int64_t i = first + 1; i < n; ++i) last += static_cast<double>(keys[i]) * heads;
-  return {(static_cast<double>(sum) * heads - last) / grid + keys[first], full / grid + 1};
+  const double first_keys = static_cast<double>(from[first] - from[first + 1]);
+  const double last = first_keys * static_cast<double>(heads * (first + 1) - full) +
+                      static_cast<double>(from[first + 1]) * heads;
+  return {(all - last) / grid + first_keys, full / grid + 1};
 }
 
 /// The time model of the two forwards at head dim 64, fitted on the H200 (bench/NOTES.md v30:
@@ -41,15 +52,14 @@ inline FwdCtaLoad fwd_cta_load(std::span<const int32_t> keys, int64_t sum, int64
 inline constexpr double kFwdWideCellRate = 1.08;
 inline constexpr double kFwdTileKeys = 640.0;
 
-/// Whether the 192-row forward list (`wide_*`) is expected to finish before the 128-row one
-/// (`narrow_*`), from the busiest CTA's load (fwd_cta_load) under the model above. The wide
+/// Whether the 192-row forward list (`wide_from`) is expected to finish before the 128-row one
+/// (`narrow_from`), from the busiest CTA's load (fwd_cta_load) under the model above. The wide
 /// tiles are fewer (less fixed cost) but fill the last round worse: with 16 heads the narrow
 /// one wins at 2k and 8k full, the wide one at 32k; with 64 heads the wide one throughout.
-inline bool prefer_wide_fwd(std::span<const int32_t> narrow_keys, int64_t narrow_sum,
-                            std::span<const int32_t> wide_keys, int64_t wide_sum, int64_t heads,
-                            int num_sms) {
-  const FwdCtaLoad n = fwd_cta_load(narrow_keys, narrow_sum, heads, num_sms);
-  const FwdCtaLoad w = fwd_cta_load(wide_keys, wide_sum, heads, num_sms);
+inline bool prefer_wide_fwd(std::span<const int64_t> narrow_from,
+                            std::span<const int64_t> wide_from, int64_t heads, int num_sms) {
+  const FwdCtaLoad n = fwd_cta_load(narrow_from, heads, num_sms);
+  const FwdCtaLoad w = fwd_cta_load(wide_from, heads, num_sms);
   const double narrow = 128.0 * (n.keys + kFwdTileKeys * static_cast<double>(n.tiles));
   const double wide =
       192.0 * w.keys / kFwdWideCellRate + 128.0 * kFwdTileKeys * static_cast<double>(w.tiles);
