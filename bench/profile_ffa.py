@@ -1,5 +1,7 @@
 """One FFA forward + backward on a cases.json case, for ncu / compute-sanitizer runs:
   ncu --kernel-name regex:ffa_ python3 bench/profile_ffa.py full 8192 [reps] [hq:hkv] [head_dim]
+PROFILE_PEER=1 (or =cudnn) adds torch SDPA's FlashAttention-2 (or cuDNN) kernels on the same
+inputs; PROFILE_FWD=1 runs the forwards alone.
 """
 import json
 import os
@@ -36,19 +38,24 @@ def main():
     heads = tuple(map(int, sys.argv[4].split(":"))) if len(sys.argv) > 4 else None
     head_dim = int(sys.argv[5]) if len(sys.argv) > 5 else None
     _, q, k, v, qr, kr, tm = load_case(name, s, heads=heads, head_dim=head_dim)
+    fwd_only = bool(os.environ.get("PROFILE_FWD"))
     for _ in range(reps):
         out, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
-        out.backward(torch.randn_like(out))
-    if os.environ.get("PROFILE_PEER") and name in ("full", "causal"):
-        # torch SDPA's FlashAttention-2 kernels on the same inputs, for side-by-side counters.
+        if not fwd_only:
+            out.backward(torch.randn_like(out))
+    peer = os.environ.get("PROFILE_PEER")
+    if peer and name in ("full", "causal"):
+        # torch SDPA's kernels on the same inputs, for side-by-side counters.
         from torch.nn.attention import SDPBackend, sdpa_kernel
         qt, kt, vt = (x.detach().transpose(0, 1)[None].requires_grad_() for x in (q, k, v))
-        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+        backend = SDPBackend.CUDNN_ATTENTION if peer == "cudnn" else SDPBackend.FLASH_ATTENTION
+        with sdpa_kernel(backend):
             for _ in range(reps):
                 o = torch.nn.functional.scaled_dot_product_attention(
                     qt, kt, vt, is_causal=name == "causal",
                     enable_gqa=qt.shape[1] != kt.shape[1])
-                o.backward(torch.randn_like(o))
+                if not fwd_only:
+                    o.backward(torch.randn_like(o))
     torch.cuda.synchronize()
     print("done", name, s)
 
