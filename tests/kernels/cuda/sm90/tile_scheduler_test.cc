@@ -92,8 +92,8 @@ TEST(TileScheduler, GroupedNumberingIsABijection) {
 }
 
 // The backward's rounds: one query head's items given a round's worth (grid) of them, else one
-// kv head's query heads given grid / heads_per_kv items, else item-major. The forward: rounds of
-// grid / heads items for MHA lists of a round's worth of items, else item-major.
+// kv head's query heads given grid / heads_per_kv items, else item-major. The forward keeps
+// item-major order.
 TEST(Schedule, BackwardRoundsShareQueryHeads) {
 #if !defined(MAGI_FFA_TILE_GROUP) && !defined(MAGI_FFA_BWD_TILE_GROUP)  // knobs override
   for (int hpk : {1, 2, 8}) {
@@ -104,11 +104,8 @@ TEST(Schedule, BackwardRoundsShareQueryHeads) {
       EXPECT_EQ(one.sched.head_of(t), 0) << "tile " << t;
       EXPECT_EQ(one.sched.item_of(t), t) << "tile " << t;
     }
-    // The forward groups MHA lists alone (GQA runs a kv head's query heads side by side).
-    EXPECT_EQ(choose_schedule({256, 64, 132, hpk, Pass::kForward}).sched.group, hpk == 1 ? 2 : 0);
+    EXPECT_EQ(choose_schedule({256, 64, 132, hpk, Pass::kForward}).sched.group, 0);
   }
-  EXPECT_EQ(choose_schedule({132, 16, 132, 1, Pass::kForward}).sched.group, 8);
-  EXPECT_EQ(choose_schedule({131, 16, 132, 1, Pass::kForward}).sched.group, 0);
   const Schedule gqa = choose_schedule({100, 64, 132, 8, Pass::kBackward});
   EXPECT_EQ(gqa.sched.group, 132 / 8);
   for (int32_t t = 0; t < gqa.sched.grid && t < 128; ++t) {  // kv head 0, items 0..15

@@ -55,14 +55,6 @@ inline Schedule choose_schedule(const ScheduleProblem& pb) {
       c.sched.group = kv_round;
     }
   }
-  // The forward: MHA lists of a round's worth of items or more in groups of grid / heads items,
-  // a round being the same tiles as item-major order (about grid / heads items of every head)
-  // but CTAs next to each other on one head's K / V (32k 16:16: +7 % full; bench/NOTES.md v17,
-  // v31). GQA keeps item-major order, which runs a kv head's query heads side by side.
-  if (pb.pass == Pass::kForward && pb.heads_per_kv == 1 && pb.num_items >= c.sched.grid &&
-      pb.num_heads_q > 1) {
-    c.sched.group = std::max<int32_t>(1, c.sched.grid / static_cast<int32_t>(pb.num_heads_q));
-  }
 #ifdef MAGI_FFA_FWD_TILE_GROUP  // development knob: the forward's alone (0: item-major)
   if (pb.pass == Pass::kForward) c.sched.group = MAGI_FFA_FWD_TILE_GROUP;
 #endif
