@@ -31,7 +31,8 @@ def main():
     ap.add_argument("--sizes", default="2048,8192,32768")
     ap.add_argument("--heads", default="16:16,64:8")
     ap.add_argument("--dims", default="128,64")
-    ap.add_argument("--irregular", default="varlen_full,varlen_causal,swa_causal,varlen_block_causal")
+    ap.add_argument("--irregular", default="varlen_full,varlen_causal,swa_causal,varlen_block_causal",
+                    help="masks of cases.json at 8k and 32k, hd 128; 'none' (or empty) for none")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--out", default=os.environ.get("OUT", "out"))
     args = ap.parse_args()
@@ -88,8 +89,9 @@ def main():
                     continue  # hd 64: the first head layout only
                 full = run("full", S, hq, hkv, d, True)
                 run("causal", S, hq, hkv, d, True)
-                if d == 128 and S >= 8192 and args.irregular:
-                    for name in args.irregular.split(","):
+                if d == 128 and S >= 8192:
+                    for name in [n for n in args.irregular.strip("'\"").split(",")
+                                 if n and n != "none"]:
                         r = run(name, S, hq, hkv, d, False)
                         r["vs_own_full"] = r["ffa_tflops"] / full["ffa_tflops"]
                         print(f"{'':20s} -> {r['vs_own_full']:.3f} of own full", flush=True)

@@ -80,16 +80,17 @@ for step in "$@"; do
         --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
         python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
       grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Registers Per" "$OUT/ncu.txt" | cut -c1-110 ;;
-    ncufwd:*)  # the forward of FFA and cuDNN side by side: ncufwd:<case>,<S>,<hq:hkv>,<head_dim>
-      IFS=, read -r c n h d <<<"${step#ncufwd:}"
-      PROFILE_PEER=cudnn PROFILE_FWD=1 ncu --kernel-name regex:"ffa_fwd_sm90|cudnn|sdpa|fprop" \
-        --launch-count 2 --section SpeedOfLight --section WarpStateStats \
-        --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis --section Occupancy \
-        --section LaunchStats --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second \
-        python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" \
-        >"$OUT/ncufwd_${c}_${n}_${h/:/-}_$d.txt" 2>&1
-      grep -E "^  [a-zA-Z_]+.*\(|Duration|Compute \(SM\) Throughput|Issue Slots Busy|L2 Hit|L1/TEX Hit|Registers Per|Warp Cycles Per Issued|Block Size|Grid Size|Shared Memory Config" \
-        "$OUT/ncufwd_${c}_${n}_${h/:/-}_$d.txt" | cut -c1-120 ;;
+    ncucmp:*)  # FFA and cuDNN side by side, one pass: ncucmp:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>
+      IFS=, read -r pass c n h d <<<"${step#ncucmp:}"
+      if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90|fprop"; else fwd= kern="ffa_bwd_ws|bprop"; fi
+      log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_$d.txt"
+      PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --kernel-name regex:"$kern" --launch-count 2 \
+        --section SpeedOfLight --section WarpStateStats --section ComputeWorkloadAnalysis \
+        --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+        --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second \
+        python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" >"$log" 2>&1
+      grep -E "^  [a-zA-Z_]+.*\(|Elapsed Cycles|Duration|DRAM Throughput|L2 Hit|Issue Slots Busy|Registers Per|Grid Size|sm__pipe_tensor_cycles|lts__t_bytes" \
+        "$log" | cut -c1-120 ;;
     stalls:*)  # the backward's stall split: stalls:<case>,<S>,<hq:hkv>[,<head_dim>] (ncu, one bwd launch)
       IFS=, read -r c n h d <<<"${step#stalls:}"
       ncu --kernel-name regex:"ffa_bwd_ws" --launch-count 1 \
