@@ -5,10 +5,11 @@
 #   2. the C++ suites (ctest, preset default), the magi-attn checks among them;
 #   3. the C++ suites again under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan),
 #      then the fuzz driver (tests/fuzz) under them for MAGI_FUZZ_SECONDS;
-#   4. where nvcc and NCCL exist, the NCCL communicator (built and its GPU tests run: they skip
-#      without a GPU);
-#   5. the Python extension, with the CUDA kernels when nvcc is found (compiled, not run: GPU
-#      tests are in tests/cuda, see docs/cuda.md), and the Python suites (pytest, CPU).
+#   4. where nvcc exists, one CUDA build (preset cuda): the NCCL communicator where NCCL exists
+#      (built and its GPU tests run: they skip without a GPU) and the Python extension with the
+#      CUDA kernels (compiled, not run: GPU tests are in tests/cuda, see docs/cuda.md); without
+#      nvcc, the host-only extension (tools/install_python.sh --inplace);
+#   5. the Python suites (pytest, CPU).
 # Environment: MAGI_JOBS (default: nproc), MAGI_SANITIZE=0 (skip step 3), MAGI_FUZZ_SECONDS
 # (default 60), MAGI_FUZZ_SEED (default: the time; printed), MAGI_INSTALL_DEPS=0 (skip step 1),
 # PYTHON (the interpreter of step 5; default /usr/bin/python3, Debian's torch).
@@ -43,21 +44,25 @@ if [ "${MAGI_SANITIZE:-1}" != "0" ]; then
   stamp
 fi
 
-if command -v nvcc >/dev/null; then
-  # The NCCL communicator (a C++ library of its own, no kernels): compiled and linked here so it
-  # cannot rot between GPU sessions; its tests skip without a GPU.
-  cmake --preset cuda >/dev/null
-  if cmake --build build/cuda --target help 2>/dev/null | grep -q magi_nccl_tests; then
-    echo "== C++ with CUDA and NCCL: the NCCL communicator and its GPU tests (skipped without a GPU)"
-    cmake --build build/cuda -j "$jobs" --target magi_nccl_tests
-    build/cuda/src/comm/nccl/magi_nccl_tests
-    stamp
-  fi
-fi
-
 python=${PYTHON:-/usr/bin/python3}
-echo "== Python: build the extension$(command -v nvcc >/dev/null && echo ' with the CUDA kernels'), run pytest"
-JOBS=$jobs MAGI_CUDA=AUTO PYTHON=$python tools/install_python.sh --inplace
+if command -v nvcc >/dev/null; then
+  # One CUDA build tree for the NCCL communicator (a C++ library of its own, no kernels: compiled
+  # and linked here so it cannot rot between GPU sessions; its tests skip without a GPU) and the
+  # Python extension with the CUDA kernels: the host library they share compiles once.
+  echo "== C++ with CUDA: the NCCL communicator and the Python extension with the CUDA kernels"
+  cmake --preset cuda -DMAGI_PYTHON=ON -DPython3_EXECUTABLE="$python" >/dev/null
+  targets=_C
+  if cmake --build build/cuda --target help 2>/dev/null | grep -q magi_nccl_tests; then
+    targets="magi_nccl_tests _C"
+  fi
+  cmake --build build/cuda -j "$jobs" --target $targets
+  if [ "$targets" != _C ]; then build/cuda/src/comm/nccl/magi_nccl_tests; fi
+  stamp
+  echo "== Python: pytest"
+else
+  echo "== Python: build the extension, run pytest"
+  JOBS=$jobs MAGI_CUDA=AUTO PYTHON=$python tools/install_python.sh --inplace
+fi
 PYTHONPATH="$PWD/python" "$python" -m pytest -q tests/python
 stamp
 echo "== all tests passed"
