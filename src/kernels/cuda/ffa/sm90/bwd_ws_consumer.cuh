@@ -29,6 +29,11 @@
 #include "kernels/cuda/ptx/warpgroup.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
+// NOTE: development filter (tools/device_variants.sh): 0 stores dS^T with 4-byte stores.
+#ifndef MAGI_FFA_BWD_DS_STMATRIX
+#define MAGI_FFA_BWD_DS_STMATRIX 1
+#endif
+
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap>
@@ -229,7 +234,6 @@ struct BwdWsConsumer {
   __device__ static void run(const BwdParamsSm90& P, Storage& st, int wg) {
     const BwdParams& p = P.p;
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
-    const int g = lane >> 2, t = lane & 3;
     const int key_warp0 = 64 * wg + 16 * warp;  // first key of this warp's dK / dV rows
     const uint32_t a_k = ptx::cvta_to_shared(st.k);
     const uint32_t a_v = ptx::cvta_to_shared(st.v);
@@ -285,7 +289,18 @@ struct BwdWsConsumer {
         ptx::wgmma_fence();
         issue_grad(dv, pa, QTile::mn_major(a_do, 0), fresh);
         // dS^T to shared memory for dQ: fragment [kk][j] is key g + 8 (j & 1), rows
-        // 16 kk + 8 (j >> 1) + 2 t.
+        // 16 kk + 8 (j >> 1) + 2 t, i.e. row g, columns 2 t of the 8 x 8 matrix at keys
+        // 8 (j & 1), rows 16 kk + 8 (j >> 1): one stmatrix per kk (four per tile, not sixteen
+        // 4-byte stores: the consumers' shared-memory queue is their busiest, bench/NOTES.md v31).
+#if MAGI_FFA_BWD_DS_STMATRIX
+        const int m = lane >> 3;  // the matrix whose row lane % 8 this lane addresses
+#pragma unroll
+        for (int kk = 0; kk < kBM / 16; ++kk) {
+          const int kr = key_warp0 + (lane & 7) + 8 * (m & 1), col = 16 * kk + 8 * (m >> 1);
+          ptx::stmatrix_x4(a_ds + DsTile::offset(kr, col), dsa[kk]);
+        }
+#else
+        const int g = lane >> 2, t = lane & 3;
 #pragma unroll
         for (int kk = 0; kk < kBM / 16; ++kk)
 #pragma unroll
@@ -293,6 +308,7 @@ struct BwdWsConsumer {
             const int kr = key_warp0 + g + 8 * (j & 1), col = 16 * kk + 8 * (j >> 1) + 2 * t;
             ptx::st_shared_b32(a_ds + DsTile::offset(kr, col), dsa[kk][j]);
           }
+#endif
         ptx::fence_proxy_async_shared();  // the stores -> visible to wgmma's operand reads
         // NOTE: both warpgroups' dS^T are needed by each dQ. A warpgroup passes this barrier
         // only after the other finished its previous tile (waits included), so a buffer is
