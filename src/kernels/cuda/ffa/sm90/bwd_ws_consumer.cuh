@@ -29,9 +29,13 @@
 #include "kernels/cuda/ptx/warpgroup.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
-// NOTE: development filter (tools/device_variants.sh): 0 stores dS^T with 4-byte stores.
+// NOTE: development filters (tools/device_variants.sh): 0 stores dS^T with 4-byte stores, and
+// the dQ tile with each address taken through the swizzle.
 #ifndef MAGI_FFA_BWD_DS_STMATRIX
 #define MAGI_FFA_BWD_DS_STMATRIX 1
+#endif
+#ifndef MAGI_FFA_BWD_DQ_XOR_ADDR
+#define MAGI_FFA_BWD_DQ_XOR_ADDR 1
 #endif
 
 namespace magi::cuda::sm90 {
@@ -205,6 +209,23 @@ struct BwdWsConsumer {
                                                   float scale, int col0, int warp, int lane) {
     using Tile = typename Tr::DqTile;
     const int g = lane >> 2, t = lane & 3;
+#if MAGI_FFA_BWD_DQ_XOR_ADDR
+    // NOTE: element (16 warp + g + 8 hi, col0 + 8 nt + 2 t), col0 a multiple of 32, is at
+    // Tile::offset(16 warp + g, 2 t) + (col0 / 32 + nt / 4) atoms + 1024 hi with its 16-byte
+    // chunk index XORed by 2 (nt % 4): the swizzle XORs the chunk (bits 4-6) with the row, and
+    // the 1024-aligned tile and the other terms leave bits 4-6 alone. So the address is one
+    // XOR of this thread's first one plus immediates; ptxas had computed every one of the 16
+    // through the swizzle again in each tile (about 90 of the hd 64 loop's 700 instructions).
+    const uint32_t first = ptx::cvta_to_shared(st.dq) + (col0 >> 5) * Tile::kAtomBytes +
+                           Tile::offset(16 * warp + g, 2 * t);
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        const uint32_t at = (first ^ ((nt & 3) << 5)) + (nt >> 2) * Tile::kAtomBytes + 1024 * hi;
+        ptx::st_shared_f32x2(at, dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
+      }
+#else
     const uint32_t base = ptx::cvta_to_shared(st.dq);
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
@@ -214,6 +235,7 @@ struct BwdWsConsumer {
         ptx::st_shared_f32x2(base + Tile::offset(row, col), dq[nt][2 * hi] * scale,
                              dq[nt][2 * hi + 1] * scale);
       }
+#endif
   }
   /// The written dQ tile -> the writer (dq_full).
   __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
