@@ -29,13 +29,15 @@
 #include "kernels/cuda/ptx/warpgroup.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
-// NOTE: development filters (tools/device_variants.sh): 0 stores dS^T with 4-byte stores, and
-// the dQ tile with each address taken through the swizzle.
+// NOTE: development filters (-DMAGI_CUDA_EXTRA_FLAGS): 1 stores dS^T with stmatrix, and the dQ
+// tile through addresses hoisted out of the swizzle: about 12 % fewer instructions in the hd 64
+// loop, correct on the H200 (tests/cuda/test_ffa.py), speed unchanged within the noise of one
+// run (bench/NOTES.md v31); off until a longer A/B and the sanitizers have run on them.
 #ifndef MAGI_FFA_BWD_DS_STMATRIX
-#define MAGI_FFA_BWD_DS_STMATRIX 1
+#define MAGI_FFA_BWD_DS_STMATRIX 0
 #endif
 #ifndef MAGI_FFA_BWD_DQ_XOR_ADDR
-#define MAGI_FFA_BWD_DQ_XOR_ADDR 1
+#define MAGI_FFA_BWD_DQ_XOR_ADDR 0
 #endif
 
 namespace magi::cuda::sm90 {
@@ -312,8 +314,8 @@ struct BwdWsConsumer {
         issue_grad(dv, pa, QTile::mn_major(a_do, 0), fresh);
         // dS^T to shared memory for dQ: fragment [kk][j] is key g + 8 (j & 1), rows
         // 16 kk + 8 (j >> 1) + 2 t, i.e. row g, columns 2 t of the 8 x 8 matrix at keys
-        // 8 (j & 1), rows 16 kk + 8 (j >> 1): one stmatrix per kk (four per tile, not sixteen
-        // 4-byte stores: the consumers' shared-memory queue is their busiest, bench/NOTES.md v31).
+        // 8 (j & 1), rows 16 kk + 8 (j >> 1): with stmatrix, one per kk (four per tile, not
+        // sixteen 4-byte stores; our consumers issue twice cuDNN's LSU work, bench/NOTES.md v31).
 #if MAGI_FFA_BWD_DS_STMATRIX
         const int m = lane >> 3;  // the matrix whose row lane % 8 this lane addresses
 #pragma unroll
