@@ -52,9 +52,10 @@ __device__ __forceinline__ void st_shared_f32x2(uint32_t addr, float x, float y)
 /// of ldmatrix_x4: lane l holds row l / 4, columns 2 (l % 4) .. +1 of each matrix (r[m] of
 /// matrix m) and supplies the address of row l % 8 of matrix l / 8 (16 contiguous bytes).
 __device__ __forceinline__ void stmatrix_x4(uint32_t smem_addr, const uint32_t (&r)[4]) {
-  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr),
-               "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
-               : "memory");
+  asm volatile(
+      "stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr),
+      "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+      : "memory");
 }
 
 }  // namespace magi::cuda::ptx
