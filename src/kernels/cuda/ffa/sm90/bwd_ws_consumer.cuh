@@ -212,19 +212,17 @@ struct BwdWsConsumer {
     using Tile = typename Tr::DqTile;
     const int g = lane >> 2, t = lane & 3;
 #if MAGI_FFA_BWD_DQ_XOR_ADDR
-    // NOTE: element (16 warp + g + 8 hi, col0 + 8 nt + 2 t), col0 a multiple of 32, is at
-    // Tile::offset(16 warp + g, 2 t) + (col0 / 32 + nt / 4) atoms + 1024 hi with its 16-byte
-    // chunk index XORed by 2 (nt % 4): the swizzle XORs the chunk (bits 4-6) with the row, and
-    // the 1024-aligned tile and the other terms leave bits 4-6 alone. So the address is one
-    // XOR of this thread's first one plus immediates; ptxas had computed every one of the 16
-    // through the swizzle again in each tile (about 90 of the hd 64 loop's 700 instructions).
-    const uint32_t first = ptx::cvta_to_shared(st.dq) + (col0 >> 5) * Tile::kAtomBytes +
-                           Tile::offset(16 * warp + g, 2 * t);
+    // NOTE: from this thread's first element (16 warp + g, col0 + 2 t), col0 a multiple of 32:
+    // Tile::step8 within a 32-column atom, immediates for the next atom and the rows 8 on.
+    // ptxas had taken all 16 addresses through the swizzle in every tile (about 90 of the hd 64
+    // loop's 700 instructions).
+    const uint32_t first = ptx::cvta_to_shared(st.dq) + Tile::offset(16 * warp + g, col0 + 2 * t);
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        const uint32_t at = (first ^ ((nt & 3) << 5)) + (nt >> 2) * Tile::kAtomBytes + 1024 * hi;
+        const uint32_t at =
+            Tile::step8(first, nt & 3) + (nt >> 2) * Tile::kAtomBytes + 8 * 128 * hi;
         ptx::st_shared_f32x2(at, dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
       }
 #else

@@ -58,6 +58,11 @@ struct Sw128TileF32 {
     return static_cast<uint32_t>((c >> 5) * kAtomBytes + r * 128 +
                                  ((((c >> 2) & 7) ^ (r & 7)) << 4) + (c & 3) * 4);
   }
+  /// The shared address of element (r, c + 8 j), j in [0, 4), from `at`, that of (r, c) with
+  /// c % 32 < 8, in a tile at a 128-aligned address: the swizzle XORs the 16-byte chunk index
+  /// (address bits 4-6) with the row, and 8 columns on is 2 chunks on, so only bits 5-6 flip.
+  /// One instruction where offset() takes several (ptxas recomputes those per use).
+  __device__ __forceinline__ static uint32_t step8(uint32_t at, int j) { return at ^ (j << 5); }
 };
 
 template <int kRows, int kCols>
