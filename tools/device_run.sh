@@ -18,6 +18,8 @@ build() {  # (re)configure with EXTRA and build in place; the package loads buil
     ninja -C build -j16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
   echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
 }
+NCU_SECTIONS="--section SpeedOfLight --section WarpStateStats --section ComputeWorkloadAnalysis
+  --section MemoryWorkloadAnalysis"  # the ncu steps' common sections
 build
 for step in "$@"; do
   echo "== $step ($(date +%T))"
@@ -76,17 +78,14 @@ for step in "$@"; do
       done ;;
     ncu:*)  # counters of the FFA and FlashAttention-2 kernels on one case: ncu:<case> <S>
       PROFILE_PEER=1 ncu --kernel-name regex:"ffa_fwd_sm90|ffa_bwd_ws|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
-        --launch-count 4 --section SpeedOfLight --section WarpStateStats \
-        --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
-        python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
+        --launch-count 4 $NCU_SECTIONS python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
       grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Registers Per" "$OUT/ncu.txt" | cut -c1-110 ;;
     ncucmp:*)  # FFA and cuDNN side by side, one pass: ncucmp:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>
       IFS=, read -r pass c n h d <<<"${step#ncucmp:}"
       if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90|fprop"; else fwd= kern="ffa_bwd_ws|bprop"; fi
       log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_$d.txt"
       PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --kernel-name regex:"$kern" --launch-count 2 \
-        --section SpeedOfLight --section WarpStateStats --section ComputeWorkloadAnalysis \
-        --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+        $NCU_SECTIONS --section Occupancy --section LaunchStats \
         --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second \
         python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" >"$log" 2>&1
       grep -E "^  [a-zA-Z_]+.*\(|Elapsed Cycles|Duration|DRAM Throughput|L2 Hit|Issue Slots Busy|Registers Per|Grid Size|sm__pipe_tensor_cycles|lts__t_bytes" \
