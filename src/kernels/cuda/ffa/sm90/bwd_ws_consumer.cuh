@@ -24,21 +24,11 @@
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/warp_mma.cuh"
+#include "kernels/cuda/ptx/ldmatrix.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/sync.cuh"
 #include "kernels/cuda/ptx/warpgroup.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
-
-// NOTE: development filters (-DMAGI_CUDA_EXTRA_FLAGS): 1 stores dS^T with stmatrix, and the dQ
-// tile through addresses hoisted out of the swizzle: about 12 % fewer instructions in the hd 64
-// loop, correct on the H200 (tests/cuda/test_ffa.py), speed unchanged within the noise of one
-// run (bench/NOTES.md v31); off until a longer A/B and the sanitizers have run on them.
-#ifndef MAGI_FFA_BWD_DS_STMATRIX
-#define MAGI_FFA_BWD_DS_STMATRIX 0
-#endif
-#ifndef MAGI_FFA_BWD_DQ_XOR_ADDR
-#define MAGI_FFA_BWD_DQ_XOR_ADDR 0
-#endif
 
 namespace magi::cuda::sm90 {
 
@@ -67,6 +57,26 @@ struct BwdWsConsumer {
     }
     ptx::wgmma_commit_group();
   }
+  // The same with K_w (or V_w) as register fragments (Tr::kScoresRs).
+  template <int kNT>
+  __device__ __forceinline__ static void issue_transposed(float (&acc)[kNT][4],
+                                                          const uint32_t (&a)[kD / 16][4],
+                                                          KMajorSw128<QTile::kAtomBytes> b) {
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      ptx::Wgmma<8 * kNT, kBf16>::template rs<0>(acc, a[kk], b.advance_k(kk).bits, kk > 0);
+    }
+    ptx::wgmma_commit_group();
+  }
+  /// This warp's 16 rows of K_w (or V_w) at `a` as A fragments (k = head-dim columns): one
+  /// ldmatrix per k slice, matrix m = rows 8 (m & 1), columns 8 (m >> 1) of the slice.
+  __device__ __forceinline__ static void load_frags(uint32_t (&f)[kD / 16][4], uint32_t a,
+                                                    int key_warp0, int lane) {
+    const int row = key_warp0 + (lane & 7) + 8 * ((lane >> 3) & 1), col = 8 * (lane >> 4);
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk)
+      ptx::ldmatrix_x4(a + KvTile::offset(row, 16 * kk + col), f[kk]);
+  }
   // dV += P^T dO (or dK += dS^T Q): [64 keys x D], 64 / 16 k-steps; `fresh` overwrites.
   __device__ __forceinline__ static void issue_grad(float (&acc)[kNO][4],
                                                     const uint32_t (&a)[kBM / 16][4],
@@ -77,22 +87,16 @@ struct BwdWsConsumer {
     }
     ptx::wgmma_commit_group();
   }
-  // dQ [64 rows x 64 columns] = dS K. Head dim 128: warpgroup w takes columns [64 w, 64 w + 64)
-  // over all 128 keys; head dim 64: all 64 columns over its own 64 keys (both add into dq).
-  __device__ __forceinline__ static void issue_dq(float (&dq)[8][4], uint32_t a_ds, uint32_t a_k,
-                                                  int wg) {
-    if constexpr (kD == 128) {
+  // dQ [64 rows x kDqN columns] = dS K: warpgroup w takes columns [w kDqN, (w + 1) kDqN) over
+  // all the tile's keys (A = both warpgroups' dS^T). At head dim 64 (N = 32) this replaced each
+  // warpgroup taking all columns over its own keys, which the writer then added twice into the
+  // same dq rows: half the fp32 tile's shared and L2 traffic (+2-7 %, bench/NOTES.md v32).
+  __device__ __forceinline__ static void issue_dq(float (&dq)[Tr::kDqN / 8][4], uint32_t a_ds,
+                                                  uint32_t a_k, int wg) {
 #pragma unroll
-      for (int kk = 0; kk < kBN / 16; ++kk) {
-        ptx::Wgmma<64, kBf16>::template ss<1, 1>(dq, DsTile::mn_major(a_ds, kk, 0),
-                                                 KvTile::mn_major(a_k, kk, 64 * wg), kk > 0);
-      }
-    } else {
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        ptx::Wgmma<64, kBf16>::template ss<1, 1>(dq, DsTile::mn_major(a_ds, 4 * wg + kk, 0),
-                                                 KvTile::mn_major(a_k, 4 * wg + kk, 0), kk > 0);
-      }
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+      ptx::Wgmma<Tr::kDqN, kBf16>::template ss<1, 1>(
+          dq, DsTile::mn_major(a_ds, kk, 0), KvTile::mn_major(a_k, kk, Tr::kDqN * wg), kk > 0);
     }
     ptx::wgmma_commit_group();
   }
@@ -211,7 +215,6 @@ struct BwdWsConsumer {
                                                   float scale, int col0, int warp, int lane) {
     using Tile = typename Tr::DqTile;
     const int g = lane >> 2, t = lane & 3;
-#if MAGI_FFA_BWD_DQ_XOR_ADDR
     // NOTE: from this thread's first element (16 warp + g, col0 + 2 t), col0 a multiple of 32:
     // Tile::step8 within a 32-column atom, immediates for the next atom and the rows 8 on.
     // ptxas had taken all 16 addresses through the swizzle in every tile (about 90 of the hd 64
@@ -225,17 +228,6 @@ struct BwdWsConsumer {
             Tile::step8(first, nt & 3) + (nt >> 2) * Tile::kAtomBytes + 8 * 128 * hi;
         ptx::st_shared_f32x2(at, dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
       }
-#else
-    const uint32_t base = ptx::cvta_to_shared(st.dq);
-#pragma unroll
-    for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-      for (int hi = 0; hi < 2; ++hi) {
-        const int row = 16 * warp + g + 8 * hi, col = col0 + 8 * nt + 2 * t;
-        ptx::st_shared_f32x2(base + Tile::offset(row, col), dq[nt][2 * hi] * scale,
-                             dq[nt][2 * hi + 1] * scale);
-      }
-#endif
   }
   /// The written dQ tile -> the writer (dq_full).
   __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
@@ -275,13 +267,23 @@ struct BwdWsConsumer {
       RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
       float s_t[kNS][4], dp_t[kNS][4];             // S^T, dP^T: [16 keys x 64 rows] of this warp
       uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = rows)
-      float dq[8][4];                              // dQ [16 rows x 64 columns] of this warp
+      float dq[Tr::kDqN / 8][4];                   // dQ [16 rows x kDqN columns] of this warp
 
+      uint32_t kf[Tr::kScoresRs ? kD / 16 : 1][4], vf[Tr::kScoresRs ? kD / 16 : 1][4];
+      if constexpr (Tr::kScoresRs) {  // K_w, V_w as A fragments for the item's tiles
+        load_frags(kf, a_k, key_warp0, lane);
+        load_frags(vf, a_v, key_warp0, lane);
+      }
       // S^T and dP^T of a query tile whose Q and dO are at a_q, a_do.
       const auto issue_scores = [&](uint32_t a_q, uint32_t a_do) {
         ptx::wgmma_fence();
-        issue_transposed(s_t, KvTile::k_major(a_k, 64 * wg), QTile::k_major(a_q, 0));
-        issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
+        if constexpr (Tr::kScoresRs) {
+          issue_transposed(s_t, kf, QTile::k_major(a_q, 0));
+          issue_transposed(dp_t, vf, QTile::k_major(a_do, 0));
+        } else {
+          issue_transposed(s_t, KvTile::k_major(a_k, 64 * wg), QTile::k_major(a_q, 0));
+          issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
+        }
       };
       // P^T and dS^T of the tile in stage q at `rows` as A fragments, once its S^T and dP^T
       // were issued.
@@ -314,23 +316,12 @@ struct BwdWsConsumer {
         // 16 kk + 8 (j >> 1) + 2 t, i.e. row g, columns 2 t of the 8 x 8 matrix at keys
         // 8 (j & 1), rows 16 kk + 8 (j >> 1): with stmatrix, one per kk (four per tile, not
         // sixteen 4-byte stores; our consumers issue twice cuDNN's LSU work, bench/NOTES.md v31).
-#if MAGI_FFA_BWD_DS_STMATRIX
         const int m = lane >> 3;  // the matrix whose row lane % 8 this lane addresses
 #pragma unroll
         for (int kk = 0; kk < kBM / 16; ++kk) {
           const int kr = key_warp0 + (lane & 7) + 8 * (m & 1), col = 16 * kk + 8 * (m >> 1);
           ptx::stmatrix_x4(a_ds + DsTile::offset(kr, col), dsa[kk]);
         }
-#else
-        const int g = lane >> 2, t = lane & 3;
-#pragma unroll
-        for (int kk = 0; kk < kBM / 16; ++kk)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const int kr = key_warp0 + g + 8 * (j & 1), col = 16 * kk + 8 * (j >> 1) + 2 * t;
-            ptx::st_shared_b32(a_ds + DsTile::offset(kr, col), dsa[kk][j]);
-          }
-#endif
         ptx::fence_proxy_async_shared();  // the stores -> visible to wgmma's operand reads
         // NOTE: both warpgroups' dS^T are needed by each dQ. A warpgroup passes this barrier
         // only after the other finished its previous tile (waits included), so a buffer is
@@ -347,7 +338,7 @@ struct BwdWsConsumer {
         ptx::fence_acc(dq);
         ptx::fence_acc(dv);
         ptx::fence_frag(pa);
-        store_dq(st, dq_ring, dq, p.scale, 64 * wg, warp, lane);
+        store_dq(st, dq_ring, dq, p.scale, Tr::kDqN * wg, warp, lane);
       };
       // Once dK completed: the tile's query stage back to the producer.
       const auto release_q = [&]() {

@@ -25,13 +25,9 @@ struct BwdWsDqWriter {
   using Storage = BwdWsSharedStorage<Tr>;
   using Tile = typename Tr::DqTile;
   static constexpr int kAtoms = Tile::kAtoms;  // of 32 columns
-  // Atoms covering dq's columns (of a part) once: 2 groups at head dim 64, else 1.
-  static constexpr int kGroupAtoms = Tr::kDqParts > 1 ? kAtoms : Tr::kHeadDim / 32;
-  static constexpr int kGroups = kAtoms / kGroupAtoms;
 
-  /// The first dq column of atom i of a group in part `part` (bwd_ws_traits.cuh: DqTile): one
-  /// part, atom i holds [32 i, 32 i + 32); two, [64 part + 32 (i % 2), ...) of warpgroup
-  /// i / 2's window.
+  /// The first dq column of atom i in part `part` (bwd_ws_traits.cuh: DqTile): one part, atom i
+  /// holds [32 i, 32 i + 32); two, [64 part + 32 (i % 2), ...) of warpgroup i / 2's window.
   __device__ __forceinline__ static int column(int i, int part) {
     if constexpr (Tr::kDqParts == 1) {
       return 32 * i;
@@ -40,13 +36,12 @@ struct BwdWsDqWriter {
     }
   }
 
-  /// Adds atom group `grp` of the shared tile (at `base`) into rows [c0, c0 + kBlockM).
-  __device__ __forceinline__ static void reduce_group(const BwdParamsSm90& P, uint32_t base,
-                                                      int grp, int part, int head, int c0) {
+  /// Adds the shared tile (at `base`) of part `part` into rows [c0, c0 + kBlockM).
+  __device__ __forceinline__ static void reduce(const BwdParamsSm90& P, uint32_t base, int part,
+                                                int head, int c0) {
 #pragma unroll
-    for (int i = 0; i < kGroupAtoms; ++i) {
-      const int a = grp * kGroupAtoms + i;
-      ptx::tma_reduce_add_3d(&P.tma_dq, base + a * Tile::kAtomBytes, column(i, part), head, c0);
+    for (int i = 0; i < kAtoms; ++i) {
+      ptx::tma_reduce_add_3d(&P.tma_dq, base + i * Tile::kAtomBytes, column(i, part), head, c0);
     }
   }
 
@@ -77,10 +72,7 @@ struct BwdWsDqWriter {
             // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
             // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
             if (!det) {
-#pragma unroll
-              for (int grp = 0; grp < kGroups; ++grp) {
-                reduce_group(P, base, grp, part, head, rows.c0);
-              }
+              reduce(P, base, part, head, rows.c0);
               ptx::bulk_commit_group();
               ptx::bulk_wait_group_read<0>();
             } else {
@@ -93,14 +85,9 @@ struct BwdWsDqWriter {
                 }
                 ptx::fence_proxy_async_global();
               }
-              // One bulk group per atom group: at head dim 64 both groups add into the same
-              // columns, and reductions within a group may land in any order.
-#pragma unroll
-              for (int grp = 0; grp < kGroups; ++grp) {
-                reduce_group(P, base, grp, part, head, rows.c0);
-                ptx::bulk_commit_group();
-                ptx::bulk_wait_group<0>();
-              }
+              reduce(P, base, part, head, rows.c0);
+              ptx::bulk_commit_group();
+              ptx::bulk_wait_group<0>();
               if (part == Tr::kDqParts - 1) {
                 ptx::fence_proxy_async_global();
                 ptx::st_release_gpu(at, turn + 1);

@@ -43,6 +43,11 @@ struct BwdWsTraits : WsRoles<> {
   // both warpgroups on one instruction path (a branch around wgmma serialises them, C7520),
   // and windows start on 64-column atoms (MN-major operands cannot start inside one).
   static constexpr bool kSplitD = kHeadDim > 128;
+  // Head dim 64: S^T = K_w Q^T and dP^T = V_w dO^T with K_w, V_w as register fragments (wgmma
+  // RS), loaded once per item: 32 registers, which halves those products' shared-memory reads
+  // (bwd_ws_consumer.cuh; +3-7 % backward, bench/NOTES.md v32). At 128 that would be 64
+  // registers (or 32 for K_w alone): ptxas then spills and serialises the wgmma (C7512).
+  static constexpr bool kScoresRs = kHeadDim == 64;
   // Keys of K / V held at once (the deterministic list above 128 has items of this size).
   static constexpr int kPassKeys = kSplitD ? BwdTileConfig::kPassKeys : kBlockN;
   static constexpr int kPasses = kBlockN / kPassKeys;
@@ -68,12 +73,14 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr int kStatPitch = (kStatRows + 31) / 32 * 32;
   static constexpr int kAtoms = kHeadDim / 64;
 
-  // dQ of a tile, for the writer warp (bwd_ws_dq_writer.cuh), fp32 [kBlockM rows x kDqCols]:
-  // head dim 128 and split-D, each warpgroup writes its own columns of dq; head dim 64, two halves
-  // of 64 columns, one per warpgroup (its own keys), both then added into the same dq columns.
-  // With kDqParts = 2 (split-D at 256, tile_table.h) the tile is half that, handed over twice:
-  // part h holds in columns [64 w, 64 w + 64) warpgroup w's dq columns from w kWindowStep + 64 h.
-  static constexpr int kDqCols = kHeadDim == 64 ? 128 : kHeadDim;
+  // dQ = dS K of a tile, head dim 64 / 128: warpgroup w computes columns [w kDqN, (w + 1) kDqN)
+  // over all the tile's keys (bwd_ws_consumer.cuh: issue_dq), split-D 64-column blocks of its
+  // window. The tile, fp32 [kBlockM rows x kDqCols], goes to the writer warp
+  // (bwd_ws_dq_writer.cuh). With kDqParts = 2 (split-D at 256, tile_table.h) it is half that,
+  // handed over twice: part h holds in columns [64 w, 64 w + 64) warpgroup w's dq columns from
+  // w kWindowStep + 64 h.
+  static constexpr int kDqN = kSplitD ? 64 : kHeadDim / 2;
+  static constexpr int kDqCols = kHeadDim;
   using DqTile = Sw128TileF32<kBlockM, kDqCols / kDqParts>;
   static constexpr uint32_t kDqBytes = DqTile::kBytes;
 

@@ -81,9 +81,12 @@ struct Sw128Tile {
   __device__ __forceinline__ static KMajorSw128<kAtomBytes> k_major(uint32_t base, int r0) {
     return {SmemDesc::sw128(base + r0 * 128, 16, 1024)};
   }
-  /// Columns c0 .. (c0 a multiple of 64) as an MN-major operand (K = rows).
+  /// Columns c0 .. as an MN-major operand (K = rows). c0 a multiple of 64, or of 32 for an
+  /// operand of at most 32 columns (N = 32): its start is then 64 bytes into the atom's rows,
+  /// which the hardware's swizzle of absolute addresses handles as for a K-major operand's
+  /// K slices (bwd_ws_consumer.cuh: issue_dq at head dim 64).
   __device__ __forceinline__ static MnMajorSw128 mn_major(uint32_t base, int c0) {
-    return {SmemDesc::sw128(base + (c0 >> 6) * kAtomBytes, kAtomBytes, 1024)};
+    return {SmemDesc::sw128(base + (c0 >> 6) * kAtomBytes + (c0 & 63) * 2, kAtomBytes, 1024)};
   }
   /// The descriptor bits of K slice kk of k_major(base, r0) / mn_major(base, c0).
   __device__ __forceinline__ static uint64_t k_major(uint32_t base, int r0, int kk) {
