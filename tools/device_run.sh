@@ -97,6 +97,19 @@ for step in "$@"; do
         python3 bench/profile_ffa.py "$c" "$n" 1 "$h" $d >"$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" 2>&1
       grep -E "stalled|throughput|hit_rate|issue_active" "$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" |
         sed 's/smsp__average_warps_issue_stalled_//; s/_per_issue_active//' | head -40 ;;
+    srcstalls:*)  # warp-state samples per SASS instruction of one bwd (or fwd) launch:
+      # srcstalls:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim> (bench/stall_lines.py reads the CSV)
+      IFS=, read -r pass c n h d <<<"${step#srcstalls:}"
+      if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90"; else fwd= kern="ffa_bwd_ws"; fi
+      tag="${pass}_${c}_${n}_${h/:/-}_$d"
+      PROFILE_FWD=$fwd ncu --kernel-name regex:"$kern" --launch-count 1 --section SourceCounters \
+        --section WarpStateStats -f -o "$OUT/src_$tag" python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" \
+        >"$OUT/src_$tag.log" 2>&1
+      ncu --import "$OUT/src_$tag.ncu-rep" --page source --csv --print-source sass \
+        >"$OUT/src_$tag.csv" 2>>"$OUT/src_$tag.log"
+      rm -f "$OUT/src_$tag.ncu-rep"
+      python3 bench/stall_lines.py "$OUT/src_$tag.csv" 45 2>&1 | tee "$OUT/src_$tag.txt" | cut -c1-160
+      gzip -f "$OUT/src_$tag.csv" ;;
     threads:*)  # cp ranks as threads on one GPU (bench/bench_threads.py): times, streams, overlap
       timeout ${STEP_TIMEOUT:-300} python3 bench/bench_threads.py --out "$OUT" ${step#threads:} 2>&1 |
         tee -a "$OUT/threads.log" | grep -v Warning | tail -20 ;;
