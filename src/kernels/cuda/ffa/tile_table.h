@@ -23,6 +23,13 @@
 #ifndef MAGI_FFA_HD256_BWD_STAGES
 #define MAGI_FFA_HD256_BWD_STAGES 2
 #endif
+// hd 64 backward: K / V of the next item load while the current one runs (bench/NOTES.md v32).
+#ifndef MAGI_FFA_HD64_BWD_STAGES
+#define MAGI_FFA_HD64_BWD_STAGES 3
+#endif
+#ifndef MAGI_FFA_HD64_BWD_KV_STAGES
+#define MAGI_FFA_HD64_BWD_KV_STAGES 2
+#endif
 #ifndef MAGI_FFA_HD256_BWD_DQ_PARTS
 #define MAGI_FFA_HD256_BWD_DQ_PARTS 2
 #endif
@@ -37,27 +44,30 @@ struct HeadDimTiles {
   int bwd_stages;        // Hopper backward (warp-specialised): Q (and lse, D) ring depth
   int bwd_do_stages;     // ... dO: 0, it rides the Q ring; else the depth of a ring of its own
   int bwd_dq_parts;      // ... hand-offs of a query tile's dQ to the writer (2: half a tile each)
+  int bwd_kv_stages;     // ... K / V ring depth (2: the next item's load overlaps this one)
 };
 
 inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // BEGIN TABLE: head_dim, fwd_block_n, fwd_wide_block_n, fwd_stages, bwd_stages,
-    // bwd_do_stages, bwd_dq_parts
+    // bwd_do_stages, bwd_dq_parts, bwd_kv_stages
     // hd 64 forward, 192-row variant: with three consumer warpgroups two warpgroups' GEMMs cover
     // one's softmax, which takes about as long as its GEMMs at this head dim; 160 registers
     // each hold S and P of 128 keys beside O. Per cell about 8 % faster than 128 rows, but its
     // fewer, larger tiles fill the last round of a grid worse; the host picks per call
     // (sm90/fwd_rows.h).
-    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_WIDE_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0,
-     1},
+    // hd 64 backward: a second K / V stage fits (K / V stages 64 KB, Q / dO 48 KB, dS^T 32 KB,
+    // dQ 16 KB); at 128 it would not (a third Q stage does not either).
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_WIDE_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES,
+     MAGI_FFA_HD64_BWD_STAGES, 0, 1, MAGI_FFA_HD64_BWD_KV_STAGES},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
-    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 0, 2, 2, 0, 1},
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 0, 2, 2, 0, 1, 1},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
     // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 two Q
     // stages, one dO stage and half a dQ tile fit beside K and V; dO has a ring of its own, so
     // the next tile's dO loads once dV has read it, before the tile's end.
-    {192, 112, 0, 2, 2, 0, 1},
-    {256, 80, 0, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS},
+    {192, 112, 0, 2, 2, 0, 1, 1},
+    {256, 80, 0, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS, 1},
     // END TABLE
 };
 
@@ -66,7 +76,7 @@ constexpr HeadDimTiles tiles_for(int head_dim) {
   for (const HeadDimTiles& t : kHeadDimTiles) {
     if (t.head_dim == head_dim) return t;
   }
-  return HeadDimTiles{0, 0, 0, 0, 0, 0, 0};
+  return HeadDimTiles{0, 0, 0, 0, 0, 0, 0, 0};
 }
 
 }  // namespace magi::cuda

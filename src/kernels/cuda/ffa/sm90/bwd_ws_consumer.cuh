@@ -249,9 +249,7 @@ struct BwdWsConsumer {
     const BwdParams& p = P.p;
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
     const int key_warp0 = 64 * wg + 16 * warp;  // first key of this warp's dK / dV rows
-    const uint32_t a_k = ptx::cvta_to_shared(st.k);
-    const uint32_t a_v = ptx::cvta_to_shared(st.v);
-    PipelineState<1> kv;
+    PipelineState<Tr::kKvStages> kv;
     PipelineState<Tr::kStages> q;
     PipelineState<1> dq_ring;  // the shared dQ tile (bwd_ws_dq_writer.cuh)
     int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
@@ -263,7 +261,9 @@ struct BwdWsConsumer {
 
       float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
       bool fresh = true;             // dK / dV hold nothing yet
-      Barrier::at(&st.full_kv).wait(kv.full_parity());
+      const uint32_t a_k = ptx::cvta_to_shared(st.k[kv.index]);
+      const uint32_t a_v = ptx::cvta_to_shared(st.v[kv.index]);
+      Barrier::at(&st.full_kv[kv.index]).wait(kv.full_parity());
       RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
       float s_t[kNS][4], dp_t[kNS][4];             // S^T, dP^T: [16 keys x 64 rows] of this warp
       uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = rows)
@@ -360,7 +360,7 @@ struct BwdWsConsumer {
         ptx::wgmma_wait_group<0>();  // dK
         release_q();
       } while (rows.next(p.segs));
-      release(st.empty_kv, lane);
+      release(st.empty_kv[kv.index], lane);
       kv.advance();
       const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, 0, dk, dv, lane); };
       if (p.deterministic && !p.dkv_store) {

@@ -77,7 +77,7 @@ struct BwdWsConsumerSplitD {
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
     const int col0 = wg * Tr::kWindowStep;  // this warpgroup's window
     const int skip = wg * Tr::kWindowSkip;  // ... of which it writes columns [skip, 128)
-    PipelineState<1> kv;
+    PipelineState<Tr::kKvStages> kv;
     PipelineState<Tr::kStages> q;
     PipelineState<Tr::kDoStages> dout;  // Tr::kDoRing only
     PipelineState<1> dq_ring;
@@ -89,7 +89,7 @@ struct BwdWsConsumerSplitD {
       for_each_key_pass<Tr>(item, [&](int key0) {
         float dk[kNO][4], dv[kNO][4];  // [16 keys x this warpgroup's columns] of this warp
         bool fresh = true;
-        Barrier::at(&st.full_kv).wait(kv.full_parity());
+        Barrier::at(&st.full_kv[kv.index]).wait(kv.full_parity());
         RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);
         do {
           const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
@@ -98,8 +98,8 @@ struct BwdWsConsumerSplitD {
           const uint32_t a_q = ptx::shared_addr_per_use(st.q[q.index]);
           const uint32_t a_do =
               ptx::shared_addr_per_use(st.dout[Tr::kDoRing ? dout.index : q.index]);
-          const uint32_t a_k = ptx::shared_addr_per_use(st.k);
-          const uint32_t a_v = ptx::shared_addr_per_use(st.v);
+          const uint32_t a_k = ptx::shared_addr_per_use(st.k[kv.index]);
+          const uint32_t a_v = ptx::shared_addr_per_use(st.v[kv.index]);
           // This warpgroup's first row's statistics (bwd_ws_traits.cuh: kStatRows).
           const uint32_t stat = ((rows.c0 & 3) + kRows * wg) * 4;
           const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + stat;
@@ -175,7 +175,7 @@ struct BwdWsConsumerSplitD {
           q.advance();
           ds_buf ^= 1;
         } while (rows.next(p.segs));
-        Base::release(st.empty_kv, lane);
+        Base::release(st.empty_kv[kv.index], lane);
         kv.advance();
 
         const auto store = [&] {

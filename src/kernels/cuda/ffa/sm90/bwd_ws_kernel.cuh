@@ -32,8 +32,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   Storage& st = shared_storage<Storage>(smem_raw);
 
   if (threadIdx.x == 0) {
-    Barrier::at(&st.full_kv).init(1);
-    Barrier::at(&st.empty_kv).init(Tr::kConsumerWarps);
+#pragma unroll
+    for (int i = 0; i < Tr::kKvStages; ++i) {
+      Barrier::at(&st.full_kv[i]).init(1);
+      Barrier::at(&st.empty_kv[i]).init(Tr::kConsumerWarps);
+    }
 #pragma unroll
     for (int i = 0; i < Tr::kStages; ++i) {
       Barrier::at(&st.full_q[i]).init(1);

@@ -36,8 +36,7 @@ struct BwdWsProducer {
          {&P.tma_q, &P.tma_do, &P.tma_k, &P.tma_v, &P.tma_lse2, &P.tma_dsum}) {
       ptx::prefetch_tensormap(m);
     }
-    const Barrier full_kv = Barrier::at(&s.full_kv);
-    PipelineState<1> kv;
+    PipelineState<Tr::kKvStages> kv;
     PipelineState<Tr::kStages> q;
     PipelineState<Tr::kDoStages> dout;  // Tr::kDoRing only
     for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
@@ -52,12 +51,13 @@ struct BwdWsProducer {
         // its two registers made this thread (24 registers) spill at head dims above 128.
         const uint64_t policy = ptx::policy_evict_last();
         const int kv_head = head / p.heads_per_kv;
-        Barrier::at(&s.empty_kv).wait(kv.empty_parity());
+        const Barrier full_kv = Barrier::at(&s.full_kv[kv.index]);
+        Barrier::at(&s.empty_kv[kv.index]).wait(kv.empty_parity());
         full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
-        load_tile(P.tma_k, ptx::cvta_to_shared(s.k), Tr::KvTile::kAtomBytes, kv_head, key0,
-                  full_kv.addr, policy);
-        load_tile(P.tma_v, ptx::cvta_to_shared(s.v), Tr::KvTile::kAtomBytes, kv_head, key0,
-                  full_kv.addr, policy);
+        load_tile(P.tma_k, ptx::cvta_to_shared(s.k[kv.index]), Tr::KvTile::kAtomBytes, kv_head,
+                  key0, full_kv.addr, policy);
+        load_tile(P.tma_v, ptx::cvta_to_shared(s.v[kv.index]), Tr::KvTile::kAtomBytes, kv_head,
+                  key0, full_kv.addr, policy);
         kv.advance();
 
         RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);

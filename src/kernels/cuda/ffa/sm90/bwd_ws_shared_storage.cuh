@@ -1,7 +1,7 @@
-// Shared memory of the warp-specialised Hopper backward kernel: the K and V of the item (or of
-// its pass, split-D), a ring of query tiles (Q, dO and the rows' lse and D; dO in a ring of its
-// own at head dim 256), two dS^T buffers, the dQ tile, and the barriers. The 1024-aligned tiles
-// come first: at head dim 256 the whole storage is within 1 KB of the 227 KB limit.
+// Shared memory of the warp-specialised Hopper backward kernel: a ring of the K and V of items
+// (or of their passes, split-D), a ring of query tiles (Q, dO and the rows' lse and D; dO in a ring
+// of its own at head dim 256), two dS^T buffers, the dQ tile, and the barriers. The 1024-aligned
+// tiles come first: at head dim 256 the whole storage is within 1 KB of the 227 KB limit.
 #pragma once
 
 #include <cstdint>
@@ -10,8 +10,8 @@ namespace magi::cuda::sm90 {
 
 template <class Tr>
 struct BwdWsSharedStorage {
-  alignas(1024) unsigned char k[Tr::kKvBytes];                   // [kPassKeys x D] swizzled
-  alignas(1024) unsigned char v[Tr::kKvBytes];                   // [kPassKeys x D] swizzled
+  alignas(1024) unsigned char k[Tr::kKvStages][Tr::kKvBytes];    // [kPassKeys x D] swizzled
+  alignas(1024) unsigned char v[Tr::kKvStages][Tr::kKvBytes];    // [kPassKeys x D] swizzled
   alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];       // [64 rows x D] swizzled
   alignas(1024) unsigned char dout[Tr::kDoStages][Tr::kQBytes];  // [64 rows x D] swizzled
   alignas(1024) unsigned char ds[2][Tr::kDsBytes];               // Tr::DsTile
@@ -21,7 +21,7 @@ struct BwdWsSharedStorage {
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
   alignas(128) float dsum[Tr::kStages][Tr::kStatPitch];
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
-  uint64_t full_kv, empty_kv;
+  uint64_t full_kv[Tr::kKvStages], empty_kv[Tr::kKvStages];
   uint64_t full_q[Tr::kStages], empty_q[Tr::kStages];
   // dq_full, the consumers' dQ is in `dq` (one arrival per consumer thread);
   // dq_empty, the writer's reductions have read it (one arrival).

@@ -29,6 +29,7 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
   static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
   static constexpr int kStages = kTile.bwd_stages;        // Q / lse / D ring depth
+  static constexpr int kKvStages = kTile.bwd_kv_stages;   // K / V ring depth (per key pass)
   // dO in a ring of its own (else it rides the Q ring): consumers release it after dV.
   static constexpr bool kDoRing = kTile.bwd_do_stages > 0;
   static constexpr int kDoStages = kDoRing ? kTile.bwd_do_stages : kStages;  // dO ring depth
@@ -87,7 +88,7 @@ struct BwdWsTraits : WsRoles<> {
   static_assert(kHeadDim == 64 || kHeadDim == 128 || (kSplitD && kHeadDim % 64 == 0),
                 "dQ / dK / dV column split: see bwd_ws_consumer*.cuh");
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
-  static_assert(kStages >= 1);
+  static_assert(kStages >= 1 && kKvStages >= 1);
   static_assert(!kDoRing || (kSplitD && kDoStages == 1), "a dO ring of its own: split-D only");
   static_assert(kDqParts == 1 ||
                     (kSplitD && kDqParts == 2 && kWindowSkip == 0 && kWindow / 64 == kDqParts),
