@@ -24,10 +24,17 @@ def main():
     with open(path, newline="") as f:
         lines = f.read().splitlines()
     # ncu prints a few lines (process and kernel names) before the table: start at the header.
-    start = next(i for i, l in enumerate(lines) if "Source" in l and "Address" in l)
+    start = next((i for i, l in enumerate(lines) if "Source" in l and "Address" in l), None)
+    if start is None:
+        print("no table header in", path, "; first lines:", *lines[:5], sep="\n")
+        return
     rows = list(csv.DictReader(lines[start:]))
     cols = list(rows[0].keys())
-    total_col = next(c for c in cols if c.startswith("Warp Stall Sampling (All"))
+    sampled = [c for c in cols if "Sampling" in c]
+    if not sampled:  # another ncu version's names: show them, to adapt this script
+        print("no sampling column; columns:", cols)
+        return
+    total_col = next((c for c in sampled if "All" in c), sampled[0])
     # Per-reason sample columns, where this ncu version has them (names start with "stall_").
     reasons = [c for c in cols if c.lower().startswith("stall_")]
     total = sum(number(r[total_col]) for r in rows) or 1.0
