@@ -42,7 +42,8 @@ struct BwdWsTraits : WsRoles<> {
   // warpgroup 1 from column D - 128 (bwd_ws_consumer_split_d.cuh). At D = 192 the windows
   // overlap by 64 columns, which warpgroup 1 computes but does not write: equal windows keep
   // both warpgroups on one instruction path (a branch around wgmma serialises them, C7520),
-  // and windows start on 64-column atoms (MN-major operands cannot start inside one).
+  // and windows start on 64-column atoms (an MN-major operand starts inside one only when it
+  // ends there too: Sw128Tile::mn_major).
   static constexpr bool kSplitD = kHeadDim > 128;
   // Head dim 64: S^T = K_w Q^T and dP^T = V_w dO^T with K_w, V_w as register fragments (wgmma
   // RS), loaded once per item: 32 registers, which halves those products' shared-memory reads
