@@ -30,11 +30,6 @@
 #include "kernels/cuda/ptx/warpgroup.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
-// NOTE: development filter for an A/B: 1 reads the lse pairs after the wait for S^T.
-#ifndef MAGI_FFA_BWD_STATS_LATE
-#define MAGI_FFA_BWD_STATS_LATE 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap>
@@ -109,22 +104,12 @@ struct BwdWsConsumer {
     if (lane == 0) Barrier::at(&bar).arrive();
   }
 
-  /// The row statistics (lse or D) of this thread's accumulator columns 8 nt + 2 t, + 1, from
-  /// `a`, which holds that of the tile's first row. Read before the wait for the product they
-  /// meet, so the loads' latency hides under it (v32: a 4-7 % stall when read after).
-  template <int kNT>
-  __device__ __forceinline__ static void load_stats(float2 (&v)[kNT], uint32_t a, int lane) {
-#pragma unroll
-    for (int nt = 0; nt < kNT; ++nt)
-      v[nt] = ptx::ld_shared_f32_pair(a + (8 * nt + 2 * (lane & 3)) * 4);
-  }
-
   /// P^T of one tile in place of S^T (fp32). Rows of the accumulators are keys (key0 + g, + 8),
-  /// columns the tile's query rows (row0 + 8 nt + 2 t, + 1), whose lse pair lse(nt) gives.
+  /// columns the tile's query rows (row0 + 8 nt + 2 t, + 1); `a_lse` holds row0's statistic.
   /// Cells outside the segment get 0.
-  template <int kNT, class Lse>
+  template <int kNT>
   __device__ __forceinline__ static void probs(float (&st)[kNT][4], const BwdParams& p,
-                                               const SegmentMask& mask, const Lse& lse, int row0,
+                                               const SegmentMask& mask, uint32_t a_lse, int row0,
                                                int key0, int lane) {
     const int g = lane >> 2, t = lane & 3;
     const auto score = [&](float x) {
@@ -135,9 +120,10 @@ struct BwdWsConsumer {
     if (mask.tile_is_interior(row0, 8 * kNT, key0, 16)) {
 #pragma unroll
       for (int nt = 0; nt < kNT; ++nt) {
+        const float2 lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          st[nt][j] = ptx::ex2_approx_ftz(score(st[nt][j]) - ((j & 1) ? lse(nt).y : lse(nt).x));
+          st[nt][j] = ptx::ex2_approx_ftz(score(st[nt][j]) - ((j & 1) ? lse2.y : lse2.x));
         }
       }
       return;
@@ -154,6 +140,7 @@ struct BwdWsConsumer {
     }
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt) {
+      const float2 lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
 #pragma unroll
@@ -161,7 +148,7 @@ struct BwdWsConsumer {
           float& x = st[nt][2 * hi + e];
           const int c = 8 * nt + e;
           const bool ok = c >= lo[hi] && c < end[hi];
-          x = ok ? ptx::ex2_approx_ftz(score(x) - (e ? lse(nt).y : lse(nt).x)) : 0.f;
+          x = ok ? ptx::ex2_approx_ftz(score(x) - (e ? lse2.y : lse2.x)) : 0.f;
         }
       }
     }
@@ -173,16 +160,17 @@ struct BwdWsConsumer {
   template <int kNT>
   __device__ __forceinline__ static void dscores(float (&dpt)[kNT][4], const float (&pt)[kNT][4],
                                                  const BwdParams& p, uint32_t a_lse,
-                                                 const float2 (&dsum)[kNT], int lane) {
+                                                 uint32_t a_dsum, int lane) {
+    const int t = lane & 3;
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt) {
-      // NOTE: with softcap lse is read again here: kept from probs(), it spilled at head dim 128.
+      const float2 dsum = ptx::ld_shared_f32_pair(a_dsum + (8 * nt + 2 * t) * 4);
       float2 lse2 = {0.f, 0.f};
-      if constexpr (kSoftcap) lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * (lane & 3)) * 4);
+      if constexpr (kSoftcap) lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float pv = pt[nt][e];
-        float d = pv * (dpt[nt][e] - ((e & 1) ? dsum[nt].y : dsum[nt].x));
+        float d = pv * (dpt[nt][e] - ((e & 1) ? dsum.y : dsum.x));
         if constexpr (kSoftcap) {
           // NOTE: P = 0 (masked or underflowed) has no tanh to recover; its dS is 0 anyway.
           // A NaN P fails the test and stays NaN.
@@ -302,26 +290,16 @@ struct BwdWsConsumer {
       const auto scores_to_frags = [&](const SegmentMask& mask) {
         // The row statistics start at row c0 & ~3 (bwd_ws_traits.cuh: kStatRows).
         const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + (rows.c0 & 3) * 4;
-        // NOTE: with softcap lse is read where used: 16 registers more spilled at head dim 128.
-        float2 lse[kNS], dsum[kNS];
-        if constexpr (!kSoftcap && !MAGI_FFA_BWD_STATS_LATE) load_stats(lse, a_lse, lane);
-        const auto lse_at = [&](int nt) {
-          return kSoftcap ? ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * (lane & 3)) * 4)
-                          : lse[nt];
-        };
+        const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4;
         ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
         ptx::fence_acc(s_t);
-        if constexpr (!kSoftcap && MAGI_FFA_BWD_STATS_LATE) load_stats(lse, a_lse, lane);
-        probs(s_t, p, mask, lse_at, rows.c0, c0 + key_warp0, lane);
-        // NOTE: D after the exponentials: read with lse, or during them, its 16 registers
-        // spilled at head dim 128.
-        load_stats(dsum, ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4, lane);
+        probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
         ptx::wgmma_wait_group<0>();  // dP^T
         ptx::fence_acc(dp_t);
         // NOTE: dV is issued after dS^T is computed, not while: with P^T's fragments and dV in
         // flight during it, the live registers exceed the budget and ptxas serialises the
         // products (C7511).
-        dscores(dp_t, s_t, p, a_lse, dsum, lane);
+        dscores(dp_t, s_t, p, a_lse, a_dsum, lane);
         acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(s_t),
                             reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
         acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(dp_t),

@@ -103,9 +103,7 @@ struct BwdWsConsumerSplitD {
           // This warpgroup's first row's statistics (bwd_ws_traits.cuh: kStatRows).
           const uint32_t stat = ((rows.c0 & 3) + kRows * wg) * 4;
           const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + stat;
-          float2 lse[kNS], dsum[kNS];
-          Base::load_stats(lse, a_lse, lane);
-          Base::load_stats(dsum, ptx::cvta_to_shared(st.dsum[q.index]) + stat, lane);
+          const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + stat;
           const uint32_t a_ds = ptx::shared_addr_per_use(st.ds[ds_buf]);
 
           float s_t[kNS][4], dp_t[kNS][4];  // [16 keys x kRows rows] of this warp
@@ -115,12 +113,10 @@ struct BwdWsConsumerSplitD {
           Base::issue_transposed(dp_t, KvTile::k_major(a_v, 0), QTile::k_major(a_do, kRows * wg));
           ptx::wgmma_wait_group<1>();
           ptx::fence_acc(s_t);
-          Base::probs(
-              s_t, p, mask, [&](int nt) { return lse[nt]; }, rows.c0 + kRows * wg, key0 + 16 * warp,
-              lane);
+          Base::probs(s_t, p, mask, a_lse, rows.c0 + kRows * wg, key0 + 16 * warp, lane);
           ptx::wgmma_wait_group<0>();
           ptx::fence_acc(dp_t);
-          Base::dscores(dp_t, s_t, p, a_lse, dsum, lane);
+          Base::dscores(dp_t, s_t, p, a_lse, a_dsum, lane);
           // Accumulator [nt][j]: key 16 warp + g + 8 (j >> 1), row kRows wg + 8 nt + 2 t + (j & 1).
           // NOTE: g and t read afresh here: held from the start, ptxas spilled them.
           const int g = ptx::lane_id() >> 2, t = ptx::lane_id() & 3;
