@@ -2,11 +2,13 @@
 // keys [64 w, 64 w + 64) of the item and their dK, dV in registers over all the item's query
 // tiles. Per query tile of 64 rows, with the products computed transposed so that P and dS
 // come out of the accumulators already in the A-operand layout of the next products:
-//   S^T  = K Q^T,  dP^T = V dO^T                   wgmma SS (K-major operands)
+//   S^T  = K Q^T,  dP^T = V dO^T                   wgmma SS (K-major operands); head dim 64
+//                                                   RS, K / V rows as register fragments
 //   P^T  = 2^(S^T - lse),  dS^T = P^T (dP^T - D)   registers (dS^T also to shared memory)
 //   dV  += P^T dO,  dK += dS^T Q                    wgmma RS (dO, Q MN-major)
-//   dQ   = dS K                                     wgmma SS from both warpgroups' dS^T;
-//                                                   to shared memory for the dQ writer
+//   dQ   = dS K                                     wgmma SS from both warpgroups' dS^T, half
+//                                                   the columns each; to shared memory for
+//                                                   the dQ writer
 // The first tile of an item overwrites dK / dV (no ordinary writes of accumulators, which would
 // make ptxas serialise every wgmma); the products and waits of a tile are unconditional. In the
 // deterministic mode the reductions into dk / dv (per item and kv head) happen in a fixed order
