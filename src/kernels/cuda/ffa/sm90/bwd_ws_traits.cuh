@@ -47,7 +47,7 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr bool kSplitD = kHeadDim > 128;
   // Head dim 64: S^T = K_w Q^T and dP^T = V_w dO^T with K_w, V_w as register fragments (wgmma
   // RS), loaded once per item: 32 registers, which halves those products' shared-memory reads
-  // (bwd_ws_consumer.cuh; +3-7 % backward, bench/NOTES.md v32). At 128 that would be 64
+  // (bwd_ws_consumer.cuh; +4-7 % backward, bench/NOTES.md v32). At 128 that would be 64
   // registers (or 32 for K_w alone): ptxas then spills and serialises the wgmma (C7512).
   static constexpr bool kScoresRs = kHeadDim == 64;
   // Keys of K / V held at once (the deterministic list above 128 has items of this size).
