@@ -24,9 +24,6 @@
 #define MAGI_FFA_HD256_BWD_STAGES 2
 #endif
 // hd 64 backward: K / V of the next item load while the current one runs (bench/NOTES.md v32).
-#ifndef MAGI_FFA_HD64_BWD_STAGES
-#define MAGI_FFA_HD64_BWD_STAGES 3
-#endif
 #ifndef MAGI_FFA_HD64_BWD_KV_STAGES
 #define MAGI_FFA_HD64_BWD_KV_STAGES 2
 #endif
@@ -57,8 +54,8 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // (sm90/fwd_rows.h).
     // hd 64 backward: a second K / V stage fits (K / V stages 64 KB, Q / dO 48 KB, dS^T 32 KB,
     // dQ 16 KB); at 128 it would not (a third Q stage does not either).
-    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_WIDE_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES,
-     MAGI_FFA_HD64_BWD_STAGES, 0, 1, MAGI_FFA_HD64_BWD_KV_STAGES},
+    {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_WIDE_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0,
+     1, MAGI_FFA_HD64_BWD_KV_STAGES},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
     {128, MAGI_FFA_HD128_FWD_BLOCK_N, 0, 2, 2, 0, 1, 1},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer

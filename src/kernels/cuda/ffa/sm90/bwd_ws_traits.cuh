@@ -77,13 +77,12 @@ struct BwdWsTraits : WsRoles<> {
 
   // dQ = dS K of a tile, head dim 64 / 128: warpgroup w computes columns [w kDqN, (w + 1) kDqN)
   // over all the tile's keys (bwd_ws_consumer.cuh: issue_dq), split-D 64-column blocks of its
-  // window. The tile, fp32 [kBlockM rows x kDqCols], goes to the writer warp
+  // window. The tile, fp32 [kBlockM rows x kHeadDim], goes to the writer warp
   // (bwd_ws_dq_writer.cuh). With kDqParts = 2 (split-D at 256, tile_table.h) it is half that,
   // handed over twice: part h holds in columns [64 w, 64 w + 64) warpgroup w's dq columns from
   // w kWindowStep + 64 h.
   static constexpr int kDqN = kSplitD ? 64 : kHeadDim / 2;
-  static constexpr int kDqCols = kHeadDim;
-  using DqTile = Sw128TileF32<kBlockM, kDqCols / kDqParts>;
+  using DqTile = Sw128TileF32<kBlockM, kHeadDim / kDqParts>;
   static constexpr uint32_t kDqBytes = DqTile::kBytes;
 
   static_assert(kHeadDim == 64 || kHeadDim == 128 || (kSplitD && kHeadDim % 64 == 0),
