@@ -19,12 +19,6 @@
 
 #include "kernels/cuda/ffa/sm90/bwd_ws_consumer.cuh"
 
-// NOTE: development filter (-DMAGI_CUDA_EXTRA_FLAGS=-DMAGI_FFA_BWD_DQ_EARLY=1), not yet run on
-// a GPU: with the dQ tile in two parts (head dim 256), dQ block 0 is issued before dV and dK.
-#ifndef MAGI_FFA_BWD_DQ_EARLY
-#define MAGI_FFA_BWD_DQ_EARLY 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap>
@@ -143,65 +137,37 @@ struct BwdWsConsumerSplitD {
                                   Tr::kConsumerThreads);
           // dV, then dQ in blocks of 64 columns (32 registers, not 64: with dK / dV that would
           // exceed the budget), then dK; dK runs while dQ goes to the writer.
-          if constexpr (Tr::kDqParts > 1 && MAGI_FFA_BWD_DQ_EARLY) {
-            // dQ block 0 first, so its part reaches the writer while dV, dK and dQ block 1 run
-            // (v32: the wait for the writer between the parts was 16 % of hd 256's samples).
-            float dq[8][4];
-            ptx::wgmma_fence();
-            issue_dq(dq, a_ds, a_k, col0);
-            issue_grad(dv, a_ds, 0, a_do, col0, fresh);
-            issue_grad(dk, a_ds, 4, a_q, col0, fresh);
-            ptx::wgmma_wait_group<2>();  // dQ block 0 (groups complete in order)
-            ptx::fence_acc(dq);
-            Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
-            Base::write_dq(st, dq, p.scale, 64 * wg, warp, lane);
-            Base::publish_dq(st, dq_ring);
-            ptx::wgmma_fence();  // dq's registers were read since
-            issue_dq(dq, a_ds, a_k, col0 + 64);
-            ptx::wgmma_wait_group<2>();  // dV (dK, dQ block 1 may still run)
-            ptx::fence_acc(dv);
-            if constexpr (Tr::kDoRing) {  // dO's last reader was dV
-              Base::release(st.empty_do[dout.index], lane);
-              dout.advance();
-            }
-            ptx::wgmma_wait_group<0>();  // dK, dQ block 1
-            ptx::fence_acc(dq);
-            Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
-            Base::write_dq(st, dq, p.scale, 64 * wg, warp, lane);
-            Base::publish_dq(st, dq_ring);
-          } else {
-            ptx::wgmma_fence();
-            issue_grad(dv, a_ds, 0, a_do, col0, fresh);
+          ptx::wgmma_fence();
+          issue_grad(dv, a_ds, 0, a_do, col0, fresh);
 #pragma unroll
-            for (int b = 0; b < Tr::kWindow / 64; ++b) {
-              float dq[8][4];
-              if (b > 0) ptx::wgmma_fence();  // dq's registers were read since
-              issue_dq(dq, a_ds, a_k, col0 + 64 * b);
-              if (b == 0) {
-                issue_grad(dk, a_ds, 4, a_q, col0, fresh);
-                ptx::wgmma_wait_group<1>();  // dV, dQ block 0 (dK may still run)
-                ptx::fence_acc(dv);
-                if constexpr (Tr::kDoRing) {  // dO's last reader was dV
-                  Base::release(st.empty_do[dout.index], lane);
-                  dout.advance();
-                }
-                Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
-              } else {
-                ptx::wgmma_wait_group<0>();        // dQ block b (and dK)
-                if constexpr (Tr::kDqParts > 1) {  // the writer has read the previous part
-                  Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
-                }
+          for (int b = 0; b < Tr::kWindow / 64; ++b) {
+            float dq[8][4];
+            if (b > 0) ptx::wgmma_fence();  // dq's registers were read since
+            issue_dq(dq, a_ds, a_k, col0 + 64 * b);
+            if (b == 0) {
+              issue_grad(dk, a_ds, 4, a_q, col0, fresh);
+              ptx::wgmma_wait_group<1>();  // dV, dQ block 0 (dK may still run)
+              ptx::fence_acc(dv);
+              if constexpr (Tr::kDoRing) {  // dO's last reader was dV
+                Base::release(st.empty_do[dout.index], lane);
+                dout.advance();
               }
-              ptx::fence_acc(dq);
-              if constexpr (Tr::kDqParts > 1) {  // part b: this warpgroup's half of the tile
-                Base::write_dq(st, dq, p.scale, 64 * wg, warp, lane);
-                Base::publish_dq(st, dq_ring);
-              } else if (64 * b >= skip) {
-                Base::write_dq(st, dq, p.scale, col0 + 64 * b, warp, lane);
+              Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
+            } else {
+              ptx::wgmma_wait_group<0>();        // dQ block b (and dK)
+              if constexpr (Tr::kDqParts > 1) {  // the writer has read the previous part
+                Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
               }
             }
-            if constexpr (Tr::kDqParts == 1) Base::publish_dq(st, dq_ring);
+            ptx::fence_acc(dq);
+            if constexpr (Tr::kDqParts > 1) {  // part b: this warpgroup's half of the tile
+              Base::write_dq(st, dq, p.scale, 64 * wg, warp, lane);
+              Base::publish_dq(st, dq_ring);
+            } else if (64 * b >= skip) {
+              Base::write_dq(st, dq, p.scale, col0 + 64 * b, warp, lane);
+            }
           }
+          if constexpr (Tr::kDqParts == 1) Base::publish_dq(st, dq_ring);
           fresh = false;
           ptx::wgmma_wait_group<0>();  // dK
           ptx::fence_acc(dk);
