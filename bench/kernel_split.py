@@ -37,8 +37,20 @@ def kernel_times(step, reps):
     return {name: us / reps for name, us in total.most_common()}
 
 
+def inputs(name, s, heads, d):
+    """q, k, v, q_ranges, k_ranges, types: full / causal as one slice at any S, else the case of
+    cases.json."""
+    if name not in ("full", "causal"):
+        return load_case(name, s, heads=heads, head_dim=d)[1:]
+    q, k, v = (torch.randn(s, n, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+               for n in (heads[0], heads[1], heads[1]))
+    r = torch.tensor([[0, s]], dtype=torch.int32, device="cuda")
+    return q, k, v, r, r.clone(), torch.tensor([int(name == "causal")], dtype=torch.int32,
+                                                device="cuda")
+
+
 def split(name, s, heads, d, reps):
-    _, q, k, v, qr, kr, tm = load_case(name, s, heads=heads, head_dim=d)
+    q, k, v, qr, kr, tm = inputs(name, s, heads, d)
     dout = torch.randn(q.shape, device=q.device, dtype=q.dtype)
     out, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
 
