@@ -22,19 +22,24 @@ from magi_attention import flex_flash_attn_func  # noqa: E402
 
 
 def kernel_times(step, reps):
-    """{kernel name: mean GPU microseconds per call of `step`} over `reps` profiled calls."""
+    """({kernel name: mean GPU microseconds per call of `step`}, mean span per call: first
+    kernel start to last kernel end, gaps included) over `reps` profiled calls queued behind a
+    GPU sleep (the host's launch time hidden)."""
     for _ in range(3):
         step()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        torch.cuda._sleep(20_000_000)
         for _ in range(reps):
             step()
         torch.cuda.synchronize()
     total = collections.Counter()
+    first, last = float("inf"), 0.0
     for ev in prof.events():
-        if ev.device_type == torch.autograd.DeviceType.CUDA:
+        if ev.device_type == torch.autograd.DeviceType.CUDA and "sleep" not in ev.name:
             total[ev.name] += ev.time_range.elapsed_us()
-    return {name: us / reps for name, us in total.most_common()}
+            first, last = min(first, ev.time_range.start), max(last, ev.time_range.end)
+    return {name: us / reps for name, us in total.most_common()}, (last - first) / reps
 
 
 def inputs(name, s, heads, d):
@@ -75,8 +80,7 @@ def split(name, s, heads, d, reps):
 
         steps = {"ffa_fwd": ffa_fwd, "cudnn_fwd": cudnn_fwd, "ffa_bwd": ffa_bwd,
                  "cudnn_bwd": cudnn_bwd}
-        res = {side: kernel_times(fn, reps) for side, fn in steps.items()}
-    return res
+        return {side: kernel_times(fn, reps) for side, fn in steps.items()}
 
 
 def main():
@@ -90,10 +94,11 @@ def main():
         name, s, h, d = spec.split(":")
         heads = tuple(int(x) for x in h.split("-"))
         res = split(name, int(s), heads, int(d), a.reps)
-        report[spec] = res
-        for side, ks in res.items():
+        report[spec] = {side: {"kernels_us": ks, "span_us": span}
+                        for side, (ks, span) in res.items()}
+        for side, (ks, span) in res.items():
             tot = sum(ks.values())
-            print(f"{spec} {side}: {tot:8.1f} us in {len(ks)} kernels")
+            print(f"{spec} {side}: {tot:8.1f} us in {len(ks)} kernels, span {span:8.1f} us")
             for kname, us in ks.items():
                 print(f"    {us:8.1f} us {100 * us / tot:5.1f} %  {kname[:100]}")
     if a.json:

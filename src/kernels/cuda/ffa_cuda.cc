@@ -318,7 +318,9 @@ void ffa_backward(const FfaBwdArgs& a) {
   const DeviceWorkList& list = bwd_list(a, prepared_ffa(*a.work, device, a.stream));
   const BwdScratch s = bwd_scratch(a, list);
   const bool overwrite = dk.dtype == q.dtype;
-  if (overwrite && (!s.overwrite || s.store_direct)) {  // rows no item writes read 0
+  // Rows no item writes read 0. Stored by the kernel, every row of an item's block is
+  // written (0 for keys without cells), so a list whose blocks cover every key needs no fill.
+  if (overwrite && (!s.overwrite || (s.store_direct && !list.covers_keys))) {
     fill(dk, 0.0, a.stream);
     fill(dv, 0.0, a.stream);
   }

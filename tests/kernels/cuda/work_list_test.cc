@@ -87,6 +87,8 @@ TEST(FfaWorkList, CoversTheUnionExactlyOnce) {
       }
       EXPECT_EQ(b.disjoint_blocks, *std::max_element(owners.begin(), owners.end()) <= 1)
           << "bwd trial " << trial;
+      EXPECT_EQ(b.covers_keys, *std::min_element(owners.begin(), owners.end()) >= 1)
+          << "bwd trial " << trial;
     }
   }
 }

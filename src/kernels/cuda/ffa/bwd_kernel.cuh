@@ -295,32 +295,4 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
                1.f, lane);
 }
 
-/// dsum[r * Hq + h] = sum_d dout[r, h, d] * out[r, h, d]: one warp per (row, head).
-template <class OutT, class DoT>
-__global__ void ffa_bwd_preprocess_kernel(const __grid_constant__ BwdPreParams p) {
-  const int64_t w = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
-  const int lane = threadIdx.x & 31;
-  if (w >= static_cast<int64_t>(p.total_q) * p.num_heads_q) return;
-  const int64_t row = w / p.num_heads_q;
-  const int head = static_cast<int>(w % p.num_heads_q);
-  const OutT* o = static_cast<const OutT*>(p.out) + row * p.o_row_stride + head * p.o_head_stride;
-  const DoT* d = static_cast<const DoT*>(p.dout) + row * p.do_row_stride + head * p.do_head_stride;
-  float acc = 0.f;
-  for (int i = lane; i < p.head_dim; i += 32) {
-    acc += static_cast<float>(o[i]) * static_cast<float>(d[i]);
-  }
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  if (lane != 0) return;
-  if (p.lse2 == nullptr) {
-    p.dsum[w] = acc;
-    return;
-  }
-  const int64_t at = head * p.stat_stride + row;
-  p.dsum[at] = acc;
-  // NOTE: -inf (a row without cells) -> +inf, so 2^(s - lse2) = 0; NaN stays NaN.
-  const float lse = p.lse[row * p.lse_row_stride + head * p.lse_head_stride];
-  p.lse2[at] = lse == -INFINITY ? INFINITY : lse * kLog2e;
-}
-
 }  // namespace magi::cuda

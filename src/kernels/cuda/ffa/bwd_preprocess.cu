@@ -1,43 +1,78 @@
-// Launcher of the backward preprocess (D = rowsum(dO * O)).
+// Launcher of the backward preprocess (bwd_preprocess.cuh).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/ffa/bwd_kernel.cuh"
+#include "kernels/cuda/ffa/bwd_preprocess.cuh"
 #include "kernels/cuda/ffa/launch.cuh"
 #include "kernels/cuda/ffa/launch.h"
 
 namespace magi::cuda {
 namespace {
 
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t threads) { return static_cast<int>((threads + kThreads - 1) / kThreads); }
+
+/// Whether 16-byte loads of eight elements fit: aligned bases, strides of whole runs.
+bool vec_loads_fit(const BwdPreParams& p) {
+  const auto aligned = [](const void* at) { return reinterpret_cast<uintptr_t>(at) % 16 == 0; };
+  return p.head_dim % 8 == 0 && aligned(p.out) && aligned(p.dout) && p.o_row_stride % 8 == 0 &&
+         p.o_head_stride % 8 == 0 && p.do_row_stride % 8 == 0 && p.do_head_stride % 8 == 0;
+}
+
+template <class OutT, class DoT, int kLanes, int kVecs>
+void launch_vec(const BwdPreParams& p, int64_t rows, cudaStream_t s) {
+  ffa_bwd_preprocess_vec_kernel<OutT, DoT, kLanes, kVecs>
+      <<<blocks_for(rows * kLanes), kThreads, 0, s>>>(p);
+}
+
+template <class OutT, class DoT>
+void launch_typed(const BwdPreParams& p, int64_t rows, cudaStream_t s) {
+  if (vec_loads_fit(p)) {
+    switch (p.head_dim) {
+      case 64:
+        return launch_vec<OutT, DoT, 8, 1>(p, rows, s);
+      case 128:
+        return launch_vec<OutT, DoT, 16, 1>(p, rows, s);
+      case 192:
+        return launch_vec<OutT, DoT, 8, 3>(p, rows, s);
+      case 256:
+        return launch_vec<OutT, DoT, 16, 2>(p, rows, s);
+      default:
+        break;
+    }
+  }
+  ffa_bwd_preprocess_kernel<OutT, DoT><<<blocks_for(rows * 32), kThreads, 0, s>>>(p);
+}
+
 template <class OutT>
-void launch_pre(const BwdPreParams& p, int grid, int threads, cudaStream_t s) {
+void launch_out(const BwdPreParams& p, int64_t rows, cudaStream_t s) {
   if (p.dout_dtype == 0) {
-    ffa_bwd_preprocess_kernel<OutT, __nv_bfloat16><<<grid, threads, 0, s>>>(p);
+    launch_typed<OutT, __nv_bfloat16>(p, rows, s);
   } else {
-    ffa_bwd_preprocess_kernel<OutT, __half><<<grid, threads, 0, s>>>(p);
+    launch_typed<OutT, __half>(p, rows, s);
   }
 }
 
 }  // namespace
 
 void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
-  constexpr int kThreads = 256;
-  const int64_t warps = static_cast<int64_t>(p.total_q) * p.num_heads_q;
-  if (warps == 0) return;
-  const int grid = static_cast<int>((warps * 32 + kThreads - 1) / kThreads);
+  const int64_t rows = static_cast<int64_t>(p.total_q) * p.num_heads_q;  // (row, head) pairs
+  if (rows == 0) return;
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (p.out_dtype) {
     case 0:
-      launch_pre<__nv_bfloat16>(p, grid, kThreads, s);
+      launch_out<__nv_bfloat16>(p, rows, s);
       break;
     case 1:
-      launch_pre<__half>(p, grid, kThreads, s);
+      launch_out<__half>(p, rows, s);
       break;
     default:
-      launch_pre<float>(p, grid, kThreads, s);
+      launch_out<float>(p, rows, s);
       break;
   }
   MAGI_CUDA_CHECK(cudaGetLastError());

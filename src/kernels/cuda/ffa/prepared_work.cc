@@ -95,6 +95,7 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
     out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
     out[i]->block = kBlock[i];
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
+    out[i]->covers_keys = lists[i].covers_keys;
     if (i < 2) {  // forward: FfaWorkItem::cost is the keys an item walks
       std::vector<int32_t> keys;
       for (const FfaWorkItem& it : lists[i].items) keys.push_back(it.cost);

@@ -19,6 +19,7 @@ struct DeviceWorkList {
   int32_t num_items = 0;
   int32_t block = 0;               // rows (forward) or keys (backward) per item's block
   bool disjoint_blocks = true;     // WorkList::disjoint_blocks
+  bool covers_keys = false;        // WorkList::covers_keys
   std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
   std::vector<int64_t> keys_from;  // host, forward lists: sm90::keys_from of the items' keys
 };

@@ -149,9 +149,12 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
   std::vector<std::pair<int32_t, int32_t>> spans;
   for (const FfaWorkItem& it : wl.items) spans.emplace_back(it.block_start, it.block_end);
   std::sort(spans.begin(), spans.end());
-  for (size_t i = 1; i < spans.size(); ++i) {
-    if (spans[i].first < spans[i - 1].second) wl.disjoint_blocks = false;
+  int64_t covered_to = 0;  // keys [0, covered_to) lie in some item's block
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (i > 0 && spans[i].first < spans[i - 1].second) wl.disjoint_blocks = false;
+    if (spans[i].first <= covered_to) covered_to = std::max<int64_t>(covered_to, spans[i].second);
   }
+  wl.covers_keys = covered_to >= total_k;
   return wl;
 }
 

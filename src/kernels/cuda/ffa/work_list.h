@@ -15,6 +15,7 @@ struct WorkList {
   std::vector<FfaWorkItem> items;  // longest first (add_row_turns: in turn order)
   std::vector<FfaSegment> segs;
   bool disjoint_blocks = true;  // no row (forward) / key (backward) in two items' blocks
+  bool covers_keys = false;     // backward: the items' key blocks cover [0, total_k)
   // Deterministic backward (add_row_turns, which also reorders the items): for each item's
   // query tiles, aligned to global blocks of block_m rows, the tile's turn among all tiles of
   // its row block.
