@@ -11,6 +11,7 @@
 
 #include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ptx/grid_dependency.cuh"
 
 namespace magi::cuda {
 
@@ -44,6 +45,7 @@ __device__ __forceinline__ void pre_store(const BwdPreParams& p, const PreRow& r
 /// Any head dim: one warp per (row, head), one element per lane and step.
 template <class OutT, class DoT>
 __global__ void ffa_bwd_preprocess_kernel(const __grid_constant__ BwdPreParams p) {
+  ptx::griddep_launch_dependents();  // the Hopper backward's CTAs may start as these drain
   const int64_t w = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int lane = threadIdx.x & 31;
   if (w >= static_cast<int64_t>(p.total_q) * p.num_heads_q) return;
@@ -95,6 +97,7 @@ __device__ __forceinline__ void load8(const float* src, float (&x)[8]) {
 template <class OutT, class DoT, int kLanes, int kVecs>
 __global__ void ffa_bwd_preprocess_vec_kernel(const __grid_constant__ BwdPreParams p) {
   static_assert(kLanes >= 1 && kLanes <= 32 && (kLanes & (kLanes - 1)) == 0);
+  ptx::griddep_launch_dependents();
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t w = t / kLanes;
   const int sub = static_cast<int>(t % kLanes);

@@ -6,31 +6,59 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
 
 namespace magi::cuda {
 
+/// Whether the Hopper kernels are launched programmatically (ptx/grid_dependency.cuh), so
+/// their launch and prologue overlap the previous kernel's tail. Development filter:
+/// MAGI_FFA_PDL=0 launches them in plain stream order (bench/NOTES.md v33).
+inline bool programmatic_launch_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("MAGI_FFA_PDL");
+    return env == nullptr || env[0] != '0';
+  }();
+  return on;
+}
+
 /// kKernel<<<grid, threads, smem, stream>>>(p), raising kKernel's dynamic shared-memory limit
 /// to `smem` on the current device first (the kernel is a template argument, so each kernel
-/// has its own flag word).
+/// has its own flag word). `programmatic`: with cudaLaunchAttributeProgrammaticStreamSerialization
+/// (the kernel calls ptx::griddep_wait() before any global memory access).
 template <auto kKernel, class Params>
-void launch_kernel(int grid, int threads, int smem, cudaStream_t stream, const Params& p) {
+void launch_kernel(int grid, int threads, int smem, cudaStream_t stream, const Params& p,
+                   bool programmatic = false) {
   static std::atomic<uint64_t> smem_set{0};
   set_smem_once(kKernel, smem, smem_set);
-  kKernel<<<grid, threads, smem, stream>>>(p);
-  MAGI_CUDA_CHECK(cudaGetLastError());
+  if (!programmatic || !programmatic_launch_enabled()) {
+    kKernel<<<grid, threads, smem, stream>>>(p);
+    MAGI_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(grid));
+  cfg.blockDim = dim3(static_cast<unsigned>(threads));
+  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
+  cfg.stream = stream;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  MAGI_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kKernel, p));
 }
 
 /// The Softcap::kOn (`softcap`) or Softcap::kOff instance of a kernel template.
 template <auto kOn, auto kOff, class Params>
 void launch_softcap_variant(bool softcap, int grid, int threads, int smem, cudaStream_t stream,
-                            const Params& p) {
+                            const Params& p, bool programmatic = false) {
   if (softcap) {
-    launch_kernel<kOn>(grid, threads, smem, stream, p);
+    launch_kernel<kOn>(grid, threads, smem, stream, p, programmatic);
   } else {
-    launch_kernel<kOff>(grid, threads, smem, stream, p);
+    launch_kernel<kOff>(grid, threads, smem, stream, p, programmatic);
   }
 }
 

@@ -56,7 +56,8 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
        TmaElem::kFp32},
       dq_box);
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
-      p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P);
+      p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P,
+      /*programmatic=*/true);
 }
 
 }  // namespace magi::cuda::sm90

@@ -16,6 +16,7 @@
 #include "kernels/cuda/ffa/sm90/fwd_traits.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
+#include "kernels/cuda/ptx/grid_dependency.cuh"
 #include "kernels/cuda/ptx/mbarrier.cuh"
 #include "kernels/cuda/ptx/warpgroup.cuh"
 
@@ -29,6 +30,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   Storage& st = shared_storage<Storage>(smem_raw);
+  // Launched programmatically (launch_kernel.cuh): the next kernel may be scheduled now, and
+  // this one touches no global memory before the previous kernel has completed.
+  ptx::griddep_launch_dependents();
 
   if (threadIdx.x == 0) {
 #pragma unroll
@@ -46,6 +50,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     ptx::fence_mbarrier_init();
   }
   __syncthreads();
+  ptx::griddep_wait();
 
   const int wg = threadIdx.x / 128;
   if (wg == 0) {

@@ -51,7 +51,8 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   }
   launch_softcap_variant<ffa_fwd_sm90_kernel<Tr, Softcap::kOn>,
                          ffa_fwd_sm90_kernel<Tr, Softcap::kOff>>(
-      p.use_softcap, cfg.sched.grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P);
+      p.use_softcap, cfg.sched.grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P,
+      /*programmatic=*/true);
 }
 
 /// The variant of p.block_m rows per item (FwdParams::block_m).
