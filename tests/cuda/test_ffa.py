@@ -223,12 +223,9 @@ def test_backward_dkv_in_input_dtype(hkv, kind):
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
 
 
-@pytest.mark.parametrize("d", [64, 128, 256])
-def test_backward_dkv_store_covering_blocks(d):
-    """Key blocks that cover every key: dk / dv are not zero-filled first (WorkList::
-    covers_keys), so every row must come from the kernel's stores (poisoned with NaN)."""
-    s, h = 700, 2
-    sl = [(0, 300, 0, 300, 1), (300, 700, 300, 700, 0)]
+def check_stored_dkv(sl, s, d, h=2):
+    """dk / dv in the input dtype, poisoned with NaN, one query head per kv head (stored by the
+    kernel): every element written and equal to the fp32-accumulator result rounded."""
     torch.manual_seed(d)
     q, k, v, dout = (torch.randn(s, h, d, device=DEV, dtype=torch.bfloat16) for _ in range(4))
     slices = ffa_mod._get_slices(*to_tensors(sl))
@@ -241,6 +238,13 @@ def test_backward_dkv_store_covering_blocks(d):
         assert not torch.isnan(got).any(), name
         err = (got.double() - ref.double()).abs().max().item()
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
+
+
+@pytest.mark.parametrize("d", [64, 128, 256])
+def test_backward_dkv_store_covering_blocks(d):
+    """Key blocks that cover every key: dk / dv are not zero-filled first (WorkList::
+    covers_keys), so every row must come from the kernel's stores."""
+    check_stored_dkv([(0, 300, 0, 300, 1), (300, 700, 300, 700, 0)], 700, d)
 
 
 @pytest.mark.parametrize("d", [192, 256])
@@ -269,21 +273,8 @@ def test_large_head_dims_named(d, name):
 @pytest.mark.parametrize("d", [192, 256])
 def test_large_head_dims_dkv_store(d):
     """dk / dv in the input dtype with one owner per key row: stored by the kernel per pass."""
-    sq, sk, h = 700, 700, 2
-    sl = [(0, 300, 0, 300, 1), (300, 640, 300, 640, 0), (640, 700, 640, 650, 3)]
-    torch.manual_seed(d)
-    q, k, v, dout = (torch.randn(n, h, d, device=DEV, dtype=torch.bfloat16)
-                     for n in (sq, sk, sk, sq))
-    slices = ffa_mod._get_slices(*to_tensors(sl))
-    out, lse = ffa_mod.ffa_forward(q, k, v, slices, d ** -0.5, 0.0)
-    _, dk32, dv32 = ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, d ** -0.5, 0.0)
-    dk16, dv16 = torch.full_like(k, float("nan")), torch.full_like(v, float("nan"))
-    ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, d ** -0.5, 0.0, dk=dk16, dv=dv16)
-    torch.cuda.synchronize()
-    for name, got, ref in (("dk", dk16, dk32), ("dv", dv16, dv32)):
-        assert not torch.isnan(got).any(), name
-        err = (got.double() - ref.double()).abs().max().item()
-        assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
+    check_stored_dkv([(0, 300, 0, 300, 1), (300, 640, 300, 640, 0), (640, 700, 640, 650, 3)],
+                     700, d)
 
 
 def test_unsupported_head_dim_refused_by_name():

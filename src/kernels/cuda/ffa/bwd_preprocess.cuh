@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/params.h"
@@ -63,27 +64,23 @@ __global__ void ffa_bwd_preprocess_kernel(const __grid_constant__ BwdPreParams p
   if (lane == 0) pre_store(p, r, acc);
 }
 
-/// Eight consecutive elements (16-byte aligned) as floats.
-__device__ __forceinline__ void load8(const __nv_bfloat16* src, float (&x)[8]) {
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 v) { return __bfloat1622float2(v); }
+__device__ __forceinline__ float2 to_float2(__half2 v) { return __half22float2(v); }
+
+/// Eight consecutive 16-bit elements (16-byte aligned) as floats.
+template <class T>
+__device__ __forceinline__ void load8(const T* src, float (&x)[8]) {
+  using T2 = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
   const uint4 u = __ldg(reinterpret_cast<const uint4*>(src));
   const uint32_t w[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[i]));
+    const float2 f = to_float2(*reinterpret_cast<const T2*>(&w[i]));
     x[2 * i] = f.x;
     x[2 * i + 1] = f.y;
   }
 }
-__device__ __forceinline__ void load8(const __half* src, float (&x)[8]) {
-  const uint4 u = __ldg(reinterpret_cast<const uint4*>(src));
-  const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[i]));
-    x[2 * i] = f.x;
-    x[2 * i + 1] = f.y;
-  }
-}
+/// ... and eight fp32 elements (the overload wins over the template for float).
 __device__ __forceinline__ void load8(const float* src, float (&x)[8]) {
   const float4 a = __ldg(reinterpret_cast<const float4*>(src));
   const float4 b = __ldg(reinterpret_cast<const float4*>(src) + 1);
