@@ -23,6 +23,7 @@ struct ScoreParams {
 };
 
 /// One FFA forward call, validated (ffa.h's contract; q/k/v rows match work's totals).
+/// `workspace`: ffa_forward_workspace_bytes() bytes on q's device (nullptr when that is 0).
 struct FfaFwdArgs {
   TensorView q, k, v, out, lse;
   const FfaWork* work = nullptr;
@@ -30,6 +31,7 @@ struct FfaFwdArgs {
   bool accumulate = false;
   void* stream = nullptr;
   TensorView max_logits{};  // FfaOptions::max_logits: fp32 [Hq] merged into by max (ndim 0: none)
+  void* workspace = nullptr;
 };
 
 /// One FFA backward call, validated. `workspace`: ffa_backward_workspace_bytes() bytes on q's
@@ -53,6 +55,7 @@ class Backend {
   // lse); each throws magi::Error naming `fn` and the argument. The runs check nothing.
   virtual void check_ffa_forward(std::string_view fn, const FfaFwdArgs& a) const = 0;
   virtual void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) const = 0;
+  virtual size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a) const = 0;
   virtual size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) const = 0;
   virtual void ffa_forward(const FfaFwdArgs& a) const = 0;
   virtual void ffa_backward(const FfaBwdArgs& a) const = 0;

@@ -170,10 +170,13 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, 
                  const FfaOptions& opts, const TensorView& out, const TensorView& lse,
                  bool accumulate) {
   constexpr std::string_view fn = "ffa_forward";
-  const FfaFwdArgs a = check_ffa_forward(fn, q, k, v, work, opts, out, lse, accumulate);
+  FfaFwdArgs a = check_ffa_forward(fn, q, k, v, work, opts, out, lse, accumulate);
   const Backend& be = backend_for(q.device, fn);
   be.check_ffa_forward(fn, a);
   if (opts.sink) check_sink(fn, *opts.sink, q, be);
+  const ScopedBlock ws(opts.allocator ? *opts.allocator : be.allocator(),
+                       be.ffa_forward_workspace_bytes(a), q.device, opts.cuda_stream);
+  a.workspace = ws.data();
   be.ffa_forward(a);
   // The sink after the kernel: once, into this call's (or the accumulated) result.
   if (opts.sink) be.sink_merge(out, lse, *opts.sink, opts.cuda_stream);

@@ -84,6 +84,7 @@ struct FwdLayout {
   Stages stages;
   TensorView acc, lse_acc;        // out / lse themselves when they have the accumulation dtype
   TensorView max_send, max_recv;  // [cp, Hq]: max_logits' all-reduce
+  void* ffa_ws = nullptr;         // the largest FFA forward's scratch, reused by each call
 };
 
 struct BwdLayout {
@@ -120,6 +121,19 @@ FwdLayout layout_forward(const CallContext& c, const TensorView& q, const Tensor
     l.max_send = a.take(DType::kFloat32, {c.comm.size(), hq});
     l.max_recv = a.take(DType::kFloat32, {c.comm.size(), hq});
   }
+  // The FFA calls run in stream order: one scratch area, as large as the largest call needs.
+  const RankWork& w = c.rt.work();
+  FfaFwdArgs probe{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream, c.max_logits};
+  size_t ws = c.backend.ffa_forward_workspace_bytes(probe);
+  probe.accumulate = true;
+  for (size_t s = 0; s < w.stages.size(); ++s) {
+    if (w.stages[s].ffa.slices().empty()) continue;  // no call
+    probe.k = l.stages.kv[s].kv.first;
+    probe.v = l.stages.kv[s].kv.second;
+    probe.work = &w.stages[s].ffa;
+    ws = std::max(ws, c.backend.ffa_forward_workspace_bytes(probe));
+  }
+  l.ffa_ws = a.take_bytes(ws);
   return l;
 }
 
@@ -147,7 +161,8 @@ void reduce_max_logits(const CallContext& c, FwdLayout& l) {
 void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
                  const TensorView& v, const TensorView& out, const TensorView& lse, FwdLayout& l) {
   const RankWork& w = c.rt.work();
-  FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream, c.max_logits};
+  FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream, c.max_logits,
+               l.ffa_ws};
   c.backend.check_ffa_forward("calc_attn", a);  // the device's limits, once per call
 
   if (c.max_logits.ndim > 0) {

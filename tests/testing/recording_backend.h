@@ -23,9 +23,11 @@ class RecordingBackend final : public Backend {
   std::string_view name() const override { return "recording"; }
   void check_ffa_forward(std::string_view, const FfaFwdArgs&) const override { ++checks; }
   void check_ffa_backward(std::string_view, const FfaBwdArgs&) const override { ++checks; }
+  size_t ffa_forward_workspace_bytes(const FfaFwdArgs&) const override { return 32; }
   size_t ffa_backward_workspace_bytes(const FfaBwdArgs&) const override { return 64; }
   void ffa_forward(const FfaFwdArgs& a) const override {
     prepare(*a.work, a.q.device);
+    EXPECT_NE(a.workspace, nullptr);
     {
       std::lock_guard lock(mu);
       scales.push_back(a.scores.scale);

@@ -50,6 +50,7 @@ class CpuBackend final : public Backend {
   // NOTE: the CPU kernels take every dtype and layout of ffa.h's contract: nothing to add.
   void check_ffa_forward(std::string_view, const FfaFwdArgs&) const override {}
   void check_ffa_backward(std::string_view, const FfaBwdArgs&) const override {}
+  size_t ffa_forward_workspace_bytes(const FfaFwdArgs&) const override { return 0; }
   size_t ffa_backward_workspace_bytes(const FfaBwdArgs&) const override { return 0; }
 
   void ffa_forward(const FfaFwdArgs& a) const override {

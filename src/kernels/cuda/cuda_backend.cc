@@ -20,6 +20,9 @@ class CudaBackend final : public Backend {
   void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) const override {
     cuda::check_ffa_backward(fn, a);
   }
+  size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a) const override {
+    return cuda::ffa_forward_workspace_bytes(a);
+  }
   size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) const override {
     return cuda::ffa_backward_workspace_bytes(a);
   }

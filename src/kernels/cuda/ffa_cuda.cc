@@ -17,6 +17,7 @@
 #include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/prepared_work.h"
+#include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "kernels/cuda/ffa/tile_table.h"
@@ -84,24 +85,24 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas) {
   return {int64_t{chunks} * ctas, sm90::TileOrder{}};
 }
 
-/// The forward's list: 128-row items, or on Hopper at head dims with a 192-row variant
-/// (tile_table.h) its 192-row items when they are expected to finish first
-/// (sm90::prefer_wide_fwd). MAGI_FFA_FWD_ROWS=128 or 192 forces one (development knob, for
-/// testing both variants; read once per process).
-const DeviceWorkList& fwd_list(const PreparedFfa& lists, int64_t d, int64_t heads) {
+/// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,
+/// read once per process: MAGI_FFA_FWD_ROWS=128 or 192 forces that list (tests of both
+/// variants); MAGI_FFA_FWD_PLAN=0 keeps the scheduler's rounds, 2 plans every call (tests of the
+/// plans' kernels), anything else plans where the model expects a gain.
+FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   static const int forced = [] {
     const char* env = std::getenv("MAGI_FFA_FWD_ROWS");
     return env == nullptr ? 0 : std::atoi(env);
   }();
-  if (forced == kFwdBlockM || tiles_for(static_cast<int>(d)).fwd_wide_block_n == 0 ||
-      !hopper_kernels_selected()) {
-    return lists.fwd;
-  }
-  if (forced == kFwdWideBlockM) return lists.fwd_wide;
-  return sm90::prefer_wide_fwd(lists.fwd.keys_from, lists.fwd_wide.keys_from, heads,
-                               current_sm_count())
-             ? lists.fwd_wide
-             : lists.fwd;
+  static const sm90::FwdPlanMode mode = [] {
+    const char* env = std::getenv("MAGI_FFA_FWD_PLAN");
+    const int v = env == nullptr ? 1 : std::atoi(env);
+    return v == 0 ? sm90::FwdPlanMode::kRounds
+                  : v == 2 ? sm90::FwdPlanMode::kAlways : sm90::FwdPlanMode::kModel;
+  }();
+  const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]), static_cast<int32_t>(a.q.shape[2]),
+                           current_sm_count(), hopper_kernels_selected(), forced, mode};
+  return fwd_schedule(*a.work, key, a.q.device.index, a.stream);
 }
 
 bool head_dim_supported(int64_t d) {
@@ -254,6 +255,15 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
   }
 }
 
+size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a) {
+  if (a.q.shape[0] == 0) return 0;
+  DeviceGuard guard(a.q.device.index);
+  const FwdSchedule s = fwd_schedule_of(a);
+  return s.pieces == 0 ? 0
+                       : static_cast<size_t>(sm90::fwd_split_bytes(
+                             s.pieces, s.list->block, static_cast<int>(a.q.shape[2])));
+}
+
 size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) {
   const int device = a.q.device.index;
   DeviceGuard guard(device);
@@ -266,8 +276,11 @@ void ffa_forward(const FfaFwdArgs& a) {
   if (sq == 0) return;
   const int device = q.device.index;
   DeviceGuard guard(device);
-  const DeviceWorkList& list = fwd_list(prepared_ffa(*a.work, device, a.stream), d, hq);
+  const FwdSchedule sched = fwd_schedule_of(a);
+  const DeviceWorkList& list = *sched.list;
   if (list.num_items == 0) return;
+  MAGI_CHECK(sched.pieces == 0 || a.workspace != nullptr,
+             "FFA CUDA: the forward's plan needs ffa_forward_workspace_bytes() of workspace");
 
   const Scores sc = scores_of(a.scores);
   FwdParams p{};
@@ -302,6 +315,11 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.segs = list.segs;
   p.num_items = list.num_items;
   p.block_m = list.block;
+  p.plan_units = sched.plan_units;
+  p.plan_start = sched.plan_start;
+  p.plan_grid = sched.plan_grid;
+  p.split_pieces = sched.pieces;
+  p.split_ws = a.workspace;
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
   dispatch_kernel(elem_of(q.dtype), d,

@@ -17,6 +17,10 @@ void check_ffa_forward(std::string_view fn, const FfaFwdArgs& a);
 /// q's dtype (overwritten).
 void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a);
 
+/// Scratch of one forward: the partial results of the tiles its plan cuts (ffa/sm90/fwd_plan.h),
+/// 0 when it runs no plan or cuts none.
+size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a);
+
 /// Scratch of one backward: the row statistics of the preprocess, and fp32 dk / dv when they
 /// are overwritten in q's dtype but cannot be stored directly.
 size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a);

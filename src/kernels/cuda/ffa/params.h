@@ -70,6 +70,14 @@ struct FwdParams {
   // units) to save O rescales; 0 makes it the exact row max, which max_logits needs.
   float* max_logits;
   float rescale_slack;
+  // Hopper forward: a tile plan (sm90/fwd_plan.h: sm90::FwdUnit plan_units, [plan_grid + 1]
+  // plan_start) for plan_grid CTAs, or null: the scheduler's rounds. split_ws: the workspace of
+  // the plan's split_pieces pieces (sm90::fwd_split_bytes), or null when it has none.
+  const void* plan_units;
+  const int32_t* plan_start;
+  int32_t plan_grid;
+  int32_t split_pieces;
+  void* split_ws;
 };
 
 struct BwdParams {

@@ -9,6 +9,7 @@
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
+#include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/ffa/work_list.h"
 #include "kernels/ffa_work_impl.h"
 
@@ -27,7 +28,27 @@ struct CudaFfaWork : PreparedState {
   };
   mutable std::mutex plans_mu;
   mutable std::vector<Plan> plans;  // few: one per head count a model's layers use
+  struct FwdPlanned {
+    FwdScheduleKey key;
+    FwdSchedule schedule;
+    std::unique_ptr<UploadedBuffer> buffer;  // the plan: units, then [grid + 1] starts
+  };
+  mutable std::vector<FwdPlanned> fwd_plans;  // under plans_mu
 };
+
+/// The key tiles of `block_n` keys each item of a forward `list` walks (KeyTiles).
+std::vector<int32_t> key_tiles(const DeviceWorkList& list, int block_n) {
+  std::vector<int32_t> tiles;
+  tiles.reserve(list.seg_keys_begin.size());
+  for (size_t i = 0; i + 1 < list.seg_keys_begin.size(); ++i) {
+    int32_t n = 0;
+    for (int32_t s = list.seg_keys_begin[i]; s < list.seg_keys_begin[i + 1]; ++s) {
+      n += (list.seg_keys[static_cast<size_t>(s)] + block_n - 1) / block_n;
+    }
+    tiles.push_back(n);
+  }
+  return tiles;
+}
 
 /// The query tiles each item of a backward `list` walks (RowTiles; aligned to kBwdBlockM-row
 /// blocks in the deterministic lists).
@@ -96,10 +117,15 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
     out[i]->block = kBlock[i];
     out[i]->disjoint_blocks = lists[i].disjoint_blocks;
     out[i]->covers_keys = lists[i].covers_keys;
-    if (i < 2) {  // forward: FfaWorkItem::cost is the keys an item walks
-      std::vector<int32_t> keys;
-      for (const FfaWorkItem& it : lists[i].items) keys.push_back(it.cost);
-      out[i]->keys_from = sm90::keys_from(keys);
+    if (i < 2) {
+      for (const FfaWorkItem& it : lists[i].items) {
+        out[i]->seg_keys_begin.push_back(static_cast<int32_t>(out[i]->seg_keys.size()));
+        for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
+          const FfaSegment& g = lists[i].segs[static_cast<size_t>(s)];
+          out[i]->seg_keys.push_back(g.k1 - g.k0);
+        }
+      }
+      out[i]->seg_keys_begin.push_back(static_cast<int32_t>(out[i]->seg_keys.size()));
     } else {
       out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 3);
     }
@@ -116,6 +142,63 @@ const CudaFfaWork& prepared(const FfaWork& work, int device, void* stream) {
 
 const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream) {
   return prepared(work, device, stream).lists;
+}
+
+FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream) {
+  const CudaFfaWork& w = prepared(work, device, stream);
+  std::lock_guard lock(w.plans_mu);
+  for (const CudaFfaWork::FwdPlanned& f : w.fwd_plans) {
+    if (f.key == key) return f.schedule;
+  }
+  CudaFfaWork::FwdPlanned f{key, {}, nullptr};
+  const HeadDimTiles t = tiles_for(key.head_dim);
+  const bool wide = key.hopper && t.fwd_wide_block_n > 0 && key.forced_rows != kFwdBlockM;
+  const bool narrow = !wide || key.forced_rows != kFwdWideBlockM;
+  if (!key.hopper) {
+    f.schedule.list = &w.lists.fwd;  // the portable kernel: its own grid
+  } else {
+    const std::vector<int32_t> narrow_tiles = key_tiles(w.lists.fwd, t.fwd_block_n);
+    const std::vector<int32_t> wide_tiles =
+        wide ? key_tiles(w.lists.fwd_wide, t.fwd_wide_block_n) : std::vector<int32_t>{};
+    std::vector<sm90::FwdCandidate> lists;
+    std::vector<const DeviceWorkList*> device_lists;
+    if (narrow) {
+      lists.push_back({narrow_tiles, sm90::fwd_cost(kFwdBlockM, t.fwd_block_n, key.head_dim)});
+      device_lists.push_back(&w.lists.fwd);
+    }
+    if (wide) {
+      lists.push_back(
+          {wide_tiles, sm90::fwd_cost(kFwdWideBlockM, t.fwd_wide_block_n, key.head_dim)});
+      device_lists.push_back(&w.lists.fwd_wide);
+    }
+    const sm90::FwdChoice c = sm90::choose_fwd(lists, key.num_heads, key.num_sms, key.mode);
+    f.schedule.list = device_lists[c.list];
+    // The kernel's form (work_stream.h): each CTA's units, then one with tile -1.
+    const sm90::FwdPlan& plan = c.plan;
+    const int32_t grid = static_cast<int32_t>(plan.start.size()) - 1;
+    std::vector<sm90::FwdUnit> units;
+    std::vector<int32_t> start;
+    units.reserve(plan.units.size() + static_cast<size_t>(grid));
+    for (int32_t g = 0; g < grid; ++g) {
+      start.push_back(static_cast<int32_t>(units.size()));
+      units.insert(units.end(), plan.units.begin() + plan.start[static_cast<size_t>(g)],
+                   plan.units.begin() + plan.start[static_cast<size_t>(g) + 1]);
+      units.push_back({-1, 0, 0, -1});
+    }
+    const size_t unit_bytes = units.size() * sizeof(sm90::FwdUnit);
+    std::vector<unsigned char> host(unit_bytes + start.size() * sizeof(int32_t) + 1);
+    if (unit_bytes) std::memcpy(host.data(), units.data(), unit_bytes);
+    if (grid) std::memcpy(host.data() + unit_bytes, start.data(), start.size() * sizeof(int32_t));
+    f.buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream,
+                                                "FFA CUDA: the forward tile plans");
+    const auto* base = static_cast<const unsigned char*>(f.buffer->data());
+    f.schedule.plan_units = base;
+    f.schedule.plan_start = reinterpret_cast<const int32_t*>(base + unit_bytes);
+    f.schedule.plan_grid = grid;
+    f.schedule.pieces = plan.pieces;
+  }
+  w.fwd_plans.push_back(std::move(f));
+  return w.fwd_plans.back().schedule;
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,

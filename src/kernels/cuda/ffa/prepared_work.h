@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "magi/ffa.h"
 
@@ -21,7 +22,8 @@ struct DeviceWorkList {
   bool disjoint_blocks = true;     // WorkList::disjoint_blocks
   bool covers_keys = false;        // WorkList::covers_keys
   std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
-  std::vector<int64_t> keys_from;  // host, forward lists: sm90::keys_from of the items' keys
+  // host, forward lists: each item's segments' key counts, items[i]'s from seg_keys_begin[i]
+  std::vector<int32_t> seg_keys, seg_keys_begin;
 };
 
 struct PreparedFfa {
@@ -36,6 +38,31 @@ struct PreparedFfa {
 
 /// The work lists of `work` on cuda:`device` (current), uploaded on `stream` the first time.
 const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream);
+
+/// How the Hopper forward of a call runs (sm90/fwd_rows.h): its work list, and a tile plan in
+/// device memory or the scheduler's rounds.
+struct FwdSchedule {
+  const DeviceWorkList* list = nullptr;
+  const void* plan_units = nullptr;  // sm90::FwdUnit; null: the rounds
+  const int32_t* plan_start = nullptr;
+  int32_t plan_grid = 0;
+  int32_t pieces = 0;  // cut tiles' pieces (FwdParams::split_pieces)
+};
+
+/// What fwd_schedule chooses among (the process-wide knobs included; ffa_cuda.cc).
+struct FwdScheduleKey {
+  int32_t num_heads, head_dim;
+  int num_sms;
+  bool hopper;      // hopper_kernels_selected(): else the 128-row list in rounds
+  int forced_rows;  // 128 or 192: that list alone; else both where the head dim has both
+  sm90::FwdPlanMode mode;
+
+  bool operator==(const FwdScheduleKey&) const = default;
+};
+
+/// The forward schedule of `work` for `key` (sm90::choose_fwd over the lists' key tiles), built
+/// and uploaded on `stream` the first time, then kept with the work.
+FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream);
 
 /// A backward tile plan in device memory (sm90/tile_plan.h; BwdParams::plan_start).
 struct DeviceTilePlan {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/ffa/work_list.h"
@@ -46,6 +47,36 @@ TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
     expect_cover<KeyTiles<128>, 128>(build_fwd_work(slices, sq, 128), true);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64), false);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64, true), false, true);
+  }
+}
+
+// A forward plan's piece (fwd_plan.h) walks tiles [first, first + count) of the item's walk.
+TEST(SegmentTiles, RangeOfAForwardWalk) {
+  std::mt19937_64 rng(9);
+  for (int iter = 0; iter < 100; ++iter) {
+    const int64_t sq = 1 + rng() % 700, sk = 1 + rng() % 700;
+    const WorkList wl = build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, 64);
+    for (const FfaWorkItem& it : wl.items) {
+      if (it.seg_begin == it.seg_end) continue;
+      std::vector<std::pair<int, int>> all;  // (segment, first key) of every tile
+      KeyTiles<32> walk(wl.segs.data(), it);
+      do all.push_back({walk.seg, walk.c0});
+      while (walk.next(wl.segs.data()));
+      const int n = static_cast<int>(all.size());
+      const int first = static_cast<int>(rng() % n);
+      const int count = 1 + static_cast<int>(rng() % (n - first));
+      KeyTiles<32> part;
+      part.reset_range(wl.segs.data(), it, first, count);
+      std::vector<std::pair<int, int>> got;
+      bool last = false;
+      do {
+        got.push_back({part.seg, part.c0});
+        last = part.last();
+      } while (part.next(wl.segs.data()));
+      EXPECT_TRUE(last);
+      const std::vector<std::pair<int, int>> want(all.begin() + first, all.begin() + first + count);
+      EXPECT_EQ(got, want);
+    }
   }
 }
 

@@ -16,6 +16,7 @@
 #include "kernels/cuda/ffa/mask.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_params.h"
 #include "kernels/cuda/ffa/sm90/fwd_shared_storage.cuh"
+#include "kernels/cuda/ffa/sm90/fwd_split.cuh"
 #include "kernels/cuda/ffa/sm90/mma_turns.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/work_stream.h"
@@ -80,9 +81,11 @@ struct FwdConsumer {
     if (lane == 0) Barrier::at(&bar).arrive();
   }
 
+
   /// The rows an item's epilogue writes, for this warp.
   struct Rows {
     int head, row0, row_end;  // rows row0 + g, row0 + g + 8 of this thread, below row_end
+    int split;                // WorkStream::split(): -1, or a piece of a cut tile (fwd_split.cuh)
   };
 
   __device__ static void run(const FwdParamsSm90& P, Storage& st, int wg) {
@@ -102,12 +105,24 @@ struct FwdConsumer {
     const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
     turns.start();
 
-    WorkStream<kBN> ws{P.sched, static_cast<int32_t>(blockIdx.x)};
+    // The end of an item: the epilogue, after merging the pieces of a cut tile (the last piece
+    // to finish merges; the others only store their part).
+    const auto finish = [&](const Rows& r, float(&acc)[1][kNO][4], OnlineSoftmax<1>& sm) {
+      if (r.split >= 0 && !fwd_split_merge<kNO, Tr::kBlockM / 16>(P.split_partials,
+                                                                   P.split_tickets, r.split,
+                                                                   row_offset / 16, acc, sm,
+                                                                   sm_scale, lane)) {
+        return;
+      }
+      fwd_epilogue(p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
+    };
+
+    WorkStream<kBN, true> ws{P.sched, static_cast<int32_t>(blockIdx.x), P.plan_units, P.plan_start};
     if (!ws.next_item(p.items, p.segs, write_empty)) return;
     PipelineState<Tr::kQStages> q;  // Q stage of the stream's current item
     PipelineState<Tr::kStages> kv;  // stage of the stream's current key tile
     PipelineState<Tr::kStages> pv;  // stage of the V that the pending P multiplies
-    Rows rows{ws.head(), ws.item.block_start + row_offset, ws.item.block_end};  // O's item
+    Rows rows{ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};  // O's
     float o[1][kNO][4];           // O [16 rows x D] of this warp, fp32 (wgmma layout)
     float s[1][kNS][4];           // S [16 rows x kBN] of this warp, fp32
     uint32_t pa[1][kBN / 16][4];  // P [16 rows x kBN] as wgmma A fragments, 16-bit
@@ -182,9 +197,9 @@ struct FwdConsumer {
         ptx::wgmma_wait_group<0>();  // P V done: O and P's registers are free again
         ptx::fence_acc(o[0]);
         ptx::fence_frag(pa[0]);
-        fwd_epilogue(p, rows.head, rows.row0, rows.row_end, o, softmax, sm_scale, lane);
+        finish(rows, o, softmax);
         o_fresh = true;
-        rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end};
+        rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
       } else {
         ptx::wgmma_wait_group<0>();
         ptx::fence_acc(o[0]);
@@ -207,7 +222,7 @@ struct FwdConsumer {
     ptx::fence_acc(o[0]);
     ptx::fence_frag(pa[0]);
     release(st.empty_v[pv.index], lane);
-    fwd_epilogue(p, rows.head, rows.row0, rows.row_end, o, softmax, sm_scale, lane);
+    finish(rows, o, softmax);
   }
 };
 

@@ -24,7 +24,19 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   if (cfg.sched.grid == 0) return;
   FwdParamsSm90 P{};
   P.p = p;
-  P.sched = cfg.sched;
+  P.sched = cfg.sched;  // the tile numbering (item_of, head_of)
+  MAGI_CHECK(p.plan_units != nullptr && p.plan_grid >= 1, "FFA CUDA: the Hopper forward needs a plan");
+  const int grid = p.plan_grid;
+  P.plan_units = static_cast<const FwdUnit*>(p.plan_units);
+  P.plan_start = p.plan_start;
+  if (p.split_pieces > 0) {
+    auto* ws = static_cast<unsigned char*>(p.split_ws);
+    P.split_partials = reinterpret_cast<float*>(ws);
+    P.split_tickets = reinterpret_cast<int32_t*>(
+        ws + fwd_split_tickets_offset(p.split_pieces, kBlockM, kHeadDim));
+    MAGI_CUDA_CHECK(cudaMemsetAsync(P.split_tickets, 0,
+                                    fwd_split_tickets_bytes(p.split_pieces, kBlockM), stream));
+  }
   const uint64_t hkv = static_cast<uint64_t>(p.num_heads_q / p.heads_per_kv);
   const uint32_t q_box[3] = {64, 1, Tr::kBlockM};
   const uint32_t kv_box[3] = {64, 1, Tr::kBlockN};
@@ -51,7 +63,7 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   }
   launch_softcap_variant<ffa_fwd_sm90_kernel<Tr, Softcap::kOn>,
                          ffa_fwd_sm90_kernel<Tr, Softcap::kOff>>(
-      p.use_softcap, cfg.sched.grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P,
+      p.use_softcap, grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P,
       /*programmatic=*/true);
 }
 

@@ -1,10 +1,13 @@
 // Kernel parameters of the Hopper forward kernel: the portable parameters, the TMA tensor
-// maps of q, k and v, and the persistent schedule.
+// maps of q, k and v, and the persistent schedule (the scheduler's rounds or a plan).
 #pragma once
 
 #include <cuda.h>
 
+#include <cstdint>
+
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/fwd_unit.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 
 namespace magi::cuda::sm90 {
@@ -15,6 +18,14 @@ struct FwdParamsSm90 {
   CUtensorMap tma_q, tma_k, tma_v;
   FwdParams p;
   TileScheduler sched;
+  // A plan (fwd_plan.h), or null: the scheduler's rounds. CTA c runs
+  // plan_units[plan_start[c] .. plan_start[c + 1]).
+  const FwdUnit* plan_units;
+  const int32_t* plan_start;
+  // The plan's pieces of cut tiles (fwd_split.cuh): their partials, and per (first piece, warp)
+  // a ticket, zeroed before the launch.
+  float* split_partials;
+  int32_t* split_tickets;
 };
 
 }  // namespace magi::cuda::sm90

@@ -2,7 +2,8 @@
 // positions at a time from the segment's first, or from the global block holding it when
 // `aligned` (the positions before the segment's first are masked, like those past its end).
 // Forward items walk keys (KeyTiles), backward items walk query rows (RowTiles; aligned in the
-// deterministic mode). The producer and the consumers walk the same sequence.
+// deterministic mode). The producer and the consumers walk the same sequence. A forward plan's
+// piece of a tile (fwd_plan.h) walks a range of the sequence: `count` tiles from tile `first`.
 #pragma once
 
 #include "kernels/cuda/ffa/params.h"
@@ -18,7 +19,11 @@ struct SegmentTiles {
   int c0;   // first position of the current tile
   int k1;   // end of the segment's positions
   int seg_end;
+  int left;  // tiles of the walk from the current one on (a plan's range), else kUnbounded
   bool aligned;
+
+  static constexpr int kUnbounded = 1 << 30;
+  static constexpr bool kRanged = kAxis == SegAxis::kKeys;  // only forward walks have ranges
 
   SegmentTiles() = default;
   /// Positioned on the first tile; the item must have a segment.
@@ -29,13 +34,32 @@ struct SegmentTiles {
     aligned = align;
     seg = item.seg_begin;
     seg_end = item.seg_end;
+    left = kUnbounded;
     load(segs[seg]);
   }
-  /// Whether this is the item's last tile.
-  MAGI_HD bool last() const { return c0 + kBlock >= k1 && seg + 1 >= seg_end; }
+  /// Positioned on tile `first` of the item's walk, which then ends `count` (>= 1) tiles later;
+  /// the walk must have first + count tiles (the forward's, not aligned).
+  MAGI_HD void reset_range(const FfaSegment* segs, const FfaWorkItem& item, int first, int count) {
+    static_assert(kRanged);
+    reset(segs, item);
+    for (int n; first >= (n = (k1 - c0 + kBlock - 1) / kBlock);) {
+      first -= n;
+      load(segs[++seg]);
+    }
+    c0 += first * kBlock;
+    left = count;
+  }
+  /// Whether this is the walk's last tile.
+  MAGI_HD bool last() const {
+    return (kRanged && left == 1) || (c0 + kBlock >= k1 && seg + 1 >= seg_end);
+  }
 
   /// Moves to the next tile; false (and unchanged) after the last one.
   MAGI_HD bool next(const FfaSegment* segs) {
+    if constexpr (kRanged) {
+      if (left == 1) return false;
+      --left;
+    }
     if (c0 + kBlock < k1) {
       c0 += kBlock;
       return true;

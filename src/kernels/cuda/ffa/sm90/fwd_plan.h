@@ -1,0 +1,165 @@
+// A tile plan for the persistent Hopper forward whose last tiles are split along their keys, so
+// the grid's last round does not leave CTAs idle (wave quantisation). Pure host code, unit-tested
+// on the CPU (tests/kernels/cuda/sm90/fwd_plan_test.cc); ffa_cuda.cc builds it once per (work
+// list, head count, grid) and uses it when its model says it finishes first.
+//
+// Without a plan the scheduler hands out whole tiles in rounds of `grid` (tile_scheduler.h): 1024
+// equal tiles on 132 CTAs are 7.76 rounds, so every CTA spends the time of 8 tiles and the last
+// round is a quarter idle (3 % of the whole); 176 tiles (hd 64, 2k, 16 heads, 192-row items) are
+// 1.33 rounds run in 2. The plan gives tiles in the scheduler's order (item-major, heads
+// innermost: longest first) to the CTA with the least work so far; a tile that would carry that
+// CTA past the level every CTA can reach (all work / grid) is cut at the level, and the rest
+// goes on to the next least-loaded CTA. Each CTA so ends within a key tile or two of the level;
+// the cuts happen where CTAs reach it, that is in the last tiles, at most about one per CTA.
+//
+// The pieces of a cut tile run on different CTAs at about the same time; each writes its partial
+// O and softmax statistics to a workspace, and the last to finish merges them in piece order
+// (fwd_split.cuh), so the output does not depend on which one that is.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "kernels/cuda/ffa/sm90/fwd_unit.h"
+#include "kernels/cuda/ffa/sm90/tile_scheduler.h"
+#include "magi/check.h"
+
+namespace magi::cuda::sm90 {
+
+/// Times of the model, in units of one key of a 128-row tile (fwd_rows.h: fwd_cost): a key tile
+/// of the list's kernel, the fixed cost of every unit (its epilogue, the Q load and first
+/// product that the previous unit does not hide), once per CTA the pipeline's start, and what a
+/// piece adds (its partial's store and the merge's load).
+struct FwdCost {
+  double key_tile = 176.0;
+  double fixed = 200.0;
+  double first = 720.0;
+  double piece = 160.0;
+  int32_t min_piece = 2;  // key tiles: no piece is shorter
+};
+
+struct FwdPlan {
+  std::vector<int32_t> start;  // [grid + 1]: CTA c runs units[start[c], start[c + 1])
+  std::vector<FwdUnit> units;
+  int32_t pieces = 0;     // pieces of cut tiles (the workspace's slots)
+  double makespan = 0.0;  // the busiest CTA's time under the model
+};
+
+/// The scheduler's rounds (tile_scheduler.h: whole tiles, `grid` at a time, in snake order) as a
+/// plan of `item_tiles` (key tiles per item) for `heads` query heads on `grid` CTAs, with the
+/// busiest CTA's time under `cost`: what the balanced plan below is compared with.
+inline FwdPlan fwd_rounds_plan(std::span<const int32_t> item_tiles, int32_t heads, int32_t grid,
+                               const FwdCost& cost) {
+  TileScheduler s{};
+  s.num_tiles = static_cast<int32_t>(static_cast<int64_t>(item_tiles.size()) * heads);
+  s.num_heads = heads;
+  s.grid = grid;
+  FwdPlan plan;
+  plan.start.push_back(0);
+  for (int32_t c = 0; c < grid; ++c) {
+    double t = cost.first;
+    for (int32_t r = 0, tile; (tile = s.tile(c, r)) >= 0; ++r) {
+      const int32_t n = item_tiles[static_cast<size_t>(s.item_of(tile))];
+      plan.units.push_back({tile, 0, n, -1});
+      t += n * cost.key_tile + cost.fixed;
+    }
+    plan.start.push_back(static_cast<int32_t>(plan.units.size()));
+    plan.makespan = std::max(plan.makespan, t);
+  }
+  return plan;
+}
+
+namespace detail {
+
+/// The plan that cuts tiles at `level` (the time every CTA is to reach).
+inline FwdPlan plan_fwd_at(std::span<const int32_t> item_tiles, int32_t heads, int32_t grid,
+                           const FwdCost& cost, double level) {
+  const int64_t items = static_cast<int64_t>(item_tiles.size());
+  std::vector<std::vector<FwdUnit>> per_cta(static_cast<size_t>(grid));
+  using Load = std::pair<double, int32_t>;  // (time so far, CTA)
+  std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
+  for (int32_t c = 0; c < grid; ++c) least.push({cost.first, c});
+  FwdPlan plan;
+  struct Piece {
+    int32_t cta, first, count;
+  };
+  std::vector<Piece> cut;
+  for (int64_t i = 0; i < items; ++i) {
+    const int32_t n = item_tiles[static_cast<size_t>(i)];
+    for (int32_t h = 0; h < heads; ++h) {
+      const int32_t tile = static_cast<int32_t>(i * heads + h);
+      cut.clear();
+      int32_t first = 0;
+      while (true) {
+        const auto [load, c] = least.top();
+        least.pop();
+        const int32_t rest = n - first;
+        const double whole = rest * cost.key_tile + cost.fixed + (first > 0 ? cost.piece : 0.0);
+        // Key tiles that fit below the level on this CTA as a piece, leaving a piece behind.
+        const int32_t room = static_cast<int32_t>(std::min<double>(
+            rest - cost.min_piece,
+            std::floor((level - load - cost.fixed - cost.piece) / cost.key_tile)));
+        const bool fits = load + whole <= level;
+        if (fits || room < cost.min_piece ||
+            static_cast<int32_t>(cut.size()) + 1 >= kFwdMaxPieces) {
+          cut.push_back({c, first, rest});
+          least.push({load + whole, c});
+          break;
+        }
+        cut.push_back({c, first, room});
+        least.push({load + room * cost.key_tile + cost.fixed + cost.piece, c});
+        first += room;
+      }
+      const int32_t pieces = static_cast<int32_t>(cut.size());
+      for (int32_t p = 0; p < pieces; ++p) {
+        const Piece& pc = cut[static_cast<size_t>(p)];
+        per_cta[static_cast<size_t>(pc.cta)].push_back(
+            {tile, pc.first, pc.count, pieces > 1 ? split_code(plan.pieces, pieces, p) : -1});
+      }
+      if (pieces > 1) plan.pieces += pieces;
+    }
+  }
+  while (!least.empty()) {
+    plan.makespan = std::max(plan.makespan, least.top().first);
+    least.pop();
+  }
+  plan.start.reserve(static_cast<size_t>(grid) + 1);
+  plan.start.push_back(0);
+  for (const std::vector<FwdUnit>& own : per_cta) {
+    plan.units.insert(plan.units.end(), own.begin(), own.end());
+    plan.start.push_back(static_cast<int32_t>(plan.units.size()));
+  }
+  MAGI_CHECK(plan.pieces < (1 << 23), "FFA CUDA: ", plan.pieces, " forward pieces");
+  return plan;
+}
+
+}  // namespace detail
+
+/// The plan of `heads` query heads over items of `item_tiles` key tiles (in list order: longest
+/// first) on `grid` CTAs. The level starts at all work spread evenly plus one piece's overhead
+/// per CTA; the pieces' overheads can carry the last tiles past it (no CTA has room left), so
+/// levels 1, 2, 4, ... key tiles higher are tried too, and the best plan kept.
+inline FwdPlan plan_fwd(std::span<const int32_t> item_tiles, int32_t heads, int32_t grid,
+                        const FwdCost& cost) {
+  const int64_t items = static_cast<int64_t>(item_tiles.size());
+  MAGI_CHECK(heads >= 1 && grid >= 1 && items * heads < (int64_t{1} << 31) &&
+                 cost.min_piece >= 1 && cost.key_tile > 0.0,
+             "FFA CUDA: bad forward plan (", items, " items, ", heads, " heads, grid ", grid, ")");
+  double all = 0.0;
+  for (const int32_t n : item_tiles) all += (n * cost.key_tile + cost.fixed) * heads;
+  const double level = all / grid + cost.first + cost.fixed + cost.piece;
+  FwdPlan best = detail::plan_fwd_at(item_tiles, heads, grid, cost, level);
+  for (int i = 0; i < 6 && best.makespan > level + cost.key_tile; ++i) {
+    FwdPlan next = detail::plan_fwd_at(item_tiles, heads, grid, cost, level + (cost.key_tile * (1 << i)));
+    if (next.makespan < best.makespan) best = std::move(next);
+  }
+  return best;
+}
+
+}  // namespace magi::cuda::sm90

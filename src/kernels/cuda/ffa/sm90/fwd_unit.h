@@ -1,0 +1,48 @@
+// The entries of a forward tile plan (fwd_plan.h) as the kernel reads them, and the layout of
+// the workspace in which the pieces of a cut tile meet (fwd_split.cuh). Host and device.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/host_device.h"
+
+namespace magi::cuda::sm90 {
+
+/// One entry of a CTA's list; every role of the CTA reads the same entries.
+struct FwdUnit {
+  int32_t tile;   // item * num_heads + head (tile_scheduler.h's numbering)
+  int32_t first;  // first key tile of the item's walk (segment_tiles.h)
+  int32_t count;  // key tiles from `first` (0: an item without keys)
+  int32_t split;  // -1: the whole tile; else a piece of a cut tile (split_code)
+};
+
+/// Pieces of one tile: at most this many (4 bits of FwdUnit::split).
+inline constexpr int32_t kFwdMaxPieces = 15;
+
+/// FwdUnit::split of piece `piece` of `pieces`, the tile's pieces being numbered from `base` in
+/// the plan (workspace slots base .. base + pieces - 1).
+MAGI_HD constexpr int32_t split_code(int32_t base, int32_t pieces, int32_t piece) {
+  return (base << 8) | (pieces << 4) | piece;
+}
+MAGI_HD constexpr int32_t split_base(int32_t code) { return code >> 8; }
+MAGI_HD constexpr int32_t split_pieces(int32_t code) { return (code >> 4) & 15; }
+MAGI_HD constexpr int32_t split_piece(int32_t code) { return code & 15; }
+
+/// The workspace of a plan's pieces (fwd_split.cuh) for a kernel of `block_m` rows at
+/// `head_dim`: per (piece, consumer warp of 16 rows) the warp's state, head_dim / 8 + 1 float4
+/// per lane; after them one int ticket per (piece, warp), zeroed before the launch.
+MAGI_HD constexpr int64_t fwd_split_slot_floats(int head_dim) {
+  return int64_t{head_dim / 8 + 1} * 4 * 32;
+}
+MAGI_HD constexpr int64_t fwd_split_tickets_offset(int64_t pieces, int block_m, int head_dim) {
+  return pieces * (block_m / 16) * fwd_split_slot_floats(head_dim) * 4;
+}
+MAGI_HD constexpr int64_t fwd_split_tickets_bytes(int64_t pieces, int block_m) {
+  return pieces * (block_m / 16) * 4;
+}
+MAGI_HD constexpr int64_t fwd_split_bytes(int64_t pieces, int block_m, int head_dim) {
+  return fwd_split_tickets_offset(pieces, block_m, head_dim) +
+         fwd_split_tickets_bytes(pieces, block_m);
+}
+
+}  // namespace magi::cuda::sm90

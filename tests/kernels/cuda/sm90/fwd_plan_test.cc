@@ -1,0 +1,110 @@
+// The forward's tile plan (ffa/sm90/fwd_plan.h): every key tile of every tile once, pieces
+// numbered consistently, and the balance against the scheduler's rounds.
+#include "kernels/cuda/ffa/sm90/fwd_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <vector>
+
+namespace magi::cuda::sm90 {
+namespace {
+
+/// Checks that `plan` covers each tile's key tiles [0, n) exactly once, in pieces of at least
+/// cost.min_piece key tiles whose split codes agree, with distinct workspace slots.
+void expect_valid(const FwdPlan& plan, const std::vector<int32_t>& item_tiles, int32_t heads,
+                  int32_t grid, const FwdCost& cost) {
+  ASSERT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
+  EXPECT_EQ(plan.start.front(), 0);
+  EXPECT_EQ(plan.start.back(), static_cast<int32_t>(plan.units.size()));
+  std::map<int32_t, std::vector<FwdUnit>> by_tile;
+  for (const FwdUnit& u : plan.units) by_tile[u.tile].push_back(u);
+  ASSERT_EQ(by_tile.size(), item_tiles.size() * static_cast<size_t>(heads));
+  std::set<int32_t> slots;
+  for (auto& [tile, units] : by_tile) {
+    const int32_t n = item_tiles[static_cast<size_t>(tile / heads)];
+    std::sort(units.begin(), units.end(),
+              [](const FwdUnit& a, const FwdUnit& b) { return a.first < b.first; });
+    int32_t next = 0;
+    for (size_t p = 0; p < units.size(); ++p) {
+      const FwdUnit& u = units[p];
+      EXPECT_EQ(u.first, next) << "tile " << tile;
+      next += u.count;
+      if (units.size() == 1) {
+        EXPECT_EQ(u.split, -1);
+        continue;
+      }
+      EXPECT_GE(u.count, cost.min_piece) << "tile " << tile;
+      EXPECT_EQ(split_pieces(u.split), static_cast<int32_t>(units.size()));
+      EXPECT_EQ(split_piece(u.split), static_cast<int32_t>(p));
+      EXPECT_EQ(split_base(u.split), split_base(units[0].split));
+      EXPECT_TRUE(slots.insert(split_base(u.split) + static_cast<int32_t>(p)).second);
+    }
+    EXPECT_EQ(next, n) << "tile " << tile;
+    EXPECT_LE(units.size(), static_cast<size_t>(kFwdMaxPieces));
+  }
+  EXPECT_EQ(static_cast<int32_t>(slots.size()), plan.pieces);
+  if (!slots.empty()) {
+    EXPECT_EQ(*slots.rbegin(), plan.pieces - 1);
+  }
+}
+
+TEST(ForwardPlan, CoversEveryKeyTileOnce) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<int32_t> tiles(std::uniform_int_distribution<size_t>(1, 120)(rng));
+    for (int32_t& t : tiles) t = std::uniform_int_distribution<int32_t>(0, 300)(rng);
+    std::sort(tiles.begin(), tiles.end(), std::greater<>());
+    const int32_t heads = std::uniform_int_distribution<int32_t>(1, 24)(rng);
+    const int32_t grid = std::uniform_int_distribution<int32_t>(1, 132)(rng);
+    const FwdCost cost{176.0, 200.0, 720.0, 160.0, std::uniform_int_distribution<int32_t>(1, 4)(rng)};
+    const FwdPlan plan = plan_fwd(tiles, heads, grid, cost);
+    expect_valid(plan, tiles, heads, grid, cost);
+    // Never worse than the rounds by more than a piece's overhead plus one key tile.
+    const int32_t rounds_grid = std::min<int32_t>(grid, static_cast<int32_t>(tiles.size()) * heads);
+    const FwdPlan rounds_plan = fwd_rounds_plan(tiles, heads, rounds_grid, cost);
+    expect_valid(rounds_plan, tiles, heads, rounds_grid, cost);
+    EXPECT_EQ(rounds_plan.pieces, 0);
+    const double rounds = rounds_plan.makespan;
+    EXPECT_LE(plan.makespan, rounds + cost.fixed + cost.piece + cost.key_tile) << trial;
+  }
+}
+
+// 1024 equal tiles on 132 CTAs are 7.76 rounds: the rounds take 8 tiles' time, the plan about
+// the average plus a piece.
+TEST(ForwardPlan, FillsTheLastRound) {
+  const std::vector<int32_t> tiles(64, 47);  // 8k keys in 176-key tiles, 64 items
+  const FwdCost cost{176.0, 200.0, 720.0, 160.0, 2};
+  const FwdPlan plan = plan_fwd(tiles, 16, 132, cost);
+  expect_valid(plan, tiles, 16, 132, cost);
+  const double tile = 47 * cost.key_tile + cost.fixed;
+  EXPECT_DOUBLE_EQ(fwd_rounds_plan(tiles, 16, 132, cost).makespan, cost.first + 8 * tile);
+  EXPECT_LT(plan.makespan, cost.first + 1024 * tile / 132 + cost.fixed + 2 * cost.piece +
+                               cost.key_tile);
+  EXPECT_LT(plan.makespan, 0.98 * (cost.first + 8 * tile));
+  EXPECT_GT(plan.pieces, 0);
+  EXPECT_LE(plan.pieces, 3 * 132);
+  // Exactly 8 rounds: nothing to cut.
+  const std::vector<int32_t> even(66, 47);
+  const FwdPlan whole = plan_fwd(even, 16, 132, cost);
+  expect_valid(whole, even, 16, 132, cost);
+  EXPECT_EQ(whole.pieces, 0);
+  EXPECT_DOUBLE_EQ(whole.makespan, cost.first + 8 * tile);
+}
+
+// Fewer tiles than CTAs: the plan cuts them to use every CTA.
+TEST(ForwardPlan, CutsFewLongTiles) {
+  const std::vector<int32_t> tiles(4, 64);
+  const FwdCost cost{176.0, 200.0, 720.0, 160.0, 2};
+  const FwdPlan plan = plan_fwd(tiles, 2, 132, cost);
+  expect_valid(plan, tiles, 2, 132, cost);
+  EXPECT_GT(plan.pieces, 8);
+  EXPECT_LT(plan.makespan, 0.5 * (cost.first + 64 * cost.key_tile + cost.fixed));
+}
+
+}  // namespace
+}  // namespace magi::cuda::sm90
