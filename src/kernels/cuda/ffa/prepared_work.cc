@@ -185,16 +185,22 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
                    plan.units.begin() + plan.start[static_cast<size_t>(g) + 1]);
       units.push_back({-1, 0, 0, -1});
     }
-    const size_t unit_bytes = units.size() * sizeof(sm90::FwdUnit);
-    std::vector<unsigned char> host(unit_bytes + start.size() * sizeof(int32_t) + 1);
-    if (unit_bytes) std::memcpy(host.data(), units.data(), unit_bytes);
+    // One image: [units][starts][cuts], each 16-byte aligned.
+    const size_t unit_bytes = aligned(units.size() * sizeof(sm90::FwdUnit));
+    const size_t start_bytes = aligned(start.size() * sizeof(int32_t));
+    const size_t cut_bytes = plan.cuts.size() * sizeof(sm90::FwdCut);
+    std::vector<unsigned char> host(unit_bytes + start_bytes + cut_bytes + 16);
+    std::memcpy(host.data(), units.data(), units.size() * sizeof(sm90::FwdUnit));
     if (grid) std::memcpy(host.data() + unit_bytes, start.data(), start.size() * sizeof(int32_t));
+    if (cut_bytes) std::memcpy(host.data() + unit_bytes + start_bytes, plan.cuts.data(), cut_bytes);
     f.buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream,
                                                 "FFA CUDA: the forward tile plans");
     const auto* base = static_cast<const unsigned char*>(f.buffer->data());
     f.schedule.plan_units = base;
     f.schedule.plan_start = reinterpret_cast<const int32_t*>(base + unit_bytes);
     f.schedule.plan_grid = grid;
+    f.schedule.cuts = base + unit_bytes + start_bytes;
+    f.schedule.num_cuts = static_cast<int32_t>(plan.cuts.size());
     f.schedule.pieces = plan.pieces;
   }
   w.fwd_plans.push_back(std::move(f));

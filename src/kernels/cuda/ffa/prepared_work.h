@@ -43,10 +43,12 @@ const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream);
 /// device memory or the scheduler's rounds.
 struct FwdSchedule {
   const DeviceWorkList* list = nullptr;
-  const void* plan_units = nullptr;  // sm90::FwdUnit; null: the rounds
+  const void* plan_units = nullptr;  // sm90::FwdUnit (FwdParams::plan_units); null: portable
   const int32_t* plan_start = nullptr;
   int32_t plan_grid = 0;
-  int32_t pieces = 0;  // cut tiles' pieces (FwdParams::split_pieces)
+  const void* cuts = nullptr;  // sm90::FwdCut
+  int32_t num_cuts = 0;
+  int32_t pieces = 0;  // the cut tiles' pieces
 };
 
 /// What fwd_schedule chooses among (the process-wide knobs included; ffa_cuda.cc).

@@ -44,16 +44,18 @@ TEST(ForwardChoice, WideForwardWhereItMeasuredFaster) {
   }
 }
 
-// The shapes whose last round of the rounds is emptiest get a plan, and with it the 192-row
-// kernel; a grid of whole rounds keeps the rounds.
+// The model's 10 % for the 192-row kernel's balanced plan at 8k full with 16 heads (its rounds
+// leave the last of 6 a fifth full) clears the 5 % bar, and measured 11 % (bench/NOTES.md v34);
+// at 2k it promises 5 % over the 128-row rounds, measured -6 %: the rounds stay.
 TEST(ForwardChoice, PlansWhereTheLastRoundIsEmpty) {
-  for (const int32_t s : {2048, 8192}) {
-    const FwdChoice c = choose_hd64(s, 16, false, FwdPlanMode::kModel);
-    EXPECT_TRUE(c.balanced) << s;
-    EXPECT_GT(c.plan.pieces, 0) << s;
-    EXPECT_EQ(c.list, 1u) << s;
-    EXPECT_LT(c.time, 0.96 * choose_hd64(s, 16, false, FwdPlanMode::kRounds).time) << s;
-  }
+  const FwdChoice c = choose_hd64(8192, 16, false, FwdPlanMode::kModel);
+  EXPECT_TRUE(c.balanced);
+  EXPECT_GT(c.plan.pieces, 0);
+  EXPECT_EQ(c.list, 1u);
+  EXPECT_LT(c.time, 0.95 * choose_hd64(8192, 16, false, FwdPlanMode::kRounds).time);
+  const FwdChoice two = choose_hd64(2048, 16, false, FwdPlanMode::kModel);
+  EXPECT_FALSE(two.balanced);
+  EXPECT_EQ(two.list, 0u);
   // 66 items x 16 heads of 128 rows: exactly 8 rounds of 132 equal tiles.
   const std::vector<int32_t> even(66, 47);
   const FwdCandidate one[] = {{even, fwd_cost(128, 176, 128)}};

@@ -105,16 +105,14 @@ struct FwdConsumer {
     const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
     turns.start();
 
-    // The end of an item: the epilogue, after merging the pieces of a cut tile (the last piece
-    // to finish merges; the others only store their part).
+    // The end of an item: the epilogue, or a cut tile's piece's partial state (fwd_split.cuh).
     const auto finish = [&](const Rows& r, float(&acc)[1][kNO][4], OnlineSoftmax<1>& sm) {
-      if (r.split >= 0 && !fwd_split_merge<kNO, Tr::kBlockM / 16>(P.split_partials,
-                                                                   P.split_tickets, r.split,
-                                                                   row_offset / 16, acc, sm,
-                                                                   sm_scale, lane)) {
-        return;
+      if (r.split >= 0) {
+        fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split, row_offset / 16, acc,
+                                               sm, lane);
+      } else {
+        fwd_epilogue(p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
       }
-      fwd_epilogue(p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
     };
 
     WorkStream<kBN, true> ws{P.sched, static_cast<int32_t>(blockIdx.x), P.plan_units, P.plan_start};

@@ -29,14 +29,7 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   const int grid = p.plan_grid;
   P.plan_units = static_cast<const FwdUnit*>(p.plan_units);
   P.plan_start = p.plan_start;
-  if (p.split_pieces > 0) {
-    auto* ws = static_cast<unsigned char*>(p.split_ws);
-    P.split_partials = reinterpret_cast<float*>(ws);
-    P.split_tickets = reinterpret_cast<int32_t*>(
-        ws + fwd_split_tickets_offset(p.split_pieces, kBlockM, kHeadDim));
-    MAGI_CUDA_CHECK(cudaMemsetAsync(P.split_tickets, 0,
-                                    fwd_split_tickets_bytes(p.split_pieces, kBlockM), stream));
-  }
+  P.split_partials = static_cast<float*>(p.split_ws);
   const uint64_t hkv = static_cast<uint64_t>(p.num_heads_q / p.heads_per_kv);
   const uint32_t q_box[3] = {64, 1, Tr::kBlockM};
   const uint32_t kv_box[3] = {64, 1, Tr::kBlockN};
@@ -65,6 +58,12 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
                          ffa_fwd_sm90_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P,
       /*programmatic=*/true);
+  if (p.split_cuts > 0) {
+    FwdSplitParams S{p, cfg.sched, static_cast<const FwdCut*>(p.cuts), P.split_partials,
+                     p.use_softcap ? 1.f : p.scale_log2};
+    launch_kernel<ffa_fwd_split_merge_kernel<kHeadDim / 8, kBlockM / 16>>(
+        p.split_cuts, 32 * (kBlockM / 16), 0, stream, S, /*programmatic=*/true);
+  }
 }
 
 /// The variant of p.block_m rows per item (FwdParams::block_m).

@@ -22,10 +22,7 @@ struct FwdParamsSm90 {
   // plan_units[plan_start[c] .. plan_start[c + 1]).
   const FwdUnit* plan_units;
   const int32_t* plan_start;
-  // The plan's pieces of cut tiles (fwd_split.cuh): their partials, and per (first piece, warp)
-  // a ticket, zeroed before the launch.
-  float* split_partials;
-  int32_t* split_tickets;
+  float* split_partials;  // the plan's pieces of cut tiles (fwd_split.cuh)
 };
 
 }  // namespace magi::cuda::sm90

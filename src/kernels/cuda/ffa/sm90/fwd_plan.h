@@ -47,7 +47,8 @@ struct FwdCost {
 struct FwdPlan {
   std::vector<int32_t> start;  // [grid + 1]: CTA c runs units[start[c], start[c + 1])
   std::vector<FwdUnit> units;
-  int32_t pieces = 0;     // pieces of cut tiles (the workspace's slots)
+  std::vector<FwdCut> cuts;  // the cut tiles
+  int32_t pieces = 0;        // pieces of cut tiles (the workspace's slots)
   double makespan = 0.0;  // the busiest CTA's time under the model
 };
 
@@ -122,7 +123,10 @@ inline FwdPlan plan_fwd_at(std::span<const int32_t> item_tiles, int32_t heads, i
         per_cta[static_cast<size_t>(pc.cta)].push_back(
             {tile, pc.first, pc.count, pieces > 1 ? split_code(plan.pieces, pieces, p) : -1});
       }
-      if (pieces > 1) plan.pieces += pieces;
+      if (pieces > 1) {
+        plan.cuts.push_back({tile, plan.pieces, pieces});
+        plan.pieces += pieces;
+      }
     }
   }
   while (!least.empty()) {

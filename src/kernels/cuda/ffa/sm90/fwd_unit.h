@@ -28,21 +28,19 @@ MAGI_HD constexpr int32_t split_base(int32_t code) { return code >> 8; }
 MAGI_HD constexpr int32_t split_pieces(int32_t code) { return (code >> 4) & 15; }
 MAGI_HD constexpr int32_t split_piece(int32_t code) { return code & 15; }
 
+/// A cut tile: its pieces are workspace slots base .. base + pieces - 1.
+struct FwdCut {
+  int32_t tile, base, pieces;
+};
+
 /// The workspace of a plan's pieces (fwd_split.cuh) for a kernel of `block_m` rows at
 /// `head_dim`: per (piece, consumer warp of 16 rows) the warp's state, head_dim / 8 + 1 float4
-/// per lane; after them one int ticket per (piece, warp), zeroed before the launch.
+/// per lane.
 MAGI_HD constexpr int64_t fwd_split_slot_floats(int head_dim) {
   return int64_t{head_dim / 8 + 1} * 4 * 32;
 }
-MAGI_HD constexpr int64_t fwd_split_tickets_offset(int64_t pieces, int block_m, int head_dim) {
-  return pieces * (block_m / 16) * fwd_split_slot_floats(head_dim) * 4;
-}
-MAGI_HD constexpr int64_t fwd_split_tickets_bytes(int64_t pieces, int block_m) {
-  return pieces * (block_m / 16) * 4;
-}
 MAGI_HD constexpr int64_t fwd_split_bytes(int64_t pieces, int block_m, int head_dim) {
-  return fwd_split_tickets_offset(pieces, block_m, head_dim) +
-         fwd_split_tickets_bytes(pieces, block_m);
+  return pieces * (block_m / 16) * fwd_split_slot_floats(head_dim) * 4;
 }
 
 }  // namespace magi::cuda::sm90
