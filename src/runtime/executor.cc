@@ -161,8 +161,8 @@ void reduce_max_logits(const CallContext& c, FwdLayout& l) {
 void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
                  const TensorView& v, const TensorView& out, const TensorView& lse, FwdLayout& l) {
   const RankWork& w = c.rt.work();
-  FfaFwdArgs a{q, k, v, l.acc, l.lse_acc, &w.host, c.scores, false, c.stream, c.max_logits,
-               l.ffa_ws};
+  FfaFwdArgs a{q,        k,     v,        l.acc,        l.lse_acc, &w.host,
+               c.scores, false, c.stream, c.max_logits, l.ffa_ws};
   c.backend.check_ffa_forward("calc_attn", a);  // the device's limits, once per call
 
   if (c.max_logits.ndim > 0) {

@@ -1,5 +1,5 @@
 """GPU tests of the Hopper forward's tile plans (sm90/fwd_plan.h): tiles cut along their keys
-into pieces on several CTAs, merged by the last piece to finish (sm90/fwd_split.cuh).
+into pieces on several CTAs, then merged in piece order by a second kernel (sm90/fwd_split.cuh).
 MAGI_FFA_FWD_PLAN=2 plans every call (read once per process), and with 132 CTAs for the few
 tiles of these small problems nearly every tile is cut; so each setting reruns the forward
 tests in a fresh pytest process: random masks with overlapping q ranges, every mask type,
@@ -47,7 +47,7 @@ def test_forward_tests_with_every_call_planned(rows):
 @pytest.mark.skipif(not PLANNED, reason="needs MAGI_FFA_FWD_PLAN=2 (the test above sets it)")
 @pytest.mark.parametrize("d", [64, 128, 256])
 def test_repeatable_when_planned(d):
-    """The pieces of a cut tile merge in piece order whichever finishes last: the same bits on
+    """The pieces of a cut tile merge in piece order whichever finished last: the same bits on
     every run. One head of 4000 tokens: 32 tiles of 128 rows on 132 CTAs, each cut."""
     s, h = 4000, 1
     torch.manual_seed(d)

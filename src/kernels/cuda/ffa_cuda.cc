@@ -97,11 +97,16 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   static const sm90::FwdPlanMode mode = [] {
     const char* env = std::getenv("MAGI_FFA_FWD_PLAN");
     const int v = env == nullptr ? 1 : std::atoi(env);
-    return v == 0 ? sm90::FwdPlanMode::kRounds
-                  : v == 2 ? sm90::FwdPlanMode::kAlways : sm90::FwdPlanMode::kModel;
+    return v == 0   ? sm90::FwdPlanMode::kRounds
+           : v == 2 ? sm90::FwdPlanMode::kAlways
+                    : sm90::FwdPlanMode::kModel;
   }();
-  const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]), static_cast<int32_t>(a.q.shape[2]),
-                           current_sm_count(), hopper_kernels_selected(), forced, mode};
+  const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]),
+                           static_cast<int32_t>(a.q.shape[2]),
+                           current_sm_count(),
+                           hopper_kernels_selected(),
+                           forced,
+                           mode};
   return fwd_schedule(*a.work, key, a.q.device.index, a.stream);
 }
 
@@ -260,8 +265,8 @@ size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a) {
   DeviceGuard guard(a.q.device.index);
   const FwdSchedule s = fwd_schedule_of(a);
   return s.pieces == 0 ? 0
-                       : static_cast<size_t>(sm90::fwd_split_bytes(
-                             s.pieces, s.list->block, static_cast<int>(a.q.shape[2])));
+                       : static_cast<size_t>(sm90::fwd_split_bytes(s.pieces, s.list->block,
+                                                                   static_cast<int>(a.q.shape[2])));
 }
 
 size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) {

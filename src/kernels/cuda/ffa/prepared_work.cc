@@ -189,7 +189,7 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
     const size_t unit_bytes = aligned(units.size() * sizeof(sm90::FwdUnit));
     const size_t start_bytes = aligned(start.size() * sizeof(int32_t));
     const size_t cut_bytes = plan.cuts.size() * sizeof(sm90::FwdCut);
-    std::vector<unsigned char> host(unit_bytes + start_bytes + cut_bytes + 16);
+    std::vector<unsigned char> host(unit_bytes + start_bytes + cut_bytes + 16);  // never empty
     std::memcpy(host.data(), units.data(), units.size() * sizeof(sm90::FwdUnit));
     if (grid) std::memcpy(host.data() + unit_bytes, start.data(), start.size() * sizeof(int32_t));
     if (cut_bytes) std::memcpy(host.data() + unit_bytes + start_bytes, plan.cuts.data(), cut_bytes);

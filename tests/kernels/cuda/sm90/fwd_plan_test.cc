@@ -61,7 +61,8 @@ TEST(ForwardPlan, CoversEveryKeyTileOnce) {
     std::sort(tiles.begin(), tiles.end(), std::greater<>());
     const int32_t heads = std::uniform_int_distribution<int32_t>(1, 24)(rng);
     const int32_t grid = std::uniform_int_distribution<int32_t>(1, 132)(rng);
-    const FwdCost cost{176.0, 200.0, 720.0, 160.0, std::uniform_int_distribution<int32_t>(1, 4)(rng)};
+    const FwdCost cost{176.0, 200.0, 720.0, 160.0,
+                       std::uniform_int_distribution<int32_t>(1, 4)(rng)};
     const FwdPlan plan = plan_fwd(tiles, heads, grid, cost);
     expect_valid(plan, tiles, heads, grid, cost);
     // Never worse than the rounds by more than a piece's overhead plus one key tile.
@@ -83,8 +84,8 @@ TEST(ForwardPlan, FillsTheLastRound) {
   expect_valid(plan, tiles, 16, 132, cost);
   const double tile = 47 * cost.key_tile + cost.fixed;
   EXPECT_DOUBLE_EQ(fwd_rounds_plan(tiles, 16, 132, cost).makespan, cost.first + 8 * tile);
-  EXPECT_LT(plan.makespan, cost.first + 1024 * tile / 132 + cost.fixed + 2 * cost.piece +
-                               cost.key_tile);
+  EXPECT_LT(plan.makespan,
+            cost.first + 1024 * tile / 132 + cost.fixed + 2 * cost.piece + cost.key_tile);
   EXPECT_LT(plan.makespan, 0.98 * (cost.first + 8 * tile));
   EXPECT_GT(plan.pieces, 0);
   EXPECT_LE(plan.pieces, 3 * 132);

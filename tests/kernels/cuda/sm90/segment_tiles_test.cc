@@ -55,7 +55,8 @@ TEST(SegmentTiles, RangeOfAForwardWalk) {
   std::mt19937_64 rng(9);
   for (int iter = 0; iter < 100; ++iter) {
     const int64_t sq = 1 + rng() % 700, sk = 1 + rng() % 700;
-    const WorkList wl = build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, 64);
+    const WorkList wl =
+        build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, 64);
     for (const FfaWorkItem& it : wl.items) {
       if (it.seg_begin == it.seg_end) continue;
       std::vector<std::pair<int, int>> all;  // (segment, first key) of every tile

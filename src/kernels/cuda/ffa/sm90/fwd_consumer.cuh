@@ -81,7 +81,6 @@ struct FwdConsumer {
     if (lane == 0) Barrier::at(&bar).arrive();
   }
 
-
   /// The rows an item's epilogue writes, for this warp.
   struct Rows {
     int head, row0, row_end;  // rows row0 + g, row0 + g + 8 of this thread, below row_end
@@ -108,8 +107,8 @@ struct FwdConsumer {
     // The end of an item: the epilogue, or a cut tile's piece's partial state (fwd_split.cuh).
     const auto finish = [&](const Rows& r, float(&acc)[1][kNO][4], OnlineSoftmax<1>& sm) {
       if (r.split >= 0) {
-        fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split, row_offset / 16, acc,
-                                               sm, lane);
+        fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split, row_offset / 16, acc, sm,
+                                               lane);
       } else {
         fwd_epilogue(p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
       }

@@ -25,7 +25,8 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   FwdParamsSm90 P{};
   P.p = p;
   P.sched = cfg.sched;  // the tile numbering (item_of, head_of)
-  MAGI_CHECK(p.plan_units != nullptr && p.plan_grid >= 1, "FFA CUDA: the Hopper forward needs a plan");
+  MAGI_CHECK(p.plan_units != nullptr && p.plan_grid >= 1,
+             "FFA CUDA: the Hopper forward needs a plan");
   const int grid = p.plan_grid;
   P.plan_units = static_cast<const FwdUnit*>(p.plan_units);
   P.plan_start = p.plan_start;

@@ -49,7 +49,7 @@ struct FwdPlan {
   std::vector<FwdUnit> units;
   std::vector<FwdCut> cuts;  // the cut tiles
   int32_t pieces = 0;        // pieces of cut tiles (the workspace's slots)
-  double makespan = 0.0;  // the busiest CTA's time under the model
+  double makespan = 0.0;     // the busiest CTA's time under the model
 };
 
 /// The scheduler's rounds (tile_scheduler.h: whole tiles, `grid` at a time, in snake order) as a
@@ -103,9 +103,9 @@ inline FwdPlan plan_fwd_at(std::span<const int32_t> item_tiles, int32_t heads, i
         const int32_t rest = n - first;
         const double whole = rest * cost.key_tile + cost.fixed + (first > 0 ? cost.piece : 0.0);
         // Key tiles that fit below the level on this CTA as a piece, leaving a piece behind.
-        const int32_t room = static_cast<int32_t>(std::min<double>(
-            rest - cost.min_piece,
-            std::floor((level - load - cost.fixed - cost.piece) / cost.key_tile)));
+        const int32_t room = static_cast<int32_t>(
+            std::min<double>(rest - cost.min_piece,
+                             std::floor((level - load - cost.fixed - cost.piece) / cost.key_tile)));
         const bool fits = load + whole <= level;
         if (fits || room < cost.min_piece ||
             static_cast<int32_t>(cut.size()) + 1 >= kFwdMaxPieces) {
@@ -152,15 +152,16 @@ inline FwdPlan plan_fwd_at(std::span<const int32_t> item_tiles, int32_t heads, i
 inline FwdPlan plan_fwd(std::span<const int32_t> item_tiles, int32_t heads, int32_t grid,
                         const FwdCost& cost) {
   const int64_t items = static_cast<int64_t>(item_tiles.size());
-  MAGI_CHECK(heads >= 1 && grid >= 1 && items * heads < (int64_t{1} << 31) &&
-                 cost.min_piece >= 1 && cost.key_tile > 0.0,
+  MAGI_CHECK(heads >= 1 && grid >= 1 && items * heads < (int64_t{1} << 31) && cost.min_piece >= 1 &&
+                 cost.key_tile > 0.0,
              "FFA CUDA: bad forward plan (", items, " items, ", heads, " heads, grid ", grid, ")");
   double all = 0.0;
   for (const int32_t n : item_tiles) all += (n * cost.key_tile + cost.fixed) * heads;
   const double level = all / grid + cost.first + cost.fixed + cost.piece;
   FwdPlan best = detail::plan_fwd_at(item_tiles, heads, grid, cost, level);
   for (int i = 0; i < 6 && best.makespan > level + cost.key_tile; ++i) {
-    FwdPlan next = detail::plan_fwd_at(item_tiles, heads, grid, cost, level + (cost.key_tile * (1 << i)));
+    FwdPlan next =
+        detail::plan_fwd_at(item_tiles, heads, grid, cost, level + (cost.key_tile * (1 << i)));
     if (next.makespan < best.makespan) best = std::move(next);
   }
   return best;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/ffa/fwd_epilogue.cuh"
 #include "kernels/cuda/ffa/params.h"
@@ -24,11 +25,11 @@ namespace magi::cuda::sm90 {
 /// This warp's slot of piece `piece` (workspace slot numbers: FwdUnit::split), lane's first
 /// float4: kNO float4 of O (the accumulator layout's four values of each n8 block), then one of
 /// statistics.
-template <int kNO, int kWarps>
-__device__ __forceinline__ float4* fwd_split_slot(float* partials, int32_t piece, int warp,
-                                                  int lane) {
-  return reinterpret_cast<float4*>(partials + (piece * int64_t{kWarps} + warp) *
-                                                  fwd_split_slot_floats(8 * kNO)) +
+template <int kNO, int kWarps, class F>
+__device__ __forceinline__ auto* fwd_split_slot(F* partials, int32_t piece, int warp, int lane) {
+  using V = std::conditional_t<std::is_const_v<F>, const float4, float4>;
+  return reinterpret_cast<V*>(partials +
+                              (piece * int64_t{kWarps} + warp) * fwd_split_slot_floats(8 * kNO)) +
          lane;
 }
 
@@ -65,8 +66,7 @@ __global__ void __launch_bounds__(32 * kWarps)
   const FwdCut cut = S.cuts[blockIdx.x];
   float m[2] = {-INFINITY, -INFINITY};
   for (int32_t pc = 0; pc < cut.pieces; ++pc) {
-    const float4 st = fwd_split_slot<kNO, kWarps>(const_cast<float*>(S.partials), cut.base + pc,
-                                                  warp, lane)[32 * kNO];
+    const float4 st = fwd_split_slot<kNO, kWarps>(S.partials, cut.base + pc, warp, lane)[32 * kNO];
     m[0] = fmaxf(m[0], st.x);
     m[1] = fmaxf(m[1], st.y);
   }
@@ -74,8 +74,7 @@ __global__ void __launch_bounds__(32 * kWarps)
   OnlineSoftmax<1> sm;
   sm.init();
   for (int32_t pc = 0; pc < cut.pieces; ++pc) {
-    const float4* from =
-        fwd_split_slot<kNO, kWarps>(const_cast<float*>(S.partials), cut.base + pc, warp, lane);
+    const float4* from = fwd_split_slot<kNO, kWarps>(S.partials, cut.base + pc, warp, lane);
     const float4 st = from[32 * kNO];
     // A piece with no weight in a row (-inf max) adds nothing, also when no piece has any.
     const float w0 = st.x == -INFINITY ? 0.f : exp2f((st.x - m[0]) * S.scale);
