@@ -8,7 +8,6 @@ non-finite inputs, against the float64 reference; and the planned forward's bits
 Run: PYTHONPATH=python python3 -m pytest tests/cuda/test_fwd_plan.py -q
 """
 import os
-import subprocess
 import sys
 
 import pytest
@@ -18,12 +17,10 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 sys.path.insert(0, os.path.dirname(__file__))
+from rerun import FORWARD_FILES, rerun  # noqa: E402
 from test_ffa import DEV, HOPPER, to_tensors  # noqa: E402
 from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-FILES = ["tests/cuda/test_ffa.py", "tests/cuda/test_max_logits.py", "tests/cuda/test_sink.py",
-         "tests/cuda/test_nonfinite.py", "tests/cuda/test_fwd_plan.py"]
 PLANNED = os.environ.get("MAGI_FFA_FWD_PLAN") == "2"
 
 
@@ -31,17 +28,12 @@ PLANNED = os.environ.get("MAGI_FFA_FWD_PLAN") == "2"
 @pytest.mark.skipif(PLANNED, reason="runs the others")
 @pytest.mark.parametrize("rows", ["", "192"])
 def test_forward_tests_with_every_call_planned(rows):
-    env = dict(os.environ, MAGI_FFA_FWD_PLAN="2")
-    select = ["-k", "not backward and not dkv"]
+    files = FORWARD_FILES + ["tests/cuda/test_fwd_plan.py"]
     if rows:  # the 192-row variant at head dim 64
-        env["MAGI_FFA_FWD_ROWS"] = rows
-        select = ["-k", "(64 or softcap or planned) and not backward and not dkv"]
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"] +
-                       select + FILES, env=env, capture_output=True, text=True, cwd=ROOT,
-                       timeout=900)
-    tail = (r.stdout + r.stderr)[-3000:]
-    assert r.returncode == 0, tail
-    assert " passed" in r.stdout and " failed" not in r.stdout, tail
+        rerun({"MAGI_FFA_FWD_PLAN": "2", "MAGI_FFA_FWD_ROWS": rows},
+              "(64 or softcap or planned) and not backward and not dkv", files)
+    else:
+        rerun({"MAGI_FFA_FWD_PLAN": "2"}, "not backward and not dkv", files)
 
 
 @pytest.mark.skipif(not PLANNED, reason="needs MAGI_FFA_FWD_PLAN=2 (the test above sets it)")

@@ -7,7 +7,6 @@ mode, max_logits, the sink and non-finite inputs, against the float64 reference.
 Run: PYTHONPATH=python python3 -m pytest tests/cuda/test_fwd_rows.py -q
 """
 import os
-import subprocess
 import sys
 
 import pytest
@@ -17,19 +16,11 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 sys.path.insert(0, os.path.dirname(__file__))
+from rerun import rerun  # noqa: E402
 from test_ffa import HOPPER  # noqa: E402
-ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
-FILES = ["tests/cuda/test_ffa.py", "tests/cuda/test_max_logits.py", "tests/cuda/test_sink.py",
-         "tests/cuda/test_nonfinite.py"]
 
 
 @pytest.mark.skipif(not HOPPER, reason="the 192-row variant is a Hopper kernel")
 @pytest.mark.parametrize("rows", ["128", "192"])
 def test_head_dim_64_forward_tests_on_each_variant(rows):
-    env = dict(os.environ, MAGI_FFA_FWD_ROWS=rows)
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-k", "64 or softcap",
-                        "-p", "no:cacheprovider"] + FILES, env=env, capture_output=True,
-                       text=True, cwd=ROOT, timeout=600)
-    tail = (r.stdout + r.stderr)[-3000:]
-    assert r.returncode == 0, tail
-    assert " passed" in r.stdout and " failed" not in r.stdout, tail
+    rerun({"MAGI_FFA_FWD_ROWS": rows}, "64 or softcap", timeout=600)

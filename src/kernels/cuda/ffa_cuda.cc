@@ -323,7 +323,7 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.plan_units = sched.plan_units;
   p.plan_start = sched.plan_start;
   p.plan_grid = sched.plan_grid;
-  p.split_cuts = sched.num_cuts;
+  p.num_cuts = sched.num_cuts;
   p.cuts = sched.cuts;
   p.split_ws = a.workspace;
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;

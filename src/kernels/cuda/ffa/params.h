@@ -70,13 +70,13 @@ struct FwdParams {
   // units) to save O rescales; 0 makes it the exact row max, which max_logits needs.
   float* max_logits;
   float rescale_slack;
-  // Hopper forward: its tile plan (sm90/fwd_plan.h, work_stream.h: sm90::FwdUnit plan_units,
-  // [plan_grid] plan_start) for plan_grid CTAs; its split_cuts cut tiles (sm90::FwdCut) and
+  // Hopper forward: its tile plan (sm90/fwd_plan.h: kernel_form; sm90::FwdUnit plan_units,
+  // [plan_grid] plan_start) for plan_grid CTAs; its num_cuts cut tiles (sm90::FwdCut) and
   // split_ws, the workspace of their pieces (sm90::fwd_split_bytes; null when none).
   const void* plan_units;
   const int32_t* plan_start;
   int32_t plan_grid;
-  int32_t split_cuts;
+  int32_t num_cuts;
   const void* cuts;
   void* split_ws;
 };

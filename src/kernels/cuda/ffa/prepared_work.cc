@@ -173,18 +173,9 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
     }
     const sm90::FwdChoice c = sm90::choose_fwd(lists, key.num_heads, key.num_sms, key.mode);
     f.schedule.list = device_lists[c.list];
-    // The kernel's form (work_stream.h): each CTA's units, then one with tile -1.
     const sm90::FwdPlan& plan = c.plan;
-    const int32_t grid = static_cast<int32_t>(plan.start.size()) - 1;
-    std::vector<sm90::FwdUnit> units;
-    std::vector<int32_t> start;
-    units.reserve(plan.units.size() + static_cast<size_t>(grid));
-    for (int32_t g = 0; g < grid; ++g) {
-      start.push_back(static_cast<int32_t>(units.size()));
-      units.insert(units.end(), plan.units.begin() + plan.start[static_cast<size_t>(g)],
-                   plan.units.begin() + plan.start[static_cast<size_t>(g) + 1]);
-      units.push_back({-1, 0, 0, -1});
-    }
+    const auto [units, start] = sm90::kernel_form(plan);
+    const int32_t grid = static_cast<int32_t>(start.size());
     // One image: [units][starts][cuts], each 16-byte aligned.
     const size_t unit_bytes = aligned(units.size() * sizeof(sm90::FwdUnit));
     const size_t start_bytes = aligned(start.size() * sizeof(int32_t));

@@ -15,7 +15,8 @@ namespace magi::cuda::sm90 {
 namespace {
 
 /// Checks that `plan` covers each tile's key tiles [0, n) exactly once, in pieces of at least
-/// cost.min_piece key tiles whose split codes agree, with distinct workspace slots.
+/// cost.min_piece key tiles whose workspace slots are their cut's, in key order, with distinct
+/// slots; and that its kernel form lists each CTA's units, then a sentinel.
 void expect_valid(const FwdPlan& plan, const std::vector<int32_t>& item_tiles, int32_t heads,
                   int32_t grid, const FwdCost& cost) {
   ASSERT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
@@ -24,6 +25,8 @@ void expect_valid(const FwdPlan& plan, const std::vector<int32_t>& item_tiles, i
   std::map<int32_t, std::vector<FwdUnit>> by_tile;
   for (const FwdUnit& u : plan.units) by_tile[u.tile].push_back(u);
   ASSERT_EQ(by_tile.size(), item_tiles.size() * static_cast<size_t>(heads));
+  std::map<int32_t, FwdCut> cut_of;
+  for (const FwdCut& c : plan.cuts) EXPECT_TRUE(cut_of.insert({c.tile, c}).second);
   std::set<int32_t> slots;
   for (auto& [tile, units] : by_tile) {
     const int32_t n = item_tiles[static_cast<size_t>(tile / heads)];
@@ -36,20 +39,32 @@ void expect_valid(const FwdPlan& plan, const std::vector<int32_t>& item_tiles, i
       next += u.count;
       if (units.size() == 1) {
         EXPECT_EQ(u.split, -1);
+        EXPECT_EQ(cut_of.count(tile), 0u);
         continue;
       }
       EXPECT_GE(u.count, cost.min_piece) << "tile " << tile;
-      EXPECT_EQ(split_pieces(u.split), static_cast<int32_t>(units.size()));
-      EXPECT_EQ(split_piece(u.split), static_cast<int32_t>(p));
-      EXPECT_EQ(split_base(u.split), split_base(units[0].split));
-      EXPECT_TRUE(slots.insert(split_base(u.split) + static_cast<int32_t>(p)).second);
+      ASSERT_EQ(cut_of.count(tile), 1u) << "tile " << tile;
+      EXPECT_EQ(cut_of[tile].pieces, static_cast<int32_t>(units.size()));
+      EXPECT_EQ(u.split, cut_of[tile].base + static_cast<int32_t>(p));
+      EXPECT_TRUE(slots.insert(u.split).second);
     }
     EXPECT_EQ(next, n) << "tile " << tile;
     EXPECT_LE(units.size(), static_cast<size_t>(kFwdMaxPieces));
   }
   EXPECT_EQ(static_cast<int32_t>(slots.size()), plan.pieces);
+  EXPECT_EQ(cut_of.size(), plan.cuts.size());
   if (!slots.empty()) {
     EXPECT_EQ(*slots.rbegin(), plan.pieces - 1);
+  }
+  const FwdKernelPlan k = kernel_form(plan);
+  ASSERT_EQ(k.start.size(), static_cast<size_t>(grid));
+  ASSERT_EQ(k.units.size(), plan.units.size() + static_cast<size_t>(grid));
+  for (int32_t c = 0; c < grid; ++c) {
+    const int32_t own = plan.start[c + 1] - plan.start[c];
+    for (int32_t i = 0; i < own; ++i) {
+      EXPECT_EQ(k.units[k.start[c] + i].tile, plan.units[plan.start[c] + i].tile);
+    }
+    EXPECT_EQ(k.units[k.start[c] + own].tile, -1);
   }
 }
 

@@ -1,6 +1,7 @@
 // The work stream the Hopper forward's producer and consumers walk (ffa/sm90/work_stream.h):
-// per CTA, the non-empty items of its tiles in scheduler order, each with its key tiles; the
-// items without keys reported once; KeyTiles::last() true exactly on an item's last tile.
+// per CTA, the non-empty items of its tiles in scheduler order (the rounds as a plan,
+// fwd_plan.h), each with its key tiles; the items without keys reported once; KeyTiles::last()
+// true exactly on an item's last tile.
 #include "kernels/cuda/ffa/sm90/work_stream.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/work_list.h"
 #include "testing/random_mask.h"
 
@@ -24,6 +26,15 @@ TEST(WorkStream, WalksEveryTileOfEveryItemOnce) {
     const int heads = 1 + static_cast<int>(rng() % 3);
     const int tiles = static_cast<int>(wl.items.size()) * heads;
     const TileScheduler sched{tiles, heads, TileScheduler::grid_for(tiles, 1 + rng() % 9)};
+    std::vector<int32_t> item_tiles;  // key tiles of 128 per item (KeyTiles)
+    for (const FfaWorkItem& it : wl.items) {
+      int32_t n = 0;
+      for (int g = it.seg_begin; g < it.seg_end; ++g)
+        n += (wl.segs[g].k1 - wl.segs[g].k0 + 127) / 128;
+      item_tiles.push_back(n);
+    }
+    const FwdKernelPlan plan =
+        kernel_form(fwd_rounds_plan(item_tiles, heads, sched.grid, FwdCost{}));
     std::vector<int> seen_tiles(tiles, 0);
     for (int cta = 0; cta < sched.grid; ++cta) {
       // Expected: the CTA's scheduler tiles in order; (tile, key start) per key tile.
@@ -37,7 +48,7 @@ TEST(WorkStream, WalksEveryTileOfEveryItemOnce) {
           for (int c = wl.segs[g].k0; c < wl.segs[g].k1; c += 128) want.emplace_back(t, c);
         }
       }
-      WorkStream<128> ws{sched, cta};
+      WorkStream<128> ws{sched, plan.units.data(), plan.start.data(), cta};
       const auto on_empty = [&](const FfaWorkItem& it, int32_t head) {
         EXPECT_EQ(it.seg_begin, it.seg_end);
         got_empty.push_back(ws.tile);

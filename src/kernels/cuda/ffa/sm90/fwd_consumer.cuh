@@ -114,7 +114,7 @@ struct FwdConsumer {
       }
     };
 
-    WorkStream<kBN, true> ws{P.sched, static_cast<int32_t>(blockIdx.x), P.plan_units, P.plan_start};
+    WorkStream<kBN> ws{P.sched, P.plan_units, P.plan_start, static_cast<int32_t>(blockIdx.x)};
     if (!ws.next_item(p.items, p.segs, write_empty)) return;
     PipelineState<Tr::kQStages> q;  // Q stage of the stream's current item
     PipelineState<Tr::kStages> kv;  // stage of the stream's current key tile

@@ -59,11 +59,11 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
                          ffa_fwd_sm90_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P,
       /*programmatic=*/true);
-  if (p.split_cuts > 0) {
+  if (p.num_cuts > 0) {
     FwdSplitParams S{p, cfg.sched, static_cast<const FwdCut*>(p.cuts), P.split_partials,
                      p.use_softcap ? 1.f : p.scale_log2};
     launch_kernel<ffa_fwd_split_merge_kernel<kHeadDim / 8, kBlockM / 16>>(
-        p.split_cuts, 32 * (kBlockM / 16), 0, stream, S, /*programmatic=*/true);
+        p.num_cuts, 32 * (kBlockM / 16), 0, stream, S, /*programmatic=*/true);
   }
 }
 

@@ -1,5 +1,5 @@
 // Kernel parameters of the Hopper forward kernel: the portable parameters, the TMA tensor
-// maps of q, k and v, and the persistent schedule (the scheduler's rounds or a plan).
+// maps of q, k and v, and the persistent schedule (a plan: fwd_plan.h).
 #pragma once
 
 #include <cuda.h>
@@ -18,8 +18,8 @@ struct FwdParamsSm90 {
   CUtensorMap tma_q, tma_k, tma_v;
   FwdParams p;
   TileScheduler sched;
-  // A plan (fwd_plan.h), or null: the scheduler's rounds. CTA c runs
-  // plan_units[plan_start[c] .. plan_start[c + 1]).
+  // The plan in the kernel's form (fwd_plan.h: kernel_form): CTA c runs plan_units from
+  // plan_start[c] to the next unit with tile -1.
   const FwdUnit* plan_units;
   const int32_t* plan_start;
   float* split_partials;  // the plan's pieces of cut tiles (fwd_split.cuh)

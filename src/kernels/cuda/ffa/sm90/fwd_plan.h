@@ -1,7 +1,7 @@
 // A tile plan for the persistent Hopper forward whose last tiles are split along their keys, so
 // the grid's last round does not leave CTAs idle (wave quantisation). Pure host code, unit-tested
-// on the CPU (tests/kernels/cuda/sm90/fwd_plan_test.cc); ffa_cuda.cc builds it once per (work
-// list, head count, grid) and uses it when its model says it finishes first.
+// on the CPU (tests/kernels/cuda/sm90/fwd_plan_test.cc); fwd_rows.h chooses between it and the
+// scheduler's rounds (also a plan here), prepared_work.cc keeps the choice per mask and heads.
 //
 // Without a plan the scheduler hands out whole tiles in rounds of `grid` (tile_scheduler.h): 1024
 // equal tiles on 132 CTAs are 7.76 rounds, so every CTA spends the time of 8 tiles and the last
@@ -12,9 +12,9 @@
 // goes on to the next least-loaded CTA. Each CTA so ends within a key tile or two of the level;
 // the cuts happen where CTAs reach it, that is in the last tiles, at most about one per CTA.
 //
-// The pieces of a cut tile run on different CTAs at about the same time; each writes its partial
-// O and softmax statistics to a workspace, and the last to finish merges them in piece order
-// (fwd_split.cuh), so the output does not depend on which one that is.
+// The pieces of a cut tile run on different CTAs; each writes its partial O and softmax
+// statistics to a workspace slot, and a second kernel merges them in piece order (fwd_split.cuh).
+
 #pragma once
 
 #include <algorithm>
@@ -43,6 +43,9 @@ struct FwdCost {
   double piece = 160.0;
   int32_t min_piece = 2;  // key tiles: no piece is shorter
 };
+
+/// Pieces of one tile: at most this many.
+inline constexpr int32_t kFwdMaxPieces = 15;
 
 struct FwdPlan {
   std::vector<int32_t> start;  // [grid + 1]: CTA c runs units[start[c], start[c + 1])
@@ -121,7 +124,7 @@ inline FwdPlan plan_fwd_at(std::span<const int32_t> item_tiles, int32_t heads, i
       for (int32_t p = 0; p < pieces; ++p) {
         const Piece& pc = cut[static_cast<size_t>(p)];
         per_cta[static_cast<size_t>(pc.cta)].push_back(
-            {tile, pc.first, pc.count, pieces > 1 ? split_code(plan.pieces, pieces, p) : -1});
+            {tile, pc.first, pc.count, pieces > 1 ? plan.pieces + p : -1});
       }
       if (pieces > 1) {
         plan.cuts.push_back({tile, plan.pieces, pieces});
@@ -165,6 +168,26 @@ inline FwdPlan plan_fwd(std::span<const int32_t> item_tiles, int32_t heads, int3
     if (next.makespan < best.makespan) best = std::move(next);
   }
   return best;
+}
+
+/// A plan in the kernel's form (work_stream.h): each CTA's units followed by one with tile -1, and
+/// where each CTA's begin ([grid]).
+struct FwdKernelPlan {
+  std::vector<FwdUnit> units;
+  std::vector<int32_t> start;
+};
+
+inline FwdKernelPlan kernel_form(const FwdPlan& plan) {
+  FwdKernelPlan k;
+  const size_t grid = plan.start.empty() ? 0 : plan.start.size() - 1;
+  k.units.reserve(plan.units.size() + grid);
+  for (size_t c = 0; c < grid; ++c) {
+    k.start.push_back(static_cast<int32_t>(k.units.size()));
+    k.units.insert(k.units.end(), plan.units.begin() + plan.start[c],
+                   plan.units.begin() + plan.start[c + 1]);
+    k.units.push_back({-1, 0, 0, -1});
+  }
+  return k;
 }
 
 }  // namespace magi::cuda::sm90

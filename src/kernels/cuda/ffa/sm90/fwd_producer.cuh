@@ -41,8 +41,8 @@ struct FwdProducer {
     const uint32_t a_v = ptx::cvta_to_shared(s.v[0]);
     PipelineState<Tr::kQStages> q;
     PipelineState<Tr::kStages> kv;
-    WorkStream<Tr::kBlockN, true> ws{P.sched, static_cast<int32_t>(blockIdx.x), P.plan_units,
-                               P.plan_start};
+    WorkStream<Tr::kBlockN> ws{P.sched, P.plan_units, P.plan_start,
+                               static_cast<int32_t>(blockIdx.x)};
     if (!ws.next_item(p.items, p.segs, IgnoreEmpty{})) return;
     StreamStep step = StreamStep::kNewItem;
     do {

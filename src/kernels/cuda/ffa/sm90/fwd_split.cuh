@@ -22,29 +22,27 @@
 
 namespace magi::cuda::sm90 {
 
-/// This warp's slot of piece `piece` (workspace slot numbers: FwdUnit::split), lane's first
-/// float4: kNO float4 of O (the accumulator layout's four values of each n8 block), then one of
-/// statistics.
+/// This warp's part of workspace slot `slot` (FwdUnit::split), lane's first float4: kNO float4
+/// of O (the accumulator layout's four values of each n8 block), then one of statistics.
 template <int kNO, int kWarps, class F>
-__device__ __forceinline__ auto* fwd_split_slot(F* partials, int32_t piece, int warp, int lane) {
+__device__ __forceinline__ auto* fwd_split_slot(F* partials, int32_t slot, int warp, int lane) {
   using V = std::conditional_t<std::is_const_v<F>, const float4, float4>;
   return reinterpret_cast<V*>(partials +
-                              (piece * int64_t{kWarps} + warp) * fwd_split_slot_floats(8 * kNO)) +
+                              (slot * int64_t{kWarps} + warp) * fwd_split_slot_floats(8 * kNO)) +
          lane;
 }
 
-/// Stores this warp's state of the piece `code` (FwdUnit::split).
+/// Stores this warp's state of the piece whose workspace slot is `slot` (FwdUnit::split).
 template <int kNO, int kWarps>
-__device__ __forceinline__ void fwd_split_store(float* partials, int32_t code, int warp,
+__device__ __forceinline__ void fwd_split_store(float* partials, int32_t slot, int warp,
                                                 const float (&o)[1][kNO][4],
                                                 const OnlineSoftmax<1>& sm, int lane) {
-  float4* slot =
-      fwd_split_slot<kNO, kWarps>(partials, split_base(code) + split_piece(code), warp, lane);
+  float4* to = fwd_split_slot<kNO, kWarps>(partials, slot, warp, lane);
 #pragma unroll
   for (int nt = 0; nt < kNO; ++nt) {
-    slot[32 * nt] = make_float4(o[0][nt][0], o[0][nt][1], o[0][nt][2], o[0][nt][3]);
+    to[32 * nt] = make_float4(o[0][nt][0], o[0][nt][1], o[0][nt][2], o[0][nt][3]);
   }
-  slot[32 * kNO] =
+  to[32 * kNO] =
       make_float4(sm.row_max[0][0], sm.row_max[0][1], sm.row_sum[0][0], sm.row_sum[0][1]);
 }
 

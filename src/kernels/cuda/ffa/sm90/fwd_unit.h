@@ -10,25 +10,13 @@ namespace magi::cuda::sm90 {
 
 /// One entry of a CTA's list; every role of the CTA reads the same entries.
 struct FwdUnit {
-  int32_t tile;   // item * num_heads + head (tile_scheduler.h's numbering)
+  int32_t tile;   // item * num_heads + head (tile_scheduler.h's numbering); -1 ends a CTA's list
   int32_t first;  // first key tile of the item's walk (segment_tiles.h)
   int32_t count;  // key tiles from `first` (0: an item without keys)
-  int32_t split;  // -1: the whole tile; else a piece of a cut tile (split_code)
+  int32_t split;  // -1: the whole tile; else a piece of a cut tile: its workspace slot
 };
 
-/// Pieces of one tile: at most this many (4 bits of FwdUnit::split).
-inline constexpr int32_t kFwdMaxPieces = 15;
-
-/// FwdUnit::split of piece `piece` of `pieces`, the tile's pieces being numbered from `base` in
-/// the plan (workspace slots base .. base + pieces - 1).
-MAGI_HD constexpr int32_t split_code(int32_t base, int32_t pieces, int32_t piece) {
-  return (base << 8) | (pieces << 4) | piece;
-}
-MAGI_HD constexpr int32_t split_base(int32_t code) { return code >> 8; }
-MAGI_HD constexpr int32_t split_pieces(int32_t code) { return (code >> 4) & 15; }
-MAGI_HD constexpr int32_t split_piece(int32_t code) { return code & 15; }
-
-/// A cut tile: its pieces are workspace slots base .. base + pieces - 1.
+/// A cut tile: its pieces, in key order, are workspace slots base .. base + pieces - 1.
 struct FwdCut {
   int32_t tile, base, pieces;
 };
