@@ -2,9 +2,9 @@
 //
 // Warpgroup 0 is the producer (one elected thread issues every TMA load: Q once per tile, K
 // and V through a kStages ring, see fwd_producer.cuh); warpgroups 1 and 2 are the consumers
-// (wgmma, online softmax, epilogue: fwd_consumer.cuh). Each CTA walks its tiles in the order
-// of TileScheduler. This entry only carves shared memory, initialises the barriers and hands
-// each warpgroup its role and register budget.
+// (wgmma, online softmax, epilogue: fwd_consumer.cuh). Each CTA walks its units of the host's
+// tile plan (fwd_plan.h, work_stream.h). This entry only carves shared memory, initialises the
+// barriers and hands each warpgroup its role and register budget.
 #pragma once
 
 #include <cstdint>
