@@ -26,6 +26,7 @@
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/warp_mma.cuh"
+#include "kernels/cuda/ptx/cluster.cuh"
 #include "kernels/cuda/ptx/ldmatrix.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/sync.cuh"
@@ -231,6 +232,28 @@ struct BwdWsConsumer {
         ptx::st_shared_f32x2(at, dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
       }
   }
+  /// CTA pairs: as write_dq, but added into the dQ tile of the CTA of rank `rank` (distributed
+  /// shared memory, one reduction per element: there are no vector ones into shared memory).
+  template <int kNT>
+  __device__ __forceinline__ static void add_dq_remote(Storage& st, const float (&dq)[kNT][4],
+                                                       float scale, int col0, int warp, int lane,
+                                                       uint32_t rank) {
+    using Tile = typename Tr::DqTile;
+    const int g = lane >> 2, t = lane & 3;
+    // NOTE: the other CTA's window keeps this one's layout: the swizzle's XOR (bits 5-6) and
+    // the atom offsets apply to the mapped address as to the local one.
+    const uint32_t first = ptx::mapa_shared(
+        ptx::cvta_to_shared(st.dq) + Tile::offset(16 * warp + g, col0 + 2 * t), rank);
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        const uint32_t at =
+            Tile::step8(first, nt & 3) + (nt >> 2) * Tile::kAtomBytes + 8 * 128 * hi;
+        ptx::red_add_cluster_f32(at, dq[nt][2 * hi] * scale);
+        ptx::red_add_cluster_f32(at + 4, dq[nt][2 * hi + 1] * scale);
+      }
+  }
   /// The written dQ tile -> the writer (dq_full).
   __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
     ptx::fence_proxy_async_shared();  // the stores -> visible to the TMA reductions
@@ -256,7 +279,7 @@ struct BwdWsConsumer {
     PipelineState<1> dq_ring;  // the shared dQ tile (bwd_ws_dq_writer.cuh)
     int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
 
-    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
+    for_each_bwd_tile<Tr>(P.sched, p, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
       const int c0 = item.block_start;

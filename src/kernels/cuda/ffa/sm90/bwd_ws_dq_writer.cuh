@@ -6,6 +6,8 @@
 // waits for dq_full, reduces, waits until the reductions have read the tile, and arrives on
 // dq_empty. Deterministic mode: the writer adds a tile only in its turn (the consumers never wait
 // for dQ turns), one reduction after the other, and passes the turn once they are complete.
+// CTA pairs (Tr::kPair): per query tile the writer reduces only the part of its CTA's rank, once
+// both CTAs' consumers are in it (dq_full counts the other CTA's arrivals too).
 #pragma once
 
 #include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
@@ -52,7 +54,7 @@ struct BwdWsDqWriter {
     const uint32_t base = ptx::cvta_to_shared(s.dq);
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
-    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
+    for_each_bwd_tile<Tr>(P.sched, p, [&](const BwdTile& tile) {
       // NOTE: this thread has 24 registers, and at head dim 256 every value held across the
       // row walks spilled: the item is read where used from the list (not the tile's copy),
       // and one unsigned word counts down the item's key passes (for_each_key_pass) and
@@ -68,6 +70,18 @@ struct BwdWsDqWriter {
         do {
 #pragma unroll
           for (int part = 0; part < Tr::kDqParts; ++part) {
+            if constexpr (Tr::kPair) {
+              // NOTE: the rank read where used (24 registers); the other CTA's additions are
+              // released at cluster scope, hence the cluster-scope wait.
+              if (part != static_cast<int>(ptx::cluster_ctarank())) continue;
+              full.wait_cluster(dq.full_parity());
+              reduce(P, base, part, head, rows.c0);
+              ptx::bulk_commit_group();
+              ptx::bulk_wait_group_read<0>();
+              empty.arrive();
+              dq.advance();
+              continue;
+            }
             full.wait(dq.full_parity());
             // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
             // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.

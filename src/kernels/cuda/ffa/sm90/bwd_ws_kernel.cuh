@@ -2,7 +2,8 @@
 // query head) tiles; warpgroup 0 produces (TMA, bwd_ws_producer.cuh; its second warp writes
 // dQ, bwd_ws_dq_writer.cuh), warpgroups 1-2 consume (wgmma, bwd_ws_consumer.cuh; above head
 // dim 128 bwd_ws_consumer_split_d.cuh). This entry carves shared memory, initialises the
-// barriers and hands each warpgroup its role and register budget.
+// barriers and hands each warpgroup its role and register budget. Tr::kPair: launched in
+// clusters of two CTAs (bwd_ws_traits.cuh).
 #pragma once
 
 #include <cstdint>
@@ -46,8 +47,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       Barrier::at(&st.full_q[i]).init(1);
       Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
     }
-    Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
+    Barrier::at(&st.dq_full).init((Tr::kPair ? 2 : 1) * Tr::kConsumerThreads);
     Barrier::at(&st.dq_empty).init(1);
+    if constexpr (Tr::kPair) Barrier::at(&st.dq_peer_ready).init(Tr::kConsumerThreads);
     if constexpr (Tr::kDoRing) {
 #pragma unroll
       for (int i = 0; i < Tr::kDoStages; ++i) {
@@ -58,6 +60,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     ptx::fence_mbarrier_init();
   }
   __syncthreads();
+  // CTA pairs: the other CTA's barriers are initialised before anyone arrives on them.
+  if constexpr (Tr::kPair) ptx::cluster_sync();
   ptx::griddep_wait();
 
   const int wg = threadIdx.x / 128;
@@ -77,6 +81,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
         std::conditional_t<Tr::kSplitD, BwdWsConsumerSplitD<Tr, kCap>, BwdWsConsumer<Tr, kCap>>;
     Consumer::run(P, st, wg - 1);
   }
+  // CTA pairs: no CTA leaves while the other may still add into its shared memory or arrive
+  // on its barriers.
+  if constexpr (Tr::kPair) ptx::cluster_sync();
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then
 #endif

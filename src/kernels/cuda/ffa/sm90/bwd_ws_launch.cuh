@@ -17,11 +17,18 @@ namespace magi::cuda::sm90 {
 
 /// `stats`: the preprocess's head-major lse * log2(e) and D, each [Hq, stat_stride] fp32
 /// (stat_stride >= total_q, a multiple of 4).
-template <Elem E, int kHeadDim>
+template <Elem E, int kHeadDim, bool kPair = false>
 void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t stream) {
-  using Tr = BwdWsTraits<E, kHeadDim>;
+  if constexpr (!kPair && bwd_pairs(kHeadDim)) {
+    if (p.pair != 0) return launch_bwd_ws<E, kHeadDim, true>(p, stats, stream);
+  }
+  using Tr = BwdWsTraits<E, kHeadDim, kPair>;
+  // CTA pairs: the schedule's (and the plan's) CTAs are clusters of two.
+  MAGI_CHECK(!kPair || (p.plan_start != nullptr && !p.deterministic),
+             "FFA CUDA: CTA pairs need a tile plan and the default mode");
+  const int cluster = kPair ? 2 : 1;
   const Schedule cfg = choose_schedule(
-      {p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv, Pass::kBackward});
+      {p.num_items, p.num_heads_q, current_sm_count() / cluster, p.heads_per_kv, Pass::kBackward});
   if (cfg.sched.grid == 0) return;
   BwdParamsSm90 P{};
   P.p = p;
@@ -56,8 +63,8 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
        TmaElem::kFp32},
       dq_box);
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
-      p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P,
-      /*programmatic=*/true);
+      p.use_softcap, cluster * cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes,
+      stream, P, /*programmatic=*/true, cluster);
 }
 
 }  // namespace magi::cuda::sm90

@@ -23,9 +23,13 @@ struct BwdWsSharedStorage {
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
   uint64_t full_kv[Tr::kKvStages], empty_kv[Tr::kKvStages];
   uint64_t full_q[Tr::kStages], empty_q[Tr::kStages];
-  // dq_full, the consumers' dQ is in `dq` (one arrival per consumer thread);
+  // dq_full, the consumers' dQ is in `dq` (one arrival per consumer thread; Tr::kPair: and one
+  // per consumer thread of the other CTA, which added its part);
   // dq_empty, the writer's reductions have read it (one arrival).
   uint64_t dq_full, dq_empty;
+  // Tr::kPair: the other CTA's dQ part has its values (one remote arrival per consumer thread
+  // there), so this CTA's consumers may add theirs into it.
+  uint64_t dq_peer_ready;
   // Tr::kDoRing: dO's own ring (full: landed; empty: read by every consumer warp); unused else.
   uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "kernels/cuda/ptx/cluster.cuh"
 #include "kernels/cuda/ptx/mbarrier.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 
@@ -25,6 +26,16 @@ struct Barrier {
   /// The producer's arrival for a stage it fills with `bytes` of asynchronous copies.
   __device__ __forceinline__ void arrive_expect_bytes(uint32_t bytes) const {
     ptx::mbarrier_arrive_expect_tx(addr, bytes);
+  }
+  /// One arrival on the same barrier in the CTA of rank `rank` of this cluster (release at
+  /// cluster scope: this thread's writes to that CTA's shared memory come with it).
+  __device__ __forceinline__ void arrive_remote(uint32_t rank) const {
+    ptx::mbarrier_arrive_remote(ptx::mapa_shared(addr, rank));
+  }
+  /// wait(), acquiring at cluster scope what peer CTAs released with arrive_remote().
+  __device__ __forceinline__ void wait_cluster(uint32_t parity) const {
+    while (!ptx::mbarrier_try_wait_parity_cluster(addr, parity)) {
+    }
   }
   /// Waits until the phase of parity `parity` has completed.
   /// NOTE: -DMAGI_FFA_WAIT_LIMIT=<n> traps after n polls and names the barrier (hang hunting).

@@ -1,0 +1,68 @@
+// Thread block clusters (sm_90): the CTA's rank, addresses in a peer CTA's shared memory
+// (distributed shared memory), reductions and barrier arrivals there, and the cluster barrier.
+// Addresses are 32-bit shared-window addresses, as in ptx/mbarrier.cuh.
+#pragma once
+
+#include <cstdint>
+
+namespace magi::cuda::ptx {
+
+/// PTX ISA §special registers, %cluster_ctarank: this CTA's rank in its cluster.
+__device__ __forceinline__ uint32_t cluster_ctarank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+
+/// PTX ISA §mapa: the address in CTA `rank`'s shared memory that corresponds to this CTA's
+/// shared address `addr` (same layout in every CTA of the kernel).
+__device__ __forceinline__ uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
+  uint32_t r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(addr), "r"(rank));
+  return r;
+}
+
+/// PTX ISA §red, .shared::cluster: *addr += v in a peer CTA's shared memory (relaxed, cluster
+/// scope; ordered for the peer by a later release arrival, mbarrier_arrive_remote).
+__device__ __forceinline__ void red_add_cluster_f32(uint32_t addr, float v) {
+  asm volatile("red.relaxed.cluster.shared::cluster.add.f32 [%0], %1;\n" ::"r"(addr), "f"(v)
+               : "memory");
+}
+
+/// PTX ISA §mbarrier.arrive, .release.cluster on a barrier in a peer CTA's shared memory
+/// (`remote_bar` from mapa_shared): this thread's earlier writes, there and here, happen
+/// before the phase completes for the peer's waiters.
+__device__ __forceinline__ void mbarrier_arrive_remote(uint32_t remote_bar) {
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote_bar)
+               : "memory");
+}
+
+/// PTX ISA §mbarrier.try_wait, .acquire.cluster: as mbarrier_try_wait_parity, and the writes
+/// that peer CTAs released into the phase (mbarrier_arrive_remote) are visible after it.
+__device__ __forceinline__ bool mbarrier_try_wait_parity_cluster(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
+/// PTX ISA §membar/fence, fence.proxy.async.shared::cluster: this thread's generic writes to
+/// (distributed) shared memory -> visible to asynchronous-proxy reads (TMA) that follow.
+__device__ __forceinline__ void fence_proxy_async_shared_cluster() {
+  asm volatile("fence.proxy.async.shared::cluster;\n" ::: "memory");
+}
+
+/// PTX ISA §barrier.cluster: every thread of every CTA of the cluster arrives (release), then
+/// waits (acquire). All threads of each warp must execute it (.aligned).
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile(
+      "barrier.cluster.arrive.release.aligned;\n"
+      "barrier.cluster.wait.acquire.aligned;\n" ::
+          : "memory");
+}
+
+}  // namespace magi::cuda::ptx
