@@ -22,10 +22,12 @@ __device__ __forceinline__ uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
   return r;
 }
 
-/// PTX ISA §red, .shared::cluster: *addr += v in a peer CTA's shared memory (relaxed, cluster
-/// scope; ordered for the peer by a later release arrival, mbarrier_arrive_remote).
-__device__ __forceinline__ void red_add_cluster_f32(uint32_t addr, float v) {
-  asm volatile("red.relaxed.cluster.shared::cluster.add.f32 [%0], %1;\n" ::"r"(addr), "f"(v)
+/// PTX ISA §st, .shared::cluster: two floats into a peer CTA's shared memory (8-byte aligned;
+/// ordered for the peer by a later release arrival, mbarrier_arrive_remote).
+/// NOTE: not red.shared::cluster.add.f32: ptxas makes every such addition a compare-and-swap
+/// loop (ATOMS.CAST.SPIN); shared memory has no native float addition.
+__device__ __forceinline__ void st_shared_cluster_f32x2(uint32_t addr, float x, float y) {
+  asm volatile("st.shared::cluster.v2.f32 [%0], {%1, %2};\n" ::"r"(addr), "f"(x), "f"(y)
                : "memory");
 }
 
@@ -48,12 +50,6 @@ __device__ __forceinline__ bool mbarrier_try_wait_parity_cluster(uint32_t bar, u
       : "r"(bar), "r"(parity)
       : "memory");
   return done != 0;
-}
-
-/// PTX ISA §membar/fence, fence.proxy.async.shared::cluster: this thread's generic writes to
-/// (distributed) shared memory -> visible to asynchronous-proxy reads (TMA) that follow.
-__device__ __forceinline__ void fence_proxy_async_shared_cluster() {
-  asm volatile("fence.proxy.async.shared::cluster;\n" ::: "memory");
 }
 
 /// PTX ISA §barrier.cluster: every thread of every CTA of the cluster arrives (release), then

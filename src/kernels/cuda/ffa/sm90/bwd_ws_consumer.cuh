@@ -232,12 +232,12 @@ struct BwdWsConsumer {
         ptx::st_shared_f32x2(at, dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
       }
   }
-  /// CTA pairs: as write_dq, but added into the dQ tile of the CTA of rank `rank` (distributed
-  /// shared memory, one reduction per element: there are no vector ones into shared memory).
+  /// CTA pairs: write_dq into the dQ tile of the CTA of rank `rank` (distributed shared
+  /// memory), where that CTA's consumers then add theirs (add_dq).
   template <int kNT>
-  __device__ __forceinline__ static void add_dq_remote(Storage& st, const float (&dq)[kNT][4],
-                                                       float scale, int col0, int warp, int lane,
-                                                       uint32_t rank) {
+  __device__ __forceinline__ static void write_dq_remote(Storage& st, const float (&dq)[kNT][4],
+                                                         float scale, int col0, int warp, int lane,
+                                                         uint32_t rank) {
     using Tile = typename Tr::DqTile;
     const int g = lane >> 2, t = lane & 3;
     // NOTE: the other CTA's window keeps this one's layout: the swizzle's XOR (bits 5-6) and
@@ -250,14 +250,34 @@ struct BwdWsConsumer {
       for (int hi = 0; hi < 2; ++hi) {
         const uint32_t at =
             Tile::step8(first, nt & 3) + (nt >> 2) * Tile::kAtomBytes + 8 * 128 * hi;
-        ptx::red_add_cluster_f32(at, dq[nt][2 * hi] * scale);
-        ptx::red_add_cluster_f32(at + 4, dq[nt][2 * hi + 1] * scale);
+        ptx::st_shared_cluster_f32x2(at, dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
+      }
+  }
+  /// CTA pairs: write_dq, added to what the other CTA's twin thread wrote at the same places.
+  template <int kNT>
+  __device__ __forceinline__ static void add_dq(Storage& st, const float (&dq)[kNT][4], float scale,
+                                                int col0, int warp, int lane) {
+    using Tile = typename Tr::DqTile;
+    const int g = lane >> 2, t = lane & 3;
+    const uint32_t first = ptx::cvta_to_shared(st.dq) + Tile::offset(16 * warp + g, col0 + 2 * t);
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt)
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        const uint32_t at =
+            Tile::step8(first, nt & 3) + (nt >> 2) * Tile::kAtomBytes + 8 * 128 * hi;
+        const float2 other = ptx::ld_shared_f32x2(at);
+        ptx::st_shared_f32x2(at, other.x + dq[nt][2 * hi] * scale,
+                             other.y + dq[nt][2 * hi + 1] * scale);
       }
   }
   /// The written dQ tile -> the writer (dq_full).
-  __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
+  __device__ __forceinline__ static void publish_dq_unadvanced(Storage& st) {
     ptx::fence_proxy_async_shared();  // the stores -> visible to the TMA reductions
     Barrier::at(&st.dq_full).arrive();
+  }
+  __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
+    publish_dq_unadvanced(st);
     ring.advance();
   }
   /// write_dq once the writer has read the previous tile, then publish_dq.

@@ -72,25 +72,23 @@ struct BwdWsConsumerSplitD {
     }
   }
 
-  /// CTA pairs: part b of the query tile's dQ (this warpgroup's 64 columns of it). Part b is
-  /// summed in CTA b: there this CTA's consumers store theirs once the writer has read the last
-  /// tile (dq_empty) and tell the other CTA (its dq_peer_ready); the other CTA's consumers wait
-  /// for that and add theirs, then arrive on CTA b's dq_full. The ring advances once per tile.
+  /// CTA pairs: part b of the query tile's dQ (this warpgroup's 64 columns of it), summed in
+  /// CTA b. The other CTA's consumers write theirs into CTA b's tile once its writer has read
+  /// the last one (their dq_peer_empty, which that writer arrives on) and arrive on CTA b's
+  /// dq_peer_stored; CTA b's consumers wait for that, add theirs in place and hand the tile to
+  /// their writer (dq_full). The ring advances once per query tile.
   __device__ __forceinline__ static void pair_hand_over(Storage& st, const PipelineState<1>& ring,
                                                         const float (&dq)[8][4], float scale, int b,
                                                         int wg, int warp, int lane) {
     const uint32_t rank = ptx::cluster_ctarank(), other = rank ^ 1u;
     if (b == static_cast<int>(rank)) {
-      Barrier::at(&st.dq_empty).wait(ring.empty_parity());
-      Base::write_dq(st, dq, scale, 64 * wg, warp, lane);
-      ptx::fence_proxy_async_shared();  // the stores -> visible to the TMA reductions
-      Barrier::at(&st.dq_full).arrive();
-      Barrier::at(&st.dq_peer_ready).arrive_remote(other);
+      Barrier::at(&st.dq_peer_stored).wait_cluster(ring.full_parity());
+      Base::add_dq(st, dq, scale, 64 * wg, warp, lane);
+      Base::publish_dq_unadvanced(st);
     } else {
-      Barrier::at(&st.dq_peer_ready).wait_cluster(ring.full_parity());
-      Base::add_dq_remote(st, dq, scale, 64 * wg, warp, lane, other);
-      ptx::fence_proxy_async_shared_cluster();  // the additions -> the other CTA's reductions
-      Barrier::at(&st.dq_full).arrive_remote(other);
+      Barrier::at(&st.dq_peer_empty).wait_cluster(ring.empty_parity());
+      Base::write_dq_remote(st, dq, scale, 64 * wg, warp, lane, other);
+      Barrier::at(&st.dq_peer_stored).arrive_remote(other);
     }
   }
 

@@ -6,8 +6,9 @@
 // waits for dq_full, reduces, waits until the reductions have read the tile, and arrives on
 // dq_empty. Deterministic mode: the writer adds a tile only in its turn (the consumers never wait
 // for dQ turns), one reduction after the other, and passes the turn once they are complete.
-// CTA pairs (Tr::kPair): per query tile the writer reduces only the part of its CTA's rank, once
-// both CTAs' consumers are in it (dq_full counts the other CTA's arrivals too).
+// CTA pairs (Tr::kPair): per query tile the writer reduces only the part of its CTA's rank (both
+// CTAs' values summed there by the consumers, bwd_ws_consumer_split_d.cuh), then tells the other
+// CTA's consumers that the tile is free (their dq_peer_empty) instead of its own.
 #pragma once
 
 #include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
@@ -71,14 +72,15 @@ struct BwdWsDqWriter {
 #pragma unroll
           for (int part = 0; part < Tr::kDqParts; ++part) {
             if constexpr (Tr::kPair) {
-              // NOTE: the rank read where used (24 registers); the other CTA's additions are
-              // released at cluster scope, hence the cluster-scope wait.
-              if (part != static_cast<int>(ptx::cluster_ctarank())) continue;
-              full.wait_cluster(dq.full_parity());
+              // NOTE: the rank read where used (24 registers). The tile is free again for the
+              // other CTA's consumers, who write into it first (their dq_peer_empty).
+              const uint32_t rank = ptx::cluster_ctarank();
+              if (part != static_cast<int>(rank)) continue;
+              full.wait(dq.full_parity());
               reduce(P, base, part, head, rows.c0);
               ptx::bulk_commit_group();
               ptx::bulk_wait_group_read<0>();
-              empty.arrive();
+              Barrier::at(&s.dq_peer_empty).arrive_remote(rank ^ 1u);
               dq.advance();
               continue;
             }

@@ -47,9 +47,12 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       Barrier::at(&st.full_q[i]).init(1);
       Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
     }
-    Barrier::at(&st.dq_full).init((Tr::kPair ? 2 : 1) * Tr::kConsumerThreads);
+    Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
     Barrier::at(&st.dq_empty).init(1);
-    if constexpr (Tr::kPair) Barrier::at(&st.dq_peer_ready).init(Tr::kConsumerThreads);
+    if constexpr (Tr::kPair) {
+      Barrier::at(&st.dq_peer_stored).init(Tr::kConsumerThreads);
+      Barrier::at(&st.dq_peer_empty).init(1);
+    }
     if constexpr (Tr::kDoRing) {
 #pragma unroll
       for (int i = 0; i < Tr::kDoStages; ++i) {
@@ -82,8 +85,12 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     Consumer::run(P, st, wg - 1);
   }
   // CTA pairs: no CTA leaves while the other may still add into its shared memory or arrive
-  // on its barriers.
-  if constexpr (Tr::kPair) ptx::cluster_sync();
+  // on its barriers. (The producer's and writer's warps reconverge first: the barrier is
+  // .aligned.)
+  if constexpr (Tr::kPair) {
+    __syncwarp();
+    ptx::cluster_sync();
+  }
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then
 #endif
