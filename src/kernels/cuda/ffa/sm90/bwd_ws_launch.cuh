@@ -5,6 +5,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <mutex>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
@@ -14,6 +16,31 @@
 #include "kernels/cuda/ffa/sm90/tma_desc.h"
 
 namespace magi::cuda::sm90 {
+
+/// CTA pairs (a development variant): the plan assumes every cluster resident at once; say so
+/// once per process where the device fits fewer (a second wave would follow the first).
+template <class Tr>
+void warn_if_pairs_not_resident(int clusters) {
+  static std::once_flag once;
+  std::call_once(once, [clusters] {
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim = {2, 1, 1};
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(2 * clusters));
+    cfg.blockDim = dim3(static_cast<unsigned>(Tr::kThreads));
+    cfg.dynamicSmemBytes = static_cast<size_t>(BwdWsSharedStorage<Tr>::kLaunchBytes);
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int resident = 0;
+    MAGI_CUDA_CHECK(
+        cudaOccupancyMaxActiveClusters(&resident, ffa_bwd_ws_kernel<Tr, Softcap::kOff>, &cfg));
+    if (resident < clusters) {
+      std::fprintf(stderr, "FFA CUDA: %d CTA pairs planned, %d resident at once\n", clusters,
+                   resident);
+    }
+  });
+}
 
 /// `stats`: the preprocess's head-major lse * log2(e) and D, each [Hq, stat_stride] fp32
 /// (stat_stride >= total_q, a multiple of 4).
@@ -65,6 +92,7 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, cluster * cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes,
       stream, P, /*programmatic=*/true, cluster);
+  if constexpr (kPair) warn_if_pairs_not_resident<Tr>(cfg.sched.grid);
 }
 
 }  // namespace magi::cuda::sm90
