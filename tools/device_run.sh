@@ -66,6 +66,18 @@ for step in "$@"; do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
           END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
       done ;;
+    ab:*)  # one development flag against the build before: ab:<-DFLAG=1> (bench_ffa, FFA alone,
+      # tags ab_base / ab_var; test_ffa.py on the variant; compare), then the build before again
+      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 \
+        --cases full,causal,varlen_causal --impls ffa --budget-s 120 --tag ab_base 2>&1 |
+        grep -v Warning | tail -2
+      saved="${EXTRA:-}"; EXTRA="$saved ${step#ab:}" build
+      timeout ${STEP_TIMEOUT:-300} python3 -m pytest tests/cuda/test_ffa.py -q -rf 2>&1 | tail -3
+      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 \
+        --cases full,causal,varlen_causal --impls ffa --budget-s 120 --tag ab_var 2>&1 |
+        grep -v Warning | tail -2
+      python3 bench/compare.py "$OUT/ab_base.json" "$OUT/ab_var.json" 2>&1 | tee -a "$OUT/compare.log"
+      EXTRA="$saved" build ;;
     pairab)  # the hd 256 backward on CTA pairs (bench/NOTES.md v35) against the build before:
       # bench (tag pair_base), rebuild with -DMAGI_FFA_BWD_PAIR=1, its tests (hang limit on),
       # memcheck / racecheck / synccheck, bench again (tag pair), compare
