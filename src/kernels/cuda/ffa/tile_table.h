@@ -31,8 +31,8 @@
 #define MAGI_FFA_HD256_BWD_DQ_PARTS 2
 #endif
 // hd 256 backward, development variant (NOT yet run on a GPU; bench/NOTES.md v35): CTA pairs
-// (clusters of two), each CTA one 64-key pass of an item, each adding its half of the dQ tile
-// into the other's shared memory, so each tile's dQ goes to L2 once per 128 keys, not 64.
+// (clusters of two), each CTA one 64-key pass of an item; each half of a query tile's dQ is
+// summed in one CTA's shared memory, so each tile's dQ goes to L2 once per 128 keys, not 64.
 #ifndef MAGI_FFA_BWD_PAIR
 #define MAGI_FFA_BWD_PAIR 0
 #endif

@@ -1,5 +1,5 @@
 // Thread block clusters (sm_90): the CTA's rank, addresses in a peer CTA's shared memory
-// (distributed shared memory), reductions and barrier arrivals there, and the cluster barrier.
+// (distributed shared memory), stores and barrier arrivals there, and the cluster barrier.
 // Addresses are 32-bit shared-window addresses, as in ptx/mbarrier.cuh.
 #pragma once
 
