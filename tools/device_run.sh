@@ -94,7 +94,12 @@ for step in "$@"; do
       EXTRA="-DMAGI_FFA_BWD_PAIR=1" build
       python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16 --dims 256 --cases full,causal \
         --impls ffa,sdpa_cudnn --budget-s 90 --tag pair 2>&1 | grep -v Warning | tail -4
-      python3 bench/compare.py "$OUT/pair_base.json" "$OUT/pair.json" 2>&1 | tee -a "$OUT/compare.log" ;;
+      python3 bench/compare.py "$OUT/pair_base.json" "$OUT/pair.json" 2>&1 | tee -a "$OUT/compare.log"
+      # the prediction's counter: L2 reduction sectors of one pair launch (v35: 805 M unpaired)
+      timeout 150 ncu --kernel-name regex:"ffa_bwd_ws" --launch-count 1 \
+        --metrics gpu__time_duration.sum,lts__t_sectors_op_red.sum,lts__t_sector_hit_rate.pct \
+        python3 bench/profile_ffa.py full 8192 1 16:16 256 >"$OUT/pair_ncu.txt" 2>&1
+      grep -E "gpu__|lts__" "$OUT/pair_ncu.txt" ;;
     sanitize)  # memcheck, racecheck, synccheck on small cases (tests/cuda/sanitize_ffa.py), then
       # again with the hd 64 forward's 192-row variant forced (the small cases pick 128 rows)
       for rows in 0 192; do
