@@ -445,9 +445,7 @@ void ffa_backward(const FfaBwdArgs& a) {
   if (s.ws_kernel) {
     // CTA pairs (tile_table.h: bwd_pairs) run on a plan whose CTAs are clusters of two.
     p.pair = bwd_pairs(static_cast<int>(d)) && !a.deterministic &&
-                     bwd_plan_shape(false, 1, d).chunk_tiles > 0
-                 ? 1
-                 : 0;
+             bwd_plan_shape(false, 1, d).chunk_tiles > 0;
     const int32_t ctas = sm90::TileScheduler::grid_for(static_cast<int32_t>(grid),
                                                        current_sm_count() / (p.pair ? 2 : 1));
     if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, d);

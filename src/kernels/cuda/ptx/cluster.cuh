@@ -39,19 +39,6 @@ __device__ __forceinline__ void mbarrier_arrive_remote(uint32_t remote_bar) {
                : "memory");
 }
 
-/// PTX ISA §mbarrier.try_wait, .acquire.cluster: as mbarrier_try_wait_parity, and the writes
-/// that peer CTAs released into the phase (mbarrier_arrive_remote) are visible after it.
-__device__ __forceinline__ bool mbarrier_try_wait_parity_cluster(uint32_t bar, uint32_t parity) {
-  uint32_t done;
-  asm volatile(
-      "{\n.reg .pred p;\nmbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
-      "selp.u32 %0, 1, 0, p;\n}\n"
-      : "=r"(done)
-      : "r"(bar), "r"(parity)
-      : "memory");
-  return done != 0;
-}
-
 /// PTX ISA §barrier.cluster: every thread of every CTA of the cluster arrives (release), then
 /// waits (acquire). All threads of each warp must execute it (.aligned).
 __device__ __forceinline__ void cluster_sync() {

@@ -33,21 +33,16 @@ struct Barrier {
     ptx::mbarrier_arrive_remote(ptx::mapa_shared(addr, rank));
   }
   /// Waits until the phase of parity `parity` has completed.
-  __device__ __forceinline__ void wait(uint32_t parity) const {
-    poll(parity, [](uint32_t a, uint32_t ph) { return ptx::mbarrier_try_wait_parity(a, ph); });
-  }
+  __device__ __forceinline__ void wait(uint32_t parity) const { poll<false>(parity); }
   /// wait(), acquiring at cluster scope what peer CTAs released with arrive_remote().
-  __device__ __forceinline__ void wait_cluster(uint32_t parity) const {
-    poll(parity,
-         [](uint32_t a, uint32_t ph) { return ptx::mbarrier_try_wait_parity_cluster(a, ph); });
-  }
+  __device__ __forceinline__ void wait_cluster(uint32_t parity) const { poll<true>(parity); }
 
  private:
   /// NOTE: -DMAGI_FFA_WAIT_LIMIT=<n> traps after n polls and names the barrier (hang hunting).
-  template <class TryWait>
-  __device__ __forceinline__ void poll(uint32_t parity, TryWait try_wait) const {
+  template <bool kCluster>
+  __device__ __forceinline__ void poll(uint32_t parity) const {
 #ifdef MAGI_FFA_WAIT_LIMIT
-    for (long long i = 0; !try_wait(addr, parity); ++i) {
+    for (long long i = 0; !ptx::mbarrier_try_wait_parity<kCluster>(addr, parity); ++i) {
       if (i == (MAGI_FFA_WAIT_LIMIT)) {
         printf("FFA: barrier wait stuck: block %d thread %d smem 0x%x parity %u\n", blockIdx.x,
                threadIdx.x, addr, parity);
@@ -55,7 +50,7 @@ struct Barrier {
       }
     }
 #else
-    while (!try_wait(addr, parity)) {
+    while (!ptx::mbarrier_try_wait_parity<kCluster>(addr, parity)) {
     }
 #endif
   }
