@@ -78,28 +78,6 @@ for step in "$@"; do
         grep -v Warning | tail -2
       python3 bench/compare.py "$OUT/ab_base.json" "$OUT/ab_var.json" 2>&1 | tee -a "$OUT/compare.log"
       EXTRA="$saved" build ;;
-    pairab)  # the hd 256 backward on CTA pairs (bench/NOTES.md v35) against the build before:
-      # bench (tag pair_base), rebuild with -DMAGI_FFA_BWD_PAIR=1, its tests (hang limit on),
-      # memcheck / racecheck / synccheck, bench again (tag pair), compare
-      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16 --dims 256 --cases full,causal \
-        --impls ffa,sdpa_cudnn --budget-s 90 --tag pair_base 2>&1 | grep -v Warning | tail -4
-      EXTRA="-DMAGI_FFA_BWD_PAIR=1 -DMAGI_FFA_WAIT_LIMIT=200000000" build
-      timeout ${STEP_TIMEOUT:-300} python3 -m pytest tests/cuda/test_ffa.py tests/cuda/test_nonfinite.py \
-        -q -rf -k "large_head or 256" 2>&1 | tee -a "$OUT/pair_tests.log" | tail -5
-      for tool in memcheck racecheck synccheck; do
-        timeout ${STEP_TIMEOUT:-300} compute-sanitizer --tool $tool --error-exitcode 9 \
-          python3 tests/cuda/sanitize_ffa.py >"$OUT/pair_$tool.log" 2>&1
-        echo "pair $tool rc=$?"; tail -3 "$OUT/pair_$tool.log"
-      done
-      EXTRA="-DMAGI_FFA_BWD_PAIR=1" build
-      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16 --dims 256 --cases full,causal \
-        --impls ffa,sdpa_cudnn --budget-s 90 --tag pair 2>&1 | grep -v Warning | tail -4
-      python3 bench/compare.py "$OUT/pair_base.json" "$OUT/pair.json" 2>&1 | tee -a "$OUT/compare.log"
-      # the prediction's counter: L2 reduction sectors of one pair launch (v35: 805 M unpaired)
-      timeout 150 ncu --kernel-name regex:"ffa_bwd_ws" --launch-count 1 \
-        --metrics gpu__time_duration.sum,lts__t_sectors_op_red.sum,lts__t_sector_hit_rate.pct \
-        python3 bench/profile_ffa.py full 8192 1 16:16 256 >"$OUT/pair_ncu.txt" 2>&1
-      grep -E "gpu__|lts__" "$OUT/pair_ncu.txt" ;;
     sanitize)  # memcheck, racecheck, synccheck on small cases (tests/cuda/sanitize_ffa.py), then
       # again with the hd 64 forward's 192-row variant forced (the small cases pick 128 rows)
       for rows in 0 192; do

@@ -27,47 +27,38 @@ inline bool programmatic_launch_enabled() {
 /// kKernel<<<grid, threads, smem, stream>>>(p), raising kKernel's dynamic shared-memory limit
 /// to `smem` on the current device first (the kernel is a template argument, so each kernel
 /// has its own flag word). `programmatic`: with cudaLaunchAttributeProgrammaticStreamSerialization
-/// (the kernel calls ptx::griddep_wait() before any global memory access). `cluster` > 1: in
-/// clusters of that many consecutive CTAs (grid a multiple of it).
+/// (the kernel calls ptx::griddep_wait() before any global memory access).
 template <auto kKernel, class Params>
 void launch_kernel(int grid, int threads, int smem, cudaStream_t stream, const Params& p,
-                   bool programmatic = false, int cluster = 1) {
+                   bool programmatic = false) {
   static std::atomic<uint64_t> smem_set{0};
   set_smem_once(kKernel, smem, smem_set);
-  const bool pdl = programmatic && programmatic_launch_enabled();
-  if (!pdl && cluster == 1) {
+  if (!programmatic || !programmatic_launch_enabled()) {
     kKernel<<<grid, threads, smem, stream>>>(p);
     MAGI_CUDA_CHECK(cudaGetLastError());
     return;
   }
-  cudaLaunchAttribute attrs[2]{};
-  unsigned n = 0;
-  if (pdl) {
-    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (cluster > 1) {
-    attrs[n].id = cudaLaunchAttributeClusterDimension;
-    attrs[n++].val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
-  }
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(static_cast<unsigned>(grid));
   cfg.blockDim = dim3(static_cast<unsigned>(threads));
   cfg.dynamicSmemBytes = static_cast<size_t>(smem);
   cfg.stream = stream;
-  cfg.attrs = attrs;
-  cfg.numAttrs = n;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
   MAGI_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kKernel, p));
 }
 
 /// The Softcap::kOn (`softcap`) or Softcap::kOff instance of a kernel template.
 template <auto kOn, auto kOff, class Params>
 void launch_softcap_variant(bool softcap, int grid, int threads, int smem, cudaStream_t stream,
-                            const Params& p, bool programmatic = false, int cluster = 1) {
+                            const Params& p, bool programmatic = false) {
   if (softcap) {
-    launch_kernel<kOn>(grid, threads, smem, stream, p, programmatic, cluster);
+    launch_kernel<kOn>(grid, threads, smem, stream, p, programmatic);
   } else {
-    launch_kernel<kOff>(grid, threads, smem, stream, p, programmatic, cluster);
+    launch_kernel<kOff>(grid, threads, smem, stream, p, programmatic);
   }
 }
 

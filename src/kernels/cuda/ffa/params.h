@@ -120,9 +120,6 @@ struct BwdParams {
   // scheduler's rounds, or null. CTA c runs plan_tiles[plan_start[c] .. plan_start[c + 1]).
   const int32_t* plan_start;
   const int32_t* plan_tiles;
-  // Warp-specialised Hopper backward on CTA pairs (tile_table.h: bwd_pairs; not deterministic;
-  // planned): the plan's "CTA" c is cluster c, CTAs 2c and 2c + 1, one 64-key pass each.
-  int32_t pair;
 };
 
 /// Head-major row statistics for the warp-specialised Hopper backward (TMA-loaded per tile):

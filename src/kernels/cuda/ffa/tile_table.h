@@ -30,12 +30,6 @@
 #ifndef MAGI_FFA_HD256_BWD_DQ_PARTS
 #define MAGI_FFA_HD256_BWD_DQ_PARTS 2
 #endif
-// hd 256 backward, development variant (NOT yet run on a GPU; bench/NOTES.md v35): CTA pairs
-// (clusters of two), each CTA one 64-key pass of an item; each half of a query tile's dQ is
-// summed in one CTA's shared memory, so each tile's dQ goes to L2 once per 128 keys, not 64.
-#ifndef MAGI_FFA_BWD_PAIR
-#define MAGI_FFA_BWD_PAIR 0
-#endif
 
 namespace magi::cuda {
 
@@ -73,10 +67,6 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     {256, 80, 0, 2, MAGI_FFA_HD256_BWD_STAGES, 1, MAGI_FFA_HD256_BWD_DQ_PARTS, 1},
     // END TABLE
 };
-
-/// Whether the warp-specialised backward runs `head_dim` on CTA pairs outside the
-/// deterministic mode (MAGI_FFA_BWD_PAIR above).
-constexpr bool bwd_pairs(int head_dim) { return MAGI_FFA_BWD_PAIR != 0 && head_dim == 256; }
 
 /// The row of `head_dim` (a compile-time error in a constant expression when absent).
 constexpr HeadDimTiles tiles_for(int head_dim) {

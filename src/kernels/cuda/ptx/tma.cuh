@@ -1,5 +1,5 @@
 // Bulk tensor copies (TMA, sm_90): tensor-map loads into shared memory completing on an
-// mbarrier, with an L2 cache policy; L2 prefetches; bulk-group completion; tensor-map prefetch.
+// mbarrier, with an L2 cache policy; bulk-group completion; tensor-map prefetch.
 #pragma once
 
 #include <cstdint>
@@ -16,16 +16,6 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, int3
       ".L2::cache_hint [%0], [%1, {%2, %3, %4}], [%5], %6;\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(tmap)), "r"(c0), "r"(c1), "r"(c2), "r"(bar), "l"(policy)
       : "memory");
-}
-
-/// PTX ISA §cp.async.bulk.prefetch.tensor, .3d .L2 (tile mode): starts bringing the box at
-/// coordinates (c0, c1, c2) of `tmap` into L2; completes nothing, writes nothing.
-__device__ __forceinline__ void tma_prefetch_l2_3d(const void* tmap, int32_t c0, int32_t c1,
-                                                   int32_t c2) {
-  asm volatile("cp.async.bulk.prefetch.tensor.3d.L2.global.tile [%0, {%1, %2, %3}];\n" ::"l"(
-                   reinterpret_cast<uint64_t>(tmap)),
-               "r"(c0), "r"(c1), "r"(c2)
-               : "memory");
 }
 
 /// PTX ISA §cp.async.bulk.tensor, .3d (shared -> global, tile mode, bulk group): the box

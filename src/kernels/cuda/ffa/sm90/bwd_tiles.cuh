@@ -6,7 +6,6 @@
 
 #include "kernels/cuda/ffa/params.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
-#include "kernels/cuda/ptx/cluster.cuh"
 
 namespace magi::cuda::sm90 {
 
@@ -17,12 +16,11 @@ struct BwdTile {
 };
 
 /// fn(BwdTile) for each tile of this CTA, in the scheduler's order or the plan's
-/// (BwdParams::plan_start; CTA pairs: the pair's, the plan's CTAs being clusters); items
-/// without segments are skipped (by every role alike).
-template <class Tr, class Fn>
+/// (BwdParams::plan_start); items without segments are skipped (by every role alike).
+template <class Fn>
 __device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched, const BwdParams& p,
                                                   Fn&& fn) {
-  const int32_t cta = static_cast<int32_t>(blockIdx.x) / (Tr::kPair ? 2 : 1);
+  const int32_t cta = static_cast<int32_t>(blockIdx.x);
   for (int32_t round = 0;; ++round) {
     int32_t tile;
     if (p.plan_start != nullptr) {
@@ -42,13 +40,9 @@ __device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched, co
 /// fn(key0) for the passes of `item` over its keys, Tr::kPassKeys from key0 at a time (one pass
 /// when Tr::kPasses is 1, known at compile time: a loop there costs the producer, with its 24
 /// registers, a spill): every role walks the same passes, and the query tiles once per pass.
-/// CTA pairs: the pass of this CTA's rank, even where the item has fewer keys (its keys past
-/// the item are masked, their dK / dV rows not written): the pair walks the rows together.
 template <class Tr, class Fn>
 __device__ __forceinline__ void for_each_key_pass(const FfaWorkItem& item, Fn&& fn) {
-  if constexpr (Tr::kPair) {
-    fn(item.block_start + Tr::kPassKeys * static_cast<int>(ptx::cluster_ctarank()));
-  } else if constexpr (Tr::kPasses == 1) {
+  if constexpr (Tr::kPasses == 1) {
     fn(item.block_start);
   } else {
     for (int key0 = item.block_start; key0 < item.block_end; key0 += Tr::kPassKeys) fn(key0);
@@ -58,7 +52,7 @@ __device__ __forceinline__ void for_each_key_pass(const FfaWorkItem& item, Fn&& 
 /// The number of passes for_each_key_pass makes over `item` (an item with segments has keys).
 template <class Tr>
 __device__ __forceinline__ int key_passes(const FfaWorkItem& item) {
-  if constexpr (Tr::kCtaPasses == 1) {
+  if constexpr (Tr::kPasses == 1) {
     return 1;
   } else {
     return (item.block_end - item.block_start + Tr::kPassKeys - 1) / Tr::kPassKeys;

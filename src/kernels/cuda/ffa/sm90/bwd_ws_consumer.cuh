@@ -26,7 +26,6 @@
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/warp_mma.cuh"
-#include "kernels/cuda/ptx/cluster.cuh"
 #include "kernels/cuda/ptx/ldmatrix.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/sync.cuh"
@@ -211,65 +210,31 @@ struct BwdWsConsumer {
     if (turn_leader(wg)) ptx::st_release_gpu(at, next);
   }
 
-  /// fn(address, x, y) for each pair of this warp's dQ [16 rows x 8 kNT columns] (times
-  /// `scale`) at its place in columns [col0, ...) of the shared dQ tile, addresses from this
-  /// thread's first (shared window; `rank`: mapped into that CTA's, for CTA pairs).
-  /// NOTE: from this thread's first element (16 warp + g, col0 + 2 t), col0 a multiple of 32:
-  /// Tile::step8 within a 32-column atom, immediates for the next atom and the rows 8 on.
-  /// ptxas had taken all 16 addresses through the swizzle in every tile (about 90 of the hd 64
-  /// loop's 700 instructions). A mapped address keeps the layout: the XOR (bits 5-6) and the
-  /// atom offsets apply to it as to the local one.
-  template <int kNT, class Fn>
-  __device__ __forceinline__ static void for_each_dq_pair(Storage& st, const float (&dq)[kNT][4],
-                                                          float scale, int col0, int warp, int lane,
-                                                          Fn&& fn, int rank = -1) {
+  /// This warp's dQ [16 rows x 8 kNT columns] (times `scale`) into columns [col0, ...) of the
+  /// shared dQ tile (the caller waited for dq_empty).
+  template <int kNT>
+  __device__ __forceinline__ static void write_dq(Storage& st, const float (&dq)[kNT][4],
+                                                  float scale, int col0, int warp, int lane) {
     using Tile = typename Tr::DqTile;
     const int g = lane >> 2, t = lane & 3;
-    uint32_t first = ptx::cvta_to_shared(st.dq) + Tile::offset(16 * warp + g, col0 + 2 * t);
-    if (rank >= 0) first = ptx::mapa_shared(first, static_cast<uint32_t>(rank));
+    // NOTE: from this thread's first element (16 warp + g, col0 + 2 t), col0 a multiple of 32:
+    // Tile::step8 within a 32-column atom, immediates for the next atom and the rows 8 on.
+    // ptxas had taken all 16 addresses through the swizzle in every tile (about 90 of the hd 64
+    // loop's 700 instructions).
+    const uint32_t first = ptx::cvta_to_shared(st.dq) + Tile::offset(16 * warp + g, col0 + 2 * t);
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        fn(Tile::step8(first, nt & 3) + (nt >> 2) * Tile::kAtomBytes + 8 * 128 * hi,
-           dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
+        const uint32_t at =
+            Tile::step8(first, nt & 3) + (nt >> 2) * Tile::kAtomBytes + 8 * 128 * hi;
+        ptx::st_shared_f32x2(at, dq[nt][2 * hi] * scale, dq[nt][2 * hi + 1] * scale);
       }
   }
-  /// This warp's dQ (times `scale`) into columns [col0, ...) of the shared dQ tile (the caller
-  /// waited for dq_empty).
-  template <int kNT>
-  __device__ __forceinline__ static void write_dq(Storage& st, const float (&dq)[kNT][4],
-                                                  float scale, int col0, int warp, int lane) {
-    for_each_dq_pair(st, dq, scale, col0, warp, lane,
-                     [](uint32_t at, float x, float y) { ptx::st_shared_f32x2(at, x, y); });
-  }
-  /// CTA pairs: write_dq into the dQ tile of the CTA of rank `rank` (distributed shared
-  /// memory), where that CTA's consumers then add theirs (add_dq).
-  template <int kNT>
-  __device__ __forceinline__ static void write_dq_remote(Storage& st, const float (&dq)[kNT][4],
-                                                         float scale, int col0, int warp, int lane,
-                                                         uint32_t rank) {
-    for_each_dq_pair(
-        st, dq, scale, col0, warp, lane,
-        [](uint32_t at, float x, float y) { ptx::st_shared_cluster_f32x2(at, x, y); },
-        static_cast<int>(rank));
-  }
-  /// CTA pairs: write_dq, added to what the other CTA's twin thread wrote at the same places.
-  template <int kNT>
-  __device__ __forceinline__ static void add_dq(Storage& st, const float (&dq)[kNT][4], float scale,
-                                                int col0, int warp, int lane) {
-    for_each_dq_pair(st, dq, scale, col0, warp, lane, [](uint32_t at, float x, float y) {
-      const float2 other = ptx::ld_shared_f32x2(at);
-      ptx::st_shared_f32x2(at, other.x + x, other.y + y);
-    });
-  }
   /// The written dQ tile -> the writer (dq_full).
-  __device__ __forceinline__ static void publish_dq_unadvanced(Storage& st) {
+  __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
     ptx::fence_proxy_async_shared();  // the stores -> visible to the TMA reductions
     Barrier::at(&st.dq_full).arrive();
-  }
-  __device__ __forceinline__ static void publish_dq(Storage& st, PipelineState<1>& ring) {
-    publish_dq_unadvanced(st);
     ring.advance();
   }
   /// write_dq once the writer has read the previous tile, then publish_dq.
@@ -291,7 +256,7 @@ struct BwdWsConsumer {
     PipelineState<1> dq_ring;  // the shared dQ tile (bwd_ws_dq_writer.cuh)
     int ds_buf = 0;            // dS^T buffers alternate per tile (see the barrier below)
 
-    for_each_bwd_tile<Tr>(P.sched, p, [&](const BwdTile& tile) {
+    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
       const int c0 = item.block_start;

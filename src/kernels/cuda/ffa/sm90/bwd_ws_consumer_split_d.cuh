@@ -72,26 +72,6 @@ struct BwdWsConsumerSplitD {
     }
   }
 
-  /// CTA pairs: part b of the query tile's dQ (this warpgroup's 64 columns of it), summed in
-  /// CTA b. The other CTA's consumers write theirs into CTA b's tile once its writer has read
-  /// the last one (their dq_peer_empty, which that writer arrives on) and arrive on CTA b's
-  /// dq_peer_stored; CTA b's consumers wait for that, add theirs in place and hand the tile to
-  /// their writer (dq_full). The ring advances once per query tile.
-  __device__ __forceinline__ static void pair_hand_over(Storage& st, const PipelineState<1>& ring,
-                                                        const float (&dq)[8][4], float scale, int b,
-                                                        int wg, int warp, int lane) {
-    const uint32_t rank = ptx::cluster_ctarank(), other = rank ^ 1u;
-    if (b == static_cast<int>(rank)) {
-      Barrier::at(&st.dq_peer_stored).wait_cluster(ring.full_parity());
-      Base::add_dq(st, dq, scale, 64 * wg, warp, lane);
-      Base::publish_dq_unadvanced(st);
-    } else {
-      Barrier::at(&st.dq_peer_empty).wait_cluster(ring.empty_parity());
-      Base::write_dq_remote(st, dq, scale, 64 * wg, warp, lane, other);
-      Barrier::at(&st.dq_peer_stored).arrive_remote(other);
-    }
-  }
-
   __device__ static void run(const BwdParamsSm90& P, Storage& st, int wg) {
     const BwdParams& p = P.p;
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
@@ -103,7 +83,7 @@ struct BwdWsConsumerSplitD {
     PipelineState<1> dq_ring;
     int ds_buf = 0;
 
-    for_each_bwd_tile<Tr>(P.sched, p, [&](const BwdTile& tile) {
+    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
       for_each_key_pass<Tr>(item, [&](int key0) {
@@ -172,17 +152,15 @@ struct BwdWsConsumerSplitD {
                 Base::release(st.empty_do[dout.index], lane);
                 dout.advance();
               }
-              if constexpr (!Tr::kPair) Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
+              Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
             } else {
-              ptx::wgmma_wait_group<0>();                      // dQ block b (and dK)
-              if constexpr (Tr::kDqParts > 1 && !Tr::kPair) {  // the writer read the last part
+              ptx::wgmma_wait_group<0>();        // dQ block b (and dK)
+              if constexpr (Tr::kDqParts > 1) {  // the writer has read the previous part
                 Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
               }
             }
             ptx::fence_acc(dq);
-            if constexpr (Tr::kPair) {
-              pair_hand_over(st, dq_ring, dq, p.scale, b, wg, warp, lane);
-            } else if constexpr (Tr::kDqParts > 1) {  // part b: this warpgroup's half of the tile
+            if constexpr (Tr::kDqParts > 1) {  // part b: this warpgroup's half of the tile
               Base::write_dq(st, dq, p.scale, 64 * wg, warp, lane);
               Base::publish_dq(st, dq_ring);
             } else if (64 * b >= skip) {
@@ -190,7 +168,6 @@ struct BwdWsConsumerSplitD {
             }
           }
           if constexpr (Tr::kDqParts == 1) Base::publish_dq(st, dq_ring);
-          if constexpr (Tr::kPair) dq_ring.advance();
           fresh = false;
           ptx::wgmma_wait_group<0>();  // dK
           ptx::fence_acc(dk);

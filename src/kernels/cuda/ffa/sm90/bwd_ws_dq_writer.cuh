@@ -6,9 +6,6 @@
 // waits for dq_full, reduces, waits until the reductions have read the tile, and arrives on
 // dq_empty. Deterministic mode: the writer adds a tile only in its turn (the consumers never wait
 // for dQ turns), one reduction after the other, and passes the turn once they are complete.
-// CTA pairs (Tr::kPair): per query tile the writer reduces only the part of its CTA's rank (both
-// CTAs' values summed there by the consumers, bwd_ws_consumer_split_d.cuh), then tells the other
-// CTA's consumers that the tile is free (their dq_peer_empty) instead of its own.
 #pragma once
 
 #include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
@@ -55,7 +52,7 @@ struct BwdWsDqWriter {
     const uint32_t base = ptx::cvta_to_shared(s.dq);
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
-    for_each_bwd_tile<Tr>(P.sched, p, [&](const BwdTile& tile) {
+    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       // NOTE: this thread has 24 registers, and at head dim 256 every value held across the
       // row walks spilled: the item is read where used from the list (not the tile's copy),
       // and one unsigned word counts down the item's key passes (for_each_key_pass) and
@@ -71,19 +68,6 @@ struct BwdWsDqWriter {
         do {
 #pragma unroll
           for (int part = 0; part < Tr::kDqParts; ++part) {
-            if constexpr (Tr::kPair) {
-              // NOTE: the rank read where used (24 registers). The tile is free again for the
-              // other CTA's consumers, who write into it first (their dq_peer_empty).
-              const uint32_t rank = ptx::cluster_ctarank();
-              if (part != static_cast<int>(rank)) continue;
-              full.wait(dq.full_parity());
-              reduce(P, base, part, head, rows.c0);
-              ptx::bulk_commit_group();
-              ptx::bulk_wait_group_read<0>();
-              Barrier::at(&s.dq_peer_empty).arrive_remote(rank ^ 1u);
-              dq.advance();
-              continue;
-            }
             full.wait(dq.full_parity());
             // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
             // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.

@@ -2,8 +2,7 @@
 // query head) tiles; warpgroup 0 produces (TMA, bwd_ws_producer.cuh; its second warp writes
 // dQ, bwd_ws_dq_writer.cuh), warpgroups 1-2 consume (wgmma, bwd_ws_consumer.cuh; above head
 // dim 128 bwd_ws_consumer_split_d.cuh). This entry carves shared memory, initialises the
-// barriers and hands each warpgroup its role and register budget. Tr::kPair: launched in
-// clusters of two CTAs (bwd_ws_traits.cuh).
+// barriers and hands each warpgroup its role and register budget.
 #pragma once
 
 #include <cstdint>
@@ -49,10 +48,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
     Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
     Barrier::at(&st.dq_empty).init(1);
-    if constexpr (Tr::kPair) {
-      Barrier::at(&st.dq_peer_stored).init(Tr::kConsumerThreads);
-      Barrier::at(&st.dq_peer_empty).init(1);
-    }
     if constexpr (Tr::kDoRing) {
 #pragma unroll
       for (int i = 0; i < Tr::kDoStages; ++i) {
@@ -63,8 +58,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     ptx::fence_mbarrier_init();
   }
   __syncthreads();
-  // CTA pairs: the other CTA's barriers are initialised before anyone arrives on them.
-  if constexpr (Tr::kPair) ptx::cluster_sync();
   ptx::griddep_wait();
 
   const int wg = threadIdx.x / 128;
@@ -83,13 +76,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     using Consumer =
         std::conditional_t<Tr::kSplitD, BwdWsConsumerSplitD<Tr, kCap>, BwdWsConsumer<Tr, kCap>>;
     Consumer::run(P, st, wg - 1);
-  }
-  // CTA pairs: no CTA leaves while the other may still add into its shared memory or arrive
-  // on its barriers. (The producer's and writer's warps reconverge first: the barrier is
-  // .aligned.)
-  if constexpr (Tr::kPair) {
-    __syncwarp();
-    ptx::cluster_sync();
   }
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then

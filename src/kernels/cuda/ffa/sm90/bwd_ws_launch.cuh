@@ -5,8 +5,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <cstdio>
-#include <mutex>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
@@ -17,45 +15,13 @@
 
 namespace magi::cuda::sm90 {
 
-/// CTA pairs (a development variant): the plan assumes every cluster resident at once; say so
-/// once per process where the device fits fewer (a second wave would follow the first).
-template <class Tr>
-void warn_if_pairs_not_resident(int clusters) {
-  static std::once_flag once;
-  std::call_once(once, [clusters] {
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim = {2, 1, 1};
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(static_cast<unsigned>(2 * clusters));
-    cfg.blockDim = dim3(static_cast<unsigned>(Tr::kThreads));
-    cfg.dynamicSmemBytes = static_cast<size_t>(BwdWsSharedStorage<Tr>::kLaunchBytes);
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    int resident = 0;
-    MAGI_CUDA_CHECK(
-        cudaOccupancyMaxActiveClusters(&resident, ffa_bwd_ws_kernel<Tr, Softcap::kOff>, &cfg));
-    if (resident < clusters) {
-      std::fprintf(stderr, "FFA CUDA: %d CTA pairs planned, %d resident at once\n", clusters,
-                   resident);
-    }
-  });
-}
-
 /// `stats`: the preprocess's head-major lse * log2(e) and D, each [Hq, stat_stride] fp32
 /// (stat_stride >= total_q, a multiple of 4).
-template <Elem E, int kHeadDim, bool kPair = false>
+template <Elem E, int kHeadDim>
 void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t stream) {
-  if constexpr (!kPair && bwd_pairs(kHeadDim)) {
-    if (p.pair != 0) return launch_bwd_ws<E, kHeadDim, true>(p, stats, stream);
-  }
-  using Tr = BwdWsTraits<E, kHeadDim, kPair>;
-  // CTA pairs: the schedule's (and the plan's) CTAs are clusters of two.
-  MAGI_CHECK(!kPair || (p.plan_start != nullptr && !p.deterministic),
-             "FFA CUDA: CTA pairs need a tile plan and the default mode");
-  const int cluster = kPair ? 2 : 1;
+  using Tr = BwdWsTraits<E, kHeadDim>;
   const Schedule cfg = choose_schedule(
-      {p.num_items, p.num_heads_q, current_sm_count() / cluster, p.heads_per_kv, Pass::kBackward});
+      {p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv, Pass::kBackward});
   if (cfg.sched.grid == 0) return;
   BwdParamsSm90 P{};
   P.p = p;
@@ -90,9 +56,8 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
        TmaElem::kFp32},
       dq_box);
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
-      p.use_softcap, cluster * cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes,
-      stream, P, /*programmatic=*/true, cluster);
-  if constexpr (kPair) warn_if_pairs_not_resident<Tr>(cfg.sched.grid);
+      p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P,
+      /*programmatic=*/true);
 }
 
 }  // namespace magi::cuda::sm90

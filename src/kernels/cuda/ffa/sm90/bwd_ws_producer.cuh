@@ -39,7 +39,7 @@ struct BwdWsProducer {
     PipelineState<Tr::kKvStages> kv;
     PipelineState<Tr::kStages> q;
     PipelineState<Tr::kDoStages> dout;  // Tr::kDoRing only
-    for_each_bwd_tile<Tr>(P.sched, p, [&](const BwdTile& tile) {
+    for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       // NOTE: the item read where used from the list (global memory, cached), not the tile's
       // copy: this thread has 24 registers, and the copy held across the passes spilled.
       const FfaWorkItem& item = p.items[tile.item_index];

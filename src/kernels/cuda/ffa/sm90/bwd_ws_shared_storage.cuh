@@ -26,10 +26,6 @@ struct BwdWsSharedStorage {
   // dq_full, the consumers' dQ is in `dq` (one arrival per consumer thread);
   // dq_empty, the writer's reductions have read it (one arrival).
   uint64_t dq_full, dq_empty;
-  // Tr::kPair: dq_peer_stored, the other CTA's consumers wrote their part into `dq` (one
-  // remote arrival per consumer thread there); dq_peer_empty, the other CTA's writer has read
-  // its `dq`, which this CTA's consumers may then write (one remote arrival). Unused else.
-  uint64_t dq_peer_stored, dq_peer_empty;
   // Tr::kDoRing: dO's own ring (full: landed; empty: read by every consumer warp); unused else.
   uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
 

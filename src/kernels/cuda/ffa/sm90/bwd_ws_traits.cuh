@@ -18,7 +18,7 @@ enum class BwdBarrier : uint32_t {
   kConsumers = 2,  // deterministic: both consumer warpgroups (dK / dV turns)
 };
 
-template <Elem E, int kHeadDim_, bool kPair_ = false>
+template <Elem E, int kHeadDim_>
 struct BwdWsTraits : WsRoles<> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
@@ -53,14 +53,9 @@ struct BwdWsTraits : WsRoles<> {
   // Keys of K / V held at once (the deterministic list above 128 has items of this size).
   static constexpr int kPassKeys = kSplitD ? BwdTileConfig::kPassKeys : kBlockN;
   static constexpr int kPasses = kBlockN / kPassKeys;
-  // CTA pairs (tile_table.h: bwd_pairs): a cluster of two CTAs per tile, CTA r walking pass r
-  // of the item; part h of each query tile's dQ is summed in CTA h's shared memory (the other
-  // CTA adds its part there, bwd_ws_consumer_split_d.cuh) and reduced into dq by CTA h alone.
-  static constexpr bool kPair = kPair_;
-  static constexpr int kCtaPasses = kPair ? 1 : kPasses;  // passes of an item one CTA walks
-  static constexpr int kWindow = 128;                     // split-D: columns per warpgroup
-  static constexpr int kWindowStep = kHeadDim - 128;      // split-D: warpgroup 1's first column
-  static constexpr int kWindowSkip = 256 - kHeadDim;      // split-D: its columns left unwritten
+  static constexpr int kWindow = 128;                 // split-D: columns per warpgroup
+  static constexpr int kWindowStep = kHeadDim - 128;  // split-D: warpgroup 1's first column
+  static constexpr int kWindowSkip = 256 - kHeadDim;  // split-D: its columns left unwritten
 
   using KvTile = Sw128Tile<kPassKeys, kHeadDim>;  // K, V: [keys x D]
   using QTile = Sw128Tile<kBlockM, kHeadDim>;     // Q, dO: [rows x D], per stage
@@ -95,8 +90,6 @@ struct BwdWsTraits : WsRoles<> {
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
   static_assert(kStages >= 1 && kKvStages >= 1);
   static_assert(!kDoRing || (kSplitD && kDoStages == 1), "a dO ring of its own: split-D only");
-  static_assert(!kPair || (kSplitD && kPasses == 2 && kDqParts == 2),
-                "CTA pairs: two passes, a dQ part per CTA");
   static_assert(kDqParts == 1 ||
                     (kSplitD && kDqParts == 2 && kWindowSkip == 0 && kWindow / 64 == kDqParts),
                 "dQ in parts: one 64-column block per warpgroup per part (split-D at 256)");

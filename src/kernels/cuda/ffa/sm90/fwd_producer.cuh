@@ -14,16 +14,9 @@
 
 namespace magi::cuda::sm90 {
 
-// NOTE: development filter, not yet measured (bench/NOTES.md v35): 1 prefetches the next key
-// tile's K / V of a segment into L2 while loading this one into the ring.
-#ifndef MAGI_FFA_FWD_L2_PREFETCH
-#define MAGI_FFA_FWD_L2_PREFETCH 0
-#endif
-
 template <class Tr>
 struct FwdProducer {
   using Storage = FwdSharedStorage<Tr>;
-  static constexpr bool kPrefetchL2 = MAGI_FFA_FWD_L2_PREFETCH != 0;
 
   /// Loads the kAtoms boxes of one [rows x D] tile (rows from `row0` of head `head`).
   __device__ __forceinline__ static void load_tile(const CUtensorMap& map, uint32_t dst,
@@ -72,19 +65,6 @@ struct FwdProducer {
       full_v.arrive_expect_bytes(Tr::kKvBytes);
       load_tile(P.tma_v, a_v + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head, ws.keys.c0,
                 full_v, kv_policy);
-      if constexpr (kPrefetchL2) {
-        // The segment's next key tile towards L2 before this thread waits for its ring slot,
-        // so a DRAM miss overlaps one more tile of the consumers' work. (The stream's next
-        // tile would need its position now: a second cursor, which spills in 24 registers.)
-        const int next = ws.keys.c0 + Tr::kBlockN;
-        if (next < ws.keys.k1) {
-#pragma unroll
-          for (int a = 0; a < Tr::kAtoms; ++a) {
-            ptx::tma_prefetch_l2_3d(&P.tma_k, 64 * a, kv_head, next);
-            ptx::tma_prefetch_l2_3d(&P.tma_v, 64 * a, kv_head, next);
-          }
-        }
-      }
       kv.advance();
       step = ws.next(p.items, p.segs, IgnoreEmpty{});
     } while (step != StreamStep::kEnd);

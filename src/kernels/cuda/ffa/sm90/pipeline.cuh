@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <cstdio>
 
-#include "kernels/cuda/ptx/cluster.cuh"
 #include "kernels/cuda/ptx/mbarrier.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 
@@ -27,22 +26,11 @@ struct Barrier {
   __device__ __forceinline__ void arrive_expect_bytes(uint32_t bytes) const {
     ptx::mbarrier_arrive_expect_tx(addr, bytes);
   }
-  /// One arrival on the same barrier in the CTA of rank `rank` of this cluster (release at
-  /// cluster scope: this thread's writes to that CTA's shared memory come with it).
-  __device__ __forceinline__ void arrive_remote(uint32_t rank) const {
-    ptx::mbarrier_arrive_remote(ptx::mapa_shared(addr, rank));
-  }
   /// Waits until the phase of parity `parity` has completed.
-  __device__ __forceinline__ void wait(uint32_t parity) const { poll<false>(parity); }
-  /// wait(), acquiring at cluster scope what peer CTAs released with arrive_remote().
-  __device__ __forceinline__ void wait_cluster(uint32_t parity) const { poll<true>(parity); }
-
- private:
   /// NOTE: -DMAGI_FFA_WAIT_LIMIT=<n> traps after n polls and names the barrier (hang hunting).
-  template <bool kCluster>
-  __device__ __forceinline__ void poll(uint32_t parity) const {
+  __device__ __forceinline__ void wait(uint32_t parity) const {
 #ifdef MAGI_FFA_WAIT_LIMIT
-    for (long long i = 0; !ptx::mbarrier_try_wait_parity<kCluster>(addr, parity); ++i) {
+    for (long long i = 0; !ptx::mbarrier_try_wait_parity(addr, parity); ++i) {
       if (i == (MAGI_FFA_WAIT_LIMIT)) {
         printf("FFA: barrier wait stuck: block %d thread %d smem 0x%x parity %u\n", blockIdx.x,
                threadIdx.x, addr, parity);
@@ -50,7 +38,7 @@ struct Barrier {
       }
     }
 #else
-    while (!ptx::mbarrier_try_wait_parity<kCluster>(addr, parity)) {
+    while (!ptx::mbarrier_try_wait_parity(addr, parity)) {
     }
 #endif
   }
