@@ -78,6 +78,18 @@ for step in "$@"; do
         grep -v Warning | tail -2
       python3 bench/compare.py "$OUT/ab_base.json" "$OUT/ab_var.json" 2>&1 | tee -a "$OUT/compare.log"
       EXTRA="$saved" build ;;
+    dpass)  # the hd 256 backward in passes over halves of D (bench/NOTES.md v36), a build with
+      # a barrier-wait limit: its hd 256 tests, the bench beside cuDNN, then the sanitizers
+      EXTRA="-DMAGI_FFA_HD256_BWD_DPASS=1 -DMAGI_FFA_WAIT_LIMIT=200000000" build
+      timeout ${STEP_TIMEOUT:-200} python3 -m pytest tests/cuda/test_ffa.py tests/cuda/test_nonfinite.py \
+        -q -rf -x -k "large_head or 256" 2>&1 | tee -a "$OUT/dpass_tests.log" | tail -6
+      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16 --dims 256 --cases full,causal \
+        --impls ffa,sdpa_cudnn --budget-s 80 --tag dpass 2>&1 | grep -v Warning | tail -3
+      for tool in racecheck memcheck synccheck; do
+        timeout ${STEP_TIMEOUT:-200} compute-sanitizer --tool $tool --error-exitcode 9 \
+          python3 tests/cuda/sanitize_ffa.py >"$OUT/dpass_$tool.log" 2>&1
+        echo "dpass $tool rc=$?"; tail -2 "$OUT/dpass_$tool.log"
+      done ;;
     sanitize)  # memcheck, racecheck, synccheck on small cases (tests/cuda/sanitize_ffa.py), then
       # again with the hd 64 forward's 192-row variant forced (the small cases pick 128 rows)
       for rows in 0 192; do

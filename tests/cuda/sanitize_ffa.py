@@ -17,13 +17,14 @@ def main():
     rng = random.Random(0)
     # GQA with overlapping slices (dK / dV through fp32 scratch) and MHA with disjoint
     # documents (dK / dV stored directly by the Hopper kernel); head dims above 128 (the
-    # split-head-dim backward) where the Hopper kernels run.
+    # split-head-dim backward, or at 256 its D-pass variant) where the Hopper kernels run.
     hopper = (torch.cuda.get_device_capability() == (9, 0)
               and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
     cases = [(128, torch.bfloat16, 1, False), (64, torch.float16, 1, False),
              (128, torch.bfloat16, 2, True)]
     if hopper:
-        cases += [(256, torch.bfloat16, 1, False), (192, torch.float16, 2, True)]
+        cases += [(256, torch.bfloat16, 1, False), (192, torch.float16, 2, True),
+                  (256, torch.float16, 2, True)]
     for d, dtype, hkv, mha in cases:
         sq, sk = 197, 263
         if mha:

@@ -30,6 +30,12 @@
 #ifndef MAGI_FFA_HD256_BWD_DQ_PARTS
 #define MAGI_FFA_HD256_BWD_DQ_PARTS 2
 #endif
+// hd 256 backward, development variant (NOT yet run on a GPU; bench/NOTES.md v36 item 4):
+// 128-key items walked once per 128-column half of D (bwd_ws_traits.cuh: kDPasses) instead of
+// twice per 64-key pass (split-D), outside the deterministic mode.
+#ifndef MAGI_FFA_HD256_BWD_DPASS
+#define MAGI_FFA_HD256_BWD_DPASS 0
+#endif
 
 namespace magi::cuda {
 
@@ -74,6 +80,12 @@ constexpr HeadDimTiles tiles_for(int head_dim) {
     if (t.head_dim == head_dim) return t;
   }
   return HeadDimTiles{0, 0, 0, 0, 0, 0, 0, 0};
+}
+
+/// Whether the Hopper backward walks head dim `head_dim` in passes over halves of D
+/// (MAGI_FFA_HD256_BWD_DPASS; outside the deterministic mode).
+constexpr bool bwd_d_passes(int head_dim) {
+  return MAGI_FFA_HD256_BWD_DPASS != 0 && head_dim == 256;
 }
 
 }  // namespace magi::cuda

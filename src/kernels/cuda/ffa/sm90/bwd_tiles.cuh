@@ -49,6 +49,20 @@ __device__ __forceinline__ void for_each_key_pass(const FfaWorkItem& item, Fn&& 
   }
 }
 
+/// fn(c0) for each walk over an item's query tiles that Tr::kDPasses asks for (bwd_ws_traits.cuh:
+/// D passes), c0 the first of the walk's Tr::kGradCols columns of dK / dV / dQ. One walk from
+/// column 0 unless D passes are on (a compile-time count: no loop for the producer's 24
+/// registers to hold).
+template <class Tr, class Fn>
+__device__ __forceinline__ void for_each_d_pass(Fn&& fn) {
+  if constexpr (Tr::kDPasses == 1) {
+    fn(0);
+  } else {
+#pragma unroll 1
+    for (int c0 = 0; c0 < Tr::kHeadDim; c0 += Tr::kGradCols) fn(c0);
+  }
+}
+
 /// The number of passes for_each_key_pass makes over `item` (an item with segments has keys).
 template <class Tr>
 __device__ __forceinline__ int key_passes(const FfaWorkItem& item) {

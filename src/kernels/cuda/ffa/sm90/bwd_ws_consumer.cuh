@@ -9,6 +9,9 @@
 //   dQ   = dS K                                     wgmma SS from both warpgroups' dS^T, half
 //                                                   the columns each; to shared memory for
 //                                                   the dQ writer
+// D passes (Tr::kDPasses, head dim 256): the item's query tiles are walked once per 128-column
+// half of D; S^T and dP^T contract over all of D in each walk, dV / dK / dQ take the half's
+// columns, and dS^T lives in the dQ tile's memory (one buffer; order in run()).
 // The first tile of an item overwrites dK / dV (no ordinary writes of accumulators, which would
 // make ptxas serialise every wgmma); the products and waits of a tile are unconditional. In the
 // deterministic mode the reductions into dk / dv (per item and kv head) happen in a fixed order
@@ -42,7 +45,7 @@ struct BwdWsConsumer {
   static constexpr bool kSoftcap = kCap == Softcap::kOn;
   static constexpr int kD = Tr::kHeadDim, kBN = Tr::kBlockN, kBM = Tr::kBlockM;
   static constexpr int kNS = kBM / 8;  // n8 column blocks of S^T per thread (columns: rows)
-  static constexpr int kNO = kD / 8;   // n8 column blocks of dK / dV per thread
+  static constexpr int kNO = Tr::kGradCols / 8;  // n8 column blocks of dK / dV per thread
   using KvTile = typename Tr::KvTile;
   using QTile = typename Tr::QTile;
   using DsTile = typename Tr::DsTile;
@@ -79,13 +82,15 @@ struct BwdWsConsumer {
     for (int kk = 0; kk < kD / 16; ++kk)
       ptx::ldmatrix_x4(a + KvTile::offset(row, 16 * kk + col), f[kk]);
   }
-  // dV += P^T dO (or dK += dS^T Q): [64 keys x D], 64 / 16 k-steps; `fresh` overwrites.
+  // dV += P^T dO (or dK += dS^T Q): [64 keys x kGradCols columns of the walk], 64 / 16
+  // k-steps; `fresh` overwrites.
   __device__ __forceinline__ static void issue_grad(float (&acc)[kNO][4],
                                                     const uint32_t (&a)[kBM / 16][4],
                                                     MnMajorSw128 b, bool fresh) {
 #pragma unroll
     for (int kk = 0; kk < kBM / 16; ++kk) {
-      ptx::Wgmma<kD, kBf16>::template rs<1>(acc, a[kk], b.advance_k(kk).bits, kk > 0 || !fresh);
+      ptx::Wgmma<Tr::kGradCols, kBf16>::template rs<1>(acc, a[kk], b.advance_k(kk).bits,
+                                                       kk > 0 || !fresh);
     }
     ptx::wgmma_commit_group();
   }
@@ -93,12 +98,14 @@ struct BwdWsConsumer {
   // all the tile's keys (A = both warpgroups' dS^T). At head dim 64 (N = 32) this replaced each
   // warpgroup taking all columns over its own keys, which the writer then added twice into the
   // same dq rows: half the fp32 tile's shared and L2 traffic (+2-7 %, bench/NOTES.md v32).
+  // D passes: of the walk's columns from col0.
   __device__ __forceinline__ static void issue_dq(float (&dq)[Tr::kDqN / 8][4], uint32_t a_ds,
-                                                  uint32_t a_k, int wg) {
+                                                  uint32_t a_k, int col0, int wg) {
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
       ptx::Wgmma<Tr::kDqN, kBf16>::template ss<1, 1>(
-          dq, DsTile::mn_major(a_ds, kk, 0), KvTile::mn_major(a_k, kk, Tr::kDqN * wg), kk > 0);
+          dq, DsTile::mn_major(a_ds, kk, 0), KvTile::mn_major(a_k, kk, col0 + Tr::kDqN * wg),
+          kk > 0);
     }
     ptx::wgmma_commit_group();
   }
@@ -221,7 +228,7 @@ struct BwdWsConsumer {
     // Tile::step8 within a 32-column atom, immediates for the next atom and the rows 8 on.
     // ptxas had taken all 16 addresses through the swizzle in every tile (about 90 of the hd 64
     // loop's 700 instructions).
-    const uint32_t first = ptx::cvta_to_shared(st.dq) + Tile::offset(16 * warp + g, col0 + 2 * t);
+    const uint32_t first = ptx::cvta_to_shared(st.dq()) + Tile::offset(16 * warp + g, col0 + 2 * t);
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
@@ -261,121 +268,164 @@ struct BwdWsConsumer {
       const int head = tile.head;
       const int c0 = item.block_start;
 
-      float dk[kNO][4], dv[kNO][4];  // [16 keys x D] of this warp, fp32 (wgmma layout)
-      bool fresh = true;             // dK / dV hold nothing yet
-      const uint32_t a_k = ptx::cvta_to_shared(st.k[kv.index]);
-      const uint32_t a_v = ptx::cvta_to_shared(st.v[kv.index]);
+      // NOTE: above head dim 128 (D passes) the addresses are taken per use: hoisted, the 16
+      // k-steps' descriptors of K and Q held registers across the walk and spilled.
+      const auto addr = [](const void* at) {
+        return kD > 128 ? ptx::shared_addr_per_use(at) : ptx::cvta_to_shared(at);
+      };
+      const auto a_k = [&] { return addr(st.k[kv.index]); };
+      const auto a_v = [&] { return addr(st.v[kv.index]); };
       Barrier::at(&st.full_kv[kv.index]).wait(kv.full_parity());
-      RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
       float s_t[kNS][4], dp_t[kNS][4];             // S^T, dP^T: [16 keys x 64 rows] of this warp
       uint32_t pa[kBM / 16][4], dsa[kBM / 16][4];  // P^T, dS^T as A fragments (k = rows)
       float dq[Tr::kDqN / 8][4];                   // dQ [16 rows x kDqN columns] of this warp
 
       uint32_t kf[Tr::kScoresRs ? kD / 16 : 1][4], vf[Tr::kScoresRs ? kD / 16 : 1][4];
       if constexpr (Tr::kScoresRs) {  // K_w, V_w as A fragments for the item's tiles
-        load_frags(kf, a_k, key_warp0, lane);
-        load_frags(vf, a_v, key_warp0, lane);
+        load_frags(kf, a_k(), key_warp0, lane);
+        load_frags(vf, a_v(), key_warp0, lane);
       }
-      // S^T and dP^T of a query tile whose Q and dO are at a_q, a_do.
-      const auto issue_scores = [&](uint32_t a_q, uint32_t a_do) {
-        ptx::wgmma_fence();
-        if constexpr (Tr::kScoresRs) {
-          issue_transposed(s_t, kf, QTile::k_major(a_q, 0));
-          issue_transposed(dp_t, vf, QTile::k_major(a_do, 0));
-        } else {
-          issue_transposed(s_t, KvTile::k_major(a_k, 64 * wg), QTile::k_major(a_q, 0));
-          issue_transposed(dp_t, KvTile::k_major(a_v, 64 * wg), QTile::k_major(a_do, 0));
-        }
-      };
-      // P^T and dS^T of the tile in stage q at `rows` as A fragments, once its S^T and dP^T
-      // were issued.
-      const auto scores_to_frags = [&](const SegmentMask& mask) {
-        // The row statistics start at row c0 & ~3 (bwd_ws_traits.cuh: kStatRows).
-        const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + (rows.c0 & 3) * 4;
-        const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4;
-        ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
-        ptx::fence_acc(s_t);
-        probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
-        ptx::wgmma_wait_group<0>();  // dP^T
-        ptx::fence_acc(dp_t);
-        // NOTE: dV is issued after dS^T is computed, not while: with P^T's fragments and dV in
-        // flight during it, the live registers exceed the budget and ptxas serialises the
-        // products (C7511).
-        dscores(dp_t, s_t, p, a_lse, a_dsum, lane);
-        acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(s_t),
-                            reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
-        acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(dp_t),
-                            reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
-      };
-      // dV, dQ and dK of the tile in stage q (issued, not waited for).
-      const auto issue_grads = [&]() {
-        const uint32_t a_q = ptx::cvta_to_shared(st.q[q.index]);
-        const uint32_t a_do = ptx::cvta_to_shared(st.dout[q.index]);
-        const uint32_t a_ds = ptx::cvta_to_shared(st.ds[ds_buf]);
-        ptx::wgmma_fence();
-        issue_grad(dv, pa, QTile::mn_major(a_do, 0), fresh);
-        // dS^T to shared memory for dQ: fragment [kk][j] is key g + 8 (j & 1), rows
-        // 16 kk + 8 (j >> 1) + 2 t, i.e. row g, columns 2 t of the 8 x 8 matrix at keys
-        // 8 (j & 1), rows 16 kk + 8 (j >> 1): with stmatrix, one per kk (four per tile, not
-        // sixteen 4-byte stores; our consumers issue twice cuDNN's LSU work, bench/NOTES.md v31).
-        const int m = lane >> 3;  // the matrix whose row lane % 8 this lane addresses
-#pragma unroll
-        for (int kk = 0; kk < kBM / 16; ++kk) {
-          const int kr = key_warp0 + (lane & 7) + 8 * (m & 1), col = 16 * kk + 8 * (m >> 1);
-          ptx::stmatrix_x4(a_ds + DsTile::offset(kr, col), dsa[kk]);
-        }
-        ptx::fence_proxy_async_shared();  // the stores -> visible to wgmma's operand reads
-        // NOTE: both warpgroups' dS^T are needed by each dQ. A warpgroup passes this barrier
-        // only after the other finished its previous tile (waits included), so a buffer is
-        // rewritten two tiles later, after every product that read it.
-        ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kDsReady), Tr::kConsumerThreads);
-        ptx::wgmma_fence();
-        issue_dq(dq, a_ds, a_k, wg);
-        // dK last: dQ is handed on while dK runs.
-        issue_grad(dk, dsa, QTile::mn_major(a_q, 0), fresh);
-        fresh = false;
-      };
-      // Once dV and dQ completed: dQ to the writer.
-      const auto hand_dq = [&]() {
-        ptx::fence_acc(dq);
-        ptx::fence_acc(dv);
-        ptx::fence_frag(pa);
-        store_dq(st, dq_ring, dq, p.scale, Tr::kDqN * wg, warp, lane);
-      };
-      // Once dK completed: the tile's query stage back to the producer.
-      const auto release_q = [&]() {
-        ptx::fence_acc(dk);
-        ptx::fence_frag(dsa);
-        release(st.empty_q[q.index], lane);
-        q.advance();
-        ds_buf ^= 1;
-      };
+      // One walk over the item's query tiles per D pass (one walk from column 0 unless
+      // Tr::kDPasses), dK / dV of the walk's columns [col0, col0 + kGradCols).
+      for_each_d_pass<Tr>([&](int col0) {
+        float dk[kNO][4], dv[kNO][4];  // [16 keys x kGradCols] of this warp, fp32 (wgmma layout)
+        bool fresh = true;             // dK / dV hold nothing yet
+        RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);  // the writer's walk
 
-      do {
-        const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
-        Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
-        issue_scores(ptx::cvta_to_shared(st.q[q.index]), ptx::cvta_to_shared(st.dout[q.index]));
-        scores_to_frags(mask);
-        issue_grads();
-        ptx::wgmma_wait_group<1>();  // dV, dQ
-        hand_dq();
-        ptx::wgmma_wait_group<0>();  // dK
-        release_q();
-      } while (rows.next(p.segs));
-      release(st.empty_kv[kv.index], lane);
-      kv.advance();
-      const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, 0, dk, dv, lane); };
-      if (p.deterministic && !p.dkv_store) {
-        // The query heads of a kv head add into the same dK / dV rows: in head order.
-        const int kv_head = head / p.heads_per_kv;
-        int* at = p.dkv_turn + tile.item_index * (p.num_heads_q / p.heads_per_kv) + kv_head;
-        const int turn = head % p.heads_per_kv;
-        wait_turn(at, turn, wg);  // the warpgroups own disjoint key rows: side by side
-        store();
-        pass_turn(at, turn + 1, wg);
-      } else {
-        store();
-      }
+        // S^T and dP^T of a query tile whose Q and dO are at a_q, a_do.
+        const auto issue_scores = [&](uint32_t a_q, uint32_t a_do) {
+          ptx::wgmma_fence();
+          if constexpr (Tr::kScoresRs) {
+            issue_transposed(s_t, kf, QTile::k_major(a_q, 0));
+            issue_transposed(dp_t, vf, QTile::k_major(a_do, 0));
+          } else {
+            issue_transposed(s_t, KvTile::k_major(a_k(), 64 * wg), QTile::k_major(a_q, 0));
+            issue_transposed(dp_t, KvTile::k_major(a_v(), 64 * wg), QTile::k_major(a_do, 0));
+          }
+        };
+        // P^T and dS^T of the tile in stage q at `rows` as A fragments, once its S^T and dP^T
+        // were issued.
+        const auto scores_to_frags = [&](const SegmentMask& mask) {
+          // The row statistics start at row c0 & ~3 (bwd_ws_traits.cuh: kStatRows).
+          const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + (rows.c0 & 3) * 4;
+          const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4;
+          ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
+          ptx::fence_acc(s_t);
+          probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);
+          ptx::wgmma_wait_group<0>();  // dP^T
+          ptx::fence_acc(dp_t);
+          // NOTE: dV is issued after dS^T is computed, not while: with P^T's fragments and dV in
+          // flight during it, the live registers exceed the budget and ptxas serialises the
+          // products (C7511).
+          dscores(dp_t, s_t, p, a_lse, a_dsum, lane);
+          acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(s_t),
+                              reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(pa));
+          acc_to_a<Tr::kElem>(reinterpret_cast<float(&)[1][kNS][4]>(dp_t),
+                              reinterpret_cast<uint32_t(&)[1][kBM / 16][4]>(dsa));
+        };
+        // This warpgroup's dS^T to shared memory for dQ, then the barrier after which both
+        // warpgroups' are there. Fragment [kk][j] is key g + 8 (j & 1), rows 16 kk + 8 (j >> 1)
+        // + 2 t, i.e. row g, columns 2 t of the 8 x 8 matrix at keys 8 (j & 1), rows 16 kk + 8
+        // (j >> 1): with stmatrix, one per kk (four per tile, not sixteen 4-byte stores; our
+        // consumers issue twice cuDNN's LSU work, bench/NOTES.md v31).
+        const auto store_ds = [&](uint32_t a_ds) {
+          const int m = lane >> 3;  // the matrix whose row lane % 8 this lane addresses
+#pragma unroll
+          for (int kk = 0; kk < kBM / 16; ++kk) {
+            const int kr = key_warp0 + (lane & 7) + 8 * (m & 1), col = 16 * kk + 8 * (m >> 1);
+            ptx::stmatrix_x4(a_ds + DsTile::offset(kr, col), dsa[kk]);
+          }
+          ptx::fence_proxy_async_shared();  // the stores -> visible to wgmma's operand reads
+          // NOTE: both warpgroups' dS^T are needed by each dQ. With two buffers, a warpgroup
+          // passes this barrier only after the other finished its previous tile (waits
+          // included), so a buffer is rewritten two tiles later, after every product that read
+          // it (one buffer, Tr::kDsInDq: see the loop below).
+          ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kDsReady),
+                                  Tr::kConsumerThreads);
+        };
+        // dV, dQ and dK of the tile in stage q (issued, not waited for).
+        const auto issue_grads = [&]() {
+          const uint32_t a_q = ptx::cvta_to_shared(st.q[q.index]);
+          const uint32_t a_do = ptx::cvta_to_shared(st.dout[q.index]);
+          ptx::wgmma_fence();
+          issue_grad(dv, pa, QTile::mn_major(a_do, col0), fresh);
+          store_ds(ptx::cvta_to_shared(st.ds(ds_buf)));
+          ptx::wgmma_fence();
+          issue_dq(dq, ptx::cvta_to_shared(st.ds(ds_buf)), a_k(), col0, wg);
+          // dK last: dQ is handed on while dK runs.
+          issue_grad(dk, dsa, QTile::mn_major(a_q, col0), fresh);
+          fresh = false;
+        };
+        // Once dV and dQ completed: dQ to the writer.
+        const auto hand_dq = [&]() {
+          ptx::fence_acc(dq);
+          ptx::fence_acc(dv);
+          ptx::fence_frag(pa);
+          store_dq(st, dq_ring, dq, p.scale, Tr::kDqN * wg, warp, lane);
+        };
+        // Once dK completed: the tile's query stage back to the producer.
+        const auto release_q = [&]() {
+          ptx::fence_acc(dk);
+          ptx::fence_frag(dsa);
+          release(st.empty_q[q.index], lane);
+          q.advance();
+          ds_buf ^= 1;
+        };
+
+        do {
+          const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
+          Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
+          issue_scores(addr(st.q[q.index]), addr(st.dout[q.index]));
+          scores_to_frags(mask);
+          if constexpr (Tr::kDsInDq) {
+            // One dS^T buffer, in the dQ tile's memory: dV and dK first (the last readers of
+            // the single Q / dO stage, released as soon as they complete, so the next tile
+            // loads during dQ), then dS^T once the writer has read the last dQ tile (dq_empty),
+            // then dQ; the tile's dQ overwrites dS^T once both warpgroups' dQ read it (kDqRead).
+            ptx::wgmma_fence();
+            issue_grad(dv, pa, QTile::mn_major(addr(st.dout[q.index]), col0), fresh);
+            issue_grad(dk, dsa, QTile::mn_major(addr(st.q[q.index]), col0), fresh);
+            fresh = false;
+            Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
+            store_ds(addr(st.ds(0)));
+            ptx::wgmma_fence();
+            issue_dq(dq, addr(st.ds(0)), a_k(), col0, wg);
+            ptx::wgmma_wait_group<1>();  // dV, dK
+            ptx::fence_acc(dv);
+            ptx::fence_frag(pa);
+            release_q();
+            ptx::wgmma_wait_group<0>();  // dQ
+            ptx::fence_acc(dq);
+            ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kDqRead),
+                                    Tr::kConsumerThreads);
+            write_dq(st, dq, p.scale, Tr::kDqN * wg, warp, lane);
+            publish_dq(st, dq_ring);
+          } else {
+            issue_grads();
+            ptx::wgmma_wait_group<1>();  // dV, dQ
+            hand_dq();
+            ptx::wgmma_wait_group<0>();  // dK
+            release_q();
+          }
+        } while (rows.next(p.segs));
+        if (col0 + Tr::kGradCols == kD) {  // the item's last walk: K / V back to the producer
+          release(st.empty_kv[kv.index], lane);
+          kv.advance();
+        }
+        const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, col0, dk, dv, lane); };
+        // (D passes run outside the deterministic mode: bwd_ws_launch.cuh.)
+        if (!Tr::kDPass && p.deterministic && !p.dkv_store) {
+          // The query heads of a kv head add into the same dK / dV rows: in head order.
+          const int kv_head = head / p.heads_per_kv;
+          int* at = p.dkv_turn + tile.item_index * (p.num_heads_q / p.heads_per_kv) + kv_head;
+          const int turn = head % p.heads_per_kv;
+          wait_turn(at, turn, wg);  // the warpgroups own disjoint key rows: side by side
+          store();
+          pass_turn(at, turn + 1, wg);
+        } else {
+          store();
+        }
+      });
     });
   }
 

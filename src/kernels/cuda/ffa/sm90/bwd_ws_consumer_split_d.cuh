@@ -104,7 +104,7 @@ struct BwdWsConsumerSplitD {
           const uint32_t stat = ((rows.c0 & 3) + kRows * wg) * 4;
           const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + stat;
           const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + stat;
-          const uint32_t a_ds = ptx::shared_addr_per_use(st.ds[ds_buf]);
+          const uint32_t a_ds = ptx::shared_addr_per_use(st.ds(ds_buf));
 
           float s_t[kNS][4], dp_t[kNS][4];  // [16 keys x kRows rows] of this warp
           ptx::wgmma_fence();

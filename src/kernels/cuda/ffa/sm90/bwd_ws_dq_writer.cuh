@@ -36,12 +36,14 @@ struct BwdWsDqWriter {
     }
   }
 
-  /// Adds the shared tile (at `base`) of part `part` into rows [c0, c0 + kBlockM).
+  /// Adds the shared tile (at `base`) of part `part` into rows [c0, c0 + kBlockM), from column
+  /// `col0` on (the D pass's first column, bwd_tiles.cuh: for_each_d_pass).
   __device__ __forceinline__ static void reduce(const BwdParamsSm90& P, uint32_t base, int part,
-                                                int head, int c0) {
+                                                int col0, int head, int c0) {
 #pragma unroll
     for (int i = 0; i < kAtoms; ++i) {
-      ptx::tma_reduce_add_3d(&P.tma_dq, base + i * Tile::kAtomBytes, column(i, part), head, c0);
+      ptx::tma_reduce_add_3d(&P.tma_dq, base + i * Tile::kAtomBytes, col0 + column(i, part), head,
+                             c0);
     }
   }
 
@@ -49,7 +51,7 @@ struct BwdWsDqWriter {
     const BwdParams& p = P.p;
     const bool det = p.deterministic != 0;
     ptx::prefetch_tensormap(&P.tma_dq);
-    const uint32_t base = ptx::cvta_to_shared(s.dq);
+    const uint32_t base = ptx::cvta_to_shared(s.dq());
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
     for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
@@ -63,41 +65,43 @@ struct BwdWsDqWriter {
       do {
         --pass_at;
         const FfaWorkItem& item = p.items[pass_at / Tr::kPasses];
-        RowTiles<Tr::kBlockM> rows(p.segs, item, det);
-        int turn_at = item.turn_begin;  // this tile's entry in row_turns (deterministic mode)
-        do {
+        for_each_d_pass<Tr>([&](int col0) {
+          RowTiles<Tr::kBlockM> rows(p.segs, item, det);
+          int turn_at = item.turn_begin;  // this tile's entry in row_turns (deterministic mode)
+          do {
 #pragma unroll
-          for (int part = 0; part < Tr::kDqParts; ++part) {
-            full.wait(dq.full_parity());
-            // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
-            // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
-            if (!det) {
-              reduce(P, base, part, head, rows.c0);
-              ptx::bulk_commit_group();
-              ptx::bulk_wait_group_read<0>();
-            } else {
-              // NOTE: the deterministic lists have items of one key pass (prepared_work.h), so
-              // a tile's turn is taken once (and held over its parts).
-              int* at = p.dq_turn + ((rows.c0 / Tr::kBlockM) * p.num_heads_q + head);
-              const int turn = p.row_turns[turn_at];
-              if (part == 0) {
-                while (ptx::ld_acquire_gpu(at) != turn) {
+            for (int part = 0; part < Tr::kDqParts; ++part) {
+              full.wait(dq.full_parity());
+              // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
+              // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
+              if (!det) {
+                reduce(P, base, part, col0, head, rows.c0);
+                ptx::bulk_commit_group();
+                ptx::bulk_wait_group_read<0>();
+              } else {
+                // NOTE: the deterministic lists have items of one key pass (prepared_work.h), so
+                // a tile's turn is taken once (and held over its parts).
+                int* at = p.dq_turn + ((rows.c0 / Tr::kBlockM) * p.num_heads_q + head);
+                const int turn = p.row_turns[turn_at];
+                if (part == 0) {
+                  while (ptx::ld_acquire_gpu(at) != turn) {
+                  }
+                  ptx::fence_proxy_async_global();
                 }
-                ptx::fence_proxy_async_global();
+                reduce(P, base, part, col0, head, rows.c0);
+                ptx::bulk_commit_group();
+                ptx::bulk_wait_group<0>();
+                if (part == Tr::kDqParts - 1) {
+                  ptx::fence_proxy_async_global();
+                  ptx::st_release_gpu(at, turn + 1);
+                }
               }
-              reduce(P, base, part, head, rows.c0);
-              ptx::bulk_commit_group();
-              ptx::bulk_wait_group<0>();
-              if (part == Tr::kDqParts - 1) {
-                ptx::fence_proxy_async_global();
-                ptx::st_release_gpu(at, turn + 1);
-              }
+              empty.arrive();
+              dq.advance();
             }
-            empty.arrive();
-            dq.advance();
-          }
-          ++turn_at;
-        } while (rows.next(p.segs));
+            ++turn_at;
+          } while (rows.next(p.segs));
+        });
       } while (pass_at % Tr::kPasses != 0);
     });
     ptx::bulk_wait_group<0>();

@@ -17,9 +17,14 @@ namespace magi::cuda::sm90 {
 
 /// `stats`: the preprocess's head-major lse * log2(e) and D, each [Hq, stat_stride] fp32
 /// (stat_stride >= total_q, a multiple of 4).
-template <Elem E, int kHeadDim>
+template <Elem E, int kHeadDim, bool kDPass = false>
 void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t stream) {
-  using Tr = BwdWsTraits<E, kHeadDim>;
+  // D passes (a development variant, tile_table.h: bwd_d_passes): outside the deterministic
+  // mode, whose lists above head dim 128 have 64-key items (the split-D kernel's passes).
+  if constexpr (!kDPass && bwd_d_passes(kHeadDim)) {
+    if (p.deterministic == 0) return launch_bwd_ws<E, kHeadDim, true>(p, stats, stream);
+  }
+  using Tr = BwdWsTraits<E, kHeadDim, kDPass>;
   const Schedule cfg = choose_schedule(
       {p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv, Pass::kBackward});
   if (cfg.sched.grid == 0) return;

@@ -1,7 +1,7 @@
 // Producer of the warp-specialised Hopper backward kernel: one elected thread loads, per
 // (item, query head) tile of the CTA and per key pass (bwd_tiles.cuh), the pass's K and V
 // once, then every query tile of the item's segments (Q, dO, and the rows' lse and D) through
-// the ring.
+// the ring, once per D pass.
 #pragma once
 
 #include <cstdint>
@@ -60,34 +60,37 @@ struct BwdWsProducer {
                   key0, full_kv.addr, policy);
         kv.advance();
 
-        RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
-        do {
-          const uint64_t policy = ptx::policy_evict_last();
-          const Barrier full_q = Barrier::at(&s.full_q[q.index]);
-          Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
-          full_q.arrive_expect_bytes((Tr::kDoRing ? 1 : 2) * Tr::kQBytes + 2 * Tr::kStatBytes);
-          load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head,
-                    rows.c0, full_q.addr, policy);
-          if constexpr (!Tr::kDoRing) {
-            load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
+        // D passes: the query tiles once per walk (for_each_d_pass), K / V once.
+        for_each_d_pass<Tr>([&](int) {
+          RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
+          do {
+            const uint64_t policy = ptx::policy_evict_last();
+            const Barrier full_q = Barrier::at(&s.full_q[q.index]);
+            Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
+            full_q.arrive_expect_bytes((Tr::kDoRing ? 1 : 2) * Tr::kQBytes + 2 * Tr::kStatBytes);
+            load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head,
                       rows.c0, full_q.addr, policy);
-          }
-          ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head, 0,
-                           full_q.addr, policy);
-          ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head, 0,
-                           full_q.addr, policy);
-          q.advance();
-          if constexpr (Tr::kDoRing) {
-            // NOTE: dO after Q: tile j + 1's dO slot frees when tile j's dV is done, its Q slot
-            // (with two Q stages) when tile j - 1's dK is: Q first never waits behind dO.
-            const Barrier full_do = Barrier::at(&s.full_do[dout.index]);
-            Barrier::at(&s.empty_do[dout.index]).wait(dout.empty_parity());
-            full_do.arrive_expect_bytes(Tr::kQBytes);
-            load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[dout.index]), Tr::QTile::kAtomBytes,
-                      head, rows.c0, full_do.addr, ptx::policy_evict_last());
-            dout.advance();
-          }
-        } while (rows.next(p.segs));
+            if constexpr (!Tr::kDoRing) {
+              load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
+                        rows.c0, full_q.addr, policy);
+            }
+            ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head,
+                             0, full_q.addr, policy);
+            ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head,
+                             0, full_q.addr, policy);
+            q.advance();
+            if constexpr (Tr::kDoRing) {
+              // NOTE: dO after Q: tile j + 1's dO slot frees when tile j's dV is done, its Q slot
+              // (with two Q stages) when tile j - 1's dK is: Q first never waits behind dO.
+              const Barrier full_do = Barrier::at(&s.full_do[dout.index]);
+              Barrier::at(&s.empty_do[dout.index]).wait(dout.empty_parity());
+              full_do.arrive_expect_bytes(Tr::kQBytes);
+              load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[dout.index]), Tr::QTile::kAtomBytes,
+                        head, rows.c0, full_do.addr, ptx::policy_evict_last());
+              dout.advance();
+            }
+          } while (rows.next(p.segs));
+        });
       });
     });
   }

@@ -14,8 +14,9 @@ struct BwdWsSharedStorage {
   alignas(1024) unsigned char v[Tr::kKvStages][Tr::kKvBytes];    // [kPassKeys x D] swizzled
   alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];       // [64 rows x D] swizzled
   alignas(1024) unsigned char dout[Tr::kDoStages][Tr::kQBytes];  // [64 rows x D] swizzled
-  alignas(1024) unsigned char ds[2][Tr::kDsBytes];               // Tr::DsTile
-  alignas(1024) unsigned char dq[Tr::kDqBytes];                  // the tile's dQ, fp32 swizzled
+  // Two dS^T buffers (Tr::DsTile), then the tile's dQ (fp32 swizzled, Tr::DqTile); with
+  // Tr::kDsInDq one dS^T buffer at the dQ tile's start (ds(), dq()).
+  alignas(1024) unsigned char ds_dq[(Tr::kDsInDq ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];
   // From row c0 & ~3 of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without cells) and
   // D = rowsum(dO * O).
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
@@ -28,6 +29,13 @@ struct BwdWsSharedStorage {
   uint64_t dq_full, dq_empty;
   // Tr::kDoRing: dO's own ring (full: landed; empty: read by every consumer warp); unused else.
   uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
+
+  __device__ __forceinline__ unsigned char* ds(int buf) {
+    return ds_dq + (Tr::kDsInDq ? 0 : buf * Tr::kDsBytes);
+  }
+  __device__ __forceinline__ unsigned char* dq() {
+    return ds_dq + (Tr::kDsInDq ? 0 : 2 * Tr::kDsBytes);
+  }
 
   /// Dynamic shared memory to ask for: the storage plus the slack to align it to 1024 bytes.
   static constexpr int kLaunchBytes = 1024 + static_cast<int>(sizeof(BwdWsSharedStorage));

@@ -16,9 +16,10 @@ namespace magi::cuda::sm90 {
 enum class BwdBarrier : uint32_t {
   kDsReady = 1,    // both consumer warpgroups stored their dS^T of the tile
   kConsumers = 2,  // deterministic: both consumer warpgroups (dK / dV turns)
+  kDqRead = 3,     // Tr::kDsInDq: both consumer warpgroups' dQ products read dS^T
 };
 
-template <Elem E, int kHeadDim_>
+template <Elem E, int kHeadDim_, bool kDPass_ = false>
 struct BwdWsTraits : WsRoles<> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
@@ -28,12 +29,22 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
   static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
-  static constexpr int kStages = kTile.bwd_stages;        // Q / lse / D ring depth
-  static constexpr int kKvStages = kTile.bwd_kv_stages;   // K / V ring depth (per key pass)
+  // D passes (tile_table.h: bwd_d_passes, a development variant at 256; cuDNN's way, bench/
+  // NOTES.md v36): the item's 128 keys split between the warpgroups as at head dim 128, walked
+  // once per 128-column half of D. S^T and dP^T contract over all of D in every walk (1.4x the
+  // products of one walk at 256), dK / dV / dQ take the half's columns: dK / dV fit the
+  // registers, and dQ is reduced once per 128 keys (split-D: once per 64). Shared memory: K, V
+  // of 128 keys, one Q / dO stage, dS^T in the dQ tile's memory (kDsInDq).
+  static constexpr bool kDPass = kDPass_;
+  static constexpr int kDPasses = kDPass ? 2 : 1;
+  static constexpr int kGradCols = kHeadDim_ / kDPasses;  // columns of dK / dV / dQ per walk
+  static constexpr bool kDsInDq = kDPass;  // one dS^T buffer, in the dQ tile (see the consumer)
+  static constexpr int kStages = kDPass ? 1 : kTile.bwd_stages;       // Q / lse / D ring depth
+  static constexpr int kKvStages = kDPass ? 1 : kTile.bwd_kv_stages;  // K / V ring (per key pass)
   // dO in a ring of its own (else it rides the Q ring): consumers release it after dV.
-  static constexpr bool kDoRing = kTile.bwd_do_stages > 0;
+  static constexpr bool kDoRing = !kDPass && kTile.bwd_do_stages > 0;
   static constexpr int kDoStages = kDoRing ? kTile.bwd_do_stages : kStages;  // dO ring depth
-  static constexpr int kDqParts = kTile.bwd_dq_parts;  // dQ hand-offs per query tile
+  static constexpr int kDqParts = kDPass ? 1 : kTile.bwd_dq_parts;  // dQ hand-offs per query tile
 
   // Head dim 64 / 128: consumer warpgroup w owns keys [64 w, 64 w + 64) of the item's 128 and
   // their dK / dV over the whole head dim (bwd_ws_consumer.cuh). Above 128 that is more
@@ -44,7 +55,7 @@ struct BwdWsTraits : WsRoles<> {
   // both warpgroups on one instruction path (a branch around wgmma serialises them, C7520),
   // and windows start on 64-column atoms (an MN-major operand starts inside one only when it
   // ends there too: Sw128Tile::mn_major).
-  static constexpr bool kSplitD = kHeadDim > 128;
+  static constexpr bool kSplitD = kHeadDim > 128 && !kDPass;
   // Head dim 64: S^T = K_w Q^T and dP^T = V_w dO^T with K_w, V_w as register fragments (wgmma
   // RS), loaded once per item: 32 registers, which halves those products' shared-memory reads
   // (bwd_ws_consumer.cuh; +4-7 % backward, bench/NOTES.md v32). At 128 that would be 64
@@ -81,14 +92,17 @@ struct BwdWsTraits : WsRoles<> {
   // (bwd_ws_dq_writer.cuh). With kDqParts = 2 (split-D at 256, tile_table.h) it is half that,
   // handed over twice: part h holds in columns [64 w, 64 w + 64) warpgroup w's dq columns from
   // w kWindowStep + 64 h.
-  static constexpr int kDqN = kSplitD ? 64 : kHeadDim / 2;
-  using DqTile = Sw128TileF32<kBlockM, kHeadDim / kDqParts>;
+  static constexpr int kDqN = kSplitD ? 64 : kGradCols / 2;
+  using DqTile = Sw128TileF32<kBlockM, kGradCols / kDqParts>;
   static constexpr uint32_t kDqBytes = DqTile::kBytes;
 
-  static_assert(kHeadDim == 64 || kHeadDim == 128 || (kSplitD && kHeadDim % 64 == 0),
+  static_assert(kHeadDim == 64 || kHeadDim == 128 || (kSplitD && kHeadDim % 64 == 0) ||
+                    (kDPass && kHeadDim == 256),
                 "dQ / dK / dV column split: see bwd_ws_consumer*.cuh");
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
   static_assert(kStages >= 1 && kKvStages >= 1);
+  static_assert(!kDsInDq || (kDqParts == 1 && static_cast<uint32_t>(DqTile::kBytes) >= kDsBytes),
+                "dS^T in the dQ tile's memory: one dQ hand-off per tile, a tile large enough");
   static_assert(!kDoRing || (kSplitD && kDoStages == 1), "a dO ring of its own: split-D only");
   static_assert(kDqParts == 1 ||
                     (kSplitD && kDqParts == 2 && kWindowSkip == 0 && kWindow / 64 == kDqParts),
