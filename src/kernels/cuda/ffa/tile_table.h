@@ -34,7 +34,7 @@
 // 128-key items walked once per 128-column half of D (bwd_ws_traits.cuh: kDPasses) instead of
 // twice per 64-key pass (split-D), outside the deterministic mode.
 #ifndef MAGI_FFA_HD256_BWD_DPASS
-#define MAGI_FFA_HD256_BWD_DPASS 0
+#define MAGI_FFA_HD256_BWD_DPASS 1
 #endif
 
 namespace magi::cuda {
