@@ -30,9 +30,9 @@
 #ifndef MAGI_FFA_HD256_BWD_DQ_PARTS
 #define MAGI_FFA_HD256_BWD_DQ_PARTS 2
 #endif
-// hd 256 backward, development variant (NOT yet run on a GPU; bench/NOTES.md v36 item 4):
-// 128-key items walked once per 128-column half of D (bwd_ws_traits.cuh: kDPasses) instead of
-// twice per 64-key pass (split-D), outside the deterministic mode.
+// hd 256 backward: 128-key items walked once per 128-column half of D (bwd_ws_traits.cuh:
+// kDPasses) instead of twice per 64-key pass (split-D), outside the deterministic mode; +10-14 %
+// on the H200 (bench/NOTES.md v36). 0 restores split-D.
 #ifndef MAGI_FFA_HD256_BWD_DPASS
 #define MAGI_FFA_HD256_BWD_DPASS 1
 #endif

@@ -19,8 +19,8 @@ namespace magi::cuda::sm90 {
 /// (stat_stride >= total_q, a multiple of 4).
 template <Elem E, int kHeadDim, bool kDPass = false>
 void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t stream) {
-  // D passes (a development variant, tile_table.h: bwd_d_passes): outside the deterministic
-  // mode, whose lists above head dim 128 have 64-key items (the split-D kernel's passes).
+  // D passes (tile_table.h: bwd_d_passes): outside the deterministic mode, whose lists above
+  // head dim 128 have 64-key items (the split-D kernel's passes).
   if constexpr (!kDPass && bwd_d_passes(kHeadDim)) {
     if (p.deterministic == 0) return launch_bwd_ws<E, kHeadDim, true>(p, stats, stream);
   }

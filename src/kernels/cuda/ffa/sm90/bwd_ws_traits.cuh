@@ -29,9 +29,9 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
   static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
-  // D passes (tile_table.h: bwd_d_passes, a development variant at 256; cuDNN's way, bench/
-  // NOTES.md v36): the item's 128 keys split between the warpgroups as at head dim 128, walked
-  // once per 128-column half of D. S^T and dP^T contract over all of D in every walk (1.4x the
+  // D passes (tile_table.h: bwd_d_passes, head dim 256; cuDNN's way, bench/NOTES.md v36): the
+  // item's 128 keys split between the warpgroups as at head dim 128, walked once per
+  // 128-column half of D. S^T and dP^T contract over all of D in every walk (1.4x the
   // products of one walk at 256), dK / dV / dQ take the half's columns: dK / dV fit the
   // registers, and dQ is reduced once per 128 keys (split-D: once per 64). Shared memory: K, V
   // of 128 keys, one Q / dO stage, dS^T in the dQ tile's memory (kDsInDq).
