@@ -339,7 +339,7 @@ struct BwdWsConsumer {
           // NOTE: both warpgroups' dS^T are needed by each dQ. With two buffers, a warpgroup
           // passes this barrier only after the other finished its previous tile (waits
           // included), so a buffer is rewritten two tiles later, after every product that read
-          // it (one buffer, Tr::kDsInDq: see the loop below).
+          // it (one buffer, Tr::kDPass: see the loop below).
           ptx::named_barrier_sync(static_cast<uint32_t>(BwdBarrier::kDsReady),
                                   Tr::kConsumerThreads);
         };
@@ -377,7 +377,7 @@ struct BwdWsConsumer {
           Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
           issue_scores(addr(st.q[q.index]), addr(st.dout[q.index]));
           scores_to_frags(mask);
-          if constexpr (Tr::kDsInDq) {
+          if constexpr (Tr::kDPass) {
             // One dS^T buffer, in the dQ tile's memory: dV and dK first (the last readers of
             // the single Q / dO stage, released as soon as they complete, so the next tile
             // loads during dQ), then dS^T once the writer has read the last dQ tile (dq_empty),

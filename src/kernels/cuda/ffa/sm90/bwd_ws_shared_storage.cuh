@@ -1,7 +1,8 @@
 // Shared memory of the warp-specialised Hopper backward kernel: a ring of the K and V of items
 // (or of their passes, split-D), a ring of query tiles (Q, dO and the rows' lse and D; dO in a ring
-// of its own at head dim 256), two dS^T buffers, the dQ tile, and the barriers. The 1024-aligned
-// tiles come first: at head dim 256 the whole storage is within 1 KB of the 227 KB limit.
+// of its own at split-D 256), two dS^T buffers (one, inside the dQ tile, with D passes), the dQ
+// tile, and the barriers. The 1024-aligned tiles come first: at head dim 256 the whole storage
+// is within 3 KB of the 227 KB limit.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,8 @@ struct BwdWsSharedStorage {
   alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];       // [64 rows x D] swizzled
   alignas(1024) unsigned char dout[Tr::kDoStages][Tr::kQBytes];  // [64 rows x D] swizzled
   // Two dS^T buffers (Tr::DsTile), then the tile's dQ (fp32 swizzled, Tr::DqTile); with
-  // Tr::kDsInDq one dS^T buffer at the dQ tile's start (ds(), dq()).
-  alignas(1024) unsigned char ds_dq[(Tr::kDsInDq ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];
+  // Tr::kDPass one dS^T buffer at the dQ tile's start (ds(), dq()).
+  alignas(1024) unsigned char ds_dq[(Tr::kDPass ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];
   // From row c0 & ~3 of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without cells) and
   // D = rowsum(dO * O).
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
@@ -31,10 +32,10 @@ struct BwdWsSharedStorage {
   uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
 
   __device__ __forceinline__ unsigned char* ds(int buf) {
-    return ds_dq + (Tr::kDsInDq ? 0 : buf * Tr::kDsBytes);
+    return ds_dq + (Tr::kDPass ? 0 : buf * Tr::kDsBytes);
   }
   __device__ __forceinline__ unsigned char* dq() {
-    return ds_dq + (Tr::kDsInDq ? 0 : 2 * Tr::kDsBytes);
+    return ds_dq + (Tr::kDPass ? 0 : 2 * Tr::kDsBytes);
   }
 
   /// Dynamic shared memory to ask for: the storage plus the slack to align it to 1024 bytes.

@@ -16,7 +16,7 @@ namespace magi::cuda::sm90 {
 enum class BwdBarrier : uint32_t {
   kDsReady = 1,    // both consumer warpgroups stored their dS^T of the tile
   kConsumers = 2,  // deterministic: both consumer warpgroups (dK / dV turns)
-  kDqRead = 3,     // Tr::kDsInDq: both consumer warpgroups' dQ products read dS^T
+  kDqRead = 3,     // Tr::kDPass: both consumer warpgroups' dQ products read dS^T
 };
 
 template <Elem E, int kHeadDim_, bool kDPass_ = false>
@@ -34,12 +34,11 @@ struct BwdWsTraits : WsRoles<> {
   // 128-column half of D. S^T and dP^T contract over all of D in every walk (1.4x the
   // products of one walk at 256), dK / dV / dQ take the half's columns: dK / dV fit the
   // registers, and dQ is reduced once per 128 keys (split-D: once per 64). Shared memory: K, V
-  // of 128 keys, one Q / dO stage, dS^T in the dQ tile's memory (kDsInDq).
+  // of 128 keys, one Q / dO stage, one dS^T buffer, in the dQ tile's memory.
   static constexpr bool kDPass = kDPass_;
   static constexpr int kDPasses = kDPass ? 2 : 1;
-  static constexpr int kGradCols = kHeadDim_ / kDPasses;  // columns of dK / dV / dQ per walk
-  static constexpr bool kDsInDq = kDPass;  // one dS^T buffer, in the dQ tile (see the consumer)
-  static constexpr int kStages = kDPass ? 1 : kTile.bwd_stages;       // Q / lse / D ring depth
+  static constexpr int kGradCols = kHeadDim_ / kDPasses;         // columns of dK / dV / dQ per walk
+  static constexpr int kStages = kDPass ? 1 : kTile.bwd_stages;  // Q / lse / D ring depth
   static constexpr int kKvStages = kDPass ? 1 : kTile.bwd_kv_stages;  // K / V ring (per key pass)
   // dO in a ring of its own (else it rides the Q ring): consumers release it after dV.
   static constexpr bool kDoRing = !kDPass && kTile.bwd_do_stages > 0;
@@ -101,7 +100,7 @@ struct BwdWsTraits : WsRoles<> {
                 "dQ / dK / dV column split: see bwd_ws_consumer*.cuh");
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
   static_assert(kStages >= 1 && kKvStages >= 1);
-  static_assert(!kDsInDq || (kDqParts == 1 && static_cast<uint32_t>(DqTile::kBytes) >= kDsBytes),
+  static_assert(!kDPass || (kDqParts == 1 && static_cast<uint32_t>(DqTile::kBytes) >= kDsBytes),
                 "dS^T in the dQ tile's memory: one dQ hand-off per tile, a tile large enough");
   static_assert(!kDoRing || (kSplitD && kDoStages == 1), "a dO ring of its own: split-D only");
   static_assert(kDqParts == 1 ||
