@@ -134,6 +134,26 @@ for step in "$@"; do
       rm -f "$OUT/src_$tag.ncu-rep"
       python3 bench/stall_lines.py "$OUT/src_$tag.csv" 45 2>&1 | tee "$OUT/src_$tag.txt" | cut -c1-160
       gzip -f "$OUT/src_$tag.csv" ;;
+    mix:*)  # executed SASS per opcode and wgmma shape of FFA's kernel and cuDNN's on one case
+      # (bench/sass_mix.py; v36): mix:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>. cuDNN's listing is
+      # not kept (NVIDIA's code): its opcode totals only.
+      IFS=, read -r pass c n h d <<<"${step#mix:}"
+      tag="${pass}_${c}_${n}_${h/:/-}_$d"; fwd=; [ "$pass" = fwd ] && fwd=1
+      for k in ffa cudnn; do
+        if [ $k = ffa ]; then kern="ffa_fwd_sm90|ffa_bwd_ws"; else kern="fprop|bprop"; fi
+        [ "$pass" = fwd ] && kern="${kern%%|*}" || kern="${kern##*|}"
+        PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --kernel-name regex:"$kern" --launch-count 1 \
+          --section SourceCounters --section LaunchStats -f -o "$OUT/mix_${tag}_$k" \
+          python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" >"$OUT/mix_${tag}_$k.log" 2>&1
+        ncu --import "$OUT/mix_${tag}_$k.ncu-rep" --page source --csv --print-source sass \
+          >"$OUT/mix_${tag}_$k.csv" 2>>"$OUT/mix_${tag}_$k.log"
+        ncu --import "$OUT/mix_${tag}_$k.ncu-rep" --page details 2>>"$OUT/mix_${tag}_$k.log" |
+          grep -E "Duration|Registers Per|Dynamic Shared" | tee "$OUT/mix_${tag}_$k.txt"
+        python3 bench/sass_mix.py "$OUT/mix_${tag}_$k.csv" --no-lines | tee -a "$OUT/mix_${tag}_$k.txt" |
+          tail -8
+        rm -f "$OUT/mix_${tag}_$k.ncu-rep"
+      done
+      gzip -f "$OUT/mix_${tag}_ffa.csv"; rm -f "$OUT/mix_${tag}_cudnn.csv" ;;
     threads:*)  # cp ranks as threads on one GPU (bench/bench_threads.py): times, streams, overlap
       timeout ${STEP_TIMEOUT:-300} python3 bench/bench_threads.py --out "$OUT" ${step#threads:} 2>&1 |
         tee -a "$OUT/threads.log" | grep -v Warning | tail -20 ;;
