@@ -66,12 +66,13 @@ struct BwdPlanShape {
 /// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
 /// scheduler's rounds +15 % on 8k causal 64:8, +22-28 % on 32k varlen causal, full masks within
 /// noise), k = 1 above head dim 128 (a chunk's rows then take as many bytes of L2 as two grids'
-/// at 128: 32k causal hd 256 +11 %, v35); MAGI_FFA_BWD_TILE_PLAN=<k> (k = 1..8) picks another k
-/// for every head dim, 0 the rounds (development knob). The deterministic mode always plans, whatever the knob (the rounds could deadlock on
-/// its turns): items in list order (its turns' order, work_list.h), head-major (few heads'
-/// rows in L2), chunks of one tile (starts in key order: no CTA queues at a turn; tile_plan.h,
-/// bench/NOTES.md v29). MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the
-/// order's independence: 0 item-major) sets its head group.
+/// at 128: 32k causal hd 256 +9 %, v35); MAGI_FFA_BWD_TILE_PLAN=<k> (k = 1..8) picks another k
+/// for every head dim, 0 the rounds (development knob). The deterministic mode always plans,
+/// whatever the knob (the rounds could deadlock on its turns): items in list order (its turns'
+/// order, work_list.h), head-major (few heads' rows in L2), chunks of one tile (starts in key
+/// order: no CTA queues at a turn; tile_plan.h, bench/NOTES.md v29).
+/// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
+/// item-major) sets its head group.
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
@@ -444,7 +445,8 @@ void ffa_backward(const FfaBwdArgs& a) {
   if (s.ws_kernel) {
     const int32_t ctas =
         sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
-    if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, d); shape.chunk_tiles > 0) {
+    if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, d);
+        shape.chunk_tiles > 0) {
       const DeviceTilePlan plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas,
                                                 shape.chunk_tiles, shape.order, device, a.stream);
       p.plan_start = plan.start;
