@@ -8,30 +8,20 @@ STG, STS, STSM, LDS, LDSM, SYNCS, BAR, MEMBAR, CCTL) with its own count, in prog
 
   python3 bench/sass_mix.py src.csv [--no-lines]
 """
-import csv
 import re
 import sys
 from collections import Counter
+
+from stall_lines import number, read_source_rows
 
 KINDS = ("RED", "ATOM", "UTMA", "UBLK", "STG", "STS", "STSM", "LDS", "LDSM", "SYNCS", "BAR",
          "MEMBAR", "CCTL", "FENCE", "ST.", "LDG")
 
 
-def number(x):
-    try:
-        return float(str(x).replace(",", ""))
-    except ValueError:
-        return 0.0
-
-
 def main():
-    with open(sys.argv[1], newline="") as f:
-        lines = f.read().splitlines()
-    start = next((i for i, l in enumerate(lines) if "Source" in l and "Address" in l), None)
-    if start is None:
-        print("no table header; first lines:", *lines[:5], sep="\n")
+    rows = read_source_rows(sys.argv[1])
+    if not rows:
         return
-    rows = list(csv.DictReader(lines[start:]))
     cols = list(rows[0].keys())
     executed = next((c for c in cols if c.startswith("Instructions Executed")), None)
     if executed is None:

@@ -18,17 +18,24 @@ def number(x):
         return 0.0
 
 
-def main():
-    path = sys.argv[1]
-    top = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+def read_source_rows(path):
+    """The rows (dicts by column name) of an ncu source-page CSV, or None (said why)."""
     with open(path, newline="") as f:
         lines = f.read().splitlines()
     # ncu prints a few lines (process and kernel names) before the table: start at the header.
     start = next((i for i, l in enumerate(lines) if "Source" in l and "Address" in l), None)
     if start is None:
         print("no table header in", path, "; first lines:", *lines[:5], sep="\n")
+        return None
+    return list(csv.DictReader(lines[start:]))
+
+
+def main():
+    path = sys.argv[1]
+    top = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    rows = read_source_rows(path)
+    if not rows:
         return
-    rows = list(csv.DictReader(lines[start:]))
     cols = list(rows[0].keys())
     sampled = [c for c in cols if "Sampling" in c]
     if not sampled:  # another ncu version's names: show them, to adapt this script
