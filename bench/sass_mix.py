@@ -5,6 +5,7 @@ per opcode (the first word, predicate stripped), the tensor-core work per wgmma 
 executed: compare with the problem's to see recomputation), then every instruction of the
 memory and synchronisation kinds that matter for a reduction design (RED, ATOM, UTMA*, UBLK*,
 STG, STS, STSM, LDS, LDSM, SYNCS, BAR, MEMBAR, CCTL) with its own count, in program order.
+With the report's warp-state sampling, also the share of samples per stall reason (totals only).
 
   python3 bench/sass_mix.py src.csv [--no-lines]
 """
@@ -50,6 +51,14 @@ def main():
         print(f"\ntensor-core work: {flops:.4g} FLOPs executed")
         for (m, nn, k), n in sorted(shapes.items()):
             print(f"  HGMMA {m}x{nn}x{k}: {n:12.4g} warp-level")
+    stalls = Counter()
+    for c in cols:
+        if c.startswith("stall_") and "Not Issued" not in c:
+            stalls[c[len("stall_"):]] = sum(number(r[c]) for r in rows)
+    samples = sum(stalls.values())
+    if samples:
+        print(f"\nwarp-state samples: {samples:.0f}")
+        print("  " + ", ".join(f"{k} {100 * n / samples:.1f}%" for k, n in stalls.most_common(9)))
     if "--no-lines" in sys.argv:
         return
     print("\nmemory / synchronisation instructions (address, executed, text):")

@@ -66,17 +66,22 @@ for step in "$@"; do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
           END {for (k in h) print "HGMMA", h[k], k; for (k in m) print "HMMA", m[k], k}' | sort | head -20
       done ;;
-    ab:*)  # one development flag against the build before: ab:<-DFLAG=1> (bench_ffa, FFA alone,
-      # tags ab_base / ab_var; test_ffa.py on the variant; compare), then the build before again
-      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 \
-        --cases full,causal,varlen_causal --impls ffa --budget-s 120 --tag ab_base 2>&1 |
+    ab:*)  # development flags against the build before: ab:<-DFLAG=1>[;<-DOTHER=1>...] (bench_ffa,
+      # FFA alone, tags ab_base / ab_var<i>; test_ffa.py on each variant; compare), then the
+      # build before again. AB_ARGS replaces the bench's shape arguments, AB_TESTS the tests.
+      args=${AB_ARGS:-"--sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 --cases full,causal,varlen_causal"}
+      python3 bench/bench_ffa.py $args --impls ffa --budget-s ${AB_BUDGET:-120} --tag ab_base 2>&1 |
         grep -v Warning | tail -2
-      saved="${EXTRA:-}"; EXTRA="$saved ${step#ab:}" build
-      timeout ${STEP_TIMEOUT:-300} python3 -m pytest tests/cuda/test_ffa.py -q -rf 2>&1 | tail -3
-      python3 bench/bench_ffa.py --sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 \
-        --cases full,causal,varlen_causal --impls ffa --budget-s 120 --tag ab_var 2>&1 |
-        grep -v Warning | tail -2
-      python3 bench/compare.py "$OUT/ab_base.json" "$OUT/ab_var.json" 2>&1 | tee -a "$OUT/compare.log"
+      saved="${EXTRA:-}"; i=0; tags="$OUT/ab_base.json"
+      IFS=';' read -ra variants <<<"${step#ab:}"
+      for v in "${variants[@]}"; do
+        i=$((i + 1)); EXTRA="$saved $v" build
+        timeout ${STEP_TIMEOUT:-300} python3 -m pytest ${AB_TESTS:-tests/cuda/test_ffa.py} -q -rf 2>&1 | tail -3
+        python3 bench/bench_ffa.py $args --impls ffa --budget-s ${AB_BUDGET:-120} --tag ab_var$i 2>&1 |
+          grep -v Warning | tail -2
+        tags="$tags $OUT/ab_var$i.json"
+      done
+      python3 bench/compare.py $tags 2>&1 | tee -a "$OUT/compare.log"
       EXTRA="$saved" build ;;
     dpass)  # the hd 256 backward in passes over halves of D (bench/NOTES.md v36), a build with
       # a barrier-wait limit: its hd 256 tests, the bench beside cuDNN, then the sanitizers
@@ -150,7 +155,7 @@ for step in "$@"; do
         ncu --import "$OUT/mix_${tag}_$k.ncu-rep" --page details 2>>"$OUT/mix_${tag}_$k.log" |
           grep -E "Duration|Registers Per|Dynamic Shared" | tee "$OUT/mix_${tag}_$k.txt"
         python3 bench/sass_mix.py "$OUT/mix_${tag}_$k.csv" --no-lines | tee -a "$OUT/mix_${tag}_$k.txt" |
-          tail -8
+          tail -11
         rm -f "$OUT/mix_${tag}_$k.ncu-rep"
       done
       gzip -f "$OUT/mix_${tag}_ffa.csv"; rm -f "$OUT/mix_${tag}_cudnn.csv" ;;

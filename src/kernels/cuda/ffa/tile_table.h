@@ -33,11 +33,6 @@
 // hd 256 backward: 128-key items walked once per 128-column half of D (bwd_ws_traits.cuh:
 // kDPasses) instead of twice per 64-key pass (split-D), outside the deterministic mode; +10-14 %
 // on the H200 (bench/NOTES.md v36). 0 restores split-D.
-// hd 128 backward, development variant (NOT yet run on a GPU; bench/NOTES.md v36 item 6): dQ of
-// a tile by one warpgroup, alternating, after dV / dK (bwd_ws_traits.cuh: kDqAlt).
-#ifndef MAGI_FFA_BWD_DQ_ALT
-#define MAGI_FFA_BWD_DQ_ALT 0
-#endif
 #ifndef MAGI_FFA_HD256_BWD_DPASS
 #define MAGI_FFA_HD256_BWD_DPASS 1
 #endif

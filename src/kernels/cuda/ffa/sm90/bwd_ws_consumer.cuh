@@ -400,31 +400,6 @@ struct BwdWsConsumer {
                                     Tr::kConsumerThreads);
             write_dq(st, dq, p.scale, Tr::kDqN * wg, warp, lane);
             publish_dq(st, dq_ring);
-          } else if constexpr (Tr::kDqAlt) {
-            // dV, dS^T, dK; once dV and dK completed, Q / dO go back and the warpgroup whose
-            // turn it is (ds_buf, flipped per tile in both) computes the tile's whole dQ; the
-            // other one starts its next tile. Both advance the dQ ring once per tile.
-            const int buf = ds_buf;
-            ptx::wgmma_fence();
-            issue_grad(dv, pa, QTile::mn_major(addr(st.dout[q.index]), col0), fresh);
-            store_ds(ptx::cvta_to_shared(st.ds(buf)));
-            issue_grad(dk, dsa, QTile::mn_major(addr(st.q[q.index]), col0), fresh);
-            fresh = false;
-            ptx::wgmma_wait_group<0>();  // dV, dK
-            ptx::fence_acc(dv);
-            ptx::fence_frag(pa);
-            release_q();
-            if (buf == wg) {
-              ptx::wgmma_fence();
-              issue_dq(dq, ptx::cvta_to_shared(st.ds(buf)), a_k(), 0, 0);
-              Barrier::at(&st.dq_empty).wait(dq_ring.empty_parity());
-              ptx::wgmma_wait_group<0>();
-              ptx::fence_acc(dq);
-              write_dq(st, dq, p.scale, 0, warp, lane);
-              publish_dq(st, dq_ring);
-            } else {
-              dq_ring.advance();
-            }
           } else {
             issue_grads();
             ptx::wgmma_wait_group<1>();  // dV, dQ

@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       Barrier::at(&st.full_q[i]).init(1);
       Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
     }
-    Barrier::at(&st.dq_full).init(Tr::kDqAlt ? 128 : Tr::kConsumerThreads);
+    Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
     Barrier::at(&st.dq_empty).init(1);
     if constexpr (Tr::kDoRing) {
 #pragma unroll

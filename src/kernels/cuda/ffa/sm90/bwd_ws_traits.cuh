@@ -91,11 +91,7 @@ struct BwdWsTraits : WsRoles<> {
   // (bwd_ws_dq_writer.cuh). With kDqParts = 2 (split-D at 256, tile_table.h) it is half that,
   // handed over twice: part h holds in columns [64 w, 64 w + 64) warpgroup w's dq columns from
   // w kWindowStep + 64 h.
-  // kDqAlt (development variant at head dim 128, -DMAGI_FFA_BWD_DQ_ALT=1; cuDNN's order,
-  // bench/NOTES.md v36): one warpgroup per tile computes all of dQ, alternating, after the tile's
-  // dV / dK completed and its Q / dO stage went back; the other starts its next tile meanwhile.
-  static constexpr bool kDqAlt = MAGI_FFA_BWD_DQ_ALT != 0 && kHeadDim == 128 && !kDPass;
-  static constexpr int kDqN = kSplitD ? 64 : kDqAlt ? kGradCols : kGradCols / 2;
+  static constexpr int kDqN = kSplitD ? 64 : kGradCols / 2;
   using DqTile = Sw128TileF32<kBlockM, kGradCols / kDqParts>;
   static constexpr uint32_t kDqBytes = DqTile::kBytes;
 
