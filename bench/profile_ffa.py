@@ -17,10 +17,17 @@ TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 
 
 def load_case(name, s, device="cuda", heads=None, head_dim=None):
-    """Case `name` at seqlen `s` of cases.json: (case, q, k, v, q_ranges, k_ranges, types),
-    q/k/v random bf16 with requires_grad; `heads` (hq, hkv) and `head_dim` override the case's."""
-    c = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
-         if c["name"] == name and c["seqlen"] == s][0]
+    """Case `name` at seqlen `s` of cases.json (full and causal at any seqlen, 16 heads of 128
+    as there): (case, q, k, v, q_ranges, k_ranges, types), q/k/v random bf16 with
+    requires_grad; `heads` (hq, hkv) and `head_dim` override the case's."""
+    found = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
+             if c["name"] == name and c["seqlen"] == s]
+    if not found and name in ("full", "causal"):
+        found = [{"name": name, "seqlen": s, "num_heads_q": 16, "head_dim": 128,
+                  "slices": [[0, s, 0, s, name]]}]
+    if not found:
+        sys.exit(f"profile_ffa.py: no case {name!r} at seqlen {s} in cases.json")
+    c = found[0]
     h, d = c["num_heads_q"], head_dim or c["head_dim"]
     hq, hkv = heads if heads else (h, h)
     q, k, v = (torch.randn(s, n, d, device=device, dtype=torch.bfloat16, requires_grad=True)
