@@ -8,6 +8,7 @@
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
+#include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/ffa/work_list.h"
@@ -59,7 +60,9 @@ std::vector<int32_t> item_costs(const WorkList& list, bool aligned) {
     int64_t tiles = 0;
     for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
       const FfaSegment& g = list.segs[static_cast<size_t>(s)];
-      const int64_t q0 = aligned ? g.q0 / kBwdBlockM * kBwdBlockM : g.q0;
+      const int64_t q0 = aligned              ? g.q0 / kBwdBlockM * kBwdBlockM
+                         : sm90::kBwdEvenRows ? g.q0 & ~int64_t{1}
+                                              : g.q0;
       tiles += (g.q1 - q0 + kBwdBlockM - 1) / kBwdBlockM;
     }
     cost.push_back(static_cast<int32_t>(tiles));

@@ -9,7 +9,17 @@
 #include "kernels/cuda/ffa/params.h"
 #include "kernels/cuda/host_device.h"
 
+// NOTE (development, bench/NOTES.md v37): backward row walks that are not aligned start at the
+// even row at or below the segment's first (the row before it masked, as the aligned walks'
+// rows before their first are), so every tile's first row is even and a consumer thread's pairs
+// of lse / D values (rows 8 nt + 2 t, + 1 of the tile) are 8-byte aligned in shared memory.
+#ifndef MAGI_FFA_BWD_EVEN_ROWS
+#define MAGI_FFA_BWD_EVEN_ROWS 0
+#endif
+
 namespace magi::cuda::sm90 {
+
+inline constexpr bool kBwdEvenRows = MAGI_FFA_BWD_EVEN_ROWS != 0;
 
 enum class SegAxis { kKeys, kRows };
 
@@ -73,7 +83,11 @@ struct SegmentTiles {
  private:
   MAGI_HD void load(const FfaSegment& s) {
     c0 = kAxis == SegAxis::kKeys ? s.k0 : s.q0;
-    if (aligned) c0 = c0 / kBlock * kBlock;
+    if (aligned) {
+      c0 = c0 / kBlock * kBlock;
+    } else if (kAxis == SegAxis::kRows && kBwdEvenRows) {
+      c0 &= ~1;
+    }
     k1 = kAxis == SegAxis::kKeys ? s.k1 : s.q1;
   }
 };
