@@ -311,9 +311,10 @@ struct BwdWsConsumer {
         // P^T and dS^T of the tile in stage q at `rows` as A fragments, once its S^T and dP^T
         // were issued.
         const auto scores_to_frags = [&](const SegmentMask& mask) {
-          // The row statistics start at row c0 & ~3 (bwd_ws_traits.cuh: kStatRows).
-          const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + (rows.c0 & 3) * 4;
-          const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + (rows.c0 & 3) * 4;
+          // The row statistics start at row Tr::stat_row0(c0) (bwd_ws_traits.cuh: kStatRows).
+          const uint32_t stat = (rows.c0 - Tr::stat_row0(rows.c0)) * 4;
+          const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + stat;
+          const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + stat;
           ptx::wgmma_wait_group<1>();  // S^T (dP^T may still run)
           ptx::fence_acc(s_t);
           probs(s_t, p, mask, a_lse, rows.c0, c0 + key_warp0, lane);

@@ -101,7 +101,7 @@ struct BwdWsConsumerSplitD {
           const uint32_t a_k = ptx::shared_addr_per_use(st.k[kv.index]);
           const uint32_t a_v = ptx::shared_addr_per_use(st.v[kv.index]);
           // This warpgroup's first row's statistics (bwd_ws_traits.cuh: kStatRows).
-          const uint32_t stat = ((rows.c0 & 3) + kRows * wg) * 4;
+          const uint32_t stat = (rows.c0 - Tr::stat_row0(rows.c0) + kRows * wg) * 4;
           const uint32_t a_lse = ptx::cvta_to_shared(st.lse2[q.index]) + stat;
           const uint32_t a_dsum = ptx::cvta_to_shared(st.dsum[q.index]) + stat;
           const uint32_t a_ds = ptx::shared_addr_per_use(st.ds(ds_buf));

@@ -74,10 +74,10 @@ struct BwdWsProducer {
               load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
                         rows.c0, full_q.addr, policy);
             }
-            ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2, rows.c0 & ~3, head,
-                             0, full_q.addr, policy);
-            ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum, rows.c0 & ~3, head,
-                             0, full_q.addr, policy);
+            ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2,
+                             Tr::stat_row0(rows.c0), head, 0, full_q.addr, policy);
+            ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum,
+                             Tr::stat_row0(rows.c0), head, 0, full_q.addr, policy);
             q.advance();
             if constexpr (Tr::kDoRing) {
               // NOTE: dO after Q: tile j + 1's dO slot frees when tile j's dV is done, its Q slot

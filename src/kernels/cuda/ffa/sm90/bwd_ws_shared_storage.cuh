@@ -18,8 +18,8 @@ struct BwdWsSharedStorage {
   // Two dS^T buffers (Tr::DsTile), then the tile's dQ (fp32 swizzled, Tr::DqTile); with
   // Tr::kDPass one dS^T buffer at the dQ tile's start (ds(), dq()).
   alignas(1024) unsigned char ds_dq[(Tr::kDPass ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];
-  // From row c0 & ~3 of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without cells) and
-  // D = rowsum(dO * O).
+  // From row Tr::stat_row0(c0) of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without
+  // cells) and D = rowsum(dO * O).
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
   alignas(128) float dsum[Tr::kStages][Tr::kStatPitch];
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).

@@ -81,6 +81,8 @@ struct BwdWsTraits : WsRoles<> {
   // here rows): kBlockM + 3 rows at most, 16-byte multiple.
   // Per stage kStatPitch floats: TMA writes a box to a 128-byte-aligned shared address.
   static constexpr int kStatRows = kBlockM + 4;
+  /// The first row of the statistics box of a tile whose first row is `c0`.
+  __host__ __device__ static constexpr int stat_row0(int c0) { return c0 & ~3; }
   static constexpr uint32_t kStatBytes = kStatRows * 4;
   static constexpr int kStatPitch = (kStatRows + 31) / 32 * 32;
   static constexpr int kAtoms = kHeadDim / 64;

@@ -59,6 +59,13 @@ struct SegmentTiles {
     c0 += first * kBlock;
     left = count;
   }
+  /// The first tile's position of a segment whose positions start at `first` (the host's cost
+  /// of a walk counts tiles from here too, prepared_work.cc).
+  MAGI_HD static constexpr int first_tile(int first, bool aligned) {
+    return aligned                                   ? first / kBlock * kBlock
+           : kAxis == SegAxis::kRows && kBwdEvenRows ? first & ~1
+                                                     : first;
+  }
   /// Whether this is the walk's last tile.
   MAGI_HD bool last() const {
     return (kRanged && left == 1) || (c0 + kBlock >= k1 && seg + 1 >= seg_end);
@@ -82,12 +89,7 @@ struct SegmentTiles {
 
  private:
   MAGI_HD void load(const FfaSegment& s) {
-    c0 = kAxis == SegAxis::kKeys ? s.k0 : s.q0;
-    if (aligned) {
-      c0 = c0 / kBlock * kBlock;
-    } else if (kAxis == SegAxis::kRows && kBwdEvenRows) {
-      c0 &= ~1;
-    }
+    c0 = first_tile(kAxis == SegAxis::kKeys ? s.k0 : s.q0, aligned);
     k1 = kAxis == SegAxis::kKeys ? s.k1 : s.q1;
   }
 };
