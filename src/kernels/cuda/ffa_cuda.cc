@@ -61,7 +61,6 @@ std::string supported_head_dims() {
 struct BwdPlanShape {
   int64_t chunk_tiles = 0;  // 0: the scheduler's rounds, no plan
   sm90::TileOrder order;
-  bool merge_tail = false;  // a short last chunk joins the one before (sm90/tile_plan.h)
 };
 
 /// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
@@ -73,8 +72,7 @@ struct BwdPlanShape {
 /// order, work_list.h), head-major (few heads' rows in L2), chunks of one tile (starts in key
 /// order: no CTA queues at a turn; tile_plan.h, bench/NOTES.md v29).
 /// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
-/// item-major) sets its head group. MAGI_FFA_BWD_PLAN_TAIL=1 (development knob, not yet
-/// measured, bench/NOTES.md v37) merges a short last chunk into the one before it.
+/// item-major) sets its head group.
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
@@ -86,12 +84,8 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) 
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
     return env == nullptr ? 1 : std::max(0, std::atoi(env));
   }();
-  static const bool merge_tail = [] {
-    const char* env = std::getenv("MAGI_FFA_BWD_PLAN_TAIL");
-    return env != nullptr && env[0] == '1' && env[1] == '\0';
-  }();
   if (deterministic) return {1, sm90::TileOrder{det_group}};
-  return {int64_t{chunks} * ctas, sm90::TileOrder{}, merge_tail};
+  return {int64_t{chunks} * ctas, sm90::TileOrder{}};
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,
@@ -453,9 +447,8 @@ void ffa_backward(const FfaBwdArgs& a) {
         sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
     if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, d);
         shape.chunk_tiles > 0) {
-      const DeviceTilePlan plan =
-          bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, shape.chunk_tiles,
-                        shape.order, shape.merge_tail, device, a.stream);
+      const DeviceTilePlan plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas,
+                                                shape.chunk_tiles, shape.order, device, a.stream);
       p.plan_start = plan.start;
       p.plan_tiles = plan.tiles;
     }

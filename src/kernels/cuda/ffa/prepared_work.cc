@@ -25,7 +25,6 @@ struct CudaFfaWork : PreparedState {
     int32_t num_heads, grid;
     int64_t chunk_tiles;
     sm90::TileOrder order;
-    bool merge_tail;
     std::unique_ptr<UploadedBuffer> buffer;  // [grid + 1] starts, then the tiles
   };
   mutable std::mutex plans_mu;
@@ -201,24 +200,24 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order,
-                             bool merge_tail, int device, void* stream) {
+                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order, int device,
+                             void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
   std::lock_guard lock(w.plans_mu);
   const CudaFfaWork::Plan* found = nullptr;
   for (const CudaFfaWork::Plan& p : w.plans) {
     if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
-        p.chunk_tiles == chunk_tiles && p.order == order && p.merge_tail == merge_tail) {
+        p.chunk_tiles == chunk_tiles && p.order == order) {
       found = &p;
     }
   }
   if (found == nullptr) {
     const sm90::TilePlan plan =
-        sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order, merge_tail);
+        sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order);
     std::vector<int32_t> host(plan.start);
     host.insert(host.end(), plan.tiles.begin(), plan.tiles.end());
     w.plans.push_back(
-        {&list, num_heads, grid, chunk_tiles, order, merge_tail,
+        {&list, num_heads, grid, chunk_tiles, order,
          std::make_unique<UploadedBuffer>(host.data(), host.size() * sizeof(int32_t), device,
                                           stream, "FFA CUDA: the backward tile plans")});
     found = &w.plans.back();

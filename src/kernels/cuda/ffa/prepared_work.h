@@ -73,11 +73,10 @@ struct DeviceTilePlan {
 };
 
 /// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
-/// `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, a short last chunk merged into the
-/// one before when `merge_tail` (sm90/tile_plan.h), built and
+/// `grid` CTAs in chunks of `chunk_tiles` tiles in `order` (sm90/tile_plan.h), built and
 /// uploaded on `stream` the first time, then kept with the work.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order,
-                             bool merge_tail, int device, void* stream);
+                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order, int device,
+                             void* stream);
 
 }  // namespace magi::cuda

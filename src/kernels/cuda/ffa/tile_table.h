@@ -18,10 +18,6 @@
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
 #define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
-// hd 128 forward: cuDNN's ring is 3 stages of 128 keys (bench/NOTES.md v37); 176 keys fit 2.
-#ifndef MAGI_FFA_HD128_FWD_STAGES
-#define MAGI_FFA_HD128_FWD_STAGES 2
-#endif
 // hd 256 backward: two Q stages need the dQ tile in two parts (two stages against one: +9-33 % at
 // 8k; at 32k +25 % once the schedule groups MHA tiles, -12-14 % without; bench/NOTES.md v26, v27).
 #ifndef MAGI_FFA_HD256_BWD_STAGES
@@ -67,7 +63,7 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_WIDE_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0,
      1, MAGI_FFA_HD64_BWD_KV_STAGES},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
-    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 0, MAGI_FFA_HD128_FWD_STAGES, 2, 0, 1, 1},
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 0, 2, 2, 0, 1, 1},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
     // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 two Q

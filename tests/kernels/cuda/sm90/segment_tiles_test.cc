@@ -29,7 +29,7 @@ void expect_cover(const WorkList& wl, bool keys, bool aligned = false) {
     for (int g = it.seg_begin; g < it.seg_end; ++g) {
       const FfaSegment& seg = wl.segs[g];
       std::vector<int> want;
-      const int first = keys ? seg.k0 : kBwdEvenRows && !aligned ? seg.q0 & ~1 : seg.q0;
+      const int first = keys ? seg.k0 : seg.q0;
       for (int c = aligned ? first / kBlock * kBlock : first; c < (keys ? seg.k1 : seg.q1);
            c += kBlock) {
         want.push_back(c);

@@ -36,8 +36,8 @@ TilePlan det_plan(const std::vector<int32_t>& cost, int32_t heads, int32_t grid,
 }
 
 void expect_valid(const std::vector<int32_t>& cost, int32_t heads, int32_t grid,
-                  int64_t chunk_tiles, TileOrder order = {}, bool merge_tail = false) {
-  const TilePlan plan = plan_tiles(cost, heads, grid, chunk_tiles, order, merge_tail);
+                  int64_t chunk_tiles, TileOrder order = {}) {
+  const TilePlan plan = plan_tiles(cost, heads, grid, chunk_tiles, order);
   ASSERT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
   ASSERT_EQ(plan.start.front(), 0);
   ASSERT_EQ(static_cast<size_t>(plan.start.back()), plan.tiles.size());
@@ -281,43 +281,6 @@ TEST(TilePlan, DeterministicPlanKeepsTurnWaitsSmall) {
       }
     }
   }
-}
-
-/// The most loaded CTA's cost over the mean, in the plan's own units (walk + 1 per tile).
-double imbalance(const TilePlan& plan, const std::vector<int32_t>& cost, int32_t heads) {
-  const int32_t grid = static_cast<int32_t>(plan.start.size()) - 1;
-  int64_t most = 0, sum = 0;
-  for (int32_t c = 0; c < grid; ++c) {
-    int64_t load = 0;
-    for (int32_t at = plan.start[c]; at < plan.start[c + 1]; ++at) {
-      load += cost[static_cast<size_t>(plan.tiles[static_cast<size_t>(at)] / heads)] + 1;
-    }
-    most = std::max(most, load);
-    sum += load;
-  }
-  return static_cast<double>(most) * grid / static_cast<double>(sum);
-}
-
-// A short last chunk of a causal list (8k: 64 blocks of 128 to 2 row tiles, 16 heads, 1024
-// tiles on 132 CTAs) ends with its longest tiles late; merged into the chunk before, the plan
-// is still valid and its makespan falls (the H200's SMs ran 1.055x their mean, v37).
-TEST(TilePlan, MergedTailBalancesAShortLastChunk) {
-  std::vector<int32_t> cost;
-  for (int32_t i = 0; i < 64; ++i) cost.push_back(128 - 2 * i);
-  const int32_t heads = 16, grid = 132;
-  for (const int64_t chunk : {int64_t{grid}, 2 * int64_t{grid}}) {
-    const double plain = imbalance(plan_tiles(cost, heads, grid, chunk), cost, heads);
-    const double merged =
-        imbalance(plan_tiles(cost, heads, grid, chunk, TileOrder{}, true), cost, heads);
-    EXPECT_GT(plain, 1.02) << "chunks of " << chunk;
-    EXPECT_LT(merged, plain - 0.015) << "chunks of " << chunk;
-    expect_valid(cost, heads, grid, chunk, TileOrder{}, true);  // every tile once, key order
-  }
-  // Chunks of one tile (the deterministic mode's) have no short last chunk: the same plan.
-  const TilePlan one = plan_tiles(cost, heads, grid, 1, TileOrder{1});
-  const TilePlan one_merged = plan_tiles(cost, heads, grid, 1, TileOrder{1}, true);
-  EXPECT_EQ(one.tiles, one_merged.tiles);
-  EXPECT_EQ(one.start, one_merged.start);
 }
 
 TEST(TilePlan, RejectsBadShapes) {

@@ -112,11 +112,6 @@ struct BwdWsConsumer {
   __device__ __forceinline__ static void release(uint64_t& bar, int lane) {
     if (lane == 0) Barrier::at(&bar).arrive();
   }
-  /// The statistics (lse or D) of two consecutive rows at shared address `addr`: one 8-byte
-  /// load when tiles start at even rows (kBwdEvenRows, segment_tiles.h), else two 4-byte ones.
-  __device__ __forceinline__ static float2 stat_pair(uint32_t addr) {
-    return kBwdEvenRows ? ptx::ld_shared_f32x2(addr) : ptx::ld_shared_f32_pair(addr);
-  }
 
   /// P^T of one tile in place of S^T (fp32). Rows of the accumulators are keys (key0 + g, + 8),
   /// columns the tile's query rows (row0 + 8 nt + 2 t, + 1); `a_lse` holds row0's statistic.
@@ -134,7 +129,7 @@ struct BwdWsConsumer {
     if (mask.tile_is_interior(row0, 8 * kNT, key0, 16)) {
 #pragma unroll
       for (int nt = 0; nt < kNT; ++nt) {
-        const float2 lse2 = stat_pair(a_lse + (8 * nt + 2 * t) * 4);
+        const float2 lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           st[nt][j] = ptx::ex2_approx_ftz(score(st[nt][j]) - ((j & 1) ? lse2.y : lse2.x));
@@ -154,7 +149,7 @@ struct BwdWsConsumer {
     }
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt) {
-      const float2 lse2 = stat_pair(a_lse + (8 * nt + 2 * t) * 4);
+      const float2 lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
 #pragma unroll
@@ -178,9 +173,9 @@ struct BwdWsConsumer {
     const int t = lane & 3;
 #pragma unroll
     for (int nt = 0; nt < kNT; ++nt) {
-      const float2 dsum = stat_pair(a_dsum + (8 * nt + 2 * t) * 4);
+      const float2 dsum = ptx::ld_shared_f32_pair(a_dsum + (8 * nt + 2 * t) * 4);
       float2 lse2 = {0.f, 0.f};
-      if constexpr (kSoftcap) lse2 = stat_pair(a_lse + (8 * nt + 2 * t) * 4);
+      if constexpr (kSoftcap) lse2 = ptx::ld_shared_f32_pair(a_lse + (8 * nt + 2 * t) * 4);
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float pv = pt[nt][e];

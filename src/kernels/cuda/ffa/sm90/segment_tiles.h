@@ -9,17 +9,7 @@
 #include "kernels/cuda/ffa/params.h"
 #include "kernels/cuda/host_device.h"
 
-// NOTE (development, bench/NOTES.md v37): backward row walks that are not aligned start at the
-// even row at or below the segment's first (the row before it masked, as the aligned walks'
-// rows before their first are), so every tile's first row is even and a consumer thread's pairs
-// of lse / D values (rows 8 nt + 2 t, + 1 of the tile) are 8-byte aligned in shared memory.
-#ifndef MAGI_FFA_BWD_EVEN_ROWS
-#define MAGI_FFA_BWD_EVEN_ROWS 0
-#endif
-
 namespace magi::cuda::sm90 {
-
-inline constexpr bool kBwdEvenRows = MAGI_FFA_BWD_EVEN_ROWS != 0;
 
 enum class SegAxis { kKeys, kRows };
 
@@ -62,9 +52,7 @@ struct SegmentTiles {
   /// The first tile's position of a segment whose positions start at `first` (the host's cost
   /// of a walk counts tiles from here too, prepared_work.cc).
   MAGI_HD static constexpr int first_tile(int first, bool aligned) {
-    return aligned                                   ? first / kBlock * kBlock
-           : kAxis == SegAxis::kRows && kBwdEvenRows ? first & ~1
-                                                     : first;
+    return aligned ? first / kBlock * kBlock : first;
   }
   /// Whether this is the walk's last tile.
   MAGI_HD bool last() const {

@@ -56,14 +56,8 @@ struct TilePlan {
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs, in chunks of
 /// `chunk_tiles` tiles. A tile costs its item's walk plus one tile for its K / V load and
 /// dK / dV epilogue.
-/// `merge_tail` (development, MAGI_FFA_BWD_PLAN_TAIL=1, bench/NOTES.md v37): a last chunk
-/// shorter than `chunk_tiles` joins the one before it. A short last chunk of a causal list holds
-/// blocks of every length for fewer tiles than CTAs, and its longest ones end late: the plan's
-/// own makespan at 8k causal, 16 heads, chunks of one grid is 1.055x the mean (measured on the
-/// H200: the SMs' active cycles 1.055x their mean), 1.025x with the merge; chunks of two grids
-/// 1.025x -> 1.004x (tests/kernels/cuda/sm90/tile_plan_test.cc).
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
-                           int64_t chunk_tiles, TileOrder order = {}, bool merge_tail = false) {
+                           int64_t chunk_tiles, TileOrder order = {}) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
   MAGI_CHECK(
       num_heads >= 1 && grid >= 1 && chunk_tiles >= 1 && items * num_heads < (int64_t{1} << 31),
@@ -93,11 +87,10 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
   std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
   for (int32_t c = 0; c < grid; ++c) least.push({0, c});
   const size_t chunk = static_cast<size_t>(chunk_tiles);
-  for (size_t begin = 0, end = 0; begin < keyed.size(); begin = end) {
-    end = std::min(begin + chunk, keyed.size());
-    if (merge_tail && end + chunk > keyed.size()) end = keyed.size();  // the short one too
+  for (size_t begin = 0; begin < keyed.size(); begin += chunk) {
     const auto first = keyed.begin() + static_cast<std::ptrdiff_t>(begin);
-    const auto last = keyed.begin() + static_cast<std::ptrdiff_t>(end);
+    const auto last =
+        keyed.begin() + static_cast<std::ptrdiff_t>(std::min(begin + chunk, keyed.size()));
     std::sort(first, last, [](const Tile& a, const Tile& b) {
       return a.cost != b.cost ? a.cost > b.cost : a.key < b.key;
     });
