@@ -47,6 +47,20 @@ def log(*a):
     print(*a, flush=True)
 
 
+def gpu_state():
+    """SM clock (MHz), temperature (C) and power draw (W) now, where torch can read them (pynvml):
+    the clocks fall under sustained load, and the rates with them."""
+    out = {}
+    for key, fn in (("sm_clock_mhz", "clock_rate"), ("temp_c", "temperature"),
+                    ("power_w", "power_draw")):
+        try:
+            v = getattr(torch.cuda, fn)()
+            out[key] = v / 1000 if key == "power_w" else v
+        except Exception:  # noqa: BLE001
+            pass
+    return out
+
+
 def row_intervals(slices, s):
     """Per query row one key interval [lo, hi) (true for every case in cases.json)."""
     import numpy as np
@@ -270,7 +284,9 @@ def main():
                 except Exception as ex:  # noqa: BLE001
                     res["error"] = repr(ex)[:1500]
                     traceback.print_exc()
+        gpu = gpu_state()
         for impl, res, f, tf, tfb in setups:
+            res["gpu_after"] = gpu
             if "error" in res:
                 report(res)
                 continue
