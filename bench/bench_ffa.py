@@ -8,8 +8,7 @@ varlen_full, varlen_causal, swa_causal via a left window).
 
 TFLOP/s from exact cell counts: fwd = 4 * Hq * D * cells, bwd = 2.5 x fwd, fwd+bwd = 3.5 x fwd;
 bwd time = (fwd+bwd time) - (fwd time). Times are medians over batches of back-to-back calls
-timed with CUDA events behind a GPU sleep (host overhead hidden; host time reported apart), the
-implementations' batches of a case interleaved (gpu_timing.py: BatchTimer).
+timed with CUDA events behind a GPU sleep (host overhead hidden; host time reported apart).
 
 Writes $OUT/bench_ffa.json (after every measurement); bench/report.py makes RESULTS.md + PNG.
 """
@@ -28,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
-from gpu_timing import BatchTimer, sleep_cycles_per_ms  # noqa: E402
+from gpu_timing import sleep_cycles_per_ms, time_batches  # noqa: E402
 from magi_attention import _C, flex_flash_attn_func  # noqa: E402
 from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 
@@ -40,7 +39,6 @@ IMPLS = ["ffa", "sdpa_flash", "sdpa_cudnn", "fa2_varlen", "flex"]
 # output by design, so no rel_l2 for it).
 EXTRA_IMPLS = ["ffa_sink", "ffa_max_logits", "ffa_det"]
 OURS = ("ffa", *EXTRA_IMPLS)
-N_BATCHES = 7  # timed batches per implementation and pass (gpu_timing.py)
 
 
 def log(*a):
@@ -48,14 +46,17 @@ def log(*a):
 
 
 def gpu_state():
-    """SM clock (MHz), temperature (C) and power draw (W) now, where torch can read them (pynvml):
-    the clocks fall under sustained load, and the rates with them."""
+    """SM clock (MHz), temperature (C) and power draw (W) now, where torch can read them (pynvml).
+    At 8k-32k the H200 runs at its 700 W cap and lowers its clocks (1500-1900 MHz against 1980,
+    bench/NOTES.md v38): a kernel's rate there depends on its power draw as well as its cycles.
+    NOTE: so each implementation is timed in batches of its own (gpu_timing.py), never
+    interleaved with another's: a batch would start at the clocks the other's power left."""
     out = {}
     for key, fn in (("sm_clock_mhz", "clock_rate"), ("temp_c", "temperature"),
                     ("power_w", "power_draw")):
         try:
             v = getattr(torch.cuda, fn)()
-            out[key] = v / 1000 if key == "power_w" else v
+            out[key] = v / 1000 if key == "power_w" else v  # power_draw: milliwatts
         except Exception:  # noqa: BLE001
             pass
     return out
@@ -128,14 +129,8 @@ def main():
     # ---- timing (as peers.py: events around batches of k calls behind a GPU sleep) ----
     CYC = sleep_cycles_per_ms()
 
-    def report(res):
-        R["results"].append(res)
-        save()
-        log(f"  {res['impl']:11s} fwd {res.get('fwd_ms', float('nan')):8.3f} ms {res.get('fwd_tflops') or float('nan'):6.1f} TF/s"
-            f" | bwd {res.get('bwd_tflops') or float('nan'):6.1f} TF/s | f+b {res.get('fwdbwd_tflops') or float('nan'):6.1f} TF/s"
-            + (f" | host C++ {res['cpp_host_us_per_cached_call']:.1f} us py {res['py_host_us_per_cached_call']:.1f} us" if 'cpp_host_us_per_cached_call' in res else "")
-            + (f" | relL2 {res['rel_l2_vs_ffa']:.1e}" if 'rel_l2_vs_ffa' in res else "")
-            + (f" | ERROR {res['error'][:200]}" if 'error' in res else ""))
+    def bench(fn):
+        return time_batches(fn, CYC)
 
     cases = json.load(open(os.path.join(HERE, "cases.json")))["cases"]
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -182,81 +177,6 @@ def main():
             for t in (q, k, v):
                 t.grad = None
 
-        def make(impl, res):
-            """(f, fb) of `impl` on this case's tensors: forward, and forward + backward."""
-            if impl in OURS:
-                sink = (torch.zeros(4, H, device=dev, requires_grad=True)
-                        if impl == "ffa_sink" else None)
-                maxl = impl == "ffa_max_logits"
-                det = impl == "ffa_det"
-
-                def f(sink=sink, maxl=maxl, det=det):
-                    return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink,
-                                                return_max_logits=maxl, deterministic=det)[0]
-            elif impl in ("sdpa_flash", "sdpa_cudnn"):
-                be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
-                causal = name == "causal"
-                qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
-                dt = dout.transpose(0, 1).unsqueeze(0)
-
-                def f(be=be, causal=causal, qt=qt, kt=kt, vt=vt):
-                    with sdpa_kernel([be]):
-                        return F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal,
-                                                              enable_gqa=gqa)
-            elif impl == "fa2_varlen":
-                if name.startswith("varlen"):
-                    cu_l = [0] + [x[1] for x in slices]
-                else:
-                    cu_l = [0, S]
-                cu = torch.tensor(cu_l, dtype=torch.int32, device=dev)
-                mx = max(b - a for a, b in zip(cu_l[:-1], cu_l[1:]))
-                causal = name in ("causal", "varlen_causal", "swa_causal")
-                W = S // 8
-                wl, wr = (W - 1, 0) if name == "swa_causal" else (None, None)
-                qd, kd, vd = (x.detach() for x in (q, k, v))
-
-                def f(cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
-                    return fa_fwd(qd, kd, vd, cu, cu, mx, mx, 0.0, causal, False,
-                                  scale=None, window_size_left=wl, window_size_right=wr)
-
-                def fb(f=f, cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
-                    o, lse, rng, unused, _ = f()
-                    return fa_bwd(dout, qd, kd, vd, o, lse, cu, cu, mx, mx, 0.0, causal,
-                                  rng, unused, scale=None, window_size_left=wl,
-                                  window_size_right=wr)
-            elif impl == "flex":
-                lo_t = torch.tensor(lo, device=dev, dtype=torch.int32)
-                hi_t = torch.tensor(hi, device=dev, dtype=torch.int32)
-
-                def mm(b, h, qi, ki, lo_t=lo_t, hi_t=hi_t):
-                    return (ki >= lo_t[qi]) & (ki < hi_t[qi])
-
-                bm = create_block_mask(mm, None, None, S, S, device=dev)
-                qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
-                dt = dout.transpose(0, 1).unsqueeze(0)
-                t0 = time.perf_counter()
-                o = flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
-                o.backward(dt)
-                torch.cuda.synchronize()
-                res["compile_s"] = time.perf_counter() - t0
-
-                def f(qt=qt, kt=kt, vt=vt, bm=bm):
-                    return flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
-            if impl != "fa2_varlen":
-                ours = impl in OURS
-                leaves = (q, k, v) if ours else (qt, kt, vt)
-                g = dout if ours else dt
-
-                def fb(f=f, leaves=leaves, g=g):
-                    for t in leaves:
-                        t.grad = None
-                    f().backward(g)
-            return f, fb
-
-        # Every implementation set up and calibrated first, then their batches interleaved
-        # (fwd and fwd+bwd of each in turn, N_BATCHES rounds): the GPU's clocks drift by several
-        # per cent over the seconds of a case, and interleaved the drift moves every figure alike.
-        setups = []  # (impl, res, f, fwd timer, fwd+bwd timer)
         for impl in impls:
             if left() < (40 if impl == "flex" else 10):
                 R["notes"].append(f"skipped for time: {name} S={S} {impl}")
@@ -268,35 +188,81 @@ def main():
             res = {"case": name, "S": S, "impl": impl, "cells": cells, "fwd_flops": F_fwd,
                    "hq": H, "hkv": HKV, "d": D}
             try:
-                f, fb = make(impl, res)
-                setups.append((impl, res, f, BatchTimer(f, CYC), BatchTimer(fb, CYC)))
-            except Exception as ex:  # noqa: BLE001
-                res["error"] = repr(ex)[:1500]
-                traceback.print_exc()
-                report(res)
-        for _ in range(N_BATCHES):
-            for impl, res, f, tf, tfb in setups:
-                if "error" in res:
-                    continue
-                try:
-                    tf.batch()
-                    tfb.batch()
-                except Exception as ex:  # noqa: BLE001
-                    res["error"] = repr(ex)[:1500]
-                    traceback.print_exc()
-        gpu = gpu_state()
-        for impl, res, f, tf, tfb in setups:
-            res["gpu_after"] = gpu
-            if "error" in res:
-                report(res)
-                continue
-            try:
-                rf, rfb = tf.result(), tfb.result()
-                res.update(fwd_ms=rf["ms"], fwdbwd_ms=rfb["ms"], fwd_bench=rf, fwdbwd_bench=rfb,
-                           host_ms_per_call_fwd=rf["host_ms_per_call"])
-                res["fwd_tflops"] = F_fwd / (rf["ms"] * 1e-3) / 1e12
-                res["fwdbwd_tflops"] = 3.5 * F_fwd / (rfb["ms"] * 1e-3) / 1e12
-                bwd = rfb["ms"] - rf["ms"]
+                if impl in OURS:
+                    sink = (torch.zeros(4, H, device=dev, requires_grad=True)
+                            if impl == "ffa_sink" else None)
+                    maxl = impl == "ffa_max_logits"
+                    det = impl == "ffa_det"
+
+                    def f(sink=sink, maxl=maxl, det=det):
+                        return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink,
+                                                    return_max_logits=maxl, deterministic=det)[0]
+                elif impl in ("sdpa_flash", "sdpa_cudnn"):
+                    be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
+                    causal = name == "causal"
+                    qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
+                    dt = dout.transpose(0, 1).unsqueeze(0)
+
+                    def f(be=be, causal=causal, qt=qt, kt=kt, vt=vt):
+                        with sdpa_kernel([be]):
+                            return F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal,
+                                                                  enable_gqa=gqa)
+                elif impl == "fa2_varlen":
+                    if name.startswith("varlen"):
+                        cu_l = [0] + [x[1] for x in slices]
+                    else:
+                        cu_l = [0, S]
+                    cu = torch.tensor(cu_l, dtype=torch.int32, device=dev)
+                    mx = max(b - a for a, b in zip(cu_l[:-1], cu_l[1:]))
+                    causal = name in ("causal", "varlen_causal", "swa_causal")
+                    W = S // 8
+                    wl, wr = (W - 1, 0) if name == "swa_causal" else (None, None)
+                    qd, kd, vd = (x.detach() for x in (q, k, v))
+
+                    def f(cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
+                        return fa_fwd(qd, kd, vd, cu, cu, mx, mx, 0.0, causal, False,
+                                      scale=None, window_size_left=wl, window_size_right=wr)
+
+                    def fb(f=f, cu=cu, mx=mx, causal=causal, wl=wl, wr=wr, qd=qd, kd=kd, vd=vd):
+                        o, lse, rng, unused, _ = f()
+                        return fa_bwd(dout, qd, kd, vd, o, lse, cu, cu, mx, mx, 0.0, causal,
+                                      rng, unused, scale=None, window_size_left=wl,
+                                      window_size_right=wr)
+                elif impl == "flex":
+                    lo_t = torch.tensor(lo, device=dev, dtype=torch.int32)
+                    hi_t = torch.tensor(hi, device=dev, dtype=torch.int32)
+
+                    def mm(b, h, qi, ki, lo_t=lo_t, hi_t=hi_t):
+                        return (ki >= lo_t[qi]) & (ki < hi_t[qi])
+
+                    bm = create_block_mask(mm, None, None, S, S, device=dev)
+                    qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
+                    dt = dout.transpose(0, 1).unsqueeze(0)
+                    t0 = time.perf_counter()
+                    o = flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
+                    o.backward(dt)
+                    torch.cuda.synchronize()
+                    res["compile_s"] = time.perf_counter() - t0
+
+                    def f(qt=qt, kt=kt, vt=vt, bm=bm):
+                        return flex_c(qt, kt, vt, block_mask=bm, enable_gqa=gqa)
+                if impl != "fa2_varlen":
+                    ours = impl in OURS
+                    leaves = (q, k, v) if ours else (qt, kt, vt)
+                    g = dout if ours else dt
+
+                    def fb(f=f, leaves=leaves, g=g):
+                        for t in leaves:
+                            t.grad = None
+                        f().backward(g)
+                tf = bench(f)
+                tfb = bench(fb)
+                res["gpu_after"] = gpu_state()
+                res.update(fwd_ms=tf["ms"], fwdbwd_ms=tfb["ms"], fwd_bench=tf, fwdbwd_bench=tfb,
+                           host_ms_per_call_fwd=tf["host_ms_per_call"])
+                res["fwd_tflops"] = F_fwd / (tf["ms"] * 1e-3) / 1e12
+                res["fwdbwd_tflops"] = 3.5 * F_fwd / (tfb["ms"] * 1e-3) / 1e12
+                bwd = tfb["ms"] - tf["ms"]
                 res["bwd_ms"] = bwd
                 res["bwd_tflops"] = 2.5 * F_fwd / (bwd * 1e-3) / 1e12 if bwd > 0 else None
                 # sanity: FFA output against the first peer on the same inputs
@@ -334,10 +300,15 @@ def main():
             except Exception as ex:  # noqa: BLE001
                 res["error"] = repr(ex)[:1500]
                 traceback.print_exc()
-            report(res)
-        setups.clear()
-        zero()
-        torch.cuda.empty_cache()
+            zero()
+            R["results"].append(res)
+            save()
+            log(f"  {impl:11s} fwd {res.get('fwd_ms', float('nan')):8.3f} ms {res.get('fwd_tflops') or float('nan'):6.1f} TF/s"
+                f" | bwd {res.get('bwd_tflops') or float('nan'):6.1f} TF/s | f+b {res.get('fwdbwd_tflops') or float('nan'):6.1f} TF/s"
+                + (f" | host C++ {res['cpp_host_us_per_cached_call']:.1f} us py {res['py_host_us_per_cached_call']:.1f} us" if 'cpp_host_us_per_cached_call' in res else "")
+                + (f" | relL2 {res['rel_l2_vs_ffa']:.1e}" if 'rel_l2_vs_ffa' in res else "")
+                + (f" | ERROR {res['error'][:200]}" if 'error' in res else ""))
+            torch.cuda.empty_cache()
         del q, k, v, dout
         torch.cuda.empty_cache()
     R["env"]["wall_s"] = time.time() - T0
