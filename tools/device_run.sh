@@ -139,6 +139,12 @@ for step in "$@"; do
       rm -f "$OUT/src_$tag.ncu-rep"
       python3 bench/stall_lines.py "$OUT/src_$tag.csv" 45 2>&1 | tee "$OUT/src_$tag.txt" | cut -c1-160
       gzip -f "$OUT/src_$tag.csv" ;;
+    power:*)  # clocks, power and TFLOP per joule of FFA and cuDNN, each run alone for 3 s
+      # (bench/power.py; v38): power:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>
+      IFS=, read -r pass c n h d <<<"${step#power:}"
+      b=; [ "$pass" = bwd ] && b=--bwd
+      timeout 120 python3 bench/power.py --case "$c" --S "$n" --heads "$h" --d "$d" $b 2>&1 |
+        grep -v Warning | tee -a "$OUT/power.log" ;;
     mix:*)  # executed SASS per opcode and wgmma shape of FFA's kernel and cuDNN's on one case
       # (bench/sass_mix.py; v36): mix:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>. cuDNN's listing is
       # not kept (NVIDIA's code): its opcode totals only.

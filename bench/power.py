@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Power, clocks and work per joule of FFA and cuDNN (SDPA) on one full or causal shape.
+
+Each implementation runs back to back for --seconds (after a second of warm-up, so it runs in
+its own power state), while a thread samples the SM clock; the board's energy counter (NVML)
+gives the joules. Prints, per implementation: TFLOP/s, mean SM clock, mean power, TFLOP per
+joule; writes $OUT/power_<case>_<S>_<heads>_<d>[_bwd].json.
+
+Why: at 8k-32k the H200 runs at its 700 W cap and lowers its clocks (1500-1900 MHz against
+1980; bench/NOTES.md v38), so there a kernel's rate is its work per joule times the cap rather
+than its work per cycle times the full clock; this tells the two apart.
+
+  python3 bench/power.py --case full --S 32768 --heads 16:16 --d 128 [--bwd] [--seconds 3]
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, os.path.join(HERE, "..", "python"))
+
+from magi_attention import flex_flash_attn_func  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", choices=["full", "causal"], default="full")
+    ap.add_argument("--S", type=int, default=32768)
+    ap.add_argument("--heads", default="16:16")
+    ap.add_argument("--d", type=int, default=128)
+    ap.add_argument("--bwd", action="store_true", help="forward + backward steps")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--out", default=os.environ.get("OUT", "out"))
+    args = ap.parse_args()
+    import pynvml  # present wherever torch.cuda.power_draw works
+
+    pynvml.nvmlInit()
+    nv = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    H, HKV = (int(x) for x in args.heads.split(":"))
+    S, D = args.S, args.d
+    dev = torch.device("cuda")
+    q = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+    k = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+    v = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
+    dout = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16)
+    causal = args.case == "causal"
+    rng = torch.tensor([[0, S]], dtype=torch.int32, device=dev)
+    types = torch.tensor([1 if causal else 0], dtype=torch.int32, device=dev)
+    cells = S * (S + 1) // 2 if causal else S * S
+    flops = 4 * H * D * cells * (3.5 if args.bwd else 1.0)
+    qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
+    dt = dout.transpose(0, 1).unsqueeze(0)
+
+    def ffa():
+        return flex_flash_attn_func(q, k, v, rng, rng, types)[0]
+
+    def cudnn():
+        with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+            return F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal,
+                                                  enable_gqa=H != HKV)
+
+    def step(f, leaves, g):
+        def run():
+            if not args.bwd:
+                with torch.no_grad():
+                    return f()
+            for t in leaves:
+                t.grad = None
+            f().backward(g)
+        return run
+
+    impls = {"ffa": step(ffa, (q, k, v), dout), "sdpa_cudnn": step(cudnn, (qt, kt, vt), dt)}
+    out = {"env": {"device": torch.cuda.get_device_name(0), "commit": os.environ.get("MAGI_COMMIT", ""),
+                   "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                   "power_limit_w": pynvml.nvmlDeviceGetEnforcedPowerManagementLimit(nv) / 1000},
+           "case": args.case, "S": S, "heads": args.heads, "d": D, "bwd": args.bwd, "results": []}
+
+    def run_for(fn, seconds):
+        """Calls and GPU milliseconds of fn run back to back for `seconds` (queue kept short)."""
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        calls, t0 = 0, time.perf_counter()
+        s.record()
+        while time.perf_counter() - t0 < seconds:
+            for _ in range(4):
+                fn()
+            calls += 4
+            torch.cuda.synchronize()
+        e.record()
+        torch.cuda.synchronize()
+        return calls, s.elapsed_time(e)
+
+    for name, fn in impls.items():
+        run_for(fn, 1.0)  # warm-up: the GPU reaches this implementation's power state
+        clocks, stop = [], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                clocks.append(pynvml.nvmlDeviceGetClockInfo(nv, pynvml.NVML_CLOCK_SM))
+                time.sleep(0.02)
+
+        th = threading.Thread(target=sample)
+        mj0, w0 = pynvml.nvmlDeviceGetTotalEnergyConsumption(nv), time.perf_counter()
+        th.start()
+        calls, ms = run_for(fn, args.seconds)
+        joules = (pynvml.nvmlDeviceGetTotalEnergyConsumption(nv) - mj0) / 1000
+        wall = time.perf_counter() - w0
+        stop.set()
+        th.join()
+        r = {"impl": name, "calls": calls, "gpu_ms": ms, "tflops": calls * flops / (ms * 1e-3) / 1e12,
+             "sm_clock_mhz": sum(clocks) / max(1, len(clocks)), "joules": joules,
+             "power_w": joules / wall, "tflop_per_joule": calls * flops / 1e12 / joules}
+        out["results"].append(r)
+        print(f"{name:10s} {r['tflops']:6.1f} TF/s  clock {r['sm_clock_mhz']:6.0f} MHz  "
+              f"power {r['power_w']:5.0f} W  {r['tflop_per_joule']:.3f} TFLOP/J", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    tag = f"power_{args.case}_{S}_{H}-{HKV}_{D}{'_bwd' if args.bwd else ''}"
+    with open(os.path.join(args.out, tag + ".json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
