@@ -84,22 +84,25 @@ def main():
                    "power_limit_w": pynvml.nvmlDeviceGetEnforcedPowerManagementLimit(nv) / 1000},
            "case": args.case, "S": S, "heads": args.heads, "d": D, "bwd": args.bwd, "results": []}
 
-    def run_for(fn, seconds):
-        """Calls and GPU milliseconds of fn run back to back for `seconds` (queue kept short)."""
+    def run_for(fn, seconds, per_sync):
+        """Calls and GPU milliseconds of fn run back to back for `seconds`, synchronising every
+        `per_sync` calls (the queue stays short, the GPU busy)."""
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         calls, t0 = 0, time.perf_counter()
         s.record()
         while time.perf_counter() - t0 < seconds:
-            for _ in range(4):
+            for _ in range(per_sync):
                 fn()
-            calls += 4
+            calls += per_sync
             torch.cuda.synchronize()
         e.record()
         torch.cuda.synchronize()
         return calls, s.elapsed_time(e)
 
     for name, fn in impls.items():
-        run_for(fn, 1.0)  # warm-up: the GPU reaches this implementation's power state
+        n, ms = run_for(fn, 0.2, 1)
+        per_sync = max(1, round(50.0 / (ms / n)))  # about 50 ms of work between synchronisations
+        run_for(fn, 1.0, per_sync)  # warm-up: the GPU reaches this implementation's power state
         clocks, stop = [], threading.Event()
 
         def sample():
@@ -110,7 +113,7 @@ def main():
         th = threading.Thread(target=sample)
         mj0, w0 = pynvml.nvmlDeviceGetTotalEnergyConsumption(nv), time.perf_counter()
         th.start()
-        calls, ms = run_for(fn, args.seconds)
+        calls, ms = run_for(fn, args.seconds, per_sync)
         joules = (pynvml.nvmlDeviceGetTotalEnergyConsumption(nv) - mj0) / 1000
         wall = time.perf_counter() - w0
         stop.set()
