@@ -139,6 +139,22 @@ for step in "$@"; do
       rm -f "$OUT/src_$tag.ncu-rep"
       python3 bench/stall_lines.py "$OUT/src_$tag.csv" 45 2>&1 | tee "$OUT/src_$tag.txt" | cut -c1-160
       gzip -f "$OUT/src_$tag.csv" ;;
+    cycles:*)  # FFA's kernels' cycles under ncu's locked clocks (bench/cycles.py; CYC_SHAPES)
+      python3 bench/cycles.py --tag "${step#cycles:}" 2>&1 | tee -a "$OUT/cycles.log" ;;
+    abcyc:*)  # development flags against the build before, in locked-clock cycles (immune to the
+      # power cap, v38): abcyc:<-DFLAG=1>[;<-DOTHER=1>...]; test_ffa.py on each variant; the build
+      # before again at the end
+      python3 bench/cycles.py --tag cb 2>&1 | tee -a "$OUT/cycles.log" | tail -1
+      saved="${EXTRA:-}"; i=0; tags="cb"
+      IFS=';' read -ra variants <<<"${step#abcyc:}"
+      for v in "${variants[@]}"; do
+        i=$((i + 1)); EXTRA="$saved $v" build
+        timeout ${STEP_TIMEOUT:-300} python3 -m pytest ${AB_TESTS:-tests/cuda/test_ffa.py} -q -rf 2>&1 | tail -3
+        python3 bench/cycles.py --tag cv$i 2>&1 | tee -a "$OUT/cycles.log" | tail -1
+        tags="$tags cv$i"
+      done
+      python3 bench/cycles.py --compare $tags 2>&1 | tee -a "$OUT/cycles.log"
+      EXTRA="$saved" build ;;
     power:*)  # clocks, power and TFLOP per joule of FFA and cuDNN, each run alone for 3 s
       # (bench/power.py; v38): power:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>
       IFS=, read -r pass c n h d <<<"${step#power:}"
