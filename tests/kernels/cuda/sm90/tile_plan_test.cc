@@ -283,6 +283,93 @@ TEST(TilePlan, DeterministicPlanKeepsTurnWaitsSmall) {
   }
 }
 
+/// Checks a plan with cut tiles: every query tile of every tile runs once (whole, or in the two
+/// pieces of its cut, which cover its walk in order on two CTAs), each CTA in key order; returns
+/// the most loaded CTA's work (walk + 1 per tile or piece).
+int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, int32_t heads,
+                       int32_t grid) {
+  const int64_t items = static_cast<int64_t>(cost.size());
+  std::vector<int> whole(static_cast<size_t>(items * heads), 0);
+  std::vector<int> in_pieces(static_cast<size_t>(items * heads), 0);
+  std::vector<int> piece_seen(plan.pieces.size(), 0);
+  EXPECT_EQ(plan.pieces.size() % 2, 0u);
+  for (size_t p = 0; p + 1 < plan.pieces.size(); p += 2) {
+    const TilePiece &a = plan.pieces[p], &b = plan.pieces[p + 1];
+    EXPECT_EQ(a.tile, b.tile);
+    EXPECT_EQ(a.first, 0);
+    EXPECT_EQ(b.first, a.count);
+    EXPECT_GE(a.count, 2);
+    EXPECT_GE(b.count, 2);
+    EXPECT_EQ(a.count + b.count, cost[static_cast<size_t>(a.tile / heads)]);
+    in_pieces[static_cast<size_t>(a.tile)] += 1;
+  }
+  int64_t most = 0;
+  for (int32_t c = 0; c < grid; ++c) {
+    int64_t load = 0;
+    std::vector<int32_t> cta_pieces;
+    for (int32_t at = plan.start[c]; at < plan.start[c + 1]; ++at) {
+      const int32_t t = plan.tiles[static_cast<size_t>(at)];
+      const int64_t item = t / heads;
+      if (item < items) {
+        ++whole[static_cast<size_t>(t)];
+        load += cost[static_cast<size_t>(item)] + 1;
+      } else {
+        const size_t p = static_cast<size_t>(item - items);
+        EXPECT_LT(p, plan.pieces.size());
+        if (p >= plan.pieces.size()) continue;
+        EXPECT_EQ(t % heads, plan.pieces[p].tile % heads);
+        ++piece_seen[p];
+        cta_pieces.push_back(plan.pieces[p].tile);
+        load += plan.pieces[p].count + 1;
+      }
+    }
+    // The two pieces of a cut tile run on two CTAs.
+    std::sort(cta_pieces.begin(), cta_pieces.end());
+    EXPECT_EQ(std::adjacent_find(cta_pieces.begin(), cta_pieces.end()), cta_pieces.end());
+    most = std::max(most, load);
+  }
+  for (int64_t t = 0; t < items * heads; ++t) {
+    if (cost[static_cast<size_t>(t / heads)] == 0) continue;
+    EXPECT_EQ(whole[static_cast<size_t>(t)] + in_pieces[static_cast<size_t>(t)], 1) << "tile " << t;
+  }
+  for (const int n : piece_seen) EXPECT_EQ(n, 1);
+  return most;
+}
+
+TEST(TilePlan, CutTilesEndEveryCtaNearTheLevel) {
+  // Full masks: 8k (64 key blocks, 64 query tiles each) at 16 heads on 132 CTAs, chunks of two
+  // grids: whole tiles run 8 rounds (520) where the mean is 7.76 (505); cut, within a query
+  // tile or two of the mean.
+  const std::vector<int32_t> full(64, 64);
+  const TilePlan plain = plan_tiles(full, 16, 132, 264);
+  const TilePlan cut = plan_tiles(full, 16, 132, 264, {}, TileCuts{true});
+  EXPECT_TRUE(plain.pieces.empty());
+  EXPECT_EQ(check_cut_plan(plain, full, 16, 132), 8 * 65);
+  EXPECT_FALSE(cut.pieces.empty());
+  EXPECT_LE(check_cut_plan(cut, full, 16, 132), (1024 * 65 + 131) / 132 + 2);
+  // 64:8-style 64 heads, 32k (256 blocks of 256 query tiles): 124.1 rounds.
+  const std::vector<int32_t> full32(256, 256);
+  const TilePlan cut32 = plan_tiles(full32, 64, 132, 264, {}, TileCuts{true});
+  EXPECT_LE(check_cut_plan(cut32, full32, 64, 132), (16384 * 257 + 131) / 132 + 2);
+  // Causal and random lists: valid, and never worse than whole tiles.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<int32_t> cost = causal_costs(1 + static_cast<int32_t>(rng() % 80));
+    if (trial % 2) {
+      for (int32_t& c : cost) c = static_cast<int32_t>(rng() % 40);  // zeros: items without rows
+      std::sort(cost.rbegin(), cost.rend());
+    }
+    const int32_t heads = 1 + static_cast<int32_t>(rng() % 20);
+    const int32_t grid = 1 + static_cast<int32_t>(rng() % 140);
+    const int64_t chunk = 1 + static_cast<int64_t>(rng() % (3 * grid));
+    const TilePlan a = plan_tiles(cost, heads, grid, chunk);
+    const TilePlan b = plan_tiles(cost, heads, grid, chunk, {}, TileCuts{true});
+    ASSERT_EQ(b.start.size(), static_cast<size_t>(grid) + 1);
+    EXPECT_LE(check_cut_plan(b, cost, heads, grid), check_cut_plan(a, cost, heads, grid))
+        << "trial " << trial;
+  }
+}
+
 TEST(TilePlan, RejectsBadShapes) {
   EXPECT_THROW(plan_tiles({1, 2}, 0, 132, 1), Error);
   EXPECT_THROW(plan_tiles({1, 2}, 4, 0, 1), Error);

@@ -47,17 +47,38 @@ struct TileOrder {
   bool operator==(const TileOrder&) const = default;
 };
 
+/// A piece of a cut tile: query tiles [first, first + count) of the tile's walk. It runs as a
+/// work item of its own, appended to the list (items + its index: prepared_work.cc clips the
+/// tile's segments to its rows), so no role of the kernel walks differently.
+struct TilePiece {
+  int32_t tile;  // the cut tile: item * num_heads + head
+  int32_t first, count;
+};
+
 struct TilePlan {
   std::vector<int32_t> start;  // [grid + 1]: CTA c runs tiles[start[c], start[c + 1])
-  std::vector<int32_t> tiles;  // tile numbers, item-major: item * num_heads + head
+  // Tile numbers, item-major: item * num_heads + head; piece p of `pieces` is numbered
+  // (items + p) * num_heads + its tile's head.
+  std::vector<int32_t> tiles;
+  std::vector<TilePiece> pieces;  // a cut tile's two pieces side by side, in walk order
+};
+
+/// Cut tiles (plan_tiles, development: MAGI_FFA_BWD_CUTS=1, bench/NOTES.md v38): in the last
+/// chunk a tile that would carry its CTA past the level every CTA can reach (all work / grid)
+/// is cut there, at a query tile, and its rest goes to the next least-loaded CTA (McNaughton's
+/// wrap-around, at most two pieces a tile), so the CTAs end within about a query tile of each
+/// other instead of a whole tile (full masks: 1024 tiles on 132 CTAs run 8 rounds for 7.76).
+struct TileCuts {
+  bool on = false;
+  int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
 };
 
 /// The plan of `num_heads` query heads over items of cost `item_cost` (the query tiles an item
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs, in chunks of
 /// `chunk_tiles` tiles. A tile costs its item's walk plus one tile for its K / V load and
-/// dK / dV epilogue.
+/// dK / dV epilogue. With `cuts.on` the last chunk's tiles may be cut in two (TileCuts).
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
-                           int64_t chunk_tiles, TileOrder order = {}) {
+                           int64_t chunk_tiles, TileOrder order = {}, TileCuts cuts = {}) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
   MAGI_CHECK(
       num_heads >= 1 && grid >= 1 && chunk_tiles >= 1 && items * num_heads < (int64_t{1} << 31),
@@ -82,33 +103,110 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
       }
     }
   }
-  std::vector<std::vector<Tile>> per_cta(static_cast<size_t>(grid));
-  using Load = std::pair<int64_t, int32_t>;  // (work so far, CTA)
-  std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
-  for (int32_t c = 0; c < grid; ++c) least.push({0, c});
-  const size_t chunk = static_cast<size_t>(chunk_tiles);
-  for (size_t begin = 0; begin < keyed.size(); begin += chunk) {
-    const auto first = keyed.begin() + static_cast<std::ptrdiff_t>(begin);
-    const auto last =
-        keyed.begin() + static_cast<std::ptrdiff_t>(std::min(begin + chunk, keyed.size()));
-    std::sort(first, last, [](const Tile& a, const Tile& b) {
-      return a.cost != b.cost ? a.cost > b.cost : a.key < b.key;
-    });
-    for (auto t = first; t != last; ++t) {
-      const auto [load, c] = least.top();
-      least.pop();
-      per_cta[static_cast<size_t>(c)].push_back(*t);
-      least.push({load + t->cost, c});
+  // The plan at `level` (cut: the last chunk's tiles cut where they would pass it) and its most
+  // loaded CTA's work.
+  const auto assign = [&](int64_t level, bool cut) {
+    TilePlan plan;
+    std::vector<std::vector<Tile>> per_cta(static_cast<size_t>(grid));
+    using Load = std::pair<int64_t, int32_t>;  // (work so far, CTA)
+    std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
+    for (int32_t c = 0; c < grid; ++c) least.push({0, c});
+    const size_t chunk = static_cast<size_t>(chunk_tiles);
+    for (size_t begin = 0, end = 0; begin < keyed.size(); begin = end) {
+      end = std::min(begin + chunk, keyed.size());
+      // Cutting, a short last chunk joins the one before (a few tiles cannot be spread over
+      // every CTA in two pieces each).
+      if (cut && end + chunk > keyed.size()) end = keyed.size();
+      const auto first = keyed.begin() + static_cast<std::ptrdiff_t>(begin);
+      const auto last = keyed.begin() + static_cast<std::ptrdiff_t>(end);
+      std::sort(first, last, [](const Tile& a, const Tile& b) {
+        return a.cost != b.cost ? a.cost > b.cost : a.key < b.key;
+      });
+      if (!cut || last != keyed.end()) {
+        for (auto t = first; t != last; ++t) {
+          const auto [load, c] = least.top();
+          least.pop();
+          per_cta[static_cast<size_t>(c)].push_back(*t);
+          least.push({load + t->cost, c});
+        }
+        continue;
+      }
+      // The last chunk, McNaughton's wrap-around: the CTAs from the least loaded up, each
+      // filled to the level; the tile that passes it is cut at a query tile (a piece costs its
+      // walk plus one, as a tile does) and its second piece opens the next CTA. A CTA with
+      // less room than two pieces' minimum is passed over; what is left when every CTA is
+      // full goes whole to the least loaded.
+      std::vector<Load> order;
+      while (!least.empty()) {
+        order.push_back(least.top());
+        least.pop();
+      }
+      size_t at = 0;  // the CTA being filled
+      const auto place = [&](const Tile& t) {
+        const int64_t walk = t.cost - 1;
+        for (; at < order.size(); ++at) {
+          Load& l = order[at];
+          if (l.first + t.cost <= level) {
+            per_cta[static_cast<size_t>(l.second)].push_back(t);
+            l.first += t.cost;
+            return;
+          }
+          const int64_t room = std::min(level - l.first - 1, walk - cuts.min_piece);
+          if (room < cuts.min_piece || at + 1 == order.size()) continue;  // full for this tile
+          const int32_t piece = static_cast<int32_t>(items + plan.pieces.size());
+          const int32_t head = t.number % num_heads;
+          plan.pieces.push_back({t.number, 0, static_cast<int32_t>(room)});
+          plan.pieces.push_back(
+              {t.number, static_cast<int32_t>(room), static_cast<int32_t>(walk - room)});
+          per_cta[static_cast<size_t>(l.second)].push_back(
+              {static_cast<int32_t>(room + 1), t.key, piece * num_heads + head});
+          l.first += room + 1;
+          Load& next = order[++at];
+          per_cta[static_cast<size_t>(next.second)].push_back(
+              {static_cast<int32_t>(walk - room + 1), t.key, (piece + 1) * num_heads + head});
+          next.first += walk - room + 1;
+          return;
+        }
+        // Every CTA full: the least loaded takes it whole.
+        auto lowest = std::min_element(order.begin(), order.end());
+        per_cta[static_cast<size_t>(lowest->second)].push_back(t);
+        lowest->first += t.cost;
+      };
+      for (auto t = first; t != last; ++t) place(*t);
+      for (const Load& l : order) least.push(l);
     }
-  }
-  TilePlan plan;
-  plan.start.reserve(static_cast<size_t>(grid) + 1);
-  plan.start.push_back(0);
-  plan.tiles.reserve(keyed.size());
-  for (std::vector<Tile>& own : per_cta) {
-    std::sort(own.begin(), own.end(), [](const Tile& a, const Tile& b) { return a.key < b.key; });
-    for (const Tile& t : own) plan.tiles.push_back(t.number);
-    plan.start.push_back(static_cast<int32_t>(plan.tiles.size()));
+    int64_t most = 0;
+    while (!least.empty()) {
+      most = std::max(most, least.top().first);
+      least.pop();
+    }
+    plan.start.reserve(static_cast<size_t>(grid) + 1);
+    plan.start.push_back(0);
+    plan.tiles.reserve(keyed.size() + plan.pieces.size() / 2);
+    for (std::vector<Tile>& own : per_cta) {
+      std::sort(own.begin(), own.end(), [](const Tile& a, const Tile& b) { return a.key < b.key; });
+      for (const Tile& t : own) plan.tiles.push_back(t.number);
+      plan.start.push_back(static_cast<int32_t>(plan.tiles.size()));
+    }
+    return std::pair{std::move(plan), most};
+  };
+  auto [plan, most] = assign(0, false);
+  if (cuts.on && grid > 1) {
+    MAGI_CHECK(cuts.min_piece >= 1 && (items + int64_t{grid}) * num_heads < (int64_t{1} << 31),
+               "FFA CUDA: bad cuts of a tile plan (", items, " items, ", num_heads, " heads)");
+    // All work spread evenly, plus one for a cut's extra piece; the cuts' overheads can carry
+    // the last tiles past it (no CTA has room left), so a few higher levels are tried too, and
+    // the best plan kept (whole tiles included).
+    int64_t total = 0;
+    for (const Tile& t : keyed) total += t.cost;
+    const int64_t level = (total + grid - 1) / grid + 1;
+    for (const int64_t extra : {0, 1, 2, 4, 8, 16}) {
+      auto [cut, cut_most] = assign(level + extra, true);
+      if (cut_most < most) {
+        plan = std::move(cut);
+        most = cut_most;
+      }
+    }
   }
   return plan;
 }
