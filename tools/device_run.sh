@@ -141,6 +141,9 @@ for step in "$@"; do
       gzip -f "$OUT/src_$tag.csv" ;;
     cycles:*)  # FFA's kernels' cycles under ncu's locked clocks (bench/cycles.py; CYC_SHAPES)
       python3 bench/cycles.py --tag "${step#cycles:}" 2>&1 | tee -a "$OUT/cycles.log" ;;
+    cyccmp:*)  # earlier cycles steps side by side: cyccmp:<base tag>,<tag>,...
+      python3 bench/cycles.py --compare $(echo "${step#cyccmp:}" | tr ',' ' ') 2>&1 |
+        tee -a "$OUT/cycles.log" ;;
     abcyc:*)  # development flags against the build before, in locked-clock cycles (immune to the
       # power cap, v38): abcyc:<-DFLAG=1>[;<-DOTHER=1>...]; test_ffa.py on each variant; the build
       # before again at the end

@@ -1,6 +1,8 @@
 """GPU tests of the backward's host tile plan (sm90/tile_plan.h) under its development knobs:
 MAGI_FFA_BWD_TILE_PLAN=<k> (chunks of k grids; 0 the scheduler's rounds; the deterministic mode
-keeps its own plan) and MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's head groups).
+keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's head groups) and
+MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces, sm90/bwd_cut.cuh: with GQA the
+pieces add dK / dV in fp32, with MHA each stores its slot and a second kernel adds them).
 
 The knobs are read once per process, so each setting runs in a fresh process: gradients against
 the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,
@@ -37,6 +39,8 @@ cases = [  # (name, sq, sk, slices or seed, hq, hkv, d, dtype)
     ('random', 0, 0, 21, 8, 2, 128, torch.bfloat16),
     ('hd256', 2048, 2048, [(0, 2048, 0, 2048, 1), (0, 1024, 0, 2048, 0)], 2, 2, 256,
      torch.bfloat16),
+    ('full_mha', 4096, 4096, [(0, 4096, 0, 4096, 0)], 8, 8, 128, torch.bfloat16),
+    ('causal_mha', 3000, 3000, [(0, 3000, 0, 3000, 1)], 12, 12, 64, torch.float16),
 ]
 saved = {}  # the deterministic gradients per case
 for name, sq, sk, spec, hq, hkv, d, dtype in cases:
@@ -65,25 +69,20 @@ torch.save(saved, sys.argv[1])
 
 @pytest.mark.skipif(not HOPPER, reason="the tile plan drives the Hopper backward")
 def test_backward_on_each_tile_order(tmp_path):
-    # (chunks, deterministic head group): the defaults; the rounds (the deterministic mode
-    # keeps its plan), item-major; one grid, groups of 4 heads.
-    settings = [(None, None), ("0", "0"), ("1", "4")]
+    # (chunks, deterministic head group, cuts): the defaults; the rounds (the deterministic mode
+    # keeps its plan), item-major; one grid, groups of 4 heads; the default plan with cut tiles.
+    settings = [(None, None, None), ("0", "0", None), ("1", "4", None), (None, None, "1")]
+    knobs = ("MAGI_FFA_BWD_TILE_PLAN", "MAGI_FFA_BWD_DET_HEAD_GROUP", "MAGI_FFA_BWD_CUTS")
     det = []
-    for chunks, group in settings:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("MAGI_FFA_BWD_TILE_PLAN", "MAGI_FFA_BWD_DET_HEAD_GROUP")}
-        if chunks is not None:
-            env["MAGI_FFA_BWD_TILE_PLAN"] = chunks
-        if group is not None:
-            env["MAGI_FFA_BWD_DET_HEAD_GROUP"] = group
+    for setting in settings:
+        env = {k: v for k, v in os.environ.items() if k not in knobs}
+        env.update({k: v for k, v in zip(knobs, setting) if v is not None})
         out = tmp_path / f"det_{len(det)}.pt"
         r = subprocess.run([sys.executable, "-c", WORKER, str(out)], env=env, capture_output=True,
                            text=True, cwd=ROOT, timeout=600)
-        assert r.returncode == 0 and r.stdout.count("ok ") == 4, (chunks, group,
-                                                                  r.stdout + r.stderr)
+        assert r.returncode == 0 and r.stdout.count("ok ") == 6, (setting, r.stdout + r.stderr)
         det.append(torch.load(out))
-    for (chunks, group), got in zip(settings[1:], det[1:]):
+    for setting, got in zip(settings[1:], det[1:]):
         for name, grads in det[0].items():
             assert all(torch.equal(a, b) for a, b in zip(grads, got[name])), (
-                f"{name}: deterministic gradients differ with MAGI_FFA_BWD_TILE_PLAN={chunks}, "
-                f"MAGI_FFA_BWD_DET_HEAD_GROUP={group}")
+                f"{name}: deterministic gradients differ with {dict(zip(knobs, setting))}")

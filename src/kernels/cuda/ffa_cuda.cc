@@ -17,6 +17,7 @@
 #include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/prepared_work.h"
+#include "kernels/cuda/ffa/sm90/bwd_cut.h"
 #include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
@@ -61,6 +62,7 @@ std::string supported_head_dims() {
 struct BwdPlanShape {
   int64_t chunk_tiles = 0;  // 0: the scheduler's rounds, no plan
   sm90::TileOrder order;
+  sm90::TileCuts cuts;
 };
 
 /// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
@@ -72,7 +74,9 @@ struct BwdPlanShape {
 /// order, work_list.h), head-major (few heads' rows in L2), chunks of one tile (starts in key
 /// order: no CTA queues at a turn; tile_plan.h, bench/NOTES.md v29).
 /// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
-/// item-major) sets its head group.
+/// item-major) sets its head group. MAGI_FFA_BWD_CUTS=1 (development knob, bench/NOTES.md v38,
+/// not yet run on a GPU) cuts the last chunk's tiles at head dims up to 128 (one walk per item;
+/// sm90/tile_plan.h: TileCuts).
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
@@ -84,8 +88,13 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) 
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
     return env == nullptr ? 1 : std::max(0, std::atoi(env));
   }();
-  if (deterministic) return {1, sm90::TileOrder{det_group}};
-  return {int64_t{chunks} * ctas, sm90::TileOrder{}};
+  static const bool cuts = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_CUTS");
+    return env != nullptr && env[0] == '1' && env[1] == '\0';
+  }();
+  if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
+  return {int64_t{chunks} * ctas, sm90::TileOrder{},
+          sm90::TileCuts{cuts && head_dim <= kNarrowMaxHeadDim}};
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,
@@ -185,6 +194,8 @@ struct BwdScratch {
   size_t turns_offset = 0;    // deterministic: the dq then dk/dv turn counters (int32, zeroed)
   size_t dq_turns = 0;        // ceil(Sq / kBwdBlockM) * Hq
   size_t dkv_turns = 0;       // items * Hkv
+  DeviceTilePlan plan;        // the Hopper backward's tile plan (null start: the rounds)
+  size_t cut_offset = 0;      // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
   size_t bytes = 0;
 };
 
@@ -223,6 +234,24 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     s.dq_turns = static_cast<size_t>((sq + kBwdBlockM - 1) / kBwdBlockM * hq);
     s.dkv_turns = static_cast<size_t>(list.num_items) * static_cast<size_t>(hkv);
     s.bytes = round256(s.bytes + (s.dq_turns + s.dkv_turns) * sizeof(int32_t));
+  }
+  if (s.ws_kernel) {
+    const int64_t tiles = static_cast<int64_t>(list.num_items) * hq;
+    MAGI_CHECK(tiles < (int64_t{1} << 31), "FFA CUDA: grid of ", tiles, " blocks is too large");
+    const int32_t ctas =
+        sm90::TileScheduler::grid_for(static_cast<int32_t>(tiles), current_sm_count());
+    if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, a.q.shape[2]);
+        shape.chunk_tiles > 0) {
+      s.plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, shape.chunk_tiles,
+                             shape.order, shape.cuts, a.q.device.index, a.stream);
+    }
+    if (s.store_direct && s.plan.num_cuts > 0) {
+      s.cut_offset = s.bytes;
+      const int64_t floats =
+          2 * int64_t{s.plan.num_cuts} *
+          sm90::bwd_cut_slot_floats(static_cast<int>(a.q.shape[2]), kBwdBlockN / 16);
+      s.bytes = round256(s.bytes + static_cast<size_t>(floats) * sizeof(float));
+    }
   }
   return s;
 }
@@ -442,16 +471,14 @@ void ffa_backward(const FfaBwdArgs& a) {
   }
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
-  if (s.ws_kernel) {
-    const int32_t ctas =
-        sm90::TileScheduler::grid_for(static_cast<int32_t>(grid), current_sm_count());
-    if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, d);
-        shape.chunk_tiles > 0) {
-      const DeviceTilePlan plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas,
-                                                shape.chunk_tiles, shape.order, device, a.stream);
-      p.plan_start = plan.start;
-      p.plan_tiles = plan.tiles;
-    }
+  p.plan_start = s.plan.start;
+  p.plan_tiles = s.plan.tiles;
+  if (s.plan.num_cuts > 0) {  // the list extended by the pieces (p.num_items: the list's own)
+    p.items = s.plan.items;
+    p.segs = s.plan.segs;
+    p.cuts = s.plan.cuts;
+    p.num_cuts = s.plan.num_cuts;
+    p.cut_partials = s.store_direct ? reinterpret_cast<float*>(ws + s.cut_offset) : nullptr;
   }
   dispatch_kernel(elem_of(q.dtype), d, [&]<Elem E, int D>() {
     launch_bwd<E, D>(p, s.ws_kernel ? &stats : nullptr, static_cast<int>(grid), a.stream);

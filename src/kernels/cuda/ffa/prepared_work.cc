@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/ffa/launch.h"
+#include "kernels/cuda/ffa/sm90/bwd_cut.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
@@ -25,7 +26,11 @@ struct CudaFfaWork : PreparedState {
     int32_t num_heads, grid;
     int64_t chunk_tiles;
     sm90::TileOrder order;
-    std::unique_ptr<UploadedBuffer> buffer;  // [grid + 1] starts, then the tiles
+    bool cuts;
+    // [grid + 1] starts, the tiles; with cut tiles then the cuts, the extended items and
+    // segments (each 16-byte aligned)
+    std::unique_ptr<UploadedBuffer> buffer;
+    DeviceTilePlan plan;
   };
   mutable std::mutex plans_mu;
   mutable std::vector<Plan> plans;  // few: one per head count a model's layers use
@@ -130,6 +135,10 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
     } else {
       out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 3);
     }
+    if (i == 2) {
+      out[i]->host_items = lists[i].items;
+      out[i]->host_segs = lists[i].segs;
+    }
   }
   return w;
 }
@@ -200,30 +209,63 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order, int device,
-                             void* stream) {
+                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order,
+                             sm90::TileCuts cuts, int device, void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
+  cuts.on = cuts.on && !list.host_items.empty();
   std::lock_guard lock(w.plans_mu);
-  const CudaFfaWork::Plan* found = nullptr;
   for (const CudaFfaWork::Plan& p : w.plans) {
     if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
-        p.chunk_tiles == chunk_tiles && p.order == order) {
-      found = &p;
+        p.chunk_tiles == chunk_tiles && p.order == order && p.cuts == cuts.on) {
+      return p.plan;
     }
   }
-  if (found == nullptr) {
-    const sm90::TilePlan plan =
-        sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order);
-    std::vector<int32_t> host(plan.start);
-    host.insert(host.end(), plan.tiles.begin(), plan.tiles.end());
-    w.plans.push_back(
-        {&list, num_heads, grid, chunk_tiles, order,
-         std::make_unique<UploadedBuffer>(host.data(), host.size() * sizeof(int32_t), device,
-                                          stream, "FFA CUDA: the backward tile plans")});
-    found = &w.plans.back();
+  const sm90::TilePlan plan =
+      sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order, cuts);
+  // The pieces as work items after the list's, and the cuts (pieces side by side in pairs).
+  std::vector<FfaWorkItem> items;
+  std::vector<FfaSegment> segs;
+  std::vector<sm90::BwdCut> cut_list;
+  if (!plan.pieces.empty()) {
+    items = list.host_items;
+    segs = list.host_segs;
+    for (size_t p = 0; p < plan.pieces.size(); ++p) {
+      const sm90::TilePiece& pc = plan.pieces[p];
+      const int32_t item = pc.tile / num_heads;
+      items.push_back(sm90::piece_item<kBwdBlockM>(list.host_items[static_cast<size_t>(item)],
+                                                   list.host_segs, pc.first, pc.count, segs));
+      if (p % 2 == 0) {
+        cut_list.push_back({item, pc.tile % num_heads, static_cast<int32_t>(p)});
+      }
+    }
   }
-  const auto* base = static_cast<const int32_t*>(found->buffer->data());
-  return {base, base + grid + 1};
+  const size_t tile_bytes = aligned((plan.start.size() + plan.tiles.size()) * sizeof(int32_t));
+  const size_t cut_bytes = aligned(cut_list.size() * sizeof(sm90::BwdCut));
+  const size_t item_bytes = aligned(items.size() * sizeof(FfaWorkItem));
+  std::vector<unsigned char> host(tile_bytes + cut_bytes + item_bytes +
+                                  segs.size() * sizeof(FfaSegment));
+  auto put = [&](size_t at, const void* src, size_t n) {
+    if (n) std::memcpy(host.data() + at, src, n);
+  };
+  put(0, plan.start.data(), plan.start.size() * sizeof(int32_t));
+  put(plan.start.size() * sizeof(int32_t), plan.tiles.data(), plan.tiles.size() * sizeof(int32_t));
+  put(tile_bytes, cut_list.data(), cut_list.size() * sizeof(sm90::BwdCut));
+  put(tile_bytes + cut_bytes, items.data(), items.size() * sizeof(FfaWorkItem));
+  put(tile_bytes + cut_bytes + item_bytes, segs.data(), segs.size() * sizeof(FfaSegment));
+  auto buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream,
+                                                 "FFA CUDA: the backward tile plans");
+  const auto* base = static_cast<const unsigned char*>(buffer->data());
+  DeviceTilePlan d;
+  d.start = reinterpret_cast<const int32_t*>(base);
+  d.tiles = d.start + grid + 1;
+  if (!cut_list.empty()) {
+    d.cuts = base + tile_bytes;
+    d.num_cuts = static_cast<int32_t>(cut_list.size());
+    d.items = reinterpret_cast<const FfaWorkItem*>(base + tile_bytes + cut_bytes);
+    d.segs = reinterpret_cast<const FfaSegment*>(base + tile_bytes + cut_bytes + item_bytes);
+  }
+  w.plans.push_back({&list, num_heads, grid, chunk_tiles, order, cuts.on, std::move(buffer), d});
+  return d;
 }
 
 }  // namespace magi::cuda

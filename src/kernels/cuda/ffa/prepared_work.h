@@ -22,6 +22,10 @@ struct DeviceWorkList {
   bool disjoint_blocks = true;     // WorkList::disjoint_blocks
   bool covers_keys = false;        // WorkList::covers_keys
   std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
+  // host, the default backward list: its items and segments (a plan's cut tiles' pieces are
+  // clipped from them, sm90/tile_plan.h)
+  std::vector<FfaWorkItem> host_items;
+  std::vector<FfaSegment> host_segs;
   // host, forward lists: each item's segments' key counts, items[i]'s from seg_keys_begin[i]
   std::vector<int32_t> seg_keys, seg_keys_begin;
 };
@@ -70,13 +74,19 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
 struct DeviceTilePlan {
   const int32_t* start = nullptr;
   const int32_t* tiles = nullptr;
+  // With cut tiles: the list extended by the pieces' items (BwdParams::items, segs), and the
+  // cuts (sm90::BwdCut); else null and 0.
+  const FfaWorkItem* items = nullptr;
+  const FfaSegment* segs = nullptr;
+  const void* cuts = nullptr;
+  int32_t num_cuts = 0;
 };
 
 /// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
-/// `grid` CTAs in chunks of `chunk_tiles` tiles in `order` (sm90/tile_plan.h), built and
-/// uploaded on `stream` the first time, then kept with the work.
+/// `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with `cuts` (the default list only;
+/// sm90/tile_plan.h), built and uploaded on `stream` the first time, then kept with the work.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order, int device,
-                             void* stream);
+                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order,
+                             sm90::TileCuts cuts, int device, void* stream);
 
 }  // namespace magi::cuda

@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "kernels/cuda/ffa/work_list.h"
 #include "testing/random_mask.h"
 
@@ -77,6 +80,41 @@ TEST(SegmentTiles, RangeOfAForwardWalk) {
       EXPECT_TRUE(last);
       const std::vector<std::pair<int, int>> want(all.begin() + first, all.begin() + first + count);
       EXPECT_EQ(got, want);
+    }
+  }
+}
+
+// A backward plan's piece of a cut tile (tile_plan.h: piece_item) is a work item whose segments
+// are the item's clipped to tiles [first, first + count) of its walk: walked, it gives those
+// tiles, each with its segment's keys, band and row end (the rows masked past it).
+TEST(SegmentTiles, PieceOfABackwardWalk) {
+  std::mt19937_64 rng(11);
+  using Tile = std::tuple<int, int, int, int, int, int>;  // c0, row end, k0, k1, dlo, dhi
+  const auto walk = [](const std::vector<FfaSegment>& segs, const FfaWorkItem& it) {
+    std::vector<Tile> out;
+    RowTiles<64> rows(segs.data(), it);
+    do {
+      const FfaSegment& g = segs[static_cast<size_t>(rows.seg)];
+      out.emplace_back(rows.c0, std::min(rows.c0 + 64, rows.k1), g.k0, g.k1, g.dlo, g.dhi);
+    } while (rows.next(segs.data()));
+    return out;
+  };
+  for (int iter = 0; iter < 100; ++iter) {
+    const int64_t sq = 1 + rng() % 900, sk = 1 + rng() % 900;
+    const WorkList wl =
+        build_bwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sk, 128, 64);
+    for (const FfaWorkItem& it : wl.items) {
+      if (it.seg_begin == it.seg_end) continue;
+      const std::vector<Tile> all = walk(wl.segs, it);
+      const int n = static_cast<int>(all.size());
+      const int first = static_cast<int>(rng() % n);
+      const int count = 1 + static_cast<int>(rng() % (n - first));
+      std::vector<FfaSegment> segs = wl.segs;
+      const FfaWorkItem piece = piece_item<64>(it, wl.segs, first, count, segs);
+      EXPECT_EQ(piece.block_start, it.block_start);
+      EXPECT_EQ(piece.block_end, it.block_end);
+      EXPECT_EQ(walk(segs, piece),
+                std::vector<Tile>(all.begin() + first, all.begin() + first + count));
     }
   }
 }

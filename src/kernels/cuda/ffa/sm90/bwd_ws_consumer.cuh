@@ -22,6 +22,7 @@
 
 #include "kernels/cuda/ffa/bwd_kernel.cuh"
 #include "kernels/cuda/ffa/mask.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_cut.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
@@ -413,7 +414,18 @@ struct BwdWsConsumer {
           release(st.empty_kv[kv.index], lane);
           kv.advance();
         }
-        const auto store = [&] { epilogue(p, item, head, c0 + key_warp0, col0, dk, dv, lane); };
+        const auto store = [&] {
+          // A piece of a cut tile whose dK / dV rows have one 16-bit owner: its partial to its
+          // slot (bwd_cut.cuh). Cuts only in single-walk kernels (the host plans them so).
+          if constexpr (Tr::kDPasses == 1 && Tr::kPasses == 1) {
+            if (p.dkv_store && tile.item_index >= p.num_items) {
+              store_cut_partial<kNO, kBN / 16>(p.cut_partials, tile.item_index - p.num_items,
+                                               4 * wg + warp, dk, dv, lane);
+              return;
+            }
+          }
+          epilogue(p, item, head, c0 + key_warp0, col0, dk, dv, lane);
+        };
         // (D passes run outside the deterministic mode: bwd_ws_launch.cuh.)
         if (!Tr::kDPass && p.deterministic && !p.dkv_store) {
           // The query heads of a kv head add into the same dK / dV rows: in head order.
@@ -438,24 +450,9 @@ struct BwdWsConsumer {
                                                   int head, int key0, int col0,
                                                   const float (&dk)[kNT][4],
                                                   const float (&dv)[kNT][4], int lane) {
-    const int g = lane >> 2, t = lane & 3;
     const int kv_head = head / p.heads_per_kv;
     if (p.dkv_store) {
-#pragma unroll
-      for (int hi = 0; hi < 2; ++hi) {
-        const int key = key0 + g + 8 * hi;
-        if (key >= item.block_end) continue;
-        T* gk = static_cast<T*>(p.dk_store) + kv_head * p.dk_head_stride + key * p.dk_row_stride;
-        T* gv = static_cast<T*>(p.dv_store) + kv_head * p.dv_head_stride + key * p.dv_row_stride;
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-          const int col = col0 + 8 * nt + 2 * t;
-          *reinterpret_cast<uint32_t*>(gk + col) =
-              pack2<Tr::kElem>(dk[nt][2 * hi] * p.scale, dk[nt][2 * hi + 1] * p.scale);
-          *reinterpret_cast<uint32_t*>(gv + col) =
-              pack2<Tr::kElem>(dv[nt][2 * hi], dv[nt][2 * hi + 1]);
-        }
-      }
+      store_dkv_rows<Tr::kElem>(p, kv_head, key0, item.block_end, col0, dk, dv, lane);
       return;
     }
     red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, key0, item.block_end, col0,

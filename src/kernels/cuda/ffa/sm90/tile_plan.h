@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda/ffa/params.h"
 #include "magi/check.h"
 
 namespace magi::cuda::sm90 {
@@ -209,6 +210,34 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     }
   }
   return plan;
+}
+
+/// The work item of a piece of `item` (its segments in `all`): the item with its segments
+/// clipped to query tiles [first, first + count) of its walk (RowTiles of kBlockM rows, not
+/// aligned), appended to `segs`. Segments are bands with absolute diagonals, so clipping their
+/// rows keeps the mask.
+template <int kBlockM>
+FfaWorkItem piece_item(const FfaWorkItem& item, const std::vector<FfaSegment>& all, int32_t first,
+                       int32_t count, std::vector<FfaSegment>& segs) {
+  FfaWorkItem piece = item;
+  piece.seg_begin = static_cast<int32_t>(segs.size());
+  int32_t t0 = 0;  // the walk's first tile of segment s
+  for (int32_t s = item.seg_begin; s < item.seg_end; ++s) {
+    const FfaSegment& g = all[static_cast<size_t>(s)];
+    const int32_t n = (g.q1 - g.q0 + kBlockM - 1) / kBlockM;
+    const int32_t a = std::max(first, t0), b = std::min(first + count, t0 + n);
+    if (a < b) {
+      FfaSegment c = g;
+      c.q0 = g.q0 + kBlockM * (a - t0);
+      c.q1 = std::min(g.q1, g.q0 + kBlockM * (b - t0));
+      segs.push_back(c);
+    }
+    t0 += n;
+  }
+  piece.seg_end = static_cast<int32_t>(segs.size());
+  piece.cost = count;
+  piece.turn_begin = 0;
+  return piece;
 }
 
 }  // namespace magi::cuda::sm90
