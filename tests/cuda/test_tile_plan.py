@@ -2,7 +2,8 @@
 MAGI_FFA_BWD_TILE_PLAN=<k> (chunks of k grids; 0 the scheduler's rounds; the deterministic mode
 keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's head groups) and
 MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces, sm90/bwd_cut.cuh: with GQA the
-pieces add dK / dV in fp32, with MHA each stores its slot and a second kernel adds them).
+pieces add dK / dV in fp32, with MHA each stores its slot and a second kernel adds them; at
+head dim 256 in both D passes).
 
 The knobs are read once per process, so each setting runs in a fresh process: gradients against
 the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,

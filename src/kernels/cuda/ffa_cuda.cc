@@ -75,8 +75,8 @@ struct BwdPlanShape {
 /// order: no CTA queues at a turn; tile_plan.h, bench/NOTES.md v29).
 /// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
 /// item-major) sets its head group. MAGI_FFA_BWD_CUTS=1 (development knob, bench/NOTES.md v38,
-/// not yet run on a GPU) cuts the last chunk's tiles at head dims up to 128 (one walk per item;
-/// sm90/tile_plan.h: TileCuts).
+/// not yet run on a GPU) cuts the last chunk's tiles in the kernels of one key pass per item (head
+/// dims up to 128, and 256 in D passes; sm90/tile_plan.h: TileCuts).
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
@@ -94,7 +94,8 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) 
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
   return {int64_t{chunks} * ctas, sm90::TileOrder{},
-          sm90::TileCuts{cuts && head_dim <= kNarrowMaxHeadDim}};
+          sm90::TileCuts{
+              cuts && (head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim)))}};
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,

@@ -17,24 +17,26 @@
 
 namespace magi::cuda::sm90 {
 
-/// This warp's float4 of its slot, lane's first (the dK blocks, then the dV blocks, 32 apart).
-template <int kNO, int kWarps>
+/// This warp's float4 of its slot, lane's first: the dK blocks of all kDNO = head_dim / 8
+/// columns blocks, then the dV blocks, 32 float4 apart.
+template <int kDNO, int kWarps>
 __device__ __forceinline__ float4* bwd_cut_slot(float* partials, int32_t piece, int warp,
                                                 int lane) {
-  return reinterpret_cast<float4*>(partials) + (int64_t{piece} * kWarps + warp) * 2 * kNO * 32 +
+  return reinterpret_cast<float4*>(partials) + (int64_t{piece} * kWarps + warp) * 2 * kDNO * 32 +
          lane;
 }
 
-/// A piece's dK / dV accumulators (wgmma layout, all columns) to its slot.
-template <int kNO, int kWarps>
-__device__ __forceinline__ void store_cut_partial(float* partials, int32_t piece, int warp,
+/// A piece's dK / dV accumulators (wgmma layout) of columns [8 b0, 8 b0 + 8 kNO) to its slot
+/// (a walk per D pass: b0 = col0 / 8).
+template <int kDNO, int kWarps, int kNO>
+__device__ __forceinline__ void store_cut_partial(float* partials, int32_t piece, int warp, int b0,
                                                   const float (&dk)[kNO][4],
                                                   const float (&dv)[kNO][4], int lane) {
-  float4* to = bwd_cut_slot<kNO, kWarps>(partials, piece, warp, lane);
+  float4* to = bwd_cut_slot<kDNO, kWarps>(partials, piece, warp, lane) + 32 * b0;
 #pragma unroll
   for (int nt = 0; nt < kNO; ++nt) {
     to[32 * nt] = make_float4(dk[nt][0], dk[nt][1], dk[nt][2], dk[nt][3]);
-    to[32 * (kNO + nt)] = make_float4(dv[nt][0], dv[nt][1], dv[nt][2], dv[nt][3]);
+    to[32 * (kDNO + nt)] = make_float4(dv[nt][0], dv[nt][1], dv[nt][2], dv[nt][3]);
   }
 }
 
@@ -77,7 +79,7 @@ __device__ __forceinline__ void store_dkv_rows(const BwdParams& p, int kv_head, 
 template <Elem E, int kHeadDim, int kWarps>
 __global__ void __launch_bounds__(32 * kWarps)
     ffa_bwd_cut_merge_kernel(const __grid_constant__ BwdParams p) {
-  constexpr int kNO = kHeadDim / 8;
+  constexpr int kDNO = kHeadDim / 8;
   ptx::griddep_wait();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const BwdCut cut = static_cast<const BwdCut*>(p.cuts)[blockIdx.x];
@@ -86,26 +88,27 @@ __global__ void __launch_bounds__(32 * kWarps)
   if (key0 >= item.block_end) return;
   using T = typename ElemInfo<E>::T;
   const int kv_head = cut.head / p.heads_per_kv;
-  const float4* a = bwd_cut_slot<kNO, kWarps>(p.cut_partials, cut.piece, warp, lane);
-  const float4* b = bwd_cut_slot<kNO, kWarps>(p.cut_partials, cut.piece + 1, warp, lane);
-  // dK, then dV (half the registers live at a time).
-#pragma unroll
-  for (int part = 0; part < 2; ++part) {
+  const float4* a = bwd_cut_slot<kDNO, kWarps>(p.cut_partials, cut.piece, warp, lane);
+  const float4* b = bwd_cut_slot<kDNO, kWarps>(p.cut_partials, cut.piece + 1, warp, lane);
+  // dK, then dV, 128 columns at a time (few registers live at once).
+  constexpr int kNO = kDNO < 16 ? kDNO : 16;
+#pragma unroll 1
+  for (int part = 0; part < 2 * kDNO; part += kNO) {
     float acc[kNO][4];
 #pragma unroll
     for (int nt = 0; nt < kNO; ++nt) {
-      const float4 x = a[32 * (part * kNO + nt)], y = b[32 * (part * kNO + nt)];
+      const float4 x = a[32 * (part + nt)], y = b[32 * (part + nt)];
       acc[nt][0] = x.x + y.x;
       acc[nt][1] = x.y + y.y;
       acc[nt][2] = x.z + y.z;
       acc[nt][3] = x.w + y.w;
     }
-    if (part == 0) {
+    if (part < kDNO) {
       store_rows16<E>(static_cast<T*>(p.dk_store) + kv_head * p.dk_head_stride, p.dk_row_stride,
-                      key0, item.block_end, 0, acc, p.scale, lane);
+                      key0, item.block_end, 8 * part, acc, p.scale, lane);
     } else {
       store_rows16<E>(static_cast<T*>(p.dv_store) + kv_head * p.dv_head_stride, p.dv_row_stride,
-                      key0, item.block_end, 0, acc, 1.f, lane);
+                      key0, item.block_end, 8 * (part - kDNO), acc, 1.f, lane);
     }
   }
 }

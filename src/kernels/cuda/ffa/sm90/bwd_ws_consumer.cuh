@@ -416,11 +416,11 @@ struct BwdWsConsumer {
         }
         const auto store = [&] {
           // A piece of a cut tile whose dK / dV rows have one 16-bit owner: its partial to its
-          // slot (bwd_cut.cuh). Cuts only in single-walk kernels (the host plans them so).
-          if constexpr (Tr::kDPasses == 1 && Tr::kPasses == 1) {
+          // slot (bwd_cut.cuh). Cuts only in kernels of one key pass (the host plans them so).
+          if constexpr (Tr::kPasses == 1) {
             if (p.dkv_store && tile.item_index >= p.num_items) {
-              store_cut_partial<kNO, kBN / 16>(p.cut_partials, tile.item_index - p.num_items,
-                                               4 * wg + warp, dk, dv, lane);
+              store_cut_partial<kD / 8, kBN / 16>(p.cut_partials, tile.item_index - p.num_items,
+                                                  4 * wg + warp, col0 / 8, dk, dv, lane);
               return;
             }
           }

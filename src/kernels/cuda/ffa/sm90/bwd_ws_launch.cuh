@@ -63,8 +63,8 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P,
       /*programmatic=*/true);
-  // The cut tiles' 16-bit dK / dV (bwd_cut.cuh); the host cuts only single-walk kernels.
-  if constexpr (Tr::kDPasses == 1 && Tr::kPasses == 1) {
+  // The cut tiles' 16-bit dK / dV (bwd_cut.cuh); the host cuts only kernels of one key pass.
+  if constexpr (Tr::kPasses == 1) {
     if (p.num_cuts > 0 && p.dkv_store) {
       launch_kernel<ffa_bwd_cut_merge_kernel<E, kHeadDim, Tr::kBlockN / 16>>(
           p.num_cuts, 32 * (Tr::kBlockN / 16), 0, stream, p, /*programmatic=*/true);
