@@ -64,11 +64,12 @@ struct TilePlan {
   std::vector<TilePiece> pieces;  // a cut tile's two pieces side by side, in walk order
 };
 
-/// Cut tiles (plan_tiles, development: MAGI_FFA_BWD_CUTS=1, bench/NOTES.md v38): in the last
-/// chunk a tile that would carry its CTA past the level every CTA can reach (all work / grid)
-/// is cut there, at a query tile, and its rest goes to the next least-loaded CTA (McNaughton's
-/// wrap-around, at most two pieces a tile), so the CTAs end within about a query tile of each
-/// other instead of a whole tile (full masks: 1024 tiles on 132 CTAs run 8 rounds for 7.76).
+/// Cut tiles (plan_tiles, development: MAGI_FFA_BWD_CUTS=1, bench/NOTES.md v38): the last chunk
+/// fills the CTAs one after another up to the level every CTA can reach (all work / grid); the
+/// tile that would pass it is cut there, at a query tile, and its rest opens the next CTA
+/// (McNaughton's wrap-around, at most two pieces a tile), so the CTAs end within about a query
+/// tile of each other instead of a whole tile (full masks: 1024 tiles on 132 CTAs run 8 rounds
+/// for 7.76).
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
@@ -193,7 +194,8 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
   };
   auto [plan, most] = assign(0, false);
   if (cuts.on && grid > 1) {
-    MAGI_CHECK(cuts.min_piece >= 1 && (items + int64_t{grid}) * num_heads < (int64_t{1} << 31),
+    // At most one cut per CTA: pieces number below items + 2 grid.
+    MAGI_CHECK(cuts.min_piece >= 1 && (items + 2 * int64_t{grid}) * num_heads < (int64_t{1} << 31),
                "FFA CUDA: bad cuts of a tile plan (", items, " items, ", num_heads, " heads)");
     // All work spread evenly, plus one for a cut's extra piece; the cuts' overheads can carry
     // the last tiles past it (no CTA has room left), so a few higher levels are tried too, and
