@@ -60,16 +60,32 @@ def main():
              "bwd time = (fwd+bwd) − fwd. Median of 7 batches of back-to-back calls timed with CUDA "
              "events behind a GPU sleep (host overhead hidden; host time below). `ratio` = FFA "
              "rate / peer rate (> 1: FFA faster).\n")
+    # The GPU's clock and power after each implementation's timing (bench_ffa.py: gpu_after):
+    # at 8k-32k the H200 runs at its power cap with its clock lowered (bench/NOTES.md v38).
+    clocked = any("sm_clock_mhz" in r.get("gpu_after", {}) for r in R["results"])
+    if clocked:
+        L.append("`SM MHz / W`: the GPU's SM clock and board power just after the implementation's "
+                 "timing; below 1980 MHz the GPU had lowered its clock (at 8k-32k to hold its 700 W "
+                 "power limit, bench/NOTES.md v38).\n")
+
+    def gpu(r):
+        g = r.get("gpu_after", {})
+        if not clocked:
+            return ""
+        return (f" {g['sm_clock_mhz']:.0f} / {g.get('power_w', 0):.0f} |"
+                if "sm_clock_mhz" in g else " - |")
+
     for S in sizes:
         L.append(f"\n## S = {S[0]}, heads {S[1]}:{S[2]}, head_dim {S[3]}\n")
-        L.append("| case | impl | fwd ms | fwd TF/s | bwd TF/s | fwd+bwd TF/s | FFA/peer fwd | FFA/peer bwd | FFA/peer f+b |")
-        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        L.append("| case | impl | fwd ms | fwd TF/s | bwd TF/s | fwd+bwd TF/s | FFA/peer fwd | FFA/peer bwd | FFA/peer f+b |"
+                 + (" SM MHz / W |" if clocked else ""))
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if clocked else ""))
         for c in CASES:
             f = res.get((c, S, "ffa"))
             if f is None:
                 continue
             L.append(f"| {c} | **ffa** | {fmt(f['fwd_ms'], 3)} | {fmt(f['fwd_tflops'])} | "
-                     f"{fmt(f.get('bwd_tflops'))} | {fmt(f['fwdbwd_tflops'])} | | | |")
+                     f"{fmt(f.get('bwd_tflops'))} | {fmt(f['fwdbwd_tflops'])} | | | |" + gpu(f))
             for p in PEERS:
                 r = res.get((c, S, p))
                 if r is None:
@@ -79,7 +95,8 @@ def main():
                     return f"{a / b:.2f}" if a and b else "-"
                 L.append(f"| {c} | {p} | {fmt(r['fwd_ms'], 3)} | {fmt(r['fwd_tflops'])} | "
                          f"{fmt(r.get('bwd_tflops'))} | {fmt(r['fwdbwd_tflops'])} | "
-                         f"{ratio('fwd_tflops')} | {ratio('bwd_tflops')} | {ratio('fwdbwd_tflops')} |")
+                         f"{ratio('fwd_tflops')} | {ratio('bwd_tflops')} | {ratio('fwdbwd_tflops')} |"
+                         + gpu(r))
     # own full-mask rate
     L.append("\n## Irregular masks against FFA's own full-mask rate\n")
     L.append("| S | case | fwd | bwd | fwd+bwd |")

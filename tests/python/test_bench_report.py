@@ -77,3 +77,18 @@ def test_report_compares_the_deterministic_backward(tmp_path):
     text = md.read_text()
     assert "## Deterministic backward against the default" in text
     assert "| 8192 (64:8, d 128) | causal | 400 | 300 | 0.75 |" in text
+
+
+def test_report_shows_the_clock_and_power_where_recorded(tmp_path):
+    cudnn = {"case": "full", "S": 8192, "impl": "sdpa_cudnn", "hq": 64, "hkv": 8, "d": 128,
+             "fwd_tflops": 640.0, "bwd_tflops": 540.0, "fwdbwd_tflops": 560.0, "fwd_ms": 1.0,
+             "fwdbwd_ms": 3.0, "cells": 1, "gpu_after": {"sm_clock_mhz": 1890, "power_w": 686.2}}
+    a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 540.0)}, more=[cudnn])
+    md = tmp_path / "r.md"
+    r = subprocess.run([sys.executable, os.path.join(BENCH, "report.py"), a, "--md", str(md),
+                        "--png", str(tmp_path / "r.png")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = md.read_text()
+    assert "SM MHz / W |" in text
+    assert "| full | sdpa_cudnn |" in text and "| 1890 / 686 |" in text
+    assert [ln for ln in text.splitlines() if ln.startswith("| full | **ffa**")][0].endswith(" - |")
