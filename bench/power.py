@@ -27,6 +27,7 @@ if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
 from magi_attention import flex_flash_attn_func  # noqa: E402
+from profile_ffa import load_case  # noqa: E402
 
 
 def main():
@@ -47,21 +48,16 @@ def main():
 
     H, HKV = (int(x) for x in args.heads.split(":"))
     S, D = args.S, args.d
-    dev = torch.device("cuda")
-    q = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-    k = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-    v = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-    dout = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16)
+    _, q, k, v, qr, kr, types = load_case(args.case, S, heads=(H, HKV), head_dim=D)
+    dout = torch.randn_like(q)
     causal = args.case == "causal"
-    rng = torch.tensor([[0, S]], dtype=torch.int32, device=dev)
-    types = torch.tensor([1 if causal else 0], dtype=torch.int32, device=dev)
     cells = S * (S + 1) // 2 if causal else S * S
     flops = 4 * H * D * cells * (3.5 if args.bwd else 1.0)
     qt, kt, vt = (x.detach().transpose(0, 1).unsqueeze(0).requires_grad_(True) for x in (q, k, v))
     dt = dout.transpose(0, 1).unsqueeze(0)
 
     def ffa():
-        return flex_flash_attn_func(q, k, v, rng, rng, types)[0]
+        return flex_flash_attn_func(q, k, v, qr, kr, types)[0]
 
     def cudnn():
         with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):

@@ -18,6 +18,18 @@ build() {  # (re)configure with EXTRA and build in place; the package loads buil
     ninja -C build -j16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
   echo "build ok in $(( $(date +%s) - t0 ))s"; grep -c "spill" "$OUT/build.log"
 }
+# Each development variant of $1 (';'-separated -D flags) built on top of EXTRA, AB_TESTS run on
+# it, then "$2 <i>" (i = 1, 2, ...: the variant's number); EXTRA's build again at the end.
+for_each_variant() {
+  local saved="${EXTRA:-}" i=0 v variants
+  IFS=';' read -ra variants <<<"$1"
+  for v in "${variants[@]}"; do
+    i=$((i + 1)); EXTRA="$saved $v" build
+    timeout ${STEP_TIMEOUT:-300} python3 -m pytest ${AB_TESTS:-tests/cuda/test_ffa.py} -q -rf 2>&1 | tail -3
+    "$2" "$i"
+  done
+  EXTRA="$saved" build
+}
 NCU_SECTIONS="--section SpeedOfLight --section WarpStateStats --section ComputeWorkloadAnalysis
   --section MemoryWorkloadAnalysis"  # the ncu steps' common sections
 build
@@ -70,19 +82,15 @@ for step in "$@"; do
       # FFA alone, tags ab_base / ab_var<i>; test_ffa.py on each variant; compare), then the
       # build before again. AB_ARGS replaces the bench's shape arguments, AB_TESTS the tests.
       args=${AB_ARGS:-"--sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 --cases full,causal,varlen_causal"}
-      python3 bench/bench_ffa.py $args --impls ffa --budget-s ${AB_BUDGET:-120} --tag ab_base 2>&1 |
-        grep -v Warning | tail -2
-      saved="${EXTRA:-}"; i=0; tags="$OUT/ab_base.json"
-      IFS=';' read -ra variants <<<"${step#ab:}"
-      for v in "${variants[@]}"; do
-        i=$((i + 1)); EXTRA="$saved $v" build
-        timeout ${STEP_TIMEOUT:-300} python3 -m pytest ${AB_TESTS:-tests/cuda/test_ffa.py} -q -rf 2>&1 | tail -3
-        python3 bench/bench_ffa.py $args --impls ffa --budget-s ${AB_BUDGET:-120} --tag ab_var$i 2>&1 |
+      ab_bench() {
+        python3 bench/bench_ffa.py $args --impls ffa --budget-s ${AB_BUDGET:-120} --tag "ab_$1" 2>&1 |
           grep -v Warning | tail -2
-        tags="$tags $OUT/ab_var$i.json"
-      done
-      python3 bench/compare.py $tags 2>&1 | tee -a "$OUT/compare.log"
-      EXTRA="$saved" build ;;
+        tags="$tags $OUT/ab_$1.json"
+      }
+      tags=; ab_bench base
+      var_bench() { ab_bench "var$1"; }
+      for_each_variant "${step#ab:}" var_bench
+      python3 bench/compare.py $tags 2>&1 | tee -a "$OUT/compare.log" ;;
     dpass)  # the hd 256 backward in passes over halves of D (bench/NOTES.md v36), a build with
       # a barrier-wait limit: its hd 256 tests, the bench beside cuDNN, then the sanitizers
       EXTRA="-DMAGI_FFA_HD256_BWD_DPASS=1 -DMAGI_FFA_WAIT_LIMIT=200000000" build
@@ -147,17 +155,14 @@ for step in "$@"; do
     abcyc:*)  # development flags against the build before, in locked-clock cycles (immune to the
       # power cap, v38): abcyc:<-DFLAG=1>[;<-DOTHER=1>...]; test_ffa.py on each variant; the build
       # before again at the end
-      python3 bench/cycles.py --tag cb 2>&1 | tee -a "$OUT/cycles.log" | tail -1
-      saved="${EXTRA:-}"; i=0; tags="cb"
-      IFS=';' read -ra variants <<<"${step#abcyc:}"
-      for v in "${variants[@]}"; do
-        i=$((i + 1)); EXTRA="$saved $v" build
-        timeout ${STEP_TIMEOUT:-300} python3 -m pytest ${AB_TESTS:-tests/cuda/test_ffa.py} -q -rf 2>&1 | tail -3
-        python3 bench/cycles.py --tag cv$i 2>&1 | tee -a "$OUT/cycles.log" | tail -1
-        tags="$tags cv$i"
-      done
-      python3 bench/cycles.py --compare $tags 2>&1 | tee -a "$OUT/cycles.log"
-      EXTRA="$saved" build ;;
+      cyc() {
+        python3 bench/cycles.py --tag "$1" 2>&1 | tee -a "$OUT/cycles.log" | tail -1
+        tags="$tags $1"
+      }
+      tags=; cyc cb
+      var_cyc() { cyc "cv$1"; }
+      for_each_variant "${step#abcyc:}" var_cyc
+      python3 bench/cycles.py --compare $tags 2>&1 | tee -a "$OUT/cycles.log" ;;
     power:*)  # clocks, power and TFLOP per joule of FFA and cuDNN, each run alone for 3 s
       # (bench/power.py; v38): power:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>
       IFS=, read -r pass c n h d <<<"${step#power:}"

@@ -42,14 +42,19 @@ def test_compare_ratios_and_missing_rows(tmp_path):
     assert [c.strip() for c in causal.strip("|").split("|")][6:] == ["-", "-", "-", "-"]
 
 
+def run_report(tmp_path, *runs):
+    """report.py on the bench JSON files `runs`: (process result, md path)."""
+    md = tmp_path / "r.md"
+    cmd = [sys.executable, os.path.join(BENCH, "report.py"), *runs, "--md", str(md), "--png",
+           str(tmp_path / "r.png")]
+    return subprocess.run(cmd, capture_output=True, text=True), md
+
+
 def report(tmp_path, second_commit):
     """report.py on two runs (commits "abc" and `second_commit`): (process result, md path)."""
     a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 500.0)})
     b = run_json(tmp_path / "b.json", second_commit, {("causal", 8192): (580.0, 400.0)})
-    md = tmp_path / "r.md"
-    cmd = [sys.executable, os.path.join(BENCH, "report.py"), a, b, "--md", str(md), "--png",
-           str(tmp_path / "r.png")]
-    return subprocess.run(cmd, capture_output=True, text=True), md
+    return run_report(tmp_path, a, b)
 
 
 def test_report_refuses_runs_of_different_commits(tmp_path):
@@ -70,9 +75,7 @@ def test_report_compares_the_deterministic_backward(tmp_path):
     det = json.load(open(run_json(tmp_path / "d.json", "abc", {("causal", 8192): (580.0, 300.0)},
                                   impl="ffa_det")))["results"]
     a = run_json(tmp_path / "a.json", "abc", {("causal", 8192): (580.0, 400.0)}, more=det)
-    md = tmp_path / "r.md"
-    r = subprocess.run([sys.executable, os.path.join(BENCH, "report.py"), a, "--md", str(md),
-                        "--png", str(tmp_path / "r.png")], capture_output=True, text=True)
+    r, md = run_report(tmp_path, a)
     assert r.returncode == 0, r.stderr
     text = md.read_text()
     assert "## Deterministic backward against the default" in text
@@ -84,9 +87,7 @@ def test_report_shows_the_clock_and_power_where_recorded(tmp_path):
              "fwd_tflops": 640.0, "bwd_tflops": 540.0, "fwdbwd_tflops": 560.0, "fwd_ms": 1.0,
              "fwdbwd_ms": 3.0, "cells": 1, "gpu_after": {"sm_clock_mhz": 1890, "power_w": 686.2}}
     a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 540.0)}, more=[cudnn])
-    md = tmp_path / "r.md"
-    r = subprocess.run([sys.executable, os.path.join(BENCH, "report.py"), a, "--md", str(md),
-                        "--png", str(tmp_path / "r.png")], capture_output=True, text=True)
+    r, md = run_report(tmp_path, a)
     assert r.returncode == 0, r.stderr
     text = md.read_text()
     assert "SM MHz / W |" in text
