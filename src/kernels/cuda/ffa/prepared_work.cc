@@ -65,8 +65,7 @@ std::vector<int32_t> item_costs(const WorkList& list, bool aligned) {
     int64_t tiles = 0;
     for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
       const FfaSegment& g = list.segs[static_cast<size_t>(s)];
-      const int64_t q0 = sm90::RowTiles<kBwdBlockM>::first_tile(g.q0, aligned);
-      tiles += (g.q1 - q0 + kBwdBlockM - 1) / kBwdBlockM;
+      tiles += sm90::RowTiles<kBwdBlockM>::tiles_of(g.q0, g.q1, aligned);
     }
     cost.push_back(static_cast<int32_t>(tiles));
   }

@@ -54,6 +54,10 @@ struct SegmentTiles {
   MAGI_HD static constexpr int first_tile(int first, bool aligned) {
     return aligned ? first / kBlock * kBlock : first;
   }
+  /// The tiles of a segment whose positions are [first, end).
+  MAGI_HD static constexpr int tiles_of(int first, int end, bool aligned) {
+    return (end - first_tile(first, aligned) + kBlock - 1) / kBlock;
+  }
   /// Whether this is the walk's last tile.
   MAGI_HD bool last() const {
     return (kRanged && left == 1) || (c0 + kBlock >= k1 && seg + 1 >= seg_end);

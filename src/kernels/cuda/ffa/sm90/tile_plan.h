@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "magi/check.h"
 
 namespace magi::cuda::sm90 {
@@ -226,7 +227,7 @@ FfaWorkItem piece_item(const FfaWorkItem& item, const std::vector<FfaSegment>& a
   int32_t t0 = 0;  // the walk's first tile of segment s
   for (int32_t s = item.seg_begin; s < item.seg_end; ++s) {
     const FfaSegment& g = all[static_cast<size_t>(s)];
-    const int32_t n = (g.q1 - g.q0 + kBlockM - 1) / kBlockM;
+    const int32_t n = RowTiles<kBlockM>::tiles_of(g.q0, g.q1, /*aligned=*/false);
     const int32_t a = std::max(first, t0), b = std::min(first + count, t0 + n);
     if (a < b) {
       FfaSegment c = g;
