@@ -217,10 +217,10 @@ void undispatch_kv(const DistAttnRuntime& rt, Communicator& comm, const TensorVi
 void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_local, int64_t shift,
           const TensorView& out_local, void* cuda_stream = nullptr, Allocator* allocator = nullptr);
 
-/// Forward over local q [shard, Hq, D], k/v [shard_kv, Hkv, D] (shard_kv = shard_seqlen_kv();
-/// = shard in self-attention): out [shard, Hq, D] (any float
-/// dtype), lse [shard, Hq] fp32. Hq % Hkv == 0, and the key's head counts and head_dim where
-/// it has them. Options as in ffa.h (one scale rule; opts.allocator supplies the call's one
+/// Forward over local q [shard, Hq, D], k [shard_kv, Hkv, D], v [shard_kv, Hkv, Dv] (shard_kv =
+/// shard_seqlen_kv(); = shard in self-attention; Dv may differ from D as in ffa.h): out
+/// [shard, Hq, Dv] (any float dtype), lse [shard, Hq] fp32. Hq % Hkv == 0, and the key's head
+/// counts and head_dim (q's and k's) where it has them. Options as in ffa.h (one scale rule; opts.allocator supplies the call's one
 /// block of scratch memory). opts.sink: the attention sink (ffa.h AttnSink), counted once per
 /// row over all stages and ranks (merged after every other merge): layout kSH [num_sink, Hq]
 /// (the same logits on every rank) or kSSH [shard, num_sink, Hq] (per local row, i.e. the

@@ -32,16 +32,17 @@ def check_tensor(name: str, t, *, ndim: int | None = None, dtypes=None) -> None:
 
 
 def check_qkv(q, k, v) -> None:
-    """q ``[Sq, Hq, D]``, k and v ``[Sk, Hkv, D]``: same float dtype and device,
-    ``Hq % Hkv == 0``."""
+    """q ``[Sq, Hq, D]``, k ``[Sk, Hkv, D]``, v ``[Sk, Hkv, Dv]`` (Dv may differ from D, as
+    MLA's 192 / 128): same float dtype and device, ``Hq % Hkv == 0``."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_tensor(name, t, ndim=3, dtypes=FLOAT_DTYPES)
     if k.dtype != q.dtype or v.dtype != q.dtype:
         raise TypeError(f"k, v: dtypes {k.dtype}, {v.dtype} differ from q's {q.dtype}")
     if k.device != q.device or v.device != q.device:
         raise ValueError(f"k, v: devices {k.device}, {v.device} differ from q's {q.device}")
-    if k.shape != v.shape:
-        raise ValueError(f"v: shape {list(v.shape)} differs from k's {list(k.shape)}")
+    if k.shape[:2] != v.shape[:2]:
+        raise ValueError(f"v: shape {list(v.shape)} differs from k's {list(k.shape)} in "
+                         f"[Sk, Hkv]")
     if k.shape[2] != q.shape[2]:
         raise ValueError(f"k: head_dim {k.shape[2]} differs from q's {q.shape[2]}")
     if k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0:

@@ -49,6 +49,11 @@ def alloc_bytes(nbytes: int, device_index: int) -> torch.Tensor:
     return torch.empty(nbytes, dtype=torch.uint8, device=device_index)
 
 
+def empty_out(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The attention output of q and v, contiguous: ``[Sq, Hq, Dv]`` in q's dtype."""
+    return q.new_empty((q.shape[0], q.shape[1], v.shape[2]))
+
+
 def accumulator_dtype(dtype: torch.dtype) -> torch.dtype:
     """fp64 for fp64 inputs, fp32 otherwise (the core's gradient accumulators)."""
     return torch.float64 if dtype == torch.float64 else torch.float32

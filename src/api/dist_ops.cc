@@ -43,8 +43,9 @@ void check_group(const char* fn, const DistAttnRuntime& rt, const Communicator& 
              "', not for rank ", comm.rank(), " of group '", comm.group_id(), "'");
 }
 
-/// q [shard, Hq, D], k and v [shard_kv, Hkv, D]: the local lengths, and the key's heads where
-/// it has them (the rest of ffa.h's contract is checked by check_ffa_*).
+/// q [shard, Hq, D], k [shard_kv, Hkv, D], v [shard_kv, Hkv, Dv]: the local lengths, and the
+/// key's heads and head_dim (q's and k's) where it has them (the rest of ffa.h's contract is
+/// checked by check_ffa_*).
 void check_local(const char* fn, const DistAttnRuntime& rt, const TensorView& q,
                  const TensorView& k, const TensorView& v) {
   const DistAttnKey& key = rt.key();

@@ -3,6 +3,7 @@
 #include "magi/ffa.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "common/env.h"
@@ -22,20 +23,26 @@ using checks::kWide;
 
 struct Sizes {
   int64_t sq, sk, hq, hkv, d;
+  int64_t dv;  // v's head dim (out's and dout's); may differ from q / k's d (MLA: 192 / 128)
+
+  std::array<int64_t, 3> out() const { return {sq, hq, dv}; }
 };
+
+constexpr std::string_view kOutLayout = "[Sq, Hq, Dv] (q's rows and heads, v's head dim)";
 
 /// Checks q, k, v against each other and the work's totals; returns the problem sizes.
 Sizes check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
                    const TensorView& v, const FfaWork& work) {
   checks::ndim(fn, "q", q, 3, "[Sq, Hq, D]");
   checks::ndim(fn, "k", k, 3, "[Sk, Hkv, D]");
-  checks::ndim(fn, "v", v, 3, "[Sk, Hkv, D]");
-  const Sizes s{q.shape[0], k.shape[0], q.shape[1], k.shape[1], q.shape[2]};
+  checks::ndim(fn, "v", v, 3, "[Sk, Hkv, Dv]");
+  const Sizes s{q.shape[0], k.shape[0], q.shape[1], k.shape[1], q.shape[2], v.shape[2]};
   MAGI_CHECK(s.hq >= 1 && s.hkv >= 1 && s.d >= 1, fn, ": q = ", q.describe(),
              ", k = ", k.describe(), ": head counts and head dim must be >= 1");
   MAGI_CHECK(k.shape[2] == s.d, fn, ": head dim of k (", k.shape[2], ") differs from q's (", s.d,
              ")");
-  checks::shape(fn, "v", v, {s.sk, s.hkv, s.d}, "[Sk, Hkv, D] of k");
+  MAGI_CHECK(s.dv >= 1, fn, ": v = ", v.describe(), ": its head dim must be >= 1");
+  checks::shape(fn, "v", v, {s.sk, s.hkv, s.dv}, "[Sk, Hkv, Dv] with k's Sk and Hkv");
   MAGI_CHECK(s.hq % s.hkv == 0, fn, ": q has ", s.hq, " heads and k has ", s.hkv,
              ": Hq must be a multiple of Hkv");
   checks::dtype_in(fn, "q", q, kFloating, "a floating dtype");
@@ -63,13 +70,12 @@ void check_lse(std::string_view fn, const TensorView& lse, const TensorView& q, 
   checks::inner_contiguous(fn, "lse", lse);
 }
 
-/// A tensor shaped like q or k ([S, H, D]) with a dtype from `allowed`, on q's device.
+/// A tensor of shape `want` (described by `layout`) with a dtype from `allowed`, on q's device.
 void check_like(std::string_view fn, std::string_view name, const TensorView& t,
-                const TensorView& like, std::string_view like_name, const TensorView& q,
+                std::array<int64_t, 3> want, std::string_view layout, const TensorView& q,
                 std::initializer_list<DType> allowed, std::string_view what) {
-  checks::ndim(fn, name, t, 3, "[S, H, D]");
-  const std::string layout = "of " + std::string(like_name);
-  checks::shape(fn, name, t, {like.shape[0], like.shape[1], like.shape[2]}, layout);
+  checks::ndim(fn, name, t, 3, layout);
+  checks::shape(fn, name, t, {want[0], want[1], want[2]}, layout);
   checks::dtype_in(fn, name, t, allowed, what);
   checks::same_device(fn, name, t, "q", q);
   checks::inner_contiguous(fn, name, t);
@@ -105,9 +111,10 @@ FfaFwdArgs check_ffa_forward(std::string_view fn, const TensorView& q, const Ten
                              const TensorView& out, const TensorView& lse, bool accumulate) {
   const Sizes s = check_inputs(fn, q, k, v, work);
   if (accumulate) {
-    check_like(fn, "out", out, q, "q", q, kWide, "float32 or float64 in accumulate mode");
+    check_like(fn, "out", out, s.out(), kOutLayout, q, kWide,
+               "float32 or float64 in accumulate mode");
   } else {
-    check_like(fn, "out", out, q, "q", q, kFloating, "a floating dtype");
+    check_like(fn, "out", out, s.out(), kOutLayout, q, kFloating, "a floating dtype");
   }
   check_lse(fn, lse, q, s);
   check_max_logits(fn, opts.max_logits, q, s);
@@ -128,8 +135,8 @@ FfaBwdArgs check_ffa_backward_inputs(std::string_view fn, const TensorView& q, c
                                      const TensorView& lse, const TensorView& dout,
                                      const FfaWork& work, const FfaOptions& opts) {
   const Sizes s = check_inputs(fn, q, k, v, work);
-  check_like(fn, "out", out, q, "q", q, kFloating, "a floating dtype");
-  check_like(fn, "dout", dout, q, "q", q, kFloating, "a floating dtype");
+  check_like(fn, "out", out, s.out(), kOutLayout, q, kFloating, "a floating dtype");
+  check_like(fn, "dout", dout, s.out(), kOutLayout, q, kFloating, "a floating dtype");
   check_lse(fn, lse, q, s);
   FfaBwdArgs a;
   a.q = q;
@@ -147,19 +154,26 @@ FfaBwdArgs check_ffa_backward_inputs(std::string_view fn, const TensorView& q, c
 
 void check_ffa_grads(std::string_view fn, FfaBwdArgs& a, const TensorView& dq, const TensorView& dk,
                      const TensorView& dv) {
-  const TensorView &q = a.q, &k = a.k;
-  check_like(fn, "dq", dq, q, "q", q, kWide, "float32 or float64 (an accumulator)");
+  const TensorView &q = a.q, &k = a.k, &v = a.v;
+  const std::array<int64_t, 3> q_shape{q.shape[0], q.shape[1], q.shape[2]};
+  const std::array<int64_t, 3> k_shape{k.shape[0], k.shape[1], k.shape[2]};
+  const std::array<int64_t, 3> v_shape{v.shape[0], v.shape[1], v.shape[2]};
+  check_like(fn, "dq", dq, q_shape, "[Sq, Hq, D] of q", q, kWide,
+             "float32 or float64 (an accumulator)");
   // dk / dv: accumulators, or (CUDA, 16-bit inputs) tensors of q's dtype that are overwritten.
   const bool dkv_overwrite = dk.dtype == q.dtype && dtype_size(q.dtype) == 2;
   if (dkv_overwrite) {
-    check_like(fn, "dk", dk, k, "k", q, {q.dtype}, "q's dtype (overwritten) or an accumulator");
-    check_like(fn, "dv", dv, k, "k", q, {q.dtype}, "q's dtype like dk");
+    check_like(fn, "dk", dk, k_shape, "[Sk, Hkv, D] of k", q, {q.dtype},
+               "q's dtype (overwritten) or an accumulator");
+    check_like(fn, "dv", dv, v_shape, "[Sk, Hkv, Dv] of v", q, {q.dtype}, "q's dtype like dk");
     MAGI_CHECK(q.device.type == DeviceType::kCUDA, fn, ": dk = ", dk.describe(), ": gradients in ",
                to_string(q.dtype),
                " (overwritten) are supported on CUDA only; pass float32 accumulators");
   } else {
-    check_like(fn, "dk", dk, k, "k", q, kWide, "float32 or float64 (an accumulator)");
-    check_like(fn, "dv", dv, k, "k", q, kWide, "float32 or float64 (an accumulator)");
+    check_like(fn, "dk", dk, k_shape, "[Sk, Hkv, D] of k", q, kWide,
+               "float32 or float64 (an accumulator)");
+    check_like(fn, "dv", dv, v_shape, "[Sk, Hkv, Dv] of v", q, kWide,
+               "float32 or float64 (an accumulator)");
   }
   a.dq = dq;
   a.dk = dk;

@@ -24,7 +24,7 @@ DType acc_dtype(const TensorView& q) {
 // The K|V rows one stage computes with: [local rows (StageWork::local_rows); received rows],
 // the received ones filled by the call's exchange in the stage's layout.
 struct StageKv {
-  RowPair kv;              // [local_rows + num_recv, 2, Hkv, D]: first = K, second = V
+  RowPair kv;              // local_rows + num_recv rows: first = K, second = V
   int64_t local_rows = 0;  // StageWork::local_rows
   RowPair received() const { return kv.slice(local_rows, kv.rows()); }
 };
@@ -35,8 +35,8 @@ struct Stages {
 };
 
 // The stage buffers and the exchange that fills them (backward: and sums dK|dV back in `acc`).
-Stages layout_stages(const CallContext& c, const TensorView& k, bool backward, DType acc,
-                     Arena& a) {
+Stages layout_stages(const CallContext& c, const TensorView& k, const TensorView& v, bool backward,
+                     DType acc, Arena& a) {
   const RankPlan& rp = c.rt.rank_plan();
   const RankWork& w = c.rt.work();
   Stages out;
@@ -44,10 +44,10 @@ Stages layout_stages(const CallContext& c, const TensorView& k, bool backward, D
   for (size_t s = 0; s < rp.stages.size(); ++s) {
     StageKv& st = out.kv.emplace_back();
     st.local_rows = w.stages[s].local_rows;
-    st.kv = take_pair(a, k.dtype, st.local_rows + rp.stages[s].num_recv(), k.shape[1], k.shape[2]);
+    st.kv = take_pair(a, k.dtype, st.local_rows + rp.stages[s].num_recv(), PairShape::of(k, v));
     received.push_back(st.received().both);
   }
-  out.exchange = layout_exchange(c, k, std::move(received), backward, acc, a);
+  out.exchange = layout_exchange(c, k, v, std::move(received), backward, acc, a);
   return out;
 }
 
@@ -112,10 +112,10 @@ FwdLayout layout_forward(const CallContext& c, const TensorView& q, const Tensor
                          const TensorView& v, const TensorView& out, const TensorView& lse,
                          Arena& a) {
   const DType at = acc_dtype(q);
-  const int64_t sq = q.shape[0], hq = q.shape[1], d = q.shape[2];
+  const int64_t sq = q.shape[0], hq = q.shape[1], dv = v.shape[2];
   FwdLayout l;
-  l.stages = layout_stages(c, k, false, at, a);
-  l.acc = out.dtype == at || one_pass_forward(c, out) ? out : a.take(at, {sq, hq, d});
+  l.stages = layout_stages(c, k, v, false, at, a);
+  l.acc = out.dtype == at || one_pass_forward(c, out) ? out : a.take(at, {sq, hq, dv});
   l.lse_acc = lse.dtype == at ? lse : a.take(at, {sq, hq});
   if (c.max_logits.ndim > 0 && c.comm.size() > 1) {
     l.max_send = a.take(DType::kFloat32, {c.comm.size(), hq});
@@ -193,16 +193,16 @@ void run_forward(const CallContext& c, const TensorView& q, const TensorView& k,
 
 BwdLayout layout_backward(const CallContext& c, const FfaBwdArgs& a, Arena& ar) {
   const RankWork& w = c.rt.work();
-  const TensorView &q = a.q, &k = a.k;
+  const TensorView &q = a.q, &k = a.k, &v = a.v;
   const DType at = acc_dtype(q);
-  const int64_t s_len = k.shape[0], hkv = k.shape[1], d = k.shape[2];
+  const int64_t s_len = k.shape[0], hkv = k.shape[1];
   BwdLayout l;
-  l.stages = layout_stages(c, k, true, at, ar);
-  l.dq_acc = ar.take(at, {q.shape[0], q.shape[1], d});
-  l.dk_acc = ar.take(at, {s_len, hkv, d});
-  l.dv_acc = ar.take(at, {s_len, hkv, d});
+  l.stages = layout_stages(c, k, v, true, at, ar);
+  l.dq_acc = ar.take(at, {q.shape[0], q.shape[1], q.shape[2]});
+  l.dk_acc = ar.take(at, {s_len, hkv, k.shape[2]});
+  l.dv_acc = ar.take(at, {s_len, hkv, v.shape[2]});
   for (const StageKv& st : l.stages.kv)
-    l.dkv_part.push_back(take_pair(ar, at, st.kv.rows(), hkv, d));
+    l.dkv_part.push_back(take_pair(ar, at, st.kv.rows(), PairShape::of(k, v)));
   // Every FFA call of this backward has the same q and fp32 (fp64) accumulators and runs in
   // stream order, so one scratch area, as large as the largest call needs, serves them all.
   FfaBwdArgs probe = a;

@@ -10,16 +10,16 @@ namespace {
 
 class FlatExchange final : public KvExchange {
  public:
-  FlatExchange(const CallContext& c, const TensorView& k, std::vector<TensorView> received,
-               bool backward, DType acc, Arena& a)
+  FlatExchange(const CallContext& c, const TensorView& k, const TensorView& v,
+               std::vector<TensorView> received, bool backward, DType acc, Arena& a)
       : c_(c), received_(std::move(received)), moves_(c.comm.size() > 1) {
     const RankPlan& rp = c.rt.rank_plan();
-    const int64_t h = k.shape[1], d = k.shape[2];
+    const PairShape shape = PairShape::of(k, v);
     handles_.resize(rp.stages.size());
     if (!moves_) return;
     for (const StagePlan& st : rp.stages) {
-      send_.push_back(take_pair(a, k.dtype, st.num_send(), h, d));
-      if (backward) home_.push_back(take_pair(a, acc, st.num_send(), h, d));
+      send_.push_back(take_pair(a, k.dtype, st.num_send(), shape));
+      if (backward) home_.push_back(take_pair(a, acc, st.num_send(), shape));
     }
   }
 
@@ -60,7 +60,7 @@ class FlatExchange final : public KvExchange {
 
  private:
   const CallContext& c_;
-  std::vector<TensorView> received_;  // per stage: [num_recv, 2, Hkv, D]
+  std::vector<TensorView> received_;  // per stage: K|V rows, [num_recv, Hkv * (D + Dv)]
   bool moves_;                        // a group of one exchanges nothing
   std::vector<RowPair> send_;         // per stage: K|V rows gathered at send_rows
   std::vector<RowPair> home_;         // backward, per stage: partial dK|dV of send_rows
@@ -70,9 +70,10 @@ class FlatExchange final : public KvExchange {
 }  // namespace
 
 std::unique_ptr<KvExchange> layout_flat_exchange(const CallContext& c, const TensorView& k,
+                                                 const TensorView& v,
                                                  std::vector<TensorView> received, bool backward,
                                                  DType acc, Arena& a) {
-  return std::make_unique<FlatExchange>(c, k, std::move(received), backward, acc, a);
+  return std::make_unique<FlatExchange>(c, k, v, std::move(received), backward, acc, a);
 }
 
 }  // namespace magi::runtime

@@ -21,24 +21,24 @@ namespace {
 
 class HierExchange final : public KvExchange {
  public:
-  HierExchange(const CallContext& c, const TensorView& k, std::vector<TensorView> received,
-               bool backward, DType acc, Arena& a)
+  HierExchange(const CallContext& c, const TensorView& k, const TensorView& v,
+               std::vector<TensorView> received, bool backward, DType acc, Arena& a)
       : c_(c),
         plan_(c.rt.hier_plan()->ranks.front()),
         work_(*c.rt.work().hier),
         received_(std::move(received)),
         shard_(k.shape[0]),
         backward_(backward) {
-    const int64_t h = k.shape[1], d = k.shape[2];
-    holdings_ = take_pair(a, k.dtype, work_.rows, h, d);
+    const PairShape shape = PairShape::of(k, v);
+    holdings_ = take_pair(a, k.dtype, work_.rows, shape);
     for (const HierStagePlan& st : plan_.stages) {
-      inter_send_.push_back(take_pair(a, k.dtype, st.inter.num_send(), h, d));
-      intra_send_.push_back(take_pair(a, k.dtype, st.intra.num_send(), h, d));
+      inter_send_.push_back(take_pair(a, k.dtype, st.inter.num_send(), shape));
+      intra_send_.push_back(take_pair(a, k.dtype, st.intra.num_send(), shape));
       if (!backward) continue;
-      intra_home_.push_back(take_pair(a, acc, st.intra.num_send(), h, d));
-      inter_home_.push_back(take_pair(a, acc, st.inter.num_send(), h, d));
+      intra_home_.push_back(take_pair(a, acc, st.intra.num_send(), shape));
+      inter_home_.push_back(take_pair(a, acc, st.inter.num_send(), shape));
     }
-    if (backward) sums_ = take_pair(a, acc, work_.rows, h, d);
+    if (backward) sums_ = take_pair(a, acc, work_.rows, shape);
     inter_.resize(plan_.stages.size());
     intra_.resize(plan_.stages.size());
   }
@@ -119,10 +119,10 @@ class HierExchange final : public KvExchange {
   const CallContext& c_;
   const HierRankPlan& plan_;
   const HierWork& work_;
-  std::vector<TensorView> received_;  // per stage: [num_recv, 2, Hkv, D]
+  std::vector<TensorView> received_;  // per stage: K|V rows, [num_recv, Hkv * (D + Dv)]
   int64_t shard_;                     // local K/V rows
   bool backward_;
-  RowPair holdings_;                 // [work_.rows, 2, Hkv, D]: K|V
+  RowPair holdings_;                 // work_.rows rows of K|V
   RowPair sums_;                     // backward: holdings-shaped partial dK|dV
   std::vector<RowPair> inter_send_;  // per stage: [inter.num_send]
   std::vector<RowPair> intra_send_;  // per stage: [intra.num_send]
@@ -134,9 +134,10 @@ class HierExchange final : public KvExchange {
 }  // namespace
 
 std::unique_ptr<KvExchange> layout_hier_exchange(const CallContext& c, const TensorView& k,
+                                                 const TensorView& v,
                                                  std::vector<TensorView> received, bool backward,
                                                  DType acc, Arena& a) {
-  return std::make_unique<HierExchange>(c, k, std::move(received), backward, acc, a);
+  return std::make_unique<HierExchange>(c, k, v, std::move(received), backward, acc, a);
 }
 
 }  // namespace magi::runtime

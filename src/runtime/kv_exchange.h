@@ -25,37 +25,40 @@ class KvExchange {
  public:
   virtual ~KvExchange() = default;
   /// Posts what can travel before the first kernel (flat: every stage; hierarchical: the
-  /// inter-node level of every stage). k, v: the local K/V [shard_kv, Hkv, D].
+  /// inter-node level of every stage). k, v: the local K/V [shard_kv, Hkv, D] and [.., Dv].
   virtual void start(const TensorView& k, const TensorView& v) = 0;
   /// After it, work queued on the call's stream sees stage s's received rows in place.
   virtual void wait(size_t s) = 0;
-  /// Backward: the partial dK|dV of stage s's received rows ([num_recv, 2, Hkv, D] in the
-  /// accumulation dtype, in the order they were received) leave for their owners. `partial`
+  /// Backward: the partial dK|dV of stage s's received rows (a RowPair's `both`, num_recv rows
+  /// in the accumulation dtype, in the order they were received) leave for their owners. `partial`
   /// must stay untouched until finish().
   virtual void reduce(size_t s, const TensorView& partial) = 0;
-  /// Backward, after the last reduce: adds what came home into dk and dv ([shard_kv, Hkv, D],
+  /// Backward, after the last reduce: adds what came home into dk and dv (shaped like k and v,
   /// the accumulation dtype).
   virtual void finish(const TensorView& dk, const TensorView& dv) = 0;
 };
 
-/// The exchange of a call whose stages receive into `received` (per stage [num_recv, 2, Hkv,
-/// D] in k's dtype), its buffers laid out in `a`. k: the local K (for its shape). `backward`:
-/// the group-reduce's buffers too, partials in `acc`.
+/// The exchange of a call whose stages receive into `received` (per stage the `both` of a
+/// RowPair of num_recv rows in k's dtype), its buffers laid out in `a`. k, v: the local K / V
+/// (for their shapes). `backward`: the group-reduce's buffers too, partials in `acc`.
 std::unique_ptr<KvExchange> layout_flat_exchange(const CallContext& c, const TensorView& k,
+                                                 const TensorView& v,
                                                  std::vector<TensorView> received, bool backward,
                                                  DType acc, Arena& a);
 std::unique_ptr<KvExchange> layout_hier_exchange(const CallContext& c, const TensorView& k,
+                                                 const TensorView& v,
                                                  std::vector<TensorView> received, bool backward,
                                                  DType acc, Arena& a);
 
 /// The key's strategy (with one rank nothing moves: flat, whose tables are empty).
 inline std::unique_ptr<KvExchange> layout_exchange(const CallContext& c, const TensorView& k,
+                                                   const TensorView& v,
                                                    std::vector<TensorView> received, bool backward,
                                                    DType acc, Arena& a) {
   if (c.rt.hier_plan() != nullptr && c.comm.size() > 1) {
-    return layout_hier_exchange(c, k, std::move(received), backward, acc, a);
+    return layout_hier_exchange(c, k, v, std::move(received), backward, acc, a);
   }
-  return layout_flat_exchange(c, k, std::move(received), backward, acc, a);
+  return layout_flat_exchange(c, k, v, std::move(received), backward, acc, a);
 }
 
 }  // namespace magi::runtime

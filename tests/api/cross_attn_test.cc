@@ -116,8 +116,10 @@ TEST(CrossAttn, NamedMasksWithQLongerAndShorterThanKv) {
       s.chunk = 2;
       s.hq = 4;
       s.hkv = 2;
-      s.calls = 2;  // a cached runtime serves a second call
-      SCOPED_TRACE(std::string(m.name) + " cp " + std::to_string(cp));
+      s.calls = 2;            // a cached runtime serves a second call
+      s.dv = cp % 2 ? 0 : 5;  // at even cp, v's head dim apart from q / k's 8 (MLA-like)
+      SCOPED_TRACE(std::string(m.name) + " cp " + std::to_string(cp) + " dv " +
+                   std::to_string(s.vd()));
       check_against_dense(s, rng, 1e-10);
     }
   }

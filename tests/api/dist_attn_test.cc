@@ -62,12 +62,16 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
       const int64_t width = intra[mesh_rng() % intra.size()];
       s.config.hier_mesh = CommMesh{s.cp / width, width};
     }
+    // Every third case has a value head dim of its own (MLA-like: K|V rows of two widths).
+    std::mt19937_64 dv_rng(1000 + iter);
+    if (dv_rng() % 3 == 0) s.dv = dv_rng() % 2 ? 4 : 12;
     const std::string mesh = s.config.hier_mesh ? std::to_string(s.config.hier_mesh->inter) + "x" +
                                                       std::to_string(s.config.hier_mesh->intra)
                                                 : "flat";
     SCOPED_TRACE("iteration " + std::to_string(iter) + ": cp " + std::to_string(s.cp) + ", total " +
                  std::to_string(s.total) + ", chunk " + std::to_string(s.chunk) + ", degree " +
-                 std::to_string(deg) + ", " + std::string(to_string(s.dtype)) + ", mesh " + mesh);
+                 std::to_string(deg) + ", " + std::string(to_string(s.dtype)) + ", mesh " + mesh +
+                 ", dv " + std::to_string(s.vd()));
     check_against_dense(s, rng, s.dtype == DType::kFloat64 ? 1e-10 : 1e-5);
     if (HasFailure()) return;
   }

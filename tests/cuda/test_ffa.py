@@ -283,6 +283,15 @@ def test_unsupported_head_dim_refused_by_name():
         flex_flash_attn_func(q, q, q, *to_tensors([(0, 64, 0, 64, 0)]))
 
 
+def test_value_head_dim_refused_by_name():
+    """v's head dim apart from q / k's (MLA) runs on the CPU kernels only: CUDA refuses it,
+    naming v, before any kernel runs."""
+    q = torch.randn(64, 2, 128, device=DEV, dtype=torch.bfloat16)
+    v = torch.randn(64, 2, 64, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"v = .*head dim 64 differs from q's 128"):
+        flex_flash_attn_func(q, q, v, *to_tensors([(0, 64, 0, 64, 0)]))
+
+
 def test_zz_print_coverage():
     print(f"\nshape coverage ({len(SHAPES_SEEN)}): (sq, sk, hq, hkv, d, dtype, softcap)")
     for s in sorted(SHAPES_SEEN):

@@ -74,6 +74,36 @@ TEST(FfaValidation, ShapesNameTheArgument) {
   });
 }
 
+// v (and with it out, dout and dv) may have a head dim of its own (MLA: q / k 192, v 128).
+TEST(FfaValidation, ValueHeadDimOfItsOwn) {
+  const auto narrow_v = [](Args& a) {
+    a.tv.shape[2] = a.tout.shape[2] = a.tdout.shape[2] = a.tdv.shape[2] = 4;
+  };
+  Args a;
+  narrow_v(a);
+  a.forward();
+  a.backward();
+  run_cases({
+      {[&](Args& a) { a.tv.shape[2] = 4; }, false,
+       "out = float32[6, 4, 8] cpu: expected shape [Sq, Hq, Dv]"},
+      {[&](Args& a) {
+         narrow_v(a);
+         a.tdout.shape[2] = 8;
+       },
+       true, "dout = float32[6, 4, 8]"},
+      {[&](Args& a) {
+         narrow_v(a);
+         a.tdv.shape[2] = 8;
+       },
+       true, "expected shape [Sk, Hkv, Dv] of v = [5, 2, 4]"},
+      {[&](Args& a) {
+         narrow_v(a);
+         a.tdk.shape[2] = 4;
+       },
+       true, "dk = float32[5, 2, 4]"},
+  });
+}
+
 TEST(FfaValidation, DtypesNameTheArgument) {
   HostTensor bf(DType::kBFloat16, {5, 2, 8}), ints(DType::kInt32, {6, 4, 8});
   HostTensor bf_out(DType::kBFloat16, {6, 4, 8}), half_lse(DType::kFloat16, {6, 4});

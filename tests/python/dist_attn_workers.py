@@ -20,11 +20,13 @@ from magi_attention.api import (
 HQ, HKV, D = 4, 2, 16
 
 
-def qkv_of(x, hq=HQ, hkv=HKV, d=D):
-    """q, k, v from a [rows, hq*d] tensor (the same map on shards and on the global x)."""
+def qkv_of(x, hq=HQ, hkv=HKV, d=D, dv=None):
+    """q, k, v from a [rows, hq*d] tensor (the same map on shards and on the global x); v's
+    head dim is ``dv`` (None: d; at most hq * d / hkv)."""
+    dv = d if dv is None else dv
     q = x.view(-1, hq, d)
     k = (0.5 * x[:, : hkv * d]).reshape(-1, hkv, d)
-    v = torch.tanh(x[:, -hkv * d:]).reshape(-1, hkv, d)
+    v = torch.tanh(x[:, -hkv * dv:]).reshape(-1, hkv, dv)
     return q, k, v
 
 
@@ -49,9 +51,9 @@ def make_key(case, group, total, d=D):
                               total, total, num_heads_q=HQ, num_heads_kv=HKV, **common)
 
 
-def run(rank, world_size, case, dtype_name, total, poison=None, d=D):
+def run(rank, world_size, case, dtype_name, total, poison=None, d=D, dv=None):
     """``poison``: (row, column, value) written into x (q, and k or v through qkv_of); ``d``:
-    the head dim."""
+    the head dim; ``dv``: v's (None: d)."""
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     group = dist.new_group(list(range(world_size)))
     dtype = getattr(torch, dtype_name)
@@ -65,7 +67,7 @@ def run(rank, world_size, case, dtype_name, total, poison=None, d=D):
     pos = torch.tensor(key.runtime.position_ids())  # padding rows: ids >= total
     assert torch.equal(local.detach()[pos < total], x.detach()[pos[pos < total]]) or poison
     assert torch.equal(get_position_ids(key), pos.clamp(max=total - 1))
-    out, lse = calc_attn(*qkv_of(local, d=d), key)
+    out, lse = calc_attn(*qkv_of(local, d=d, dv=dv), key)
     total_out = undispatch(out, key)
     g = torch.randn(total_out.shape, generator=torch.Generator().manual_seed(1),
                     dtype=torch.float64)

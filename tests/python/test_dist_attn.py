@@ -49,3 +49,21 @@ def test_dist_attn_large_head_dims(d, world_size):
     for name, got, ref in (("out", r0["out"], out.detach()), ("x.grad", r0["x_grad"], x.grad)):
         err = rel_err(got, ref)
         assert err <= 1e-6, f"{name}: relative error {err:.3e}"
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 4])
+def test_dist_attn_value_head_dim_of_its_own(world_size):
+    """MLA's head dims (q / k 192, v 128) through the whole CPU pipeline: K|V rows of two widths
+    in the exchange, out and dv of v's width; float64 against the dense reference."""
+    total, d, dv = 100, 192, 128
+    results = run_ranks(run, world_size, ("flex", "seq_3stages"), "float64", total, None, d, dv,
+                        timeout=300)
+    r0 = results[0]
+    assert r0["out"].shape == (total, HQ, dv)
+    x = r0["x"].double().requires_grad_()
+    out, _ = attention(*qkv_of(x, d=d, dv=dv), dense_mask(r0["slices"], total, total))
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    (out * g).sum().backward()
+    for name, got, ref in (("out", r0["out"], out.detach()), ("x.grad", r0["x_grad"], x.grad)):
+        err = rel_err(got, ref)
+        assert err <= 1e-6, f"{name}: relative error {err:.3e}"

@@ -24,12 +24,13 @@ CASES = [
 HEADS = [(2, 2), (4, 2), (3, 1)]  # MHA, GQA, MQA
 
 
-def _inputs(total_q, total_k, hq, hkv, d, dtype, seed=0):
+def _inputs(total_q, total_k, hq, hkv, d, dtype, seed=0, dv=None):
+    dv = d if dv is None else dv
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(total_q, hq, d, generator=g, dtype=torch.float64)
     k = torch.randn(total_k, hkv, d, generator=g, dtype=torch.float64)
-    v = torch.randn(total_k, hkv, d, generator=g, dtype=torch.float64)
-    dout = torch.randn(total_q, hq, d, generator=g, dtype=torch.float64)
+    v = torch.randn(total_k, hkv, dv, generator=g, dtype=torch.float64)
+    dout = torch.randn(total_q, hq, dv, generator=g, dtype=torch.float64)
     return [t.to(dtype) for t in (q, k, v)], dout
 
 
@@ -155,3 +156,21 @@ def test_head_dims_192_and_256(d, dtype):
             err = rel_err(x, r)
             limit = 1e-5 if low is None else 3 * rel_err(low[i], r) + 1e-3
             assert err <= limit, f"d={d} {name}: relative error {err:.3e} > {limit:.3e}"
+
+
+@pytest.mark.parametrize("dims", [(192, 128), (24, 40)], ids=["mla_192_128", "24_40"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_value_head_dim_of_its_own(dims, dtype):
+    """v's head dim apart from q / k's (MLA: 192 / 128; and a wider v) on the CPU kernels: out
+    and dv take v's width; GQA, three mask cases; bf16 by the rule of test_bfloat16_rule."""
+    d, dv = dims
+    for _, tq, tk, slices in (CASES[4], CASES[7], CASES[9]):
+        (q, k, v), dout = _inputs(tq, tk, 4, 2, d, dtype, seed=d, dv=dv)
+        got = _run_magi(q, k, v, slices, dout)
+        assert got[0].shape == (tq, 4, dv) and got[4].shape == v.shape
+        ref = _run_ref(*(t.double() for t in (q, k, v)), slices, dout)
+        low = _run_ref(q, k, v, slices, dout) if dtype == torch.bfloat16 else None
+        for i, (name, x, r) in enumerate(zip(("out", "lse", "dq", "dk", "dv"), got, ref)):
+            err = rel_err(x, r)
+            limit = 1e-5 if low is None else 3 * rel_err(low[i], r) + 1e-3
+            assert err <= limit, f"{dims} {name}: relative error {err:.3e} > {limit:.3e}"

@@ -21,23 +21,25 @@ def _ranges(slices):
     return qr, kr, tm
 
 
-def _inputs(dtype, hq, hkv, layout, sq=20, sk=20, d=8, ns=3, seed=0):
+def _inputs(dtype, hq, hkv, layout, sq=20, sk=20, d=8, ns=3, seed=0, dv=None):
+    dv = d if dv is None else dv
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(sq, hq, d, generator=g, dtype=torch.float64).to(dtype)
     k = torch.randn(sk, hkv, d, generator=g, dtype=torch.float64).to(dtype)
-    v = torch.randn(sk, hkv, d, generator=g, dtype=torch.float64).to(dtype)
+    v = torch.randn(sk, hkv, dv, generator=g, dtype=torch.float64).to(dtype)
     shape = (ns, hq) if layout == "sh" else (sq, ns, hq)
     sink = (2 * torch.randn(shape, generator=g)).float()
     sink.view(-1)[1] = float("-inf")  # one sink that is "no sink"
-    dout = torch.randn(sq, hq, d, generator=g, dtype=torch.float64).to(dtype)
+    dout = torch.randn(sq, hq, dv, generator=g, dtype=torch.float64).to(dtype)
     return q, k, v, sink, dout
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("heads", [(4, 4), (4, 2), (4, 1)], ids=["mha", "gqa", "mqa"])
 @pytest.mark.parametrize("layout", ["sh", "ssh"])
-def test_ffa_sink_matches_dense(layout, heads, dtype):
-    q, k, v, sink, dout = _inputs(dtype, *heads, layout)
+@pytest.mark.parametrize("dv", [8, 5], ids=["dv8", "dv5"])  # dv5: v's head dim apart (MLA-like)
+def test_ffa_sink_matches_dense(dv, layout, heads, dtype):
+    q, k, v, sink, dout = _inputs(dtype, *heads, layout, dv=dv)
     qr, kr, tm = _ranges(SLICES)
     leaves = [t.clone().requires_grad_() for t in (q, k, v, sink)]
     out, lse = flex_flash_attn_func(*leaves[:3], qr, kr, tm, sink=leaves[3], sink_layout=layout)

@@ -69,17 +69,19 @@ struct ExchangeCall {
   std::unique_ptr<KvExchange> exchange;
 };
 
-ExchangeCall lay_out(const runtime::CallContext& c, const TensorView& k, bool hier) {
+ExchangeCall lay_out(const runtime::CallContext& c, const TensorView& k, const TensorView& v,
+                     bool hier) {
   const RankPlan& rp = c.rt.rank_plan();
   auto layout = [&](Arena& a, ExchangeCall& call) {
     std::vector<TensorView> views;
     call.received.clear();
     for (const StagePlan& st : rp.stages) {
-      call.received.push_back(runtime::take_pair(a, k.dtype, st.num_recv(), 1, 2));
+      call.received.push_back(
+          runtime::take_pair(a, k.dtype, st.num_recv(), runtime::PairShape::of(k, v)));
       views.push_back(call.received.back().both);
     }
-    call.exchange = hier ? runtime::layout_hier_exchange(c, k, views, true, k.dtype, a)
-                         : runtime::layout_flat_exchange(c, k, views, true, k.dtype, a);
+    call.exchange = hier ? runtime::layout_hier_exchange(c, k, v, views, true, k.dtype, a)
+                         : runtime::layout_flat_exchange(c, k, v, views, true, k.dtype, a);
   };
   ExchangeCall call;
   Arena measure(Device{});
@@ -119,16 +121,15 @@ TEST(HierExchange, RoutesEveryRowAsTheFlatPlanAndSumsExactly) {
             const runtime::CallContext c{*rt, comm, cpu_backend(), ScoreParams{}};
             const std::vector<int64_t> mine = rt->position_ids_kv();
             const int64_t n = rt->shard_seqlen_kv();
-            // K = global id, V = 1000 + global id, in every element.
-            HostTensor k(DType::kFloat64, {n, 1, 2}), v(DType::kFloat64, {n, 1, 2});
-            std::vector<double> kv(2 * n), vv(2 * n);
-            for (int64_t i = 0; i < 2 * n; ++i) {
-              kv[i] = static_cast<double>(mine[i / 2]);
-              vv[i] = 1000.0 + static_cast<double>(mine[i / 2]);
-            }
+            // K = global id, V = 1000 + global id, in every element; V's head dim (3) is not
+            // K's (2), as in MLA, so a K|V row is 5 elements.
+            HostTensor k(DType::kFloat64, {n, 1, 2}), v(DType::kFloat64, {n, 1, 3});
+            std::vector<double> kv(2 * n), vv(3 * n);
+            for (int64_t i = 0; i < 2 * n; ++i) kv[i] = static_cast<double>(mine[i / 2]);
+            for (int64_t i = 0; i < 3 * n; ++i) vv[i] = 1000.0 + static_cast<double>(mine[i / 3]);
             k.set(kv);
             v.set(vv);
-            ExchangeCall call = lay_out(c, k.view(), hier);
+            ExchangeCall call = lay_out(c, k.view(), v.view(), hier);
             call.exchange->start(k.view(), v.view());
             // Every rank's plan, for the sums expected at the owners.
             const Plan all = make_plan(slices, rt->dispatch_meta(), rt->dispatch_meta_kv(),
@@ -140,21 +141,22 @@ TEST(HierExchange, RoutesEveryRowAsTheFlatPlanAndSumsExactly) {
               const std::vector<int64_t> want = ids_of(rp.stages[s].recv_global);
               const RowPair& got = call.received[s];
               for (size_t j = 0; j < want.size(); ++j) {
-                const double* row = static_cast<const double*>(got.both.data) + 4 * j;
+                const double* row = static_cast<const double*>(got.both.data) + 5 * j;
                 ASSERT_EQ(row[0], static_cast<double>(want[j])) << "stage " << s << " row " << j;
                 ASSERT_EQ(row[1], static_cast<double>(want[j]));
-                ASSERT_EQ(row[2], 1000.0 + static_cast<double>(want[j]));
+                for (int e = 2; e < 5; ++e)
+                  ASSERT_EQ(row[e], 1000.0 + static_cast<double>(want[j]));
               }
               // Partial dK of a received row at rank r, stage s: (r + 1) + 10 (s + 1); dV: twice.
-              HostTensor p(DType::kFloat64, {static_cast<int64_t>(want.size()), 2, 1, 2});
-              std::vector<double> pv(4 * want.size());
+              HostTensor p(DType::kFloat64, {static_cast<int64_t>(want.size()), 5});
+              std::vector<double> pv(5 * want.size());
               const double x = static_cast<double>(comm.rank() + 1 + 10 * (s + 1));
-              for (size_t j = 0; j < pv.size(); ++j) pv[j] = j % 4 < 2 ? x : 2 * x;
+              for (size_t j = 0; j < pv.size(); ++j) pv[j] = j % 5 < 2 ? x : 2 * x;
               p.set(pv);
               call.exchange->reduce(s, p.view());
               partials.push_back(std::move(p));
             }
-            HostTensor dk(DType::kFloat64, {n, 1, 2}), dv(DType::kFloat64, {n, 1, 2});
+            HostTensor dk(DType::kFloat64, {n, 1, 2}), dv(DType::kFloat64, {n, 1, 3});
             dk.fill(0.0);
             dv.fill(0.0);
             call.exchange->finish(dk.view(), dv.view());
@@ -167,12 +169,14 @@ TEST(HierExchange, RoutesEveryRowAsTheFlatPlanAndSumsExactly) {
               }
             }
             const std::vector<double> got_k = dk.get(), got_v = dv.get();
+            const auto want = [&](int64_t row) {
+              return sums.count(mine[row]) ? sums[mine[row]] : 0.0;
+            };
             for (int64_t i = 0; i < 2 * n; ++i) {
-              const double want = sums.count(mine[i / 2]) ? sums[mine[i / 2]] : 0.0;
-              ASSERT_EQ(got_k[i], want)
+              ASSERT_EQ(got_k[i], want(i / 2))
                   << "local row " << i / 2 << " (global " << mine[i / 2] << ")";
-              ASSERT_EQ(got_v[i], 2 * want);
             }
+            for (int64_t i = 0; i < 3 * n; ++i) ASSERT_EQ(got_v[i], 2 * want(i / 3));
           }
         });
         if (HasFailure()) return;

@@ -45,7 +45,8 @@ class LoggingComm final : public testing::ForwardingComm {
     log_.push_back({row_bytes, std::accumulate(send_counts.begin(), send_counts.end(), int64_t{0}),
                     std::accumulate(recv_counts.begin(), recv_counts.end(), int64_t{0}), stream});
     auto h = std::make_unique<Handle>();
-    h->inner = ForwardingComm::all_to_all_v(send, send_counts, recv, recv_counts, row_bytes, stream);
+    h->inner =
+        ForwardingComm::all_to_all_v(send, send_counts, recv, recv_counts, row_bytes, stream);
     h->log = &log_.back();  // a deque: stays valid as more are logged
     return h;
   }

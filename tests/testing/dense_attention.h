@@ -1,7 +1,7 @@
 // Test oracle: dense attention in fp64 over a materialised 0/1 mask (testing::dense_mask), by
 // the textbook formulas, independent of the kernels' tiling, row intervals and merge logic.
 //
-// Layouts (row-major): q [sq, hq, d], k and v [sk, hkv, d], out/dout [sq, hq, d],
+// Layouts (row-major): q [sq, hq, d], k [sk, hkv, d], v [sk, hkv, dv], out/dout [sq, hq, dv],
 // lse [sq, hq], mask [sq, sk]. Query head h reads kv head h / (hq / hkv).
 #pragma once
 
@@ -17,12 +17,14 @@ struct DenseAttnSpec {
   int64_t sq = 0, sk = 0, hq = 1, hkv = 1, d = 1;
   double softmax_scale = 0.0;  // 0 means d ** -0.5
   double softcap = 0.0;        // 0 means none
+  int64_t dv = 0;              // v's head dim; 0 means d
 
   double scale() const { return softmax_scale != 0.0 ? softmax_scale : 1.0 / std::sqrt(double(d)); }
+  int64_t vd() const { return dv != 0 ? dv : d; }
 };
 
 struct DenseForward {
-  std::vector<double> out;  // [sq, hq, d]; 0 on rows without keys
+  std::vector<double> out;  // [sq, hq, dv]; 0 on rows without keys
   std::vector<double> lse;  // [sq, hq]; -inf on rows without keys
 };
 
@@ -79,7 +81,8 @@ inline std::vector<double> dense_probs(const DenseAttnSpec& s, const std::vector
 inline DenseForward dense_forward(const DenseAttnSpec& s, const std::vector<double>& q,
                                   const std::vector<double>& k, const std::vector<double>& v,
                                   const std::vector<uint8_t>& mask) {
-  DenseForward f{std::vector<double>(s.sq * s.hq * s.d, 0.0), std::vector<double>(s.sq * s.hq)};
+  const int64_t dv = s.vd();
+  DenseForward f{std::vector<double>(s.sq * s.hq * dv, 0.0), std::vector<double>(s.sq * s.hq)};
   std::vector<double> derivs;
   for (int64_t i = 0; i < s.sq; ++i) {
     for (int64_t h = 0; h < s.hq; ++h) {
@@ -87,8 +90,8 @@ inline DenseForward dense_forward(const DenseAttnSpec& s, const std::vector<doub
       const std::vector<double> p =
           detail::dense_probs(s, q, k, mask, i, h, &f.lse[i * s.hq + h], &derivs);
       for (size_t j = 0; j < p.size(); ++j) {
-        for (int64_t e = 0; e < s.d; ++e)
-          f.out[(i * s.hq + h) * s.d + e] += p[j] * v[(j * s.hkv + g) * s.d + e];
+        for (int64_t e = 0; e < dv; ++e)
+          f.out[(i * s.hq + h) * dv + e] += p[j] * v[(j * s.hkv + g) * dv + e];
       }
     }
   }
@@ -106,29 +109,30 @@ inline DenseGrads dense_backward(const DenseAttnSpec& s, const std::vector<doubl
   DenseGrads gr{std::vector<double>(q.size(), 0.0), std::vector<double>(k.size(), 0.0),
                 std::vector<double>(v.size(), 0.0)};
   std::vector<double> derivs;
+  const int64_t dv = s.vd();
   for (int64_t i = 0; i < s.sq; ++i) {
     for (int64_t h = 0; h < s.hq; ++h) {
       const int64_t g = h / (s.hq / s.hkv);
       double lse;
       const std::vector<double> p = detail::dense_probs(s, q, k, mask, i, h, &lse, &derivs);
       if (p.empty()) continue;
-      const double* dorow = &dout[(i * s.hq + h) * s.d];
+      const double* dorow = &dout[(i * s.hq + h) * dv];
       std::vector<double> dp(s.sk, 0.0);
       double rowsum = 0;  // Delta_i
       for (int64_t j = 0; j < s.sk; ++j) {
-        for (int64_t e = 0; e < s.d; ++e) dp[j] += dorow[e] * v[(j * s.hkv + g) * s.d + e];
+        for (int64_t e = 0; e < dv; ++e) dp[j] += dorow[e] * v[(j * s.hkv + g) * dv + e];
         rowsum += p[j] * dp[j];
       }
       if (out_for_delta) {
         rowsum = 0;
-        for (int64_t e = 0; e < s.d; ++e)
-          rowsum += dorow[e] * (*out_for_delta)[(i * s.hq + h) * s.d + e];
+        for (int64_t e = 0; e < dv; ++e)
+          rowsum += dorow[e] * (*out_for_delta)[(i * s.hq + h) * dv + e];
       }
       for (int64_t j = 0; j < s.sk; ++j) {
         if (!mask[i * s.sk + j]) continue;
         const double ds = p[j] * (dp[j] - rowsum) * derivs[j] * s.scale();
+        for (int64_t e = 0; e < dv; ++e) gr.dv[(j * s.hkv + g) * dv + e] += p[j] * dorow[e];
         for (int64_t e = 0; e < s.d; ++e) {
-          gr.dv[(j * s.hkv + g) * s.d + e] += p[j] * dorow[e];
           gr.dq[(i * s.hq + h) * s.d + e] += ds * k[(j * s.hkv + g) * s.d + e];
           gr.dk[(j * s.hkv + g) * s.d + e] += ds * q[(i * s.hq + h) * s.d + e];
         }

@@ -28,6 +28,8 @@ struct CaseSpec {
   std::vector<AttnSlice> slices;
   int64_t total = 0, hq = 2, hkv = 1, d = 8, cp = 2, chunk = 0;
   int64_t total_kv = 0;  // cross-attention's K/V length; 0: self-attention (total)
+  int64_t dv = 0;        // v's (out's) head dim; 0: d
+  int64_t vd() const { return dv != 0 ? dv : d; }
   DType dtype = DType::kFloat64;
   DistAttnConfig config;
   FfaOptions opts;
@@ -102,22 +104,23 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
       v.device = s.device;
       return v;
     };
+    const int64_t dv = s.vd();
     HostTensor Q(s.dtype, {S, s.hq, s.d}), K(s.dtype, {Sk, s.hkv, s.d}),
-        V(s.dtype, {Sk, s.hkv, s.d}), dO(s.dtype, {S, s.hq, s.d});
+        V(s.dtype, {Sk, s.hkv, dv}), dO(s.dtype, {S, s.hq, dv});
     Q.set(q);
     K.set(k);
     V.set(v);
     dO.set(dout);
     HostTensor lq(s.dtype, {n, s.hq, s.d}), lk(s.dtype, {nk, s.hkv, s.d}),
-        lv(s.dtype, {nk, s.hkv, s.d}), ldo(s.dtype, {n, s.hq, s.d});
+        lv(s.dtype, {nk, s.hkv, dv}), ldo(s.dtype, {n, s.hq, dv});
     dispatch(*rt, on(Q), on(lq));
     dispatch_kv(*rt, on(K), on(lk));
     dispatch_kv(*rt, on(V), on(lv));
     dispatch(*rt, on(dO), on(ldo));
     const DType lse_dtype = s.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
-    HostTensor o(s.dtype, {n, s.hq, s.d}), l(lse_dtype, {n, s.hq});
+    HostTensor o(s.dtype, {n, s.hq, dv}), l(lse_dtype, {n, s.hq});
     HostTensor gq(s.dtype, {n, s.hq, s.d}), gk(s.dtype, {nk, s.hkv, s.d}),
-        gv(s.dtype, {nk, s.hkv, s.d});
+        gv(s.dtype, {nk, s.hkv, dv});
     for (int call = 0; call < s.calls; ++call) {
       o.fill(NAN);  // poison: every element must be written
       l.fill(NAN);
@@ -130,8 +133,8 @@ inline Result run(const CaseSpec& s, const std::vector<double>& q, const std::ve
                          on(gk), on(gv));
     }
     if (hooks.after_backward) hooks.after_backward(comm, *rt);
-    HostTensor go(s.dtype, {S, s.hq, s.d}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
-        gdk(s.dtype, {Sk, s.hkv, s.d}), gdv(s.dtype, {Sk, s.hkv, s.d});
+    HostTensor go(s.dtype, {S, s.hq, dv}), gl(lse_dtype, {S, s.hq}), gdq(s.dtype, {S, s.hq, s.d}),
+        gdk(s.dtype, {Sk, s.hkv, s.d}), gdv(s.dtype, {Sk, s.hkv, dv});
     undispatch(*rt, comm, on(o), on(go));
     undispatch(*rt, comm, on(l), on(gl));
     undispatch(*rt, comm, on(gq), on(gdq));
@@ -151,9 +154,9 @@ inline void check_against_dense(const CaseSpec& s, std::mt19937_64& rng, double 
   const int64_t Sq = s.total, Sk = s.total_kv ? s.total_kv : s.total;
   const auto q = rounded(s.dtype, random_values(rng, Sq * s.hq * s.d));
   const auto k = rounded(s.dtype, random_values(rng, Sk * s.hkv * s.d));
-  const auto v = rounded(s.dtype, random_values(rng, Sk * s.hkv * s.d));
-  const auto dout = rounded(s.dtype, random_values(rng, Sq * s.hq * s.d));
-  const DenseAttnSpec spec{Sq, Sk, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap};
+  const auto v = rounded(s.dtype, random_values(rng, Sk * s.hkv * s.vd()));
+  const auto dout = rounded(s.dtype, random_values(rng, Sq * s.hq * s.vd()));
+  const DenseAttnSpec spec{Sq, Sk, s.hq, s.hkv, s.d, s.opts.softmax_scale, s.opts.softcap, s.dv};
   const auto mask = dense_mask(s.slices, Sq, Sk);
   const auto ref = dense_forward(spec, q, k, v, mask);
   const auto grads = dense_backward(spec, q, k, v, dout, mask);

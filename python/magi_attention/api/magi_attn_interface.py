@@ -49,7 +49,7 @@ def magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q: int,
         total_seqlen_k: rows of the global k (self-attention: equal to total_seqlen_q).
         num_heads_q, num_heads_kv: optional head counts (later versions' form); without them
             the runtime is specialised on the first calc_attn.
-        head_dim: head dimension (the seed passes it).
+        head_dim: head dimension of q and k (the seed passes it; v's may differ).
         pad_size: the seed's ``compute_pad_size(total_seqlen_q, cp_size, head_dim,
             chunk_size)``; must equal it (ValueError otherwise). None: computed.
         chunk_size: tokens per dispatch chunk; None takes
@@ -297,8 +297,9 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
 
     Args:
         q: ``[shard, num_heads_q, head_dim]`` (shard = rows of the dispatched x).
-        k, v: ``[shard, num_heads_kv, head_dim]``, same dtype (float32/float64/bfloat16/
-            float16) and device as q.
+        k, v: ``[shard, num_heads_kv, head_dim]`` and ``[shard, num_heads_kv, head_dim_v]``,
+            same dtype (float32/float64/bfloat16/float16) and device as q. ``head_dim_v`` may
+            differ from q / k's (MLA: 192 / 128) on CPU tensors; on CUDA all three share one.
         key: from :func:`magi_attn_varlen_key`/:func:`magi_attn_flex_key` or a dispatch call.
         sink: optional attention-sink logits, float32 (see flex_flash_attn_func): each adds
             ``exp(sink)`` to its row's softmax denominator, counted once per row over all
@@ -320,7 +321,7 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
             CPU only for now; not under torch.compile yet.
 
     Returns:
-        ``(out, lse)``: out ``[shard, num_heads_q, head_dim]`` in q's dtype, lse ``[shard,
+        ``(out, lse)``: out ``[shard, num_heads_q, head_dim_v]`` in q's dtype, lse ``[shard,
         num_heads_q]`` float32 (natural log; not differentiable). Differentiable in q, k, v.
         With ``return_max_logits``: ``(out, AttnForwardMeta(lse, max_logits))``, max_logits
         float32 ``[num_heads_q]`` (not differentiable).

@@ -25,7 +25,7 @@ import warnings
 import torch
 
 from .._ext import core
-from .._tensor import alloc_bytes, prepared, ready, stream_of
+from .._tensor import alloc_bytes, empty_out, prepared, ready, stream_of
 
 __all__ = ["dispatch_func", "undispatch_func", "dist_attn_func", "roll_func"]
 
@@ -63,7 +63,7 @@ def _calc_forward(q, k, v, key, scale: float, cap: float, sink=None, sink_layout
     """The prepared inputs and (out, lse), no autograd; with a sink, out and lse include it
     (merged once per row after every stage, in the core)."""
     q, k, v = ready(q, k, v)
-    out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
+    out = empty_out(q, v)
     lse = q.new_empty(q.shape[:2], dtype=torch.float32)
     _C.calc_attn(key.runtime, key.comm, q, k, v, out, lse, scale, cap, stream_of(q), alloc_bytes,
                  sink, sink_layout, max_logits)

@@ -16,8 +16,8 @@ import torch
 from .. import _ops
 from .._checks import check_qkv, check_scale, check_sink, check_tensor
 from .._ext import core
-from .._tensor import (accumulator_dtype, alloc_bytes, optional_view, prepared, ready,
-                       stream_of, view)
+from .._tensor import (accumulator_dtype, alloc_bytes, empty_out, optional_view, prepared,
+                       ready, stream_of, view)
 
 __all__ = ["flex_flash_attn_func", "ffa_forward", "ffa_backward"]
 
@@ -110,9 +110,9 @@ def _as_work(slices, q, k):
     return slices.work(q.shape[0], k.shape[0]) if isinstance(slices, _C.FfaSlices) else slices
 
 
-def _empty_outputs(q):
-    """out like q (contiguous: q is, or has contiguous rows, see _tensor.prepare) and fp32 lse."""
-    return torch.empty_like(q), q.new_empty(q.shape[:2], dtype=torch.float32)
+def _empty_outputs(q, v):
+    """out ([Sq, Hq, Dv], contiguous) and fp32 lse."""
+    return empty_out(q, v), q.new_empty(q.shape[:2], dtype=torch.float32)
 
 
 def ffa_forward(q, k, v, slices, softmax_scale, softcap, out=None, lse=None, accumulate=False):
@@ -120,7 +120,7 @@ def ffa_forward(q, k, v, slices, softmax_scale, softcap, out=None, lse=None, acc
     ``_get_slices``), no autograd. With ``accumulate=True``, ``out`` and ``lse`` are fp32
     accumulators holding a partial result, merged into by log-sum-exp."""
     if out is None or lse is None:
-        o, l = _empty_outputs(q)
+        o, l = _empty_outputs(q, v)
         out = o if out is None else out
         lse = l if lse is None else lse
     _C.ffa_fwd(_as_work(slices, q, k), q, k, v, out, lse, float(softmax_scale), float(softcap),
@@ -149,8 +149,7 @@ def _forward(q, k, v, work, scale: float, cap: float, sink=None, sink_layout: st
     """out, lse (no autograd): the prepared inputs, two allocations, one C++ call. With a
     sink, out and lse include it (merged once per row after the kernel, in the core)."""
     q, k, v = ready(q, k, v)
-    out = torch.empty_like(q)  # contiguous: q is, or a row-strided view (see _tensor.prepare)
-    lse = q.new_empty(q.shape[:2], dtype=torch.float32)
+    out, lse = _empty_outputs(q, v)
     if sink is None and max_logits is None:
         _C.ffa_fwd(work, q, k, v, out, lse, scale, cap, False, stream_of(q) if q.is_cuda else 0)
     else:
@@ -245,7 +244,9 @@ def flex_flash_attn_func(
         q: ``[total_q, num_heads_q, head_dim]``, float32/float64/bfloat16/float16.
         k: ``[total_k, num_heads_kv, head_dim]``, same dtype; ``num_heads_q % num_heads_kv == 0``
             (query head ``h`` reads kv head ``h // (num_heads_q // num_heads_kv)``).
-        v: same shape and dtype as ``k``.
+        v: ``[total_k, num_heads_kv, head_dim_v]``, same dtype; ``head_dim_v`` may differ
+            from ``head_dim`` (MLA: 192 for q / k, 128 for v) on the CPU kernels; the CUDA
+            kernels take one head dim for all three (ValueError otherwise).
         q_ranges: int32 ``[N, 2]``, rows ``[start, end)`` of q (overlaps allowed).
         k_ranges: int32 ``[N, 2]``, rows ``[start, end)`` of k.
         attn_type_map: int32 ``[N]`` mask type codes (0 full, 1 causal, 2 inv_causal,
@@ -273,7 +274,7 @@ def flex_flash_attn_func(
             yet.
 
     Returns:
-        ``(out, lse)``: out ``[total_q, num_heads_q, head_dim]`` in q's dtype; lse
+        ``(out, lse)``: out ``[total_q, num_heads_q, head_dim_v]`` in q's dtype; lse
         ``[total_q, num_heads_q]`` float32, natural log (not differentiable). Rows with no
         key get out 0 and lse -inf, or, with a sink, lse = logsumexp of their sinks. With
         ``return_max_logits``: ``(out, AttnForwardMeta(lse, max_logits))``, max_logits float32

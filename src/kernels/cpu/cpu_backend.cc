@@ -81,8 +81,7 @@ class CpuBackend final : public Backend {
     cpu::sink_merge(out, lse, sink);
   }
   void sink_backward(const TensorView& out, const TensorView& lse, const TensorView& dout,
-                     const AttnSink& sink, const TensorView& dsink, void*,
-                     void*) const override {
+                     const AttnSink& sink, const TensorView& dsink, void*, void*) const override {
     cpu::sink_backward(out, lse, dout, sink, dsink);
   }
   void sum_rows(const TensorView& src, const TensorView& dst, double scale, void*) const override {

@@ -47,31 +47,38 @@ struct Part {
   int64_t g = 0;
   AttnRange rows;
   AttnRange hull;
-  std::vector<Acc> dk, dv;  // [hull.size(), dp]
+  std::vector<Acc> dk, dv;  // [hull.size(), dpq] and [hull.size(), dpv]
 };
 
 /// Scratch reused by the blocks of one work item.
 template <typename Acc>
 struct BackwardScratch {
   BlockCols cols;
-  std::vector<Acc> qb, dob, dqb;  // [kBlockRows, dp] scaled q, dO, dQ partial
+  std::vector<Acc> qb, dqb;       // [kBlockRows, dpq] scaled q, dQ partial
+  std::vector<Acc> dob;           // [kBlockRows, dpv] dO
   std::vector<Acc> p, ds, deriv;  // [kBlockRows, lds] P, dP then dS, softcap derivative
-  std::vector<Acc> orow;          // [d]
+  std::vector<Acc> orow;          // [dv]
   std::vector<double> dq_row;     // [d]
   int64_t lds = 0;
 
-  BackwardScratch(int64_t dp, int64_t sk, int64_t d, bool softcap)
-      : qb(kBlockRows * dp), dob(kBlockRows * dp), dqb(kBlockRows * dp), orow(d), dq_row(d) {
-    lds = pad_lanes<Acc>(sk + kLanes<Acc>);
+  /// dpq, dpv: q's and v's head dims padded (pad_lanes).
+  BackwardScratch(const AttnDims& dims, int64_t dpq, int64_t dpv)
+      : qb(kBlockRows * dpq),
+        dqb(kBlockRows * dpq),
+        dob(kBlockRows * dpv),
+        orow(dims.dv),
+        dq_row(dims.d) {
+    lds = pad_lanes<Acc>(dims.sk + kLanes<Acc>);
     p.resize(static_cast<size_t>(kBlockRows * lds));
     ds.resize(p.size());
-    if (softcap) deriv.resize(p.size());
+    if (dims.softcap > 0) deriv.resize(p.size());
   }
 };
 
 template <typename Acc>
 struct Operands {
-  Packed<Acc> kt, vt, kr;  // K and V in key blocks (bt), K row-major (b): panel_kernels.h
+  Packed<Acc> kt, vt, kr;    // K and V in key blocks (bt), K row-major (b): panel_kernels.h
+  int64_t dpq = 0, dpv = 0;  // q / k's and v's head dims padded (pad_lanes)
 };
 
 template <typename Acc>
@@ -87,7 +94,7 @@ template <typename Acc>
 void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& keys,
                     const Operands<Acc>& ops, int64_t h, int64_t row0, int n, bool finite_kv,
                     Part<Acc>& part, BackwardScratch<Acc>& w) {
-  const int64_t d = dims.d, dp = ops.kr.ld, g = part.g;
+  const int64_t d = dims.d, dv = dims.dv, dpq = ops.dpq, dpv = ops.dpv, g = part.g;
   w.cols.build(keys, row0, n);
   const int64_t cols = w.cols.cols();
   if (cols == 0) return;
@@ -106,15 +113,15 @@ void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& 
     live[r] = !w.cols.row_cols(r).empty() && l != -std::numeric_limits<double>::infinity();
     if (!live[r]) continue;
     lse[r] = static_cast<Acc>(l);
-    Acc* qr = w.qb.data() + r * dp;
-    Acc* dor = w.dob.data() + r * dp;
+    Acc* qr = w.qb.data() + r * dpq;
+    Acc* dor = w.dob.data() + r * dpv;
     load_row(element_ptr(a.q, row, h), a.q.dtype, d, qr);
     for (int64_t e = 0; e < d; ++e) qr[e] *= static_cast<Acc>(dims.scale);
-    load_row(element_ptr(a.dout, row, h), a.dout.dtype, d, dor);
-    load_row(element_ptr(a.out, row, h), a.out.dtype, d, w.orow.data());
-    for (int64_t e = 0; e < d; ++e) delta[r] += dor[e] * w.orow[e];
+    load_row(element_ptr(a.dout, row, h), a.dout.dtype, dv, dor);
+    load_row(element_ptr(a.out, row, h), a.out.dtype, dv, w.orow.data());
+    for (int64_t e = 0; e < dv; ++e) delta[r] += dor[e] * w.orow[e];
     finite &= std::isfinite(l) && std::isfinite(delta[r]) && all_finite(qr, d) &&
-              all_finite(dor, d) && all_finite(w.orow.data(), d);
+              all_finite(dor, dv) && all_finite(w.orow.data(), dv);
   }
   if (!finite && n > 1) {
     for (int r = 0; r < n; ++r) {
@@ -123,8 +130,8 @@ void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& 
     return;
   }
 
-  panel_dot(w.qb.data(), dp, d, ops.kt.head(g), segs, w.p.data(), w.lds);
-  panel_dot(w.dob.data(), dp, d, ops.vt.head(g), segs, w.ds.data(), w.lds);
+  panel_dot(w.qb.data(), dpq, d, ops.kt.head(g), segs, w.p.data(), w.lds);
+  panel_dot(w.dob.data(), dpv, dv, ops.vt.head(g), segs, w.ds.data(), w.lds);
   for (int r = 0; r < kBlockRows; ++r) {
     const auto regions = live[r] ? w.cols.row_cols(r) : std::span<const AttnRange>{};
     Acc* pr = w.p.data() + r * w.lds;
@@ -140,17 +147,17 @@ void backward_block(const BackwardArgs& a, const AttnDims& dims, const RowKeys& 
     }
   }
 
-  panel_rank_update(w.p.data(), w.lds, segs, w.dob.data(), dp, dp, part.dv.data(), dp,
+  panel_rank_update(w.p.data(), w.lds, segs, w.dob.data(), dpv, dpv, part.dv.data(), dpv,
                     part.hull.start);
-  panel_rank_update(w.ds.data(), w.lds, segs, w.qb.data(), dp, dp, part.dk.data(), dp,
+  panel_rank_update(w.ds.data(), w.lds, segs, w.qb.data(), dpq, dpq, part.dk.data(), dpq,
                     part.hull.start);
   std::fill(w.dqb.begin(), w.dqb.end(), Acc{0});
-  panel_gemm(w.ds.data(), w.lds, segs, ops.kr.head(g), dp, dp, w.dqb.data(), dp);
+  panel_gemm(w.ds.data(), w.lds, segs, ops.kr.head(g), dpq, dpq, w.dqb.data(), dpq);
   for (int r = 0; r < n; ++r) {
     if (!live[r]) continue;
     void* dst = element_ptr(a.dq, row0 + r, h);
     load_row(dst, a.dq.dtype, d, w.dq_row.data());
-    const Acc* src = w.dqb.data() + r * dp;
+    const Acc* src = w.dqb.data() + r * dpq;
     for (int64_t e = 0; e < d; ++e) w.dq_row[e] += dims.scale * static_cast<double>(src[e]);
     store_row(w.dq_row.data(), d, a.dq.dtype, dst);
   }
@@ -192,13 +199,15 @@ std::vector<Part<Acc>> make_parts(const AttnDims& dims, const RowKeys& keys) {
   return out;
 }
 
-/// dst[j, g, :] += sum over parts of g (in order) of part.buf[j - hull.start, :].
+/// dst[j, g, :] += sum over parts of g (in order) of part.buf[j - hull.start, :] (buf: dk or
+/// dv, rows of `dp` elements of which the first d, dst's head dim, are used).
 template <typename Acc>
 void reduce_parts(const std::vector<Part<Acc>>& parts, bool key_grad, const TensorView& dst,
                   const AttnDims& dims, int64_t dp, int threads) {
+  const int64_t d = dst.shape[2];
   parallel_for(dims.hkv, threads, [&](int64_t g) {
-    std::vector<Acc> sum(static_cast<size_t>(dims.d));
-    std::vector<double> row(static_cast<size_t>(dims.d));
+    std::vector<Acc> sum(static_cast<size_t>(d));
+    std::vector<double> row(static_cast<size_t>(d));
     for (int64_t j = 0; j < dims.sk; ++j) {
       bool any = false;
       std::fill(sum.begin(), sum.end(), Acc{0});
@@ -206,13 +215,13 @@ void reduce_parts(const std::vector<Part<Acc>>& parts, bool key_grad, const Tens
         if (p.g != g || !p.hull.contains(j)) continue;
         any = true;
         const Acc* src = (key_grad ? p.dk : p.dv).data() + (j - p.hull.start) * dp;
-        for (int64_t e = 0; e < dims.d; ++e) sum[e] += src[e];
+        for (int64_t e = 0; e < d; ++e) sum[e] += src[e];
       }
       if (!any) continue;
       void* out = element_ptr(dst, j, g);
-      load_row(out, dst.dtype, dims.d, row.data());
-      for (int64_t e = 0; e < dims.d; ++e) row[e] += static_cast<double>(sum[e]);
-      store_row(row.data(), dims.d, dst.dtype, out);
+      load_row(out, dst.dtype, d, row.data());
+      for (int64_t e = 0; e < d; ++e) row[e] += static_cast<double>(sum[e]);
+      store_row(row.data(), d, dst.dtype, out);
     }
   });
 }
@@ -225,18 +234,17 @@ void backward_impl(const BackwardArgs& a, const TensorView& k, const TensorView&
   int64_t cells = 0;
   for (int64_t r = 0; r < dims.sq; ++r) cells += keys.cells(r);
   const int threads =
-      threads_for(5.0 * double(cells) * double(dims.hq * dims.d), kMinFlopsPerThread);
+      threads_for(double(cells) * double(dims.hq * (3 * dims.d + 2 * dims.dv)), kMinFlopsPerThread);
   Operands<Acc> ops{pack_key_blocks<Acc>(k, threads), pack_key_blocks<Acc>(v, threads),
-                    pack_rows<Acc>(k, threads)};
-  const int64_t dp = ops.kr.ld;
+                    pack_rows<Acc>(k, threads), pad_lanes<Acc>(dims.d), pad_lanes<Acc>(dims.dv)};
   const std::vector<bool> k_finite = heads_finite(ops.kr, dims.hkv);
   const std::vector<bool> v_finite = heads_finite(ops.vt, dims.hkv);
 
   parallel_for(static_cast<int64_t>(parts.size()), threads, [&](int64_t i) {
     Part<Acc>& part = parts[i];
-    part.dk.assign(static_cast<size_t>(part.hull.size() * dp), Acc{0});
-    part.dv.assign(part.dk.size(), Acc{0});
-    BackwardScratch<Acc> w(dp, dims.sk, dims.d, dims.softcap > 0);
+    part.dk.assign(static_cast<size_t>(part.hull.size() * ops.dpq), Acc{0});
+    part.dv.assign(static_cast<size_t>(part.hull.size() * ops.dpv), Acc{0});
+    BackwardScratch<Acc> w(dims, ops.dpq, ops.dpv);
     const bool finite_kv = k_finite[part.g] && v_finite[part.g];
     for (int64_t h = part.g * dims.group; h < (part.g + 1) * dims.group; ++h) {
       for (int64_t row0 = part.rows.start; row0 < part.rows.end; row0 += kBlockRows) {
@@ -245,8 +253,8 @@ void backward_impl(const BackwardArgs& a, const TensorView& k, const TensorView&
       }
     }
   });
-  reduce_parts(parts, true, dk, dims, dp, threads);
-  reduce_parts(parts, false, dv, dims, dp, threads);
+  reduce_parts(parts, true, dk, dims, ops.dpq, threads);
+  reduce_parts(parts, false, dv, dims, ops.dpv, threads);
 }
 
 }  // namespace
@@ -255,7 +263,7 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   const RowKeys& keys, const ScoreParams& scores, const TensorView& dq,
                   const TensorView& dk, const TensorView& dv) {
-  const AttnDims dims = AttnDims::from(q, k, scores);
+  const AttnDims dims = AttnDims::from(q, k, v, scores);
   const BackwardArgs a{q, out, lse, dout, dq};
   if (q.dtype == DType::kFloat64) {
     backward_impl<double>(a, k, v, dims, keys, dk, dv);

@@ -29,17 +29,20 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
 /// Problem sizes and score parameters shared by both passes.
 struct AttnDims {
   int64_t sq = 0, sk = 0, hq = 0, hkv = 0, d = 0;
+  int64_t dv = 0;        // v's (and out's, dout's) head dim; may differ from q / k's d
   int64_t group = 1;     // query heads per kv head
   double scale = 1.0;    // softmax_scale, resolved by the entry
   double softcap = 0.0;  // 0: none
 
-  static AttnDims from(const TensorView& q, const TensorView& k, const ScoreParams& scores) {
+  static AttnDims from(const TensorView& q, const TensorView& k, const TensorView& v,
+                       const ScoreParams& scores) {
     AttnDims a;
     a.sq = q.shape[0];
     a.hq = q.shape[1];
     a.d = q.shape[2];
     a.sk = k.shape[0];
     a.hkv = k.shape[1];
+    a.dv = v.shape[2];
     a.group = a.hq / a.hkv;
     a.scale = scores.scale;
     a.softcap = scores.softcap;

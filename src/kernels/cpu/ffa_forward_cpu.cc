@@ -42,20 +42,22 @@ struct ForwardArgs {
 template <typename Acc>
 struct ForwardScratch {
   BlockCols cols;
-  std::vector<Acc> qb;                   // [kBlockRows, dp] scaled query rows
+  std::vector<Acc> qb;                   // [kBlockRows, dpq] scaled query rows
   std::vector<Acc> s;                    // [kBlockRows, lds] scores, then probabilities
-  std::vector<Acc> o;                    // [kBlockRows, dp] unnormalised output
-  std::vector<double> row_new, row_old;  // [d] merge buffers
+  std::vector<Acc> o;                    // [kBlockRows, dpv] unnormalised output
+  std::vector<double> row_new, row_old;  // [dv] merge buffers
   int64_t lds = 0;
 
-  ForwardScratch(int64_t dp, int64_t sk, int64_t d)
-      : qb(kBlockRows * dp), o(kBlockRows * dp), row_new(d), row_old(d) {
+  /// dpq, dpv: q's and v's head dims padded (pad_lanes); dv: v's head dim.
+  ForwardScratch(int64_t dpq, int64_t dpv, int64_t sk, int64_t dv)
+      : qb(kBlockRows * dpq), o(kBlockRows * dpv), row_new(dv), row_old(dv) {
     lds = pad_lanes<Acc>(sk + kLanes<Acc>);
     s.resize(static_cast<size_t>(kBlockRows * lds));
   }
 };
 
-/// Writes one finished row: the normalised output and its lse (-inf and zeros when empty).
+/// Writes one finished row of d (v's head dim) elements: the normalised output and its lse
+/// (-inf and zeros when empty).
 template <typename Acc>
 void write_row(const ForwardArgs& a, int64_t d, int64_t row, int64_t h, const Acc* o, Acc lse,
                ForwardScratch<Acc>& w) {
@@ -94,22 +96,23 @@ void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& ke
                    const Packed<Acc>& kt, const Packed<Acc>& vr, int64_t h, int64_t row0, int n,
                    ForwardScratch<Acc>& w, double* logit_max) {
   constexpr Acc kNegInf = -std::numeric_limits<Acc>::infinity();
-  const int64_t d = dims.d, dp = vr.ld, g = h / dims.group;
+  const int64_t d = dims.d, dv = dims.dv, dpq = pad_lanes<Acc>(d), dpv = vr.ld;
+  const int64_t g = h / dims.group;
   w.cols.build(keys, row0, n);
   const int64_t cols = w.cols.cols();
 
   std::fill(w.o.begin(), w.o.end(), Acc{0});
   if (cols == 0) {
-    for (int r = 0; r < n; ++r) write_row(a, d, row0 + r, h, w.o.data(), kNegInf, w);
+    for (int r = 0; r < n; ++r) write_row(a, dv, row0 + r, h, w.o.data(), kNegInf, w);
     return;
   }
   std::fill(w.qb.begin(), w.qb.end(), Acc{0});
   for (int r = 0; r < n; ++r) {
-    Acc* qr = w.qb.data() + r * dp;
+    Acc* qr = w.qb.data() + r * dpq;
     load_row(element_ptr(a.q, row0 + r, h), a.q.dtype, d, qr);
     for (int64_t e = 0; e < d; ++e) qr[e] *= static_cast<Acc>(dims.scale);
   }
-  panel_dot(w.qb.data(), dp, d, kt.head(g), w.cols.segments(), w.s.data(), w.lds);
+  panel_dot(w.qb.data(), dpq, d, kt.head(g), w.cols.segments(), w.s.data(), w.lds);
 
   Acc maxes[kBlockRows], sums[kBlockRows];
   for (int r = 0; r < kBlockRows; ++r) {
@@ -130,20 +133,20 @@ void forward_block(const ForwardArgs& a, const AttnDims& dims, const RowKeys& ke
       *logit_max = nan_max(*logit_max, row_logit);
     }
   }
-  panel_gemm(w.s.data(), w.lds, w.cols.segments(), vr.head(g), dp, dp, w.o.data(), dp);
+  panel_gemm(w.s.data(), w.lds, w.cols.segments(), vr.head(g), dpv, dpv, w.o.data(), dpv);
 
   for (int r = 0; r < n; ++r) {
-    Acc* orow = w.o.data() + r * dp;
+    Acc* orow = w.o.data() + r * dpv;
     Acc lse = kNegInf;
     // NOTE: a NaN sum is not an empty row: it makes lse and out NaN below (1 / NaN).
     if (sums[r] == 0) {
-      std::fill(orow, orow + d, Acc{0});
+      std::fill(orow, orow + dv, Acc{0});
     } else {
       const Acc inv = Acc{1} / sums[r];
-      for (int64_t e = 0; e < d; ++e) orow[e] *= inv;
+      for (int64_t e = 0; e < dv; ++e) orow[e] *= inv;
       lse = maxes[r] + std::log(sums[r]);
     }
-    write_row(a, d, row0 + r, h, orow, lse, w);
+    write_row(a, dv, row0 + r, h, orow, lse, w);
   }
 }
 
@@ -153,7 +156,7 @@ void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v
   int64_t cells = 0;
   for (int64_t r = 0; r < dims.sq; ++r) cells += keys.cells(r);
   const int threads =
-      threads_for(2.0 * double(cells) * double(dims.hq * dims.d), kMinFlopsPerThread);
+      threads_for(double(cells) * double(dims.hq * (dims.d + dims.dv)), kMinFlopsPerThread);
   const Packed<Acc> kt = pack_key_blocks<Acc>(k, threads);
   const Packed<Acc> vr = pack_rows<Acc>(v, threads);
   const std::vector<bool> v_finite = heads_finite(vr, dims.hkv);
@@ -167,7 +170,7 @@ void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v
     const int64_t h = item / items_per_head;
     const int64_t b0 = item % items_per_head * kBlocksPerItem;
     const int64_t b1 = std::min(blocks, b0 + kBlocksPerItem);
-    ForwardScratch<Acc> w(vr.ld, dims.sk, dims.d);
+    ForwardScratch<Acc> w(pad_lanes<Acc>(dims.d), vr.ld, dims.sk, dims.dv);
     const bool by_row = !v_finite[h / dims.group];
     double* logit_max = want_max ? &item_max[static_cast<size_t>(item)] : nullptr;
     for (int64_t b = b0; b < b1; ++b) {
@@ -197,7 +200,7 @@ void forward_impl(const ForwardArgs& a, const TensorView& k, const TensorView& v
 void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v, const RowKeys& keys,
                  const ScoreParams& scores, const TensorView& out, const TensorView& lse,
                  bool accumulate, const TensorView& max_logits) {
-  const AttnDims dims = AttnDims::from(q, k, scores);
+  const AttnDims dims = AttnDims::from(q, k, v, scores);
   const ForwardArgs a{q, out, lse, accumulate};
   if (q.dtype == DType::kFloat64) {
     forward_impl<double>(a, k, v, dims, keys, max_logits);

@@ -153,6 +153,9 @@ void check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
              ": the CUDA kernels take bfloat16 or float16 inputs");
   MAGI_CHECK(head_dim_supported(q.shape[2]), fn, ": q = ", q.describe(),
              ": the CUDA kernels take head_dim ", supported_head_dims(), ", got ", q.shape[2]);
+  MAGI_CHECK(v.shape[2] == q.shape[2], fn, ": v = ", v.describe(), ": its head dim ", v.shape[2],
+             " differs from q's ", q.shape[2],
+             "; the CUDA kernels need one head dim for q, k and v (the CPU kernels take any)");
   check_16b(fn, q, "q");
   check_16b(fn, k, "k");
   check_16b(fn, v, "v");

@@ -35,7 +35,7 @@ struct Accumulators {
 };
 
 Accumulators make_accumulators(const AttnCase& c, DType dtype) {
-  Accumulators acc{HostTensor(dtype, {c.spec.sq, c.spec.hq, c.spec.d}),
+  Accumulators acc{HostTensor(dtype, {c.spec.sq, c.spec.hq, c.spec.vd()}),
                    HostTensor(dtype, {c.spec.sq, c.spec.hq})};
   acc.lse.fill(-std::numeric_limits<double>::infinity());
   return acc;

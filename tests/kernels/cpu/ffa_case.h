@@ -40,6 +40,7 @@ struct AttnCase {
     std::string s = std::string(to_string(dtype)) + " sq=" + std::to_string(spec.sq) +
                     " sk=" + std::to_string(spec.sk) + " hq=" + std::to_string(spec.hq) +
                     " hkv=" + std::to_string(spec.hkv) + " d=" + std::to_string(spec.d) +
+                    " dv=" + std::to_string(spec.vd()) +
                     " scale=" + std::to_string(spec.softmax_scale) +
                     " softcap=" + std::to_string(spec.softcap) + " slices:";
     for (const AttnSlice& sl : slices) s += " " + to_string(sl);
@@ -56,20 +57,22 @@ inline AttnCase make_case(std::mt19937_64& rng, DType dtype, const DenseAttnSpec
   c.dtype = dtype;
   c.slices = std::move(slices);
   c.mask = dense_mask(c.slices, spec.sq, spec.sk);
-  auto make = [&](HostTensor& t, std::vector<double>& vals, int64_t rows, int64_t heads) {
-    t = HostTensor(dtype, {rows, heads, spec.d}, pad);
-    t.set(random_values(rng, rows * heads * spec.d));
+  auto make = [&](HostTensor& t, std::vector<double>& vals, int64_t rows, int64_t heads,
+                  int64_t d) {
+    t = HostTensor(dtype, {rows, heads, d}, pad);
+    t.set(random_values(rng, rows * heads * d));
     vals = t.get();
   };
-  make(c.tq, c.q, spec.sq, spec.hq);
-  make(c.tk, c.k, spec.sk, spec.hkv);
-  make(c.tv, c.v, spec.sk, spec.hkv);
-  make(c.tdout, c.dout, spec.sq, spec.hq);
+  make(c.tq, c.q, spec.sq, spec.hq, spec.d);
+  make(c.tk, c.k, spec.sk, spec.hkv, spec.d);
+  make(c.tv, c.v, spec.sk, spec.hkv, spec.vd());
+  make(c.tdout, c.dout, spec.sq, spec.hq, spec.vd());
   return c;
 }
 
-/// A random problem: sizes up to `max_len`, GQA group 1/2/4, softcap and custom scale at
-/// random, masks from random_slices or (for self-attention) random_varlen_slices.
+/// A random problem: sizes up to `max_len`, GQA group 1/2/4, a value head dim of its own,
+/// softcap and custom scale at random, masks from random_slices or (for self-attention)
+/// random_varlen_slices.
 inline AttnCase random_case(std::mt19937_64& rng, DType dtype, int64_t max_len = 40) {
   auto pick = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
@@ -81,6 +84,7 @@ inline AttnCase random_case(std::mt19937_64& rng, DType dtype, int64_t max_len =
   s.hq = s.hkv * (int64_t{1} << pick(0, 2));
   const int64_t dims[] = {1, 8, 16, 24, 64, 128};
   s.d = dims[pick(0, 5)];
+  if (pick(0, 2) == 0) s.dv = dims[pick(0, 5)];  // a value head dim apart from q / k's (MLA)
   s.softmax_scale = pick(0, 2) == 0 ? 0.4 + 0.1 * double(pick(0, 10)) : 0.0;
   s.softcap = pick(0, 2) == 0 ? 0.5 + 0.5 * double(pick(0, 4)) : 0.0;
   std::vector<AttnSlice> slices = s.sq == s.sk && pick(0, 2) == 0

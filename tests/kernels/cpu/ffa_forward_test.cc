@@ -23,7 +23,7 @@ DType default_lse_dtype(const AttnCase& c) {
 }
 
 ForwardResult run_forward(const AttnCase& c, DType out_dtype, DType lse_dtype) {
-  HostTensor out(out_dtype, {c.spec.sq, c.spec.hq, c.spec.d});
+  HostTensor out(out_dtype, {c.spec.sq, c.spec.hq, c.spec.vd()});
   HostTensor lse(lse_dtype, {c.spec.sq, c.spec.hq});
   out.fill(12345.0);  // overwritten: stale values must not leak into the result
   lse.fill(12345.0);

@@ -20,7 +20,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 /// ffa_forward over `slices` with max_logits prefilled with `init`; returns max_logits.
 std::vector<double> run_max(const AttnCase& c, std::span<const AttnSlice> slices,
                             double init = -kInf) {
-  HostTensor out(DType::kFloat32, {c.spec.sq, c.spec.hq, c.spec.d});
+  HostTensor out(DType::kFloat32, {c.spec.sq, c.spec.hq, c.spec.vd()});
   HostTensor lse(DType::kFloat32, {c.spec.sq, c.spec.hq});
   HostTensor m(DType::kFloat32, {c.spec.hq});
   m.fill(init);
