@@ -220,11 +220,12 @@ void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_loc
 /// Forward over local q [shard, Hq, D], k [shard_kv, Hkv, D], v [shard_kv, Hkv, Dv] (shard_kv =
 /// shard_seqlen_kv(); = shard in self-attention; Dv may differ from D as in ffa.h): out
 /// [shard, Hq, Dv] (any float dtype), lse [shard, Hq] fp32. Hq % Hkv == 0, and the key's head
-/// counts and head_dim (q's and k's) where it has them. Options as in ffa.h (one scale rule; opts.allocator supplies the call's one
-/// block of scratch memory). opts.sink: the attention sink (ffa.h AttnSink), counted once per
-/// row over all stages and ranks (merged after every other merge): layout kSH [num_sink, Hq]
-/// (the same logits on every rank) or kSSH [shard, num_sink, Hq] (per local row, i.e. the
-/// dispatched rows; dispatch a global [S, num_sink, Hq] tensor to get it). opts.max_logits
+/// counts and head_dim (q's and k's) where it has them. Options as in ffa.h (one scale rule;
+/// opts.allocator supplies the call's one block of scratch memory). opts.sink: the attention
+/// sink (ffa.h AttnSink), counted once per row over all stages and ranks (merged after every
+/// other merge): layout kSH [num_sink, Hq] (the same logits on every rank) or kSSH [shard,
+/// num_sink, Hq] (per local row, i.e. the dispatched rows; dispatch a global [S, num_sink, Hq]
+/// tensor to get it). opts.max_logits
 /// (fp32 [Hq]) is overwritten with each head's largest score over every stage and rank, the
 /// same on every rank; collective: every rank of the group passes one or none.
 void calc_attn(const DistAttnRuntime& rt, Communicator& comm, const TensorView& q,

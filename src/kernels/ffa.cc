@@ -70,6 +70,10 @@ void check_lse(std::string_view fn, const TensorView& lse, const TensorView& q, 
   checks::inner_contiguous(fn, "lse", lse);
 }
 
+std::array<int64_t, 3> shape_of(const TensorView& t) {
+  return {t.shape[0], t.shape[1], t.shape[2]};
+}
+
 /// A tensor of shape `want` (described by `layout`) with a dtype from `allowed`, on q's device.
 void check_like(std::string_view fn, std::string_view name, const TensorView& t,
                 std::array<int64_t, 3> want, std::string_view layout, const TensorView& q,
@@ -154,10 +158,9 @@ FfaBwdArgs check_ffa_backward_inputs(std::string_view fn, const TensorView& q, c
 
 void check_ffa_grads(std::string_view fn, FfaBwdArgs& a, const TensorView& dq, const TensorView& dk,
                      const TensorView& dv) {
-  const TensorView &q = a.q, &k = a.k, &v = a.v;
-  const std::array<int64_t, 3> q_shape{q.shape[0], q.shape[1], q.shape[2]};
-  const std::array<int64_t, 3> k_shape{k.shape[0], k.shape[1], k.shape[2]};
-  const std::array<int64_t, 3> v_shape{v.shape[0], v.shape[1], v.shape[2]};
+  const TensorView& q = a.q;
+  const std::array<int64_t, 3> q_shape = shape_of(q), k_shape = shape_of(a.k),
+                               v_shape = shape_of(a.v);
   check_like(fn, "dq", dq, q_shape, "[Sq, Hq, D] of q", q, kWide,
              "float32 or float64 (an accumulator)");
   // dk / dv: accumulators, or (CUDA, 16-bit inputs) tensors of q's dtype that are overwritten.
