@@ -179,6 +179,33 @@ Scores scores_of(const ScoreParams& p) {
   return s;
 }
 
+/// The fields FwdParams and BwdParams share: q, k, v and lse with their strides, the sizes and
+/// the score parameters in log2 form.
+template <class Params>
+void set_inputs(Params& p, const TensorView& q, const TensorView& k, const TensorView& v,
+                const TensorView& lse, const Scores& sc) {
+  p.q = q.data;
+  p.k = k.data;
+  p.v = v.data;
+  p.lse = lse.ptr<float>();
+  p.q_row_stride = q.strides[0];
+  p.q_head_stride = q.strides[1];
+  p.k_row_stride = k.strides[0];
+  p.k_head_stride = k.strides[1];
+  p.v_row_stride = v.strides[0];
+  p.v_head_stride = v.strides[1];
+  p.lse_row_stride = lse.strides[0];
+  p.lse_head_stride = lse.strides[1];
+  p.total_q = static_cast<int32_t>(q.shape[0]);
+  p.total_k = static_cast<int32_t>(k.shape[0]);
+  p.num_heads_q = static_cast<int32_t>(q.shape[1]);
+  p.heads_per_kv = static_cast<int32_t>(q.shape[1] / k.shape[1]);
+  p.scale_log2 = sc.scale_log2;
+  p.scale_cap = sc.scale_cap;
+  p.softcap_log2 = sc.softcap_log2;
+  p.use_softcap = sc.use_softcap;
+}
+
 FwdOutMode out_mode_of(const FfaFwdArgs& a) {
   if (a.accumulate) return FwdOutMode::kMergeFp32;
   if (a.out.dtype == DType::kBFloat16) return FwdOutMode::kStoreBf16;
@@ -313,7 +340,7 @@ size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) {
 
 void ffa_forward(const FfaFwdArgs& a) {
   const TensorView &q = a.q, &k = a.k, &v = a.v, &out = a.out, &lse = a.lse;
-  const int64_t sq = q.shape[0], sk = k.shape[0], hq = q.shape[1], d = q.shape[2];
+  const int64_t sq = q.shape[0], hq = q.shape[1], d = q.shape[2];
   if (sq == 0) return;
   const int device = q.device.index;
   DeviceGuard guard(device);
@@ -323,31 +350,11 @@ void ffa_forward(const FfaFwdArgs& a) {
   MAGI_CHECK(sched.pieces == 0 || a.workspace != nullptr,
              "FFA CUDA: the forward's plan needs ffa_forward_workspace_bytes() of workspace");
 
-  const Scores sc = scores_of(a.scores);
   FwdParams p{};
-  p.q = q.data;
-  p.k = k.data;
-  p.v = v.data;
+  set_inputs(p, q, k, v, lse, scores_of(a.scores));
   p.out = out.data;
-  p.lse = lse.ptr<float>();
-  p.q_row_stride = q.strides[0];
-  p.q_head_stride = q.strides[1];
-  p.k_row_stride = k.strides[0];
-  p.k_head_stride = k.strides[1];
-  p.v_row_stride = v.strides[0];
-  p.v_head_stride = v.strides[1];
   p.o_row_stride = out.strides[0];
   p.o_head_stride = out.strides[1];
-  p.lse_row_stride = lse.strides[0];
-  p.lse_head_stride = lse.strides[1];
-  p.total_q = static_cast<int32_t>(sq);
-  p.total_k = static_cast<int32_t>(sk);
-  p.num_heads_q = static_cast<int32_t>(hq);
-  p.heads_per_kv = static_cast<int32_t>(hq / k.shape[1]);
-  p.scale_log2 = sc.scale_log2;
-  p.scale_cap = sc.scale_cap;
-  p.softcap_log2 = sc.softcap_log2;
-  p.use_softcap = sc.use_softcap;
   p.out_mode = out_mode_of(a);
   // max_logits wants the exact row max: the softmax's reference then follows every increase.
   p.max_logits = a.max_logits.ndim > 0 ? a.max_logits.ptr<float>() : nullptr;
@@ -424,11 +431,9 @@ void ffa_backward(const FfaBwdArgs& a) {
 
   const Scores sc = scores_of(a.scores);
   BwdParams p{};
-  p.q = q.data;
-  p.k = k.data;
-  p.v = v.data;
+  set_inputs(p, q, k, v, lse, sc);
+  p.scale = sc.scale;
   p.dout = dout.data;
-  p.lse = lse.ptr<float>();
   p.dsum = dsum;
   p.dq = dq.ptr<float>();
   p.dkv_store = s.store_direct ? 1 : 0;
@@ -436,31 +441,14 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.dv = s.store_direct ? nullptr : static_cast<float*>(dv_acc.data);
   p.dk_store = s.store_direct ? dk.data : nullptr;
   p.dv_store = s.store_direct ? dv.data : nullptr;
-  p.q_row_stride = q.strides[0];
-  p.q_head_stride = q.strides[1];
-  p.k_row_stride = k.strides[0];
-  p.k_head_stride = k.strides[1];
-  p.v_row_stride = v.strides[0];
-  p.v_head_stride = v.strides[1];
   p.do_row_stride = dout.strides[0];
   p.do_head_stride = dout.strides[1];
-  p.lse_row_stride = lse.strides[0];
-  p.lse_head_stride = lse.strides[1];
   p.dq_row_stride = dq.strides[0];
   p.dq_head_stride = dq.strides[1];
   p.dk_row_stride = dk_acc.strides[0];
   p.dk_head_stride = dk_acc.strides[1];
   p.dv_row_stride = dv_acc.strides[0];
   p.dv_head_stride = dv_acc.strides[1];
-  p.total_q = static_cast<int32_t>(sq);
-  p.total_k = static_cast<int32_t>(sk);
-  p.num_heads_q = static_cast<int32_t>(hq);
-  p.heads_per_kv = static_cast<int32_t>(hq / k.shape[1]);
-  p.scale = sc.scale;
-  p.scale_log2 = sc.scale_log2;
-  p.scale_cap = sc.scale_cap;
-  p.softcap_log2 = sc.softcap_log2;
-  p.use_softcap = sc.use_softcap;
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;
