@@ -117,3 +117,23 @@ def new_mask_roll(rank, world_size):
         assert torch.equal(roll(local.detach(), shift, 0, key1), torch.roll(padded, shift, 0)[pos])
     return dict(out=total_out.detach().cpu(), x_grad=x.grad.cpu(), x=x.detach().cpu(),
                 slices=[list(key1.slices), list(key2.slices), list(key3.slices)])
+
+
+def max_logits(rank, world_size, softcap):
+    """calc_attn(..., return_max_logits=True) on CUDA tensors over NCCL: each rank's max_logits
+    (the maximum over every stage and rank) and the inputs for the dense reference."""
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", rank=rank, world_size=world_size)
+    group = dist.new_group(list(range(world_size)), backend="nccl")
+    total = 100
+    q = [[0, 40], [20, 60], [10, 90], [60, total]]
+    k = [[0, 40], [50, 100], [0, 30], [40, total]]
+    key = magi_attn_flex_key(q, k, ["causal", "full", "bi_causal", "inv_causal"], total, total,
+                             head_dim=D, chunk_size=8, cp_group=group)
+    x = torch.randn(total, HQ * D, generator=torch.Generator().manual_seed(2),
+                    dtype=torch.float64).to("cuda", torch.bfloat16)
+    out, meta = calc_attn(*qkv_of(dispatch(x, key), HQ, HKV, D), key, softcap=softcap,
+                          return_max_logits=True)
+    plain, _ = calc_attn(*qkv_of(dispatch(x, key), HQ, HKV, D), key, softcap=softcap)
+    return dict(max_logits=meta.max_logits.cpu(), x=x.cpu(), slices=list(key.slices),
+                out=out.float().cpu(), plain=plain.float().cpu(), total=total)

@@ -109,3 +109,29 @@ def test_new_mask_keys_and_roll_nccl(world):
     for i, (name, got) in enumerate((("out", r0["out"]), ("x.grad", r0["x_grad"]))):
         err, err_lp = rel_err(got, refs[0][i]), rel_err(refs[1][i], refs[0][i])
         assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
+
+
+@pytest.mark.parametrize("softcap", [0.0, 20.0])
+@pytest.mark.parametrize("world", [1, 2])
+def test_max_logits_nccl(world, softcap):
+    """calc_attn's return_max_logits on CUDA tensors over NCCL: every rank holds the maximum
+    over all stages and ranks (the same bits), equal to the dense float64 maximum of the bf16
+    inputs' scores up to fp32 rounding; out equals the call without it up to rounding."""
+    from cuda_workers import D, HKV, HQ, max_logits
+    from test_max_logits import dense_max_logits
+
+    if torch.cuda.device_count() < world:
+        pytest.skip(f"needs {world} GPUs")
+    results = run_ranks(max_logits, world, softcap, timeout=300)
+    r0 = results[0]
+    for r, res in enumerate(results[1:], 1):
+        assert torch.equal(res["max_logits"], r0["max_logits"]), f"rank {r}"
+    # NOTE: with max_logits the kernels follow the exact row maximum (more O rescales), so out
+    # equals the plain call's up to rounding, not bit for bit.
+    for res in results:
+        torch.testing.assert_close(res["out"], res["plain"], rtol=2e-2, atol=2e-2)
+    q, k, _ = qkv_of(r0["x"], HQ, HKV, D)
+    total = r0["total"]
+    ref = dense_max_logits(q, k, dense_mask(r0["slices"], total, total), softcap=softcap)
+    assert torch.allclose(r0["max_logits"].double(), ref, rtol=1e-4, atol=1e-4), (
+        r0["max_logits"], ref)

@@ -318,7 +318,7 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
             cell of every rank (after softmax_scale and softcap, the sink excluded; the same on
             every rank, all-reduced inside the call) and return
             ``(out, AttnForwardMeta(lse, max_logits))``. Every rank must pass the same value.
-            CPU only for now; not under torch.compile yet.
+            Not under torch.compile yet.
 
     Returns:
         ``(out, lse)``: out ``[shard, num_heads_q, head_dim_v]`` in q's dtype, lse ``[shard,
