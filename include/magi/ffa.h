@@ -2,8 +2,8 @@
 //
 // Shapes: q [Sq, Hq, D], k [Sk, Hkv, D] and v [Sk, Hkv, Dv] with Hq % Hkv == 0 (query head h
 // reads kv head h / (Hq / Hkv)); out [Sq, Hq, Dv]; lse [Sq, Hq] (fp32, natural log). Dv, v's
-// head dim, may differ from D (MLA: 192 / 128) on the CPU; the CUDA kernels need Dv == D. The
-// mask is the union of the slices' cells (see mask.h); a cell covered by several slices counts
+// head dim, may differ from D: any on the CPU, on CUDA the pairs of tile_table.h's
+// kValueHeadDims (MLA: 192 / 128, on the portable kernels). The mask is the union of the slices' cells (see mask.h); a cell covered by several slices counts
 // once. A row with no cell gets out = 0 and lse = -inf and contributes no gradient. Scores are
 // softmax_scale * q.k, then softcap * tanh(score / softcap) when softcap > 0.
 //

@@ -71,13 +71,15 @@ def check(name, got, ref64, reflp, atol_scale=1e-3):
     assert err <= 2 * err_lp + atol, f"{name}: err {err:.3e} > 2 * {err_lp:.3e} + {atol:.1e}"
 
 
-def run_case(slices, sq, sk, hq, hkv, d, dtype, softcap=0.0, seed=0):
-    SHAPES_SEEN.add((sq, sk, hq, hkv, d, str(dtype), softcap > 0))
+def run_case(slices, sq, sk, hq, hkv, d, dtype, softcap=0.0, seed=0, dv=None):
+    """``dv``: v's head dim (None: d)."""
+    dv = d if dv is None else dv
+    SHAPES_SEEN.add((sq, sk, hq, hkv, d if dv == d else f"{d}/{dv}", str(dtype), softcap > 0))
     torch.manual_seed(seed)
     q = torch.randn(sq, hq, d, device=DEV, dtype=dtype)
     k = torch.randn(sk, hkv, d, device=DEV, dtype=dtype)
-    v = torch.randn(sk, hkv, d, device=DEV, dtype=dtype)
-    dout = torch.randn(sq, hq, d, device=DEV, dtype=dtype)
+    v = torch.randn(sk, hkv, dv, device=DEV, dtype=dtype)
+    dout = torch.randn(sq, hq, dv, device=DEV, dtype=dtype)
     scale = d ** -0.5
     mask = dense_mask(slices, sq, sk, DEV)
     r64 = attention_ref(q, k, v, dout, mask, scale, softcap, torch.float64)
@@ -86,7 +88,7 @@ def run_case(slices, sq, sk, hq, hkv, d, dtype, softcap=0.0, seed=0):
     # Forward through the low-level entry with poisoned outputs: every element must be written.
     qr, kr, tm = to_tensors(slices)
     sl = ffa_mod._get_slices(qr, kr, tm)
-    out = torch.full_like(q, float("nan"))
+    out = torch.full((sq, hq, dv), float("nan"), device=DEV, dtype=dtype)
     lse = torch.full((sq, hq), float("nan"), device=DEV)
     ffa_mod.ffa_forward(q, k, v, sl, scale, softcap, out=out, lse=lse)
     torch.cuda.synchronize()
@@ -283,13 +285,65 @@ def test_unsupported_head_dim_refused_by_name():
         flex_flash_attn_func(q, q, q, *to_tensors([(0, 64, 0, 64, 0)]))
 
 
-def test_value_head_dim_refused_by_name():
-    """v's head dim apart from q / k's (MLA) runs on the CPU kernels only: CUDA refuses it,
-    naming v, before any kernel runs."""
+@pytest.mark.parametrize("seed", range(4))
+def test_value_head_dim_of_its_own(seed):
+    """MLA's head dims (q / k 192, v 128) on the portable kernels (on every device): random
+    masks with overlapping q ranges, GQA, unaligned lengths, both dtypes, softcap; out and dv
+    of v's width."""
+    rng = random.Random(seed * 17 + 5)
+    sq, sk = rng.randint(100, 700), rng.randint(100, 700)
+    hkv = rng.choice([1, 2])
+    hq = hkv * rng.choice([1, 2])
+    run_case(random_slices(rng, sq, sk), sq, sk, hq, hkv, 192, DTYPES[seed % 2], seed=seed,
+             softcap=20.0 if seed == 3 else 0.0, dv=128)
+
+
+@pytest.mark.parametrize("name", ["causal", "varlen_causal"])
+def test_value_head_dim_of_its_own_named(name):
+    rng = random.Random(4)
+    s = 1000
+    sl = [(0, s, 0, s, 1)] if name == "causal" else varlen(rng, s, 1)
+    run_case(sl, s, s, 4, 1, 192, torch.bfloat16, dv=128)
+
+
+def test_value_head_dim_accumulate_merge():
+    """Merge mode (calc_attn's stages) with out of v's width: two calls over disjoint key sets
+    equal one call over the union."""
+    rng = random.Random(8)
+    sq, sk, h, d, dv = 300, 500, 2, 192, 128
+    a = [(x[0], x[1], min(x[2], 250), min(x[3], 250), x[4]) for x in random_slices(rng, sq, sk)]
+    b = [(x[0], x[1], max(x[2], 250), max(x[3], 250), x[4]) for x in random_slices(rng, sq, sk)]
+    torch.manual_seed(1)
+    q = torch.randn(sq, h, d, device=DEV, dtype=torch.bfloat16)
+    k = torch.randn(sk, h, d, device=DEV, dtype=torch.bfloat16)
+    v = torch.randn(sk, h, dv, device=DEV, dtype=torch.bfloat16)
+    out = torch.full((sq, h, dv), float("nan"), device=DEV)
+    lse = torch.full((sq, h), float("-inf"), device=DEV)
+    for part in (a, b):
+        sl = ffa_mod._get_slices(*to_tensors(part))
+        ffa_mod.ffa_forward(q, k, v, sl, d ** -0.5, 0.0, out=out, lse=lse, accumulate=True)
+    dout = torch.zeros(sq, h, dv, device=DEV, dtype=torch.bfloat16)
+    mask = dense_mask(a + b, sq, sk, DEV)
+    r64 = attention_ref(q, k, v, dout, mask, d ** -0.5, 0.0, torch.float64)
+    rlp = attention_ref(q, k, v, dout, mask, d ** -0.5, 0.0, torch.bfloat16)
+    out = torch.where(~mask.any(1)[:, None, None], torch.zeros_like(out), out)
+    check("out", out, r64[0], rlp[0])
+    check("lse", lse, r64[1], rlp[1])
+
+
+def test_value_head_dims_refused_by_name():
+    """A (q / k, v) head dim pair without kernels is refused naming v and the pairs there are;
+    so is the deterministic mode with a value head dim of its own (the portable backward adds in
+    any order)."""
     q = torch.randn(64, 2, 128, device=DEV, dtype=torch.bfloat16)
     v = torch.randn(64, 2, 64, device=DEV, dtype=torch.bfloat16)
-    with pytest.raises(ValueError, match=r"v = .*head dim 64 differs from q's 128"):
+    with pytest.raises(ValueError, match=r"v = .*head dim 64 differs from q's 128.*192 / 128"):
         flex_flash_attn_func(q, q, v, *to_tensors([(0, 64, 0, 64, 0)]))
+    q = torch.randn(64, 2, 192, device=DEV, dtype=torch.bfloat16, requires_grad=True)
+    v = torch.randn(64, 2, 128, device=DEV, dtype=torch.bfloat16, requires_grad=True)
+    out, _ = flex_flash_attn_func(q, q, v, *to_tensors([(0, 64, 0, 64, 0)]), deterministic=True)
+    with pytest.raises(ValueError, match="deterministic"):
+        out.sum().backward()
 
 
 def test_zz_print_coverage():

@@ -299,7 +299,8 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
         q: ``[shard, num_heads_q, head_dim]`` (shard = rows of the dispatched x).
         k, v: ``[shard, num_heads_kv, head_dim]`` and ``[shard, num_heads_kv, head_dim_v]``,
             same dtype (float32/float64/bfloat16/float16) and device as q. ``head_dim_v`` may
-            differ from q / k's (MLA: 192 / 128) on CPU tensors; on CUDA all three share one.
+            differ from q / k's: any on CPU tensors, MLA's 192 / 128 on CUDA (see
+            flex_flash_attn_func).
         key: from :func:`magi_attn_varlen_key`/:func:`magi_attn_flex_key` or a dispatch call.
         sink: optional attention-sink logits, float32 (see flex_flash_attn_func): each adds
             ``exp(sink)`` to its row's softmax denominator, counted once per row over all

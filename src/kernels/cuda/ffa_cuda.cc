@@ -58,6 +58,12 @@ std::string supported_head_dims() {
   }
 }
 
+/// Whether a call with q's and v's head dims runs the Hopper kernels on the current device: they
+/// take one head dim for q, k and v (a value head dim of its own runs the portable kernels).
+bool hopper_call(const TensorView& q, const TensorView& v) {
+  return v.shape[2] == q.shape[2] && hopper_kernels_selected();
+}
+
 /// How the warp-specialised backward's tiles go to its `ctas` CTAs (sm90/tile_plan.h).
 struct BwdPlanShape {
   int64_t chunk_tiles = 0;  // 0: the scheduler's rounds, no plan
@@ -117,7 +123,7 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]),
                            static_cast<int32_t>(a.q.shape[2]),
                            current_sm_count(),
-                           hopper_kernels_selected(),
+                           hopper_call(a.q, a.v),
                            forced,
                            mode};
   return fwd_schedule(*a.work, key, a.q.device.index, a.stream);
@@ -130,19 +136,48 @@ bool head_dim_supported(int64_t d) {
   return false;
 }
 
-/// Calls fn.operator()<E, D>() for the row of kHeadDimTiles whose head dim is d.
-template <size_t I = 0, class Fn>
-void dispatch_kernel(Elem e, int64_t d, Fn&& fn) {
-  if constexpr (I == std::size(kHeadDimTiles)) {
-    MAGI_FAIL("FFA CUDA: head_dim must be one of ", supported_head_dims(), ", got ", d);
+/// The (q / k, v) head dim pairs apart from equal dims, as "192 / 128, ...".
+std::string supported_value_head_dims() {
+  std::string out;
+  for (const ValueHeadDim& p : kValueHeadDims) {
+    out += (out.empty() ? "" : ", ") + std::to_string(p.head_dim) + " / " +
+           std::to_string(p.head_dim_v);
+  }
+  return out;
+}
+
+bool value_head_dim_supported(int64_t d, int64_t dv) {
+  if (dv == d) return head_dim_supported(d);
+  for (const ValueHeadDim& p : kValueHeadDims) {
+    if (p.head_dim == d && p.head_dim_v == dv) return true;
+  }
+  return false;
+}
+
+/// fn.operator()<e, kD, kDv>().
+template <int kD, int kDv, class Fn>
+void call_typed(Elem e, Fn&& fn) {
+  if (e == Elem::kBf16) {
+    fn.template operator()<Elem::kBf16, kD, kDv>();
   } else {
+    fn.template operator()<Elem::kFp16, kD, kDv>();
+  }
+}
+
+/// Calls fn.operator()<E, D, Dv>() for the instantiation of head dims (d, dv): a row of
+/// kHeadDimTiles when dv == d, else a pair of kValueHeadDims.
+template <size_t I = 0, size_t J = 0, class Fn>
+void dispatch_kernel(Elem e, int64_t d, int64_t dv, Fn&& fn) {
+  if constexpr (I < std::size(kHeadDimTiles)) {
     constexpr int kD = kHeadDimTiles[I].head_dim;
-    if (d != kD) return dispatch_kernel<I + 1>(e, d, std::forward<Fn>(fn));
-    if (e == Elem::kBf16) {
-      fn.template operator()<Elem::kBf16, kD>();
-    } else {
-      fn.template operator()<Elem::kFp16, kD>();
-    }
+    if (d != kD || dv != kD) return dispatch_kernel<I + 1, J>(e, d, dv, std::forward<Fn>(fn));
+    call_typed<kD, kD>(e, std::forward<Fn>(fn));
+  } else if constexpr (J < std::size(kValueHeadDims)) {
+    constexpr int kD = kValueHeadDims[J].head_dim, kDv = kValueHeadDims[J].head_dim_v;
+    if (d != kD || dv != kDv) return dispatch_kernel<I, J + 1>(e, d, dv, std::forward<Fn>(fn));
+    call_typed<kD, kDv>(e, std::forward<Fn>(fn));
+  } else {
+    MAGI_FAIL("FFA CUDA: head dims ", d, " / ", dv, " have no kernel");
   }
 }
 
@@ -151,11 +186,12 @@ void check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
                   const TensorView& v, const TensorView& lse) {
   MAGI_CHECK(q.dtype == DType::kBFloat16 || q.dtype == DType::kFloat16, fn, ": q = ", q.describe(),
              ": the CUDA kernels take bfloat16 or float16 inputs");
-  MAGI_CHECK(head_dim_supported(q.shape[2]), fn, ": q = ", q.describe(),
+  MAGI_CHECK(v.shape[2] != q.shape[2] || head_dim_supported(q.shape[2]), fn, ": q = ", q.describe(),
              ": the CUDA kernels take head_dim ", supported_head_dims(), ", got ", q.shape[2]);
-  MAGI_CHECK(v.shape[2] == q.shape[2], fn, ": v = ", v.describe(), ": its head dim ", v.shape[2],
-             " differs from q's ", q.shape[2],
-             "; the CUDA kernels need one head dim for q, k and v (the CPU kernels take any)");
+  MAGI_CHECK(value_head_dim_supported(q.shape[2], v.shape[2]), fn, ": v = ", v.describe(),
+             ": its head dim ", v.shape[2], " differs from q's ", q.shape[2],
+             "; the CUDA kernels take q / k and v head dims ", supported_value_head_dims(),
+             " or one head dim for all three (the CPU kernels take any)");
   check_16b(fn, q, "q");
   check_16b(fn, k, "k");
   check_16b(fn, v, "v");
@@ -221,12 +257,13 @@ struct BwdScratch {
   int64_t stat_stride = 0;    // rows per head of the head-major statistics
   size_t stats_bytes = 0;     // D (and lse2 for ws_kernel)
   size_t dkv_offset = 0;      // fp32 dk then dv, when overwrite && !store_direct
-  size_t dkv_elems = 0;       // elements of each
-  size_t turns_offset = 0;    // deterministic: the dq then dk/dv turn counters (int32, zeroed)
-  size_t dq_turns = 0;        // ceil(Sq / kBwdBlockM) * Hq
-  size_t dkv_turns = 0;       // items * Hkv
-  DeviceTilePlan plan;        // the Hopper backward's tile plan (null start: the rounds)
-  size_t cut_offset = 0;      // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
+  size_t dk_elems = 0;        // elements of dk (then those of dv, shaped like v)
+  size_t dv_elems = 0;
+  size_t turns_offset = 0;  // deterministic: the dq then dk/dv turn counters (int32, zeroed)
+  size_t dq_turns = 0;      // ceil(Sq / kBwdBlockM) * Hq
+  size_t dkv_turns = 0;     // items * Hkv
+  DeviceTilePlan plan;      // the Hopper backward's tile plan (null start: the rounds)
+  size_t cut_offset = 0;    // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
   size_t bytes = 0;
 };
 
@@ -239,14 +276,14 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, const PreparedFfa& prepared)
   return a.q.shape[2] > kNarrowMaxHeadDim ? prepared.bwd_det_pass : prepared.bwd_det;
 }
 
-/// Needs the current device to be q's (hopper_kernels_selected()).
+/// Needs the current device to be q's (hopper_call()).
 BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   BwdScratch s;
   const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
   if (sq == 0 || sk == 0 || list.num_items == 0) return s;
   s.overwrite = a.dk.dtype == a.q.dtype;
   // On Hopper the warp-specialised backward (the deterministic mode's; checked earlier).
-  s.ws_kernel = hopper_kernels_selected();
+  s.ws_kernel = hopper_call(a.q, a.v);
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (disjoint key blocks, one query head per kv head). Otherwise fp32 scratch accumulators,
   // cast into dk / dv at the end.
@@ -257,8 +294,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   s.bytes = round256(s.stats_bytes);
   if (s.overwrite && !s.store_direct) {
     s.dkv_offset = s.bytes;
-    s.dkv_elems = static_cast<size_t>(sk * hkv * a.q.shape[2]);
-    s.bytes = round256(s.bytes + 2 * s.dkv_elems * sizeof(float));
+    s.dk_elems = static_cast<size_t>(sk * hkv * a.k.shape[2]);
+    s.dv_elems = static_cast<size_t>(sk * hkv * a.v.shape[2]);
+    s.bytes = round256(s.bytes + (s.dk_elems + s.dv_elems) * sizeof(float));
   }
   if (a.deterministic) {
     s.turns_offset = s.bytes;
@@ -316,10 +354,10 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
              "dtype");
   if (a.deterministic) {
     DeviceGuard guard(a.q.device.index);
-    MAGI_CHECK(hopper_kernels_selected(), fn,
+    MAGI_CHECK(hopper_call(a.q, a.v), fn,
                ": deterministic = true on CUDA needs the Hopper kernels (compute capability 9.0, "
-               "a build with sm_90a, MAGI_FFA_PORTABLE unset); this device runs the portable "
-               "kernels, whose backward adds in any order");
+               "a build with sm_90a, MAGI_FFA_PORTABLE unset, one head dim for q, k and v); "
+               "this call runs the portable kernels, whose backward adds in any order");
   }
 }
 
@@ -371,8 +409,9 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.split_ws = a.workspace;
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
   MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
-  dispatch_kernel(elem_of(q.dtype), d,
-                  [&]<Elem E, int D>() { launch_fwd<E, D>(p, static_cast<int>(grid), a.stream); });
+  dispatch_kernel(elem_of(q.dtype), d, v.shape[2], [&]<Elem E, int D, int Dv>() {
+    launch_fwd<E, D, Dv>(p, static_cast<int>(grid), a.stream);
+  });
 }
 
 void ffa_backward(const FfaBwdArgs& a) {
@@ -397,8 +436,8 @@ void ffa_backward(const FfaBwdArgs& a) {
   if (overwrite && !s.store_direct) {
     auto* scratch = reinterpret_cast<float*>(ws + s.dkv_offset);
     dk_acc = TensorView::contiguous(scratch, DType::kFloat32, {sk, k.shape[1], d}, q.device);
-    dv_acc = TensorView::contiguous(scratch + s.dkv_elems, DType::kFloat32, {sk, k.shape[1], d},
-                                    q.device);
+    dv_acc = TensorView::contiguous(scratch + s.dk_elems, DType::kFloat32,
+                                    {sk, k.shape[1], v.shape[2]}, q.device);
     fill(dk_acc, 0.0, a.stream);
     fill(dv_acc, 0.0, a.stream);
   }
@@ -417,7 +456,7 @@ void ffa_backward(const FfaBwdArgs& a) {
   pre.do_head_stride = dout.strides[1];
   pre.total_q = static_cast<int32_t>(sq);
   pre.num_heads_q = static_cast<int32_t>(hq);
-  pre.head_dim = static_cast<int32_t>(d);
+  pre.head_dim = static_cast<int32_t>(v.shape[2]);  // out's and dout's
   pre.out_dtype = out.dtype == DType::kBFloat16 ? 0 : out.dtype == DType::kFloat16 ? 1 : 2;
   pre.dout_dtype = dout.dtype == DType::kBFloat16 ? 0 : 1;
   if (s.ws_kernel) {
@@ -472,8 +511,8 @@ void ffa_backward(const FfaBwdArgs& a) {
     p.num_cuts = s.plan.num_cuts;
     p.cut_partials = s.store_direct ? reinterpret_cast<float*>(ws + s.cut_offset) : nullptr;
   }
-  dispatch_kernel(elem_of(q.dtype), d, [&]<Elem E, int D>() {
-    launch_bwd<E, D>(p, s.ws_kernel ? &stats : nullptr, static_cast<int>(grid), a.stream);
+  dispatch_kernel(elem_of(q.dtype), d, v.shape[2], [&]<Elem E, int D, int Dv>() {
+    launch_bwd<E, D, Dv>(p, s.ws_kernel ? &stats : nullptr, static_cast<int>(grid), a.stream);
   });
   if (overwrite && !s.store_direct) {
     copy_cast(dk_acc, dk, a.stream);

@@ -92,8 +92,10 @@ __device__ __forceinline__ void load_q_tile(const BwdParams& p, const QTileCurso
                                             const T* q, const T* dout, uint32_t a_q, uint32_t a_do,
                                             uint32_t a_lse, uint32_t a_dsum, int tid) {
   constexpr int kBM = Tr::kBlockM, kD = Tr::kHeadDim, kPitch = Tr::kPitch;
+  constexpr int kDv = Tr::kHeadDimV, kPitchV = Tr::kPitchV;
   load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_q, q, p.q_row_stride, cur.qb0, cur.q1, tid);
-  load_tile_async<kBM, kD, kPitch, Tr::kThreads>(a_do, dout, p.do_row_stride, cur.qb0, cur.q1, tid);
+  load_tile_async<kBM, kDv, kPitchV, Tr::kThreads>(a_do, dout, p.do_row_stride, cur.qb0, cur.q1,
+                                                   tid);
   load_row_stats_async<kBM>(p, cur, head, a_lse, a_dsum, tid);
   ptx::cp_async_commit_group();
 }
@@ -164,17 +166,18 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     ffa_bwd_kernel(const __grid_constant__ BwdParams p) {
   using T = typename Tr::T;
   constexpr Elem E = Tr::kElem;
-  constexpr int kD = Tr::kHeadDim, kBM = Tr::kBlockM, kBN = Tr::kBlockN;
-  constexpr int kPitch = Tr::kPitch, kPitchP = Tr::kPitchP, kThreads = Tr::kThreads;
+  constexpr int kD = Tr::kHeadDim, kDv = Tr::kHeadDimV, kBM = Tr::kBlockM, kBN = Tr::kBlockN;
+  constexpr int kPitch = Tr::kPitch, kPitchV = Tr::kPitchV, kPitchP = Tr::kPitchP;
+  constexpr int kThreads = Tr::kThreads;
   constexpr int kSMT = Tr::kSMT, kSNT = Tr::kSNT;
-  constexpr int kKvMT = Tr::kKvMT, kKvNT = Tr::kKvNT;
+  constexpr int kKvMT = Tr::kKvMT, kKvNT = Tr::kKvNT, kVNT = Tr::kVNT;
   constexpr int kQMT = Tr::kQMT, kQNT = Tr::kQNT;
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* s_k = reinterpret_cast<T*>(smem_raw);    // [kBlockN][kPitch] keys x d
-  T* s_v = s_k + Tr::kSmemK;                  // [kBlockN][kPitch] keys x d
+  T* s_v = s_k + Tr::kSmemK;                  // [kBlockN][kPitchV] keys x dv
   T* s_q = s_v + Tr::kSmemV;                  // [kStages][kBlockM][kPitch] q rows x d
-  T* s_do = s_q + Tr::kStages * Tr::kSmemQ;   // [kStages][kBlockM][kPitch] q rows x d
+  T* s_do = s_q + Tr::kStages * Tr::kSmemQ;   // [kStages][kBlockM][kPitchV] q rows x dv
   T* s_p = s_do + Tr::kStages * Tr::kSmemDo;  // [kBlockM][kPitchP] q rows x keys
   T* s_ds = s_p + Tr::kSmemP;                 // [kBlockM][kPitchP] q rows x keys
   float* s_lse = reinterpret_cast<float*>(s_ds + Tr::kSmemDs);  // [kStages][kBlockM] lse
@@ -182,12 +185,13 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const uint32_t a_k = ptx::cvta_to_shared(s_k), a_v = ptx::cvta_to_shared(s_v);
   const uint32_t a_q0 = ptx::cvta_to_shared(s_q), a_do0 = ptx::cvta_to_shared(s_do);
   const uint32_t a_p = ptx::cvta_to_shared(s_p), a_ds = ptx::cvta_to_shared(s_ds);
-  constexpr uint32_t kStageBytes = Tr::kSmemQ * 2;
+  constexpr uint32_t kStageBytesQ = Tr::kSmemQ * 2, kStageBytesDo = Tr::kSmemDo * 2;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   // Warp positions in the three warp grids (traits.cuh).
   const int s_r = (warp / Tr::kSWarpsN) * 16 * kSMT, s_c = (warp % Tr::kSWarpsN) * 8 * kSNT;
   const int kv_r = (warp / Tr::kKvWarpsN) * 16 * kKvMT, kv_c = (warp % Tr::kKvWarpsN) * 8 * kKvNT;
+  const int kv_cv = (warp % Tr::kKvWarpsN) * 8 * kVNT;  // dV's columns
   const int q_r = (warp / Tr::kQWarpsN) * 16 * kQMT, q_c = (warp % Tr::kQWarpsN) * 8 * kQNT;
   // NOTE: item-major order (heads innermost): the longest items of every head start first.
   // Above head dim 128 (Tr::kPasses > 1) each (item, head) has kPasses CTAs, one per kBlockN
@@ -208,11 +212,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
 
   load_tile_async<kBN, kD, kPitch, kThreads>(a_k, k, p.k_row_stride, c0, key_end, tid);
-  load_tile_async<kBN, kD, kPitch, kThreads>(a_v, v, p.v_row_stride, c0, key_end, tid);
+  load_tile_async<kBN, kDv, kPitchV, kThreads>(a_v, v, p.v_row_stride, c0, key_end, tid);
   ptx::cp_async_commit_group();
 
   float dk[kKvMT][kKvNT][4];  // dK: (16 kKvMT keys) x (8 kKvNT d), fp32
-  float dv[kKvMT][kKvNT][4];  // dV: (16 kKvMT keys) x (8 kKvNT d), fp32
+  float dv[kKvMT][kVNT][4];   // dV: (16 kKvMT keys) x (8 kVNT dv), fp32
   zero_acc(dk);
   zero_acc(dv);
 
@@ -227,14 +231,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       const bool has_next = next_q_tile<Tr>(p, item, next);
       if (has_next) {
         const int ns = stage ^ 1;
-        load_q_tile<Tr>(p, next, head, q, dout, a_q0 + ns * kStageBytes, a_do0 + ns * kStageBytes,
-                        a_lse0 + ns * kBM * 4, a_dsum0 + ns * kBM * 4, tid);
+        load_q_tile<Tr>(p, next, head, q, dout, a_q0 + ns * kStageBytesQ,
+                        a_do0 + ns * kStageBytesDo, a_lse0 + ns * kBM * 4, a_dsum0 + ns * kBM * 4,
+                        tid);
         ptx::cp_async_wait_group<1>();
       } else {
         ptx::cp_async_wait_group<0>();
       }
       __syncthreads();  // this stage's Q, dO, lse, D (and K, V) are visible
-      const uint32_t a_q = a_q0 + stage * kStageBytes, a_do = a_do0 + stage * kStageBytes;
+      const uint32_t a_q = a_q0 + stage * kStageBytesQ, a_do = a_do0 + stage * kStageBytesDo;
       const float* lse_st = s_lse + stage * kBM;
       const float* dsum_st = s_dsum + stage * kBM;
 
@@ -251,15 +256,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
         float dp[kSMT][kSNT][4];  // dP: same tile
         zero_acc(s);
         zero_acc(dp);
-#if MAGI_FFA_BWD_DUAL
-        warp_gemm_ss_x2<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(
-            s, dp, a_q, a_do, kPitch, s_r, a_k, a_v, kPitch, s_c, lane);
-#else
-        warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, s_r, 0, a_k,
-                                                                    kPitch, s_c, 0, lane);
-        warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(dp, a_do, kPitch, s_r, 0, a_v,
-                                                                    kPitch, s_c, 0, lane);
-#endif
+        if constexpr (MAGI_FFA_BWD_DUAL && kD == kDv) {
+          warp_gemm_ss_x2<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(
+              s, dp, a_q, a_do, kPitch, s_r, a_k, a_v, kPitch, s_c, lane);
+        } else {
+          warp_gemm_ss<E, kSMT, kSNT, kD, ALayout::kMK, BLayout::kNK>(s, a_q, kPitch, s_r, 0, a_k,
+                                                                      kPitch, s_c, 0, lane);
+          warp_gemm_ss<E, kSMT, kSNT, kDv, ALayout::kMK, BLayout::kNK>(dp, a_do, kPitchV, s_r, 0,
+                                                                       a_v, kPitchV, s_c, 0, lane);
+        }
         const SegmentMask mask = SegmentMask::load(p.segs + cur.seg);
         probs_and_dscores<E, kSMT, kSNT, kPitchP, kCap == Softcap::kOn>(
             s, dp, score, mask, cur.qb0, c0, s_r, s_c, lse_st, dsum_st, sp16, sds16, lane);
@@ -267,15 +272,15 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       __syncthreads();  // P and dS complete
 
       // dV += P^T dO, dK += dS^T Q: rows = keys, cols = d, k = q rows.
-#if MAGI_FFA_BWD_DUAL >= 2
-      warp_gemm_ss_x2<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(
-          dv, dk, a_p, a_ds, kPitchP, kv_r, a_do, a_q, kPitch, kv_c, lane);
-#else
-      warp_gemm_ss<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(dv, a_p, kPitchP, kv_r, 0,
-                                                                     a_do, kPitch, kv_c, 0, lane);
-      warp_gemm_ss<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(dk, a_ds, kPitchP, kv_r, 0,
-                                                                     a_q, kPitch, kv_c, 0, lane);
-#endif
+      if constexpr (MAGI_FFA_BWD_DUAL >= 2 && kD == kDv) {
+        warp_gemm_ss_x2<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(
+            dv, dk, a_p, a_ds, kPitchP, kv_r, a_do, a_q, kPitch, kv_c, lane);
+      } else {
+        warp_gemm_ss<E, kKvMT, kVNT, kBM, ALayout::kKM, BLayout::kKN>(
+            dv, a_p, kPitchP, kv_r, 0, a_do, kPitchV, kv_cv, 0, lane);
+        warp_gemm_ss<E, kKvMT, kKvNT, kBM, ALayout::kKM, BLayout::kKN>(dk, a_ds, kPitchP, kv_r, 0,
+                                                                       a_q, kPitch, kv_c, 0, lane);
+      }
       // dQ = dS K: rows = q, cols = d, k = keys.
       float dq[kQMT][kQNT][4];  // (16 kQMT q rows) x (8 kQNT d)
       zero_acc(dq);
@@ -291,7 +296,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   ptx::cp_async_wait_group<0>();
   red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, c0 + kv_r, key_end, kv_c, dk,
                p.scale, lane);
-  red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + kv_r, key_end, kv_c, dv,
+  red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, c0 + kv_r, key_end, kv_cv, dv,
                1.f, lane);
 }
 

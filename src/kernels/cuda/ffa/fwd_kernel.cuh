@@ -46,19 +46,20 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     ffa_fwd_kernel(const __grid_constant__ FwdParams p) {
   using T = typename Tr::T;
   constexpr Elem E = Tr::kElem;
-  constexpr int kD = Tr::kHeadDim, kBM = Tr::kBlockM, kBN = Tr::kBlockN;
-  constexpr int kMT = Tr::kWarpMTiles, kPitch = Tr::kPitch, kThreads = Tr::kThreads;
+  constexpr int kD = Tr::kHeadDim, kDv = Tr::kHeadDimV, kBM = Tr::kBlockM, kBN = Tr::kBlockN;
+  constexpr int kMT = Tr::kWarpMTiles, kPitch = Tr::kPitch, kPitchV = Tr::kPitchV;
+  constexpr int kThreads = Tr::kThreads;
   constexpr int kNS = kBN / 8;  // n8 tiles of S per warp (a warp sees all kBlockN keys)
-  constexpr int kNO = kD / 8;   // n8 tiles of O per warp
+  constexpr int kNO = kDv / 8;  // n8 tiles of O per warp
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* s_q = reinterpret_cast<T*>(smem_raw);  // [kBlockM][kPitch], row-major (q rows x d)
   T* s_k = s_q + Tr::kSmemQ;                // [kStages][kBlockN][kPitch] (keys x d)
-  T* s_v = s_k + Tr::kStages * Tr::kSmemK;  // [kStages][kBlockN][kPitch] (keys x d)
+  T* s_v = s_k + Tr::kStages * Tr::kSmemK;  // [kStages][kBlockN][kPitchV] (keys x dv)
   const uint32_t a_q = ptx::cvta_to_shared(s_q);
   const uint32_t a_k0 = ptx::cvta_to_shared(s_k);
   const uint32_t a_v0 = ptx::cvta_to_shared(s_v);
-  constexpr uint32_t kStageBytes = Tr::kSmemK * 2;
+  constexpr uint32_t kStageBytesK = Tr::kSmemK * 2, kStageBytesV = Tr::kSmemV * 2;
   constexpr int kStages = Tr::kStages;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -90,10 +91,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) {
     if (load_ok) {
-      load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytes, k, p.k_row_stride,
-                                                 load_cur.c0, load_cur.k1, tid);
-      load_tile_async<kBN, kD, kPitch, kThreads>(a_v0 + load_stage * kStageBytes, v, p.v_row_stride,
-                                                 load_cur.c0, load_cur.k1, tid);
+      load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytesK, k,
+                                                 p.k_row_stride, load_cur.c0, load_cur.k1, tid);
+      load_tile_async<kBN, kDv, kPitchV, kThreads>(a_v0 + load_stage * kStageBytesV, v,
+                                                   p.v_row_stride, load_cur.c0, load_cur.k1, tid);
       load_ok = next_key_tile<Tr>(p, item, load_cur);
     }
     ptx::cp_async_commit_group();
@@ -107,10 +108,10 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       ptx::cp_async_wait_group<kStages - 2>();
       __syncthreads();  // tile `stage` landed; every warp is done with the stage refilled next
       if (load_ok) {
-        load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytes, k,
+        load_tile_async<kBN, kD, kPitch, kThreads>(a_k0 + load_stage * kStageBytesK, k,
                                                    p.k_row_stride, load_cur.c0, load_cur.k1, tid);
-        load_tile_async<kBN, kD, kPitch, kThreads>(a_v0 + load_stage * kStageBytes, v,
-                                                   p.v_row_stride, load_cur.c0, load_cur.k1, tid);
+        load_tile_async<kBN, kDv, kPitchV, kThreads>(a_v0 + load_stage * kStageBytesV, v,
+                                                     p.v_row_stride, load_cur.c0, load_cur.k1, tid);
         load_ok = next_key_tile<Tr>(p, item, load_cur);
       }
       ptx::cp_async_commit_group();
@@ -125,7 +126,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
         float s[kMT][kNS][4];  // S = Q K^T: (16 kMT rows) x kBlockN, fp32
         zero_acc(s);
         warp_gemm_ss<E, kMT, kNS, kD, ALayout::kMK, BLayout::kNK>(
-            s, a_q, kPitch, warp_row0, 0, a_k0 + stage * kStageBytes, kPitch, 0, 0, lane);
+            s, a_q, kPitch, warp_row0, 0, a_k0 + stage * kStageBytesK, kPitch, 0, 0, lane);
         // Masking is decided per warp (its 16 kMT rows): a diagonal tile costs the per-cell
         // test only in the warps it crosses.
         transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0, cur.c0,
@@ -133,7 +134,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
         softmax.update(s, o, kCap == Softcap::kOn ? 1.f : score.scale_log2, p.rescale_slack);
         uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
         acc_to_a<E>(s, pa);
-        warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytes, kPitch, 0,
+        warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytesV, kPitchV, 0,
                                                      0, lane);
       }
       if (!next_key_tile<Tr>(p, item, cur)) break;

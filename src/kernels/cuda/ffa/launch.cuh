@@ -45,15 +45,17 @@ inline bool use_sm90_kernels() {
 #endif
 }
 
-template <Elem E, int kHeadDim>
+template <Elem E, int kHeadDim, int kHeadDimV>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (use_sm90_kernels()) {
-    static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
-    sm90::launch_fwd<E, kHeadDim>(p, s);
-    return;
+  if constexpr (kHeadDimV == kHeadDim) {
+    if (use_sm90_kernels()) {
+      static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
+      sm90::launch_fwd<E, kHeadDim>(p, s);
+      return;
+    }
   }
-  using Tr = FwdTraits<E, kHeadDim>;
+  using Tr = FwdTraits<E, kHeadDim, kHeadDimV>;
   static_assert(Tr::kBlockM == kFwdBlockM);
   MAGI_CHECK(p.block_m == kFwdBlockM, "FFA CUDA: the portable forward runs ", kFwdBlockM,
              "-row items, not ", p.block_m);
@@ -61,30 +63,28 @@ void launch_fwd(const FwdParams& p, int grid, void* stream) {
       p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
 }
 
-template <Elem E, int kHeadDim>
+template <Elem E, int kHeadDim, int kHeadDimV>
 void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (ws_stats != nullptr) {
-    static_assert(sm90::BwdWsTraits<E, kHeadDim>::kBlockN == kBwdBlockN &&
-                  sm90::BwdWsTraits<E, kHeadDim>::kBlockM == kBwdBlockM);
-    sm90::launch_bwd_ws<E, kHeadDim>(p, *ws_stats, s);
-    return;
-  }
-  // The portable backward (on Hopper the warp-specialised one runs: ws_stats).
-  if constexpr (kHeadDim > kNarrowMaxHeadDim) {
-    // One CTA per (item, head, key pass): traits.cuh, BwdTraits::kPasses.
-    using Tr = BwdTraits<E, kHeadDim>;
-    static_assert(Tr::kBlockN * Tr::kPasses == kBwdBlockN);
-    MAGI_CHECK(grid <= INT32_MAX / Tr::kPasses, "FFA CUDA: grid of ", grid, " x ", Tr::kPasses,
-               " blocks is too large");
-    launch_softcap_variant<ffa_bwd_kernel<Tr, Softcap::kOn>, ffa_bwd_kernel<Tr, Softcap::kOff>>(
-        p.use_softcap, grid * Tr::kPasses, Tr::kThreads, Tr::kSmemBytes, s, p);
+  if constexpr (kHeadDimV == kHeadDim) {
+    if (ws_stats != nullptr) {
+      static_assert(sm90::BwdWsTraits<E, kHeadDim>::kBlockN == kBwdBlockN &&
+                    sm90::BwdWsTraits<E, kHeadDim>::kBlockM == kBwdBlockM);
+      sm90::launch_bwd_ws<E, kHeadDim>(p, *ws_stats, s);
+      return;
+    }
   } else {
-    using Tr = BwdTraits<E, kHeadDim>;
-    static_assert(Tr::kBlockN == kBwdBlockN);
-    launch_softcap_variant<ffa_bwd_kernel<Tr, Softcap::kOn>, ffa_bwd_kernel<Tr, Softcap::kOff>>(
-        p.use_softcap, grid, Tr::kThreads, Tr::kSmemBytes, s, p);
+    MAGI_CHECK(ws_stats == nullptr, "FFA CUDA: head dims ", kHeadDim, " / ", kHeadDimV,
+               " run on the portable backward only");
   }
+  // The portable backward (on Hopper the warp-specialised one runs: ws_stats). Above head dim
+  // 128, one CTA per (item, head, key pass): traits.cuh, BwdTraits::kPasses.
+  using Tr = BwdTraits<E, kHeadDim, kHeadDimV>;
+  static_assert(Tr::kBlockN * Tr::kPasses == kBwdBlockN);
+  MAGI_CHECK(grid <= INT32_MAX / Tr::kPasses, "FFA CUDA: grid of ", grid, " x ", Tr::kPasses,
+             " blocks is too large");
+  launch_softcap_variant<ffa_bwd_kernel<Tr, Softcap::kOn>, ffa_bwd_kernel<Tr, Softcap::kOff>>(
+      p.use_softcap, grid * Tr::kPasses, Tr::kThreads, Tr::kSmemBytes, s, p);
 }
 
 }  // namespace magi::cuda

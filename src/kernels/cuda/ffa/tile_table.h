@@ -74,6 +74,21 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     // END TABLE
 };
 
+/// Value head dims apart from q / k's (MLA: q / k 192, v 128): the pairs the CUDA kernels are
+/// instantiated for. They run on the portable kernels only, on every device (the Hopper kernels
+/// take one head dim; bench/NOTES.md v39). tools/gen_ffa_cuda_inst.py parses the rows between
+/// the two PAIRS markers.
+struct ValueHeadDim {
+  int head_dim;    // q's and k's
+  int head_dim_v;  // v's, out's and dout's
+};
+
+inline constexpr ValueHeadDim kValueHeadDims[] = {
+    // BEGIN PAIRS: head_dim, head_dim_v
+    {192, 128},
+    // END PAIRS
+};
+
 /// The row of `head_dim` (a compile-time error in a constant expression when absent).
 constexpr HeadDimTiles tiles_for(int head_dim) {
   for (const HeadDimTiles& t : kHeadDimTiles) {
