@@ -11,8 +11,9 @@ from magi_attention.api import (DistAttnConfig, OverlapConfig, calc_attn, dispat
                                 magi_attn_flex_key, undispatch)
 
 
-def run(rank, world_size, dtype_name, total, degree=None):
-    """``degree``: the overlap degree (None: the default config)."""
+def run(rank, world_size, dtype_name, total, degree=None, d=D, dv=None):
+    """``degree``: the overlap degree (None: the default config); ``d``, ``dv``: q / k's and v's
+    head dims (None: d)."""
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl", rank=rank, world_size=world_size)
     group = dist.new_group(list(range(world_size)), backend="nccl")
@@ -21,11 +22,11 @@ def run(rank, world_size, dtype_name, total, degree=None):
     types = ["causal", "full", "bi_causal", "inv_causal"]
     cfg = None if degree is None else DistAttnConfig(
         overlap_config=OverlapConfig(degree=degree, min_chunk_size=4))
-    key = magi_attn_flex_key(q, k, types, total, total, head_dim=D, chunk_size=8, cp_group=group,
+    key = magi_attn_flex_key(q, k, types, total, total, head_dim=d, chunk_size=8, cp_group=group,
                              dist_attn_config=cfg)
-    x = torch.randn(total, HQ * D, generator=torch.Generator().manual_seed(0),
+    x = torch.randn(total, HQ * d, generator=torch.Generator().manual_seed(0),
                     dtype=torch.float64).to("cuda", getattr(torch, dtype_name)).requires_grad_()
-    out, _ = calc_attn(*qkv_of(dispatch(x, key), HQ, HKV, D), key)
+    out, _ = calc_attn(*qkv_of(dispatch(x, key), HQ, HKV, d, dv), key)
     total_out = undispatch(out, key)
     g = torch.randn(total_out.shape, generator=torch.Generator().manual_seed(1),
                     dtype=torch.float64)

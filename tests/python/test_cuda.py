@@ -27,15 +27,18 @@ def test_flex_flash_attn_cuda(case, dtype):
         assert err <= 3 * err_lp + 1e-3, f"{name}: {err:.3e} > 3 * {err_lp:.3e} + 1e-3"
 
 
+@pytest.mark.parametrize("dims", [None, (192, 128)], ids=["d64", "mla"])
 @pytest.mark.parametrize("degree", [None, 0, 2])
 @pytest.mark.parametrize("world", [1, 2, 4, 8])
-def test_dist_pipeline_nccl(world, degree, dtype="bfloat16"):
+def test_dist_pipeline_nccl(world, degree, dims, dtype="bfloat16"):
+    """``dims``: q / k's and v's head dims (MLA: K|V rows of two widths; None: 64 for all)."""
     from cuda_workers import D, HKV, HQ, run
 
     if torch.cuda.device_count() < world:
         pytest.skip(f"needs {world} GPUs")
+    d, dv = dims or (D, D)
     total = 100
-    results = run_ranks(run, world, dtype, total, degree, timeout=300)
+    results = run_ranks(run, world, dtype, total, degree, d, dv, timeout=300)
     r0 = results[0]
     for r, res in enumerate(results[1:], 1):  # every rank undispatches the same global tensors
         assert torch.equal(res["out"], r0["out"]), f"rank {r} out"
@@ -43,7 +46,7 @@ def test_dist_pipeline_nccl(world, degree, dtype="bfloat16"):
     for lowp in (False, True):
         x = r0["x"].double() if not lowp else r0["x"].clone()
         x.requires_grad_()
-        out, _ = attention(*qkv_of(x, HQ, HKV, D), dense_mask(r0["slices"], total, total))
+        out, _ = attention(*qkv_of(x, HQ, HKV, d, dv), dense_mask(r0["slices"], total, total))
         g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1),
                         dtype=torch.float64)
         (out.double() * g).sum().backward()
