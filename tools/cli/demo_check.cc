@@ -42,7 +42,7 @@ double scaled_err(const Tensor& got, const Tensor& ref) {
 
 double dense_check(const DenseInputs& in, const std::vector<AttnSlice>& slices, const Tensor& out,
                    const Tensor& lse, const Tensor& dq, int64_t samples, std::mt19937_64& rng) {
-  const int64_t S = in.seqlen, hq = in.hq, hkv = in.hkv, hd = in.hd;
+  const int64_t S = in.seqlen, hq = in.hq, hkv = in.hkv, hd = in.hd, hdv = in.hdv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto err = [](double got, double want) {
     return std::isfinite(got) ? std::abs(got - want) / std::max(1.0, std::abs(want)) : INFINITY;
@@ -63,7 +63,7 @@ double dense_check(const DenseInputs& in, const std::vector<AttnSlice>& slices, 
       }
     }
     const double* qr = &in.q[(row * hq + h) * hd];
-    const double* dor = &in.dout[(row * hq + h) * hd];
+    const double* dor = &in.dout[(row * hq + h) * hdv];
     std::vector<double> p(S, 0.0);
     double mx = -INFINITY;
     for (int64_t c = 0; c < S; ++c) {
@@ -82,24 +82,26 @@ double dense_check(const DenseInputs& in, const std::vector<AttnSlice>& slices, 
       continue;
     }
     worst = std::max(worst, err(got_lse, ref_lse));
-    std::vector<double> o(hd, 0.0), dq_ref(hd, 0.0), dp(S, 0.0);
+    std::vector<double> o(hdv, 0.0), dq_ref(hd, 0.0), dp(S, 0.0);
     for (int64_t c = 0; c < S; ++c) {
       if (!row_mask[c]) continue;
       p[c] = std::exp(p[c] - ref_lse);
-      for (int64_t x = 0; x < hd; ++x) {
-        o[x] += p[c] * in.v[(c * hkv + g) * hd + x];
-        dp[c] += dor[x] * in.v[(c * hkv + g) * hd + x];
+      for (int64_t x = 0; x < hdv; ++x) {
+        o[x] += p[c] * in.v[(c * hkv + g) * hdv + x];
+        dp[c] += dor[x] * in.v[(c * hkv + g) * hdv + x];
       }
     }
     double dsum = 0;  // rowsum(dO * O), from this row's own out
-    for (int64_t x = 0; x < hd; ++x) dsum += dor[x] * o[x];
+    for (int64_t x = 0; x < hdv; ++x) dsum += dor[x] * o[x];
     for (int64_t c = 0; c < S; ++c) {
       if (!row_mask[c]) continue;
       for (int64_t x = 0; x < hd; ++x)
         dq_ref[x] += p[c] * (dp[c] - dsum) * scale * in.k[(c * hkv + g) * hd + x];
     }
+    for (int64_t x = 0; x < hdv; ++x) {
+      worst = std::max(worst, err(at(out, (row * hq + h) * hdv + x), o[x]));
+    }
     for (int64_t x = 0; x < hd; ++x) {
-      worst = std::max(worst, err(at(out, (row * hq + h) * hd + x), o[x]));
       worst = std::max(worst, err(at(dq, (row * hq + h) * hd + x), dq_ref[x]));
     }
   }

@@ -30,11 +30,11 @@ double at(const Tensor& t, int64_t i);
 double scaled_err(const Tensor& got, const Tensor& ref);
 
 struct DenseInputs {
-  const std::vector<double>& q;  // [S, hq, hd]
-  const std::vector<double>& k;  // [S, hkv, hd]
-  const std::vector<double>& v;
-  const std::vector<double>& dout;  // [S, hq, hd]
-  int64_t seqlen, hq, hkv, hd;
+  const std::vector<double>& q;     // [S, hq, hd]
+  const std::vector<double>& k;     // [S, hkv, hd]
+  const std::vector<double>& v;     // [S, hkv, hdv]
+  const std::vector<double>& dout;  // [S, hq, hdv]
+  int64_t seqlen, hq, hkv, hd, hdv;
 };
 
 /// Worst scaled error of out, lse and dq against textbook dense attention (materialised mask

@@ -37,6 +37,7 @@ constexpr int64_t kMaxRanks = 4096;  // simulated ranks are threads
 struct Request {
   Mask mask;
   int64_t cp = 0, hq = 0, hkv = 0, hd = 0, chunk = 0, samples = 0, threads = 0, repeats = 1;
+  int64_t hdv = 0;  // v's head dim (= hd but for MLA-like shapes)
   bool predict = false;
   DType dtype = DType::kFloat32;
   DistAttnConfig cfg;
@@ -45,7 +46,8 @@ struct Request {
 /// Memory of one run, in bytes (an estimate on the high side).
 double demo_bytes(const Request& r) {
   const double S = static_cast<double>(r.mask.seqlen), cp = static_cast<double>(r.cp);
-  const double eq = S * r.hq * r.hd, ek = S * r.hkv * r.hd;
+  // Per tensor pair: q and out / dout (hd, hdv), k and v (hd, hdv): the means cover both.
+  const double eq = S * r.hq * 0.5 * (r.hd + r.hdv), ek = S * r.hkv * 0.5 * (r.hd + r.hdv);
   const double dsz = static_cast<double>(dtype_size(r.dtype));
   const double acc = r.dtype == DType::kFloat64 ? 8 : 4;
   return 8 * (2 * eq + 2 * ek)              // the inputs as doubles
@@ -73,6 +75,7 @@ Request make_request(const Args& a) {
                      ": must divide --heads = " + std::to_string(r.hq));
   }
   r.hd = a.integer("head-dim", 1, 1024);
+  r.hdv = a.has("head-dim-v") ? a.integer("head-dim-v", 1, 1024) : r.hd;
   const std::vector<std::string> dtypes = {"float32", "float64"};
   r.dtype = a.choice("dtype", dtypes) == "float64" ? DType::kFloat64 : DType::kFloat32;
   r.chunk = a.has("chunk") ? a.integer("chunk", 1, S) : default_chunk_size(S, r.cp);
@@ -82,6 +85,10 @@ Request make_request(const Args& a) {
   r.repeats = a.has("repeat") ? a.integer("repeat", 1, 100) : (r.predict ? 3 : 1);
   if (r.predict && r.cp < 2) {
     throw UsageError("--predict: needs --cp >= 2 (cp = " + std::to_string(r.cp) + ")");
+  }
+  if (r.predict && r.hdv != r.hd) {
+    throw UsageError("--predict: the cost model takes one head dim (--head-dim-v = " +
+                     std::to_string(r.hdv) + ", --head-dim = " + std::to_string(r.hd) + ")");
   }
   r.cfg = config_from_args(a);
   check_memory(demo_bytes(r), "the demo with seqlen " + std::to_string(S) + ", " +
@@ -103,16 +110,17 @@ struct Results {
 /// The distributed pipeline over simulated ranks; rank 0's undispatched results.
 Results run_ranks(const Request& rq, const Tensor& Q, const Tensor& K, const Tensor& V,
                   const Tensor& dO) {
-  const int64_t S = rq.mask.seqlen, hq = rq.hq, hkv = rq.hkv, hd = rq.hd, cp = rq.cp;
+  const int64_t S = rq.mask.seqlen, hq = rq.hq, hkv = rq.hkv, hd = rq.hd, hdv = rq.hdv;
+  const int64_t cp = rq.cp;
   const DType dt = rq.dtype;
   // NOTE: lse in the accumulation dtype: fp32 lse would cap a float64 run at ~1e-7.
   const DType lt = dt == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32;
   Results res;
-  res.out = make_tensor(dt, {S, hq, hd}, {});
+  res.out = make_tensor(dt, {S, hq, hdv}, {});
   res.lse = make_tensor(lt, {S, hq}, {});
   res.dq = make_tensor(dt, {S, hq, hd}, {});
   res.dk = make_tensor(dt, {S, hkv, hd}, {});
-  res.dv = make_tensor(dt, {S, hkv, hd}, {});
+  res.dv = make_tensor(dt, {S, hkv, hdv}, {});
   std::mutex print_mu;
   std::vector<double> plan_s(cp);
   const size_t reps = static_cast<size_t>(rq.repeats);
@@ -127,14 +135,14 @@ Results run_ranks(const Request& rq, const Tensor& Q, const Tensor& K, const Ten
     plan_s[r] = secs(t0, Clock::now());
     const int64_t n = rt->shard_seqlen();
     Tensor q = make_tensor(dt, {n, hq, hd}, {}), k = make_tensor(dt, {n, hkv, hd}, {}),
-           v = make_tensor(dt, {n, hkv, hd}, {}), d_o = make_tensor(dt, {n, hq, hd}, {});
+           v = make_tensor(dt, {n, hkv, hdv}, {}), d_o = make_tensor(dt, {n, hq, hdv}, {});
     dispatch(*rt, Q.view, q.view);
     dispatch(*rt, K.view, k.view);
     dispatch(*rt, V.view, v.view);
     dispatch(*rt, dO.view, d_o.view);
-    Tensor o = make_tensor(dt, {n, hq, hd}, {}), l = make_tensor(lt, {n, hq}, {});
+    Tensor o = make_tensor(dt, {n, hq, hdv}, {}), l = make_tensor(lt, {n, hq}, {});
     Tensor gq = make_tensor(dt, {n, hq, hd}, {}), gk = make_tensor(dt, {n, hkv, hd}, {}),
-           gv = make_tensor(dt, {n, hkv, hd}, {});
+           gv = make_tensor(dt, {n, hkv, hdv}, {});
     const int64_t stages = static_cast<int64_t>(rt->rank_plan().stages.size());
     for (size_t it = 0; it < reps; ++it) {
       // NOTE: with --predict each repetition first times the model's inputs on all ranks at
@@ -152,8 +160,9 @@ Results run_ranks(const Request& rq, const Tensor& Q, const Tensor& K, const Ten
       res.bwd_runs[it][r] = backward_stages(comm.events(), stages, comm.now());
     }
     // Every rank takes part in the gathers; rank 0's copy is the result, the others gather
-    // into one scratch buffer in turn.
-    std::vector<std::byte> scratch(r == 0 ? 0 : res.out.raw.size());
+    // into one scratch buffer in turn, as large as the largest (out or dq: q's and v's head
+    // dims may differ).
+    std::vector<std::byte> scratch(r == 0 ? 0 : std::max(res.out.raw.size(), res.dq.raw.size()));
     auto target = [&](const Tensor& t) {
       TensorView v = t.view;
       if (r != 0) v.data = scratch.data();
@@ -203,7 +212,8 @@ std::vector<Option> demo_options() {
              {"chunk", "N", "auto", "dispatch chunk size (auto: ceil(seqlen / (8 cp)), <= 512)"},
              {"heads", "N", "8", "query heads"},
              {"heads-kv", "N", "= --heads", "key/value heads (GQA), must divide --heads"},
-             {"head-dim", "N", "64", "head dimension"},
+             {"head-dim", "N", "64", "head dimension (of q and k)"},
+             {"head-dim-v", "N", "= --head-dim", "head dimension of v (MLA: 192 / 128)"},
              {"dtype", "T", "float32", "float32 or float64"},
              {"threads", "N", "all cores", "CPU kernel threads per rank"},
              {"check-rows", "N", "64", "rows checked against textbook dense attention"},
@@ -218,13 +228,15 @@ std::vector<Option> demo_options() {
 int run_demo(const Args& a) {
   const Request rq = make_request(a);
   if (rq.threads > 0) cpu::set_num_threads(static_cast<int>(rq.threads));
-  const int64_t S = rq.mask.seqlen, hq = rq.hq, hkv = rq.hkv, hd = rq.hd;
+  const int64_t S = rq.mask.seqlen, hq = rq.hq, hkv = rq.hkv, hd = rq.hd, hdv = rq.hdv;
   const OverlapConfig& oc = rq.cfg.overlap_config;
+  const std::string dims =
+      std::to_string(hd) + (hdv == hd ? "" : " (v: " + std::to_string(hdv) + ")");
   std::printf(
       "magi-attn demo: mask %s, seqlen %lld, %zu slices, cp %lld, heads %lld/%lld, "
-      "head_dim %lld, %s, chunk %lld, overlap degree %s\n",
+      "head_dim %s, %s, chunk %lld, overlap degree %s\n",
       rq.mask.name.c_str(), (long long)S, rq.mask.slices.size(), (long long)rq.cp, (long long)hq,
-      (long long)hkv, (long long)hd, std::string(to_string(rq.dtype)).c_str(), (long long)rq.chunk,
+      (long long)hkv, dims.c_str(), std::string(to_string(rq.dtype)).c_str(), (long long)rq.chunk,
       oc.degree ? std::to_string(*oc.degree).c_str() : "dynamic");
   std::mt19937_64 rng(1234);
   std::normal_distribution<double> normal(0.0, 1.0);
@@ -242,9 +254,9 @@ int run_demo(const Args& a) {
     return v;
   };
   const auto qv = rounded(randn(S * hq * hd)), kv = rounded(randn(S * hkv * hd)),
-             vv = rounded(randn(S * hkv * hd)), dov = rounded(randn(S * hq * hd));
+             vv = rounded(randn(S * hkv * hdv)), dov = rounded(randn(S * hq * hdv));
   const Tensor Q = make_tensor(dt, {S, hq, hd}, qv), K = make_tensor(dt, {S, hkv, hd}, kv),
-               V = make_tensor(dt, {S, hkv, hd}, vv), dO = make_tensor(dt, {S, hq, hd}, dov);
+               V = make_tensor(dt, {S, hkv, hdv}, vv), dO = make_tensor(dt, {S, hq, hdv}, dov);
   const Results got = run_ranks(rq, Q, K, V, dO);
   if (rq.predict) {
     const DispatchMeta& d = *got.dispatch_meta;
@@ -263,10 +275,10 @@ int run_demo(const Args& a) {
   const auto t0 = Clock::now();
   const DType f64 = DType::kFloat64;
   Tensor Q64 = make_tensor(f64, {S, hq, hd}, qv), K64 = make_tensor(f64, {S, hkv, hd}, kv),
-         V64 = make_tensor(f64, {S, hkv, hd}, vv), dO64 = make_tensor(f64, {S, hq, hd}, dov);
-  Tensor o64 = make_tensor(f64, {S, hq, hd}, {}), l64 = make_tensor(f64, {S, hq}, {});
+         V64 = make_tensor(f64, {S, hkv, hdv}, vv), dO64 = make_tensor(f64, {S, hq, hdv}, dov);
+  Tensor o64 = make_tensor(f64, {S, hq, hdv}, {}), l64 = make_tensor(f64, {S, hq}, {});
   Tensor dq64 = make_tensor(f64, {S, hq, hd}, {}), dk64 = make_tensor(f64, {S, hkv, hd}, {}),
-         dv64 = make_tensor(f64, {S, hkv, hd}, {});
+         dv64 = make_tensor(f64, {S, hkv, hdv}, {});
   ffa_forward(Q64.view, K64.view, V64.view, rq.mask.slices, {}, o64.view, l64.view);
   ffa_backward(Q64.view, K64.view, V64.view, o64.view, l64.view, dO64.view, rq.mask.slices, {},
                dq64.view, dk64.view, dv64.view);
@@ -280,8 +292,8 @@ int run_demo(const Args& a) {
       errs[0], errs[1], errs[2], errs[3], errs[4]);
 
   // 2. textbook dense attention on sampled rows.
-  const double dense_err = dense_check({qv, kv, vv, dov, S, hq, hkv, hd}, rq.mask.slices, got.out,
-                                       got.lse, got.dq, rq.samples, rng);
+  const double dense_err = dense_check({qv, kv, vv, dov, S, hq, hkv, hd, hdv}, rq.mask.slices,
+                                       got.out, got.lse, got.dq, rq.samples, rng);
   std::printf(
       "max error vs dense textbook attention on %lld sampled (row, head) pairs "
       "(out, lse, dq; |diff| / max(1, |ref|)): %.2e\n",

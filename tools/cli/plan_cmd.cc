@@ -25,15 +25,17 @@ constexpr int64_t kMaxChunks = int64_t{1} << 24;  // the planner holds a few wor
 
 std::vector<Option> plan_options() {
   return mask_options("65536") +
-         std::vector<Option>{{"cp", "N", "8", "CP ranks, 1 .. min(seqlen, 65536)"},
-                             {"chunk", "N", "512", "dispatch chunk size"},
-                             {"heads-kv", "N", "8", "key/value heads (for the bytes moved)"},
-                             {"head-dim", "N", "128", "head dimension (for the bytes moved)"},
-                             {"json", "", "", "print the plan as JSON instead of the table"},
-                             {"slices-out", "", "", "with --json: include every stage's slices"},
-                             {"mesh", "AxB", "",
-                              "also plan hierarchical communication on A nodes x B ranks "
-                              "(A*B = cp) and print the bytes per level"}} +
+         std::vector<Option>{
+             {"cp", "N", "8", "CP ranks, 1 .. min(seqlen, 65536)"},
+             {"chunk", "N", "512", "dispatch chunk size"},
+             {"heads-kv", "N", "8", "key/value heads (for the bytes moved)"},
+             {"head-dim", "N", "128", "head dimension (for the bytes moved)"},
+             {"head-dim-v", "N", "= --head-dim", "head dimension of v (for the bytes moved)"},
+             {"json", "", "", "print the plan as JSON instead of the table"},
+             {"slices-out", "", "", "with --json: include every stage's slices"},
+             {"mesh", "AxB", "",
+              "also plan hierarchical communication on A nodes x B ranks "
+              "(A*B = cp) and print the bytes per level"}} +
          config_options();
 }
 
@@ -46,6 +48,7 @@ int run_plan(const Args& a) {
   }
   const int64_t heads_kv = a.integer("heads-kv", 1, 1024);
   const int64_t head_dim = a.integer("head-dim", 1, 1024);
+  const int64_t head_dim_v = a.has("head-dim-v") ? a.integer("head-dim-v", 1, 1024) : head_dim;
   const bool json = a.has("json");
   if (a.has("slices-out") && !json) throw UsageError("--slices-out: only with --json");
   const DistAttnConfig cfg = config_from_args(a);
@@ -88,7 +91,7 @@ int run_plan(const Args& a) {
     return 0;
   }
   // K and V rows in bf16.
-  const double row_bytes = 2.0 * heads_kv * head_dim * 2;
+  const double row_bytes = 2.0 * heads_kv * (head_dim + head_dim_v);
   std::printf("mask %s: seqlen %lld (+%lld pad), %zu slices, cp %lld, chunk %lld, degree %lld\n",
               mask.name.c_str(), static_cast<long long>(mask.seqlen), static_cast<long long>(pad),
               mask.slices.size(), static_cast<long long>(cp), static_cast<long long>(chunk),

@@ -56,6 +56,10 @@ expect 0 "PASS" demo --slices "$tmp/ok.json" --cp 2 --heads 2 --head-dim 16
 expect 0 "PASS (tolerance 1e-10)" demo --dtype float64 --seqlen 256 --cp 2 --heads 2
 expect 0 "PASS" demo --seqlen 1 --cp 1 --mask full
 expect 0 "PASS" demo --seqlen 64 --cp 2 --threads 1 --heads 2 --heads-kv 1 --degree dynamic
+# A value head dim of its own (MLA-like), narrower and wider than q / k's.
+expect 0 "head_dim 24 (v: 8)" demo --seqlen 200 --cp 3 --heads 4 --heads-kv 2 --head-dim 24 --head-dim-v 8
+expect 0 "PASS (tolerance 1e-10)" demo --dtype float64 --seqlen 150 --cp 2 --head-dim 8 --head-dim-v 24
+expect 2 "--predict: the cost model takes one head dim" demo --seqlen 300 --cp 2 --head-dim-v 24 --predict
 # Errors from the library name the source file relative to the repository (item 7).
 printf '[[0, 16, 0, 16, 1], [4, 2, 0, 8, 0]]' > "$tmp/reversed.json"
 expect 2 "reversed.json': src/mask/" plan --slices "$tmp/reversed.json"
