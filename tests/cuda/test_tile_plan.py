@@ -3,7 +3,8 @@ MAGI_FFA_BWD_TILE_PLAN=<k> (chunks of k grids; 0 the scheduler's rounds; the det
 keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's head groups) and
 MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces, sm90/bwd_cut.cuh: with GQA the
 pieces add dK / dV in fp32, with MHA each stores its slot and a second kernel adds them; at
-head dim 256 in both D passes).
+head dim 256 in both D passes). That the MHA cases are cut on a 132-SM H200 is checked on the
+host: tests/kernels/cuda/sm90/tile_plan_test.cc, GpuTestMasksCutOnAnH200.
 
 The knobs are read once per process, so each setting runs in a fresh process: gradients against
 the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,
@@ -42,6 +43,9 @@ cases = [  # (name, sq, sk, slices or seed, hq, hkv, d, dtype)
      torch.bfloat16),
     ('full_mha', 4096, 4096, [(0, 4096, 0, 4096, 0)], 8, 8, 128, torch.bfloat16),
     ('causal_mha', 3000, 3000, [(0, 3000, 0, 3000, 1)], 12, 12, 64, torch.float16),
+    # MHA with one owner per key row at 256: the slots of both D passes and the merge's four
+    # column parts (hd256 above has overlapping slices: its pieces add in fp32).
+    ('hd256_mha', 2048, 2048, [(0, 2048, 0, 2048, 1)], 4, 4, 256, torch.bfloat16),
 ]
 saved = {}  # the deterministic gradients per case
 for name, sq, sk, spec, hq, hkv, d, dtype in cases:
@@ -81,7 +85,7 @@ def test_backward_on_each_tile_order(tmp_path):
         out = tmp_path / f"det_{len(det)}.pt"
         r = subprocess.run([sys.executable, "-c", WORKER, str(out)], env=env, capture_output=True,
                            text=True, cwd=ROOT, timeout=600)
-        assert r.returncode == 0 and r.stdout.count("ok ") == 6, (setting, r.stdout + r.stderr)
+        assert r.returncode == 0 and r.stdout.count("ok ") == 7, (setting, r.stdout + r.stderr)
         det.append(torch.load(out))
     for setting, got in zip(settings[1:], det[1:]):
         for name, grads in det[0].items():

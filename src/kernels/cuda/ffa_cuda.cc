@@ -309,6 +309,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     MAGI_CHECK(tiles < (int64_t{1} << 31), "FFA CUDA: grid of ", tiles, " blocks is too large");
     const int32_t ctas =
         sm90::TileScheduler::grid_for(static_cast<int32_t>(tiles), current_sm_count());
+    // NOTE: the plan is built and uploaded (cached with the work) here, by the first of the
+    // workspace query and the call: both then count as the call that uploads before a CUDA
+    // graph's capture (ffa.h).
     if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, a.q.shape[2]);
         shape.chunk_tiles > 0) {
       s.plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, shape.chunk_tiles,

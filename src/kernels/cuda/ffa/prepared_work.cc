@@ -221,23 +221,11 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
   }
   const sm90::TilePlan plan =
       sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order, cuts);
-  // The pieces as work items after the list's, and the cuts (pieces side by side in pairs).
-  std::vector<FfaWorkItem> items;
-  std::vector<FfaSegment> segs;
-  std::vector<sm90::BwdCut> cut_list;
-  if (!plan.pieces.empty()) {
-    items = list.host_items;
-    segs = list.host_segs;
-    for (size_t p = 0; p < plan.pieces.size(); ++p) {
-      const sm90::TilePiece& pc = plan.pieces[p];
-      const int32_t item = pc.tile / num_heads;
-      items.push_back(sm90::piece_item<kBwdBlockM>(list.host_items[static_cast<size_t>(item)],
-                                                   list.host_segs, pc.first, pc.count, segs));
-      if (p % 2 == 0) {
-        cut_list.push_back({item, pc.tile % num_heads, static_cast<int32_t>(p)});
-      }
-    }
-  }
+  const sm90::CutWork cut =
+      sm90::cut_work<kBwdBlockM>(plan, list.host_items, list.host_segs, num_heads);
+  const std::vector<FfaWorkItem>& items = cut.items;
+  const std::vector<FfaSegment>& segs = cut.segs;
+  const std::vector<sm90::BwdCut>& cut_list = cut.cuts;
   const size_t tile_bytes = aligned((plan.start.size() + plan.tiles.size()) * sizeof(int32_t));
   const size_t cut_bytes = aligned(cut_list.size() * sizeof(sm90::BwdCut));
   const size_t item_bytes = aligned(items.size() * sizeof(FfaWorkItem));

@@ -283,12 +283,18 @@ TEST(TilePlan, DeterministicPlanKeepsTurnWaitsSmall) {
   }
 }
 
-/// Checks a plan with cut tiles: every query tile of every tile runs once (whole, or in the two
-/// pieces of its cut, which cover its walk in order on two CTAs), each CTA in key order; returns
-/// the most loaded CTA's work (walk + 1 per tile or piece).
+/// Checks a plan with cut tiles (the default order): every query tile of every tile runs once
+/// (whole, or in the two pieces of its cut, which cover its walk in order on two CTAs), each CTA
+/// in key order (a piece at its tile's place); returns the most loaded CTA's work (walk + 1 per
+/// tile or piece).
 int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, int32_t heads,
                        int32_t grid) {
   const int64_t items = static_cast<int64_t>(cost.size());
+  EXPECT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
+  if (plan.start.size() != static_cast<size_t>(grid) + 1) return 0;
+  EXPECT_EQ(plan.start.front(), 0);
+  EXPECT_EQ(static_cast<size_t>(plan.start.back()), plan.tiles.size());
+  EXPECT_TRUE(std::is_sorted(plan.start.begin(), plan.start.end()));
   std::vector<int> whole(static_cast<size_t>(items * heads), 0);
   std::vector<int> in_pieces(static_cast<size_t>(items * heads), 0);
   std::vector<int> piece_seen(plan.pieces.size(), 0);
@@ -305,11 +311,12 @@ int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, i
   }
   int64_t most = 0;
   for (int32_t c = 0; c < grid; ++c) {
-    int64_t load = 0;
+    int64_t load = 0, last_key = -1;
     std::vector<int32_t> cta_pieces;
     for (int32_t at = plan.start[c]; at < plan.start[c + 1]; ++at) {
       const int32_t t = plan.tiles[static_cast<size_t>(at)];
       const int64_t item = t / heads;
+      int64_t tile = t;  // the whole tile this is, or of which it is a piece
       if (item < items) {
         ++whole[static_cast<size_t>(t)];
         load += cost[static_cast<size_t>(item)] + 1;
@@ -321,7 +328,12 @@ int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, i
         ++piece_seen[p];
         cta_pieces.push_back(plan.pieces[p].tile);
         load += plan.pieces[p].count + 1;
+        tile = plan.pieces[p].tile;
       }
+      // The default order's key: head-major, items innermost (TileOrder: one head a group).
+      const int64_t key = (tile % heads) * items + tile / heads;
+      EXPECT_GT(key, last_key) << "CTA " << c << " runs its tiles out of key order";
+      last_key = key;
     }
     // The two pieces of a cut tile run on two CTAs.
     std::sort(cta_pieces.begin(), cta_pieces.end());
@@ -351,7 +363,8 @@ TEST(TilePlan, CutTilesEndEveryCtaNearTheLevel) {
   const std::vector<int32_t> full32(256, 256);
   const TilePlan cut32 = plan_tiles(full32, 64, 132, 264, {}, TileCuts{true});
   EXPECT_LE(check_cut_plan(cut32, full32, 64, 132), (16384 * 257 + 131) / 132 + 2);
-  // Causal and random lists: valid, and never worse than whole tiles.
+  // Causal and random lists: valid, and (the plan keeps the better) never worse than whole
+  // tiles.
   std::mt19937 rng(7);
   for (int trial = 0; trial < 20; ++trial) {
     std::vector<int32_t> cost = causal_costs(1 + static_cast<int32_t>(rng() % 80));
@@ -367,6 +380,91 @@ TEST(TilePlan, CutTilesEndEveryCtaNearTheLevel) {
     ASSERT_EQ(b.start.size(), static_cast<size_t>(grid) + 1);
     EXPECT_LE(check_cut_plan(b, cost, heads, grid), check_cut_plan(a, cost, heads, grid))
         << "trial " << trial;
+  }
+}
+
+/// The query tiles of 64 rows each item of a backward list walks (prepared_work.cc's costs).
+std::vector<int32_t> walk_costs(const WorkList& wl) {
+  std::vector<int32_t> cost;
+  for (const FfaWorkItem& it : wl.items) {
+    int32_t n = 0;
+    for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
+      const FfaSegment& g = wl.segs[static_cast<size_t>(s)];
+      n += RowTiles<64>::tiles_of(g.q0, g.q1, /*aligned=*/false);
+    }
+    cost.push_back(n);
+  }
+  return cost;
+}
+
+// The list the kernels read with cuts (cut_work): piece p is item list_items + p, its segments
+// are its tile's walk from its first query tile, and a cut names its first piece.
+TEST(TilePlan, CutWorkNumbersPiecesAfterTheList) {
+  const std::vector<AttnSlice> slices = {{{0, 4096}, {0, 4096}, AttnMaskType::kFull}};
+  const WorkList wl = build_bwd_work(slices, 4096, 128, 64);
+  const std::vector<int32_t> cost = walk_costs(wl);
+  const int32_t heads = 8;
+  const TilePlan plan = plan_tiles(cost, heads, 132, 264, {}, TileCuts{true});
+  ASSERT_FALSE(plan.pieces.empty());
+  const CutWork w = cut_work<64>(plan, wl.items, wl.segs, heads);
+  ASSERT_EQ(w.items.size(), wl.items.size() + plan.pieces.size());
+  ASSERT_EQ(w.cuts.size() * 2, plan.pieces.size());
+  for (size_t i = 0; i < wl.items.size(); ++i) {
+    EXPECT_EQ(w.items[i].seg_begin, wl.items[i].seg_begin);
+    EXPECT_EQ(w.items[i].seg_end, wl.items[i].seg_end);
+  }
+  for (size_t c = 0; c < w.cuts.size(); ++c) {
+    const BwdCut& cut = w.cuts[c];
+    const TilePiece& a = plan.pieces[2 * c];
+    EXPECT_EQ(cut.piece, static_cast<int32_t>(2 * c));
+    EXPECT_EQ(cut.item * heads + cut.head, a.tile);
+    for (int32_t k = 0; k < 2; ++k) {
+      const TilePiece& pc = plan.pieces[2 * c + k];
+      const FfaWorkItem& it = w.items[wl.items.size() + 2 * c + k];
+      EXPECT_EQ(it.block_start, wl.items[static_cast<size_t>(cut.item)].block_start);
+      EXPECT_EQ(it.cost, pc.count);
+      // Full mask: one segment over every row; the piece's rows are its query tiles.
+      ASSERT_EQ(it.seg_end - it.seg_begin, 1);
+      const FfaSegment& g = w.segs[static_cast<size_t>(it.seg_begin)];
+      EXPECT_EQ(g.q0, 64 * pc.first);
+      EXPECT_EQ(g.q1, std::min<int32_t>(4096, 64 * (pc.first + pc.count)));
+    }
+  }
+  EXPECT_TRUE(cut_work<64>(plan_tiles(cost, heads, 132, 264), wl.items, wl.segs, heads)
+                  .items.empty());
+}
+
+// The slots of the MHA stores (bwd_cut.cuh): bwd_cut_slot_floats is one past the last float of
+// the last lane of the last warp of a piece.
+static_assert(bwd_cut_slot_floats(128, 8) ==
+              4 * (bwd_cut_block(16, 8, 0, 7) + 32 * (2 * 16 - 1) + 31 + 1));
+static_assert(bwd_cut_slot_floats(256, 8) == 4 * bwd_cut_block(32, 8, 1, 0));
+
+// The masks of tests/cuda/test_tile_plan.py whose dK / dV the kernels store (MHA, one owner per
+// key row: the slots and the merge kernel) are cut on a 132-SM H200 with the default plan shape
+// (ffa_cuda.cc: bwd_plan_shape), so the GPU test runs that path.
+TEST(TilePlan, GpuTestMasksCutOnAnH200) {
+  struct Case {
+    const char* name;
+    std::vector<AttnSlice> slices;
+    int64_t s;
+    int32_t heads, head_dim;
+  };
+  const std::vector<Case> cases = {
+      {"full_mha", {{{0, 4096}, {0, 4096}, AttnMaskType::kFull}}, 4096, 8, 128},
+      {"causal_mha", {{{0, 3000}, {0, 3000}, AttnMaskType::kCausal}}, 3000, 12, 64},
+      {"hd256_mha", {{{0, 2048}, {0, 2048}, AttnMaskType::kCausal}}, 2048, 4, 256},
+  };
+  for (const Case& c : cases) {
+    const WorkList wl = build_bwd_work(make_disjoint(c.slices), c.s, 128, 64);
+    EXPECT_TRUE(wl.disjoint_blocks) << c.name;
+    const std::vector<int32_t> cost = walk_costs(wl);
+    const int32_t tiles = static_cast<int32_t>(wl.items.size()) * c.heads;
+    const int32_t grid = TileScheduler::grid_for(tiles, 132);
+    const TilePlan plan = plan_tiles(cost, c.heads, grid, (c.head_dim > 128 ? 1 : 2) * int64_t{grid},
+                                     {}, TileCuts{true});
+    EXPECT_FALSE(plan.pieces.empty()) << c.name;
+    check_cut_plan(plan, cost, c.heads, grid);
   }
 }
 

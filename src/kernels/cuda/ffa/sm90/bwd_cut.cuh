@@ -22,8 +22,7 @@ namespace magi::cuda::sm90 {
 template <int kDNO, int kWarps>
 __device__ __forceinline__ float4* bwd_cut_slot(float* partials, int32_t piece, int warp,
                                                 int lane) {
-  return reinterpret_cast<float4*>(partials) + (int64_t{piece} * kWarps + warp) * 2 * kDNO * 32 +
-         lane;
+  return reinterpret_cast<float4*>(partials) + bwd_cut_block(kDNO, kWarps, piece, warp) + lane;
 }
 
 /// A piece's dK / dV accumulators (wgmma layout) of columns [8 b0, 8 b0 + 8 kNO) to its slot

@@ -15,10 +15,16 @@ struct BwdCut {
   int32_t item, head, piece;
 };
 
-/// Floats of one piece's slot: per consumer warp (16 keys each), per lane, its dK then its dV
-/// accumulators of `head_dim` columns, head_dim / 8 float4 each.
+/// Where (piece, warp)'s block of the partials begins, in float4: per piece `warps` consumer
+/// warps (16 keys each), per warp the dK then the dV accumulators of dno = head_dim / 8 column
+/// blocks, 32 lanes' float4 per block (bwd_cut.cuh: bwd_cut_slot).
+MAGI_HD constexpr int64_t bwd_cut_block(int dno, int warps, int32_t piece, int warp) {
+  return (int64_t{piece} * warps + warp) * 2 * dno * 32;
+}
+
+/// Floats of one piece's slot (the host's workspace: ffa_cuda.cc).
 MAGI_HD constexpr int64_t bwd_cut_slot_floats(int head_dim, int warps) {
-  return int64_t{warps} * 2 * (head_dim / 8) * 4 * 32;
+  return 4 * bwd_cut_block(head_dim / 8, warps, 1, 0);
 }
 
 }  // namespace magi::cuda::sm90

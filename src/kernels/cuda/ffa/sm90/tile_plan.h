@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/bwd_cut.h"
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "magi/check.h"
 
@@ -194,10 +195,11 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     return std::pair{std::move(plan), most};
   };
   auto [plan, most] = assign(0, false);
-  if (cuts.on && grid > 1) {
-    // At most one cut per CTA: pieces number below items + 2 grid.
-    MAGI_CHECK(cuts.min_piece >= 1 && (items + 2 * int64_t{grid}) * num_heads < (int64_t{1} << 31),
-               "FFA CUDA: bad cuts of a tile plan (", items, " items, ", num_heads, " heads)");
+  MAGI_CHECK(cuts.min_piece >= 1, "FFA CUDA: bad cuts of a tile plan (min_piece ", cuts.min_piece,
+             ")");
+  // At most one cut per CTA: pieces number below items + 2 grid (tile numbers stay int32; a
+  // larger problem keeps whole tiles).
+  if (cuts.on && grid > 1 && (items + 2 * int64_t{grid}) * num_heads < (int64_t{1} << 31)) {
     // All work spread evenly, plus one for a cut's extra piece; the cuts' overheads can carry
     // the last tiles past it (no CTA has room left), so a few higher levels are tried too, and
     // the best plan kept (whole tiles included).
@@ -241,6 +243,34 @@ FfaWorkItem piece_item(const FfaWorkItem& item, const std::vector<FfaSegment>& a
   piece.cost = count;
   piece.turn_begin = 0;
   return piece;
+}
+
+/// What the kernels read in place of a backward list when its plan has cuts: the list's items
+/// and then piece p of `plan` as item list_items + p (piece_item; its segments appended to the
+/// list's), and the cuts, one per pair of pieces (bwd_cut.h: BwdCut).
+struct CutWork {
+  std::vector<FfaWorkItem> items;
+  std::vector<FfaSegment> segs;
+  std::vector<BwdCut> cuts;
+};
+
+/// The CutWork of `plan` over a list of `items` and `segs` for `num_heads` query heads (empty
+/// when the plan has no pieces).
+template <int kBlockM>
+CutWork cut_work(const TilePlan& plan, const std::vector<FfaWorkItem>& items,
+                 const std::vector<FfaSegment>& segs, int32_t num_heads) {
+  CutWork w;
+  if (plan.pieces.empty()) return w;
+  w.items = items;
+  w.segs = segs;
+  for (size_t p = 0; p < plan.pieces.size(); ++p) {
+    const TilePiece& pc = plan.pieces[p];
+    const int32_t item = pc.tile / num_heads;
+    w.items.push_back(
+        piece_item<kBlockM>(items[static_cast<size_t>(item)], segs, pc.first, pc.count, w.segs));
+    if (p % 2 == 0) w.cuts.push_back({item, pc.tile % num_heads, static_cast<int32_t>(p)});
+  }
+  return w;
 }
 
 }  // namespace magi::cuda::sm90
