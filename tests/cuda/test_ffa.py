@@ -104,11 +104,13 @@ def run_case(slices, sq, sk, hq, hkv, d, dtype, softcap=0.0, seed=0, dv=None):
     check("dk", kg.grad, r64[3], rlp[3])
     check("dv", vg.grad, r64[4], rlp[4])
 
-    # The gradient accumulators are added into.
-    base = torch.randn(sq, hq, d, device=DEV)
-    dq = base.clone()
-    ffa_mod.ffa_backward(dout, q, k, v, out, lse, sl, scale, softcap, dq=dq)
-    check("dq(add)", dq - base, r64[2], rlp[2])
+    # The fp32 gradient accumulators are added into (dk and dv of their own widths).
+    bases = [torch.randn(x.shape, device=DEV) for x in (q, k, v)]
+    dq, dk, dv_ = (b.clone() for b in bases)
+    ffa_mod.ffa_backward(dout, q, k, v, out, lse, sl, scale, softcap, dq=dq, dk=dk, dv=dv_)
+    for name, got, base, i in (("dq", dq, bases[0], 2), ("dk", dk, bases[1], 3),
+                               ("dv", dv_, bases[2], 4)):
+        check(name + "(add)", got - base, r64[i], rlp[i])
 
 
 DTYPES = [torch.bfloat16, torch.float16]
