@@ -114,14 +114,14 @@ for step in "$@"; do
         done
       done ;;
     ncu:*)  # counters of the FFA and FlashAttention-2 kernels on one case: ncu:<case> <S>
-      PROFILE_PEER=1 ncu --kernel-name regex:"ffa_fwd_sm90|ffa_bwd_ws|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
+      PROFILE_PEER=1 ncu --clock-control none --kernel-name regex:"ffa_fwd_sm90|ffa_bwd_ws|ffa_(fwd|bwd)_kernel|flash_(fwd|bwd)" \
         --launch-count 4 $NCU_SECTIONS python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
       grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Registers Per" "$OUT/ncu.txt" | cut -c1-110 ;;
     ncucmp:*)  # FFA and cuDNN side by side, one pass: ncucmp:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>
       IFS=, read -r pass c n h d <<<"${step#ncucmp:}"
       if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90|fprop"; else fwd= kern="ffa_bwd_ws|bprop"; fi
       log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_$d.txt"
-      PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --kernel-name regex:"$kern" --launch-count 2 \
+      PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --clock-control none --kernel-name regex:"$kern" --launch-count 2 \
         $NCU_SECTIONS --section Occupancy --section LaunchStats \
         --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second,sm__cycles_active.min,sm__cycles_active.max \
         python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" >"$log" 2>&1
@@ -129,7 +129,7 @@ for step in "$@"; do
         "$log" | cut -c1-120 ;;
     stalls:*)  # the backward's stall split: stalls:<case>,<S>,<hq:hkv>[,<head_dim>] (ncu, one bwd launch)
       IFS=, read -r c n h d <<<"${step#stalls:}"
-      ncu --kernel-name regex:"ffa_bwd_ws" --launch-count 1 \
+      ncu --clock-control none --kernel-name regex:"ffa_bwd_ws" --launch-count 1 \
         --metrics regex:smsp__average_warps_issue_stalled_.*_per_issue_active,sm__throughput.avg.pct_of_peak_sustained_elapsed,lts__t_sector_hit_rate.pct,dram__throughput.avg.pct_of_peak_sustained_elapsed,smsp__issue_active.avg.pct_of_peak_sustained_active \
         python3 bench/profile_ffa.py "$c" "$n" 1 "$h" $d >"$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" 2>&1
       grep -E "stalled|throughput|hit_rate|issue_active" "$OUT/stalls_${c}_${n}_${h/:/-}$d.txt" |
@@ -139,7 +139,7 @@ for step in "$@"; do
       IFS=, read -r pass c n h d <<<"${step#srcstalls:}"
       if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90"; else fwd= kern="ffa_bwd_ws"; fi
       tag="${pass}_${c}_${n}_${h/:/-}_$d"
-      PROFILE_FWD=$fwd ncu --kernel-name regex:"$kern" --launch-count 1 --section SourceCounters \
+      PROFILE_FWD=$fwd ncu --clock-control none --kernel-name regex:"$kern" --launch-count 1 --section SourceCounters \
         --section WarpStateStats -f -o "$OUT/src_$tag" python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" \
         >"$OUT/src_$tag.log" 2>&1
       ncu --import "$OUT/src_$tag.ncu-rep" --page source --csv --print-source sass \
@@ -147,14 +147,14 @@ for step in "$@"; do
       rm -f "$OUT/src_$tag.ncu-rep"
       python3 bench/stall_lines.py "$OUT/src_$tag.csv" 45 2>&1 | tee "$OUT/src_$tag.txt" | cut -c1-160
       gzip -f "$OUT/src_$tag.csv" ;;
-    cycles:*)  # FFA's kernels' cycles under ncu's locked clocks (bench/cycles.py; CYC_SHAPES)
+    cycles:*)  # FFA's kernels' SM cycles under ncu (bench/cycles.py; CYC_SHAPES)
       python3 bench/cycles.py --tag "${step#cycles:}" 2>&1 | tee -a "$OUT/cycles.log" ;;
     cyccmp:*)  # earlier cycles steps side by side: cyccmp:<base tag>,<tag>,...
       python3 bench/cycles.py --compare $(echo "${step#cyccmp:}" | tr ',' ' ') 2>&1 |
         tee -a "$OUT/cycles.log" ;;
-    abcyc:*)  # development flags against the build before, in locked-clock cycles (immune to the
-      # power cap, v38): abcyc:<-DFLAG=1>[;<-DOTHER=1>...]; test_ffa.py on each variant; the build
-      # before again at the end
+    abcyc:*)  # development flags against the build before, in SM cycles (far less moved by the
+      # power cap's clocks than time, v38): abcyc:<-DFLAG=1>[;<-DOTHER=1>...]; test_ffa.py on
+      # each variant; the build before again at the end
       cyc() {
         python3 bench/cycles.py --tag "$1" 2>&1 | tee -a "$OUT/cycles.log" | tail -1
         tags="$tags $1"
@@ -177,7 +177,7 @@ for step in "$@"; do
       for k in ffa cudnn; do
         if [ $k = ffa ]; then kern="ffa_fwd_sm90|ffa_bwd_ws"; else kern="fprop|bprop"; fi
         [ "$pass" = fwd ] && kern="${kern%%|*}" || kern="${kern##*|}"
-        PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --kernel-name regex:"$kern" --launch-count 1 \
+        PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --clock-control none --kernel-name regex:"$kern" --launch-count 1 \
           --section SourceCounters --section LaunchStats -f -o "$OUT/mix_${tag}_$k" \
           python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" >"$OUT/mix_${tag}_$k.log" 2>&1
         ncu --import "$OUT/mix_${tag}_$k.ncu-rep" --page source --csv --print-source sass \
@@ -210,8 +210,9 @@ for step in "$@"; do
         tee -a "$OUT/bench.log" | grep -v Warning ;;
     bench:*) timeout ${BENCH_TIMEOUT:-900} python3 bench/bench_ffa.py ${step#bench:} 2>&1 |
       tee -a "$OUT/bench.log" | grep -v Warning ;;
-    pytest:*)  # pytest:<files and options>, e.g. pytest:tests/cuda/test_deterministic.py
-      timeout ${STEP_TIMEOUT:-600} python3 -m pytest ${step#pytest:} -q -rf 2>&1 |
+    pytest:*)  # pytest:<files and options>, quotes honoured, e.g. "pytest:tests/cuda -k 'a or b'"
+      eval "pytest_args=(${step#pytest:})"
+      timeout ${STEP_TIMEOUT:-600} python3 -m pytest "${pytest_args[@]}" -q -rf 2>&1 |
         tee -a "$OUT/pytest.log" | tail -15 ;;
     pack)  # the last step: everything under $OUT into $OUT/out.tgz (the device returns few files)
       tar czf /tmp/device_run_out.tgz -C "$OUT" . && find "$OUT" -mindepth 1 -delete &&
