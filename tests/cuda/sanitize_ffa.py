@@ -18,7 +18,7 @@ def main():
     # GQA with overlapping slices (dK / dV through fp32 scratch) and MHA with disjoint
     # documents (dK / dV stored directly by the Hopper kernel); head dims above 128 (the
     # split-head-dim backward, or at 256 its D-pass variant) where the Hopper kernels run; MLA's
-    # head dims (q / k 192, v 128: the portable kernels on every device).
+    # head dims (q / k 192, v 128: on Hopper its forward and the portable backward).
     hopper = (torch.cuda.get_device_capability() == (9, 0)
               and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
     cases = [(128, torch.bfloat16, 1, False), (64, torch.float16, 1, False),

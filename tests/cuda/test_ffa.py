@@ -290,9 +290,9 @@ def test_unsupported_head_dim_refused_by_name():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_value_head_dim_of_its_own(seed):
-    """MLA's head dims (q / k 192, v 128) on the portable kernels (on every device): random
-    masks with overlapping q ranges, GQA, unaligned lengths, both dtypes, softcap; out and dv
-    of v's width."""
+    """MLA's head dims (q / k 192, v 128; on Hopper the Hopper forward and the portable
+    backward, MAGI_FFA_PORTABLE=1 the portable pair): random masks with overlapping q ranges,
+    GQA, unaligned lengths, both dtypes, softcap; out and dv of v's width."""
     rng = random.Random(seed * 17 + 5)
     sq, sk = rng.randint(100, 700), rng.randint(100, 700)
     hkv = rng.choice([1, 2])

@@ -246,8 +246,7 @@ def flex_flash_attn_func(
             (query head ``h`` reads kv head ``h // (num_heads_q // num_heads_kv)``).
         v: ``[total_k, num_heads_kv, head_dim_v]``, same dtype; ``head_dim_v`` may differ
             from ``head_dim``: any on the CPU kernels; on CUDA MLA's 192 for q / k with 128 for
-            v (the portable kernels, on an A100 or a Hopper GPU; not deterministic),
-            ValueError otherwise.
+            v (on a Hopper GPU or an A100; not deterministic), ValueError otherwise.
         q_ranges: int32 ``[N, 2]``, rows ``[start, end)`` of q (overlaps allowed).
         k_ranges: int32 ``[N, 2]``, rows ``[start, end)`` of k.
         attn_type_map: int32 ``[N]`` mask type codes (0 full, 1 causal, 2 inv_causal,

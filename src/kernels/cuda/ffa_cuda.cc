@@ -58,9 +58,10 @@ std::string supported_head_dims() {
   }
 }
 
-/// Whether a call with q's and v's head dims runs the Hopper kernels on the current device: they
-/// take one head dim for q, k and v (a value head dim of its own runs the portable kernels).
-bool hopper_call(const TensorView& q, const TensorView& v) {
+/// Whether a backward with q's and v's head dims runs the Hopper kernel on the current device:
+/// it takes one head dim for q, k and v (a value head dim of its own runs the portable backward;
+/// the Hopper forward takes both).
+bool hopper_backward(const TensorView& q, const TensorView& v) {
   return v.shape[2] == q.shape[2] && hopper_kernels_selected();
 }
 
@@ -123,7 +124,7 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]),
                            static_cast<int32_t>(a.q.shape[2]),
                            current_sm_count(),
-                           hopper_call(a.q, a.v),
+                           hopper_kernels_selected(),
                            forced,
                            mode};
   return fwd_schedule(*a.work, key, a.q.device.index, a.stream);
@@ -276,14 +277,14 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, const PreparedFfa& prepared)
   return a.q.shape[2] > kNarrowMaxHeadDim ? prepared.bwd_det_pass : prepared.bwd_det;
 }
 
-/// Needs the current device to be q's (hopper_call()).
+/// Needs the current device to be q's (hopper_backward()).
 BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   BwdScratch s;
   const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
   if (sq == 0 || sk == 0 || list.num_items == 0) return s;
   s.overwrite = a.dk.dtype == a.q.dtype;
   // On Hopper the warp-specialised backward (the deterministic mode's; checked earlier).
-  s.ws_kernel = hopper_call(a.q, a.v);
+  s.ws_kernel = hopper_backward(a.q, a.v);
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (disjoint key blocks, one query head per kv head). Otherwise fp32 scratch accumulators,
   // cast into dk / dv at the end.
@@ -357,7 +358,7 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
              "dtype");
   if (a.deterministic) {
     DeviceGuard guard(a.q.device.index);
-    MAGI_CHECK(hopper_call(a.q, a.v), fn,
+    MAGI_CHECK(hopper_backward(a.q, a.v), fn,
                ": deterministic = true on CUDA needs the Hopper kernels (compute capability 9.0, "
                "a build with sm_90a, MAGI_FFA_PORTABLE unset, one head dim for q, k and v); "
                "this call runs the portable kernels, whose backward adds in any order");
@@ -370,7 +371,7 @@ size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a) {
   const FwdSchedule s = fwd_schedule_of(a);
   return s.pieces == 0 ? 0
                        : static_cast<size_t>(sm90::fwd_split_bytes(s.pieces, s.list->block,
-                                                                   static_cast<int>(a.q.shape[2])));
+                                                                   static_cast<int>(a.v.shape[2])));
 }
 
 size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) {

@@ -48,12 +48,10 @@ inline bool use_sm90_kernels() {
 template <Elem E, int kHeadDim, int kHeadDimV>
 void launch_fwd(const FwdParams& p, int grid, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if constexpr (kHeadDimV == kHeadDim) {
-    if (use_sm90_kernels()) {
-      static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
-      sm90::launch_fwd<E, kHeadDim>(p, s);
-      return;
-    }
+  if (use_sm90_kernels()) {
+    static_assert(sm90::FwdTraits<E, kHeadDim>::kBlockM == kFwdBlockM);
+    sm90::launch_fwd<E, kHeadDim, kHeadDimV>(p, s);
+    return;
   }
   using Tr = FwdTraits<E, kHeadDim, kHeadDimV>;
   static_assert(Tr::kBlockM == kFwdBlockM);

@@ -22,7 +22,8 @@ inline constexpr int kNarrowMaxHeadDim = 128;
 /// traits.cuh).
 inline constexpr int kBwdPassKeys = BwdTileConfig::kPassKeys;
 
-/// kHeadDimV: v's head dim (out's, dout's); apart from kHeadDim only the portable kernels run.
+/// kHeadDimV: v's head dim (out's, dout's); apart from kHeadDim the Hopper forward takes it and
+/// the backward runs the portable kernel.
 template <Elem E, int kHeadDim, int kHeadDimV = kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream);
 

@@ -75,9 +75,10 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
 };
 
 /// Value head dims apart from q / k's (MLA: q / k 192, v 128): the pairs the CUDA kernels are
-/// instantiated for. They run on the portable kernels only, on every device (the Hopper kernels
-/// take one head dim; bench/NOTES.md v39). tools/gen_ffa_cuda_inst.py parses the rows between
-/// the two PAIRS markers.
+/// instantiated for: the forward on both kernel families (the Hopper one with q's row of the
+/// table above), the backward on the portable kernel only (the Hopper backward takes one head
+/// dim; bench/NOTES.md v39). tools/gen_ffa_cuda_inst.py parses the rows between the two PAIRS
+/// markers.
 struct ValueHeadDim {
   int head_dim;    // q's and k's
   int head_dim_v;  // v's, out's and dout's

@@ -31,9 +31,9 @@ template <class Tr, Softcap kCap>
 struct FwdConsumer {
   using Storage = FwdSharedStorage<Tr>;
   static constexpr bool kBf16 = Tr::kElem == Elem::kBf16;
-  static constexpr int kD = Tr::kHeadDim, kBN = Tr::kBlockN;
+  static constexpr int kD = Tr::kHeadDim, kDv = Tr::kHeadDimV, kBN = Tr::kBlockN;
   static constexpr int kNS = kBN / 8;  // n8 column blocks of S per thread (rows g, g + 8)
-  static constexpr int kNO = kD / 8;   // n8 column blocks of O per thread
+  static constexpr int kNO = kDv / 8;  // n8 column blocks of O per thread
   using QOperand = KMajorSw128<Tr::QTile::kAtomBytes>;
   using KOperand = KMajorSw128<Tr::KvTile::kAtomBytes>;
 
@@ -46,14 +46,14 @@ struct FwdConsumer {
     }
     ptx::wgmma_commit_group();
   }
-  // O [64 x D] (+)= P [64 x kBN] V [kBN x D]: kBN / 16 wgmma k-steps; `fresh` overwrites O
+  // O [64 x Dv] (+)= P [64 x kBN] V [kBN x Dv]: kBN / 16 wgmma k-steps; `fresh` overwrites O
   // (the first product of an item), so no ordinary instruction ever defines O.
   __device__ __forceinline__ static void issue_pv(float (&o)[kNO][4],
                                                   const uint32_t (&pa)[kBN / 16][4], MnMajorSw128 v,
                                                   bool fresh) {
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
-      ptx::Wgmma<kD, kBf16>::template rs<1>(o, pa[kk], v.advance_k(kk).bits, kk > 0 || !fresh);
+      ptx::Wgmma<kDv, kBf16>::template rs<1>(o, pa[kk], v.advance_k(kk).bits, kk > 0 || !fresh);
     }
     ptx::wgmma_commit_group();
   }
@@ -176,7 +176,7 @@ struct FwdConsumer {
       mask = SegmentMask::load(p.segs + ws.keys.seg);
       issue_s();
       Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-      issue_pv(o[0], pa[0], Tr::KvTile::mn_major(addr(st.v[0]) + pv.index * Tr::kKvBytes, 0),
+      issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
                o_fresh);
       o_fresh = false;
       turns.release();
@@ -213,8 +213,7 @@ struct FwdConsumer {
     // The last P V and the last epilogue.
     Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
     ptx::wgmma_fence();
-    issue_pv(o[0], pa[0], Tr::KvTile::mn_major(addr(st.v[0]) + pv.index * Tr::kKvBytes, 0),
-             o_fresh);
+    issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0), o_fresh);
     ptx::wgmma_wait_group<0>();
     ptx::fence_acc(o[0]);
     ptx::fence_frag(pa[0]);

@@ -16,9 +16,9 @@
 
 namespace magi::cuda::sm90 {
 
-template <Elem E, int kHeadDim, int kBlockM>
+template <Elem E, int kHeadDim, int kBlockM, int kHeadDimV>
 void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
-  using Tr = FwdTraits<E, kHeadDim, kBlockM>;
+  using Tr = FwdTraits<E, kHeadDim, kBlockM, kHeadDimV>;
   const Schedule cfg =
       choose_schedule({p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv});
   if (cfg.sched.grid == 0) return;
@@ -47,7 +47,7 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
         kv_box);
     P.tma_v = make_tma_desc(
         {p.v,
-         {kHeadDim, hkv, static_cast<uint64_t>(p.total_k)},
+         {kHeadDimV, hkv, static_cast<uint64_t>(p.total_k)},
          {2 * static_cast<uint64_t>(p.v_head_stride), 2 * static_cast<uint64_t>(p.v_row_stride)}},
         kv_box);
   } else {
@@ -62,20 +62,22 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   if (p.num_cuts > 0) {
     FwdSplitParams S{p, cfg.sched, static_cast<const FwdCut*>(p.cuts), P.split_partials,
                      p.use_softcap ? 1.f : p.scale_log2};
-    launch_kernel<ffa_fwd_split_merge_kernel<kHeadDim / 8, kBlockM / 16>>(
+    launch_kernel<ffa_fwd_split_merge_kernel<kHeadDimV / 8, kBlockM / 16>>(
         p.num_cuts, 32 * (kBlockM / 16), 0, stream, S, /*programmatic=*/true);
   }
 }
 
-/// The variant of p.block_m rows per item (FwdParams::block_m).
-template <Elem E, int kHeadDim>
+/// The variant of p.block_m rows per item (FwdParams::block_m); kHeadDimV: v's head dim.
+template <Elem E, int kHeadDim, int kHeadDimV = kHeadDim>
 void launch_fwd(const FwdParams& p, cudaStream_t stream) {
   if constexpr (tiles_for(kHeadDim).fwd_wide_block_n > 0) {
-    if (p.block_m == kFwdWideBlockM) return launch_fwd_rows<E, kHeadDim, kFwdWideBlockM>(p, stream);
+    if (p.block_m == kFwdWideBlockM) {
+      return launch_fwd_rows<E, kHeadDim, kFwdWideBlockM, kHeadDimV>(p, stream);
+    }
   }
   MAGI_CHECK(p.block_m == kFwdBlockM, "FFA CUDA: no Hopper forward of ", p.block_m,
              "-row items at head dim ", kHeadDim);
-  launch_fwd_rows<E, kHeadDim, kFwdBlockM>(p, stream);
+  launch_fwd_rows<E, kHeadDim, kFwdBlockM, kHeadDimV>(p, stream);
 }
 
 }  // namespace magi::cuda::sm90

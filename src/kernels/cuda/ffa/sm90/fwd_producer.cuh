@@ -18,12 +18,13 @@ template <class Tr>
 struct FwdProducer {
   using Storage = FwdSharedStorage<Tr>;
 
-  /// Loads the kAtoms boxes of one [rows x D] tile (rows from `row0` of head `head`).
+  /// Loads the kAtoms boxes of one [rows x 64 kAtoms] tile (rows from `row0` of head `head`).
+  template <int kAtoms>
   __device__ __forceinline__ static void load_tile(const CUtensorMap& map, uint32_t dst,
                                                    uint32_t atom_bytes, int head, int row0,
                                                    Barrier full, uint64_t policy) {
 #pragma unroll
-    for (int a = 0; a < Tr::kAtoms; ++a) {
+    for (int a = 0; a < kAtoms; ++a) {
       ptx::tma_load_3d(dst + a * atom_bytes, &map, 64 * a, head, row0, full.addr, policy);
     }
   }
@@ -50,8 +51,8 @@ struct FwdProducer {
         const Barrier full_q = Barrier::at(&s.full_q[q.index]);
         Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
         full_q.arrive_expect_bytes(Tr::kQBytes);
-        load_tile(P.tma_q, a_q + q.index * Tr::kQBytes, Tr::QTile::kAtomBytes, ws.head(),
-                  ws.item.block_start, full_q, q_policy);
+        load_tile<Tr::kAtoms>(P.tma_q, a_q + q.index * Tr::kQBytes, Tr::QTile::kAtomBytes,
+                              ws.head(), ws.item.block_start, full_q, q_policy);
         q.advance();
       }
       const int kv_head = ws.head() / p.heads_per_kv;
@@ -59,12 +60,12 @@ struct FwdProducer {
       const Barrier full_v = Barrier::at(&s.full_v[kv.index]);
       Barrier::at(&s.empty_k[kv.index]).wait(kv.empty_parity());
       full_k.arrive_expect_bytes(Tr::kKvBytes);
-      load_tile(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head, ws.keys.c0,
-                full_k, kv_policy);
+      load_tile<Tr::kAtoms>(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head,
+                            ws.keys.c0, full_k, kv_policy);
       Barrier::at(&s.empty_v[kv.index]).wait(kv.empty_parity());
-      full_v.arrive_expect_bytes(Tr::kKvBytes);
-      load_tile(P.tma_v, a_v + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head, ws.keys.c0,
-                full_v, kv_policy);
+      full_v.arrive_expect_bytes(Tr::kVBytes);
+      load_tile<Tr::kAtomsV>(P.tma_v, a_v + kv.index * Tr::kVBytes, Tr::VTile::kAtomBytes, kv_head,
+                             ws.keys.c0, full_v, kv_policy);
       kv.advance();
       step = ws.next(p.items, p.segs, IgnoreEmpty{});
     } while (step != StreamStep::kEnd);

@@ -9,7 +9,7 @@ template <class Tr>
 struct FwdSharedStorage {
   alignas(1024) unsigned char q[Tr::kQStages][Tr::kQBytes];  // [kBlockM x D] swizzled, K-major
   alignas(1024) unsigned char k[Tr::kStages][Tr::kKvBytes];  // [kBlockN x D] swizzled, per stage
-  alignas(1024) unsigned char v[Tr::kStages][Tr::kKvBytes];  // [kBlockN x D] swizzled, per stage
+  alignas(1024) unsigned char v[Tr::kStages][Tr::kVBytes];   // [kBlockN x Dv] swizzled, per stage
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
   uint64_t full_q[Tr::kQStages], empty_q[Tr::kQStages];
   uint64_t full_k[Tr::kStages], empty_k[Tr::kStages];

@@ -18,8 +18,9 @@ enum class FwdBarrier : uint32_t {
 };
 
 /// kBlockM_: query rows per item, 64 per consumer warpgroup: 128, or 192 where the tile table
-/// has a wide variant.
-template <Elem E, int kHeadDim_, int kBlockM_ = 128>
+/// has a wide variant. kHeadDimV_: v's (and O's) head dim, q's and k's otherwise (tile_table.h:
+/// kValueHeadDims; the tile table's row is q's).
+template <Elem E, int kHeadDim_, int kBlockM_ = 128, int kHeadDimV_ = kHeadDim_>
 struct FwdTraits : WsRoles<kBlockM_ / 64> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
@@ -29,6 +30,7 @@ struct FwdTraits : WsRoles<kBlockM_ / 64> {
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kHeadDimV = kHeadDimV_;
   // Consumer warpgroup w owns query rows [64 w, 64 w + 64) of the block.
   static constexpr int kBlockM = kBlockM_;
   static_assert(kBlockM == 64 * kConsumerWarpGroups);
@@ -37,17 +39,21 @@ struct FwdTraits : WsRoles<kBlockM_ / 64> {
   static constexpr int kStages = kTile.fwd_stages;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
-  using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major) or V (MN-major)
+  using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
+  using VTile = Sw128Tile<kBlockN, kHeadDimV>;  // [kBlockN x Dv]: V (MN-major)
   static constexpr uint32_t kQBytes = QTile::kBytes;
   static constexpr uint32_t kKvBytes = KvTile::kBytes;
-  static constexpr int kAtoms = kHeadDim / 64;  // TMA boxes of 64 columns (128 bytes) per tile
+  static constexpr uint32_t kVBytes = VTile::kBytes;
+  static constexpr int kAtoms = kHeadDim / 64;    // TMA boxes of 64 columns (128 bytes): Q, K
+  static constexpr int kAtomsV = kHeadDimV / 64;  // ... of V
   // Q tiles in flight: two (the next item's Q loads while the current item runs) when they fit
   // next to the K/V ring in the 227 KB of shared memory (barriers and alignment: 2 KB).
-  static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kKvBytes + 2048 <= 227 * 1024 ? 2 : 1;
+  static constexpr int kQStages =
+      2 * kQBytes + kStages * (kKvBytes + kVBytes) + 2048 <= 227 * 1024 ? 2 : 1;
 
-  static_assert(kHeadDim % 64 == 0, "128-byte swizzled atoms of 64 columns");
+  static_assert(kHeadDim % 64 == 0 && kHeadDimV % 64 == 0, "128-byte swizzled atoms of 64 columns");
   static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 256, "wgmma N of S = Q K^T");
-  static_assert(kHeadDim <= 256, "wgmma N of O += P V");
+  static_assert(kHeadDimV <= 256, "wgmma N of O += P V");
   static_assert(kBlockM <= 256 && kBlockN <= 256, "TMA box extent");
   static_assert(kStages >= 2);
 };
