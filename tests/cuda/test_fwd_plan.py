@@ -37,17 +37,20 @@ def test_forward_tests_with_every_call_planned(rows):
 
 
 @pytest.mark.skipif(not PLANNED, reason="needs MAGI_FFA_FWD_PLAN=2 (the test above sets it)")
-@pytest.mark.parametrize("d", [64, 128, 256])
-def test_repeatable_when_planned(d):
+@pytest.mark.parametrize("d,dv", [(64, 64), (128, 128), (256, 256), (192, 128)],
+                         ids=["64", "128", "256", "mla"])
+def test_repeatable_when_planned(d, dv):
     """The pieces of a cut tile merge in piece order whichever finished last: the same bits on
-    every run. One head of 4000 tokens: 32 tiles of 128 rows on 132 CTAs, each cut."""
+    every run. One head of 4000 tokens: 32 tiles of 128 rows on 132 CTAs, each cut (MLA: pieces
+    of v's 128 columns)."""
     s, h = 4000, 1
     torch.manual_seed(d)
-    q, k, v = (torch.randn(s, h, d, device=DEV, dtype=torch.bfloat16) for _ in range(3))
+    q, k = (torch.randn(s, h, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    v = torch.randn(s, h, dv, device=DEV, dtype=torch.bfloat16)
     sl = ffa_mod._get_slices(*to_tensors([(0, s, 0, s, 0), (100, 3000, 0, 3900, 1)]))
     first = None
     for _ in range(10):
-        out = torch.full_like(q, float("nan"))
+        out = torch.full((s, h, dv), float("nan"), device=DEV, dtype=torch.bfloat16)
         lse = torch.full((s, h), float("nan"), device=DEV)
         ffa_mod.ffa_forward(q, k, v, sl, d ** -0.5, 0.0, out=out, lse=lse)
         if first is None:

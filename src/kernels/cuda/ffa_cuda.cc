@@ -123,6 +123,7 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   }();
   const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]),
                            static_cast<int32_t>(a.q.shape[2]),
+                           static_cast<int32_t>(a.v.shape[2]),
                            current_sm_count(),
                            hopper_kernels_selected(),
                            forced,

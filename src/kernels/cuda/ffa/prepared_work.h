@@ -58,6 +58,7 @@ struct FwdSchedule {
 /// What fwd_schedule chooses among (the process-wide knobs included; ffa_cuda.cc).
 struct FwdScheduleKey {
   int32_t num_heads, head_dim;
+  int32_t head_dim_v;  // v's (O's): what a cut tile's piece stores and merges
   int num_sms;
   bool hopper;      // hopper_kernels_selected(): else the 128-row list in rounds
   int forced_rows;  // 128 or 192: that list alone; else both where the head dim has both

@@ -24,6 +24,7 @@ namespace magi::cuda::sm90 {
 /// each way at 128 x 128, about 160 keys' time.
 inline constexpr double kFwdWideCellRate = 1.10;
 
+/// head_dim: O's (v's), the columns a piece stores and the merge loads.
 inline FwdCost fwd_cost(int block_m, int block_n, int head_dim) {
   FwdCost c;
   c.key_tile = block_m / 128.0 * block_n / (block_m == 128 ? 1.0 : kFwdWideCellRate);
