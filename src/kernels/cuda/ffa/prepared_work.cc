@@ -223,31 +223,28 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
       sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order, cuts);
   const sm90::CutWork cut =
       sm90::cut_work<kBwdBlockM>(plan, list.host_items, list.host_segs, num_heads);
-  const std::vector<FfaWorkItem>& items = cut.items;
-  const std::vector<FfaSegment>& segs = cut.segs;
-  const std::vector<sm90::BwdCut>& cut_list = cut.cuts;
   const size_t tile_bytes = aligned((plan.start.size() + plan.tiles.size()) * sizeof(int32_t));
-  const size_t cut_bytes = aligned(cut_list.size() * sizeof(sm90::BwdCut));
-  const size_t item_bytes = aligned(items.size() * sizeof(FfaWorkItem));
+  const size_t cut_bytes = aligned(cut.cuts.size() * sizeof(sm90::BwdCut));
+  const size_t item_bytes = aligned(cut.items.size() * sizeof(FfaWorkItem));
   std::vector<unsigned char> host(tile_bytes + cut_bytes + item_bytes +
-                                  segs.size() * sizeof(FfaSegment));
+                                  cut.segs.size() * sizeof(FfaSegment));
   auto put = [&](size_t at, const void* src, size_t n) {
     if (n) std::memcpy(host.data() + at, src, n);
   };
   put(0, plan.start.data(), plan.start.size() * sizeof(int32_t));
   put(plan.start.size() * sizeof(int32_t), plan.tiles.data(), plan.tiles.size() * sizeof(int32_t));
-  put(tile_bytes, cut_list.data(), cut_list.size() * sizeof(sm90::BwdCut));
-  put(tile_bytes + cut_bytes, items.data(), items.size() * sizeof(FfaWorkItem));
-  put(tile_bytes + cut_bytes + item_bytes, segs.data(), segs.size() * sizeof(FfaSegment));
+  put(tile_bytes, cut.cuts.data(), cut.cuts.size() * sizeof(sm90::BwdCut));
+  put(tile_bytes + cut_bytes, cut.items.data(), cut.items.size() * sizeof(FfaWorkItem));
+  put(tile_bytes + cut_bytes + item_bytes, cut.segs.data(), cut.segs.size() * sizeof(FfaSegment));
   auto buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream,
                                                  "FFA CUDA: the backward tile plans");
   const auto* base = static_cast<const unsigned char*>(buffer->data());
   DeviceTilePlan d;
   d.start = reinterpret_cast<const int32_t*>(base);
   d.tiles = d.start + grid + 1;
-  if (!cut_list.empty()) {
+  if (!cut.cuts.empty()) {
     d.cuts = base + tile_bytes;
-    d.num_cuts = static_cast<int32_t>(cut_list.size());
+    d.num_cuts = static_cast<int32_t>(cut.cuts.size());
     d.items = reinterpret_cast<const FfaWorkItem*>(base + tile_bytes + cut_bytes);
     d.segs = reinterpret_cast<const FfaSegment*>(base + tile_bytes + cut_bytes + item_bytes);
   }
