@@ -259,13 +259,13 @@ struct BwdScratch {
   int64_t stat_stride = 0;    // rows per head of the head-major statistics
   size_t stats_bytes = 0;     // D (and lse2 for ws_kernel)
   size_t dkv_offset = 0;      // fp32 dk then dv, when overwrite && !store_direct
-  size_t dk_elems = 0;        // elements of dk (then those of dv, shaped like v)
-  size_t dv_elems = 0;
-  size_t turns_offset = 0;  // deterministic: the dq then dk/dv turn counters (int32, zeroed)
-  size_t dq_turns = 0;      // ceil(Sq / kBwdBlockM) * Hq
-  size_t dkv_turns = 0;     // items * Hkv
-  DeviceTilePlan plan;      // the Hopper backward's tile plan (null start: the rounds)
-  size_t cut_offset = 0;    // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
+  size_t dk_elems = 0;        // elements of the fp32 dk
+  size_t dv_elems = 0;        // ... of the fp32 dv after it (shaped like v)
+  size_t turns_offset = 0;    // deterministic: the dq then dk/dv turn counters (int32, zeroed)
+  size_t dq_turns = 0;        // ceil(Sq / kBwdBlockM) * Hq
+  size_t dkv_turns = 0;       // items * Hkv
+  DeviceTilePlan plan;        // the Hopper backward's tile plan (null start: the rounds)
+  size_t cut_offset = 0;      // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
   size_t bytes = 0;
 };
 
