@@ -29,6 +29,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from ._tensor import empty_out
+
 __all__ = ["compiling", "flex_flash_attn", "calc_attn", "dispatch", "undispatch"]
 
 _HAVE_CUSTOM_OPS = hasattr(torch, "library") and hasattr(torch.library, "custom_op")
@@ -72,11 +74,6 @@ def _like(t):
     return t.new_empty(t.shape)
 
 
-def _out_like(q, v):
-    """The attention output's shape, [Sq, Hq, Dv] (contiguous, like the real one)."""
-    return q.new_empty((q.shape[0], q.shape[1], v.shape[2]))
-
-
 if _HAVE_CUSTOM_OPS:
     Tensor = torch.Tensor
 
@@ -91,7 +88,7 @@ if _HAVE_CUSTOM_OPS:
 
     @_ffa_fwd.register_fake
     def _(q, k, v, q_ranges, k_ranges, attn_type_map, softmax_scale, softcap, deterministic):
-        return _out_like(q, v), _lse_like(q)
+        return empty_out(q, v), _lse_like(q)
 
     @torch.library.custom_op("magi_attention::ffa_bwd", mutates_args=())
     def _ffa_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
@@ -132,7 +129,7 @@ if _HAVE_CUSTOM_OPS:
 
     @_calc_attn.register_fake
     def _(q, k, v, key_id, softmax_scale, softcap):
-        return _out_like(q, v), _lse_like(q)
+        return empty_out(q, v), _lse_like(q)
 
     @torch.library.custom_op("magi_attention::calc_attn_bwd", mutates_args=())
     def _calc_attn_bwd(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,

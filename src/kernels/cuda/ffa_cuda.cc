@@ -148,8 +148,8 @@ std::string supported_value_head_dims() {
   return out;
 }
 
-bool value_head_dim_supported(int64_t d, int64_t dv) {
-  if (dv == d) return head_dim_supported(d);
+/// Whether (d, dv), dv != d, is a pair of kValueHeadDims.
+bool value_head_dims_supported(int64_t d, int64_t dv) {
   for (const ValueHeadDim& p : kValueHeadDims) {
     if (p.head_dim == d && p.head_dim_v == dv) return true;
   }
@@ -188,12 +188,15 @@ void check_inputs(std::string_view fn, const TensorView& q, const TensorView& k,
                   const TensorView& v, const TensorView& lse) {
   MAGI_CHECK(q.dtype == DType::kBFloat16 || q.dtype == DType::kFloat16, fn, ": q = ", q.describe(),
              ": the CUDA kernels take bfloat16 or float16 inputs");
-  MAGI_CHECK(v.shape[2] != q.shape[2] || head_dim_supported(q.shape[2]), fn, ": q = ", q.describe(),
-             ": the CUDA kernels take head_dim ", supported_head_dims(), ", got ", q.shape[2]);
-  MAGI_CHECK(value_head_dim_supported(q.shape[2], v.shape[2]), fn, ": v = ", v.describe(),
-             ": its head dim ", v.shape[2], " differs from q's ", q.shape[2],
-             "; the CUDA kernels take q / k and v head dims ", supported_value_head_dims(),
-             " or one head dim for all three (the CPU kernels take any)");
+  if (v.shape[2] == q.shape[2]) {
+    MAGI_CHECK(head_dim_supported(q.shape[2]), fn, ": q = ", q.describe(),
+               ": the CUDA kernels take head_dim ", supported_head_dims(), ", got ", q.shape[2]);
+  } else {
+    MAGI_CHECK(value_head_dims_supported(q.shape[2], v.shape[2]), fn, ": v = ", v.describe(),
+               ": its head dim ", v.shape[2], " differs from q's ", q.shape[2],
+               "; the CUDA kernels take q / k and v head dims ", supported_value_head_dims(),
+               " or one head dim for all three (the CPU kernels take any)");
+  }
   check_16b(fn, q, "q");
   check_16b(fn, k, "k");
   check_16b(fn, v, "v");
