@@ -18,14 +18,14 @@ def main():
     # GQA with overlapping slices (dK / dV through fp32 scratch) and MHA with disjoint
     # documents (dK / dV stored directly by the Hopper kernel); head dims above 128 (the
     # split-head-dim backward, or at 256 its D-pass variant) where the Hopper kernels run; MLA's
-    # head dims (q / k 192, v 128: on Hopper its forward and the portable backward).
+    # head dims (q / k 192, v 128), with GQA and, on Hopper, MHA with dK / dV stored directly.
     hopper = (torch.cuda.get_device_capability() == (9, 0)
               and os.environ.get("MAGI_FFA_PORTABLE", "0") in ("", "0"))
     cases = [(128, torch.bfloat16, 1, False), (64, torch.float16, 1, False),
              (128, torch.bfloat16, 2, True), ((192, 128), torch.bfloat16, 1, False)]
     if hopper:
         cases += [(256, torch.bfloat16, 1, False), (192, torch.float16, 2, True),
-                  (256, torch.float16, 2, True)]
+                  (256, torch.float16, 2, True), ((192, 128), torch.bfloat16, 2, True)]
     for dims, dtype, hkv, mha in cases:
         d, dv = dims if isinstance(dims, tuple) else (dims, dims)
         sq, sk = 197, 263

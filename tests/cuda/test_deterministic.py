@@ -34,10 +34,12 @@ def grads(q, k, v, dout, qr, kr, tm, deterministic):
     return qg.grad, kg.grad, vg.grad
 
 
-def inputs(sq, sk, hq, hkv, d, dtype, seed):
+def inputs(sq, sk, hq, hkv, d, dtype, seed, dv=None):
+    """q, k, v, dout; v and dout ``dv`` wide (None: d)."""
+    dv = d if dv is None else dv
     g = torch.Generator(device=DEV).manual_seed(seed)
-    mk = lambda n, h: torch.randn(n, h, d, device=DEV, dtype=dtype, generator=g)  # noqa: E731
-    return mk(sq, hq), mk(sk, hkv), mk(sk, hkv), mk(sq, hq)
+    mk = lambda n, h, w: torch.randn(n, h, w, device=DEV, dtype=dtype, generator=g)  # noqa: E731
+    return mk(sq, hq, d), mk(sk, hkv, d), mk(sk, hkv, dv), mk(sq, hq, dv)
 
 
 CASES = {
@@ -53,9 +55,10 @@ CASES = {
 
 @pytest.mark.skipif(not HOPPER, reason="deterministic mode needs the Hopper kernels")
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("d", [64, 128, 192, 256])
+@pytest.mark.parametrize("d,dv", [(64, 64), (128, 128), (192, 192), (256, 256), (192, 128)],
+                         ids=["64", "128", "192", "256", "mla"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_bitwise_repeatable(case, d, dtype):
+def test_bitwise_repeatable(case, d, dv, dtype):
     spec = CASES[case]
     if isinstance(spec, int):
         rng = random.Random(spec)
@@ -64,7 +67,7 @@ def test_bitwise_repeatable(case, d, dtype):
     else:
         sq, sk, slices = spec
     hq, hkv = 8, 2
-    q, k, v, dout = inputs(sq, sk, hq, hkv, d, dtype, seed=len(slices) + d)
+    q, k, v, dout = inputs(sq, sk, hq, hkv, d, dtype, seed=len(slices) + d, dv=dv)
     qr, kr, tm = to_tensors(slices)
     first = grads(q, k, v, dout, qr, kr, tm, True)
     for _ in range(RUNS - 1):

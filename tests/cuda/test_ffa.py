@@ -228,11 +228,14 @@ def test_backward_dkv_in_input_dtype(hkv, kind):
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
 
 
-def check_stored_dkv(sl, s, d, h=2):
+def check_stored_dkv(sl, s, d, h=2, dv=None):
     """dk / dv in the input dtype, poisoned with NaN, one query head per kv head (stored by the
-    kernel): every element written and equal to the fp32-accumulator result rounded."""
+    kernel): every element written and equal to the fp32-accumulator result rounded. ``dv``:
+    v's head dim (None: d)."""
     torch.manual_seed(d)
-    q, k, v, dout = (torch.randn(s, h, d, device=DEV, dtype=torch.bfloat16) for _ in range(4))
+    dv = d if dv is None else dv
+    q, k, v, dout = (torch.randn(s, h, w, device=DEV, dtype=torch.bfloat16)
+                     for w in (d, d, dv, dv))
     slices = ffa_mod._get_slices(*to_tensors(sl))
     out, lse = ffa_mod.ffa_forward(q, k, v, slices, d ** -0.5, 0.0)
     _, dk32, dv32 = ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, d ** -0.5, 0.0)
@@ -245,11 +248,13 @@ def check_stored_dkv(sl, s, d, h=2):
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
 
 
-@pytest.mark.parametrize("d", [64, 128, 256])
-def test_backward_dkv_store_covering_blocks(d):
+@pytest.mark.parametrize("d,dv", [(64, 64), (128, 128), (256, 256), (192, 128)],
+                         ids=["64", "128", "256", "mla"])
+def test_backward_dkv_store_covering_blocks(d, dv):
     """Key blocks that cover every key: dk / dv are not zero-filled first (WorkList::
-    covers_keys), so every row must come from the kernel's stores."""
-    check_stored_dkv([(0, 300, 0, 300, 1), (300, 700, 300, 700, 0)], 700, d)
+    covers_keys), so every row must come from the kernel's stores (MLA: dK's and dV's windows
+    per warpgroup differ, bwd_ws_consumer_split_d.cuh)."""
+    check_stored_dkv([(0, 300, 0, 300, 1), (300, 700, 300, 700, 0)], 700, d, dv=dv)
 
 
 @pytest.mark.parametrize("d", [192, 256])
@@ -290,9 +295,9 @@ def test_unsupported_head_dim_refused_by_name():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_value_head_dim_of_its_own(seed):
-    """MLA's head dims (q / k 192, v 128; on Hopper the Hopper forward and the portable
-    backward, MAGI_FFA_PORTABLE=1 the portable pair): random masks with overlapping q ranges,
-    GQA, unaligned lengths, both dtypes, softcap; out and dv of v's width."""
+    """MLA's head dims (q / k 192, v 128; on Hopper the Hopper pair, MAGI_FFA_PORTABLE=1 the
+    portable pair): random masks with overlapping q ranges, GQA, unaligned lengths, both dtypes,
+    softcap; out and dv of v's width."""
     rng = random.Random(seed * 17 + 5)
     sq, sk = rng.randint(100, 700), rng.randint(100, 700)
     hkv = rng.choice([1, 2])
@@ -310,18 +315,11 @@ def test_value_head_dim_of_its_own_named(name):
 
 
 def test_value_head_dims_refused_by_name():
-    """A (q / k, v) head dim pair without kernels is refused naming v and the pairs there are;
-    so is the deterministic mode with a value head dim of its own (the portable backward adds in
-    any order)."""
+    """A (q / k, v) head dim pair without kernels is refused naming v and the pairs there are."""
     q = torch.randn(64, 2, 128, device=DEV, dtype=torch.bfloat16)
     v = torch.randn(64, 2, 64, device=DEV, dtype=torch.bfloat16)
     with pytest.raises(ValueError, match=r"v = .*head dim 64 differs from q's 128.*192 / 128"):
         flex_flash_attn_func(q, q, v, *to_tensors([(0, 64, 0, 64, 0)]))
-    q = torch.randn(64, 2, 192, device=DEV, dtype=torch.bfloat16, requires_grad=True)
-    v = torch.randn(64, 2, 128, device=DEV, dtype=torch.bfloat16, requires_grad=True)
-    out, _ = flex_flash_attn_func(q, q, v, *to_tensors([(0, 64, 0, 64, 0)]), deterministic=True)
-    with pytest.raises(ValueError, match="deterministic"):
-        out.sum().backward()
 
 
 def test_zz_print_coverage():

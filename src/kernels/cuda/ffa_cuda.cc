@@ -58,12 +58,6 @@ std::string supported_head_dims() {
   }
 }
 
-/// Whether a backward with q's and v's head dims runs the Hopper kernel on the current device:
-/// it takes one head dim for q, k and v (a value head dim of its own runs the portable backward;
-/// the Hopper forward takes both).
-bool hopper_backward(const TensorView& q, const TensorView& v) {
-  return v.shape[2] == q.shape[2] && hopper_kernels_selected();
-}
 
 /// How the warp-specialised backward's tiles go to its `ctas` CTAs (sm90/tile_plan.h).
 struct BwdPlanShape {
@@ -281,14 +275,14 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, const PreparedFfa& prepared)
   return a.q.shape[2] > kNarrowMaxHeadDim ? prepared.bwd_det_pass : prepared.bwd_det;
 }
 
-/// Needs the current device to be q's (hopper_backward()).
+/// Needs the current device to be q's (hopper_kernels_selected()).
 BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   BwdScratch s;
   const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
   if (sq == 0 || sk == 0 || list.num_items == 0) return s;
   s.overwrite = a.dk.dtype == a.q.dtype;
   // On Hopper the warp-specialised backward (the deterministic mode's; checked earlier).
-  s.ws_kernel = hopper_backward(a.q, a.v);
+  s.ws_kernel = hopper_kernels_selected();
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (disjoint key blocks, one query head per kv head). Otherwise fp32 scratch accumulators,
   // cast into dk / dv at the end.
@@ -362,10 +356,10 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
              "dtype");
   if (a.deterministic) {
     DeviceGuard guard(a.q.device.index);
-    MAGI_CHECK(hopper_backward(a.q, a.v), fn,
+    MAGI_CHECK(hopper_kernels_selected(), fn,
                ": deterministic = true on CUDA needs the Hopper kernels (compute capability 9.0, "
-               "a build with sm_90a, MAGI_FFA_PORTABLE unset, one head dim for q, k and v); "
-               "this call runs the portable kernels, whose backward adds in any order");
+               "a build with sm_90a, MAGI_FFA_PORTABLE unset); this call runs the portable "
+               "kernels, whose backward adds in any order");
   }
 }
 

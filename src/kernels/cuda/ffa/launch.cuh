@@ -64,16 +64,11 @@ void launch_fwd(const FwdParams& p, int grid, void* stream) {
 template <Elem E, int kHeadDim, int kHeadDimV>
 void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* stream) {
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if constexpr (kHeadDimV == kHeadDim) {
-    if (ws_stats != nullptr) {
-      static_assert(sm90::BwdWsTraits<E, kHeadDim>::kBlockN == kBwdBlockN &&
-                    sm90::BwdWsTraits<E, kHeadDim>::kBlockM == kBwdBlockM);
-      sm90::launch_bwd_ws<E, kHeadDim>(p, *ws_stats, s);
-      return;
-    }
-  } else {
-    MAGI_CHECK(ws_stats == nullptr, "FFA CUDA: head dims ", kHeadDim, " / ", kHeadDimV,
-               " run on the portable backward only");
+  if (ws_stats != nullptr) {
+    using WsTr = sm90::BwdWsTraits<E, kHeadDim, false, kHeadDimV>;
+    static_assert(WsTr::kBlockN == kBwdBlockN && WsTr::kBlockM == kBwdBlockM);
+    sm90::launch_bwd_ws<E, kHeadDim, kHeadDimV>(p, *ws_stats, s);
+    return;
   }
   // The portable backward (on Hopper the warp-specialised one runs: ws_stats). Above head dim
   // 128, one CTA per (item, head, key pass): traits.cuh, BwdTraits::kPasses.

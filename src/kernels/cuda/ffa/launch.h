@@ -22,14 +22,13 @@ inline constexpr int kNarrowMaxHeadDim = 128;
 /// traits.cuh).
 inline constexpr int kBwdPassKeys = BwdTileConfig::kPassKeys;
 
-/// kHeadDimV: v's head dim (out's, dout's); apart from kHeadDim the Hopper forward takes it and
-/// the backward runs the portable kernel.
+/// kHeadDimV: v's head dim (out's, dout's): kHeadDim, or a pair of tile_table.h's
+/// kValueHeadDims (both kernel families take it).
 template <Elem E, int kHeadDim, int kHeadDimV = kHeadDim>
 void launch_fwd(const FwdParams& p, int grid, void* stream);
 
 /// `ws_stats`: head-major row statistics from the preprocess for the warp-specialised Hopper
-/// backward (on Hopper: hopper_kernels_selected(), one head dim), else nullptr (the portable
-/// backward).
+/// backward (on Hopper: hopper_kernels_selected()), else nullptr (the portable backward).
 template <Elem E, int kHeadDim, int kHeadDimV = kHeadDim>
 void launch_bwd(const BwdParams& p, const BwdStats* ws_stats, int grid, void* stream);
 

@@ -75,9 +75,9 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
 };
 
 /// Value head dims apart from q / k's (MLA: q / k 192, v 128): the pairs the CUDA kernels are
-/// instantiated for: the forward on both kernel families (the Hopper one with q's row of the
-/// table above), the backward on the portable kernel only (the Hopper backward takes one head
-/// dim; bench/NOTES.md v39). tools/gen_ffa_cuda_inst.py parses the rows between the two PAIRS
+/// instantiated for, on both kernel families; the Hopper kernels take the row of q's head dim
+/// above (the backward its split-D consumers, with dV's window over v's head dim:
+/// sm90/bwd_ws_traits.cuh). tools/gen_ffa_cuda_inst.py parses the rows between the two PAIRS
 /// markers.
 struct ValueHeadDim {
   int head_dim;    // q's and k's

@@ -51,13 +51,14 @@ struct BwdWsConsumer {
   using QTile = typename Tr::QTile;
   using DsTile = typename Tr::DsTile;
 
-  // S^T [64 keys x 8 kNT rows] = K_w [64 x D] Q^T (or dP^T = V_w dO^T): D / 16 k-steps.
-  template <int kNT>
+  // S^T [64 keys x 8 kNT rows] = K_w [64 x D] Q^T (or dP^T = V_w dO^T): kK / 16 k-steps (kK:
+  // D, or Dv for dP^T).
+  template <int kNT, int kK = kD>
   __device__ __forceinline__ static void issue_transposed(float (&acc)[kNT][4],
                                                           KMajorSw128<KvTile::kAtomBytes> a,
                                                           KMajorSw128<QTile::kAtomBytes> b) {
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
+    for (int kk = 0; kk < kK / 16; ++kk) {
       ptx::Wgmma<8 * kNT, kBf16>::template ss<0, 0>(acc, a.advance_k(kk).bits, b.advance_k(kk).bits,
                                                     kk > 0);
     }
@@ -459,6 +460,24 @@ struct BwdWsConsumer {
                  reinterpret_cast<const float(&)[1][kNT][4]>(dk), p.scale, lane);
     red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, key0, item.block_end, col0,
                  reinterpret_cast<const float(&)[1][kNT][4]>(dv), 1.f, lane);
+  }
+  /// The same for one of the two: dK (kDk) or dV, rows below `end` (split-D, where dK's and
+  /// dV's columns per warpgroup may differ: bwd_ws_consumer_split_d.cuh).
+  template <bool kDk, int kNT>
+  __device__ __forceinline__ static void store_grad(const BwdParams& p, int kv_head, int key0,
+                                                    int end, int col0, const float (&acc)[kNT][4],
+                                                    int lane) {
+    const float scale = kDk ? p.scale : 1.f;
+    if (p.dkv_store) {
+      store_rows16<Tr::kElem>(
+          static_cast<T*>(kDk ? p.dk_store : p.dv_store) +
+              kv_head * (kDk ? p.dk_head_stride : p.dv_head_stride),
+          kDk ? p.dk_row_stride : p.dv_row_stride, key0, end, col0, acc, scale, lane);
+      return;
+    }
+    red_add_tile((kDk ? p.dk : p.dv) + kv_head * (kDk ? p.dk_head_stride : p.dv_head_stride),
+                 kDk ? p.dk_row_stride : p.dv_row_stride, key0, end, col0,
+                 reinterpret_cast<const float(&)[1][kNT][4]>(acc), scale, lane);
   }
 };
 

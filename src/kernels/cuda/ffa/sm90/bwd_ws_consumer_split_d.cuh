@@ -9,6 +9,8 @@
 //   after both warpgroups stored theirs (kDsReady), warpgroup w takes a window of 128 head-dim
 //   columns from column w (D - 128) (bwd_ws_traits.cuh) of every product over the tile:
 //     dV += P^T dO,  dK += dS^T Q,  dQ = dS K     wgmma SS, A = the shared P^T / dS^T
+//   (dV's window over v's head dim: Tr::kWindowV columns from w Tr::kWindowStepV; with MLA's
+//   Dv = 128 each warpgroup one half. dP^T contracts over Dv.)
 // The dQ tile goes to the writer warp as in bwd_ws_consumer.cuh (each warpgroup its columns), or
 // in two parts (Tr::kDqParts, a development variant at 256: one 64-column block per warpgroup
 // each); dK / dV stay in registers over the pass's query tiles and are written per pass. At 256
@@ -29,20 +31,25 @@ struct BwdWsConsumerSplitD {
   static constexpr int kD = Tr::kHeadDim, kBM = Tr::kBlockM, kKeys = Tr::kPassKeys;
   static constexpr int kRows = kBM / 2;        // rows of S^T / dP^T per warpgroup
   static constexpr int kNS = kRows / 8;        // n8 column blocks of S^T per thread
-  static constexpr int kNO = Tr::kWindow / 8;  // n8 column blocks of dK / dV of the window
+  static constexpr int kNO = Tr::kWindow / 8;    // n8 column blocks of dK of the window
+  static constexpr int kNOV = Tr::kWindowV / 8;  // ... of dV
   using KvTile = typename Tr::KvTile;
   using QTile = typename Tr::QTile;
+  using VTile = typename Tr::VTile;
+  using DoTile = typename Tr::DoTile;
   using DsTile = typename Tr::DsTile;
   static_assert(Tr::kSplitD && kKeys == 64 && kBM == 64);
 
-  /// dV (+= P^T dO) or dK (+= dS^T Q, kk0 = 4) of this warpgroup's window [c0, c0 + 128): A
-  /// the shared P^T / dS^T (K-major, k = query rows), B = dO / Q; `fresh` overwrites.
-  __device__ __forceinline__ static void issue_grad(float (&acc)[kNO][4], uint32_t a_ds, int kk0,
+  /// dV (+= P^T dO, BTile DoTile) or dK (+= dS^T Q, kk0 = 4, BTile QTile) of this warpgroup's
+  /// window [c0, c0 + 8 kNT): A the shared P^T / dS^T (K-major, k = query rows), B = dO / Q;
+  /// `fresh` overwrites.
+  template <class BTile, int kNT>
+  __device__ __forceinline__ static void issue_grad(float (&acc)[kNT][4], uint32_t a_ds, int kk0,
                                                     uint32_t b, int c0, bool fresh) {
 #pragma unroll
     for (int kk = 0; kk < kBM / 16; ++kk) {
-      ptx::Wgmma<Tr::kWindow, kBf16>::template ss<0, 1>(
-          acc, DsTile::k_major(a_ds, 0, kk0 + kk), QTile::mn_major(b, kk, c0), kk > 0 || !fresh);
+      ptx::Wgmma<8 * kNT, kBf16>::template ss<0, 1>(
+          acc, DsTile::k_major(a_ds, 0, kk0 + kk), BTile::mn_major(b, kk, c0), kk > 0 || !fresh);
     }
     ptx::wgmma_commit_group();
   }
@@ -57,18 +64,19 @@ struct BwdWsConsumerSplitD {
     ptx::wgmma_commit_group();
   }
 
-  /// dK / dV of this warp's keys in the window's columns from `skip` on (Base::epilogue).
-  __device__ __forceinline__ static void epilogue(const BwdParams& p, const FfaWorkItem& item,
-                                                  int head, int key0, int c0, int skip,
-                                                  const float (&dk)[kNO][4],
-                                                  const float (&dv)[kNO][4], int lane) {
-    if (Tr::kWindowSkip == 0 || skip == 0) {
-      Base::epilogue(p, item, head, key0, c0, dk, dv, lane);
+  /// dK (kDk) or dV of this warp's keys in its window's columns [c0, c0 + 8 kNT) from column
+  /// c0 + `skip` on (skip 0 or kSkip: the columns before are the other warpgroup's).
+  template <bool kDk, int kSkip, int kNT>
+  __device__ __forceinline__ static void store_window(const BwdParams& p, int kv_head, int key0,
+                                                      int end, int c0, int skip,
+                                                      const float (&acc)[kNT][4], int lane) {
+    if (kSkip == 0 || skip == 0) {
+      Base::template store_grad<kDk>(p, kv_head, key0, end, c0, acc, lane);
     } else {
-      constexpr int kFrom = Tr::kWindowSkip / 8, kLeft = kNO - kFrom;
-      Base::epilogue(p, item, head, key0, c0 + Tr::kWindowSkip,
-                     reinterpret_cast<const float(&)[kLeft][4]>(dk[kFrom]),
-                     reinterpret_cast<const float(&)[kLeft][4]>(dv[kFrom]), lane);
+      constexpr int kFrom = kSkip / 8;
+      Base::template store_grad<kDk>(p, kv_head, key0, end, c0 + kSkip,
+                                     reinterpret_cast<const float(&)[kNT - kFrom][4]>(acc[kFrom]),
+                                     lane);
     }
   }
 
@@ -77,6 +85,7 @@ struct BwdWsConsumerSplitD {
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
     const int col0 = wg * Tr::kWindowStep;  // this warpgroup's window
     const int skip = wg * Tr::kWindowSkip;  // ... of which it writes columns [skip, 128)
+    const int col0_v = wg * Tr::kWindowStepV, skip_v = wg * Tr::kWindowSkipV;  // dV's
     PipelineState<Tr::kKvStages> kv;
     PipelineState<Tr::kStages> q;
     PipelineState<Tr::kDoStages> dout;  // Tr::kDoRing only
@@ -87,7 +96,7 @@ struct BwdWsConsumerSplitD {
       const FfaWorkItem& item = tile.item;
       const int head = tile.head;
       for_each_key_pass<Tr>(item, [&](int key0) {
-        float dk[kNO][4], dv[kNO][4];  // [16 keys x this warpgroup's columns] of this warp
+        float dk[kNO][4], dv[kNOV][4];  // [16 keys x this warpgroup's columns] of this warp
         bool fresh = true;
         Barrier::at(&st.full_kv[kv.index]).wait(kv.full_parity());
         RowTiles<kBM> rows(p.segs, item, p.deterministic != 0);
@@ -110,7 +119,8 @@ struct BwdWsConsumerSplitD {
           ptx::wgmma_fence();
           Base::issue_transposed(s_t, KvTile::k_major(a_k, 0), QTile::k_major(a_q, kRows * wg));
           if constexpr (Tr::kDoRing) Barrier::at(&st.full_do[dout.index]).wait(dout.full_parity());
-          Base::issue_transposed(dp_t, KvTile::k_major(a_v, 0), QTile::k_major(a_do, kRows * wg));
+          Base::template issue_transposed<kNS, Tr::kHeadDimV>(dp_t, VTile::k_major(a_v, 0),
+                                                              DoTile::k_major(a_do, kRows * wg));
           ptx::wgmma_wait_group<1>();
           ptx::fence_acc(s_t);
           Base::probs(s_t, p, mask, a_lse, rows.c0 + kRows * wg, key0 + 16 * warp, lane);
@@ -138,14 +148,14 @@ struct BwdWsConsumerSplitD {
           // dV, then dQ in blocks of 64 columns (32 registers, not 64: with dK / dV that would
           // exceed the budget), then dK; dK runs while dQ goes to the writer.
           ptx::wgmma_fence();
-          issue_grad(dv, a_ds, 0, a_do, col0, fresh);
+          issue_grad<DoTile>(dv, a_ds, 0, a_do, col0_v, fresh);
 #pragma unroll
           for (int b = 0; b < Tr::kWindow / 64; ++b) {
             float dq[8][4];
             if (b > 0) ptx::wgmma_fence();  // dq's registers were read since
             issue_dq(dq, a_ds, a_k, col0 + 64 * b);
             if (b == 0) {
-              issue_grad(dk, a_ds, 4, a_q, col0, fresh);
+              issue_grad<QTile>(dk, a_ds, 4, a_q, col0, fresh);
               ptx::wgmma_wait_group<1>();  // dV, dQ block 0 (dK may still run)
               ptx::fence_acc(dv);
               if constexpr (Tr::kDoRing) {  // dO's last reader was dV
@@ -179,7 +189,11 @@ struct BwdWsConsumerSplitD {
         kv.advance();
 
         const auto store = [&] {
-          epilogue(p, item, head, key0 + 16 * warp, col0, skip, dk, dv, lane);
+          const int kv_head = head / p.heads_per_kv, key = key0 + 16 * warp;
+          store_window<true, Tr::kWindowSkip>(p, kv_head, key, item.block_end, col0, skip, dk,
+                                              lane);
+          store_window<false, Tr::kWindowSkipV>(p, kv_head, key, item.block_end, col0_v, skip_v,
+                                                dv, lane);
         };
         if (p.deterministic && !p.dkv_store) {
           // In head order (the deterministic list's items are one pass: prepared_work.h).

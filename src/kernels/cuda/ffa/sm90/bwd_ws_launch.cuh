@@ -16,15 +16,15 @@
 namespace magi::cuda::sm90 {
 
 /// `stats`: the preprocess's head-major lse * log2(e) and D, each [Hq, stat_stride] fp32
-/// (stat_stride >= total_q, a multiple of 4).
-template <Elem E, int kHeadDim, bool kDPass = false>
+/// (stat_stride >= total_q, a multiple of 4). kHeadDimV: v's and dout's head dim.
+template <Elem E, int kHeadDim, int kHeadDimV = kHeadDim, bool kDPass = false>
 void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t stream) {
   // D passes (tile_table.h: bwd_d_passes): outside the deterministic mode, whose lists above
   // head dim 128 have 64-key items (the split-D kernel's passes).
-  if constexpr (!kDPass && bwd_d_passes(kHeadDim)) {
-    if (p.deterministic == 0) return launch_bwd_ws<E, kHeadDim, true>(p, stats, stream);
+  if constexpr (!kDPass && kHeadDimV == kHeadDim && bwd_d_passes(kHeadDim)) {
+    if (p.deterministic == 0) return launch_bwd_ws<E, kHeadDim, kHeadDimV, true>(p, stats, stream);
   }
-  using Tr = BwdWsTraits<E, kHeadDim, kDPass>;
+  using Tr = BwdWsTraits<E, kHeadDim, kDPass, kHeadDimV>;
   const Schedule cfg = choose_schedule(
       {p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv, Pass::kBackward});
   if (cfg.sched.grid == 0) return;
@@ -45,9 +45,9 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   };
   P.tma_q = make_tma_desc(view(p.q, kHeadDim, hq, sq, p.q_head_stride, p.q_row_stride), row_box);
   P.tma_do =
-      make_tma_desc(view(p.dout, kHeadDim, hq, sq, p.do_head_stride, p.do_row_stride), row_box);
+      make_tma_desc(view(p.dout, kHeadDimV, hq, sq, p.do_head_stride, p.do_row_stride), row_box);
   P.tma_k = make_tma_desc(view(p.k, kHeadDim, hkv, sk, p.k_head_stride, p.k_row_stride), key_box);
-  P.tma_v = make_tma_desc(view(p.v, kHeadDim, hkv, sk, p.v_head_stride, p.v_row_stride), key_box);
+  P.tma_v = make_tma_desc(view(p.v, kHeadDimV, hkv, sk, p.v_head_stride, p.v_row_stride), key_box);
   const uint64_t stride = 4 * static_cast<uint64_t>(stats.stride);
   P.tma_lse2 = make_tma_desc({stats.lse2, {sq, hq, 1}, {stride, stride * hq}, TmaElem::kFp32},
                              stat_box, TmaSwizzle::kNone);

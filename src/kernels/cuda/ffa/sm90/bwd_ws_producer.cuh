@@ -1,7 +1,7 @@
 // Producer of the warp-specialised Hopper backward kernel: one elected thread loads, per
 // (item, query head) tile of the CTA and per key pass (bwd_tiles.cuh), the pass's K and V
 // once, then every query tile of the item's segments (Q, dO, and the rows' lse and D) through
-// the ring, once per D pass.
+// the ring, once per D pass. V and dO are Dv columns wide (Tr::kHeadDimV), the others D.
 #pragma once
 
 #include <cstdint>
@@ -20,12 +20,13 @@ template <class Tr>
 struct BwdWsProducer {
   using Storage = BwdWsSharedStorage<Tr>;
 
-  /// The kAtoms boxes of one [rows x D] tile (rows from `row0` of head `head`).
+  /// The kAtoms boxes of one [rows x 64 kAtoms] tile (rows from `row0` of head `head`).
+  template <int kAtoms = Tr::kAtoms>
   __device__ __forceinline__ static void load_tile(const CUtensorMap& map, uint32_t dst,
                                                    uint32_t atom_bytes, int head, int row0,
                                                    uint32_t full, uint64_t policy) {
 #pragma unroll
-    for (int a = 0; a < Tr::kAtoms; ++a) {
+    for (int a = 0; a < kAtoms; ++a) {
       ptx::tma_load_3d(dst + a * atom_bytes, &map, 64 * a, head, row0, full, policy);
     }
   }
@@ -53,11 +54,11 @@ struct BwdWsProducer {
         const int kv_head = head / p.heads_per_kv;
         const Barrier full_kv = Barrier::at(&s.full_kv[kv.index]);
         Barrier::at(&s.empty_kv[kv.index]).wait(kv.empty_parity());
-        full_kv.arrive_expect_bytes(2 * Tr::kKvBytes);
+        full_kv.arrive_expect_bytes(Tr::kKvBytes + Tr::kVBytes);
         load_tile(P.tma_k, ptx::cvta_to_shared(s.k[kv.index]), Tr::KvTile::kAtomBytes, kv_head,
                   key0, full_kv.addr, policy);
-        load_tile(P.tma_v, ptx::cvta_to_shared(s.v[kv.index]), Tr::KvTile::kAtomBytes, kv_head,
-                  key0, full_kv.addr, policy);
+        load_tile<Tr::kAtomsV>(P.tma_v, ptx::cvta_to_shared(s.v[kv.index]),
+                               Tr::VTile::kAtomBytes, kv_head, key0, full_kv.addr, policy);
         kv.advance();
 
         // D passes: the query tiles once per walk (for_each_d_pass), K / V once.
@@ -67,12 +68,13 @@ struct BwdWsProducer {
             const uint64_t policy = ptx::policy_evict_last();
             const Barrier full_q = Barrier::at(&s.full_q[q.index]);
             Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
-            full_q.arrive_expect_bytes((Tr::kDoRing ? 1 : 2) * Tr::kQBytes + 2 * Tr::kStatBytes);
+            full_q.arrive_expect_bytes(Tr::kQBytes + (Tr::kDoRing ? 0 : Tr::kDoBytes) +
+                                       2 * Tr::kStatBytes);
             load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head,
                       rows.c0, full_q.addr, policy);
             if constexpr (!Tr::kDoRing) {
-              load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]), Tr::QTile::kAtomBytes, head,
-                        rows.c0, full_q.addr, policy);
+              load_tile<Tr::kAtomsV>(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]),
+                                     Tr::DoTile::kAtomBytes, head, rows.c0, full_q.addr, policy);
             }
             ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2,
                              Tr::stat_row0(rows.c0), head, 0, full_q.addr, policy);
@@ -84,9 +86,10 @@ struct BwdWsProducer {
               // (with two Q stages) when tile j - 1's dK is: Q first never waits behind dO.
               const Barrier full_do = Barrier::at(&s.full_do[dout.index]);
               Barrier::at(&s.empty_do[dout.index]).wait(dout.empty_parity());
-              full_do.arrive_expect_bytes(Tr::kQBytes);
-              load_tile(P.tma_do, ptx::cvta_to_shared(s.dout[dout.index]), Tr::QTile::kAtomBytes,
-                        head, rows.c0, full_do.addr, ptx::policy_evict_last());
+              full_do.arrive_expect_bytes(Tr::kDoBytes);
+              load_tile<Tr::kAtomsV>(P.tma_do, ptx::cvta_to_shared(s.dout[dout.index]),
+                                     Tr::DoTile::kAtomBytes, head, rows.c0, full_do.addr,
+                                     ptx::policy_evict_last());
               dout.advance();
             }
           } while (rows.next(p.segs));

@@ -11,10 +11,10 @@ namespace magi::cuda::sm90 {
 
 template <class Tr>
 struct BwdWsSharedStorage {
-  alignas(1024) unsigned char k[Tr::kKvStages][Tr::kKvBytes];    // [kPassKeys x D] swizzled
-  alignas(1024) unsigned char v[Tr::kKvStages][Tr::kKvBytes];    // [kPassKeys x D] swizzled
-  alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];       // [64 rows x D] swizzled
-  alignas(1024) unsigned char dout[Tr::kDoStages][Tr::kQBytes];  // [64 rows x D] swizzled
+  alignas(1024) unsigned char k[Tr::kKvStages][Tr::kKvBytes];     // [kPassKeys x D] swizzled
+  alignas(1024) unsigned char v[Tr::kKvStages][Tr::kVBytes];      // [kPassKeys x Dv] swizzled
+  alignas(1024) unsigned char q[Tr::kStages][Tr::kQBytes];        // [64 rows x D] swizzled
+  alignas(1024) unsigned char dout[Tr::kDoStages][Tr::kDoBytes];  // [64 rows x Dv] swizzled
   // Two dS^T buffers (Tr::DsTile), then the tile's dQ (fp32 swizzled, Tr::DqTile); with
   // Tr::kDPass one dS^T buffer at the dQ tile's start (ds(), dq()).
   alignas(1024) unsigned char ds_dq[(Tr::kDPass ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];

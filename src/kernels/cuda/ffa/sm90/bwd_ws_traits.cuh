@@ -19,7 +19,9 @@ enum class BwdBarrier : uint32_t {
   kDqRead = 3,     // Tr::kDPass: both consumer warpgroups' dQ products read dS^T
 };
 
-template <Elem E, int kHeadDim_, bool kDPass_ = false>
+/// kHeadDimV_: v's (and dO's) head dim, q's and k's otherwise (tile_table.h: kValueHeadDims);
+/// a value head dim of its own runs the split-D consumers (q's head dim above 128).
+template <Elem E, int kHeadDim_, bool kDPass_ = false, int kHeadDimV_ = kHeadDim_>
 struct BwdWsTraits : WsRoles<> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
@@ -27,6 +29,7 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kHeadDimV = kHeadDimV_;
   static constexpr int kBlockN = BwdTileConfig::kBlockN;  // keys per work item (host work list)
   static constexpr int kBlockM = BwdTileConfig::kBlockM;  // query rows per tile
   // D passes (tile_table.h: bwd_d_passes, head dim 256; cuDNN's way, bench/NOTES.md v36): the
@@ -66,15 +69,24 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr int kWindow = 128;                 // split-D: columns per warpgroup
   static constexpr int kWindowStep = kHeadDim - 128;  // split-D: warpgroup 1's first column
   static constexpr int kWindowSkip = 256 - kHeadDim;  // split-D: its columns left unwritten
+  // The same for dV over v's head dim: windows of 128 columns above 128 (equal to dK's when
+  // Dv = D), else of Dv / 2, one half each (MLA's Dv = 128: 64 columns, none computed twice).
+  static constexpr int kWindowV = kHeadDimV > 128 ? 128 : kHeadDimV / 2;
+  static constexpr int kWindowStepV = kHeadDimV - kWindowV;
+  static constexpr int kWindowSkipV = 2 * kWindowV - kHeadDimV;
 
-  using KvTile = Sw128Tile<kPassKeys, kHeadDim>;  // K, V: [keys x D]
-  using QTile = Sw128Tile<kBlockM, kHeadDim>;     // Q, dO: [rows x D], per stage
+  using KvTile = Sw128Tile<kPassKeys, kHeadDim>;  // K (and V when Dv = D): [keys x D]
+  using QTile = Sw128Tile<kBlockM, kHeadDim>;     // Q (and dO): [rows x D], per stage
+  using VTile = Sw128Tile<kPassKeys, kHeadDimV>;  // V: [keys x Dv]
+  using DoTile = Sw128Tile<kBlockM, kHeadDimV>;   // dO: [rows x Dv], per stage
   // dS^T [128 keys x 64 rows]; split-D: P^T [64 keys x 64 rows] in columns [0, 64) and dS^T
   // in [64, 128). Two buffers.
   using DsTile =
       std::conditional_t<kSplitD, Sw128Tile<kPassKeys, 128>, Sw128Tile<kBlockN, kBlockM>>;
   static constexpr uint32_t kKvBytes = KvTile::kBytes;
   static constexpr uint32_t kQBytes = QTile::kBytes;
+  static constexpr uint32_t kVBytes = VTile::kBytes;
+  static constexpr uint32_t kDoBytes = DoTile::kBytes;
   static constexpr uint32_t kDsBytes = DsTile::kBytes;
   // lse or D of a tile's rows (fp32), loaded from the row 16-byte aligned at or below the
   // tile's first (TMA needs a box's first element 16-byte aligned in the innermost dimension,
@@ -85,7 +97,8 @@ struct BwdWsTraits : WsRoles<> {
   __host__ __device__ static constexpr int stat_row0(int c0) { return c0 & ~3; }
   static constexpr uint32_t kStatBytes = kStatRows * 4;
   static constexpr int kStatPitch = (kStatRows + 31) / 32 * 32;
-  static constexpr int kAtoms = kHeadDim / 64;
+  static constexpr int kAtoms = kHeadDim / 64;    // TMA boxes of 64 columns: Q, K
+  static constexpr int kAtomsV = kHeadDimV / 64;  // ... V, dO
 
   // dQ = dS K of a tile, head dim 64 / 128: warpgroup w computes columns [w kDqN, (w + 1) kDqN)
   // over all the tile's keys (bwd_ws_consumer.cuh: issue_dq), split-D 64-column blocks of its
@@ -101,6 +114,9 @@ struct BwdWsTraits : WsRoles<> {
                     (kDPass && kHeadDim == 256),
                 "dQ / dK / dV column split: see bwd_ws_consumer*.cuh");
   static_assert(!kSplitD || (kHeadDim <= 256 && kWindowStep % 64 == 0));
+  static_assert(kHeadDimV == kHeadDim ||
+                    (kSplitD && kHeadDimV % 64 == 0 && kHeadDimV <= 256 && kWindowStepV % 64 == 0),
+                "a value head dim of its own: split-D consumers (bwd_ws_consumer_split_d.cuh)");
   static_assert(kStages >= 1 && kKvStages >= 1);
   static_assert(!kDPass || (kDqParts == 1 && static_cast<uint32_t>(DqTile::kBytes) >= kDsBytes),
                 "dS^T in the dQ tile's memory: one dQ hand-off per tile, a tile large enough");
