@@ -58,7 +58,6 @@ std::string supported_head_dims() {
   }
 }
 
-
 /// How the warp-specialised backward's tiles go to its `ctas` CTAs (sm90/tile_plan.h).
 struct BwdPlanShape {
   int64_t chunk_tiles = 0;  // 0: the scheduler's rounds, no plan

@@ -468,15 +468,15 @@ struct BwdWsConsumer {
                                                     int end, int col0, const float (&acc)[kNT][4],
                                                     int lane) {
     const float scale = kDk ? p.scale : 1.f;
+    const int64_t head_stride = kDk ? p.dk_head_stride : p.dv_head_stride;
+    const int64_t row_stride = kDk ? p.dk_row_stride : p.dv_row_stride;
     if (p.dkv_store) {
-      store_rows16<Tr::kElem>(
-          static_cast<T*>(kDk ? p.dk_store : p.dv_store) +
-              kv_head * (kDk ? p.dk_head_stride : p.dv_head_stride),
-          kDk ? p.dk_row_stride : p.dv_row_stride, key0, end, col0, acc, scale, lane);
+      T* base = static_cast<T*>(kDk ? p.dk_store : p.dv_store) + kv_head * head_stride;
+      store_rows16<Tr::kElem>(base, row_stride, key0, end, col0, acc, scale, lane);
       return;
     }
-    red_add_tile((kDk ? p.dk : p.dv) + kv_head * (kDk ? p.dk_head_stride : p.dv_head_stride),
-                 kDk ? p.dk_row_stride : p.dv_row_stride, key0, end, col0,
+    float* base = (kDk ? p.dk : p.dv) + kv_head * head_stride;
+    red_add_tile(base, row_stride, key0, end, col0,
                  reinterpret_cast<const float(&)[1][kNT][4]>(acc), scale, lane);
   }
 };

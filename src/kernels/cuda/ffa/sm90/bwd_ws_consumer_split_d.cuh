@@ -29,8 +29,8 @@ struct BwdWsConsumerSplitD {
   using Storage = BwdWsSharedStorage<Tr>;
   static constexpr bool kBf16 = Tr::kElem == Elem::kBf16;
   static constexpr int kD = Tr::kHeadDim, kBM = Tr::kBlockM, kKeys = Tr::kPassKeys;
-  static constexpr int kRows = kBM / 2;        // rows of S^T / dP^T per warpgroup
-  static constexpr int kNS = kRows / 8;        // n8 column blocks of S^T per thread
+  static constexpr int kRows = kBM / 2;          // rows of S^T / dP^T per warpgroup
+  static constexpr int kNS = kRows / 8;          // n8 column blocks of S^T per thread
   static constexpr int kNO = Tr::kWindow / 8;    // n8 column blocks of dK of the window
   static constexpr int kNOV = Tr::kWindowV / 8;  // ... of dV
   using KvTile = typename Tr::KvTile;
@@ -48,8 +48,8 @@ struct BwdWsConsumerSplitD {
                                                     uint32_t b, int c0, bool fresh) {
 #pragma unroll
     for (int kk = 0; kk < kBM / 16; ++kk) {
-      ptx::Wgmma<8 * kNT, kBf16>::template ss<0, 1>(
-          acc, DsTile::k_major(a_ds, 0, kk0 + kk), BTile::mn_major(b, kk, c0), kk > 0 || !fresh);
+      ptx::Wgmma<8 * kNT, kBf16>::template ss<0, 1>(acc, DsTile::k_major(a_ds, 0, kk0 + kk),
+                                                    BTile::mn_major(b, kk, c0), kk > 0 || !fresh);
     }
     ptx::wgmma_commit_group();
   }
@@ -192,8 +192,8 @@ struct BwdWsConsumerSplitD {
           const int kv_head = head / p.heads_per_kv, key = key0 + 16 * warp;
           store_window<true, Tr::kWindowSkip>(p, kv_head, key, item.block_end, col0, skip, dk,
                                               lane);
-          store_window<false, Tr::kWindowSkipV>(p, kv_head, key, item.block_end, col0_v, skip_v,
-                                                dv, lane);
+          store_window<false, Tr::kWindowSkipV>(p, kv_head, key, item.block_end, col0_v, skip_v, dv,
+                                                lane);
         };
         if (p.deterministic && !p.dkv_store) {
           // In head order (the deterministic list's items are one pass: prepared_work.h).

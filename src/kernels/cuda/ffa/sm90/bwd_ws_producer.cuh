@@ -57,8 +57,8 @@ struct BwdWsProducer {
         full_kv.arrive_expect_bytes(Tr::kKvBytes + Tr::kVBytes);
         load_tile(P.tma_k, ptx::cvta_to_shared(s.k[kv.index]), Tr::KvTile::kAtomBytes, kv_head,
                   key0, full_kv.addr, policy);
-        load_tile<Tr::kAtomsV>(P.tma_v, ptx::cvta_to_shared(s.v[kv.index]),
-                               Tr::VTile::kAtomBytes, kv_head, key0, full_kv.addr, policy);
+        load_tile<Tr::kAtomsV>(P.tma_v, ptx::cvta_to_shared(s.v[kv.index]), Tr::VTile::kAtomBytes,
+                               kv_head, key0, full_kv.addr, policy);
         kv.advance();
 
         // D passes: the query tiles once per walk (for_each_d_pass), K / V once.
