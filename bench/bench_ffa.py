@@ -6,7 +6,8 @@ full / causal; FlexAttention (torch.compile'd, block mask built once per case); 
 through torch.ops.aten._flash_attention_forward/backward where it applies (full, causal,
 varlen_full, varlen_causal, swa_causal via a left window).
 
-TFLOP/s from exact cell counts: fwd = 4 * Hq * D * cells, bwd = 2.5 x fwd, fwd+bwd = 3.5 x fwd;
+TFLOP/s from exact cell counts: fwd = 2 * Hq * cells * (D + Dv) (S = Q K^T, O = P V), bwd = 2 * Hq
+* cells * (3 D + 2 Dv) (S again, dP, dV, dK, dQ): with Dv = D 2.5 x fwd, fwd+bwd 3.5 x fwd;
 bwd time = (fwd+bwd time) - (fwd time). Times are medians over batches of back-to-back calls
 timed with CUDA events behind a GPU sleep (host overhead hidden; host time reported apart).
 
@@ -86,7 +87,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="4096,8192,16384,32768")
     ap.add_argument("--heads", default="16:16", help="q:kv head counts, comma-separated")
-    ap.add_argument("--dims", default="128", help="head dims; other than 128: full/causal only")
+    ap.add_argument("--dims", default="128",
+                    help="head dims, D or D:Dv (MLA's 192:128: v's head dim apart); other than "
+                         "128: full/causal only")
     ap.add_argument("--cases", default="full,causal,varlen_full,varlen_causal,swa_causal,varlen_block_causal")
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--budget-s", type=float, default=520.0)
@@ -140,32 +143,37 @@ def main():
     if unknown:
         ap.error(f"--impls: unknown {', '.join(unknown)} (known: {', '.join(IMPLS + EXTRA_IMPLS)})")
 
-    def case_list(S, D):
-        """cases.json at S (hd 128), and full / causal at any S or head dim."""
+    def case_list(S, dims):
+        """cases.json at S (hd 128), and full / causal at any S or head dims (D, Dv)."""
         out = []
         for name in names:
             if name in ("full", "causal"):
                 cells = S * S if name == "full" else S * (S + 1) // 2
                 out.append({"name": name, "cells": cells, "slices": [[0, S, 0, S, name]]})
-            elif D == 128:
+            elif dims == (128, 128):
                 out += [c for c in cases if c["seqlen"] == S and c["name"] == name]
         return out
 
     layouts = [tuple(int(x) for x in h.split(":")) for h in args.heads.split(",")]
-    dims = [int(x) for x in args.dims.split(",")]
-    for S, (H, HKV), D, c in [(S, hh, D, c) for S in sizes for hh in layouts for D in dims
-                              for c in case_list(S, D)]:
+    def head_dims(x):  # "D" or "D:Dv" -> (D, Dv)
+        d, _, dv = x.partition(":")
+        return int(d), int(dv or d)
+
+    dims = [head_dims(x) for x in args.dims.split(",")]
+    for S, (H, HKV), (D, DV), c in [(S, hh, dd, c) for S in sizes for hh in layouts for dd in dims
+                                    for c in case_list(S, dd)]:
         name = c["name"]
         cells = c["cells"]
-        F_fwd = 4 * H * D * cells
+        F_fwd = 2 * H * cells * (D + DV)
+        F_bwd = 2 * H * cells * (3 * D + 2 * DV)
         slices = c["slices"]
-        log(f"\n=== {name} S={S} heads={H}:{HKV} d={D} cells={cells} slices={len(slices)}"
+        log(f"\n=== {name} S={S} heads={H}:{HKV} d={D} dv={DV} cells={cells} slices={len(slices)}"
             f" (left {left():.0f}s)")
         torch.manual_seed(S + len(name))
         q = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
         k = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-        v = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
-        dout = torch.randn(S, H, D, device=dev, dtype=torch.bfloat16)
+        v = torch.randn(S, HKV, DV, device=dev, dtype=torch.bfloat16, requires_grad=True)
+        dout = torch.randn(S, H, DV, device=dev, dtype=torch.bfloat16)
         gqa = H != HKV
         qr = torch.tensor([[a, b] for a, b, *_ in slices], dtype=torch.int32, device=dev)
         kr = torch.tensor([[x[2], x[3]] for x in slices], dtype=torch.int32, device=dev)
@@ -187,6 +195,8 @@ def main():
                 continue
             res = {"case": name, "S": S, "impl": impl, "cells": cells, "fwd_flops": F_fwd,
                    "hq": H, "hkv": HKV, "d": D}
+            if DV != D:
+                res["dv"] = DV
             try:
                 if impl in OURS:
                     sink = (torch.zeros(4, H, device=dev, requires_grad=True)
@@ -261,10 +271,10 @@ def main():
                 res.update(fwd_ms=tf["ms"], fwdbwd_ms=tfb["ms"], fwd_bench=tf, fwdbwd_bench=tfb,
                            host_ms_per_call_fwd=tf["host_ms_per_call"])
                 res["fwd_tflops"] = F_fwd / (tf["ms"] * 1e-3) / 1e12
-                res["fwdbwd_tflops"] = 3.5 * F_fwd / (tfb["ms"] * 1e-3) / 1e12
+                res["fwdbwd_tflops"] = (F_fwd + F_bwd) / (tfb["ms"] * 1e-3) / 1e12
                 bwd = tfb["ms"] - tf["ms"]
                 res["bwd_ms"] = bwd
-                res["bwd_tflops"] = 2.5 * F_fwd / (bwd * 1e-3) / 1e12 if bwd > 0 else None
+                res["bwd_tflops"] = F_bwd / (bwd * 1e-3) / 1e12 if bwd > 0 else None
                 # sanity: FFA output against the first peer on the same inputs
                 with torch.no_grad():
                     o = f()
@@ -278,7 +288,7 @@ def main():
                     elif ref_out is not None and impl != "ffa_sink":
                         res["rel_l2_vs_ffa"] = ((o - ref_out).norm() / ref_out.norm()).item()
                 if impl == "ffa":
-                    out = torch.empty_like(q)
+                    out = torch.empty_like(dout)
                     lse = torch.empty(S, H, device=dev)
                     work = ffa_mod._get_slices(qr, kr, tm).work(S, S)
                     stream = torch.cuda.current_stream().cuda_stream

@@ -20,7 +20,9 @@ def rows(path, impl):
     for r in results:
         if r.get("impl") != impl or "error" in r:
             continue
-        key = (r["case"], r["S"], f'{r.get("hq", 16)}:{r.get("hkv", 16)}', r.get("d", 128))
+        d = r.get("d", 128)
+        dv = r.get("dv", d)  # MLA: v's head dim apart
+        key = (r["case"], r["S"], f'{r.get("hq", 16)}:{r.get("hkv", 16)}', (d, dv))
         out[key] = (r.get("fwd_tflops"), r.get("bwd_tflops"))
     return out
 
@@ -43,7 +45,8 @@ def table(paths, impl):
         head += [f"{n}/{names[0]} fwd", f"{n}/{names[0]} bwd"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in sorted(runs[0]):
-        cells = [key[0], str(key[1]), key[2], str(key[3])]
+        d, dv = key[3]
+        cells = [key[0], str(key[1]), key[2], str(d) if d == dv else f"{d}/{dv}"]
         for run in runs:
             f, b = run.get(key, (None, None))
             cells += [fmt(f), fmt(b)]

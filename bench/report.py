@@ -33,8 +33,12 @@ def main():
             R = r
         else:
             R["results"] += r["results"]
-    def shape(r):  # (S, q heads, kv heads, head dim); older runs: 16:16, hd 128
-        return (r["S"], r.get("hq", 16), r.get("hkv", 16), r.get("d", 128))
+    def shape(r):  # (S, q heads, kv heads, head dim, v's head dim); older runs: 16:16, hd 128
+        d = r.get("d", 128)
+        return (r["S"], r.get("hq", 16), r.get("hkv", 16), d, r.get("dv", d))
+
+    def hd(S):  # the head dim of a shape: "128", MLA's "192/128"
+        return f"{S[3]}" if S[3] == S[4] else f"{S[3]}/{S[4]}"
 
     res = {(r["case"], shape(r), r["impl"]): r for r in R["results"] if "error" not in r}
     errs = [r for r in R["results"] if "error" in r]
@@ -54,10 +58,11 @@ def main():
              "also at other sizes and head dims); each section names S, q:kv heads and head_dim.\n")
     impls_seen = sorted({r["impl"] for r in R["results"]})
     L.append("This run covers: " + "; ".join(
-        f"S {S[0]} heads {S[1]}:{S[2]} hd {S[3]}" for S in sizes) +
+        f"S {S[0]} heads {S[1]}:{S[2]} hd {hd(S)}" for S in sizes) +
         f"; implementations {', '.join(impls_seen)}.\n")
-    L.append("TFLOP/s from exact cell counts: fwd = 4·H·D·cells, bwd = 2.5×fwd, fwd+bwd = 3.5×fwd; "
-             "bwd time = (fwd+bwd) − fwd. Median of 7 batches of back-to-back calls timed with CUDA "
+    L.append("TFLOP/s from exact cell counts: fwd = 4·H·D·cells, bwd = 2.5×fwd, fwd+bwd = 3.5×fwd "
+             "(v's head dim Dv apart, `192/128`: fwd = 2·H·cells·(D + Dv), bwd = "
+             "2·H·cells·(3·D + 2·Dv)); bwd time = (fwd+bwd) − fwd. Median of 7 batches of back-to-back calls timed with CUDA "
              "events behind a GPU sleep (host overhead hidden; host time below). `ratio` = FFA "
              "rate / peer rate (> 1: FFA faster).\n")
     # The GPU's clock and power after each implementation's timing (bench_ffa.py: gpu_after):
@@ -76,7 +81,7 @@ def main():
                 if "sm_clock_mhz" in g else " - |")
 
     for S in sizes:
-        L.append(f"\n## S = {S[0]}, heads {S[1]}:{S[2]}, head_dim {S[3]}\n")
+        L.append(f"\n## S = {S[0]}, heads {S[1]}:{S[2]}, head_dim {hd(S)}\n")
         L.append("| case | impl | fwd ms | fwd TF/s | bwd TF/s | fwd+bwd TF/s | FFA/peer fwd | FFA/peer bwd | FFA/peer f+b |"
                  + (" SM MHz / W |" if clocked else ""))
         L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if clocked else ""))
@@ -109,7 +114,7 @@ def main():
             f = res.get((c, S, "ffa"))
             if not f:
                 continue
-            L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | {f['fwd_tflops'] / full['fwd_tflops']:.2f} | "
+            L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {hd(S)}) | {c} | {f['fwd_tflops'] / full['fwd_tflops']:.2f} | "
                      f"{(f.get('bwd_tflops') or 0) / (full.get('bwd_tflops') or 1):.2f} | "
                      f"{f['fwdbwd_tflops'] / full['fwdbwd_tflops']:.2f} |")
     det = [(S, c) for S in sizes for c in CASES
@@ -122,7 +127,7 @@ def main():
         L.append("|---:|---|---:|---:|---:|")
         for S, c in det:
             a, b = res[(c, S, "ffa")].get("bwd_tflops"), res[(c, S, "ffa_det")].get("bwd_tflops")
-            L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | {fmt(a)} | {fmt(b)} | "
+            L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {hd(S)}) | {c} | {fmt(a)} | {fmt(b)} | "
                      f"{f'{b / a:.2f}' if a and b else '-'} |")
     if args.quick:
         with open(args.quick) as f:
@@ -147,7 +152,7 @@ def main():
         for c in CASES:
             f = res.get((c, S, "ffa"))
             if f and "cpp_host_us_per_cached_call" in f:
-                L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {S[3]}) | {c} | "
+                L.append(f"| {S[0]} ({S[1]}:{S[2]}, d {hd(S)}) | {c} | "
                          f"{f['cpp_host_us_per_cached_call']:.1f} | "
                          f"{f['py_host_us_per_cached_call']:.1f} |")
     if errs or R.get("notes"):
@@ -174,7 +179,7 @@ def main():
                     ax.bar([x + (k - 2) * w for x in range(len(CASES))], ys, w, label=im)
                 ax.set_xticks(range(len(CASES)))
                 ax.set_xticklabels([c.replace("varlen_", "vl_") for c in CASES], fontsize=8)
-                ax.set_title(f"S={S[0]} {S[1]}:{S[2]} d{S[3]} {key.split('_')[0]} TFLOP/s")
+                ax.set_title(f"S={S[0]} {S[1]}:{S[2]} d{hd(S)} {key.split('_')[0]} TFLOP/s")
                 if i == 0 and j == 0:
                     ax.legend(fontsize=7)
         fig.tight_layout()
