@@ -4,7 +4,6 @@ Rule (FA3 style): max |ffa - ref64| <= 2 * max |ref_lowprec - ref64| + atol, for
 dk, dv, where ref_lowprec is the same computation done by torch in the kernel's dtype.
 Run: PYTHONPATH=python python3 -m pytest tests/cuda -q
 """
-import math
 import os
 import random
 import sys
