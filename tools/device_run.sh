@@ -205,8 +205,8 @@ for step in "$@"; do
       python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 64:8 \
         --impls ffa,ffa_det,flex,sdpa_cudnn --budget-s 300 --tag bench_ffa 2>&1 |
         tee -a "$OUT/bench.log" | grep -v Warning
-      python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 16:16 --dims 128,64,256 \
-        --cases full,causal --impls ffa,sdpa_cudnn --budget-s 120 --tag bench_mha 2>&1 |
+      python3 bench/bench_ffa.py --sizes 2048,8192,32768 --heads 16:16 --dims 128,64,256,192:128 \
+        --cases full,causal --impls ffa,sdpa_cudnn --budget-s 160 --tag bench_mha 2>&1 |
         tee -a "$OUT/bench.log" | grep -v Warning ;;
     bench:*) timeout ${BENCH_TIMEOUT:-900} python3 bench/bench_ffa.py ${step#bench:} 2>&1 |
       tee -a "$OUT/bench.log" | grep -v Warning ;;

@@ -279,11 +279,12 @@ def test_large_head_dims_named(d, name):
     run_case(sl, s, s, 4, 2, d, torch.bfloat16)
 
 
-@pytest.mark.parametrize("d", [192, 256])
-def test_large_head_dims_dkv_store(d):
-    """dk / dv in the input dtype with one owner per key row: stored by the kernel per pass."""
+@pytest.mark.parametrize("d,dv", [(192, 192), (256, 256), (192, 128)], ids=["192", "256", "mla"])
+def test_large_head_dims_dkv_store(d, dv):
+    """dk / dv in the input dtype with one owner per key row: stored by the kernel per pass
+    (keys 650-700 have no cells: zero-filled, not stored)."""
     check_stored_dkv([(0, 300, 0, 300, 1), (300, 640, 300, 640, 0), (640, 700, 640, 650, 3)],
-                     700, d)
+                     700, d, dv=dv)
 
 
 def test_unsupported_head_dim_refused_by_name():

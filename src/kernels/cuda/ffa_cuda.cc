@@ -76,8 +76,10 @@ struct BwdPlanShape {
 /// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
 /// item-major) sets its head group. MAGI_FFA_BWD_CUTS=1 (development knob, bench/NOTES.md v38,
 /// not yet run on a GPU) cuts the last chunk's tiles in the kernels of one key pass per item (head
-/// dims up to 128, and 256 in D passes; sm90/tile_plan.h: TileCuts).
-BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) {
+/// dims up to 128, and 256 in D passes, with v's head dim equal to q's; sm90/tile_plan.h:
+/// TileCuts).
+BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
+                            int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
     if (env == nullptr) return -1;
@@ -93,9 +95,9 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim) 
     return env != nullptr && env[0] == '1' && env[1] == '\0';
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
+  const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
   return {int64_t{chunks} * ctas, sm90::TileOrder{},
-          sm90::TileCuts{
-              cuts && (head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim)))}};
+          sm90::TileCuts{cuts && one_pass && head_dim_v == head_dim}};
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,
@@ -310,7 +312,8 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     // NOTE: the plan is built and uploaded (cached with the work) here, by the first of the
     // workspace query and the call: both then count as the call that uploads before a CUDA
     // graph's capture (ffa.h).
-    if (const BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, a.q.shape[2]);
+    if (const BwdPlanShape shape =
+            bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2]);
         shape.chunk_tiles > 0) {
       s.plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, shape.chunk_tiles,
                              shape.order, shape.cuts, a.q.device.index, a.stream);

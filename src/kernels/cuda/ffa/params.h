@@ -84,15 +84,15 @@ struct FwdParams {
 struct BwdParams {
   const void* q;      // [Sq, Hq, D]
   const void* k;      // [Sk, Hkv, D]
-  const void* v;      // [Sk, Hkv, D]
-  const void* dout;   // [Sq, Hq, D], q's dtype
+  const void* v;      // [Sk, Hkv, Dv] (Dv: v's head dim, D unless a kValueHeadDims pair)
+  const void* dout;   // [Sq, Hq, Dv], q's dtype
   const float* lse;   // [Sq, Hq]
   const float* dsum;  // [Sq * Hq] rowsum(dout * out), contiguous (preprocess output)
   float* dq;          // [Sq, Hq, D] fp32, added into
   float* dk;          // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
-  float* dv;          // [Sk, Hkv, D] fp32, added into (dkv_store = 0)
-  void* dk_store;     // [Sk, Hkv, D] in q's dtype, written (dkv_store = 1: every key row has
-  void* dv_store;     //   one owner item and one query head; strides: dk_* / dv_* below)
+  float* dv;          // [Sk, Hkv, Dv] fp32, added into (dkv_store = 0)
+  void* dk_store;     // [Sk, Hkv, D] / [Sk, Hkv, Dv] in q's dtype, written (dkv_store = 1:
+  void* dv_store;     //   every key row has one owner item and one query head; strides below)
   int32_t dkv_store;
   int64_t q_row_stride, q_head_stride;
   int64_t k_row_stride, k_head_stride;

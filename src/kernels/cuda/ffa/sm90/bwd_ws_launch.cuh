@@ -25,6 +25,11 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
     if (p.deterministic == 0) return launch_bwd_ws<E, kHeadDim, kHeadDimV, true>(p, stats, stream);
   }
   using Tr = BwdWsTraits<E, kHeadDim, kDPass, kHeadDimV>;
+  // Cut tiles (bwd_cut.cuh) only in kernels of one key pass and one head dim (ffa_cuda.cc:
+  // bwd_plan_shape plans them so).
+  constexpr bool kCuts = Tr::kPasses == 1 && kHeadDimV == kHeadDim;
+  MAGI_CHECK(kCuts || p.num_cuts == 0, "FFA CUDA: cut tiles planned for a backward kernel of ",
+             Tr::kPasses, " key passes at head dims ", kHeadDim, " / ", kHeadDimV);
   const Schedule cfg = choose_schedule(
       {p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv, Pass::kBackward});
   if (cfg.sched.grid == 0) return;
@@ -63,8 +68,8 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P,
       /*programmatic=*/true);
-  // The cut tiles' 16-bit dK / dV (bwd_cut.cuh); the host cuts only kernels of one key pass.
-  if constexpr (Tr::kPasses == 1) {
+  // The cut tiles' 16-bit dK / dV (bwd_cut.cuh).
+  if constexpr (kCuts) {
     if (p.num_cuts > 0 && p.dkv_store) {
       launch_kernel<ffa_bwd_cut_merge_kernel<E, kHeadDim, Tr::kBlockN / 16>>(
           p.num_cuts, 32 * (Tr::kBlockN / 16), 0, stream, p, /*programmatic=*/true);

@@ -117,6 +117,9 @@ struct BwdWsTraits : WsRoles<> {
   static_assert(kHeadDimV == kHeadDim ||
                     (kSplitD && kHeadDimV % 64 == 0 && kHeadDimV <= 256 && kWindowStepV % 64 == 0),
                 "a value head dim of its own: split-D consumers (bwd_ws_consumer_split_d.cuh)");
+  static_assert(
+      VTile::kAtomBytes == KvTile::kAtomBytes && DoTile::kAtomBytes == QTile::kAtomBytes,
+      "V / dO share K's / Q's K-major operand type (bwd_ws_consumer.cuh: issue_transposed)");
   static_assert(kStages >= 1 && kKvStages >= 1);
   static_assert(!kDPass || (kDqParts == 1 && static_cast<uint32_t>(DqTile::kBytes) >= kDsBytes),
                 "dS^T in the dQ tile's memory: one dQ hand-off per tile, a tile large enough");
