@@ -38,7 +38,7 @@ def head_dims(root):
     dims = [int(m.group(1)) for m in re.finditer(r"^\s*\{\s*(\d+)\s*,", body, re.M)]
     pair_body = text.split("BEGIN PAIRS", 1)[1].split("END PAIRS", 1)[0]
     pairs = [(int(m.group(1)), int(m.group(2)))
-             for m in re.finditer(r"^\s*\{\s*(\d+)\s*,\s*(\d+)\s*\}", pair_body, re.M)]
+             for m in re.finditer(r"^\s*\{\s*(\d+)\s*,\s*(\d+)\s*[,}]", pair_body, re.M)]
     if not dims:
         raise SystemExit("no rows found in tile_table.h")
     return dims, pairs

@@ -166,13 +166,14 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
   if (!key.hopper) {
     f.schedule.list = &w.lists.fwd;  // the portable kernel: its own grid
   } else {
-    const std::vector<int32_t> narrow_tiles = key_tiles(w.lists.fwd, t.fwd_block_n);
+    const int narrow_n = fwd_block_n(key.head_dim, key.head_dim_v);  // the kernel's key tiles
+    const std::vector<int32_t> narrow_tiles = key_tiles(w.lists.fwd, narrow_n);
     const std::vector<int32_t> wide_tiles =
         wide ? key_tiles(w.lists.fwd_wide, t.fwd_wide_block_n) : std::vector<int32_t>{};
     std::vector<sm90::FwdCandidate> lists;
     std::vector<const DeviceWorkList*> device_lists;
     if (narrow) {
-      lists.push_back({narrow_tiles, sm90::fwd_cost(kFwdBlockM, t.fwd_block_n, key.head_dim_v)});
+      lists.push_back({narrow_tiles, sm90::fwd_cost(kFwdBlockM, narrow_n, key.head_dim_v)});
       device_lists.push_back(&w.lists.fwd);
     }
     if (wide) {

@@ -18,6 +18,11 @@
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
 #define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
+// MLA's forward (192 / 128): 0 runs q's row (112-key tiles); 128 fits beside O of 128 columns
+// (one Q stage, 208 KB; bench/NOTES.md v40), to measure.
+#ifndef MAGI_FFA_MLA_FWD_BLOCK_N
+#define MAGI_FFA_MLA_FWD_BLOCK_N 0
+#endif
 // hd 256 backward: two Q stages need the dQ tile in two parts (two stages against one: +9-33 % at
 // 8k; at 32k +25 % once the schedule groups MHA tiles, -12-14 % without; bench/NOTES.md v26, v27).
 #ifndef MAGI_FFA_HD256_BWD_STAGES
@@ -80,13 +85,14 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
 /// sm90/bwd_ws_traits.cuh). tools/gen_ffa_cuda_inst.py parses the rows between the two PAIRS
 /// markers.
 struct ValueHeadDim {
-  int head_dim;    // q's and k's
-  int head_dim_v;  // v's, out's and dout's
+  int head_dim;     // q's and k's
+  int head_dim_v;   // v's, out's and dout's
+  int fwd_block_n;  // Hopper forward: keys per K/V tile; 0: q's row's
 };
 
 inline constexpr ValueHeadDim kValueHeadDims[] = {
-    // BEGIN PAIRS: head_dim, head_dim_v
-    {192, 128},
+    // BEGIN PAIRS: head_dim, head_dim_v, fwd_block_n
+    {192, 128, MAGI_FFA_MLA_FWD_BLOCK_N},
     // END PAIRS
 };
 
@@ -96,6 +102,18 @@ constexpr HeadDimTiles tiles_for(int head_dim) {
     if (t.head_dim == head_dim) return t;
   }
   return HeadDimTiles{0, 0, 0, 0, 0, 0, 0, 0};
+}
+
+/// Keys per K/V tile of the Hopper forward (128-row items) at head dims (head_dim, head_dim_v):
+/// the pair's own when it has one, else q's row's. The kernel's traits and the host's tile plan
+/// (prepared_work.cc) both read it: a plan counts the kernel's key tiles.
+constexpr int fwd_block_n(int head_dim, int head_dim_v) {
+  for (const ValueHeadDim& p : kValueHeadDims) {
+    if (p.head_dim == head_dim && p.head_dim_v == head_dim_v && p.fwd_block_n > 0) {
+      return p.fwd_block_n;
+    }
+  }
+  return tiles_for(head_dim).fwd_block_n;
 }
 
 /// Whether the Hopper backward walks head dim `head_dim` in passes over halves of D

@@ -34,7 +34,8 @@ struct FwdTraits : WsRoles<kBlockM_ / 64> {
   // Consumer warpgroup w owns query rows [64 w, 64 w + 64) of the block.
   static constexpr int kBlockM = kBlockM_;
   static_assert(kBlockM == 64 * kConsumerWarpGroups);
-  static constexpr int kBlockN = kBlockM == 128 ? kTile.fwd_block_n : kTile.fwd_wide_block_n;
+  static constexpr int kBlockN =
+      kBlockM == 128 ? fwd_block_n(kHeadDim_, kHeadDimV_) : kTile.fwd_wide_block_n;
   static_assert(kBlockN > 0, "no forward of this many rows at this head dim (tile_table.h)");
   static constexpr int kStages = kTile.fwd_stages;
 
