@@ -42,6 +42,24 @@ def inputs(sq, sk, hq, hkv, d, dtype, seed, dv=None):
     return mk(sq, hq, d), mk(sk, hkv, d), mk(sk, hkv, dv), mk(sq, hq, dv)
 
 
+def check_repeatable(slices, sq, sk, hq, hkv, d, dv, dtype, seed):
+    """Deterministic gradients: bitwise equal over RUNS runs, and within the reference rule
+    against float64."""
+    q, k, v, dout = inputs(sq, sk, hq, hkv, d, dtype, seed=seed, dv=dv)
+    qr, kr, tm = to_tensors(slices)
+    first = grads(q, k, v, dout, qr, kr, tm, True)
+    for _ in range(RUNS - 1):
+        again = grads(q, k, v, dout, qr, kr, tm, True)
+        for name, a, b in zip(("dq", "dk", "dv"), first, again):
+            assert torch.equal(a, b), f"{name} differs between deterministic runs"
+    mask = dense_mask(slices, sq, sk, DEV)
+    scale = d ** -0.5
+    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
+    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, dtype)
+    for i, name in enumerate(("dq", "dk", "dv")):
+        check(name, first[i], r64[2 + i], rlp[2 + i])
+
+
 CASES = {
     # Every query row sees the keys through several slices; dk/dv rows are reached by many
     # query tiles of several items.
@@ -66,21 +84,7 @@ def test_bitwise_repeatable(case, d, dv, dtype):
         slices = random_slices(rng, sq, sk, n_max=8)
     else:
         sq, sk, slices = spec
-    hq, hkv = 8, 2
-    q, k, v, dout = inputs(sq, sk, hq, hkv, d, dtype, seed=len(slices) + d, dv=dv)
-    qr, kr, tm = to_tensors(slices)
-    first = grads(q, k, v, dout, qr, kr, tm, True)
-    for _ in range(RUNS - 1):
-        again = grads(q, k, v, dout, qr, kr, tm, True)
-        for name, a, b in zip(("dq", "dk", "dv"), first, again):
-            assert torch.equal(a, b), f"{name} differs between deterministic runs"
-    # Deterministic and correct: within the reference rule, and close to the atomic kernel.
-    mask = dense_mask(slices, sq, sk, DEV)
-    scale = d ** -0.5
-    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
-    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, dtype)
-    for i, name in enumerate(("dq", "dk", "dv")):
-        check(name, first[i], r64[2 + i], rlp[2 + i])
+    check_repeatable(slices, sq, sk, 8, 2, d, dv, dtype, seed=len(slices) + d)
 
 
 @pytest.mark.skipif(not HOPPER, reason="deterministic mode needs the Hopper kernels")
@@ -109,20 +113,8 @@ def test_env_var_turns_it_on():
 def test_bitwise_repeatable_stored(d, dv):
     """One query head per kv head and documents of their own: dk / dv stored in 16 bits by their
     one owner (no turns), dq added in the fixed order."""
-    s = 1500
     slices = [(0, 700, 0, 700, 1), (700, 1500, 700, 1500, 0), (700, 1500, 900, 1200, 0)]
-    q, k, v, dout = inputs(s, s, 4, 4, d, torch.bfloat16, seed=d + dv, dv=dv)
-    qr, kr, tm = to_tensors(slices)
-    first = grads(q, k, v, dout, qr, kr, tm, True)
-    for _ in range(RUNS - 1):
-        again = grads(q, k, v, dout, qr, kr, tm, True)
-        for name, a, b in zip(("dq", "dk", "dv"), first, again):
-            assert torch.equal(a, b), f"{name} differs between deterministic runs"
-    mask = dense_mask(slices, s, s, DEV)
-    r64 = attention_ref(q, k, v, dout, mask, d ** -0.5, 0.0, torch.float64)
-    rlp = attention_ref(q, k, v, dout, mask, d ** -0.5, 0.0, torch.bfloat16)
-    for i, name in enumerate(("dq", "dk", "dv")):
-        check(name, first[i], r64[2 + i], rlp[2 + i])
+    check_repeatable(slices, 1500, 1500, 4, 4, d, dv, torch.bfloat16, seed=d + dv)
 
 
 @pytest.mark.skipif(HOPPER, reason="the Hopper kernels support deterministic mode")
