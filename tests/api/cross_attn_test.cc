@@ -16,6 +16,7 @@
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
 #include "testing/rel_err.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -42,7 +43,7 @@ std::vector<AttnSlice> random_cross_varlen(std::mt19937_64& rng, int64_t& sq, in
 }
 
 TEST(CrossAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
-  std::mt19937_64 rng(1414);
+  std::mt19937_64 rng(testing::seed(1414));
   const int64_t cps[] = {1, 2, 3, 4, 8};
   for (int iter = 0; iter < 120; ++iter) {
     CaseSpec s;
@@ -82,7 +83,7 @@ TEST(CrossAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
 }
 
 TEST(CrossAttn, NamedMasksWithQLongerAndShorterThanKv) {
-  std::mt19937_64 rng(3);
+  std::mt19937_64 rng(testing::seed(3));
   struct Named {
     const char* name;
     int64_t sq, sk;
@@ -180,7 +181,7 @@ TEST(CrossAttn, NewMaskAfterDispatchReusesBothDispatches) {
 
 // Uneven shards: neither side is padded, and K/V's own dispatch is uneven as well.
 TEST(CrossAttn, UnevenShardsOnBothSidesMatchDenseReference) {
-  std::mt19937_64 rng(1415);
+  std::mt19937_64 rng(testing::seed(1415));
   int64_t uneven_kv = 0;
   for (int iter = 0; iter < 80; ++iter) {
     CaseSpec s;
@@ -251,7 +252,7 @@ TEST(CrossAttn, UnevenShardsLeavePaddingOutAndLengthsDiffer) {
 // The hierarchical exchange (a hier_mesh) brings remote K/V rows from their K/V owners: the same
 // results as the dense reference, even or uneven, at every overlap degree.
 TEST(CrossAttn, HierarchicalExchangeMatchesDenseReference) {
-  std::mt19937_64 rng(1416);
+  std::mt19937_64 rng(testing::seed(1416));
   for (const CommMesh mesh : {CommMesh{2, 2}, CommMesh{2, 4}}) {
     for (int64_t degree : {0, 1, 2}) {
       for (bool uneven : {false, true}) {

@@ -14,6 +14,7 @@
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
 #include "testing/rel_err.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -28,7 +29,7 @@ using testing::run;
 using testing::rel_err;
 
 TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
-  std::mt19937_64 rng(77);
+  std::mt19937_64 rng(testing::seed(77));
   const int64_t cps[] = {1, 2, 3, 4, 8};
   for (int iter = 0; iter < 160; ++iter) {
     CaseSpec s;
@@ -54,7 +55,7 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
     s.config.dispatch_config.alg.top_p = 0.5;
     // Every other case communicates hierarchically over a mesh of the group (its own generator,
     // so the cases stay those of the flat test).
-    std::mt19937_64 mesh_rng(iter);
+    std::mt19937_64 mesh_rng(testing::seed(iter));
     if (mesh_rng() % 2) {
       std::vector<int64_t> intra;
       for (int64_t i = 1; i <= s.cp; ++i)
@@ -63,7 +64,7 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
       s.config.hier_mesh = CommMesh{s.cp / width, width};
     }
     // Every third case has a value head dim of its own (MLA-like: K|V rows of two widths).
-    std::mt19937_64 dv_rng(1000 + iter);
+    std::mt19937_64 dv_rng(testing::seed(1000 + iter));
     if (dv_rng() % 3 == 0) s.dv = dv_rng() % 2 ? 4 : 12;
     const std::string mesh = s.config.hier_mesh ? std::to_string(s.config.hier_mesh->inter) + "x" +
                                                       std::to_string(s.config.hier_mesh->intra)
@@ -78,7 +79,7 @@ TEST(DistAttn, MatchesDenseReferenceOnRandomMasksAndConfigs) {
 }
 
 TEST(DistAttn, HierarchicalMeshesMatchDenseReference) {
-  std::mt19937_64 rng(9);
+  std::mt19937_64 rng(testing::seed(9));
   for (auto [inter, intra] : {std::pair<int64_t, int64_t>{2, 2}, {2, 4}, {4, 2}}) {
     for (int64_t degree : {0, 1, 3}) {
       for (bool varlen : {false, true}) {
@@ -102,7 +103,7 @@ TEST(DistAttn, HierarchicalMeshesMatchDenseReference) {
 }
 
 TEST(DistAttn, AllFourMaskTypesAtEveryCpSize) {
-  std::mt19937_64 rng(5);
+  std::mt19937_64 rng(testing::seed(5));
   for (int t = 0; t < 4; ++t) {
     for (int64_t cp : {1, 2, 3, 4, 8}) {
       CaseSpec s;

@@ -16,6 +16,7 @@
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
 #include "testing/rel_err.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -55,7 +56,7 @@ TEST(UnevenShard, LocalLengthsAddUpWithoutPadding) {
 }
 
 TEST(UnevenShard, MatchesDenseReferenceOnRandomMasks) {
-  std::mt19937_64 rng(99);
+  std::mt19937_64 rng(testing::seed(99));
   int64_t unequal = 0;
   for (int iter = 0; iter < 120; ++iter) {
     CaseSpec s;
@@ -85,7 +86,7 @@ TEST(UnevenShard, MatchesDenseReferenceOnRandomMasks) {
 }
 
 TEST(UnevenShard, AllFourMaskTypesAtEveryCpSize) {
-  std::mt19937_64 rng(6);
+  std::mt19937_64 rng(testing::seed(6));
   for (int t = 0; t < 4; ++t) {
     for (int64_t cp = 1; cp <= 8; ++cp) {
       CaseSpec s;

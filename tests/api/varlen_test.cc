@@ -9,6 +9,7 @@
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 #include "testing/random_mask.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -43,7 +44,7 @@ std::vector<int64_t> random_cu(std::mt19937_64& rng, int64_t n, int64_t max_len)
 }
 
 TEST(VarlenGlobalWindow, UnionMatchesTheDefinitionAndSlicesAreDisjoint) {
-  std::mt19937_64 rng(20240614);
+  std::mt19937_64 rng(testing::seed(20240614));
   std::uniform_int_distribution<int64_t> n_seq(1, 4), side(-1, 9), g(1, 14);
   int64_t with_sink_cells = 0;
   for (int iter = 0; iter < 400; ++iter) {

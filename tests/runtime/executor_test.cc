@@ -11,6 +11,7 @@
 #include "magi/dist_attn.h"
 #include "testing/dist_run.h"
 #include "testing/recording_backend.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -39,7 +40,7 @@ Counts run_on(Recording& r, CaseSpec s, int calls, const std::vector<double>& q,
 
 TEST(Executor, ADeviceBackendMatchesTheCpuAndPreparesEachKeyOnce) {
   Recording r;
-  std::mt19937_64 rng(5);
+  std::mt19937_64 rng(testing::seed(5));
   for (int64_t cp : {1, 2, 3, 4}) {
     for (int64_t degree : {0, 1, 2}) {
       // cp 4 communicates hierarchically (mesh 2x2): its lists are prepared once too.
@@ -93,7 +94,7 @@ TEST(Executor, DeterministicModeSumsPartialGradientsInListOrder) {
   // mode the executor asks the backend for the ordered scatter-add (on CUDA one launch per
   // layer of overlapping ranges, kernels/range_layers.h), and only then.
   Recording r;
-  std::mt19937_64 rng(9);
+  std::mt19937_64 rng(testing::seed(9));
   for (int64_t cp : {2, 3, 4}) {
     for (bool det : {false, true}) {
       SCOPED_TRACE("cp " + std::to_string(cp) + (det ? " deterministic" : ""));

@@ -25,6 +25,7 @@
 #include "testing/host_tensor.h"
 #include "testing/random_mask.h"
 #include "testing/rel_err.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -97,7 +98,7 @@ ExchangeCall lay_out(const runtime::CallContext& c, const TensorView& k, const T
 // Rows are K/V rows: in cross-attention they have their own dispatch, and each comes from its
 // K/V owner.
 TEST(HierExchange, RoutesEveryRowAsTheFlatPlanAndSumsExactly) {
-  std::mt19937_64 rng(3);
+  std::mt19937_64 rng(testing::seed(3));
   for (const MeshCase& m : kMeshes) {
     for (int64_t degree : {0, 1, 2, 3}) {
       for (const KvLayout& layout : kLayouts) {
@@ -303,7 +304,7 @@ FlatAndHier flat_and_hier(testing::CaseSpec s, CommMesh mesh, std::mt19937_64& r
 }
 
 TEST(HierExchange, CallsEqualTheFlatOnesAndCrossNodesOncePerNode) {
-  std::mt19937_64 rng(17);
+  std::mt19937_64 rng(testing::seed(17));
   for (const MeshCase& m : kMeshes) {
     for (int64_t degree : {0, 1, 2}) {
       for (bool full : {false, true}) {
@@ -341,7 +342,7 @@ TEST(HierExchange, CallsEqualTheFlatOnesAndCrossNodesOncePerNode) {
 // Cross-attention, padded and uneven: the hierarchical path brings the remote K/V rows from
 // their K/V owners as the flat one does (outputs bit for bit), each exchange within one level.
 TEST(HierExchange, CrossAttentionCallsEqualTheFlatOnes) {
-  std::mt19937_64 rng(18);
+  std::mt19937_64 rng(testing::seed(18));
   int crossing = 0;  // cases where remote K/V rows cross nodes
   for (const MeshCase& m : {MeshCase{2, 2}, MeshCase{2, 4}, MeshCase{3, 2}}) {
     for (int64_t degree : {0, 2}) {
@@ -367,7 +368,9 @@ TEST(HierExchange, CrossAttentionCallsEqualTheFlatOnes) {
       }
     }
   }
-  EXPECT_GE(crossing, 8);  // of 12: the cases do exercise both levels
+  if (testing::fixed_cases()) {
+    EXPECT_GE(crossing, 8);  // of 12: the cases do exercise both levels
+  }
   clear_key_cache();
 }
 

@@ -13,6 +13,7 @@
 #include "magi/dist_attn.h"
 #include "testing/forwarding_comm.h"
 #include "testing/host_tensor.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -76,7 +77,7 @@ TEST(PackedExchange, KAndVTravelAsOneExchangePerStageAndDkDvAsOneOnTheWayBack) {
         config.overlap_config.min_chunk_size = 1;
         const auto rt = make_flex_key(slices, total, total, hq, hkv, d, local, config, 4);
         const int64_t n = rt->shard_seqlen();
-        std::mt19937_64 rng(7 + local.rank());
+        std::mt19937_64 rng(testing::seed(7 + local.rank()));
         auto random = [&](std::vector<int64_t> shape) {
           testing::HostTensor t(DType::kBFloat16, shape);
           t.set(testing::random_values(rng, t.numel()));

@@ -30,6 +30,9 @@ struct DenseForward {
 
 struct DenseGrads {
   std::vector<double> dq, dk, dv;
+  // The same sums over the terms' magnitudes (|dS| from |dP| + |Delta|, dP and Delta as sums of
+  // |products|): what rounding in dS = P (dP - Delta) scales with, where dP and Delta cancel.
+  std::vector<double> dq_mag, dk_mag;
 };
 
 namespace detail {
@@ -107,7 +110,8 @@ inline DenseGrads dense_backward(const DenseAttnSpec& s, const std::vector<doubl
                                  const std::vector<double>& dout, const std::vector<uint8_t>& mask,
                                  const std::vector<double>* out_for_delta = nullptr) {
   DenseGrads gr{std::vector<double>(q.size(), 0.0), std::vector<double>(k.size(), 0.0),
-                std::vector<double>(v.size(), 0.0)};
+                std::vector<double>(v.size(), 0.0), std::vector<double>(q.size(), 0.0),
+                std::vector<double>(k.size(), 0.0)};
   std::vector<double> derivs;
   const int64_t dv = s.vd();
   for (int64_t i = 0; i < s.sq; ++i) {
@@ -117,24 +121,36 @@ inline DenseGrads dense_backward(const DenseAttnSpec& s, const std::vector<doubl
       const std::vector<double> p = detail::dense_probs(s, q, k, mask, i, h, &lse, &derivs);
       if (p.empty()) continue;
       const double* dorow = &dout[(i * s.hq + h) * dv];
-      std::vector<double> dp(s.sk, 0.0);
-      double rowsum = 0;  // Delta_i
+      std::vector<double> dp(s.sk, 0.0), dp_mag(s.sk, 0.0);
+      double rowsum = 0, rowsum_mag = 0;  // Delta_i
       for (int64_t j = 0; j < s.sk; ++j) {
-        for (int64_t e = 0; e < dv; ++e) dp[j] += dorow[e] * v[(j * s.hkv + g) * dv + e];
+        for (int64_t e = 0; e < dv; ++e) {
+          const double x = dorow[e] * v[(j * s.hkv + g) * dv + e];
+          dp[j] += x;
+          dp_mag[j] += std::abs(x);
+        }
         rowsum += p[j] * dp[j];
+        rowsum_mag += p[j] * dp_mag[j];
       }
       if (out_for_delta) {
-        rowsum = 0;
-        for (int64_t e = 0; e < dv; ++e)
-          rowsum += dorow[e] * (*out_for_delta)[(i * s.hq + h) * dv + e];
+        rowsum = rowsum_mag = 0;
+        for (int64_t e = 0; e < dv; ++e) {
+          const double x = dorow[e] * (*out_for_delta)[(i * s.hq + h) * dv + e];
+          rowsum += x;
+          rowsum_mag += std::abs(x);
+        }
       }
       for (int64_t j = 0; j < s.sk; ++j) {
         if (!mask[i * s.sk + j]) continue;
         const double ds = p[j] * (dp[j] - rowsum) * derivs[j] * s.scale();
+        const double ds_mag = p[j] * (dp_mag[j] + rowsum_mag) * std::abs(derivs[j] * s.scale());
         for (int64_t e = 0; e < dv; ++e) gr.dv[(j * s.hkv + g) * dv + e] += p[j] * dorow[e];
         for (int64_t e = 0; e < s.d; ++e) {
-          gr.dq[(i * s.hq + h) * s.d + e] += ds * k[(j * s.hkv + g) * s.d + e];
-          gr.dk[(j * s.hkv + g) * s.d + e] += ds * q[(i * s.hq + h) * s.d + e];
+          const int64_t qe = (i * s.hq + h) * s.d + e, ke = (j * s.hkv + g) * s.d + e;
+          gr.dq[qe] += ds * k[ke];
+          gr.dk[ke] += ds * q[qe];
+          gr.dq_mag[qe] += ds_mag * std::abs(k[ke]);
+          gr.dk_mag[ke] += ds_mag * std::abs(q[qe]);
         }
       }
     }

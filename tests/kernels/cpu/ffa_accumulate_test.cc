@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/ffa_case.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -42,7 +43,7 @@ Accumulators make_accumulators(const AttnCase& c, DType dtype) {
 }
 
 TEST(FfaForwardCpuAccumulate, MergedPartialsEqualOneCall) {
-  std::mt19937_64 rng(31);
+  std::mt19937_64 rng(testing::seed(31));
   const DType dtypes[] = {DType::kFloat64, DType::kFloat32, DType::kBFloat16, DType::kFloat16};
   for (int iter = 0; iter < 200; ++iter) {
     const AttnCase c = testing::random_case(rng, dtypes[iter % 4]);
@@ -65,7 +66,7 @@ TEST(FfaForwardCpuAccumulate, MergedPartialsEqualOneCall) {
 // Starting from empty accumulators (out = 0, lse = -inf), three merges over a three-way key
 // split equal one call; merging a partial without keys leaves the accumulators bit-identical.
 TEST(FfaForwardCpuAccumulate, FromEmptyAccumulatorsAndEmptyPartials) {
-  std::mt19937_64 rng(8);
+  std::mt19937_64 rng(testing::seed(8));
   for (int iter = 0; iter < 50; ++iter) {
     const AttnCase c = testing::random_case(rng, DType::kFloat32);
     const int64_t c1 = c.spec.sk / 3, c2 = 2 * c.spec.sk / 3;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "kernels/cpu/ffa_case.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -42,7 +43,7 @@ void check_forward(const AttnCase& c, const ForwardResult& got) {
 }
 
 TEST(FfaForwardCpu, MatchesDenseReferenceOnRandomMasks) {
-  std::mt19937_64 rng(2024);
+  std::mt19937_64 rng(testing::seed(2024));
   const DType dtypes[] = {DType::kFloat64, DType::kFloat32, DType::kBFloat16, DType::kFloat16};
   std::map<std::string, int> coverage;
   for (int iter = 0; iter < 400; ++iter) {
@@ -63,7 +64,7 @@ TEST(FfaForwardCpu, MatchesDenseReferenceOnRandomMasks) {
 
 // fp32 accumulators written from lower-precision inputs, and fp64 lse.
 TEST(FfaForwardCpu, WideOutputsFromNarrowInputs) {
-  std::mt19937_64 rng(7);
+  std::mt19937_64 rng(testing::seed(7));
   for (int iter = 0; iter < 40; ++iter) {
     const AttnCase c = testing::random_case(rng, iter % 2 ? DType::kBFloat16 : DType::kFloat16);
     const ForwardResult got = run_forward(c, DType::kFloat32, DType::kFloat64);
@@ -73,7 +74,7 @@ TEST(FfaForwardCpu, WideOutputsFromNarrowInputs) {
 
 // Big enough for several threads, work items and row blocks with ragged key sets.
 TEST(FfaForwardCpu, MatchesDenseReferenceOnLargerVarlenMasks) {
-  std::mt19937_64 rng(99);
+  std::mt19937_64 rng(testing::seed(99));
   for (DType dtype : {DType::kFloat64, DType::kFloat32}) {
     testing::DenseAttnSpec s{.sq = 300, .sk = 300, .hq = 4, .hkv = 2, .d = 64};
     const AttnCase c = testing::make_case(rng, dtype, s, testing::random_varlen_slices(rng, 300));
@@ -82,7 +83,7 @@ TEST(FfaForwardCpu, MatchesDenseReferenceOnLargerVarlenMasks) {
 }
 
 TEST(FfaForwardCpu, EmptyRowsGiveZeroAndMinusInf) {
-  std::mt19937_64 rng(1);
+  std::mt19937_64 rng(testing::seed(1));
   testing::DenseAttnSpec s{.sq = 9, .sk = 7, .hq = 2, .hkv = 1, .d = 8};
   // Rows 0-2 and 6-8 see nothing; row 3 of the causal slice sees nothing either (Sq > Sk).
   const AttnCase c = testing::make_case(
@@ -106,7 +107,7 @@ TEST(FfaForwardCpu, EmptyRowsGiveZeroAndMinusInf) {
 
 // A cell covered by several slices counts once (union semantics).
 TEST(FfaForwardCpu, SharedCellsCountOnce) {
-  std::mt19937_64 rng(3);
+  std::mt19937_64 rng(testing::seed(3));
   testing::DenseAttnSpec s{.sq = 16, .sk = 16, .hq = 1, .hkv = 1, .d = 16};
   const std::vector<AttnSlice> once = {{{0, 16}, {0, 16}, AttnMaskType::kCausal}};
   std::vector<AttnSlice> twice = once;
@@ -118,7 +119,7 @@ TEST(FfaForwardCpu, SharedCellsCountOnce) {
 
 // Results do not depend on the scheduling: two runs are bit-identical.
 TEST(FfaForwardCpu, Deterministic) {
-  std::mt19937_64 rng(5);
+  std::mt19937_64 rng(testing::seed(5));
   testing::DenseAttnSpec s{.sq = 700, .sk = 500, .hq = 4, .hkv = 4, .d = 32};
   const AttnCase c =
       testing::make_case(rng, DType::kFloat32, s, testing::random_slices(rng, 700, 500, 8));

@@ -9,6 +9,7 @@
 #include "kernels/cpu/max_logits.h"
 #include "magi/check.h"
 #include "testing/dense_max_logits.h"
+#include "testing/seed.h"
 
 namespace magi {
 namespace {
@@ -44,7 +45,7 @@ void expect_max_close(const std::vector<double>& got, const std::vector<double>&
 }
 
 TEST(MaxLogitsCpu, MatchesDenseReferenceOnRandomMasks) {
-  std::mt19937_64 rng(314);
+  std::mt19937_64 rng(testing::seed(314));
   const DType dtypes[] = {DType::kFloat64, DType::kFloat32, DType::kBFloat16, DType::kFloat16};
   int softcapped = 0, gqa = 0;
   for (int iter = 0; iter < 200; ++iter) {
@@ -65,7 +66,7 @@ TEST(MaxLogitsCpu, MatchesDenseReferenceOnRandomMasks) {
 TEST(MaxLogitsCpu, EveryMaskTypeAndLongRowsAcrossWorkItems) {
   // sq spans several work items per head (kBlocksPerItem blocks each), so the per-item maxima
   // are reduced; the largest score sits in a late row of one head.
-  std::mt19937_64 rng(9);
+  std::mt19937_64 rng(testing::seed(9));
   for (const AttnMaskType t : {AttnMaskType::kFull, AttnMaskType::kCausal, AttnMaskType::kInvCausal,
                                AttnMaskType::kBiCausal}) {
     testing::DenseAttnSpec s;
@@ -83,7 +84,7 @@ TEST(MaxLogitsCpu, EveryMaskTypeAndLongRowsAcrossWorkItems) {
 }
 
 TEST(MaxLogitsCpu, MergesByMaxOverCallsAndKeepsLargerValues) {
-  std::mt19937_64 rng(5);
+  std::mt19937_64 rng(testing::seed(5));
   testing::DenseAttnSpec s;
   s.sq = 20;
   s.sk = 30;
@@ -111,7 +112,7 @@ TEST(MaxLogitsCpu, MergesByMaxOverCallsAndKeepsLargerValues) {
 }
 
 TEST(MaxLogitsCpu, NoValidCellIsMinusInfinity) {
-  std::mt19937_64 rng(6);
+  std::mt19937_64 rng(testing::seed(6));
   testing::DenseAttnSpec s;
   s.sq = 6;
   s.sk = 6;
@@ -126,7 +127,7 @@ TEST(MaxLogitsCpu, NoValidCellIsMinusInfinity) {
 }
 
 TEST(MaxLogitsCpu, NanScoreInAValidCellMakesItsHeadNan) {
-  std::mt19937_64 rng(7);
+  std::mt19937_64 rng(testing::seed(7));
   testing::DenseAttnSpec s;
   s.sq = 40;
   s.sk = 40;
@@ -156,7 +157,7 @@ TEST(MaxLogitsCpu, NanScoreInAValidCellMakesItsHeadNan) {
 }
 
 TEST(MaxLogitsCpu, PlusInfinityUnlessTheRowAlsoHasANan) {
-  std::mt19937_64 rng(8);
+  std::mt19937_64 rng(testing::seed(8));
   testing::DenseAttnSpec s;
   s.sq = 40;
   s.sk = 40;
