@@ -35,6 +35,16 @@ struct DenseGrads {
   std::vector<double> dq_mag, dk_mag;
 };
 
+/// The rounding a kernel computing in unit roundoff `u` may add to dQ (or dK) where dP and
+/// Delta cancel: a worst case of dv u of the terms' magnitudes (`mag`: dq_mag or dk_mag). A
+/// wrong cell moves a gradient by a fraction of its magnitude, far above this.
+inline std::vector<double> cancel_slack(const DenseAttnSpec& s, const std::vector<double>& mag,
+                                        double u) {
+  std::vector<double> out(mag.size());
+  for (size_t i = 0; i < mag.size(); ++i) out[i] = double(s.vd()) * u * mag[i];
+  return out;
+}
+
 namespace detail {
 
 /// Capped score of (row i, head h, key j) and d(capped)/d(raw).
