@@ -31,17 +31,20 @@ struct DenseForward {
 struct DenseGrads {
   std::vector<double> dq, dk, dv;
   // The same sums over the terms' magnitudes (|dS| from |dP| + |Delta|, dP and Delta as sums of
-  // |products|): what rounding in dS = P (dP - Delta) scales with, where dP and Delta cancel.
-  std::vector<double> dq_mag, dk_mag;
+  // |products|): what a kernel's rounding scales with where the terms cancel (dP against
+  // Delta; dO's signs across the rows of dV).
+  std::vector<double> dq_mag, dk_mag, dv_mag;
 };
 
-/// The rounding a kernel computing in unit roundoff `u` may add to dQ (or dK) where dP and
-/// Delta cancel: a worst case of dv u of the terms' magnitudes (`mag`: dq_mag or dk_mag). A
-/// wrong cell moves a gradient by a fraction of its magnitude, far above this.
+/// The rounding a kernel computing in unit roundoff `u` may add to a gradient where its terms
+/// cancel: a worst case of n u of the terms' magnitudes (`mag`: dq_mag, dk_mag or dv_mag), n
+/// the longest chains of sums behind an entry (a score's d, dP's dv, a key's rows, a row's
+/// keys). A wrong cell moves a gradient by a fraction of its magnitude, far above this.
 inline std::vector<double> cancel_slack(const DenseAttnSpec& s, const std::vector<double>& mag,
                                         double u) {
+  const double n = double(s.d + s.vd() + s.sq * (s.hq / s.hkv) + s.sk);
   std::vector<double> out(mag.size());
-  for (size_t i = 0; i < mag.size(); ++i) out[i] = double(s.vd()) * u * mag[i];
+  for (size_t i = 0; i < mag.size(); ++i) out[i] = n * u * mag[i];
   return out;
 }
 
@@ -121,7 +124,7 @@ inline DenseGrads dense_backward(const DenseAttnSpec& s, const std::vector<doubl
                                  const std::vector<double>* out_for_delta = nullptr) {
   DenseGrads gr{std::vector<double>(q.size(), 0.0), std::vector<double>(k.size(), 0.0),
                 std::vector<double>(v.size(), 0.0), std::vector<double>(q.size(), 0.0),
-                std::vector<double>(k.size(), 0.0)};
+                std::vector<double>(k.size(), 0.0), std::vector<double>(v.size(), 0.0)};
   std::vector<double> derivs;
   const int64_t dv = s.vd();
   for (int64_t i = 0; i < s.sq; ++i) {
@@ -154,7 +157,10 @@ inline DenseGrads dense_backward(const DenseAttnSpec& s, const std::vector<doubl
         if (!mask[i * s.sk + j]) continue;
         const double ds = p[j] * (dp[j] - rowsum) * derivs[j] * s.scale();
         const double ds_mag = p[j] * (dp_mag[j] + rowsum_mag) * std::abs(derivs[j] * s.scale());
-        for (int64_t e = 0; e < dv; ++e) gr.dv[(j * s.hkv + g) * dv + e] += p[j] * dorow[e];
+        for (int64_t e = 0; e < dv; ++e) {
+          gr.dv[(j * s.hkv + g) * dv + e] += p[j] * dorow[e];
+          gr.dv_mag[(j * s.hkv + g) * dv + e] += p[j] * std::abs(dorow[e]);
+        }
         for (int64_t e = 0; e < s.d; ++e) {
           const int64_t qe = (i * s.hq + h) * s.d + e, ke = (j * s.hkv + g) * s.d + e;
           gr.dq[qe] += ds * k[ke];

@@ -76,8 +76,9 @@ double check_grads(const AttnCase& c, const Grads& g,
       testing::unit_roundoff(c.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32);
   const std::vector<double> dq_slack = testing::cancel_slack(c.spec, ref.dq_mag, u_acc);
   const std::vector<double> dk_slack = testing::cancel_slack(c.spec, ref.dk_mag, u_acc);
+  const std::vector<double> dv_slack = testing::cancel_slack(c.spec, ref.dv_mag, u_acc);
   auto check = [&](const char* name, const HostTensor& t, const std::vector<double>& before,
-                   const std::vector<double>& want, const std::vector<double>* slack) {
+                   const std::vector<double>& want, const std::vector<double>& slack) {
     const std::vector<double> got = t.get();
     const double scale = std::max(testing::max_abs(want), grad_floor(c, name[1] != 'v'));
     const double u = testing::unit_roundoff(t.view().dtype);
@@ -85,19 +86,19 @@ double check_grads(const AttnCase& c, const Grads& g,
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_FALSE(std::isnan(got[i])) << name << " of " << c.describe();
       // NOTE: the accumulator rounds before + grad once per call; that is storage, not
-      // kernel, error (a partial sum is at most |before| + scale in size). dQ / dK also get
-      // the rounding of dS = P (dP - Delta) where dP and Delta cancel (testing::cancel_slack).
-      const double excess =
-          std::abs(got[i] - before[i] - want[i]) - u * std::abs(before[i] + want[i]) -
-          (calls - 1) * u * (std::abs(before[i]) + scale) - (slack ? (*slack)[i] : 0.0);
+      // kernel, error (a partial sum is at most |before| + scale in size); and the arithmetic's
+      // rounding where the gradient's terms cancel (testing::cancel_slack).
+      const double excess = std::abs(got[i] - before[i] - want[i]) -
+                            u * std::abs(before[i] + want[i]) -
+                            (calls - 1) * u * (std::abs(before[i]) + scale) - slack[i];
       err = std::max(err, excess);
     }
     EXPECT_LE(err, tol * scale) << name << " of " << c.describe();
     worst = std::max(worst, err / scale);
   };
-  check("dq", g.dq, g.dq0, ref.dq, &dq_slack);
-  check("dk", g.dk, g.dk0, ref.dk, &dk_slack);
-  check("dv", g.dv, g.dv0, ref.dv, nullptr);
+  check("dq", g.dq, g.dq0, ref.dq, dq_slack);
+  check("dk", g.dk, g.dk0, ref.dk, dk_slack);
+  check("dv", g.dv, g.dv0, ref.dv, dv_slack);
   return worst;
 }
 
