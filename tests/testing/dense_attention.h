@@ -36,16 +36,24 @@ struct DenseGrads {
   std::vector<double> dq_mag, dk_mag, dv_mag;
 };
 
-/// The rounding a kernel computing in unit roundoff `u` may add to a gradient where its terms
-/// cancel: a worst case of n u of the terms' magnitudes (`mag`: dq_mag, dk_mag or dv_mag), n
-/// the longest chains of sums behind an entry (a score's d, dP's dv, a key's rows, a row's
-/// keys). A wrong cell moves a gradient by a fraction of its magnitude, far above this.
-inline std::vector<double> cancel_slack(const DenseAttnSpec& s, const std::vector<double>& mag,
-                                        double u) {
+/// The rounding a kernel may add to each gradient entry where its terms cancel: a worst case of
+/// n u of the terms' magnitudes (dq_mag, dk_mag, dv_mag), n the longest chains of sums behind an
+/// entry (a score's d, dP's dv, a key's rows, a row's keys), u the unit roundoff of the kernel's
+/// arithmetic (fp64 for fp64 inputs, else fp32). A wrong cell moves a gradient by a fraction of
+/// its magnitude, far above this.
+struct GradSlack {
+  std::vector<double> dq, dk, dv;
+};
+
+inline GradSlack cancel_slack(const DenseAttnSpec& s, const DenseGrads& g, bool fp64_inputs) {
+  const double u = fp64_inputs ? 0x1p-53 : 0x1p-24;
   const double n = double(s.d + s.vd() + s.sq * (s.hq / s.hkv) + s.sk);
-  std::vector<double> out(mag.size());
-  for (size_t i = 0; i < mag.size(); ++i) out[i] = n * u * mag[i];
-  return out;
+  auto scaled = [&](const std::vector<double>& mag) {
+    std::vector<double> out(mag.size());
+    for (size_t i = 0; i < mag.size(); ++i) out[i] = n * u * mag[i];
+    return out;
+  };
+  return {scaled(g.dq_mag), scaled(g.dk_mag), scaled(g.dv_mag)};
 }
 
 namespace detail {

@@ -71,14 +71,9 @@ double check_grads(const AttnCase& c, const Grads& g,
       testing::dense_backward(c.spec, c.q, c.k, c.v, c.dout, c.mask, out_for_delta);
   const double tol = testing::accum_tolerance(c.dtype);
   double worst = 0;
-  // The kernel's arithmetic: fp32 below fp64 inputs.
-  const double u_acc =
-      testing::unit_roundoff(c.dtype == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32);
-  const std::vector<double> dq_slack = testing::cancel_slack(c.spec, ref.dq_mag, u_acc);
-  const std::vector<double> dk_slack = testing::cancel_slack(c.spec, ref.dk_mag, u_acc);
-  const std::vector<double> dv_slack = testing::cancel_slack(c.spec, ref.dv_mag, u_acc);
+  const testing::GradSlack slack = testing::cancel_slack(c.spec, ref, c.dtype == DType::kFloat64);
   auto check = [&](const char* name, const HostTensor& t, const std::vector<double>& before,
-                   const std::vector<double>& want, const std::vector<double>& slack) {
+                   const std::vector<double>& want, const std::vector<double>& cancel) {
     const std::vector<double> got = t.get();
     const double scale = std::max(testing::max_abs(want), grad_floor(c, name[1] != 'v'));
     const double u = testing::unit_roundoff(t.view().dtype);
@@ -90,15 +85,15 @@ double check_grads(const AttnCase& c, const Grads& g,
       // rounding where the gradient's terms cancel (testing::cancel_slack).
       const double excess = std::abs(got[i] - before[i] - want[i]) -
                             u * std::abs(before[i] + want[i]) -
-                            (calls - 1) * u * (std::abs(before[i]) + scale) - slack[i];
+                            (calls - 1) * u * (std::abs(before[i]) + scale) - cancel[i];
       err = std::max(err, excess);
     }
     EXPECT_LE(err, tol * scale) << name << " of " << c.describe();
     worst = std::max(worst, err / scale);
   };
-  check("dq", g.dq, g.dq0, ref.dq, dq_slack);
-  check("dk", g.dk, g.dk0, ref.dk, dk_slack);
-  check("dv", g.dv, g.dv0, ref.dv, dv_slack);
+  check("dq", g.dq, g.dq0, ref.dq, slack.dq);
+  check("dk", g.dk, g.dk0, ref.dk, slack.dk);
+  check("dv", g.dv, g.dv0, ref.dv, slack.dv);
   return worst;
 }
 
