@@ -44,6 +44,14 @@ def main():
 
     pynvml.nvmlInit()
     nv = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+
+    def nvml(*names, scale=1.0):
+        """The first of the NVML queries `names` that this pynvml has (they differ between its
+        releases), times `scale`; None when it has none of them."""
+        for n in names:
+            if hasattr(pynvml, n):
+                return getattr(pynvml, n)(nv) * scale
+        return None
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     H, HKV = (int(x) for x in args.heads.split(":"))
@@ -77,7 +85,8 @@ def main():
     impls = {"ffa": step(ffa, (q, k, v), dout), "sdpa_cudnn": step(cudnn, (qt, kt, vt), dt)}
     out = {"env": {"device": torch.cuda.get_device_name(0), "commit": os.environ.get("MAGI_COMMIT", ""),
                    "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                   "power_limit_w": pynvml.nvmlDeviceGetEnforcedPowerManagementLimit(nv) / 1000},
+                   "power_limit_w": nvml("nvmlDeviceGetEnforcedPowerManagementLimit",
+                                         "nvmlDeviceGetPowerManagementLimit", scale=1e-3)},
            "case": args.case, "S": S, "heads": args.heads, "d": D, "bwd": args.bwd, "results": []}
 
     def run_for(fn, seconds, per_sync):
@@ -110,17 +119,24 @@ def main():
         run_for(fn, 1.0, per_sync)  # warm-up: the GPU reaches this implementation's power state
         clocks, stop = [], threading.Event()
 
+        watts = []
+
         def sample():
             while not stop.is_set():
                 clocks.append(pynvml.nvmlDeviceGetClockInfo(nv, pynvml.NVML_CLOCK_SM))
+                watts.append(nvml("nvmlDeviceGetPowerUsage", scale=1e-3))
                 time.sleep(0.02)
 
         th = threading.Thread(target=sample)
-        mj0, w0 = pynvml.nvmlDeviceGetTotalEnergyConsumption(nv), time.perf_counter()
+        # NOTE: the energy counter where this pynvml has it, else the mean sampled power.
+        mj0, w0 = nvml("nvmlDeviceGetTotalEnergyConsumption"), time.perf_counter()
         th.start()
         calls, ms = run_for(fn, args.seconds, per_sync)
-        joules = (pynvml.nvmlDeviceGetTotalEnergyConsumption(nv) - mj0) / 1000
+        mj1 = nvml("nvmlDeviceGetTotalEnergyConsumption")
         wall = time.perf_counter() - w0
+        sampled = [w for w in watts if w is not None]
+        joules = ((mj1 - mj0) / 1000 if mj0 is not None and mj1 is not None
+                  else wall * sum(sampled) / max(1, len(sampled)))
         stop.set()
         th.join()
         r = {"impl": name, "calls": calls, "gpu_ms": ms, "tflops": calls * flops / (ms * 1e-3) / 1e12,
