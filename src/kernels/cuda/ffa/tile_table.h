@@ -18,6 +18,12 @@
 #ifndef MAGI_FFA_HD128_FWD_BLOCK_N
 #define MAGI_FFA_HD128_FWD_BLOCK_N 176
 #endif
+// hd 128 forward on 192-row items (three consumer warpgroups at 160 registers: O beside S and P
+// of at most 80 keys; 96 spills): a third less K / V traffic per cell (bench/NOTES.md v41), to
+// measure. 0: no such variant.
+#ifndef MAGI_FFA_HD128_FWD_WIDE_BLOCK_N
+#define MAGI_FFA_HD128_FWD_WIDE_BLOCK_N 0
+#endif
 // MLA's forward (192 / 128): 0 runs q's row (112-key tiles); 128 fits beside O of 128 columns
 // (one Q stage, 208 KB; bench/NOTES.md v40), to measure.
 #ifndef MAGI_FFA_MLA_FWD_BLOCK_N
@@ -68,7 +74,7 @@ inline constexpr HeadDimTiles kHeadDimTiles[] = {
     {64, MAGI_FFA_HD64_FWD_BLOCK_N, MAGI_FFA_HD64_FWD_WIDE_BLOCK_N, MAGI_FFA_HD64_FWD_STAGES, 3, 0,
      1, MAGI_FFA_HD64_BWD_KV_STAGES},
     // hd 128 backward: 2 stages (a third no longer fits beside the dQ tile).
-    {128, MAGI_FFA_HD128_FWD_BLOCK_N, 0, 2, 2, 0, 1, 1},
+    {128, MAGI_FFA_HD128_FWD_BLOCK_N, MAGI_FFA_HD128_FWD_WIDE_BLOCK_N, 2, 2, 0, 1, 1},
     // Above 128: the Hopper forward's O is D / 2 fp32 registers per consumer
     // thread, so S = Q K^T narrows (112 / 80 keys) to stay within 240 registers; the backward
     // splits the head dim between its warpgroups (bwd_ws_consumer_split_d.cuh). At 256 two Q
