@@ -7,7 +7,9 @@
 // O *= alpha (only when a row max moved), or, when tile j starts a new item, the epilogue of
 // the previous one (out/lse, or a merge into the fp32 accumulators; the item's first P V then
 // overwrites O); and P_j to 16-bit A fragments. Tile j may belong to the next item, so items
-// meet without a bubble.
+// meet without a bubble. Where O, S and P of two tiles do not fit the registers (FwdTraits::
+// kOverlap: 192-row items at hd 128), a warpgroup instead runs S_j, its softmax and P_j V_j in
+// turn, and the other two warpgroups' products cover its softmax.
 #pragma once
 
 #include <cstdint>
@@ -141,6 +143,47 @@ struct FwdConsumer {
       release(st.empty_k[kv.index], lane);
       if (ws.keys.last()) release(st.empty_q[q.index], lane);
     };
+
+    if constexpr (!Tr::kOverlap) {
+      // Tile by tile: S, its softmax, P V, each product waited for (Tr::kOverlap). Both products
+      // and both waits on every path (see the NOTE of the loop below).
+      wait_q();
+      while (true) {
+        const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+        issue_s();
+        turns.release();
+        ptx::wgmma_wait_group<0>();
+        ptx::fence_acc(s[0]);
+        release_s();
+        float alpha[1][2];
+        const bool moved =
+            score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset, ws.keys.c0,
+                       sm_scale, p.rescale_slack, lane);
+        if (moved && !o_fresh) softmax.rescale(o, alpha);
+        acc_to_a<Tr::kElem>(s, pa);
+        Barrier::at(&st.full_v[kv.index]).wait(kv.full_parity());
+        turns.acquire();
+        ptx::wgmma_fence();
+        issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + kv.index * Tr::kVBytes, 0),
+                 o_fresh);
+        turns.release();
+        ptx::wgmma_wait_group<0>();
+        ptx::fence_acc(o[0]);
+        ptx::fence_frag(pa[0]);
+        release(st.empty_v[kv.index], lane);
+        o_fresh = false;
+        kv.advance();
+        const StreamStep step = ws.next(p.items, p.segs, write_empty);
+        if (step == StreamStep::kSameItem) continue;
+        finish(rows, o, softmax);
+        if (step == StreamStep::kEnd) return;
+        rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
+        softmax.init();
+        o_fresh = true;
+        q.advance();
+        wait_q();
+      }
+    }
 
     // The first tile: S only.
     wait_q();

@@ -38,6 +38,13 @@ struct FwdTraits : WsRoles<kBlockM_ / 64> {
       kBlockM == 128 ? fwd_block_n(kHeadDim_, kHeadDimV_) : kTile.fwd_wide_block_n;
   static_assert(kBlockN > 0, "no forward of this many rows at this head dim (tile_table.h)");
   static constexpr int kStages = kTile.fwd_stages;
+  // Intra-warpgroup overlap (fwd_consumer.cuh): S of tile j is computed while P of tile j - 1
+  // multiplies V, so O (Dv / 2 registers a thread), S (kBlockN / 2) and P (kBlockN / 4) live at
+  // once; kept where they fit the consumer's budget with 32 registers for the rest. Otherwise
+  // each product is waited for before the next (the other warpgroups' products cover this
+  // one's softmax): S and P are never live beside each other's successors.
+  static constexpr bool kOverlap =
+      kHeadDimV_ / 2 + 3 * kBlockN / 4 + 32 <= WsRoles<kBlockM_ / 64>::kConsumerRegs;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
