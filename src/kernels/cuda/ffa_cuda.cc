@@ -103,7 +103,9 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,
 /// read once per process: MAGI_FFA_FWD_ROWS=128 or 192 forces that list (tests of both
 /// variants); MAGI_FFA_FWD_PLAN=0 keeps the scheduler's rounds, 2 plans every call (tests of the
-/// plans' kernels), anything else plans where the model expects a gain.
+/// plans' kernels), anything else plans where the model expects a gain. MAGI_FFA_FWD_PAIRS=1
+/// (development, bench/NOTES.md v41) lets CTA pairs that walk the same K / V share its loads
+/// (FwdParams::kv_pairs).
 FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   static const int forced = [] {
     const char* env = std::getenv("MAGI_FFA_FWD_ROWS");
@@ -116,13 +118,19 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
            : v == 2 ? sm90::FwdPlanMode::kAlways
                     : sm90::FwdPlanMode::kModel;
   }();
+  static const bool pairs = [] {
+    const char* env = std::getenv("MAGI_FFA_FWD_PAIRS");
+    return env != nullptr && env[0] == '1' && env[1] == '\0';
+  }();
   const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]),
                            static_cast<int32_t>(a.q.shape[2]),
                            static_cast<int32_t>(a.v.shape[2]),
                            current_sm_count(),
                            hopper_kernels_selected(),
                            forced,
-                           mode};
+                           mode,
+                           static_cast<int32_t>(a.q.shape[1] / a.k.shape[1]),
+                           pairs};
   return fwd_schedule(*a.work, key, a.q.device.index, a.stream);
 }
 
@@ -408,6 +416,7 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.plan_units = sched.plan_units;
   p.plan_start = sched.plan_start;
   p.plan_grid = sched.plan_grid;
+  p.kv_pairs = sched.kv_pairs;
   p.num_cuts = sched.num_cuts;
   p.cuts = sched.cuts;
   p.split_ws = a.workspace;

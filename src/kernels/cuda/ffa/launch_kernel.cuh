@@ -27,38 +27,71 @@ inline bool programmatic_launch_enabled() {
 /// kKernel<<<grid, threads, smem, stream>>>(p), raising kKernel's dynamic shared-memory limit
 /// to `smem` on the current device first (the kernel is a template argument, so each kernel
 /// has its own flag word). `programmatic`: with cudaLaunchAttributeProgrammaticStreamSerialization
-/// (the kernel calls ptx::griddep_wait() before any global memory access).
+/// (the kernel calls ptx::griddep_wait() before any global memory access). `cluster` > 1: in
+/// clusters of that many CTAs (grid a multiple of it).
 template <auto kKernel, class Params>
 void launch_kernel(int grid, int threads, int smem, cudaStream_t stream, const Params& p,
-                   bool programmatic = false) {
+                   bool programmatic = false, int cluster = 1) {
   static std::atomic<uint64_t> smem_set{0};
   set_smem_once(kKernel, smem, smem_set);
-  if (!programmatic || !programmatic_launch_enabled()) {
+  const bool pdl = programmatic && programmatic_launch_enabled();
+  if (!pdl && cluster == 1) {
     kKernel<<<grid, threads, smem, stream>>>(p);
     MAGI_CUDA_CHECK(cudaGetLastError());
     return;
   }
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attrs[2]{};
+  unsigned n = 0;
+  if (pdl) {
+    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster > 1) {
+    attrs[n].id = cudaLaunchAttributeClusterDimension;
+    attrs[n++].val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
+  }
   cudaLaunchConfig_t cfg{};
   cfg.gridDim = dim3(static_cast<unsigned>(grid));
   cfg.blockDim = dim3(static_cast<unsigned>(threads));
   cfg.dynamicSmemBytes = static_cast<size_t>(smem);
   cfg.stream = stream;
+  cfg.attrs = attrs;
+  cfg.numAttrs = n;
+  MAGI_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kKernel, p));
+}
+
+/// How many clusters of `cluster` CTAs of kKernel (`threads`, `smem`) the current device runs
+/// at once (cudaOccupancyMaxActiveClusters). Asked once per kernel: the first call's device and
+/// cluster size answer for the process.
+template <auto kKernel>
+int max_active_clusters(int threads, int smem, int cluster) {
+  static std::atomic<int> cached{-1};
+  int n = cached.load();
+  if (n >= 0) return n;
+  static std::atomic<uint64_t> smem_set{0};
+  set_smem_once(kKernel, smem, smem_set);
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(cluster));
+  cfg.blockDim = dim3(static_cast<unsigned>(threads));
+  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
   cfg.attrs = &attr;
   cfg.numAttrs = 1;
-  MAGI_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kKernel, p));
+  MAGI_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kKernel, &cfg));
+  cached.store(n);
+  return n;
 }
 
 /// The Softcap::kOn (`softcap`) or Softcap::kOff instance of a kernel template.
 template <auto kOn, auto kOff, class Params>
 void launch_softcap_variant(bool softcap, int grid, int threads, int smem, cudaStream_t stream,
-                            const Params& p, bool programmatic = false) {
+                            const Params& p, bool programmatic = false, int cluster = 1) {
   if (softcap) {
-    launch_kernel<kOn>(grid, threads, smem, stream, p, programmatic);
+    launch_kernel<kOn>(grid, threads, smem, stream, p, programmatic, cluster);
   } else {
-    launch_kernel<kOff>(grid, threads, smem, stream, p, programmatic);
+    launch_kernel<kOff>(grid, threads, smem, stream, p, programmatic, cluster);
   }
 }
 

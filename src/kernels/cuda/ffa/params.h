@@ -79,6 +79,9 @@ struct FwdParams {
   int32_t num_cuts;
   const void* cuts;
   void* split_ws;
+  // Hopper forward: CTAs 2c and 2c + 1 of the plan walk the same key tiles of the same kv head
+  // (sm90/fwd_plan.h: fwd_plan_pairs), so a cluster of the two may share each K / V load.
+  int32_t kv_pairs;
 };
 
 struct BwdParams {

@@ -184,7 +184,9 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
     const sm90::FwdChoice c = sm90::choose_fwd(lists, key.num_heads, key.num_sms, key.mode);
     f.schedule.list = device_lists[c.list];
     const sm90::FwdPlan& plan = c.plan;
-    const auto [units, start] = sm90::kernel_form(plan);
+    const sm90::FwdKernelPlan kform = sm90::kernel_form(plan);
+    const auto& [units, start] = kform;
+    f.schedule.kv_pairs = key.pairs && sm90::fwd_plan_pairs(kform, key.num_heads, key.heads_per_kv);
     const int32_t grid = static_cast<int32_t>(start.size());
     // One image: [units][starts][cuts], each 16-byte aligned.
     const size_t unit_bytes = aligned(units.size() * sizeof(sm90::FwdUnit));

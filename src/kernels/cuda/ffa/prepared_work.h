@@ -52,7 +52,8 @@ struct FwdSchedule {
   int32_t plan_grid = 0;
   const void* cuts = nullptr;  // sm90::FwdCut
   int32_t num_cuts = 0;
-  int32_t pieces = 0;  // the cut tiles' pieces
+  int32_t pieces = 0;    // the cut tiles' pieces
+  int32_t kv_pairs = 0;  // FwdParams::kv_pairs (asked for by FwdScheduleKey::pairs)
 };
 
 /// What fwd_schedule chooses among (the process-wide knobs included; ffa_cuda.cc).
@@ -63,6 +64,8 @@ struct FwdScheduleKey {
   bool hopper;      // hopper_kernels_selected(): else the 128-row list in rounds
   int forced_rows;  // 128 or 192: that list alone; else both where the head dim has both
   sm90::FwdPlanMode mode;
+  int32_t heads_per_kv;
+  bool pairs;  // whether to check the plan for CTA pairs (FwdSchedule::kv_pairs)
 
   bool operator==(const FwdScheduleKey&) const = default;
 };

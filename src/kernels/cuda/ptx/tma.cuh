@@ -18,6 +18,20 @@ __device__ __forceinline__ void tma_load_3d(uint32_t dst, const void* tmap, int3
       : "memory");
 }
 
+/// tma_load_3d with .multicast::cluster: the box lands at `dst` in the shared memory of every
+/// CTA of the cluster in `cta_mask` (bit r: rank r) and completes transactions on the barrier
+/// at `bar` in each of them.
+__device__ __forceinline__ void tma_load_3d_multicast(uint32_t dst, const void* tmap, int32_t c0,
+                                                      int32_t c1, int32_t c2, uint32_t bar,
+                                                      uint16_t cta_mask, uint64_t policy) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      ".multicast::cluster.L2::cache_hint [%0], [%1, {%2, %3, %4}], [%5], %6, %7;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(tmap)), "r"(c0), "r"(c1), "r"(c2), "r"(bar), "h"(cta_mask),
+      "l"(policy)
+      : "memory");
+}
+
 /// PTX ISA §cp.async.bulk.tensor, .3d (shared -> global, tile mode, bulk group): the box
 /// at `src` to coordinates (c0, c1, c2); coordinates past the tensor's extent are not written.
 __device__ __forceinline__ void tma_store_3d(const void* tmap, uint32_t src, int32_t c0, int32_t c1,

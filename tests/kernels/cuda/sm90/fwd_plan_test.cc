@@ -122,5 +122,42 @@ TEST(ForwardPlan, CutsFewLongTiles) {
   EXPECT_LT(plan.makespan, 0.5 * (cost.first + 64 * cost.key_tile + cost.fixed));
 }
 
+// CTA pairs (fwd_plan_pairs): the scheduler's rounds on an even grid pair query heads of one kv
+// head that walk the same item, whatever the items; any difference in a pair's walks unpairs.
+TEST(ForwardPlan, PairsOfTheRounds) {
+  std::mt19937 rng(5);
+  const FwdCost cost{176.0, 200.0, 720.0, 160.0, 2};
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<int32_t> tiles(std::uniform_int_distribution<size_t>(1, 80)(rng));
+    for (int32_t& t : tiles) t = std::uniform_int_distribution<int32_t>(0, 60)(rng);
+    const int32_t per_kv = 2 * std::uniform_int_distribution<int32_t>(1, 4)(rng);
+    const int32_t heads = per_kv * std::uniform_int_distribution<int32_t>(1, 4)(rng);
+    const int32_t tiles_all = static_cast<int32_t>(tiles.size()) * heads;
+    const int32_t grid =
+        std::min(tiles_all, 2 * std::uniform_int_distribution<int32_t>(1, 66)(rng));
+    const FwdKernelPlan k = kernel_form(fwd_rounds_plan(tiles, heads, grid, cost));
+    EXPECT_TRUE(fwd_plan_pairs(k, heads, per_kv)) << "trial " << trial;
+    // Query heads of different kv heads side by side: MHA pairs nothing.
+    EXPECT_FALSE(fwd_plan_pairs(k, heads, 1)) << "trial " << trial;
+  }
+  const std::vector<int32_t> tiles(10, 7);
+  // An odd grid leaves a CTA alone.
+  EXPECT_FALSE(fwd_plan_pairs(kernel_form(fwd_rounds_plan(tiles, 8, 131, cost)), 8, 8));
+  FwdKernelPlan k = kernel_form(fwd_rounds_plan(tiles, 8, 4, cost));
+  ASSERT_TRUE(fwd_plan_pairs(k, 8, 8));
+  // One unit of CTA 1 walks a key tile fewer than its partner's.
+  FwdKernelPlan shorter = k;
+  shorter.units[static_cast<size_t>(shorter.start[1]) + 2].count -= 1;
+  EXPECT_FALSE(fwd_plan_pairs(shorter, 8, 8));
+  // CTA 3's list ends a unit early.
+  FwdKernelPlan early = k;
+  early.units[static_cast<size_t>(early.start[3]) + 1].tile = -1;
+  EXPECT_FALSE(fwd_plan_pairs(early, 8, 8));
+  // CTA 2's first unit is another item's.
+  FwdKernelPlan other = k;
+  other.units[static_cast<size_t>(other.start[2])].tile += 8;
+  EXPECT_FALSE(fwd_plan_pairs(other, 8, 8));
+}
+
 }  // namespace
 }  // namespace magi::cuda::sm90

@@ -24,6 +24,7 @@
 #include "kernels/cuda/ffa/sm90/work_stream.h"
 #include "kernels/cuda/ffa/softmax.cuh"
 #include "kernels/cuda/ffa/warp_mma.cuh"
+#include "kernels/cuda/ptx/cluster.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
@@ -81,6 +82,18 @@ struct FwdConsumer {
   /// One arrival per warp on an "empty" barrier: this warpgroup's reads of the stage are done.
   __device__ __forceinline__ static void release(uint64_t& bar, int lane) {
     if (lane == 0) Barrier::at(&bar).arrive();
+  }
+  /// release() of a K / V stage, in a pair (FwdParamsSm90::pair) on the other CTA's barrier
+  /// too: its producer loads into this CTA's stage as well.
+  /// NOTE: `pair` is read from the parameters and the rank from its special register at each
+  /// use, so the pair costs the consumers no register across the loop.
+  __device__ __forceinline__ static void release_kv(uint64_t& bar, int lane, const int32_t& pair) {
+    if (lane != 0) return;
+    Barrier::at(&bar).arrive();
+    if (pair != 0) {
+      ptx::mbarrier_arrive_cluster(
+          ptx::mapa_shared(ptx::cvta_to_shared(&bar), ptx::cluster_ctarank() ^ 1u));
+    }
   }
 
   /// The rows an item's epilogue writes, for this warp.
@@ -140,7 +153,7 @@ struct FwdConsumer {
     };
     // After S of the current tile completed: its K stage, and the item's Q after its last tile.
     const auto release_s = [&] {
-      release(st.empty_k[kv.index], lane);
+      release_kv(st.empty_k[kv.index], lane, P.pair);
       if (ws.keys.last()) release(st.empty_q[q.index], lane);
     };
 
@@ -170,7 +183,7 @@ struct FwdConsumer {
         ptx::wgmma_wait_group<0>();
         ptx::fence_acc(o[0]);
         ptx::fence_frag(pa[0]);
-        release(st.empty_v[kv.index], lane);
+        release_kv(st.empty_v[kv.index], lane, P.pair);
         o_fresh = false;
         kv.advance();
         const StreamStep step = ws.next(p.items, p.segs, write_empty);
@@ -246,7 +259,7 @@ struct FwdConsumer {
         ptx::fence_frag(pa[0]);
         if (moved) softmax.rescale(o, alpha);
       }
-      release(st.empty_v[pv.index], lane);
+      release_kv(st.empty_v[pv.index], lane, P.pair);
       softmax = next_softmax;
       acc_to_a<Tr::kElem>(s, pa);
       pv = kv;
@@ -260,7 +273,7 @@ struct FwdConsumer {
     ptx::wgmma_wait_group<0>();
     ptx::fence_acc(o[0]);
     ptx::fence_frag(pa[0]);
-    release(st.empty_v[pv.index], lane);
+    release_kv(st.empty_v[pv.index], lane, P.pair);
     finish(rows, o, softmax);
   }
 };

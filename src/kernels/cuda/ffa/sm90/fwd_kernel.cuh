@@ -16,6 +16,7 @@
 #include "kernels/cuda/ffa/sm90/fwd_traits.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
+#include "kernels/cuda/ptx/cluster.cuh"
 #include "kernels/cuda/ptx/grid_dependency.cuh"
 #include "kernels/cuda/ptx/mbarrier.cuh"
 #include "kernels/cuda/ptx/warpgroup.cuh"
@@ -40,25 +41,41 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       Barrier::at(&st.full_q[i]).init(1);
       Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
     }
+    // In a pair (FwdParamsSm90::pair) both CTAs' consumers release each K / V stage.
+    const uint32_t kv_releases = Tr::kConsumerWarps * (P.pair ? 2 : 1);
 #pragma unroll
     for (int i = 0; i < Tr::kStages; ++i) {
       Barrier::at(&st.full_k[i]).init(1);
-      Barrier::at(&st.empty_k[i]).init(Tr::kConsumerWarps);
+      Barrier::at(&st.empty_k[i]).init(kv_releases);
       Barrier::at(&st.full_v[i]).init(1);
-      Barrier::at(&st.empty_v[i]).init(Tr::kConsumerWarps);
+      Barrier::at(&st.empty_v[i]).init(kv_releases);
     }
     ptx::fence_mbarrier_init();
   }
-  __syncthreads();
+  // A pair's barriers are initialised in both CTAs before either loads into or arrives on the
+  // other's.
+  if (P.pair) {
+    ptx::cluster_sync();
+  } else {
+    __syncthreads();
+  }
   ptx::griddep_wait();
 
+  // Neither CTA of a pair exits while the other's consumers may still arrive on its barriers:
+  // the consumers end at the cluster's barrier. (The other's loads into this CTA's shared
+  // memory all complete before this CTA's consumers finish: they wait for them.) The producer
+  // warpgroup arrives there at once and never waits.
+  // NOTE: arriving after its walk kept a value live through the producer's 24 registers, which
+  // then spilled.
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
+    if (P.pair) ptx::cluster_arrive();
     if (threadIdx.x / 32 == 0 && ptx::elect_sync()) FwdProducer<Tr>::run(P, st);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
     FwdConsumer<Tr, kCap>::run(P, st, wg - 1);
+    if (P.pair) ptx::cluster_sync();
   }
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then

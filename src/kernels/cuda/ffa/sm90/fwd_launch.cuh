@@ -55,10 +55,20 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
     // tensor, so these two describe q's memory and are never used.
     P.tma_k = P.tma_v = P.tma_q;
   }
-  launch_softcap_variant<ffa_fwd_sm90_kernel<Tr, Softcap::kOn>,
-                         ffa_fwd_sm90_kernel<Tr, Softcap::kOff>>(
-      p.use_softcap, grid, Tr::kThreads, FwdSharedStorage<Tr>::kLaunchBytes, stream, P,
-      /*programmatic=*/true);
+  // CTA pairs share K / V loads (FwdParams::kv_pairs) when each can load whole 64-column atoms
+  // of every tile (an even number of them) and every pair of the grid runs at once (a
+  // persistent grid whose second wave would wait for the first).
+  constexpr auto kOn = ffa_fwd_sm90_kernel<Tr, Softcap::kOn>;
+  constexpr auto kOff = ffa_fwd_sm90_kernel<Tr, Softcap::kOff>;
+  constexpr int kSmem = FwdSharedStorage<Tr>::kLaunchBytes;
+  if constexpr (Tr::kAtoms % 2 == 0 && Tr::kAtomsV % 2 == 0) {
+    P.pair = p.kv_pairs != 0 && grid % 2 == 0 && p.total_k > 0 &&
+             2 * (p.use_softcap ? max_active_clusters<kOn>(Tr::kThreads, kSmem, 2)
+                                : max_active_clusters<kOff>(Tr::kThreads, kSmem, 2)) >=
+                 grid;
+  }
+  launch_softcap_variant<kOn, kOff>(p.use_softcap, grid, Tr::kThreads, kSmem, stream, P,
+                                    /*programmatic=*/true, P.pair ? 2 : 1);
   if (p.num_cuts > 0) {
     FwdSplitParams S{p, cfg.sched, static_cast<const FwdCut*>(p.cuts), P.split_partials,
                      p.use_softcap ? 1.f : p.scale_log2};

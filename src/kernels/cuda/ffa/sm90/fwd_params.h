@@ -23,6 +23,10 @@ struct FwdParamsSm90 {
   const FwdUnit* plan_units;
   const int32_t* plan_start;
   float* split_partials;  // the plan's pieces of cut tiles (fwd_split.cuh)
+  // 1: launched in clusters of two CTAs that walk the same key tiles (FwdParams::kv_pairs);
+  // each loads half of every K / V tile into both (TMA multicast), and a stage is refilled once
+  // both CTAs' consumers have released it.
+  int32_t pair;
 };
 
 }  // namespace magi::cuda::sm90

@@ -190,4 +190,31 @@ inline FwdKernelPlan kernel_form(const FwdPlan& plan) {
   return k;
 }
 
+/// Whether CTAs 2c and 2c + 1 of `k` walk the same key tiles of the same kv head, unit by unit
+/// (FwdParams::kv_pairs: a cluster of the two can then load each K / V tile once for both).
+/// Tiles in the scheduler's item-major numbering (tile_scheduler.h, group 0): the same item
+/// walks the same key tiles, and query heads h and h' share K / V when h / heads_per_kv equals
+/// h' / heads_per_kv. Pieces of cut tiles pair like whole tiles (their own first and count).
+inline bool fwd_plan_pairs(const FwdKernelPlan& k, int32_t num_heads, int32_t heads_per_kv) {
+  const size_t grid = k.start.size();
+  if (grid < 2 || grid % 2 != 0 || num_heads < 1 || heads_per_kv < 1) return false;
+  for (size_t c = 0; c < grid; c += 2) {
+    for (size_t a = static_cast<size_t>(k.start[c]), b = static_cast<size_t>(k.start[c + 1]);;
+         ++a, ++b) {
+      const FwdUnit& x = k.units[a];
+      const FwdUnit& y = k.units[b];
+      if (x.tile < 0 || y.tile < 0) {
+        if (x.tile >= 0 || y.tile >= 0) return false;
+        break;
+      }
+      if (x.tile / num_heads != y.tile / num_heads ||
+          x.tile % num_heads / heads_per_kv != y.tile % num_heads / heads_per_kv ||
+          x.first != y.first || x.count != y.count) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 }  // namespace magi::cuda::sm90

@@ -9,6 +9,7 @@
 #include "kernels/cuda/ffa/sm90/fwd_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/work_stream.h"
+#include "kernels/cuda/ptx/cluster.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/tma.cuh"
 
@@ -26,6 +27,22 @@ struct FwdProducer {
 #pragma unroll
     for (int a = 0; a < kAtoms; ++a) {
       ptx::tma_load_3d(dst + a * atom_bytes, &map, 64 * a, head, row0, full.addr, policy);
+    }
+  }
+  /// load_tile of a K / V tile; in a pair (`pair`: FwdParamsSm90::pair) only the atoms of this
+  /// CTA's parity (its rank in the cluster), each into both CTAs: the pair's two loads fill the
+  /// tile in both.
+  template <int kAtoms>
+  __device__ __forceinline__ static void load_kv_tile(const CUtensorMap& map, uint32_t dst,
+                                                      uint32_t atom_bytes, int head, int row0,
+                                                      Barrier full, uint64_t policy, int pair) {
+    if (pair == 0) return load_tile<kAtoms>(map, dst, atom_bytes, head, row0, full, policy);
+    const int rank = static_cast<int>(ptx::cluster_ctarank());
+#pragma unroll
+    for (int a = 0; a < kAtoms; ++a) {
+      if ((a & 1) != rank) continue;
+      ptx::tma_load_3d_multicast(dst + a * atom_bytes, &map, 64 * a, head, row0, full.addr,
+                                 uint16_t{0b11}, policy);
     }
   }
 
@@ -60,12 +77,12 @@ struct FwdProducer {
       const Barrier full_v = Barrier::at(&s.full_v[kv.index]);
       Barrier::at(&s.empty_k[kv.index]).wait(kv.empty_parity());
       full_k.arrive_expect_bytes(Tr::kKvBytes);
-      load_tile<Tr::kAtoms>(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes, kv_head,
-                            ws.keys.c0, full_k, kv_policy);
+      load_kv_tile<Tr::kAtoms>(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes,
+                               kv_head, ws.keys.c0, full_k, kv_policy, P.pair);
       Barrier::at(&s.empty_v[kv.index]).wait(kv.empty_parity());
       full_v.arrive_expect_bytes(Tr::kVBytes);
-      load_tile<Tr::kAtomsV>(P.tma_v, a_v + kv.index * Tr::kVBytes, Tr::VTile::kAtomBytes, kv_head,
-                             ws.keys.c0, full_v, kv_policy);
+      load_kv_tile<Tr::kAtomsV>(P.tma_v, a_v + kv.index * Tr::kVBytes, Tr::VTile::kAtomBytes,
+                                kv_head, ws.keys.c0, full_v, kv_policy, P.pair);
       kv.advance();
       step = ws.next(p.items, p.segs, IgnoreEmpty{});
     } while (step != StreamStep::kEnd);
