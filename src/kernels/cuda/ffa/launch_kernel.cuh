@@ -61,13 +61,15 @@ void launch_kernel(int grid, int threads, int smem, cudaStream_t stream, const P
 }
 
 /// How many clusters of `cluster` CTAs of kKernel (`threads`, `smem`) the current device runs
-/// at once (cudaOccupancyMaxActiveClusters). Asked once per kernel: the first call's device and
-/// cluster size answer for the process.
+/// at once (cudaOccupancyMaxActiveClusters). Asked once per kernel and device (the first call's
+/// cluster size answers for the process).
 template <auto kKernel>
 int max_active_clusters(int threads, int smem, int cluster) {
-  static std::atomic<int> cached{-1};
-  int n = cached.load();
-  if (n >= 0) return n;
+  static std::atomic<int> cached[64];  // per device (ordinal & 63), 0: not asked yet
+  int dev = 0;
+  MAGI_CUDA_CHECK(cudaGetDevice(&dev));
+  std::atomic<int>& slot = cached[dev & 63];
+  if (const int n = slot.load(); n > 0) return n - 1;
   static std::atomic<uint64_t> smem_set{0};
   set_smem_once(kKernel, smem, smem_set);
   cudaLaunchAttribute attr{};
@@ -79,8 +81,9 @@ int max_active_clusters(int threads, int smem, int cluster) {
   cfg.dynamicSmemBytes = static_cast<size_t>(smem);
   cfg.attrs = &attr;
   cfg.numAttrs = 1;
+  int n = 0;
   MAGI_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kKernel, &cfg));
-  cached.store(n);
+  slot.store(n + 1);
   return n;
 }
 

@@ -62,7 +62,8 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   constexpr auto kOff = ffa_fwd_sm90_kernel<Tr, Softcap::kOff>;
   constexpr int kSmem = FwdSharedStorage<Tr>::kLaunchBytes;
   if constexpr (Tr::kAtoms % 2 == 0 && Tr::kAtomsV % 2 == 0) {
-    P.pair = p.kv_pairs != 0 && grid % 2 == 0 && p.total_k > 0 &&
+    // NOTE: fwd_plan_pairs reads the tiles in item-major numbering (the scheduler's group 0).
+    P.pair = p.kv_pairs != 0 && cfg.sched.group == 0 && grid % 2 == 0 && p.total_k > 0 &&
              2 * (p.use_softcap ? max_active_clusters<kOn>(Tr::kThreads, kSmem, 2)
                                 : max_active_clusters<kOff>(Tr::kThreads, kSmem, 2)) >=
                  grid;
