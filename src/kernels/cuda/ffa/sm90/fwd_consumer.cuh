@@ -157,22 +157,26 @@ struct FwdConsumer {
       if (ws.keys.last()) release(st.empty_q[q.index], lane);
     };
 
+    // S of the stream's current tile alone in this warpgroup's turn, waited for, then masked and
+    // softmaxed into `softmax` (score_step: whether O must be rescaled by `alpha`).
+    const auto s_alone = [&](float(&alpha)[1][2]) {
+      const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+      issue_s();
+      turns.release();
+      ptx::wgmma_wait_group<0>();
+      ptx::fence_acc(s[0]);
+      release_s();
+      return score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset,
+                        ws.keys.c0, sm_scale, p.rescale_slack, lane);
+    };
+
     if constexpr (!Tr::kOverlap) {
       // Tile by tile: S, its softmax, P V, each product waited for (Tr::kOverlap). Both products
       // and both waits on every path (see the NOTE of the loop below).
       wait_q();
       while (true) {
-        const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-        issue_s();
-        turns.release();
-        ptx::wgmma_wait_group<0>();
-        ptx::fence_acc(s[0]);
-        release_s();
         float alpha[1][2];
-        const bool moved =
-            score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset, ws.keys.c0,
-                       sm_scale, p.rescale_slack, lane);
-        if (moved && !o_fresh) softmax.rescale(o, alpha);
+        if (s_alone(alpha) && !o_fresh) softmax.rescale(o, alpha);
         acc_to_a<Tr::kElem>(s, pa);
         Barrier::at(&st.full_v[kv.index]).wait(kv.full_parity());
         turns.acquire();
@@ -200,16 +204,9 @@ struct FwdConsumer {
 
     // The first tile: S only.
     wait_q();
-    SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-    issue_s();
-    turns.release();
-    ptx::wgmma_wait_group<0>();
-    ptx::fence_acc(s[0]);
-    release_s();
     {
       float alpha[1][2];
-      score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset, ws.keys.c0,
-                 sm_scale, p.rescale_slack, lane);
+      s_alone(alpha);
     }
     acc_to_a<Tr::kElem>(s, pa);
     pv = kv;
@@ -229,7 +226,7 @@ struct FwdConsumer {
       }
       // NOTE: the segment is read before the products are issued, so its load latency hides
       // behind them (segments change rarely: L1 hits).
-      mask = SegmentMask::load(p.segs + ws.keys.seg);
+      const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
       issue_s();
       Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
       issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
