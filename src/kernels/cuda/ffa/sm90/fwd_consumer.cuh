@@ -90,7 +90,7 @@ struct FwdConsumer {
   __device__ __forceinline__ static void release_kv(uint64_t& bar, int lane, const int32_t& pair) {
     if (lane != 0) return;
     Barrier::at(&bar).arrive();
-    if (pair != 0) {
+    if (Tr::kPairs && pair != 0) {
       ptx::mbarrier_arrive_cluster(
           ptx::mapa_shared(ptx::cvta_to_shared(&bar), ptx::cluster_ctarank() ^ 1u));
     }

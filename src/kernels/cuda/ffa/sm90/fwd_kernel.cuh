@@ -42,7 +42,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       Barrier::at(&st.empty_q[i]).init(Tr::kConsumerWarps);
     }
     // In a pair (FwdParamsSm90::pair) both CTAs' consumers release each K / V stage.
-    const uint32_t kv_releases = Tr::kConsumerWarps * (P.pair ? 2 : 1);
+    const uint32_t kv_releases = Tr::kConsumerWarps * (Tr::kPairs && P.pair ? 2 : 1);
 #pragma unroll
     for (int i = 0; i < Tr::kStages; ++i) {
       Barrier::at(&st.full_k[i]).init(1);
@@ -54,7 +54,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   }
   // A pair's barriers are initialised in both CTAs before either loads into or arrives on the
   // other's.
-  if (P.pair) {
+  if (Tr::kPairs && P.pair) {
     ptx::cluster_sync();
   } else {
     __syncthreads();
@@ -70,12 +70,12 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
-    if (P.pair) ptx::cluster_arrive();
+    if (Tr::kPairs && P.pair) ptx::cluster_arrive();
     if (threadIdx.x / 32 == 0 && ptx::elect_sync()) FwdProducer<Tr>::run(P, st);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
     FwdConsumer<Tr, kCap>::run(P, st, wg - 1);
-    if (P.pair) ptx::cluster_sync();
+    if (Tr::kPairs && P.pair) ptx::cluster_sync();
   }
 #else
   __trap();  // built without sm_90a: the launcher never selects this kernel then

@@ -55,13 +55,13 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
     // tensor, so these two describe q's memory and are never used.
     P.tma_k = P.tma_v = P.tma_q;
   }
-  // CTA pairs share K / V loads (FwdParams::kv_pairs) when each can load whole 64-column atoms
-  // of every tile (an even number of them) and every pair of the grid runs at once (a
-  // persistent grid whose second wave would wait for the first).
+  // CTA pairs share K / V loads (FwdParams::kv_pairs) where the kernel has them (Tr::kPairs)
+  // and every pair of the grid runs at once (a persistent grid whose second wave would wait for
+  // the first).
   constexpr auto kOn = ffa_fwd_sm90_kernel<Tr, Softcap::kOn>;
   constexpr auto kOff = ffa_fwd_sm90_kernel<Tr, Softcap::kOff>;
   constexpr int kSmem = FwdSharedStorage<Tr>::kLaunchBytes;
-  if constexpr (Tr::kAtoms % 2 == 0 && Tr::kAtomsV % 2 == 0) {
+  if constexpr (Tr::kPairs) {
     // NOTE: fwd_plan_pairs reads the tiles in item-major numbering (the scheduler's group 0).
     P.pair = p.kv_pairs != 0 && cfg.sched.group == 0 && grid % 2 == 0 && p.total_k > 0 &&
              2 * (p.use_softcap ? max_active_clusters<kOn>(Tr::kThreads, kSmem, 2)

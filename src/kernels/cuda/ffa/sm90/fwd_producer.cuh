@@ -36,7 +36,9 @@ struct FwdProducer {
   __device__ __forceinline__ static void load_kv_tile(const CUtensorMap& map, uint32_t dst,
                                                       uint32_t atom_bytes, int head, int row0,
                                                       Barrier full, uint64_t policy, int pair) {
-    if (pair == 0) return load_tile<kAtoms>(map, dst, atom_bytes, head, row0, full, policy);
+    if (!Tr::kPairs || pair == 0) {
+      return load_tile<kAtoms>(map, dst, atom_bytes, head, row0, full, policy);
+    }
     const int rank = static_cast<int>(ptx::cluster_ctarank());
 #pragma unroll
     for (int a = 0; a < kAtoms; ++a) {

@@ -10,6 +10,11 @@
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/ffa/traits.cuh"
 
+// NOTE: development filter (see kPairs below); off, the kernels hold no code for it.
+#ifndef MAGI_FFA_FWD_PAIRS
+#define MAGI_FFA_FWD_PAIRS 0
+#endif
+
 namespace magi::cuda::sm90 {
 
 /// Named barriers of the forward kernel (id 0 is __syncthreads').
@@ -54,6 +59,10 @@ struct FwdTraits : WsRoles<kBlockM_ / 64> {
   static constexpr uint32_t kVBytes = VTile::kBytes;
   static constexpr int kAtoms = kHeadDim / 64;    // TMA boxes of 64 columns (128 bytes): Q, K
   static constexpr int kAtomsV = kHeadDimV / 64;  // ... of V
+  // K / V shared by CTA pairs (FwdParamsSm90::pair; development, bench/NOTES.md v41: compiled
+  // in with -DMAGI_FFA_FWD_PAIRS=1, asked for with the environment's MAGI_FFA_FWD_PAIRS=1): each
+  // CTA loads the 64-column atoms of its parity, so both counts must be even.
+  static constexpr bool kPairs = MAGI_FFA_FWD_PAIRS != 0 && kAtoms % 2 == 0 && kAtomsV % 2 == 0;
   // Q tiles in flight: two (the next item's Q loads while the current item runs) when they fit
   // next to the K/V ring in the 227 KB of shared memory (barriers and alignment: 2 KB).
   static constexpr int kQStages =
