@@ -24,6 +24,33 @@ inline bool programmatic_launch_enabled() {
   return on;
 }
 
+/// A launch of `grid` CTAs of `threads` with `smem` bytes of dynamic shared memory on `stream`,
+/// with the attributes attrs[0, n): programmatic serialisation (`pdl`) and clusters of
+/// `cluster` CTAs (> 1), for cudaLaunchKernelEx and cudaOccupancyMaxActiveClusters alike.
+struct LaunchConfig {
+  cudaLaunchAttribute attrs[2]{};
+  cudaLaunchConfig_t cfg{};
+
+  LaunchConfig(int grid, int threads, int smem, cudaStream_t stream, bool pdl, int cluster) {
+    unsigned n = 0;
+    if (pdl) {
+      attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attrs[n++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster > 1) {
+      attrs[n].id = cudaLaunchAttributeClusterDimension;
+      attrs[n++].val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
+    }
+    cfg.gridDim = dim3(static_cast<unsigned>(grid));
+    cfg.blockDim = dim3(static_cast<unsigned>(threads));
+    cfg.dynamicSmemBytes = static_cast<size_t>(smem);
+    cfg.stream = stream;
+    cfg.attrs = attrs;
+    cfg.numAttrs = n;
+  }
+  LaunchConfig(const LaunchConfig&) = delete;  // cfg points into attrs
+};
+
 /// kKernel<<<grid, threads, smem, stream>>>(p), raising kKernel's dynamic shared-memory limit
 /// to `smem` on the current device first (the kernel is a template argument, so each kernel
 /// has its own flag word). `programmatic`: with cudaLaunchAttributeProgrammaticStreamSerialization
@@ -40,24 +67,8 @@ void launch_kernel(int grid, int threads, int smem, cudaStream_t stream, const P
     MAGI_CUDA_CHECK(cudaGetLastError());
     return;
   }
-  cudaLaunchAttribute attrs[2]{};
-  unsigned n = 0;
-  if (pdl) {
-    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (cluster > 1) {
-    attrs[n].id = cudaLaunchAttributeClusterDimension;
-    attrs[n++].val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
-  }
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(grid));
-  cfg.blockDim = dim3(static_cast<unsigned>(threads));
-  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
-  cfg.stream = stream;
-  cfg.attrs = attrs;
-  cfg.numAttrs = n;
-  MAGI_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kKernel, p));
+  const LaunchConfig l(grid, threads, smem, stream, pdl, cluster);
+  MAGI_CUDA_CHECK(cudaLaunchKernelEx(&l.cfg, kKernel, p));
 }
 
 /// How many clusters of `cluster` CTAs of kKernel (`threads`, `smem`) the current device runs
@@ -72,17 +83,9 @@ int max_active_clusters(int threads, int smem, int cluster) {
   if (const int n = slot.load(); n > 0) return n - 1;
   static std::atomic<uint64_t> smem_set{0};
   set_smem_once(kKernel, smem, smem_set);
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeClusterDimension;
-  attr.val.clusterDim = {static_cast<unsigned>(cluster), 1, 1};
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(static_cast<unsigned>(cluster));
-  cfg.blockDim = dim3(static_cast<unsigned>(threads));
-  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
-  cfg.attrs = &attr;
-  cfg.numAttrs = 1;
+  const LaunchConfig l(cluster, threads, smem, nullptr, /*pdl=*/false, cluster);
   int n = 0;
-  MAGI_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kKernel, &cfg));
+  MAGI_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kKernel, &l.cfg));
   slot.store(n + 1);
   return n;
 }

@@ -198,6 +198,8 @@ inline FwdKernelPlan kernel_form(const FwdPlan& plan) {
 inline bool fwd_plan_pairs(const FwdKernelPlan& k, int32_t num_heads, int32_t heads_per_kv) {
   const size_t grid = k.start.size();
   if (grid < 2 || grid % 2 != 0 || num_heads < 1 || heads_per_kv < 1) return false;
+  TileScheduler s{};  // the numbering only (item_of, head_of)
+  s.num_heads = num_heads;
   for (size_t c = 0; c < grid; c += 2) {
     for (size_t a = static_cast<size_t>(k.start[c]), b = static_cast<size_t>(k.start[c + 1]);;
          ++a, ++b) {
@@ -207,8 +209,8 @@ inline bool fwd_plan_pairs(const FwdKernelPlan& k, int32_t num_heads, int32_t he
         if (x.tile >= 0 || y.tile >= 0) return false;
         break;
       }
-      if (x.tile / num_heads != y.tile / num_heads ||
-          x.tile % num_heads / heads_per_kv != y.tile % num_heads / heads_per_kv ||
+      if (s.item_of(x.tile) != s.item_of(y.tile) ||
+          s.head_of(x.tile) / heads_per_kv != s.head_of(y.tile) / heads_per_kv ||
           x.first != y.first || x.count != y.count) {
         return false;
       }
