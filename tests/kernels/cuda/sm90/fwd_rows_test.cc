@@ -27,8 +27,22 @@ std::vector<int32_t> mask_tiles(int32_t s, int32_t rows, int32_t keys, bool caus
 FwdChoice choose_hd64(int32_t s, int32_t heads, bool causal, FwdPlanMode mode) {
   const std::vector<int32_t> narrow = mask_tiles(s, 128, 192, causal);
   const std::vector<int32_t> wide = mask_tiles(s, 192, 128, causal);
-  const FwdCandidate lists[] = {{narrow, fwd_cost(128, 192, 64)}, {wide, fwd_cost(192, 128, 64)}};
+  const FwdCandidate lists[] = {{narrow, fwd_cost(128, 192, 64, 64)},
+                                {wide, fwd_cost(192, 128, 64, 64)}};
   return choose_fwd(lists, heads, 132, mode);
+}
+
+// Head dim 128's 192-row variant (-DMAGI_FFA_HD128_FWD_WIDE_BLOCK_N=128, 128-key tiles, against
+// the 128-row kernel's 176): the model reproduces the one shape measured (bench/NOTES.md v41,
+// 32k 16:16 full: 549 against 571 TFLOP/s, a time ratio of 0.961).
+TEST(ForwardChoice, Hd128WideRateReproducesItsMeasurement) {
+  const std::vector<int32_t> narrow = mask_tiles(32768, 128, 176, false);
+  const std::vector<int32_t> wide = mask_tiles(32768, 192, 128, false);
+  const FwdCandidate n[] = {{narrow, fwd_cost(128, 176, 128, 128)}};
+  const FwdCandidate w[] = {{wide, fwd_cost(192, 128, 128, 128)}};
+  const double ratio = choose_fwd(w, 16, 132, FwdPlanMode::kModel).time /
+                       choose_fwd(n, 16, 132, FwdPlanMode::kModel).time;
+  EXPECT_NEAR(ratio, 549.0 / 571.0, 0.005);
 }
 
 // With the scheduler's rounds: narrow only where it measured faster (bench/NOTES.md v30, H200,
@@ -58,7 +72,7 @@ TEST(ForwardChoice, PlansWhereTheLastRoundIsEmpty) {
   EXPECT_EQ(two.list, 0u);
   // 66 items x 16 heads of 128 rows: exactly 8 rounds of 132 equal tiles.
   const std::vector<int32_t> even(66, 47);
-  const FwdCandidate one[] = {{even, fwd_cost(128, 176, 128)}};
+  const FwdCandidate one[] = {{even, fwd_cost(128, 176, 128, 128)}};
   EXPECT_FALSE(choose_fwd(one, 16, 132, FwdPlanMode::kModel).balanced);
   EXPECT_TRUE(choose_fwd(one, 16, 132, FwdPlanMode::kAlways).balanced);
   EXPECT_FALSE(choose_fwd(one, 16, 132, FwdPlanMode::kRounds).balanced);

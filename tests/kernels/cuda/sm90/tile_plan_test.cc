@@ -285,10 +285,10 @@ TEST(TilePlan, DeterministicPlanKeepsTurnWaitsSmall) {
 
 /// Checks a plan with cut tiles (the default order): every query tile of every tile runs once
 /// (whole, or in the two pieces of its cut, which cover its walk in order on two CTAs), each CTA
-/// in key order (a piece at its tile's place); returns the most loaded CTA's work (walk + 1 per
-/// tile or piece).
+/// in key order (a piece at its tile's place); returns the most loaded CTA's work (walk + `fixed`
+/// per tile or piece).
 int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, int32_t heads,
-                       int32_t grid) {
+                       int32_t grid, int64_t fixed = TileCuts{}.tile_cost) {
   const int64_t items = static_cast<int64_t>(cost.size());
   EXPECT_EQ(plan.start.size(), static_cast<size_t>(grid) + 1);
   if (plan.start.size() != static_cast<size_t>(grid) + 1) return 0;
@@ -319,7 +319,7 @@ int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, i
       int64_t tile = t;  // the whole tile this is, or of which it is a piece
       if (item < items) {
         ++whole[static_cast<size_t>(t)];
-        load += cost[static_cast<size_t>(item)] + 1;
+        load += cost[static_cast<size_t>(item)] + fixed;
       } else {
         const size_t p = static_cast<size_t>(item - items);
         EXPECT_LT(p, plan.pieces.size());
@@ -327,7 +327,7 @@ int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, i
         EXPECT_EQ(t % heads, plan.pieces[p].tile % heads);
         ++piece_seen[p];
         cta_pieces.push_back(plan.pieces[p].tile);
-        load += plan.pieces[p].count + 1;
+        load += plan.pieces[p].count + fixed;
         tile = plan.pieces[p].tile;
       }
       // The default order's key: head-major, items innermost (TileOrder: one head a group).
@@ -349,20 +349,35 @@ int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, i
 }
 
 TEST(TilePlan, CutTilesEndEveryCtaNearTheLevel) {
-  // Full masks: 8k (64 key blocks, 64 query tiles each) at 16 heads on 132 CTAs, chunks of two
-  // grids: whole tiles run 8 rounds (520) where the mean is 7.76 (505); cut, within a query
-  // tile or two of the mean.
+  // Full masks: 64 key blocks of 64 query tiles each at 16 heads on 132 CTAs, chunks of two
+  // grids: whole tiles run 8 rounds where the mean is 7.76 (each tile costing its walk plus the
+  // fixed cost f = TileCuts::tile_cost: 8 x 68 = 544 against 528); cut, within f of the mean.
+  const int64_t f = TileCuts{}.tile_cost;
   const std::vector<int32_t> full(64, 64);
   const TilePlan plain = plan_tiles(full, 16, 132, 264);
   const TilePlan cut = plan_tiles(full, 16, 132, 264, {}, TileCuts{true});
   EXPECT_TRUE(plain.pieces.empty());
-  EXPECT_EQ(check_cut_plan(plain, full, 16, 132), 8 * 65);
+  EXPECT_EQ(check_cut_plan(plain, full, 16, 132), 8 * (64 + f));
   EXPECT_FALSE(cut.pieces.empty());
-  EXPECT_LE(check_cut_plan(cut, full, 16, 132), (1024 * 65 + 131) / 132 + 2);
+  EXPECT_LE(check_cut_plan(cut, full, 16, 132), (1024 * (64 + f) + 131) / 132 + f);
   // 64:8-style 64 heads, 32k (256 blocks of 256 query tiles): 124.1 rounds.
   const std::vector<int32_t> full32(256, 256);
   const TilePlan cut32 = plan_tiles(full32, 64, 132, 264, {}, TileCuts{true});
-  EXPECT_LE(check_cut_plan(cut32, full32, 64, 132), (16384 * 257 + 131) / 132 + 2);
+  EXPECT_LE(check_cut_plan(cut32, full32, 64, 132), (16384 * (256 + f) + 131) / 132 + f);
+  // 8k causal at 16 heads (64 key blocks of 128 - 2 i query tiles): the wrap-around packs the
+  // last chunk's short tiles onto few CTAs, so it pays only if the fixed costs are counted
+  // (bench/NOTES.md v42: +11.5 % cycles on the H200 when they were not): the plan with cuts
+  // is no slower than the one without for every fixed cost from 2 to f.
+  std::vector<int32_t> causal8k;
+  for (int32_t i = 0; i < 64; ++i) causal8k.push_back(128 - 2 * i);
+  const TilePlan causal_plain = plan_tiles(causal8k, 16, 132, 264);
+  const TilePlan causal_cut = plan_tiles(causal8k, 16, 132, 264, {}, TileCuts{true});
+  EXPECT_FALSE(causal_cut.pieces.empty());
+  for (int64_t g = 2; g <= f; ++g) {
+    EXPECT_LE(check_cut_plan(causal_cut, causal8k, 16, 132, g),
+              check_cut_plan(causal_plain, causal8k, 16, 132, g))
+        << "fixed cost " << g;
+  }
   // Causal and random lists: valid, and (the plan keeps the better) never worse than whole
   // tiles.
   std::mt19937 rng(7);
@@ -403,7 +418,7 @@ TEST(TilePlan, CutWorkNumbersPiecesAfterTheList) {
   const std::vector<AttnSlice> slices = {{{0, 4096}, {0, 4096}, AttnMaskType::kFull}};
   const WorkList wl = build_bwd_work(slices, 4096, 128, 64);
   const std::vector<int32_t> cost = walk_costs(wl);
-  const int32_t heads = 8;
+  const int32_t heads = 6;
   const TilePlan plan = plan_tiles(cost, heads, 132, 264, {}, TileCuts{true});
   ASSERT_FALSE(plan.pieces.empty());
   const CutWork w = cut_work<64>(plan, wl.items, wl.segs, heads);
@@ -430,8 +445,8 @@ TEST(TilePlan, CutWorkNumbersPiecesAfterTheList) {
       EXPECT_EQ(g.q1, std::min<int32_t>(4096, 64 * (pc.first + pc.count)));
     }
   }
-  EXPECT_TRUE(cut_work<64>(plan_tiles(cost, heads, 132, 264), wl.items, wl.segs, heads)
-                  .items.empty());
+  EXPECT_TRUE(
+      cut_work<64>(plan_tiles(cost, heads, 132, 264), wl.items, wl.segs, heads).items.empty());
 }
 
 // The slots of the MHA stores (bwd_cut.cuh): bwd_cut_slot_floats is one past the last float of
@@ -451,7 +466,7 @@ TEST(TilePlan, GpuTestMasksCutOnAnH200) {
     int32_t heads, head_dim;
   };
   const std::vector<Case> cases = {
-      {"full_mha", {{{0, 4096}, {0, 4096}, AttnMaskType::kFull}}, 4096, 8, 128},
+      {"full_mha", {{{0, 4096}, {0, 4096}, AttnMaskType::kFull}}, 4096, 6, 128},
       {"causal_mha", {{{0, 3000}, {0, 3000}, AttnMaskType::kCausal}}, 3000, 12, 64},
       {"hd256_mha", {{{0, 2048}, {0, 2048}, AttnMaskType::kCausal}}, 2048, 4, 256},
   };
@@ -461,8 +476,8 @@ TEST(TilePlan, GpuTestMasksCutOnAnH200) {
     const std::vector<int32_t> cost = walk_costs(wl);
     const int32_t tiles = static_cast<int32_t>(wl.items.size()) * c.heads;
     const int32_t grid = TileScheduler::grid_for(tiles, 132);
-    const TilePlan plan = plan_tiles(cost, c.heads, grid, (c.head_dim > 128 ? 1 : 2) * int64_t{grid},
-                                     {}, TileCuts{true});
+    const TilePlan plan = plan_tiles(
+        cost, c.heads, grid, (c.head_dim > 128 ? 1 : 2) * int64_t{grid}, {}, TileCuts{true});
     EXPECT_FALSE(plan.pieces.empty()) << c.name;
     check_cut_plan(plan, cost, c.heads, grid);
   }

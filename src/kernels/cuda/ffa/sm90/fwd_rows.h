@@ -18,19 +18,24 @@ namespace magi::cuda::sm90 {
 
 /// The time model (FwdCost), fitted on the H200 to the two kernels' speeds at head dim 64 on 12
 /// shapes (bench/NOTES.md v30: 2k-32k, 16:16 and 64:8, full and causal; each ratio within 3.2 %
-/// and the faster kernel picked on all 12): the 192-row kernel computes cells 1.10 times as
-/// fast; every tile costs besides 200 keys of a 128-row tile, and every CTA once 720 (the
-/// pipeline's start). A piece of a cut tile adds its partial's store and the merge's load: 64 KB
-/// each way at 128 x 128, about 160 keys' time.
-inline constexpr double kFwdWideCellRate = 1.10;
+/// and the faster kernel picked on all 12): every tile costs besides its cells 200 keys of a
+/// 128-row tile, and every CTA once 720 (the pipeline's start). A piece of a cut tile adds its
+/// partial's store and the merge's load: 64 KB each way at 128 x 128, about 160 keys' time.
+///
+/// How much faster the 192-row kernel computes a cell than the 128-row one at `head_dim` (q's):
+/// 1.10 at 64 (fitted, v30); at 128 (sequential consumer, 128-key tiles: tile_table.h) 1.02,
+/// the rate at which this model reproduces the one shape measured so far (32k 16:16 full, 571
+/// against 549 TFLOP/s, bench/NOTES.md v41) until the harness's shapes are fitted.
+constexpr double fwd_wide_cell_rate(int head_dim) { return head_dim == 64 ? 1.10 : 1.02; }
 
-/// head_dim: O's (v's), the columns a piece stores and the merge loads.
-inline FwdCost fwd_cost(int block_m, int block_n, int head_dim) {
+/// head_dim: q's (the kernel's), head_dim_v: O's (v's), the columns a piece stores and the
+/// merge loads.
+inline FwdCost fwd_cost(int block_m, int block_n, int head_dim, int head_dim_v) {
   FwdCost c;
-  c.key_tile = block_m / 128.0 * block_n / (block_m == 128 ? 1.0 : kFwdWideCellRate);
+  c.key_tile = block_m / 128.0 * block_n / (block_m == 128 ? 1.0 : fwd_wide_cell_rate(head_dim));
   c.fixed = 200.0;
   c.first = 720.0;
-  c.piece = 160.0 * block_m * head_dim / (128.0 * 128.0);
+  c.piece = 160.0 * block_m * head_dim_v / (128.0 * 128.0);
   return c;
 }
 

@@ -72,15 +72,27 @@ struct TilePlan {
 /// (McNaughton's wrap-around, at most two pieces a tile), so the CTAs end within about a query
 /// tile of each other instead of a whole tile (full masks: 1024 tiles on 132 CTAs run 8 rounds
 /// for 7.76).
+///
+/// Cutting, a tile (or piece) costs its walk plus `tile_cost` query tiles: its K / V load, its
+/// dK / dV epilogue and its pipeline's start, which the hd 128 kernel (one K / V stage) does not
+/// overlap. Six shapes were measured on the H200 with plans that counted 1 (bench/NOTES.md v41:
+/// busiest SM's cycles with and without cuts); replayed on the CPU, a fixed cost of 2 to 3.2
+/// reproduces each (v42), among them the one loss, 8k causal hd 128 at 16 heads (+11.5 %
+/// measured, +10.2 % modelled at 3), where the wrap-around packed up to 41 short tiles onto one
+/// CTA. The default, 4, leaves a margin: planned with it, no harness shape is modelled slower
+/// than without cuts for any fixed cost from 2 to 4.
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
+  int32_t tile_cost = 4;  // query tiles a tile or piece costs besides its walk (>= 1)
 };
 
 /// The plan of `num_heads` query heads over items of cost `item_cost` (the query tiles an item
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs, in chunks of
 /// `chunk_tiles` tiles. A tile costs its item's walk plus one tile for its K / V load and
-/// dK / dV epilogue. With `cuts.on` the last chunk's tiles may be cut in two (TileCuts).
+/// dK / dV epilogue. With `cuts.on` the last chunk's tiles may be cut in two (TileCuts), and
+/// every tile costs its walk plus cuts.tile_cost: the plans with and without cuts are built and
+/// compared under that cost.
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
                            int64_t chunk_tiles, TileOrder order = {}, TileCuts cuts = {}) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
@@ -95,6 +107,10 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
   };
   std::vector<Tile> keyed;  // in key order
   keyed.reserve(static_cast<size_t>(items * num_heads));
+  MAGI_CHECK(cuts.min_piece >= 1 && cuts.tile_cost >= 1,
+             "FFA CUDA: bad cuts of a tile plan (min_piece ", cuts.min_piece, ", tile_cost ",
+             cuts.tile_cost, ")");
+  const int32_t fixed = cuts.on ? cuts.tile_cost : 1;  // a tile's cost besides its walk
   const int32_t group =
       order.head_group < 1 || order.head_group > num_heads ? num_heads : order.head_group;
   for (int32_t h0 = 0; h0 < num_heads; h0 += group) {
@@ -102,7 +118,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
       const int32_t cost = item_cost[static_cast<size_t>(i)];
       if (cost == 0) continue;
       for (int32_t h = h0; h < std::min(h0 + group, num_heads); ++h) {
-        keyed.push_back({cost + 1, static_cast<int32_t>(keyed.size()),
+        keyed.push_back({cost + fixed, static_cast<int32_t>(keyed.size()),
                          static_cast<int32_t>(i * num_heads + h)});
       }
     }
@@ -137,7 +153,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
       }
       // The last chunk, McNaughton's wrap-around: the CTAs from the least loaded up, each
       // filled to the level; the tile that passes it is cut at a query tile (a piece costs its
-      // walk plus one, as a tile does) and its second piece opens the next CTA. A CTA with
+      // walk plus `fixed`, as a tile does) and its second piece opens the next CTA. A CTA with
       // less room than two pieces' minimum is passed over; what is left when every CTA is
       // full goes whole to the least loaded.
       std::vector<Load> order;
@@ -147,7 +163,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
       }
       size_t at = 0;  // the CTA being filled
       const auto place = [&](const Tile& t) {
-        const int64_t walk = t.cost - 1;
+        const int64_t walk = t.cost - fixed;
         for (; at < order.size(); ++at) {
           Load& l = order[at];
           if (l.first + t.cost <= level) {
@@ -155,7 +171,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
             l.first += t.cost;
             return;
           }
-          const int64_t room = std::min(level - l.first - 1, walk - cuts.min_piece);
+          const int64_t room = std::min(level - l.first - fixed, walk - cuts.min_piece);
           if (room < cuts.min_piece || at + 1 == order.size()) continue;  // full for this tile
           const int32_t piece = static_cast<int32_t>(items + plan.pieces.size());
           const int32_t head = t.number % num_heads;
@@ -163,12 +179,12 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
           plan.pieces.push_back(
               {t.number, static_cast<int32_t>(room), static_cast<int32_t>(walk - room)});
           per_cta[static_cast<size_t>(l.second)].push_back(
-              {static_cast<int32_t>(room + 1), t.key, piece * num_heads + head});
-          l.first += room + 1;
+              {static_cast<int32_t>(room + fixed), t.key, piece * num_heads + head});
+          l.first += room + fixed;
           Load& next = order[++at];
           per_cta[static_cast<size_t>(next.second)].push_back(
-              {static_cast<int32_t>(walk - room + 1), t.key, (piece + 1) * num_heads + head});
-          next.first += walk - room + 1;
+              {static_cast<int32_t>(walk - room + fixed), t.key, (piece + 1) * num_heads + head});
+          next.first += walk - room + fixed;
           return;
         }
         // Every CTA full: the least loaded takes it whole.
@@ -195,17 +211,15 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     return std::pair{std::move(plan), most};
   };
   auto [plan, most] = assign(0, false);
-  MAGI_CHECK(cuts.min_piece >= 1, "FFA CUDA: bad cuts of a tile plan (min_piece ", cuts.min_piece,
-             ")");
   // At most one cut per CTA: pieces number below items + 2 grid (tile numbers stay int32; a
   // larger problem keeps whole tiles).
   if (cuts.on && grid > 1 && (items + 2 * int64_t{grid}) * num_heads < (int64_t{1} << 31)) {
-    // All work spread evenly, plus one for a cut's extra piece; the cuts' overheads can carry
-    // the last tiles past it (no CTA has room left), so a few higher levels are tried too, and
-    // the best plan kept (whole tiles included).
+    // All work spread evenly, plus a cut's extra piece; the cuts' overheads can carry the last
+    // tiles past it (no CTA has room left), so a few higher levels are tried too, and the best
+    // plan kept (whole tiles included).
     int64_t total = 0;
     for (const Tile& t : keyed) total += t.cost;
-    const int64_t level = (total + grid - 1) / grid + 1;
+    const int64_t level = (total + grid - 1) / grid + fixed;
     for (const int64_t extra : {0, 1, 2, 4, 8, 16}) {
       auto [cut, cut_most] = assign(level + extra, true);
       if (cut_most < most) {
