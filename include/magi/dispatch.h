@@ -52,6 +52,10 @@ struct DispatchMeta {
   friend bool operator==(const DispatchMeta&, const DispatchMeta&) = default;
 };
 
+/// Chunks a dispatch may have: the planner holds a few words per chunk and rank, so more would
+/// exhaust memory before any error; solve_dispatch refuses them (naming the lengths).
+inline constexpr int64_t kMaxDispatchChunks = int64_t{1} << 24;
+
 /// Solves the dispatch of a padded mask (total_seqlen % (chunk_size * cp_size) == 0), or with
 /// uneven_shard of an unpadded one: ceil(total_seqlen / chunk_size) chunks, which must be at
 /// least cp_size, and alg kMinHeap or kSequential. Throws on bad arguments, naming them, and

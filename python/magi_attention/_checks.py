@@ -45,7 +45,10 @@ def check_qkv(q, k, v) -> None:
                          f"[Sk, Hkv]")
     if k.shape[2] != q.shape[2]:
         raise ValueError(f"k: head_dim {k.shape[2]} differs from q's {q.shape[2]}")
-    if k.shape[1] == 0 or q.shape[1] % k.shape[1] != 0:
+    if q.shape[1] == 0 or k.shape[1] == 0:
+        raise ValueError(f"q, k: num_heads_q = {q.shape[1]}, num_heads_kv = {k.shape[1]}: "
+                         "head counts must be >= 1")
+    if q.shape[1] % k.shape[1] != 0:
         raise ValueError(f"q, k: num_heads_q = {q.shape[1]} is not a multiple of "
                          f"num_heads_kv = {k.shape[1]}")
 
@@ -61,6 +64,8 @@ def check_int(name: str, value, minimum: int | None = None) -> int:
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} = {value}: must be >= {minimum}")
+    if not -(1 << 63) <= value < (1 << 63):
+        raise ValueError(f"{name} = {value}: out of the int64 range")
     return value
 
 
@@ -85,10 +90,12 @@ SINK_LAYOUTS = ("sh", "ssh")
 
 def check_sink(sink, sink_layout):
     """The sink as the core takes it: None, or a float32 tensor (contiguous: a copy when it is
-    not). TypeError for a non-tensor, another dtype or a non-str layout; the core checks the
-    shape against q and the layout's value (ValueError naming them)."""
+    not). TypeError for a non-tensor, another dtype or a non-str layout, ValueError for a layout
+    other than 'sh' / 'ssh' (also without a sink); the core checks the shape against q."""
     if not isinstance(sink_layout, str):
         raise TypeError(f"sink_layout: expected 'sh' or 'ssh', got {type(sink_layout).__name__}")
+    if sink_layout not in ("sh", "ssh"):
+        raise ValueError(f"sink_layout = {sink_layout!r}: expected 'sh' or 'ssh'")
     if sink is None:
         return None
     check_tensor("sink", sink, dtypes=(torch.float32,))

@@ -42,8 +42,8 @@ DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seq
     // NOTE: every rank must hold a chunk (the original rejects empty partitions), so there
     // must be at least cp_size chunks.
     MAGI_CHECK(total_seqlen > 0 && (total_seqlen + chunk_size - 1) / chunk_size >= cp_size,
-               "total_seqlen = ", total_seqlen, ": uneven shards need at least cp_size = ",
-               cp_size, " chunks of chunk_size = ", chunk_size,
+               "total_seqlen = ", total_seqlen, ": uneven shards need at least cp_size = ", cp_size,
+               " chunks of chunk_size = ", chunk_size,
                " (a rank would hold no token; use a smaller chunk_size)");
   } else {
     // NOTE: total 0 would leave every rank without a chunk (the original rejects empty
@@ -52,6 +52,12 @@ DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seq
                ": must be a positive multiple of chunk_size * cp_size = ", chunk_size, " * ",
                cp_size, " = ", block, " (pad it by compute_pad_size)");
   }
+
+  const int64_t chunks = total_seqlen / chunk_size + (total_seqlen % chunk_size != 0);
+  MAGI_CHECK(chunks <= kMaxDispatchChunks, "total_seqlen = ", total_seqlen,
+             " in chunks of chunk_size = ", chunk_size, ": ", chunks,
+             " chunks, more than the dispatch's limit of 2^24 = ", kMaxDispatchChunks,
+             "; use a larger chunk_size");
 
   const dispatch::ChunkedMask mask = dispatch::cut_into_chunks(slices, total_seqlen, chunk_size);
   DispatchMeta m;

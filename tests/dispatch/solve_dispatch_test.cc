@@ -185,6 +185,11 @@ TEST(SolveDispatch, BadArgumentsAreNamed) {
   EXPECT_EQ(solve_dispatch({}, 5, 1, 4, {DispatchAlgType::kSequential}, true).shard_seqlens(),
             (std::vector<int64_t>{2, 1, 1, 1}));
   expect_error_naming([&] { solve_dispatch(s, 4, 2, 2, {}); }, "q_ranges[0]");
+  // More chunks than the planner can hold: refused before anything is allocated per chunk.
+  const int64_t huge = int64_t{1} << 40;
+  const std::vector<AttnSlice> all = {{{0, huge}, {0, huge}, AttnMaskType::kCausal}};
+  expect_error_naming([&] { solve_dispatch(all, huge, 512, 8, {}); }, "2147483648 chunks");
+  expect_error_naming([&] { solve_dispatch(all, huge, 512, 8, {}, true); }, "chunk_size = 512");
   const std::vector<AttnSlice> big = {{{0, 64}, {0, 64}, AttnMaskType::kCausal}};
   expect_error_naming([&] { solve_dispatch(big, 64, 2, 2, {DispatchAlgType::kExact}); },
                       "num_chunks = 32");

@@ -1,5 +1,6 @@
 """Worker of test_key_cache.py: key caching and the host time of calc_attn with a cached key."""
 
+import gc
 import time
 
 import torch
@@ -12,6 +13,8 @@ from magi_attention.api import (
     dispatch,
     get_most_recent_key,
     magi_attn_flex_key,
+    magi_attn_varlen_key,
+    undispatch,
 )
 
 
@@ -70,3 +73,41 @@ def run(rank, world_size, calls: int):
     assert C.key_cache_size() == cached_core
     return dict(first_key_s=t_first, cached_key_s=t_cached, calc_attn_s=t_call,
                 core_call_s=t_core)
+
+
+def run_new_group(rank, world_size):
+    """A group destroyed and made again over the same ranks, and two live groups over the same
+    ranks: each key runs on its own group (the group id is the ranks, so the caches must also
+    tell the group objects apart)."""
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    clear_cache()
+    ranks = list(range(world_size))
+    args = ([0, 10, 32], [0, 10, 32])
+    kw = dict(causal=True, head_dim=8, chunk_size=4)
+    x = torch.randn(32, 2, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def attend(key):
+        local = dispatch(x, key)
+        out, _ = calc_attn(local, local, local, key)
+        return undispatch(out, key)
+
+    first = dist.new_group(ranks)
+    key_a = magi_attn_varlen_key(*args, cp_group_or_mesh=first, **kw)
+    expected = attend(key_a)
+    dist.destroy_process_group(first)
+    del first
+    gc.collect()
+    again = dist.new_group(ranks)
+    key_b = magi_attn_varlen_key(*args, cp_group_or_mesh=again, **kw)
+    assert key_b.cp_group is again and key_b is not key_a
+    assert torch.equal(attend(key_b), expected)
+    assert get_most_recent_key(again) is key_b
+    # Two live groups of the same ranks: each gets its own key, and both keys work.
+    other = dist.new_group(ranks)
+    key_c = magi_attn_varlen_key(*args, cp_group_or_mesh=other, **kw)
+    assert key_c.cp_group is other and get_most_recent_key(other) is key_c
+    assert get_most_recent_key(again) is key_b
+    assert torch.equal(attend(key_c), expected) and torch.equal(attend(key_b), expected)
+    assert magi_attn_varlen_key(*args, cp_group_or_mesh=again, **kw).cp_group is again
+    clear_cache()
+    return True

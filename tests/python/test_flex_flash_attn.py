@@ -140,6 +140,25 @@ def test_strided_and_misaligned_inputs_and_range_cache():
     ref3, _ = attention(q, k, v, dense_mask([(0, 20, 0, 20, 0)], 20, 20))
     assert rel_err(out3, ref3) <= 1e-10
     assert ffa_mod._work_of(qr, qr, tm, 20, 20) is not work
+    # Writes that torch does not count (no _version bump) are seen too: through numpy, through
+    # .data; and range tensors made under inference_mode (no version counter) work.
+    kr = torch.tensor([[0, 20]], dtype=torch.int32)
+    flex_flash_attn_func(q, k, v, qr, kr, tm)
+    for write, end in ((lambda: kr.numpy().__setitem__((0, 1), 4), 4),
+                       (lambda: kr.data.__setitem__((0, 1), 9), 9)):
+        write()
+        got, _ = flex_flash_attn_func(q, k, v, qr, kr, tm)
+        ref, _ = attention(q, k, v, dense_mask([(0, 20, 0, end, 0)], 20, 20))
+        assert rel_err(got, ref) <= 1e-10, end
+    with torch.inference_mode():
+        ir = torch.tensor([[0, 12]], dtype=torch.int32)
+    for end in (12, 6):
+        if end == 6:
+            with torch.inference_mode():
+                ir[0, 1] = 6
+        got, _ = flex_flash_attn_func(q, k, v, ir, ir)
+        ref, _ = attention(q, k, v, dense_mask([(0, end, 0, end, 0)], 20, 20))
+        assert rel_err(got, ref) <= 1e-10, end
 
 
 @pytest.mark.parametrize("d", [192, 256])

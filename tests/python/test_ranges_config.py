@@ -58,16 +58,23 @@ def test_seed_config_and_defaults():
 def test_key_equality_and_lru(monkeypatch):
     monkeypatch.setenv("MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE", "2")
 
-    def key(n, runtime=None):
+    comm, other = object(), object()  # two communicators (process group objects) of "g"
+
+    def key(n, runtime=None, on=comm):
         return DistAttnRuntimeKey(((0, n, 0, n, 0),), n, n, None, None, 64, pad_size=0,
                                   chunk_size=None, group_id="g", dist_attn_config=DistAttnConfig(),
-                                  runtime=runtime)
+                                  runtime=runtime, comm=on)
 
     assert key(8, runtime=1) == key(8, runtime=2) and hash(key(8)) == hash(key(8, runtime=3))
     cache = KeyCache()
     for n in (8, 16, 24):
         cache.put(key(n, runtime=n))
-    assert cache.get(key(8)) is None and cache.get(key(16)).runtime == 16
+    assert cache.get(key(8), comm) is None and cache.get(key(16), comm).runtime == 16
     assert cache.most_recent("g").runtime == 16 and len(cache) == 2
+    # An equal key of another group object with the same ranks: an entry of its own.
+    assert cache.get(key(16), other) is None
+    cache.put(key(16, runtime=-16, on=other))  # evicts 24, the least recent
+    assert cache.get(key(16), other).runtime == -16 and cache.get(key(24), comm) is None
+    assert cache.most_recent("g").runtime == -16 and cache.most_recent("g", comm).runtime == 16
     cache.clear("g")
     assert len(cache) == 0

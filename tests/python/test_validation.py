@@ -38,6 +38,9 @@ R = torch.tensor([[0, 8]], dtype=torch.int32)
     (dict(k_ranges=torch.tensor([[5, 3]], dtype=torch.int32)), ValueError, "k_ranges"),
     (dict(softmax_scale=-1.0), ValueError, "softmax_scale"),
     (dict(softcap="x"), TypeError, "softcap"),
+    (dict(deterministic="yes"), TypeError, "deterministic"),
+    (dict(return_max_logits=1), TypeError, "return_max_logits"),
+    (dict(sink_layout="hs"), ValueError, "sink_layout"),  # no sink given: still checked
 ])
 def test_ffa_bad_ranges_and_options(kwargs, exc, name):
     args = dict(q_ranges=R, k_ranges=R, attn_type_map=None)
@@ -53,6 +56,7 @@ def test_ffa_bad_ranges_and_options(kwargs, exc, name):
     (lambda: (_qkv()[0], _qkv(torch.float64)[1], _qkv()[2]), TypeError, "k"),
     (lambda: (_qkv()[0].view(8, 32), *_qkv()[1:]), ValueError, "q"),
     (lambda: _qkv(hq=3, hkv=2), ValueError, "num_heads_q"),
+    (lambda: _qkv(hq=0, hkv=0), ValueError, "head counts must be >= 1"),
     (lambda: (_qkv()[0], _qkv(d=8)[1], _qkv(d=8)[2]), ValueError, "head_dim"),
     (lambda: (_qkv()[0], _qkv()[1], _qkv(sk=7)[2]), ValueError, "v"),
     (lambda: ([[1.0]], *_qkv()[1:]), TypeError, "q"),
@@ -92,6 +96,7 @@ def test_key_needs_exactly_one_of_group_and_mesh():
     (dict(q_ranges=[[0, 9]]), ValueError, "q_ranges"),
     (dict(total_seqlen_k=7, k_ranges=[[0, 7]]), ValueError, "total_seqlen_k"),
     (dict(total_seqlen_q=8.0), TypeError, "total_seqlen_q"),
+    (dict(total_seqlen_q=2**64), ValueError, "total_seqlen_q = 18446744073709551616"),
     (dict(chunk_size=0), ValueError, "chunk_size"),
     (dict(pad_size=-1), ValueError, "pad_size"),
     (dict(dist_attn_config="x"), TypeError, "dist_attn_config"),
@@ -134,6 +139,8 @@ def test_compute_pad_size_and_cu_seqlens():
         compute_pad_size(10, 0, 128, 512)
     with pytest.raises(TypeError, match="cu_seqlens_q"):
         infer_attn_mask_from_cu_seqlens(torch.tensor([0.0, 4.0]), [0, 4])
+    with pytest.raises(TypeError, match=r"cu_seqlens_q\[1\]"):  # not truncated to 4
+        infer_attn_mask_from_cu_seqlens([0, 4.7, 10], [0, 4, 10])
     with pytest.raises(ValueError, match="cu_seqlens_k"):
         infer_attn_mask_from_cu_seqlens([0, 4], [0, 4, 2])
 
@@ -162,3 +169,22 @@ def test_meta_tensors_are_reported_clearly():
         view(torch.empty(3, device="meta"))
     with pytest.raises(ValueError, match=r"^q_ranges: meta tensors are not supported"):
         flex_flash_attn_func(*_qkv(), R.to("meta"), R)
+
+
+def test_double_backward_is_refused_clearly():
+    q, k, v = (t.double().requires_grad_() for t in _qkv())
+    out, _ = flex_flash_attn_func(q, k, v, R, R)
+    (dq,) = torch.autograd.grad(out.sum(), q, create_graph=True)
+    with pytest.raises(RuntimeError, match="not differentiable"):
+        dq.sum().backward()
+
+
+def test_key_beyond_the_planners_chunk_limit_is_refused():
+    """A mask of 2^40 tokens in chunks of 4 is 2^38 chunks: a clear error on every rank, not
+    the memory of the machine exhausted."""
+    from dist_harness import run_ranks
+    from key_agreement_workers import make_keys
+
+    huge = ([[0, 2**40]], 2**40)
+    for errors in run_ranks(make_keys, 2, [[huge, huge]], timeout=120):
+        assert "274877906944 chunks" in errors[0] and "chunk_size = 4" in errors[0], errors

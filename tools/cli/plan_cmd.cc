@@ -19,7 +19,6 @@ namespace magi::cli {
 namespace {
 
 constexpr int64_t kMaxPlanRanks = 1 << 16;
-constexpr int64_t kMaxChunks = int64_t{1} << 24;  // the planner holds a few words per chunk
 
 }  // namespace
 
@@ -59,7 +58,7 @@ int run_plan(const Args& a) {
                      " ranks, but --cp = " + std::to_string(cp));
   }
   const double chunks = std::ceil(static_cast<double>(mask.seqlen) / static_cast<double>(chunk));
-  if (chunks + cp > static_cast<double>(kMaxChunks)) {
+  if (chunks + cp > static_cast<double>(kMaxDispatchChunks)) {
     throw UsageError("--seqlen " + std::to_string(mask.seqlen) + " with --chunk " +
                      std::to_string(chunk) + ": " + std::to_string(int64_t(chunks)) +
                      " chunks, more than the planner's limit of 2^24; raise --chunk");

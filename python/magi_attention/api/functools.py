@@ -55,7 +55,7 @@ def _cu_list(name: str, cu) -> list[int]:
         cu = cu.tolist()
     elif not isinstance(cu, (list, tuple)):
         raise TypeError(f"{name}: expected a tensor or a list of ints, got {type(cu).__name__}")
-    cu = [int(c) for c in cu]
+    cu = [check_int(f"{name}[{i}]", c) for i, c in enumerate(cu)]
     if len(cu) < 2 or cu[0] != 0 or any(b <= a for a, b in zip(cu, cu[1:])):
         raise ValueError(f"{name} = {cu}: must start at 0 and increase strictly")
     return cu

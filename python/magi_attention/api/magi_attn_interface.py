@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .. import _ops
-from .._checks import check_qkv, check_scale, check_sink, check_tensor
+from .._checks import check_int, check_qkv, check_scale, check_sink, check_tensor
 from .._ext import core
 from ..common.enum import AttnMaskType, AttnRole
 from ..common.forward_meta import AttnForwardMeta
@@ -271,8 +271,7 @@ def roll(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) -> torc
     """
     _check_key(key)
     check_tensor("x", x)
-    if isinstance(shift, bool) or not isinstance(shift, int):
-        raise TypeError(f"shift: expected an int, got {type(shift).__name__}")
+    shift = check_int("shift", shift)
     if isinstance(dim, bool) or not isinstance(dim, int):
         raise TypeError(f"dim: expected an int, got {type(dim).__name__}")
     if not -x.dim() <= dim < x.dim():
@@ -368,7 +367,8 @@ def get_position_ids(key: DistAttnRuntimeKey, device=None,
 def get_most_recent_key(cp_group=None, cp_mesh=None) -> DistAttnRuntimeKey:
     """The most recently created or used key of the group (ValueError when there is none)."""
     group = resolve_group(cp_group, cp_mesh)
-    key = key_cache.most_recent(communicator_for(group).group_id())
+    comm = communicator_for(group)
+    key = key_cache.most_recent(comm.group_id(), comm)
     if key is None:
         raise ValueError("cp_group: no key has been created for this group")
     return key

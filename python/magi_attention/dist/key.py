@@ -109,36 +109,48 @@ def _capacity() -> int:
 
 
 class KeyCache:
-    """One LRU of keys per group id (MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE per group)."""
+    """One LRU of keys per group id (MAGI_ATTENTION_DIST_ATTN_RUNTIME_DICT_SIZE per group).
+
+    The group id is the group's ranks, and two process group objects may have the same ranks
+    (one destroyed and made again, or two made side by side); a key runs on its own group's
+    communicator, so the entries are (key, its communicator): equal keys of two groups are two
+    entries. (A key holds its communicator, so the communicator's id is not reused while the
+    entry lives.)"""
 
     def __init__(self) -> None:
         self._groups: dict[str, OrderedDict] = {}
 
-    def get(self, probe: DistAttnRuntimeKey) -> Optional[DistAttnRuntimeKey]:
-        """The cached key equal to ``probe`` (moved to most recent), or None."""
+    def get(self, probe: DistAttnRuntimeKey, comm) -> Optional[DistAttnRuntimeKey]:
+        """The cached key equal to ``probe`` on communicator ``comm`` (moved to most recent),
+        or None."""
         lru = self._groups.get(probe.group_id)
         if lru is None:
             return None
-        key = lru.get(probe)
+        entry = (probe, id(comm))
+        key = lru.get(entry)
         if key is not None:
-            lru.move_to_end(probe)
+            lru.move_to_end(entry)
         return key
 
     def put(self, key: DistAttnRuntimeKey) -> None:
         """Inserts ``key`` as most recent, evicting the least recent beyond the capacity."""
         lru = self._groups.setdefault(key.group_id, OrderedDict())
-        lru[key] = key
-        lru.move_to_end(key)
+        entry = (key, id(key.comm))
+        lru[entry] = key
+        lru.move_to_end(entry)
         while len(lru) > max(_capacity(), 1):
             lru.popitem(last=False)
 
-    def most_recent(self, group_id: str) -> Optional[DistAttnRuntimeKey]:
-        """The most recently created or used key of the group, or None."""
-        lru = self._groups.get(group_id)
-        return next(reversed(lru)) if lru else None
+    def most_recent(self, group_id: str, comm=None) -> Optional[DistAttnRuntimeKey]:
+        """The most recently created or used key of the group (with ``comm``: on that
+        communicator, i.e. that process group object), or None."""
+        for key in reversed(self._groups.get(group_id, {}).values()):
+            if comm is None or key.comm is comm:
+                return key
+        return None
 
     def clear(self, group_id: Optional[str] = None) -> None:
-        """Forgets the keys of one group, or of all groups."""
+        """Forgets the keys of one group id, or of all groups."""
         if group_id is None:
             self._groups.clear()
         else:

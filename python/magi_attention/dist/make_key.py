@@ -104,10 +104,12 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
                                chunk_size=chunk_size, group_id=comm.group_id(),
                                dist_attn_config=config, hier_mesh=hier_mesh,
                                is_same_source=is_same_source)
-    key = key_cache.get(probe)
+    key = key_cache.get(probe, comm)
     if key is None:
         # A new key: the core checks that the ranks agree (one collective), then plans. A
-        # cached key costs no communication (docs/python.md). NOTE: heads not given (the
+        # cached key costs no communication (docs/python.md), nor does one the core has cached
+        # for the same ranks on another group object (KeyCache: made again here, on this
+        # group's communicator). NOTE: heads not given (the
         # seed's call form) are 0 for the core: the one runtime serves any head configuration,
         # checked per call; nothing is planned again on first use.
         core_config = config._to_core()
@@ -137,7 +139,7 @@ def make_key_for_new_mask(q_ranges, k_ranges, attn_mask_type, key_for_dispatch, 
         raise TypeError(f"key_for_dispatch: expected a DistAttnRuntimeKey from magi_attn_*_key, "
                         f"got {type(key_for_dispatch).__name__}")
     ref = key_for_dispatch
-    if key_cache.get(ref) is None:
+    if key_cache.get(ref, ref.comm) is None:
         raise ValueError("key_for_dispatch: the dist attn runtime key does not exist (it was "
                          "cleared or evicted from the cache); make it again")
     qr, kr = _ranges("q_ranges", q_ranges), _ranges("k_ranges", k_ranges)
@@ -176,7 +178,7 @@ def make_key_for_new_mask(q_ranges, k_ranges, attn_mask_type, key_for_dispatch, 
                   dist_attn_config=config, dispatch_key=root, hier_mesh=ref.hier_mesh,
                   is_same_source=ref.is_same_source)
     probe = DistAttnRuntimeKey(slices, ref.total_seqlen_q, ref.total_seqlen_k, *heads, **fields)
-    key = key_cache.get(probe)
+    key = key_cache.get(probe, ref.comm)
     if key is None:
         runtime = core().make_flex_key_for_new_mask_after_dispatch(
             list(slices), ref.runtime, ref.comm, heads[0] or 0, heads[1] or 0, heads[2] or 0,

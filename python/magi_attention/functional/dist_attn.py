@@ -26,6 +26,7 @@ import torch
 
 from .._ext import core
 from .._tensor import alloc_bytes, empty_out, prepared, ready, stream_of
+from ._once import differentiable_once
 
 __all__ = ["dispatch_func", "undispatch_func", "dist_attn_func", "roll_func"]
 
@@ -103,6 +104,7 @@ class _Dispatch(torch.autograd.Function):
         return _dispatch(key, x_global, pad_value, kv)
 
     @staticmethod
+    @differentiable_once
     def backward(ctx, grad_local):
         return _undispatch(ctx.key, grad_local, ctx.kv), None, None, None
 
@@ -114,6 +116,7 @@ class _Undispatch(torch.autograd.Function):
         return _undispatch(key, x_local, kv)
 
     @staticmethod
+    @differentiable_once
     def backward(ctx, grad_global):
         if ctx.partial and ctx.key.comm.size() > 1:
             # NOTE: a reduce-scatter would move half the bytes, but gloo has none; all_reduce
@@ -130,6 +133,7 @@ class _Roll(torch.autograd.Function):
         return _roll(key, x_local, shift, dim)
 
     @staticmethod
+    @differentiable_once
     def backward(ctx, grad):
         key, shift, dim = ctx.args
         return _roll(key, grad, -shift, dim), None, None, None
@@ -147,6 +151,7 @@ class _DistAttn(torch.autograd.Function):
         return out, lse
 
     @staticmethod
+    @differentiable_once
     def backward(ctx, dout, dlse):
         q, k, v, out, lse, sink = ctx.saved_tensors
         key, scale, cap, layout = ctx.args

@@ -1,8 +1,8 @@
 """flex_flash_attn_func: flexible attention on one device (CPU or CUDA tensors).
 
 The hot path: the mask's prepared work (``_C.FfaWork``: disjoint slices, and on CUDA the
-kernels' work lists uploaded once) is cached by the identity of the range tensors, so a
-repeated call costs one dict lookup, two output allocations and one C++ call that reads the
+kernels' work lists uploaded once) is cached by what the range tensors hold (see _signature), so
+a repeated call costs one comparison, two output allocations and one C++ call that reads the
 tensors itself. Under ``torch.compile`` (torch >= 2.4) the call goes through the custom ops of
 :mod:`magi_attention._ops` instead.
 """
@@ -18,6 +18,7 @@ from .._checks import check_qkv, check_scale, check_sink, check_tensor
 from .._ext import core
 from .._tensor import (accumulator_dtype, alloc_bytes, empty_out, optional_view, prepared,
                        ready, stream_of, view)
+from ._once import differentiable_once
 
 __all__ = ["flex_flash_attn_func", "ffa_forward", "ffa_backward"]
 
@@ -48,48 +49,75 @@ def _get_slices(q_ranges, k_ranges, attn_type_map=None):
                         optional_view(types))
 
 
-# Prepared work by the identity of the range tensors and the lengths. NOTE: a CUDA range tensor
-# costs a device-to-host copy (a sync) when read, so repeated calls must not read it again. An
-# entry holds references to the tensors, so their ids cannot be reused by other tensors while
-# cached; `_version` changes on any in-place write and the data pointer on `.data =`, either of
-# which forces a new conversion.
+# Prepared work by what the range tensors hold, and the lengths (_signature). NOTE: a CUDA range
+# tensor costs a device-to-host copy (a sync) when read, so repeated calls must not read it
+# again: it is known by its identity, `_version` (any in-place write through torch) and data
+# pointer (`.data =`); an entry holds references to the tensors, so their ids cannot be reused
+# by other tensors while cached. A host tensor is known by its bytes, so writes that torch does
+# not count (through numpy, through `.data`) are seen too.
 _WORK_CACHE: OrderedDict = OrderedDict()
 _WORK_CACHE_SIZE = 64
 
 
-class _Last:
-    """The most recent mask (most calls repeat it: one per layer of a step), compared by
-    identity without building a key."""
-
-    ranges = (None, None, None)
-    stamps = None  # (total_q, total_k, versions and data pointers)
-    work = None
-
-
-def _stamps(q_ranges, k_ranges, attn_type_map, total_q, total_k):
-    if attn_type_map is None:
-        return (total_q, total_k, q_ranges._version, k_ranges._version, q_ranges.data_ptr(),
-                k_ranges.data_ptr())
-    return (total_q, total_k, q_ranges._version, k_ranges._version, q_ranges.data_ptr(),
-            k_ranges.data_ptr(), attn_type_map._version, attn_type_map.data_ptr())
-
-
-def _tensor_key(t):
+def _signature(t):
+    """What the mask of range tensor ``t`` depends on, in a form cheap to compare: an int32 host
+    tensor's shape and bytes; a CUDA tensor's identity, version and data pointer; an inference
+    tensor on CUDA (no version counter) its bytes, read on every call (a sync: range tensors made
+    on the host, or outside ``torch.inference_mode``, avoid it). Anything else (not an int32
+    tensor) its identity: the conversion then raises the error naming it."""
     if t is None:
         return None
-    if not isinstance(t, torch.Tensor):
-        return ("object", id(t))  # not a tensor: _host_int32 raises TypeError on first use
-    return (id(t), t._version, t.data_ptr())
+    if not isinstance(t, torch.Tensor) or t.dtype != torch.int32:
+        return ("object", id(t))
+    if t.device.type == "cpu":
+        return ("host", tuple(t.shape), t.detach().contiguous().numpy().tobytes())
+    if t.is_inference():
+        return ("read", tuple(t.shape), t.detach().cpu().numpy().tobytes())
+    return ("device", id(t), t._version, t.data_ptr())
+
+
+class _Last:
+    """The most recent mask (most calls repeat it: one per layer of a step), recognised without
+    building a signature: the same tensor objects, and for each host tensor the same memory
+    (data pointer and shape) holding the same bytes (read through the numpy view kept from the
+    last call), for each CUDA tensor the same version and data pointer. One tuple, replaced
+    whole, so that a thread never sees one call's tensors with another's work:
+    ``(ranges, (total_q, total_k), checks, work)``, checks per tensor _check_of's record."""
+
+    state = ((None, None, None), None, (None, None, None), None)
+
+
+def _check_of(t):
+    """_Last's record of range tensor ``t``, or None when ``t`` must take the slow path (not a
+    contiguous int32 tensor, or an inference tensor on CUDA)."""
+    if not isinstance(t, torch.Tensor) or t.dtype != torch.int32:
+        return None
+    if t.device.type == "cpu":
+        if not t.is_contiguous():
+            return None
+        arr = t.detach().numpy()
+        return ("host", t.data_ptr(), t.shape, arr, arr.tobytes())
+    if t.is_inference():
+        return None
+    return ("device", t._version, t.data_ptr())
+
+
+def _unchanged(t, check) -> bool:
+    if check[0] == "host":
+        return (t.data_ptr() == check[1] and t.shape == check[2]
+                and check[3].tobytes() == check[4])
+    return t._version == check[1] and t.data_ptr() == check[2]
 
 
 def _work_of(q_ranges, k_ranges, attn_type_map, total_q: int, total_k: int):
     """The prepared work (``_C.FfaWork``) of this mask over ``[0, total_q) x [0, total_k)``,
-    validated and made once per distinct range tensors."""
-    last = _Last.ranges
-    if q_ranges is last[0] and k_ranges is last[1] and attn_type_map is last[2]:
-        if _stamps(q_ranges, k_ranges, attn_type_map, total_q, total_k) == _Last.stamps:
-            return _Last.work
-    key = (_tensor_key(q_ranges), _tensor_key(k_ranges), _tensor_key(attn_type_map), total_q,
+    validated and made once per distinct mask (see _signature)."""
+    last, lengths, checks, work = _Last.state
+    if (q_ranges is last[0] and k_ranges is last[1] and attn_type_map is last[2]
+            and lengths == (total_q, total_k)
+            and all(t is None or _unchanged(t, c) for t, c in zip(last, checks))):
+        return work
+    key = (_signature(q_ranges), _signature(k_ranges), _signature(attn_type_map), total_q,
            total_k)
     hit = _WORK_CACHE.get(key)
     if hit is None:
@@ -99,9 +127,10 @@ def _work_of(q_ranges, k_ranges, attn_type_map, total_q: int, total_k: int):
             _WORK_CACHE.popitem(last=False)
     else:
         _WORK_CACHE.move_to_end(key)
-    _Last.ranges = (q_ranges, k_ranges, attn_type_map)
-    _Last.stamps = _stamps(q_ranges, k_ranges, attn_type_map, total_q, total_k)
-    _Last.work = hit[0]
+    ranges = (q_ranges, k_ranges, attn_type_map)
+    checks = tuple(None if t is None else _check_of(t) for t in ranges)
+    if all(t is None or c is not None for t, c in zip(ranges, checks)):
+        _Last.state = (ranges, (total_q, total_k), checks, hit[0])
     return hit[0]
 
 
@@ -194,6 +223,7 @@ class _FlexFlashAttn(torch.autograd.Function):
         return out, lse
 
     @staticmethod
+    @differentiable_once
     def backward(ctx, dout, dlse):
         q, k, v, out, lse, sink = ctx.saved_tensors
         work, scale, cap, deterministic, layout = ctx.args
@@ -280,6 +310,9 @@ def flex_flash_attn_func(
         ``return_max_logits``: ``(out, AttnForwardMeta(lse, max_logits))``, max_logits float32
         ``[num_heads_q]`` (-inf for a head with no valid cell; NaN kept; not differentiable).
     """
+    for name, flag in (("deterministic", deterministic), ("return_max_logits", return_max_logits)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
     if return_max_logits:
         if _ops.compiling():
             raise NotImplementedError("return_max_logits: not supported under torch.compile yet")
