@@ -5,6 +5,7 @@ inputs; PROFILE_FWD=1 runs the forwards alone.
 """
 import json
 import os
+import re
 import sys
 
 import torch
@@ -17,14 +18,23 @@ TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 
 
 def load_case(name, s, device="cuda", heads=None, head_dim=None):
-    """Case `name` at seqlen `s` of cases.json (full and causal at any seqlen, 16 heads of 128
-    as there): (case, q, k, v, q_ranges, k_ranges, types), q/k/v random bf16 with
-    requires_grad; `heads` (hq, hkv) and `head_dim` override the case's."""
+    """Case `name` at seqlen `s` of cases.json (full and causal at any seqlen, and `docs<L>` /
+    `docs<L>_causal`: documents of L tokens; 16 heads of 128 as there): (case, q, k, v,
+    q_ranges, k_ranges, types), q/k/v random bf16 with requires_grad; `heads` (hq, hkv) and
+    `head_dim` override the case's."""
     found = [c for c in json.load(open(os.path.join(HERE, "cases.json")))["cases"]
              if c["name"] == name and c["seqlen"] == s]
     if not found and name in ("full", "causal"):
         found = [{"name": name, "seqlen": s, "num_heads_q": 16, "head_dim": 128,
                   "slices": [[0, s, 0, s, name]]}]
+    docs = re.fullmatch(r"docs(\d+)(_causal)?", name)
+    if not found and docs and int(docs.group(1)) > 0:
+        # Documents of L tokens (the last one shorter), full or causal: the same kernels over
+        # items of one length, to fit a tile's fixed cost (cycles per cell against L).
+        n, kind = int(docs.group(1)), "causal" if docs.group(2) else "full"
+        found = [{"name": name, "seqlen": s, "num_heads_q": 16, "head_dim": 128,
+                  "slices": [[a, min(a + n, s), a, min(a + n, s), kind]
+                             for a in range(0, s, n)]}]
     if not found:
         sys.exit(f"profile_ffa.py: no case {name!r} at seqlen {s} in cases.json")
     c = found[0]

@@ -41,3 +41,23 @@ def test_parse_sums_a_pass_and_skips_the_rest():
                            "gpu__time_duration.sum": 654321.0},
                    "bwd": {"sm__cycles_elapsed.max": 3020000.0}}
     assert parse("no csv here") == {}
+
+
+def test_tile_cost_fit_recovers_a_known_fixed_cost():
+    """bench/tile_cost_fit.py: cycles made up from 4000 a query tile and 3 query tiles a tile
+    (backward), 900 a key tile and 1.5 key tiles a tile (forward), on document masks."""
+    from tile_cost_fit import counts, fit
+
+    # docs512 at 32k, 16 heads: 64 documents of 4 key blocks walking 8 query tiles each.
+    assert counts("docs512", 32768, 16, 176)["bwd"] == (16 * 64 * 4 * 8, 16 * 64 * 4)
+    assert counts("causal", 1024, 1, 176)["bwd"] == (16 + 14 + 12 + 10 + 8 + 6 + 4 + 2, 8)
+    points = {"bwd": [], "fwd": []}
+    for name in ("docs512", "docs2048_causal", "docs8192", "full"):
+        c = counts(name, 32768, 16, 176)
+        for p, (a, f) in (("bwd", (4000, 3.0)), ("fwd", (900, 1.5))):
+            u, t = c[p]
+            points[p].append((u / 132, t / 132, a * (u + f * t) / 132))
+    a, b = fit(points["bwd"])
+    assert abs(a - 4000) < 1e-6 * 4000 and abs(b / a - 3.0) < 1e-9
+    a, b = fit(points["fwd"])
+    assert abs(a - 900) < 1e-6 * 900 and abs(b / a - 1.5) < 1e-9
