@@ -109,9 +109,9 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
         # A new key: the core checks that the ranks agree (one collective), then plans. A
         # cached key costs no communication (docs/python.md), nor does one the core has cached
         # for the same ranks on another group object (KeyCache: made again here, on this
-        # group's communicator). NOTE: heads not given (the
-        # seed's call form) are 0 for the core: the one runtime serves any head configuration,
-        # checked per call; nothing is planned again on first use.
+        # group's communicator). NOTE: heads not given (the seed's call form) are 0 for the
+        # core: the one runtime serves any head configuration, checked per call; nothing is
+        # planned again on first use.
         core_config = config._to_core()
         if hier_mesh is not None:
             core_config.hier_mesh = core().CommMesh(*hier_mesh)

@@ -1,8 +1,9 @@
-"""The backward of this package's autograd functions is differentiable once: ``differentiable_once``
-makes a second derivative raise a clear error (torch's ``once_differentiable`` does so only when
-the incoming gradient requires grad; under ``create_graph=True`` the first gradient of a loss
-usually does not, and the saved inputs alone would leave torch's generic "does not require grad"
-error)."""
+"""The backward of this package's autograd functions is differentiable once:
+``differentiable_once`` makes a second derivative raise a clear error. (torch's
+``once_differentiable`` does so only when the incoming gradient requires grad; under
+``create_graph=True`` the first gradient of a loss usually does not, and the saved inputs alone
+would leave torch's generic "does not require grad" error, or a second derivative that misses
+these functions' part.)"""
 
 from __future__ import annotations
 
