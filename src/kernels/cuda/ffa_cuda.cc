@@ -74,10 +74,10 @@ struct BwdPlanShape {
 /// order, work_list.h), head-major (few heads' rows in L2), chunks of one tile (starts in key
 /// order: no CTA queues at a turn; tile_plan.h, bench/NOTES.md v29).
 /// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
-/// item-major) sets its head group. MAGI_FFA_BWD_CUTS=1 (development knob, bench/NOTES.md v38,
-/// not yet run on a GPU) cuts the last chunk's tiles in the kernels of one key pass per item (head
-/// dims up to 128, and 256 in D passes, with v's head dim equal to q's; sm90/tile_plan.h:
-/// TileCuts).
+/// item-major) sets its head group. MAGI_FFA_BWD_CUTS=1 (development knob, bench/NOTES.md v38;
+/// measured in v41, its plan's tile costs refitted in v42, not yet measured since) cuts the last
+/// chunk's tiles in the kernels of one key pass per item (head dims up to 128, and 256 in D
+/// passes, with v's head dim equal to q's; sm90/tile_plan.h: TileCuts).
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
                             int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
