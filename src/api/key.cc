@@ -1,6 +1,7 @@
 // Key creation: validate, resolve chunk size and padding, dispatch, plan this rank; cached.
 #include <algorithm>
 #include <functional>
+#include <limits>
 
 #include "api/key_agreement.h"
 #include "api/key_cache.h"
@@ -59,6 +60,11 @@ DistAttnKey make_key(std::span<const AttnSlice> slices, int64_t total_seqlen_q,
   key.pad_size_kv = is_same_source || uneven
                         ? key.pad_size
                         : compute_pad_size(total_seqlen_k, cp, unit, key.chunk_size_kv);
+  MAGI_CHECK(key.pad_size <= std::numeric_limits<int64_t>::max() - total_seqlen_q &&
+                 key.pad_size_kv <= std::numeric_limits<int64_t>::max() - total_seqlen_k,
+             "total_seqlen_q = ", total_seqlen_q, ", total_seqlen_k = ", total_seqlen_k,
+             ": padded to a multiple of chunk_size * cp_size = ", key.chunk_size, " * ", cp,
+             ", the length overflows int64");
   // NOTE: K/V's own dispatch is uneven when q's is; solve_dispatch checks its chunk count too,
   // but only here does the error say that the K/V sequence is the short one.
   MAGI_CHECK(is_same_source || !uneven ||

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <random>
 
@@ -126,6 +127,12 @@ TEST(DistAttn, BadInputsRaiseClearErrors) {
     expect_error([&] { make_flex_key(causal, 16, 16, 3, 2, 8, comm); }, "num_heads_q = 3");
     expect_error([&] { make_flex_key(causal, 16, 12, 2, 2, 8, comm); }, "total_seqlen_k = 12");
     expect_error([&] { make_flex_key(causal, 8, 8, 2, 2, 8, comm); }, "q_ranges[0]");
+    // A length that padding would carry past int64 (its chunks within the dispatch's limit).
+    const int64_t near_max = std::numeric_limits<int64_t>::max() - 5;
+    const std::vector<AttnSlice> one = {{{0, 16}, {0, 16}, AttnMaskType::kFull}};
+    expect_error(
+        [&] { make_flex_key(one, near_max, near_max, 2, 2, 8, comm, {}, int64_t{1} << 40); },
+        "overflows int64");
     DistAttnConfig mesh;
     mesh.hier_mesh = CommMesh{2, 2};
     expect_error([&] { make_flex_key(causal, 16, 16, 2, 2, 8, comm, mesh); },

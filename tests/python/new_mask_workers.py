@@ -25,7 +25,9 @@ TOTAL = 100
 CU = [0, 30, 31, 77, TOTAL]
 FLEX = ([[0, 40], [20, 60], [10, 90], [60, TOTAL]], [[0, 40], [50, 100], [0, 30], [40, TOTAL]],
         ["causal", "full", "bi_causal", "inv_causal"])
-SHIFTS = [0, 1, -1, 7, -8, 13, -250, 1000]
+# The int64 ends too: the backward rolls by -shift. (torch.roll itself overflows at -2^63, so the
+# reference rolls by the shift modulo the length.)
+SHIFTS = [0, 1, -1, 7, -8, 13, -250, 1000, -2**63, 2**63 - 1]
 
 
 def run(rank, world_size):
@@ -105,12 +107,13 @@ def rolls(group):
     g = torch.randn(key.padded_seqlen, 3, generator=torch.Generator().manual_seed(3),
                     dtype=torch.float64)
     for shift in SHIFTS:
-        want = torch.roll(padded, shift, 0)[pos]
+        n = key.padded_seqlen
+        want = torch.roll(padded, shift % n, 0)[pos]
         a = local.clone().requires_grad_()
         got = roll(a, shift, 0, key)
         assert torch.equal(got, want), shift
         (got * g[pos]).sum().backward()
-        assert torch.equal(a.grad, torch.roll(g, -shift, 0)[pos]), shift
+        assert torch.equal(a.grad, torch.roll(g, -shift % n, 0)[pos]), shift
         assert torch.equal(roll_simple(local, shift, 0, key), want), shift
         t = local.t().contiguous()  # sequence along dim 1 (and -1)
         assert torch.equal(roll(t, shift, 1, key), want.t()), shift

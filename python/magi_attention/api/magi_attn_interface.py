@@ -279,7 +279,9 @@ def roll(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) -> torc
     if x.shape[dim] != key.shard_seqlen:
         raise ValueError(f"x: expected {key.shard_seqlen} rows (the local shard) in dim {dim}, "
                          f"got shape {list(x.shape)}")
-    return roll_func(x, key, shift, dim % x.dim())
+    # NOTE: modulo the (padded) length, as torch.roll's result is: the backward rolls by
+    # -shift, which must stay in int64.
+    return roll_func(x, key, shift % key.padded_seqlen, dim % x.dim())
 
 
 def roll_simple(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) -> torch.Tensor:

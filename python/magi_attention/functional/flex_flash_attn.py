@@ -1,9 +1,9 @@
 """flex_flash_attn_func: flexible attention on one device (CPU or CUDA tensors).
 
 The hot path: the mask's prepared work (``_C.FfaWork``: disjoint slices, and on CUDA the
-kernels' work lists uploaded once) is cached by what the range tensors hold (see _signature), so
-a repeated call costs one comparison, two output allocations and one C++ call that reads the
-tensors itself. Under ``torch.compile`` (torch >= 2.4) the call goes through the custom ops of
+kernels' work lists uploaded once) is cached by the identity of the range tensors (host ones
+also compared with a copy), so a repeated call costs a few comparisons, two output allocations
+and one C++ call that reads the tensors itself. Under ``torch.compile`` (torch >= 2.4) the call goes through the custom ops of
 :mod:`magi_attention._ops` instead.
 """
 
@@ -49,88 +49,76 @@ def _get_slices(q_ranges, k_ranges, attn_type_map=None):
                         optional_view(types))
 
 
-# Prepared work by what the range tensors hold, and the lengths (_signature). NOTE: a CUDA range
-# tensor costs a device-to-host copy (a sync) when read, so repeated calls must not read it
-# again: it is known by its identity, `_version` (any in-place write through torch) and data
-# pointer (`.data =`); an entry holds references to the tensors, so their ids cannot be reused
-# by other tensors while cached. A host tensor is known by its bytes, so writes that torch does
-# not count (through numpy, through `.data`) are seen too.
+# Prepared work by the identity of the range tensors and the lengths; an entry holds references
+# to the tensors, so their ids cannot be reused while cached. Each use checks that the tensors
+# still hold what the work was made from (_record): a host tensor is compared with a copy (any
+# write is seen, also through numpy or `.data`); a CUDA tensor by its `_version` (any in-place
+# write through torch), data pointer and strides (`.data =`): reading it costs a sync, so a
+# write that torch does not count (through `.data[...]`) is not seen; a CUDA tensor made under
+# torch.inference_mode has no version counter and is read and compared on every call.
 _WORK_CACHE: OrderedDict = OrderedDict()
 _WORK_CACHE_SIZE = 64
 
 
-def _signature(t):
-    """What the mask of range tensor ``t`` depends on, in a form cheap to compare: an int32 host
-    tensor's shape and bytes; a CUDA tensor's identity, version and data pointer; an inference
-    tensor on CUDA (no version counter) its bytes, read on every call (a sync: range tensors made
-    on the host, or outside ``torch.inference_mode``, avoid it). Anything else (not an int32
-    tensor) its identity: the conversion then raises the error naming it."""
-    if t is None:
-        return None
-    if not isinstance(t, torch.Tensor) or t.dtype != torch.int32:
-        return ("object", id(t))
+def _record(t):
+    """``(record, source)``: what range tensor ``t`` must still hold for work made from it to
+    apply again, and the tensor to make the work from (a host copy where there is one, so a
+    write racing with the conversion cannot leave work that differs from the record). Not a
+    tensor, or not int32: no record (the conversion raises naming it)."""
+    if t is None or not isinstance(t, torch.Tensor) or t.dtype != torch.int32:
+        return None, t
     if t.device.type == "cpu":
-        return ("host", tuple(t.shape), t.detach().contiguous().numpy().tobytes())
+        copy = t.detach().clone()
+        return ("copy", copy), copy
     if t.is_inference():
-        return ("read", tuple(t.shape), t.detach().cpu().numpy().tobytes())
-    return ("device", id(t), t._version, t.data_ptr())
+        copy = t.detach().cpu()
+        return ("read", copy), copy
+    return ("stamp", t._version, t.data_ptr(), t.stride()), t
+
+
+def _unchanged(ranges, records) -> bool:
+    for t, r in zip(ranges, records):
+        if t is None:
+            continue
+        if r is None or t.dtype != torch.int32:
+            return False
+        if r[0] == "stamp":
+            if t.is_inference() or (t._version, t.data_ptr(), t.stride()) != r[1:]:
+                return False
+        elif not torch.equal(t if r[0] == "copy" or t.device.type == "cpu" else t.cpu(), r[1]):
+            return False
+    return True
 
 
 class _Last:
     """The most recent mask (most calls repeat it: one per layer of a step), recognised without
-    building a signature: the same tensor objects, and for each host tensor the same memory
-    (data pointer and shape) holding the same bytes (read through the numpy view kept from the
-    last call), for each CUDA tensor the same version and data pointer. One tuple, replaced
-    whole, so that a thread never sees one call's tensors with another's work:
-    ``(ranges, (total_q, total_k), checks, work)``, checks per tensor _check_of's record."""
+    a dict lookup. One tuple, replaced whole, so that a thread never sees one call's tensors
+    with another's work: ``(ranges, (total_q, total_k), records, work)``."""
 
     state = ((None, None, None), None, (None, None, None), None)
 
 
-def _check_of(t):
-    """_Last's record of range tensor ``t``, or None when ``t`` must take the slow path (not a
-    contiguous int32 tensor, or an inference tensor on CUDA)."""
-    if not isinstance(t, torch.Tensor) or t.dtype != torch.int32:
-        return None
-    if t.device.type == "cpu":
-        if not t.is_contiguous():
-            return None
-        arr = t.detach().numpy()
-        return ("host", t.data_ptr(), t.shape, arr, arr.tobytes())
-    if t.is_inference():
-        return None
-    return ("device", t._version, t.data_ptr())
-
-
-def _unchanged(t, check) -> bool:
-    if check[0] == "host":
-        return (t.data_ptr() == check[1] and t.shape == check[2]
-                and check[3].tobytes() == check[4])
-    return t._version == check[1] and t.data_ptr() == check[2]
-
-
 def _work_of(q_ranges, k_ranges, attn_type_map, total_q: int, total_k: int):
     """The prepared work (``_C.FfaWork``) of this mask over ``[0, total_q) x [0, total_k)``,
-    validated and made once per distinct mask (see _signature)."""
-    last, lengths, checks, work = _Last.state
+    validated and made once per distinct range tensors (see _WORK_CACHE)."""
+    ranges = (q_ranges, k_ranges, attn_type_map)
+    last, lengths, records, work = _Last.state
     if (q_ranges is last[0] and k_ranges is last[1] and attn_type_map is last[2]
-            and lengths == (total_q, total_k)
-            and all(t is None or _unchanged(t, c) for t, c in zip(last, checks))):
+            and lengths == (total_q, total_k) and _unchanged(ranges, records)):
         return work
-    key = (_signature(q_ranges), _signature(k_ranges), _signature(attn_type_map), total_q,
-           total_k)
+    key = (*(None if t is None else id(t) for t in ranges), total_q, total_k)
     hit = _WORK_CACHE.get(key)
-    if hit is None:
-        work = _get_slices(q_ranges, k_ranges, attn_type_map).work(total_q, total_k)
-        hit = _WORK_CACHE[key] = (work, (q_ranges, k_ranges, attn_type_map))
+    if hit is not None and all(a is b for a, b in zip(hit[1], ranges)) \
+            and _unchanged(ranges, hit[2]):
+        _WORK_CACHE.move_to_end(key)
+    else:
+        records, sources = zip(*(_record(t) for t in ranges))
+        work = _get_slices(*sources).work(total_q, total_k)
+        hit = _WORK_CACHE[key] = (work, ranges, records)
+        _WORK_CACHE.move_to_end(key)
         if len(_WORK_CACHE) > _WORK_CACHE_SIZE:
             _WORK_CACHE.popitem(last=False)
-    else:
-        _WORK_CACHE.move_to_end(key)
-    ranges = (q_ranges, k_ranges, attn_type_map)
-    checks = tuple(None if t is None else _check_of(t) for t in ranges)
-    if all(t is None or c is not None for t, c in zip(ranges, checks)):
-        _Last.state = (ranges, (total_q, total_k), checks, hit[0])
+    _Last.state = (ranges, (total_q, total_k), hit[2], hit[0])
     return hit[0]
 
 

@@ -91,8 +91,8 @@ struct TileCuts {
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs, in chunks of
 /// `chunk_tiles` tiles. A tile costs its item's walk plus one tile for its K / V load and
 /// dK / dV epilogue. With `cuts.on` the last chunk's tiles may be cut in two (TileCuts), and
-/// every tile costs its walk plus cuts.tile_cost: the plans with and without cuts are built and
-/// compared under that cost.
+/// every tile costs its walk plus cuts.tile_cost: the plans with cuts, and those without (the
+/// default plan among them), are compared under that cost, and the best kept.
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
                            int64_t chunk_tiles, TileOrder order = {}, TileCuts cuts = {}) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
@@ -211,6 +211,25 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     return std::pair{std::move(plan), most};
   };
   auto [plan, most] = assign(0, false);
+  if (cuts.on && fixed != 1) {
+    // The plan without cuts (built counting 1 a tile) is a candidate too, weighed at `fixed`:
+    // the greedy fill at one cost is not always better at another, and with cuts on the plan
+    // must never be worse than without.
+    TilePlan whole = plan_tiles(item_cost, num_heads, grid, chunk_tiles, order);
+    int64_t whole_most = 0;
+    for (int32_t c = 0; c < grid; ++c) {
+      int64_t load = 0;
+      for (int32_t at = whole.start[c]; at < whole.start[c + 1]; ++at) {
+        load += item_cost[static_cast<size_t>(whole.tiles[static_cast<size_t>(at)] / num_heads)] +
+                fixed;
+      }
+      whole_most = std::max(whole_most, load);
+    }
+    if (whole_most <= most) {
+      plan = std::move(whole);
+      most = whole_most;
+    }
+  }
   // At most one cut per CTA: pieces number below items + 2 grid (tile numbers stay int32; a
   // larger problem keeps whole tiles).
   if (cuts.on && grid > 1 && (items + 2 * int64_t{grid}) * num_heads < (int64_t{1} << 31)) {
