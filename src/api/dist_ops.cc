@@ -23,9 +23,16 @@ namespace magi {
 namespace {
 
 void check_rows(const char* fn, const char* name, const TensorView& t, int64_t rows) {
-  MAGI_CHECK(t.ndim >= 1 && t.shape[0] == rows, fn, ": ", name, " = ", t.describe(), ": expected ",
-             rows, " rows in dim 0");
+  checks::view(fn, name, t);
+  MAGI_CHECK(t.shape[0] == rows, fn, ": ", name, " = ", t.describe(), ": expected ", rows,
+             " rows in dim 0");
   checks::rows_contiguous(fn, name, t);
+}
+
+/// check_rows of an output: its rows must not overlap either.
+void check_out_rows(const char* fn, const char* name, const TensorView& t, int64_t rows) {
+  check_rows(fn, name, t, rows);
+  checks::rows_disjoint(fn, name, t);
 }
 
 void check_same_rows(const char* fn, const TensorView& a, const TensorView& b) {
@@ -124,7 +131,7 @@ void dispatch_side(const Side& side, const TensorView& x_global, const TensorVie
                    double pad_value, void* stream) {
   const int64_t shard = side.rows.shard;
   check_rows(side.dispatch_fn, "x", x_global, side.total);
-  check_rows(side.dispatch_fn, "x_local", x_local, shard);
+  check_out_rows(side.dispatch_fn, "x_local", x_local, shard);
   check_same_rows(side.dispatch_fn, x_global, x_local);
   const Backend& be = backend_for(x_global.device, side.dispatch_fn);
   // Local rows are the rank's chunks in ascending global order, so padding (the global tail)
@@ -142,7 +149,7 @@ void undispatch_side(const DistAttnRuntime& rt, const Side& side, Communicator& 
   const runtime::DispatchRows& w = side.rows;
   const int64_t shard = w.shard, cp = side.meta.cp_size;
   check_rows(fn, "x", x_local, shard);
-  check_rows(fn, "x_global", x_global, side.total);
+  check_out_rows(fn, "x_global", x_global, side.total);
   check_same_rows(fn, x_local, x_global);
   check_group(fn, rt, comm);
   const Backend& be = backend_for(x_local.device, fn);
@@ -190,7 +197,7 @@ void roll(const DistAttnRuntime& rt, Communicator& comm, const TensorView& x_loc
   const DispatchMeta& d = rt.dispatch_meta();
   const int64_t shard = rt.shard_seqlen();
   check_rows("roll", "x", x_local, shard);
-  check_rows("roll", "out", out_local, shard);
+  check_out_rows("roll", "out", out_local, shard);
   check_same_rows("roll", x_local, out_local);
   check_group("roll", rt, comm);
   const Backend& be = backend_for(x_local.device, "roll");

@@ -124,9 +124,26 @@ size_t DistAttnKey::hash() const {
   return h;
 }
 
+namespace {
+
+/// `plan` if it is this key's rank's plan (make_rank_plan of its rank over its cp size), else
+/// an error: the runtime would run another rank's work.
+Plan plan_of_key(Plan plan, const DistAttnKey& key) {
+  MAGI_CHECK(plan.ranks.size() == 1 && plan.ranks[0].rank == key.cp_rank &&
+                 plan.dispatch.cp_size == key.cp_size && plan.dispatch_kv.cp_size == key.cp_size,
+             "DistAttnRuntime: the plan holds ", plan.ranks.size(), " rank plan(s)",
+             plan.ranks.empty() ? "" : ", the first of rank ",
+             plan.ranks.empty() ? int64_t{-1} : plan.ranks[0].rank, ", over cp_size ",
+             plan.dispatch.cp_size, "; the key is rank ", key.cp_rank, " of cp_size ", key.cp_size,
+             " (pass make_rank_plan(..., rank) of the key's rank)");
+  return plan;
+}
+
+}  // namespace
+
 DistAttnRuntime::DistAttnRuntime(DistAttnKey key, Plan plan, std::optional<HierPlan> hier)
     : key_(std::move(key)),
-      plan_(std::move(plan)),
+      plan_(plan_of_key(std::move(plan), key_)),
       hier_(std::move(hier)),
       work_(std::make_unique<const runtime::RankWork>(plan_, hier_plan(), key_.total_seqlen_q,
                                                       key_.total_seqlen_k)) {}

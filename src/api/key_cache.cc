@@ -3,7 +3,9 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "common/env.h"
 #include "magi/check.h"
@@ -19,9 +21,14 @@ struct GroupCache {
   std::unordered_map<DistAttnKey, decltype(lru)::iterator, KeyHash> index;
 };
 
+// NOTE: per group and rank: ranks that are threads of one process share this cache, and each
+// must evict by its own call sequence alone (which every rank repeats), else one rank finds a
+// key that another evicted, skips the key check's collective and pairs with the wrong exchange.
+using RankOfGroup = std::pair<std::string, int64_t>;  // (group id, cp rank)
+
 struct Cache {
   std::mutex mu;
-  std::map<std::string, GroupCache> groups;
+  std::map<RankOfGroup, GroupCache> groups;
 };
 
 Cache& cache() {
@@ -38,7 +45,7 @@ size_t capacity() {
 std::shared_ptr<const DistAttnRuntime> cache_find(const DistAttnKey& key) {
   Cache& c = cache();
   std::lock_guard lock(c.mu);
-  auto g = c.groups.find(key.group);
+  auto g = c.groups.find({key.group, key.cp_rank});
   if (g == c.groups.end()) return nullptr;
   auto it = g->second.index.find(key);
   if (it == g->second.index.end()) return nullptr;
@@ -49,7 +56,7 @@ std::shared_ptr<const DistAttnRuntime> cache_find(const DistAttnKey& key) {
 void cache_insert(const std::shared_ptr<const DistAttnRuntime>& rt) {
   Cache& c = cache();
   std::lock_guard lock(c.mu);
-  GroupCache& g = c.groups[rt->key().group];
+  GroupCache& g = c.groups[{rt->key().group, rt->key().cp_rank}];
   if (g.index.count(rt->key())) return;
   g.lru.push_front(rt);
   g.index[rt->key()] = g.lru.begin();

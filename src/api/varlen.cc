@@ -11,6 +11,9 @@ std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
                                      std::span<const int64_t> cu_seqlens_k, bool causal,
                                      int64_t window_left, int64_t window_right,
                                      int64_t global_window) {
+  MAGI_CHECK(!cu_seqlens_q.empty() && !cu_seqlens_k.empty(), "cu_seqlens_q has ",
+             cu_seqlens_q.size(), " entries and cu_seqlens_k ", cu_seqlens_k.size(),
+             ": each needs at least one (a leading 0)");
   MAGI_CHECK(cu_seqlens_q.size() == cu_seqlens_k.size(), "cu_seqlens_q has ", cu_seqlens_q.size(),
              " entries but cu_seqlens_k has ", cu_seqlens_k.size());
   MAGI_CHECK(window_left >= -1, "window_size[0] = ", window_left, ": must be >= -1");
@@ -30,8 +33,11 @@ std::vector<AttnSlice> varlen_slices(std::span<const int64_t> cu_seqlens_q,
     // and sees the columns [r + shift - left, r + shift + right].
     const int64_t shift = (k.start - q.start) + (k.size() - q.size());
     mask::Band b{q, k};
-    if (window_left >= 0) b.dlo = shift - window_left;
-    if (window_right >= 0) b.dhi = shift + window_right + 1;
+    // NOTE: a window wider than both sequences sees all of them: clamped to that width, the
+    // diagonals below stay far from int64's ends.
+    const int64_t widest = q.size() + k.size();
+    if (window_left >= 0) b.dlo = shift - std::min(window_left, widest);
+    if (window_right >= 0) b.dhi = shift + std::min(window_right, widest) + 1;
     if (global_window == 0) {
       for (const AttnSlice& s : mask::to_slices(b)) out.push_back(s);
       continue;

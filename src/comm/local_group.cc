@@ -117,6 +117,24 @@ class LocalGroup::State::Member : public Communicator {
                "all_to_all_v: send_counts and recv_counts need ", s_.size, " entries");
     MAGI_CHECK(send.device.type == DeviceType::kCPU && recv.device.type == DeviceType::kCPU,
                "LocalGroup: CPU tensors only, got ", send.describe());
+    // The buffers hold what the counts say (checked here, where a bad count is named, rather
+    // than as a copy past the end on another rank's thread).
+    MAGI_CHECK(row_bytes >= 1, "all_to_all_v: row_bytes = ", row_bytes, ": must be >= 1");
+    const auto check_rows = [&](const char* what, std::span<const int64_t> counts,
+                                const TensorView& buf) {
+      int64_t rows = 0;
+      for (size_t r = 0; r < counts.size(); ++r) {
+        MAGI_CHECK(counts[r] >= 0, "all_to_all_v: ", what, "_counts[", r, "] = ", counts[r],
+                   ": must be >= 0");
+        rows += counts[r];
+      }
+      const int64_t bytes = buf.numel() * static_cast<int64_t>(dtype_size(buf.dtype));
+      MAGI_CHECK(rows <= bytes / row_bytes && (rows == 0 || buf.data != nullptr),
+                 "all_to_all_v: ", what, " = ", buf.describe(), " holds ", bytes,
+                 " bytes, less than ", rows, " rows of ", row_bytes, " bytes");
+    };
+    check_rows("send", send_counts, send);
+    check_rows("recv", recv_counts, recv);
     const uint64_t seq = next_seq_++;
     {
       std::lock_guard lock(s_.mu);

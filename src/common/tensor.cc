@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <limits>
 #include <sstream>
 
 #include "magi/check.h"
@@ -42,7 +44,9 @@ std::string_view to_string(DType t) {
 }
 
 std::string to_string(Device d) {
-  return d.type == DeviceType::kCPU ? "cpu" : "cuda:" + std::to_string(d.index);
+  if (d.type == DeviceType::kCPU) return "cpu";
+  if (d.type == DeviceType::kCUDA) return "cuda:" + std::to_string(d.index);
+  return "device type " + std::to_string(static_cast<int>(d.type));
 }
 
 TensorView TensorView::contiguous(void* data, DType dtype, std::initializer_list<int64_t> shape,
@@ -65,14 +69,18 @@ TensorView TensorView::contiguous(void* data, DType dtype, std::initializer_list
 }
 
 int64_t TensorView::numel() const {
+  // NOTE: saturating (a described view may be bad: the checks call this before they refuse it).
   int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) n *= shape[i];
+  for (int i = 0; i < std::clamp(ndim, 0, kMaxDims); ++i) {
+    if (shape[i] == 0) return 0;
+    if (__builtin_mul_overflow(n, shape[i], &n)) n = std::numeric_limits<int64_t>::max();
+  }
   return n;
 }
 
 bool TensorView::is_contiguous() const {
   int64_t stride = 1;
-  for (int i = ndim - 1; i >= 0; --i) {
+  for (int i = std::clamp(ndim, 0, kMaxDims) - 1; i >= 0; --i) {
     if (shape[i] != 1 && strides[i] != stride) return false;
     stride *= shape[i];
   }
@@ -81,6 +89,10 @@ bool TensorView::is_contiguous() const {
 
 std::string TensorView::describe() const {
   std::ostringstream os;
+  if (ndim < 0 || ndim > kMaxDims) {
+    os << to_string(dtype) << " with ndim = " << ndim << " " << to_string(device);
+    return os.str();
+  }
   os << to_string(dtype) << "[";
   for (int i = 0; i < ndim; ++i) os << (i ? ", " : "") << shape[i];
   os << "] " << to_string(device);

@@ -13,10 +13,18 @@ std::atomic<const Backend*>* registry() {
   return slots;
 }
 
+/// The registry's slot of `type` (an error for a value outside DeviceType's).
+std::atomic<const Backend*>& slot(DeviceType type, std::string_view fn) {
+  const int t = static_cast<int>(type);
+  MAGI_CHECK(t == static_cast<int>(DeviceType::kCPU) || t == static_cast<int>(DeviceType::kCUDA),
+             fn, ": device type ", t, " is neither CPU nor CUDA");
+  return registry()[t];
+}
+
 }  // namespace
 
 const Backend& backend_for(Device device, std::string_view fn) {
-  const Backend* b = registry()[static_cast<int>(device.type)].load(std::memory_order_acquire);
+  const Backend* b = slot(device.type, fn).load(std::memory_order_acquire);
   if (b == nullptr) {
     MAGI_FAIL(fn, ": tensors are on ", to_string(device), " but magi was built without CUDA");
   }
@@ -24,11 +32,11 @@ const Backend& backend_for(Device device, std::string_view fn) {
 }
 
 bool has_backend(DeviceType type) {
-  return registry()[static_cast<int>(type)].load(std::memory_order_acquire) != nullptr;
+  return slot(type, "has_backend").load(std::memory_order_acquire) != nullptr;
 }
 
 const Backend* register_backend(DeviceType type, const Backend* backend) {
-  return registry()[static_cast<int>(type)].exchange(backend, std::memory_order_acq_rel);
+  return slot(type, "register_backend").exchange(backend, std::memory_order_acq_rel);
 }
 
 Allocator& default_allocator(DeviceType type) {

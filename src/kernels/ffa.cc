@@ -121,6 +121,8 @@ FfaFwdArgs check_ffa_forward(std::string_view fn, const TensorView& q, const Ten
     check_like(fn, "out", out, s.out(), kOutLayout, q, kFloating, "a floating dtype");
   }
   check_lse(fn, lse, q, s);
+  checks::rows_disjoint(fn, "out", out);
+  checks::rows_disjoint(fn, "lse", lse);
   check_max_logits(fn, opts.max_logits, q, s);
   return {q,
           k,
@@ -178,6 +180,9 @@ void check_ffa_grads(std::string_view fn, FfaBwdArgs& a, const TensorView& dq, c
     check_like(fn, "dv", dv, v_shape, "[Sk, Hkv, Dv] of v", q, kWide,
                "float32 or float64 (an accumulator)");
   }
+  checks::rows_disjoint(fn, "dq", dq);
+  checks::rows_disjoint(fn, "dk", dk);
+  checks::rows_disjoint(fn, "dv", dv);
   a.dq = dq;
   a.dk = dk;
   a.dv = dv;

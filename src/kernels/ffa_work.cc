@@ -18,8 +18,18 @@ FfaWork::~FfaWork() = default;
 FfaWork::FfaWork(FfaWork&&) noexcept = default;
 FfaWork& FfaWork::operator=(FfaWork&&) noexcept = default;
 
-int64_t FfaWork::total_q() const { return impl_->total_q; }
-int64_t FfaWork::total_k() const { return impl_->total_k; }
-std::span<const AttnSlice> FfaWork::slices() const { return impl_->slices; }
+namespace {
+
+/// A moved-from FfaWork holds nothing: using it is an error, not a null dereference.
+const FfaWork::Impl& live(const std::unique_ptr<FfaWork::Impl>& impl) {
+  MAGI_CHECK(impl != nullptr, "FfaWork: used after it was moved from");
+  return *impl;
+}
+
+}  // namespace
+
+int64_t FfaWork::total_q() const { return live(impl_).total_q; }
+int64_t FfaWork::total_k() const { return live(impl_).total_k; }
+std::span<const AttnSlice> FfaWork::slices() const { return live(impl_).slices; }
 
 }  // namespace magi

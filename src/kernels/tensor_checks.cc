@@ -7,6 +7,29 @@
 
 namespace magi::checks {
 
+void view(std::string_view fn, std::string_view name, const TensorView& t) {
+  MAGI_CHECK(t.ndim >= 1 && t.ndim <= TensorView::kMaxDims, fn, ": ", name, " = ", t.describe(),
+             ": expected 1 to ", TensorView::kMaxDims, " dims, got ", t.ndim);
+  for (int i = 0; i < t.ndim; ++i) {
+    MAGI_CHECK(t.shape[i] >= 0, fn, ": ", name, " = ", t.describe(), ": negative size in dim ", i);
+  }
+  MAGI_CHECK(t.numel() == 0 || t.data != nullptr, fn, ": ", name, " = ", t.describe(),
+             ": data is null");
+}
+
+void rows_disjoint(std::string_view fn, std::string_view name, const TensorView& t) {
+  if (t.ndim < 1 || t.shape[0] < 2) return;
+  int64_t extent = 1;  // elements a row spans, from its first to one past its last
+  for (int i = 1; i < t.ndim; ++i) {
+    if (t.shape[i] == 0) return;
+    extent += (t.shape[i] - 1) * (t.strides[i] < 0 ? -t.strides[i] : t.strides[i]);
+  }
+  const int64_t step = t.strides[0] < 0 ? -t.strides[0] : t.strides[0];
+  MAGI_CHECK(step >= extent, fn, ": ", name, " = ", t.describe(), ": its rows overlap (stride ",
+             t.strides[0], " in dim 0, rows of ", extent,
+             " elements): an output needs rows of its own");
+}
+
 void ndim(std::string_view fn, std::string_view name, const TensorView& t, int ndim,
           std::string_view layout) {
   MAGI_CHECK(t.ndim == ndim, fn, ": ", name, " = ", t.describe(), ": expected ", ndim, " dims ",

@@ -18,6 +18,14 @@ inline constexpr std::initializer_list<DType> kWide = {DType::kFloat32, DType::k
 /// Rows of dim 0 (0 for a 0-dim view): what a mask's totals are compared with.
 inline int64_t rows(const TensorView& t) { return t.ndim >= 1 ? t.shape[0] : 0; }
 
+/// 1 to TensorView::kMaxDims dims, non-negative sizes, data present unless empty (a view that
+/// any entry could read: the checks below assume it).
+void view(std::string_view fn, std::string_view name, const TensorView& t);
+
+/// An output whose dim-0 rows do not overlap: |stride of dim 0| at least one row's extent when
+/// there are two or more rows (a stride of 0 would make every row write the same memory).
+void rows_disjoint(std::string_view fn, std::string_view name, const TensorView& t);
+
 /// Exactly `ndim` dims (named by `layout`, e.g. "[Sq, Hq, D]"), non-negative sizes, data
 /// present unless empty.
 void ndim(std::string_view fn, std::string_view name, const TensorView& t, int ndim,

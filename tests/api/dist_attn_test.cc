@@ -168,6 +168,20 @@ TEST(DistAttn, BadInputsRaiseClearErrors) {
                     l.view());
         },
         "the key was made for");
+    // Null data and outputs whose rows overlap (stride 0) are refused, not written through.
+    HostTensor g(DType::kFloat32, {16, 2, 8});
+    TensorView null_local = q.view(), same_row = q.view();
+    null_local.data = nullptr;
+    same_row.strides[0] = 0;
+    expect_error([&] { dispatch(*rt, g.view(), null_local); }, "x_local = float32");
+    expect_error([&] { dispatch(*rt, g.view(), same_row); }, "its rows overlap");
+    expect_error([&] { undispatch(*rt, comm, null_local, g.view()); }, "data is null");
+    expect_error([&] { roll(*rt, comm, q.view(), 1, same_row); }, "its rows overlap");
+    // A runtime over another rank's plan would run that rank's work.
+    DistAttnKey key = rt->key();
+    key.cp_rank = 1 - key.cp_rank;
+    expect_error([&] { DistAttnRuntime(key, rt->plan()); }, "the key is rank");
+    expect_error([&] { DistAttnRuntime(rt->key(), Plan{}); }, "0 rank plan(s)");
   });
 }
 

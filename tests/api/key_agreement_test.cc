@@ -11,9 +11,12 @@
 
 #include "magi/check.h"
 #include "magi/dist_attn.h"
+#include "testing/host_tensor.h"
 
 namespace magi {
 namespace {
+
+using testing::HostTensor;
 
 using Slices = std::vector<AttnSlice>;
 const Slices kCausal = {{{0, 64}, {0, 64}, AttnMaskType::kCausal}};
@@ -142,6 +145,31 @@ TEST(KeyAgreement, OneCollectivePerNewKeyAndNoneWhenSwitchedOff) {
           2, [](int64_t, Communicator& c) { make_flex_key(kCausal, 64, 64, 2, 2, 8, c, {}, 8); }),
       "MAGI_ATTENTION_CHECK_KEY_CONSISTENCY = 'maybe'");
   unsetenv("MAGI_ATTENTION_CHECK_KEY_CONSISTENCY");
+}
+
+// Ranks that are threads of one process share the cache; each must evict by its own calls only.
+// Three ranks making 334 keys each (1002 in all, above the default capacity of 1000) and then the
+// same keys again, with an exchange after each: with one LRU for the group, which rank's key was
+// evicted depended on the threads' timing, so ranks disagreed on what was cached and paired the
+// key check's collective with another exchange.
+TEST(KeyAgreement, RanksThatAreThreadsEvictAlike) {
+  clear_key_cache();
+  const auto errors = errors_of(3, [](int64_t, Communicator& c) {
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int i = 0; i < 334; ++i) {
+        const std::vector<AttnSlice> m = {{{0, 16}, {0, 16}, AttnMaskType::kFull},
+                                          {{0, 1 + i % 16},
+                                           {0, 1 + (i / 16) % 16},
+                                           i < 256 ? AttnMaskType::kFull : AttnMaskType::kCausal}};
+        const auto rt = make_flex_key(m, 16, 16, 0, 0, 0, c, {}, 4);
+        HostTensor x(DType::kFloat64, {rt->shard_seqlen(), 3}), y(DType::kFloat64, {16, 3});
+        undispatch(*rt, c, x.view(), y.view());
+      }
+    }
+  });
+  EXPECT_EQ(errors, (std::vector<std::string>{"", "", ""}));
+  EXPECT_EQ(key_cache_size(), 3u * 334u);
+  clear_key_cache();
 }
 
 }  // namespace

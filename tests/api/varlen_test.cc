@@ -2,6 +2,7 @@
 // definition in magi/dist_attn.h over random batches whose sequences have Sq != Sk.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -109,6 +110,22 @@ TEST(VarlenGlobalWindow, RejectsBadArguments) {
   EXPECT_THROW(varlen_slices(cu, cu, true, -1, -1, 2), Error);   // plain causal: no window
   EXPECT_NO_THROW(varlen_slices(cu, cu, true, 3, -1, 2));        // causal sliding window
   EXPECT_NO_THROW(varlen_slices(cu, cu, false, -1, -1, 0));
+}
+
+TEST(VarlenSlices, EmptyCuSeqlensAndHugeWindows) {
+  const std::vector<int64_t> none;
+  EXPECT_THROW(varlen_slices(none, none, true), Error);
+  // A window past both ends sees the whole sequence (it was an empty mask: int64 overflow).
+  const std::vector<int64_t> cu{0, 10};
+  constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+  const auto area = [](const std::vector<AttnSlice>& s) {
+    int64_t n = 0;
+    for (const AttnSlice& x : s) n += x.area();
+    return n;
+  };
+  EXPECT_EQ(area(varlen_slices(cu, cu, false, kHuge, kHuge)), 100);
+  EXPECT_EQ(area(varlen_slices(cu, cu, true, kHuge - 5, -1)), 55);
+  EXPECT_EQ(area(varlen_slices(cu, cu, false, int64_t{1} << 62, kHuge, 3)), 100);
 }
 
 }  // namespace

@@ -5,9 +5,12 @@
 #include <vector>
 
 #include "magi/comm.h"
+#include "testing/expect_error.h"
 
 namespace magi {
 namespace {
+
+using testing::expect_error;
 
 TEST(LocalGroup, WaitOnCompletesTheExchangeWhateverTheStream) {
   int stream_token = 0;  // any pointer: LocalGroup never dereferences a stream
@@ -29,6 +32,20 @@ TEST(LocalGroup, WaitOnCompletesTheExchangeWhateverTheStream) {
       EXPECT_EQ(got[r], (std::vector<float>{0.0f + r, 0.5f, 10.0f + r, 0.5f, 20.0f + r, 0.5f}));
     }
   }
+}
+
+// Counts that the buffers cannot hold, or negative ones, are named before anything is copied.
+TEST(LocalGroup, CountsBeyondTheBuffersAreRefused) {
+  LocalGroup group(1);
+  Communicator& c = group.member(0);
+  std::vector<float> buf(4, 0.0f);
+  const TensorView two = TensorView::contiguous(buf.data(), DType::kFloat32, {2, 2});
+  const std::vector<int64_t> eight{8}, minus{-1}, one{1};
+  expect_error([&] { c.all_to_all_v(two, one, two, eight, 8, nullptr); },
+               "recv = float32[2, 2] cpu holds 16 bytes, less than 8 rows");
+  expect_error([&] { c.all_to_all_v(two, minus, two, minus, 8, nullptr); }, "send_counts[0] = -1");
+  expect_error([&] { c.all_to_all_v(two, one, two, one, 0, nullptr); }, "row_bytes = 0");
+  c.all_to_all_v(two, one, two, one, 8, nullptr)->wait();  // the same buffers, sound counts
 }
 
 }  // namespace

@@ -12,11 +12,14 @@
 
 #include "magi/check.h"
 #include "magi/dist_attn.h"
+#include "testing/expect_error.h"
 #include "testing/host_tensor.h"
 #include "testing/recording_backend.h"
 
 namespace magi {
 namespace {
+
+using testing::expect_error;
 
 using testing::HostTensor;
 using testing::Recording;
@@ -117,6 +120,15 @@ TEST(Backend, CudaTensorsWithoutABackendNameTheDevice) {
         << e.what();
   }
   register_backend(DeviceType::kCUDA, previous);
+}
+
+TEST(Backend, AnUnknownDeviceTypeIsNamed) {
+  expect_error(
+      [] {
+        backend_for({static_cast<DeviceType>(7), 0}, "ffa_forward");
+      },
+      "ffa_forward: device type 7 is neither CPU nor CUDA");
+  expect_error([] { has_backend(static_cast<DeviceType>(-1)); }, "device type -1");
 }
 
 TEST(Backend, CalcAttnChecksOncePreparesOnceAndTakesOneBlockPerCall) {

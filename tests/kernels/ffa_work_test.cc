@@ -42,6 +42,14 @@ TEST(FfaWork, MovesKeepThePreparedState) {
   EXPECT_EQ(b.total_q(), 4);
 }
 
+TEST(FfaWork, AMovedFromWorkIsAnErrorToUse) {
+  FfaWork a(std::vector<AttnSlice>{{{0, 4}, {0, 4}, AttnMaskType::kFull}}, 4, 4);
+  FfaWork b(std::move(a));
+  EXPECT_THROW(static_cast<void>(a.total_q()), Error);  // NOLINT(bugprone-use-after-move)
+  EXPECT_THROW(static_cast<void>(a.slices()), Error);   // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(b.total_k(), 4);
+}
+
 TEST(FfaWorkCache, EqualSlicesShareOnePreparedWork) {
   clear_ffa_work_cache();
   std::vector<AttnSlice> s = {{{0, 4}, {0, 4}, AttnMaskType::kCausal}};
