@@ -49,6 +49,10 @@ struct DispatchMeta {
   int64_t owner(int64_t token) const;
   /// Sum of chunk costs per rank.
   std::vector<int64_t> rank_costs() const;
+  /// Throws unless this is a layout solve_dispatch could have returned: sizes >= 1, one cost
+  /// per chunk, cp_size partitions, each chunk in exactly one of them, perm / unperm the
+  /// rank-major order and its inverse (the planner checks a DispatchMeta built by hand).
+  void validate() const;
   friend bool operator==(const DispatchMeta&, const DispatchMeta&) = default;
 };
 

@@ -1,5 +1,6 @@
 // Varlen masks from cumulative sequence lengths, including sliding windows, as exact slices.
 #include <algorithm>
+#include <limits>
 
 #include "magi/check.h"
 #include "magi/dist_attn.h"
@@ -68,6 +69,10 @@ std::shared_ptr<const DistAttnRuntime> make_varlen_key(
 std::vector<int64_t> full_attention_to_varlen_attention(int64_t batch, int64_t seqlen) {
   MAGI_CHECK(batch >= 1, "batch_size = ", batch, ": must be >= 1");
   MAGI_CHECK(seqlen >= 1, "seqlen = ", seqlen, ": must be >= 1");
+  // NOTE: the total must fit int64, and the list memory (a batch of 2^62 would not).
+  MAGI_CHECK(batch <= (int64_t{1} << 32) && batch <= std::numeric_limits<int64_t>::max() / seqlen,
+             "batch_size = ", batch, ", seqlen = ", seqlen,
+             ": too large (at most 2^32 sequences, and a total within int64)");
   std::vector<int64_t> cu(static_cast<size_t>(batch) + 1);
   for (int64_t b = 0; b <= batch; ++b) cu[b] = b * seqlen;
   return cu;

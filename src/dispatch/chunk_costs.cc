@@ -31,7 +31,8 @@ ChunkedMask cut_into_chunks(std::span<const AttnSlice> slices, int64_t total_seq
   m.total_seqlen = total_seqlen;
   m.chunk_size = chunk_size;
   m.disjoint = make_disjoint(slices);
-  const int64_t num_chunks = (total_seqlen + chunk_size - 1) / chunk_size;
+  // NOTE: written so that nothing overflows near int64's end (total_seqlen + chunk_size would).
+  const int64_t num_chunks = total_seqlen / chunk_size + (total_seqlen % chunk_size != 0);
   m.offsets.assign(static_cast<size_t>(num_chunks) + 1, 0);
 
   // NOTE: sweep on the trimmed rows (rows that hold a cell): a CAUSAL slice with Sk < Sq has

@@ -62,6 +62,7 @@ std::vector<int64_t> DispatchMeta::position_ids(int64_t rank) const {
 int64_t DispatchMeta::owner(int64_t token) const {
   MAGI_CHECK(token >= 0 && token < total_seqlen, "token = ", token,
              ": must be in [0, total_seqlen = ", total_seqlen, ")");
+  MAGI_CHECK(chunk_size >= 1, "DispatchMeta: chunk_size = ", chunk_size, ": must be >= 1");
   // The gathered position of the chunk tells the rank: ranks hold consecutive positions.
   int64_t pos = unperm[token / chunk_size];
   for (int64_t r = 0; r < cp_size; ++r) {
@@ -78,6 +79,33 @@ std::vector<int64_t> DispatchMeta::rank_costs() const {
     for (int64_t c : partitions[r]) out[r] += costs[c];
   }
   return out;
+}
+
+void DispatchMeta::validate() const {
+  MAGI_CHECK(cp_size >= 1 && chunk_size >= 1 && total_seqlen >= 1,
+             "DispatchMeta: cp_size = ", cp_size, ", chunk_size = ", chunk_size,
+             ", total_seqlen = ", total_seqlen, ": each must be >= 1");
+  const int64_t n = total_seqlen / chunk_size + (total_seqlen % chunk_size != 0);
+  MAGI_CHECK(num_chunks() == n && static_cast<int64_t>(perm.size()) == n &&
+                 static_cast<int64_t>(unperm.size()) == n,
+             "DispatchMeta: ", num_chunks(), " chunk costs, ", perm.size(), " perm and ",
+             unperm.size(), " unperm entries, where total_seqlen ", total_seqlen, " in chunks of ",
+             chunk_size, " makes ", n);
+  MAGI_CHECK(static_cast<int64_t>(partitions.size()) == cp_size,
+             "DispatchMeta: ", partitions.size(), " partitions for cp_size = ", cp_size);
+  std::vector<bool> seen(static_cast<size_t>(n), false);
+  int64_t pos = 0;
+  for (int64_t r = 0; r < cp_size; ++r) {
+    for (const int64_t c : partitions[r]) {
+      MAGI_CHECK(c >= 0 && c < n && !seen[c], "DispatchMeta: chunk ", c, " of rank ", r,
+                 c >= 0 && c < n ? " is in two partitions" : " is out of range");
+      seen[c] = true;
+      MAGI_CHECK(perm[pos] == c && unperm[c] == pos, "DispatchMeta: perm / unperm disagree with ",
+                 "the partitions at chunk ", c);
+      ++pos;
+    }
+  }
+  MAGI_CHECK(pos == n, "DispatchMeta: the partitions hold ", pos, " of ", n, " chunks");
 }
 
 }  // namespace magi

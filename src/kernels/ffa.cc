@@ -231,6 +231,9 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
 void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
                  std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& out,
                  const TensorView& lse, bool accumulate) {
+  // q and k first: the mask is checked against their lengths, and a bad q must be named as q.
+  checks::ndim("ffa_forward", "q", q, 3, "[Sq, Hq, D]");
+  checks::ndim("ffa_forward", "k", k, 3, "[Sk, Hkv, D]");
   const auto work = cached_ffa_work(slices, checks::rows(q), checks::rows(k));
   ffa_forward(q, k, v, *work, opts, out, lse, accumulate);
 }
@@ -239,6 +242,8 @@ void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,
                   const TensorView& out, const TensorView& lse, const TensorView& dout,
                   std::span<const AttnSlice> slices, const FfaOptions& opts, const TensorView& dq,
                   const TensorView& dk, const TensorView& dv, const TensorView& dsink) {
+  checks::ndim("ffa_backward", "q", q, 3, "[Sq, Hq, D]");
+  checks::ndim("ffa_backward", "k", k, 3, "[Sk, Hkv, D]");
   const auto work = cached_ffa_work(slices, checks::rows(q), checks::rows(k));
   ffa_backward(q, k, v, out, lse, dout, *work, opts, dq, dk, dv, dsink);
 }

@@ -142,8 +142,9 @@ Plan make_plan_impl(std::span<const AttnSlice> slices, const DispatchMeta& dispa
                     const DispatchMeta& dispatch_kv, const OverlapConfig& overlap,
                     std::optional<int64_t> only) {
   overlap.validate();
+  dispatch.validate();
+  dispatch_kv.validate();
   const int64_t cp = dispatch.cp_size;
-  MAGI_CHECK(cp >= 1, "cp_size = ", cp, ": must be >= 1");
   MAGI_CHECK(dispatch_kv.cp_size == cp, "dispatch_kv.cp_size = ", dispatch_kv.cp_size,
              ": must equal the q dispatch's cp_size = ", cp);
   MAGI_CHECK(!only || (*only >= 0 && *only < cp), "rank = ", only.value_or(-1), ": must be in [0, ",

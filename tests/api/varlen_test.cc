@@ -126,6 +126,8 @@ TEST(VarlenSlices, EmptyCuSeqlensAndHugeWindows) {
   EXPECT_EQ(area(varlen_slices(cu, cu, false, kHuge, kHuge)), 100);
   EXPECT_EQ(area(varlen_slices(cu, cu, true, kHuge - 5, -1)), 55);
   EXPECT_EQ(area(varlen_slices(cu, cu, false, int64_t{1} << 62, kHuge, 3)), 100);
+  EXPECT_THROW(full_attention_to_varlen_attention(int64_t{1} << 62, 4), Error);  // not bad_alloc
+  EXPECT_THROW(full_attention_to_varlen_attention(4, kHuge), Error);             // total > int64
 }
 
 }  // namespace

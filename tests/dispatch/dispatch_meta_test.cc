@@ -4,6 +4,8 @@
 
 #include "magi/check.h"
 #include "magi/dispatch.h"
+#include "magi/plan.h"
+#include "testing/expect_error.h"
 #include "testing/random_mask.h"
 
 namespace magi {
@@ -108,6 +110,27 @@ TEST(DispatchMeta, PositionIdsHostRangesAndOwnerAgree) {
     }
     ASSERT_EQ(at, gathered.size());
   }
+}
+
+// A DispatchMeta built or edited by hand is checked before the planner reads it (a partition
+// dropped read past the end; a zero chunk size divided by zero).
+TEST(DispatchMeta, ValidateRefusesLayoutsNoSolverMakes) {
+  const std::vector<AttnSlice> s = {{{0, 32}, {0, 32}, AttnMaskType::kCausal}};
+  const DispatchMeta good = solve_dispatch(s, 32, 4, 2, {});
+  EXPECT_NO_THROW(good.validate());
+  DispatchMeta m = good;
+  m.partitions.pop_back();
+  testing::expect_error([&] { make_plan(s, m, {}); }, "1 partitions for cp_size = 2");
+  m = good;
+  m.partitions[1][0] = m.partitions[0][0];
+  testing::expect_error([&] { m.validate(); }, "is in two partitions");
+  m = good;
+  std::swap(m.perm[0], m.perm[1]);
+  testing::expect_error([&] { m.validate(); }, "perm / unperm disagree");
+  m = good;
+  m.chunk_size = 0;
+  testing::expect_error([&] { m.validate(); }, "chunk_size = 0");
+  testing::expect_error([&] { static_cast<void>(m.owner(3)); }, "chunk_size = 0");
 }
 
 }  // namespace

@@ -71,6 +71,13 @@ TEST(FfaValidation, ShapesNameTheArgument) {
       {[](Args& a) { a.tdk.shape[0] = 6; }, true, "dk = float32[6, 2, 8]"},
       {[](Args& a) { a.tdq.shape[1] = 2; }, true, "dq = float32[6, 2, 8]"},
       {[](Args& a) { a.tq.shape[2] = a.tk.shape[2] = 0; }, false, "head dim must be >= 1"},
+      // A view without dims is named as q (it was "q_ranges[0] ... exceeds the total 0").
+      {[](Args& a) { a.tq.ndim = 0; }, false, "q = float32[] cpu: expected 3 dims"},
+      {[](Args& a) { a.tk.ndim = 0; }, true, "k = float32[] cpu: expected 3 dims"},
+      // Outputs whose rows overlap: every row would write the same memory.
+      {[](Args& a) { a.tout.strides[0] = 0; }, false,
+       "out = float32[6, 4, 8] cpu: its rows overlap"},
+      {[](Args& a) { a.tdk.strides[0] = 8; }, true, "dk = float32[5, 2, 8] cpu: its rows overlap"},
   });
 }
 
