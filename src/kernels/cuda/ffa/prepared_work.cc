@@ -173,12 +173,13 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
     std::vector<sm90::FwdCandidate> lists;
     std::vector<const DeviceWorkList*> device_lists;
     if (narrow) {
-      lists.push_back({narrow_tiles, sm90::fwd_cost(kFwdBlockM, narrow_n, key.head_dim, key.head_dim_v)});
+      lists.push_back(
+          {narrow_tiles, sm90::fwd_cost(kFwdBlockM, narrow_n, key.head_dim, key.head_dim_v)});
       device_lists.push_back(&w.lists.fwd);
     }
     if (wide) {
-      lists.push_back(
-          {wide_tiles, sm90::fwd_cost(kFwdWideBlockM, t.fwd_wide_block_n, key.head_dim, key.head_dim_v)});
+      lists.push_back({wide_tiles, sm90::fwd_cost(kFwdWideBlockM, t.fwd_wide_block_n, key.head_dim,
+                                                  key.head_dim_v)});
       device_lists.push_back(&w.lists.fwd_wide);
     }
     const sm90::FwdChoice c = sm90::choose_fwd(lists, key.num_heads, key.num_sms, key.mode);
