@@ -87,7 +87,7 @@ class LocalGroup {
 
  private:
   struct State;
-  std::unique_ptr<State> state_;
+  std::shared_ptr<State> state_;  // shared with pending handles (they may outlive the group)
 };
 
 /// Runs fn(comm) for every rank of a fresh LocalGroup of `size`, one thread each. If a rank

@@ -16,7 +16,9 @@
 
 namespace magi {
 
-struct LocalGroup::State {
+// NOTE: shared with the handles (enable_shared_from_this): a handle that outlives its group
+// finds the state aborted, not freed.
+struct LocalGroup::State : std::enable_shared_from_this<LocalGroup::State> {
   struct Post {
     const std::byte* send = nullptr;
     std::vector<int64_t> send_counts;
@@ -41,6 +43,14 @@ struct LocalGroup::State {
   std::string id = "local:" + std::to_string(reinterpret_cast<uintptr_t>(this));
   bool aborted = false;
 
+  void abort() {
+    {
+      std::lock_guard lock(mu);
+      aborted = true;
+    }
+    cv.notify_all();
+  }
+
   // Waits for pred under the lock; a rank that never comes is an error, not a hang.
   template <typename Pred>
   void wait_for(std::unique_lock<std::mutex>& lock, int64_t rank, uint64_t seq, Pred pred) {
@@ -55,7 +65,8 @@ struct LocalGroup::State {
 
 class LocalGroup::State::Handle : public CommHandle {
  public:
-  Handle(State& s, int64_t rank, uint64_t seq) : s_(s), rank_(rank), seq_(seq) {}
+  Handle(std::shared_ptr<State> s, int64_t rank, uint64_t seq)
+      : keep_(std::move(s)), s_(*keep_), rank_(rank), seq_(seq) {}
   ~Handle() override {
     if (!waited_) {
       try {
@@ -94,6 +105,7 @@ class LocalGroup::State::Handle : public CommHandle {
   }
 
  private:
+  std::shared_ptr<State> keep_;
   State& s_;
   int64_t rank_;
   uint64_t seq_;
@@ -112,13 +124,41 @@ class LocalGroup::State::Member : public Communicator {
                                            const TensorView& recv,
                                            std::span<const int64_t> recv_counts, int64_t row_bytes,
                                            void* /*stream*/) override {
+    // A call refused here aborts the group: its peers would otherwise wait for it until the
+    // timeout (and this rank's exchanges would no longer match theirs).
+    try {
+      check_call(send, send_counts, recv, recv_counts, row_bytes);
+    } catch (...) {
+      s_.abort();
+      throw;
+    }
+    const uint64_t seq = next_seq_++;
+    {
+      std::lock_guard lock(s_.mu);
+      Exchange& ex = s_.exchanges[seq];
+      if (ex.posts.empty()) ex.posts.resize(s_.size);
+      ex.posts[rank_] = {static_cast<const std::byte*>(send.data),
+                         {send_counts.begin(), send_counts.end()},
+                         static_cast<std::byte*>(recv.data),
+                         {recv_counts.begin(), recv_counts.end()},
+                         row_bytes};
+      ++ex.posted;
+    }
+    s_.cv.notify_all();
+    return std::make_unique<Handle>(s_.shared_from_this(), rank_, seq);
+  }
+
+ private:
+  /// The call's arguments; the buffers must hold what the counts say (checked here, where a
+  /// bad count is named, rather than as a copy past the end on another rank's thread).
+  void check_call(const TensorView& send, std::span<const int64_t> send_counts,
+                  const TensorView& recv, std::span<const int64_t> recv_counts,
+                  int64_t row_bytes) const {
     MAGI_CHECK(static_cast<int64_t>(send_counts.size()) == s_.size &&
                    static_cast<int64_t>(recv_counts.size()) == s_.size,
                "all_to_all_v: send_counts and recv_counts need ", s_.size, " entries");
     MAGI_CHECK(send.device.type == DeviceType::kCPU && recv.device.type == DeviceType::kCPU,
                "LocalGroup: CPU tensors only, got ", send.describe());
-    // The buffers hold what the counts say (checked here, where a bad count is named, rather
-    // than as a copy past the end on another rank's thread).
     MAGI_CHECK(row_bytes >= 1, "all_to_all_v: row_bytes = ", row_bytes, ": must be >= 1");
     const auto check_rows = [&](const char* what, std::span<const int64_t> counts,
                                 const TensorView& buf) {
@@ -135,36 +175,22 @@ class LocalGroup::State::Member : public Communicator {
     };
     check_rows("send", send_counts, send);
     check_rows("recv", recv_counts, recv);
-    const uint64_t seq = next_seq_++;
-    {
-      std::lock_guard lock(s_.mu);
-      Exchange& ex = s_.exchanges[seq];
-      if (ex.posts.empty()) ex.posts.resize(s_.size);
-      ex.posts[rank_] = {static_cast<const std::byte*>(send.data),
-                         {send_counts.begin(), send_counts.end()},
-                         static_cast<std::byte*>(recv.data),
-                         {recv_counts.begin(), recv_counts.end()},
-                         row_bytes};
-      ++ex.posted;
-    }
-    s_.cv.notify_all();
-    return std::make_unique<Handle>(s_, rank_, seq);
   }
 
- private:
   State& s_;
   int64_t rank_;
   uint64_t next_seq_ = 0;
 };
 
-LocalGroup::LocalGroup(int64_t size) : state_(std::make_unique<State>(size)) {
+LocalGroup::LocalGroup(int64_t size) : state_(std::make_shared<State>(size)) {
   MAGI_CHECK(size >= 1, "cp_size = ", size, ": must be >= 1");
   for (int64_t r = 0; r < size; ++r) {
     state_->members.push_back(std::make_unique<State::Member>(*state_, r));
   }
 }
 
-LocalGroup::~LocalGroup() = default;
+// Handles not yet waited for then fail (their peers are gone) instead of waiting out the timeout.
+LocalGroup::~LocalGroup() { state_->abort(); }
 
 Communicator& LocalGroup::member(int64_t rank) {
   MAGI_CHECK(rank >= 0 && rank < state_->size, "rank = ", rank, ": must be in [0, ", state_->size,
@@ -174,13 +200,7 @@ Communicator& LocalGroup::member(int64_t rank) {
 
 int64_t LocalGroup::size() const { return state_->size; }
 
-void LocalGroup::abort() {
-  {
-    std::lock_guard lock(state_->mu);
-    state_->aborted = true;
-  }
-  state_->cv.notify_all();
-}
+void LocalGroup::abort() { state_->abort(); }
 
 void run_local_ranks(int64_t size, const std::function<void(Communicator&)>& fn) {
   LocalGroup group(size);

@@ -2,6 +2,9 @@
 // completes the exchange like wait() (host buffers are already in order).
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "magi/comm.h"
@@ -34,18 +37,61 @@ TEST(LocalGroup, WaitOnCompletesTheExchangeWhateverTheStream) {
   }
 }
 
-// Counts that the buffers cannot hold, or negative ones, are named before anything is copied.
+// Counts that the buffers cannot hold, or negative ones, are named before anything is copied,
+// and the call aborts the group (its exchanges no longer match its peers').
 TEST(LocalGroup, CountsBeyondTheBuffersAreRefused) {
-  LocalGroup group(1);
-  Communicator& c = group.member(0);
   std::vector<float> buf(4, 0.0f);
   const TensorView two = TensorView::contiguous(buf.data(), DType::kFloat32, {2, 2});
   const std::vector<int64_t> eight{8}, minus{-1}, one{1};
-  expect_error([&] { c.all_to_all_v(two, one, two, eight, 8, nullptr); },
-               "recv = float32[2, 2] cpu holds 16 bytes, less than 8 rows");
-  expect_error([&] { c.all_to_all_v(two, minus, two, minus, 8, nullptr); }, "send_counts[0] = -1");
-  expect_error([&] { c.all_to_all_v(two, one, two, one, 0, nullptr); }, "row_bytes = 0");
-  c.all_to_all_v(two, one, two, one, 8, nullptr)->wait();  // the same buffers, sound counts
+  const auto refused = [&](auto call, const std::string& needle) {
+    LocalGroup group(1);
+    expect_error([&] { call(group.member(0)); }, needle);
+    expect_error([&] { group.member(0).all_to_all_v(two, one, two, one, 8, nullptr)->wait(); },
+                 "abandoned");
+  };
+  refused([&](Communicator& c) { c.all_to_all_v(two, one, two, eight, 8, nullptr); },
+          "recv = float32[2, 2] cpu holds 16 bytes, less than 8 rows");
+  refused([&](Communicator& c) { c.all_to_all_v(two, minus, two, minus, 8, nullptr); },
+          "send_counts[0] = -1");
+  refused([&](Communicator& c) { c.all_to_all_v(two, one, two, one, 0, nullptr); },
+          "row_bytes = 0");
+  LocalGroup group(1);
+  group.member(0).all_to_all_v(two, one, two, one, 8, nullptr)->wait();  // sound counts
+}
+
+// A rank that fails its own checks releases its peer at once (not after the 5-minute timeout).
+TEST(LocalGroup, APeerOfARefusedCallIsReleased) {
+  std::vector<float> buf(4, 0.0f);
+  const TensorView two = TensorView::contiguous(buf.data(), DType::kFloat32, {2, 2});
+  LocalGroup group(2);
+  std::string peer_error;
+  std::thread peer([&] {
+    try {
+      const std::vector<int64_t> one{1, 1};
+      group.member(1).all_to_all_v(two, one, two, one, 8, nullptr)->wait();
+    } catch (const Error& e) {
+      peer_error = e.what();
+    }
+  });
+  const std::vector<int64_t> bad{1, -1};
+  expect_error([&] { group.member(0).all_to_all_v(two, bad, two, bad, 8, nullptr); },
+               "send_counts[1] = -1");
+  peer.join();
+  EXPECT_NE(peer_error.find("abandoned"), std::string::npos) << peer_error;
+}
+
+// A handle that outlives its group fails its wait (the group is gone), with no use after free.
+TEST(LocalGroup, AHandleMayOutliveItsGroup) {
+  std::vector<float> buf(4, 0.0f);
+  const TensorView two = TensorView::contiguous(buf.data(), DType::kFloat32, {2, 2});
+  std::unique_ptr<CommHandle> pending;
+  {
+    LocalGroup group(2);
+    const std::vector<int64_t> one{1, 1};
+    pending = group.member(0).all_to_all_v(two, one, two, one, 8, nullptr);
+  }
+  expect_error([&] { pending->wait(); }, "abandoned");
+  pending.reset();
 }
 
 }  // namespace
