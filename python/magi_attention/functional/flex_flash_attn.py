@@ -67,7 +67,7 @@ def _record(t):
     tensor, or not int32: no record (the conversion raises naming it)."""
     if t is None or not isinstance(t, torch.Tensor) or t.dtype != torch.int32:
         return None, t
-    if t.device.type == "cpu":
+    if not t.is_cuda:
         copy = t.detach().clone()
         return ("copy", copy), copy
     if t.is_inference():
@@ -77,15 +77,21 @@ def _record(t):
 
 
 def _unchanged(ranges, records) -> bool:
+    """Whether the range tensors still hold what their records say (_record)."""
     for t, r in zip(ranges, records):
         if t is None:
             continue
         if r is None or t.dtype != torch.int32:
             return False
-        if r[0] == "stamp":
-            if t.is_inference() or (t._version, t.data_ptr(), t.stride()) != r[1:]:
+        kind = r[0]
+        if kind == "stamp":
+            if (not t.is_cuda or t.is_inference()
+                    or (t._version, t.data_ptr(), t.stride()) != r[1:]):
                 return False
-        elif not torch.equal(t if r[0] == "copy" or t.device.type == "cpu" else t.cpu(), r[1]):
+        elif kind == "copy":
+            if t.is_cuda or not torch.equal(t, r[1]):
+                return False
+        elif not torch.equal(t.cpu(), r[1]):  # "read": an inference tensor, read every call
             return False
     return True
 
