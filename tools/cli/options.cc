@@ -29,7 +29,9 @@ std::vector<Option> operator+(std::vector<Option> a, const std::vector<Option>& 
 
 std::vector<Option> mask_options(const std::string& default_seqlen) {
   return {{"mask", "NAME", "varlen_causal", "mask preset: " + joined(preset_names(), ", ")},
-          {"slices", "FILE", "", "mask from a JSON slice file instead of --mask (see docs)"},
+          {"slices", "FILE", "",
+           "mask from a JSON slice file instead of --mask: [[q0, q1, k0, k1, \"causal\"], ...] or "
+           "{\"seqlen\": S, \"slices\": [...]}; types full, causal, inv_causal, bi_causal or 0-3"},
           {"seqlen", "N", default_seqlen, "tokens of the preset mask, 1 .. 2^40"},
           {"seed", "N", "0", "seed of the preset's document lengths"}};
 }

@@ -127,7 +127,9 @@ std::vector<Option> simulate_options() {
              {"cp", "N", "", "CP ranks = GPUs, a multiple of --gpus-per-node (or give --nodes)"},
              {"fwd-tflops", "RATES", "669,655,655,655",
               "forward kernel TFLOP/s: R, or R,R,R,R for full, causal, inv_causal, bi_causal, "
-              "or TYPE=R,...; default: H200, bench/RESULTS.md (2026-12-01)"},
+              "or TYPE=R,...; default: H200, 8k 64:8 hd 128, bench/runs/"
+              "v16_h200_final_quick.json (2026-12-01; the harness of 2026-12-05 reads 607 / 618 "
+              "forward, 543 / 505 backward)"},
              {"bwd-tflops", "RATES", "315,310,310,310", "backward kernel TFLOP/s, as --fwd-tflops"},
              {"nvlink-gbps", "X", "350", "intra-node GB/s per GPU per direction"},
              {"inter-gbps", "X", "45", "inter-node GB/s per GPU per direction"},
