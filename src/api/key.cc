@@ -6,6 +6,7 @@
 #include "api/key_agreement.h"
 #include "api/key_cache.h"
 #include "api/plan_runtime.h"
+#include "common/ceil_div.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 #include "runtime/rank_work.h"
@@ -164,8 +165,7 @@ std::vector<int64_t> DistAttnRuntime::position_ids_kv() const {
 
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
   const int64_t per_rank = 8 * cp_size;
-  // NOTE: a ceiling that cannot overflow near int64's end.
-  return std::clamp<int64_t>(total_seqlen / per_rank + (total_seqlen % per_rank != 0), 1, 512);
+  return std::clamp<int64_t>(ceil_div(total_seqlen, per_rank), 1, 512);
 }
 
 int64_t kv_chunk_size(int64_t chunk_size_q, int64_t total_seqlen_k, int64_t cp_size) {

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/ceil_div.h"
 #include "dispatch/chunked_mask.h"
 #include "magi/check.h"
 #include "magi/dispatch.h"
@@ -31,8 +32,7 @@ ChunkedMask cut_into_chunks(std::span<const AttnSlice> slices, int64_t total_seq
   m.total_seqlen = total_seqlen;
   m.chunk_size = chunk_size;
   m.disjoint = make_disjoint(slices);
-  // NOTE: written so that nothing overflows near int64's end (total_seqlen + chunk_size would).
-  const int64_t num_chunks = total_seqlen / chunk_size + (total_seqlen % chunk_size != 0);
+  const int64_t num_chunks = ceil_div(total_seqlen, chunk_size);
   m.offsets.assign(static_cast<size_t>(num_chunks) + 1, 0);
 
   // NOTE: sweep on the trimmed rows (rows that hold a cell): a CAUSAL slice with Sk < Sq has

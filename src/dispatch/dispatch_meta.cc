@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "common/ceil_div.h"
 #include "magi/check.h"
 #include "magi/dispatch.h"
 
@@ -85,7 +86,7 @@ void DispatchMeta::validate() const {
   MAGI_CHECK(cp_size >= 1 && chunk_size >= 1 && total_seqlen >= 1,
              "DispatchMeta: cp_size = ", cp_size, ", chunk_size = ", chunk_size,
              ", total_seqlen = ", total_seqlen, ": each must be >= 1");
-  const int64_t n = total_seqlen / chunk_size + (total_seqlen % chunk_size != 0);
+  const int64_t n = ceil_div(total_seqlen, chunk_size);
   MAGI_CHECK(num_chunks() == n && static_cast<int64_t>(perm.size()) == n &&
                  static_cast<int64_t>(unperm.size()) == n,
              "DispatchMeta: ", num_chunks(), " chunk costs, ", perm.size(), " perm and ",

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/ceil_div.h"
 #include "dispatch/chunked_mask.h"
 #include "dispatch/solvers.h"
 #include "magi/check.h"
@@ -53,7 +54,7 @@ DispatchMeta solve_dispatch(std::span<const AttnSlice> slices, int64_t total_seq
                cp_size, " = ", block, " (pad it by compute_pad_size)");
   }
 
-  const int64_t chunks = total_seqlen / chunk_size + (total_seqlen % chunk_size != 0);
+  const int64_t chunks = ceil_div(total_seqlen, chunk_size);
   MAGI_CHECK(chunks <= kMaxDispatchChunks, "total_seqlen = ", total_seqlen,
              " in chunks of chunk_size = ", chunk_size, ": ", chunks,
              " chunks, more than the dispatch's limit of 2^24 = ", kMaxDispatchChunks,
