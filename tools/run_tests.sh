@@ -6,8 +6,9 @@
 #   3. the C++ suites again under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan),
 #      then the fuzz driver (tests/fuzz) under them for MAGI_FUZZ_SECONDS;
 #   4. where nvcc exists, one CUDA build (preset cuda): the NCCL communicator where NCCL exists
-#      (built and its GPU tests run: they skip without a GPU) and the Python extension with the
-#      CUDA kernels (compiled, not run: GPU tests are in tests/cuda, see docs/cuda.md); without
+#      (built and its GPU tests run: they skip without a GPU), the Python extension with the
+#      CUDA kernels and magi-attn with its CUDA bench (compiled, not run: GPU tests are in
+#      tests/cuda, see docs/cuda.md); without
 #      nvcc, the host-only extension (tools/install_python.sh --inplace);
 #   5. the Python suites (pytest, CPU).
 # Environment: MAGI_JOBS (default: nproc), MAGI_SANITIZE=0 (skip step 3), MAGI_FUZZ_SECONDS
@@ -51,12 +52,15 @@ if command -v nvcc >/dev/null; then
   # Python extension with the CUDA kernels: the host library they share compiles once.
   echo "== C++ with CUDA: the NCCL communicator and the Python extension with the CUDA kernels"
   cmake --preset cuda -DMAGI_PYTHON=ON -DPython3_EXECUTABLE="$python" >/dev/null
-  targets=_C
+  # magi-attn too: its `bench --device cuda` compiles only here.
+  targets="_C magi-attn"
+  nccl=0
   if cmake --build build/cuda --target help 2>/dev/null | grep -q magi_nccl_tests; then
-    targets="magi_nccl_tests _C"
+    targets="magi_nccl_tests $targets"
+    nccl=1
   fi
   cmake --build build/cuda -j "$jobs" --target $targets
-  if [ "$targets" != _C ]; then build/cuda/src/comm/nccl/magi_nccl_tests; fi
+  if [ $nccl = 1 ]; then build/cuda/src/comm/nccl/magi_nccl_tests; fi
   stamp
   echo "== Python: pytest"
 else

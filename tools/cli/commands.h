@@ -17,4 +17,7 @@ int run_demo(const Args& a);
 std::vector<Option> simulate_options();
 int run_simulate(const Args& a);
 
+std::vector<Option> bench_options();
+int run_bench(const Args& a);
+
 }  // namespace magi::cli

@@ -43,6 +43,13 @@ const Command kCommands[] = {
      "on several nodes), ring attention, Ulysses and all-gather attention under one cost model\n"
      "(include/magi/sim.h; bench/SIMULATED.md). Model outputs, not measurements.",
      magi::cli::simulate_options, magi::cli::run_simulate},
+    {"bench", "time the FFA kernels per mask on this machine's GPU or CPU, checked",
+     "Times the FFA kernels' forward and backward on this machine (a GPU where this build has\n"
+     "the CUDA kernels, else the CPU) for each mask, after checking out, lse and dq against\n"
+     "textbook dense attention on sampled rows. Rates count the mask's cells and are also given\n"
+     "against the full mask's, timed in the same run. Prints FAIL (exit 1) when a check fails.\n"
+     "Peers (cuDNN, FlashAttention 2, FlexAttention) need torch: bench/bench_ffa.py.",
+     magi::cli::bench_options, magi::cli::run_bench},
 };
 
 void usage(std::FILE* f) {

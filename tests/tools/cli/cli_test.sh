@@ -64,6 +64,42 @@ expect 2 "--predict: the cost model takes one head dim" demo --seqlen 300 --cp 2
 printf '[[0, 16, 0, 16, 1], [4, 2, 0, 8, 0]]' > "$tmp/reversed.json"
 expect 2 "reversed.json': src/mask/" plan --slices "$tmp/reversed.json"
 
+# bench: every mask checked against dense attention, then timed; JSON with every result.
+expect 0 "varlen_block_causal" bench --device cpu --seqlen 200 --heads 4 --heads-kv 2 --head-dim 16 \
+  --head-dim-v 8 --budget-ms 5 --json "$tmp/bench.json"
+if command -v python3 >/dev/null; then
+  python3 - "$tmp/bench.json" <<'PY' || { echo "FAIL: bench JSON"; fails=$((fails + 1)); }
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [r["mask"] for r in d["results"]]
+assert names[0] == "full" and len(names) == 6, names
+for r in d["results"]:
+    assert r["check_error"] <= d["check_tolerance"], r
+    for p in ("fwd", "bwd"):
+        assert r[p]["ms"] > 0 and r[p]["calls"] >= 3 and r[p]["flops_per_s"] > 0, r
+        assert abs(r[p]["flops"] - 2 * 4 * r["cells"] * ((16 + 8) if p == "fwd" else (48 + 16))) < 1
+assert d["results"][0]["fwd"]["rate_of_full"] == 1 and d["heads_kv"] == 2
+PY
+fi
+expect 0 "float64" bench --device cpu --dtype float64 --seqlen 1 --budget-ms 1 --masks causal
+expect 0 "deterministic" bench --device cpu --dtype bfloat16 --seqlen 100 --heads 2 --budget-ms 1 \
+  --masks swa_causal --passes bwd --deterministic
+expect 0 "ok" bench --device cpu --slices "$tmp/ok.json" --heads 1 --head-dim 8 --budget-ms 1
+expect 2 "--device = 'gpu'" bench --device gpu
+expect 2 "--device = 'cuda:x'" bench --device cuda:x
+expect 2 "'bogus' is not a preset" bench --masks full,bogus
+expect 2 "--passes = 'both'" bench --passes both
+expect 2 "--seqlen: not used with --slices" bench --slices "$tmp/ok.json" --seqlen 8
+expect 2 "GiB are available" bench --device cpu --seqlen 2147483648
+expect 2 "--budget-ms = 0" bench --budget-ms 0
+# Without the CUDA kernels or a GPU, --device cuda is a usage error that says which.
+out=$(timeout 60 "$bin" bench --device cuda --seqlen 64 --heads 2 --budget-ms 1 2>&1)
+status=$?
+if ! { [ $status = 0 ] || { [ $status = 2 ] && [[ "$out" == *"--device cuda: "* ]]; }; }; then
+  echo "FAIL: bench --device cuda: status $status: $(echo "$out" | tail -2)"
+  fails=$((fails + 1))
+fi
+
 if [ $fails -ne 0 ]; then
   echo "$fails check(s) failed"
   exit 1

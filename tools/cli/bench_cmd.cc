@@ -1,0 +1,425 @@
+// magi-attn bench: the FFA kernels' forward and backward on this machine's CPU or GPU, per mask,
+// each checked against textbook dense attention before it is timed. Rates count the mask's
+// cells; every mask's rate is also given against the full mask's, timed in the same run (the
+// issues' "own full-mask rate"). Peers (cuDNN, FlashAttention 2, FlexAttention) need torch:
+// bench/bench_ffa.py times them beside FFA.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_device.h"
+#include "commands.h"
+#include "demo_check.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/tensor_ops.h"
+#include "magi/ffa.h"
+#include "options.h"
+#include "presets.h"
+#include "resources.h"
+#include "slice_file.h"
+#include "usage_error.h"
+
+#ifndef MAGI_VERSION
+#define MAGI_VERSION "unknown"
+#endif
+
+namespace magi::cli {
+namespace {
+
+struct Request {
+  std::unique_ptr<BenchDevice> dev;
+  bool cuda = false;
+  std::vector<Mask> masks;  // the full mask first
+  int64_t seqlen = 0, hq = 0, hkv = 0, hd = 0, hdv = 0, samples = 0;
+  DType dtype = DType::kFloat32;
+  bool fwd = true, bwd = true, deterministic = false;
+  double budget_s = 1.0;
+  std::string json;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string x; std::getline(in, x, ',');) out.push_back(x);
+  return out;
+}
+
+/// Largest error the check accepts: the dtype's rounding of inputs and out, with room.
+double tolerance(DType t) {
+  switch (t) {
+    case DType::kFloat64:
+      return 1e-10;
+    case DType::kFloat32:
+      return 1e-4;
+    default:
+      return 2e-2;
+  }
+}
+
+/// The accumulators' dtype (lse, dq; dk and dv on the CPU).
+DType acc_dtype(DType t) { return t == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32; }
+
+Request make_request(const Args& a) {
+  Request r;
+  const std::string dev = a.str("device");
+  if (dev == "auto") {
+    r.cuda = cuda_bench_available();
+    r.dev = r.cuda ? cuda_bench_device(0) : cpu_bench_device();
+  } else if (dev == "cpu") {
+    r.dev = cpu_bench_device();
+  } else if (dev == "cuda" || dev.rfind("cuda:", 0) == 0) {
+    r.cuda = true;
+    int index = 0;
+    if (dev != "cuda") {
+      try {
+        index = static_cast<int>(parse_integer("device", dev.substr(5), 0, 1023));
+      } catch (const UsageError&) {
+        throw UsageError("--device = '" + dev + "': expected cuda:N with N in [0, 1023]");
+      }
+    }
+    r.dev = cuda_bench_device(index);
+  } else {
+    throw UsageError("--device = '" + dev + "': expected auto, cpu, cuda or cuda:N");
+  }
+  const std::vector<std::string> dtypes = {"float32", "float64", "bfloat16", "float16"};
+  const std::string dt = a.has("dtype") ? a.choice("dtype", dtypes)
+                         : r.cuda       ? "bfloat16"
+                                        : "float32";
+  r.dtype = dt == "float64"    ? DType::kFloat64
+            : dt == "bfloat16" ? DType::kBFloat16
+            : dt == "float16"  ? DType::kFloat16
+                               : DType::kFloat32;
+  if (r.cuda && (r.dtype == DType::kFloat32 || r.dtype == DType::kFloat64)) {
+    throw UsageError("--dtype = '" + dt +
+                     "': the CUDA kernels take bfloat16 or float16 (--device cpu takes any)");
+  }
+  if (a.has("threads")) cpu::set_num_threads(static_cast<int>(a.integer("threads", 1, 1024)));
+
+  if (a.has("slices")) {
+    for (const char* other : {"masks", "seqlen", "seed"}) {
+      if (a.has(other)) {
+        throw UsageError(std::string("--") + other + ": not used with --slices (the file " +
+                         "gives the mask and its length)");
+      }
+    }
+    Mask m = read_slice_file(a.str("slices"));
+    r.seqlen = m.seqlen;
+    r.masks = {make_preset("full", r.seqlen, 0), std::move(m)};
+  } else {
+    r.seqlen = a.has("seqlen") ? a.integer("seqlen", 1, kMaxSeqlen) : r.cuda ? 16384 : 4096;
+    const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 0, INT64_MAX));
+    const std::vector<std::string> names = preset_names();
+    r.masks.push_back(make_preset("full", r.seqlen, seed));
+    for (const std::string& n : split(a.str("masks"))) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) {
+        std::string all;
+        for (const std::string& x : names) all += (all.empty() ? "" : ", ") + x;
+        throw UsageError("--masks: '" + n + "' is not a preset (" + all + ")");
+      }
+      const bool seen =
+          std::any_of(r.masks.begin(), r.masks.end(), [&](const Mask& m) { return m.name == n; });
+      if (!seen) r.masks.push_back(make_preset(n, r.seqlen, seed));
+    }
+  }
+  r.hq = a.has("heads") ? a.integer("heads", 1, 1024) : r.cuda ? 16 : 8;
+  r.hkv = a.has("heads-kv") ? a.integer("heads-kv", 1, r.hq) : r.hq;
+  if (r.hq % r.hkv != 0) {
+    throw UsageError("--heads-kv = " + std::to_string(r.hkv) +
+                     ": must divide --heads = " + std::to_string(r.hq));
+  }
+  r.hd = a.has("head-dim") ? a.integer("head-dim", 1, 1024) : r.cuda ? 128 : 64;
+  r.hdv = a.has("head-dim-v") ? a.integer("head-dim-v", 1, 1024) : r.hd;
+  const std::string passes = a.str("passes");
+  if (passes != "fwd" && passes != "bwd" && passes != "fwd,bwd") {
+    throw UsageError("--passes = '" + passes + "': expected fwd, bwd or fwd,bwd");
+  }
+  r.fwd = passes != "bwd";
+  r.bwd = passes != "fwd";
+  r.deterministic = a.has("deterministic");
+  r.budget_s = static_cast<double>(a.integer("budget-ms", 1, 3600000)) * 1e-3;
+  r.samples = a.integer("check-rows", 0, 1 << 20);
+  r.json = a.str("json");
+
+  // Memory: the inputs as float64 on the host (the check's copy), and on the device q, k, v,
+  // dout, out, dq, dk, dv and lse (the accumulators in fp32 or fp64).
+  const double S = static_cast<double>(r.seqlen);
+  const double eq = S * r.hq * 0.5 * (r.hd + r.hdv), ek = S * r.hkv * 0.5 * (r.hd + r.hdv);
+  const double dsz = static_cast<double>(dtype_size(r.dtype)),
+               asz = static_cast<double>(dtype_size(acc_dtype(r.dtype)));
+  const double host = 8 * (2 * eq + 2 * ek) + 2 * dsz * (eq + ek);
+  const double device = dsz * (3 * eq + 2 * ek) + asz * (eq + 2 * ek + S * r.hq);
+  const std::string what = "the bench with seqlen " + std::to_string(r.seqlen) + ", " +
+                           std::to_string(r.hq) + " heads and head_dim " + std::to_string(r.hd);
+  check_memory(host + (r.cuda ? 0.0 : device), what);
+  const double free = r.dev->free_bytes();
+  if (r.cuda && free > 0 && device > 0.9 * free) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, " needs about %.1f GiB of GPU memory, %.1f GiB are free",
+                  device / (1 << 30), free / (1 << 30));
+    throw UsageError(what + msg);
+  }
+  return r;
+}
+
+struct Timing {
+  double median_s = 0, min_s = 0;
+  int64_t calls = 0;
+};
+
+/// Calls `fn` in batches of at least a millisecond until `budget_s` has passed and at least
+/// three batches ran; the median and the fastest batch's time per call.
+Timing measure(const BenchDevice& dev, const std::function<void()>& fn, double budget_s) {
+  const double one = dev.time(fn, 1);  // warms up too (the check ran every kernel already)
+  const int batch = static_cast<int>(std::clamp(std::ceil(1e-3 / std::max(one, 1e-9)), 1.0, 1e4));
+  std::vector<double> per_call;
+  double spent = one;
+  Timing t;
+  t.calls = 1;
+  while ((spent < budget_s || per_call.size() < 3) && per_call.size() < 100000) {
+    const double s = dev.time(fn, batch);
+    per_call.push_back(s / batch);
+    spent += s;
+    t.calls += batch;
+  }
+  std::sort(per_call.begin(), per_call.end());
+  t.median_s = per_call[per_call.size() / 2];
+  t.min_s = per_call.front();
+  return t;
+}
+
+struct MaskResult {
+  std::string name;
+  size_t slices = 0;
+  int64_t cells = 0;
+  double check_err = 0;
+  double flops[2] = {0, 0};  // per call: forward, backward
+  Timing time[2];            // calls == 0: not timed
+  double rate(int p) const { return flops[p] / time[p].median_s; }
+};
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", x);
+  return buf;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+/// The settings and results as one JSON object (results[0] is the full mask).
+void write_json(const Request& r, const std::vector<MaskResult>& res) {
+  std::ofstream f(r.json);
+  if (!f) throw UsageError("--json '" + r.json + "': cannot write");
+  const char* commit = std::getenv("MAGI_COMMIT");
+  f << "{\"command\": \"magi-attn bench\", \"version\": " << json_string(MAGI_VERSION)
+    << ", \"commit\": " << (commit ? json_string(commit) : "null")
+    << ", \"date\": " << json_string(utc_now()) << ", \"device\": " << json_string(r.dev->name())
+    << ", \"dtype\": " << json_string(std::string(to_string(r.dtype)))
+    << ", \"seqlen\": " << r.seqlen << ", \"heads_q\": " << r.hq << ", \"heads_kv\": " << r.hkv
+    << ", \"head_dim\": " << r.hd << ", \"head_dim_v\": " << r.hdv
+    << ", \"deterministic\": " << (r.deterministic ? "true" : "false")
+    << ", \"budget_s\": " << json_number(r.budget_s)
+    << ", \"check_tolerance\": " << json_number(tolerance(r.dtype)) << ", \"results\": [";
+  for (size_t i = 0; i < res.size(); ++i) {
+    const MaskResult& m = res[i];
+    f << (i ? ", " : "") << "{\"mask\": " << json_string(m.name) << ", \"slices\": " << m.slices
+      << ", \"cells\": " << m.cells << ", \"check_error\": " << json_number(m.check_err);
+    for (int p = 0; p < 2; ++p) {
+      const Timing& t = m.time[p];
+      if (t.calls == 0) continue;
+      f << ", \"" << (p ? "bwd" : "fwd") << "\": {\"ms\": " << json_number(t.median_s * 1e3)
+        << ", \"min_ms\": " << json_number(t.min_s * 1e3) << ", \"calls\": " << t.calls
+        << ", \"flops\": " << json_number(m.flops[p])
+        << ", \"flops_per_s\": " << json_number(m.rate(p))
+        << ", \"rate_of_full\": " << json_number(m.rate(p) / res[0].rate(p)) << "}";
+    }
+    f << "}";
+  }
+  f << "]}\n";
+  if (!f) throw UsageError("--json '" + r.json + "': write failed");
+}
+
+}  // namespace
+
+std::vector<Option> bench_options() {
+  std::string presets;
+  for (const std::string& n : preset_names()) presets += (presets.empty() ? "" : ",") + n;
+  return {{"device", "NAME", "auto",
+           "cpu, cuda or cuda:N (auto: cuda:0 where this build has the CUDA kernels and the "
+           "machine a GPU, else cpu)"},
+          {"masks", "LIST", presets,
+           "comma-separated mask presets; the full mask is always timed first, as the rate every "
+           "other mask is compared with"},
+          {"slices", "FILE", "",
+           "time the mask of a JSON slice file (magi-attn demo --help) beside the full mask, "
+           "instead of --masks"},
+          {"seqlen", "N", "4096 on the cpu, 16384 on cuda", "tokens, 1 .. 2^40"},
+          {"seed", "N", "0", "seed of the presets' document lengths"},
+          {"heads", "N", "8 on the cpu, 16 on cuda", "query heads"},
+          {"heads-kv", "N", "= --heads", "key/value heads (GQA), must divide --heads"},
+          {"head-dim", "N", "64 on the cpu, 128 on cuda", "head dimension (of q and k)"},
+          {"head-dim-v", "N", "= --head-dim", "head dimension of v"},
+          {"dtype", "T", "float32 on the cpu, bfloat16 on cuda",
+           "float32, float64, bfloat16 or float16 (cuda: the 16-bit ones)"},
+          {"passes", "LIST", "fwd,bwd", "fwd, bwd or fwd,bwd"},
+          {"budget-ms", "N", "1000", "time spent calling each (mask, pass), at least 3 batches"},
+          {"threads", "N", "all cores", "CPU kernel threads"},
+          {"deterministic", "", "", "the backward's deterministic mode"},
+          {"check-rows", "N", "32",
+           "(row, head) pairs of out, lse and dq checked against textbook dense attention before "
+           "timing (0: no check)"},
+          {"json", "FILE", "", "also write the settings and results as JSON to FILE"}};
+}
+
+int run_bench(const Args& a) {
+  const Request r = make_request(a);
+  const BenchDevice& dev = *r.dev;
+  const int64_t S = r.seqlen, hq = r.hq, hkv = r.hkv, hd = r.hd, hdv = r.hdv;
+  const DType dt = r.dtype, acc = acc_dtype(dt);
+  const std::string dims =
+      std::to_string(hd) + (hdv == hd ? "" : " (v: " + std::to_string(hdv) + ")");
+  std::printf("magi-attn bench: %s, seqlen %lld, heads %lld/%lld, head_dim %s, %s%s\n",
+              dev.name().c_str(), (long long)S, (long long)hq, (long long)hkv, dims.c_str(),
+              std::string(to_string(dt)).c_str(), r.deterministic ? ", deterministic" : "");
+
+  // Inputs: normal values rounded to the dtype, kept in float64 for the check.
+  std::mt19937_64 rng(1234);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  auto tensor = [&](std::initializer_list<int64_t> shape, std::vector<double>* keep) {
+    DeviceTensor t = dev.empty(dt, shape);
+    std::vector<double> v(static_cast<size_t>(t.view.numel()));
+    for (double& x : v) x = normal(rng);
+    dev.upload(v, t);
+    if (keep) *keep = dev.download(t);  // the rounded values
+    return t;
+  };
+  std::vector<double> qv, kv, vv, dov;
+  const DeviceTensor q = tensor({S, hq, hd}, &qv), k = tensor({S, hkv, hd}, &kv),
+                     v = tensor({S, hkv, hdv}, &vv), dout = tensor({S, hq, hdv}, &dov);
+  const DeviceTensor out = dev.empty(dt, {S, hq, hdv}), lse = dev.empty(acc, {S, hq});
+  const DeviceTensor dq = dev.empty(acc, {S, hq, hd});
+  // NOTE: on CUDA dk / dv in q's dtype are overwritten (no fp32 round trip); on the CPU they
+  // are accumulators.
+  const DType grad_kv = r.cuda ? dt : acc;
+  const DeviceTensor dk = dev.empty(grad_kv, {S, hkv, hd}), dv = dev.empty(grad_kv, {S, hkv, hdv});
+  FfaOptions opts;
+  opts.deterministic = r.deterministic;
+  auto clear_grads = [&] {
+    fill(dq.view, 0.0);
+    if (!r.cuda) fill(dk.view, 0.0), fill(dv.view, 0.0);
+  };
+
+  const bool gflops = !r.cuda;
+  const char* unit = gflops ? "GFLOP/s" : "TFLOP/s";
+  const double unit_scale = gflops ? 1e-9 : 1e-12;
+  std::printf("%-22s %14s %6s  %10s %9s %7s  %10s %9s %7s  %s\n", "mask", "cells", "of S^2",
+              "fwd ms", unit, "of full", "bwd ms", unit, "of full", "check");
+  std::vector<MaskResult> res;
+  bool ok = true;
+  for (const Mask& m : r.masks) {
+    MaskResult mr;
+    mr.name = m.name;
+    mr.slices = m.slices.size();
+    const FfaWork work(m.slices, S, S);
+    mr.cells = union_area(work.slices());
+    const double cells = static_cast<double>(mr.cells);
+    mr.flops[0] = 2.0 * hq * cells * (hd + hdv);
+    mr.flops[1] = 2.0 * hq * cells * (3 * hd + 2 * hdv);
+    auto forward = [&] { ffa_forward(q.view, k.view, v.view, work, opts, out.view, lse.view); };
+    auto backward = [&] {
+      clear_grads();
+      ffa_backward(q.view, k.view, v.view, out.view, lse.view, dout.view, work, opts, dq.view,
+                   dk.view, dv.view);
+    };
+    // The check: out and lse poisoned first, so a row the kernels skip cannot pass.
+    fill(out.view, NAN);
+    fill(lse.view, NAN);
+    forward();
+    backward();
+    if (r.samples > 0) {
+      auto host = [&](const DeviceTensor& t, std::initializer_list<int64_t> shape) {
+        return make_tensor(DType::kFloat64, shape, dev.download(t));
+      };
+      const Tensor o = host(out, {S, hq, hdv}), l = host(lse, {S, hq}), g = host(dq, {S, hq, hd});
+      std::mt19937_64 pick(m.name.size() + 17);
+      mr.check_err =
+          dense_check({qv, kv, vv, dov, S, hq, hkv, hd, hdv}, m.slices, o, l, g, r.samples, pick);
+    }
+    const bool pass = mr.check_err <= tolerance(dt);  // false for NaN
+    ok = ok && pass;
+    if (r.fwd) mr.time[0] = measure(dev, forward, r.budget_s);
+    if (r.bwd) mr.time[1] = measure(dev, backward, r.budget_s);
+    res.push_back(mr);
+    const MaskResult& full = res.front();
+    std::printf("%-22s %14lld %5.1f%%", m.name.c_str(), (long long)mr.cells,
+                100.0 * cells / (static_cast<double>(S) * static_cast<double>(S)));
+    for (int p = 0; p < 2; ++p) {
+      if (mr.time[p].calls == 0) {
+        std::printf("  %10s %9s %7s", "-", "-", "-");
+      } else {
+        std::printf("  %10.3f %9.2f %6.1f%%", mr.time[p].median_s * 1e3, mr.rate(p) * unit_scale,
+                    100.0 * mr.rate(p) / full.rate(p));
+      }
+    }
+    if (r.samples > 0) {
+      std::printf("  %.1e %s\n", mr.check_err, pass ? "ok" : "FAIL");
+    } else {
+      std::printf("  -\n");
+    }
+    std::fflush(stdout);
+  }
+  char check[200] = "check: none (--check-rows 0).\n";
+  if (r.samples > 0) {
+    std::snprintf(check, sizeof check,
+                  "check: worst error of out, lse and dq on %lld sampled (row, head) pairs "
+                  "against textbook\n  dense attention, |diff| / max(1, |ref|), tolerance %.0e.\n",
+                  (long long)r.samples, tolerance(dt));
+  }
+  std::printf(
+      "\ntimes: medians over batches of back-to-back calls; the backward's include zeroing the\n"
+      "  accumulators (%s).\n"
+      "rates: the mask's cells, forward 2 Hq cells (D + Dv) FLOPs, backward 2 Hq cells\n"
+      "  (3 D + 2 Dv); 'of full': against the full mask's rate in this run.\n"
+      "%s"
+      "peers (cuDNN, FlashAttention 2, FlexAttention) are timed through torch by\n"
+      "  bench/bench_ffa.py.\n",
+      r.cuda ? "dq" : "dq, dk and dv", check);
+  if (!r.json.empty()) write_json(r, res);
+  if (!ok) std::printf("FAIL: a check exceeded its tolerance\n");
+  return ok ? 0 : 1;
+}
+
+}  // namespace magi::cli
