@@ -36,16 +36,16 @@
 namespace magi::sim {
 
 /// GPUs, their kernel rates and their links. Defaults: an H200 node of 8 GPUs; kernel rates
-/// measured for magi's FFA kernels on one H200 (bench/RESULTS.md and
-/// bench/runs/v16_h200_final_quick.json, 2026-12-01: forward 669 full / 655 causal TFLOP/s,
-/// backward 315 full / 310 causal at S = 8k, 64:8 heads, hd 128, bf16); link figures are
+/// measured for magi's FFA kernels on one H200 (bench/results.json, the harness at ae1dcf7,
+/// 2026-12-05: forward 607 full / 618 causal TFLOP/s, backward 543 full / 505 causal at S = 8k,
+/// 64:8 heads, hd 128, bf16); link figures are
 /// nominal hardware numbers (NVLink 4: 450 GB/s per direction, taken as 350 achievable; one
 /// 400 Gb/s NIC per GPU: 50 GB/s, taken as 45), not measurements.
 struct ClusterDesc {
   int64_t gpus_per_node = 8;
   int64_t nodes = 1;
-  std::array<double, 4> fwd_tflops{669, 655, 655, 655};  // by AttnMaskType code
-  std::array<double, 4> bwd_tflops{315, 310, 310, 310};
+  std::array<double, 4> fwd_tflops{607, 618, 618, 618};  // by AttnMaskType code
+  std::array<double, 4> bwd_tflops{543, 505, 505, 505};
   double kernel_overhead_us = 5;  // per kernel call (launch and tail)
   double fwd_row_ns = 0;          // per q row + k row of a forward call (all heads)
   double bwd_row_ns = 0;          // the same for a backward call

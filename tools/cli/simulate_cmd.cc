@@ -125,12 +125,11 @@ std::vector<Option> simulate_options() {
              {"gpus-per-node", "N", "8", "GPUs per node (fewer when --cp is smaller)"},
              {"nodes", "N", "1", "nodes (or give --cp)"},
              {"cp", "N", "", "CP ranks = GPUs, a multiple of --gpus-per-node (or give --nodes)"},
-             {"fwd-tflops", "RATES", "669,655,655,655",
+             {"fwd-tflops", "RATES", "607,618,618,618",
               "forward kernel TFLOP/s: R, or R,R,R,R for full, causal, inv_causal, bi_causal, "
-              "or TYPE=R,...; default: H200, 8k 64:8 hd 128, bench/runs/"
-              "v16_h200_final_quick.json (2026-12-01; the harness of 2026-12-05 reads 607 / 618 "
-              "forward, 543 / 505 backward)"},
-             {"bwd-tflops", "RATES", "315,310,310,310", "backward kernel TFLOP/s, as --fwd-tflops"},
+              "or TYPE=R,...; default: magi's kernels on one H200, 8k 64:8 hd 128, "
+              "bench/results.json (the harness at ae1dcf7, 2026-12-05)"},
+             {"bwd-tflops", "RATES", "543,505,505,505", "backward kernel TFLOP/s, as --fwd-tflops"},
              {"nvlink-gbps", "X", "350", "intra-node GB/s per GPU per direction"},
              {"inter-gbps", "X", "45", "inter-node GB/s per GPU per direction"},
              {"latency-us", "X", "20", "latency of one exchange"},
