@@ -45,8 +45,8 @@ const Command kCommands[] = {
      magi::cli::simulate_options, magi::cli::run_simulate},
     {"bench", "time the FFA kernels per mask on this machine's GPU or CPU, checked",
      "Times the FFA kernels' forward and backward on this machine (a GPU where this build has\n"
-     "the CUDA kernels, else the CPU) for each mask, after checking out, lse and dq against\n"
-     "textbook dense attention on sampled rows. Rates count the mask's cells and are also given\n"
+     "the CUDA kernels, else the CPU) for each mask, after checking out, lse, dq, dk and dv\n"
+     "against textbook attention on sampled rows. Rates count the mask's cells and are also given\n"
      "against the full mask's, timed in the same run. Prints FAIL (exit 1) when a check fails.\n"
      "Peers (cuDNN, FlashAttention 2, FlexAttention) need torch: bench/bench_ffa.py.",
      magi::cli::bench_options, magi::cli::run_bench},
@@ -93,8 +93,10 @@ int main(int argc, char** argv) {
     if (first.empty()) {
       usage(stderr);
     } else {
-      std::fprintf(stderr, "magi-attn: unknown command '%s' (commands: demo, plan, simulate)\n",
-                   first.c_str());
+      std::string names;
+      for (const Command& c : kCommands) names += (names.empty() ? "" : ", ") + std::string(c.name);
+      std::fprintf(stderr, "magi-attn: unknown command '%s' (commands: %s)\n", first.c_str(),
+                   names.c_str());
     }
     return 2;
   }

@@ -28,7 +28,6 @@ expect 0 "magi-attn 0." --version
 expect 0 "commands:" --help
 expect 0 "(default: 8192)" demo --help
 expect 0 "(default: 65536)" help plan
-expect 2 "unknown command" frob
 expect 2 "--cp = 0: must be in" demo --cp 0
 expect 2 "--cp = -1: must be in" demo --cp -1
 expect 2 "--cp = 100000" demo --cp 100000 --seqlen 16
@@ -73,8 +72,9 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 names = [r["mask"] for r in d["results"]]
 assert names[0] == "full" and len(names) == 6, names
+assert d["ok"] is True and d["check_rows"] == 32 and d["seed"] == 0
 for r in d["results"]:
-    assert r["check_error"] <= d["check_tolerance"], r
+    assert r["ok"] and all(r["check"][q] <= d["check_tolerance"][q] for q in r["check"]), r
     for p in ("fwd", "bwd"):
         assert r[p]["ms"] > 0 and r[p]["calls"] >= 3 and r[p]["flops_per_s"] > 0, r
         assert abs(r[p]["flops"] - 2 * 4 * r["cells"] * ((16 + 8) if p == "fwd" else (48 + 16))) < 1
@@ -92,6 +92,16 @@ expect 2 "--passes = 'both'" bench --passes both
 expect 2 "--seqlen: not used with --slices" bench --slices "$tmp/ok.json" --seqlen 8
 expect 2 "GiB are available" bench --device cpu --seqlen 2147483648
 expect 2 "--budget-ms = 0" bench --budget-ms 0
+expect 2 "--masks: empty" bench --masks ""
+expect 2 "--json: empty file name" bench --json ""
+expect 2 "--json '/nonexistent/b.json': cannot write" bench --device cpu --json /nonexistent/b.json
+expect 0 "check: none" bench --device cpu --seqlen 16 --heads 1 --masks causal --budget-ms 1 \
+  --check-rows 0 --json "$tmp/nocheck.json"
+if command -v python3 >/dev/null; then
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert all(r["check"] is None for r in d["results"])' \
+    "$tmp/nocheck.json" || { echo "FAIL: bench --check-rows 0 JSON"; fails=$((fails + 1)); }
+fi
+expect 2 "unknown command 'frob' (commands: demo, plan, simulate, bench)" frob
 # Without the CUDA kernels or a GPU, --device cuda is a usage error that says which.
 out=$(timeout 60 "$bin" bench --device cuda --seqlen 64 --heads 2 --budget-ms 1 2>&1)
 status=$?
