@@ -105,8 +105,8 @@ class DistAttnRuntime {
   std::unique_ptr<const runtime::RankWork> work_;
 };
 
-/// Chunk size used when none is given: ceil(total / (8 * cp)) (the original's default of 8
-/// chunks per rank), at most 512.
+/// Chunk size used when none is given: ceil(total / (m * cp)), at most 512, with m =
+/// MAGI_ATTENTION_MIN_CHUNKS_PER_RANK (default 8, the original's).
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 
 /// Cross-attention's K/V chunk size: the q chunk size, reduced to default_chunk_size(total_k)
@@ -120,7 +120,8 @@ int64_t kv_chunk_size(int64_t chunk_size_q, int64_t total_seqlen_k, int64_t cp_s
 /// when they do not. MAGI_ATTENTION_CHECK_KEY_CONSISTENCY=0 skips it. Every rank of `comm`
 /// must call this. num_heads_q and num_heads_kv (both or neither) and head_dim may be 0: "not
 /// given", checked by no call; given ones must be >= 1 and are checked by every call.
-/// chunk_size defaults to config.dispatch_config.chunk_size, then to default_chunk_size().
+/// chunk_size defaults to config.dispatch_config.chunk_size, then to default_chunk_size() (read
+/// before the cache lookup and the ranks' agreement, so they see the size the key uses).
 /// With config.dispatch_config.uneven_shard nothing is padded: ranks hold different numbers
 /// of rows (shard_seqlen() per rank), and ceil(total / chunk_size) must be >= the group size.
 /// Throws for bad input, naming the argument (self-attention requires total_seqlen_q ==

@@ -18,7 +18,27 @@ def core():
                 "magi_attention._C is not built or does not load "
                 f"({e}); build it with tools/install_python.sh or "
                 "`pip install --no-build-isolation .`") from e
+        _warn_unread_env(_module.env_knobs())
     return _module
+
+
+# NOTE: variables the Python layer reads itself; the core's come from _C.env_knobs().
+_PYTHON_KNOBS = frozenset({"MAGI_ATTENTION_HIERARCHICAL_COMM"})
+
+
+def _warn_unread_env(core_knobs) -> None:
+    """One warning naming every MAGI_ATTENTION_* variable set that nothing here reads (the
+    original's kernel backends, precision, SM margins, QO communication, ...), so that a
+    setting carried over from the original is not silently without effect."""
+    import os
+    import warnings
+
+    known = _PYTHON_KNOBS | set(core_knobs)
+    unread = sorted(n for n in os.environ if n.startswith("MAGI_ATTENTION_") and n not in known)
+    if unread:
+        warnings.warn("magi_attention: these environment variables have no effect in this "
+                      "implementation: " + ", ".join(unread) + " (docs/python.md lists the ones "
+                      "it reads)", stacklevel=3)
 
 
 def loaded() -> bool:

@@ -2,9 +2,11 @@
 
 #include <pybind11/stl.h>
 
+#include "common/env.h"
 #include "kernels/backend.h"
 #include "magi/check.h"
 #include "magi/dispatch.h"
+#include "magi/dist_attn.h"
 
 namespace py = pybind11;
 
@@ -111,6 +113,16 @@ void register_common(py::module_& m) {
       },
       "Names of the backends this build registered (\"cpu\", and \"cuda\" when the CUDA "
       "library is linked).");
+  m.def(
+      "env_knobs",
+      [] {
+        std::vector<std::string> names;
+        for (const env::Knob& k : env::knobs()) names.emplace_back(k.name);
+        return names;
+      },
+      "Names of the MAGI_* environment variables the core reads.");
+  m.def("default_chunk_size", &default_chunk_size, py::arg("total_seqlen"), py::arg("cp_size"),
+        "The chunk size of a key made without one (reads MAGI_ATTENTION_MIN_CHUNKS_PER_RANK).");
   m.def("compute_pad_size", &compute_pad_size, py::arg("total_seqlen_q"), py::arg("cp_size"),
         py::arg("head_dim"), py::arg("chunk_size"));
 }

@@ -7,6 +7,7 @@
 #include "api/key_cache.h"
 #include "api/plan_runtime.h"
 #include "common/ceil_div.h"
+#include "common/env.h"
 #include "magi/check.h"
 #include "magi/dist_attn.h"
 #include "runtime/rank_work.h"
@@ -164,8 +165,8 @@ std::vector<int64_t> DistAttnRuntime::position_ids_kv() const {
 }
 
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
-  const int64_t per_rank = 8 * cp_size;
-  return std::clamp<int64_t>(ceil_div(total_seqlen, per_rank), 1, 512);
+  const int64_t chunks = env::integer("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", 1, int64_t{1} << 20);
+  return std::clamp<int64_t>(ceil_div(total_seqlen, chunks * cp_size), 1, 512);
 }
 
 int64_t kv_chunk_size(int64_t chunk_size_q, int64_t total_seqlen_k, int64_t cp_size) {
@@ -176,6 +177,17 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key(
     std::span<const AttnSlice> slices, int64_t total_seqlen_q, int64_t total_seqlen_k,
     int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
     const DistAttnConfig& config, std::optional<int64_t> chunk_size, bool is_same_source) {
+  // The default chunk size is resolved first: it reads MAGI_ATTENTION_MIN_CHUNKS_PER_RANK, and
+  // the cache and the ranks' agreement must see the size the key will use. NOTE: a value that
+  // does not parse leaves it unresolved here, so that every rank still reaches the agreement's
+  // collective (make_key then raises the error).
+  if (!chunk_size) chunk_size = config.dispatch_config.chunk_size;
+  if (!chunk_size && comm.size() >= 1) {
+    try {
+      chunk_size = default_chunk_size(total_seqlen_q, comm.size());
+    } catch (const Error&) {
+    }
+  }
   // A key this rank has made before returns without any communication. (Every rank makes the
   // same key calls in the same order, so the ranks agree on what is cached.)
   if (auto hit = find_cached(slices, total_seqlen_q, total_seqlen_k, num_heads_q, num_heads_kv,

@@ -20,6 +20,9 @@ constexpr Knob kKnobs[] = {
     {"MAGI_ATTENTION_DETERMINISTIC_MODE", KnobType::kFlag, "0",
      "every FFA backward adds into dq, dk and dv in a fixed order (bit-identical gradients from "
      "run to run; CUDA: Hopper kernels only), as FfaOptions::deterministic"},
+    {"MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", KnobType::kInt, "8",
+     "the default chunk size (no chunk_size given) is ceil(total_seqlen / (this x cp_size)), "
+     "at most 512 tokens: more chunks per rank balance better and plan slower"},
     {"MAGI_ATTENTION_DSINK_ALL_REDUCE_OP", KnobType::kChoice, "none",
      "calc_attn's backward with a sink of layout sh: none leaves dsink partial (this rank's "
      "rows), sum / avg all-reduce it over the cp group (sum or mean of the ranks' partials)"},

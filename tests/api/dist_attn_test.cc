@@ -2,6 +2,7 @@
 // float64 attention over the materialised global mask.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -198,6 +199,53 @@ TEST(DistAttn, CachedKeyIsReused) {
   EXPECT_EQ(key_cache_size(), 4u);
   clear_key_cache();
   EXPECT_EQ(key_cache_size(), 0u);
+}
+
+TEST(DistAttn, DefaultChunkSizeReadsMinChunksPerRank) {
+  // ceil(total / (m * cp)), at most 512; m = MAGI_ATTENTION_MIN_CHUNKS_PER_RANK (default 8).
+  EXPECT_EQ(default_chunk_size(1000, 2), 63);
+  EXPECT_EQ(default_chunk_size(100000, 2), 512);
+  EXPECT_EQ(default_chunk_size(1, 8), 1);
+  ASSERT_EQ(setenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", "2", 1), 0);
+  EXPECT_EQ(default_chunk_size(1000, 2), 250);
+  ASSERT_EQ(setenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", "0", 1), 0);
+  expect_error([] { default_chunk_size(1000, 2); }, "MAGI_ATTENTION_MIN_CHUNKS_PER_RANK = '0'");
+  unsetenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK");
+}
+
+TEST(DistAttn, KeysWithoutChunkSizeFollowMinChunksPerRank) {
+  // The default is resolved before the cache lookup: a key made after the variable changed is
+  // a new key with the new chunk size; a value that does not parse is an error on every rank.
+  clear_key_cache();
+  const std::vector<AttnSlice> causal = {{{0, 1000}, {0, 1000}, AttnMaskType::kCausal}};
+  std::mutex mu;
+  std::vector<int64_t> chunks;
+  auto make = [&] {
+    run_local_ranks(2, [&](Communicator& comm) {
+      const auto key = make_flex_key(causal, 1000, 1000, 2, 2, 8, comm, {});
+      std::lock_guard lock(mu);
+      chunks.push_back(key->key().chunk_size);
+    });
+  };
+  make();
+  ASSERT_EQ(setenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", "2", 1), 0);
+  make();
+  EXPECT_EQ(chunks, (std::vector<int64_t>{63, 63, 250, 250}));
+  ASSERT_EQ(setenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", "x", 1), 0);
+  std::atomic<int> errors{0};
+  run_local_ranks(2, [&](Communicator& comm) {
+    try {
+      make_flex_key(causal, 1000, 1000, 2, 2, 8, comm, {});
+    } catch (const Error& e) {
+      if (std::string(e.what()).find("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK = 'x'") !=
+          std::string::npos) {
+        ++errors;
+      }
+    }
+  });
+  EXPECT_EQ(errors.load(), 2);
+  unsetenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK");
+  clear_key_cache();
 }
 
 TEST(Varlen, KeyFromCuSeqlensMatchesTheFlexKey) {

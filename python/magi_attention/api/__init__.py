@@ -26,7 +26,10 @@ from .functools import (
     infer_attn_mask_from_sliding_window,
     infer_varlen_mask_from_batch,
     init_hierarchical_mesh,
+    pad_at_dim,
     squash_batch_dim,
+    unpad_at_dim,
+    apply_padding,
 )
 from .magi_attn_interface import (
     calc_attn,
@@ -54,6 +57,7 @@ __all__ = [
     "flex_flash_attn_func", "compute_pad_size", "full_attention_to_varlen_attention",
     "infer_attn_mask_from_cu_seqlens", "infer_attn_mask_from_sliding_window",
     "infer_varlen_mask_from_batch", "init_hierarchical_mesh", "squash_batch_dim", "calc_attn",
+    "pad_at_dim", "unpad_at_dim", "apply_padding",
     "clear_cache", "dispatch", "get_most_recent_key", "get_position_ids",
     "magi_attn_flex_dispatch", "magi_attn_flex_key", "magi_attn_varlen_dispatch",
     "magi_attn_varlen_key", "undispatch", "make_flex_key_for_new_mask_after_dispatch",

@@ -14,7 +14,8 @@ from ..dist.group import hierarchical_comm_enabled
 __all__ = [
     "compute_pad_size", "squash_batch_dim", "full_attention_to_varlen_attention",
     "infer_varlen_mask_from_batch", "infer_attn_mask_from_sliding_window",
-    "infer_attn_mask_from_cu_seqlens", "init_hierarchical_mesh",
+    "infer_attn_mask_from_cu_seqlens", "init_hierarchical_mesh", "pad_at_dim", "unpad_at_dim",
+    "apply_padding",
 ]
 
 
@@ -26,6 +27,61 @@ def squash_batch_dim(x: torch.Tensor) -> torch.Tensor:
     if x.dim() < 2:
         raise ValueError(f"x: expected at least 2 dims [batch, seqlen, ...], got {list(x.shape)}")
     return x.flatten(0, 1)
+
+
+def _dim(x: torch.Tensor, dim) -> int:
+    dim = check_int("dim", dim)
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(f"dim = {dim}: out of range for a {x.dim()}-dim tensor")
+    return dim % x.dim()
+
+
+def pad_at_dim(x: torch.Tensor, dim: int, pad_size: int, value: float = 0.0,
+               side: str = "right") -> torch.Tensor:
+    """``x`` with ``pad_size`` rows of ``value`` added along ``dim`` on the ``"right"`` (end) or
+    ``"left"`` (differentiable)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+    dim = _dim(x, dim)
+    pad_size = check_int("pad_size", pad_size, 0)
+    if side not in ("left", "right"):
+        raise ValueError(f"side = {side!r}: expected 'left' or 'right'")
+    if pad_size == 0:
+        return x
+    shape = list(x.shape)
+    shape[dim] = pad_size
+    pad = torch.full(shape, value, dtype=x.dtype, device=x.device)
+    return torch.cat([x, pad] if side == "right" else [pad, x], dim=dim)
+
+
+def unpad_at_dim(x: torch.Tensor, dim: int, pad_size: int) -> torch.Tensor:
+    """``x`` without its last ``pad_size`` rows along ``dim`` (a view). The original narrows
+    dim 0 whatever ``dim`` says; this one narrows ``dim`` (the same for dim 0)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+    dim = _dim(x, dim)
+    pad_size = check_int("pad_size", pad_size, 0)
+    if pad_size > x.shape[dim]:
+        raise ValueError(f"pad_size = {pad_size}: more than the {x.shape[dim]} rows of dim {dim}")
+    return x.narrow(dim, 0, x.shape[dim] - pad_size)
+
+
+def apply_padding(q_ranges: AttnRanges, k_ranges: AttnRanges, attn_mask_type, total_seqlen: int,
+                  pad_size: int):
+    """Copies of the mask with the padding rows' slice appended, as the keys pad a mask:
+    ``q = [total_seqlen, total_seqlen + pad_size)``, ``k = [0, 0)``, FULL (padding rows attend
+    nothing). Returns ``(q_ranges, k_ranges, attn_mask_type)``; nothing is appended when
+    ``pad_size`` is 0."""
+    total_seqlen = check_int("total_seqlen", total_seqlen, 0)
+    pad_size = check_int("pad_size", pad_size, 0)
+    q, k = AttnRanges.from_ranges(q_ranges), AttnRanges.from_ranges(k_ranges)
+    types = list(attn_mask_type) if isinstance(attn_mask_type, (list, tuple)) else \
+        [attn_mask_type] * len(q)
+    if pad_size > 0:
+        q.append(AttnRange(total_seqlen, total_seqlen + pad_size))
+        k.append(AttnRange(0, 0))
+        types.append(AttnMaskType.FULL)
+    return q, k, types
 
 
 def infer_varlen_mask_from_batch(batch_size: int, seq_len: int, device=None):

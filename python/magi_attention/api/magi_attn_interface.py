@@ -51,7 +51,8 @@ def magi_attn_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q: int,
             the runtime is specialised on the first calc_attn.
         head_dim: head dimension of q and k (the seed passes it; v's may differ).
         pad_size: the seed's ``compute_pad_size(total_seqlen_q, cp_size, head_dim,
-            chunk_size)``; must equal it (ValueError otherwise). None: computed.
+            chunk_size)``; must equal it (ValueError otherwise). None or 0 (later versions'
+            form, where the argument is deprecated): computed.
         chunk_size: tokens per dispatch chunk; None takes
             ``dist_attn_config.dispatch_config.chunk_size`` or the core's default.
         cp_group: the ``ProcessGroup`` of the context-parallel ranks; or
@@ -356,14 +357,29 @@ def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRu
 def get_position_ids(key: DistAttnRuntimeKey, device=None,
                      attn_role: AttnRole = AttnRole.QUERY) -> torch.Tensor:
     """Global position of each local row (int64), for RoPE after dispatch; padding rows are
-    clamped to ``total_seqlen_q - 1``. ``attn_role=AttnRole.KEY``: of the local k/v rows
-    (clamped to ``total_seqlen_k - 1``)."""
+    clamped to ``total_seqlen_q - 1`` (the original clamps to the last row that attends a key:
+    rows after it get lower ids there, their true ones here). ``attn_role=AttnRole.KEY``: of
+    the local k/v rows (clamped to ``total_seqlen_k - 1``). ``device`` None: the current CUDA
+    device when the key's group runs NCCL (as the original), else the CPU."""
     _check_key(key)
     kv = _is_kv(attn_role, "get_position_ids")
     ids = torch.tensor(key.runtime.position_ids_kv() if kv else key.runtime.position_ids(),
                        dtype=torch.int64)
     ids.clamp_(max=(key.total_seqlen_k if kv else key.total_seqlen_q) - 1)
+    if device is None:
+        device = _group_device(key.cp_group)
     return ids if device is None else ids.to(device)
+
+
+def _group_device(group):
+    """The current CUDA device for an NCCL group, else None (the CPU)."""
+    import torch.distributed as dist
+
+    try:
+        nccl = group is not None and dist.get_backend(group) == "nccl"
+    except (RuntimeError, ValueError):  # a destroyed group
+        nccl = False
+    return torch.device("cuda", torch.cuda.current_device()) if nccl else None
 
 
 def get_most_recent_key(cp_group=None, cp_mesh=None) -> DistAttnRuntimeKey:

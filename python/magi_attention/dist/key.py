@@ -16,6 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..common.enum import AttnMaskType
+from ..common.ranges import AttnRanges
 from ..config import DistAttnConfig
 
 __all__ = ["DistAttnRuntimeKey", "KeyCache", "key_cache", "register_key", "key_of_id"]
@@ -27,7 +29,8 @@ class DistAttnRuntimeKey:
 
     Fields compared and hashed: the mask ``slices`` (``(q_start, q_end, k_start, k_end,
     type_code)`` before padding), the total sequence lengths (before padding), head counts and
-    head_dim (None where the call did not give them), ``chunk_size`` (None: the core's default),
+    head_dim (None where the call did not give them), ``chunk_size`` (when not given, the
+    default of the moment: ``MAGI_ATTENTION_MIN_CHUNKS_PER_RANK`` is read at key creation),
     the group id, the config, ``is_same_source`` (False: cross-attention, q and k/v dispatched
     separately), ``dispatch_key`` (the key whose dispatch a new-mask key reuses, else None) and
     ``hier_mesh`` (the shape of hierarchical communication, else None);
@@ -79,6 +82,26 @@ class DistAttnRuntimeKey:
                       self.hier_mesh, self.is_same_source))
             object.__setattr__(self, "_hash", h)
         return h
+
+    @property
+    def q_ranges(self):
+        """The mask's q ranges (:class:`AttnRanges`, before padding; the original's field)."""
+        return AttnRanges.from_ranges([s[0:2] for s in self.slices])
+
+    @property
+    def k_ranges(self):
+        """The mask's k ranges (:class:`AttnRanges`, before padding)."""
+        return AttnRanges.from_ranges([s[2:4] for s in self.slices])
+
+    @property
+    def attn_mask_type(self) -> list:
+        """The mask's slice types (:class:`AttnMaskType` per slice)."""
+        return [AttnMaskType.from_int_type(s[4]) for s in self.slices]
+
+    @property
+    def uneven_shard(self) -> bool:
+        """``dist_attn_config.dispatch_config.uneven_shard``."""
+        return bool(self.dist_attn_config.dispatch_config.uneven_shard)
 
     @property
     def padded_seqlen(self) -> int:

@@ -73,6 +73,10 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
     chunk_size = _optional_int("chunk_size", chunk_size)
     if pad_size is not None:
         pad_size = check_int("pad_size", pad_size, 0)
+        # NOTE: later versions of the original ignore pad_size and pass 0; 0 never contradicts
+        # a seed-style call (compute_pad_size gives 0 only when nothing is padded), so it means
+        # "computed here" too.
+        pad_size = pad_size or None
     config = DistAttnConfig() if dist_attn_config is None else dist_attn_config
     if not isinstance(config, DistAttnConfig):
         raise TypeError(f"dist_attn_config: expected a DistAttnConfig, got "
@@ -86,6 +90,15 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
     group, mesh = resolve_group_and_mesh(cp_group, cp_mesh, cp_group_or_mesh)
     hier_mesh = hier_mesh_shape(group, mesh)
     comm = communicator_for(group)
+    if chunk_size is None:
+        # NOTE: resolved before the cache lookup, so that a key made after
+        # MAGI_ATTENTION_MIN_CHUNKS_PER_RANK changed is a new key, not the cached one. A value
+        # that does not parse is left to the core, which raises it after the ranks' agreement
+        # collective (a rank raising before it would leave the others waiting).
+        try:
+            chunk_size = core().default_chunk_size(total_q, comm.size())
+        except core().MagiError:
+            pass
     if config.dispatch_config.uneven_shard:
         # NOTE: as the original, uneven shards pad nothing; a given pad_size must be 0.
         if pad_size is not None and pad_size != 0:

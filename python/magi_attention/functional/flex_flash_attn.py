@@ -238,8 +238,8 @@ def flex_flash_attn_func(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    q_ranges: torch.Tensor,
-    k_ranges: torch.Tensor,
+    q_ranges: torch.Tensor | None = None,
+    k_ranges: torch.Tensor | None = None,
     attn_type_map: torch.Tensor | None = None,
     *,
     softmax_scale: float | None = None,
@@ -252,6 +252,17 @@ def flex_flash_attn_func(
     sink: torch.Tensor | None = None,
     sink_layout: str = "sh",
     return_max_logits: bool = False,
+    disable_bwd_dkv_atomic_reduction: bool = False,
+    ref_block_size=None,
+    swap_ab: bool = False,
+    pack_gqa: bool = False,
+    cat_gqa: bool = False,
+    sparse_load: bool = False,
+    swap_bwd_qk_loop: bool = False,
+    index_attn: bool = False,
+    index_attn_indices: torch.Tensor | None = None,
+    q_block_size: int = 1,
+    k_block_size: int = 1,
 ):
     """Flexible flash attention over a mask given as slices, on one device.
 
@@ -283,8 +294,13 @@ def flex_flash_attn_func(
             the CPU kernels always are). ``MAGI_ATTENTION_DETERMINISTIC_MODE=1`` turns it on
             for every call, calc_attn included. Without it the CUDA backward adds with
             atomics, so the last bits of the gradients may vary between runs.
-        sm_margin, disable_fwd_atomic_reduction, auto_range_merge, max_seqlen_q: accepted
-            for compatibility with the original kernel; they do not change results here.
+        sm_margin, disable_fwd_atomic_reduction, disable_bwd_dkv_atomic_reduction,
+            auto_range_merge, max_seqlen_q, ref_block_size, swap_ab, pack_gqa, cat_gqa,
+            sparse_load, swap_bwd_qk_loop: the original kernel's tuning options, accepted for
+            compatibility; they change neither results nor the kernels chosen here.
+        index_attn, index_attn_indices, q_block_size, k_block_size: the original's index
+            attention (block-sparse by index) is not implemented: anything but their defaults
+            raises NotImplementedError.
         sink: optional learnable attention-sink logits, float32: each sink adds
             ``exp(sink)`` (not scaled by softmax_scale) to its row's softmax denominator and
             nothing to out; lse includes the sinks; ``-inf`` means no sink. Differentiable
@@ -304,6 +320,15 @@ def flex_flash_attn_func(
         ``return_max_logits``: ``(out, AttnForwardMeta(lse, max_logits))``, max_logits float32
         ``[num_heads_q]`` (-inf for a head with no valid cell; NaN kept; not differentiable).
     """
+    if index_attn or index_attn_indices is not None or q_block_size != 1 or k_block_size != 1:
+        raise NotImplementedError(
+            f"index attention (index_attn = {index_attn!r}, index_attn_indices "
+            f"{'given' if index_attn_indices is not None else 'None'}, q_block_size = "
+            f"{q_block_size!r}, k_block_size = {k_block_size!r}) is not implemented: give the "
+            f"mask as q_ranges / k_ranges / attn_type_map")
+    if q_ranges is None or k_ranges is None:
+        raise ValueError("q_ranges, k_ranges: required (int32 [N, 2] tensors of the mask's "
+                         "slices)")
     for name, flag in (("deterministic", deterministic), ("return_max_logits", return_max_logits)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
