@@ -109,8 +109,9 @@ class DistAttnRuntime {
 /// MAGI_ATTENTION_MIN_CHUNKS_PER_RANK (default 8, the original's).
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 
-/// Cross-attention's K/V chunk size: the q chunk size, reduced to default_chunk_size(total_k)
-/// when K/V is short (so its padding stays below about an eighth of a rank's share).
+/// Cross-attention's K/V chunk size: the q chunk size, reduced to ceil(total_k / (8 * cp)) when
+/// K/V is short (so its padding stays below about an eighth of a rank's share; 8 whatever
+/// MAGI_ATTENTION_MIN_CHUNKS_PER_RANK says, so it follows from the key's other fields).
 int64_t kv_chunk_size(int64_t chunk_size_q, int64_t total_seqlen_k, int64_t cp_size);
 
 /// Builds (or takes from the per-group LRU cache) the runtime of a flex mask. Every rank

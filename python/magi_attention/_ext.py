@@ -27,14 +27,18 @@ _PYTHON_KNOBS = frozenset({"MAGI_ATTENTION_HIERARCHICAL_COMM"})
 
 
 def _warn_unread_env(core_knobs) -> None:
-    """One warning naming every MAGI_ATTENTION_* variable set that nothing here reads (the
-    original's kernel backends, precision, SM margins, QO communication, ...), so that a
-    setting carried over from the original is not silently without effect."""
+    """One warning (per process) naming every MAGI_ATTENTION_* variable set that nothing here
+    reads (the original's kernel backends, precision, SM margins, QO communication, ...), so
+    that a setting carried over from the original is not silently without effect."""
     import os
     import warnings
 
     known = _PYTHON_KNOBS | set(core_knobs)
-    unread = sorted(n for n in os.environ if n.startswith("MAGI_ATTENTION_") and n not in known)
+    # NOTE: a value that asks for nothing (empty, a flag off, the original's defaults) is not
+    # reported.
+    idle = {"", "0", "false", "off", "no", "none", "ffa", "warn", "warning"}
+    unread = sorted(n for n, v in os.environ.items() if n.startswith("MAGI_ATTENTION_") and
+                    n not in known and v.strip().lower() not in idle)
     if unread:
         warnings.warn("magi_attention: these environment variables have no effect in this "
                       "implementation: " + ", ".join(unread) + " (docs/python.md lists the ones "

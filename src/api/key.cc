@@ -164,13 +164,25 @@ std::vector<int64_t> DistAttnRuntime::position_ids_kv() const {
   return plan_.dispatch_kv.position_ids(key_.cp_rank);
 }
 
+namespace {
+
+/// ceil(total / (chunks_per_rank * cp)), at least 1 and at most 512 tokens.
+int64_t chunk_for(int64_t total_seqlen, int64_t cp_size, int64_t chunks_per_rank) {
+  return std::clamp<int64_t>(ceil_div(total_seqlen, chunks_per_rank * cp_size), 1, 512);
+}
+
+}  // namespace
+
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size) {
-  const int64_t chunks = env::integer("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", 1, int64_t{1} << 20);
-  return std::clamp<int64_t>(ceil_div(total_seqlen, chunks * cp_size), 1, 512);
+  return chunk_for(total_seqlen, cp_size,
+                   env::integer("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", 1, int64_t{1} << 20));
 }
 
 int64_t kv_chunk_size(int64_t chunk_size_q, int64_t total_seqlen_k, int64_t cp_size) {
-  return std::min(chunk_size_q, default_chunk_size(total_seqlen_k, cp_size));
+  // NOTE: 8 chunks per rank whatever MAGI_ATTENTION_MIN_CHUNKS_PER_RANK says: the K/V chunk
+  // follows from what the ranks' agreement and the key caches compare (q's chunk size and the
+  // lengths), so it cannot differ between ranks or go stale in a cache.
+  return std::min(chunk_size_q, chunk_for(total_seqlen_k, cp_size, 8));
 }
 
 std::shared_ptr<const DistAttnRuntime> make_flex_key(

@@ -117,6 +117,8 @@ std::string describe_difference(const Record& a, int64_t ra, const Record& b, in
     both("head_dim", kHeadDim);
   } else if (a[kChunk] != b[kChunk]) {
     both("chunk_size (-1: default)", kChunk);
+    os << " (without a chunk_size, MAGI_ATTENTION_MIN_CHUNKS_PER_RANK sets it: it must be the "
+          "same on every rank)";
   } else {
     os << "the dist_attn_config (dispatch or overlap settings)";
   }

@@ -22,7 +22,9 @@ constexpr Knob kKnobs[] = {
      "run to run; CUDA: Hopper kernels only), as FfaOptions::deterministic"},
     {"MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", KnobType::kInt, "8",
      "the default chunk size (no chunk_size given) is ceil(total_seqlen / (this x cp_size)), "
-     "at most 512 tokens: more chunks per rank balance better and plan slower"},
+     "at most 512 tokens: more chunks per rank balance better and plan slower. Read when a key "
+     "is made: the same on every rank, and not changed while keys made without a chunk_size "
+     "are in use (a rank whose value changed makes a new key alone and waits for the others)"},
     {"MAGI_ATTENTION_DSINK_ALL_REDUCE_OP", KnobType::kChoice, "none",
      "calc_attn's backward with a sink of layout sh: none leaves dsink partial (this rank's "
      "rows), sum / avg all-reduce it over the cp group (sum or mean of the ranks' partials)"},

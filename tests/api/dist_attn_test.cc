@@ -208,6 +208,9 @@ TEST(DistAttn, DefaultChunkSizeReadsMinChunksPerRank) {
   EXPECT_EQ(default_chunk_size(1, 8), 1);
   ASSERT_EQ(setenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", "2", 1), 0);
   EXPECT_EQ(default_chunk_size(1000, 2), 250);
+  // Cross-attention's K/V chunk follows from the key's fields only (8 chunks per rank), so
+  // ranks that read different values still plan the same K/V dispatch.
+  EXPECT_EQ(kv_chunk_size(512, 1000, 2), 63);
   ASSERT_EQ(setenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK", "0", 1), 0);
   expect_error([] { default_chunk_size(1000, 2); }, "MAGI_ATTENTION_MIN_CHUNKS_PER_RANK = '0'");
   unsetenv("MAGI_ATTENTION_MIN_CHUNKS_PER_RANK");

@@ -86,3 +86,15 @@ def test_the_original_kernels_tuning_keywords_are_accepted_and_index_attention_r
             flex_flash_attn_func(q, k, v, qr, kr, **kw)
     with pytest.raises(ValueError, match="q_ranges, k_ranges: required"):
         flex_flash_attn_func(q, k, v)
+
+
+def test_a_head_without_sinks_has_a_zero_sink_gradient():
+    g = torch.Generator().manual_seed(2)
+    out = torch.randn(5, 2, 4, generator=g, dtype=torch.float64)
+    lse = torch.randn(5, 2, generator=g, dtype=torch.float64)
+    sink = torch.tensor([[0.5, float("-inf")], [0.1, float("-inf")]], requires_grad=True)
+    o, l = correct_attn_out_lse_with_sink(out, lse, sink)
+    assert torch.equal(o[:, 1], out[:, 1]) and torch.equal(l[:, 1], lse[:, 1])
+    (o.sum() + l.sum()).backward()
+    assert torch.isfinite(sink.grad).all() and (sink.grad[:, 1] == 0).all()
+    assert (sink.grad[:, 0] != 0).all()

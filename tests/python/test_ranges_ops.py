@@ -23,17 +23,15 @@ def random_ranges(rng, n, hi=40):
 
 def test_range_module_alias_and_setters():
     assert AttnRangeAlias is AttnRange
-    r = AttnRange(2, 5)
-    r.end = 9
-    r.start = 9
-    assert r.to_naive_range() == (9, 9) and r.is_empty()
-    with pytest.raises(RangeError, match=r"\[10, 9\)"):
-        r.start = 10
-    with pytest.raises(RangeError):
-        r.end = 3
+    r = AttnRange(0, 5)
+    r.start = 10  # as the original: moved one bound at a time, checked by check_valid()
+    with pytest.raises(RangeError, match=r"\[10, 5\)"):
+        r.check_valid()
+    r.end = 15
+    assert r.to_naive_range() == (10, 15) and r.check_valid() is None
     with pytest.raises(TypeError, match="AttnRange.end: expected an int"):
         r.end = 1.5
-    assert r.to_naive_range() == (9, 9)
+    assert r.to_naive_range() == (10, 15)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -49,7 +47,8 @@ def test_range_pair_operations_match_token_sets(seed):
         assert not (ta & tb) or a.is_overlap_with(b)
         assert a.is_subrange_of(b) == (b.start <= a.start and a.end <= b.end)
         u = a.union(b)
-        assert tokens(u) == ta | tb and (len(u) == 1) == a.is_overlap_with(b)
+        fused = not a.is_empty() and not b.is_empty() and a.is_overlap_with(b)
+        assert tokens(u) == ta | tb and (len(u) == 1) == fused
         lo, hi = sorted(rng.randrange(45) for _ in range(2))
         t = a.truncate(lo, hi)
         assert tokens([t]) == ta & set(range(lo, hi)) and t.clone() == t
@@ -119,6 +118,8 @@ def test_list_mutation_and_predicates():
     kept = AttnRange(1, 3)
     rs.append(kept)
     assert rs[0] is kept  # as the original: the list holds the object given
+    rs.extend(rs)
+    assert rs.to_naive_ranges() == [(1, 3), (1, 3)]
     assert rs.is_valid() and rs.check_valid() is None
     assert is_valid_cu_seqlens([0, 3, 7], 7) and not is_valid_cu_seqlens([0, 3, 3, 7], 7)
     with pytest.raises(ValueError, match=r"cu_seqlens \[1, 7\]"):
@@ -138,7 +139,8 @@ def test_padding_helpers():
     assert torch.equal(unpad_at_dim(y, 1, 2), x) and torch.equal(unpad_at_dim(z, 0, 1), z[:3])
     y.sum().backward()
     assert torch.equal(x.grad, torch.ones_like(x))
-    assert pad_at_dim(x, 0, 0) is x
+    same = pad_at_dim(x, 0, 0)
+    assert same is not x and torch.equal(same, x)  # a new tensor, as the original
     with pytest.raises(ValueError, match="side = 'up'"):
         pad_at_dim(x, 0, 1, side="up")
     with pytest.raises(ValueError, match="dim = 2: out of range"):
@@ -149,4 +151,6 @@ def test_padding_helpers():
     q2, k2, t2 = apply_padding(q, k, AttnMaskType.CAUSAL, 10, 6)
     assert q2.to_naive_ranges() == [(0, 10), (10, 16)] and k2.to_naive_ranges() == [(0, 10), (0, 0)]
     assert t2 == [AttnMaskType.CAUSAL, AttnMaskType.FULL] and len(q) == 1  # copies
-    assert apply_padding(q, k, [AttnMaskType.FULL], 10, 0)[2] == [AttnMaskType.FULL]
+    q3, k3, t3 = apply_padding(q, k, [AttnMaskType.FULL], 10, 0)  # an empty padding slice
+    assert q3.to_naive_ranges() == [(0, 10), (10, 10)] and k3.to_naive_ranges()[1] == (0, 0)
+    assert t3 == [AttnMaskType.FULL, AttnMaskType.FULL]

@@ -38,16 +38,14 @@ def _dim(x: torch.Tensor, dim) -> int:
 
 def pad_at_dim(x: torch.Tensor, dim: int, pad_size: int, value: float = 0.0,
                side: str = "right") -> torch.Tensor:
-    """``x`` with ``pad_size`` rows of ``value`` added along ``dim`` on the ``"right"`` (end) or
-    ``"left"`` (differentiable)."""
+    """A new tensor: ``x`` with ``pad_size`` rows of ``value`` added along ``dim`` on the
+    ``"right"`` (end) or ``"left"`` (differentiable)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
     dim = _dim(x, dim)
     pad_size = check_int("pad_size", pad_size, 0)
     if side not in ("left", "right"):
         raise ValueError(f"side = {side!r}: expected 'left' or 'right'")
-    if pad_size == 0:
-        return x
     shape = list(x.shape)
     shape[dim] = pad_size
     pad = torch.full(shape, value, dtype=x.dtype, device=x.device)
@@ -70,17 +68,16 @@ def apply_padding(q_ranges: AttnRanges, k_ranges: AttnRanges, attn_mask_type, to
                   pad_size: int):
     """Copies of the mask with the padding rows' slice appended, as the keys pad a mask:
     ``q = [total_seqlen, total_seqlen + pad_size)``, ``k = [0, 0)``, FULL (padding rows attend
-    nothing). Returns ``(q_ranges, k_ranges, attn_mask_type)``; nothing is appended when
-    ``pad_size`` is 0."""
+    nothing; appended, empty, when ``pad_size`` is 0 too, as the original). Returns
+    ``(q_ranges, k_ranges, attn_mask_type)``."""
     total_seqlen = check_int("total_seqlen", total_seqlen, 0)
     pad_size = check_int("pad_size", pad_size, 0)
     q, k = AttnRanges.from_ranges(q_ranges), AttnRanges.from_ranges(k_ranges)
     types = list(attn_mask_type) if isinstance(attn_mask_type, (list, tuple)) else \
         [attn_mask_type] * len(q)
-    if pad_size > 0:
-        q.append(AttnRange(total_seqlen, total_seqlen + pad_size))
-        k.append(AttnRange(0, 0))
-        types.append(AttnMaskType.FULL)
+    q.append(AttnRange(total_seqlen, total_seqlen + pad_size))
+    k.append(AttnRange(0, 0))
+    types.append(AttnMaskType.FULL)
     return q, k, types
 
 

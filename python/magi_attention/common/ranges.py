@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from typing import Iterable, Iterator, Sequence
 
 __all__ = ["AttnRange", "AttnRanges", "RangeError", "check_valid_cu_seqlens", "is_valid_cu_seqlens"]
@@ -33,23 +35,23 @@ class AttnRange:
 
     @property
     def start(self) -> int:
-        """First token (settable, as the original's; the range must stay valid)."""
+        """First token (settable, as the original's)."""
         return self._start
 
     @start.setter
     def start(self, value: int) -> None:
-        self.check_valid(_as_int(value, "start"), self._end)
-        self._start = int(value)
+        # NOTE: as the original, a setter does not check the order of the bounds (a range may be
+        # moved one bound at a time); check_valid() does, and so does every key function.
+        self._start = _as_int(value, "start")
 
     @property
     def end(self) -> int:
-        """One past the last token (settable; the range must stay valid)."""
+        """One past the last token (settable)."""
         return self._end
 
     @end.setter
     def end(self, value: int) -> None:
-        self.check_valid(self._start, _as_int(value, "end"))
-        self._end = int(value)
+        self._end = _as_int(value, "end")
 
     @property
     def seqlen(self) -> int:
@@ -111,9 +113,9 @@ class AttnRange:
         return self._start < other.end and other.start < self._end
 
     def union(self, other: "AttnRange") -> list["AttnRange"]:
-        """``[merged]`` when :meth:`is_overlap_with`, else both (as the original: touching
-        ranges are not fused here, unlike :meth:`AttnRanges.merge`)."""
-        if self.is_overlap_with(other):
+        """``[merged]`` when both are non-empty and :meth:`is_overlap_with`, else both (as the
+        original: touching ranges are not fused here, unlike :meth:`AttnRanges.merge`)."""
+        if not self.is_empty() and not other.is_empty() and self.is_overlap_with(other):
             return [AttnRange(min(self._start, other.start), max(self._end, other.end))]
         return [self, other]
 
@@ -238,7 +240,7 @@ class AttnRanges:
 
     def extend(self, other: Iterable, check: bool = False) -> None:
         """Appends every range of ``other``."""
-        self._ranges.extend(_range(r) for r in other)
+        self._ranges.extend([_range(r) for r in other])  # a list: other may be self
 
     def pop(self, i: int = -1) -> AttnRange:
         """Removes and returns range ``i`` (IndexError when empty or out of range)."""
@@ -417,6 +419,136 @@ class AttnRanges:
                 holes.append((s, r.end))
         return AttnRanges(holes)
 
+    def _local_index(self):
+        """The merged ranges, their starts and their offsets in the compact buffer."""
+        merged = self.merge()._ranges
+        offsets = list(itertools.accumulate((m.seqlen for m in merged), initial=0))
+        return merged, [m.start for m in merged], offsets
+
+    @staticmethod
+    def _locate(index, r: AttnRange) -> tuple[AttnRange, AttnRange]:
+        merged, starts, offsets = index
+        i = bisect.bisect_right(starts, r.start) - 1
+        if i < 0 or not r.is_subrange_of(merged[i]):
+            raise ValueError(f"range {r}: not inside one range of the merged {AttnRanges(merged)}")
+        local = offsets[i] + r.start - merged[i].start
+        return AttnRange(local, local + r.seqlen), merged[i]
+
+    def make_range_local(self, r: AttnRange, is_self_merged: bool = False,
+                         prefix_offset: list[int] | None = None) -> tuple[AttnRange, AttnRange]:
+        """Where ``r`` lies in a buffer that stores the merged ranges of this list one after
+        another in ascending order: ``(local range, the merged range holding r)``. ValueError
+        when no merged range holds all of ``r``. ``is_self_merged`` and ``prefix_offset`` are
+        accepted for the original's signature and ignored."""
+        return self._locate(self._local_index(), AttnRange.from_range(r))
+
+    def make_ranges_local(self, other: "AttnRanges", is_self_merged: bool = False) -> "AttnRanges":
+        """:meth:`make_range_local` of each range of ``other``: the local ranges (one merge,
+        then a binary search per range)."""
+        index = self._local_index()
+        return AttnRanges(self._locate(index, r)[0] for r in AttnRanges.from_ranges(other))
+
+    @property
+    def total_seqlen(self) -> int:
+        """Sum of the lengths (overlaps counted twice)."""
+        return sum(r.seqlen for r in self._ranges)
+
+    @property
+    def max_seqlen(self) -> int:
+        """Longest range (0 when empty)."""
+        return max((r.seqlen for r in self._ranges), default=0)
+
+    @property
+    def start(self) -> int:
+        """Smallest start (ValueError when empty)."""
+        if not self._ranges:
+            raise ValueError("empty AttnRanges has no start")
+        return min(r.start for r in self._ranges)
+
+    @property
+    def end(self) -> int:
+        """Largest end (ValueError when empty)."""
+        if not self._ranges:
+            raise ValueError("empty AttnRanges has no end")
+        return max(r.end for r in self._ranges)
+
+    @property
+    def size(self) -> int:
+        """Number of ranges."""
+        return len(self._ranges)
+
+    def is_empty(self) -> bool:
+        """True when there is no range."""
+        return not self._ranges
+
+    def is_sorted(self) -> bool:
+        """True when starts are non-decreasing."""
+        return all(a.start <= b.start for a, b in zip(self._ranges, self._ranges[1:]))
+
+    def is_non_overlap(self) -> bool:
+        """True when no two ranges share a token."""
+        return self.total_seqlen == self.merge().total_seqlen
+
+    def is_merged(self) -> bool:
+        """True when sorted by start and every range ends before the next starts (no overlap,
+        no contact)."""
+        return all(a.start <= b.start and a.end < b.start
+                   for a, b in zip(self._ranges, self._ranges[1:]))
+
+    def is_cu_seqlens(self, seq_len: int) -> bool:
+        """True when the ranges tile ``[0, seq_len)`` in order (no range when seq_len is 0)."""
+        cu = 0
+        for r in self._ranges:
+            if r.start != cu:
+                return False
+            cu = r.end
+        return cu == seq_len
+
+    @property
+    def points(self) -> list[int]:
+        """Every range's start and end, sorted, without duplicates."""
+        return sorted({p for r in self._ranges for p in (r.start, r.end)})
+
+    def intersect_size(self) -> int:
+        """Tokens counted more than once: the sum over tokens of (ranges holding it - 1)."""
+        return self.total_seqlen - self.merge().total_seqlen
+
+    def find_overlap_ranges(self, other: "AttnRanges", is_self_merged: bool = False,
+                            is_other_merged: bool = False) -> "AttnRanges":
+        """The tokens in both (merged); the flags are accepted for the original's
+        signature."""
+        a, b = self.merge(), AttnRanges.from_ranges(other).merge()
+        out, i, j = [], 0, 0
+        while i < len(a._ranges) and j < len(b._ranges):
+            r1, r2 = a._ranges[i], b._ranges[j]
+            s, e = max(r1.start, r2.start), min(r1.end, r2.end)
+            if s < e:
+                out.append((s, e))
+            if r1.end <= r2.end:
+                i += 1
+            else:
+                j += 1
+        return AttnRanges(out)
+
+    def find_hole_ranges(self, other: "AttnRanges", is_self_merged: bool = False,
+                         is_other_merged: bool = False) -> "AttnRanges":
+        """The tokens of this list that ``other`` lacks (set difference, merged)."""
+        holes, j = [], 0
+        b = AttnRanges.from_ranges(other).merge()._ranges
+        for r in self.merge()._ranges:
+            s = r.start
+            while j < len(b) and b[j].end <= s:
+                j += 1
+            k = j
+            while k < len(b) and b[k].start < r.end:
+                if b[k].start > s:
+                    holes.append((s, b[k].start))
+                s = max(s, b[k].end)
+                k += 1
+            if s < r.end:
+                holes.append((s, r.end))
+        return AttnRanges(holes)
+
     def make_range_local(self, r: AttnRange, is_self_merged: bool = False,
                          prefix_offset: list[int] | None = None) -> tuple[AttnRange, AttnRange]:
         """Where ``r`` lies in a buffer that stores the merged ranges of this list one after
@@ -433,8 +565,20 @@ class AttnRanges:
         raise ValueError(f"range {r}: not inside one range of the merged {self.merge()}")
 
     def make_ranges_local(self, other: "AttnRanges", is_self_merged: bool = False) -> "AttnRanges":
-        """:meth:`make_range_local` of each range of ``other``: the local ranges."""
-        return AttnRanges(self.make_range_local(r)[0] for r in AttnRanges.from_ranges(other))
+        """:meth:`make_range_local` of each range of ``other``: the local ranges (one merge,
+        then a binary search per range)."""
+        merged = self.merge()._ranges
+        starts = [m.start for m in merged]
+        offsets = list(itertools.accumulate((m.seqlen for m in merged), initial=0))
+        out = []
+        for r in AttnRanges.from_ranges(other):
+            i = bisect.bisect_right(starts, r.start) - 1
+            if i < 0 or not r.is_subrange_of(merged[i]):
+                raise ValueError(f"range {r}: not inside one range of the merged "
+                                 f"{AttnRanges(merged)}")
+            local = offsets[i] + r.start - merged[i].start
+            out.append((local, local + r.seqlen))
+        return AttnRanges(out)
 
     def __len__(self) -> int:
         return len(self._ranges)

@@ -94,9 +94,9 @@ class DistAttnRuntimeKey:
         return AttnRanges.from_ranges([s[2:4] for s in self.slices])
 
     @property
-    def attn_mask_type(self) -> list:
-        """The mask's slice types (:class:`AttnMaskType` per slice)."""
-        return [AttnMaskType.from_int_type(s[4]) for s in self.slices]
+    def attn_mask_type(self) -> tuple:
+        """The mask's slice types (a tuple of :class:`AttnMaskType`, one per slice)."""
+        return tuple(AttnMaskType.from_int_type(s[4]) for s in self.slices)
 
     @property
     def uneven_shard(self) -> bool:

@@ -47,18 +47,27 @@ def _weight(lse_part: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
     return diff.exp().unsqueeze(-1)
 
 
+def _safe_logsumexp(x: torch.Tensor, dim: int, keepdim: bool = False) -> torch.Tensor:
+    """torch.logsumexp, but -inf with a zero gradient (not NaN) where every logit is -inf (a
+    head without sinks)."""
+    none = torch.isneginf(x).all(dim=dim, keepdim=True)
+    lse = torch.logsumexp(torch.where(none, torch.zeros_like(x), x), dim=dim, keepdim=True)
+    lse = torch.where(none, torch.full_like(lse, float("-inf")), lse)
+    return lse if keepdim else lse.squeeze(dim)
+
+
 def _sink_lse(sink: torch.Tensor, seqlen_q: int, sink_layout: str) -> torch.Tensor:
     """logsumexp of the sinks per (row, head): [seqlen_q, num_heads_q]."""
     if not isinstance(sink, torch.Tensor):
         raise TypeError(f"sink: expected a torch.Tensor, got {type(sink).__name__}")
     if sink_layout == "sh":
         _check("sink", sink, 2)
-        return torch.logsumexp(_acc(sink), dim=0, keepdim=True).expand(seqlen_q, -1)
+        return _safe_logsumexp(_acc(sink), dim=0, keepdim=True).expand(seqlen_q, -1)
     if sink_layout == "ssh":
         _check("sink", sink, 3)
         if sink.shape[0] != seqlen_q:
             raise ValueError(f"sink: {sink.shape[0]} rows for {seqlen_q} query rows (layout ssh)")
-        return torch.logsumexp(_acc(sink), dim=1)
+        return _safe_logsumexp(_acc(sink), dim=1)
     raise ValueError(f"sink_layout = {sink_layout!r}: expected 'sh' or 'ssh'")
 
 
