@@ -5,8 +5,8 @@ import os
 import torch
 import torch.distributed as dist
 
-from magi_attention.api import (AttnMaskType, AttnRanges, get_position_ids, magi_attn_flex_key,
-                                magi_attn_varlen_key)
+from magi_attention.api import (AttnRanges, calc_attn, dispatch, get_position_ids,
+                                magi_attn_flex_key, magi_attn_varlen_key)
 
 
 def later_forms(rank, world_size):
@@ -23,6 +23,11 @@ def later_forms(rank, world_size):
     out["types"] = key.attn_mask_type
     out["uneven"] = key.uneven_shard
     out["pos_device"] = get_position_ids(key).device.type
+    # calc_attn(q, k, v, key, sink, softmax_scale, softcap, return_max_logits), all positional.
+    x = torch.randn(125, 2, 16, generator=torch.Generator().manual_seed(0))
+    local = dispatch(x, key)
+    res = calc_attn(local, local, local, key, None, None, 0.0, True)
+    out["meta"] = (type(res[1]).__name__, tuple(res[1].max_logits.shape))
     cu = torch.tensor([0, 600, 1000], dtype=torch.int32)
     out["chunk_default"] = magi_attn_varlen_key(cu, cu, pad_size=None, cp_group=group,
                                                 head_dim=16).runtime.chunk_size

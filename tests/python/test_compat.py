@@ -16,6 +16,7 @@ def test_later_key_forms_on_two_ranks():
         assert r["q_ranges"] == [(0, 100), (100, 125)] and r["k_ranges"] == [(0, 100), (0, 125)]
         assert r["types"] == (AttnMaskType.CAUSAL, AttnMaskType.FULL) and r["uneven"] is False
         assert r["pos_device"] == "cpu"  # a gloo group's key
+        assert r["meta"] == ("AttnForwardMeta", (2,))
         # ceil(1000 / (8 * 2)) by default, ceil(1000 / (2 * 2)) with the variable at 2.
         assert r["chunk_default"] == 63 and r["chunk_env"] == 250
         assert "MAGI_ATTENTION_MIN_CHUNKS_PER_RANK = 'zero'" in r["env_error"]

@@ -294,7 +294,8 @@ def roll_simple(x: torch.Tensor, shift: int, dim: int, key: DistAttnRuntimeKey) 
 
 def calc_attn(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key: DistAttnRuntimeKey,
               sink: torch.Tensor | None = None, softmax_scale: float | None = None,
-              softcap: float = 0.0, *, sink_layout: str = "sh", return_max_logits: bool = False):
+              softcap: float = 0.0, return_max_logits: bool = False, *,
+              sink_layout: str = "sh"):
     """Distributed attention over the local shards. Collective.
 
     Args:
