@@ -278,11 +278,11 @@ struct BwdScratch {
 
 size_t round256(size_t n) { return (n + 255) / 256 * 256; }
 
-/// The backward work list of a call: the deterministic one (global key blocks, row turns; of
-/// one key pass each above head dim 128) or the default one.
-const DeviceWorkList& bwd_list(const FfaBwdArgs& a, const PreparedFfa& prepared) {
-  if (!a.deterministic) return prepared.bwd;
-  return a.q.shape[2] > kNarrowMaxHeadDim ? prepared.bwd_det_pass : prepared.bwd_det;
+/// The backward work list of a call on cuda:`device`: the deterministic one (global key blocks,
+/// row turns; of one key pass each above head dim 128) or the default one.
+const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
+  if (!a.deterministic) return prepared_ffa(*a.work, device, a.stream).bwd;
+  return deterministic_bwd_list(*a.work, a.q.shape[2] > kNarrowMaxHeadDim, device, a.stream);
 }
 
 /// Needs the current device to be q's (hopper_kernels_selected()).
@@ -386,7 +386,7 @@ size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a) {
 size_t ffa_backward_workspace_bytes(const FfaBwdArgs& a) {
   const int device = a.q.device.index;
   DeviceGuard guard(device);
-  return bwd_scratch(a, bwd_list(a, prepared_ffa(*a.work, device, a.stream))).bytes;
+  return bwd_scratch(a, bwd_list(a, device)).bytes;
 }
 
 void ffa_forward(const FfaFwdArgs& a) {
@@ -435,7 +435,7 @@ void ffa_backward(const FfaBwdArgs& a) {
   const int device = q.device.index;
   DeviceGuard guard(device);
   const cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
-  const DeviceWorkList& list = bwd_list(a, prepared_ffa(*a.work, device, a.stream));
+  const DeviceWorkList& list = bwd_list(a, device);
   const BwdScratch s = bwd_scratch(a, list);
   const bool overwrite = dk.dtype == q.dtype;
   // Rows no item writes read 0. Stored by the kernel, every row of an item's block is

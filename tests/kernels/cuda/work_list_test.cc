@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "testing/expect_error.h"
 #include "testing/random_mask.h"
 
 namespace magi::cuda {
@@ -153,6 +154,23 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
                 covered(build_bwd_work(slices, sk, 128, 64), sq, sk, false, 128));
     }
   }
+}
+
+// The deterministic lists number their query tiles in 32 bits: a mask with more is refused,
+// naming the count, before anything that large is allocated (it wrapped and wrote out of
+// bounds before). Causal over 4,194,368 = 64 x 65537 tokens in key blocks of 64 (the one-pass
+// list): key block b walks 65537 - b tiles of 64 rows, 65537 x 65538 / 2 in all.
+TEST(FfaWorkList, DeterministicTurnsRefuseMoreThan2To31Tiles) {
+  const int64_t s = 4194368;
+  const std::vector<AttnSlice> causal = {{{0, s}, {0, s}, AttnMaskType::kCausal}};
+  WorkList wl = build_bwd_work(causal, s, 64, 64, /*global_blocks_only=*/true);
+  testing::expect_error([&] { add_row_turns(wl, 64); },
+                        "numbers this mask's 2147581953 query tiles");
+  EXPECT_TRUE(wl.row_turns.empty());
+  testing::expect_error([] { build_bwd_work({}, int64_t{1} << 30, 128, 64); },
+                        "total_k = 1073741824: must be < 2^30");
+  testing::expect_error([] { build_fwd_work({}, int64_t{1} << 31, 128); },
+                        "total_q = 2147483648: must be < 2^30");
 }
 
 }  // namespace

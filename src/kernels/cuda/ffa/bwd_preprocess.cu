@@ -9,13 +9,20 @@
 #include "kernels/cuda/ffa/bwd_preprocess.cuh"
 #include "kernels/cuda/ffa/launch.cuh"
 #include "kernels/cuda/ffa/launch.h"
+#include "magi/check.h"
 
 namespace magi::cuda {
 namespace {
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t threads) { return static_cast<int>((threads + kThreads - 1) / kThreads); }
+/// One thread per lane of each (row, head): a grid of at most 2^31 - 1 blocks (x dimension).
+int blocks_for(int64_t threads) {
+  const int64_t blocks = (threads + kThreads - 1) / kThreads;
+  MAGI_CHECK(blocks < (int64_t{1} << 31), "FFA CUDA backward preprocess: ", threads,
+             " threads (rows x heads x lanes) need ", blocks, " blocks, more than a grid holds");
+  return static_cast<int>(blocks);
+}
 
 /// Whether 16-byte loads of eight elements fit: aligned bases, strides of whole runs.
 bool vec_loads_fit(const BwdPreParams& p) {

@@ -1,8 +1,11 @@
 #include "kernels/cuda/ffa/prepared_work.h"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "kernels/cuda/device_memory.h"
@@ -18,9 +21,17 @@
 namespace magi::cuda {
 namespace {
 
+/// The deterministic backward's lists: their row turns take 4 bytes per query tile (1 GB for
+/// a 1M x 1M full mask), so they are built on the first deterministic call only.
+struct DeterministicLists {
+  DeviceWorkList det;       // global key blocks of kBwdBlockN keys and row turns
+  DeviceWorkList det_pass;  // ... of kBwdPassKeys keys (above head dim 128)
+  std::unique_ptr<UploadedBuffer> buffer;
+};
+
 struct CudaFfaWork : PreparedState {
   PreparedFfa lists;
-  std::unique_ptr<UploadedBuffer> buffer;  // every list: items, segments, row turns
+  std::unique_ptr<UploadedBuffer> buffer;  // the lists above: items, segments
   struct Plan {
     const DeviceWorkList* list;
     int32_t num_heads, grid;
@@ -39,7 +50,8 @@ struct CudaFfaWork : PreparedState {
     FwdSchedule schedule;
     std::unique_ptr<UploadedBuffer> buffer;  // the plan: units, then [grid + 1] starts
   };
-  mutable std::vector<FwdPlanned> fwd_plans;  // under plans_mu
+  mutable std::vector<FwdPlanned> fwd_plans;        // under plans_mu
+  mutable std::unique_ptr<DeterministicLists> det;  // under plans_mu; null until first used
 };
 
 /// The key tiles of `block_n` keys each item of a forward `list` walks (KeyTiles).
@@ -74,22 +86,19 @@ std::vector<int32_t> item_costs(const WorkList& list, bool aligned) {
 
 size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
-std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
-  constexpr int kLists = 5;
-  constexpr int32_t kBlock[kLists] = {kFwdBlockM, kFwdWideBlockM, kBwdBlockN, kBwdBlockN,
-                                      kBwdPassKeys};
-  WorkList lists[kLists] = {build_fwd_work(work.slices(), work.total_q(), kBlock[0]),
-                            build_fwd_work(work.slices(), work.total_q(), kBlock[1]),
-                            build_bwd_work(work.slices(), work.total_k(), kBlock[2], kBwdBlockM),
-                            build_bwd_work(work.slices(), work.total_k(), kBlock[3], kBwdBlockM,
-                                           /*global_blocks_only=*/true),
-                            build_bwd_work(work.slices(), work.total_k(), kBlock[4], kBwdBlockM,
-                                           /*global_blocks_only=*/true)};
-  add_row_turns(lists[3], kBwdBlockM);
-  add_row_turns(lists[4], kBwdBlockM);
-  // One host image: per list [items][segs][row turns], each 16-byte aligned.
-  size_t offsets[kLists][3], bytes = 0;
-  for (int i = 0; i < kLists; ++i) {
+enum class ListKind { kForward, kDefaultBackward, kDeterministic };
+
+/// Uploads `lists` as one image (per list [items][segs][row turns], each 16-byte aligned) and
+/// fills `out` with their device pointers and what the host keeps of each `kind`.
+std::unique_ptr<UploadedBuffer> upload_lists(std::span<const WorkList> lists,
+                                             std::span<const int32_t> block,
+                                             std::span<const ListKind> kind,
+                                             std::span<DeviceWorkList* const> out, int device,
+                                             void* stream) {
+  const size_t n = lists.size();
+  std::vector<std::array<size_t, 3>> offsets(n);
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
     offsets[i][0] = bytes;
     bytes += aligned(lists[i].items.size() * sizeof(FfaWorkItem));
     offsets[i][1] = bytes;
@@ -97,48 +106,58 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
     offsets[i][2] = bytes;
     bytes += aligned(lists[i].row_turns.size() * sizeof(int32_t));
   }
-  std::vector<unsigned char> host(bytes);
-  auto put = [&](size_t at, const void* src, size_t n) {
-    if (n) std::memcpy(host.data() + at, src, n);
+  std::vector<unsigned char> host(std::max<size_t>(bytes, 16));  // never empty
+  auto put = [&](size_t at, const void* src, size_t len) {
+    if (len) std::memcpy(host.data() + at, src, len);
   };
-  for (int i = 0; i < kLists; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     put(offsets[i][0], lists[i].items.data(), lists[i].items.size() * sizeof(FfaWorkItem));
     put(offsets[i][1], lists[i].segs.data(), lists[i].segs.size() * sizeof(FfaSegment));
     put(offsets[i][2], lists[i].row_turns.data(), lists[i].row_turns.size() * sizeof(int32_t));
   }
-  auto w = std::make_unique<CudaFfaWork>();
-  w->buffer = std::make_unique<UploadedBuffer>(host.data(), bytes, device, stream,
-                                               "FFA CUDA: the mask's work lists");
-  const auto* base = static_cast<const unsigned char*>(w->buffer->data());
-  DeviceWorkList* out[kLists] = {&w->lists.fwd, &w->lists.fwd_wide, &w->lists.bwd,
-                                 &w->lists.bwd_det, &w->lists.bwd_det_pass};
-  for (int i = 0; i < kLists; ++i) {
-    out[i]->items = reinterpret_cast<const FfaWorkItem*>(base + offsets[i][0]);
-    out[i]->segs = reinterpret_cast<const FfaSegment*>(base + offsets[i][1]);
-    out[i]->row_turns = lists[i].row_turns.empty()
-                            ? nullptr
-                            : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
-    out[i]->num_items = static_cast<int32_t>(lists[i].items.size());
-    out[i]->block = kBlock[i];
-    out[i]->disjoint_blocks = lists[i].disjoint_blocks;
-    out[i]->covers_keys = lists[i].covers_keys;
-    if (i < 2) {
-      for (const FfaWorkItem& it : lists[i].items) {
-        out[i]->seg_keys_begin.push_back(static_cast<int32_t>(out[i]->seg_keys.size()));
-        for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
-          const FfaSegment& g = lists[i].segs[static_cast<size_t>(s)];
-          out[i]->seg_keys.push_back(g.k1 - g.k0);
+  auto buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream,
+                                                 "FFA CUDA: the mask's work lists");
+  const auto* base = static_cast<const unsigned char*>(buffer->data());
+  for (size_t i = 0; i < n; ++i) {
+    DeviceWorkList& d = *out[i];
+    const WorkList& l = lists[i];
+    d.items = reinterpret_cast<const FfaWorkItem*>(base + offsets[i][0]);
+    d.segs = reinterpret_cast<const FfaSegment*>(base + offsets[i][1]);
+    d.row_turns =
+        l.row_turns.empty() ? nullptr : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
+    d.num_items = static_cast<int32_t>(l.items.size());
+    d.block = block[i];
+    d.disjoint_blocks = l.disjoint_blocks;
+    d.covers_keys = l.covers_keys;
+    if (kind[i] == ListKind::kForward) {
+      for (const FfaWorkItem& it : l.items) {
+        d.seg_keys_begin.push_back(static_cast<int32_t>(d.seg_keys.size()));
+        for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
+          const FfaSegment& seg = l.segs[static_cast<size_t>(g)];
+          d.seg_keys.push_back(seg.k1 - seg.k0);
         }
       }
-      out[i]->seg_keys_begin.push_back(static_cast<int32_t>(out[i]->seg_keys.size()));
+      d.seg_keys_begin.push_back(static_cast<int32_t>(d.seg_keys.size()));
     } else {
-      out[i]->item_cost = item_costs(lists[i], /*aligned=*/i >= 3);
+      d.item_cost = item_costs(l, /*aligned=*/kind[i] == ListKind::kDeterministic);
     }
-    if (i == 2) {
-      out[i]->host_items = lists[i].items;
-      out[i]->host_segs = lists[i].segs;
+    if (kind[i] == ListKind::kDefaultBackward) {
+      d.host_items = l.items;
+      d.host_segs = l.segs;
     }
   }
+  return buffer;
+}
+
+std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
+  const WorkList lists[] = {build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
+                            build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
+                            build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM)};
+  constexpr int32_t kBlock[] = {kFwdBlockM, kFwdWideBlockM, kBwdBlockN};
+  constexpr ListKind kKind[] = {ListKind::kForward, ListKind::kForward, ListKind::kDefaultBackward};
+  auto w = std::make_unique<CudaFfaWork>();
+  DeviceWorkList* const out[] = {&w->lists.fwd, &w->lists.fwd_wide, &w->lists.bwd};
+  w->buffer = upload_lists(lists, kBlock, kKind, out, device, stream);
   return w;
 }
 
@@ -151,6 +170,25 @@ const CudaFfaWork& prepared(const FfaWork& work, int device, void* stream) {
 
 const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream) {
   return prepared(work, device, stream).lists;
+}
+
+const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int device,
+                                             void* stream) {
+  const CudaFfaWork& w = prepared(work, device, stream);
+  std::lock_guard lock(w.plans_mu);
+  if (!w.det) {
+    WorkList lists[] = {
+        build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM, true),
+        build_bwd_work(work.slices(), work.total_k(), kBwdPassKeys, kBwdBlockM, true)};
+    for (WorkList& l : lists) add_row_turns(l, kBwdBlockM);
+    constexpr int32_t kBlock[] = {kBwdBlockN, kBwdPassKeys};
+    constexpr ListKind kKind[] = {ListKind::kDeterministic, ListKind::kDeterministic};
+    auto det = std::make_unique<DeterministicLists>();
+    DeviceWorkList* const out[] = {&det->det, &det->det_pass};
+    det->buffer = upload_lists(lists, kBlock, kKind, out, device, stream);
+    w.det = std::move(det);
+  }
+  return pass ? w.det->det_pass : w.det->det;
 }
 
 FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream) {

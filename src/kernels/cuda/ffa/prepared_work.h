@@ -34,14 +34,18 @@ struct PreparedFfa {
   DeviceWorkList fwd;       // blocks of kFwdBlockM query rows
   DeviceWorkList fwd_wide;  // blocks of kFwdWideBlockM query rows (launch.h)
   DeviceWorkList bwd;       // blocks of kBwdBlockN keys
-  DeviceWorkList bwd_det;   // the deterministic backward's: global key blocks and row turns
-  // ... above head dim 128: global blocks of kBwdPassKeys keys, one key pass per item (the
-  // turns count one addition per item and row tile; bwd_ws_dq_writer.cuh).
-  DeviceWorkList bwd_det_pass;
 };
 
 /// The work lists of `work` on cuda:`device` (current), uploaded on `stream` the first time.
 const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream);
+
+/// The deterministic backward's list of `work`: global key blocks of kBwdBlockN keys and their
+/// row turns, or with `pass` (above head dim 128) of kBwdPassKeys keys, one key pass per item
+/// (the turns count one addition per item and row tile; bwd_ws_dq_writer.cuh). Built and
+/// uploaded on `stream` with the first deterministic call (both at once), since the turns take
+/// 4 bytes per query tile; a mask of 2^31 or more tiles is refused then (work_list.h).
+const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int device,
+                                             void* stream);
 
 /// How the Hopper forward of a call runs (sm90/fwd_rows.h): its work list, and a tile plan in
 /// device memory or the scheduler's rounds.

@@ -49,7 +49,7 @@ void slice_diagonals(const AttnSlice& s, int32_t& dlo, int32_t& dhi) {
 }
 
 WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m) {
-  MAGI_CHECK(total_q < (int64_t{1} << 30), "FFA CUDA: total_q must be < 2^30");
+  MAGI_CHECK(total_q < (int64_t{1} << 30), "FFA CUDA: total_q = ", total_q, ": must be < 2^30");
   // Row blocks: contiguous, at most block_m rows, cutting at slice row boundaries at least
   // block_m / 8 rows into a block. A block that straddles a boundary runs each side's key
   // tiles with the other side's rows masked, so without the cuts documents that do not start
@@ -100,7 +100,7 @@ WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int 
 
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
                         int block_m, bool global_blocks_only) {
-  MAGI_CHECK(total_k < (int64_t{1} << 30), "FFA CUDA: total_k must be < 2^30");
+  MAGI_CHECK(total_k < (int64_t{1} << 30), "FFA CUDA: total_k = ", total_k, ": must be < 2^30");
   // Large slices get key blocks of their own, aligned to their k range start (no block mixes
   // two slices, so nothing is computed for another slice's rows: packed documents cost what
   // their cells cost). Small slices share globally aligned blocks. Key rows may then be
@@ -160,12 +160,10 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
 
 void add_row_turns(WorkList& wl, int block_m) {
   MAGI_CHECK(block_m >= 1, "add_row_turns: block_m = ", block_m);
-  // fn(global row block) for each query tile of an item's walk, in walk order.
-  auto walk = [&](const FfaWorkItem& it, auto&& fn) {
-    for (int g = it.seg_begin; g < it.seg_end; ++g) {
-      const FfaSegment& s = wl.segs[g];
-      for (int64_t r = s.q0 / block_m * block_m; r < s.q1; r += block_m) fn(r / block_m);
-    }
+  // A segment's query tiles, aligned to global blocks of block_m rows (the walk below).
+  auto tiles_of = [&](const FfaSegment& s) -> int64_t {
+    const int64_t r0 = int64_t{s.q0} / block_m * block_m;
+    return s.q1 > r0 ? (s.q1 - r0 + block_m - 1) / block_m : 0;
   };
   // The list in turn order: latest first row block first, then fewest tiles, then key block.
   struct Key {
@@ -177,9 +175,11 @@ void add_row_turns(WorkList& wl, int block_m) {
   for (size_t i = 0; i < wl.items.size(); ++i) {
     Key& k = keys[i];
     k.block_start = wl.items[i].block_start;
-    walk(wl.items[i], [&](int64_t block) {
-      if (k.tiles++ == 0) k.first = block;
-    });
+    for (int g = wl.items[i].seg_begin; g < wl.items[i].seg_end; ++g) {
+      const int64_t n = tiles_of(wl.segs[g]);
+      if (n > 0 && k.tiles == 0) k.first = wl.segs[g].q0 / block_m;
+      k.tiles += n;
+    }
     order[i] = i;
   }
   std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
@@ -190,20 +190,33 @@ void add_row_turns(WorkList& wl, int block_m) {
   });
   // An item's tiles hold row_turns[turn_begin, ...) in walk order, their turns counted over
   // the items in list order.
+  int64_t tiles = 0;
+  for (const Key& k : keys) tiles += k.tiles;
+  // NOTE: turn_begin, the turns and the kernel's index into them are 32-bit.
+  MAGI_CHECK(tiles < (int64_t{1} << 31),
+             "FFA CUDA: the deterministic backward numbers this mask's ", tiles, " query tiles of ",
+             block_m,
+             " rows in 32 bits, at most 2^31 - 1 (use a "
+             "smaller mask per call, or deterministic=False)");
   std::vector<FfaWorkItem> items;
   items.reserve(wl.items.size());
-  size_t tiles = 0;
+  tiles = 0;
   for (const size_t i : order) {
     items.push_back(wl.items[i]);
     items.back().turn_begin = static_cast<int32_t>(tiles);
-    tiles += static_cast<size_t>(keys[i].tiles);
+    tiles += keys[i].tiles;
   }
   wl.items = std::move(items);
-  wl.row_turns.assign(tiles, 0);
+  wl.row_turns.assign(static_cast<size_t>(tiles), 0);
   std::unordered_map<int64_t, int32_t> seen;  // tiles so far per global row block
   for (const FfaWorkItem& it : wl.items) {
     size_t at = static_cast<size_t>(it.turn_begin);
-    walk(it, [&](int64_t block) { wl.row_turns[at++] = seen[block]++; });
+    for (int g = it.seg_begin; g < it.seg_end; ++g) {
+      const FfaSegment& s = wl.segs[g];
+      for (int64_t r = int64_t{s.q0} / block_m * block_m; r < s.q1; r += block_m) {
+        wl.row_turns[at++] = seen[r / block_m]++;
+      }
+    }
   }
 }
 
