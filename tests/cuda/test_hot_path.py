@@ -69,3 +69,25 @@ def _seed_form_key_worker(rank, world_size):
 
 def test_calc_attn_with_a_seed_form_key_plans_nothing():
     assert run_ranks(_seed_form_key_worker, 1, timeout=600) == [True]
+
+
+def test_misaligned_gradient_buffers_are_refused_not_faulted():
+    """The C++ entry's dq, dk, dv must be pair-aligned: the kernels add and store pairs, and a
+    misaligned one would be a sticky fault of the CUDA context. A view with odd strides is
+    refused naming the tensor, and the next call still runs."""
+    import magi_attention._C as C
+
+    S, H, D = 256, 2, 64
+    r = torch.tensor([[0, S]], dtype=torch.int32, device="cuda")
+    q, k, v, dout = (torch.randn(S, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(4))
+    out, lse = flex_flash_attn_func(q, k, v, r, r)
+    work = ffa_mod._work_of(r, r, None, S, S)
+    stream = torch.cuda.current_stream().cuda_stream
+    odd = torch.zeros(S, H, D + 1, device="cuda")[..., :D]  # head stride D + 1: odd
+    dk, dv = (torch.zeros(S, H, D, device="cuda") for _ in range(2))
+    with pytest.raises(ValueError, match="dq = .*pair-aligned base and even strides"):
+        C.ffa_bwd(work, q, k, v, out, lse, dout, odd, dk, dv, 0.0, 0.0, stream)
+    dq = torch.zeros(S, H, D, device="cuda")
+    C.ffa_bwd(work, q, k, v, out, lse, dout, dq, dk, dv, 0.0, 0.0, stream)
+    torch.cuda.synchronize()
+    assert torch.isfinite(dq).all() and dq.abs().sum() > 0

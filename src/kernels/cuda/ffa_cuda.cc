@@ -365,6 +365,11 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
              fn, ": dq = ", a.dq.describe(), ", dk = ", a.dk.describe(), ", dv = ", a.dv.describe(),
              ": on CUDA dq is a float32 accumulator and dk, dv float32 accumulators or of q's "
              "dtype");
+  // The kernels add (red.v2) and store element pairs into them: a misaligned pair would be a
+  // sticky misaligned-address fault of the whole CUDA context, not an error of this call.
+  check_pairs(fn, a.dq, "dq");
+  check_pairs(fn, a.dk, "dk");
+  check_pairs(fn, a.dv, "dv");
   if (a.deterministic) {
     DeviceGuard guard(a.q.device.index);
     MAGI_CHECK(hopper_kernels_selected(), fn,
