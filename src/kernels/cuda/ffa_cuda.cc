@@ -442,6 +442,11 @@ void ffa_backward(const FfaBwdArgs& a) {
   const cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
   const DeviceWorkList& list = bwd_list(a, device);
   const BwdScratch s = bwd_scratch(a, list);
+  // NOTE: before anything is written (the portable kernel's grid; the Hopper one's rounds
+  // number items x heads the same way, sm90/schedule.h).
+  const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
+  MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: ", list.num_items, " items x ", hq,
+             " heads: a grid of ", grid, " blocks is too large");
   const bool overwrite = dk.dtype == q.dtype;
   // Rows no item writes read 0. Stored by the kernel, every row of an item's block is
   // written (0 for keys without cells), so a list whose blocks cover every key needs no fill.
@@ -519,8 +524,6 @@ void ffa_backward(const FfaBwdArgs& a) {
     p.dq_turn = turns;
     p.dkv_turn = turns + s.dq_turns;
   }
-  const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
-  MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: grid of ", grid, " blocks is too large");
   p.plan_start = s.plan.start;
   p.plan_tiles = s.plan.tiles;
   if (s.plan.num_cuts > 0) {  // the list extended by the pieces (p.num_items: the list's own)
