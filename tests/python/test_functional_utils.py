@@ -61,7 +61,8 @@ def test_sink_merge_matches_the_kernels_sink(layout):
 def test_nan_propagates_and_bad_arguments_are_named():
     l1 = torch.tensor([[0.0, float("nan")]])
     l2 = torch.tensor([[1.0, 0.0]])
-    assert torch.isnan(correct_attn_lse(l1, l2)[0, 1]) and torch.isfinite(correct_attn_lse(l1, l2)[0, 0])
+    merged = correct_attn_lse(l1, l2)
+    assert torch.isnan(merged[0, 1]) and torch.isfinite(merged[0, 0])
     with pytest.raises(ValueError, match=r"lse2: expected 2 dims, got shape \[2\]"):
         correct_attn_lse(l1, torch.zeros(2))
     with pytest.raises(ValueError, match="sink_layout = 'shd'"):
