@@ -28,13 +28,16 @@
 namespace magi::cuda {
 namespace {
 
-/// q/k/v/dout: 16-byte aligned base and strides (cp.async and TMA move 16 bytes).
+/// q/k/v/dout, and dq for the Hopper backward: 16-byte aligned base and row / head strides
+/// (cp.async and TMA move 16 bytes).
 void check_16b(std::string_view fn, const TensorView& t, const char* name) {
-  MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % 8 == 0 &&
-                 t.strides[1] % 8 == 0,
+  const int64_t elems = 16 / static_cast<int64_t>(dtype_size(t.dtype));
+  MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % elems == 0 &&
+                 t.strides[1] % elems == 0,
              fn, ": ", name, " = ", t.describe(),
              ": the CUDA kernels need a 16-byte aligned base and row/head strides that are "
-             "multiples of 8 elements");
+             "multiples of ",
+             elems, " elements");
 }
 
 /// Epilogues store element pairs: even strides and pair-aligned base.
@@ -370,8 +373,10 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
   check_pairs(fn, a.dq, "dq");
   check_pairs(fn, a.dk, "dk");
   check_pairs(fn, a.dv, "dv");
+  DeviceGuard guard(a.q.device.index);
+  // The Hopper backward's dQ writer adds whole tiles through a TMA map of dq.
+  if (hopper_kernels_selected()) check_16b(fn, a.dq, "dq");
   if (a.deterministic) {
-    DeviceGuard guard(a.q.device.index);
     MAGI_CHECK(hopper_kernels_selected(), fn,
                ": deterministic = true on CUDA needs the Hopper kernels (compute capability 9.0, "
                "a build with sm_90a, MAGI_FFA_PORTABLE unset); this call runs the portable "
@@ -442,11 +447,14 @@ void ffa_backward(const FfaBwdArgs& a) {
   const cudaStream_t stream = static_cast<cudaStream_t>(a.stream);
   const DeviceWorkList& list = bwd_list(a, device);
   const BwdScratch s = bwd_scratch(a, list);
-  // NOTE: before anything is written (the portable kernel's grid; the Hopper one's rounds
-  // number items x heads the same way, sm90/schedule.h).
+  // NOTE: before anything is written. The portable kernel runs a CTA per (item, head) and,
+  // above head dim 128, per 64-key pass (traits.cuh: BwdTraits::kPasses); the Hopper one's
+  // rounds number items x heads (sm90/schedule.h).
   const int64_t grid = static_cast<int64_t>(list.num_items) * hq;
-  MAGI_CHECK(grid < (int64_t{1} << 31), "FFA CUDA: ", list.num_items, " items x ", hq,
-             " heads: a grid of ", grid, " blocks is too large");
+  const int64_t passes =
+      !s.ws_kernel && std::max(d, v.shape[2]) > kNarrowMaxHeadDim ? kBwdBlockN / kBwdPassKeys : 1;
+  MAGI_CHECK(grid * passes < (int64_t{1} << 31), "FFA CUDA: ", list.num_items, " items x ", hq,
+             " heads x ", passes, " passes: a grid of ", grid * passes, " blocks is too large");
   const bool overwrite = dk.dtype == q.dtype;
   // Rows no item writes read 0. Stored by the kernel, every row of an item's block is
   // written (0 for keys without cells), so a list whose blocks cover every key needs no fill.

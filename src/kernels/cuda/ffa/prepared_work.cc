@@ -21,11 +21,11 @@
 namespace magi::cuda {
 namespace {
 
-/// The deterministic backward's lists: their row turns take 4 bytes per query tile (1 GB for
-/// a 1M x 1M full mask), so they are built on the first deterministic call only.
-struct DeterministicLists {
-  DeviceWorkList det;       // global key blocks of kBwdBlockN keys and row turns
-  DeviceWorkList det_pass;  // ... of kBwdPassKeys keys (above head dim 128)
+/// A deterministic backward list: its row turns take 4 bytes per query tile (0.5 GB for a
+/// 1M x 1M full mask in 128-key blocks), so it is built on the first deterministic call that
+/// needs it only.
+struct DeterministicList {
+  DeviceWorkList list;
   std::unique_ptr<UploadedBuffer> buffer;
 };
 
@@ -50,8 +50,10 @@ struct CudaFfaWork : PreparedState {
     FwdSchedule schedule;
     std::unique_ptr<UploadedBuffer> buffer;  // the plan: units, then [grid + 1] starts
   };
-  mutable std::vector<FwdPlanned> fwd_plans;        // under plans_mu
-  mutable std::unique_ptr<DeterministicLists> det;  // under plans_mu; null until first used
+  mutable std::vector<FwdPlanned> fwd_plans;  // under plans_mu
+  // Under plans_mu: [0] global key blocks of kBwdBlockN keys, [1] of kBwdPassKeys keys (above
+  // head dim 128); null until first used.
+  mutable std::unique_ptr<DeterministicList> det[2];
 };
 
 /// The key tiles of `block_n` keys each item of a forward `list` walks (KeyTiles).
@@ -89,12 +91,13 @@ size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 enum class ListKind { kForward, kDefaultBackward, kDeterministic };
 
 /// Uploads `lists` as one image (per list [items][segs][row turns], each 16-byte aligned) and
-/// fills `out` with their device pointers and what the host keeps of each `kind`.
+/// fills `out` with their device pointers and what the host keeps of each `kind` (`what`
+/// names them in UploadedBuffer's errors).
 std::unique_ptr<UploadedBuffer> upload_lists(std::span<const WorkList> lists,
                                              std::span<const int32_t> block,
                                              std::span<const ListKind> kind,
                                              std::span<DeviceWorkList* const> out, int device,
-                                             void* stream) {
+                                             void* stream, const char* what) {
   const size_t n = lists.size();
   std::vector<std::array<size_t, 3>> offsets(n);
   size_t bytes = 0;
@@ -115,8 +118,7 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const WorkList> lists,
     put(offsets[i][1], lists[i].segs.data(), lists[i].segs.size() * sizeof(FfaSegment));
     put(offsets[i][2], lists[i].row_turns.data(), lists[i].row_turns.size() * sizeof(int32_t));
   }
-  auto buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream,
-                                                 "FFA CUDA: the mask's work lists");
+  auto buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream, what);
   const auto* base = static_cast<const unsigned char*>(buffer->data());
   for (size_t i = 0; i < n; ++i) {
     DeviceWorkList& d = *out[i];
@@ -157,7 +159,8 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
   constexpr ListKind kKind[] = {ListKind::kForward, ListKind::kForward, ListKind::kDefaultBackward};
   auto w = std::make_unique<CudaFfaWork>();
   DeviceWorkList* const out[] = {&w->lists.fwd, &w->lists.fwd_wide, &w->lists.bwd};
-  w->buffer = upload_lists(lists, kBlock, kKind, out, device, stream);
+  w->buffer =
+      upload_lists(lists, kBlock, kKind, out, device, stream, "FFA CUDA: the mask's work lists");
   return w;
 }
 
@@ -176,19 +179,21 @@ const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int
                                              void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
   std::lock_guard lock(w.plans_mu);
-  if (!w.det) {
-    WorkList lists[] = {
-        build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM, true),
-        build_bwd_work(work.slices(), work.total_k(), kBwdPassKeys, kBwdBlockM, true)};
-    for (WorkList& l : lists) add_row_turns(l, kBwdBlockM);
-    constexpr int32_t kBlock[] = {kBwdBlockN, kBwdPassKeys};
-    constexpr ListKind kKind[] = {ListKind::kDeterministic, ListKind::kDeterministic};
-    auto det = std::make_unique<DeterministicLists>();
-    DeviceWorkList* const out[] = {&det->det, &det->det_pass};
-    det->buffer = upload_lists(lists, kBlock, kKind, out, device, stream);
-    w.det = std::move(det);
+  std::unique_ptr<DeterministicList>& det = w.det[pass ? 1 : 0];
+  if (!det) {
+    const int32_t block[] = {pass ? kBwdPassKeys : kBwdBlockN};
+    WorkList lists[] = {build_bwd_work(work.slices(), work.total_k(), block[0], kBwdBlockM,
+                                       /*global_blocks_only=*/true)};
+    add_row_turns(lists[0], kBwdBlockM);
+    constexpr ListKind kKind[] = {ListKind::kDeterministic};
+    auto d = std::make_unique<DeterministicList>();
+    DeviceWorkList* const out[] = {&d->list};
+    d->buffer = upload_lists(lists, block, kKind, out, device, stream,
+                             "FFA CUDA: the deterministic backward's work lists (made by its "
+                             "first call)");
+    det = std::move(d);
   }
-  return pass ? w.det->det_pass : w.det->det;
+  return det->list;
 }
 
 FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream) {

@@ -41,9 +41,10 @@ const PreparedFfa& prepared_ffa(const FfaWork& work, int device, void* stream);
 
 /// The deterministic backward's list of `work`: global key blocks of kBwdBlockN keys and their
 /// row turns, or with `pass` (above head dim 128) of kBwdPassKeys keys, one key pass per item
-/// (the turns count one addition per item and row tile; bwd_ws_dq_writer.cuh). Built and
-/// uploaded on `stream` with the first deterministic call (both at once), since the turns take
-/// 4 bytes per query tile; a mask of 2^31 or more tiles is refused then (work_list.h).
+/// (the turns count one addition per item and row tile; bwd_ws_dq_writer.cuh). Each is built
+/// and uploaded on `stream` with the first deterministic call that needs it, since the turns
+/// take 4 bytes per query tile; a mask of 2^31 or more tiles in it is refused then
+/// (add_row_turns, work_list.h).
 const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int device,
                                              void* stream);
 
@@ -90,9 +91,10 @@ struct DeviceTilePlan {
   int32_t num_cuts = 0;
 };
 
-/// The tile plan of `list` (one of prepared_ffa(work, device)'s) for `num_heads` query heads on
-/// `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with `cuts` (the default list only;
-/// sm90/tile_plan.h), built and uploaded on `stream` the first time, then kept with the work.
+/// The tile plan of `list` (prepared_ffa(work, device)'s bwd, or a deterministic_bwd_list) for
+/// `num_heads` query heads on `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with `cuts`
+/// (the default list only; sm90/tile_plan.h), built and uploaded on `stream` the first time, then
+/// kept with the work.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
                              int32_t grid, int64_t chunk_tiles, sm90::TileOrder order,
                              sm90::TileCuts cuts, int device, void* stream);

@@ -49,7 +49,8 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
 /// list's reverse, its turn came after theirs and it waited for them at every row they share
 /// (v29: 0.55-0.62x of the default's speed on varlen causal in the plan's replay, 0.98-1.00x
 /// in this order). Fills row_turns and every item's turn_begin. The order depends on the work
-/// list alone, not on how the kernel schedules it.
+/// list alone, not on how the kernel schedules it. Turns are 32-bit: a list of 2^31 or more
+/// query tiles throws (naming the count) before anything is allocated.
 void add_row_turns(WorkList& wl, int block_m);
 
 /// The band of a slice in the kernels' form: dlo <= k - q < dhi (kNoDiagBound when free).
