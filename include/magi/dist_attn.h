@@ -106,7 +106,8 @@ class DistAttnRuntime {
 };
 
 /// Chunk size used when none is given: ceil(total / (m * cp)), at most 512, with m =
-/// MAGI_ATTENTION_MIN_CHUNKS_PER_RANK (default 8, the original's).
+/// MAGI_ATTENTION_MIN_CHUNKS_PER_RANK (default 8, the original's). Throws for cp_size < 1 or a
+/// value of the variable that is not an integer in [1, 2^20].
 int64_t default_chunk_size(int64_t total_seqlen, int64_t cp_size);
 
 /// Cross-attention's K/V chunk size: the q chunk size, reduced to ceil(total_k / (8 * cp)) when

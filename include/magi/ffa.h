@@ -89,9 +89,8 @@ struct FfaOptions {
 /// backend's prepared form (CPU: per-row key intervals; CUDA: the forward and backward work
 /// lists in device memory, uploaded on first use). Thread-safe; immutable to its users.
 /// NOTE (CUDA): the first call on a device uploads the work lists and synchronises the call's
-/// stream once (the deterministic backward's lists: its first call); make it before capturing
-/// a CUDA graph. The work must outlive every graph that
-/// captured a call with it.
+/// stream once (the deterministic backward's lists: its first call); make it before capturing a
+/// CUDA graph. The work must outlive every graph that captured a call with it.
 class FfaWork {
  public:
   /// Throws, naming the slice, unless every slice lies inside [0, total_q) x [0, total_k).

@@ -168,6 +168,7 @@ namespace {
 
 /// ceil(total / (chunks_per_rank * cp)), at least 1 and at most 512 tokens.
 int64_t chunk_for(int64_t total_seqlen, int64_t cp_size, int64_t chunks_per_rank) {
+  MAGI_CHECK(cp_size >= 1, "cp_size = ", cp_size, ": must be >= 1");
   return std::clamp<int64_t>(ceil_div(total_seqlen, chunks_per_rank * cp_size), 1, 512);
 }
 
@@ -190,11 +191,11 @@ std::shared_ptr<const DistAttnRuntime> make_flex_key(
     int64_t num_heads_q, int64_t num_heads_kv, int64_t head_dim, Communicator& comm,
     const DistAttnConfig& config, std::optional<int64_t> chunk_size, bool is_same_source) {
   // The default chunk size is resolved first: it reads MAGI_ATTENTION_MIN_CHUNKS_PER_RANK, and
-  // the cache and the ranks' agreement must see the size the key will use. NOTE: a value that
-  // does not parse leaves it unresolved here, so that every rank still reaches the agreement's
-  // collective (make_key then raises the error).
+  // the ranks' agreement must compare the size each rank will use. NOTE: a value that does not
+  // parse (or a bad group size) leaves it unresolved here, so that every rank still reaches the
+  // agreement's collective (make_key then raises the error).
   if (!chunk_size) chunk_size = config.dispatch_config.chunk_size;
-  if (!chunk_size && comm.size() >= 1) {
+  if (!chunk_size) {
     try {
       chunk_size = default_chunk_size(total_seqlen_q, comm.size());
     } catch (const Error&) {

@@ -102,6 +102,7 @@ CheckErrors check_results(const CheckData& d, std::span<const AttnSlice> slices,
                           std::span<const int64_t> rows, std::span<const int64_t> keys) {
   const int64_t S = d.seqlen, hq = d.hq, hkv = d.hkv, hd = d.hd, hdv = d.hdv, group = hq / hkv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const bool grads = !d.dq.empty();
   CheckErrors err;
   auto worst = [](double& e, double x) { e = std::isnan(x) ? INFINITY : std::max(e, x); };
   MaxError dq_err, dk_err, dv_err;  // over every sampled row (see check_results' contract)
@@ -130,7 +131,7 @@ CheckErrors check_results(const CheckData& d, std::span<const AttnSlice> slices,
       if (mx == -INFINITY) {  // no cell: out = 0, lse = -inf, dq = 0 exactly
         worst(err.lse, got_lse == -INFINITY ? 0.0 : INFINITY);
         worst(err.out, zero_error(&d.out[(i * hq + h) * hdv], hdv));
-        worst(err.dq, zero_error(&d.dq[(i * hq + h) * hd], hd));
+        if (grads) worst(err.dq, zero_error(&d.dq[(i * hq + h) * hd], hd));
         continue;
       }
       double sum = 0;
@@ -152,13 +153,13 @@ CheckErrors check_results(const CheckData& d, std::span<const AttnSlice> slices,
         for (int64_t x = 0; x < hd; ++x) dq[x] += s[j] * (dp[j] - delta) * scale * kj[x];
       }
       worst(err.out, row_error(&d.out[(i * hq + h) * hdv], o));
-      dq_err.add(&d.dq[(i * hq + h) * hd], dq);
+      if (grads) dq_err.add(&d.dq[(i * hq + h) * hd], dq);
     }
   }
 
   // Key rows: dk and dv summed over the query rows (and query heads) that see them, with the
   // kernels' lse and out.
-  for (const int64_t j : keys) {
+  for (const int64_t j : grads ? keys : std::span<const int64_t>{}) {
     std::fill(mask.begin(), mask.end(), 0);
     for (const AttnSlice& s : slices) {
       if (!s.k.contains(j)) continue;

@@ -12,7 +12,6 @@
 #include <fstream>
 #include <functional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "bench_device.h"
 #include "commands.h"
 #include "common/env.h"
+#include "json.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/tensor_ops.h"
 #include "magi/check.h"
@@ -50,13 +50,6 @@ struct Request {
   std::string json;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string x; std::getline(in, x, ',');) out.push_back(x);
-  return out;
-}
-
 /// The accumulators' dtype (lse, dq; dk and dv on the CPU).
 DType acc_dtype(DType t) { return t == DType::kFloat64 ? DType::kFloat64 : DType::kFloat32; }
 
@@ -79,13 +72,14 @@ std::unique_ptr<BenchDevice> device_of(const std::string& dev) {
 /// Fails at once, not after the run, when FILE cannot be written (a file the probe made is
 /// removed again).
 void check_writable(const std::string& path) {
-  const bool existed = std::filesystem::exists(path);
+  std::error_code ec;  // NOTE: the non-throwing forms: a usage error, not an exception, below
+  const bool existed = std::filesystem::exists(path, ec);
   if (!std::ofstream(path, std::ios::app)) throw UsageError("--json '" + path + "': cannot write");
-  if (!existed) std::filesystem::remove(path);
+  if (!existed) std::filesystem::remove(path, ec);
 }
 
-/// A tiny forward and backward with the run's dtype, head dims and mode, so that a
-/// configuration the device's kernels refuse is a usage error before anything large is made.
+/// A tiny forward (and backward, when timed) with the run's dtype, head dims and mode, so that
+/// a configuration the device's kernels refuse is a usage error before anything large is made.
 void preflight(const BenchDevice& dev, const Request& r) {
   const DType acc = acc_dtype(r.dtype), grad_kv = r.cuda ? r.dtype : acc;
   const DeviceTensor q = dev.empty(r.dtype, {2, r.hq, r.hd}),
@@ -101,8 +95,10 @@ void preflight(const BenchDevice& dev, const Request& r) {
   opts.deterministic = r.deterministic;
   try {
     ffa_forward(q.view, k.view, v.view, std::span(&all, 1), opts, o.view, l.view);
-    ffa_backward(q.view, k.view, v.view, o.view, l.view, o.view, std::span(&all, 1), opts, dq.view,
-                 dk.view, dv.view);
+    if (r.bwd) {
+      ffa_backward(q.view, k.view, v.view, o.view, l.view, o.view, std::span(&all, 1), opts,
+                   dq.view, dk.view, dv.view);
+    }
   } catch (const Error& e) {
     throw UsageError("the kernels of " + dev.name() + " refuse these settings (--dtype, " +
                      "--head-dim, --head-dim-v, --deterministic): " + e.what());
@@ -129,7 +125,7 @@ Request make_request(const Args& a) {
 
   r.seed = static_cast<uint64_t>(a.integer("seed", 0, INT64_MAX));
   if (a.has("slices")) {
-    for (const char* other : {"masks", "seqlen", "seed"}) {
+    for (const char* other : {"masks", "seqlen"}) {
       if (a.has(other)) {
         throw UsageError(std::string("--") + other + ": not used with --slices (the file " +
                          "gives the mask and its length)");
@@ -140,7 +136,7 @@ Request make_request(const Args& a) {
     r.masks = {make_preset("full", r.seqlen, 0), std::move(m)};
   } else {
     r.seqlen = a.has("seqlen") ? a.integer("seqlen", 1, kMaxSeqlen) : r.cuda ? 16384 : 4096;
-    const std::vector<std::string> names = preset_names(), wanted = split(a.str("masks"));
+    const std::vector<std::string> names = preset_names(), wanted = split_commas(a.str("masks"));
     if (wanted.empty()) throw UsageError("--masks: empty (name at least one preset)");
     r.masks.push_back(make_preset("full", r.seqlen, r.seed));
     for (const std::string& n : wanted) {
@@ -241,50 +237,11 @@ struct MaskResult {
   double rate(int p) const { return flops[p] / time[p].median_s; }
 };
 
-/// Whether s[i..] starts a valid UTF-8 sequence; its length in `n`.
-bool utf8_at(const std::string& s, size_t i, size_t& n) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return false;
-  for (size_t j = 1; j < n; ++j) {
-    if ((static_cast<unsigned char>(s[i + j]) >> 6) != 2) return false;
-  }
-  return true;
-}
-
-/// A JSON string: quotes, backslashes and control characters escaped; a byte that is not part
-/// of valid UTF-8 (a file name can hold any) is written as the code point of the same value.
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  char buf[8];
-  for (size_t i = 0, n = 1; i < s.size(); i += n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += s[i];
-      n = 1;
-    } else if (c < 0x20 || !utf8_at(s, i, n)) {
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      n = 1;
-    } else {
-      out.append(s, i, n);
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.10g", x);
-  return buf;
-}
-
-std::string json_errors(const CheckErrors& e) {
+/// The check's errors; the gradients' are null when they were not checked (`grads` false).
+std::string json_errors(const CheckErrors& e, bool grads) {
+  auto grad = [&](double x) { return grads ? json_number(x) : std::string("null"); };
   return "{\"out\": " + json_number(e.out) + ", \"lse\": " + json_number(e.lse) +
-         ", \"dq\": " + json_number(e.dq) + ", \"dk\": " + json_number(e.dk) +
-         ", \"dv\": " + json_number(e.dv) + "}";
+         ", \"dq\": " + grad(e.dq) + ", \"dk\": " + grad(e.dk) + ", \"dv\": " + grad(e.dv) + "}";
 }
 
 std::string utc_now() {
@@ -302,25 +259,25 @@ void write_json(const Request& r, const std::vector<MaskResult>& res, bool ok) {
   std::ofstream f(r.json);
   if (!f) throw UsageError("--json '" + r.json + "': cannot write");
   const char* commit = std::getenv("MAGI_COMMIT");
-  f << "{\"command\": \"magi-attn bench\", \"version\": " << json_string(MAGI_VERSION)
-    << ", \"commit\": " << (commit ? json_string(commit) : "null")
-    << ", \"date\": " << json_string(utc_now()) << ", \"device\": " << json_string(r.dev->name())
+  f << "{\"command\": \"magi-attn bench\", \"version\": " << json_quote(MAGI_VERSION)
+    << ", \"commit\": " << (commit ? json_quote(commit) : "null")
+    << ", \"date\": " << json_quote(utc_now()) << ", \"device\": " << json_quote(r.dev->name())
     << ", \"threads\": " << (r.cuda ? 0 : cpu::num_threads())
-    << ", \"dtype\": " << json_string(std::string(to_string(r.dtype)))
+    << ", \"dtype\": " << json_quote(std::string(to_string(r.dtype)))
     << ", \"seqlen\": " << r.seqlen << ", \"seed\": " << r.seed << ", \"heads_q\": " << r.hq
     << ", \"heads_kv\": " << r.hkv << ", \"head_dim\": " << r.hd << ", \"head_dim_v\": " << r.hdv
     << ", \"deterministic\": " << (r.deterministic ? "true" : "false") << ", \"passes\": "
-    << json_string(r.fwd && r.bwd ? "fwd,bwd"
-                   : r.fwd        ? "fwd"
-                                  : "bwd")
+    << json_quote(r.fwd && r.bwd ? "fwd,bwd"
+                  : r.fwd        ? "fwd"
+                                 : "bwd")
     << ", \"budget_s\": " << json_number(r.budget_s) << ", \"check_rows\": " << r.check_rows
-    << ", \"check_tolerance\": " << json_errors(check_tolerance(r.dtype))
+    << ", \"check_tolerance\": " << json_errors(check_tolerance(r.dtype), true)
     << ", \"ok\": " << (ok ? "true" : "false") << ", \"results\": [";
   for (size_t i = 0; i < res.size(); ++i) {
     const MaskResult& m = res[i];
-    f << (i ? ", " : "") << "{\"mask\": " << json_string(m.name) << ", \"slices\": " << m.slices
+    f << (i ? ", " : "") << "{\"mask\": " << json_quote(m.name) << ", \"slices\": " << m.slices
       << ", \"cells\": " << m.cells
-      << ", \"check\": " << (m.checked ? json_errors(m.err) : std::string("null"))
+      << ", \"check\": " << (m.checked ? json_errors(m.err, r.bwd) : std::string("null"))
       << ", \"ok\": " << (m.ok ? "true" : "false");
     for (int p = 0; p < 2; ++p) {
       const Timing& t = m.time[p];
@@ -350,7 +307,7 @@ std::string check_text(const MaskResult& m, const CheckErrors& tol) {
                         {"dv", m.err.dv, tol.dv}};
   const Item* worst = &items[0];
   for (const Item& it : items) {
-    if (!(it.err / it.tol <= worst->err / worst->tol)) worst = &it;  // NaN wins too
+    if (it.err / it.tol > worst->err / worst->tol) worst = &it;
   }
   char buf[64];
   std::snprintf(buf, sizeof buf, "%s %s %.1e", m.ok ? "ok  " : "FAIL", worst->name, worst->err);
@@ -379,7 +336,8 @@ std::vector<Option> bench_options() {
           {"head-dim-v", "N", "= --head-dim", "head dimension of v"},
           {"dtype", "T", "float32 on the cpu, bfloat16 on cuda",
            "float32, float64, bfloat16 or float16 (cuda: the 16-bit ones)"},
-          {"passes", "LIST", "fwd,bwd", "fwd, bwd or fwd,bwd"},
+          {"passes", "LIST", "fwd,bwd",
+           "fwd, bwd or fwd,bwd (with fwd alone, the gradients are neither run nor checked)"},
           {"budget-ms", "N", "1000", "time spent calling each (mask, pass), at least 3 batches"},
           {"threads", "N", "all cores", "CPU kernel threads"},
           {"deterministic", "", "", "the backward's deterministic mode"},
@@ -454,15 +412,19 @@ int run_bench(const Args& a) {
                    dk.view, dv.view);
     };
     // The check: out, lse, dk and dv poisoned first, so that a row the kernels skip cannot pass
-    // (dq is an accumulator: zeroed, and a skipped row's 0 fails against its reference).
+    // (dq is an accumulator: zeroed, and a skipped row's 0 fails against its reference). The
+    // gradients only when the backward is timed.
     fill(out.view, NAN);
     fill(lse.view, NAN);
     forward();
-    if (r.cuda) fill(dk.view, NAN), fill(dv.view, NAN);
-    backward();
+    if (r.bwd) {
+      if (r.cuda) fill(dk.view, NAN), fill(dv.view, NAN);
+      backward();
+    }
     if (r.check_rows > 0) {
-      const std::vector<double> o = dev.download(out), l = dev.download(lse), gq = dev.download(dq),
-                                gk = dev.download(dk), gv = dev.download(dv);
+      const std::vector<double> none,
+          o = dev.download(out), l = dev.download(lse), gq = r.bwd ? dev.download(dq) : none,
+          gk = r.bwd ? dev.download(dk) : none, gv = r.bwd ? dev.download(dv) : none;
       mr.err = check_results({qv, kv, vv, dov, o, l, gq, gk, gv, S, hq, hkv, hd, hdv}, m.slices,
                              rows, keys);
       mr.checked = true;

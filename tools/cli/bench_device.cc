@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "common/dtype.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/parallel.h"
 #include "magi/check.h"
 #include "usage_error.h"
@@ -17,54 +17,6 @@
 
 namespace magi::cli {
 namespace {
-
-/// The host bytes of `values` in `dtype`.
-std::vector<std::byte> encode(const std::vector<double>& values, DType dtype) {
-  std::vector<std::byte> raw(values.size() * dtype_size(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    const double x = values[i];
-    switch (dtype) {
-      case DType::kFloat64:
-        reinterpret_cast<double*>(raw.data())[i] = x;
-        break;
-      case DType::kFloat32:
-        reinterpret_cast<float*>(raw.data())[i] = static_cast<float>(x);
-        break;
-      case DType::kBFloat16:
-        reinterpret_cast<BFloat16*>(raw.data())[i] = to_bf16(static_cast<float>(x));
-        break;
-      case DType::kFloat16:
-        reinterpret_cast<Float16*>(raw.data())[i] = to_fp16(static_cast<float>(x));
-        break;
-      default:
-        MAGI_FAIL("bench: dtype ", to_string(dtype), " is not a float type");
-    }
-  }
-  return raw;
-}
-
-std::vector<double> decode(const std::vector<std::byte>& raw, DType dtype) {
-  std::vector<double> values(raw.size() / dtype_size(dtype));
-  for (size_t i = 0; i < values.size(); ++i) {
-    switch (dtype) {
-      case DType::kFloat64:
-        values[i] = reinterpret_cast<const double*>(raw.data())[i];
-        break;
-      case DType::kFloat32:
-        values[i] = reinterpret_cast<const float*>(raw.data())[i];
-        break;
-      case DType::kBFloat16:
-        values[i] = to_float(reinterpret_cast<const BFloat16*>(raw.data())[i]);
-        break;
-      case DType::kFloat16:
-        values[i] = to_float(reinterpret_cast<const Float16*>(raw.data())[i]);
-        break;
-      default:
-        MAGI_FAIL("bench: dtype ", to_string(dtype), " is not a float type");
-    }
-  }
-  return values;
-}
 
 size_t nbytes(const TensorView& v) { return static_cast<size_t>(v.numel()) * dtype_size(v.dtype); }
 
@@ -121,19 +73,20 @@ class CudaDevice : public BenchDevice {
     return static_cast<double>(free);
   }
   double time(const std::function<void()>& fn, int calls) const override {
-    cudaEvent_t e[2];
-    MAGI_CLI_CUDA_CHECK(cudaEventCreate(&e[0]));
-    MAGI_CLI_CUDA_CHECK(cudaEventCreate(&e[1]));
+    cudaEvent_t e[2] = {nullptr, nullptr};
     float ms = 0;
     try {
+      MAGI_CLI_CUDA_CHECK(cudaEventCreate(&e[0]));
+      MAGI_CLI_CUDA_CHECK(cudaEventCreate(&e[1]));
       MAGI_CLI_CUDA_CHECK(cudaEventRecord(e[0], nullptr));
       for (int i = 0; i < calls; ++i) fn();
       MAGI_CLI_CUDA_CHECK(cudaEventRecord(e[1], nullptr));
       MAGI_CLI_CUDA_CHECK(cudaEventSynchronize(e[1]));
       MAGI_CLI_CUDA_CHECK(cudaEventElapsedTime(&ms, e[0], e[1]));
     } catch (...) {
-      cudaEventDestroy(e[0]);
-      cudaEventDestroy(e[1]);
+      for (cudaEvent_t x : e) {
+        if (x) cudaEventDestroy(x);
+      }
       throw;
     }
     MAGI_CLI_CUDA_CHECK(cudaEventDestroy(e[0]));
@@ -174,16 +127,20 @@ DeviceTensor BenchDevice::empty(DType dtype, std::initializer_list<int64_t> shap
 }
 
 void BenchDevice::upload(const std::vector<double>& values, const DeviceTensor& t) const {
-  MAGI_CHECK(static_cast<int64_t>(values.size()) == t.view.numel(), "bench: ", values.size(),
-             " values for ", t.view.describe());
-  const std::vector<std::byte> raw = encode(values, t.view.dtype);
+  const int64_t n = t.view.numel();
+  MAGI_CHECK(static_cast<int64_t>(values.size()) == n, "bench: ", values.size(), " values for ",
+             t.view.describe());
+  std::vector<std::byte> raw(nbytes(t.view));
+  cpu::store_row(values.data(), n, t.view.dtype, raw.data());
   copy_in(t.view.data, raw.data(), raw.size());
 }
 
 std::vector<double> BenchDevice::download(const DeviceTensor& t) const {
   std::vector<std::byte> raw(nbytes(t.view));
   copy_out(raw.data(), t.view.data, raw.size());
-  return decode(raw, t.view.dtype);
+  std::vector<double> values(static_cast<size_t>(t.view.numel()));
+  cpu::load_row(raw.data(), t.view.dtype, t.view.numel(), values.data());
+  return values;
 }
 
 std::unique_ptr<BenchDevice> cpu_bench_device() { return std::make_unique<CpuDevice>(); }

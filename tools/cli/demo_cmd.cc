@@ -209,7 +209,9 @@ std::vector<Option> demo_options() {
   return mask_options("8192") +
          std::vector<Option>{
              {"cp", "N", "4", "simulated CP ranks (threads), 1 .. min(seqlen, 4096)"},
-             {"chunk", "N", "auto", "dispatch chunk size (auto: ceil(seqlen / (8 cp)), <= 512)"},
+             {"chunk", "N", "auto",
+              "dispatch chunk size (auto: ceil(seqlen / (m cp)), <= 512, m = "
+              "MAGI_ATTENTION_MIN_CHUNKS_PER_RANK or 8)"},
              {"heads", "N", "8", "query heads"},
              {"heads-kv", "N", "= --heads", "key/value heads (GQA), must divide --heads"},
              {"head-dim", "N", "64", "head dimension (of q and k)"},

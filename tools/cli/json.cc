@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace magi::cli {
@@ -264,5 +265,60 @@ std::string_view JsonValue::kind() const {
 }
 
 JsonValue parse_json(std::string_view text) { return Parser(text).document(); }
+
+namespace {
+
+/// The length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong forms, no
+/// surrogates, at most U+10FFFF), or 0.
+size_t utf8_length(std::string_view s, size_t i) {
+  const auto byte = [&](size_t j) { return static_cast<unsigned char>(s[j]); };
+  const unsigned c = byte(i);
+  const size_t n = c < 0x80                 ? 1
+                   : c >= 0xc2 && c <= 0xdf ? 2
+                   : (c >> 4) == 0xe        ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4
+                                            : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t j = 1; j < n; ++j) {
+    if ((byte(i + j) >> 6) != 2) return 0;
+  }
+  const unsigned c1 = n > 1 ? byte(i + 1) : 0;
+  if (c == 0xe0 && c1 < 0xa0) return 0;   // overlong
+  if (c == 0xed && c1 >= 0xa0) return 0;  // a surrogate
+  if (c == 0xf0 && c1 < 0x90) return 0;   // overlong
+  if (c == 0xf4 && c1 >= 0x90) return 0;  // beyond U+10FFFF
+  return n;
+}
+
+}  // namespace
+
+std::string json_quote(std::string_view text) {
+  std::string out = "\"";
+  char buf[8];
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = utf8_length(text, i);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += text[i];
+    } else if (c < 0x20 || n == 0) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+      continue;
+    }
+    ++i;
+  }
+  return out + "\"";
+}
+
+std::string json_number(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.10g", x);
+  return buf;
+}
 
 }  // namespace magi::cli

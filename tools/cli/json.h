@@ -49,4 +49,12 @@ inline constexpr int kMaxJsonDepth = 64;
 /// Parses `text` (UTF-8 is passed through unchecked inside strings).
 JsonValue parse_json(std::string_view text);
 
+/// `text` as a JSON string literal: quotes, backslashes and control characters escaped; a byte
+/// that is not part of well-formed UTF-8 (a file name may hold any) is written as the code
+/// point of the same value, so the output is always valid UTF-8.
+std::string json_quote(std::string_view text);
+
+/// A JSON number (10 significant digits), or null when `x` is not finite.
+std::string json_number(double x);
+
 }  // namespace magi::cli

@@ -1,5 +1,7 @@
 #include "options.h"
 
+#include <sstream>
+
 #include "slice_file.h"
 #include "usage_error.h"
 
@@ -25,6 +27,13 @@ std::vector<std::string> dispatch_names() {
 std::vector<Option> operator+(std::vector<Option> a, const std::vector<Option>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
 }
 
 std::vector<Option> mask_options(const std::string& default_seqlen) {

@@ -33,4 +33,7 @@ CommMesh parse_mesh(const std::string& option, const std::string& text);
 /// Appends `b` to `a`.
 std::vector<Option> operator+(std::vector<Option> a, const std::vector<Option>& b);
 
+/// The comma-separated items of an option's value ("" gives none; "a,,b" gives "a", "", "b").
+std::vector<std::string> split_commas(const std::string& text);
+
 }  // namespace magi::cli

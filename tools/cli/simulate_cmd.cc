@@ -44,20 +44,12 @@ double number(const std::string& option, const std::string& text) {
   return v;
 }
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
-}
-
 // "R" (every mask type), "R,R,R,R" (full, causal, inv_causal, bi_causal) or
 // "full=R,causal=R,..." (the others keep `rates`).
 std::array<double, 4> parse_rates(const std::string& option, const std::string& text,
                                   std::array<double, 4> rates) {
   if (text.find('=') == std::string::npos) {
-    const std::vector<std::string> items = split(text);
+    const std::vector<std::string> items = split_commas(text);
     if (items.size() == 1) {
       rates.fill(number(option, text));
     } else if (items.size() == 4) {
@@ -205,7 +197,7 @@ int run_simulate(const Args& a) {
   }();
   const int64_t chunk = a.integer("chunk", 1, kMaxSeqlen);
   const DistAttnConfig cfg = config_from_args(a);
-  const std::vector<std::string> methods = split(a.str("methods"));
+  const std::vector<std::string> methods = split_commas(a.str("methods"));
   const std::vector<std::string> known = {"magi", "magi_hier", "ring", "ulysses", "all_gather"};
   for (const std::string& m : methods) {
     if (std::find(known.begin(), known.end(), m) == known.end()) {

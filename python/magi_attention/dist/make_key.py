@@ -100,8 +100,8 @@ def make_flex_key(q_ranges, k_ranges, attn_mask_type, total_seqlen_q, total_seql
         except core().MagiError:
             pass
     if config.dispatch_config.uneven_shard:
-        # NOTE: as the original, uneven shards pad nothing; a given pad_size must be 0.
-        if pad_size is not None and pad_size != 0:
+        # NOTE: as the original, uneven shards pad nothing (pad_size 0 is None by now).
+        if pad_size is not None:
             raise ValueError(f"pad_size = {pad_size}: DispatchConfig(uneven_shard=True) pads "
                              "nothing (pass 0 or None)")
         pad_size = 0

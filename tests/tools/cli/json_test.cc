@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 namespace magi::cli {
@@ -79,6 +80,23 @@ TEST(Json, IntegersBeyondInt64AreNotIntegral) {
   const JsonValue v = parse_json("123456789012345678901234567890");
   EXPECT_FALSE(v.integral);
   EXPECT_TRUE(v.is_number());
+}
+
+TEST(Json, QuotedStringsAreValidJsonAndUtf8) {
+  EXPECT_EQ(json_quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\u000a\\u0001\"");
+  EXPECT_EQ(json_quote("\xc3\xa9 \xf0\x9f\x98\x80"), "\"\xc3\xa9 \xf0\x9f\x98\x80\"");  // kept
+  // Not well-formed UTF-8: a stray byte, an overlong form, a surrogate, beyond U+10FFFF, a
+  // truncated sequence. Each byte becomes a code point, so the result parses back.
+  for (const std::string bad :
+       {"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    const std::string q = json_quote("x" + bad);
+    EXPECT_EQ(q.find('\x80'), std::string::npos) << q;
+    const JsonValue v = parse_json(q);
+    EXPECT_EQ(std::get<std::string>(v.v).size(), 1 + 2 * bad.size()) << q;  // two bytes each
+  }
+  EXPECT_EQ(json_number(0.5), "0.5");
+  EXPECT_EQ(json_number(INFINITY), "null");
+  EXPECT_EQ(json_number(NAN), "null");
 }
 
 }  // namespace

@@ -90,48 +90,55 @@ size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
 enum class ListKind { kForward, kDefaultBackward, kDeterministic };
 
-/// Uploads `lists` as one image (per list [items][segs][row turns], each 16-byte aligned) and
-/// fills `out` with their device pointers and what the host keeps of each `kind` (`what`
+/// One list to upload: what it is, its block (rows or keys), and where its device form goes.
+struct ListUpload {
+  const WorkList* list;
+  int32_t block;
+  ListKind kind;
+  DeviceWorkList* out;
+};
+
+/// Uploads the lists as one image (per list [items][segs][row turns], each 16-byte aligned) and
+/// fills each `out` with their device pointers and what the host keeps of that kind (`what`
 /// names them in UploadedBuffer's errors).
-std::unique_ptr<UploadedBuffer> upload_lists(std::span<const WorkList> lists,
-                                             std::span<const int32_t> block,
-                                             std::span<const ListKind> kind,
-                                             std::span<DeviceWorkList* const> out, int device,
+std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, int device,
                                              void* stream, const char* what) {
-  const size_t n = lists.size();
-  std::vector<std::array<size_t, 3>> offsets(n);
+  std::vector<std::array<size_t, 3>> offsets(lists.size());
   size_t bytes = 0;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < lists.size(); ++i) {
+    const WorkList& l = *lists[i].list;
     offsets[i][0] = bytes;
-    bytes += aligned(lists[i].items.size() * sizeof(FfaWorkItem));
+    bytes += aligned(l.items.size() * sizeof(FfaWorkItem));
     offsets[i][1] = bytes;
-    bytes += aligned(lists[i].segs.size() * sizeof(FfaSegment));
+    bytes += aligned(l.segs.size() * sizeof(FfaSegment));
     offsets[i][2] = bytes;
-    bytes += aligned(lists[i].row_turns.size() * sizeof(int32_t));
+    bytes += aligned(l.row_turns.size() * sizeof(int32_t));
   }
   std::vector<unsigned char> host(std::max<size_t>(bytes, 16));  // never empty
   auto put = [&](size_t at, const void* src, size_t len) {
     if (len) std::memcpy(host.data() + at, src, len);
   };
-  for (size_t i = 0; i < n; ++i) {
-    put(offsets[i][0], lists[i].items.data(), lists[i].items.size() * sizeof(FfaWorkItem));
-    put(offsets[i][1], lists[i].segs.data(), lists[i].segs.size() * sizeof(FfaSegment));
-    put(offsets[i][2], lists[i].row_turns.data(), lists[i].row_turns.size() * sizeof(int32_t));
+  for (size_t i = 0; i < lists.size(); ++i) {
+    const WorkList& l = *lists[i].list;
+    put(offsets[i][0], l.items.data(), l.items.size() * sizeof(FfaWorkItem));
+    put(offsets[i][1], l.segs.data(), l.segs.size() * sizeof(FfaSegment));
+    put(offsets[i][2], l.row_turns.data(), l.row_turns.size() * sizeof(int32_t));
   }
   auto buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream, what);
   const auto* base = static_cast<const unsigned char*>(buffer->data());
-  for (size_t i = 0; i < n; ++i) {
-    DeviceWorkList& d = *out[i];
-    const WorkList& l = lists[i];
+  for (size_t i = 0; i < lists.size(); ++i) {
+    const auto& [list, block, kind, out] = lists[i];
+    const WorkList& l = *list;
+    DeviceWorkList& d = *out;
     d.items = reinterpret_cast<const FfaWorkItem*>(base + offsets[i][0]);
     d.segs = reinterpret_cast<const FfaSegment*>(base + offsets[i][1]);
     d.row_turns =
         l.row_turns.empty() ? nullptr : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     d.num_items = static_cast<int32_t>(l.items.size());
-    d.block = block[i];
+    d.block = block;
     d.disjoint_blocks = l.disjoint_blocks;
     d.covers_keys = l.covers_keys;
-    if (kind[i] == ListKind::kForward) {
+    if (kind == ListKind::kForward) {
       for (const FfaWorkItem& it : l.items) {
         d.seg_keys_begin.push_back(static_cast<int32_t>(d.seg_keys.size()));
         for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
@@ -141,9 +148,9 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const WorkList> lists,
       }
       d.seg_keys_begin.push_back(static_cast<int32_t>(d.seg_keys.size()));
     } else {
-      d.item_cost = item_costs(l, /*aligned=*/kind[i] == ListKind::kDeterministic);
+      d.item_cost = item_costs(l, /*aligned=*/kind == ListKind::kDeterministic);
     }
-    if (kind[i] == ListKind::kDefaultBackward) {
+    if (kind == ListKind::kDefaultBackward) {
       d.host_items = l.items;
       d.host_segs = l.segs;
     }
@@ -152,15 +159,14 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const WorkList> lists,
 }
 
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
-  const WorkList lists[] = {build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
-                            build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
-                            build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM)};
-  constexpr int32_t kBlock[] = {kFwdBlockM, kFwdWideBlockM, kBwdBlockN};
-  constexpr ListKind kKind[] = {ListKind::kForward, ListKind::kForward, ListKind::kDefaultBackward};
+  const WorkList fwd = build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
+                 fwd_wide = build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
+                 bwd = build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM);
   auto w = std::make_unique<CudaFfaWork>();
-  DeviceWorkList* const out[] = {&w->lists.fwd, &w->lists.fwd_wide, &w->lists.bwd};
-  w->buffer =
-      upload_lists(lists, kBlock, kKind, out, device, stream, "FFA CUDA: the mask's work lists");
+  const ListUpload lists[] = {{&fwd, kFwdBlockM, ListKind::kForward, &w->lists.fwd},
+                              {&fwd_wide, kFwdWideBlockM, ListKind::kForward, &w->lists.fwd_wide},
+                              {&bwd, kBwdBlockN, ListKind::kDefaultBackward, &w->lists.bwd}};
+  w->buffer = upload_lists(lists, device, stream, "FFA CUDA: the mask's work lists");
   return w;
 }
 
@@ -181,14 +187,13 @@ const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int
   std::lock_guard lock(w.plans_mu);
   std::unique_ptr<DeterministicList>& det = w.det[pass ? 1 : 0];
   if (!det) {
-    const int32_t block[] = {pass ? kBwdPassKeys : kBwdBlockN};
-    WorkList lists[] = {build_bwd_work(work.slices(), work.total_k(), block[0], kBwdBlockM,
-                                       /*global_blocks_only=*/true)};
-    add_row_turns(lists[0], kBwdBlockM);
-    constexpr ListKind kKind[] = {ListKind::kDeterministic};
+    const int32_t block = pass ? kBwdPassKeys : kBwdBlockN;
+    WorkList list = build_bwd_work(work.slices(), work.total_k(), block, kBwdBlockM,
+                                   /*global_blocks_only=*/true);
+    add_row_turns(list, kBwdBlockM);
     auto d = std::make_unique<DeterministicList>();
-    DeviceWorkList* const out[] = {&d->list};
-    d->buffer = upload_lists(lists, block, kKind, out, device, stream,
+    const ListUpload up[] = {{&list, block, ListKind::kDeterministic, &d->list}};
+    d->buffer = upload_lists(up, device, stream,
                              "FFA CUDA: the deterministic backward's work lists (made by its "
                              "first call)");
     det = std::move(d);
