@@ -98,6 +98,53 @@ std::vector<int64_t> check_rows(int64_t seqlen, int64_t n, uint64_t seed) {
   return rows;
 }
 
+void mask_row(std::span<const AttnSlice> slices, int64_t row, int64_t seqlen,
+              std::vector<uint8_t>& mask) {
+  mask.assign(static_cast<size_t>(seqlen), 0);
+  for (const AttnSlice& s : slices) {
+    if (!s.q.contains(row)) continue;
+    for (int64_t j = s.k.start; j < s.k.end; ++j) mask[j] |= in_slice(s, row, j);
+  }
+}
+
+DenseRow dense_row(const CheckData& d, const std::vector<uint8_t>& mask, int64_t row,
+                   int64_t head) {
+  const int64_t S = d.seqlen, hq = d.hq, hkv = d.hkv, hd = d.hd, hdv = d.hdv;
+  const int64_t g = head / (hq / hkv);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const double* qi = &d.q[(row * hq + head) * hd];
+  const double* doi = &d.dout[(row * hq + head) * hdv];
+  std::vector<double> s(S, -INFINITY);
+  double mx = -INFINITY;
+  for (int64_t j = 0; j < S; ++j) {
+    if (!mask[j]) continue;
+    s[j] = scale * dot(qi, &d.k[(j * hkv + g) * hd], hd);
+    mx = std::max(mx, s[j]);
+  }
+  DenseRow r;
+  if (mx == -INFINITY) return r;
+  double sum = 0;
+  for (int64_t j = 0; j < S; ++j) sum += mask[j] ? std::exp(s[j] - mx) : 0.0;
+  r.lse = mx + std::log(sum);
+  r.out.assign(hdv, 0.0);
+  r.dq.assign(hd, 0.0);
+  std::vector<double> dp(S, 0.0);
+  for (int64_t j = 0; j < S; ++j) {
+    if (!mask[j]) continue;
+    s[j] = std::exp(s[j] - r.lse);  // now P
+    const double* vj = &d.v[(j * hkv + g) * hdv];
+    for (int64_t x = 0; x < hdv; ++x) r.out[x] += s[j] * vj[x];
+    dp[j] = dot(doi, vj, hdv);
+  }
+  const double delta = dot(doi, r.out.data(), hdv);
+  for (int64_t j = 0; j < S; ++j) {
+    if (!mask[j]) continue;
+    const double* kj = &d.k[(j * hkv + g) * hd];
+    for (int64_t x = 0; x < hd; ++x) r.dq[x] += s[j] * (dp[j] - delta) * scale * kj[x];
+  }
+  return r;
+}
+
 CheckErrors check_results(const CheckData& d, std::span<const AttnSlice> slices,
                           std::span<const int64_t> rows, std::span<const int64_t> keys) {
   const int64_t S = d.seqlen, hq = d.hq, hkv = d.hkv, hd = d.hd, hdv = d.hdv, group = hq / hkv;
@@ -110,50 +157,19 @@ CheckErrors check_results(const CheckData& d, std::span<const AttnSlice> slices,
 
   // Query rows: out, lse and dq from this row's own softmax.
   for (const int64_t i : rows) {
-    std::fill(mask.begin(), mask.end(), 0);
-    for (const AttnSlice& s : slices) {
-      if (!s.q.contains(i)) continue;
-      for (int64_t j = s.k.start; j < s.k.end; ++j) mask[j] |= in_slice(s, i, j);
-    }
+    mask_row(slices, i, S, mask);
     for (int64_t h = 0; h < hq; ++h) {
-      const int64_t g = h / group;
-      const double* qi = &d.q[(i * hq + h) * hd];
-      const double* doi = &d.dout[(i * hq + h) * hdv];
       const double got_lse = d.lse[i * hq + h];
-      std::vector<double> s(S, -INFINITY);
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < S; ++j) {
-        if (!mask[j]) continue;
-        s[j] = scale * dot(qi, &d.k[(j * hkv + g) * hd], hd);
-        mx = std::max(mx, s[j]);
-      }
-      std::vector<double> o(hdv, 0.0), dq(hd, 0.0);
-      if (mx == -INFINITY) {  // no cell: out = 0, lse = -inf, dq = 0 exactly
+      const DenseRow ref = dense_row(d, mask, i, h);
+      if (ref.out.empty()) {  // no cell: out = 0, lse = -inf, dq = 0 exactly
         worst(err.lse, got_lse == -INFINITY ? 0.0 : INFINITY);
         worst(err.out, zero_error(&d.out[(i * hq + h) * hdv], hdv));
         if (grads) worst(err.dq, zero_error(&d.dq[(i * hq + h) * hd], hd));
         continue;
       }
-      double sum = 0;
-      for (int64_t j = 0; j < S; ++j) sum += mask[j] ? std::exp(s[j] - mx) : 0.0;
-      const double lse = mx + std::log(sum);
-      worst(err.lse, std::isnan(got_lse) ? INFINITY : std::abs(got_lse - lse));
-      std::vector<double> dp(S, 0.0);
-      for (int64_t j = 0; j < S; ++j) {
-        if (!mask[j]) continue;
-        s[j] = std::exp(s[j] - lse);  // now P
-        const double* vj = &d.v[(j * hkv + g) * hdv];
-        for (int64_t x = 0; x < hdv; ++x) o[x] += s[j] * vj[x];
-        dp[j] = dot(doi, vj, hdv);
-      }
-      const double delta = dot(doi, o.data(), hdv);
-      for (int64_t j = 0; j < S; ++j) {
-        if (!mask[j]) continue;
-        const double* kj = &d.k[(j * hkv + g) * hd];
-        for (int64_t x = 0; x < hd; ++x) dq[x] += s[j] * (dp[j] - delta) * scale * kj[x];
-      }
-      worst(err.out, row_error(&d.out[(i * hq + h) * hdv], o));
-      if (grads) dq_err.add(&d.dq[(i * hq + h) * hd], dq);
+      worst(err.lse, std::isnan(got_lse) ? INFINITY : std::abs(got_lse - ref.lse));
+      worst(err.out, row_error(&d.out[(i * hq + h) * hdv], ref.out));
+      if (grads) dq_err.add(&d.dq[(i * hq + h) * hd], ref.dq);
     }
   }
 

@@ -4,6 +4,7 @@
 // shared with the kernels).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -38,6 +39,20 @@ struct CheckErrors {
 CheckErrors check_tolerance(DType dtype);
 /// Whether every error is within its tolerance (false for NaN).
 bool within(const CheckErrors& err, const CheckErrors& tol);
+
+/// The mask's row `row`: mask[j] = 1 where the cell (row, j) lies in some slice (mask.h's
+/// definitions); `mask` is resized to seqlen.
+void mask_row(std::span<const AttnSlice> slices, int64_t row, int64_t seqlen,
+              std::vector<uint8_t>& mask);
+
+/// Textbook attention of one query row and head in float64 over the row `mask`: its lse (-inf
+/// without a cell, then out and dq are empty), out, and dq (rowsum(dO * O) from this out; the
+/// softmax scale is head_dim ** -0.5). Reads d's inputs only.
+struct DenseRow {
+  double lse = -INFINITY;
+  std::vector<double> out, dq;
+};
+DenseRow dense_row(const CheckData& d, const std::vector<uint8_t>& mask, int64_t row, int64_t head);
 
 /// `n` distinct rows of [0, seqlen): the first, the last and the middle one, then random ones.
 std::vector<int64_t> check_rows(int64_t seqlen, int64_t n, uint64_t seed);

@@ -37,9 +37,9 @@ struct DenseInputs {
   int64_t seqlen, hq, hkv, hd, hdv;
 };
 
-/// Worst scaled error of out, lse and dq against textbook dense attention (materialised mask
-/// row, softmax, float64; no code shared with the kernels) on `samples` random (row, head)
-/// pairs.
+/// Worst scaled error of out, lse and dq against textbook dense attention (bench_check.h's
+/// dense_row: materialised mask row, softmax, float64; no code shared with the kernels) on
+/// `samples` random (row, head) pairs.
 double dense_check(const DenseInputs& in, const std::vector<AttnSlice>& slices, const Tensor& out,
                    const Tensor& lse, const Tensor& dq, int64_t samples, std::mt19937_64& rng);
 

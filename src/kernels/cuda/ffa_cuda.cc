@@ -296,6 +296,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   s.overwrite = a.dk.dtype == a.q.dtype;
   // On Hopper the warp-specialised backward (the deterministic mode's; checked earlier).
   s.ws_kernel = hopper_kernels_selected();
+  // Its dQ writer adds whole tiles through a TMA map of dq. NOTE: checked here, where the
+  // kernel is known (the workspace query runs this before anything is written).
+  if (s.ws_kernel) check_16b("ffa_backward", a.dq, "dq");
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (disjoint key blocks, one query head per kv head). Otherwise fp32 scratch accumulators,
   // cast into dk / dv at the end.
@@ -373,10 +376,8 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
   check_pairs(fn, a.dq, "dq");
   check_pairs(fn, a.dk, "dk");
   check_pairs(fn, a.dv, "dv");
-  DeviceGuard guard(a.q.device.index);
-  // The Hopper backward's dQ writer adds whole tiles through a TMA map of dq.
-  if (hopper_kernels_selected()) check_16b(fn, a.dq, "dq");
   if (a.deterministic) {
+    DeviceGuard guard(a.q.device.index);
     MAGI_CHECK(hopper_kernels_selected(), fn,
                ": deterministic = true on CUDA needs the Hopper kernels (compute capability 9.0, "
                "a build with sm_90a, MAGI_FFA_PORTABLE unset); this call runs the portable "
