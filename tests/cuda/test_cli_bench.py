@@ -6,6 +6,7 @@ Run: python3 -m pytest tests/cuda/test_cli_bench.py -q"""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -13,6 +14,8 @@ import torch
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
+sys.path.insert(0, os.path.dirname(__file__))
+from test_ffa import HOPPER  # noqa: E402  (sm_90 and MAGI_FFA_PORTABLE unset)
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 
@@ -22,9 +25,6 @@ def _binary():
         if path and os.path.exists(path):
             return path
     pytest.skip("no magi-attn binary built")
-
-
-HOPPER = torch.cuda.get_device_capability() == (9, 0)
 
 
 @pytest.mark.parametrize("args", [

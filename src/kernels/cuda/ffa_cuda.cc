@@ -77,10 +77,11 @@ struct BwdPlanShape {
 /// order, work_list.h), head-major (few heads' rows in L2), chunks of one tile (starts in key
 /// order: no CTA queues at a turn; tile_plan.h, bench/NOTES.md v29).
 /// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
-/// item-major) sets its head group. MAGI_FFA_BWD_CUTS=1 (development knob, bench/NOTES.md v38;
-/// measured in v41, its plan's tile costs refitted in v42, not yet measured since) cuts the last
-/// chunk's tiles in the kernels of one key pass per item (head dims up to 128, and 256 in D
-/// passes, with v's head dim equal to q's; sm90/tile_plan.h: TileCuts).
+/// item-major) sets its head group. The last chunk's tiles are cut (sm90/tile_plan.h: TileCuts)
+/// in the kernels of one key pass per item (head dims up to 128, and 256 in D passes, with v's
+/// head dim equal to q's): on the H200 the busiest SM's cycles fell 0.9-3.2 % on five of six
+/// harness shapes, the sixth (8k causal hd 128) within 0.3 % (bench/NOTES.md v44).
+/// MAGI_FFA_BWD_CUTS=0 (development knob) plans without cuts.
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
                             int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
@@ -95,7 +96,7 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
   }();
   static const bool cuts = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_CUTS");
-    return env != nullptr && env[0] == '1' && env[1] == '\0';
+    return env == nullptr || !(env[0] == '0' && env[1] == '\0');
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
