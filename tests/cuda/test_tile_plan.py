@@ -1,11 +1,12 @@
 """GPU tests of the backward's host tile plan (sm90/tile_plan.h) under its development knobs:
 MAGI_FFA_BWD_TILE_PLAN=<k> (chunks of k grids; 0 the scheduler's rounds; the deterministic mode
 keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's head groups) and
-MAGI_FFA_BWD_CUTS=0 (no cut tiles; by default the last chunk's tiles are cut in two pieces,
-sm90/bwd_cut.cuh: with GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a
-second kernel adds them; at head dim 256 in both D passes). That the MHA cases are cut on a
-132-SM H200 is checked on the host: tests/kernels/cuda/sm90/tile_plan_test.cc,
-GpuTestMasksCutOnAnH200.
+MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces wherever the plan gains, which by
+default it does only where tiles walk 64 query tiles or more on average; sm90/bwd_cut.cuh: with
+GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a second kernel adds them;
+at head dim 256 in both D passes). That the MHA cases are cut on a 132-SM H200 with
+MAGI_FFA_BWD_CUTS=1 is checked on the host: tests/kernels/cuda/sm90/tile_plan_test.cc,
+GpuTestMasksCutOnAnH200 (with the default, the 4096-row full case).
 
 The knobs are read once per process, so each setting runs in a fresh process: gradients against
 the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,
@@ -75,10 +76,10 @@ torch.save(saved, sys.argv[1])
 
 @pytest.mark.skipif(not HOPPER, reason="the tile plan drives the Hopper backward")
 def test_backward_on_each_tile_order(tmp_path):
-    # (chunks, deterministic head group, cuts): the defaults (cut tiles); the rounds (the
-    # deterministic mode keeps its plan), item-major; one grid, groups of 4 heads; the default
-    # plan without cut tiles.
-    settings = [(None, None, None), ("0", "0", None), ("1", "4", None), (None, None, "0")]
+    # (chunks, deterministic head group, cuts): the defaults; the rounds (the deterministic
+    # mode keeps its plan), item-major; one grid, groups of 4 heads; the default plan with cut
+    # tiles at any walk.
+    settings = [(None, None, None), ("0", "0", None), ("1", "4", None), (None, None, "1")]
     knobs = ("MAGI_FFA_BWD_TILE_PLAN", "MAGI_FFA_BWD_DET_HEAD_GROUP", "MAGI_FFA_BWD_CUTS")
     det = []
     for setting in settings:

@@ -79,9 +79,10 @@ struct BwdPlanShape {
 /// MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (development knob, for tests of the order's independence: 0
 /// item-major) sets its head group. The last chunk's tiles are cut (sm90/tile_plan.h: TileCuts)
 /// in the kernels of one key pass per item (head dims up to 128, and 256 in D passes, with v's
-/// head dim equal to q's): on the H200 the busiest SM's cycles fell 0.9-3.2 % on five of six
-/// harness shapes, the sixth (8k causal hd 128) within 0.3 % (bench/NOTES.md v44).
-/// MAGI_FFA_BWD_CUTS=0 (development knob) plans without cuts.
+/// head dim equal to q's) where the tiles walk 64 query tiles or more on average: on the H200
+/// the busiest SM's cycles fell 0.9-3.2 % on five of six harness shapes, the sixth (8k causal
+/// hd 128) within 0.3 %, while 2k full 64:8 (32 query tiles a tile) lost 8 % of its time
+/// (bench/NOTES.md v44). MAGI_FFA_BWD_CUTS (development knob): 0 no cuts, 1 cuts at any walk.
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
                             int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
@@ -94,14 +95,19 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
     return env == nullptr ? 1 : std::max(0, std::atoi(env));
   }();
-  static const bool cuts = [] {
+  static const sm90::TileCuts cuts = [] {  // as the knob says, for the kernels that can cut
     const char* env = std::getenv("MAGI_FFA_BWD_CUTS");
-    return env == nullptr || !(env[0] == '0' && env[1] == '\0');
+    const bool forced = env != nullptr && env[0] == '1' && env[1] == '\0';
+    sm90::TileCuts c;
+    c.on = env == nullptr || forced;
+    c.min_walk = forced ? 0 : 64;
+    return c;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
-  return {int64_t{chunks} * ctas, sm90::TileOrder{},
-          sm90::TileCuts{cuts && one_pass && head_dim_v == head_dim}};
+  sm90::TileCuts plan_cuts = cuts;
+  plan_cuts.on = cuts.on && one_pass && head_dim_v == head_dim;
+  return {int64_t{chunks} * ctas, sm90::TileOrder{}, plan_cuts};
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,

@@ -123,7 +123,7 @@ struct BwdParams {
   // scheduler's rounds, or null. CTA c runs plan_tiles[plan_start[c] .. plan_start[c + 1]).
   const int32_t* plan_start;
   const int32_t* plan_tiles;
-  // Its cut tiles (the default; MAGI_FFA_BWD_CUTS=0 none; sm90/bwd_cut.cuh): items / segs above are
+  // Its cut tiles (sm90/tile_plan.h: TileCuts; sm90/bwd_cut.cuh): items / segs above are
   // then the plan's list, whose items from num_items on are the pieces; with dkv_store each piece
   // stores its dK / dV to its slot of cut_partials (sm90::bwd_cut_slot_floats per piece) and a
   // second kernel adds the num_cuts cuts' slots (sm90::BwdCut) and stores.

@@ -37,7 +37,7 @@ struct CudaFfaWork : PreparedState {
     int32_t num_heads, grid;
     int64_t chunk_tiles;
     sm90::TileOrder order;
-    bool cuts;
+    sm90::TileCuts cuts;
     // [grid + 1] starts, the tiles; with cut tiles then the cuts, the extended items and
     // segments (each 16-byte aligned)
     std::unique_ptr<UploadedBuffer> buffer;
@@ -267,7 +267,7 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
   std::lock_guard lock(w.plans_mu);
   for (const CudaFfaWork::Plan& p : w.plans) {
     if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
-        p.chunk_tiles == chunk_tiles && p.order == order && p.cuts == cuts.on) {
+        p.chunk_tiles == chunk_tiles && p.order == order && p.cuts == cuts) {
       return p.plan;
     }
   }
@@ -300,7 +300,7 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
     d.items = reinterpret_cast<const FfaWorkItem*>(base + tile_bytes + cut_bytes);
     d.segs = reinterpret_cast<const FfaSegment*>(base + tile_bytes + cut_bytes + item_bytes);
   }
-  w.plans.push_back({&list, num_heads, grid, chunk_tiles, order, cuts.on, std::move(buffer), d});
+  w.plans.push_back({&list, num_heads, grid, chunk_tiles, order, cuts, std::move(buffer), d});
   return d;
 }
 

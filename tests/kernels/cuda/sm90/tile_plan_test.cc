@@ -449,6 +449,26 @@ TEST(TilePlan, CutWorkNumbersPiecesAfterTheList) {
       cut_work<64>(plan_tiles(cost, heads, 132, 264), wl.items, wl.segs, heads).items.empty());
 }
 
+// min_walk: a plan whose tiles walk fewer query tiles on average than it is the plan without
+// cuts, tile for tile; at the threshold it cuts (2k full, 64 heads: 32 query tiles a tile).
+TEST(TilePlan, ShortTilesStayWholeBelowMinWalk) {
+  const std::vector<int32_t> cost(16, 32);
+  const TilePlan whole = plan_tiles(cost, 64, 132, 264);
+  ASSERT_TRUE(whole.pieces.empty());
+  TileCuts cuts{true};
+  cuts.min_walk = 33;
+  const TilePlan kept = plan_tiles(cost, 64, 132, 264, {}, cuts);
+  EXPECT_TRUE(kept.pieces.empty());
+  EXPECT_EQ(kept.start, whole.start);
+  EXPECT_EQ(kept.tiles, whole.tiles);
+  cuts.min_walk = 32;
+  EXPECT_FALSE(plan_tiles(cost, 64, 132, 264, {}, cuts).pieces.empty());
+  // Items without work do not count: the mean is over the items that walk.
+  std::vector<int32_t> gaps = cost;
+  gaps.insert(gaps.end(), 16, 0);
+  EXPECT_FALSE(plan_tiles(gaps, 64, 132, 264, {}, cuts).pieces.empty());
+}
+
 // The slots of the MHA stores (bwd_cut.cuh): bwd_cut_slot_floats is one past the last float of
 // the last lane of the last warp of a piece.
 static_assert(bwd_cut_slot_floats(128, 8) ==
@@ -457,7 +477,8 @@ static_assert(bwd_cut_slot_floats(256, 8) == 4 * bwd_cut_block(32, 8, 1, 0));
 
 // The masks of tests/cuda/test_tile_plan.py whose dK / dV the kernels store (MHA, one owner per
 // key row: the slots and the merge kernel) are cut on a 132-SM H200 with the default plan shape
-// (ffa_cuda.cc: bwd_plan_shape), so the GPU test runs that path.
+// (ffa_cuda.cc: bwd_plan_shape) under MAGI_FFA_BWD_CUTS=1 (any walk), so the GPU test runs that
+// path; the default (tiles of 64 query tiles or more on average) cuts the full one.
 TEST(TilePlan, GpuTestMasksCutOnAnH200) {
   struct Case {
     const char* name;
@@ -476,10 +497,14 @@ TEST(TilePlan, GpuTestMasksCutOnAnH200) {
     const std::vector<int32_t> cost = walk_costs(wl);
     const int32_t tiles = static_cast<int32_t>(wl.items.size()) * c.heads;
     const int32_t grid = TileScheduler::grid_for(tiles, 132);
-    const TilePlan plan = plan_tiles(
-        cost, c.heads, grid, (c.head_dim > 128 ? 1 : 2) * int64_t{grid}, {}, TileCuts{true});
+    const int64_t chunk = (c.head_dim > 128 ? 1 : 2) * int64_t{grid};
+    const TilePlan plan = plan_tiles(cost, c.heads, grid, chunk, {}, TileCuts{true});
     EXPECT_FALSE(plan.pieces.empty()) << c.name;
     check_cut_plan(plan, cost, c.heads, grid);
+    TileCuts by_default{true};
+    by_default.min_walk = 64;
+    const bool cut = !plan_tiles(cost, c.heads, grid, chunk, {}, by_default).pieces.empty();
+    EXPECT_EQ(cut, std::string(c.name) == "full_mha") << c.name;
   }
 }
 

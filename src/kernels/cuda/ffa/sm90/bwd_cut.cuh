@@ -1,4 +1,4 @@
-// Cut tiles of the Hopper backward (tile_plan.h: TileCuts; development, MAGI_FFA_BWD_CUTS=1):
+// Cut tiles of the Hopper backward (tile_plan.h: TileCuts; ffa_cuda.cc: bwd_plan_shape):
 // the two pieces of a cut tile run on two CTAs, each over part of the tile's query rows. Their
 // dQ adds into dq as any tile's does, and where dK / dV are added in fp32 (GQA, accumulate
 // mode) so do theirs; where a key row's one owner stores dK / dV in 16 bits

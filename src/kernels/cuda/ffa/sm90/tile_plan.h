@@ -80,19 +80,26 @@ struct TilePlan {
 /// reproduces each (v42), among them the one loss, 8k causal hd 128 at 16 heads (+11.5 %
 /// measured, +10.2 % modelled at 3), where the wrap-around packed up to 41 short tiles onto one
 /// CTA. The default, 4, leaves a margin: planned with it, no harness shape is modelled slower
-/// than without cuts for any fixed cost from 2 to 4.
+/// than without cuts for any fixed cost from 2 to 4. Measured on the H200 with it (v44), the
+/// cuts gained 0.9-3.2 % SM cycles where tiles walk 64 query tiles or more on average, and one
+/// shape of short tiles, 2k full 64:8 (32 a tile; modelled 1.4 % faster), lost 8 % of its time,
+/// which no fixed cost explains: `min_walk` keeps such plans whole (ffa_cuda.cc sets 64).
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
   int32_t tile_cost = 4;  // query tiles a tile or piece costs besides its walk (>= 1)
+  int32_t min_walk = 0;   // query tiles: below this mean walk of the tiles, no cuts
+
+  bool operator==(const TileCuts&) const = default;
 };
 
 /// The plan of `num_heads` query heads over items of cost `item_cost` (the query tiles an item
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs, in chunks of
 /// `chunk_tiles` tiles. A tile costs its item's walk plus one tile for its K / V load and
-/// dK / dV epilogue. With `cuts.on` the last chunk's tiles may be cut in two (TileCuts), and
-/// every tile costs its walk plus cuts.tile_cost: the plans with cuts, and those without (the
-/// default plan among them), are compared under that cost, and the best kept.
+/// dK / dV epilogue. With `cuts.on`, where the tiles walk at least `cuts.min_walk` query tiles
+/// on average, the last chunk's tiles may be cut in two (TileCuts), and every tile costs its walk
+/// plus cuts.tile_cost: the plans with cuts, and those without (the default plan among them),
+/// are compared under that cost, and the best kept.
 inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_heads, int32_t grid,
                            int64_t chunk_tiles, TileOrder order = {}, TileCuts cuts = {}) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
@@ -110,6 +117,12 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
   MAGI_CHECK(cuts.min_piece >= 1 && cuts.tile_cost >= 1,
              "FFA CUDA: bad cuts of a tile plan (min_piece ", cuts.min_piece, ", tile_cost ",
              cuts.tile_cost, ")");
+  int64_t walks = 0, walked = 0;  // the items' walks, and how many items walk
+  for (const int32_t cost : item_cost) {
+    walks += cost;
+    walked += cost > 0;
+  }
+  cuts.on = cuts.on && walks >= int64_t{cuts.min_walk} * walked;
   const int32_t fixed = cuts.on ? cuts.tile_cost : 1;  // a tile's cost besides its walk
   const int32_t group =
       order.head_group < 1 || order.head_group > num_heads ? num_heads : order.head_group;
