@@ -449,8 +449,8 @@ TEST(TilePlan, CutWorkNumbersPiecesAfterTheList) {
       cut_work<64>(plan_tiles(cost, heads, 132, 264), wl.items, wl.segs, heads).items.empty());
 }
 
-// min_walk: a plan whose tiles walk fewer query tiles on average than it is the plan without
-// cuts, tile for tile; at the threshold it cuts (2k full, 64 heads: 32 query tiles a tile).
+// min_walk: where the tiles walk fewer query tiles on average, the plan with cuts on is the plan
+// without them, tile for tile; at the threshold it cuts (2k full, 64 heads: 32 a tile).
 TEST(TilePlan, ShortTilesStayWholeBelowMinWalk) {
   const std::vector<int32_t> cost(16, 32);
   const TilePlan whole = plan_tiles(cost, 64, 132, 264);

@@ -66,9 +66,9 @@ struct TilePlan {
   std::vector<TilePiece> pieces;  // a cut tile's two pieces side by side, in walk order
 };
 
-/// Cut tiles (plan_tiles; on by default since bench/NOTES.md v44, v38 first): the last chunk
-/// fills the CTAs one after another up to the level every CTA can reach (all work / grid); the
-/// tile that would pass it is cut there, at a query tile, and its rest opens the next CTA
+/// Cut tiles (plan_tiles; bench/NOTES.md v38, on by default for long tiles since v44): the last
+/// chunk fills the CTAs one after another up to the level every CTA can reach (all work / grid);
+/// the tile that would pass it is cut there, at a query tile, and its rest opens the next CTA
 /// (McNaughton's wrap-around, at most two pieces a tile), so the CTAs end within about a query
 /// tile of each other instead of a whole tile (full masks: 1024 tiles on 132 CTAs run 8 rounds
 /// for 7.76).
