@@ -21,11 +21,14 @@ __device__ __forceinline__ uint32_t mapa_shared(uint32_t addr, uint32_t rank) {
   return r;
 }
 
-/// PTX ISA §mbarrier.arrive, .release.cluster on a .shared::cluster address (mapa_shared):
-/// one arrival on a barrier of this or another CTA of the cluster.
+/// PTX ISA §mbarrier.arrive on a .shared::cluster address (mapa_shared): one arrival on a
+/// barrier of this or another CTA of the cluster, with the default semantics (.release.cta).
+/// NOTE: for a consumer's release of a stage that its partner's producer refills by TMA: the
+/// stage's reads (wgmma, waited for) are complete before it. `.release.cluster` put four memory
+/// barriers (MEMBAR.ALL.CTA, MEMBAR.ALL.GPU, ERRBAR, CGAERRBAR) before every such arrival on
+/// sm_90a; this form is one SYNCS.ARRIVE.TRANS64.RED (bench/NOTES.md v44 item 6).
 __device__ __forceinline__ void mbarrier_arrive_cluster(uint32_t cluster_addr) {
-  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_addr)
-               : "memory");
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(cluster_addr) : "memory");
 }
 
 /// PTX ISA §barrier.cluster.arrive, .release (not .aligned: the threads of a warp may come
