@@ -188,6 +188,7 @@ def main():
         for impl in impls:
             if left() < (40 if impl == "flex" else 10):
                 R["notes"].append(f"skipped for time: {name} S={S} {impl}")
+                print(f"  {impl:<11} skipped: {left():.0f} s of --budget-s left", flush=True)
                 continue
             if impl in ("sdpa_flash", "sdpa_cudnn") and name not in ("full", "causal"):
                 continue
