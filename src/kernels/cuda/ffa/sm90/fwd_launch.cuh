@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdio>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
@@ -63,10 +64,17 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   constexpr int kSmem = FwdSharedStorage<Tr>::kLaunchBytes;
   if constexpr (Tr::kPairs) {
     // NOTE: fwd_plan_pairs reads the tiles in item-major numbering (the scheduler's group 0).
-    P.pair = p.kv_pairs != 0 && cfg.sched.group == 0 && grid % 2 == 0 && p.total_k > 0 &&
-             2 * (p.use_softcap ? max_active_clusters<kOn>(Tr::kThreads, kSmem, 2)
-                                : max_active_clusters<kOff>(Tr::kThreads, kSmem, 2)) >=
-                 grid;
+    const bool asked = p.kv_pairs != 0 && cfg.sched.group == 0 && grid % 2 == 0 && p.total_k > 0;
+    const int clusters = !asked          ? 0
+                         : p.use_softcap ? max_active_clusters<kOn>(Tr::kThreads, kSmem, 2)
+                                         : max_active_clusters<kOff>(Tr::kThreads, kSmem, 2);
+    P.pair = asked && 2 * clusters >= grid;
+#ifdef MAGI_FFA_WAIT_LIMIT  // hang hunting (bench/NOTES.md v44 item 6): what each launch ran
+    std::fprintf(stderr,
+                 "ffa_fwd_sm90: %d-row items, %d-key tiles, grid %d, pair %d, %d clusters "
+                 "resident, %d items, %d heads\n",
+                 kBlockM, Tr::kBlockN, grid, P.pair, clusters, p.num_items, p.num_heads_q);
+#endif
   }
   launch_softcap_variant<kOn, kOff>(p.use_softcap, grid, Tr::kThreads, kSmem, stream, P,
                                     /*programmatic=*/true, P.pair ? 2 : 1);
