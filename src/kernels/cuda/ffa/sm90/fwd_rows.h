@@ -23,9 +23,10 @@ namespace magi::cuda::sm90 {
 /// partial's store and the merge's load: 64 KB each way at 128 x 128, about 160 keys' time.
 ///
 /// How much faster the 192-row kernel computes a cell than the 128-row one at `head_dim` (q's):
-/// 1.10 at 64 (fitted, v30); at 128 (sequential consumer, 128-key tiles: tile_table.h) 1.02,
-/// the rate at which this model reproduces the one shape measured so far (32k 16:16 full, 571
-/// against 549 TFLOP/s, bench/NOTES.md v41) until the harness's shapes are fitted.
+/// 1.10 at 64 (fitted, v30); at 128 (sequential consumer, 128-key tiles, built only with
+/// -DMAGI_FFA_HD128_FWD_WIDE_BLOCK_N=128: tile_table.h) 1.02, the rate at which this model
+/// reproduced the first shape measured (32k 16:16 full, v41); on 16 shapes the forced 192-row
+/// kernel then ran at 0.89-1.00x of the 128-row one (v44), so no default build has it.
 constexpr double fwd_wide_cell_rate(int head_dim) { return head_dim == 64 ? 1.10 : 1.02; }
 
 /// head_dim: q's (the kernel's), head_dim_v: O's (v's), the columns a piece stores and the
