@@ -21,8 +21,8 @@
 // hd 128 forward on 192-row items: a third less K / V traffic per cell. Three consumer
 // warpgroups at 160 registers hold O beside S and P of two tiles up to 80 keys (96 spills);
 // above, the consumers run each tile's products in turn (sm90/fwd_traits.cuh: kOverlap). 128
-// (sequential): +7 % FLOPs per joule at 32k full, its first run (bench/NOTES.md v41); the rest
-// of the harness to measure before it becomes the default. 0: no such variant.
+// (sequential): +7 % FLOPs per joule at 32k full, its first run (bench/NOTES.md v41), then
+// 0.89-1.00x of the 128-row kernel's rate on 16 harness shapes (v44). 0: no such variant.
 #ifndef MAGI_FFA_HD128_FWD_WIDE_BLOCK_N
 #define MAGI_FFA_HD128_FWD_WIDE_BLOCK_N 0
 #endif
