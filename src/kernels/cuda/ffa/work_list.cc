@@ -160,7 +160,8 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
 
 void add_row_turns(WorkList& wl, int block_m) {
   MAGI_CHECK(block_m >= 1, "add_row_turns: block_m = ", block_m);
-  // A segment's query tiles, aligned to global blocks of block_m rows (the walk below).
+  // A segment's query tiles, aligned to global blocks of block_m rows: the turns' count and
+  // their fill below both walk this many from global row block q0 / block_m.
   auto tiles_of = [&](const FfaSegment& s) -> int64_t {
     const int64_t r0 = int64_t{s.q0} / block_m * block_m;
     return s.q1 > r0 ? (s.q1 - r0 + block_m - 1) / block_m : 0;
@@ -213,9 +214,8 @@ void add_row_turns(WorkList& wl, int block_m) {
     size_t at = static_cast<size_t>(it.turn_begin);
     for (int g = it.seg_begin; g < it.seg_end; ++g) {
       const FfaSegment& s = wl.segs[g];
-      for (int64_t r = int64_t{s.q0} / block_m * block_m; r < s.q1; r += block_m) {
-        wl.row_turns[at++] = seen[r / block_m]++;
-      }
+      const int64_t first = s.q0 / block_m, n = tiles_of(s);
+      for (int64_t t = 0; t < n; ++t) wl.row_turns[at++] = seen[first + t]++;
     }
   }
 }
