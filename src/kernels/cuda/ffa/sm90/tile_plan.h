@@ -82,8 +82,9 @@ struct TilePlan {
 /// CTA. The default, 4, leaves a margin: planned with it, no harness shape is modelled slower
 /// than without cuts for any fixed cost from 2 to 4. Measured on the H200 with it (v44), the
 /// cuts gained 0.9-3.2 % SM cycles where tiles walk 64 query tiles or more on average, and one
-/// shape of short tiles, 2k full 64:8 (32 a tile; modelled 1.4 % faster), lost 8 % of its time,
-/// which no fixed cost explains: `min_walk` keeps such plans whole (ffa_cuda.cc sets 64).
+/// shape of short tiles, 2k full 64:8 (32 a tile; modelled 1.4 % faster), lost 8 % of its time
+/// (27 % of its busiest SM's cycles on an H100, v45), which no fixed cost explains: `min_walk`
+/// keeps such plans whole (ffa_cuda.cc sets 64).
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
