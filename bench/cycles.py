@@ -84,7 +84,8 @@ def main():
     args = ap.parse_args()
     if args.compare:
         runs = [json.load(open(os.path.join(args.out, f"cycles_{t}.json"))) for t in args.compare]
-        head = " | ".join(f"{t} fwd | {t} bwd" for t in args.compare[1:])
+        # The later tags' cells are speeds against the first: its cycles / theirs (> 1: fewer).
+        head = " | ".join(f"{t} fwd speed | {t} bwd speed" for t in args.compare[1:])
         print(f"| shape | {args.compare[0]} fwd Mcyc | {args.compare[0]} bwd Mcyc | {head} |")
         print("|---" * (3 + 2 * (len(runs) - 1)) + "|")
         for shape, base in runs[0].items():
