@@ -74,11 +74,16 @@ for step in "$@"; do
       timeout 600 python3 bench/host_time.py --gpu-time 4096,32768 --json "$OUT/host_time.json" \
         2>&1 | tee -a "$OUT/hot.log" ;;
     pairprobe)  # the CTA pairs' protocol alone (tests/cuda/pair_probe.cu; bench/NOTES.md v45)
-      nvcc -std=c++17 -O2 -gencode arch=compute_90a,code=sm_90a -DMAGI_FFA_WAIT_LIMIT=10000000 \
-        -Isrc -Iinclude tests/cuda/pair_probe.cu src/kernels/cuda/ffa/sm90/tma_desc.cc \
-        -o "$OUT/pair_probe" >"$OUT/pairprobe.log" 2>&1 &&
+      if "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -std=c++17 -O2 \
+        -gencode arch=compute_90a,code=sm_90a -DMAGI_FFA_WAIT_LIMIT=10000000 -Isrc -Iinclude \
+        tests/cuda/pair_probe.cu src/kernels/cuda/ffa/sm90/tma_desc.cc -o "$OUT/pair_probe" \
+        >"$OUT/pairprobe.log" 2>&1; then
         timeout ${STEP_TIMEOUT:-120} "$OUT/pair_probe" 2>&1 | tee -a "$OUT/pairprobe.log"
-      echo "pairprobe rc=$?"; rm -f "$OUT/pair_probe" ;;
+        echo "pairprobe rc=$?"
+      else
+        tail -20 "$OUT/pairprobe.log"; echo "pairprobe: the build failed"
+      fi
+      rm -f "$OUT/pair_probe" ;;
     sass)  # which tensor-core instructions each kernel uses
       for so in $(find build python -name "_C*.so" | head -1); do
         cuobjdump -sass "$so" | awk '/Function :/ {f=$3} /HGMMA/ {h[f]++} /HMMA/ {m[f]++}
