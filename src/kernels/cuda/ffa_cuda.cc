@@ -100,7 +100,7 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
     const bool forced = env != nullptr && env[0] == '1' && env[1] == '\0';
     sm90::TileCuts c;
     c.on = env == nullptr || forced;
-    c.min_walk = forced ? 0 : 64;
+    c.min_walk = forced ? 0 : sm90::kCutMinWalk;
     return c;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};

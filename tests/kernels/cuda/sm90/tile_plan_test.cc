@@ -502,7 +502,7 @@ TEST(TilePlan, GpuTestMasksCutOnAnH200) {
     EXPECT_FALSE(plan.pieces.empty()) << c.name;
     check_cut_plan(plan, cost, c.heads, grid);
     TileCuts by_default{true};
-    by_default.min_walk = 64;
+    by_default.min_walk = kCutMinWalk;
     const bool cut = !plan_tiles(cost, c.heads, grid, chunk, {}, by_default).pieces.empty();
     EXPECT_EQ(cut, std::string(c.name) == "full_mha") << c.name;
   }

@@ -84,7 +84,7 @@ struct TilePlan {
 /// cuts gained 0.9-3.2 % SM cycles where tiles walk 64 query tiles or more on average, and one
 /// shape of short tiles, 2k full 64:8 (32 a tile; modelled 1.4 % faster), lost 8 % of its time
 /// (27 % of its busiest SM's cycles on an H100, v45), which no fixed cost explains: `min_walk`
-/// keeps such plans whole (ffa_cuda.cc sets 64).
+/// keeps such plans whole (kCutMinWalk, the default plan's: ffa_cuda.cc).
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
@@ -93,6 +93,9 @@ struct TileCuts {
 
   bool operator==(const TileCuts&) const = default;
 };
+
+/// TileCuts::min_walk of the default backward plan (bench/NOTES.md v44, v45).
+inline constexpr int32_t kCutMinWalk = 64;
 
 /// The plan of `num_heads` query heads over items of cost `item_cost` (the query tiles an item
 /// walks; 0: an item without segments, which no role runs) on `grid` CTAs, in chunks of
