@@ -32,7 +32,7 @@ for_each_variant() {
 }
 NCU_SECTIONS="--section SpeedOfLight --section WarpStateStats --section ComputeWorkloadAnalysis
   --section MemoryWorkloadAnalysis"  # the ncu steps' common sections
-build
+[ -n "${NO_BUILD:-}" ] || build  # NO_BUILD=1: steps that need no library (pairprobe)
 for step in "$@"; do
   echo "== $step ($(date +%T))"
   case "$step" in
@@ -73,13 +73,18 @@ for step in "$@"; do
         2>&1 | tee -a "$OUT/hot.log" | tail -15
       timeout 600 python3 bench/host_time.py --gpu-time 4096,32768 --json "$OUT/host_time.json" \
         2>&1 | tee -a "$OUT/hot.log" ;;
-    pairprobe)  # the CTA pairs' protocol alone (tests/cuda/pair_probe.cu; bench/NOTES.md v45)
+    pairprobe)  # the CTA pairs' protocol alone (tests/cuda/pair_probe.cu; bench/NOTES.md v46);
+      # PAIRPROBE_RUNS: the runs, PAIRPROBE_TOOL: a prefix (e.g. compute-sanitizer --tool memcheck)
       if "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -std=c++17 -O2 \
         -gencode arch=compute_90a,code=sm_90a -DMAGI_FFA_WAIT_LIMIT=10000000 -Isrc -Iinclude \
         tests/cuda/pair_probe.cu src/kernels/cuda/ffa/sm90/tma_desc.cc -o "$OUT/pair_probe" \
         >"$OUT/pairprobe.log" 2>&1; then
-        timeout ${STEP_TIMEOUT:-120} "$OUT/pair_probe" 2>&1 | tee -a "$OUT/pairprobe.log"
-        echo "pairprobe rc=$?"
+        # one process per load mode and protocol parts ("mode[:features]", pair_probe.cu)
+        for run in ${PAIRPROBE_RUNS:-0 1 2 3 4 5}; do
+          timeout ${STEP_TIMEOUT:-120} ${PAIRPROBE_TOOL:-} "$OUT/pair_probe" ${run%%:*} $([[ $run == *:* ]] && echo ${run#*:}) \
+            2>&1 | tee -a "$OUT/pairprobe.log" | grep -v "^block" | head -20
+          echo "pairprobe $run rc=${PIPESTATUS[0]}"
+        done
       else
         tail -20 "$OUT/pairprobe.log"; echo "pairprobe: the build failed"
       fi

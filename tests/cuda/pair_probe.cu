@@ -1,5 +1,5 @@
 // The CTA pairs' protocol of the Hopper forward (sm90/fwd_kernel.cuh, -DMAGI_FFA_FWD_PAIRS=1;
-// bench/NOTES.md v41 item 7, v45) alone, on the same ptx wrappers, outside FFA: clusters of two
+// bench/NOTES.md v41 item 7, v46) alone, on the same ptx wrappers, outside FFA: clusters of two
 // CTAs walk one sequence of [128 x 128] 16-bit tiles through a two-stage ring; each CTA's
 // producer loads the 64-column atom of its rank into both CTAs (TMA multicast), each full barrier
 // expects the whole tile, and every consumer warp releases a stage on its own CTA's empty barrier
@@ -7,15 +7,17 @@
 // cluster barrier at once, the consumers at their end. The consumers check the tile's values.
 // A hang here is the protocol or the wrappers; a pass points at FFA's use of them.
 //
-//   nvcc -std=c++17 -O2 -gencode arch=compute_90a,code=sm_90a -DMAGI_FFA_WAIT_LIMIT=10000000 \
-//     -Isrc -Iinclude tests/cuda/pair_probe.cu src/kernels/cuda/ffa/sm90/tma_desc.cc \
-//     -o pair_probe && ./pair_probe
+//   pair_probe [mode [features]]   (Mode, Feature below; default: FFA's protocol, all parts)
 //
-// (tools/device_run.sh step `pairprobe`.) Exit 0 when every configuration ran and checked.
+// Other modes and feature sets take the protocol apart (how v46 found the hang: lanes of the
+// producer warp that left the kernel while the elected one loaded, with the early arrival at
+// the closing cluster barrier; `pair_probe 0 39` is that structure). Built and run by
+// tools/device_run.sh's step `pairprobe`. Exit 0 when every configuration ran and checked.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -44,13 +46,16 @@ using Tile = sm90::Sw128Tile<kRows, kCols>;
 struct Storage {
   alignas(1024) unsigned char tile[kStages][Tile::kBytes];
   uint64_t full[kStages], empty[kStages];
+  int progress;  // the tiles the producer has issued (the reporter prints it)
 };
 
 struct Params {
   CUtensorMap map;  // the tiles: {kCols, 1, rows}, 64-column boxes of kRows rows
   int num_tiles;    // tiles in the tensor
   int steps;        // tiles each CTA walks
-  int pair;         // 1: clusters of two sharing each load
+  int pair;         // 1: clusters of two (then `mode` says how they load)
+  int mode;         // kModes' index: how a pair loads a tile (see load_tile)
+  int features;     // in a pair, which of the protocol's parts run (Feature bits)
   unsigned long long* errors;
 };
 
@@ -69,18 +74,87 @@ __host__ __device__ inline uint16_t value_bits(int row, int col) {
   return static_cast<uint16_t>(u >> 16);
 }
 
+// How a pair loads a tile.
+enum Mode : int {
+  kSplitMulticast = 0,  // FFA's: rank r multicasts the atoms of parity r into both CTAs
+  kLocal = 1,           // each CTA loads both atoms into itself (no multicast), same barriers
+  kSelfMulticast = 2,   // each CTA multicasts both atoms with a mask of its own rank only
+  kRankZero = 3,        // rank 0 multicasts both atoms into both CTAs; rank 1 loads nothing
+  kNumModes
+};
+const char* const kModeNames[] = {"split_multicast", "local", "self_multicast", "rank_zero"};
+// The parts of a pair's protocol (the first three: FFA's).
+enum Feature : int {
+  kStartSync = 1,  // a cluster barrier after the barriers' init (else __syncthreads)
+  kEndSync = 2,    // the producer warpgroup arrives at a closing cluster barrier, consumers sync
+  kRemoteRelease = 4,  // consumers release each stage in the other CTA too (empty counts x2)
+  kAllFeatures = 7,
+  kLateArrive = 8,     // with kEndSync: the producer warp arrives after its walk, not at once
+  kProducerSync = 16,  // with kEndSync: the producer warpgroup waits at the closing barrier too
+  kLanesExit = 32,     // the producer warp's other lanes leave at once (FFA before v46)
+};
+
+/// The producer's loads of one tile (rows from row0) into `dst` on barrier `full`.
+__device__ void load_tile(const Params& P, uint32_t dst, int row0, uint32_t full, uint32_t rank) {
+  const uint64_t policy = ptx::policy_evict_last();
+  for (int a = 0; a < kCols / 64; ++a) {
+    const uint32_t d = dst + a * Tile::kAtomBytes;
+    if (!P.pair || P.mode == kLocal) {
+      ptx::tma_load_3d(d, &P.map, 64 * a, 0, row0, full, policy);
+    } else if (P.mode == kSelfMulticast) {
+      ptx::tma_load_3d_multicast(d, &P.map, 64 * a, 0, row0, full, uint16_t(1u << rank), policy);
+    } else if (P.mode == kRankZero ? rank == 0 : (a & 1) == static_cast<int>(rank)) {
+      ptx::tma_load_3d_multicast(d, &P.map, 64 * a, 0, row0, full, uint16_t{0b11}, policy);
+    }
+  }
+}
+
+/// The value at (row, col) of a stage.
+__device__ inline uint16_t stage_value(const unsigned char* stage, int row, int col) {
+  return *reinterpret_cast<const uint16_t*>(stage + Tile::offset(row, col & ~1) + 2 * (col & 1));
+}
+
+/// Barrier::wait with a poll limit; past it the first consumer warp's lane 0 (`report`) prints
+/// what it sees (the stage's barrier words, the tiles the producer issued, which atoms of the
+/// stage hold the expected values), then traps; the other threads wait for that.
+__device__ void wait_or_report(const Storage& st, int stage, uint32_t parity, bool report, int row0,
+                               int step) {
+  const uint32_t bar = Barrier::at(&st.full[stage]).addr;
+  for (long long i = 0; !ptx::mbarrier_try_wait_parity(bar, parity); ++i) {
+    if (i < 2000000 || !report) continue;
+    int good[2] = {0, 0};
+    for (int r = 0; r < kRows; ++r) {
+      for (int a = 0; a < 2; ++a) {
+        const int col = 64 * a + (r % 64);
+        good[a] += stage_value(st.tile[stage], r, col) == value_bits(row0 + r, col);
+      }
+    }
+    printf(
+        "stuck: block %d rank %u step %d bar 0x%x parity %u: full 0x%016llx empty 0x%016llx, "
+        "producer issued %d; rows right atom0 %d atom1 %d of %d\n",
+        blockIdx.x, ptx::cluster_ctarank(), step, bar, parity,
+        *reinterpret_cast<const volatile unsigned long long*>(&st.full[stage]),
+        *reinterpret_cast<const volatile unsigned long long*>(&st.empty[stage]),
+        *reinterpret_cast<const volatile int*>(&st.progress), good[0], good[1], kRows);
+    __trap();
+  }
+}
+
 __global__ void __launch_bounds__(kThreads, 1) pair_probe_kernel(const __grid_constant__ Params P) {
   extern __shared__ unsigned char raw[];
   Storage& st = sm90::shared_storage<Storage>(raw);
+  const bool remote = P.pair && (P.features & kRemoteRelease);
+  const bool end_sync = P.pair && (P.features & kEndSync);
   ptx::griddep_launch_dependents();
   if (threadIdx.x == 0) {
+    st.progress = 0;
     for (int i = 0; i < kStages; ++i) {
       Barrier::at(&st.full[i]).init(1);
-      Barrier::at(&st.empty[i]).init(kConsumerWarps * (P.pair ? 2 : 1));
+      Barrier::at(&st.empty[i]).init(kConsumerWarps * (remote ? 2 : 1));
     }
     ptx::fence_mbarrier_init();
   }
-  if (P.pair) {
+  if (P.pair && (P.features & kStartSync)) {
     ptx::cluster_sync();
   } else {
     __syncthreads();
@@ -89,26 +163,32 @@ __global__ void __launch_bounds__(kThreads, 1) pair_probe_kernel(const __grid_co
   const int cluster = P.pair ? blockIdx.x / 2 : blockIdx.x;
   const uint32_t rank = P.pair ? ptx::cluster_ctarank() : 0u;
   const uint32_t base = ptx::cvta_to_shared(st.tile[0]);
+  if (threadIdx.x == 0 && blockIdx.x < 2 && P.steps <= 2) {
+    const uint32_t full = ptx::cvta_to_shared(&st.full[0]);
+    printf("block %d rank %u: tile 0x%x full 0x%x, mapa(full, other) 0x%x\n", blockIdx.x, rank,
+           base, full, P.pair ? ptx::mapa_shared(full, rank ^ 1u) : 0u);
+  }
 
   if (threadIdx.x < 128) {  // the producer warpgroup
-    if (P.pair) ptx::cluster_arrive();
-    if (threadIdx.x / 32 != 0 || !ptx::elect_sync()) return;
-    PipelineState<kStages> s;
-    for (int step = 0; step < P.steps; ++step, s.advance()) {
-      const Barrier full = Barrier::at(&st.full[s.index]);
-      Barrier::at(&st.empty[s.index]).wait(s.empty_parity());
-      full.arrive_expect_bytes(Tile::kBytes);
-      const int row0 = kRows * tile_of(step, cluster, P.num_tiles);
-      for (int a = 0; a < kCols / 64; ++a) {
-        const uint32_t dst = base + s.index * Tile::kBytes + a * Tile::kAtomBytes;
-        if (!P.pair) {
-          ptx::tma_load_3d(dst, &P.map, 64 * a, 0, row0, full.addr, ptx::policy_evict_last());
-        } else if ((a & 1) == static_cast<int>(rank)) {
-          ptx::tma_load_3d_multicast(dst, &P.map, 64 * a, 0, row0, full.addr, uint16_t{0b11},
-                                     ptx::policy_evict_last());
-        }
+    const bool late = end_sync && (P.features & kLateArrive) && threadIdx.x < 32;
+    if (end_sync && !late) ptx::cluster_arrive();
+    const bool elected = threadIdx.x / 32 == 0 && ptx::elect_sync();
+    if (!elected && (P.features & kLanesExit)) return;
+    if (elected) {
+      PipelineState<kStages> s;
+      for (int step = 0; step < P.steps; ++step, s.advance()) {
+        const Barrier full = Barrier::at(&st.full[s.index]);
+        Barrier::at(&st.empty[s.index]).wait(s.empty_parity());
+        full.arrive_expect_bytes(Tile::kBytes);
+        load_tile(P, base + s.index * Tile::kBytes, kRows * tile_of(step, cluster, P.num_tiles),
+                  full.addr, rank);
+        *reinterpret_cast<volatile int*>(&st.progress) = step + 1;
       }
+      if (P.features & kLanesExit) return;
     }
+    __syncwarp();
+    if (late) ptx::cluster_arrive();
+    if (end_sync && (P.features & kProducerSync)) ptx::cluster_wait();
     return;
   }
 
@@ -117,27 +197,23 @@ __global__ void __launch_bounds__(kThreads, 1) pair_probe_kernel(const __grid_co
   unsigned long long bad = 0;
   PipelineState<kStages> s;
   for (int step = 0; step < P.steps; ++step, s.advance()) {
-    Barrier::at(&st.full[s.index]).wait(s.full_parity());
     const int row0 = kRows * tile_of(step, cluster, P.num_tiles);
+    wait_or_report(st, s.index, s.full_parity(), t == 0, row0, step);
     for (int j = 0; j < 8; ++j) {
       const int col = 16 * j + 8 * half + (row & 7);
-      uint16_t got;
-      const uint32_t at =
-          base + s.index * Tile::kBytes + Tile::offset(row, col & ~1) + 2 * (col & 1);
-      asm volatile("ld.shared.u16 %0, [%1];\n" : "=h"(got) : "r"(at));
-      bad += got != value_bits(row0 + row, col);
+      bad += stage_value(st.tile[s.index], row, col) != value_bits(row0 + row, col);
     }
     __syncwarp();
     if (lane == 0) {
       Barrier::at(&st.empty[s.index]).arrive();
-      if (P.pair) {
+      if (remote) {
         ptx::mbarrier_arrive_cluster(
             ptx::mapa_shared(ptx::cvta_to_shared(&st.empty[s.index]), rank ^ 1u));
       }
     }
   }
   if (bad) atomicAdd(P.errors, bad);
-  if (P.pair) ptx::cluster_sync();
+  if (end_sync) ptx::cluster_sync();
 }
 
 /// Runs one configuration `repeats` times back to back on one stream; returns the tiles whose
@@ -169,7 +245,14 @@ long long run(const Params& base, int grid, bool pdl, int repeats) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const int mode = argc > 1 ? std::atoi(argv[1]) : 0;
+  if (mode < 0 || mode >= kNumModes) {
+    std::printf("mode %d: not in [0, %d)\n", mode, int{kNumModes});
+    return 2;
+  }
+  const int features = argc > 2 ? std::atoi(argv[2]) : kAllFeatures;
+  std::printf("mode %d (%s), features %d\n", mode, kModeNames[mode], features);
   constexpr int kTiles = 64;
   std::vector<uint16_t> host(static_cast<size_t>(kTiles) * kRows * kCols);
   for (int r = 0; r < kTiles * kRows; ++r) {
@@ -186,6 +269,8 @@ int main() {
       {dev, {kCols, 1, static_cast<uint64_t>(kTiles) * kRows}, {2 * kCols, 2 * kCols}}, box);
   p.num_tiles = kTiles;
   p.errors = errors;
+  p.mode = mode;
+  p.features = features;
   int sms = 0;
   MAGI_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   bool ok = true;

@@ -72,6 +72,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
     if (Tr::kPairs && P.pair) ptx::cluster_arrive();
     if (threadIdx.x / 32 == 0 && ptx::elect_sync()) FwdProducer<Tr>::run(P, st);
+    // NOTE: in a pair the producer warp's lanes leave together: lanes that exited while the
+    // elected one went on to load hung the pair at its first tile (tests/cuda/pair_probe.cu,
+    // bench/NOTES.md v46).
+    if constexpr (Tr::kPairs) __syncwarp();
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
     FwdConsumer<Tr, kCap>::run(P, st, wg - 1);

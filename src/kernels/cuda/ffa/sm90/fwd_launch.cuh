@@ -4,8 +4,10 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
@@ -69,12 +71,16 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
                          : p.use_softcap ? max_active_clusters<kOn>(Tr::kThreads, kSmem, 2)
                                          : max_active_clusters<kOff>(Tr::kThreads, kSmem, 2);
     P.pair = asked && 2 * clusters >= grid;
-#ifdef MAGI_FFA_WAIT_LIMIT  // hang hunting (bench/NOTES.md v44 item 6): what each launch ran
-    std::fprintf(stderr,
-                 "ffa_fwd_sm90: %d-row items, %d-key tiles, grid %d, pair %d, %d clusters "
-                 "resident, %d items, %d heads\n",
-                 kBlockM, Tr::kBlockN, grid, P.pair, clusters, p.num_items, p.num_heads_q);
-#endif
+    // With the environment's MAGI_FFA_FWD_PAIRS_TRACE, a process's first 8 launches say what
+    // they ran (hang hunting, bench/NOTES.md v44 item 6, v46).
+    static const bool trace = std::getenv("MAGI_FFA_FWD_PAIRS_TRACE") != nullptr;
+    static std::atomic<int> traced{0};
+    if (trace && traced++ < 8) {
+      std::fprintf(stderr,
+                   "ffa_fwd_sm90: %d-row items, %d-key tiles, grid %d, pair %d, %d clusters "
+                   "resident, %d items, %d heads\n",
+                   kBlockM, Tr::kBlockN, grid, P.pair, clusters, p.num_items, p.num_heads_q);
+    }
   }
   launch_softcap_variant<kOn, kOff>(p.use_softcap, grid, Tr::kThreads, kSmem, stream, P,
                                     /*programmatic=*/true, P.pair ? 2 : 1);
