@@ -114,9 +114,10 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
 /// read once per process: MAGI_FFA_FWD_ROWS=128 or 192 forces that list (tests of both
 /// variants); MAGI_FFA_FWD_PLAN=0 keeps the scheduler's rounds, 2 plans every call (tests of the
 /// plans' kernels), anything else plans where the model expects a gain. MAGI_FFA_FWD_PAIRS=1
-/// (development, bench/NOTES.md v41; the kernels hold it only when built with
-/// -DMAGI_FFA_FWD_PAIRS=1, and it hung at its first paired case on the H200, not yet mended)
-/// lets CTA pairs that walk the same K / V share its loads (FwdParams::kv_pairs).
+/// (development, bench/NOTES.md v41, v46; the kernels hold it only when built with
+/// -DMAGI_FFA_FWD_PAIRS=1) lets CTA pairs that walk the same K / V share its loads
+/// (FwdParams::kv_pairs): two query heads of one kv head, or with an odd number of query heads
+/// per kv head two items of one key class (fwd_twin_rounds_plan).
 FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   static const int forced = [] {
     const char* env = std::getenv("MAGI_FFA_FWD_ROWS");

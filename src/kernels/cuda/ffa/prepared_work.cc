@@ -11,6 +11,7 @@
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/sm90/bwd_cut.h"
+#include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
@@ -147,6 +148,7 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
         }
       }
       d.seg_keys_begin.push_back(static_cast<int32_t>(d.seg_keys.size()));
+      d.key_class = sm90::fwd_key_classes(l.items, l.segs);
     } else {
       d.item_cost = item_costs(l, /*aligned=*/kind == ListKind::kDeterministic);
     }
@@ -230,12 +232,21 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
                                                   key.head_dim_v)});
       device_lists.push_back(&w.lists.fwd_wide);
     }
-    const sm90::FwdChoice c = sm90::choose_fwd(lists, key.num_heads, key.num_sms, key.mode);
-    f.schedule.list = device_lists[c.list];
+    sm90::FwdChoice c = sm90::choose_fwd(lists, key.num_heads, key.num_sms, key.mode);
+    const DeviceWorkList& list = *device_lists[c.list];
+    f.schedule.list = &list;
+    if (key.pairs && key.heads_per_kv % 2 != 0 && key.mode != sm90::FwdPlanMode::kAlways) {
+      // Query heads cannot pair: twins of items that walk the same keys may, where the model
+      // expects them no slower.
+      sm90::FwdPlan twins = sm90::fwd_twin_rounds_plan(
+          lists[c.list].item_tiles, list.key_class, key.num_heads, key.num_sms, lists[c.list].cost);
+      if (!twins.start.empty() && twins.makespan <= c.plan.makespan) c.plan = std::move(twins);
+    }
     const sm90::FwdPlan& plan = c.plan;
     const sm90::FwdKernelPlan kform = sm90::kernel_form(plan);
     const auto& [units, start] = kform;
-    f.schedule.kv_pairs = key.pairs && sm90::fwd_plan_pairs(kform, key.num_heads, key.heads_per_kv);
+    f.schedule.kv_pairs =
+        key.pairs && sm90::fwd_plan_pairs(kform, key.num_heads, key.heads_per_kv, list.key_class);
     const int32_t grid = static_cast<int32_t>(start.size());
     // One image: [units][starts][cuts], each 16-byte aligned.
     const size_t unit_bytes = aligned(units.size() * sizeof(sm90::FwdUnit));

@@ -26,8 +26,9 @@ struct DeviceWorkList {
   // clipped from them, sm90/tile_plan.h)
   std::vector<FfaWorkItem> host_items;
   std::vector<FfaSegment> host_segs;
-  // host, forward lists: each item's segments' key counts, items[i]'s from seg_keys_begin[i]
-  std::vector<int32_t> seg_keys, seg_keys_begin;
+  // host, forward lists: each item's segments' key counts, items[i]'s from seg_keys_begin[i];
+  // each item's key class (sm90/fwd_plan.h: fwd_key_classes, for CTA pairs)
+  std::vector<int32_t> seg_keys, seg_keys_begin, key_class;
 };
 
 struct PreparedFfa {
@@ -70,7 +71,7 @@ struct FwdScheduleKey {
   int forced_rows;  // 128 or 192: that list alone; else both where the head dim has both
   sm90::FwdPlanMode mode;
   int32_t heads_per_kv;
-  bool pairs;  // whether to check the plan for CTA pairs (FwdSchedule::kv_pairs)
+  bool pairs;  // whether to plan for CTA pairs and check the plan (FwdSchedule::kv_pairs)
 
   bool operator==(const FwdScheduleKey&) const = default;
 };

@@ -159,5 +159,57 @@ TEST(ForwardPlan, PairsOfTheRounds) {
   EXPECT_FALSE(fwd_plan_pairs(other, 8, 8));
 }
 
+// Key classes (fwd_key_classes): the same key ranges in the same order, whatever the rows and
+// diagonals, make one class; numbered in list order.
+TEST(ForwardPlan, KeyClasses) {
+  const std::vector<FfaSegment> segs = {
+      {0, 128, 0, 512, -512, 512}, {128, 256, 0, 512, 0, 1},     // items 0, 1: one range each
+      {256, 384, 0, 256, -256, 0}, {256, 384, 256, 512, 0, 9},   // item 2: two ranges
+      {384, 512, 256, 512, -9, 9}, {384, 512, 0, 256, 0, 1},     // item 3: item 2's, swapped
+      {512, 640, 0, 256, 0, 1},    {512, 640, 256, 512, 0, 1}};  // item 4: item 2's ranges
+  const std::vector<FfaWorkItem> items = {
+      {0, 128, 0, 1, 0, 0},   {128, 256, 1, 2, 0, 0}, {256, 384, 2, 4, 0, 0},
+      {384, 512, 4, 6, 0, 0}, {512, 640, 6, 8, 0, 0}, {640, 768, 8, 8, 0, 0}};  // 5: no keys
+  EXPECT_EQ(fwd_key_classes(items, segs), (std::vector<int32_t>{0, 0, 1, 2, 1, 3}));
+}
+
+// Twins (fwd_twin_rounds_plan): with one query head per kv head the rounds pair nothing, the
+// twins' rounds pair every CTA with its neighbour on two items of one key class, cover every
+// tile once, and are no slower in the model than the rounds where every item has a twin.
+TEST(ForwardPlan, TwinsPairWhereHeadsCannot) {
+  const FwdCost cost{176.0, 200.0, 720.0, 160.0, 2};
+  const std::vector<int32_t> full(64, 47), same(64, 0);
+  const FwdPlan rounds = fwd_rounds_plan(full, 16, 132, cost);
+  EXPECT_FALSE(fwd_plan_pairs(kernel_form(rounds), 16, 1, same));
+  const FwdPlan twins = fwd_twin_rounds_plan(full, same, 16, 132, cost);
+  expect_valid(twins, full, 16, 132, cost);
+  EXPECT_TRUE(fwd_plan_pairs(kernel_form(twins), 16, 1, same));
+  EXPECT_FALSE(fwd_plan_pairs(kernel_form(twins), 16, 1));  // items differ, classes unknown
+  EXPECT_LE(twins.makespan, rounds.makespan);
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    // Classes of two or four items each, in random list positions.
+    const int32_t twins_n = std::uniform_int_distribution<int32_t>(1, 40)(rng);
+    std::vector<int32_t> cls;
+    for (int32_t t = 0; t < twins_n; ++t) cls.insert(cls.end(), 2, t / 2);
+    std::shuffle(cls.begin(), cls.end(), rng);
+    std::vector<int32_t> class_tiles(static_cast<size_t>(twins_n));
+    for (int32_t& n : class_tiles) n = std::uniform_int_distribution<int32_t>(0, 60)(rng);
+    std::vector<int32_t> tiles;
+    for (const int32_t c : cls) tiles.push_back(class_tiles[static_cast<size_t>(c)]);
+    const int32_t heads = std::uniform_int_distribution<int32_t>(1, 8)(rng);
+    const int sms = std::uniform_int_distribution<int>(2, 132)(rng);
+    const FwdPlan p = fwd_twin_rounds_plan(tiles, cls, heads, sms, cost);
+    const int32_t grid = 2 * std::min(twins_n * heads, sms / 2);
+    expect_valid(p, tiles, heads, grid, cost);
+    EXPECT_TRUE(fwd_plan_pairs(kernel_form(p), heads, 1, cls)) << "trial " << trial;
+  }
+  // A class of three items leaves one alone; one multiprocessor holds no pair.
+  EXPECT_TRUE(
+      fwd_twin_rounds_plan(std::vector<int32_t>(3, 5), std::vector<int32_t>(3, 0), 4, 132, cost)
+          .start.empty());
+  EXPECT_TRUE(fwd_twin_rounds_plan(full, same, 16, 1, cost).start.empty());
+}
+
 }  // namespace
 }  // namespace magi::cuda::sm90

@@ -21,11 +21,13 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <queue>
 #include <span>
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda/ffa/params.h"
 #include "kernels/cuda/ffa/sm90/fwd_unit.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "magi/check.h"
@@ -190,16 +192,41 @@ inline FwdKernelPlan kernel_form(const FwdPlan& plan) {
   return k;
 }
 
+/// The key classes of a forward list's items: items whose segments cover the same key ranges
+/// in the same order (so their producers load the same K / V tiles, segment_tiles.h) share a
+/// class; classes are numbered in list order from 0.
+inline std::vector<int32_t> fwd_key_classes(std::span<const FfaWorkItem> items,
+                                            std::span<const FfaSegment> segs) {
+  std::map<std::vector<std::pair<int32_t, int32_t>>, int32_t> ids;
+  std::vector<int32_t> cls;
+  cls.reserve(items.size());
+  std::vector<std::pair<int32_t, int32_t>> keys;
+  for (const FfaWorkItem& it : items) {
+    keys.clear();
+    for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
+      keys.emplace_back(segs[static_cast<size_t>(g)].k0, segs[static_cast<size_t>(g)].k1);
+    }
+    cls.push_back(ids.try_emplace(keys, static_cast<int32_t>(ids.size())).first->second);
+  }
+  return cls;
+}
+
 /// Whether CTAs 2c and 2c + 1 of `k` walk the same key tiles of the same kv head, unit by unit
 /// (FwdParams::kv_pairs: a cluster of the two can then load each K / V tile once for both).
-/// Tiles in the scheduler's item-major numbering (tile_scheduler.h, group 0): the same item
-/// walks the same key tiles, and query heads h and h' share K / V when h / heads_per_kv equals
-/// h' / heads_per_kv. Pieces of cut tiles pair like whole tiles (their own first and count).
-inline bool fwd_plan_pairs(const FwdKernelPlan& k, int32_t num_heads, int32_t heads_per_kv) {
+/// Tiles in the scheduler's item-major numbering (tile_scheduler.h, group 0): items of one key
+/// class (`key_class`, fwd_key_classes; empty: each item its own) walk the same key tiles, and
+/// query heads h and h' share K / V when h / heads_per_kv equals h' / heads_per_kv. Pieces of
+/// cut tiles pair like whole tiles (their own first and count).
+inline bool fwd_plan_pairs(const FwdKernelPlan& k, int32_t num_heads, int32_t heads_per_kv,
+                           std::span<const int32_t> key_class = {}) {
   const size_t grid = k.start.size();
   if (grid < 2 || grid % 2 != 0 || num_heads < 1 || heads_per_kv < 1) return false;
   TileScheduler s{};  // the numbering only (item_of, head_of)
   s.num_heads = num_heads;
+  const auto class_of = [&](int32_t tile) {
+    const int32_t item = s.item_of(tile);
+    return key_class.empty() ? item : key_class[static_cast<size_t>(item)];
+  };
   for (size_t c = 0; c < grid; c += 2) {
     for (size_t a = static_cast<size_t>(k.start[c]), b = static_cast<size_t>(k.start[c + 1]);;
          ++a, ++b) {
@@ -209,7 +236,7 @@ inline bool fwd_plan_pairs(const FwdKernelPlan& k, int32_t num_heads, int32_t he
         if (x.tile >= 0 || y.tile >= 0) return false;
         break;
       }
-      if (s.item_of(x.tile) != s.item_of(y.tile) ||
+      if (class_of(x.tile) != class_of(y.tile) ||
           s.head_of(x.tile) / heads_per_kv != s.head_of(y.tile) / heads_per_kv ||
           x.first != y.first || x.count != y.count) {
         return false;
@@ -217,6 +244,53 @@ inline bool fwd_plan_pairs(const FwdKernelPlan& k, int32_t num_heads, int32_t he
     }
   }
   return true;
+}
+
+/// CTA pairs where query heads cannot pair (an odd number per kv head: MHA): rounds of twins,
+/// two items of one key class (`key_class`, fwd_key_classes) with the same query head on CTAs
+/// 2c and 2c + 1 side by side, so the pair shares each K / V tile. A class's items are twinned in
+/// list order, twins ordered by their first item (longest first, as the list), numbered with
+/// heads innermost and handed to `num_sms` / 2 clusters in the scheduler's rounds (snake order),
+/// whole tiles only; makespan under `cost` as fwd_rounds_plan's. No plan (start empty) when a
+/// class has an odd count (an item would walk alone) or fewer than two multiprocessors.
+inline FwdPlan fwd_twin_rounds_plan(std::span<const int32_t> item_tiles,
+                                    std::span<const int32_t> key_class, int32_t heads, int num_sms,
+                                    const FwdCost& cost) {
+  FwdPlan plan;
+  MAGI_CHECK(key_class.size() == item_tiles.size() && heads >= 1, "FFA CUDA: bad twin plan (",
+             item_tiles.size(), " items, ", key_class.size(), " classes, ", heads, " heads)");
+  std::map<int32_t, int32_t> waiting;              // class -> its item without a twin yet
+  std::vector<std::pair<int32_t, int32_t>> twins;  // (first item, second item)
+  for (int32_t i = 0; i < static_cast<int32_t>(item_tiles.size()); ++i) {
+    const auto [at, alone] = waiting.try_emplace(key_class[static_cast<size_t>(i)], i);
+    if (alone) continue;
+    twins.emplace_back(at->second, i);
+    waiting.erase(at);
+  }
+  if (!waiting.empty() || twins.empty() || num_sms < 2) return plan;
+  std::sort(twins.begin(), twins.end());
+  const int64_t units = static_cast<int64_t>(twins.size()) * heads;
+  MAGI_CHECK(units < (int64_t{1} << 31), "FFA CUDA: ", units, " forward twin units");
+  TileScheduler s{};
+  s.num_tiles = static_cast<int32_t>(units);
+  s.num_heads = heads;
+  s.grid = TileScheduler::grid_for(s.num_tiles, num_sms / 2);
+  plan.start.push_back(0);
+  for (int32_t c = 0; c < s.grid; ++c) {
+    double t = cost.first;
+    for (int32_t side = 0; side < 2; ++side) {
+      for (int32_t r = 0, u; (u = s.tile(c, r)) >= 0; ++r) {
+        const auto [a, b] = twins[static_cast<size_t>(s.item_of(u))];
+        const int32_t item = side == 0 ? a : b;
+        const int32_t n = item_tiles[static_cast<size_t>(item)];
+        plan.units.push_back({item * heads + s.head_of(u), 0, n, -1});
+        if (side == 0) t += n * cost.key_tile + cost.fixed;
+      }
+      plan.start.push_back(static_cast<int32_t>(plan.units.size()));
+    }
+    plan.makespan = std::max(plan.makespan, t);
+  }
+  return plan;
 }
 
 }  // namespace magi::cuda::sm90
