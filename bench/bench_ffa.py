@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
-from gpu_timing import sleep_cycles_per_ms, time_batches  # noqa: E402
+from gpu_timing import sleep_cycles_per_ms, time_batches, warm_up  # noqa: E402
 from magi_attention import _C, flex_flash_attn_func  # noqa: E402
 from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 
@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--cases", default="full,causal,varlen_full,varlen_causal,swa_causal,varlen_block_causal")
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--budget-s", type=float, default=520.0)
+    ap.add_argument("--warmup-s", type=float, default=3.0,
+                    help="seconds of matmuls before the first case (gpu_timing.warm_up)")
     ap.add_argument("--out", default=os.environ.get("OUT", "out"))
     ap.add_argument("--tag", default="bench_ffa")
     args = ap.parse_args()
@@ -121,7 +123,8 @@ def main():
     R = {"env": {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
                  "cudnn": torch.backends.cudnn.version(),
                  "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-                 "commit": os.environ.get("MAGI_COMMIT") or git_commit()},
+                 "commit": os.environ.get("MAGI_COMMIT") or git_commit(),
+                 "warmup_s": args.warmup_s},
          "results": [], "host": [], "notes": []}
 
     def save():
@@ -131,6 +134,7 @@ def main():
 
     # ---- timing (as peers.py: events around batches of k calls behind a GPU sleep) ----
     CYC = sleep_cycles_per_ms()
+    warm_up(args.warmup_s)
 
     def bench(fn):
         return time_batches(fn, CYC)

@@ -24,6 +24,19 @@ def sleep_cycles_per_ms():
     return rate
 
 
+def warm_up(seconds):
+    """Back-to-back bf16 matmuls for `seconds`: the first case is then timed at the power and
+    temperature the later ones see (a cold GPU holds higher clocks at first, v46)."""
+    if seconds <= 0:
+        return
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(10):
+            a @ a
+        torch.cuda.synchronize()
+
+
 def time_batches(fn, cyc_per_ms, min_batch_ms=25.0, n_batches=7, max_k=30):
     """{"ms": median per call, "min_ms", "max_ms", "k": calls per batch, "host_ms_per_call"}."""
     fn()

@@ -25,10 +25,12 @@ def main():
     args = ap.parse_args()
     R = None
     commits = set()
+    warmups = set()  # bench_ffa.py --warmup-s of each process (None: a run from before it)
     for path in args.json:
         with open(path) as f:
             r = json.load(f)
         commits.add(r["env"]["commit"])
+        warmups.add(r["env"].get("warmup_s"))
         if R is None:
             R = r
         else:
@@ -65,6 +67,10 @@ def main():
              "2·H·cells·(3·D + 2·Dv)); bwd time = (fwd+bwd) − fwd. Median of 7 batches of back-to-back calls timed with CUDA "
              "events behind a GPU sleep (host overhead hidden; host time below). `ratio` = FFA "
              "rate / peer rate (> 1: FFA faster).\n")
+    if warmups != {None}:
+        L.append("Before its first case each process ran bf16 matmuls for " +
+                 " / ".join(f"{w or 0:g} s" for w in sorted(warmups, key=lambda w: w or 0)) +
+                 ", so that the first case is timed on a GPU as warm as the later ones.\n")
     # The GPU's clock and power after each implementation's timing (bench_ffa.py: gpu_after):
     # at 8k-32k the H200 runs at its power cap with its clock lowered (bench/NOTES.md v38).
     clocked = any("sm_clock_mhz" in r.get("gpu_after", {}) for r in R["results"])
