@@ -13,9 +13,10 @@ sys.path.insert(0, BENCH)
 from compare import table  # noqa: E402
 
 
-def run_json(path, commit, rates, impl="ffa", more=()):
+def run_json(path, commit, rates, impl="ffa", more=(), warmup_s=None):
     """A bench_ffa.py-shaped file: rates = {(case, S): (fwd, bwd)} for `impl`, 64:8, hd 128;
-    `more`: results of other files' shape to add."""
+    `more`: results of other files' shape to add; `warmup_s`: bench_ffa.py's --warmup-s (None:
+    a run from before it)."""
     results = [
         {"case": c, "S": s, "impl": impl, "hq": 64, "hkv": 8, "d": 128, "fwd_tflops": f,
          "bwd_tflops": b, "fwdbwd_tflops": 3.5 / (1 / f + 2.5 / b), "fwd_ms": 1.0,
@@ -23,6 +24,8 @@ def run_json(path, commit, rates, impl="ffa", more=()):
         for (c, s), (f, b) in rates.items()
     ] + list(more)
     env = {"device": "test", "torch": "-", "cudnn": "-", "date": "2026-12-02", "commit": commit}
+    if warmup_s is not None:
+        env["warmup_s"] = warmup_s
     with open(path, "w") as f:
         json.dump({"env": env, "results": results, "host": {}, "notes": []}, f)
     return str(path)
@@ -93,3 +96,15 @@ def test_report_shows_the_clock_and_power_where_recorded(tmp_path):
     assert "SM MHz / W |" in text
     assert "| full | sdpa_cudnn |" in text and "| 1890 / 686 |" in text
     assert [ln for ln in text.splitlines() if ln.startswith("| full | **ffa**")][0].endswith(" - |")
+
+
+def test_report_names_the_warm_up_where_recorded(tmp_path):
+    old = run_json(tmp_path / "old.json", "abc", {("full", 8192): (600.0, 500.0)})
+    r, md = run_report(tmp_path, old)
+    assert r.returncode == 0, r.stderr
+    assert "matmuls" not in md.read_text()
+    a = run_json(tmp_path / "a.json", "abc", {("full", 8192): (600.0, 500.0)}, warmup_s=3.0)
+    b = run_json(tmp_path / "b.json", "abc", {("causal", 8192): (580.0, 400.0)}, warmup_s=0.0)
+    r, md = run_report(tmp_path, a, b)
+    assert r.returncode == 0, r.stderr
+    assert "ran bf16 matmuls for 0 s / 3 s," in md.read_text()
