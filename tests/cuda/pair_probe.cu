@@ -54,7 +54,7 @@ struct Params {
   int num_tiles;    // tiles in the tensor
   int steps;        // tiles each CTA walks
   int pair;         // 1: clusters of two (then `mode` says how they load)
-  int mode;         // kModes' index: how a pair loads a tile (see load_tile)
+  int mode;         // Mode: how a pair loads a tile (load_tile)
   int features;     // in a pair, which of the protocol's parts run (Feature bits)
   unsigned long long* errors;
 };
