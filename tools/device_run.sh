@@ -80,8 +80,9 @@ for step in "$@"; do
         tests/cuda/pair_probe.cu src/kernels/cuda/ffa/sm90/tma_desc.cc -o "$OUT/pair_probe" \
         >"$OUT/pairprobe.log" 2>&1; then
         # one process per load mode and protocol parts ("mode[:features]", pair_probe.cu)
-        for run in ${PAIRPROBE_RUNS:-0 1 2 3 4 5}; do
-          timeout ${STEP_TIMEOUT:-120} ${PAIRPROBE_TOOL:-} "$OUT/pair_probe" ${run%%:*} $([[ $run == *:* ]] && echo ${run#*:}) \
+        for run in ${PAIRPROBE_RUNS:-0 0:71 1 2 3}; do
+          features=$([[ $run == *:* ]] && echo "${run#*:}")
+          timeout ${STEP_TIMEOUT:-120} ${PAIRPROBE_TOOL:-} "$OUT/pair_probe" ${run%%:*} $features \
             2>&1 | tee -a "$OUT/pairprobe.log" | grep -v "^block" | head -20
           echo "pairprobe $run rc=${PIPESTATUS[0]}"
         done

@@ -11,7 +11,8 @@
 //
 // Other modes and feature sets take the protocol apart (how v46 found the hang: lanes of the
 // producer warp that left the kernel while the elected one loaded, with the early arrival at
-// the closing cluster barrier; `pair_probe 0 39` is that structure). Built and run by
+// the closing cluster barrier; `pair_probe 0 39` is that structure, `pair_probe 0 71` FFA's
+// since: the whole producer warp walks, one lane issues). Built and run by
 // tools/device_run.sh's step `pairprobe`. Exit 0 when every configuration ran and checked.
 #include <cuda_runtime.h>
 
@@ -92,6 +93,7 @@ enum Feature : int {
   kLateArrive = 8,     // with kEndSync: the producer warp arrives after its walk, not at once
   kProducerSync = 16,  // with kEndSync: the producer warpgroup waits at the closing barrier too
   kLanesExit = 32,     // the producer warp's other lanes leave at once (FFA before v46)
+  kWarpWalk = 64,      // the whole producer warp walks, the elected lane issues (FFA since v46)
 };
 
 /// The producer's loads of one tile (rows from row0) into `dst` on barrier `full`.
@@ -174,15 +176,17 @@ __global__ void __launch_bounds__(kThreads, 1) pair_probe_kernel(const __grid_co
     if (end_sync && !late) ptx::cluster_arrive();
     const bool elected = threadIdx.x / 32 == 0 && ptx::elect_sync();
     if (!elected && (P.features & kLanesExit)) return;
-    if (elected) {
+    if (elected || (threadIdx.x / 32 == 0 && (P.features & kWarpWalk))) {
       PipelineState<kStages> s;
       for (int step = 0; step < P.steps; ++step, s.advance()) {
         const Barrier full = Barrier::at(&st.full[s.index]);
         Barrier::at(&st.empty[s.index]).wait(s.empty_parity());
-        full.arrive_expect_bytes(Tile::kBytes);
-        load_tile(P, base + s.index * Tile::kBytes, kRows * tile_of(step, cluster, P.num_tiles),
-                  full.addr, rank);
-        *reinterpret_cast<volatile int*>(&st.progress) = step + 1;
+        if (elected) {
+          full.arrive_expect_bytes(Tile::kBytes);
+          load_tile(P, base + s.index * Tile::kBytes, kRows * tile_of(step, cluster, P.num_tiles),
+                    full.addr, rank);
+          *reinterpret_cast<volatile int*>(&st.progress) = step + 1;
+        }
       }
       if (P.features & kLanesExit) return;
     }

@@ -71,11 +71,14 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
     if (Tr::kPairs && P.pair) ptx::cluster_arrive();
-    if (threadIdx.x / 32 == 0 && ptx::elect_sync()) FwdProducer<Tr>::run(P, st);
-    // NOTE: in a pair the producer warp's lanes leave together: lanes that exited while the
-    // elected one went on to load hung the pair at its first tile (tests/cuda/pair_probe.cu,
-    // bench/NOTES.md v46).
-    if constexpr (Tr::kPairs) __syncwarp();
+    // NOTE: where pairs are compiled in, the whole producer warp walks the stream and one lane
+    // issues: lanes that exited while the elected one went on to load hung the pair at its
+    // first tile (tests/cuda/pair_probe.cu, bench/NOTES.md v46). Elsewhere the elected lane
+    // walks alone (the same code: `leader` is known there).
+    if (threadIdx.x / 32 == 0) {
+      const bool leader = ptx::elect_sync();
+      if (Tr::kPairs || leader) FwdProducer<Tr>::run(P, st, leader);
+    }
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
     FwdConsumer<Tr, kCap>::run(P, st, wg - 1);

@@ -48,7 +48,9 @@ struct FwdProducer {
     }
   }
 
-  __device__ static void run(const FwdParamsSm90& P, Storage& s) {
+  /// The producer warp's walk: every lane that calls it waits on the barriers, `leader` alone
+  /// arrives and issues the loads.
+  __device__ static void run(const FwdParamsSm90& P, Storage& s, bool leader) {
     const FwdParams& p = P.p;
     ptx::prefetch_tensormap(&P.tma_q);
     ptx::prefetch_tensormap(&P.tma_k);
@@ -69,22 +71,28 @@ struct FwdProducer {
       if (step == StreamStep::kNewItem) {
         const Barrier full_q = Barrier::at(&s.full_q[q.index]);
         Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
-        full_q.arrive_expect_bytes(Tr::kQBytes);
-        load_tile<Tr::kAtoms>(P.tma_q, a_q + q.index * Tr::kQBytes, Tr::QTile::kAtomBytes,
-                              ws.head(), ws.item.block_start, full_q, q_policy);
+        if (leader) {
+          full_q.arrive_expect_bytes(Tr::kQBytes);
+          load_tile<Tr::kAtoms>(P.tma_q, a_q + q.index * Tr::kQBytes, Tr::QTile::kAtomBytes,
+                                ws.head(), ws.item.block_start, full_q, q_policy);
+        }
         q.advance();
       }
       const int kv_head = ws.head() / p.heads_per_kv;
       const Barrier full_k = Barrier::at(&s.full_k[kv.index]);
       const Barrier full_v = Barrier::at(&s.full_v[kv.index]);
       Barrier::at(&s.empty_k[kv.index]).wait(kv.empty_parity());
-      full_k.arrive_expect_bytes(Tr::kKvBytes);
-      load_kv_tile<Tr::kAtoms>(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes,
-                               kv_head, ws.keys.c0, full_k, kv_policy, P.pair);
+      if (leader) {
+        full_k.arrive_expect_bytes(Tr::kKvBytes);
+        load_kv_tile<Tr::kAtoms>(P.tma_k, a_k + kv.index * Tr::kKvBytes, Tr::KvTile::kAtomBytes,
+                                 kv_head, ws.keys.c0, full_k, kv_policy, P.pair);
+      }
       Barrier::at(&s.empty_v[kv.index]).wait(kv.empty_parity());
-      full_v.arrive_expect_bytes(Tr::kVBytes);
-      load_kv_tile<Tr::kAtomsV>(P.tma_v, a_v + kv.index * Tr::kVBytes, Tr::VTile::kAtomBytes,
-                                kv_head, ws.keys.c0, full_v, kv_policy, P.pair);
+      if (leader) {
+        full_v.arrive_expect_bytes(Tr::kVBytes);
+        load_kv_tile<Tr::kAtomsV>(P.tma_v, a_v + kv.index * Tr::kVBytes, Tr::VTile::kAtomBytes,
+                                  kv_head, ws.keys.c0, full_v, kv_policy, P.pair);
+      }
       kv.advance();
       step = ws.next(p.items, p.segs, IgnoreEmpty{});
     } while (step != StreamStep::kEnd);
