@@ -11,6 +11,8 @@
 #include <set>
 #include <vector>
 
+#include "kernels/cuda/ffa/work_list.h"
+
 namespace magi::cuda::sm90 {
 namespace {
 
@@ -209,6 +211,31 @@ TEST(ForwardPlan, TwinsPairWhereHeadsCannot) {
       fwd_twin_rounds_plan(std::vector<int32_t>(3, 5), std::vector<int32_t>(3, 0), 4, 132, cost)
           .start.empty());
   EXPECT_TRUE(fwd_twin_rounds_plan(full, same, 16, 1, cost).start.empty());
+}
+
+// Key classes of real forward lists (build_fwd_work): every row block of a full mask walks the
+// same keys, so an MHA forward of it twins whenever its blocks are even in number; each document
+// of a varlen full mask is a class of its own blocks; a causal mask's blocks are all different.
+TEST(ForwardPlan, KeyClassesOfRealLists) {
+  const FwdCost cost{176.0, 200.0, 720.0, 160.0, 2};
+  const auto classes = [](std::vector<AttnSlice> slices, int64_t s) {
+    const WorkList w = build_fwd_work(slices, s, 128);
+    return fwd_key_classes(w.items, w.segs);
+  };
+  const std::vector<int32_t> full = classes({{{0, 1000}, {0, 1000}, AttnMaskType::kFull}}, 1000);
+  EXPECT_EQ(full, std::vector<int32_t>(8, 0));
+  EXPECT_FALSE(fwd_twin_rounds_plan(std::vector<int32_t>(8, 6), full, 4, 132, cost).start.empty());
+  // Documents of 512 and 384 rows: 4 and 3 blocks; the odd one leaves a block without a twin.
+  const std::vector<int32_t> docs = classes(
+      {{{0, 512}, {0, 512}, AttnMaskType::kFull}, {{512, 896}, {512, 896}, AttnMaskType::kFull}},
+      896);
+  ASSERT_EQ(docs.size(), 7u);
+  EXPECT_EQ(std::count(docs.begin(), docs.end(), docs[0]), 4);
+  EXPECT_EQ(std::count(docs.begin(), docs.end(), docs[6]), 3);
+  EXPECT_TRUE(fwd_twin_rounds_plan(std::vector<int32_t>(7, 3), docs, 4, 132, cost).start.empty());
+  const std::vector<int32_t> causal =
+      classes({{{0, 1024}, {0, 1024}, AttnMaskType::kCausal}}, 1024);
+  EXPECT_EQ(std::set<int32_t>(causal.begin(), causal.end()).size(), causal.size());
 }
 
 }  // namespace
