@@ -1,5 +1,6 @@
 // The forward's tile plan (ffa/sm90/fwd_plan.h): every key tile of every tile once, pieces
-// numbered consistently, and the balance against the scheduler's rounds.
+// numbered consistently, the balance against the scheduler's rounds, and the CTA pairs (query
+// heads of one kv head, or twins: items of one key class).
 #include "kernels/cuda/ffa/sm90/fwd_plan.h"
 
 #include <gtest/gtest.h>
