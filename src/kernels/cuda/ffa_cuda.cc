@@ -529,6 +529,11 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.dk_head_stride = dk_acc.strides[1];
   p.dv_row_stride = dv_acc.strides[0];
   p.dv_head_stride = dv_acc.strides[1];
+  const auto aligned16 = [](const TensorView& t) {
+    return reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % 4 == 0 &&
+           t.strides[1] % 4 == 0;
+  };
+  p.dkv_red_v4 = !s.store_direct && aligned16(dk_acc) && aligned16(dv_acc) ? 1 : 0;
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;
