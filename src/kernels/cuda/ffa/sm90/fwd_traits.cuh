@@ -59,7 +59,7 @@ struct FwdTraits : WsRoles<kBlockM_ / 64> {
   static constexpr uint32_t kVBytes = VTile::kBytes;
   static constexpr int kAtoms = kHeadDim / 64;    // TMA boxes of 64 columns (128 bytes): Q, K
   static constexpr int kAtomsV = kHeadDimV / 64;  // ... of V
-  // K / V shared by CTA pairs (FwdParamsSm90::pair; development, bench/NOTES.md v41: compiled
+  // K / V shared by CTA pairs (FwdParamsSm90::pair; development, bench/NOTES.md v41, v46: compiled
   // in with -DMAGI_FFA_FWD_PAIRS=1, asked for with the environment's MAGI_FFA_FWD_PAIRS=1): each
   // CTA loads the 64-column atoms of its parity, so both counts must be even.
   static constexpr bool kPairs = MAGI_FFA_FWD_PAIRS != 0 && kAtoms % 2 == 0 && kAtomsV % 2 == 0;
