@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the device machine, from the repository root: build, then run the steps named in $@
-# (see the case list below; STEP_TIMEOUT bounds the pytest steps); EXTRA = extra -D flags. Logs go to $OUT.
+# (see the case list below; STEP_TIMEOUT bounds the pytest steps); EXTRA = extra -D flags;
+# NO_BUILD=1 skips the first build (steps that need no library: pairprobe). Logs go to $OUT.
 set -o pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
