@@ -469,7 +469,9 @@ struct BwdWsConsumer {
                                                   float scale, int32_t red_v4, int lane) {
     const auto& tile = reinterpret_cast<const float(&)[1][kNT][4]>(acc);
     if constexpr (Tr::kRedV4) {
-      if (red_v4) return red_add_tile_v4(base, row_stride, key0, end, col0, tile, scale, lane);
+      if (red_v4) {
+        return red_add_tile<1, kNT, true>(base, row_stride, key0, end, col0, tile, scale, lane);
+      }
     }
     red_add_tile(base, row_stride, key0, end, col0, tile, scale, lane);
   }

@@ -11,7 +11,7 @@
 #include "kernels/cuda/ffa/traits.cuh"
 
 // Development filter (bench/NOTES.md v46): dK / dV added into fp32 in 16-byte reductions
-// (red_add_tile_v4) where BwdParams::dkv_red_v4 allows.
+// (red_add_tile with kVec4) where BwdParams::dkv_red_v4 allows.
 #ifndef MAGI_FFA_BWD_RED_V4
 #define MAGI_FFA_BWD_RED_V4 0
 #endif
