@@ -130,10 +130,6 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
            : v == 2 ? sm90::FwdPlanMode::kAlways
                     : sm90::FwdPlanMode::kModel;
   }();
-  static const bool pairs = [] {
-    const char* env = std::getenv("MAGI_FFA_FWD_PAIRS");
-    return env != nullptr && env[0] == '1' && env[1] == '\0';
-  }();
   const FwdScheduleKey key{static_cast<int32_t>(a.q.shape[1]),
                            static_cast<int32_t>(a.q.shape[2]),
                            static_cast<int32_t>(a.v.shape[2]),
@@ -142,7 +138,7 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
                            forced,
                            mode,
                            static_cast<int32_t>(a.q.shape[1] / a.k.shape[1]),
-                           pairs};
+                           fwd_pairs_requested()};
   return fwd_schedule(*a.work, key, a.q.device.index, a.stream);
 }
 

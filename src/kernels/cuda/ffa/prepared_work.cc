@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -148,7 +149,7 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
         }
       }
       d.seg_keys_begin.push_back(static_cast<int32_t>(d.seg_keys.size()));
-      d.key_class = sm90::fwd_key_classes(l.items, l.segs);
+      if (fwd_pairs_requested()) d.key_class = sm90::fwd_key_classes(l.items, l.segs);
     } else {
       d.item_cost = item_costs(l, /*aligned=*/kind == ListKind::kDeterministic);
     }
@@ -201,6 +202,14 @@ const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int
     det = std::move(d);
   }
   return det->list;
+}
+
+bool fwd_pairs_requested() {
+  static const bool on = [] {
+    const char* env = std::getenv("MAGI_FFA_FWD_PAIRS");
+    return env != nullptr && env[0] == '1' && env[1] == '\0';
+  }();
+  return on;
 }
 
 FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream) {

@@ -27,9 +27,14 @@ struct DeviceWorkList {
   std::vector<FfaWorkItem> host_items;
   std::vector<FfaSegment> host_segs;
   // host, forward lists: each item's segments' key counts, items[i]'s from seg_keys_begin[i];
-  // each item's key class (sm90/fwd_plan.h: fwd_key_classes, for CTA pairs)
+  // each item's key class where CTA pairs are asked for (fwd_pairs_requested; sm90/fwd_plan.h:
+  // fwd_key_classes), else empty
   std::vector<int32_t> seg_keys, seg_keys_begin, key_class;
 };
+
+/// Whether the environment asks for the forward's CTA pairs (MAGI_FFA_FWD_PAIRS=1, development:
+/// ffa_cuda.cc); read once per process.
+bool fwd_pairs_requested();
 
 struct PreparedFfa {
   DeviceWorkList fwd;       // blocks of kFwdBlockM query rows
