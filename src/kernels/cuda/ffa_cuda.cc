@@ -28,13 +28,18 @@
 namespace magi::cuda {
 namespace {
 
+/// Whether t's base and row / head strides are whole 16 bytes.
+bool aligned_16b(const TensorView& t) {
+  const int64_t elems = 16 / static_cast<int64_t>(dtype_size(t.dtype));
+  return reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % elems == 0 &&
+         t.strides[1] % elems == 0;
+}
+
 /// q/k/v/dout, and dq for the Hopper backward: 16-byte aligned base and row / head strides
 /// (cp.async and TMA move 16 bytes).
 void check_16b(std::string_view fn, const TensorView& t, const char* name) {
   const int64_t elems = 16 / static_cast<int64_t>(dtype_size(t.dtype));
-  MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % elems == 0 &&
-                 t.strides[1] % elems == 0,
-             fn, ": ", name, " = ", t.describe(),
+  MAGI_CHECK(aligned_16b(t), fn, ": ", name, " = ", t.describe(),
              ": the CUDA kernels need a 16-byte aligned base and row/head strides that are "
              "multiples of ",
              elems, " elements");
@@ -525,11 +530,7 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.dk_head_stride = dk_acc.strides[1];
   p.dv_row_stride = dv_acc.strides[0];
   p.dv_head_stride = dv_acc.strides[1];
-  const auto aligned16 = [](const TensorView& t) {
-    return reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % 4 == 0 &&
-           t.strides[1] % 4 == 0;
-  };
-  p.dkv_red_v4 = !s.store_direct && aligned16(dk_acc) && aligned16(dv_acc) ? 1 : 0;
+  p.dkv_red_v4 = !s.store_direct && aligned_16b(dk_acc) && aligned_16b(dv_acc) ? 1 : 0;
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;
