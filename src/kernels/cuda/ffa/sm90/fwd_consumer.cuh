@@ -19,6 +19,7 @@
 #include "kernels/cuda/ffa/sm90/fwd_params.h"
 #include "kernels/cuda/ffa/sm90/fwd_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_split.cuh"
+#include "kernels/cuda/ffa/sm90/fwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/mma_turns.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/work_stream.h"
@@ -127,6 +128,7 @@ struct FwdConsumer {
       } else {
         fwd_epilogue(p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
       }
+      MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsItem);
     };
 
     WorkStream<kBN> ws{P.sched, P.plan_units, P.plan_start, static_cast<int32_t>(blockIdx.x)};
@@ -204,10 +206,12 @@ struct FwdConsumer {
 
     // The first tile: S only.
     wait_q();
+    MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsQ);
     {
       float alpha[1][2];
       s_alone(alpha);
     }
+    MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsS);
     acc_to_a<Tr::kElem>(s, pa);
     pv = kv;
     kv.advance();
@@ -272,6 +276,7 @@ struct FwdConsumer {
     ptx::fence_frag(pa[0]);
     release_kv(st.empty_v[pv.index], lane, P.pair);
     finish(rows, o, softmax);
+    MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsEnd);
   }
 };
 

@@ -13,6 +13,7 @@
 #include "kernels/cuda/ffa/sm90/fwd_params.h"
 #include "kernels/cuda/ffa/sm90/fwd_producer.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_shared_storage.cuh"
+#include "kernels/cuda/ffa/sm90/fwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_traits.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
@@ -31,6 +32,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   Storage& st = shared_storage<Storage>(smem_raw);
+  MAGI_FWD_MARK(threadIdx.x == 0, kMarkEntry);
   // Launched programmatically (launch_kernel.cuh): the next kernel may be scheduled now, and
   // this one touches no global memory before the previous kernel has completed.
   ptx::griddep_launch_dependents();

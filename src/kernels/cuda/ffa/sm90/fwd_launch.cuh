@@ -13,6 +13,7 @@
 #include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/launch_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/fwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/fwd_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/schedule.h"
 #include "kernels/cuda/ffa/sm90/tma_desc.h"
@@ -84,6 +85,7 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   }
   launch_softcap_variant<kOn, kOff>(p.use_softcap, grid, Tr::kThreads, kSmem, stream, P,
                                     /*programmatic=*/true, P.pair ? 2 : 1);
+  fwd_timeline_report(grid, stream);
   if (p.num_cuts > 0) {
     FwdSplitParams S{p, cfg.sched, static_cast<const FwdCut*>(p.cuts), P.split_partials,
                      p.use_softcap ? 1.f : p.scale_log2};

@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/ffa/sm90/fwd_params.h"
 #include "kernels/cuda/ffa/sm90/fwd_shared_storage.cuh"
+#include "kernels/cuda/ffa/sm90/fwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/work_stream.h"
 #include "kernels/cuda/ptx/cluster.cuh"
@@ -66,6 +67,7 @@ struct FwdProducer {
     WorkStream<Tr::kBlockN> ws{P.sched, P.plan_units, P.plan_start,
                                static_cast<int32_t>(blockIdx.x)};
     if (!ws.next_item(p.items, p.segs, IgnoreEmpty{})) return;
+    MAGI_FWD_MARK(leader, kMarkProdItem);
     StreamStep step = StreamStep::kNewItem;
     do {
       if (step == StreamStep::kNewItem) {
@@ -75,6 +77,7 @@ struct FwdProducer {
           full_q.arrive_expect_bytes(Tr::kQBytes);
           load_tile<Tr::kAtoms>(P.tma_q, a_q + q.index * Tr::kQBytes, Tr::QTile::kAtomBytes,
                                 ws.head(), ws.item.block_start, full_q, q_policy);
+          MAGI_FWD_MARK(true, kMarkProdQ);
         }
         q.advance();
       }
