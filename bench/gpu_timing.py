@@ -37,14 +37,18 @@ def warm_up(seconds):
         torch.cuda.synchronize()
 
 
-def time_batches(fn, cyc_per_ms, min_batch_ms=25.0, n_batches=7, max_k=30):
+def time_batches(fn, cyc_per_ms, min_batch_ms=25.0, n_batches=7, max_k=30, settle_ms=100.0):
     """{"ms": median per call, "min_ms", "max_ms", "k": calls per batch, "host_ms_per_call",
     "resleeps": batches run again behind a longer sleep}.
 
+    First `settle_ms` of untimed back-to-back calls: the batches then see this function's own
+    steady clocks, not the ones the previous work left (at 2k the first implementation timed
+    after warm_up() read up to 30 % slow in its first batches, v47).
+
     A batch counts only if the host enqueued all of it before the sleep ended: otherwise the
-    GPU waited for the host in between and the batch timed the host (where a call's host time
-    nears its GPU time, e.g. 2k forwards: a slow host process read up to 30 % slow, v47).
-    Such a batch is run again behind a sleep sized by its own enqueue time."""
+    GPU waited for the host in between and the batch timed the host (possible where a call's
+    host time nears its GPU time, as at 2k; no batch of v47's needed it). Such a batch is run
+    again behind a sleep sized by its own enqueue time."""
     fn()
     torch.cuda.synchronize()
     s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -59,6 +63,9 @@ def time_batches(fn, cyc_per_ms, min_batch_ms=25.0, n_batches=7, max_k=30):
     host = (time.perf_counter() - t0) / 2 * 1e3
     torch.cuda.synchronize()
     k = int(min(max_k, max(1, math.ceil(min_batch_ms / est))))
+    for _ in range(int(min(5000, math.ceil(settle_ms / est)))):
+        fn()
+    torch.cuda.synchronize()
     sleep_ms = min(300.0, 1.5 * k * host + 0.3)
     ts, resleeps = [], 0
     while len(ts) < n_batches:
