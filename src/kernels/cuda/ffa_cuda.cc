@@ -530,7 +530,6 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.dk_head_stride = dk_acc.strides[1];
   p.dv_row_stride = dv_acc.strides[0];
   p.dv_head_stride = dv_acc.strides[1];
-  p.dkv_red_v4 = !s.store_direct && aligned_16b(dk_acc) && aligned_16b(dv_acc) ? 1 : 0;
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;

@@ -28,37 +28,13 @@
 namespace magi::cuda {
 
 /// acc (rows row0 + 16 mt + .., cols col0 + 8 nt + ..) * scale added into a fp32 matrix;
-/// rows >= row_limit are skipped. Each lane adds its pairs (red.v2); with kVec4, 16-byte adds:
-/// lanes t and t ^ 1 swap a pair through a shuffle, so the even lane adds four columns of row g
-/// and the odd one four of row g + 8 (one red.v4 each where the pairs take two red.v2); base,
-/// row_stride and col0 must then keep every group of four columns 16-byte aligned
-/// (BwdParams::dkv_red_v4).
-template <int kMT, int kNT, bool kVec4 = false>
+/// rows >= row_limit are skipped.
+template <int kMT, int kNT>
 __device__ __forceinline__ void red_add_tile(float* base, int64_t row_stride, int row0,
                                              int row_limit, int col0,
                                              const float (&acc)[kMT][kNT][4], float scale,
                                              int lane) {
   const int g = lane >> 2, t = lane & 3;
-  if constexpr (kVec4) {
-    const bool odd = (t & 1) != 0;
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-      const int row = row0 + 16 * mt + g + (odd ? 8 : 0);
-      float* dst = base + row * row_stride + col0 + 2 * (t & ~1);
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        const float(&a)[4] = acc[mt][nt];
-        // Each lane sends the pair its partner adds: the even lane its row g + 8 pair, the odd
-        // lane its row g pair.
-        const float r0 = __shfl_xor_sync(0xffffffffu, (odd ? a[0] : a[2]) * scale, 1);
-        const float r1 = __shfl_xor_sync(0xffffffffu, (odd ? a[1] : a[3]) * scale, 1);
-        if (row >= row_limit) continue;
-        ptx::red_global_add_v4_f32(dst + 8 * nt, odd ? r0 : a[0] * scale, odd ? r1 : a[1] * scale,
-                                   odd ? a[2] * scale : r0, odd ? a[3] * scale : r1);
-      }
-    }
-    return;
-  }
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll

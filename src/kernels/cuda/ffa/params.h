@@ -97,9 +97,6 @@ struct BwdParams {
   void* dk_store;     // [Sk, Hkv, D] / [Sk, Hkv, Dv] in q's dtype, written (dkv_store = 1:
   void* dv_store;     //   every key row has one owner item and one query head; strides below)
   int32_t dkv_store;
-  // 1: dk and dv (added into) 16-byte aligned with strides of whole 16 bytes, so the Hopper
-  // backward may add them 4 floats at a time (development: -DMAGI_FFA_BWD_RED_V4=1)
-  int32_t dkv_red_v4;
   int64_t q_row_stride, q_head_stride;
   int64_t k_row_stride, k_head_stride;
   int64_t v_row_stride, v_head_stride;

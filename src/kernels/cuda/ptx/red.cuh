@@ -14,22 +14,6 @@ __device__ __forceinline__ void red_global_add_v2_f32(float* p, float a, float b
 #endif
 }
 
-/// PTX ISA red.global.add.v4.f32 (sm_90+): p[0..3] += (a, b, c, d); p 16-byte aligned.
-/// NOTE: older targets get four scalar red.global.add.f32 (atomicAdd with unused result).
-__device__ __forceinline__ void red_global_add_v4_f32(float* p, float a, float b, float c,
-                                                      float d) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "f"(a), "f"(b), "f"(c),
-               "f"(d)
-               : "memory");
-#else
-  atomicAdd(p, a);
-  atomicAdd(p + 1, b);
-  atomicAdd(p + 2, c);
-  atomicAdd(p + 3, d);
-#endif
-}
-
 /// *p = max(*p, v) for fp32, atomically, NaN kept (a NaN v or *p gives NaN). Through the
 /// integer order of IEEE bits: signed max for v >= 0, unsigned min for v < 0 (where larger
 /// bits are smaller floats); a NaN is stored as 0x7fffffff, which beats every other value

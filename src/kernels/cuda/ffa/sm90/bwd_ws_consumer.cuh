@@ -456,24 +456,10 @@ struct BwdWsConsumer {
       store_dkv_rows<Tr::kElem>(p, kv_head, key0, item.block_end, col0, dk, dv, lane);
       return;
     }
-    add_grad(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, key0, item.block_end, col0, dk,
-             p.scale, p.dkv_red_v4, lane);
-    add_grad(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, key0, item.block_end, col0, dv,
-             1.f, p.dkv_red_v4, lane);
-  }
-  /// A warp's dK or dV rows added into fp32 (red_add_tile; in 16-byte adds where Tr::kRedV4 and
-  /// BwdParams::dkv_red_v4).
-  template <int kNT>
-  __device__ __forceinline__ static void add_grad(float* base, int64_t row_stride, int key0,
-                                                  int end, int col0, const float (&acc)[kNT][4],
-                                                  float scale, int32_t red_v4, int lane) {
-    const auto& tile = reinterpret_cast<const float(&)[1][kNT][4]>(acc);
-    if constexpr (Tr::kRedV4) {
-      if (red_v4) {
-        return red_add_tile<1, kNT, true>(base, row_stride, key0, end, col0, tile, scale, lane);
-      }
-    }
-    red_add_tile(base, row_stride, key0, end, col0, tile, scale, lane);
+    red_add_tile(p.dk + kv_head * p.dk_head_stride, p.dk_row_stride, key0, item.block_end, col0,
+                 reinterpret_cast<const float(&)[1][kNT][4]>(dk), p.scale, lane);
+    red_add_tile(p.dv + kv_head * p.dv_head_stride, p.dv_row_stride, key0, item.block_end, col0,
+                 reinterpret_cast<const float(&)[1][kNT][4]>(dv), 1.f, lane);
   }
   /// The same for one of the two: dK (kDk) or dV, rows below `end` (split-D, where dK's and
   /// dV's columns per warpgroup may differ: bwd_ws_consumer_split_d.cuh).
@@ -490,7 +476,8 @@ struct BwdWsConsumer {
       return;
     }
     float* base = (kDk ? p.dk : p.dv) + kv_head * head_stride;
-    add_grad(base, row_stride, key0, end, col0, acc, scale, p.dkv_red_v4, lane);
+    red_add_tile(base, row_stride, key0, end, col0,
+                 reinterpret_cast<const float(&)[1][kNT][4]>(acc), scale, lane);
   }
 };
 

@@ -10,12 +10,6 @@
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/ffa/traits.cuh"
 
-// Development filter (bench/NOTES.md v46): dK / dV added into fp32 in 16-byte reductions
-// (red_add_tile with kVec4) where BwdParams::dkv_red_v4 allows.
-#ifndef MAGI_FFA_BWD_RED_V4
-#define MAGI_FFA_BWD_RED_V4 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 /// Named barriers of the backward kernel (id 0 is __syncthreads').
@@ -45,7 +39,6 @@ struct BwdWsTraits : WsRoles<> {
   // registers, and dQ is reduced once per 128 keys (split-D: once per 64). Shared memory: K, V
   // of 128 keys, one Q / dO stage, one dS^T buffer, in the dQ tile's memory.
   static constexpr bool kDPass = kDPass_;
-  static constexpr bool kRedV4 = MAGI_FFA_BWD_RED_V4 != 0;
   static constexpr int kDPasses = kDPass ? 2 : 1;
   static constexpr int kGradCols = kHeadDim_ / kDPasses;         // columns of dK / dV / dQ per walk
   static constexpr int kStages = kDPass ? 1 : kTile.bwd_stages;  // Q / lse / D ring depth
