@@ -68,9 +68,9 @@ struct FwdProducer {
     WorkStream<Tr::kBlockN> ws{P.sched, P.plan_units, P.plan_start,
                                static_cast<int32_t>(blockIdx.x)};
     const bool any = ws.next_item(p.items, p.segs, IgnoreEmpty{});
+    MAGI_FWD_MARK(leader && any, kMarkProdItem);
     if (Tr::kEarlyWalk) ptx::griddep_wait();  // before the first load (fwd_traits.cuh)
     if (!any) return;
-    MAGI_FWD_MARK(leader, kMarkProdItem);
     StreamStep step = StreamStep::kNewItem;
     do {
       if (step == StreamStep::kNewItem) {
