@@ -10,9 +10,14 @@ namespace magi::cuda {
 
 /// Rows per forward work item and keys per backward work item (the work lists' block sizes).
 inline constexpr int kFwdBlockM = FwdTileConfig::kBlockM;
-/// ... of the Hopper forward's wide variant (three consumer warpgroups; tile_table.h), at the
-/// head dims that have one.
-inline constexpr int kFwdWideBlockM = 192;
+/// ... of the Hopper forward's wide variant (tile_table.h), at the head dims that have one: 192
+/// (three consumer warpgroups). Development (bench/NOTES.md v47 item 7; host and device read it
+/// alike): -DMAGI_FFA_FWD_WIDE_BLOCK_M=256, two consumer warpgroups of two 64-row halves each.
+#ifndef MAGI_FFA_FWD_WIDE_BLOCK_M
+#define MAGI_FFA_FWD_WIDE_BLOCK_M 192
+#endif
+inline constexpr int kFwdWideBlockM = MAGI_FFA_FWD_WIDE_BLOCK_M;
+static_assert(kFwdWideBlockM == 192 || kFwdWideBlockM == 256);
 inline constexpr int kBwdBlockN = BwdTileConfig::kBlockN;
 inline constexpr int kBwdBlockM = BwdTileConfig::kBlockM;
 /// Head dims above this are "wide": on Hopper only the warp-specialised backward takes them;

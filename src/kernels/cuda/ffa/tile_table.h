@@ -22,7 +22,10 @@
 // warpgroups at 160 registers hold O beside S and P of two tiles up to 80 keys (96 spills);
 // above, the consumers run each tile's products in turn (sm90/fwd_traits.cuh: kOverlap). 128
 // (sequential): +7 % FLOPs per joule at 32k full, its first run (bench/NOTES.md v41), then
-// 0.89-1.00x of the 128-row kernel's rate on 16 harness shapes (v44). 0: no such variant.
+// 0.89-1.00x of the 128-row kernel's rate on 16 harness shapes (v44). 0: no such variant. With
+// -DMAGI_FFA_FWD_WIDE_BLOCK_M=256 (launch.h) the wide variant is 256-row items on two consumer
+// warpgroups of two halves (v47 item 7): 80 keys fit (0 spills; 96, with 96 added to
+// tools/gen_wgmma_ptx.py, spilled 4 bytes).
 #ifndef MAGI_FFA_HD128_FWD_WIDE_BLOCK_N
 #define MAGI_FFA_HD128_FWD_WIDE_BLOCK_N 0
 #endif
@@ -55,7 +58,7 @@ namespace magi::cuda {
 struct HeadDimTiles {
   int head_dim;
   int fwd_block_n;       // Hopper forward: keys per K/V tile (the wgmma N of S = Q K^T)
-  int fwd_wide_block_n;  // ... of its 192-row variant (three consumer warpgroups); 0: none
+  int fwd_wide_block_n;  // ... of its wide variant (kFwdWideBlockM rows, launch.h); 0: none
   int fwd_stages;        // Hopper forward: K/V ring depth
   int bwd_stages;        // Hopper backward (warp-specialised): Q (and lse, D) ring depth
   int bwd_do_stages;     // ... dO: 0, it rides the Q ring; else the depth of a ring of its own

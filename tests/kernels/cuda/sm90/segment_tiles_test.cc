@@ -48,6 +48,8 @@ TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
     const int64_t sq = 1 + rng() % 700, sk = 1 + rng() % 700;
     const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 6));
     expect_cover<KeyTiles<128>, 128>(build_fwd_work(slices, sq, 128), true);
+    // The 256-row forward's items and 80-key tiles (fwd_consumer.cuh: run_halves).
+    expect_cover<KeyTiles<80>, 80>(build_fwd_work(slices, sq, 256), true);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64), false);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64, true), false, true);
   }

@@ -9,10 +9,12 @@
 // overwrites O); and P_j to 16-bit A fragments. Tile j may belong to the next item, so items
 // meet without a bubble. Where O, S and P of two tiles do not fit the registers (FwdTraits::
 // kOverlap: 192-row items at hd 128), a warpgroup instead runs S_j, its softmax and P_j V_j in
-// turn, and the other two warpgroups' products cover its softmax.
+// turn, and the other two warpgroups' products cover its softmax. 256-row items (development)
+// give each warpgroup two 64-row halves that overlap each other's products (run_halves).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/ffa/fwd_epilogue.cuh"
 #include "kernels/cuda/ffa/mask.cuh"
@@ -104,6 +106,10 @@ struct FwdConsumer {
   };
 
   __device__ static void run(const FwdParamsSm90& P, Storage& st, int wg) {
+    if constexpr (Tr::kHalves == 2) {
+      run_halves(P, st, wg);
+      return;
+    }
     const FwdParams& p = P.p;
     const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
     const int row_offset = 64 * wg + 16 * warp;  // first row of this warp in a tile
@@ -277,6 +283,170 @@ struct FwdConsumer {
     release_kv(st.empty_v[pv.index], lane, P.pair);
     finish(rows, o, softmax);
     MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsEnd);
+  }
+
+  /// 256-row items (Tr::kHalves == 2; development, bench/NOTES.md v47 item 7): this warpgroup
+  /// owns rows [128 wg, 128 wg + 128) as two 64-row halves, each with its O and statistics, so
+  /// K / V are read once per 256 rows. It walks (tile, half) steps, A then B of every key
+  /// tile; in a step's turn it issues S of the step's half and P V of the step before (the
+  /// other half's), and runs the step's softmax while that P V runs: the overlap of run() with
+  /// the other half in place of the next tile (O of both halves, S and the P in flight live at
+  /// once). An item's half A ends with the P V issued in its last tile's step B, half B with
+  /// the one issued in the next step.
+  __device__ static void run_halves(const FwdParamsSm90& P, Storage& st, int wg) {
+    const FwdParams& p = P.p;
+    const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
+    const int row_offset = 128 * wg + 16 * warp;  // half h: + 64 h
+    const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
+    const float sm_scale = kCap == Softcap::kOn ? 1.f : score.scale_log2;
+    const auto addr = [](const void* at) {
+      return Tr::kHeadDim > 128 ? ptx::shared_addr_per_use(at) : ptx::cvta_to_shared(at);
+    };
+    const auto write_empty = [&](const FfaWorkItem& it, int head) {
+      fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset, it.block_end, lane);
+      fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset + 64, it.block_end, lane);
+    };
+    const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
+    turns.start();
+
+    WorkStream<kBN> ws{P.sched, P.plan_units, P.plan_start, static_cast<int32_t>(blockIdx.x)};
+    if (!ws.next_item(p.items, p.segs, write_empty)) return;
+    PipelineState<Tr::kQStages> q;  // Q stage of the stream's current item
+    PipelineState<Tr::kStages> kv;  // stage of the stream's current key tile
+    PipelineState<Tr::kStages> pv;  // stage of the V that the pending P multiplies
+    const auto wait_q = [&] { Barrier::at(&st.full_q[q.index]).wait(q.full_parity()); };
+    // The rows of half h's O (the item it belongs to).
+    const auto rows_of = [&](int h) {
+      return Rows{ws.head(), ws.item.block_start + row_offset + 64 * h, ws.item.block_end,
+                  ws.split()};
+    };
+    Rows rows[2] = {rows_of(0), rows_of(1)};
+    float o[2][1][kNO][4];        // O of each half [16 rows x Dv] of this warp, fp32
+    float s[1][kNS][4];           // S of the step's half [16 rows x kBN], fp32
+    uint32_t pa[1][kBN / 16][4];  // P of the pending step (the other half), 16-bit A fragments
+    OnlineSoftmax<1> softmax[2];  // statistics of each half's O
+    bool fresh[2] = {true, true};
+    softmax[0].init();
+    softmax[1].init();
+    const auto finish = [&](int h) {
+      const Rows& r = rows[h];
+      if (r.split >= 0) {
+        fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split,
+                                               (row_offset + 64 * h) / 16, o[h], softmax[h], lane);
+      } else {
+        fwd_epilogue(p, r.head, r.row0, r.row_end, o[h], softmax[h], sm_scale, lane);
+      }
+      softmax[h].init();
+      fresh[h] = true;
+    };
+
+    // S of half h of the current tile in this warpgroup's turn, with the P V of the step before
+    // (the other half's P) unless `alone` (the stream's first step).
+    const auto issue = [&](auto half, bool alone) {
+      constexpr int h = decltype(half)::value;
+      if (h == 0) Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
+      turns.acquire();
+      ptx::wgmma_fence();
+      issue_qk(s[0], Tr::QTile::k_major(addr(st.q[0]) + q.index * Tr::kQBytes, 128 * wg + 64 * h),
+               Tr::KvTile::k_major(addr(st.k[0]) + kv.index * Tr::kKvBytes, 0));
+      if (!alone) {
+        Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
+        issue_pv(o[1 - h][0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
+                 fresh[1 - h]);
+        fresh[1 - h] = false;
+      }
+      turns.release();
+    };
+    // After S completed: its stages (K after half B; Q after half B of the item's last tile),
+    // then the softmax of S into half h's statistics (whether O_h must be rescaled by `alpha`).
+    const auto softmax_of = [&](auto half, const SegmentMask& mask, float(&alpha)[1][2]) {
+      constexpr int h = decltype(half)::value;
+      ptx::fence_acc(s[0]);
+      if (h == 1) {
+        release_kv(st.empty_k[kv.index], lane, P.pair);
+        if (ws.keys.last()) release(st.empty_q[q.index], lane);
+      }
+      return score_step(s, alpha, softmax[h], score, mask,
+                        ws.item.block_start + row_offset + 64 * h, ws.keys.c0, sm_scale,
+                        p.rescale_slack, lane);
+    };
+    // After the P V of the other half completed (its V stage is released after half B's).
+    const auto pv_done = [&](auto half) {
+      constexpr int h = decltype(half)::value;
+      ptx::fence_acc(o[1 - h][0]);
+      ptx::fence_frag(pa[0]);
+      if (h == 0) release_kv(st.empty_v[pv.index], lane, P.pair);
+    };
+    // The end of a step: O_h rescaled (idle: its last P V completed a step ago), P of S.
+    const auto close = [&](auto half, bool moved, const float(&alpha)[1][2]) {
+      constexpr int h = decltype(half)::value;
+      if (moved && !fresh[h]) softmax[h].rescale(o[h], alpha);
+      acc_to_a<Tr::kElem>(s, pa);
+      pv = kv;
+    };
+    using A = std::integral_constant<int, 0>;
+    using B = std::integral_constant<int, 1>;
+
+    // The stream's first step: S of half A alone.
+    wait_q();
+    {
+      const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+      issue(A{}, true);
+      ptx::wgmma_wait_group<0>();
+      float alpha[1][2];
+      const bool moved = softmax_of(A{}, mask, alpha);
+      close(A{}, moved, alpha);
+    }
+    // Steady state: step B of tile t, then step A of tile t + 1.
+    // NOTE: as in run(), both products and both waits on every path, each wait for P V in a
+    // branch of its own.
+    while (true) {
+      {
+        const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+        issue(B{}, false);
+        ptx::wgmma_wait_group<1>();  // S done (groups complete in order); P V may still run
+        float alpha[1][2];
+        const bool moved = softmax_of(B{}, mask, alpha);
+        ptx::wgmma_wait_group<0>();
+        pv_done(B{});
+        close(B{}, moved, alpha);
+      }
+      kv.advance();
+      const StreamStep next = ws.next(p.items, p.segs, write_empty);
+      if (next != StreamStep::kSameItem) finish(0);  // half A's last P V was waited for above
+      if (next == StreamStep::kEnd) break;
+      const bool new_item = next == StreamStep::kNewItem;
+      if (new_item) {
+        rows[0] = rows_of(0);
+        q.advance();
+        wait_q();
+      }
+      const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+      issue(A{}, false);
+      ptx::wgmma_wait_group<1>();
+      float alpha[1][2];
+      const bool moved = softmax_of(A{}, mask, alpha);
+      if (new_item) {
+        ptx::wgmma_wait_group<0>();
+        pv_done(A{});
+        finish(1);  // half B of the item before: its last P V is done
+        rows[1] = rows_of(1);
+      } else {
+        ptx::wgmma_wait_group<0>();
+        pv_done(A{});
+      }
+      close(A{}, moved, alpha);
+    }
+    // Half B's last P V.
+    Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
+    ptx::wgmma_fence();
+    issue_pv(o[1][0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
+             fresh[1]);
+    ptx::wgmma_wait_group<0>();
+    ptx::fence_acc(o[1][0]);
+    ptx::fence_frag(pa[0]);
+    release_kv(st.empty_v[pv.index], lane, P.pair);
+    finish(1);
   }
 };
 

@@ -26,23 +26,29 @@ enum class FwdBarrier : uint32_t {
   kMmaTurn = 1,  // + w: consumer warpgroup w may issue its next GEMMs (mma_turns.cuh)
 };
 
-/// kBlockM_: query rows per item, 64 per consumer warpgroup: 128, or 192 where the tile table
-/// has a wide variant. kHeadDimV_: v's (and O's) head dim, q's and k's otherwise (tile_table.h:
-/// kValueHeadDims; the tile table's row is q's).
+/// 64-row halves per consumer warpgroup of a forward of `block_m` rows: two at 256 rows (two
+/// consumer warpgroups of 128 rows, fwd_consumer.cuh: run_halves), else one.
+constexpr int fwd_halves(int block_m) { return block_m == 256 ? 2 : 1; }
+
+/// kBlockM_: query rows per item: 128 (two consumer warpgroups of 64 rows), or, where the tile
+/// table has a wide variant, kFwdWideBlockM (launch.h): 192 (three of 64) or, in development
+/// builds, 256 (two of 128). kHeadDimV_: v's (and O's) head dim, q's and k's otherwise
+/// (tile_table.h: kValueHeadDims; the tile table's row is q's).
 template <Elem E, int kHeadDim_, int kBlockM_ = 128, int kHeadDimV_ = kHeadDim_>
-struct FwdTraits : WsRoles<kBlockM_ / 64> {
+struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   static constexpr HeadDimTiles kTile = tiles_for(kHeadDim_);
   static_assert(kTile.head_dim == kHeadDim_, "head dim missing from kHeadDimTiles");
-  using Roles = WsRoles<kBlockM_ / 64>;
+  using Roles = WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)>;
   using Roles::kConsumerWarpGroups;
 
   static constexpr Elem kElem = E;
   using T = typename ElemInfo<E>::T;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kHeadDimV = kHeadDimV_;
-  // Consumer warpgroup w owns query rows [64 w, 64 w + 64) of the block.
+  // Consumer warpgroup w owns query rows [64 kHalves w, 64 kHalves (w + 1)) of the block.
   static constexpr int kBlockM = kBlockM_;
-  static_assert(kBlockM == 64 * kConsumerWarpGroups);
+  static constexpr int kHalves = fwd_halves(kBlockM_);
+  static_assert(kBlockM == 64 * kHalves * kConsumerWarpGroups);
   static constexpr int kBlockN =
       kBlockM == 128 ? fwd_block_n(kHeadDim_, kHeadDimV_) : kTile.fwd_wide_block_n;
   static_assert(kBlockN > 0, "no forward of this many rows at this head dim (tile_table.h)");
@@ -52,8 +58,9 @@ struct FwdTraits : WsRoles<kBlockM_ / 64> {
   // once; kept where they fit the consumer's budget with 32 registers for the rest. Otherwise
   // each product is waited for before the next (the other warpgroups' products cover this
   // one's softmax): S and P are never live beside each other's successors.
+  // (Two halves: the overlap is between the halves, run_halves, and O of both is live.)
   static constexpr bool kOverlap =
-      kHeadDimV_ / 2 + 3 * kBlockN / 4 + 32 <= WsRoles<kBlockM_ / 64>::kConsumerRegs;
+      kHalves == 1 && kHeadDimV_ / 2 + 3 * kBlockN / 4 + 32 <= Roles::kConsumerRegs;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
