@@ -342,14 +342,17 @@ struct FwdConsumer {
 
     // S of half h of the current tile in this warpgroup's turn, with the P V of the step before
     // (the other half's P) unless `alone` (the stream's first step).
-    const auto issue = [&](auto half, bool alone) {
+    // NOTE: `alone` is a compile-time constant: a product under a runtime condition would make
+    // ptxas serialise every wgmma of the kernel.
+    const auto issue = [&](auto half, auto alone_c) {
       constexpr int h = decltype(half)::value;
+      constexpr bool alone = decltype(alone_c)::value;
       if (h == 0) Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
       turns.acquire();
       ptx::wgmma_fence();
       issue_qk(s[0], Tr::QTile::k_major(addr(st.q[0]) + q.index * Tr::kQBytes, 128 * wg + 64 * h),
                Tr::KvTile::k_major(addr(st.k[0]) + kv.index * Tr::kKvBytes, 0));
-      if (!alone) {
+      if constexpr (!alone) {
         Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
         issue_pv(o[1 - h][0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
                  fresh[1 - h]);
@@ -377,39 +380,47 @@ struct FwdConsumer {
       ptx::fence_frag(pa[0]);
       if (h == 0) release_kv(st.empty_v[pv.index], lane, P.pair);
     };
-    // The end of a step: O_h rescaled (idle: its last P V completed a step ago), P of S.
-    const auto close = [&](auto half, bool moved, const float(&alpha)[1][2]) {
-      constexpr int h = decltype(half)::value;
-      if (moved && !fresh[h]) softmax[h].rescale(o[h], alpha);
+    // The end of a step: P of S; the pending P V is now this half's.
+    const auto close = [&] {
       acc_to_a<Tr::kElem>(s, pa);
       pv = kv;
     };
     using A = std::integral_constant<int, 0>;
     using B = std::integral_constant<int, 1>;
+    using Alone = std::true_type;
+    using WithPv = std::false_type;
 
     // The stream's first step: S of half A alone.
     wait_q();
     {
       const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-      issue(A{}, true);
+      issue(A{}, Alone{});
       ptx::wgmma_wait_group<0>();
       float alpha[1][2];
-      const bool moved = softmax_of(A{}, mask, alpha);
-      close(A{}, moved, alpha);
+      softmax_of(A{}, mask, alpha);  // a fresh O: nothing to rescale
+      close();
     }
     // Steady state: step B of tile t, then step A of tile t + 1.
     // NOTE: as in run(), both products and both waits on every path, each wait for P V in a
-    // branch of its own.
+    // branch of its own (in the softmax's block ptxas would hoist it above the softmax). O_h is
+    // rescaled after the wait, though idle (its last P V completed a step ago), so that the
+    // branches differ and stay apart.
     while (true) {
       {
         const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-        issue(B{}, false);
+        issue(B{}, WithPv{});
         ptx::wgmma_wait_group<1>();  // S done (groups complete in order); P V may still run
         float alpha[1][2];
         const bool moved = softmax_of(B{}, mask, alpha);
-        ptx::wgmma_wait_group<0>();
-        pv_done(B{});
-        close(B{}, moved, alpha);
+        if (moved && !fresh[1]) {
+          ptx::wgmma_wait_group<0>();
+          pv_done(B{});
+          softmax[1].rescale(o[1], alpha);
+        } else {
+          ptx::wgmma_wait_group<0>();
+          pv_done(B{});
+        }
+        close();
       }
       kv.advance();
       const StreamStep next = ws.next(p.items, p.segs, write_empty);
@@ -422,11 +433,11 @@ struct FwdConsumer {
         wait_q();
       }
       const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-      issue(A{}, false);
+      issue(A{}, WithPv{});
       ptx::wgmma_wait_group<1>();
       float alpha[1][2];
       const bool moved = softmax_of(A{}, mask, alpha);
-      if (new_item) {
+      if (new_item) {  // O_A is fresh: nothing to rescale
         ptx::wgmma_wait_group<0>();
         pv_done(A{});
         finish(1);  // half B of the item before: its last P V is done
@@ -434,8 +445,9 @@ struct FwdConsumer {
       } else {
         ptx::wgmma_wait_group<0>();
         pv_done(A{});
+        if (moved && !fresh[0]) softmax[0].rescale(o[0], alpha);
       }
-      close(A{}, moved, alpha);
+      close();
     }
     // Half B's last P V.
     Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
