@@ -28,18 +28,13 @@
 namespace magi::cuda {
 namespace {
 
-/// Whether t's base and row / head strides are whole 16 bytes.
-bool aligned_16b(const TensorView& t) {
-  const int64_t elems = 16 / static_cast<int64_t>(dtype_size(t.dtype));
-  return reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % elems == 0 &&
-         t.strides[1] % elems == 0;
-}
-
 /// q/k/v/dout, and dq for the Hopper backward: 16-byte aligned base and row / head strides
 /// (cp.async and TMA move 16 bytes).
 void check_16b(std::string_view fn, const TensorView& t, const char* name) {
   const int64_t elems = 16 / static_cast<int64_t>(dtype_size(t.dtype));
-  MAGI_CHECK(aligned_16b(t), fn, ": ", name, " = ", t.describe(),
+  MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % elems == 0 &&
+                 t.strides[1] % elems == 0,
+             fn, ": ", name, " = ", t.describe(),
              ": the CUDA kernels need a 16-byte aligned base and row/head strides that are "
              "multiples of ",
              elems, " elements");
@@ -116,13 +111,13 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,
-/// read once per process: MAGI_FFA_FWD_ROWS=128 or 192 forces that list (tests of both
-/// variants); MAGI_FFA_FWD_PLAN=0 keeps the scheduler's rounds, 2 plans every call (tests of the
-/// plans' kernels), anything else plans where the model expects a gain. MAGI_FFA_FWD_PAIRS=1
-/// (development, bench/NOTES.md v41, v46; the kernels hold it only when built with
-/// -DMAGI_FFA_FWD_PAIRS=1) lets CTA pairs that walk the same K / V share its loads
-/// (FwdParams::kv_pairs): two query heads of one kv head, or with an odd number of query heads
-/// per kv head two items of one key class (fwd_twin_rounds_plan).
+/// read once per process: MAGI_FFA_FWD_ROWS=128 or kFwdWideBlockM (192; 256 in a development
+/// build, launch.h) forces that list (tests of both variants); MAGI_FFA_FWD_PLAN=0 keeps the
+/// scheduler's rounds, 2 plans every call (tests of the plans' kernels), anything else plans where
+/// the model expects a gain. MAGI_FFA_FWD_PAIRS=1 (development, bench/NOTES.md v41, v46; the
+/// kernels hold it only when built with -DMAGI_FFA_FWD_PAIRS=1) lets CTA pairs that walk the
+/// same K / V share its loads (FwdParams::kv_pairs): two query heads of one kv head, or with an
+/// odd number of query heads per kv head two items of one key class (fwd_twin_rounds_plan).
 FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
   static const int forced = [] {
     const char* env = std::getenv("MAGI_FFA_FWD_ROWS");

@@ -73,7 +73,7 @@ struct FwdScheduleKey {
   int32_t head_dim_v;  // v's (O's): what a cut tile's piece stores and merges
   int num_sms;
   bool hopper;      // hopper_kernels_selected(): else the 128-row list in rounds
-  int forced_rows;  // 128 or 192: that list alone; else both where the head dim has both
+  int forced_rows;  // 128 or kFwdWideBlockM: that list alone; else both where the head dim has both
   sm90::FwdPlanMode mode;
   int32_t heads_per_kv;
   bool pairs;  // whether to plan for CTA pairs and check the plan (FwdSchedule::kv_pairs)

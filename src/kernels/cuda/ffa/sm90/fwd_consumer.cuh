@@ -99,6 +99,26 @@ struct FwdConsumer {
     }
   }
 
+  /// Shared addresses of the tiles. Above head dim 128 they are taken per use
+  /// (ptx::shared_addr_per_use): hoisted, Q's 16 k-steps of 64-bit descriptors held registers
+  /// for the whole stream and spilled.
+  __device__ __forceinline__ static uint32_t addr(const void* at) {
+    return Tr::kHeadDim > 128 ? ptx::shared_addr_per_use(at) : ptx::cvta_to_shared(at);
+  }
+  /// The first row of this warp in a block: warpgroup wg owns 64 Tr::kHalves rows (half h:
+  /// + 64 h).
+  __device__ __forceinline__ static int first_row(int wg) {
+    return 64 * Tr::kHalves * wg + 16 * ((threadIdx.x >> 5) & 3);
+  }
+  /// An item without keys: out = 0 and lse = -inf in this warp's rows of every half.
+  __device__ __forceinline__ static void write_empty(const FwdParams& p, const FfaWorkItem& it,
+                                                     int head, int row_offset, int lane) {
+#pragma unroll
+    for (int h = 0; h < Tr::kHalves; ++h) {
+      fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset + 64 * h, it.block_end, lane);
+    }
+  }
+
   /// The rows an item's epilogue writes, for this warp.
   struct Rows {
     int head, row0, row_end;  // rows row0 + g, row0 + g + 8 of this thread, below row_end
@@ -111,17 +131,12 @@ struct FwdConsumer {
       return;
     }
     const FwdParams& p = P.p;
-    const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
-    const int row_offset = 64 * wg + 16 * warp;  // first row of this warp in a tile
+    const int lane = threadIdx.x & 31;
+    const int row_offset = first_row(wg);
     const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
     const float sm_scale = kCap == Softcap::kOn ? 1.f : score.scale_log2;
-    // Above head dim 128 the addresses are taken per use (ptx::shared_addr_per_use): hoisted,
-    // Q's 16 k-steps of 64-bit descriptors held registers for the whole stream and spilled.
-    const auto addr = [](const void* at) {
-      return Tr::kHeadDim > 128 ? ptx::shared_addr_per_use(at) : ptx::cvta_to_shared(at);
-    };
     const auto write_empty = [&](const FfaWorkItem& it, int head) {
-      fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset, it.block_end, lane);
+      FwdConsumer::write_empty(p, it, head, row_offset, lane);
     };
     const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
     turns.start();
@@ -295,16 +310,12 @@ struct FwdConsumer {
   /// the one issued in the next step.
   __device__ static void run_halves(const FwdParamsSm90& P, Storage& st, int wg) {
     const FwdParams& p = P.p;
-    const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
-    const int row_offset = 128 * wg + 16 * warp;  // half h: + 64 h
+    const int lane = threadIdx.x & 31;
+    const int row_offset = first_row(wg);  // half h: + 64 h
     const ScoreTransform score{p.scale_log2, p.scale_cap, p.softcap_log2, p.use_softcap != 0};
     const float sm_scale = kCap == Softcap::kOn ? 1.f : score.scale_log2;
-    const auto addr = [](const void* at) {
-      return Tr::kHeadDim > 128 ? ptx::shared_addr_per_use(at) : ptx::cvta_to_shared(at);
-    };
     const auto write_empty = [&](const FfaWorkItem& it, int head) {
-      fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset, it.block_end, lane);
-      fwd_store_empty_rows<kNO>(p, head, it.block_start + row_offset + 64, it.block_end, lane);
+      FwdConsumer::write_empty(p, it, head, row_offset, lane);
     };
     const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
     turns.start();
