@@ -43,7 +43,8 @@ def time_batches(fn, cyc_per_ms, min_batch_ms=25.0, n_batches=7, max_k=30, settl
 
     First `settle_ms` of untimed back-to-back calls: the batches then see this function's own
     steady clocks, not the ones the previous work left (at 2k the first implementation timed
-    after warm_up() read up to 30 % slow in its first batches, v47).
+    after warm_up() read up to 30 % slow in its first batches, v47; these calls alone did not
+    cure that, so bench_ffa.py also drops the process's first measurement, v48).
 
     A batch counts only if the host enqueued all of it before the sleep ended: otherwise the
     GPU waited for the host in between and the batch timed the host (possible where a call's
