@@ -61,8 +61,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   } else {
     __syncthreads();
   }
-  // The producer waits in FwdProducer::run where Tr::kEarlyWalk.
-  if (!Tr::kEarlyWalk || threadIdx.x >= 128) ptx::griddep_wait();
+  ptx::griddep_wait();
 
   // Neither CTA of a pair exits while the other's consumers may still arrive on its barriers:
   // the consumers end at the cluster's barrier. (The other's loads into this CTA's shared

@@ -11,7 +11,6 @@
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
 #include "kernels/cuda/ffa/sm90/work_stream.h"
 #include "kernels/cuda/ptx/cluster.cuh"
-#include "kernels/cuda/ptx/grid_dependency.cuh"
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/tma.cuh"
 
@@ -67,10 +66,8 @@ struct FwdProducer {
     PipelineState<Tr::kStages> kv;
     WorkStream<Tr::kBlockN> ws{P.sched, P.plan_units, P.plan_start,
                                static_cast<int32_t>(blockIdx.x)};
-    const bool any = ws.next_item(p.items, p.segs, IgnoreEmpty{});
-    MAGI_FWD_MARK(leader && any, kMarkProdItem);
-    if (Tr::kEarlyWalk) ptx::griddep_wait();  // before the first load (fwd_traits.cuh)
-    if (!any) return;
+    if (!ws.next_item(p.items, p.segs, IgnoreEmpty{})) return;
+    MAGI_FWD_MARK(leader, kMarkProdItem);
     StreamStep step = StreamStep::kNewItem;
     do {
       if (step == StreamStep::kNewItem) {

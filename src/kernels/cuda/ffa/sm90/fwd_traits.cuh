@@ -14,10 +14,6 @@
 #ifndef MAGI_FFA_FWD_PAIRS
 #define MAGI_FFA_FWD_PAIRS 0
 #endif
-// NOTE: development filter (see kEarlyWalk below).
-#ifndef MAGI_FFA_FWD_EARLY_WALK
-#define MAGI_FFA_FWD_EARLY_WALK 0
-#endif
 
 namespace magi::cuda::sm90 {
 
@@ -74,12 +70,6 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // in with -DMAGI_FFA_FWD_PAIRS=1, asked for with the environment's MAGI_FFA_FWD_PAIRS=1): each
   // CTA loads the 64-column atoms of its parity, so both counts must be even.
   static constexpr bool kPairs = MAGI_FFA_FWD_PAIRS != 0 && kAtoms % 2 == 0 && kAtomsV % 2 == 0;
-  // The producer reads its first item from the work stream before it waits for the kernel
-  // before it (development, -DMAGI_FFA_FWD_EARLY_WALK=1, bench/NOTES.md v47): the stream's
-  // buffers are uploaded synchronously (device_memory.cc), never written by a kernel, so the
-  // chain of dependent loads that names the first Q and K tiles (about 2.5k cycles on an H100)
-  // overlaps the previous kernel's tail instead of following it.
-  static constexpr bool kEarlyWalk = MAGI_FFA_FWD_EARLY_WALK != 0;
   // Q tiles in flight: two (the next item's Q loads while the current item runs) when they fit
   // next to the K/V ring in the 227 KB of shared memory (barriers and alignment: 2 KB).
   static constexpr int kQStages =
