@@ -63,6 +63,16 @@ struct FwdConsumer {
     }
     ptx::wgmma_commit_group();
   }
+  // O [64 x Dv] (+)= P V with P from this warpgroup's shared tile (FwdTraits::kPSmem).
+  __device__ __forceinline__ static void issue_pv_ss(
+      float (&o)[kNO][4], KMajorSw128<Tr::PTile::kAtomBytes> pm, MnMajorSw128 v, bool fresh) {
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+      ptx::Wgmma<kDv, kBf16>::template ss<0, 1>(o, pm.advance_k(kk).bits, v.advance_k(kk).bits,
+                                                kk > 0 || !fresh);
+    }
+    ptx::wgmma_commit_group();
+  }
   /// Mask and softmax statistics of one S tile: S becomes P (fp32). Returns whether O must be
   /// rescaled by `alpha`. The fences keep the front end from sinking this work below the wait
   /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
@@ -333,8 +343,10 @@ struct FwdConsumer {
     };
     Rows rows[2] = {rows_of(0), rows_of(1)};
     float o[2][1][kNO][4];        // O of each half [16 rows x Dv] of this warp, fp32
-    float s[1][kNS][4];           // S of the step's half [16 rows x kBN], fp32
-    uint32_t pa[1][kBN / 16][4];  // P of the pending step (the other half), 16-bit A fragments
+    float s[1][kNS][4];  // S of the step's half [16 rows x kBN], fp32
+    // P of the pending step (the other half): 16-bit A fragments, or (Tr::kPSmem) the
+    // warpgroup's shared P tile, these fragments then live only while it is stored.
+    uint32_t pa[1][kBN / 16][4];
     OnlineSoftmax<1> softmax[2];  // statistics of each half's O
     bool fresh[2] = {true, true};
     softmax[0].init();
@@ -351,6 +363,15 @@ struct FwdConsumer {
       fresh[h] = true;
     };
 
+    // O_h += P V of the pending step (its V stage waited for).
+    const auto pv_product = [&](float(&oh)[kNO][4], bool fresh_h) {
+      const MnMajorSw128 v = Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0);
+      if constexpr (Tr::kPSmem) {
+        issue_pv_ss(oh, Tr::PTile::k_major(addr(st.p[wg]), 0), v, fresh_h);
+      } else {
+        issue_pv(oh, pa[0], v, fresh_h);
+      }
+    };
     // S of half h of the current tile in this warpgroup's turn, with the P V of the step before
     // (the other half's P) unless `alone` (the stream's first step).
     // NOTE: `alone` is a compile-time constant: a product under a runtime condition would make
@@ -365,8 +386,7 @@ struct FwdConsumer {
                Tr::KvTile::k_major(addr(st.k[0]) + kv.index * Tr::kKvBytes, 0));
       if constexpr (!alone) {
         Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-        issue_pv(o[1 - h][0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
-                 fresh[1 - h]);
+        pv_product(o[1 - h][0], fresh[1 - h]);
         fresh[1 - h] = false;
       }
       turns.release();
@@ -388,12 +408,29 @@ struct FwdConsumer {
     const auto pv_done = [&](auto half) {
       constexpr int h = decltype(half)::value;
       ptx::fence_acc(o[1 - h][0]);
-      ptx::fence_frag(pa[0]);
+      if constexpr (!Tr::kPSmem) ptx::fence_frag(pa[0]);
       if (h == 0) release_kv(st.empty_v[pv.index], lane, P.pair);
     };
     // The end of a step: P of S; the pending P V is now this half's.
+    // NOTE (Tr::kPSmem): the tile is rewritten after this warp's wait for the P V that read it
+    // (every path waits before close()); its stores reach the async proxy before the
+    // warpgroup's barrier, after which any warp may issue the product that reads all 64 rows.
     const auto close = [&] {
       acc_to_a<Tr::kElem>(s, pa);
+      if constexpr (Tr::kPSmem) {
+        // Fragment [kk][j] is row g + 8 (j & 1), keys 16 kk + 8 (j >> 1) + 2 t of this warp's
+        // 16 rows: the 8 x 8 matrix j of one stmatrix per kk; lane l addresses row l % 8 of
+        // matrix l / 8.
+        const int m = lane >> 3;
+        const int r = 16 * ((threadIdx.x >> 5) & 3) + (lane & 7) + 8 * (m & 1);
+        const uint32_t a_p = addr(st.p[wg]);
+#pragma unroll
+        for (int kk = 0; kk < kBN / 16; ++kk) {
+          ptx::stmatrix_x4(a_p + Tr::PTile::offset(r, 16 * kk + 8 * (m >> 1)), pa[0][kk]);
+        }
+        ptx::fence_proxy_async_shared();
+        ptx::named_barrier_sync(static_cast<uint32_t>(FwdBarrier::kPReady) + wg, 128);
+      }
       pv = kv;
     };
     using A = std::integral_constant<int, 0>;
@@ -463,11 +500,10 @@ struct FwdConsumer {
     // Half B's last P V.
     Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
     ptx::wgmma_fence();
-    issue_pv(o[1][0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
-             fresh[1]);
+    pv_product(o[1][0], fresh[1]);
     ptx::wgmma_wait_group<0>();
     ptx::fence_acc(o[1][0]);
-    ptx::fence_frag(pa[0]);
+    if constexpr (!Tr::kPSmem) ptx::fence_frag(pa[0]);
     release_kv(st.empty_v[pv.index], lane, P.pair);
     finish(1);
   }

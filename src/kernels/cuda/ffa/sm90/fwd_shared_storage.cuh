@@ -5,8 +5,17 @@
 
 namespace magi::cuda::sm90 {
 
+/// The P tiles of FwdTraits::kPSmem (first, at the storage's 1024-byte boundary); none
+/// otherwise (an empty base: the storage's layout is the same as without it).
+template <class Tr, bool = Tr::kPSmem>
+struct FwdPTiles {};
 template <class Tr>
-struct FwdSharedStorage {
+struct FwdPTiles<Tr, true> {
+  alignas(1024) unsigned char p[Tr::kConsumerWarpGroups][Tr::PTile::kBytes];  // per warpgroup
+};
+
+template <class Tr>
+struct FwdSharedStorage : FwdPTiles<Tr> {
   alignas(1024) unsigned char q[Tr::kQStages][Tr::kQBytes];  // [kBlockM x D] swizzled, K-major
   alignas(1024) unsigned char k[Tr::kStages][Tr::kKvBytes];  // [kBlockN x D] swizzled, per stage
   alignas(1024) unsigned char v[Tr::kStages][Tr::kVBytes];   // [kBlockN x Dv] swizzled, per stage

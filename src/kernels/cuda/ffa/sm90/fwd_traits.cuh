@@ -14,12 +14,17 @@
 #ifndef MAGI_FFA_FWD_PAIRS
 #define MAGI_FFA_FWD_PAIRS 0
 #endif
+// NOTE: development filter (see kPSmem below); off, the kernels hold no code for it.
+#ifndef MAGI_FFA_FWD_P_SMEM
+#define MAGI_FFA_FWD_P_SMEM 0
+#endif
 
 namespace magi::cuda::sm90 {
 
 /// Named barriers of the forward kernel (id 0 is __syncthreads').
 enum class FwdBarrier : uint32_t {
   kMmaTurn = 1,  // + w: consumer warpgroup w may issue its next GEMMs (mma_turns.cuh)
+  kPReady = 4,   // + w: warpgroup w's P tile is in shared memory (FwdTraits::kPSmem)
 };
 
 /// 64-row halves per consumer warpgroup of a forward of `block_m` rows: two at 256 rows (two
@@ -70,10 +75,17 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // in with -DMAGI_FFA_FWD_PAIRS=1, asked for with the environment's MAGI_FFA_FWD_PAIRS=1): each
   // CTA loads the 64-column atoms of its parity, so both counts must be even.
   static constexpr bool kPairs = MAGI_FFA_FWD_PAIRS != 0 && kAtoms % 2 == 0 && kAtomsV % 2 == 0;
+  // P through shared memory (development, -DMAGI_FFA_FWD_P_SMEM=1, bench/NOTES.md v48): in
+  // 256-row items each warpgroup stores P of its step to a [64 x kBlockN] tile and multiplies
+  // V from there (wgmma SS), so no P fragments are live beside S and both halves' O: the
+  // register room for 128-key tiles.
+  static constexpr bool kPSmem = MAGI_FFA_FWD_P_SMEM != 0 && kHalves == 2 && kBlockN % 64 == 0;
+  using PTile = Sw128Tile<64, (kBlockN + 63) / 64 * 64>;  // [64 x kBlockN] K-major, per warpgroup
+  static constexpr uint32_t kPBytes = kPSmem ? PTile::kBytes * kConsumerWarpGroups : 0;
   // Q tiles in flight: two (the next item's Q loads while the current item runs) when they fit
   // next to the K/V ring in the 227 KB of shared memory (barriers and alignment: 2 KB).
   static constexpr int kQStages =
-      2 * kQBytes + kStages * (kKvBytes + kVBytes) + 2048 <= 227 * 1024 ? 2 : 1;
+      2 * kQBytes + kStages * (kKvBytes + kVBytes) + kPBytes + 2048 <= 227 * 1024 ? 2 : 1;
 
   static_assert(kHeadDim % 64 == 0 && kHeadDimV % 64 == 0, "128-byte swizzled atoms of 64 columns");
   static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 256, "wgmma N of S = Q K^T");
