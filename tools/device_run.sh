@@ -101,7 +101,8 @@ for step in "$@"; do
       # build before again. AB_ARGS replaces the bench's shape arguments, AB_TESTS the tests.
       args=${AB_ARGS:-"--sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 --cases full,causal,varlen_causal"}
       ab_bench() {
-        python3 bench/bench_ffa.py $args --impls ffa --budget-s ${AB_BUDGET:-120} --tag "ab_$1" 2>&1 |
+        timeout ${BENCH_TIMEOUT:-900} python3 bench/bench_ffa.py $args --impls ffa \
+          --budget-s ${AB_BUDGET:-120} --tag "ab_$1" 2>&1 |
           grep -v Warning | tail -2
         tags="$tags $OUT/ab_$1.json"
       }
@@ -139,6 +140,8 @@ for step in "$@"; do
       IFS=, read -r pass c n h d <<<"${step#ncucmp:}"
       if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90|fprop"; else fwd= kern="ffa_bwd_ws|bprop"; fi
       log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_$d.txt"
+      # A second step of the same shape in one call (another build) keeps the first's file.
+      i=2; while [ -e "$log" ]; do log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_${d}_$i.txt"; i=$((i + 1)); done
       PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --clock-control none --kernel-name regex:"$kern" --launch-count 2 \
         $NCU_SECTIONS --section Occupancy --section LaunchStats \
         --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second,sm__cycles_active.min,sm__cycles_active.max \
