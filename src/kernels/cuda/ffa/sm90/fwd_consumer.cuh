@@ -64,8 +64,9 @@ struct FwdConsumer {
     ptx::wgmma_commit_group();
   }
   // O [64 x Dv] (+)= P V with P from this warpgroup's shared tile (FwdTraits::kPSmem).
-  __device__ __forceinline__ static void issue_pv_ss(
-      float (&o)[kNO][4], KMajorSw128<Tr::PTile::kAtomBytes> pm, MnMajorSw128 v, bool fresh) {
+  __device__ __forceinline__ static void issue_pv_ss(float (&o)[kNO][4],
+                                                     KMajorSw128<Tr::PTile::kAtomBytes> pm,
+                                                     MnMajorSw128 v, bool fresh) {
 #pragma unroll
     for (int kk = 0; kk < kBN / 16; ++kk) {
       ptx::Wgmma<kDv, kBf16>::template ss<0, 1>(o, pm.advance_k(kk).bits, v.advance_k(kk).bits,
@@ -342,8 +343,8 @@ struct FwdConsumer {
                   ws.split()};
     };
     Rows rows[2] = {rows_of(0), rows_of(1)};
-    float o[2][1][kNO][4];        // O of each half [16 rows x Dv] of this warp, fp32
-    float s[1][kNS][4];  // S of the step's half [16 rows x kBN], fp32
+    float o[2][1][kNO][4];  // O of each half [16 rows x Dv] of this warp, fp32
+    float s[1][kNS][4];     // S of the step's half [16 rows x kBN], fp32
     // P of the pending step (the other half): 16-bit A fragments, or (Tr::kPSmem) the
     // warpgroup's shared P tile, these fragments then live only while it is stored.
     uint32_t pa[1][kBN / 16][4];
