@@ -135,6 +135,18 @@ struct FwdConsumer {
     int head, row0, row_end;  // rows row0 + g, row0 + g + 8 of this thread, below row_end
     int split;                // WorkStream::split(): -1, or a piece of a cut tile (fwd_split.cuh)
   };
+  /// The end of an item's rows: the epilogue, or a cut tile's piece's partial state
+  /// (fwd_split.cuh); `row16`: the rows' first within the block, over 16.
+  __device__ __forceinline__ static void store_rows(const FwdParamsSm90& P, const Rows& r,
+                                                    int row16, float (&acc)[1][kNO][4],
+                                                    OnlineSoftmax<1>& sm, float sm_scale,
+                                                    int lane) {
+    if (r.split >= 0) {
+      fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split, row16, acc, sm, lane);
+    } else {
+      fwd_epilogue(P.p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
+    }
+  }
 
   __device__ static void run(const FwdParamsSm90& P, Storage& st, int wg) {
     if constexpr (Tr::kHalves == 2) {
@@ -152,14 +164,8 @@ struct FwdConsumer {
     const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
     turns.start();
 
-    // The end of an item: the epilogue, or a cut tile's piece's partial state (fwd_split.cuh).
     const auto finish = [&](const Rows& r, float(&acc)[1][kNO][4], OnlineSoftmax<1>& sm) {
-      if (r.split >= 0) {
-        fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split, row_offset / 16, acc, sm,
-                                               lane);
-      } else {
-        fwd_epilogue(p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
-      }
+      store_rows(P, r, row_offset / 16, acc, sm, sm_scale, lane);
       MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsItem);
     };
 
@@ -353,13 +359,7 @@ struct FwdConsumer {
     softmax[0].init();
     softmax[1].init();
     const auto finish = [&](int h) {
-      const Rows& r = rows[h];
-      if (r.split >= 0) {
-        fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split,
-                                               (row_offset + 64 * h) / 16, o[h], softmax[h], lane);
-      } else {
-        fwd_epilogue(p, r.head, r.row0, r.row_end, o[h], softmax[h], sm_scale, lane);
-      }
+      store_rows(P, rows[h], (row_offset + 64 * h) / 16, o[h], softmax[h], sm_scale, lane);
       softmax[h].init();
       fresh[h] = true;
     };
