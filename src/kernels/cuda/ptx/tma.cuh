@@ -93,11 +93,4 @@ __device__ __forceinline__ uint64_t policy_evict_last() {
   return p;
 }
 
-/// PTX ISA §createpolicy, .fractional.L2::evict_normal: the default priority, as a policy.
-__device__ __forceinline__ uint64_t policy_evict_normal() {
-  uint64_t p;
-  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(p));
-  return p;
-}
-
 }  // namespace magi::cuda::ptx

@@ -58,8 +58,7 @@ struct FwdProducer {
     ptx::prefetch_tensormap(&P.tma_v);
     // Q is read by one CTA, K and V by every CTA of the kv head's rows: keep K/V in L2.
     const uint64_t q_policy = ptx::policy_evict_first();
-    const uint64_t kv_policy =
-        Tr::kKvEvictNormal ? ptx::policy_evict_normal() : ptx::policy_evict_last();
+    const uint64_t kv_policy = ptx::policy_evict_last();
     const uint32_t a_q = ptx::cvta_to_shared(s.q[0]);
     const uint32_t a_k = ptx::cvta_to_shared(s.k[0]);
     const uint32_t a_v = ptx::cvta_to_shared(s.v[0]);

@@ -18,10 +18,6 @@
 #ifndef MAGI_FFA_FWD_P_SMEM
 #define MAGI_FFA_FWD_P_SMEM 0
 #endif
-// NOTE: development filter (see kKvEvictNormal below).
-#ifndef MAGI_FFA_FWD_KV_EVICT_NORMAL
-#define MAGI_FFA_FWD_KV_EVICT_NORMAL 0
-#endif
 
 namespace magi::cuda::sm90 {
 
@@ -88,10 +84,6 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // exists at every kBlockN; used only where kPSmem).
   using PTile = Sw128Tile<64, (kBlockN + 63) / 64 * 64>;
   static constexpr uint32_t kPBytes = kPSmem ? PTile::kBytes * kConsumerWarpGroups : 0;
-  // K / V loaded at L2's default priority instead of evict-last (development,
-  // -DMAGI_FFA_FWD_KV_EVICT_NORMAL=1, bench/NOTES.md v48; not yet run): evict-last lines of
-  // finished heads may outlive the current heads' (8k 16:16: 64 MB of K / V against 50 MB of L2).
-  static constexpr bool kKvEvictNormal = MAGI_FFA_FWD_KV_EVICT_NORMAL != 0;
   // Q tiles in flight: two (the next item's Q loads while the current item runs) when they fit
   // next to the K/V ring in the 227 KB of shared memory (barriers and alignment: 2 KB).
   static constexpr int kQStages =
