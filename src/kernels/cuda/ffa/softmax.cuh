@@ -12,6 +12,12 @@
 #define MAGI_FFA_EXP2_POLY_EVERY 0
 #endif
 
+// NOTE: development knob (bench/NOTES.md v49): 1 gives update_scores() a fast path for tiles
+// that leave every row's reference where it is (see update_scores); 0 keeps one path.
+#ifndef MAGI_FFA_SOFTMAX_SETTLED
+#define MAGI_FFA_SOFTMAX_SETTLED 0
+#endif
+
 namespace magi::cuda {
 
 /// 2^x on the FMA and integer pipes: x = n + f with n = round(x), f in [-1/2, 1/2]; 2^f by its
@@ -72,6 +78,9 @@ struct OnlineSoftmax {
   template <int kNT>
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
                                                 float scale, float slack) {
+    if constexpr (MAGI_FFA_SOFTMAX_SETTLED != 0) {
+      return update_scores_settled(s, alpha, scale, slack);
+    }
     constexpr int kChains = kNT >= 8 ? 4 : 1;
     bool any_rescale = false;
 #pragma unroll
@@ -126,6 +135,106 @@ struct OnlineSoftmax {
       }
     }
     return __any_sync(0xffffffffu, any_rescale);
+  }
+
+  /// update_scores() for the common tile, whose cells leave every row's reference in place
+  /// (no cell above it by more than `slack`: after a row's first tiles, nearly every tile).
+  /// The exact path waits for the row max over the quad (two shuffles) before it can start a
+  /// single exponent, and the exponents' arguments wait for the decision to move the
+  /// reference; here each thread's own max (no shuffle) and the arguments against the current
+  /// reference are computed side by side (ALU and FMA pipes), one vote tells whether every
+  /// row of the warp keeps its reference, and only if not do the shuffles and the move run,
+  /// shifting the arguments already computed. Same results as the exact path up to one
+  /// rounding of the shifted arguments.
+  template <int kNT>
+  __device__ __forceinline__ bool update_scores_settled(float (&s)[kMT][kNT][4],
+                                                        float (&alpha)[kMT][2], float scale,
+                                                        float slack) {
+    constexpr int kChains = kNT >= 8 ? 4 : 1;
+    float mx[kMT][2];     // this thread's max of the tile's cells, per row
+    float shift[kMT][2];  // the reference (log2 units) the arguments are taken against
+    bool settled = true;  // no row of this thread moves its reference
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        float part[kChains];
+#pragma unroll
+        for (int c = 0; c < kChains; ++c) part[c] = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+          part[nt % kChains] =
+              fmaxf(part[nt % kChains], fmaxf(s[mt][nt][2 * hi], s[mt][nt][2 * hi + 1]));
+        }
+        float m = part[0];
+#pragma unroll
+        for (int c = 1; c < kChains; ++c) m = fmaxf(m, part[c]);
+        mx[mt][hi] = m;
+        const float ref = row_max[mt][hi];
+        // A row without cells so far settles only on a tile without cells (m = -inf: the
+        // difference is NaN, not above the slack).
+        settled = settled && (ref != -INFINITY || m == -INFINITY) && !((m - ref) * scale > slack);
+        shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
+          }
+        }
+      }
+    }
+    bool any_rescale = false;
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) alpha[mt][0] = alpha[mt][1] = 1.f;
+    if (!__all_sync(0xffffffffu, settled)) {
+      // The exact path's decision on the quad's max; rows that move shift their arguments.
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+        for (int hi = 0; hi < 2; ++hi) {
+          float m = mx[mt][hi];
+          m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+          m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+          const float ref = row_max[mt][hi];
+          if (m != -INFINITY && (ref == -INFINITY || (m - ref) * scale > slack)) {
+            alpha[mt][hi] = ptx::ex2_approx_ftz((ref - m) * scale);
+            row_max[mt][hi] = m;
+            any_rescale = true;
+            const float by = m * scale - shift[mt][hi];
+#pragma unroll
+            for (int nt = 0; nt < kNT; ++nt) {
+              s[mt][nt][2 * hi] -= by;
+              s[mt][nt][2 * hi + 1] -= by;
+            }
+          }
+        }
+      }
+      any_rescale = __any_sync(0xffffffffu, any_rescale);
+    }
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        float part[kChains];
+#pragma unroll
+        for (int c = 0; c < kChains; ++c) part[c] = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const float pv = ptx::ex2_approx_ftz(s[mt][nt][2 * hi + e]);
+            s[mt][nt][2 * hi + e] = pv;
+            part[nt % kChains] += pv;
+          }
+        }
+        float rs = part[0];
+#pragma unroll
+        for (int c = 1; c < kChains; ++c) rs += part[c];
+        row_sum[mt][hi] = row_sum[mt][hi] * alpha[mt][hi] + rs;
+      }
+    }
+    return any_rescale;
   }
 
   /// The second half of update(): O *= alpha, row by row.
