@@ -59,6 +59,27 @@ struct OnlineSoftmax {
       }
   }
 
+  /// This thread's max of row (mt, hi)'s cells in one key tile.
+  /// NOTE: kChains independent chains: a single chain over the tile's 2 kNT cells is a latency
+  /// chain on the warpgroup's critical path between two products.
+  template <int kNT>
+  __device__ __forceinline__ static float thread_row_max(const float (&s)[kMT][kNT][4], int mt,
+                                                         int hi) {
+    constexpr int kChains = kNT >= 8 ? 4 : 1;
+    float part[kChains];
+#pragma unroll
+    for (int c = 0; c < kChains; ++c) part[c] = -INFINITY;
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt) {
+      part[nt % kChains] =
+          fmaxf(part[nt % kChains], fmaxf(s[mt][nt][2 * hi], s[mt][nt][2 * hi + 1]));
+    }
+    float m = part[0];
+#pragma unroll
+    for (int c = 1; c < kChains; ++c) m = fmaxf(m, part[c]);
+    return m;
+  }
+
   /// s: scores of one key tile in units where 2^(scale * s) is the softmax weight (masked
   /// cells -inf), replaced by their probabilities 2^(scale (s - ref)); o: output accumulators.
   /// The reference `row_max` only moves when the tile's max exceeds it by more than `slack`
@@ -87,19 +108,7 @@ struct OnlineSoftmax {
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        // NOTE: kChains independent max / sum chains: a single chain over the tile's 2 kNT
-        // cells is a latency chain on the warpgroup's critical path between two products.
-        float part[kChains];
-#pragma unroll
-        for (int c = 0; c < kChains; ++c) part[c] = -INFINITY;
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-          part[nt % kChains] =
-              fmaxf(part[nt % kChains], fmaxf(s[mt][nt][2 * hi], s[mt][nt][2 * hi + 1]));
-        }
-        float mx = part[0];
-#pragma unroll
-        for (int c = 1; c < kChains; ++c) mx = fmaxf(mx, part[c]);
+        float mx = thread_row_max(s, mt, hi);
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float ref = row_max[mt][hi];
@@ -113,6 +122,7 @@ struct OnlineSoftmax {
         }
         // A row without any cell so far keeps ref -inf: subtract 0 so -inf cells give 0.
         const float ref_scaled = row_max[mt][hi] == -INFINITY ? 0.f : row_max[mt][hi] * scale;
+        float part[kChains];  // independent sum chains, as thread_row_max's
 #pragma unroll
         for (int c = 0; c < kChains; ++c) part[c] = 0.f;
 #pragma unroll
@@ -158,17 +168,7 @@ struct OnlineSoftmax {
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        float part[kChains];
-#pragma unroll
-        for (int c = 0; c < kChains; ++c) part[c] = -INFINITY;
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-          part[nt % kChains] =
-              fmaxf(part[nt % kChains], fmaxf(s[mt][nt][2 * hi], s[mt][nt][2 * hi + 1]));
-        }
-        float m = part[0];
-#pragma unroll
-        for (int c = 1; c < kChains; ++c) m = fmaxf(m, part[c]);
+        const float m = thread_row_max(s, mt, hi);
         mx[mt][hi] = m;
         const float ref = row_max[mt][hi];
         // A row without cells so far settles only on a tile without cells (m = -inf: the
@@ -216,7 +216,7 @@ struct OnlineSoftmax {
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        float part[kChains];
+        float part[kChains];  // independent sum chains, as thread_row_max's
 #pragma unroll
         for (int c = 0; c < kChains; ++c) part[c] = 0.f;
 #pragma unroll
