@@ -13,7 +13,7 @@
 #endif
 
 // NOTE: development knob (bench/NOTES.md v49): 1 gives update_scores() a fast path for tiles
-// that leave every row's reference where it is (see update_scores); 0 keeps one path.
+// that leave every row's reference where it is (update_scores_settled); 0 keeps one path.
 #ifndef MAGI_FFA_SOFTMAX_SETTLED
 #define MAGI_FFA_SOFTMAX_SETTLED 0
 #endif
