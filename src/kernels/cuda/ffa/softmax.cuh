@@ -13,7 +13,8 @@
 #endif
 
 // NOTE: development knob (bench/NOTES.md v49): 1 gives update_scores() a fast path for tiles
-// that leave every row's reference where it is (update_scores_settled); 0 keeps one path.
+// that leave every row's reference where it is (update_scores_settled); 2 the same, with the
+// tile's max taken over the exponents' arguments (each FMNMX after its FFMA); 0 keeps one path.
 #ifndef MAGI_FFA_SOFTMAX_SETTLED
 #define MAGI_FFA_SOFTMAX_SETTLED 0
 #endif
@@ -161,6 +162,7 @@ struct OnlineSoftmax {
                                                         float (&alpha)[kMT][2], float scale,
                                                         float slack) {
     constexpr int kChains = kNT >= 8 ? 4 : 1;
+    constexpr bool kArgMax = MAGI_FFA_SOFTMAX_SETTLED == 2;
     float mx[kMT][2];     // this thread's max of the tile's cells, per row
     float shift[kMT][2];  // the reference (log2 units) the arguments are taken against
     bool settled = true;  // no row of this thread moves its reference
@@ -168,18 +170,32 @@ struct OnlineSoftmax {
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        const float m = thread_row_max(s, mt, hi);
-        mx[mt][hi] = m;
         const float ref = row_max[mt][hi];
-        // A row without cells so far settles only on a tile without cells (m = -inf: the
-        // difference is NaN, not above the slack).
-        settled = settled && (ref != -INFINITY || m == -INFINITY) && !((m - ref) * scale > slack);
         shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
+        if constexpr (kArgMax) {
+          // The max over the arguments: each FMNMX follows its FFMA (the two pipes paired).
 #pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
+          for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
+            for (int e = 0; e < 2; ++e) {
+              s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
+            }
+          }
+          const float m = thread_row_max(s, mt, hi);  // log2 units above the shift
+          mx[mt][hi] = m;
+          settled = settled && (ref != -INFINITY || m == -INFINITY) && !(m > slack);
+        } else {
+          const float m = thread_row_max(s, mt, hi);
+          mx[mt][hi] = m;
+          // A row without cells so far settles only on a tile without cells (m = -inf: the
+          // difference is NaN, not above the slack).
+          settled = settled && (ref != -INFINITY || m == -INFINITY) && !((m - ref) * scale > slack);
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
+            }
           }
         }
       }
@@ -197,11 +213,17 @@ struct OnlineSoftmax {
           m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
           m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
           const float ref = row_max[mt][hi];
-          if (m != -INFINITY && (ref == -INFINITY || (m - ref) * scale > slack)) {
-            alpha[mt][hi] = ptx::ex2_approx_ftz((ref - m) * scale);
-            row_max[mt][hi] = m;
+          // kArgMax: m is in log2 units above the shift; the new reference, in score units,
+          // is the quad's max up to the rounding of (shift + m) / scale.
+          const bool move = kArgMax
+                                ? m != -INFINITY && (ref == -INFINITY || m > slack)
+                                : m != -INFINITY && (ref == -INFINITY || (m - ref) * scale > slack);
+          if (move) {
+            alpha[mt][hi] = ptx::ex2_approx_ftz(kArgMax ? (ref == -INFINITY ? -INFINITY : -m)
+                                                        : (ref - m) * scale);
+            row_max[mt][hi] = kArgMax ? (shift[mt][hi] + m) / scale : m;
             any_rescale = true;
-            const float by = m * scale - shift[mt][hi];
+            const float by = kArgMax ? m : m * scale - shift[mt][hi];
 #pragma unroll
             for (int nt = 0; nt < kNT; ++nt) {
               s[mt][nt][2 * hi] -= by;
