@@ -163,6 +163,9 @@ struct OnlineSoftmax {
                                                         float slack) {
     constexpr int kChains = kNT >= 8 ? 4 : 1;
     constexpr bool kArgMax = MAGI_FFA_SOFTMAX_SETTLED == 2;
+    // How far (log2 units) a tile's max m lies above the row's reference ref; kArgMax's m is
+    // taken over the arguments, already relative to it.
+    const auto excess = [scale](float m, float ref) { return kArgMax ? m : (m - ref) * scale; };
     float mx[kMT][2];     // this thread's max of the tile's cells, per row
     float shift[kMT][2];  // the reference (log2 units) the arguments are taken against
     bool settled = true;  // no row of this thread moves its reference
@@ -172,32 +175,20 @@ struct OnlineSoftmax {
       for (int hi = 0; hi < 2; ++hi) {
         const float ref = row_max[mt][hi];
         shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
-        if constexpr (kArgMax) {
-          // The max over the arguments: each FMNMX follows its FFMA (the two pipes paired).
+        // kArgMax: the max over the arguments, each FMNMX after its FFMA (the two pipes paired).
+        if constexpr (!kArgMax) mx[mt][hi] = thread_row_max(s, mt, hi);
 #pragma unroll
-          for (int nt = 0; nt < kNT; ++nt) {
+        for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
-            }
-          }
-          const float m = thread_row_max(s, mt, hi);  // log2 units above the shift
-          mx[mt][hi] = m;
-          settled = settled && (ref != -INFINITY || m == -INFINITY) && !(m > slack);
-        } else {
-          const float m = thread_row_max(s, mt, hi);
-          mx[mt][hi] = m;
-          // A row without cells so far settles only on a tile without cells (m = -inf: the
-          // difference is NaN, not above the slack).
-          settled = settled && (ref != -INFINITY || m == -INFINITY) && !((m - ref) * scale > slack);
-#pragma unroll
-          for (int nt = 0; nt < kNT; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
-            }
+          for (int e = 0; e < 2; ++e) {
+            s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
           }
         }
+        if constexpr (kArgMax) mx[mt][hi] = thread_row_max(s, mt, hi);
+        // A row without cells so far settles only on a tile without cells (m = -inf: the
+        // excess is NaN, not above the slack).
+        const float m = mx[mt][hi];
+        settled = settled && (ref != -INFINITY || m == -INFINITY) && !(excess(m, ref) > slack);
       }
     }
     bool any_rescale = false;
@@ -213,14 +204,11 @@ struct OnlineSoftmax {
           m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
           m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
           const float ref = row_max[mt][hi];
-          // kArgMax: m is in log2 units above the shift; the new reference, in score units,
-          // is the quad's max up to the rounding of (shift + m) / scale.
-          const bool move = kArgMax
-                                ? m != -INFINITY && (ref == -INFINITY || m > slack)
-                                : m != -INFINITY && (ref == -INFINITY || (m - ref) * scale > slack);
-          if (move) {
+          if (m != -INFINITY && (ref == -INFINITY || excess(m, ref) > slack)) {
             alpha[mt][hi] = ptx::ex2_approx_ftz(kArgMax ? (ref == -INFINITY ? -INFINITY : -m)
                                                         : (ref - m) * scale);
+            // kArgMax: the new reference, in score units, is the quad's max up to the
+            // rounding of (shift + m) / scale.
             row_max[mt][hi] = kArgMax ? (shift[mt][hi] + m) / scale : m;
             any_rescale = true;
             const float by = kArgMax ? m : m * scale - shift[mt][hi];
