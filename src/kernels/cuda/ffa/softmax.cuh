@@ -12,13 +12,6 @@
 #define MAGI_FFA_EXP2_POLY_EVERY 0
 #endif
 
-// NOTE: development knob (bench/NOTES.md v49): 1 gives update_scores() a fast path for tiles
-// that leave every row's reference where it is (update_scores_settled); 2 the same, with the
-// tile's max taken over the exponents' arguments (each FMNMX after its FFMA); 0 keeps one path.
-#ifndef MAGI_FFA_SOFTMAX_SETTLED
-#define MAGI_FFA_SOFTMAX_SETTLED 0
-#endif
-
 namespace magi::cuda {
 
 /// 2^x on the FMA and integer pipes: x = n + f with n = round(x), f in [-1/2, 1/2]; 2^f by its
@@ -86,7 +79,8 @@ struct OnlineSoftmax {
   /// The reference `row_max` only moves when the tile's max exceeds it by more than `slack`
   /// (log2 units; FwdParams::rescale_slack, 8 unless the exact row max is wanted): weights
   /// stay <= 2^slack, exact after normalisation, and the O rescale (the costliest part) runs
-  /// only on the tiles that move it. With slack 0, row_max is the exact maximum of the scores.
+  /// only on the tiles that move it. With slack 0, row_max is the maximum of the scores (up to
+  /// the rounding update_scores() names).
   template <int kNT, int kNO>
   __device__ __forceinline__ void update(float (&s)[kMT][kNT][4], float (&o)[kMT][kNO][4],
                                          float scale, float slack) {
@@ -97,76 +91,24 @@ struct OnlineSoftmax {
   /// The first half of update(): probabilities and row sums, without touching O (which an
   /// asynchronous P V product may still be writing). Returns whether the warp must rescale O
   /// by `alpha` (the same answer in every lane).
+  ///
+  /// Built for the common tile, whose cells leave every row's reference in place (none above
+  /// it by more than `slack`: after a row's first tiles, nearly every tile). Waiting for the
+  /// row max over the quad (two shuffles) before the first exponent, and for the decision to
+  /// move the reference before the first argument, puts both on the warpgroup's critical path
+  /// between two products. Instead each thread takes the exponents' arguments against the
+  /// current reference and its own max over them (each FMNMX after its FFMA: the FMA and ALU
+  /// pipes side by side), one vote tells whether every row of the warp keeps its reference,
+  /// and only if not do the shuffles and the move run, shifting the arguments already taken
+  /// (bench/NOTES.md v49-v51).
+  /// A moved row's reference is the quad's max over the arguments plus the old reference,
+  /// back in score units: the maximum of the scores up to the rounding of that sum and
+  /// quotient (a few float ulps of the scores' magnitude, also with slack 0).
   template <int kNT>
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
                                                 float scale, float slack) {
-    if constexpr (MAGI_FFA_SOFTMAX_SETTLED != 0) {
-      return update_scores_settled(s, alpha, scale, slack);
-    }
     constexpr int kChains = kNT >= 8 ? 4 : 1;
-    bool any_rescale = false;
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-      for (int hi = 0; hi < 2; ++hi) {
-        float mx = thread_row_max(s, mt, hi);
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float ref = row_max[mt][hi];
-        const bool move = mx != -INFINITY && (ref == -INFINITY || (mx - ref) * scale > slack);
-        alpha[mt][hi] = 1.f;
-        if (move) {
-          // NOTE: ref = -inf gives alpha = 2^-inf = 0 (o and the sum are still 0 then).
-          alpha[mt][hi] = ptx::ex2_approx_ftz((ref - mx) * scale);
-          row_max[mt][hi] = mx;
-          any_rescale = true;
-        }
-        // A row without any cell so far keeps ref -inf: subtract 0 so -inf cells give 0.
-        const float ref_scaled = row_max[mt][hi] == -INFINITY ? 0.f : row_max[mt][hi] * scale;
-        float part[kChains];  // independent sum chains, as thread_row_max's
-#pragma unroll
-        for (int c = 0; c < kChains; ++c) part[c] = 0.f;
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float arg = fmaf(s[mt][nt][2 * hi + e], scale, -ref_scaled);
-            constexpr int kEvery = MAGI_FFA_EXP2_POLY_EVERY;
-            const float pv = kEvery > 0 && (2 * nt + e) % (kEvery > 0 ? kEvery : 1) == 0
-                                 ? exp2_fma(arg)
-                                 : ptx::ex2_approx_ftz(arg);
-            s[mt][nt][2 * hi + e] = pv;
-            part[nt % kChains] += pv;
-          }
-        }
-        float rs = part[0];
-#pragma unroll
-        for (int c = 1; c < kChains; ++c) rs += part[c];
-        row_sum[mt][hi] = row_sum[mt][hi] * alpha[mt][hi] + rs;
-      }
-    }
-    return __any_sync(0xffffffffu, any_rescale);
-  }
-
-  /// update_scores() for the common tile, whose cells leave every row's reference in place
-  /// (no cell above it by more than `slack`: after a row's first tiles, nearly every tile).
-  /// The exact path waits for the row max over the quad (two shuffles) before it can start a
-  /// single exponent, and the exponents' arguments wait for the decision to move the
-  /// reference; here each thread's own max (no shuffle) and the arguments against the current
-  /// reference are computed side by side (ALU and FMA pipes), one vote tells whether every
-  /// row of the warp keeps its reference, and only if not do the shuffles and the move run,
-  /// shifting the arguments already computed. Same results as the exact path up to one
-  /// rounding of the shifted arguments.
-  template <int kNT>
-  __device__ __forceinline__ bool update_scores_settled(float (&s)[kMT][kNT][4],
-                                                        float (&alpha)[kMT][2], float scale,
-                                                        float slack) {
-    constexpr int kChains = kNT >= 8 ? 4 : 1;
-    constexpr bool kArgMax = MAGI_FFA_SOFTMAX_SETTLED == 2;
-    // How far (log2 units) a tile's max m lies above the row's reference ref; kArgMax's m is
-    // taken over the arguments, already relative to it.
-    const auto excess = [scale](float m, float ref) { return kArgMax ? m : (m - ref) * scale; };
-    float mx[kMT][2];     // this thread's max of the tile's cells, per row
+    float mx[kMT][2];     // this thread's max of the tile's arguments, per row
     float shift[kMT][2];  // the reference (log2 units) the arguments are taken against
     bool settled = true;  // no row of this thread moves its reference
 #pragma unroll
@@ -175,8 +117,6 @@ struct OnlineSoftmax {
       for (int hi = 0; hi < 2; ++hi) {
         const float ref = row_max[mt][hi];
         shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
-        // kArgMax: the max over the arguments, each FMNMX after its FFMA (the two pipes paired).
-        if constexpr (!kArgMax) mx[mt][hi] = thread_row_max(s, mt, hi);
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
@@ -184,18 +124,17 @@ struct OnlineSoftmax {
             s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
           }
         }
-        if constexpr (kArgMax) mx[mt][hi] = thread_row_max(s, mt, hi);
-        // A row without cells so far settles only on a tile without cells (m = -inf: the
-        // excess is NaN, not above the slack).
-        const float m = mx[mt][hi];
-        settled = settled && (ref != -INFINITY || m == -INFINITY) && !(excess(m, ref) > slack);
+        // How far (log2 units) the tile's max lies above the reference. A row without cells
+        // so far settles only on a tile without cells (m = -inf).
+        const float m = mx[mt][hi] = thread_row_max(s, mt, hi);
+        settled = settled && (ref != -INFINITY || m == -INFINITY) && !(m > slack);
       }
     }
     bool any_rescale = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) alpha[mt][0] = alpha[mt][1] = 1.f;
     if (!__all_sync(0xffffffffu, settled)) {
-      // The exact path's decision on the quad's max; rows that move shift their arguments.
+      // The decision on the quad's max; rows that move shift their arguments.
 #pragma unroll
       for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
@@ -204,18 +143,15 @@ struct OnlineSoftmax {
           m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
           m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
           const float ref = row_max[mt][hi];
-          if (m != -INFINITY && (ref == -INFINITY || excess(m, ref) > slack)) {
-            alpha[mt][hi] = ptx::ex2_approx_ftz(kArgMax ? (ref == -INFINITY ? -INFINITY : -m)
-                                                        : (ref - m) * scale);
-            // kArgMax: the new reference, in score units, is the quad's max up to the
-            // rounding of (shift + m) / scale.
-            row_max[mt][hi] = kArgMax ? (shift[mt][hi] + m) / scale : m;
+          if (m != -INFINITY && (ref == -INFINITY || m > slack)) {
+            // NOTE: ref = -inf gives alpha = 0 (O and the sum are still 0 then).
+            alpha[mt][hi] = ptx::ex2_approx_ftz(ref == -INFINITY ? -INFINITY : -m);
+            row_max[mt][hi] = (shift[mt][hi] + m) / scale;
             any_rescale = true;
-            const float by = kArgMax ? m : m * scale - shift[mt][hi];
 #pragma unroll
             for (int nt = 0; nt < kNT; ++nt) {
-              s[mt][nt][2 * hi] -= by;
-              s[mt][nt][2 * hi + 1] -= by;
+              s[mt][nt][2 * hi] -= m;
+              s[mt][nt][2 * hi + 1] -= m;
             }
           }
         }
@@ -233,7 +169,11 @@ struct OnlineSoftmax {
         for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float pv = ptx::ex2_approx_ftz(s[mt][nt][2 * hi + e]);
+            const float arg = s[mt][nt][2 * hi + e];
+            constexpr int kEvery = MAGI_FFA_EXP2_POLY_EVERY;
+            const float pv = kEvery > 0 && (2 * nt + e) % (kEvery > 0 ? kEvery : 1) == 0
+                                 ? exp2_fma(arg)
+                                 : ptx::ex2_approx_ftz(arg);
             s[mt][nt][2 * hi + e] = pv;
             part[nt % kChains] += pv;
           }

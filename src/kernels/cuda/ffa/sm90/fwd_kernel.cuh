@@ -22,11 +22,6 @@
 #include "kernels/cuda/ptx/mbarrier.cuh"
 #include "kernels/cuda/ptx/warpgroup.cuh"
 
-// NOTE: development filter (bench/NOTES.md v49).
-#ifndef MAGI_FFA_FWD_UNIFORM_WG
-#define MAGI_FFA_FWD_UNIFORM_WG 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap>
@@ -74,14 +69,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   // warpgroup arrives there at once and never waits.
   // NOTE: arriving after its walk kept a value live through the producer's 24 registers, which
   // then spilled.
-#if MAGI_FFA_FWD_UNIFORM_WG
   // The warpgroup through lane 0: the compiler then knows it is one value per warp and keeps
   // it, and what derives from it (the Q descriptors of a consumer's rows), in uniform
-  // registers.
+  // registers (bench/NOTES.md v49).
   const int wg = __shfl_sync(0xffffffffu, static_cast<int>(threadIdx.x / 128), 0);
-#else
-  const int wg = threadIdx.x / 128;
-#endif
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
     if (Tr::kPairs && P.pair) ptx::cluster_arrive();
