@@ -31,6 +31,12 @@
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
+// NOTE: development (bench/NOTES.md v51): 1 lays the consumers' item change (the epilogue)
+// after their loop of tiles instead of inside it.
+#ifndef MAGI_FFA_FWD_ITEM_CHANGE_AFTER
+#define MAGI_FFA_FWD_ITEM_CHANGE_AFTER 0
+#endif
+
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap>
@@ -259,50 +265,107 @@ struct FwdConsumer {
     // all wgmma of a kernel whose products or waits are conditional), and each wait for P V
     // starts a branch of its own (a wait is scheduled at the top of its block: in the block of
     // the softmax it would rise above it and end the overlap).
-    for (StreamStep step = ws.next(p.items, p.segs, write_empty); step != StreamStep::kEnd;
-         step = ws.next(p.items, p.segs, write_empty)) {
-      const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
-      if (new_item) {
-        q.advance();
-        wait_q();
-      }
-      // NOTE: the segment is read before the products are issued, so its load latency hides
-      // behind them (segments change rarely: L1 hits).
-      const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-      issue_s();
-      Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-      issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
-               o_fresh);
-      o_fresh = false;
-      turns.release();
+    if constexpr (MAGI_FFA_FWD_ITEM_CHANGE_AFTER != 0) {
+      // The item change sits after the loop of tiles (it breaks out to it), so that the tiles'
+      // code lies together and the change's (the epilogue's, run once per item) out of its way
+      // in the instruction cache (bench/NOTES.md v51). Same steps as the loop below.
+      const auto tile_end = [&](const OnlineSoftmax<1>& next_softmax) {
+        release_kv(st.empty_v[pv.index], lane, P.pair);
+        softmax = next_softmax;
+        acc_to_a<Tr::kElem>(s, pa);
+        pv = kv;
+        kv.advance();
+      };
+      StreamStep step;
+      OnlineSoftmax<1> next_softmax;  // statistics of S's item
+      while (true) {
+        while (true) {
+          step = ws.next(p.items, p.segs, write_empty);
+          if (step == StreamStep::kEnd) break;
+          const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
+          if (new_item) {
+            q.advance();
+            wait_q();
+          }
+          const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+          issue_s();
+          Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
+          issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
+                   o_fresh);
+          o_fresh = false;
+          turns.release();
 
-      ptx::wgmma_wait_group<1>();  // S done (groups complete in order); P V may still run
-      ptx::fence_acc(s[0]);
-      release_s();
-      OnlineSoftmax<1> next_softmax = softmax;  // statistics of S's item
-      if (new_item) next_softmax.init();
-      float alpha[1][2];
-      const bool moved =
-          score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
-                     ws.keys.c0, sm_scale, p.rescale_slack, lane);
-      if (new_item) {
-        ptx::wgmma_wait_group<0>();  // P V done: O and P's registers are free again
+          ptx::wgmma_wait_group<1>();
+          ptx::fence_acc(s[0]);
+          release_s();
+          next_softmax = softmax;
+          if (new_item) next_softmax.init();
+          float alpha[1][2];
+          const bool moved =
+              score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
+                         ws.keys.c0, sm_scale, p.rescale_slack, lane);
+          if (new_item) break;
+          ptx::wgmma_wait_group<0>();
+          ptx::fence_acc(o[0]);
+          ptx::fence_frag(pa[0]);
+          if (moved) softmax.rescale(o, alpha);
+          tile_end(next_softmax);
+        }
+        if (step == StreamStep::kEnd) break;
+        ptx::wgmma_wait_group<0>();
         ptx::fence_acc(o[0]);
         ptx::fence_frag(pa[0]);
         finish(rows, o, softmax);
         o_fresh = true;
         rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
-      } else {
-        ptx::wgmma_wait_group<0>();
-        ptx::fence_acc(o[0]);
-        ptx::fence_frag(pa[0]);
-        if (moved) softmax.rescale(o, alpha);
+        tile_end(next_softmax);
       }
-      release_kv(st.empty_v[pv.index], lane, P.pair);
-      softmax = next_softmax;
-      acc_to_a<Tr::kElem>(s, pa);
-      pv = kv;
-      kv.advance();
+    } else {
+      for (StreamStep step = ws.next(p.items, p.segs, write_empty); step != StreamStep::kEnd;
+           step = ws.next(p.items, p.segs, write_empty)) {
+        const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
+        if (new_item) {
+          q.advance();
+          wait_q();
+        }
+        // NOTE: the segment is read before the products are issued, so its load latency hides
+        // behind them (segments change rarely: L1 hits).
+        const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+        issue_s();
+        Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
+        issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
+                 o_fresh);
+        o_fresh = false;
+        turns.release();
+
+        ptx::wgmma_wait_group<1>();  // S done (groups complete in order); P V may still run
+        ptx::fence_acc(s[0]);
+        release_s();
+        OnlineSoftmax<1> next_softmax = softmax;  // statistics of S's item
+        if (new_item) next_softmax.init();
+        float alpha[1][2];
+        const bool moved =
+            score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
+                       ws.keys.c0, sm_scale, p.rescale_slack, lane);
+        if (new_item) {
+          ptx::wgmma_wait_group<0>();  // P V done: O and P's registers are free again
+          ptx::fence_acc(o[0]);
+          ptx::fence_frag(pa[0]);
+          finish(rows, o, softmax);
+          o_fresh = true;
+          rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
+        } else {
+          ptx::wgmma_wait_group<0>();
+          ptx::fence_acc(o[0]);
+          ptx::fence_frag(pa[0]);
+          if (moved) softmax.rescale(o, alpha);
+        }
+        release_kv(st.empty_v[pv.index], lane, P.pair);
+        softmax = next_softmax;
+        acc_to_a<Tr::kElem>(s, pa);
+        pv = kv;
+        kv.advance();
+      }
     }
 
     // The last P V and the last epilogue.
