@@ -21,9 +21,8 @@ __device__ __forceinline__ float max_keep_nan(float a, float b) {
 /// FwdParams::max_logits: the warp's largest score (natural units) over its rows of the item,
 /// merged into max_logits[head]. With rescale_slack = 0, row_max is the maximum of the row's
 /// scores (score units; `scale` maps them to log2 units) up to a float rounding or two
-/// (OnlineSoftmax::update_scores). A NaN row sum means a NaN or
-/// +inf score among the row's cells: the head's maximum becomes NaN (DESIGN.md §6). Called
-/// after sm.finalize().
+/// (OnlineSoftmax::update_scores). A NaN row sum means a NaN or +inf score among the row's
+/// cells: the head's maximum becomes NaN (DESIGN.md §6). Called after sm.finalize().
 template <int kMT>
 __device__ __forceinline__ void merge_max_logits(const FwdParams& p, int head, int row_base,
                                                  int row_end, const OnlineSoftmax<kMT>& sm,

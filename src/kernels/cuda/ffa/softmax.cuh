@@ -77,7 +77,7 @@ struct OnlineSoftmax {
   /// s: scores of one key tile in units where 2^(scale * s) is the softmax weight (masked
   /// cells -inf), replaced by their probabilities 2^(scale (s - ref)); o: output accumulators.
   /// The reference `row_max` only moves when the tile's max exceeds it by more than `slack`
-  /// (log2 units; FwdParams::rescale_slack, 8 unless the exact row max is wanted): weights
+  /// (log2 units; FwdParams::rescale_slack: 8, or 0 where max_logits wants the row max): weights
   /// stay <= 2^slack, exact after normalisation, and the O rescale (the costliest part) runs
   /// only on the tiles that move it. With slack 0, row_max is the maximum of the scores (up to
   /// the rounding update_scores() names).
