@@ -276,11 +276,26 @@ struct FwdConsumer {
         pv = kv;
         kv.advance();
       };
+      // The items without keys the stream passed on its way to its current unit (which has
+      // keys, or ends the stream), written here rather than inside the loop of tiles: the units
+      // before it back to the last with keys. NOTE: not at 160 registers a consumer (the
+      // 192-row hd 64 kernel), where it spilled.
+      constexpr bool kSkipAfter = Tr::kConsumerRegs >= 200;
+      const auto write_skipped = [&] {
+        if constexpr (!kSkipAfter) return;
+        for (int32_t u = ws.unit - 1;; --u) {
+          const int32_t tile = ws.units[u].tile;
+          const FfaWorkItem it = p.items[ws.sched.item_of(tile)];
+          if (it.seg_begin < it.seg_end) return;
+          write_empty(it, ws.sched.head_of(tile));
+        }
+      };
       StreamStep step;
       OnlineSoftmax<1> next_softmax;  // statistics of S's item
       while (true) {
         while (true) {
-          step = ws.next(p.items, p.segs, write_empty);
+          step = kSkipAfter ? ws.next(p.items, p.segs, IgnoreEmpty{})
+                            : ws.next(p.items, p.segs, write_empty);
           if (step == StreamStep::kEnd) break;
           const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
           if (new_item) {
@@ -311,6 +326,7 @@ struct FwdConsumer {
           if (moved) softmax.rescale(o, alpha);
           tile_end(next_softmax);
         }
+        write_skipped();
         if (step == StreamStep::kEnd) break;
         ptx::wgmma_wait_group<0>();
         ptx::fence_acc(o[0]);
