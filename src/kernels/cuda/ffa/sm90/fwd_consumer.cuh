@@ -265,122 +265,108 @@ struct FwdConsumer {
     // all wgmma of a kernel whose products or waits are conditional), and each wait for P V
     // starts a branch of its own (a wait is scheduled at the top of its block: in the block of
     // the softmax it would rise above it and end the overlap).
+    // One tile's turn, up to its softmax: S of the stream's current tile (the first of a new
+    // item: `new_item`) and P V of the previous one issued, S waited for and softmaxed into
+    // `next_softmax` (the statistics of S's item); P V may still run. Returns whether O must be
+    // rescaled by `alpha`.
+    const auto tile_turn = [&](bool new_item, OnlineSoftmax<1>& next_softmax, float(&alpha)[1][2]) {
+      if (new_item) {
+        q.advance();
+        wait_q();
+      }
+      // NOTE: the segment is read before the products are issued, so its load latency hides
+      // behind them (segments change rarely: L1 hits).
+      const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
+      issue_s();
+      Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
+      issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
+               o_fresh);
+      o_fresh = false;
+      turns.release();
+
+      ptx::wgmma_wait_group<1>();  // S done (groups complete in order); P V may still run
+      ptx::fence_acc(s[0]);
+      release_s();
+      next_softmax = softmax;
+      if (new_item) next_softmax.init();
+      return score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
+                        ws.keys.c0, sm_scale, p.rescale_slack, lane);
+    };
+    // P V done: O and P's registers are free again.
+    const auto wait_pv = [&] {
+      ptx::wgmma_wait_group<0>();
+      ptx::fence_acc(o[0]);
+      ptx::fence_frag(pa[0]);
+    };
+    // O's item ends with this tile's P V: its epilogue; O starts the next item.
+    const auto change_item = [&] {
+      finish(rows, o, softmax);
+      o_fresh = true;
+      rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
+    };
+    // The tile's end: its V stage released, S's statistics and P handed on.
+    const auto tile_end = [&](const OnlineSoftmax<1>& next_softmax) {
+      release_kv(st.empty_v[pv.index], lane, P.pair);
+      softmax = next_softmax;
+      acc_to_a<Tr::kElem>(s, pa);
+      pv = kv;
+      kv.advance();
+    };
     if constexpr (MAGI_FFA_FWD_ITEM_CHANGE_AFTER != 0) {
       // The item change sits after the loop of tiles (it breaks out to it), so that the tiles'
       // code lies together and the change's (the epilogue's, run once per item) out of its way
-      // in the instruction cache (bench/NOTES.md v51). Same steps as the loop below.
-      const auto tile_end = [&](const OnlineSoftmax<1>& next_softmax) {
-        release_kv(st.empty_v[pv.index], lane, P.pair);
-        softmax = next_softmax;
-        acc_to_a<Tr::kElem>(s, pa);
-        pv = kv;
-        kv.advance();
-      };
+      // in the instruction cache (bench/NOTES.md v51).
       // The items without keys the stream passed on its way to its current unit (which has
       // keys, or ends the stream), written here rather than inside the loop of tiles: the units
       // before it back to the last with keys. NOTE: not at 160 registers a consumer (the
       // 192-row hd 64 kernel), where it spilled.
       constexpr bool kSkipAfter = Tr::kConsumerRegs >= 200;
       const auto write_skipped = [&] {
-        if constexpr (!kSkipAfter) return;
-        for (int32_t u = ws.unit - 1;; --u) {
-          const int32_t tile = ws.units[u].tile;
-          const FfaWorkItem it = p.items[ws.sched.item_of(tile)];
-          if (it.seg_begin < it.seg_end) return;
-          write_empty(it, ws.sched.head_of(tile));
+        if constexpr (kSkipAfter) {
+          for (int32_t u = ws.unit - 1;; --u) {
+            const int32_t tile = ws.units[u].tile;
+            const FfaWorkItem it = p.items[ws.sched.item_of(tile)];
+            if (it.seg_begin < it.seg_end) return;
+            write_empty(it, ws.sched.head_of(tile));
+          }
         }
       };
       StreamStep step;
-      OnlineSoftmax<1> next_softmax;  // statistics of S's item
+      OnlineSoftmax<1> next_softmax;
       while (true) {
         while (true) {
           step = kSkipAfter ? ws.next(p.items, p.segs, IgnoreEmpty{})
                             : ws.next(p.items, p.segs, write_empty);
           if (step == StreamStep::kEnd) break;
-          const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
-          if (new_item) {
-            q.advance();
-            wait_q();
-          }
-          const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-          issue_s();
-          Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-          issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
-                   o_fresh);
-          o_fresh = false;
-          turns.release();
-
-          ptx::wgmma_wait_group<1>();
-          ptx::fence_acc(s[0]);
-          release_s();
-          next_softmax = softmax;
-          if (new_item) next_softmax.init();
+          const bool new_item = step == StreamStep::kNewItem;
           float alpha[1][2];
-          const bool moved =
-              score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
-                         ws.keys.c0, sm_scale, p.rescale_slack, lane);
+          const bool moved = tile_turn(new_item, next_softmax, alpha);
           if (new_item) break;
-          ptx::wgmma_wait_group<0>();
-          ptx::fence_acc(o[0]);
-          ptx::fence_frag(pa[0]);
+          wait_pv();
           if (moved) softmax.rescale(o, alpha);
           tile_end(next_softmax);
         }
         write_skipped();
         if (step == StreamStep::kEnd) break;
-        ptx::wgmma_wait_group<0>();
-        ptx::fence_acc(o[0]);
-        ptx::fence_frag(pa[0]);
-        finish(rows, o, softmax);
-        o_fresh = true;
-        rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
+        wait_pv();
+        change_item();
         tile_end(next_softmax);
       }
     } else {
       for (StreamStep step = ws.next(p.items, p.segs, write_empty); step != StreamStep::kEnd;
            step = ws.next(p.items, p.segs, write_empty)) {
         const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
-        if (new_item) {
-          q.advance();
-          wait_q();
-        }
-        // NOTE: the segment is read before the products are issued, so its load latency hides
-        // behind them (segments change rarely: L1 hits).
-        const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-        issue_s();
-        Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-        issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
-                 o_fresh);
-        o_fresh = false;
-        turns.release();
-
-        ptx::wgmma_wait_group<1>();  // S done (groups complete in order); P V may still run
-        ptx::fence_acc(s[0]);
-        release_s();
-        OnlineSoftmax<1> next_softmax = softmax;  // statistics of S's item
-        if (new_item) next_softmax.init();
+        OnlineSoftmax<1> next_softmax;
         float alpha[1][2];
-        const bool moved =
-            score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
-                       ws.keys.c0, sm_scale, p.rescale_slack, lane);
+        const bool moved = tile_turn(new_item, next_softmax, alpha);
         if (new_item) {
-          ptx::wgmma_wait_group<0>();  // P V done: O and P's registers are free again
-          ptx::fence_acc(o[0]);
-          ptx::fence_frag(pa[0]);
-          finish(rows, o, softmax);
-          o_fresh = true;
-          rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
+          wait_pv();
+          change_item();
         } else {
-          ptx::wgmma_wait_group<0>();
-          ptx::fence_acc(o[0]);
-          ptx::fence_frag(pa[0]);
+          wait_pv();
           if (moved) softmax.rescale(o, alpha);
         }
-        release_kv(st.empty_v[pv.index], lane, P.pair);
-        softmax = next_softmax;
-        acc_to_a<Tr::kElem>(s, pa);
-        pv = kv;
-        kv.advance();
+        tile_end(next_softmax);
       }
     }
 
