@@ -120,7 +120,7 @@ std::vector<Option> simulate_options() {
              {"fwd-tflops", "RATES", "607,618,618,618",
               "forward kernel TFLOP/s: R, or R,R,R,R for full, causal, inv_causal, bi_causal, "
               "or TYPE=R,...; default: magi's kernels on one H200, 8k 64:8 hd 128, "
-              "bench/results.json (the harness at ae1dcf7, 2026-12-05)"},
+              "bench/runs/v41_h200_harness.json (the harness at ae1dcf7, 2026-12-05)"},
              {"bwd-tflops", "RATES", "543,505,505,505", "backward kernel TFLOP/s, as --fwd-tflops"},
              {"nvlink-gbps", "X", "350", "intra-node GB/s per GPU per direction"},
              {"inter-gbps", "X", "45", "inter-node GB/s per GPU per direction"},
