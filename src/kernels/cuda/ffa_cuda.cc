@@ -83,6 +83,8 @@ struct BwdPlanShape {
 /// the busiest SM's cycles fell 0.9-3.2 % on five of six harness shapes, the sixth (8k causal
 /// hd 128) within 0.3 %, while 2k full 64:8 (32 query tiles a tile) lost 8 % of its time
 /// (bench/NOTES.md v44). MAGI_FFA_BWD_CUTS (development knob): 0 no cuts, 1 cuts at any walk.
+/// MAGI_FFA_BWD_CHUNK_TILES=<n> (development knob, v52): the default mode's chunks of n tiles
+/// (the deterministic mode's are one tile each).
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
                             int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
@@ -104,10 +106,14 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
     return c;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
+  static const int64_t forced_tiles = [] {  // MAGI_FFA_BWD_CHUNK_TILES=<n>: chunks of n tiles
+    const char* env = std::getenv("MAGI_FFA_BWD_CHUNK_TILES");
+    return env == nullptr ? int64_t{0} : std::max<int64_t>(0, std::atoll(env));
+  }();
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
   sm90::TileCuts plan_cuts = cuts;
   plan_cuts.on = cuts.on && one_pass && head_dim_v == head_dim;
-  return {int64_t{chunks} * ctas, sm90::TileOrder{}, plan_cuts};
+  return {forced_tiles > 0 ? forced_tiles : int64_t{chunks} * ctas, sm90::TileOrder{}, plan_cuts};
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,

@@ -5,34 +5,7 @@
 
 #include "kernels/cuda/ptx/math.cuh"
 
-// NOTE: development knob: every N-th probability of a row (N > 0) is computed by exp2_fma
-// instead of the special-function unit, which the softmax of narrow heads saturates (see
-// bench/NOTES.md); 0, the default, leaves every exponential to ex2.approx.
-#ifndef MAGI_FFA_EXP2_POLY_EVERY
-#define MAGI_FFA_EXP2_POLY_EVERY 0
-#endif
-
 namespace magi::cuda {
-
-/// 2^x on the FMA and integer pipes: x = n + f with n = round(x), f in [-1/2, 1/2]; 2^f by its
-/// degree-5 Taylor polynomial (relative error < 4e-6), 2^n added into the exponent bits.
-/// x <= -127 gives 0 or a denormal (as ex2.approx.ftz gives 0); NaN stays NaN; x < 128.
-__device__ __forceinline__ float exp2_fma(float x) {
-  constexpr float kRound = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float xc = x < -127.f ? -127.f : x;
-  const float t = xc + kRound;
-  const float n = t - kRound;
-  const float f = xc - n;
-  float p = 1.3333558e-3f;
-  p = fmaf(p, f, 9.6181291e-3f);
-  p = fmaf(p, f, 5.5504109e-2f);
-  p = fmaf(p, f, 2.4022651e-1f);
-  p = fmaf(p, f, 6.9314718e-1f);
-  p = fmaf(p, f, 1.f);
-  const int shift = (__float_as_int(t) - __float_as_int(kRound)) << 23;
-  const float y = __int_as_float(__float_as_int(p) + shift);
-  return x != x ? x : y;
-}
 
 /// Rows per thread: kMT m-tiles x 2 (g and g + 8). Row sums stay thread-partial until
 /// finalize(); the row max is reduced over the quad (the 4 lanes sharing a row) at each step.
@@ -169,11 +142,7 @@ struct OnlineSoftmax {
         for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float arg = s[mt][nt][2 * hi + e];
-            constexpr int kEvery = MAGI_FFA_EXP2_POLY_EVERY;
-            const float pv = kEvery > 0 && (2 * nt + e) % (kEvery > 0 ? kEvery : 1) == 0
-                                 ? exp2_fma(arg)
-                                 : ptx::ex2_approx_ftz(arg);
+            const float pv = ptx::ex2_approx_ftz(s[mt][nt][2 * hi + e]);
             s[mt][nt][2 * hi + e] = pv;
             part[nt % kChains] += pv;
           }

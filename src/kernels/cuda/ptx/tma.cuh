@@ -86,13 +86,6 @@ __device__ __forceinline__ uint64_t policy_evict_first() {
   return p;
 }
 
-/// PTX ISA §createpolicy, .fractional.L2::evict_normal: no preference.
-__device__ __forceinline__ uint64_t policy_evict_normal() {
-  uint64_t p;
-  asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(p));
-  return p;
-}
-
 /// PTX ISA §createpolicy, .fractional.L2::evict_last: data many CTAs re-read (K/V).
 __device__ __forceinline__ uint64_t policy_evict_last() {
   uint64_t p;

@@ -31,12 +31,6 @@
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
-// NOTE: development (bench/NOTES.md v51): 1 lays the consumers' item change (the epilogue)
-// after their loop of tiles instead of inside it.
-#ifndef MAGI_FFA_FWD_ITEM_CHANGE_AFTER
-#define MAGI_FFA_FWD_ITEM_CHANGE_AFTER 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap>
@@ -312,62 +306,44 @@ struct FwdConsumer {
       pv = kv;
       kv.advance();
     };
-    if constexpr (MAGI_FFA_FWD_ITEM_CHANGE_AFTER != 0) {
-      // The item change sits after the loop of tiles (it breaks out to it), so that the tiles'
-      // code lies together and the change's (the epilogue's, run once per item) out of its way
-      // in the instruction cache (bench/NOTES.md v51).
-      // The items without keys the stream passed on its way to its current unit (which has
-      // keys, or ends the stream), written here rather than inside the loop of tiles: the units
-      // before it back to the last with keys. NOTE: not at 160 registers a consumer (the
-      // 192-row hd 64 kernel), where it spilled.
-      constexpr bool kSkipAfter = Tr::kConsumerRegs >= 200;
-      const auto write_skipped = [&] {
-        if constexpr (kSkipAfter) {
-          for (int32_t u = ws.unit - 1;; --u) {
-            const int32_t tile = ws.units[u].tile;
-            const FfaWorkItem it = p.items[ws.sched.item_of(tile)];
-            if (it.seg_begin < it.seg_end) return;
-            write_empty(it, ws.sched.head_of(tile));
-          }
+    // The loop of tiles breaks out at an item change, which runs after it: the tiles' code lies
+    // together, the change's (the epilogue's, once per item) out of its way in the instruction
+    // cache (bench/NOTES.md v51-v52: +2-6 % at 2k, hd 64).
+    // The items without keys the stream passed on its way to its current unit (which has
+    // keys, or ends the stream), written here rather than inside the loop of tiles: the units
+    // before it back to the last with keys. NOTE: not at 160 registers a consumer (the
+    // 192-row hd 64 kernel), where it spilled.
+    constexpr bool kSkipAfter = Tr::kConsumerRegs >= 200;
+    const auto write_skipped = [&] {
+      if constexpr (kSkipAfter) {
+        for (int32_t u = ws.unit - 1;; --u) {
+          const int32_t tile = ws.units[u].tile;
+          const FfaWorkItem it = p.items[ws.sched.item_of(tile)];
+          if (it.seg_begin < it.seg_end) return;
+          write_empty(it, ws.sched.head_of(tile));
         }
-      };
-      StreamStep step;
-      OnlineSoftmax<1> next_softmax;
-      while (true) {
-        while (true) {
-          step = kSkipAfter ? ws.next(p.items, p.segs, IgnoreEmpty{})
-                            : ws.next(p.items, p.segs, write_empty);
-          if (step == StreamStep::kEnd) break;
-          const bool new_item = step == StreamStep::kNewItem;
-          float alpha[1][2];
-          const bool moved = tile_turn(new_item, next_softmax, alpha);
-          if (new_item) break;
-          wait_pv();
-          if (moved) softmax.rescale(o, alpha);
-          tile_end(next_softmax);
-        }
-        write_skipped();
-        if (step == StreamStep::kEnd) break;
-        wait_pv();
-        change_item();
-        tile_end(next_softmax);
       }
-    } else {
-      for (StreamStep step = ws.next(p.items, p.segs, write_empty); step != StreamStep::kEnd;
-           step = ws.next(p.items, p.segs, write_empty)) {
-        const bool new_item = step == StreamStep::kNewItem;  // O's item ends with this P V
-        OnlineSoftmax<1> next_softmax;
+    };
+    StreamStep step;
+    OnlineSoftmax<1> next_softmax;
+    while (true) {
+      while (true) {
+        step = kSkipAfter ? ws.next(p.items, p.segs, IgnoreEmpty{})
+                          : ws.next(p.items, p.segs, write_empty);
+        if (step == StreamStep::kEnd) break;
+        const bool new_item = step == StreamStep::kNewItem;
         float alpha[1][2];
         const bool moved = tile_turn(new_item, next_softmax, alpha);
-        if (new_item) {
-          wait_pv();
-          change_item();
-        } else {
-          wait_pv();
-          if (moved) softmax.rescale(o, alpha);
-        }
+        if (new_item) break;
+        wait_pv();
+        if (moved) softmax.rescale(o, alpha);
         tile_end(next_softmax);
       }
+      write_skipped();
+      if (step == StreamStep::kEnd) break;
+      wait_pv();
+      change_item();
+      tile_end(next_softmax);
     }
 
     // The last P V and the last epilogue.

@@ -14,10 +14,6 @@
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/tma.cuh"
 
-#ifndef MAGI_FFA_FWD_Q_EVICT_NORMAL
-#define MAGI_FFA_FWD_Q_EVICT_NORMAL 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 template <class Tr>
@@ -61,10 +57,9 @@ struct FwdProducer {
     ptx::prefetch_tensormap(&P.tma_k);
     ptx::prefetch_tensormap(&P.tma_v);
     // Q is read by one CTA, K and V by every CTA of the kv head's rows: keep K/V in L2.
-    // NOTE: development (bench/NOTES.md v51): MAGI_FFA_FWD_Q_EVICT_NORMAL=1 loads Q without the
-    // evict-first hint, so that a caller's next call on the same Q (as the bench's) finds it.
-    const uint64_t q_policy =
-        MAGI_FFA_FWD_Q_EVICT_NORMAL ? ptx::policy_evict_normal() : ptx::policy_evict_first();
+    // NOTE: Q at normal priority measured no faster, also at 2k where the bench's next call
+    // reads the same Q (bench/NOTES.md v52).
+    const uint64_t q_policy = ptx::policy_evict_first();
     const uint64_t kv_policy = ptx::policy_evict_last();
     const uint32_t a_q = ptx::cvta_to_shared(s.q[0]);
     const uint32_t a_k = ptx::cvta_to_shared(s.k[0]);
