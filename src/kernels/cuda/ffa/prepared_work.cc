@@ -161,10 +161,21 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
   return buffer;
 }
 
+/// MAGI_FFA_BWD_GLOBAL_BLOCKS=1 (development knob, bench/NOTES.md v52): the default backward
+/// list of global key blocks too (build_bwd_work's global_blocks_only; no row turns).
+bool bwd_global_blocks_requested() {
+  static const bool on = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_GLOBAL_BLOCKS");
+    return env != nullptr && env[0] == '1' && env[1] == '\0';
+  }();
+  return on;
+}
+
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
   const WorkList fwd = build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
                  fwd_wide = build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
-                 bwd = build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM);
+                 bwd = build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
+                                      bwd_global_blocks_requested());
   auto w = std::make_unique<CudaFfaWork>();
   const ListUpload lists[] = {{&fwd, kFwdBlockM, ListKind::kForward, &w->lists.fwd},
                               {&fwd_wide, kFwdWideBlockM, ListKind::kForward, &w->lists.fwd_wide},
