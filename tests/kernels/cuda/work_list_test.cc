@@ -115,7 +115,7 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
     for (int iter = 0; iter < 300; ++iter) {
       const int64_t sq = 1 + rng() % 600, sk = 1 + rng() % 600;
       const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 8));
-      WorkList wl = build_bwd_work(slices, sk, block_n, 64, /*global_blocks_only=*/true);
+      WorkList wl = build_bwd_work(slices, sk, block_n, 64, BwdKeyBlocks::kGlobal);
       EXPECT_TRUE(wl.disjoint_blocks);
       for (const FfaWorkItem& it : wl.items) {
         EXPECT_EQ(it.block_start % block_n, 0);
@@ -163,7 +163,7 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
 TEST(FfaWorkList, DeterministicTurnsRefuseMoreThan2To31Tiles) {
   const int64_t s = 4194368;
   const std::vector<AttnSlice> causal = {{{0, s}, {0, s}, AttnMaskType::kCausal}};
-  WorkList wl = build_bwd_work(causal, s, 64, 64, /*global_blocks_only=*/true);
+  WorkList wl = build_bwd_work(causal, s, 64, 64, BwdKeyBlocks::kGlobal);
   testing::expect_error([&] { add_row_turns(wl, 64); },
                         "numbers this mask's 2147581953 query tiles");
   EXPECT_TRUE(wl.row_turns.empty());

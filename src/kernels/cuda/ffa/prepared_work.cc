@@ -161,21 +161,25 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
   return buffer;
 }
 
-/// MAGI_FFA_BWD_GLOBAL_BLOCKS=1 (development knob, bench/NOTES.md v52): the default backward
-/// list of global key blocks too (build_bwd_work's global_blocks_only; no row turns).
-bool bwd_global_blocks_requested() {
-  static const bool on = [] {
-    const char* env = std::getenv("MAGI_FFA_BWD_GLOBAL_BLOCKS");
-    return env != nullptr && env[0] == '1' && env[1] == '\0';
+/// The default backward list's key blocks: anchored (work_list.h), or as
+/// MAGI_FFA_BWD_KEY_BLOCKS=1 (global) / 2 (per slice, the list before v52) says (development
+/// knob, bench/NOTES.md v52).
+BwdKeyBlocks default_bwd_key_blocks() {
+  static const BwdKeyBlocks blocks = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_KEY_BLOCKS");
+    const int v = env == nullptr ? 0 : std::atoi(env);
+    return v == 1   ? BwdKeyBlocks::kGlobal
+           : v == 2 ? BwdKeyBlocks::kPerSlice
+                    : BwdKeyBlocks::kAnchored;
   }();
-  return on;
+  return blocks;
 }
 
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
   const WorkList fwd = build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
                  fwd_wide = build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
                  bwd = build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
-                                      bwd_global_blocks_requested());
+                                      default_bwd_key_blocks());
   auto w = std::make_unique<CudaFfaWork>();
   const ListUpload lists[] = {{&fwd, kFwdBlockM, ListKind::kForward, &w->lists.fwd},
                               {&fwd_wide, kFwdWideBlockM, ListKind::kForward, &w->lists.fwd_wide},
@@ -202,8 +206,8 @@ const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int
   std::unique_ptr<DeterministicList>& det = w.det[pass ? 1 : 0];
   if (!det) {
     const int32_t block = pass ? kBwdPassKeys : kBwdBlockN;
-    WorkList list = build_bwd_work(work.slices(), work.total_k(), block, kBwdBlockM,
-                                   /*global_blocks_only=*/true);
+    WorkList list =
+        build_bwd_work(work.slices(), work.total_k(), block, kBwdBlockM, BwdKeyBlocks::kGlobal);
     add_row_turns(list, kBwdBlockM);
     auto d = std::make_unique<DeterministicList>();
     const ListUpload up[] = {{&list, block, ListKind::kDeterministic, &d->list}};

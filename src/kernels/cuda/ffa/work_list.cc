@@ -99,17 +99,33 @@ WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int 
 }
 
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
-                        int block_m, bool global_blocks_only) {
+                        int block_m, BwdKeyBlocks blocks) {
   MAGI_CHECK(total_k < (int64_t{1} << 30), "FFA CUDA: total_k = ", total_k, ": must be < 2^30");
-  // Large slices get key blocks of their own, aligned to their k range start (no block mixes
-  // two slices, so nothing is computed for another slice's rows: packed documents cost what
-  // their cells cost). Small slices share globally aligned blocks. Key rows may then be
-  // owned by several items: the kernel adds dK / dV with atomics.
-  const int64_t nglobal = (total_k + block_n - 1) / block_n;
-  std::vector<std::vector<FfaSegment>> per_block(nglobal);
-  std::vector<int64_t> cost(nglobal, 0);
-  std::vector<int32_t> starts(nglobal);
-  for (int64_t b = 0; b < nglobal; ++b) starts[b] = static_cast<int32_t>(b * block_n);
+  const auto large = [&](const AttnSlice& s) {
+    return s.q.size() >= block_m && s.k.size() >= block_n;
+  };
+  // The blocks' starts (ascending; a block ends at the next start or total_k, or, per slice,
+  // where its slice's keys end).
+  std::vector<int32_t> starts;
+  if (blocks == BwdKeyBlocks::kAnchored) {
+    std::vector<int64_t> cuts;
+    for (const AttnSlice& s : slices) {
+      if (!s.q.empty() && large(s)) cuts.push_back(s.k.start);
+    }
+    std::sort(cuts.begin(), cuts.end());
+    cuts.push_back(total_k);
+    const int64_t min_offset = std::max(1, block_n / 8);
+    int64_t region = 0;  // the current region's start
+    for (const int64_t cut : cuts) {
+      if (cut < total_k && (cut - region) % block_n < min_offset) continue;
+      for (int64_t c = region; c < cut; c += block_n) starts.push_back(static_cast<int32_t>(c));
+      region = cut;
+    }
+  } else {
+    for (int64_t c = 0; c < total_k; c += block_n) starts.push_back(static_cast<int32_t>(c));
+  }
+  std::vector<std::vector<FfaSegment>> per_block(starts.size());
+  std::vector<int64_t> cost(starts.size(), 0);
   auto add = [&](size_t blk, const AttnSlice& s, int64_t c0, int64_t c1, int32_t dlo, int32_t dhi) {
     // Rows that see any of keys [c0, c1): dlo <= c - q < dhi  <=>  c - dhi < q <= c - dlo.
     const int64_t q0 = std::max<int64_t>(s.q.start, c0 - int64_t{dhi} + 1);
@@ -119,11 +135,12 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
                               static_cast<int32_t>(c0), static_cast<int32_t>(c1), dlo, dhi});
     cost[blk] += q1 - q0;
   };
+  const size_t shared_blocks = starts.size();  // blocks [0, shared_blocks) partition the keys
   for (const AttnSlice& s : slices) {
     if (s.q.empty() || s.k.empty()) continue;
     int32_t dlo, dhi;
     slice_diagonals(s, dlo, dhi);
-    if (!global_blocks_only && s.q.size() >= block_m && s.k.size() >= block_n) {
+    if (blocks == BwdKeyBlocks::kPerSlice && large(s)) {
       for (int64_t c0 = s.k.start; c0 < s.k.end; c0 += block_n) {
         per_block.emplace_back();
         cost.push_back(0);
@@ -132,9 +149,13 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
       }
       continue;
     }
-    for (int64_t b = s.k.start / block_n; b * block_n < s.k.end; ++b) {
-      add(b, s, std::max<int64_t>(s.k.start, b * block_n),
-          std::min<int64_t>(s.k.end, (b + 1) * block_n), dlo, dhi);
+    // The first shared block holding s.k.start: the last start <= it.
+    size_t b = static_cast<size_t>(
+        std::upper_bound(starts.begin(), starts.begin() + shared_blocks, s.k.start) -
+        starts.begin() - 1);
+    for (; b < shared_blocks && starts[b] < s.k.end; ++b) {
+      const int64_t end = b + 1 < shared_blocks ? starts[b + 1] : total_k;
+      add(b, s, std::max<int64_t>(s.k.start, starts[b]), std::min<int64_t>(s.k.end, end), dlo, dhi);
     }
   }
   // An item's block ends at the last key any of its segments covers: the keys it writes.
@@ -144,8 +165,8 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
     for (const FfaSegment& g : per_block[b]) ends[b] = std::max(ends[b], g.k1);
   }
   WorkList wl = finish(per_block, cost, starts, ends, /*keep_empty=*/false);
-  // Slice-aligned blocks may overlap each other or global ones (their keys then get dK / dV
-  // from several items).
+  // Per-slice blocks may overlap each other or shared ones (their keys then get dK / dV from
+  // several items).
   std::vector<std::pair<int32_t, int32_t>> spans;
   for (const FfaWorkItem& it : wl.items) spans.emplace_back(it.block_start, it.block_end);
   std::sort(spans.begin(), spans.end());

@@ -28,14 +28,29 @@ struct WorkList {
 /// slices' rows start blocks of their own. `slices` must be disjoint.
 WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int block_m);
 
+/// How build_bwd_work lays its key blocks.
+enum class BwdKeyBlocks {
+  // The keys cut into regions at the k range starts of the slices with >= block_m rows and
+  // >= block_n keys (documents, chunks), each region into blocks aligned to its start; every
+  // slice adds its segments to the blocks its keys meet. No block mixes two documents' keys
+  // (whose rows it would walk both), the slices that share keys share the items (one K / V
+  // load and one walk per block, not one per slice), and no key is in two items (dK / dV
+  // stored, not added). A start less than block_n / 8 keys past a block boundary of the
+  // region before is no cut (a block of a few keys walks as many rows as a whole one).
+  kAnchored,
+  // Global blocks [b block_n, (b + 1) block_n) (the deterministic mode's lists).
+  kGlobal,
+  // Development (bench/NOTES.md v52, MAGI_FFA_BWD_KEY_BLOCKS=2): the list before v52, blocks
+  // of its own aligned to each such slice's k range start, global blocks for the others; items
+  // may then overlap in keys.
+  kPerSlice,
+};
+
 /// Backward: items of at most `block_n` keys, [block_start, block_end) = the keys their
-/// segments cover. A slice with >= block_m rows and >= block_n keys gets blocks of its own
-/// aligned to its k range start; smaller slices share globally aligned blocks. Items may
-/// overlap in keys (dK / dV are then added atomically; disjoint_blocks says whether any do).
-/// With `global_blocks_only`, every item is a global block [b block_n, (b + 1) block_n), so
-/// no two items share a key (the deterministic mode's requirement).
+/// segments cover, laid as `blocks` says. disjoint_blocks says whether no key is in two items
+/// (else dK / dV are added atomically).
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
-                        int block_m, bool global_blocks_only = false);
+                        int block_m, BwdKeyBlocks blocks = BwdKeyBlocks::kAnchored);
 
 /// The deterministic backward's accumulation order of dQ: each item's query tiles are walked
 /// aligned to global blocks of block_m rows (RowTiles with aligned = true); the list is put in

@@ -51,7 +51,8 @@ TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
     // The 256-row forward's items and 80-key tiles (fwd_consumer.cuh: run_halves).
     expect_cover<KeyTiles<80>, 80>(build_fwd_work(slices, sq, 256), true);
     expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64), false);
-    expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64, true), false, true);
+    expect_cover<RowTiles<64>, 64>(build_bwd_work(slices, sk, 128, 64, BwdKeyBlocks::kGlobal),
+                                   false, true);
   }
 }
 

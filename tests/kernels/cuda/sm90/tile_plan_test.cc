@@ -155,7 +155,7 @@ struct DetList {
   std::vector<int32_t> cost;
 };
 DetList det_list(const std::vector<AttnSlice>& slices, int64_t total_k) {
-  DetList d{build_bwd_work(slices, total_k, 128, 64, /*global_blocks_only=*/true), {}, {}};
+  DetList d{build_bwd_work(slices, total_k, 128, 64, BwdKeyBlocks::kGlobal), {}, {}};
   add_row_turns(d.wl, 64);
   for (const FfaWorkItem& it : d.wl.items) {
     std::vector<int64_t> rows;
