@@ -83,8 +83,6 @@ struct BwdPlanShape {
 /// the busiest SM's cycles fell 0.9-3.2 % on five of six harness shapes, the sixth (8k causal
 /// hd 128) within 0.3 %, while 2k full 64:8 (32 query tiles a tile) lost 8 % of its time
 /// (bench/NOTES.md v44). MAGI_FFA_BWD_CUTS (development knob): 0 no cuts, 1 cuts at any walk.
-/// MAGI_FFA_BWD_CHUNK_TILES=<n> (development knob, v52): the default mode's chunks of n tiles
-/// (the deterministic mode's are one tile each).
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
                             int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
@@ -106,14 +104,10 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
     return c;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
-  static const int64_t forced_tiles = [] {  // MAGI_FFA_BWD_CHUNK_TILES=<n>: chunks of n tiles
-    const char* env = std::getenv("MAGI_FFA_BWD_CHUNK_TILES");
-    return env == nullptr ? int64_t{0} : std::max<int64_t>(0, std::atoll(env));
-  }();
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
   sm90::TileCuts plan_cuts = cuts;
   plan_cuts.on = cuts.on && one_pass && head_dim_v == head_dim;
-  return {forced_tiles > 0 ? forced_tiles : int64_t{chunks} * ctas, sm90::TileOrder{}, plan_cuts};
+  return {int64_t{chunks} * ctas, sm90::TileOrder{}, plan_cuts};
 }
 
 /// The forward's schedule (prepared_work.h: fwd_schedule, sm90/fwd_rows.h). Development knobs,
@@ -310,9 +304,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // kernel is known (the workspace query runs this before anything is written).
   if (s.ws_kernel) check_16b("ffa_backward", a.dq, "dq");
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
-  // (disjoint key blocks, one query head per kv head). Otherwise fp32 scratch accumulators,
-  // cast into dk / dv at the end.
-  s.store_direct = s.ws_kernel && s.overwrite && list.disjoint_blocks && hq == hkv;
+  // (the lists' key blocks are disjoint, work_list.h; one query head per kv head). Otherwise
+  // fp32 scratch accumulators, cast into dk / dv at the end.
+  s.store_direct = s.ws_kernel && s.overwrite && hq == hkv;
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);

@@ -77,7 +77,7 @@ TEST(FfaWorkList, CoversTheUnionExactlyOnce) {
       }
       const WorkList b = build_bwd_work(slices, sk, block, 8);
       EXPECT_EQ(covered(b, sq, sk, false, block), want) << "bwd trial " << trial;
-      // Backward blocks end at their segments' last key; disjoint_blocks is exact.
+      // Backward blocks end at their segments' last key; no key is in two items' blocks.
       std::vector<int> owners(static_cast<size_t>(sk), 0);
       for (const FfaWorkItem& it : b.items) {
         EXPECT_LE(it.block_end - it.block_start, block);
@@ -86,8 +86,7 @@ TEST(FfaWorkList, CoversTheUnionExactlyOnce) {
         }
         for (int32_t key = it.block_start; key < it.block_end; ++key) ++owners[key];
       }
-      EXPECT_EQ(b.disjoint_blocks, *std::max_element(owners.begin(), owners.end()) <= 1)
-          << "bwd trial " << trial;
+      EXPECT_LE(*std::max_element(owners.begin(), owners.end()), 1) << "bwd trial " << trial;
       EXPECT_EQ(b.covers_keys, *std::min_element(owners.begin(), owners.end()) >= 1)
           << "bwd trial " << trial;
     }
@@ -116,7 +115,6 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
       const int64_t sq = 1 + rng() % 600, sk = 1 + rng() % 600;
       const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 8));
       WorkList wl = build_bwd_work(slices, sk, block_n, 64, BwdKeyBlocks::kGlobal);
-      EXPECT_TRUE(wl.disjoint_blocks);
       for (const FfaWorkItem& it : wl.items) {
         EXPECT_EQ(it.block_start % block_n, 0);
         EXPECT_LE(it.block_end - it.block_start, block_n);
@@ -154,6 +152,57 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
                 covered(build_bwd_work(slices, sk, 128, 64), sq, sk, false, 128));
     }
   }
+}
+
+// The default backward list's anchored key blocks: no key in two items, blocks of at most
+// block_n keys, no document's key start inside a block (unless within block_n / 8 keys of a
+// boundary of the blocks before it), the slices that meet a block share its item, and the cells
+// of the global list.
+TEST(FfaWorkList, AnchoredBackwardBlocks) {
+  std::mt19937_64 rng(11);
+  for (int iter = 0; iter < 300; ++iter) {
+    const int64_t sq = 1 + rng() % 600, sk = 1 + rng() % 600;
+    const auto slices = make_disjoint(testing::random_slices(rng, sq, sk, 8));
+    const WorkList wl = build_bwd_work(slices, sk, 128, 64);
+    std::vector<int> owners(static_cast<size_t>(sk), 0);
+    for (const FfaWorkItem& it : wl.items) {
+      EXPECT_LE(it.block_end - it.block_start, 128);
+      for (int32_t key = it.block_start; key < it.block_end; ++key) ++owners[key];
+      for (const AttnSlice& s : slices) {
+        if (s.q.size() < 64 || s.k.size() < 128) continue;
+        const int64_t c = s.k.start;
+        EXPECT_TRUE(c <= it.block_start || c >= it.block_end || c - it.block_start < 16)
+            << "key start " << c << " inside [" << it.block_start << ", " << it.block_end << ")";
+      }
+    }
+    EXPECT_LE(*std::max_element(owners.begin(), owners.end()), 1);
+    EXPECT_EQ(
+        covered(wl, sq, sk, false, 128),
+        covered(build_bwd_work(slices, sk, 128, 64, BwdKeyBlocks::kGlobal), sq, sk, false, 128));
+  }
+  // Block-causal documents (chunks of 100 rows seeing their document up to the chunk's end):
+  // one item per block of a document, blocks aligned to its start.
+  std::vector<AttnSlice> chunks;
+  for (const auto& [d0, d1] : {std::pair<int64_t, int64_t>{0, 300}, {300, 700}}) {
+    for (int64_t r = d0; r < d1; r += 100) {
+      chunks.push_back(
+          {{r, std::min(r + 100, d1)}, {d0, std::min(r + 100, d1)}, AttnMaskType::kFull});
+    }
+  }
+  WorkList wl = build_bwd_work(chunks, 700, 128, 64);
+  std::vector<std::pair<int32_t, int32_t>> blocks;
+  for (const FfaWorkItem& it : wl.items) blocks.emplace_back(it.block_start, it.block_end);
+  std::sort(blocks.begin(), blocks.end());
+  const std::vector<std::pair<int32_t, int32_t>> want = {
+      {0, 128}, {128, 256}, {256, 300}, {300, 428}, {428, 556}, {556, 684}, {684, 700}};
+  EXPECT_EQ(blocks, want);
+  // A sliding window whose keys start 1 past the first document's: no cut there (no block of
+  // one key), global blocks.
+  const std::vector<AttnSlice> swa = {{{0, 512}, {0, 512}, AttnMaskType::kCausal},
+                                      {{512, 4096}, {1, 4096}, AttnMaskType::kBiCausal}};
+  wl = build_bwd_work(swa, 4096, 128, 64);
+  for (const FfaWorkItem& it : wl.items) EXPECT_EQ(it.block_start % 128, 0);
+  EXPECT_EQ(wl.items.size(), 32u);
 }
 
 // The deterministic lists number their query tiles in 32 bits: a mask with more is refused,

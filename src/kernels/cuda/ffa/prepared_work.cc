@@ -138,7 +138,6 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
         l.row_turns.empty() ? nullptr : reinterpret_cast<const int32_t*>(base + offsets[i][2]);
     d.num_items = static_cast<int32_t>(l.items.size());
     d.block = block;
-    d.disjoint_blocks = l.disjoint_blocks;
     d.covers_keys = l.covers_keys;
     if (kind == ListKind::kForward) {
       for (const FfaWorkItem& it : l.items) {
@@ -161,25 +160,10 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
   return buffer;
 }
 
-/// The default backward list's key blocks: anchored (work_list.h), or as
-/// MAGI_FFA_BWD_KEY_BLOCKS=1 (global) / 2 (per slice, the list before v52) says (development
-/// knob, bench/NOTES.md v52).
-BwdKeyBlocks default_bwd_key_blocks() {
-  static const BwdKeyBlocks blocks = [] {
-    const char* env = std::getenv("MAGI_FFA_BWD_KEY_BLOCKS");
-    const int v = env == nullptr ? 0 : std::atoi(env);
-    return v == 1   ? BwdKeyBlocks::kGlobal
-           : v == 2 ? BwdKeyBlocks::kPerSlice
-                    : BwdKeyBlocks::kAnchored;
-  }();
-  return blocks;
-}
-
 std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream) {
   const WorkList fwd = build_fwd_work(work.slices(), work.total_q(), kFwdBlockM),
                  fwd_wide = build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
-                 bwd = build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM,
-                                      default_bwd_key_blocks());
+                 bwd = build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM);
   auto w = std::make_unique<CudaFfaWork>();
   const ListUpload lists[] = {{&fwd, kFwdBlockM, ListKind::kForward, &w->lists.fwd},
                               {&fwd_wide, kFwdWideBlockM, ListKind::kForward, &w->lists.fwd_wide},

@@ -19,7 +19,6 @@ struct DeviceWorkList {
   const int32_t* row_turns = nullptr;  // device, WorkList::row_turns (deterministic list only)
   int32_t num_items = 0;
   int32_t block = 0;               // rows (forward) or keys (backward) per item's block
-  bool disjoint_blocks = true;     // WorkList::disjoint_blocks
   bool covers_keys = false;        // WorkList::covers_keys
   std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
   // host, the default backward list: its items and segments (a plan's cut tiles' pieces are

@@ -104,8 +104,7 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
   const auto large = [&](const AttnSlice& s) {
     return s.q.size() >= block_m && s.k.size() >= block_n;
   };
-  // The blocks' starts (ascending; a block ends at the next start or total_k, or, per slice,
-  // where its slice's keys end).
+  // The blocks' starts, ascending: block b holds keys [starts[b], starts[b + 1] or total_k).
   std::vector<int32_t> starts;
   if (blocks == BwdKeyBlocks::kAnchored) {
     std::vector<int64_t> cuts;
@@ -135,26 +134,15 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
                               static_cast<int32_t>(c0), static_cast<int32_t>(c1), dlo, dhi});
     cost[blk] += q1 - q0;
   };
-  const size_t shared_blocks = starts.size();  // blocks [0, shared_blocks) partition the keys
   for (const AttnSlice& s : slices) {
     if (s.q.empty() || s.k.empty()) continue;
     int32_t dlo, dhi;
     slice_diagonals(s, dlo, dhi);
-    if (blocks == BwdKeyBlocks::kPerSlice && large(s)) {
-      for (int64_t c0 = s.k.start; c0 < s.k.end; c0 += block_n) {
-        per_block.emplace_back();
-        cost.push_back(0);
-        starts.push_back(static_cast<int32_t>(c0));
-        add(per_block.size() - 1, s, c0, std::min<int64_t>(s.k.end, c0 + block_n), dlo, dhi);
-      }
-      continue;
-    }
-    // The first shared block holding s.k.start: the last start <= it.
-    size_t b = static_cast<size_t>(
-        std::upper_bound(starts.begin(), starts.begin() + shared_blocks, s.k.start) -
-        starts.begin() - 1);
-    for (; b < shared_blocks && starts[b] < s.k.end; ++b) {
-      const int64_t end = b + 1 < shared_blocks ? starts[b + 1] : total_k;
+    // The first block holding s.k.start: the last start <= it.
+    size_t b = static_cast<size_t>(std::upper_bound(starts.begin(), starts.end(), s.k.start) -
+                                   starts.begin() - 1);
+    for (; b < starts.size() && starts[b] < s.k.end; ++b) {
+      const int64_t end = b + 1 < starts.size() ? starts[b + 1] : total_k;
       add(b, s, std::max<int64_t>(s.k.start, starts[b]), std::min<int64_t>(s.k.end, end), dlo, dhi);
     }
   }
@@ -165,17 +153,11 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
     for (const FfaSegment& g : per_block[b]) ends[b] = std::max(ends[b], g.k1);
   }
   WorkList wl = finish(per_block, cost, starts, ends, /*keep_empty=*/false);
-  // Per-slice blocks may overlap each other or shared ones (their keys then get dK / dV from
-  // several items).
-  std::vector<std::pair<int32_t, int32_t>> spans;
-  for (const FfaWorkItem& it : wl.items) spans.emplace_back(it.block_start, it.block_end);
-  std::sort(spans.begin(), spans.end());
-  int64_t covered_to = 0;  // keys [0, covered_to) lie in some item's block
-  for (size_t i = 0; i < spans.size(); ++i) {
-    if (i > 0 && spans[i].first < spans[i - 1].second) wl.disjoint_blocks = false;
-    if (spans[i].first <= covered_to) covered_to = std::max<int64_t>(covered_to, spans[i].second);
-  }
-  wl.covers_keys = covered_to >= total_k;
+  // The blocks partition the keys; the items cover them all unless a key
+  // lies in no item's block (no cell sees it; its dK / dV are then zero).
+  int64_t keys = 0;
+  for (const FfaWorkItem& it : wl.items) keys += it.block_end - it.block_start;
+  wl.covers_keys = keys == total_k;
   return wl;
 }
 

@@ -14,8 +14,7 @@ namespace magi::cuda {
 struct WorkList {
   std::vector<FfaWorkItem> items;  // longest first (add_row_turns: in turn order)
   std::vector<FfaSegment> segs;
-  bool disjoint_blocks = true;  // no row (forward) / key (backward) in two items' blocks
-  bool covers_keys = false;     // backward: the items' key blocks cover [0, total_k)
+  bool covers_keys = false;  // backward: the items' key blocks cover [0, total_k)
   // Deterministic backward (add_row_turns, which also reorders the items): for each item's
   // query tiles, aligned to global blocks of block_m rows, the tile's turn among all tiles of
   // its row block.
@@ -40,15 +39,10 @@ enum class BwdKeyBlocks {
   kAnchored,
   // Global blocks [b block_n, (b + 1) block_n) (the deterministic mode's lists).
   kGlobal,
-  // Development (bench/NOTES.md v52, MAGI_FFA_BWD_KEY_BLOCKS=2): the list before v52, blocks
-  // of its own aligned to each such slice's k range start, global blocks for the others; items
-  // may then overlap in keys.
-  kPerSlice,
 };
 
 /// Backward: items of at most `block_n` keys, [block_start, block_end) = the keys their
-/// segments cover, laid as `blocks` says. disjoint_blocks says whether no key is in two items
-/// (else dK / dV are added atomically).
+/// segments cover, laid as `blocks` says; no key is in two items' blocks.
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
                         int block_m, BwdKeyBlocks blocks = BwdKeyBlocks::kAnchored);
 

@@ -493,7 +493,6 @@ TEST(TilePlan, GpuTestMasksCutOnAnH200) {
   };
   for (const Case& c : cases) {
     const WorkList wl = build_bwd_work(make_disjoint(c.slices), c.s, 128, 64);
-    EXPECT_TRUE(wl.disjoint_blocks) << c.name;
     const std::vector<int32_t> cost = walk_costs(wl);
     const int32_t tiles = static_cast<int32_t>(wl.items.size()) * c.heads;
     const int32_t grid = TileScheduler::grid_for(tiles, 132);
