@@ -308,7 +308,7 @@ struct FwdConsumer {
     };
     // The loop of tiles breaks out at an item change, which runs after it: the tiles' code lies
     // together, the change's (the epilogue's, once per item) out of its way in the instruction
-    // cache (bench/NOTES.md v51-v52: +2-6 % at 2k, hd 64).
+    // cache (bench/NOTES.md v51-v52: +1-6 % at 2k, hd 64).
     // The items without keys the stream passed on its way to its current unit (which has
     // keys, or ends the stream), written here rather than inside the loop of tiles: the units
     // before it back to the last with keys. NOTE: not at 160 registers a consumer (the
