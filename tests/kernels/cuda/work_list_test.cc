@@ -155,9 +155,9 @@ TEST(FfaWorkList, DeterministicBackwardBlocksAndTurns) {
 }
 
 // The default backward list's anchored key blocks: no key in two items, blocks of at most
-// block_n keys, no document's key start inside a block (unless within block_n / 8 keys of a
-// boundary of the blocks before it), the slices that meet a block share its item, and the cells
-// of the global list.
+// block_n keys, a document's key start inside a block only within block_n / 8 keys of the
+// block's start or inside another document's keys, the slices that meet a block share its
+// item, and the cells of the global list.
 TEST(FfaWorkList, AnchoredBackwardBlocks) {
   std::mt19937_64 rng(11);
   for (int iter = 0; iter < 300; ++iter) {
@@ -171,8 +171,14 @@ TEST(FfaWorkList, AnchoredBackwardBlocks) {
       for (const AttnSlice& s : slices) {
         if (s.q.size() < 64 || s.k.size() < 128) continue;
         const int64_t c = s.k.start;
-        EXPECT_TRUE(c <= it.block_start || c >= it.block_end || c - it.block_start < 16)
-            << "key start " << c << " inside [" << it.block_start << ", " << it.block_end << ")";
+        if (c <= it.block_start || c >= it.block_end || c - it.block_start < 16) continue;
+        bool crossed = false;
+        for (const AttnSlice& o : slices) {
+          crossed =
+              crossed || (o.q.size() >= 64 && o.k.size() >= 128 && o.k.start < c && c < o.k.end);
+        }
+        EXPECT_TRUE(crossed) << "key start " << c << " inside [" << it.block_start << ", "
+                             << it.block_end << ")";
       }
     }
     EXPECT_LE(*std::max_element(owners.begin(), owners.end()), 1);
@@ -203,6 +209,22 @@ TEST(FfaWorkList, AnchoredBackwardBlocks) {
   wl = build_bwd_work(swa, 4096, 128, 64);
   for (const FfaWorkItem& it : wl.items) EXPECT_EQ(it.block_start % 128, 0);
   EXPECT_EQ(wl.items.size(), 32u);
+  // Windows whose keys start every 64 keys (query chunks of 64 rows seeing 256 keys), each start
+  // inside the window before: no cut (regions of 64 keys would make every window walk twice its
+  // blocks), global blocks.
+  std::vector<AttnSlice> windows;
+  for (int64_t r = 0; r < 1024; r += 64) {
+    windows.push_back({{r + 256, r + 320}, {r, r + 256}, AttnMaskType::kFull});
+  }
+  wl = build_bwd_work(windows, 1280, 128, 64);
+  for (const FfaWorkItem& it : wl.items) EXPECT_EQ(it.block_start % 128, 0);
+  EXPECT_EQ(wl.items.size(), 10u);
+  // A document starting 1 key past a block boundary: no cut (no block of one key).
+  const std::vector<AttnSlice> docs = {{{0, 129}, {0, 129}, AttnMaskType::kFull},
+                                       {{129, 500}, {129, 500}, AttnMaskType::kFull}};
+  wl = build_bwd_work(docs, 500, 128, 64);
+  for (const FfaWorkItem& it : wl.items) EXPECT_EQ(it.block_start % 128, 0);
+  EXPECT_EQ(wl.items.size(), 4u);
 }
 
 // The deterministic lists number their query tiles in 32 bits: a mask with more is refused,

@@ -107,19 +107,27 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
   // The blocks' starts, ascending: block b holds keys [starts[b], starts[b + 1] or total_k).
   std::vector<int32_t> starts;
   if (blocks == BwdKeyBlocks::kAnchored) {
-    std::vector<int64_t> cuts;
+    std::vector<std::pair<int64_t, int64_t>> ranges;  // the large slices' key ranges, by start
     for (const AttnSlice& s : slices) {
-      if (!s.q.empty() && large(s)) cuts.push_back(s.k.start);
+      if (!s.q.empty() && large(s)) ranges.emplace_back(s.k.start, s.k.end);
     }
-    std::sort(cuts.begin(), cuts.end());
-    cuts.push_back(total_k);
+    std::sort(ranges.begin(), ranges.end());
     const int64_t min_offset = std::max(1, block_n / 8);
     int64_t region = 0;  // the current region's start
-    for (const int64_t cut : cuts) {
-      if (cut < total_k && (cut - region) % block_n < min_offset) continue;
-      for (int64_t c = region; c < cut; c += block_n) starts.push_back(static_cast<int32_t>(c));
-      region = cut;
+    int64_t reach = 0;   // the furthest key end of the large slices that start before `cut`
+    size_t before = 0;   // ranges[0, before) start before `cut`
+    const auto close_region = [&](int64_t end) {
+      for (int64_t c = region; c < end; c += block_n) starts.push_back(static_cast<int32_t>(c));
+      region = end;
+    };
+    for (const auto& [cut, cut_end] : ranges) {
+      for (; before < ranges.size() && ranges[before].first < cut; ++before) {
+        reach = std::max(reach, ranges[before].second);
+      }
+      if (reach > cut || (cut - region) % block_n < min_offset) continue;
+      close_region(cut);
     }
+    close_region(total_k);
   } else {
     for (int64_t c = 0; c < total_k; c += block_n) starts.push_back(static_cast<int32_t>(c));
   }

@@ -30,12 +30,14 @@ WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int 
 /// How build_bwd_work lays its key blocks.
 enum class BwdKeyBlocks {
   // The keys cut into regions at the k range starts of the slices with >= block_m rows and
-  // >= block_n keys (documents, chunks), each region into blocks aligned to its start; every
-  // slice adds its segments to the blocks its keys meet. No block mixes two documents' keys
-  // (whose rows it would walk both), the slices that share keys share the items (one K / V
-  // load and one walk per block, not one per slice), and no key is in two items (dK / dV
-  // stored, not added). A start less than block_n / 8 keys past a block boundary of the
-  // region before is no cut (a block of a few keys walks as many rows as a whole one).
+  // >= block_n keys (documents, chunks) that no other such slice's keys cross, each region into
+  // blocks aligned to its start; every slice adds its segments to the blocks its keys meet. No
+  // block mixes two documents' keys (whose rows it would walk both), the slices that share keys
+  // share the items (one K / V load and one walk per block, not one per slice), and no key is
+  // in two items (dK / dV stored, not added). A start less than block_n / 8 keys past a block
+  // boundary of the region before is no cut (a block of a few keys walks as many rows as a whole
+  // one); a start inside another slice's keys is none either (a sliding window's starts would
+  // cut its keys into short blocks, each walking the rows of every window over it).
   kAnchored,
   // Global blocks [b block_n, (b + 1) block_n) (the deterministic mode's lists).
   kGlobal,
