@@ -120,7 +120,8 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
       for (int64_t c = region; c < end; c += block_n) starts.push_back(static_cast<int32_t>(c));
       region = end;
     };
-    for (const auto& [cut, cut_end] : ranges) {
+    for (const auto& range : ranges) {
+      const int64_t cut = range.first;
       for (; before < ranges.size() && ranges[before].first < cut; ++before) {
         reach = std::max(reach, ranges[before].second);
       }
@@ -161,8 +162,8 @@ WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int 
     for (const FfaSegment& g : per_block[b]) ends[b] = std::max(ends[b], g.k1);
   }
   WorkList wl = finish(per_block, cost, starts, ends, /*keep_empty=*/false);
-  // The blocks partition the keys; the items cover them all unless a key
-  // lies in no item's block (no cell sees it; its dK / dV are then zero).
+  // The blocks partition the keys; the items cover them all unless a key lies in no item's
+  // block (no cell sees it; its dK / dV are then zero).
   int64_t keys = 0;
   for (const FfaWorkItem& it : wl.items) keys += it.block_end - it.block_start;
   wl.covers_keys = keys == total_k;
