@@ -101,15 +101,14 @@ WorkList build_fwd_work(std::span<const AttnSlice> slices, int64_t total_q, int 
 WorkList build_bwd_work(std::span<const AttnSlice> slices, int64_t total_k, int block_n,
                         int block_m, BwdKeyBlocks blocks) {
   MAGI_CHECK(total_k < (int64_t{1} << 30), "FFA CUDA: total_k = ", total_k, ": must be < 2^30");
-  const auto large = [&](const AttnSlice& s) {
-    return s.q.size() >= block_m && s.k.size() >= block_n;
-  };
   // The blocks' starts, ascending: block b holds keys [starts[b], starts[b + 1] or total_k).
   std::vector<int32_t> starts;
   if (blocks == BwdKeyBlocks::kAnchored) {
     std::vector<std::pair<int64_t, int64_t>> ranges;  // the large slices' key ranges, by start
     for (const AttnSlice& s : slices) {
-      if (!s.q.empty() && large(s)) ranges.emplace_back(s.k.start, s.k.end);
+      if (!s.q.empty() && s.q.size() >= block_m && s.k.size() >= block_n) {
+        ranges.emplace_back(s.k.start, s.k.end);
+      }
     }
     std::sort(ranges.begin(), ranges.end());
     const int64_t min_offset = std::max(1, block_n / 8);
