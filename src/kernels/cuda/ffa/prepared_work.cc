@@ -190,8 +190,7 @@ const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int
   std::unique_ptr<DeterministicList>& det = w.det[pass ? 1 : 0];
   if (!det) {
     const int32_t block = pass ? kBwdPassKeys : kBwdBlockN;
-    WorkList list =
-        build_bwd_work(work.slices(), work.total_k(), block, kBwdBlockM, BwdKeyBlocks::kGlobal);
+    WorkList list = build_bwd_work(work.slices(), work.total_k(), block, kBwdBlockM);
     add_row_turns(list, kBwdBlockM);
     auto d = std::make_unique<DeterministicList>();
     const ListUpload up[] = {{&list, block, ListKind::kDeterministic, &d->list}};

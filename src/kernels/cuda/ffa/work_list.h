@@ -39,7 +39,7 @@ enum class BwdKeyBlocks {
   // one); a start inside another slice's keys is none either (a sliding window's starts would
   // cut its keys into short blocks, each walking the rows of every window over it).
   kAnchored,
-  // Global blocks [b block_n, (b + 1) block_n) (the deterministic mode's lists).
+  // Global blocks [b block_n, (b + 1) block_n).
   kGlobal,
 };
 
