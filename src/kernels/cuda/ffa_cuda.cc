@@ -82,9 +82,13 @@ struct BwdPlanShape {
 /// head dim equal to q's) where the tiles walk 64 query tiles or more on average: on the H200
 /// the busiest SM's cycles fell 0.9-3.2 % on five of six harness shapes, the sixth (8k causal
 /// hd 128) within 0.3 %, while 2k full 64:8 (32 query tiles a tile) lost 8 % of its time
-/// (bench/NOTES.md v44). MAGI_FFA_BWD_CUTS (development knob): 0 no cuts, 1 cuts at any walk.
-BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
-                            int64_t head_dim_v) {
+/// (bench/NOTES.md v44). Under ncu, that is: in back-to-back calls on the H100 (v53) the tiles
+/// whose dK / dV are stored in 16 bits by their one owner (`store_direct`: MHA) ran 3-11 %
+/// slower cut at 8k 16:16 hd 128 (the main kernel itself, not the merge of the pieces' slots),
+/// while those adding them in fp32 (GQA) gained 1-3 %; so by default only the latter are cut.
+/// MAGI_FFA_BWD_CUTS (development knob): 0 no cuts, 1 cuts at any walk, both kinds of tiles.
+BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim, int64_t head_dim_v,
+                            bool store_direct) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
     if (env == nullptr) return -1;
@@ -95,18 +99,23 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
     return env == nullptr ? 1 : std::max(0, std::atoi(env));
   }();
-  static const sm90::TileCuts cuts = [] {  // as the knob says, for the kernels that can cut
+  struct CutsKnob {
+    sm90::TileCuts cuts;
+    bool direct;  // the store_direct tiles too
+  };
+  static const CutsKnob knob = [] {  // as the knob says, for the kernels that can cut
     const char* env = std::getenv("MAGI_FFA_BWD_CUTS");
     const bool forced = env != nullptr && env[0] == '1' && env[1] == '\0';
-    sm90::TileCuts c;
-    c.on = env == nullptr || forced;
-    c.min_walk = forced ? 0 : sm90::kCutMinWalk;
-    return c;
+    CutsKnob k{{}, forced};
+    k.cuts.on = env == nullptr || forced;
+    k.cuts.min_walk = forced ? 0 : sm90::kCutMinWalk;
+    return k;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
-  sm90::TileCuts plan_cuts = cuts;
-  plan_cuts.on = cuts.on && one_pass && head_dim_v == head_dim;
+  sm90::TileCuts plan_cuts = knob.cuts;
+  plan_cuts.on =
+      plan_cuts.on && one_pass && head_dim_v == head_dim && (!store_direct || knob.direct);
   return {int64_t{chunks} * ctas, sm90::TileOrder{}, plan_cuts};
 }
 
@@ -332,7 +341,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     // workspace query and the call: both then count as the call that uploads before a CUDA
     // graph's capture (ffa.h).
     if (const BwdPlanShape shape =
-            bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2]);
+            bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2], s.store_direct);
         shape.chunk_tiles > 0) {
       s.plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, shape.chunk_tiles,
                              shape.order, shape.cuts, a.q.device.index, a.stream);
