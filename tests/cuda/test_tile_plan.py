@@ -2,11 +2,11 @@
 MAGI_FFA_BWD_TILE_PLAN=<k> (chunks of k grids; 0 the scheduler's rounds; the deterministic mode
 keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's head groups) and
 MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces wherever the plan gains, which by
-default it does only where tiles walk 64 query tiles or more on average; sm90/bwd_cut.cuh: with
-GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a second kernel adds them;
-at head dim 256 in both D passes). That the MHA cases are cut on a 132-SM H200 with
+default it does only for GQA tiles that walk 64 query tiles or more on average; sm90/bwd_cut.cuh:
+with GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a second kernel adds
+them; at head dim 256 in both D passes). That the MHA cases are cut on a 132-SM H200 with
 MAGI_FFA_BWD_CUTS=1 is checked on the host: tests/kernels/cuda/sm90/tile_plan_test.cc,
-GpuTestMasksCutOnAnH200 (with the default, the 4096-row full case).
+GpuTestMasksCutOnAnH200.
 
 The knobs are read once per process, so each setting runs in a fresh process: gradients against
 the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,

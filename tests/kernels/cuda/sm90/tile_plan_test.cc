@@ -484,7 +484,8 @@ static_assert(bwd_cut_slot_floats(256, 8) == 4 * bwd_cut_block(32, 8, 1, 0));
 // The masks of tests/cuda/test_tile_plan.py whose dK / dV the kernels store (MHA, one owner per
 // key row: the slots and the merge kernel) are cut on a 132-SM H200 with the default plan shape
 // (ffa_cuda.cc: bwd_plan_shape) under MAGI_FFA_BWD_CUTS=1 (any walk), so the GPU test runs that
-// path; the default (tiles of 64 query tiles or more on average) cuts the full one.
+// path; cuts at the default walk (64 query tiles or more on average, the GQA tiles' default;
+// MHA tiles are cut only under the knob) would cut the full one.
 TEST(TilePlan, GpuTestMasksCutOnAnH200) {
   struct Case {
     const char* name;

@@ -84,7 +84,9 @@ struct TilePlan {
 /// cuts gained 0.9-3.2 % SM cycles where tiles walk 64 query tiles or more on average, and one
 /// shape of short tiles, 2k full 64:8 (32 a tile; modelled 1.4 % faster), lost 8 % of its time
 /// (27 % of its busiest SM's cycles on an H100, v45), which no fixed cost explains: `min_walk`
-/// keeps such plans whole (kCutMinWalk, the default plan's: ffa_cuda.cc).
+/// keeps such plans whole (kCutMinWalk, the default plan's: ffa_cuda.cc). In back-to-back
+/// calls on an H100 the MHA tiles (16-bit dK / dV, the slots and the merge) ran 3-11 % slower
+/// cut at 8k (v53), which no replay explains either; the default plan cuts GQA tiles only.
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
