@@ -82,10 +82,10 @@ struct BwdPlanShape {
 /// head dim equal to q's) where the tiles walk 64 query tiles or more on average: on the H200
 /// the busiest SM's cycles fell 0.9-3.2 % on five of six harness shapes, the sixth (8k causal
 /// hd 128) within 0.3 %, while 2k full 64:8 (32 query tiles a tile) lost 8 % of its time
-/// (bench/NOTES.md v44). Under ncu, that is: in back-to-back calls on the H100 (v53) the tiles
-/// whose dK / dV are stored in 16 bits by their one owner (`store_direct`: MHA) ran 3-11 %
-/// slower cut at 8k 16:16 hd 128 (the main kernel itself, not the merge of the pieces' slots),
-/// while those adding them in fp32 (GQA) gained 1-3 %; so by default only the latter are cut.
+/// (bench/NOTES.md v44), each under ncu, one launch at a time. In back-to-back calls on an H100
+/// (v53) the tiles whose dK / dV are stored in 16 bits by their one owner (`store_direct`: MHA)
+/// ran 3-11 % slower cut at 8k 16:16 hd 128 (the main kernel itself, not the merge of the
+/// pieces' slots), while those adding them in fp32 (GQA) gained 1-3 %: only the latter are cut.
 /// MAGI_FFA_BWD_CUTS (development knob): 0 no cuts, 1 cuts at any walk, both kinds of tiles.
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim, int64_t head_dim_v,
                             bool store_direct) {
