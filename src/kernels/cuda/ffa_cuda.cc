@@ -86,7 +86,10 @@ struct BwdPlanShape {
 /// (v53) the tiles whose dK / dV are stored in 16 bits by their one owner (`store_direct`: MHA)
 /// ran 3-11 % slower cut at 8k 16:16 hd 128 (the main kernel itself, not the merge of the
 /// pieces' slots), while those adding them in fp32 (GQA) gained 1-3 %: only the latter are cut.
-/// MAGI_FFA_BWD_CUTS (development knob): 0 no cuts, 1 cuts at any walk, both kinds of tiles.
+/// The likely cause, found on the CPU afterwards (not yet measured): the wrap-around ran every
+/// head of the last chunk at once (TileCuts::keep_rounds). MAGI_FFA_BWD_CUTS (development knob):
+/// 0 no cuts, 1 cuts at any walk, both kinds of tiles; 2 cuts as by default, both kinds of
+/// tiles, keeping the greedy fill's rounds (the A/B of bench/NOTES.md v53's next-session list).
 BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim, int64_t head_dim_v,
                             bool store_direct) {
   static const int forced = [] {  // -1: not forced
@@ -105,10 +108,11 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim, 
   };
   static const CutsKnob knob = [] {  // as the knob says, for the kernels that can cut
     const char* env = std::getenv("MAGI_FFA_BWD_CUTS");
-    const bool forced = env != nullptr && env[0] == '1' && env[1] == '\0';
-    CutsKnob k{{}, forced};
-    k.cuts.on = env == nullptr || forced;
-    k.cuts.min_walk = forced ? 0 : sm90::kCutMinWalk;
+    const char value = env != nullptr && env[0] != '\0' && env[1] == '\0' ? env[0] : '\0';
+    CutsKnob k{{}, value == '1' || value == '2'};
+    k.cuts.on = env == nullptr || k.direct;
+    k.cuts.min_walk = value == '1' ? 0 : sm90::kCutMinWalk;
+    k.cuts.keep_rounds = value == '2';
     return k;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};

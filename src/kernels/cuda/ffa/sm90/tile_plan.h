@@ -86,12 +86,21 @@ struct TilePlan {
 /// (27 % of its busiest SM's cycles on an H100, v45), which no fixed cost explains: `min_walk`
 /// keeps such plans whole (kCutMinWalk, the default plan's: ffa_cuda.cc). In back-to-back
 /// calls on an H100 the MHA tiles (16-bit dK / dV, the slots and the merge) ran 3-11 % slower
-/// cut at 8k (v53), which no replay explains either; the default plan cuts GQA tiles only.
+/// cut at 8k (v53); the default plan cuts GQA tiles only. `keep_rounds` below is the likely
+/// cause's remedy, not yet measured.
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
   int32_t tile_cost = 4;  // query tiles a tile or piece costs besides its walk (>= 1)
   int32_t min_walk = 0;   // query tiles: below this mean walk of the tiles, no cuts
+  // The last chunk's tiles placed by the greedy fill as the other chunks' (round after round
+  // over consecutive keys) while every CTA keeps room for a tile, the rest (about one round)
+  // by the wrap-around. Without it
+  // the wrap-around takes the whole last chunk, merged with the one before when short (1024
+  // tiles at 8k 16:16: the last 496), and hands each CTA consecutive keys of it, so the tiles
+  // running at one time span every head of that chunk (8 at 8k 16:16 hd 128, whose Q, dO and
+  // fp32 dQ then take 64 MB of L2 against 16 for the greedy fill's rounds; v53).
+  bool keep_rounds = false;
 
   bool operator==(const TileCuts&) const = default;
 };
@@ -161,14 +170,26 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
       std::sort(first, last, [](const Tile& a, const Tile& b) {
         return a.cost != b.cost ? a.cost > b.cost : a.key < b.key;
       });
-      if (!cut || last != keyed.end()) {
-        for (auto t = first; t != last; ++t) {
+      const auto greedy = [&](auto from, auto to) {  // each tile to the least loaded CTA
+        for (auto t = from; t != to; ++t) {
           const auto [load, c] = least.top();
           least.pop();
           per_cta[static_cast<size_t>(c)].push_back(*t);
           least.push({load + t->cost, c});
         }
+      };
+      if (!cut || last != keyed.end()) {
+        greedy(first, last);
         continue;
+      }
+      // keep_rounds: the greedy fill while the least loaded CTA keeps room for another tile as
+      // long as the one it takes (the rest are shorter), so that each CTA the wrap-around
+      // reaches can take a piece of any tile left.
+      auto wrapped = first;
+      while (cuts.keep_rounds && wrapped != last &&
+             least.top().first + 2 * int64_t{wrapped->cost} <= level) {
+        greedy(wrapped, wrapped + 1);
+        ++wrapped;
       }
       // The last chunk, McNaughton's wrap-around: the CTAs from the least loaded up, each
       // filled to the level; the tile that passes it is cut at a query tile (a piece costs its
@@ -211,7 +232,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
         per_cta[static_cast<size_t>(lowest->second)].push_back(t);
         lowest->first += t.cost;
       };
-      for (auto t = first; t != last; ++t) place(*t);
+      for (auto t = wrapped; t != last; ++t) place(*t);
       for (const Load& l : order) least.push(l);
     }
     int64_t most = 0;
