@@ -95,11 +95,11 @@ struct TileCuts {
   int32_t min_walk = 0;   // query tiles: below this mean walk of the tiles, no cuts
   // The last chunk's tiles placed by the greedy fill as the other chunks' (round after round
   // over consecutive keys) while every CTA keeps room for a tile, the rest (about one round)
-  // by the wrap-around. Without it
-  // the wrap-around takes the whole last chunk, merged with the one before when short (1024
-  // tiles at 8k 16:16: the last 496), and hands each CTA consecutive keys of it, so the tiles
-  // running at one time span every head of that chunk (8 at 8k 16:16 hd 128, whose Q, dO and
-  // fp32 dQ then take 64 MB of L2 against 16 for the greedy fill's rounds; v53).
+  // by the wrap-around. Without it the wrap-around takes the whole last chunk, merged with the
+  // one before when short (1024 tiles at 8k 16:16: the last 496), and hands each CTA
+  // consecutive keys of it, so the tiles running at one time span every head of that chunk (8
+  // at 8k 16:16 hd 128, whose Q, dO and fp32 dQ then take 64 MB of L2 against 24 for the greedy
+  // fill's rounds' 3; bench/NOTES.md v53).
   bool keep_rounds = false;
 
   bool operator==(const TileCuts&) const = default;
