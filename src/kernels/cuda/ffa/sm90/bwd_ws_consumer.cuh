@@ -24,6 +24,7 @@
 #include "kernels/cuda/ffa/mask.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_cut.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_traits.cuh"
@@ -440,7 +441,9 @@ struct BwdWsConsumer {
           store();
         }
       });
+      MAGI_BWD_MARK(threadIdx.x == 128, bwd_mark_tile(tile.item_index));
     });
+    MAGI_BWD_MARK(threadIdx.x == 128, bwd_mark_end());
   }
 
   /// dK (scaled by softmax_scale) and dV of this warp's keys, columns [col0, col0 + 8 kNT):

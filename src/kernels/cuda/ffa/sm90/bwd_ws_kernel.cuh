@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cuda/ffa/sm90/bwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_consumer.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_consumer_split_d.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_dq_writer.cuh"
@@ -34,6 +35,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   // Launched programmatically (launch_kernel.cuh): the next kernel may be scheduled now, and
   // this one touches no global memory before the previous kernel has completed.
   ptx::griddep_launch_dependents();
+  MAGI_BWD_MARK(threadIdx.x == 0, bwd_mark_entry());
 
   if (threadIdx.x == 0) {
 #pragma unroll

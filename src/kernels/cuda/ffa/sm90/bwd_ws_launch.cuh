@@ -9,6 +9,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ffa/device_info.h"
 #include "kernels/cuda/ffa/launch_kernel.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_kernel.cuh"
 #include "kernels/cuda/ffa/sm90/schedule.h"
 #include "kernels/cuda/ffa/sm90/tma_desc.h"
@@ -68,6 +69,7 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P,
       /*programmatic=*/true);
+  bwd_timeline_report(cfg.sched.grid, stream);
   // The cut tiles' 16-bit dK / dV (bwd_cut.cuh).
   if constexpr (kCuts) {
     if (p.num_cuts > 0 && p.dkv_store) {

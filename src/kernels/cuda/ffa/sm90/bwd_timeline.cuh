@@ -1,0 +1,91 @@
+// Development probe of the Hopper backward's tiles (-DMAGI_FFA_BWD_TIMELINE=1; compiled out
+// otherwise): each CTA records the GPU's nanosecond timer at its entry, at the end of each of its
+// first kBwdTimelineTiles tiles (consumer warpgroup 0, after the tile's dK / dV) and at its end;
+// after the process's 4th launch of a unit's backward the host prints one line per CTA: its
+// entry, each tile's end and its end in ns from the earliest entry, and each tile's work item
+// (from the list's item count on, a piece of a cut tile). Question it answers: whether the CTAs
+// of a plan all run slower or a few end late (bench/NOTES.md v53).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/ptx/timer.cuh"
+
+namespace magi::cuda::sm90 {
+
+inline constexpr int kBwdTimelineTiles = 16;
+
+#if MAGI_FFA_BWD_TIMELINE
+struct BwdTimelineCta {
+  uint64_t ns_entry, ns_end;
+  uint64_t ns_tile[kBwdTimelineTiles];
+  int32_t item[kBwdTimelineTiles];
+  int32_t tiles;  // tiles run (those past kBwdTimelineTiles counted, not timed)
+};
+static __device__ BwdTimelineCta g_bwd_timeline[1024];
+
+/// The CTA's entry (thread 0, before the barriers' __syncthreads orders it for the roles).
+/// NOTE: no printf in the kernel: a call anywhere serialises its wgmma (ptxas C7510).
+__device__ __forceinline__ void bwd_mark_entry() {
+  if (blockIdx.x >= 1024) return;
+  BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
+  me.tiles = 0;
+  me.ns_entry = ptx::globaltimer();
+}
+
+/// A tile of work item `item` done (one consumer thread).
+__device__ __forceinline__ void bwd_mark_tile(int32_t item) {
+  if (blockIdx.x >= 1024) return;
+  BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
+  if (me.tiles < kBwdTimelineTiles) {
+    me.ns_tile[me.tiles] = ptx::globaltimer();
+    me.item[me.tiles] = item;
+  }
+  ++me.tiles;
+}
+
+/// The CTA's last tile done (the same consumer thread).
+__device__ __forceinline__ void bwd_mark_end() {
+  if (blockIdx.x < 1024) g_bwd_timeline[blockIdx.x].ns_end = ptx::globaltimer();
+}
+
+/// Host, after each backward launch of this unit's kernel: at the process's 4th, waits for it
+/// and prints one line per CTA (stderr).
+static inline void bwd_timeline_report(int grid, cudaStream_t stream) {
+  static int launches = 0;
+  if (++launches != 4) return;
+  static BwdTimelineCta h[1024];
+  const int n = grid < 1024 ? grid : 1024;
+  if (cudaStreamSynchronize(stream) != cudaSuccess ||
+      cudaMemcpyFromSymbol(h, g_bwd_timeline, n * sizeof(BwdTimelineCta)) != cudaSuccess) {
+    std::fprintf(stderr, "bwd timeline: no marks (%s)\n", cudaGetErrorString(cudaGetLastError()));
+    return;
+  }
+  uint64_t t0 = h[0].ns_entry;
+  for (int b = 1; b < n; ++b) t0 = h[b].ns_entry < t0 ? h[b].ns_entry : t0;
+  const auto at = [&](uint64_t ns) { return static_cast<long long>(ns - t0); };
+  for (int b = 0; b < n; ++b) {
+    const BwdTimelineCta& c = h[b];
+    std::fprintf(stderr, "bwd timeline cta %d entry %lld end %lld tiles %d:", b, at(c.ns_entry),
+                 at(c.ns_end), c.tiles);
+    for (int k = 0; k < c.tiles && k < kBwdTimelineTiles; ++k) {
+      std::fprintf(stderr, " %d@%lld", c.item[k], at(c.ns_tile[k]));
+    }
+    std::fprintf(stderr, "\n");
+  }
+}
+#define MAGI_BWD_MARK(cond, call) \
+  do {                            \
+    if (cond) call;               \
+  } while (0)
+#else
+#define MAGI_BWD_MARK(cond, call) \
+  do {                            \
+  } while (0)
+static inline void bwd_timeline_report(int, cudaStream_t) {}
+#endif
+
+}  // namespace magi::cuda::sm90
