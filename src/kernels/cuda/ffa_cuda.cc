@@ -82,16 +82,14 @@ struct BwdPlanShape {
 /// head dim equal to q's) where the tiles walk 64 query tiles or more on average: on the H200
 /// the busiest SM's cycles fell 0.9-3.2 % on five of six harness shapes, the sixth (8k causal
 /// hd 128) within 0.3 %, while 2k full 64:8 (32 query tiles a tile) lost 8 % of its time
-/// (bench/NOTES.md v44), each under ncu, one launch at a time. In back-to-back calls on an H100
-/// (v53) the tiles whose dK / dV are stored in 16 bits by their one owner (`store_direct`: MHA)
-/// ran 3-11 % slower cut at 8k 16:16 hd 128 (the main kernel itself, not the merge of the
-/// pieces' slots), while those adding them in fp32 (GQA) gained 1-3 %: only the latter are cut.
-/// The likely cause, found on the CPU afterwards (not yet measured): the wrap-around ran every
-/// head of the last chunk at once (TileCuts::keep_rounds). MAGI_FFA_BWD_CUTS (development knob):
-/// 0 no cuts, 1 cuts at any walk, both kinds of tiles; 2 cuts as by default, both kinds of
-/// tiles, keeping the greedy fill's rounds (the A/B of bench/NOTES.md v53's next-session list).
-BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim, int64_t head_dim_v,
-                            bool store_direct) {
+/// (bench/NOTES.md v44), each under ncu, one launch at a time. On an H100 in back-to-back calls
+/// (v54), the MHA tiles (dK / dV stored in 16 bits by their one owner: the pieces' slots and the
+/// merge kernel) ran cut 5-8 % faster than whole at 8k causal (hd 128, 256), at the whole
+/// tiles' rate within the +-4 % spread elsewhere; the GQA tiles 0-4 % faster than with the
+/// wrap-around of the whole last chunk (TileCuts, v53). MAGI_FFA_BWD_CUTS (development knob):
+/// 0 no cuts, 1 cuts at any walk (other values: the default).
+BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
+                            int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
     if (env == nullptr) return -1;
@@ -102,24 +100,18 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim, 
     const char* env = std::getenv("MAGI_FFA_BWD_DET_HEAD_GROUP");
     return env == nullptr ? 1 : std::max(0, std::atoi(env));
   }();
-  struct CutsKnob {
-    sm90::TileCuts cuts;
-    bool direct;  // the store_direct tiles too
-  };
-  static const CutsKnob knob = [] {  // as the knob says, for the kernels that can cut
+  static const sm90::TileCuts knob = [] {  // as the knob says, for the kernels that can cut
     const char* env = std::getenv("MAGI_FFA_BWD_CUTS");
     const char value = env != nullptr && env[0] != '\0' && env[1] == '\0' ? env[0] : '\0';
-    CutsKnob k{{}, value == '1' || value == '2'};
-    k.cuts.on = env == nullptr || k.direct;
-    k.cuts.min_walk = value == '1' ? 0 : sm90::kCutMinWalk;
-    k.cuts.keep_rounds = value == '2';
-    return k;
+    sm90::TileCuts cuts;
+    cuts.on = value != '0';
+    cuts.min_walk = value == '1' ? 0 : sm90::kCutMinWalk;
+    return cuts;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
-  sm90::TileCuts plan_cuts = knob.cuts;
-  plan_cuts.on =
-      plan_cuts.on && one_pass && head_dim_v == head_dim && (!store_direct || knob.direct);
+  sm90::TileCuts plan_cuts = knob;
+  plan_cuts.on = plan_cuts.on && one_pass && head_dim_v == head_dim;
   return {int64_t{chunks} * ctas, sm90::TileOrder{}, plan_cuts};
 }
 
@@ -345,7 +337,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     // workspace query and the call: both then count as the call that uploads before a CUDA
     // graph's capture (ffa.h).
     if (const BwdPlanShape shape =
-            bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2], s.store_direct);
+            bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2]);
         shape.chunk_tiles > 0) {
       s.plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, shape.chunk_tiles,
                              shape.order, shape.cuts, a.q.device.index, a.stream);

@@ -366,80 +366,71 @@ int64_t check_cut_plan(const TilePlan& plan, const std::vector<int32_t>& cost, i
 }
 
 TEST(TilePlan, CutTilesEndEveryCtaNearTheLevel) {
-  for (const bool rounds : {false, true}) {
-    SCOPED_TRACE(rounds ? "keep_rounds" : "wrap the last chunk");
-    TileCuts on{true};
-    on.keep_rounds = rounds;
-    // Full masks: 64 key blocks of 64 query tiles each at 16 heads on 132 CTAs, chunks of two
-    // grids: whole tiles run 8 rounds where the mean is 7.76 (each tile costing its walk plus the
-    // fixed cost f = TileCuts::tile_cost: 8 x 68 = 544 against 528); cut, within f of the mean.
-    const int64_t f = TileCuts{}.tile_cost;
-    const std::vector<int32_t> full(64, 64);
-    const TilePlan plain = plan_tiles(full, 16, 132, 264);
-    const TilePlan cut = plan_tiles(full, 16, 132, 264, {}, on);
-    EXPECT_TRUE(plain.pieces.empty());
-    EXPECT_EQ(check_cut_plan(plain, full, 16, 132), 8 * (64 + f));
-    EXPECT_FALSE(cut.pieces.empty());
-    EXPECT_LE(check_cut_plan(cut, full, 16, 132), (1024 * (64 + f) + 131) / 132 + f);
-    // 64:8-style 64 heads, 32k (256 blocks of 256 query tiles): 124.1 rounds.
-    const std::vector<int32_t> full32(256, 256);
-    const TilePlan cut32 = plan_tiles(full32, 64, 132, 264, {}, on);
-    EXPECT_LE(check_cut_plan(cut32, full32, 64, 132), (16384 * (256 + f) + 131) / 132 + f);
-    // 8k causal at 16 heads (64 key blocks of 128 - 2 i query tiles): the wrap-around packs the
-    // last chunk's short tiles onto few CTAs, so it pays only if the fixed costs are counted
-    // (bench/NOTES.md v42: +11.5 % cycles on the H200 when they were not): the plan with cuts
-    // is no slower than the one without for every fixed cost from 2 to f.
-    std::vector<int32_t> causal8k;
-    for (int32_t i = 0; i < 64; ++i) causal8k.push_back(128 - 2 * i);
-    const TilePlan causal_plain = plan_tiles(causal8k, 16, 132, 264);
-    const TilePlan causal_cut = plan_tiles(causal8k, 16, 132, 264, {}, on);
-    EXPECT_FALSE(causal_cut.pieces.empty());
-    for (int64_t g = 2; g <= f; ++g) {
-      EXPECT_LE(check_cut_plan(causal_cut, causal8k, 16, 132, g),
-                check_cut_plan(causal_plain, causal8k, 16, 132, g))
-          << "fixed cost " << g;
+  const TileCuts on{true};
+  // Full masks: 64 key blocks of 64 query tiles each at 16 heads on 132 CTAs, chunks of two
+  // grids: whole tiles run 8 rounds where the mean is 7.76 (each tile costing its walk plus the
+  // fixed cost f = TileCuts::tile_cost: 8 x 68 = 544 against 528); cut, within f of the mean.
+  const int64_t f = TileCuts{}.tile_cost;
+  const std::vector<int32_t> full(64, 64);
+  const TilePlan plain = plan_tiles(full, 16, 132, 264);
+  const TilePlan cut = plan_tiles(full, 16, 132, 264, {}, on);
+  EXPECT_TRUE(plain.pieces.empty());
+  EXPECT_EQ(check_cut_plan(plain, full, 16, 132), 8 * (64 + f));
+  EXPECT_FALSE(cut.pieces.empty());
+  EXPECT_LE(check_cut_plan(cut, full, 16, 132), (1024 * (64 + f) + 131) / 132 + f);
+  // 64:8-style 64 heads, 32k (256 blocks of 256 query tiles): 124.1 rounds.
+  const std::vector<int32_t> full32(256, 256);
+  const TilePlan cut32 = plan_tiles(full32, 64, 132, 264, {}, on);
+  EXPECT_LE(check_cut_plan(cut32, full32, 64, 132), (16384 * (256 + f) + 131) / 132 + f);
+  // 8k causal at 16 heads (64 key blocks of 128 - 2 i query tiles): the wrap-around packs the
+  // last chunk's short tiles onto few CTAs, so it pays only if the fixed costs are counted
+  // (bench/NOTES.md v42: +11.5 % cycles on the H200 when they were not): the plan with cuts
+  // is no slower than the one without for every fixed cost from 2 to f.
+  std::vector<int32_t> causal8k;
+  for (int32_t i = 0; i < 64; ++i) causal8k.push_back(128 - 2 * i);
+  const TilePlan causal_plain = plan_tiles(causal8k, 16, 132, 264);
+  const TilePlan causal_cut = plan_tiles(causal8k, 16, 132, 264, {}, on);
+  EXPECT_FALSE(causal_cut.pieces.empty());
+  for (int64_t g = 2; g <= f; ++g) {
+    EXPECT_LE(check_cut_plan(causal_cut, causal8k, 16, 132, g),
+              check_cut_plan(causal_plain, causal8k, 16, 132, g))
+        << "fixed cost " << g;
+  }
+  // Causal and random lists: valid, and (the plan keeps the best, the plan without cuts among
+  // them) never worse than without cuts, weighed at the fixed cost the cuts count.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<int32_t> cost = causal_costs(1 + static_cast<int32_t>(rng() % 80));
+    if (trial % 2) {
+      for (int32_t& c : cost) c = static_cast<int32_t>(rng() % 40);  // zeros: items without rows
+      std::sort(cost.rbegin(), cost.rend());
     }
-    // Causal and random lists: valid, and (the plan keeps the best, the plan without cuts among
-    // them) never worse than without cuts, weighed at the fixed cost the cuts count.
-    std::mt19937 rng(7);
-    for (int trial = 0; trial < 300; ++trial) {
-      std::vector<int32_t> cost = causal_costs(1 + static_cast<int32_t>(rng() % 80));
-      if (trial % 2) {
-        for (int32_t& c : cost) c = static_cast<int32_t>(rng() % 40);  // zeros: items without rows
-        std::sort(cost.rbegin(), cost.rend());
-      }
-      const int32_t heads = 1 + static_cast<int32_t>(rng() % 20);
-      const int32_t grid = 1 + static_cast<int32_t>(rng() % 140);
-      const int64_t chunk = 1 + static_cast<int64_t>(rng() % (3 * grid));
-      const TilePlan a = plan_tiles(cost, heads, grid, chunk);
-      const TilePlan b = plan_tiles(cost, heads, grid, chunk, {}, on);
-      ASSERT_EQ(b.start.size(), static_cast<size_t>(grid) + 1);
-      EXPECT_LE(check_cut_plan(b, cost, heads, grid), check_cut_plan(a, cost, heads, grid))
-          << "trial " << trial;
-    }
+    const int32_t heads = 1 + static_cast<int32_t>(rng() % 20);
+    const int32_t grid = 1 + static_cast<int32_t>(rng() % 140);
+    const int64_t chunk = 1 + static_cast<int64_t>(rng() % (3 * grid));
+    const TilePlan a = plan_tiles(cost, heads, grid, chunk);
+    const TilePlan b = plan_tiles(cost, heads, grid, chunk, {}, on);
+    ASSERT_EQ(b.start.size(), static_cast<size_t>(grid) + 1);
+    EXPECT_LE(check_cut_plan(b, cost, heads, grid), check_cut_plan(a, cost, heads, grid))
+        << "trial " << trial;
   }
 }
 
-// Cut plans that keep the greedy fill's rounds (TileCuts::keep_rounds) run about as few heads at
-// once as the plan without cuts (its rounds of 132 tiles, 2.06 heads, meet 3; the wrap-around's
-// last 232 tiles 4); the wrap-around of the whole last chunk (8k full at 16 heads: 496 tiles,
-// 7.75 heads) runs all of its heads at once.
-TEST(TilePlan, CutPlansKeepingTheRoundsShareFewHeads) {
+// Cut plans keep the greedy fill's rounds, so they run about as few heads at once as the plan
+// without cuts (its rounds of 132 tiles, 2.06 heads, meet 3; the wrap-around's last 232 tiles
+// 4), where a wrap-around of the whole last chunk (8k full at 16 heads: 496 tiles, 7.75 heads)
+// would run all of its heads at once (bench/NOTES.md v53).
+TEST(TilePlan, CutPlansShareFewHeads) {
   const std::vector<int32_t> full(64, 128);  // 8k full, hd 128: 64 key blocks of 128 query tiles
   const int32_t heads = 16, grid = 132;
-  TileCuts wrap{true}, rounds{true};
-  rounds.keep_rounds = true;
   const TilePlan plain = plan_tiles(full, heads, grid, 2 * grid);
-  const TilePlan wrapped = plan_tiles(full, heads, grid, 2 * grid, {}, wrap);
-  const TilePlan kept = plan_tiles(full, heads, grid, 2 * grid, {}, rounds);
-  ASSERT_FALSE(wrapped.pieces.empty());
-  ASSERT_FALSE(kept.pieces.empty());
+  const TilePlan cut = plan_tiles(full, heads, grid, 2 * grid, {}, TileCuts{true});
+  ASSERT_FALSE(cut.pieces.empty());
   EXPECT_LE(heads_at_once(cta_lists(plain), full, heads), 3);
-  EXPECT_GE(heads_at_once(cta_lists(wrapped), full, heads, wrapped.pieces), 8);
-  EXPECT_LE(heads_at_once(cta_lists(kept), full, heads, kept.pieces), 4);
-  // And as balanced as the wrap-around: within a fixed cost of the mean.
+  EXPECT_LE(heads_at_once(cta_lists(cut), full, heads, cut.pieces), 4);
+  // And balanced: within a fixed cost of the mean.
   const int64_t f = TileCuts{}.tile_cost;
-  EXPECT_LE(check_cut_plan(kept, full, heads, grid), (1024 * (128 + f) + 131) / 132 + f);
+  EXPECT_LE(check_cut_plan(cut, full, heads, grid), (1024 * (128 + f) + 131) / 132 + f);
 }
 
 /// The query tiles of 64 rows each item of a backward list walks (prepared_work.cc's costs).
@@ -522,8 +513,7 @@ static_assert(bwd_cut_slot_floats(256, 8) == 4 * bwd_cut_block(32, 8, 1, 0));
 // The masks of tests/cuda/test_tile_plan.py whose dK / dV the kernels store (MHA, one owner per
 // key row: the slots and the merge kernel) are cut on a 132-SM H200 with the default plan shape
 // (ffa_cuda.cc: bwd_plan_shape) under MAGI_FFA_BWD_CUTS=1 (any walk), so the GPU test runs that
-// path; cuts at the default walk (64 query tiles or more on average, the GQA tiles' default;
-// MHA tiles are cut only under the knob), with or without the rounds kept (=2), cut the full one.
+// path; cuts at the default walk (64 query tiles or more on average) cut the full one.
 TEST(TilePlan, GpuTestMasksCutOnAnH200) {
   struct Case {
     const char* name;
@@ -549,10 +539,6 @@ TEST(TilePlan, GpuTestMasksCutOnAnH200) {
     by_default.min_walk = kCutMinWalk;
     const bool cut = !plan_tiles(cost, c.heads, grid, chunk, {}, by_default).pieces.empty();
     EXPECT_EQ(cut, std::string(c.name) == "full_mha") << c.name;
-    by_default.keep_rounds = true;  // MAGI_FFA_BWD_CUTS=2
-    const TilePlan kept = plan_tiles(cost, c.heads, grid, chunk, {}, by_default);
-    EXPECT_EQ(!kept.pieces.empty(), cut) << c.name;
-    check_cut_plan(kept, cost, c.heads, grid);
   }
 }
 

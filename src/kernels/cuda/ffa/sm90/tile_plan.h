@@ -86,22 +86,14 @@ struct TilePlan {
 /// (27 % of its busiest SM's cycles on an H100, v45), which no fixed cost explains: `min_walk`
 /// keeps such plans whole (kCutMinWalk, the default plan's: ffa_cuda.cc). In back-to-back
 /// calls on an H100 the MHA tiles (16-bit dK / dV, the slots and the merge) ran 3-11 % slower
-/// cut at 8k (v53); the default plan cuts GQA tiles only. `keep_rounds` below is the likely
-/// cause's remedy, not yet measured.
+/// cut at 8k (v53) while the wrap-around took the whole last chunk; filled as below (the greedy
+/// fill's rounds kept), cut MHA tiles ran 5-8 % faster than whole ones at 8k causal, at their
+/// rate within the +-4 % spread elsewhere, and GQA tiles 0-4 % faster than the old cuts (v54).
 struct TileCuts {
   bool on = false;
   int32_t min_piece = 2;  // query tiles: no piece is shorter (>= 1)
   int32_t tile_cost = 4;  // query tiles a tile or piece costs besides its walk (>= 1)
   int32_t min_walk = 0;   // query tiles: below this mean walk of the tiles, no cuts
-  // The last chunk's tiles placed by the greedy fill as the other chunks' (round after round
-  // over consecutive keys) while every CTA keeps room for a tile, the rest (about one round)
-  // by the wrap-around. Without it the wrap-around takes the whole last chunk, merged with the
-  // one before when short (1024 tiles at 8k 16:16: the last 496), and hands each CTA
-  // consecutive keys of it, so the tiles running at one time span every head of that chunk (8
-  // at 8k 16:16 hd 128, whose Q, dO and fp32 dQ then take 64 MB of L2 against 24 for the greedy
-  // fill's rounds' 3; bench/NOTES.md v53).
-  bool keep_rounds = false;
-
   bool operator==(const TileCuts&) const = default;
 };
 
@@ -182,12 +174,15 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
         greedy(first, last);
         continue;
       }
-      // keep_rounds: the greedy fill while the least loaded CTA keeps room for another tile as
-      // long as the one it takes (the rest are shorter), so that each CTA the wrap-around
-      // reaches can take a piece of any tile left.
+      // The last chunk's tiles go by the greedy fill, as the other chunks' (round after round
+      // over consecutive keys), while the least loaded CTA keeps room for another tile as long
+      // as the one it takes (the rest are shorter), so that each CTA the wrap-around below
+      // reaches can take a piece of any tile left. The wrap-around hands each CTA consecutive
+      // keys: given the whole last chunk (at 8k 16:16 hd 128 merged with the one before: 496 of
+      // 1024 tiles), the tiles running at one time spanned its every head (8, whose Q, dO and
+      // fp32 dQ take 64 MB against the 50 MB L2, where the rounds span 3; bench/NOTES.md v53).
       auto wrapped = first;
-      while (cuts.keep_rounds && wrapped != last &&
-             least.top().first + 2 * int64_t{wrapped->cost} <= level) {
+      while (wrapped != last && least.top().first + 2 * int64_t{wrapped->cost} <= level) {
         greedy(wrapped, wrapped + 1);
         ++wrapped;
       }
