@@ -1,5 +1,5 @@
-// Clocks for development probes (sm90/fwd_timeline.cuh): the SM's cycle counter and the GPU's
-// nanosecond timer.
+// Clocks for development probes (sm90/fwd_timeline.cuh, bwd_timeline.cuh): the SM's cycle
+// counter and the GPU's nanosecond timer, and the SM a CTA runs on.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,13 @@ __device__ __forceinline__ uint64_t clock64() {
   uint64_t t;
   asm volatile("mov.u64 %0, %%clock64;\n" : "=l"(t));
   return t;
+}
+
+/// PTX ISA §special registers, %smid: the SM this thread runs on (fixed for a CTA's life).
+__device__ __forceinline__ uint32_t smid() {
+  uint32_t id;
+  asm volatile("mov.u32 %0, %%smid;\n" : "=r"(id));
+  return id;
 }
 
 }  // namespace magi::cuda::ptx

@@ -1,10 +1,12 @@
 // Development probe of the Hopper backward's tiles (-DMAGI_FFA_BWD_TIMELINE=1; compiled out
-// otherwise): each CTA records the GPU's nanosecond timer at its entry, at the end of each of its
-// first kBwdTimelineTiles tiles (consumer warpgroup 0, after the tile's dK / dV) and at its end;
-// after the process's 4th launch of a unit's backward the host prints one line per CTA: its
-// entry, each tile's end and its end in ns from the earliest entry, and each tile's work item
-// (from the list's item count on, a piece of a cut tile). Question it answers: whether the CTAs
-// of a plan all run slower or a few end late (bench/NOTES.md v53).
+// otherwise): each CTA records its SM and the GPU's nanosecond timer at its entry, once past the
+// wait for the previous kernel (griddep_wait: with programmatic launch the CTAs enter while the
+// preprocess still runs), at the end of each of its first kBwdTimelineTiles tiles (consumer
+// warpgroup 0, after the tile's dK / dV) and at its end; after the process's 4th launch of a
+// unit's backward the host prints one line per CTA: its SM, entry, wait's end, each tile's end
+// and its end in ns from the earliest entry, and each tile's work item (from the list's item
+// count on, a piece of a cut tile). Questions it answers: whether the CTAs of a plan all run
+// slower or a few end late (bench/NOTES.md v53), and how the CTAs sit on the SMs (v54).
 #pragma once
 
 #include <cstdint>
@@ -20,10 +22,11 @@ inline constexpr int kBwdTimelineTiles = 16;
 
 #if MAGI_FFA_BWD_TIMELINE
 struct BwdTimelineCta {
-  uint64_t ns_entry, ns_end;
+  uint64_t ns_entry, ns_ready, ns_end;
   uint64_t ns_tile[kBwdTimelineTiles];
   int32_t item[kBwdTimelineTiles];
   int32_t tiles;  // tiles run (those past kBwdTimelineTiles counted, not timed)
+  uint32_t sm;
 };
 static __device__ BwdTimelineCta g_bwd_timeline[1024];
 
@@ -33,7 +36,13 @@ __device__ __forceinline__ void bwd_mark_entry() {
   if (blockIdx.x >= 1024) return;
   BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
   me.tiles = 0;
+  me.sm = ptx::smid();
   me.ns_entry = ptx::globaltimer();
+}
+
+/// Past griddep_wait (thread 0).
+__device__ __forceinline__ void bwd_mark_ready() {
+  if (blockIdx.x < 1024) g_bwd_timeline[blockIdx.x].ns_ready = ptx::globaltimer();
 }
 
 /// A tile of work item `item` done (one consumer thread).
@@ -69,8 +78,8 @@ static inline void bwd_timeline_report(int grid, cudaStream_t stream) {
   const auto at = [&](uint64_t ns) { return static_cast<long long>(ns - t0); };
   for (int b = 0; b < n; ++b) {
     const BwdTimelineCta& c = h[b];
-    std::fprintf(stderr, "bwd timeline cta %d entry %lld end %lld tiles %d:", b, at(c.ns_entry),
-                 at(c.ns_end), c.tiles);
+    std::fprintf(stderr, "bwd timeline cta %d sm %u entry %lld ready %lld end %lld tiles %d:", b,
+                 c.sm, at(c.ns_entry), at(c.ns_ready), at(c.ns_end), c.tiles);
     for (int k = 0; k < c.tiles && k < kBwdTimelineTiles; ++k) {
       std::fprintf(stderr, " %d@%lld", c.item[k], at(c.ns_tile[k]));
     }

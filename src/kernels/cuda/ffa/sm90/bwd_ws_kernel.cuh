@@ -61,6 +61,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
   }
   __syncthreads();
   ptx::griddep_wait();
+  MAGI_BWD_MARK(threadIdx.x == 0, bwd_mark_ready());
 
   const int wg = threadIdx.x / 128;
   if (wg == 0) {
