@@ -4,9 +4,9 @@ keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's h
 MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces wherever the plan gains, which by
 default it does only where the tiles walk 64 query tiles or more on average; =0 never;
 sm90/bwd_cut.cuh: with GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a
-second kernel adds them; at head dim 256 in both D passes). That the MHA cases are cut on a 132-SM H200 with
-MAGI_FFA_BWD_CUTS=1 is checked on the host: tests/kernels/cuda/sm90/tile_plan_test.cc,
-GpuTestMasksCutOnAnH200.
+second kernel adds them; at head dim 256 in both D passes). That the MHA cases are cut on a
+132-SM H200 with MAGI_FFA_BWD_CUTS=1 is checked on the host:
+tests/kernels/cuda/sm90/tile_plan_test.cc, GpuTestMasksCutOnAnH200.
 
 The knobs are read once per process, so each setting runs in a fresh process: gradients against
 the float64 reference on causal, random overlapping and GQA / MQA masks at head dims 64-256,
