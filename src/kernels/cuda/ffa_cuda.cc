@@ -427,17 +427,9 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.o_row_stride = out.strides[0];
   p.o_head_stride = out.strides[1];
   p.out_mode = out_mode_of(a);
-  // max_logits wants the exact row max: by default the softmax's reference then follows every
-  // increase (5.6-7.8 % of the forward's time at 32k on an H100, bench/NOTES.md v54 item 4).
-  // MAGI_FFA_MAX_LOGITS_TRACK=1 (development, not yet measured): the reference keeps its slack
-  // and each thread tracks its cells' max beside it (FwdParams::track_max).
-  static const bool track_knob = [] {
-    const char* env = std::getenv("MAGI_FFA_MAX_LOGITS_TRACK");
-    return env != nullptr && env[0] == '1';
-  }();
+  // max_logits wants the exact row max: the softmax's reference then follows every increase.
   p.max_logits = a.max_logits.ndim > 0 ? a.max_logits.ptr<float>() : nullptr;
-  p.track_max = p.max_logits != nullptr && track_knob ? 1 : 0;
-  p.rescale_slack = p.max_logits != nullptr && !p.track_max ? 0.f : 8.f;
+  p.rescale_slack = p.max_logits != nullptr ? 0.f : 8.f;
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;

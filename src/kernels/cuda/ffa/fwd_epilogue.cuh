@@ -19,12 +19,10 @@ __device__ __forceinline__ float max_keep_nan(float a, float b) {
 }
 
 /// FwdParams::max_logits: the warp's largest score (natural units) over its rows of the item,
-/// merged into max_logits[head]. With FwdParams::track_max, from each thread's row_top (its own
-/// cells; the warp's max covers the quad); else rescale_slack = 0 and row_max is the maximum of
-/// the row's scores (score units; `scale` maps them to log2 units), either up to a float
-/// rounding or two (OnlineSoftmax::update_scores). A NaN row sum means a NaN or +inf score among
-/// the row's cells: the head's maximum becomes NaN (DESIGN.md §6). Called after sm.finalize(),
-/// or with track_max on a piece's thread-partial sums (a thread without cells has -inf tops).
+/// merged into max_logits[head]. With rescale_slack = 0, row_max is the maximum of the row's
+/// scores (score units; `scale` maps them to log2 units) up to a float rounding or two
+/// (OnlineSoftmax::update_scores). A NaN row sum means a NaN or +inf score among the row's
+/// cells: the head's maximum becomes NaN (DESIGN.md §6). Called after sm.finalize().
 template <int kMT>
 __device__ __forceinline__ void merge_max_logits(const FwdParams& p, int head, int row_base,
                                                  int row_end, const OnlineSoftmax<kMT>& sm,
@@ -37,8 +35,7 @@ __device__ __forceinline__ void merge_max_logits(const FwdParams& p, int head, i
     for (int hi = 0; hi < 2; ++hi) {
       if (row_base + 16 * mt + g + 8 * hi >= row_end) continue;
       const float l = sm.row_sum[mt][hi];
-      const float top = p.track_max ? sm.row_top[mt][hi] : sm.row_max[mt][hi] * scale;
-      const float v = l != l ? l : (l == 0.f ? -INFINITY : top * kLn2);
+      const float v = l != l ? l : (l == 0.f ? -INFINITY : sm.row_max[mt][hi] * scale * kLn2);
       m = max_keep_nan(m, v);
     }
 #pragma unroll

@@ -131,8 +131,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
         // test only in the warps it crosses.
         transform_and_mask<kMT, kNS, kCap == Softcap::kOn>(s, score, mask, r0 + warp_row0, cur.c0,
                                                            16 * kMT, kBN, lane);
-        softmax.update(s, o, kCap == Softcap::kOn ? 1.f : score.scale_log2, p.rescale_slack,
-                       p.track_max != 0);
+        softmax.update(s, o, kCap == Softcap::kOn ? 1.f : score.scale_log2, p.rescale_slack);
         uint32_t pa[kMT][kBN / 16][4];  // P as A fragments: (16 kMT) x kBlockN
         acc_to_a<E>(s, pa);
         warp_gemm_rs<E, kMT, kNO, kBN, BLayout::kKN>(o, pa, a_v0 + stage * kStageBytesV, kPitchV, 0,

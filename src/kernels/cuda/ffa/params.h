@@ -67,12 +67,9 @@ struct FwdParams {
   int32_t block_m;  // rows per item of `items`: kFwdBlockM, or kFwdWideBlockM (launch.h)
   // FfaOptions::max_logits: [Hq] fp32, each head's largest score merged in by max (nullptr:
   // not wanted). OnlineSoftmax's reference max trails the row max by up to rescale_slack (log2
-  // units) to save O rescales; 0 makes it the row max (to float rounding), which max_logits
-  // reads unless track_max: then each thread keeps its own cells' max beside the reference
-  // (OnlineSoftmax::row_top) and the slack stays (development, ffa_cuda.cc).
+  // units) to save O rescales; 0 makes it the row max (to float rounding), which max_logits needs.
   float* max_logits;
   float rescale_slack;
-  int32_t track_max;
   // Hopper forward: its tile plan (sm90/fwd_plan.h: kernel_form; sm90::FwdUnit plan_units,
   // [plan_grid] plan_start) for plan_grid CTAs; its num_cuts cut tiles (sm90::FwdCut) and
   // split_ws, the workspace of their pieces (sm90::fwd_split_bytes; null when none).

@@ -15,7 +15,6 @@ template <int kMT>
 struct OnlineSoftmax {
   float row_max[kMT][2];  // reference max of the scores (score units), -inf before any cell
   float row_sum[kMT][2];  // thread-partial sum of 2^(score - row_max)
-  float row_top[kMT][2];  // with `track`: this thread's max of its cells (log2 units), else -inf
 
   __device__ __forceinline__ void init() {
 #pragma unroll
@@ -24,7 +23,6 @@ struct OnlineSoftmax {
       for (int hi = 0; hi < 2; ++hi) {
         row_max[mt][hi] = -INFINITY;
         row_sum[mt][hi] = 0.f;
-        row_top[mt][hi] = -INFINITY;
       }
   }
 
@@ -55,13 +53,12 @@ struct OnlineSoftmax {
   /// (log2 units; FwdParams::rescale_slack: 8, or 0 where max_logits wants the row max): weights
   /// stay <= 2^slack, exact after normalisation, and the O rescale (the costliest part) runs
   /// only on the tiles that move it. With slack 0, row_max is the maximum of the scores (up to
-  /// the rounding update_scores() names); with `track`, row_top is each thread's maximum of its
-  /// cells in log2 units (the same rounding) at any slack.
+  /// the rounding update_scores() names).
   template <int kNT, int kNO>
   __device__ __forceinline__ void update(float (&s)[kMT][kNT][4], float (&o)[kMT][kNO][4],
-                                         float scale, float slack, bool track) {
+                                         float scale, float slack) {
     float alpha[kMT][2];
-    if (update_scores(s, alpha, scale, slack, track)) rescale(o, alpha);
+    if (update_scores(s, alpha, scale, slack)) rescale(o, alpha);
   }
 
   /// The first half of update(): probabilities and row sums, without touching O (which an
@@ -82,7 +79,7 @@ struct OnlineSoftmax {
   /// quotient (a few float ulps of the scores' magnitude, also with slack 0).
   template <int kNT>
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
-                                                float scale, float slack, bool track) {
+                                                float scale, float slack) {
     constexpr int kChains = kNT >= 8 ? 4 : 1;
     float mx[kMT][2];     // this thread's max of the tile's arguments, per row
     float shift[kMT][2];  // the reference (log2 units) the arguments are taken against
@@ -104,7 +101,6 @@ struct OnlineSoftmax {
         // so far settles only on a tile without cells (m = -inf).
         const float m = mx[mt][hi] = thread_row_max(s, mt, hi);
         settled = settled && (ref != -INFINITY || m == -INFINITY) && !(m > slack);
-        if (track) row_top[mt][hi] = fmaxf(row_top[mt][hi], m + shift[mt][hi]);
       }
     }
     bool any_rescale = false;

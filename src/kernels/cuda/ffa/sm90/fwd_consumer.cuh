@@ -82,10 +82,9 @@ struct FwdConsumer {
                                                     OnlineSoftmax<1>& softmax,
                                                     const ScoreTransform& score,
                                                     const SegmentMask& mask, int warp_row0, int c0,
-                                                    float sm_scale, float slack, bool track,
-                                                    int lane) {
+                                                    float sm_scale, float slack, int lane) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
-    const bool moved = softmax.update_scores(s, alpha, sm_scale, slack, track);
+    const bool moved = softmax.update_scores(s, alpha, sm_scale, slack);
     ptx::fence_acc(s[0]);
 #pragma unroll
     for (int hi = 0; hi < 2; ++hi) {
@@ -143,10 +142,6 @@ struct FwdConsumer {
                                                     OnlineSoftmax<1>& sm, float sm_scale,
                                                     int lane) {
     if (r.split >= 0) {
-      // A piece's rows' maxima merge here: the pieces' slots carry no row_top (fwd_split.cuh).
-      if (P.p.max_logits != nullptr && P.p.track_max) {
-        merge_max_logits(P.p, r.head, r.row0, r.row_end, sm, sm_scale, lane);
-      }
       fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split, row16, acc, sm, lane);
     } else {
       fwd_epilogue(P.p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
@@ -212,7 +207,7 @@ struct FwdConsumer {
       ptx::fence_acc(s[0]);
       release_s();
       return score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset,
-                        ws.keys.c0, sm_scale, p.rescale_slack, p.track_max != 0, lane);
+                        ws.keys.c0, sm_scale, p.rescale_slack, lane);
     };
 
     if constexpr (!Tr::kOverlap) {
@@ -289,7 +284,7 @@ struct FwdConsumer {
       next_softmax = softmax;
       if (new_item) next_softmax.init();
       return score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
-                        ws.keys.c0, sm_scale, p.rescale_slack, p.track_max != 0, lane);
+                        ws.keys.c0, sm_scale, p.rescale_slack, lane);
     };
     // P V done: O and P's registers are free again.
     const auto wait_pv = [&] {
@@ -449,7 +444,7 @@ struct FwdConsumer {
       }
       return score_step(s, alpha, softmax[h], score, mask,
                         ws.item.block_start + row_offset + 64 * h, ws.keys.c0, sm_scale,
-                        p.rescale_slack, p.track_max != 0, lane);
+                        p.rescale_slack, lane);
     };
     // After the P V of the other half completed (its V stage is released after half B's).
     const auto pv_done = [&](auto half) {
