@@ -13,15 +13,24 @@
 
 namespace magi::cuda {
 
-/// Whether the Hopper kernels are launched programmatically (ptx/grid_dependency.cuh), so
-/// their launch and prologue overlap the previous kernel's tail. Development filter:
-/// MAGI_FFA_PDL=0 launches them in plain stream order (bench/NOTES.md v33).
-inline bool programmatic_launch_enabled() {
-  static const bool on = [] {
+/// How a kernel follows the stream's previous one: in plain stream order, or programmatically
+/// (ptx/grid_dependency.cuh: its launch and prologue overlap the previous kernel's tail) as a
+/// main kernel (after the backward's preprocess or the previous call's kernels) or as a merge
+/// kernel (after its main kernel).
+enum class Follow { kStreamOrder, kMain, kMerge };
+
+/// Whether a kernel that may follow as `f` is launched programmatically. Development filter
+/// MAGI_FFA_PDL: 0 none (bench/NOTES.md v33), 2 main kernels only, 3 merge kernels only;
+/// unset or else both.
+inline bool programmatic_launch_enabled(Follow f) {
+  static const char mode = [] {
     const char* env = std::getenv("MAGI_FFA_PDL");
-    return env == nullptr || env[0] != '0';
+    return env == nullptr ? '1' : env[0];
   }();
-  return on;
+  if (f == Follow::kStreamOrder || mode == '0') return false;
+  if (mode == '2') return f == Follow::kMain;
+  if (mode == '3') return f == Follow::kMerge;
+  return true;
 }
 
 /// A launch of `grid` CTAs of `threads` with `smem` bytes of dynamic shared memory on `stream`,
@@ -53,15 +62,16 @@ struct LaunchConfig {
 
 /// kKernel<<<grid, threads, smem, stream>>>(p), raising kKernel's dynamic shared-memory limit
 /// to `smem` on the current device first (the kernel is a template argument, so each kernel
-/// has its own flag word). `programmatic`: with cudaLaunchAttributeProgrammaticStreamSerialization
-/// (the kernel calls ptx::griddep_wait() before any global memory access). `cluster` > 1: in
+/// has its own flag word). `follow` other than kStreamOrder: with
+/// cudaLaunchAttributeProgrammaticStreamSerialization where programmatic_launch_enabled (the
+/// kernel calls ptx::griddep_wait() before any global memory access). `cluster` > 1: in
 /// clusters of that many CTAs (grid a multiple of it).
 template <auto kKernel, class Params>
 void launch_kernel(int grid, int threads, int smem, cudaStream_t stream, const Params& p,
-                   bool programmatic = false, int cluster = 1) {
+                   Follow follow = Follow::kStreamOrder, int cluster = 1) {
   static std::atomic<uint64_t> smem_set{0};
   set_smem_once(kKernel, smem, smem_set);
-  const bool pdl = programmatic && programmatic_launch_enabled();
+  const bool pdl = programmatic_launch_enabled(follow);
   if (!pdl && cluster == 1) {
     kKernel<<<grid, threads, smem, stream>>>(p);
     MAGI_CUDA_CHECK(cudaGetLastError());
@@ -93,11 +103,12 @@ int max_active_clusters(int threads, int smem, int cluster) {
 /// The Softcap::kOn (`softcap`) or Softcap::kOff instance of a kernel template.
 template <auto kOn, auto kOff, class Params>
 void launch_softcap_variant(bool softcap, int grid, int threads, int smem, cudaStream_t stream,
-                            const Params& p, bool programmatic = false, int cluster = 1) {
+                            const Params& p, Follow follow = Follow::kStreamOrder,
+                            int cluster = 1) {
   if (softcap) {
-    launch_kernel<kOn>(grid, threads, smem, stream, p, programmatic, cluster);
+    launch_kernel<kOn>(grid, threads, smem, stream, p, follow, cluster);
   } else {
-    launch_kernel<kOff>(grid, threads, smem, stream, p, programmatic, cluster);
+    launch_kernel<kOff>(grid, threads, smem, stream, p, follow, cluster);
   }
 }
 

@@ -68,13 +68,13 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
       dq_box);
   launch_softcap_variant<ffa_bwd_ws_kernel<Tr, Softcap::kOn>, ffa_bwd_ws_kernel<Tr, Softcap::kOff>>(
       p.use_softcap, cfg.sched.grid, Tr::kThreads, BwdWsSharedStorage<Tr>::kLaunchBytes, stream, P,
-      /*programmatic=*/true);
+      Follow::kMain);
   bwd_timeline_report(cfg.sched.grid, stream);
   // The cut tiles' 16-bit dK / dV (bwd_cut.cuh).
   if constexpr (kCuts) {
     if (p.num_cuts > 0 && p.dkv_store) {
       launch_kernel<ffa_bwd_cut_merge_kernel<E, kHeadDim, Tr::kBlockN / 16>>(
-          p.num_cuts, 32 * (Tr::kBlockN / 16), 0, stream, p, /*programmatic=*/true);
+          p.num_cuts, 32 * (Tr::kBlockN / 16), 0, stream, p, Follow::kMerge);
     }
   }
 }

@@ -84,13 +84,13 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
     }
   }
   launch_softcap_variant<kOn, kOff>(p.use_softcap, grid, Tr::kThreads, kSmem, stream, P,
-                                    /*programmatic=*/true, P.pair ? 2 : 1);
+                                    Follow::kMain, P.pair ? 2 : 1);
   fwd_timeline_report(grid, stream);
   if (p.num_cuts > 0) {
     FwdSplitParams S{p, cfg.sched, static_cast<const FwdCut*>(p.cuts), P.split_partials,
                      p.use_softcap ? 1.f : p.scale_log2};
     launch_kernel<ffa_fwd_split_merge_kernel<kHeadDimV / 8, kBlockM / 16>>(
-        p.num_cuts, 32 * (kBlockM / 16), 0, stream, S, /*programmatic=*/true);
+        p.num_cuts, 32 * (kBlockM / 16), 0, stream, S, Follow::kMerge);
   }
 }
 
