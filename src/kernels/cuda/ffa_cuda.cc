@@ -274,6 +274,7 @@ FwdOutMode out_mode_of(const FfaFwdArgs& a) {
 struct BwdScratch {
   bool overwrite = false;     // dk / dv in q's dtype
   bool store_direct = false;  // ... written by the kernel itself
+  int32_t pack = 1;           // query heads a tile walks (BwdParams::pack_heads)
   bool ws_kernel = false;     // the warp-specialised Hopper backward (head-major statistics)
   int64_t stat_stride = 0;    // rows per head of the head-major statistics
   size_t stats_bytes = 0;     // D (and lse2 for ws_kernel)
@@ -297,6 +298,24 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
   return deterministic_bwd_list(*a.work, a.q.shape[2] > kNarrowMaxHeadDim, device, a.stream);
 }
 
+/// The query heads a tile of the warp-specialised backward walks (BwdParams::pack_heads): with
+/// GQA, one kv head's heads_per_kv, where the kernel makes one key pass (head dims up to 128, v's
+/// equal to q's) and the call overwrites dk / dv outside the deterministic mode: K / V are loaded
+/// once for them, dK / dV summed in registers and stored in 16 bits by their one writer (no fp32
+/// accumulators, no cast) and a tile's fixed cost (3.4 query tiles, bench/NOTES.md v44) paid
+/// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. MAGI_FFA_BWD_PACK
+/// (development knob, bench/NOTES.md v55): 1 packs wherever it can; else never.
+int32_t bwd_pack_heads(const FfaBwdArgs& a, bool ws_kernel) {
+  static const bool knob = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_PACK");
+    return env != nullptr && env[0] == '1';
+  }();
+  const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2];
+  const bool can = ws_kernel && !a.deterministic && a.dk.dtype == a.q.dtype && hq > hkv &&
+                   d <= kNarrowMaxHeadDim && a.v.shape[2] == d;
+  return can && knob ? static_cast<int32_t>(hq / hkv) : 1;
+}
+
 /// Needs the current device to be q's (hopper_kernels_selected()).
 BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   BwdScratch s;
@@ -311,7 +330,8 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (the lists' key blocks are disjoint, work_list.h; one query head per kv head). Otherwise
   // fp32 scratch accumulators, cast into dk / dv at the end.
-  s.store_direct = s.ws_kernel && s.overwrite && hq == hkv;
+  s.pack = bwd_pack_heads(a, s.ws_kernel);
+  s.store_direct = s.ws_kernel && s.overwrite && (hq == hkv || s.pack > 1);
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);
@@ -329,18 +349,19 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     s.bytes = round256(s.bytes + (s.dq_turns + s.dkv_turns) * sizeof(int32_t));
   }
   if (s.ws_kernel) {
-    const int64_t tiles = static_cast<int64_t>(list.num_items) * hq;
+    const int64_t tiles = static_cast<int64_t>(list.num_items) * (hq / s.pack);
     MAGI_CHECK(tiles < (int64_t{1} << 31), "FFA CUDA: grid of ", tiles, " blocks is too large");
     const int32_t ctas =
         sm90::TileScheduler::grid_for(static_cast<int32_t>(tiles), current_sm_count());
     // NOTE: the plan is built and uploaded (cached with the work) here, by the first of the
     // workspace query and the call: both then count as the call that uploads before a CUDA
     // graph's capture (ffa.h).
-    if (const BwdPlanShape shape =
-            bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2]);
-        shape.chunk_tiles > 0) {
-      s.plan = bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq), ctas, shape.chunk_tiles,
-                             shape.order, shape.cuts, a.q.device.index, a.stream);
+    BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2]);
+    shape.cuts.on = shape.cuts.on && s.pack == 1;
+    if (shape.chunk_tiles > 0) {
+      s.plan =
+          bwd_tile_plan(*a.work, list, static_cast<int32_t>(hq / s.pack), s.pack, ctas,
+                        shape.chunk_tiles, shape.order, shape.cuts, a.q.device.index, a.stream);
     }
     if (s.store_direct && s.plan.num_cuts > 0) {
       s.cut_offset = s.bytes;
@@ -518,6 +539,7 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.dsum = dsum;
   p.dq = dq.ptr<float>();
   p.dkv_store = s.store_direct ? 1 : 0;
+  p.pack_heads = s.pack;
   p.dk = s.store_direct ? nullptr : static_cast<float*>(dk_acc.data);
   p.dv = s.store_direct ? nullptr : static_cast<float*>(dv_acc.data);
   p.dk_store = s.store_direct ? dk.data : nullptr;

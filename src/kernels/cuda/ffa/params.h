@@ -130,6 +130,10 @@ struct BwdParams {
   const void* cuts;
   float* cut_partials;
   int32_t num_cuts;
+  // Warp-specialised Hopper backward: the query heads a tile walks in turn, K / V loaded once
+  // and dK / dV summed over them: 1, or heads_per_kv (one writer per dK / dV row, stored in
+  // 16 bits; no cut tiles, not deterministic: ffa_cuda.cc, bench/NOTES.md v55). 1 elsewhere.
+  int32_t pack_heads;
 };
 
 /// Head-major row statistics for the warp-specialised Hopper backward (TMA-loaded per tile):

@@ -36,7 +36,7 @@ struct CudaFfaWork : PreparedState {
   std::unique_ptr<UploadedBuffer> buffer;  // the lists above: items, segments
   struct Plan {
     const DeviceWorkList* list;
-    int32_t num_heads, grid;
+    int32_t num_heads, heads_per_tile, grid;
     int64_t chunk_tiles;
     sm90::TileOrder order;
     sm90::TileCuts cuts;
@@ -278,19 +278,23 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order,
-                             sm90::TileCuts cuts, int device, void* stream) {
+                             int32_t heads_per_tile, int32_t grid, int64_t chunk_tiles,
+                             sm90::TileOrder order, sm90::TileCuts cuts, int device, void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
   cuts.on = cuts.on && !list.host_items.empty();
+  MAGI_CHECK(heads_per_tile >= 1 && (heads_per_tile == 1 || !cuts.on),
+             "FFA CUDA: a backward plan of ", heads_per_tile, " heads a tile with cuts");
   std::lock_guard lock(w.plans_mu);
   for (const CudaFfaWork::Plan& p : w.plans) {
-    if (p.list == &list && p.num_heads == num_heads && p.grid == grid &&
-        p.chunk_tiles == chunk_tiles && p.order == order && p.cuts == cuts) {
+    if (p.list == &list && p.num_heads == num_heads && p.heads_per_tile == heads_per_tile &&
+        p.grid == grid && p.chunk_tiles == chunk_tiles && p.order == order && p.cuts == cuts) {
       return p.plan;
     }
   }
-  const sm90::TilePlan plan =
-      sm90::plan_tiles(list.item_cost, num_heads, grid, chunk_tiles, order, cuts);
+  // A tile of several query heads walks the item's query tiles once per head.
+  std::vector<int32_t> cost = list.item_cost;
+  for (int32_t& c : cost) c *= heads_per_tile;
+  const sm90::TilePlan plan = sm90::plan_tiles(cost, num_heads, grid, chunk_tiles, order, cuts);
   const sm90::CutWork cut =
       sm90::cut_work<kBwdBlockM>(plan, list.host_items, list.host_segs, num_heads);
   const size_t tile_bytes = aligned((plan.start.size() + plan.tiles.size()) * sizeof(int32_t));
@@ -318,7 +322,8 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
     d.items = reinterpret_cast<const FfaWorkItem*>(base + tile_bytes + cut_bytes);
     d.segs = reinterpret_cast<const FfaSegment*>(base + tile_bytes + cut_bytes + item_bytes);
   }
-  w.plans.push_back({&list, num_heads, grid, chunk_tiles, order, cuts, std::move(buffer), d});
+  w.plans.push_back(
+      {&list, num_heads, heads_per_tile, grid, chunk_tiles, order, cuts, std::move(buffer), d});
   return d;
 }
 

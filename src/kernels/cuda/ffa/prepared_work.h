@@ -97,11 +97,12 @@ struct DeviceTilePlan {
 };
 
 /// The tile plan of `list` (prepared_ffa(work, device)'s bwd, or a deterministic_bwd_list) for
-/// `num_heads` query heads on `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with `cuts`
-/// (the default list only; sm90/tile_plan.h), built and uploaded on `stream` the first time, then
-/// kept with the work.
+/// `num_heads` heads of tiles on `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with
+/// `cuts` (the default list only; sm90/tile_plan.h), built and uploaded on `stream` the first
+/// time, then kept with the work. A tile walks `heads_per_tile` query heads (BwdParams::
+/// pack_heads; > 1 only without cuts), so it costs that many walks.
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,
-                             int32_t grid, int64_t chunk_tiles, sm90::TileOrder order,
-                             sm90::TileCuts cuts, int device, void* stream);
+                             int32_t heads_per_tile, int32_t grid, int64_t chunk_tiles,
+                             sm90::TileOrder order, sm90::TileCuts cuts, int device, void* stream);
 
 }  // namespace magi::cuda

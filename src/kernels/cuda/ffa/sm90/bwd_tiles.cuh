@@ -12,11 +12,13 @@ namespace magi::cuda::sm90 {
 struct BwdTile {
   int32_t item_index;  // in the work list
   FfaWorkItem item;    // a key block with at least one segment
-  int32_t head;        // query head
+  int32_t head;        // its first query head (of BwdParams::pack_heads walked in turn)
 };
 
 /// fn(BwdTile) for each tile of this CTA, in the scheduler's order or the plan's
-/// (BwdParams::plan_start); items without segments are skipped (by every role alike).
+/// (BwdParams::plan_start); items without segments are skipped (by every role alike). Tiles are
+/// numbered over num_heads_q / pack_heads heads (the kv heads, when a tile walks a kv head's
+/// query heads).
 template <class Fn>
 __device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched, const BwdParams& p,
                                                   Fn&& fn) {
@@ -33,7 +35,7 @@ __device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched, co
     const int32_t index = sched.item_of(tile);
     const FfaWorkItem item = p.items[index];
     if (item.seg_begin == item.seg_end) continue;
-    fn(BwdTile{index, item, sched.head_of(tile)});
+    fn(BwdTile{index, item, sched.head_of(tile) * p.pack_heads});
   }
 }
 

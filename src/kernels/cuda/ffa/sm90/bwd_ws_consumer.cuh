@@ -376,6 +376,10 @@ struct BwdWsConsumer {
           ds_buf ^= 1;
         };
 
+        // A walk per query head of the tile (BwdParams::pack_heads); dK / dV sum over them.
+        // NOTE: one loop over all the walks' tiles: a loop of walks around the tiles' loop made
+        // ptxas spill 128 bytes at head dim 128.
+        int walks_left = p.pack_heads;
         do {
           const SegmentMask mask = SegmentMask::load(p.segs + rows.seg);
           Barrier::at(&st.full_q[q.index]).wait(q.full_parity());
@@ -411,7 +415,8 @@ struct BwdWsConsumer {
             ptx::wgmma_wait_group<0>();  // dK
             release_q();
           }
-        } while (rows.next(p.segs));
+        } while (rows.next(p.segs) || (Tr::kPackHeads && --walks_left > 0 &&
+                                       (rows.reset(p.segs, item, p.deterministic != 0), true)));
         if (col0 + Tr::kGradCols == kD) {  // the item's last walk: K / V back to the producer
           release(st.empty_kv[kv.index], lane);
           kv.advance();

@@ -68,6 +68,7 @@ struct BwdWsDqWriter {
         for_each_d_pass<Tr>([&](int col0) {
           RowTiles<Tr::kBlockM> rows(p.segs, item, det);
           int turn_at = item.turn_begin;  // this tile's entry in row_turns (deterministic mode)
+          int h = head;                   // a walk per query head (BwdParams::pack_heads)
           do {
 #pragma unroll
             for (int part = 0; part < Tr::kDqParts; ++part) {
@@ -75,20 +76,20 @@ struct BwdWsDqWriter {
               // NOTE: the whole box of kBlockM rows is added; the consumers' rows outside the
               // tile's segment hold exact zeros (their dS is 0), rows past total_q are clipped.
               if (!det) {
-                reduce(P, base, part, col0, head, rows.c0);
+                reduce(P, base, part, col0, h, rows.c0);
                 ptx::bulk_commit_group();
                 ptx::bulk_wait_group_read<0>();
               } else {
                 // NOTE: the deterministic lists have items of one key pass (prepared_work.h), so
                 // a tile's turn is taken once (and held over its parts).
-                int* at = p.dq_turn + ((rows.c0 / Tr::kBlockM) * p.num_heads_q + head);
+                int* at = p.dq_turn + ((rows.c0 / Tr::kBlockM) * p.num_heads_q + h);
                 const int turn = p.row_turns[turn_at];
                 if (part == 0) {
                   while (ptx::ld_acquire_gpu(at) != turn) {
                   }
                   ptx::fence_proxy_async_global();
                 }
-                reduce(P, base, part, col0, head, rows.c0);
+                reduce(P, base, part, col0, h, rows.c0);
                 ptx::bulk_commit_group();
                 ptx::bulk_wait_group<0>();
                 if (part == Tr::kDqParts - 1) {
@@ -100,7 +101,9 @@ struct BwdWsDqWriter {
               dq.advance();
             }
             ++turn_at;
-          } while (rows.next(p.segs));
+          } while (rows.next(p.segs) ||
+                   (Tr::kPackHeads && ++h < head + p.pack_heads &&
+                    (rows.reset(p.segs, item, det), turn_at = item.turn_begin, true)));
         });
       } while (pass_at % Tr::kPasses != 0);
     });

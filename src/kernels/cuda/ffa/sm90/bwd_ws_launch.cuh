@@ -31,8 +31,13 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   constexpr bool kCuts = Tr::kPasses == 1 && kHeadDimV == kHeadDim;
   MAGI_CHECK(kCuts || p.num_cuts == 0, "FFA CUDA: cut tiles planned for a backward kernel of ",
              Tr::kPasses, " key passes at head dims ", kHeadDim, " / ", kHeadDimV);
-  const Schedule cfg = choose_schedule(
-      {p.num_items, p.num_heads_q, current_sm_count(), p.heads_per_kv, Pass::kBackward});
+  // Tiles of pack_heads query heads (bwd_ws_traits.cuh: kPackHeads).
+  MAGI_CHECK(p.pack_heads == 1 || (p.pack_heads == p.heads_per_kv && Tr::kPackHeads &&
+                                   p.num_cuts == 0 && p.deterministic == 0),
+             "FFA CUDA: ", p.pack_heads, " query heads a backward tile at head dim ", kHeadDim);
+  const Schedule cfg =
+      choose_schedule({p.num_items, p.num_heads_q / p.pack_heads, current_sm_count(),
+                       p.heads_per_kv / p.pack_heads, Pass::kBackward});
   if (cfg.sched.grid == 0) return;
   BwdParamsSm90 P{};
   P.p = p;

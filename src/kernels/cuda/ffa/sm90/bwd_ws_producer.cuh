@@ -61,25 +61,27 @@ struct BwdWsProducer {
                                kv_head, key0, full_kv.addr, policy);
         kv.advance();
 
-        // D passes: the query tiles once per walk (for_each_d_pass), K / V once.
+        // D passes: the query tiles once per walk (for_each_d_pass), K / V once; a walk per
+        // query head of the tile (BwdParams::pack_heads), in one loop (as the consumers').
         for_each_d_pass<Tr>([&](int) {
           RowTiles<Tr::kBlockM> rows(p.segs, item, p.deterministic != 0);
+          int h = head;
           do {
             const uint64_t policy = ptx::policy_evict_last();
             const Barrier full_q = Barrier::at(&s.full_q[q.index]);
             Barrier::at(&s.empty_q[q.index]).wait(q.empty_parity());
             full_q.arrive_expect_bytes(Tr::kQBytes + (Tr::kDoRing ? 0 : Tr::kDoBytes) +
                                        2 * Tr::kStatBytes);
-            load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, head,
-                      rows.c0, full_q.addr, policy);
+            load_tile(P.tma_q, ptx::cvta_to_shared(s.q[q.index]), Tr::QTile::kAtomBytes, h, rows.c0,
+                      full_q.addr, policy);
             if constexpr (!Tr::kDoRing) {
               load_tile<Tr::kAtomsV>(P.tma_do, ptx::cvta_to_shared(s.dout[q.index]),
-                                     Tr::DoTile::kAtomBytes, head, rows.c0, full_q.addr, policy);
+                                     Tr::DoTile::kAtomBytes, h, rows.c0, full_q.addr, policy);
             }
             ptx::tma_load_3d(ptx::cvta_to_shared(s.lse2[q.index]), &P.tma_lse2,
-                             Tr::stat_row0(rows.c0), head, 0, full_q.addr, policy);
+                             Tr::stat_row0(rows.c0), h, 0, full_q.addr, policy);
             ptx::tma_load_3d(ptx::cvta_to_shared(s.dsum[q.index]), &P.tma_dsum,
-                             Tr::stat_row0(rows.c0), head, 0, full_q.addr, policy);
+                             Tr::stat_row0(rows.c0), h, 0, full_q.addr, policy);
             q.advance();
             if constexpr (Tr::kDoRing) {
               // NOTE: dO after Q: tile j + 1's dO slot frees when tile j's dV is done, its Q slot
@@ -88,11 +90,12 @@ struct BwdWsProducer {
               Barrier::at(&s.empty_do[dout.index]).wait(dout.empty_parity());
               full_do.arrive_expect_bytes(Tr::kDoBytes);
               load_tile<Tr::kAtomsV>(P.tma_do, ptx::cvta_to_shared(s.dout[dout.index]),
-                                     Tr::DoTile::kAtomBytes, head, rows.c0, full_do.addr,
+                                     Tr::DoTile::kAtomBytes, h, rows.c0, full_do.addr,
                                      ptx::policy_evict_last());
               dout.advance();
             }
-          } while (rows.next(p.segs));
+          } while (rows.next(p.segs) || (Tr::kPackHeads && ++h < head + p.pack_heads &&
+                                         (rows.reset(p.segs, item, p.deterministic != 0), true)));
         });
       });
     });

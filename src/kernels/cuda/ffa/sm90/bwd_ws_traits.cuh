@@ -66,6 +66,9 @@ struct BwdWsTraits : WsRoles<> {
   // Keys of K / V held at once (the deterministic list above 128 has items of this size).
   static constexpr int kPassKeys = kSplitD ? BwdTileConfig::kPassKeys : kBlockN;
   static constexpr int kPasses = kBlockN / kPassKeys;
+  // Tiles may walk several query heads (BwdParams::pack_heads): one key pass, one D pass, the
+  // main consumer (elsewhere the head loop is compiled out: at 256 the 24-register roles spilled).
+  static constexpr bool kPackHeads = kPasses == 1 && !kDPass && !kSplitD;
   static constexpr int kWindow = 128;                 // split-D: columns per warpgroup
   static constexpr int kWindowStep = kHeadDim - 128;  // split-D: warpgroup 1's first column
   static constexpr int kWindowSkip = 256 - kHeadDim;  // split-D: its columns left unwritten
