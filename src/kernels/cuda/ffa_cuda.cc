@@ -303,17 +303,26 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
 /// equal to q's) and the call overwrites dk / dv outside the deterministic mode: K / V are loaded
 /// once for them, dK / dV summed in registers and stored in 16 bits by their one writer (no fp32
 /// accumulators, no cast) and a tile's fixed cost (3.4 query tiles, bench/NOTES.md v44) paid
-/// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. MAGI_FFA_BWD_PACK
-/// (development knob, bench/NOTES.md v55): 1 packs wherever it can; else never.
-int32_t bwd_pack_heads(const FfaBwdArgs& a, bool ws_kernel) {
-  static const bool knob = [] {
+/// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. By default where the
+/// tiles walk fewer than kCutMinWalk query tiles on average (where the plan would not cut them
+/// either; bench/NOTES.md v55). MAGI_FFA_BWD_PACK (development knob): 1 packs wherever it can,
+/// 0 never.
+int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
+  static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
-    return env != nullptr && env[0] == '1';
+    return env == nullptr ? '\0' : env[0];
   }();
   const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2];
   const bool can = ws_kernel && !a.deterministic && a.dk.dtype == a.q.dtype && hq > hkv &&
-                   d <= kNarrowMaxHeadDim && a.v.shape[2] == d;
-  return can && knob ? static_cast<int32_t>(hq / hkv) : 1;
+                   d <= kNarrowMaxHeadDim && a.v.shape[2] == d && knob != '0';
+  if (!can) return 1;
+  int64_t walks = 0, walked = 0;  // the items' walks, and how many items walk
+  for (const int32_t cost : list.item_cost) {
+    walks += cost;
+    walked += cost > 0;
+  }
+  const bool pack = knob == '1' || walks < int64_t{sm90::kCutMinWalk} * walked;
+  return pack ? static_cast<int32_t>(hq / hkv) : 1;
 }
 
 /// Needs the current device to be q's (hopper_kernels_selected()).
@@ -330,7 +339,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (the lists' key blocks are disjoint, work_list.h; one query head per kv head). Otherwise
   // fp32 scratch accumulators, cast into dk / dv at the end.
-  s.pack = bwd_pack_heads(a, s.ws_kernel);
+  s.pack = bwd_pack_heads(a, list, s.ws_kernel);
   s.store_direct = s.ws_kernel && s.overwrite && (hq == hkv || s.pack > 1);
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
