@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/ffa/params.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
+#include "kernels/cuda/ptx/timer.cuh"
 
 namespace magi::cuda::sm90 {
 
@@ -22,7 +23,14 @@ struct BwdTile {
 template <class Fn>
 __device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched, const BwdParams& p,
                                                   Fn&& fn) {
+#if MAGI_FFA_BWD_CTA_BY_SM
+  // Development probe of the placement (bench/NOTES.md v55): a full grid's CTA runs the list of
+  // its SM, whatever order the CTAs were placed in (%smid is below the grid on the H100 / H200
+  // at one CTA per SM; not a shipped mode).
+  const int32_t cta = static_cast<int32_t>(gridDim.x >= 132 ? ptx::smid() : blockIdx.x);
+#else
   const int32_t cta = static_cast<int32_t>(blockIdx.x);
+#endif
   for (int32_t round = 0;; ++round) {
     int32_t tile;
     if (p.plan_start != nullptr) {
