@@ -5,7 +5,8 @@ MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces wherever the plan 
 default it does only where the tiles walk 64 query tiles or more on average; =0 never;
 sm90/bwd_cut.cuh: with GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a
 second kernel adds them; at head dim 256 in both D passes) and MAGI_FFA_BWD_PACK=1 (a GQA tile
-walks its kv head's query heads in turn and stores dK / dV itself: BwdParams::pack_heads). That the MHA cases are cut on a
+walks its kv head's query heads in turn and stores dK / dV itself: BwdParams::pack_heads; in
+builds with -DMAGI_FFA_BWD_PACK_HEADS=1, elsewhere the knob changes nothing). That the MHA cases are cut on a
 132-SM H200 with MAGI_FFA_BWD_CUTS=1 is checked on the host:
 tests/kernels/cuda/sm90/tile_plan_test.cc, GpuTestMasksCutOnAnH200.
 

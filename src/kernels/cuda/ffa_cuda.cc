@@ -304,9 +304,9 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
 /// once for them, dK / dV summed in registers and stored in 16 bits by their one writer (no fp32
 /// accumulators, no cast) and a tile's fixed cost (3.4 query tiles, bench/NOTES.md v44) paid
 /// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. MAGI_FFA_BWD_PACK
-/// (development knob, bench/NOTES.md v55; not yet run on a GPU, so off by default): 1 packs
-/// wherever it can, 2 where the tiles walk fewer than kCutMinWalk query tiles on average (where
-/// the plan would not cut them either).
+/// (development knob, bench/NOTES.md v55; not yet run on a GPU, so off by default, and only in
+/// builds with -DMAGI_FFA_BWD_PACK_HEADS=1): 1 packs wherever it can, 2 where the tiles walk
+/// fewer than kCutMinWalk query tiles on average (where the plan would not cut them either).
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
@@ -314,7 +314,8 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
   }();
   const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2];
   const bool can = ws_kernel && !a.deterministic && a.dk.dtype == a.q.dtype && hq > hkv &&
-                   d <= kNarrowMaxHeadDim && a.v.shape[2] == d && (knob == '1' || knob == '2');
+                   d <= kNarrowMaxHeadDim && a.v.shape[2] == d && (knob == '1' || knob == '2') &&
+                   bwd_kernels_pack_heads();
   if (!can) return 1;
   int64_t walks = 0, walked = 0;  // the items' walks, and how many items walk
   for (const int32_t cost : list.item_cost) {

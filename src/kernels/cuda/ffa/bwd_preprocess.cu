@@ -87,4 +87,6 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream) {
 
 bool hopper_kernels_selected() { return use_sm90_kernels(); }
 
+bool bwd_kernels_pack_heads() { return MAGI_FFA_BWD_PACK_HEADS != 0; }
+
 }  // namespace magi::cuda

@@ -43,4 +43,8 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
 /// implement BwdParams::dkv_store).
 bool hopper_kernels_selected();
 
+/// Whether the Hopper backward was built to walk several query heads a tile
+/// (MAGI_FFA_BWD_PACK_HEADS: BwdParams::pack_heads > 1; development, bench/NOTES.md v55).
+bool bwd_kernels_pack_heads();
+
 }  // namespace magi::cuda

@@ -132,9 +132,16 @@ struct BwdParams {
   int32_t num_cuts;
   // Warp-specialised Hopper backward: the query heads a tile walks in turn, K / V loaded once
   // and dK / dV summed over them: 1, or heads_per_kv (one writer per dK / dV row, stored in
-  // 16 bits; no cut tiles, not deterministic: ffa_cuda.cc, bench/NOTES.md v55). 1 elsewhere.
+  // 16 bits; no cut tiles, not deterministic: ffa_cuda.cc, bench/NOTES.md v55) in kernels built
+  // with MAGI_FFA_BWD_PACK_HEADS. 1 elsewhere.
   int32_t pack_heads;
 };
+
+// Development until measured (bench/NOTES.md v55): builds whose Hopper backward can walk several
+// query heads a tile (BwdParams::pack_heads); without it the kernels are those of before.
+#ifndef MAGI_FFA_BWD_PACK_HEADS
+#define MAGI_FFA_BWD_PACK_HEADS 0
+#endif
 
 /// Head-major row statistics for the warp-specialised Hopper backward (TMA-loaded per tile):
 /// lse2[h * stride + r] = lse[r, h] * log2(e) (+inf for a row without cells), dsum likewise.

@@ -43,7 +43,11 @@ __device__ __forceinline__ void for_each_bwd_tile(const TileScheduler& sched, co
     const int32_t index = sched.item_of(tile);
     const FfaWorkItem item = p.items[index];
     if (item.seg_begin == item.seg_end) continue;
+#if MAGI_FFA_BWD_PACK_HEADS
     fn(BwdTile{index, item, sched.head_of(tile) * p.pack_heads});
+#else
+    fn(BwdTile{index, item, sched.head_of(tile)});
+#endif
   }
 }
 
