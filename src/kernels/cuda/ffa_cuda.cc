@@ -303,10 +303,13 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
 /// equal to q's) and the call overwrites dk / dv outside the deterministic mode: K / V are loaded
 /// once for them, dK / dV summed in registers and stored in 16 bits by their one writer (no fp32
 /// accumulators, no cast) and a tile's fixed cost (3.4 query tiles, bench/NOTES.md v44) paid
-/// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. MAGI_FFA_BWD_PACK
-/// (development knob, bench/NOTES.md v55; not yet run on a GPU, so off by default, and only in
-/// builds with -DMAGI_FFA_BWD_PACK_HEADS=1): 1 packs wherever it can, 2 where the tiles walk
-/// fewer than kCutMinWalk query tiles on average (where the plan would not cut them either).
+/// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. On an H100 (bench/NOTES.md
+/// v55) that ran 1.29x at 8k swa_causal 64:8 and 1.14x at 2k full, but 0.70-0.79x where the
+/// packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow the L2 (32k
+/// varlen_causal); until a rule picks the first kind, a development build
+/// (-DMAGI_FFA_BWD_PACK_HEADS=1) with the knob MAGI_FFA_BWD_PACK: 1 packs wherever it can, 2
+/// where the tiles walk fewer than kCutMinWalk query tiles on average (which packs two of the
+/// losers: not the rule).
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
@@ -338,8 +341,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // kernel is known (the workspace query runs this before anything is written).
   if (s.ws_kernel) check_16b("ffa_backward", a.dq, "dq");
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
-  // (the lists' key blocks are disjoint, work_list.h; one query head per kv head). Otherwise
-  // fp32 scratch accumulators, cast into dk / dv at the end.
+  // (the lists' key blocks are disjoint, work_list.h; one query head per kv head, or a tile per
+  // kv head walking all of its query heads). Otherwise fp32 scratch accumulators, cast into
+  // dk / dv at the end.
   s.pack = bwd_pack_heads(a, list, s.ws_kernel);
   s.store_direct = s.ws_kernel && s.overwrite && (hq == hkv || s.pack > 1);
   s.stat_stride = (sq + 3) / 4 * 4;
