@@ -137,8 +137,9 @@ struct BwdParams {
   int32_t pack_heads;
 };
 
-// Development until measured (bench/NOTES.md v55): builds whose Hopper backward can walk several
-// query heads a tile (BwdParams::pack_heads); without it the kernels are those of before.
+// Development until a rule picks where it wins (bench/NOTES.md v55): builds whose Hopper backward
+// can walk several query heads a tile (BwdParams::pack_heads); without it the kernels are those
+// of before.
 #ifndef MAGI_FFA_BWD_PACK_HEADS
 #define MAGI_FFA_BWD_PACK_HEADS 0
 #endif
