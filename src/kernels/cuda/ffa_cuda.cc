@@ -18,6 +18,7 @@
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/prepared_work.h"
 #include "kernels/cuda/ffa/sm90/bwd_cut.h"
+#include "kernels/cuda/ffa/sm90/bwd_pack.h"
 #include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
@@ -306,27 +307,33 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
 /// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. On an H100 (bench/NOTES.md
 /// v55) that ran 1.29x at 8k swa_causal 64:8 and 1.14x at 2k full, but 0.70-0.79x where the
 /// packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow the L2 (32k
-/// varlen_causal); until a rule picks the first kind, a development build
-/// (-DMAGI_FFA_BWD_PACK_HEADS=1) with the knob MAGI_FFA_BWD_PACK: 1 packs wherever it can, 2
-/// where the tiles walk fewer than kCutMinWalk query tiles on average (which packs two of the
-/// losers: not the rule).
+/// varlen_causal). A development build (-DMAGI_FFA_BWD_PACK_HEADS=1) until its rule is measured,
+/// asked for by MAGI_FFA_BWD_PACK: 1 packs wherever it can, 2 where sm90::pack_pays says so (the
+/// rule, sm90/bwd_pack.h; it plans twice per call, up to a few ms at 32k: to be cached with the
+/// plan before it becomes a default).
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
     return env == nullptr ? '\0' : env[0];
   }();
-  const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2];
+  const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2], dv = a.v.shape[2];
   const bool can = ws_kernel && !a.deterministic && a.dk.dtype == a.q.dtype && hq > hkv &&
-                   d <= kNarrowMaxHeadDim && a.v.shape[2] == d && (knob == '1' || knob == '2') &&
+                   d <= kNarrowMaxHeadDim && dv == d && (knob == '1' || knob == '2') &&
                    bwd_kernels_pack_heads();
   if (!can) return 1;
-  int64_t walks = 0, walked = 0;  // the items' walks, and how many items walk
-  for (const int32_t cost : list.item_cost) {
-    walks += cost;
-    walked += cost > 0;
-  }
-  const bool pack = knob == '1' || walks < int64_t{sm90::kCutMinWalk} * walked;
-  return pack ? static_cast<int32_t>(hq / hkv) : 1;
+  const auto packed = static_cast<int32_t>(hq / hkv);
+  if (knob == '1') return packed;
+  // The per-head plan's shape: with one CTA, its chunk is chunk_tiles grids.
+  const BwdPlanShape shape = bwd_plan_shape(false, 1, d, dv);
+  if (shape.chunk_tiles == 0) return 1;  // the scheduler's rounds (MAGI_FFA_BWD_TILE_PLAN=0)
+  const sm90::PackProblem pb{static_cast<int32_t>(hq),
+                             packed,
+                             current_sm_count(),
+                             static_cast<int32_t>(shape.chunk_tiles),
+                             shape.cuts,
+                             2 * d + 2 * dv + 4 * d + 8,  // Q, dO, fp32 dQ, lse and D
+                             current_l2_bytes()};
+  return sm90::pack_pays<kBwdBlockM>(list.item_cost, pb) ? packed : 1;
 }
 
 /// Needs the current device to be q's (hopper_kernels_selected()).

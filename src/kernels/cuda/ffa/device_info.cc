@@ -2,19 +2,32 @@
 
 namespace magi::cuda {
 
-int current_sm_count() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> counts[kMaxDevices] = {};
+namespace {
+
+/// Attribute `attr` of the current device, asked once per device (a positive value).
+int cached_attribute(cudaDeviceAttr attr, std::atomic<int> (&known)[64]) {
   int dev = 0;
   MAGI_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 0 && dev < kMaxDevices) {
-    const int known = counts[dev].load(std::memory_order_relaxed);
-    if (known > 0) return known;
+  const bool cacheable = dev >= 0 && dev < 64;
+  if (cacheable) {
+    if (const int v = known[dev].load(std::memory_order_relaxed); v > 0) return v;
   }
-  int n = 0;
-  MAGI_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
-  if (dev >= 0 && dev < kMaxDevices) counts[dev].store(n, std::memory_order_relaxed);
-  return n;
+  int v = 0;
+  MAGI_CUDA_CHECK(cudaDeviceGetAttribute(&v, attr, dev));
+  if (cacheable) known[dev].store(v, std::memory_order_relaxed);
+  return v;
+}
+
+}  // namespace
+
+int current_sm_count() {
+  static std::atomic<int> counts[64] = {};
+  return cached_attribute(cudaDevAttrMultiProcessorCount, counts);
+}
+
+int64_t current_l2_bytes() {
+  static std::atomic<int> sizes[64] = {};
+  return cached_attribute(cudaDevAttrL2CacheSize, sizes);
 }
 
 }  // namespace magi::cuda

@@ -14,6 +14,9 @@ namespace magi::cuda {
 /// Multiprocessors of the current device.
 int current_sm_count();
 
+/// Bytes of L2 cache of the current device.
+int64_t current_l2_bytes();
+
 /// Raises a kernel's dynamic shared-memory limit once per device (`done`: one bit per device,
 /// one flag word per kernel). Throws, naming both sizes, when the device allows a block less
 /// (docs/cuda.md: the portable backward takes 145-171 KB from head dim 128 on).

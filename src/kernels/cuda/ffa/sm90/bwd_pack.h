@@ -1,0 +1,83 @@
+// Whether the Hopper backward's GQA tiles should each walk their kv head's query heads
+// (BwdParams::pack_heads; bench/NOTES.md v55): K / V loaded once and a tile's fixed cost paid
+// once per kv head, dK / dV stored in 16 bits by their one writer, but 1 / heads_per_kv as many
+// tiles (no cuts) and a tile streaming heads_per_kv heads' rows. Host only.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cuda/ffa/sm90/tile_plan.h"
+
+namespace magi::cuda::sm90 {
+
+/// The busiest CTA's work in `plan` (tile_plan.h's units, query tiles): a tile costs its item's
+/// walk times `walks` plus `fixed`, a piece its count plus `fixed`.
+inline int64_t busiest_cta(const TilePlan& plan, const std::vector<int32_t>& item_cost,
+                           int32_t num_heads, int32_t walks, int32_t fixed) {
+  const int64_t items = static_cast<int64_t>(item_cost.size());
+  int64_t most = 0;
+  for (size_t c = 0; c + 1 < plan.start.size(); ++c) {
+    int64_t load = 0;
+    for (int32_t at = plan.start[c]; at < plan.start[c + 1]; ++at) {
+      const int64_t item = plan.tiles[static_cast<size_t>(at)] / num_heads;
+      load += fixed + (item < items ? int64_t{walks} * item_cost[static_cast<size_t>(item)]
+                                    : plan.pieces[static_cast<size_t>(item - items)].count);
+    }
+    most = std::max(most, load);
+  }
+  return most;
+}
+
+/// The backward's plan shape (ffa_cuda.cc: bwd_plan_shape) on `sms` multiprocessors.
+struct PackProblem {
+  int32_t num_heads;     // query heads
+  int32_t heads_per_kv;  // > 1
+  int32_t sms;
+  int32_t chunk_grids;  // the plan's chunks, in grids
+  TileCuts cuts;        // the per-head plan's (its tile_cost weighs both plans)
+  int64_t row_bytes;    // what a query row of one head streams per walk (Q, dO, fp32 dQ, stats)
+  int64_t l2_bytes;
+};
+
+/// Whether packing pays for a list whose items walk `item_cost` query tiles of kBlockM rows (a
+/// query head's walk), by two tests that together pick, of eight 64:8 hd 128 shapes measured on
+/// an H100 (v55), the four that ran faster packed (8k swa_causal 1.29x, 2k full 1.14x, 32k
+/// swa_causal 1.04x, 8k varlen_causal 1.02x) and none of the four that ran slower (8k full
+/// 0.97x and the three below); not yet measured as a rule:
+/// - balance: the packed plan's busiest CTA has less work than the per-head plan's (both
+///   weighed at the cuts' tile_cost; 2k causal: 128 packed tiles, the longest of them the
+///   kernel, 0.64 modelled, 0.70x measured);
+/// - L2: the rows of the longest walk, for all the kv head's query heads, take at most two thirds
+///   of the L2 (the CTAs of a round walk neighbouring key blocks of one kv head, so they share
+///   those rows; 32k varlen_causal: documents of up to 7.3k rows, 60 MB at 64:8 hd 128, 0.79x;
+///   32k causal 0.73x).
+template <int kBlockM>
+bool pack_pays(const std::vector<int32_t>& item_cost, const PackProblem& pb) {
+  MAGI_CHECK(pb.heads_per_kv > 1 && pb.num_heads % pb.heads_per_kv == 0 && pb.sms >= 1 &&
+                 pb.chunk_grids >= 1,
+             "FFA CUDA: bad packing problem (", pb.num_heads, " heads, ", pb.heads_per_kv,
+             " a kv head, ", pb.sms, " SMs)");
+  const int64_t items = static_cast<int64_t>(item_cost.size());
+  const int32_t longest = items == 0 ? 0 : *std::max_element(item_cost.begin(), item_cost.end());
+  if (longest == 0) return false;
+  const int64_t rows = int64_t{longest} * kBlockM * pb.heads_per_kv;
+  if (3 * rows * pb.row_bytes > 2 * pb.l2_bytes) return false;
+  const int32_t kv_heads = pb.num_heads / pb.heads_per_kv;
+  const auto grid_of = [&](int32_t heads) {
+    return static_cast<int32_t>(std::min<int64_t>(items * heads, pb.sms));
+  };
+  const int32_t per_head_grid = grid_of(pb.num_heads), packed_grid = grid_of(kv_heads);
+  const TilePlan per_head = plan_tiles(item_cost, pb.num_heads, per_head_grid,
+                                       int64_t{pb.chunk_grids} * per_head_grid, {}, pb.cuts);
+  std::vector<int32_t> packed_cost = item_cost;
+  for (int32_t& c : packed_cost) c *= pb.heads_per_kv;
+  const TilePlan packed =
+      plan_tiles(packed_cost, kv_heads, packed_grid, int64_t{pb.chunk_grids} * packed_grid);
+  const int32_t fixed = pb.cuts.tile_cost;
+  return busiest_cta(packed, item_cost, kv_heads, pb.heads_per_kv, fixed) <
+         busiest_cta(per_head, item_cost, pb.num_heads, 1, fixed);
+}
+
+}  // namespace magi::cuda::sm90

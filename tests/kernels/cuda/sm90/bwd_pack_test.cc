@@ -1,0 +1,114 @@
+// The choice of packed GQA backward tiles (ffa/sm90/bwd_pack.h) on the eight 64:8 hd 128 shapes
+// measured packed and per head on an H100 (bench/NOTES.md v55): the four that ran faster
+// packed pack, the four that ran slower do not.
+#include "kernels/cuda/ffa/sm90/bwd_pack.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/ffa/work_list.h"
+#include "magi/check.h"
+#include "magi/mask.h"
+
+namespace magi::cuda::sm90 {
+namespace {
+
+/// The query tiles of 64 rows each item of the backward list of `slices` walks.
+std::vector<int32_t> walks(const std::vector<AttnSlice>& slices, int64_t s) {
+  const WorkList wl = build_bwd_work(make_disjoint(slices), s, 128, 64);
+  std::vector<int32_t> cost;
+  for (const FfaWorkItem& it : wl.items) {
+    int32_t n = 0;
+    for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
+      const FfaSegment& seg = wl.segs[static_cast<size_t>(g)];
+      n += RowTiles<64>::tiles_of(seg.q0, seg.q1, /*aligned=*/false);
+    }
+    cost.push_back(n);
+  }
+  return cost;
+}
+
+std::vector<AttnSlice> documents(const std::vector<int64_t>& ends, AttnMaskType type) {
+  std::vector<AttnSlice> out;
+  int64_t start = 0;
+  for (const int64_t end : ends) {
+    out.push_back({{start, end}, {start, end}, type});
+    start = end;
+  }
+  return out;
+}
+
+/// The default plan's shape at hd 128 on a 132-SM, 50 MiB-L2 Hopper GPU (ffa_cuda.cc).
+PackProblem h100(int32_t heads, int32_t heads_per_kv) {
+  TileCuts cuts{true};
+  cuts.min_walk = kCutMinWalk;
+  return {heads, heads_per_kv, 132, 2, cuts, 2 * 128 + 2 * 128 + 4 * 128 + 8, int64_t{50} << 20};
+}
+
+TEST(BwdPack, PacksTheShapesThatRanFasterPacked) {
+  using T = AttnMaskType;
+  struct Case {
+    const char* name;
+    std::vector<AttnSlice> slices;
+    int64_t s;
+    bool pack;  // ran faster packed (v55)
+  };
+  const std::vector<Case> cases = {
+      {"8k swa_causal",
+       {{{0, 1024}, {0, 1024}, T::kCausal}, {{1024, 8192}, {1, 8192}, T::kBiCausal}},
+       8192,
+       true},
+      {"2k full", documents({2048}, T::kFull), 2048, true},
+      {"8k varlen_causal", documents({1819, 3310, 4607, 5533, 6518, 7092, 7719, 8192}, T::kCausal),
+       8192, true},
+      // 1.04x: its longest walk's rows of 8 heads (34.9 MB) just within two thirds of the L2.
+      {"32k swa_causal",
+       {{{0, 4096}, {0, 4096}, T::kCausal}, {{4096, 32768}, {1, 32768}, T::kBiCausal}},
+       32768,
+       true},
+      {"8k full", documents({8192}, T::kFull), 8192, false},
+      {"2k causal", documents({2048}, T::kCausal), 2048, false},
+      {"32k causal", documents({32768}, T::kCausal), 32768, false},
+      {"32k varlen_causal",
+       documents({7275, 13237, 18425, 22130, 26069, 28368, 30878, 32768}, T::kCausal), 32768,
+       false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(pack_pays<64>(walks(c.slices, c.s), h100(64, 8)), c.pack) << c.name;
+  }
+}
+
+TEST(BwdPack, BusiestCtaCountsWalksPiecesAndFixedCosts) {
+  // 4 items of walks 4, 3, 2, 1, one head, two CTAs, no cuts: {4, 1} and {3, 2} at fixed 1 are
+  // 7 and 7; counted twice the walks at fixed 2: {4, 1} = 8 + 2 + 2 + 2 = 14, {3, 2} = 14.
+  const std::vector<int32_t> cost = {4, 3, 2, 1};
+  const TilePlan plan = plan_tiles(cost, 1, 2, 4);
+  EXPECT_EQ(busiest_cta(plan, cost, 1, 1, 1), 7);
+  EXPECT_EQ(busiest_cta(plan, cost, 1, 2, 2), 14);
+  // With cuts, the pieces count their query tiles.
+  const std::vector<int32_t> full(16, 32);
+  TileCuts cuts{true};
+  const TilePlan cut = plan_tiles(full, 64, 132, 264, {}, cuts);
+  ASSERT_FALSE(cut.pieces.empty());
+  int64_t total = 0;
+  for (size_t c = 0; c + 1 < cut.start.size(); ++c) {
+    TilePlan one;
+    one.start = {0, cut.start[c + 1] - cut.start[c]};
+    one.tiles.assign(cut.tiles.begin() + cut.start[c], cut.tiles.begin() + cut.start[c + 1]);
+    one.pieces = cut.pieces;
+    total += busiest_cta(one, full, 64, 1, 0);
+  }
+  EXPECT_EQ(total, 16 * 64 * 32);  // every query tile of every head once
+}
+
+TEST(BwdPack, RejectsBadProblems) {
+  const std::vector<int32_t> cost = {2, 1};
+  EXPECT_THROW(pack_pays<64>(cost, h100(64, 1)), Error);
+  EXPECT_THROW(pack_pays<64>(cost, h100(60, 8)), Error);
+  EXPECT_FALSE(pack_pays<64>(std::vector<int32_t>{0, 0}, h100(64, 8)));
+}
+
+}  // namespace
+}  // namespace magi::cuda::sm90
