@@ -309,8 +309,7 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
 /// packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow the L2 (32k
 /// varlen_causal). A development build (-DMAGI_FFA_BWD_PACK_HEADS=1) until its rule is measured,
 /// asked for by MAGI_FFA_BWD_PACK: 1 packs wherever it can, 2 where sm90::pack_pays says so (the
-/// rule, sm90/bwd_pack.h; it plans twice per call, up to a few ms at 32k: to be cached with the
-/// plan before it becomes a default).
+/// rule, sm90/bwd_pack.h; decided once per mask and problem, kept with the work).
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
@@ -333,7 +332,7 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
                              shape.cuts,
                              2 * d + 2 * dv + 4 * d + 8,  // Q, dO, fp32 dQ, lse and D
                              current_l2_bytes()};
-  return sm90::pack_pays<kBwdBlockM>(list.item_cost, pb) ? packed : 1;
+  return bwd_pack_pays(*a.work, list, pb, a.q.device.index, a.stream) ? packed : 1;
 }
 
 /// Needs the current device to be q's (hopper_kernels_selected()).

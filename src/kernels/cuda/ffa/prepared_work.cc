@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/device_memory.h"
@@ -53,6 +54,8 @@ struct CudaFfaWork : PreparedState {
     std::unique_ptr<UploadedBuffer> buffer;  // the plan: units, then [grid + 1] starts
   };
   mutable std::vector<FwdPlanned> fwd_plans;  // under plans_mu
+  // Under plans_mu: sm90::pack_pays's answers per list and problem (it plans twice).
+  mutable std::vector<std::pair<std::pair<const DeviceWorkList*, sm90::PackProblem>, bool>> packs;
   // Under plans_mu: [0] global key blocks of kBwdBlockN keys, [1] of kBwdPassKeys keys (above
   // head dim 128); null until first used.
   mutable std::unique_ptr<DeterministicList> det[2];
@@ -275,6 +278,18 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
   }
   w.fwd_plans.push_back(std::move(f));
   return w.fwd_plans.back().schedule;
+}
+
+bool bwd_pack_pays(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
+                   int device, void* stream) {
+  const CudaFfaWork& w = prepared(work, device, stream);
+  std::lock_guard lock(w.plans_mu);
+  for (const auto& [key, pays] : w.packs) {
+    if (key.first == &list && key.second == pb) return pays;
+  }
+  const bool pays = sm90::pack_pays<kBwdBlockM>(list.item_cost, pb);
+  w.packs.push_back({{&list, pb}, pays});
+  return pays;
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,

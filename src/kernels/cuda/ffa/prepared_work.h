@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/bwd_pack.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "magi/ffa.h"
@@ -95,6 +96,11 @@ struct DeviceTilePlan {
   const void* cuts = nullptr;
   int32_t num_cuts = 0;
 };
+
+/// sm90::pack_pays for `list` (prepared_ffa(work, device)'s bwd) and `pb`, decided the first time
+/// (two tile plans) and then kept with the work.
+bool bwd_pack_pays(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
+                   int device, void* stream);
 
 /// The tile plan of `list` (prepared_ffa(work, device)'s bwd, or a deterministic_bwd_list) for
 /// `num_heads` heads of tiles on `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with

@@ -39,6 +39,8 @@ struct PackProblem {
   TileCuts cuts;        // the per-head plan's (its tile_cost weighs both plans)
   int64_t row_bytes;    // what a query row of one head streams per walk (Q, dO, fp32 dQ, stats)
   int64_t l2_bytes;
+
+  bool operator==(const PackProblem&) const = default;
 };
 
 /// Whether packing pays for a list whose items walk `item_cost` query tiles of kBlockM rows (a
