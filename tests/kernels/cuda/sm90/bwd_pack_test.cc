@@ -9,35 +9,19 @@
 #include <vector>
 
 #include "kernels/cuda/ffa/work_list.h"
+#include "kernels/cuda/sm90/bwd_lists.h"
 #include "magi/check.h"
 #include "magi/mask.h"
 
 namespace magi::cuda::sm90 {
 namespace {
 
+using testing::documents;
+using testing::walk_costs;
+
 /// The query tiles of 64 rows each item of the backward list of `slices` walks.
 std::vector<int32_t> walks(const std::vector<AttnSlice>& slices, int64_t s) {
-  const WorkList wl = build_bwd_work(make_disjoint(slices), s, 128, 64);
-  std::vector<int32_t> cost;
-  for (const FfaWorkItem& it : wl.items) {
-    int32_t n = 0;
-    for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
-      const FfaSegment& seg = wl.segs[static_cast<size_t>(g)];
-      n += RowTiles<64>::tiles_of(seg.q0, seg.q1, /*aligned=*/false);
-    }
-    cost.push_back(n);
-  }
-  return cost;
-}
-
-std::vector<AttnSlice> documents(const std::vector<int64_t>& ends, AttnMaskType type) {
-  std::vector<AttnSlice> out;
-  int64_t start = 0;
-  for (const int64_t end : ends) {
-    out.push_back({{start, end}, {start, end}, type});
-    start = end;
-  }
-  return out;
+  return walk_costs(build_bwd_work(make_disjoint(slices), s, 128, 64));
 }
 
 /// The default plan's shape at hd 128 on a 132-SM, 50 MiB-L2 Hopper GPU (ffa_cuda.cc).

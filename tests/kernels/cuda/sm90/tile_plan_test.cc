@@ -12,10 +12,14 @@
 
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "kernels/cuda/ffa/work_list.h"
+#include "kernels/cuda/sm90/bwd_lists.h"
 #include "magi/check.h"
 
 namespace magi::cuda::sm90 {
 namespace {
+
+using testing::documents;
+using testing::walk_costs;
 
 /// A causal list of `n` key blocks (longest first: n, n - 1, ..., 1 query tiles).
 std::vector<int32_t> causal_costs(int32_t n) {
@@ -236,17 +240,6 @@ double replay(const TilePlan& plan, const DetList& d, int32_t heads, bool turns,
   return end;
 }
 
-/// Packed documents ending at `ends`, one slice each.
-std::vector<AttnSlice> documents(const std::vector<int64_t>& ends, AttnMaskType type) {
-  std::vector<AttnSlice> s;
-  int64_t start = 0;
-  for (const int64_t end : ends) {
-    s.push_back({{start, end}, {start, end}, type});
-    start = end;
-  }
-  return s;
-}
-
 // The deterministic mode's plan: its turns cost little against the default plan without turns
 // (the tail of one-tile chunks, 8k causal with 16 heads, most: about 1.15x), on one causal
 // mask and on documents whose ends straddle key blocks (ordered longest first, reversed, such
@@ -431,20 +424,6 @@ TEST(TilePlan, CutPlansShareFewHeads) {
   // And balanced: within a fixed cost of the mean.
   const int64_t f = TileCuts{}.tile_cost;
   EXPECT_LE(check_cut_plan(cut, full, heads, grid), (1024 * (128 + f) + 131) / 132 + f);
-}
-
-/// The query tiles of 64 rows each item of a backward list walks (prepared_work.cc's costs).
-std::vector<int32_t> walk_costs(const WorkList& wl) {
-  std::vector<int32_t> cost;
-  for (const FfaWorkItem& it : wl.items) {
-    int32_t n = 0;
-    for (int32_t s = it.seg_begin; s < it.seg_end; ++s) {
-      const FfaSegment& g = wl.segs[static_cast<size_t>(s)];
-      n += RowTiles<64>::tiles_of(g.q0, g.q1, /*aligned=*/false);
-    }
-    cost.push_back(n);
-  }
-  return cost;
 }
 
 // The list the kernels read with cuts (cut_work): piece p is item list_items + p, its segments
