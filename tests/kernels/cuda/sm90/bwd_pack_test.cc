@@ -64,29 +64,6 @@ TEST(BwdPack, PacksTheShapesThatRanFasterPacked) {
   }
 }
 
-TEST(BwdPack, BusiestCtaCountsWalksPiecesAndFixedCosts) {
-  // 4 items of walks 4, 3, 2, 1, one head, two CTAs, no cuts: {4, 1} and {3, 2} at fixed 1 are
-  // 7 and 7; counted twice the walks at fixed 2: {4, 1} = 8 + 2 + 2 + 2 = 14, {3, 2} = 14.
-  const std::vector<int32_t> cost = {4, 3, 2, 1};
-  const TilePlan plan = plan_tiles(cost, 1, 2, 4);
-  EXPECT_EQ(busiest_cta(plan, cost, 1, 1, 1), 7);
-  EXPECT_EQ(busiest_cta(plan, cost, 1, 2, 2), 14);
-  // With cuts, the pieces count their query tiles.
-  const std::vector<int32_t> full(16, 32);
-  TileCuts cuts{true};
-  const TilePlan cut = plan_tiles(full, 64, 132, 264, {}, cuts);
-  ASSERT_FALSE(cut.pieces.empty());
-  int64_t total = 0;
-  for (size_t c = 0; c + 1 < cut.start.size(); ++c) {
-    TilePlan one;
-    one.start = {0, cut.start[c + 1] - cut.start[c]};
-    one.tiles.assign(cut.tiles.begin() + cut.start[c], cut.tiles.begin() + cut.start[c + 1]);
-    one.pieces = cut.pieces;
-    total += busiest_cta(one, full, 64, 1, 0);
-  }
-  EXPECT_EQ(total, 16 * 64 * 32);  // every query tile of every head once
-}
-
 TEST(BwdPack, RejectsBadProblems) {
   const std::vector<int32_t> cost = {2, 1};
   EXPECT_THROW(pack_pays<64>(cost, h100(64, 1)), Error);

@@ -12,24 +12,6 @@
 
 namespace magi::cuda::sm90 {
 
-/// The busiest CTA's work in `plan` (tile_plan.h's units, query tiles): a tile costs its item's
-/// walk times `walks` plus `fixed`, a piece its count plus `fixed`.
-inline int64_t busiest_cta(const TilePlan& plan, const std::vector<int32_t>& item_cost,
-                           int32_t num_heads, int32_t walks, int32_t fixed) {
-  const int64_t items = static_cast<int64_t>(item_cost.size());
-  int64_t most = 0;
-  for (size_t c = 0; c + 1 < plan.start.size(); ++c) {
-    int64_t load = 0;
-    for (int32_t at = plan.start[c]; at < plan.start[c + 1]; ++at) {
-      const int64_t item = plan.tiles[static_cast<size_t>(at)] / num_heads;
-      load += fixed + (item < items ? int64_t{walks} * item_cost[static_cast<size_t>(item)]
-                                    : plan.pieces[static_cast<size_t>(item - items)].count);
-    }
-    most = std::max(most, load);
-  }
-  return most;
-}
-
 /// The backward's plan shape (ffa_cuda.cc: bwd_plan_shape) on `sms` multiprocessors.
 struct PackProblem {
   int32_t num_heads;     // query heads

@@ -66,6 +66,24 @@ struct TilePlan {
   std::vector<TilePiece> pieces;  // a cut tile's two pieces side by side, in walk order
 };
 
+/// The busiest CTA's work in `plan` (tile_plan.h's units, query tiles): a tile costs its item's
+/// walk times `walks` plus `fixed`, a piece its count plus `fixed`.
+inline int64_t busiest_cta(const TilePlan& plan, const std::vector<int32_t>& item_cost,
+                           int32_t num_heads, int32_t walks, int32_t fixed) {
+  const int64_t items = static_cast<int64_t>(item_cost.size());
+  int64_t most = 0;
+  for (size_t c = 0; c + 1 < plan.start.size(); ++c) {
+    int64_t load = 0;
+    for (int32_t at = plan.start[c]; at < plan.start[c + 1]; ++at) {
+      const int64_t item = plan.tiles[static_cast<size_t>(at)] / num_heads;
+      load += fixed + (item < items ? int64_t{walks} * item_cost[static_cast<size_t>(item)]
+                                    : plan.pieces[static_cast<size_t>(item - items)].count);
+    }
+    most = std::max(most, load);
+  }
+  return most;
+}
+
 /// Cut tiles (plan_tiles; bench/NOTES.md v38, on by default for long tiles since v44): the last
 /// chunk fills the CTAs one after another up to the level every CTA can reach (all work / grid);
 /// the tile that would pass it is cut there, at a query tile, and its rest opens the next CTA
@@ -251,15 +269,7 @@ inline TilePlan plan_tiles(const std::vector<int32_t>& item_cost, int32_t num_he
     // the greedy fill at one cost is not always better at another, and with cuts on the plan
     // must never be worse than without.
     TilePlan whole = plan_tiles(item_cost, num_heads, grid, chunk_tiles, order);
-    int64_t whole_most = 0;
-    for (int32_t c = 0; c < grid; ++c) {
-      int64_t load = 0;
-      for (int32_t at = whole.start[c]; at < whole.start[c + 1]; ++at) {
-        load += item_cost[static_cast<size_t>(whole.tiles[static_cast<size_t>(at)] / num_heads)] +
-                fixed;
-      }
-      whole_most = std::max(whole_most, load);
-    }
+    const int64_t whole_most = busiest_cta(whole, item_cost, num_heads, 1, fixed);
     if (whole_most <= most) {
       plan = std::move(whole);
       most = whole_most;
