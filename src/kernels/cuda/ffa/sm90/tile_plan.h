@@ -66,7 +66,7 @@ struct TilePlan {
   std::vector<TilePiece> pieces;  // a cut tile's two pieces side by side, in walk order
 };
 
-/// The busiest CTA's work in `plan` (tile_plan.h's units, query tiles): a tile costs its item's
+/// The busiest CTA's work in `plan`, in query tiles: a tile costs its item's
 /// walk times `walks` plus `fixed`, a piece its count plus `fixed`.
 inline int64_t busiest_cta(const TilePlan& plan, const std::vector<int32_t>& item_cost,
                            int32_t num_heads, int32_t walks, int32_t fixed) {
