@@ -307,13 +307,13 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
 /// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. On an H100 (bench/NOTES.md
 /// v55) that ran 1.29x at 8k swa_causal 64:8 and 1.14x at 2k full, but 0.70-0.79x where the
 /// packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow the L2 (32k
-/// varlen_causal). A development build (-DMAGI_FFA_BWD_PACK_HEADS=1) until its rule is measured,
-/// asked for by MAGI_FFA_BWD_PACK: 1 packs wherever it can, 2 where sm90::pack_pays says so (the
-/// rule, sm90/bwd_pack.h; decided once per mask and problem, kept with the work).
+/// varlen_causal). Packed where sm90::pack_pays says so (the rule, sm90/bwd_pack.h; decided once
+/// per mask and problem, kept with the work); MAGI_FFA_BWD_PACK (development): 0 never, 1
+/// wherever it can, 2 (the default) by the rule.
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
-    return env == nullptr ? '\0' : env[0];
+    return env == nullptr ? '2' : env[0];
   }();
   const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2], dv = a.v.shape[2];
   const bool can = ws_kernel && !a.deterministic && a.dk.dtype == a.q.dtype && hq > hkv &&

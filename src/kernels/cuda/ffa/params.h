@@ -137,11 +137,10 @@ struct BwdParams {
   int32_t pack_heads;
 };
 
-// Development until a rule picks where it wins (bench/NOTES.md v55): builds whose Hopper backward
-// can walk several query heads a tile (BwdParams::pack_heads); without it the kernels are those
-// of before.
+// Whether the Hopper backward can walk several query heads a tile (BwdParams::pack_heads); 0
+// builds the kernels of before packing (bench/NOTES.md v55-v56), for comparisons.
 #ifndef MAGI_FFA_BWD_PACK_HEADS
-#define MAGI_FFA_BWD_PACK_HEADS 0
+#define MAGI_FFA_BWD_PACK_HEADS 1
 #endif
 
 /// Head-major row statistics for the warp-specialised Hopper backward (TMA-loaded per tile):
