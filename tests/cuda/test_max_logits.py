@@ -1,8 +1,10 @@
-"""GPU tests of return_max_logits on CUDA tensors (the forward kernels' exact row maximum,
-FwdParams::rescale_slack = 0, and the atomic NaN-keeping max of fwd_epilogue.cuh), against the
-dense reference of the scores: both kernel families, hd 64 and 128, GQA, softcap, masks of every
-type, an empty mask and a NaN; out and lse must equal the call without max_logits up to the
-rescale order (the reference rule of test_ffa.py).
+"""GPU tests of return_max_logits on CUDA tensors (the Hopper forward's tracked maxima,
+TrackMax::kOn, or the softmax's reference at rescale_slack 0: the portable kernels and softcap;
+and the atomic NaN-keeping max of fwd_epilogue.cuh), against the dense reference of the scores:
+both kernel families, hd 64 and 128, GQA, softcap, masks of every type, long rows whose
+reference settles below the row max or moves often, an empty mask and a NaN; out and lse must
+equal the call without max_logits up to the rescale order (the reference rule of test_ffa.py).
+test_fwd_plan.py reruns these with the Hopper forward's tiles cut (each piece merges its maxima).
 Run: PYTHONPATH=python python3 -m pytest tests/cuda/test_max_logits.py -q
 """
 import os
@@ -65,3 +67,24 @@ def test_max_logits_empty_and_nan():
     _, meta = flex_flash_attn_func(q, k, v, *to_tensors([(0, 256, 0, 256, 1)]),
                                    return_max_logits=True)
     assert torch.isnan(meta.max_logits[1]) and torch.isfinite(meta.max_logits[0])
+
+
+@pytest.mark.parametrize("mask_type", [0, 1])
+@pytest.mark.parametrize("gain", [1.0, 6.0])
+def test_max_logits_long_rows(mask_type, gain):
+    # Rows of 4096 keys, many tiles each: at gain 1 the scores span a few log2 units, so the
+    # softmax's reference (slack 8) settles on the first tile's max, below the row's; at gain 6
+    # it moves often.
+    s = 4096
+    g = torch.Generator(device=DEV).manual_seed(mask_type)
+    q, k, v = (torch.randn(s, 2, 128, device=DEV, dtype=torch.bfloat16, generator=g)
+               for _ in range(3))
+    q = (q * gain).to(torch.bfloat16)
+    slices = [(0, s, 0, s, mask_type)]
+    out, meta = flex_flash_attn_func(q, k, v, *to_tensors(slices), return_max_logits=True)
+    ref = dense_max_logits(q, k, dense_mask(slices, s, s, DEV))
+    assert torch.allclose(meta.max_logits.double(), ref, rtol=1e-4, atol=1e-4), (
+        meta.max_logits, ref)
+    plain, lse = flex_flash_attn_func(q, k, v, *to_tensors(slices))
+    torch.testing.assert_close(out.float(), plain.float(), rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(meta.lse, lse, rtol=1e-4, atol=1e-4)

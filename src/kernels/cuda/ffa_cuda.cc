@@ -468,9 +468,10 @@ void ffa_forward(const FfaFwdArgs& a) {
   p.o_row_stride = out.strides[0];
   p.o_head_stride = out.strides[1];
   p.out_mode = out_mode_of(a);
-  // max_logits wants the exact row max: the softmax's reference then follows every increase.
+  // max_logits wants the exact row max: the softmax's reference then follows every increase
+  // (the Hopper forward tracks it instead where it can, sm90/fwd_launch.cuh).
   p.max_logits = a.max_logits.ndim > 0 ? a.max_logits.ptr<float>() : nullptr;
-  p.rescale_slack = p.max_logits != nullptr ? 0.f : 8.f;
+  p.rescale_slack = p.max_logits != nullptr ? 0.f : kRescaleSlack;
   p.items = list.items;
   p.segs = list.segs;
   p.num_items = list.num_items;

@@ -37,6 +37,14 @@ enum class Elem { kBf16, kFp16 };
 /// Score softcapping, a kernel variant (the tanh path costs registers and SFU time).
 enum class Softcap { kOff, kOn };
 
+/// Whether each thread tracks its cells' maximum beside the softmax's reference
+/// (OnlineSoftmax::row_top), a Hopper forward variant for max_logits: the reference then keeps
+/// its slack (bench/NOTES.md v56).
+enum class TrackMax { kOff, kOn };
+
+/// FwdParams::rescale_slack where nothing needs the reference to be the row max.
+inline constexpr float kRescaleSlack = 8.f;
+
 inline constexpr float kLog2e = 1.4426950408889634f;
 inline constexpr float kLn2 = 0.6931471805599453f;
 

@@ -19,13 +19,16 @@ __device__ __forceinline__ float max_keep_nan(float a, float b) {
 }
 
 /// FwdParams::max_logits: the warp's largest score (natural units) over its rows of the item,
-/// merged into max_logits[head]. With rescale_slack = 0, row_max is the maximum of the row's
-/// scores (score units; `scale` maps them to log2 units) up to a float rounding or two
-/// (OnlineSoftmax::update_scores). A NaN row sum means a NaN or +inf score among the row's
-/// cells: the head's maximum becomes NaN (DESIGN.md §6). Called after sm.finalize().
-template <int kMT>
+/// merged into max_logits[head]. A tracked softmax (TrackMax::kOn) gives each thread's row_top
+/// (its own cells; the warp's max covers the quad) at any slack; else rescale_slack = 0 and
+/// row_max is the maximum of the row's scores (score units; `scale` maps them to log2 units).
+/// Either is exact up to a float rounding or two (OnlineSoftmax::update_scores). A NaN row sum
+/// means a NaN or +inf score among the row's cells: the head's maximum becomes NaN (DESIGN.md
+/// §6). Called after sm.finalize(), or (tracked) on a cut tile's piece's thread-partial sums: a
+/// thread without cells there has a zero sum and reports nothing.
+template <int kMT, TrackMax kTrack>
 __device__ __forceinline__ void merge_max_logits(const FwdParams& p, int head, int row_base,
-                                                 int row_end, const OnlineSoftmax<kMT>& sm,
+                                                 int row_end, const OnlineSoftmax<kMT, kTrack>& sm,
                                                  float scale, int lane) {
   const int g = lane >> 2;
   float m = -INFINITY;
@@ -35,7 +38,7 @@ __device__ __forceinline__ void merge_max_logits(const FwdParams& p, int head, i
     for (int hi = 0; hi < 2; ++hi) {
       if (row_base + 16 * mt + g + 8 * hi >= row_end) continue;
       const float l = sm.row_sum[mt][hi];
-      const float v = l != l ? l : (l == 0.f ? -INFINITY : sm.row_max[mt][hi] * scale * kLn2);
+      const float v = l != l ? l : (l == 0.f ? -INFINITY : sm.top(mt, hi, scale) * kLn2);
       m = max_keep_nan(m, v);
     }
 #pragma unroll
@@ -44,10 +47,11 @@ __device__ __forceinline__ void merge_max_logits(const FwdParams& p, int head, i
 }
 
 /// Rows >= row_end (the end of the work item's block) belong to another item: not written.
-template <int kMT, int kNO>
+template <int kMT, int kNO, TrackMax kTrack>
 __device__ __forceinline__ void fwd_epilogue(const FwdParams& p, int head, int row_base,
                                              int row_end, float (&o)[kMT][kNO][4],
-                                             OnlineSoftmax<kMT>& sm, float scale, int lane) {
+                                             OnlineSoftmax<kMT, kTrack>& sm, float scale,
+                                             int lane) {
   const int g = lane >> 2, t = lane & 3;
   sm.finalize();
   float lse_tile[kMT][2], inv[kMT][2];

@@ -67,7 +67,9 @@ struct FwdParams {
   int32_t block_m;  // rows per item of `items`: kFwdBlockM, or kFwdWideBlockM (launch.h)
   // FfaOptions::max_logits: [Hq] fp32, each head's largest score merged in by max (nullptr:
   // not wanted). OnlineSoftmax's reference max trails the row max by up to rescale_slack (log2
-  // units) to save O rescales; 0 makes it the row max (to float rounding), which max_logits needs.
+  // units) to save O rescales; 0 makes it the row max (to float rounding), which max_logits
+  // needs unless the kernel tracks the max beside it (TrackMax: the Hopper forward without
+  // softcap, whose launcher then restores the slack).
   float* max_logits;
   float rescale_slack;
   // Hopper forward: its tile plan (sm90/fwd_plan.h: kernel_form; sm90::FwdUnit plan_units,

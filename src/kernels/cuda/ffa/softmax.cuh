@@ -3,16 +3,27 @@
 
 #include <cmath>
 
+#include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ptx/math.cuh"
 
 namespace magi::cuda {
+
+/// OnlineSoftmax's tracked maxima (TrackMax::kOn): none without tracking (an empty base, so the
+/// untracked softmax and its code are those of before).
+template <int kMT, TrackMax kTrack>
+struct RowTops {};
+template <int kMT>
+struct RowTops<kMT, TrackMax::kOn> {
+  float row_top[kMT][2];  // this thread's max of its cells (log2 units), -inf before any cell
+};
 
 /// Rows per thread: kMT m-tiles x 2 (g and g + 8). Row sums stay thread-partial until
 /// finalize(); the row max is reduced over the quad (the 4 lanes sharing a row) at each step.
 /// Scores stay in their own units (raw q.k, or softcapped log2 units); `scale` maps them to
 /// log2 units inside the exponent (one FFMA per cell).
-template <int kMT>
-struct OnlineSoftmax {
+template <int kMT, TrackMax kTrack = TrackMax::kOff>
+struct OnlineSoftmax : RowTops<kMT, kTrack> {
+  static constexpr bool kTracked = kTrack == TrackMax::kOn;
   float row_max[kMT][2];  // reference max of the scores (score units), -inf before any cell
   float row_sum[kMT][2];  // thread-partial sum of 2^(score - row_max)
 
@@ -23,7 +34,18 @@ struct OnlineSoftmax {
       for (int hi = 0; hi < 2; ++hi) {
         row_max[mt][hi] = -INFINITY;
         row_sum[mt][hi] = 0.f;
+        if constexpr (kTracked) this->row_top[mt][hi] = -INFINITY;
       }
+  }
+
+  /// Row (mt, hi)'s maximum score in log2 units: this thread's tracked one, or the reference
+  /// (the row's, where the slack is 0); `scale` maps scores to log2 units.
+  __device__ __forceinline__ float top(int mt, int hi, float scale) const {
+    if constexpr (kTracked) {
+      return this->row_top[mt][hi];
+    } else {
+      return row_max[mt][hi] * scale;
+    }
   }
 
   /// This thread's max of row (mt, hi)'s cells in one key tile.
@@ -77,6 +99,9 @@ struct OnlineSoftmax {
   /// A moved row's reference is the quad's max over the arguments plus the old reference,
   /// back in score units: the maximum of the scores up to the rounding of that sum and
   /// quotient (a few float ulps of the scores' magnitude, also with slack 0).
+  /// Tracked (TrackMax::kOn), row_top follows this thread's max of its cells (log2 units, the
+  /// same rounding) at any slack: max_logits then needs no slack 0, for two instructions a row
+  /// and tile.
   template <int kNT>
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
                                                 float scale, float slack) {
@@ -101,6 +126,9 @@ struct OnlineSoftmax {
         // so far settles only on a tile without cells (m = -inf).
         const float m = mx[mt][hi] = thread_row_max(s, mt, hi);
         settled = settled && (ref != -INFINITY || m == -INFINITY) && !(m > slack);
+        if constexpr (kTracked) {
+          this->row_top[mt][hi] = fmaxf(this->row_top[mt][hi], m + shift[mt][hi]);
+        }
       }
     }
     bool any_rescale = false;

@@ -33,8 +33,9 @@
 
 namespace magi::cuda::sm90 {
 
-template <class Tr, Softcap kCap>
+template <class Tr, Softcap kCap, TrackMax kTrack>
 struct FwdConsumer {
+  using Softmax = OnlineSoftmax<1, kTrack>;
   using Storage = FwdSharedStorage<Tr>;
   static constexpr bool kBf16 = Tr::kElem == Elem::kBf16;
   static constexpr int kD = Tr::kHeadDim, kDv = Tr::kHeadDimV, kBN = Tr::kBlockN;
@@ -79,8 +80,7 @@ struct FwdConsumer {
   /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
   /// the P V product in flight.
   __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
-                                                    OnlineSoftmax<1>& softmax,
-                                                    const ScoreTransform& score,
+                                                    Softmax& softmax, const ScoreTransform& score,
                                                     const SegmentMask& mask, int warp_row0, int c0,
                                                     float sm_scale, float slack, int lane) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
@@ -138,10 +138,16 @@ struct FwdConsumer {
   /// The end of an item's rows: the epilogue, or a cut tile's piece's partial state
   /// (fwd_split.cuh); `row16`: the rows' first within the block, over 16.
   __device__ __forceinline__ static void store_rows(const FwdParamsSm90& P, const Rows& r,
-                                                    int row16, float (&acc)[1][kNO][4],
-                                                    OnlineSoftmax<1>& sm, float sm_scale,
-                                                    int lane) {
+                                                    int row16, float (&acc)[1][kNO][4], Softmax& sm,
+                                                    float sm_scale, int lane) {
     if (r.split >= 0) {
+      // Tracked maxima merge here: the pieces' slots keep the reference (row_max), which the
+      // merge kernel's epilogue reads (a lower bound of the row max).
+      if constexpr (Softmax::kTracked) {
+        if (P.p.max_logits != nullptr) {
+          merge_max_logits(P.p, r.head, r.row0, r.row_end, sm, sm_scale, lane);
+        }
+      }
       fwd_split_store<kNO, Tr::kBlockM / 16>(P.split_partials, r.split, row16, acc, sm, lane);
     } else {
       fwd_epilogue(P.p, r.head, r.row0, r.row_end, acc, sm, sm_scale, lane);
@@ -164,7 +170,7 @@ struct FwdConsumer {
     const MmaTurns<Tr::kConsumerWarpGroups> turns{wg};
     turns.start();
 
-    const auto finish = [&](const Rows& r, float(&acc)[1][kNO][4], OnlineSoftmax<1>& sm) {
+    const auto finish = [&](const Rows& r, float(&acc)[1][kNO][4], Softmax& sm) {
       store_rows(P, r, row_offset / 16, acc, sm, sm_scale, lane);
       MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsItem);
     };
@@ -178,7 +184,7 @@ struct FwdConsumer {
     float o[1][kNO][4];           // O [16 rows x D] of this warp, fp32 (wgmma layout)
     float s[1][kNS][4];           // S [16 rows x kBN] of this warp, fp32
     uint32_t pa[1][kBN / 16][4];  // P [16 rows x kBN] as wgmma A fragments, 16-bit
-    OnlineSoftmax<1> softmax;     // statistics of O's item
+    Softmax softmax;              // statistics of O's item
     bool o_fresh = true;          // O holds nothing yet: the next P V overwrites it
     softmax.init();
 
@@ -263,7 +269,7 @@ struct FwdConsumer {
     // item: `new_item`) and P V of the previous one issued, S waited for and softmaxed into
     // `next_softmax` (the statistics of S's item); P V may still run. Returns whether O must be
     // rescaled by `alpha`.
-    const auto tile_turn = [&](bool new_item, OnlineSoftmax<1>& next_softmax, float(&alpha)[1][2]) {
+    const auto tile_turn = [&](bool new_item, Softmax& next_softmax, float(&alpha)[1][2]) {
       if (new_item) {
         q.advance();
         wait_q();
@@ -299,7 +305,7 @@ struct FwdConsumer {
       rows = {ws.head(), ws.item.block_start + row_offset, ws.item.block_end, ws.split()};
     };
     // The tile's end: its V stage released, S's statistics and P handed on.
-    const auto tile_end = [&](const OnlineSoftmax<1>& next_softmax) {
+    const auto tile_end = [&](const Softmax& next_softmax) {
       release_kv(st.empty_v[pv.index], lane, P.pair);
       softmax = next_softmax;
       acc_to_a<Tr::kElem>(s, pa);
@@ -325,7 +331,7 @@ struct FwdConsumer {
       }
     };
     StreamStep step;
-    OnlineSoftmax<1> next_softmax;
+    Softmax next_softmax;
     while (true) {
       while (true) {
         step = kSkipAfter ? ws.next(p.items, p.segs, IgnoreEmpty{})
@@ -395,7 +401,7 @@ struct FwdConsumer {
     // P of the pending step (the other half): 16-bit A fragments, or (Tr::kPSmem) the
     // warpgroup's shared P tile, these fragments then live only while it is stored.
     uint32_t pa[1][kBN / 16][4];
-    OnlineSoftmax<1> softmax[2];  // statistics of each half's O
+    Softmax softmax[2];  // statistics of each half's O
     bool fresh[2] = {true, true};
     softmax[0].init();
     softmax[1].init();

@@ -24,7 +24,7 @@
 
 namespace magi::cuda::sm90 {
 
-template <class Tr, Softcap kCap>
+template <class Tr, Softcap kCap, TrackMax kTrack = TrackMax::kOff>
 __global__ void __launch_bounds__(Tr::kThreads, 1)
     ffa_fwd_sm90_kernel(const __grid_constant__ FwdParamsSm90 P) {
   using Storage = FwdSharedStorage<Tr>;
@@ -86,7 +86,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
-    FwdConsumer<Tr, kCap>::run(P, st, wg - 1);
+    FwdConsumer<Tr, kCap, kTrack>::run(P, st, wg - 1);
     if (Tr::kPairs && P.pair) ptx::cluster_sync();
   }
 #else

@@ -64,12 +64,20 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
   // the first).
   constexpr auto kOn = ffa_fwd_sm90_kernel<Tr, Softcap::kOn>;
   constexpr auto kOff = ffa_fwd_sm90_kernel<Tr, Softcap::kOff>;
+  constexpr auto kTracking = ffa_fwd_sm90_kernel<Tr, Softcap::kOff, TrackMax::kOn>;
   constexpr int kSmem = FwdSharedStorage<Tr>::kLaunchBytes;
+  // max_logits without softcap: each thread tracks its cells' max (TrackMax::kOn), so the
+  // softmax keeps its slack, where the reference would follow every increase of a row's max
+  // (the host's rescale_slack 0, which the portable kernel and softcap keep: 5.6-7.8 % of the
+  // forward at 32k on an H100, bench/NOTES.md v54).
+  const bool track = p.max_logits != nullptr && !p.use_softcap;
+  if (track) P.p.rescale_slack = kRescaleSlack;
   if constexpr (Tr::kPairs) {
     // NOTE: fwd_plan_pairs reads the tiles in item-major numbering (the scheduler's group 0).
     const bool asked = p.kv_pairs != 0 && cfg.sched.group == 0 && grid % 2 == 0 && p.total_k > 0;
     const int clusters = !asked          ? 0
                          : p.use_softcap ? max_active_clusters<kOn>(Tr::kThreads, kSmem, 2)
+                         : track         ? max_active_clusters<kTracking>(Tr::kThreads, kSmem, 2)
                                          : max_active_clusters<kOff>(Tr::kThreads, kSmem, 2);
     P.pair = asked && 2 * clusters >= grid;
     // With the environment's MAGI_FFA_FWD_PAIRS_TRACE, a process's first 8 launches say what
@@ -83,8 +91,12 @@ void launch_fwd_rows(const FwdParams& p, cudaStream_t stream) {
                    kBlockM, Tr::kBlockN, grid, P.pair, clusters, p.num_items, p.num_heads_q);
     }
   }
-  launch_softcap_variant<kOn, kOff>(p.use_softcap, grid, Tr::kThreads, kSmem, stream, P,
-                                    Follow::kMain, P.pair ? 2 : 1);
+  if (track) {
+    launch_kernel<kTracking>(grid, Tr::kThreads, kSmem, stream, P, Follow::kMain, P.pair ? 2 : 1);
+  } else {
+    launch_softcap_variant<kOn, kOff>(p.use_softcap, grid, Tr::kThreads, kSmem, stream, P,
+                                      Follow::kMain, P.pair ? 2 : 1);
+  }
   fwd_timeline_report(grid, stream);
   if (p.num_cuts > 0) {
     FwdSplitParams S{p, cfg.sched, static_cast<const FwdCut*>(p.cuts), P.split_partials,

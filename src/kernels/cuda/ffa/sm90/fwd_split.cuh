@@ -33,10 +33,10 @@ __device__ __forceinline__ auto* fwd_split_slot(F* partials, int32_t slot, int w
 }
 
 /// Stores this warp's state of the piece whose workspace slot is `slot` (FwdUnit::split).
-template <int kNO, int kWarps>
+template <int kNO, int kWarps, TrackMax kTrack>
 __device__ __forceinline__ void fwd_split_store(float* partials, int32_t slot, int warp,
                                                 const float (&o)[1][kNO][4],
-                                                const OnlineSoftmax<1>& sm, int lane) {
+                                                const OnlineSoftmax<1, kTrack>& sm, int lane) {
   float4* to = fwd_split_slot<kNO, kWarps>(partials, slot, warp, lane);
 #pragma unroll
   for (int nt = 0; nt < kNO; ++nt) {
