@@ -1,6 +1,6 @@
-// The choice of packed GQA backward tiles (ffa/sm90/bwd_pack.h) on the eight 64:8 hd 128 shapes
-// measured packed and per head on an H100 (bench/NOTES.md v55): the four that ran faster
-// packed pack, the four that ran slower do not.
+// The choice of packed GQA backward tiles (ffa/sm90/bwd_pack.h) on the 64:8 shapes measured
+// packed and per head on an H100 (bench/NOTES.md v55, v56): those that ran faster packed pack
+// (but 32k swa_causal, 1.01-1.04x), those that ran slower do not.
 #include "kernels/cuda/ffa/sm90/bwd_pack.h"
 
 #include <gtest/gtest.h>
@@ -24,11 +24,11 @@ std::vector<int32_t> walks(const std::vector<AttnSlice>& slices, int64_t s) {
   return walk_costs(build_bwd_work(make_disjoint(slices), s, 128, 64));
 }
 
-/// The default plan's shape at hd 128 on a 132-SM, 50 MiB-L2 Hopper GPU (ffa_cuda.cc).
-PackProblem h100(int32_t heads, int32_t heads_per_kv) {
+/// The default plan's shape at head dim d on a 132-SM, 50 MiB-L2 Hopper GPU (ffa_cuda.cc).
+PackProblem h100(int32_t heads, int32_t heads_per_kv, int64_t d = 128) {
   TileCuts cuts{true};
   cuts.min_walk = kCutMinWalk;
-  return {heads, heads_per_kv, 132, 2, cuts, 2 * 128 + 2 * 128 + 4 * 128 + 8, int64_t{50} << 20};
+  return {heads, heads_per_kv, 132, 2, cuts, 2 * d + 2 * d + 4 * d + 8, int64_t{50} << 20};
 }
 
 TEST(BwdPack, PacksTheShapesThatRanFasterPacked) {
@@ -37,30 +37,35 @@ TEST(BwdPack, PacksTheShapesThatRanFasterPacked) {
     const char* name;
     std::vector<AttnSlice> slices;
     int64_t s;
-    bool pack;  // ran faster packed (v55)
+    bool pack;  // ran faster packed (v55, v56)
+    int64_t d;  // head dim
   };
   const std::vector<Case> cases = {
       {"8k swa_causal",
        {{{0, 1024}, {0, 1024}, T::kCausal}, {{1024, 8192}, {1, 8192}, T::kBiCausal}},
        8192,
-       true},
-      {"2k full", documents({2048}, T::kFull), 2048, true},
+       true,
+       128},
+      {"2k full", documents({2048}, T::kFull), 2048, true, 128},
+      {"2k full hd 64", documents({2048}, T::kFull), 2048, true, 64},
       {"8k varlen_causal", documents({1819, 3310, 4607, 5533, 6518, 7092, 7719, 8192}, T::kCausal),
-       8192, true},
-      // 1.04x: its longest walk's rows of 8 heads (34.9 MB) just within two thirds of the L2.
+       8192, true, 128},
+      // 1.01-1.04x, 62 query tiles a walk: left per head.
       {"32k swa_causal",
        {{{0, 4096}, {0, 4096}, T::kCausal}, {{4096, 32768}, {1, 32768}, T::kBiCausal}},
        32768,
-       true},
-      {"8k full", documents({8192}, T::kFull), 8192, false},
-      {"2k causal", documents({2048}, T::kCausal), 2048, false},
-      {"32k causal", documents({32768}, T::kCausal), 32768, false},
+       false,
+       128},
+      {"8k full", documents({8192}, T::kFull), 8192, false, 128},
+      {"8k causal hd 64", documents({8192}, T::kCausal), 8192, false, 64},
+      {"2k causal", documents({2048}, T::kCausal), 2048, false, 128},
+      {"32k causal", documents({32768}, T::kCausal), 32768, false, 128},
       {"32k varlen_causal",
-       documents({7275, 13237, 18425, 22130, 26069, 28368, 30878, 32768}, T::kCausal), 32768,
-       false},
+       documents({7275, 13237, 18425, 22130, 26069, 28368, 30878, 32768}, T::kCausal), 32768, false,
+       128},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(pack_pays<64>(walks(c.slices, c.s), h100(64, 8)), c.pack) << c.name;
+    EXPECT_EQ(pack_pays<64>(walks(c.slices, c.s), h100(64, 8, c.d)), c.pack) << c.name;
   }
 }
 

@@ -26,10 +26,14 @@ struct PackProblem {
 };
 
 /// Whether packing pays for a list whose items walk `item_cost` query tiles of kBlockM rows (a
-/// query head's walk), by two tests that together pick, of eight 64:8 hd 128 shapes measured on
-/// an H100 (v55), the four that ran faster packed (8k swa_causal 1.29x, 2k full 1.14x, 32k
-/// swa_causal 1.04x, 8k varlen_causal 1.02x) and none of the four that ran slower (8k full
-/// 0.97x and the three below); not yet measured as a rule:
+/// query head's walk), by three tests that together pick, of the sixteen 64:8 shapes measured on
+/// an H100 (v55, v56: hd 128 and 64, full / causal at 2k-32k, varlen_causal and swa_causal at 8k
+/// and 32k), the two that ran well faster packed (8k swa_causal 1.29-1.30x, 2k full 1.12-1.14x
+/// at hd 64 and 128) and 8k varlen_causal (0.99-1.02x), and none that ran slower:
+/// - short walks: at most kPackMaxMeanWalk query tiles an item on average. Packing saves at most
+///   7/8 of a tile's fixed cost (3.4-4 query tiles, bench/NOTES.md v44) per walk and cost 2-6 %
+///   where it saved little (v56: 8k causal, 65 tiles a walk, 0.94x at hd 64; 8k full 0.97x), so
+///   it pays below about 35 (32k swa_causal, 62 a walk, ran 1.01-1.04x: left per head);
 /// - balance: the packed plan's busiest CTA has less work than the per-head plan's (both
 ///   weighed at the cuts' tile_cost; 2k causal: 128 packed tiles, the longest of them the
 ///   kernel, 0.64 modelled, 0.70x measured);
@@ -37,6 +41,8 @@ struct PackProblem {
 ///   of the L2 (the CTAs of a round walk neighbouring key blocks of one kv head, so they share
 ///   those rows; 32k varlen_causal: documents of up to 7.3k rows, 60 MB at 64:8 hd 128, 0.79x;
 ///   32k causal 0.73x).
+inline constexpr int64_t kPackMaxMeanWalk = 32;
+
 template <int kBlockM>
 bool pack_pays(const std::vector<int32_t>& item_cost, const PackProblem& pb) {
   MAGI_CHECK(pb.heads_per_kv > 1 && pb.num_heads % pb.heads_per_kv == 0 && pb.sms >= 1 &&
@@ -46,6 +52,9 @@ bool pack_pays(const std::vector<int32_t>& item_cost, const PackProblem& pb) {
   const int64_t items = static_cast<int64_t>(item_cost.size());
   const int32_t longest = items == 0 ? 0 : *std::max_element(item_cost.begin(), item_cost.end());
   if (longest == 0) return false;
+  int64_t walked = 0;
+  for (const int32_t c : item_cost) walked += c;
+  if (walked > kPackMaxMeanWalk * items) return false;
   const int64_t rows = int64_t{longest} * kBlockM * pb.heads_per_kv;
   if (3 * rows * pb.row_bytes > 2 * pb.l2_bytes) return false;
   const int32_t kv_heads = pb.num_heads / pb.heads_per_kv;
