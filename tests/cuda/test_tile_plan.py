@@ -4,10 +4,10 @@ keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's h
 MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces wherever the plan gains, which by
 default it does only where the tiles walk 64 query tiles or more on average; =0 never;
 sm90/bwd_cut.cuh: with GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a
-second kernel adds them; at head dim 256 in both D passes) and MAGI_FFA_BWD_PACK=1 (a GQA tile
-walks its kv head's query heads in turn and stores dK / dV itself: BwdParams::pack_heads; in
-builds with -DMAGI_FFA_BWD_PACK_HEADS=1, elsewhere the knob changes nothing). That the MHA cases are cut on a
-132-SM H200 with MAGI_FFA_BWD_CUTS=1 is checked on the host:
+second kernel adds them; at head dim 256 in both D passes) and MAGI_FFA_BWD_PACK (a GQA tile
+walks its kv head's query heads in turn and stores dK / dV itself, BwdParams::pack_heads: 1
+wherever it can, 0 never; by default where sm90/bwd_pack.h says so). That the MHA cases are cut
+on a 132-SM H200 with MAGI_FFA_BWD_CUTS=1 is checked on the host:
 tests/kernels/cuda/sm90/tile_plan_test.cc, GpuTestMasksCutOnAnH200.
 
 The knobs are read once per process, so each setting runs in a fresh process: gradients against
@@ -81,10 +81,10 @@ def test_backward_on_each_tile_order(tmp_path):
     # (chunks, deterministic head group, cuts): the defaults; the rounds (the deterministic
     # mode keeps its plan), item-major; one grid, groups of 4 heads; the default plan with cut
     # tiles at any walk; no cut tiles; GQA tiles of a kv head's query heads (MAGI_FFA_BWD_PACK=1)
-    # under the default plan and under the rounds.
+    # under the default plan and under the rounds; GQA tiles of one query head (=0).
     settings = [(None, None, None, None), ("0", "0", None, None), ("1", "4", None, None),
                 (None, None, "1", None), (None, None, "0", None), (None, None, None, "1"),
-                ("0", None, None, "1")]
+                ("0", None, None, "1"), (None, None, None, "0")]
     knobs = ("MAGI_FFA_BWD_TILE_PLAN", "MAGI_FFA_BWD_DET_HEAD_GROUP", "MAGI_FFA_BWD_CUTS",
              "MAGI_FFA_BWD_PACK")
     det = []

@@ -44,7 +44,7 @@ void launch_bwd_preprocess(const BwdPreParams& p, void* stream);
 bool hopper_kernels_selected();
 
 /// Whether the Hopper backward was built to walk several query heads a tile
-/// (MAGI_FFA_BWD_PACK_HEADS: BwdParams::pack_heads > 1; development, bench/NOTES.md v55).
+/// (MAGI_FFA_BWD_PACK_HEADS: BwdParams::pack_heads > 1; bench/NOTES.md v55-v56).
 bool bwd_kernels_pack_heads();
 
 }  // namespace magi::cuda

@@ -134,8 +134,8 @@ struct BwdParams {
   int32_t num_cuts;
   // Warp-specialised Hopper backward: the query heads a tile walks in turn, K / V loaded once
   // and dK / dV summed over them: 1, or heads_per_kv (one writer per dK / dV row, stored in
-  // 16 bits; no cut tiles, not deterministic: ffa_cuda.cc, bench/NOTES.md v55) in kernels built
-  // with MAGI_FFA_BWD_PACK_HEADS. 1 elsewhere.
+  // 16 bits; no cut tiles, not deterministic: ffa_cuda.cc, bench/NOTES.md v55-v56) where the
+  // kernel can (MAGI_FFA_BWD_PACK_HEADS, sm90::BwdWsTraits::kPackHeads). 1 elsewhere.
   int32_t pack_heads;
 };
 

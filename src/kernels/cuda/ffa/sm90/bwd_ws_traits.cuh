@@ -68,7 +68,7 @@ struct BwdWsTraits : WsRoles<> {
   static constexpr int kPasses = kBlockN / kPassKeys;
   // Tiles may walk several query heads (BwdParams::pack_heads): one key pass, one D pass, the
   // main consumer (elsewhere the head loop is compiled out: at 256 the 24-register roles
-  // spilled), in builds with MAGI_FFA_BWD_PACK_HEADS (development, bench/NOTES.md v55).
+  // spilled), unless built with MAGI_FFA_BWD_PACK_HEADS=0 (the kernels of before, v55-v56).
   static constexpr bool kPackHeads = MAGI_FFA_BWD_PACK_HEADS && kPasses == 1 && !kDPass && !kSplitD;
   static constexpr int kWindow = 128;                 // split-D: columns per warpgroup
   static constexpr int kWindowStep = kHeadDim - 128;  // split-D: warpgroup 1's first column
