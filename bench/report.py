@@ -149,9 +149,11 @@ def main():
                      f"{r['ffa_tflops']:.0f} | {fmt(r.get('cudnn_tflops'))} | "
                      f"{fmt(r.get('ratio'), 2)} | {fmt(r.get('vs_own_full'), 2)} |")
     L.append("\n## Host time per cached FFA call\n")
+    py_calls = ("median of 5 rounds of 4 calls" if env.get("py_host_rounds")
+                else "20 calls timed together")
     L.append("C++: `ffa_forward` entry (validation, plan-cache lookup, launch), median of 5 "
              "rounds of 4 calls timed in C++. Python: `flex_flash_attn_func` under "
-             "`no_grad`, 20 calls.\n")
+             f"`no_grad`, {py_calls}.\n")
     L.append("| S | case | C++ µs/call | Python µs/call |")
     L.append("|---:|---|---:|---:|")
     for S in sizes:
