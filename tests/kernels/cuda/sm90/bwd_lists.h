@@ -22,6 +22,13 @@ inline std::vector<AttnSlice> documents(const std::vector<int64_t>& ends, AttnMa
   return s;
 }
 
+/// The harness's swa_causal mask (bench/cases.json) of `s` rows: causal over the first `window`
+/// rows, then a band of `window` keys ending at each row.
+inline std::vector<AttnSlice> sliding_window(int64_t s, int64_t window) {
+  return {{{0, window}, {0, window}, AttnMaskType::kCausal},
+          {{window, s}, {1, s}, AttnMaskType::kBiCausal}};
+}
+
 /// The query tiles of 64 rows each item of a backward list walks.
 inline std::vector<int32_t> walk_costs(const WorkList& wl) {
   std::vector<int32_t> cost;

@@ -17,6 +17,7 @@ namespace magi::cuda::sm90 {
 namespace {
 
 using testing::documents;
+using testing::sliding_window;
 using testing::walk_costs;
 
 /// The query tiles of 64 rows each item of the backward list of `slices` walks.
@@ -41,21 +42,13 @@ TEST(BwdPack, PacksTheShapesThatRanFasterPacked) {
     int64_t d;  // head dim
   };
   const std::vector<Case> cases = {
-      {"8k swa_causal",
-       {{{0, 1024}, {0, 1024}, T::kCausal}, {{1024, 8192}, {1, 8192}, T::kBiCausal}},
-       8192,
-       true,
-       128},
+      {"8k swa_causal", sliding_window(8192, 1024), 8192, true, 128},
       {"2k full", documents({2048}, T::kFull), 2048, true, 128},
       {"2k full hd 64", documents({2048}, T::kFull), 2048, true, 64},
       {"8k varlen_causal", documents({1819, 3310, 4607, 5533, 6518, 7092, 7719, 8192}, T::kCausal),
        8192, true, 128},
       // 1.01-1.04x, 62 query tiles a walk: left per head.
-      {"32k swa_causal",
-       {{{0, 4096}, {0, 4096}, T::kCausal}, {{4096, 32768}, {1, 32768}, T::kBiCausal}},
-       32768,
-       false,
-       128},
+      {"32k swa_causal", sliding_window(32768, 4096), 32768, false, 128},
       {"8k full", documents({8192}, T::kFull), 8192, false, 128},
       {"8k causal hd 64", documents({8192}, T::kCausal), 8192, false, 64},
       {"2k causal", documents({2048}, T::kCausal), 2048, false, 128},
