@@ -307,9 +307,8 @@ DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, in
     }
   }
   // A tile of several query heads walks the item's query tiles once per head.
-  std::vector<int32_t> cost = list.item_cost;
-  for (int32_t& c : cost) c *= heads_per_tile;
-  const sm90::TilePlan plan = sm90::plan_tiles(cost, num_heads, grid, chunk_tiles, order, cuts);
+  const sm90::TilePlan plan = sm90::plan_tiles(sm90::walked_costs(list.item_cost, heads_per_tile),
+                                               num_heads, grid, chunk_tiles, order, cuts);
   const sm90::CutWork cut =
       sm90::cut_work<kBwdBlockM>(plan, list.host_items, list.host_segs, num_heads);
   const size_t tile_bytes = aligned((plan.start.size() + plan.tiles.size()) * sizeof(int32_t));

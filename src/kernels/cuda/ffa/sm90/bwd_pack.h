@@ -64,10 +64,8 @@ bool pack_pays(const std::vector<int32_t>& item_cost, const PackProblem& pb) {
   const int32_t per_head_grid = grid_of(pb.num_heads), packed_grid = grid_of(kv_heads);
   const TilePlan per_head = plan_tiles(item_cost, pb.num_heads, per_head_grid,
                                        int64_t{pb.chunk_grids} * per_head_grid, {}, pb.cuts);
-  std::vector<int32_t> packed_cost = item_cost;
-  for (int32_t& c : packed_cost) c *= pb.heads_per_kv;
-  const TilePlan packed =
-      plan_tiles(packed_cost, kv_heads, packed_grid, int64_t{pb.chunk_grids} * packed_grid);
+  const TilePlan packed = plan_tiles(walked_costs(item_cost, pb.heads_per_kv), kv_heads,
+                                     packed_grid, int64_t{pb.chunk_grids} * packed_grid);
   const int32_t fixed = pb.cuts.tile_cost;
   return busiest_cta(packed, item_cost, kv_heads, pb.heads_per_kv, fixed) <
          busiest_cta(per_head, item_cost, pb.num_heads, 1, fixed);

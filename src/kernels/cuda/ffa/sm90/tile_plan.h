@@ -66,6 +66,14 @@ struct TilePlan {
   std::vector<TilePiece> pieces;  // a cut tile's two pieces side by side, in walk order
 };
 
+/// The costs of tiles that each walk `walks` query heads over the items of `item_cost`
+/// (BwdParams::pack_heads).
+inline std::vector<int32_t> walked_costs(const std::vector<int32_t>& item_cost, int32_t walks) {
+  std::vector<int32_t> cost = item_cost;
+  for (int32_t& c : cost) c *= walks;
+  return cost;
+}
+
 /// The busiest CTA's work in `plan`, in query tiles: a tile costs its item's
 /// walk times `walks` plus `fixed`, a piece its count plus `fixed`.
 inline int64_t busiest_cta(const TilePlan& plan, const std::vector<int32_t>& item_cost,
