@@ -3,9 +3,10 @@
 // Shapes: q [Sq, Hq, D], k [Sk, Hkv, D] and v [Sk, Hkv, Dv] with Hq % Hkv == 0 (query head h
 // reads kv head h / (Hq / Hkv)); out [Sq, Hq, Dv]; lse [Sq, Hq] (fp32, natural log). Dv, v's
 // head dim, may differ from D: any on the CPU, on CUDA the pairs of tile_table.h's
-// kValueHeadDims (MLA: 192 / 128, on the portable kernels). The mask is the union of the slices' cells (see mask.h); a cell covered by several slices counts
-// once. A row with no cell gets out = 0 and lse = -inf and contributes no gradient. Scores are
-// softmax_scale * q.k, then softcap * tanh(score / softcap) when softcap > 0.
+// kValueHeadDims (MLA: 192 / 128, on the portable kernels). The mask is the union of the slices'
+// cells (see mask.h); a cell covered by several slices counts once. A row with no cell gets out = 0
+// and lse = -inf and contributes no gradient. Scores are softmax_scale * q.k, then softcap *
+// tanh(score / softcap) when softcap > 0.
 //
 // Non-finite values are data (DESIGN.md §6): a row whose scores hold a NaN or +inf gets
 // out = NaN and lse = NaN (never -inf, which means "no weight": no cell, or every score -inf),
@@ -125,11 +126,11 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
 
 /// Backward from the final out and lse. dq, dk and dv are fp32 (or fp64) accumulators: this
 /// call adds its gradients into them, so partial results over disjoint key sets sum exactly.
-/// On CUDA with bf16 / fp16 inputs, dk and dv may instead have q's dtype: they are then
-/// overwritten with the gradient (rows no cell touches get 0), which saves the fp32
-/// round trip when the caller wants the gradient in the input dtype anyway.
-/// Scratch memory (CUDA: per-row statistics, fp32 dk/dv when they cannot be stored directly)
-/// comes from opts.allocator.
+/// On CUDA with bf16 / fp16 inputs, dq, and dk and dv (both or neither), may instead have q's
+/// dtype: they are then overwritten with the gradient (rows no cell touches get 0), which
+/// saves the fp32 round trip when the caller wants the gradient in the input dtype anyway.
+/// Scratch memory (CUDA: per-row statistics, the fp32 dq summed in, fp32 dk/dv when they cannot
+/// be stored directly) comes from opts.allocator.
 /// dsink: with opts.sink, an fp32 accumulator shaped like the sink's logits that the sink's
 /// gradient over this call's rows is added into; a default TensorView (ndim 0) skips it.
 void ffa_backward(const TensorView& q, const TensorView& k, const TensorView& v,

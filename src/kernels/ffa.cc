@@ -163,9 +163,18 @@ void check_ffa_grads(std::string_view fn, FfaBwdArgs& a, const TensorView& dq, c
   const TensorView& q = a.q;
   const std::array<int64_t, 3> q_shape = shape_of(q), k_shape = shape_of(a.k),
                                v_shape = shape_of(a.v);
-  check_like(fn, "dq", dq, q_shape, "[Sq, Hq, D] of q", q, kWide,
-             "float32 or float64 (an accumulator)");
-  // dk / dv: accumulators, or (CUDA, 16-bit inputs) tensors of q's dtype that are overwritten.
+  // dq, and dk / dv: accumulators, or (CUDA, 16-bit inputs) tensors of q's dtype that are
+  // overwritten.
+  if (dq.dtype == q.dtype && dtype_size(q.dtype) == 2) {
+    check_like(fn, "dq", dq, q_shape, "[Sq, Hq, D] of q", q, {q.dtype},
+               "q's dtype (overwritten) or an accumulator");
+    MAGI_CHECK(q.device.type == DeviceType::kCUDA, fn, ": dq = ", dq.describe(), ": gradients in ",
+               to_string(q.dtype),
+               " (overwritten) are supported on CUDA only; pass float32 accumulators");
+  } else {
+    check_like(fn, "dq", dq, q_shape, "[Sq, Hq, D] of q", q, kWide,
+               "float32 or float64 (an accumulator)");
+  }
   const bool dkv_overwrite = dk.dtype == q.dtype && dtype_size(q.dtype) == 2;
   if (dkv_overwrite) {
     check_like(fn, "dk", dk, k_shape, "[Sk, Hkv, D] of k", q, {q.dtype},

@@ -6,6 +6,7 @@ Run: PYTHONPATH=python python3 -m pytest tests/cuda -q
 """
 import os
 import random
+import subprocess
 import sys
 
 import pytest
@@ -225,6 +226,67 @@ def test_backward_dkv_in_input_dtype(hkv, kind):
         assert torch.equal(got[650:], torch.zeros_like(got[650:])), f"{name}: uncovered keys"
         err = (got.double() - ref.double()).abs().max().item()
         assert err <= 1e-2 * ref.abs().max().item(), f"{name}: {err}"
+
+
+@pytest.mark.parametrize("d", [64, 128, 256])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+@pytest.mark.parametrize("det", [False, True], ids=["default", "deterministic"])
+def test_backward_dq_in_input_dtype(d, layout, det):
+    """dq passed in the input dtype (poisoned with NaN) is overwritten with the gradient: cast
+    after the kernel, or (test_backward_dq_cast_by_the_kernel) by the Hopper kernel at head dims
+    64 / 128 where its rows take 8-byte stores (sm90/dq_cast.h; else after it: head dim 256,
+    strides of 2 mod 4 elements); equal to the fp32-accumulator result rounded, bitwise in the
+    deterministic mode (its sums do not depend on the CTAs' order); rows no cell touches get 0. The slices start off the 64-row
+    blocks (a tile adds to two blocks), overlap, and leave rows 0-9, 420-449, 650-699 empty."""
+    if det and not HOPPER:
+        pytest.skip("the deterministic mode runs the Hopper backward")
+    sq, sk, hq, hkv = 700, 600, 4, 2
+    sl = [(10, 300, 0, 300, 1), (100, 420, 50, 600, 0), (450, 650, 300, 600, 3)]
+    torch.manual_seed(d)
+    q = torch.randn(sq, hq, d, device=DEV, dtype=torch.bfloat16)
+    k, v = (torch.randn(sk, hkv, d, device=DEV, dtype=torch.bfloat16) for _ in range(2))
+    dout = torch.randn(sq, hq, d, device=DEV, dtype=torch.bfloat16)
+    slices = ffa_mod._get_slices(*to_tensors(sl))
+    out, lse = ffa_mod.ffa_forward(q, k, v, slices, d ** -0.5, 0.0)
+    dq32, _, _ = ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, d ** -0.5, 0.0,
+                                      deterministic=det)
+    pad = 2 if layout == "strided" else 0
+    dq16 = torch.full((sq, hq, d + pad), float("nan"), device=DEV, dtype=torch.bfloat16)
+    dq16 = dq16[:, :, :d]
+    ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, d ** -0.5, 0.0, dq=dq16,
+                         deterministic=det)
+    torch.cuda.synchronize()
+    assert not torch.isnan(dq16).any()
+    for r0, r1 in ((0, 10), (420, 450), (650, 700)):
+        assert torch.equal(dq16[r0:r1], torch.zeros_like(dq16[r0:r1])), f"rows {r0}-{r1}"
+    if det:
+        assert torch.equal(dq16, dq32.to(torch.bfloat16))
+    else:
+        err = (dq16.double() - dq32.double()).abs().max().item()
+        assert err <= 1e-2 * dq32.abs().max().item(), err
+
+
+@pytest.mark.skipif(not HOPPER, reason="the dQ cast by the kernel is the Hopper backward's")
+def test_backward_dq_cast_by_the_kernel():
+    """The tests above, with dq cast by the Hopper kernel itself (MAGI_FFA_BWD_DQ_CAST=1, a
+    development variant read once per process: a fresh one)."""
+    env = dict(os.environ, MAGI_FFA_BWD_DQ_CAST="1")
+    r = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-k",
+                        "dq_in_input_dtype or without_cells"], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0 and "13 passed" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_backward_gradients_in_input_dtype_without_cells():
+    """A mask without cells: the gradients asked for in the input dtype are all 0."""
+    q, k, v, dout = (torch.randn(100, 2, 64, device=DEV, dtype=torch.bfloat16) for _ in range(4))
+    slices = ffa_mod._get_slices(*to_tensors([(10, 10, 0, 100, 0)]))
+    out, lse = torch.zeros_like(q), torch.full((100, 2), float("-inf"), device=DEV)
+    dq, dk, dv = (torch.full_like(t, float("nan")) for t in (q, k, v))
+    ffa_mod.ffa_backward(dout, q, k, v, out, lse, slices, 0.125, 0.0, dq=dq, dk=dk, dv=dv)
+    torch.cuda.synchronize()
+    for name, g in (("dq", dq), ("dk", dk), ("dv", dv)):
+        assert torch.equal(g, torch.zeros_like(g)), name
 
 
 def check_stored_dkv(sl, s, d, h=2, dv=None):

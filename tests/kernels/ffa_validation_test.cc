@@ -131,7 +131,7 @@ TEST(FfaValidation, DtypesNameTheArgument) {
 }
 
 TEST(FfaValidation, SixteenBitGradientsAreCudaOnly) {
-  // dk / dv in q's 16-bit dtype mean "overwrite" (magi/ffa.h): CUDA only, named clearly.
+  // dq, dk / dv in q's 16-bit dtype mean "overwrite" (magi/ffa.h): CUDA only, named clearly.
   HostTensor q(DType::kBFloat16, {6, 4, 8}), k(DType::kBFloat16, {5, 2, 8}),
       v(DType::kBFloat16, {5, 2, 8}), out(DType::kBFloat16, {6, 4, 8}),
       dout(DType::kBFloat16, {6, 4, 8}), dk(DType::kBFloat16, {5, 2, 8}),
@@ -144,6 +144,11 @@ TEST(FfaValidation, SixteenBitGradientsAreCudaOnly) {
                "(overwritten) are supported on CUDA only");
   a.tdv = dv32.view();  // mixed: dk overwritten, dv accumulated
   expect_error([&] { a.backward(); }, "dv = float32[5, 2, 8] cpu: dtype must be q's dtype");
+  HostTensor dq(DType::kBFloat16, {6, 4, 8});
+  a.tdq = dq.view();  // dq on its own
+  expect_error([&] { a.backward(); },
+               "dq = bfloat16[6, 4, 8] cpu: gradients in bfloat16 "
+               "(overwritten) are supported on CUDA only");
 }
 
 TEST(FfaValidation, LayoutDeviceAndDataNameTheArgument) {

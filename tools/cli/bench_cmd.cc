@@ -374,16 +374,15 @@ int run_bench(const Args& a) {
   const DeviceTensor q = input({S, hq, hd}, qv), k = input({S, hkv, hd}, kv),
                      v = input({S, hkv, hdv}, vv), dout = input({S, hq, hdv}, dov);
   const DeviceTensor out = dev.empty(dt, {S, hq, hdv}), lse = dev.empty(acc, {S, hq});
-  const DeviceTensor dq = dev.empty(acc, {S, hq, hd});
-  // NOTE: on CUDA dk / dv in q's dtype are overwritten (no fp32 round trip); on the CPU they
-  // are accumulators.
-  const DType grad_kv = r.cuda ? dt : acc;
-  const DeviceTensor dk = dev.empty(grad_kv, {S, hkv, hd}), dv = dev.empty(grad_kv, {S, hkv, hdv});
+  // NOTE: on CUDA the gradients in q's dtype are overwritten (no fp32 round trip of the
+  // caller's); on the CPU they are accumulators.
+  const DType grad = r.cuda ? dt : acc;
+  const DeviceTensor dq = dev.empty(grad, {S, hq, hd}), dk = dev.empty(grad, {S, hkv, hd}),
+                     dv = dev.empty(grad, {S, hkv, hdv});
   FfaOptions opts;
   opts.deterministic = r.deterministic;
   auto clear_grads = [&] {
-    fill(dq.view, 0.0);
-    if (!r.cuda) fill(dk.view, 0.0), fill(dv.view, 0.0);
+    if (!r.cuda) fill(dq.view, 0.0), fill(dk.view, 0.0), fill(dv.view, 0.0);
   };
   const std::vector<int64_t> rows = check_rows(S, r.check_rows, r.seed),
                              keys = check_rows(S, r.check_rows, r.seed + 1);
@@ -411,14 +410,14 @@ int run_bench(const Args& a) {
       ffa_backward(q.view, k.view, v.view, out.view, lse.view, dout.view, work, opts, dq.view,
                    dk.view, dv.view);
     };
-    // The check: out, lse, dk and dv poisoned first, so that a row the kernels skip cannot pass
-    // (dq is an accumulator: zeroed, and a skipped row's 0 fails against its reference). The
-    // gradients only when the backward is timed.
+    // The check: out, lse and (CUDA) the gradients poisoned first, so that a row the kernels
+    // skip cannot pass (the CPU's accumulators are zeroed, and a skipped row's 0 fails against
+    // its reference). The gradients only when the backward is timed.
     fill(out.view, NAN);
     fill(lse.view, NAN);
     forward();
     if (r.bwd) {
-      if (r.cuda) fill(dk.view, NAN), fill(dv.view, NAN);
+      if (r.cuda) fill(dq.view, NAN), fill(dk.view, NAN), fill(dv.view, NAN);
       backward();
     }
     if (r.check_rows > 0) {
@@ -458,14 +457,15 @@ int run_bench(const Args& a) {
                   rows.size(), keys.size(), tol.out, tol.lse, tol.dq);
   }
   std::printf(
-      "\ntimes: medians over batches of back-to-back calls; the backward's include zeroing the\n"
-      "  accumulators (%s).\n"
+      "\ntimes: medians over batches of back-to-back calls; %s.\n"
       "rates: the mask's cells, forward 2 Hq cells (D + Dv) FLOPs, backward 2 Hq cells\n"
       "  (3 D + 2 Dv); 'of full': against the full mask's rate in this run.\n"
       "%s"
       "peers (cuDNN, FlashAttention 2, FlexAttention) are timed through torch by\n"
       "  bench/bench_ffa.py.\n",
-      r.cuda ? "dq" : "dq, dk and dv", check);
+      r.cuda ? "the gradients are stored in q's dtype"
+             : "the backward's include zeroing the accumulators (dq, dk and dv)",
+      check);
   if (!r.json.empty()) write_json(r, res, ok);
   if (!ok) std::printf("FAIL: a check exceeded its tolerance\n");
   return ok ? 0 : 1;

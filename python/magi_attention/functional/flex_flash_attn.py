@@ -155,8 +155,8 @@ def ffa_backward(dout, q, k, v, out, lse, slices, softmax_scale, softcap, dq=Non
                  dv=None, deterministic=False):
     """Low-level backward over a prepared mask: dq/dk/dv are fp32 (fp64 for fp64 inputs)
     accumulators, zero-initialised when not given, that the gradients are added into. On CUDA
-    with bf16/fp16 inputs, dk/dv may instead be given in the input dtype: they are then
-    overwritten with the gradient."""
+    with bf16/fp16 inputs, dq and (together) dk/dv may instead be given in the input dtype:
+    they are then overwritten with the gradient."""
     acc = accumulator_dtype(q.dtype)
     dq = torch.zeros(q.shape, dtype=acc, device=q.device) if dq is None else dq
     dk = torch.zeros(k.shape, dtype=acc, device=k.device) if dk is None else dk

@@ -19,6 +19,7 @@
 #include "kernels/cuda/ffa/prepared_work.h"
 #include "kernels/cuda/ffa/sm90/bwd_cut.h"
 #include "kernels/cuda/ffa/sm90/bwd_pack.h"
+#include "kernels/cuda/ffa/sm90/dq_cast.h"
 #include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
@@ -274,6 +275,8 @@ FwdOutMode out_mode_of(const FfaFwdArgs& a) {
 /// Where one backward's scratch lies in its workspace (offsets in bytes; -1: not needed).
 struct BwdScratch {
   bool overwrite = false;     // dk / dv in q's dtype
+  bool dq_overwrite = false;  // dq in q's dtype: summed in fp32 scratch (dq_offset, zeroed)
+  bool dq_cast = false;       // ... and cast by the kernel itself (sm90/dq_cast.h), else after it
   bool store_direct = false;  // ... written by the kernel itself
   int32_t pack = 1;           // query heads a tile walks (BwdParams::pack_heads)
   bool ws_kernel = false;     // the warp-specialised Hopper backward (head-major statistics)
@@ -287,6 +290,8 @@ struct BwdScratch {
   size_t dkv_turns = 0;       // items * Hkv
   DeviceTilePlan plan;        // the Hopper backward's tile plan (null start: the rounds)
   size_t cut_offset = 0;      // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
+  size_t dq_offset = 0;       // dq_overwrite: the fp32 dq [Sq, Hq, D]
+  size_t dq_left_offset = 0;  // dq_cast: the blocks' counters (BwdParams::dq_left)
   size_t bytes = 0;
 };
 
@@ -341,11 +346,29 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   const int64_t sq = a.q.shape[0], sk = a.k.shape[0], hq = a.q.shape[1], hkv = a.k.shape[1];
   if (sq == 0 || sk == 0 || list.num_items == 0) return s;
   s.overwrite = a.dk.dtype == a.q.dtype;
+  s.dq_overwrite = a.dq.dtype == a.q.dtype;
   // On Hopper the warp-specialised backward (the deterministic mode's; checked earlier).
   s.ws_kernel = hopper_kernels_selected();
-  // Its dQ writer adds whole tiles through a TMA map of dq. NOTE: checked here, where the
-  // kernel is known (the workspace query runs this before anything is written).
-  if (s.ws_kernel) check_16b("ffa_backward", a.dq, "dq");
+  // Its dQ writer adds whole tiles through a TMA map of the fp32 dq. NOTE: checked here, where
+  // the kernel is known (the workspace query runs this before anything is written).
+  if (s.ws_kernel && !s.dq_overwrite) check_16b("ffa_backward", a.dq, "dq");
+  // The cast by the kernel (sm90/dq_cast.h) is a development variant, asked for with
+  // MAGI_FFA_BWD_DQ_CAST=1: on an H100 it ran the backward at 0.58-0.67x of the cast after it
+  // (bench/NOTES.md v57, not yet understood). Its stores take 4 elements (8 bytes) at a time.
+  static const bool cast_knob = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_DQ_CAST");
+    return env != nullptr && env[0] == '1' && env[1] == '\0';
+  }();
+  const auto quads = [](const TensorView& t) {
+    return reinterpret_cast<uintptr_t>(t.data) % 8 == 0 && t.strides[0] % 4 == 0 &&
+           t.strides[1] % 4 == 0;
+  };
+  s.dq_cast = s.dq_overwrite && s.ws_kernel && cast_knob &&
+              sm90::bwd_casts_dq(static_cast<int>(a.q.shape[2]), static_cast<int>(a.v.shape[2])) &&
+              quads(a.dq);
+  // NOTE: the blocks' counters are numbered in 32 bits (BwdParams::dq_left).
+  MAGI_CHECK(!s.dq_cast || (sq + kBwdBlockM - 1) / kBwdBlockM * hq < (int64_t{1} << 31),
+             "FFA CUDA: ", sq, " query rows x ", hq, " heads: too many dQ blocks");
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (the lists' key blocks are disjoint, work_list.h; one query head per kv head, or a tile per
   // kv head walking all of its query heads). Otherwise fp32 scratch accumulators, cast into
@@ -361,6 +384,15 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     s.dk_elems = static_cast<size_t>(sk * hkv * a.k.shape[2]);
     s.dv_elems = static_cast<size_t>(sk * hkv * a.v.shape[2]);
     s.bytes = round256(s.bytes + (s.dk_elems + s.dv_elems) * sizeof(float));
+  }
+  if (s.dq_overwrite) {
+    s.dq_offset = s.bytes;
+    s.bytes = round256(s.bytes + static_cast<size_t>(sq * hq * a.q.shape[2]) * sizeof(float));
+  }
+  if (s.dq_cast) {
+    s.dq_left_offset = s.bytes;
+    const int64_t blocks = (sq + kBwdBlockM - 1) / kBwdBlockM;
+    s.bytes = round256(s.bytes + static_cast<size_t>(blocks * hq) * sizeof(int32_t));
   }
   if (a.deterministic) {
     s.turns_offset = s.bytes;
@@ -416,11 +448,11 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
   MAGI_CHECK(a.out.dtype != DType::kFloat64, fn, ": out = ", a.out.describe(),
              ": the CUDA kernels read bfloat16, float16 or float32");
   const bool overwrite = a.dk.dtype == a.q.dtype && a.dv.dtype == a.q.dtype;
-  MAGI_CHECK(a.dq.dtype == DType::kFloat32 &&
+  MAGI_CHECK((a.dq.dtype == DType::kFloat32 || a.dq.dtype == a.q.dtype) &&
                  (overwrite || (a.dk.dtype == DType::kFloat32 && a.dv.dtype == DType::kFloat32)),
              fn, ": dq = ", a.dq.describe(), ", dk = ", a.dk.describe(), ", dv = ", a.dv.describe(),
-             ": on CUDA dq is a float32 accumulator and dk, dv float32 accumulators or of q's "
-             "dtype");
+             ": on CUDA dq, dk and dv are each a float32 accumulator or of q's dtype (dk and dv "
+             "alike)");
   // The kernels add (red.v2) and store element pairs into them: a misaligned pair would be a
   // sticky misaligned-address fault of the whole CUDA context, not an error of this call.
   check_pairs(fn, a.dq, "dq");
@@ -514,8 +546,26 @@ void ffa_backward(const FfaBwdArgs& a) {
     fill(dk, 0.0, a.stream);
     fill(dv, 0.0, a.stream);
   }
+  // dq in q's dtype likewise (no scratch: no cell); cast by the kernel, only the blocks some
+  // tile touches are written.
+  if (dq.dtype == q.dtype && (!s.dq_overwrite || (s.dq_cast && !list.dq_rows_covered))) {
+    fill(dq, 0.0, a.stream);
+  }
   if (s.bytes == 0) return;  // no cell: nothing to add
   auto* ws = static_cast<unsigned char*>(a.workspace);
+  TensorView dq_acc = dq;
+  if (s.dq_overwrite) {
+    // Cast by the kernel: head-major [Hq, Sq, D] memory seen as [Sq, Hq, D] (its cast
+    // bulk-loads a block's rows of a head as one run, sm90/bwd_ws_dq_cast.cuh); else row-major
+    // (the cast after it copies contiguous memory).
+    const int64_t outer = s.dq_cast ? hq : sq, inner = s.dq_cast ? sq : hq;
+    dq_acc = TensorView::contiguous(ws + s.dq_offset, DType::kFloat32, {outer, inner, d}, q.device);
+    fill(dq_acc, 0.0, a.stream);
+    if (s.dq_cast) {
+      std::swap(dq_acc.shape[0], dq_acc.shape[1]);
+      std::swap(dq_acc.strides[0], dq_acc.strides[1]);
+    }
+  }
   TensorView dk_acc = dk, dv_acc = dv;
   if (overwrite && !s.store_direct) {
     auto* scratch = reinterpret_cast<float*>(ws + s.dkv_offset);
@@ -550,6 +600,10 @@ void ffa_backward(const FfaBwdArgs& a) {
     pre.lse_head_stride = lse.strides[1];
     pre.stat_stride = s.stat_stride;
   }
+  if (s.dq_cast) {
+    pre.dq_adds = list.dq_adds;
+    pre.dq_left = reinterpret_cast<int*>(ws + s.dq_left_offset);
+  }
   launch_bwd_preprocess(pre, stream);
 
   const Scores sc = scores_of(a.scores);
@@ -558,7 +612,7 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.scale = sc.scale;
   p.dout = dout.data;
   p.dsum = dsum;
-  p.dq = dq.ptr<float>();
+  p.dq = dq_acc.ptr<float>();
   p.dkv_store = s.store_direct ? 1 : 0;
   p.pack_heads = s.pack;
   p.dk = s.store_direct ? nullptr : static_cast<float*>(dk_acc.data);
@@ -567,8 +621,14 @@ void ffa_backward(const FfaBwdArgs& a) {
   p.dv_store = s.store_direct ? dv.data : nullptr;
   p.do_row_stride = dout.strides[0];
   p.do_head_stride = dout.strides[1];
-  p.dq_row_stride = dq.strides[0];
-  p.dq_head_stride = dq.strides[1];
+  p.dq_row_stride = dq_acc.strides[0];
+  p.dq_head_stride = dq_acc.strides[1];
+  if (s.dq_cast) {
+    p.dq_store = dq.data;
+    p.dq_store_row_stride = dq.strides[0];
+    p.dq_store_head_stride = dq.strides[1];
+    p.dq_left = pre.dq_left;
+  }
   p.dk_row_stride = dk_acc.strides[0];
   p.dk_head_stride = dk_acc.strides[1];
   p.dv_row_stride = dv_acc.strides[0];
@@ -601,6 +661,7 @@ void ffa_backward(const FfaBwdArgs& a) {
     copy_cast(dk_acc, dk, a.stream);
     copy_cast(dv_acc, dv, a.stream);
   }
+  if (s.dq_overwrite && !s.dq_cast) copy_cast(dq_acc, dq, a.stream);
 }
 
 }  // namespace magi::cuda

@@ -1,6 +1,7 @@
 // Backward preprocess: the row statistics every backward kernel reads, per (query row, head):
 // D = rowsum(dO * O), and for the warp-specialised Hopper backward also lse * log2(e), both
-// head-major [Hq, stat_stride] (BwdPreParams::lse2 set); else D alone, row-major [Sq, Hq].
+// head-major [Hq, stat_stride] (BwdPreParams::lse2 set), and the counters of its dQ cast
+// (BwdPreParams::dq_left); else D alone, row-major [Sq, Hq].
 #pragma once
 
 #include <cuda_bf16.h>
@@ -38,6 +39,13 @@ __device__ __forceinline__ PreRow pre_row(const BwdPreParams& p, int64_t w) {
 __device__ __forceinline__ void pre_store(const BwdPreParams& p, const PreRow& r, float dsum) {
   p.dsum[r.at] = dsum;
   if (p.lse2 == nullptr) return;
+  // The dQ cast's counters (sm90/dq_cast.h), one per block of BwdTileConfig::kBlockM rows and
+  // head, set by the block's first row: the backward kernel reads them after this grid ends.
+  constexpr int kBlockM = BwdTileConfig::kBlockM;
+  if (p.dq_left != nullptr && r.row % kBlockM == 0) {
+    const int64_t b = r.row / kBlockM;
+    p.dq_left[b * p.num_heads_q + r.head] = p.dq_adds[b];
+  }
   // NOTE: -inf (a row without cells) -> +inf, so 2^(s - lse2) = 0; NaN stays NaN.
   const float lse = p.lse[r.row * p.lse_row_stride + r.head * p.lse_head_stride];
   p.lse2[r.at] = lse == -INFINITY ? INFINITY : lse * kLog2e;

@@ -137,6 +137,14 @@ struct BwdParams {
   // 16 bits; no cut tiles, not deterministic: ffa_cuda.cc, bench/NOTES.md v55-v56) where the
   // kernel can (MAGI_FFA_BWD_PACK_HEADS, sm90::BwdWsTraits::kPackHeads). 1 elsewhere.
   int32_t pack_heads;
+  // Warp-specialised Hopper backward where sm90::bwd_casts_dq: dq in q's dtype, written
+  // (strides below), each (64-row block, query head) of the fp32 dq above cast by the CTA
+  // whose addition completes it (sm90/bwd_ws_dq_cast.cuh); null: dq is left in fp32.
+  void* dq_store;
+  int64_t dq_store_row_stride, dq_store_head_stride;
+  // [ceil(Sq / 64) * Hq], with dq_store: the additions each (block, head) still waits for (set
+  // from dq_adds by the preprocess, BwdPreParams).
+  int* dq_left;
 };
 
 // Whether the Hopper backward can walk several query heads a tile (BwdParams::pack_heads); 0
@@ -169,6 +177,10 @@ struct BwdPreParams {
   const float* lse;    // [Sq, Hq] (with lse2)
   int64_t lse_row_stride, lse_head_stride;
   int64_t stat_stride;
+  // With dq_left: dq_left[b * Hq + h] = dq_adds[b] for each block b of 64 rows (the Hopper
+  // backward's dQ cast, BwdParams::dq_left; sm90/dq_cast.h: dq_block_adds).
+  const int32_t* dq_adds;
+  int* dq_left;
 };
 
 }  // namespace magi::cuda

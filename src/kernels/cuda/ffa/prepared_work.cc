@@ -13,6 +13,7 @@
 #include "kernels/cuda/device_memory.h"
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/sm90/bwd_cut.h"
+#include "kernels/cuda/ffa/sm90/dq_cast.h"
 #include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
 #include "kernels/cuda/ffa/sm90/segment_tiles.h"
@@ -95,29 +96,39 @@ size_t aligned(size_t n) { return (n + 15) / 16 * 16; }
 
 enum class ListKind { kForward, kDefaultBackward, kDeterministic };
 
-/// One list to upload: what it is, its block (rows or keys), and where its device form goes.
+/// One list to upload: what it is, its block (rows or keys), where its device form goes, and
+/// (backward) the mask's query rows.
 struct ListUpload {
   const WorkList* list;
   int32_t block;
   ListKind kind;
   DeviceWorkList* out;
+  int64_t total_q = 0;
 };
 
-/// Uploads the lists as one image (per list [items][segs][row turns], each 16-byte aligned) and
-/// fills each `out` with their device pointers and what the host keeps of that kind (`what`
-/// names them in UploadedBuffer's errors).
+/// Uploads the lists as one image (per list [items][segs][row turns][dQ blocks' additions],
+/// each 16-byte aligned) and fills each `out` with their device pointers and what the host
+/// keeps of that kind (`what` names them in UploadedBuffer's errors).
 std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, int device,
                                              void* stream, const char* what) {
-  std::vector<std::array<size_t, 3>> offsets(lists.size());
+  std::vector<std::array<size_t, 4>> offsets(lists.size());
+  std::vector<std::vector<int32_t>> dq_adds(lists.size());
   size_t bytes = 0;
   for (size_t i = 0; i < lists.size(); ++i) {
     const WorkList& l = *lists[i].list;
+    if (lists[i].kind != ListKind::kForward) {
+      dq_adds[i] =
+          sm90::dq_block_adds<kBwdBlockM>(l.items, l.segs, static_cast<int32_t>(lists[i].total_q),
+                                          lists[i].kind == ListKind::kDeterministic);
+    }
     offsets[i][0] = bytes;
     bytes += aligned(l.items.size() * sizeof(FfaWorkItem));
     offsets[i][1] = bytes;
     bytes += aligned(l.segs.size() * sizeof(FfaSegment));
     offsets[i][2] = bytes;
     bytes += aligned(l.row_turns.size() * sizeof(int32_t));
+    offsets[i][3] = bytes;
+    bytes += aligned(dq_adds[i].size() * sizeof(int32_t));
   }
   std::vector<unsigned char> host(std::max<size_t>(bytes, 16));  // never empty
   auto put = [&](size_t at, const void* src, size_t len) {
@@ -128,11 +139,12 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
     put(offsets[i][0], l.items.data(), l.items.size() * sizeof(FfaWorkItem));
     put(offsets[i][1], l.segs.data(), l.segs.size() * sizeof(FfaSegment));
     put(offsets[i][2], l.row_turns.data(), l.row_turns.size() * sizeof(int32_t));
+    put(offsets[i][3], dq_adds[i].data(), dq_adds[i].size() * sizeof(int32_t));
   }
   auto buffer = std::make_unique<UploadedBuffer>(host.data(), host.size(), device, stream, what);
   const auto* base = static_cast<const unsigned char*>(buffer->data());
   for (size_t i = 0; i < lists.size(); ++i) {
-    const auto& [list, block, kind, out] = lists[i];
+    const auto& [list, block, kind, out, total_q] = lists[i];
     const WorkList& l = *list;
     DeviceWorkList& d = *out;
     d.items = reinterpret_cast<const FfaWorkItem*>(base + offsets[i][0]);
@@ -154,6 +166,8 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
       if (fwd_pairs_requested()) d.key_class = sm90::fwd_key_classes(l.items, l.segs);
     } else {
       d.item_cost = item_costs(l, /*aligned=*/kind == ListKind::kDeterministic);
+      d.dq_adds = reinterpret_cast<const int32_t*>(base + offsets[i][3]);
+      d.dq_rows_covered = std::find(dq_adds[i].begin(), dq_adds[i].end(), 0) == dq_adds[i].end();
     }
     if (kind == ListKind::kDefaultBackward) {
       d.host_items = l.items;
@@ -168,9 +182,10 @@ std::unique_ptr<CudaFfaWork> build(const FfaWork& work, int device, void* stream
                  fwd_wide = build_fwd_work(work.slices(), work.total_q(), kFwdWideBlockM),
                  bwd = build_bwd_work(work.slices(), work.total_k(), kBwdBlockN, kBwdBlockM);
   auto w = std::make_unique<CudaFfaWork>();
-  const ListUpload lists[] = {{&fwd, kFwdBlockM, ListKind::kForward, &w->lists.fwd},
-                              {&fwd_wide, kFwdWideBlockM, ListKind::kForward, &w->lists.fwd_wide},
-                              {&bwd, kBwdBlockN, ListKind::kDefaultBackward, &w->lists.bwd}};
+  const ListUpload lists[] = {
+      {&fwd, kFwdBlockM, ListKind::kForward, &w->lists.fwd},
+      {&fwd_wide, kFwdWideBlockM, ListKind::kForward, &w->lists.fwd_wide},
+      {&bwd, kBwdBlockN, ListKind::kDefaultBackward, &w->lists.bwd, work.total_q()}};
   w->buffer = upload_lists(lists, device, stream, "FFA CUDA: the mask's work lists");
   return w;
 }
@@ -196,7 +211,7 @@ const DeviceWorkList& deterministic_bwd_list(const FfaWork& work, bool pass, int
     WorkList list = build_bwd_work(work.slices(), work.total_k(), block, kBwdBlockM);
     add_row_turns(list, kBwdBlockM);
     auto d = std::make_unique<DeterministicList>();
-    const ListUpload up[] = {{&list, block, ListKind::kDeterministic, &d->list}};
+    const ListUpload up[] = {{&list, block, ListKind::kDeterministic, &d->list, work.total_q()}};
     d->buffer = upload_lists(up, device, stream,
                              "FFA CUDA: the deterministic backward's work lists (made by its "
                              "first call)");

@@ -22,6 +22,10 @@ struct DeviceWorkList {
   int32_t block = 0;               // rows (forward) or keys (backward) per item's block
   bool covers_keys = false;        // WorkList::covers_keys
   std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
+  // backward lists: each 64-row block's additions to dQ per query head (device;
+  // sm90::dq_block_adds), and whether every block has some
+  const int32_t* dq_adds = nullptr;
+  bool dq_rows_covered = false;
   // host, the default backward list: its items and segments (a plan's cut tiles' pieces are
   // clipped from them, sm90/tile_plan.h)
   std::vector<FfaWorkItem> host_items;

@@ -31,6 +31,15 @@ __device__ __forceinline__ float2 ld_shared_f32x2(uint32_t addr) {
   return v;
 }
 
+/// ld.shared.v4.f32 (a 16-byte-aligned address).
+__device__ __forceinline__ float4 ld_shared_f32x4(uint32_t addr) {
+  float4 v;
+  asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(addr));
+  return v;
+}
+
 /// Two consecutive floats at a 4-byte-aligned address (two ld.shared.f32).
 __device__ __forceinline__ float2 ld_shared_f32_pair(uint32_t addr) {
   float2 v;

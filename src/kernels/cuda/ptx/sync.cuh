@@ -1,5 +1,5 @@
 // Ordering between CTAs through global memory: acquire loads, release stores, GPU-scope
-// fences (the deterministic backward's turn counters).
+// fences (the deterministic backward's turn counters, the dQ cast's counters).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,18 @@ __device__ __forceinline__ int ld_acquire_gpu(const int* p) {
 /// PTX ISA §st, .release.gpu: earlier memory operations of this thread are visible first.
 __device__ __forceinline__ void st_release_gpu(int* p, int v) {
   asm volatile("st.release.gpu.global.b32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
+}
+
+/// PTX ISA §atom, .acq_rel.gpu: *p += v atomically, returning the old value; earlier memory
+/// operations of this thread are visible to whoever later observes the sum, and the ones this
+/// thread makes after see what was visible to the earlier adders (the dQ cast's counters).
+__device__ __forceinline__ int atom_add_acq_rel_gpu(int* p, int v) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;\n"
+               : "=r"(old)
+               : "l"(p), "r"(v)
+               : "memory");
+  return old;
 }
 
 /// PTX ISA §membar/fence, fence.acq_rel.gpu: orders this thread's memory operations at GPU

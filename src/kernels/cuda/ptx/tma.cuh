@@ -1,5 +1,6 @@
 // Bulk tensor copies (TMA, sm_90): tensor-map loads into shared memory completing on an
-// mbarrier, with an L2 cache policy; bulk-group completion; tensor-map prefetch.
+// mbarrier, with an L2 cache policy; plain bulk loads; bulk-group completion; tensor-map
+// prefetch.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,17 @@ __device__ __forceinline__ void tma_reduce_add_3d(const void* tmap, uint32_t src
       "cp.reduce.async.bulk.tensor.3d.global.shared::cta.add.tile.bulk_group"
       " [%0, {%2, %3, %4}], [%1];\n" ::"l"(reinterpret_cast<uint64_t>(tmap)),
       "r"(src), "r"(c0), "r"(c1), "r"(c2)
+      : "memory");
+}
+
+/// PTX ISA §cp.async.bulk (global -> shared, no tensor map): `bytes` (a multiple of 16) from
+/// `src` (16-byte aligned) to `dst`; they complete transactions on `bar`.
+__device__ __forceinline__ void bulk_load(uint32_t dst, const void* src, uint32_t bytes,
+                                          uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
+          "r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
       : "memory");
 }
 

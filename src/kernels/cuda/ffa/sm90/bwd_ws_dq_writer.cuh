@@ -6,9 +6,12 @@
 // waits for dq_full, reduces, waits until the reductions have read the tile, and arrives on
 // dq_empty. Deterministic mode: the writer adds a tile only in its turn (the consumers never wait
 // for dQ turns), one reduction after the other, and passes the turn once they are complete.
+// With the dQ cast (bwd_ws_dq_cast.cuh) it posts each tile once its reductions are complete
+// (after the consumers have the tile's buffer back).
 #pragma once
 
 #include "kernels/cuda/ffa/sm90/bwd_tiles.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_dq_cast.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_traits.cuh"
@@ -54,6 +57,7 @@ struct BwdWsDqWriter {
     const uint32_t base = ptx::cvta_to_shared(s.dq());
     const Barrier full = Barrier::at(&s.dq_full), empty = Barrier::at(&s.dq_empty);
     PipelineState<1> dq;
+    typename BwdWsDqCast<Tr>::Poster cast{s};  // Tr::kCastDq with dq_store
     for_each_bwd_tile(P.sched, p, [&](const BwdTile& tile) {
       // NOTE: this thread has 24 registers, and at head dim 256 every value held across the
       // row walks spilled: the item is read where used from the list (not the tile's copy),
@@ -100,6 +104,9 @@ struct BwdWsDqWriter {
               empty.arrive();
               dq.advance();
             }
+            if constexpr (Tr::kCastDq) {
+              if (p.dq_store != nullptr) cast.added(h, rows.c0);
+            }
             ++turn_at;
           } while (rows.next(p.segs) ||
                    (Tr::kPackHeads && ++h < head + p.pack_heads &&
@@ -108,6 +115,9 @@ struct BwdWsDqWriter {
       } while (pass_at % Tr::kPasses != 0);
     });
     ptx::bulk_wait_group<0>();
+    if constexpr (Tr::kCastDq) {
+      if (p.dq_store != nullptr) cast.close();
+    }
   }
 };
 

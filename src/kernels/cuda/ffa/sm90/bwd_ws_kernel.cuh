@@ -1,8 +1,8 @@
 // FFA backward kernel, warp-specialised Hopper path (sm_90a): persistent over (work item,
 // query head) tiles; warpgroup 0 produces (TMA, bwd_ws_producer.cuh; its second warp writes
-// dQ, bwd_ws_dq_writer.cuh), warpgroups 1-2 consume (wgmma, bwd_ws_consumer.cuh; above head
-// dim 128 bwd_ws_consumer_split_d.cuh). This entry carves shared memory, initialises the
-// barriers and hands each warpgroup its role and register budget.
+// dQ, bwd_ws_dq_writer.cuh, its last two cast it, bwd_ws_dq_cast.cuh), warpgroups 1-2 consume
+// (wgmma, bwd_ws_consumer.cuh; above head dim 128 bwd_ws_consumer_split_d.cuh). This entry carves
+// shared memory, initialises the barriers and hands each warpgroup its role and register budget.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include "kernels/cuda/ffa/sm90/bwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_consumer.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_consumer_split_d.cuh"
+#include "kernels/cuda/ffa/sm90/bwd_ws_dq_cast.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_dq_writer.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_params.h"
 #include "kernels/cuda/ffa/sm90/bwd_ws_producer.cuh"
@@ -50,6 +51,15 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     }
     Barrier::at(&st.dq_full).init(Tr::kConsumerThreads);
     Barrier::at(&st.dq_empty).init(1);
+    if constexpr (Tr::kCastDq) {
+#pragma unroll
+      for (int i = 0; i < Tr::kCastSlots; ++i) {
+        Barrier::at(&st.cast_full[i]).init(1);
+        Barrier::at(&st.cast_empty[i]).init(32);  // every lane of the casting warp
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i) Barrier::at(&st.cast_landed[i]).init(1);
+    }
     if constexpr (Tr::kDoRing) {
 #pragma unroll
       for (int i = 0; i < Tr::kDoStages; ++i) {
@@ -73,6 +83,8 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
       if (ptx::elect_sync()) BwdWsProducer<Tr>::run(P, st);
     } else if (warp == 1) {
       if (ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
+    } else if constexpr (Tr::kCastDq) {
+      if (P.p.dq_store != nullptr) BwdWsDqCast<Tr>::run(P.p, st, warp - 2);
     }
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();

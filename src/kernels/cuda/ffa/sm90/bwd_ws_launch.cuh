@@ -35,6 +35,8 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   MAGI_CHECK(p.pack_heads == 1 || (p.pack_heads == p.heads_per_kv && Tr::kPackHeads &&
                                    p.num_cuts == 0 && p.deterministic == 0),
              "FFA CUDA: ", p.pack_heads, " query heads a backward tile at head dim ", kHeadDim);
+  MAGI_CHECK(p.dq_store == nullptr || Tr::kCastDq, "FFA CUDA: dQ cast asked of the backward kernel",
+             " at head dims ", kHeadDim, " / ", kHeadDimV, ", which does not cast");
   const Schedule cfg =
       choose_schedule({p.num_items, p.num_heads_q / p.pack_heads, current_sm_count(),
                        p.heads_per_kv / p.pack_heads, Pass::kBackward});

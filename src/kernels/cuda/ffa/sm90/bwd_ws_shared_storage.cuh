@@ -1,8 +1,8 @@
 // Shared memory of the warp-specialised Hopper backward kernel: a ring of the K and V of items
 // (or of their passes, split-D), a ring of query tiles (Q, dO and the rows' lse and D; dO in a ring
 // of its own at split-D 256), two dS^T buffers (one, inside the dQ tile, with D passes), the dQ
-// tile, and the barriers. The 1024-aligned tiles come first: at head dim 256 the whole storage
-// is within 3 KB of the 227 KB limit.
+// tile, the barriers and the dQ cast's queue. The 1024-aligned tiles come first: at head dim 256
+// the whole storage is within 3 KB of the 227 KB limit.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +20,8 @@ struct BwdWsSharedStorage {
   alignas(1024) unsigned char ds_dq[(Tr::kDPass ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];
   // From row Tr::stat_row0(c0) of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without
   // cells) and D = rowsum(dO * O).
+  // Tr::kCastDq: each casting warp's buffer of fp32 dQ rows (bwd_ws_dq_cast.cuh).
+  alignas(128) float cast_stage[Tr::kCastDq ? 2 : 0][Tr::kCastStageFloats];
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
   alignas(128) float dsum[Tr::kStages][Tr::kStatPitch];
   // full: landed (1 arrival + bytes); empty: read (one arrival per consumer warp).
@@ -30,6 +32,11 @@ struct BwdWsSharedStorage {
   uint64_t dq_full, dq_empty;
   // Tr::kDoRing: dO's own ring (full: landed; empty: read by every consumer warp); unused else.
   uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
+  // Tr::kCastDq: the dQ cast's queue of added tiles, first row and head (bwd_ws_dq_cast.cuh;
+  // full: the writer's arrival, empty: the casting warp's lanes'); unused else.
+  uint64_t cast_full[Tr::kCastSlots], cast_empty[Tr::kCastSlots];
+  uint64_t cast_landed[2];  // a casting warp's bulk load landed
+  int cast_row[Tr::kCastSlots], cast_head[Tr::kCastSlots];
 
   __device__ __forceinline__ unsigned char* ds(int buf) {
     return ds_dq + (Tr::kDPass ? 0 : buf * Tr::kDsBytes);

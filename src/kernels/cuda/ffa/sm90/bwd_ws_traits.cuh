@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/ffa/config.h"
+#include "kernels/cuda/ffa/sm90/dq_cast.h"
 #include "kernels/cuda/ffa/sm90/smem_tile.cuh"
 #include "kernels/cuda/ffa/sm90/ws_roles.cuh"
 #include "kernels/cuda/ffa/tile_table.h"
@@ -70,6 +71,12 @@ struct BwdWsTraits : WsRoles<> {
   // main consumer (elsewhere the head loop is compiled out: at 256 the 24-register roles
   // spilled), unless built with MAGI_FFA_BWD_PACK_HEADS=0 (the kernels of before, v55-v56).
   static constexpr bool kPackHeads = MAGI_FFA_BWD_PACK_HEADS && kPasses == 1 && !kDPass && !kSplitD;
+  // dQ in 16 bits cast by the kernel (sm90/dq_cast.h; BwdParams::dq_store): a queue of
+  // kCastSlots added tiles, a stage buffer of kCastStageFloats fp32 (half a block's rows) per
+  // casting warp (the two fill the shared memory at head dim 128; bwd_ws_dq_cast.cuh).
+  static constexpr bool kCastDq = bwd_casts_dq(kHeadDim, kHeadDimV) && kPasses == 1 && !kDPass;
+  static constexpr int kCastSlots = 8;
+  static constexpr int kCastStageFloats = kBlockM / 2 * kHeadDim;
   static constexpr int kWindow = 128;                 // split-D: columns per warpgroup
   static constexpr int kWindowStep = kHeadDim - 128;  // split-D: warpgroup 1's first column
   static constexpr int kWindowSkip = 256 - kHeadDim;  // split-D: its columns left unwritten
