@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <tuple>
 
 #include "common/env.h"
 #include "kernels/backend.h"
@@ -163,31 +164,29 @@ void check_ffa_grads(std::string_view fn, FfaBwdArgs& a, const TensorView& dq, c
   const TensorView& q = a.q;
   const std::array<int64_t, 3> q_shape = shape_of(q), k_shape = shape_of(a.k),
                                v_shape = shape_of(a.v);
-  // dq, and dk / dv: accumulators, or (CUDA, 16-bit inputs) tensors of q's dtype that are
-  // overwritten.
-  if (dq.dtype == q.dtype && dtype_size(q.dtype) == 2) {
-    check_like(fn, "dq", dq, q_shape, "[Sq, Hq, D] of q", q, {q.dtype},
-               "q's dtype (overwritten) or an accumulator");
-    MAGI_CHECK(q.device.type == DeviceType::kCUDA, fn, ": dq = ", dq.describe(), ": gradients in ",
-               to_string(q.dtype),
+  // dq, and dk / dv (both or neither): accumulators, or (CUDA, 16-bit inputs) tensors of q's
+  // dtype that are overwritten.
+  const auto overwritten = [&](const TensorView& t) {
+    return t.dtype == q.dtype && dtype_size(q.dtype) == 2;
+  };
+  const bool dq_over = overwritten(dq), dkv_over = overwritten(dk);
+  const auto grad = [&](const char* name, const TensorView& t, const std::array<int64_t, 3>& want,
+                        std::string_view layout, bool over, std::string_view what) {
+    if (over) {
+      check_like(fn, name, t, want, layout, q, {q.dtype}, what);
+    } else {
+      check_like(fn, name, t, want, layout, q, kWide, "float32 or float64 (an accumulator)");
+    }
+  };
+  const char* either = "q's dtype (overwritten) or an accumulator";
+  grad("dq", dq, q_shape, "[Sq, Hq, D] of q", dq_over, either);
+  grad("dk", dk, k_shape, "[Sk, Hkv, D] of k", dkv_over, either);
+  grad("dv", dv, v_shape, "[Sk, Hkv, Dv] of v", dkv_over, "q's dtype like dk");
+  for (const auto& [name, t, over] :
+       {std::tuple{"dq", &dq, dq_over}, std::tuple{"dk", &dk, dkv_over}}) {
+    MAGI_CHECK(!over || q.device.type == DeviceType::kCUDA, fn, ": ", name, " = ", t->describe(),
+               ": gradients in ", to_string(q.dtype),
                " (overwritten) are supported on CUDA only; pass float32 accumulators");
-  } else {
-    check_like(fn, "dq", dq, q_shape, "[Sq, Hq, D] of q", q, kWide,
-               "float32 or float64 (an accumulator)");
-  }
-  const bool dkv_overwrite = dk.dtype == q.dtype && dtype_size(q.dtype) == 2;
-  if (dkv_overwrite) {
-    check_like(fn, "dk", dk, k_shape, "[Sk, Hkv, D] of k", q, {q.dtype},
-               "q's dtype (overwritten) or an accumulator");
-    check_like(fn, "dv", dv, v_shape, "[Sk, Hkv, Dv] of v", q, {q.dtype}, "q's dtype like dk");
-    MAGI_CHECK(q.device.type == DeviceType::kCUDA, fn, ": dk = ", dk.describe(), ": gradients in ",
-               to_string(q.dtype),
-               " (overwritten) are supported on CUDA only; pass float32 accumulators");
-  } else {
-    check_like(fn, "dk", dk, k_shape, "[Sk, Hkv, D] of k", q, kWide,
-               "float32 or float64 (an accumulator)");
-    check_like(fn, "dv", dv, v_shape, "[Sk, Hkv, Dv] of v", q, kWide,
-               "float32 or float64 (an accumulator)");
   }
   checks::rows_disjoint(fn, "dq", dq);
   checks::rows_disjoint(fn, "dk", dk);

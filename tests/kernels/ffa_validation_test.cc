@@ -144,8 +144,8 @@ TEST(FfaValidation, SixteenBitGradientsAreCudaOnly) {
                "(overwritten) are supported on CUDA only");
   a.tdv = dv32.view();  // mixed: dk overwritten, dv accumulated
   expect_error([&] { a.backward(); }, "dv = float32[5, 2, 8] cpu: dtype must be q's dtype");
-  HostTensor dq(DType::kBFloat16, {6, 4, 8});
-  a.tdq = dq.view();  // dq on its own
+  HostTensor dq(DType::kBFloat16, {6, 4, 8}), dk32(DType::kFloat32, {5, 2, 8});
+  a.tdq = dq.view(), a.tdk = dk32.view();  // dq on its own
   expect_error([&] { a.backward(); },
                "dq = bfloat16[6, 4, 8] cpu: gradients in bfloat16 "
                "(overwritten) are supported on CUDA only");
