@@ -5,8 +5,9 @@
 // warpgroup 0, after the tile's dK / dV) and at its end; after the process's 4th launch of a
 // unit's backward the host prints one line per CTA: its SM, entry, wait's end, each tile's end
 // and its end in ns from the earliest entry, and each tile's work item (from the list's item
-// count on, a piece of a cut tile). Questions it answers: whether the CTAs of a plan all run
-// slower or a few end late (bench/NOTES.md v53), and how the CTAs sit on the SMs (v54).
+// count on, a piece of a cut tile), and with the dQ cast by the kernel a line of its times.
+// Questions it answers: whether the CTAs of a plan all run slower or a few end late
+// (bench/NOTES.md v53), how the CTAs sit on the SMs (v54), what the dQ cast costs (v57).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,10 @@ struct BwdTimelineCta {
   int32_t item[kBwdTimelineTiles];
   int32_t tiles;  // tiles run (those past kBwdTimelineTiles counted, not timed)
   uint32_t sm;
+  // The dQ cast by the kernel (bwd_ws_dq_cast.cuh): halves of blocks cast, their time in all
+  // and the longest, and the dQ writer's time waiting for a queue slot.
+  uint32_t cast_halves;
+  unsigned long long ns_cast, ns_cast_max, ns_post_wait;
 };
 static __device__ BwdTimelineCta g_bwd_timeline[1024];
 
@@ -37,6 +42,8 @@ __device__ __forceinline__ void bwd_mark_entry() {
   BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
   me.tiles = 0;
   me.sm = ptx::smid();
+  me.cast_halves = 0;
+  me.ns_cast = me.ns_cast_max = me.ns_post_wait = 0;
   me.ns_entry = ptx::globaltimer();
 }
 
@@ -59,6 +66,21 @@ __device__ __forceinline__ void bwd_mark_tile(int32_t item) {
 /// The CTA's last tile done (the same consumer thread).
 __device__ __forceinline__ void bwd_mark_end() {
   if (blockIdx.x < 1024) g_bwd_timeline[blockIdx.x].ns_end = ptx::globaltimer();
+}
+
+/// A half block cast from `ns_begin` on (lane 0 of a casting warp; two warps: atomics).
+__device__ __forceinline__ void bwd_mark_cast(uint64_t ns_begin) {
+  if (blockIdx.x >= 1024) return;
+  BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
+  const unsigned long long ns = ptx::globaltimer() - ns_begin;
+  atomicAdd(&me.cast_halves, 1u);
+  atomicAdd(&me.ns_cast, ns);
+  atomicMax(&me.ns_cast_max, ns);
+}
+
+/// The dQ writer waited for a queue slot from `ns_begin` on.
+__device__ __forceinline__ void bwd_mark_post_wait(uint64_t ns_begin) {
+  if (blockIdx.x < 1024) g_bwd_timeline[blockIdx.x].ns_post_wait += ptx::globaltimer() - ns_begin;
 }
 
 /// Host, after each backward launch of this unit's kernel: at the process's 4th, waits for it
@@ -84,15 +106,23 @@ static inline void bwd_timeline_report(int grid, cudaStream_t stream) {
       std::fprintf(stderr, " %d@%lld", c.item[k], at(c.ns_tile[k]));
     }
     std::fprintf(stderr, "\n");
+    if (c.cast_halves > 0 || c.ns_post_wait > 0) {
+      std::fprintf(stderr, "bwd cast cta %d halves %u ns %llu max %llu post_wait %llu\n", b,
+                   c.cast_halves, c.ns_cast, c.ns_cast_max, c.ns_post_wait);
+    }
   }
 }
 #define MAGI_BWD_MARK(cond, call) \
   do {                            \
     if (cond) call;               \
   } while (0)
+#define MAGI_BWD_CLOCK(var) const uint64_t var = ptx::globaltimer()
 #else
 #define MAGI_BWD_MARK(cond, call) \
   do {                            \
+  } while (0)
+#define MAGI_BWD_CLOCK(var) \
+  do {                      \
   } while (0)
 static inline void bwd_timeline_report(int, cudaStream_t) {}
 #endif

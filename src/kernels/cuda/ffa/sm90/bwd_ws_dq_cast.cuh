@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/sm90/bwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/bwd_ws_shared_storage.cuh"
 #include "kernels/cuda/ffa/sm90/dq_cast.h"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
@@ -52,7 +53,9 @@ struct BwdWsDqCast {
 
     __device__ __forceinline__ void post(int c0, int head) {
       const uint32_t slot = posted % Tr::kCastSlots, parity = (posted / Tr::kCastSlots) & 1u;
+      MAGI_BWD_CLOCK(t0);
       Barrier::at(&s.cast_empty[slot]).wait(parity ^ 1u);  // PipelineState::empty_parity
+      MAGI_BWD_MARK(true, bwd_mark_post_wait(t0));
       s.cast_row[slot] = c0;
       s.cast_head[slot] = head;
       Barrier::at(&s.cast_full[slot]).arrive();
@@ -112,6 +115,7 @@ struct BwdWsDqCast {
     const Barrier landed = Barrier::at(&s.cast_landed[w]);
     const uint32_t stage = ptx::cvta_to_shared(s.cast_stage[w]);
     const int floats = max(0, min(kHalfRows, p.total_q - r0)) * Tr::kHeadDim;
+    MAGI_BWD_CLOCK(t0);
     if (lane == 0) {
       if (floats == 0) {
         landed.arrive();
@@ -136,6 +140,7 @@ struct BwdWsDqCast {
           make_uint2(pack2<Tr::kElem>(x.x, x.y), pack2<Tr::kElem>(x.z, x.w));
     }
     __syncwarp();
+    MAGI_BWD_MARK(lane == 0, bwd_mark_cast(t0));
   }
 };
 
