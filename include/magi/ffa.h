@@ -128,7 +128,7 @@ void ffa_forward(const TensorView& q, const TensorView& k, const TensorView& v,
 /// call adds its gradients into them, so partial results over disjoint key sets sum exactly.
 /// On CUDA with bf16 / fp16 inputs, dq, and dk and dv (both or neither), may instead have q's
 /// dtype: they are then overwritten with the gradient (rows no cell touches get 0), which
-/// saves the fp32 round trip when the caller wants the gradient in the input dtype anyway.
+/// saves the caller an fp32 round trip when it wants the gradient in the input dtype anyway.
 /// Scratch memory (CUDA: per-row statistics, the fp32 dq summed in, fp32 dk/dv when they cannot
 /// be stored directly) comes from opts.allocator.
 /// dsink: with opts.sink, an fp32 accumulator shaped like the sink's logits that the sink's
