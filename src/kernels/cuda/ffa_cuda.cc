@@ -30,13 +30,19 @@
 namespace magi::cuda {
 namespace {
 
+/// Whether runs of `elems` elements of t's rows and heads are aligned to their size: the base
+/// and the row / head strides.
+bool runs_aligned(const TensorView& t, int64_t elems) {
+  const auto bytes = static_cast<uintptr_t>(elems) * dtype_size(t.dtype);
+  return reinterpret_cast<uintptr_t>(t.data) % bytes == 0 && t.strides[0] % elems == 0 &&
+         t.strides[1] % elems == 0;
+}
+
 /// q/k/v/dout, and dq for the Hopper backward: 16-byte aligned base and row / head strides
 /// (cp.async and TMA move 16 bytes).
 void check_16b(std::string_view fn, const TensorView& t, const char* name) {
   const int64_t elems = 16 / static_cast<int64_t>(dtype_size(t.dtype));
-  MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % 16 == 0 && t.strides[0] % elems == 0 &&
-                 t.strides[1] % elems == 0,
-             fn, ": ", name, " = ", t.describe(),
+  MAGI_CHECK(runs_aligned(t, elems), fn, ": ", name, " = ", t.describe(),
              ": the CUDA kernels need a 16-byte aligned base and row/head strides that are "
              "multiples of ",
              elems, " elements");
@@ -44,10 +50,7 @@ void check_16b(std::string_view fn, const TensorView& t, const char* name) {
 
 /// Epilogues store element pairs: even strides and pair-aligned base.
 void check_pairs(std::string_view fn, const TensorView& t, const char* name) {
-  const uintptr_t pair = 2 * dtype_size(t.dtype);
-  MAGI_CHECK(reinterpret_cast<uintptr_t>(t.data) % pair == 0 && t.strides[0] % 2 == 0 &&
-                 t.strides[1] % 2 == 0,
-             fn, ": ", name, " = ", t.describe(),
+  MAGI_CHECK(runs_aligned(t, 2), fn, ": ", name, " = ", t.describe(),
              ": the CUDA kernels need a pair-aligned base and even strides");
 }
 
@@ -359,13 +362,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     const char* env = std::getenv("MAGI_FFA_BWD_DQ_CAST");
     return env != nullptr && env[0] == '1' && env[1] == '\0';
   }();
-  const auto quads = [](const TensorView& t) {
-    return reinterpret_cast<uintptr_t>(t.data) % 8 == 0 && t.strides[0] % 4 == 0 &&
-           t.strides[1] % 4 == 0;
-  };
   s.dq_cast = s.dq_overwrite && s.ws_kernel && cast_knob &&
               sm90::bwd_casts_dq(static_cast<int>(a.q.shape[2]), static_cast<int>(a.v.shape[2])) &&
-              quads(a.dq);
+              runs_aligned(a.dq, 4);
   // NOTE: the blocks' counters are numbered in 32 bits (BwdParams::dq_left).
   MAGI_CHECK(!s.dq_cast || (sq + kBwdBlockM - 1) / kBwdBlockM * hq < (int64_t{1} << 31),
              "FFA CUDA: ", sq, " query rows x ", hq, " heads: too many dQ blocks");
