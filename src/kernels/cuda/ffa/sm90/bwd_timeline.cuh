@@ -29,9 +29,10 @@ struct BwdTimelineCta {
   int32_t tiles;  // tiles run (those past kBwdTimelineTiles counted, not timed)
   uint32_t sm;
   // The dQ cast by the kernel (bwd_ws_dq_cast.cuh): halves of blocks cast, their time in all
-  // and the longest, and the dQ writer's time waiting for a queue slot.
-  uint32_t cast_halves;
-  unsigned long long ns_cast, ns_cast_max, ns_post_wait;
+  // and the longest, the tiles counted down and their count-downs' time in all and the
+  // longest, and the dQ writer's time waiting for a queue slot.
+  uint32_t cast_halves, counts;
+  unsigned long long ns_cast, ns_cast_max, ns_count, ns_count_max, ns_post_wait;
 };
 static __device__ BwdTimelineCta g_bwd_timeline[1024];
 
@@ -42,8 +43,8 @@ __device__ __forceinline__ void bwd_mark_entry() {
   BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
   me.tiles = 0;
   me.sm = ptx::smid();
-  me.cast_halves = 0;
-  me.ns_cast = me.ns_cast_max = me.ns_post_wait = 0;
+  me.cast_halves = me.counts = 0;
+  me.ns_cast = me.ns_cast_max = me.ns_count = me.ns_count_max = me.ns_post_wait = 0;
   me.ns_entry = ptx::globaltimer();
 }
 
@@ -78,6 +79,16 @@ __device__ __forceinline__ void bwd_mark_cast(uint64_t ns_begin) {
   atomicMax(&me.ns_cast_max, ns);
 }
 
+/// A tile's blocks counted down from `ns_begin` on (lane 0 of a casting warp).
+__device__ __forceinline__ void bwd_mark_count(uint64_t ns_begin) {
+  if (blockIdx.x >= 1024) return;
+  BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
+  const unsigned long long ns = ptx::globaltimer() - ns_begin;
+  atomicAdd(&me.counts, 1u);
+  atomicAdd(&me.ns_count, ns);
+  atomicMax(&me.ns_count_max, ns);
+}
+
 /// The dQ writer waited for a queue slot from `ns_begin` on.
 __device__ __forceinline__ void bwd_mark_post_wait(uint64_t ns_begin) {
   if (blockIdx.x < 1024) g_bwd_timeline[blockIdx.x].ns_post_wait += ptx::globaltimer() - ns_begin;
@@ -106,9 +117,12 @@ static inline void bwd_timeline_report(int grid, cudaStream_t stream) {
       std::fprintf(stderr, " %d@%lld", c.item[k], at(c.ns_tile[k]));
     }
     std::fprintf(stderr, "\n");
-    if (c.cast_halves > 0 || c.ns_post_wait > 0) {
-      std::fprintf(stderr, "bwd cast cta %d halves %u ns %llu max %llu post_wait %llu\n", b,
-                   c.cast_halves, c.ns_cast, c.ns_cast_max, c.ns_post_wait);
+    if (c.counts > 0 || c.ns_post_wait > 0) {
+      std::fprintf(stderr,
+                   "bwd cast cta %d halves %u ns %llu max %llu counts %u ns %llu max %llu "
+                   "post_wait %llu\n",
+                   b, c.cast_halves, c.ns_cast, c.ns_cast_max, c.counts, c.ns_count, c.ns_count_max,
+                   c.ns_post_wait);
     }
   }
 }

@@ -87,6 +87,7 @@ struct BwdWsDqCast {
   __device__ __forceinline__ static uint32_t count_down(const BwdParams& p, Storage& s,
                                                         uint32_t slot) {
     uint32_t halves = 0;
+    MAGI_BWD_CLOCK(t0);
     if (threadIdx.x % 32 == 0) {
       const DqBlocks b = dq_blocks<Tr::kBlockM>(s.cast_row[slot], p.total_q);
       int* left = p.dq_left + b.first * p.num_heads_q + s.cast_head[slot];
@@ -94,6 +95,7 @@ struct BwdWsDqCast {
       if (b.last > b.first && ptx::atom_add_acq_rel_gpu(left + p.num_heads_q, -1) == 1) {
         halves |= 12u;
       }
+      MAGI_BWD_MARK(true, bwd_mark_count(t0));
     }
     // NOTE: lane 0 acquired the other CTAs' additions; the warp barrier orders the lanes'
     // accesses after it (one thread's acquire, then a barrier: as a CTA-wide semaphore).
@@ -108,6 +110,12 @@ struct BwdWsDqCast {
   /// a second's 1. The fp32 dq is the host's scratch, head-major (dq_row_stride = D): a half
   /// is contiguous, and just added, in the L2.
   __device__ static void cast(const BwdParams& p, Storage& s, uint32_t slot, uint32_t u) {
+#ifdef MAGI_FFA_BWD_CAST_SKIP  // probe: the count-downs without the casts (results kept)
+    if (threadIdx.x % 32 == 0) {
+      *reinterpret_cast<volatile uint32_t*>(s.cast_stage[threadIdx.x / 32 - 2]) = u;
+    }
+    if (MAGI_FFA_BWD_CAST_SKIP) return;
+#endif
     const int r0 = (s.cast_row[slot] / Tr::kBlockM + static_cast<int>(u / 2)) * Tr::kBlockM +
                    static_cast<int>(u % 2) * kHalfRows;
     const int head = s.cast_head[slot];
