@@ -39,6 +39,19 @@ __device__ __forceinline__ bool mbarrier_try_wait_parity(uint32_t bar, uint32_t 
   return done != 0;
 }
 
+/// PTX ISA §mbarrier.test_wait, .parity: whether the phase of parity `parity` has completed
+/// (no wait; acquire at CTA scope when true).
+__device__ __forceinline__ bool mbarrier_test_wait_parity(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
 /// PTX ISA §membar/fence, fence.mbarrier_init.release.cluster: makes barrier initialisations
 /// visible to the asynchronous proxy (the copy engine completing transactions on them).
 __device__ __forceinline__ void fence_mbarrier_init() {

@@ -28,7 +28,7 @@ struct BwdTimelineCta {
   int32_t item[kBwdTimelineTiles];
   int32_t tiles;  // tiles run (those past kBwdTimelineTiles counted, not timed)
   uint32_t sm;
-  // The dQ cast by the kernel (bwd_ws_dq_cast.cuh): halves of blocks cast, their time in all
+  // The dQ cast by the kernel (bwd_ws_dq_cast.cuh): blocks cast, their time in all
   // and the longest, the tiles counted down and their count-downs' time in all and the
   // longest, and the dQ writer's time waiting for a queue slot.
   uint32_t cast_halves, counts;
@@ -69,7 +69,7 @@ __device__ __forceinline__ void bwd_mark_end() {
   if (blockIdx.x < 1024) g_bwd_timeline[blockIdx.x].ns_end = ptx::globaltimer();
 }
 
-/// A half block cast from `ns_begin` on (lane 0 of a casting warp; two warps: atomics).
+/// A block cast from `ns_begin` on (lane 0 of the casting warp).
 __device__ __forceinline__ void bwd_mark_cast(uint64_t ns_begin) {
   if (blockIdx.x >= 1024) return;
   BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
@@ -79,12 +79,12 @@ __device__ __forceinline__ void bwd_mark_cast(uint64_t ns_begin) {
   atomicMax(&me.ns_cast_max, ns);
 }
 
-/// A tile's blocks counted down from `ns_begin` on (lane 0 of a casting warp).
-__device__ __forceinline__ void bwd_mark_count(uint64_t ns_begin) {
+/// A batch of `tiles` counted down from `ns_begin` on (lane 0 of the casting warp).
+__device__ __forceinline__ void bwd_mark_count(uint64_t ns_begin, uint32_t tiles) {
   if (blockIdx.x >= 1024) return;
   BwdTimelineCta& me = g_bwd_timeline[blockIdx.x];
   const unsigned long long ns = ptx::globaltimer() - ns_begin;
-  atomicAdd(&me.counts, 1u);
+  atomicAdd(&me.counts, tiles);
   atomicAdd(&me.ns_count, ns);
   atomicMax(&me.ns_count_max, ns);
 }
@@ -119,7 +119,7 @@ static inline void bwd_timeline_report(int grid, cudaStream_t stream) {
     std::fprintf(stderr, "\n");
     if (c.counts > 0 || c.ns_post_wait > 0) {
       std::fprintf(stderr,
-                   "bwd cast cta %d halves %u ns %llu max %llu counts %u ns %llu max %llu "
+                   "bwd cast cta %d blocks %u ns %llu max %llu counts %u ns %llu max %llu "
                    "post_wait %llu\n",
                    b, c.cast_halves, c.ns_cast, c.ns_cast_max, c.counts, c.ns_count, c.ns_count_max,
                    c.ns_post_wait);

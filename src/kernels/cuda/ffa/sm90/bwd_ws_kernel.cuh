@@ -55,7 +55,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
 #pragma unroll
       for (int i = 0; i < Tr::kCastSlots; ++i) {
         Barrier::at(&st.cast_full[i]).init(1);
-        Barrier::at(&st.cast_empty[i]).init(32);  // every lane of the casting warp
+        Barrier::at(&st.cast_empty[i]).init(1);  // the lane that took the tile
       }
 #pragma unroll
       for (int i = 0; i < 2; ++i) Barrier::at(&st.cast_landed[i]).init(1);
@@ -84,7 +84,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     } else if (warp == 1) {
       if (ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
     } else if constexpr (Tr::kCastDq) {
-      if (P.p.dq_store != nullptr) BwdWsDqCast<Tr>::run(P.p, st, warp - 2);
+      if (warp == 2 && P.p.dq_store != nullptr) BwdWsDqCast<Tr>::run(P.p, st);
     }
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();

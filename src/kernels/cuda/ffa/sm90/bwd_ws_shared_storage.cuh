@@ -20,7 +20,8 @@ struct BwdWsSharedStorage {
   alignas(1024) unsigned char ds_dq[(Tr::kDPass ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];
   // From row Tr::stat_row0(c0) of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without
   // cells) and D = rowsum(dO * O).
-  // Tr::kCastDq: each casting warp's buffer of fp32 dQ rows (bwd_ws_dq_cast.cuh).
+  // Tr::kCastDq: the casting warp's buffers of fp32 dQ rows, a block's halves
+  // (bwd_ws_dq_cast.cuh).
   alignas(128) float cast_stage[Tr::kCastDq ? 2 : 0][Tr::kCastStageFloats];
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
   alignas(128) float dsum[Tr::kStages][Tr::kStatPitch];
@@ -33,10 +34,12 @@ struct BwdWsSharedStorage {
   // Tr::kDoRing: dO's own ring (full: landed; empty: read by every consumer warp); unused else.
   uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
   // Tr::kCastDq: the dQ cast's queue of added tiles, first row and head (bwd_ws_dq_cast.cuh;
-  // full: the writer's arrival, empty: the casting warp's lanes'); unused else.
+  // full: the writer's arrival, empty: the lane that took the tile), the blocks to cast (block
+  // * num_heads_q + head, at most two a tile, then a negative end) and the stage
+  // buffers' loads landed; unused else.
   uint64_t cast_full[Tr::kCastSlots], cast_empty[Tr::kCastSlots];
-  uint64_t cast_landed[2];  // a casting warp's bulk load landed
-  int cast_row[Tr::kCastSlots], cast_head[Tr::kCastSlots];
+  uint64_t cast_landed[2];
+  int cast_row[Tr::kCastSlots], cast_head[Tr::kCastSlots], cast_todo[2 * Tr::kCastSlots + 1];
 
   __device__ __forceinline__ unsigned char* ds(int buf) {
     return ds_dq + (Tr::kDPass ? 0 : buf * Tr::kDsBytes);

@@ -72,8 +72,8 @@ struct BwdWsTraits : WsRoles<> {
   // spilled), unless built with MAGI_FFA_BWD_PACK_HEADS=0 (the kernels of before, v55-v56).
   static constexpr bool kPackHeads = MAGI_FFA_BWD_PACK_HEADS && kPasses == 1 && !kDPass && !kSplitD;
   // dQ in 16 bits cast by the kernel (sm90/dq_cast.h; BwdParams::dq_store): a queue of
-  // kCastSlots added tiles, a stage buffer of kCastStageFloats fp32 (half a block's rows) per
-  // casting warp (the two fill the shared memory at head dim 128; bwd_ws_dq_cast.cuh).
+  // kCastSlots added tiles, two stage buffers of kCastStageFloats fp32 (a block's halves; the
+  // two fill the shared memory at head dim 128; bwd_ws_dq_cast.cuh).
   static constexpr bool kCastDq = bwd_casts_dq(kHeadDim, kHeadDimV) && kPasses == 1 && !kDPass;
   static constexpr int kCastSlots = 8;
   static constexpr int kCastStageFloats = kBlockM / 2 * kHeadDim;

@@ -26,6 +26,10 @@ struct Barrier {
   __device__ __forceinline__ void arrive_expect_bytes(uint32_t bytes) const {
     ptx::mbarrier_arrive_expect_tx(addr, bytes);
   }
+  /// Whether the phase of parity `parity` has completed (no wait).
+  __device__ __forceinline__ bool done(uint32_t parity) const {
+    return ptx::mbarrier_test_wait_parity(addr, parity);
+  }
   /// Waits until the phase of parity `parity` has completed.
   /// NOTE: -DMAGI_FFA_WAIT_LIMIT=<n> traps after n polls and names the barrier (hang hunting).
   __device__ __forceinline__ void wait(uint32_t parity) const {
