@@ -25,6 +25,10 @@
 #include "kernels/cuda/ptx/tma.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
+#ifndef MAGI_FFA_BWD_CAST_LAG
+#define MAGI_FFA_BWD_CAST_LAG 2
+#endif
+
 namespace magi::cuda::sm90 {
 
 template <class Tr>
@@ -36,31 +40,51 @@ struct BwdWsDqCast {
   static constexpr int kHalfRows = Tr::kBlockM / 2;  // what a stage buffer holds
   static_assert(Tr::kCastStageFloats == kHalfRows * Tr::kHeadDim);
 
-  /// The writer's side (one thread): the tiles it posted (one counter: the writer has 24
-  /// registers; counting down in it, or a ring's index and phase held apart, spilled).
+  /// Tiles whose additions may still be in flight when the writer's queue holds them: the
+  /// writer writes a tile to the queue when it has issued its additions, and posts it (the
+  /// casting warp may take it) kLag tiles later, once they are complete: waiting for each
+  /// tile's own additions held the writer for their round trip to the L2 every tile (the
+  /// consumers then waited for their dQ buffer; bench/NOTES.md v58).
+  static constexpr int kLag = MAGI_FFA_BWD_CAST_LAG;
+  static_assert(kLag >= 0 && kLag < Tr::kCastSlots);
+
+  /// The writer's side (one thread): the tiles it wrote to the queue (one counter: the writer
+  /// has 24 registers; counting down in it, or a ring's index and phase held apart, spilled).
   struct Poster {
     Storage& s;
-    uint32_t posted = 0;
+    uint32_t written = 0;
 
-    /// After the writer's additions of a query tile of `head` from row c0: once they are
-    /// complete, posts the tile.
+    /// After the writer has issued the additions of a query tile of `head` from row c0 (one
+    /// bulk group a part): writes it to the queue, and posts the tile kLag before it, whose
+    /// additions are then complete.
     __device__ __forceinline__ void added(int head, int c0) {
+      write(c0, head);
+      if (written > kLag) {
+        ptx::bulk_wait_group<kLag * Tr::kDqParts>();
+        ptx::fence_proxy_async_global();
+        post(written - 1 - kLag);
+      }
+    }
+    /// After the CTA's last tile: posts the tiles not yet posted, then the casting warp's end.
+    __device__ __forceinline__ void close() {
       ptx::bulk_wait_group<0>();
       ptx::fence_proxy_async_global();
-      post(c0, head);
+      for (uint32_t n = written > kLag ? written - kLag : 0; n < written; ++n) post(n);
+      write(kClosed, 0);
+      post(written - 1);
     }
-    /// After the CTA's last tile: the casting warp's end.
-    __device__ __forceinline__ void close() { post(kClosed, 0); }
 
-    __device__ __forceinline__ void post(int c0, int head) {
-      const uint32_t slot = posted % Tr::kCastSlots, parity = (posted / Tr::kCastSlots) & 1u;
+    __device__ __forceinline__ void write(int c0, int head) {
+      const uint32_t slot = written % Tr::kCastSlots, parity = (written / Tr::kCastSlots) & 1u;
       MAGI_BWD_CLOCK(t0);
       Barrier::at(&s.cast_empty[slot]).wait(parity ^ 1u);  // PipelineState::empty_parity
       MAGI_BWD_MARK(true, bwd_mark_post_wait(t0));
       s.cast_row[slot] = c0;
       s.cast_head[slot] = head;
-      Barrier::at(&s.cast_full[slot]).arrive();
-      ++posted;
+      ++written;
+    }
+    __device__ __forceinline__ void post(uint32_t n) const {
+      Barrier::at(&s.cast_full[n % Tr::kCastSlots]).arrive();
     }
   };
 
