@@ -294,7 +294,8 @@ struct BwdScratch {
   DeviceTilePlan plan;        // the Hopper backward's tile plan (null start: the rounds)
   size_t cut_offset = 0;      // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
   size_t dq_offset = 0;       // dq_overwrite: the fp32 dq [Sq, Hq, D]
-  size_t dq_left_offset = 0;  // dq_cast: the blocks' counters (BwdParams::dq_left)
+  size_t dq_left_offset = 0;  // dq_cast: the blocks' counters and queue (BwdParams::dq_left,
+                              // cast_queue, cast_ends: 2 Sq / 64 Hq + 2 int32)
   size_t bytes = 0;
 };
 
@@ -391,7 +392,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   if (s.dq_cast) {
     s.dq_left_offset = s.bytes;
     const int64_t blocks = (sq + kBwdBlockM - 1) / kBwdBlockM;
-    s.bytes = round256(s.bytes + static_cast<size_t>(blocks * hq) * sizeof(int32_t));
+    s.bytes = round256(s.bytes + static_cast<size_t>(2 * blocks * hq + 2) * sizeof(int32_t));
   }
   if (a.deterministic) {
     s.turns_offset = s.bytes;
@@ -602,6 +603,8 @@ void ffa_backward(const FfaBwdArgs& a) {
   if (s.dq_cast) {
     pre.dq_adds = list.dq_adds;
     pre.dq_left = reinterpret_cast<int*>(ws + s.dq_left_offset);
+    pre.cast_queue = pre.dq_left + (sq + kBwdBlockM - 1) / kBwdBlockM * hq;
+    pre.cast_ends = pre.cast_queue + (sq + kBwdBlockM - 1) / kBwdBlockM * hq;
   }
   launch_bwd_preprocess(pre, stream);
 
@@ -627,6 +630,9 @@ void ffa_backward(const FfaBwdArgs& a) {
     p.dq_store_row_stride = dq.strides[0];
     p.dq_store_head_stride = dq.strides[1];
     p.dq_left = pre.dq_left;
+    p.cast_queue = pre.cast_queue;
+    p.cast_ends = pre.cast_ends;
+    p.cast_total = static_cast<int32_t>(list.dq_blocks_added * hq);
   }
   p.dk_row_stride = dk_acc.strides[0];
   p.dk_head_stride = dk_acc.strides[1];

@@ -45,6 +45,8 @@ __device__ __forceinline__ void pre_store(const BwdPreParams& p, const PreRow& r
   if (p.dq_left != nullptr && r.row % kBlockM == 0) {
     const int64_t b = r.row / kBlockM;
     p.dq_left[b * p.num_heads_q + r.head] = p.dq_adds[b];
+    p.cast_queue[b * p.num_heads_q + r.head] = 0;
+    if (r.row == 0 && r.head == 0) p.cast_ends[0] = p.cast_ends[1] = 0;
   }
   // NOTE: -inf (a row without cells) -> +inf, so 2^(s - lse2) = 0; NaN stays NaN.
   const float lse = p.lse[r.row * p.lse_row_stride + r.head * p.lse_head_stride];

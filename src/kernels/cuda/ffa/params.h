@@ -138,13 +138,19 @@ struct BwdParams {
   // kernel can (MAGI_FFA_BWD_PACK_HEADS, sm90::BwdWsTraits::kPackHeads). 1 elsewhere.
   int32_t pack_heads;
   // Warp-specialised Hopper backward where sm90::bwd_casts_dq: dq in q's dtype, written
-  // (strides below), each (64-row block, query head) of the fp32 dq above cast by the CTA
-  // whose addition completes it (sm90/bwd_ws_dq_cast.cuh); null: dq is left in fp32.
+  // (strides below), each (64-row block, query head) of the fp32 dq above cast once its
+  // additions are complete (sm90/bwd_ws_dq_cast.cuh); null: dq is left in fp32.
   void* dq_store;
   int64_t dq_store_row_stride, dq_store_head_stride;
   // [ceil(Sq / 64) * Hq], with dq_store: the additions each (block, head) still waits for (set
   // from dq_adds by the preprocess, BwdPreParams).
   int* dq_left;
+  // With dq_store: the completed blocks (block * Hq + head + 1, in the order of completion;
+  // zeroed by the preprocess, as far as cast_total) and cast_ends[0] pushed so far, [1]
+  // claimed so far (zeroed); cast_total: the blocks that get additions (all are cast).
+  int* cast_queue;
+  int* cast_ends;
+  int32_t cast_total;
 };
 
 // Whether the Hopper backward can walk several query heads a tile (BwdParams::pack_heads); 0
@@ -181,6 +187,8 @@ struct BwdPreParams {
   // backward's dQ cast, BwdParams::dq_left; sm90/dq_cast.h: dq_block_adds).
   const int32_t* dq_adds;
   int* dq_left;
+  int* cast_queue;  // with dq_left: zeroed like it (BwdParams::cast_queue)
+  int* cast_ends;   // with dq_left: both zeroed
 };
 
 }  // namespace magi::cuda

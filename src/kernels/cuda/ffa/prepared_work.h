@@ -23,8 +23,9 @@ struct DeviceWorkList {
   bool covers_keys = false;        // WorkList::covers_keys
   std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
   // backward lists: each 64-row block's additions to dQ per query head (device;
-  // sm90::dq_block_adds), and whether every block has some
+  // sm90::dq_block_adds), the blocks that have some, and whether every block has some
   const int32_t* dq_adds = nullptr;
+  int32_t dq_blocks_added = 0;
   bool dq_rows_covered = false;
   // host, the default backward list: its items and segments (a plan's cut tiles' pieces are
   // clipped from them, sm90/tile_plan.h)

@@ -1,5 +1,5 @@
 // Ordering between CTAs through global memory: acquire loads, release stores, GPU-scope
-// fences (the deterministic backward's turn counters, the dQ cast's counters).
+// fences (the deterministic backward's turn counters, the dQ cast's counters and queue).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,18 @@ __device__ __forceinline__ int ld_acquire_gpu(const int* p) {
   int v;
   asm volatile("ld.acquire.gpu.global.b32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
   return v;
+}
+
+/// PTX ISA §ld, .relaxed.gpu: a load that sees other CTAs' stores (no ordering; polling).
+__device__ __forceinline__ int ld_relaxed_gpu(const int* p) {
+  int v;
+  asm volatile("ld.relaxed.gpu.global.b32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+/// PTX ISA §nanosleep: suspends the thread for about `ns` nanoseconds (at most 1 ms).
+__device__ __forceinline__ void nanosleep(uint32_t ns) {
+  asm volatile("nanosleep.u32 %0;\n" ::"r"(ns));
 }
 
 /// PTX ISA §st, .release.gpu: earlier memory operations of this thread are visible first.

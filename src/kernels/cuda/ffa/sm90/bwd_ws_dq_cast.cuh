@@ -1,15 +1,19 @@
-// dQ cast of the warp-specialised Hopper backward (sm90/dq_cast.h): the dQ writer
-// (bwd_ws_dq_writer.cuh) posts each query tile whose additions have completed to a queue in
-// shared memory; warp 2 of the producer warpgroup, idle otherwise, takes the posted tiles in
-// batches (every tile posted, at most the queue's length), counts down the counters of the
-// (64-row block, head)s they touched, one tile a lane, so that the count-downs' round trips to
-// the L2 overlap, and casts the fp32 sum of each block it brought to zero (the L2's: just
-// added) into the 16-bit dq. So the consumers never wait for a cast, and no separate pass reads
-// the whole fp32 dQ back from memory. Order: the writer waits for its reductions to complete
-// and fences the async proxy before posting (as before passing a deterministic turn); the
-// queue's barriers (release / acquire at CTA scope) and the acq_rel count-down carry the
-// additions on, so the lane that reaches zero has acquired every CTA's, and the warp's barrier
-// hands that on to the lane that loads the block.
+// dQ cast of the warp-specialised Hopper backward (sm90/dq_cast.h). The dQ writer
+// (bwd_ws_dq_writer.cuh) posts each query tile whose additions it issued to a queue in shared
+// memory once they are complete. Warp 2 of the producer warpgroup, idle
+// otherwise, takes the posted tiles in batches (lane j tile j: the count-downs' round trips to
+// the L2 overlap), counts down the counters of the (64-row block, head)s they touched, and
+// pushes each block it brought to zero to a queue in global memory. Warp 3 of every CTA claims
+// the next entry of that queue (a ticket), waits for it to be pushed, and casts the block's fp32
+// sum (the L2's: just added) into the 16-bit dq. So the consumers never wait for a cast, no
+// separate pass reads the whole fp32 dQ back, and the casts are spread over all CTAs: in the
+// form of v57 each CTA cast the blocks it completed, and with a full mask one CTA completed half
+// of the heads' blocks (bench/NOTES.md v58). Order: the writer fences the async proxy after its
+// additions complete and before posting; the shared queue's barriers (release / acquire at CTA
+// scope), the acq_rel count-down and the push (release) / poll (then an acquire fence) carry
+// the additions on to the casting warp. NOTE: a casting warp waits for blocks other CTAs
+// complete, so all CTAs must be resident at once (the grid is at most one CTA a SM, as the
+// deterministic mode's turns need).
 #pragma once
 
 #include <cstdint>
@@ -25,78 +29,50 @@
 #include "kernels/cuda/ptx/tma.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
-#ifndef MAGI_FFA_BWD_CAST_LAG
-#define MAGI_FFA_BWD_CAST_LAG 2
-#endif
-
 namespace magi::cuda::sm90 {
 
 template <class Tr>
 struct BwdWsDqCast {
   using Storage = BwdWsSharedStorage<Tr>;
-  static constexpr int kClosed = -1;   // the row of the writer's last post
-  static constexpr int kListEnd = -1;  // the end of a batch's list of blocks to cast, or
-  static constexpr int kLastEnd = -2;  // that of the batch with the writer's last post
+  static constexpr int kClosed = -1;                 // the row of the writer's last post
   static constexpr int kHalfRows = Tr::kBlockM / 2;  // what a stage buffer holds
   static_assert(Tr::kCastStageFloats == kHalfRows * Tr::kHeadDim);
 
-  /// Tiles whose additions may still be in flight when the writer's queue holds them: the
-  /// writer writes a tile to the queue when it has issued its additions, and posts it (the
-  /// casting warp may take it) kLag tiles later, once they are complete: waiting for each
-  /// tile's own additions held the writer for their round trip to the L2 every tile (the
-  /// consumers then waited for their dQ buffer; bench/NOTES.md v58).
-  static constexpr int kLag = MAGI_FFA_BWD_CAST_LAG;
-  static_assert(kLag >= 0 && kLag < Tr::kCastSlots);
-
-  /// The writer's side (one thread): the tiles it wrote to the queue (one counter: the writer
-  /// has 24 registers; counting down in it, or a ring's index and phase held apart, spilled).
+  /// The writer's side (one thread): the tiles it posted (one counter: the writer has 24
+  /// registers; counting down in it, or a ring's index and phase held apart, spilled).
   struct Poster {
     Storage& s;
-    uint32_t written = 0;
+    uint32_t posted = 0;
 
-    /// After the writer has issued the additions of a query tile of `head` from row c0 (one
-    /// bulk group a part): writes it to the queue, and posts the tile kLag before it, whose
-    /// additions are then complete.
+    /// After the writer's additions of a query tile of `head` from row c0: once they are
+    /// complete, posts the tile. NOTE: posting a tile a few tiles later, so that the writer
+    /// does not wait for each tile's round trip, ran at the same rate (bench/NOTES.md v58).
     __device__ __forceinline__ void added(int head, int c0) {
-      write(c0, head);
-      if (written > kLag) {
-        ptx::bulk_wait_group<kLag * Tr::kDqParts>();
-        ptx::fence_proxy_async_global();
-        post(written - 1 - kLag);
-      }
-    }
-    /// After the CTA's last tile: posts the tiles not yet posted, then the casting warp's end.
-    __device__ __forceinline__ void close() {
       ptx::bulk_wait_group<0>();
       ptx::fence_proxy_async_global();
-      for (uint32_t n = written > kLag ? written - kLag : 0; n < written; ++n) post(n);
-      write(kClosed, 0);
-      post(written - 1);
+      post(c0, head);
     }
+    /// After the CTA's last tile: warp 2's end.
+    __device__ __forceinline__ void close() { post(kClosed, 0); }
 
-    __device__ __forceinline__ void write(int c0, int head) {
-      const uint32_t slot = written % Tr::kCastSlots, parity = (written / Tr::kCastSlots) & 1u;
+    __device__ __forceinline__ void post(int c0, int head) {
+      const uint32_t slot = posted % Tr::kCastSlots, parity = (posted / Tr::kCastSlots) & 1u;
       MAGI_BWD_CLOCK(t0);
       Barrier::at(&s.cast_empty[slot]).wait(parity ^ 1u);  // PipelineState::empty_parity
       MAGI_BWD_MARK(true, bwd_mark_post_wait(t0));
       s.cast_row[slot] = c0;
       s.cast_head[slot] = head;
-      ++written;
-    }
-    __device__ __forceinline__ void post(uint32_t n) const {
-      Barrier::at(&s.cast_full[n % Tr::kCastSlots]).arrive();
+      Barrier::at(&s.cast_full[slot]).arrive();
+      ++posted;
     }
   };
 
-  /// The casting warp (all lanes): takes the posted tiles n, n + 1, ... in batches, lane j
-  /// tile n + j: counts down the blocks each touched, gives its slot back, and lists the
-  /// blocks it brought to zero; then the warp casts the listed blocks; until the end is posted.
-  /// NOTE: the warp has 24 registers: the list of blocks to cast is kept in shared memory, and
-  /// one word holds the queue's position and the stage barriers' next phase (two spilled).
-  __device__ static void run(const BwdParams& p, Storage& s) {
+  /// Warp 2 (all lanes): takes the posted tiles n, n + 1, ... in batches, lane j tile n + j:
+  /// counts down the blocks each touched, gives its slot back and pushes the blocks it brought
+  /// to zero; until the end is posted.
+  __device__ static void count(const BwdParams& p, Storage& s) {
     const uint32_t lane = threadIdx.x % 32;
-    for (uint32_t at = 0;;) {  // the next tile at / 2; the stage barriers' next parity at % 2
-      const uint32_t n = at / 2;
+    for (uint32_t n = 0;;) {
       Barrier::at(&s.cast_full[n % Tr::kCastSlots]).wait((n / Tr::kCastSlots) & 1u);
       MAGI_BWD_CLOCK(t0);
       // The batch: the tiles posted from n on, each lane testing its own (an acquire when
@@ -112,30 +88,43 @@ struct BwdWsDqCast {
         head = s.cast_head[slot];
         Barrier::at(&s.cast_empty[slot]).arrive();
       }
-      const uint32_t zeroed = lane < k && c0 != kClosed ? count_down(p, c0, head) : 0u;
-      // The blocks to cast: lane j's first, then its second, in lane order.
-      uint32_t listed = 0;
-#pragma unroll
-      for (int b = 0; b < 2; ++b) {
-        const uint32_t mine = (zeroed >> b) & 1u, all = __ballot_sync(~0u, mine != 0);
-        if (mine != 0) {
-          const uint32_t pos = listed + static_cast<uint32_t>(__popc(all & ((1u << lane) - 1u)));
-          s.cast_todo[pos] = (c0 / Tr::kBlockM + b) * p.num_heads_q + head;
+      if (lane < k && c0 != kClosed) {
+        const uint32_t zeroed = count_down(p, c0, head);
+        // NOTE: the push's release store carries the count-down's acquire (of every adder's
+        // additions) on to the warp that polls the entry.
+        for (int b = 0; b < 2; ++b) {
+          if ((zeroed >> b) & 1u) {
+            const int at = atomicAdd(&p.cast_ends[0], 1);
+            ptx::st_release_gpu(p.cast_queue + at,
+                                (c0 / Tr::kBlockM + b) * p.num_heads_q + head + 1);
+          }
         }
-        listed += static_cast<uint32_t>(__popc(all));
       }
       MAGI_BWD_MARK(lane == 0, bwd_mark_count(t0, k));
-      // NOTE: the counting lanes acquired the other CTAs' additions; the warp barrier orders
-      // the lanes' accesses (and the list) after it (one thread's acquire, then a barrier: as a
-      // CTA-wide semaphore).
-      const bool last = __any_sync(~0u, lane < k && c0 == kClosed);
-      if (lane == 0) s.cast_todo[listed] = last ? kLastEnd : kListEnd;
-      at += 2 * k;
-      __syncwarp();
-      int i = 0;
-#pragma unroll 1
-      for (; s.cast_todo[i] >= 0; ++i, at ^= 1u) cast_block(p, s, s.cast_todo[i], at % 2);
-      if (s.cast_todo[i] == kLastEnd) return;
+      if (__any_sync(~0u, lane < k && c0 == kClosed)) return;
+      n += k;
+    }
+  }
+
+  /// Warp 3 (all lanes): claims the global queue's entries one at a time until all cast_total
+  /// are claimed, waits for each to be pushed and casts its block.
+  __device__ static void cast(const BwdParams& p, Storage& s) {
+    const uint32_t lane = threadIdx.x % 32;
+    for (uint32_t parity = 0;; parity ^= 1u) {  // the stage barriers' next phase
+      int entry = 0;
+      if (lane == 0) {
+        const int at = atomicAdd(&p.cast_ends[1], 1);
+        if (at >= p.cast_total) {
+          entry = -1;
+        } else {
+          while ((entry = ptx::ld_relaxed_gpu(p.cast_queue + at)) == 0) ptx::nanosleep(256);
+          ptx::fence_acq_rel_gpu();  // the pusher's release: the block's additions
+        }
+      }
+      // NOTE: lane 0's acquire, then the warp's barrier (as a CTA-wide semaphore).
+      entry = __shfl_sync(~0u, entry, 0);
+      if (entry < 0) return;
+      cast_block(p, s, entry - 1, parity);
     }
   }
 
@@ -183,13 +172,6 @@ struct BwdWsDqCast {
         }
       }
     }
-#ifdef MAGI_FFA_BWD_CAST_SKIP  // probe: the count-downs and loads without the casts
-    if (MAGI_FFA_BWD_CAST_SKIP) {
-      Barrier::at(&s.cast_landed[0]).wait(parity);
-      Barrier::at(&s.cast_landed[1]).wait(parity);
-      return;
-    }
-#endif
     // Lane l holds columns [c, c + 4) of row l / (32 / kRowsAStep) of each step's rows.
     static_assert(128 % Tr::kHeadDim == 0);
     constexpr int kRowsAStep = 128 / Tr::kHeadDim;

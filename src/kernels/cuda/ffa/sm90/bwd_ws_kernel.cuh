@@ -84,7 +84,13 @@ __global__ void __launch_bounds__(Tr::kThreads, 1)
     } else if (warp == 1) {
       if (ptx::elect_sync()) BwdWsDqWriter<Tr>::run(P, st);
     } else if constexpr (Tr::kCastDq) {
-      if (warp == 2 && P.p.dq_store != nullptr) BwdWsDqCast<Tr>::run(P.p, st);
+      if (P.p.dq_store != nullptr) {
+        if (warp == 2) {
+          BwdWsDqCast<Tr>::count(P.p, st);
+        } else {
+          BwdWsDqCast<Tr>::cast(P.p, st);
+        }
+      }
     }
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();

@@ -20,7 +20,7 @@ struct BwdWsSharedStorage {
   alignas(1024) unsigned char ds_dq[(Tr::kDPass ? 0 : 2 * Tr::kDsBytes) + Tr::kDqBytes];
   // From row Tr::stat_row0(c0) of the tile (Tr::kStatRows): lse * log2(e) (+inf: row without
   // cells) and D = rowsum(dO * O).
-  // Tr::kCastDq: the casting warp's buffers of fp32 dQ rows, a block's halves
+  // Tr::kCastDq: the casting warp's (warp 3's) buffers of fp32 dQ rows, a block's halves
   // (bwd_ws_dq_cast.cuh).
   alignas(128) float cast_stage[Tr::kCastDq ? 2 : 0][Tr::kCastStageFloats];
   alignas(128) float lse2[Tr::kStages][Tr::kStatPitch];
@@ -34,12 +34,11 @@ struct BwdWsSharedStorage {
   // Tr::kDoRing: dO's own ring (full: landed; empty: read by every consumer warp); unused else.
   uint64_t full_do[Tr::kDoStages], empty_do[Tr::kDoStages];
   // Tr::kCastDq: the dQ cast's queue of added tiles, first row and head (bwd_ws_dq_cast.cuh;
-  // full: the writer's arrival, empty: the lane that took the tile), the blocks to cast (block
-  // * num_heads_q + head, at most two a tile, then a negative end) and the stage
-  // buffers' loads landed; unused else.
+  // full: the writer's arrival, empty: the lane that took the tile; warp 2's), and the stage
+  // buffers' loads landed (warp 3's); unused else.
   uint64_t cast_full[Tr::kCastSlots], cast_empty[Tr::kCastSlots];
   uint64_t cast_landed[2];
-  int cast_row[Tr::kCastSlots], cast_head[Tr::kCastSlots], cast_todo[2 * Tr::kCastSlots + 1];
+  int cast_row[Tr::kCastSlots], cast_head[Tr::kCastSlots];
 
   __device__ __forceinline__ unsigned char* ds(int buf) {
     return ds_dq + (Tr::kDPass ? 0 : buf * Tr::kDsBytes);
