@@ -1,9 +1,9 @@
 // dQ in 16 bits from the Hopper backward itself (bwd_ws_dq_cast.cuh): the fp32 sum of each
-// (block of kBlockM query rows, query head) is cast by the CTA whose addition completes it,
-// while the block is still in the L2, in place of a separate pass over the whole fp32 dQ.
-// What the host and the kernel share: which kernels cast, which blocks a query tile's addition
-// touches, and how many additions each block gets. A development variant (MAGI_FFA_BWD_DQ_CAST=1,
-// ffa_cuda.cc): exact, but slower than the cast after the kernel on an H100 (bench/NOTES.md v57).
+// (block of kBlockM query rows, query head) is cast once the addition that completes it is
+// counted, while the block is still in the L2, in place of a separate pass over the whole fp32
+// dQ. What the host and the kernel share: which kernels cast, which blocks a query tile's
+// addition touches, and how many additions each block gets. A development variant
+// (MAGI_FFA_BWD_DQ_CAST=1, ffa_cuda.cc; bench/NOTES.md v57-v58).
 #pragma once
 
 #include <algorithm>
