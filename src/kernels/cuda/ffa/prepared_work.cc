@@ -167,10 +167,9 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
     } else {
       d.item_cost = item_costs(l, /*aligned=*/kind == ListKind::kDeterministic);
       d.dq_adds = reinterpret_cast<const int32_t*>(base + offsets[i][3]);
-      d.dq_blocks_added =
-          static_cast<int32_t>(dq_adds[i].size() - static_cast<size_t>(std::count(
-                                                       dq_adds[i].begin(), dq_adds[i].end(), 0)));
-      d.dq_rows_covered = d.dq_blocks_added == static_cast<int32_t>(dq_adds[i].size());
+      const auto none = std::count(dq_adds[i].begin(), dq_adds[i].end(), 0);
+      d.dq_blocks_added = static_cast<int32_t>(std::ssize(dq_adds[i]) - none);
+      d.dq_rows_covered = none == 0;
     }
     if (kind == ListKind::kDefaultBackward) {
       d.host_items = l.items;

@@ -1,19 +1,19 @@
 // dQ cast of the warp-specialised Hopper backward (sm90/dq_cast.h). The dQ writer
-// (bwd_ws_dq_writer.cuh) posts each query tile whose additions it issued to a queue in shared
-// memory once they are complete. Warp 2 of the producer warpgroup, idle
-// otherwise, takes the posted tiles in batches (lane j tile j: the count-downs' round trips to
-// the L2 overlap), counts down the counters of the (64-row block, head)s they touched, and
-// pushes each block it brought to zero to a queue in global memory. Warp 3 of every CTA claims
-// the next entry of that queue (a ticket), waits for it to be pushed, and casts the block's fp32
-// sum (the L2's: just added) into the 16-bit dq. So the consumers never wait for a cast, no
-// separate pass reads the whole fp32 dQ back, and the casts are spread over all CTAs: in the
-// form of v57 each CTA cast the blocks it completed, and with a full mask one CTA completed half
-// of the heads' blocks (bench/NOTES.md v58). Order: the writer fences the async proxy after its
-// additions complete and before posting; the shared queue's barriers (release / acquire at CTA
-// scope), the acq_rel count-down and the push (release) / poll (then an acquire fence) carry
-// the additions on to the casting warp. NOTE: a casting warp waits for blocks other CTAs
-// complete, so all CTAs must be resident at once (the grid is at most one CTA a SM, as the
-// deterministic mode's turns need).
+// (bwd_ws_dq_writer.cuh) posts each query tile to a queue in shared memory once its additions
+// are complete. Warp 2 of the producer warpgroup, idle otherwise, takes the posted tiles in
+// batches (lane j tile j: the count-downs' round trips to the L2 overlap), counts down the
+// counters of the (64-row block, head)s they touched, and pushes each block it brought to zero
+// to a queue in global memory. Warp 3 of every CTA claims the next entry of that queue (a
+// ticket), waits for it to be pushed, and casts the block's fp32 sum (the L2's: just added)
+// into the 16-bit dq. So the consumers never wait for a cast, no separate pass reads the whole
+// fp32 dQ back, and the casts are spread over all CTAs: in the form of v57 each CTA cast the
+// blocks it completed, and with a full mask one CTA completed half of the heads' blocks
+// (bench/NOTES.md v58). Order: the writer fences the async proxy after its additions complete
+// and before posting; the shared queue's barriers (release / acquire at CTA scope), the acq_rel
+// count-down and the push (release) / poll (then an acquire fence) carry the additions on to
+// the casting warp. NOTE: a casting warp waits for blocks other CTAs complete, so all CTAs must
+// be resident at once (the grid is at most one CTA a SM, as the deterministic mode's turns
+// need).
 #pragma once
 
 #include <cstdint>
@@ -46,7 +46,8 @@ struct BwdWsDqCast {
 
     /// After the writer's additions of a query tile of `head` from row c0: once they are
     /// complete, posts the tile. NOTE: posting a tile a few tiles later, so that the writer
-    /// does not wait for each tile's round trip, ran at the same rate (bench/NOTES.md v58).
+    /// does not wait for each tile's round trip, ran at the same rate while the casts fell to a
+    /// few CTAs; not yet measured with the casts spread (bench/NOTES.md v58).
     __device__ __forceinline__ void added(int head, int c0) {
       ptx::bulk_wait_group<0>();
       ptx::fence_proxy_async_global();
