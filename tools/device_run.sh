@@ -238,6 +238,18 @@ for step in "$@"; do
     pack)  # the last step: everything under $OUT into $OUT/out.tgz (the device returns few files)
       tar czf /tmp/device_run_out.tgz -C "$OUT" . && find "$OUT" -mindepth 1 -delete &&
         mv /tmp/device_run_out.tgz "$OUT/out.tgz" ;;
+    dqcast:*)  # the dQ cast after the kernel and in it (MAGI_FFA_BWD_DQ_CAST=0 / 1), a process
+      # each, through magi-attn bench (CUDA: gradients in q's dtype, checked in float64):
+      # dqcast:<tag>,<S>,<head_dim>,<masks ('+'-separated)>; 64:8 heads, backward only. With a
+      # -DMAGI_FFA_BWD_TIMELINE=1 build, the cast's per-CTA lines summed (bench/NOTES.md v58).
+      IFS=, read -r tag n d m <<<"${step#dqcast:}"
+      for c in 0 1; do
+        f="$OUT/dqcast_${tag}_c$c.txt"
+        MAGI_FFA_BWD_DQ_CAST=$c timeout 120 build/magi-attn bench --device cuda --seqlen "$n" \
+          --heads 64 --heads-kv 8 --head-dim "$d" --passes bwd --masks "${m//+/,}" >"$f" 2>&1
+        echo "c$c rc=$?"; grep -A4 "^mask" "$f" | cut -c1-130
+        grep -E "^bwd (cast|timeline)" "$f" | awk -f tools/dqcast_summary.awk
+      done ;;
     compare:*)  # FFA's rates of earlier bench steps side by side: compare:<base tag>,<tag>,...
       # (compare:<tags>@<impl> for another implementation's rows, e.g. @ffa_det)
       tags="${step#compare:}"; impl=ffa; [[ "$tags" == *@* ]] && impl="${tags#*@}" && tags="${tags%@*}"
