@@ -293,9 +293,10 @@ struct BwdScratch {
   size_t dkv_turns = 0;       // items * Hkv
   DeviceTilePlan plan;        // the Hopper backward's tile plan (null start: the rounds)
   size_t cut_offset = 0;      // store_direct with cut tiles: the pieces' slots (sm90/bwd_cut.h)
+  int64_t dq_blocks = 0;      // (64-row block, query head)s of dq: ceil(Sq / 64) * Hq
   size_t dq_offset = 0;       // dq_overwrite: the fp32 dq [Sq, Hq, D]
   size_t dq_left_offset = 0;  // dq_cast: the blocks' counters and queue (BwdParams::dq_left,
-                              // cast_queue, cast_ends: 2 Sq / 64 Hq + 2 int32)
+                              // cast_queue, cast_ends: 2 dq_blocks + 2 int32)
   size_t bytes = 0;
 };
 
@@ -367,8 +368,9 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
               sm90::bwd_casts_dq(static_cast<int>(a.q.shape[2]), static_cast<int>(a.v.shape[2])) &&
               runs_aligned(a.dq, 4);
   // NOTE: the blocks' counters are numbered in 32 bits (BwdParams::dq_left).
-  MAGI_CHECK(!s.dq_cast || (sq + kBwdBlockM - 1) / kBwdBlockM * hq < (int64_t{1} << 31),
-             "FFA CUDA: ", sq, " query rows x ", hq, " heads: too many dQ blocks");
+  s.dq_blocks = (sq + kBwdBlockM - 1) / kBwdBlockM * hq;
+  MAGI_CHECK(!s.dq_cast || s.dq_blocks < (int64_t{1} << 31), "FFA CUDA: ", sq, " query rows x ", hq,
+             " heads: too many dQ blocks");
   // Overwrite mode, stored by the kernel: needs the Hopper kernel and one writer per key row
   // (the lists' key blocks are disjoint, work_list.h; one query head per kv head, or a tile per
   // kv head walking all of its query heads). Otherwise fp32 scratch accumulators, cast into
@@ -391,12 +393,11 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   }
   if (s.dq_cast) {
     s.dq_left_offset = s.bytes;
-    const int64_t blocks = (sq + kBwdBlockM - 1) / kBwdBlockM;
-    s.bytes = round256(s.bytes + static_cast<size_t>(2 * blocks * hq + 2) * sizeof(int32_t));
+    s.bytes = round256(s.bytes + static_cast<size_t>(2 * s.dq_blocks + 2) * sizeof(int32_t));
   }
   if (a.deterministic) {
     s.turns_offset = s.bytes;
-    s.dq_turns = static_cast<size_t>((sq + kBwdBlockM - 1) / kBwdBlockM * hq);
+    s.dq_turns = static_cast<size_t>(s.dq_blocks);
     s.dkv_turns = static_cast<size_t>(list.num_items) * static_cast<size_t>(hkv);
     s.bytes = round256(s.bytes + (s.dq_turns + s.dkv_turns) * sizeof(int32_t));
   }
@@ -603,8 +604,8 @@ void ffa_backward(const FfaBwdArgs& a) {
   if (s.dq_cast) {
     pre.dq_adds = list.dq_adds;
     pre.dq_left = reinterpret_cast<int*>(ws + s.dq_left_offset);
-    pre.cast_queue = pre.dq_left + (sq + kBwdBlockM - 1) / kBwdBlockM * hq;
-    pre.cast_ends = pre.cast_queue + (sq + kBwdBlockM - 1) / kBwdBlockM * hq;
+    pre.cast_queue = pre.dq_left + s.dq_blocks;
+    pre.cast_ends = pre.cast_queue + s.dq_blocks;
   }
   launch_bwd_preprocess(pre, stream);
 
