@@ -235,6 +235,14 @@ for step in "$@"; do
       eval "pytest_args=(${step#pytest:})"
       timeout ${STEP_TIMEOUT:-600} python3 -m pytest "${pytest_args[@]}" -q -rf 2>&1 |
         tee -a "$OUT/pytest.log" | tail -15 ;;
+    csan:*)  # compute-sanitizer on a pytest selection: csan:<tool> <pytest args, quotes honoured>,
+      # e.g. "csan:racecheck tests/cuda/test_ffa.py -k 'dq_in_input_dtype and not deterministic'"
+      eval "csan_args=(${step#csan:})"
+      log="$OUT/csan_${csan_args[0]}.log"; i=2
+      while [ -e "$log" ]; do log="$OUT/csan_${csan_args[0]}_$i.log"; i=$((i + 1)); done
+      timeout ${STEP_TIMEOUT:-600} compute-sanitizer --tool "${csan_args[0]}" --error-exitcode 9 \
+        python3 -m pytest "${csan_args[@]:1}" -q -rf >"$log" 2>&1
+      echo "csan ${csan_args[0]} rc=$?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$log" | tail -4 ;;
     pack)  # the last step: everything under $OUT into $OUT/out.tgz (the device returns few files)
       tar czf /tmp/device_run_out.tgz -C "$OUT" . && find "$OUT" -mindepth 1 -delete &&
         mv /tmp/device_run_out.tgz "$OUT/out.tgz" ;;
