@@ -250,11 +250,12 @@ for step in "$@"; do
       # each, through magi-attn bench (CUDA: gradients in q's dtype, checked in float64):
       # dqcast:<tag>,<S>,<head_dim>,<masks ('+'-separated)>; 64:8 heads, backward only. With a
       # -DMAGI_FFA_BWD_TIMELINE=1 build, the cast's per-CTA lines summed (bench/NOTES.md v58).
+      # DQCAST_ARGS: more options of the bench (--check-rows 0 for the probes that cast wrong).
       IFS=, read -r tag n d m <<<"${step#dqcast:}"
       for c in 0 1; do
         f="$OUT/dqcast_${tag}_c$c.txt"
         MAGI_FFA_BWD_DQ_CAST=$c timeout 120 build/magi-attn bench --device cuda --seqlen "$n" \
-          --heads 64 --heads-kv 8 --head-dim "$d" --passes bwd --masks "${m//+/,}" >"$f" 2>&1
+          --heads 64 --heads-kv 8 --head-dim "$d" --passes bwd --masks "${m//+/,}" ${DQCAST_ARGS:-} >"$f" 2>&1
         echo "c$c rc=$?"; grep -A4 "^mask" "$f" | cut -c1-130
         grep -E "^bwd (cast|timeline)" "$f" | awk -f tools/dqcast_summary.awk
       done ;;
