@@ -16,10 +16,6 @@
 // need).
 #pragma once
 
-#ifndef MAGI_FFA_BWD_CAST_PROBE
-#define MAGI_FFA_BWD_CAST_PROBE 0  // development probes of NOTES v59 (1, 2); 0 in every build
-#endif
-
 #include <cstdint>
 
 #include "kernels/cuda/ffa/params.h"
@@ -53,9 +49,7 @@ struct BwdWsDqCast {
     /// does not wait for each tile's round trip, ran at the same rate while the casts fell to a
     /// few CTAs; not yet measured with the casts spread (bench/NOTES.md v58).
     __device__ __forceinline__ void added(int head, int c0) {
-#if MAGI_FFA_BWD_CAST_PROBE != 2  // probe 2: no wait (wrong casts; timing only, NOTES v59)
       ptx::bulk_wait_group<0>();
-#endif
       ptx::fence_proxy_async_global();
       post(c0, head);
     }
@@ -131,9 +125,7 @@ struct BwdWsDqCast {
       // NOTE: lane 0's acquire, then the warp's barrier (as a CTA-wide semaphore).
       entry = __shfl_sync(~0u, entry, 0);
       if (entry < 0) return;
-#if MAGI_FFA_BWD_CAST_PROBE != 1  // probe 1: claim and poll, no cast (timing only, NOTES v59)
       cast_block(p, s, entry - 1, parity);
-#endif
     }
   }
 
