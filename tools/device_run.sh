@@ -141,10 +141,11 @@ for step in "$@"; do
       if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90|fprop"; else fwd= kern="ffa_bwd_ws|bprop"; fi
       log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_$d.txt"
       # A second step of the same shape in one call (another build) keeps the first's file.
+      # NCUCMP_METRICS (env): more metrics, ','-separated, e.g. dram__bytes_read.sum.
       i=2; while [ -e "$log" ]; do log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_${d}_$i.txt"; i=$((i + 1)); done
       PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --clock-control none --kernel-name regex:"$kern" --launch-count 2 \
         $NCU_SECTIONS --section Occupancy --section LaunchStats \
-        --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second,sm__cycles_active.min,sm__cycles_active.max \
+        --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second,sm__cycles_active.min,sm__cycles_active.max${NCUCMP_METRICS:+,$NCUCMP_METRICS} \
         python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" >"$log" 2>&1
       grep -E "^  [a-zA-Z_]+.*\(|Elapsed Cycles|SM Active Cycles|sm__cycles_active|Duration|DRAM Throughput|L2 Hit|Issue Slots Busy|Registers Per|Grid Size|sm__pipe_tensor_cycles|lts__t_bytes" \
         "$log" | cut -c1-120 ;;
