@@ -137,11 +137,11 @@ for step in "$@"; do
         --launch-count 4 $NCU_SECTIONS python3 bench/profile_ffa.py ${step#ncu:} 1 >"$OUT/ncu.txt" 2>&1
       grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Registers Per" "$OUT/ncu.txt" | cut -c1-110 ;;
     ncucmp:*)  # FFA and cuDNN side by side, one pass: ncucmp:<fwd|bwd>,<case>,<S>,<hq:hkv>,<head_dim>
+      # NCUCMP_METRICS (env): more metrics, ','-separated, e.g. dram__bytes_read.sum.
       IFS=, read -r pass c n h d <<<"${step#ncucmp:}"
       if [ "$pass" = fwd ]; then fwd=1 kern="ffa_fwd_sm90|fprop"; else fwd= kern="ffa_bwd_ws|bprop"; fi
       log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_$d.txt"
       # A second step of the same shape in one call (another build) keeps the first's file.
-      # NCUCMP_METRICS (env): more metrics, ','-separated, e.g. dram__bytes_read.sum.
       i=2; while [ -e "$log" ]; do log="$OUT/ncucmp_${pass}_${c}_${n}_${h/:/-}_${d}_$i.txt"; i=$((i + 1)); done
       PROFILE_PEER=cudnn PROFILE_FWD=$fwd ncu --clock-control none --kernel-name regex:"$kern" --launch-count 2 \
         $NCU_SECTIONS --section Occupancy --section LaunchStats \
@@ -251,7 +251,7 @@ for step in "$@"; do
       # each, through magi-attn bench (CUDA: gradients in q's dtype, checked in float64):
       # dqcast:<tag>,<S>,<head_dim>,<masks ('+'-separated)>; 64:8 heads, backward only. With a
       # -DMAGI_FFA_BWD_TIMELINE=1 build, the cast's per-CTA lines summed (bench/NOTES.md v58).
-      # DQCAST_ARGS: more options of the bench (--check-rows 0 for the probes that cast wrong).
+      # DQCAST_ARGS: more options of the bench, e.g. --check-rows=0 (timing probes that cast wrong).
       IFS=, read -r tag n d m <<<"${step#dqcast:}"
       for c in 0 1; do
         f="$OUT/dqcast_${tag}_c$c.txt"

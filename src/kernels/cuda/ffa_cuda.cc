@@ -79,12 +79,18 @@ struct BwdPlanShape {
 /// order, work_list.h: add_row_turns) and plan shape (one-tile chunks), without its turns; 2 that
 /// list in the default chunks; 3 the default list in one-tile chunks. Else (unset, 0) the
 /// default.
-int bwd_order_knob() {
+int bwd_order_knob(int64_t head_dim) {
   static const int knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_ORDER");
     return env != nullptr && env[0] >= '1' && env[0] <= '3' && env[1] == '\0' ? env[0] - '0' : 0;
   }();
-  return knob;
+  return head_dim <= kNarrowMaxHeadDim ? knob : 0;
+}
+
+/// Whether the default mode runs on the deterministic mode's list (MAGI_FFA_BWD_ORDER 1 or 2).
+bool default_on_det_list(int64_t head_dim) {
+  const int order = bwd_order_knob(head_dim);
+  return order == 1 || order == 2;
 }
 
 /// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
@@ -128,8 +134,9 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
     return cuts;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
-  const int order = head_dim <= kNarrowMaxHeadDim ? bwd_order_knob() : 0;
-  if (order == 1 || order == 3) return {1, sm90::TileOrder{}, sm90::TileCuts{}};
+  if (const int order = bwd_order_knob(head_dim); order == 1 || order == 3) {
+    return {1, sm90::TileOrder{}, sm90::TileCuts{}};
+  }
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
   sm90::TileCuts plan_cuts = knob;
   plan_cuts.on = plan_cuts.on && one_pass && head_dim_v == head_dim;
@@ -321,9 +328,9 @@ size_t round256(size_t n) { return (n + 255) / 256 * 256; }
 /// The backward work list of a call on cuda:`device`: the deterministic one (global key blocks,
 /// row turns; of one key pass each above head dim 128) or the default one.
 const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
-  const int order = a.q.shape[2] <= kNarrowMaxHeadDim ? bwd_order_knob() : 0;
-  if (!a.deterministic && order != 1 && order != 2)
+  if (!a.deterministic && !default_on_det_list(a.q.shape[2])) {
     return prepared_ffa(*a.work, device, a.stream).bwd;
+  }
   return deterministic_bwd_list(*a.work, a.q.shape[2] > kNarrowMaxHeadDim, device, a.stream);
 }
 
@@ -386,7 +393,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
               sm90::bwd_casts_dq(static_cast<int>(a.q.shape[2]), static_cast<int>(a.v.shape[2])) &&
               runs_aligned(a.dq, 4) &&
               // NOTE: the deterministic list's additions are counted on its aligned walks.
-              (a.deterministic || (bwd_order_knob() != 1 && bwd_order_knob() != 2));
+              (a.deterministic || !default_on_det_list(a.q.shape[2]));
   // NOTE: the blocks' counters are numbered in 32 bits (BwdParams::dq_left).
   s.dq_blocks = (sq + kBwdBlockM - 1) / kBwdBlockM * hq;
   MAGI_CHECK(!s.dq_cast || s.dq_blocks < (int64_t{1} << 31), "FFA CUDA: ", sq, " query rows x ", hq,
