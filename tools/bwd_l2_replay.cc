@@ -22,7 +22,6 @@
 #include <cstdlib>
 #include <list>
 #include <numeric>
-#include <string>
 #include <unordered_map>
 #include <vector>
 

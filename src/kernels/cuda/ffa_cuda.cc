@@ -383,8 +383,8 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // the kernel is known (the workspace query runs this before anything is written).
   if (s.ws_kernel && !s.dq_overwrite) check_16b("ffa_backward", a.dq, "dq");
   // The cast by the kernel (sm90/dq_cast.h) is a development variant, asked for with
-  // MAGI_FFA_BWD_DQ_CAST=1 (bench/NOTES.md v57-v58: slower in its first forms, whose casts fell
-  // to a few CTAs). Its stores take 4 elements (8 bytes) at a time.
+  // MAGI_FFA_BWD_DQ_CAST=1 (bench/NOTES.md v57-v59: exact, but its casts move the bytes the
+  // separate pass moves and cost as much). Its stores take 4 elements (8 bytes) at a time.
   static const bool cast_knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_DQ_CAST");
     return env != nullptr && env[0] == '1' && env[1] == '\0';

@@ -45,9 +45,8 @@ struct BwdWsDqCast {
     uint32_t posted = 0;
 
     /// After the writer's additions of a query tile of `head` from row c0: once they are
-    /// complete, posts the tile. NOTE: posting a tile a few tiles later, so that the writer
-    /// does not wait for each tile's round trip, ran at the same rate while the casts fell to a
-    /// few CTAs; not yet measured with the casts spread (bench/NOTES.md v58).
+    /// complete, posts the tile. NOTE: the writer's wait for each tile's round trip costs
+    /// nothing measurable: posting without it ran at the same rate (bench/NOTES.md v59).
     __device__ __forceinline__ void added(int head, int c0) {
       ptx::bulk_wait_group<0>();
       ptx::fence_proxy_async_global();
