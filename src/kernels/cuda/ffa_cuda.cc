@@ -344,17 +344,23 @@ const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
 /// packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow the L2 (32k
 /// varlen_causal). Packed where sm90::pack_pays says so (the rule, sm90/bwd_pack.h; decided once
 /// per mask and problem, kept with the work); MAGI_FFA_BWD_PACK (development): 0 never, 1
-/// wherever it can, 2 (the default) by the rule.
+/// wherever it can, 2 (the default) by the rule. MAGI_FFA_BWD_PACK_WALKS=<n> (development,
+/// bench/NOTES.md v60): tiles of n query heads wherever n divides heads_per_kv, whatever the
+/// rule says (dK / dV of n < heads_per_kv through the fp32 accumulators: several writers a row).
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
     return env == nullptr ? '2' : env[0];
   }();
+  static const int walks = [] {
+    const char* env = std::getenv("MAGI_FFA_BWD_PACK_WALKS");
+    return env == nullptr ? 0 : std::max(0, std::atoi(env));
+  }();
   const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2], dv = a.v.shape[2];
-  const bool can = ws_kernel && !a.deterministic && a.dk.dtype == a.q.dtype && hq > hkv &&
-                   d <= kNarrowMaxHeadDim && dv == d && (knob == '1' || knob == '2') &&
-                   bwd_kernels_pack_heads();
-  if (!can) return 1;
+  const bool can = ws_kernel && !a.deterministic && hq > hkv && d <= kNarrowMaxHeadDim &&
+                   dv == d && bwd_kernels_pack_heads();
+  if (can && walks > 1 && (hq / hkv) % walks == 0) return walks;
+  if (!can || a.dk.dtype != a.q.dtype || (knob != '1' && knob != '2')) return 1;
   const auto packed = static_cast<int32_t>(hq / hkv);
   if (knob == '1') return packed;
   // The per-head plan's shape: with one CTA, its chunk is chunk_tiles grids.
@@ -403,7 +409,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
   // kv head walking all of its query heads). Otherwise fp32 scratch accumulators, cast into
   // dk / dv at the end.
   s.pack = bwd_pack_heads(a, list, s.ws_kernel);
-  s.store_direct = s.ws_kernel && s.overwrite && (hq == hkv || s.pack > 1);
+  s.store_direct = s.ws_kernel && s.overwrite && (hq == hkv || s.pack == hq / hkv);
   s.stat_stride = (sq + 3) / 4 * 4;
   const int64_t stat_floats = s.ws_kernel ? 2 * hq * s.stat_stride : sq * hq;
   s.stats_bytes = static_cast<size_t>(stat_floats) * sizeof(float);

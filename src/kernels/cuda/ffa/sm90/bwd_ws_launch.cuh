@@ -32,7 +32,7 @@ void launch_bwd_ws(const BwdParams& p, const BwdStats& stats, cudaStream_t strea
   MAGI_CHECK(kCuts || p.num_cuts == 0, "FFA CUDA: cut tiles planned for a backward kernel of ",
              Tr::kPasses, " key passes at head dims ", kHeadDim, " / ", kHeadDimV);
   // Tiles of pack_heads query heads (bwd_ws_traits.cuh: kPackHeads).
-  MAGI_CHECK(p.pack_heads == 1 || (p.pack_heads == p.heads_per_kv && Tr::kPackHeads &&
+  MAGI_CHECK(p.pack_heads == 1 || (p.heads_per_kv % p.pack_heads == 0 && Tr::kPackHeads &&
                                    p.num_cuts == 0 && p.deterministic == 0),
              "FFA CUDA: ", p.pack_heads, " query heads a backward tile at head dim ", kHeadDim);
   MAGI_CHECK(p.dq_store == nullptr || Tr::kCastDq, "FFA CUDA: dQ cast asked of the backward kernel",
