@@ -79,14 +79,18 @@ struct Result {
 
 /// `wl`'s items in the order `order` (indices into wl.items), planned and replayed.
 Result replay(const WorkList& wl, const std::vector<size_t>& order, int32_t heads, int32_t kv_heads,
-              int32_t grid, int64_t chunk_tiles, int64_t l2_bytes, int32_t head_group = 1) {
+              int32_t grid, int64_t chunk_tiles, int64_t l2_bytes, int32_t head_group = 1,
+              int32_t walks = 1) {
   std::vector<FfaWorkItem> items;
   for (const size_t i : order) items.push_back(wl.items[i]);
   WorkList sorted = wl;
   sorted.items = items;
-  const std::vector<int32_t> cost = sm90::testing::walk_costs(sorted);
+  // Tiles of `walks` query heads (BwdParams::pack_heads) are numbered over heads / walks.
+  const int32_t tile_heads = heads / walks;
+  const std::vector<int32_t> cost =
+      sm90::walked_costs(sm90::testing::walk_costs(sorted), walks);
   const sm90::TilePlan plan =
-      sm90::plan_tiles(cost, heads, grid, chunk_tiles, sm90::TileOrder{head_group});
+      sm90::plan_tiles(cost, tile_heads, grid, chunk_tiles, sm90::TileOrder{head_group});
   // Per CTA: the sequence of (key, bytes, dirty) its steps touch.
   struct Step {
     int64_t key, bytes;
@@ -99,17 +103,20 @@ Result replay(const WorkList& wl, const std::vector<size_t>& order, int32_t head
     for (int32_t a = plan.start[static_cast<size_t>(c)]; a < plan.start[static_cast<size_t>(c) + 1];
          ++a) {
       const int32_t t = plan.tiles[static_cast<size_t>(a)];
-      const FfaWorkItem& it = items[static_cast<size_t>(t / heads)];
-      const int64_t head = t % heads, kv = head / (heads / kv_heads);
+      const FfaWorkItem& it = items[static_cast<size_t>(t / tile_heads)];
+      const int64_t head0 = t % tile_heads * walks, kv = head0 / (heads / kv_heads);
       const int64_t kv_key = -2 - 2 * (kv * (1 << 24) + it.block_start / 128);
       for (int32_t f = 0; f < kFixed; ++f) s.push_back({kv_key, f == 0 ? kKvBlockBytes : 0, false});
-      for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
-        const FfaSegment& seg = wl.segs[static_cast<size_t>(g)];
-        for (int32_t r = seg.q0; r < seg.q1; r += 64) {
-          s.push_back({head * (1 << 24) + r / 64, kRowBlockBytes, true});
+      for (int64_t head = head0; head < head0 + walks; ++head) {
+        for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
+          const FfaSegment& seg = wl.segs[static_cast<size_t>(g)];
+          for (int32_t r = seg.q0; r < seg.q1; r += 64) {
+            s.push_back({head * (1 << 24) + r / 64, kRowBlockBytes, true});
+          }
         }
       }
-      if (kv_heads < heads) s.push_back({kv_key - 1, kDkvBlockBytes, true});  // dK / dV added
+      // dK / dV added into fp32 lines below a whole group (a whole group stores 16 bits once).
+      if (walks < heads / kv_heads) s.push_back({kv_key - 1, kDkvBlockBytes, true});
     }
     busiest = std::max<int64_t>(busiest, static_cast<int64_t>(s.size()));
   }
@@ -187,6 +194,13 @@ int main(int argc, char** argv) {
         "list, chunks of 2 grids, head groups of %d%*s busiest %8lld steps  DRAM read %6.2f GB  "
         "written %6.2f GB\n",
         g, 14, "", static_cast<long long>(r.busiest_steps), r.read / 1e9, r.written / 1e9);
+  }
+  for (const int32_t w : {2, 4, 8}) {
+    if ((heads / kv_heads) % w != 0) continue;
+    const Result r = replay(wl, list, heads, kv_heads, grid, 2 * grid, l2, 1, w);
+    std::printf("list, chunks of 2 grids, tiles of %d query heads%*s busiest %8lld steps  DRAM read "
+                "%6.2f GB  written %6.2f GB\n",
+                w, 6, "", static_cast<long long>(r.busiest_steps), r.read / 1e9, r.written / 1e9);
   }
   return 0;
 }
