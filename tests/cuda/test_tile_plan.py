@@ -4,9 +4,11 @@ keeps its own plan), MAGI_FFA_BWD_DET_HEAD_GROUP=<g> (the deterministic plan's h
 MAGI_FFA_BWD_CUTS=1 (the last chunk's tiles cut in two pieces wherever the plan gains, which by
 default it does only where the tiles walk 64 query tiles or more on average; =0 never;
 sm90/bwd_cut.cuh: with GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a
-second kernel adds them; at head dim 256 in both D passes) and MAGI_FFA_BWD_PACK (a GQA tile
+second kernel adds them; at head dim 256 in both D passes), MAGI_FFA_BWD_PACK (a GQA tile
 walks its kv head's query heads in turn and stores dK / dV itself, BwdParams::pack_heads: 1
-wherever it can, 0 never; by default where sm90/bwd_pack.h says so). That the MHA cases are cut
+wherever it can, 0 never; by default where sm90/bwd_pack.h says so), MAGI_FFA_BWD_PACK_WALKS=<n>
+(tiles of n query heads) and MAGI_FFA_BWD_ORDER=1 (the default mode in key order, which by
+default only shapes with more than half an L2 of query rows a head take). That the MHA cases are cut
 on a 132-SM H200 with MAGI_FFA_BWD_CUTS=1 is checked on the host:
 tests/kernels/cuda/sm90/tile_plan_test.cc, GpuTestMasksCutOnAnH200.
 
@@ -78,19 +80,25 @@ torch.save(saved, sys.argv[1])
 
 @pytest.mark.skipif(not HOPPER, reason="the tile plan drives the Hopper backward")
 def test_backward_on_each_tile_order(tmp_path):
-    # (chunks, deterministic head group, cuts): the defaults; the rounds (the deterministic
-    # mode keeps its plan), item-major; one grid, groups of 4 heads; the default plan with cut
-    # tiles at any walk; no cut tiles; GQA tiles of a kv head's query heads (MAGI_FFA_BWD_PACK=1)
-    # under the default plan and under the rounds; GQA tiles of one query head (=0).
-    settings = [(None, None, None, None), ("0", "0", None, None), ("1", "4", None, None),
-                (None, None, "1", None), (None, None, "0", None), (None, None, None, "1"),
-                ("0", None, None, "1"), (None, None, None, "0")]
-    knobs = ("MAGI_FFA_BWD_TILE_PLAN", "MAGI_FFA_BWD_DET_HEAD_GROUP", "MAGI_FFA_BWD_CUTS",
-             "MAGI_FFA_BWD_PACK")
+    # The defaults; the rounds (the deterministic mode keeps its plan), item-major; one grid,
+    # groups of 4 heads; the default plan with cut tiles at any walk; no cut tiles; GQA tiles of a
+    # kv head's query heads (MAGI_FFA_BWD_PACK=1) under the default plan and under the rounds;
+    # GQA tiles of one query head (=0); the default mode in key order (MAGI_FFA_BWD_ORDER=1, the
+    # deterministic list without its turns), alone and with GQA tiles of two query heads
+    # (MAGI_FFA_BWD_PACK_WALKS=2: dK / dV in fp32 where a kv head has more); tiles of two query
+    # heads in the default plan.
+    settings = [{}, {"MAGI_FFA_BWD_TILE_PLAN": "0", "MAGI_FFA_BWD_DET_HEAD_GROUP": "0"},
+                {"MAGI_FFA_BWD_TILE_PLAN": "1", "MAGI_FFA_BWD_DET_HEAD_GROUP": "4"},
+                {"MAGI_FFA_BWD_CUTS": "1"}, {"MAGI_FFA_BWD_CUTS": "0"}, {"MAGI_FFA_BWD_PACK": "1"},
+                {"MAGI_FFA_BWD_TILE_PLAN": "0", "MAGI_FFA_BWD_PACK": "1"},
+                {"MAGI_FFA_BWD_PACK": "0"}, {"MAGI_FFA_BWD_ORDER": "1"},
+                {"MAGI_FFA_BWD_ORDER": "1", "MAGI_FFA_BWD_PACK_WALKS": "2"},
+                {"MAGI_FFA_BWD_PACK_WALKS": "2"}]
+    knobs = {k for setting in settings for k in setting}
     det = []
     for setting in settings:
         env = {k: v for k, v in os.environ.items() if k not in knobs}
-        env.update({k: v for k, v in zip(knobs, setting) if v is not None})
+        env.update(setting)
         out = tmp_path / f"det_{len(det)}.pt"
         r = subprocess.run([sys.executable, "-c", WORKER, str(out)], env=env, capture_output=True,
                            text=True, cwd=ROOT, timeout=600)
@@ -99,4 +107,4 @@ def test_backward_on_each_tile_order(tmp_path):
     for setting, got in zip(settings[1:], det[1:]):
         for name, grads in det[0].items():
             assert all(torch.equal(a, b) for a, b in zip(grads, got[name])), (
-                f"{name}: deterministic gradients differ with {dict(zip(knobs, setting))}")
+                f"{name}: deterministic gradients differ with {setting}")

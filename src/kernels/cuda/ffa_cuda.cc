@@ -22,6 +22,7 @@
 #include "kernels/cuda/ffa/sm90/dq_cast.h"
 #include "kernels/cuda/ffa/sm90/fwd_plan.h"
 #include "kernels/cuda/ffa/sm90/fwd_rows.h"
+#include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "kernels/cuda/ffa/sm90/tile_scheduler.h"
 #include "kernels/cuda/ffa/tile_table.h"
 #include "kernels/cuda/runtime/tensor_ops_cuda.h"
@@ -73,24 +74,31 @@ struct BwdPlanShape {
   sm90::TileCuts cuts;
 };
 
-/// MAGI_FFA_BWD_ORDER (development knob, read once; bench/NOTES.md v59 item 10: the
-/// deterministic mode ran 32k varlen_causal 1.03x, 8k 1.08x the default's speed, turns and all):
-/// in the default mode at head dims up to 128, 1 runs the deterministic mode's list (turn
-/// order, work_list.h: add_row_turns) and plan shape (one-tile chunks), without its turns; 2 that
-/// list in the default chunks; 3 the default list in one-tile chunks. Else (unset, 0) the
-/// default.
-int bwd_order_knob(int64_t head_dim) {
-  static const int knob = [] {
+/// Whether the default mode's backward plans its tiles in key order: on the deterministic mode's
+/// list (global key blocks in its turns' order, work_list.h: add_row_turns) in one-tile chunks,
+/// head-major, without its turns, instead of on the default list (longest item first) in chunks
+/// of two grids (bench/NOTES.md v60). The default plan's chunks mix documents, so where one query
+/// head's rows (Q, dO, the fp32 dQ, lse and D) take more than half the L2 a document's rows
+/// leave the L2 between its tiles; in key order the CTAs at work walk neighbouring key blocks
+/// and share their rows. On an H100 (v60, 64:8 hd 128; 34 MB of rows a head at 32k): 32k
+/// varlen_causal 1.06-1.18x in four runs (L2 hit 76 % against 70 %), the other 32k masks whose
+/// tiles walk under kCutMinWalk query tiles 0.99-1.02x; at 8k (8.5 MB) 8k varlen_block_causal
+/// 0.87-0.92x (the one-tile chunks' tail), hence the L2 test. Only where the default plan would
+/// not cut its tiles (full and causal 32k lost 2 % without the cuts), on the Hopper kernels at
+/// head dims up to 128. MAGI_FFA_BWD_ORDER (development knob): 0 never, 1 wherever it can.
+bool bwd_key_order(const FfaBwdArgs& a, const DeviceWorkList& default_list) {
+  static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_ORDER");
-    return env != nullptr && env[0] >= '1' && env[0] <= '3' && env[1] == '\0' ? env[0] - '0' : 0;
+    return env != nullptr && (env[0] == '0' || env[0] == '1') && env[1] == '\0' ? env[0] : '\0';
   }();
-  return head_dim <= kNarrowMaxHeadDim ? knob : 0;
-}
-
-/// Whether the default mode runs on the deterministic mode's list (MAGI_FFA_BWD_ORDER 1 or 2).
-bool default_on_det_list(int64_t head_dim) {
-  const int order = bwd_order_knob(head_dim);
-  return order == 1 || order == 2;
+  const int64_t sq = a.q.shape[0], d = a.q.shape[2], dv = a.v.shape[2];
+  if (a.deterministic || knob == '0' || d > kNarrowMaxHeadDim || !hopper_kernels_selected()) {
+    return false;
+  }
+  if (knob == '1') return true;
+  const int64_t row_bytes = 2 * d + 2 * dv + 4 * d + 8;
+  return default_list.walks < int64_t{sm90::kCutMinWalk} * default_list.walking &&
+         2 * sq * row_bytes > current_l2_bytes();
 }
 
 /// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
@@ -113,7 +121,8 @@ bool default_on_det_list(int64_t head_dim) {
 /// tiles' rate within the +-4 % spread elsewhere; the GQA tiles 0-4 % faster than with the
 /// wrap-around of the whole last chunk (TileCuts, v53). MAGI_FFA_BWD_CUTS (development knob):
 /// 0 no cuts, 1 cuts at any walk (other values: the default).
-BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
+/// `key_order`: bwd_key_order's plan (the deterministic mode's shape without its head group).
+BwdPlanShape bwd_plan_shape(bool deterministic, bool key_order, int32_t ctas, int64_t head_dim,
                             int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
     const char* env = std::getenv("MAGI_FFA_BWD_TILE_PLAN");
@@ -134,9 +143,7 @@ BwdPlanShape bwd_plan_shape(bool deterministic, int32_t ctas, int64_t head_dim,
     return cuts;
   }();
   if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
-  if (const int order = bwd_order_knob(head_dim); order == 1 || order == 3) {
-    return {1, sm90::TileOrder{}, sm90::TileCuts{}};
-  }
+  if (key_order) return {1, sm90::TileOrder{}, sm90::TileCuts{}};
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
   sm90::TileCuts plan_cuts = knob;
   plan_cuts.on = plan_cuts.on && one_pass && head_dim_v == head_dim;
@@ -325,13 +332,20 @@ struct BwdScratch {
 
 size_t round256(size_t n) { return (n + 255) / 256 * 256; }
 
-/// The backward work list of a call on cuda:`device`: the deterministic one (global key blocks,
-/// row turns; of one key pass each above head dim 128) or the default one.
+/// The backward work list of a call on cuda:`device` (the current device): the deterministic
+/// one (global key blocks, row turns; of one key pass each above head dim 128) in the
+/// deterministic mode or in key order (bwd_key_order), else the default one.
 const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
-  if (!a.deterministic && !default_on_det_list(a.q.shape[2])) {
-    return prepared_ffa(*a.work, device, a.stream).bwd;
+  if (!a.deterministic) {
+    const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).bwd;
+    if (!bwd_key_order(a, list)) return list;
   }
   return deterministic_bwd_list(*a.work, a.q.shape[2] > kNarrowMaxHeadDim, device, a.stream);
+}
+
+/// Whether the default mode's `list` (bwd_list's) is in key order (bwd_key_order).
+bool in_key_order(const FfaBwdArgs& a, const DeviceWorkList& list) {
+  return !a.deterministic && list.row_turns != nullptr;
 }
 
 /// The query heads a tile of the warp-specialised backward walks (BwdParams::pack_heads): with
@@ -357,14 +371,14 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
     return env == nullptr ? 0 : std::max(0, std::atoi(env));
   }();
   const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2], dv = a.v.shape[2];
-  const bool can = ws_kernel && !a.deterministic && hq > hkv && d <= kNarrowMaxHeadDim &&
-                   dv == d && bwd_kernels_pack_heads();
+  const bool can = ws_kernel && !a.deterministic && hq > hkv && d <= kNarrowMaxHeadDim && dv == d &&
+                   bwd_kernels_pack_heads();
   if (can && walks > 1 && (hq / hkv) % walks == 0) return walks;
   if (!can || a.dk.dtype != a.q.dtype || (knob != '1' && knob != '2')) return 1;
   const auto packed = static_cast<int32_t>(hq / hkv);
   if (knob == '1') return packed;
   // The per-head plan's shape: with one CTA, its chunk is chunk_tiles grids.
-  const BwdPlanShape shape = bwd_plan_shape(false, 1, d, dv);
+  const BwdPlanShape shape = bwd_plan_shape(false, in_key_order(a, list), 1, d, dv);
   if (shape.chunk_tiles == 0) return 1;  // the scheduler's rounds (MAGI_FFA_BWD_TILE_PLAN=0)
   const sm90::PackProblem pb{static_cast<int32_t>(hq),
                              packed,
@@ -399,7 +413,7 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
               sm90::bwd_casts_dq(static_cast<int>(a.q.shape[2]), static_cast<int>(a.v.shape[2])) &&
               runs_aligned(a.dq, 4) &&
               // NOTE: the deterministic list's additions are counted on its aligned walks.
-              (a.deterministic || !default_on_det_list(a.q.shape[2]));
+              !in_key_order(a, list);
   // NOTE: the blocks' counters are numbered in 32 bits (BwdParams::dq_left).
   s.dq_blocks = (sq + kBwdBlockM - 1) / kBwdBlockM * hq;
   MAGI_CHECK(!s.dq_cast || s.dq_blocks < (int64_t{1} << 31), "FFA CUDA: ", sq, " query rows x ", hq,
@@ -442,7 +456,8 @@ BwdScratch bwd_scratch(const FfaBwdArgs& a, const DeviceWorkList& list) {
     // NOTE: the plan is built and uploaded (cached with the work) here, by the first of the
     // workspace query and the call: both then count as the call that uploads before a CUDA
     // graph's capture (ffa.h).
-    BwdPlanShape shape = bwd_plan_shape(a.deterministic, ctas, a.q.shape[2], a.v.shape[2]);
+    BwdPlanShape shape =
+        bwd_plan_shape(a.deterministic, in_key_order(a, list), ctas, a.q.shape[2], a.v.shape[2]);
     shape.cuts.on = shape.cuts.on && s.pack == 1;
     if (shape.chunk_tiles > 0) {
       s.plan =

@@ -166,6 +166,10 @@ std::unique_ptr<UploadedBuffer> upload_lists(std::span<const ListUpload> lists, 
       if (fwd_pairs_requested()) d.key_class = sm90::fwd_key_classes(l.items, l.segs);
     } else {
       d.item_cost = item_costs(l, /*aligned=*/kind == ListKind::kDeterministic);
+      for (const int32_t c : d.item_cost) {
+        d.walks += c;
+        d.walking += c > 0;
+      }
       d.dq_adds = reinterpret_cast<const int32_t*>(base + offsets[i][3]);
       const auto none = std::count(dq_adds[i].begin(), dq_adds[i].end(), 0);
       d.dq_blocks_added = static_cast<int32_t>(std::ssize(dq_adds[i]) - none);

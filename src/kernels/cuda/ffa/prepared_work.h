@@ -22,6 +22,8 @@ struct DeviceWorkList {
   int32_t block = 0;               // rows (forward) or keys (backward) per item's block
   bool covers_keys = false;        // WorkList::covers_keys
   std::vector<int32_t> item_cost;  // host, backward lists: query tiles each item walks (0: none)
+  int64_t walks = 0;               // ... their sum
+  int64_t walking = 0;             // ... the items that walk (cost > 0)
   // backward lists: each 64-row block's additions to dQ per query head (device;
   // sm90::dq_block_adds), the blocks that have some, and whether every block has some
   const int32_t* dq_adds = nullptr;
