@@ -18,6 +18,7 @@
 #include "kernels/cuda/ffa/launch.h"
 #include "kernels/cuda/ffa/prepared_work.h"
 #include "kernels/cuda/ffa/sm90/bwd_cut.h"
+#include "kernels/cuda/ffa/sm90/bwd_order.h"
 #include "kernels/cuda/ffa/sm90/bwd_pack.h"
 #include "kernels/cuda/ffa/sm90/dq_cast.h"
 #include "kernels/cuda/ffa/sm90/fwd_plan.h"
@@ -74,18 +75,9 @@ struct BwdPlanShape {
   sm90::TileCuts cuts;
 };
 
-/// Whether the default mode's backward plans its tiles in key order: on the deterministic mode's
-/// list (global key blocks in its turns' order, work_list.h: add_row_turns) in one-tile chunks,
-/// head-major, without its turns, instead of on the default list (longest item first) in chunks
-/// of two grids (bench/NOTES.md v60). The default plan's chunks mix documents, so where one query
-/// head's rows (Q, dO, the fp32 dQ, lse and D) take more than half the L2 a document's rows
-/// leave the L2 between its tiles; in key order the CTAs at work walk neighbouring key blocks
-/// and share their rows. On an H100 (v60, 64:8 hd 128; 34 MB of rows a head at 32k): 32k
-/// varlen_causal 1.06-1.18x in four runs (L2 hit 76 % against 70 %), the other 32k masks whose
-/// tiles walk under kCutMinWalk query tiles 0.99-1.02x; at 8k (8.5 MB) 8k varlen_block_causal
-/// 0.87-0.92x (the one-tile chunks' tail), hence the L2 test. Only where the default plan would
-/// not cut its tiles (full and causal 32k lost 2 % without the cuts), on the Hopper kernels at
-/// head dims up to 128. MAGI_FFA_BWD_ORDER (development knob): 0 never, 1 wherever it can.
+/// Whether the default mode's backward plans its tiles in key order (sm90/bwd_order.h), on the
+/// Hopper kernels at head dims up to 128. MAGI_FFA_BWD_ORDER (development knob): 0 never, 1
+/// wherever it can.
 bool bwd_key_order(const FfaBwdArgs& a, const DeviceWorkList& default_list) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_ORDER");
@@ -96,9 +88,8 @@ bool bwd_key_order(const FfaBwdArgs& a, const DeviceWorkList& default_list) {
     return false;
   }
   if (knob == '1') return true;
-  const int64_t row_bytes = 2 * d + 2 * dv + 4 * d + 8;
-  return default_list.walks < int64_t{sm90::kCutMinWalk} * default_list.walking &&
-         2 * sq * row_bytes > current_l2_bytes();
+  return sm90::key_order_pays(default_list.walks, default_list.walking, sq,
+                              2 * d + 2 * dv + 4 * d + 8, current_l2_bytes());
 }
 
 /// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
