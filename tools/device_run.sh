@@ -147,7 +147,7 @@ for step in "$@"; do
         $NCU_SECTIONS --section Occupancy --section LaunchStats \
         --metrics regex:sm__pipe_.*_cycles_active.avg.pct_of_peak_sustained_active,regex:sm__inst_executed_pipe_.*.avg.pct_of_peak_sustained_active,regex:smsp__average_warps_issue_stalled_.*_per_issue_active,lts__t_bytes.sum.per_second,sm__cycles_active.min,sm__cycles_active.max${NCUCMP_METRICS:+,$NCUCMP_METRICS} \
         python3 bench/profile_ffa.py "$c" "$n" 1 "$h" "$d" >"$log" 2>&1
-      grep -E "^  [a-zA-Z_]+.*\(|Elapsed Cycles|SM Active Cycles|sm__cycles_active|Duration|DRAM Throughput|L2 Hit|Issue Slots Busy|Registers Per|Grid Size|sm__pipe_tensor_cycles|lts__t_bytes" \
+      grep -E "^  [a-zA-Z_]+.*\(|Elapsed Cycles|SM Active Cycles|sm__cycles_active|Duration|DRAM Throughput|L2 Hit|Issue Slots Busy|Registers Per|Grid Size|sm__pipe_tensor_cycles|lts__t_bytes${NCUCMP_METRICS:+|${NCUCMP_METRICS//,/|}}" \
         "$log" | cut -c1-120 ;;
     stalls:*)  # the backward's stall split: stalls:<case>,<S>,<hq:hkv>[,<head_dim>] (ncu, one bwd launch)
       IFS=, read -r c n h d <<<"${step#stalls:}"

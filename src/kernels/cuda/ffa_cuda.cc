@@ -112,7 +112,7 @@ bool bwd_key_order(const FfaBwdArgs& a, const DeviceWorkList& default_list) {
 /// tiles' rate within the +-4 % spread elsewhere; the GQA tiles 0-4 % faster than with the
 /// wrap-around of the whole last chunk (TileCuts, v53). MAGI_FFA_BWD_CUTS (development knob):
 /// 0 no cuts, 1 cuts at any walk (other values: the default).
-/// `key_order`: bwd_key_order's plan (the deterministic mode's shape without its head group).
+/// `key_order`: bwd_key_order's plan (the deterministic mode's shape, head-major).
 BwdPlanShape bwd_plan_shape(bool deterministic, bool key_order, int32_t ctas, int64_t head_dim,
                             int64_t head_dim_v) {
   static const int forced = [] {  // -1: not forced
@@ -133,8 +133,10 @@ BwdPlanShape bwd_plan_shape(bool deterministic, bool key_order, int32_t ctas, in
     cuts.min_walk = value == '1' ? 0 : sm90::kCutMinWalk;
     return cuts;
   }();
-  if (deterministic) return {1, sm90::TileOrder{det_group}, sm90::TileCuts{}};
-  if (key_order) return {1, sm90::TileOrder{}, sm90::TileCuts{}};
+  // The deterministic list (that mode's, or the default mode's in key order): one-tile chunks.
+  if (deterministic || key_order) {
+    return {1, sm90::TileOrder{deterministic ? det_group : 1}, sm90::TileCuts{}};
+  }
   const bool one_pass = head_dim <= kNarrowMaxHeadDim || bwd_d_passes(static_cast<int>(head_dim));
   sm90::TileCuts plan_cuts = knob;
   plan_cuts.on = plan_cuts.on && one_pass && head_dim_v == head_dim;
