@@ -1,7 +1,8 @@
 // The default backward's key order (ffa/sm90/bwd_order.h) on the 64:8 shapes measured in both
-// orders on an H100 (bench/NOTES.md v60): the 32k masks whose tiles walk under kCutMinWalk query
-// tiles take it (varlen_causal ran 1.06-1.18x), the 8k ones (varlen_block_causal 0.87-0.92x)
-// and the masks with cut tiles (32k full / causal 0.98x) do not.
+// orders on an H100 (bench/NOTES.md v60, v61): the 32k masks whose tiles walk under kCutMinWalk
+// query tiles take it (varlen_causal ran 1.06-1.18x), the 8k and 16k ones (varlen_block_causal
+// 0.87-0.92x at 8k, varlen_causal and varlen_block_causal 0.94x at 16k) and the masks with cut
+// tiles (32k full / causal 0.98x) do not.
 #include "kernels/cuda/ffa/sm90/bwd_order.h"
 
 #include <gtest/gtest.h>
@@ -39,6 +40,8 @@ TEST(BwdOrder, TakesTheLongMasksWithShortWalks) {
   EXPECT_FALSE(pays(documents({32768}, T::kCausal), 32768));  // 257: cuts
   EXPECT_FALSE(pays(documents({32768}, T::kFull), 32768));
   EXPECT_FALSE(pays(documents(docs8, T::kCausal), 8192));  // a head's rows: 8.5 MB
+  const std::vector<int64_t> docs16 = {3637, 6618, 9212, 11065, 13034, 14183, 15438, 16384};
+  EXPECT_FALSE(pays(documents(docs16, T::kCausal), 16384));  // 17 MB
   EXPECT_FALSE(pays(sliding_window(8192, 1024), 8192));
   // Head dim 64: 17 MB of rows a head at 32k, a third of the L2 (not measured: kept out).
   EXPECT_FALSE(pays(documents(docs32, T::kCausal), 32768, 64));

@@ -17,8 +17,9 @@ namespace magi::cuda::sm90 {
 /// walk neighbouring key blocks and share their rows. On an H100 (v60, 64:8 hd 128, 34 MB of rows
 /// a head at 32k): 32k varlen_causal 1.06-1.18x in four runs (L2 hit 76 % against 70 %), 32k
 /// swa_causal 1.00x, varlen_block_causal 0.99-1.02x; at 8k (8.5 MB) varlen_block_causal
-/// 0.87-0.92x (the one-tile chunks' tail), hence the L2 test; the threshold lies somewhere
-/// between (half the L2 is untested there). Only where the default plan would not cut its tiles
+/// 0.87-0.92x (the one-tile chunks' tail) and at 16k (17 MB, v61) varlen_causal and
+/// varlen_block_causal 0.94x, hence the L2 test: the threshold lies between 17 and 34 MB, where
+/// half the H100's L2 (25 MB) falls. Only where the default plan would not cut its tiles
 /// (a mean walk under kCutMinWalk): full and causal 32k lost 2 % without their cuts.
 inline bool key_order_pays(int64_t walks, int64_t walking, int64_t rows, int64_t row_bytes,
                            int64_t l2_bytes) {
