@@ -1,10 +1,15 @@
 // The Hopper backward's tile plans replayed through a model of the L2 (bench/NOTES.md v59): how
-// many bytes each plan would move to and from DRAM, for a mask of packed documents, under
-// several orders of the tiles. Host only; not part of the build:
+// many bytes each plan would move to and from DRAM, for a mask (packed documents or any slices),
+// under several orders of the tiles (v62: it ranks tiles of n query heads as the GPU ran them).
+// Host only; not part of the build:
 //
 //   g++ -std=c++20 -O2 -Iinclude -Isrc -Itests tools/bwd_l2_replay.cc
 //     src/kernels/cuda/ffa/work_list.cc src/mask/*.cc -o /tmp/bwd_l2_replay
 //   /tmp/bwd_l2_replay <causal 0|1> <heads> <l2 MB> <document lengths...>
+//   /tmp/bwd_l2_replay <heads> <l2 MB> <q0:q1:k0:k1:type>...   (any mask; a case of
+//     bench/cases.json, e.g. swa_causal at 8192, as arguments: $(python3 -c "import json; print(
+//     ' '.join(':'.join(map(str, s)) for c in json.load(open('bench/cases.json'))['cases'] if
+//     (c['name'], c['seqlen']) == ('swa_causal', 8192) for s in c['slices']))"))
 //
 // Model: every CTA runs its tiles back to back (sm90/tile_plan.h), a tile as `kFixed` steps
 // (its K / V load: one 128-key block of its kv head, 64 KB), then one step per query tile of
@@ -20,6 +25,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <list>
 #include <numeric>
 #include <unordered_map>
@@ -87,8 +94,7 @@ Result replay(const WorkList& wl, const std::vector<size_t>& order, int32_t head
   sorted.items = items;
   // Tiles of `walks` query heads (BwdParams::pack_heads) are numbered over heads / walks.
   const int32_t tile_heads = heads / walks;
-  const std::vector<int32_t> cost =
-      sm90::walked_costs(sm90::testing::walk_costs(sorted), walks);
+  const std::vector<int32_t> cost = sm90::walked_costs(sm90::testing::walk_costs(sorted), walks);
   const sm90::TilePlan plan =
       sm90::plan_tiles(cost, tile_heads, grid, chunk_tiles, sm90::TileOrder{head_group});
   // Per CTA: the sequence of (key, bytes, dirty) its steps touch.
@@ -133,27 +139,57 @@ Result replay(const WorkList& wl, const std::vector<size_t>& order, int32_t head
   return {busiest, l2.read, l2.written};
 }
 
+/// A slice written q0:q1:k0:k1:type; exits naming the argument when it is not one.
+AttnSlice parse_slice(const char* arg) {
+  long long v[4];
+  char type[16];
+  if (std::sscanf(arg, "%lld:%lld:%lld:%lld:%15s", &v[0], &v[1], &v[2], &v[3], type) == 5) {
+    try {
+      return {{v[0], v[1]}, {v[2], v[3]}, mask_type_from_string(type)};
+    } catch (const std::exception&) {
+    }
+  }
+  std::fprintf(stderr,
+               "not a slice q0:q1:k0:k1:type (type full, causal, inv_causal or "
+               "bi_causal): '%s'\n",
+               arg);
+  std::exit(2);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 5) {
-    std::fprintf(stderr, "usage: %s <causal 0|1> <heads> <l2 MB> <document lengths...>\n", argv[0]);
+  // Slices (an argument with ':') or packed documents.
+  const bool slices_form = argc >= 4 && std::strchr(argv[3], ':') != nullptr;
+  if (argc < (slices_form ? 4 : 5)) {
+    std::fprintf(stderr,
+                 "usage: %s <causal 0|1> <heads> <l2 MB> <document lengths...>\n"
+                 "       %s <heads> <l2 MB> <q0:q1:k0:k1:type>...\n",
+                 argv[0], argv[0]);
     return 2;
   }
-  const bool causal = std::atoi(argv[1]) != 0;
-  const int32_t heads = std::atoi(argv[2]), kv_heads = std::max(1, heads / 8), grid = 132;
-  const int64_t l2 = std::atoll(argv[3]) << 20;
-  std::vector<int64_t> ends;
-  for (int i = 4; i < argc; ++i)
-    ends.push_back((ends.empty() ? 0 : ends.back()) + std::atoll(argv[i]));
-  const auto slices =
-      sm90::testing::documents(ends, causal ? AttnMaskType::kCausal : AttnMaskType::kFull);
-  const WorkList wl = build_bwd_work(slices, ends.back(), 128, 64);
+  const int a = slices_form ? 1 : 2;  // the heads' argument
+  const int32_t heads = std::atoi(argv[a]), kv_heads = std::max(1, heads / 8), grid = 132;
+  const int64_t l2 = std::atoll(argv[a + 1]) << 20;
+  std::vector<AttnSlice> slices;
+  int64_t total = 0;
+  if (slices_form) {
+    for (int i = a + 2; i < argc; ++i) slices.push_back(parse_slice(argv[i]));
+    for (const AttnSlice& s : slices) total = std::max({total, s.q.end, s.k.end});
+  } else {
+    std::vector<int64_t> ends;
+    for (int i = a + 2; i < argc; ++i)
+      ends.push_back((ends.empty() ? 0 : ends.back()) + std::atoll(argv[i]));
+    const bool causal = std::atoi(argv[1]) != 0;
+    slices = sm90::testing::documents(ends, causal ? AttnMaskType::kCausal : AttnMaskType::kFull);
+    total = ends.back();
+  }
+  const WorkList wl = build_bwd_work(slices, total, 128, 64);
   const size_t n = wl.items.size();
   std::vector<size_t> list(n);
   std::iota(list.begin(), list.end(), size_t{0});
   // The deterministic mode's turn order (work_list.h: add_row_turns), by block_start.
-  WorkList det = build_bwd_work(slices, ends.back(), 128, 64);
+  WorkList det = build_bwd_work(slices, total, 128, 64);
   add_row_turns(det, 64);
   std::vector<size_t> turns;
   for (const FfaWorkItem& it : det.items) {
@@ -198,9 +234,10 @@ int main(int argc, char** argv) {
   for (const int32_t w : {2, 4, 8}) {
     if ((heads / kv_heads) % w != 0) continue;
     const Result r = replay(wl, list, heads, kv_heads, grid, 2 * grid, l2, 1, w);
-    std::printf("list, chunks of 2 grids, tiles of %d query heads%*s busiest %8lld steps  DRAM read "
-                "%6.2f GB  written %6.2f GB\n",
-                w, 6, "", static_cast<long long>(r.busiest_steps), r.read / 1e9, r.written / 1e9);
+    std::printf(
+        "list, chunks of 2 grids, tiles of %d query heads%*s busiest %8lld steps  DRAM read "
+        "%6.2f GB  written %6.2f GB\n",
+        w, 6, "", static_cast<long long>(r.busiest_steps), r.read / 1e9, r.written / 1e9);
   }
   return 0;
 }
