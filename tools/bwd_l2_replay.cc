@@ -11,27 +11,21 @@
 //     ' '.join(':'.join(map(str, s)) for c in json.load(open('bench/cases.json'))['cases'] if
 //     (c['name'], c['seqlen']) == ('swa_causal', 8192) for s in c['slices']))"))
 //
-// Model: every CTA runs its tiles back to back (sm90/tile_plan.h), a tile as `kFixed` steps
-// (its K / V load: one 128-key block of its kv head, 64 KB), then one step per query tile of
-// its walk (the 64 rows of its head: Q, dO, lse, D and the fp32 dQ, 66 KB), then (GQA, one query
-// head a tile) its dK / dV added into fp32 lines (128 KB). At each step all CTAs touch their
-// block in CTA order; the L2 is one LRU of `l2 MB`. A miss reads the block from DRAM; a dirty
-// block leaving the L2 writes its fp32 part back. NOTE: a lower bound, not a predictor: on an
-// H100 (v59) it gave 20.6 GB at 25 MB for 32k varlen_causal 64:8 (measured 25 GB) but 14.8 GB
-// for the full mask (measured 30), and it ranks the deterministic order worse while that mode
-// ran faster. What it cannot see: the L2's two halves, its hashing and write policy, prefetch,
-// the CTAs' different speeds.
+// The model is sm90/bwd_traffic.h's (a tile's fixed steps, a step per query tile of each walk,
+// one LRU of `l2 MB`). NOTE: a lower bound, not a predictor: on an H100 (v59) it gave 20.6 GB at
+// 25 MB for 32k varlen_causal 64:8 (measured 25 GB) but 14.8 GB for the full mask (measured
+// 30), and it ranks the deterministic order worse while that mode ran faster. What it cannot
+// see: the L2's two halves, its hashing and write policy, prefetch, the CTAs' different speeds.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <list>
 #include <numeric>
-#include <unordered_map>
 #include <vector>
 
+#include "kernels/cuda/ffa/sm90/bwd_traffic.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
 #include "kernels/cuda/ffa/work_list.h"
 #include "kernels/cuda/sm90/bwd_lists.h"
@@ -41,102 +35,20 @@ namespace {
 using namespace magi;
 using namespace magi::cuda;
 
-constexpr int32_t kFixed = 4;  // steps a tile costs besides its walk (TileCuts::tile_cost)
-constexpr int64_t kRowBlockBytes = 64 * (256 + 256 + 8 + 512), kDqBytes = 64 * 512;
-constexpr int64_t kKvBlockBytes = 128 * 2 * 256;
-// GQA tiles of one query head add their dK / dV into fp32 accumulators (red.global, 128 keys x
-// 128 columns x 2 x 4 bytes) after their walk: their lines written back when they leave.
-constexpr int64_t kDkvBlockBytes = 128 * 128 * 2 * 4;
-
-struct Lru {
-  int64_t capacity = 0, used = 0, read = 0, written = 0;
-  struct Entry {
-    int64_t bytes;
-    bool dirty;
-  };
-  std::list<int64_t> order;  // most recent first
-  std::unordered_map<int64_t, std::pair<std::list<int64_t>::iterator, Entry>> at;
-
-  void touch(int64_t key, int64_t bytes, bool dirty) {
-    auto it = at.find(key);
-    if (it != at.end()) {
-      order.erase(it->second.first);
-      order.push_front(key);
-      it->second.first = order.begin();
-      return;
-    }
-    read += bytes;
-    order.push_front(key);
-    at[key] = {order.begin(), {bytes, dirty}};
-    used += bytes;
-    while (used > capacity) {
-      const int64_t old = order.back();
-      order.pop_back();
-      const Entry e = at[old].second;
-      if (e.dirty) written += old < 0 ? kDkvBlockBytes : kDqBytes;  // K / V lines are clean
-      used -= e.bytes;
-      at.erase(old);
-    }
-  }
-};
-
-struct Result {
-  int64_t busiest_steps, read, written;
-};
-
 /// `wl`'s items in the order `order` (indices into wl.items), planned and replayed.
-Result replay(const WorkList& wl, const std::vector<size_t>& order, int32_t heads, int32_t kv_heads,
-              int32_t grid, int64_t chunk_tiles, int64_t l2_bytes, int32_t head_group = 1,
-              int32_t walks = 1) {
+sm90::BwdTraffic replay(const WorkList& wl, const std::vector<size_t>& order, int32_t heads,
+                        int32_t kv_heads, int32_t grid, int64_t chunk_tiles, int64_t l2_bytes,
+                        int32_t head_group = 1, int32_t walks = 1) {
   std::vector<FfaWorkItem> items;
   for (const size_t i : order) items.push_back(wl.items[i]);
   WorkList sorted = wl;
   sorted.items = items;
   // Tiles of `walks` query heads (BwdParams::pack_heads) are numbered over heads / walks.
-  const int32_t tile_heads = heads / walks;
   const std::vector<int32_t> cost = sm90::walked_costs(sm90::testing::walk_costs(sorted), walks);
   const sm90::TilePlan plan =
-      sm90::plan_tiles(cost, tile_heads, grid, chunk_tiles, sm90::TileOrder{head_group});
-  // Per CTA: the sequence of (key, bytes, dirty) its steps touch.
-  struct Step {
-    int64_t key, bytes;
-    bool dirty;
-  };
-  std::vector<std::vector<Step>> steps(static_cast<size_t>(grid));
-  int64_t busiest = 0;
-  for (int32_t c = 0; c < grid; ++c) {
-    auto& s = steps[static_cast<size_t>(c)];
-    for (int32_t a = plan.start[static_cast<size_t>(c)]; a < plan.start[static_cast<size_t>(c) + 1];
-         ++a) {
-      const int32_t t = plan.tiles[static_cast<size_t>(a)];
-      const FfaWorkItem& it = items[static_cast<size_t>(t / tile_heads)];
-      const int64_t head0 = t % tile_heads * walks, kv = head0 / (heads / kv_heads);
-      const int64_t kv_key = -2 - 2 * (kv * (1 << 24) + it.block_start / 128);
-      for (int32_t f = 0; f < kFixed; ++f) s.push_back({kv_key, f == 0 ? kKvBlockBytes : 0, false});
-      for (int64_t head = head0; head < head0 + walks; ++head) {
-        for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
-          const FfaSegment& seg = wl.segs[static_cast<size_t>(g)];
-          for (int32_t r = seg.q0; r < seg.q1; r += 64) {
-            s.push_back({head * (1 << 24) + r / 64, kRowBlockBytes, true});
-          }
-        }
-      }
-      // dK / dV added into fp32 lines below a whole group (a whole group stores 16 bits once).
-      if (walks < heads / kv_heads) s.push_back({kv_key - 1, kDkvBlockBytes, true});
-    }
-    busiest = std::max<int64_t>(busiest, static_cast<int64_t>(s.size()));
-  }
-  Lru l2;
-  l2.capacity = l2_bytes;
-  for (int64_t t = 0; t < busiest; ++t) {
-    for (const auto& s : steps) {
-      if (t < static_cast<int64_t>(s.size()) && s[static_cast<size_t>(t)].bytes > 0) {
-        l2.touch(s[static_cast<size_t>(t)].key, s[static_cast<size_t>(t)].bytes,
-                 s[static_cast<size_t>(t)].dirty);
-      }
-    }
-  }
-  return {busiest, l2.read, l2.written};
+      sm90::plan_tiles(cost, heads / walks, grid, chunk_tiles, sm90::TileOrder{head_group});
+  return sm90::replay_bwd_traffic(plan, items, wl.segs,
+                                  {heads, heads / kv_heads, walks, 128, l2_bytes});
 }
 
 /// A slice written q0:q1:k0:k1:type; exits naming the argument when it is not one.
@@ -220,12 +132,12 @@ int main(int argc, char** argv) {
   std::printf("%zu items, %d heads (%d kv), L2 %lld MB\n", n, heads, kv_heads,
               static_cast<long long>(l2 >> 20));
   for (const Variant& v : variants) {
-    const Result r = replay(wl, *v.order, heads, kv_heads, grid, v.chunk, l2);
+    const sm90::BwdTraffic r = replay(wl, *v.order, heads, kv_heads, grid, v.chunk, l2);
     std::printf("%-52s busiest %8lld steps  DRAM read %6.2f GB  written %6.2f GB\n", v.name,
                 static_cast<long long>(r.busiest_steps), r.read / 1e9, r.written / 1e9);
   }
   for (const int32_t g : {2, 4, 8}) {
-    const Result r = replay(wl, list, heads, kv_heads, grid, 2 * grid, l2, g);
+    const sm90::BwdTraffic r = replay(wl, list, heads, kv_heads, grid, 2 * grid, l2, g);
     std::printf(
         "list, chunks of 2 grids, head groups of %d%*s busiest %8lld steps  DRAM read %6.2f GB  "
         "written %6.2f GB\n",
@@ -233,7 +145,7 @@ int main(int argc, char** argv) {
   }
   for (const int32_t w : {2, 4, 8}) {
     if ((heads / kv_heads) % w != 0) continue;
-    const Result r = replay(wl, list, heads, kv_heads, grid, 2 * grid, l2, 1, w);
+    const sm90::BwdTraffic r = replay(wl, list, heads, kv_heads, grid, 2 * grid, l2, 1, w);
     std::printf(
         "list, chunks of 2 grids, tiles of %d query heads%*s busiest %8lld steps  DRAM read "
         "%6.2f GB  written %6.2f GB\n",

@@ -355,7 +355,9 @@ bool in_key_order(const FfaBwdArgs& a, const DeviceWorkList& list) {
 /// packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow the L2 (32k
 /// varlen_causal). Packed where sm90::pack_pays says so (the rule, sm90/bwd_pack.h; decided once
 /// per mask and problem, kept with the work); MAGI_FFA_BWD_PACK (development): 0 never, 1
-/// wherever it can, 2 (the default) by the rule. MAGI_FFA_BWD_PACK_WALKS=<n> (development,
+/// wherever it can, 2 (the default) by the rule, 3 tiles of the n heads that v62's model of
+/// steps and DRAM bytes prefers (sm90::walks_by_traffic; the list in key order keeps the rule).
+/// MAGI_FFA_BWD_PACK_WALKS=<n> (development,
 /// bench/NOTES.md v60): tiles of n query heads wherever n divides heads_per_kv, whatever the
 /// rule says (dK / dV of n < heads_per_kv through the fp32 accumulators: several writers a row).
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
@@ -371,7 +373,7 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
   const bool can = ws_kernel && !a.deterministic && hq > hkv && d <= kNarrowMaxHeadDim && dv == d &&
                    bwd_kernels_pack_heads();
   if (can && walks > 1 && (hq / hkv) % walks == 0) return walks;
-  if (!can || a.dk.dtype != a.q.dtype || (knob != '1' && knob != '2')) return 1;
+  if (!can || a.dk.dtype != a.q.dtype || knob < '1' || knob > '3') return 1;
   const auto packed = static_cast<int32_t>(hq / hkv);
   if (knob == '1') return packed;
   // The per-head plan's shape: with one CTA, its chunk is chunk_tiles grids.
@@ -384,7 +386,8 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
                              shape.cuts,
                              bwd_row_bytes(d, dv),
                              current_l2_bytes()};
-  return bwd_pack_pays(*a.work, list, pb, a.q.device.index, a.stream) ? packed : 1;
+  return bwd_pack_walks(*a.work, list, pb, static_cast<int32_t>(d), knob == '3', a.q.device.index,
+                        a.stream);
 }
 
 /// Needs the current device to be q's (hopper_kernels_selected()).

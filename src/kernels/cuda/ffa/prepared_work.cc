@@ -55,8 +55,15 @@ struct CudaFfaWork : PreparedState {
     std::unique_ptr<UploadedBuffer> buffer;  // the plan: units, then [grid + 1] starts
   };
   mutable std::vector<FwdPlanned> fwd_plans;  // under plans_mu
-  // Under plans_mu: sm90::pack_pays's answers per list and problem (it plans twice).
-  mutable std::vector<std::pair<std::pair<const DeviceWorkList*, sm90::PackProblem>, bool>> packs;
+  // Under plans_mu: bwd_pack_walks' answers per list and problem (each plans several times).
+  struct PackKey {
+    const DeviceWorkList* list;
+    sm90::PackProblem pb;
+    int32_t head_dim;
+    bool by_traffic;
+    bool operator==(const PackKey&) const = default;
+  };
+  mutable std::vector<std::pair<PackKey, int32_t>> packs;
   // Under plans_mu: [0] global key blocks of kBwdBlockN keys, [1] of kBwdPassKeys keys (above
   // head dim 128); null until first used.
   mutable std::unique_ptr<DeterministicList> det[2];
@@ -301,16 +308,23 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
   return w.fwd_plans.back().schedule;
 }
 
-bool bwd_pack_pays(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
-                   int device, void* stream) {
+int32_t bwd_pack_walks(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
+                       int32_t head_dim, bool by_traffic, int device, void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
   std::lock_guard lock(w.plans_mu);
-  for (const auto& [key, pays] : w.packs) {
-    if (key.first == &list && key.second == pb) return pays;
+  const CudaFfaWork::PackKey key{&list, pb, head_dim, by_traffic};
+  for (const auto& [k, walks] : w.packs) {
+    if (k == key) return walks;
   }
-  const bool pays = sm90::pack_pays<kBwdBlockM>(list.item_cost, pb);
-  w.packs.push_back({{&list, pb}, pays});
-  return pays;
+  // The model replays the list's segments: the default list keeps them on the host.
+  const int32_t walks =
+      by_traffic && !list.host_items.empty()
+          ? sm90::walks_by_traffic<kBwdBlockM>(list.item_cost, list.host_items, list.host_segs,
+                                                pb, head_dim)
+      : sm90::pack_pays<kBwdBlockM>(list.item_cost, pb) ? pb.heads_per_kv
+                                                          : 1;
+  w.packs.push_back({key, walks});
+  return walks;
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,

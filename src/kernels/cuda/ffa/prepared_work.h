@@ -104,10 +104,13 @@ struct DeviceTilePlan {
   int32_t num_cuts = 0;
 };
 
-/// sm90::pack_pays for `list` (prepared_ffa(work, device)'s bwd) and `pb`, decided the first time
-/// (two tile plans) and then kept with the work.
-bool bwd_pack_pays(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
-                   int device, void* stream);
+/// The query heads a tile of the backward walks for `list` (prepared_ffa(work, device)'s bwd, or
+/// a deterministic_bwd_list) and `pb`: pb.heads_per_kv where sm90::pack_pays says so, else 1; with
+/// `by_traffic`, sm90::walks_by_traffic's n where the list keeps its segments on the host (the
+/// default list), else the former. Decided the first time (several tile plans) and then kept
+/// with the work.
+int32_t bwd_pack_walks(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
+                       int32_t head_dim, bool by_traffic, int device, void* stream);
 
 /// The tile plan of `list` (prepared_ffa(work, device)'s bwd, or a deterministic_bwd_list) for
 /// `num_heads` heads of tiles on `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with

@@ -69,5 +69,46 @@ TEST(BwdPack, RejectsBadProblems) {
   EXPECT_FALSE(pack_pays<64>(std::vector<int32_t>{0, 0}, h100(64, 8)));
 }
 
+// v62's model (walks_by_traffic, MAGI_FFA_BWD_PACK=3) picks, of tiles of 1, 2, 4 and 8 heads,
+// the one that ran fastest on the H100 where it was measured: two heads at 8k varlen_causal
+// (1.05-1.07x the packed tiles, four heads 1.01x) and 16k (1.21x), packed tiles at 8k swa_causal
+// (two heads 0.90x, four 0.98x), varlen_block_causal (0.95x, 0.95x) and 2k full (v55: 1.12-1.14x
+// per head), per head at 2k causal (packed 0.70x, v55) and where walks are long (8k full, 32k
+// varlen_causal: the rule's first test).
+TEST(BwdPack, WalksByTrafficPickTheMeasuredFastest) {
+  using T = AttnMaskType;
+  struct Case {
+    const char* name;
+    std::vector<AttnSlice> slices;
+    int64_t s;
+    int32_t walks;
+  };
+  const std::vector<AttnSlice> block_causal = {
+      {{0, 1024}, {0, 1024}, T::kFull},       {{1024, 1819}, {0, 1819}, T::kFull},
+      {{1819, 2843}, {1819, 2843}, T::kFull}, {{2843, 3310}, {1819, 3310}, T::kFull},
+      {{3310, 4334}, {3310, 4334}, T::kFull}, {{4334, 4607}, {3310, 4607}, T::kFull},
+      {{4607, 5533}, {4607, 5533}, T::kFull}, {{5533, 6518}, {5533, 6518}, T::kFull},
+      {{6518, 7092}, {6518, 7092}, T::kFull}, {{7092, 7719}, {7092, 7719}, T::kFull},
+      {{7719, 8192}, {7719, 8192}, T::kFull}};
+  const std::vector<Case> cases = {
+      {"8k varlen_causal", documents({1819, 3310, 4607, 5533, 6518, 7092, 7719, 8192}, T::kCausal),
+       8192, 2},
+      {"16k varlen_causal",
+       documents({3637, 6618, 9212, 11065, 13034, 14183, 15438, 16384}, T::kCausal), 16384, 2},
+      {"8k swa_causal", sliding_window(8192, 1024), 8192, 8},
+      {"8k varlen_block_causal", block_causal, 8192, 8},
+      {"2k full", documents({2048}, T::kFull), 2048, 8},
+      {"2k causal", documents({2048}, T::kCausal), 2048, 1},
+      {"8k full", documents({8192}, T::kFull), 8192, 1},
+      {"32k varlen_causal",
+       documents({7275, 13237, 18425, 22130, 26069, 28368, 30878, 32768}, T::kCausal), 32768, 1},
+  };
+  for (const Case& c : cases) {
+    const WorkList wl = build_bwd_work(make_disjoint(c.slices), c.s, 128, 64);
+    EXPECT_EQ(walks_by_traffic<64>(walk_costs(wl), wl.items, wl.segs, h100(64, 8), 128), c.walks)
+        << c.name;
+  }
+}
+
 }  // namespace
 }  // namespace magi::cuda::sm90

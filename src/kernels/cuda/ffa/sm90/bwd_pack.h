@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "kernels/cuda/ffa/sm90/bwd_traffic.h"
 #include "kernels/cuda/ffa/sm90/tile_plan.h"
 
 namespace magi::cuda::sm90 {
@@ -69,6 +71,61 @@ bool pack_pays(const std::vector<int32_t>& item_cost, const PackProblem& pb) {
   const int32_t fixed = pb.cuts.tile_cost;
   return busiest_cta(packed, item_cost, kv_heads, pb.heads_per_kv, fixed) <
          busiest_cta(per_head, item_cost, pb.num_heads, 1, fixed);
+}
+
+/// The time of a backward plan under v62's model (bench/NOTES.md): the busiest CTA's steps (a
+/// 64-row query tile of one head against a 128-key block) plus the DRAM bytes of its replay
+/// (bwd_traffic.h). Fitted on an H100 (64:8, hd 128, four masks at 8k, three tile widths):
+/// 2.19 us a step, 0.263 ms a GB, every point within 6 %.
+struct TrafficCost {
+  double step_s = 2.19e-6;  // at hd 128; a step's products scale with the head dim
+  double byte_s = 0.263e-12;
+};
+
+/// Of tiles of n query heads (n dividing heads_per_kv: the kernels' BwdParams::pack_heads), the n
+/// whose plan takes least under `cost`: the plans as the kernel runs them (pack_pays' shapes: a
+/// tile of one head may be cut, one of several is not), each replayed over the list `items` /
+/// `segs` (`item_cost` its walks; where they average more than kPackMaxMeanWalk, 1) through half
+/// the L2 (its two halves: a line is cached in the
+/// half near its SMs, as the key order's rule reads it, bwd_order.h). MAGI_FFA_BWD_PACK=3
+/// (development, ffa_cuda.cc); a rule to measure before it replaces pack_pays (bench/NOTES.md v62,
+/// next-session item 11).
+template <int kBlockM>
+int32_t walks_by_traffic(const std::vector<int32_t>& item_cost, std::span<const FfaWorkItem> items,
+                         std::span<const FfaSegment> segs, const PackProblem& pb, int32_t head_dim,
+                         const TrafficCost& cost = {}) {
+  MAGI_CHECK(pb.heads_per_kv >= 1 && pb.num_heads % pb.heads_per_kv == 0 && pb.sms >= 1 &&
+                 pb.chunk_grids >= 1 && item_cost.size() == items.size(),
+             "FFA CUDA: bad packing problem (", pb.num_heads, " heads, ", pb.heads_per_kv,
+             " a kv head, ", pb.sms, " SMs)");
+  static_assert(kBlockM == 64, "the replay's query tiles are 64 rows");
+  // Long walks stay per head, as pack_pays keeps them: the model was fitted on short ones, and
+  // replaying long ones takes too long for a first call (full 32k: 0.6 s).
+  int64_t walked = 0;
+  for (const int32_t c : item_cost) walked += c;
+  if (walked > kPackMaxMeanWalk * std::ssize(item_cost)) return 1;
+  int32_t best = 1;
+  double best_s = 0.0;
+  for (int32_t n = 1; n <= pb.heads_per_kv; ++n) {
+    if (pb.heads_per_kv % n != 0) continue;
+    const int32_t heads = pb.num_heads / n;
+    const auto grid =
+        static_cast<int32_t>(std::min<int64_t>(std::ssize(items) * heads, int64_t{pb.sms}));
+    if (grid == 0) return 1;
+    TileCuts cuts = pb.cuts;
+    cuts.on = cuts.on && n == 1;
+    const TilePlan plan = plan_tiles(walked_costs(item_cost, n), heads, grid,
+                                     int64_t{pb.chunk_grids} * grid, {}, cuts);
+    const BwdTraffic t = replay_bwd_traffic(
+        plan, items, segs, {pb.num_heads, pb.heads_per_kv, n, head_dim, pb.l2_bytes / 2});
+    const double s = static_cast<double>(t.busiest_steps) * cost.step_s * head_dim / 128 +
+                     static_cast<double>(t.read + t.written) * cost.byte_s;
+    if (n == 1 || s < best_s) {
+      best = n;
+      best_s = s;
+    }
+  }
+  return best;
 }
 
 }  // namespace magi::cuda::sm90
