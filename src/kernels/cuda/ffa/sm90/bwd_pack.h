@@ -1,7 +1,8 @@
 // Whether the Hopper backward's GQA tiles should each walk their kv head's query heads
 // (BwdParams::pack_heads; bench/NOTES.md v55): K / V loaded once and a tile's fixed cost paid
 // once per kv head, dK / dV stored in 16 bits by their one writer, but 1 / heads_per_kv as many
-// tiles (no cuts) and a tile streaming heads_per_kv heads' rows. Host only.
+// tiles (no cuts) and a tile streaming heads_per_kv heads' rows; and (development, v62) how many
+// of them a tile should walk by a model of time and DRAM bytes. Host only.
 #pragma once
 
 #include <algorithm>
@@ -86,10 +87,9 @@ struct TrafficCost {
 /// whose plan takes least under `cost`: the plans as the kernel runs them (pack_pays' shapes: a
 /// tile of one head may be cut, one of several is not), each replayed over the list `items` /
 /// `segs` (`item_cost` its walks; where they average more than kPackMaxMeanWalk, 1) through half
-/// the L2 (its two halves: a line is cached in the
-/// half near its SMs, as the key order's rule reads it, bwd_order.h). MAGI_FFA_BWD_PACK=3
-/// (development, ffa_cuda.cc); a rule to measure before it replaces pack_pays (bench/NOTES.md v62,
-/// next-session item 11).
+/// the L2, the size at which the replay came nearest the H100's counters (v59, v62).
+/// MAGI_FFA_BWD_PACK=3 (development, ffa_cuda.cc): a rule to measure before it replaces
+/// pack_pays (bench/NOTES.md v62, next-session item 11).
 template <int kBlockM>
 int32_t walks_by_traffic(const std::vector<int32_t>& item_cost, std::span<const FfaWorkItem> items,
                          std::span<const FfaSegment> segs, const PackProblem& pb, int32_t head_dim,
