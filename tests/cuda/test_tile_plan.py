@@ -46,6 +46,8 @@ cases = [  # (name, sq, sk, slices or seed, hq, hkv, d, dtype)
     ('varlen_causal', 3000, 3000, [(0, 1000, 0, 1000, 1), (1000, 2200, 1000, 2200, 1),
                                    (2200, 3000, 2200, 3000, 1)], 4, 1, 64, torch.float16),
     ('random', 0, 0, 21, 8, 2, 128, torch.bfloat16),
+    # eight query heads a kv head: tiles of 2 or 4 of them are below a whole kv head
+    ('random_mqa', 0, 0, 33, 8, 1, 64, torch.bfloat16),
     ('hd256', 2048, 2048, [(0, 2048, 0, 2048, 1), (0, 1024, 0, 2048, 0)], 2, 2, 256,
      torch.bfloat16),
     ('full_mha', 4096, 4096, [(0, 4096, 0, 4096, 0)], 6, 6, 128, torch.bfloat16),
@@ -87,14 +89,16 @@ def test_backward_on_each_tile_order(tmp_path):
     # GQA tiles of one query head (=0); the default mode in key order (MAGI_FFA_BWD_ORDER=1, the
     # deterministic list without its turns), alone and with GQA tiles of two query heads
     # (MAGI_FFA_BWD_PACK_WALKS=2: dK / dV in fp32 where a kv head has more); tiles of two query
-    # heads in the default plan; tiles of the heads v62's model prefers (MAGI_FFA_BWD_PACK=3).
+    # heads in the default plan, and of four (below a kv head of eight in random_mqa); tiles of
+    # the heads v62's model prefers (MAGI_FFA_BWD_PACK=3).
     settings = [{}, {"MAGI_FFA_BWD_TILE_PLAN": "0", "MAGI_FFA_BWD_DET_HEAD_GROUP": "0"},
                 {"MAGI_FFA_BWD_TILE_PLAN": "1", "MAGI_FFA_BWD_DET_HEAD_GROUP": "4"},
                 {"MAGI_FFA_BWD_CUTS": "1"}, {"MAGI_FFA_BWD_CUTS": "0"}, {"MAGI_FFA_BWD_PACK": "1"},
                 {"MAGI_FFA_BWD_TILE_PLAN": "0", "MAGI_FFA_BWD_PACK": "1"},
                 {"MAGI_FFA_BWD_PACK": "0"}, {"MAGI_FFA_BWD_ORDER": "1"},
                 {"MAGI_FFA_BWD_ORDER": "1", "MAGI_FFA_BWD_PACK_WALKS": "2"},
-                {"MAGI_FFA_BWD_PACK_WALKS": "2"}, {"MAGI_FFA_BWD_PACK": "3"}]
+                {"MAGI_FFA_BWD_PACK_WALKS": "2"}, {"MAGI_FFA_BWD_PACK_WALKS": "4"},
+                {"MAGI_FFA_BWD_PACK": "3"}]
     knobs = {k for setting in settings for k in setting}
     det = []
     for setting in settings:
