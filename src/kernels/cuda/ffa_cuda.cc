@@ -357,9 +357,9 @@ bool in_key_order(const FfaBwdArgs& a, const DeviceWorkList& list) {
 /// per mask and problem, kept with the work); MAGI_FFA_BWD_PACK (development): 0 never, 1
 /// wherever it can, 2 (the default) by the rule, 3 tiles of the n heads that v62's model of
 /// steps and DRAM bytes prefers (sm90::walks_by_traffic; the list in key order keeps the rule).
-/// MAGI_FFA_BWD_PACK_WALKS=<n> (development,
-/// bench/NOTES.md v60): tiles of n query heads wherever n divides heads_per_kv, whatever the
-/// rule says (dK / dV of n < heads_per_kv through the fp32 accumulators: several writers a row).
+/// MAGI_FFA_BWD_PACK_WALKS=<n> (development, bench/NOTES.md v60): tiles of n query heads
+/// wherever n divides heads_per_kv, whatever the rule says (dK / dV of n < heads_per_kv through
+/// the fp32 accumulators: several writers a row).
 int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
