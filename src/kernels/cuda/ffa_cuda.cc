@@ -75,10 +75,6 @@ struct BwdPlanShape {
   sm90::TileCuts cuts;
 };
 
-/// What the backward streams per query row of one head in a tile's walk: Q, dO, the fp32 dQ,
-/// lse and D (the L2 tests of sm90/bwd_order.h and sm90/bwd_pack.h).
-int64_t bwd_row_bytes(int64_t d, int64_t dv) { return 2 * d + 2 * dv + 4 * d + 8; }
-
 /// Whether the default mode's backward plans its tiles in key order (sm90/bwd_order.h), on the
 /// Hopper kernels at head dims up to 128. MAGI_FFA_BWD_ORDER (development knob): 0 never, 1
 /// wherever it can.
@@ -92,8 +88,8 @@ bool bwd_key_order(const FfaBwdArgs& a, const DeviceWorkList& default_list) {
     return false;
   }
   if (knob == '1') return true;
-  return sm90::key_order_pays(default_list.walks, default_list.walking, sq, bwd_row_bytes(d, dv),
-                              current_l2_bytes());
+  return sm90::key_order_pays(default_list.walks, default_list.walking, sq,
+                              sm90::bwd_row_bytes(d, dv), current_l2_bytes());
 }
 
 /// By default a host tile plan in chunks of k grids, k = 2 (bench/NOTES.md v28: against the
@@ -384,7 +380,7 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
                              current_sm_count(),
                              static_cast<int32_t>(shape.chunk_tiles),
                              shape.cuts,
-                             bwd_row_bytes(d, dv),
+                             sm90::bwd_row_bytes(d, dv),
                              current_l2_bytes()};
   return bwd_pack_walks(*a.work, list, pb, static_cast<int32_t>(d), knob == '3', a.q.device.index,
                         a.stream);

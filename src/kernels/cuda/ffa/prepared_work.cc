@@ -316,13 +316,13 @@ int32_t bwd_pack_walks(const FfaWork& work, const DeviceWorkList& list, const sm
   for (const auto& [k, walks] : w.packs) {
     if (k == key) return walks;
   }
-  // The model replays the list's segments: the default list keeps them on the host.
-  const int32_t walks =
-      by_traffic && !list.host_items.empty()
-          ? sm90::walks_by_traffic<kBwdBlockM>(list.item_cost, list.host_items, list.host_segs,
-                                                pb, head_dim)
-      : sm90::pack_pays<kBwdBlockM>(list.item_cost, pb) ? pb.heads_per_kv
-                                                          : 1;
+  int32_t walks = 1;
+  if (by_traffic && !list.host_items.empty()) {  // the model replays the list's segments
+    walks = sm90::walks_by_traffic<kBwdBlockM>(list.item_cost, list.host_items, list.host_segs, pb,
+                                               head_dim);
+  } else if (sm90::pack_pays<kBwdBlockM>(list.item_cost, pb)) {
+    walks = pb.heads_per_kv;
+  }
   w.packs.push_back({key, walks});
   return walks;
 }

@@ -1,7 +1,7 @@
 // What a Hopper backward tile plan costs in steps and in DRAM bytes, by a replay of its tiles
-// through a model of the L2 (bench/NOTES.md v59, v62), and the choice of how many query heads a
-// GQA tile walks (BwdParams::pack_heads) by that cost. Host only; tools/bwd_l2_replay.cc runs
-// the same replay over several tile orders.
+// through a model of the L2 (bench/NOTES.md v59, v62); bwd_pack.h's walks_by_traffic chooses
+// the query heads a GQA tile walks by that cost. Host only; tools/bwd_l2_replay.cc runs the same
+// replay over several tile orders.
 //
 // Model: every CTA runs its tiles back to back (tile_plan.h); a tile is `fixed` steps (the first
 // loads its K / V block), then a step per query tile of each of its walks (64 rows of one head:
@@ -24,6 +24,10 @@
 #include "magi/check.h"
 
 namespace magi::cuda::sm90 {
+
+/// What the backward streams per query row of one head in a tile's walk: Q, dO, the fp32 dQ, lse
+/// and D (the replay's row blocks, and the L2 tests of bwd_order.h and bwd_pack.h).
+constexpr int64_t bwd_row_bytes(int64_t d, int64_t dv) { return 2 * d + 2 * dv + 4 * d + 8; }
 
 /// A backward problem as the replay sees it.
 struct TrafficProblem {
@@ -110,7 +114,7 @@ inline BwdTraffic replay_bwd_traffic(const TilePlan& plan, std::span<const FfaWo
              " a kv head, tiles of ", p.walks, ")");
   constexpr int32_t kRows = 64, kKeys = 128;
   const int64_t d = p.head_dim;
-  const int64_t row_block = kRows * (2 * d + 2 * d + 8 + 4 * d), dq_block = kRows * 4 * d;
+  const int64_t row_block = kRows * bwd_row_bytes(d, d), dq_block = kRows * 4 * d;
   const int64_t kv_block = kKeys * 2 * 2 * d, dkv_block = kKeys * 2 * 4 * d;
   int32_t row_blocks = 1, key_blocks = 1;
   for (const FfaSegment& s : segs) row_blocks = std::max(row_blocks, s.q1 / kRows + 1);
