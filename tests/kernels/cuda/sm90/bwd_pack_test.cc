@@ -71,7 +71,8 @@ TEST(BwdPack, RejectsBadProblems) {
 
 // v62's model (walks_by_traffic, MAGI_FFA_BWD_PACK=3) picks, of tiles of 1, 2, 4 and 8 heads,
 // the one that ran fastest on the H100 where it was measured: two heads at 8k varlen_causal
-// (1.05-1.07x the packed tiles, four heads 1.01x) and 16k (1.21x), packed tiles at 8k swa_causal
+// (1.05-1.07x the packed tiles, four heads 1.01x) and 16k (1.20-1.21x), four heads at 16k
+// swa_causal (1.06x, v63; two heads 1.03x, v62), packed tiles at 8k swa_causal
 // (two heads 0.90x, four 0.98x), varlen_block_causal (0.95x, 0.95x) and 2k full (v55: 1.12-1.14x
 // per head), per head at 2k causal (packed 0.70x, v55) and where walks are long (8k full, 32k
 // varlen_causal: the rule's first test).
@@ -96,6 +97,7 @@ TEST(BwdPack, WalksByTrafficPickTheMeasuredFastest) {
       {"16k varlen_causal",
        documents({3637, 6618, 9212, 11065, 13034, 14183, 15438, 16384}, T::kCausal), 16384, 2},
       {"8k swa_causal", sliding_window(8192, 1024), 8192, 8},
+      {"16k swa_causal", sliding_window(16384, 2048), 16384, 4},
       {"8k varlen_block_causal", block_causal, 8192, 8},
       {"2k full", documents({2048}, T::kFull), 2048, 8},
       {"2k causal", documents({2048}, T::kCausal), 2048, 1},

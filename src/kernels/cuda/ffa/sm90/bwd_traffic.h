@@ -44,70 +44,69 @@ struct BwdTraffic {
   int64_t read = 0, written = 0;  // DRAM bytes
 };
 
-/// An LRU of blocks numbered 0 .. blocks - 1 (a doubly linked list over arrays: no allocation
-/// per touch), counting the bytes read on misses and written back by dirty blocks leaving it.
+/// An LRU of blocks numbered 0 .. blocks - 1 (a doubly linked list over one array: no
+/// allocation per touch), counting the bytes read on misses and written back by dirty blocks
+/// leaving it.
 class BlockLru {
  public:
-  BlockLru(int64_t capacity, size_t blocks)
-      : capacity_(capacity),
-        prev_(blocks, -1),
-        next_(blocks, -1),
-        bytes_(blocks, 0),
-        dirty_bytes_(blocks, 0),
-        present_(blocks, 0) {}
+  BlockLru(int64_t capacity, size_t blocks) : capacity_(capacity), nodes_(blocks) {}
 
   /// Touches `block` of `bytes`, of which `dirty_bytes` go back to DRAM when it leaves.
   void touch(int32_t block, int64_t bytes, int64_t dirty_bytes) {
-    const auto b = static_cast<size_t>(block);
-    if (present_[b]) {
+    Node& n = nodes_[static_cast<size_t>(block)];
+    if (n.prev != kAbsent) {
+      if (block == head_) return;  // already the most recent
       unlink(block);
     } else {
       read += bytes;
       used_ += bytes;
-      bytes_[b] = bytes;
-      dirty_bytes_[b] = dirty_bytes;
-      present_[b] = 1;
+      n.bytes = bytes;
+      n.dirty_bytes = dirty_bytes;
     }
     push_front(block);
     while (used_ > capacity_ && tail_ >= 0) {
       const int32_t old = tail_;
       unlink(old);
-      const auto o = static_cast<size_t>(old);
-      written += dirty_bytes_[o];
-      used_ -= bytes_[o];
-      present_[o] = 0;
+      Node& o = nodes_[static_cast<size_t>(old)];
+      written += o.dirty_bytes;
+      used_ -= o.bytes;
+      o.prev = kAbsent;
     }
   }
 
   int64_t read = 0, written = 0;
 
  private:
+  static constexpr int32_t kAbsent = -2;  // a node's prev while its block is not held
+  struct Node {
+    int32_t prev = kAbsent, next = -1;
+    int64_t bytes = 0, dirty_bytes = 0;
+  };
   void unlink(int32_t block) {
-    const auto b = static_cast<size_t>(block);
-    (prev_[b] >= 0 ? next_[static_cast<size_t>(prev_[b])] : head_) = next_[b];
-    (next_[b] >= 0 ? prev_[static_cast<size_t>(next_[b])] : tail_) = prev_[b];
+    const Node& n = nodes_[static_cast<size_t>(block)];
+    (n.prev >= 0 ? nodes_[static_cast<size_t>(n.prev)].next : head_) = n.next;
+    (n.next >= 0 ? nodes_[static_cast<size_t>(n.next)].prev : tail_) = n.prev;
   }
   void push_front(int32_t block) {
-    const auto b = static_cast<size_t>(block);
-    prev_[b] = -1;
-    next_[b] = head_;
-    (head_ >= 0 ? prev_[static_cast<size_t>(head_)] : tail_) = block;
+    Node& n = nodes_[static_cast<size_t>(block)];
+    n.prev = -1;
+    n.next = head_;
+    (head_ >= 0 ? nodes_[static_cast<size_t>(head_)].prev : tail_) = block;
     head_ = block;
   }
 
   int64_t capacity_, used_ = 0;
   int32_t head_ = -1, tail_ = -1;  // most and least recent
-  std::vector<int32_t> prev_, next_;
-  std::vector<int64_t> bytes_, dirty_bytes_;
-  std::vector<uint8_t> present_;
+  std::vector<Node> nodes_;
 };
 
 /// `plan` (tiles numbered item * (num_heads / walks) + tile head; cut pieces, of tiles of one
 /// head, after the items) over the backward list `items` / `segs` (blocks of 128 keys, query
-/// tiles of 64 rows), replayed.
+/// tiles of 64 rows), replayed. Each CTA's steps are made as the replay reaches them (a cursor a
+/// CTA), so the cost is the touches' and memory a few arrays of the blocks and items.
 inline BwdTraffic replay_bwd_traffic(const TilePlan& plan, std::span<const FfaWorkItem> items,
                                      std::span<const FfaSegment> segs, const TrafficProblem& p) {
-  MAGI_CHECK(p.num_heads >= 1 && p.heads_per_kv >= 1 && p.walks >= 1 &&
+  MAGI_CHECK(p.num_heads >= 1 && p.heads_per_kv >= 1 && p.walks >= 1 && p.fixed >= 1 &&
                  p.heads_per_kv % p.walks == 0 && p.num_heads % p.heads_per_kv == 0 &&
                  (plan.pieces.empty() || p.walks == 1),
              "FFA CUDA: bad traffic problem (", p.num_heads, " heads, ", p.heads_per_kv,
@@ -124,58 +123,88 @@ inline BwdTraffic replay_bwd_traffic(const TilePlan& plan, std::span<const FfaWo
   const int64_t kv_end = rows_end + int64_t{kv_heads} * key_blocks;
   MAGI_CHECK(kv_end + int64_t{kv_heads} * key_blocks < (int64_t{1} << 31),
              "FFA CUDA: traffic replay of too many blocks");
-  struct Step {
-    int32_t block;  // -1: a step that touches nothing new (the tile's fixed steps after the first)
-    bool row;       // a query tile's rows (else K / V or dK / dV)
+  // Each item's walk for one head: its query tiles' 64-row blocks, flat.
+  std::vector<int32_t> walk_begin(items.size() + 1, 0), walk_rows;
+  for (size_t i = 0; i < items.size(); ++i) {
+    for (int32_t g = items[i].seg_begin; g < items[i].seg_end; ++g) {
+      const FfaSegment& seg = segs[static_cast<size_t>(g)];
+      for (int32_t r = seg.q0; r < seg.q1; r += kRows) walk_rows.push_back(r / kRows);
+    }
+    walk_begin[i + 1] = static_cast<int32_t>(walk_rows.size());
+  }
+  const bool dkv_step = p.walks < p.heads_per_kv;  // several writers: dK / dV added in fp32
+  // A tile or piece: its K / V block, first row block (of its first head) and query tiles.
+  struct Tile {
+    int32_t kv_block;
+    int32_t first_row;  // index into walk_rows
+    int32_t head0;      // its first query head
+    int32_t count;      // query tiles a head
+  };
+  const auto tile_of = [&](int32_t tile) {
+    int64_t item = tile / tile_heads, first = 0, count = std::numeric_limits<int32_t>::max();
+    if (item >= std::ssize(items)) {  // a piece walks query tiles [first, first + count)
+      const TilePiece& piece = plan.pieces[static_cast<size_t>(item - std::ssize(items))];
+      item = piece.tile / tile_heads;
+      first = piece.first;
+      count = piece.count;
+    }
+    const auto i = static_cast<size_t>(item);
+    const int32_t head0 = tile % tile_heads * p.walks;
+    const auto kv = static_cast<int32_t>(rows_end + int64_t{head0 / p.heads_per_kv} * key_blocks +
+                                         items[i].block_start / kKeys);
+    const int64_t len = walk_begin[i + 1] - walk_begin[i];
+    first = std::min(first, len);
+    return Tile{kv, static_cast<int32_t>(walk_begin[i] + first), head0,
+                static_cast<int32_t>(std::min<int64_t>(count, len - first))};
+  };
+  const auto tile_steps = [&](const Tile& t) {
+    return int64_t{p.fixed} + int64_t{p.walks} * t.count + (dkv_step ? 1 : 0);
   };
   const size_t grid = plan.start.empty() ? 0 : plan.start.size() - 1;
-  std::vector<std::vector<Step>> steps(grid);
   BwdTraffic t;
   for (size_t c = 0; c < grid; ++c) {
-    std::vector<Step>& s = steps[c];
+    int64_t steps = 0;
     for (int32_t a = plan.start[c]; a < plan.start[c + 1]; ++a) {
-      const int32_t tile = plan.tiles[static_cast<size_t>(a)];
-      // A piece walks query tiles [first, first + count) of its tile's walk.
-      int64_t item = tile / tile_heads, first = 0, count = std::numeric_limits<int64_t>::max();
-      if (item >= std::ssize(items)) {
-        const TilePiece& piece = plan.pieces[static_cast<size_t>(item - std::ssize(items))];
-        item = piece.tile / tile_heads;
-        first = piece.first;
-        count = piece.count;
-      }
-      const FfaWorkItem& it = items[static_cast<size_t>(item)];
-      const int32_t head0 = tile % tile_heads * p.walks, kv = head0 / p.heads_per_kv;
-      const auto kv_block_id =
-          static_cast<int32_t>(rows_end + int64_t{kv} * key_blocks + it.block_start / kKeys);
-      s.push_back({kv_block_id, false});
-      for (int32_t f = 1; f < p.fixed; ++f) s.push_back({-1, false});
-      for (int32_t h = head0; h < head0 + p.walks; ++h) {
-        int64_t q = 0;  // the walk's query tiles so far
-        for (int32_t g = it.seg_begin; g < it.seg_end; ++g) {
-          const FfaSegment& seg = segs[static_cast<size_t>(g)];
-          for (int32_t r = seg.q0; r < seg.q1; r += kRows, ++q) {
-            if (q < first || q - first >= count) continue;
-            s.push_back({static_cast<int32_t>(int64_t{h} * row_blocks + r / kRows), true});
-          }
-        }
-      }
-      if (p.walks < p.heads_per_kv) {
-        s.push_back({static_cast<int32_t>(kv_block_id + (kv_end - rows_end)), false});
-      }
+      steps += tile_steps(tile_of(plan.tiles[static_cast<size_t>(a)]));
     }
-    t.busiest_steps = std::max<int64_t>(t.busiest_steps, std::ssize(s));
+    t.busiest_steps = std::max(t.busiest_steps, steps);
+  }
+  // A CTA's place: its next tile, the current one and the step within it.
+  struct Cursor {
+    int32_t at, end;
+    Tile tile;
+    int64_t step, steps;  // step `step` of the current tile's `steps`
+    int32_t head, query;  // the walk step's head (from tile.head0) and query tile
+  };
+  std::vector<Cursor> cursors(grid);
+  for (size_t c = 0; c < grid; ++c) {
+    cursors[c] = {plan.start[c], plan.start[c + 1], {}, 0, 0, 0, 0};
   }
   BlockLru l2(p.l2_bytes, static_cast<size_t>(kv_end + int64_t{kv_heads} * key_blocks));
   for (int64_t i = 0; i < t.busiest_steps; ++i) {
-    for (const std::vector<Step>& s : steps) {
-      if (i >= std::ssize(s) || s[static_cast<size_t>(i)].block < 0) continue;
-      const Step st = s[static_cast<size_t>(i)];
-      if (st.row) {
-        l2.touch(st.block, row_block, dq_block);
-      } else if (st.block < kv_end) {
-        l2.touch(st.block, kv_block, 0);
-      } else {
-        l2.touch(st.block, dkv_block, dkv_block);
+    for (Cursor& cur : cursors) {
+      if (cur.step == cur.steps) {  // the next tile
+        if (cur.at == cur.end) continue;
+        cur.tile = tile_of(plan.tiles[static_cast<size_t>(cur.at++)]);
+        cur.steps = tile_steps(cur.tile);
+        cur.step = cur.head = cur.query = 0;
+      }
+      const int64_t k = cur.step++;
+      if (k == 0) {
+        l2.touch(cur.tile.kv_block, kv_block, 0);
+      } else if (k < p.fixed) {
+        // the tile's other fixed steps touch nothing new
+      } else if (k < p.fixed + int64_t{p.walks} * cur.tile.count) {
+        const int64_t row = int64_t{cur.tile.head0 + cur.head} * row_blocks +
+                            walk_rows[static_cast<size_t>(cur.tile.first_row + cur.query)];
+        l2.touch(static_cast<int32_t>(row), row_block, dq_block);
+        if (++cur.query == cur.tile.count) {
+          cur.query = 0;
+          ++cur.head;
+        }
+      } else {  // dK / dV into fp32 lines
+        l2.touch(static_cast<int32_t>(cur.tile.kv_block + (kv_end - rows_end)), dkv_block,
+                 dkv_block);
       }
     }
   }
