@@ -6,8 +6,8 @@ default it does only where the tiles walk 64 query tiles or more on average; =0 
 sm90/bwd_cut.cuh: with GQA the pieces add dK / dV in fp32, with MHA each stores its slot and a
 second kernel adds them; at head dim 256 in both D passes), MAGI_FFA_BWD_PACK (a GQA tile
 walks its kv head's query heads in turn and stores dK / dV itself, BwdParams::pack_heads: 1
-wherever it can, 0 never, 3 the heads v62's model of steps and DRAM bytes prefers; by default
-where sm90/bwd_pack.h says so), MAGI_FFA_BWD_PACK_WALKS=<n>
+wherever it can, 0 never, 2 by sm90/bwd_pack.h's rule; by default the heads v62's model of
+steps and DRAM bytes prefers), MAGI_FFA_BWD_PACK_WALKS=<n>
 (tiles of n query heads) and MAGI_FFA_BWD_ORDER=1 (the default mode in key order, which by
 default only shapes with more than half an L2 of query rows a head take). That the MHA cases are cut
 on a 132-SM H200 with MAGI_FFA_BWD_CUTS=1 is checked on the host:
@@ -90,8 +90,8 @@ def test_backward_on_each_tile_order(tmp_path):
     # GQA tiles of one query head (=0); the default mode in key order (MAGI_FFA_BWD_ORDER=1, the
     # deterministic list without its turns), alone and with GQA tiles of two query heads
     # (MAGI_FFA_BWD_PACK_WALKS=2: dK / dV in fp32 where a kv head has more); tiles of two query
-    # heads in the default plan, and of four (below a kv head of eight in random_mqa); tiles of
-    # the heads v62's model prefers (MAGI_FFA_BWD_PACK=3).
+    # heads in the default plan, and of four (below a kv head of eight in random_mqa); the rule's
+    # tiles in place of the model's (MAGI_FFA_BWD_PACK=2).
     settings = [{}, {"MAGI_FFA_BWD_TILE_PLAN": "0", "MAGI_FFA_BWD_DET_HEAD_GROUP": "0"},
                 {"MAGI_FFA_BWD_TILE_PLAN": "1", "MAGI_FFA_BWD_DET_HEAD_GROUP": "4"},
                 {"MAGI_FFA_BWD_CUTS": "1"}, {"MAGI_FFA_BWD_CUTS": "0"}, {"MAGI_FFA_BWD_PACK": "1"},
@@ -99,7 +99,7 @@ def test_backward_on_each_tile_order(tmp_path):
                 {"MAGI_FFA_BWD_PACK": "0"}, {"MAGI_FFA_BWD_ORDER": "1"},
                 {"MAGI_FFA_BWD_ORDER": "1", "MAGI_FFA_BWD_PACK_WALKS": "2"},
                 {"MAGI_FFA_BWD_PACK_WALKS": "2"}, {"MAGI_FFA_BWD_PACK_WALKS": "4"},
-                {"MAGI_FFA_BWD_PACK": "3"}]
+                {"MAGI_FFA_BWD_PACK": "2"}]
     knobs = {k for setting in settings for k in setting}
     det = []
     for setting in settings:

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -341,26 +342,53 @@ bool in_key_order(const FfaBwdArgs& a, const DeviceWorkList& list) {
   return !a.deterministic && list.row_turns != nullptr;
 }
 
-/// The query heads a tile of the warp-specialised backward walks (BwdParams::pack_heads): with
-/// GQA, one kv head's heads_per_kv, where the kernel makes one key pass (head dims up to 128, v's
-/// equal to q's) and the call overwrites dk / dv outside the deterministic mode: K / V are loaded
-/// once for them, dK / dV summed in registers and stored in 16 bits by their one writer (no fp32
-/// accumulators, no cast) and a tile's fixed cost (3.4 query tiles, bench/NOTES.md v44) paid
-/// once; the plan then has 1 / heads_per_kv as many tiles and no cuts. On an H100 (bench/NOTES.md
-/// v55) that ran 1.29x at 8k swa_causal 64:8 and 1.14x at 2k full, but 0.70-0.79x where the
-/// packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow the L2 (32k
-/// varlen_causal). Packed where sm90::pack_pays says so (the rule, sm90/bwd_pack.h; decided once
-/// per mask and problem, kept with the work); MAGI_FFA_BWD_PACK (development): 0 never, 1
-/// wherever it can, 2 (the default) by the rule, 3 tiles of the n heads that v62's model of
-/// steps and DRAM bytes prefers (sm90::walks_by_traffic; the list in key order keeps the rule).
-/// MAGI_FFA_BWD_PACK_WALKS=<n> (development, bench/NOTES.md v60): tiles of n query heads
-/// wherever n divides heads_per_kv, whatever the rule says (dK / dV of n < heads_per_kv through
-/// the fp32 accumulators: several writers a row).
-int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
+/// MAGI_FFA_BWD_PACK (development): 0 per head, 1 packed wherever it can, 2 the rule
+/// (sm90::pack_pays), 3 (the default) v62's model (sm90::walks_by_traffic).
+char bwd_pack_knob() {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK");
-    return env == nullptr ? '2' : env[0];
+    return env == nullptr || env[0] < '0' || env[0] > '3' ? '3' : env[0];
   }();
+  return knob;
+}
+
+/// The problem bwd_pack_walks decides for hq query heads on hkv of head dims d / dv over the
+/// default mode's `list`, where tiles of several query heads are possible (GQA, one key pass, v's
+/// head dim q's, the Hopper kernels, not in key order); else nullopt.
+std::optional<sm90::PackProblem> bwd_pack_problem(int64_t hq, int64_t hkv, int64_t d, int64_t dv,
+                                                  bool key_order) {
+  if (hq <= hkv || d > kNarrowMaxHeadDim || dv != d || !hopper_kernels_selected() ||
+      !bwd_kernels_pack_heads()) {
+    return std::nullopt;
+  }
+  // The per-head plan's shape: with one CTA, its chunk is chunk_tiles grids.
+  const BwdPlanShape shape = bwd_plan_shape(false, key_order, 1, d, dv);
+  if (shape.chunk_tiles == 0) return std::nullopt;  // the rounds (MAGI_FFA_BWD_TILE_PLAN=0)
+  return sm90::PackProblem{static_cast<int32_t>(hq),
+                           static_cast<int32_t>(hq / hkv),
+                           current_sm_count(),
+                           static_cast<int32_t>(shape.chunk_tiles),
+                           shape.cuts,
+                           sm90::bwd_row_bytes(d, dv),
+                           current_l2_bytes()};
+}
+
+/// The query heads a tile of the warp-specialised backward walks (BwdParams::pack_heads): with
+/// GQA, up to one kv head's heads_per_kv, where the kernel makes one key pass (head dims up to
+/// 128, v's equal to q's) and the call overwrites dk / dv outside the deterministic mode. A tile
+/// of a whole kv head loads K / V once for its heads, sums dK / dV in registers and stores them
+/// in 16 bits itself (no fp32 accumulators, no cast) and pays a tile's fixed cost (3.4 query
+/// tiles, bench/NOTES.md v44) once; one of fewer heads adds dK / dV into the fp32 accumulators.
+/// On an H100 packed tiles ran 1.29x at 8k swa_causal 64:8 and 1.14x at 2k full, but 0.70-0.79x
+/// where the packed plan is unbalanced (2k / 32k causal) or a round's rows of 8 heads overflow
+/// the L2 (32k varlen_causal) (v55); tiles of two heads ran 1.07-1.37x packed ones at 8k / 16k
+/// varlen_causal (v62, v63). By default the n of sm90::walks_by_traffic (v62's model of steps
+/// and DRAM bytes; a few ms of host work on a new mask, which the forward starts in a worker
+/// thread: prefetch_bwd_pack), the list in key order the rule (sm90::pack_pays); decided once per
+/// mask and problem, kept with the work. MAGI_FFA_BWD_PACK: bwd_pack_knob.
+/// MAGI_FFA_BWD_PACK_WALKS=<n> (development, bench/NOTES.md v60): tiles of n query heads
+/// wherever n divides heads_per_kv, whatever the rest says.
+int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_kernel) {
   static const int walks = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_PACK_WALKS");
     return env == nullptr ? 0 : std::max(0, std::atoi(env));
@@ -369,21 +397,32 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
   const bool can = ws_kernel && !a.deterministic && hq > hkv && d <= kNarrowMaxHeadDim && dv == d &&
                    bwd_kernels_pack_heads();
   if (can && walks > 1 && (hq / hkv) % walks == 0) return walks;
-  if (!can || a.dk.dtype != a.q.dtype || knob < '1' || knob > '3') return 1;
-  const auto packed = static_cast<int32_t>(hq / hkv);
-  if (knob == '1') return packed;
-  // The per-head plan's shape: with one CTA, its chunk is chunk_tiles grids.
-  const BwdPlanShape shape = bwd_plan_shape(false, in_key_order(a, list), 1, d, dv);
-  if (shape.chunk_tiles == 0) return 1;  // the scheduler's rounds (MAGI_FFA_BWD_TILE_PLAN=0)
-  const sm90::PackProblem pb{static_cast<int32_t>(hq),
-                             packed,
-                             current_sm_count(),
-                             static_cast<int32_t>(shape.chunk_tiles),
-                             shape.cuts,
-                             sm90::bwd_row_bytes(d, dv),
-                             current_l2_bytes()};
-  return bwd_pack_walks(*a.work, list, pb, static_cast<int32_t>(d), knob == '3', a.q.device.index,
-                        a.stream);
+  const char knob = bwd_pack_knob();
+  if (!can || a.dk.dtype != a.q.dtype || knob == '0') return 1;
+  if (knob == '1') return static_cast<int32_t>(hq / hkv);
+  const bool key_order = in_key_order(a, list);
+  const std::optional<sm90::PackProblem> pb = bwd_pack_problem(hq, hkv, d, dv, key_order);
+  if (!pb) return 1;
+  return bwd_pack_walks(*a.work, list, *pb, static_cast<int32_t>(d), knob == '3' && !key_order,
+                        a.q.device.index, a.stream);
+}
+
+/// From a forward on the Hopper kernels: starts bwd_pack_heads' model for the backward that
+/// usually follows with the same mask and shapes in a worker thread (bwd_pack_prefetch), so that
+/// its host work overlaps the forward's kernels. The backward's own choice: where the dtypes or
+/// the deterministic mode rule tiles of several heads out, the answer is not used.
+void prefetch_bwd_pack(const FfaFwdArgs& a, int device) {
+  if (bwd_pack_knob() != '3') return;
+  const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2], dv = a.v.shape[2];
+  if (hq <= hkv || d > kNarrowMaxHeadDim || dv != d || !hopper_kernels_selected()) return;
+  const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).bwd;
+  FfaBwdArgs b{};  // bwd_key_order's view of the default-mode backward
+  b.q = a.q;
+  b.v = a.v;
+  if (list.host_items.empty() || bwd_key_order(b, list)) return;
+  if (const auto pb = bwd_pack_problem(hq, hkv, d, dv, false)) {
+    bwd_pack_prefetch(*a.work, list, *pb, static_cast<int32_t>(d), device, a.stream);
+  }
 }
 
 /// Needs the current device to be q's (hopper_kernels_selected()).
@@ -565,6 +604,7 @@ void ffa_forward(const FfaFwdArgs& a) {
   dispatch_kernel(elem_of(q.dtype), d, v.shape[2], [&]<Elem E, int D, int Dv>() {
     launch_fwd<E, D, Dv>(p, static_cast<int>(grid), a.stream);
   });
+  prefetch_bwd_pack(a, device);
 }
 
 void ffa_backward(const FfaBwdArgs& a) {

@@ -4,9 +4,11 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <span>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -67,6 +69,9 @@ struct CudaFfaWork : PreparedState {
   // Under plans_mu: [0] global key blocks of kBwdBlockN keys, [1] of kBwdPassKeys keys (above
   // head dim 128); null until first used.
   mutable std::unique_ptr<DeterministicList> det[2];
+  // Under plans_mu: bwd_pack_prefetch's answers in the making. NOTE: last, so destroyed first:
+  // the last reference to a std::async state waits for its thread, which reads `lists`.
+  mutable std::vector<std::pair<PackKey, std::shared_future<int32_t>>> pending_packs;
 };
 
 /// The key tiles of `block_n` keys each item of a forward `list` walks (KeyTiles).
@@ -308,23 +313,62 @@ FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int dev
   return w.fwd_plans.back().schedule;
 }
 
+namespace {
+
+/// bwd_pack_walks' answer, made (no lock needed: the list's host arrays do not change).
+int32_t pack_walks_of(const DeviceWorkList& list, const sm90::PackProblem& pb, int32_t head_dim,
+                      bool by_traffic) {
+  if (by_traffic && !list.host_items.empty()) {  // the model replays the list's segments
+    return sm90::walks_by_traffic<kBwdBlockM>(list.item_cost, list.host_items, list.host_segs, pb,
+                                              head_dim);
+  }
+  return sm90::pack_pays<kBwdBlockM>(list.item_cost, pb) ? pb.heads_per_kv : 1;
+}
+
+}  // namespace
+
 int32_t bwd_pack_walks(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
                        int32_t head_dim, bool by_traffic, int device, void* stream) {
   const CudaFfaWork& w = prepared(work, device, stream);
-  std::lock_guard lock(w.plans_mu);
   const CudaFfaWork::PackKey key{&list, pb, head_dim, by_traffic};
-  for (const auto& [k, walks] : w.packs) {
-    if (k == key) return walks;
+  std::shared_future<int32_t> made;
+  {
+    std::lock_guard lock(w.plans_mu);
+    for (const auto& [k, walks] : w.packs) {
+      if (k == key) return walks;
+    }
+    for (const auto& [k, future] : w.pending_packs) {
+      if (k == key) made = future;
+    }
   }
-  int32_t walks = 1;
-  if (by_traffic && !list.host_items.empty()) {  // the model replays the list's segments
-    walks = sm90::walks_by_traffic<kBwdBlockM>(list.item_cost, list.host_items, list.host_segs, pb,
-                                               head_dim);
-  } else if (sm90::pack_pays<kBwdBlockM>(list.item_cost, pb)) {
-    walks = pb.heads_per_kv;
+  // Not under the lock: the replay takes milliseconds.
+  const int32_t walks = made.valid() ? made.get() : pack_walks_of(list, pb, head_dim, by_traffic);
+  std::lock_guard lock(w.plans_mu);
+  for (const auto& [k, kept] : w.packs) {
+    if (k == key) return kept;  // another thread's answer, the same
   }
   w.packs.push_back({key, walks});
   return walks;
+}
+
+void bwd_pack_prefetch(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
+                       int32_t head_dim, int device, void* stream) {
+  const CudaFfaWork& w = prepared(work, device, stream);
+  const CudaFfaWork::PackKey key{&list, pb, head_dim, true};
+  std::lock_guard lock(w.plans_mu);
+  for (const auto& entry : w.packs) {
+    if (entry.first == key) return;
+  }
+  for (const auto& entry : w.pending_packs) {
+    if (entry.first == key) return;
+  }
+  try {
+    w.pending_packs.emplace_back(key, std::async(std::launch::async, [&list, pb, head_dim] {
+                                        return pack_walks_of(list, pb, head_dim, true);
+                                      }).share());
+  } catch (const std::system_error&) {
+    // No thread to be had: the backward makes the answer itself.
+  }
 }
 
 DeviceTilePlan bwd_tile_plan(const FfaWork& work, const DeviceWorkList& list, int32_t num_heads,

@@ -112,6 +112,13 @@ struct DeviceTilePlan {
 int32_t bwd_pack_walks(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
                        int32_t head_dim, bool by_traffic, int device, void* stream);
 
+/// Starts bwd_pack_walks' answer with `by_traffic` in a worker thread (std::async), unless made
+/// or started before: a forward calls this for the backward that follows, which then waits for
+/// the answer (a few ms of host work on a new mask; the thread's exception, if any, is thrown
+/// there). Without a thread to be had, nothing.
+void bwd_pack_prefetch(const FfaWork& work, const DeviceWorkList& list, const sm90::PackProblem& pb,
+                       int32_t head_dim, int device, void* stream);
+
 /// The tile plan of `list` (prepared_ffa(work, device)'s bwd, or a deterministic_bwd_list) for
 /// `num_heads` heads of tiles on `grid` CTAs in chunks of `chunk_tiles` tiles in `order`, with
 /// `cuts` (the default list only; sm90/tile_plan.h), built and uploaded on `stream` the first

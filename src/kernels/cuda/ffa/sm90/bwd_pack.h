@@ -88,8 +88,10 @@ struct TrafficCost {
 /// tile of one head may be cut, one of several is not), each replayed over the list `items` /
 /// `segs` (`item_cost` its walks; where they average more than kPackMaxMeanWalk, 1) through half
 /// the L2, the size at which the replay came nearest the H100's counters (v59, v62).
-/// MAGI_FFA_BWD_PACK=3 (development, ffa_cuda.cc): a rule to measure before it replaces
-/// pack_pays (bench/NOTES.md v62, next-session item 11).
+/// The default since v63 (ffa_cuda.cc: bwd_pack_heads; MAGI_FFA_BWD_PACK=2 the rule): on an H100
+/// it picked, of 26 64:8 and 32:4 hd 128 shapes, 8 tile widths the rule did not, 7 of which ran
+/// 1.03-1.37x the rule's (bench/NOTES.md v63). Its cost: 1-13 ms of host work a new mask at 4k-16k
+/// (about 2.5 backward kernels' time), which a forward starts in a worker thread.
 template <int kBlockM>
 int32_t walks_by_traffic(const std::vector<int32_t>& item_cost, std::span<const FfaWorkItem> items,
                          std::span<const FfaSegment> segs, const PackProblem& pb, int32_t head_dim,
