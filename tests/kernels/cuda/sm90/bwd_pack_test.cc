@@ -112,5 +112,22 @@ TEST(BwdPack, WalksByTrafficPickTheMeasuredFastest) {
   }
 }
 
+// The widths weighed: the divisors of a kv head's query heads where walks are short, none where
+// they average more than kPackMaxMeanWalk (or there is no item); the fastest of them, the fewer
+// heads of equal times.
+TEST(BwdPack, WeighsTheDivisorsOfShortWalksAndTakesTheFastest) {
+  EXPECT_EQ(traffic_widths(std::vector<int32_t>{4, 8}, h100(64, 8)),
+            (std::vector<int32_t>{1, 2, 4, 8}));
+  EXPECT_EQ(traffic_widths(std::vector<int32_t>{4, 8}, h100(48, 6)),
+            (std::vector<int32_t>{1, 2, 3, 6}));
+  EXPECT_TRUE(traffic_widths(std::vector<int32_t>{kPackMaxMeanWalk + 1}, h100(64, 8)).empty());
+  EXPECT_TRUE(traffic_widths(std::vector<int32_t>{}, h100(64, 8)).empty());
+  const std::vector<int32_t> widths = {1, 2, 4, 8};
+  EXPECT_EQ(fastest_width(widths, std::vector<double>{3, 2, 1, 4}), 4);
+  EXPECT_EQ(fastest_width(widths, std::vector<double>{3, 1, 1, 1}), 2);
+  EXPECT_EQ(fastest_width({}, {}), 1);
+  EXPECT_THROW(fastest_width(widths, std::vector<double>{1}), Error);
+}
+
 }  // namespace
 }  // namespace magi::cuda::sm90

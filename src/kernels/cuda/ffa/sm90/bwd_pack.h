@@ -83,51 +83,87 @@ struct TrafficCost {
   double byte_s = 0.263e-12;
 };
 
-/// Of tiles of n query heads (n dividing heads_per_kv: the kernels' BwdParams::pack_heads), the n
-/// whose plan takes least under `cost`: the plans as the kernel runs them (pack_pays' shapes: a
-/// tile of one head may be cut, one of several is not), each replayed over the list `items` /
-/// `segs` (`item_cost` its walks; where they average more than kPackMaxMeanWalk, 1) through half
-/// the L2, the size at which the replay came nearest the H100's counters (v59, v62).
+/// The tile widths walks_by_traffic weighs: the n dividing heads_per_kv (the kernels'
+/// BwdParams::pack_heads), or none where the walks of `item_cost` average more than
+/// kPackMaxMeanWalk query tiles (then tiles of one head, as pack_pays keeps them: the model was
+/// fitted on short walks, and replaying long ones takes too long for a first call: full 32k,
+/// 0.6 s) or there is no item.
+inline std::vector<int32_t> traffic_widths(const std::vector<int32_t>& item_cost,
+                                           const PackProblem& pb) {
+  MAGI_CHECK(pb.heads_per_kv >= 1 && pb.num_heads % pb.heads_per_kv == 0 && pb.sms >= 1 &&
+                 pb.chunk_grids >= 1,
+             "FFA CUDA: bad packing problem (", pb.num_heads, " heads, ", pb.heads_per_kv,
+             " a kv head, ", pb.sms, " SMs)");
+  int64_t walked = 0;
+  for (const int32_t c : item_cost) walked += c;
+  if (item_cost.empty() || walked > kPackMaxMeanWalk * std::ssize(item_cost)) return {};
+  std::vector<int32_t> widths;
+  for (int32_t n = 1; n <= pb.heads_per_kv; ++n) {
+    if (pb.heads_per_kv % n == 0) widths.push_back(n);
+  }
+  return widths;
+}
+
+/// The time under `cost` of the plan of tiles of n query heads as the kernel runs it (pack_pays'
+/// shapes: a tile of one head may be cut, one of several is not), replayed over the list `items`
+/// / `segs` (`item_cost` its walks) through half the L2, the size at which the replay came
+/// nearest the H100's counters (v59, v62). Independent of the other widths' (callers may weigh
+/// them in parallel: prepared_work.cc).
+template <int kBlockM>
+double traffic_time(int32_t n, const std::vector<int32_t>& item_cost,
+                    std::span<const FfaWorkItem> items, std::span<const FfaSegment> segs,
+                    const PackProblem& pb, int32_t head_dim, const TrafficCost& cost = {}) {
+  static_assert(kBlockM == 64, "the replay's query tiles are 64 rows");
+  MAGI_CHECK(
+      n >= 1 && pb.heads_per_kv % n == 0 && item_cost.size() == items.size() && !items.empty(),
+      "FFA CUDA: bad tile width ", n, " (", pb.heads_per_kv, " heads a kv head, ", items.size(),
+      " items)");
+  const int32_t heads = pb.num_heads / n;
+  const auto grid =
+      static_cast<int32_t>(std::min<int64_t>(std::ssize(items) * heads, int64_t{pb.sms}));
+  TileCuts cuts = pb.cuts;
+  cuts.on = cuts.on && n == 1;
+  const TilePlan plan =
+      plan_tiles(walked_costs(item_cost, n), heads, grid, int64_t{pb.chunk_grids} * grid, {}, cuts);
+  const BwdTraffic t = replay_bwd_traffic(
+      plan, items, segs, {pb.num_heads, pb.heads_per_kv, n, head_dim, pb.l2_bytes / 2});
+  return static_cast<double>(t.busiest_steps) * cost.step_s * head_dim / 128 +
+         static_cast<double>(t.read + t.written) * cost.byte_s;
+}
+
+/// Of `widths` (traffic_widths') and their `times` (traffic_time's), the width that takes least;
+/// of equal times the fewer heads; 1 where there are none.
+inline int32_t fastest_width(std::span<const int32_t> widths, std::span<const double> times) {
+  MAGI_CHECK(widths.size() == times.size(), "FFA CUDA: ", widths.size(), " widths, ", times.size(),
+             " times");
+  int32_t best = 1;
+  double best_s = 0.0;
+  for (size_t i = 0; i < widths.size(); ++i) {
+    if (i == 0 || times[i] < best_s || (times[i] == best_s && widths[i] < best)) {
+      best = widths[i];
+      best_s = times[i];
+    }
+  }
+  return best;
+}
+
+/// Of tiles of n query heads, the n whose plan takes least under `cost` (traffic_widths,
+/// traffic_time and fastest_width, one width after another).
 /// The default since v63 (ffa_cuda.cc: bwd_pack_heads; MAGI_FFA_BWD_PACK=2 the rule): on an H100
-/// it picked, of 26 64:8 and 32:4 hd 128 shapes, 8 tile widths the rule did not, 7 of which ran
-/// 1.03-1.37x the rule's (bench/NOTES.md v63). Its cost: 1-13 ms of host work a new mask at 4k-16k
-/// (about 2.5 backward kernels' time), which a forward starts in a worker thread.
+/// it picked, of 24 64:8 and 32:4 hd 128 shapes, 8 tile widths the rule did not, 7 of which ran
+/// 1.03-1.37x the rule's (bench/NOTES.md v63).
 template <int kBlockM>
 int32_t walks_by_traffic(const std::vector<int32_t>& item_cost, std::span<const FfaWorkItem> items,
                          std::span<const FfaSegment> segs, const PackProblem& pb, int32_t head_dim,
                          const TrafficCost& cost = {}) {
-  MAGI_CHECK(pb.heads_per_kv >= 1 && pb.num_heads % pb.heads_per_kv == 0 && pb.sms >= 1 &&
-                 pb.chunk_grids >= 1 && item_cost.size() == items.size(),
-             "FFA CUDA: bad packing problem (", pb.num_heads, " heads, ", pb.heads_per_kv,
-             " a kv head, ", pb.sms, " SMs)");
-  static_assert(kBlockM == 64, "the replay's query tiles are 64 rows");
-  // Long walks stay per head, as pack_pays keeps them: the model was fitted on short ones, and
-  // replaying long ones takes too long for a first call (full 32k: 0.6 s).
-  int64_t walked = 0;
-  for (const int32_t c : item_cost) walked += c;
-  if (walked > kPackMaxMeanWalk * std::ssize(item_cost)) return 1;
-  int32_t best = 1;
-  double best_s = 0.0;
-  for (int32_t n = 1; n <= pb.heads_per_kv; ++n) {
-    if (pb.heads_per_kv % n != 0) continue;
-    const int32_t heads = pb.num_heads / n;
-    const auto grid =
-        static_cast<int32_t>(std::min<int64_t>(std::ssize(items) * heads, int64_t{pb.sms}));
-    if (grid == 0) return 1;
-    TileCuts cuts = pb.cuts;
-    cuts.on = cuts.on && n == 1;
-    const TilePlan plan = plan_tiles(walked_costs(item_cost, n), heads, grid,
-                                     int64_t{pb.chunk_grids} * grid, {}, cuts);
-    const BwdTraffic t = replay_bwd_traffic(
-        plan, items, segs, {pb.num_heads, pb.heads_per_kv, n, head_dim, pb.l2_bytes / 2});
-    const double s = static_cast<double>(t.busiest_steps) * cost.step_s * head_dim / 128 +
-                     static_cast<double>(t.read + t.written) * cost.byte_s;
-    if (n == 1 || s < best_s) {
-      best = n;
-      best_s = s;
-    }
+  MAGI_CHECK(item_cost.size() == items.size(), "FFA CUDA: ", item_cost.size(), " item costs, ",
+             items.size(), " items");
+  const std::vector<int32_t> widths = traffic_widths(item_cost, pb);
+  std::vector<double> times;
+  for (const int32_t n : widths) {
+    times.push_back(traffic_time<kBlockM>(n, item_cost, items, segs, pb, head_dim, cost));
   }
-  return best;
+  return fastest_width(widths, times);
 }
 
 }  // namespace magi::cuda::sm90
