@@ -150,8 +150,8 @@ inline int32_t fastest_width(std::span<const int32_t> widths, std::span<const do
 /// Of tiles of n query heads, the n whose plan takes least under `cost` (traffic_widths,
 /// traffic_time and fastest_width, one width after another).
 /// The default since v63 (ffa_cuda.cc: bwd_pack_heads; MAGI_FFA_BWD_PACK=2 the rule): on an H100
-/// it picked, of 24 64:8 and 32:4 hd 128 shapes, 8 tile widths the rule did not, 7 of which ran
-/// 1.03-1.37x the rule's (bench/NOTES.md v63).
+/// it picked, of 24 64:8 and 32:4 hd 128 shapes, 9 tile widths the rule did not: 8 ran 1.00-1.37x
+/// the rule's, one (16k swa_causal 32:4) 0.91-0.98x (bench/NOTES.md v63).
 template <int kBlockM>
 int32_t walks_by_traffic(const std::vector<int32_t>& item_cost, std::span<const FfaWorkItem> items,
                          std::span<const FfaSegment> segs, const PackProblem& pb, int32_t head_dim,
