@@ -152,7 +152,7 @@ BwdPlanShape bwd_plan_shape(bool deterministic, bool key_order, int32_t ctas, in
 /// kernels hold it only when built with -DMAGI_FFA_FWD_PAIRS=1) lets CTA pairs that walk the
 /// same K / V share its loads (FwdParams::kv_pairs): two query heads of one kv head, or with an
 /// odd number of query heads per kv head two items of one key class (fwd_twin_rounds_plan).
-FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
+FwdSchedule fwd_schedule_of(const FfaFwdArgs& a, bool* built = nullptr) {
   static const int forced = [] {
     const char* env = std::getenv("MAGI_FFA_FWD_ROWS");
     return env == nullptr ? 0 : std::atoi(env);
@@ -173,7 +173,7 @@ FwdSchedule fwd_schedule_of(const FfaFwdArgs& a) {
                            mode,
                            static_cast<int32_t>(a.q.shape[1] / a.k.shape[1]),
                            fwd_pairs_requested()};
-  return fwd_schedule(*a.work, key, a.q.device.index, a.stream);
+  return fwd_schedule(*a.work, key, a.q.device.index, a.stream, built);
 }
 
 bool head_dim_supported(int64_t d) {
@@ -407,14 +407,14 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
                         a.q.device.index, a.stream);
 }
 
-/// From a forward on the Hopper kernels: starts bwd_pack_heads' model for the backward that
-/// usually follows with the same mask and shapes in a worker thread (bwd_pack_prefetch), so that
-/// its host work overlaps the forward's kernels. The backward's own choice: where the dtypes or
-/// the deterministic mode rule tiles of several heads out, the answer is not used.
+/// From a forward that has just planned for its mask and shapes (a forward on a mask seen before
+/// does nothing here): starts bwd_pack_heads' model for the backward that usually follows in a
+/// worker thread (bwd_pack_prefetch), so that its host work overlaps the forward's kernels.
+/// Where the backward's dtypes or the deterministic mode rule tiles of several heads out, the
+/// answer is not used.
 void prefetch_bwd_pack(const FfaFwdArgs& a, int device) {
-  if (bwd_pack_knob() != '3') return;
   const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2], dv = a.v.shape[2];
-  if (hq <= hkv || d > kNarrowMaxHeadDim || dv != d || !hopper_kernels_selected()) return;
+  if (bwd_pack_knob() != '3' || hq <= hkv || !hopper_kernels_selected()) return;
   const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).bwd;
   FfaBwdArgs b{};  // bwd_key_order's view of the default-mode backward
   b.q = a.q;
@@ -554,7 +554,9 @@ void check_ffa_backward(std::string_view fn, const FfaBwdArgs& a) {
 size_t ffa_forward_workspace_bytes(const FfaFwdArgs& a) {
   if (a.q.shape[0] == 0) return 0;
   DeviceGuard guard(a.q.device.index);
-  const FwdSchedule s = fwd_schedule_of(a);
+  bool built = false;
+  const FwdSchedule s = fwd_schedule_of(a, &built);
+  if (built) prefetch_bwd_pack(a, a.q.device.index);
   return s.pieces == 0 ? 0
                        : static_cast<size_t>(sm90::fwd_split_bytes(s.pieces, s.list->block,
                                                                    static_cast<int>(a.v.shape[2])));
@@ -572,7 +574,9 @@ void ffa_forward(const FfaFwdArgs& a) {
   if (sq == 0) return;
   const int device = q.device.index;
   DeviceGuard guard(device);
-  const FwdSchedule sched = fwd_schedule_of(a);
+  bool built = false;  // planned just now: a new mask or shape
+  const FwdSchedule sched = fwd_schedule_of(a, &built);
+  if (built) prefetch_bwd_pack(a, device);
   const DeviceWorkList& list = *sched.list;
   if (list.num_items == 0) return;
   MAGI_CHECK(sched.pieces == 0 || a.workspace != nullptr,
@@ -604,7 +608,6 @@ void ffa_forward(const FfaFwdArgs& a) {
   dispatch_kernel(elem_of(q.dtype), d, v.shape[2], [&]<Elem E, int D, int Dv>() {
     launch_fwd<E, D, Dv>(p, static_cast<int>(grid), a.stream);
   });
-  prefetch_bwd_pack(a, device);
 }
 
 void ffa_backward(const FfaBwdArgs& a) {

@@ -246,12 +246,14 @@ bool fwd_pairs_requested() {
   return on;
 }
 
-FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream) {
+FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream,
+                         bool* built) {
   const CudaFfaWork& w = prepared(work, device, stream);
   std::lock_guard lock(w.plans_mu);
   for (const CudaFfaWork::FwdPlanned& f : w.fwd_plans) {
     if (f.key == key) return f.schedule;
   }
+  if (built != nullptr) *built = true;
   CudaFfaWork::FwdPlanned f{key, {}, nullptr};
   const HeadDimTiles t = tiles_for(key.head_dim);
   const bool wide = key.hopper && t.fwd_wide_block_n > 0 && key.forced_rows != kFwdBlockM;

@@ -89,8 +89,10 @@ struct FwdScheduleKey {
 };
 
 /// The forward schedule of `work` for `key` (sm90::choose_fwd over the lists' key tiles), built
-/// and uploaded on `stream` the first time, then kept with the work.
-FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream);
+/// and uploaded on `stream` the first time (then `*built` is set, where given), then kept with
+/// the work.
+FwdSchedule fwd_schedule(const FfaWork& work, const FwdScheduleKey& key, int device, void* stream,
+                         bool* built = nullptr);
 
 /// A backward tile plan in device memory (sm90/tile_plan.h; BwdParams::plan_start).
 struct DeviceTilePlan {
