@@ -103,7 +103,7 @@ class BlockLru {
 /// `plan` (tiles numbered item * (num_heads / walks) + tile head; cut pieces, of tiles of one
 /// head, after the items) over the backward list `items` / `segs` (blocks of 128 keys, query
 /// tiles of 64 rows), replayed. Each CTA's steps are made as the replay reaches them (a cursor a
-/// CTA), so the cost is the touches' and memory a few arrays of the blocks and items.
+/// CTA): the time is the touches', the memory a few arrays over the blocks and items.
 inline BwdTraffic replay_bwd_traffic(const TilePlan& plan, std::span<const FfaWorkItem> items,
                                      std::span<const FfaSegment> segs, const TrafficProblem& p) {
   MAGI_CHECK(p.num_heads >= 1 && p.heads_per_kv >= 1 && p.walks >= 1 && p.fixed >= 1 &&
