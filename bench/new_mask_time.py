@@ -6,7 +6,12 @@ and runs flex_flash_attn_func forward and backward on it: every step pays the ma
 sm90::walks_by_traffic, which the forward starts in a worker thread). Printed per step kind:
 the host time of the forward call, of the backward call, and the wall time of the step (to the
 GPU's end), as medians over --steps steps, with the same figures for a mask seen before (the
-last step's mask again) beside them. Run it once per setting to compare, e.g.
+last step's mask again) beside them. With --layers L it also times a chain of L attention
+layers a step (each layer's output the next one's query), --steps steps back to back with no
+synchronize between them and the ranges on the host (so that reading them waits for nothing):
+the mean step time with a new mask every step against the same mask every step, which shows
+what a new mask's planning and uploads cost a training loop whose host otherwise runs ahead of
+the GPU. Run it once per setting to compare, e.g.
 
   python3 bench/new_mask_time.py --json a.json
   MAGI_FFA_BWD_PACK=2 python3 bench/new_mask_time.py --json b.json   # the rule, no model
@@ -29,15 +34,16 @@ if not os.environ.get("PYTHONPATH"):
 from magi_attention import flex_flash_attn_func  # noqa: E402
 
 
-def documents(rng, s, mean):
-    """Causal slices of documents of mean `mean` rows covering [0, s)."""
+def documents(rng, s, mean, device="cuda"):
+    """Causal slices of documents of mean `mean` rows covering [0, s), as range tensors on
+    `device` (a new CUDA range tensor is read to the host once: a wait for the stream)."""
     ends, pos = [], 0
     while pos < s:
         pos = min(s, pos + rng.randint(mean // 2, 3 * mean // 2))
         ends.append(pos)
     starts = [0] + ends[:-1]
-    ranges = torch.tensor([[a, b] for a, b in zip(starts, ends)], dtype=torch.int32, device="cuda")
-    types = torch.ones(len(ends), dtype=torch.int32, device="cuda")
+    ranges = torch.tensor([[a, b] for a, b in zip(starts, ends)], dtype=torch.int32, device=device)
+    types = torch.ones(len(ends), dtype=torch.int32, device=device)
     return ranges, types
 
 
@@ -54,6 +60,19 @@ def step(q, k, v, dout, ranges, types):
     return (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t0) * 1e3
 
 
+def chain_ms(q, k, v, dout, masks, layers):
+    """Mean wall ms a step of `layers` chained layers over `masks` (one a step), back to back."""
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for ranges, types in masks:
+        h = q
+        for _ in range(layers):
+            h, _ = flex_flash_attn_func(h, k, v, ranges, ranges, types)
+        h.backward(dout)
+    torch.cuda.synchronize()
+    return (time.perf_counter() - t0) * 1e3 / len(masks)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seqlen", type=int, default=16384)
@@ -61,6 +80,7 @@ def main():
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--doc", type=int, default=2048, help="mean document length")
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--layers", type=int, default=0, help="also time chains of this many layers")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     hq, hkv = (int(x) for x in args.heads.split(":"))
@@ -87,6 +107,13 @@ def main():
         b = statistics.median(x[i] for x in seen)
         result[name] = {"new mask": a, "seen mask": b}
         print(f"  {name:18s} new mask {a:8.3f}   seen mask {b:8.3f}")
+    if args.layers > 0:
+        fresh = [documents(rng, s, args.doc, "cpu") for _ in range(args.steps)]
+        chain_ms(q, k, v, dout, fresh[:1], args.layers)  # its plans, then a new mask each step
+        a = chain_ms(q, k, v, dout, fresh[1:], args.layers)
+        b = chain_ms(q, k, v, dout, [fresh[0]] * (args.steps - 1), args.layers)
+        result[f"{args.layers}-layer step ms"] = {"new mask": a, "seen mask": b}
+        print(f"  {args.layers}-layer step ms   new mask {a:8.3f}   seen mask {b:8.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
