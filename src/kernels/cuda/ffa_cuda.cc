@@ -76,18 +76,15 @@ struct BwdPlanShape {
   sm90::TileCuts cuts;
 };
 
-/// Whether the default mode's backward plans its tiles in key order (sm90/bwd_order.h), on the
-/// Hopper kernels at head dims up to 128. MAGI_FFA_BWD_ORDER (development knob): 0 never, 1
-/// wherever it can.
-bool bwd_key_order(const FfaBwdArgs& a, const DeviceWorkList& default_list) {
+/// Whether the default mode's backward of `sq` query rows at head dims d / dv plans its tiles in
+/// key order (sm90/bwd_order.h), on the Hopper kernels at head dims up to 128.
+/// MAGI_FFA_BWD_ORDER (development knob): 0 never, 1 wherever it can.
+bool bwd_key_order(int64_t sq, int64_t d, int64_t dv, const DeviceWorkList& default_list) {
   static const char knob = [] {
     const char* env = std::getenv("MAGI_FFA_BWD_ORDER");
     return env != nullptr && (env[0] == '0' || env[0] == '1') && env[1] == '\0' ? env[0] : '\0';
   }();
-  const int64_t sq = a.q.shape[0], d = a.q.shape[2], dv = a.v.shape[2];
-  if (a.deterministic || knob == '0' || d > kNarrowMaxHeadDim || !hopper_kernels_selected()) {
-    return false;
-  }
+  if (knob == '0' || d > kNarrowMaxHeadDim || !hopper_kernels_selected()) return false;
   if (knob == '1') return true;
   return sm90::key_order_pays(default_list.walks, default_list.walking, sq,
                               sm90::bwd_row_bytes(d, dv), current_l2_bytes());
@@ -332,7 +329,7 @@ size_t round256(size_t n) { return (n + 255) / 256 * 256; }
 const DeviceWorkList& bwd_list(const FfaBwdArgs& a, int device) {
   if (!a.deterministic) {
     const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).bwd;
-    if (!bwd_key_order(a, list)) return list;
+    if (!bwd_key_order(a.q.shape[0], a.q.shape[2], a.v.shape[2], list)) return list;
   }
   return deterministic_bwd_list(*a.work, a.q.shape[2] > kNarrowMaxHeadDim, device, a.stream);
 }
@@ -414,12 +411,9 @@ int32_t bwd_pack_heads(const FfaBwdArgs& a, const DeviceWorkList& list, bool ws_
 /// answer is not used.
 void prefetch_bwd_pack(const FfaFwdArgs& a, int device) {
   const int64_t hq = a.q.shape[1], hkv = a.k.shape[1], d = a.q.shape[2], dv = a.v.shape[2];
-  if (bwd_pack_knob() != '3' || hq <= hkv || !hopper_kernels_selected()) return;
+  if (bwd_pack_knob() != '3' || hq <= hkv) return;  // MHA: nothing to choose
   const DeviceWorkList& list = prepared_ffa(*a.work, device, a.stream).bwd;
-  FfaBwdArgs b{};  // bwd_key_order's view of the default-mode backward
-  b.q = a.q;
-  b.v = a.v;
-  if (list.host_items.empty() || bwd_key_order(b, list)) return;
+  if (list.host_items.empty() || bwd_key_order(a.q.shape[0], d, dv, list)) return;
   if (const auto pb = bwd_pack_problem(hq, hkv, d, dv, false)) {
     bwd_pack_prefetch(*a.work, list, *pb, static_cast<int32_t>(d), device, a.stream);
   }
