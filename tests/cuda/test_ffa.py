@@ -169,6 +169,40 @@ def test_gqa_softcap():
     run_case(sl, 600, 600, 8, 1, 64, torch.float16, softcap=5.0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [64, 128, 256])
+@pytest.mark.parametrize("jump", [20, 200], ids=["moves", "overflows"])
+@pytest.mark.parametrize("typ", [0, 1], ids=["full", "causal"])
+def test_score_far_above_the_running_max(dtype, d, jump, typ):
+    """One key, in a later key tile, scores `jump` log2 units above every key before it: the
+    row's reference moves there (20: past the slack, 200: where 2^(score - reference) overflows
+    fp32, so the Hopper forward takes that tile's scores again from q and k)."""
+    s, hq, hkv, big = 640, 4, 2, 400
+    torch.manual_seed(jump + d)
+    q = 0.1 * torch.randn(s, hq, d, device=DEV)
+    k = torch.randn(s, hkv, d, device=DEV)
+    v = torch.randn(s, hkv, d, device=DEV)
+    scale = d ** -0.5
+    a = 8.0
+    b = round(jump / (a * scale * 1.4426950408889634))
+    q[:, :, 0] = a
+    k[:, :, 0] = 0.0
+    k[big, :, 0] = b
+    q, k, v = (x.to(dtype) for x in (q, k, v))
+    slices = [(0, s, 0, s, typ)]
+    mask = dense_mask(slices, s, s, DEV)
+    dout = torch.zeros(s, hq, d, device=DEV, dtype=dtype)
+    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
+    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, dtype)
+    sl = ffa_mod._get_slices(*to_tensors(slices))
+    out = torch.full((s, hq, d), float("nan"), device=DEV, dtype=dtype)
+    lse = torch.full((s, hq), float("nan"), device=DEV)
+    ffa_mod.ffa_forward(q, k, v, sl, scale, 0.0, out=out, lse=lse)
+    torch.cuda.synchronize()
+    check("out", out, r64[0], rlp[0])
+    check("lse", lse, r64[1], rlp[1])
+
+
 @pytest.mark.parametrize("d,dv", [(64, 64), (128, 128), (192, 128)], ids=["64", "128", "mla"])
 def test_accumulate_merge(d, dv):
     """Two calls over disjoint key sets merged by log-sum-exp equal one call over the union

@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/ffa/config.h"
 #include "kernels/cuda/ffa/params.h"
+#include "kernels/cuda/ffa/traits.cuh"
 #include "kernels/cuda/ptx/grid_dependency.cuh"
 
 namespace magi::cuda {
@@ -73,9 +74,6 @@ __global__ void ffa_bwd_preprocess_kernel(const __grid_constant__ BwdPreParams p
   for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (lane == 0) pre_store(p, r, acc);
 }
-
-__device__ __forceinline__ float2 to_float2(__nv_bfloat162 v) { return __bfloat1622float2(v); }
-__device__ __forceinline__ float2 to_float2(__half2 v) { return __half22float2(v); }
 
 /// Eight consecutive 16-bit elements (16-byte aligned) as floats.
 template <class T>

@@ -23,6 +23,10 @@ struct ElemInfo<Elem::kFp16> {
   using T2 = __half2;
 };
 
+/// Two 16-bit elements as floats.
+__device__ __forceinline__ float2 to_float2(__nv_bfloat162 v) { return __bfloat1622float2(v); }
+__device__ __forceinline__ float2 to_float2(__half2 v) { return __half22float2(v); }
+
 /// Forward: kWarps warps, each owning kWarpMTiles x 16 query rows of the tile; K/V tiles of
 /// kBlockN keys. Shared tiles are row-major with kPad elements of padding per row, which makes
 /// ldmatrix and the 16-byte cp.async stores bank-conflict free. kHeadDimV_: v's (and O's) head

@@ -31,6 +31,11 @@
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
+// Development knob: 0 keeps the max-first softmax everywhere (for A/B runs).
+#ifndef MAGI_FFA_SOFTMAX_SUMMED
+#define MAGI_FFA_SOFTMAX_SUMMED 1
+#endif
+
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap, TrackMax kTrack>
@@ -78,13 +83,25 @@ struct FwdConsumer {
   /// Mask and softmax statistics of one S tile: S becomes P (fp32). Returns whether O must be
   /// rescaled by `alpha`. The fences keep the front end from sinking this work below the wait
   /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
-  /// the P V product in flight.
+  /// the P V product in flight. Without tracked maxima or softcap (whose slack is 0) the
+  /// reference is checked by the row sums (OnlineSoftmax::update_scores_summed), which takes S
+  /// again from q and k (rescore) on a tile whose exponentials overflowed; not at 160
+  /// registers a consumer (the 192-row hd 64 kernel), where it spilled.
+  static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED && Tr::kConsumerRegs >= 200;
   __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
                                                     Softmax& softmax, const ScoreTransform& score,
                                                     const SegmentMask& mask, int warp_row0, int c0,
-                                                    float sm_scale, float slack, int lane) {
+                                                    float sm_scale, float slack, int lane,
+                                                    const FwdParams& p, const WorkStream<kBN>& ws) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
-    const bool moved = softmax.update_scores(s, alpha, sm_scale, slack);
+    bool moved;
+    if constexpr (Softmax::kTracked || kCap == Softcap::kOn || !kSummed) {
+      moved = softmax.update_scores(s, alpha, sm_scale, slack);
+    } else {
+      moved = softmax.update_scores_summed(s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {
+        rescore(p, ws.head(), x, score, mask, warp_row0, c0, lane);  // head: not on the way
+      });
+    }
     ptx::fence_acc(s[0]);
 #pragma unroll
     for (int hi = 0; hi < 2; ++hi) {
@@ -92,6 +109,49 @@ struct FwdConsumer {
       ptx::fence_value(alpha[0][hi]);
     }
     return moved;
+  }
+  /// S of this warp's cells once more, from q and k in global memory, transformed and masked
+  /// as score_step() does: the rare path of a tile whose exponentials overflowed (a score 128
+  /// log2 units above its row's reference). Slow, and off every other path; rows and keys past
+  /// the tensors' ends are read clamped (those cells are masked). Inlined: a call would need s
+  /// in memory.
+  __device__ __forceinline__ static void rescore(const FwdParams& p, int head,
+                                                 float (&s)[1][kNS][4], const ScoreTransform& score,
+                                                 const SegmentMask& mask, int warp_row0, int c0,
+                                                 int lane) {
+    using T = typename Tr::T;
+    using T2 = typename ElemInfo<Tr::kElem>::T2;
+    const int g = lane >> 2, t = lane & 3;
+    const T2* q[2];
+#pragma unroll
+    for (int hi = 0; hi < 2; ++hi) {
+      const int64_t row = min(warp_row0 + g + 8 * hi, p.total_q - 1);
+      q[hi] = reinterpret_cast<const T2*>(static_cast<const T*>(p.q) + row * p.q_row_stride +
+                                          head * p.q_head_stride);
+    }
+    const T* k = static_cast<const T*>(p.k) + (head / p.heads_per_kv) * p.k_head_stride;
+    // NOTE: cell by cell (a loop over the head dim per key): a loop over the head dim around
+    // all cells held every cell's key address, and spilled.
+#pragma unroll
+    for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int64_t key = min(c0 + 8 * nt + 2 * t + e, p.total_k - 1);
+        const T2* kr = reinterpret_cast<const T2*>(k + key * p.k_row_stride);
+        float dot[2] = {0.f, 0.f};
+#pragma unroll 1
+        for (int d = 0; d < kD / 2; ++d) {
+          const float2 b = to_float2(kr[d]);
+#pragma unroll
+          for (int hi = 0; hi < 2; ++hi) {
+            const float2 a = to_float2(q[hi][d]);
+            dot[hi] = fmaf(a.x, b.x, fmaf(a.y, b.y, dot[hi]));
+          }
+        }
+        s[0][nt][e] = dot[0];
+        s[0][nt][2 + e] = dot[1];
+      }
+    transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
   }
   /// One arrival per warp on an "empty" barrier: this warpgroup's reads of the stage are done.
   __device__ __forceinline__ static void release(uint64_t& bar, int lane) {
@@ -213,7 +273,7 @@ struct FwdConsumer {
       ptx::fence_acc(s[0]);
       release_s();
       return score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset,
-                        ws.keys.c0, sm_scale, p.rescale_slack, lane);
+                        ws.keys.c0, sm_scale, p.rescale_slack, lane, p, ws);
     };
 
     if constexpr (!Tr::kOverlap) {
@@ -290,7 +350,7 @@ struct FwdConsumer {
       next_softmax = softmax;
       if (new_item) next_softmax.init();
       return score_step(s, alpha, next_softmax, score, mask, ws.item.block_start + row_offset,
-                        ws.keys.c0, sm_scale, p.rescale_slack, lane);
+                        ws.keys.c0, sm_scale, p.rescale_slack, lane, p, ws);
     };
     // P V done: O and P's registers are free again.
     const auto wait_pv = [&] {
@@ -450,7 +510,7 @@ struct FwdConsumer {
       }
       return score_step(s, alpha, softmax[h], score, mask,
                         ws.item.block_start + row_offset + 64 * h, ws.keys.c0, sm_scale,
-                        p.rescale_slack, lane);
+                        p.rescale_slack, lane, p, ws);
     };
     // After the P V of the other half completed (its V stage is released after half B's).
     const auto pv_done = [&](auto half) {
