@@ -83,10 +83,10 @@ struct FwdConsumer {
   /// Mask and softmax statistics of one S tile: S becomes P (fp32). Returns whether O must be
   /// rescaled by `alpha`. The fences keep the front end from sinking this work below the wait
   /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
-  /// the P V product in flight. Without tracked maxima or softcap (whose slack is 0) the
-  /// reference is checked by the row sums (OnlineSoftmax::update_scores_summed), which takes S
-  /// again from q and k (rescore) on a tile whose exponentials overflowed; not at 160
-  /// registers a consumer (the 192-row hd 64 kernel), where it spilled.
+  /// the P V product in flight. Without tracked maxima the reference is checked by the row
+  /// sums (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on
+  /// a tile whose exponentials overflowed; not at 160 registers a consumer (the 192-row hd 64
+  /// kernel), where it spilled, nor yet with softcap (not measured there).
   static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED && Tr::kConsumerRegs >= 200;
   __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
                                                     Softmax& softmax, const ScoreTransform& score,
