@@ -106,22 +106,17 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
                                                 float scale, float slack) {
     float shift[kMT][2];  // the reference (log2 units) the arguments are taken against
+    return settle(s, alpha, shift, scale, slack, [&](int mt, int hi) {
+      const float ref = row_max[mt][hi];
+      shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
+      for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
-      for (int hi = 0; hi < 2; ++hi) {
-        const float ref = row_max[mt][hi];
-        shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
-          }
+        for (int e = 0; e < 2; ++e) {
+          s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
         }
       }
-    }
-    return settle(s, alpha, shift, scale, slack);
+    });
   }
 
   /// update_scores() with the reference checked after the exponentials, by the row sums, where
@@ -200,13 +195,15 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
       for (int nt = 0; nt < kNT; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[mt][nt][e] = ptx::lg2_approx_ftz(s[mt][nt][e]);
-    return settle(s, alpha, shift, scale, slack);
+    return settle(s, alpha, shift, scale, slack, [](int, int) {});
   }
 
-  /// The rest of update_scores() once s holds the arguments against `shift` (log2 units).
-  template <int kNT>
+  /// The rest of update_scores(): `args(mt, hi)` turns row (mt, hi)'s cells into their
+  /// exponents' arguments against shift[mt][hi] (log2 units), which it sets or reads.
+  template <int kNT, class Args>
   __device__ __forceinline__ bool settle(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
-                                         const float (&shift)[kMT][2], float scale, float slack) {
+                                         float (&shift)[kMT][2], float scale, float slack,
+                                         Args&& args) {
     constexpr int kChains = kNT >= 8 ? 4 : 1;
     float mx[kMT][2];     // this thread's max of the tile's arguments, per row
     bool settled = true;  // no row of this thread moves its reference
@@ -214,6 +211,7 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
+        args(mt, hi);
         const float ref = row_max[mt][hi];
         // How far (log2 units) the tile's max lies above the reference. A row without cells
         // so far settles only on a tile without cells (m = -inf).
