@@ -198,8 +198,11 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
     return settle(s, alpha, shift, scale, slack, [](int, int) {});
   }
 
-  /// The rest of update_scores(): `args(mt, hi)` turns row (mt, hi)'s cells into their
-  /// exponents' arguments against shift[mt][hi] (log2 units), which it sets or reads.
+  /// The rest of update_scores(). `args(mt, hi)`, first in each row's turn, makes row (mt,
+  /// hi)'s cells their exponents' arguments against shift[mt][hi] (log2 units), setting the
+  /// shift (update_scores), or does nothing where they already are (the summed way's lg2).
+  /// NOTE: per row, as update_scores() did before it had two callers: the arguments' FFMA
+  /// beside the row's max keeps every other kernel's SASS as it was.
   template <int kNT, class Args>
   __device__ __forceinline__ bool settle(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
                                          float (&shift)[kMT][2], float scale, float slack,
