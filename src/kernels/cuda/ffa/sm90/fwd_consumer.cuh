@@ -31,11 +31,6 @@
 #include "kernels/cuda/ptx/shared.cuh"
 #include "kernels/cuda/ptx/wgmma.cuh"
 
-// Development knob: 0 keeps the max-first softmax everywhere (for A/B runs).
-#ifndef MAGI_FFA_SOFTMAX_SUMMED
-#define MAGI_FFA_SOFTMAX_SUMMED 1
-#endif
-
 namespace magi::cuda::sm90 {
 
 template <class Tr, Softcap kCap, TrackMax kTrack>
@@ -83,11 +78,10 @@ struct FwdConsumer {
   /// Mask and softmax statistics of one S tile: S becomes P (fp32). Returns whether O must be
   /// rescaled by `alpha`. The fences keep the front end from sinking this work below the wait
   /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
-  /// the P V product in flight. Without tracked maxima the reference is checked by the row
-  /// sums (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on
-  /// a tile whose exponentials overflowed; not at 160 registers a consumer (the 192-row hd 64
-  /// kernel), where it spilled, nor yet with softcap (not measured there).
-  static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED && Tr::kConsumerRegs >= 200;
+  /// the P V product in flight. Where Tr::kSummed, without tracked maxima and, for want of a
+  /// measurement, softcap, the reference is checked by the row sums
+  /// (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on a
+  /// tile whose exponentials overflowed.
   __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
                                                     Softmax& softmax, const ScoreTransform& score,
                                                     const SegmentMask& mask, int warp_row0, int c0,
@@ -95,7 +89,7 @@ struct FwdConsumer {
                                                     const FwdParams& p, const WorkStream<kBN>& ws) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
     bool moved;
-    if constexpr (Softmax::kTracked || kCap == Softcap::kOn || !kSummed) {
+    if constexpr (Softmax::kTracked || kCap == Softcap::kOn || !Tr::kSummed) {
       moved = softmax.update_scores(s, alpha, sm_scale, slack);
     } else {
       moved = softmax.update_scores_summed(s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {

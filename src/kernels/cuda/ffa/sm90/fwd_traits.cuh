@@ -18,6 +18,10 @@
 #ifndef MAGI_FFA_FWD_P_SMEM
 #define MAGI_FFA_FWD_P_SMEM 0
 #endif
+// NOTE: development filter (see kSummed below): 0 builds the max-first softmax everywhere.
+#ifndef MAGI_FFA_SOFTMAX_SUMMED
+#define MAGI_FFA_SOFTMAX_SUMMED 1
+#endif
 
 namespace magi::cuda::sm90 {
 
@@ -62,6 +66,11 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // (Two halves: the overlap is between the halves, run_halves, and O of both is live.)
   static constexpr bool kOverlap =
       kHalves == 1 && kHeadDimV_ / 2 + 3 * kBlockN / 4 + 32 <= Roles::kConsumerRegs;
+  // The softmax's reference checked by the row sums after the exponentials
+  // (OnlineSoftmax::update_scores_summed, fwd_consumer.cuh: score_step; bench/NOTES.md v64), with
+  // its rare path inline; not at 160 registers a consumer (the 192-row hd 64 kernel), where that
+  // path spilled.
+  static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED != 0 && Roles::kConsumerRegs >= 200;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
