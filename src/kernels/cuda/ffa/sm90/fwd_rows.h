@@ -23,11 +23,16 @@ namespace magi::cuda::sm90 {
 /// partial's store and the merge's load: 64 KB each way at 128 x 128, about 160 keys' time.
 ///
 /// How much faster the 192-row kernel computes a cell than the 128-row one at `head_dim` (q's):
-/// 1.10 at 64 (fitted, v30); at 128 (sequential consumer, 128-key tiles, built only with
+/// 0.98 at 64, refitted on an H100 to the same 12 shapes (v65: least squares of the time ratios,
+/// 3.7 % rms) once the 128-row kernel checked its softmax by the row sums and the 192-row one,
+/// at 160 registers a consumer, kept the max-first way (fwd_traits.cuh: kSummed; v30's 1.10
+/// was the max-first kernels'). The 192-row kernel now wins only the 8k 64:8 full shape in the
+/// model (by 1 %, measured 0.4 %); the 2k 64:8 causal one, where it measured 6 % faster, the
+/// model gives the 128-row kernel. At 128 (sequential consumer, 128-key tiles, built only with
 /// -DMAGI_FFA_HD128_FWD_WIDE_BLOCK_N=128: tile_table.h) 1.02, the rate at which this model
 /// reproduced the first shape measured (32k 16:16 full, v41); on 16 shapes the forced 192-row
 /// kernel then ran at 0.89-1.00x of the 128-row one (v44), so no default build has it.
-constexpr double fwd_wide_cell_rate(int head_dim) { return head_dim == 64 ? 1.10 : 1.02; }
+constexpr double fwd_wide_cell_rate(int head_dim) { return head_dim == 64 ? 0.98 : 1.02; }
 
 /// head_dim: q's (the kernel's), head_dim_v: O's (v's), the columns a piece stores and the
 /// merge loads.
