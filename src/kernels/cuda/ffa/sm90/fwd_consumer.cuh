@@ -24,6 +24,7 @@
 #include "kernels/cuda/ffa/sm90/fwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/mma_turns.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
+#include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/work_stream.h"
 #include "kernels/cuda/ffa/softmax.cuh"
 #include "kernels/cuda/ffa/warp_mma.cuh"
@@ -74,11 +75,10 @@ struct FwdConsumer {
     if constexpr (Tr::kNarrowN == 0) {
       return false;
     } else {
-      const int end = ws.keys.c0 + Tr::kNarrowN;  // keys [c0, end) are multiplied
       // NOTE: through a vote, so that ptxas knows the answer is one per warp: a branch on a
       // value it cannot tell is uniform around a product serialises every product (C7520).
-      return __all_sync(0xffffffffu,
-                        mask.k1 <= end || mask.dhi <= end - min(last_row, mask.q1 - 1));
+      return __all_sync(0xffffffffu, keys_end_by(ws.keys.c0 + Tr::kNarrowN, mask.k1, mask.q1,
+                                                 mask.dhi, last_row));
     }
   }
   /// issue_pv of a tile, narrow (its first Tr::kNarrowN keys: narrow_tile) or not.
