@@ -42,6 +42,13 @@ void expect_cover(const WorkList& wl, bool keys, bool aligned = false) {
   }
 }
 
+/// The forward work of random disjoint slices over up to `max_len` query rows and keys, in items
+/// of `rows` rows.
+WorkList random_fwd_work(std::mt19937_64& rng, int64_t max_len, int rows) {
+  const int64_t sq = 1 + rng() % max_len, sk = 1 + rng() % max_len;
+  return build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, rows);
+}
+
 TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
   std::mt19937_64 rng(7);
   for (int iter = 0; iter < 200; ++iter) {
@@ -60,9 +67,7 @@ TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
 TEST(SegmentTiles, RangeOfAForwardWalk) {
   std::mt19937_64 rng(9);
   for (int iter = 0; iter < 100; ++iter) {
-    const int64_t sq = 1 + rng() % 700, sk = 1 + rng() % 700;
-    const WorkList wl =
-        build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, 64);
+    const WorkList wl = random_fwd_work(rng, 700, 64);
     for (const FfaWorkItem& it : wl.items) {
       if (it.seg_begin == it.seg_end) continue;
       std::vector<std::pair<int, int>> all;  // (segment, first key) of every tile
@@ -131,9 +136,7 @@ TEST(SegmentTiles, KeysEndByLeavesNoCellPastTheEnd) {
   std::mt19937_64 rng(13);
   int narrow = 0, tiles = 0;
   for (int iter = 0; iter < 200; ++iter) {
-    const int64_t sq = 1 + rng() % 900, sk = 1 + rng() % 900;
-    const WorkList wl =
-        build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, 128);
+    const WorkList wl = random_fwd_work(rng, 900, 128);
     for (const FfaWorkItem& it : wl.items) {
       if (it.seg_begin == it.seg_end) continue;
       KeyTiles<kBlock> walk(wl.segs.data(), it);
@@ -156,8 +159,8 @@ TEST(SegmentTiles, KeysEndByLeavesNoCellPastTheEnd) {
   }
   EXPECT_GT(narrow, tiles / 20);  // the random masks' tails do take the narrow way
   // A full 2048-key row's last tile (2048 = 11 x 176 + 112): narrow; the one before: not.
-  EXPECT_TRUE(keys_end_by(1936 + kNarrow, 2048, 2048, 1 << 30, 127));
-  EXPECT_FALSE(keys_end_by(1760 + kNarrow, 2048, 2048, 1 << 30, 127));
+  EXPECT_TRUE(keys_end_by(1936 + kNarrow, 2048, 2048, kNoDiagBound, 127));
+  EXPECT_FALSE(keys_end_by(1760 + kNarrow, 2048, 2048, kNoDiagBound, 127));
   // Causal (k - q < 1) rows [256, 384) walk keys [0, 384): the last tile starts at 352 and
   // holds 32 of their keys; both warpgroups' rows end by 352 + 112.
   EXPECT_TRUE(keys_end_by(352 + kNarrow, 2048, 2048, 1, 256 + 63));
