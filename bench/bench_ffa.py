@@ -63,6 +63,20 @@ def gpu_state():
     return out
 
 
+def rising_scores(q, k, rise):
+    """Adds one direction u to q (amplitude a) and to k (amplitude b_j growing with the key j),
+    so that every score q_i . k_j / sqrt(D) gains about `rise` log2 units every 128 keys (each
+    row's slope scaled by 1 + z_i / a, z_i ~ N(0, 1), a = 4: every row rises). In place."""
+    S, _, D = q.shape
+    u = torch.randn(D, device=q.device, dtype=torch.float32)
+    u /= u.norm()
+    a = 4.0
+    b = torch.arange(S, device=q.device, dtype=torch.float32) * (
+        rise * D**0.5 / (128 * 1.4426950408889634 * a))
+    q += (a * u).to(q.dtype)
+    k += (b[:, None, None] * u).to(k.dtype)
+
+
 def row_intervals(slices, s):
     """Per query row one key interval [lo, hi) (true for every case in cases.json)."""
     import numpy as np
@@ -97,7 +111,20 @@ def main():
                     help="seconds of matmuls before the first case (gpu_timing.warm_up)")
     ap.add_argument("--out", default=os.environ.get("OUT", "out"))
     ap.add_argument("--tag", default="bench_ffa")
+    ap.add_argument("--inputs", default="randn",
+                    help="randn (default), or rising:X: scores that rise by X log2 units every 128 "
+                         "keys along each row (rising_scores), so the forward's softmax moves its "
+                         "rows' reference every few key tiles (bench/NOTES.md v66)")
     args = ap.parse_args()
+    rise = None
+    if args.inputs != "randn":
+        kind, _, x = args.inputs.partition(":")
+        try:
+            rise = float(x)
+        except ValueError:
+            rise = None
+        if kind != "rising" or rise is None or not rise > 0:
+            ap.error(f"--inputs: {args.inputs!r} is neither randn nor rising:<X > 0>")
     T0 = time.time()
     left = lambda: args.budget_s - (time.time() - T0)  # noqa: E731
     os.makedirs(args.out, exist_ok=True)
@@ -124,7 +151,8 @@ def main():
                  "cudnn": torch.backends.cudnn.version(),
                  "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                  "commit": os.environ.get("MAGI_COMMIT") or git_commit(),
-                 "warmup_s": args.warmup_s, "py_host_rounds": "median of 5 rounds of 4"},
+                 "warmup_s": args.warmup_s, "py_host_rounds": "median of 5 rounds of 4",
+                 "inputs": args.inputs},
          "results": [], "host": [], "notes": []}
 
     def save():
@@ -187,6 +215,9 @@ def main():
         k = torch.randn(S, HKV, D, device=dev, dtype=torch.bfloat16, requires_grad=True)
         v = torch.randn(S, HKV, DV, device=dev, dtype=torch.bfloat16, requires_grad=True)
         dout = torch.randn(S, H, DV, device=dev, dtype=torch.bfloat16)
+        if rise is not None:
+            with torch.no_grad():
+                rising_scores(q, k, rise)
         gqa = H != HKV
         qr = torch.tensor([[a, b] for a, b, *_ in slices], dtype=torch.int32, device=dev)
         kr = torch.tensor([[x[2], x[3]] for x in slices], dtype=torch.int32, device=dev)
