@@ -203,6 +203,41 @@ def test_score_far_above_the_running_max(dtype, d, jump, typ):
     check("lse", lse, r64[1], rlp[1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("rise", [2.0, 9.0])
+@pytest.mark.parametrize("typ", [0, 1], ids=["full", "causal"])
+def test_scores_rising_along_the_row(dtype, d, rise, typ):
+    """Scores that rise by `rise` log2 units every 128 keys along every row (as bench_ffa.py
+    --inputs rising:X): the rows' references move again and again, and the summed softmax's
+    check by the row sums fails on most key tiles (softmax.cuh, bench/NOTES.md v66)."""
+    s, hq, hkv = 1536, 4, 2
+    torch.manual_seed(int(rise) + d + typ)
+    q = torch.randn(s, hq, d, device=DEV)
+    k = torch.randn(s, hkv, d, device=DEV)
+    v = torch.randn(s, hkv, d, device=DEV)
+    scale = d ** -0.5
+    a = 4.0
+    u = torch.randn(d, device=DEV)
+    u /= u.norm()
+    b = torch.arange(s, device=DEV, dtype=torch.float32) * (rise / (128 * 1.4426950408889634 * a * scale))
+    q += a * u
+    k += b[:, None, None] * u
+    q, k, v = (x.to(dtype) for x in (q, k, v))
+    slices = [(0, s, 0, s, typ)]
+    mask = dense_mask(slices, s, s, DEV)
+    dout = torch.zeros(s, hq, d, device=DEV, dtype=dtype)
+    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
+    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, dtype)
+    sl = ffa_mod._get_slices(*to_tensors(slices))
+    out = torch.full((s, hq, d), float("nan"), device=DEV, dtype=dtype)
+    lse = torch.full((s, hq), float("nan"), device=DEV)
+    ffa_mod.ffa_forward(q, k, v, sl, scale, 0.0, out=out, lse=lse)
+    torch.cuda.synchronize()
+    check("out", out, r64[0], rlp[0])
+    check("lse", lse, r64[1], rlp[1])
+
+
 @pytest.mark.parametrize("d,dv", [(64, 64), (128, 128), (192, 128)], ids=["64", "128", "mla"])
 def test_accumulate_merge(d, dv):
     """Two calls over disjoint key sets merged by log-sum-exp equal one call over the union
