@@ -42,13 +42,6 @@ void expect_cover(const WorkList& wl, bool keys, bool aligned = false) {
   }
 }
 
-/// The forward work of random disjoint slices over up to `max_len` query rows and keys, in items
-/// of `rows` rows.
-WorkList random_fwd_work(std::mt19937_64& rng, int64_t max_len, int rows) {
-  const int64_t sq = 1 + rng() % max_len, sk = 1 + rng() % max_len;
-  return build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, rows);
-}
-
 TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
   std::mt19937_64 rng(7);
   for (int iter = 0; iter < 200; ++iter) {
@@ -67,7 +60,9 @@ TEST(SegmentTiles, KeysOfForwardItemsAndRowsOfBackwardItems) {
 TEST(SegmentTiles, RangeOfAForwardWalk) {
   std::mt19937_64 rng(9);
   for (int iter = 0; iter < 100; ++iter) {
-    const WorkList wl = random_fwd_work(rng, 700, 64);
+    const int64_t sq = 1 + rng() % 700, sk = 1 + rng() % 700;
+    const WorkList wl =
+        build_fwd_work(make_disjoint(testing::random_slices(rng, sq, sk, 6)), sq, 64);
     for (const FfaWorkItem& it : wl.items) {
       if (it.seg_begin == it.seg_end) continue;
       std::vector<std::pair<int, int>> all;  // (segment, first key) of every tile
@@ -125,48 +120,6 @@ TEST(SegmentTiles, PieceOfABackwardWalk) {
                 std::vector<Tile>(all.begin() + first, all.begin() + first + count));
     }
   }
-}
-
-// keys_end_by (the Hopper forward's narrow tiles, fwd_consumer.cuh: narrow_tile): where it
-// says a tile's rows see no key from `end` on, no cell of the segment lies there (checked cell by
-// cell); and it says so for the tails it is for: the last 176-key tile of a 2048-key row, and a
-// causal block's diagonal tile.
-TEST(SegmentTiles, KeysEndByLeavesNoCellPastTheEnd) {
-  constexpr int kBlock = 176, kNarrow = 112;
-  std::mt19937_64 rng(13);
-  int narrow = 0, tiles = 0;
-  for (int iter = 0; iter < 200; ++iter) {
-    const WorkList wl = random_fwd_work(rng, 900, 128);
-    for (const FfaWorkItem& it : wl.items) {
-      if (it.seg_begin == it.seg_end) continue;
-      KeyTiles<kBlock> walk(wl.segs.data(), it);
-      do {
-        const FfaSegment& g = wl.segs[static_cast<size_t>(walk.seg)];
-        for (const int last_row : {it.block_start + 63, it.block_start + 127}) {
-          ++tiles;
-          const int end = walk.c0 + kNarrow;
-          if (!keys_end_by(end, g.k1, g.q1, g.dhi, last_row)) continue;
-          ++narrow;
-          for (int r = it.block_start; r <= last_row; ++r)
-            for (int c = end; c < walk.c0 + kBlock; ++c) {
-              const bool in =
-                  r >= g.q0 && r < g.q1 && c >= g.k0 && c < g.k1 && c - r >= g.dlo && c - r < g.dhi;
-              ASSERT_FALSE(in) << "row " << r << " key " << c << " tile " << walk.c0;
-            }
-        }
-      } while (walk.next(wl.segs.data()));
-    }
-  }
-  EXPECT_GT(narrow, tiles / 20);  // the random masks' tails do take the narrow way
-  // A full 2048-key row's last tile (2048 = 11 x 176 + 112): narrow; the one before: not.
-  EXPECT_TRUE(keys_end_by(1936 + kNarrow, 2048, 2048, kNoDiagBound, 127));
-  EXPECT_FALSE(keys_end_by(1760 + kNarrow, 2048, 2048, kNoDiagBound, 127));
-  // Causal (k - q < 1) rows [256, 384) walk keys [0, 384): the last tile starts at 352 and
-  // holds 32 of their keys; both warpgroups' rows end by 352 + 112.
-  EXPECT_TRUE(keys_end_by(352 + kNarrow, 2048, 2048, 1, 256 + 63));
-  EXPECT_TRUE(keys_end_by(352 + kNarrow, 2048, 2048, 1, 256 + 127));
-  // The tile before it (keys [176, 352)) is seen whole by the rows past 287.
-  EXPECT_FALSE(keys_end_by(176 + kNarrow, 2048, 2048, 1, 256 + 127));
 }
 
 }  // namespace

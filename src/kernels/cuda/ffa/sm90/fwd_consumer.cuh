@@ -24,7 +24,6 @@
 #include "kernels/cuda/ffa/sm90/fwd_timeline.cuh"
 #include "kernels/cuda/ffa/sm90/mma_turns.cuh"
 #include "kernels/cuda/ffa/sm90/pipeline.cuh"
-#include "kernels/cuda/ffa/sm90/segment_tiles.h"
 #include "kernels/cuda/ffa/sm90/work_stream.h"
 #include "kernels/cuda/ffa/softmax.cuh"
 #include "kernels/cuda/ffa/warp_mma.cuh"
@@ -54,44 +53,16 @@ struct FwdConsumer {
     }
     ptx::wgmma_commit_group();
   }
-  // O [64 x Dv] (+)= P [64 x kN] V [kN x Dv]: kN / 16 wgmma k-steps (kN < kBN: a narrow tile's
-  // first keys); `fresh` overwrites O (the first product of an item), so no ordinary
-  // instruction ever defines O.
-  template <int kN = kBN>
+  // O [64 x Dv] (+)= P [64 x kBN] V [kBN x Dv]: kBN / 16 wgmma k-steps; `fresh` overwrites O
+  // (the first product of an item), so no ordinary instruction ever defines O.
   __device__ __forceinline__ static void issue_pv(float (&o)[kNO][4],
                                                   const uint32_t (&pa)[kBN / 16][4], MnMajorSw128 v,
                                                   bool fresh) {
 #pragma unroll
-    for (int kk = 0; kk < kN / 16; ++kk) {
+    for (int kk = 0; kk < kBN / 16; ++kk) {
       ptx::Wgmma<kDv, kBf16>::template rs<1>(o, pa[kk], v.advance_k(kk).bits, kk > 0 || !fresh);
     }
     ptx::wgmma_commit_group();
-  }
-  /// Whether no row of this warpgroup (its rows end at `last_row`) sees a key of the current tile
-  /// past its first Tr::kNarrowN (the tile from ws.keys.c0; mask: its segment), so that its P V
-  /// may be narrow. The same answer in every thread of the warpgroup.
-  __device__ __forceinline__ static bool narrow_tile(const WorkStream<kBN>& ws,
-                                                     const SegmentMask& mask, int last_row) {
-    if constexpr (Tr::kNarrowN == 0) {
-      return false;
-    } else {
-      // NOTE: through a vote, so that ptxas knows the answer is one per warp: a branch on a
-      // value it cannot tell is uniform around a product serialises every product (C7520).
-      return __all_sync(0xffffffffu, keys_end_by(ws.keys.c0 + Tr::kNarrowN, mask.k1, mask.q1,
-                                                 mask.dhi, last_row));
-    }
-  }
-  /// issue_pv of a tile, narrow (its first Tr::kNarrowN keys: narrow_tile) or not.
-  /// NOTE: S is always multiplied in full: a narrow S product (N = kNarrowN, the rest of S's
-  /// registers left to the mask) spilled 118 bytes and serialised the tracked kernel's
-  /// products (bench/NOTES.md v65).
-  __device__ __forceinline__ static void issue_pv_of(float (&o)[kNO][4],
-                                                     const uint32_t (&pa)[kBN / 16][4],
-                                                     MnMajorSw128 v, bool fresh, bool narrow) {
-    if constexpr (Tr::kNarrowN > 0) {
-      if (narrow) return issue_pv<Tr::kNarrowN>(o, pa, v, fresh);
-    }
-    issue_pv(o, pa, v, fresh);
   }
   // O [64 x Dv] (+)= P V with P from this warpgroup's shared tile (FwdTraits::kPSmem).
   __device__ __forceinline__ static void issue_pv_ss(float (&o)[kNO][4],
@@ -269,15 +240,10 @@ struct FwdConsumer {
     uint32_t pa[1][kBN / 16][4];  // P [16 rows x kBN] as wgmma A fragments, 16-bit
     Softmax softmax;              // statistics of O's item
     bool o_fresh = true;          // O holds nothing yet: the next P V overwrites it
-    // S's tile is narrow (narrow_tile), and the pending P's. NOTE: set under `if constexpr`
-    // only: set to a constant false they still changed the other kernels' SASS.
-    bool s_narrow = false, pv_narrow = false;
     softmax.init();
 
     // S of the stream's current tile, in this warpgroup's turn; then waits for it.
     const auto wait_q = [&] { Barrier::at(&st.full_q[q.index]).wait(q.full_parity()); };
-    // This warpgroup's last row in the current item (narrow_tile).
-    const auto last_row = [&] { return ws.item.block_start + row_offset + 63; };
     const auto issue_s = [&] {
       Barrier::at(&st.full_k[kv.index]).wait(kv.full_parity());
       turns.acquire();
@@ -295,7 +261,6 @@ struct FwdConsumer {
     // softmaxed into `softmax` (score_step: whether O must be rescaled by `alpha`).
     const auto s_alone = [&](float(&alpha)[1][2]) {
       const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-      if constexpr (Tr::kNarrowN > 0) s_narrow = narrow_tile(ws, mask, last_row());
       issue_s();
       turns.release();
       ptx::wgmma_wait_group<0>();
@@ -347,7 +312,6 @@ struct FwdConsumer {
     MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsS);
     acc_to_a<Tr::kElem>(s, pa);
     pv = kv;
-    if constexpr (Tr::kNarrowN > 0) pv_narrow = s_narrow;
     kv.advance();
 
     // Steady state: S of the stream's tile and P V of the previous one in one turn.
@@ -367,11 +331,10 @@ struct FwdConsumer {
       // NOTE: the segment is read before the products are issued, so its load latency hides
       // behind them (segments change rarely: L1 hits).
       const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
-      if constexpr (Tr::kNarrowN > 0) s_narrow = narrow_tile(ws, mask, last_row());
       issue_s();
       Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
-      issue_pv_of(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
-                  o_fresh, pv_narrow);
+      issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
+               o_fresh);
       o_fresh = false;
       turns.release();
 
@@ -401,7 +364,6 @@ struct FwdConsumer {
       softmax = next_softmax;
       acc_to_a<Tr::kElem>(s, pa);
       pv = kv;
-      if constexpr (Tr::kNarrowN > 0) pv_narrow = s_narrow;
       kv.advance();
     };
     // The loop of tiles breaks out at an item change, which runs after it: the tiles' code lies
@@ -447,8 +409,7 @@ struct FwdConsumer {
     // The last P V and the last epilogue.
     Barrier::at(&st.full_v[pv.index]).wait(pv.full_parity());
     ptx::wgmma_fence();
-    issue_pv_of(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0),
-                o_fresh, pv_narrow);
+    issue_pv(o[0], pa[0], Tr::VTile::mn_major(addr(st.v[0]) + pv.index * Tr::kVBytes, 0), o_fresh);
     ptx::wgmma_wait_group<0>();
     ptx::fence_acc(o[0]);
     ptx::fence_frag(pa[0]);

@@ -22,10 +22,6 @@
 #ifndef MAGI_FFA_SOFTMAX_SUMMED
 #define MAGI_FFA_SOFTMAX_SUMMED 1
 #endif
-// NOTE: development filter (see kNarrowN below); off, the kernels hold no code for it.
-#ifndef MAGI_FFA_FWD_NARROW_TILES
-#define MAGI_FFA_FWD_NARROW_TILES 0
-#endif
 
 namespace magi::cuda::sm90 {
 
@@ -75,15 +71,6 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // its rare path inline; not at 160 registers a consumer (the 192-row hd 64 kernel), where that
   // path spilled.
   static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED != 0 && Roles::kConsumerRegs >= 200;
-  // Narrow key tiles (development, -DMAGI_FFA_FWD_NARROW_TILES=1, bench/NOTES.md v65): a tile
-  // whose cells a warpgroup's rows can see all lie in its first kNarrowN keys (the last tile of a
-  // walk whose keys end there: 2048 = 11 x 176 + 112, or a causal block's diagonal) multiplies
-  // V in kNarrowN / 16 k-steps of P V, 64 keys fewer (S in full: fwd_consumer.cuh, issue_pv_of).
-  // 0: none (only the overlapping 128-row kernels of 176- and 192-key tiles have it).
-  static constexpr int kNarrowN =
-      MAGI_FFA_FWD_NARROW_TILES != 0 && kOverlap && (kBlockN == 176 || kBlockN == 192)
-          ? kBlockN - 64
-          : 0;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)

@@ -86,13 +86,6 @@ struct SegmentTiles {
   }
 };
 
-/// Whether no cell of a segment (its k1, q1 and dhi: params.h) in rows up to `last_row` lies at
-/// key `end` or past it: a forward key tile whose rows' keys end by `end` may be multiplied
-/// narrow (fwd_consumer.cuh: narrow_tile). Conservative: rows below the segment's q0 count.
-MAGI_HD bool keys_end_by(int end, int k1, int q1, int dhi, int last_row) {
-  return k1 <= end || dhi <= end - (last_row < q1 - 1 ? last_row : q1 - 1);
-}
-
 template <int kBlockN>
 using KeyTiles = SegmentTiles<kBlockN, SegAxis::kKeys>;
 template <int kBlockM>
