@@ -169,6 +169,25 @@ def test_gqa_softcap():
     run_case(sl, 600, 600, 8, 1, 64, torch.float16, softcap=5.0)
 
 
+def forward_one_slice(q, k, v, typ, scale, dtype):
+    """The forward of one slice of type `typ` over all of q and k, in `dtype` (out and lse
+    poisoned first), checked against the float64 reference."""
+    q, k, v = (x.to(dtype) for x in (q, k, v))
+    s, hq, _ = q.shape
+    slices = [(0, s, 0, k.shape[0], typ)]
+    mask = dense_mask(slices, s, k.shape[0], DEV)
+    dout = torch.zeros(s, hq, v.shape[2], device=DEV, dtype=dtype)
+    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
+    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, dtype)
+    sl = ffa_mod._get_slices(*to_tensors(slices))
+    out = torch.full((s, hq, v.shape[2]), float("nan"), device=DEV, dtype=dtype)
+    lse = torch.full((s, hq), float("nan"), device=DEV)
+    ffa_mod.ffa_forward(q, k, v, sl, scale, 0.0, out=out, lse=lse)
+    torch.cuda.synchronize()
+    check("out", out, r64[0], rlp[0])
+    check("lse", lse, r64[1], rlp[1])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("d", [64, 128, 256])
 @pytest.mark.parametrize("jump", [20, 200], ids=["moves", "overflows"])
@@ -188,19 +207,7 @@ def test_score_far_above_the_running_max(dtype, d, jump, typ):
     q[:, :, 0] = a
     k[:, :, 0] = 0.0
     k[big, :, 0] = b
-    q, k, v = (x.to(dtype) for x in (q, k, v))
-    slices = [(0, s, 0, s, typ)]
-    mask = dense_mask(slices, s, s, DEV)
-    dout = torch.zeros(s, hq, d, device=DEV, dtype=dtype)
-    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
-    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, dtype)
-    sl = ffa_mod._get_slices(*to_tensors(slices))
-    out = torch.full((s, hq, d), float("nan"), device=DEV, dtype=dtype)
-    lse = torch.full((s, hq), float("nan"), device=DEV)
-    ffa_mod.ffa_forward(q, k, v, sl, scale, 0.0, out=out, lse=lse)
-    torch.cuda.synchronize()
-    check("out", out, r64[0], rlp[0])
-    check("lse", lse, r64[1], rlp[1])
+    forward_one_slice(q, k, v, typ, scale, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -220,22 +227,11 @@ def test_scores_rising_along_the_row(dtype, d, rise, typ):
     a = 4.0
     u = torch.randn(d, device=DEV)
     u /= u.norm()
-    b = torch.arange(s, device=DEV, dtype=torch.float32) * (rise / (128 * 1.4426950408889634 * a * scale))
+    b = torch.arange(s, device=DEV, dtype=torch.float32) * (
+        rise / (128 * 1.4426950408889634 * a * scale))
     q += a * u
     k += b[:, None, None] * u
-    q, k, v = (x.to(dtype) for x in (q, k, v))
-    slices = [(0, s, 0, s, typ)]
-    mask = dense_mask(slices, s, s, DEV)
-    dout = torch.zeros(s, hq, d, device=DEV, dtype=dtype)
-    r64 = attention_ref(q, k, v, dout, mask, scale, 0.0, torch.float64)
-    rlp = attention_ref(q, k, v, dout, mask, scale, 0.0, dtype)
-    sl = ffa_mod._get_slices(*to_tensors(slices))
-    out = torch.full((s, hq, d), float("nan"), device=DEV, dtype=dtype)
-    lse = torch.full((s, hq), float("nan"), device=DEV)
-    ffa_mod.ffa_forward(q, k, v, sl, scale, 0.0, out=out, lse=lse)
-    torch.cuda.synchronize()
-    check("out", out, r64[0], rlp[0])
-    check("lse", lse, r64[1], rlp[1])
+    forward_one_slice(q, k, v, typ, scale, dtype)
 
 
 @pytest.mark.parametrize("d,dv", [(64, 64), (128, 128), (192, 128)], ids=["64", "128", "mla"])
