@@ -122,7 +122,7 @@ def main():
         try:
             rise = float(x)
         except ValueError:
-            rise = None
+            pass
         if kind != "rising" or rise is None or not rise > 0:
             ap.error(f"--inputs: {args.inputs!r} is neither randn nor rising:<X > 0>")
     T0 = time.time()
