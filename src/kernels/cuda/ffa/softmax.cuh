@@ -105,117 +105,23 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   template <int kNT>
   __device__ __forceinline__ bool update_scores(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
                                                 float scale, float slack) {
+    constexpr int kChains = kNT >= 8 ? 4 : 1;
     float shift[kMT][2];  // the reference (log2 units) the arguments are taken against
-    return settle(s, alpha, shift, scale, slack, [&](int mt, int hi) {
-      const float ref = row_max[mt][hi];
-      shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
-        }
-      }
-    });
-  }
-
-  /// update_scores() with the reference checked after the exponentials, by the row sums, where
-  /// every row of the warp has one (not the first tile of its rows) and the slack is at least
-  /// kSummedMinSlack: 2^(argument) straight after each argument's FFMA, and the reference kept
-  /// if no thread's partial row sum exceeds 2^slack (which bounds each of its cells as the max
-  /// would). No max over the cells then stands between the S product and the first exponent.
-  /// A tile that does move a reference (rare once a row has seen a few tiles) pays again:
-  /// its arguments back from the probabilities (lg2), then update_scores()'s way; one whose
-  /// exponentials overflowed (a cell 128 log2 units above the reference: the arguments are
-  /// lost) takes its scores again from `rescore(s)` (raw scores, transformed and masked, as
-  /// they came in) and runs update_scores().
-  static constexpr float kSummedMinSlack = 4.f;
-  template <int kNT, class Rescore>
-  __device__ __forceinline__ bool update_scores_summed(float (&s)[kMT][kNT][4],
-                                                       float (&alpha)[kMT][2], float scale,
-                                                       float slack, Rescore&& rescore) {
-    static_assert(!kTracked, "tracked maxima need every cell's max: update_scores()");
-    bool fresh = false;
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-      fresh = fresh || row_max[mt][0] == -INFINITY || row_max[mt][1] == -INFINITY;
-    if (slack < kSummedMinSlack || __any_sync(0xffffffffu, fresh)) {
-      return update_scores(s, alpha, scale, slack);
-    }
-    constexpr int kChains = kNT >= 8 ? 4 : 1;
-    const float cap = ptx::ex2_approx_ftz(slack);
-    float shift[kMT][2], rs[kMT][2];
-    bool settled = true;
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-      for (int hi = 0; hi < 2; ++hi) {
-        shift[mt][hi] = row_max[mt][hi] * scale;
-        float part[kChains];
-#pragma unroll
-        for (int c = 0; c < kChains; ++c) part[c] = 0.f;
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float& x = s[mt][nt][2 * hi + e];
-            x = ptx::ex2_approx_ftz(fmaf(x, scale, -shift[mt][hi]));
-            part[nt % kChains] += x;
-          }
-        }
-        rs[mt][hi] = part[0];
-#pragma unroll
-        for (int c = 1; c < kChains; ++c) rs[mt][hi] += part[c];
-        // NOTE: a NaN sum (a NaN score) keeps the reference, as a NaN max does below.
-        settled = settled && !(rs[mt][hi] > cap);
-      }
-    }
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) alpha[mt][0] = alpha[mt][1] = 1.f;
-    if (__all_sync(0xffffffffu, settled)) {
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt) {
-        row_sum[mt][0] += rs[mt][0];
-        row_sum[mt][1] += rs[mt][1];
-      }
-      return false;
-    }
-    bool overflow = false;
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt) {
-      overflow = overflow || rs[mt][0] == INFINITY || rs[mt][1] == INFINITY;
-    }
-    if (__any_sync(0xffffffffu, overflow)) {
-      rescore(s);
-      return update_scores(s, alpha, scale, slack);
-    }
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[mt][nt][e] = ptx::lg2_approx_ftz(s[mt][nt][e]);
-    return settle(s, alpha, shift, scale, slack, [](int, int) {});
-  }
-
-  /// The rest of update_scores(). `args(mt, hi)`, first in each row's turn, makes row (mt,
-  /// hi)'s cells their exponents' arguments against shift[mt][hi] (log2 units), setting the
-  /// shift (update_scores), or does nothing where they already are (the summed way's lg2).
-  /// NOTE: per row, as update_scores() did before it had two callers: the arguments' FFMA
-  /// beside the row's max keeps every other kernel's SASS as it was.
-  template <int kNT, class Args>
-  __device__ __forceinline__ bool settle(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
-                                         float (&shift)[kMT][2], float scale, float slack,
-                                         Args&& args) {
-    constexpr int kChains = kNT >= 8 ? 4 : 1;
     float mx[kMT][2];     // this thread's max of the tile's arguments, per row
     bool settled = true;  // no row of this thread moves its reference
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
-        args(mt, hi);
         const float ref = row_max[mt][hi];
+        shift[mt][hi] = ref == -INFINITY ? 0.f : ref * scale;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            s[mt][nt][2 * hi + e] = fmaf(s[mt][nt][2 * hi + e], scale, -shift[mt][hi]);
+          }
+        }
         // How far (log2 units) the tile's max lies above the reference. A row without cells
         // so far settles only on a tile without cells (m = -inf).
         const float m = mx[mt][hi] = thread_row_max(s, mt, hi);
@@ -276,6 +182,109 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
       }
     }
     return any_rescale;
+  }
+
+  /// update_scores() with the reference checked after the exponentials, by the row sums, where
+  /// every row of the warp has one (not the first tile of its rows) and the slack is at least
+  /// kSummedMinSlack: 2^(argument) straight after each argument's FFMA, and the reference kept
+  /// if no thread's partial row sum exceeds 2^slack (which bounds each of its cells as the max
+  /// would). No max over the cells then stands between the S product and the first exponent.
+  /// Where some thread's sum does exceed it (scores that rise along the row; the sums' check is
+  /// stricter than the max's, so this comes every tile on such rows), the warp takes the quad's
+  /// max of the probabilities, and a row whose max P passes 2^slack moves its reference up by
+  /// the integer m = floor(log2 max P) (at most 126): its cells and partial sum are scaled by
+  /// 2^-m, exact (a power of two), alpha = 2^-m, so max P ends in [1, 4). No second exponent:
+  /// the first form of this path (the arguments back by lg2, then update_scores()'s way: 2 x 88
+  /// MUFU a thread) ran 0.66-0.78x the max-first softmax on such rows (bench/NOTES.md v66).
+  /// A tile whose exponentials overflowed (a cell 128 log2 units above the reference: the
+  /// arguments are lost) takes its scores again from `rescore(s)` (raw scores, transformed and
+  /// masked, as they came in) and runs update_scores().
+  static constexpr float kSummedMinSlack = 4.f;
+  template <int kNT, class Rescore>
+  __device__ __forceinline__ bool update_scores_summed(float (&s)[kMT][kNT][4],
+                                                       float (&alpha)[kMT][2], float scale,
+                                                       float slack, Rescore&& rescore) {
+    static_assert(!kTracked, "tracked maxima need every cell's max: update_scores()");
+    bool fresh = false;
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+      fresh = fresh || row_max[mt][0] == -INFINITY || row_max[mt][1] == -INFINITY;
+    if (slack < kSummedMinSlack || __any_sync(0xffffffffu, fresh)) {
+      return update_scores(s, alpha, scale, slack);
+    }
+    constexpr int kChains = kNT >= 8 ? 4 : 1;
+    const float cap = ptx::ex2_approx_ftz(slack);
+    float shift[kMT][2], rs[kMT][2];
+    bool settled = true;
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        shift[mt][hi] = row_max[mt][hi] * scale;
+        float part[kChains];
+#pragma unroll
+        for (int c = 0; c < kChains; ++c) part[c] = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) {
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float& x = s[mt][nt][2 * hi + e];
+            x = ptx::ex2_approx_ftz(fmaf(x, scale, -shift[mt][hi]));
+            part[nt % kChains] += x;
+          }
+        }
+        rs[mt][hi] = part[0];
+#pragma unroll
+        for (int c = 1; c < kChains; ++c) rs[mt][hi] += part[c];
+        // NOTE: a NaN sum (a NaN score) keeps the reference, as a NaN max does below.
+        settled = settled && !(rs[mt][hi] > cap);
+      }
+    }
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) alpha[mt][0] = alpha[mt][1] = 1.f;
+    if (__all_sync(0xffffffffu, settled)) {
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) {
+        row_sum[mt][0] += rs[mt][0];
+        row_sum[mt][1] += rs[mt][1];
+      }
+      return false;
+    }
+    bool overflow = false;
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+      overflow = overflow || rs[mt][0] == INFINITY || rs[mt][1] == INFINITY;
+    }
+    if (__any_sync(0xffffffffu, overflow)) {
+      rescore(s);
+      return update_scores(s, alpha, scale, slack);
+    }
+    bool moved = false;
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+      for (int hi = 0; hi < 2; ++hi) {
+        float mp = thread_row_max(s, mt, hi);
+        mp = fmaxf(mp, __shfl_xor_sync(0xffffffffu, mp, 1));
+        mp = fmaxf(mp, __shfl_xor_sync(0xffffffffu, mp, 2));
+        if (mp > cap) {
+          // mp is finite (no overflow above) and > 1: its exponent field is floor(log2 mp).
+          const int m = min((__float_as_int(mp) >> 23) - 127, 126);
+          const float down = __int_as_float((127 - m) << 23);  // 2^-m, a normal float
+          alpha[mt][hi] = down;
+          row_max[mt][hi] = (shift[mt][hi] + static_cast<float>(m)) / scale;
+          rs[mt][hi] *= down;
+#pragma unroll
+          for (int nt = 0; nt < kNT; ++nt) {
+            s[mt][nt][2 * hi] *= down;
+            s[mt][nt][2 * hi + 1] *= down;
+          }
+          moved = true;
+        }
+        row_sum[mt][hi] = row_sum[mt][hi] * alpha[mt][hi] + rs[mt][hi];
+      }
+    }
+    return __any_sync(0xffffffffu, moved);
   }
 
   /// The second half of update(): O *= alpha, row by row.
