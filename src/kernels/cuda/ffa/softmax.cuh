@@ -192,13 +192,15 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   /// Where some thread's sum does exceed it (scores that rise along the row; the sums' check is
   /// stricter than the max's, so this comes every tile on such rows), the warp takes the quad's
   /// max of the probabilities, and a row whose max P passes 2^slack moves its reference up by
-  /// the integer m = floor(log2 max P) (at most 126): its cells and partial sum are scaled by
-  /// 2^-m, exact (a power of two), alpha = 2^-m, so max P ends in [1, 4). No second exponent:
-  /// the first form of this path (the arguments back by lg2, then update_scores()'s way: 2 x 88
-  /// MUFU a thread) ran 0.66-0.78x the max-first softmax on such rows (bench/NOTES.md v66).
-  /// A tile whose exponentials overflowed (a cell 128 log2 units above the reference: the
-  /// arguments are lost) takes its scores again from `rescore(s)` (raw scores, transformed and
-  /// masked, as they came in) and runs update_scores().
+  /// log2(max P): its cells, partial sum and alpha are 1 / max P (two MUFU a row, not a
+  /// second exponent a cell: the first form of this path, the arguments back by lg2 and then
+  /// update_scores()'s way, ran 0.66-0.78x the max-first softmax on such rows, bench/NOTES.md
+  /// v66; an integer move, 2^-floor(log2 max P), left the max cell in [1, 2) where bf16 P
+  /// rounds it by up to 2^-8, failing a row that one key dominates, v67).
+  /// A tile whose sums passed 2^126 (a cell 126 log2 units above the reference, where 1 / P
+  /// would be subnormal, or whose exponentials overflowed: the arguments are lost) takes its
+  /// scores again from `rescore(s)` (raw scores, transformed and masked, as they came in) and
+  /// runs update_scores().
   static constexpr float kSummedMinSlack = 4.f;
   template <int kNT, class Rescore>
   __device__ __forceinline__ bool update_scores_summed(float (&s)[kMT][kNT][4],
@@ -253,7 +255,7 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
     bool overflow = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
-      overflow = overflow || rs[mt][0] == INFINITY || rs[mt][1] == INFINITY;
+      overflow = overflow || rs[mt][0] > 0x1p126f || rs[mt][1] > 0x1p126f;
     }
     if (__any_sync(0xffffffffu, overflow)) {
       rescore(s);
@@ -268,11 +270,12 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
         mp = fmaxf(mp, __shfl_xor_sync(0xffffffffu, mp, 1));
         mp = fmaxf(mp, __shfl_xor_sync(0xffffffffu, mp, 2));
         if (mp > cap) {
-          // mp is finite (no overflow above) and > 1: its exponent field is floor(log2 mp).
-          const int m = min((__float_as_int(mp) >> 23) - 127, 126);
-          const float down = __int_as_float((127 - m) << 23);  // 2^-m, a normal float
+          // mp <= 2^126 (no overflow above): 1 / mp is a normal float. The row's max cell
+          // becomes 1 within 2 float ulps, so exactly 1 in P's 16 bits, as the max-first way's
+          // 2^0: a row that one key dominates keeps that key's weight exact.
+          const float down = ptx::rcp_approx_ftz(mp);
           alpha[mt][hi] = down;
-          row_max[mt][hi] = (shift[mt][hi] + static_cast<float>(m)) / scale;
+          row_max[mt][hi] = (shift[mt][hi] + ptx::lg2_approx_ftz(mp)) / scale;
           rs[mt][hi] *= down;
 #pragma unroll
           for (int nt = 0; nt < kNT; ++nt) {

@@ -17,6 +17,13 @@ __device__ __forceinline__ float lg2_approx_ftz(float x) {
   return y;
 }
 
+/// PTX ISA rcp.approx.ftz.f32: 1/x within 1 ulp (subnormal results flushed to +-0).
+__device__ __forceinline__ float rcp_approx_ftz(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 /// PTX ISA 9.7.4.13 tanh.approx.f32 (sm_75+).
 __device__ __forceinline__ float tanh_approx(float x) {
   float y;
