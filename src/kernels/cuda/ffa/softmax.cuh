@@ -201,8 +201,11 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   /// would be subnormal, or whose exponentials overflowed: the arguments are lost) takes its
   /// scores again from `rescore(s)` (raw scores, transformed and masked, as they came in) and
   /// runs update_scores().
+  /// kOneTail (development, MAGI_FFA_FWD_RARE_COMPACT, bench/NOTES.md v67): the max-first way
+  /// of fresh rows and that of a rescored tile written as one call, not two (less code, which
+  /// the 2k forward may miss in the instruction cache).
   static constexpr float kSummedMinSlack = 4.f;
-  template <int kNT, class Rescore>
+  template <bool kOneTail, int kNT, class Rescore>
   __device__ __forceinline__ bool update_scores_summed(float (&s)[kMT][kNT][4],
                                                        float (&alpha)[kMT][2], float scale,
                                                        float slack, Rescore&& rescore) {
@@ -211,9 +214,31 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
       fresh = fresh || row_max[mt][0] == -INFINITY || row_max[mt][1] == -INFINITY;
-    if (slack < kSummedMinSlack || __any_sync(0xffffffffu, fresh)) {
+    if constexpr (kOneTail) {
+      if (slack >= kSummedMinSlack && !__any_sync(0xffffffffu, fresh)) {
+        bool lost = false;
+        const bool moved = summed_tile(s, alpha, scale, slack, [&] { return lost = true, false; });
+        if (!lost) return moved;
+        rescore(s);
+      }
       return update_scores(s, alpha, scale, slack);
+    } else {
+      if (slack < kSummedMinSlack || __any_sync(0xffffffffu, fresh)) {
+        return update_scores(s, alpha, scale, slack);
+      }
+      return summed_tile(s, alpha, scale, slack, [&] {
+        rescore(s);
+        return update_scores(s, alpha, scale, slack);
+      });
     }
+  }
+
+  /// update_scores_summed()'s own way on a tile whose rows all have a reference: whether O must
+  /// be rescaled by alpha; `lost()`'s (the scores taken again and their max-first way) where
+  /// some sum passed 2^126 (s then holds nothing of use).
+  template <int kNT, class Lost>
+  __device__ __forceinline__ bool summed_tile(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
+                                              float scale, float slack, Lost&& lost) {
     constexpr int kChains = kNT >= 8 ? 4 : 1;
     const float cap = ptx::ex2_approx_ftz(slack);
     float shift[kMT][2], rs[kMT][2];
@@ -257,10 +282,7 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
     for (int mt = 0; mt < kMT; ++mt) {
       overflow = overflow || rs[mt][0] > 0x1p126f || rs[mt][1] > 0x1p126f;
     }
-    if (__any_sync(0xffffffffu, overflow)) {
-      rescore(s);
-      return update_scores(s, alpha, scale, slack);
-    }
+    if (__any_sync(0xffffffffu, overflow)) return lost();
     bool moved = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {

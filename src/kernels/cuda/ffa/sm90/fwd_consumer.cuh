@@ -92,9 +92,10 @@ struct FwdConsumer {
     if constexpr (Softmax::kTracked || kCap == Softcap::kOn || !Tr::kSummed) {
       moved = softmax.update_scores(s, alpha, sm_scale, slack);
     } else {
-      moved = softmax.update_scores_summed(s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {
-        rescore(p, ws.head(), x, score, mask, warp_row0, c0, lane);  // head: not on the way
-      });
+      moved = softmax.template update_scores_summed<Tr::kRareCompact>(
+          s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {
+            rescore(p, ws.head(), x, score, mask, warp_row0, c0, lane);  // head: not on the way
+          });
     }
     ptx::fence_acc(s[0]);
 #pragma unroll
@@ -124,27 +125,52 @@ struct FwdConsumer {
                                           head * p.q_head_stride);
     }
     const T* k = static_cast<const T*>(p.k) + (head / p.heads_per_kv) * p.k_head_stride;
+    // The dot products of the thread's two rows with the key of its cell (nt, e).
+    const auto cell = [&](int nt, int e, float(&dot)[2]) {
+      const int64_t key = min(c0 + 8 * nt + 2 * t + e, p.total_k - 1);
+      const T2* kr = reinterpret_cast<const T2*>(k + key * p.k_row_stride);
+      dot[0] = dot[1] = 0.f;
+#pragma unroll 1
+      for (int d = 0; d < kD / 2; ++d) {
+        const float2 b = to_float2(kr[d]);
+#pragma unroll
+        for (int hi = 0; hi < 2; ++hi) {
+          const float2 a = to_float2(q[hi][d]);
+          dot[hi] = fmaf(a.x, b.x, fmaf(a.y, b.y, dot[hi]));
+        }
+      }
+    };
     // NOTE: cell by cell (a loop over the head dim per key): a loop over the head dim around
     // all cells held every cell's key address, and spilled.
-#pragma unroll
-    for (int nt = 0; nt < kNS; ++nt)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int64_t key = min(c0 + 8 * nt + 2 * t + e, p.total_k - 1);
-        const T2* kr = reinterpret_cast<const T2*>(k + key * p.k_row_stride);
-        float dot[2] = {0.f, 0.f};
+    if constexpr (Tr::kRareCompact) {
+      // One cell a turn of a loop kept rolled, its two values shifted in at the end of the
+      // cells (order nt, e) as all move down one: after 2 kNS turns each is in its place. The
+      // registers cannot be indexed by the turn; the shift is 2 x 2 kNS moves a turn, and the
+      // code one turn's.
 #pragma unroll 1
-        for (int d = 0; d < kD / 2; ++d) {
-          const float2 b = to_float2(kr[d]);
+      for (int c = 0; c < 2 * kNS; ++c) {
+        float dot[2];
+        cell(c / 2, c % 2, dot);
 #pragma unroll
-          for (int hi = 0; hi < 2; ++hi) {
-            const float2 a = to_float2(q[hi][d]);
-            dot[hi] = fmaf(a.x, b.x, fmaf(a.y, b.y, dot[hi]));
+        for (int hi = 0; hi < 2; ++hi) {
+#pragma unroll
+          for (int j = 0; j + 1 < 2 * kNS; ++j) {
+            s[0][j / 2][2 * hi + j % 2] = s[0][(j + 1) / 2][2 * hi + (j + 1) % 2];
           }
+          s[0][kNS - 1][2 * hi + 1] = dot[hi];
         }
-        s[0][nt][e] = dot[0];
-        s[0][nt][2 + e] = dot[1];
       }
+    } else {
+#pragma unroll
+      for (int nt = 0; nt < kNS; ++nt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float dot[2];
+          cell(nt, e, dot);
+          s[0][nt][e] = dot[0];
+          s[0][nt][2 + e] = dot[1];
+        }
+    }
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
   }
   /// One arrival per warp on an "empty" barrier: this warpgroup's reads of the stage are done.

@@ -23,6 +23,11 @@
 #define MAGI_FFA_SOFTMAX_SUMMED 1
 #endif
 
+// NOTE: development filter (see kRareCompact below); off, the kernels are as before it.
+#ifndef MAGI_FFA_FWD_RARE_COMPACT
+#define MAGI_FFA_FWD_RARE_COMPACT 0
+#endif
+
 namespace magi::cuda::sm90 {
 
 /// Named barriers of the forward kernel (id 0 is __syncthreads').
@@ -66,11 +71,19 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // (Two halves: the overlap is between the halves, run_halves, and O of both is live.)
   static constexpr bool kOverlap =
       kHalves == 1 && kHeadDimV_ / 2 + 3 * kBlockN / 4 + 32 <= Roles::kConsumerRegs;
+  // The summed softmax's rare paths in less code (development, bench/NOTES.md v67): the scores
+  // taken again cell after cell in a rolled loop (FwdConsumer::rescore), and one max-first tail
+  // for fresh rows and rescored tiles (OnlineSoftmax::update_scores_summed). Unrolled, those
+  // paths make the summed kernel's code 1.8x the max-first one's (hd 128: 13.7 k SASS lines
+  // against 7.6 k; compact, 9.7 k), inlined at both of score_step's call sites: a suspect for
+  // the summed softmax's 0.93-0.96x at 2k (instruction fetch; unmeasured).
+  static constexpr bool kRareCompact = MAGI_FFA_FWD_RARE_COMPACT != 0;
   // The softmax's reference checked by the row sums after the exponentials
   // (OnlineSoftmax::update_scores_summed, fwd_consumer.cuh: score_step; bench/NOTES.md v64), with
-  // its rare path inline; not at 160 registers a consumer (the 192-row hd 64 kernel), where that
-  // path spilled.
-  static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED != 0 && Roles::kConsumerRegs >= 200;
+  // its rare path inline; at 160 registers a consumer (the 192-row hd 64 kernel) only with the
+  // compact rare paths (unrolled, they spilled there; compact, 0 spills).
+  static constexpr bool kSummed =
+      MAGI_FFA_SOFTMAX_SUMMED != 0 && (Roles::kConsumerRegs >= 200 || kRareCompact);
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
