@@ -35,10 +35,10 @@ from magi_attention.functional import flex_flash_attn as ffa_mod  # noqa: E402
 TYPES = {"full": 0, "causal": 1, "inv_causal": 2, "bi_causal": 3}
 IMPLS = ["ffa", "sdpa_flash", "sdpa_cudnn", "fa2_varlen", "flex"]
 # Not in the default list: "ffa_sink", FFA with 4 attention-sink logits (layout sh) that
-# require grad, "ffa_max_logits", FFA with return_max_logits=True, and "ffa_det", FFA with
-# deterministic=True: their overheads against "ffa" in the same run (the sink changes the
-# output by design, so no rel_l2 for it).
-EXTRA_IMPLS = ["ffa_sink", "ffa_max_logits", "ffa_det"]
+# require grad, "ffa_max_logits", FFA with return_max_logits=True, "ffa_det", FFA with
+# deterministic=True, and "ffa_softcap", FFA with softcap=30: their overheads against "ffa" in
+# the same run (the sink and softcap change the output by design, so no rel_l2 for them).
+EXTRA_IMPLS = ["ffa_sink", "ffa_max_logits", "ffa_det", "ffa_softcap"]
 OURS = ("ffa", *EXTRA_IMPLS)
 
 
@@ -248,9 +248,10 @@ def main():
                             if impl == "ffa_sink" else None)
                     maxl = impl == "ffa_max_logits"
                     det = impl == "ffa_det"
+                    cap = 30.0 if impl == "ffa_softcap" else 0.0
 
-                    def f(sink=sink, maxl=maxl, det=det):
-                        return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink,
+                    def f(sink=sink, maxl=maxl, det=det, cap=cap):
+                        return flex_flash_attn_func(q, k, v, qr, kr, tm, sink=sink, softcap=cap,
                                                     return_max_logits=maxl, deterministic=det)[0]
                 elif impl in ("sdpa_flash", "sdpa_cudnn"):
                     be = SDPBackend.FLASH_ATTENTION if impl == "sdpa_flash" else SDPBackend.CUDNN_ATTENTION
@@ -330,7 +331,7 @@ def main():
                     o = o.float()
                     if impl == "ffa":
                         ref_out = o
-                    elif ref_out is not None and impl != "ffa_sink":
+                    elif ref_out is not None and impl not in ("ffa_sink", "ffa_softcap"):
                         res["rel_l2_vs_ffa"] = ((o - ref_out).norm() / ref_out.norm()).item()
                 if impl == "ffa":
                     out = torch.empty_like(dout)

@@ -98,10 +98,11 @@ for step in "$@"; do
       done ;;
     ab:*)  # development flags against the build before: ab:<-DFLAG=1>[;<-DOTHER=1>...] (bench_ffa,
       # FFA alone, tags ab_base / ab_var<i>; test_ffa.py on each variant; compare), then the
-      # build before again. AB_ARGS replaces the bench's shape arguments, AB_TESTS the tests.
+      # build before again. AB_ARGS replaces the bench's shape arguments, AB_TESTS the tests,
+      # AB_IMPLS the implementations (FFA's forms, e.g. ffa,ffa_max_logits; each compared).
       args=${AB_ARGS:-"--sizes 8192,32768 --heads 16:16,64:8 --dims 128,64 --cases full,causal,varlen_causal"}
       ab_bench() {
-        timeout ${BENCH_TIMEOUT:-900} python3 bench/bench_ffa.py $args --impls ffa \
+        timeout ${BENCH_TIMEOUT:-900} python3 bench/bench_ffa.py $args --impls ${AB_IMPLS:-ffa} \
           --budget-s ${AB_BUDGET:-120} --tag "ab_$1" 2>&1 |
           grep -v Warning | tail -2
         tags="$tags $OUT/ab_$1.json"
@@ -109,7 +110,10 @@ for step in "$@"; do
       tags=; ab_bench base
       var_bench() { ab_bench "var$1"; }
       for_each_variant "${step#ab:}" var_bench
-      python3 bench/compare.py $tags 2>&1 | tee -a "$OUT/compare.log" ;;
+      for impl in ${AB_IMPLS//,/ }; do
+        python3 bench/compare.py $tags --impl "$impl" 2>&1 | tee -a "$OUT/compare.log"
+      done
+      [ -n "${AB_IMPLS:-}" ] || python3 bench/compare.py $tags 2>&1 | tee -a "$OUT/compare.log" ;;
     dpass)  # the hd 256 backward in passes over halves of D (bench/NOTES.md v36), a build with
       # a barrier-wait limit: its hd 256 tests, the bench beside cuDNN, then the sanitizers
       EXTRA="-DMAGI_FFA_HD256_BWD_DPASS=1 -DMAGI_FFA_WAIT_LIMIT=200000000" build

@@ -201,6 +201,8 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   /// would be subnormal, or whose exponentials overflowed: the arguments are lost) takes its
   /// scores again from `rescore(s)` (raw scores, transformed and masked, as they came in) and
   /// runs update_scores().
+  /// Tracked (TrackMax::kOn; development, MAGI_FFA_SOFTMAX_SUMMED=2), row_top follows each
+  /// thread's max of its arguments, taken beside the exponents rather than before them.
   /// kOneTail (development, MAGI_FFA_FWD_RARE_COMPACT, bench/NOTES.md v67): the max-first way
   /// of fresh rows and that of a rescored tile written as one call, not two (less code, which
   /// the 2k forward may miss in the instruction cache).
@@ -209,7 +211,6 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   __device__ __forceinline__ bool update_scores_summed(float (&s)[kMT][kNT][4],
                                                        float (&alpha)[kMT][2], float scale,
                                                        float slack, Rescore&& rescore) {
-    static_assert(!kTracked, "tracked maxima need every cell's max: update_scores()");
     bool fresh = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
@@ -248,21 +249,30 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
         shift[mt][hi] = row_max[mt][hi] * scale;
-        float part[kChains];
+        float part[kChains], top[kChains];  // top: tracked, the arguments' max (per chain)
 #pragma unroll
-        for (int c = 0; c < kChains; ++c) part[c] = 0.f;
+        for (int c = 0; c < kChains; ++c) part[c] = 0.f, top[c] = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < kNT; ++nt) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             float& x = s[mt][nt][2 * hi + e];
-            x = ptx::ex2_approx_ftz(fmaf(x, scale, -shift[mt][hi]));
+            const float arg = fmaf(x, scale, -shift[mt][hi]);
+            // Tracked, the max beside the exponents, not before them: no wait on it.
+            if constexpr (kTracked) top[nt % kChains] = fmaxf(top[nt % kChains], arg);
+            x = ptx::ex2_approx_ftz(arg);
             part[nt % kChains] += x;
           }
         }
         rs[mt][hi] = part[0];
 #pragma unroll
         for (int c = 1; c < kChains; ++c) rs[mt][hi] += part[c];
+        if constexpr (kTracked) {
+          // As update_scores(): this thread's max of its cells, in log2 units.
+#pragma unroll
+          for (int c = 1; c < kChains; ++c) top[0] = fmaxf(top[0], top[c]);
+          this->row_top[mt][hi] = fmaxf(this->row_top[mt][hi], top[0] + shift[mt][hi]);
+        }
         // NOTE: a NaN sum (a NaN score) keeps the reference, as a NaN max does below.
         settled = settled && !(rs[mt][hi] > cap);
       }

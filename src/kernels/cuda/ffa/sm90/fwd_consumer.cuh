@@ -79,9 +79,9 @@ struct FwdConsumer {
   /// rescaled by `alpha`. The fences keep the front end from sinking this work below the wait
   /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
   /// the P V product in flight. Where Tr::kSummed, without tracked maxima and, for want of a
-  /// measurement, softcap, the reference is checked by the row sums
-  /// (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on a
-  /// tile whose exponentials overflowed.
+  /// measurement, softcap (both too where Tr::kSummedAll), the reference is checked by the row
+  /// sums (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on
+  /// a tile whose exponentials overflowed.
   __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
                                                     Softmax& softmax, const ScoreTransform& score,
                                                     const SegmentMask& mask, int warp_row0, int c0,
@@ -89,7 +89,8 @@ struct FwdConsumer {
                                                     const FwdParams& p, const WorkStream<kBN>& ws) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
     bool moved;
-    if constexpr (Softmax::kTracked || kCap == Softcap::kOn || !Tr::kSummed) {
+    if constexpr (!Tr::kSummed ||
+                  (!Tr::kSummedAll && (Softmax::kTracked || kCap == Softcap::kOn))) {
       moved = softmax.update_scores(s, alpha, sm_scale, slack);
     } else {
       moved = softmax.template update_scores_summed<Tr::kRareCompact>(

@@ -18,7 +18,8 @@
 #ifndef MAGI_FFA_FWD_P_SMEM
 #define MAGI_FFA_FWD_P_SMEM 0
 #endif
-// NOTE: development filter (see kSummed below): 0 builds the max-first softmax everywhere.
+// NOTE: development filter (see kSummed below): 0 builds the max-first softmax everywhere, 2
+// the summed one also in the kernels that track max_logits and in softcap's (kSummedAll).
 #ifndef MAGI_FFA_SOFTMAX_SUMMED
 #define MAGI_FFA_SOFTMAX_SUMMED 1
 #endif
@@ -84,6 +85,15 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // compact rare paths (unrolled, they spilled there; compact, 0 spills).
   static constexpr bool kSummed =
       MAGI_FFA_SOFTMAX_SUMMED != 0 && (Roles::kConsumerRegs >= 200 || kRareCompact);
+  // ... also where max_logits' maxima are tracked (their max taken beside the exponents) and
+  // with softcap (development, bench/NOTES.md v67: max_logits' forward ran 0.92-0.97x the plain
+  // one, the max-first softmax against the summed one); not at 160 registers a consumer, where
+  // softcap's spilled 12 bytes.
+  static constexpr bool kSummedAll =
+      kSummed && MAGI_FFA_SOFTMAX_SUMMED == 2 && Roles::kConsumerRegs >= 200;
+  static_assert(
+      !kSummedAll || kRareCompact,
+      "MAGI_FFA_SOFTMAX_SUMMED=2 needs MAGI_FFA_FWD_RARE_COMPACT=1 (hd 128 softcap spilled)");
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
