@@ -81,7 +81,9 @@ struct FwdConsumer {
   /// the P V product in flight. Where Tr::kSummed, without tracked maxima and, for want of a
   /// measurement, softcap (both too where Tr::kSummedAll), the reference is checked by the row
   /// sums (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on
-  /// a tile whose exponentials overflowed.
+  /// a tile whose exponentials overflowed. kFreshRows: every row of `softmax` is known to have
+  /// no reference yet (a stream's first tile), where the summed way takes the max-first one.
+  template <bool kFreshRows = false>
   __device__ __forceinline__ static bool score_step(float (&s)[1][kNS][4], float (&alpha)[1][2],
                                                     Softmax& softmax, const ScoreTransform& score,
                                                     const SegmentMask& mask, int warp_row0, int c0,
@@ -89,7 +91,10 @@ struct FwdConsumer {
                                                     const FwdParams& p, const WorkStream<kBN>& ws) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
     bool moved;
-    if constexpr (!Tr::kSummed ||
+    // NOTE: kFreshRows only with the compact rare paths (development), which it belongs to: the
+    // summed way's code at the first tile's call site is dead there (fresh rows take the
+    // max-first way), but inlined all the same.
+    if constexpr (!Tr::kSummed || (Tr::kRareCompact && kFreshRows) ||
                   (!Tr::kSummedAll && (Softmax::kTracked || kCap == Softcap::kOn))) {
       moved = softmax.update_scores(s, alpha, sm_scale, slack);
     } else {
@@ -286,15 +291,17 @@ struct FwdConsumer {
 
     // S of the stream's current tile alone in this warpgroup's turn, waited for, then masked and
     // softmaxed into `softmax` (score_step: whether O must be rescaled by `alpha`).
-    const auto s_alone = [&](float(&alpha)[1][2]) {
+    // fresh_rows: std::true_type where `softmax` was just initialised (score_step<kFreshRows>).
+    const auto s_alone = [&](float(&alpha)[1][2], auto fresh_rows) {
       const SegmentMask mask = SegmentMask::load(p.segs + ws.keys.seg);
       issue_s();
       turns.release();
       ptx::wgmma_wait_group<0>();
       ptx::fence_acc(s[0]);
       release_s();
-      return score_step(s, alpha, softmax, score, mask, ws.item.block_start + row_offset,
-                        ws.keys.c0, sm_scale, p.rescale_slack, lane, p, ws);
+      return score_step<decltype(fresh_rows)::value>(s, alpha, softmax, score, mask,
+                                                     ws.item.block_start + row_offset, ws.keys.c0,
+                                                     sm_scale, p.rescale_slack, lane, p, ws);
     };
 
     if constexpr (!Tr::kOverlap) {
@@ -303,7 +310,7 @@ struct FwdConsumer {
       wait_q();
       while (true) {
         float alpha[1][2];
-        if (s_alone(alpha) && !o_fresh) softmax.rescale(o, alpha);
+        if (s_alone(alpha, std::false_type{}) && !o_fresh) softmax.rescale(o, alpha);
         acc_to_a<Tr::kElem>(s, pa);
         Barrier::at(&st.full_v[kv.index]).wait(kv.full_parity());
         turns.acquire();
@@ -334,7 +341,7 @@ struct FwdConsumer {
     MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsQ);
     {
       float alpha[1][2];
-      s_alone(alpha);
+      s_alone(alpha, std::true_type{});  // the stream's first tile: softmax.init() above
     }
     MAGI_FWD_MARK(threadIdx.x == 128, kMarkConsS);
     acc_to_a<Tr::kElem>(s, pa);
