@@ -218,7 +218,10 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
     if constexpr (kOneTail) {
       if (slack >= kSummedMinSlack && !__any_sync(0xffffffffu, fresh)) {
         bool lost = false;
-        const bool moved = summed_tile(s, alpha, scale, slack, [&] { return lost = true, false; });
+        const bool moved = summed_tile(s, alpha, scale, slack, [&] {
+          lost = true;
+          return false;
+        });
         if (!lost) return moved;
         rescore(s);
       }
