@@ -200,14 +200,12 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   /// A tile whose sums passed 2^126 (a cell 126 log2 units above the reference, where 1 / P
   /// would be subnormal, or whose exponentials overflowed: the arguments are lost) takes its
   /// scores again from `rescore(s)` (raw scores, transformed and masked, as they came in) and
-  /// runs update_scores().
+  /// runs update_scores(), the same call as fresh rows' (one copy of that code: bench/NOTES.md
+  /// v67).
   /// Tracked (TrackMax::kOn; development, MAGI_FFA_SOFTMAX_SUMMED=2), row_top follows each
   /// thread's max of its arguments, taken beside the exponents rather than before them.
-  /// kOneTail (development, MAGI_FFA_FWD_RARE_COMPACT, bench/NOTES.md v67): the max-first way
-  /// of fresh rows and that of a rescored tile written as one call, not two (less code, which
-  /// the 2k forward may miss in the instruction cache).
   static constexpr float kSummedMinSlack = 4.f;
-  template <bool kOneTail, int kNT, class Rescore>
+  template <int kNT, class Rescore>
   __device__ __forceinline__ bool update_scores_summed(float (&s)[kMT][kNT][4],
                                                        float (&alpha)[kMT][2], float scale,
                                                        float slack, Rescore&& rescore) {
@@ -215,34 +213,21 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
       fresh = fresh || row_max[mt][0] == -INFINITY || row_max[mt][1] == -INFINITY;
-    if constexpr (kOneTail) {
-      if (slack >= kSummedMinSlack && !__any_sync(0xffffffffu, fresh)) {
-        bool lost = false;
-        const bool moved = summed_tile(s, alpha, scale, slack, [&] {
-          lost = true;
-          return false;
-        });
-        if (!lost) return moved;
-        rescore(s);
-      }
-      return update_scores(s, alpha, scale, slack);
-    } else {
-      if (slack < kSummedMinSlack || __any_sync(0xffffffffu, fresh)) {
-        return update_scores(s, alpha, scale, slack);
-      }
-      return summed_tile(s, alpha, scale, slack, [&] {
-        rescore(s);
-        return update_scores(s, alpha, scale, slack);
-      });
+    if (slack >= kSummedMinSlack && !__any_sync(0xffffffffu, fresh)) {
+      bool lost = false;
+      const bool moved = summed_tile(s, alpha, scale, slack, lost);
+      if (!lost) return moved;
+      rescore(s);
     }
+    return update_scores(s, alpha, scale, slack);
   }
 
   /// update_scores_summed()'s own way on a tile whose rows all have a reference: whether O must
-  /// be rescaled by alpha; `lost()`'s (the scores taken again and their max-first way) where
-  /// some sum passed 2^126 (s then holds nothing of use).
-  template <int kNT, class Lost>
+  /// be rescaled by alpha. `lost`: some sum passed 2^126 (s then holds nothing of use, the
+  /// statistics are as they came: the caller takes the scores again).
+  template <int kNT>
   __device__ __forceinline__ bool summed_tile(float (&s)[kMT][kNT][4], float (&alpha)[kMT][2],
-                                              float scale, float slack, Lost&& lost) {
+                                              float scale, float slack, bool& lost) {
     constexpr int kChains = kNT >= 8 ? 4 : 1;
     const float cap = ptx::ex2_approx_ftz(slack);
     float shift[kMT][2], rs[kMT][2];
@@ -295,7 +280,8 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
     for (int mt = 0; mt < kMT; ++mt) {
       overflow = overflow || rs[mt][0] > 0x1p126f || rs[mt][1] > 0x1p126f;
     }
-    if (__any_sync(0xffffffffu, overflow)) return lost();
+    lost = __any_sync(0xffffffffu, overflow);
+    if (lost) return false;
     bool moved = false;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {

@@ -91,17 +91,15 @@ struct FwdConsumer {
                                                     const FwdParams& p, const WorkStream<kBN>& ws) {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
     bool moved;
-    // NOTE: kFreshRows only with the compact rare paths (development), which it belongs to: the
-    // summed way's code at the first tile's call site is dead there (fresh rows take the
-    // max-first way), but inlined all the same.
-    if constexpr (!Tr::kSummed || (Tr::kRareCompact && kFreshRows) ||
+    // NOTE: kFreshRows: the summed way's code at the first tile's call site would be dead
+    // (fresh rows take the max-first way), but inlined all the same.
+    if constexpr (!Tr::kSummed || kFreshRows ||
                   (!Tr::kSummedAll && (Softmax::kTracked || kCap == Softcap::kOn))) {
       moved = softmax.update_scores(s, alpha, sm_scale, slack);
     } else {
-      moved = softmax.template update_scores_summed<Tr::kRareCompact>(
-          s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {
-            rescore(p, ws.head(), x, score, mask, warp_row0, c0, lane);  // head: not on the way
-          });
+      moved = softmax.update_scores_summed(s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {
+        rescore(p, ws.head(), x, score, mask, warp_row0, c0, lane);  // head: not on the way
+      });
     }
     ptx::fence_acc(s[0]);
 #pragma unroll
@@ -147,35 +145,22 @@ struct FwdConsumer {
       }
     };
     // NOTE: cell by cell (a loop over the head dim per key): a loop over the head dim around
-    // all cells held every cell's key address, and spilled.
-    if constexpr (Tr::kRareCompact) {
-      // One cell a turn of a loop kept rolled, its two values shifted in at the end of the
-      // cells (order nt, e) as all move down one: after 2 kNS turns each is in its place. The
-      // registers cannot be indexed by the turn; the shift is 2 x 2 kNS moves a turn, and the
-      // code one turn's.
+    // all cells held every cell's key address, and spilled. The loop over the cells stays
+    // rolled (the code one turn's, bench/NOTES.md v67); registers cannot be indexed by the
+    // turn, so each turn shifts its two values in at the end of the cells (order nt, e) as all
+    // move down one (2 x 2 kNS moves): after 2 kNS turns each is in its place.
 #pragma unroll 1
-      for (int c = 0; c < 2 * kNS; ++c) {
-        float dot[2];
-        cell(c / 2, c % 2, dot);
+    for (int c = 0; c < 2 * kNS; ++c) {
+      float dot[2];
+      cell(c / 2, c % 2, dot);
 #pragma unroll
-        for (int hi = 0; hi < 2; ++hi) {
+      for (int hi = 0; hi < 2; ++hi) {
 #pragma unroll
-          for (int j = 0; j + 1 < 2 * kNS; ++j) {
-            s[0][j / 2][2 * hi + j % 2] = s[0][(j + 1) / 2][2 * hi + (j + 1) % 2];
-          }
-          s[0][kNS - 1][2 * hi + 1] = dot[hi];
+        for (int j = 0; j + 1 < 2 * kNS; ++j) {
+          s[0][j / 2][2 * hi + j % 2] = s[0][(j + 1) / 2][2 * hi + (j + 1) % 2];
         }
+        s[0][kNS - 1][2 * hi + 1] = dot[hi];
       }
-    } else {
-#pragma unroll
-      for (int nt = 0; nt < kNS; ++nt)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float dot[2];
-          cell(nt, e, dot);
-          s[0][nt][e] = dot[0];
-          s[0][nt][2 + e] = dot[1];
-        }
     }
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
   }

@@ -24,11 +24,6 @@
 #define MAGI_FFA_SOFTMAX_SUMMED 1
 #endif
 
-// NOTE: development filter (see kRareCompact below); off, the kernels are as before it.
-#ifndef MAGI_FFA_FWD_RARE_COMPACT
-#define MAGI_FFA_FWD_RARE_COMPACT 0
-#endif
-
 namespace magi::cuda::sm90 {
 
 /// Named barriers of the forward kernel (id 0 is __syncthreads').
@@ -72,26 +67,17 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // (Two halves: the overlap is between the halves, run_halves, and O of both is live.)
   static constexpr bool kOverlap =
       kHalves == 1 && kHeadDimV_ / 2 + 3 * kBlockN / 4 + 32 <= Roles::kConsumerRegs;
-  // The summed softmax's rare paths in less code (development, bench/NOTES.md v67): the scores
-  // taken again cell after cell in a rolled loop (FwdConsumer::rescore), one max-first tail for
-  // fresh rows and rescored tiles (OnlineSoftmax::update_scores_summed), and no summed way at a
-  // stream's first tile, whose rows are all fresh (score_step<kFreshRows>). Unrolled and at
-  // both of score_step's call sites, those paths make the summed kernel's code 1.8x the
-  // max-first one's (hd 128: 13.7 k SASS lines against 7.6 k; compact, 8.6 k): a suspect for
-  // the summed softmax's 0.93-0.96x at 2k (instruction fetch; unmeasured).
-  static constexpr bool kRareCompact = MAGI_FFA_FWD_RARE_COMPACT != 0;
   // The softmax's reference checked by the row sums after the exponentials
   // (OnlineSoftmax::update_scores_summed, fwd_consumer.cuh: score_step; bench/NOTES.md v64), with
-  // its rare path inline; not at 160 registers a consumer (the 192-row hd 64 kernel), where that
-  // path spilled (with the compact rare paths too: 8 bytes, v67).
+  // its rare paths inline and kept small (v67-v68: unrolled, they made the hd 128 kernel 1.8x the
+  // max-first one's code): the scores taken again in a rolled loop (FwdConsumer::rescore), one
+  // max-first tail, and a stream's first tile, whose rows are all fresh, straight to the
+  // max-first way. Not at 160 registers a consumer (the 192-row hd 64 kernel), where it spilled.
   static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED != 0 && Roles::kConsumerRegs >= 200;
   // ... also where max_logits' maxima are tracked (their max taken beside the exponents) and
   // with softcap (development, bench/NOTES.md v67: max_logits' forward ran 0.92-0.97x the plain
   // one, the max-first softmax against the summed one).
   static constexpr bool kSummedAll = kSummed && MAGI_FFA_SOFTMAX_SUMMED == 2;
-  static_assert(
-      !kSummedAll || kRareCompact,
-      "MAGI_FFA_SOFTMAX_SUMMED=2 needs MAGI_FFA_FWD_RARE_COMPACT=1 (hd 128 softcap spilled)");
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
