@@ -202,8 +202,8 @@ struct OnlineSoftmax : RowTops<kMT, kTrack> {
   /// scores again from `rescore(s)` (raw scores, transformed and masked, as they came in) and
   /// runs update_scores(), the same call as fresh rows' (one copy of that code: bench/NOTES.md
   /// v67).
-  /// Tracked (TrackMax::kOn; development, MAGI_FFA_SOFTMAX_SUMMED=2), row_top follows each
-  /// thread's max of its arguments, taken beside the exponents rather than before them.
+  /// Tracked (TrackMax::kOn), row_top follows each thread's max of its arguments, taken beside
+  /// the exponents rather than before them.
   static constexpr float kSummedMinSlack = 4.f;
   template <int kNT, class Rescore>
   __device__ __forceinline__ bool update_scores_summed(float (&s)[kMT][kNT][4],

@@ -78,9 +78,8 @@ struct FwdConsumer {
   /// Mask and softmax statistics of one S tile: S becomes P (fp32). Returns whether O must be
   /// rescaled by `alpha`. The fences keep the front end from sinking this work below the wait
   /// that follows (ptxas is kept from it by the wait's own branch, see run()), so it overlaps
-  /// the P V product in flight. Where Tr::kSummed, without tracked maxima and, for want of a
-  /// measurement, softcap (both too where Tr::kSummedAll), the reference is checked by the row
-  /// sums (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on
+  /// the P V product in flight. Where Tr::kSummed, the reference is checked by the row sums
+  /// (OnlineSoftmax::update_scores_summed), which takes S again from q and k (rescore) on
   /// a tile whose exponentials overflowed. kFreshRows: every row of `softmax` is known to have
   /// no reference yet (a stream's first tile), where the summed way takes the max-first one.
   template <bool kFreshRows = false>
@@ -93,8 +92,7 @@ struct FwdConsumer {
     bool moved;
     // NOTE: kFreshRows: the summed way's code at the first tile's call site would be dead
     // (fresh rows take the max-first way), but inlined all the same.
-    if constexpr (!Tr::kSummed || kFreshRows ||
-                  (!Tr::kSummedAll && (Softmax::kTracked || kCap == Softcap::kOn))) {
+    if constexpr (!Tr::kSummed || kFreshRows) {
       moved = softmax.update_scores(s, alpha, sm_scale, slack);
     } else {
       moved = softmax.update_scores_summed(s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {

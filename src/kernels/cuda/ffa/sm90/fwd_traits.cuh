@@ -18,8 +18,7 @@
 #ifndef MAGI_FFA_FWD_P_SMEM
 #define MAGI_FFA_FWD_P_SMEM 0
 #endif
-// NOTE: development filter (see kSummed below): 0 builds the max-first softmax everywhere, 2
-// the summed one also in the kernels that track max_logits and in softcap's (kSummedAll).
+// NOTE: development filter (see kSummed below): 0 builds the max-first softmax everywhere.
 #ifndef MAGI_FFA_SOFTMAX_SUMMED
 #define MAGI_FFA_SOFTMAX_SUMMED 1
 #endif
@@ -72,12 +71,11 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // its rare paths inline and kept small (v67-v68: unrolled, they made the hd 128 kernel 1.8x the
   // max-first one's code): the scores taken again in a rolled loop (FwdConsumer::rescore), one
   // max-first tail, and a stream's first tile, whose rows are all fresh, straight to the
-  // max-first way. Not at 160 registers a consumer (the 192-row hd 64 kernel), where it spilled.
+  // max-first way. Also where max_logits' maxima are tracked (their max taken beside the
+  // exponents) and with softcap (v68: max_logits' forward ran 0.92-0.97x the plain one with the
+  // max-first softmax). Not at 160 registers a consumer (the 192-row hd 64 kernel), where it
+  // spilled.
   static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED != 0 && Roles::kConsumerRegs >= 200;
-  // ... also where max_logits' maxima are tracked (their max taken beside the exponents) and
-  // with softcap (development, bench/NOTES.md v67: max_logits' forward ran 0.92-0.97x the plain
-  // one, the max-first softmax against the summed one).
-  static constexpr bool kSummedAll = kSummed && MAGI_FFA_SOFTMAX_SUMMED == 2;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
