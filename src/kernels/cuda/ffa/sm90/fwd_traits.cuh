@@ -67,14 +67,13 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   static constexpr bool kOverlap =
       kHalves == 1 && kHeadDimV_ / 2 + 3 * kBlockN / 4 + 32 <= Roles::kConsumerRegs;
   // The softmax's reference checked by the row sums after the exponentials
-  // (OnlineSoftmax::update_scores_summed, fwd_consumer.cuh: score_step; bench/NOTES.md v64), with
-  // its rare paths inline and kept small (v67-v68: unrolled, they made the hd 128 kernel 1.8x the
-  // max-first one's code): the scores taken again in a rolled loop (FwdConsumer::rescore), one
-  // max-first tail, and a stream's first tile, whose rows are all fresh, straight to the
-  // max-first way. Also where max_logits' maxima are tracked (their max taken beside the
-  // exponents) and with softcap (v68: max_logits' forward ran 0.92-0.97x the plain one with the
-  // max-first softmax). Not at 160 registers a consumer (the 192-row hd 64 kernel), where it
-  // spilled.
+  // (OnlineSoftmax::update_scores_summed, fwd_consumer.cuh: score_step; bench/NOTES.md v64), in
+  // every kernel (max_logits' tracked maxima taken beside the exponents; with softcap too: their
+  // forward +0-5 % on the max-first softmax, v68), with its rare paths inline and kept small:
+  // the scores taken again in a rolled loop (FwdConsumer::rescore), one max-first tail, and a
+  // stream's first tile, whose rows are all fresh, straight to the max-first way (unrolled, they
+  // made hd 128's kernel 1.8x the max-first one's code; compact, 2k ran +10-11 %, v68). Not at
+  // 160 registers a consumer (the 192-row hd 64 kernel), where it spilled.
   static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED != 0 && Roles::kConsumerRegs >= 200;
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
