@@ -91,8 +91,10 @@ struct FwdConsumer {
     transform_and_mask<1, kNS, kCap == Softcap::kOn>(s, score, mask, warp_row0, c0, 16, kBN, lane);
     bool moved;
     // NOTE: kFreshRows: the summed way's code at the first tile's call site would be dead
-    // (fresh rows take the max-first way), but inlined all the same.
-    if constexpr (!Tr::kSummed || kFreshRows) {
+    // (fresh rows take the max-first way), but inlined all the same (Tr::kFreshFirst). At 160
+    // registers a consumer softcap keeps the max-first way (the summed one spilled 12 bytes).
+    if constexpr (!Tr::kSummed || (kFreshRows && Tr::kFreshFirst) ||
+                  (!Tr::kFreshFirst && kCap == Softcap::kOn)) {
       moved = softmax.update_scores(s, alpha, sm_scale, slack);
     } else {
       moved = softmax.update_scores_summed(s, alpha, sm_scale, slack, [&](float(&x)[1][kNS][4]) {

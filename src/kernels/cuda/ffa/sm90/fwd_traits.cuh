@@ -22,6 +22,11 @@
 #ifndef MAGI_FFA_SOFTMAX_SUMMED
 #define MAGI_FFA_SOFTMAX_SUMMED 1
 #endif
+// NOTE: development filter (see kSummed below): 1 gives the summed softmax to the kernels of
+// 160 registers a consumer (the 192-row hd 64 kernel) too.
+#ifndef MAGI_FFA_FWD_SUMMED_160
+#define MAGI_FFA_FWD_SUMMED_160 0
+#endif
 
 namespace magi::cuda::sm90 {
 
@@ -73,8 +78,12 @@ struct FwdTraits : WsRoles<kBlockM_ / 64 / fwd_halves(kBlockM_)> {
   // the scores taken again in a rolled loop (FwdConsumer::rescore), one max-first tail, and a
   // stream's first tile, whose rows are all fresh, straight to the max-first way (unrolled, they
   // made hd 128's kernel 1.8x the max-first one's code; compact, 2k ran +10-11 %, v68). Not at
-  // 160 registers a consumer (the 192-row hd 64 kernel), where it spilled.
-  static constexpr bool kSummed = MAGI_FFA_SOFTMAX_SUMMED != 0 && Roles::kConsumerRegs >= 200;
+  // 160 registers a consumer (the 192-row hd 64 kernel), where it spilled (v65; with the
+  // compact paths 8 bytes, v67, none without the first tile's shortcut: kFreshFirst; in
+  // development builds, MAGI_FFA_FWD_SUMMED_160=1, it runs there so, bench/NOTES.md v68 item 3).
+  static constexpr bool kFreshFirst = Roles::kConsumerRegs >= 200;
+  static constexpr bool kSummed =
+      MAGI_FFA_SOFTMAX_SUMMED != 0 && (kFreshFirst || MAGI_FFA_FWD_SUMMED_160 != 0);
 
   using QTile = Sw128Tile<kBlockM, kHeadDim>;   // [kBlockM x D], K-major, 64-column atoms
   using KvTile = Sw128Tile<kBlockN, kHeadDim>;  // [kBlockN x D]: K (K-major)
