@@ -110,10 +110,10 @@ for step in "$@"; do
       tags=; ab_bench base
       var_bench() { ab_bench "var$1"; }
       for_each_variant "${step#ab:}" var_bench
-      for impl in ${AB_IMPLS//,/ }; do
+      impls=${AB_IMPLS:-ffa}
+      for impl in ${impls//,/ }; do
         python3 bench/compare.py $tags --impl "$impl" 2>&1 | tee -a "$OUT/compare.log"
-      done
-      [ -n "${AB_IMPLS:-}" ] || python3 bench/compare.py $tags 2>&1 | tee -a "$OUT/compare.log" ;;
+      done ;;
     dpass)  # the hd 256 backward in passes over halves of D (bench/NOTES.md v36), a build with
       # a barrier-wait limit: its hd 256 tests, the bench beside cuDNN, then the sanitizers
       EXTRA="-DMAGI_FFA_HD256_BWD_DPASS=1 -DMAGI_FFA_WAIT_LIMIT=200000000" build

@@ -129,11 +129,17 @@ struct FwdConsumer {
                                           head * p.q_head_stride);
     }
     const T* k = static_cast<const T*>(p.k) + (head / p.heads_per_kv) * p.k_head_stride;
-    // The dot products of the thread's two rows with the key of its cell (nt, e).
-    const auto cell = [&](int nt, int e, float(&dot)[2]) {
-      const int64_t key = min(c0 + 8 * nt + 2 * t + e, p.total_k - 1);
+    // NOTE: cell by cell (a loop over the head dim per key): a loop over the head dim around
+    // all cells held every cell's key address, and spilled. The loop over the cells stays
+    // rolled (the code one turn's, bench/NOTES.md v67); registers cannot be indexed by the
+    // turn, so each turn shifts its two values in at the end of the cells (order nt, e) as all
+    // move down one (2 x 2 kNS moves): after 2 kNS turns each is in its place.
+#pragma unroll 1
+    for (int c = 0; c < 2 * kNS; ++c) {
+      // The dot products of the thread's two rows with the key of cell (c / 2, c % 2).
+      const int64_t key = min(c0 + 8 * (c / 2) + 2 * t + c % 2, p.total_k - 1);
       const T2* kr = reinterpret_cast<const T2*>(k + key * p.k_row_stride);
-      dot[0] = dot[1] = 0.f;
+      float dot[2] = {0.f, 0.f};
 #pragma unroll 1
       for (int d = 0; d < kD / 2; ++d) {
         const float2 b = to_float2(kr[d]);
@@ -143,16 +149,6 @@ struct FwdConsumer {
           dot[hi] = fmaf(a.x, b.x, fmaf(a.y, b.y, dot[hi]));
         }
       }
-    };
-    // NOTE: cell by cell (a loop over the head dim per key): a loop over the head dim around
-    // all cells held every cell's key address, and spilled. The loop over the cells stays
-    // rolled (the code one turn's, bench/NOTES.md v67); registers cannot be indexed by the
-    // turn, so each turn shifts its two values in at the end of the cells (order nt, e) as all
-    // move down one (2 x 2 kNS moves): after 2 kNS turns each is in its place.
-#pragma unroll 1
-    for (int c = 0; c < 2 * kNS; ++c) {
-      float dot[2];
-      cell(c / 2, c % 2, dot);
 #pragma unroll
       for (int hi = 0; hi < 2; ++hi) {
 #pragma unroll
